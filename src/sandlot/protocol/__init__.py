@@ -1,0 +1,11 @@
+"""The wire layer: botocore service models in, (operation, params) out, and back.
+
+Only this package knows how AWS requests and responses look on the wire. Providers
+see plain dicts keyed by the model's member names; this layer parses and serialises
+them for the json, rest-json, rest-xml and query protocols.
+"""
+
+from sandlot.protocol.errors import ServiceError
+from sandlot.protocol.http import HttpRequest, HttpResponse
+
+__all__ = ["HttpRequest", "HttpResponse", "ServiceError"]
