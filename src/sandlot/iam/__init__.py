@@ -1,0 +1,1 @@
+"""Identity: principals, issued credentials (and, later, policy evaluation)."""

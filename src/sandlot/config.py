@@ -1,0 +1,71 @@
+"""sandlot's settings: every default in one place, each overridable by a SANDLOT_* variable.
+
+The `sandlot` command mirrors each setting with a flag (flags win over variables).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import platformdirs
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def default_data_dir() -> Path:
+    """The platform's per-user data directory (e.g. ~/.local/share/sandlot on Linux)."""
+    return Path(platformdirs.user_data_dir("sandlot", appauthor=False))
+
+
+@dataclass
+class Settings:
+    """Runtime settings. Field name ``x_y`` is read from ``SANDLOT_X_Y``."""
+
+    host: str = "127.0.0.1"
+    port: int = 4566
+    data_dir: Path | None = None  # None: default_data_dir()
+    ephemeral: bool = False  # a temporary data dir, removed on exit
+    secure: bool = False  # require SigV4 from known keys; mandatory off loopback
+    region: str = "us-east-1"  # for unsigned requests, which carry no region
+    default_account: str = "000000000000"  # dev mode: unknown keys act as this root
+    max_body_bytes: int = 16 * 1024 * 1024  # larger requests get RequestEntityTooLarge
+    max_clock_skew_seconds: int = 15 * 60  # as AWS: older or newer signatures are refused
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
+        """Defaults, then SANDLOT_* variables, then explicit ``overrides`` (not None)."""
+        environ = os.environ if environ is None else environ
+        values: dict = {}
+        for f in fields(cls):
+            raw = environ.get(f"SANDLOT_{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = _convert(f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        if settings.data_dir is not None:
+            settings.data_dir = Path(settings.data_dir)
+        return settings
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
+
+    def check(self) -> None:
+        """Refuse combinations that would be unsafe: dev mode is for loopback only."""
+        if not self.is_loopback and not self.secure:
+            raise ValueError(
+                f"refusing to bind {self.host} without --secure: dev mode (unsigned requests "
+                "act as an account root) is allowed on loopback addresses only"
+            )
+
+
+def _convert(kind: str, raw: str):
+    if "bool" in kind:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if "int" in kind:
+        return int(raw)
+    if "Path" in kind:
+        return Path(raw)
+    return raw

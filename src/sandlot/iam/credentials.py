@@ -1,0 +1,122 @@
+"""Credentials sandlot issues (STS sessions now, IAM users' keys later) and their lookup.
+
+Each issued access key maps to the principal it acts as. Keys found here are always
+signature-checked, in dev mode too; only keys sandlot never issued fall back to the
+dev-mode account roots.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from dataclasses import dataclass, replace
+
+from sandlot.iam.principal import Principal
+from sandlot.store import Migration, Store, Table
+
+CREDENTIALS = Table(
+    "iam_credentials",
+    columns={
+        "access_key_id": "TEXT",
+        "secret_access_key": "TEXT",
+        "session_token": "TEXT",  # NULL for long-term keys
+        "account_id": "TEXT",
+        "kind": "TEXT",
+        "arn": "TEXT",
+        "user_id": "TEXT",
+        "source_arn": "TEXT",
+        "expires_at": "REAL",  # epoch seconds; NULL for long-term keys
+        "status": "TEXT",  # Active | Inactive
+        "created_at": "REAL",
+    },
+    key=("access_key_id",),
+    indexes=(("account_id", "arn"),),
+)
+MIGRATIONS = [Migration(1, create=CREDENTIALS)]
+
+_KEY_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # AWS key ids are base32-like
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """An issued key with the principal it acts as."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None
+    expires_at: float | None
+    status: str
+    principal: Principal
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= time.time()
+
+
+def new_access_key_id(prefix: str) -> str:
+    """``AKIA…`` (long-term) or ``ASIA…`` (temporary): 20 characters, as in AWS."""
+    return prefix + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16))
+
+
+class CredentialStore:
+    """Issues and looks up credentials in the durable store."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        store.migrate("iam_credentials", MIGRATIONS)
+
+    def issue_session(self, principal: Principal, expires_at: float) -> Credential:
+        """Temporary credentials (``ASIA…`` + session token) acting as ``principal``."""
+        token = base64.b64encode(secrets.token_bytes(228)).decode()
+        return self._issue(new_access_key_id("ASIA"), token, principal, expires_at)
+
+    def issue_long_term(self, principal: Principal, access_key_id: str | None = None) -> Credential:
+        """A long-term key pair (``AKIA…``) acting as ``principal``."""
+        return self._issue(access_key_id or new_access_key_id("AKIA"), None, principal, None)
+
+    def _issue(
+        self, key_id: str, token: str | None, principal: Principal, expires_at: float | None
+    ) -> Credential:
+        secret = base64.b64encode(secrets.token_bytes(30)).decode()
+        self._store.put(
+            CREDENTIALS,
+            {
+                "access_key_id": key_id,
+                "secret_access_key": secret,
+                "session_token": token,
+                "account_id": principal.account_id,
+                "kind": principal.kind,
+                "arn": principal.arn,
+                "user_id": principal.user_id,
+                "source_arn": principal.source_arn,
+                "expires_at": expires_at,
+                "status": "Active",
+                "created_at": time.time(),
+            },
+            replace=False,
+        )
+        acting = replace(principal, access_key_id=key_id, is_session=token is not None)
+        return Credential(key_id, secret, token, expires_at, "Active", acting)
+
+    def lookup(self, access_key_id: str) -> Credential | None:
+        row = self._store.get(CREDENTIALS, access_key_id)
+        if row is None:
+            return None
+        principal = Principal(
+            row["account_id"],
+            row["arn"],
+            row["user_id"],
+            row["kind"],
+            access_key_id,
+            row["source_arn"],
+            is_session=row["session_token"] is not None,
+        )
+        return Credential(
+            access_key_id,
+            row["secret_access_key"],
+            row["session_token"],
+            row["expires_at"],
+            row["status"],
+            principal,
+        )

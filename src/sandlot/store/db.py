@@ -1,0 +1,248 @@
+"""The durable store: SQLite in WAL mode, declarative tables and versioned migrations.
+
+Only this module writes SQL. Services declare their tables as ``Table`` values and their
+schema history as a list of ``Migration`` steps (in their own folder); providers then
+read and write rows as dicts through ``Store``.
+
+Durability: WAL with ``synchronous=NORMAL`` — a committed transaction is in the WAL
+file before ``commit`` returns, so it survives a kill -9 of the server (the OS keeps the
+pages). A power cut can lose the last commits but never corrupts the database.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+_TYPES = frozenset({"TEXT", "INTEGER", "REAL", "BLOB"})
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table: ``columns`` maps names to SQLite types; ``key`` is the primary key."""
+
+    name: str
+    columns: dict[str, str]
+    key: tuple[str, ...]
+    indexes: tuple[tuple[str, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        for name, kind in self.columns.items():
+            if kind not in _TYPES or not name.isidentifier():
+                raise ValueError(f"bad column {name} {kind} in {self.name}")
+        if not set(self.key) <= set(self.columns):
+            raise ValueError(f"key of {self.name} names unknown columns")
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step of a component: create a table, or add a column to one."""
+
+    version: int
+    create: Table | None = None
+    add_column: tuple[Table, str] | None = None  # (table as it is now, new column)
+
+
+@dataclass
+class _Statements:
+    """SQL text per table, built once."""
+
+    upsert: str
+    insert: str
+    get: str
+    delete: str
+    columns: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Store:
+    """One SQLite database. Thread-safe: one connection guarded by a lock.
+
+    Mutations run inside ``transaction()``; a single ``put``/``delete`` outside one is its
+    own transaction.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=30
+        )
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._statements: dict[str, _Statements] = {}
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+            "busy_timeout=30000",
+        ):
+            self._conn.execute(f"PRAGMA {pragma}")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_versions "
+            "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- schema -------------------------------------------------------------------
+
+    def migrate(self, component: str, migrations: Sequence[Migration]) -> int:
+        """Apply the steps of ``component`` newer than its recorded version, atomically."""
+        with self.transaction():
+            row = self._conn.execute(
+                "SELECT version FROM schema_versions WHERE component = ?", (component,)
+            ).fetchone()
+            current = row[0] if row else 0
+            for step in sorted(migrations, key=lambda m: m.version):
+                if step.version <= current:
+                    continue
+                if step.create is not None:
+                    self._create(step.create)
+                if step.add_column is not None:
+                    table, column = step.add_column
+                    self._conn.execute(
+                        f"ALTER TABLE {table.name} ADD COLUMN {column} {table.columns[column]}"
+                    )
+                current = step.version
+            self._conn.execute(
+                "INSERT OR REPLACE INTO schema_versions (component, version) VALUES (?, ?)",
+                (component, current),
+            )
+        return current
+
+    def _create(self, table: Table) -> None:
+        cols = ", ".join(f"{name} {kind}" for name, kind in table.columns.items())
+        self._conn.execute(
+            f"CREATE TABLE {table.name} ({cols}, PRIMARY KEY ({', '.join(table.key)}))"
+        )
+        for index in table.indexes:
+            self._conn.execute(
+                f"CREATE INDEX {table.name}__{'_'.join(index)} ON {table.name} ({', '.join(index)})"
+            )
+
+    # -- transactions -------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A write transaction (``BEGIN IMMEDIATE``); nested calls join the outer one."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._depth = 0
+                self._conn.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            self._conn.execute("COMMIT")
+
+    # -- rows -----------------------------------------------------------------------
+
+    def _sql(self, table: Table) -> _Statements:
+        statements = self._statements.get(table.name)
+        if statements is None:
+            cols = tuple(table.columns)
+            marks = ", ".join("?" for _ in cols)
+            where = " AND ".join(f"{k} = ?" for k in table.key)
+            statements = _Statements(
+                upsert=f"INSERT OR REPLACE INTO {table.name} ({', '.join(cols)}) VALUES ({marks})",
+                insert=f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({marks})",
+                get=f"SELECT * FROM {table.name} WHERE {where}",
+                delete=f"DELETE FROM {table.name} WHERE {where}",
+                columns=cols,
+            )
+            self._statements[table.name] = statements
+        return statements
+
+    def put(self, table: Table, row: dict[str, Any], *, replace: bool = True) -> bool:
+        """Write ``row``; with ``replace=False`` an existing key is left alone (returns False)."""
+        sql = self._sql(table)
+        values = tuple(row.get(c) for c in sql.columns)
+        with self.transaction():
+            if replace:
+                self._conn.execute(sql.upsert, values)
+                return True
+            try:
+                self._conn.execute(sql.insert, values)
+            except sqlite3.IntegrityError:
+                return False
+            return True
+
+    def get(self, table: Table, *key: Any) -> dict[str, Any] | None:
+        """The row whose primary key is ``key`` (in ``table.key`` order), or None."""
+        with self._lock:
+            row = self._conn.execute(self._sql(table).get, key).fetchone()
+        return dict(row) if row is not None else None
+
+    def delete(self, table: Table, *key: Any) -> bool:
+        """Delete the row with this key; True when one existed."""
+        with self.transaction():
+            return self._conn.execute(self._sql(table).delete, key).rowcount > 0
+
+    def select(
+        self,
+        table: Table,
+        where: dict[str, Any] | None = None,
+        *,
+        order_by: Sequence[str] = (),
+        after: dict[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Rows matching ``where`` (equality), ordered, optionally strictly after the
+        ``after`` position of the ``order_by`` columns (keyset pagination)."""
+        clauses, args = _equalities(table, where)
+        if after:
+            for col in order_by:
+                _check_column(table, col)
+            cols = ", ".join(order_by)
+            clauses.append(f"({cols}) > ({', '.join('?' for _ in order_by)})")
+            args.extend(after[c] for c in order_by)
+        sql = f"SELECT * FROM {table.name}"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        if order_by:
+            for col in order_by:
+                _check_column(table, col)
+            sql += " ORDER BY " + ", ".join(order_by)
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._lock:
+            return [dict(r) for r in self._conn.execute(sql, args)]
+
+    def count(self, table: Table, where: dict[str, Any] | None = None) -> int:
+        """How many rows match ``where`` (equality)."""
+        clauses, args = _equalities(table, where)
+        sql = f"SELECT COUNT(*) FROM {table.name}"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        with self._lock:
+            return self._conn.execute(sql, args).fetchone()[0]
+
+
+def _check_column(table: Table, column: str) -> None:
+    if column not in table.columns:
+        raise KeyError(f"{table.name} has no column {column}")
+
+
+def _equalities(table: Table, where: dict[str, Any] | None) -> tuple[list[str], list[Any]]:
+    clauses, args = [], []
+    for col, value in (where or {}).items():
+        _check_column(table, col)
+        clauses.append(f"{col} = ?")
+        args.append(value)
+    return clauses, args
