@@ -61,9 +61,8 @@ class ServiceRouter:
                 return service
         action = _query_action(request)
         if action:
-            service = self._query_service(action, request, candidates)
-            if service:
-                return service
+            # A query-protocol request whose Action no candidate has names no service.
+            return self._query_service(action, request, candidates)
         host_service = self.by_endpoint_prefix.get(request.headers.get("host", "").split(".")[0])
         if host_service and (not candidates or host_service in candidates):
             return host_service

@@ -1,0 +1,30 @@
+"""The AWS services sandlot serves: one folder each, one Provider class per service.
+
+``PROVIDERS`` is sandlot's one registry: service name (botocore's) → the provider
+class, imported lazily so start-up pays only for services that are used.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+PROVIDERS: dict[str, str] = {
+    "sts": "sandlot.services.sts.provider:StsProvider",
+}
+
+# Services whose wire protocol sandlot knows (request routing and conformance tests
+# cover them) even where no provider exists yet: calls to those answer 501.
+KNOWN_SERVICES: tuple[str, ...] = (
+    "lambda", "s3", "sqs", "sns", "dynamodb", "dynamodbstreams", "kinesis", "iam", "sts",
+    "logs", "cloudwatch", "events", "scheduler", "stepfunctions", "cloudformation",
+    "apigateway", "apigatewayv2", "secretsmanager", "ssm", "cognito-idp",
+)  # fmt: skip
+
+
+def provider_class(service: str) -> type | None:
+    """The provider class for ``service``, or None when sandlot does not serve it yet."""
+    target = PROVIDERS.get(service)
+    if target is None:
+        return None
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)

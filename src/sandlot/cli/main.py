@@ -1,0 +1,63 @@
+"""The `sandlot` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sandlot import __version__
+from sandlot.config import Settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sandlot", description="A self-hosted serverless cloud speaking the AWS APIs."
+    )
+    parser.add_argument("--version", action="version", version=f"sandlot {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="start the server (defaults: SANDLOT_* variables)")
+    up.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    up.add_argument("--port", type=int, help="port to listen on (default 4566; 0 = any free)")
+    up.add_argument("--data-dir", type=Path, help="where state lives (default: user data dir)")
+    up.add_argument(
+        "--ephemeral",
+        action="store_true",
+        default=None,
+        help="use a temporary data dir, removed on exit",
+    )
+    up.add_argument(
+        "--secure",
+        action="store_true",
+        default=None,
+        help="require SigV4 signatures from known keys (mandatory off loopback)",
+    )
+    up.add_argument("--region", help="region for unsigned requests (default us-east-1)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "up":
+        from sandlot.gateway.server import run
+
+        settings = Settings.from_env(
+            host=args.host,
+            port=args.port,
+            data_dir=args.data_dir,
+            ephemeral=args.ephemeral,
+            secure=args.secure,
+            region=args.region,
+        )
+        try:
+            run(settings)
+        except ValueError as exc:
+            print(f"sandlot: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""What every provider is given: the platform's shared parts and each request's context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from sandlot.iam.principal import Principal
+from sandlot.protocol import HttpRequest
+
+if TYPE_CHECKING:
+    from sandlot.platform import Platform
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """One request as a provider sees it: who asks, where, and the raw HTTP request."""
+
+    request_id: str
+    account_id: str
+    region: str
+    principal: Principal
+    service: str
+    operation: str
+    request: HttpRequest
+
+
+class Provider:
+    """Base class: one subclass per AWS service, one method per implemented operation.
+
+    A method is named after the operation in snake_case (``GetCallerIdentity`` →
+    ``get_caller_identity``), takes ``(ctx, params)`` where ``params`` is the parsed
+    input dict, and returns the output dict (or a coroutine of it). Errors are raised
+    as ``ServiceError``. Operations without a method answer 501.
+    """
+
+    service: ClassVar[str]
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform

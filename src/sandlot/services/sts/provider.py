@@ -1,0 +1,122 @@
+"""AWS Security Token Service: who am I, and temporary credentials.
+
+Trust-policy and permission checks on AssumeRole arrive with IAM; until then any
+caller may assume any well-formed role ARN, and the session acts as that role.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import time
+
+from sandlot.iam.principal import Principal
+from sandlot.protocol import ServiceError
+from sandlot.services.provider import Provider, RequestContext
+
+_ROLE_ARN = re.compile(r"^arn:aws:iam::(\d{12}):role/((?:[\w+=,.@-]+/)*)([\w+=,.@-]{1,64})$")
+_SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
+_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+def validation_error(value: object, member: str, constraint: str) -> ServiceError:
+    """AWS's wording for a constraint failure of one member."""
+    return ServiceError(
+        "ValidationError",
+        f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy "
+        f"constraint: {constraint}",
+    )
+
+
+def role_id(role_arn: str) -> str:
+    """A stable ``AROA…`` unique id for a role (IAM will store real ones)."""
+    digest = hashlib.sha256(role_arn.encode()).digest()
+    return "AROA" + "".join(_ID_ALPHABET[b % 32] for b in digest[:17])
+
+
+def _duration(params: dict, default: int, maximum: int) -> int:
+    seconds = params.get("DurationSeconds", default)
+    if seconds < 900:
+        raise validation_error(
+            seconds, "durationSeconds", "Member must have value greater than or equal to 900"
+        )
+    if seconds > maximum:
+        raise validation_error(
+            seconds, "durationSeconds", f"Member must have value less than or equal to {maximum}"
+        )
+    return seconds
+
+
+def _credentials_output(credential) -> dict:
+    return {
+        "AccessKeyId": credential.access_key_id,
+        "SecretAccessKey": credential.secret_access_key,
+        "SessionToken": credential.session_token,
+        "Expiration": dt.datetime.fromtimestamp(credential.expires_at, dt.UTC),
+    }
+
+
+class StsProvider(Provider):
+    service = "sts"
+
+    def get_caller_identity(self, ctx: RequestContext, params: dict) -> dict:
+        p = ctx.principal
+        return {"UserId": p.user_id, "Account": p.account_id, "Arn": p.arn}
+
+    def assume_role(self, ctx: RequestContext, params: dict) -> dict:
+        role_arn = params["RoleArn"]
+        session_name = params["RoleSessionName"]
+        match = _ROLE_ARN.match(role_arn)
+        if match is None:
+            raise validation_error(role_arn, "roleArn", "Member must be a valid role ARN")
+        if not _SESSION_NAME.match(session_name):
+            raise validation_error(
+                session_name,
+                "roleSessionName",
+                "Member must satisfy regular expression pattern: [\\w+=,.@-]* "
+                "and have length between 2 and 64",
+            )
+        # Role chaining (a role session assuming a role) is limited to one hour, as in AWS.
+        maximum = 3600 if ctx.principal.kind == "assumed-role" else 43200
+        seconds = _duration(params, 3600, maximum)
+        account, _, role_name = match.groups()
+        assumed_id = f"{role_id(role_arn)}:{session_name}"
+        assumed_arn = f"arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}"
+        principal = Principal(account, assumed_arn, assumed_id, "assumed-role", source_arn=role_arn)
+        credential = self.platform.credentials.issue_session(principal, time.time() + seconds)
+        result = {
+            "Credentials": _credentials_output(credential),
+            "AssumedRoleUser": {"AssumedRoleId": assumed_id, "Arn": assumed_arn},
+        }
+        if "Policy" in params:
+            # Share of the packed session-policy budget (2,048 bytes) the policy uses.
+            result["PackedPolicySize"] = min(100, len(params["Policy"]) * 100 // 2048)
+        if "SourceIdentity" in params:
+            result["SourceIdentity"] = params["SourceIdentity"]
+        return result
+
+    def get_session_token(self, ctx: RequestContext, params: dict) -> dict:
+        caller = ctx.principal
+        if caller.is_session:
+            raise ServiceError(
+                "AccessDenied", "Cannot call GetSessionToken with session credentials", 403
+            )
+        # An account root's session lasts at most one hour, as in AWS.
+        seconds = _duration(
+            params, 3600 if caller.is_root else 43200, 3600 if caller.is_root else 129600
+        )
+        session = Principal(
+            caller.account_id, caller.arn, caller.user_id, caller.kind, source_arn=caller.arn
+        )
+        credential = self.platform.credentials.issue_session(session, time.time() + seconds)
+        return {"Credentials": _credentials_output(credential)}
+
+    def get_access_key_info(self, ctx: RequestContext, params: dict) -> dict:
+        key_id = params["AccessKeyId"]
+        credential = self.platform.credentials.lookup(key_id)
+        if credential is not None:
+            return {"Account": credential.principal.account_id}
+        # Keys sandlot never issued belong to the dev-mode account they would act as.
+        account = key_id if key_id.isdigit() and len(key_id) == 12 else None
+        return {"Account": account or self.platform.settings.default_account}

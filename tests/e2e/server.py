@@ -1,0 +1,82 @@
+"""Running a real sandlot server for end-to-end tests: `sandlot up` on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+_ENDPOINT = re.compile(r"endpoint: (http://\S+)")
+
+
+class SandlotServer:
+    """A `sandlot up` child process. ``endpoint`` is its URL once started."""
+
+    def __init__(self, data_dir: Path | None = None, *args: str, env: dict | None = None):
+        self.data_dir = data_dir
+        self.args = list(args)
+        self.env = {**os.environ, **(env or {})}
+        self.process: subprocess.Popen | None = None
+        self.endpoint = ""
+        self.output: list[str] = []
+
+    def start(self, timeout: float = 20) -> SandlotServer:
+        command = [sys.executable, "-m", "sandlot.cli.main", "up", "--port", "0", *self.args]
+        command += ["--data-dir", str(self.data_dir)] if self.data_dir else ["--ephemeral"]
+        self.process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self.env,
+        )
+        deadline = time.monotonic() + timeout
+        for line in self.process.stdout:
+            self.output.append(line)
+            match = _ENDPOINT.search(line)
+            if match:
+                self.endpoint = match.group(1)
+            if line.startswith("ready in"):
+                break
+            if time.monotonic() > deadline:
+                break
+        if not self.endpoint or self.process.poll() is not None:
+            self.stop()
+            raise RuntimeError("sandlot did not start:\n" + "".join(self.output))
+        # Keep draining output so the server never blocks on a full pipe.
+        threading.Thread(target=self._drain, daemon=True).start()
+        return self
+
+    def _drain(self) -> None:
+        for line in self.process.stdout:
+            self.output.append(line)
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, as in a crash."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self, timeout: float = 10) -> int | None:
+        """SIGTERM and wait for a clean exit; returns the exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def __enter__(self) -> SandlotServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
