@@ -40,6 +40,10 @@ def value_for(shape: Shape, location: str | None = None, depth: int = 0) -> st.S
     """A strategy for valid values of ``shape`` sent at ``location`` (header, uri, ...)."""
     location = location or shape.serialization.get("location")
     kind = shape.type_name
+    if location == "statusCode":
+        # A response's status: 2xx (from 300 on it reads as an error), and not 204/205,
+        # which must not carry the body the other members may need.
+        return st.integers(200, 203) | st.integers(206, 299)
     if kind == "structure":
         return _structure(shape, depth)
     if kind == "list":
@@ -76,6 +80,9 @@ def value_for(shape: Shape, location: str | None = None, depth: int = 0) -> st.S
 def _string(shape: Shape, location: str | None) -> st.SearchStrategy:
     if shape.enum:
         return st.sampled_from(shape.enum)
+    if shape.serialization.get("hostLabel"):
+        # botocore also puts it in the host name: letters, digits and hyphens only.
+        return st.from_regex(r"[A-Za-z0-9-]{1,12}", fullmatch=True)
     if shape.serialization.get("jsonvalue"):
         return st.dictionaries(_HEADER_TEXT, st.integers(0, 100), max_size=2)
     min_size = int(shape.metadata.get("min", 0) or 0)

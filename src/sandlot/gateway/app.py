@@ -133,7 +133,7 @@ class Gateway:
         scope = credential_scope_service(request)
         service = self.router.find(request, scope[0] if scope else None)
         if service is None:
-            return _generic_error(request, request_id, _unknown_service(scope))
+            return self._generic_error(request, request_id, _unknown_service(scope))
         model = service_model(service)
         protocol = model.resolved_protocol
         operation = None
@@ -149,6 +149,8 @@ class Gateway:
             error = ServiceError(code, failure.message, status)
         except ServiceError as exc:
             error = exc
+        except NotImplementedError:  # e.g. event-stream outputs, not served yet
+            error = not_implemented(service, operation.name if operation else "?")
         except Exception:
             log.exception("internal error in %s (request %s)", service, request_id)
             code = "InternalError" if protocol == "rest-xml" else "InternalFailure"
@@ -225,7 +227,24 @@ class Gateway:
             f"Request must be smaller than {self.settings.max_body_bytes} bytes.",
             413,
         )
-        return _generic_error(request, str(uuid.uuid4()), error)
+        return self._generic_error(request, str(uuid.uuid4()), error)
+
+    def _generic_error(
+        self, request: HttpRequest, request_id: str, error: ServiceError
+    ) -> HttpResponse:
+        """An error for a request of no known service, shaped after the request's protocol."""
+        if request.headers.get("x-amz-target"):
+            service = "dynamodb"  # plain json protocol
+        elif "Action=" in request.query or request.headers.get("content-type", "").startswith(
+            "application/x-www-form-urlencoded"
+        ):
+            service = "sts"  # query protocol
+            if error.code == "UnknownOperationException":
+                error = ServiceError("InvalidAction", error.message, 400)
+        else:
+            service = "lambda"  # rest-json
+        protocol = service_model(service).resolved_protocol
+        return self._serializer(service, protocol).serialize_error(error, None, request_id)
 
     def _internal(self, request: HttpRequest) -> HttpResponse:
         if request.path == "/_sandlot/health" and request.method in ("GET", "HEAD"):
@@ -260,24 +279,6 @@ def _unknown_service(scope: tuple[str, str] | None) -> ServiceError:
         )
     return ServiceError(
         "UnknownOperationException", "The request does not identify any AWS service.", 400
-    )
-
-
-def _generic_error(request: HttpRequest, request_id: str, error: ServiceError) -> HttpResponse:
-    """An error for a request whose service is unknown, shaped after the request's protocol."""
-    if request.headers.get("x-amz-target"):
-        service = "dynamodb"  # plain json protocol
-    elif "Action=" in request.query or request.headers.get("content-type", "").startswith(
-        "application/x-www-form-urlencoded"
-    ):
-        service = "sts"  # query protocol
-        if error.code == "UnknownOperationException":
-            error = ServiceError("InvalidAction", error.message, 400)
-    else:
-        service = "lambda"  # rest-json
-    model = service_model(service)
-    return ResponseSerializer(model, model.resolved_protocol).serialize_error(
-        error, None, request_id
     )
 
 

@@ -1,0 +1,52 @@
+"""Wire facts that botocore's service models do not carry.
+
+Everything else the serializer does comes from the models; each entry here says where
+the fact comes from and why the model cannot express it.
+"""
+
+from __future__ import annotations
+
+# SQS moved from the query protocol to JSON while keeping its legacy error codes in the
+# ``x-amzn-query-error`` header (``AWS.SimpleQueueService.NonExistentQueue;Sender``, see
+# "Interpreting Amazon SQS JSON API responses" in the SQS developer guide). Its model has
+# no ``error.code`` traits (botocore maps exception classes from the shape name instead),
+# so the legacy codes, as AWS documents them per error, are listed here by shape name.
+LEGACY_QUERY_CODES: dict[str, dict[str, str]] = {
+    "sqs": {
+        "BatchEntryIdsNotDistinct": "AWS.SimpleQueueService.BatchEntryIdsNotDistinct",
+        "BatchRequestTooLong": "AWS.SimpleQueueService.BatchRequestTooLong",
+        "EmptyBatchRequest": "AWS.SimpleQueueService.EmptyBatchRequest",
+        "InvalidBatchEntryId": "AWS.SimpleQueueService.InvalidBatchEntryId",
+        "KmsAccessDenied": "KMS.AccessDeniedException",
+        "KmsDisabled": "KMS.DisabledException",
+        "KmsInvalidKeyUsage": "KMS.InvalidKeyUsageException",
+        "KmsInvalidState": "KMS.InvalidStateException",
+        "KmsNotFound": "KMS.NotFoundException",
+        "KmsOptInRequired": "KMS.OptInRequired",
+        "KmsThrottled": "KMS.ThrottlingException",
+        "MessageNotInflight": "AWS.SimpleQueueService.MessageNotInflight",
+        "PurgeQueueInProgress": "AWS.SimpleQueueService.PurgeQueueInProgress",
+        "QueueDeletedRecently": "AWS.SimpleQueueService.QueueDeletedRecently",
+        "QueueDoesNotExist": "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueNameExists": "QueueAlreadyExists",
+        "TooManyEntriesInBatchRequest": "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
+        "UnsupportedOperation": "AWS.SimpleQueueService.UnsupportedOperation",
+        # The other SQS errors use their shape name as the legacy code too.
+    },
+}
+
+# S3's GetBucketLocation answers with the bare ``<LocationConstraint>region</...>``
+# element; botocore's model cannot say so and its client reads the root element's text
+# (handler ``parse_get_bucket_location``). Keyed by (service, operation): the output
+# member written as the document's root element.
+BARE_ROOT_MEMBER: dict[tuple[str, str], str] = {
+    ("s3", "GetBucketLocation"): "LocationConstraint",
+}
+
+# Services answering with S3's request-id headers (``x-amz-request-id``, ``x-amz-id-2``)
+# instead of ``x-amzn-RequestId``.
+S3_REQUEST_ID_HEADERS: frozenset[str] = frozenset({"s3", "s3control"})
+
+# Services whose error document is S3's unwrapped ``<Error>`` rather than the
+# ``<ErrorResponse><Error>`` that other rest-xml services (Route 53, CloudFront) send.
+S3_ERROR_DOCUMENT: frozenset[str] = frozenset({"s3"})
