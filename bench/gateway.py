@@ -26,6 +26,7 @@ import tempfile
 import time
 import urllib.request
 
+import boto3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -98,6 +99,20 @@ def wait_health(port: int, deadline: float) -> None:
     raise SystemExit("server did not become healthy")
 
 
+def issued_session(port: int) -> Credentials:
+    sts = boto3.client(
+        "sts",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="benchkey",
+        aws_secret_access_key="benchsecret",
+    )
+    creds = sts.assume_role(
+        RoleArn="arn:aws:iam::000000000000:role/bench", RoleSessionName="bench"
+    )["Credentials"]
+    return Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+
+
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -106,14 +121,14 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def signed_request(port: int) -> bytes:
+def signed_request(port: int, credentials: Credentials) -> bytes:
     request = AWSRequest(
         method="POST",
         url=f"http://127.0.0.1:{port}/",
         data=BODY,
         headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
     )
-    SigV4Auth(Credentials("benchkey", "benchsecret"), "sts", "us-east-1").add_auth(request)
+    SigV4Auth(credentials, "sts", "us-east-1").add_auth(request)
     lines = ["POST / HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(BODY)}"]
     lines += [f"{k}: {v}" for k, v in request.headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + BODY
@@ -135,8 +150,8 @@ async def connection(port: int, payload: bytes, until: float, latencies: list[fl
     return errors
 
 
-async def load(port: int, concurrency: int, seconds: float) -> dict:
-    payload = signed_request(port)
+async def load(port: int, concurrency: int, seconds: float, credentials: Credentials) -> dict:
+    payload = signed_request(port, credentials)
     latencies: list[float] = []
     # warm-up
     await asyncio.gather(
@@ -179,8 +194,17 @@ def main() -> None:
                 "ready_reported_ms": reported,
                 "idle_rss_mb": round(idle, 1),
             }
+            dev_key = Credentials("benchkey", "benchsecret")  # dev mode: not verified
             for concurrency in (1, 16):
-                results[f"c{concurrency}"] = asyncio.run(load(port, concurrency, args.seconds))
+                results[f"c{concurrency}"] = asyncio.run(
+                    load(port, concurrency, args.seconds, dev_key)
+                )
+            # A key sandlot issued: every request's signature is verified.
+            session = issued_session(port)
+            for concurrency in (1, 16):
+                results[f"c{concurrency}_verified"] = asyncio.run(
+                    load(port, concurrency, args.seconds, session)
+                )
             results["rss_after_load_mb"] = round(rss_mb(process.pid), 1)
         finally:
             process.terminate()
