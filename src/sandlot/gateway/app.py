@@ -9,14 +9,11 @@ protocol layer knows wire formats.
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import json
 import logging
 import time
 import uuid
 from functools import cache
-
-from botocore import xform_name
 
 import sandlot
 from sandlot.gateway.auth import (
@@ -168,17 +165,16 @@ class Gateway:
         request: HttpRequest,
         request_id: str,
     ) -> HttpResponse:
-        name = parsed.operation.name
-        provider = self.platform.provider(service)
-        method = _method(type(provider), name) if provider is not None else None
-        if method is None:
-            raise not_implemented(service, name)
         ctx = RequestContext(
-            request_id, principal.account_id, region, principal, service, name, request
+            request_id,
+            principal.account_id,
+            region,
+            principal,
+            service,
+            parsed.operation.name,
+            request,
         )
-        result = method(provider, ctx, parsed.params)
-        if inspect.isawaitable(result):
-            result = await result
+        result = await self.platform.run_operation(ctx, parsed.params)
         serializer = self._serializer(service, parsed.protocol)
         return serializer.serialize(parsed.operation, result or {}, request_id)
 
@@ -263,11 +259,6 @@ class Gateway:
             {"Content-Type": "application/json"},
             json.dumps({"message": f"no sandlot endpoint {request.path}"}).encode(),
         )
-
-
-@cache
-def _method(provider_class: type, operation: str):
-    return getattr(provider_class, xform_name(operation), None)
 
 
 def _unknown_service(scope: tuple[str, str] | None) -> ServiceError:

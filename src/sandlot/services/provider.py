@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class RequestContext:
-    """One request as a provider sees it: who asks, where, and the raw HTTP request."""
+    """One request as a provider sees it: who asks, where, and the raw HTTP request
+    (None for internal calls between services)."""
 
     request_id: str
     account_id: str
@@ -22,7 +23,7 @@ class RequestContext:
     principal: Principal
     service: str
     operation: str
-    request: HttpRequest
+    request: HttpRequest | None
 
 
 class Provider:
