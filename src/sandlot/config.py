@@ -32,6 +32,9 @@ class Settings:
     default_account: str = "000000000000"  # dev mode: unknown keys act as this root
     max_body_bytes: int = 16 * 1024 * 1024  # larger requests get RequestEntityTooLarge
     max_clock_skew_seconds: int = 15 * 60  # as AWS: older or newer signatures are refused
+    account_concurrency: int = 1000  # Lambda concurrent executions per account
+    keep_alive_seconds: float = 300.0  # idle Lambda environments are reclaimed after this
+    sandbox: str = "process"  # execution environment backend
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
@@ -66,6 +69,8 @@ def _convert(kind: str, raw: str):
         return raw.strip().lower() in ("1", "true", "yes", "on")
     if "int" in kind:
         return int(raw)
+    if "float" in kind:
+        return float(raw)
     if "Path" in kind:
         return Path(raw)
     return raw

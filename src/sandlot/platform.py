@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import json
+import logging
 import os
 import time
 import uuid
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore import xform_name
 
 from sandlot.config import Settings
+from sandlot.events.async_invoke import AsyncInvocations
 from sandlot.iam.credentials import CredentialStore
-from sandlot.iam.principal import Principal
+from sandlot.iam.principal import Principal, assumed_role
 from sandlot.protocol.errors import not_implemented
 from sandlot.services import provider_class
 from sandlot.services.provider import Provider, RequestContext
 from sandlot.store import BlobStore, Store
 
+if TYPE_CHECKING:
+    from sandlot.execution.api import FunctionSpec
+    from sandlot.execution.engine import Engine
+
+log = logging.getLogger("sandlot.platform")
+
 ROOT_CREDENTIALS_FILE = "root-credentials.json"
+FUNCTION_CREDENTIALS_TTL_S = 12 * 3600
+RETENTION_SWEEP_INTERVAL_S = 60.0
 
 
 class Platform:
@@ -35,9 +47,72 @@ class Platform:
         self.store = Store(data_dir / "sandlot.db")
         self.blobs = BlobStore(data_dir / "blobs")
         self.credentials = CredentialStore(self.store)
+        self.async_invocations = AsyncInvocations(self)
+        self.endpoint_url = f"http://{settings.host}:{settings.port}"
         self._providers: dict[str, Provider | None] = {}
+        self._engine: Engine | None = None
+        self._tasks: list[asyncio.Task] = []
         if settings.secure:
             self.ensure_root_credentials()
+
+    async def start(self, endpoint_url: str) -> None:
+        """Begin background work once the server listens at ``endpoint_url``."""
+        self.endpoint_url = endpoint_url
+        self._tasks.append(asyncio.create_task(self.async_invocations.run()))
+        self._tasks.append(asyncio.create_task(self._sweep_log_retention()))
+
+    async def stop(self) -> None:
+        """Stop background work and shut every execution environment down."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self._engine is not None:
+            await self._engine.close()
+            self._engine = None
+
+    @property
+    def engine(self) -> Engine:
+        """The execution engine, started on first use."""
+        if self._engine is None:
+            from sandlot.events.log_delivery import LogDelivery
+            from sandlot.execution.api import EngineSettings
+            from sandlot.execution.engine import Engine
+
+            settings = EngineSettings(
+                endpoint_url=self.endpoint_url,
+                work_dir=self.data_dir / "environments",
+                account_concurrency=self.settings.account_concurrency,
+                keep_alive_s=self.settings.keep_alive_seconds,
+                sandbox=self.settings.sandbox,
+            )
+            self._engine = Engine(settings, self._function_credentials, LogDelivery(self))
+        return self._engine
+
+    def _function_credentials(self, spec: FunctionSpec) -> dict[str, str]:
+        """Temporary credentials of the function's execution role, issued by sandlot's STS."""
+        principal = assumed_role(spec.role_arn, spec.function_name)
+        credential = self.credentials.issue_session(
+            principal, time.time() + FUNCTION_CREDENTIALS_TTL_S
+        )
+        return {
+            "AWS_ACCESS_KEY_ID": credential.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": credential.secret_access_key,
+            "AWS_SESSION_TOKEN": credential.session_token or "",
+        }
+
+    async def _sweep_log_retention(self) -> None:
+        while True:
+            await asyncio.sleep(RETENTION_SWEEP_INTERVAL_S)
+            logs = self.provider("logs")
+            if logs is None:
+                return
+            try:
+                await logs.sweep_retention()
+            except Exception:
+                log.exception("log retention sweep failed")
 
     def provider(self, service: str) -> Provider | None:
         """The provider instance for ``service`` (created on first use), or None."""
@@ -65,6 +140,7 @@ class Platform:
         *,
         principal: Principal,
         region: str,
+        request_id: str | None = None,
     ) -> dict[str, Any]:
         """The internal client: one service calling another, as ``principal``.
 
@@ -72,7 +148,13 @@ class Platform:
         applies to external requests (IAM, request logs) applies to internal ones.
         """
         ctx = RequestContext(
-            str(uuid.uuid4()), principal.account_id, region, principal, service, operation, None
+            request_id or str(uuid.uuid4()),
+            principal.account_id,
+            region,
+            principal,
+            service,
+            operation,
+            None,
         )
         return await self.run_operation(ctx, params)
 

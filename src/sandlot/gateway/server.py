@@ -45,14 +45,16 @@ def run(settings: Settings, *, out=sys.stdout) -> None:
             date_header=True,
         )
         server = uvicorn.Server(config)
-        asyncio.run(_serve(server, settings, data_dir, started, out))
+        asyncio.run(_serve(server, platform, settings, data_dir, started, out))
     finally:
         platform.close()
         if temp_dir:
             shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-async def _serve(server, settings: Settings, data_dir: Path, started: float, out) -> None:
+async def _serve(
+    server, platform: Platform, settings: Settings, data_dir: Path, started: float, out
+) -> None:
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -61,13 +63,17 @@ async def _serve(server, settings: Settings, data_dir: Path, started: float, out
         await asyncio.sleep(0.005)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     port = server.servers[0].sockets[0].getsockname()[1] if server.servers else settings.port
+    await platform.start(f"http://{host}:{port}")
     mode = "secure" if settings.secure else "dev"
     print(
         f"sandlot {__import__('sandlot').__version__} ({mode} mode), data in {data_dir}", file=out
     )
     print(f"endpoint: http://{host}:{port}", file=out)
     print(f"ready in {(time.perf_counter() - started) * 1000:.0f} ms", file=out, flush=True)
-    await task
+    try:
+        await task
+    finally:
+        await platform.stop()
 
 
 def _has_uvloop() -> bool:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
+
+ROLE_ARN = re.compile(r"^arn:aws:iam::(\d{12}):role/((?:[\w+=,.@-]+/)*)([\w+=,.@-]{1,64})$")
+_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,3 +34,24 @@ class Principal:
     @property
     def is_root(self) -> bool:
         return self.kind == "root"
+
+
+def role_id(role_arn: str) -> str:
+    """A stable ``AROA…`` unique id for a role (IAM will store real ones)."""
+    digest = hashlib.sha256(role_arn.encode()).digest()
+    return "AROA" + "".join(_ID_ALPHABET[b % 32] for b in digest[:17])
+
+
+def assumed_role(role_arn: str, session_name: str) -> Principal:
+    """The principal of a session of ``role_arn`` (which must match ``ROLE_ARN``)."""
+    match = ROLE_ARN.match(role_arn)
+    if match is None:
+        raise ValueError(f"not a role ARN: {role_arn}")
+    account, _, role_name = match.groups()
+    return Principal(
+        account,
+        f"arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}",
+        f"{role_id(role_arn)}:{session_name}",
+        "assumed-role",
+        source_arn=role_arn,
+    )

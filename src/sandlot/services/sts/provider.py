@@ -7,17 +7,14 @@ caller may assume any well-formed role ARN, and the session acts as that role.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 import time
 
-from sandlot.iam.principal import Principal
+from sandlot.iam.principal import ROLE_ARN, Principal, assumed_role
 from sandlot.protocol import ServiceError
 from sandlot.services.provider import Provider, RequestContext
 
-_ROLE_ARN = re.compile(r"^arn:aws:iam::(\d{12}):role/((?:[\w+=,.@-]+/)*)([\w+=,.@-]{1,64})$")
 _SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
-_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
 
 def validation_error(value: object, member: str, constraint: str) -> ServiceError:
@@ -27,12 +24,6 @@ def validation_error(value: object, member: str, constraint: str) -> ServiceErro
         f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy "
         f"constraint: {constraint}",
     )
-
-
-def role_id(role_arn: str) -> str:
-    """A stable ``AROA…`` unique id for a role (IAM will store real ones)."""
-    digest = hashlib.sha256(role_arn.encode()).digest()
-    return "AROA" + "".join(_ID_ALPHABET[b % 32] for b in digest[:17])
 
 
 def _duration(params: dict, default: int, maximum: int) -> int:
@@ -67,8 +58,7 @@ class StsProvider(Provider):
     def assume_role(self, ctx: RequestContext, params: dict) -> dict:
         role_arn = params["RoleArn"]
         session_name = params["RoleSessionName"]
-        match = _ROLE_ARN.match(role_arn)
-        if match is None:
+        if ROLE_ARN.match(role_arn) is None:
             raise validation_error(role_arn, "roleArn", "Member must be a valid role ARN")
         if not _SESSION_NAME.match(session_name):
             raise validation_error(
@@ -80,14 +70,11 @@ class StsProvider(Provider):
         # Role chaining (a role session assuming a role) is limited to one hour, as in AWS.
         maximum = 3600 if ctx.principal.kind == "assumed-role" else 43200
         seconds = _duration(params, 3600, maximum)
-        account, _, role_name = match.groups()
-        assumed_id = f"{role_id(role_arn)}:{session_name}"
-        assumed_arn = f"arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}"
-        principal = Principal(account, assumed_arn, assumed_id, "assumed-role", source_arn=role_arn)
+        principal = assumed_role(role_arn, session_name)
         credential = self.platform.credentials.issue_session(principal, time.time() + seconds)
         result = {
             "Credentials": _credentials_output(credential),
-            "AssumedRoleUser": {"AssumedRoleId": assumed_id, "Arn": assumed_arn},
+            "AssumedRoleUser": {"AssumedRoleId": principal.user_id, "Arn": principal.arn},
         }
         if "Policy" in params:
             # Share of the packed session-policy budget (2,048 bytes) the policy uses.
