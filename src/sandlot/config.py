@@ -30,7 +30,9 @@ class Settings:
     secure: bool = False  # require SigV4 from known keys; mandatory off loopback
     region: str = "us-east-1"  # for unsigned requests, which carry no region
     default_account: str = "000000000000"  # dev mode: unknown keys act as this root
-    max_body_bytes: int = 16 * 1024 * 1024  # larger requests get RequestEntityTooLarge
+    # Larger requests get RequestEntityTooLarge; AWS's largest buffered request limit is
+    # CreateFunction's (a 50 MB zip, base64-encoded in JSON).
+    max_body_bytes: int = 69_905_067
     max_clock_skew_seconds: int = 15 * 60  # as AWS: older or newer signatures are refused
     account_concurrency: int = 1000  # Lambda concurrent executions per account
     keep_alive_seconds: float = 300.0  # idle Lambda environments are reclaimed after this
