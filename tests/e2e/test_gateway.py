@@ -39,12 +39,12 @@ def test_health(server):
 
 def test_known_operation_without_provider_is_501(client):
     with pytest.raises(ClientError) as error:
-        client("lambda").list_functions()
+        client("sqs").list_queues()
     response = error.value.response
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 501
     assert response["Error"]["Code"] == "NotImplemented"
-    assert "ListFunctions" in response["Error"]["Message"]
-    assert "lambda" in response["Error"]["Message"]
+    assert "ListQueues" in response["Error"]["Message"]
+    assert "sqs" in response["Error"]["Message"]
 
 
 def test_unknown_query_action_is_invalid_action(server):

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from sandlot import __version__
+from sandlot.cli import logs
 from sandlot.config import Settings
 
 
@@ -33,11 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="require SigV4 signatures from known keys (mandatory off loopback)",
     )
     up.add_argument("--region", help="region for unsigned requests (default us-east-1)")
+    logs.add_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "logs":
+        return logs.run(args)
     if args.command == "up":
         from sandlot.gateway.server import run
 

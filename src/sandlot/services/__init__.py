@@ -10,6 +10,7 @@ import importlib
 
 PROVIDERS: dict[str, str] = {
     "sts": "sandlot.services.sts.provider:StsProvider",
+    "logs": "sandlot.services.logs.provider:LogsProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests

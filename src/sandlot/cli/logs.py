@@ -1,0 +1,191 @@
+"""``sandlot logs <function>``: a Lambda function's log lines from CloudWatch Logs.
+
+Reads the function's log group (``/aws/lambda/<name>``) through the HTTP API with a
+botocore client and ``FilterLogEvents`` — the same path any AWS tool takes — and
+prints ``timestamp stream message`` lines; ``--follow`` keeps polling until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator
+from typing import TextIO
+
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+DEFAULT_ENDPOINT = "http://localhost:4566"
+DEFAULT_REGION = "us-east-1"
+POLL_INTERVAL_S = 1.0
+_DURATION = re.compile(r"(\d+)([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_FUNCTION_ARN = re.compile(r"arn:aws[\w-]*:lambda:([\w-]+):\d{12}:function:([^:]+)(?::.+)?")
+# Lines worth red: Lambda's and the runtimes' error formats, tracebacks, timeouts.
+_ERROR = re.compile(
+    r"\[ERROR\]|\tERROR\t|Traceback \(most recent call last\)|Task timed out after"
+    r"|\"errorType\"|Status: (?:error|timeout)"
+)
+_PLATFORM = ("START RequestId:", "END RequestId:", "REPORT RequestId:", "INIT_START", "INIT_REPORT")
+_RED, _DIM, _CYAN, _RESET = "\033[31m", "\033[2m", "\033[36m", "\033[0m"
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``logs`` subcommand of ``sandlot``."""
+    parser = commands.add_parser(
+        "logs", help="print a Lambda function's log lines (log group /aws/lambda/<name>)"
+    )
+    parser.add_argument("function_name", help="function name or ARN")
+    parser.add_argument(
+        "--follow", "-f", action="store_true", help="keep printing new lines until Ctrl-C"
+    )
+    parser.add_argument(
+        "--since",
+        default="10m",
+        type=parse_duration,
+        help="how far back to start, e.g. 30s, 10m, 2h, 1d (default 10m)",
+    )
+    parser.add_argument("--filter", dest="filter_pattern", help="a CloudWatch Logs filter pattern")
+    parser.add_argument(
+        "--endpoint",
+        help=f"sandlot's URL (default: $AWS_ENDPOINT_URL, else {DEFAULT_ENDPOINT})",
+    )
+    parser.add_argument("--region", help="region (default: $AWS_REGION, else us-east-1)")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``30s``, ``10m``, ``2h``, ``1d``, ``1w`` or combinations (``1h30m``)."""
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 30s, 10m, 2h, 1d)")
+    return float(sum(int(n) * _UNIT_SECONDS[u] for n, u in parts))
+
+
+def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    """Print the function's log lines; returns the exit status."""
+    name, arn_region = _function_name(args.function_name)
+    region = args.region or arn_region or _env_region()
+    endpoint = args.endpoint or os.environ.get("AWS_ENDPOINT_URL") or DEFAULT_ENDPOINT
+    client = _client(endpoint, region)
+    group = f"/aws/lambda/{name}"
+    start_ms = int((time.time() - args.since) * 1000)
+    printer = _Printer(out, colour=out.isatty() and "NO_COLOR" not in os.environ)
+    try:
+        if args.follow:
+            _follow(client, group, start_ms, args.filter_pattern, printer)
+        else:
+            for event in _events(client, group, start_ms, args.filter_pattern):
+                printer.event(event)
+    except (KeyboardInterrupt, BrokenPipeError):  # Ctrl-C, or a reader like `head` left
+        return 0
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        if error.get("Code") == "ResourceNotFoundException":
+            print(f"sandlot: no logs yet: log group {group} does not exist", file=sys.stderr)
+        else:
+            print(f"sandlot: {error.get('Code')}: {error.get('Message')}", file=sys.stderr)
+        return 1
+    except BotoCoreError as exc:
+        print(f"sandlot: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _follow(client, group: str, start_ms: int, pattern: str | None, printer: _Printer) -> None:
+    """Poll every second from the newest timestamp printed; events are told apart by id
+    so that ones sharing that timestamp are printed once."""
+    cursor = start_ms
+    printed: set[str] = set()  # ids of printed events with timestamp == cursor
+    waiting = False
+    while True:
+        try:
+            for event in _events(client, group, cursor, pattern):
+                if event["eventId"] in printed:
+                    continue
+                printer.event(event)
+                if event["timestamp"] > cursor:
+                    cursor, printed = event["timestamp"], set()
+                printed.add(event["eventId"])
+        except ClientError as exc:
+            # The group appears at the function's first invocation: wait for it.
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            if not waiting:
+                print(f"sandlot: waiting for log group {group} ...", file=sys.stderr)
+                waiting = True
+        printer.flush()
+        time.sleep(POLL_INTERVAL_S)
+
+
+def _events(client, group: str, start_ms: int, pattern: str | None) -> Iterator[dict]:
+    """Every matching event from ``start_ms`` on, following ``nextToken``."""
+    params: dict = {"logGroupName": group, "startTime": start_ms}
+    if pattern:
+        params["filterPattern"] = pattern
+    while True:
+        page = client.filter_log_events(**params)
+        yield from page.get("events", [])
+        token = page.get("nextToken")
+        if not token:
+            return
+        params["nextToken"] = token
+
+
+class _Printer:
+    """``timestamp stream message`` lines, coloured on a terminal."""
+
+    def __init__(self, out: TextIO, *, colour: bool) -> None:
+        self.out = out
+        self.colour = colour
+
+    def event(self, event: dict) -> None:
+        message = event["message"].rstrip("\n").replace("\r", "\n")
+        stamp = _iso(event["timestamp"])
+        stream = event.get("logStreamName", "")
+        if self.colour:
+            stamp, stream = f"{_CYAN}{stamp}{_RESET}", f"{_DIM}{stream}{_RESET}"
+            message = self._paint(message)
+        self.out.write(f"{stamp} {stream} {message}\n")
+
+    def _paint(self, message: str) -> str:
+        if _ERROR.search(message):
+            return f"{_RED}{message}{_RESET}"
+        if message.startswith(_PLATFORM):
+            return f"{_DIM}{message}{_RESET}"
+        return message
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+def _iso(timestamp_ms: int) -> str:
+    seconds, millis = divmod(timestamp_ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+def _function_name(text: str) -> tuple[str, str | None]:
+    """(name, region from an ARN or None) of a function name or ARN."""
+    match = _FUNCTION_ARN.fullmatch(text)
+    return (match.group(2), match.group(1)) if match else (text, None)
+
+
+def _env_region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+
+
+def _client(endpoint: str, region: str):
+    """A botocore ``logs`` client for sandlot; without configured credentials it uses
+    dev mode's any-key-goes (the default account)."""
+    session = botocore.session.get_session()
+    if session.get_credentials() is None:
+        session.set_credentials("test", "test")
+    return session.create_client(
+        "logs",
+        endpoint_url=endpoint,
+        region_name=region,
+        config=Config(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=30),
+    )

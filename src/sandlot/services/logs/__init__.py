@@ -1,0 +1,1 @@
+"""Amazon CloudWatch Logs: log groups, streams, events, filter patterns and retention."""

@@ -1,0 +1,81 @@
+"""The logs component's tables.
+
+Groups are keyed by (account, region, name) and carry a random ``group_id``; streams
+and events hang off ``group_id`` and ``stream_id`` rather than names, so that deleting
+a group or stream is one row (its events become unreachable at once, and are purged
+in bounded batches) and a re-created group of the same name starts empty.
+
+Events are stored once and indexed three ways, all as keyset orders the store can
+page through: per stream ascending (the primary key), per stream descending (the
+negated columns: the store's keyset pagination is ascending only) and per group
+ascending (FilterLogEvents, the retention sweep and purges).
+"""
+
+from __future__ import annotations
+
+from sandlot.store import Migration, Table
+
+GROUPS = Table(
+    "logs_groups",
+    columns={
+        "account_id": "TEXT",
+        "region": "TEXT",
+        "name": "TEXT",
+        "group_id": "TEXT",
+        "created_ms": "INTEGER",
+        "retention_days": "INTEGER",  # NULL: never expire
+        "kms_key_id": "TEXT",
+        "group_class": "TEXT",
+        "deletion_protection": "INTEGER",
+        "tags": "TEXT",  # JSON object
+        "stored_bytes": "INTEGER",
+        "next_seq": "INTEGER",  # next event sequence number in this group
+    },
+    key=("account_id", "region", "name"),
+)
+
+STREAMS = Table(
+    "logs_streams",
+    columns={
+        "group_id": "TEXT",
+        "name": "TEXT",
+        "stream_id": "TEXT",
+        "created_ms": "INTEGER",
+        "first_event_ts": "INTEGER",
+        "last_event_ts": "INTEGER",
+        "last_ingestion_ms": "INTEGER",
+        "stored_bytes": "INTEGER",  # kept for the group's total; AWS reports 0 per stream
+        "upload_seq": "INTEGER",  # PutLogEvents calls so far: the sequence token
+    },
+    key=("group_id", "name"),
+)
+
+EVENTS = Table(
+    "logs_events",
+    columns={
+        "stream_id": "TEXT",
+        "ts": "INTEGER",
+        "seq": "INTEGER",
+        "neg_ts": "INTEGER",
+        "neg_seq": "INTEGER",
+        "group_id": "TEXT",
+        "ingestion_ms": "INTEGER",
+        "message": "TEXT",
+    },
+    key=("stream_id", "ts", "seq"),
+    indexes=(("stream_id", "neg_ts", "neg_seq"), ("group_id", "ts", "seq")),
+)
+
+# Deleted groups and streams whose events are still being purged.
+PURGES = Table(
+    "logs_purges",
+    columns={"kind": "TEXT", "id": "TEXT", "deleted_ms": "INTEGER"},
+    key=("kind", "id"),
+)
+
+MIGRATIONS = [
+    Migration(1, create=GROUPS),
+    Migration(2, create=STREAMS),
+    Migration(3, create=EVENTS),
+    Migration(4, create=PURGES),
+]
