@@ -133,3 +133,13 @@ def test_kill_9_mid_write_leaves_no_partial_blob(tmp_path):
         if directory.name != "tmp":
             for path in directory.iterdir():
                 assert path.stat().st_size % (1024 * 1024) == 0
+
+
+def test_select_descending_pages_backwards(store):
+    store.put_many(ITEMS_V2, ({"account": "a", "name": f"n{i:02}", "size": i} for i in range(6)))
+    newest = store.select(ITEMS_V2, {"account": "a"}, order_by=("name",), limit=2, descending=True)
+    assert [r["name"] for r in newest] == ["n05", "n04"]
+    older = store.select(
+        ITEMS_V2, {"account": "a"}, order_by=("name",), after=newest[-1], descending=True
+    )
+    assert [r["name"] for r in older] == ["n03", "n02", "n01", "n00"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,6 +183,14 @@ class Store:
                 return False
             return True
 
+    def put_many(self, table: Table, rows: Iterable[dict[str, Any]]) -> None:
+        """Write (insert or replace) many rows in one transaction."""
+        sql = self._sql(table)
+        with self.transaction():
+            self._conn.executemany(
+                sql.upsert, (tuple(row.get(c) for c in sql.columns) for row in rows)
+            )
+
     def get(self, table: Table, *key: Any) -> dict[str, Any] | None:
         """The row whose primary key is ``key`` (in ``table.key`` order), or None."""
         with self._lock:
@@ -202,23 +210,25 @@ class Store:
         order_by: Sequence[str] = (),
         after: dict[str, Any] | None = None,
         limit: int | None = None,
+        descending: bool = False,
     ) -> list[dict[str, Any]]:
-        """Rows matching ``where`` (equality), ordered, optionally strictly after the
-        ``after`` position of the ``order_by`` columns (keyset pagination)."""
+        """Rows matching ``where`` (equality), in ``order_by`` order (reversed when
+        ``descending``), optionally strictly after the ``after`` position of the
+        ``order_by`` columns in that order (keyset pagination)."""
+        for col in order_by:
+            _check_column(table, col)
         clauses, args = _equalities(table, where)
         if after:
-            for col in order_by:
-                _check_column(table, col)
             cols = ", ".join(order_by)
-            clauses.append(f"({cols}) > ({', '.join('?' for _ in order_by)})")
+            beyond = "<" if descending else ">"
+            clauses.append(f"({cols}) {beyond} ({', '.join('?' for _ in order_by)})")
             args.extend(after[c] for c in order_by)
         sql = f"SELECT * FROM {table.name}"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         if order_by:
-            for col in order_by:
-                _check_column(table, col)
-            sql += " ORDER BY " + ", ".join(order_by)
+            direction = " DESC" if descending else ""
+            sql += " ORDER BY " + ", ".join(col + direction for col in order_by)
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         with self._lock:

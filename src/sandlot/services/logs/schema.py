@@ -5,10 +5,9 @@ and events hang off ``group_id`` and ``stream_id`` rather than names, so that de
 a group or stream is one row (its events become unreachable at once, and are purged
 in bounded batches) and a re-created group of the same name starts empty.
 
-Events are stored once and indexed three ways, all as keyset orders the store can
-page through: per stream ascending (the primary key), per stream descending (the
-negated columns: the store's keyset pagination is ascending only) and per group
-ascending (FilterLogEvents, the retention sweep and purges).
+Events are stored once and indexed two ways, both keyset orders the store pages
+through in either direction: per stream (the primary key: GetLogEvents) and per group
+(FilterLogEvents, the retention sweep and purges).
 """
 
 from __future__ import annotations
@@ -56,14 +55,12 @@ EVENTS = Table(
         "stream_id": "TEXT",
         "ts": "INTEGER",
         "seq": "INTEGER",
-        "neg_ts": "INTEGER",
-        "neg_seq": "INTEGER",
         "group_id": "TEXT",
         "ingestion_ms": "INTEGER",
         "message": "TEXT",
     },
     key=("stream_id", "ts", "seq"),
-    indexes=(("stream_id", "neg_ts", "neg_seq"), ("group_id", "ts", "seq")),
+    indexes=(("group_id", "ts", "seq"),),
 )
 
 # Deleted groups and streams whose events are still being purged.

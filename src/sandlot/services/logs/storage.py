@@ -102,24 +102,22 @@ class LogStorage:
         with self.store.transaction():
             group = self.store.get(GROUPS, group["account_id"], group["region"], group["name"])
             stream = self.store.get(STREAMS, stream["group_id"], stream["name"])
-            seq, added = group["next_seq"], 0
+            seq, added, rows = group["next_seq"], 0, []
             for timestamp, message in events:
-                self.store.put(
-                    EVENTS,
+                rows.append(
                     {
                         "stream_id": stream["stream_id"],
                         "ts": timestamp,
                         "seq": seq,
-                        "neg_ts": -timestamp,
-                        "neg_seq": -seq,
                         "group_id": group["group_id"],
                         "ingestion_ms": ingestion_ms,
                         "message": message,
-                    },
+                    }
                 )
                 seq += 1
                 added += message_bytes(message)
                 _widen(stream, timestamp)
+            self.store.put_many(EVENTS, rows)
             if seq != group["next_seq"]:
                 stream["last_ingestion_ms"] = ingestion_ms
             stream["stored_bytes"] += added
@@ -143,13 +141,13 @@ class LogStorage:
     def backward(self, stream_id: str, before: Position | None, limit: int) -> list[Row]:
         """A stream's events strictly before ``before`` (None: from the newest), newest
         first."""
-        after = None if before is None else {"neg_ts": -before[0], "neg_seq": -before[1]}
         return self.store.select(
             EVENTS,
             {"stream_id": stream_id},
-            order_by=("neg_ts", "neg_seq"),
-            after=after,
+            order_by=("ts", "seq"),
+            after=None if before is None else {"ts": before[0], "seq": before[1]},
             limit=limit,
+            descending=True,
         )
 
     def scan_group(self, group_id: str, after: Position, limit: int) -> list[Row]:
