@@ -10,6 +10,7 @@ import importlib
 
 PROVIDERS: dict[str, str] = {
     "sts": "sandlot.services.sts.provider:StsProvider",
+    "lambda": "sandlot.services.awslambda.provider:LambdaProvider",
     "logs": "sandlot.services.logs.provider:LogsProvider",
 }
 

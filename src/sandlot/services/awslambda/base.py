@@ -1,0 +1,227 @@
+"""What every part of the Lambda provider shares: its state, finding functions the way
+AWS accepts them named, pagination, and input validation."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import inspect
+import json
+from collections.abc import Callable
+from typing import Any
+
+from sandlot.protocol import ServiceError
+from sandlot.services.awslambda.activation import Activator
+from sandlot.services.awslambda.arns import (
+    LATEST,
+    VERSION_NUMBER,
+    function_arn,
+    parse_function_name,
+    version_key,
+)
+from sandlot.services.awslambda.packages import Packages
+from sandlot.services.awslambda.records import Package, Records
+from sandlot.services.awslambda.schema import MIGRATIONS
+from sandlot.services.awslambda.validation import (
+    check_model_constraints,
+    conflict,
+    invalid,
+    not_found,
+    precondition_failed,
+)
+from sandlot.services.provider import Provider, RequestContext
+
+DEFAULT_PAGE = 50
+
+
+def validated(method: Callable) -> Callable:
+    """Check the model's constraints on ``params`` before the operation runs."""
+    if inspect.iscoroutinefunction(method):
+
+        @functools.wraps(method)
+        async def run_async(self, ctx: RequestContext, params: dict) -> dict:
+            check_model_constraints(ctx.operation, params)
+            return await method(self, ctx, params)
+
+        return run_async
+
+    @functools.wraps(method)
+    def run(self, ctx: RequestContext, params: dict) -> dict:
+        check_model_constraints(ctx.operation, params)
+        return method(self, ctx, params)
+
+    return run
+
+
+def encode_marker(position: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode()
+
+
+def decode_marker(marker: str | None) -> Any:
+    """A pagination marker's position; InvalidParameterValueException if it is not ours."""
+    if not marker:
+        return None
+    try:
+        return json.loads(base64.urlsafe_b64decode(marker.encode()))
+    except (ValueError, TypeError):
+        raise invalid(f"Invalid marker: {marker}") from None
+
+
+def page(items: list, params: dict, key: Callable[[Any], Any]) -> tuple[list, str | None]:
+    """One page of ``items`` (already in order) after ``Marker``, and the next marker."""
+    after = decode_marker(params.get("Marker"))
+    if after is not None:
+        keys = [key(item) for item in items]
+        items = items[keys.index(after) + 1 :] if after in keys else []
+    limit = params.get("MaxItems") or DEFAULT_PAGE
+    if len(items) > limit:
+        return items[:limit], encode_marker(key(items[limit - 1]))
+    return items, None
+
+
+class LambdaBase(Provider):
+    """State and lookups; the operations live in the subclasses' mixins."""
+
+    service = "lambda"
+
+    def __init__(self, platform) -> None:
+        super().__init__(platform)
+        platform.store.migrate("lambda", MIGRATIONS)
+        self.store = platform.store
+        self.records = Records(platform.store, platform.blobs, platform.data_dir / "code")
+        self.packages = Packages(self.records, platform.blobs)
+        self.activator = Activator(platform.store, self.records)
+
+    # -- naming ---------------------------------------------------------------------------
+
+    def locate(
+        self,
+        ctx: RequestContext,
+        value: str,
+        qualifier: str | None = None,
+        *,
+        allow_qualifier: bool = True,
+    ) -> tuple[str, str | None]:
+        """(function name, qualifier) for an operation's FunctionName (and Qualifier).
+
+        Operations on the function itself (``allow_qualifier=False``) accept no
+        qualifier but $LATEST, and get None.
+        """
+        name, found = self.locate_in(
+            ctx.account_id, ctx.region, value, qualifier, action=ctx.operation
+        )
+        if not allow_qualifier:
+            if found not in (None, LATEST):
+                raise invalid("Current operation does not support versions other than $LATEST")
+            return name, None
+        return name, found
+
+    def locate_in(
+        self, account: str, region: str, value: str, qualifier: str | None, *, action: str
+    ) -> tuple[str, str | None]:
+        """Read a FunctionName in any form AWS accepts, for a caller in account/region."""
+        ref = parse_function_name(value)
+        if ref is None:
+            raise invalid(f"Invalid function name: {value}")
+        if ref.account and ref.account != account:
+            # Cross-account access needs a resource policy allowing it; IAM evaluates those.
+            arn = function_arn(ref.region or region, ref.account, ref.name, ref.qualifier)
+            raise ServiceError(
+                "AccessDeniedException",
+                f"User: arn:aws:iam::{account}:root is not authorized to perform: "
+                f"lambda:{action} on resource: {arn} because no resource-based policy "
+                f"allows the lambda:{action} action",
+                403,
+            )
+        if ref.region and ref.region != region:
+            raise invalid(
+                f"Functions from '{ref.region}' are not reachable in this region ('{region}')"
+            )
+        if qualifier is not None and ref.qualifier is not None and qualifier != ref.qualifier:
+            raise invalid(
+                "The derived qualifier from the function name does not match the "
+                "specified qualifier."
+            )
+        return ref.name, qualifier if qualifier is not None else ref.qualifier
+
+    # -- rows, or AWS's errors ---------------------------------------------------------------
+
+    def function(self, account: str, region: str, name: str) -> dict:
+        row = self.records.function(account, region, name)
+        if row is None:
+            raise not_found(f"Function not found: {function_arn(region, account, name)}")
+        return row
+
+    def alias_row(self, account: str, region: str, function: str, name: str) -> dict:
+        self.function(account, region, function)
+        row = self.records.alias(account, region, function, name)
+        if row is None:
+            raise not_found(f"Alias not found: {function_arn(region, account, function, name)}")
+        return row
+
+    def version_or_none(self, account: str, region: str, name: str, version: str) -> dict | None:
+        """The row of "$LATEST" or a version number; None for anything else."""
+        if version != LATEST and not VERSION_NUMBER.match(version):
+            return None
+        return self.records.version(account, region, name, version_key(version))
+
+    def version_for(self, account: str, region: str, name: str, qualifier: str | None) -> dict:
+        """The version a qualifier names (an alias: its primary version)."""
+        self.function(account, region, name)
+        version = qualifier or LATEST
+        if version != LATEST and not VERSION_NUMBER.match(version):
+            alias = self.records.alias(account, region, name, version)
+            version = alias["function_version"] if alias else version
+        row = self.version_or_none(account, region, name, version)
+        if row is None:
+            arn = function_arn(region, account, name, qualifier)
+            raise not_found(f"Function not found: {arn}")
+        self.activator.observe(row)
+        return row
+
+    def latest_for_update(self, ctx: RequestContext, name: str, revision: str | None) -> dict:
+        """$LATEST, if it may change now: not Pending, no update running, RevisionId matching."""
+        account, region = ctx.account_id, ctx.region
+        self.function(account, region, name)
+        row = self.records.version(account, region, name, 0)
+        self.activator.observe(row)
+        if row["state"] == "Pending":
+            raise conflict(
+                "The operation cannot be performed at this time. The function is currently "
+                "in the following state: Pending"
+            )
+        if row["update_status"] == "InProgress":
+            raise conflict(
+                "The operation cannot be performed at this time. An update is in progress "
+                f"for resource: {function_arn(region, account, name)}"
+            )
+        if revision and revision != row["revision_id"]:
+            raise precondition_failed()
+        return row
+
+    # -- code packages -----------------------------------------------------------------------
+
+    async def fetch_code(self, ctx: RequestContext, source: dict) -> bytes:
+        """The zip bytes of a Code/Content parameter.
+
+        The seam for S3: once sandlot serves S3, read ``S3Bucket``/``S3Key``/
+        ``S3ObjectVersion`` here through the internal client (``self.platform.call``).
+        """
+        if source.get("ZipFile") is not None:
+            return source["ZipFile"]
+        if source.get("S3Bucket") or source.get("S3Key"):
+            raise ServiceError(
+                "NotImplemented",
+                "sandlot cannot read function code from S3 yet: upload the package "
+                "directly (ZipFile, e.g. aws lambda ... --zip-file fileb://package.zip).",
+                501,
+                sender_fault=False,
+            )
+        if source.get("ImageUri"):
+            raise invalid("sandlot does not run container image functions (ImageUri).")
+        raise invalid("Please provide a source for function code.")
+
+    async def receive(self, ctx: RequestContext, source: dict, *, dry_run: bool = False) -> Package:
+        """Fetch, check and store the package a request carries."""
+        data = await self.fetch_code(ctx, source)
+        return await self.packages.receive(data, ctx.operation, dry_run=dry_run)

@@ -1,0 +1,135 @@
+"""Lambda's durable state: tables and their migrations.
+
+Every row is scoped by (account, region), as Lambda resources are. Versions are keyed
+by ``version_num`` (0 for ``$LATEST``, 1, 2, … for published versions) so that they
+sort as AWS lists them.
+
+Code packages (function zips and layer zips alike) are content-addressed: one
+``lambda_code`` row and one blob per distinct SHA-256, shared by every version and
+layer whose package has that digest. ``lambda_code_refs`` says who uses a package, so
+the last user to go can delete the blob and the extracted directory.
+"""
+
+from __future__ import annotations
+
+from sandlot.store import Migration, Table
+
+FUNCTIONS = Table(
+    "lambda_functions",
+    {
+        "account": "TEXT",
+        "region": "TEXT",
+        "name": "TEXT",
+        "tags": "TEXT",  # JSON object
+        "reserved_concurrency": "INTEGER",  # NULL: none reserved
+        "last_version": "INTEGER",  # highest version number ever published
+        "created_at": "REAL",
+    },
+    ("account", "region", "name"),
+)
+
+VERSIONS = Table(
+    "lambda_versions",
+    {
+        "account": "TEXT",
+        "region": "TEXT",
+        "name": "TEXT",
+        "version_num": "INTEGER",
+        "config": "TEXT",  # JSON: the configuration as last written (what Get returns)
+        "active_config": "TEXT",  # JSON: the configuration that runs; NULL until Active
+        "code_sha": "TEXT",  # hex SHA-256 of the package in ``config``
+        "code_size": "INTEGER",
+        "state": "TEXT",
+        "state_reason": "TEXT",
+        "state_reason_code": "TEXT",
+        "update_status": "TEXT",
+        "update_reason": "TEXT",
+        "update_reason_code": "TEXT",
+        "revision_id": "TEXT",
+        "last_modified": "TEXT",
+    },
+    ("account", "region", "name", "version_num"),
+)
+
+ALIASES = Table(
+    "lambda_aliases",
+    {
+        "account": "TEXT",
+        "region": "TEXT",
+        "function": "TEXT",
+        "name": "TEXT",
+        "function_version": "TEXT",
+        "description": "TEXT",
+        "routing": "TEXT",  # JSON: AdditionalVersionWeights, or NULL
+        "revision_id": "TEXT",
+    },
+    ("account", "region", "function", "name"),
+)
+
+# Resource-based policies, one per function qualifier ("" is the unqualified function).
+POLICIES = Table(
+    "lambda_policies",
+    {
+        "account": "TEXT",
+        "region": "TEXT",
+        "function": "TEXT",
+        "qualifier": "TEXT",
+        "statements": "TEXT",  # JSON list, in the order they were added
+    },
+    ("account", "region", "function", "qualifier"),
+)
+
+LAYER_NAMES = Table(
+    "lambda_layer_names",
+    {"account": "TEXT", "region": "TEXT", "name": "TEXT", "last_version": "INTEGER"},
+    ("account", "region", "name"),
+)
+
+LAYERS = Table(
+    "lambda_layers",
+    {
+        "account": "TEXT",
+        "region": "TEXT",
+        "name": "TEXT",
+        "version": "INTEGER",
+        "description": "TEXT",
+        "license_info": "TEXT",
+        "compatible_runtimes": "TEXT",  # JSON list or NULL
+        "compatible_architectures": "TEXT",  # JSON list or NULL
+        "created_date": "TEXT",
+        "code_sha": "TEXT",
+        "code_size": "INTEGER",
+    },
+    ("account", "region", "name", "version"),
+)
+
+CODE = Table(
+    "lambda_code",
+    {
+        "sha": "TEXT",
+        "blob_id": "TEXT",
+        "size": "INTEGER",
+        "unzipped_size": "INTEGER",
+    },
+    ("sha",),
+)
+
+# Who holds a code package: ``owner`` is "function:<account>:<region>:<name>:<version_num>"
+# or "layer:<account>:<region>:<name>:<version>".
+CODE_REFS = Table(
+    "lambda_code_refs",
+    {"sha": "TEXT", "owner": "TEXT"},
+    ("sha", "owner"),
+    indexes=(("owner",),),
+)
+
+MIGRATIONS = [
+    Migration(1, create=FUNCTIONS),
+    Migration(2, create=VERSIONS),
+    Migration(3, create=ALIASES),
+    Migration(4, create=POLICIES),
+    Migration(5, create=LAYER_NAMES),
+    Migration(6, create=LAYERS),
+    Migration(7, create=CODE),
+    Migration(8, create=CODE_REFS),
+]

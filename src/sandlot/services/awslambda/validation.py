@@ -1,0 +1,274 @@
+"""Lambda's input validation, in AWS's words.
+
+Two layers, as in AWS: the model's constraints (length, range, pattern, enum), checked
+for every operation and reported as ``ValidationException`` ("1 validation error
+detected: …"); then Lambda's own rules (memory and timeout limits, environment size and
+reserved keys, runtimes, layers, alias routing), mostly ``InvalidParameterValueException``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from typing import Any
+
+from botocore.model import Shape
+
+from sandlot.protocol import ServiceError
+from sandlot.protocol.models import service_model
+
+MEMORY_MAX = 10240
+TIMEOUT_MAX = 900
+ENVIRONMENT_MAX_BYTES = 4096
+MAX_LAYERS = 5
+MAX_TAGS = 50
+ZIPPED_MAX = 52428800  # direct upload, after base64 decoding
+UNZIPPED_MAX = 262144000  # function and all its layers, extracted
+NO_SUCH_RESOURCE = "The resource you requested does not exist."
+UNZIP_FAILED = "Could not unzip uploaded file. Please check your file, then try to upload again."
+# What AWS quotes as the limit of the whole CreateFunction request (base64 of 50 MB).
+REQUEST_MAX = 69905067
+
+# Variables the runtime environment sets itself; AWS refuses them in Environment.
+RESERVED_VARIABLES = frozenset({
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+})  # fmt: skip
+
+# Runtimes past AWS's "block function create and update" date.
+BLOCKED_RUNTIMES = frozenset({
+    "nodejs", "nodejs4.3", "nodejs4.3-edge", "nodejs6.10", "nodejs8.10", "nodejs10.x",
+    "nodejs12.x", "nodejs14.x", "python2.7", "python3.6", "python3.7", "dotnetcore1.0",
+    "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "go1.x", "ruby2.5", "ruby2.7",
+})  # fmt: skip
+_RUNTIME_SUCCESSOR = {"nodejs": "nodejs22.x", "python": "python3.13", "dotnet": "dotnet8"}
+
+
+def invalid(message: str) -> ServiceError:
+    return ServiceError("InvalidParameterValueException", message, 400, Type="User")
+
+
+def not_found(message: str) -> ServiceError:
+    return ServiceError("ResourceNotFoundException", message, 404, Type="User")
+
+
+def conflict(message: str) -> ServiceError:
+    return ServiceError("ResourceConflictException", message, 409, Type="User")
+
+
+def precondition_failed() -> ServiceError:
+    return ServiceError(
+        "PreconditionFailedException",
+        "The Revision Id provided does not match the latest Revision Id. "
+        "Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
+        412,
+        Type="User",
+    )
+
+
+def validation_errors(errors: list[str]) -> ServiceError:
+    count = len(errors)
+    noun = "error" if count == 1 else "errors"
+    return ServiceError(
+        "ValidationException", f"{count} validation {noun} detected: " + "; ".join(errors), 400
+    )
+
+
+def constraint_error(value: Any, path: str, constraint: str, *, sensitive: bool = False) -> str:
+    """One error of a ValidationException; AWS leaves sensitive values out."""
+    shown = "Value" if sensitive else f"Value '{_render(value)}'"
+    return f"{shown} at '{path}' failed to satisfy constraint: {constraint}"
+
+
+# -- the model's constraints ---------------------------------------------------------
+
+
+@cache
+def _input_shape(operation: str) -> Shape | None:
+    return service_model("lambda").operation_model(operation).input_shape
+
+
+def check_model_constraints(operation: str, params: dict[str, Any]) -> None:
+    """Raise AWS's ValidationException if ``params`` break the model's constraints."""
+    shape = _input_shape(operation)
+    if shape is None:
+        return
+    errors: list[str] = []
+    _check_members(shape, params, "", errors)
+    if errors:
+        raise validation_errors(errors)
+
+
+def _check_members(shape: Shape, value: dict, prefix: str, errors: list[str]) -> None:
+    for name, member in shape.members.items():
+        if name in value and value[name] is not None:
+            path = f"{prefix}{name[:1].lower()}{name[1:]}"
+            _check_value(member, value[name], path, errors)
+
+
+def _check_value(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
+    if shape.type_name == "structure":
+        if isinstance(value, dict):
+            _check_members(shape, value, path + ".", errors)
+        return
+    hidden = _sensitive(shape)
+    for constraint in _violations(shape, value):
+        errors.append(constraint_error(value, path, constraint, sensitive=hidden))
+    if shape.type_name == "list" and isinstance(value, list):
+        inner = [v for item in value for v in _violations(shape.member, item)]
+        if inner:
+            constraint = f"Member must satisfy constraint: [{_join(inner)}]"
+            errors.append(constraint_error(value, path, constraint, sensitive=hidden))
+    elif shape.type_name == "map" and isinstance(value, dict):
+        for label, part, items in (
+            ("Map keys", shape.key, value.keys()),
+            ("Map value", shape.value, value.values()),
+        ):
+            inner = [v for item in items for v in _violations(part, item)]
+            if inner:
+                constraint = f"{label} must satisfy constraint: [{_join(inner)}]"
+                errors.append(constraint_error(value, path, constraint, sensitive=hidden))
+
+
+def _violations(shape: Shape, value: Any) -> list[str]:
+    """The constraints of one scalar/collection shape that ``value`` breaks."""
+    meta, found = shape.metadata, []
+    kind = shape.type_name
+    if kind in ("string", "list", "map") and isinstance(value, str | list | dict):
+        if "min" in meta and len(value) < meta["min"]:
+            found.append(f"Member must have length greater than or equal to {meta['min']}")
+        if "max" in meta and len(value) > meta["max"]:
+            found.append(f"Member must have length less than or equal to {meta['max']}")
+    if kind in ("integer", "long", "double", "float") and isinstance(value, int | float):
+        if "min" in meta and value < meta["min"]:
+            found.append(f"Member must have value greater than or equal to {meta['min']}")
+        if "max" in meta and value > meta["max"]:
+            found.append(f"Member must have value less than or equal to {meta['max']}")
+    if kind == "string" and isinstance(value, str):
+        pattern = meta.get("pattern")
+        if pattern and _pattern(pattern).fullmatch(value) is None:
+            found.append(f"Member must satisfy regular expression pattern: {pattern}")
+        if shape.enum and value not in shape.enum:
+            found.append(f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
+    return found
+
+
+def _sensitive(shape: Shape) -> bool:
+    """Whether a value (or any key or member of it) is sensitive."""
+    parts = [shape, getattr(shape, "member", None), getattr(shape, "key", None)]
+    parts.append(getattr(shape, "value", None))
+    return any(p is not None and p.metadata.get("sensitive") for p in parts)
+
+
+def _join(constraints: list[str]) -> str:
+    return ", ".join(dict.fromkeys(constraints))
+
+
+@cache
+def _pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.DOTALL)
+
+
+def _render(value: Any) -> str:
+    """A value as AWS's (Java) messages print it."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "[" + ", ".join(_render(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={_render(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+# -- Lambda's own rules ----------------------------------------------------------------
+
+
+def check_memory(memory: int | None) -> None:
+    if memory is not None and memory > MEMORY_MAX:
+        raise ServiceError(
+            "ValidationException",
+            "'MemorySize' value failed to satisfy constraint: Member must have value less "
+            f"than or equal to {MEMORY_MAX}",
+            400,
+        )
+
+
+def check_timeout(timeout: int | None) -> None:
+    if timeout is not None and timeout > TIMEOUT_MAX:
+        raise validation_errors(
+            [
+                constraint_error(
+                    timeout,
+                    "timeout",
+                    f"Member must have value less than or equal to {TIMEOUT_MAX}",
+                )
+            ]
+        )
+
+
+def check_runtime(runtime: str | None) -> None:
+    if runtime in BLOCKED_RUNTIMES:
+        family = re.sub(r"[\d.]+(-edge|\.x)?$", "", runtime)
+        successor = _RUNTIME_SUCCESSOR.get(family, "a supported runtime")
+        raise invalid(
+            f"The runtime parameter of {runtime} is no longer supported for creating or "
+            f"updating AWS Lambda functions. We recommend you use the new runtime "
+            f"({successor}) while creating or updating functions."
+        )
+
+
+def check_environment(variables: dict[str, str] | None) -> None:
+    """Reserved keys and the 4 KB limit (measured on the variables as JSON, as AWS does)."""
+    if not variables:
+        return
+    reserved = sorted(k for k in variables if k in RESERVED_VARIABLES)
+    if reserved:
+        raise invalid(
+            "Lambda was unable to configure your environment variables because the "
+            "environment variables you have provided contains reserved keys that are "
+            "currently not supported for modification. Reserved keys used in this request: "
+            + ", ".join(reserved)
+        )
+    measured = json.dumps(variables, separators=(",", ":"), ensure_ascii=False)
+    if len(measured.encode()) > ENVIRONMENT_MAX_BYTES:
+        raise invalid(
+            "Lambda was unable to configure your environment variables because the "
+            "environment variables you have provided exceeded the 4KB limit. "
+            f"String measured: {measured}"
+        )
+
+
+def check_layer_count(layers: list[str]) -> None:
+    if len(layers) > MAX_LAYERS:
+        raise invalid(f"Cannot reference more than {MAX_LAYERS} layers.")
+
+
+def check_tags(tags: dict[str, str] | None, existing: int = 0) -> None:
+    if tags is None:
+        return
+    if any(key.lower().startswith("aws:") for key in tags):
+        raise invalid("Tag keys starting with 'aws:' are reserved for AWS use.")
+    if existing + len(tags) > MAX_TAGS:
+        raise invalid(f"Number of tags exceeds resource tag limit of {MAX_TAGS}.")
+
+
+def check_routing(primary: str, weights: dict[str, float]) -> None:
+    """AWS's rules for an alias's RoutingConfig (the model already checked key and
+    weight formats): one additional version, not the primary, never $LATEST."""
+    if not weights:
+        return
+    if len(weights) > 1:
+        raise invalid("Number of items in AdditionalVersionWeights cannot be greater than 1")
+    if primary == "$LATEST":
+        raise invalid("$LATEST is not supported for an alias pointing to more than 1 version")
+    (version,) = weights
+    if version == primary:
+        raise invalid(
+            f"Invalid function version {version}. Function version {version} is already "
+            "included in routing configuration."
+        )

@@ -1,0 +1,123 @@
+"""Lambda's validation in AWS's words: the model's constraints and Lambda's own rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandlot.protocol import ServiceError
+from sandlot.services.awslambda import validation as v
+
+
+def error_of(call, *args) -> ServiceError:
+    with pytest.raises(ServiceError) as caught:
+        call(*args)
+    return caught.value
+
+
+def test_model_range_and_pattern_messages():
+    error = error_of(
+        v.check_model_constraints,
+        "CreateFunction",
+        {"FunctionName": "bad name!", "MemorySize": 64, "Role": "r", "Code": {}},
+    )
+    assert error.code == "ValidationException" and error.status == 400
+    assert error.message.startswith("3 validation errors detected: ")
+    assert (
+        "Value '64' at 'memorySize' failed to satisfy constraint: Member must have value "
+        "greater than or equal to 128" in error.message
+    )
+    assert (
+        "Value 'bad name!' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern"
+        in error.message
+    )
+    assert "at 'role'" in error.message
+
+
+def test_nested_members_enums_and_map_keys():
+    error = error_of(
+        v.check_model_constraints,
+        "UpdateFunctionConfiguration",
+        {
+            "FunctionName": "f",
+            "Runtime": "cobol85",
+            "EphemeralStorage": {"Size": 100},
+            "Environment": {"Variables": {"1BAD": "x"}},
+        },
+    )
+    assert (
+        "at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: ["
+        in error.message
+    )
+    assert "at 'ephemeralStorage.size'" in error.message
+    assert (
+        "at 'environment.variables' failed to satisfy constraint: Map keys must satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]"
+        in error.message
+    )
+
+
+def test_valid_input_passes():
+    v.check_model_constraints(
+        "CreateFunction",
+        {
+            "FunctionName": "arn:aws:lambda:us-east-1:123456789012:function:ok-name",
+            "Role": "arn:aws:iam::123456789012:role/service-role/r",
+            "Code": {"ZipFile": b"..."},
+            "MemorySize": 10240,
+            "Layers": ["arn:aws:lambda:us-east-1:123456789012:layer:l:1"],
+            "Architectures": ["arm64"],
+        },
+    )
+
+
+def test_memory_and_timeout_limits():
+    error = error_of(v.check_memory, 10241)
+    assert error.code == "ValidationException"
+    assert error.message == (
+        "'MemorySize' value failed to satisfy constraint: Member must have value less than "
+        "or equal to 10240"
+    )
+    v.check_memory(10240)
+    error = error_of(v.check_timeout, 901)
+    assert error.message == (
+        "1 validation error detected: Value '901' at 'timeout' failed to satisfy "
+        "constraint: Member must have value less than or equal to 900"
+    )
+    v.check_timeout(900)
+
+
+def test_environment_reserved_keys_and_size():
+    error = error_of(v.check_environment, {"AWS_REGION": "x", "OK": "y"})
+    assert error.code == "InvalidParameterValueException"
+    assert error.message.endswith("Reserved keys used in this request: AWS_REGION")
+    error = error_of(v.check_environment, {"BIG": "x" * 4096})
+    assert 'exceeded the 4KB limit. String measured: {"BIG":"xxx' in error.message
+    v.check_environment({"BIG": "x" * 4000})
+
+
+def test_blocked_runtimes():
+    error = error_of(v.check_runtime, "python3.7")
+    assert error.code == "InvalidParameterValueException"
+    assert error.message.startswith("The runtime parameter of python3.7 is no longer supported")
+    v.check_runtime("python3.12")
+    v.check_runtime("provided")
+
+
+def test_routing_rules():
+    v.check_routing("1", {"2": 0.3})
+    v.check_routing("$LATEST", {})
+    assert (
+        "cannot be greater than 1" in error_of(v.check_routing, "1", {"2": 0.1, "3": 0.1}).message
+    )
+    assert "$LATEST is not supported" in error_of(v.check_routing, "$LATEST", {"2": 0.1}).message
+    assert "already included" in error_of(v.check_routing, "2", {"2": 0.5}).message
+
+
+def test_layer_count_and_tags():
+    v.check_layer_count(["a"] * 5)
+    assert (
+        error_of(v.check_layer_count, ["a"] * 6).message == "Cannot reference more than 5 layers."
+    )
+    assert error_of(v.check_tags, {f"k{i}": "v" for i in range(51)}).code == (
+        "InvalidParameterValueException"
+    )
+    error_of(v.check_tags, {"aws:reserved": "v"})
