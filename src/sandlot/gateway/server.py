@@ -6,10 +6,14 @@ The choice of server was measured: see docs/performance.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -17,6 +21,8 @@ import uvicorn
 from sandlot.config import Settings, default_data_dir
 from sandlot.gateway.app import Gateway
 from sandlot.platform import Platform
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def run(settings: Settings, *, out=sys.stdout) -> None:
@@ -44,7 +50,7 @@ def run(settings: Settings, *, out=sys.stdout) -> None:
             server_header=False,
             date_header=True,
         )
-        server = uvicorn.Server(config)
+        server = _Server(config)
         asyncio.run(_serve(server, platform, settings, data_dir, started, out))
     finally:
         platform.close()
@@ -74,6 +80,26 @@ async def _serve(
         await task
     finally:
         await platform.stop()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, minus re-raising SIGINT/SIGTERM after a graceful stop.
+
+    uvicorn re-raises the signal once ``serve()`` returns, which would kill the process
+    before sandlot shuts its execution environments down.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in _SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _has_uvloop() -> bool:

@@ -47,6 +47,7 @@ from sandlot.services.awslambda.configuration import (
     new_version_row,
     resolve_layers,
 )
+from sandlot.services.awslambda.invoke import InvokeOperations
 from sandlot.services.awslambda.layers import LayerOperations
 from sandlot.services.awslambda.permissions import PermissionOperations
 from sandlot.services.awslambda.records import Package
@@ -59,7 +60,9 @@ from sandlot.services.awslambda.validation import (
 from sandlot.services.provider import RequestContext
 
 
-class LambdaProvider(AliasOperations, LayerOperations, PermissionOperations, ConcurrencyOperations):
+class LambdaProvider(
+    InvokeOperations, AliasOperations, LayerOperations, PermissionOperations, ConcurrencyOperations
+):
     service = "lambda"
 
     def __init__(self, platform) -> None:

@@ -1,0 +1,140 @@
+"""Shared pieces of the benchmarks: start a server, sign a request, replay it under load."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+DEV_KEY = Credentials("benchkey", "benchsecret")  # dev mode: an unverifiable key
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(kind: str, data_dir: str) -> tuple[subprocess.Popen, int, float, float]:
+    """Start the server; returns (process, port, wall seconds to ready, reported ms)."""
+    port = free_port()
+    env = {**os.environ, "SANDLOT_DATA_DIR": data_dir}
+    began = time.perf_counter()
+    if kind == "uvicorn":
+        command = [sys.executable, "-m", "sandlot.cli.main", "up", "--port", str(port),
+                   "--data-dir", data_dir]  # fmt: skip
+    else:
+        command = ["granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
+                   "--loop", "uvloop", "--workers", "1", "--log-level", "warning", "--no-ws",
+                   "--factory", "sandlot.gateway.server:create_app"]  # fmt: skip
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    reported = float("nan")
+    if kind == "uvicorn":
+        for line in process.stdout:
+            match = re.match(r"ready in (\d+) ms", line)
+            if match:
+                reported = float(match.group(1))
+                break
+    wait_health(port, began + 30)
+    return process, port, time.perf_counter() - began, reported
+
+
+def wait_health(port: int, deadline: float) -> None:
+    while time.perf_counter() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_sandlot/health", timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.002)
+    raise SystemExit("server did not become healthy")
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def signed_request(
+    port: int,
+    service: str,
+    path: str,
+    body: bytes,
+    headers: dict[str, str],
+    credentials: Credentials = DEV_KEY,
+) -> bytes:
+    """The raw bytes of a SigV4-signed POST, ready to replay (valid for 15 minutes)."""
+    request = AWSRequest(
+        method="POST", url=f"http://127.0.0.1:{port}{path}", data=body, headers=headers
+    )
+    SigV4Auth(credentials, service, "us-east-1").add_auth(request)
+    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in request.headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+Check = Callable[[bytes, bytes], bool]  # (response head, body) -> success
+
+
+def _ok_200(head: bytes, body: bytes) -> bool:
+    return head.startswith(b"HTTP/1.1 200")
+
+
+async def _connection(
+    port: int, payload: bytes, until: float, latencies: list[float], ok: Check
+) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    errors = 0
+    while time.perf_counter() < until:
+        started = time.perf_counter()
+        writer.write(payload)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
+        body = await reader.readexactly(length)
+        latencies.append(time.perf_counter() - started)
+        if not ok(head, body):
+            errors += 1
+    writer.close()
+    return errors
+
+
+async def replay(
+    port: int, payload: bytes, concurrency: int, seconds: float, ok: Check = _ok_200
+) -> dict:
+    """Replay ``payload`` on ``concurrency`` keep-alive connections for ``seconds``."""
+    warm_until = time.perf_counter() + 0.5
+    await asyncio.gather(
+        *(_connection(port, payload, warm_until, [], ok) for _ in range(concurrency))
+    )
+    latencies: list[float] = []
+    began = time.perf_counter()
+    errors = await asyncio.gather(
+        *(_connection(port, payload, began + seconds, latencies, ok) for _ in range(concurrency))
+    )
+    elapsed = time.perf_counter() - began
+    return {"concurrency": concurrency, "requests": len(latencies), "errors": sum(errors),
+            "per_s": round(len(latencies) / elapsed), **percentiles(latencies)}  # fmt: skip
+
+
+def percentiles(latencies: list[float]) -> dict:
+    """p50 and p99 of latencies in seconds, as milliseconds."""
+    ordered = sorted(latencies)
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 3),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 3),
+    }

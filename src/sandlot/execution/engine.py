@@ -1,0 +1,193 @@
+"""The execution engine: what the Lambda provider calls to run an invocation.
+
+One ``FunctionPool`` per function version (``FunctionSpec.pool_key``), shared
+concurrency limits, one log shipper, and a sweeper that shuts down environments idle
+for longer than the keep-alive. ``invoke`` is the hot path: for a warm environment it
+is a few dictionary lookups, one dispatch on the environment's Runtime API connection
+and one await.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from sandlot.execution.api import (
+    CredentialIssuer,
+    EngineSettings,
+    FunctionSpec,
+    InvokeRequest,
+    InvokeResult,
+    LogSink,
+)
+from sandlot.execution.environment import EnvironmentContext, EnvironmentGone
+from sandlot.execution.logs import LogShipper
+from sandlot.execution.pool import Concurrency, FunctionPool
+from sandlot.execution.sandbox import create_backend
+
+log = logging.getLogger(__name__)
+
+# Tries of an invocation whose environment turns out dead before receiving it. A fresh
+# environment receives the invocation as soon as INIT ends, so one retry is the norm.
+_ATTEMPTS = 3
+
+# What Lambda's Python runtimes provide besides the standard library: the AWS SDK and
+# its dependencies (import names). Those installed for sandlot's own Python are linked
+# into one directory on the functions' PYTHONPATH; nothing else of the host's.
+PYTHON_RUNTIME_PACKAGES = (
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "urllib3",
+    "dateutil",
+    "six",
+)
+
+
+class Engine:
+    """Runs Lambda invocations in execution environments."""
+
+    def __init__(
+        self, settings: EngineSettings, credentials: CredentialIssuer, log_sink: LogSink
+    ) -> None:
+        self.settings = settings
+        self._backend = create_backend(settings.sandbox)
+        self._credentials = credentials
+        self._shipper = LogShipper(log_sink)
+        self._concurrency = Concurrency(settings.account_concurrency)
+        self._pools: dict[tuple[str, str, str, str], FunctionPool] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._context: EnvironmentContext | None = None
+        self._starting: asyncio.Task[EnvironmentContext] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def invoke(self, spec: FunctionSpec, request: InvokeRequest) -> InvokeResult:
+        """Run one invocation of ``spec`` and return what it produced.
+
+        Function errors (handler exceptions, timeouts, crashes, init errors) are results
+        with ``function_error`` set, never exceptions. Raises ``Throttled`` when a
+        concurrency limit is reached.
+        """
+        if self._closed:
+            raise RuntimeError("the execution engine is closed")
+        context = self._context or await self._start()
+        pool = self._pools.get(spec.pool_key)
+        if pool is None:
+            pool = self._pools[spec.pool_key] = FunctionPool(spec, context, self._concurrency)
+        for _ in range(_ATTEMPTS):
+            env = await pool.acquire(spec)
+            reusable = False
+            try:
+                result, reusable = await env.invoke(request)
+            except EnvironmentGone:
+                continue  # it died while idle; the invocation goes to another one
+            finally:
+                pool.release(env, reusable)
+            return result
+        raise RuntimeError(f"no execution environment of {spec.function_name} stayed up")
+
+    @property
+    def environment_count(self) -> int:
+        """Environments alive now (idle or busy), across all functions."""
+        return sum(len(pool.environments) for pool in self._pools.values())
+
+    async def close(self) -> None:
+        """Shut down every environment (SHUTDOWN), deliver the last logs, stop tasks."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        pools = list(self._pools.values())
+        self._pools.clear()
+        await asyncio.gather(*(pool.close() for pool in pools))
+        while self._tasks:  # shutdowns started by invocations that just ended
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._backend.close()
+        await self._shipper.close()
+        if self._context is not None:
+            await asyncio.to_thread(shutil.rmtree, self._context.python_packages, True)
+
+    # -- internals -----------------------------------------------------------------
+
+    async def _start(self) -> EnvironmentContext:
+        if self._starting is None:
+            self._starting = asyncio.get_running_loop().create_task(self._prepare())
+        return await asyncio.shield(self._starting)
+
+    async def _prepare(self) -> EnvironmentContext:
+        work_dir = self.settings.work_dir.absolute()
+        # Scratch left by a previous run that did not shut down cleanly.
+        for name in ("environments", "opt", "runtime"):
+            await asyncio.to_thread(shutil.rmtree, work_dir / name, True)
+        packages = work_dir / "runtime" / f"python-{uuid.uuid4().hex[:12]}"
+        await asyncio.to_thread(_link_python_packages, packages)
+        self._shipper.start()
+        self._context = EnvironmentContext(
+            settings=self.settings,
+            work_dir=work_dir,
+            backend=self._backend,
+            credentials=self._credentials,
+            shipper=self._shipper,
+            python_packages=packages,
+            spawn=self._spawn,
+        )
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+        return self._context
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("execution engine background task failed", exc_info=task.exception())
+
+    async def _sweep(self) -> None:
+        """Freeze idle environments, reclaim those idle past the keep-alive, drop unused pools.
+
+        Freezing here rather than at each release keeps two signals per invocation off
+        the hot path; an environment in steady use is frozen about once a second.
+        """
+        keep_alive = self.settings.keep_alive_s
+        interval = min(max(keep_alive / 4, 0.05), 1.0)
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for key, pool in list(self._pools.items()):
+                for env in pool.expired(now, keep_alive):
+                    self._spawn(env.shutdown("keep-alive expired"))
+                pool.freeze_idle()
+                if pool.unused and now - pool.empty_since >= keep_alive:
+                    del self._pools[key]
+                    self._spawn(pool.close())
+
+
+def _link_python_packages(target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in PYTHON_RUNTIME_PACKAGES:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or spec.origin is None:
+            continue
+        origin = Path(spec.origin)
+        source = origin.parent if spec.submodule_search_locations else origin  # package: its dir
+        with contextlib.suppress(FileExistsError):
+            os.symlink(source, target / source.name)

@@ -1,0 +1,486 @@
+"""One Lambda execution environment: INIT, INVOKE (one at a time), SHUTDOWN.
+
+An environment owns a sandbox running the function's runtime, the Runtime API endpoint
+that runtime talks to, the pipe carrying its stdout/stderr, a fresh writable tmp dir,
+and its log stream. INIT ends when the runtime first asks for an invocation (or fails);
+each INVOKE dispatches one invocation and waits for its response, error, the deadline
+or the process's exit. Anything that leaves the runtime in an unknown state (timeout,
+exit, cancellation) makes the environment unusable; the pool then shuts it down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import os
+import shutil
+import signal
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sandlot.execution import runtimes
+from sandlot.execution.api import (
+    CredentialIssuer,
+    EngineSettings,
+    FunctionSpec,
+    InvokeRequest,
+    InvokeResult,
+    LogEvent,
+)
+from sandlot.execution.logs import LogShipper, OutputReader, iso_timestamp, report_line
+from sandlot.execution.runtime_api import Invocation, Outcome, RuntimeAPI, RuntimeAPIServer
+from sandlot.execution.sandbox import Layout, Sandbox, SandboxBackend, SandboxSpec
+
+# Lambda gives INIT 10 s; a longer INIT is retried within the first invoke under the
+# function's timeout. sandlot folds both into one limit: the larger of the two.
+INIT_TIMEOUT_S = 10.0
+TAIL_BYTES = 4096  # LogType=Tail returns the last 4 KB
+# Host variables a runtime needs to work at all; nothing else of the server's
+# environment (credentials, SANDLOT_* settings) reaches functions.
+_HOST_VARIABLES = ("LANG", "LC_ALL", "LC_CTYPE")
+
+
+class EnvironmentGone(Exception):
+    """The runtime died before it received the invocation (e.g. exiting just after
+    reporting its previous one); the invocation is untouched and can go elsewhere."""
+
+
+class State(enum.Enum):
+    INIT = "init"
+    IDLE = "idle"
+    BUSY = "busy"
+    DEAD = "dead"
+
+
+@dataclass(slots=True)
+class EnvironmentContext:
+    """What the environments of one engine share."""
+
+    settings: EngineSettings
+    work_dir: Path  # settings.work_dir, absolute
+    backend: SandboxBackend
+    credentials: CredentialIssuer
+    shipper: LogShipper
+    python_packages: Path  # the packages Lambda's Python runtime provides (boto3, …)
+    spawn: Callable[[Coroutine[Any, Any, None]], None]  # run a tracked background task
+
+
+class _Tail:
+    """The end of one invocation's log, kept small while the function writes."""
+
+    __slots__ = ("parts", "size")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+
+    def append(self, message: str) -> None:
+        self.parts.append(message)
+        self.size += len(message)
+        if self.size > 4 * TAIL_BYTES:
+            while self.size - len(self.parts[0]) >= TAIL_BYTES:
+                self.size -= len(self.parts.pop(0))
+
+    def encode(self) -> bytes:
+        return "".join(self.parts).encode("utf-8", "replace")[-TAIL_BYTES:]
+
+
+class Environment:
+    """One execution environment of one function version."""
+
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        context: EnvironmentContext,
+        opt_dir: Path,
+        on_dead: Callable[[Environment], None],
+    ) -> None:
+        self.id = uuid.uuid4().hex
+        self.spec = spec
+        self.state = State.INIT
+        self.idle_since = 0.0
+        self.init_duration_ms: float | None = None
+        self.log_stream = f"{time.strftime('%Y/%m/%d', time.gmtime())}/[{spec.version}]{self.id}"
+        self._ctx = context
+        self._opt_dir = opt_dir
+        self._on_dead = on_dead
+        self._loop = asyncio.get_running_loop()
+        self._stream_key = (spec.account_id, spec.region, spec.log_group, self.log_stream)
+        self._dir = context.work_dir / "environments" / self.id
+        self._code_dir = spec.code_dir.absolute()  # it becomes the runtime's cwd
+        self._init_timeout = max(INIT_TIMEOUT_S, float(spec.timeout_s))
+        self._api: RuntimeAPI | None = None
+        self._server: RuntimeAPIServer | None = None
+        self._sandbox: Sandbox | None = None
+        self._output: OutputReader | None = None
+        self._init_waiter: asyncio.Future[Outcome | None] | None = None
+        self._init_failure: Outcome | None = None
+        self._invocation: Invocation | None = None
+        self._tail: _Tail | None = _Tail()  # INIT's lines go into the first invocation's tail
+        self._cold = True
+        self._started = False  # START written for the current invocation
+        self._max_memory_mb = 0
+        self._shutdown_task: asyncio.Task[None] | None = None
+
+    @property
+    def alive(self) -> bool:
+        sandbox = self._sandbox
+        return self.state is not State.DEAD and sandbox is not None and not sandbox.exited.done()
+
+    # -- logging -----------------------------------------------------------------
+
+    def _emit(self, text: str) -> None:
+        message = text + "\n"
+        self._ctx.shipper.emit(self._stream_key, LogEvent(int(time.time() * 1000), message))
+        tail = self._tail
+        if tail is not None:
+            tail.append(message)
+
+    def _drain_output(self) -> None:
+        if self._output is not None:
+            self._output.drain()
+
+    # -- INIT --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """INIT: start the runtime and wait until it asks for work, fails or times out.
+
+        A failed INIT is not an exception: it is recorded and becomes the result of the
+        invocation that caused it, as Lambda reports init errors.
+        """
+        began = time.perf_counter()
+        try:
+            self._init_failure = await self._init()
+        except BaseException:
+            await self.shutdown("init aborted")
+            raise
+        self.init_duration_ms = (time.perf_counter() - began) * 1000
+
+    async def _init(self) -> Outcome | None:
+        spec = self.spec
+        tmp_dir = self._dir / "tmp"
+        tmp_dir.mkdir(parents=True)
+        self._api = RuntimeAPI(
+            self._on_ready, self._on_init_error, self._drain_output, self._on_deliver
+        )
+        self._server = RuntimeAPIServer(self._api)
+        address = await self._server.start()
+        if self.state is State.DEAD:  # shut down while starting (the engine is closing)
+            self._server.close()
+            return Outcome("exit", status=-signal.SIGKILL)
+        backend = self._ctx.backend
+        layout = backend.layout(self._code_dir, self._opt_dir, tmp_dir, runtimes.RUNTIME_DIR)
+        try:
+            launch = runtimes.launch(
+                spec, layout, self._code_dir, self._opt_dir, self._ctx.python_packages
+            )
+        except runtimes.RuntimeUnavailable as exc:
+            return Outcome("platform", exc.message.encode(), exc.error_type)
+        variables = self._variables(layout, launch, address)
+        argv = launch.argv
+        wrapper = variables.get("AWS_LAMBDA_EXEC_WRAPPER")
+        if wrapper and launch.execution_env:  # Lambda honours wrappers for its runtimes
+            argv = (wrapper, *argv)
+        if launch.notice:
+            self._emit(launch.notice)
+        read_fd, write_fd = os.pipe()
+        self._output = OutputReader(read_fd, self._emit)
+        self._init_waiter = self._loop.create_future()
+        try:
+            self._sandbox = await backend.create(
+                SandboxSpec(
+                    argv=argv,
+                    env=variables,
+                    code_dir=self._code_dir,
+                    opt_dir=self._opt_dir,
+                    tmp_dir=tmp_dir,
+                    runtime_dir=runtimes.RUNTIME_DIR,
+                    output_fd=write_fd,
+                    memory_mb=spec.memory_mb,
+                    ephemeral_storage_mb=spec.ephemeral_storage_mb,
+                )
+            )
+        except OSError as exc:
+            # Worded as Lambda's (Go) init reports a bootstrap it cannot execute.
+            reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            message = f"fork/exec {argv[0]}: {reason}"
+            return Outcome("platform", message.encode(), "Runtime.InvalidEntrypoint")
+        finally:
+            os.close(write_fd)
+        if self.state is State.DEAD:
+            self._sandbox.kill()
+        self._sandbox.exited.add_done_callback(self._on_exit)
+        timer = self._loop.call_later(self._init_timeout, self._resolve_init, Outcome("timeout"))
+        try:
+            return await self._init_waiter
+        finally:
+            timer.cancel()
+
+    def _variables(self, layout: Layout, launch: runtimes.Launch, address: str) -> dict[str, str]:
+        spec = self.spec
+        variables = {name: os.environ[name] for name in _HOST_VARIABLES if name in os.environ}
+        variables.setdefault("LANG", "C.UTF-8")
+        variables.update(launch.env)
+        variables["TZ"] = ":UTC"
+        variables["AWS_ENDPOINT_URL"] = self._ctx.settings.endpoint_url
+        variables.update(spec.environment)
+        # Lambda's reserved variables: the function's own configuration cannot override them.
+        variables.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
+                "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+                "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
+                "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
+                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                "AWS_LAMBDA_RUNTIME_API": address,
+                "AWS_REGION": spec.region,
+                "AWS_DEFAULT_REGION": spec.region,
+                "LAMBDA_TASK_ROOT": layout.task_root,
+                "LAMBDA_RUNTIME_DIR": layout.runtime_dir,
+                "TMPDIR": layout.tmp,
+                "_HANDLER": spec.handler,
+            }
+        )
+        if launch.execution_env:
+            variables["AWS_EXECUTION_ENV"] = launch.execution_env
+        variables.update(self._ctx.credentials(spec))
+        return variables
+
+    def _resolve_init(self, outcome: Outcome | None) -> None:
+        waiter = self._init_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(outcome)
+
+    def _on_ready(self) -> None:
+        self._resolve_init(None)
+
+    def _on_init_error(self, payload: bytes, error_type: str | None) -> None:
+        self._resolve_init(Outcome("init_error", payload, error_type or "Runtime.Unknown"))
+
+    # -- INVOKE ------------------------------------------------------------------
+
+    async def invoke(self, request: InvokeRequest) -> tuple[InvokeResult, bool]:
+        """Run one invocation; returns its result and whether this environment is reusable.
+
+        Raises EnvironmentGone if the runtime died before receiving the invocation.
+        """
+        spec = self.spec
+        request_id = request.request_id
+        cold, self._cold = self._cold, False
+        self.state = State.BUSY
+        tail = self._tail if cold else _Tail()
+        self._tail = tail
+        self._started = False
+        failure = self._init_failure
+        started = time.perf_counter()
+        if failure is not None:
+            outcome = failure
+        else:
+            outcome = await self._run(request)
+        duration_ms = (time.perf_counter() - started) * 1000
+        self._start_line(request)  # if the runtime never received it (timeout)
+
+        timeout_s = self._init_timeout if failure is not None else float(spec.timeout_s)
+        payload, function_error, status = self._conclude(outcome, request_id, timeout_s)
+        if self._output is not None:
+            self._output.drain()
+            self._output.flush()
+        self._emit(f"END RequestId: {request_id}")
+        if self.alive:
+            self._max_memory_mb = self._sandbox.max_memory_mb()  # type: ignore[union-attr]
+        init_ms = self.init_duration_ms if cold else None
+        self._emit(
+            report_line(
+                request_id, duration_ms, spec.memory_mb, self._max_memory_mb, init_ms, status
+            )
+        )
+        self._tail = None
+        reusable = outcome.kind in ("response", "error") and self.alive
+        result = InvokeResult(
+            payload=payload,
+            function_error=function_error,
+            log_tail=tail.encode(),
+            duration_ms=duration_ms,
+            init_duration_ms=init_ms,
+            environment_id=self.id,
+        )
+        return result, reusable
+
+    def _conclude(
+        self, outcome: Outcome, request_id: str, timeout_s: float
+    ) -> tuple[bytes, str | None, str | None]:
+        """(payload, function error, REPORT status) for an outcome, logging Lambda's lines."""
+        kind = outcome.kind
+        if kind == "response":
+            return outcome.payload, None, None
+        if kind == "error":  # reported by the runtime: the environment lives on
+            return outcome.payload, "Unhandled", None
+        if kind == "init_error":
+            return outcome.payload, "Unhandled", f"Status: error\tError Type: {outcome.error_type}"
+        self._drain_output()
+        if kind == "timeout":
+            message = f"Task timed out after {timeout_s:.2f} seconds"
+            self._emit(f"{iso_timestamp(time.time())} {request_id} {message}")
+            payload = _platform_error(
+                "Sandbox.Timedout", f"RequestId: {request_id} Error: {message}"
+            )
+            return payload, "Unhandled", "Status: timeout"
+        # "exit" or "platform": the runtime is gone, or never started
+        if kind == "exit":
+            error_type = "Runtime.ExitError"
+            reason = f"Runtime exited with error: {exit_description(outcome.status)}"
+        else:
+            error_type = outcome.error_type or "Runtime.Unknown"
+            reason = outcome.payload.decode()
+        message = f"RequestId: {request_id} Error: {reason}"
+        self._emit(message)
+        self._emit(error_type)
+        payload = _platform_error(error_type, message)
+        return payload, "Unhandled", f"Status: error\tError Type: {error_type}"
+
+    def _start_line(self, request: InvokeRequest) -> None:
+        if not self._started:
+            self._started = True
+            self._emit(f"START RequestId: {request.request_id} Version: {self.spec.version}")
+
+    def _on_deliver(self, invocation: Invocation) -> None:
+        # START is written when the runtime takes the invocation, so that an environment
+        # found dead before that leaves no trace of an invocation that ran elsewhere.
+        self._start_line(invocation.request)
+
+    async def _run(self, request: InvokeRequest) -> Outcome:
+        sandbox = self._sandbox
+        if sandbox is not None and sandbox.exited.done():  # died since INIT ended
+            self.state = State.DEAD
+            raise EnvironmentGone()
+        timeout = float(self.spec.timeout_s)
+        invocation = Invocation(
+            request, int((time.time() + timeout) * 1000), self._loop.create_future()
+        )
+        self._invocation = invocation
+        timer = self._loop.call_later(timeout, self._on_timeout, invocation)
+        self.thaw()
+        self._api.dispatch(invocation)  # type: ignore[union-attr]
+        try:
+            outcome = await invocation.future
+        except asyncio.CancelledError:
+            # The caller went away mid-invocation: the runtime's state is unknown.
+            self.state = State.DEAD
+            if self._sandbox is not None:
+                self._sandbox.kill()
+            raise
+        finally:
+            timer.cancel()
+            self._invocation = None
+        if outcome.kind == "exit" and not invocation.delivered:
+            self.state = State.DEAD
+            raise EnvironmentGone()
+        return outcome
+
+    def _on_timeout(self, invocation: Invocation) -> None:
+        if invocation.future.done():
+            return
+        sandbox = self._sandbox
+        if sandbox is not None:
+            self._max_memory_mb = sandbox.max_memory_mb()
+            sandbox.kill()
+        invocation.finish(Outcome("timeout"))
+
+    def _on_exit(self, exited: asyncio.Future[int]) -> None:
+        code = exited.result()
+        self._drain_output()
+        outcome = Outcome("exit", status=code)
+        if self.state is State.INIT:
+            self._resolve_init(outcome)
+        elif self._invocation is not None:
+            self._invocation.finish(outcome)
+        elif self.state is State.IDLE:
+            self.state = State.DEAD
+            self._on_dead(self)
+            self._ctx.spawn(self.shutdown("runtime exited"))
+
+    # -- between invocations -----------------------------------------------------
+
+    def idle(self) -> None:
+        """Wait for the next invocation."""
+        self.state = State.IDLE
+        self.idle_since = time.monotonic()
+
+    def freeze(self) -> None:
+        """Stop the idle sandbox until its next invocation, as Lambda freezes it."""
+        if self.state is State.IDLE and self._sandbox is not None:
+            self._sandbox.freeze()
+
+    def thaw(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.thaw()
+
+    # -- SHUTDOWN ----------------------------------------------------------------
+
+    async def shutdown(self, reason: str) -> None:
+        """Kill the runtime, close the endpoint, remove the tmp dir. Idempotent."""
+        if self._shutdown_task is None:
+            self._shutdown_task = self._loop.create_task(self._shutdown(reason))
+        await asyncio.shield(self._shutdown_task)
+
+    async def _shutdown(self, reason: str) -> None:
+        self.state = State.DEAD
+        if self._sandbox is not None:
+            await self._sandbox.destroy(reason)
+        self._resolve_init(Outcome("exit", status=-signal.SIGKILL))
+        if self._output is not None:
+            self._output.drain()
+            self._output.flush()
+            self._output.close()
+        if self._server is not None:
+            self._server.close()
+        with contextlib.suppress(RuntimeError):  # the default executor is shutting down
+            await asyncio.to_thread(shutil.rmtree, self._dir, True)
+
+
+def _platform_error(error_type: str, message: str) -> bytes:
+    return json.dumps(
+        {"errorType": error_type, "errorMessage": message}, separators=(",", ":")
+    ).encode()
+
+
+# How Lambda (Go's os.ProcessState) words a runtime killed by a signal.
+_SIGNAL_WORDS = {
+    signal.SIGKILL: "killed",
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGABRT: "aborted",
+    signal.SIGTERM: "terminated",
+    signal.SIGINT: "interrupt",
+    signal.SIGBUS: "bus error",
+    signal.SIGFPE: "floating point exception",
+    signal.SIGILL: "illegal instruction",
+    signal.SIGHUP: "hangup",
+    signal.SIGPIPE: "broken pipe",
+    signal.SIGQUIT: "quit",
+    signal.SIGTRAP: "trace/breakpoint trap",
+    signal.SIGSYS: "bad system call",
+    signal.SIGXCPU: "CPU time limit exceeded",
+    signal.SIGXFSZ: "file size limit exceeded",
+    signal.SIGUSR1: "user defined signal 1",
+    signal.SIGUSR2: "user defined signal 2",
+    signal.SIGALRM: "alarm clock",
+}
+
+
+def exit_description(code: int) -> str:
+    """``exit status 1`` or ``signal: killed``, as Lambda reports a runtime's exit."""
+    if code >= 0:
+        return f"exit status {code}"
+    number = -code
+    try:
+        words = _SIGNAL_WORDS.get(signal.Signals(number)) or signal.strsignal(number)
+    except ValueError:
+        words = None
+    return f"signal: {words or number}"

@@ -1,0 +1,211 @@
+"""Environment log lines: reading runtime output, Lambda's platform lines, batched delivery.
+
+Messages follow what CloudWatch Logs holds for Lambda: one event per output line, each
+message ending in "\\n" (``START RequestId: … Version: $LATEST\\n``), the REPORT line
+with tab-separated fields and a trailing tab. Runtimes that want a multi-line message
+in one event write "\\r" for the inner line breaks, as Lambda's own runtimes do for
+tracebacks when no log framing is available; sandlot's bootstraps do the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+
+from sandlot.execution.api import LogEvent, LogSink
+
+log = logging.getLogger(__name__)
+
+# CloudWatch Logs limits: an event is at most 256 KB (with 26 bytes of overhead), a
+# PutLogEvents batch at most 10,000 events and 1 MB (each event counting +26 bytes).
+MAX_EVENT_BYTES = 256 * 1024 - 26
+MAX_BATCH_EVENTS = 10_000
+MAX_BATCH_BYTES = 1024 * 1024
+# A line's share of an event: room for the newline and a character split by the cut.
+_MAX_LINE_BYTES = MAX_EVENT_BYTES - 8
+# Beyond this many undelivered events (a stalled sink), new events are dropped.
+MAX_BUFFERED_EVENTS = 100_000
+
+StreamKey = tuple[str, str, str, str]  # account, region, log group, log stream
+
+
+def iso_timestamp(seconds: float) -> str:
+    """``2024-01-31T12:00:00.123Z``: the timestamp Lambda's runtimes put in lines."""
+    millis = int(seconds * 1000) % 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+def report_line(
+    request_id: str,
+    duration_ms: float,
+    memory_mb: int,
+    max_memory_mb: int,
+    init_duration_ms: float | None,
+    status: str | None = None,
+) -> str:
+    """Lambda's REPORT line (without the newline); billed duration rounds up to the ms."""
+    line = (
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+        f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\t"
+        f"Memory Size: {memory_mb} MB\tMax Memory Used: {max_memory_mb} MB\t"
+    )
+    if init_duration_ms is not None:
+        line += f"Init Duration: {init_duration_ms:.2f} ms\t"
+    if status:
+        line += status + "\t"
+    return line
+
+
+class OutputReader:
+    """Turns a runtime's stdout/stderr pipe into lines, without blocking.
+
+    Reading is driven by the event loop, and also synchronously through ``drain()``:
+    whatever a runtime wrote before it posted its response is already in the pipe
+    when the response arrives, so draining then attributes it to the right invocation.
+    """
+
+    def __init__(self, fd: int, on_line: Callable[[str], None]) -> None:
+        self._fd = fd
+        self._on_line = on_line
+        self._partial = b""
+        self._loop = asyncio.get_running_loop()
+        os.set_blocking(fd, False)
+        self._loop.add_reader(fd, self.drain)
+        self._open = True
+
+    def drain(self) -> None:
+        """Read everything available now and emit the complete lines."""
+        while self._open:
+            try:
+                chunk = os.read(self._fd, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:  # every writer has exited
+                self.flush()
+                self.close()
+                return
+            self._feed(chunk)
+
+    def _feed(self, chunk: bytes) -> None:
+        data = self._partial + chunk if self._partial else chunk
+        lines = data.split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self._line(line)
+        if len(self._partial) >= _MAX_LINE_BYTES:
+            self.flush()
+
+    def _line(self, line: bytes) -> None:
+        if len(line) <= _MAX_LINE_BYTES:
+            self._on_line(line.decode("utf-8", "replace"))
+            return
+        for start in range(0, len(line), _MAX_LINE_BYTES):  # an over-long line: several events
+            self._on_line(line[start : start + _MAX_LINE_BYTES].decode("utf-8", "replace"))
+
+    def flush(self) -> None:
+        """Emit a pending partial line (output that did not end with a newline)."""
+        if self._partial:
+            partial, self._partial = self._partial, b""
+            self._line(partial)
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._loop.remove_reader(self._fd)
+            os.close(self._fd)
+
+
+class LogShipper:
+    """Buffers log events per stream and hands them to the sink from one task.
+
+    ``emit`` is what the invoke path calls: an append and, at most once per batch, a
+    wake-up. Delivery happens ``interval`` seconds later, in CloudWatch-sized batches.
+    """
+
+    def __init__(self, sink: LogSink, interval: float = 0.05) -> None:
+        self._sink = sink
+        self._interval = interval
+        self._pending: dict[StreamKey, list[LogEvent]] = {}
+        self._count = 0
+        self._dropped = 0
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def emit(self, key: StreamKey, event: LogEvent) -> None:
+        if self._count >= MAX_BUFFERED_EVENTS:
+            self._dropped += 1
+            return
+        batch = self._pending.get(key)
+        if batch is None:
+            self._pending[key] = [event]
+        else:
+            batch.append(event)
+        self._count += 1
+        if not self._wake.is_set():
+            self._wake.set()
+
+    async def _run(self) -> None:
+        while not self._closing:
+            await self._wake.wait()
+            if not self._closing:
+                await asyncio.sleep(self._interval)  # let a batch gather
+            self._wake.clear()
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Deliver everything buffered so far."""
+        if self._dropped:
+            log.warning("log sink too slow: dropped %d log events", self._dropped)
+            self._dropped = 0
+        pending, self._pending, self._count = self._pending, {}, 0
+        for key, events in pending.items():
+            for batch in _batches(events):
+                try:
+                    await self._sink(*key, batch)
+                except Exception:  # a failing sink must not stop log delivery
+                    log.exception("log sink failed for %s %s", key[2], key[3])
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Deliver what is left, then stop."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout)
+            except TimeoutError:
+                log.warning("log sink did not finish within %.1f s", timeout)
+            self._task = None
+        if self._pending:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.flush(), timeout)
+
+
+def _batches(events: list[LogEvent]) -> list[list[LogEvent]]:
+    if len(events) <= MAX_BATCH_EVENTS and sum(len(e.message) for e in events) < (
+        MAX_BATCH_BYTES // 4 - 26 * len(events)  # fast path: safe even if all 4-byte chars
+    ):
+        return [events]
+    batches: list[list[LogEvent]] = []
+    batch: list[LogEvent] = []
+    size = 0
+    for event in events:
+        event_size = len(event.message.encode()) + 26
+        if batch and (len(batch) >= MAX_BATCH_EVENTS or size + event_size > MAX_BATCH_BYTES):
+            batches.append(batch)
+            batch, size = [], 0
+        batch.append(event)
+        size += event_size
+    if batch:
+        batches.append(batch)
+    return batches

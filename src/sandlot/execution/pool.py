@@ -1,0 +1,212 @@
+"""Environments of one function version, and the concurrency limits across all of them.
+
+``FunctionPool.acquire()`` hands out a warm idle environment (the most recently used,
+so the others age out) or starts a new one; ``release()`` takes it back, or shuts it
+down when it cannot be reused. Concurrency is counted in invocations in flight, as
+Lambda counts it: a function with reserved concurrency may run that many at once across
+all its versions, and all functions together at most the account's limit. Beyond a
+limit an invocation is throttled at once; Lambda does not queue synchronous invokes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import time
+import uuid
+from collections import defaultdict, deque
+from pathlib import Path
+
+from sandlot.execution.api import FunctionSpec, Throttled
+from sandlot.execution.environment import Environment, EnvironmentContext
+
+
+class Concurrency:
+    """Invocations in flight, per function and in total."""
+
+    def __init__(self, account_limit: int) -> None:
+        self.account_limit = account_limit
+        self.total = 0
+        self.by_function: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+
+    def reserve(self, spec: FunctionSpec) -> None:
+        """Count one more invocation of ``spec``, or raise Throttled."""
+        key = (spec.account_id, spec.region, spec.function_name)
+        reserved = spec.reserved_concurrency
+        if reserved is not None and self.by_function[key] >= reserved:
+            raise Throttled("ReservedFunctionConcurrentInvocationLimitExceeded", "Rate Exceeded.")
+        if self.total >= self.account_limit:
+            raise Throttled("ConcurrentInvocationLimitExceeded", "Rate Exceeded.")
+        self.by_function[key] += 1
+        self.total += 1
+
+    def free(self, spec: FunctionSpec) -> None:
+        key = (spec.account_id, spec.region, spec.function_name)
+        count = self.by_function[key] - 1
+        if count:
+            self.by_function[key] = count
+        else:
+            del self.by_function[key]
+        self.total -= 1
+
+
+class FunctionPool:
+    """The environments of one function version (one ``FunctionSpec.pool_key``)."""
+
+    def __init__(self, spec: FunctionSpec, context: EnvironmentContext, concurrency: Concurrency):
+        self.spec = spec
+        self._ctx = context
+        self._concurrency = concurrency
+        self._idle: deque[Environment] = deque()  # oldest idle on the left
+        self.environments: set[Environment] = set()
+        self.busy = 0
+        self.empty_since = time.monotonic()
+        self._opt_dir: Path | None = None
+        self._owns_opt_dir = False
+        self._prepared: asyncio.Task[Path] | None = None
+        self._closed = False
+
+    async def acquire(self, spec: FunctionSpec) -> Environment:
+        """A warm idle environment, or a new one after its INIT. Raises Throttled.
+
+        ``spec`` is the invoked function's current one: its reserved concurrency can
+        change without changing the pool (PutFunctionConcurrency is not configuration).
+        A new environment whose INIT failed is returned all the same: its first
+        invocation reports the init error.
+        """
+        if self._closed:
+            raise RuntimeError("the execution engine is closed")
+        self._concurrency.reserve(spec)
+        self.busy += 1
+        try:
+            idle = self._idle
+            while idle:
+                env = idle.pop()
+                if env.alive:
+                    return env
+            opt_dir = await self._prepare()
+            env = Environment(self.spec, self._ctx, opt_dir, self._forget)
+            self.environments.add(env)
+            try:
+                await env.start()
+            except BaseException:
+                self._forget(env)
+                raise
+            return env
+        except BaseException:
+            self._done()
+            raise
+
+    def release(self, env: Environment, reusable: bool) -> None:
+        """Take an environment back after an invocation."""
+        self._done()
+        if reusable and env.alive:
+            env.idle()
+            self._idle.append(env)
+        else:
+            self._forget(env)
+            self._ctx.spawn(env.shutdown("not reusable"))
+
+    def _done(self) -> None:
+        self._concurrency.free(self.spec)
+        self.busy -= 1
+
+    def _forget(self, env: Environment) -> None:
+        self.environments.discard(env)
+        if env in self._idle:
+            self._idle.remove(env)
+        if not self.environments:
+            self.empty_since = time.monotonic()
+
+    def expired(self, now: float, keep_alive_s: float) -> list[Environment]:
+        """Remove and return the environments idle for longer than the keep-alive."""
+        expired = []
+        idle = self._idle
+        while idle and now - idle[0].idle_since >= keep_alive_s:
+            env = idle.popleft()
+            self._forget(env)
+            expired.append(env)
+        return expired
+
+    def freeze_idle(self) -> None:
+        """Freeze the idle environments (the sweeper does it, off the invoke path)."""
+        for env in self._idle:
+            env.freeze()
+
+    @property
+    def unused(self) -> bool:
+        return not self.environments and self.busy == 0
+
+    async def _prepare(self) -> Path:
+        """The /opt every environment of this pool sees (built once, shared)."""
+        if self._opt_dir is not None:
+            return self._opt_dir
+        if self._prepared is None:
+            self._prepared = asyncio.get_running_loop().create_task(self._merge_layers())
+        return await asyncio.shield(self._prepared)
+
+    async def _merge_layers(self) -> Path:
+        layers = self.spec.layer_dirs
+        work_dir = self._ctx.work_dir
+        if not layers:
+            opt_dir = work_dir / "opt" / "empty"
+            opt_dir.mkdir(parents=True, exist_ok=True)
+        elif len(layers) == 1:
+            opt_dir = layers[0].absolute()
+        else:
+            opt_dir = work_dir / "opt" / uuid.uuid4().hex
+            await asyncio.to_thread(merge_layers, tuple(p.absolute() for p in layers), opt_dir)
+            self._owns_opt_dir = True
+        self._opt_dir = opt_dir
+        return opt_dir
+
+    async def close(self) -> None:
+        """Shut every environment down and remove the merged layers."""
+        self._closed = True
+        envs = list(self.environments)
+        self._idle.clear()
+        self.environments.clear()
+        await asyncio.gather(*(env.shutdown("pool closed") for env in envs))
+        if self._prepared is not None and not self._prepared.done():
+            with contextlib.suppress(Exception):
+                await self._prepared  # merging the layers: let it finish, then remove them
+        if self._owns_opt_dir and self._opt_dir is not None:
+            await asyncio.to_thread(shutil.rmtree, self._opt_dir, True)
+            self._opt_dir = None
+
+
+def merge_layers(layers: tuple[Path, ...], target: Path) -> None:
+    """Merge layer directories, later layers winning, into a tree of symlinks.
+
+    Lambda extracts layers into /opt in order, each overwriting the files of the ones
+    before; linking instead of copying makes this cheap for large layers.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    for layer in layers:
+        for root, dirs, files in os.walk(layer):
+            relative = os.path.relpath(root, layer)
+            dest_root = target if relative == "." else target / relative
+            for name in dirs:
+                source = os.path.join(root, name)
+                dest = dest_root / name
+                if os.path.islink(source):  # os.walk does not descend into these
+                    _replace(dest)
+                    os.symlink(source, dest)
+                elif dest.is_symlink() or (dest.exists() and not dest.is_dir()):
+                    dest.unlink()
+                    dest.mkdir()
+                else:
+                    dest.mkdir(exist_ok=True)
+            for name in files:
+                dest = dest_root / name
+                _replace(dest)
+                os.symlink(os.path.join(root, name), dest)
+
+
+def _replace(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)

@@ -1,0 +1,295 @@
+"""Sandbox backends: where an environment's runtime process lives.
+
+The contract is deliberately small (after OpenLambda's): a backend *lays out* what the
+function sees (its code, /opt, /tmp, as paths inside the sandbox), *creates* a sandbox
+running one command, and a sandbox can be *frozen*, *thawed* and *destroyed*. Everything
+about how a process is started stays behind it, so a later ``linux`` backend
+(namespaces, cgroups, read-only code, a zygote) slots in without touching the
+environment or the pool.
+
+The ``process`` backend here is portable and does not isolate: the runtime is a plain
+child process in its own session (so its whole process group can be signalled), and
+the function sees host paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where the function sees its files, as paths inside the sandbox."""
+
+    task_root: str  # the deployment package (LAMBDA_TASK_ROOT, /var/task on AWS)
+    opt: str  # the merged layers (/opt on AWS)
+    tmp: str  # the writable scratch dir (/tmp on AWS)
+    runtime_dir: str  # sandlot's runtime bootstraps (LAMBDA_RUNTIME_DIR, /var/runtime)
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxSpec:
+    """What to run and with what: host paths plus the command as the sandbox sees it."""
+
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    code_dir: Path
+    opt_dir: Path
+    tmp_dir: Path
+    runtime_dir: Path
+    output_fd: int  # the write end of the pipe that receives stdout and stderr
+    memory_mb: int
+    ephemeral_storage_mb: int
+
+
+class Sandbox(ABC):
+    """One running runtime process (tree)."""
+
+    pid: int
+
+    @property
+    @abstractmethod
+    def exited(self) -> asyncio.Future[int]:
+        """Resolves with the wait status as ``subprocess`` reports it (-N: signal N)."""
+
+    @abstractmethod
+    def freeze(self) -> None:
+        """Stop every process of the sandbox (between invocations, as Lambda does)."""
+
+    @abstractmethod
+    def thaw(self) -> None:
+        """Resume a frozen sandbox."""
+
+    @abstractmethod
+    def kill(self) -> None:
+        """Start killing everything in the sandbox now, without waiting."""
+
+    @abstractmethod
+    def max_memory_mb(self) -> int:
+        """Peak memory used so far, in MB (REPORT's "Max Memory Used")."""
+
+    @abstractmethod
+    async def destroy(self, reason: str) -> None:
+        """Kill everything in the sandbox and reap it. Idempotent."""
+
+
+class SandboxBackend(ABC):
+    """Creates sandboxes of one kind."""
+
+    name: str
+
+    @abstractmethod
+    def layout(self, code_dir: Path, opt_dir: Path, tmp_dir: Path, runtime_dir: Path) -> Layout:
+        """The in-sandbox paths for these host directories."""
+
+    @abstractmethod
+    async def create(self, spec: SandboxSpec) -> Sandbox:
+        """Start ``spec.argv``. Raises OSError if the command cannot be executed."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release what the backend holds (after every sandbox is destroyed)."""
+
+
+class ProcessBackend(SandboxBackend):
+    """A child process in its own session; no isolation, host paths."""
+
+    name = "process"
+
+    def __init__(self) -> None:
+        self._lifeline: _Lifeline | None = None
+
+    def layout(self, code_dir: Path, opt_dir: Path, tmp_dir: Path, runtime_dir: Path) -> Layout:
+        return Layout(str(code_dir), str(opt_dir), str(tmp_dir), str(runtime_dir))
+
+    async def create(self, spec: SandboxSpec) -> Sandbox:
+        lifeline = self._lifeline
+        if lifeline is None:
+            lifeline = self._lifeline = _Lifeline()
+        # Popen forks with vfork where it can: a few hundred microseconds, so it runs
+        # inline rather than paying a thread hop.
+        popen = subprocess.Popen(
+            spec.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=spec.output_fd,
+            stderr=spec.output_fd,
+            cwd=spec.code_dir,
+            env=spec.env,
+            close_fds=True,
+            start_new_session=True,  # own process group: signals reach the whole tree
+        )
+        lifeline.watch(popen.pid)
+        return ProcessSandbox(popen, lifeline)
+
+    async def close(self) -> None:
+        if self._lifeline is not None:
+            await self._lifeline.close()
+            self._lifeline = None
+
+
+class _Lifeline:
+    """The reaper process (reaper.py) that kills the sandboxes if this server dies.
+
+    Only this process holds the write end of the reaper's input, so the kernel closes
+    it whenever this process ends, however it ends.
+    """
+
+    def __init__(self) -> None:
+        read_fd, self._fd = os.pipe()  # non-inheritable: runtimes must not hold it
+        try:
+            self._process = subprocess.Popen(
+                (sys.executable, "-S", str(Path(__file__).with_name("reaper.py"))),
+                stdin=read_fd,
+                stdout=subprocess.DEVNULL,
+                close_fds=True,
+                start_new_session=True,
+            )
+        finally:
+            os.close(read_fd)
+
+    def _send(self, line: str) -> None:
+        if self._fd < 0:
+            return
+        try:
+            os.write(self._fd, line.encode())
+        except OSError:  # the reaper is gone (killed by someone): nothing to tell it
+            log.warning("the sandbox reaper has exited; sandboxes outlive a server crash")
+            os.close(self._fd)
+            self._fd = -1
+
+    def watch(self, pgid: int) -> None:
+        self._send(f"+{pgid}\n")
+
+    def forget(self, pgid: int) -> None:
+        self._send(f"-{pgid}\n")
+
+    async def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # end of input: the reaper exits
+            self._fd = -1
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            await asyncio.to_thread(self._process.wait, 5)
+
+
+class ProcessSandbox(Sandbox):
+    """A process group led by the runtime process; exit noticed through a pidfd."""
+
+    def __init__(self, popen: subprocess.Popen, lifeline: _Lifeline) -> None:
+        self._popen = popen
+        self._lifeline = lifeline
+        self.pid = popen.pid
+        self._loop = asyncio.get_running_loop()
+        self._exited: asyncio.Future[int] = self._loop.create_future()
+        self._frozen = False
+        # Kept open: re-reading it costs a few microseconds, opening it more.
+        self._status_fd = -1
+        with contextlib.suppress(OSError):
+            self._status_fd = os.open(f"/proc/{self.pid}/status", os.O_RDONLY | os.O_CLOEXEC)
+        self._pidfd = -1
+        try:
+            self._pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):
+            # No pidfd (old kernel, non-Linux): a dedicated thread blocks in waitpid.
+            threading.Thread(target=self._wait_in_thread, daemon=True).start()
+        else:
+            self._loop.add_reader(self._pidfd, self._on_pidfd)
+
+    @property
+    def exited(self) -> asyncio.Future[int]:
+        return self._exited
+
+    def _on_pidfd(self) -> None:
+        self._loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        self._pidfd = -1
+        # The leader is a zombie now, so its pid (the group id) cannot be reused yet:
+        # kill what it left behind in the group, and drop the group from the reaper's
+        # list, before reaping it.
+        self._signal(signal.SIGKILL)
+        self._lifeline.forget(self.pid)
+        try:
+            _, status = os.waitpid(self.pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+        except ChildProcessError:  # reaped elsewhere (should not happen)
+            code = -signal.SIGKILL
+        self._finish(code)
+
+    def _wait_in_thread(self) -> None:
+        try:
+            _, status = os.waitpid(self.pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+        except ChildProcessError:
+            code = -signal.SIGKILL
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens
+            self._loop.call_soon_threadsafe(self._finish_in_loop, code)
+
+    def _finish_in_loop(self, code: int) -> None:
+        self._lifeline.forget(self.pid)
+        self._finish(code)
+
+    def _finish(self, code: int) -> None:
+        self._popen.returncode = code  # so Popen never tries to reap it again
+        if self._status_fd >= 0:
+            os.close(self._status_fd)
+            self._status_fd = -1
+        if not self._exited.done():
+            self._exited.set_result(code)
+
+    def _signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, sig)
+
+    def freeze(self) -> None:
+        if not self._frozen and not self._exited.done():
+            self._frozen = True
+            self._signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self._frozen:
+            self._frozen = False
+            self._signal(signal.SIGCONT)
+
+    def kill(self) -> None:
+        if not self._exited.done():
+            self._signal(signal.SIGKILL)  # a stopped process dies from SIGKILL too
+
+    def max_memory_mb(self) -> int:
+        """The runtime process's peak resident memory (VmHWM)."""
+        if self._status_fd < 0:
+            return 0
+        try:
+            status = os.pread(self._status_fd, 8192, 0)
+        except OSError:
+            return 0
+        start = status.find(b"VmHWM:")
+        if start < 0:  # a zombie has no memory figures
+            return 0
+        kb = int(status[start + 6 : status.index(b"kB", start)])
+        return (kb + 1023) // 1024
+
+    async def destroy(self, reason: str) -> None:
+        log.debug("destroying sandbox of process %d: %s", self.pid, reason)
+        self.kill()
+        # SIGKILL cannot be ignored; the wait is bounded in case the process sits in
+        # uninterruptible sleep (e.g. a hung network filesystem).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._exited), 5.0)
+
+
+def create_backend(name: str) -> SandboxBackend:
+    """The backend called ``name`` (EngineSettings.sandbox)."""
+    if name == "process":
+        return ProcessBackend()
+    raise ValueError(f"unknown sandbox backend {name!r} (available: process)")

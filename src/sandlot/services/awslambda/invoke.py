@@ -1,0 +1,98 @@
+"""Lambda's Invoke: payload limits, invocation types, and the call into the engine."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sandlot.execution.api import InvokeRequest, Throttled
+from sandlot.protocol import ServiceError
+
+if TYPE_CHECKING:
+    from sandlot.execution.api import FunctionSpec
+    from sandlot.platform import Platform
+    from sandlot.services.provider import RequestContext
+
+SYNC_PAYLOAD_LIMIT = 6_291_456  # bytes, request and response
+ASYNC_PAYLOAD_LIMIT = 262_144
+
+
+def check_payload(kind: str, payload: bytes) -> None:
+    """AWS's size limits and its demand that a payload be JSON."""
+    if kind == "Event" and len(payload) > ASYNC_PAYLOAD_LIMIT:
+        raise ServiceError(
+            "RequestEntityTooLargeException",
+            f"{len(payload)} byte payload is too large for the Event invocation type "
+            f"(limit {ASYNC_PAYLOAD_LIMIT} bytes)",
+            413,
+            Type="User",
+        )
+    if len(payload) > SYNC_PAYLOAD_LIMIT:
+        raise ServiceError(
+            "RequestEntityTooLargeException",
+            f"Request must be smaller than {SYNC_PAYLOAD_LIMIT} bytes for the InvokeFunction "
+            "operation",
+            413,
+            Type="User",
+        )
+    if payload:
+        try:
+            json.loads(payload)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ServiceError(
+                "InvalidRequestContentException",
+                f"Could not parse request body into json: {error}",
+                400,
+                Type="User",
+            ) from None
+
+
+class InvokeOperations:
+    """``Invoke``: synchronous runs through the engine, Event runs through the queue."""
+
+    platform: Platform
+
+    # Provided by LambdaProvider: (spec, executed version) for a name and qualifier.
+    resolve_for_invoke: Callable[[str, str, str, str | None], tuple[FunctionSpec, str]]
+
+    async def invoke(self, ctx: RequestContext, params: dict) -> dict:
+        kind = params.get("InvocationType") or "RequestResponse"
+        payload = params.get("Payload") or b""
+        check_payload(kind, payload)
+        name, qualifier = params["FunctionName"], params.get("Qualifier")
+        spec, version = self.resolve_for_invoke(ctx.account_id, ctx.region, name, qualifier)
+        if kind == "DryRun":
+            return {"StatusCode": 204}
+        if kind == "Event":
+            self.platform.async_invocations.enqueue(
+                ctx.account_id,
+                ctx.region,
+                name,
+                qualifier,
+                payload,
+                params.get("ClientContext"),
+                request_id=ctx.request_id,
+            )
+            return {"StatusCode": 202}
+        invoked_arn = spec.function_arn + (f":{qualifier}" if qualifier else "")
+        request = InvokeRequest(
+            ctx.request_id, payload or b"{}", invoked_arn, params.get("ClientContext")
+        )
+        try:
+            result = await self.platform.engine.invoke(spec, request)
+        except Throttled as throttled:
+            raise ServiceError(
+                "TooManyRequestsException",
+                throttled.message,
+                429,
+                Reason=throttled.reason,
+                Type="User",
+            ) from None
+        output = {"StatusCode": 200, "Payload": result.payload, "ExecutedVersion": version}
+        if result.function_error:
+            output["FunctionError"] = result.function_error
+        if params.get("LogType") == "Tail":
+            output["LogResult"] = base64.b64encode(result.log_tail).decode()
+        return output

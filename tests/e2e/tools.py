@@ -1,0 +1,39 @@
+"""Client tools that cannot share the test environment, installed on first use.
+
+The SAM CLI pins its own boto3/botocore, newer than the versions the suite pins for
+awscli, so it lives in its own virtual environment (``.venv-sam`` at the repository
+root), created once and reused.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SAM_VERSION = "1.170.0"
+
+
+def sam_cli() -> Path:
+    """The path of a `sam` executable of the pinned version, installing it if needed."""
+    venv = ROOT / ".venv-sam"
+    sam = venv / "bin" / "sam"
+    with open(ROOT / ".venv-sam.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _has_version(sam):
+            subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+            subprocess.run(
+                [str(venv / "bin" / "pip"), "install", "-q", f"aws-sam-cli=={SAM_VERSION}"],
+                check=True,
+                timeout=900,
+            )
+    return sam
+
+
+def _has_version(sam: Path) -> bool:
+    if not sam.exists():
+        return False
+    result = subprocess.run([str(sam), "--version"], capture_output=True, text=True)
+    return SAM_VERSION in result.stdout

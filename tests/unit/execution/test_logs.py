@@ -1,0 +1,107 @@
+"""Log lines: Lambda's platform lines, the stream, delivery to the sink off the invoke path."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from sandlot.execution.api import LogEvent
+from sandlot.execution.logs import MAX_BATCH_EVENTS, LogShipper, report_line
+
+from .helpers import ACCOUNT, REGION, harness, wait_until
+
+PRINTER = {
+    "app.py": """
+        print("cold init")
+
+        def handler(event, context):
+            print("in handler")
+            return "ok"
+    """
+}
+
+
+async def test_invocation_lines_and_stream(tmp_path):
+    async with harness(tmp_path) as h:
+        spec = h.spec(PRINTER, name="logged", version="3", memory=192)
+        first = await h.invoke(spec)
+        second = await h.invoke(spec)
+        assert await wait_until(lambda: sum(m.startswith("REPORT") for m in h.messages()) == 2)
+        streams = {(a, r, g, s) for a, r, g, s, _ in h.logs}
+        assert len(streams) == 1
+        account, region, group, stream = streams.pop()
+        assert (account, region, group) == (ACCOUNT, REGION, "/aws/lambda/logged")
+        assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[3\]" + first.environment_id, stream)
+
+        messages = h.messages()
+        request_id = messages[1].split()[2]
+        assert messages[0] == "cold init\n"
+        assert messages[1] == f"START RequestId: {request_id} Version: 3\n"
+        assert messages[2] == "in handler\n"
+        assert messages[3] == f"END RequestId: {request_id}\n"
+        assert re.fullmatch(
+            rf"REPORT RequestId: {request_id}\tDuration: \d+\.\d\d ms\tBilled Duration: \d+ ms\t"
+            r"Memory Size: 192 MB\tMax Memory Used: \d+ MB\tInit Duration: \d+\.\d\d ms\t\n",
+            messages[4],
+        )
+        assert "Init Duration" not in messages[8]  # warm
+        timestamps = [event.timestamp_ms for *_, event in h.logs]
+        assert timestamps == sorted(timestamps)
+
+        # LogType=Tail: this invocation's lines, the REPORT last.
+        assert first.log_tail.decode() == "".join(messages[:5])
+        assert second.log_tail.decode() == "".join(messages[5:10])
+
+
+async def test_tail_is_the_last_4_kb(tmp_path):
+    async with harness(tmp_path) as h:
+        spec = h.spec(
+            {
+                "app.py": """
+                    def handler(event, context):
+                        for i in range(2000):
+                            print(f"line {i:05d}")
+                        print("x" * 300_000)  # one event is at most 256 KB
+                """
+            }
+        )
+        result = await h.invoke(spec)
+        assert len(result.log_tail) == 4096
+        assert result.log_tail.decode().endswith("\t\n")
+        assert await wait_until(lambda: any(m.startswith("REPORT") for m in h.messages()))
+        messages = h.messages()
+        assert sum(m.startswith("line ") for m in messages) == 2000
+        long_parts = [m for m in messages if m.startswith("xxx")]
+        assert sum(len(m) - 1 for m in long_parts) == 300_000
+        assert max(len(m.encode()) for m in long_parts) <= 256 * 1024
+
+
+def test_report_line_format():
+    assert report_line("r-1", 12.3456, 128, 40, None) == (
+        "REPORT RequestId: r-1\tDuration: 12.35 ms\tBilled Duration: 13 ms\t"
+        "Memory Size: 128 MB\tMax Memory Used: 40 MB\t"
+    )
+    assert report_line("r-2", 0.2, 256, 50, 101.234, "Status: timeout").endswith(
+        "Billed Duration: 1 ms\tMemory Size: 256 MB\tMax Memory Used: 50 MB\t"
+        "Init Duration: 101.23 ms\tStatus: timeout\t"
+    )
+
+
+async def test_shipper_batches_and_survives_a_failing_sink():
+    calls: list[tuple[str, int]] = []
+
+    async def sink(account, region, group, stream, events):
+        calls.append((stream, len(events)))
+        if stream == "bad":
+            raise RuntimeError("sink down")
+
+    shipper = LogShipper(sink, interval=0.01)
+    shipper.start()
+    for i in range(MAX_BATCH_EVENTS + 5):
+        shipper.emit(("a", "r", "g", "good"), LogEvent(i, "m\n"))
+    shipper.emit(("a", "r", "g", "bad"), LogEvent(0, "m\n"))
+    await asyncio.sleep(0.1)
+    assert sorted(calls) == [("bad", 1), ("good", 5), ("good", MAX_BATCH_EVENTS)]
+    shipper.emit(("a", "r", "g", "good"), LogEvent(1, "late\n"))
+    await shipper.close()
+    assert calls[-1] == ("good", 1)
