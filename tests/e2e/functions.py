@@ -58,3 +58,19 @@ def wait_active(lam, name: str, timeout: float = 30) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"{name} did not become Active")
+
+
+def wait_for_log_events(logs, name: str, pattern: str, timeout: float = 20) -> list[dict]:
+    """The events of ``/aws/lambda/<name>`` matching ``pattern``, once any exist."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            events = logs.filter_log_events(
+                logGroupName=f"/aws/lambda/{name}", filterPattern=pattern
+            )["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            events = []
+        if events:
+            return events
+        time.sleep(0.2)
+    return []

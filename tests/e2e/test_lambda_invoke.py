@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import shutil
 import subprocess
@@ -17,7 +16,13 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.e2e.conftest import cli_env, make_client
-from tests.e2e.functions import create_function, unique, wait_active, zip_of
+from tests.e2e.functions import (
+    create_function,
+    unique,
+    wait_active,
+    wait_for_log_events,
+    zip_of,
+)
 from tests.e2e.server import SandlotServer
 
 HELLO = {
@@ -356,14 +361,7 @@ def test_event_invocations_survive_a_restart(tmp_path):
         lam = make_client(restarted.endpoint, "lambda")
         lam.delete_function_concurrency(FunctionName=name)
         logs = make_client(restarted.endpoint, "logs")
-        deadline = time.monotonic() + 20
-        found = []
-        while time.monotonic() < deadline and not found:
-            with contextlib.suppress(ClientError):
-                found = logs.filter_log_events(
-                    logGroupName=f"/aws/lambda/{name}", filterPattern='"processed"'
-                )["events"]
-            time.sleep(0.2)
+        found = wait_for_log_events(logs, name, '"processed"')
         assert found and '{"n": 1}' in found[0]["message"]
 
 

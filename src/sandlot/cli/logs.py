@@ -15,12 +15,10 @@ import time
 from collections.abc import Iterator
 from typing import TextIO
 
-import botocore.session
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-DEFAULT_ENDPOINT = "http://localhost:4566"
-DEFAULT_REGION = "us-east-1"
+from sandlot.cli import clients
+
 POLL_INTERVAL_S = 1.0
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -50,11 +48,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="how far back to start, e.g. 30s, 10m, 2h, 1d (default 10m)",
     )
     parser.add_argument("--filter", dest="filter_pattern", help="a CloudWatch Logs filter pattern")
-    parser.add_argument(
-        "--endpoint",
-        help=f"sandlot's URL (default: $AWS_ENDPOINT_URL, else {DEFAULT_ENDPOINT})",
-    )
-    parser.add_argument("--region", help="region (default: $AWS_REGION, else us-east-1)")
+    clients.add_connection_arguments(parser)
 
 
 def parse_duration(text: str) -> float:
@@ -68,9 +62,7 @@ def parse_duration(text: str) -> float:
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     """Print the function's log lines; returns the exit status."""
     name, arn_region = _function_name(args.function_name)
-    region = args.region or arn_region or _env_region()
-    endpoint = args.endpoint or os.environ.get("AWS_ENDPOINT_URL") or DEFAULT_ENDPOINT
-    client = _client(endpoint, region)
+    client = clients.api_client("logs", clients.endpoint(args), clients.region(args, arn_region))
     group = f"/aws/lambda/{name}"
     start_ms = int((time.time() - args.since) * 1000)
     printer = _Printer(out, colour=out.isatty() and "NO_COLOR" not in os.environ)
@@ -171,21 +163,3 @@ def _function_name(text: str) -> tuple[str, str | None]:
     """(name, region from an ARN or None) of a function name or ARN."""
     match = _FUNCTION_ARN.fullmatch(text)
     return (match.group(2), match.group(1)) if match else (text, None)
-
-
-def _env_region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-
-
-def _client(endpoint: str, region: str):
-    """A botocore ``logs`` client for sandlot; without configured credentials it uses
-    dev mode's any-key-goes (the default account)."""
-    session = botocore.session.get_session()
-    if session.get_credentials() is None:
-        session.set_credentials("test", "test")
-    return session.create_client(
-        "logs",
-        endpoint_url=endpoint,
-        region_name=region,
-        config=Config(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=30),
-    )

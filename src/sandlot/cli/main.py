@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from sandlot import __version__
-from sandlot.cli import logs
+from sandlot.cli import invoke, logs
 from sandlot.config import Settings
 
 
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--region", help="region for unsigned requests (default us-east-1)")
     logs.add_parser(commands)
+    invoke.add_parser(commands)
     return parser
 
 
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "logs":
         return logs.run(args)
+    if args.command == "invoke":
+        return invoke.run(args)
     if args.command == "up":
         from sandlot.gateway.server import run
 
