@@ -414,3 +414,35 @@ def test_awslambdaric_custom_runtime(lam):
     response, error = invoke(lam, name, {"fail": True})
     assert response["FunctionError"] == "Unhandled"
     assert error["errorType"] == "KeyError"
+
+
+def test_client_context_reaches_the_handler(lam):
+    name = unique("clientctx")
+    code = {"app.py": "def handler(e, context):\n    return context.client_context.custom\n"}
+    create_function(lam, name, code)
+    document = base64.b64encode(json.dumps({"custom": {"tenant": "t1"}}).encode()).decode()
+    assert invoke(lam, name, ClientContext=document)[1] == {"tenant": "t1"}
+
+
+def test_tmp_is_private_to_each_environment(server):
+    """Each environment has its own fresh temporary directory (TMPDIR). A literal /tmp
+    path is private only with the linux sandbox backend (the isolation issue)."""
+    lam = make_client(server.endpoint, "lambda")
+    name = unique("tmp")
+    code = {
+        "app.py": (
+            "import os, tempfile, time\n"
+            "def handler(event, context):\n"
+            "    tmp = tempfile.gettempdir()\n"
+            "    open(os.path.join(tmp, context.aws_request_id), 'w').close()\n"
+            "    time.sleep(0.5)\n"
+            "    return sorted(os.listdir(tmp))\n"
+        )
+    }
+    create_function(lam, name, code)
+    with ThreadPoolExecutor(2) as pool:
+        seen = list(
+            pool.map(lambda _: invoke(make_client(server.endpoint, "lambda"), name), range(2))
+        )
+    for response, files in seen:
+        assert files == [response["ResponseMetadata"]["RequestId"]]
