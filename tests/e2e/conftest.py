@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 
 import boto3
 import pytest
@@ -56,3 +59,16 @@ def cli_env(endpoint: str, key: str = "test", secret: str = "test") -> dict:
         AWS_MAX_ATTEMPTS="1",
     )
     return env
+
+
+def aws(endpoint: str, *args: str, key: str = "test") -> dict:
+    """Run the AWS CLI (`awscli` from PyPI) against ``endpoint``; its JSON output."""
+    result = subprocess.run(
+        [sys.executable, "-m", "awscli", *args, "--output", "json"],
+        env=cli_env(endpoint, key=key),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout) if result.stdout.strip() else {}

@@ -11,21 +11,9 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.conftest import cli_env
+from tests.e2e.conftest import aws, cli_env
 
 DAY_MS = 86_400_000
-
-
-def aws(endpoint: str, *args: str, key: str = "test") -> dict:
-    result = subprocess.run(
-        [sys.executable, "-m", "awscli", *args, "--output", "json"],
-        env=cli_env(endpoint, key=key),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout) if result.stdout.strip() else {}
 
 
 def now_ms() -> int:

@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.conftest import cli_env
-
-
-def aws(endpoint: str, *args: str, key: str = "test") -> dict:
-    result = subprocess.run(
-        [sys.executable, "-m", "awscli", *args, "--output", "json"],
-        env=cli_env(endpoint, key=key),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+from tests.e2e.conftest import aws
 
 
 def test_aws_cli_get_caller_identity_default_account(server):
