@@ -4,13 +4,11 @@ AWS accepts them named, pagination, and input validation."""
 from __future__ import annotations
 
 import base64
-import functools
-import inspect
 import json
 from collections.abc import Callable
 from typing import Any
 
-from sandlot.protocol import ServiceError
+from sandlot.protocol import ServiceError, constraints
 from sandlot.services.awslambda.activation import Activator
 from sandlot.services.awslambda.arns import (
     LATEST,
@@ -23,34 +21,19 @@ from sandlot.services.awslambda.packages import Packages
 from sandlot.services.awslambda.records import Package, Records
 from sandlot.services.awslambda.schema import MIGRATIONS
 from sandlot.services.awslambda.validation import (
-    check_model_constraints,
     conflict,
     invalid,
     not_found,
     precondition_failed,
+    validation_exception,
 )
 from sandlot.services.provider import Provider, RequestContext
 
 DEFAULT_PAGE = 50
 
 
-def validated(method: Callable) -> Callable:
-    """Check the model's constraints on ``params`` before the operation runs."""
-    if inspect.iscoroutinefunction(method):
-
-        @functools.wraps(method)
-        async def run_async(self, ctx: RequestContext, params: dict) -> dict:
-            check_model_constraints(ctx.operation, params)
-            return await method(self, ctx, params)
-
-        return run_async
-
-    @functools.wraps(method)
-    def run(self, ctx: RequestContext, params: dict) -> dict:
-        check_model_constraints(ctx.operation, params)
-        return method(self, ctx, params)
-
-    return run
+# Every Lambda operation checks the model's constraints first (ValidationException).
+validated = constraints.validated(validation_exception)
 
 
 def encode_marker(position: Any) -> str:

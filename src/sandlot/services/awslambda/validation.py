@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
-from typing import Any
-
-from botocore.model import Shape
 
 from sandlot.protocol import ServiceError
-from sandlot.protocol.models import service_model
+from sandlot.protocol.constraints import constraint_error, summary
 
 MEMORY_MAX = 10240
 TIMEOUT_MAX = 900
@@ -71,118 +67,12 @@ def precondition_failed() -> ServiceError:
     )
 
 
+def validation_exception(message: str) -> ServiceError:
+    return ServiceError("ValidationException", message, 400)
+
+
 def validation_errors(errors: list[str]) -> ServiceError:
-    count = len(errors)
-    noun = "error" if count == 1 else "errors"
-    return ServiceError(
-        "ValidationException", f"{count} validation {noun} detected: " + "; ".join(errors), 400
-    )
-
-
-def constraint_error(value: Any, path: str, constraint: str, *, sensitive: bool = False) -> str:
-    """One error of a ValidationException; AWS leaves sensitive values out."""
-    shown = "Value" if sensitive else f"Value '{_render(value)}'"
-    return f"{shown} at '{path}' failed to satisfy constraint: {constraint}"
-
-
-# -- the model's constraints ---------------------------------------------------------
-
-
-@cache
-def _input_shape(operation: str) -> Shape | None:
-    return service_model("lambda").operation_model(operation).input_shape
-
-
-def check_model_constraints(operation: str, params: dict[str, Any]) -> None:
-    """Raise AWS's ValidationException if ``params`` break the model's constraints."""
-    shape = _input_shape(operation)
-    if shape is None:
-        return
-    errors: list[str] = []
-    _check_members(shape, params, "", errors)
-    if errors:
-        raise validation_errors(errors)
-
-
-def _check_members(shape: Shape, value: dict, prefix: str, errors: list[str]) -> None:
-    for name, member in shape.members.items():
-        if name in value and value[name] is not None:
-            path = f"{prefix}{name[:1].lower()}{name[1:]}"
-            _check_value(member, value[name], path, errors)
-
-
-def _check_value(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
-    if shape.type_name == "structure":
-        if isinstance(value, dict):
-            _check_members(shape, value, path + ".", errors)
-        return
-    hidden = _sensitive(shape)
-    for constraint in _violations(shape, value):
-        errors.append(constraint_error(value, path, constraint, sensitive=hidden))
-    if shape.type_name == "list" and isinstance(value, list):
-        inner = [v for item in value for v in _violations(shape.member, item)]
-        if inner:
-            constraint = f"Member must satisfy constraint: [{_join(inner)}]"
-            errors.append(constraint_error(value, path, constraint, sensitive=hidden))
-    elif shape.type_name == "map" and isinstance(value, dict):
-        for label, part, items in (
-            ("Map keys", shape.key, value.keys()),
-            ("Map value", shape.value, value.values()),
-        ):
-            inner = [v for item in items for v in _violations(part, item)]
-            if inner:
-                constraint = f"{label} must satisfy constraint: [{_join(inner)}]"
-                errors.append(constraint_error(value, path, constraint, sensitive=hidden))
-
-
-def _violations(shape: Shape, value: Any) -> list[str]:
-    """The constraints of one scalar/collection shape that ``value`` breaks."""
-    meta, found = shape.metadata, []
-    kind = shape.type_name
-    if kind in ("string", "list", "map") and isinstance(value, str | list | dict):
-        if "min" in meta and len(value) < meta["min"]:
-            found.append(f"Member must have length greater than or equal to {meta['min']}")
-        if "max" in meta and len(value) > meta["max"]:
-            found.append(f"Member must have length less than or equal to {meta['max']}")
-    if kind in ("integer", "long", "double", "float") and isinstance(value, int | float):
-        if "min" in meta and value < meta["min"]:
-            found.append(f"Member must have value greater than or equal to {meta['min']}")
-        if "max" in meta and value > meta["max"]:
-            found.append(f"Member must have value less than or equal to {meta['max']}")
-    if kind == "string" and isinstance(value, str):
-        pattern = meta.get("pattern")
-        if pattern and _pattern(pattern).fullmatch(value) is None:
-            found.append(f"Member must satisfy regular expression pattern: {pattern}")
-        if shape.enum and value not in shape.enum:
-            found.append(f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
-    return found
-
-
-def _sensitive(shape: Shape) -> bool:
-    """Whether a value (or any key or member of it) is sensitive."""
-    parts = [shape, getattr(shape, "member", None), getattr(shape, "key", None)]
-    parts.append(getattr(shape, "value", None))
-    return any(p is not None and p.metadata.get("sensitive") for p in parts)
-
-
-def _join(constraints: list[str]) -> str:
-    return ", ".join(dict.fromkeys(constraints))
-
-
-@cache
-def _pattern(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.DOTALL)
-
-
-def _render(value: Any) -> str:
-    """A value as AWS's (Java) messages print it."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, list):
-        return "[" + ", ".join(_render(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}={_render(v)}" for k, v in value.items()) + "}"
-    return str(value)
+    return validation_exception(summary(errors))
 
 
 # -- Lambda's own rules ----------------------------------------------------------------

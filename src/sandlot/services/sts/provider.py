@@ -12,6 +12,7 @@ import time
 
 from sandlot.iam.principal import ROLE_ARN, Principal, assumed_role
 from sandlot.protocol import ServiceError
+from sandlot.protocol.constraints import constraint_error, summary
 from sandlot.services.provider import Provider, RequestContext
 
 _SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
@@ -19,11 +20,7 @@ _SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
 
 def validation_error(value: object, member: str, constraint: str) -> ServiceError:
     """AWS's wording for a constraint failure of one member."""
-    return ServiceError(
-        "ValidationError",
-        f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy "
-        f"constraint: {constraint}",
-    )
+    return ServiceError("ValidationError", summary([constraint_error(value, member, constraint)]))
 
 
 def _duration(params: dict, default: int, maximum: int) -> int:
