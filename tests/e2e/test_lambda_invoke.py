@@ -446,3 +446,29 @@ def test_tmp_is_private_to_each_environment(server):
         )
     for response, files in seen:
         assert files == [response["ResponseMetadata"]["RequestId"]]
+
+
+def test_layers_are_merged_in_order_into_opt(lam):
+    first = lam.publish_layer_version(
+        LayerName=unique("base"),
+        Content={
+            "ZipFile": zip_of(
+                {"python/shared.py": "WHO = 'base'\n", "python/only_base.py": "X = 1\n"}
+            )
+        },
+    )["LayerVersionArn"]
+    second = lam.publish_layer_version(
+        LayerName=unique("override"),
+        Content={"ZipFile": zip_of({"python/shared.py": "WHO = 'override'\n"})},
+    )["LayerVersionArn"]
+    code = {
+        "app.py": (
+            "import shared, only_base\n"
+            "def handler(event, context):\n"
+            "    return {'who': shared.WHO, 'x': only_base.X}\n"
+        )
+    }
+    name = unique("layered")
+    create_function(lam, name, code, Layers=[first, second])
+    result = invoke(lam, name)[1]
+    assert result["who"] == "override" and result["x"] == 1
