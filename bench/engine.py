@@ -5,6 +5,7 @@ invoke of a function version with no warm environment: process start, runtime IN
 one invocation), warm latency p50/p99 at concurrency 1, and invokes/s at concurrency 16.
 
     python bench/engine.py [--cold 30] [--warm 3000] [--seconds 5] [--loop uvloop|asyncio]
+                           [--sandbox process|linux]
 
 Targets (issue 3, 2-core machine): cold start p50 < 150 ms; engine overhead of a warm
 invoke well under 1 ms (the whole Invoke API budget is p50 < 2 ms including HTTP);
@@ -76,7 +77,9 @@ async def run(args: argparse.Namespace, work: Path) -> None:
     def credentials(spec: FunctionSpec) -> dict[str, str]:
         return {"AWS_ACCESS_KEY_ID": "ASIA", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "t"}
 
-    settings = EngineSettings(endpoint_url="http://127.0.0.1:4566", work_dir=work / "engine")
+    settings = EngineSettings(
+        endpoint_url="http://127.0.0.1:4566", work_dir=work / "engine", sandbox=args.sandbox
+    )
     engine = Engine(settings, credentials, sink)
     try:
         # Cold starts: each a new function version; its environment is shut down after.
@@ -148,7 +151,9 @@ def main() -> None:
     parser.add_argument("--warm", type=int, default=3000)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument("--sandbox", choices=("process", "linux"), default="process")
     args = parser.parse_args()
+    print(f"sandbox: {args.sandbox}")
     if args.loop == "uvloop":
         import uvloop
 

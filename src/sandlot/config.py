@@ -36,7 +36,7 @@ class Settings:
     max_clock_skew_seconds: int = 15 * 60  # as AWS: older or newer signatures are refused
     account_concurrency: int = 1000  # Lambda concurrent executions per account
     keep_alive_seconds: float = 300.0  # idle Lambda environments are reclaimed after this
-    sandbox: str = "process"  # execution environment backend
+    sandbox: str = "auto"  # Lambda environments: linux where it works, else process
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:

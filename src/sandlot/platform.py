@@ -80,13 +80,18 @@ class Platform:
             from sandlot.events.log_delivery import LogDelivery
             from sandlot.execution.api import EngineSettings
             from sandlot.execution.engine import Engine
+            from sandlot.execution.sandbox import resolve_backend
+
+            sandbox, warning = resolve_backend(self.settings.sandbox)
+            if warning:
+                log.warning(warning)
 
             settings = EngineSettings(
                 endpoint_url=self.endpoint_url,
                 work_dir=self.data_dir / "environments",
                 account_concurrency=self.settings.account_concurrency,
                 keep_alive_s=self.settings.keep_alive_seconds,
-                sandbox=self.settings.sandbox,
+                sandbox=sandbox,
             )
             self._engine = Engine(settings, self._function_credentials, LogDelivery(self))
         return self._engine

@@ -34,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="require SigV4 signatures from known keys (mandatory off loopback)",
     )
     up.add_argument("--region", help="region for unsigned requests (default us-east-1)")
+    up.add_argument(
+        "--sandbox",
+        choices=("auto", "process", "linux"),
+        help="where Lambda functions run: linux (bubblewrap namespaces + cgroups), process "
+        "(no isolation), or auto: linux where it works, else process (default auto)",
+    )
     logs.add_parser(commands)
     invoke.add_parser(commands)
     return parser
@@ -55,7 +61,17 @@ def main(argv: list[str] | None = None) -> int:
             ephemeral=args.ephemeral,
             secure=args.secure,
             region=args.region,
+            sandbox=args.sandbox,
         )
+        from sandlot.execution.sandbox import resolve_backend
+
+        try:
+            settings.sandbox, warning = resolve_backend(settings.sandbox)
+        except ValueError as exc:
+            print(f"sandlot: {exc}", file=sys.stderr)
+            return 2
+        if warning:
+            print(f"sandlot: {warning}", file=sys.stderr)
         try:
             run(settings)
         except ValueError as exc:

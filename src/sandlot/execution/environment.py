@@ -175,11 +175,12 @@ class Environment:
             self._server.close()
             return Outcome("exit", status=-signal.SIGKILL)
         backend = self._ctx.backend
-        layout = backend.layout(self._code_dir, self._opt_dir, tmp_dir, runtimes.RUNTIME_DIR)
+        packages = self._ctx.python_packages
+        layout = backend.layout(
+            self._code_dir, self._opt_dir, tmp_dir, runtimes.RUNTIME_DIR, packages
+        )
         try:
-            launch = runtimes.launch(
-                spec, layout, self._code_dir, self._opt_dir, self._ctx.python_packages
-            )
+            launch = runtimes.launch(spec, layout, self._code_dir, self._opt_dir)
         except runtimes.RuntimeUnavailable as exc:
             return Outcome("platform", exc.message.encode(), exc.error_type)
         variables = self._variables(layout, launch, address)
@@ -201,9 +202,11 @@ class Environment:
                     opt_dir=self._opt_dir,
                     tmp_dir=tmp_dir,
                     runtime_dir=runtimes.RUNTIME_DIR,
+                    python_packages=packages,
                     output_fd=write_fd,
                     memory_mb=spec.memory_mb,
                     ephemeral_storage_mb=spec.ephemeral_storage_mb,
+                    layer_dirs=tuple(layer.absolute() for layer in spec.layer_dirs),
                 )
             )
         except OSError as exc:

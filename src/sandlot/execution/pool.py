@@ -157,7 +157,11 @@ class FunctionPool:
             opt_dir = layers[0].absolute()
         else:
             opt_dir = work_dir / "opt" / uuid.uuid4().hex
-            await asyncio.to_thread(merge_layers, tuple(p.absolute() for p in layers), opt_dir)
+            layers = tuple(p.absolute() for p in layers)
+            # The links point where the sandbox shows each layer (host paths for the
+            # process backend; the linux backend binds them elsewhere).
+            seen_at = self._ctx.backend.layer_paths(layers)
+            await asyncio.to_thread(merge_layers, layers, opt_dir, seen_at)
             self._owns_opt_dir = True
         self._opt_dir = opt_dir
         return opt_dir
@@ -177,23 +181,28 @@ class FunctionPool:
             self._opt_dir = None
 
 
-def merge_layers(layers: tuple[Path, ...], target: Path) -> None:
+def merge_layers(
+    layers: tuple[Path, ...], target: Path, seen_at: tuple[str, ...] | None = None
+) -> None:
     """Merge layer directories, later layers winning, into a tree of symlinks.
 
     Lambda extracts layers into /opt in order, each overwriting the files of the ones
-    before; linking instead of copying makes this cheap for large layers.
+    before; linking instead of copying makes this cheap for large layers. The links
+    point into ``seen_at`` (where each layer is visible to the function; by default
+    the layers' own paths).
     """
     target.mkdir(parents=True, exist_ok=True)
-    for layer in layers:
+    for layer, shown in zip(layers, seen_at or tuple(map(str, layers)), strict=True):
         for root, dirs, files in os.walk(layer):
             relative = os.path.relpath(root, layer)
             dest_root = target if relative == "." else target / relative
+            link_root = shown if relative == "." else os.path.join(shown, relative)
             for name in dirs:
                 source = os.path.join(root, name)
                 dest = dest_root / name
                 if os.path.islink(source):  # os.walk does not descend into these
                     _replace(dest)
-                    os.symlink(source, dest)
+                    os.symlink(os.path.join(link_root, name), dest)
                 elif dest.is_symlink() or (dest.exists() and not dest.is_dir()):
                     dest.unlink()
                     dest.mkdir()
@@ -202,7 +211,7 @@ def merge_layers(layers: tuple[Path, ...], target: Path) -> None:
             for name in files:
                 dest = dest_root / name
                 _replace(dest)
-                os.symlink(os.path.join(root, name), dest)
+                os.symlink(os.path.join(link_root, name), dest)
 
 
 def _replace(path: Path) -> None:

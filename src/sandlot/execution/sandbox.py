@@ -3,8 +3,8 @@
 The contract is deliberately small (after OpenLambda's): a backend *lays out* what the
 function sees (its code, /opt, /tmp, as paths inside the sandbox), *creates* a sandbox
 running one command, and a sandbox can be *frozen*, *thawed* and *destroyed*. Everything
-about how a process is started stays behind it, so a later ``linux`` backend
-(namespaces, cgroups, read-only code, a zygote) slots in without touching the
+about how a process is started stays behind it: the ``linux`` backend
+(sandbox_linux.py: namespaces, cgroups, read-only code) slots in without touching the
 environment or the pool.
 
 The ``process`` backend here is portable and does not isolate: the runtime is a plain
@@ -37,6 +37,7 @@ class Layout:
     opt: str  # the merged layers (/opt on AWS)
     tmp: str  # the writable scratch dir (/tmp on AWS)
     runtime_dir: str  # sandlot's runtime bootstraps (LAMBDA_RUNTIME_DIR, /var/runtime)
+    python_packages: str  # the packages Lambda's Python runtime provides (boto3, …)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +50,11 @@ class SandboxSpec:
     opt_dir: Path
     tmp_dir: Path
     runtime_dir: Path
+    python_packages: Path
     output_fd: int  # the write end of the pipe that receives stdout and stderr
     memory_mb: int
     ephemeral_storage_mb: int
+    layer_dirs: tuple[Path, ...] = ()  # what a merged opt_dir's symlinks point into
 
 
 class Sandbox(ABC):
@@ -91,8 +94,14 @@ class SandboxBackend(ABC):
     name: str
 
     @abstractmethod
-    def layout(self, code_dir: Path, opt_dir: Path, tmp_dir: Path, runtime_dir: Path) -> Layout:
+    def layout(
+        self, code_dir: Path, opt_dir: Path, tmp_dir: Path, runtime_dir: Path, python_packages: Path
+    ) -> Layout:
         """The in-sandbox paths for these host directories."""
+
+    def layer_paths(self, layers: tuple[Path, ...]) -> tuple[str, ...]:
+        """Where the sandbox shows each layer, for the merged /opt's links to point at."""
+        return tuple(map(str, layers))
 
     @abstractmethod
     async def create(self, spec: SandboxSpec) -> Sandbox:
@@ -111,8 +120,12 @@ class ProcessBackend(SandboxBackend):
     def __init__(self) -> None:
         self._lifeline: _Lifeline | None = None
 
-    def layout(self, code_dir: Path, opt_dir: Path, tmp_dir: Path, runtime_dir: Path) -> Layout:
-        return Layout(str(code_dir), str(opt_dir), str(tmp_dir), str(runtime_dir))
+    def layout(
+        self, code_dir: Path, opt_dir: Path, tmp_dir: Path, runtime_dir: Path, python_packages: Path
+    ) -> Layout:
+        return Layout(
+            str(code_dir), str(opt_dir), str(tmp_dir), str(runtime_dir), str(python_packages)
+        )
 
     async def create(self, spec: SandboxSpec) -> Sandbox:
         lifeline = self._lifeline
@@ -288,8 +301,36 @@ class ProcessSandbox(Sandbox):
             await asyncio.wait_for(asyncio.shield(self._exited), 5.0)
 
 
+BACKENDS = ("process", "linux")
+
+
+def resolve_backend(requested: str) -> tuple[str, str | None]:
+    """(backend to use, warning or None) for ``requested``: ``process``, ``linux``, or
+    ``auto`` — linux where it works, else process with a warning. Raises ValueError
+    when ``linux`` was asked for and cannot work here, or for an unknown name."""
+    if requested == "process":
+        return "process", None
+    if requested not in ("linux", "auto"):
+        raise ValueError(f"unknown sandbox {requested!r} (choose auto, process or linux)")
+    from sandlot.execution.sandbox_linux import linux_backend_available
+
+    available, reason = linux_backend_available()
+    if available:
+        return "linux", None
+    if requested == "linux":
+        raise ValueError(f"refusing to start with --sandbox linux: {reason}")
+    return "process", f"warning: Lambda functions run without isolation (process sandbox): {reason}"
+
+
 def create_backend(name: str) -> SandboxBackend:
-    """The backend called ``name`` (EngineSettings.sandbox)."""
+    """The backend called ``name`` (EngineSettings.sandbox).
+
+    Raises ``SandboxUnavailable`` (sandbox_linux.py) if ``linux`` cannot work here.
+    """
     if name == "process":
         return ProcessBackend()
-    raise ValueError(f"unknown sandbox backend {name!r} (available: process)")
+    if name == "linux":
+        from sandlot.execution.sandbox_linux import LinuxBackend  # imports this module
+
+        return LinuxBackend()
+    raise ValueError(f"unknown sandbox backend {name!r} (available: {', '.join(BACKENDS)})")

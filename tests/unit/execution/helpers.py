@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import sys
 import textwrap
@@ -106,8 +107,12 @@ class Harness:
 
 @contextlib.asynccontextmanager
 async def harness(tmp_path: Path, **settings: object) -> AsyncIterator[Harness]:
-    """An engine working under ``tmp_path``, its log sink and credential issuer recorded."""
+    """An engine working under ``tmp_path``, its log sink and credential issuer recorded.
+
+    SANDLOT_TEST_SANDBOX picks the sandbox backend of tests that do not choose one.
+    """
     h: Harness
+    settings.setdefault("sandbox", os.environ.get("SANDLOT_TEST_SANDBOX", "process"))
 
     async def sink(account: str, region: str, group: str, stream: str, events: list[LogEvent]):
         h.logs.extend((account, region, group, stream, event) for event in events)
@@ -116,9 +121,8 @@ async def harness(tmp_path: Path, **settings: object) -> AsyncIterator[Harness]:
         h.issued.append(spec.role_arn)
         return dict(CREDENTIALS)
 
-    engine_settings = EngineSettings(
-        endpoint_url="http://127.0.0.1:4566", work_dir=tmp_path / "work", **settings
-    )
+    settings.setdefault("endpoint_url", "http://127.0.0.1:4566")
+    engine_settings = EngineSettings(work_dir=tmp_path / "work", **settings)
     h = Harness(Engine(engine_settings, credentials, sink), tmp_path)
     try:
         yield h

@@ -50,13 +50,10 @@ class Launch:
     notice: str | None = None  # a line for the log at INIT
 
 
-def launch(
-    spec: FunctionSpec, layout: Layout, code_dir: Path, opt_dir: Path, python_packages: Path
-) -> Launch:
+def launch(spec: FunctionSpec, layout: Layout, code_dir: Path, opt_dir: Path) -> Launch:
     """The command and variables for ``spec``'s runtime.
 
-    ``code_dir`` and ``opt_dir`` are the host's view (to find a bootstrap),
-    ``python_packages`` the directory of packages Lambda's Python runtime provides.
+    ``code_dir`` and ``opt_dir`` are the host's view (to find a bootstrap).
     """
     opt = layout.opt
     env = {
@@ -71,7 +68,9 @@ def launch(
         # Lambda's order: the code (the bootstrap puts it first), the layers, then the
         # runtime's own packages, which layers can therefore override.
         env["PYTHONPATH"] = _join(
-            f"{opt}/python/lib/python3.{minor}/site-packages", f"{opt}/python", str(python_packages)
+            f"{opt}/python/lib/python3.{minor}/site-packages",
+            f"{opt}/python",
+            layout.python_packages,
         )
         host = sys.version_info
         notice = None
@@ -107,7 +106,8 @@ def launch(
         )
         if (code_dir / "bootstrap").is_file():
             return Launch((f"{layout.task_root}/bootstrap",), env, None)
-        if (opt_dir / "bootstrap").is_file():
+        # Merged layers are links to where the sandbox shows the layers, maybe not here.
+        if (opt_dir / "bootstrap").is_file() or (opt_dir / "bootstrap").is_symlink():
             return Launch((f"{opt}/bootstrap",), env, None)
         raise RuntimeUnavailable(
             "Runtime.InvalidEntrypoint",

@@ -1,0 +1,407 @@
+"""The ``linux`` sandbox backend: bubblewrap namespaces plus a cgroup per environment.
+
+Each environment's runtime starts under ``bwrap`` (bubblewrap, the reference
+unprivileged sandbox) in new user, PID, mount, IPC and UTS namespaces, with every
+capability dropped and no-new-privileges set (bwrap always sets it), in a new session,
+dying with the server. The network namespace is shared, as Lambda allows network by
+default and sandlot's own endpoint on loopback must stay reachable.
+
+The root it sees is built from nothing: read-only binds of the system's ``/usr`` (and
+``/bin``, ``/lib``… as the host has them), a handful of files of ``/etc``, the Python
+and Node.js installations the runtimes use (exactly their install prefixes, nothing
+else of a home directory), then
+
+    /var/task           the function's code, read-only (LAMBDA_TASK_ROOT, the cwd)
+    /opt                the merged layers, read-only
+    /var/runtime        sandlot's bootstraps, read-only (LAMBDA_RUNTIME_DIR)
+    /var/lang/packages  the packages Lambda's Python runtime provides, read-only
+    /var/lang/layers/N  each layer, read-only, when several are merged (/opt links there)
+    /tmp                a private tmpfs of EphemeralStorage MB, gone with the sandbox
+    /proc, /dev         fresh (the PID namespace's own /proc; null, zero, urandom, …)
+
+Memory, pids and CPU weight come from a cgroup per environment (cgroups.py) when the
+server can create them; without, the sandbox still isolates but limits nothing, and
+the backend says so once in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import functools
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from sandlot.execution import cgroups
+from sandlot.execution.sandbox import (
+    Layout,
+    ProcessSandbox,
+    Sandbox,
+    SandboxBackend,
+    SandboxSpec,
+    _Lifeline,
+)
+
+log = logging.getLogger(__name__)
+
+TASK_ROOT = "/var/task"
+OPT = "/opt"
+RUNTIME_DIR = "/var/runtime"
+PYTHON_PACKAGES = "/var/lang/packages"
+LAYERS = "/var/lang/layers"  # each layer, when several are merged into /opt
+TMP = "/tmp"
+# Lambda's function user (sbx_user1051). Inside the user namespace only; see
+# docs/architecture.md for what the kernel sees when the server runs as root.
+UID, GID = 993, 990
+# The system's top-level directories runtimes need; symlinks (a merged /usr) stay symlinks.
+_SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
+# What of /etc a runtime needs: name resolution, TLS roots, the time zone, the dynamic
+# linker's cache. Not /etc as a whole: it holds the host's secrets (shadow, ssh keys).
+_ETC_FILES = (
+    "resolv.conf",
+    "hosts",
+    "host.conf",
+    "nsswitch.conf",
+    "gai.conf",
+    "services",
+    "protocols",
+    "localtime",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "ssl",
+    "ca-certificates",
+    "pki",
+    "crypto-policies",
+    "alternatives",
+    "mime.types",
+)
+_PASSWD = (
+    f"root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:{UID}:{GID}::/tmp:/sbin/nologin\n"
+    "nobody:x:65534:65534:nobody:/:/sbin/nologin\n"
+)
+_GROUP = f"root:x:0:\nsbx_user1051:x:{GID}:\nnobody:x:65534:\n"
+_NAMESPACES = (
+    "--unshare-user",
+    "--unshare-pid",
+    "--unshare-ipc",
+    "--unshare-uts",
+    "--unshare-cgroup-try",
+    "--die-with-parent",  # also when the server is killed: bwrap kills its whole tree
+    "--new-session",  # no ioctl(TIOCSTI) into a terminal the server may have
+    "--cap-drop",
+    "ALL",
+)
+
+
+class SandboxUnavailable(Exception):
+    """The ``linux`` backend cannot work on this host (the message says why)."""
+
+
+@functools.cache
+@functools.cache  # one probe per process: the answer does not change while it runs
+def linux_backend_available() -> tuple[bool, str]:
+    """Whether bwrap runs here with the namespaces the backend uses, and if not, why."""
+    if not sys.platform.startswith("linux"):
+        return False, f"the linux sandbox needs Linux (this is {sys.platform})"
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return (
+            False,
+            "bubblewrap is not installed (`bwrap` not on PATH; apt-get install bubblewrap)",
+        )
+    argv = (bwrap, *_NAMESPACES, *_system_binds(), "--proc", "/proc", "--dev", "/dev", "true")
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"bwrap does not run: {exc}"
+    if done.returncode != 0:
+        reason = done.stderr.decode(errors="replace").strip() or f"exit status {done.returncode}"
+        return False, f"bwrap cannot create the sandbox's namespaces: {reason}"
+    return True, ""
+
+
+def _system_binds() -> list[str]:
+    args = []
+    for name in _SYSTEM_DIRS:
+        host = f"/{name}"
+        if os.path.islink(host):
+            args += ["--symlink", os.readlink(host), host]
+        elif os.path.isdir(host):
+            args += ["--ro-bind", host, host]
+    return args
+
+
+def _install_prefixes() -> list[str]:
+    """The Python and Node.js installations the runtimes execute, outside /usr."""
+    prefixes = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix)}
+    # A virtual environment's interpreter is a symlink into the base installation.
+    prefixes.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
+    prefixes.add(os.path.dirname(os.path.dirname(sys.executable)))
+    node = shutil.which("node")
+    if node is not None:
+        prefixes.add(os.path.dirname(os.path.dirname(os.path.realpath(node))))
+    return _outside_system(prefixes)
+
+
+def _outside_system(paths: set[str]) -> list[str]:
+    """``paths`` minus those the system binds already show, and minus nested ones."""
+    kept: list[str] = []
+    for path in sorted(paths):
+        if path in ("/", "") or any(_under(path, f"/{d}") for d in _SYSTEM_DIRS):
+            continue
+        if not any(_under(path, other) for other in kept):
+            kept.append(path)
+    return kept
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _remove_stale_etc() -> None:
+    """Remove the passwd/group dirs of servers that died without closing their backend."""
+    for path in Path(tempfile.gettempdir()).glob("sandlot-etc-*-*"):
+        pid = path.name.split("-")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+class LinuxBackend(SandboxBackend):
+    """Sandboxes made by bubblewrap, limited by cgroups when the host lets us."""
+
+    name = "linux"
+
+    def __init__(self) -> None:
+        available, reason = linux_backend_available()
+        if not available:
+            raise SandboxUnavailable(reason)
+        self._bwrap = shutil.which("bwrap") or "bwrap"
+        _remove_stale_etc()
+        self._etc = Path(tempfile.mkdtemp(prefix=f"sandlot-etc-{os.getpid()}-"))
+        (self._etc / "passwd").write_text(_PASSWD)
+        (self._etc / "group").write_text(_GROUP)
+        self._prefixes = _install_prefixes()
+        self._base = self._base_args()
+        self._package_binds: dict[Path, list[str]] = {}
+        self._lifeline: _Lifeline | None = None
+        self.cgroups, self.cgroups_reason = cgroups.probe(
+            f"sandlot-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        )
+        if self.cgroups is None:
+            log.warning(
+                "linux sandbox without cgroups (%s): memory, pids and CPU are not limited",
+                self.cgroups_reason,
+            )
+
+    def _base_args(self) -> list[str]:
+        args = [self._bwrap, *_NAMESPACES, "--uid", str(UID), "--gid", str(GID)]
+        args += ["--hostname", "sandlot", *_system_binds()]
+        for name in _ETC_FILES:
+            host = os.path.realpath(f"/etc/{name}")  # resolv.conf is often a symlink
+            args += ["--ro-bind-try", host, f"/etc/{name}"]
+        args += ["--ro-bind", str(self._etc / "passwd"), "/etc/passwd"]
+        args += ["--ro-bind", str(self._etc / "group"), "/etc/group"]
+        for prefix in self._prefixes:
+            args += ["--ro-bind", prefix, prefix]
+        return [*args, "--proc", "/proc", "--dev", "/dev"]
+
+    def layout(
+        self, code_dir: Path, opt_dir: Path, tmp_dir: Path, runtime_dir: Path, python_packages: Path
+    ) -> Layout:
+        return Layout(TASK_ROOT, OPT, TMP, RUNTIME_DIR, PYTHON_PACKAGES)
+
+    def layer_paths(self, layers: tuple[Path, ...]) -> tuple[str, ...]:
+        return tuple(f"{LAYERS}/{index}" for index in range(len(layers)))
+
+    def _packages_args(self, packages: Path) -> list[str]:
+        """Bind the provided-packages dir, and what its symlinks point at if not shown yet."""
+        args = self._package_binds.get(packages)
+        if args is None:
+            targets = set()
+            with contextlib.suppress(OSError):
+                targets = {os.path.realpath(entry) for entry in packages.iterdir()}
+            args = ["--ro-bind", str(packages), PYTHON_PACKAGES]
+            for target in _outside_system(targets):
+                if not any(_under(target, prefix) for prefix in self._prefixes):
+                    args += ["--ro-bind", target, target]
+            self._package_binds[packages] = args
+        return args
+
+    def _command(self, spec: SandboxSpec) -> list[str]:
+        args = [*self._base, "--ro-bind", str(spec.code_dir), TASK_ROOT]
+        args += ["--ro-bind", str(spec.opt_dir), OPT]
+        # Several layers are merged as a tree of symlinks to the layers' files: the
+        # layers themselves must be visible where those links point.
+        if len(spec.layer_dirs) > 1:
+            for layer, inside in zip(
+                spec.layer_dirs, self.layer_paths(spec.layer_dirs), strict=True
+            ):
+                args += ["--ro-bind", str(layer), inside]
+        args += ["--ro-bind", str(spec.runtime_dir), RUNTIME_DIR]
+        args += self._packages_args(spec.python_packages)
+        tmp_bytes = max(1, spec.ephemeral_storage_mb) * 1024 * 1024
+        args += ["--perms", "01777", "--size", str(tmp_bytes), "--tmpfs", TMP]
+        return [*args, "--chdir", TASK_ROOT, "--", *spec.argv]
+
+    def _check_executable(self, spec: SandboxSpec) -> None:
+        """Fail as the process backend's exec does for a bootstrap that cannot run.
+
+        Inside, bwrap's exec failure would only be an exit status; Lambda reports it as
+        Runtime.InvalidEntrypoint.
+        """
+        program = spec.argv[0]
+        for inside, host in ((TASK_ROOT, spec.code_dir), (OPT, spec.opt_dir)):
+            if _under(program, inside):
+                path = host / os.path.relpath(program, inside)
+                if path.is_symlink() and len(spec.layer_dirs) > 1:  # into a merged layer
+                    path = self._layer_file(spec.layer_dirs, os.readlink(path))
+                if not path.exists():
+                    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+                if not os.access(path, os.X_OK):
+                    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
+
+    def _layer_file(self, layers: tuple[Path, ...], link: str) -> Path:
+        """The host file behind a merged /opt's ``link`` (which points into LAYERS)."""
+        for layer, inside in zip(layers, self.layer_paths(layers), strict=True):
+            if _under(link, inside):
+                return layer / os.path.relpath(link, inside)
+        return Path(link)
+
+    async def create(self, spec: SandboxSpec) -> Sandbox:
+        self._check_executable(spec)
+        lifeline = self._lifeline
+        if lifeline is None:
+            lifeline = self._lifeline = _Lifeline()
+        cgroup = None
+        if self.cgroups is not None:
+            cgroup = self.cgroups.create(uuid.uuid4().hex, cgroups.Limits(spec.memory_mb))
+        try:
+            # The child joins its cgroup before exec'ing bwrap, so every process of the
+            # sandbox is born inside it: none can escape the limits by forking early.
+            # bwrap's --die-with-parent ties the sandbox to this thread: create() runs
+            # on the event loop's thread, which lives as long as the server.
+            popen = subprocess.Popen(
+                self._command(spec),
+                stdin=subprocess.DEVNULL,
+                stdout=spec.output_fd,
+                stderr=spec.output_fd,
+                env=spec.env,
+                close_fds=True,
+                start_new_session=True,
+                preexec_fn=cgroup.attach_self if cgroup is not None else None,
+            )
+        except BaseException:
+            if cgroup is not None:
+                cgroup.close_fds()
+                cgroup.remove()
+            raise
+        if cgroup is not None:
+            cgroup.close_fds()
+        lifeline.watch(popen.pid)
+        return LinuxSandbox(popen, lifeline, cgroup)
+
+    async def close(self) -> None:
+        if self._lifeline is not None:
+            await self._lifeline.close()
+            self._lifeline = None
+        if self.cgroups is not None:
+            self.cgroups.close()
+        await asyncio.to_thread(shutil.rmtree, self._etc, True)
+
+
+class LinuxSandbox(ProcessSandbox):
+    """A bwrap process tree, its PID namespace and (when available) its cgroup.
+
+    The process the server starts is bwrap's monitor; the runtime is a grandchild in
+    the PID namespace. Killing the monitor ends the namespace (its init dies with it,
+    and with the init every process in the namespace); the cgroup, when there is one,
+    is killed as a whole as well.
+    """
+
+    def __init__(
+        self, popen: subprocess.Popen, lifeline: _Lifeline, cgroup: cgroups.Cgroup | None
+    ) -> None:
+        self._cgroup = cgroup
+        super().__init__(popen, lifeline)
+
+    def _finish(self, code: int) -> None:
+        # bwrap reports a command killed by signal N as exit status 128 + N, as shells do.
+        if 128 < code <= 128 + 64:
+            code = 128 - code
+        super()._finish(code)
+
+    def _processes(self) -> list[int]:
+        """Every process of the sandbox, parents before children."""
+        if self._cgroup is not None:
+            return self._cgroup.pids()
+        found, queue = [], [self.pid]
+        while queue:
+            pid = queue.pop(0)
+            found.append(pid)
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{pid}/children") as f:
+                queue += [int(child) for child in f.read().split()]
+        return found
+
+    def freeze(self) -> None:
+        if self._frozen or self._exited.done():
+            return
+        self._frozen = True
+        if self._cgroup is not None and self._cgroup.freezer:
+            self._cgroup.freeze()
+            return
+        # SIGSTOP each process; repeated until no process appears that was not stopped
+        # (one may fork between the listing and its own stop).
+        stopped: set[int] = set()
+        for _ in range(10):
+            fresh = [pid for pid in self._processes() if pid not in stopped]
+            if not fresh:
+                break
+            for pid in fresh:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGSTOP)
+            stopped.update(fresh)
+
+    def thaw(self) -> None:
+        if not self._frozen:
+            return
+        self._frozen = False
+        if self._cgroup is not None and self._cgroup.freezer:
+            self._cgroup.thaw()
+            return
+        for pid in self._processes():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGCONT)
+
+    def kill(self) -> None:
+        if self._cgroup is not None:
+            self._cgroup.kill()
+        if not self._exited.done():
+            self._signal(signal.SIGKILL)
+
+    def max_memory_mb(self) -> int:
+        """The cgroup's peak (all processes, /tmp included), else the largest process's."""
+        if self._cgroup is not None:
+            return self._cgroup.peak_memory_mb()
+        peak = 0
+        for pid in self._processes():
+            with contextlib.suppress(OSError, ValueError):
+                with open(f"/proc/{pid}/status", "rb") as f:
+                    status = f.read()
+                start = status.find(b"VmHWM:")
+                if start >= 0:
+                    peak = max(peak, int(status[start + 6 : status.index(b"kB", start)]))
+        return (peak + 1023) // 1024
+
+    async def destroy(self, reason: str) -> None:
+        await super().destroy(reason)
+        if self._cgroup is not None:
+            await asyncio.to_thread(self._cgroup.remove)
