@@ -107,7 +107,6 @@ class SandboxUnavailable(Exception):
 
 
 @functools.cache
-@functools.cache  # one probe per process: the answer does not change while it runs
 def linux_backend_available() -> tuple[bool, str]:
     """Whether bwrap runs here with the namespaces the backend uses, and if not, why."""
     if not sys.platform.startswith("linux"):
