@@ -1,4 +1,4 @@
-"""Credentials sandlot issues (STS sessions now, IAM users' keys later) and their lookup.
+"""Credentials sandlot issues (STS sessions, IAM users' and roots' keys) and their lookup.
 
 Each issued access key maps to the principal it acts as. Keys found here are always
 signature-checked, in dev mode too; only keys sandlot never issued fall back to the
@@ -27,7 +27,7 @@ CREDENTIALS = Table(
         "user_id": "TEXT",
         "source_arn": "TEXT",
         "expires_at": "REAL",  # epoch seconds; NULL for long-term keys
-        "status": "TEXT",  # Active | Inactive
+        "status": "TEXT",  # Active | Inactive | Deleted
         "created_at": "REAL",
     },
     key=("access_key_id",),
@@ -35,6 +35,7 @@ CREDENTIALS = Table(
 )
 MIGRATIONS = [Migration(1, create=CREDENTIALS)]
 
+DELETED = "Deleted"  # a revoked key's tombstone status
 _KEY_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # AWS key ids are base32-like
 
 
@@ -48,6 +49,7 @@ class Credential:
     expires_at: float | None
     status: str
     principal: Principal
+    created_at: float = 0.0
 
     @property
     def expired(self) -> bool:
@@ -79,6 +81,7 @@ class CredentialStore:
         self, key_id: str, token: str | None, principal: Principal, expires_at: float | None
     ) -> Credential:
         secret = base64.b64encode(secrets.token_bytes(30)).decode()
+        now = time.time()
         self._store.put(
             CREDENTIALS,
             {
@@ -92,31 +95,72 @@ class CredentialStore:
                 "source_arn": principal.source_arn,
                 "expires_at": expires_at,
                 "status": "Active",
-                "created_at": time.time(),
+                "created_at": now,
             },
             replace=False,
         )
         acting = replace(principal, access_key_id=key_id, is_session=token is not None)
-        return Credential(key_id, secret, token, expires_at, "Active", acting)
+        return Credential(key_id, secret, token, expires_at, "Active", acting, now)
 
     def lookup(self, access_key_id: str) -> Credential | None:
         row = self._store.get(CREDENTIALS, access_key_id)
-        if row is None:
-            return None
-        principal = Principal(
-            row["account_id"],
-            row["arn"],
-            row["user_id"],
-            row["kind"],
-            access_key_id,
-            row["source_arn"],
-            is_session=row["session_token"] is not None,
+        return _credential(row) if row is not None else None
+
+    def list_for(self, account_id: str, arn: str) -> list[Credential]:
+        """The long-term keys acting as ``arn`` (an IAM user, a root), oldest first."""
+        rows = self._store.select(
+            CREDENTIALS, {"account_id": account_id, "arn": arn}, order_by=("created_at",)
         )
-        return Credential(
-            access_key_id,
-            row["secret_access_key"],
-            row["session_token"],
-            row["expires_at"],
-            row["status"],
-            principal,
-        )
+        return [
+            _credential(r) for r in rows if r["session_token"] is None and r["status"] != DELETED
+        ]
+
+    def set_status(self, access_key_id: str, status: str) -> bool:
+        """Make a key ``Active`` or ``Inactive``; False when there is no such key."""
+        with self._store.transaction():
+            row = self._store.get(CREDENTIALS, access_key_id)
+            if row is None:
+                return False
+            self._store.put(CREDENTIALS, {**row, "status": status})
+        return True
+
+    def delete(self, access_key_id: str) -> bool:
+        """Revoke a key for good; False when there is no such (live) key.
+
+        The row stays as a tombstone: in dev mode a key sandlot does not know acts as an
+        account root, so forgetting a deleted key would turn it into a root key instead
+        of refusing it (``InvalidClientTokenId``), as AWS does.
+        """
+        with self._store.transaction():
+            row = self._store.get(CREDENTIALS, access_key_id)
+            if row is None or row["status"] == DELETED:
+                return False
+            self._store.put(CREDENTIALS, {**row, "status": DELETED})
+        return True
+
+    def reassign(self, account_id: str, old_arn: str, new_arn: str) -> None:
+        """Point the keys of a renamed IAM user at its new ARN."""
+        with self._store.transaction():
+            for row in self._store.select(CREDENTIALS, {"account_id": account_id, "arn": old_arn}):
+                self._store.put(CREDENTIALS, {**row, "arn": new_arn})
+
+
+def _credential(row: dict) -> Credential:
+    principal = Principal(
+        row["account_id"],
+        row["arn"],
+        row["user_id"],
+        row["kind"],
+        row["access_key_id"],
+        row["source_arn"],
+        is_session=row["session_token"] is not None,
+    )
+    return Credential(
+        row["access_key_id"],
+        row["secret_access_key"],
+        row["session_token"],
+        row["expires_at"],
+        row["status"],
+        principal,
+        row["created_at"],
+    )

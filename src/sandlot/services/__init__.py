@@ -12,6 +12,7 @@ PROVIDERS: dict[str, str] = {
     "sts": "sandlot.services.sts.provider:StsProvider",
     "lambda": "sandlot.services.awslambda.provider:LambdaProvider",
     "logs": "sandlot.services.logs.provider:LogsProvider",
+    "iam": "sandlot.services.iam.provider:IamProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests
