@@ -101,6 +101,12 @@ def merge_tags(current: list[dict], new: list[dict]) -> list[dict]:
     return list(merged.values())
 
 
+def remove_tags(current: list[dict], keys: list[str]) -> list[dict]:
+    """``current`` without the tags named in ``keys`` (case-insensitively)."""
+    gone = {k.lower() for k in keys}
+    return [t for t in current if t["Key"].lower() not in gone]
+
+
 def page(items: list[dict], params: dict, key: str) -> tuple[list[dict], dict[str, Any]]:
     """IAM's Marker/MaxItems paging over ``items`` sorted by ``key``.
 

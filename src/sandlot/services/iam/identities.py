@@ -17,6 +17,7 @@ from sandlot.services.iam.base import (
     merge_tags,
     not_found,
     page,
+    remove_tags,
     timestamp,
 )
 from sandlot.services.iam.schema import ATTACHMENTS, ENTITIES, INLINE, MEMBERS
@@ -321,10 +322,7 @@ class Identities(IamBase):
     def _untag(self, ctx: RequestContext, kind: str, name: str, keys: list[str]) -> dict:
         with self.store.transaction():
             row = self.entity(ctx.account_id, kind, name)
-            gone = {k.lower() for k in keys}
-            row["tags"] = json.dumps(
-                [t for t in json.loads(row["tags"]) if t["Key"].lower() not in gone]
-            )
+            row["tags"] = json.dumps(remove_tags(json.loads(row["tags"]), keys))
             self.store.put(ENTITIES, row)
         return {}
 

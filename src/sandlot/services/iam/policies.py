@@ -22,6 +22,7 @@ from sandlot.services.iam.base import (
     new_id,
     no_such_entity,
     page,
+    remove_tags,
     timestamp,
 )
 from sandlot.services.iam.schema import ATTACHMENTS, ENTITIES, INLINE, POLICIES, VERSIONS
@@ -303,10 +304,7 @@ class Policies(IamBase):
         with self.store.transaction():
             row = self._customer_policy(ctx.account_id, params["PolicyArn"])
             row.pop("document")
-            gone = {k.lower() for k in params["TagKeys"]}
-            row["tags"] = json.dumps(
-                [t for t in json.loads(row["tags"]) if t["Key"].lower() not in gone]
-            )
+            row["tags"] = json.dumps(remove_tags(json.loads(row["tags"]), params["TagKeys"]))
             self.store.put(POLICIES, row)
         return {}
 
