@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -390,7 +391,7 @@ def test_awslambdaric_custom_runtime(lam):
     files["bootstrap"] = (
         "#!/bin/sh\n"
         'export PYTHONPATH="$LAMBDA_TASK_ROOT"\n'
-        f'exec "{sys.executable}" -m awslambdaric "$_HANDLER"\n'
+        f'exec "{os.path.realpath(sys.executable)}" -m awslambdaric "$_HANDLER"\n'
     )
     files["app.py"] = (
         "def handler(event, context):\n"

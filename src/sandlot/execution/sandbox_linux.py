@@ -41,6 +41,7 @@ import uuid
 from pathlib import Path
 
 from sandlot.execution import cgroups
+from sandlot.execution.runtimes import PYTHON
 from sandlot.execution.sandbox import (
     Layout,
     ProcessSandbox,
@@ -141,10 +142,10 @@ def _system_binds() -> list[str]:
 
 def _install_prefixes() -> list[str]:
     """The Python and Node.js installations the runtimes execute, outside /usr."""
-    prefixes = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix)}
-    # A virtual environment's interpreter is a symlink into the base installation.
-    prefixes.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
-    prefixes.add(os.path.dirname(os.path.dirname(sys.executable)))
+    # The base installation only: runtimes run the real interpreter (runtimes.PYTHON),
+    # never a virtual environment's link, so no venv needs to be visible.
+    prefixes = {os.path.realpath(sys.base_prefix)}
+    prefixes.add(os.path.dirname(os.path.dirname(PYTHON)))
     node = shutil.which("node")
     if node is not None:
         prefixes.add(os.path.dirname(os.path.dirname(os.path.realpath(node))))
@@ -209,8 +210,6 @@ class LinuxBackend(SandboxBackend):
             args += ["--ro-bind-try", host, f"/etc/{name}"]
         args += ["--ro-bind", str(self._etc / "passwd"), "/etc/passwd"]
         args += ["--ro-bind", str(self._etc / "group"), "/etc/group"]
-        for prefix in self._prefixes:
-            args += ["--ro-bind", prefix, prefix]
         return [*args, "--proc", "/proc", "--dev", "/dev"]
 
     def layout(
@@ -222,21 +221,27 @@ class LinuxBackend(SandboxBackend):
         return tuple(f"{LAYERS}/{index}" for index in range(len(layers)))
 
     def _packages_args(self, packages: Path) -> list[str]:
-        """Bind the provided-packages dir, and what its symlinks point at if not shown yet."""
+        """Show the provided packages (links in ``packages``) at PYTHON_PACKAGES."""
         args = self._package_binds.get(packages)
         if args is None:
-            targets = set()
+            # Each provided package is shown at its name under PYTHON_PACKAGES, so where
+            # it lives on the host (a virtual environment, say) stays out of view.
+            args = ["--dir", PYTHON_PACKAGES]
             with contextlib.suppress(OSError):
-                targets = {os.path.realpath(entry) for entry in packages.iterdir()}
-            args = ["--ro-bind", str(packages), PYTHON_PACKAGES]
-            for target in _outside_system(targets):
-                if not any(_under(target, prefix) for prefix in self._prefixes):
-                    args += ["--ro-bind", target, target]
+                for entry in sorted(packages.iterdir()):
+                    target = os.path.realpath(entry)
+                    args += ["--ro-bind", target, f"{PYTHON_PACKAGES}/{entry.name}"]
             self._package_binds[packages] = args
         return args
 
     def _command(self, spec: SandboxSpec) -> list[str]:
-        args = [*self._base, "--ro-bind", str(spec.code_dir), TASK_ROOT]
+        # /tmp comes first: later binds of paths under the host's /tmp (an interpreter
+        # in a virtual environment there, say) then stay visible on top of it.
+        tmp_bytes = max(1, spec.ephemeral_storage_mb) * 1024 * 1024
+        args = [*self._base, "--perms", "01777", "--size", str(tmp_bytes), "--tmpfs", TMP]
+        for prefix in self._prefixes:
+            args += ["--ro-bind", prefix, prefix]
+        args += ["--ro-bind", str(spec.code_dir), TASK_ROOT]
         args += ["--ro-bind", str(spec.opt_dir), OPT]
         # Several layers are merged as a tree of symlinks to the layers' files: the
         # layers themselves must be visible where those links point.
@@ -247,8 +252,6 @@ class LinuxBackend(SandboxBackend):
                 args += ["--ro-bind", str(layer), inside]
         args += ["--ro-bind", str(spec.runtime_dir), RUNTIME_DIR]
         args += self._packages_args(spec.python_packages)
-        tmp_bytes = max(1, spec.ephemeral_storage_mb) * 1024 * 1024
-        args += ["--perms", "01777", "--size", str(tmp_bytes), "--tmpfs", TMP]
         return [*args, "--chdir", TASK_ROOT, "--", *spec.argv]
 
     def _check_executable(self, spec: SandboxSpec) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+
+from sandlot.execution.runtimes import PYTHON
 
 from .helpers import harness, wait_until
 
@@ -31,7 +32,7 @@ CURL_BOOTSTRAP = """
 
 # The same loop with Python's standard library, for hosts without curl.
 PYTHON_BOOTSTRAP = f"""
-    #!{sys.executable}
+    #!{PYTHON}
     import json, os, urllib.request
     api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
     print("bootstrap starting", flush=True)
@@ -121,7 +122,7 @@ async def test_init_that_never_finishes_times_out(tmp_path, monkeypatch):
 
 async def test_bootstrap_reporting_an_init_error(tmp_path):
     bootstrap = f"""
-        #!{sys.executable}
+        #!{PYTHON}
         import json, os, urllib.request
         url = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/init/error"
         body = json.dumps({{"errorMessage": "config missing", "errorType": "Custom.ConfigError"}})
@@ -162,7 +163,7 @@ async def test_awslambdaric(tmp_path):
         spec = h.spec(
             {
                 # -S: only what the package ships is importable, as on Lambda.
-                "bootstrap": f'#!/bin/sh\nexec "{sys.executable}" -S -m awslambdaric "$_HANDLER"\n',
+                "bootstrap": f'#!/bin/sh\nexec "{PYTHON}" -S -m awslambdaric "$_HANDLER"\n',
                 "app.py": """
                     import os
 
@@ -212,7 +213,7 @@ async def test_awslambdaric(tmp_path):
 
         broken = h.spec(
             {
-                "bootstrap": f'#!/bin/sh\nexec "{sys.executable}" -S -m awslambdaric app.handler\n',
+                "bootstrap": f'#!/bin/sh\nexec "{PYTHON}" -S -m awslambdaric app.handler\n',
                 "app.py": "import not_there\n",
             },
             runtime="provided.al2023",

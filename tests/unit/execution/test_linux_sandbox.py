@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from sandlot.execution import cgroups
+from sandlot.execution.runtimes import PYTHON
 from sandlot.execution.sandbox import create_backend
 from sandlot.execution.sandbox_linux import SandboxUnavailable, linux_backend_available
 
@@ -541,7 +542,7 @@ async def test_awslambdaric(tmp_path):
     async with linux(tmp_path) as h:
         spec = h.spec(
             {
-                "bootstrap": f'#!/bin/sh\nexec "{sys.executable}" -S -m awslambdaric "$_HANDLER"\n',
+                "bootstrap": f'#!/bin/sh\nexec "{PYTHON}" -S -m awslambdaric "$_HANDLER"\n',
                 "app.py": """
                     import os
                     def handler(event, context):

@@ -27,6 +27,9 @@ RUNTIME_DIR = Path(__file__).resolve().parent
 
 PYTHON_RUNTIMES = {f"python3.{minor}": minor for minor in range(9, 14)}
 NODE_RUNTIMES = {"nodejs18.x": 18, "nodejs20.x": 20, "nodejs22.x": 22}
+# The host's interpreter itself, not a virtual environment's link to it: with -S a
+# venv adds nothing, and the linux sandbox then only needs the base installation.
+PYTHON = os.path.realpath(sys.executable)
 PROVIDED_RUNTIMES = frozenset({"provided", "provided.al2", "provided.al2023"})
 SUPPORTED_RUNTIMES = frozenset(PYTHON_RUNTIMES) | frozenset(NODE_RUNTIMES) | PROVIDED_RUNTIMES
 
@@ -77,11 +80,11 @@ def launch(spec: FunctionSpec, layout: Layout, code_dir: Path, opt_dir: Path) ->
         if host[:2] != (3, minor):
             notice = (
                 f"sandlot: {runtime} runs on the host's Python "
-                f"{host.major}.{host.minor}.{host.micro} ({sys.executable})"
+                f"{host.major}.{host.minor}.{host.micro} ({PYTHON})"
             )
         # -u: unbuffered output, so each line reaches the log as it is printed.
         # -S: no site-packages of the host; functions see what Lambda's runtime has.
-        argv = (sys.executable, "-S", "-u", f"{layout.runtime_dir}/python_bootstrap.py")
+        argv = (PYTHON, "-S", "-u", f"{layout.runtime_dir}/python_bootstrap.py")
         return Launch(argv, env, f"AWS_Lambda_{runtime}", notice)
     if runtime in NODE_RUNTIMES:
         node = shutil.which("node")
