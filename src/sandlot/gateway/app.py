@@ -250,6 +250,7 @@ class Gateway:
                 "services": sorted(PROVIDERS),
                 "uptime_seconds": round(time.time() - self.platform.started_at, 3),
                 "secure": self.settings.secure,
+                "sandbox": self.settings.sandbox,
             }
             return HttpResponse(
                 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
