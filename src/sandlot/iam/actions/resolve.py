@@ -1,0 +1,516 @@
+"""Which IAM action(s), resource ARN(s) and condition keys AWS evaluates for a request.
+
+What is derived from AWS's service authorization data (``index.py``): the action for
+an operation (same name, unless listed in ``_RENAMES``), which resource types it is
+authorized on and whether they are required, the ARN format of each type (filled from
+request parameters), the condition keys it supports (the context is filtered to
+them) and the dependent actions ``iam:PassRole`` and ``lambda:PassCapacityProvider``.
+
+What is written by hand: the few operations whose action has another name or that AWS
+never denies, how each service's parameters name resources (``_NAMES`` and the
+``_lambda``/``_logs``/``_iam``/``_sts`` extractors) and the second actions AWS
+documents but the data does not list (``_EXTRAS``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandlot.iam.actions.index import arn_pattern, load_index
+
+Context = dict[str, list[str] | str]
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """One action AWS authorizes for a request, on ``resources`` with ``context``."""
+
+    action: str  # "lambda:InvokeFunction"
+    resources: tuple[str, ...]  # ARNs; ("*",) when the action has no resource type
+    context: Context = field(default_factory=dict, compare=True, hash=False)
+
+
+# Entity path lookup for IAM ARNs: (resource type, name) -> "/path/" or None.
+PathLookup = Callable[[str, str], str | None]
+
+# Operations AWS authorizes under another action name.
+_RENAMES = {
+    ("lambda", "Invoke"): "InvokeFunction",
+    ("lambda", "InvokeWithResponseStream"): "InvokeFunction",
+    ("lambda", "GetLayerVersionByArn"): "GetLayerVersion",
+}
+
+# AWS documents that these need no permission (an explicit deny does not stop them).
+NO_PERMISSION = frozenset({("sts", "GetCallerIdentity"), ("sts", "GetSessionToken")})
+
+# Operations whose action is missing from the published data (newer than it, or not
+# documented); they are authorized under their own name on "*".
+UNDOCUMENTED = frozenset({("logs", "GetLogObject"), ("iam", "UpdateDelegationRequest")})
+
+# Dependent actions the request itself triggers when it names such a resource (others
+# listed as dependent, e.g. kms:DescribeKey, are calls the service makes afterwards).
+_REQUEST_DEPENDENTS = ("iam:PassRole", "lambda:PassCapacityProvider")
+
+# Parameters naming a resource other than the one acted on (sources, keys, roles to
+# pass); never taken as the target even when their ARN has a matching shape.
+_NOT_TARGETS = frozenset(
+    {
+        "SourceArn",
+        "EventSourceArn",
+        "CallerArn",
+        "KMSKeyArn",
+        "KmsKeyArn",
+        "SourceKMSKeyArn",
+        "RuntimeVersionArn",
+        "Role",
+        "roleArn",
+        "executionRoleArn",
+        "importRoleArn",
+        "importSourceArn",
+        "PermissionsBoundary",
+        "filterLogGroupArn",
+        "PrincipalArn",
+    }
+)
+
+# ARN-format placeholder -> request parameters that carry it by name (never an ARN).
+_NAMES: dict[str, tuple[str, ...]] = {
+    "UUID": ("UUID",),
+    "CapacityProviderName": ("CapacityProviderName",),
+    "DestinationName": ("destinationName",),
+    "DeliverySourceName": ("deliverySourceName", "name"),
+    "DeliveryDestinationName": ("deliveryDestinationName", "name"),
+    "DeliveryName": ("id",),
+    "ScheduledQueryId": ("identifier",),
+    "LookupTableName": ("lookupTableName",),
+    "FederatedUserName": ("Name",),
+    "DelegationRequestId": ("DelegationRequestId",),
+    "EntityPath": ("EntityPath",),
+    "SamlProviderName": ("Name",),
+}
+
+
+@dataclass
+class _Parsed:
+    """What an extractor found in a request: whole ARNs per resource type, names per
+    ARN placeholder, and condition-key values."""
+
+    arns: dict[str, list[str]] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    context: Context = field(default_factory=dict)
+
+
+@dataclass
+class _Request:
+    params: dict[str, Any]
+    account: str
+    region: str
+    caller: str | None
+    paths: PathLookup | None
+
+
+def authorizations(
+    service: str,
+    operation: str,
+    params: dict[str, Any],
+    account_id: str,
+    region: str,
+    *,
+    caller_arn: str | None = None,
+    iam_path: PathLookup | None = None,
+) -> list[Authorization]:
+    """The authorizations AWS checks for ``operation`` of ``service`` with ``params``.
+
+    ``account_id``/``region`` are the caller's (resources named by ARN keep their own).
+    ``caller_arn`` resolves IAM operations that default to the calling user (GetUser
+    without UserName); ``iam_path`` supplies the path of an existing IAM entity, which
+    its ARN includes but a request naming it does not (default "/").
+    An empty list means AWS requires no permission.
+    """
+    if (service, operation) in NO_PERMISSION:
+        return []
+    req = _Request(params, account_id, region, caller_arn, iam_path)
+    parsed = _EXTRACTORS.get(service, _no_extras)(req)
+    _tag_context(params, parsed.context)
+    action = _RENAMES.get((service, operation), operation)
+    main = _authorize(service, action, req, parsed)
+    result = [main]
+    result += _dependents(service, action, req, main)
+    extra = _EXTRAS.get((service, operation))
+    if extra is not None:
+        result += extra(req, main)
+    return result
+
+
+def _authorize(service: str, action: str, req: _Request, parsed: _Parsed) -> Authorization:
+    """The action on the resources its data names, filled from the parsed request."""
+    index = load_index()[service]
+    entry = index["actions"].get(action)
+    if entry is None:  # UNDOCUMENTED
+        return Authorization(f"{service}:{action}", ("*",), {})
+    found_required: list[str] = []
+    found_optional: list[str] = []
+    for kind, required in entry["resources"]:
+        arns = _resource_arns(index["resources"][kind], kind, req, parsed)
+        (found_required if required else found_optional).extend(arns)
+    # Optional types are alternatives (TagResource on a function *or* a layer ...):
+    # the first one the request names is the resource.
+    resources = found_required or found_optional[:1]
+    if not resources and [k for k, _ in entry["resources"]] == ["user"] and _is_user(req.caller):
+        # IAM operations on a user act on the calling user when UserName is omitted.
+        resources = [req.caller]
+    return Authorization(
+        f"{service}:{action}",
+        tuple(dict.fromkeys(resources)) or ("*",),
+        _filter_context(parsed.context, entry["conditions"]),
+    )
+
+
+def _is_user(arn: str | None) -> bool:
+    return arn is not None and arn.startswith("arn:") and ":iam::" in arn and ":user/" in arn
+
+
+def _resource_arns(arn_format: str, kind: str, req: _Request, parsed: _Parsed) -> list[str]:
+    """ARNs of type ``kind`` the request names: parsed, passed whole, or filled in."""
+    if kind in parsed.arns:
+        return parsed.arns[kind]
+    pattern = arn_pattern(arn_format)
+    for key, value in req.params.items():
+        if key not in _NOT_TARGETS and isinstance(value, str) and pattern.match(value):
+            return [value]
+    return _fill(arn_format, req, parsed.names)
+
+
+_PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
+
+
+def _fill(arn_format: str, req: _Request, names: dict[str, str]) -> list[str]:
+    """``arn_format`` with its placeholders filled, or [] if one is unknown."""
+    values = {"Partition": "aws", "Region": req.region, "Account": req.account, **names}
+    missing = [p for p in _PLACEHOLDER.findall(arn_format) if p not in values]
+    if missing:
+        return []
+    return [_PLACEHOLDER.sub(lambda m: values[m.group(1)], arn_format)]
+
+
+def _filter_context(context: Context, keys: list[str]) -> Context:
+    """The context entries whose key the action supports (``${TagKey}`` is any tag)."""
+    allowed = set(keys)
+    prefixes = tuple(k.removesuffix("${TagKey}") for k in keys if k.endswith("${TagKey}"))
+    return {
+        k: v for k, v in context.items() if k in allowed or (prefixes and k.startswith(prefixes))
+    }
+
+
+def _dependents(
+    service: str, action: str, req: _Request, main: Authorization
+) -> list[Authorization]:
+    """The request-triggered dependent actions the data lists, on the ARNs it names."""
+    entry = load_index()[service]["actions"].get(action)
+    out = []
+    for dependent in entry["dependent"] if entry else ():
+        if dependent not in _REQUEST_DEPENDENTS:
+            continue
+        dep_service, dep_action = dependent.split(":")
+        dep_index = load_index()[dep_service]
+        patterns = [
+            arn_pattern(dep_index["resources"][kind])
+            for kind, _ in dep_index["actions"][dep_action]["resources"]
+        ]
+        arns = [a for a in _strings(req.params) if any(p.match(a) for p in patterns)]
+        if arns:
+            out.append(_dependent(dependent, arns, service, main))
+    return out
+
+
+def _dependent(action: str, arns: list[str], service: str, main: Authorization) -> Authorization:
+    context: Context = {}
+    if action == "iam:PassRole":
+        context["iam:PassedToService"] = f"{service}.amazonaws.com"
+        if main.resources != ("*",):
+            context["iam:AssociatedResourceArn"] = main.resources[0]
+    return Authorization(action, tuple(dict.fromkeys(arns)), context)
+
+
+# Parameter subtrees holding user data, where an ARN names nothing the request uses.
+_USER_DATA = frozenset({"Environment", "Tags", "tags"})
+
+
+def _strings(value: Any) -> Iterable[str]:
+    """Every string in a parameter tree, outside user data."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if k not in _USER_DATA:
+                yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def _names(params: dict[str, Any]) -> dict[str, str]:
+    """Placeholders filled from parameters that carry a name (not an ARN)."""
+    names = {}
+    for placeholder, keys in _NAMES.items():
+        for key in keys:
+            value = params.get(key)
+            if isinstance(value, str) and value and not value.startswith("arn:"):
+                names[placeholder] = value
+                break
+    return names
+
+
+def _tag_context(params: dict[str, Any], context: Context) -> None:
+    """aws:RequestTag/<key> and aws:TagKeys from the request's tags, in any of the
+    shapes the four services use (map, list of Key/Value, list of keys)."""
+    tags: dict[str, str] = {}
+    keys: list[str] = []
+    for name in ("Tags", "tags"):
+        value = params.get(name)
+        if isinstance(value, dict):
+            tags.update({str(k): str(v) for k, v in value.items()})
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict) and "Key" in item:
+                    tags[str(item["Key"])] = str(item.get("Value", ""))
+                elif isinstance(item, str):
+                    keys.append(item)  # logs UntagLogGroup: a list of keys
+    for name in ("TagKeys", "tagKeys"):
+        if isinstance(params.get(name), list):
+            keys += [str(k) for k in params[name]]
+    for key, value in tags.items():
+        context[f"aws:RequestTag/{key}"] = value
+    if tags or keys:
+        context["aws:TagKeys"] = list(dict.fromkeys([*tags, *keys]))
+
+
+# ---- per-service extractors -------------------------------------------------------
+
+
+def _no_extras(req: _Request) -> _Parsed:
+    return _Parsed(names=_names(req.params))
+
+
+_LAMBDA_FUNCTION = re.compile(
+    r"(?:arn:(?P<partition>[^:]+):lambda:(?P<region>[^:]+):)?"
+    r"(?:(?P<account>[^:]+):function:)?(?P<name>[^:]+)(?::(?P<qualifier>[^:]+))?\Z"
+)
+
+
+def _function_arn(req: _Request, value: str, qualifier: str | None) -> tuple[str, str | None]:
+    """(unqualified ARN, qualifier) of a FunctionName in any form Lambda accepts: name,
+    name:qualifier, partial ARN (account:function:name) or full ARN."""
+    m = _LAMBDA_FUNCTION.match(value)
+    if m is None:
+        return f"arn:aws:lambda:{req.region}:{req.account}:function:{value}", qualifier
+    arn = (
+        f"arn:{m['partition'] or 'aws'}:lambda:{m['region'] or req.region}:"
+        f"{m['account'] or req.account}:function:{m['name']}"
+    )
+    return arn, qualifier or m["qualifier"]
+
+
+def _layer_arn(req: _Request, value: str) -> str:
+    """A LayerName (name or layer ARN, possibly with a version) as the layer's ARN."""
+    if value.startswith("arn:"):
+        return ":".join(value.split(":")[:7])
+    return f"arn:aws:lambda:{req.region}:{req.account}:layer:{value}"
+
+
+def _lambda(req: _Request) -> _Parsed:
+    p = req.params
+    parsed = _Parsed(names=_names(p))
+    ctx = parsed.context
+    if isinstance(p.get("FunctionName"), str):
+        arn, qualifier = _function_arn(req, p["FunctionName"], p.get("Qualifier"))
+        # A qualified request (version or alias) is authorized on the qualified ARN.
+        full = f"{arn}:{qualifier}" if qualifier else arn
+        parsed.arns["function"] = [full]
+        if qualifier:
+            kind = (
+                "function version"
+                if qualifier.isdigit() or qualifier == "$LATEST"
+                else "function alias"
+            )
+            parsed.arns[kind] = [full]
+        ctx["lambda:FunctionArn"] = full
+    if isinstance(p.get("LayerName"), str):
+        layer = _layer_arn(req, p["LayerName"])
+        parsed.arns["layer"] = [layer]
+        if p.get("VersionNumber") is not None:
+            parsed.arns["layerVersion"] = [f"{layer}:{p['VersionNumber']}"]
+    if isinstance(p.get("Layers"), list):
+        ctx["lambda:Layer"] = [str(x) for x in p["Layers"]]
+    for key, cond in (
+        ("Principal", "lambda:Principal"),
+        ("CodeSigningConfigArn", "lambda:CodeSigningConfigArn"),
+        ("AuthType", "lambda:FunctionUrlAuthType"),
+        ("FunctionUrlAuthType", "lambda:FunctionUrlAuthType"),
+    ):
+        if isinstance(p.get(key), str):
+            ctx[cond] = p[key]
+    vpc = p.get("VpcConfig")
+    if isinstance(vpc, dict):
+        for key, cond in (
+            ("SubnetIds", "lambda:SubnetIds"),
+            ("SecurityGroupIds", "lambda:SecurityGroupIds"),
+        ):
+            if isinstance(vpc.get(key), list):
+                ctx[cond] = [str(x) for x in vpc[key]]
+    return parsed
+
+
+def _logs(req: _Request) -> _Parsed:
+    p = req.params
+    parsed = _Parsed(names=_names(p))
+    refs = [p.get("logGroupName"), p.get("logGroupIdentifier")]
+    for key in ("logGroupNames", "logGroupIdentifiers", "logGroupArnList"):
+        refs += list(p.get(key) or [])
+    groups = [_log_group_arn(req, r) for r in refs if isinstance(r, str) and r]
+    if groups:
+        parsed.arns["log-group"] = list(dict.fromkeys(groups))
+        if isinstance(p.get("logStreamName"), str):
+            stream = p["logStreamName"]
+            parsed.arns["log-stream"] = [
+                f"{g}:log-stream:{stream}" for g in parsed.arns["log-group"]
+            ]
+    if isinstance(p.get("resourceArn"), str):
+        parsed.context["logs:LogGeneratingResourceArns"] = [p["resourceArn"]]
+    config = p.get("deliveryDestinationConfiguration")
+    if isinstance(config, dict) and isinstance(config.get("destinationResourceArn"), str):
+        parsed.context["logs:DeliveryDestinationResourceArn"] = config["destinationResourceArn"]
+    return parsed
+
+
+def _log_group_arn(req: _Request, ref: str) -> str:
+    """A log group name or ARN as the log-group resource ARN (without AWS's ``:*``)."""
+    if ref.startswith("arn:"):
+        return ref.removesuffix(":*")
+    return f"arn:aws:logs:{req.region}:{req.account}:log-group:{ref}"
+
+
+# IAM parameter naming an entity -> the resource type whose ARN it fills.
+_IAM_ENTITIES = {
+    "UserName": ("user", "UserNameWithPath"),
+    "GroupName": ("group", "GroupNameWithPath"),
+    "RoleName": ("role", "RoleNameWithPath"),
+    "InstanceProfileName": ("instance-profile", "InstanceProfileNameWithPath"),
+    "PolicyName": ("policy", "PolicyNameWithPath"),
+    "ServerCertificateName": ("server-certificate", "CertificateNameWithPath"),
+    "VirtualMFADeviceName": ("mfa", "MfaTokenIdWithPath"),
+}
+
+
+def _iam(req: _Request) -> _Parsed:
+    p = req.params
+    parsed = _Parsed(names=_names(p))
+    for key, (kind, placeholder) in _IAM_ENTITIES.items():
+        name = p.get(key)
+        if not isinstance(name, str) or not name:
+            continue
+        # Create* carries the new entity's Path; others need the stored entity's.
+        path = p.get("Path") or (req.paths(kind, name) if req.paths else None) or "/"
+        parsed.names[placeholder] = path.lstrip("/") + name
+    if isinstance(p.get("AWSServiceName"), str):
+        # The service-linked role's name is chosen by the service, so only the
+        # service's path is known.
+        parsed.names["RoleNameWithPath"] = f"aws-service-role/{p['AWSServiceName']}/*"
+    if isinstance(p.get("Url"), str):  # CreateOpenIDConnectProvider
+        parsed.names["OidcProviderName"] = re.sub(r"^https?://", "", p["Url"])
+    for key, cond in (
+        ("PolicyArn", "iam:PolicyARN"),
+        ("PermissionsBoundary", "iam:PermissionsBoundary"),
+        ("AWSServiceName", "iam:AWSServiceName"),
+        ("OrganizationsPolicyId", "iam:OrganizationsPolicyId"),
+        ("ServiceName", "iam:ServiceSpecificCredentialServiceName"),
+    ):
+        if isinstance(p.get(key), str):
+            parsed.context[cond] = p[key]
+    return parsed
+
+
+def _sts(req: _Request) -> _Parsed:
+    p = req.params
+    parsed = _Parsed(names=_names(p))
+    if isinstance(p.get("TargetPrincipal"), str):  # AssumeRoot: the member account
+        parsed.arns["root-user"] = [f"arn:aws:iam::{p['TargetPrincipal']}:root"]
+    for key, cond in (
+        ("RoleSessionName", "sts:RoleSessionName"),
+        ("ExternalId", "sts:ExternalId"),
+        ("SourceIdentity", "sts:SourceIdentity"),
+    ):
+        if isinstance(p.get(key), str):
+            parsed.context[cond] = p[key]
+    if isinstance(p.get("TransitiveTagKeys"), list):
+        parsed.context["sts:TransitiveTagKeys"] = [str(k) for k in p["TransitiveTagKeys"]]
+    task = p.get("TaskPolicyArn")
+    if isinstance(task, dict) and isinstance(task.get("arn"), str):
+        parsed.context["sts:TaskPolicyArn"] = task["arn"]
+    return parsed
+
+
+_EXTRACTORS: dict[str, Callable[[_Request], _Parsed]] = {
+    "lambda": _lambda,
+    "logs": _logs,
+    "iam": _iam,
+    "sts": _sts,
+}
+
+
+# ---- second actions AWS documents that the data does not list ------------------------
+
+
+def _layers(req: _Request, main: Authorization) -> list[Authorization]:
+    """Using a layer needs lambda:GetLayerVersion on each layer version."""
+    layers = [x for x in req.params.get("Layers") or [] if isinstance(x, str)]
+    return [Authorization("lambda:GetLayerVersion", (x,), {}) for x in layers]
+
+
+def _pass_role(req: _Request, main: Authorization) -> list[Authorization]:
+    """Changing a function's role passes the new role to Lambda."""
+    role = req.params.get("Role")
+    if not isinstance(role, str):
+        return []
+    return [_dependent("iam:PassRole", [role], "lambda", main)]
+
+
+def _session_tags(req: _Request, main: Authorization) -> list[Authorization]:
+    """Session tags need sts:TagSession and a source identity sts:SetSourceIdentity,
+    on the same role (AWS's AssumeRole documentation)."""
+    out = []
+    if req.params.get("Tags"):
+        tag_context = {
+            k: v
+            for k, v in main.context.items()
+            if k.startswith("aws:") or k == "sts:TransitiveTagKeys"
+        }
+        out.append(Authorization("sts:TagSession", main.resources, tag_context))
+    if isinstance(req.params.get("SourceIdentity"), str):
+        identity = {"sts:SourceIdentity": req.params["SourceIdentity"]}
+        out.append(Authorization("sts:SetSourceIdentity", main.resources, identity))
+    return out
+
+
+def _instance_profile_role(req: _Request, main: Authorization) -> list[Authorization]:
+    """Adding a role to an instance profile passes it (the data's dependent action,
+    named here because the request carries a role name rather than an ARN)."""
+    name = req.params.get("RoleName")
+    if not isinstance(name, str):
+        return []
+    path = (req.paths("role", name) if req.paths else None) or "/"
+    role = f"arn:aws:iam::{req.account}:role/{path.lstrip('/')}{name}"
+    return [Authorization("iam:PassRole", (role,), {"iam:PassedToService": "ec2.amazonaws.com"})]
+
+
+_EXTRAS: dict[tuple[str, str], Callable[[_Request, Authorization], list[Authorization]]] = {
+    ("lambda", "CreateFunction"): _layers,
+    ("lambda", "UpdateFunctionConfiguration"): lambda req, main: (
+        _pass_role(req, main) + _layers(req, main)
+    ),
+    ("sts", "AssumeRole"): _session_tags,
+    ("iam", "AddRoleToInstanceProfile"): _instance_profile_role,
+}

