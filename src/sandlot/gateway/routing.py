@@ -9,18 +9,15 @@ later clues then pick among those candidates.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from urllib.parse import parse_qsl
 
 import botocore
 import botocore.loaders
 import botocore.model
-import platformdirs
 
+from sandlot.derived import cached_json
 from sandlot.protocol import HttpRequest
 
 # Answers whether a REST service's route table knows this request (the parser's).
@@ -151,17 +148,4 @@ def build_index(services: list[str]) -> dict:
 def load_index(services: list[str]) -> dict:
     """``build_index`` cached on disk per botocore version and service list."""
     key = hashlib.sha256(f"{botocore.__version__}:{','.join(services)}".encode()).hexdigest()
-    path = Path(platformdirs.user_cache_dir("sandlot", appauthor=False)) / f"routes-{key[:16]}.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        pass
-    index = build_index(services)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(index))
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only cache dir only costs start-up time
-    return index
+    return cached_json(f"routes-{key[:16]}.json", lambda: build_index(services))

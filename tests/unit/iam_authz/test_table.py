@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from sandlot import derived
 from sandlot.iam.actions import Authorization, authorizations, index
 
 A, R = "000000000000", "us-east-1"
@@ -283,7 +284,7 @@ def test_iam_path_lookup() -> None:
 
 
 def test_index_is_cached_small_and_not_rebuilt(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(index.platformdirs, "user_cache_dir", lambda *a, **k: str(tmp_path))
+    monkeypatch.setattr(derived.platformdirs, "user_cache_dir", lambda *a, **k: str(tmp_path))
     index.load_index.cache_clear()
     try:
         first = index.load_index()

