@@ -6,6 +6,6 @@ them for the json, rest-json, rest-xml and query protocols.
 """
 
 from sandlot.protocol.errors import ServiceError
-from sandlot.protocol.http import HttpRequest, HttpResponse
+from sandlot.protocol.http import FileBody, HttpRequest, HttpResponse, SpooledBody
 
-__all__ = ["HttpRequest", "HttpResponse", "ServiceError"]
+__all__ = ["FileBody", "HttpRequest", "HttpResponse", "ServiceError", "SpooledBody"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
 
 
 @dataclass(slots=True)
@@ -18,7 +20,42 @@ class HttpRequest:
     path: str
     query: str = ""
     headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
+    body: bytes | SpooledBody = b""
+
+
+@dataclass(slots=True)
+class SpooledBody:
+    """A request body the gateway streamed to a file instead of holding it in memory.
+
+    Used for operations whose input payload is a streaming blob (S3 ``PutObject``,
+    ``UploadPart``). The content is already decoded (``aws-chunked`` framing removed).
+    ``path`` lies on the blob store's filesystem, so a consumer may ``os.replace`` it
+    into place; whatever is still there after the request is deleted by the gateway.
+    """
+
+    path: Path
+    size: int
+    md5: str  # hex digest of the decoded content
+    sha256: str  # hex digest of the decoded content
+    checksums: dict[str, str] = field(default_factory=dict)  # "crc32"… → base64 value
+    trailers: dict[str, str] = field(default_factory=dict)  # aws-chunked trailing headers
+
+    def read(self) -> bytes:
+        """The whole content; only for consumers that know it is small."""
+        return self.path.read_bytes()
+
+
+@dataclass(frozen=True, slots=True)
+class FileBody:
+    """A response body streamed from an open file, ``length`` bytes from ``offset``.
+
+    The provider opens the file (so a concurrent delete cannot pull it away); the
+    gateway sends it in chunks and closes it, also when the client goes away.
+    """
+
+    file: BinaryIO
+    offset: int
+    length: int
 
 
 @dataclass(slots=True)
@@ -27,4 +64,4 @@ class HttpResponse:
 
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
+    body: bytes | FileBody = b""
