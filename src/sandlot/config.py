@@ -37,6 +37,7 @@ class Settings:
     account_concurrency: int = 1000  # Lambda concurrent executions per account
     keep_alive_seconds: float = 300.0  # idle Lambda environments are reclaimed after this
     sandbox: str = "auto"  # Lambda environments: linux where it works, else process
+    iam: str = "enforce"  # enforce | soft (log would-be denials, allow) | off
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:

@@ -18,6 +18,7 @@ from botocore import xform_name
 
 from sandlot.config import Settings
 from sandlot.events.async_invoke import AsyncInvocations
+from sandlot.iam.authorizer import Authorizer
 from sandlot.iam.credentials import CredentialStore
 from sandlot.iam.principal import Principal, assumed_role
 from sandlot.protocol.errors import not_implemented
@@ -34,6 +35,7 @@ log = logging.getLogger("sandlot.platform")
 ROOT_CREDENTIALS_FILE = "root-credentials.json"
 FUNCTION_CREDENTIALS_TTL_S = 12 * 3600
 RETENTION_SWEEP_INTERVAL_S = 60.0
+_IAM_READS = ("Get", "List", "Simulate", "Generate")  # IAM operations that change nothing
 
 
 class Platform:
@@ -48,6 +50,7 @@ class Platform:
         self.blobs = BlobStore(data_dir / "blobs")
         self.credentials = CredentialStore(self.store)
         self.async_invocations = AsyncInvocations(self)
+        self.authorizer = Authorizer(self)
         self.endpoint_url = f"http://{settings.host}:{settings.port}"
         self._providers: dict[str, Provider | None] = {}
         self._engine: Engine | None = None
@@ -60,6 +63,10 @@ class Platform:
         self.endpoint_url = endpoint_url
         self._tasks.append(asyncio.create_task(self.async_invocations.run()))
         self._tasks.append(asyncio.create_task(self._sweep_log_retention()))
+        # Lambda's provisioned concurrency configurations are provisioned again.
+        lambda_provider = self.provider("lambda")
+        if lambda_provider is not None and hasattr(lambda_provider, "start"):
+            await lambda_provider.start()
 
     async def stop(self) -> None:
         """Stop background work and shut every execution environment down."""
@@ -98,7 +105,12 @@ class Platform:
 
     def _function_credentials(self, spec: FunctionSpec) -> dict[str, str]:
         """Temporary credentials of the function's execution role, issued by sandlot's STS."""
-        principal = assumed_role(spec.role_arn, spec.function_name)
+        iam = self.provider("iam")
+        account, name = spec.role_arn.split(":")[4], spec.role_arn.rsplit("/", 1)[-1]
+        role = iam.identity(account, "role", name) if iam is not None else None
+        principal = assumed_role(
+            spec.role_arn, spec.function_name, role.entity_id if role is not None else None
+        )
         credential = self.credentials.issue_session(
             principal, time.time() + FUNCTION_CREDENTIALS_TTL_S
         )
@@ -135,6 +147,8 @@ class Platform:
         result = method(provider, ctx, params)
         if inspect.isawaitable(result):
             result = await result
+        if ctx.service == "iam" and not ctx.operation.startswith(_IAM_READS):
+            self.authorizer.invalidate(ctx.account_id)
         return result or {}
 
     async def call(
@@ -146,11 +160,13 @@ class Platform:
         principal: Principal,
         region: str,
         request_id: str | None = None,
+        context: dict[str, object] | None = None,
     ) -> dict[str, Any]:
         """The internal client: one service calling another, as ``principal``.
 
         Providers never import each other; they call through here so that whatever
         applies to external requests (IAM, request logs) applies to internal ones.
+        ``context`` adds IAM condition keys (a service's ``aws:SourceArn``…).
         """
         ctx = RequestContext(
             request_id or str(uuid.uuid4()),
@@ -161,7 +177,18 @@ class Platform:
             operation,
             None,
         )
+        self.admit(ctx, params, context)
         return await self.run_operation(ctx, params)
+
+    def admit(
+        self, ctx: RequestContext, params: dict[str, Any], context: dict[str, object] | None
+    ) -> None:
+        """Before an operation runs: the provider's request validation (AWS answers
+        malformed requests before it authorizes them), then IAM."""
+        provider = self.provider(ctx.service)
+        if provider is not None:
+            provider.validate(ctx, params)
+        self.authorizer.check(ctx, params, context=context)
 
     def ensure_root_credentials(self) -> dict[str, str]:
         """Secure mode's root keys for the default account: made at first start, kept 0600."""

@@ -8,11 +8,13 @@ import time
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tests.e2e.conftest import make_client
+from tests.e2e.roles import ensure_role
 from tests.e2e.server import SandlotServer
 
 
 def test_acknowledged_sessions_survive_kill_9(tmp_path):
     server = SandlotServer(tmp_path).start()
+    ensure_role(make_client(server.endpoint, "iam"), "durable")
     acknowledged: list[dict] = []
     stop = threading.Event()
 

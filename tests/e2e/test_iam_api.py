@@ -124,7 +124,17 @@ def test_access_keys_authenticate_through_the_gateway(server, client):
     assert as_user.get_caller_identity()["Arn"] == user["Arn"]
     assert as_user.get_caller_identity()["UserId"] == user["UserId"]
     own = make_client(server.endpoint, "iam", key["AccessKeyId"], key["SecretAccessKey"])
+    assert _error(own.get_user) == ("AccessDenied", 403)  # a new user may do nothing
+    self_only = _policy(
+        {
+            "Effect": "Allow",
+            "Action": "iam:GetUser",
+            "Resource": "arn:aws:iam::000000000000:user/${aws:username}",
+        }
+    )
+    iam.put_user_policy(UserName=name, PolicyName="self", PolicyDocument=json.dumps(self_only))
     assert own.get_user()["User"]["UserName"] == name
+    assert _error(lambda: own.get_user(UserName="someone-else")) == ("AccessDenied", 403)
     wrong = make_client(server.endpoint, "sts", key["AccessKeyId"], "wrong-secret")
     assert _error(wrong.get_caller_identity) == ("SignatureDoesNotMatch", 403)
     iam.update_access_key(UserName=name, AccessKeyId=key["AccessKeyId"], Status="Inactive")
@@ -136,6 +146,7 @@ def test_access_keys_authenticate_through_the_gateway(server, client):
     assert last["AccessKeyLastUsed"]["ServiceName"] == "N/A"
     iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
     assert _error(as_user.get_caller_identity) == ("InvalidClientTokenId", 403)
+    iam.delete_user_policy(UserName=name, PolicyName="self")
     iam.delete_user(UserName=name)
 
 

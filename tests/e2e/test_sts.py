@@ -6,6 +6,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.e2e.conftest import aws
+from tests.e2e.roles import ensure_role, trust_policy
 
 
 def test_aws_cli_get_caller_identity_default_account(server):
@@ -25,6 +26,8 @@ def test_aws_cli_twelve_digit_key_is_that_account(server):
 
 def test_assume_role_credentials_act_as_the_role(client):
     sts = client("sts")
+    ensure_role(client("iam"), "deployer", path="/app/")
+    role_id = client("iam").get_role(RoleName="deployer")["Role"]["RoleId"]
     response = sts.assume_role(
         RoleArn="arn:aws:iam::000000000000:role/app/deployer", RoleSessionName="ci-run"
     )
@@ -42,10 +45,43 @@ def test_assume_role_credentials_act_as_the_role(client):
     identity = assumed.get_caller_identity()
     assert identity["Arn"] == "arn:aws:sts::000000000000:assumed-role/deployer/ci-run"
     assert identity["UserId"] == response["AssumedRoleUser"]["AssumedRoleId"]
-    assert identity["UserId"].startswith("AROA") and identity["UserId"].endswith(":ci-run")
+    assert identity["UserId"] == f"{role_id}:ci-run"
+
+
+def test_assume_role_honours_the_trust_policy(client):
+    iam, sts = client("iam"), client("sts")
+    only_lambda = trust_policy({"Service": "lambda.amazonaws.com"})
+    arn = ensure_role(iam, "lambda-only", trust=only_lambda)
+    with pytest.raises(ClientError) as denied:
+        sts.assume_role(RoleArn=arn, RoleSessionName="s1")
+    error = denied.value.response["Error"]
+    assert error["Code"] == "AccessDenied"
+    assert error["Message"] == (
+        "User: arn:aws:iam::000000000000:root is not authorized to perform: sts:AssumeRole "
+        f"on resource: {arn} because no resource-based policy allows the sts:AssumeRole action"
+    )
+    with pytest.raises(ClientError) as denied:
+        sts.assume_role(RoleArn="arn:aws:iam::000000000000:role/no-such-role", RoleSessionName="s1")
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
+    iam.update_assume_role_policy(
+        RoleName="lambda-only",
+        PolicyDocument=trust_policy({"Service": "lambda.amazonaws.com"}, {"AWS": "000000000000"}),
+    )
+    assert sts.assume_role(RoleArn=arn, RoleSessionName="s1")["AssumedRoleUser"]["Arn"].endswith(
+        "assumed-role/lambda-only/s1"
+    )
+
+
+def test_assume_role_duration_is_limited_by_the_role(client):
+    arn = ensure_role(client("iam"), "short-sessions")
+    with pytest.raises(ClientError) as bad:
+        client("sts").assume_role(RoleArn=arn, RoleSessionName="s1", DurationSeconds=7200)
+    assert bad.value.response["Error"]["Code"] == "ValidationError"
+    assert "MaxSessionDuration" in bad.value.response["Error"]["Message"]
 
 
 def test_issued_keys_are_always_signature_checked(client):
+    ensure_role(client("iam"), "r")
     creds = client("sts").assume_role(
         RoleArn="arn:aws:iam::000000000000:role/r", RoleSessionName="s1"
     )["Credentials"]
@@ -98,6 +134,7 @@ def test_get_session_token(client):
 def test_get_access_key_info(client):
     sts = client("sts")
     assert sts.get_access_key_info(AccessKeyId="AKIANEVERISSUED12345")["Account"] == "000000000000"
+    ensure_role(client("iam", key="444444444444"), "r", account="444444444444")
     creds = client("sts", key="444444444444").assume_role(
         RoleArn="arn:aws:iam::444444444444:role/r", RoleSessionName="s2"
     )["Credentials"]

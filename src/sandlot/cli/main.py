@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from sandlot import __version__
-from sandlot.cli import invoke, logs
+from sandlot.cli import iam, invoke, logs
 from sandlot.config import Settings
 
 
@@ -40,7 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="where Lambda functions run: linux (bubblewrap namespaces + cgroups), process "
         "(no isolation), or auto: linux where it works, else process (default auto)",
     )
+    up.add_argument(
+        "--iam",
+        choices=("enforce", "soft", "off"),
+        help="IAM policy evaluation: enforce (deny what AWS would deny), soft (log would-be "
+        "denials, allow them) or off (default enforce)",
+    )
     logs.add_parser(commands)
+    iam.add_parser(commands)
     invoke.add_parser(commands)
     return parser
 
@@ -51,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         return logs.run(args)
     if args.command == "invoke":
         return invoke.run(args)
+    if args.command == "iam":
+        return iam.run(args)
     if args.command == "up":
         from sandlot.gateway.server import run
 
@@ -62,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             secure=args.secure,
             region=args.region,
             sandbox=args.sandbox,
+            iam=args.iam,
         )
         from sandlot.execution.sandbox import resolve_backend
 

@@ -29,11 +29,16 @@ CREDENTIALS = Table(
         "expires_at": "REAL",  # epoch seconds; NULL for long-term keys
         "status": "TEXT",  # Active | Inactive | Deleted
         "created_at": "REAL",
+        "session_policy": "TEXT",  # JSON of an AssumeRole's session policies, or NULL
     },
     key=("access_key_id",),
     indexes=(("account_id", "arn"),),
 )
-MIGRATIONS = [Migration(1, create=CREDENTIALS)]
+SESSION_POLICY = "session_policy"
+MIGRATIONS = [
+    Migration(1, create=CREDENTIALS),
+    Migration(2, add_column=(CREDENTIALS, SESSION_POLICY)),
+]
 
 DELETED = "Deleted"  # a revoked key's tombstone status
 _KEY_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # AWS key ids are base32-like
@@ -96,6 +101,7 @@ class CredentialStore:
                 "expires_at": expires_at,
                 "status": "Active",
                 "created_at": now,
+                SESSION_POLICY: principal.session_policy,
             },
             replace=False,
         )
@@ -154,6 +160,7 @@ def _credential(row: dict) -> Credential:
         row["access_key_id"],
         row["source_arn"],
         is_session=row["session_token"] is not None,
+        session_policy=row.get(SESSION_POLICY),
     )
     return Credential(
         row["access_key_id"],

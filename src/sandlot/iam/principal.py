@@ -14,9 +14,13 @@ _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 class Principal:
     """An authenticated caller.
 
-    ``kind`` is ``root``, ``user`` or ``assumed-role``; ``arn`` and ``user_id`` are what
+    ``kind`` is ``root``, ``user``, ``assumed-role`` or ``service`` (an AWS service
+    acting on an account's behalf, e.g. S3 invoking a function: ``arn`` is the service
+    principal ``s3.amazonaws.com``); ``arn`` and ``user_id`` are what
     ``GetCallerIdentity`` reports. ``source_arn`` is the identity behind a session (the
     role of an assumed-role session, the caller of ``GetSessionToken``).
+    ``session_policy`` is the JSON of the session policies an ``AssumeRole`` was given
+    (``{"Policy": text, "PolicyArns": [...]}``), None when it had none.
     """
 
     account_id: str
@@ -26,10 +30,16 @@ class Principal:
     access_key_id: str | None = None
     source_arn: str | None = None
     is_session: bool = False
+    session_policy: str | None = None
 
     @classmethod
     def root(cls, account_id: str, access_key_id: str | None = None) -> Principal:
         return cls(account_id, f"arn:aws:iam::{account_id}:root", account_id, "root", access_key_id)
+
+    @classmethod
+    def service(cls, name: str, account_id: str) -> Principal:
+        """The AWS service ``name`` (``s3.amazonaws.com``) acting for ``account_id``."""
+        return cls(account_id, name, name, "service")
 
     @property
     def is_root(self) -> bool:
@@ -42,8 +52,14 @@ def role_id(role_arn: str) -> str:
     return "AROA" + "".join(_ID_ALPHABET[b % 32] for b in digest[:17])
 
 
-def assumed_role(role_arn: str, session_name: str) -> Principal:
-    """The principal of a session of ``role_arn`` (which must match ``ROLE_ARN``)."""
+def assumed_role(
+    role_arn: str,
+    session_name: str,
+    unique_id: str | None = None,
+    session_policy: str | None = None,
+) -> Principal:
+    """The principal of a session of ``role_arn`` (which must match ``ROLE_ARN``);
+    ``unique_id`` is the role's id in IAM (derived from the ARN when IAM has no role)."""
     match = ROLE_ARN.match(role_arn)
     if match is None:
         raise ValueError(f"not a role ARN: {role_arn}")
@@ -51,7 +67,8 @@ def assumed_role(role_arn: str, session_name: str) -> Principal:
     return Principal(
         account,
         f"arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}",
-        f"{role_id(role_arn)}:{session_name}",
+        f"{unique_id or role_id(role_arn)}:{session_name}",
         "assumed-role",
         source_arn=role_arn,
+        session_policy=session_policy,
     )

@@ -39,3 +39,7 @@ class Provider:
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
+
+    def validate(self, ctx: RequestContext, params: dict) -> None:
+        """Refuse a malformed request (raise ServiceError) before it is authorized; the
+        default accepts what the model-driven parser accepted."""

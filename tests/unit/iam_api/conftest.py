@@ -41,7 +41,9 @@ def deny(action: str, resource: str = "*") -> dict:
 
 @pytest.fixture
 def platform(tmp_path):
-    running = Platform(Settings(), tmp_path / "data")
+    # The API's own behaviour; enforcement (which would deny the users these tests act
+    # as) is tested in tests/unit/iam_enforce.
+    running = Platform(Settings(iam="off"), tmp_path / "data")
     yield running
     running.close()
 

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from sandlot.iam.authorizer import ResourcePolicy
 from sandlot.iam.policy import (
     Caller,
     MalformedPolicyError,
@@ -19,6 +20,7 @@ from sandlot.iam.policy import (
 )
 from sandlot.protocol import ServiceError
 from sandlot.services.iam.base import IamBase, checked, invalid_input, page
+from sandlot.services.iam.schema import ENTITIES
 from sandlot.services.provider import RequestContext
 
 _SOURCE_ARN = re.compile(
@@ -43,8 +45,62 @@ def _context_value(entry: dict) -> object:
     return values[0] if len(values) == 1 else list(values)
 
 
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What enforcement needs of a user or role: its policies (id, document), its
+    permissions boundary document, tags and unique id."""
+
+    arn: str
+    entity_id: str
+    policies: tuple[tuple[str, str], ...]
+    boundary: tuple[str, str] | None
+    tags: dict[str, str]
+    trust_policy: str | None = None
+    max_session_duration: int | None = None
+
+
 class Simulation(IamBase):
-    """SimulatePrincipalPolicy over users, groups and roles."""
+    """SimulatePrincipalPolicy over users, groups and roles, and identity look-ups for
+    enforcement."""
+
+    def entity_path(self, account: str, kind: str, name: str) -> str | None:
+        """The path of an existing user, group or role (or None), for its ARN."""
+        if kind not in ("user", "group", "role"):
+            return None
+        row = self.store.get(ENTITIES, account, kind, name.lower())
+        return row["path"] if row is not None else None
+
+    def resource_policy(self, arn: str) -> ResourcePolicy | None:
+        """A role's trust policy, which ``sts:AssumeRole`` on it is evaluated against."""
+        match = _SOURCE_ARN.match(arn)
+        if match is None or match.group(2) != "role":
+            return None
+        found = self.identity(match.group(1), "role", match.group(4))
+        if found is None or found.arn != arn or not found.trust_policy:
+            return None
+        return ResourcePolicy(found.trust_policy, match.group(1), "trust")
+
+    def identity(self, account: str, kind: str, name: str) -> Identity | None:
+        """The user or role ``name`` with the policies that apply to it, or None."""
+        row = self.store.get(ENTITIES, account, kind, name.lower())
+        if row is None:
+            return None
+        # Ids: a managed policy's ARN; "role:R:P" for inline policy P of role R.
+        policies = tuple(
+            (key, document) for document, _, key in self._identity_policies(account, kind, row)
+        )
+        boundary = None
+        if arn := row.get("permissions_boundary"):
+            boundary = (arn, self.policy_document(account, arn))  # type: ignore[attr-defined]
+        return Identity(
+            row["arn"],
+            row["entity_id"],
+            policies,
+            boundary,
+            {t["Key"]: t["Value"] for t in json.loads(row["tags"])},
+            row.get("trust_policy"),
+            row.get("max_session_duration"),
+        )
 
     def _identity_policies(
         self, account: str, kind: str, row: dict

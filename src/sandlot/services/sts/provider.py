@@ -1,15 +1,19 @@
 """AWS Security Token Service: who am I, and temporary credentials.
 
-Trust-policy and permission checks on AssumeRole arrive with IAM; until then any
-caller may assume any well-formed role ARN, and the session acts as that role.
+Whether a caller may assume a role (its ``sts:AssumeRole`` permission and the role's
+trust policy) is decided before the provider runs (iam/authorizer.py); here the session
+gets the role's id, its duration within the role's MaxSessionDuration, and keeps its
+session policies, which limit what it may do.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import time
 
+from sandlot.iam.policy import MalformedPolicyError, compile_policy
 from sandlot.iam.principal import ROLE_ARN, Principal, assumed_role
 from sandlot.protocol import ServiceError
 from sandlot.protocol.constraints import constraint_error, summary
@@ -45,6 +49,14 @@ def _credentials_output(credential) -> dict:
     }
 
 
+def _role(platform, role_arn: str):
+    """IAM's record of the role (None when IAM has none: --iam off lets that through)."""
+    iam = platform.provider("iam")
+    match = ROLE_ARN.match(role_arn)
+    found = iam.identity(match.group(1), "role", match.group(3)) if iam and match else None
+    return found if found is not None and found.arn == role_arn else None
+
+
 class StsProvider(Provider):
     service = "sts"
 
@@ -52,11 +64,12 @@ class StsProvider(Provider):
         p = ctx.principal
         return {"UserId": p.user_id, "Account": p.account_id, "Arn": p.arn}
 
-    def assume_role(self, ctx: RequestContext, params: dict) -> dict:
-        role_arn = params["RoleArn"]
+    def validate(self, ctx: RequestContext, params: dict) -> None:
+        if ctx.operation != "AssumeRole":
+            return
+        if ROLE_ARN.match(params["RoleArn"]) is None:
+            raise validation_error(params["RoleArn"], "roleArn", "Member must be a valid role ARN")
         session_name = params["RoleSessionName"]
-        if ROLE_ARN.match(role_arn) is None:
-            raise validation_error(role_arn, "roleArn", "Member must be a valid role ARN")
         if not _SESSION_NAME.match(session_name):
             raise validation_error(
                 session_name,
@@ -64,10 +77,36 @@ class StsProvider(Provider):
                 "Member must satisfy regular expression pattern: [\\w+=,.@-]* "
                 "and have length between 2 and 64",
             )
+        _duration(params, 3600, 43200)
+        if "Policy" in params:
+            try:
+                compile_policy(params["Policy"], "identity", "session policy")
+            except MalformedPolicyError as error:
+                raise ServiceError("MalformedPolicyDocument", str(error)) from None
+
+    def assume_role(self, ctx: RequestContext, params: dict) -> dict:
+        role_arn = params["RoleArn"]
+        session_name = params["RoleSessionName"]
+        role = _role(self.platform, role_arn)
         # Role chaining (a role session assuming a role) is limited to one hour, as in AWS.
         maximum = 3600 if ctx.principal.kind == "assumed-role" else 43200
         seconds = _duration(params, 3600, maximum)
-        principal = assumed_role(role_arn, session_name)
+        if role is not None and seconds > (role.max_session_duration or 3600):
+            raise ServiceError(
+                "ValidationError",
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+            )
+        session_policy = None
+        if "Policy" in params or "PolicyArns" in params:
+            session_policy = json.dumps(
+                {
+                    "Policy": params.get("Policy"),
+                    "PolicyArns": [p["arn"] for p in params.get("PolicyArns", []) if "arn" in p],
+                }
+            )
+        principal = assumed_role(
+            role_arn, session_name, role.entity_id if role else None, session_policy
+        )
         credential = self.platform.credentials.issue_session(principal, time.time() + seconds)
         result = {
             "Credentials": _credentials_output(credential),

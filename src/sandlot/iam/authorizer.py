@@ -1,0 +1,316 @@
+"""Enforcement: may this principal make this request? Asked for every request, external
+(the gateway) or internal (`Platform.call`), before the provider runs.
+
+An account's root is allowed everything in its own account without evaluation, as in
+AWS; everything else — IAM users, role sessions, AWS services acting for an account,
+roots reaching into another account, and anyone assuming a role (trust policies must
+allow even the root) — is evaluated by `iam.policy.evaluate` over:
+
+- the identity policies IAM holds for the user (its own, its groups') or the session's
+  role, its permissions boundary and the session's policies;
+- the resource policy of each resource the request touches, from the provider that owns
+  it (``provider.resource_policy(arn)``: Lambda function policies, S3 bucket policies,
+  role trust policies);
+- the condition keys of the request (`iam.actions`) and the global keys sandlot knows.
+
+Compiled identity policies are cached per principal and dropped when the account's IAM
+data changes. Every evaluated decision is logged (`iam.decisions`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sandlot.iam.actions import authorizations
+from sandlot.iam.decisions import DecisionLog
+from sandlot.iam.policy import (
+    Caller,
+    Decision,
+    Outcome,
+    Policy,
+    Request,
+    compile_policy,
+    evaluate,
+)
+from sandlot.protocol import ServiceError
+from sandlot.protocol.models import service_model
+
+if TYPE_CHECKING:
+    from sandlot.iam.principal import Principal
+    from sandlot.platform import Platform
+    from sandlot.services.provider import RequestContext
+
+log = logging.getLogger("sandlot.iam")
+
+MODES = ("enforce", "soft", "off")
+
+# Services whose resources can carry a resource policy (so a root may reach into another
+# account, and trust policies bind even a root). A root's requests to other services
+# are allowed without looking further.
+_RESOURCE_POLICY_SERVICES = frozenset({"lambda", "s3", "sts"})
+
+_NO_TRUST = "because no resource-based policy allows the sts:AssumeRole action"
+
+# ARN service field → the provider that owns resources of that kind.
+_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam"}
+
+
+@dataclass(frozen=True, slots=True)
+class ResourcePolicy:
+    """A resource's policy as its provider returns it."""
+
+    document: str
+    account: str  # the account owning the resource
+    kind: str = "resource"  # or "trust" for a role's trust policy
+
+
+@dataclass(frozen=True, slots=True)
+class _Identity:
+    caller: Caller
+    policies: tuple[Policy, ...]
+    boundary: Policy | None
+    sessions: tuple[Policy, ...] | None
+    policy_ids: dict[str, list[str]]
+
+
+class Authorizer:
+    """Evaluates requests for one platform; see the module docstring."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.mode = platform.settings.iam
+        if self.mode not in MODES:
+            raise ValueError(f"iam mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        self.decisions = DecisionLog(platform.store)
+        self._identities: dict[tuple[str, str, str | None], _Identity] = {}
+
+    def invalidate(self, account: str) -> None:
+        """Forget compiled identities of ``account`` (its IAM data changed)."""
+        for key in [k for k in self._identities if k[0] == account]:
+            del self._identities[key]
+
+    def check(
+        self,
+        ctx: RequestContext,
+        params: dict[str, Any],
+        *,
+        context: dict[str, object] | None = None,
+    ) -> None:
+        """Raise the service's AccessDenied error unless the request is allowed.
+
+        ``context`` adds request condition keys (``aws:SourceIp``,
+        ``aws:SecureTransport``, ``aws:SourceArn`` of a service's call…).
+        """
+        if self.mode == "off":
+            return
+        principal = ctx.principal
+        if principal.is_root and ctx.service not in _RESOURCE_POLICY_SERVICES:
+            return
+        needed = authorizations(
+            ctx.service,
+            ctx.operation,
+            params,
+            ctx.account_id,
+            ctx.region,
+            caller_arn=principal.arn,
+            iam_path=lambda kind, name: self._iam_path(ctx.account_id, kind, name),
+        )
+        identity: _Identity | None = None
+        seq = 0
+        for auth in needed:
+            for resource in auth.resources:
+                if principal.is_root and _surely_own(resource, auth.action, principal.account_id):
+                    continue
+                owned = self._resource_policy(resource, auth.action)
+                if principal.is_root and _own(owned, auth.action, principal.account_id):
+                    continue  # a root in its own account, no trust policy to honour
+                if identity is None:
+                    identity = self._identity(principal)
+                keys: dict[str, object] = {"aws:RequestedRegion": ctx.region, **auth.context}
+                if context:
+                    keys.update(context)
+                decision = _decide(identity, auth.action, resource, keys, owned)
+                policy_ids = identity.policy_ids
+                if owned is not None:
+                    policy_ids = {**policy_ids, owned.kind: [resource]}
+                self.decisions.record(
+                    ctx.request_id,
+                    seq,
+                    account_id=ctx.account_id,
+                    principal_arn=principal.arn,
+                    role_arn=principal.source_arn if principal.kind == "assumed-role" else None,
+                    service=ctx.service,
+                    operation=ctx.operation,
+                    action=auth.action,
+                    resource=resource,
+                    decision=decision,
+                    enforced=self.mode == "enforce",
+                    policies=policy_ids,
+                )
+                seq += 1
+                if decision.allowed:
+                    continue
+                message = denied_message(principal.arn, auth.action, resource, decision.reason)
+                if self.mode == "soft":
+                    log.warning(
+                        "iam soft mode, allowed anyway: %s (request %s)", message, ctx.request_id
+                    )
+                    continue
+                raise access_denied(ctx.service, message)
+
+    def can_assume(self, role_arn: str, service_principal: str, account: str) -> bool:
+        """Whether ``service_principal`` (``lambda.amazonaws.com``) may assume the role."""
+        if self.mode == "off":
+            return True
+        owned = self._resource_policy(role_arn, "sts:AssumeRole")
+        identity = _Identity(Caller("service", arn=service_principal), (), None, None, {})
+        keys: dict[str, object] = {"aws:SourceAccount": account}
+        return _decide(identity, "sts:AssumeRole", role_arn, keys, owned).allowed
+
+    # -- what the request is evaluated against ----------------------------------------
+
+    def _resource_policy(self, resource: str, action: str) -> ResourcePolicy | None:
+        parts = resource.split(":", 5)
+        if len(parts) < 6 or parts[0] != "arn":
+            return None
+        owner = _OWNERS.get(parts[2])
+        if owner is None or (owner == "iam" and action != "sts:AssumeRole"):
+            return None
+        provider = self.platform.provider(owner)
+        lookup = getattr(provider, "resource_policy", None)
+        return lookup(resource) if lookup is not None else None
+
+    def _iam_path(self, account: str, kind: str, name: str) -> str | None:
+        # An existing entity's ARN includes its path, which a request naming it omits.
+        provider = self.platform.provider("iam")
+        return provider.entity_path(account, kind, name) if provider is not None else None
+
+    def _identity(self, principal: Principal) -> _Identity:
+        key = (principal.account_id, principal.arn, principal.session_policy)
+        found = self._identities.get(key)
+        if found is None:
+            found = self._identities[key] = self._load_identity(principal)
+        return found
+
+    def _load_identity(self, principal: Principal) -> _Identity:
+        account = principal.account_id
+        if principal.kind == "service":
+            return _Identity(Caller("service", arn=principal.arn), (), None, None, {})
+        if principal.kind == "root":
+            caller = Caller("root", account, principal.arn, principal.user_id)
+            return _Identity(caller, (), None, None, {})
+        iam = self.platform.provider("iam")
+        entity_arn = principal.source_arn if principal.kind == "assumed-role" else principal.arn
+        kind = "role" if principal.kind == "assumed-role" else "user"
+        name = (entity_arn or "").rsplit("/", 1)[-1]
+        found = iam.identity(account, kind, name) if iam is not None else None
+        if principal.kind == "assumed-role":
+            caller = Caller(
+                "assumed-role",
+                account,
+                principal.arn,
+                principal.user_id,
+                role_arn=entity_arn,
+                tags=found.tags if found else {},
+            )
+        else:
+            caller = Caller(
+                "user",
+                account,
+                principal.arn,
+                principal.user_id,
+                user_name=name,
+                tags=found.tags if found else {},
+            )
+        if found is None or (found.arn != entity_arn):
+            # The user or role is gone (or was recreated): it has no permissions.
+            return _Identity(caller, (), None, None, {"identity": []})
+        policies = tuple(compile_policy(doc, "identity", pid) for pid, doc in found.policies)
+        ids = {"identity": [pid for pid, _ in found.policies]}
+        boundary = None
+        if found.boundary is not None:
+            boundary = compile_policy(found.boundary[1], "identity", found.boundary[0])
+            ids["boundary"] = [found.boundary[0]]
+        sessions = None
+        if principal.session_policy is not None:
+            sessions, ids["session"] = self._session_policies(iam, account, principal)
+        return _Identity(caller, policies, boundary, sessions, ids)
+
+    def _session_policies(
+        self, iam, account: str, principal: Principal
+    ) -> tuple[tuple[Policy, ...], list[str]]:
+        given = json.loads(principal.session_policy or "{}")
+        found: list[tuple[str, str]] = []
+        if given.get("Policy"):
+            found.append(("session policy", given["Policy"]))
+        for arn in given.get("PolicyArns", []):
+            try:
+                found.append((arn, iam.policy_document(account, arn)))
+            except ServiceError:
+                continue  # a deleted managed policy grants nothing
+        return tuple(compile_policy(doc, "identity", pid) for pid, doc in found), [
+            pid for pid, _ in found
+        ]
+
+
+def _decide(
+    identity: _Identity,
+    action: str,
+    resource: str,
+    keys: dict[str, object],
+    owned: ResourcePolicy | None,
+) -> Decision:
+    if owned is None and action == "sts:AssumeRole":
+        # No such role (or no trust policy): nobody may assume it; AWS says no more.
+        return Decision(Outcome.IMPLICIT_DENY, (), _NO_TRUST)
+    request = Request(
+        identity.caller,
+        action,
+        resource,
+        keys,
+        identity.policies,
+        resource_policy=_compile_resource(owned, resource),
+        session_policies=identity.sessions,
+        permissions_boundary=identity.boundary,
+        resource_account=owned.account if owned else None,
+    )
+    decision = evaluate(request)
+    return decision if decision.allowed else evaluate(request, trace=True)  # explain's why
+
+
+def _surely_own(resource: str, action: str, account: str) -> bool:
+    """A resource in ``account`` by its ARN alone, with no trust policy to honour (the
+    root's fast path; S3 ARNs name no account, so the bucket's owner must be asked)."""
+    if action == "sts:AssumeRole":
+        return False
+    parts = resource.split(":", 5)
+    return len(parts) < 6 or parts[4] == account
+
+
+def _own(owned: ResourcePolicy | None, action: str, account: str) -> bool:
+    if action == "sts:AssumeRole":
+        return False  # trust policies bind the root too
+    return owned is None or owned.account == account
+
+
+def _compile_resource(owned: ResourcePolicy | None, resource: str) -> Policy | None:
+    if owned is None:
+        return None
+    return compile_policy(owned.document, owned.kind, resource)  # type: ignore[arg-type]
+
+
+def denied_message(caller_arn: str, action: str, resource: str, reason: str) -> str:
+    """AWS's AccessDenied message form."""
+    on = f" on resource: {resource}" if resource != "*" else ""
+    return f"User: {caller_arn} is not authorized to perform: {action}{on} {reason}"
+
+
+def access_denied(service: str, message: str) -> ServiceError:
+    """The service's own access-denied error: AccessDeniedException for JSON protocols,
+    AccessDenied for XML and query ones."""
+    protocol = service_model(service).resolved_protocol
+    code = "AccessDeniedException" if protocol in ("json", "rest-json") else "AccessDenied"
+    return ServiceError(code, message, 403)
