@@ -77,6 +77,21 @@ class InvokeResult:
     environment_id: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class ProvisionedStatus:
+    """Where one provisioned concurrency configuration stands (``Engine.provisioned``).
+
+    ``allocated`` counts its environments that finished INIT and are kept for it;
+    ``status`` is Lambda's: ``IN_PROGRESS`` until all requested are allocated, then
+    ``READY``; ``FAILED`` (with ``reason``) when an environment's INIT failed.
+    """
+
+    requested: int
+    allocated: int
+    status: str
+    reason: str | None = None
+
+
 class Throttled(Exception):
     """No environment may start: a concurrency limit is reached.
 

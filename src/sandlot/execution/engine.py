@@ -2,7 +2,8 @@
 
 One ``FunctionPool`` per function version (``FunctionSpec.pool_key``), shared
 concurrency limits, one log shipper, and a sweeper that shuts down environments idle
-for longer than the keep-alive. ``invoke`` is the hot path: for a warm environment it
+for longer than the keep-alive. ``provision`` keeps environments initialised ahead of
+invocations for a provisioned concurrency configuration. ``invoke`` is the hot path: for a warm environment it
 is a few dictionary lookups, one dispatch on the environment's Runtime API connection
 and one await.
 """
@@ -17,7 +18,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from sandlot.execution.api import (
     InvokeRequest,
     InvokeResult,
     LogSink,
+    ProvisionedStatus,
 )
 from sandlot.execution.environment import EnvironmentContext, EnvironmentGone
 from sandlot.execution.logs import LogShipper
@@ -66,6 +68,9 @@ class Engine:
         self._shipper = LogShipper(log_sink)
         self._concurrency = Concurrency(settings.account_concurrency)
         self._pools: dict[tuple[str, str, str, str], FunctionPool] = {}
+        # Provisioned concurrency: per configuration (its owner's key), the function
+        # versions it keeps environments of and how many of each.
+        self._provisions: dict[str, tuple[tuple[FunctionSpec, int], ...]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._context: EnvironmentContext | None = None
         self._starting: asyncio.Task[EnvironmentContext] | None = None
@@ -96,6 +101,70 @@ class Engine:
                 pool.release(env, reusable)
             return result
         raise RuntimeError(f"no execution environment of {spec.function_name} stayed up")
+
+    def provision(
+        self, owner: str, targets: Sequence[tuple[FunctionSpec, int]], *, retry: bool = False
+    ) -> None:
+        """Keep environments initialised for one provisioned concurrency configuration.
+
+        ``owner`` names the configuration (any stable key); ``targets`` says how many
+        environments of which function version it wants (an alias with weights splits
+        them over its versions). Replaces what ``owner`` asked before; no targets
+        release its environments. Environments start in the background; see
+        ``provisioned``. ``retry`` tries again after a failed INIT.
+        """
+        if self._closed:
+            return
+        previous = self._provisions.pop(owner, ())
+        if targets:
+            self._provisions[owner] = tuple((spec, count) for spec, count in targets if count)
+        specs = {spec.pool_key: spec for spec, _ in (*previous, *targets)}
+        self._spawn(self._apply_provisions(specs, retry))
+
+    def provisioned(self, owner: str) -> ProvisionedStatus | None:
+        """Where ``owner``'s provisioned concurrency stands; None if it asked for none."""
+        targets = self._provisions.get(owner)
+        if targets is None:
+            return None
+        requested = allocated = 0
+        reason = None
+        for spec, count in targets:
+            requested += count
+            pool = self._pools.get(spec.pool_key)
+            if pool is not None:
+                # Configurations sharing a version share its environments in proportion.
+                allocated += min(count, pool.allocated * count // self._wanted(spec.pool_key))
+                reason = reason or pool.provision_failure
+        if allocated >= requested:
+            return ProvisionedStatus(requested, allocated, "READY")
+        if reason is not None:
+            return ProvisionedStatus(requested, allocated, "FAILED", reason)
+        return ProvisionedStatus(requested, allocated, "IN_PROGRESS")
+
+    def _wanted(self, key: tuple[str, str, str, str]) -> int:
+        """Provisioned environments all configurations want of one function version."""
+        return sum(
+            count
+            for targets in self._provisions.values()
+            for target, count in targets
+            if target.pool_key == key
+        )
+
+    async def _apply_provisions(
+        self, specs: dict[tuple[str, str, str, str], FunctionSpec], retry: bool
+    ) -> None:
+        context = self._context or await self._start()
+        if self._closed:
+            return
+        for key, spec in specs.items():
+            # Recomputed from the current wishes: the last change wins, whatever the order.
+            wanted = self._wanted(key)
+            pool = self._pools.get(key)
+            if pool is None:
+                if not wanted:
+                    continue
+                pool = self._pools[key] = FunctionPool(spec, context, self._concurrency)
+            pool.provision(wanted, retry=retry)
 
     @property
     def environment_count(self) -> int:

@@ -100,9 +100,13 @@ class Environment:
         context: EnvironmentContext,
         opt_dir: Path,
         on_dead: Callable[[Environment], None],
+        *,
+        provisioned: bool = False,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.spec = spec
+        # Initialised ahead of invocations (provisioned concurrency): no cold start.
+        self.provisioned = provisioned
         self.state = State.INIT
         self.idle_since = 0.0
         self.init_duration_ms: float | None = None
@@ -127,6 +131,11 @@ class Environment:
         self._started = False  # START written for the current invocation
         self._max_memory_mb = 0
         self._shutdown_task: asyncio.Task[None] | None = None
+
+    @property
+    def init_failed(self) -> bool:
+        """INIT ended in an error (reported to the first invocation)."""
+        return self._init_failure is not None
 
     @property
     def alive(self) -> bool:
@@ -161,6 +170,11 @@ class Environment:
             await self.shutdown("init aborted")
             raise
         self.init_duration_ms = (time.perf_counter() - began) * 1000
+        if self.provisioned and self._init_failure is None:
+            # INIT happened before any invocation: the first one is warm, and INIT's
+            # lines are not part of its log tail.
+            self._cold = False
+            self._tail = None
 
     async def _init(self) -> Outcome | None:
         spec = self.spec
@@ -241,7 +255,9 @@ class Environment:
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
                 "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
                 "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
-                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                "AWS_LAMBDA_INITIALIZATION_TYPE": (
+                    "provisioned-concurrency" if self.provisioned else "on-demand"
+                ),
                 "AWS_LAMBDA_RUNTIME_API": address,
                 "AWS_REGION": spec.region,
                 "AWS_DEFAULT_REGION": spec.region,

@@ -2,7 +2,10 @@
 
 ``FunctionPool.acquire()`` hands out a warm idle environment (the most recently used,
 so the others age out) or starts a new one; ``release()`` takes it back, or shuts it
-down when it cannot be reused. Concurrency is counted in invocations in flight, as
+down when it cannot be reused. ``provision(n)`` keeps ``n`` environments initialised
+ahead of invocations (provisioned concurrency): they are started in the background,
+handed out before any other, never reaped by the keep-alive, and replaced when they
+die. Concurrency is counted in invocations in flight, as
 Lambda counts it: a function with reserved concurrency may run that many at once across
 all its versions, and all functions together at most the account's limit. Beyond a
 limit an invocation is throttled at once; Lambda does not queue synchronous invokes.
@@ -61,6 +64,14 @@ class FunctionPool:
         self._concurrency = concurrency
         self._idle: deque[Environment] = deque()  # oldest idle on the left
         self.environments: set[Environment] = set()
+        # Provisioned concurrency: the environments kept for it (starting, idle or busy),
+        # those of them that finished INIT, and the idle ones.
+        self.provisioned_target = 0
+        self.provisioned: set[Environment] = set()
+        self._allocated: set[Environment] = set()
+        self._idle_provisioned: deque[Environment] = deque()
+        self.provision_failure: str | None = None
+        self._provisioning: asyncio.Task[None] | None = None
         self.busy = 0
         self.empty_since = time.monotonic()
         self._opt_dir: Path | None = None
@@ -81,6 +92,11 @@ class FunctionPool:
         self._concurrency.reserve(spec)
         self.busy += 1
         try:
+            idle = self._idle_provisioned
+            while idle:  # provisioned environments first: no cold start
+                env = idle.pop()
+                if env.alive:
+                    return env
             idle = self._idle
             while idle:
                 env = idle.pop()
@@ -102,7 +118,14 @@ class FunctionPool:
     def release(self, env: Environment, reusable: bool) -> None:
         """Take an environment back after an invocation."""
         self._done()
-        if reusable and env.alive:
+        if env.provisioned:
+            if reusable and env.alive and len(self._allocated) <= self.provisioned_target:
+                env.idle()
+                self._idle_provisioned.append(env)
+            else:  # gone, or surplus after a scale-down: released (and replaced if needed)
+                self._forget(env)
+                self._ctx.spawn(env.shutdown("not reusable"))
+        elif reusable and env.alive:
             env.idle()
             self._idle.append(env)
         else:
@@ -117,6 +140,12 @@ class FunctionPool:
         self.environments.discard(env)
         if env in self._idle:
             self._idle.remove(env)
+        if env.provisioned and env in self.provisioned:
+            self.provisioned.discard(env)
+            self._allocated.discard(env)
+            if env in self._idle_provisioned:
+                self._idle_provisioned.remove(env)
+            self._provision()  # replace it
         if not self.environments:
             self.empty_since = time.monotonic()
 
@@ -134,10 +163,84 @@ class FunctionPool:
         """Freeze the idle environments (the sweeper does it, off the invoke path)."""
         for env in self._idle:
             env.freeze()
+        for env in self._idle_provisioned:
+            env.freeze()
 
     @property
     def unused(self) -> bool:
-        return not self.environments and self.busy == 0
+        return not self.environments and self.busy == 0 and self.provisioned_target == 0
+
+    # -- provisioned concurrency -----------------------------------------------------
+
+    @property
+    def allocated(self) -> int:
+        """Provisioned environments that finished INIT and are alive (idle or busy)."""
+        return len(self._allocated)
+
+    def provision(self, count: int, *, retry: bool = False) -> None:
+        """Keep ``count`` environments initialised; 0 releases them.
+
+        A failed INIT stops provisioning (``provision_failure``) until the count changes
+        or ``retry`` asks again.
+        """
+        if count != self.provisioned_target or retry:
+            self.provision_failure = None
+        self.provisioned_target = count
+        surplus = len(self.provisioned) - count
+        while surplus > 0 and self._idle_provisioned:  # busy ones go at their release
+            env = self._idle_provisioned.popleft()
+            self._forget(env)
+            self._ctx.spawn(env.shutdown("provisioned concurrency released"))
+            surplus -= 1
+        self._provision()
+
+    def _provision(self) -> None:
+        if self._closed or self.provision_failure is not None:
+            return
+        if len(self.provisioned) >= self.provisioned_target:
+            return
+        if self._provisioning is not None and not self._provisioning.done():
+            return  # the running task looks again before it ends
+        self._provisioning = asyncio.get_running_loop().create_task(self._fill())
+
+    async def _fill(self) -> None:
+        while not self._closed and self.provision_failure is None:
+            missing = self.provisioned_target - len(self.provisioned)
+            if missing <= 0:
+                return
+            opt_dir = await self._prepare()
+            if self._closed:
+                return
+            envs = [
+                Environment(self.spec, self._ctx, opt_dir, self._forget, provisioned=True)
+                for _ in range(missing)
+            ]
+            for env in envs:
+                self.environments.add(env)
+                self.provisioned.add(env)
+            await asyncio.gather(*(self._start_provisioned(env) for env in envs))
+
+    async def _start_provisioned(self, env: Environment) -> None:
+        try:
+            await env.start()
+        except Exception as exc:  # the platform could not start it at all
+            self.provision_failure = f"sandlot could not start an environment: {exc}"
+            self._forget(env)
+            return
+        if self._closed:
+            return  # close() shuts it down
+        if env.init_failed or not env.alive:
+            # Lambda's reason when the function's INIT fails for provisioned concurrency.
+            self.provision_failure = "FUNCTION_ERROR_INIT_FAILURE"
+            self._forget(env)
+            self._ctx.spawn(env.shutdown("init failed"))
+        elif env not in self.provisioned or len(self._allocated) >= self.provisioned_target:
+            self._forget(env)  # scaled down (or released) while it started
+            self._ctx.spawn(env.shutdown("provisioned concurrency released"))
+        else:
+            env.idle()
+            self._allocated.add(env)
+            self._idle_provisioned.append(env)
 
     async def _prepare(self) -> Path:
         """The /opt every environment of this pool sees (built once, shared)."""
@@ -169,8 +272,14 @@ class FunctionPool:
     async def close(self) -> None:
         """Shut every environment down and remove the merged layers."""
         self._closed = True
+        if self._provisioning is not None:
+            self._provisioning.cancel()
+            await asyncio.gather(self._provisioning, return_exceptions=True)
         envs = list(self.environments)
         self._idle.clear()
+        self._idle_provisioned.clear()
+        self.provisioned.clear()
+        self._allocated.clear()
         self.environments.clear()
         await asyncio.gather(*(env.shutdown("pool closed") for env in envs))
         if self._prepared is not None and not self._prepared.done():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sandlot.services.awslambda import outputs
@@ -33,6 +34,10 @@ def _weights(routing_config: dict | None) -> dict[str, float]:
 
 
 class AliasOperations(LambdaBase):
+    # Provided by LambdaProvider (provisioned.py): an alias's provisioned concurrency
+    # follows the versions it points to.
+    sync_provisioned: Callable[..., None]
+
     @validated
     def create_alias(self, ctx: RequestContext, params: dict) -> dict:
         account, region = ctx.account_id, ctx.region
@@ -84,6 +89,7 @@ class AliasOperations(LambdaBase):
             "revision_id": new_revision(),
         }
         self.records.put_alias(row)
+        self.sync_provisioned(account, region, name)
         return outputs.alias(row)
 
     @validated
@@ -92,6 +98,7 @@ class AliasOperations(LambdaBase):
         name, _ = self.locate(ctx, params["FunctionName"], allow_qualifier=False)
         with self.store.transaction():
             self.records.delete_alias(ctx.account_id, ctx.region, name, params["Name"])
+        self.sync_provisioned(ctx.account_id, ctx.region, name)
         return {}
 
     @validated

@@ -1,7 +1,7 @@
 """AWS Lambda's API: the provider class, functions and versions, and invoke resolution.
 
 The provider is assembled from one mixin per area (aliases, layers, permissions and
-tags, concurrency and account settings) over ``LambdaBase``; this module holds the
+tags, reserved and provisioned concurrency and account settings) over ``LambdaBase``; this module holds the
 function and version operations and ``resolve_for_invoke``, the engine's way in.
 
 Function states are real: CreateFunction answers ``State: Pending`` and the package is
@@ -36,7 +36,6 @@ from sandlot.services.awslambda.base import (
     encode_marker,
     validated,
 )
-from sandlot.services.awslambda.concurrency import ConcurrencyOperations
 from sandlot.services.awslambda.configuration import (
     attach_package,
     configure,
@@ -50,6 +49,7 @@ from sandlot.services.awslambda.configuration import (
 from sandlot.services.awslambda.invoke import InvokeOperations
 from sandlot.services.awslambda.layers import LayerOperations
 from sandlot.services.awslambda.permissions import PermissionOperations
+from sandlot.services.awslambda.provisioned import ProvisionedOperations
 from sandlot.services.awslambda.records import Package
 from sandlot.services.awslambda.validation import (
     check_tags,
@@ -61,7 +61,7 @@ from sandlot.services.provider import RequestContext
 
 
 class LambdaProvider(
-    InvokeOperations, AliasOperations, LayerOperations, PermissionOperations, ConcurrencyOperations
+    InvokeOperations, AliasOperations, LayerOperations, PermissionOperations, ProvisionedOperations
 ):
     service = "lambda"
 
@@ -246,6 +246,7 @@ class LambdaProvider(
                 released = self._delete_version(account, region, name, qualifier)
             gone = self.records.unused(released)
         self.records.collect(gone)
+        self.sync_provisioned(account, region, name)  # release what it provisioned
         return {"StatusCode": 204}
 
     def _delete_version(self, account: str, region: str, name: str, qualifier: str) -> set[str]:

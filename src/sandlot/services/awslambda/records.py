@@ -24,6 +24,7 @@ from sandlot.services.awslambda.schema import (
     LAYER_NAMES,
     LAYERS,
     POLICIES,
+    PROVISIONED,
     VERSIONS,
 )
 from sandlot.store import BlobStore, Store
@@ -133,6 +134,7 @@ class Records:
         self.generation += 1
         self.store.delete(VERSIONS, account, region, name, num)
         self.store.delete(POLICIES, account, region, name, str(num))
+        self.store.delete(PROVISIONED, account, region, name, str(num))
         return self.set_refs(version_owner(account, region, name, num), set())
 
     def delete_function(self, account: str, region: str, name: str) -> set[str]:
@@ -145,6 +147,8 @@ class Records:
             self.delete_alias(account, region, name, row["name"])
         self.store.delete(POLICIES, account, region, name, "")
         self.store.delete(FUNCTIONS, account, region, name)
+        for row in self.provisioned_configs(account, region, name):
+            self.delete_provisioned(account, region, name, row["qualifier"])
         return released
 
     def usage(self, account: str, region: str) -> tuple[int, int, int]:
@@ -172,6 +176,7 @@ class Records:
     def delete_alias(self, account: str, region: str, function: str, name: str) -> bool:
         self.generation += 1
         self.store.delete(POLICIES, account, region, function, name)
+        self.store.delete(PROVISIONED, account, region, function, name)
         return self.store.delete(ALIASES, account, region, function, name)
 
     def policy(self, account: str, region: str, function: str, qualifier: str) -> list[dict]:
@@ -192,6 +197,32 @@ class Records:
             self.store.put(POLICIES, row)
         else:
             self.store.delete(POLICIES, account, region, function, qualifier)
+
+    # -- provisioned concurrency ------------------------------------------------------
+
+    def provisioned_config(
+        self, account: str, region: str, function: str, qualifier: str
+    ) -> dict[str, Any] | None:
+        return self.store.get(PROVISIONED, account, region, function, qualifier)
+
+    def provisioned_configs(
+        self, account: str | None = None, region: str | None = None, function: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Configurations of a function, of an account's region, or (no arguments) all."""
+        where = {
+            key: value
+            for key, value in (("account", account), ("region", region), ("function", function))
+            if value is not None
+        }
+        return self.store.select(
+            PROVISIONED, where, order_by=("account", "region", "function", "qualifier")
+        )
+
+    def put_provisioned(self, row: dict[str, Any]) -> None:
+        self.store.put(PROVISIONED, row)
+
+    def delete_provisioned(self, account: str, region: str, function: str, qualifier: str) -> bool:
+        return self.store.delete(PROVISIONED, account, region, function, qualifier)
 
     # -- layers -------------------------------------------------------------------------
 

@@ -123,6 +123,21 @@ CODE_REFS = Table(
     indexes=(("owner",),),
 )
 
+# Provisioned concurrency configurations, one per published version or alias
+# (``qualifier``); how far allocation got is the engine's, not stored.
+PROVISIONED = Table(
+    "lambda_provisioned_concurrency",
+    {
+        "account": "TEXT",
+        "region": "TEXT",
+        "function": "TEXT",
+        "qualifier": "TEXT",
+        "requested": "INTEGER",
+        "last_modified": "TEXT",
+    },
+    ("account", "region", "function", "qualifier"),
+)
+
 MIGRATIONS = [
     Migration(1, create=FUNCTIONS),
     Migration(2, create=VERSIONS),
@@ -132,4 +147,5 @@ MIGRATIONS = [
     Migration(6, create=LAYERS),
     Migration(7, create=CODE),
     Migration(8, create=CODE_REFS),
+    Migration(9, create=PROVISIONED),
 ]
