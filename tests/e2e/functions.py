@@ -35,13 +35,14 @@ def create_function(
     runtime="python3.12",
     handler="app.handler",
     executable: tuple[str, ...] = (),
+    role: str = ROLE,
     **extra,
 ) -> dict:
     """Create a function and wait until it is Active."""
     created = lam.create_function(
         FunctionName=name,
         Runtime=runtime,
-        Role=ROLE,
+        Role=role,
         Handler=handler,
         Code={"ZipFile": zip_of(code, executable)},
         **extra,

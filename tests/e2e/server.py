@@ -17,10 +17,21 @@ _ENDPOINT = re.compile(r"endpoint: (http://\S+)")
 class SandlotServer:
     """A `sandlot up` child process. ``endpoint`` is its URL once started."""
 
-    def __init__(self, data_dir: Path | None = None, *args: str, env: dict | None = None):
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        *args: str,
+        env: dict | None = None,
+        lambda_role: bool = True,
+    ):
         self.data_dir = data_dir
+        self.lambda_role = lambda_role and "--secure" not in args
         self.args = list(args)
         self.env = {**os.environ, **(env or {})}
+        # SANDLOT_TEST_SANDBOX=process|linux runs the end-to-end tests on that backend.
+        chosen = os.environ.get("SANDLOT_TEST_SANDBOX")
+        if chosen and not (env and "SANDLOT_SANDBOX" in env):
+            self.env["SANDLOT_SANDBOX"] = chosen
         self.process: subprocess.Popen | None = None
         self.endpoint = ""
         self.output: list[str] = []
@@ -50,7 +61,21 @@ class SandlotServer:
             raise RuntimeError("sandlot did not start:\n" + "".join(self.output))
         # Keep draining output so the server never blocks on a full pipe.
         threading.Thread(target=self._drain, daemon=True).start()
+        if self.lambda_role:
+            self._create_lambda_role()
         return self
+
+    def _create_lambda_role(self) -> None:
+        """The execution role most tests' functions use (tests.e2e.functions.ROLE),
+        created as a developer would: trusted by Lambda, with basic execution rights."""
+        from tests.e2e.conftest import make_client
+        from tests.e2e.roles import ensure_role
+
+        ensure_role(
+            make_client(self.endpoint, "iam"),
+            "lambda-role",
+            managed=("arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",),
+        )
 
     def _drain(self) -> None:
         for line in self.process.stdout:

@@ -17,6 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.e2e.conftest import cli_env, make_client
+from tests.e2e.roles import ensure_role
 
 ACCOUNT = "000000000000"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambda-role"
@@ -46,7 +47,8 @@ def lam(server):
 def create(lam, name: str, code: bytes = APP, **params) -> dict:
     params.setdefault("Runtime", "python3.12")
     params.setdefault("Handler", "app.handler")
-    return lam.create_function(FunctionName=name, Role=ROLE, Code={"ZipFile": code}, **params)
+    params.setdefault("Role", ROLE)
+    return lam.create_function(FunctionName=name, Code={"ZipFile": code}, **params)
 
 
 def settled(lam, name: str, qualifier: str | None = None) -> dict:
@@ -396,7 +398,12 @@ def test_accounts_and_regions_are_isolated(server, lam):
     assert name not in [f["FunctionName"] for f in other.list_functions()["Functions"]]
     assert error_of(other.get_function, FunctionName=name)[1] == 404
     assert error_of(other.delete_function, FunctionName=name)[1] == 404
-    create(other, name)  # the same name is free in another account
+    role = ensure_role(
+        make_client(server.endpoint, "iam", key="111111111111"),
+        "lambda-role",
+        account="111111111111",
+    )
+    create(other, name, Role=role)  # the same name is free in another account
     assert other.get_function(FunctionName=name)["Configuration"]["FunctionArn"] == (
         f"arn:aws:lambda:us-east-1:111111111111:function:{name}"
     )
@@ -444,9 +451,11 @@ def test_errors_in_aws_words(lam):
 
 def test_pagination(server, lam):
     account = make_client(server.endpoint, "lambda", key="222222222222")
+    iam = make_client(server.endpoint, "iam", key="222222222222")
+    role = ensure_role(iam, "lambda-role", account="222222222222")
     names = sorted(unique(f"page{i}") for i in range(5))
     for name in names:
-        create(account, name)
+        create(account, name, Role=role)
     first = account.list_functions(MaxItems=2)
     assert [f["FunctionName"] for f in first["Functions"]] == names[:2]
     second = account.list_functions(MaxItems=2, Marker=first["NextMarker"])

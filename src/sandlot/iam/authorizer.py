@@ -60,9 +60,10 @@ _OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam"}
 
 @dataclass(frozen=True, slots=True)
 class ResourcePolicy:
-    """A resource's policy as its provider returns it."""
+    """A resource's policy as its provider returns it (``document`` None: the resource
+    exists but has no policy)."""
 
-    document: str
+    document: str | None
     account: str  # the account owning the resource
     kind: str = "resource"  # or "trust" for a role's trust policy
 
@@ -125,16 +126,17 @@ class Authorizer:
                 if principal.is_root and _surely_own(resource, auth.action, principal.account_id):
                     continue
                 owned = self._resource_policy(resource, auth.action)
-                if principal.is_root and _own(owned, auth.action, principal.account_id):
+                owner = owned.account if owned is not None else _arn_account(resource)
+                if principal.is_root and _own(owner, auth.action, principal.account_id):
                     continue  # a root in its own account, no trust policy to honour
                 if identity is None:
                     identity = self._identity(principal)
                 keys: dict[str, object] = {"aws:RequestedRegion": ctx.region, **auth.context}
                 if context:
                     keys.update(context)
-                decision = _decide(identity, auth.action, resource, keys, owned)
+                decision = _decide(identity, auth.action, resource, keys, owned, owner)
                 policy_ids = identity.policy_ids
-                if owned is not None:
+                if owned is not None and owned.document is not None:
                     policy_ids = {**policy_ids, owned.kind: [resource]}
                 self.decisions.record(
                     ctx.request_id,
@@ -168,7 +170,8 @@ class Authorizer:
         owned = self._resource_policy(role_arn, "sts:AssumeRole")
         identity = _Identity(Caller("service", arn=service_principal), (), None, None, {})
         keys: dict[str, object] = {"aws:SourceAccount": account}
-        return _decide(identity, "sts:AssumeRole", role_arn, keys, owned).allowed
+        owner = owned.account if owned is not None else None
+        return _decide(identity, "sts:AssumeRole", role_arn, keys, owned, owner).allowed
 
     # -- what the request is evaluated against ----------------------------------------
 
@@ -262,8 +265,9 @@ def _decide(
     resource: str,
     keys: dict[str, object],
     owned: ResourcePolicy | None,
+    owner: str | None = None,
 ) -> Decision:
-    if owned is None and action == "sts:AssumeRole":
+    if (owned is None or owned.document is None) and action == "sts:AssumeRole":
         # No such role (or no trust policy): nobody may assume it; AWS says no more.
         return Decision(Outcome.IMPLICIT_DENY, (), _NO_TRUST)
     request = Request(
@@ -275,7 +279,7 @@ def _decide(
         resource_policy=_compile_resource(owned, resource),
         session_policies=identity.sessions,
         permissions_boundary=identity.boundary,
-        resource_account=owned.account if owned else None,
+        resource_account=owner,
     )
     decision = evaluate(request)
     return decision if decision.allowed else evaluate(request, trace=True)  # explain's why
@@ -290,14 +294,19 @@ def _surely_own(resource: str, action: str, account: str) -> bool:
     return len(parts) < 6 or parts[4] == account
 
 
-def _own(owned: ResourcePolicy | None, action: str, account: str) -> bool:
+def _arn_account(resource: str) -> str | None:
+    parts = resource.split(":", 5)
+    return parts[4] or None if len(parts) == 6 else None
+
+
+def _own(owner: str | None, action: str, account: str) -> bool:
     if action == "sts:AssumeRole":
         return False  # trust policies bind the root too
-    return owned is None or owned.account == account
+    return owner is None or owner == account
 
 
 def _compile_resource(owned: ResourcePolicy | None, resource: str) -> Policy | None:
-    if owned is None:
+    if owned is None or owned.document is None:
         return None
     return compile_policy(owned.document, owned.kind, resource)  # type: ignore[arg-type]
 

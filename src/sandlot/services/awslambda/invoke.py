@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from sandlot.execution.api import InvokeRequest, Throttled
 from sandlot.protocol import ServiceError
+from sandlot.services.awslambda.arns import parse_function_name
 
 if TYPE_CHECKING:
     from sandlot.execution.api import FunctionSpec
@@ -62,12 +63,15 @@ class InvokeOperations:
         payload = params.get("Payload") or b""
         check_payload(kind, payload)
         name, qualifier = params["FunctionName"], params.get("Qualifier")
-        spec, version = self.resolve_for_invoke(ctx.account_id, ctx.region, name, qualifier)
+        # A function of another account, by ARN: IAM has checked its policy allows this.
+        ref = parse_function_name(name)
+        account = ref.account if ref is not None and ref.account else ctx.account_id
+        spec, version = self.resolve_for_invoke(account, ctx.region, name, qualifier)
         if kind == "DryRun":
             return {"StatusCode": 204}
         if kind == "Event":
             self.platform.async_invocations.enqueue(
-                ctx.account_id,
+                account,
                 ctx.region,
                 name,
                 qualifier,

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import json
 
+from sandlot.iam.authorizer import ResourcePolicy
 from sandlot.protocol import ServiceError
-from sandlot.services.awslambda.arns import LATEST, VERSION_NUMBER, function_arn
+from sandlot.services.awslambda.arns import (
+    LATEST,
+    VERSION_NUMBER,
+    function_arn,
+    parse_function_name,
+)
 from sandlot.services.awslambda.base import LambdaBase, validated
 from sandlot.services.awslambda.configuration import new_revision
 from sandlot.services.awslambda.policy import POLICY_MAX_BYTES, compact, document, statement
@@ -81,6 +87,26 @@ class PermissionOperations(LambdaBase):
             "Policy": document(statements),
             "RevisionId": self._revision(account, region, name, key),
         }
+
+    def resource_policy(self, arn: str) -> ResourcePolicy | None:
+        """The function's (version's, alias's) own policy, which IAM evaluates requests
+        on ``arn`` against; None when the function does not exist."""
+        ref = parse_function_name(arn)
+        if ref is None or ref.account is None or ref.region is None:
+            return None
+        account, region, name = ref.account, ref.region, ref.name
+        if self.records.function(account, region, name) is None:
+            return None
+        key = ""
+        if ref.qualifier not in (None, LATEST):
+            key = ref.qualifier
+            if not (
+                self.version_or_none(account, region, name, key)
+                or self.records.alias(account, region, name, key)
+            ):
+                return None
+        statements = self.records.policy(account, region, name, key)
+        return ResourcePolicy(document(statements) if statements else None, account)
 
     def _policy_key(self, account: str, region: str, name: str, qualifier: str | None) -> str:
         """The policy a qualifier names ("" for the function itself); it must exist."""

@@ -284,6 +284,11 @@ class LambdaProvider(
         return name
 
     def _configure(self, ctx: RequestContext, params: dict, base: dict) -> dict:
+        if "Role" in params and not self.platform.authorizer.can_assume(
+            params["Role"], "lambda.amazonaws.com", ctx.account_id
+        ):
+            # Lambda gets the function's credentials by assuming the role, as in AWS.
+            raise invalid("The role defined for the function cannot be assumed by Lambda.")
         layers = None
         if "Layers" in params:
             layers = resolve_layers(self.records, ctx.account_id, ctx.region, params["Layers"])
