@@ -64,6 +64,7 @@ SAMPLES = {
         "AWSServiceName": "lambda.amazonaws.com",
         "EntityArn": f"arn:aws:iam::{ACCOUNT}:delegation-request/dr-1",
     },
+    "s3": {"Bucket": "b", "Key": "k/1.txt", "CopySource": "src/a%20b.txt?versionId=v1"},
     "sts": {
         "RoleArn": ROLE,
         "PrincipalArn": f"arn:aws:iam::{ACCOUNT}:saml-provider/s",

@@ -253,6 +253,58 @@ CASES = [
     ),
     ("sts", "GetCallerIdentity", {}, []),
     ("sts", "GetSessionToken", {}, []),
+    # S3: objects by bucket/key, listings on the bucket with their condition keys.
+    (
+        "s3",
+        "GetObject",
+        {"Bucket": "b", "Key": "dir/k.txt"},
+        [_auth("s3:GetObject", "arn:aws:s3:::b/dir/k.txt")],
+    ),
+    (
+        "s3",
+        "HeadObject",
+        {"Bucket": "b", "Key": "k", "VersionId": "v1"},
+        [_auth("s3:GetObjectVersion", "arn:aws:s3:::b/k", s3_versionid="v1")],
+    ),
+    (
+        "s3",
+        "ListObjectsV2",
+        {"Bucket": "b", "Prefix": "logs/", "Delimiter": "/", "MaxKeys": 10},
+        [
+            _auth(
+                "s3:ListBucket",
+                "arn:aws:s3:::b",
+                **{"s3:prefix": "logs/", "s3:delimiter": "/", "s3:max-keys": "10"},
+            )
+        ],
+    ),
+    ("s3", "ListBuckets", {}, [_auth("s3:ListAllMyBuckets", "*")]),
+    ("s3", "UploadPart", {"Bucket": "b", "Key": "k"}, [_auth("s3:PutObject", "arn:aws:s3:::b/k")]),
+    (
+        "s3",
+        "CopyObject",
+        {"Bucket": "b", "Key": "k", "CopySource": "/src/a%20b?versionId=v9"},
+        [
+            _auth(
+                "s3:PutObject",
+                "arn:aws:s3:::b/k",
+                **{"s3:x-amz-copy-source": "/src/a%20b?versionId=v9"},
+            ),
+            _auth("s3:GetObjectVersion", "arn:aws:s3:::src/a b"),
+        ],
+    ),
+    (
+        "s3",
+        "DeleteObjects",
+        {"Bucket": "b", "Delete": {"Objects": [{"Key": "x"}, {"Key": "y"}]}},
+        [_auth("s3:DeleteObject", "arn:aws:s3:::b/x", "arn:aws:s3:::b/y")],
+    ),
+    (
+        "s3",
+        "PutBucketNotificationConfiguration",
+        {"Bucket": "b"},
+        [_auth("s3:PutBucketNotification", "arn:aws:s3:::b")],
+    ),
 ]
 
 

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from sandlot.iam.actions.index import arn_pattern, load_index
 
@@ -43,12 +44,109 @@ _RENAMES = {
     ("lambda", "GetLayerVersionByArn"): "GetLayerVersion",
 }
 
+# S3 operations authorized under another action (AWS's "Required permissions for
+# Amazon S3 API operations"); the Delete* of a configuration is its Put*.
+_S3_RENAMES = {
+    "CompleteMultipartUpload": "PutObject",
+    "CreateMultipartUpload": "PutObject",
+    "UploadPart": "PutObject",
+    "CopyObject": "PutObject",
+    "UploadPartCopy": "PutObject",
+    "CreateBucketMetadataConfiguration": "CreateBucketMetadataTableConfiguration",
+    "DeleteBucketAnalyticsConfiguration": "PutAnalyticsConfiguration",
+    "DeleteBucketCors": "PutBucketCORS",
+    "DeleteBucketEncryption": "PutEncryptionConfiguration",
+    "DeleteBucketIntelligentTieringConfiguration": "PutIntelligentTieringConfiguration",
+    "DeleteBucketInventoryConfiguration": "PutInventoryConfiguration",
+    "DeleteBucketLifecycle": "PutLifecycleConfiguration",
+    "DeleteBucketMetadataConfiguration": "DeleteBucketMetadataTableConfiguration",
+    "DeleteBucketMetricsConfiguration": "PutMetricsConfiguration",
+    "DeleteBucketOwnershipControls": "PutBucketOwnershipControls",
+    "DeleteBucketReplication": "PutReplicationConfiguration",
+    "DeleteBucketTagging": "PutBucketTagging",
+    "DeleteObjects": "DeleteObject",
+    "DeletePublicAccessBlock": "PutBucketPublicAccessBlock",
+    "GetBucketAccelerateConfiguration": "GetAccelerateConfiguration",
+    "GetBucketAnalyticsConfiguration": "GetAnalyticsConfiguration",
+    "GetBucketCors": "GetBucketCORS",
+    "GetBucketEncryption": "GetEncryptionConfiguration",
+    "GetBucketIntelligentTieringConfiguration": "GetIntelligentTieringConfiguration",
+    "GetBucketInventoryConfiguration": "GetInventoryConfiguration",
+    "GetBucketLifecycle": "GetLifecycleConfiguration",
+    "GetBucketLifecycleConfiguration": "GetLifecycleConfiguration",
+    "GetBucketMetadataConfiguration": "GetBucketMetadataTableConfiguration",
+    "GetBucketMetricsConfiguration": "GetMetricsConfiguration",
+    "GetBucketNotificationConfiguration": "GetBucketNotification",
+    "GetBucketReplication": "GetReplicationConfiguration",
+    "GetObjectLockConfiguration": "GetBucketObjectLockConfiguration",
+    "GetPublicAccessBlock": "GetBucketPublicAccessBlock",
+    "HeadBucket": "ListBucket",
+    "HeadObject": "GetObject",
+    "ListBucketAnalyticsConfigurations": "GetAnalyticsConfiguration",
+    "ListBucketIntelligentTieringConfigurations": "GetIntelligentTieringConfiguration",
+    "ListBucketInventoryConfigurations": "GetInventoryConfiguration",
+    "ListBucketMetricsConfigurations": "GetMetricsConfiguration",
+    "ListBuckets": "ListAllMyBuckets",
+    "ListMultipartUploads": "ListBucketMultipartUploads",
+    "ListObjectVersions": "ListBucketVersions",
+    "ListObjects": "ListBucket",
+    "ListObjectsV2": "ListBucket",
+    "ListParts": "ListMultipartUploadParts",
+    "PutBucketAccelerateConfiguration": "PutAccelerateConfiguration",
+    "PutBucketAnalyticsConfiguration": "PutAnalyticsConfiguration",
+    "PutBucketCors": "PutBucketCORS",
+    "PutBucketEncryption": "PutEncryptionConfiguration",
+    "PutBucketIntelligentTieringConfiguration": "PutIntelligentTieringConfiguration",
+    "PutBucketInventoryConfiguration": "PutInventoryConfiguration",
+    "PutBucketLifecycle": "PutLifecycleConfiguration",
+    "PutBucketLifecycleConfiguration": "PutLifecycleConfiguration",
+    "PutBucketMetricsConfiguration": "PutMetricsConfiguration",
+    "PutBucketNotificationConfiguration": "PutBucketNotification",
+    "PutBucketReplication": "PutReplicationConfiguration",
+    "PutObjectLockConfiguration": "PutBucketObjectLockConfiguration",
+    "PutPublicAccessBlock": "PutBucketPublicAccessBlock",
+    "SelectObjectContent": "GetObject",
+}
+# With a VersionId, these S3 actions become their *Version* twins.
+_S3_VERSIONED = {
+    "GetObject": "GetObjectVersion",
+    "DeleteObject": "DeleteObjectVersion",
+    "GetObjectAcl": "GetObjectVersionAcl",
+    "PutObjectAcl": "PutObjectVersionAcl",
+    "GetObjectTagging": "GetObjectVersionTagging",
+    "PutObjectTagging": "PutObjectVersionTagging",
+    "DeleteObjectTagging": "DeleteObjectVersionTagging",
+    "GetObjectAttributes": "GetObjectVersionAttributes",
+    "GetObjectTorrent": "GetObjectVersionTorrent",
+}
+
+
+def _action(service: str, operation: str, params: dict[str, Any]) -> str:
+    """The action name (without the service prefix) AWS authorizes the operation as."""
+    if service != "s3":
+        return _RENAMES.get((service, operation), operation)
+    action = _S3_RENAMES.get(operation, operation)
+    if params.get("VersionId") and action in _S3_VERSIONED:
+        return _S3_VERSIONED[action]
+    return action
+
+
 # AWS documents that these need no permission (an explicit deny does not stop them).
 NO_PERMISSION = frozenset({("sts", "GetCallerIdentity"), ("sts", "GetSessionToken")})
 
 # Operations whose action is missing from the published data (newer than it, or not
 # documented); they are authorized under their own name on "*".
-UNDOCUMENTED = frozenset({("logs", "GetLogObject"), ("iam", "UpdateDelegationRequest")})
+UNDOCUMENTED = frozenset(
+    {
+        ("logs", "GetLogObject"),
+        ("iam", "UpdateDelegationRequest"),
+        # S3 Express (directory buckets) and Object Lambda operations: other services.
+        ("s3", "CreateSession"),
+        ("s3", "ListDirectoryBuckets"),
+        ("s3", "RenameObject"),
+        ("s3", "WriteGetObjectResponse"),
+    }
+)
 
 # Dependent actions the request itself triggers when it names such a resource (others
 # listed as dependent, e.g. kms:DescribeKey, are calls the service makes afterwards).
@@ -135,7 +233,7 @@ def authorizations(
     req = _Request(params, account_id, region, caller_arn, iam_path)
     parsed = _EXTRACTORS.get(service, _no_extras)(req)
     _tag_context(params, parsed.context)
-    action = _RENAMES.get((service, operation), operation)
+    action = _action(service, operation, params)
     main = _authorize(service, action, req, parsed)
     result = [main]
     result += _dependents(service, action, req, main)
@@ -152,13 +250,16 @@ def _authorize(service: str, action: str, req: _Request, parsed: _Parsed) -> Aut
     if entry is None:  # UNDOCUMENTED
         return Authorization(f"{service}:{action}", ("*",), {})
     found_required: list[str] = []
-    found_optional: list[str] = []
+    found_optional: list[list[str]] = []
     for kind, required in entry["resources"]:
         arns = _resource_arns(index["resources"][kind], kind, req, parsed)
-        (found_required if required else found_optional).extend(arns)
+        if required:
+            found_required.extend(arns)
+        elif arns:
+            found_optional.append(arns)
     # Optional types are alternatives (TagResource on a function *or* a layer ...):
     # the first one the request names is the resource.
-    resources = found_required or found_optional[:1]
+    resources = found_required or (found_optional[0] if found_optional else [])
     if not resources and [k for k, _ in entry["resources"]] == ["user"] and _is_user(req.caller):
         # IAM operations on a user act on the calling user when UserName is omitted.
         resources = [req.caller]
@@ -453,7 +554,68 @@ def _sts(req: _Request) -> _Parsed:
     return parsed
 
 
+def _s3_object_arn(bucket: str, key: str) -> str:
+    return f"arn:aws:s3:::{bucket}/{key}"
+
+
+def _copy_source(value: str) -> tuple[str, str, str | None] | None:
+    """(bucket, key, versionId) of an ``x-amz-copy-source`` value."""
+    source, _, query = unquote(value).lstrip("/").partition("?versionId=")
+    bucket, _, key = source.partition("/")
+    return (bucket, key, query or None) if bucket and key else None
+
+
+def _s3(req: _Request) -> _Parsed:
+    p = req.params
+    parsed = _Parsed()
+    bucket, key = p.get("Bucket"), p.get("Key")
+    if isinstance(bucket, str):
+        parsed.names["BucketName"] = bucket
+        if isinstance(key, str):
+            parsed.names["ObjectName"] = key
+        deleted = (
+            (p.get("Delete") or {}).get("Objects") if isinstance(p.get("Delete"), dict) else None
+        )
+        if isinstance(deleted, list):
+            keys = [
+                o["Key"] for o in deleted if isinstance(o, dict) and isinstance(o.get("Key"), str)
+            ]
+            parsed.arns["object"] = [_s3_object_arn(bucket, k) for k in keys]
+    ctx = parsed.context
+    for member, condition in (
+        ("Prefix", "s3:prefix"),
+        ("Delimiter", "s3:delimiter"),
+        ("MaxKeys", "s3:max-keys"),
+        ("VersionId", "s3:versionid"),
+        ("ACL", "s3:x-amz-acl"),
+        ("MetadataDirective", "s3:x-amz-metadata-directive"),
+        ("ServerSideEncryption", "s3:x-amz-server-side-encryption"),
+        ("StorageClass", "s3:x-amz-storage-class"),
+    ):
+        if p.get(member) is not None:
+            ctx[condition] = str(p[member])
+    if isinstance(p.get("CopySource"), str):
+        ctx["s3:x-amz-copy-source"] = p["CopySource"]
+    if isinstance(p.get("CreateBucketConfiguration"), dict):
+        constraint = p["CreateBucketConfiguration"].get("LocationConstraint")
+        if constraint:
+            ctx["s3:LocationConstraint"] = constraint
+    return parsed
+
+
+def _s3_copy_source(req: _Request, main: Authorization) -> list[Authorization]:
+    """Copying reads the source object: s3:GetObject (or GetObjectVersion) on it."""
+    source = req.params.get("CopySource")
+    found = _copy_source(source) if isinstance(source, str) else None
+    if found is None:
+        return []
+    bucket, key, version = found
+    action = "s3:GetObjectVersion" if version else "s3:GetObject"
+    return [Authorization(action, (_s3_object_arn(bucket, key),), {})]
+
+
 _EXTRACTORS: dict[str, Callable[[_Request], _Parsed]] = {
+    "s3": _s3,
     "lambda": _lambda,
     "logs": _logs,
     "iam": _iam,
@@ -513,4 +675,6 @@ _EXTRAS: dict[tuple[str, str], Callable[[_Request, Authorization], list[Authoriz
     ),
     ("sts", "AssumeRole"): _session_tags,
     ("iam", "AddRoleToInstanceProfile"): _instance_profile_role,
+    ("s3", "CopyObject"): _s3_copy_source,
+    ("s3", "UploadPartCopy"): _s3_copy_source,
 }
