@@ -4,7 +4,9 @@ The policies mix services, wildcards, NotAction, policy variables and conditions
 way real roles do; they are compiled once (as the engine's cache does), then each
 decision is timed. Reports p50/p99 in microseconds for an allowed request, an implicitly
 denied one, a request with a resource policy, and one traced (as `sandlot iam explain`
-asks for).
+asks for). Then the whole authorization of a request as the gateway runs it
+(`Authorizer.check`: action mapping, the principal's cached policies, the decision and
+its log entry) for a role session with the same ten policies attached.
 
     python bench/iam_eval.py [--n 20000]
 
@@ -121,6 +123,72 @@ def main() -> None:
         _time(request, min(args.n, 2000), trace)  # warm-up
         p50, p99 = _time(request, args.n, trace)
         print(f"  {name:<16} p50 {p50:6.1f} µs   p99 {p99:6.1f} µs")
+    p50, p99 = _authorizer(min(args.n, 5000))
+    print(f"  {'Authorizer.check':<16} p50 {p50:6.1f} µs   p99 {p99:6.1f} µs (incl. decision log)")
+
+
+def _authorizer(n: int) -> tuple[float, float]:
+    """A role session's lambda:GetFunction through the platform's Authorizer."""
+    import asyncio
+    import tempfile
+    from pathlib import Path
+
+    from sandlot.config import Settings
+    from sandlot.iam.principal import Principal
+    from sandlot.platform import Platform
+    from sandlot.services.provider import RequestContext
+
+    with tempfile.TemporaryDirectory() as tmp:
+        platform = Platform(Settings(), Path(tmp))
+        root = Principal.root(ACCOUNT)
+
+        def call(operation, params, principal=root):
+            return asyncio.run(
+                platform.call("iam", operation, params, principal=principal, region="us-east-1")
+            )
+
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        call("CreateRole", {"RoleName": "fn-role", "AssumeRolePolicyDocument": json.dumps(trust)})
+        for i in range(10):
+            document = _policy(i)
+            if i == 9:  # the statement that allows the benchmarked call
+                parsed = json.loads(document)
+                parsed["Statement"][0] = {
+                    "Effect": "Allow",
+                    "Action": "lambda:GetFunction",
+                    "Resource": f"arn:aws:lambda:*:{ACCOUNT}:function:*",
+                }
+                document = json.dumps(parsed)
+            arn = call("CreatePolicy", {"PolicyName": f"p{i}", "PolicyDocument": document})
+            call("AttachRolePolicy", {"RoleName": "fn-role", "PolicyArn": arn["Policy"]["Arn"]})
+        role = f"arn:aws:iam::{ACCOUNT}:role/fn-role"
+        out = asyncio.run(
+            platform.call(
+                "sts",
+                "AssumeRole",
+                {"RoleArn": role, "RoleSessionName": "fn"},
+                principal=root,
+                region="us-east-1",
+            )
+        )
+        session = platform.credentials.lookup(out["Credentials"]["AccessKeyId"]).principal
+        params = {"FunctionName": "fn"}
+        samples = []
+        for i in range(n + 500):
+            ctx = RequestContext(
+                f"r{i}", ACCOUNT, "us-east-1", session, "lambda", "GetFunction", None
+            )
+            start = time.perf_counter_ns()
+            platform.authorizer.check(ctx, params, context={"aws:SourceIp": "10.1.2.3"})
+            samples.append((time.perf_counter_ns() - start) / 1000)
+        platform.close()
+    samples = sorted(samples[500:])
+    return statistics.median(samples), samples[int(len(samples) * 0.99)]
 
 
 if __name__ == "__main__":

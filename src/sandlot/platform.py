@@ -20,6 +20,7 @@ from sandlot.config import Settings
 from sandlot.events.async_invoke import AsyncInvocations
 from sandlot.iam.authorizer import Authorizer
 from sandlot.iam.credentials import CredentialStore
+from sandlot.iam.decisions import FLUSH_INTERVAL_S
 from sandlot.iam.principal import Principal, assumed_role
 from sandlot.protocol.errors import not_implemented
 from sandlot.services import provider_class
@@ -63,6 +64,7 @@ class Platform:
         self.endpoint_url = endpoint_url
         self._tasks.append(asyncio.create_task(self.async_invocations.run()))
         self._tasks.append(asyncio.create_task(self._sweep_log_retention()))
+        self._tasks.append(asyncio.create_task(self._flush_decisions()))
         # Lambda's provisioned concurrency configurations are provisioned again.
         lambda_provider = self.provider("lambda")
         if lambda_provider is not None and hasattr(lambda_provider, "start"):
@@ -119,6 +121,14 @@ class Platform:
             "AWS_SECRET_ACCESS_KEY": credential.secret_access_key,
             "AWS_SESSION_TOKEN": credential.session_token or "",
         }
+
+    async def _flush_decisions(self) -> None:
+        try:
+            while True:
+                await asyncio.sleep(FLUSH_INTERVAL_S)
+                self.authorizer.decisions.flush()
+        finally:
+            self.authorizer.decisions.flush()  # on stop, what is still buffered
 
     async def _sweep_log_retention(self) -> None:
         while True:
