@@ -162,3 +162,34 @@ def test_function_role_is_enforced_and_explained(server, client):
     }
     iam.put_role_policy(RoleName=role_name, PolicyName="suggested", PolicyDocument=suggested.stdout)
     assert json.load(lam.invoke(FunctionName=name)["Payload"]) == {"ok": True}
+
+
+def test_resource_tags_in_conditions(server, client):
+    iam, lam = client("iam"), client("lambda")
+    code = {"app.py": "def handler(e, c):\n    return 1\n"}
+    blue, red = unique("blue"), unique("red")
+    create_function(lam, blue, code, Tags={"team": "blue"})
+    create_function(lam, red, code, Tags={"team": "red"})
+    name = unique("tagged")
+    as_user, _ = new_user(server, iam, name)
+    iam.put_user_policy(
+        UserName=name,
+        PolicyName="blue-only",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "lambda:GetFunction",
+                        "Resource": "*",
+                        "Condition": {"StringEquals": {"aws:ResourceTag/team": "blue"}},
+                    }
+                ],
+            }
+        ),
+    )
+    assert as_user("lambda").get_function(FunctionName=blue)["Tags"] == {"team": "blue"}
+    assert error_of(as_user("lambda").get_function, FunctionName=red)["Code"] == (
+        "AccessDeniedException"
+    )

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sandlot.iam.actions import authorizations
@@ -66,6 +67,7 @@ class ResourcePolicy:
     document: str | None
     account: str  # the account owning the resource
     kind: str = "resource"  # or "trust" for a role's trust policy
+    tags: Mapping[str, str] = field(default_factory=dict)  # aws:ResourceTag/<key>
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,8 @@ class Authorizer:
                 keys: dict[str, object] = {"aws:RequestedRegion": ctx.region, **auth.context}
                 if context:
                     keys.update(context)
+                if owned is not None:
+                    keys.update((f"aws:ResourceTag/{k}", v) for k, v in owned.tags.items())
                 decision = _decide(identity, auth.action, resource, keys, owned, owner)
                 policy_ids = identity.policy_ids
                 if owned is not None and owned.document is not None:

@@ -95,7 +95,8 @@ class PermissionOperations(LambdaBase):
         if ref is None or ref.account is None or ref.region is None:
             return None
         account, region, name = ref.account, ref.region, ref.name
-        if self.records.function(account, region, name) is None:
+        function = self.records.function(account, region, name)
+        if function is None:
             return None
         key = ""
         if ref.qualifier not in (None, LATEST):
@@ -106,7 +107,8 @@ class PermissionOperations(LambdaBase):
             ):
                 return None
         statements = self.records.policy(account, region, name, key)
-        return ResourcePolicy(document(statements) if statements else None, account)
+        tags = json.loads(function["tags"] or "{}")
+        return ResourcePolicy(document(statements) if statements else None, account, tags=tags)
 
     def _policy_key(self, account: str, region: str, name: str, qualifier: str | None) -> str:
         """The policy a qualifier names ("" for the function itself); it must exist."""

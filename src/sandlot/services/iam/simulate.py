@@ -78,7 +78,7 @@ class Simulation(IamBase):
         found = self.identity(match.group(1), "role", match.group(4))
         if found is None or found.arn != arn or not found.trust_policy:
             return None
-        return ResourcePolicy(found.trust_policy, match.group(1), "trust")
+        return ResourcePolicy(found.trust_policy, match.group(1), "trust", found.tags)
 
     def identity(self, account: str, kind: str, name: str) -> Identity | None:
         """The user or role ``name`` with the policies that apply to it, or None."""
