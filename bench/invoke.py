@@ -4,7 +4,11 @@ Reports warm p50/p99 at concurrency 1, invokes/s at concurrency 16 (errors count
 any non-200 or X-Amz-Function-Error), and cold starts (the first invoke of a freshly
 created function, so no warm environment exists), each with a 1 KB JSON payload.
 
-    python bench/invoke.py [--seconds 5] [--cold 30] [--endpoint http://127.0.0.1:PORT]
+    python bench/invoke.py [--seconds 5] [--cold 30] [--sandbox process|linux]
+                           [--endpoint http://127.0.0.1:PORT]
+
+``--sandbox`` (default: SANDLOT_SANDBOX, else sandlot's own default) picks the backend
+of the sandlot it starts.
 
 With ``--endpoint`` it measures an emulator already listening there (for comparison)
 instead of starting sandlot.
@@ -19,6 +23,7 @@ import argparse
 import asyncio
 import io
 import json
+import os
 import tempfile
 import time
 import zipfile
@@ -57,7 +62,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--cold", type=int, default=30, help="cold starts to measure")
     parser.add_argument("--endpoint", help="measure this running emulator instead")
+    parser.add_argument("--sandbox", choices=("process", "linux"), help="SANDLOT_SANDBOX")
     args = parser.parse_args()
+    if args.sandbox:
+        os.environ["SANDLOT_SANDBOX"] = args.sandbox
     with tempfile.TemporaryDirectory() as data_dir:
         if args.endpoint:
             process, port = None, int(args.endpoint.rsplit(":", 1)[1])
@@ -69,6 +77,15 @@ def main() -> None:
                 aws_access_key_id="benchkey", aws_secret_access_key="benchsecret",
                 config=Config(retries={"max_attempts": 1}),
             )  # fmt: skip
+            # Lambda assumes the function's role: it must exist and trust Lambda.
+            boto3.client(
+                "iam", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                aws_access_key_id="benchkey", aws_secret_access_key="benchsecret",
+            ).create_role(RoleName="bench", AssumeRolePolicyDocument=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                               "Principal": {"Service": "lambda.amazonaws.com"}}],
+            }))  # fmt: skip
             cold = []
             for i in range(args.cold):
                 create(lam, f"cold-{i}")
@@ -80,7 +97,10 @@ def main() -> None:
             create(lam, "warm")
             path = "/2015-03-31/functions/warm/invocations"
             request = signed_request(port, "lambda", path, PAYLOAD, {})
-            results = {"cold_start": {"samples": len(cold), **percentiles(cold)}}
+            results = {
+                "sandbox": os.environ.get("SANDLOT_SANDBOX", "default"),
+                "cold_start": {"samples": len(cold), **percentiles(cold)},
+            }
             for concurrency in (1, 16):
                 results[f"warm_c{concurrency}"] = asyncio.run(
                     replay(port, request, concurrency, args.seconds, invoked_ok)

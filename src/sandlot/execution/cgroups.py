@@ -53,6 +53,15 @@ class Cgroup:
         for fd in self._procs_fds:
             os.write(fd, b"0")
 
+    def set_limits(self, limits: Limits) -> None:
+        """Change the limits (a cgroup made ahead of time, given to a function)."""
+        _apply(2 if isinstance(self, CgroupV2) else 1, self._dirs, limits)
+
+    @property
+    def procs_fds(self) -> list[int]:
+        """The open ``cgroup.procs`` files (for a process that joins from elsewhere)."""
+        return list(self._procs_fds)
+
     def close_fds(self) -> None:
         for fd in self._procs_fds:
             with contextlib.suppress(OSError):
@@ -139,21 +148,7 @@ class Cgroups:
         for path in dirs:
             path.mkdir()
         try:
-            memory = limits.memory_mb * 1024 * 1024
-            if self.version == 2:
-                (cgroup,) = dirs
-                _set(cgroup / "memory.max", str(memory))
-                _write(cgroup / "memory.swap.max", "0")  # absent without swap accounting
-                _set(cgroup / "pids.max", str(limits.pids_max))
-                _write(cgroup / "cpu.weight", str(_cpu_weight(limits.memory_mb)))
-            else:
-                pids, mem, cpu = dirs
-                _set(pids / "pids.max", str(limits.pids_max))
-                _set(mem / "memory.limit_in_bytes", str(memory))
-                # memsw exists only with swap accounting; it must not be below the limit.
-                _write(mem / "memory.memsw.limit_in_bytes", str(memory))
-                shares = max(2, _cpu_weight(limits.memory_mb) * 1024 // 100)
-                _write(cpu / "cpu.shares", str(shares))
+            _apply(self.version, dirs, limits)
             fds = [os.open(path / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC) for path in dirs]
         except OSError:
             for path in dirs:
@@ -169,6 +164,30 @@ class Cgroups:
         for base in self._bases:
             with contextlib.suppress(OSError):
                 base.rmdir()
+
+
+def _apply(version: int, dirs: list[Path], limits: Limits) -> None:
+    """Write ``limits`` into a cgroup's control files (raises OSError)."""
+    memory = limits.memory_mb * 1024 * 1024
+    if version == 2:
+        (cgroup,) = dirs
+        _set(cgroup / "memory.max", str(memory))
+        _write(cgroup / "memory.swap.max", "0")  # absent without swap accounting
+        _set(cgroup / "pids.max", str(limits.pids_max))
+        _write(cgroup / "cpu.weight", str(_cpu_weight(limits.memory_mb)))
+    else:
+        pids, mem, cpu = dirs
+        _set(pids / "pids.max", str(limits.pids_max))
+        # memsw exists only with swap accounting and must not be below the limit: the
+        # order of the two writes depends on whether the limit grows or shrinks.
+        memsw = mem / "memory.memsw.limit_in_bytes"
+        if not _write(memsw, str(memory)):
+            _set(mem / "memory.limit_in_bytes", str(memory))
+            _write(memsw, str(memory))
+        else:
+            _set(mem / "memory.limit_in_bytes", str(memory))
+        shares = max(2, _cpu_weight(limits.memory_mb) * 1024 // 100)
+        _write(cpu / "cpu.shares", str(shares))
 
 
 def _cpu_weight(memory_mb: int) -> int:

@@ -22,6 +22,12 @@ else of a home directory), then
 Memory, pids and CPU weight come from a cgroup per environment (cgroups.py) when the
 server can create them; without, the sandbox still isolates but limits nothing, and
 the backend says so once in the log.
+
+Where it can (``zygote_sandbox_available()``), the backend does not run bwrap: the
+Python zygote (zygote.py) makes the same sandbox itself with unshare/mount/pivot_root
+and forks the Python runtime into it, or executes the runtime's command there (Node.js,
+``provided*``); one sandbox is kept prepared ahead of time (a spare). bwrap remains the
+way when the zygote is off (SANDLOT_ZYGOTE=0) or cannot create the namespaces.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from sandlot.execution import cgroups
+from sandlot.execution import cgroups, zygote
 from sandlot.execution.runtimes import PYTHON
 from sandlot.execution.sandbox import (
     Layout,
@@ -129,6 +135,37 @@ def linux_backend_available() -> tuple[bool, str]:
     return True, ""
 
 
+_PROBE = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+uid, gid = os.geteuid(), os.getegid()
+if libc.unshare(0x10000000 | 0x00020000 | 0x20000000 | 0x08000000 | 0x04000000) != 0:
+    raise SystemExit("unshare: " + os.strerror(ctypes.get_errno()))
+for name, text in (("setgroups", "deny"), ("uid_map", f"993 {uid} 1"), ("gid_map", f"990 {gid} 1")):
+    with open(f"/proc/self/{name}", "w") as f:
+        f.write(text)
+"""
+
+
+@functools.cache
+def zygote_sandbox_available() -> bool:
+    """Whether the zygote can make sandboxes itself (user, mount, PID, IPC and UTS
+    namespaces via unshare(2)); if not, every runtime starts under bwrap (which may
+    work where this does not, e.g. installed setuid)."""
+    try:
+        done = subprocess.run(
+            (PYTHON, "-S", "-c", _PROBE), capture_output=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.info("the zygote cannot make sandboxes here (%s): bwrap starts every runtime", exc)
+        return False
+    if done.returncode != 0:
+        reason = done.stderr.decode(errors="replace").strip().splitlines()[-1:]
+        log.info("the zygote cannot make sandboxes here (%s): bwrap starts every runtime", reason)
+        return False
+    return True
+
+
 def _system_binds() -> list[str]:
     args = []
     for name in _SYSTEM_DIRS:
@@ -201,6 +238,15 @@ class LinuxBackend(SandboxBackend):
                 "linux sandbox without cgroups (%s): memory, pids and CPU are not limited",
                 self.cgroups_reason,
             )
+        self._zygote: zygote.Zygote | None = None
+        self._zygote_base: dict = {}
+        self._spare: tuple[cgroups.Cgroup | None] | None = None
+        self._closed = False
+        if zygote.enabled() and zygote_sandbox_available():
+            self._zygote = zygote.Zygote()
+            self._zygote.start()  # it imports while the server finishes starting
+            self._zygote_base = self._zygote_layout()
+            self._refill_spare()
 
     def _base_args(self) -> list[str]:
         args = [self._bwrap, *_NAMESPACES, "--uid", str(UID), "--gid", str(GID)]
@@ -211,6 +257,80 @@ class LinuxBackend(SandboxBackend):
         args += ["--ro-bind", str(self._etc / "passwd"), "/etc/passwd"]
         args += ["--ro-bind", str(self._etc / "group"), "/etc/group"]
         return [*args, "--proc", "/proc", "--dev", "/dev"]
+
+    def _zygote_layout(self) -> dict:
+        """What every zygote-made sandbox sees, as the zygote's request spells it: the
+        same root as ``_base_args`` gives bwrap."""
+        root = self._etc / "root"  # the mount point of the sandbox's root (its own mount ns)
+        root.mkdir()
+        symlinks, binds = [], []
+        for name in _SYSTEM_DIRS:
+            host = f"/{name}"
+            if os.path.islink(host):
+                symlinks.append((host, os.readlink(host)))
+            elif os.path.isdir(host):
+                binds.append((host, host, "ro"))
+        for name in _ETC_FILES:
+            binds.append((os.path.realpath(f"/etc/{name}"), f"/etc/{name}", "ro-try"))
+        binds.append((str(self._etc / "passwd"), "/etc/passwd", "ro"))
+        binds.append((str(self._etc / "group"), "/etc/group", "ro"))
+        for prefix in self._prefixes:
+            binds.append((prefix, prefix, "ro"))
+        return {
+            "kind": "linux",
+            "root": str(root),
+            "symlinks": symlinks,
+            "binds": binds,
+            "hostname": "sandlot",
+            "userns": True,
+            "uid": UID,
+            "gid": GID,
+            "script": f"{RUNTIME_DIR}/python_bootstrap.py",
+        }
+
+    def _zygote_request(self, spec: SandboxSpec) -> dict:
+        """What only the environment's own processes read (zygote.Zygote.fork)."""
+        binds = [(str(spec.code_dir), TASK_ROOT, "ro"), (str(spec.opt_dir), OPT, "ro")]
+        if len(spec.layer_dirs) > 1:
+            for layer, inside in zip(
+                spec.layer_dirs, self.layer_paths(spec.layer_dirs), strict=True
+            ):
+                binds.append((str(layer), inside, "ro"))
+        binds.append((str(spec.runtime_dir), RUNTIME_DIR, "ro"))
+        packages = self._packages_args(spec.python_packages)
+        # ["--dir", PYTHON_PACKAGES, then ("--ro-bind", host, inside) per package]
+        for index in range(2, len(packages), 3):
+            binds.append((packages[index + 1], packages[index + 2], "ro"))
+        return {
+            "task_binds": binds,
+            "dirs": [PYTHON_PACKAGES],
+            "tmp_bytes": max(1, spec.ephemeral_storage_mb) * 1024 * 1024,
+            "argv": spec.argv,
+            "env": spec.env,
+            "cwd": TASK_ROOT,
+        }
+
+    def _refill_spare(self) -> None:
+        """Have the zygote make the next sandbox ahead of time, in a cgroup of its own
+        (its limits are set when a function gets it): cgroup creation, joining it (a
+        v1 cgroup's first join waits for an RCU grace period, milliseconds), the
+        namespaces and most of the root then cost nothing on a cold start."""
+        if self._zygote is None or self._spare is not None or self._closed:
+            return
+        cgroup = None
+        if self.cgroups is not None:
+            try:
+                cgroup = self.cgroups.create(uuid.uuid4().hex, cgroups.Limits(128))
+            except OSError as exc:
+                log.warning("cannot create a cgroup for a spare sandbox: %s", exc)
+                return
+        fds = cgroup.procs_fds if cgroup is not None else []
+        if not self._zygote.post({"op": "spare", **self._zygote_base}, fds):
+            if cgroup is not None:
+                cgroup.close_fds()
+                cgroup.remove()
+            return
+        self._spare = (cgroup,)
 
     def layout(
         self, code_dir: Path, opt_dir: Path, tmp_dir: Path, runtime_dir: Path, python_packages: Path
@@ -283,6 +403,8 @@ class LinuxBackend(SandboxBackend):
         lifeline = self._lifeline
         if lifeline is None:
             lifeline = self._lifeline = _Lifeline()
+        if self._zygote is not None:
+            return await self._fork(spec, lifeline)
         cgroup = None
         if self.cgroups is not None:
             cgroup = self.cgroups.create(uuid.uuid4().hex, cgroups.Limits(spec.memory_mb))
@@ -311,7 +433,64 @@ class LinuxBackend(SandboxBackend):
         lifeline.watch(popen.pid)
         return LinuxSandbox(popen, lifeline, cgroup)
 
+    async def _fork(self, spec: SandboxSpec, lifeline: _Lifeline) -> Sandbox:
+        """The Python runtime, forked by the zygote, in a sandbox the zygote's child makes.
+
+        The child joins the cgroups (their ``cgroup.procs``, opened here, travel with
+        the request) before it makes the namespaces, so all of the sandbox is inside.
+        """
+        assert self._zygote is not None
+        sandbox: LinuxSandbox | None = None
+        early: list[int] = []
+
+        def on_exit(code: int) -> None:
+            if sandbox is None:
+                early.append(code)
+            else:
+                sandbox.reported_exit(code)
+
+        limits = cgroups.Limits(spec.memory_mb)
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            (cgroup,) = spare
+            if cgroup is not None:
+                cgroup.set_limits(limits)
+        elif self.cgroups is not None:
+            cgroup = self.cgroups.create(uuid.uuid4().hex, limits)
+        else:
+            cgroup = None
+        # The next cold start's sandbox is prepared once this one is under way.
+        asyncio.get_running_loop().call_soon(self._refill_spare)
+        fds = [spec.output_fd, *(cgroup.procs_fds if cgroup is not None else ())]
+        # The Python bootstrap runs in the forked process; anything else is executed.
+        header = {
+            **self._zygote_base,
+            "spare": spare is not None,
+            "exec": not zygote.forkable(spec.argv, spec.env, RUNTIME_DIR),
+        }
+        try:
+            pid = await self._zygote.fork(header, self._zygote_request(spec), fds, on_exit)
+        except BaseException:
+            if cgroup is not None:
+                cgroup.close_fds()
+                await asyncio.to_thread(cgroup.remove)
+            raise
+        if cgroup is not None:
+            cgroup.close_fds()
+        lifeline.watch(pid)
+        sandbox = LinuxSandbox(None, lifeline, cgroup, pid)
+        if early:
+            sandbox.reported_exit(early[0])
+        return sandbox
+
     async def close(self) -> None:
+        self._closed = True
+        if self._zygote is not None:
+            await self._zygote.close()
+        spare, self._spare = self._spare, None
+        if spare is not None and spare[0] is not None:
+            spare[0].close_fds()
+            await asyncio.to_thread(spare[0].remove)
         if self._lifeline is not None:
             await self._lifeline.close()
             self._lifeline = None
@@ -330,10 +509,14 @@ class LinuxSandbox(ProcessSandbox):
     """
 
     def __init__(
-        self, popen: subprocess.Popen, lifeline: _Lifeline, cgroup: cgroups.Cgroup | None
+        self,
+        popen: subprocess.Popen | None,
+        lifeline: _Lifeline,
+        cgroup: cgroups.Cgroup | None,
+        pid: int | None = None,
     ) -> None:
         self._cgroup = cgroup
-        super().__init__(popen, lifeline)
+        super().__init__(popen, lifeline, pid)
 
     def _finish(self, code: int) -> None:
         # bwrap reports a command killed by signal N as exit status 128 + N, as shells do.
