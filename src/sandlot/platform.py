@@ -65,6 +65,9 @@ class Platform:
         self._tasks.append(asyncio.create_task(self.async_invocations.run()))
         self._tasks.append(asyncio.create_task(self._sweep_log_retention()))
         self._tasks.append(asyncio.create_task(self._flush_decisions()))
+        # The engine right after start-up, not on the first invoke: its zygote then
+        # imports while nobody waits.
+        asyncio.get_running_loop().call_soon(lambda: self.engine)
         # Lambda's provisioned concurrency configurations are provisioned again.
         lambda_provider = self.provider("lambda")
         if lambda_provider is not None and hasattr(lambda_provider, "start"):
