@@ -4,18 +4,31 @@ Flow: read the request → find the service → authenticate (SigV4, account, re
 principal) → parse with the service's model → call the provider method → serialise the
 result or the error. Nothing below this module knows HTTP framing; nothing above the
 protocol layer knows wire formats.
+
+S3 specifics handled here: virtual-hosted-style requests are rewritten to path style
+(the signature is checked against the original host and path); bodies of operations
+whose payload is a streaming blob (``PutObject``, ``UploadPart``) are not buffered but
+spooled to a file (``gateway/bodies.py``) and reach the provider as a ``SpooledBody``;
+a ``FileBody`` result is sent in chunks; CORS preflights go to the S3 provider's
+``cors_preflight`` and other requests with an ``Origin`` get its ``cors_headers``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
+import hashlib
 import json
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import cache
+from urllib.parse import unquote
 
 import sandlot
+from sandlot.gateway import bodies
 from sandlot.gateway.auth import (
     AuthFailure,
     Signature,
@@ -27,7 +40,7 @@ from sandlot.gateway.auth import (
 from sandlot.gateway.routing import ServiceRouter
 from sandlot.iam.principal import Principal
 from sandlot.platform import Platform
-from sandlot.protocol import HttpRequest, HttpResponse, ServiceError
+from sandlot.protocol import FileBody, HttpRequest, HttpResponse, ServiceError, SpooledBody
 from sandlot.protocol.errors import not_implemented
 from sandlot.protocol.models import service_model
 from sandlot.protocol.parser import ParsedRequest, RequestParser
@@ -70,6 +83,27 @@ _AUTH_ERRORS: dict[str, dict[str, tuple[str, int]]] = {
 _AUTH_ERRORS["rest-json"] = _AUTH_ERRORS["json"]
 _INVALID_TOKEN = "The security token included in the request is invalid."
 
+Receive = Callable[[], Awaitable[dict]]
+# Services whose streaming-blob payloads are spooled to a file (the SpooledBody contract
+# is S3's; Lambda's Invoke payload is modelled as streaming too but stays bytes).
+_SPOOLED_SERVICES = frozenset({"s3"})
+_SPOOL_BATCH = 1024 * 1024  # bytes handed to the writer thread at a time
+_SEND_CHUNK = 256 * 1024  # bytes of a FileBody sent at a time
+_HEX = frozenset("0123456789abcdef")
+_CONTENT_SHA256_LITERALS = frozenset(
+    {
+        bodies.UNSIGNED_PAYLOAD,
+        bodies.STREAMING_SIGNED,
+        bodies.STREAMING_SIGNED_TRAILER,
+        bodies.STREAMING_UNSIGNED_TRAILER,
+    }
+)
+_CORS_VARY = "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its request body was complete."""
+
 
 class Gateway:
     """The ASGI app. One instance per server, sharing the Platform."""
@@ -86,7 +120,7 @@ class Gateway:
         kind = scope["type"]
         if kind == "http":
             response = await self._http(scope, receive)
-            await _send(send, response, scope["method"] == "HEAD")
+            await _send(send, receive, response, scope["method"] == "HEAD")
         elif kind == "lifespan":
             await _lifespan(receive, send)
 
@@ -101,7 +135,12 @@ class Gateway:
             scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0] or scope["path"],
             scope["query_string"].decode("latin-1"),
             headers,
+            client_ip=(scope.get("client") or ("",))[0],
         )
+        if request.method == "PUT" and not request.path.startswith("/_sandlot/"):
+            # Possibly a streamed upload: routing a PUT needs no body, so the body is
+            # read (or spooled) once the operation is known.
+            return await self.handle(request, receive)
         limit = self.settings.max_body_bytes
         chunks, size, more = [], 0, True
         while more:
@@ -122,25 +161,60 @@ class Gateway:
 
     # -- one request ----------------------------------------------------------------
 
-    async def handle(self, request: HttpRequest) -> HttpResponse:
-        """Answer one request; never raises."""
+    async def handle(self, request: HttpRequest, receive: Receive | None = None) -> HttpResponse:
+        """Answer one request; never raises.
+
+        Without ``receive`` the body is ``request.body``; with it, the body has not been
+        read yet and comes from ``receive`` (ASGI messages).
+        """
         request_id = str(uuid.uuid4())
         if request.path.startswith("/_sandlot/"):
             return self._internal(request)
         scope = credential_scope_service(request)
-        service = self.router.find(request, scope[0] if scope else None)
+        signing_name = scope[0] if scope else None
+        # The signature covers the request as sent; routing and parsing see path style.
+        bucket = self.router.virtual_bucket(request, signing_name)
+        routed = request
+        service: str | None = "s3"
+        if bucket is not None:
+            routed = dataclasses.replace(request, path=f"/{bucket}{request.path or '/'}")
+        else:
+            service = self.router.find(request, signing_name)
+        incoming = _Incoming(receive, request)
         if service is None:
-            return self._generic_error(request, request_id, _unknown_service(scope))
+            response = self._generic_error(request, request_id, _unknown_service(scope))
+            return response if await incoming.finish(response) else HttpResponse(499)
         model = service_model(service)
         protocol = model.resolved_protocol
         operation = None
+        spooled: SpooledBody | None = None
         try:
+            if service == "s3" and request.method == "OPTIONS":
+                return await self._cors_preflight(routed, request_id)
             sig = parse_signature(request)
-            principal = self._authenticate(request, sig)
-            parsed = self._parser(service).parse(request)
+            stream_member = (
+                self._parser(service).streaming_member(routed)
+                if request.method == "PUT" and service in _SPOOLED_SERVICES
+                else None
+            )
+            if stream_member is not None:
+                _check_content_sha256(request, sig)
+                principal, secret = self._authenticate(request, sig)
+                spooled = await self._spool(request, incoming, sig, secret)
+                routed = _decoded_view(routed, spooled)
+            else:
+                if not incoming.done:
+                    request.body = routed.body = await self._read_body(incoming, protocol)
+                principal, secret = self._authenticate(request, sig)
+                if service == "s3" and "x-amz-content-sha256" in request.headers:
+                    routed = _check_payload(routed, sig, secret)
+            parsed = self._parser(service).parse(routed)
             protocol, operation = parsed.protocol, parsed.operation
             region = sig.region if sig else self.settings.region
-            return await self._dispatch(service, parsed, principal, region, request, request_id)
+            response = await self._dispatch(service, parsed, principal, region, routed, request_id)
+            return await self._with_cors(service, routed, response)
+        except _ClientGone:
+            return HttpResponse(499)
         except AuthFailure as failure:
             code, status = _AUTH_ERRORS[protocol][failure.kind]
             error = ServiceError(code, failure.message, status)
@@ -154,7 +228,18 @@ class Gateway:
             error = ServiceError(
                 code, "sandlot hit an internal error; see its log.", 500, sender_fault=False
             )
-        return self._serializer(service, protocol).serialize_error(error, operation, request_id)
+        finally:
+            if spooled is not None:
+                # Whatever the provider did not adopt (os.replace) goes.
+                spooled.path.unlink(missing_ok=True)
+        if service == "s3":
+            error.fields.setdefault("Resource", unquote(routed.path))
+        response = self._serializer(service, protocol).serialize_error(error, operation, request_id)
+        if request.method == "HEAD":
+            response.body = b""  # HEAD answers carry no body, errors included
+        if not await incoming.finish(response):
+            return HttpResponse(499)
+        return await self._with_cors(service, routed, response)
 
     async def _dispatch(
         self,
@@ -174,16 +259,21 @@ class Gateway:
             parsed.operation.name,
             request,
         )
+        self.platform.admit(ctx, parsed.params, _request_keys(request))
         result = await self.platform.run_operation(ctx, parsed.params)
         serializer = self._serializer(service, parsed.protocol)
         return serializer.serialize(parsed.operation, result or {}, request_id)
 
-    def _authenticate(self, request: HttpRequest, sig: Signature | None) -> Principal:
+    def _authenticate(
+        self, request: HttpRequest, sig: Signature | None
+    ) -> tuple[Principal, str | None]:
+        """The request's principal, and the secret key its signature was checked with
+        (None when not checked: unsigned, or dev mode's unknown keys)."""
         settings = self.settings
         if sig is None:
             if settings.secure:
                 raise AuthFailure("missing", "Request is missing Authentication Token")
-            return Principal.root(settings.default_account)
+            return Principal.root(settings.default_account), None
         check_time(sig, dt.datetime.now(dt.UTC), settings.max_clock_skew_seconds)
         credential = self.platform.credentials.lookup(sig.access_key_id)
         if credential is None:
@@ -191,7 +281,7 @@ class Gateway:
                 raise AuthFailure("unknown_key", _INVALID_TOKEN)
             key = sig.access_key_id
             account = key if len(key) == 12 and key.isdigit() else settings.default_account
-            return Principal.root(account, key)
+            return Principal.root(account, key), None
         verify(request, sig, credential.secret_access_key)
         if credential.status != "Active":
             raise AuthFailure("unknown_key", _INVALID_TOKEN)
@@ -202,7 +292,147 @@ class Gateway:
                 raise AuthFailure(
                     "expired_token", "The security token included in the request is expired"
                 )
-        return credential.principal
+        return credential.principal, credential.secret_access_key
+
+    # -- bodies -----------------------------------------------------------------------
+
+    async def _read_body(self, incoming: _Incoming, protocol: str) -> bytes:
+        """The whole body of a request whose operation is not streamed, within the limit."""
+        limit = self.settings.max_body_bytes
+        chunks, size = [], 0
+        async for chunk in incoming.chunks():
+            size += len(chunk)
+            if size > limit:
+                raise self._too_large_error(protocol)
+            chunks.append(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _too_large_error(self, protocol: str) -> ServiceError:
+        if protocol == "rest-xml":
+            return ServiceError("MaxMessageLengthExceeded", "Your request was too big.", 400)
+        return ServiceError(
+            "RequestEntityTooLargeException",
+            f"Request must be smaller than {self.settings.max_body_bytes} bytes.",
+            413,
+        )
+
+    async def _spool(
+        self, request: HttpRequest, incoming: _Incoming, sig: Signature | None, secret: str | None
+    ) -> SpooledBody:
+        """Stream the body to a temp file in the blob area, decoding aws-chunked framing."""
+        headers = request.headers
+        chunked = _is_aws_chunked(headers)
+        declared = _declared_length(headers, chunked)
+        if declared is not None and declared > bodies.MAX_SINGLE_PUT:
+            raise bodies.entity_too_large()
+        spool = bodies.Spool(self.platform.blobs.root / "tmp", bodies.requested_checksums(headers))
+        decoder = _decoder(headers, sig, secret, spool.write) if chunked else None
+        wire_limit = bodies.MAX_SINGLE_PUT + (bodies.MAX_SINGLE_PUT >> 6 if chunked else 0)
+
+        def write(batch: list[bytes]) -> None:
+            for data in batch:
+                if decoder is not None:
+                    decoder.feed(data)
+                else:
+                    spool.write(data)
+            if spool.size > bodies.MAX_SINGLE_PUT:
+                raise bodies.entity_too_large()
+
+        def close() -> SpooledBody:
+            trailers = decoder.finish() if decoder is not None else {}
+            return spool.close(trailers)
+
+        try:
+            batch: list[bytes] = []
+            pending = received = 0
+            async for chunk in incoming.chunks():
+                received += len(chunk)
+                if received > wire_limit:
+                    raise bodies.entity_too_large()
+                batch.append(chunk)
+                pending += len(chunk)
+                if pending >= _SPOOL_BATCH:
+                    # Hashing and writing a megabyte must not hold up the event loop.
+                    await asyncio.to_thread(write, batch)
+                    batch, pending = [], 0
+            if batch:
+                await asyncio.to_thread(write, batch)
+            body = await asyncio.to_thread(close)
+        except BaseException:
+            spool.discard()
+            raise
+        try:
+            if declared is not None and body.size != declared:
+                raise bodies.incomplete_body()
+            claimed = headers.get("x-amz-content-sha256", "")
+            if _is_sha256_hex(claimed):
+                _check_sha256(claimed, body.sha256)
+        except ServiceError:
+            body.path.unlink(missing_ok=True)
+            raise
+        return body
+
+    # -- CORS (S3) --------------------------------------------------------------------
+
+    async def _cors_preflight(self, request: HttpRequest, request_id: str) -> HttpResponse:
+        """An S3 preflight (OPTIONS): the bucket's CORS rules decide, through the provider."""
+        bucket = _path_bucket(request.path)
+        origin = request.headers.get("origin")
+        method = request.headers.get("access-control-request-method")
+        if bucket is None:
+            raise ServiceError(
+                "MethodNotAllowed",
+                "The specified method is not allowed against this resource.",
+                405,
+                Method="OPTIONS",
+                ResourceType="SERVICE",
+            )
+        if not origin:
+            raise ServiceError(
+                "BadRequest", "Insufficient information. Origin request header needed.", 400
+            )
+        if not method:
+            raise ServiceError(
+                "BadRequest",
+                "Invalid Access-Control-Request-Method: null",
+                400,
+            )
+        provider = self.platform.provider("s3")
+        preflight = getattr(provider, "cors_preflight", None)
+        if preflight is None:
+            raise not_implemented("s3", "CORS preflight")
+        requested = request.headers.get("access-control-request-headers", "")
+        names = [name.strip().lower() for name in requested.split(",") if name.strip()]
+        result = preflight(bucket, origin, method, names)
+        if asyncio.iscoroutine(result):
+            result = await result
+        headers = self._serializer("s3", "rest-xml").request_id_headers(request_id)
+        headers.update(result)
+        headers.setdefault("Vary", _CORS_VARY)
+        return HttpResponse(200, headers, b"")
+
+    async def _with_cors(
+        self, service: str, request: HttpRequest, response: HttpResponse
+    ) -> HttpResponse:
+        """Adds the bucket's CORS headers to an S3 response to a request with an Origin."""
+        origin = request.headers.get("origin") if service == "s3" else None
+        if not origin:
+            return response
+        bucket = _path_bucket(request.path)
+        provider = self.platform.provider("s3")
+        cors_headers = getattr(provider, "cors_headers", None)
+        if bucket is None or cors_headers is None:
+            return response
+        try:
+            extra = cors_headers(bucket, origin, request.method)
+            if asyncio.iscoroutine(extra):
+                extra = await extra
+        except ServiceError:
+            return response  # e.g. no such bucket: the response says so already
+        if extra:
+            response.headers.update(extra)
+            response.headers.setdefault("Vary", _CORS_VARY)
+        return response
 
     # -- pieces -----------------------------------------------------------------------
 
@@ -262,6 +492,202 @@ class Gateway:
         )
 
 
+def _request_keys(request: HttpRequest) -> dict[str, object]:
+    """The IAM condition keys the HTTP request itself carries."""
+    keys: dict[str, object] = {"aws:SecureTransport": False}  # sandlot serves plain HTTP
+    if request.client_ip:
+        keys["aws:SourceIp"] = request.client_ip
+    return keys
+
+
+class _Incoming:
+    """A request body still to be read: ASGI ``receive`` messages, or bytes at hand."""
+
+    __slots__ = ("_receive", "_expect_continue", "started", "done", "_body")
+
+    def __init__(self, receive: Receive | None, request: HttpRequest) -> None:
+        self._receive = receive
+        self._body = request.body
+        self._expect_continue = request.headers.get("expect", "").lower() == "100-continue"
+        self.started = False
+        self.done = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        self.started = True
+        if self._receive is None:
+            self.done = True
+            if self._body:
+                yield self._body
+            return
+        while not self.done:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientGone
+            self.done = not message.get("more_body", False)
+            yield message.get("body", b"")
+
+    async def finish(self, response: HttpResponse) -> bool:
+        """Before answering early: read what is left of the body so the client sees the
+        answer, or close the connection if the client waits for ``100 Continue`` or a
+        lot is left. False when the client went away."""
+        if self.done or self._receive is None:
+            return True
+        if self._expect_continue and not self.started:
+            response.headers["Connection"] = "close"
+            return True
+        drained = 0
+        try:
+            async for chunk in self.chunks():
+                drained += len(chunk)
+                if drained > _SPOOL_BATCH * 8:
+                    response.headers["Connection"] = "close"
+                    return True
+        except _ClientGone:
+            return False
+        return True
+
+
+def _is_aws_chunked(headers: dict[str, str]) -> bool:
+    mode = headers.get("x-amz-content-sha256", "")
+    if mode.startswith("STREAMING-"):
+        return True
+    encodings = headers.get("content-encoding", "")
+    return "aws-chunked" in encodings and not _is_sha256_hex(mode)
+
+
+def _is_sha256_hex(value: str) -> bool:
+    return len(value) == 64 and _HEX.issuperset(value)
+
+
+def _declared_length(headers: dict[str, str], chunked: bool) -> int | None:
+    """The content length the request announces (decoded length for aws-chunked)."""
+    text = headers.get("x-amz-decoded-content-length" if chunked else "content-length")
+    if text is None:
+        if chunked:
+            raise ServiceError(
+                "MissingContentLength", "You must provide the Content-Length HTTP header.", 411
+            )
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        name = "x-amz-decoded-content-length" if chunked else "Content-Length"
+        raise ServiceError("InvalidArgument", f"Invalid {name}: {text[:40]!r}.", 400)
+    return value
+
+
+def _check_content_sha256(request: HttpRequest, sig: Signature | None) -> None:
+    """S3's rules for ``x-amz-content-sha256``: required with header signatures, and one
+    of the documented literals or a hex SHA-256."""
+    value = request.headers.get("x-amz-content-sha256")
+    if value is None:
+        if sig is not None and not sig.presigned and sig.service == "s3":
+            raise ServiceError(
+                "InvalidRequest",
+                "Missing required header for this request: x-amz-content-sha256",
+                400,
+            )
+        return
+    if value not in _CONTENT_SHA256_LITERALS and not _is_sha256_hex(value):
+        raise ServiceError(
+            "InvalidArgument",
+            "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, "
+            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER "
+            "or a valid sha256 value.",
+            400,
+            ArgumentName="x-amz-content-sha256",
+            ArgumentValue=value[:80],
+        )
+
+
+def _decoder(
+    headers: dict[str, str],
+    sig: Signature | None,
+    secret: str | None,
+    emit: Callable[[bytes | memoryview], None],
+) -> bodies.AwsChunkedDecoder:
+    mode = headers.get("x-amz-content-sha256", "")
+    signed = mode in bodies.SIGNED_STREAMING
+    signer = None
+    if signed and secret is not None and sig is not None and not sig.presigned:
+        date = sig.amz_date[:8]
+        signer = bodies.ChunkSigner(
+            bodies.signing_key(secret, date, sig.region, sig.service),
+            sig.amz_date,
+            f"{date}/{sig.region}/{sig.service}/aws4_request",
+            sig.signature,
+        )
+    trailer = mode.endswith("-TRAILER") or "x-amz-trailer" in headers
+    return bodies.AwsChunkedDecoder(emit, signed=signed, signer=signer, trailer_expected=trailer)
+
+
+def _check_payload(request: HttpRequest, sig: Signature | None, secret: str | None) -> HttpRequest:
+    """A buffered S3 body against ``x-amz-content-sha256``: the hash must match, and an
+    aws-chunked body is decoded (the request the parser sees then has the content)."""
+    _check_content_sha256(request, sig)
+    value = request.headers["x-amz-content-sha256"]
+    body = request.body
+    assert isinstance(body, bytes)
+    if _is_sha256_hex(value):
+        _check_sha256(value, hashlib.sha256(body).hexdigest())
+        return request
+    if not _is_aws_chunked(request.headers):
+        return request
+    declared = _declared_length(request.headers, True)
+    pieces: list[bytes] = []
+    decoder = _decoder(request.headers, sig, secret, lambda piece: pieces.append(bytes(piece)))
+    decoder.feed(body)
+    decoder.finish()
+    content = b"".join(pieces)
+    if declared is not None and len(content) != declared:
+        raise bodies.incomplete_body()
+    return dataclasses.replace(
+        request, body=content, headers=_decoded_headers(request.headers, len(content))
+    )
+
+
+def _check_sha256(claimed: str, computed: str) -> None:
+    if claimed != computed:
+        raise ServiceError(
+            "XAmzContentSHA256Mismatch",
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            400,
+            ClientComputedContentSHA256=claimed,
+            S3ComputedContentSHA256=computed,
+        )
+
+
+def _decoded_headers(headers: dict[str, str], size: int) -> dict[str, str]:
+    """The headers as the parser should see a decoded body: ``aws-chunked`` is no
+    content encoding of the object, and the length is the content's."""
+    decoded = dict(headers)
+    encodings = [
+        token.strip()
+        for token in headers.get("content-encoding", "").split(",")
+        if token.strip() and token.strip().lower() != "aws-chunked"
+    ]
+    if encodings:
+        decoded["content-encoding"] = ",".join(encodings)
+    else:
+        decoded.pop("content-encoding", None)
+    decoded["content-length"] = str(size)
+    return decoded
+
+
+def _decoded_view(request: HttpRequest, body: SpooledBody) -> HttpRequest:
+    return dataclasses.replace(
+        request, body=body, headers=_decoded_headers(request.headers, body.size)
+    )
+
+
+def _path_bucket(path: str) -> str | None:
+    """The bucket of a path-style S3 path, or None for the service root."""
+    segment = path.lstrip("/").split("/", 1)[0]
+    return unquote(segment) if segment else None
+
+
 def _unknown_service(scope: tuple[str, str] | None) -> ServiceError:
     if scope:
         return ServiceError(
@@ -274,12 +700,51 @@ def _unknown_service(scope: tuple[str, str] | None) -> ServiceError:
     )
 
 
-async def _send(send, response: HttpResponse, head: bool) -> None:
+async def _send(send, receive, response: HttpResponse, head: bool) -> None:
+    body = response.body
     headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
+    if type(body) is FileBody:
+        await _send_file(send, receive, response.status, headers, body, head)
+        return
     if "Content-Length" not in response.headers:
-        headers.append((b"content-length", str(len(response.body)).encode()))
+        headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if head else response.body})
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+async def _send_file(send, receive, status: int, headers: list, body: FileBody, head: bool) -> None:
+    """Send ``body`` in chunks read off the event loop; close its file in any case, and
+    stop early when the client goes away."""
+    gone = asyncio.Event()
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+
+    watcher = asyncio.create_task(watch()) if not head else None
+    try:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        offset, left = body.offset, 0 if head else body.length
+        while left > 0 and not gone.is_set():
+            chunk = await asyncio.to_thread(_read_at, body.file, offset, min(_SEND_CHUNK, left))
+            if not chunk:
+                name = getattr(body.file, "name", "response body")
+                raise OSError(f"{name}: shorter than its announced length")
+            offset += len(chunk)
+            left -= len(chunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": left > 0})
+        if body.length == 0 or head:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        body.file.close()
+
+
+def _read_at(file, offset: int, size: int) -> bytes:
+    file.seek(offset)
+    return file.read(size)
 
 
 async def _lifespan(receive, send) -> None:

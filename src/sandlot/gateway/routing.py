@@ -4,11 +4,18 @@ In order of trust: the SigV4 credential scope (the signing name), ``X-Amz-Target
 the query protocol's ``Action``, the host name, then the path. Several services can
 share a signing name (dynamodb and dynamodbstreams, apigateway and apigatewayv2); the
 later clues then pick among those candidates.
+
+S3 requests may also name their bucket in the host (virtual-hosted style,
+``<bucket>.localhost:4566``, ``<bucket>.s3.localhost``, ``<bucket>.s3.<region>.localhost``);
+``ServiceRouter.virtual_bucket`` finds it so the gateway can rewrite the request to
+path style.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from urllib.parse import parse_qsl
@@ -22,6 +29,11 @@ from sandlot.protocol import HttpRequest
 
 # Answers whether a REST service's route table knows this request (the parser's).
 RouteCheck = Callable[[str, HttpRequest], bool]
+
+# Virtual-hosted S3: ``<bucket>.s3.localhost``, ``<bucket>.s3.<region>.localhost`` (also
+# S3's legacy dash form ``s3-<region>``), or ``<bucket>.localhost``.
+_S3_HOST = re.compile(r"^(?P<bucket>.+?)\.s3(?:[.-][a-z0-9-]+)?\.localhost$")
+_LOCALHOST = ".localhost"
 
 
 class ServiceRouter:
@@ -65,6 +77,32 @@ class ServiceRouter:
             return host_service
         return self._rest_service(request, candidates)
 
+    def virtual_bucket(self, request: HttpRequest, signing_name: str | None) -> str | None:
+        """The bucket a virtual-hosted-style S3 request names in its host, or None.
+
+        ``<bucket>.s3[.<region>].localhost`` is always S3; ``<bucket>.localhost`` is
+        when signed for S3, or unsigned with a first label that is no service's endpoint
+        prefix (``lambda.localhost`` stays Lambda's). IP addresses never are.
+        """
+        if signing_name is not None and signing_name != "s3":
+            return None
+        host = request.headers.get("host", "")
+        if _LOCALHOST not in host:  # the common case: an IP address or plain localhost
+            return None
+        hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        hostname = hostname.lower().rstrip(".")
+        if not hostname.endswith(_LOCALHOST) or _is_ip(hostname):
+            return None
+        found = _S3_HOST.match(hostname)
+        if found is not None:
+            return found["bucket"]
+        bucket = hostname[: -len(_LOCALHOST)]
+        if bucket == "s3" or bucket.startswith(("s3.", "s3-")):
+            return None  # the S3 endpoint itself, path style
+        if signing_name is None and bucket.split(".", 1)[0] in self.by_endpoint_prefix:
+            return None
+        return bucket
+
     def _query_service(
         self, action: str, request: HttpRequest, candidates: list[str]
     ) -> str | None:
@@ -92,6 +130,14 @@ class ServiceRouter:
             if self._route_check(service, request):
                 return service
         return pool[0] if pool else None
+
+
+def _is_ip(hostname: str) -> bool:
+    try:
+        ipaddress.ip_address(hostname.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def _query_action(request: HttpRequest) -> str | None:

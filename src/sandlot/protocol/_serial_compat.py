@@ -50,3 +50,45 @@ S3_REQUEST_ID_HEADERS: frozenset[str] = frozenset({"s3", "s3control"})
 # Services whose error document is S3's unwrapped ``<Error>`` rather than the
 # ``<ErrorResponse><Error>`` that other rest-xml services (Route 53, CloudFront) send.
 S3_ERROR_DOCUMENT: frozenset[str] = frozenset({"s3"})
+
+# The root element of S3's response documents. botocore's models name output shapes
+# ``ListObjectsV2Output`` and so on and drop the element name S3 sends (its clients
+# ignore the root's name), so other SDKs and tools that check it need this table. From
+# the "Response Syntax" of each operation in the Amazon S3 API Reference; keyed by
+# (service, operation); operations whose output is a modelled payload structure already
+# carry the right name. tests/unit/test_s3_wire_xml.py keeps it in step with the model.
+ROOT_ELEMENTS: dict[tuple[str, str], str] = {
+    ("s3", "CompleteMultipartUpload"): "CompleteMultipartUploadResult",
+    ("s3", "CreateMultipartUpload"): "InitiateMultipartUploadResult",
+    ("s3", "CreateSession"): "CreateSessionResult",
+    ("s3", "DeleteObjects"): "DeleteResult",
+    ("s3", "GetBucketAccelerateConfiguration"): "AccelerateConfiguration",
+    ("s3", "GetBucketAcl"): "AccessControlPolicy",
+    ("s3", "GetBucketCors"): "CORSConfiguration",
+    ("s3", "GetBucketLifecycle"): "LifecycleConfiguration",
+    ("s3", "GetBucketLifecycleConfiguration"): "LifecycleConfiguration",
+    ("s3", "GetBucketLogging"): "BucketLoggingStatus",
+    ("s3", "GetBucketNotification"): "NotificationConfiguration",
+    ("s3", "GetBucketNotificationConfiguration"): "NotificationConfiguration",
+    ("s3", "GetBucketRequestPayment"): "RequestPaymentConfiguration",
+    ("s3", "GetBucketTagging"): "Tagging",
+    ("s3", "GetBucketVersioning"): "VersioningConfiguration",
+    ("s3", "GetBucketWebsite"): "WebsiteConfiguration",
+    ("s3", "GetObjectAcl"): "AccessControlPolicy",
+    ("s3", "GetObjectAttributes"): "GetObjectAttributesResponse",
+    ("s3", "GetObjectTagging"): "Tagging",
+    ("s3", "ListBucketAnalyticsConfigurations"): "ListBucketAnalyticsConfigurationResult",
+    (
+        "s3",
+        "ListBucketIntelligentTieringConfigurations",
+    ): "ListBucketIntelligentTieringConfigurationsOutput",
+    ("s3", "ListBucketInventoryConfigurations"): "ListInventoryConfigurationsResult",
+    ("s3", "ListBucketMetricsConfigurations"): "ListMetricsConfigurationsResult",
+    ("s3", "ListBuckets"): "ListAllMyBucketsResult",
+    ("s3", "ListDirectoryBuckets"): "ListAllMyDirectoryBucketsResult",
+    ("s3", "ListMultipartUploads"): "ListMultipartUploadsResult",
+    ("s3", "ListObjectVersions"): "ListVersionsResult",
+    ("s3", "ListObjects"): "ListBucketResult",
+    ("s3", "ListObjectsV2"): "ListBucketResult",
+    ("s3", "ListParts"): "ListPartsResult",
+}

@@ -8,10 +8,14 @@ from typing import Any
 class ServiceError(Exception):
     """An AWS error: ``code`` as AWS names it, an HTTP ``status`` and a message.
 
-    ``fields`` are extra members of a modelled error shape (e.g. ``Reason`` of
-    ``TooManyRequestsException``, ``BucketName`` of ``NoSuchBucket``); the serializer
-    writes those the model defines. ``sender_fault`` selects ``Sender``/``Receiver``
-    in the query protocol's error type.
+    ``fields`` are extra members of the error (keyword arguments): those the modelled
+    error shape defines are written where the model puts them (e.g. ``Reason`` of
+    ``TooManyRequestsException``, in a header or the body); scalar fields the model does
+    not define are written too, as child elements of the XML ``<Error>`` (S3's
+    ``BucketName`` for ``NoSuchBucket``, ``Key`` for ``NoSuchKey``, ``Method`` and
+    ``ResourceType`` for ``MethodNotAllowed``, in the order given) or as extra keys of a
+    JSON error. For S3 the gateway adds ``Resource`` (the request's path) unless set.
+    ``sender_fault`` selects ``Sender``/``Receiver`` in the query protocol's error type.
     """
 
     def __init__(

@@ -21,6 +21,7 @@ class HttpRequest:
     query: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | SpooledBody = b""
+    client_ip: str = ""  # the peer's address (aws:SourceIp)
 
 
 @dataclass(slots=True)

@@ -105,6 +105,13 @@ class RequestParser:
         self._plans: dict[tuple[str, str], Any] = {}
         self._compile_lock = threading.Lock()
         self._routes: RouteTable | None = None
+        # Operations whose input payload is a streaming blob (S3 PutObject, UploadPart):
+        # the gateway streams their bodies to a file instead of reading them into memory.
+        self._streaming: dict[str, str] = {}
+        for op in operations:
+            streamed = op.get_streaming_input()
+            if streamed is not None and streamed.type_name == "blob":
+                self._streaming[op.name] = op.input_shape.serialization["payload"]
         if REST_JSON in self._protocols or REST_XML in self._protocols:
             self._routes = RouteTable(operations)
             self._xml = XmlCompiler("iso8601")
@@ -155,6 +162,22 @@ class RequestParser:
             return self._routes.match(method, path, query, request.headers) is not None
         except Exception:
             return False
+
+    def streaming_member(self, request: HttpRequest) -> str | None:
+        """The input member that is a streaming blob of the operation ``request`` names
+        (its body is then not buffered), or None; never raises, reads no body."""
+        if not self._streaming or self._routes is None:
+            return None
+        try:
+            found = self._routes.match(
+                request.method.upper(),
+                request.path or "/",
+                _query_values(request.query),
+                request.headers,
+            )
+        except Exception:
+            return None
+        return self._streaming.get(found.operation.name) if found is not None else None
 
     # ------------------------------------------------------------------ dispatch
 

@@ -8,7 +8,9 @@ parse it back. Per-operation plans are compiled on first use and cached, so crea
 
 Value rules: ``None`` members and members the model does not define are left out;
 timestamps may be aware ``datetime``s (naive ones count as UTC) or epoch seconds;
-blobs may be ``bytes`` or ``str`` (its UTF-8 bytes). Event-stream outputs are not
+blobs may be ``bytes`` or ``str`` (its UTF-8 bytes); a streaming blob payload (S3
+``GetObject``'s ``Body``) may be a ``FileBody``, which becomes the response body as it
+is (the gateway streams it) with its ``Content-Length``. Event-stream outputs are not
 supported (``NotImplementedError``).
 """
 
@@ -24,6 +26,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 from sandlot.protocol._serial_compat import (
     BARE_ROOT_MEMBER,
     LEGACY_QUERY_CODES,
+    ROOT_ELEMENTS,
     S3_ERROR_DOCUMENT,
     S3_REQUEST_ID_HEADERS,
 )
@@ -47,12 +50,12 @@ from sandlot.protocol._serial_xml import (
     namespace_attribute,
 )
 from sandlot.protocol.errors import ServiceError
-from sandlot.protocol.http import HttpResponse
+from sandlot.protocol.http import FileBody, HttpResponse
 
 __all__ = ["ResponseSerializer"]
 
 Plan = Callable[[dict[str, Any], str], HttpResponse]
-Body = tuple[bytes, str | None]  # body and its default Content-Type
+Body = tuple[bytes | FileBody, str | None]  # body and its default Content-Type
 
 _XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 # Statuses that must not carry a body (RFC 9110).
@@ -87,6 +90,12 @@ class ResponseSerializer:
     ) -> HttpResponse:
         """The successful response of ``operation`` carrying ``result``."""
         return self._impl.serialize(operation, result or {}, request_id)
+
+    def request_id_headers(self, request_id: str) -> dict[str, str]:
+        """The headers carrying ``request_id`` in this service's responses."""
+        if isinstance(self._impl, _RestProtocol):
+            return self._impl.request_id_headers(request_id)
+        return {"x-amzn-RequestId": request_id}
 
     def serialize_error(
         self, error: ServiceError, operation: OperationModel | None, request_id: str
@@ -311,9 +320,13 @@ class _RestProtocol(_Protocol):
                 status = int(result[status_member])
             body, content_type = body_of(result)
             if status in _NO_BODY_STATUSES:
+                if type(body) is FileBody:
+                    body.file.close()
                 body = b""
             elif body and content_type:
                 _set_default(headers, "Content-Type", content_type)
+                if type(body) is FileBody:
+                    headers["Content-Length"] = str(body.length)
             return HttpResponse(status, headers, body)
 
         return render
@@ -324,7 +337,11 @@ class _RestProtocol(_Protocol):
 
         def body(result: dict[str, Any]) -> Body:
             value = result.get(name)
-            return (b"", None) if value is None else (raw_bytes(value), content_type)
+            if value is None:
+                return b"", None
+            if type(value) is FileBody:
+                return value, content_type
+            return raw_bytes(value), content_type
 
         return body
 
@@ -519,8 +536,11 @@ class _RestXmlProtocol(_XmlErrors, _RestProtocol):
         located = _located(shape)
         if len(located) == len(shape.members):
             return _no_body
-        # botocore's models drop S3's root element names; the shape's name stands in.
-        root = shape.serialization.get("name", shape.name)
+        # botocore's models drop S3's root element names (kept in ROOT_ELEMENTS); for
+        # other services the shape's name stands in.
+        root = ROOT_ELEMENTS.get((self.service, operation.name)) or shape.serialization.get(
+            "name", shape.name
+        )
         return self._document(root, self.codec.structure(shape), None)
 
     def _document(self, root: str, structure: XmlStructure, member: str | None) -> Callable:
