@@ -20,6 +20,31 @@ from botocore.credentials import Credentials
 DEV_KEY = Credentials("benchkey", "benchsecret")  # dev mode: an unverifiable key
 
 
+def create_bench_role(port: int) -> str:
+    """Role ``bench``: Lambda and the account itself may assume it (IAM is enforced)."""
+    import json
+
+    import boto3
+
+    iam = boto3.client(
+        "iam", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+        aws_access_key_id=DEV_KEY.access_key, aws_secret_access_key=DEV_KEY.secret_key,
+    )  # fmt: skip
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"Service": "lambda.amazonaws.com", "AWS": "000000000000"},
+            }
+        ],
+    }
+    return iam.create_role(RoleName="bench", AssumeRolePolicyDocument=json.dumps(trust))["Role"][
+        "Arn"
+    ]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

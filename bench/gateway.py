@@ -20,13 +20,14 @@ import tempfile
 
 import boto3
 from botocore.credentials import Credentials
-from common import DEV_KEY, replay, rss_mb, signed_request, start_server
+from common import DEV_KEY, create_bench_role, replay, rss_mb, signed_request, start_server
 
 BODY = b"Action=GetCallerIdentity&Version=2011-06-15"
 FORM = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
 
 
 def issued_session(port: int) -> Credentials:
+    create_bench_role(port)
     sts = boto3.client(
         "sts", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
         aws_access_key_id="benchkey", aws_secret_access_key="benchsecret",

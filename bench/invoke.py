@@ -30,7 +30,7 @@ import zipfile
 
 import boto3
 from botocore.config import Config
-from common import percentiles, replay, signed_request, start_server
+from common import create_bench_role, percentiles, replay, signed_request, start_server
 
 HANDLER = "def handler(event, context):\n    return {'ok': True, 'size': len(event['data'])}\n"
 PAYLOAD = json.dumps({"data": "x" * 1000}).encode()  # ~1 KB
@@ -77,15 +77,7 @@ def main() -> None:
                 aws_access_key_id="benchkey", aws_secret_access_key="benchsecret",
                 config=Config(retries={"max_attempts": 1}),
             )  # fmt: skip
-            # Lambda assumes the function's role: it must exist and trust Lambda.
-            boto3.client(
-                "iam", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                aws_access_key_id="benchkey", aws_secret_access_key="benchsecret",
-            ).create_role(RoleName="bench", AssumeRolePolicyDocument=json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                               "Principal": {"Service": "lambda.amazonaws.com"}}],
-            }))  # fmt: skip
+            create_bench_role(port)  # Lambda assumes the role: it must exist and trust Lambda
             cold = []
             for i in range(args.cold):
                 create(lam, f"cold-{i}")
