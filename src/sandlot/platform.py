@@ -18,6 +18,7 @@ from botocore import xform_name
 
 from sandlot.config import Settings
 from sandlot.events.async_invoke import AsyncInvocations
+from sandlot.events.s3_notifications import S3Notifications
 from sandlot.iam.authorizer import Authorizer
 from sandlot.iam.credentials import CredentialStore
 from sandlot.iam.decisions import FLUSH_INTERVAL_S
@@ -51,6 +52,7 @@ class Platform:
         self.blobs = BlobStore(data_dir / "blobs")
         self.credentials = CredentialStore(self.store)
         self.async_invocations = AsyncInvocations(self)
+        self.s3_notifications = S3Notifications(self)
         self.authorizer = Authorizer(self)
         self.endpoint_url = f"http://{settings.host}:{settings.port}"
         self._providers: dict[str, Provider | None] = {}
@@ -63,6 +65,7 @@ class Platform:
         """Begin background work once the server listens at ``endpoint_url``."""
         self.endpoint_url = endpoint_url
         self._tasks.append(asyncio.create_task(self.async_invocations.run()))
+        self._tasks.append(asyncio.create_task(self.s3_notifications.run()))
         self._tasks.append(asyncio.create_task(self._sweep_log_retention()))
         self._tasks.append(asyncio.create_task(self._flush_decisions()))
         # The engine right after start-up, not on the first invoke: its zygote then

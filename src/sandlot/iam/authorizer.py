@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -166,6 +167,28 @@ class Authorizer:
                     )
                     continue
                 raise access_denied(ctx.service, message)
+
+    def permits(
+        self,
+        principal: Principal,
+        service: str,
+        operation: str,
+        params: dict[str, Any],
+        region: str,
+        context: dict[str, object] | None = None,
+    ) -> bool:
+        """Whether ``principal`` may make this request (e.g. S3 checking, when a
+        notification is configured, that it may invoke the function)."""
+        from sandlot.services.provider import RequestContext
+
+        ctx = RequestContext(
+            str(uuid.uuid4()), principal.account_id, region, principal, service, operation, None
+        )
+        try:
+            self.check(ctx, params, context=context)
+        except ServiceError:
+            return False
+        return True
 
     def can_assume(self, role_arn: str, service_principal: str, account: str) -> bool:
         """Whether ``service_principal`` (``lambda.amazonaws.com``) may assume the role."""
