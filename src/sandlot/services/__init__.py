@@ -13,6 +13,7 @@ PROVIDERS: dict[str, str] = {
     "lambda": "sandlot.services.awslambda.provider:LambdaProvider",
     "logs": "sandlot.services.logs.provider:LogsProvider",
     "iam": "sandlot.services.iam.provider:IamProvider",
+    "s3": "sandlot.services.s3.provider:S3Provider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests

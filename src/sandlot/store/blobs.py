@@ -71,6 +71,34 @@ class BlobStore:
             raise
         return BlobInfo(blob_id, size, md5.hexdigest(), sha.hexdigest())
 
+    @staticmethod
+    def new_id() -> str:
+        """A fresh random blob id (to record before the blob exists, e.g. in a journal)."""
+        return secrets.token_hex(16)
+
+    def temp_path(self) -> Path:
+        """A fresh path under ``tmp/`` (same filesystem as the blobs) to write, then adopt."""
+        return self._tmp / secrets.token_hex(16)
+
+    def adopt(self, source: Path | str, blob_id: str | None = None) -> str:
+        """Make the file at ``source`` (on this filesystem) the blob ``blob_id``.
+
+        The file is fsynced, renamed into place (atomic) and its directory fsynced, so
+        after return the blob survives a crash; before, it is absent or whole. Returns
+        the blob id.
+        """
+        blob_id = blob_id or self.new_id()
+        fd = os.open(source, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        final = self.path(blob_id)
+        final.parent.mkdir(exist_ok=True)
+        os.replace(source, final)
+        _fsync_dir(final.parent)
+        return blob_id
+
     def open(self, blob_id: str) -> BinaryIO:
         """The blob for reading; raises FileNotFoundError when absent."""
         return open(self.path(blob_id), "rb")

@@ -107,9 +107,12 @@ class Store:
                     self._create(step.create)
                 if step.add_column is not None:
                     table, column = step.add_column
-                    self._conn.execute(
-                        f"ALTER TABLE {table.name} ADD COLUMN {column} {table.columns[column]}"
-                    )
+                    existing = self._conn.execute(f"PRAGMA table_info({table.name})").fetchall()
+                    # A table created by this run's earlier step already has the column.
+                    if column not in {info[1] for info in existing}:
+                        self._conn.execute(
+                            f"ALTER TABLE {table.name} ADD COLUMN {column} {table.columns[column]}"
+                        )
                 current = step.version
             self._conn.execute(
                 "INSERT OR REPLACE INTO schema_versions (component, version) VALUES (?, ?)",
@@ -211,13 +214,24 @@ class Store:
         after: dict[str, Any] | None = None,
         limit: int | None = None,
         descending: bool = False,
+        bounds: dict[str, tuple[Any, Any]] | None = None,
     ) -> list[dict[str, Any]]:
         """Rows matching ``where`` (equality), in ``order_by`` order (reversed when
         ``descending``), optionally strictly after the ``after`` position of the
-        ``order_by`` columns in that order (keyset pagination)."""
+        ``order_by`` columns in that order (keyset pagination). ``bounds`` maps a column
+        to a half-open range ``(lowest, beyond)``: ``lowest <= column < beyond``, either
+        end None for unbounded (an indexed range scan, e.g. a key prefix)."""
         for col in order_by:
             _check_column(table, col)
         clauses, args = _equalities(table, where)
+        for col, (lowest, beyond) in (bounds or {}).items():
+            _check_column(table, col)
+            if lowest is not None:
+                clauses.append(f"{col} >= ?")
+                args.append(lowest)
+            if beyond is not None:
+                clauses.append(f"{col} < ?")
+                args.append(beyond)
         if after:
             cols = ", ".join(order_by)
             beyond = "<" if descending else ">"
@@ -233,6 +247,16 @@ class Store:
             sql += f" LIMIT {int(limit)}"
         with self._lock:
             return [dict(r) for r in self._conn.execute(sql, args)]
+
+    def trim(self, table: Table, order_column: str, keep: int) -> int:
+        """Delete all but the ``keep`` rows with the highest ``order_column``; how many went."""
+        _check_column(table, order_column)
+        sql = (
+            f"DELETE FROM {table.name} WHERE rowid IN (SELECT rowid FROM {table.name} "
+            f"ORDER BY {order_column} DESC LIMIT -1 OFFSET ?)"
+        )
+        with self.transaction():
+            return self._conn.execute(sql, (keep,)).rowcount
 
     def count(self, table: Table, where: dict[str, Any] | None = None) -> int:
         """How many rows match ``where`` (equality)."""

@@ -1,0 +1,230 @@
+"""Bucket event notification configuration: stored and validated as S3 does (event
+names, destination ARNs, prefix/suffix filter rules, no overlapping configurations,
+Lambda destinations that allow S3 to invoke them), matched against (event, key), and
+staged in the platform's durable outbox (``events/s3_notifications.py``) in the
+transaction of each object change."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+from sandlot.events.s3_notifications import s3_event
+from sandlot.iam.principal import Principal
+from sandlot.protocol import ServiceError
+from sandlot.services.provider import RequestContext
+from sandlot.services.s3.base import S3Base
+from sandlot.services.s3.buckets import canonical_id
+from sandlot.services.s3.schema import BUCKETS
+
+# The event types S3 publishes (Amazon S3 User Guide, "Event notification types").
+EVENTS = frozenset(
+    {
+        "s3:ObjectCreated:*", "s3:ObjectCreated:Put", "s3:ObjectCreated:Post",
+        "s3:ObjectCreated:Copy", "s3:ObjectCreated:CompleteMultipartUpload",
+        "s3:ObjectRemoved:*", "s3:ObjectRemoved:Delete", "s3:ObjectRemoved:DeleteMarkerCreated",
+        "s3:ObjectRestore:*", "s3:ObjectRestore:Post", "s3:ObjectRestore:Completed",
+        "s3:ObjectRestore:Delete", "s3:ReducedRedundancyLostObject",
+        "s3:Replication:*", "s3:Replication:OperationFailedReplication",
+        "s3:Replication:OperationNotTracked", "s3:Replication:OperationMissedThreshold",
+        "s3:Replication:OperationReplicatedAfterThreshold",
+        "s3:LifecycleExpiration:*", "s3:LifecycleExpiration:Delete",
+        "s3:LifecycleExpiration:DeleteMarkerCreated", "s3:LifecycleTransition",
+        "s3:IntelligentTiering", "s3:ObjectTagging:*", "s3:ObjectTagging:Put",
+        "s3:ObjectTagging:Delete", "s3:ObjectAcl:Put",
+    }
+)  # fmt: skip
+# Configuration list member → (ARN member, the service its ARN must name, kind).
+KINDS = {
+    "LambdaFunctionConfigurations": ("LambdaFunctionArn", "lambda", "Lambda"),
+    "QueueConfigurations": ("QueueArn", "sqs", "Queue"),
+    "TopicConfigurations": ("TopicArn", "sns", "Topic"),
+}
+
+
+def _invalid(message: str, name: str, value: str) -> ServiceError:
+    return ServiceError("InvalidArgument", message, 400, ArgumentName=name, ArgumentValue=value)
+
+
+def _key_filter(config: dict) -> tuple[str, str]:
+    """(prefix, suffix) of a configuration's key filter; "" when absent."""
+    rules = ((config.get("Filter") or {}).get("Key") or {}).get("FilterRules") or []
+    found = {"prefix": "", "suffix": ""}
+    for rule in rules:
+        found[rule["Name"].lower()] = rule.get("Value", "")
+    return found["prefix"], found["suffix"]
+
+
+def _event_matches(configured: str, event: str) -> bool:
+    if configured.endswith(":*"):
+        return event.startswith(configured[:-1])
+    return configured == event
+
+
+def _events_overlap(a: list[str], b: list[str]) -> bool:
+    return any(_event_matches(x, y) or _event_matches(y, x) for x in a for y in b)
+
+
+def _filters_overlap(a: tuple[str, str], b: tuple[str, str]) -> bool:
+    prefixes = a[0].startswith(b[0]) or b[0].startswith(a[0])
+    suffixes = a[1].endswith(b[1]) or b[1].endswith(a[1])
+    return prefixes and suffixes
+
+
+def validate(configuration: dict) -> dict:
+    """The configuration as S3 stores it (Ids filled in), or S3's InvalidArgument."""
+    checked: dict = {}
+    seen: list[tuple[list[str], tuple[str, str]]] = []
+    for member, (arn_member, service, _kind) in KINDS.items():
+        entries = []
+        for config in configuration.get(member) or []:
+            arn = config.get(arn_member, "")
+            parts = arn.split(":")
+            if len(parts) < 6 or parts[0] != "arn" or parts[2] != service:
+                raise _invalid("The ARN is not well formed", arn_member, arn)
+            events = config.get("Events") or []
+            for event in events:
+                if event not in EVENTS:
+                    raise _invalid("The event is not supported for notifications", "Event", event)
+            rules = ((config.get("Filter") or {}).get("Key") or {}).get("FilterRules") or []
+            names = [rule.get("Name", "").lower() for rule in rules]
+            for name in names:
+                if name not in ("prefix", "suffix"):
+                    raise _invalid(
+                        "filter rule name must be either prefix or suffix", "FilterRule", name
+                    )
+                if names.count(name) > 1:
+                    raise _invalid(
+                        f"Cannot specify more than one {name} rule in a filter.",
+                        "FilterRule",
+                        name,
+                    )
+            key_filter = _key_filter(config)
+            for other_events, other_filter in seen:
+                if _events_overlap(events, other_events) and _filters_overlap(
+                    key_filter, other_filter
+                ):
+                    raise _invalid(
+                        "Configurations overlap. Configurations on the same bucket cannot "
+                        "share a common event type.",
+                        "Event",
+                        ", ".join(events),
+                    )
+            seen.append((events, key_filter))
+            entries.append({**config, "Id": config.get("Id") or secrets.token_urlsafe(18)})
+        if entries:
+            checked[member] = entries
+    if configuration.get("EventBridgeConfiguration") is not None:
+        checked["EventBridgeConfiguration"] = {}
+    return checked
+
+
+class NotificationOperations(S3Base):
+    async def put_bucket_notification_configuration(
+        self, ctx: RequestContext, params: dict
+    ) -> dict:
+        bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
+        checked = validate(params.get("NotificationConfiguration") or {})
+        await self._check_destinations(bucket, checked)
+        self.store.put(BUCKETS, {**bucket, "notification": json.dumps(checked)})
+        return {}
+
+    async def _check_destinations(self, bucket: dict, configuration: dict) -> None:
+        """S3 accepts a Lambda destination only if it may invoke the function: asked
+        here as S3 itself asks, with a DryRun Invoke as ``s3.amazonaws.com`` for the
+        bucket, so the function's resource policy decides."""
+        refused = {}
+        for config in configuration.get("LambdaFunctionConfigurations") or []:
+            arn = config["LambdaFunctionArn"]
+            try:
+                await self.platform.call(
+                    "lambda",
+                    "Invoke",
+                    {"FunctionName": arn, "InvocationType": "DryRun"},
+                    principal=Principal.service("s3.amazonaws.com", bucket["account"]),
+                    region=arn.split(":")[3],
+                    context={
+                        "aws:SourceArn": f"arn:aws:s3:::{bucket['name']}",
+                        "aws:SourceAccount": bucket["account"],
+                    },
+                )
+            except ServiceError:
+                refused[arn] = f"Not authorized to invoke function [{arn}]"
+        if refused:
+            fields = {}
+            for n, (arn, reason) in enumerate(refused.items(), 1):
+                fields[f"ArgumentName{n}"] = arn
+                fields[f"ArgumentValue{n}"] = reason
+            raise ServiceError(
+                "InvalidArgument",
+                "Unable to validate the following destination configurations",
+                400,
+                **fields,
+            )
+
+    def stage_notifications(self, ctx: RequestContext, bucket: dict, event: str, row: dict) -> None:
+        """Stage one notification per matching Lambda configuration in the platform's
+        durable outbox (inside the caller's transaction). Queue and topic
+        configurations are kept but not delivered until sandlot serves SQS and SNS."""
+        outbox = getattr(self.platform, "s3_notifications", None)
+        if outbox is None or not bucket.get("notification"):
+            return
+        configuration = json.loads(bucket["notification"])
+        created = event.startswith("s3:ObjectCreated:")
+        principal = ctx.principal
+        request = ctx.request
+        for member, config in _configurations(configuration):
+            if member != "LambdaFunctionConfigurations" or not _matches(config, event, row["key"]):
+                continue
+            outbox.stage(
+                bucket["account"],
+                bucket["name"],
+                config["LambdaFunctionArn"],
+                s3_event(
+                    region=bucket["region"],
+                    event_name=event,
+                    bucket=bucket["name"],
+                    owner_id=canonical_id(bucket["account"]),
+                    configuration_id=config["Id"],
+                    key=row["key"],
+                    size=row["size"] if created else None,
+                    etag=row["etag"] if created else None,
+                    version_id=row["version_id"] if bucket["versioning"] else None,
+                    sequencer=f"{-row['rank']:016X}",
+                    principal_id=f"AWS:{principal.user_id}",
+                    source_ip=(request.client_ip if request is not None else "") or "127.0.0.1",
+                    request_id=ctx.request_id,
+                    when=self.clock(),
+                ),
+            )
+
+    def get_bucket_notification_configuration(self, ctx: RequestContext, params: dict) -> dict:
+        bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
+        return json.loads(bucket["notification"]) if bucket["notification"] else {}
+
+    def notification_targets(self, bucket: str, event: str, key: str) -> list[tuple[str, dict]]:
+        """The configurations of ``bucket`` an ``event`` (e.g. "s3:ObjectCreated:Put") on
+        ``key`` triggers: (kind "Lambda"/"Queue"/"Topic", configuration) pairs."""
+        row = self.store.get(BUCKETS, bucket)
+        if row is None or not row["notification"]:
+            return []
+        return [
+            (KINDS[member][2], config)
+            for member, config in _configurations(json.loads(row["notification"]))
+            if _matches(config, event, key)
+        ]
+
+
+def _matches(config: dict, event: str, key: str) -> bool:
+    prefix, suffix = _key_filter(config)
+    return (
+        any(_event_matches(e, event) for e in config.get("Events") or [])
+        and key.startswith(prefix)
+        and key.endswith(suffix)
+    )
+
+
+def _configurations(configuration: dict):
+    for member in KINDS:
+        for config in configuration.get(member) or []:
+            yield member, config
