@@ -3,6 +3,7 @@ policies across accounts, and `sandlot iam explain` / `suggest` on what happened
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -193,3 +194,153 @@ def test_resource_tags_in_conditions(server, client):
     assert error_of(as_user("lambda").get_function, FunctionName=red)["Code"] == (
         "AccessDeniedException"
     )
+
+
+PUTTER = """
+import json
+import boto3
+from botocore.exceptions import ClientError
+
+def handler(event, context):
+    s3 = boto3.client("s3")  # no credentials here: the role's, injected by sandlot
+    try:
+        s3.put_object(Bucket=event["bucket"], Key=event["key"], Body=b"report")
+    except ClientError as error:
+        print("denied, request id", error.response["ResponseMetadata"]["RequestId"])
+        raise
+    return "stored"
+"""
+
+
+def test_sandbox_account_scenario(server, client):
+    iam, lam, s3 = client("iam"), client("lambda"), client("s3")
+    bucket_a, bucket_b = unique("bucket-a"), unique("bucket-b")
+    s3.create_bucket(Bucket=bucket_a)
+    s3.create_bucket(Bucket=bucket_b)
+    role_name = unique("reporter")
+    role = ensure_role(
+        iam,
+        role_name,
+        managed=("arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",),
+    )
+    name = unique("reporter")
+    create_function(lam, name, {"app.py": PUTTER}, role=role)
+
+    def run(bucket: str) -> tuple[dict, str]:
+        response = lam.invoke(
+            FunctionName=name,
+            LogType="Tail",
+            Payload=json.dumps({"bucket": bucket, "key": "report.txt"}),
+        )
+        assert response["StatusCode"] == 200
+        tail = base64.b64decode(response["LogResult"]).decode()
+        return response, tail
+
+    response, tail = run(bucket_a)
+    assert response["FunctionError"] == "Unhandled"
+    assert "AccessDenied" in tail
+    assert (
+        f"is not authorized to perform: s3:PutObject on resource: arn:aws:s3:::{bucket_a}/report.txt"
+        in tail
+    )
+    denied_request = tail.split("denied, request id ", 1)[1].split()[0]
+
+    explained = sandlot_cli(server, "iam", "explain", denied_request)
+    assert explained.returncode == 0, explained.stderr
+    assert f"s3:PutObject on arn:aws:s3:::{bucket_a}/report.txt: DENIED (implicit deny)" in (
+        explained.stdout
+    )
+    suggested = sandlot_cli(server, "iam", "suggest", "--role", role_name)
+    assert json.loads(suggested.stdout)["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Action": "s3:PutObject",
+            "Resource": f"arn:aws:s3:::{bucket_a}/report.txt",
+        }
+    ]
+
+    iam.put_role_policy(
+        RoleName=role_name,
+        PolicyName="write-a",
+        PolicyDocument=allow("s3:PutObject", f"arn:aws:s3:::{bucket_a}/*"),
+    )
+    response, _ = run(bucket_a)
+    assert "FunctionError" not in response and json.load(response["Payload"]) == "stored"
+    assert s3.get_object(Bucket=bucket_a, Key="report.txt")["Body"].read() == b"report"
+    response, tail = run(bucket_b)
+    assert response["FunctionError"] == "Unhandled" and "AccessDenied" in tail
+
+
+def test_user_needs_a_policy_to_create_buckets(server, client):
+    iam = client("iam")
+    name = unique("builder")
+    as_user, key = new_user(server, iam, name)
+    bucket = unique("made-by-user")
+    denied = error_of(as_user("s3").create_bucket, Bucket=bucket)
+    assert (denied["Code"], denied["HTTPStatusCode"]) == ("AccessDenied", 403)
+    assert denied["Message"] == (
+        f"User: arn:aws:iam::{ACCOUNT}:user/{name} is not authorized to perform: "
+        f"s3:CreateBucket on resource: arn:aws:s3:::{bucket} because no identity-based "
+        "policy allows the s3:CreateBucket action"
+    )
+    iam.put_user_policy(
+        UserName=name, PolicyName="buckets", PolicyDocument=allow("s3:CreateBucket")
+    )
+    as_user("s3").create_bucket(Bucket=bucket)
+    wrong = make_client(server.endpoint, "s3", key["AccessKeyId"], "not-the-secret")
+    assert error_of(wrong.list_buckets)["Code"] == "SignatureDoesNotMatch"
+
+
+def test_read_only_role_and_bucket_policies(server, client):
+    iam, s3, sts = client("iam"), client("s3"), client("sts")
+    bucket = unique("shared-data")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    role_name = unique("reader")
+    arn = ensure_role(iam, role_name, managed=("arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",))
+    creds = sts.assume_role(RoleArn=arn, RoleSessionName="reader")["Credentials"]
+    reader = make_client(
+        server.endpoint,
+        "s3",
+        creds["AccessKeyId"],
+        creds["SecretAccessKey"],
+        creds["SessionToken"],
+    )
+    assert [o["Key"] for o in reader.list_objects_v2(Bucket=bucket)["Contents"]] == ["k"]
+    assert reader.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
+    assert (
+        error_of(reader.put_object, Bucket=bucket, Key="new", Body=b"x")["Code"] == "AccessDenied"
+    )
+
+    # A bucket policy naming a user grants on its own (same account), and its Deny wins.
+    name = unique("guest")
+    as_user, _ = new_user(server, iam, name)
+    assert error_of(as_user("s3").get_object, Bucket=bucket, Key="k")["Code"] == "AccessDenied"
+    user_arn = f"arn:aws:iam::{ACCOUNT}:user/{name}"
+    s3.put_bucket_policy(
+        Bucket=bucket,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": user_arn},
+                        "Action": "s3:GetObject",
+                        "Resource": f"arn:aws:s3:::{bucket}/*",
+                    },
+                    {
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Resource": f"arn:aws:s3:::{bucket}/secret/*",
+                    },
+                ],
+            }
+        ),
+    )
+    assert as_user("s3").get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
+    s3.put_object(Bucket=bucket, Key="secret/plan", Body=b"x")
+    iam.put_user_policy(UserName=name, PolicyName="all", PolicyDocument=allow("s3:*"))
+    denied = error_of(as_user("s3").get_object, Bucket=bucket, Key="secret/plan")
+    assert denied["Message"].endswith("with an explicit deny in a resource-based policy")

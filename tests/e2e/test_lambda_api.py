@@ -442,7 +442,12 @@ def test_errors_in_aws_words(lam):
         Handler="app.handler",
         Code={"S3Bucket": "bucket", "S3Key": "key.zip"},
     )
-    assert s3[:2] == ("NotImplemented", 501)
+    assert s3 == (
+        "InvalidParameterValueException",
+        400,
+        "Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error Message: "
+        "The specified bucket does not exist",
+    )
     assert error_of(
         lam.get_function, FunctionName="arn:aws:lambda:eu-west-1:000000000000:function:f"
     )[0] == ("InvalidParameterValueException")

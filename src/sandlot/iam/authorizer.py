@@ -56,6 +56,9 @@ _RESOURCE_POLICY_SERVICES = frozenset({"lambda", "s3", "sts"})
 
 _NO_TRUST = "because no resource-based policy allows the sts:AssumeRole action"
 
+# Actions creating the resource they name: no existing resource policy applies.
+_CREATES = frozenset({"s3:CreateBucket"})
+
 # ARN service field → the provider that owns resources of that kind.
 _OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam"}
 
@@ -209,6 +212,8 @@ class Authorizer:
         owner = _OWNERS.get(parts[2])
         if owner is None or (owner == "iam" and action != "sts:AssumeRole"):
             return None
+        if action in _CREATES:
+            return None  # the resource does not exist yet (a taken name is the service's answer)
         provider = self.platform.provider(owner)
         lookup = getattr(provider, "resource_policy", None)
         return lookup(resource) if lookup is not None else None

@@ -3,6 +3,7 @@ AWS accepts them named, pagination, and input validation."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Callable
@@ -185,24 +186,47 @@ class LambdaBase(Provider):
     # -- code packages -----------------------------------------------------------------------
 
     async def fetch_code(self, ctx: RequestContext, source: dict) -> bytes:
-        """The zip bytes of a Code/Content parameter.
-
-        The seam for S3: once sandlot serves S3, read ``S3Bucket``/``S3Key``/
-        ``S3ObjectVersion`` here through the internal client (``self.platform.call``).
-        """
+        """The zip bytes of a Code/Content parameter: inline, or read from S3
+        (``S3Bucket``/``S3Key``/``S3ObjectVersion``) through the internal client as the
+        caller, so the caller's own S3 permissions apply as in AWS."""
         if source.get("ZipFile") is not None:
             return source["ZipFile"]
         if source.get("S3Bucket") or source.get("S3Key"):
-            raise ServiceError(
-                "NotImplemented",
-                "sandlot cannot read function code from S3 yet: upload the package "
-                "directly (ZipFile, e.g. aws lambda ... --zip-file fileb://package.zip).",
-                501,
-                sender_fault=False,
-            )
+            return await self._fetch_from_s3(ctx, source)
         if source.get("ImageUri"):
             raise invalid("sandlot does not run container image functions (ImageUri).")
         raise invalid("Please provide a source for function code.")
+
+    async def _fetch_from_s3(self, ctx: RequestContext, source: dict) -> bytes:
+        bucket, key = source.get("S3Bucket"), source.get("S3Key")
+        if not bucket or not key:
+            raise invalid("Please provide a source for function code.")
+
+        def s3_failed(code: str, message: str) -> ServiceError:
+            return invalid(
+                f"Error occurred while GetObject. S3 Error Code: {code}. "
+                f"S3 Error Message: {message}"
+            )
+
+        params = {"Bucket": bucket, "Key": key}
+        if source.get("S3ObjectVersion"):
+            params["VersionId"] = source["S3ObjectVersion"]
+        try:
+            result = await self.platform.call(
+                "s3", "GetObject", params, principal=ctx.principal, region=ctx.region
+            )
+        except ServiceError as error:
+            raise s3_failed(error.code, error.message) from None
+        body = result["Body"]
+        if isinstance(body, bytes | bytearray):
+            return bytes(body)
+
+        def read() -> bytes:  # a FileBody: read its window off the event loop
+            with body.file as f:
+                f.seek(body.offset)
+                return f.read(body.length)
+
+        return await asyncio.to_thread(read)
 
     async def receive(self, ctx: RequestContext, source: dict, *, dry_run: bool = False) -> Package:
         """Fetch, check and store the package a request carries."""
