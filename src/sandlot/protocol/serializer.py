@@ -108,6 +108,9 @@ class ResponseSerializer:
         """
         response = self._impl.serialize_error(error, self._impl.error_shape(error.code), request_id)
         response.headers.update(error.headers)
+        if response.status in _NO_BODY_STATUSES:  # e.g. S3's 304 NotModified
+            response.body = b""
+            response.headers.pop("Content-Type", None)
         return response
 
 
@@ -318,6 +321,8 @@ class _RestProtocol(_Protocol):
             status = default_status
             if status_member is not None and result.get(status_member) is not None:
                 status = int(result[status_member])
+            elif status == 200 and "Content-Range" in headers:
+                status = 206  # a byte range of the representation (RFC 9110), e.g. GetObject
             body, content_type = body_of(result)
             if status in _NO_BODY_STATUSES:
                 if type(body) is FileBody:
