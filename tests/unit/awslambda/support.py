@@ -32,7 +32,9 @@ class Lambda:
     """Calls provider operations as the gateway would, in one event loop."""
 
     def __init__(self, data_dir) -> None:
-        self.platform = Platform(Settings(), data_dir)
+        # The Lambda API's own behaviour: IAM (which would refuse roles these tests never
+        # create) is tested end to end in tests/e2e/test_iam_enforcement.py.
+        self.platform = Platform(Settings(iam="off"), data_dir)
         self.provider = LambdaProvider(self.platform)
         self.loop = asyncio.new_event_loop()
 
