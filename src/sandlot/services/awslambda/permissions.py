@@ -30,6 +30,8 @@ from sandlot.services.awslambda.validation import (
 )
 from sandlot.services.provider import RequestContext
 
+_RESOURCE_POLICIES_MAX = 4096
+
 
 class PermissionOperations(LambdaBase):
     @validated
@@ -90,7 +92,20 @@ class PermissionOperations(LambdaBase):
 
     def resource_policy(self, arn: str) -> ResourcePolicy | None:
         """The function's (version's, alias's) own policy, which IAM evaluates requests
-        on ``arn`` against; None when the function does not exist."""
+        on ``arn`` against; None when the function does not exist. On the path of every
+        evaluated Lambda request: cached until the next Lambda write."""
+        cache = self.__dict__.setdefault("_resource_policies", {})
+        generation = self.records.generation
+        found = cache.get(arn)
+        if found is not None and found[0] == generation:
+            return found[1]
+        if len(cache) >= _RESOURCE_POLICIES_MAX:
+            cache.clear()
+        policy = self._load_resource_policy(arn)
+        cache[arn] = (generation, policy)
+        return policy
+
+    def _load_resource_policy(self, arn: str) -> ResourcePolicy | None:
         ref = parse_function_name(arn)
         if ref is None or ref.account is None or ref.region is None:
             return None

@@ -186,6 +186,7 @@ class Records:
     def put_policy(
         self, account: str, region: str, function: str, qualifier: str, statements: list[dict]
     ) -> None:
+        self.generation += 1
         if statements:
             row = {
                 "account": account,
