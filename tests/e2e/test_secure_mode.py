@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import stat
 import subprocess
 import sys
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -101,3 +104,45 @@ def test_non_loopback_bind_requires_secure(tmp_path):
     )
     assert result.returncode == 2
     assert "--secure" in result.stderr
+
+
+def test_s3_presigned_urls_are_checked(secure):
+    keys = _root_keys(secure)
+    s3 = make_client(
+        secure.endpoint, "s3", keys["aws_access_key_id"], keys["aws_secret_access_key"]
+    )
+    s3.create_bucket(Bucket="secure-presigned")
+    put_url = s3.generate_presigned_url(
+        "put_object", Params={"Bucket": "secure-presigned", "Key": "k"}, ExpiresIn=60
+    )
+    # http.client, not urllib: urllib adds a Content-Type the URL did not sign.
+    parts = urllib.parse.urlsplit(put_url)
+    connection = http.client.HTTPConnection(parts.netloc, timeout=10)
+    connection.request("PUT", f"{parts.path}?{parts.query}", body=b"signed upload")
+    assert connection.getresponse().status == 200
+    connection.close()
+    get_url = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": "secure-presigned", "Key": "k"}, ExpiresIn=60
+    )
+    with urllib.request.urlopen(get_url, timeout=10) as response:
+        assert response.read() == b"signed upload"
+
+    def refused(url: str) -> tuple[int, bytes]:
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(url, timeout=10)
+        return error.value.code, error.value.read()
+
+    # Another key in the URL, a changed signature, an unsigned URL: all refused.
+    # botocore presigns S3 URLs in the HMAC-SHA1 query form (Signature=, Expires=).
+    assert "Signature=" in get_url and "Expires=" in get_url
+    tampered = get_url.replace("Signature=", "Signature=A")
+    assert refused(tampered)[0] == 403
+    assert b"<Code>SignatureDoesNotMatch</Code>" in refused(tampered)[1]
+    assert refused(get_url.replace("/k?", "/other?"))[0] == 403
+    assert b"<Code>AccessDenied</Code>" in refused(f"{secure.endpoint}/secure-presigned/k")[1]
+    expired = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": "secure-presigned", "Key": "k"}, ExpiresIn=1
+    )
+    time.sleep(2.1)
+    status, body = refused(expired)
+    assert status == 403 and b"<Code>AccessDenied</Code>" in body

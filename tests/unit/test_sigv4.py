@@ -4,7 +4,13 @@ import datetime as dt
 from urllib.parse import urlsplit
 
 import pytest
-from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth, SigV4QueryAuth
+from botocore.auth import (
+    HmacV1QueryAuth,
+    S3SigV4Auth,
+    S3SigV4QueryAuth,
+    SigV4Auth,
+    SigV4QueryAuth,
+)
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
@@ -115,3 +121,29 @@ def test_malformed_authorization_is_incomplete(authorization):
 
 def test_unsigned_request_has_no_signature():
     assert parse_signature(HttpRequest("GET", "/", "a=b", {})) is None
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "headers"),
+    [
+        ("GET", "http://localhost:4566/bucket/a%20key.txt", {}),
+        ("GET", "http://localhost:4566/bucket/k?versionId=v1", {}),
+        ("PUT", "http://localhost:4566/bucket/k", {"Content-Type": "text/plain"}),
+    ],
+)
+def test_s3_hmac_sha1_presigned_urls_verify_and_expire(method, url, headers):
+    request = _sign(HmacV1QueryAuth(CREDS, expires=60), method, url, headers=headers)
+    sig = parse_signature(request)
+    assert sig is not None and sig.version == 2 and sig.access_key_id == CREDS.access_key
+    verify(request, sig, CREDS.secret_key)
+    now = dt.datetime.now(dt.UTC)
+    check_time(sig, now, 900)
+    with pytest.raises(AuthFailure) as expired:
+        check_time(sig, now + dt.timedelta(seconds=120), 900)
+    assert expired.value.kind == "expired_url"
+    with pytest.raises(AuthFailure) as wrong:
+        verify(request, sig, "another secret")
+    assert wrong.value.kind == "bad_signature"
+    request.path = request.path + "x"  # another object than the one signed
+    with pytest.raises(AuthFailure):
+        verify(request, sig, CREDS.secret_key)

@@ -210,7 +210,7 @@ class Gateway:
                     routed = _check_payload(routed, sig, secret)
             parsed = self._parser(service).parse(routed)
             protocol, operation = parsed.protocol, parsed.operation
-            region = sig.region if sig else self.settings.region
+            region = sig.region if sig and sig.region else self.settings.region
             response = await self._dispatch(service, parsed, principal, region, routed, request_id)
             return await self._with_cors(service, routed, response)
         except _ClientGone:

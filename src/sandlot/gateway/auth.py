@@ -4,6 +4,10 @@ Signatures come in the ``Authorization`` header or, for presigned URLs, in the q
 string (``X-Amz-Signature``…). The expected signature is computed by botocore's
 ``SigV4Auth`` over the request as received, restricted to the headers the client
 signed; sandlot adds no cryptography of its own.
+
+S3 also accepts presigned URLs in the older query-string form (``AWSAccessKeyId``,
+``Expires``, ``Signature``: HMAC-SHA1), which botocore and the AWS CLI still produce
+for S3 by default; they are checked with botocore's ``HmacV1Auth`` the same way.
 """
 
 from __future__ import annotations
@@ -11,9 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
-from botocore.auth import EMPTY_SHA256_HASH, UNSIGNED_PAYLOAD, SigV4Auth
+from botocore.auth import EMPTY_SHA256_HASH, UNSIGNED_PAYLOAD, HmacV1Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 
@@ -34,8 +38,9 @@ class Signature:
     signed_headers: tuple[str, ...]
     signature: str
     presigned: bool
-    expires: int | None = None  # presigned URLs: X-Amz-Expires seconds
+    expires: int | None = None  # presigned: X-Amz-Expires seconds (v2: Expires, epoch)
     security_token: str | None = None
+    version: int = 4  # 2: S3's HMAC-SHA1 query-string signature
 
     @property
     def timestamp(self) -> dt.datetime:
@@ -78,7 +83,34 @@ def parse_signature(request: HttpRequest) -> Signature | None:
         return _from_header(auth, request)
     if "X-Amz-Signature=" in request.query or "X-Amz-Algorithm=" in request.query:
         return _from_query(request)
+    if "AWSAccessKeyId=" in request.query and "Signature=" in request.query:
+        return _from_v2_query(request)
     return None
+
+
+def _from_v2_query(request: HttpRequest) -> Signature:
+    params = dict(parse_qsl(request.query, keep_blank_values=True))
+    try:
+        expires = int(params["Expires"])
+        key, signature = params["AWSAccessKeyId"], params["Signature"]
+    except (KeyError, ValueError):
+        raise AuthFailure(
+            "incomplete",
+            "Query-string authentication requires the Signature, Expires and "
+            "AWSAccessKeyId parameters",
+        ) from None
+    return Signature(
+        key,
+        "",
+        "",
+        "s3",
+        (),
+        signature,
+        presigned=True,
+        expires=expires,
+        security_token=params.get("x-amz-security-token"),
+        version=2,
+    )
 
 
 def _from_header(auth: str, request: HttpRequest) -> Signature:
@@ -170,6 +202,10 @@ def _scope(credential: str, amz_date: str) -> tuple[str, str, str]:
 
 def check_time(sig: Signature, now: dt.datetime, max_skew_seconds: int) -> None:
     """Refuse signatures from too far in the past or future, and expired presigned URLs."""
+    if sig.version == 2:
+        if now.timestamp() > (sig.expires or 0):
+            raise AuthFailure("expired_url", "Request has expired")
+        return
     signed_at = sig.timestamp
     if sig.presigned and sig.expires is not None:
         if now > signed_at + dt.timedelta(seconds=sig.expires):
@@ -235,9 +271,41 @@ def expected_signature(request: HttpRequest, sig: Signature, secret: str) -> str
     return verifier.signature(verifier.string_to_sign(aws_request, canonical), aws_request)
 
 
+class _VerifierV2(HmacV1Auth):
+    """botocore's HMAC-SHA1 string to sign, with the URL's Expires in the Date slot."""
+
+    def __init__(self, key: str, secret: str, expires: int) -> None:
+        super().__init__(Credentials(key, secret))
+        self._expires = str(expires)
+
+    def _get_date(self) -> str:
+        return self._expires
+
+
+def _expected_v2(request: HttpRequest, sig: Signature, secret: str) -> str:
+    # The signed Content-Type/Content-MD5/x-amz-* values travel as headers or, when the
+    # URL was made with them, in the query string.
+    headers = HTTPHeaders()
+    for name, value in request.headers.items():
+        if name in ("content-md5", "content-type") or name.startswith("x-amz-"):
+            headers[name] = value
+    for name, value in parse_qsl(request.query, keep_blank_values=True):
+        lower = name.lower()
+        if lower in ("content-md5", "content-type") or lower.startswith("x-amz-"):
+            if lower in headers:
+                del headers[lower]
+            headers[lower] = value
+    split = urlsplit(f"http://host{request.path or '/'}?{request.query}")
+    verifier = _VerifierV2(sig.access_key_id, secret, sig.expires or 0)
+    return verifier.sign_string(verifier.canonical_string(request.method, split, headers))
+
+
 def verify(request: HttpRequest, sig: Signature, secret: str) -> None:
     """Raise AuthFailure unless ``sig`` is the right signature of ``request`` for ``secret``."""
-    expected = expected_signature(request, sig, secret)
+    if sig.version == 2:
+        expected = _expected_v2(request, sig, secret)
+    else:
+        expected = expected_signature(request, sig, secret)
     if not hmac.compare_digest(expected, sig.signature):
         raise AuthFailure(
             "bad_signature",
