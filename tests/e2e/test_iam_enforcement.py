@@ -287,6 +287,10 @@ def test_user_needs_a_policy_to_create_buckets(server, client):
         UserName=name, PolicyName="buckets", PolicyDocument=allow("s3:CreateBucket")
     )
     as_user("s3").create_bucket(Bucket=bucket)
+    # A streamed upload is refused before its body is stored.
+    denied = error_of(as_user("s3").put_object, Bucket=bucket, Key="big", Body=b"x" * 8_000_000)
+    assert denied["Code"] == "AccessDenied" and "s3:PutObject" in denied["Message"]
+    assert list((server.data_dir / "blobs" / "tmp").iterdir()) == []
     wrong = make_client(server.endpoint, "s3", key["AccessKeyId"], "not-the-secret")
     assert error_of(wrong.list_buckets)["Code"] == "SignatureDoesNotMatch"
 

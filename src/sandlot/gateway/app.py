@@ -197,9 +197,25 @@ class Gateway:
                 if request.method == "PUT" and service in _SPOOLED_SERVICES
                 else None
             )
+            region = sig.region if sig and sig.region else self.settings.region
+            admitted = False
             if stream_member is not None:
                 _check_content_sha256(request, sig)
                 principal, secret = self._authenticate(request, sig)
+                # Authorize before receiving what may be gigabytes: the parameters IAM
+                # needs are in the path and headers.
+                head = self._parser(service).parse(dataclasses.replace(routed, body=b""))
+                ctx = RequestContext(
+                    request_id,
+                    principal.account_id,
+                    region,
+                    principal,
+                    service,
+                    head.operation.name,
+                    routed,
+                )
+                self.platform.admit(ctx, head.params, _request_keys(request))
+                admitted = True
                 spooled = await self._spool(request, incoming, sig, secret)
                 routed = _decoded_view(routed, spooled)
             else:
@@ -210,8 +226,9 @@ class Gateway:
                     routed = _check_payload(routed, sig, secret)
             parsed = self._parser(service).parse(routed)
             protocol, operation = parsed.protocol, parsed.operation
-            region = sig.region if sig and sig.region else self.settings.region
-            response = await self._dispatch(service, parsed, principal, region, routed, request_id)
+            response = await self._dispatch(
+                service, parsed, principal, region, routed, request_id, admitted=admitted
+            )
             return await self._with_cors(service, routed, response)
         except _ClientGone:
             return HttpResponse(499)
@@ -249,6 +266,8 @@ class Gateway:
         region: str,
         request: HttpRequest,
         request_id: str,
+        *,
+        admitted: bool = False,
     ) -> HttpResponse:
         ctx = RequestContext(
             request_id,
@@ -259,7 +278,8 @@ class Gateway:
             parsed.operation.name,
             request,
         )
-        self.platform.admit(ctx, parsed.params, _request_keys(request))
+        if not admitted:  # streamed uploads were admitted before their body was read
+            self.platform.admit(ctx, parsed.params, _request_keys(request))
         result = await self.platform.run_operation(ctx, parsed.params)
         serializer = self._serializer(service, parsed.protocol)
         return serializer.serialize(parsed.operation, result or {}, request_id)
