@@ -17,7 +17,7 @@ from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
 
 from sandlot.gateway import bodies
 from sandlot.gateway.bodies import AwsChunkedDecoder, ChunkSigner, Spool, signing_key
-from sandlot.protocol import ServiceError
+from sandlot.protocol import ServiceError, checksums
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 AMZ_DATE = "20130524T000000Z"
@@ -116,7 +116,7 @@ def test_signed_trailer_is_checked():
     key = signing_key(SECRET, "20130524", "us-east-1", "s3")
     signer = ChunkSigner(key, AMZ_DATE, SCOPE, SEED)
     data = b"hello world"
-    crc = bodies.checksum_b64("crc32c", data)
+    crc = checksums.of_bytes("crc32c", data)
     first = signer.chunk(hashlib.sha256(data).hexdigest())
     signer.previous = first
     final = signer.chunk(hashlib.sha256(b"").hexdigest())
@@ -131,7 +131,7 @@ def test_signed_trailer_is_checked():
     content, trailers = decode(body, signer=ChunkSigner(key, AMZ_DATE, SCOPE, SEED))
     assert content == data
     assert trailers == {"x-amz-checksum-crc32c": crc}
-    forged = body.replace(crc.encode(), bodies.checksum_b64("crc32c", b"other").encode())
+    forged = body.replace(crc.encode(), checksums.of_bytes("crc32c", b"other").encode())
     with pytest.raises(ServiceError) as raised:
         decode(forged, signer=ChunkSigner(key, AMZ_DATE, SCOPE, SEED))
     assert raised.value.code == "SignatureDoesNotMatch"
@@ -190,7 +190,7 @@ def test_requested_checksums_come_from_headers_sdk_algorithm_and_trailer():
     ],
 )
 def test_checksums_are_base64_of_the_big_endian_value(algorithm, expected):
-    assert bodies.checksum_b64(algorithm, b"hello world") == expected
+    assert checksums.of_bytes(algorithm, b"hello world") == expected
 
 
 def test_spool_writes_digests_and_fsyncs(tmp_path):
@@ -205,9 +205,9 @@ def test_spool_writes_digests_and_fsyncs(tmp_path):
     assert body.md5 == hashlib.md5(whole).hexdigest()
     assert body.sha256 == hashlib.sha256(whole).hexdigest()
     assert body.checksums == {
-        "crc32": bodies.checksum_b64("crc32", whole),
-        "crc32c": bodies.checksum_b64("crc32c", whole),
-        "sha256": bodies.checksum_b64("sha256", whole),
+        "crc32": checksums.of_bytes("crc32", whole),
+        "crc32c": checksums.of_bytes("crc32c", whole),
+        "sha256": checksums.of_bytes("sha256", whole),
     }
     assert body.trailers == {"x-amz-checksum-crc32": "abc"}
 

@@ -25,7 +25,7 @@ from sandlot.gateway import bodies
 from sandlot.gateway.app import Gateway
 from sandlot.iam.principal import Principal
 from sandlot.platform import Platform
-from sandlot.protocol import FileBody, HttpRequest, ServiceError, SpooledBody
+from sandlot.protocol import FileBody, HttpRequest, ServiceError, SpooledBody, checksums
 from sandlot.services.provider import Provider
 
 
@@ -168,7 +168,7 @@ def test_put_object_body_reaches_the_provider_spooled(gateway, platform, s3):
         {
             "host": "127.0.0.1:4566",
             "content-length": str(len(data)),
-            "x-amz-checksum-crc32": bodies.checksum_b64("crc32", data),
+            "x-amz-checksum-crc32": checksums.of_bytes("crc32", data),
         },
         data,
     )
@@ -181,7 +181,7 @@ def test_put_object_body_reaches_the_provider_spooled(gateway, platform, s3):
     assert body.size == len(data)
     assert body.md5 == hashlib.md5(data).hexdigest()
     assert body.sha256 == hashlib.sha256(data).hexdigest()
-    assert body.checksums == {"crc32": bodies.checksum_b64("crc32", data)}
+    assert body.checksums == {"crc32": checksums.of_bytes("crc32", data)}
     assert body.path.parent == platform.blobs.root / "tmp"
     assert response.headers["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
     assert tmp_files(platform) == []  # not adopted: deleted after the request

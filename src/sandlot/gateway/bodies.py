@@ -18,12 +18,11 @@ import hashlib
 import hmac
 import os
 import secrets
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from sandlot.protocol import ServiceError, SpooledBody
+from sandlot.protocol import ServiceError, SpooledBody, checksums
 
 STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
 STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
@@ -33,7 +32,6 @@ SIGNED_STREAMING = frozenset({STREAMING_SIGNED, STREAMING_SIGNED_TRAILER})
 # S3's limit for one PutObject / UploadPart body.
 MAX_SINGLE_PUT = 5 * 1024**3
 
-CHECKSUM_ALGORITHMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
 _CHECKSUM_PREFIX = "x-amz-checksum-"
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _MAX_LINE = 4096  # a chunk header or trailer line; real ones are < 200 bytes
@@ -75,94 +73,19 @@ def entity_too_large() -> ServiceError:
 # --- checksums -------------------------------------------------------------------------------
 
 
-class _Crc32:
-    """zlib's CRC-32, accumulated; 4 bytes big-endian as S3 encodes it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self) -> None:
-        self._value = 0
-
-    def update(self, data: bytes) -> None:
-        self._value = zlib.crc32(data, self._value)
-
-    def digest(self) -> bytes:
-        return self._value.to_bytes(4, "big")
-
-
-def _crc_table(polynomial: int) -> tuple[int, ...]:
-    """The byte table of a reflected CRC with ``polynomial`` (bit-reversed form)."""
-    table = []
-    for index in range(256):
-        value = index
-        for _ in range(8):
-            value = (value >> 1) ^ (polynomial if value & 1 else 0)
-        table.append(value)
-    return tuple(table)
-
-
-class _TableCrc:
-    """A reflected CRC over a byte table (CRC-32C, CRC-64/NVME), initial value and final
-    XOR all ones. The standard library has neither; this loop runs at a few MB/s, so
-    these are only computed when a request names them."""
-
-    __slots__ = ("_table", "_mask", "_value", "_width")
-
-    def __init__(self, table: tuple[int, ...], width: int) -> None:
-        self._table = table
-        self._width = width
-        self._mask = (1 << (8 * width)) - 1
-        self._value = self._mask
-
-    def update(self, data: bytes) -> None:
-        table, value = self._table, self._value
-        for byte in bytes(data):
-            value = table[(value ^ byte) & 0xFF] ^ (value >> 8)
-        self._value = value
-
-    def digest(self) -> bytes:
-        return (self._value ^ self._mask).to_bytes(self._width, "big")
-
-
-_CRC32C_TABLE = _crc_table(0x82F63B78)
-_CRC64NVME_TABLE = _crc_table(0x9A6C9329AC4BC9B5)
-
-
-def new_checksum(algorithm: str):
-    """A hasher with ``update`` and ``digest`` for an S3 checksum algorithm (lower-case)."""
-    if algorithm == "crc32":
-        return _Crc32()
-    if algorithm == "crc32c":
-        return _TableCrc(_CRC32C_TABLE, 4)
-    if algorithm == "crc64nvme":
-        return _TableCrc(_CRC64NVME_TABLE, 8)
-    if algorithm == "sha1":
-        return hashlib.sha1(usedforsecurity=False)
-    if algorithm == "sha256":
-        return hashlib.sha256()
-    raise ValueError(algorithm)
-
-
-def checksum_b64(algorithm: str, data: bytes) -> str:
-    """The base64 checksum of ``data`` (tests and small bodies)."""
-    hasher = new_checksum(algorithm)
-    hasher.update(data)
-    return base64.b64encode(hasher.digest()).decode("ascii")
-
-
 def requested_checksums(headers: dict[str, str]) -> set[str]:
     """The checksum algorithms a request names: ``x-amz-checksum-<alg>`` headers,
     ``x-amz-sdk-checksum-algorithm`` and the aws-chunked ``x-amz-trailer``."""
     found = set()
     for name in headers:
-        if name.startswith(_CHECKSUM_PREFIX) and name[15:] in CHECKSUM_ALGORITHMS:
+        if name.startswith(_CHECKSUM_PREFIX) and name[15:] in checksums.ALGORITHMS:
             found.add(name[15:])
     sdk = headers.get("x-amz-sdk-checksum-algorithm", "").strip().lower()
-    if sdk in CHECKSUM_ALGORITHMS:
+    if sdk in checksums.ALGORITHMS:
         found.add(sdk)
     for trailer in headers.get("x-amz-trailer", "").split(","):
         trailer = trailer.strip().lower()
-        if trailer.startswith(_CHECKSUM_PREFIX) and trailer[15:] in CHECKSUM_ALGORITHMS:
+        if trailer.startswith(_CHECKSUM_PREFIX) and trailer[15:] in checksums.ALGORITHMS:
             found.add(trailer[15:])
     return found
 
@@ -184,7 +107,7 @@ class Spool:
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._sha256 = hashlib.sha256()
         self._checksums = {
-            name: new_checksum(name) for name in sorted(algorithms) if name != "sha256"
+            name: checksums.hasher(name) for name in sorted(algorithms) if name != "sha256"
         }
         self._want_sha256 = "sha256" in algorithms
         self.size = 0

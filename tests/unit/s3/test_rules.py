@@ -11,8 +11,7 @@ import zlib
 import pytest
 
 from sandlot.events.s3_notifications import OUTBOX
-from sandlot.protocol import ServiceError
-from sandlot.services.s3 import checksums
+from sandlot.protocol import ServiceError, checksums
 from sandlot.services.s3.buckets import valid_bucket_name
 from sandlot.services.s3.notifications import validate
 from sandlot.services.s3.objects import check_conditions, parse_copy_source, parse_range

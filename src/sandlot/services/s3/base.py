@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sandlot.protocol import ServiceError
+from sandlot.protocol import ServiceError, checksums
 from sandlot.protocol.http import SpooledBody
 from sandlot.services.provider import Provider, RequestContext
-from sandlot.services.s3 import checksums
 from sandlot.services.s3.errors import (
     bad_digest_checksum,
     bad_digest_md5,

@@ -15,9 +15,8 @@ import secrets
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from sandlot.protocol import ServiceError
+from sandlot.protocol import ServiceError, checksums
 from sandlot.services.provider import RequestContext
-from sandlot.services.s3 import checksums
 from sandlot.services.s3.acl import check_acl
 from sandlot.services.s3.base import Received, S3Base, check_key, load_meta
 from sandlot.services.s3.buckets import canonical_id

@@ -9,10 +9,9 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from sandlot.protocol import ServiceError
+from sandlot.protocol import ServiceError, checksums
 from sandlot.protocol.http import FileBody
 from sandlot.services.provider import RequestContext
-from sandlot.services.s3 import checksums
 from sandlot.services.s3.acl import check_acl
 from sandlot.services.s3.base import (
     MAX_PUT_BYTES,

@@ -1,5 +1,6 @@
-"""The checksums S3 accepts (CRC32, CRC32C, SHA-1, SHA-256, and MD5 for Content-MD5),
-computed over bytes or files, base64-encoded as S3 sends and stores them."""
+"""AWS's flexible checksums (CRC32, CRC32C, CRC64NVME, SHA-1, SHA-256, and MD5 for
+Content-MD5), computed over bytes, streams or files, base64-encoded as AWS sends them.
+One place for the gateway (which computes them while spooling a body) and S3."""
 
 from __future__ import annotations
 
