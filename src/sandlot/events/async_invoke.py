@@ -11,13 +11,12 @@ DLQs and destinations arrive with the event-delivery issue.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 import uuid
 from typing import TYPE_CHECKING
 
+from sandlot.events.queue import DrainedQueue
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
 from sandlot.store import Migration, Table
@@ -50,16 +49,18 @@ MAX_IN_FLIGHT = 32
 THROTTLE_BACKOFF_S = 1.0
 
 
-class AsyncInvocations:
+class AsyncInvocations(DrainedQueue):
     """The durable queue of Event invocations and the worker that drains it."""
 
+    table = QUEUE
+    key = "request_id"
+    max_in_flight = MAX_IN_FLIGHT
+    poll_s = THROTTLE_BACKOFF_S
+
     def __init__(self, platform: Platform) -> None:
+        super().__init__(platform.store)
         self._platform = platform
-        self._store = platform.store
         self._store.migrate("lambda_async_invocations", MIGRATIONS)
-        self._wake = asyncio.Event()
-        self._running: set[str] = set()
-        self._seq = int(time.time() * 1e6)
 
     def enqueue(
         self,
@@ -73,13 +74,12 @@ class AsyncInvocations:
     ) -> str:
         """Queue one invocation durably; returns its request id."""
         request_id = request_id or str(uuid.uuid4())
-        self._seq += 1
         now = time.time()
         self._store.put(
             QUEUE,
             {
                 "request_id": request_id,
-                "seq": self._seq,
+                "seq": self.next_seq(),
                 "account_id": account_id,
                 "region": region,
                 "function_name": function_name,
@@ -90,35 +90,10 @@ class AsyncInvocations:
                 "not_before": now,
             },
         )
-        self._wake.set()
+        self.wake()
         return request_id
 
-    def pending(self) -> int:
-        return self._store.count(QUEUE)
-
-    async def run(self) -> None:
-        """Drain the queue forever (cancel the task to stop)."""
-        tasks: set[asyncio.Task] = set()
-        while True:
-            self._wake.clear()
-            for row in self._due(MAX_IN_FLIGHT - len(tasks)):
-                self._running.add(row["request_id"])
-                task = asyncio.create_task(self._deliver(row))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=THROTTLE_BACKOFF_S)
-
-    def _due(self, room: int) -> list[dict]:
-        if room <= 0:
-            return []
-        now = time.time()
-        rows = self._store.select(QUEUE, order_by=("seq",), limit=room + len(self._running))
-        return [r for r in rows if r["request_id"] not in self._running and r["not_before"] <= now][
-            :room
-        ]
-
-    async def _deliver(self, row: dict) -> None:
+    async def deliver(self, row: dict) -> None:
         params = {
             "FunctionName": row["function_name"],
             "InvocationType": "RequestResponse",
@@ -147,7 +122,4 @@ class AsyncInvocations:
             log.warning("async invocation %s dropped: %s", row["request_id"], error)
         except Exception:
             log.exception("async invocation %s failed", row["request_id"])
-        finally:
-            self._running.discard(row["request_id"])
-            self._wake.set()
         self._store.delete(QUEUE, row["request_id"])

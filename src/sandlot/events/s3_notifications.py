@@ -15,8 +15,6 @@ configuration but no events are staged for them until sandlot serves SQS and SNS
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -24,6 +22,7 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import quote_plus
 
+from sandlot.events.queue import DrainedQueue
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
 from sandlot.store import Migration, Table
@@ -118,24 +117,25 @@ def s3_event(
     }
 
 
-class S3Notifications:
+class S3Notifications(DrainedQueue):
     """The outbox of S3 event notifications and the worker that delivers them."""
 
+    table = OUTBOX
+    key = "seq"
+    max_in_flight = MAX_IN_FLIGHT
+    poll_s = RETRY_BACKOFF_S
+
     def __init__(self, platform: Platform) -> None:
+        super().__init__(platform.store)
         self._platform = platform
-        self._store = platform.store
         self._store.migrate("s3_notification_outbox", MIGRATIONS)
-        self._wake = asyncio.Event()
-        self._running: set[int] = set()
-        self._seq = int(time.time() * 1e6)
 
     def stage(self, account_id: str, bucket: str, target: str, event: dict) -> None:
         """Record one notification; call inside the transaction of the object change."""
-        self._seq += 1
         self._store.put(
             OUTBOX,
             {
-                "seq": self._seq,
+                "seq": self.next_seq(),
                 "account_id": account_id,
                 "bucket": bucket,
                 "target": target,
@@ -144,33 +144,9 @@ class S3Notifications:
                 "not_before": 0.0,
             },
         )
-        self._wake.set()
+        self.wake()
 
-    def pending(self) -> int:
-        return self._store.count(OUTBOX)
-
-    async def run(self) -> None:
-        """Deliver staged notifications forever (cancel the task to stop)."""
-        tasks: set[asyncio.Task] = set()
-        while True:
-            self._wake.clear()
-            for row in self._due(MAX_IN_FLIGHT - len(tasks)):
-                self._running.add(row["seq"])
-                task = asyncio.create_task(self._deliver(row))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=RETRY_BACKOFF_S)
-
-    def _due(self, room: int) -> list[dict]:
-        if room <= 0:
-            return []
-        now = time.time()
-        rows = self._store.select(OUTBOX, order_by=("seq",), limit=room + len(self._running))
-        due = [r for r in rows if r["seq"] not in self._running and r["not_before"] <= now]
-        return due[:room]
-
-    async def _deliver(self, row: dict) -> None:
+    async def deliver(self, row: dict) -> None:
         target, owner = row["target"], row["account_id"]
         keep = False
         try:
@@ -201,9 +177,6 @@ class S3Notifications:
         except Exception:
             keep = row["attempts"] + 1 < MAX_ATTEMPTS
             log.exception("S3 notification for %s to %s failed", row["bucket"], target)
-        finally:
-            self._running.discard(row["seq"])
-            self._wake.set()
         if keep:
             retry = row["attempts"] + 1
             backoff = RETRY_BACKOFF_S * 2 ** (retry - 1)
