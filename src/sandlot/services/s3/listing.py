@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -168,35 +170,27 @@ class ListingOperations(S3Base):
     # -- ListObjectsV2 --------------------------------------------------------------------
 
     def list_objects_v2(self, ctx: RequestContext, params: dict) -> dict:
-        bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
-        encode = _encoder(params)
-        limit = _max_keys(params)
-        prefix = params.get("Prefix") or ""
-        delimiter = params.get("Delimiter") or None
+        q = _Query.of(self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner")), params)
         token = params.get("ContinuationToken")
         after, skip = params.get("StartAfter") or None, None
         if token:
             marker, is_prefix = _decode_token(token)
             after, skip = (None, marker) if is_prefix else (marker, None)
         page = self.scan(
-            bucket["name"],
-            prefix=prefix,
-            delimiter=delimiter,
-            limit=limit,
+            q.bucket["name"],
+            prefix=q.prefix,
+            delimiter=q.delimiter,
+            limit=q.limit,
             after=after,
             skip_prefix=skip,
         )
-        owner = {"ID": canonical_id(bucket["account"])} if params.get("FetchOwner") else None
-        out = self._page_out(page, encode, owner)
+        owner = {"ID": canonical_id(q.bucket["account"])} if params.get("FetchOwner") else None
+        out = self._page_out(page, q.encode, owner)
         out.update(
-            Name=bucket["name"],
-            Prefix=encode(prefix),
-            Delimiter=encode(delimiter) if delimiter else None,
-            MaxKeys=limit,
-            EncodingType=params.get("EncodingType"),
+            **q.common_out(params),
             KeyCount=page.count,
             ContinuationToken=token,
-            StartAfter=encode(params["StartAfter"]) if params.get("StartAfter") else None,
+            StartAfter=q.encode(params["StartAfter"]) if params.get("StartAfter") else None,
             IsTruncated=page.truncated,
         )
         if page.truncated:
@@ -217,46 +211,34 @@ class ListingOperations(S3Base):
     # -- ListObjects ----------------------------------------------------------------------
 
     def list_objects(self, ctx: RequestContext, params: dict) -> dict:
-        bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
-        encode = _encoder(params)
-        limit = _max_keys(params)
-        prefix = params.get("Prefix") or ""
-        delimiter = params.get("Delimiter") or None
+        q = _Query.of(self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner")), params)
         marker = params.get("Marker") or None
         after, skip = marker, None
-        if _is_common_prefix(marker, prefix, delimiter):
+        if _is_common_prefix(marker, q.prefix, q.delimiter):
             after, skip = None, marker
         page = self.scan(
-            bucket["name"],
-            prefix=prefix,
-            delimiter=delimiter,
-            limit=limit,
+            q.bucket["name"],
+            prefix=q.prefix,
+            delimiter=q.delimiter,
+            limit=q.limit,
             after=after,
             skip_prefix=skip,
         )
-        out = self._page_out(page, encode, {"ID": canonical_id(bucket["account"])})
+        out = self._page_out(page, q.encode, {"ID": canonical_id(q.bucket["account"])})
         out.update(
-            Name=bucket["name"],
-            Prefix=encode(prefix),
-            Delimiter=encode(delimiter) if delimiter else None,
-            MaxKeys=limit,
-            EncodingType=params.get("EncodingType"),
-            Marker=encode(marker or ""),
+            **q.common_out(params),
+            Marker=q.encode(marker or ""),
             IsTruncated=page.truncated,
         )
-        if page.truncated and delimiter:
+        if page.truncated and q.delimiter:
             kind, value = page.last()
-            out["NextMarker"] = encode(value if kind == "prefix" else value["key"])
+            out["NextMarker"] = q.encode(value if kind == "prefix" else value["key"])
         return out
 
     # -- ListObjectVersions ---------------------------------------------------------------
 
     def list_object_versions(self, ctx: RequestContext, params: dict) -> dict:
-        bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
-        encode = _encoder(params)
-        limit = _max_keys(params)
-        prefix = params.get("Prefix") or ""
-        delimiter = params.get("Delimiter") or None
+        q = _Query.of(self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner")), params)
         key_marker = params.get("KeyMarker") or None
         version_marker = params.get("VersionIdMarker") or None
         if version_marker and not key_marker:
@@ -266,33 +248,33 @@ class ListingOperations(S3Base):
                 version_marker,
             )
         after, after_rank, skip = key_marker, None, None
-        if _is_common_prefix(key_marker, prefix, delimiter):
+        if _is_common_prefix(key_marker, q.prefix, q.delimiter):
             after, skip = None, key_marker
         elif key_marker and version_marker:
-            row = self.version(bucket["name"], key_marker, version_marker)
+            row = self.version(q.bucket["name"], key_marker, version_marker)
             if row is None:
                 raise invalid_argument(
                     "Invalid version id specified", "version-id-marker", version_marker
                 )
             after_rank = row["rank"]
         page = self.scan(
-            bucket["name"],
-            prefix=prefix,
-            delimiter=delimiter,
-            limit=limit,
+            q.bucket["name"],
+            prefix=q.prefix,
+            delimiter=q.delimiter,
+            limit=q.limit,
             after=after,
             skip_prefix=skip,
             versions=True,
             after_rank=after_rank,
         )
-        owner = {"ID": canonical_id(bucket["account"])}
+        owner = {"ID": canonical_id(q.bucket["account"])}
         versions, markers, prefixes = [], [], []
         for kind, value in page.entries:
             if kind == "prefix":
-                prefixes.append({"Prefix": encode(value)})
+                prefixes.append({"Prefix": q.encode(value)})
                 continue
             entry = {
-                "Key": encode(value["key"]),
+                "Key": q.encode(value["key"]),
                 "VersionId": value["version_id"],
                 "IsLatest": bool(value["latest"]),
                 "LastModified": http_date(value["modified"]),
@@ -310,12 +292,8 @@ class ListingOperations(S3Base):
                 )
                 versions.append(entry)
         out: dict[str, Any] = {
-            "Name": bucket["name"],
-            "Prefix": encode(prefix),
-            "Delimiter": encode(delimiter) if delimiter else None,
-            "MaxKeys": limit,
-            "EncodingType": params.get("EncodingType"),
-            "KeyMarker": encode(key_marker or ""),
+            **q.common_out(params),
+            "KeyMarker": q.encode(key_marker or ""),
             "VersionIdMarker": version_marker or "",
             "IsTruncated": page.truncated,
             "Versions": versions or None,
@@ -325,11 +303,43 @@ class ListingOperations(S3Base):
         if page.truncated:
             kind, value = page.last()
             if kind == "prefix":
-                out["NextKeyMarker"] = encode(value)
+                out["NextKeyMarker"] = q.encode(value)
             else:
-                out["NextKeyMarker"] = encode(value["key"])
+                out["NextKeyMarker"] = q.encode(value["key"])
                 out["NextVersionIdMarker"] = value["version_id"]
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    """What the three listings share: the bucket and the request's prefix, delimiter,
+    page size and key encoding."""
+
+    bucket: dict
+    encode: Callable[[str | None], str | None]
+    limit: int
+    prefix: str
+    delimiter: str | None
+
+    @classmethod
+    def of(cls, bucket: dict, params: dict) -> _Query:
+        return cls(
+            bucket,
+            _encoder(params),
+            _max_keys(params),
+            params.get("Prefix") or "",
+            params.get("Delimiter") or None,
+        )
+
+    def common_out(self, params: dict) -> dict[str, Any]:
+        """The members every listing answers with."""
+        return {
+            "Name": self.bucket["name"],
+            "Prefix": self.encode(self.prefix),
+            "Delimiter": self.encode(self.delimiter) if self.delimiter else None,
+            "MaxKeys": self.limit,
+            "EncodingType": params.get("EncodingType"),
+        }
 
 
 def _is_common_prefix(marker: str | None, prefix: str, delimiter: str | None) -> bool:
