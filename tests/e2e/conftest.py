@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 
 import boto3
 import pytest
@@ -72,3 +73,17 @@ def aws(endpoint: str, *args: str, key: str = "test") -> dict:
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout) if result.stdout.strip() else {}
+
+
+def code_and_status(excinfo) -> tuple[str, int]:
+    """(error code, HTTP status) of a ``pytest.raises(ClientError)`` result."""
+    response = excinfo.value.response
+    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+@pytest.fixture
+def bucket(client):
+    """A new, empty S3 bucket of the default account."""
+    name = f"bkt-{uuid.uuid4().hex[:12]}"
+    client("s3").create_bucket(Bucket=name)
+    return name

@@ -10,17 +10,13 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.e2e.conftest import code_and_status
 from tests.e2e.functions import create_function, unique
 from tests.e2e.roles import ensure_role
 
 
 def _name(prefix: str = "bkt") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def _error(excinfo) -> tuple[str, int]:
-    response = excinfo.value.response
-    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def test_create_list_head_location_delete(client):
@@ -33,10 +29,10 @@ def test_create_list_head_location_delete(client):
     s3.delete_bucket(Bucket=name)
     with pytest.raises(ClientError) as excinfo:
         s3.head_bucket(Bucket=name)
-    assert _error(excinfo) == ("404", 404)
+    assert code_and_status(excinfo) == ("404", 404)
     with pytest.raises(ClientError) as excinfo:
         s3.delete_bucket(Bucket=name)
-    assert _error(excinfo) == ("NoSuchBucket", 404)
+    assert code_and_status(excinfo) == ("NoSuchBucket", 404)
 
 
 def test_location_constraint_rules(client):
@@ -49,15 +45,15 @@ def test_location_constraint_rules(client):
         east.create_bucket(
             Bucket=_name(), CreateBucketConfiguration={"LocationConstraint": "us-east-1"}
         )
-    assert _error(excinfo) == ("InvalidLocationConstraint", 400)
+    assert code_and_status(excinfo) == ("InvalidLocationConstraint", 400)
     with pytest.raises(ClientError) as excinfo:  # constraint and endpoint region differ
         east.create_bucket(
             Bucket=_name(), CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
         )
-    assert _error(excinfo) == ("IllegalLocationConstraintException", 400)
+    assert code_and_status(excinfo) == ("IllegalLocationConstraintException", 400)
     with pytest.raises(ClientError) as excinfo:  # another region needs a constraint
         west.create_bucket(Bucket=_name())
-    assert _error(excinfo) == ("IllegalLocationConstraintException", 400)
+    assert code_and_status(excinfo) == ("IllegalLocationConstraintException", 400)
 
 
 @pytest.mark.parametrize(
@@ -68,7 +64,7 @@ def test_location_constraint_rules(client):
 def test_invalid_bucket_names(client, bad):
     with pytest.raises(ClientError) as excinfo:
         client("s3").create_bucket(Bucket=bad)
-    assert _error(excinfo) == ("InvalidBucketName", 400)
+    assert code_and_status(excinfo) == ("InvalidBucketName", 400)
 
 
 def test_names_are_global(client):
@@ -78,7 +74,7 @@ def test_names_are_global(client):
     mine.create_bucket(Bucket=name)  # us-east-1: re-creating your own bucket answers 200
     with pytest.raises(ClientError) as excinfo:
         theirs.create_bucket(Bucket=name)
-    assert _error(excinfo) == ("BucketAlreadyExists", 409)
+    assert code_and_status(excinfo) == ("BucketAlreadyExists", 409)
     assert name not in [b["Name"] for b in theirs.list_buckets()["Buckets"]]
     west = client("s3", region="eu-west-1")
     other = _name()
@@ -87,7 +83,7 @@ def test_names_are_global(client):
         west.create_bucket(
             Bucket=other, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
         )
-    assert _error(excinfo) == ("BucketAlreadyOwnedByYou", 409)
+    assert code_and_status(excinfo) == ("BucketAlreadyOwnedByYou", 409)
 
 
 def test_bucket_not_empty(client):
@@ -97,7 +93,7 @@ def test_bucket_not_empty(client):
     s3.put_object(Bucket=name, Key="k", Body=b"x")
     with pytest.raises(ClientError) as excinfo:
         s3.delete_bucket(Bucket=name)
-    assert _error(excinfo) == ("BucketNotEmpty", 409)
+    assert code_and_status(excinfo) == ("BucketNotEmpty", 409)
     s3.delete_object(Bucket=name, Key="k")
     s3.delete_bucket(Bucket=name)
 
@@ -108,7 +104,7 @@ def test_tagging(client):
     s3.create_bucket(Bucket=name)
     with pytest.raises(ClientError) as excinfo:
         s3.get_bucket_tagging(Bucket=name)
-    assert _error(excinfo) == ("NoSuchTagSet", 404)
+    assert code_and_status(excinfo) == ("NoSuchTagSet", 404)
     tags = [{"Key": "team", "Value": "core"}, {"Key": "env", "Value": "dev"}]
     s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags})
     assert s3.get_bucket_tagging(Bucket=name)["TagSet"] == tags
@@ -117,7 +113,7 @@ def test_tagging(client):
             Bucket=name,
             Tagging={"TagSet": [{"Key": "a", "Value": "1"}, {"Key": "a", "Value": "2"}]},
         )
-    assert _error(excinfo) == ("InvalidTag", 400)
+    assert code_and_status(excinfo) == ("InvalidTag", 400)
     s3.delete_bucket_tagging(Bucket=name)
     with pytest.raises(ClientError):
         s3.get_bucket_tagging(Bucket=name)
@@ -129,10 +125,10 @@ def test_policy(client):
     s3.create_bucket(Bucket=name)
     with pytest.raises(ClientError) as excinfo:
         s3.get_bucket_policy(Bucket=name)
-    assert _error(excinfo) == ("NoSuchBucketPolicy", 404)
+    assert code_and_status(excinfo) == ("NoSuchBucketPolicy", 404)
     with pytest.raises(ClientError) as excinfo:
         s3.put_bucket_policy(Bucket=name, Policy="not json")
-    assert _error(excinfo) == ("MalformedPolicy", 400)
+    assert code_and_status(excinfo) == ("MalformedPolicy", 400)
     policy = json.dumps(
         {
             "Version": "2012-10-17",
@@ -168,7 +164,7 @@ def test_cors_configuration_and_preflight(client, server):
     assert preflight("https://app.example", "GET")[0] == 403  # no CORS configuration
     with pytest.raises(ClientError) as excinfo:
         s3.get_bucket_cors(Bucket=name)
-    assert _error(excinfo) == ("NoSuchCORSConfiguration", 404)
+    assert code_and_status(excinfo) == ("NoSuchCORSConfiguration", 404)
     rules = [
         {
             "AllowedOrigins": ["https://*.example"],
@@ -196,7 +192,7 @@ def test_cors_configuration_and_preflight(client, server):
                 "CORSRules": [{"AllowedOrigins": ["*"], "AllowedMethods": ["PATCH"]}]
             },
         )
-    assert _error(excinfo) == ("InvalidRequest", 400)
+    assert code_and_status(excinfo) == ("InvalidRequest", 400)
     s3.delete_bucket_cors(Bucket=name)
     assert preflight("https://app.example", "GET")[0] == 403
 
@@ -227,7 +223,7 @@ def test_notification_configuration(client):
         s3.put_bucket_notification_configuration(
             Bucket=name, NotificationConfiguration=configuration
         )
-    assert _error(excinfo) == ("InvalidArgument", 400)
+    assert code_and_status(excinfo) == ("InvalidArgument", 400)
     assert excinfo.value.response["Error"]["Message"] == (
         "Unable to validate the following destination configurations"
     )
@@ -246,7 +242,7 @@ def test_notification_configuration(client):
         {"LambdaFunctionArn": arn, "Events": ["s3:ObjectEaten:*"]}]}  # fmt: skip
     with pytest.raises(ClientError) as excinfo:
         s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration=bad_event)
-    assert _error(excinfo) == ("InvalidArgument", 400)
+    assert code_and_status(excinfo) == ("InvalidArgument", 400)
     overlapping = {
         "LambdaFunctionConfigurations": [
             {"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:Put"]},
@@ -255,7 +251,7 @@ def test_notification_configuration(client):
     }
     with pytest.raises(ClientError) as excinfo:
         s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration=overlapping)
-    assert _error(excinfo) == ("InvalidArgument", 400)
+    assert code_and_status(excinfo) == ("InvalidArgument", 400)
 
 
 def test_versioning_status(client):
@@ -282,9 +278,9 @@ def test_acls_are_disabled_as_by_default_in_s3(client):
     assert s3.get_object_acl(Bucket=name, Key="k")["Grants"][0]["Permission"] == "FULL_CONTROL"
     with pytest.raises(ClientError) as excinfo:
         s3.put_object(Bucket=name, Key="public", Body=b"x", ACL="public-read")
-    assert _error(excinfo) == ("AccessControlListNotSupported", 400)
+    assert code_and_status(excinfo) == ("AccessControlListNotSupported", 400)
     with pytest.raises(ClientError) as excinfo:
         s3.put_bucket_acl(Bucket=name, ACL="public-read")
-    assert _error(excinfo) == ("AccessControlListNotSupported", 400)
+    assert code_and_status(excinfo) == ("AccessControlListNotSupported", 400)
     with pytest.raises(ClientError):
         s3.head_object(Bucket=name, Key="public")

@@ -5,25 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.e2e.conftest import code_and_status
+
 MIB = 1024 * 1024
-
-
-def _code(excinfo) -> tuple[str, int]:
-    response = excinfo.value.response
-    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
-
-
-@pytest.fixture
-def bucket(client):
-    s3 = client("s3")
-    name = f"mpu-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    return name
 
 
 def test_upload_complete_and_read(client, bucket):
@@ -65,7 +53,7 @@ def test_upload_complete_and_read(client, bucket):
     assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket)
     with pytest.raises(ClientError) as excinfo:
         s3.list_parts(Bucket=bucket, Key="big", UploadId=upload)
-    assert _code(excinfo) == ("NoSuchUpload", 404)
+    assert code_and_status(excinfo) == ("NoSuchUpload", 404)
 
 
 def test_completion_errors(client, bucket):
@@ -85,16 +73,16 @@ def test_completion_errors(client, bucket):
 
     with pytest.raises(ClientError) as excinfo:
         complete([{"PartNumber": 2, "ETag": etags[1]}, {"PartNumber": 1, "ETag": etags[0]}])
-    assert _code(excinfo) == ("InvalidPartOrder", 400)
+    assert code_and_status(excinfo) == ("InvalidPartOrder", 400)
     with pytest.raises(ClientError) as excinfo:
         complete([{"PartNumber": 1, "ETag": '"00000000000000000000000000000000"'}])
-    assert _code(excinfo) == ("InvalidPart", 400)
+    assert code_and_status(excinfo) == ("InvalidPart", 400)
     with pytest.raises(ClientError) as excinfo:
         complete([{"PartNumber": 3, "ETag": etags[0]}])
-    assert _code(excinfo) == ("InvalidPart", 400)
+    assert code_and_status(excinfo) == ("InvalidPart", 400)
     with pytest.raises(ClientError) as excinfo:
         complete([{"PartNumber": 1, "ETag": etags[0]}, {"PartNumber": 2, "ETag": etags[1]}])
-    assert _code(excinfo) == ("EntityTooSmall", 400)
+    assert code_and_status(excinfo) == ("EntityTooSmall", 400)
     # A single small part is fine: the last part may be smaller than 5 MiB.
     assert complete([{"PartNumber": 1, "ETag": etags[0]}])["ETag"].endswith('-1"')
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x" * 10
@@ -107,10 +95,10 @@ def test_abort(client, bucket):
     s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload)
     with pytest.raises(ClientError) as excinfo:
         s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload)
-    assert _code(excinfo) == ("NoSuchUpload", 404)
+    assert code_and_status(excinfo) == ("NoSuchUpload", 404)
     with pytest.raises(ClientError) as excinfo:
         s3.upload_part(Bucket=bucket, Key="k", UploadId=upload, PartNumber=1, Body=b"abc")
-    assert _code(excinfo) == ("NoSuchUpload", 404)
+    assert code_and_status(excinfo) == ("NoSuchUpload", 404)
 
 
 def test_upload_part_copy_ranges(client, bucket):
@@ -132,7 +120,7 @@ def test_upload_part_copy_ranges(client, bucket):
             Bucket=bucket, Key="dst", UploadId=upload, PartNumber=3,
             CopySource={"Bucket": bucket, "Key": "src"}, CopySourceRange=f"bytes=0-{6 * MIB}",
         )  # fmt: skip
-    assert _code(excinfo) == ("InvalidArgument", 400)
+    assert code_and_status(excinfo) == ("InvalidArgument", 400)
     s3.complete_multipart_upload(
         Bucket=bucket, Key="dst", UploadId=upload, MultipartUpload={"Parts": copied}
     )

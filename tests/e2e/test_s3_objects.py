@@ -13,18 +13,7 @@ import zlib
 import pytest
 from botocore.exceptions import ClientError
 
-
-def _error(excinfo) -> tuple[str, int]:
-    response = excinfo.value.response
-    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
-
-
-@pytest.fixture
-def bucket(client):
-    s3 = client("s3")
-    name = f"obj-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    return name
+from tests.e2e.conftest import code_and_status
 
 
 def test_put_get_head_delete(client, bucket):
@@ -59,11 +48,11 @@ def test_put_get_head_delete(client, bucket):
     s3.delete_object(Bucket=bucket, Key="dir/file name+1.txt")
     with pytest.raises(ClientError) as excinfo:
         s3.get_object(Bucket=bucket, Key="dir/file name+1.txt")
-    assert _error(excinfo) == ("NoSuchKey", 404)
+    assert code_and_status(excinfo) == ("NoSuchKey", 404)
     assert excinfo.value.response["Error"]["Message"] == "The specified key does not exist."
     with pytest.raises(ClientError) as excinfo:
         s3.head_object(Bucket=bucket, Key="dir/file name+1.txt")
-    assert _error(excinfo) == ("404", 404)
+    assert code_and_status(excinfo) == ("404", 404)
 
 
 def test_default_content_type_and_empty_object(client, bucket):
@@ -79,14 +68,14 @@ def test_default_content_type_and_empty_object(client, bucket):
 def test_missing_bucket(client):
     with pytest.raises(ClientError) as excinfo:
         client("s3").put_object(Bucket=f"nope-{uuid.uuid4().hex[:8]}", Key="k", Body=b"x")
-    assert _error(excinfo) == ("NoSuchBucket", 404)
+    assert code_and_status(excinfo) == ("NoSuchBucket", 404)
     assert excinfo.value.response["Error"]["Message"] == "The specified bucket does not exist"
 
 
 def test_key_too_long(client, bucket):
     with pytest.raises(ClientError) as excinfo:
         client("s3").put_object(Bucket=bucket, Key="k" * 1025, Body=b"x")
-    assert _error(excinfo) == ("KeyTooLongError", 400)
+    assert code_and_status(excinfo) == ("KeyTooLongError", 400)
     client("s3").put_object(Bucket=bucket, Key="é" * 512, Body=b"x")  # 1,024 bytes
 
 
@@ -104,7 +93,7 @@ def test_ranges(client, bucket):
         assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
     with pytest.raises(ClientError) as excinfo:
         s3.get_object(Bucket=bucket, Key="r", Range="bytes=1024-")
-    assert _error(excinfo) == ("InvalidRange", 416)
+    assert code_and_status(excinfo) == ("InvalidRange", 416)
 
 
 def test_conditional_reads(client, bucket):
@@ -116,27 +105,27 @@ def test_conditional_reads(client, bucket):
     assert s3.get_object(Bucket=bucket, Key="c", IfMatch=etag)["ETag"] == etag
     with pytest.raises(ClientError) as excinfo:
         s3.get_object(Bucket=bucket, Key="c", IfMatch='"0000"')
-    assert _error(excinfo) == ("PreconditionFailed", 412)
+    assert code_and_status(excinfo) == ("PreconditionFailed", 412)
     with pytest.raises(ClientError) as excinfo:
         s3.get_object(Bucket=bucket, Key="c", IfNoneMatch=etag)
-    assert _error(excinfo)[1] == 304
+    assert code_and_status(excinfo)[1] == 304
     assert excinfo.value.response["ResponseMetadata"]["HTTPHeaders"].get("content-length") in (
         None,
         "0",
     )
     with pytest.raises(ClientError) as excinfo:
         s3.get_object(Bucket=bucket, Key="c", IfModifiedSince=modified)
-    assert _error(excinfo)[1] == 304
+    assert code_and_status(excinfo)[1] == 304
     assert s3.get_object(Bucket=bucket, Key="c", IfModifiedSince=before)["ETag"] == etag
     with pytest.raises(ClientError) as excinfo:
         s3.get_object(Bucket=bucket, Key="c", IfUnmodifiedSince=before)
-    assert _error(excinfo) == ("PreconditionFailed", 412)
+    assert code_and_status(excinfo) == ("PreconditionFailed", 412)
     # Precedence: If-Match true wins over If-Unmodified-Since false ...
     s3.get_object(Bucket=bucket, Key="c", IfMatch=etag, IfUnmodifiedSince=before)
     # ... and If-None-Match false over If-Modified-Since true is still 304.
     with pytest.raises(ClientError) as excinfo:
         s3.get_object(Bucket=bucket, Key="c", IfNoneMatch=etag, IfModifiedSince=before)
-    assert _error(excinfo)[1] == 304
+    assert code_and_status(excinfo)[1] == 304
     s3.get_object(Bucket=bucket, Key="c", IfNoneMatch='"other"', IfModifiedSince=after)
 
 
@@ -145,7 +134,7 @@ def test_conditional_write(client, bucket):
     s3.put_object(Bucket=bucket, Key="once", Body=b"1", IfNoneMatch="*")
     with pytest.raises(ClientError) as excinfo:
         s3.put_object(Bucket=bucket, Key="once", Body=b"2", IfNoneMatch="*")
-    assert _error(excinfo) == ("PreconditionFailed", 412)
+    assert code_and_status(excinfo) == ("PreconditionFailed", 412)
     assert s3.get_object(Bucket=bucket, Key="once")["Body"].read() == b"1"
 
 
@@ -164,10 +153,10 @@ def test_checksums(client, bucket):
     with pytest.raises(ClientError) as excinfo:
         s3.put_object(Bucket=bucket, Key="bad", Body=body, ChecksumSHA256=base64.b64encode(
             hashlib.sha256(b"other").digest()).decode())  # fmt: skip
-    assert _error(excinfo) == ("BadDigest", 400)
+    assert code_and_status(excinfo) == ("BadDigest", 400)
     with pytest.raises(ClientError) as excinfo:
         s3.get_object(Bucket=bucket, Key="bad")
-    assert _error(excinfo) == ("NoSuchKey", 404)  # nothing half-written
+    assert code_and_status(excinfo) == ("NoSuchKey", 404)  # nothing half-written
 
 
 def test_content_md5(client, bucket):
@@ -178,10 +167,10 @@ def test_content_md5(client, bucket):
     wrong = base64.b64encode(hashlib.md5(b"x").digest()).decode()
     with pytest.raises(ClientError) as excinfo:
         s3.put_object(Bucket=bucket, Key="m2", Body=body, ContentMD5=wrong)
-    assert _error(excinfo) == ("BadDigest", 400)
+    assert code_and_status(excinfo) == ("BadDigest", 400)
     with pytest.raises(ClientError) as excinfo:
         s3.put_object(Bucket=bucket, Key="m3", Body=body, ContentMD5="not-base64!")
-    assert _error(excinfo) == ("InvalidDigest", 400)
+    assert code_and_status(excinfo) == ("InvalidDigest", 400)
 
 
 def test_copy_object(client, bucket):
@@ -208,7 +197,7 @@ def test_copy_object(client, bucket):
     assert got["Metadata"] == {"n": "2"} and got["ContentType"] == "text/y"
     with pytest.raises(ClientError) as excinfo:  # onto itself without changes
         s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "dst"})
-    assert _error(excinfo) == ("InvalidRequest", 400)
+    assert code_and_status(excinfo) == ("InvalidRequest", 400)
     s3.copy_object(  # onto itself, replacing metadata: allowed
         Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "dst"},
         MetadataDirective="REPLACE", Metadata={"o": "3"},
@@ -216,13 +205,13 @@ def test_copy_object(client, bucket):
     assert s3.head_object(Bucket=bucket, Key="dst")["Metadata"] == {"o": "3"}
     with pytest.raises(ClientError) as excinfo:
         s3.copy_object(Bucket=bucket, Key="x", CopySource={"Bucket": bucket, "Key": "missing"})
-    assert _error(excinfo) == ("NoSuchKey", 404)
+    assert code_and_status(excinfo) == ("NoSuchKey", 404)
     with pytest.raises(ClientError) as excinfo:
         s3.copy_object(
             Bucket=bucket, Key="x", CopySource={"Bucket": bucket, "Key": "dst"},
             CopySourceIfMatch='"nope"',
         )  # fmt: skip
-    assert _error(excinfo) == ("PreconditionFailed", 412)
+    assert code_and_status(excinfo) == ("PreconditionFailed", 412)
     # The copy is independent of its source.
     s3.delete_object(Bucket=bucket, Key="src/a b")
     assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"copy me"
@@ -287,8 +276,8 @@ def test_expected_bucket_owner(client, bucket):
     s3.put_object(Bucket=bucket, Key="k", Body=b"x", ExpectedBucketOwner="000000000000")
     with pytest.raises(ClientError) as excinfo:
         s3.get_object(Bucket=bucket, Key="k", ExpectedBucketOwner="111122223333")
-    assert _error(excinfo) == ("AccessDenied", 403)
+    assert code_and_status(excinfo) == ("AccessDenied", 403)
     other = client("s3", key="111122223333")
     with pytest.raises(ClientError) as excinfo:  # another account's bucket
         other.get_object(Bucket=bucket, Key="k")
-    assert _error(excinfo) == ("AccessDenied", 403)
+    assert code_and_status(excinfo) == ("AccessDenied", 403)
