@@ -129,12 +129,16 @@ class Authorizer:
         seq = 0
         for auth in needed:
             for resource in auth.resources:
-                if principal.is_root and _surely_own(resource, auth.action, principal.account_id):
+                # A root in its own account is allowed, unless a trust policy must allow it
+                # (AssumeRole). S3 ARNs name no account: the bucket's owner is asked.
+                root_here = principal.is_root and auth.action != "sts:AssumeRole"
+                arn_account = _arn_account(resource)
+                if root_here and arn_account == principal.account_id:
                     continue
                 owned = self._resource_policy(resource, auth.action)
-                owner = owned.account if owned is not None else _arn_account(resource)
-                if principal.is_root and _own(owner, auth.action, principal.account_id):
-                    continue  # a root in its own account, no trust policy to honour
+                owner = owned.account if owned is not None else arn_account
+                if root_here and owner in (None, principal.account_id):
+                    continue
                 if identity is None:
                     identity = self._identity(principal)
                 keys: dict[str, object] = {"aws:RequestedRegion": ctx.region, **auth.context}
@@ -317,24 +321,10 @@ def _decide(
     return decision if decision.allowed else evaluate(request, trace=True)  # explain's why
 
 
-def _surely_own(resource: str, action: str, account: str) -> bool:
-    """A resource in ``account`` by its ARN alone, with no trust policy to honour (the
-    root's fast path; S3 ARNs name no account, so the bucket's owner must be asked)."""
-    if action == "sts:AssumeRole":
-        return False
-    parts = resource.split(":", 5)
-    return len(parts) < 6 or parts[4] == account
-
-
 def _arn_account(resource: str) -> str | None:
+    """The account an ARN names (None for "*" and S3's account-less ARNs)."""
     parts = resource.split(":", 5)
     return parts[4] or None if len(parts) == 6 else None
-
-
-def _own(owner: str | None, action: str, account: str) -> bool:
-    if action == "sts:AssumeRole":
-        return False  # trust policies bind the root too
-    return owner is None or owner == account
 
 
 def _compile_resource(owned: ResourcePolicy | None, resource: str) -> Policy | None:
