@@ -5,9 +5,9 @@ accounts) leaves one row per action and resource it needed. Denials keep the who
 evaluation trace; allows keep the statements that allowed. The newest ``capacity``
 rows are kept.
 
-Entries are buffered and written in batches (``flush``: when the buffer fills, and by
-the platform every ``FLUSH_INTERVAL_S``), so logging costs a request microseconds, not
-a database transaction. The log is a diagnostic: a crash may lose its last fraction of
+Allowed decisions are buffered and written in batches (``flush``: when the buffer
+fills, and by the platform every ``FLUSH_INTERVAL_S``), so logging costs a request
+microseconds, not a database transaction; a denial is written at once. The log is a diagnostic: a crash may lose its last fraction of
 a second, never anything a request acknowledged.
 """
 
@@ -130,7 +130,8 @@ class DecisionLog:
                 "statements": json.dumps(statements),
             }
         )
-        if len(self._pending) >= _BATCH:
+        # A denial is written at once: it is what a developer runs `explain` on next.
+        if not decision.allowed or len(self._pending) >= _BATCH:
             self.flush()
 
     def flush(self) -> None:
