@@ -113,9 +113,7 @@ class Platform:
 
     def _function_credentials(self, spec: FunctionSpec) -> dict[str, str]:
         """Temporary credentials of the function's execution role, issued by sandlot's STS."""
-        iam = self.provider("iam")
-        account, name = spec.role_arn.split(":")[4], spec.role_arn.rsplit("/", 1)[-1]
-        role = iam.identity(account, "role", name) if iam is not None else None
+        role = self.provider("iam").role(spec.role_arn)
         principal = assumed_role(
             spec.role_arn, spec.function_name, role.entity_id if role is not None else None
         )

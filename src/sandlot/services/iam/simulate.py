@@ -70,15 +70,20 @@ class Simulation(IamBase):
         row = self.store.get(ENTITIES, account, kind, name.lower())
         return row["path"] if row is not None else None
 
-    def resource_policy(self, arn: str) -> ResourcePolicy | None:
-        """A role's trust policy, which ``sts:AssumeRole`` on it is evaluated against."""
+    def role(self, arn: str) -> Identity | None:
+        """The role ``arn`` names exactly (path included), or None."""
         match = _SOURCE_ARN.match(arn)
         if match is None or match.group(2) != "role":
             return None
         found = self.identity(match.group(1), "role", match.group(4))
-        if found is None or found.arn != arn or not found.trust_policy:
+        return found if found is not None and found.arn == arn else None
+
+    def resource_policy(self, arn: str) -> ResourcePolicy | None:
+        """A role's trust policy, which ``sts:AssumeRole`` on it is evaluated against."""
+        found = self.role(arn)
+        if found is None or not found.trust_policy:
             return None
-        return ResourcePolicy(found.trust_policy, match.group(1), "trust", found.tags)
+        return ResourcePolicy(found.trust_policy, arn.split(":")[4], "trust", found.tags)
 
     def identity(self, account: str, kind: str, name: str) -> Identity | None:
         """The user or role ``name`` with the policies that apply to it, or None."""

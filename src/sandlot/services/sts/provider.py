@@ -49,14 +49,6 @@ def _credentials_output(credential) -> dict:
     }
 
 
-def _role(platform, role_arn: str):
-    """IAM's record of the role (None when IAM has none: --iam off lets that through)."""
-    iam = platform.provider("iam")
-    match = ROLE_ARN.match(role_arn)
-    found = iam.identity(match.group(1), "role", match.group(3)) if iam and match else None
-    return found if found is not None and found.arn == role_arn else None
-
-
 class StsProvider(Provider):
     service = "sts"
 
@@ -87,7 +79,8 @@ class StsProvider(Provider):
     def assume_role(self, ctx: RequestContext, params: dict) -> dict:
         role_arn = params["RoleArn"]
         session_name = params["RoleSessionName"]
-        role = _role(self.platform, role_arn)
+        # None when IAM has no such role: only --iam off lets that through.
+        role = self.platform.provider("iam").role(role_arn)
         # Role chaining (a role session assuming a role) is limited to one hour, as in AWS.
         maximum = 3600 if ctx.principal.kind == "assumed-role" else 43200
         seconds = _duration(params, 3600, maximum)
