@@ -168,11 +168,17 @@ def test_secure_start_up_says_where_the_root_credentials_are(tmp_path):
         assert as_user.returncode == 2
         assert as_user.stderr == (
             f"sandlot: arn:aws:iam::000000000000:user/{user} is not the account root: sign "
-            "admin requests with the root's key (root-credentials.json)\n"
+            "admin requests with the account root's key, from root-credentials.json\n"
         )
         forged = explain(cli_env(server.endpoint, keys["aws_access_key_id"], "not-the-secret"))
         assert forged.returncode == 2 and "signature we calculated does not match" in (
             forged.stderr
+        )
+        unknown = explain(cli_env(server.endpoint))  # dev mode's keys: not known here
+        assert unknown.returncode == 2
+        assert unknown.stderr == (
+            "sandlot: The security token included in the request is invalid: sign admin "
+            "requests with the account root's key, from root-credentials.json\n"
         )
 
 

@@ -49,16 +49,13 @@ def answer(
     if request.method != "GET":
         return _json(405, {"message": f"{request.method} is not allowed on {request.path}"})
     if platform.settings.secure:
+        hint = "sign admin requests with the account root's key, from root-credentials.json"
         try:
             principal = authenticate(request)
         except AuthFailure as failure:
-            return _json(403, {"message": failure.message})
+            return _json(403, {"message": f"{failure.message.rstrip('.')}: {hint}"})
         if not principal.is_root:
-            message = (
-                f"{principal.arn} is not the account root: sign admin requests with the "
-                "root's key (root-credentials.json)"
-            )
-            return _json(403, {"message": message})
+            return _json(403, {"message": f"{principal.arn} is not the account root: {hint}"})
     log = platform.authorizer.decisions
     if request.path.startswith(_EXPLAIN) and len(request.path) > len(_EXPLAIN):
         request_id = unquote(request.path[len(_EXPLAIN) :])
