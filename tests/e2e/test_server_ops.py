@@ -43,8 +43,10 @@ def modes(root: Path) -> dict[str, int]:
 
 def test_data_dir_and_everything_in_it_are_private(tmp_path):
     data_dir = tmp_path / "data"
-    data_dir.mkdir(mode=0o755)
-    os.chmod(data_dir, 0o755)  # as an older sandlot left it
+    data_dir.mkdir()
+    os.chmod(data_dir, 0o755)  # as an older sandlot left it, with its database
+    (data_dir / "sandlot.db").touch()
+    os.chmod(data_dir / "sandlot.db", 0o644)
     with SandlotServer(data_dir) as server:
         assert any(
             f"data dir {data_dir} was mode 0755; made it 0700" in line for line in server.output

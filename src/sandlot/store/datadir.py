@@ -44,6 +44,10 @@ class DataDir:
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & 0o077:
             os.chmod(path, MODE)
+            # An older sandlot's database: SQLite gives its new WAL files the same mode.
+            for entry in path.iterdir():
+                if entry.is_file() and not entry.is_symlink():
+                    os.chmod(entry, stat.S_IMODE(entry.stat().st_mode) & 0o700)
             notice(f"data dir {path} was mode {mode:04o}; made it 0700 (it holds secrets)")
         # O_CLOEXEC: no process sandlot starts may keep the lock alive after it.
         fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
