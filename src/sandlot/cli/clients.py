@@ -43,13 +43,18 @@ def region(args: argparse.Namespace, preferred: str | None = None) -> str:
     )
 
 
-def api_client(service: str, endpoint_url: str, region_name: str, read_timeout: int = 30):
-    """A botocore client for sandlot; without configured credentials it uses dev mode's
+def _session() -> botocore.session.Session:
+    """botocore's session with the configured credentials; without any, dev mode's
     any-key-goes (the default account)."""
     session = botocore.session.get_session()
     if session.get_credentials() is None:
         session.set_credentials("test", "test")
-    return session.create_client(
+    return session
+
+
+def api_client(service: str, endpoint_url: str, region_name: str, read_timeout: int = 30):
+    """A botocore client for sandlot."""
+    return _session().create_client(
         service,
         endpoint_url=endpoint_url,
         region_name=region_name,
@@ -67,13 +72,9 @@ def admin_get(
     """(status, JSON body) of ``GET path`` on sandlot's admin endpoints, SigV4-signed
     with the configured credentials (secure mode admits only the account root's)."""
     url = endpoint_url.rstrip("/") + path + (f"?{urlencode(query)}" if query else "")
-    session = botocore.session.get_session()
-    credentials = session.get_credentials()
-    if credentials is None:
-        session.set_credentials("test", "test")
-        credentials = session.get_credentials()
+    credentials = _session().get_credentials().get_frozen_credentials()
     signed = AWSRequest("GET", url)
-    SigV4Auth(credentials.get_frozen_credentials(), "sandlot", region_name).add_auth(signed)
+    SigV4Auth(credentials, "sandlot", region_name).add_auth(signed)
     request = urllib.request.Request(url, headers=dict(signed.headers.items()))
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
