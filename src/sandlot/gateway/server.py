@@ -81,8 +81,9 @@ def run(settings: Settings, *, out=sys.stdout, err=sys.stderr) -> None:
 
 
 def _listen(host: str, port: int) -> list[socket.socket]:
-    """Listening sockets on every address of ``host`` (one port for all, also for port
-    0); StartupError when the port is taken or the address cannot be bound."""
+    """Sockets bound on every address of ``host`` (one port for all, also for port 0),
+    bound here rather than by uvicorn so that a taken port is one line, not a traceback;
+    StartupError when the port is taken or the address cannot be bound."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
