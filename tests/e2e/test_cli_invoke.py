@@ -52,3 +52,36 @@ def test_invoke_async_and_bad_payload(server):
     assert found and "{'n': 5}" in found[0]["message"]
     bad = sandlot(server.endpoint, "invoke", name, "--payload", "{not json")
     assert bad.returncode == 2 and "bad --payload" in bad.stderr
+
+
+def test_multi_line_messages_print_as_lines(server):
+    """Lambda's runtimes keep a multi-line message in one log event with "\\r" for its
+    inner line breaks; on a terminal `sandlot invoke` and `sandlot logs` show lines."""
+    lam = make_client(server.endpoint, "lambda")
+    name = unique("clilines")
+    code = {
+        "app.py": (
+            "import logging\n"
+            "def handler(event, context):\n"
+            "    logging.getLogger().error('first line\\nsecond line')\n"
+            "    raise ValueError('broken')\n"
+        )
+    }
+    create_function(lam, name, code)
+
+    def run(*args: str) -> subprocess.CompletedProcess:  # bytes: what the terminal gets
+        return subprocess.run(
+            [sys.executable, "-m", "sandlot.cli.main", *args, "--endpoint", server.endpoint],
+            env=cli_env(server.endpoint), capture_output=True, timeout=60,
+        )  # fmt: skip
+
+    invoked = run("invoke", name)
+    assert invoked.returncode == 1
+    tail = invoked.stderr.decode()
+    assert "\r" not in tail
+    assert "first line\nsecond line\n" in tail
+    assert "Traceback (most recent call last):\n" in tail
+    assert wait_for_log_events(make_client(server.endpoint, "logs"), name, "second")
+    printed = run("logs", name).stdout.decode()
+    assert "\r" not in printed
+    assert "first line\nsecond line\n" in printed

@@ -44,7 +44,7 @@ def new_user(server, iam, name: str):
 
 def sandlot_cli(server, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "sandlot.cli.main", *args, "--data-dir", str(server.data_dir)],
+        [sys.executable, "-m", "sandlot.cli.main", *args, "--endpoint", server.endpoint],
         capture_output=True,
         text=True,
         timeout=60,

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -366,32 +367,49 @@ def test_event_invocations_survive_a_restart(tmp_path):
         assert found and '{"n": 1}' in found[0]["message"]
 
 
-def _package_files(module) -> dict[str, bytes]:
-    """An installed module or package's files, keyed by their path inside a zip."""
-    root = Path(module.__file__)
-    if root.name != "__init__.py":
-        return {root.name: root.read_bytes()}
-    base = root.parent.parent
+def _pinned(package: str) -> str:
+    """``package==version`` as pinned in pyproject.toml's test extras."""
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    for requirement in project["project"]["optional-dependencies"]["test"]:
+        if requirement.split("==")[0] == package:
+            return requirement
+    raise AssertionError(f"{package} is not pinned in pyproject.toml's test extras")
+
+
+def _pip_target(tmp_path: Path, requirement: str) -> dict[str, bytes]:
+    """``requirement`` installed as a user packages it for Lambda (``pip install --target``),
+    as zip entries: everything the runtime needs, nothing from this interpreter."""
+    target = tmp_path / "package"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            requirement,
+        ],
+        check=True,
+        timeout=300,
+    )
     return {
-        str(path.relative_to(base)): path.read_bytes()
-        for path in root.parent.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts
+        str(path.relative_to(target)): path.read_bytes()
+        for path in target.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.parts[0] != "bin"
     }
 
 
-def test_awslambdaric_custom_runtime(lam):
+def test_awslambdaric_custom_runtime(lam, tmp_path):
     """AWS's own runtime interface client, shipped in the zip, speaks sandlot's Runtime API."""
-    awslambdaric = pytest.importorskip("awslambdaric")
-    import simplejson
-    import snapshot_restore_py
-
-    files: dict[str, str | bytes] = {}
-    for module in (awslambdaric, simplejson, snapshot_restore_py):
-        files.update(_package_files(module))
+    files: dict[str, str | bytes] = _pip_target(tmp_path, _pinned("awslambdaric"))
     files["bootstrap"] = (
         "#!/bin/sh\n"
         'export PYTHONPATH="$LAMBDA_TASK_ROOT"\n'
-        f'exec "{os.path.realpath(sys.executable)}" -m awslambdaric "$_HANDLER"\n'
+        # -S: no site-packages, so the client runs only from the zip, whatever this host has
+        f'exec "{os.path.realpath(sys.executable)}" -S -m awslambdaric "$_HANDLER"\n'
     )
     files["app.py"] = (
         "def handler(event, context):\n"

@@ -1,11 +1,18 @@
-"""How sandlot's commands reach a running sandlot: botocore clients over the AWS APIs."""
+"""How sandlot's commands reach a running sandlot: botocore clients over the AWS APIs,
+and signed GETs of sandlot's own admin endpoints (gateway/admin.py)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import urllib.error
+import urllib.request
+from urllib.parse import urlencode
 
 import botocore.session
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 
 DEFAULT_ENDPOINT = "http://localhost:4566"
@@ -36,15 +43,53 @@ def region(args: argparse.Namespace, preferred: str | None = None) -> str:
     )
 
 
-def api_client(service: str, endpoint_url: str, region_name: str, read_timeout: int = 30):
-    """A botocore client for sandlot; without configured credentials it uses dev mode's
+def _session() -> botocore.session.Session:
+    """botocore's session with the configured credentials; without any, dev mode's
     any-key-goes (the default account)."""
     session = botocore.session.get_session()
     if session.get_credentials() is None:
         session.set_credentials("test", "test")
-    return session.create_client(
+    return session
+
+
+def api_client(service: str, endpoint_url: str, region_name: str, read_timeout: int = 30):
+    """A botocore client for sandlot."""
+    return _session().create_client(
         service,
         endpoint_url=endpoint_url,
         region_name=region_name,
         config=Config(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=read_timeout),
     )
+
+
+class Unreachable(Exception):
+    """No sandlot answered at the endpoint."""
+
+
+def admin_get(
+    endpoint_url: str, path: str, region_name: str, query: dict[str, str] | None = None
+) -> tuple[int, dict]:
+    """(status, JSON body) of ``GET path`` on sandlot's admin endpoints, SigV4-signed
+    with the configured credentials (secure mode admits only the account root's)."""
+    url = endpoint_url.rstrip("/") + path + (f"?{urlencode(query)}" if query else "")
+    credentials = _session().get_credentials().get_frozen_credentials()
+    signed = AWSRequest("GET", url)
+    SigV4Auth(credentials, "sandlot", region_name).add_auth(signed)
+    request = urllib.request.Request(url, headers=dict(signed.headers.items()))
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            try:
+                return response.status, json.load(response)
+            except ValueError:
+                raise Unreachable(f"{endpoint_url} did not answer as sandlot does") from None
+    except urllib.error.HTTPError as error:
+        try:
+            return error.code, json.load(error)
+        except ValueError:
+            return error.code, {"message": f"HTTP {error.code} {error.reason}"}
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise Unreachable(
+            f"no sandlot server at {endpoint_url} ({reason}); start one with sandlot up, or "
+            "point --endpoint (or AWS_ENDPOINT_URL) at it"
+        ) from None

@@ -12,6 +12,7 @@ from typing import TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sandlot.cli import clients
+from sandlot.cli.logs import as_lines
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
         print(f"queued (status {response['StatusCode']}), request id {request_id}", file=out)
         return 0
     if "LogResult" in response:
-        err.write(base64.b64decode(response["LogResult"]).decode("utf-8", "replace"))
+        err.write(as_lines(base64.b64decode(response["LogResult"]).decode("utf-8", "replace")))
     body = response["Payload"].read().decode("utf-8", "replace")
     print(_pretty(body), file=out)
     return 1 if response.get("FunctionError") else 0

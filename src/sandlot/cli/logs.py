@@ -135,7 +135,7 @@ class _Printer:
         self.colour = colour
 
     def event(self, event: dict) -> None:
-        message = event["message"].rstrip("\n").replace("\r", "\n")
+        message = as_lines(event["message"].rstrip("\n"))
         stamp = _iso(event["timestamp"])
         stream = event.get("logStreamName", "")
         if self.colour:
@@ -152,6 +152,12 @@ class _Printer:
 
     def flush(self) -> None:
         self.out.flush()
+
+
+def as_lines(text: str) -> str:
+    """``text`` with Lambda's inner line breaks ("\\r": one log event per multi-line
+    message, a traceback say) as newlines, so a terminal shows every line."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _iso(timestamp_ms: int) -> str:

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "iam":
         return iam.run(args)
     if args.command == "up":
-        from sandlot.gateway.server import run
+        from sandlot.gateway.server import StartupError, run
 
         settings = Settings.from_env(
             host=args.host,
@@ -87,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"sandlot: {exc}", file=sys.stderr)
             return 2
+        except StartupError as exc:
+            print(f"sandlot: {exc}", file=sys.stderr)
+            return 1
         except KeyboardInterrupt:
             pass
     return 0

@@ -577,9 +577,15 @@ def main():
         _prctl(PR_SET_CHILD_SUBREAPER, 1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     control = socket.socket(fileno=int(sys.argv[2]))
-    # BrokenPipe/ConnectionReset: the server went away (closed its end): nothing to serve.
-    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-        Zygote(control).serve()
+    zygote = Zygote(control)
+    try:
+        # BrokenPipe/ConnectionReset: the server went away (closed its end): nothing to serve.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            zygote.serve()
+    finally:
+        # Children still end (SIGCHLD) while this process exits: stop signals writing to
+        # the wakeup socket before it is closed, or Python reports EBADF on stderr.
+        signal.set_wakeup_fd(-1)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from functools import cache
 from urllib.parse import unquote
 
 import sandlot
-from sandlot.gateway import bodies
+from sandlot.gateway import admin, bodies
 from sandlot.gateway.auth import (
     AuthFailure,
     Signature,
@@ -493,6 +493,10 @@ class Gateway:
         return self._serializer(service, protocol).serialize_error(error, None, request_id)
 
     def _internal(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(admin.PREFIX):
+            return admin.answer(
+                self.platform, request, lambda r: self._authenticate(r, parse_signature(r))[0]
+            )
         if request.path == "/_sandlot/health" and request.method in ("GET", "HEAD"):
             body = {
                 "status": "running",

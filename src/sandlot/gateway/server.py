@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import logging
+import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -20,23 +24,39 @@ import uvicorn
 
 from sandlot.config import Settings, default_data_dir
 from sandlot.gateway.app import Gateway
-from sandlot.platform import Platform
+from sandlot.platform import ROOT_CREDENTIALS_FILE, Platform
+from sandlot.store.datadir import DataDir, DataDirInUse
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def run(settings: Settings, *, out=sys.stdout) -> None:
+class StartupError(Exception):
+    """sandlot cannot start (port taken, data dir in use): one line for the user."""
+
+
+def run(settings: Settings, *, out=sys.stdout, err=sys.stderr) -> None:
     """Start sandlot and serve until SIGINT/SIGTERM; print the endpoint and a ready line."""
     started = time.perf_counter()
     settings.check()
+    # Everything the server creates (database, blobs, code, credentials) is its user's
+    # alone: 0600 files, 0700 directories.
+    os.umask(0o077)
     temp_dir = None
     if settings.ephemeral:
         temp_dir = tempfile.mkdtemp(prefix="sandlot-")
         data_dir = Path(temp_dir)
     else:
         data_dir = settings.data_dir or default_data_dir()
-    platform = Platform(settings, data_dir)
+    # The lock first: a second server on this data dir must stop before any start-up
+    # clean-up (the blob area's partial writes) runs.
     try:
+        held = DataDir.open(data_dir, lambda line: print(f"sandlot: {line}", file=err))
+    except DataDirInUse as exc:
+        raise StartupError(str(exc)) from None
+    platform = None
+    try:
+        sockets = _listen(settings.host, settings.port)
+        platform = Platform(settings, data_dir)
         app = Gateway(platform)
         config = uvicorn.Config(
             app,
@@ -51,30 +71,68 @@ def run(settings: Settings, *, out=sys.stdout) -> None:
             date_header=True,
         )
         server = _Server(config)
-        asyncio.run(_serve(server, platform, settings, data_dir, started, out))
+        asyncio.run(_serve(server, sockets, platform, settings, held, started, out))
     finally:
-        platform.close()
+        if platform is not None:
+            platform.close()
+        held.release()
         if temp_dir:
             shutil.rmtree(temp_dir, ignore_errors=True)
 
 
+def _listen(host: str, port: int) -> list[socket.socket]:
+    """Sockets bound on every address of ``host`` (one port for all, also for port 0),
+    bound here rather than by uvicorn so that a taken port is one line, not a traceback;
+    StartupError when the port is taken or the address cannot be bound."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise StartupError(f"cannot listen on {host}: {exc.strerror}") from None
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in infos:
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if port == 0 and len(sockets) > 1:  # the same free port on every address
+                address = (address[0], sockets[0].getsockname()[1], *address[2:])
+            sock.bind(address)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        hint = " (another server is using it: stop it or choose another --port)"
+        raise StartupError(
+            f"cannot listen on {where}: {exc.strerror or exc}"
+            + (hint if exc.errno == errno.EADDRINUSE else "")
+        ) from None
+    return sockets
+
+
 async def _serve(
-    server, platform: Platform, settings: Settings, data_dir: Path, started: float, out
+    server, sockets, platform: Platform, settings: Settings, held: DataDir, started: float, out
 ) -> None:
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=sockets))
     while not server.started:
         if task.done():
-            await task  # start-up failed (e.g. port in use): surface the error
+            await task  # start-up failed: surface the error
             raise SystemExit(1)
         await asyncio.sleep(0.005)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    port = server.servers[0].sockets[0].getsockname()[1] if server.servers else settings.port
-    await platform.start(f"http://{host}:{port}")
+    port = sockets[0].getsockname()[1]
+    endpoint = f"http://{host}:{port}"
+    held.announce(endpoint)
+    await platform.start(endpoint)
     mode = "secure" if settings.secure else "dev"
     print(
-        f"sandlot {__import__('sandlot').__version__} ({mode} mode), data in {data_dir}", file=out
+        f"sandlot {__import__('sandlot').__version__} ({mode} mode), data in {held.path}",
+        file=out,
     )
-    print(f"endpoint: http://{host}:{port}", file=out)
+    print(f"endpoint: {endpoint}", file=out)
+    if settings.secure:  # where the root's keys are; never the keys themselves
+        print(f"root credentials: {held.path / ROOT_CREDENTIALS_FILE}", file=out)
     print(f"ready in {(time.perf_counter() - started) * 1000:.0f} ms", file=out, flush=True)
     try:
         await task
@@ -114,4 +172,8 @@ def create_app() -> Gateway:
     """An app for other ASGI servers (``granian --factory``): settings from SANDLOT_*."""
     settings = Settings.from_env()
     settings.check()
-    return Gateway(Platform(settings, settings.data_dir or default_data_dir()))
+    os.umask(0o077)
+    data_dir = settings.data_dir or default_data_dir()
+    # Held for the life of the process: nothing closes the lock's descriptor.
+    DataDir.open(data_dir, logging.getLogger("sandlot").warning)
+    return Gateway(Platform(settings, data_dir))

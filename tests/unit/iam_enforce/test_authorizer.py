@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 
 import pytest
 
-from sandlot.cli.iam import explain, least_privilege, suggest
+from sandlot.cli.iam import explain
 from sandlot.config import Settings
 from sandlot.iam.principal import Principal
+from sandlot.iam.suggest import least_privilege
 from sandlot.platform import Platform
 from sandlot.protocol import ServiceError
 
@@ -221,14 +223,12 @@ def test_decisions_explain_and_suggest(platform):
     } in refused.statements
 
     out = io.StringIO()
-    assert explain(log, "no-1", out) == 0
+    explain({"request_id": "no-1", "decisions": [dataclasses.asdict(refused)]}, out)
     text = out.getvalue()
     assert f"iam:GetRole on arn:aws:iam::{ACCOUNT}:role/fn-role: DENIED (implicit deny)" in text
     assert "does not apply (Action)" in text
 
-    out = io.StringIO()
-    assert suggest(log, f"arn:aws:iam::{ACCOUNT}:role/fn-role", 0.0, out) == 0
-    assert json.loads(out.getvalue()) == {
+    assert least_privilege(log.for_role(f"arn:aws:iam::{ACCOUNT}:role/fn-role")) == {
         "Version": "2012-10-17",
         "Statement": [
             {
