@@ -51,6 +51,7 @@ _S3_RENAMES = {
     "CreateMultipartUpload": "PutObject",
     "UploadPart": "PutObject",
     "CopyObject": "PutObject",
+    "PostObject": "PutObject",  # POST Object (browser form uploads), not in botocore's model
     "UploadPartCopy": "PutObject",
     "CreateBucketMetadataConfiguration": "CreateBucketMetadataTableConfiguration",
     "DeleteBucketAnalyticsConfiguration": "PutAnalyticsConfiguration",

@@ -32,6 +32,7 @@ from sandlot.services.s3.errors import (
     not_modified,
     precondition_failed,
 )
+from sandlot.services.s3.post import PostForm, read_post_form
 
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 MAX_METADATA_BYTES = 2048
@@ -274,6 +275,18 @@ class ObjectOperations(S3Base):
     # -- operations -----------------------------------------------------------------------
 
     async def put_object(self, ctx: RequestContext, params: dict) -> dict:
+        return await self._put(ctx, params, "s3:ObjectCreated:Put")
+
+    def post_form(self, bucket: str, fields: dict[str, str], filename: str | None) -> PostForm:
+        """POST Object's form read as S3 reads it (policy, conditions, the fields that
+        set the object), before its file is received; the gateway asks this first."""
+        return read_post_form(bucket, fields, filename, now=self.clock())
+
+    async def post_object(self, ctx: RequestContext, params: dict) -> dict:
+        """POST Object (browser form uploads): PutObject's write, notified as a Post."""
+        return await self._put(ctx, params, "s3:ObjectCreated:Post")
+
+    async def _put(self, ctx: RequestContext, params: dict, event: str) -> dict:
         bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
         key = check_key(params["Key"])
         check_acl(params)
@@ -289,7 +302,7 @@ class ObjectOperations(S3Base):
             {"size": received.size, "etag": received.etag, "meta": meta},
             blob_id=blob_id,
             guard=guard,
-            notify=(ctx, "s3:ObjectCreated:Put"),
+            notify=(ctx, event),
         )
         out = {"ETag": row["etag"]}
         self.add_checksums(out, meta)
