@@ -323,3 +323,39 @@ def test_a_large_file_streams_through(server, client, bucket):
     )
     status, _, body = _post(small["url"], small["fields"], content)
     assert (status, _error(body)[0]) == (400, "EntityTooLarge")
+
+
+def test_a_role_session_signs_forms_with_its_token(server, client, bucket):
+    """Session credentials sign a form with their token as a field (botocore adds it
+    and its condition); a form without the right token is refused."""
+    iam, sts = client("iam"), client("sts")
+    role = ensure_role(iam, unique("form-signer"))
+    iam.put_role_policy(
+        RoleName=role.rsplit("/", 1)[-1],
+        PolicyName="put",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "s3:PutObject",
+                        "Resource": f"arn:aws:s3:::{bucket}/*",
+                    }
+                ],
+            }
+        ),
+    )
+    creds = sts.assume_role(RoleArn=role, RoleSessionName="browser")["Credentials"]
+    session = client(
+        "s3",
+        key=creds["AccessKeyId"],
+        secret=creds["SecretAccessKey"],
+        token=creds["SessionToken"],
+    )
+    presigned = session.generate_presigned_post(bucket, "from-session.txt")
+    assert presigned["fields"]["x-amz-security-token"] == creds["SessionToken"]
+    assert _post(presigned["url"], presigned["fields"], b"ok")[0] == 204
+    without = {k: v for k, v in presigned["fields"].items() if k != "x-amz-security-token"}
+    status, _, body = _post(presigned["url"], without, b"ok")
+    assert (status, _error(body)[0]) == (403, "InvalidAccessKeyId")
