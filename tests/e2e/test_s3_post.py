@@ -20,6 +20,7 @@ from tests.e2e.functions import create_function, unique
 from tests.e2e.roles import ensure_role
 
 ACCOUNT = "000000000000"
+TAGGING = "<Tagging><TagSet><Tag><Key>team</Key><Value>web</Value></Tag></TagSet></Tagging>"
 
 
 def _multipart(fields: dict[str, str], content: bytes, filename: str = "photo.txt"):
@@ -96,11 +97,13 @@ def test_s3v4_form_with_filename_status_201_and_fields(server, client, bucket):
             "success_action_status": "201",
             "Content-Type": "text/plain",
             "x-amz-meta-owner": "alice",
+            "tagging": TAGGING,
         },
         Conditions=[
             {"success_action_status": "201"},
             ["starts-with", "$Content-Type", "text/"],
             {"x-amz-meta-owner": "alice"},
+            {"tagging": TAGGING},
             ["content-length-range", 1, 1024],
         ],
     )
@@ -116,6 +119,8 @@ def test_s3v4_form_with_filename_status_201_and_fields(server, client, bucket):
     assert root.findtext("Location").endswith(f"/{bucket}/uploads/a%20b.txt")
     head = client("s3").head_object(Bucket=bucket, Key="uploads/a b.txt")
     assert head["ContentType"] == "text/plain" and head["Metadata"] == {"owner": "alice"}
+    tags = client("s3").get_object_tagging(Bucket=bucket, Key="uploads/a b.txt")["TagSet"]
+    assert tags == [{"Key": "team", "Value": "web"}]
 
 
 def test_redirect_after_upload(client, bucket):

@@ -9,9 +9,11 @@ ignored, as S3 ignores it.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
 from sandlot.protocol import ServiceError
+from sandlot.protocol._parse_xml import BadInput, load_xml, local_name
 
 # S3 reads at most this much of the form before the file (its own bound).
 MAX_PRE_DATA = 20 * 1024
@@ -226,3 +228,25 @@ def post_response(location: str, bucket: str, key: str, etag: str) -> bytes:
         f"<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>"
         f"<ETag>{escape(etag)}</ETag></PostResponse>"
     ).encode()
+
+
+def tagging_query(document: str) -> str:
+    """A form's ``tagging`` field (a ``Tagging`` XML document) as the query string
+    PutObject's ``x-amz-tagging`` header carries; S3's MalformedXML if unreadable."""
+    try:
+        root = load_xml(document.encode())
+    except BadInput:
+        root = None
+    if root is None or local_name(root.tag) != "Tagging":
+        raise ServiceError(
+            "MalformedXML",
+            "The XML you provided was not well-formed or did not validate against our "
+            "published schema",
+            400,
+        )
+    pairs = []
+    for tag in root.iter():
+        if local_name(tag.tag) == "Tag":
+            found = {local_name(child.tag): child.text or "" for child in tag}
+            pairs.append((found.get("Key", ""), found.get("Value", "")))
+    return urlencode(pairs)

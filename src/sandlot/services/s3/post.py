@@ -21,6 +21,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from sandlot.protocol import ServiceError
+from sandlot.protocol.forms import tagging_query
 from sandlot.services.s3.errors import invalid_argument
 
 # Fields no condition needs to name.
@@ -105,6 +106,8 @@ def _params(bucket: str, key: str, fields: dict[str, str]) -> dict[str, Any]:
             params["Expires"] = _http_date(params["Expires"])
         except ValueError:
             del params["Expires"]  # S3 ignores an Expires it cannot read, as for PutObject
+    if fields.get("tagging"):
+        params["Tagging"] = tagging_query(fields["tagging"])
     metadata = {
         n[len("x-amz-meta-") :]: v for n, v in fields.items() if n.startswith("x-amz-meta-")
     }
