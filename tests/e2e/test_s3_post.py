@@ -364,3 +364,21 @@ def test_a_role_session_signs_forms_with_its_token(server, client, bucket):
     without = {k: v for k, v in presigned["fields"].items() if k != "x-amz-security-token"}
     status, _, body = _post(presigned["url"], without, b"ok")
     assert (status, _error(body)[0]) == (403, "InvalidAccessKeyId")
+
+
+def test_virtual_hosted_form_upload(server, client, bucket):
+    s3 = client("s3")
+    presigned = s3.generate_presigned_post(bucket, "vh.txt")
+    body, content_type = _multipart(presigned["fields"], b"virtual")
+    parts = urlsplit(server.endpoint)
+    host = f"{bucket}.s3.localhost:{parts.port}"
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request("POST", "/", body, {"Content-Type": content_type, "Host": host})
+        response = connection.getresponse()
+        status, location = response.status, response.getheader("Location")
+        response.read()
+    finally:
+        connection.close()
+    assert (status, location) == (204, f"http://{host}/vh.txt")
+    assert s3.get_object(Bucket=bucket, Key="vh.txt")["Body"].read() == b"virtual"

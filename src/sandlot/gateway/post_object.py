@@ -60,6 +60,7 @@ async def post_object(
     request_id: str,
     keys: dict[str, object],
 ) -> HttpResponse:
+    """Answer one POST Object request; errors raise (the gateway writes them as S3's)."""
     platform = gateway.platform
     bucket = routed.path.strip("/")
     reader = forms.FormReader(forms.boundary_of(request.headers.get("content-type", "")))
@@ -93,7 +94,7 @@ async def post_object(
                 checked.check_size(size, final=False)
                 await asyncio.to_thread(_write, spool, pending)
                 pending = []
-        reader.finish()
+        reader.finish()  # raises unless the file was reached, so the form was checked
         assert checked is not None and ctx is not None
         size += sum(map(len, pending))
         checked.check_size(size, final=True)
@@ -181,7 +182,9 @@ def _answer(
     request: HttpRequest, bucket: str, key: str, fields: dict[str, str], result: dict
 ) -> HttpResponse:
     host = request.headers.get("host", "localhost")
-    location = f"http://{host}/{quote(bucket)}/{quote(key, safe='/')}"
+    # The object's URL in the form the request used: virtual-hosted or path style.
+    virtual = not request.path.strip("/")
+    location = f"http://{host}{'' if virtual else '/' + quote(bucket)}/{quote(key, safe='/')}"
     etag = result["ETag"]
     headers = {"ETag": etag, "Location": location}
     if result.get("VersionId"):
