@@ -184,6 +184,9 @@ def test_bucket_policy_validation(client, bucket):
         "Action does not apply to any resource(s) in statement"
     )
     assert refused(policy(Principal={"AWS": "not-a-principal"})) == "Invalid principal in policy"
+    assert refused(policy(Condition={"StringEquals": {"s3:x-acl": "private"}})) == (
+        "Policy has an invalid condition key"
+    )
     with pytest.raises(ClientError):
         s3.get_bucket_policy(Bucket=bucket)  # nothing was stored
     accepted = {
@@ -194,6 +197,9 @@ def test_bucket_policy_validation(client, bucket):
             _statement(bucket, Effect="Deny", Action="s3:*", Resource=f"arn:aws:s3:::{bucket[:4]}*"),
             _statement(bucket, Principal={"AWS": "arn:aws:iam::111111111111:root"},
                        Action=None, NotAction="s3:DeleteObject"),
+            _statement(bucket, Condition={
+                "StringEquals": {"s3:ExistingObjectTag/team": "web", "aws:PrincipalAccount": "1"},
+                "Bool": {"aws:SecureTransport": "false"}}),
         ],
     }  # fmt: skip
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(accepted))

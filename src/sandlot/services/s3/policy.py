@@ -85,6 +85,11 @@ def _check_statement(statement: dict, bucket: str) -> None:
         applies = applies or any(_action_kinds()[name] & kinds for name in matched)
     if "Action" in statement and "Resource" in statement and not applies:
         raise malformed("Action does not apply to any resource(s) in statement")
+    conditions = statement.get("Condition")
+    for block in conditions.values() if isinstance(conditions, dict) else ():
+        for key in block if isinstance(block, dict) else ():
+            if not _known_condition_key(key):
+                raise malformed("Policy has an invalid condition key")
 
 
 def _strings(value: object) -> list[str]:
@@ -136,3 +141,26 @@ def _action_kinds() -> dict[str, frozenset[str]]:
         name: frozenset(kind for kind, _ in entry["resources"] if kind in ("bucket", "object"))
         for name, entry in actions.items()
     }
+
+
+def _known_condition_key(key: str) -> bool:
+    """Global ``aws:`` keys (AWS keeps adding them) or a key of S3's own."""
+    lowered = key.lower()
+    if lowered.startswith("aws:"):
+        return True
+    known = _s3_condition_keys()
+    return lowered in known or lowered.split("/", 1)[0] + "/" in known
+
+
+@functools.cache
+def _s3_condition_keys() -> frozenset[str]:
+    """S3's condition keys, lower-cased (AWS's authorization data); tag keys
+    (``s3:ExistingObjectTag/<key>``) as their ``prefix/``."""
+    keys = set()
+    for entry in load_index()["s3"]["actions"].values():
+        for key in entry["conditions"]:
+            lowered = key.lower()
+            if "/" in lowered and ("<" in lowered or "${" in lowered):
+                lowered = lowered.split("/", 1)[0] + "/"  # a tag key placeholder
+            keys.add(lowered)
+    return frozenset(keys)
