@@ -16,46 +16,12 @@ from urllib.parse import parse_qs, urlsplit
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.e2e.forms import multipart, post_form, s3_error
 from tests.e2e.functions import create_function, unique
 from tests.e2e.roles import ensure_role
 
 ACCOUNT = "000000000000"
 TAGGING = "<Tagging><TagSet><Tag><Key>team</Key><Value>web</Value></Tag></TagSet></Tagging>"
-
-
-def _multipart(fields: dict[str, str], content: bytes, filename: str = "photo.txt"):
-    """A multipart/form-data body as a browser sends it: the fields, then the file."""
-    boundary = f"----sandlot{uuid.uuid4().hex}"
-    out = []
-    for name, value in fields.items():
-        out.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-        )
-    out.append(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"'
-        "\r\nContent-Type: application/octet-stream\r\n\r\n".encode()
-    )
-    out.append(content)
-    out.append(f"\r\n--{boundary}--\r\n".encode())
-    return b"".join(out), f"multipart/form-data; boundary={boundary}"
-
-
-def _post(url: str, fields: dict[str, str], content: bytes, filename: str = "photo.txt"):
-    """POST the form; (status, headers, body) without following redirects."""
-    body, content_type = _multipart(fields, content, filename)
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    try:
-        connection.request("POST", parts.path, body, {"Content-Type": content_type})
-        response = connection.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        connection.close()
-
-
-def _error(body: bytes) -> tuple[str, str]:
-    root = ET.fromstring(body)
-    return root.findtext("Code"), root.findtext("Message")
 
 
 def _v4_client(server, key="test", secret="test", token=None):
@@ -79,7 +45,7 @@ def test_default_presigned_post_uploads(client, bucket):
     presigned = s3.generate_presigned_post(bucket, "docs/report.txt")
     assert "signature" in presigned["fields"]  # botocore's default form
     content = b"quarterly numbers\r\n--not-a-boundary\r\n" * 500
-    status, headers, body = _post(presigned["url"], presigned["fields"], content)
+    status, headers, body = post_form(presigned["url"], presigned["fields"], content)
     assert (status, body) == (204, b"")
     assert headers["etag"] == f'"{hashlib.md5(content).hexdigest()}"'
     assert headers["location"].endswith(f"/{bucket}/docs/report.txt")
@@ -108,7 +74,7 @@ def test_s3v4_form_with_filename_status_201_and_fields(server, client, bucket):
         ],
     )
     assert presigned["fields"]["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
-    status, headers, body = _post(
+    status, headers, body = post_form(
         presigned["url"], presigned["fields"], b"hello", "C:\\tmp\\a b.txt"
     )
     assert status == 201
@@ -132,7 +98,7 @@ def test_redirect_after_upload(client, bucket):
         Fields={"success_action_redirect": target},
         Conditions=[{"success_action_redirect": target}],
     )
-    status, headers, _ = _post(presigned["url"], presigned["fields"], b"x")
+    status, headers, _ = post_form(presigned["url"], presigned["fields"], b"x")
     assert status == 303
     location = urlsplit(headers["location"])
     assert location.netloc == "app.example" and location.path == "/uploaded"
@@ -151,8 +117,8 @@ def test_policy_violations_are_refused_and_store_nothing(server, client, bucket)
     url, fields = presigned["url"], presigned["fields"]
 
     def refused(form: dict, content: bytes = b"abc") -> tuple[int, str, str]:
-        status, _, body = _post(url, form, content)
-        return (status, *_error(body))
+        status, _, body = post_form(url, form, content)
+        return (status, *s3_error(body))
 
     assert refused({**fields, "key": "other.txt"}) == (
         403,
@@ -175,7 +141,7 @@ def test_policy_violations_are_refused_and_store_nothing(server, client, bucket)
     expired = s3.generate_presigned_post(bucket, "fixed.txt", ExpiresIn=-60)["fields"]
     assert refused(expired) == (403, "AccessDenied", "Invalid according to Policy: Policy expired.")
     assert "Contents" not in client("s3").list_objects_v2(Bucket=bucket)
-    assert _post(url, fields, b"abc")[0] == 204  # the same form within the policy
+    assert post_form(url, fields, b"abc")[0] == 204  # the same form within the policy
 
 
 def test_keys_sandlot_issued_verify_and_iam_decides(server, client, bucket):
@@ -187,9 +153,9 @@ def test_keys_sandlot_issued_verify_and_iam_decides(server, client, bucket):
     key = iam.create_access_key(UserName=name)["AccessKey"]
     user = _v4_client(server, key["AccessKeyId"], key["SecretAccessKey"])
     presigned = user.generate_presigned_post(bucket, "u.txt")
-    status, _, body = _post(presigned["url"], presigned["fields"], b"data")
-    assert status == 403 and _error(body)[0] == "AccessDenied"
-    assert f"user/{name} is not authorized to perform: s3:PutObject" in _error(body)[1]
+    status, _, body = post_form(presigned["url"], presigned["fields"], b"data")
+    assert status == 403 and s3_error(body)[0] == "AccessDenied"
+    assert f"user/{name} is not authorized to perform: s3:PutObject" in s3_error(body)[1]
     iam.put_user_policy(
         UserName=name,
         PolicyName="put",
@@ -206,18 +172,18 @@ def test_keys_sandlot_issued_verify_and_iam_decides(server, client, bucket):
             }
         ),
     )
-    status, _, _ = _post(presigned["url"], presigned["fields"], b"data")
+    status, _, _ = post_form(presigned["url"], presigned["fields"], b"data")
     assert status == 204
     # The signature covers the policy: a policy changed after signing is refused.
     policy = json.loads(base64.b64decode(presigned["fields"]["policy"]))
     policy["expiration"] = "2099-01-01T00:00:00Z"
     changed = base64.b64encode(json.dumps(policy).encode()).decode()
-    status, _, body = _post(presigned["url"], {**presigned["fields"], "policy": changed}, b"d")
-    assert (status, _error(body)[0]) == (403, "SignatureDoesNotMatch")
+    status, _, body = post_form(presigned["url"], {**presigned["fields"], "policy": changed}, b"d")
+    assert (status, s3_error(body)[0]) == (403, "SignatureDoesNotMatch")
     forged = _v4_client(server, key["AccessKeyId"], "not-the-secret")
     presigned = forged.generate_presigned_post(bucket, "u2.txt")
-    status, _, body = _post(presigned["url"], presigned["fields"], b"data")
-    assert (status, _error(body)[0]) == (403, "SignatureDoesNotMatch")
+    status, _, body = post_form(presigned["url"], presigned["fields"], b"data")
+    assert (status, s3_error(body)[0]) == (403, "SignatureDoesNotMatch")
 
 
 RECORDER = """
@@ -281,7 +247,7 @@ def test_post_upload_notifies_object_created_post(client):
     )
     s3.put_object(Bucket=uploads, Key="by-put.txt", Body=b"not notified")
     presigned = s3.generate_presigned_post(uploads, "by-form.txt")
-    assert _post(presigned["url"], presigned["fields"], b"form")[0] == 204
+    assert post_form(presigned["url"], presigned["fields"], b"form")[0] == 204
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -306,7 +272,7 @@ def test_a_post_that_is_not_a_form_is_refused_as_s3_does(server, bucket):
     finally:
         connection.close()
     assert status == 412
-    assert _error(body)[0] == "PreconditionFailed"
+    assert s3_error(body)[0] == "PreconditionFailed"
     assert ET.fromstring(body).findtext("Condition") == (
         "Bucket POST must be of the enclosure-type multipart/form-data"
     )
@@ -319,15 +285,15 @@ def test_a_large_file_streams_through(server, client, bucket):
     presigned = s3.generate_presigned_post(
         bucket, "big.bin", Conditions=[["content-length-range", 0, 8 * 1024 * 1024]]
     )
-    status, headers, _ = _post(presigned["url"], presigned["fields"], content)
+    status, headers, _ = post_form(presigned["url"], presigned["fields"], content)
     assert status == 204
     got = client("s3").get_object(Bucket=bucket, Key="big.bin")["Body"].read()
     assert hashlib.sha256(got).digest() == hashlib.sha256(content).digest()
     small = s3.generate_presigned_post(
         bucket, "big2.bin", Conditions=[["content-length-range", 0, 3 * 1024 * 1024]]
     )
-    status, _, body = _post(small["url"], small["fields"], content)
-    assert (status, _error(body)[0]) == (400, "EntityTooLarge")
+    status, _, body = post_form(small["url"], small["fields"], content)
+    assert (status, s3_error(body)[0]) == (400, "EntityTooLarge")
 
 
 def test_a_role_session_signs_forms_with_its_token(server, client, bucket):
@@ -360,16 +326,16 @@ def test_a_role_session_signs_forms_with_its_token(server, client, bucket):
     )
     presigned = session.generate_presigned_post(bucket, "from-session.txt")
     assert presigned["fields"]["x-amz-security-token"] == creds["SessionToken"]
-    assert _post(presigned["url"], presigned["fields"], b"ok")[0] == 204
+    assert post_form(presigned["url"], presigned["fields"], b"ok")[0] == 204
     without = {k: v for k, v in presigned["fields"].items() if k != "x-amz-security-token"}
-    status, _, body = _post(presigned["url"], without, b"ok")
-    assert (status, _error(body)[0]) == (403, "InvalidAccessKeyId")
+    status, _, body = post_form(presigned["url"], without, b"ok")
+    assert (status, s3_error(body)[0]) == (403, "InvalidAccessKeyId")
 
 
 def test_virtual_hosted_form_upload(server, client, bucket):
     s3 = client("s3")
     presigned = s3.generate_presigned_post(bucket, "vh.txt")
-    body, content_type = _multipart(presigned["fields"], b"virtual")
+    body, content_type = multipart(presigned["fields"], b"virtual")
     parts = urlsplit(server.endpoint)
     host = f"{bucket}.s3.localhost:{parts.port}"
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
