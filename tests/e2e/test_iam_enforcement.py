@@ -348,3 +348,37 @@ def test_read_only_role_and_bucket_policies(server, client):
     iam.put_user_policy(UserName=name, PolicyName="all", PolicyDocument=allow("s3:*"))
     denied = error_of(as_user("s3").get_object, Bucket=bucket, Key="secret/plan")
     assert denied["Message"].endswith("with an explicit deny in a resource-based policy")
+
+
+def test_a_bucket_policy_deny_binds_the_owners_root_but_never_locks_it_out(client):
+    """The root needs no policy in its own account, but a bucket policy's explicit Deny
+    stops it too, as in AWS; the bucket-policy operations stay open to the root."""
+    s3 = client("s3")
+    bucket = unique("locked")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "NoReads",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": ["s3:GetObject", "s3:GetBucketPolicy", "s3:DeleteBucketPolicy"],
+                    "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                }
+            ],
+        }
+    )
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy)
+    denied = error_of(s3.get_object, Bucket=bucket, Key="k")
+    assert (denied["Code"], denied["HTTPStatusCode"]) == ("AccessDenied", 403)
+    assert denied["Message"] == (
+        f"User: arn:aws:iam::{ACCOUNT}:root is not authorized to perform: s3:GetObject on "
+        f"resource: arn:aws:s3:::{bucket}/k with an explicit deny in a resource-based policy"
+    )
+    s3.put_object(Bucket=bucket, Key="k2", Body=b"w")  # not denied: still no evaluation needed
+    assert json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == json.loads(policy)
+    s3.delete_bucket_policy(Bucket=bucket)
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"

@@ -143,6 +143,69 @@ def test_policy(client):
         s3.get_bucket_policy(Bucket=name)
 
 
+def _statement(bucket: str, **changes) -> dict:
+    statement = {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/*",
+    }
+    statement.update(changes)
+    return {k: v for k, v in statement.items() if v is not None}
+
+
+def test_bucket_policy_validation(client, bucket):
+    """PutBucketPolicy refuses what S3 refuses, with S3's MalformedPolicy messages."""
+    s3 = client("s3")
+
+    def refused(policy) -> str:
+        text = policy if isinstance(policy, str) else json.dumps(policy)
+        with pytest.raises(ClientError) as excinfo:
+            s3.put_bucket_policy(Bucket=bucket, Policy=text)
+        assert code_and_status(excinfo) == ("MalformedPolicy", 400)
+        return excinfo.value.response["Error"]["Message"]
+
+    def policy(**changes) -> dict:
+        return {"Version": "2012-10-17", "Statement": [_statement(bucket, **changes)]}
+
+    assert refused("[1]") == "Policies must be valid JSON and the first byte must be '{'"
+    assert refused('{"Statement": [') == "This policy contains invalid Json"
+    assert refused({"Version": "2012-10-17"}) == "Missing required field Statement"
+    assert refused({"Statement": []}) == "Could not parse the policy: Statement is empty!"
+    assert refused(policy(Principal=None)) == "Missing required field Principal"
+    assert refused(policy(Effect=None)) == "Missing required field Effect"
+    assert refused(policy(Resource="*")) == "Policy has invalid resource"
+    assert refused(policy(Resource="arn:aws:s3:::another-bucket/*")) == (
+        "Policy has invalid resource"
+    )
+    assert refused(policy(Action="s3:NoSuchAction")) == "Policy has invalid action"
+    assert refused(policy(Action="lambda:InvokeFunction")) == "Policy has invalid action"
+    assert refused(policy(Action="s3:PutObject", Resource=f"arn:aws:s3:::{bucket}")) == (
+        "Action does not apply to any resource(s) in statement"
+    )
+    assert refused(policy(Principal={"AWS": "not-a-principal"})) == "Invalid principal in policy"
+    assert refused(policy(Condition={"StringEquals": {"s3:x-acl": "private"}})) == (
+        "Policy has an invalid condition key"
+    )
+    with pytest.raises(ClientError):
+        s3.get_bucket_policy(Bucket=bucket)  # nothing was stored
+    accepted = {
+        "Version": "2012-10-17",
+        "Statement": [
+            _statement(bucket, Action=["s3:Get*", "s3:ListBucket"], Resource=[
+                f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]),
+            _statement(bucket, Effect="Deny", Action="s3:*", Resource=f"arn:aws:s3:::{bucket[:4]}*"),
+            _statement(bucket, Principal={"AWS": "arn:aws:iam::111111111111:root"},
+                       Action=None, NotAction="s3:DeleteObject"),
+            _statement(bucket, Condition={
+                "StringEquals": {"s3:ExistingObjectTag/team": "web", "aws:PrincipalAccount": "1"},
+                "Bool": {"aws:SecureTransport": "false"}}),
+        ],
+    }  # fmt: skip
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(accepted))
+    assert json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == accepted
+
+
 def test_cors_configuration_and_preflight(client, server):
     s3 = client("s3")
     name = _name()

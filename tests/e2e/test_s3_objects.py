@@ -138,6 +138,49 @@ def test_conditional_write(client, bucket):
     assert s3.get_object(Bucket=bucket, Key="once")["Body"].read() == b"1"
 
 
+def test_conditional_delete(client, bucket):
+    """DeleteObject with If-Match: a different ETag is 412 and the object stays; a
+    missing object is NoSuchKey; the matching ETag (or *) deletes. The size and
+    modification-time conditions refuse a mismatch the same way."""
+    s3 = client("s3")
+    etag = s3.put_object(Bucket=bucket, Key="guarded", Body=b"v1")["ETag"]
+    with pytest.raises(ClientError) as excinfo:
+        s3.delete_object(Bucket=bucket, Key="guarded", IfMatch='"0123456789abcdef"')
+    assert code_and_status(excinfo) == ("PreconditionFailed", 412)
+    assert s3.get_object(Bucket=bucket, Key="guarded")["Body"].read() == b"v1"
+    with pytest.raises(ClientError) as excinfo:
+        s3.delete_object(Bucket=bucket, Key="guarded", IfMatchSize=3)
+    assert code_and_status(excinfo) == ("PreconditionFailed", 412)
+    modified = s3.head_object(Bucket=bucket, Key="guarded")["LastModified"]
+    with pytest.raises(ClientError) as excinfo:
+        s3.delete_object(
+            Bucket=bucket,
+            Key="guarded",
+            IfMatchLastModifiedTime=modified - dt.timedelta(days=1),
+        )
+    assert code_and_status(excinfo) == ("PreconditionFailed", 412)
+    deleted = s3.delete_object(
+        Bucket=bucket, Key="guarded", IfMatch=etag, IfMatchSize=2, IfMatchLastModifiedTime=modified
+    )
+    assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 204
+    with pytest.raises(ClientError) as excinfo:
+        s3.delete_object(Bucket=bucket, Key="guarded", IfMatch="*")
+    assert code_and_status(excinfo) == ("NoSuchKey", 404)
+    s3.put_object(Bucket=bucket, Key="any", Body=b"x")
+    s3.delete_object(Bucket=bucket, Key="any", IfMatch="*")
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+    # DeleteObjects: the ETag element of each object is the same condition.
+    etag = s3.put_object(Bucket=bucket, Key="a", Body=b"a")["ETag"]
+    s3.put_object(Bucket=bucket, Key="b", Body=b"b")
+    result = s3.delete_objects(
+        Bucket=bucket,
+        Delete={"Objects": [{"Key": "a", "ETag": etag}, {"Key": "b", "ETag": '"nope"'}]},
+    )
+    assert [d["Key"] for d in result["Deleted"]] == ["a"]
+    assert [(e["Key"], e["Code"]) for e in result["Errors"]] == [("b", "PreconditionFailed")]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["b"]
+
+
 def test_checksums(client, bucket):
     s3 = client("s3")
     body = b"checksummed body"

@@ -16,6 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.e2e.conftest import make_client
+from tests.e2e.forms import post_form, s3_error
 from tests.e2e.server import SandlotServer
 
 
@@ -146,3 +147,24 @@ def test_s3_presigned_urls_are_checked(secure):
     time.sleep(2.1)
     status, body = refused(expired)
     assert status == 403 and b"<Code>AccessDenied</Code>" in body
+
+
+def test_s3_form_uploads_need_a_known_key(secure):
+    """POST Object in secure mode: the root's keys sign a form that uploads; an
+    unsigned form or one signed with an unknown key is refused."""
+    keys = _root_keys(secure)
+    s3 = make_client(
+        secure.endpoint, "s3", keys["aws_access_key_id"], keys["aws_secret_access_key"]
+    )
+    bucket = "secure-forms"
+    s3.create_bucket(Bucket=bucket)
+    presigned = s3.generate_presigned_post(bucket, "signed.txt")
+    assert post_form(presigned["url"], presigned["fields"], b"signed")[0] == 204
+    assert s3.get_object(Bucket=bucket, Key="signed.txt")["Body"].read() == b"signed"
+    status, _, body = post_form(presigned["url"], {"key": "anonymous.txt"}, b"x")
+    assert (status, s3_error(body)[0]) == (403, "AccessDenied")
+    stranger = make_client(secure.endpoint, "s3", "AKIAUNKNOWNUNKNOWN00", "secret")
+    presigned = stranger.generate_presigned_post(bucket, "stranger.txt")
+    status, _, body = post_form(presigned["url"], presigned["fields"], b"x")
+    assert (status, s3_error(body)[0]) == (403, "InvalidAccessKeyId")
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["signed.txt"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -78,6 +80,45 @@ def test_assume_role_duration_is_limited_by_the_role(client):
         client("sts").assume_role(RoleArn=arn, RoleSessionName="s1", DurationSeconds=7200)
     assert bad.value.response["Error"]["Code"] == "ValidationError"
     assert "MaxSessionDuration" in bad.value.response["Error"]["Message"]
+
+
+def test_role_chaining_is_limited_to_one_hour(client):
+    """A role session assuming a role gets at most an hour, whatever the role's
+    MaxSessionDuration, in AWS's words."""
+    iam = client("iam")
+    first = ensure_role(iam, "chain-first")
+    second = ensure_role(iam, "chain-second")
+    iam.update_role(RoleName="chain-second", MaxSessionDuration=43200)
+    iam.put_role_policy(
+        RoleName="chain-first",
+        PolicyName="assume",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": second}],
+            }
+        ),
+    )
+    # Not chained: the root may have the role's full twelve hours.
+    client("sts").assume_role(RoleArn=second, RoleSessionName="direct", DurationSeconds=43200)
+    creds = client("sts").assume_role(RoleArn=first, RoleSessionName="s1")["Credentials"]
+    chained = client(
+        "sts",
+        key=creds["AccessKeyId"],
+        secret=creds["SecretAccessKey"],
+        token=creds["SessionToken"],
+    )
+    with pytest.raises(ClientError) as bad:
+        chained.assume_role(RoleArn=second, RoleSessionName="s2", DurationSeconds=7200)
+    assert bad.value.response["Error"] == {
+        "Type": "Sender",
+        "Code": "ValidationError",
+        "Message": "The requested DurationSeconds exceeds the 1 hour session limit for roles "
+        "assumed by role chaining.",
+    }
+    assert bad.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    ok = chained.assume_role(RoleArn=second, RoleSessionName="s2", DurationSeconds=3600)
+    assert ok["AssumedRoleUser"]["Arn"].endswith("assumed-role/chain-second/s2")
 
 
 def test_issued_keys_are_always_signature_checked(client):

@@ -28,7 +28,7 @@ from functools import cache
 from urllib.parse import unquote
 
 import sandlot
-from sandlot.gateway import admin, bodies
+from sandlot.gateway import admin, bodies, post_object
 from sandlot.gateway.auth import (
     AuthFailure,
     Signature,
@@ -137,9 +137,11 @@ class Gateway:
             headers,
             client_ip=(scope.get("client") or ("",))[0],
         )
-        if request.method == "PUT" and not request.path.startswith("/_sandlot/"):
-            # Possibly a streamed upload: routing a PUT needs no body, so the body is
-            # read (or spooled) once the operation is known.
+        if (
+            request.method == "PUT" or post_object.is_form(request)
+        ) and not request.path.startswith("/_sandlot/"):
+            # Possibly a streamed upload (a PUT, or S3's POST Object form): routing needs
+            # no body, so the body is read (or spooled) once the operation is known.
             return await self.handle(request, receive)
         limit = self.settings.max_body_bytes
         chunks, size, more = [], 0, True
@@ -191,6 +193,11 @@ class Gateway:
         try:
             if service == "s3" and request.method == "OPTIONS":
                 return await self._cors_preflight(routed, request_id)
+            if service == "s3" and post_object.is_post_object(routed):
+                response = await post_object.post_object(
+                    self, request, routed, incoming.chunks(), request_id, _request_keys(request)
+                )
+                return await self._with_cors(service, routed, response)
             sig = parse_signature(request)
             stream_member = (
                 self._parser(service).streaming_member(routed)
@@ -295,18 +302,29 @@ class Gateway:
                 raise AuthFailure("missing", "Request is missing Authentication Token")
             return Principal.root(settings.default_account), None
         check_time(sig, dt.datetime.now(dt.UTC), settings.max_clock_skew_seconds)
-        credential = self.platform.credentials.lookup(sig.access_key_id)
+        return self.key_principal(
+            sig.access_key_id,
+            sig.security_token,
+            lambda secret: verify(request, sig, secret),
+        )
+
+    def key_principal(
+        self, key: str, token: str | None, verify_with: Callable[[str], None]
+    ) -> tuple[Principal, str | None]:
+        """The principal of access key ``key`` (its signature checked by
+        ``verify_with(secret)``), and the secret; dev mode's unknown keys are roots."""
+        settings = self.settings
+        credential = self.platform.credentials.lookup(key)
         if credential is None:
             if settings.secure:
                 raise AuthFailure("unknown_key", _INVALID_TOKEN)
-            key = sig.access_key_id
             account = key if len(key) == 12 and key.isdigit() else settings.default_account
             return Principal.root(account, key), None
-        verify(request, sig, credential.secret_access_key)
+        verify_with(credential.secret_access_key)
         if credential.status != "Active":
             raise AuthFailure("unknown_key", _INVALID_TOKEN)
         if credential.session_token is not None:
-            if sig.security_token != credential.session_token:
+            if token != credential.session_token:
                 raise AuthFailure("unknown_key", _INVALID_TOKEN)
             if credential.expired:
                 raise AuthFailure(

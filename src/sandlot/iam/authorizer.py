@@ -2,7 +2,8 @@
 (the gateway) or internal (`Platform.call`), before the provider runs.
 
 An account's root is allowed everything in its own account without evaluation, as in
-AWS; everything else — IAM users, role sessions, AWS services acting for an account,
+AWS, unless the resource's policy has a Deny statement (a bucket policy's explicit Deny
+binds the owner's root too, except for the bucket-policy operations); everything else — IAM users, role sessions, AWS services acting for an account,
 roots reaching into another account, and anyone assuming a role (trust policies must
 allow even the root) — is evaluated by `iam.policy.evaluate` over:
 
@@ -58,6 +59,12 @@ _NO_TRUST = "because no resource-based policy allows the sts:AssumeRole action"
 
 # Actions creating the resource they name: no existing resource policy applies.
 _CREATES = frozenset({"s3:CreateBucket"})
+
+# A bucket policy's explicit Deny binds the bucket owner's root too, except for these:
+# the root can always read, replace or delete the policy, so it cannot lock itself out.
+_ROOT_NEVER_DENIED = frozenset(
+    {"s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"}
+)
 
 # ARN service field → the provider that owns resources of that kind.
 _OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam"}
@@ -137,7 +144,11 @@ class Authorizer:
                     continue
                 owned = self._resource_policy(resource, auth.action)
                 owner = owned.account if owned is not None else arn_account
-                if root_here and owner in (None, principal.account_id):
+                if (
+                    root_here
+                    and owner in (None, principal.account_id)
+                    and not _may_deny_root(owned, auth.action, resource)
+                ):
                     continue
                 if identity is None:
                     identity = self._identity(principal)
@@ -319,6 +330,15 @@ def _decide(
     )
     decision = evaluate(request)
     return decision if decision.allowed else evaluate(request, trace=True)  # explain's why
+
+
+def _may_deny_root(owned: ResourcePolicy | None, action: str, resource: str) -> bool:
+    """Whether the resource's policy could deny its own account's root (it has a Deny
+    statement): then the root is evaluated like anyone, and only a Deny stops it."""
+    if owned is None or owned.document is None or action in _ROOT_NEVER_DENIED:
+        return False
+    policy = _compile_resource(owned, resource)  # cached by text: the decision reuses it
+    return policy is not None and any(s.effect == "Deny" for s in policy.statements)
 
 
 def _arn_account(resource: str) -> str | None:

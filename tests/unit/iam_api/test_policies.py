@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from urllib.parse import unquote
 
+from sandlot.iam.policy import compile_policy
 from sandlot.services.iam import managed_policies
 from tests.unit.iam_api.conftest import ACCOUNT, TRUST, allow, document
 
@@ -71,18 +73,44 @@ def test_malformed_and_invalid(fails):
 
 
 def test_aws_managed_policies(iam, fails):
-    listed = iam("ListPolicies", {"Scope": "AWS", "MaxItems": 1000})["Policies"]
-    names = {p["PolicyName"] for p in listed}
-    assert len(names) == 15 and "AWSLambdaBasicExecutionRole" in names
+    """All of AWS's managed policies (from the pinned data package), with their paths,
+    versions and dates; every default document compiles."""
+    listed, marker = [], None
+    while True:
+        params = {"Scope": "AWS", "MaxItems": 500, **({"Marker": marker} if marker else {})}
+        response = iam("ListPolicies", params)
+        listed += response["Policies"]
+        if not response["IsTruncated"]:
+            break
+        marker = response["Marker"]
+    names = [p["PolicyName"] for p in listed]
+    assert len(names) == len(set(names)) > 1000
+    assert {"AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessExecutionRole"} <= set(names)
+    assert {"AWSLambda_FullAccess", "AmazonEventBridgeFullAccess"} <= set(names)
+    assert names == sorted(names, key=str.lower)
     got = iam("GetPolicy", {"PolicyArn": BASIC})["Policy"]
     assert got["Path"] == "/service-role/" and got["IsAttachable"]
+    assert got["CreateDate"] == dt.datetime(2015, 4, 9, 15, 3, 43, tzinfo=dt.UTC)
     version = iam("GetPolicyVersion", {"PolicyArn": BASIC, "VersionId": "v1"})["PolicyVersion"]
     assert "logs:PutLogEvents" in unquote(version["Document"])
+    full = "arn:aws:iam::aws:policy/AWSLambda_FullAccess"
+    policy = iam("GetPolicy", {"PolicyArn": full})["Policy"]
+    default = policy["DefaultVersionId"]
+    assert int(default[1:]) >= 7 and policy["UpdateDate"] > policy["CreateDate"]
+    versions = iam("ListPolicyVersions", {"PolicyArn": full})["Versions"]
+    assert versions[0]["VersionId"] == default and versions[0]["IsDefaultVersion"]
+    assert versions[-1]["VersionId"] == "v1" and not versions[-1]["IsDefaultVersion"]
+    old = iam("GetPolicyVersion", {"PolicyArn": full, "VersionId": "v1"})["PolicyVersion"]
+    assert "lambda:" in unquote(old["Document"])
+    error = fails("GetPolicyVersion", {"PolicyArn": full, "VersionId": "v99"})
+    assert error.code == "NoSuchEntity"
+    error = fails("GetPolicy", {"PolicyArn": "arn:aws:iam::aws:policy/NoSuchPolicy"})
+    assert (error.code, error.status) == ("NoSuchEntity", 404)
     assert fails("DeletePolicy", {"PolicyArn": BASIC}).code == "AccessDenied"
-    for policy in managed_policies.ALL:  # every document compiles
-        iam(
-            "CreatePolicy", {"PolicyName": f"copy-{policy.name}", "PolicyDocument": policy.document}
-        )
+    only_service_roles = iam("ListPolicies", {"Scope": "AWS", "PathPrefix": "/service-role/"})
+    assert all(p["Path"] == "/service-role/" for p in only_service_roles["Policies"])
+    for policy in managed_policies.all_policies():  # every default document compiles
+        compile_policy(policy.document, "identity", policy.arn)
 
 
 def test_inline_policies(iam, fails):
@@ -128,9 +156,10 @@ def test_attachments(iam, fails):
     iam("AttachUserPolicy", {"UserName": "u", "PolicyArn": own})
     assert fails("DeletePolicy", {"PolicyArn": own}).code == "DeleteConflict"
     assert fails("DeleteUser", {"UserName": "u"}).code == "DeleteConflict"
-    for p in managed_policies.ALL[:9]:
+    for p in managed_policies.all_policies()[:9]:
         iam("AttachUserPolicy", {"UserName": "u", "PolicyArn": p.arn})
-    error = fails("AttachUserPolicy", {"UserName": "u", "PolicyArn": managed_policies.ALL[9].arn})
+    tenth = managed_policies.all_policies()[9].arn
+    error = fails("AttachUserPolicy", {"UserName": "u", "PolicyArn": tenth})
     assert (error.code, error.message) == (
         "LimitExceeded",
         "Cannot exceed quota for PoliciesPerUser: 10",

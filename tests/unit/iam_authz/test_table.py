@@ -301,6 +301,12 @@ CASES = [
     ),
     (
         "s3",
+        "DeleteObject",
+        {"Bucket": "b", "Key": "k", "IfMatch": '"e"'},
+        [_auth("s3:DeleteObject", "arn:aws:s3:::b/k"), _auth("s3:GetObject", "arn:aws:s3:::b/k")],
+    ),
+    (
+        "s3",
         "PutBucketNotificationConfiguration",
         {"Bucket": "b"},
         [_auth("s3:PutBucketNotification", "arn:aws:s3:::b")],

