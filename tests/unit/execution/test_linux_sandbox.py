@@ -25,7 +25,6 @@ from sandlot.execution import cgroups
 from sandlot.execution.runtimes import PYTHON
 from sandlot.execution.sandbox import create_backend
 from sandlot.execution.sandbox_linux import SandboxUnavailable, linux_backend_available
-from sandlot.execution.zygote import SCRIPT as ZYGOTE_SCRIPT
 
 from .helpers import NODE, PYTHON_RUNTIME, alive, harness, needs_node, wait_until
 from .test_custom_runtimes import CURL, CURL_BOOTSTRAP, PYTHON_BOOTSTRAP, _ship_awslambdaric
