@@ -18,7 +18,7 @@ else of a home directory), then
     /var/runtime        sandlot's bootstraps (LAMBDA_RUNTIME_DIR), the packages Lambda's
                         Python runtime provides (boto3, …), the AWS SDK for JavaScript
                         (node_modules), each bound by name, read-only
-    /var/lang/layers/N  each layer, read-only, when several are merged (/opt links there)
+    /var/layers/N  each layer, read-only, when several are merged (/opt links there)
     /tmp                a private tmpfs of EphemeralStorage MB, gone with the sandbox
     /proc, /dev         fresh (the PID namespace's own /proc; null, zero, urandom, …)
 
@@ -75,7 +75,7 @@ _RUNTIME_FILES = (
     "node_paths.mjs",
     "node_paths_hooks.mjs",
 )
-LAYERS = "/var/lang/layers"  # each layer, when several are merged into /opt
+LAYERS = "/var/layers"  # each layer, when several are merged into /opt (not under /var/lang)
 TMP = "/tmp"
 # Lambda's function user (sbx_user1051). Inside the user namespace only; see
 # docs/architecture.md for what the kernel sees when the server runs as root.
