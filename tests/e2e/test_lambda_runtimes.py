@@ -203,3 +203,33 @@ def test_the_linux_sandbox_shows_lambdas_layout(lam, server):
     for part in seen["init"] + seen["init_env"]:
         assert not any(marker in part for marker in host), seen
     assert seen["init"][0] == "/var/lang/bin/python3.12"
+
+
+NODE_LAYOUT = {
+    "index.js": (
+        "const fs = require('fs');\n"
+        "exports.handler = async () => ({\n"
+        "  path: process.env.PATH, execPath: process.execPath,\n"
+        "  sdk: require.resolve('@aws-sdk/client-s3'),\n"
+        "  init: fs.readFileSync('/proc/1/cmdline', 'latin1').split('\\0').filter(Boolean),\n"
+        "});\n"
+    )
+}
+
+
+def test_the_linux_sandbox_shows_lambdas_layout_to_node(lam, server):
+    backend = os.environ.get("SANDLOT_TEST_SANDBOX") or resolve_backend("auto")[0]
+    if backend != "linux":
+        pytest.skip(f"the {backend} backend runs functions on the host's paths")
+    name = unique("node-layout")
+    create_function(lam, name, NODE_LAYOUT, runtime="nodejs22.x", handler="index.handler")
+    response, seen = invoke(lam, name)
+    assert "FunctionError" not in response, seen
+    assert seen["path"] == LAMBDA_PATH and seen["execPath"] == "/var/lang/bin/node"
+    assert seen["sdk"].startswith("/var/runtime/node_modules/@aws-sdk/client-s3/")
+    assert seen["init"] == [
+        "/var/lang/bin/node",
+        "--import",
+        "/var/runtime/node_paths.mjs",
+        "/var/runtime/node_bootstrap.js",
+    ]

@@ -385,6 +385,8 @@ class Zygote:
                 return 0
             request, output = _load_request(json.loads(data), fds[1]), fds[0]
         code = self.code_for(request["script"]) if not request.get("exec") else None
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            _retitle(request["argv"])  # PID 1 shows the runtime's command, as seen inside
         # The function's own: code, layers, runtime files, provided packages.
         _bind(root, request["task_binds"], _submounts_of(request["task_binds"]))
         _mount(None, tmp, None, MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={request['tmp_bytes']}")
