@@ -329,9 +329,11 @@ class LinuxBackend(SandboxBackend):
                 binds.append((str(layer), inside))
         if spec.runtime_prefix:
             binds.append((spec.runtime_prefix, LANG))
-            # A forked Python runs code its zygote loaded from the installation's own
-            # path (tracebacks, lazily imported submodules): shown there too.
-            if zygote.forkable(spec.argv, spec.env, RUNTIME_DIR):
+            # Python is shown at its own path too: a forked one runs code its zygote
+            # loaded from there (tracebacks, lazily imported submodules), and a shared
+            # libpython is found through an absolute RPATH (pyenv's builds).
+            shown_at = (a for a in spec.argv if _under(a, f"{LANG}/bin"))
+            if any(os.path.basename(a).startswith("python") for a in shown_at):
                 shown = _outside_system({spec.runtime_prefix})
                 binds += [(prefix, prefix) for prefix in shown if prefix not in self._prefixes]
         for name in _RUNTIME_FILES:

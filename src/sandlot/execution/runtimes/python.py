@@ -200,8 +200,8 @@ def provided_packages(minor: int) -> Path:
         root.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f".3.{minor}-", dir=root))
         try:
-            # pip of the server's own Python, fetching wheels for 3.X (all are pure Python).
-            command = [SERVER_PYTHON, "-m", "pip", "install", "--quiet", "--no-deps"]
+            # The server's own pip (its environment's), fetching wheels for 3.X (all pure Python).
+            command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
             command += ["--disable-pip-version-check", "--only-binary=:all:"]
             command += ["--python-version", f"3.{minor}", "--target", str(scratch), *pins]
             done = subprocess.run(command, capture_output=True, timeout=600, check=False)
