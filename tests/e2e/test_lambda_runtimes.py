@@ -227,9 +227,5 @@ def test_the_linux_sandbox_shows_lambdas_layout_to_node(lam, server):
     assert "FunctionError" not in response, seen
     assert seen["path"] == LAMBDA_PATH and seen["execPath"] == "/var/lang/bin/node"
     assert seen["sdk"].startswith("/var/runtime/node_modules/@aws-sdk/client-s3/")
-    assert seen["init"] == [
-        "/var/lang/bin/node",
-        "--import",
-        "/var/runtime/node_paths.mjs",
-        "/var/runtime/node_bootstrap.js",
-    ]
+    # (A CommonJS handler: no ES module resolution hooks are loaded.)
+    assert seen["init"] == ["/var/lang/bin/node", "/var/runtime/node_bootstrap.js"]

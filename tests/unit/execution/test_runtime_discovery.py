@@ -206,3 +206,16 @@ def test_registry_setting_wins(monkeypatch):
         assert node.registry() == "https://npm.example.internal/repo/"
     finally:
         node.registry.cache_clear()
+
+
+def test_es_module_handlers_are_recognised(tmp_path):
+    (tmp_path / "esm").mkdir()
+    (tmp_path / "esm" / "app.mjs").write_text("export const handler = 1;")
+    (tmp_path / "cjs.js").write_text("exports.handler = 1;")
+    (tmp_path / "typed").mkdir()
+    (tmp_path / "typed" / "package.json").write_text('{"type": "module"}')
+    (tmp_path / "typed" / "index.js").write_text("export const handler = 1;")
+    assert runtimes._es_module_handler(tmp_path, "esm/app.handler")
+    assert not runtimes._es_module_handler(tmp_path, "cjs.handler")
+    assert runtimes._es_module_handler(tmp_path, "typed/index.handler")
+    assert not runtimes._es_module_handler(tmp_path, "missing.handler")

@@ -21,6 +21,7 @@ and only on a cache miss); ``launch`` makes the command and variables.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -188,8 +189,11 @@ def launch(
         )
         executable = _inside(layout, found.executable, "node")
         # ES modules do not read NODE_PATH: node_paths.mjs lets `import` find the SDK
-        # and the layers' packages as CommonJS `require` does.
-        hooks = ("--import", f"{layout.runtime_dir}/node_paths.mjs")
+        # and the layers' packages as CommonJS `require` does. Only for ES module
+        # handlers: its hooks cost CommonJS functions' cold starts for nothing.
+        hooks = ()
+        if _es_module_handler(code_dir, spec.handler):
+            hooks = ("--import", f"{layout.runtime_dir}/node_paths.mjs")
         argv = (executable, *hooks, f"{layout.runtime_dir}/node_bootstrap.js")
         return Launch(argv, env, f"AWS_Lambda_{runtime}", notice)
     if runtime in PROVIDED_RUNTIMES:
@@ -209,6 +213,28 @@ def launch(
     raise RuntimeUnavailable(
         "Runtime.InvalidRuntime", f"sandlot does not support the runtime {runtime!r}"
     )
+
+
+def _es_module_handler(code_dir: Path, handler: str) -> bool:
+    """Whether the handler's file is an ES module (``.mjs``, or ``.js`` under a
+    ``package.json`` saying ``"type": "module"``), as Node.js decides."""
+    directory, _, name = handler.rpartition("/")
+    base = code_dir / directory / name.split(".", 1)[0]
+    if base.with_name(base.name + ".mjs").is_file():
+        return True
+    if not base.with_name(base.name + ".js").is_file():
+        return False
+    folder = base.parent
+    while True:
+        manifest = folder / "package.json"
+        if manifest.is_file():
+            try:
+                return json.loads(manifest.read_text()).get("type") == "module"
+            except (OSError, ValueError, AttributeError):
+                return False
+        if folder == code_dir or code_dir not in folder.parents:
+            return False
+        folder = folder.parent
 
 
 def _inside(layout: Layout, executable: str, name: str) -> str:
