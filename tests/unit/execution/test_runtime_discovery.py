@@ -219,3 +219,25 @@ def test_es_module_handlers_are_recognised(tmp_path):
     assert not runtimes._es_module_handler(tmp_path, "cjs.handler")
     assert runtimes._es_module_handler(tmp_path, "typed/index.handler")
     assert not runtimes._es_module_handler(tmp_path, "missing.handler")
+
+
+@pytest.mark.parametrize("minor", [9, 12, 13])
+async def test_each_python_version_is_forked_by_its_own_zygote(tmp_path, minor):
+    from sandlot.execution import zygote
+
+    from .helpers import harness
+    from .test_zygote import only_environment, ppid
+
+    if not zygote.enabled():
+        pytest.skip("no zygote here (SANDLOT_ZYGOTE=0 or not Linux)")
+    try:
+        found = python.find(minor)
+    except python.NotFound as exc:
+        pytest.skip(f"discovery finds no Python 3.{minor} on this machine: {exc}")
+    code = {"app.py": "import sys\ndef handler(e, c):\n    return list(sys.version_info[:2])\n"}
+    async with harness(tmp_path, sandbox="process") as h:
+        result = await h.invoke(h.spec(code, runtime=f"python3.{minor}"))
+        assert json.loads(result.payload) == [3, minor]
+        forker = ppid(only_environment(h)._sandbox.pid)
+        assert os.path.realpath(f"/proc/{forker}/exe") == found.executable
+        assert forker != h.engine._backend._zygote.pid or minor == sys.version_info.minor
