@@ -445,18 +445,29 @@ class LinuxBackend(SandboxBackend):
         try:
             # The child joins its cgroup before exec'ing bwrap, so every process of the
             # sandbox is born inside it: none can escape the limits by forking early.
+            # bwrap's options (host paths among them) come through a pipe (--args), so
+            # that bwrap's own command line, which the sandbox's PID 1 shows, holds
+            # only bwrap and the runtime's command as the sandbox sees it.
+            command = self._command(spec)
+            split = command.index("--")
+            options = "".join(f"{option}\0" for option in command[1:split]).encode()
+            args_fd = zygote.request_pipe(options)
             # bwrap's --die-with-parent ties the sandbox to this thread: create() runs
             # on the event loop's thread, which lives as long as the server.
-            popen = subprocess.Popen(
-                self._command(spec),
-                stdin=subprocess.DEVNULL,
-                stdout=spec.output_fd,
-                stderr=spec.output_fd,
-                env=spec.env,
-                close_fds=True,
-                start_new_session=True,
-                preexec_fn=cgroup.attach_self if cgroup is not None else None,
-            )
+            try:
+                popen = subprocess.Popen(
+                    [command[0], "--args", str(args_fd), *command[split:]],
+                    stdin=subprocess.DEVNULL,
+                    stdout=spec.output_fd,
+                    stderr=spec.output_fd,
+                    env=spec.env,
+                    close_fds=True,
+                    pass_fds=(args_fd,),
+                    start_new_session=True,
+                    preexec_fn=cgroup.attach_self if cgroup is not None else None,
+                )
+            finally:
+                os.close(args_fd)
         except BaseException:
             if cgroup is not None:
                 cgroup.close_fds()

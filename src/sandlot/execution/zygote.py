@@ -132,7 +132,7 @@ class Zygote:
         sock = self._attach()
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         data = json.dumps({"op": "fork", **header}).encode()
-        request_fd = _request_pipe(json.dumps(request).encode())
+        request_fd = request_pipe(json.dumps(request).encode())
         fds = [fds[0], request_fd, *fds[1:]]
         try:
             return await self._send_fork(sock, data, fds, future, on_exit)
@@ -294,7 +294,7 @@ class Zygotes:
         await asyncio.gather(*(z.close() for z in zygotes))
 
 
-def _request_pipe(data: bytes) -> int:
+def request_pipe(data: bytes) -> int:
     """The read end of a pipe holding ``data`` (written whole, then closed)."""
     read_fd, write_fd = os.pipe()
     try:
