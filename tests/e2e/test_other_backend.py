@@ -17,6 +17,7 @@ from sandlot.execution.sandbox import resolve_backend
 LAMBDA_MODULES = (
     "test_lambda_invoke.py",
     "test_lambda_api.py",
+    "test_lambda_runtimes.py",
     "test_isolation.py",
     "test_cli_invoke.py",
     "test_logs.py",

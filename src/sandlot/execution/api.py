@@ -37,6 +37,7 @@ class FunctionSpec:
     role_arn: str
     digest: str
     reserved_concurrency: int | None = None  # None: only the account limit applies
+    architecture: str = "x86_64"  # Architectures[0]; arm64 runs on the host's (said at INIT)
 
     @property
     def log_group(self) -> str:

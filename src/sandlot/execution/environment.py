@@ -189,21 +189,31 @@ class Environment:
             self._server.close()
             return Outcome("exit", status=-signal.SIGKILL)
         backend = self._ctx.backend
-        packages = self._ctx.python_packages
-        layout = backend.layout(
-            self._code_dir, self._opt_dir, tmp_dir, runtimes.RUNTIME_DIR, packages
-        )
         try:
-            launch = runtimes.launch(spec, layout, self._code_dir, self._opt_dir)
+            found = runtimes.prepared(spec.runtime)
+            if found is None:  # first use: discovery, maybe a download (seconds, once)
+                found = await asyncio.to_thread(runtimes.prepare, spec.runtime)
+            # found.packages: the Python packages of its version, or the Node.js SDK.
+            packages, node_modules = found.packages or self._ctx.python_packages, None
+            if found.runtime.startswith("nodejs"):
+                packages, node_modules = self._ctx.python_packages, found.packages
+            layout = backend.layout(
+                self._code_dir, self._opt_dir, tmp_dir, runtimes.RUNTIME_DIR, packages, node_modules
+            )
+            launch = runtimes.launch(spec, layout, self._code_dir, self._opt_dir, found)
         except runtimes.RuntimeUnavailable as exc:
             return Outcome("platform", exc.message.encode(), exc.error_type)
+        if self.state is State.DEAD:  # shut down while the runtime was being prepared
+            self._server.close()
+            return Outcome("exit", status=-signal.SIGKILL)
         variables = self._variables(layout, launch, address)
         argv = launch.argv
         wrapper = variables.get("AWS_LAMBDA_EXEC_WRAPPER")
         if wrapper and launch.execution_env:  # Lambda honours wrappers for its runtimes
             argv = (wrapper, *argv)
         if launch.notice:
-            self._emit(launch.notice)
+            for line in launch.notice.splitlines():
+                self._emit(line)
         read_fd, write_fd = os.pipe()
         self._output = OutputReader(read_fd, self._emit)
         self._init_waiter = self._loop.create_future()
@@ -221,6 +231,8 @@ class Environment:
                     memory_mb=spec.memory_mb,
                     ephemeral_storage_mb=spec.ephemeral_storage_mb,
                     layer_dirs=tuple(layer.absolute() for layer in spec.layer_dirs),
+                    runtime_prefix=found.prefix,
+                    node_modules=node_modules,
                 )
             )
         except OSError as exc:

@@ -41,6 +41,9 @@ class Layout:
     tmp: str  # the writable scratch dir (/tmp on AWS)
     runtime_dir: str  # sandlot's runtime bootstraps (LAMBDA_RUNTIME_DIR, /var/runtime)
     python_packages: str  # the packages Lambda's Python runtime provides (boto3, …)
+    node_modules: str = ""  # the AWS SDK for JavaScript the Node.js runtimes provide
+    # Where the runtime's interpreter is shown (/var/lang/bin); "": at its host path.
+    interpreter_dir: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,8 @@ class SandboxSpec:
     memory_mb: int
     ephemeral_storage_mb: int
     layer_dirs: tuple[Path, ...] = ()  # what a merged opt_dir's symlinks point into
+    runtime_prefix: str | None = None  # the interpreter's installation (shown at /var/lang)
+    node_modules: Path | None = None  # the AWS SDK for JavaScript (Node.js runtimes)
 
 
 class Sandbox(ABC):
@@ -98,7 +103,13 @@ class SandboxBackend(ABC):
 
     @abstractmethod
     def layout(
-        self, code_dir: Path, opt_dir: Path, tmp_dir: Path, runtime_dir: Path, python_packages: Path
+        self,
+        code_dir: Path,
+        opt_dir: Path,
+        tmp_dir: Path,
+        runtime_dir: Path,
+        python_packages: Path,
+        node_modules: Path | None = None,
     ) -> Layout:
         """The in-sandbox paths for these host directories."""
 
@@ -122,23 +133,40 @@ class ProcessBackend(SandboxBackend):
 
     def __init__(self) -> None:
         self._lifeline: _Lifeline | None = None
-        self._zygote = None
+        # One zygote per Python interpreter (runtime version); the server's own starts
+        # now, importing while the server finishes starting, the others on first use.
+        self._zygotes = zygote.Zygotes()
         if zygote.enabled():
-            self._zygote = zygote.Zygote()
-            self._zygote.start()  # it imports while the server finishes starting
+            self._zygotes.get(zygote.PYTHON)
+
+    @property
+    def _zygote(self) -> zygote.Zygote | None:
+        """The zygote of the server's own Python."""
+        return self._zygotes.get(zygote.PYTHON) if zygote.enabled() else None
 
     def layout(
-        self, code_dir: Path, opt_dir: Path, tmp_dir: Path, runtime_dir: Path, python_packages: Path
+        self,
+        code_dir: Path,
+        opt_dir: Path,
+        tmp_dir: Path,
+        runtime_dir: Path,
+        python_packages: Path,
+        node_modules: Path | None = None,
     ) -> Layout:
         return Layout(
-            str(code_dir), str(opt_dir), str(tmp_dir), str(runtime_dir), str(python_packages)
+            str(code_dir),
+            str(opt_dir),
+            str(tmp_dir),
+            str(runtime_dir),
+            str(python_packages),
+            str(node_modules or ""),
         )
 
     async def create(self, spec: SandboxSpec) -> Sandbox:
         lifeline = self._lifeline
         if lifeline is None:
             lifeline = self._lifeline = _Lifeline()
-        if self._zygote is not None and zygote.forkable(spec.argv, spec.env, str(spec.runtime_dir)):
+        if zygote.enabled() and zygote.forkable(spec.argv, spec.env, str(spec.runtime_dir)):
             return await self._fork(spec, lifeline)
         # Popen forks with vfork where it can: a few hundred microseconds, so it runs
         # inline rather than paying a thread hop.
@@ -156,8 +184,7 @@ class ProcessBackend(SandboxBackend):
         return ProcessSandbox(popen, lifeline)
 
     async def _fork(self, spec: SandboxSpec, lifeline: _Lifeline) -> Sandbox:
-        """The Python runtime, forked by the zygote (no interpreter start-up)."""
-        assert self._zygote is not None
+        """The Python runtime, forked by its interpreter's zygote (no interpreter start-up)."""
         header = {"kind": "process", "script": spec.argv[-1]}
         request = {"env": spec.env, "cwd": str(spec.code_dir)}
         sandbox: ProcessSandbox | None = None
@@ -169,7 +196,8 @@ class ProcessBackend(SandboxBackend):
             else:
                 sandbox.reported_exit(code)
 
-        pid = await self._zygote.fork(header, request, [spec.output_fd], on_exit)
+        forker = self._zygotes.get(spec.argv[0])
+        pid = await forker.fork(header, request, [spec.output_fd], on_exit)
         lifeline.watch(pid)  # it leads its own session: the reaper kills the group
         sandbox = ProcessSandbox(None, lifeline, pid)
         if early:
@@ -177,8 +205,7 @@ class ProcessBackend(SandboxBackend):
         return sandbox
 
     async def close(self) -> None:
-        if self._zygote is not None:
-            await self._zygote.close()
+        await self._zygotes.close()
         if self._lifeline is not None:
             await self._lifeline.close()
             self._lifeline = None

@@ -13,9 +13,12 @@ else of a home directory), then
 
     /var/task           the function's code, read-only (LAMBDA_TASK_ROOT, the cwd)
     /opt                the merged layers, read-only
-    /var/runtime        sandlot's bootstraps, read-only (LAMBDA_RUNTIME_DIR)
-    /var/lang/packages  the packages Lambda's Python runtime provides, read-only
-    /var/lang/layers/N  each layer, read-only, when several are merged (/opt links there)
+    /var/lang           the runtime's interpreter installation (/var/lang/bin/python3.X,
+                        /var/lang/bin/node), read-only
+    /var/runtime        sandlot's bootstraps (LAMBDA_RUNTIME_DIR), the packages Lambda's
+                        Python runtime provides (boto3, …), the AWS SDK for JavaScript
+                        (node_modules), each bound by name, read-only
+    /var/layers/N  each layer, read-only, when several are merged (/opt links there)
     /tmp                a private tmpfs of EphemeralStorage MB, gone with the sandbox
     /proc, /dev         fresh (the PID namespace's own /proc; null, zero, urandom, …)
 
@@ -62,8 +65,17 @@ log = logging.getLogger(__name__)
 TASK_ROOT = "/var/task"
 OPT = "/opt"
 RUNTIME_DIR = "/var/runtime"
-PYTHON_PACKAGES = "/var/lang/packages"
-LAYERS = "/var/lang/layers"  # each layer, when several are merged into /opt
+PYTHON_PACKAGES = RUNTIME_DIR  # as on Lambda, boto3 & co sit beside the bootstrap
+NODE_MODULES = f"{RUNTIME_DIR}/node_modules"
+LANG = "/var/lang"  # the runtime's interpreter installation
+# sandlot's runtime files the sandbox shows in RUNTIME_DIR (not the discovery modules).
+_RUNTIME_FILES = (
+    "python_bootstrap.py",
+    "node_bootstrap.js",
+    "node_paths.mjs",
+    "node_paths_hooks.mjs",
+)
+LAYERS = "/var/layers"  # each layer, when several are merged into /opt (not under /var/lang)
 TMP = "/tmp"
 # Lambda's function user (sbx_user1051). Inside the user namespace only; see
 # docs/architecture.md for what the kernel sees when the server runs as root.
@@ -228,7 +240,7 @@ class LinuxBackend(SandboxBackend):
         (self._etc / "group").write_text(_GROUP)
         self._prefixes = _install_prefixes()
         self._base = self._base_args()
-        self._package_binds: dict[Path, list[str]] = {}
+        self._package_binds: dict[Path, list[tuple[str, str]]] = {}
         self._lifeline: _Lifeline | None = None
         self.cgroups, self.cgroups_reason = cgroups.probe(
             f"sandlot-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -238,13 +250,13 @@ class LinuxBackend(SandboxBackend):
                 "linux sandbox without cgroups (%s): memory, pids and CPU are not limited",
                 self.cgroups_reason,
             )
-        self._zygote: zygote.Zygote | None = None
+        self._zygote: zygote.Zygote | None = None  # the server's Python's (makes spares)
+        self._zygotes = zygote.Zygotes(_title)
         self._zygote_base: dict = {}
         self._spare: tuple[cgroups.Cgroup | None] | None = None
         self._closed = False
         if zygote.enabled() and zygote_sandbox_available():
-            self._zygote = zygote.Zygote()
-            self._zygote.start()  # it imports while the server finishes starting
+            self._zygote = self._zygotes.get(PYTHON)  # imports while the server starts
             self._zygote_base = self._zygote_layout()
             self._refill_spare()
 
@@ -290,25 +302,46 @@ class LinuxBackend(SandboxBackend):
 
     def _zygote_request(self, spec: SandboxSpec) -> dict:
         """What only the environment's own processes read (zygote.Zygote.fork)."""
-        binds = [(str(spec.code_dir), TASK_ROOT, "ro"), (str(spec.opt_dir), OPT, "ro")]
-        if len(spec.layer_dirs) > 1:
-            for layer, inside in zip(
-                spec.layer_dirs, self.layer_paths(spec.layer_dirs), strict=True
-            ):
-                binds.append((str(layer), inside, "ro"))
-        binds.append((str(spec.runtime_dir), RUNTIME_DIR, "ro"))
-        packages = self._packages_args(spec.python_packages)
-        # ["--dir", PYTHON_PACKAGES, then ("--ro-bind", host, inside) per package]
-        for index in range(2, len(packages), 3):
-            binds.append((packages[index + 1], packages[index + 2], "ro"))
-        return {
+        binds = [(host, inside, "ro") for host, inside in self._function_binds(spec)]
+        request = {
             "task_binds": binds,
-            "dirs": [PYTHON_PACKAGES],
+            "dirs": [RUNTIME_DIR],
             "tmp_bytes": max(1, spec.ephemeral_storage_mb) * 1024 * 1024,
             "argv": spec.argv,
             "env": spec.env,
             "cwd": TASK_ROOT,
         }
+        if spec.runtime_prefix and _under(spec.argv[0], LANG):
+            request["lang"] = {
+                "prefix": spec.runtime_prefix,
+                "inside": LANG,
+                "executable": spec.argv[0],
+            }
+        return request
+
+    def _function_binds(self, spec: SandboxSpec) -> list[tuple[str, str]]:
+        """(host, inside) of what one function's sandbox shows beyond the system's."""
+        binds = [(str(spec.code_dir), TASK_ROOT), (str(spec.opt_dir), OPT)]
+        if len(spec.layer_dirs) > 1:
+            for layer, inside in zip(
+                spec.layer_dirs, self.layer_paths(spec.layer_dirs), strict=True
+            ):
+                binds.append((str(layer), inside))
+        if spec.runtime_prefix:
+            binds.append((spec.runtime_prefix, LANG))
+            # Python is shown at its own path too: a forked one runs code its zygote
+            # loaded from there (tracebacks, lazily imported submodules), and a shared
+            # libpython is found through an absolute RPATH (pyenv's builds).
+            shown_at = (a for a in spec.argv if _under(a, f"{LANG}/bin"))
+            if any(os.path.basename(a).startswith("python") for a in shown_at):
+                shown = _outside_system({spec.runtime_prefix})
+                binds += [(prefix, prefix) for prefix in shown if prefix not in self._prefixes]
+        for name in _RUNTIME_FILES:
+            binds.append((str(spec.runtime_dir / name), f"{RUNTIME_DIR}/{name}"))
+        binds += self._package_binds_of(spec.python_packages)
+        if spec.node_modules is not None:
+            binds.append((str(spec.node_modules), NODE_MODULES))
+        return binds
 
     def _refill_spare(self) -> None:
         """Have the zygote make the next sandbox ahead of time, in a cgroup of its own
@@ -333,26 +366,34 @@ class LinuxBackend(SandboxBackend):
         self._spare = (cgroup,)
 
     def layout(
-        self, code_dir: Path, opt_dir: Path, tmp_dir: Path, runtime_dir: Path, python_packages: Path
+        self,
+        code_dir: Path,
+        opt_dir: Path,
+        tmp_dir: Path,
+        runtime_dir: Path,
+        python_packages: Path,
+        node_modules: Path | None = None,
     ) -> Layout:
-        return Layout(TASK_ROOT, OPT, TMP, RUNTIME_DIR, PYTHON_PACKAGES)
+        modules = NODE_MODULES if node_modules is not None else ""
+        return Layout(TASK_ROOT, OPT, TMP, RUNTIME_DIR, PYTHON_PACKAGES, modules, f"{LANG}/bin")
 
     def layer_paths(self, layers: tuple[Path, ...]) -> tuple[str, ...]:
         return tuple(f"{LAYERS}/{index}" for index in range(len(layers)))
 
-    def _packages_args(self, packages: Path) -> list[str]:
-        """Show the provided packages (links in ``packages``) at PYTHON_PACKAGES."""
-        args = self._package_binds.get(packages)
-        if args is None:
+    def _package_binds_of(self, packages: Path) -> list[tuple[str, str]]:
+        """Show the provided packages (``packages``' entries) at PYTHON_PACKAGES."""
+        binds = self._package_binds.get(packages)
+        if binds is None:
             # Each provided package is shown at its name under PYTHON_PACKAGES, so where
             # it lives on the host (a virtual environment, say) stays out of view.
-            args = ["--dir", PYTHON_PACKAGES]
+            binds = []
             with contextlib.suppress(OSError):
                 for entry in sorted(packages.iterdir()):
-                    target = os.path.realpath(entry)
-                    args += ["--ro-bind", target, f"{PYTHON_PACKAGES}/{entry.name}"]
-            self._package_binds[packages] = args
-        return args
+                    if entry.name in _RUNTIME_FILES or entry.name in ("bin", "node_modules"):
+                        continue
+                    binds.append((os.path.realpath(entry), f"{PYTHON_PACKAGES}/{entry.name}"))
+            self._package_binds[packages] = binds
+        return binds
 
     def _command(self, spec: SandboxSpec) -> list[str]:
         # /tmp comes first: later binds of paths under the host's /tmp (an interpreter
@@ -361,17 +402,10 @@ class LinuxBackend(SandboxBackend):
         args = [*self._base, "--perms", "01777", "--size", str(tmp_bytes), "--tmpfs", TMP]
         for prefix in self._prefixes:
             args += ["--ro-bind", prefix, prefix]
-        args += ["--ro-bind", str(spec.code_dir), TASK_ROOT]
-        args += ["--ro-bind", str(spec.opt_dir), OPT]
         # Several layers are merged as a tree of symlinks to the layers' files: the
-        # layers themselves must be visible where those links point.
-        if len(spec.layer_dirs) > 1:
-            for layer, inside in zip(
-                spec.layer_dirs, self.layer_paths(spec.layer_dirs), strict=True
-            ):
-                args += ["--ro-bind", str(layer), inside]
-        args += ["--ro-bind", str(spec.runtime_dir), RUNTIME_DIR]
-        args += self._packages_args(spec.python_packages)
+        # layers themselves must be visible where those links point (_function_binds).
+        for host, inside in self._function_binds(spec):
+            args += ["--ro-bind", host, inside]
         return [*args, "--chdir", TASK_ROOT, "--", *spec.argv]
 
     def _check_executable(self, spec: SandboxSpec) -> None:
@@ -411,18 +445,29 @@ class LinuxBackend(SandboxBackend):
         try:
             # The child joins its cgroup before exec'ing bwrap, so every process of the
             # sandbox is born inside it: none can escape the limits by forking early.
+            # bwrap's options (host paths among them) come through a pipe (--args), so
+            # that bwrap's own command line, which the sandbox's PID 1 shows, holds
+            # only bwrap and the runtime's command as the sandbox sees it.
+            command = self._command(spec)
+            split = command.index("--")
+            options = "".join(f"{option}\0" for option in command[1:split]).encode()
+            args_fd = zygote.request_pipe(options)
             # bwrap's --die-with-parent ties the sandbox to this thread: create() runs
             # on the event loop's thread, which lives as long as the server.
-            popen = subprocess.Popen(
-                self._command(spec),
-                stdin=subprocess.DEVNULL,
-                stdout=spec.output_fd,
-                stderr=spec.output_fd,
-                env=spec.env,
-                close_fds=True,
-                start_new_session=True,
-                preexec_fn=cgroup.attach_self if cgroup is not None else None,
-            )
+            try:
+                popen = subprocess.Popen(
+                    [command[0], "--args", str(args_fd), *command[split:]],
+                    stdin=subprocess.DEVNULL,
+                    stdout=spec.output_fd,
+                    stderr=spec.output_fd,
+                    env=spec.env,
+                    close_fds=True,
+                    pass_fds=(args_fd,),
+                    start_new_session=True,
+                    preexec_fn=cgroup.attach_self if cgroup is not None else None,
+                )
+            finally:
+                os.close(args_fd)
         except BaseException:
             if cgroup is not None:
                 cgroup.close_fds()
@@ -440,6 +485,10 @@ class LinuxBackend(SandboxBackend):
         the request) before it makes the namespaces, so all of the sandbox is inside.
         """
         assert self._zygote is not None
+        forkable = zygote.forkable(spec.argv, spec.env, RUNTIME_DIR)
+        forker = self._zygote
+        if forkable and spec.runtime_prefix:  # the zygote of the function's Python
+            forker = self._zygotes.get(spec.runtime_prefix + spec.argv[0][len(LANG) :])
         sandbox: LinuxSandbox | None = None
         early: list[int] = []
 
@@ -450,7 +499,9 @@ class LinuxBackend(SandboxBackend):
                 sandbox.reported_exit(code)
 
         limits = cgroups.Limits(spec.memory_mb)
-        spare, self._spare = self._spare, None
+        spare = None
+        if forker is self._zygote:  # spares are made by the server's Python's zygote
+            spare, self._spare = self._spare, None
         if spare is not None:
             (cgroup,) = spare
             if cgroup is not None:
@@ -466,10 +517,10 @@ class LinuxBackend(SandboxBackend):
         header = {
             **self._zygote_base,
             "spare": spare is not None,
-            "exec": not zygote.forkable(spec.argv, spec.env, RUNTIME_DIR),
+            "exec": not forkable,
         }
         try:
-            pid = await self._zygote.fork(header, self._zygote_request(spec), fds, on_exit)
+            pid = await forker.fork(header, self._zygote_request(spec), fds, on_exit)
         except BaseException:
             if cgroup is not None:
                 cgroup.close_fds()
@@ -485,8 +536,7 @@ class LinuxBackend(SandboxBackend):
 
     async def close(self) -> None:
         self._closed = True
-        if self._zygote is not None:
-            await self._zygote.close()
+        await self._zygotes.close()
         spare, self._spare = self._spare, None
         if spare is not None and spare[0] is not None:
             spare[0].close_fds()
@@ -497,6 +547,17 @@ class LinuxBackend(SandboxBackend):
         if self.cgroups is not None:
             self.cgroups.close()
         await asyncio.to_thread(shutil.rmtree, self._etc, True)
+
+
+def _title(python: str) -> tuple[str, ...]:
+    """The command line a sandbox's processes show for the zygote of ``python``: the
+    runtime's launch as the sandbox sees it (no host path)."""
+    return (
+        f"{LANG}/bin/{os.path.basename(python)}",
+        "-S",
+        "-u",
+        f"{RUNTIME_DIR}/python_bootstrap.py",
+    )
 
 
 class LinuxSandbox(ProcessSandbox):

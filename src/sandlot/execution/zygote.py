@@ -42,9 +42,10 @@ def enabled() -> bool:
 
 
 def forkable(argv: tuple[str, ...], env: dict[str, str], runtime_dir: str) -> bool:
-    """Whether ``argv`` is exactly the Python bootstrap's launch (no wrapper, no custom
-    runtime) with nothing in ``env`` that only an interpreter start would apply."""
-    if argv != (PYTHON, "-S", "-u", f"{runtime_dir}/python_bootstrap.py"):
+    """Whether ``argv`` is exactly the Python bootstrap's launch on some interpreter (no
+    wrapper, no custom runtime) with nothing in ``env`` that only an interpreter start
+    would apply. The interpreter's own zygote forks it (``Zygotes.get(argv[0])``)."""
+    if argv[1:] != ("-S", "-u", f"{runtime_dir}/python_bootstrap.py"):
         return False
     return not any(
         name.startswith("PYTHON") and name not in FORKABLE_PYTHON_VARIABLES for name in env
@@ -56,7 +57,11 @@ class ZygoteError(OSError):
 
 
 class Zygote:
-    def __init__(self) -> None:
+    def __init__(self, python: str = PYTHON, title: tuple[str, ...] = ()) -> None:
+        """The zygote of the interpreter ``python``; ``title``: the command line its
+        processes show (``/proc/<pid>/cmdline``) instead of the zygote's own."""
+        self.python = python
+        self.title = title
         self._process: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -74,12 +79,16 @@ class Zygote:
             return
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
-            env["TZ"] = ":UTC"
+            # Nothing of the host's: a sandbox's init and runtime inherit this block
+            # (/proc/1/environ); the runtime's own variables come with each request.
+            env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "TZ": ":UTC"}
+            argv = [self.python, "-S", "-u", str(SCRIPT), str(os.getpid()), str(theirs.fileno())]
+            if self.title:
+                argv.append(json.dumps(self.title))
             # Started from the thread that runs the event loop: PR_SET_PDEATHSIG follows
             # the thread that forked it, and this one lives as long as the server.
             self._process = subprocess.Popen(
-                (PYTHON, "-S", "-u", str(SCRIPT), str(os.getpid()), str(theirs.fileno())),
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 pass_fds=(theirs.fileno(),),
@@ -123,7 +132,7 @@ class Zygote:
         sock = self._attach()
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         data = json.dumps({"op": "fork", **header}).encode()
-        request_fd = _request_pipe(json.dumps(request).encode())
+        request_fd = request_pipe(json.dumps(request).encode())
         fds = [fds[0], request_fd, *fds[1:]]
         try:
             return await self._send_fork(sock, data, fds, future, on_exit)
@@ -261,7 +270,31 @@ class Zygote:
                 await asyncio.to_thread(process.wait)
 
 
-def _request_pipe(data: bytes) -> int:
+class Zygotes:
+    """A backend's zygotes, one per Python interpreter, each started on first use."""
+
+    def __init__(self, title: Callable[[str], tuple[str, ...]] | None = None) -> None:
+        self._title = title
+        self._zygotes: dict[str, Zygote] = {}
+
+    def get(self, python: str) -> Zygote:
+        found = self._zygotes.get(python)
+        if found is None:
+            title = self._title(python) if self._title is not None else ()
+            found = self._zygotes[python] = Zygote(python, title)
+            found.start()
+        return found
+
+    def __iter__(self):
+        return iter(list(self._zygotes.values()))
+
+    async def close(self) -> None:
+        zygotes = list(self._zygotes.values())
+        self._zygotes.clear()
+        await asyncio.gather(*(z.close() for z in zygotes))
+
+
+def request_pipe(data: bytes) -> int:
     """The read end of a pipe holding ``data`` (written whole, then closed)."""
     read_fd, write_fd = os.pipe()
     try:

@@ -385,6 +385,8 @@ class Zygote:
                 return 0
             request, output = _load_request(json.loads(data), fds[1]), fds[0]
         code = self.code_for(request["script"]) if not request.get("exec") else None
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            _retitle(request["argv"])  # PID 1 shows the runtime's command, as seen inside
         # The function's own: code, layers, runtime files, provided packages.
         _bind(root, request["task_binds"], _submounts_of(request["task_binds"]))
         _mount(None, tmp, None, MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={request['tmp_bytes']}")
@@ -542,6 +544,12 @@ def _run_runtime(request, code, base_path):
     time.tzset()
     pythonpath = [p for p in env.get("PYTHONPATH", "").split(":") if p]
     script = request["script"]
+    lang = request.get("lang")
+    if lang:  # modules imported from now on come from where the sandbox shows them
+        _as_installed(lang)
+        host = lang["prefix"].rstrip("/") + "/"
+        base_path = [lang["inside"] + p[len(host) - 1 :] if p.startswith(host) else p
+                     for p in base_path]  # fmt: skip
     sys.path[:] = [os.path.dirname(script), *pythonpath, *base_path]
     sys.argv[:] = [script]
     sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
@@ -568,10 +576,34 @@ def _run_runtime(request, code, base_path):
     return 0
 
 
+def _retitle(title):
+    """Show ``title`` (a command line) as this process's /proc/<pid>/cmdline, and so as
+    that of every process forked from it (a sandbox's init and runtime): nothing of the
+    host's paths. The argument area is rewritten in place, as setproctitle does."""
+    with open("/proc/self/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (fields 48, 49)
+    data = "\0".join(title).encode()[: end - start - 1]
+    ctypes.memmove(start, data + b"\0" * (end - start - len(data)), end - start)
+
+
+def _as_installed(lang):
+    """In a linux sandbox's runtime: the interpreter's installation is shown at
+    ``lang["inside"]`` (/var/lang), as Lambda's is; point sys's view of it there."""
+    host, inside = lang["prefix"], lang["inside"]
+    sys.executable = sys._base_executable = lang["executable"]
+    for name in ("prefix", "base_prefix", "exec_prefix", "base_exec_prefix"):
+        if getattr(sys, name) == host:
+            setattr(sys, name, inside)
+
+
 def main():
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != int(sys.argv[1]):  # the server died before prctl
         return
+    if len(sys.argv) > 3:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            _retitle(json.loads(sys.argv[3]))
     # Orphans of the runtimes (process kind) are reaped here, not by the host's init.
     with contextlib.suppress(OSError):
         _prctl(PR_SET_CHILD_SUBREAPER, 1)

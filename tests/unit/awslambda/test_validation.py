@@ -109,6 +109,21 @@ def test_blocked_runtimes():
     assert error.message.startswith("The runtime parameter of python3.7 is no longer supported")
     v.check_runtime("python3.12")
     v.check_runtime("provided")
+    v.check_runtime("java21")  # AWS offers it: accepted (sandlot refuses it at invoke)
+    error = error_of(v.check_runtime, "java8")
+    assert error.message.endswith(
+        "We recommend you use a supported runtime while creating or updating functions."
+    )
+
+
+def test_runtimes_aws_does_not_offer():
+    error = error_of(v.check_runtime, "cobol85")
+    assert error.code == "InvalidParameterValueException"
+    assert error.message.startswith(
+        "Value cobol85 at 'runtime' failed to satisfy constraint: Member must satisfy enum "
+        "value set: [nodejs, nodejs4.3, "
+    )
+    assert error.message.endswith(" or be a valid ARN")
 
 
 def test_routing_rules():

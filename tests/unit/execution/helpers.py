@@ -33,7 +33,7 @@ CREDENTIALS = {
 }
 NODE = shutil.which("node")
 needs_node = pytest.mark.skipif(NODE is None, reason="`node` is not on PATH")
-# The host's Python version, so that no "runs on the host's Python" notice shows up.
+# The server's own Python version: its interpreter and zygote are there from the start.
 PYTHON_RUNTIME = f"python3.{sys.version_info.minor}"
 
 

@@ -151,3 +151,25 @@ async def test_errors(tmp_path):
         assert json.loads(exited.payload)["errorMessage"].endswith(
             "Runtime exited with error: exit status 2"
         )
+
+
+async def test_es_modules_import_from_layers_and_the_provided_sdk(tmp_path):
+    """ES modules do not read NODE_PATH; Lambda's runtime lets them import the layers'
+    packages and the AWS SDK all the same (node_paths.mjs)."""
+    layer = {
+        "nodejs/node_modules/greet/package.json": '{"name": "greet", "type": "module",'
+        ' "exports": "./index.js"}',
+        "nodejs/node_modules/greet/index.js": "export const hi = (n) => `hi ${n}`;\n",
+    }
+    code = {
+        "index.mjs": """
+            import { hi } from 'greet';
+            import { STSClient } from '@aws-sdk/client-sts';
+            export const handler = async () => ({ greeting: hi('esm'),
+                                                  sdk: typeof STSClient });
+        """
+    }
+    async with harness(tmp_path) as h:
+        spec = h.spec(code, runtime="nodejs20.x", handler="index.handler", layers=(layer,))
+        result = await h.invoke(spec)
+        assert json.loads(result.payload) == {"greeting": "hi esm", "sdk": "function"}

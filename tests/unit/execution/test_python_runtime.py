@@ -274,15 +274,3 @@ async def test_only_lambdas_packages_are_importable(tmp_path):
         )
         found = json.loads((await h.invoke(spec)).payload)
         assert found == {"botocore": True, "json": True, "pytest": False, "sandlot": False}
-
-
-async def test_python_version_notice(tmp_path):
-    import sys
-
-    async with harness(tmp_path) as h:
-        host = f"python3.{sys.version_info.minor}"
-        other = "python3.9" if host != "python3.9" else "python3.13"
-        same = await h.invoke(h.spec({"app.py": "def handler(e, c): pass\n"}, runtime=host))
-        differs = await h.invoke(h.spec({"app.py": "def handler(e, c): pass\n"}, runtime=other))
-        assert "sandlot:" not in same.log_tail.decode()
-        assert differs.log_tail.decode().startswith(f"sandlot: {other} runs on the host's Python")

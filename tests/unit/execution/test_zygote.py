@@ -86,8 +86,14 @@ return {'pid': os.getpid(), 'argv': sys.argv, 'path': sys.path, 'fds': fds}
         assert ppid(environment._sandbox.pid) == backend_zygote.pid
         assert ppid(backend_zygote.pid) == os.getpid()
         # Not a fork of the server: its own command, and none of the server's variables.
+        # (In the linux sandbox it shows the runtime's command line as the sandbox sees
+        # it, rewritten in place, so that /proc/1/cmdline inside names no host path.)
         with open(f"/proc/{backend_zygote.pid}/cmdline", "rb") as f:
-            assert str(zygote.SCRIPT).encode() in f.read().split(b"\0")
+            cmdline = f.read().split(b"\0")
+        if sandbox == "linux":
+            assert cmdline[0] == f"/var/lang/bin/{os.path.basename(zygote.PYTHON)}".encode()
+        else:
+            assert str(zygote.SCRIPT).encode() in cmdline
         with open(f"/proc/{backend_zygote.pid}/environ", "rb") as f:
             names = {entry.split(b"=", 1)[0] for entry in f.read().split(b"\0") if entry}
         assert names <= {b"PATH", b"LANG", b"TZ"}

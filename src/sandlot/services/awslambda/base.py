@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
+import inspect
 import json
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +24,7 @@ from sandlot.services.awslambda.packages import Packages
 from sandlot.services.awslambda.records import Package, Records
 from sandlot.services.awslambda.schema import MIGRATIONS
 from sandlot.services.awslambda.validation import (
+    check_runtime,
     conflict,
     invalid,
     not_found,
@@ -33,8 +36,28 @@ from sandlot.services.provider import Provider, RequestContext
 DEFAULT_PAGE = 50
 
 
-# Every Lambda operation checks the model's constraints first (ValidationException).
-validated = constraints.validated(validation_exception)
+# Every Lambda operation checks the model's constraints first (ValidationException),
+# except Runtime, which Lambda checks itself (InvalidParameterValueException).
+_model_checked = constraints.validated(validation_exception)
+
+
+def validated(method: Callable) -> Callable:
+    checked = _model_checked(method)
+    if inspect.iscoroutinefunction(method):
+
+        @functools.wraps(method)
+        async def run_async(self, ctx, params: dict[str, Any]):
+            check_runtime(params.get("Runtime"))
+            return await checked(self, ctx, params)
+
+        return run_async
+
+    @functools.wraps(method)
+    def run(self, ctx, params: dict[str, Any]):
+        check_runtime(params.get("Runtime"))
+        return checked(self, ctx, params)
+
+    return run
 
 
 def encode_marker(position: Any) -> str:

@@ -455,6 +455,7 @@ class LambdaProvider(
             role_arn=config["Role"],
             digest=execution_digest(config, version),
             reserved_concurrency=reserved,
+            architecture=config["Architectures"][0],
         )
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import re
+from functools import cache
 
 from sandlot.protocol import ServiceError
 from sandlot.protocol.constraints import constraint_error, summary
+from sandlot.protocol.models import service_model
 
 MEMORY_MAX = 10240
 TIMEOUT_MAX = 900
@@ -39,10 +41,17 @@ RESERVED_VARIABLES = frozenset({
 # Runtimes past AWS's "block function create and update" date.
 BLOCKED_RUNTIMES = frozenset({
     "nodejs", "nodejs4.3", "nodejs4.3-edge", "nodejs6.10", "nodejs8.10", "nodejs10.x",
-    "nodejs12.x", "nodejs14.x", "python2.7", "python3.6", "python3.7", "dotnetcore1.0",
-    "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "go1.x", "ruby2.5", "ruby2.7",
+    "nodejs12.x", "nodejs14.x", "nodejs16.x", "python2.7", "python3.6", "python3.7",
+    "python3.8", "java8", "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1",
+    "dotnetcore3.1", "dotnet6", "go1.x", "ruby2.5", "ruby2.7",
 })  # fmt: skip
 _RUNTIME_SUCCESSOR = {"nodejs": "nodejs22.x", "python": "python3.13", "dotnet": "dotnet8"}
+
+
+@cache
+def offered_runtimes() -> tuple[str, ...]:
+    """Every runtime identifier AWS knows (the model's enum, in its order)."""
+    return tuple(service_model("lambda").shape_for("Runtime").enum)
 
 
 def invalid(message: str) -> ServiceError:
@@ -102,13 +111,23 @@ def check_timeout(timeout: int | None) -> None:
 
 
 def check_runtime(runtime: str | None) -> None:
+    """CreateFunction/UpdateFunctionConfiguration's Runtime: Lambda checks it itself
+    (InvalidParameterValueException, not the model's ValidationException)."""
+    if runtime is None:
+        return
     if runtime in BLOCKED_RUNTIMES:
-        family = re.sub(r"[\d.]+(-edge|\.x)?$", "", runtime)
-        successor = _RUNTIME_SUCCESSOR.get(family, "a supported runtime")
+        family = re.sub(r"[\d.]+(-edge|\.x|\.al2)?$", "", runtime)
+        successor = _RUNTIME_SUCCESSOR.get(family)
+        advice = f"the new runtime ({successor})" if successor else "a supported runtime"
         raise invalid(
             f"The runtime parameter of {runtime} is no longer supported for creating or "
-            f"updating AWS Lambda functions. We recommend you use the new runtime "
-            f"({successor}) while creating or updating functions."
+            f"updating AWS Lambda functions. We recommend you use {advice} while creating "
+            "or updating functions."
+        )
+    if runtime not in offered_runtimes():
+        raise invalid(
+            f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must "
+            f"satisfy enum value set: [{', '.join(offered_runtimes())}] or be a valid ARN"
         )
 
 
