@@ -73,6 +73,10 @@ class LambdaBase(Provider):
         platform.store.migrate("lambda", MIGRATIONS)
         self.store = platform.store
         self.records = Records(platform.store, platform.blobs, platform.data_dir / "code")
+        # Extracted packages outlive their rows while environments still run from them.
+        self.records.after_last_use = lambda path, action: platform.engine.after_last_use(
+            path, action
+        )
         self.packages = Packages(self.records, platform.blobs)
         self.activator = Activator(platform.store, self.records)
 
