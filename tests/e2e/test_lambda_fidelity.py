@@ -1,0 +1,72 @@
+"""Lambda fidelity details, driven by boto3: payload limits, ClientContext, code URLs,
+logging configuration and log delivery as the function's role."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.e2e.conftest import code_and_status, make_client
+from tests.e2e.functions import create_function, unique, wait_for_log_events
+
+ECHO_SIZE = {
+    "app.py": (
+        "import json\n"
+        "def handler(event, context):\n"
+        "    print('received', len(json.dumps(event)), 'bytes')\n"
+        "    return len(json.dumps(event))\n"
+    )
+}
+
+
+@pytest.fixture
+def lam(server):
+    return make_client(server.endpoint, "lambda")
+
+
+@pytest.fixture
+def logs(server):
+    return make_client(server.endpoint, "logs")
+
+
+def test_event_payload_up_to_one_megabyte(lam, logs):
+    name = unique("bigevent")
+    create_function(lam, name, ECHO_SIZE)
+    payload = b'"' + b"a" * (1_048_576 - 2) + b'"'  # exactly 1 MB: accepted
+    response = lam.invoke(FunctionName=name, InvocationType="Event", Payload=payload)
+    assert response["StatusCode"] == 202
+    assert wait_for_log_events(logs, name, '"received 1048576 bytes"')
+    with pytest.raises(ClientError) as error:
+        lam.invoke(FunctionName=name, InvocationType="Event", Payload=payload + b" ")
+    assert code_and_status(error) == ("RequestEntityTooLargeException", 413)
+    assert error.value.response["Error"]["Message"] == (
+        "1048577 byte payload is too large for the Event invocation type (limit 1048576 bytes)"
+    )
+
+
+@pytest.mark.parametrize(
+    "client_context",
+    [
+        "not base64 at all!",
+        base64.b64encode(b"not json").decode(),
+        base64.b64encode(b"[1, 2]").decode(),  # JSON, but not an object
+    ],
+)
+def test_invalid_client_context_is_refused_before_running(lam, logs, client_context):
+    name = unique("badctx")
+    create_function(lam, name, ECHO_SIZE)
+    with pytest.raises(ClientError) as error:
+        lam.invoke(FunctionName=name, Payload=b"{}", ClientContext=client_context)
+    assert code_and_status(error) == ("InvalidRequestContentException", 400)
+    assert error.value.response["Error"]["Message"] == (
+        "Client context must be a valid Base64-encoded JSON object."
+    )
+    # Nothing ran: no environment started, so no log group was created.
+    with pytest.raises(ClientError) as missing:
+        logs.describe_log_streams(logGroupName=f"/aws/lambda/{name}")
+    assert code_and_status(missing)[0] == "ResourceNotFoundException"
+    good = base64.b64encode(json.dumps({"custom": {"a": 1}}).encode()).decode()
+    assert lam.invoke(FunctionName=name, Payload=b"{}", ClientContext=good)["StatusCode"] == 200
