@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import base64
 import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.e2e.conftest import code_and_status, make_client
-from tests.e2e.functions import create_function, unique, wait_for_log_events
+from tests.e2e.functions import create_function, unique, wait_for_log_events, zip_of
 
 ECHO_SIZE = {
     "app.py": (
@@ -70,3 +74,43 @@ def test_invalid_client_context_is_refused_before_running(lam, logs, client_cont
     assert code_and_status(missing)[0] == "ResourceNotFoundException"
     good = base64.b64encode(json.dumps({"custom": {"a": 1}}).encode()).decode()
     assert lam.invoke(FunctionName=name, Payload=b"{}", ClientContext=good)["StatusCode"] == 200
+
+
+def _download(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_get_function_code_location_downloads_the_zip(lam):
+    name = unique("location")
+    package = zip_of(ECHO_SIZE)
+    create_function(lam, name, ECHO_SIZE)
+    code = lam.get_function(FunctionName=name)["Code"]
+    assert code["RepositoryType"] == "S3"
+    status, body = _download(code["Location"])
+    assert status == 200 and body == package
+    parts = urllib.parse.urlsplit(code["Location"])
+    query = urllib.parse.parse_qs(parts.query)
+    assert int(query["Expires"][0]) - time.time() == pytest.approx(600, abs=30)
+    # Tampered: a later expiry, or another package's path, breaks the signature.
+    later = dict(query, Expires=[str(int(query["Expires"][0]) + 3600)])
+    tampered = parts._replace(query=urllib.parse.urlencode(later, doseq=True)).geturl()
+    status, body = _download(tampered)
+    assert status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in body
+    other = parts._replace(path=parts.path.replace(parts.path[-20:-4], "0" * 16)).geturl()
+    assert _download(other)[0] == 403
+    unsigned = parts._replace(query="").geturl()
+    assert _download(unsigned)[0] == 403
+
+
+def test_layer_content_location(lam):
+    content = zip_of({"python/helper.py": "X = 1\n"})
+    published = lam.publish_layer_version(LayerName=unique("layer"), Content={"ZipFile": content})
+    assert _download(published["Content"]["Location"]) == (200, content)
+    got = lam.get_layer_version(LayerName=published["LayerArn"], VersionNumber=published["Version"])
+    assert _download(got["Content"]["Location"]) == (200, content)
+    by_arn = lam.get_layer_version_by_arn(Arn=published["LayerVersionArn"])
+    assert _download(by_arn["Content"]["Location"]) == (200, content)

@@ -128,8 +128,10 @@ class LambdaProvider(
         function = self.records.function(ctx.account_id, ctx.region, name)
         result: dict[str, Any] = {
             "Configuration": outputs.configuration(row, qualifier),
-            # No Location: sandlot serves no download URL for packages (yet).
-            "Code": {"RepositoryType": "S3"},
+            "Code": {
+                "RepositoryType": "S3",
+                "Location": self.code_location(json.loads(row["config"])["CodeSha"]),
+            },
         }
         tags = json.loads(function["tags"] or "{}")
         if tags:
