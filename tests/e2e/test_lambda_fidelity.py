@@ -114,3 +114,141 @@ def test_layer_content_location(lam):
     assert _download(got["Content"]["Location"]) == (200, content)
     by_arn = lam.get_layer_version_by_arn(Arn=published["LayerVersionArn"])
     assert _download(by_arn["Content"]["Location"]) == (200, content)
+
+
+JSON_LOGGER = {
+    "app.py": (
+        "import json, logging, os\n"
+        "log = logging.getLogger()\n"
+        "def handler(event, context):\n"
+        "    log.debug('debug-marker')\n"
+        "    log.info('info-marker')\n"
+        "    log.warning('warn-marker', extra={'order': 7})\n"
+        "    try:\n"
+        "        raise ValueError('boom')\n"
+        "    except ValueError:\n"
+        "        log.exception('error-marker')\n"
+        "    print('print-marker')\n"
+        "    print(json.dumps({'level': 'ERROR', 'message': 'own-json-marker'}))\n"
+        "    return {k: os.environ.get(k) for k in ('AWS_LAMBDA_LOG_FORMAT',\n"
+        "            'AWS_LAMBDA_LOG_LEVEL', 'AWS_LAMBDA_LOG_GROUP_NAME')}\n"
+    )
+}
+
+
+def _records(logs, group: str, until: str, timeout: float = 20) -> list[dict]:
+    """Every event of ``group`` parsed as JSON (or kept as text), once one contains
+    ``until``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            events = logs.filter_log_events(logGroupName=group)["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            events = []
+        if any(until in event["message"] for event in events):
+            parsed = []
+            for event in events:
+                try:
+                    parsed.append(json.loads(event["message"]))
+                except ValueError:
+                    parsed.append(event["message"])
+            return parsed
+        time.sleep(0.2)
+    raise AssertionError(f"no event with {until!r} in {group}")
+
+
+def _by_message(records: list, text: str) -> list[dict]:
+    return [r for r in records if isinstance(r, dict) and r.get("message") == text]
+
+
+def test_logging_config_levels_need_json(lam):
+    with pytest.raises(ClientError) as error:
+        create_function(
+            lam,
+            unique("textlevels"),
+            ECHO_SIZE,
+            LoggingConfig={"LogFormat": "Text", "ApplicationLogLevel": "DEBUG"},
+        )
+    assert code_and_status(error) == ("InvalidParameterValueException", 400)
+    assert error.value.response["Error"]["Message"] == (
+        'LogLevel is not supported when LogFormat is set to "Text". Remove LogLevel from '
+        'your request or change the LogFormat to "Json" and try again.'
+    )
+
+
+def test_json_logs_with_levels_into_a_custom_group(lam, logs):
+    name = unique("jsonlogs")
+    group = f"/custom/{name}"
+    config = {
+        "LogFormat": "JSON",
+        "ApplicationLogLevel": "WARN",
+        "SystemLogLevel": "INFO",
+        "LogGroup": group,
+    }
+    created = create_function(lam, name, JSON_LOGGER, LoggingConfig=config)
+    assert created["LoggingConfig"] == config
+    response = lam.invoke(FunctionName=name, Payload=b"{}")
+    request_id = response["ResponseMetadata"]["RequestId"]
+    assert json.loads(response["Payload"].read()) == {
+        "AWS_LAMBDA_LOG_FORMAT": "JSON",
+        "AWS_LAMBDA_LOG_LEVEL": "WARN",
+        "AWS_LAMBDA_LOG_GROUP_NAME": group,
+    }
+    records = _records(logs, group, "platform.report")
+    (warning,) = _by_message(records, "warn-marker")
+    assert warning["level"] == "WARN" and warning["logger"] == "root"
+    assert warning["requestId"] == request_id and warning["order"] == 7
+    assert warning["timestamp"].endswith("Z")
+    (error,) = _by_message(records, "error-marker")
+    assert error["level"] == "ERROR" and error["errorType"] == "ValueError"
+    assert error["errorMessage"] == "boom" and error["stackTrace"]
+    assert _by_message(records, "own-json-marker")  # a JSON line with its own level
+    text = json.dumps(records)
+    for dropped in ("debug-marker", "info-marker", "print-marker"):  # below WARN
+        assert dropped not in text
+    types = [r.get("type") for r in records if isinstance(r, dict)]
+    assert "platform.start" in types and "platform.report" in types
+    assert "platform.runtimeDone" not in types  # a DEBUG record, below INFO
+    (start,) = [r for r in records if isinstance(r, dict) and r.get("type") == "platform.start"]
+    assert start["record"] == {"requestId": request_id, "version": "$LATEST"}
+    assert start["time"].endswith("Z")
+    (report,) = [r for r in records if isinstance(r, dict) and r.get("type") == "platform.report"]
+    assert report["record"]["requestId"] == request_id
+    assert report["record"]["status"] == "success"
+    assert set(report["record"]["metrics"]) >= {
+        "durationMs",
+        "billedDurationMs",
+        "memorySizeMB",
+        "maxMemoryUsedMB",
+    }
+    with pytest.raises(ClientError) as missing:  # nothing went to the default group
+        logs.describe_log_streams(logGroupName=f"/aws/lambda/{name}")
+    assert code_and_status(missing)[0] == "ResourceNotFoundException"
+
+
+def test_node_json_logs_at_debug(lam, logs):
+    name = unique("nodejson")
+    code = {
+        "index.js": (
+            "exports.handler = async () => {\n"
+            "  console.debug('node-debug-marker');\n"
+            "  console.trace('node-trace-marker');\n"
+            "  console.error(new TypeError('node-error'));\n"
+            "  return 'ok';\n"
+            "};\n"
+        )
+    }
+    config = {"LogFormat": "JSON", "ApplicationLogLevel": "DEBUG", "SystemLogLevel": "DEBUG"}
+    create_function(
+        lam, name, code, runtime="nodejs20.x", handler="index.handler", LoggingConfig=config
+    )
+    response = lam.invoke(FunctionName=name, Payload=b"{}")
+    request_id = response["ResponseMetadata"]["RequestId"]
+    records = _records(logs, f"/aws/lambda/{name}", "platform.report")
+    (debug,) = _by_message(records, "node-debug-marker")
+    assert debug["level"] == "DEBUG" and debug["requestId"] == request_id
+    assert "node-trace-marker" not in json.dumps(records)  # TRACE is below DEBUG
+    (error,) = [r for r in records if isinstance(r, dict) and r.get("errorType") == "TypeError"]
+    assert error["level"] == "ERROR" and error["errorMessage"] == "node-error"
+    types = [r.get("type") for r in records if isinstance(r, dict)]
+    assert "platform.runtimeDone" in types  # SystemLogLevel DEBUG shows it

@@ -37,10 +37,16 @@ class FunctionSpec:
     role_arn: str
     digest: str
     reserved_concurrency: int | None = None  # None: only the account limit applies
+    # LoggingConfig: where the logs go, "Text" or "JSON", and (JSON only) the levels
+    # below which application and system (platform) records are dropped.
+    custom_log_group: str | None = None
+    log_format: str = "Text"
+    application_log_level: str | None = None
+    system_log_level: str | None = None
 
     @property
     def log_group(self) -> str:
-        return f"/aws/lambda/{self.function_name}"
+        return self.custom_log_group or f"/aws/lambda/{self.function_name}"
 
     @property
     def pool_key(self) -> tuple[str, str, str, str]:

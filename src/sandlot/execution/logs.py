@@ -5,12 +5,18 @@ message ending in "\\n" (``START RequestId: … Version: $LATEST\\n``), the REPO
 with tab-separated fields and a trailing tab. Runtimes that want a multi-line message
 in one event write "\\r" for the inner line breaks, as Lambda's own runtimes do for
 tracebacks when no log framing is available; sandlot's bootstraps do the same.
+
+With ``LoggingConfig.LogFormat`` JSON (``LogPolicy``) the platform's lines are Lambda's
+JSON records (``{"time", "type": "platform.start", "record": {…}}``), and records below
+the configured levels are dropped: the application's by the ``level`` of a JSON line
+(INFO for a line without one, as Lambda assigns), the platform's by their type.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import os
@@ -59,6 +65,81 @@ def report_line(
     if status:
         line += status + "\t"
     return line
+
+
+# Levels from the most detailed; a level keeps records at it and after it.
+_APPLICATION_RANK = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "ERROR": 4, "FATAL": 5}
+_LEVEL_ALIASES = {"WARNING": "WARN", "CRITICAL": "FATAL"}
+_SYSTEM_RANK = {"DEBUG": 0, "INFO": 1, "WARN": 2}
+# The level Lambda gives each platform record (START and REPORT show at INFO, the
+# runtime's completion only at DEBUG).
+PLATFORM_LEVELS = {
+    "platform.start": "INFO",
+    "platform.runtimeDone": "DEBUG",
+    "platform.report": "INFO",
+}
+
+
+class LogPolicy:
+    """How one function's logs are written and filtered (its LoggingConfig)."""
+
+    def __init__(
+        self, log_format: str, application_level: str | None, system_level: str | None
+    ) -> None:
+        self.json = log_format == "JSON"
+        self._application = _APPLICATION_RANK.get(application_level or "INFO", 2)
+        self._system = _SYSTEM_RANK.get(system_level or "INFO", 1)
+
+    def keeps_application(self, line: str) -> bool:
+        """Whether an output line of the function passes ApplicationLogLevel."""
+        if not self.json or self._application == 0:
+            return True
+        level = "INFO"
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            if isinstance(record, dict):
+                found = record.get("level") or record.get("log_level")
+                if isinstance(found, str):
+                    found = found.upper()
+                    level = _LEVEL_ALIASES.get(found, found)
+        return _APPLICATION_RANK.get(level, 2) >= self._application
+
+    def keeps_platform(self, record_type: str) -> bool:
+        """Whether a platform record of ``record_type`` passes SystemLogLevel."""
+        return _SYSTEM_RANK[PLATFORM_LEVELS[record_type]] >= self._system
+
+
+def platform_record(record_type: str, record: dict, seconds: float) -> str:
+    """One of Lambda's JSON platform records, as CloudWatch Logs shows it."""
+    document = {"time": iso_timestamp(seconds), "type": record_type, "record": record}
+    return json.dumps(document, separators=(",", ":"))
+
+
+def report_record(
+    request_id: str,
+    duration_ms: float,
+    memory_mb: int,
+    max_memory_mb: int,
+    init_duration_ms: float | None,
+    status: str,
+    error_type: str | None,
+) -> dict:
+    """The ``record`` of ``platform.report``: the REPORT line's numbers, as numbers."""
+    metrics: dict[str, float | int] = {
+        "durationMs": round(duration_ms, 2),
+        "billedDurationMs": max(1, math.ceil(duration_ms)),
+        "memorySizeMB": memory_mb,
+        "maxMemoryUsedMB": max_memory_mb,
+    }
+    if init_duration_ms is not None:
+        metrics["initDurationMs"] = round(init_duration_ms, 2)
+    record: dict = {"requestId": request_id, "metrics": metrics, "status": status}
+    if error_type:
+        record["errorType"] = error_type
+    return record
 
 
 class OutputReader:

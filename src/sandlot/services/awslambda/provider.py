@@ -440,6 +440,7 @@ class LambdaProvider(
         # Extracted at activation; extracting here only if the directory went missing.
         code_dir = self.records.ensure_extracted(config["CodeSha"])
         layer_dirs = tuple(self.records.ensure_extracted(la["Sha"]) for la in config["Layers"])
+        logging = config["LoggingConfig"]
         return FunctionSpec(
             account_id=account,
             region=region,
@@ -457,6 +458,10 @@ class LambdaProvider(
             role_arn=config["Role"],
             digest=execution_digest(config, version),
             reserved_concurrency=reserved,
+            custom_log_group=logging["LogGroup"],
+            log_format=logging["LogFormat"],
+            application_log_level=logging.get("ApplicationLogLevel"),
+            system_log_level=logging.get("SystemLogLevel"),
         )
 
 
