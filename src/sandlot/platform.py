@@ -111,12 +111,14 @@ class Platform:
             self._engine = Engine(settings, self._function_credentials, LogDelivery(self))
         return self._engine
 
+    def function_principal(self, role_arn: str, function_name: str) -> Principal:
+        """The session of a function's execution role that Lambda acts as for it."""
+        role = self.provider("iam").role(role_arn)
+        return assumed_role(role_arn, function_name, role.entity_id if role is not None else None)
+
     def _function_credentials(self, spec: FunctionSpec) -> dict[str, str]:
         """Temporary credentials of the function's execution role, issued by sandlot's STS."""
-        role = self.provider("iam").role(spec.role_arn)
-        principal = assumed_role(
-            spec.role_arn, spec.function_name, role.entity_id if role is not None else None
-        )
+        principal = self.function_principal(spec.role_arn, spec.function_name)
         credential = self.credentials.issue_session(
             principal, time.time() + FUNCTION_CREDENTIALS_TTL_S
         )

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from tests.e2e.conftest import code_and_status, make_client
 from tests.e2e.functions import create_function, unique, wait_for_log_events, zip_of
+from tests.e2e.roles import ensure_role
 
 ECHO_SIZE = {
     "app.py": (
@@ -252,3 +253,28 @@ def test_node_json_logs_at_debug(lam, logs):
     assert error["level"] == "ERROR" and error["errorMessage"] == "node-error"
     types = [r.get("type") for r in records if isinstance(r, dict)]
     assert "platform.runtimeDone" in types  # SystemLogLevel DEBUG shows it
+
+
+def test_a_role_without_logs_permissions_gets_no_logs(server, lam, logs):
+    iam = make_client(server.endpoint, "iam")
+    silent = ensure_role(iam, unique("nologs"))  # trusted by Lambda, no permissions
+    name = unique("silent")
+    create_function(lam, name, ECHO_SIZE, role=silent)
+    for _ in range(2):
+        assert lam.invoke(FunctionName=name, Payload=b"{}")["StatusCode"] == 200
+    notice = f"logs of function {name} are dropped"
+    deadline = time.monotonic() + 20
+    while not any(notice in line for line in server.output) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert any(notice in line and silent in line for line in server.output)
+    # A function with logging rights, invoked after: once its logs arrive, the silent
+    # function's later batches have been handled too (one shipper, in order).
+    lam.invoke(FunctionName=name, Payload=b"{}")
+    loud = unique("loud")
+    create_function(lam, loud, ECHO_SIZE)
+    lam.invoke(FunctionName=loud, Payload=b"{}")
+    assert wait_for_log_events(logs, loud, '"received"')
+    assert sum(notice in line for line in server.output) == 1  # said once
+    with pytest.raises(ClientError) as missing:
+        logs.describe_log_streams(logGroupName=f"/aws/lambda/{name}")
+    assert code_and_status(missing)[0] == "ResourceNotFoundException"

@@ -118,10 +118,23 @@ class LogEvent:
     message: str
 
 
-# Receives an environment's log lines (already split into events), off the invoke path:
-# (account_id, region, log_group, log_stream, events). It must not block; the engine
-# calls it from its log batching task.
-LogSink = Callable[[str, str, str, str, list[LogEvent]], Awaitable[None]]
+@dataclass(frozen=True, slots=True)
+class LogStream:
+    """Where an environment's log lines go, and whose they are: in Lambda the logs are
+    written with the function's execution role (``role_arn``), so a role that may not
+    write them loses them."""
+
+    account_id: str
+    region: str
+    log_group: str
+    log_stream: str
+    function_name: str
+    role_arn: str
+
+
+# Receives an environment's log lines (already split into events), off the invoke path.
+# It must not block; the engine calls it from its log batching task.
+LogSink = Callable[[LogStream, list[LogEvent]], Awaitable[None]]
 
 # Temporary credentials for a function's role:
 # returns {"AWS_ACCESS_KEY_ID": ..., "AWS_SECRET_ACCESS_KEY": ..., "AWS_SESSION_TOKEN": ...}.

@@ -32,6 +32,7 @@ from sandlot.execution.api import (
     InvokeRequest,
     InvokeResult,
     LogEvent,
+    LogStream,
 )
 from sandlot.execution.logs import (
     LogPolicy,
@@ -123,7 +124,14 @@ class Environment:
         self._opt_dir = opt_dir
         self._on_dead = on_dead
         self._loop = asyncio.get_running_loop()
-        self._stream_key = (spec.account_id, spec.region, spec.log_group, self.log_stream)
+        self._stream_key = LogStream(
+            spec.account_id,
+            spec.region,
+            spec.log_group,
+            self.log_stream,
+            spec.function_name,
+            spec.role_arn,
+        )
         self._logging = LogPolicy(
             spec.log_format, spec.application_log_level, spec.system_log_level
         )

@@ -23,7 +23,7 @@ import os
 import time
 from collections.abc import Callable
 
-from sandlot.execution.api import LogEvent, LogSink
+from sandlot.execution.api import LogEvent, LogSink, LogStream
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,6 @@ MAX_BATCH_BYTES = 1024 * 1024
 _MAX_LINE_BYTES = MAX_EVENT_BYTES - 8
 # Beyond this many undelivered events (a stalled sink), new events are dropped.
 MAX_BUFFERED_EVENTS = 100_000
-
-StreamKey = tuple[str, str, str, str]  # account, region, log group, log stream
 
 
 def iso_timestamp(seconds: float) -> str:
@@ -213,7 +211,7 @@ class LogShipper:
     def __init__(self, sink: LogSink, interval: float = 0.05) -> None:
         self._sink = sink
         self._interval = interval
-        self._pending: dict[StreamKey, list[LogEvent]] = {}
+        self._pending: dict[LogStream, list[LogEvent]] = {}
         self._count = 0
         self._dropped = 0
         self._wake = asyncio.Event()
@@ -223,7 +221,7 @@ class LogShipper:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
-    def emit(self, key: StreamKey, event: LogEvent) -> None:
+    def emit(self, key: LogStream, event: LogEvent) -> None:
         if self._count >= MAX_BUFFERED_EVENTS:
             self._dropped += 1
             return
@@ -253,9 +251,9 @@ class LogShipper:
         for key, events in pending.items():
             for batch in _batches(events):
                 try:
-                    await self._sink(*key, batch)
+                    await self._sink(key, batch)
                 except Exception:  # a failing sink must not stop log delivery
-                    log.exception("log sink failed for %s %s", key[2], key[3])
+                    log.exception("log sink failed for %s %s", key.log_group, key.log_stream)
 
     async def close(self, timeout: float = 5.0) -> None:
         """Deliver what is left, then stop."""
