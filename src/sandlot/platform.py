@@ -177,12 +177,15 @@ class Platform:
         region: str,
         request_id: str | None = None,
         context: dict[str, object] | None = None,
+        record_decisions: bool = True,
     ) -> dict[str, Any]:
         """The internal client: one service calling another, as ``principal``.
 
         Providers never import each other; they call through here so that whatever
         applies to external requests (IAM, request logs) applies to internal ones.
-        ``context`` adds IAM condition keys (a service's ``aws:SourceArn``…).
+        ``context`` adds IAM condition keys (a service's ``aws:SourceArn``…);
+        ``record_decisions=False`` keeps IAM's decisions out of the decision log (what
+        `sandlot iam explain/suggest` read) for work sandlot does on a principal's behalf.
         """
         ctx = RequestContext(
             request_id or str(uuid.uuid4()),
@@ -193,18 +196,23 @@ class Platform:
             operation,
             None,
         )
-        self.admit(ctx, params, context)
+        self.admit(ctx, params, context, record_decisions=record_decisions)
         return await self.run_operation(ctx, params)
 
     def admit(
-        self, ctx: RequestContext, params: dict[str, Any], context: dict[str, object] | None
+        self,
+        ctx: RequestContext,
+        params: dict[str, Any],
+        context: dict[str, object] | None,
+        *,
+        record_decisions: bool = True,
     ) -> None:
         """Before an operation runs: the provider's request validation (AWS answers
         malformed requests before it authorizes them), then IAM."""
         provider = self.provider(ctx.service)
         if provider is not None:
             provider.validate(ctx, params)
-        self.authorizer.check(ctx, params, context=context)
+        self.authorizer.check(ctx, params, context=context, record=record_decisions)
 
     def ensure_root_credentials(self) -> dict[str, str]:
         """Secure mode's root keys for the default account: made at first start, kept 0600."""

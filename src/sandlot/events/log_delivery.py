@@ -8,7 +8,8 @@ Principal: the function's execution role (a session of it, as the function's own
 credentials are). In AWS the Lambda service writes logs with the execution role, so a
 role that may not ``logs:CreateLogStream`` / ``logs:PutLogEvents`` on its log group
 loses them: sandlot drops them too, and says so once per function in the server log.
-``logs:CreateLogGroup`` may be denied where the group exists already.
+``logs:CreateLogGroup`` may be denied where the group exists already. These decisions
+stay out of IAM's decision log: `sandlot iam suggest` reports what the code called.
 """
 
 from __future__ import annotations
@@ -143,7 +144,12 @@ class LogDelivery:
         principal = self._platform.function_principal(stream.role_arn, stream.function_name)
         try:
             return await self._platform.call(
-                "logs", operation, params, principal=principal, region=stream.region
+                "logs",
+                operation,
+                params,
+                principal=principal,
+                region=stream.region,
+                record_decisions=False,  # Lambda's doing, not the function code's
             )
         except ServiceError as exc:
             if exc.code in _DENIED:
