@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import make_client
 from tests.e2e.functions import create_function, unique, wait_active, zip_of
+from tests.e2e.server import SandlotServer
 
 
 def _package(tag: str) -> dict[str, str]:
@@ -123,3 +125,35 @@ def test_old_environment_reads_its_package_while_busy_across_an_update(lam, serv
     assert _invoke(lam, name) == (None, {"tag": "B", "data": "B"})
     thread.join(timeout=30)
     assert result == {"error": None, "body": {"tag": "A", "data": "A"}}
+
+
+def _extracted(data_dir: Path) -> set[str]:
+    return {p.name for p in (data_dir / "code").iterdir() if not p.name.startswith(".")}
+
+
+def test_an_old_package_goes_with_its_last_environment_and_at_restart(tmp_path):
+    """Replaced code stays on disk while environments run it, then goes: when its last
+    pool is dropped (after the keep-alive), or at the next start."""
+    data = tmp_path / "data"
+    env = {"SANDLOT_KEEP_ALIVE_SECONDS": "1"}
+    with SandlotServer(data, env=env) as running:
+        lam = make_client(running.endpoint, "lambda")
+        name = unique("lifetime")
+        create_function(lam, name, A)
+        assert _invoke(lam, name)[1]["tag"] == "A"
+        (package_a,) = _extracted(data)
+        _update(lam, name, B)
+        assert _invoke(lam, name)[1]["tag"] == "B"
+        deadline = time.monotonic() + 20
+        while package_a in _extracted(data) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert package_a not in _extracted(data) and len(_extracted(data)) == 1
+    with SandlotServer(data, env={"SANDLOT_KEEP_ALIVE_SECONDS": "300"}) as running:
+        lam = make_client(running.endpoint, "lambda")
+        _update(lam, name, A)
+        assert _invoke(lam, name)[1]["tag"] == "A"
+        _update(lam, name, B)  # A's environment keeps A's directory...
+        assert package_a in _extracted(data)
+        running.kill()  # ...and a crash leaves it behind
+    with SandlotServer(data):
+        assert package_a not in _extracted(data)  # swept at start: no row names it
