@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -13,7 +15,7 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.conftest import code_and_status, make_client
+from tests.e2e.conftest import cli_env, code_and_status, make_client
 from tests.e2e.functions import create_function, unique, wait_for_log_events, zip_of
 from tests.e2e.roles import ensure_role
 
@@ -225,6 +227,17 @@ def test_json_logs_with_levels_into_a_custom_group(lam, logs):
     with pytest.raises(ClientError) as missing:  # nothing went to the default group
         logs.describe_log_streams(logGroupName=f"/aws/lambda/{name}")
     assert code_and_status(missing)[0] == "ResourceNotFoundException"
+    # `sandlot logs` reads the function's configured group.
+    endpoint = lam.meta.endpoint_url
+    printed = subprocess.run(
+        [sys.executable, "-m", "sandlot.cli.main", "logs", name, "--endpoint", endpoint],
+        env=cli_env(endpoint),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert printed.returncode == 0, printed.stderr
+    assert "warn-marker" in printed.stdout
 
 
 def test_node_json_logs_at_debug(lam, logs):
