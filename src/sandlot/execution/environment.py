@@ -175,12 +175,9 @@ class Environment:
         if self._logging.keeps_application(line):
             self._emit(line)
 
-    def _emit_platform(self, text: str, record_type: str, record: dict[str, Any]) -> None:
-        """A platform line: as text, or as Lambda's JSON record if SystemLogLevel keeps it."""
-        policy = self._logging
-        if not policy.json:
-            self._emit(text)
-        elif policy.keeps_platform(record_type):
+    def _emit_record(self, record_type: str, record: dict[str, Any]) -> None:
+        """A JSON platform record (LogFormat JSON), unless SystemLogLevel filters it out."""
+        if self._logging.keeps_platform(record_type):
             self._emit(platform_record(record_type, record, time.time()))
 
     def _drain_output(self) -> None:
@@ -237,7 +234,8 @@ class Environment:
         if launch.notice:
             self._emit(launch.notice)
         read_fd, write_fd = os.pipe()
-        self._output = OutputReader(read_fd, self._emit_output)
+        on_line = self._emit_output if self._logging.json else self._emit  # text: no levels
+        self._output = OutputReader(read_fd, on_line)
         self._init_waiter = self._loop.create_future()
         try:
             self._sandbox = await backend.create(
@@ -346,26 +344,25 @@ class Environment:
         if self._output is not None:
             self._output.drain()
             self._output.flush()
-        done, error_type = _telemetry_status(outcome)
-        self._emit_platform(
-            f"END RequestId: {request_id}",
-            "platform.runtimeDone",
-            {
-                "requestId": request_id,
-                "status": done,
-                "metrics": {"durationMs": round(duration_ms, 2), "producedBytes": len(payload)},
-                **({"errorType": error_type} if error_type else {}),
-            },
-        )
+        as_json = self._logging.json
+        if as_json:
+            done, error_type = _telemetry_status(outcome)
+            metrics = {"durationMs": round(duration_ms, 2), "producedBytes": len(payload)}
+            ended = {"requestId": request_id, "status": done, "metrics": metrics}
+            if error_type:
+                ended["errorType"] = error_type
+            self._emit_record("platform.runtimeDone", ended)
+        else:
+            self._emit(f"END RequestId: {request_id}")
         if self.alive:
             self._max_memory_mb = self._sandbox.max_memory_mb()  # type: ignore[union-attr]
         init_ms = self.init_duration_ms if cold else None
         memory, used = spec.memory_mb, self._max_memory_mb
-        self._emit_platform(
-            report_line(request_id, duration_ms, memory, used, init_ms, status),
-            "platform.report",
-            report_record(request_id, duration_ms, memory, used, init_ms, done, error_type),
-        )
+        if as_json:
+            report = report_record(request_id, duration_ms, memory, used, init_ms, done, error_type)
+            self._emit_record("platform.report", report)
+        else:
+            self._emit(report_line(request_id, duration_ms, memory, used, init_ms, status))
         self._tail = None
         reusable = outcome.kind in ("response", "error") and self.alive
         result = InvokeResult(
@@ -414,11 +411,10 @@ class Environment:
         if not self._started:
             self._started = True
             request_id, version = request.request_id, self.spec.version
-            self._emit_platform(
-                f"START RequestId: {request_id} Version: {version}",
-                "platform.start",
-                {"requestId": request_id, "version": version},
-            )
+            if self._logging.json:
+                self._emit_record("platform.start", {"requestId": request_id, "version": version})
+            else:
+                self._emit(f"START RequestId: {request_id} Version: {version}")
 
     def _on_deliver(self, invocation: Invocation) -> None:
         # START is written when the runtime takes the invocation, so that an environment

@@ -6,7 +6,7 @@ import asyncio
 import re
 
 from sandlot.execution.api import LogEvent, LogStream
-from sandlot.execution.logs import MAX_BATCH_EVENTS, LogShipper, report_line
+from sandlot.execution.logs import MAX_BATCH_EVENTS, LogPolicy, LogShipper, report_line
 
 from .helpers import ACCOUNT, REGION, harness, wait_until
 
@@ -109,3 +109,20 @@ async def test_shipper_batches_and_survives_a_failing_sink():
 
 def _stream(name: str) -> LogStream:
     return LogStream("a", "r", "g", name, "fn", "arn:aws:iam::000000000000:role/r")
+
+
+def test_log_policy_filters_json_records_by_level():
+    warn = LogPolicy("JSON", "WARN", "INFO")
+    assert warn.keeps_application('{"level": "ERROR", "message": "x"}')
+    assert warn.keeps_application('{"level": "warning", "message": "x"}')  # Python's name
+    assert warn.keeps_application('{"log_level": "ERROR", "errorType": "E"}')  # error record
+    assert not warn.keeps_application('{"level": "INFO", "message": "x"}')
+    assert not warn.keeps_application("plain text")  # no level: INFO, as Lambda assigns
+    assert not warn.keeps_application('{"level": "LOUD"}')  # unknown: INFO
+    assert LogPolicy("JSON", "TRACE", None).keeps_application('{"level": "TRACE"}')
+    assert LogPolicy("Text", None, None).keeps_application("anything")
+    assert warn.keeps_platform("platform.start") and warn.keeps_platform("platform.report")
+    assert not warn.keeps_platform("platform.runtimeDone")  # DEBUG
+    quiet = LogPolicy("JSON", None, "WARN")
+    assert not quiet.keeps_platform("platform.report")
+    assert LogPolicy("JSON", None, "DEBUG").keeps_platform("platform.runtimeDone")
