@@ -111,12 +111,14 @@ class Platform:
             self._engine = Engine(settings, self._function_credentials, LogDelivery(self))
         return self._engine
 
+    def function_principal(self, role_arn: str, function_name: str) -> Principal:
+        """The session of a function's execution role that Lambda acts as for it."""
+        role = self.provider("iam").role(role_arn)
+        return assumed_role(role_arn, function_name, role.entity_id if role is not None else None)
+
     def _function_credentials(self, spec: FunctionSpec) -> dict[str, str]:
         """Temporary credentials of the function's execution role, issued by sandlot's STS."""
-        role = self.provider("iam").role(spec.role_arn)
-        principal = assumed_role(
-            spec.role_arn, spec.function_name, role.entity_id if role is not None else None
-        )
+        principal = self.function_principal(spec.role_arn, spec.function_name)
         credential = self.credentials.issue_session(
             principal, time.time() + FUNCTION_CREDENTIALS_TTL_S
         )
@@ -175,12 +177,15 @@ class Platform:
         region: str,
         request_id: str | None = None,
         context: dict[str, object] | None = None,
+        record_decisions: bool = True,
     ) -> dict[str, Any]:
         """The internal client: one service calling another, as ``principal``.
 
         Providers never import each other; they call through here so that whatever
         applies to external requests (IAM, request logs) applies to internal ones.
-        ``context`` adds IAM condition keys (a service's ``aws:SourceArn``…).
+        ``context`` adds IAM condition keys (a service's ``aws:SourceArn``…);
+        ``record_decisions=False`` keeps IAM's decisions out of the decision log (what
+        `sandlot iam explain/suggest` read) for work sandlot does on a principal's behalf.
         """
         ctx = RequestContext(
             request_id or str(uuid.uuid4()),
@@ -191,18 +196,23 @@ class Platform:
             operation,
             None,
         )
-        self.admit(ctx, params, context)
+        self.admit(ctx, params, context, record_decisions=record_decisions)
         return await self.run_operation(ctx, params)
 
     def admit(
-        self, ctx: RequestContext, params: dict[str, Any], context: dict[str, object] | None
+        self,
+        ctx: RequestContext,
+        params: dict[str, Any],
+        context: dict[str, object] | None,
+        *,
+        record_decisions: bool = True,
     ) -> None:
         """Before an operation runs: the provider's request validation (AWS answers
         malformed requests before it authorizes them), then IAM."""
         provider = self.provider(ctx.service)
         if provider is not None:
             provider.validate(ctx, params)
-        self.authorizer.check(ctx, params, context=context)
+        self.authorizer.check(ctx, params, context=context, record=record_decisions)
 
     def ensure_root_credentials(self) -> dict[str, str]:
         """Secure mode's root keys for the default account: made at first start, kept 0600."""

@@ -293,8 +293,13 @@ def test_payload_limits(lam):
     assert error.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
     assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
     with pytest.raises(ClientError) as error:
-        lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'"' + b"a" * 262_144 + b'"')
+        lam.invoke(
+            FunctionName=name, InvocationType="Event", Payload=b'"' + b"a" * 1_048_575 + b'"'
+        )
     assert error.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
+    assert error.value.response["Error"]["Message"] == (
+        "1048577 byte payload is too large for the Event invocation type (limit 1048576 bytes)"
+    )
     big = {"app.py": "def handler(e, c):\n    return 'x' * 7_000_000\n"}
     big_name = unique("bigresponse")
     create_function(lam, big_name, big)

@@ -1,6 +1,7 @@
 """``sandlot logs <function>``: a Lambda function's log lines from CloudWatch Logs.
 
-Reads the function's log group (``/aws/lambda/<name>``) through the HTTP API with a
+Reads the function's log group (its ``LoggingConfig.LogGroup``, by default
+``/aws/lambda/<name>``) through the HTTP API with a
 botocore client and ``FilterLogEvents`` — the same path any AWS tool takes — and
 prints ``timestamp stream message`` lines; ``--follow`` keeps polling until Ctrl-C.
 """
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     """Print the function's log lines; returns the exit status."""
     name, arn_region = _function_name(args.function_name)
     client = clients.api_client("logs", clients.endpoint(args), clients.region(args, arn_region))
-    group = f"/aws/lambda/{name}"
+    group = _log_group(args, name, arn_region)
     start_ms = int((time.time() - args.since) * 1000)
     printer = _Printer(out, colour=out.isatty() and "NO_COLOR" not in os.environ)
     try:
@@ -169,3 +170,15 @@ def _function_name(text: str) -> tuple[str, str | None]:
     """(name, region from an ARN or None) of a function name or ARN."""
     match = _FUNCTION_ARN.fullmatch(text)
     return (match.group(2), match.group(1)) if match else (text, None)
+
+
+def _log_group(args: argparse.Namespace, name: str, arn_region: str | None) -> str:
+    """The function's log group (LoggingConfig.LogGroup); the default one if the
+    function cannot be read (deleted, or not visible to these credentials)."""
+    region = clients.region(args, arn_region)
+    lam = clients.api_client("lambda", clients.endpoint(args), region)
+    try:
+        config = lam.get_function_configuration(FunctionName=args.function_name)
+    except (ClientError, BotoCoreError):
+        return f"/aws/lambda/{name}"
+    return config.get("LoggingConfig", {}).get("LogGroup") or f"/aws/lambda/{name}"

@@ -4,20 +4,21 @@ The engine batches an environment's lines and calls ``LogDelivery`` off the invo
 path; it writes them with the internal client (``platform.call``), creating the log
 group and stream on first use, as Lambda does.
 
-Principal: the account's root. In AWS the Lambda service writes with the function's
-execution role, so a role without ``logs:PutLogEvents`` silently loses its logs; the
-engine's sink is not told the role, so sandlot delivers as the account itself —
-logs always arrive, and requests still run through the same provider (and, once IAM
-lands, the same authorisation path) as external ones.
+Principal: the function's execution role (a session of it, as the function's own
+credentials are). In AWS the Lambda service writes logs with the execution role, so a
+role that may not ``logs:CreateLogStream`` / ``logs:PutLogEvents`` on its log group
+loses them: sandlot drops them too, and says so once per function in the server log.
+``logs:CreateLogGroup`` may be denied where the group exists already. These decisions
+stay out of IAM's decision log: `sandlot iam suggest` reports what the code called.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 
-from sandlot.execution.api import LogEvent
-from sandlot.iam.principal import Principal
+from sandlot.execution.api import LogEvent, LogStream
 from sandlot.protocol import ServiceError
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,9 @@ MAX_BATCH_SPAN_MS = 24 * 3600 * 1000
 # (a forgotten stream costs one CreateLogStream answered ResourceAlreadyExists).
 MAX_REMEMBERED_STREAMS = 10_000
 
-StreamKey = tuple[str, str, str, str]
+_DENIED = ("AccessDeniedException", "AccessDenied")
+
+FunctionKey = tuple[str, str, str]  # account, region, function name
 
 
 def batches(events: list[LogEvent]) -> Iterator[list[dict]]:
@@ -55,65 +58,100 @@ def batches(events: list[LogEvent]) -> Iterator[list[dict]]:
         yield batch
 
 
+class _Denied(Exception):
+    """The function's role may not write its logs."""
+
+
 class LogDelivery:
-    """``LogDelivery(platform)`` is a ``LogSink``: ``await delivery(account, region,
-    group, stream, events)`` stores the events, creating group and stream if needed."""
+    """``LogDelivery(platform)`` is a ``LogSink``: ``await delivery(stream, events)``
+    stores the events as the function's role, creating group and stream if needed."""
 
     def __init__(self, platform) -> None:
         self._platform = platform
-        self._ready: set[StreamKey] = set()  # streams known to exist
+        self._ready: set[LogStream] = set()  # streams known to exist
+        self._denied: set[FunctionKey] = set()  # functions whose dropping was reported
 
-    async def __call__(
-        self,
-        account_id: str,
-        region: str,
-        log_group: str,
-        log_stream: str,
-        events: list[LogEvent],
-    ) -> None:
-        key = (account_id, region, log_group, log_stream)
-        for batch in batches(events):
-            if key not in self._ready:
-                await self._create(key)
-            try:
-                await self._put(key, batch)
-            except ServiceError as exc:
-                if exc.code != "ResourceNotFoundException":
-                    raise
-                # The group or stream was deleted since: create it again, as Lambda does.
-                self._ready.discard(key)
-                await self._create(key)
-                await self._put(key, batch)
+    async def __call__(self, stream: LogStream, events: list[LogEvent]) -> None:
+        try:
+            for batch in batches(events):
+                await self._deliver(stream, batch)
+        except _Denied as denied:
+            key = (stream.account_id, stream.region, stream.function_name)
+            if key not in self._denied:
+                self._denied.add(key)
+                log.warning(
+                    "logs of function %s are dropped, as in AWS: its role %s may not write "
+                    "to log group %s (%s)",
+                    stream.function_name,
+                    stream.role_arn,
+                    stream.log_group,
+                    denied,
+                )
+            return
+        self._denied.discard((stream.account_id, stream.region, stream.function_name))
 
-    async def _create(self, key: StreamKey) -> None:
-        _, _, group, stream = key
-        await self._ignore_existing(key, "CreateLogGroup", {"logGroupName": group})
-        await self._ignore_existing(
-            key, "CreateLogStream", {"logGroupName": group, "logStreamName": stream}
-        )
+    async def _deliver(self, stream: LogStream, batch: list[dict]) -> None:
+        if stream not in self._ready:
+            await self._create(stream)
+        try:
+            await self._put(stream, batch)
+        except ServiceError as exc:
+            if exc.code != "ResourceNotFoundException":
+                raise
+            # The group or stream was deleted since: create it again, as Lambda does.
+            self._ready.discard(stream)
+            await self._create(stream)
+            await self._put(stream, batch)
+
+    async def _create(self, stream: LogStream) -> None:
+        group = stream.log_group
+        with contextlib.suppress(_Denied):  # the group may exist; creating the stream tells
+            await self._ignore_existing(stream, "CreateLogGroup", {"logGroupName": group})
+        params = {"logGroupName": group, "logStreamName": stream.log_stream}
+        try:
+            await self._ignore_existing(stream, "CreateLogStream", params)
+        except ServiceError as exc:
+            if exc.code == "ResourceNotFoundException":  # no group, and none may be made
+                raise _Denied(f"log group {group} does not exist") from None
+            raise
         if len(self._ready) >= MAX_REMEMBERED_STREAMS:
             self._ready.clear()
-        self._ready.add(key)
+        self._ready.add(stream)
 
-    async def _put(self, key: StreamKey, batch: list[dict]) -> None:
-        _, _, group, stream = key
-        result = await self._call(
-            key,
-            "PutLogEvents",
-            {"logGroupName": group, "logStreamName": stream, "logEvents": batch},
-        )
+    async def _put(self, stream: LogStream, batch: list[dict]) -> None:
+        params = {
+            "logGroupName": stream.log_group,
+            "logStreamName": stream.log_stream,
+            "logEvents": batch,
+        }
+        result = await self._call(stream, "PutLogEvents", params)
         if result.get("rejectedLogEventsInfo"):
-            log.warning("CloudWatch Logs rejected events for %s %s: %s", group, stream, result)
+            log.warning(
+                "CloudWatch Logs rejected events for %s %s: %s",
+                stream.log_group,
+                stream.log_stream,
+                result,
+            )
 
-    async def _ignore_existing(self, key: StreamKey, operation: str, params: dict) -> None:
+    async def _ignore_existing(self, stream: LogStream, operation: str, params: dict) -> None:
         try:
-            await self._call(key, operation, params)
+            await self._call(stream, operation, params)
         except ServiceError as exc:
             if exc.code != "ResourceAlreadyExistsException":
                 raise
 
-    async def _call(self, key: StreamKey, operation: str, params: dict) -> dict:
-        account_id, region, _, _ = key
-        return await self._platform.call(
-            "logs", operation, params, principal=Principal.root(account_id), region=region
-        )
+    async def _call(self, stream: LogStream, operation: str, params: dict) -> dict:
+        principal = self._platform.function_principal(stream.role_arn, stream.function_name)
+        try:
+            return await self._platform.call(
+                "logs",
+                operation,
+                params,
+                principal=principal,
+                region=stream.region,
+                record_decisions=False,  # Lambda's doing, not the function code's
+            )
+        except ServiceError as exc:
+            if exc.code in _DENIED:
+                raise _Denied(f"logs:{operation} denied") from None
+            raise

@@ -38,10 +38,16 @@ class FunctionSpec:
     digest: str
     reserved_concurrency: int | None = None  # None: only the account limit applies
     architecture: str = "x86_64"  # Architectures[0]; arm64 runs on the host's (said at INIT)
+    # LoggingConfig: where the logs go, "Text" or "JSON", and (JSON only) the levels
+    # below which application and system (platform) records are dropped.
+    custom_log_group: str | None = None
+    log_format: str = "Text"
+    application_log_level: str | None = None
+    system_log_level: str | None = None
 
     @property
     def log_group(self) -> str:
-        return f"/aws/lambda/{self.function_name}"
+        return self.custom_log_group or f"/aws/lambda/{self.function_name}"
 
     @property
     def pool_key(self) -> tuple[str, str, str, str]:
@@ -113,10 +119,23 @@ class LogEvent:
     message: str
 
 
-# Receives an environment's log lines (already split into events), off the invoke path:
-# (account_id, region, log_group, log_stream, events). It must not block; the engine
-# calls it from its log batching task.
-LogSink = Callable[[str, str, str, str, list[LogEvent]], Awaitable[None]]
+@dataclass(frozen=True, slots=True)
+class LogStream:
+    """Where an environment's log lines go, and whose they are: in Lambda the logs are
+    written with the function's execution role (``role_arn``), so a role that may not
+    write them loses them."""
+
+    account_id: str
+    region: str
+    log_group: str
+    log_stream: str
+    function_name: str
+    role_arn: str
+
+
+# Receives an environment's log lines (already split into events), off the invoke path.
+# It must not block; the engine calls it from its log batching task.
+LogSink = Callable[[LogStream, list[LogEvent]], Awaitable[None]]
 
 # Temporary credentials for a function's role:
 # returns {"AWS_ACCESS_KEY_ID": ..., "AWS_SECRET_ACCESS_KEY": ..., "AWS_SESSION_TOKEN": ...}.

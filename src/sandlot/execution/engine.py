@@ -2,7 +2,9 @@
 
 One ``FunctionPool`` per function version (``FunctionSpec.pool_key``), shared
 concurrency limits, one log shipper, and a sweeper that shuts down environments idle
-for longer than the keep-alive. ``provision`` keeps environments initialised ahead of
+for longer than the keep-alive. Each pool holds its code and layer directories
+(``DirectoryLeases``): whoever owns a directory asks ``after_last_use`` before deleting
+it, so an environment never loses its /var/task or /opt while it lives. ``provision`` keeps environments initialised ahead of
 invocations for a provisioned concurrency configuration. ``invoke`` is the hot path: for a warm environment it
 is a few dictionary lookups, one dispatch on the environment's Runtime API connection
 and one await.
@@ -18,7 +20,8 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Coroutine, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +71,7 @@ class Engine:
         self._shipper = LogShipper(log_sink)
         self._concurrency = Concurrency(settings.account_concurrency)
         self._pools: dict[tuple[str, str, str, str], FunctionPool] = {}
+        self._leases = DirectoryLeases()
         # Provisioned concurrency: per configuration (its owner's key), the function
         # versions it keeps environments of and how many of each.
         self._provisions: dict[str, tuple[tuple[FunctionSpec, int], ...]] = {}
@@ -87,9 +91,7 @@ class Engine:
         if self._closed:
             raise RuntimeError("the execution engine is closed")
         context = self._context or await self._start()
-        pool = self._pools.get(spec.pool_key)
-        if pool is None:
-            pool = self._pools[spec.pool_key] = FunctionPool(spec, context, self._concurrency)
+        pool = self._pools.get(spec.pool_key) or self._new_pool(spec, context)
         for _ in range(_ATTEMPTS):
             env = await pool.acquire(spec)
             reusable = False
@@ -163,8 +165,25 @@ class Engine:
             if pool is None:
                 if not wanted:
                     continue
-                pool = self._pools[key] = FunctionPool(spec, context, self._concurrency)
+                pool = self._new_pool(spec, context)
             pool.provision(wanted, retry=retry)
+
+    def after_last_use(self, path: Path, action: Callable[[], None]) -> None:
+        """Run ``action`` (e.g. deleting ``path``) now if no pool uses the directory,
+        else once the last pool using it is gone (its environments shut down)."""
+        self._leases.after_last_use(path, action)
+
+    def _new_pool(self, spec: FunctionSpec, context: EnvironmentContext) -> FunctionPool:
+        self._leases.hold(_directories(spec))
+        pool = self._pools[spec.pool_key] = FunctionPool(spec, context, self._concurrency)
+        return pool
+
+    async def _drop(self, pool: FunctionPool) -> None:
+        """Close a pool no longer in ``_pools``, then let go of its directories."""
+        try:
+            await pool.close()
+        finally:
+            self._leases.release(_directories(pool.spec))
 
     @property
     def environment_count(self) -> int:
@@ -182,7 +201,7 @@ class Engine:
                 await self._sweeper
         pools = list(self._pools.values())
         self._pools.clear()
-        await asyncio.gather(*(pool.close() for pool in pools))
+        await asyncio.gather(*(self._drop(pool) for pool in pools))
         while self._tasks:  # shutdowns started by invocations that just ended
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self._backend.close()
@@ -244,7 +263,52 @@ class Engine:
                 pool.freeze_idle()
                 if pool.unused and now - pool.empty_since >= keep_alive:
                     del self._pools[key]
-                    self._spawn(pool.close())
+                    self._spawn(self._drop(pool))
+
+
+class DirectoryLeases:
+    """How many pools use each code or layer directory, and what waits for none to.
+
+    Counted per pool, not per environment: a pool's environments come and go, the
+    directories stay while the pool does (a few minutes past its last environment).
+    """
+
+    def __init__(self) -> None:
+        self._count: Counter[Path] = Counter()
+        self._waiting: defaultdict[Path, list[Callable[[], None]]] = defaultdict(list)
+
+    def hold(self, paths: Sequence[Path]) -> None:
+        for path in paths:
+            self._count[path] += 1
+
+    def release(self, paths: Sequence[Path]) -> None:
+        for path in paths:
+            self._count[path] -= 1
+            if self._count[path] <= 0:
+                del self._count[path]
+                for action in self._waiting.pop(path, ()):
+                    _run_quietly(action, path)
+
+    def in_use(self, path: Path) -> bool:
+        return path.absolute() in self._count
+
+    def after_last_use(self, path: Path, action: Callable[[], None]) -> None:
+        path = path.absolute()
+        if path in self._count:
+            self._waiting[path].append(action)
+        else:
+            _run_quietly(action, path)
+
+
+def _run_quietly(action: Callable[[], None], path: Path) -> None:
+    try:
+        action()
+    except Exception:  # a failed clean-up must not break the pool that triggered it
+        log.exception("clean-up of %s failed", path)
+
+
+def _directories(spec: FunctionSpec) -> tuple[Path, ...]:
+    return (spec.code_dir.absolute(), *(layer.absolute() for layer in spec.layer_dirs))
 
 
 def _link_python_packages(target: Path) -> None:

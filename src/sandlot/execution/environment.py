@@ -32,8 +32,17 @@ from sandlot.execution.api import (
     InvokeRequest,
     InvokeResult,
     LogEvent,
+    LogStream,
 )
-from sandlot.execution.logs import LogShipper, OutputReader, iso_timestamp, report_line
+from sandlot.execution.logs import (
+    LogPolicy,
+    LogShipper,
+    OutputReader,
+    iso_timestamp,
+    platform_record,
+    report_line,
+    report_record,
+)
 from sandlot.execution.runtime_api import Invocation, Outcome, RuntimeAPI, RuntimeAPIServer
 from sandlot.execution.sandbox import Layout, Sandbox, SandboxBackend, SandboxSpec
 
@@ -115,7 +124,17 @@ class Environment:
         self._opt_dir = opt_dir
         self._on_dead = on_dead
         self._loop = asyncio.get_running_loop()
-        self._stream_key = (spec.account_id, spec.region, spec.log_group, self.log_stream)
+        self._stream_key = LogStream(
+            spec.account_id,
+            spec.region,
+            spec.log_group,
+            self.log_stream,
+            spec.function_name,
+            spec.role_arn,
+        )
+        self._logging = LogPolicy(
+            spec.log_format, spec.application_log_level, spec.system_log_level
+        )
         self._dir = context.work_dir / "environments" / self.id
         self._code_dir = spec.code_dir.absolute()  # it becomes the runtime's cwd
         self._init_timeout = max(INIT_TIMEOUT_S, float(spec.timeout_s))
@@ -150,6 +169,16 @@ class Environment:
         tail = self._tail
         if tail is not None:
             tail.append(message)
+
+    def _emit_output(self, line: str) -> None:
+        """A line the function wrote, unless ApplicationLogLevel filters it out."""
+        if self._logging.keeps_application(line):
+            self._emit(line)
+
+    def _emit_record(self, record_type: str, record: dict[str, Any]) -> None:
+        """A JSON platform record (LogFormat JSON), unless SystemLogLevel filters it out."""
+        if self._logging.keeps_platform(record_type):
+            self._emit(platform_record(record_type, record, time.time()))
 
     def _drain_output(self) -> None:
         if self._output is not None:
@@ -215,7 +244,8 @@ class Environment:
             for line in launch.notice.splitlines():
                 self._emit(line)
         read_fd, write_fd = os.pipe()
-        self._output = OutputReader(read_fd, self._emit)
+        on_line = self._emit_output if self._logging.json else self._emit  # text: no levels
+        self._output = OutputReader(read_fd, on_line)
         self._init_waiter = self._loop.create_future()
         try:
             self._sandbox = await backend.create(
@@ -266,6 +296,7 @@ class Environment:
                 "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
                 "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
+                "AWS_LAMBDA_LOG_FORMAT": spec.log_format,
                 "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
                 "AWS_LAMBDA_INITIALIZATION_TYPE": (
                     "provisioned-concurrency" if self.provisioned else "on-demand"
@@ -281,6 +312,8 @@ class Environment:
         )
         if launch.execution_env:
             variables["AWS_EXECUTION_ENV"] = launch.execution_env
+        if spec.log_format == "JSON":  # the runtime filters its own records too
+            variables["AWS_LAMBDA_LOG_LEVEL"] = spec.application_log_level or "INFO"
         variables.update(self._ctx.credentials(spec))
         return variables
 
@@ -323,15 +356,25 @@ class Environment:
         if self._output is not None:
             self._output.drain()
             self._output.flush()
-        self._emit(f"END RequestId: {request_id}")
+        as_json = self._logging.json
+        if as_json:
+            done, error_type = _telemetry_status(outcome)
+            metrics = {"durationMs": round(duration_ms, 2), "producedBytes": len(payload)}
+            ended = {"requestId": request_id, "status": done, "metrics": metrics}
+            if error_type:
+                ended["errorType"] = error_type
+            self._emit_record("platform.runtimeDone", ended)
+        else:
+            self._emit(f"END RequestId: {request_id}")
         if self.alive:
             self._max_memory_mb = self._sandbox.max_memory_mb()  # type: ignore[union-attr]
         init_ms = self.init_duration_ms if cold else None
-        self._emit(
-            report_line(
-                request_id, duration_ms, spec.memory_mb, self._max_memory_mb, init_ms, status
-            )
-        )
+        memory, used = spec.memory_mb, self._max_memory_mb
+        if as_json:
+            report = report_record(request_id, duration_ms, memory, used, init_ms, done, error_type)
+            self._emit_record("platform.report", report)
+        else:
+            self._emit(report_line(request_id, duration_ms, memory, used, init_ms, status))
         self._tail = None
         reusable = outcome.kind in ("response", "error") and self.alive
         result = InvokeResult(
@@ -379,7 +422,11 @@ class Environment:
     def _start_line(self, request: InvokeRequest) -> None:
         if not self._started:
             self._started = True
-            self._emit(f"START RequestId: {request.request_id} Version: {self.spec.version}")
+            request_id, version = request.request_id, self.spec.version
+            if self._logging.json:
+                self._emit_record("platform.start", {"requestId": request_id, "version": version})
+            else:
+                self._emit(f"START RequestId: {request_id} Version: {version}")
 
     def _on_deliver(self, invocation: Invocation) -> None:
         # START is written when the runtime takes the invocation, so that an environment
@@ -515,3 +562,14 @@ def exit_description(code: int) -> str:
     except ValueError:
         words = None
     return f"signal: {words or number}"
+
+
+def _telemetry_status(outcome: Outcome) -> tuple[str, str | None]:
+    """(status, errorType) of an invocation, as Lambda's JSON platform records give them."""
+    if outcome.kind == "response":
+        return "success", None
+    if outcome.kind == "timeout":
+        return "timeout", None
+    if outcome.kind == "exit":
+        return "error", "Runtime.ExitError"
+    return "error", outcome.error_type

@@ -5,19 +5,25 @@ message ending in "\\n" (``START RequestId: … Version: $LATEST\\n``), the REPO
 with tab-separated fields and a trailing tab. Runtimes that want a multi-line message
 in one event write "\\r" for the inner line breaks, as Lambda's own runtimes do for
 tracebacks when no log framing is available; sandlot's bootstraps do the same.
+
+With ``LoggingConfig.LogFormat`` JSON (``LogPolicy``) the platform's lines are Lambda's
+JSON records (``{"time", "type": "platform.start", "record": {…}}``), and records below
+the configured levels are dropped: the application's by the ``level`` of a JSON line
+(INFO for a line without one, as Lambda assigns), the platform's by their type.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import os
 import time
 from collections.abc import Callable
 
-from sandlot.execution.api import LogEvent, LogSink
+from sandlot.execution.api import LogEvent, LogSink, LogStream
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +36,6 @@ MAX_BATCH_BYTES = 1024 * 1024
 _MAX_LINE_BYTES = MAX_EVENT_BYTES - 8
 # Beyond this many undelivered events (a stalled sink), new events are dropped.
 MAX_BUFFERED_EVENTS = 100_000
-
-StreamKey = tuple[str, str, str, str]  # account, region, log group, log stream
 
 
 def iso_timestamp(seconds: float) -> str:
@@ -59,6 +63,81 @@ def report_line(
     if status:
         line += status + "\t"
     return line
+
+
+# Levels from the most detailed; a level keeps records at it and after it.
+_APPLICATION_RANK = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "ERROR": 4, "FATAL": 5}
+_LEVEL_ALIASES = {"WARNING": "WARN", "CRITICAL": "FATAL"}
+_SYSTEM_RANK = {"DEBUG": 0, "INFO": 1, "WARN": 2}
+# The level Lambda gives each platform record (START and REPORT show at INFO, the
+# runtime's completion only at DEBUG).
+PLATFORM_LEVELS = {
+    "platform.start": "INFO",
+    "platform.runtimeDone": "DEBUG",
+    "platform.report": "INFO",
+}
+
+
+class LogPolicy:
+    """How one function's logs are written and filtered (its LoggingConfig)."""
+
+    def __init__(
+        self, log_format: str, application_level: str | None, system_level: str | None
+    ) -> None:
+        self.json = log_format == "JSON"
+        self._application = _APPLICATION_RANK.get(application_level or "INFO", 2)
+        self._system = _SYSTEM_RANK.get(system_level or "INFO", 1)
+
+    def keeps_application(self, line: str) -> bool:
+        """Whether an output line of the function passes ApplicationLogLevel."""
+        if not self.json or self._application == 0:
+            return True
+        level = "INFO"
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            if isinstance(record, dict):
+                found = record.get("level") or record.get("log_level")
+                if isinstance(found, str):
+                    found = found.upper()
+                    level = _LEVEL_ALIASES.get(found, found)
+        return _APPLICATION_RANK.get(level, 2) >= self._application
+
+    def keeps_platform(self, record_type: str) -> bool:
+        """Whether a platform record of ``record_type`` passes SystemLogLevel."""
+        return _SYSTEM_RANK[PLATFORM_LEVELS[record_type]] >= self._system
+
+
+def platform_record(record_type: str, record: dict, seconds: float) -> str:
+    """One of Lambda's JSON platform records, as CloudWatch Logs shows it."""
+    document = {"time": iso_timestamp(seconds), "type": record_type, "record": record}
+    return json.dumps(document, separators=(",", ":"))
+
+
+def report_record(
+    request_id: str,
+    duration_ms: float,
+    memory_mb: int,
+    max_memory_mb: int,
+    init_duration_ms: float | None,
+    status: str,
+    error_type: str | None,
+) -> dict:
+    """The ``record`` of ``platform.report``: the REPORT line's numbers, as numbers."""
+    metrics: dict[str, float | int] = {
+        "durationMs": round(duration_ms, 2),
+        "billedDurationMs": max(1, math.ceil(duration_ms)),
+        "memorySizeMB": memory_mb,
+        "maxMemoryUsedMB": max_memory_mb,
+    }
+    if init_duration_ms is not None:
+        metrics["initDurationMs"] = round(init_duration_ms, 2)
+    record: dict = {"requestId": request_id, "metrics": metrics, "status": status}
+    if error_type:
+        record["errorType"] = error_type
+    return record
 
 
 class OutputReader:
@@ -132,7 +211,7 @@ class LogShipper:
     def __init__(self, sink: LogSink, interval: float = 0.05) -> None:
         self._sink = sink
         self._interval = interval
-        self._pending: dict[StreamKey, list[LogEvent]] = {}
+        self._pending: dict[LogStream, list[LogEvent]] = {}
         self._count = 0
         self._dropped = 0
         self._wake = asyncio.Event()
@@ -142,7 +221,7 @@ class LogShipper:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
-    def emit(self, key: StreamKey, event: LogEvent) -> None:
+    def emit(self, key: LogStream, event: LogEvent) -> None:
         if self._count >= MAX_BUFFERED_EVENTS:
             self._dropped += 1
             return
@@ -172,9 +251,9 @@ class LogShipper:
         for key, events in pending.items():
             for batch in _batches(events):
                 try:
-                    await self._sink(*key, batch)
+                    await self._sink(key, batch)
                 except Exception:  # a failing sink must not stop log delivery
-                    log.exception("log sink failed for %s %s", key[2], key[3])
+                    log.exception("log sink failed for %s %s", key.log_group, key.log_stream)
 
     async def close(self, timeout: float = 5.0) -> None:
         """Deliver what is left, then stop."""

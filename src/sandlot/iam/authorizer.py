@@ -112,11 +112,14 @@ class Authorizer:
         params: dict[str, Any],
         *,
         context: dict[str, object] | None = None,
+        record: bool = True,
     ) -> None:
         """Raise the service's AccessDenied error unless the request is allowed.
 
         ``context`` adds request condition keys (``aws:SourceIp``,
-        ``aws:SecureTransport``, ``aws:SourceArn`` of a service's call…).
+        ``aws:SecureTransport``, ``aws:SourceArn`` of a service's call…). ``record=False``
+        keeps the decisions out of the decision log (sandlot's own work done as a
+        principal, e.g. delivering a function's logs as its role, is not its code's).
         """
         if self.mode == "off":
             return
@@ -161,20 +164,21 @@ class Authorizer:
                 policy_ids = identity.policy_ids
                 if owned is not None and owned.document is not None:
                     policy_ids = {**policy_ids, owned.kind: [resource]}
-                self.decisions.record(
-                    ctx.request_id,
-                    seq,
-                    account_id=ctx.account_id,
-                    principal_arn=principal.arn,
-                    role_arn=principal.source_arn if principal.kind == "assumed-role" else None,
-                    service=ctx.service,
-                    operation=ctx.operation,
-                    action=auth.action,
-                    resource=resource,
-                    decision=decision,
-                    enforced=self.mode == "enforce",
-                    policies=policy_ids,
-                )
+                if record:
+                    self.decisions.record(
+                        ctx.request_id,
+                        seq,
+                        account_id=ctx.account_id,
+                        principal_arn=principal.arn,
+                        role_arn=principal.source_arn if principal.kind == "assumed-role" else None,
+                        service=ctx.service,
+                        operation=ctx.operation,
+                        action=auth.action,
+                        resource=resource,
+                        decision=decision,
+                        enforced=self.mode == "enforce",
+                        policies=policy_ids,
+                    )
                 seq += 1
                 if decision.allowed:
                     continue

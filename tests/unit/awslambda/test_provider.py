@@ -147,6 +147,26 @@ def test_packages_are_shared_and_collected(lam):
     assert not [p for p in (lam.platform.data_dir / "blobs").rglob("*") if p.is_file()]
 
 
+def test_a_package_in_use_outlives_its_rows(lam):
+    """An environment still runs the old code: its directory goes with the last pool."""
+    create(lam, "a")
+    lam.settle()
+    spec, _ = lam.provider.resolve_for_invoke(ACCOUNT, REGION, "a", None)
+    leases = lam.platform.engine._leases
+    leases.hold([spec.code_dir.absolute()])  # as a pool of that version does
+    lam("DeleteFunction", FunctionName="a")
+    assert spec.code_dir.exists()  # forgotten, but still serving
+    create(lam, "b")  # the same package recorded again meanwhile: kept
+    lam.settle()
+    leases.release([spec.code_dir.absolute()])
+    assert spec.code_dir.exists()
+    leases.hold([spec.code_dir.absolute()])
+    lam("DeleteFunction", FunctionName="b")
+    assert spec.code_dir.exists()
+    leases.release([spec.code_dir.absolute()])  # the last pool is gone: removed
+    assert not spec.code_dir.exists()
+
+
 def test_layers_are_extracted_in_order(lam):
     first = lam(
         "PublishLayerVersion", LayerName="one", Content={"ZipFile": zip_of({"python/a.py": "A"})}

@@ -21,6 +21,7 @@ from sandlot.execution.api import (
     InvokeRequest,
     InvokeResult,
     LogEvent,
+    LogStream,
 )
 from sandlot.execution.engine import Engine
 
@@ -114,8 +115,9 @@ async def harness(tmp_path: Path, **settings: object) -> AsyncIterator[Harness]:
     h: Harness
     settings.setdefault("sandbox", os.environ.get("SANDLOT_TEST_SANDBOX", "process"))
 
-    async def sink(account: str, region: str, group: str, stream: str, events: list[LogEvent]):
-        h.logs.extend((account, region, group, stream, event) for event in events)
+    async def sink(stream: LogStream, events: list[LogEvent]):
+        where = (stream.account_id, stream.region, stream.log_group, stream.log_stream)
+        h.logs.extend((*where, event) for event in events)
 
     def credentials(spec: FunctionSpec) -> dict[str, str]:
         h.issued.append(spec.role_arn)

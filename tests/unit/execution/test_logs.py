@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 
-from sandlot.execution.api import LogEvent
-from sandlot.execution.logs import MAX_BATCH_EVENTS, LogShipper, report_line
+from sandlot.execution.api import LogEvent, LogStream
+from sandlot.execution.logs import MAX_BATCH_EVENTS, LogPolicy, LogShipper, report_line
 
 from .helpers import ACCOUNT, REGION, harness, wait_until
 
@@ -90,18 +90,39 @@ def test_report_line_format():
 async def test_shipper_batches_and_survives_a_failing_sink():
     calls: list[tuple[str, int]] = []
 
-    async def sink(account, region, group, stream, events):
-        calls.append((stream, len(events)))
-        if stream == "bad":
+    async def sink(stream, events):
+        calls.append((stream.log_stream, len(events)))
+        if stream.log_stream == "bad":
             raise RuntimeError("sink down")
 
     shipper = LogShipper(sink, interval=0.01)
     shipper.start()
     for i in range(MAX_BATCH_EVENTS + 5):
-        shipper.emit(("a", "r", "g", "good"), LogEvent(i, "m\n"))
-    shipper.emit(("a", "r", "g", "bad"), LogEvent(0, "m\n"))
+        shipper.emit(_stream("good"), LogEvent(i, "m\n"))
+    shipper.emit(_stream("bad"), LogEvent(0, "m\n"))
     await asyncio.sleep(0.1)
     assert sorted(calls) == [("bad", 1), ("good", 5), ("good", MAX_BATCH_EVENTS)]
-    shipper.emit(("a", "r", "g", "good"), LogEvent(1, "late\n"))
+    shipper.emit(_stream("good"), LogEvent(1, "late\n"))
     await shipper.close()
     assert calls[-1] == ("good", 1)
+
+
+def _stream(name: str) -> LogStream:
+    return LogStream("a", "r", "g", name, "fn", "arn:aws:iam::000000000000:role/r")
+
+
+def test_log_policy_filters_json_records_by_level():
+    warn = LogPolicy("JSON", "WARN", "INFO")
+    assert warn.keeps_application('{"level": "ERROR", "message": "x"}')
+    assert warn.keeps_application('{"level": "warning", "message": "x"}')  # Python's name
+    assert warn.keeps_application('{"log_level": "ERROR", "errorType": "E"}')  # error record
+    assert not warn.keeps_application('{"level": "INFO", "message": "x"}')
+    assert not warn.keeps_application("plain text")  # no level: INFO, as Lambda assigns
+    assert not warn.keeps_application('{"level": "LOUD"}')  # unknown: INFO
+    assert LogPolicy("JSON", "TRACE", None).keeps_application('{"level": "TRACE"}')
+    assert LogPolicy("Text", None, None).keeps_application("anything")
+    assert warn.keeps_platform("platform.start") and warn.keeps_platform("platform.report")
+    assert not warn.keeps_platform("platform.runtimeDone")  # DEBUG
+    quiet = LogPolicy("JSON", None, "WARN")
+    assert not quiet.keeps_platform("platform.report")
+    assert LogPolicy("JSON", None, "DEBUG").keeps_platform("platform.runtimeDone")

@@ -12,7 +12,9 @@
 //   Runtime.MalformedHandlerName, Runtime.UserCodeSyntaxError;
 // - errors answer {errorType, errorMessage, trace}, errorType being the error's name;
 // - console.* writes "<timestamp>\t<request id>\t<LEVEL>\t<message>", inner line breaks
-//   as "\r" so a multi-line message stays one log event.
+//   as "\r" so a multi-line message stays one log event; with AWS_LAMBDA_LOG_FORMAT=JSON
+//   (LoggingConfig) it writes Lambda's JSON records {timestamp, level, requestId,
+//   message} and drops those below AWS_LAMBDA_LOG_LEVEL (console.fatal added).
 // Responses are sent as soon as the handler finishes (callbackWaitsForEmptyEventLoop
 // is accepted but not waited on).
 
@@ -61,16 +63,42 @@ function request(method, route, body, headers) {
   });
 }
 
-function logLine(level, message) {
+const JSON_LOGS = (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
+const LEVEL_RANK = { TRACE: 0, DEBUG: 1, INFO: 2, WARN: 3, ERROR: 4, FATAL: 5 };
+const MIN_RANK = JSON_LOGS
+  ? (LEVEL_RANK[(process.env.AWS_LAMBDA_LOG_LEVEL || 'INFO').toUpperCase()] ?? 2)
+  : 0;
+
+// `fields` (JSON format only): structured members of the record, e.g. an error's.
+function logLine(level, message, fields) {
+  if (JSON_LOGS) {
+    if (LEVEL_RANK[level] < MIN_RANK) return;
+    const record = { timestamp: new Date().toISOString(), level, requestId: currentRequestId };
+    record.message = message;
+    process.stdout.write(`${JSON.stringify(Object.assign(record, fields || {}))}\n`);
+    return;
+  }
   process.stdout.write(
     `${new Date().toISOString()}\t${currentRequestId}\t${level}\t${message.replace(/\n/g, '\r')}\n`,
   );
 }
 
+// The fields of a JSON record logging an error (console.error(err) and the like).
+function errorFields(args) {
+  const error = args.find((arg) => arg instanceof Error);
+  if (!JSON_LOGS || !error) return undefined;
+  return {
+    errorType: errorName(error),
+    errorMessage: error.message,
+    stackTrace: error.stack ? error.stack.split('\n') : [],
+  };
+}
+
 function patchConsole() {
   const levels = { log: 'INFO', info: 'INFO', warn: 'WARN', error: 'ERROR', debug: 'DEBUG' };
+  if (JSON_LOGS) levels.fatal = 'FATAL';
   for (const [method, level] of Object.entries(levels)) {
-    console[method] = (...args) => logLine(level, util.format(...args));
+    console[method] = (...args) => logLine(level, util.format(...args), errorFields(args));
   }
   console.trace = (...args) => {
     const trace = new Error(util.format(...args)).stack.replace(/^Error/, 'Trace');
@@ -257,10 +285,17 @@ async function invoke(handler, headers, body) {
   const { error, value } = await runHandler(handler, event, headers);
   if (error !== null && error !== undefined) {
     const document = errorDocument(error, 'trace');
-    logLine(
-      'ERROR',
-      `Invoke Error \t${JSON.stringify({ errorType: document.errorType, errorMessage: document.errorMessage, stack: document.trace })}`,
-    );
+    const summary = {
+      errorType: document.errorType,
+      errorMessage: document.errorMessage,
+      stack: document.trace,
+    };
+    if (JSON_LOGS) {
+      const { errorType, errorMessage, trace } = document;
+      logLine('ERROR', 'Invoke Error', { errorType, errorMessage, stackTrace: trace });
+    } else {
+      logLine('ERROR', `Invoke Error \t${JSON.stringify(summary)}`);
+    }
     return postError(`${route}/error`, document);
   }
   let payload;

@@ -15,7 +15,11 @@ once and is reused); then each invocation is fetched from
   the exception's class name as ``errorType``;
 - the ``logging`` module writes ``[LEVEL]\\t<timestamp>\\t<request id>\\t<message>``, and
   multi-line messages and tracebacks keep their inner line breaks as "\\r" so that each
-  stays one log event.
+  stays one log event;
+- with ``AWS_LAMBDA_LOG_FORMAT=JSON`` (LoggingConfig) ``logging`` writes Lambda's JSON
+  records (timestamp, level, message, logger, requestId, exception fields and the
+  record's extra attributes), errors are JSON too, and the root logger's level is
+  ``AWS_LAMBDA_LOG_LEVEL``; ``print`` stays plain text, as in Lambda.
 
 Only the standard library; imports are kept few and lazy because they are cold-start
 time (``-S`` skips site-packages: the engine puts exactly the packages Lambda provides,
@@ -202,7 +206,16 @@ def _stack(exc):
     return traceback.format_list(frames)
 
 
+def _json_logs():
+    return os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
+
+
 def _log_error(document):
+    if _json_logs():
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        record = {"timestamp": stamp, "log_level": "ERROR", **document}
+        _write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8", "replace"))
+        return
     lines = [f"[ERROR] {document['errorType']}: {document['errorMessage']}"]
     if document.get("stackTrace"):
         lines.append("Traceback (most recent call last):")
@@ -243,23 +256,84 @@ def _load_handler(handler):
     return function
 
 
+# Attributes every LogRecord has: not copied into a JSON record as extra fields.
+_RECORD_ATTRIBUTES = frozenset(
+    [
+        "name",
+        "msg",
+        "args",
+        "levelname",
+        "levelno",
+        "pathname",
+        "filename",
+        "module",
+        "exc_info",
+        "exc_text",
+        "stack_info",
+        "lineno",
+        "funcName",
+        "created",
+        "msecs",
+        "relativeCreated",
+        "thread",
+        "threadName",
+        "processName",
+        "process",
+        "taskName",
+        "message",
+        "asctime",
+    ]
+)
+
+
+def _json_record(record, message):
+    """A log record as Lambda's Python runtime writes it in the JSON log format."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+    level = record.levelname
+    document = {
+        "timestamp": f"{stamp}.{int(record.msecs):03d}Z",
+        "level": {"WARNING": "WARN", "CRITICAL": "FATAL"}.get(level, level),
+        "message": message,
+        "logger": record.name,
+    }
+    if _request_id is not None:
+        document["requestId"] = _request_id
+    if record.exc_info and record.exc_info[0] is not None:
+        import traceback
+
+        kind, error, trace = record.exc_info
+        document["errorType"] = kind.__name__
+        document["errorMessage"] = str(error)
+        document["stackTrace"] = traceback.format_tb(trace)
+        document["location"] = f"{record.pathname}:{record.funcName}:{record.lineno}"
+    for key, value in record.__dict__.items():
+        if key not in _RECORD_ATTRIBUTES and not key.startswith("_") and key not in document:
+            document[key] = value
+    return json.dumps(document, ensure_ascii=False, default=str)
+
+
 def _configure_logging(logging):
+    as_json = _json_logs()
+
     class LambdaLogHandler(logging.Handler):
         def emit(self, record):
             try:
-                message = self.format(record)
-                created = record.created
-                stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
-                line = f"[{record.levelname}]\t{stamp}.{int(record.msecs):03d}Z\t{_request_id}\t{message}"
+                if as_json:
+                    line = _json_record(record, record.getMessage())
+                else:
+                    message = self.format(record)
+                    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+                    line = f"[{record.levelname}]\t{stamp}.{int(record.msecs):03d}Z\t{_request_id}\t{message}"
                 _write((line.replace("\n", "\r") + "\n").encode("utf-8", "replace"))
             except Exception:
                 self.handleError(record)
 
     root = logging.getLogger()
     root.addHandler(LambdaLogHandler())
-    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL")
-    if level and level.upper() in ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"):
-        root.setLevel({"TRACE": 5, "WARN": 30, "FATAL": 50}.get(level.upper(), level.upper()))
+    level = (os.environ.get("AWS_LAMBDA_LOG_LEVEL") or "").upper()
+    if level in ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"):
+        # Python has no TRACE: Lambda's runtime treats it as DEBUG.
+        root.setLevel({"TRACE": 10, "WARN": 30, "FATAL": 50}.get(level, level))
 
 
 class _LoggingHook:

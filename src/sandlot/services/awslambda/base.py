@@ -20,6 +20,7 @@ from sandlot.services.awslambda.arns import (
     parse_function_name,
     version_key,
 )
+from sandlot.services.awslambda.downloads import CodeLinks
 from sandlot.services.awslambda.packages import Packages
 from sandlot.services.awslambda.records import Package, Records
 from sandlot.services.awslambda.schema import MIGRATIONS
@@ -96,8 +97,23 @@ class LambdaBase(Provider):
         platform.store.migrate("lambda", MIGRATIONS)
         self.store = platform.store
         self.records = Records(platform.store, platform.blobs, platform.data_dir / "code")
+        # Extracted packages outlive their rows while environments still run from them.
+        self.records.after_last_use = lambda path, action: platform.engine.after_last_use(
+            path, action
+        )
         self.packages = Packages(self.records, platform.blobs)
+        self.links = CodeLinks(self.records)
         self.activator = Activator(platform.store, self.records)
+
+    # -- code downloads -------------------------------------------------------------------
+
+    def code_location(self, sha: str) -> str:
+        """A presigned URL of a code package, valid 10 minutes (served by the gateway)."""
+        return self.links.url(self.platform.endpoint_url, sha)
+
+    def open_code_download(self, path: str, query: str):
+        """(open file, size) of the package a download URL names; S3-shaped errors."""
+        return self.links.open(path, query)
 
     # -- naming ---------------------------------------------------------------------------
 

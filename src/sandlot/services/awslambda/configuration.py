@@ -109,7 +109,10 @@ def logging_config(current: dict[str, Any], given: dict[str, Any]) -> dict[str, 
         for level in ("ApplicationLogLevel", "SystemLogLevel"):
             result[level] = given.get(level) or current.get(level) or "INFO"
     elif given.get("ApplicationLogLevel") or given.get("SystemLogLevel"):
-        raise invalid("Log levels can only be set when LogFormat is JSON.")
+        raise invalid(
+            'LogLevel is not supported when LogFormat is set to "Text". Remove LogLevel '
+            'from your request or change the LogFormat to "Json" and try again.'
+        )
     return result
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from sandlot.services.provider import RequestContext
 
 SYNC_PAYLOAD_LIMIT = 6_291_456  # bytes, request and response
-ASYNC_PAYLOAD_LIMIT = 262_144
+ASYNC_PAYLOAD_LIMIT = 1_048_576  # 1 MB since AWS raised it from 256 KB
 
 
 def check_payload(kind: str, payload: bytes) -> None:
@@ -50,6 +51,23 @@ def check_payload(kind: str, payload: bytes) -> None:
             ) from None
 
 
+def check_client_context(value: str | None) -> None:
+    """ClientContext must be base64 of a JSON object; AWS refuses anything else up front."""
+    if value is None:
+        return
+    try:
+        decoded = json.loads(base64.b64decode(value, validate=True).decode("utf-8"))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        decoded = None
+    if not isinstance(decoded, dict):
+        raise ServiceError(
+            "InvalidRequestContentException",
+            "Client context must be a valid Base64-encoded JSON object.",
+            400,
+            Type="User",
+        )
+
+
 class InvokeOperations:
     """``Invoke``: synchronous runs through the engine, Event runs through the queue."""
 
@@ -62,6 +80,7 @@ class InvokeOperations:
         kind = params.get("InvocationType") or "RequestResponse"
         payload = params.get("Payload") or b""
         check_payload(kind, payload)
+        check_client_context(params.get("ClientContext"))
         name, qualifier = params["FunctionName"], params.get("Qualifier")
         # A function of another account, by ARN: IAM has checked its policy allows this.
         ref = parse_function_name(name)

@@ -48,19 +48,19 @@ class LayerOperations(LambdaBase):
                 self.records.put_layer(row)
         finally:
             self.packages.discard(package)
-        return outputs.layer_version(row)
+        return self._layer_output(row)
 
     @validated
     def get_layer_version(self, ctx: RequestContext, params: dict) -> dict:
         name = self._layer_name(ctx, params["LayerName"])
-        return outputs.layer_version(self._layer(ctx, name, params["VersionNumber"]))
+        return self._layer_output(self._layer(ctx, name, params["VersionNumber"]))
 
     @validated
     def get_layer_version_by_arn(self, ctx: RequestContext, params: dict) -> dict:
         ref = parse_layer_version_arn(params["Arn"])
         if ref is None or ref.account != ctx.account_id or ref.region != ctx.region:
             raise not_found(NO_SUCH_RESOURCE)
-        return outputs.layer_version(self._layer(ctx, ref.name, ref.version))
+        return self._layer_output(self._layer(ctx, ref.name, ref.version))
 
     @validated
     def delete_layer_version(self, ctx: RequestContext, params: dict) -> dict:
@@ -108,6 +108,11 @@ class LayerOperations(LambdaBase):
         if marker:
             result["NextMarker"] = marker
         return result
+
+    def _layer_output(self, row: dict) -> dict:
+        out = outputs.layer_version(row)
+        out["Content"]["Location"] = self.code_location(row["code_sha"])
+        return out
 
     def _layer_name(self, ctx: RequestContext, value: str) -> str:
         """A LayerName parameter (name or layer ARN) of the caller's account and region."""

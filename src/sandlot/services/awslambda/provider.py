@@ -128,8 +128,10 @@ class LambdaProvider(
         function = self.records.function(ctx.account_id, ctx.region, name)
         result: dict[str, Any] = {
             "Configuration": outputs.configuration(row, qualifier),
-            # No Location: sandlot serves no download URL for packages (yet).
-            "Code": {"RepositoryType": "S3"},
+            "Code": {
+                "RepositoryType": "S3",
+                "Location": self.code_location(json.loads(row["config"])["CodeSha"]),
+            },
         }
         tags = json.loads(function["tags"] or "{}")
         if tags:
@@ -438,6 +440,7 @@ class LambdaProvider(
         # Extracted at activation; extracting here only if the directory went missing.
         code_dir = self.records.ensure_extracted(config["CodeSha"])
         layer_dirs = tuple(self.records.ensure_extracted(la["Sha"]) for la in config["Layers"])
+        logging = config["LoggingConfig"]
         return FunctionSpec(
             account_id=account,
             region=region,
@@ -456,6 +459,10 @@ class LambdaProvider(
             digest=execution_digest(config, version),
             reserved_concurrency=reserved,
             architecture=config["Architectures"][0],
+            custom_log_group=logging["LogGroup"],
+            log_format=logging["LogFormat"],
+            application_log_level=logging.get("ApplicationLogLevel"),
+            system_log_level=logging.get("SystemLogLevel"),
         )
 
 

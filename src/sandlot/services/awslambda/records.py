@@ -5,12 +5,17 @@ rows belong together and keeps code packages referenced exactly while something 
 them. Callers wrap multi-row changes in ``store.transaction()``; blobs and extracted
 directories of packages nobody uses any more are removed after the commit
 (``collect``), so a crash can leave an orphan file but never a dangling reference.
+
+A forgotten package's extracted directory may still serve execution environments (an
+invocation of the old code during an update): it is removed only once the engine's
+last pool using it is gone (``after_last_use``), and then only if the package was not
+recorded again meanwhile. A restart removes whatever directory no package row names.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +72,9 @@ class Records:
         # Bumped by every write to functions, versions and aliases, so that whatever is
         # derived from them (the invoke path's resolutions) knows when to recompute.
         self.generation = 0
+        # (directory, action): run the action once nothing executes from the directory;
+        # the provider hands in the engine's ``after_last_use``.
+        self.after_last_use: Callable[[Path, Callable[[], None]], None] = _at_once
         self._sweep()
 
     def _sweep(self) -> None:
@@ -298,7 +306,12 @@ class Records:
         """Delete the blobs and extracted directories of forgotten packages."""
         for row in rows:
             self.blobs.delete(row["blob_id"])
-            code.remove_tree(self.code_root / row["sha"])
+            sha = row["sha"]
+            self.after_last_use(self.code_dir(sha), lambda sha=sha: self._remove_unrecorded(sha))
+
+    def _remove_unrecorded(self, sha: str) -> None:
+        if self.package(sha) is None:  # not uploaded again since it was forgotten
+            code.remove_tree(self.code_dir(sha))
 
     def code_dir(self, sha: str) -> Path:
         return self.code_root / sha
@@ -312,3 +325,7 @@ class Records:
                 raise code.BadPackage(f"code package {sha} is no longer stored")
             code.extract(self.blobs.path(row["blob_id"]), dest)
         return dest
+
+
+def _at_once(_path: Path, action: Callable[[], None]) -> None:
+    action()
