@@ -20,6 +20,7 @@ import uvicorn
 
 from sandlot.config import Settings, default_data_dir
 from sandlot.gateway.app import Gateway
+from sandlot.gateway.connection import protocol_class
 from sandlot.platform import Platform
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -43,7 +44,7 @@ def run(settings: Settings, *, out=sys.stdout) -> None:
             host=settings.host,
             port=settings.port,
             loop="uvloop" if _has_uvloop() else "asyncio",
-            http="httptools",
+            http=protocol_class(settings),  # httptools, with header and time limits
             lifespan="off",
             access_log=False,
             log_level="warning",
