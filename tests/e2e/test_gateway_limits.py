@@ -223,6 +223,4 @@ def test_oversized_sts_request_answers_query_xml(limited):
             Policy=json.dumps({"Version": "2012-10-17", "Pad": "p" * MAX_BODY}),
         )
     assert code_and_status(excinfo) == ("RequestEntityTooLargeException", 413)
-    assert excinfo.value.response["ResponseMetadata"]["HTTPHeaders"]["content-type"] == (
-        "text/xml"
-    )
+    assert excinfo.value.response["ResponseMetadata"]["HTTPHeaders"]["content-type"] == ("text/xml")
