@@ -118,7 +118,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._phase != _HEAD or self._timer is None:
+        if self._phase != _HEAD:
             # A further request on a kept-alive connection: its own head limits.
             self._phase = _HEAD
             self._since = self.loop.time()
@@ -152,8 +152,10 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
+        # From here uvicorn's keep-alive timeout takes over. The timer stays: it finds
+        # nothing to do, or the next request's phase (one timer per connection and
+        # period, not one per request: this is the hot path).
         self._phase = _IDLE
-        self._disarm()  # from here uvicorn's keep-alive timeout takes over
         super().on_message_complete()
 
     def _head_message(self) -> str:
@@ -162,8 +164,13 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     # -- time limits -------------------------------------------------------------------
 
     def _arm(self, delay: float) -> None:
-        if self._timer is None:
-            self._timer = self.loop.call_later(delay, self._check_time)
+        """Make sure the timer fires within ``delay``; an earlier one re-checks then."""
+        at = self.loop.time() + delay
+        if self._timer is not None:
+            if self._timer.when() <= at:
+                return
+            self._timer.cancel()
+        self._timer = self.loop.call_at(at, self._check_time)
 
     def _disarm(self) -> None:
         if self._timer is not None:
