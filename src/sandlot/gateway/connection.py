@@ -5,8 +5,9 @@ headers and body for as long as the client cares to take. ``LimitedHttpProtocol`
 
 - a limit on one header line (``max_header_line_bytes``) and on the request line and
   headers together (``max_header_bytes``): larger requests get ``431 Request Header
-  Fields Too Large``. The count runs as bytes arrive, so a client cannot make sandlot
-  buffer more than about one read beyond the limit;
+  Fields Too Large``. Bytes are counted as they arrive, so a client cannot make
+  sandlot buffer more than about one read beyond the limit; the lines are measured
+  once the head is complete, and only when it is larger than a line may be;
 - a time limit for a request's headers (``request_header_timeout_seconds``, counted
   from the connection or from the request's first byte) and for each pause within its
   body (``request_body_timeout_seconds``): a slow request gets ``408 Request Timeout``
@@ -67,7 +68,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._phase = _HEAD
         self._since = self.loop.time()  # the head's start, or the body's last byte
         self._head_read = 0  # bytes received since the head started (an upper bound)
-        self._head_size = 0  # request line and header lines parsed so far
+        self._feeding = 0  # size of the chunk being parsed
         self._got_bytes = False
         self._timer: asyncio.TimerHandle | None = None
         self._arm(self.head_timeout)
@@ -84,6 +85,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             return  # refused: discarding until the connection closes
         self._got_bytes = True
         self._unset_keepalive_if_required()
+        self._feeding = len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as error:
@@ -124,28 +126,11 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             self._since = self.loop.time()
             self._head_read = 0
             self._arm(self.head_timeout)
-        self._head_size = 0
-
-    def on_url(self, url: bytes) -> None:
-        super().on_url(url)
-        self._head_size += len(url)
-        if self._head_size > self.max_head:
-            raise _Refused(431, self._head_message())
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        size = len(name) + len(value) + 4  # ": " and CRLF
-        if size - 2 > self.max_line:
-            raise _Refused(
-                431,
-                f"A request header line is larger than {self.max_line} bytes "
-                f"({name[:60].decode('latin-1')}: {size - 2} bytes).",
-            )
-        self._head_size += size
-        if self._head_size > self.max_head:
-            raise _Refused(431, self._head_message())
-        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        if self._head_read + self._feeding > self.max_line:
+            # Only a head this large can break a limit: most never pay for the check.
+            self._check_head()
         self._phase = _BODY
         self._since = self.loop.time()
         self._arm(self.body_timeout)
@@ -157,6 +142,20 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         # period, not one per request: this is the hot path).
         self._phase = _IDLE
         super().on_message_complete()
+
+    def _check_head(self) -> None:
+        size = len(self.url) + 12  # "GET " + " HTTP/1.1\r\n"
+        for name, value in self.headers:
+            line = len(name) + len(value) + 2  # "name: value"
+            if line > self.max_line:
+                raise _Refused(
+                    431,
+                    f"A request header line is larger than {self.max_line} bytes "
+                    f"({name[:60].decode('latin-1')}: {line} bytes).",
+                )
+            size += line + 2
+        if size > self.max_head:
+            raise _Refused(431, self._head_message())
 
     def _head_message(self) -> str:
         return f"The request line and headers are larger than {self.max_head} bytes."
