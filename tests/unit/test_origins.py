@@ -102,3 +102,17 @@ def test_secure_mode_checks_no_host():
     # Secure mode needs a signature from a known key for everything; it may be reached
     # under any name (it may bind a public address).
     assert BrowserPolicy(Settings(secure=True)).host_refusal("sandlot.corp.example") is None
+
+
+def test_preflight_answer_for_a_trusted_origin(policy):
+    asked = {
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization,x-amz-date",
+        "access-control-request-private-network": "true",
+    }
+    answer = policy.preflight_headers("http://localhost:3000", asked)
+    assert answer["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    assert answer["Access-Control-Allow-Headers"] == "authorization,x-amz-date"
+    assert "POST" in answer["Access-Control-Allow-Methods"]
+    assert answer["Access-Control-Allow-Private-Network"] == "true"
+    assert "x-amzn-RequestId" in answer["Access-Control-Expose-Headers"]

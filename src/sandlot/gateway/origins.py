@@ -120,6 +120,9 @@ class BrowserPolicy:
         requested = headers.get("access-control-request-headers")
         if requested:
             answer["Access-Control-Allow-Headers"] = requested
+        if headers.get("access-control-request-private-network") == "true":
+            # Chromium asks before a page on a public address reaches loopback.
+            answer["Access-Control-Allow-Private-Network"] = "true"
         return answer
 
     @staticmethod
