@@ -199,11 +199,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         """In the body phase: whether the next move is the client's. Not while reading
         is paused (the app has not taken what came) or a ``100 Continue`` is unsent."""
         cycle = self.cycle
-        if cycle is None or self.flow.read_paused:
-            self._arm(self.body_timeout)
-            return False
-        if cycle.waiting_for_100_continue:
-            self._since = self.loop.time()
+        if cycle is None or self.flow.read_paused or cycle.waiting_for_100_continue:
+            self._since = self.loop.time()  # a wait of ours: the client's time restarts
             self._arm(self.body_timeout)
             return False
         return True
