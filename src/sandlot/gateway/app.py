@@ -108,9 +108,10 @@ _CONTENT_SHA256_LITERALS = frozenset(
     }
 )
 _CORS_VARY = "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"
-# awsJson services accept their own application/x-amz-json-<version> and application/json;
-# anything else (a browser's text/plain form or fetch) gets the front end's 404 page.
-_JSON_TYPES = ("application/json", "application/x-amz-json-")
+# awsJson services accept their own application/x-amz-json-<version> and application/json
+# (and CBOR, which the parser answers for itself); anything else (a browser's text/plain
+# form or fetch) gets the front end's 404 page.
+_JSON_TYPES = (("application/json", "application/x-amz-cbor-"), "application/x-amz-json-")
 _PAGE_NOT_FOUND = (
     b'<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
     b'"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n'
