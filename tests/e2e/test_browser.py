@@ -11,9 +11,12 @@ saw back to it over HTTP; the test waits for that report, then checks with boto3
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -29,7 +32,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.e2e.conftest import make_client
-from tests.e2e.functions import ROLE, zip_of
+from tests.e2e.functions import ROLE, create_function, wait_for_log_events, zip_of
 from tests.e2e.server import SandlotServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -127,16 +130,28 @@ def run_page(url: str, server: PageServer, name: str, timeout: float = 60) -> di
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its helper processes share this process group
         )
         try:
             return server.wait_report(name, timeout)
         finally:
-            browser.terminate()
+            _stop_group(browser)
+
+
+def _stop_group(browser: subprocess.Popen) -> None:
+    """Stop the browser and its helper processes (the group it leads), and wait until
+    they are gone, so its profile directory can be removed."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(browser.pid, sig)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            browser.poll()
             try:
-                browser.wait(10)
-            except subprocess.TimeoutExpired:
-                browser.kill()
-                browser.wait()
+                os.killpg(browser.pid, 0)
+            except ProcessLookupError:
+                return  # no process of the group is left
+            time.sleep(0.05)
 
 
 # -- the attack page ------------------------------------------------------------------------
@@ -170,6 +185,9 @@ async function main() {
   }).then(response => response.type));
   await attempt("nocors_lambda", fetch(C.sandlot + "/2015-03-31/functions", {
     method: "POST", mode: "no-cors", body: C.lambdaBody,
+  }).then(response => response.type));
+  await attempt("invoke", fetch(C.sandlot + "/2015-03-31/functions/" + C.target + "/invocations", {
+    method: "POST", mode: "no-cors", body: JSON.stringify({from: C.prefix}),
   }).then(response => response.type));
   await attempt("img", image(
     C.sandlot + "/?Action=CreateUser&Version=2010-05-08&UserName=" + C.prefix + "-img"));
@@ -218,6 +236,7 @@ def attack_page(endpoint: str, prefix: str, report: str, reads: dict[str, str]) 
         "sandlot": endpoint,
         "prefix": prefix,
         "report": report,
+        "target": TARGET,
         "lambdaBody": json.dumps(other),
         "signedHeaders": signed_headers,
         "signedBody": body,
@@ -250,6 +269,15 @@ def _functions(lam, prefix: str) -> set[str]:
 
 
 KINDS = ("form", "fetch", "img", "presigned", "signed")
+TARGET = "browser-target"  # a function both pages try to invoke
+
+
+@pytest.fixture(scope="module")
+def target_function(browser_server):
+    lam = make_client(browser_server.endpoint, "lambda")
+    code = {"app.py": "def handler(event, context):\n    print('invoked by', event)\n"}
+    create_function(lam, TARGET, code)
+    return TARGET
 
 
 @pytest.fixture(scope="module")
@@ -282,7 +310,9 @@ def shared_object(browser_server, pages):
 
 
 @needs_chromium
-def test_an_untrusted_page_cannot_act_as_root(browser_server, pages, shared_object):
+def test_an_untrusted_page_cannot_act_as_root(
+    browser_server, pages, shared_object, target_function
+):
     attacker, _ = pages
     endpoint = browser_server.endpoint
     attacker.pages["/attack.html"] = attack_page(endpoint, "evil", "attack", shared_object)
@@ -302,7 +332,7 @@ def test_an_untrusted_page_cannot_act_as_root(browser_server, pages, shared_obje
 
 
 @needs_chromium
-def test_a_page_of_an_allowed_origin_works(browser_server, pages, shared_object):
+def test_a_page_of_an_allowed_origin_works(browser_server, pages, shared_object, target_function):
     # The same page served from an origin in SANDLOT_CORS_ALLOWED_ORIGINS: everything it
     # tries works, which also shows the untrusted page's attempts did reach sandlot.
     _, console = pages
@@ -317,6 +347,11 @@ def test_a_page_of_an_allowed_origin_works(browser_server, pages, shared_object)
     # The preflight passed and the answer is readable.
     assert report["signed_fetch"].startswith("200 "), report
     assert "<CreateUserResponse" in report["signed_fetch"]
+    # It invoked the function; the untrusted page's earlier attempt left no trace.
+    logs = make_client(endpoint, "logs")
+    assert wait_for_log_events(logs, target_function, '"invoked by"')
+    lines = [e["message"] for e in wait_for_log_events(logs, target_function, '"invoked by"')]
+    assert len(lines) == 1 and "ctl" in lines[0], lines
 
 
 @needs_chromium
