@@ -105,8 +105,9 @@ def pages():
 def browser_server(tmp_path_factory, pages):
     """sandlot in dev mode; the console page server's origin is allowed."""
     _, console = pages
-    env = {"SANDLOT_CORS_ALLOWED_ORIGINS": f"http://localhost:1,{console.origin}"}
-    with SandlotServer(tmp_path_factory.mktemp("browser"), env=env) as server:
+    allowed = f"http://localhost:1,{console.origin}"
+    data = tmp_path_factory.mktemp("browser")
+    with SandlotServer(data, "--cors-allowed-origins", allowed) as server:
         yield server
 
 
