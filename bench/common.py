@@ -95,6 +95,13 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process ``pid`` has used."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def signed_request(
     port: int,
     service: str,
@@ -143,8 +150,9 @@ async def replay(
 ) -> dict:
     """Replay ``payload`` on ``concurrency`` keep-alive connections for ``seconds``."""
     warm_until = time.perf_counter() + 0.5
+    warm: list[float] = []
     await asyncio.gather(
-        *(_connection(port, payload, warm_until, [], ok) for _ in range(concurrency))
+        *(_connection(port, payload, warm_until, warm, ok) for _ in range(concurrency))
     )
     latencies: list[float] = []
     began = time.perf_counter()
@@ -152,7 +160,8 @@ async def replay(
         *(_connection(port, payload, began + seconds, latencies, ok) for _ in range(concurrency))
     )
     elapsed = time.perf_counter() - began
-    return {"concurrency": concurrency, "requests": len(latencies), "errors": sum(errors),
+    return {"concurrency": concurrency, "requests": len(latencies), "warmup": len(warm),
+            "errors": sum(errors),
             "per_s": round(len(latencies) / elapsed), **percentiles(latencies)}  # fmt: skip
 
 

@@ -1,7 +1,8 @@
 """Gateway benchmark: STS GetCallerIdentity over keep-alive connections.
 
 Starts a real server, then reports time to ready, idle RSS, and requests/s with
-p50/p99 latency at concurrency 1 and 16. The load generator is a separate process
+p50/p99 latency at concurrency 1 and 16, and the server's CPU time per request
+(``server_cpu_us``, the measure to compare on a busy machine). The load generator is a separate process
 (asyncio on raw sockets, one pre-signed request replayed), so its cost is not counted
 in the server's latencies beyond sharing the machine's cores.
 
@@ -20,7 +21,15 @@ import tempfile
 
 import boto3
 from botocore.credentials import Credentials
-from common import DEV_KEY, create_bench_role, replay, rss_mb, signed_request, start_server
+from common import (
+    DEV_KEY,
+    cpu_seconds,
+    create_bench_role,
+    replay,
+    rss_mb,
+    signed_request,
+    start_server,
+)
 
 BODY = b"Action=GetCallerIdentity&Version=2011-06-15"
 FORM = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
@@ -52,9 +61,14 @@ def main() -> None:
             for label, credentials in (("", DEV_KEY), ("_verified", issued_session(port))):
                 payload = signed_request(port, "sts", "/", BODY, FORM, credentials)
                 for concurrency in (1, 16):
-                    results[f"c{concurrency}{label}"] = asyncio.run(
-                        replay(port, payload, concurrency, args.seconds)
-                    )
+                    cpu = cpu_seconds(process.pid)
+                    run = asyncio.run(replay(port, payload, concurrency, args.seconds))
+                    # The server's CPU time per request, warm-up included: unlike
+                    # latency, barely moved by other load on the machine.
+                    spent = cpu_seconds(process.pid) - cpu
+                    served = run["requests"] + run.pop("warmup")
+                    run["server_cpu_us"] = round(spent / served * 1e6, 1)
+                    results[f"c{concurrency}{label}"] = run
             results["rss_after_load_mb"] = round(rss_mb(process.pid), 1)
         finally:
             process.terminate()

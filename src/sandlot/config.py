@@ -34,6 +34,17 @@ class Settings:
     # CreateFunction's (a 50 MB zip, base64-encoded in JSON).
     max_body_bytes: int = 69_905_067
     max_clock_skew_seconds: int = 15 * 60  # as AWS: older or newer signatures are refused
+    # Web pages of these origins (comma-separated, e.g. ``http://localhost:3000``; ``*``
+    # for any) may act with dev mode's ambient authority and get CORS answers from every
+    # service. sandlot's own origin always may; other pages only with keys sandlot issued.
+    cors_allowed_origins: str = ""
+    # HTTP limits: a header line (S3 answers RequestHeaderSectionTooLarge above 8192), the
+    # request line and headers together (API Gateway's quota: 10240 bytes), the time for
+    # a request's headers to arrive, and the longest pause within its body.
+    max_header_line_bytes: int = 8192
+    max_header_bytes: int = 10240
+    request_header_timeout_seconds: float = 20.0
+    request_body_timeout_seconds: float = 20.0
     account_concurrency: int = 1000  # Lambda concurrent executions per account
     keep_alive_seconds: float = 300.0  # idle Lambda environments are reclaimed after this
     sandbox: str = "auto"  # Lambda environments: linux where it works, else process

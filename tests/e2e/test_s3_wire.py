@@ -26,7 +26,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from tests.e2e.conftest import cli_env
+from tests.e2e.conftest import cli_env, make_client
 
 
 @pytest.fixture
@@ -202,7 +202,7 @@ def test_wrong_payload_hash_is_refused(server, s3, bucket):
         s3.head_object(Bucket=bucket, Key="k")
 
 
-def test_cors_preflight_and_response_headers(server, s3, bucket):
+def test_cors_preflight_and_response_headers(server, s3, bucket, user_key):
     origin = "https://app.example.com"
     preflight = {"Origin": origin, "Access-Control-Request-Method": "PUT"}
     status, _, body = raw(server.endpoint, "OPTIONS", f"/{bucket}/file", preflight)
@@ -234,7 +234,12 @@ def test_cors_preflight_and_response_headers(server, s3, bucket):
     )
     assert status == 403
     s3.put_object(Bucket=bucket, Key="file", Body=b"x")
-    status, answer, _ = raw(server.endpoint, "GET", f"/{bucket}/file", {"Origin": origin})
+    # A page of another origin uses a presigned URL of a key sandlot issued
+    # (unsigned, it would get no dev-mode root: gateway/origins.py).
+    signer = make_client(server.endpoint, "s3", key=user_key[0], secret=user_key[1])
+    url = signer.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "file"})
+    path = url.removeprefix(server.endpoint)
+    status, answer, _ = raw(server.endpoint, "GET", path, {"Origin": origin})
     assert status == 200
     assert answer["Access-Control-Allow-Origin"] == origin
 

@@ -564,17 +564,27 @@ def test_preflight_is_answered_unsigned_in_secure_mode(tmp_path):
         platform.close()
 
 
-def test_cors_headers_are_added_to_responses_with_an_origin(gateway, s3):
+def test_cors_headers_are_added_to_responses_with_an_origin(gateway, platform, s3):
+    # A page of another origin acts only with keys sandlot issued (gateway/origins.py).
+    key, secret = issue_key(platform)
+    origin = {"origin": "https://example.com"}
     s3.cors["site"] = {"Access-Control-Allow-Origin": "https://example.com"}
     s3.files["k"] = b"x"
-    request = HttpRequest("GET", "/site/k", "", {"origin": "https://example.com"})
-    response = run(gateway, request)
+
+    def get(url: str):
+        return run(gateway, signed("GET", url, headers=origin, key=key, secret=secret))
+
+    response = get("http://127.0.0.1:4566/site/k")
     assert response.headers["Access-Control-Allow-Origin"] == "https://example.com"
     response.body.file.close()
-    request = HttpRequest("GET", "/site/nope", "", {"origin": "https://example.com"})
-    assert run(gateway, request).headers["Access-Control-Allow-Origin"] == "https://example.com"
-    request = HttpRequest("GET", "/other/k", "", {"origin": "https://example.com"})
-    assert "Access-Control-Allow-Origin" not in run(gateway, request).headers
+    response = get("http://127.0.0.1:4566/site/nope")
+    assert response.headers["Access-Control-Allow-Origin"] == "https://example.com"
+    assert "Access-Control-Allow-Origin" not in get("http://127.0.0.1:4566/other/k").headers
+    # Unsigned, the page is refused, and the bucket's rules let it read why.
+    response = run(gateway, HttpRequest("GET", "/site/k", "", dict(origin)))
+    assert response.status == 403 and b"<Code>AccessDenied</Code>" in response.body
+    assert b"SANDLOT_CORS_ALLOWED_ORIGINS" in response.body
+    assert response.headers["Access-Control-Allow-Origin"] == "https://example.com"
 
 
 def test_a_file_shorter_than_announced_fails_the_response_and_is_closed():

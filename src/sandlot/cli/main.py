@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="IAM policy evaluation: enforce (deny what AWS would deny), soft (log would-be "
         "denials, allow them) or off (default enforce)",
     )
+    up.add_argument(
+        "--cors-allowed-origins",
+        metavar="ORIGINS",
+        help="comma-separated origins of web pages that may use dev mode's unsigned access "
+        "and get CORS answers, e.g. http://localhost:3000 (default: only sandlot's own)",
+    )
     logs.add_parser(commands)
     iam.add_parser(commands)
     invoke.add_parser(commands)
@@ -72,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             region=args.region,
             sandbox=args.sandbox,
             iam=args.iam,
+            cors_allowed_origins=args.cors_allowed_origins,
         )
         from sandlot.execution.sandbox import resolve_backend
 

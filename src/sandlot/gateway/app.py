@@ -11,6 +11,10 @@ whose payload is a streaming blob (``PutObject``, ``UploadPart``) are not buffer
 spooled to a file (``gateway/bodies.py``) and reach the provider as a ``SpooledBody``;
 a ``FileBody`` result is sent in chunks; CORS preflights go to the S3 provider's
 ``cors_preflight`` and other requests with an ``Origin`` get its ``cors_headers``.
+
+Requests from web pages follow ``gateway/origins.py``: a page sandlot does not trust
+gets no ambient authority, trusted origins get CORS answers from every service, and dev
+mode refuses Host names that could be DNS rebinding.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from sandlot.gateway.auth import (
     parse_signature,
     verify,
 )
+from sandlot.gateway.origins import OWN_CORS_SERVICES, BrowserPolicy
 from sandlot.gateway.routing import ServiceRouter
 from sandlot.iam.principal import Principal
 from sandlot.platform import Platform
@@ -60,6 +65,7 @@ _AUTH_ERRORS: dict[str, dict[str, tuple[str, int]]] = {
         "expired_token": ("ExpiredToken", 403),
         "skewed": ("SignatureDoesNotMatch", 403),
         "expired_url": ("SignatureDoesNotMatch", 403),
+        "denied": ("AccessDenied", 403),
     },
     "json": {
         "missing": ("MissingAuthenticationTokenException", 403),
@@ -69,6 +75,7 @@ _AUTH_ERRORS: dict[str, dict[str, tuple[str, int]]] = {
         "expired_token": ("ExpiredTokenException", 403),
         "skewed": ("InvalidSignatureException", 403),
         "expired_url": ("InvalidSignatureException", 403),
+        "denied": ("AccessDeniedException", 403),
     },
     "rest-xml": {
         "missing": ("AccessDenied", 403),
@@ -78,6 +85,7 @@ _AUTH_ERRORS: dict[str, dict[str, tuple[str, int]]] = {
         "expired_token": ("ExpiredToken", 400),
         "skewed": ("RequestTimeTooSkewed", 403),
         "expired_url": ("AccessDenied", 403),
+        "denied": ("AccessDenied", 403),
     },
 }
 _AUTH_ERRORS["rest-json"] = _AUTH_ERRORS["json"]
@@ -89,6 +97,7 @@ Receive = Callable[[], Awaitable[dict]]
 _SPOOLED_SERVICES = frozenset({"s3"})
 _SPOOL_BATCH = 1024 * 1024  # bytes handed to the writer thread at a time
 _SEND_CHUNK = 256 * 1024  # bytes of a FileBody sent at a time
+_ROUTING_PREFIX = 4096  # bytes of an oversized body kept to route it by
 _HEX = frozenset("0123456789abcdef")
 _CONTENT_SHA256_LITERALS = frozenset(
     {
@@ -99,6 +108,16 @@ _CONTENT_SHA256_LITERALS = frozenset(
     }
 )
 _CORS_VARY = "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"
+# awsJson services accept their own application/x-amz-json-<version> and application/json
+# (and CBOR, which the parser answers for itself); anything else (a browser's text/plain
+# form or fetch) gets the front end's 404 page.
+_JSON_TYPES = (("application/json", "application/x-amz-cbor-"), "application/x-amz-json-")
+_PAGE_NOT_FOUND = (
+    b'<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
+    b'"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n'
+    b'<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="en" lang="en">\n'
+    b"<head>\n  <title>Page Not Found</title>\n</head>\n<body>Page Not Found</body>\n</html>"
+)
 
 
 class _ClientGone(Exception):
@@ -113,6 +132,7 @@ class Gateway:
         self.settings = platform.settings
         services = sorted(set(KNOWN_SERVICES) | set(PROVIDERS))
         self.router = ServiceRouter(services, self._route_matches)
+        self.browser = BrowserPolicy(self.settings)
 
     # -- ASGI -----------------------------------------------------------------------
 
@@ -153,8 +173,11 @@ class Gateway:
             size += len(chunk)
             if size <= limit:
                 chunks.append(chunk)
-            else:
-                chunks.clear()  # keep reading (and dropping) so the client sees the answer
+            elif chunks or not request.body:
+                # Keep reading (and dropping) so the client sees the answer, and keep
+                # the body's start: a query-protocol request names its Action there.
+                request.body = _prefix([*chunks, chunk], _ROUTING_PREFIX)
+                chunks.clear()
             more = message.get("more_body", False)
         if size > limit:
             return self._too_large(request)
@@ -172,6 +195,7 @@ class Gateway:
         request_id = str(uuid.uuid4())
         if request.path.startswith("/_sandlot/"):
             return self._internal(request)
+        headers = request.headers
         scope = credential_scope_service(request)
         signing_name = scope[0] if scope else None
         # The signature covers the request as sent; routing and parsing see path style.
@@ -191,11 +215,33 @@ class Gateway:
         operation = None
         spooled: SpooledBody | None = None
         try:
-            if service == "s3" and request.method == "OPTIONS":
-                return await self._cors_preflight(routed, request_id)
+            refusal = self.browser.host_refusal(headers.get("host"))
+            if refusal is not None:
+                raise AuthFailure("denied", refusal)
+            if request.method == "OPTIONS" and (
+                service in OWN_CORS_SERVICES or "origin" in headers
+            ):
+                return await self._preflight(service, protocol, routed, request_id)
+            if protocol == "json" and "x-amz-target" in headers:
+                content_type = headers.get("content-type", "")
+                if not (
+                    content_type.startswith(_JSON_TYPES[0])
+                    or content_type.startswith(
+                        f"{_JSON_TYPES[1]}{model.metadata.get('jsonVersion', '1.0')}"
+                    )
+                ):
+                    response = HttpResponse(404, {"Content-Type": "text/html"}, _PAGE_NOT_FOUND)
+                    return response if await incoming.finish(response) else HttpResponse(499)
+            foreign = self.browser.foreign_page(headers)
             if service == "s3" and post_object.is_post_object(routed):
                 response = await post_object.post_object(
-                    self, request, routed, incoming.chunks(), request_id, _request_keys(request)
+                    self,
+                    request,
+                    routed,
+                    incoming.chunks(),
+                    request_id,
+                    _request_keys(request),
+                    foreign,
                 )
                 return await self._with_cors(service, routed, response)
             sig = parse_signature(request)
@@ -208,7 +254,7 @@ class Gateway:
             admitted = False
             if stream_member is not None:
                 _check_content_sha256(request, sig)
-                principal, secret = self._authenticate(request, sig)
+                principal, secret = self._authenticate(request, sig, foreign)
                 # Authorize before receiving what may be gigabytes: the parameters IAM
                 # needs are in the path and headers.
                 head = self._parser(service).parse(dataclasses.replace(routed, body=b""))
@@ -228,7 +274,7 @@ class Gateway:
             else:
                 if not incoming.done:
                     request.body = routed.body = await self._read_body(incoming, protocol)
-                principal, secret = self._authenticate(request, sig)
+                principal, secret = self._authenticate(request, sig, foreign)
                 if service == "s3" and "x-amz-content-sha256" in request.headers:
                     routed = _check_payload(routed, sig, secret)
             parsed = self._parser(service).parse(routed)
@@ -292,32 +338,46 @@ class Gateway:
         return serializer.serialize(parsed.operation, result or {}, request_id)
 
     def _authenticate(
-        self, request: HttpRequest, sig: Signature | None
+        self, request: HttpRequest, sig: Signature | None, foreign: str | None = None
     ) -> tuple[Principal, str | None]:
         """The request's principal, and the secret key its signature was checked with
-        (None when not checked: unsigned, or dev mode's unknown keys)."""
+        (None when not checked: unsigned, or dev mode's unknown keys).
+
+        ``foreign`` is the origin of an untrusted web page that sent the request: it
+        gets none of dev mode's ambient authority (no unsigned or unknown-key root).
+        """
         settings = self.settings
         if sig is None:
             if settings.secure:
                 raise AuthFailure("missing", "Request is missing Authentication Token")
+            if foreign is not None:
+                raise AuthFailure("denied", self.browser.foreign_message(foreign))
             return Principal.root(settings.default_account), None
         check_time(sig, dt.datetime.now(dt.UTC), settings.max_clock_skew_seconds)
         return self.key_principal(
             sig.access_key_id,
             sig.security_token,
             lambda secret: verify(request, sig, secret),
+            foreign,
         )
 
     def key_principal(
-        self, key: str, token: str | None, verify_with: Callable[[str], None]
+        self,
+        key: str,
+        token: str | None,
+        verify_with: Callable[[str], None],
+        foreign: str | None = None,
     ) -> tuple[Principal, str | None]:
         """The principal of access key ``key`` (its signature checked by
-        ``verify_with(secret)``), and the secret; dev mode's unknown keys are roots."""
+        ``verify_with(secret)``), and the secret; dev mode's unknown keys are roots,
+        except for a request from an untrusted web page (``foreign``: its origin)."""
         settings = self.settings
         credential = self.platform.credentials.lookup(key)
         if credential is None:
             if settings.secure:
                 raise AuthFailure("unknown_key", _INVALID_TOKEN)
+            if foreign is not None:
+                raise AuthFailure("denied", self.browser.foreign_message(foreign))
             account = key if len(key) == 12 and key.isdigit() else settings.default_account
             return Principal.root(account, key), None
         verify_with(credential.secret_access_key)
@@ -410,7 +470,26 @@ class Gateway:
             raise
         return body
 
-    # -- CORS (S3) --------------------------------------------------------------------
+    # -- CORS ---------------------------------------------------------------------------
+
+    async def _preflight(
+        self, service: str, protocol: str, request: HttpRequest, request_id: str
+    ) -> HttpResponse:
+        """An OPTIONS request: a service with its own CORS rules (S3 buckets) answers
+        first; otherwise, or when those refuse, a trusted origin gets sandlot's answer."""
+        trusted = self.browser.cors_origin(request.headers)
+        if service in OWN_CORS_SERVICES:
+            try:
+                return await self._cors_preflight(request, request_id)
+            except ServiceError:
+                if trusted is None:
+                    raise
+        if trusted is None:
+            origin = request.headers.get("origin", "null")
+            raise AuthFailure("denied", self.browser.foreign_message(origin))
+        headers = self._serializer(service, protocol).request_id_headers(request_id)
+        headers.update(self.browser.preflight_headers(trusted, request.headers))
+        return HttpResponse(200, headers, b"")
 
     async def _cors_preflight(self, request: HttpRequest, request_id: str) -> HttpResponse:
         """An S3 preflight (OPTIONS): the bucket's CORS rules decide, through the provider."""
@@ -452,25 +531,35 @@ class Gateway:
     async def _with_cors(
         self, service: str, request: HttpRequest, response: HttpResponse
     ) -> HttpResponse:
-        """Adds the bucket's CORS headers to an S3 response to a request with an Origin."""
-        origin = request.headers.get("origin") if service == "s3" else None
+        """CORS headers for a response to a request with an Origin: the bucket's rules
+        for S3, else sandlot's for a trusted origin."""
+        origin = request.headers.get("origin")
         if not origin:
             return response
+        if service in OWN_CORS_SERVICES and await self._bucket_cors(request, origin, response):
+            return response
+        trusted = self.browser.cors_origin(request.headers)
+        if trusted is not None:
+            response.headers.update(self.browser.response_headers(trusted))
+        return response
+
+    async def _bucket_cors(self, request: HttpRequest, origin: str, response: HttpResponse) -> bool:
+        """Adds the bucket's CORS headers to an S3 response; whether a rule matched."""
         bucket = _path_bucket(request.path)
         provider = self.platform.provider("s3")
         cors_headers = getattr(provider, "cors_headers", None)
         if bucket is None or cors_headers is None:
-            return response
+            return False
         try:
             extra = cors_headers(bucket, origin, request.method)
             if asyncio.iscoroutine(extra):
                 extra = await extra
         except ServiceError:
-            return response  # e.g. no such bucket: the response says so already
+            return False  # e.g. no such bucket: the response says so already
         if extra:
             response.headers.update(extra)
             response.headers.setdefault("Vary", _CORS_VARY)
-        return response
+        return bool(extra)
 
     # -- pieces -----------------------------------------------------------------------
 
@@ -486,12 +575,20 @@ class Gateway:
         return self._parser(service).matches(request)
 
     def _too_large(self, request: HttpRequest) -> HttpResponse:
-        error = ServiceError(
-            "RequestEntityTooLargeException",
-            f"Request must be smaller than {self.settings.max_body_bytes} bytes.",
-            413,
-        )
-        return self._generic_error(request, str(uuid.uuid4()), error)
+        """A body over the limit, answered in the protocol of the service addressed: the
+        request is routed on its signing scope, target, path, host and its body's start."""
+        request_id = str(uuid.uuid4())
+        scope = credential_scope_service(request)
+        signing_name = scope[0] if scope else None
+        if self.router.virtual_bucket(request, signing_name) is not None:
+            service: str | None = "s3"
+        else:
+            service = self.router.find(request, signing_name)
+        if service is None:
+            return self._generic_error(request, request_id, self._too_large_error("json"))
+        protocol = service_model(service).resolved_protocol
+        error = self._too_large_error(protocol)
+        return self._serializer(service, protocol).serialize_error(error, None, request_id)
 
     def _generic_error(
         self, request: HttpRequest, request_id: str, error: ServiceError
@@ -511,6 +608,14 @@ class Gateway:
         return self._serializer(service, protocol).serialize_error(error, None, request_id)
 
     def _internal(self, request: HttpRequest) -> HttpResponse:
+        foreign = self.browser.foreign_page(request.headers)
+        refusal = self.browser.host_refusal(request.headers.get("host")) or (
+            self.browser.foreign_message(foreign) if foreign is not None else None
+        )
+        if refusal is not None:
+            return HttpResponse(
+                403, {"Content-Type": "application/json"}, json.dumps({"message": refusal}).encode()
+            )
         if request.path.startswith(admin.PREFIX):
             return admin.answer(
                 self.platform, request, lambda r: self._authenticate(r, parse_signature(r))[0]
@@ -547,6 +652,16 @@ class Gateway:
             )
         headers = {"Content-Type": "application/zip", "Content-Length": str(size)}
         return HttpResponse(200, headers, FileBody(file, 0, size))
+
+
+def _prefix(chunks: list[bytes], size: int) -> bytes:
+    """The first ``size`` bytes of ``chunks`` joined, without joining them all."""
+    head = bytearray()
+    for chunk in chunks:
+        head += chunk[: size - len(head)]
+        if len(head) >= size:
+            break
+    return bytes(head)
 
 
 def _request_keys(request: HttpRequest) -> dict[str, object]:

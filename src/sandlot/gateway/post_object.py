@@ -59,8 +59,13 @@ async def post_object(
     chunks: AsyncIterator[bytes],
     request_id: str,
     keys: dict[str, object],
+    foreign: str | None = None,
 ) -> HttpResponse:
-    """Answer one POST Object request; errors raise (the gateway writes them as S3's)."""
+    """Answer one POST Object request; errors raise (the gateway writes them as S3's).
+
+    ``foreign`` is the origin of an untrusted web page that sent the form: its form
+    signature must be by a key sandlot issued (no dev-mode root, see gateway/origins.py).
+    """
     platform = gateway.platform
     bucket = routed.path.strip("/")
     reader = forms.FormReader(forms.boundary_of(request.headers.get("content-type", "")))
@@ -77,7 +82,7 @@ async def post_object(
             if reader.at_file and checked is None:
                 # Everything that authorizes the upload is in the fields: check it all
                 # before keeping any of the file.
-                principal, region = _authenticate(gateway, reader.fields)
+                principal, region = _authenticate(gateway, reader.fields, foreign)
                 checked = provider.post_form(bucket, reader.fields, reader.filename)
                 ctx = RequestContext(
                     request_id,
@@ -117,7 +122,9 @@ def _write(spool: bodies.Spool, pieces: list[bytes]) -> None:
             raise bodies.entity_too_large()
 
 
-def _authenticate(gateway: Gateway, fields: dict[str, str]) -> tuple[Principal, str]:
+def _authenticate(
+    gateway: Gateway, fields: dict[str, str], foreign: str | None
+) -> tuple[Principal, str]:
     """The form's principal and region, its signature checked over the policy."""
     settings = gateway.settings
     lowered = {name.lower(): value for name, value in fields.items()}
@@ -151,7 +158,7 @@ def _authenticate(gateway: Gateway, fields: dict[str, str]) -> tuple[Principal, 
             expected = hmac.new(signing, policy.encode(), hashlib.sha256).hexdigest()
             _compare(expected, lowered["x-amz-signature"])
 
-        principal, _ = gateway.key_principal(key, token, verify_v4)
+        principal, _ = gateway.key_principal(key, token, verify_v4, foreign)
         return principal, region
     if "awsaccesskeyid" in lowered or "signature" in lowered:
         for name, shown in (("awsaccesskeyid", "AWSAccessKeyId"), ("signature", "Signature")):
@@ -165,11 +172,13 @@ def _authenticate(gateway: Gateway, fields: dict[str, str]) -> tuple[Principal, 
             digest = hmac.new(secret.encode(), policy.encode(), hashlib.sha1).digest()
             _compare(base64.b64encode(digest).decode(), lowered["signature"])
 
-        principal, _ = gateway.key_principal(lowered["awsaccesskeyid"], token, verify_v2)
+        principal, _ = gateway.key_principal(lowered["awsaccesskeyid"], token, verify_v2, foreign)
         return principal, settings.region
     # An anonymous form: like any unsigned request, dev mode's account root.
     if settings.secure:
         raise AuthFailure("missing", "Request is missing Authentication Token")
+    if foreign is not None:
+        raise AuthFailure("denied", gateway.browser.foreign_message(foreign))
     return Principal.root(settings.default_account), settings.region
 
 

@@ -24,6 +24,7 @@ import uvicorn
 
 from sandlot.config import Settings, default_data_dir
 from sandlot.gateway.app import Gateway
+from sandlot.gateway.connection import protocol_class
 from sandlot.platform import ROOT_CREDENTIALS_FILE, Platform
 from sandlot.store.datadir import DataDir, DataDirInUse
 
@@ -63,7 +64,7 @@ def run(settings: Settings, *, out=sys.stdout, err=sys.stderr) -> None:
             host=settings.host,
             port=settings.port,
             loop="uvloop" if _has_uvloop() else "asyncio",
-            http="httptools",
+            http=protocol_class(settings),  # httptools, with header and time limits
             lifespan="off",
             access_log=False,
             log_level="warning",

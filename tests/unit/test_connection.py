@@ -1,0 +1,95 @@
+"""gateway/connection.py on a real socket, in-process: keep-alive and pipelined requests
+under the limits, and each phase's own time limit."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import uvicorn
+from uvicorn.server import ServerState
+
+from sandlot.config import Settings
+from sandlot.gateway.connection import protocol_class
+
+
+async def _echo(scope, receive, send) -> None:
+    """An ASGI app answering with the request body's length."""
+    size, more = 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        size += len(message.get("body", b""))
+        more = message.get("more_body", False)
+    body = str(size).encode()
+    headers = [(b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _serve(settings: Settings):
+    config = uvicorn.Config(_echo, http=protocol_class(settings), lifespan="off", log_level="error")
+    config.load()
+    state = ServerState()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: config.http_protocol_class(config=config, server_state=state, app_state={}),
+        "127.0.0.1",
+        0,
+    )
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def _response(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    return head, await reader.readexactly(length)
+
+
+def _post(body: bytes, length: int | None = None) -> bytes:
+    size = len(body) if length is None else length
+    return b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s" % (size, body)
+
+
+def test_keep_alive_and_pipelined_requests_are_served():
+    async def main() -> None:
+        server, port = await _serve(Settings(max_header_bytes=2000))
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for n in range(5):  # each request has its own head budget
+            writer.write(
+                _post(b"x" * n, None).replace(b"Host: t", b"Host: t\r\nX-Pad: " + b"p" * 1500)
+            )
+            head, body = await _response(reader)
+            assert head.startswith(b"HTTP/1.1 200") and body == str(n).encode()
+        writer.write(_post(b"ab") + _post(b"cde"))  # two requests in one write
+        assert (await _response(reader))[1] == b"2"
+        assert (await _response(reader))[1] == b"3"
+        writer.close()
+        server.close()
+
+    asyncio.run(main())
+
+
+def test_each_phase_has_its_own_time_limit():
+    async def main() -> None:
+        settings = Settings(request_header_timeout_seconds=30, request_body_timeout_seconds=0.3)
+        server, port = await _serve(settings)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(_post(b"ok"))
+        assert (await _response(reader))[1] == b"2"
+        started = time.monotonic()
+        writer.write(_post(b"12", length=10))  # the body stalls after 2 of 10 bytes
+        head, body = await asyncio.wait_for(_response(reader), 5)
+        assert head.startswith(b"HTTP/1.1 408 Request Timeout")
+        assert b"body did not arrive within 0.3 seconds" in body
+        assert time.monotonic() - started < 5  # the body's limit, not the head's 30 s
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # and the connection closed
+        writer.close()
+        server.close()
+
+    asyncio.run(main())
