@@ -26,13 +26,23 @@ def multipart(fields: dict[str, str], content: bytes, filename: str = "photo.txt
     return b"".join(out), f"multipart/form-data; boundary={boundary}"
 
 
-def post_form(url: str, fields: dict[str, str], content: bytes, filename: str = "photo.txt"):
-    """POST the form; (status, headers, body) without following redirects."""
+def post_form(
+    url: str,
+    fields: dict[str, str],
+    content: bytes,
+    filename: str = "photo.txt",
+    origin: str | None = None,
+):
+    """POST the form (as a page of ``origin`` would); (status, headers, body) without
+    following redirects."""
     body, content_type = multipart(fields, content, filename)
+    headers = {"Content-Type": content_type}
+    if origin is not None:
+        headers["Origin"] = origin
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     try:
-        connection.request("POST", parts.path, body, {"Content-Type": content_type})
+        connection.request("POST", parts.path, body, headers)
         response = connection.getresponse()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:

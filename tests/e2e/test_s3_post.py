@@ -13,6 +13,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -184,6 +185,48 @@ def test_keys_sandlot_issued_verify_and_iam_decides(server, client, bucket):
     presigned = forged.generate_presigned_post(bucket, "u2.txt")
     status, _, body = post_form(presigned["url"], presigned["fields"], b"data")
     assert (status, s3_error(body)[0]) == (403, "SignatureDoesNotMatch")
+
+
+def test_an_untrusted_page_needs_a_form_signed_by_an_issued_key(server, client, bucket):
+    """A form posted by a web page sandlot does not trust gets none of dev mode's
+    ambient root: unsigned or signed with an invented key it is refused; signed by an
+    IAM user's key (with s3:PutObject) it is that user's upload."""
+    page = "http://attacker.example"
+    s3 = client("s3")
+    status, _, body = post_form(f"{server.endpoint}/{bucket}", {"key": "a.txt"}, b"x", origin=page)
+    assert (status, s3_error(body)[0]) == (403, "AccessDenied")
+    assert page in s3_error(body)[1]
+    invented = _v4_client(server).generate_presigned_post(bucket, "b.txt")
+    status, _, body = post_form(invented["url"], invented["fields"], b"x", origin=page)
+    assert (status, s3_error(body)[0]) == (403, "AccessDenied")
+    for key in ("a.txt", "b.txt"):
+        with pytest.raises(ClientError):
+            s3.head_object(Bucket=bucket, Key=key)
+    iam = client("iam")
+    name = unique("page-uploader")
+    iam.create_user(UserName=name)
+    iam.put_user_policy(
+        UserName=name,
+        PolicyName="put",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "s3:PutObject",
+                        "Resource": f"arn:aws:s3:::{bucket}/*",
+                    }
+                ],
+            }
+        ),
+    )
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    issued = _v4_client(server, key["AccessKeyId"], key["SecretAccessKey"])
+    presigned = issued.generate_presigned_post(bucket, "c.txt")
+    status, _, _ = post_form(presigned["url"], presigned["fields"], b"page upload", origin=page)
+    assert status == 204
+    assert s3.get_object(Bucket=bucket, Key="c.txt")["Body"].read() == b"page upload"
 
 
 RECORDER = """
