@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--sandbox",
         choices=("auto", "process", "linux"),
-        help="where Lambda functions run: linux (bubblewrap namespaces + cgroups), process "
+        help="where Lambda functions run: linux (namespaces + cgroups), process "
         "(no isolation), or auto: linux where it works, else process (default auto)",
     )
     up.add_argument(

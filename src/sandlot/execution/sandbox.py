@@ -369,6 +369,16 @@ def resolve_backend(requested: str) -> tuple[str, str | None]:
     return "process", f"warning: Lambda functions run without isolation (process sandbox): {reason}"
 
 
+def isolation(name: str) -> str:
+    """How backend ``name`` isolates functions here (``/_sandlot/health``): ``none``
+    (process), or the linux sandbox's mechanism, ``namespaces`` or ``bubblewrap``."""
+    if name == "process":
+        return "none"
+    from sandlot.execution.sandbox_linux import linux_mechanism
+
+    return linux_mechanism()[0] or "none"
+
+
 def create_backend(name: str) -> SandboxBackend:
     """The backend called ``name`` (EngineSettings.sandbox).
 

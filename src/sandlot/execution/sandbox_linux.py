@@ -1,10 +1,21 @@
-"""The ``linux`` sandbox backend: bubblewrap namespaces plus a cgroup per environment.
+"""The ``linux`` sandbox backend: namespaces plus a cgroup per environment.
 
-Each environment's runtime starts under ``bwrap`` (bubblewrap, the reference
-unprivileged sandbox) in new user, PID, mount, IPC and UTS namespaces, with every
-capability dropped and no-new-privileges set (bwrap always sets it), in a new session,
-dying with the server. The network namespace is shared, as Lambda allows network by
-default and sandlot's own endpoint on loopback must stay reachable.
+Each environment's runtime runs in new user, PID, mount, IPC and UTS namespaces, with
+every capability dropped and no-new-privileges set, in a new session, dying with the
+server. Two mechanisms make that sandbox, and both give the same layout:
+
+- **namespaces** (the default wherever the kernel lets sandlot create user, PID and
+  mount namespaces: ``zygote_sandbox_available()`` probes once): the Python zygote
+  (zygote.py) makes the sandbox itself with unshare/mount/pivot_root and forks the
+  Python runtime into it, or executes the runtime's command there (Node.js,
+  ``provided*``); one sandbox is kept prepared ahead of time (a spare). Nothing to
+  install.
+- **bubblewrap** (``bwrap``, an optional fallback): used only when the zygote is off
+  (``SANDLOT_ZYGOTE=0``) or cannot create the namespaces (bwrap may still, e.g.
+  installed setuid).
+
+The network namespace is shared, as Lambda allows network by default and sandlot's
+own endpoint on loopback must stay reachable.
 
 The root it sees is built from nothing: read-only binds of the system's ``/usr`` (and
 ``/bin``, ``/lib``… as the host has them), a handful of files of ``/etc``, the Python
@@ -22,12 +33,6 @@ else of a home directory), then
 Memory, pids and CPU weight come from a cgroup per environment (cgroups.py) when the
 server can create them; without, the sandbox still isolates but limits nothing, and
 the backend says so once in the log.
-
-Where it can (``zygote_sandbox_available()``), the backend does not run bwrap: the
-Python zygote (zygote.py) makes the same sandbox itself with unshare/mount/pivot_root
-and forks the Python runtime into it, or executes the runtime's command there (Node.js,
-``provided*``); one sandbox is kept prepared ahead of time (a spare). bwrap remains the
-way when the zygote is off (SANDLOT_ZYGOTE=0) or cannot create the namespaces.
 """
 
 from __future__ import annotations
@@ -113,17 +118,40 @@ class SandboxUnavailable(Exception):
     """The ``linux`` backend cannot work on this host (the message says why)."""
 
 
-@functools.cache
-def linux_backend_available() -> tuple[bool, str]:
-    """Whether bwrap runs here with the namespaces the backend uses, and if not, why."""
+NAMESPACES = "namespaces"  # the zygote makes the sandbox (the default)
+BUBBLEWRAP = "bubblewrap"  # bwrap makes it (the fallback)
+
+
+def linux_mechanism() -> tuple[str | None, str]:
+    """(what makes the linux sandboxes here, why none can) — ``NAMESPACES`` wherever
+    the zygote can create the namespaces itself, else ``BUBBLEWRAP`` where bwrap
+    works, else ``(None, reason)``. Each probe runs once per process."""
     if not sys.platform.startswith("linux"):
-        return False, f"the linux sandbox needs Linux (this is {sys.platform})"
+        return None, f"the linux sandbox needs Linux (this is {sys.platform})"
+    if not zygote.enabled():
+        namespaces = "the zygote is off (SANDLOT_ZYGOTE=0)"
+    else:
+        works, namespaces = _zygote_probe()
+        if works:
+            return NAMESPACES, ""
+    works, bubblewrap = _bwrap_probe()
+    if works:
+        return BUBBLEWRAP, ""
+    return None, f"{namespaces}, and {bubblewrap}"
+
+
+def linux_backend_available() -> tuple[bool, str]:
+    """Whether the linux backend works here, and if not, why."""
+    mechanism, reason = linux_mechanism()
+    return mechanism is not None, reason
+
+
+@functools.cache
+def _bwrap_probe() -> tuple[bool, str]:
+    """Whether bwrap runs here with the namespaces the backend uses, and if not, why."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
-        return (
-            False,
-            "bubblewrap is not installed (`bwrap` not on PATH; apt-get install bubblewrap)",
-        )
+        return False, "bubblewrap is not installed (`bwrap` not on PATH)"
     argv = (bwrap, *_NAMESPACES, *_system_binds(), "--proc", "/proc", "--dev", "/dev", "true")
     try:
         done = subprocess.run(argv, capture_output=True, timeout=10, check=False)
@@ -148,22 +176,25 @@ for name, text in (("setgroups", "deny"), ("uid_map", f"993 {uid} 1"), ("gid_map
 
 
 @functools.cache
-def zygote_sandbox_available() -> bool:
-    """Whether the zygote can make sandboxes itself (user, mount, PID, IPC and UTS
-    namespaces via unshare(2)); if not, every runtime starts under bwrap (which may
-    work where this does not, e.g. installed setuid)."""
+def _zygote_probe() -> tuple[bool, str]:
+    """Whether a process can create the user, mount, PID, IPC and UTS namespaces and
+    map its uid (what the zygote's sandboxes need), and if not, why."""
     try:
         done = subprocess.run(
             (PYTHON, "-S", "-c", _PROBE), capture_output=True, timeout=10, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        log.info("the zygote cannot make sandboxes here (%s): bwrap starts every runtime", exc)
-        return False
+        return False, f"the kernel does not let sandlot create namespaces ({exc})"
     if done.returncode != 0:
-        reason = done.stderr.decode(errors="replace").strip().splitlines()[-1:]
-        log.info("the zygote cannot make sandboxes here (%s): bwrap starts every runtime", reason)
-        return False
-    return True
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        reason = lines[-1] if lines else f"exit status {done.returncode}"
+        return False, f"the kernel does not let sandlot create namespaces ({reason})"
+    return True, ""
+
+
+def zygote_sandbox_available() -> bool:
+    """Whether the zygote can make sandboxes itself (see ``linux_mechanism``)."""
+    return _zygote_probe()[0]
 
 
 def _system_binds() -> list[str]:
@@ -213,14 +244,16 @@ def _remove_stale_etc() -> None:
 
 
 class LinuxBackend(SandboxBackend):
-    """Sandboxes made by bubblewrap, limited by cgroups when the host lets us."""
+    """Sandboxes made by the zygote (or bubblewrap), limited by cgroups where the host
+    lets us."""
 
     name = "linux"
 
     def __init__(self) -> None:
-        available, reason = linux_backend_available()
-        if not available:
+        mechanism, reason = linux_mechanism()
+        if mechanism is None:
             raise SandboxUnavailable(reason)
+        self.mechanism = mechanism
         self._bwrap = shutil.which("bwrap") or "bwrap"
         _remove_stale_etc()
         self._etc = Path(tempfile.mkdtemp(prefix=f"sandlot-etc-{os.getpid()}-"))
@@ -242,7 +275,7 @@ class LinuxBackend(SandboxBackend):
         self._zygote_base: dict = {}
         self._spare: tuple[cgroups.Cgroup | None] | None = None
         self._closed = False
-        if zygote.enabled() and zygote_sandbox_available():
+        if mechanism == NAMESPACES:
             self._zygote = zygote.Zygote()
             self._zygote.start()  # it imports while the server finishes starting
             self._zygote_base = self._zygote_layout()

@@ -28,6 +28,7 @@ from functools import cache
 from urllib.parse import unquote
 
 import sandlot
+from sandlot.execution.sandbox import isolation
 from sandlot.gateway import bodies
 from sandlot.gateway.auth import (
     AuthFailure,
@@ -501,6 +502,7 @@ class Gateway:
                 "uptime_seconds": round(time.time() - self.platform.started_at, 3),
                 "secure": self.settings.secure,
                 "sandbox": self.settings.sandbox,
+                "isolation": isolation(self.settings.sandbox),
             }
             return HttpResponse(
                 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
