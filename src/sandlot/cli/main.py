@@ -73,15 +73,18 @@ def main(argv: list[str] | None = None) -> int:
             sandbox=args.sandbox,
             iam=args.iam,
         )
+        from sandlot.execution.network import resolve_network
         from sandlot.execution.sandbox import resolve_backend
 
         try:
             settings.sandbox, warning = resolve_backend(settings.sandbox)
+            isolated, network_warning = resolve_network(settings.function_network, settings.sandbox)
         except ValueError as exc:
             print(f"sandlot: {exc}", file=sys.stderr)
             return 2
-        if warning:
-            print(f"sandlot: {warning}", file=sys.stderr)
+        for line in (warning, network_warning if settings.sandbox == "linux" else None):
+            if line:
+                print(f"sandlot: {line}", file=sys.stderr)
         try:
             run(settings)
         except ValueError as exc:

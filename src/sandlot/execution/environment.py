@@ -197,7 +197,7 @@ class Environment:
             launch = runtimes.launch(spec, layout, self._code_dir, self._opt_dir)
         except runtimes.RuntimeUnavailable as exc:
             return Outcome("platform", exc.message.encode(), exc.error_type)
-        variables = self._variables(layout, launch, address)
+        variables = self._variables(layout, launch, backend.runtime_api_address(address))
         argv = launch.argv
         wrapper = variables.get("AWS_LAMBDA_EXEC_WRAPPER")
         if wrapper and launch.execution_env:  # Lambda honours wrappers for its runtimes
@@ -221,6 +221,7 @@ class Environment:
                     memory_mb=spec.memory_mb,
                     ephemeral_storage_mb=spec.ephemeral_storage_mb,
                     layer_dirs=tuple(layer.absolute() for layer in spec.layer_dirs),
+                    runtime_api_port=int(address.rsplit(":", 1)[1]),
                 )
             )
         except OSError as exc:
@@ -230,6 +231,8 @@ class Environment:
             return Outcome("platform", message.encode(), "Runtime.InvalidEntrypoint")
         finally:
             os.close(write_fd)
+        if self._sandbox.runtime_api_listener is not None:  # a spare's network forwards there
+            await self._server.adopt(self._sandbox.runtime_api_listener)
         if self.state is State.DEAD:
             self._sandbox.kill()
         self._sandbox.exited.add_done_callback(self._on_exit)

@@ -14,8 +14,10 @@ server. Two mechanisms make that sandbox, and both give the same layout:
   (``SANDLOT_ZYGOTE=0``) or cannot create the namespaces (bwrap may still, e.g.
   installed setuid).
 
-The network namespace is shared, as Lambda allows network by default and sandlot's
-own endpoint on loopback must stay reachable.
+Network: with ``NetworkSettings.isolated`` (network.py; zygote-made sandboxes only),
+each sandbox has its own network namespace connected by pasta: outbound access, the
+Runtime API at 127.0.0.1:9001, sandlot's function-facing listener, nothing else of
+the host's loopback. Otherwise the host's network namespace is shared.
 
 The root it sees is built from nothing: read-only binds of the system's ``/usr`` (and
 ``/bin``, ``/lib``… as the host has them), a handful of files of ``/etc``, the Python
@@ -45,13 +47,14 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import uuid
 from pathlib import Path
 
-from sandlot.execution import cgroups, zygote
+from sandlot.execution import cgroups, network, zygote
 from sandlot.execution.runtimes import PYTHON
 from sandlot.execution.sandbox import (
     Layout,
@@ -249,7 +252,7 @@ class LinuxBackend(SandboxBackend):
 
     name = "linux"
 
-    def __init__(self) -> None:
+    def __init__(self, net: network.NetworkSettings | None = None) -> None:
         mechanism, reason = linux_mechanism()
         if mechanism is None:
             raise SandboxUnavailable(reason)
@@ -273,13 +276,44 @@ class LinuxBackend(SandboxBackend):
             )
         self._zygote: zygote.Zygote | None = None
         self._zygote_base: dict = {}
-        self._spare: tuple[cgroups.Cgroup | None] | None = None
+        self._spare: _Spare | None = None
         self._closed = False
+        # A network namespace per sandbox needs the zygote's sandboxes (resolve_network).
+        self._pasta: list[str] | None = None
         if mechanism == NAMESPACES:
             self._zygote = zygote.Zygote()
             self._zygote.start()  # it imports while the server finishes starting
             self._zygote_base = self._zygote_layout()
+            if net is not None and net.isolated:
+                pasta = shutil.which("pasta") or "pasta"
+                self._function_port = net.function_port
+                self._pasta = network.pasta_argv(pasta, 0, net.function_port, "%PID%")
             self._refill_spare()
+
+    @property
+    def isolates_network(self) -> bool:
+        return self._pasta is not None
+
+    def runtime_api_address(self, host_address: str) -> str:
+        """With a network per sandbox, the runtime reaches its Runtime API at
+        127.0.0.1:9001 inside, which pasta forwards to the host's loopback: to the
+        environment's own listener (``host_address``, ``SandboxSpec.runtime_api_port``)
+        or, for a spare, to one made with it (``LinuxSandbox.runtime_api_listener``)."""
+        if self._pasta is None:
+            return host_address
+        return f"127.0.0.1:{network.RUNTIME_API_PORT}"
+
+    def _network(self, api_port: int) -> dict | None:
+        """The zygote's request for a sandbox's network (zygote_process.sandbox_parent)."""
+        if self._pasta is None:
+            return None
+        argv = [
+            f"{network.RUNTIME_API_PORT}:{api_port}"
+            if arg.startswith(f"{network.RUNTIME_API_PORT}:")
+            else arg
+            for arg in self._pasta
+        ]
+        return {"argv": argv, "ports": [network.RUNTIME_API_PORT, self._function_port]}
 
     def _base_args(self) -> list[str]:
         args = [self._bwrap, *_NAMESPACES, "--uid", str(UID), "--gid", str(GID)]
@@ -358,12 +392,17 @@ class LinuxBackend(SandboxBackend):
                 log.warning("cannot create a cgroup for a spare sandbox: %s", exc)
                 return
         fds = cgroup.procs_fds if cgroup is not None else []
-        if not self._zygote.post({"op": "spare", **self._zygote_base}, fds):
+        listener = _listen() if self._pasta is not None else None
+        api_port = listener.getsockname()[1] if listener is not None else 0
+        request = {"op": "spare", **self._zygote_base, "net": self._network(api_port)}
+        if not self._zygote.post(request, fds):
             if cgroup is not None:
                 cgroup.close_fds()
                 cgroup.remove()
+            if listener is not None:
+                listener.close()
             return
-        self._spare = (cgroup,)
+        self._spare = _Spare(cgroup, listener, api_port)
 
     def layout(
         self, code_dir: Path, opt_dir: Path, tmp_dir: Path, runtime_dir: Path, python_packages: Path
@@ -485,7 +524,7 @@ class LinuxBackend(SandboxBackend):
         limits = cgroups.Limits(spec.memory_mb)
         spare, self._spare = self._spare, None
         if spare is not None:
-            (cgroup,) = spare
+            cgroup = spare.cgroup
             if cgroup is not None:
                 cgroup.set_limits(limits)
         elif self.cgroups is not None:
@@ -496,22 +535,30 @@ class LinuxBackend(SandboxBackend):
         asyncio.get_running_loop().call_soon(self._refill_spare)
         fds = [spec.output_fd, *(cgroup.procs_fds if cgroup is not None else ())]
         # The Python bootstrap runs in the forked process; anything else is executed.
+        # A spare's pasta forwards to the spare's own listener: if the zygote has lost
+        # the spare, it makes the sandbox from scratch with that same forward.
+        api_port = spare.api_port if spare is not None and spare.listener else spec.runtime_api_port
         header = {
             **self._zygote_base,
             "spare": spare is not None,
             "exec": not zygote.forkable(spec.argv, spec.env, RUNTIME_DIR),
+            "net": self._network(api_port),
         }
+        listener = spare.listener if spare is not None else None
         try:
             pid = await self._zygote.fork(header, self._zygote_request(spec), fds, on_exit)
         except BaseException:
             if cgroup is not None:
                 cgroup.close_fds()
                 await asyncio.to_thread(cgroup.remove)
+            if listener is not None:
+                listener.close()
             raise
         if cgroup is not None:
             cgroup.close_fds()
         lifeline.watch(pid)
         sandbox = LinuxSandbox(None, lifeline, cgroup, pid)
+        sandbox.runtime_api_listener = listener
         if early:
             sandbox.reported_exit(early[0])
         return sandbox
@@ -521,15 +568,40 @@ class LinuxBackend(SandboxBackend):
         if self._zygote is not None:
             await self._zygote.close()
         spare, self._spare = self._spare, None
-        if spare is not None and spare[0] is not None:
-            spare[0].close_fds()
-            await asyncio.to_thread(spare[0].remove)
+        if spare is not None and spare.listener is not None:
+            spare.listener.close()
+        if spare is not None and spare.cgroup is not None:
+            spare.cgroup.close_fds()
+            await asyncio.to_thread(spare.cgroup.remove)
         if self._lifeline is not None:
             await self._lifeline.close()
             self._lifeline = None
         if self.cgroups is not None:
             self.cgroups.close()
         await asyncio.to_thread(shutil.rmtree, self._etc, True)
+
+
+class _Spare:
+    """A sandbox made ahead of time: its cgroup, and with networks the host's end of
+    its Runtime API (where its pasta forwards 127.0.0.1:9001) and that end's port."""
+
+    __slots__ = ("cgroup", "listener", "api_port")
+
+    def __init__(
+        self, cgroup: cgroups.Cgroup | None, listener: socket.socket | None, api_port: int
+    ) -> None:
+        self.cgroup = cgroup
+        self.listener = listener
+        self.api_port = api_port
+
+
+def _listen() -> socket.socket:
+    """A listening socket on the host's 127.0.0.1, any port (a Runtime API's host end)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.setblocking(False)
+    return listener
 
 
 class LinuxSandbox(ProcessSandbox):

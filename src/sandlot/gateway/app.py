@@ -114,6 +114,8 @@ class Gateway:
         self.settings = platform.settings
         services = sorted(set(KNOWN_SERVICES) | set(PROVIDERS))
         self.router = ServiceRouter(services, self._route_matches)
+        # The listener Lambda functions reach sandlot on (gateway/server.py), if any.
+        self.function_listener: tuple[str, int] | None = None
 
     # -- ASGI -----------------------------------------------------------------------
 
@@ -137,6 +139,7 @@ class Gateway:
             scope["query_string"].decode("latin-1"),
             headers,
             client_ip=(scope.get("client") or ("",))[0],
+            from_function=tuple(scope.get("server") or ()) == self.function_listener,
         )
         if request.method == "PUT" and not request.path.startswith("/_sandlot/"):
             # Possibly a streamed upload: routing a PUT needs no body, so the body is
@@ -289,16 +292,20 @@ class Gateway:
         self, request: HttpRequest, sig: Signature | None
     ) -> tuple[Principal, str | None]:
         """The request's principal, and the secret key its signature was checked with
-        (None when not checked: unsigned, or dev mode's unknown keys)."""
+        (None when not checked: unsigned, or dev mode's unknown keys).
+
+        On the functions' listener, dev mode's leniency does not apply: a function's
+        code gets in only with keys sandlot issued (its role's), as in AWS."""
         settings = self.settings
+        strict = settings.secure or request.from_function
         if sig is None:
-            if settings.secure:
+            if strict:
                 raise AuthFailure("missing", "Request is missing Authentication Token")
             return Principal.root(settings.default_account), None
         check_time(sig, dt.datetime.now(dt.UTC), settings.max_clock_skew_seconds)
         credential = self.platform.credentials.lookup(sig.access_key_id)
         if credential is None:
-            if settings.secure:
+            if strict:
                 raise AuthFailure("unknown_key", _INVALID_TOKEN)
             key = sig.access_key_id
             account = key if len(key) == 12 and key.isdigit() else settings.default_account
@@ -503,6 +510,8 @@ class Gateway:
                 "secure": self.settings.secure,
                 "sandbox": self.settings.sandbox,
                 "isolation": isolation(self.settings.sandbox),
+                "function_network": self.platform.function_network,
+                "function_endpoint": self.platform.function_endpoint_url,
             }
             return HttpResponse(
                 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
