@@ -12,7 +12,8 @@ forwarded to the host's loopback:
     127.0.0.1:<F>       sandlot's function-facing listener (AWS_ENDPOINT_URL), where
                         only keys sandlot issued are accepted, signed
 
-``--no-map-gw`` keeps the host's loopback out of reach otherwise: no other service on
+and DNS queries to 169.254.78.1 (the sandboxes' resolv.conf, Lambda's resolver address)
+go to the host's resolver. ``--no-map-gw`` keeps the host's loopback out of reach otherwise: no other service on
 127.0.0.1 (sandlot's main endpoint included) is reachable from inside. IPv4 only and
 no ICMP, as Lambda (``-4 --no-icmp`` also halve pasta's memory).
 
@@ -34,6 +35,9 @@ import time
 from dataclasses import dataclass
 
 RUNTIME_API_PORT = 9001  # the Runtime API inside the namespace, as on AWS
+# The resolver address inside (Lambda's own): pasta forwards its UDP port 53 to the
+# host's first resolver, which works where that one is on loopback (127.0.0.53).
+RESOLVER = "169.254.78.1"
 NETWORKS = ("auto", "isolated", "shared")
 
 
@@ -51,12 +55,29 @@ def pasta_argv(pasta: str, api_port: int, function_port: int, pid: int | str) ->
     argv = [pasta, "--config-net", "--no-map-gw", "-4", "--no-icmp", "-q", "-f"]
     argv += ["-t", "none", "-u", "none", "-U", "none"]
     argv += ["-T", f"{RUNTIME_API_PORT}:{api_port}", "-T", str(function_port)]
+    argv += ["--dns-forward", RESOLVER]
     if os.geteuid() == 0:
         # As root pasta would switch to nobody first, who cannot open the namespace.
         argv += ["--runas", "0", "--netns", f"/proc/{pid}/ns/net"]
     else:  # the namespace belongs to the sandbox's user namespace, which we own
         argv += ["--userns", f"/proc/{pid}/ns/user", "--netns", f"/proc/{pid}/ns/net"]
     return argv
+
+
+def resolv_conf(host: str = "/etc/resolv.conf") -> str:
+    """The sandboxes' /etc/resolv.conf: the host's search domains and options, with
+    RESOLVER as the only nameserver."""
+    lines = [f"nameserver {RESOLVER}"]
+    try:
+        with open(host) as f:
+            lines += [
+                line.strip()
+                for line in f
+                if line.split()[:1] and line.split()[0] in ("search", "domain", "options")
+            ]
+    except OSError:
+        pass
+    return "\n".join(lines) + "\n"
 
 
 _PROBE = """

@@ -283,11 +283,12 @@ class LinuxBackend(SandboxBackend):
         if mechanism == NAMESPACES:
             self._zygote = zygote.Zygote()
             self._zygote.start()  # it imports while the server finishes starting
-            self._zygote_base = self._zygote_layout()
             if net is not None and net.isolated:
                 pasta = shutil.which("pasta") or "pasta"
                 self._function_port = net.function_port
                 self._pasta = network.pasta_argv(pasta, 0, net.function_port, "%PID%")
+                (self._etc / "resolv.conf").write_text(network.resolv_conf())
+            self._zygote_base = self._zygote_layout()
             self._refill_spare()
 
     @property
@@ -338,7 +339,10 @@ class LinuxBackend(SandboxBackend):
             elif os.path.isdir(host):
                 binds.append((host, host, "ro"))
         for name in _ETC_FILES:
-            binds.append((os.path.realpath(f"/etc/{name}"), f"/etc/{name}", "ro-try"))
+            source = os.path.realpath(f"/etc/{name}")
+            if name == "resolv.conf" and self._pasta is not None:
+                source = str(self._etc / name)  # the namespace's resolver (network.py)
+            binds.append((source, f"/etc/{name}", "ro-try"))
         binds.append((str(self._etc / "passwd"), "/etc/passwd", "ro"))
         binds.append((str(self._etc / "group"), "/etc/group", "ro"))
         for prefix in self._prefixes:

@@ -17,7 +17,7 @@ from sandlot.execution import network
 from sandlot.execution.network import pasta_works, resolve_network
 from sandlot.execution.sandbox_linux import NAMESPACES, linux_mechanism
 
-from .helpers import alive, harness
+from .helpers import alive, harness, wait_until
 
 PASTA, PASTA_REASON = pasta_works()
 needs_pasta = pytest.mark.skipif(
@@ -29,6 +29,7 @@ CONNECT = {
 import os, socket, time
 def handler(event, context):
     out = {"api": os.environ["AWS_LAMBDA_RUNTIME_API"],
+           "resolver": open("/etc/resolv.conf").read().split("\\n")[0],
            "interfaces": sorted(open("/proc/net/dev").read().split("\\n")[2:])}
     out["interfaces"] = sorted(line.split(":")[0].strip() for line in out["interfaces"] if line)
     for name, port in event["ports"].items():
@@ -89,6 +90,7 @@ async def test_each_environment_reaches_only_its_endpoint_and_runtime_api(tmp_pa
                 seen = json.loads(result.payload)
                 assert seen == {
                     "api": "127.0.0.1:9001",
+                    "resolver": "nameserver 169.254.78.1",  # forwarded to the host's
                     "interfaces": ["eth0", "lo"],  # its own: pasta's, and loopback
                     "sandlot": "connected",
                     "other": "ConnectionRefusedError",
@@ -102,7 +104,8 @@ async def test_each_environment_reaches_only_its_endpoint_and_runtime_api(tmp_pa
             pastas = pasta_children(h)
             assert len(pastas) == 2
             await h.engine.close()
-            assert not any(alive(pid) for pid in pastas)  # pasta ends with its sandbox
+            # pasta ends with its sandbox (PR_SET_PDEATHSIG: a signal, so not at once).
+            assert await wait_until(lambda: not any(alive(pid) for pid in pastas))
     finally:
         endpoint.close()
         other.close()
@@ -157,5 +160,5 @@ def test_pasta_command_line():
         "/usr/bin/pasta", "--config-net", "--no-map-gw", "-4", "--no-icmp", "-q", "-f",
         "-t", "none", "-u", "none", "-U", "none", "-T",
     ]  # fmt: skip
-    assert argv[14:17] == ["9001:40001", "-T", "4567"]
+    assert argv[14:19] == ["9001:40001", "-T", "4567", "--dns-forward", "169.254.78.1"]
     assert argv[-1] == "/proc/1234/ns/net"
