@@ -186,7 +186,7 @@ def resolve_network(requested: str, sandbox: str) -> tuple[bool, str | None]:
     if reason is None:
         return True, None
     if requested == "isolated":
-        raise ValueError(f"refusing to start with --function-network isolated: {reason}")
+        raise ValueError(f"refusing to start with SANDLOT_FUNCTION_NETWORK=isolated: {reason}")
     return False, (
         f"warning: Lambda functions share the host's network ({reason}): they can reach "
         "every service on this machine's loopback, sandlot's main endpoint included"

@@ -142,7 +142,9 @@ def test_without_pasta_functions_share_the_network_with_a_warning(monkeypatch):
                 "(Debian: apt-get install passt)): they can reach every service on this "
                 "machine's loopback, sandlot's main endpoint included"
             )
-            with pytest.raises(ValueError, match="refusing to start with --function-network"):
+            with pytest.raises(
+                ValueError, match="refusing to start with SANDLOT_FUNCTION_NETWORK=isolated"
+            ):
                 resolve_network("isolated", "linux")
     finally:
         pasta_works.cache_clear()
@@ -162,3 +164,27 @@ def test_pasta_command_line():
     ]  # fmt: skip
     assert argv[14:19] == ["9001:40001", "-T", "4567", "--dns-forward", "169.254.78.1"]
     assert argv[-1] == "/proc/1234/ns/net"
+
+
+def test_up_says_once_that_functions_share_the_network(monkeypatch, capsys):
+    from sandlot.cli import main
+
+    if linux_mechanism()[0] != NAMESPACES:
+        pytest.skip("the linux sandbox's namespaces are unavailable here")
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
+    monkeypatch.setattr("sandlot.gateway.server.run", lambda settings: None)
+    pasta_works.cache_clear()
+    try:
+        assert main.main(["up", "--sandbox", "linux", "--port", "0"]) == 0
+        monkeypatch.setenv("SANDLOT_FUNCTION_NETWORK", "isolated")
+        assert main.main(["up", "--sandbox", "linux", "--port", "0"]) == 2
+    finally:
+        pasta_works.cache_clear()
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "sandlot: warning: Lambda functions share the host's network (pasta is not installed "
+        "(Debian: apt-get install passt)): they can reach every service on this machine's "
+        "loopback, sandlot's main endpoint included",
+        "sandlot: refusing to start with SANDLOT_FUNCTION_NETWORK=isolated: pasta is not installed "
+        "(Debian: apt-get install passt)",
+    ]
