@@ -278,15 +278,16 @@ class LinuxBackend(SandboxBackend):
         self._zygote_base: dict = {}
         self._spare: _Spare | None = None
         self._closed = False
-        # A network namespace per sandbox needs the zygote's sandboxes (resolve_network).
-        self._pasta: list[str] | None = None
+        # A network namespace per sandbox needs the zygote's sandboxes (resolve_network):
+        # pasta's path, and the functions' endpoint port it forwards.
+        self._pasta: str | None = None
+        self._function_port = 0
         if mechanism == NAMESPACES:
             self._zygote = zygote.Zygote()
             self._zygote.start()  # it imports while the server finishes starting
             if net is not None and net.isolated:
-                pasta = shutil.which("pasta") or "pasta"
+                self._pasta = shutil.which("pasta") or "pasta"
                 self._function_port = net.function_port
-                self._pasta = network.pasta_argv(pasta, 0, net.function_port, "%PID%")
                 (self._etc / "resolv.conf").write_text(network.resolv_conf())
             self._zygote_base = self._zygote_layout()
             self._refill_spare()
@@ -308,12 +309,8 @@ class LinuxBackend(SandboxBackend):
         """The zygote's request for a sandbox's network (zygote_process.sandbox_parent)."""
         if self._pasta is None:
             return None
-        argv = [
-            f"{network.RUNTIME_API_PORT}:{api_port}"
-            if arg.startswith(f"{network.RUNTIME_API_PORT}:")
-            else arg
-            for arg in self._pasta
-        ]
+        # %PID% becomes the sandbox's outer process, known only there.
+        argv = network.pasta_argv(self._pasta, api_port, self._function_port, "%PID%")
         return {"argv": argv, "ports": [network.RUNTIME_API_PORT, self._function_port]}
 
     def _base_args(self) -> list[str]:
@@ -541,7 +538,7 @@ class LinuxBackend(SandboxBackend):
         # The Python bootstrap runs in the forked process; anything else is executed.
         # A spare's pasta forwards to the spare's own listener: if the zygote has lost
         # the spare, it makes the sandbox from scratch with that same forward.
-        api_port = spare.api_port if spare is not None and spare.listener else spec.runtime_api_port
+        api_port = spare.api_port if spare is not None else spec.runtime_api_port
         header = {
             **self._zygote_base,
             "spare": spare is not None,
