@@ -121,7 +121,20 @@ def test_the_functions_endpoint_refuses_invented_keys_from_anywhere(server, heal
     fn_sts = make_client(health["function_endpoint"], "sts")
     with pytest.raises(ClientError) as caught:
         fn_sts.get_caller_identity()
-    assert caught.value.response["Error"]["Code"] == "InvalidClientTokenId"
+    assert caught.value.response["Error"] == {
+        "Type": "Sender",
+        "Code": "InvalidClientTokenId",
+        "Message": "The security token included in the request is invalid.",
+    }
+    fn_s3 = make_client(health["function_endpoint"], "s3", key="AKIAINVENTEDKEY00000")
+    with pytest.raises(ClientError) as caught:
+        fn_s3.list_buckets()
+    error = caught.value.response["Error"]
+    assert (error["Code"], error["Message"], error["AWSAccessKeyId"]) == (
+        "InvalidAccessKeyId",
+        "The AWS Access Key Id you provided does not exist in our records.",
+        "AKIAINVENTEDKEY00000",
+    )
     # The main endpoint keeps dev mode: the same invented key is the account root there.
     main = make_client(server.endpoint, "sts").get_caller_identity()
     assert main["Arn"] == "arn:aws:iam::000000000000:root"

@@ -192,6 +192,7 @@ class Gateway:
         protocol = model.resolved_protocol
         operation = None
         spooled: SpooledBody | None = None
+        sig: Signature | None = None
         try:
             if service == "s3" and request.method == "OPTIONS":
                 return await self._cors_preflight(routed, request_id)
@@ -239,6 +240,10 @@ class Gateway:
         except AuthFailure as failure:
             code, status = _AUTH_ERRORS[protocol][failure.kind]
             error = ServiceError(code, failure.message, status)
+            if code == "InvalidAccessKeyId":  # S3's own wording, and the key it refused
+                error.message = "The AWS Access Key Id you provided does not exist in our records."
+                if sig is not None:
+                    error.fields["AWSAccessKeyId"] = sig.access_key_id
         except ServiceError as exc:
             error = exc
         except NotImplementedError:  # e.g. event-stream outputs, not served yet
