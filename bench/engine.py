@@ -8,7 +8,8 @@ latency p50/p99 at concurrency 1, invokes/s at concurrency 16, and the Node.js
 hello world's cold start (when `node` is on PATH).
 
     python bench/engine.py [--cold 30] [--warm 3000] [--seconds 5] [--loop uvloop|asyncio]
-                           [--sandbox process|linux] [--node-cold 20]
+                           [--sandbox process|linux] [--network shared|isolated]
+                           [--cold-gap 0.2] [--node-cold 20]
 
 SANDLOT_ZYGOTE=0 turns the Python zygote off (environments start a fresh interpreter).
 Targets (issue 4): cold start p50 <= 15 ms and p99 <= 40 ms (linux), p50 <= 10 ms
@@ -121,7 +122,10 @@ async def run(args: argparse.Namespace, work: Path) -> None:
         return {"AWS_ACCESS_KEY_ID": "ASIA", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "t"}
 
     settings = EngineSettings(
-        endpoint_url="http://127.0.0.1:4566", work_dir=work / "engine", sandbox=args.sandbox
+        endpoint_url="http://127.0.0.1:4566",
+        work_dir=work / "engine",
+        sandbox=args.sandbox,
+        isolate_network=args.network == "isolated",
     )
     engine = Engine(settings, credentials, sink)
     try:
@@ -136,6 +140,7 @@ async def run(args: argparse.Namespace, work: Path) -> None:
             init.append(result.init_duration_ms or 0.0)
             assert result.function_error is None, result.payload
             await engine._pools.pop(spec.pool_key).close()
+            await asyncio.sleep(args.cold_gap)
         cold, init = cold[1:], init[1:]  # the first also pays for the engine's start
         print(
             f"cold start        p50 {percentile(cold, 0.5):7.2f} ms   "
@@ -231,9 +236,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     parser.add_argument("--sandbox", choices=("process", "linux"), default="process")
+    parser.add_argument(
+        "--network",
+        choices=("shared", "isolated"),
+        default="shared",
+        help="linux: a network namespace per environment (pasta) or the host's",
+    )
+    parser.add_argument(
+        "--cold-gap", type=float, default=0.0, help="seconds between cold starts (0: back to back)"
+    )
     parser.add_argument("--node-cold", type=int, default=20, help="Node.js cold starts (0: none)")
     args = parser.parse_args()
-    print(f"sandbox: {args.sandbox}")
+    print(f"sandbox: {args.sandbox}, network: {args.network}, cold-start gap {args.cold_gap} s")
     if args.loop == "uvloop":
         import uvloop
 

@@ -48,6 +48,12 @@ class Settings:
     account_concurrency: int = 1000  # Lambda concurrent executions per account
     keep_alive_seconds: float = 300.0  # idle Lambda environments are reclaimed after this
     sandbox: str = "auto"  # Lambda environments: linux where it works, else process
+    # Functions reach sandlot on a listener of their own (127.0.0.1:function_port, 0:
+    # any free port), where only keys sandlot issued are accepted. function_network:
+    # auto (a network namespace per environment where pasta works, else the host's
+    # network with a warning), isolated (refuse to start without) or shared.
+    function_port: int = 0
+    function_network: str = "auto"
     iam: str = "enforce"  # enforce | soft (log would-be denials, allow) | off
 
     @classmethod

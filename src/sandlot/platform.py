@@ -55,15 +55,19 @@ class Platform:
         self.s3_notifications = S3Notifications(self)
         self.authorizer = Authorizer(self)
         self.endpoint_url = f"http://{settings.host}:{settings.port}"
+        self.function_endpoint_url = self.endpoint_url  # functions' AWS_ENDPOINT_URL
+        self.function_network = "shared"  # "isolated" once the engine has them
         self._providers: dict[str, Provider | None] = {}
         self._engine: Engine | None = None
         self._tasks: list[asyncio.Task] = []
         if settings.secure:
             self.ensure_root_credentials()
 
-    async def start(self, endpoint_url: str) -> None:
-        """Begin background work once the server listens at ``endpoint_url``."""
+    async def start(self, endpoint_url: str, function_endpoint_url: str | None = None) -> None:
+        """Begin background work once the server listens at ``endpoint_url`` (and,
+        for Lambda functions, at ``function_endpoint_url``)."""
         self.endpoint_url = endpoint_url
+        self.function_endpoint_url = function_endpoint_url or endpoint_url
         self._tasks.append(asyncio.create_task(self.async_invocations.run()))
         self._tasks.append(asyncio.create_task(self.s3_notifications.run()))
         self._tasks.append(asyncio.create_task(self._sweep_log_retention()))
@@ -95,14 +99,19 @@ class Platform:
             from sandlot.events.log_delivery import LogDelivery
             from sandlot.execution.api import EngineSettings
             from sandlot.execution.engine import Engine
+            from sandlot.execution.network import resolve_network
             from sandlot.execution.sandbox import resolve_backend
 
             sandbox, warning = resolve_backend(self.settings.sandbox)
             if warning:
                 log.warning(warning)
-
+            isolated, warning = resolve_network(self.settings.function_network, sandbox)
+            if warning and sandbox == "linux":  # the process sandbox has warned already
+                log.warning(warning)
+            self.function_network = "isolated" if isolated else "shared"
             settings = EngineSettings(
-                endpoint_url=self.endpoint_url,
+                endpoint_url=self.function_endpoint_url,
+                isolate_network=isolated,
                 work_dir=self.data_dir / "environments",
                 account_concurrency=self.settings.account_concurrency,
                 keep_alive_s=self.settings.keep_alive_seconds,

@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--sandbox",
         choices=("auto", "process", "linux"),
-        help="where Lambda functions run: linux (bubblewrap namespaces + cgroups), process "
+        help="where Lambda functions run: linux (namespaces + cgroups), process "
         "(no isolation), or auto: linux where it works, else process (default auto)",
     )
     up.add_argument(
@@ -80,15 +80,18 @@ def main(argv: list[str] | None = None) -> int:
             iam=args.iam,
             cors_allowed_origins=args.cors_allowed_origins,
         )
+        from sandlot.execution.network import resolve_network
         from sandlot.execution.sandbox import resolve_backend
 
         try:
             settings.sandbox, warning = resolve_backend(settings.sandbox)
+            isolated, network_warning = resolve_network(settings.function_network, settings.sandbox)
         except ValueError as exc:
             print(f"sandlot: {exc}", file=sys.stderr)
             return 2
-        if warning:
-            print(f"sandlot: {warning}", file=sys.stderr)
+        for line in (warning, network_warning if settings.sandbox == "linux" else None):
+            if line:
+                print(f"sandlot: {line}", file=sys.stderr)
         try:
             run(settings)
         except ValueError as exc:

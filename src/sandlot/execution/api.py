@@ -151,4 +151,7 @@ class EngineSettings:
     account_concurrency: int = 1000
     keep_alive_s: float = 300.0  # idle environments are reclaimed after this
     sandbox: str = "process"
+    # linux: a network namespace per environment (network.py) in which endpoint_url's
+    # port is forwarded to the host's loopback, and nothing else of it.
+    isolate_network: bool = False
     extra: dict[str, str] = field(default_factory=dict)

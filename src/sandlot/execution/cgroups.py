@@ -91,9 +91,11 @@ class Cgroup:
         return 0
 
     def remove(self) -> None:
-        """Remove the directories once the processes are gone (retrying while they exit)."""
+        """Remove the directories once the processes are gone (retrying while they exit:
+        a thousand killed processes, a fork bomb's, take seconds on a busy machine)."""
+        deadline = time.monotonic() + 10
         for path in self._dirs:
-            for _ in range(50):
+            while time.monotonic() < deadline:
                 try:
                     path.rmdir()
                     break

@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import time
+import urllib.parse
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Coroutine, Sequence
@@ -36,6 +37,7 @@ from sandlot.execution.api import (
 )
 from sandlot.execution.environment import EnvironmentContext, EnvironmentGone
 from sandlot.execution.logs import LogShipper
+from sandlot.execution.network import NetworkSettings
 from sandlot.execution.pool import Concurrency, FunctionPool
 from sandlot.execution.sandbox import create_backend
 
@@ -66,7 +68,9 @@ class Engine:
         self, settings: EngineSettings, credentials: CredentialIssuer, log_sink: LogSink
     ) -> None:
         self.settings = settings
-        self._backend = create_backend(settings.sandbox)
+        port = urllib.parse.urlsplit(settings.endpoint_url).port or 80
+        net = NetworkSettings(settings.isolate_network, port)
+        self._backend = create_backend(settings.sandbox, net)
         self._credentials = credentials
         self._shipper = LogShipper(log_sink)
         self._concurrency = Concurrency(settings.account_concurrency)

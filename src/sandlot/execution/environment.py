@@ -235,7 +235,7 @@ class Environment:
         if self.state is State.DEAD:  # shut down while the runtime was being prepared
             self._server.close()
             return Outcome("exit", status=-signal.SIGKILL)
-        variables = self._variables(layout, launch, address)
+        variables = self._variables(layout, launch, backend.runtime_api_address(address))
         argv = launch.argv
         wrapper = variables.get("AWS_LAMBDA_EXEC_WRAPPER")
         if wrapper and launch.execution_env:  # Lambda honours wrappers for its runtimes
@@ -263,6 +263,7 @@ class Environment:
                     layer_dirs=tuple(layer.absolute() for layer in spec.layer_dirs),
                     runtime_prefix=found.prefix,
                     node_modules=node_modules,
+                    runtime_api_port=int(address.rsplit(":", 1)[1]),
                 )
             )
         except OSError as exc:
@@ -272,6 +273,8 @@ class Environment:
             return Outcome("platform", message.encode(), "Runtime.InvalidEntrypoint")
         finally:
             os.close(write_fd)
+        if self._sandbox.runtime_api_listener is not None:  # a spare's network forwards there
+            await self._server.adopt(self._sandbox.runtime_api_listener)
         if self.state is State.DEAD:
             self._sandbox.kill()
         self._sandbox.exited.add_done_callback(self._on_exit)

@@ -25,6 +25,7 @@ import base64
 import binascii
 import json
 import os
+import socket
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -440,6 +441,7 @@ class RuntimeAPIServer:
         self.api = api
         self.connections: set[_Connection] = set()
         self._server: asyncio.AbstractServer | None = None
+        self._adopted: list[asyncio.AbstractServer] = []
         self.address = ""
 
     async def start(self) -> str:
@@ -452,11 +454,19 @@ class RuntimeAPIServer:
         self.address = f"127.0.0.1:{port}"
         return self.address
 
+    async def adopt(self, listener: socket.socket) -> None:
+        """Serve the runtime on ``listener`` too (already listening)."""
+        loop = asyncio.get_running_loop()
+        self._adopted.append(await loop.create_server(lambda: _Connection(self), sock=listener))
+
     def close(self) -> None:
         """Stop listening and drop every connection (the runtime is gone)."""
         if self._server is not None:
             self._server.close()
             self._server = None
+        for server in self._adopted:
+            server.close()
+        self._adopted.clear()
         for conn in list(self.connections):
             conn.close()
         self.connections.clear()

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandlot.execution import zygote
+from sandlot.execution.network import NetworkSettings
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +65,16 @@ class SandboxSpec:
     layer_dirs: tuple[Path, ...] = ()  # what a merged opt_dir's symlinks point into
     runtime_prefix: str | None = None  # the interpreter's installation (shown at /var/lang)
     node_modules: Path | None = None  # the AWS SDK for JavaScript (Node.js runtimes)
+    runtime_api_port: int = 0  # the environment's Runtime API on the host's 127.0.0.1
 
 
 class Sandbox(ABC):
     """One running runtime process (tree)."""
 
     pid: int
+    # Another listening socket the Runtime API must serve (a spare sandbox's network
+    # forwards there; see sandbox_linux.py), or None.
+    runtime_api_listener: socket.socket | None = None
 
     @property
     @abstractmethod
@@ -116,6 +122,15 @@ class SandboxBackend(ABC):
     def layer_paths(self, layers: tuple[Path, ...]) -> tuple[str, ...]:
         """Where the sandbox shows each layer, for the merged /opt's links to point at."""
         return tuple(map(str, layers))
+
+    def runtime_api_address(self, host_address: str) -> str:
+        """AWS_LAMBDA_RUNTIME_API for a Runtime API listening at ``host_address``."""
+        return host_address
+
+    @property
+    def isolates_network(self) -> bool:
+        """Whether each sandbox has a network of its own (see network.py)."""
+        return False
 
     @abstractmethod
     async def create(self, spec: SandboxSpec) -> Sandbox:
@@ -396,8 +411,19 @@ def resolve_backend(requested: str) -> tuple[str, str | None]:
     return "process", f"warning: Lambda functions run without isolation (process sandbox): {reason}"
 
 
-def create_backend(name: str) -> SandboxBackend:
-    """The backend called ``name`` (EngineSettings.sandbox).
+def isolation(name: str) -> str:
+    """How backend ``name`` isolates functions here (``/_sandlot/health``): ``none``
+    (process), or the linux sandbox's mechanism, ``namespaces`` or ``bubblewrap``."""
+    if name == "process":
+        return "none"
+    from sandlot.execution.sandbox_linux import linux_mechanism
+
+    return linux_mechanism()[0] or "none"
+
+
+def create_backend(name: str, net: NetworkSettings | None = None) -> SandboxBackend:
+    """The backend called ``name`` (EngineSettings.sandbox); ``net``: how ``linux``
+    connects its sandboxes (the process backend shares the host's network).
 
     Raises ``SandboxUnavailable`` (sandbox_linux.py) if ``linux`` cannot work here.
     """
@@ -406,5 +432,5 @@ def create_backend(name: str) -> SandboxBackend:
     if name == "linux":
         from sandlot.execution.sandbox_linux import LinuxBackend  # imports this module
 
-        return LinuxBackend()
+        return LinuxBackend(net)
     raise ValueError(f"unknown sandbox backend {name!r} (available: {', '.join(BACKENDS)})")

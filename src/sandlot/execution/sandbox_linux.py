@@ -1,10 +1,23 @@
-"""The ``linux`` sandbox backend: bubblewrap namespaces plus a cgroup per environment.
+"""The ``linux`` sandbox backend: namespaces plus a cgroup per environment.
 
-Each environment's runtime starts under ``bwrap`` (bubblewrap, the reference
-unprivileged sandbox) in new user, PID, mount, IPC and UTS namespaces, with every
-capability dropped and no-new-privileges set (bwrap always sets it), in a new session,
-dying with the server. The network namespace is shared, as Lambda allows network by
-default and sandlot's own endpoint on loopback must stay reachable.
+Each environment's runtime runs in new user, PID, mount, IPC and UTS namespaces, with
+every capability dropped and no-new-privileges set, in a new session, dying with the
+server. Two mechanisms make that sandbox, and both give the same layout:
+
+- **namespaces** (the default wherever the kernel lets sandlot create user, PID and
+  mount namespaces: ``zygote_sandbox_available()`` probes once): the Python zygote
+  (zygote.py) makes the sandbox itself with unshare/mount/pivot_root and forks the
+  Python runtime into it, or executes the runtime's command there (Node.js,
+  ``provided*``); one sandbox is kept prepared ahead of time (a spare). Nothing to
+  install.
+- **bubblewrap** (``bwrap``, an optional fallback): used only when the zygote is off
+  (``SANDLOT_ZYGOTE=0``) or cannot create the namespaces (bwrap may still, e.g.
+  installed setuid).
+
+Network: with ``NetworkSettings.isolated`` (network.py; zygote-made sandboxes only),
+each sandbox has its own network namespace connected by pasta: outbound access, the
+Runtime API at 127.0.0.1:9001, sandlot's function-facing listener, nothing else of
+the host's loopback. Otherwise the host's network namespace is shared.
 
 The root it sees is built from nothing: read-only binds of the system's ``/usr`` (and
 ``/bin``, ``/lib``… as the host has them), a handful of files of ``/etc``, the Python
@@ -25,12 +38,6 @@ else of a home directory), then
 Memory, pids and CPU weight come from a cgroup per environment (cgroups.py) when the
 server can create them; without, the sandbox still isolates but limits nothing, and
 the backend says so once in the log.
-
-Where it can (``zygote_sandbox_available()``), the backend does not run bwrap: the
-Python zygote (zygote.py) makes the same sandbox itself with unshare/mount/pivot_root
-and forks the Python runtime into it, or executes the runtime's command there (Node.js,
-``provided*``); one sandbox is kept prepared ahead of time (a spare). bwrap remains the
-way when the zygote is off (SANDLOT_ZYGOTE=0) or cannot create the namespaces.
 """
 
 from __future__ import annotations
@@ -43,13 +50,14 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import uuid
 from pathlib import Path
 
-from sandlot.execution import cgroups, zygote
+from sandlot.execution import cgroups, network, zygote
 from sandlot.execution.runtimes import PYTHON
 from sandlot.execution.sandbox import (
     Layout,
@@ -125,17 +133,40 @@ class SandboxUnavailable(Exception):
     """The ``linux`` backend cannot work on this host (the message says why)."""
 
 
-@functools.cache
-def linux_backend_available() -> tuple[bool, str]:
-    """Whether bwrap runs here with the namespaces the backend uses, and if not, why."""
+NAMESPACES = "namespaces"  # the zygote makes the sandbox (the default)
+BUBBLEWRAP = "bubblewrap"  # bwrap makes it (the fallback)
+
+
+def linux_mechanism() -> tuple[str | None, str]:
+    """(what makes the linux sandboxes here, why none can) — ``NAMESPACES`` wherever
+    the zygote can create the namespaces itself, else ``BUBBLEWRAP`` where bwrap
+    works, else ``(None, reason)``. Each probe runs once per process."""
     if not sys.platform.startswith("linux"):
-        return False, f"the linux sandbox needs Linux (this is {sys.platform})"
+        return None, f"the linux sandbox needs Linux (this is {sys.platform})"
+    if not zygote.enabled():
+        namespaces = "the zygote is off (SANDLOT_ZYGOTE=0)"
+    else:
+        works, namespaces = _zygote_probe()
+        if works:
+            return NAMESPACES, ""
+    works, bubblewrap = _bwrap_probe()
+    if works:
+        return BUBBLEWRAP, ""
+    return None, f"{namespaces}, and {bubblewrap}"
+
+
+def linux_backend_available() -> tuple[bool, str]:
+    """Whether the linux backend works here, and if not, why."""
+    mechanism, reason = linux_mechanism()
+    return mechanism is not None, reason
+
+
+@functools.cache
+def _bwrap_probe() -> tuple[bool, str]:
+    """Whether bwrap runs here with the namespaces the backend uses, and if not, why."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
-        return (
-            False,
-            "bubblewrap is not installed (`bwrap` not on PATH; apt-get install bubblewrap)",
-        )
+        return False, "bubblewrap is not installed (`bwrap` not on PATH)"
     argv = (bwrap, *_NAMESPACES, *_system_binds(), "--proc", "/proc", "--dev", "/dev", "true")
     try:
         done = subprocess.run(argv, capture_output=True, timeout=10, check=False)
@@ -160,22 +191,25 @@ for name, text in (("setgroups", "deny"), ("uid_map", f"993 {uid} 1"), ("gid_map
 
 
 @functools.cache
-def zygote_sandbox_available() -> bool:
-    """Whether the zygote can make sandboxes itself (user, mount, PID, IPC and UTS
-    namespaces via unshare(2)); if not, every runtime starts under bwrap (which may
-    work where this does not, e.g. installed setuid)."""
+def _zygote_probe() -> tuple[bool, str]:
+    """Whether a process can create the user, mount, PID, IPC and UTS namespaces and
+    map its uid (what the zygote's sandboxes need), and if not, why."""
     try:
         done = subprocess.run(
             (PYTHON, "-S", "-c", _PROBE), capture_output=True, timeout=10, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        log.info("the zygote cannot make sandboxes here (%s): bwrap starts every runtime", exc)
-        return False
+        return False, f"the kernel does not let sandlot create namespaces ({exc})"
     if done.returncode != 0:
-        reason = done.stderr.decode(errors="replace").strip().splitlines()[-1:]
-        log.info("the zygote cannot make sandboxes here (%s): bwrap starts every runtime", reason)
-        return False
-    return True
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        reason = lines[-1] if lines else f"exit status {done.returncode}"
+        return False, f"the kernel does not let sandlot create namespaces ({reason})"
+    return True, ""
+
+
+def zygote_sandbox_available() -> bool:
+    """Whether the zygote can make sandboxes itself (see ``linux_mechanism``)."""
+    return _zygote_probe()[0]
 
 
 def _system_binds() -> list[str]:
@@ -225,14 +259,16 @@ def _remove_stale_etc() -> None:
 
 
 class LinuxBackend(SandboxBackend):
-    """Sandboxes made by bubblewrap, limited by cgroups when the host lets us."""
+    """Sandboxes made by the zygote (or bubblewrap), limited by cgroups where the host
+    lets us."""
 
     name = "linux"
 
-    def __init__(self) -> None:
-        available, reason = linux_backend_available()
-        if not available:
+    def __init__(self, net: network.NetworkSettings | None = None) -> None:
+        mechanism, reason = linux_mechanism()
+        if mechanism is None:
             raise SandboxUnavailable(reason)
+        self.mechanism = mechanism
         self._bwrap = shutil.which("bwrap") or "bwrap"
         _remove_stale_etc()
         self._etc = Path(tempfile.mkdtemp(prefix=f"sandlot-etc-{os.getpid()}-"))
@@ -253,12 +289,41 @@ class LinuxBackend(SandboxBackend):
         self._zygote: zygote.Zygote | None = None  # the server's Python's (makes spares)
         self._zygotes = zygote.Zygotes(_title)
         self._zygote_base: dict = {}
-        self._spare: tuple[cgroups.Cgroup | None] | None = None
+        self._spare: _Spare | None = None
         self._closed = False
-        if zygote.enabled() and zygote_sandbox_available():
+        # A network namespace per sandbox needs the zygote's sandboxes (resolve_network):
+        # pasta's path, and the functions' endpoint port it forwards.
+        self._pasta: str | None = None
+        self._function_port = 0
+        if mechanism == NAMESPACES:
             self._zygote = self._zygotes.get(PYTHON)  # imports while the server starts
+            if net is not None and net.isolated:
+                self._pasta = shutil.which("pasta") or "pasta"
+                self._function_port = net.function_port
+                (self._etc / "resolv.conf").write_text(network.resolv_conf())
             self._zygote_base = self._zygote_layout()
             self._refill_spare()
+
+    @property
+    def isolates_network(self) -> bool:
+        return self._pasta is not None
+
+    def runtime_api_address(self, host_address: str) -> str:
+        """With a network per sandbox, the runtime reaches its Runtime API at
+        127.0.0.1:9001 inside, which pasta forwards to the host's loopback: to the
+        environment's own listener (``host_address``, ``SandboxSpec.runtime_api_port``)
+        or, for a spare, to one made with it (``LinuxSandbox.runtime_api_listener``)."""
+        if self._pasta is None:
+            return host_address
+        return f"127.0.0.1:{network.RUNTIME_API_PORT}"
+
+    def _network(self, api_port: int) -> dict | None:
+        """The zygote's request for a sandbox's network (zygote_process.sandbox_parent)."""
+        if self._pasta is None:
+            return None
+        # %PID% becomes the sandbox's outer process, known only there.
+        argv = network.pasta_argv(self._pasta, api_port, self._function_port, "%PID%")
+        return {"argv": argv, "ports": [network.RUNTIME_API_PORT, self._function_port]}
 
     def _base_args(self) -> list[str]:
         args = [self._bwrap, *_NAMESPACES, "--uid", str(UID), "--gid", str(GID)]
@@ -283,7 +348,10 @@ class LinuxBackend(SandboxBackend):
             elif os.path.isdir(host):
                 binds.append((host, host, "ro"))
         for name in _ETC_FILES:
-            binds.append((os.path.realpath(f"/etc/{name}"), f"/etc/{name}", "ro-try"))
+            source = os.path.realpath(f"/etc/{name}")
+            if name == "resolv.conf" and self._pasta is not None:
+                source = str(self._etc / name)  # the namespace's resolver (network.py)
+            binds.append((source, f"/etc/{name}", "ro-try"))
         binds.append((str(self._etc / "passwd"), "/etc/passwd", "ro"))
         binds.append((str(self._etc / "group"), "/etc/group", "ro"))
         for prefix in self._prefixes:
@@ -358,12 +426,17 @@ class LinuxBackend(SandboxBackend):
                 log.warning("cannot create a cgroup for a spare sandbox: %s", exc)
                 return
         fds = cgroup.procs_fds if cgroup is not None else []
-        if not self._zygote.post({"op": "spare", **self._zygote_base}, fds):
+        listener = _listen() if self._pasta is not None else None
+        api_port = listener.getsockname()[1] if listener is not None else 0
+        request = {"op": "spare", **self._zygote_base, "net": self._network(api_port)}
+        if not self._zygote.post(request, fds):
             if cgroup is not None:
                 cgroup.close_fds()
                 cgroup.remove()
+            if listener is not None:
+                listener.close()
             return
-        self._spare = (cgroup,)
+        self._spare = _Spare(cgroup, listener, api_port)
 
     def layout(
         self,
@@ -503,7 +576,7 @@ class LinuxBackend(SandboxBackend):
         if forker is self._zygote:  # spares are made by the server's Python's zygote
             spare, self._spare = self._spare, None
         if spare is not None:
-            (cgroup,) = spare
+            cgroup = spare.cgroup
             if cgroup is not None:
                 cgroup.set_limits(limits)
         elif self.cgroups is not None:
@@ -514,22 +587,30 @@ class LinuxBackend(SandboxBackend):
         asyncio.get_running_loop().call_soon(self._refill_spare)
         fds = [spec.output_fd, *(cgroup.procs_fds if cgroup is not None else ())]
         # The Python bootstrap runs in the forked process; anything else is executed.
+        # A spare's pasta forwards to the spare's own listener: if the zygote has lost
+        # the spare, it makes the sandbox from scratch with that same forward.
+        api_port = spare.api_port if spare is not None else spec.runtime_api_port
         header = {
             **self._zygote_base,
             "spare": spare is not None,
             "exec": not forkable,
+            "net": self._network(api_port),
         }
+        listener = spare.listener if spare is not None else None
         try:
             pid = await forker.fork(header, self._zygote_request(spec), fds, on_exit)
         except BaseException:
             if cgroup is not None:
                 cgroup.close_fds()
                 await asyncio.to_thread(cgroup.remove)
+            if listener is not None:
+                listener.close()
             raise
         if cgroup is not None:
             cgroup.close_fds()
         lifeline.watch(pid)
         sandbox = LinuxSandbox(None, lifeline, cgroup, pid)
+        sandbox.runtime_api_listener = listener
         if early:
             sandbox.reported_exit(early[0])
         return sandbox
@@ -538,9 +619,11 @@ class LinuxBackend(SandboxBackend):
         self._closed = True
         await self._zygotes.close()
         spare, self._spare = self._spare, None
-        if spare is not None and spare[0] is not None:
-            spare[0].close_fds()
-            await asyncio.to_thread(spare[0].remove)
+        if spare is not None and spare.listener is not None:
+            spare.listener.close()
+        if spare is not None and spare.cgroup is not None:
+            spare.cgroup.close_fds()
+            await asyncio.to_thread(spare.cgroup.remove)
         if self._lifeline is not None:
             await self._lifeline.close()
             self._lifeline = None
@@ -558,6 +641,29 @@ def _title(python: str) -> tuple[str, ...]:
         "-u",
         f"{RUNTIME_DIR}/python_bootstrap.py",
     )
+
+
+class _Spare:
+    """A sandbox made ahead of time: its cgroup, and with networks the host's end of
+    its Runtime API (where its pasta forwards 127.0.0.1:9001) and that end's port."""
+
+    __slots__ = ("cgroup", "listener", "api_port")
+
+    def __init__(
+        self, cgroup: cgroups.Cgroup | None, listener: socket.socket | None, api_port: int
+    ) -> None:
+        self.cgroup = cgroup
+        self.listener = listener
+        self.api_port = api_port
+
+
+def _listen() -> socket.socket:
+    """A listening socket on the host's 127.0.0.1, any port (a Runtime API's host end)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.setblocking(False)
+    return listener
 
 
 class LinuxSandbox(ProcessSandbox):

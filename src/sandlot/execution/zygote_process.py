@@ -68,6 +68,7 @@ CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 1024, 2048, 1 << 21
@@ -313,12 +314,16 @@ class Zygote:
         """``linux``: the sandbox's outer process. Joins the cgroups, makes the
         namespaces and waits for their init; exits with init's status."""
         os.setsid()
+        net = base.get("net")  # its own network namespace, connected by pasta
+        if net:  # forked before the cgroups are joined: pasta is not the function's
+            go, helper = _network_helper(net["argv"])
         for fd in cgroup_fds:  # every process of the sandbox is born in its cgroups
             os.write(fd, b"0")
             os.close(fd)
         uid, gid = os.geteuid(), os.getegid()
         flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
         flags |= CLONE_NEWUSER if base["userns"] else 0
+        flags |= CLONE_NEWNET if net else 0
         _check(_libc.unshare(flags), "unshare")
         with contextlib.suppress(OSError):  # optional, as bwrap's --unshare-cgroup-try
             _check(_libc.unshare(CLONE_NEWCGROUP), "unshare(cgroup)")
@@ -326,6 +331,10 @@ class Zygote:
             _write_file("/proc/self/setgroups", "deny")
             _write_file("/proc/self/uid_map", f"{base['uid']} {uid} 1\n")
             _write_file("/proc/self/gid_map", f"{base['gid']} {gid} 1\n")
+        if net:
+            os.write(go, b"1")  # the namespaces exist: pasta may join them
+            os.close(go)
+            _wait_for_network(helper, net["ports"])
         init = os.fork()
         if init == 0:
             status = 1
@@ -427,6 +436,48 @@ class Zygote:
             if pid == runtime:
                 code = os.waitstatus_to_exitcode(status)
                 return code if code >= 0 else 128 - code
+
+
+def _network_helper(argv):
+    """Fork the process that becomes pasta once the sandbox's namespaces exist (a
+    byte on the returned pipe); it stays outside them, in this process group, and
+    dies with this process. (pipe, pid)."""
+    go_r, go_w = os.pipe()
+    outer = os.getpid()
+    helper = os.fork()
+    if helper == 0:
+        try:
+            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() == outer and os.read(go_r, 1) == b"1":
+                # pasta refuses to start with SIGPIPE ignored (as Python leaves it).
+                for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_DFL)
+                os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # no pipe, cgroup or channel
+                argv = [arg.replace("%PID%", str(outer)) for arg in argv]
+                os.execv(argv[0], argv)
+        finally:
+            os._exit(127)
+    os.close(go_r)
+    return go_w, helper
+
+
+def _wait_for_network(helper, ports):
+    """Until pasta has given this network namespace its default route and bound
+    ``ports`` on its loopback (network.py's test, here from inside)."""
+    wanted = [f"0100007F:{port:04X} 00000000:0000 0A" for port in ports]
+    deadline = time.monotonic() + 10
+    while True:
+        with open("/proc/self/net/route") as f:
+            routes = f.read()
+        with open("/proc/self/net/tcp") as f:
+            tcp = f.read()
+        if "\t00000000\t" in routes and all(entry in tcp for entry in wanted):
+            return
+        if os.waitpid(helper, os.WNOHANG)[0]:
+            raise OSError("pasta exited before the sandbox's network was up")
+        if time.monotonic() > deadline:
+            raise TimeoutError("pasta did not set up the sandbox's network within 10 s")
+        time.sleep(0.001)
 
 
 def _bind(root, binds, submounts):

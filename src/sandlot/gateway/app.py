@@ -32,6 +32,7 @@ from functools import cache
 from urllib.parse import unquote
 
 import sandlot
+from sandlot.execution.sandbox import isolation
 from sandlot.gateway import admin, bodies, post_object
 from sandlot.gateway.auth import (
     AuthFailure,
@@ -133,6 +134,8 @@ class Gateway:
         services = sorted(set(KNOWN_SERVICES) | set(PROVIDERS))
         self.router = ServiceRouter(services, self._route_matches)
         self.browser = BrowserPolicy(self.settings)
+        # The listener Lambda functions reach sandlot on (gateway/server.py), if any.
+        self.function_listener: tuple[str, int] | None = None
 
     # -- ASGI -----------------------------------------------------------------------
 
@@ -156,6 +159,7 @@ class Gateway:
             scope["query_string"].decode("latin-1"),
             headers,
             client_ip=(scope.get("client") or ("",))[0],
+            from_function=tuple(scope.get("server") or ()) == self.function_listener,
         )
         if (
             request.method == "PUT" or post_object.is_form(request)
@@ -214,6 +218,7 @@ class Gateway:
         protocol = model.resolved_protocol
         operation = None
         spooled: SpooledBody | None = None
+        sig: Signature | None = None
         try:
             refusal = self.browser.host_refusal(headers.get("host"))
             if refusal is not None:
@@ -288,6 +293,10 @@ class Gateway:
         except AuthFailure as failure:
             code, status = _AUTH_ERRORS[protocol][failure.kind]
             error = ServiceError(code, failure.message, status)
+            if code == "InvalidAccessKeyId":  # S3's own wording, and the key it refused
+                error.message = "The AWS Access Key Id you provided does not exist in our records."
+                if sig is not None:
+                    error.fields["AWSAccessKeyId"] = sig.access_key_id
         except ServiceError as exc:
             error = exc
         except NotImplementedError:  # e.g. event-stream outputs, not served yet
@@ -345,41 +354,54 @@ class Gateway:
 
         ``foreign`` is the origin of an untrusted web page that sent the request: it
         gets none of dev mode's ambient authority (no unsigned or unknown-key root).
-        """
-        settings = self.settings
+
+        On the functions' listener, dev mode's leniency does not apply: a function's
+        code gets in only with keys sandlot issued (its role's), as in AWS."""
         if sig is None:
-            if settings.secure:
-                raise AuthFailure("missing", "Request is missing Authentication Token")
-            if foreign is not None:
-                raise AuthFailure("denied", self.browser.foreign_message(foreign))
-            return Principal.root(settings.default_account), None
-        check_time(sig, dt.datetime.now(dt.UTC), settings.max_clock_skew_seconds)
+            return self.ambient_root(request, foreign), None
+        check_time(sig, dt.datetime.now(dt.UTC), self.settings.max_clock_skew_seconds)
         return self.key_principal(
+            request,
             sig.access_key_id,
             sig.security_token,
             lambda secret: verify(request, sig, secret),
             foreign,
         )
 
+    def ambient_root(
+        self, request: HttpRequest, foreign: str | None, key: str | None = None
+    ) -> Principal:
+        """Dev mode's ambient authority for an unsigned request (``key`` None) or a key
+        sandlot did not issue: the root of the default account, or of the account a
+        12-digit key names. Refused in secure mode, on the functions' listener (a
+        function's code gets in only with keys sandlot issued, as in AWS) and to an
+        untrusted web page (``foreign``: its origin)."""
+        settings = self.settings
+        if settings.secure or request.from_function:
+            if key is None:
+                raise AuthFailure("missing", "Request is missing Authentication Token")
+            raise AuthFailure("unknown_key", _INVALID_TOKEN)
+        if foreign is not None:
+            raise AuthFailure("denied", self.browser.foreign_message(foreign))
+        if key is None:
+            return Principal.root(settings.default_account)
+        account = key if len(key) == 12 and key.isdigit() else settings.default_account
+        return Principal.root(account, key)
+
     def key_principal(
         self,
+        request: HttpRequest,
         key: str,
         token: str | None,
         verify_with: Callable[[str], None],
         foreign: str | None = None,
     ) -> tuple[Principal, str | None]:
         """The principal of access key ``key`` (its signature checked by
-        ``verify_with(secret)``), and the secret; dev mode's unknown keys are roots,
-        except for a request from an untrusted web page (``foreign``: its origin)."""
-        settings = self.settings
+        ``verify_with(secret)``), and the secret; a key sandlot did not issue gets
+        ``ambient_root`` (None for the secret)."""
         credential = self.platform.credentials.lookup(key)
         if credential is None:
-            if settings.secure:
-                raise AuthFailure("unknown_key", _INVALID_TOKEN)
-            if foreign is not None:
-                raise AuthFailure("denied", self.browser.foreign_message(foreign))
-            account = key if len(key) == 12 and key.isdigit() else settings.default_account
-            return Principal.root(account, key), None
+            return self.ambient_root(request, foreign, key), None
         verify_with(credential.secret_access_key)
         if credential.status != "Active":
             raise AuthFailure("unknown_key", _INVALID_TOKEN)
@@ -630,6 +652,9 @@ class Gateway:
                 "uptime_seconds": round(time.time() - self.platform.started_at, 3),
                 "secure": self.settings.secure,
                 "sandbox": self.settings.sandbox,
+                "isolation": isolation(self.settings.sandbox),
+                "function_network": self.platform.function_network,
+                "function_endpoint": self.platform.function_endpoint_url,
             }
             return HttpResponse(
                 200, {"Content-Type": "application/json"}, json.dumps(body).encode()

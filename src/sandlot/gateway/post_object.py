@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode, urlsplit
 
 from sandlot.gateway import bodies
-from sandlot.gateway.auth import AuthFailure
 from sandlot.iam.principal import Principal
 from sandlot.protocol import HttpRequest, HttpResponse, ServiceError, SpooledBody, forms
 from sandlot.services.provider import RequestContext
@@ -82,7 +81,7 @@ async def post_object(
             if reader.at_file and checked is None:
                 # Everything that authorizes the upload is in the fields: check it all
                 # before keeping any of the file.
-                principal, region = _authenticate(gateway, reader.fields, foreign)
+                principal, region = _authenticate(gateway, request, reader.fields, foreign)
                 checked = provider.post_form(bucket, reader.fields, reader.filename)
                 ctx = RequestContext(
                     request_id,
@@ -123,7 +122,7 @@ def _write(spool: bodies.Spool, pieces: list[bytes]) -> None:
 
 
 def _authenticate(
-    gateway: Gateway, fields: dict[str, str], foreign: str | None
+    gateway: Gateway, request: HttpRequest, fields: dict[str, str], foreign: str | None
 ) -> tuple[Principal, str]:
     """The form's principal and region, its signature checked over the policy."""
     settings = gateway.settings
@@ -158,7 +157,7 @@ def _authenticate(
             expected = hmac.new(signing, policy.encode(), hashlib.sha256).hexdigest()
             _compare(expected, lowered["x-amz-signature"])
 
-        principal, _ = gateway.key_principal(key, token, verify_v4, foreign)
+        principal, _ = gateway.key_principal(request, key, token, verify_v4, foreign)
         return principal, region
     if "awsaccesskeyid" in lowered or "signature" in lowered:
         for name, shown in (("awsaccesskeyid", "AWSAccessKeyId"), ("signature", "Signature")):
@@ -172,14 +171,12 @@ def _authenticate(
             digest = hmac.new(secret.encode(), policy.encode(), hashlib.sha1).digest()
             _compare(base64.b64encode(digest).decode(), lowered["signature"])
 
-        principal, _ = gateway.key_principal(lowered["awsaccesskeyid"], token, verify_v2, foreign)
+        principal, _ = gateway.key_principal(
+            request, lowered["awsaccesskeyid"], token, verify_v2, foreign
+        )
         return principal, settings.region
     # An anonymous form: like any unsigned request, dev mode's account root.
-    if settings.secure:
-        raise AuthFailure("missing", "Request is missing Authentication Token")
-    if foreign is not None:
-        raise AuthFailure("denied", gateway.browser.foreign_message(foreign))
-    return Principal.root(settings.default_account), settings.region
+    return gateway.ambient_root(request, foreign), settings.region
 
 
 def _compare(expected: str, given: str) -> None:

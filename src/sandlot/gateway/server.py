@@ -72,6 +72,8 @@ def run(settings: Settings, *, out=sys.stdout, err=sys.stderr) -> None:
             date_header=True,
         )
         server = _Server(config)
+        server.function_socket = _function_listener(settings)
+        app.function_listener = server.function_socket.getsockname()
         asyncio.run(_serve(server, sockets, platform, settings, held, started, out))
     finally:
         if platform is not None:
@@ -124,14 +126,19 @@ async def _serve(
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     port = sockets[0].getsockname()[1]
     endpoint = f"http://{host}:{port}"
+    function_port = server.function_socket.getsockname()[1]
     held.announce(endpoint)
-    await platform.start(endpoint)
+    await platform.start(endpoint, f"http://127.0.0.1:{function_port}")
     mode = "secure" if settings.secure else "dev"
     print(
         f"sandlot {__import__('sandlot').__version__} ({mode} mode), data in {held.path}",
         file=out,
     )
     print(f"endpoint: {endpoint}", file=out)
+    print(
+        f"Lambda functions reach it at http://127.0.0.1:{function_port} (keys sandlot issued only)",
+        file=out,
+    )
     if settings.secure:  # where the root's keys are; never the keys themselves
         print(f"root credentials: {held.path / ROOT_CREDENTIALS_FILE}", file=out)
     print(f"ready in {(time.perf_counter() - started) * 1000:.0f} ms", file=out, flush=True)
@@ -141,12 +148,53 @@ async def _serve(
         await platform.stop()
 
 
+def _function_listener(settings: Settings) -> socket.socket:
+    """The listener Lambda functions reach sandlot on (their AWS_ENDPOINT_URL): always
+    on loopback; the gateway accepts only keys sandlot issued there (app.py)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("127.0.0.1", settings.function_port))
+    except OSError as exc:
+        listener.close()
+        raise StartupError(
+            f"cannot listen on 127.0.0.1:{settings.function_port} for the functions' "
+            f"endpoint: {exc.strerror or exc} (choose another SANDLOT_FUNCTION_PORT)"
+        ) from None
+    listener.listen(2048)
+    return listener
+
+
 class _Server(uvicorn.Server):
-    """uvicorn's server, minus re-raising SIGINT/SIGTERM after a graceful stop.
+    """uvicorn's server, minus re-raising SIGINT/SIGTERM after a graceful stop, plus
+    the functions' listener.
 
     uvicorn re-raises the signal once ``serve()`` returns, which would kill the process
     before sandlot shuts its execution environments down.
     """
+
+    function_socket: socket.socket
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.should_exit:
+            return
+        # The same protocol as uvicorn's own listener; after it, so servers[0] stays
+        # the main endpoint, and closed with it at shutdown.
+        config = self.config
+        loop = asyncio.get_running_loop()
+
+        def protocol(_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config,
+                server_state=self.server_state,
+                app_state=self.lifespan.state,
+                _loop=_loop,
+            )
+
+        self.servers.append(
+            await loop.create_server(protocol, sock=self.function_socket, backlog=2048)
+        )
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

@@ -22,6 +22,7 @@ class HttpRequest:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | SpooledBody = b""
     client_ip: str = ""  # the peer's address (aws:SourceIp)
+    from_function: bool = False  # arrived on the listener for Lambda functions
 
 
 @dataclass(slots=True)

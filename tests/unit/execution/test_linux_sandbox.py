@@ -1,8 +1,10 @@
-"""The ``linux`` sandbox backend: hostile functions against bubblewrap and cgroups.
+"""The ``linux`` sandbox backend: hostile functions against its namespaces and cgroups.
 
 Each test is an engine-level test: a function written to break out, run through
-``Engine.invoke`` under ``sandbox="linux"``. Skipped where bwrap or the namespaces it
-needs are unavailable; the limit tests also need cgroups the server can create.
+``Engine.invoke`` under ``sandbox="linux"``, made by the default mechanism (the
+zygote's own namespaces; nothing to install). Skipped only where the kernel allows
+neither that nor bubblewrap; the limit tests also need cgroups the server can create.
+The bubblewrap fallback has its own tests at the end (skipped without ``bwrap``).
 """
 
 from __future__ import annotations
@@ -21,10 +23,17 @@ from pathlib import Path
 
 import pytest
 
-from sandlot.execution import cgroups
+from sandlot.execution import cgroups, sandbox_linux
 from sandlot.execution.runtimes import PYTHON
 from sandlot.execution.sandbox import create_backend
-from sandlot.execution.sandbox_linux import SandboxUnavailable, linux_backend_available
+from sandlot.execution.sandbox_linux import (
+    BUBBLEWRAP,
+    NAMESPACES,
+    SandboxUnavailable,
+    linux_backend_available,
+    linux_mechanism,
+    zygote_sandbox_available,
+)
 
 from .helpers import NODE, PYTHON_RUNTIME, alive, harness, needs_node, wait_until
 from .test_custom_runtimes import CURL, CURL_BOOTSTRAP, PYTHON_BOOTSTRAP, _ship_awslambdaric
@@ -85,34 +94,64 @@ def attempt(path):
 # -- the backend ---------------------------------------------------------------------
 
 
-def test_unavailable_backend_says_why(monkeypatch):
-    linux_backend_available.cache_clear()
+NO_NAMESPACES = (
+    "the kernel does not let sandlot create namespaces (unshare: Operation not permitted)"
+)
+NOTHING = f"{NO_NAMESPACES}, and bubblewrap is not installed (`bwrap` not on PATH)"
+
+
+@pytest.fixture
+def no_bwrap(monkeypatch):
+    """bubblewrap hidden, as on a fresh machine (its probe runs again, then is reset)."""
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
-    try:
-        assert linux_backend_available() == (
-            False,
-            "bubblewrap is not installed (`bwrap` not on PATH; apt-get install bubblewrap)",
-        )
-        with pytest.raises(SandboxUnavailable, match="bubblewrap is not installed"):
-            create_backend("linux")
-    finally:
-        linux_backend_available.cache_clear()
+    sandbox_linux._bwrap_probe.cache_clear()
+    yield
+    sandbox_linux._bwrap_probe.cache_clear()
 
 
-def test_up_refuses_an_unavailable_linux_sandbox(monkeypatch, capsys):
+@pytest.fixture
+def no_namespaces(monkeypatch):
+    """A kernel that refuses unprivileged user namespaces."""
+    monkeypatch.setattr(sandbox_linux, "_zygote_probe", lambda: (False, NO_NAMESPACES))
+
+
+def test_unavailable_backend_says_why(no_bwrap, no_namespaces):
+    assert linux_backend_available() == (False, NOTHING)
+    with pytest.raises(SandboxUnavailable, match="bubblewrap is not installed"):
+        create_backend("linux")
+
+
+def test_up_refuses_an_unavailable_linux_sandbox(no_bwrap, no_namespaces, monkeypatch, capsys):
     from sandlot.cli import main
 
-    linux_backend_available.cache_clear()
-    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
     monkeypatch.setattr("sandlot.gateway.server.run", lambda settings: pytest.fail("started"))
-    try:
-        assert main.main(["up", "--sandbox", "linux", "--port", "0"]) == 2
-    finally:
-        linux_backend_available.cache_clear()
-    assert capsys.readouterr().err == (
-        "sandlot: refusing to start with --sandbox linux: bubblewrap is not installed "
-        "(`bwrap` not on PATH; apt-get install bubblewrap)\n"
+    assert main.main(["up", "--sandbox", "linux", "--port", "0"]) == 2
+    assert (
+        capsys.readouterr().err == f"sandlot: refusing to start with --sandbox linux: {NOTHING}\n"
     )
+
+
+@pytest.mark.skipif(not zygote_sandbox_available(), reason="the kernel refuses user namespaces")
+async def test_a_fresh_machine_isolates_without_bubblewrap(no_bwrap, tmp_path):
+    from sandlot.execution.sandbox import isolation, resolve_backend
+
+    assert linux_mechanism() == (NAMESPACES, "")
+    assert resolve_backend("auto") == ("linux", None)
+    assert isolation("linux") == "namespaces"
+    async with linux(tmp_path) as h:
+        seen = await call(
+            h,
+            h.spec(
+                probe(
+                    WRITE_ATTEMPT
+                    + """
+return {"uid": os.getuid(), "pid": os.getpid(), "code": attempt("/var/task/app.py")}
+"""
+                )
+            ),
+        )
+        assert h.engine._backend.mechanism == NAMESPACES
+        assert seen == {"uid": 993, "pid": 2, "code": "EROFS"}
 
 
 # -- what a function sees -------------------------------------------------------------
@@ -241,6 +280,9 @@ return {"pid": os.getpid(), "pids": pids, "server": server,
 """)
         )
         seen = await call(h, spec, {"server": os.getpid()})
+        # The default mechanism made it wherever the kernel allows, bwrap or not.
+        expected = NAMESPACES if zygote_sandbox_available() else BUBBLEWRAP
+        assert h.engine._backend.mechanism == expected
         assert seen["server"] == "no such process"
         assert seen["pid"] <= 3 and len(seen["pids"]) <= 3
         # Its init is bwrap's, or the zygote's child that made the sandbox, which shows
@@ -563,3 +605,42 @@ async def test_awslambdaric(tmp_path):
         _ship_awslambdaric(spec.code_dir)
         result = await h.invoke(spec, b"{}")
         assert json.loads(result.payload) == {"root": "/var/task", "name": "ric"}
+
+
+# -- the bubblewrap fallback ----------------------------------------------------------
+
+needs_bwrap = pytest.mark.skipif(
+    not sandbox_linux._bwrap_probe()[0], reason=f"no bubblewrap: {sandbox_linux._bwrap_probe()[1]}"
+)
+
+
+@needs_bwrap
+async def test_bubblewrap_fallback_isolates(tmp_path, monkeypatch):
+    """With the zygote off (or unable to make namespaces), bwrap makes the same sandbox."""
+    monkeypatch.setenv("SANDLOT_ZYGOTE", "0")
+    assert linux_mechanism() == (BUBBLEWRAP, "")
+    async with linux(tmp_path) as h:
+        spec = h.spec(
+            probe(
+                WRITE_ATTEMPT
+                + """
+import signal
+try:
+    os.kill(event["server"], signal.SIGKILL)
+    server = "signalled"
+except ProcessLookupError:
+    server = "no such process"
+return {"uid": os.getuid(), "code": attempt("/var/task/app.py"), "tmp": os.listdir("/tmp"),
+        "server": server, "init": os.path.basename(open("/proc/1/cmdline").read().split("\\0")[0])}
+"""
+            )
+        )
+        seen = await call(h, spec, {"server": os.getpid()})
+        assert h.engine._backend.mechanism == BUBBLEWRAP
+        assert seen == {
+            "uid": 993,
+            "code": "EROFS",
+            "tmp": [],
+            "server": "no such process",
+            "init": "bwrap",
+        }

@@ -215,7 +215,7 @@ async def test_linux_cold_starts_take_a_prepared_spare(tmp_path, sandbox):
         if backend.cgroups is None or backend.cgroups.version != 1:
             pytest.skip("checks cgroup v1 files (this host's kind)")
         assert await wait_until(lambda: backend._spare is not None)
-        (spare_cgroup,) = backend._spare
+        spare_cgroup = backend._spare.cgroup
         spec = h.spec(probe("return {'pid': os.getpid()}"), memory=256)
         assert (await call(h, spec))["pid"] == 2
         sandbox_ = only_environment(h)._sandbox
@@ -227,7 +227,7 @@ async def test_linux_cold_starts_take_a_prepared_spare(tmp_path, sandbox):
         assert sorted(spare_cgroup.pids()) == sorted(sandbox_._processes())
         # The next one is being prepared already, in a cgroup of its own.
         assert await wait_until(lambda: backend._spare is not None)
-        assert backend._spare[0] is not spare_cgroup
+        assert backend._spare.cgroup is not spare_cgroup
 
 
 def memory_contains(pid: int, needle: bytes) -> bool:
