@@ -77,6 +77,26 @@ def test_python_functions_run_on_the_version_they_name(lam, minor):
     assert result["boto3"]  # the provided packages import on every version
 
 
+def test_functions_write_files_with_a_usual_umask(lam):
+    """The server keeps its data dir private with umask 077; runtimes do not inherit
+    it: a file a function writes is 0644, a directory 0755, as for a Linux process."""
+    name = unique("umask")
+    code = {
+        "app.py": (
+            "import os, tempfile\n"
+            "def handler(event, context):\n"
+            "    path = os.path.join(tempfile.gettempdir(), 'out.txt')\n"
+            "    open(path, 'w').close()\n"
+            "    os.makedirs(path + '.d', exist_ok=True)\n"
+            "    return [oct(os.stat(path).st_mode & 0o777), oct(os.stat(path + '.d').st_mode & 0o777)]\n"
+        )
+    }
+    create_function(lam, name, code, runtime="python3.11")
+    response, result = invoke(lam, name)
+    assert "FunctionError" not in response, result
+    assert result == ["0o644", "0o755"]
+
+
 def test_a_missing_python_version_fails_init_saying_how_to_provide_it(lam):
     name = unique("py314")
     create_function(lam, name, VERSION_REPORT, runtime="python3.14")

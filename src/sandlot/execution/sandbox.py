@@ -194,6 +194,7 @@ class ProcessBackend(SandboxBackend):
             env=spec.env,
             close_fds=True,
             start_new_session=True,  # own process group: signals reach the whole tree
+            umask=zygote.FUNCTION_UMASK,
         )
         lifeline.watch(popen.pid)
         return ProcessSandbox(popen, lifeline)

@@ -537,6 +537,7 @@ class LinuxBackend(SandboxBackend):
                     close_fds=True,
                     pass_fds=(args_fd,),
                     start_new_session=True,
+                    umask=zygote.FUNCTION_UMASK,
                     preexec_fn=cgroup.attach_self if cgroup is not None else None,
                 )
             finally:

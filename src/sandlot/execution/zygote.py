@@ -36,6 +36,11 @@ PYTHON = os.path.realpath(sys.executable)
 FORKABLE_PYTHON_VARIABLES = frozenset({"PYTHONPATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE"})
 
 
+# Runtimes start with a Linux process's usual umask, not the server's 077 (which keeps
+# the data dir private): files a function writes are 0644, as a Linux process's are.
+FUNCTION_UMASK = 0o022
+
+
 def enabled() -> bool:
     """Whether backends use a zygote (``SANDLOT_ZYGOTE=0`` turns it off, e.g. to compare)."""
     return sys.platform.startswith("linux") and os.environ.get("SANDLOT_ZYGOTE", "1") != "0"
@@ -96,6 +101,7 @@ class Zygote:
                 env=env,
                 close_fds=True,
                 start_new_session=True,
+                umask=FUNCTION_UMASK,  # what its forks, the runtimes, start with
             )
         except BaseException:
             ours.close()
