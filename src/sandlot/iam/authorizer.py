@@ -53,7 +53,7 @@ MODES = ("enforce", "soft", "off")
 # Services whose resources can carry a resource policy (so a root may reach into another
 # account, and trust policies bind even a root). A root's requests to other services
 # are allowed without looking further.
-_RESOURCE_POLICY_SERVICES = frozenset({"lambda", "s3", "sts"})
+_RESOURCE_POLICY_SERVICES = frozenset({"lambda", "s3", "sts", "kms"})
 
 _NO_TRUST = "because no resource-based policy allows the sts:AssumeRole action"
 
@@ -67,7 +67,7 @@ _ROOT_NEVER_DENIED = frozenset(
 )
 
 # ARN service field → the provider that owns resources of that kind.
-_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam"}
+_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam", "kms": "kms"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +134,7 @@ class Authorizer:
             ctx.region,
             caller_arn=principal.arn,
             iam_path=lambda kind, name: self._iam_path(ctx.account_id, kind, name),
+            kms_key=lambda kind, ref: self._kms_key(ctx, kind, ref),
         )
         identity: _Identity | None = None
         seq = 0
@@ -241,6 +242,12 @@ class Authorizer:
         # An existing entity's ARN includes its path, which a request naming it omits.
         provider = self.platform.provider("iam")
         return provider.entity_path(account, kind, name) if provider is not None else None
+
+    def _kms_key(self, ctx: RequestContext, kind: str, ref: object) -> str | None:
+        # A KMS request names its key by alias, by a ciphertext or by a grant token;
+        # AWS authorizes on the key's ARN, which only KMS knows.
+        provider = self.platform.provider("kms")
+        return provider.key_arn_for(ctx.account_id, ctx.region, kind, ref) if provider else None
 
     def _identity(self, principal: Principal) -> _Identity:
         key = (principal.account_id, principal.arn, principal.session_policy)

@@ -1,0 +1,89 @@
+"""The KMS component's tables.
+
+Keys are keyed by their id alone (a UUID, unique across accounts), so a ciphertext
+blob that carries the id finds its key wherever the caller stands (cross-account
+Decrypt). Key material is one row per version: rotation adds a version, the newest
+encrypts, every version still decrypts. Material is stored sealed by the data
+directory's master key (``vault.py``), never in plaintext.
+"""
+
+from __future__ import annotations
+
+from sandlot.store import Migration, Table
+
+KEYS = Table(
+    "kms_keys",
+    columns={
+        "key_id": "TEXT",
+        "account_id": "TEXT",
+        "region": "TEXT",
+        "created": "REAL",
+        "description": "TEXT",
+        "key_spec": "TEXT",
+        "key_usage": "TEXT",
+        "state": "TEXT",  # Enabled | Disabled | PendingDeletion
+        "deletion_date": "REAL",  # set while PendingDeletion
+        "pending_window": "INTEGER",
+        "multi_region": "INTEGER",
+        "manager": "TEXT",  # CUSTOMER | AWS
+        "policy": "TEXT",  # the key policy (JSON text), named "default"
+        "tags": "TEXT",  # JSON list of {TagKey, TagValue}, in order given
+        "rotation_enabled": "INTEGER",
+        "rotation_period": "INTEGER",  # days
+        "next_rotation": "REAL",
+        "current_version": "INTEGER",
+    },
+    key=("key_id",),
+    indexes=(("account_id", "region", "key_id"),),
+)
+
+MATERIALS = Table(
+    "kms_materials",
+    columns={
+        "key_id": "TEXT",
+        "version": "INTEGER",
+        "sealed": "BLOB",  # AES-GCM under the master key; AAD names key and version
+        "created": "REAL",
+        "rotation_type": "TEXT",  # NULL for the first material, AUTOMATIC | ON_DEMAND
+    },
+    key=("key_id", "version"),
+)
+
+ALIASES = Table(
+    "kms_aliases",
+    columns={
+        "account_id": "TEXT",
+        "region": "TEXT",
+        "name": "TEXT",  # alias/...
+        "key_id": "TEXT",
+        "created": "REAL",
+        "updated": "REAL",
+    },
+    key=("account_id", "region", "name"),
+    indexes=(("key_id",),),
+)
+
+GRANTS = Table(
+    "kms_grants",
+    columns={
+        "grant_id": "TEXT",
+        "key_id": "TEXT",
+        "name": "TEXT",
+        "grantee": "TEXT",
+        "retiring": "TEXT",
+        "issuing_account": "TEXT",  # arn:aws:iam::<account>:root
+        "operations": "TEXT",  # JSON list
+        "constraints": "TEXT",  # JSON object or NULL
+        "created": "REAL",
+        "token": "TEXT",
+    },
+    key=("grant_id",),
+    indexes=(("key_id", "created"), ("retiring",)),
+)
+
+MIGRATIONS = [
+    Migration(1, create=KEYS),
+    Migration(2, create=MATERIALS),
+    Migration(3, create=ALIASES),
+    Migration(4, create=GRANTS),
+]

@@ -1,0 +1,465 @@
+"""KMS end to end with boto3 and the AWS CLI: real envelope encryption, asymmetric keys,
+HMAC, aliases, rotation, scheduled deletion, key policies and grants enforced by IAM."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding
+
+from tests.e2e.conftest import cli_env, make_client
+from tests.e2e.functions import unique
+from tests.e2e.roles import ensure_role
+
+ACCOUNT = "000000000000"
+OTHER = "111111111111"
+
+
+def error_of(call, *args, **kwargs) -> dict:
+    with pytest.raises(ClientError) as caught:
+        call(*args, **kwargs)
+    return {**caught.value.response["Error"], **caught.value.response["ResponseMetadata"]}
+
+
+def policy(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def role_session(server, iam, identity_policy: str | None = None):
+    """A session of a new role of the default account, with ``identity_policy``."""
+    name = unique("kms-user")
+    arn = ensure_role(iam, name)
+    if identity_policy:
+        iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=identity_policy)
+    sts = make_client(server.endpoint, "sts")
+    creds = sts.assume_role(RoleArn=arn, RoleSessionName="kms-test")["Credentials"]
+    kms = make_client(
+        server.endpoint,
+        "kms",
+        creds["AccessKeyId"],
+        creds["SecretAccessKey"],
+        creds["SessionToken"],
+    )
+    return arn, kms
+
+
+def test_symmetric_round_trip_context_and_tampering(client):
+    kms = client("kms")
+    meta = kms.create_key(Description="app data")["KeyMetadata"]
+    assert meta["KeySpec"] == "SYMMETRIC_DEFAULT" and meta["KeyUsage"] == "ENCRYPT_DECRYPT"
+    assert meta["KeyState"] == "Enabled" and meta["Enabled"] is True
+    assert meta["EncryptionAlgorithms"] == ["SYMMETRIC_DEFAULT"]
+    assert meta["Arn"] == f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{meta['KeyId']}"
+    assert meta["KeyManager"] == "CUSTOMER" and meta["Origin"] == "AWS_KMS"
+    context = {"tenant": "a", "purpose": "test"}
+    out = kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"secret", EncryptionContext=context)
+    assert out["KeyId"] == meta["Arn"] and out["EncryptionAlgorithm"] == "SYMMETRIC_DEFAULT"
+    blob = out["CiphertextBlob"]
+    assert b"secret" not in blob
+    # No KeyId needed; context order does not matter.
+    back = kms.decrypt(CiphertextBlob=blob, EncryptionContext=dict(reversed(context.items())))
+    assert back["Plaintext"] == b"secret" and back["KeyId"] == meta["Arn"]
+    wrong = error_of(kms.decrypt, CiphertextBlob=blob, EncryptionContext={"tenant": "b"})
+    assert (wrong["Code"], wrong["HTTPStatusCode"]) == ("InvalidCiphertextException", 400)
+    assert error_of(kms.decrypt, CiphertextBlob=blob)["Code"] == "InvalidCiphertextException"
+    for i in (0, 10, 50, len(blob) - 1):
+        tampered = bytearray(blob)
+        tampered[i] ^= 1
+        found = error_of(kms.decrypt, CiphertextBlob=bytes(tampered), EncryptionContext=context)
+        assert found["Code"] in ("InvalidCiphertextException",), (i, found)
+    other = kms.create_key()["KeyMetadata"]
+    incorrect = error_of(
+        kms.decrypt, CiphertextBlob=blob, EncryptionContext=context, KeyId=other["KeyId"]
+    )
+    assert incorrect["Code"] == "IncorrectKeyException"
+    kms.disable_key(KeyId=meta["Arn"])
+    disabled = error_of(kms.encrypt, KeyId=meta["KeyId"], Plaintext=b"x")
+    assert (disabled["Code"], disabled["Message"]) == (
+        "DisabledException",
+        f"{meta['Arn']} is disabled.",
+    )
+    assert error_of(kms.decrypt, CiphertextBlob=blob, EncryptionContext=context)["Code"] == (
+        "DisabledException"
+    )
+    kms.enable_key(KeyId=meta["KeyId"])
+    assert kms.decrypt(CiphertextBlob=blob, EncryptionContext=context)["Plaintext"] == b"secret"
+    missing = error_of(kms.describe_key, KeyId="1234abcd-12ab-34cd-56ef-1234567890ab")
+    assert (missing["Code"], missing["Message"]) == (
+        "NotFoundException",
+        f"Key 'arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab' "
+        "does not exist",
+    )
+    too_long = error_of(kms.encrypt, KeyId=meta["KeyId"], Plaintext=b"x" * 4097)
+    assert too_long["Code"] == "ValidationException"
+
+
+def test_rotation_keeps_old_ciphertexts_readable(client):
+    kms = client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    old = kms.encrypt(KeyId=key, Plaintext=b"before")["CiphertextBlob"]
+    assert kms.get_key_rotation_status(KeyId=key)["KeyRotationEnabled"] is False
+    kms.enable_key_rotation(KeyId=key, RotationPeriodInDays=90)
+    status = kms.get_key_rotation_status(KeyId=key)
+    assert status["KeyRotationEnabled"] is True and status["RotationPeriodInDays"] == 90
+    assert kms.list_key_rotations(KeyId=key)["Rotations"] == []
+    kms.rotate_key_on_demand(KeyId=key)
+    rotations = kms.list_key_rotations(KeyId=key)["Rotations"]
+    assert [r["RotationType"] for r in rotations] == ["ON_DEMAND"]
+    new = kms.encrypt(KeyId=key, Plaintext=b"after")["CiphertextBlob"]
+    assert new[:41] != old[:41]  # a new material version in the header
+    assert kms.decrypt(CiphertextBlob=old)["Plaintext"] == b"before"
+    assert kms.decrypt(CiphertextBlob=new)["Plaintext"] == b"after"
+
+
+def test_data_keys_re_encrypt_and_random(client):
+    kms = client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    dest = kms.create_key()["KeyMetadata"]
+    data = kms.generate_data_key(KeyId=key, KeySpec="AES_256", EncryptionContext={"k": "v"})
+    assert len(data["Plaintext"]) == 32
+    assert (
+        kms.decrypt(CiphertextBlob=data["CiphertextBlob"], EncryptionContext={"k": "v"})[
+            "Plaintext"
+        ]
+        == data["Plaintext"]
+    )
+    assert len(kms.generate_data_key(KeyId=key, NumberOfBytes=64)["Plaintext"]) == 64
+    without = kms.generate_data_key_without_plaintext(KeyId=key, KeySpec="AES_128")
+    assert "Plaintext" not in without
+    assert len(kms.decrypt(CiphertextBlob=without["CiphertextBlob"])["Plaintext"]) == 16
+    both = error_of(kms.generate_data_key, KeyId=key, KeySpec="AES_256", NumberOfBytes=32)
+    assert both["Code"] == "ValidationException"
+    moved = kms.re_encrypt(
+        CiphertextBlob=data["CiphertextBlob"],
+        SourceEncryptionContext={"k": "v"},
+        DestinationKeyId=dest["Arn"],
+    )
+    assert moved["KeyId"] == dest["Arn"] and moved["SourceKeyId"].endswith(key)
+    assert kms.decrypt(CiphertextBlob=moved["CiphertextBlob"])["Plaintext"] == data["Plaintext"]
+    pair = kms.generate_data_key_pair(KeyId=key, KeyPairSpec="ECC_NIST_P256")
+    private = serialization.load_der_private_key(pair["PrivateKeyPlaintext"], None)
+    public = serialization.load_der_public_key(pair["PublicKey"])
+    assert private.public_key().public_numbers() == public.public_numbers()
+    opened = kms.decrypt(CiphertextBlob=pair["PrivateKeyCiphertextBlob"])["Plaintext"]
+    assert opened == pair["PrivateKeyPlaintext"]
+    assert len(kms.generate_random(NumberOfBytes=100)["Plaintext"]) == 100
+
+
+def test_asymmetric_keys_sign_verify_encrypt_and_public_key(client):
+    kms = client("kms")
+    rsa = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    assert "RSASSA_PSS_SHA_256" in rsa["SigningAlgorithms"]
+    public = serialization.load_der_public_key(kms.get_public_key(KeyId=rsa["KeyId"])["PublicKey"])
+    for algorithm, pad in (
+        ("RSASSA_PSS_SHA_256", padding.PSS(padding.MGF1(hashes.SHA256()), 32)),
+        ("RSASSA_PKCS1_V1_5_SHA_256", padding.PKCS1v15()),
+    ):
+        sig = kms.sign(KeyId=rsa["KeyId"], Message=b"hello", SigningAlgorithm=algorithm)
+        public.verify(sig["Signature"], b"hello", pad, hashes.SHA256())
+        ok = kms.verify(
+            KeyId=rsa["KeyId"],
+            Message=b"hello",
+            Signature=sig["Signature"],
+            SigningAlgorithm=algorithm,
+        )
+        assert ok["SignatureValid"] is True
+        bad = error_of(
+            kms.verify, KeyId=rsa["KeyId"], Message=b"hellO", Signature=sig["Signature"],
+            SigningAlgorithm=algorithm,
+        )  # fmt: skip
+        assert bad["Code"] == "KMSInvalidSignatureException"
+    ecc = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(b"payload")
+    sig = kms.sign(
+        KeyId=ecc["KeyId"], Message=digest.finalize(), MessageType="DIGEST",
+        SigningAlgorithm="ECDSA_SHA_256",
+    )["Signature"]  # fmt: skip
+    ecc_public = serialization.load_der_public_key(
+        kms.get_public_key(KeyId=ecc["KeyId"])["PublicKey"]
+    )
+    ecc_public.verify(sig, b"payload", ec.ECDSA(hashes.SHA256()))
+    short = error_of(
+        kms.sign, KeyId=ecc["KeyId"], Message=b"abc", MessageType="DIGEST",
+        SigningAlgorithm="ECDSA_SHA_256",
+    )  # fmt: skip
+    assert short["Code"] == "ValidationException"
+    wrong = error_of(kms.sign, KeyId=ecc["KeyId"], Message=b"x", SigningAlgorithm="ECDSA_SHA_384")
+    assert wrong["Code"] == "InvalidKeyUsageException"
+    k1 = kms.create_key(KeySpec="ECC_SECG_P256K1", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    assert kms.sign(KeyId=k1["KeyId"], Message=b"m", SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    enc = kms.create_key(KeySpec="RSA_3072", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]
+    enc_public = serialization.load_der_public_key(
+        kms.get_public_key(KeyId=enc["KeyId"])["PublicKey"]
+    )
+    blob = enc_public.encrypt(
+        b"to kms", padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None)
+    )
+    out = kms.decrypt(
+        KeyId=enc["KeyId"], CiphertextBlob=blob, EncryptionAlgorithm="RSAES_OAEP_SHA_256"
+    )
+    assert out["Plaintext"] == b"to kms"
+    sym = kms.create_key()["KeyMetadata"]
+    assert (
+        error_of(kms.get_public_key, KeyId=sym["KeyId"])["Code"] == "UnsupportedOperationException"
+    )
+    assert (
+        error_of(kms.sign, KeyId=sym["KeyId"], Message=b"x", SigningAlgorithm="ECDSA_SHA_256")[
+            "Code"
+        ]
+        == "InvalidKeyUsageException"
+    )
+    combo = error_of(kms.create_key, KeySpec="ECC_NIST_P256", KeyUsage="ENCRYPT_DECRYPT")
+    assert (combo["Code"], combo["Message"]) == (
+        "ValidationException",
+        "KeyUsage ENCRYPT_DECRYPT is not compatible with KeySpec ECC_NIST_P256",
+    )
+
+
+def test_hmac_keys(client):
+    kms = client("kms")
+    key = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]
+    assert key["MacAlgorithms"] == ["HMAC_SHA_256"]
+    mac = kms.generate_mac(KeyId=key["KeyId"], Message=b"msg", MacAlgorithm="HMAC_SHA_256")["Mac"]
+    assert len(mac) == 32
+    ok = kms.verify_mac(KeyId=key["KeyId"], Message=b"msg", MacAlgorithm="HMAC_SHA_256", Mac=mac)
+    assert ok["MacValid"] is True
+    bad = error_of(
+        kms.verify_mac, KeyId=key["KeyId"], Message=b"msh", MacAlgorithm="HMAC_SHA_256", Mac=mac
+    )
+    assert bad["Code"] == "KMSInvalidMacException"
+    assert error_of(kms.create_key, KeySpec="HMAC_256", KeyUsage="ENCRYPT_DECRYPT")["Code"] == (
+        "ValidationException"
+    )
+
+
+def test_aliases_and_aws_managed_keys(client):
+    kms = client("kms")
+    key = kms.create_key()["KeyMetadata"]
+    name = f"alias/{unique('app')}"
+    kms.create_alias(AliasName=name, TargetKeyId=key["KeyId"])
+    taken = error_of(kms.create_alias, AliasName=name, TargetKeyId=key["KeyId"])
+    assert (taken["Code"], taken["Message"]) == (
+        "AlreadyExistsException",
+        f"An alias with the name arn:aws:kms:us-east-1:{ACCOUNT}:{name} already exists",
+    )
+    reserved = error_of(kms.create_alias, AliasName="alias/aws/mine", TargetKeyId=key["KeyId"])
+    assert reserved["Code"] == "NotAuthorizedException"
+    assert kms.describe_key(KeyId=name)["KeyMetadata"]["KeyId"] == key["KeyId"]
+    alias_arn = f"arn:aws:kms:us-east-1:{ACCOUNT}:{name}"
+    assert kms.describe_key(KeyId=alias_arn)["KeyMetadata"]["KeyId"] == key["KeyId"]
+    blob = kms.encrypt(KeyId=name, Plaintext=b"via alias")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"via alias"
+    listed = kms.list_aliases(KeyId=key["KeyId"])["Aliases"]
+    assert [a["AliasName"] for a in listed] == [name] and listed[0]["AliasArn"] == alias_arn
+    second = kms.create_key()["KeyMetadata"]
+    kms.update_alias(AliasName=name, TargetKeyId=second["Arn"])
+    assert kms.describe_key(KeyId=name)["KeyMetadata"]["KeyId"] == second["KeyId"]
+    kms.delete_alias(AliasName=name)
+    gone = error_of(kms.describe_key, KeyId=name)
+    assert (gone["Code"], gone["Message"]) == (
+        "NotFoundException",
+        f"Alias {alias_arn} is not found.",
+    )
+    managed = kms.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]
+    assert managed["KeyManager"] == "AWS"
+    assert kms.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]["KeyId"] == managed["KeyId"]
+    assert (
+        error_of(kms.disable_key, KeyId=managed["KeyId"])["Code"] == "UnsupportedOperationException"
+    )
+
+
+def test_scheduled_deletion_and_states(client):
+    kms = client("kms")
+    key = kms.create_key()["KeyMetadata"]
+    short = error_of(kms.schedule_key_deletion, KeyId=key["KeyId"], PendingWindowInDays=5)
+    assert short["Code"] == "ValidationException"
+    scheduled = kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+    assert scheduled["KeyState"] == "PendingDeletion" and scheduled["PendingWindowInDays"] == 7
+    meta = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
+    assert meta["KeyState"] == "PendingDeletion" and "DeletionDate" in meta
+    pending = error_of(kms.encrypt, KeyId=key["KeyId"], Plaintext=b"x")
+    assert (pending["Code"], pending["Message"]) == (
+        "KMSInvalidStateException",
+        f"{key['Arn']} is pending deletion.",
+    )
+    kms.cancel_key_deletion(KeyId=key["KeyId"])
+    assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Disabled"
+
+
+def test_list_keys_pages_tags_description(client):
+    kms = client("kms")
+    made = {
+        kms.create_key(Tags=[{"TagKey": "n", "TagValue": str(i)}])["KeyMetadata"]["KeyId"]
+        for i in range(3)
+    }
+    seen, marker = [], None
+    while True:
+        page = kms.list_keys(Limit=2, **({"Marker": marker} if marker else {}))
+        assert len(page["Keys"]) <= 2
+        seen += [k["KeyId"] for k in page["Keys"]]
+        if not page["Truncated"]:
+            break
+        marker = page["NextMarker"]
+    assert made <= set(seen) and len(seen) == len(set(seen))
+    key = sorted(made)[0]
+    kms.tag_resource(KeyId=key, Tags=[{"TagKey": "team", "TagValue": "x"}])
+    kms.untag_resource(KeyId=key, TagKeys=["n"])
+    assert kms.list_resource_tags(KeyId=key)["Tags"] == [{"TagKey": "team", "TagValue": "x"}]
+    kms.update_key_description(KeyId=key, Description="new")
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["Description"] == "new"
+    assert kms.list_key_policies(KeyId=key)["PolicyNames"] == ["default"]
+    default = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+    assert default["Statement"][0]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+    assert default["Statement"][0]["Action"] == "kms:*"
+    bad = error_of(kms.put_key_policy, KeyId=key, PolicyName="default", Policy="{}")
+    assert bad["Code"] == "MalformedPolicyDocumentException"
+
+
+def test_iam_and_key_policies_decide(server, client):
+    kms, iam = client("kms"), client("iam")
+    key = kms.create_key()["KeyMetadata"]
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"p")["CiphertextBlob"]
+    role, as_role = role_session(
+        server, iam, policy({"Effect": "Allow", "Action": "kms:Encrypt", "Resource": key["Arn"]})
+    )
+    as_role.encrypt(KeyId=key["Arn"], Plaintext=b"ok")  # the default policy delegates to IAM
+    denied = error_of(as_role.decrypt, CiphertextBlob=blob)
+    assert (denied["Code"], denied["HTTPStatusCode"]) == ("AccessDeniedException", 403)
+    assert f"kms:Decrypt on resource: {key['Arn']}" in denied["Message"]
+    # A key policy that does not name the account: IAM policies no longer count.
+    _, wide = role_session(
+        server, iam, policy({"Effect": "Allow", "Action": "kms:*", "Resource": "*"})
+    )
+    wide.encrypt(KeyId=key["Arn"], Plaintext=b"ok")
+    strict = policy(
+        {"Effect": "Allow", "Principal": {"AWS": role}, "Action": "kms:Decrypt", "Resource": "*"}
+    )
+    kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=strict)
+    locked = error_of(wide.encrypt, KeyId=key["Arn"], Plaintext=b"no")
+    assert locked["Code"] == "AccessDeniedException"
+    assert "no resource-based policy allows the kms:Encrypt action" in locked["Message"]
+    # ...and the role the key policy names may decrypt without any IAM permission for it.
+    assert as_role.decrypt(CiphertextBlob=blob)["Plaintext"] == b"p"
+
+
+def test_cross_account_use_needs_the_key_policy(server, client):
+    kms = client("kms")
+    key = kms.create_key()["KeyMetadata"]
+    other = make_client(server.endpoint, "kms", key=OTHER)
+    denied = error_of(other.encrypt, KeyId=key["Arn"], Plaintext=b"x")
+    assert denied["Code"] == "AccessDeniedException"
+    assert "because no resource-based policy allows the kms:Encrypt action" in denied["Message"]
+    shared = json.loads(kms.get_key_policy(KeyId=key["KeyId"])["Policy"])
+    shared["Statement"].append(
+        {
+            "Sid": "other",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{OTHER}:root"},
+            "Action": ["kms:Encrypt", "kms:Decrypt"],
+            "Resource": "*",
+        }
+    )
+    kms.put_key_policy(KeyId=key["KeyId"], Policy=json.dumps(shared))
+    blob = other.encrypt(KeyId=key["Arn"], Plaintext=b"shared")["CiphertextBlob"]
+    assert other.decrypt(CiphertextBlob=blob)["Plaintext"] == b"shared"
+    # A key id alone names a key of the caller's own account.
+    assert error_of(other.describe_key, KeyId=key["KeyId"])["Code"] == "NotFoundException"
+
+
+def test_grants_allow_the_grantee(server, client):
+    kms, iam = client("kms"), client("iam")
+    key = kms.create_key()["KeyMetadata"]
+    role, as_role = role_session(server, iam)
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"g", EncryptionContext={"app": "a"})[
+        "CiphertextBlob"
+    ]
+    assert (
+        error_of(as_role.decrypt, CiphertextBlob=blob, EncryptionContext={"app": "a"})["Code"]
+        == "AccessDeniedException"
+    )
+    grant = kms.create_grant(
+        KeyId=key["KeyId"],
+        GranteePrincipal=role,
+        RetiringPrincipal=role,
+        Operations=["Decrypt"],
+        Constraints={"EncryptionContextSubset": {"app": "a"}},
+        Name="reader",
+    )
+    out = as_role.decrypt(CiphertextBlob=blob, EncryptionContext={"app": "a"})
+    assert out["Plaintext"] == b"g"
+    other_blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"h", EncryptionContext={"app": "b"})[
+        "CiphertextBlob"
+    ]
+    constrained = error_of(
+        as_role.decrypt, CiphertextBlob=other_blob, EncryptionContext={"app": "b"}
+    )
+    assert constrained["Code"] == "AccessDeniedException"
+    listed = kms.list_grants(KeyId=key["KeyId"])["Grants"]
+    assert [(g["GrantId"], g["GranteePrincipal"], g["Operations"]) for g in listed] == [
+        (grant["GrantId"], role, ["Decrypt"])
+    ]
+    assert listed[0]["Constraints"] == {"EncryptionContextSubset": {"app": "a"}}
+    retirable = kms.list_retirable_grants(RetiringPrincipal=role)["Grants"]
+    assert [g["GrantId"] for g in retirable] == [grant["GrantId"]]
+    as_role.retire_grant(GrantToken=grant["GrantToken"])  # the retiring principal needs no IAM
+    assert kms.list_grants(KeyId=key["KeyId"])["Grants"] == []
+    assert (
+        error_of(as_role.decrypt, CiphertextBlob=blob, EncryptionContext={"app": "a"})["Code"]
+        == "AccessDeniedException"
+    )
+    again = kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=role, Operations=["Decrypt"])
+    kms.revoke_grant(KeyId=key["KeyId"], GrantId=again["GrantId"])
+    assert kms.list_grants(KeyId=key["KeyId"])["Grants"] == []
+
+
+def test_cli_encrypt_decrypt_round_trip(server, client, tmp_path):
+    key = client("kms").create_key()["KeyMetadata"]["KeyId"]
+    (tmp_path / "plain.txt").write_bytes(b"cli secret\n")
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "awscli", "kms", *args],
+            env=cli_env(server.endpoint),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    encoded = cli(
+        "encrypt", "--key-id", key, "--plaintext", "fileb://plain.txt",
+        "--output", "text", "--query", "CiphertextBlob",
+    )  # fmt: skip
+    (tmp_path / "blob.bin").write_bytes(base64.b64decode(encoded))
+    decoded = cli(
+        "decrypt", "--ciphertext-blob", "fileb://blob.bin",
+        "--output", "text", "--query", "Plaintext",
+    )  # fmt: skip
+    assert base64.b64decode(decoded) == b"cli secret\n"
+
+
+def test_key_material_is_sealed_at_rest(server, client):
+    kms = client("kms")
+    key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    public = serialization.load_der_public_key(kms.get_public_key(KeyId=key["KeyId"])["PublicKey"])
+    # PKCS#8 of an EC key embeds its public point: stored in plaintext, it would show.
+    point = public.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    master = server.data_dir / "kms-master.key"
+    assert stat.S_IMODE(os.stat(master).st_mode) == 0o600
+    for name in ("sandlot.db", "sandlot.db-wal"):
+        path = server.data_dir / name
+        if path.exists():
+            assert point not in path.read_bytes()
