@@ -343,7 +343,14 @@ def test_iam_and_key_policies_decide(server, client):
     strict = policy(
         {"Effect": "Allow", "Principal": {"AWS": role}, "Action": "kms:Decrypt", "Resource": "*"}
     )
-    kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=strict)
+    lockout = error_of(kms.put_key_policy, KeyId=key["KeyId"], PolicyName="default", Policy=strict)
+    assert (lockout["Code"], lockout["Message"]) == (
+        "MalformedPolicyDocumentException",
+        "The new key policy will not allow you to update the key policy in the future.",
+    )
+    kms.put_key_policy(
+        KeyId=key["KeyId"], PolicyName="default", Policy=strict, BypassPolicyLockoutSafetyCheck=True
+    )
     locked = error_of(wide.encrypt, KeyId=key["Arn"], Plaintext=b"no")
     assert locked["Code"] == "AccessDeniedException"
     assert "no resource-based policy allows the kms:Encrypt action" in locked["Message"]

@@ -128,7 +128,7 @@ class KeyOperations(KmsBase):
             raise validation(f"KeyUsage {usage} is not compatible with KeySpec {spec}")
         policy = params.get("Policy")
         if policy is not None:
-            check_policy(policy)
+            check_policy(policy, ctx, bool(params.get("BypassPolicyLockoutSafetyCheck")))
         tags = params.get("Tags") or []
         check_tags(tags)
         row = self.new_key(

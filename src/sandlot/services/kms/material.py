@@ -137,7 +137,7 @@ def _load_or_create(path: Path) -> bytes:
         data = path.read_bytes()
     except FileNotFoundError:
         data = secrets.token_bytes(32)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -5,20 +5,44 @@ account (the default policy's ``arn:aws:iam::<account>:root`` statement)."""
 
 from __future__ import annotations
 
-from sandlot.iam.policy import MalformedPolicyError, compile_policy
+from sandlot.iam.policy import Caller, MalformedPolicyError, compile_policy
+from sandlot.iam.policy.principals import Strength
 from sandlot.protocol import ServiceError
 from sandlot.services.kms.base import KmsBase, unsupported
 from sandlot.services.provider import RequestContext
 
 POLICY_NAME = "default"
+_LOCKOUT = "The new key policy will not allow you to update the key policy in the future."
 
 
-def check_policy(document: str) -> None:
-    """MalformedPolicyDocumentException unless ``document`` is a valid key policy."""
+def check_policy(document: str, ctx: RequestContext | None = None, bypass: bool = False) -> None:
+    """MalformedPolicyDocumentException unless ``document`` is a valid key policy and,
+    unless ``bypass`` (BypassPolicyLockoutSafetyCheck), lets the caller of ``ctx`` put
+    the key policy again (AWS's lockout safety check: an Allow of kms:PutKeyPolicy
+    naming the caller, its role or its account; conditions are not evaluated)."""
     try:
-        compile_policy(document, "key", "key policy")
+        policy = compile_policy(document, "key", "key policy")
     except MalformedPolicyError as error:
         raise ServiceError("MalformedPolicyDocumentException", str(error)) from None
+    if ctx is None or bypass:
+        return
+    principal = ctx.principal
+    kind = principal.kind
+    caller = Caller(
+        kind,
+        principal.account_id,
+        principal.arn,
+        principal.user_id,
+        role_arn=principal.source_arn if kind == "assumed-role" else None,
+    )
+    for statement in policy.candidates("kms"):
+        if statement.effect != "Allow" or statement.principals is None:
+            continue
+        if statement.not_principal or statement.principals.match(caller) is Strength.NONE:
+            continue
+        if statement.actions.matches("kms:putkeypolicy", "kms") != statement.not_action:
+            return
+    raise ServiceError("MalformedPolicyDocumentException", _LOCKOUT)
 
 
 def _check_name(name: str | None) -> None:
@@ -38,7 +62,7 @@ class PolicyOperations(KmsBase):
         if row["manager"] == "AWS":
             raise unsupported("You cannot change the key policy of an AWS managed key.")
         self.not_pending_deletion(row)
-        check_policy(params["Policy"])
+        check_policy(params["Policy"], ctx, bool(params.get("BypassPolicyLockoutSafetyCheck")))
         row["policy"] = params["Policy"]
         self.save(row)
         return {}
