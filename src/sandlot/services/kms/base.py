@@ -83,6 +83,10 @@ class KmsBase(Provider):
         self.master = MasterKey(platform.data_dir)
         self.clock: Callable[[], float] = time.time  # tests move time
         self._materials: dict[tuple[str, int], bytes] = {}  # opened material, per process
+        # Write-through caches (this process is the data directory's only writer): key
+        # rows, and each key's policy with its grants as the authorizer evaluates it.
+        self._rows: dict[str, Row] = {}
+        self._policies: dict[str, ResourcePolicy] = {}
 
     # -- validation before authorization --------------------------------------------------
 
@@ -144,14 +148,19 @@ class KmsBase(Provider):
         with self.store.transaction():
             self.store.put(KEYS, row)
             self.store.put(ALIASES, alias)
+        self._forget(row["key_id"])
         return alias
 
     def _live_key(self, key_id: str) -> Row | None:
         """The key row, after what time has done to it: a deletion whose waiting period
         is over happened (the key is gone), a due automatic rotation happened."""
-        row = self.store.get(KEYS, key_id)
-        if row is None:
-            return None
+        cached = self._rows.get(key_id)
+        if cached is None:
+            cached = self.store.get(KEYS, key_id)
+            if cached is None:
+                return None
+            self._rows[key_id] = cached
+        row = dict(cached)  # callers change their copy, then save() it
         now = self.clock()
         if row["state"] == "PendingDeletion" and row["deletion_date"] <= now:
             self.delete_key(key_id)
@@ -258,6 +267,7 @@ class KmsBase(Provider):
                 },
             )
             self.store.put(KEYS, row)
+        self._forget(row["key_id"])
 
     def delete_key(self, key_id: str) -> None:
         """The end of a scheduled deletion: the key, its material, aliases and grants."""
@@ -270,9 +280,16 @@ class KmsBase(Provider):
             for grant in self.store.select(GRANTS, {"key_id": key_id}):
                 self.store.delete(GRANTS, grant["grant_id"])
             self.store.delete(KEYS, key_id)
+        self._forget(key_id)
 
     def save(self, row: Row) -> None:
         self.store.put(KEYS, row)
+        self._forget(row["key_id"])
+
+    def _forget(self, key_id: str) -> None:
+        """Drop the caches of a key whose row or grants changed."""
+        self._rows.pop(key_id, None)
+        self._policies.pop(key_id, None)
 
     # -- states ---------------------------------------------------------------------------
 
@@ -299,6 +316,12 @@ class KmsBase(Provider):
         row = self._live_key(parts[5].removeprefix("key/"))
         if row is None or row["account_id"] != parts[4]:
             return None
+        found = self._policies.get(row["key_id"])
+        if found is None:
+            found = self._policies[row["key_id"]] = self._policy_of(row)
+        return found
+
+    def _policy_of(self, row: Row) -> ResourcePolicy:
         document = json.loads(row["policy"])
         statements = document.get("Statement")
         if isinstance(statements, dict):

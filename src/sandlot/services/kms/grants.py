@@ -124,6 +124,7 @@ class GrantOperations(KmsBase):
             "token": secrets.token_urlsafe(96),
         }
         self.store.put(GRANTS, grant)
+        self._forget(row["key_id"])
         return {"GrantToken": grant["token"], "GrantId": grant["grant_id"]}
 
     def list_grants(self, ctx: RequestContext, params: dict) -> dict:
@@ -157,6 +158,7 @@ class GrantOperations(KmsBase):
         row = self.find_key(ctx.account_id, ctx.region, params["KeyId"])
         self._grant(row, params["GrantId"])
         self.store.delete(GRANTS, params["GrantId"])
+        self._forget(row["key_id"])
         return {}
 
     def retire_grant(self, ctx: RequestContext, params: dict) -> dict:
@@ -172,4 +174,5 @@ class GrantOperations(KmsBase):
         else:
             raise validation("Either GrantToken or both KeyId and GrantId must be specified.")
         self.store.delete(GRANTS, grant["grant_id"])
+        self._forget(grant["key_id"])
         return {}
