@@ -103,7 +103,9 @@ def test_symmetric_round_trip_context_and_tampering(client):
 
 def test_rotation_keeps_old_ciphertexts_readable(client):
     kms = client("kms")
-    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    created = kms.create_key()["KeyMetadata"]
+    key, first = created["KeyId"], created["CurrentKeyMaterialId"]
+    assert len(first) == 64
     old = kms.encrypt(KeyId=key, Plaintext=b"before")["CiphertextBlob"]
     assert kms.get_key_rotation_status(KeyId=key)["KeyRotationEnabled"] is False
     kms.enable_key_rotation(KeyId=key, RotationPeriodInDays=90)
@@ -113,9 +115,13 @@ def test_rotation_keeps_old_ciphertexts_readable(client):
     kms.rotate_key_on_demand(KeyId=key)
     rotations = kms.list_key_rotations(KeyId=key)["Rotations"]
     assert [r["RotationType"] for r in rotations] == ["ON_DEMAND"]
+    current = kms.describe_key(KeyId=key)["KeyMetadata"]["CurrentKeyMaterialId"]
+    assert current != first
+    assert (rotations[0]["KeyMaterialId"], rotations[0]["KeyMaterialState"]) == (current, "CURRENT")
     new = kms.encrypt(KeyId=key, Plaintext=b"after")["CiphertextBlob"]
     assert new[:41] != old[:41]  # a new material version in the header
     assert kms.decrypt(CiphertextBlob=old)["Plaintext"] == b"before"
+    assert kms.decrypt(CiphertextBlob=old)["KeyMaterialId"] == first
     assert kms.decrypt(CiphertextBlob=new)["Plaintext"] == b"after"
 
 
@@ -470,3 +476,27 @@ def test_key_material_is_sealed_at_rest(server, client):
         path = server.data_dir / name
         if path.exists():
             assert point not in path.read_bytes()
+
+
+def test_malformed_requests_are_refused_before_authorization(server, client):
+    # A caller without any KMS permission still learns that its request is malformed.
+    _, as_role = role_session(server, client("iam"))
+    bad = error_of(as_role.describe_key, KeyId="x" * 2049)
+    assert bad["Code"] == "ValidationException"
+    assert "at 'keyId' failed to satisfy constraint" in bad["Message"]
+
+
+def test_grant_with_exact_encryption_context(server, client):
+    kms, iam = client("kms"), client("iam")
+    key = kms.create_key()["KeyMetadata"]
+    role, as_role = role_session(server, iam)
+    kms.create_grant(
+        KeyId=key["KeyId"], GranteePrincipal=role, Operations=["Encrypt"],
+        Constraints={"EncryptionContextEquals": {"app": "a"}},
+    )  # fmt: skip
+    as_role.encrypt(KeyId=key["Arn"], Plaintext=b"x", EncryptionContext={"app": "a"})
+    for context in ({"app": "a", "extra": "1"}, {}, {"app": "b"}):
+        denied = error_of(
+            as_role.encrypt, KeyId=key["Arn"], Plaintext=b"x", EncryptionContext=context
+        )
+        assert denied["Code"] == "AccessDeniedException", context

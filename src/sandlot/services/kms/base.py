@@ -4,6 +4,7 @@ the key policy (plus grants) the authorizer evaluates as the key's resource poli
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -86,6 +87,7 @@ class KmsBase(Provider):
         # Write-through caches (this process is the data directory's only writer): key
         # rows, and each key's policy with its grants as the authorizer evaluates it.
         self._rows: dict[str, Row] = {}
+        self._material_ids: dict[tuple[str, int], str] = {}
         self._policies: dict[str, ResourcePolicy] = {}
 
     # -- validation before authorization --------------------------------------------------
@@ -247,6 +249,15 @@ class KmsBase(Provider):
                 key_id, version, row["sealed"]
             )
         return cached
+
+    def material_id(self, key_id: str, version: int) -> str:
+        """KeyMaterialId: a SHA-256 of the sealed material (stable, reveals nothing)."""
+        found = self._material_ids.get((key_id, version))
+        if found is None:
+            row = self.store.get(MATERIALS, key_id, version)
+            found = hashlib.sha256(row["sealed"] if row else b"").hexdigest()
+            self._material_ids[(key_id, version)] = found
+        return found
 
     def rotate(self, row: Row, rotation_type: str) -> None:
         """New current material; earlier versions stay for Decrypt."""

@@ -81,18 +81,20 @@ class CryptoOperations(KmsBase):
         return serialization.load_der_private_key(der, None)
 
     def _encrypt(self, row: Row, plaintext: bytes, context, algorithm: str | None) -> tuple:
+        """(ciphertext, algorithm, KeyMaterialId for symmetric keys)."""
         algorithm = algorithm or SYMMETRIC
         if algorithm not in SPECS[row["key_spec"]].encryption:
             raise _algorithm_error(row, algorithm)
         if row["key_spec"] == SYMMETRIC:
             version = row["current_version"]
             material = self.material(row["key_id"], version)
-            return seal_blob(row["key_id"], version, material, plaintext, context), algorithm
+            blob = seal_blob(row["key_id"], version, material, plaintext, context)
+            return blob, algorithm, self.material_id(row["key_id"], version)
         if context:
             raise validation("EncryptionContext is not supported with asymmetric KMS keys.")
         oaep = padding.OAEP(padding.MGF1(_hash(algorithm)), _hash(algorithm), None)
         try:
-            return self._private(row).public_key().encrypt(plaintext, oaep), algorithm
+            return self._private(row).public_key().encrypt(plaintext, oaep), algorithm, None
         except ValueError:
             raise validation(
                 f"Plaintext is too long for {algorithm} with key spec {row['key_spec']}."
@@ -100,7 +102,8 @@ class CryptoOperations(KmsBase):
 
     def _decrypt(
         self, ctx: RequestContext, blob: bytes, context, key_ref: str | None, algorithm: str | None
-    ) -> tuple[Row, bytes, str]:
+    ) -> tuple[Row, bytes, str, str | None]:
+        """(key, plaintext, algorithm, KeyMaterialId for symmetric keys)."""
         algorithm = algorithm or SYMMETRIC
         named = self.find_key(ctx.account_id, ctx.region, key_ref) if key_ref else None
         if algorithm != SYMMETRIC:
@@ -115,7 +118,7 @@ class CryptoOperations(KmsBase):
                 raise validation("EncryptionContext is not supported with asymmetric KMS keys.")
             oaep = padding.OAEP(padding.MGF1(_hash(algorithm)), _hash(algorithm), None)
             try:
-                return named, self._private(named).decrypt(blob, oaep), algorithm
+                return named, self._private(named).decrypt(blob, oaep), algorithm, None
             except ValueError:
                 raise invalid_ciphertext() from None
         found = blob_key(blob)
@@ -135,15 +138,16 @@ class CryptoOperations(KmsBase):
         if material is None:
             raise invalid_ciphertext()
         try:
-            return row, open_blob(material, blob, context), algorithm
+            plaintext = open_blob(material, blob, context)
         except InvalidTag:
             raise invalid_ciphertext() from None
+        return row, plaintext, algorithm, self.material_id(row["key_id"], found[1])
 
     # -- encryption -----------------------------------------------------------------------
 
     def encrypt(self, ctx: RequestContext, params: dict) -> dict:
         row = self._key_for(ctx, params["KeyId"], "ENCRYPT_DECRYPT", "Encrypt")
-        blob, algorithm = self._encrypt(
+        blob, algorithm, _ = self._encrypt(
             row,
             params["Plaintext"],
             params.get("EncryptionContext"),
@@ -154,7 +158,7 @@ class CryptoOperations(KmsBase):
 
     def decrypt(self, ctx: RequestContext, params: dict) -> dict:
         _no_recipient(params)
-        row, plaintext, algorithm = self._decrypt(
+        row, plaintext, algorithm, material = self._decrypt(
             ctx,
             params["CiphertextBlob"],
             params.get("EncryptionContext"),
@@ -162,10 +166,13 @@ class CryptoOperations(KmsBase):
             params.get("EncryptionAlgorithm"),
         )
         _dry_run(params)
-        return {"KeyId": key_arn(row), "Plaintext": plaintext, "EncryptionAlgorithm": algorithm}
+        out = {"KeyId": key_arn(row), "Plaintext": plaintext, "EncryptionAlgorithm": algorithm}
+        if material is not None:
+            out["KeyMaterialId"] = material
+        return out
 
     def re_encrypt(self, ctx: RequestContext, params: dict) -> dict:
-        source, plaintext, source_alg = self._decrypt(
+        source, plaintext, source_alg, source_material = self._decrypt(
             ctx,
             params["CiphertextBlob"],
             params.get("SourceEncryptionContext"),
@@ -173,20 +180,25 @@ class CryptoOperations(KmsBase):
             params.get("SourceEncryptionAlgorithm"),
         )
         row = self._key_for(ctx, params["DestinationKeyId"], "ENCRYPT_DECRYPT", "ReEncrypt")
-        blob, algorithm = self._encrypt(
+        blob, algorithm, material = self._encrypt(
             row,
             plaintext,
             params.get("DestinationEncryptionContext"),
             params.get("DestinationEncryptionAlgorithm"),
         )
         _dry_run(params)
-        return {
+        out = {
             "CiphertextBlob": blob,
             "SourceKeyId": key_arn(source),
             "KeyId": key_arn(row),
             "SourceEncryptionAlgorithm": source_alg,
             "DestinationEncryptionAlgorithm": algorithm,
         }
+        if source_material is not None:
+            out["SourceKeyMaterialId"] = source_material
+        if material is not None:
+            out["DestinationKeyMaterialId"] = material
+        return out
 
     # -- data keys ------------------------------------------------------------------------
 
@@ -206,15 +218,20 @@ class CryptoOperations(KmsBase):
 
     def generate_data_key(self, ctx: RequestContext, params: dict) -> dict:
         row, plaintext = self._data_key(ctx, params, "GenerateDataKey")
-        blob, _ = self._encrypt(row, plaintext, params.get("EncryptionContext"), None)
+        blob, _, material = self._encrypt(row, plaintext, params.get("EncryptionContext"), None)
         _dry_run(params)
-        return {"CiphertextBlob": blob, "Plaintext": plaintext, "KeyId": key_arn(row)}
+        return {
+            "CiphertextBlob": blob,
+            "Plaintext": plaintext,
+            "KeyId": key_arn(row),
+            "KeyMaterialId": material,
+        }
 
     def generate_data_key_without_plaintext(self, ctx: RequestContext, params: dict) -> dict:
         row, plaintext = self._data_key(ctx, params, "GenerateDataKeyWithoutPlaintext")
-        blob, _ = self._encrypt(row, plaintext, params.get("EncryptionContext"), None)
+        blob, _, material = self._encrypt(row, plaintext, params.get("EncryptionContext"), None)
         _dry_run(params)
-        return {"CiphertextBlob": blob, "KeyId": key_arn(row)}
+        return {"CiphertextBlob": blob, "KeyId": key_arn(row), "KeyMaterialId": material}
 
     def _key_pair(self, ctx: RequestContext, params: dict, operation: str) -> dict:
         _no_recipient(params)
@@ -223,7 +240,7 @@ class CryptoOperations(KmsBase):
             raise unsupported(f"KeyPairSpec {pair_spec} is not supported in this region.")
         row = self._symmetric_key(ctx, params, operation)
         private, public = data_key_pair(pair_spec)
-        blob, _ = self._encrypt(row, private, params.get("EncryptionContext"), None)
+        blob, _, material = self._encrypt(row, private, params.get("EncryptionContext"), None)
         _dry_run(params)
         return {
             "PrivateKeyCiphertextBlob": blob,
@@ -231,6 +248,7 @@ class CryptoOperations(KmsBase):
             "PublicKey": public,
             "KeyId": key_arn(row),
             "KeyPairSpec": pair_spec,
+            "KeyMaterialId": material,
         }
 
     def generate_data_key_pair(self, ctx: RequestContext, params: dict) -> dict:

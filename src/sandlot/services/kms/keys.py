@@ -26,8 +26,9 @@ MAX_TAGS = 50
 DEFAULT_LIMIT = 100
 
 
-def metadata(row: Row) -> dict:
-    """KeyMetadata as DescribeKey, CreateKey and the rest return it."""
+def metadata(row: Row, material_id: str | None = None) -> dict:
+    """KeyMetadata as DescribeKey and CreateKey return it (``material_id``: the current
+    material's KeyMaterialId, which AWS shows for symmetric keys)."""
     spec = SPECS[row["key_spec"]]
     out: dict = {
         "AWSAccountId": row["account_id"],
@@ -54,6 +55,8 @@ def metadata(row: Row) -> dict:
         out["SigningAlgorithms"] = list(spec.signing)
     elif usage == "GENERATE_VERIFY_MAC":
         out["MacAlgorithms"] = list(spec.mac)
+    if material_id is not None and row["key_spec"] == "SYMMETRIC_DEFAULT":
+        out["CurrentKeyMaterialId"] = material_id
     if row["multi_region"]:
         out["MultiRegionConfiguration"] = {
             "MultiRegionKeyType": "PRIMARY",
@@ -142,10 +145,15 @@ class KeyOperations(KmsBase):
             multi_region=bool(params.get("MultiRegion")),
         )
         self.save(row)
-        return {"KeyMetadata": metadata(row)}
+        return {"KeyMetadata": self.metadata(row)}
 
     def describe_key(self, ctx: RequestContext, params: dict) -> dict:
-        return {"KeyMetadata": metadata(self.find_key(ctx.account_id, ctx.region, params["KeyId"]))}
+        return {
+            "KeyMetadata": self.metadata(self.find_key(ctx.account_id, ctx.region, params["KeyId"]))
+        }
+
+    def metadata(self, row: Row) -> dict:
+        return metadata(row, self.material_id(row["key_id"], row["current_version"]))
 
     def list_keys(self, ctx: RequestContext, params: dict) -> dict:
         rows = [
@@ -281,6 +289,10 @@ class KeyOperations(KmsBase):
         rotations = [
             {
                 "KeyId": row["key_id"],
+                "KeyMaterialId": self.material_id(row["key_id"], v["version"]),
+                "KeyMaterialState": (
+                    "CURRENT" if v["version"] == row["current_version"] else "NON_CURRENT"
+                ),
                 "RotationDate": v["created"],
                 "RotationType": v["rotation_type"],
             }
