@@ -500,3 +500,43 @@ def test_grant_with_exact_encryption_context(server, client):
             as_role.encrypt, KeyId=key["Arn"], Plaintext=b"x", EncryptionContext=context
         )
         assert denied["Code"] == "AccessDeniedException", context
+
+
+def test_ed25519_ml_dsa_and_key_agreement(client):
+    kms = client("kms")
+    ed = kms.create_key(KeySpec="ECC_NIST_EDWARDS25519", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    assert ed["SigningAlgorithms"] == ["ED25519_SHA_512", "ED25519_PH_SHA_512"]
+    sig = kms.sign(KeyId=ed["KeyId"], Message=b"m", SigningAlgorithm="ED25519_SHA_512")
+    public = serialization.load_der_public_key(kms.get_public_key(KeyId=ed["KeyId"])["PublicKey"])
+    public.verify(sig["Signature"], b"m")
+    ml = kms.create_key(KeySpec="ML_DSA_65", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    sig = kms.sign(KeyId=ml["KeyId"], Message=b"pq", SigningAlgorithm="ML_DSA_SHAKE_256")
+    public = serialization.load_der_public_key(kms.get_public_key(KeyId=ml["KeyId"])["PublicKey"])
+    public.verify(sig["Signature"], b"pq")
+    assert kms.verify(
+        KeyId=ml["KeyId"], Message=b"pq", Signature=sig["Signature"],
+        SigningAlgorithm="ML_DSA_SHAKE_256",
+    )["SignatureValid"]  # fmt: skip
+    ecdh = kms.create_key(KeySpec="ECC_NIST_P384", KeyUsage="KEY_AGREEMENT")["KeyMetadata"]
+    assert ecdh["KeyAgreementAlgorithms"] == ["ECDH"]
+    mine = ec.generate_private_key(ec.SECP384R1())
+    mine_public = mine.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    derived = kms.derive_shared_secret(
+        KeyId=ecdh["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=mine_public
+    )
+    theirs = serialization.load_der_public_key(kms.get_public_key(KeyId=ecdh["KeyId"])["PublicKey"])
+    assert derived["SharedSecret"] == mine.exchange(ec.ECDH(), theirs)
+    other_curve = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    bad = error_of(
+        kms.derive_shared_secret, KeyId=ecdh["KeyId"], KeyAgreementAlgorithm="ECDH",
+        PublicKey=other_curve,
+    )  # fmt: skip
+    assert bad["Code"] == "ValidationException"
+    sm2 = error_of(kms.create_key, KeySpec="SM2", KeyUsage="SIGN_VERIFY")
+    assert sm2["Code"] == "UnsupportedOperationException"

@@ -271,14 +271,25 @@ class CryptoOperations(KmsBase):
     # -- signatures -----------------------------------------------------------------------
 
     def _signing(self, ctx: RequestContext, params: dict, operation: str) -> tuple[Row, bytes]:
-        """The key and the digest to sign or verify (computed for RAW messages)."""
+        """The key and what its algorithm signs: the digest for RSA and ECDSA (computed
+        for RAW messages), the message itself for Ed25519 and ML-DSA."""
         row = self._key_for(ctx, params["KeyId"], "SIGN_VERIFY", operation)
         algorithm = params["SigningAlgorithm"]
         if algorithm not in SPECS[row["key_spec"]].signing:
             raise _algorithm_error(row, algorithm)
+        message, kind = params["Message"], params.get("MessageType") or "RAW"
+        if algorithm == "ED25519_PH_SHA_512":
+            raise unsupported("ED25519_PH_SHA_512 (Ed25519ph) is not supported by sandlot's KMS.")
+        if kind == "EXTERNAL_MU":
+            if algorithm != "ML_DSA_SHAKE_256":
+                raise validation(f"MessageType EXTERNAL_MU is not valid for {algorithm}.")
+            raise unsupported("MessageType EXTERNAL_MU is not supported by sandlot's KMS.")
+        if algorithm in ("ED25519_SHA_512", "ML_DSA_SHAKE_256"):
+            if kind != "RAW":
+                raise validation(f"MessageType {kind} is not valid for {algorithm}.")
+            return row, message
         digest_alg = _hash(algorithm)
-        message = params["Message"]
-        if (params.get("MessageType") or "RAW") == "DIGEST":
+        if kind == "DIGEST":
             if len(message) != digest_alg.digest_size:
                 raise validation(f"Digest is invalid length for algorithm {algorithm}.")
             return row, message
@@ -287,26 +298,23 @@ class CryptoOperations(KmsBase):
         return row, h.finalize()
 
     @staticmethod
-    def _scheme(key, algorithm: str):
-        """(padding or None, prehashed algorithm) for the key and signing algorithm."""
-        prehashed = utils.Prehashed(_hash(algorithm))
+    def _scheme(key, algorithm: str) -> tuple:
+        """The arguments after the data for ``sign``/``verify`` of ``key``."""
         if isinstance(key, RSAPrivateKey):
             if "_PSS_" in algorithm:
                 # AWS uses a salt as long as the digest.
                 pad = padding.PSS(padding.MGF1(_hash(algorithm)), _hash(algorithm).digest_size)
             else:
                 pad = padding.PKCS1v15()
-            return pad, prehashed
-        return None, prehashed
+            return (pad, utils.Prehashed(_hash(algorithm)))
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            return (ec.ECDSA(utils.Prehashed(_hash(algorithm))),)
+        return ()  # Ed25519 and ML-DSA sign the message itself
 
     def sign(self, ctx: RequestContext, params: dict) -> dict:
-        row, digest = self._signing(ctx, params, "Sign")
+        row, data = self._signing(ctx, params, "Sign")
         key = self._private(row)
-        pad, prehashed = self._scheme(key, params["SigningAlgorithm"])
-        if pad is None:
-            signature = key.sign(digest, ec.ECDSA(prehashed))
-        else:
-            signature = key.sign(digest, pad, prehashed)
+        signature = key.sign(data, *self._scheme(key, params["SigningAlgorithm"]))
         _dry_run(params)
         return {
             "KeyId": key_arn(row),
@@ -315,14 +323,12 @@ class CryptoOperations(KmsBase):
         }
 
     def verify(self, ctx: RequestContext, params: dict) -> dict:
-        row, digest = self._signing(ctx, params, "Verify")
-        public = self._private(row).public_key()
-        pad, prehashed = self._scheme(self._private(row), params["SigningAlgorithm"])
+        row, data = self._signing(ctx, params, "Verify")
+        key = self._private(row)
         try:
-            if pad is None:
-                public.verify(params["Signature"], digest, ec.ECDSA(prehashed))
-            else:
-                public.verify(params["Signature"], digest, pad, prehashed)
+            key.public_key().verify(
+                params["Signature"], data, *self._scheme(key, params["SigningAlgorithm"])
+            )
         except (InvalidSignature, ValueError):
             raise ServiceError("KMSInvalidSignatureException", "") from None
         _dry_run(params)
@@ -330,6 +336,32 @@ class CryptoOperations(KmsBase):
             "KeyId": key_arn(row),
             "SignatureValid": True,
             "SigningAlgorithm": params["SigningAlgorithm"],
+        }
+
+    # -- key agreement --------------------------------------------------------------------
+
+    def derive_shared_secret(self, ctx: RequestContext, params: dict) -> dict:
+        _no_recipient(params)
+        row = self._key_for(ctx, params["KeyId"], "KEY_AGREEMENT", "DeriveSharedSecret")
+        algorithm = params["KeyAgreementAlgorithm"]
+        if algorithm not in SPECS[row["key_spec"]].agreement:
+            raise _algorithm_error(row, algorithm)
+        key = self._private(row)
+        try:
+            peer = serialization.load_der_public_key(params["PublicKey"])
+            if not isinstance(peer, ec.EllipticCurvePublicKey) or peer.curve.name != key.curve.name:
+                raise ValueError
+            secret = key.exchange(ec.ECDH(), peer)
+        except (ValueError, TypeError):
+            raise validation(
+                f"The public key is not a valid {row['key_spec']} public key."
+            ) from None
+        _dry_run(params)
+        return {
+            "KeyId": key_arn(row),
+            "SharedSecret": secret,
+            "KeyAgreementAlgorithm": algorithm,
+            "KeyOrigin": "AWS_KMS",
         }
 
     def get_public_key(self, ctx: RequestContext, params: dict) -> dict:
@@ -349,6 +381,8 @@ class CryptoOperations(KmsBase):
         }
         if row["key_usage"] == "ENCRYPT_DECRYPT":
             out["EncryptionAlgorithms"] = list(spec.encryption)
+        elif row["key_usage"] == "KEY_AGREEMENT":
+            out["KeyAgreementAlgorithms"] = list(spec.agreement)
         else:
             out["SigningAlgorithms"] = list(spec.signing)
         return out

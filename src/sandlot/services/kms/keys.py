@@ -55,6 +55,8 @@ def metadata(row: Row, material_id: str | None = None) -> dict:
         out["SigningAlgorithms"] = list(spec.signing)
     elif usage == "GENERATE_VERIFY_MAC":
         out["MacAlgorithms"] = list(spec.mac)
+    elif usage == "KEY_AGREEMENT":
+        out["KeyAgreementAlgorithms"] = list(spec.agreement)
     if material_id is not None and row["key_spec"] == "SYMMETRIC_DEFAULT":
         out["CurrentKeyMaterialId"] = material_id
     if row["multi_region"]:
@@ -121,13 +123,11 @@ class KeyOperations(KmsBase):
             raise unsupported(f"KeySpec {spec} is not supported in this region.")
         usage = params.get("KeyUsage")
         if usage is None:
-            if spec.startswith(("HMAC_", "ECC_")) or spec.startswith("RSA_"):
+            if spec != "SYMMETRIC_DEFAULT":
                 what = "an HMAC" if spec.startswith("HMAC_") else "an asymmetric"
                 raise validation(f"You must specify a KeyUsage value for {what} KMS key.")
             usage = "ENCRYPT_DECRYPT"
         if usage not in SPECS[spec].usages:
-            if usage == "KEY_AGREEMENT" and spec.startswith("ECC_NIST"):
-                raise unsupported("KEY_AGREEMENT keys are not supported by sandlot's KMS.")
             raise validation(f"KeyUsage {usage} is not compatible with KeySpec {spec}")
         policy = params.get("Policy")
         if policy is not None:

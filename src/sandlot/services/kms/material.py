@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 MASTER_KEY_FILE = "kms-master.key"
@@ -39,6 +39,9 @@ _RSA_SIGNING = (
 )
 
 
+_ECC_USAGES = ("SIGN_VERIFY", "KEY_AGREEMENT")
+
+
 @dataclass(frozen=True)
 class Spec:
     """A key spec: the key usages AWS allows for it and its algorithms per usage."""
@@ -47,6 +50,7 @@ class Spec:
     encryption: tuple[str, ...] = ()
     signing: tuple[str, ...] = ()
     mac: tuple[str, ...] = ()
+    agreement: tuple[str, ...] = ()
     size: int = 0  # RSA bits, HMAC bytes
 
 
@@ -55,10 +59,16 @@ SPECS: dict[str, Spec] = {
     "RSA_2048": Spec(("ENCRYPT_DECRYPT", "SIGN_VERIFY"), _RSA_ENCRYPTION, _RSA_SIGNING, size=2048),
     "RSA_3072": Spec(("ENCRYPT_DECRYPT", "SIGN_VERIFY"), _RSA_ENCRYPTION, _RSA_SIGNING, size=3072),
     "RSA_4096": Spec(("ENCRYPT_DECRYPT", "SIGN_VERIFY"), _RSA_ENCRYPTION, _RSA_SIGNING, size=4096),
-    "ECC_NIST_P256": Spec(("SIGN_VERIFY",), signing=("ECDSA_SHA_256",)),
-    "ECC_NIST_P384": Spec(("SIGN_VERIFY",), signing=("ECDSA_SHA_384",)),
-    "ECC_NIST_P521": Spec(("SIGN_VERIFY",), signing=("ECDSA_SHA_512",)),
+    "ECC_NIST_P256": Spec(_ECC_USAGES, signing=("ECDSA_SHA_256",), agreement=("ECDH",)),
+    "ECC_NIST_P384": Spec(_ECC_USAGES, signing=("ECDSA_SHA_384",), agreement=("ECDH",)),
+    "ECC_NIST_P521": Spec(_ECC_USAGES, signing=("ECDSA_SHA_512",), agreement=("ECDH",)),
     "ECC_SECG_P256K1": Spec(("SIGN_VERIFY",), signing=("ECDSA_SHA_256",)),
+    "ECC_NIST_EDWARDS25519": Spec(
+        ("SIGN_VERIFY",), signing=("ED25519_SHA_512", "ED25519_PH_SHA_512")
+    ),
+    "ML_DSA_44": Spec(("SIGN_VERIFY",), signing=("ML_DSA_SHAKE_256",)),
+    "ML_DSA_65": Spec(("SIGN_VERIFY",), signing=("ML_DSA_SHAKE_256",)),
+    "ML_DSA_87": Spec(("SIGN_VERIFY",), signing=("ML_DSA_SHAKE_256",)),
     "HMAC_224": Spec(("GENERATE_VERIFY_MAC",), mac=("HMAC_SHA_224",), size=28),
     "HMAC_256": Spec(("GENERATE_VERIFY_MAC",), mac=("HMAC_SHA_256",), size=32),
     "HMAC_384": Spec(("GENERATE_VERIFY_MAC",), mac=("HMAC_SHA_384",), size=48),
@@ -70,6 +80,12 @@ _CURVES = {
     "ECC_NIST_P384": ec.SECP384R1,
     "ECC_NIST_P521": ec.SECP521R1,
     "ECC_SECG_P256K1": ec.SECP256K1,
+}
+
+_ML_DSA = {
+    "ML_DSA_44": mldsa.MLDSA44PrivateKey,
+    "ML_DSA_65": mldsa.MLDSA65PrivateKey,
+    "ML_DSA_87": mldsa.MLDSA87PrivateKey,
 }
 
 HASHES = {"SHA_1": hashes.SHA1, "SHA_224": hashes.SHA224, "SHA_256": hashes.SHA256,
@@ -85,6 +101,10 @@ def generate(spec: str) -> bytes:
         return secrets.token_bytes(SPECS[spec].size)
     if spec.startswith("RSA_"):
         key = rsa.generate_private_key(public_exponent=65537, key_size=SPECS[spec].size)
+    elif spec == "ECC_NIST_EDWARDS25519":
+        key = ed25519.Ed25519PrivateKey.generate()
+    elif spec.startswith("ML_DSA_"):
+        key = _ML_DSA[spec].generate()
     else:
         key = ec.generate_private_key(_CURVES[spec]())
     return key.private_bytes(
