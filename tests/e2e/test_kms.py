@@ -80,6 +80,9 @@ def test_symmetric_round_trip_context_and_tampering(client):
         kms.decrypt, CiphertextBlob=blob, EncryptionContext=context, KeyId=other["KeyId"]
     )
     assert incorrect["Code"] == "IncorrectKeyException"
+    usage = kms.get_key_last_usage(KeyId=meta["KeyId"])
+    assert usage["KeyLastUsage"]["Operation"] == "Decrypt"
+    assert usage["KeyCreationDate"] == usage["TrackingStartDate"] == meta["CreationDate"]
     kms.disable_key(KeyId=meta["Arn"])
     disabled = error_of(kms.encrypt, KeyId=meta["KeyId"], Plaintext=b"x")
     assert (disabled["Code"], disabled["Message"]) == (

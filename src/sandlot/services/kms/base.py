@@ -15,7 +15,7 @@ from sandlot.iam.authorizer import ResourcePolicy
 from sandlot.protocol import ServiceError, constraints
 from sandlot.protocol.models import service_model
 from sandlot.services.kms.material import MasterKey, blob_key, generate
-from sandlot.services.kms.schema import ALIASES, GRANTS, KEYS, MATERIALS, MIGRATIONS
+from sandlot.services.kms.schema import ALIASES, GRANTS, KEYS, MATERIALS, MIGRATIONS, USAGE
 from sandlot.services.provider import Provider, RequestContext
 
 Row = dict[str, Any]
@@ -88,6 +88,7 @@ class KmsBase(Provider):
         # rows, and each key's policy with its grants as the authorizer evaluates it.
         self._rows: dict[str, Row] = {}
         self._material_ids: dict[tuple[str, int], str] = {}
+        self._usage: dict[str, Row] = {}  # the newest use per key, persisted at most 1/s
         self._policies: dict[str, ResourcePolicy] = {}
 
     # -- validation before authorization --------------------------------------------------
@@ -250,6 +251,21 @@ class KmsBase(Provider):
             )
         return cached
 
+    def used(self, row: Row, ctx: RequestContext) -> None:
+        """Note a successful cryptographic operation with the key (GetKeyLastUsage)."""
+        now = self.clock()
+        key_id = row["key_id"]
+        previous = self._usage.get(key_id)
+        usage = {"key_id": key_id, "operation": ctx.operation, "ts": now,
+                 "request_id": ctx.request_id, "written": previous["written"] if previous else 0.0}  # fmt: skip
+        if now - usage["written"] >= 1.0:
+            usage["written"] = now
+            self.store.put(USAGE, {k: v for k, v in usage.items() if k != "written"})
+        self._usage[key_id] = usage
+
+    def last_usage(self, key_id: str) -> Row | None:
+        return self._usage.get(key_id) or self.store.get(USAGE, key_id)
+
     def material_id(self, key_id: str, version: int) -> str:
         """KeyMaterialId: a SHA-256 of the sealed material (stable, reveals nothing)."""
         found = self._material_ids.get((key_id, version))
@@ -290,8 +306,10 @@ class KmsBase(Provider):
                 self.store.delete(ALIASES, alias["account_id"], alias["region"], alias["name"])
             for grant in self.store.select(GRANTS, {"key_id": key_id}):
                 self.store.delete(GRANTS, grant["grant_id"])
+            self.store.delete(USAGE, key_id)
             self.store.delete(KEYS, key_id)
         self._forget(key_id)
+        self._usage.pop(key_id, None)
 
     def save(self, row: Row) -> None:
         self.store.put(KEYS, row)

@@ -154,6 +154,7 @@ class CryptoOperations(KmsBase):
             params.get("EncryptionAlgorithm"),
         )
         _dry_run(params)
+        self.used(row, ctx)
         return {"CiphertextBlob": blob, "KeyId": key_arn(row), "EncryptionAlgorithm": algorithm}
 
     def decrypt(self, ctx: RequestContext, params: dict) -> dict:
@@ -166,6 +167,7 @@ class CryptoOperations(KmsBase):
             params.get("EncryptionAlgorithm"),
         )
         _dry_run(params)
+        self.used(row, ctx)
         out = {"KeyId": key_arn(row), "Plaintext": plaintext, "EncryptionAlgorithm": algorithm}
         if material is not None:
             out["KeyMaterialId"] = material
@@ -187,6 +189,8 @@ class CryptoOperations(KmsBase):
             params.get("DestinationEncryptionAlgorithm"),
         )
         _dry_run(params)
+        self.used(row, ctx)
+        self.used(source, ctx)
         out = {
             "CiphertextBlob": blob,
             "SourceKeyId": key_arn(source),
@@ -220,6 +224,7 @@ class CryptoOperations(KmsBase):
         row, plaintext = self._data_key(ctx, params, "GenerateDataKey")
         blob, _, material = self._encrypt(row, plaintext, params.get("EncryptionContext"), None)
         _dry_run(params)
+        self.used(row, ctx)
         return {
             "CiphertextBlob": blob,
             "Plaintext": plaintext,
@@ -231,6 +236,7 @@ class CryptoOperations(KmsBase):
         row, plaintext = self._data_key(ctx, params, "GenerateDataKeyWithoutPlaintext")
         blob, _, material = self._encrypt(row, plaintext, params.get("EncryptionContext"), None)
         _dry_run(params)
+        self.used(row, ctx)
         return {"CiphertextBlob": blob, "KeyId": key_arn(row), "KeyMaterialId": material}
 
     def _key_pair(self, ctx: RequestContext, params: dict, operation: str) -> dict:
@@ -242,6 +248,7 @@ class CryptoOperations(KmsBase):
         private, public = data_key_pair(pair_spec)
         blob, _, material = self._encrypt(row, private, params.get("EncryptionContext"), None)
         _dry_run(params)
+        self.used(row, ctx)
         return {
             "PrivateKeyCiphertextBlob": blob,
             "PrivateKeyPlaintext": private,
@@ -316,6 +323,7 @@ class CryptoOperations(KmsBase):
         key = self._private(row)
         signature = key.sign(data, *self._scheme(key, params["SigningAlgorithm"]))
         _dry_run(params)
+        self.used(row, ctx)
         return {
             "KeyId": key_arn(row),
             "Signature": signature,
@@ -332,6 +340,7 @@ class CryptoOperations(KmsBase):
         except (InvalidSignature, ValueError):
             raise ServiceError("KMSInvalidSignatureException", "") from None
         _dry_run(params)
+        self.used(row, ctx)
         return {
             "KeyId": key_arn(row),
             "SignatureValid": True,
@@ -357,6 +366,7 @@ class CryptoOperations(KmsBase):
                 f"The public key is not a valid {row['key_spec']} public key."
             ) from None
         _dry_run(params)
+        self.used(row, ctx)
         return {
             "KeyId": key_arn(row),
             "SharedSecret": secret,
@@ -401,6 +411,7 @@ class CryptoOperations(KmsBase):
     def generate_mac(self, ctx: RequestContext, params: dict) -> dict:
         row, mac = self._mac(ctx, params, "GenerateMac")
         _dry_run(params)
+        self.used(row, ctx)
         return {"Mac": mac, "MacAlgorithm": params["MacAlgorithm"], "KeyId": key_arn(row)}
 
     def verify_mac(self, ctx: RequestContext, params: dict) -> dict:
@@ -408,4 +419,5 @@ class CryptoOperations(KmsBase):
         if not hmac.compare_digest(mac, params["Mac"]):
             raise ServiceError("KMSInvalidMacException", "")
         _dry_run(params)
+        self.used(row, ctx)
         return {"KeyId": key_arn(row), "MacValid": True, "MacAlgorithm": params["MacAlgorithm"]}

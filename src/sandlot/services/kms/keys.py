@@ -223,6 +223,22 @@ class KeyOperations(KmsBase):
         self.save(row)
         return {}
 
+    def get_key_last_usage(self, ctx: RequestContext, params: dict) -> dict:
+        row = self.find_key(ctx.account_id, ctx.region, params["KeyId"])
+        out: dict = {
+            "KeyId": key_arn(row),
+            "TrackingStartDate": row["created"],  # sandlot tracks every key from its creation
+            "KeyCreationDate": row["created"],
+        }
+        usage = self.last_usage(row["key_id"])
+        if usage is not None:
+            out["KeyLastUsage"] = {
+                "Operation": usage["operation"],
+                "Timestamp": usage["ts"],
+                "KmsRequestId": usage["request_id"],
+            }
+        return out
+
     # -- rotation -------------------------------------------------------------------------
 
     def _rotatable(self, ctx: RequestContext, params: dict) -> Row:

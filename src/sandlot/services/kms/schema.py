@@ -81,9 +81,18 @@ GRANTS = Table(
     indexes=(("key_id", "created"), ("retiring",)),
 )
 
+# The last successful cryptographic use of each key (GetKeyLastUsage); written at most
+# once a second per key (the provider answers from memory in between).
+USAGE = Table(
+    "kms_usage",
+    columns={"key_id": "TEXT", "operation": "TEXT", "ts": "REAL", "request_id": "TEXT"},
+    key=("key_id",),
+)
+
 MIGRATIONS = [
     Migration(1, create=KEYS),
     Migration(2, create=MATERIALS),
     Migration(3, create=ALIASES),
     Migration(4, create=GRANTS),
+    Migration(5, create=USAGE),
 ]
