@@ -82,3 +82,9 @@ def test_create_key_and_grant_condition_keys():
     assert grant.context["kms:EncryptionContext:app"] == "a"
     [retire] = auths("RetireGrant", GrantToken="token")
     assert retire.resources == (KEY,)
+
+
+def test_kms_tags_are_request_tags():
+    [auth] = auths("TagResource", KeyId=KEY_ID, Tags=[{"TagKey": "team", "TagValue": "a"}])
+    assert auth.context["aws:RequestTag/team"] == "a"
+    assert auth.context["aws:TagKeys"] == ["team"]

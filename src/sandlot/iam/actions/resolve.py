@@ -705,6 +705,11 @@ def _kms(req: _Request) -> _Parsed:
             ctx[condition] = "true" if value else "false"
         elif value is not None and not isinstance(value, (dict, list)):
             ctx[condition] = str(value)
+    tags = [t for t in p.get("Tags") or [] if isinstance(t, dict) and "TagKey" in t]
+    for tag in tags:  # KMS's own tag shape: TagKey/TagValue
+        ctx[f"aws:RequestTag/{tag['TagKey']}"] = str(tag.get("TagValue", ""))
+    if tags:
+        ctx["aws:TagKeys"] = [str(t["TagKey"]) for t in tags]
     if isinstance(p.get("Operations"), list):
         ctx["kms:GrantOperations"] = [str(o) for o in p["Operations"]]
     constraints = p.get("Constraints")
