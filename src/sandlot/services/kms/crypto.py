@@ -104,6 +104,11 @@ class CryptoOperations(KmsBase):
         self, ctx: RequestContext, blob: bytes, context, key_ref: str | None, algorithm: str | None
     ) -> tuple[Row, bytes, str, str | None]:
         """(key, plaintext, algorithm, KeyMaterialId for symmetric keys)."""
+        if blob is None:  # optional in the model (DryRun), required by KMS
+            raise validation(
+                "1 validation error detected: Value null at 'ciphertextBlob' failed to "
+                "satisfy constraint: Member must not be null"
+            )
         algorithm = algorithm or SYMMETRIC
         named = self.find_key(ctx.account_id, ctx.region, key_ref) if key_ref else None
         if algorithm != SYMMETRIC:
@@ -161,7 +166,7 @@ class CryptoOperations(KmsBase):
         _no_recipient(params)
         row, plaintext, algorithm, material = self._decrypt(
             ctx,
-            params["CiphertextBlob"],
+            params.get("CiphertextBlob"),
             params.get("EncryptionContext"),
             params.get("KeyId"),
             params.get("EncryptionAlgorithm"),
@@ -176,7 +181,7 @@ class CryptoOperations(KmsBase):
     def re_encrypt(self, ctx: RequestContext, params: dict) -> dict:
         source, plaintext, source_alg, source_material = self._decrypt(
             ctx,
-            params["CiphertextBlob"],
+            params.get("CiphertextBlob"),
             params.get("SourceEncryptionContext"),
             params.get("SourceKeyId"),
             params.get("SourceEncryptionAlgorithm"),
