@@ -380,13 +380,19 @@ def test_cross_account_use_needs_the_key_policy(server, client):
             "Sid": "other",
             "Effect": "Allow",
             "Principal": {"AWS": f"arn:aws:iam::{OTHER}:root"},
-            "Action": ["kms:Encrypt", "kms:Decrypt"],
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DisableKey"],
             "Resource": "*",
         }
     )
     kms.put_key_policy(KeyId=key["KeyId"], Policy=json.dumps(shared))
     blob = other.encrypt(KeyId=key["Arn"], Plaintext=b"shared")["CiphertextBlob"]
     assert other.decrypt(CiphertextBlob=blob)["Plaintext"] == b"shared"
+    # Managing a key stays with its own account, whatever the key policy says.
+    managed = error_of(other.disable_key, KeyId=key["Arn"])
+    assert (managed["Code"], managed["Message"]) == (
+        "NotFoundException",
+        f"Key '{key['Arn']}' does not exist",
+    )
     # A key id alone names a key of the caller's own account.
     assert error_of(other.describe_key, KeyId=key["KeyId"])["Code"] == "NotFoundException"
 

@@ -24,7 +24,7 @@ class AliasOperations(KmsBase):
         """A customer managed key of the caller's account, named by id or key ARN."""
         if ref.startswith("alias/") or ":alias/" in ref:
             raise validation("Aliases must refer to keys. Do not specify an alias.")
-        row = self.find_key(ctx.account_id, ctx.region, ref)
+        row = self.lookup(ctx, ref)
         if row["account_id"] != ctx.account_id:
             raise not_found(f"Key '{key_arn(row)}' does not exist")
         if row["manager"] == "AWS":
@@ -98,7 +98,7 @@ class AliasOperations(KmsBase):
     def list_aliases(self, ctx: RequestContext, params: dict) -> dict:
         where = {"account_id": ctx.account_id, "region": ctx.region}
         if params.get("KeyId"):
-            where["key_id"] = self.find_key(ctx.account_id, ctx.region, params["KeyId"])["key_id"]
+            where["key_id"] = self.lookup(ctx, params["KeyId"])["key_id"]
         rows = self.store.select(ALIASES, where, order_by=("name",))
         aliases = [
             {

@@ -23,6 +23,19 @@ DAY_S = 86400.0
 DEFAULT_ROTATION_DAYS = 365
 
 
+# Operations a principal of another account may use a key for, when its key policy
+# allows (AWS's "Allowing users in other accounts to use a KMS key").
+CROSS_ACCOUNT = frozenset(
+    {
+        "CreateGrant", "Decrypt", "DeriveSharedSecret", "DescribeKey", "Encrypt",
+        "GenerateDataKey", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
+        "GenerateDataKeyWithoutPlaintext", "GenerateMac", "GetKeyRotationStatus",
+        "GetPublicKey", "ListGrants", "ReEncrypt", "RetireGrant", "RevokeGrant", "Sign",
+        "Verify", "VerifyMac",
+    }
+)  # fmt: skip
+
+
 def validation(message: str) -> ServiceError:
     return ServiceError("ValidationException", message)
 
@@ -123,6 +136,14 @@ class KmsBase(Provider):
         row = self._live_key(ref)
         if row is None or row["account_id"] != account or row["region"] != region:
             raise not_found(f"Key 'arn:aws:kms:{region}:{account}:key/{ref}' does not exist")
+        return row
+
+    def lookup(self, ctx: RequestContext, ref: str) -> Row:
+        """The key a request names, for the caller; a key of another account only for
+        the operations AWS allows across accounts (others answer NotFoundException)."""
+        row = self.find_key(ctx.account_id, ctx.region, ref)
+        if row["account_id"] != ctx.account_id and ctx.operation not in CROSS_ACCOUNT:
+            raise not_found(f"Key '{key_arn(row)}' does not exist")
         return row
 
     def _alias_key(self, account: str, region: str, name: str) -> Row:

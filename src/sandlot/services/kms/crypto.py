@@ -70,7 +70,7 @@ class CryptoOperations(KmsBase):
     # -- helpers --------------------------------------------------------------------------
 
     def _key_for(self, ctx: RequestContext, ref: str, usage: str, operation: str) -> Row:
-        row = self.find_key(ctx.account_id, ctx.region, ref)
+        row = self.lookup(ctx, ref)
         self.usable(row)
         if row["key_usage"] != usage:
             raise _invalid_usage(row, operation)
@@ -110,7 +110,7 @@ class CryptoOperations(KmsBase):
                 "satisfy constraint: Member must not be null"
             )
         algorithm = algorithm or SYMMETRIC
-        named = self.find_key(ctx.account_id, ctx.region, key_ref) if key_ref else None
+        named = self.lookup(ctx, key_ref) if key_ref else None
         if algorithm != SYMMETRIC:
             if named is None:
                 raise validation("KeyId is required when decrypting with an asymmetric KMS key.")
@@ -380,7 +380,7 @@ class CryptoOperations(KmsBase):
         }
 
     def get_public_key(self, ctx: RequestContext, params: dict) -> dict:
-        row = self.find_key(ctx.account_id, ctx.region, params["KeyId"])
+        row = self.lookup(ctx, params["KeyId"])
         self.usable(row)
         if row["key_spec"] == SYMMETRIC or row["key_spec"].startswith("HMAC_"):
             raise unsupported(

@@ -67,7 +67,7 @@ def _entry(grant: Row, arn: str) -> dict:
 
 class GrantOperations(KmsBase):
     def create_grant(self, ctx: RequestContext, params: dict) -> dict:
-        row = self.find_key(ctx.account_id, ctx.region, params["KeyId"])
+        row = self.lookup(ctx, params["KeyId"])
         self.not_pending_deletion(row)
         operations = list(dict.fromkeys(params["Operations"]))
         allowed = _ALWAYS | _BY_USAGE.get(row["key_usage"], set())
@@ -128,7 +128,7 @@ class GrantOperations(KmsBase):
         return {"GrantToken": grant["token"], "GrantId": grant["grant_id"]}
 
     def list_grants(self, ctx: RequestContext, params: dict) -> dict:
-        row = self.find_key(ctx.account_id, ctx.region, params["KeyId"])
+        row = self.lookup(ctx, params["KeyId"])
         grants = self.store.select(GRANTS, {"key_id": row["key_id"]}, order_by=("grant_id",))
         if params.get("GrantId"):
             grants = [g for g in grants if g["grant_id"] == params["GrantId"]]
@@ -155,7 +155,7 @@ class GrantOperations(KmsBase):
         return grant
 
     def revoke_grant(self, ctx: RequestContext, params: dict) -> dict:
-        row = self.find_key(ctx.account_id, ctx.region, params["KeyId"])
+        row = self.lookup(ctx, params["KeyId"])
         self._grant(row, params["GrantId"])
         self.store.delete(GRANTS, params["GrantId"])
         self._forget(row["key_id"])
@@ -169,7 +169,7 @@ class GrantOperations(KmsBase):
                 raise ServiceError("InvalidGrantTokenException", "Invalid grant token")
             grant = found[0]
         elif grant_id and params.get("KeyId"):
-            row = self.find_key(ctx.account_id, ctx.region, params["KeyId"])
+            row = self.lookup(ctx, params["KeyId"])
             grant = self._grant(row, grant_id)
         else:
             raise validation("Either GrantToken or both KeyId and GrantId must be specified.")

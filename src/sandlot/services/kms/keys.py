@@ -148,9 +148,7 @@ class KeyOperations(KmsBase):
         return {"KeyMetadata": self.metadata(row)}
 
     def describe_key(self, ctx: RequestContext, params: dict) -> dict:
-        return {
-            "KeyMetadata": self.metadata(self.find_key(ctx.account_id, ctx.region, params["KeyId"]))
-        }
+        return {"KeyMetadata": self.metadata(self.lookup(ctx, params["KeyId"]))}
 
     def metadata(self, row: Row) -> dict:
         return metadata(row, self.material_id(row["key_id"], row["current_version"]))
@@ -167,7 +165,7 @@ class KeyOperations(KmsBase):
         return paged("Keys", keys, params, lambda k: k["KeyId"])
 
     def _customer_key(self, ctx: RequestContext, params: dict) -> Row:
-        row = self.find_key(ctx.account_id, ctx.region, params["KeyId"])
+        row = self.lookup(ctx, params["KeyId"])
         if row["manager"] == "AWS":
             raise unsupported(f"{key_arn(row)} is an AWS managed key; you cannot change it.")
         return row
@@ -224,7 +222,7 @@ class KeyOperations(KmsBase):
         return {}
 
     def get_key_last_usage(self, ctx: RequestContext, params: dict) -> dict:
-        row = self.find_key(ctx.account_id, ctx.region, params["KeyId"])
+        row = self.lookup(ctx, params["KeyId"])
         out: dict = {
             "KeyId": key_arn(row),
             "TrackingStartDate": row["created"],  # sandlot tracks every key from its creation
@@ -275,7 +273,7 @@ class KeyOperations(KmsBase):
         return {}
 
     def get_key_rotation_status(self, ctx: RequestContext, params: dict) -> dict:
-        row = self.find_key(ctx.account_id, ctx.region, params["KeyId"])
+        row = self.lookup(ctx, params["KeyId"])
         if row["key_spec"] != "SYMMETRIC_DEFAULT":
             raise unsupported(
                 f"{key_arn(row)} key spec {row['key_spec']} does not support key rotation."
@@ -296,7 +294,7 @@ class KeyOperations(KmsBase):
         return {"KeyId": row["key_id"]}
 
     def list_key_rotations(self, ctx: RequestContext, params: dict) -> dict:
-        row = self.find_key(ctx.account_id, ctx.region, params["KeyId"])
+        row = self.lookup(ctx, params["KeyId"])
         if row["key_spec"] != "SYMMETRIC_DEFAULT":
             raise unsupported(
                 f"{key_arn(row)} key spec {row['key_spec']} does not support key rotation."
@@ -339,6 +337,6 @@ class KeyOperations(KmsBase):
         return {}
 
     def list_resource_tags(self, ctx: RequestContext, params: dict) -> dict:
-        row = self.find_key(ctx.account_id, ctx.region, params["KeyId"])
+        row = self.lookup(ctx, params["KeyId"])
         tags = sorted(json.loads(row["tags"]), key=lambda t: t["TagKey"])
         return paged("Tags", tags, params, lambda t: t["TagKey"])

@@ -52,12 +52,12 @@ def _check_name(name: str | None) -> None:
 
 class PolicyOperations(KmsBase):
     def get_key_policy(self, ctx: RequestContext, params: dict) -> dict:
-        row = self.find_key(ctx.account_id, ctx.region, params["KeyId"])
+        row = self.lookup(ctx, params["KeyId"])
         _check_name(params.get("PolicyName"))
         return {"Policy": row["policy"], "PolicyName": POLICY_NAME}
 
     def put_key_policy(self, ctx: RequestContext, params: dict) -> dict:
-        row = self.find_key(ctx.account_id, ctx.region, params["KeyId"])
+        row = self.lookup(ctx, params["KeyId"])
         _check_name(params.get("PolicyName"))
         if row["manager"] == "AWS":
             raise unsupported("You cannot change the key policy of an AWS managed key.")
@@ -68,5 +68,5 @@ class PolicyOperations(KmsBase):
         return {}
 
     def list_key_policies(self, ctx: RequestContext, params: dict) -> dict:
-        self.find_key(ctx.account_id, ctx.region, params["KeyId"])
+        self.lookup(ctx, params["KeyId"])
         return {"PolicyNames": [POLICY_NAME], "Truncated": False}
