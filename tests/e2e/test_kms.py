@@ -365,6 +365,17 @@ def test_iam_and_key_policies_decide(server, client):
     assert "no resource-based policy allows the kms:Encrypt action" in locked["Message"]
     # ...and the role the key policy names may decrypt without any IAM permission for it.
     assert as_role.decrypt(CiphertextBlob=blob)["Plaintext"] == b"p"
+    # Not even the account's root may use or manage a key its policy does not allow.
+    root = error_of(kms.encrypt, KeyId=key["Arn"], Plaintext=b"x")
+    assert (root["Code"], root["Message"]) == (
+        "AccessDeniedException",
+        f"User: arn:aws:iam::{ACCOUNT}:root is not authorized to perform: kms:Encrypt on "
+        f"resource: {key['Arn']} because no resource-based policy allows the kms:Encrypt "
+        "action",
+    )
+    assert error_of(kms.put_key_policy, KeyId=key["KeyId"], Policy=strict)["Code"] == (
+        "AccessDeniedException"
+    )
 
 
 def test_cross_account_use_needs_the_key_policy(server, client):

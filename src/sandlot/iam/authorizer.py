@@ -3,7 +3,8 @@
 
 An account's root is allowed everything in its own account without evaluation, as in
 AWS, unless the resource's policy has a Deny statement (a bucket policy's explicit Deny
-binds the owner's root too, except for the bucket-policy operations); everything else — IAM users, role sessions, AWS services acting for an account,
+binds the owner's root too, except for the bucket-policy operations) or is a KMS key
+policy (which must allow even the root); everything else — IAM users, role sessions, AWS services acting for an account,
 roots reaching into another account, and anyone assuming a role (trust policies must
 allow even the root) — is evaluated by `iam.policy.evaluate` over:
 
@@ -144,7 +145,7 @@ class Authorizer:
                 # (AssumeRole). S3 ARNs name no account: the bucket's owner is asked.
                 root_here = principal.is_root and auth.action != "sts:AssumeRole"
                 arn_account = _arn_account(resource)
-                if root_here and arn_account == principal.account_id:
+                if root_here and arn_account == principal.account_id and not _is_kms_key(resource):
                     continue
                 owned = self._resource_policy(resource, auth.action)
                 owner = owned.account if owned is not None else arn_account
@@ -348,8 +349,15 @@ def _may_deny_root(owned: ResourcePolicy | None, action: str, resource: str) -> 
     statement): then the root is evaluated like anyone, and only a Deny stops it."""
     if owned is None or owned.document is None or action in _ROOT_NEVER_DENIED:
         return False
+    if owned.kind == "key":
+        return True  # a KMS key policy must allow even its own account's root
     policy = _compile_resource(owned, resource)  # cached by text: the decision reuses it
     return policy is not None and any(s.effect == "Deny" for s in policy.statements)
+
+
+def _is_kms_key(resource: str) -> bool:
+    """KMS keys are AWS's exception to the root's free pass: their key policy decides."""
+    return resource.startswith("arn:aws:kms:") and ":key/" in resource
 
 
 def _arn_account(resource: str) -> str | None:
