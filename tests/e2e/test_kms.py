@@ -560,3 +560,15 @@ def test_ed25519_ml_dsa_and_key_agreement(client):
     assert bad["Code"] == "ValidationException"
     sm2 = error_of(kms.create_key, KeySpec="SM2", KeyUsage="SIGN_VERIFY")
     assert sm2["Code"] == "UnsupportedOperationException"
+
+
+def test_keys_live_in_their_region(client):
+    kms, eu = client("kms"), client("kms", region="eu-west-1")
+    key = kms.create_key()["KeyMetadata"]
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"r")["CiphertextBlob"]
+    assert error_of(eu.decrypt, CiphertextBlob=blob)["Code"] == "InvalidCiphertextException"
+    assert error_of(eu.describe_key, KeyId=key["KeyId"])["Code"] == "NotFoundException"
+    assert key["KeyId"] not in [k["KeyId"] for k in eu.list_keys()["Keys"]]
+    # An RSA key is generated off the event loop; the server answers meanwhile.
+    rsa = eu.create_key(KeySpec="RSA_4096", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    assert rsa["Arn"].startswith("arn:aws:kms:eu-west-1:")

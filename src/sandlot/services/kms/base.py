@@ -224,8 +224,10 @@ class KmsBase(Provider):
         tags: list | None = None,
         multi_region: bool = False,
         manager: str = "CUSTOMER",
+        material: bytes | None = None,
     ) -> Row:
-        """A new key's row (not yet stored) with its first material stored."""
+        """A new key's row (not yet stored) with its first material (``material``, else
+        generated now) stored."""
         key_id = str(uuid.uuid4())
         if multi_region:
             key_id = "mrk-" + uuid.uuid4().hex
@@ -235,7 +237,7 @@ class KmsBase(Provider):
             {
                 "key_id": key_id,
                 "version": 1,
-                "sealed": self.master.seal(key_id, 1, generate(spec)),
+                "sealed": self.master.seal(key_id, 1, material or generate(spec)),
                 "created": now,
                 "rotation_type": None,
             },

@@ -5,6 +5,7 @@ random bytes."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 
@@ -128,8 +129,8 @@ class CryptoOperations(KmsBase):
                 raise invalid_ciphertext() from None
         found = blob_key(blob)
         row = self._live_key(found[0]) if found else None
-        if row is None:
-            raise invalid_ciphertext()
+        if row is None or row["region"] != ctx.region:
+            raise invalid_ciphertext()  # a key decrypts in its own Region only
         if named is not None and named["key_id"] != row["key_id"]:
             raise ServiceError(
                 "IncorrectKeyException",
@@ -244,13 +245,14 @@ class CryptoOperations(KmsBase):
         self.used(row, ctx)
         return {"CiphertextBlob": blob, "KeyId": key_arn(row), "KeyMaterialId": material}
 
-    def _key_pair(self, ctx: RequestContext, params: dict, operation: str) -> dict:
+    async def _key_pair(self, ctx: RequestContext, params: dict, operation: str) -> dict:
         _no_recipient(params)
         pair_spec = params["KeyPairSpec"]
         if pair_spec not in SPECS or pair_spec.startswith("HMAC_") or pair_spec == SYMMETRIC:
             raise unsupported(f"KeyPairSpec {pair_spec} is not supported in this region.")
         row = self._symmetric_key(ctx, params, operation)
-        private, public = data_key_pair(pair_spec)
+        # An RSA pair takes up to seconds to generate: off the event loop.
+        private, public = await asyncio.to_thread(data_key_pair, pair_spec)
         blob, _, material = self._encrypt(row, private, params.get("EncryptionContext"), None)
         _dry_run(params)
         self.used(row, ctx)
@@ -263,11 +265,13 @@ class CryptoOperations(KmsBase):
             "KeyMaterialId": material,
         }
 
-    def generate_data_key_pair(self, ctx: RequestContext, params: dict) -> dict:
-        return self._key_pair(ctx, params, "GenerateDataKeyPair")
+    async def generate_data_key_pair(self, ctx: RequestContext, params: dict) -> dict:
+        return await self._key_pair(ctx, params, "GenerateDataKeyPair")
 
-    def generate_data_key_pair_without_plaintext(self, ctx: RequestContext, params: dict) -> dict:
-        out = self._key_pair(ctx, params, "GenerateDataKeyPairWithoutPlaintext")
+    async def generate_data_key_pair_without_plaintext(
+        self, ctx: RequestContext, params: dict
+    ) -> dict:
+        out = await self._key_pair(ctx, params, "GenerateDataKeyPairWithoutPlaintext")
         del out["PrivateKeyPlaintext"]
         return out
 

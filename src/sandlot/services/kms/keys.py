@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -17,7 +18,7 @@ from sandlot.services.kms.base import (
     unsupported,
     validation,
 )
-from sandlot.services.kms.material import SPECS
+from sandlot.services.kms.material import SPECS, generate
 from sandlot.services.kms.policies import check_policy
 from sandlot.services.kms.schema import KEYS, MATERIALS
 from sandlot.services.provider import RequestContext
@@ -107,7 +108,7 @@ def paged(name: str, items: list, params: dict, key) -> dict:
 
 
 class KeyOperations(KmsBase):
-    def create_key(self, ctx: RequestContext, params: dict) -> dict:
+    async def create_key(self, ctx: RequestContext, params: dict) -> dict:
         spec = params.get("KeySpec") or params.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT"
         if params.get("KeySpec") and params.get("CustomerMasterKeySpec"):
             raise validation(
@@ -134,6 +135,8 @@ class KeyOperations(KmsBase):
             check_policy(policy, ctx, bool(params.get("BypassPolicyLockoutSafetyCheck")))
         tags = params.get("Tags") or []
         check_tags(tags)
+        # An RSA key takes up to seconds to generate: off the event loop.
+        material = await asyncio.to_thread(generate, spec) if spec.startswith("RSA_") else None
         row = self.new_key(
             ctx.account_id,
             ctx.region,
@@ -143,6 +146,7 @@ class KeyOperations(KmsBase):
             policy=policy,
             tags=tags,
             multi_region=bool(params.get("MultiRegion")),
+            material=material,
         )
         self.save(row)
         return {"KeyMetadata": self.metadata(row)}
