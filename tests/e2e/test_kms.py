@@ -281,8 +281,15 @@ def test_aliases_and_aws_managed_keys(client):
     managed = kms.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]
     assert managed["KeyManager"] == "AWS"
     assert kms.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]["KeyId"] == managed["KeyId"]
-    assert (
-        error_of(kms.disable_key, KeyId=managed["KeyId"])["Code"] == "UnsupportedOperationException"
+    assert json.loads(kms.get_key_policy(KeyId=managed["KeyId"])["Policy"])["Id"] == "auto-s3-2"
+    # Its policy allows use only through S3, and no management at all.
+    for call, args in (
+        (kms.encrypt, {"KeyId": "alias/aws/s3", "Plaintext": b"x"}),
+        (kms.disable_key, {"KeyId": managed["KeyId"]}),
+    ):
+        assert error_of(call, **args)["Code"] == "AccessDeniedException"
+    assert error_of(kms.describe_key, KeyId="alias/aws/nosuchservice")["Code"] == (
+        "NotFoundException"
     )
 
 
@@ -569,6 +576,6 @@ def test_keys_live_in_their_region(client):
     assert error_of(eu.decrypt, CiphertextBlob=blob)["Code"] == "InvalidCiphertextException"
     assert error_of(eu.describe_key, KeyId=key["KeyId"])["Code"] == "NotFoundException"
     assert key["KeyId"] not in [k["KeyId"] for k in eu.list_keys()["Keys"]]
-    # An RSA key is generated off the event loop; the server answers meanwhile.
+    # RSA keys are generated off the event loop.
     rsa = eu.create_key(KeySpec="RSA_4096", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
     assert rsa["Arn"].startswith("arn:aws:kms:eu-west-1:")

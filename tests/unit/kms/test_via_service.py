@@ -51,4 +51,12 @@ def test_a_key_policy_can_require_the_calling_service(tmp_path):
     assert denied.value.code == "AccessDeniedException"
     via_s3 = {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}
     assert call("kms", "Encrypt", params, principal=session, context=via_s3)["KeyId"] == key
+    # The AWS managed key of S3 serves the account's principals through S3 only.
+    managed = {"KeyId": "alias/aws/s3", "Plaintext": b"y"}
+    with pytest.raises(ServiceError) as direct:
+        call("kms", "Encrypt", managed, principal=session)
+    assert direct.value.code == "AccessDeniedException"
+    blob = call("kms", "Encrypt", managed, principal=session, context=via_s3)["CiphertextBlob"]
+    plain = call("kms", "Decrypt", {"CiphertextBlob": blob}, principal=session, context=via_s3)
+    assert plain["Plaintext"] == b"y"
     platform.close()

@@ -64,6 +64,55 @@ def alias_arn(region: str, account: str, name: str) -> str:
     return f"arn:aws:kms:{region}:{account}:{name}"
 
 
+# AWS managed keys sandlot creates on first use: alias/aws/<service>, for the services
+# that encrypt with them.
+MANAGED_SERVICES = frozenset(
+    {"s3", "lambda", "ssm", "secretsmanager", "sqs", "sns", "dynamodb", "logs", "kinesis",
+     "firehose", "ebs", "rds", "ecr", "elasticfilesystem", "backup", "glue", "events"}
+)  # fmt: skip
+
+
+def managed_policy(account: str, region: str, service: str) -> str:
+    """An AWS managed key's policy, as AWS writes it: use through the service only, by
+    principals of the account; key metadata readable by the account directly."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Id": f"auto-{service}-2",
+            "Statement": [
+                {
+                    "Sid": f"Allow access through {service} for all principals in the "
+                    f"account that are authorized to use {service}",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "*"},
+                    "Action": [
+                        "kms:Encrypt",
+                        "kms:Decrypt",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:DescribeKey",
+                    ],  # fmt: skip
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {
+                            "kms:CallerAccount": account,
+                            "kms:ViaService": f"{service}.{region}.amazonaws.com",
+                        }
+                    },
+                },
+                {
+                    "Sid": "Allow direct access to key metadata to the account",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                    "Action": ["kms:Describe*", "kms:Get*", "kms:List*"],
+                    "Resource": "*",
+                },
+            ],
+        },
+        indent=2,
+    )
+
+
 def default_policy(account: str) -> str:
     """AWS's default key policy: the account (its root) may do everything, which
     delegates the key's use to the account's IAM policies."""
@@ -148,7 +197,7 @@ class KmsBase(Provider):
 
     def _alias_key(self, account: str, region: str, name: str) -> Row:
         alias = self.store.get(ALIASES, account, region, name)
-        if alias is None and name.startswith("alias/aws/"):
+        if alias is None and name.removeprefix("alias/aws/") in MANAGED_SERVICES:
             alias = self._managed_key(account, region, name)
         row = self._live_key(alias["key_id"]) if alias is not None else None
         if row is None:
@@ -161,8 +210,9 @@ class KmsBase(Provider):
         row = self.new_key(
             account,
             region,
-            description=f"Default key that protects my {service.upper()} data when no other key is defined",
+            description=f"Default key that protects my {service} data when no other key is defined",
             manager="AWS",
+            policy=managed_policy(account, region, service),
         )
         row["rotation_enabled"] = 1  # AWS managed keys rotate every year
         row["next_rotation"] = row["created"] + DEFAULT_ROTATION_DAYS * DAY_S
