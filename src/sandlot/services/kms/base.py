@@ -207,19 +207,19 @@ class KmsBase(Provider):
     def _managed_key(self, account: str, region: str, name: str) -> Row:
         """An AWS managed key (``alias/aws/s3``…) is created on its first use, as AWS."""
         service = name.removeprefix("alias/aws/")
-        row = self.new_key(
-            account,
-            region,
-            description=f"Default key that protects my {service} data when no other key is defined",
-            manager="AWS",
-            policy=managed_policy(account, region, service),
-        )
-        row["rotation_enabled"] = 1  # AWS managed keys rotate every year
-        row["next_rotation"] = row["created"] + DEFAULT_ROTATION_DAYS * DAY_S
-        now = self.clock()
-        alias = {"account_id": account, "region": region, "name": name,
-                 "key_id": row["key_id"], "created": now, "updated": now}  # fmt: skip
-        with self.store.transaction():
+        with self.store.transaction():  # key, material and alias, or none of them
+            row = self.new_key(
+                account,
+                region,
+                description=f"Default key that protects my {service} data when no other key is defined",
+                manager="AWS",
+                policy=managed_policy(account, region, service),
+            )
+            row["rotation_enabled"] = 1  # AWS managed keys rotate every year
+            row["next_rotation"] = row["created"] + DEFAULT_ROTATION_DAYS * DAY_S
+            now = self.clock()
+            alias = {"account_id": account, "region": region, "name": name,
+                     "key_id": row["key_id"], "created": now, "updated": now}  # fmt: skip
             self.store.put(KEYS, row)
             self.store.put(ALIASES, alias)
         self._forget(row["key_id"])

@@ -137,18 +137,19 @@ class KeyOperations(KmsBase):
         check_tags(tags)
         # An RSA key takes up to seconds to generate: off the event loop.
         material = await asyncio.to_thread(generate, spec) if spec.startswith("RSA_") else None
-        row = self.new_key(
-            ctx.account_id,
-            ctx.region,
-            spec=spec,
-            usage=usage,
-            description=params.get("Description") or "",
-            policy=policy,
-            tags=tags,
-            multi_region=bool(params.get("MultiRegion")),
-            material=material,
-        )
-        self.save(row)
+        with self.store.transaction():  # the key and its material, or neither
+            row = self.new_key(
+                ctx.account_id,
+                ctx.region,
+                spec=spec,
+                usage=usage,
+                description=params.get("Description") or "",
+                policy=policy,
+                tags=tags,
+                multi_region=bool(params.get("MultiRegion")),
+                material=material,
+            )
+            self.save(row)
         return {"KeyMetadata": self.metadata(row)}
 
     def describe_key(self, ctx: RequestContext, params: dict) -> dict:
