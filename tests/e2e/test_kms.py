@@ -126,6 +126,11 @@ def test_rotation_keeps_old_ciphertexts_readable(client):
     assert kms.decrypt(CiphertextBlob=old)["Plaintext"] == b"before"
     assert kms.decrypt(CiphertextBlob=old)["KeyMaterialId"] == first
     assert kms.decrypt(CiphertextBlob=new)["Plaintext"] == b"after"
+    kms.disable_key_rotation(KeyId=key)
+    assert kms.get_key_rotation_status(KeyId=key)["KeyRotationEnabled"] is False
+    hmac_key = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]
+    no = error_of(kms.enable_key_rotation, KeyId=hmac_key["KeyId"])
+    assert no["Code"] == "UnsupportedOperationException"
 
 
 def test_data_keys_re_encrypt_and_random(client):
@@ -159,6 +164,17 @@ def test_data_keys_re_encrypt_and_random(client):
     assert private.public_key().public_numbers() == public.public_numbers()
     opened = kms.decrypt(CiphertextBlob=pair["PrivateKeyCiphertextBlob"])["Plaintext"]
     assert opened == pair["PrivateKeyPlaintext"]
+    bare = kms.generate_data_key_pair_without_plaintext(KeyId=key, KeyPairSpec="RSA_2048")
+    assert "PrivateKeyPlaintext" not in bare
+    private = serialization.load_der_private_key(
+        kms.decrypt(CiphertextBlob=bare["PrivateKeyCiphertextBlob"])["Plaintext"], None
+    )
+    assert (
+        private.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        == bare["PublicKey"]
+    )
     assert len(kms.generate_random(NumberOfBytes=100)["Plaintext"]) == 100
 
 
