@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding
 from tests.e2e.conftest import cli_env, make_client
 from tests.e2e.functions import unique
 from tests.e2e.roles import ensure_role
+from tests.e2e.server import SandlotServer
 
 ACCOUNT = "000000000000"
 OTHER = "111111111111"
@@ -595,3 +596,21 @@ def test_keys_live_in_their_region(client):
     # RSA keys are generated off the event loop.
     rsa = eu.create_key(KeySpec="RSA_4096", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
     assert rsa["Arn"].startswith("arn:aws:kms:eu-west-1:")
+
+
+def test_keys_survive_a_crash(tmp_path):
+    first = SandlotServer(tmp_path).start()
+    try:
+        kms = make_client(first.endpoint, "kms")
+        key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+        sym = kms.create_key()["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName="alias/kept", TargetKeyId=sym)
+        blob = kms.encrypt(KeyId="alias/kept", Plaintext=b"durable")["CiphertextBlob"]
+        public = kms.get_public_key(KeyId=key["KeyId"])["PublicKey"]
+    finally:
+        first.kill()  # SIGKILL: no clean shutdown
+    with SandlotServer(tmp_path) as second:
+        kms = make_client(second.endpoint, "kms")
+        assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"durable"
+        assert kms.get_public_key(KeyId=key["KeyId"])["PublicKey"] == public
+        assert kms.describe_key(KeyId="alias/kept")["KeyMetadata"]["KeyId"] == sym
