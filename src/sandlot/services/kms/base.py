@@ -146,6 +146,7 @@ class KmsBase(Provider):
         self.master = MasterKey(platform.data_dir)
         self.clock: Callable[[], float] = time.time  # tests move time
         self._materials: dict[tuple[str, int], bytes] = {}  # opened material, per process
+        self._private_keys: dict[tuple[str, int], Any] = {}  # loaded asymmetric keys
         # Write-through caches (this process is the data directory's only writer): key
         # rows, and each key's policy with its grants as the authorizer evaluates it.
         self._rows: dict[str, Row] = {}
@@ -375,6 +376,7 @@ class KmsBase(Provider):
             for version in self.store.select(MATERIALS, {"key_id": key_id}):
                 self.store.delete(MATERIALS, key_id, version["version"])
                 self._materials.pop((key_id, version["version"]), None)
+                self._private_keys.pop((key_id, version["version"]), None)
             for alias in self.store.select(ALIASES, {"key_id": key_id}):
                 self.store.delete(ALIASES, alias["account_id"], alias["region"], alias["name"])
             for grant in self.store.select(GRANTS, {"key_id": key_id}):

@@ -77,9 +77,15 @@ class CryptoOperations(KmsBase):
             raise _invalid_usage(row, operation)
         return row
 
-    def _private(self, row: Row, version: int | None = None):
-        der = self.material(row["key_id"], version or row["current_version"])
-        return serialization.load_der_private_key(der, None)
+    def _private(self, row: Row):
+        """The key's asymmetric private key, loaded once (loading checks an RSA key,
+        which costs milliseconds)."""
+        at = (row["key_id"], row["current_version"])
+        key = self._private_keys.get(at)
+        if key is None:
+            der = self.material(*at)
+            key = self._private_keys[at] = serialization.load_der_private_key(der, None)
+        return key
 
     def _encrypt(self, row: Row, plaintext: bytes, context, algorithm: str | None) -> tuple:
         """(ciphertext, algorithm, KeyMaterialId for symmetric keys)."""
