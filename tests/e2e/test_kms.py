@@ -614,3 +614,65 @@ def test_keys_survive_a_crash(tmp_path):
         assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"durable"
         assert kms.get_public_key(KeyId=key["KeyId"])["PublicKey"] == public
         assert kms.describe_key(KeyId="alias/kept")["KeyMetadata"]["KeyId"] == sym
+
+
+def test_imported_key_material(client):
+    from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
+
+    kms = client("kms")
+    key = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]
+    assert (key["Origin"], key["KeyState"], key["Enabled"]) == ("EXTERNAL", "PendingImport", False)
+    pending = error_of(kms.encrypt, KeyId=key["KeyId"], Plaintext=b"x")
+    assert (pending["Code"], pending["Message"]) == (
+        "KMSInvalidStateException",
+        f"{key['Arn']} is pending import.",
+    )
+    params = kms.get_parameters_for_import(
+        KeyId=key["KeyId"], WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"
+    )
+    wrapping = serialization.load_der_public_key(params["PublicKey"])
+    material = os.urandom(32)
+    oaep = padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None)
+    imported = kms.import_key_material(
+        KeyId=key["KeyId"], ImportToken=params["ImportToken"],
+        EncryptedKeyMaterial=wrapping.encrypt(material, oaep),
+        ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
+    )  # fmt: skip
+    assert imported["KeyId"] == key["Arn"] and len(imported["KeyMaterialId"]) == 64
+    meta = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
+    assert meta["KeyState"] == "Enabled"
+    assert meta["ExpirationModel"] == "KEY_MATERIAL_DOES_NOT_EXPIRE"
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"byok")["CiphertextBlob"]
+    # Different material is refused; the same material again (RSA_AES_KEY_WRAP) is fine.
+    other = kms.get_parameters_for_import(
+        KeyId=key["KeyId"], WrappingAlgorithm="RSA_AES_KEY_WRAP_SHA_256", WrappingKeySpec="RSA_3072"
+    )
+    wrapper = serialization.load_der_public_key(other["PublicKey"])
+
+    def wrap(data: bytes) -> bytes:
+        aes = os.urandom(32)
+        return wrapper.encrypt(aes, oaep) + aes_key_wrap_with_padding(aes, data)
+
+    different = error_of(
+        kms.import_key_material, KeyId=key["KeyId"], ImportToken=other["ImportToken"],
+        EncryptedKeyMaterial=wrap(os.urandom(32)), ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
+    )  # fmt: skip
+    assert different["Code"] == "IncorrectKeyMaterialException"
+    kms.import_key_material(
+        KeyId=key["KeyId"], ImportToken=other["ImportToken"], EncryptedKeyMaterial=wrap(material),
+        ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
+    )  # fmt: skip
+    wrong_key = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]
+    stolen = error_of(
+        kms.import_key_material, KeyId=wrong_key["KeyId"], ImportToken=params["ImportToken"],
+        EncryptedKeyMaterial=wrapping.encrypt(material, oaep),
+    )  # fmt: skip
+    assert stolen["Code"] == "InvalidImportTokenException"
+    kms.delete_imported_key_material(KeyId=key["KeyId"])
+    assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "PendingImport"
+    assert error_of(kms.decrypt, CiphertextBlob=blob)["Code"] == "KMSInvalidStateException"
+    native = kms.create_key()["KeyMetadata"]
+    assert error_of(
+        kms.get_parameters_for_import, KeyId=native["KeyId"],
+        WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048",
+    )["Code"] == "UnsupportedOperationException"  # fmt: skip

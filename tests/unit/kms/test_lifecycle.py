@@ -118,3 +118,35 @@ def test_a_restarted_platform_decrypts_with_the_same_master_key(tmp_path):
     )
     assert out["Plaintext"] == b"kept"
     second.close()
+
+
+def test_imported_material_expires_at_valid_to(kms):
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    key = kms("CreateKey", Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    params = kms(
+        "GetParametersForImport", KeyId=key, WrappingAlgorithm="RSAES_OAEP_SHA_1",
+        WrappingKeySpec="RSA_2048",
+    )  # fmt: skip
+    public = serialization.load_der_public_key(params["PublicKey"])
+    oaep = padding.OAEP(padding.MGF1(hashes.SHA1()), hashes.SHA1(), None)
+    kms(
+        "ImportKeyMaterial", KeyId=key, ImportToken=params["ImportToken"],
+        EncryptedKeyMaterial=public.encrypt(bytes(range(32)), oaep),
+        ValidTo=kms.clock.now + DAY,
+    )  # fmt: skip
+    meta = kms("DescribeKey", KeyId=key)["KeyMetadata"]
+    assert (meta["KeyState"], meta["ExpirationModel"]) == ("Enabled", "KEY_MATERIAL_EXPIRES")
+    kms("Encrypt", KeyId=key, Plaintext=b"x")
+    kms.clock.now += DAY
+    assert kms("DescribeKey", KeyId=key)["KeyMetadata"]["KeyState"] == "PendingImport"
+    assert kms.platform.store.select(MATERIALS, {"key_id": key}) == []
+    # An import token is good for 24 hours.
+    kms.clock.now += DAY
+    with pytest.raises(ServiceError) as expired:
+        kms(
+            "ImportKeyMaterial", KeyId=key, ImportToken=params["ImportToken"],
+            EncryptedKeyMaterial=public.encrypt(bytes(range(32)), oaep),
+        )  # fmt: skip
+    assert code(expired) == "ExpiredImportTokenException"

@@ -242,6 +242,14 @@ class KmsBase(Provider):
             return None
         if row["rotation_enabled"] and row["next_rotation"] and row["next_rotation"] <= now:
             self.rotate(row, "AUTOMATIC")
+        if row["valid_to"] is not None and row["valid_to"] <= now:
+            # Imported material expired: KMS deletes it and the key awaits new material.
+            row["valid_to"] = row["expiration_model"] = None
+            if row["state"] != "PendingDeletion":
+                row["state"] = "PendingImport"
+            with self.store.transaction():
+                self.drop_materials(key_id)
+                self.save(row)
         return row
 
     def key_arn_for(self, account: str, region: str, kind: str, ref: Any) -> str | None:
@@ -276,23 +284,16 @@ class KmsBase(Provider):
         multi_region: bool = False,
         manager: str = "CUSTOMER",
         material: bytes | None = None,
+        origin: str = "AWS_KMS",
     ) -> Row:
         """A new key's row (not yet stored) with its first material (``material``, else
-        generated now) stored."""
+        generated now) stored; an EXTERNAL key waits for its material (PendingImport)."""
         key_id = str(uuid.uuid4())
         if multi_region:
             key_id = "mrk-" + uuid.uuid4().hex
         now = self.clock()
-        self.store.put(
-            MATERIALS,
-            {
-                "key_id": key_id,
-                "version": 1,
-                "sealed": self.master.seal(key_id, 1, material or generate(spec)),
-                "created": now,
-                "rotation_type": None,
-            },
-        )
+        if origin == "AWS_KMS":
+            self.put_material(key_id, 1, material or generate(spec), None)
         return {
             "key_id": key_id,
             "account_id": account,
@@ -301,7 +302,7 @@ class KmsBase(Provider):
             "description": description,
             "key_spec": spec,
             "key_usage": usage,
-            "state": "Enabled",
+            "state": "Enabled" if origin == "AWS_KMS" else "PendingImport",
             "deletion_date": None,
             "pending_window": None,
             "multi_region": int(multi_region),
@@ -312,7 +313,29 @@ class KmsBase(Provider):
             "rotation_period": None,
             "next_rotation": None,
             "current_version": 1,
+            "origin": origin,
+            "expiration_model": None,
+            "valid_to": None,
         }
+
+    def put_material(self, key_id: str, version: int, material: bytes, rotation: str | None):
+        self.store.put(
+            MATERIALS,
+            {
+                "key_id": key_id,
+                "version": version,
+                "sealed": self.master.seal(key_id, version, material),
+                "created": self.clock(),
+                "rotation_type": rotation,
+            },
+        )
+
+    def drop_materials(self, key_id: str) -> None:
+        for version in self.store.select(MATERIALS, {"key_id": key_id}):
+            self.store.delete(MATERIALS, key_id, version["version"])
+            self._materials.pop((key_id, version["version"]), None)
+            self._private_keys.pop((key_id, version["version"]), None)
+            self._material_ids.pop((key_id, version["version"]), None)
 
     def material(self, key_id: str, version: int) -> bytes | None:
         cached = self._materials.get((key_id, version))
@@ -340,13 +363,17 @@ class KmsBase(Provider):
     def last_usage(self, key_id: str) -> Row | None:
         return self._usage.get(key_id) or self.store.get(USAGE, key_id)
 
-    def material_id(self, key_id: str, version: int) -> str:
-        """KeyMaterialId: a SHA-256 of the sealed material (stable, reveals nothing)."""
+    def material_id(self, key_id: str, version: int) -> str | None:
+        """KeyMaterialId: a SHA-256 of the sealed material (stable, reveals nothing);
+        None while a key has no material (imported material pending)."""
         found = self._material_ids.get((key_id, version))
         if found is None:
             row = self.store.get(MATERIALS, key_id, version)
-            found = hashlib.sha256(row["sealed"] if row else b"").hexdigest()
-            self._material_ids[(key_id, version)] = found
+            if row is None:
+                return None
+            found = self._material_ids[(key_id, version)] = hashlib.sha256(
+                row["sealed"]
+            ).hexdigest()
         return found
 
     def rotate(self, row: Row, rotation_type: str) -> None:
@@ -357,26 +384,14 @@ class KmsBase(Provider):
         if row["rotation_enabled"]:
             row["next_rotation"] = now + (row["rotation_period"] or DEFAULT_ROTATION_DAYS) * DAY_S
         with self.store.transaction():
-            self.store.put(
-                MATERIALS,
-                {
-                    "key_id": row["key_id"],
-                    "version": version,
-                    "sealed": self.master.seal(row["key_id"], version, generate(row["key_spec"])),
-                    "created": now,
-                    "rotation_type": rotation_type,
-                },
-            )
+            self.put_material(row["key_id"], version, generate(row["key_spec"]), rotation_type)
             self.store.put(KEYS, row)
         self._forget(row["key_id"])
 
     def delete_key(self, key_id: str) -> None:
         """The end of a scheduled deletion: the key, its material, aliases and grants."""
         with self.store.transaction():
-            for version in self.store.select(MATERIALS, {"key_id": key_id}):
-                self.store.delete(MATERIALS, key_id, version["version"])
-                self._materials.pop((key_id, version["version"]), None)
-                self._private_keys.pop((key_id, version["version"]), None)
+            self.drop_materials(key_id)
             for alias in self.store.select(ALIASES, {"key_id": key_id}):
                 self.store.delete(ALIASES, alias["account_id"], alias["region"], alias["name"])
             for grant in self.store.select(GRANTS, {"key_id": key_id}):
@@ -403,6 +418,15 @@ class KmsBase(Provider):
             raise ServiceError("DisabledException", f"{key_arn(row)} is disabled.")
         if row["state"] == "PendingDeletion":
             raise invalid_state(f"{key_arn(row)} is pending deletion.")
+        if row["state"] == "PendingImport":
+            raise invalid_state(f"{key_arn(row)} is pending import.")
+
+    def usable_state(self, row: Row) -> None:
+        """Enabling or disabling needs a key that is neither being deleted nor awaiting
+        imported material."""
+        self.not_pending_deletion(row)
+        if row["state"] == "PendingImport":
+            raise invalid_state(f"{key_arn(row)} is pending import.")
 
     def not_pending_deletion(self, row: Row) -> None:
         if row["state"] == "PendingDeletion":

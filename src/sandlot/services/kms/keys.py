@@ -40,7 +40,7 @@ def metadata(row: Row, material_id: str | None = None) -> dict:
         "Description": row["description"] or "",
         "KeyUsage": row["key_usage"],
         "KeyState": row["state"],
-        "Origin": "AWS_KMS",
+        "Origin": row["origin"],
         "KeyManager": row["manager"],
         "CustomerMasterKeySpec": row["key_spec"],
         "KeySpec": row["key_spec"],
@@ -58,6 +58,10 @@ def metadata(row: Row, material_id: str | None = None) -> dict:
         out["MacAlgorithms"] = list(spec.mac)
     elif usage == "KEY_AGREEMENT":
         out["KeyAgreementAlgorithms"] = list(spec.agreement)
+    if row["expiration_model"]:
+        out["ExpirationModel"] = row["expiration_model"]
+        if row["valid_to"] is not None:
+            out["ValidTo"] = row["valid_to"]
     if material_id is not None and row["key_spec"] == "SYMMETRIC_DEFAULT":
         out["CurrentKeyMaterialId"] = material_id
     if row["multi_region"]:
@@ -116,7 +120,7 @@ class KeyOperations(KmsBase):
                 "CustomerMasterKeySpec is deprecated."
             )
         origin = params.get("Origin") or "AWS_KMS"
-        if origin != "AWS_KMS":
+        if origin not in ("AWS_KMS", "EXTERNAL"):
             raise unsupported(f"Origin {origin} is not supported by sandlot's KMS.")
         if params.get("CustomKeyStoreId") or params.get("XksKeyId"):
             raise unsupported("Custom key stores are not supported by sandlot's KMS.")
@@ -130,13 +134,16 @@ class KeyOperations(KmsBase):
             usage = "ENCRYPT_DECRYPT"
         if usage not in SPECS[spec].usages:
             raise validation(f"KeyUsage {usage} is not compatible with KeySpec {spec}")
+        if origin == "EXTERNAL" and not (spec == "SYMMETRIC_DEFAULT" or spec.startswith("HMAC_")):
+            raise unsupported(f"Importing {spec} key material is not supported by sandlot.")
         policy = params.get("Policy")
         if policy is not None:
             check_policy(policy, ctx, bool(params.get("BypassPolicyLockoutSafetyCheck")))
         tags = params.get("Tags") or []
         check_tags(tags)
         # An RSA key takes up to seconds to generate: off the event loop.
-        material = await asyncio.to_thread(generate, spec) if spec.startswith("RSA_") else None
+        rsa = spec.startswith("RSA_") and origin == "AWS_KMS"
+        material = await asyncio.to_thread(generate, spec) if rsa else None
         with self.store.transaction():  # the key and its material, or neither
             row = self.new_key(
                 ctx.account_id,
@@ -148,6 +155,7 @@ class KeyOperations(KmsBase):
                 tags=tags,
                 multi_region=bool(params.get("MultiRegion")),
                 material=material,
+                origin=origin,
             )
             self.save(row)
         return {"KeyMetadata": self.metadata(row)}
@@ -177,14 +185,14 @@ class KeyOperations(KmsBase):
 
     def enable_key(self, ctx: RequestContext, params: dict) -> dict:
         row = self._customer_key(ctx, params)
-        self.not_pending_deletion(row)
+        self.usable_state(row)
         row["state"] = "Enabled"
         self.save(row)
         return {}
 
     def disable_key(self, ctx: RequestContext, params: dict) -> dict:
         row = self._customer_key(ctx, params)
-        self.not_pending_deletion(row)
+        self.usable_state(row)
         row["state"] = "Disabled"
         self.save(row)
         return {}
@@ -214,7 +222,9 @@ class KeyOperations(KmsBase):
         row = self._customer_key(ctx, params)
         if row["state"] != "PendingDeletion":
             raise invalid_state(f"{key_arn(row)} is not pending deletion.")
-        row["state"] = "Disabled"  # AWS: a key whose deletion is canceled is Disabled
+        # AWS: a key whose deletion is canceled is Disabled (PendingImport without material).
+        material = self.material_id(row["key_id"], row["current_version"])
+        row["state"] = "Disabled" if material is not None else "PendingImport"
         row["deletion_date"] = row["pending_window"] = None
         self.save(row)
         return {"KeyId": key_arn(row)}
@@ -249,6 +259,10 @@ class KeyOperations(KmsBase):
         if row["key_spec"] != "SYMMETRIC_DEFAULT":
             raise unsupported(
                 f"{key_arn(row)} key spec {row['key_spec']} does not support key rotation."
+            )
+        if row["origin"] != "AWS_KMS":
+            raise unsupported(
+                f"{key_arn(row)} has imported key material; sandlot does not rotate it."
             )
         if row["state"] == "Disabled":
             raise ServiceError("DisabledException", f"{key_arn(row)} is disabled.")

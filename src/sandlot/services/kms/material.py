@@ -147,6 +147,17 @@ class MasterKey:
     def open(self, key_id: str, version: int, sealed: bytes) -> bytes:
         return self._aead.decrypt(sealed[:12], sealed[12:], _material_aad(key_id, version))
 
+    def seal_token(self, data: bytes) -> bytes:
+        """An import token: opaque to the holder, readable only by this data directory."""
+        nonce = secrets.token_bytes(12)
+        return nonce + self._aead.encrypt(nonce, data, _TOKEN_AAD)
+
+    def open_token(self, token: bytes) -> bytes:
+        return self._aead.decrypt(token[:12], token[12:], _TOKEN_AAD)
+
+
+_TOKEN_AAD = b"sandlot-kms-import-token"
+
 
 def _material_aad(key_id: str, version: int) -> bytes:
     return f"sandlot-kms-material:{key_id}:{version}".encode()

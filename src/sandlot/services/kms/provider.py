@@ -12,11 +12,17 @@ from __future__ import annotations
 from sandlot.services.kms.aliases import AliasOperations
 from sandlot.services.kms.crypto import CryptoOperations
 from sandlot.services.kms.grants import GrantOperations
+from sandlot.services.kms.imports import ImportOperations
 from sandlot.services.kms.keys import KeyOperations
 from sandlot.services.kms.policies import PolicyOperations
 
 
 class KmsProvider(
-    KeyOperations, AliasOperations, CryptoOperations, GrantOperations, PolicyOperations
+    KeyOperations,
+    AliasOperations,
+    CryptoOperations,
+    GrantOperations,
+    PolicyOperations,
+    ImportOperations,
 ):
     """All KMS operations sandlot serves; see the module docstring."""

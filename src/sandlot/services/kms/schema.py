@@ -21,7 +21,7 @@ KEYS = Table(
         "description": "TEXT",
         "key_spec": "TEXT",
         "key_usage": "TEXT",
-        "state": "TEXT",  # Enabled | Disabled | PendingDeletion
+        "state": "TEXT",  # Enabled | Disabled | PendingDeletion | PendingImport
         "deletion_date": "REAL",  # set while PendingDeletion
         "pending_window": "INTEGER",
         "multi_region": "INTEGER",
@@ -32,6 +32,9 @@ KEYS = Table(
         "rotation_period": "INTEGER",  # days
         "next_rotation": "REAL",
         "current_version": "INTEGER",
+        "origin": "TEXT",  # AWS_KMS | EXTERNAL (imported key material)
+        "expiration_model": "TEXT",  # of imported material
+        "valid_to": "REAL",  # imported material expires then (NULL: never)
     },
     key=("key_id",),
     indexes=(("account_id", "region", "key_id"),),
