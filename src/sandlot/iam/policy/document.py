@@ -29,7 +29,7 @@ from sandlot.iam.policy.patterns import (
 )
 from sandlot.iam.policy.principals import Principals, PrincipalSyntaxError, parse_principals
 
-PolicyKind = TypingLiteral["identity", "resource", "trust"]
+PolicyKind = TypingLiteral["identity", "resource", "trust", "key"]  # key: a KMS key policy
 VERSIONS = ("2012-10-17", "2008-10-17")
 _STATEMENT_KEYS = frozenset(
     ("Sid", "Effect", "Action", "NotAction", "Resource", "NotResource")
@@ -247,7 +247,7 @@ def _statement(raw: object, index: int, kind: PolicyKind, variables: bool) -> St
             raise MalformedPolicyError("Missing required field Principal")
         if kind == "trust" and has_resource:
             raise MalformedPolicyError("Has prohibited field Resource")
-        if kind == "resource" and not has_resource:
+        if kind in ("resource", "key") and not has_resource:
             raise MalformedPolicyError("Policy statement must contain resources.")
     not_action = "NotAction" in raw
     not_resource = "NotResource" in raw

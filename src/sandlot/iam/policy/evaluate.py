@@ -239,8 +239,9 @@ def _grant(
     caller = request.caller
     resource_allows = [ref for ref, _ in resource.allows]
     policy = request.resource_policy
-    if policy is not None and policy.kind == "trust" and not resource_allows:
-        # Role trust policies are AWS's exception: they must allow, even in one account.
+    if policy is not None and policy.kind in ("trust", "key") and not resource_allows:
+        # Role trust policies and KMS key policies are AWS's exceptions: they must allow,
+        # even in one account (a key policy naming the account delegates to IAM).
         return [], "resource"
     if caller.type in ("service", "anonymous"):
         # Services and anonymous callers have no identity: only a resource policy grants.
