@@ -45,11 +45,15 @@ _WRONG_TYPE = "The request include parameter that is not valid for this queue ty
 class MessageOperations(SqsBase):
     # == send =============================================================================
 
-    def send_message(self, ctx: RequestContext, params: dict) -> dict:
+    async def send_message(self, ctx: RequestContext, params: dict) -> dict:
         queue = self.queue(ctx, params["QueueUrl"])
         now = time.time()
-        with self.store.transaction():
-            result = self._send(ctx, queue, params, now)
+        if queue.fifo:  # the deduplication check and the write in one transaction
+            with self.store.transaction():
+                result = self._send(ctx, queue, params, now)
+        else:  # concurrent sends share a commit (the answer still follows it)
+            row, result = self._new_message(ctx, queue, params, now)
+            await self.storage.sends.put(row)
         self.wakeups.notify(queue.arn)
         return result
 
@@ -82,6 +86,18 @@ class MessageOperations(SqsBase):
 
     def _send(self, ctx: RequestContext, queue: Queue, params: dict, now: float) -> dict:
         """Validate one message and write its row (inside the caller's transaction)."""
+        row, result = self._new_message(ctx, queue, params, now)
+        if row is not None:
+            self.storage.put_message(row)
+            if queue.fifo:
+                key = _dedup_key(queue, row["group_id"], row["dedup_id"])
+                self.storage.remember(queue.arn, key, row["message_id"], row["seq"], now)
+        return result
+
+    def _new_message(
+        self, ctx: RequestContext, queue: Queue, params: dict, now: float
+    ) -> tuple[dict | None, dict]:
+        """Validate one message: its row and the answer (no row: a FIFO duplicate)."""
         body = params.get("MessageBody")
         if body is None or body == "":
             raise missing_parameter("MessageBody")
@@ -129,48 +145,39 @@ class MessageOperations(SqsBase):
             "MD5OfMessageSystemAttributes": fmt.attributes_md5(system),
         }
         if queue.fifo:
-            key = (
-                dedup
-                if queue.attributes.get("DeduplicationScope") != "messageGroup"
-                else f"{group}\0{dedup}"
-            )
-            earlier = self.storage.deduplicated(queue.arn, key, now)
+            earlier = self.storage.deduplicated(queue.arn, _dedup_key(queue, group, dedup), now)
             if earlier is not None:  # accepted, not enqueued again (AWS's answer is the same)
-                return {
-                    **result,
-                    "MessageId": earlier["message_id"],
-                    "SequenceNumber": _sequence(earlier["seq"]),
-                }
+                result.update(
+                    MessageId=earlier["message_id"], SequenceNumber=_sequence(earlier["seq"])
+                )
+                return None, {k: v for k, v in result.items() if v is not None}
         seq = self.storage.next_seq()
         message_id = str(uuid.uuid4())
-        self.storage.put_message(
-            {
-                "queue": queue.arn,
-                "seq": seq,
-                "message_id": message_id,
-                "body": body,
-                "attributes": json.dumps(fmt.stored(user)) if user else None,
-                "system": json.dumps(fmt.stored(system)) if system else None,
-                "md5_body": result["MD5OfMessageBody"],
-                "md5_attributes": result["MD5OfMessageAttributes"],
-                "sent": now,
-                "expires": now + queue.int("MessageRetentionPeriod"),
-                "visible_at": now + delay,
-                "received": 0,
-                "receive_count": 0,
-                "first_received": None,
-                "receipt": None,
-                "group_id": group,
-                "dedup_id": dedup,
-                "sender": ctx.principal.user_id,
-                "dead_letter_source": None,
-            }
-        )
+        row = {
+            "queue": queue.arn,
+            "seq": seq,
+            "message_id": message_id,
+            "body": body,
+            "attributes": json.dumps(fmt.stored(user)) if user else None,
+            "system": json.dumps(fmt.stored(system)) if system else None,
+            "md5_body": result["MD5OfMessageBody"],
+            "md5_attributes": result["MD5OfMessageAttributes"],
+            "sent": now,
+            "expires": now + queue.int("MessageRetentionPeriod"),
+            "visible_at": now + delay,
+            "received": 0,
+            "receive_count": 0,
+            "first_received": None,
+            "receipt": None,
+            "group_id": group,
+            "dedup_id": dedup,
+            "sender": ctx.principal.user_id,
+            "dead_letter_source": None,
+        }
         if queue.fifo:
-            self.storage.remember(queue.arn, key, message_id, seq, now)
             result["SequenceNumber"] = _sequence(seq)
         result["MessageId"] = message_id
-        return {k: v for k, v in result.items() if v is not None}
+        return row, {k: v for k, v in result.items() if v is not None}
 
     # == receive ==========================================================================
 
@@ -417,6 +424,13 @@ def _wanted(name: str, requested: list[str]) -> bool:
         if pattern.endswith(".*") and name.startswith(pattern[:-1]):
             return True
     return False
+
+
+def _dedup_key(queue: Queue, group: str, dedup: str) -> str:
+    """The deduplication key: the id, within its group when the scope is messageGroup."""
+    if queue.attributes.get("DeduplicationScope") == "messageGroup":
+        return f"{group}\0{dedup}"
+    return dedup
 
 
 def _sequence(seq: int) -> str:

@@ -84,7 +84,7 @@ class QueueOperations(SqsBase):
             "modified": now,
             "purged": None,
         }
-        if not self.store.put(QUEUES, row, replace=False):
+        if not self.storage.put_queue(row, replace=False):
             return {
                 "QueueUrl": self.queue_url(
                     ctx, self.storage.queue(ctx.account_id, ctx.region, name)
@@ -132,7 +132,7 @@ class QueueOperations(SqsBase):
         queue = self.queue(ctx, params["QueueUrl"])
         with self.store.transaction():
             self.storage.purge(queue.arn)
-            self.store.delete(QUEUES, queue.account, ctx.region, queue.name)
+            self.storage.drop_queue(queue.account, ctx.region, queue.name)
             self.store.put(
                 DELETED,
                 {
@@ -211,7 +211,7 @@ class QueueOperations(SqsBase):
         queue = self.queue(ctx, params["QueueUrl"])
         tags = {**json.loads(queue.row["tags"] or "{}"), **(params.get("Tags") or {})}
         _check_tags(tags)
-        self.store.put(QUEUES, {**queue.row, "tags": json.dumps(tags)})
+        self.storage.put_queue({**queue.row, "tags": json.dumps(tags)})
         return {}
 
     def untag_queue(self, ctx: RequestContext, params: dict) -> dict:
@@ -219,7 +219,7 @@ class QueueOperations(SqsBase):
         tags = json.loads(queue.row["tags"] or "{}")
         for key in params.get("TagKeys") or []:
             tags.pop(key, None)
-        self.store.put(QUEUES, {**queue.row, "tags": json.dumps(tags)})
+        self.storage.put_queue({**queue.row, "tags": json.dumps(tags)})
         return {}
 
     def list_queue_tags(self, ctx: RequestContext, params: dict) -> dict:
@@ -309,7 +309,7 @@ class QueueOperations(SqsBase):
             )
         with self.store.transaction():
             self.storage.purge(queue.arn)
-            self.store.put(QUEUES, {**queue.row, "purged": now})
+            self.storage.put_queue({**queue.row, "purged": now})
         return {}
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from sandlot.services.sqs.schema import DEDUP, MESSAGES, QUEUES
 from sandlot.store import Store
+from sandlot.store.group_commit import GroupCommit
 
 DEDUP_WINDOW_S = 300.0
 _FIFO_SCAN = 2000  # rows of a FIFO queue looked at per receive
@@ -52,6 +53,10 @@ class QueueStorage:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._seq = int(time.time() * 1e6)
+        # Queue rows change only through this class, so they are cached (every message
+        # operation looks its queue up); callers get copies they may change.
+        self._queues: dict[tuple[str, str, str], Queue | None] = {}
+        self.sends = GroupCommit(store, MESSAGES)
 
     def next_seq(self) -> int:
         """A sequence number after every earlier one, across restarts (clock-based)."""
@@ -61,8 +66,12 @@ class QueueStorage:
     # -- queues ---------------------------------------------------------------------
 
     def queue(self, account: str, region: str, name: str) -> Queue | None:
-        row = self.store.get(QUEUES, account, region, name)
-        return Queue(row, json.loads(row["attributes"])) if row is not None else None
+        key = (account, region, name)
+        if key not in self._queues:
+            row = self.store.get(QUEUES, account, region, name)
+            self._queues[key] = Queue(row, json.loads(row["attributes"])) if row else None
+        found = self._queues[key]
+        return Queue(dict(found.row), dict(found.attributes)) if found is not None else None
 
     def queue_by_arn(self, arn: str) -> Queue | None:
         parts = arn.split(":")
@@ -71,7 +80,16 @@ class QueueStorage:
         return self.queue(parts[4], parts[3], parts[5])
 
     def save_queue(self, queue: Queue) -> None:
-        self.store.put(QUEUES, {**queue.row, "attributes": json.dumps(queue.attributes)})
+        self.put_queue({**queue.row, "attributes": json.dumps(queue.attributes)})
+
+    def put_queue(self, row: dict, *, replace: bool = True) -> bool:
+        """Write a queue row (``replace=False``: only if the name is free)."""
+        self._queues.pop((row["account"], row["region"], row["name"]), None)
+        return self.store.put(QUEUES, row, replace=replace)
+
+    def drop_queue(self, account: str, region: str, name: str) -> None:
+        self._queues.pop((account, region, name), None)
+        self.store.delete(QUEUES, account, region, name)
 
     # -- messages -------------------------------------------------------------------
 
