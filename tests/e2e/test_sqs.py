@@ -485,3 +485,34 @@ def test_aws_cli(server):
         server.endpoint,
     )
     assert listed["QueueUrls"] == [url]
+
+
+# == IAM ==================================================================================
+
+
+def test_other_accounts_need_the_queue_policy(server, sqs):
+    from tests.e2e.conftest import make_client
+
+    other_account = "111111111111"
+    url = sqs.create_queue(QueueName=_name("shared"))["QueueUrl"]
+    other = make_client(server.endpoint, "sqs", key=other_account)
+    with pytest.raises(ClientError) as excinfo:
+        other.send_message(QueueUrl=url, MessageBody="hi")
+    code, status = code_and_status(excinfo)
+    assert (code, status) == ("AccessDenied", 403)
+    assert (
+        "no resource-based policy allows the sqs:SendMessage action"
+        in excinfo.value.response["Error"]["Message"]
+    )
+    sqs.add_permission(
+        QueueUrl=url, Label="other", AWSAccountIds=[other_account], Actions=["SendMessage"]
+    )
+    other.send_message(QueueUrl=url, MessageBody="hi")
+    other.send_message_batch(QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "batched"}])
+    with pytest.raises(ClientError) as excinfo:
+        other.receive_message(QueueUrl=url)
+    assert code_and_status(excinfo)[0] == "AccessDenied"
+    bodies = sorted(
+        m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    )
+    assert bodies == ["batched", "hi"]
