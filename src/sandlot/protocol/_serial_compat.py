@@ -145,5 +145,7 @@ QUERY_NAMES: dict[str, dict[str, dict]] = {
             ("ListQueueTagsResult", "Tags"): "Tag",
         },
         "namespace": "http://queue.amazonaws.com/doc/2012-11-05/",
+        # The AWS SDK for Java 1.x posts to the queue URL and leaves the parameter out.
+        "path_member": "QueueUrl",
     },
 }

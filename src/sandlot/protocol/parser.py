@@ -32,6 +32,7 @@ from sandlot.protocol._parse_values import (
     query_pairs,
 )
 from sandlot.protocol._parse_xml import XmlCompiler
+from sandlot.protocol._serial_compat import QUERY_NAMES
 from sandlot.protocol.errors import ServiceError
 from sandlot.protocol.http import HttpRequest
 from sandlot.protocol.models import query_view, speaks_legacy_query
@@ -251,8 +252,20 @@ class RequestParser:
             raise ServiceError(
                 "InvalidAction", f"The action {action} is not valid for this web service.", 400
             )
+        if self._legacy_query:
+            self._from_path(operation, request, tree)
         convert = self._plan(QUERY, operation)
         return ParsedRequest(operation, convert(tree), QUERY)
+
+    def _from_path(self, operation: OperationModel, request: HttpRequest, tree: dict) -> None:
+        """A query request posted to a resource URL (``/<account>/<queue>``) without
+        the parameter naming it: the URL is the parameter (``_serial_compat``)."""
+        member = QUERY_NAMES[self.model.service_name].get("path_member")
+        shape = operation.input_shape
+        path = (request.path or "/").strip("/")
+        needed = member and shape is not None and member in shape.members and member not in tree
+        if needed and path.count("/") == 1:
+            tree[member] = f"http://{request.headers.get('host', 'localhost')}/{path}"
 
     def _query_operation(self, action: str) -> OperationModel | None:
         if action not in self._by_name:

@@ -162,7 +162,9 @@ def test_fifo_selection_locks_groups_in_flight(storage):
     b2 = _row(storage, "b", 0)
     chosen = storage.due(fifo, 10, now=50.0)
     assert [r["seq"] for r in chosen] == [b1["seq"], b2["seq"]]
-    assert [r["group_id"] for r in storage.due(fifo, 10, now=150.0)] == ["a", "a"]
+    # One group's messages first, in order, then the next group's.
+    assert [r["group_id"] for r in storage.due(fifo, 10, now=150.0)] == ["a", "a", "b", "b"]
+    assert [r["group_id"] for r in storage.due(fifo, 3, now=150.0)] == ["a", "a", "b"]
 
 
 def test_standard_selection_counts_and_retention(storage):

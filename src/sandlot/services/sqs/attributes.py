@@ -115,13 +115,16 @@ def validate(given: dict[str, str], *, fifo: bool, creating: bool, queue_exists)
         elif name == "RedriveAllowPolicy" and value:
             value = _check_redrive_allow(value)
         out[name] = value
-    if fifo and out.get("FifoThroughputLimit") == "perMessageGroupId":
-        scope = out.get("DeduplicationScope")
-        if scope == "queue" and creating:
+    # One server-side encryption at a time: a KMS key turns SSE-SQS off.
+    if out.get("KmsMasterKeyId"):
+        if out.get("SqsManagedSseEnabled") == "true":
             raise invalid_attribute_value(
-                "FifoThroughputLimit",
-                "FifoThroughputLimit perMessageGroupId requires DeduplicationScope messageGroup",
+                "SqsManagedSseEnabled",
+                "You can use one type of server-side encryption (SSE) at "
+                "one time. You can either enable KMS SSE or SQS SSE.",
             )
+        out["SqsManagedSseEnabled"] = "false"
+        out.setdefault("KmsDataKeyReusePeriodSeconds", "300")
     return out
 
 

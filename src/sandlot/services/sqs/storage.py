@@ -135,8 +135,7 @@ class QueueStorage:
             MESSAGES, {"queue": queue.arn}, order_by=("seq",), limit=_FIFO_SCAN
         )
         blocked: set[str] = set()
-        chosen: list[dict] = []
-        chosen_group: str | None = None
+        groups: dict[str, list[dict]] = {}  # receivable rows per group, groups in order
         for row in rows:
             group = row["group_id"]
             if group in blocked or row["expires"] <= now:
@@ -144,14 +143,11 @@ class QueueStorage:
             if row["visible_at"] > now:
                 blocked.add(group)  # in flight or delayed: the rest of the group waits
                 continue
-            # One receive returns messages of one group, in order, as AWS does.
-            if chosen_group is not None and group != chosen_group:
-                continue
-            chosen.append(row)
-            chosen_group = group
-            if len(chosen) == limit:
-                break
-        return chosen
+            groups.setdefault(group, []).append(row)
+        # As many messages of one group as possible first, then the next group's, as
+        # AWS does: a group's messages stay in order within one answer.
+        chosen = [row for group in groups.values() for row in group]
+        return chosen[:limit]
 
     def mark_received(self, rows: list[dict], visibility: int, now: float) -> list[dict]:
         """Give each row a new receipt and make it invisible for ``visibility`` seconds."""
