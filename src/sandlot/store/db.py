@@ -194,6 +194,12 @@ class Store:
                 sql.upsert, (tuple(row.get(c) for c in sql.columns) for row in rows)
             )
 
+    def delete_many(self, table: Table, keys: Iterable[Sequence[Any]]) -> int:
+        """Delete the rows with these keys (each in ``table.key`` order) in one
+        transaction; how many existed."""
+        with self.transaction():
+            return self._conn.executemany(self._sql(table).delete, keys).rowcount
+
     def get(self, table: Table, *key: Any) -> dict[str, Any] | None:
         """The row whose primary key is ``key`` (in ``table.key`` order), or None."""
         with self._lock:

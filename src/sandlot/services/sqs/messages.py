@@ -9,6 +9,8 @@ comes due.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 import time
@@ -57,7 +59,7 @@ class MessageOperations(SqsBase):
         self.wakeups.notify(queue.arn)
         return result
 
-    def send_message_batch(self, ctx: RequestContext, params: dict) -> dict:
+    async def send_message_batch(self, ctx: RequestContext, params: dict) -> dict:
         queue = self.queue(ctx, params["QueueUrl"])
         entries = _check_batch(params.get("Entries") or [], "SendMessageBatchRequestEntry")
         total = sum(
@@ -72,15 +74,23 @@ class MessageOperations(SqsBase):
                 f"Batch requests cannot be longer than {limit} bytes. You have sent {total} bytes.",
             )
         now = time.time()
-        successful, failed = [], []
-        with self.store.transaction():
+        successful, failed, rows = [], [], []
+        # FIFO: entries are deduplicated against each other, so each is written in turn
+        # (one transaction); standard: the rows share a commit with concurrent sends.
+        with self.store.transaction() if queue.fifo else contextlib.nullcontext():
             for entry in entries:
                 try:
-                    result = self._send(ctx, queue, entry, now)
+                    if queue.fifo:
+                        result = self._send(ctx, queue, entry, now)
+                    else:
+                        row, result = self._new_message(ctx, queue, entry, now)
+                        rows.append(row)
                 except ServiceError as error:
                     failed.append(_failure(entry["Id"], error))
                     continue
                 successful.append({"Id": entry["Id"], **result})
+        if rows:
+            await asyncio.gather(*(self.storage.sends.put(row) for row in rows))
         self.wakeups.notify(queue.arn)
         return {"Successful": successful, "Failed": failed}
 
@@ -334,33 +344,41 @@ class MessageOperations(SqsBase):
 
     def delete_message(self, ctx: RequestContext, params: dict) -> dict:
         queue = self.queue(ctx, params["QueueUrl"])
-        self._delete(queue, params["ReceiptHandle"], time.time())
+        seq = self._deletable(queue, params["ReceiptHandle"], time.time())
+        if seq is not None:
+            self.storage.delete_message(queue.arn, seq)
         return {}
 
     def delete_message_batch(self, ctx: RequestContext, params: dict) -> dict:
         queue = self.queue(ctx, params["QueueUrl"])
         entries = _check_batch(params.get("Entries") or [], "DeleteMessageBatchRequestEntry")
-        successful, failed = [], []
+        successful, failed, seqs = [], [], []
         now = time.time()
-        with self.store.transaction():
-            for entry in entries:
-                try:
-                    self._delete(queue, entry["ReceiptHandle"], now)
-                except ServiceError as error:
-                    failed.append(_failure(entry["Id"], error))
-                    continue
-                successful.append({"Id": entry["Id"]})
+        for entry in entries:
+            try:
+                seq = self._deletable(queue, entry["ReceiptHandle"], now)
+            except ServiceError as error:
+                failed.append(_failure(entry["Id"], error))
+                continue
+            if seq is not None:
+                seqs.append(seq)
+            successful.append({"Id": entry["Id"]})
+        self.storage.delete_messages(queue.arn, seqs)
         return {"Successful": successful, "Failed": failed}
 
-    def _delete(self, queue: Queue, handle: str, now: float) -> None:
+    def _deletable(self, queue: Queue, handle: str, now: float) -> int | None:
+        """The message a receipt handle lets one delete (None: nothing to delete)."""
         seq, nonce = self._handle_for(queue, handle)
+        if not queue.fifo:
+            # Standard queues accept an earlier receipt handle of the message, and
+            # deleting a deleted message succeeds, as in AWS.
+            return seq
         row = self.storage.message(queue.arn, seq)
         if row is None:
-            return  # already deleted: deleting again succeeds, as in AWS
-        if queue.fifo and (row["receipt"] != nonce or row["visible_at"] <= now):
+            return None
+        if row["receipt"] != nonce or row["visible_at"] <= now:
             raise invalid_value(handle, "ReceiptHandle", "The receipt handle has expired.")
-        # Standard queues accept an earlier receipt handle of the message, as AWS does.
-        self.storage.delete_message(queue.arn, seq)
+        return seq
 
     def change_message_visibility(self, ctx: RequestContext, params: dict) -> dict:
         queue = self.queue(ctx, params["QueueUrl"])

@@ -175,6 +175,12 @@ class QueueStorage:
     def delete_message(self, queue: str, seq: int) -> bool:
         return self.store.delete(MESSAGES, queue, seq)
 
+    def delete_messages(self, queue: str, seqs: list[int]) -> None:
+        self.store.delete_many(MESSAGES, [(queue, seq) for seq in seqs])
+
+    def put_messages(self, rows: list[dict]) -> None:
+        self.store.put_many(MESSAGES, rows)
+
     def purge(self, queue: str) -> int:
         return self.store.delete_where(MESSAGES, {"queue": queue})
 
