@@ -55,6 +55,9 @@ class Connection:
         response = await self.reader.readuntil(b"\r\n\r\n")
         length = int(re.search(rb"(?i)content-length: (\d+)", response).group(1))
         data = await self.reader.readexactly(length)
+        if re.search(rb"(?i)\r\nconnection: close", response):  # e.g. moto's Werkzeug server
+            self.writer.close()
+            await self.open()
         if not response.startswith(b"HTTP/1.1 200"):
             raise RuntimeError(f"{operation}: {response[:60]!r} {data[:300]!r}")
         return json.loads(data) if data else {}
@@ -150,6 +153,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--peer-endpoint", help="also measure this SQS endpoint (e.g. moto_server)")
+    parser.add_argument("--peer-samples", type=int, default=20, help="long polls on the peer")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data_dir:
         process, port, _, _ = start_server("uvicorn", data_dir)

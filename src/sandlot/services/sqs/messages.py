@@ -55,7 +55,7 @@ class MessageOperations(SqsBase):
                 result = self._send(ctx, queue, params, now)
         else:  # concurrent sends share a commit (the answer still follows it)
             row, result = self._new_message(ctx, queue, params, now)
-            await self.storage.sends.put(row)
+            await self.storage.writes.put(row)
         self.wakeups.notify(queue.arn)
         return result
 
@@ -90,7 +90,7 @@ class MessageOperations(SqsBase):
                     continue
                 successful.append({"Id": entry["Id"], **result})
         if rows:
-            await asyncio.gather(*(self.storage.sends.put(row) for row in rows))
+            await asyncio.gather(*(self.storage.writes.put(row) for row in rows))
         self.wakeups.notify(queue.arn)
         return {"Successful": successful, "Failed": failed}
 
@@ -342,14 +342,14 @@ class MessageOperations(SqsBase):
 
     # == delete and visibility ============================================================
 
-    def delete_message(self, ctx: RequestContext, params: dict) -> dict:
+    async def delete_message(self, ctx: RequestContext, params: dict) -> dict:
         queue = self.queue(ctx, params["QueueUrl"])
         seq = self._deletable(queue, params["ReceiptHandle"], time.time())
         if seq is not None:
-            self.storage.delete_message(queue.arn, seq)
+            await self._delete(queue, [seq])
         return {}
 
-    def delete_message_batch(self, ctx: RequestContext, params: dict) -> dict:
+    async def delete_message_batch(self, ctx: RequestContext, params: dict) -> dict:
         queue = self.queue(ctx, params["QueueUrl"])
         entries = _check_batch(params.get("Entries") or [], "DeleteMessageBatchRequestEntry")
         successful, failed, seqs = [], [], []
@@ -363,8 +363,15 @@ class MessageOperations(SqsBase):
             if seq is not None:
                 seqs.append(seq)
             successful.append({"Id": entry["Id"]})
-        self.storage.delete_messages(queue.arn, seqs)
+        if seqs:
+            await self._delete(queue, seqs)
         return {"Successful": successful, "Failed": failed}
+
+    async def _delete(self, queue: Queue, seqs: list[int]) -> None:
+        if queue.fifo:  # checked against the rows just read: no other write in between
+            self.storage.delete_messages(queue.arn, seqs)
+        else:
+            await self.storage.writes.delete([(queue.arn, seq) for seq in seqs])
 
     def _deletable(self, queue: Queue, handle: str, now: float) -> int | None:
         """The message a receipt handle lets one delete (None: nothing to delete)."""

@@ -56,7 +56,8 @@ class QueueStorage:
         # Queue rows change only through this class, so they are cached (every message
         # operation looks its queue up); callers get copies they may change.
         self._queues: dict[tuple[str, str, str], Queue | None] = {}
-        self.sends = GroupCommit(store, MESSAGES)
+        # Standard queues' sends and deletes share commits with concurrent ones.
+        self.writes = GroupCommit(store, MESSAGES)
 
     def next_seq(self) -> int:
         """A sequence number after every earlier one, across restarts (clock-based)."""
