@@ -256,6 +256,8 @@ class MessageOperations(SqsBase):
         if moved:
             self.wakeups.notify(redrive[0])
         if queue.fifo and attempt:
+            if len(self._attempts) > 10_000:  # forget the expired ones now and then
+                self._attempts = {k: v for k, v in self._attempts.items() if v[0] > now}
             self._attempts[(queue.arn, attempt)] = (
                 now + 300,
                 [(r["seq"], r["receipt"]) for r in rows],
