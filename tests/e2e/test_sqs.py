@@ -444,47 +444,37 @@ def test_redrive_to_dead_letter_queue_and_back(sqs):
 
 
 def test_aws_cli(server):
+    """The AWS CLI v1 ignores AWS_ENDPOINT_URL for SQS (queue.amazonaws.com): it needs
+    --endpoint-url, as the README says."""
+    endpoint = ("--endpoint-url", server.endpoint)
     name = _name("cli")
-    url = aws(
-        server.endpoint,
-        "sqs",
-        "create-queue",
-        "--queue-name",
-        name,
-        "--endpoint-url",
-        server.endpoint,
-    )["QueueUrl"]
-    aws(
-        server.endpoint,
-        "sqs",
-        "send-message",
-        "--queue-url",
-        url,
-        "--message-body",
-        "from the cli",
-        "--endpoint-url",
-        server.endpoint,
-    )
+    url = aws(server.endpoint, "sqs", "create-queue", "--queue-name", name, *endpoint)["QueueUrl"]
+    assert url == f"{server.endpoint}/{ACCOUNT}/{name}"
+    sent = aws(
+        server.endpoint, "sqs", "send-message", "--queue-url", url,
+        "--message-body", "from the cli", "--delay-seconds", "0",
+        "--message-attributes", '{"k": {"DataType": "String", "StringValue": "v"}}', *endpoint,
+    )  # fmt: skip
+    assert sent["MD5OfMessageBody"] == hashlib.md5(b"from the cli").hexdigest()
     got = aws(
-        server.endpoint,
-        "sqs",
-        "receive-message",
-        "--queue-url",
-        url,
-        "--endpoint-url",
-        server.endpoint,
+        server.endpoint, "sqs", "receive-message", "--queue-url", url,
+        "--message-attribute-names", "All", "--attribute-names", "All", *endpoint,
+    )  # fmt: skip
+    (message,) = got["Messages"]
+    assert (
+        message["Body"] == "from the cli"
+        and message["MessageAttributes"]["k"]["StringValue"] == "v"
     )
-    assert got["Messages"][0]["Body"] == "from the cli"
-    listed = aws(
-        server.endpoint,
-        "sqs",
-        "list-queues",
-        "--queue-name-prefix",
-        name,
-        "--endpoint-url",
-        server.endpoint,
-    )
+    attributes = aws(
+        server.endpoint, "sqs", "get-queue-attributes", "--queue-url", url,
+        "--attribute-names", "ApproximateNumberOfMessagesNotVisible", *endpoint,
+    )  # fmt: skip
+    assert attributes["Attributes"] == {"ApproximateNumberOfMessagesNotVisible": "1"}
+    aws(server.endpoint, "sqs", "delete-message", "--queue-url", url,
+        "--receipt-handle", message["ReceiptHandle"], *endpoint)  # fmt: skip
+    listed = aws(server.endpoint, "sqs", "list-queues", "--queue-name-prefix", name, *endpoint)
     assert listed["QueueUrls"] == [url]
+    aws(server.endpoint, "sqs", "delete-queue", "--queue-url", url, *endpoint)
 
 
 # == IAM ==================================================================================
