@@ -161,7 +161,8 @@ def test_send_receive_delete_with_digests_and_attributes(sqs):
     )
     assert sent["MD5OfMessageBody"] == hashlib.md5("héllo".encode()).hexdigest()
     assert sent["MD5OfMessageAttributes"] == _attrs_md5(attributes)
-    assert sent["MD5OfMessageSystemAttributes"]
+    trace = {"AWSTraceHeader": {"DataType": "String", "StringValue": "Root=1-abc"}}
+    assert sent["MD5OfMessageSystemAttributes"] == _attrs_md5(trace)
     received = sqs.receive_message(
         QueueUrl=url, MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"]
     )["Messages"]
