@@ -312,6 +312,19 @@ def test_long_poll_returns_as_soon_as_a_message_arrives(sqs, client):
     assert result["waited"] < 2
 
 
+def test_long_poll_wakes_when_a_visibility_timeout_ends(sqs):
+    url = sqs.create_queue(QueueName=_name())["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="retry me")
+    first = sqs.receive_message(QueueUrl=url, VisibilityTimeout=1)["Messages"][0]
+    began = time.monotonic()
+    (again,) = sqs.receive_message(
+        QueueUrl=url, WaitTimeSeconds=10, AttributeNames=["ApproximateReceiveCount"]
+    )["Messages"]
+    assert again["MessageId"] == first["MessageId"]
+    assert again["Attributes"]["ApproximateReceiveCount"] == "2"
+    assert time.monotonic() - began < 3  # woken by the due time, not the 10 s deadline
+
+
 def test_purge_queue(sqs):
     url = sqs.create_queue(QueueName=_name())["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="x")
