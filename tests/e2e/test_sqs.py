@@ -224,6 +224,18 @@ def test_bad_messages(sqs):
     handle = sqs.receive_message(QueueUrl=other)["Messages"][0]["ReceiptHandle"]
     result = sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": "a", "ReceiptHandle": handle}])
     assert result["Failed"][0]["Code"] == "ReceiptHandleIsInvalid"
+    # In a batch, an entry over the queue's limit fails alone; the batch's own limit is 1 MiB.
+    result = sqs.send_message_batch(
+        QueueUrl=url,
+        Entries=[{"Id": "big", "MessageBody": "x" * 1025}, {"Id": "ok", "MessageBody": "fine"}],
+    )
+    assert [e["Id"] for e in result["Successful"]] == ["ok"]
+    assert result["Failed"][0]["Id"] == "big" and result["Failed"][0]["SenderFault"] is True
+    with pytest.raises(ClientError) as excinfo:
+        sqs.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": f"e{i}", "MessageBody": "y" * 300_000} for i in range(4)]
+        )
+    assert code_and_status(excinfo)[0] == "AWS.SimpleQueueService.BatchRequestTooLong"
     with pytest.raises(ClientError) as excinfo:
         sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "1"}] * 2)
     assert code_and_status(excinfo)[0] == "AWS.SimpleQueueService.BatchEntryIdsNotDistinct"

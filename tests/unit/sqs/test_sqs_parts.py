@@ -135,15 +135,14 @@ def storage(tmp_path):
 
 
 def _row(
-    storage: QueueStorage, group: str | None, visible_at: float, *, received=0, expires=1e12
+    storage: QueueStorage, group: str | None, visible_at: float, *, received=0, sent=0.0
 ) -> dict:
     row = {
         "queue": ARN,
         "seq": storage.next_seq(),
         "message_id": "m",
         "body": "b",
-        "sent": 0.0,
-        "expires": expires,
+        "sent": sent,
         "visible_at": visible_at,
         "received": received,
         "receive_count": received,
@@ -168,16 +167,19 @@ def test_fifo_selection_locks_groups_in_flight(storage):
 
 
 def test_standard_selection_counts_and_retention(storage):
-    standard = Queue({"arn": ARN}, {})
+    standard = Queue({"arn": ARN}, {"MessageRetentionPeriod": "60"})
     _row(storage, None, 0)
     _row(storage, None, 200)  # delayed
-    _row(storage, None, 0, expires=10)  # past retention at 50
+    _row(storage, None, 0, sent=-100)  # past the 60 s retention at 50
     in_flight = _row(storage, None, 0, received=1)
     storage.put_message({**in_flight, "visible_at": 100.0})
     assert len(storage.due(standard, 10, now=50.0)) == 1
-    assert storage.counts(ARN, now=50.0) == (1, 1, 1)
+    assert storage.counts(standard, now=50.0) == (1, 1, 1)
     assert storage.store.count(MESSAGES) == 3  # the expired one is gone
     assert storage.next_due(ARN, now=50.0) == 100.0
+    # A shorter retention applies to the messages already there.
+    storage.counts(Queue({"arn": ARN}, {"MessageRetentionPeriod": "60"}), now=100.0)
+    assert storage.store.count(MESSAGES) == 0
 
 
 def test_receipt_handles_round_trip():

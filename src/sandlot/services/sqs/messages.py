@@ -29,6 +29,7 @@ from sandlot.services.sqs.errors import (
 from sandlot.services.sqs.storage import Queue
 
 MAX_BATCH = 10
+MAX_BATCH_BYTES = 1_048_576
 _BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
 SYSTEM_ATTRIBUTES = (
     "SenderId",
@@ -67,7 +68,7 @@ class MessageOperations(SqsBase):
             + fmt.check_attributes(e.get("MessageAttributes") or {})
             for e in entries
         )
-        limit = queue.int("MaximumMessageSize")
+        limit = MAX_BATCH_BYTES  # the whole batch's limit, whatever the queue's
         if total > limit:
             raise ServiceError(
                 "BatchRequestTooLong",
@@ -173,7 +174,6 @@ class MessageOperations(SqsBase):
             "md5_body": result["MD5OfMessageBody"],
             "md5_attributes": result["MD5OfMessageAttributes"],
             "sent": now,
-            "expires": now + queue.int("MessageRetentionPeriod"),
             "visible_at": now + delay,
             "received": 0,
             "receive_count": 0,
@@ -295,7 +295,6 @@ class MessageOperations(SqsBase):
                 **row,
                 "queue": target.arn,
                 "seq": self.storage.next_seq(),
-                "expires": row["sent"] + target.int("MessageRetentionPeriod"),
                 "visible_at": now,
                 "received": 0,
                 "receive_count": 0,

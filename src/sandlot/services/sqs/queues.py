@@ -163,7 +163,7 @@ class QueueOperations(SqsBase):
     def attribute_values(self, queue: Queue) -> dict[str, str]:
         """Every attribute of ``queue``, computed ones included."""
         now = time.time()
-        visible, in_flight, delayed = self.storage.counts(queue.arn, now)
+        visible, in_flight, delayed = self.storage.counts(queue, now)
         values = {k: v for k, v in queue.attributes.items() if v != ""}
         values.update(
             QueueArn=queue.arn,

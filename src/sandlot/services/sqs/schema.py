@@ -42,8 +42,7 @@ MESSAGES = Table(
         "system": "TEXT",  # JSON: MessageSystemAttributes (AWSTraceHeader) as sent
         "md5_body": "TEXT",
         "md5_attributes": "TEXT",
-        "sent": "REAL",  # epoch seconds (SentTimestamp)
-        "expires": "REAL",  # sent + the queue's retention period
+        "sent": "REAL",  # epoch seconds (SentTimestamp); retention counts from it
         "visible_at": "REAL",  # when it may next be received
         "received": "INTEGER",  # 1 once received
         "receive_count": "INTEGER",

@@ -48,6 +48,10 @@ class Queue:
     def int(self, name: str) -> int:
         return int(self.attributes[name])
 
+    @property
+    def retention(self) -> int:
+        return int(self.attributes.get("MessageRetentionPeriod", 345_600))
+
 
 class QueueStorage:
     def __init__(self, store: Store) -> None:
@@ -94,9 +98,10 @@ class QueueStorage:
 
     # -- messages -------------------------------------------------------------------
 
-    def counts(self, queue: str, now: float) -> tuple[int, int, int]:
+    def counts(self, queue: Queue, now: float) -> tuple[int, int, int]:
         """(visible, in flight, delayed) messages of ``queue`` at ``now``."""
         self.expire(queue, now)
+        queue = queue.arn
         visible = self.store.count(MESSAGES, {"queue": queue}, bounds={"visible_at": (None, now)})
         in_flight = self.store.count(
             MESSAGES, {"queue": queue, "received": 1}, bounds={"visible_at": (now, None)}
@@ -106,9 +111,14 @@ class QueueStorage:
         )
         return visible, in_flight, delayed
 
-    def expire(self, queue: str, now: float) -> int:
-        """Delete the messages of ``queue`` past their retention period."""
-        return self.store.delete_where(MESSAGES, {"queue": queue}, bounds={"expires": (None, now)})
+    def expire(self, queue: Queue, now: float) -> int:
+        """Delete the messages of ``queue`` past its retention period, counted from
+        their first send (a dead-letter queue keeps the original time, as in AWS), so
+        a shortened period applies to the messages already there."""
+        oldest = now - queue.retention
+        return self.store.delete_where(
+            MESSAGES, {"queue": queue.arn}, bounds={"sent": (None, oldest)}
+        )
 
     def next_due(self, queue: str, now: float) -> float | None:
         """When the next message of ``queue`` that is not due yet becomes due."""
@@ -131,15 +141,17 @@ class QueueStorage:
                 bounds={"visible_at": (None, now)},
                 limit=limit * 2 + 10,
             )
-            return [r for r in rows if r["expires"] > now][:limit]
+            oldest = now - queue.retention
+            return [r for r in rows if r["sent"] >= oldest][:limit]
         rows = self.store.select(
             MESSAGES, {"queue": queue.arn}, order_by=("seq",), limit=_FIFO_SCAN
         )
+        oldest = now - queue.retention
         blocked: set[str] = set()
         groups: dict[str, list[dict]] = {}  # receivable rows per group, groups in order
         for row in rows:
             group = row["group_id"]
-            if group in blocked or row["expires"] <= now:
+            if group in blocked or row["sent"] < oldest:
                 continue
             if row["visible_at"] > now:
                 blocked.add(group)  # in flight or delayed: the rest of the group waits
@@ -222,5 +234,6 @@ class QueueStorage:
 
     def sweep(self, now: float) -> None:
         """Remove expired messages and deduplication entries of every queue."""
-        self.store.delete_where(MESSAGES, {}, bounds={"expires": (None, now)})
+        for row in self.store.select(QUEUES):
+            self.expire(Queue(row, json.loads(row["attributes"])), now)
         self.store.delete_where(DEDUP, {}, bounds={"expires": (None, now)})
