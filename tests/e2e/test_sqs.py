@@ -277,6 +277,11 @@ def test_batches_visibility_and_stale_handles(sqs):
         ],
     )
     assert len(result["Successful"]) == 9
+    with pytest.raises(ClientError) as excinfo:  # at most 12 hours from the first receive
+        sqs.change_message_visibility(
+            QueueUrl=url, ReceiptHandle=got[1]["ReceiptHandle"], VisibilityTimeout=43_200
+        )
+    assert "Total VisibilityTimeout" in excinfo.value.response["Error"]["Message"]
     deleted = sqs.delete_message_batch(
         QueueUrl=url,
         Entries=[{"Id": f"d{i}", "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)],

@@ -431,6 +431,12 @@ class MessageOperations(SqsBase):
             )
         if queue.fifo and row["receipt"] != nonce:
             raise invalid_value(handle, "ReceiptHandle", "The receipt handle has expired.")
+        if now + timeout > row["first_received"] + 43_200:  # 12 hours from the first receive
+            raise invalid_value(
+                timeout,
+                "VisibilityTimeout",
+                "Total VisibilityTimeout for the message is beyond the limit [43200 seconds]",
+            )
         self.storage.put_message({**row, "visible_at": now + timeout})
 
     def _handle_for(self, queue: Queue, handle: str) -> tuple[int, str]:
