@@ -101,7 +101,7 @@ class RedriveOperations(SqsBase):
                 "MaxNumberOfMessagesPerSecond must be an integer between 1 and 500.",
             )
         for task in self.store.select(MOVE_TASKS, {"source_arn": source.arn}):
-            if task["status"] in ("RUNNING", "CANCELLING"):
+            if task["status"] == "RUNNING":
                 raise ServiceError(
                     "UnsupportedOperation",
                     "There is already a task running. Only one active task is allowed for a "
@@ -212,7 +212,7 @@ class RedriveOperations(SqsBase):
         with self.store.transaction():
             for row in self.storage.due(source, step, now):
                 if row["seq"] > task["last_seq"]:
-                    break
+                    continue  # arrived after the task started: it stays
                 target_arn = task["destination_arn"] or row["dead_letter_source"]
                 target = self.storage.queue_by_arn(target_arn) if target_arn else None
                 if target is None:

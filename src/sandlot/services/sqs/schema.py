@@ -85,7 +85,7 @@ MOVE_TASKS = Table(
         "source_arn": "TEXT",
         "destination_arn": "TEXT",  # NULL: back to each message's source queue
         "rate": "INTEGER",  # MaxNumberOfMessagesPerSecond, NULL when not given
-        "status": "TEXT",  # RUNNING, COMPLETED, CANCELLING, CANCELLED, FAILED
+        "status": "TEXT",  # RUNNING, COMPLETED, CANCELLED, FAILED
         "started": "INTEGER",  # epoch milliseconds
         "moved": "INTEGER",
         "to_move": "INTEGER",  # messages in the source queue when the task started
