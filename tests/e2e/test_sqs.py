@@ -471,6 +471,34 @@ def test_redrive_to_dead_letter_queue_and_back(sqs):
     assert code_and_status(excinfo)[0] == "AWS.SimpleQueueService.UnsupportedOperation"
 
 
+def test_cancel_a_running_move_task(sqs):
+    dlq = sqs.create_queue(QueueName=_name("dlq"))["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
+    source = sqs.create_queue(QueueName=_name("src"), Attributes={"RedrivePolicy": policy})[
+        "QueueUrl"
+    ]
+    for i in range(5):
+        sqs.send_message(QueueUrl=dlq, MessageBody=f"m{i}")
+    destination = sqs.create_queue(QueueName=_name("dest"))["QueueUrl"]
+    destination_arn = sqs.get_queue_attributes(QueueUrl=destination, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    handle = sqs.start_message_move_task(
+        SourceArn=dlq_arn, DestinationArn=destination_arn, MaxNumberOfMessagesPerSecond=1
+    )["TaskHandle"]
+    (running,) = sqs.list_message_move_tasks(SourceArn=dlq_arn)["Results"]
+    assert running["Status"] == "RUNNING" and running["TaskHandle"] == handle
+    assert running["ApproximateNumberOfMessagesToMove"] == 5
+    moved = sqs.cancel_message_move_task(TaskHandle=handle)["ApproximateNumberOfMessagesMoved"]
+    assert moved < 5
+    (cancelled,) = sqs.list_message_move_tasks(SourceArn=dlq_arn)["Results"]
+    assert cancelled["Status"] == "CANCELLED" and "TaskHandle" not in cancelled
+    assert source  # the queue that makes dlq a dead-letter queue
+
+
 # == the AWS CLI ==========================================================================
 
 
