@@ -79,6 +79,10 @@ class Platform:
         lambda_provider = self.provider("lambda")
         if lambda_provider is not None and hasattr(lambda_provider, "start"):
             await lambda_provider.start()
+        # SQS: retention sweep, and message move tasks that were running resume.
+        sqs = self.provider("sqs")
+        if sqs is not None:
+            self._tasks.append(await sqs.start())
 
     async def stop(self) -> None:
         """Stop background work and shut every execution environment down."""

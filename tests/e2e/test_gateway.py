@@ -39,12 +39,12 @@ def test_health(server):
 
 def test_known_operation_without_provider_is_501(client):
     with pytest.raises(ClientError) as error:
-        client("sqs").list_queues()
+        client("sns").list_topics()
     response = error.value.response
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 501
     assert response["Error"]["Code"] == "NotImplemented"
-    assert "ListQueues" in response["Error"]["Message"]
-    assert "sqs" in response["Error"]["Message"]
+    assert "ListTopics" in response["Error"]["Message"]
+    assert "sns" in response["Error"]["Message"]
 
 
 def test_unknown_query_action_is_invalid_action(server):

@@ -48,7 +48,7 @@ from sandlot.iam.principal import Principal
 from sandlot.platform import Platform
 from sandlot.protocol import FileBody, HttpRequest, HttpResponse, ServiceError, SpooledBody
 from sandlot.protocol.errors import not_implemented
-from sandlot.protocol.models import service_model
+from sandlot.protocol.models import protocol_model, service_model
 from sandlot.protocol.parser import ParsedRequest, RequestParser
 from sandlot.protocol.serializer import ResponseSerializer
 from sandlot.services import KNOWN_SERVICES, PROVIDERS
@@ -591,7 +591,7 @@ class Gateway:
 
     @cache  # noqa: B019 - one serializer per (service, protocol) for the gateway's lifetime
     def _serializer(self, service: str, protocol: str) -> ResponseSerializer:
-        return ResponseSerializer(service_model(service), protocol)
+        return ResponseSerializer(protocol_model(service, protocol), protocol)
 
     def _route_matches(self, service: str, request: HttpRequest) -> bool:
         return self._parser(service).matches(request)

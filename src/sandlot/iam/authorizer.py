@@ -54,7 +54,7 @@ MODES = ("enforce", "soft", "off")
 # Services whose resources can carry a resource policy (so a root may reach into another
 # account, and trust policies bind even a root). A root's requests to other services
 # are allowed without looking further.
-_RESOURCE_POLICY_SERVICES = frozenset({"lambda", "s3", "sts", "kms"})
+_RESOURCE_POLICY_SERVICES = frozenset({"lambda", "s3", "sqs", "sts", "kms"})
 
 _NO_TRUST = "because no resource-based policy allows the sts:AssumeRole action"
 
@@ -68,7 +68,7 @@ _ROOT_NEVER_DENIED = frozenset(
 )
 
 # ARN service field → the provider that owns resources of that kind.
-_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam", "kms": "kms"}
+_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam", "kms": "kms", "sqs": "sqs"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,7 +380,11 @@ def denied_message(caller_arn: str, action: str, resource: str, reason: str) -> 
 
 def access_denied(service: str, message: str) -> ServiceError:
     """The service's own access-denied error: AccessDeniedException for JSON protocols,
-    AccessDenied for XML and query ones."""
-    protocol = service_model(service).resolved_protocol
-    code = "AccessDeniedException" if protocol in ("json", "rest-json") else "AccessDenied"
+    AccessDenied for XML and query ones and for JSON services that kept their query
+    codes (SQS: clients read ``AccessDenied`` from ``x-amzn-query-error``)."""
+    model = service_model(service)
+    json_only = "awsQueryCompatible" not in model.metadata
+    code = "AccessDenied"
+    if json_only and model.resolved_protocol in ("json", "rest-json"):
+        code = "AccessDeniedException"
     return ServiceError(code, message, 403)

@@ -92,3 +92,60 @@ ROOT_ELEMENTS: dict[tuple[str, str], str] = {
     ("s3", "ListObjectsV2"): "ListBucketResult",
     ("s3", "ListParts"): "ListPartsResult",
 }
+
+# SQS's query protocol (what SDKs released before its move to JSON in late 2023 still
+# send) names flattened lists and maps after their items, as its query-era model said
+# (``Attribute.1.Name``, ``MessageAttribute.1.Value.StringValue``,
+# ``SendMessageBatchRequestEntry.1.Id``, ``<Message>``…); the JSON model dropped those
+# ``locationName`` traits. ``protocol.models.query_view`` puts them back.
+QUERY_NAMES: dict[str, dict[str, dict]] = {
+    "sqs": {
+        # list shape → its items' name
+        "items": {
+            "AWSAccountIdList": "AWSAccountId",
+            "ActionNameList": "ActionName",
+            "AttributeNameList": "AttributeName",
+            "BatchResultErrorEntryList": "BatchResultErrorEntry",
+            "BinaryList": "BinaryListValue",
+            "ChangeMessageVisibilityBatchRequestEntryList": "ChangeMessageVisibilityBatchRequestEntry",
+            "ChangeMessageVisibilityBatchResultEntryList": "ChangeMessageVisibilityBatchResultEntry",
+            "DeleteMessageBatchRequestEntryList": "DeleteMessageBatchRequestEntry",
+            "DeleteMessageBatchResultEntryList": "DeleteMessageBatchResultEntry",
+            "ListMessageMoveTasksResultEntryList": "ListMessageMoveTasksResultEntry",
+            "MessageAttributeNameList": "MessageAttributeName",
+            "MessageList": "Message",
+            "MessageSystemAttributeList": "MessageSystemAttributeName",
+            "QueueUrlList": "QueueUrl",
+            "SendMessageBatchRequestEntryList": "SendMessageBatchRequestEntry",
+            "SendMessageBatchResultEntryList": "SendMessageBatchResultEntry",
+            "StringList": "StringListValue",
+            "TagKeyList": "TagKey",
+        },
+        # map shape → (key name, value name)
+        "entries": {
+            "MessageBodyAttributeMap": ("Name", "Value"),
+            "MessageBodySystemAttributeMap": ("Name", "Value"),
+            "MessageSystemAttributeMap": ("Name", "Value"),
+            "QueueAttributeMap": ("Name", "Value"),
+            "TagMap": ("Key", "Value"),
+        },
+        # structure member whose shape is a flattened map → the entries' name
+        "members": {
+            ("CreateQueueRequest", "Attributes"): "Attribute",
+            ("CreateQueueRequest", "tags"): "Tag",
+            ("SetQueueAttributesRequest", "Attributes"): "Attribute",
+            ("GetQueueAttributesResult", "Attributes"): "Attribute",
+            ("Message", "Attributes"): "Attribute",
+            ("Message", "MessageAttributes"): "MessageAttribute",
+            ("SendMessageRequest", "MessageAttributes"): "MessageAttribute",
+            ("SendMessageRequest", "MessageSystemAttributes"): "MessageSystemAttribute",
+            ("SendMessageBatchRequestEntry", "MessageAttributes"): "MessageAttribute",
+            ("SendMessageBatchRequestEntry", "MessageSystemAttributes"): "MessageSystemAttribute",
+            ("TagQueueRequest", "Tags"): "Tag",
+            ("ListQueueTagsResult", "Tags"): "Tag",
+        },
+        "namespace": "http://queue.amazonaws.com/doc/2012-11-05/",
+        # The AWS SDK for Java 1.x posts to the queue URL and leaves the parameter out.
+        "path_member": "QueueUrl",
+    },
+}

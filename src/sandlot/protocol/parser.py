@@ -32,8 +32,10 @@ from sandlot.protocol._parse_values import (
     query_pairs,
 )
 from sandlot.protocol._parse_xml import XmlCompiler
+from sandlot.protocol._serial_compat import QUERY_NAMES
 from sandlot.protocol.errors import ServiceError
 from sandlot.protocol.http import HttpRequest
+from sandlot.protocol.models import query_view, speaks_legacy_query
 from sandlot.protocol.routes import RouteTable
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,11 @@ class RequestParser:
         self.model = model
         declared = model.metadata.get("protocols") or [model.metadata.get("protocol")]
         self._default: str = model.resolved_protocol
+        # A service that moved from query to JSON still takes query requests from older
+        # SDKs, named as its query-era model named them.
+        self._legacy_query = speaks_legacy_query(model.service_name)
+        if self._legacy_query:
+            declared = [*declared, QUERY]
         self._protocols = frozenset(p for p in [*declared, self._default] if p in _SUPPORTED)
         self._speaks_cbor = _CBOR in declared
         operations = [model.operation_model(name) for name in model.operation_names]
@@ -240,13 +247,32 @@ class RequestParser:
         if not action or type(action) is not str:
             # Query APIs' "Common Errors": no action at all.
             raise ServiceError("MissingAction", "The request must contain an Action.", 400)
-        operation = self._by_name.get(action)
+        operation = self._query_operation(action)
         if operation is None:
             raise ServiceError(
                 "InvalidAction", f"The action {action} is not valid for this web service.", 400
             )
+        if self._legacy_query:
+            self._from_path(operation, request, tree)
         convert = self._plan(QUERY, operation)
         return ParsedRequest(operation, convert(tree), QUERY)
+
+    def _from_path(self, operation: OperationModel, request: HttpRequest, tree: dict) -> None:
+        """A query request posted to a resource URL (``/<account>/<queue>``) without
+        the parameter naming it: the URL is the parameter (``_serial_compat``)."""
+        member = QUERY_NAMES[self.model.service_name].get("path_member")
+        shape = operation.input_shape
+        path = (request.path or "/").strip("/")
+        needed = member and shape is not None and member in shape.members and member not in tree
+        if needed and path.count("/") == 1:
+            tree[member] = f"http://{request.headers.get('host', 'localhost')}/{path}"
+
+    def _query_operation(self, action: str) -> OperationModel | None:
+        if action not in self._by_name:
+            return None
+        if self._legacy_query:
+            return query_view(self.model.service_name).operation_model(action)
+        return self._by_name[action]
 
     # ---------------------------------------------------------------------- rest
 

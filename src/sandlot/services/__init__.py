@@ -15,6 +15,7 @@ PROVIDERS: dict[str, str] = {
     "iam": "sandlot.services.iam.provider:IamProvider",
     "s3": "sandlot.services.s3.provider:S3Provider",
     "kms": "sandlot.services.kms.provider:KmsProvider",
+    "sqs": "sandlot.services.sqs.provider:SqsProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests

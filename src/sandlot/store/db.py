@@ -194,6 +194,12 @@ class Store:
                 sql.upsert, (tuple(row.get(c) for c in sql.columns) for row in rows)
             )
 
+    def delete_many(self, table: Table, keys: Iterable[Sequence[Any]]) -> int:
+        """Delete the rows with these keys (each in ``table.key`` order) in one
+        transaction; how many existed."""
+        with self.transaction():
+            return self._conn.executemany(self._sql(table).delete, keys).rowcount
+
     def get(self, table: Table, *key: Any) -> dict[str, Any] | None:
         """The row whose primary key is ``key`` (in ``table.key`` order), or None."""
         with self._lock:
@@ -223,15 +229,7 @@ class Store:
         end None for unbounded (an indexed range scan, e.g. a key prefix)."""
         for col in order_by:
             _check_column(table, col)
-        clauses, args = _equalities(table, where)
-        for col, (lowest, beyond) in (bounds or {}).items():
-            _check_column(table, col)
-            if lowest is not None:
-                clauses.append(f"{col} >= ?")
-                args.append(lowest)
-            if beyond is not None:
-                clauses.append(f"{col} < ?")
-                args.append(beyond)
+        clauses, args = _conditions(table, where, bounds)
         if after:
             cols = ", ".join(order_by)
             beyond = "<" if descending else ">"
@@ -258,14 +256,35 @@ class Store:
         with self.transaction():
             return self._conn.execute(sql, (keep,)).rowcount
 
-    def count(self, table: Table, where: dict[str, Any] | None = None) -> int:
-        """How many rows match ``where`` (equality)."""
-        clauses, args = _equalities(table, where)
+    def count(
+        self,
+        table: Table,
+        where: dict[str, Any] | None = None,
+        *,
+        bounds: dict[str, tuple[Any, Any]] | None = None,
+    ) -> int:
+        """How many rows match ``where`` (equality) and ``bounds`` (as in ``select``)."""
+        clauses, args = _conditions(table, where, bounds)
         sql = f"SELECT COUNT(*) FROM {table.name}"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         with self._lock:
             return self._conn.execute(sql, args).fetchone()[0]
+
+    def delete_where(
+        self,
+        table: Table,
+        where: dict[str, Any],
+        *,
+        bounds: dict[str, tuple[Any, Any]] | None = None,
+    ) -> int:
+        """Delete the rows matching ``where`` and ``bounds`` (as in ``select``); how many."""
+        clauses, args = _conditions(table, where, bounds)
+        if not clauses:
+            raise ValueError("delete_where needs a condition")
+        sql = f"DELETE FROM {table.name} WHERE " + " AND ".join(clauses)
+        with self.transaction():
+            return self._conn.execute(sql, args).rowcount
 
 
 def _check_column(table: Table, column: str) -> None:
@@ -273,10 +292,21 @@ def _check_column(table: Table, column: str) -> None:
         raise KeyError(f"{table.name} has no column {column}")
 
 
-def _equalities(table: Table, where: dict[str, Any] | None) -> tuple[list[str], list[Any]]:
+def _conditions(
+    table: Table, where: dict[str, Any] | None, bounds: dict[str, tuple[Any, Any]] | None
+) -> tuple[list[str], list[Any]]:
+    """WHERE clauses: equalities, then half-open ranges ``lowest <= col < beyond``."""
     clauses, args = [], []
     for col, value in (where or {}).items():
         _check_column(table, col)
         clauses.append(f"{col} = ?")
         args.append(value)
+    for col, (lowest, beyond) in (bounds or {}).items():
+        _check_column(table, col)
+        if lowest is not None:
+            clauses.append(f"{col} >= ?")
+            args.append(lowest)
+        if beyond is not None:
+            clauses.append(f"{col} < ?")
+            args.append(beyond)
     return clauses, args

@@ -64,6 +64,13 @@ SAMPLES = {
         "AWSServiceName": "lambda.amazonaws.com",
         "EntityArn": f"arn:aws:iam::{ACCOUNT}:delegation-request/dr-1",
     },
+    "sqs": {
+        "QueueUrl": f"http://localhost:4566/{ACCOUNT}/q",
+        "QueueName": "q",
+        "SourceArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:dlq",
+        # base64 of {"taskId":"t","sourceArn":"arn:aws:sqs:us-east-1:111122223333:dlq"}
+        "TaskHandle": "eyJ0YXNrSWQiOiJ0Iiwic291cmNlQXJuIjoiYXJuOmF3czpzcXM6dXMtZWFzdC0xOjExMTEyMjIyMzMzMzpkbHEifQ==",
+    },
     "s3": {"Bucket": "b", "Key": "k/1.txt", "CopySource": "src/a%20b.txt?versionId=v1"},
     "kms": {
         "KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab",

@@ -14,11 +14,13 @@ documents but the data does not list (``_EXTRAS``).
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from sandlot.iam.actions.index import arn_pattern, load_index
 
@@ -129,6 +131,8 @@ _S3_VERSIONED = {
 
 def _action(service: str, operation: str, params: dict[str, Any]) -> str:
     """The action name (without the service prefix) AWS authorizes the operation as."""
+    if service == "sqs":
+        return _SQS_RENAMES.get(operation, operation)
     if service != "s3":
         return _RENAMES.get((service, operation), operation)
     action = _S3_RENAMES.get(operation, operation)
@@ -740,7 +744,43 @@ def _kms_re_encrypt_to(req: _Request, main: Authorization) -> list[Authorization
     return [Authorization("kms:ReEncryptTo", (arn,) if arn else ("*",), context)]
 
 
+# SQS's batch operations are authorized as their single versions.
+_SQS_RENAMES = {
+    "SendMessageBatch": "SendMessage",
+    "DeleteMessageBatch": "DeleteMessage",
+    "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+}
+
+
+def _sqs(req: _Request) -> _Parsed:
+    """The queue a request names: by URL (``<endpoint>/<account>/<name>``), by name
+    (CreateQueue, GetQueueUrl), by ARN (move tasks) or inside a move task's handle."""
+    p = req.params
+    parsed = _Parsed()
+    url = p.get("QueueUrl")
+    if isinstance(url, str):
+        parts = [x for x in urlsplit(url).path.split("/") if x]
+        if len(parts) == 2:
+            parsed.arns["queue"] = [f"arn:aws:sqs:{req.region}:{parts[0]}:{parts[1]}"]
+        elif len(parts) == 1:
+            parsed.names["QueueName"] = parts[0]
+    elif isinstance(p.get("QueueName"), str):
+        owner = p.get("QueueOwnerAWSAccountId") or req.account
+        parsed.arns["queue"] = [f"arn:aws:sqs:{req.region}:{owner}:{p['QueueName']}"]
+    elif isinstance(p.get("SourceArn"), str):
+        parsed.arns["queue"] = [p["SourceArn"]]
+    elif isinstance(p.get("TaskHandle"), str):
+        try:
+            source = json.loads(base64.b64decode(p["TaskHandle"]))["sourceArn"]
+        except (ValueError, KeyError, TypeError):
+            source = None
+        if isinstance(source, str):
+            parsed.arns["queue"] = [source]
+    return parsed
+
+
 _EXTRACTORS: dict[str, Callable[[_Request], _Parsed]] = {
+    "sqs": _sqs,
     "s3": _s3,
     "lambda": _lambda,
     "logs": _logs,

@@ -1,0 +1,1 @@
+"""Amazon SQS: standard and FIFO queues, messages, dead-letter queues and redrive."""
