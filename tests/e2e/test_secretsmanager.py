@@ -338,3 +338,25 @@ def test_aws_cli(server):
     previous = aws(server.endpoint, "secretsmanager", "get-secret-value", "--secret-id", name,
                    "--version-stage", "AWSPREVIOUS")  # fmt: skip
     assert previous["SecretString"] == "c1"
+
+
+def test_raw_writes_need_a_token_and_rotation_is_not_served(client):
+    sm = client("secretsmanager")
+    name = unique("raw")
+    sm.create_secret(Name=name, SecretString="v")
+
+    # boto3 injects a ClientRequestToken; drop it from the body, as a raw request would.
+    def without_token(params, **_):
+        body = json.loads(params["body"])
+        body.pop("ClientRequestToken", None)
+        params["body"] = json.dumps(body).encode()
+
+    sm.meta.events.register("before-call.secrets-manager.PutSecretValue", without_token)
+    missing = error_of(sm.put_secret_value, SecretId=name, SecretString="w")
+    assert (missing["Code"], missing["Message"]) == (
+        "InvalidRequestException",
+        "You must provide a ClientRequestToken value. We recommend a UUID-type value.",
+    )
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == "v"
+    rotate = error_of(sm.rotate_secret, SecretId=name)
+    assert rotate["HTTPStatusCode"] == 501

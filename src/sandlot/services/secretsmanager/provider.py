@@ -12,7 +12,6 @@ import base64
 import json
 import secrets as random
 import string
-import uuid
 
 from sandlot.iam.policy import MalformedPolicyError, compile_policy
 from sandlot.protocol import ServiceError
@@ -51,6 +50,17 @@ def _value_of(params: dict) -> str | bytes | None:
     return params.get("SecretBinary")
 
 
+def _token(params: dict) -> str:
+    """The new version's id. SDKs and the CLI always send one; a raw request writing a
+    value without it is refused, as AWS does."""
+    token = params.get("ClientRequestToken")
+    if not token:
+        raise invalid_request(
+            "You must provide a ClientRequestToken value. We recommend a UUID-type value."
+        )
+    return token
+
+
 def _day(ts: float | None) -> float | None:
     """AWS reports when a secret was last accessed as a date (midnight UTC)."""
     return None if ts is None else ts - ts % DAY_S
@@ -65,7 +75,7 @@ class SecretsManagerProvider(SecretsBase):
         name = params["Name"]
         check_name(name)
         value = _value_of(params)
-        token = params.get("ClientRequestToken") or str(uuid.uuid4())
+        token = _token(params) if value is not None else params.get("ClientRequestToken")
         for row in self.store.select(
             SECRETS, {"account_id": ctx.account_id, "region": ctx.region, "name": name}
         ):
@@ -168,7 +178,7 @@ class SecretsManagerProvider(SecretsBase):
             row["kms_key_id"], row["kms_key_arn"] = new_key, None
         out = {"ARN": row["arn"], "Name": row["name"]}
         if value is not None:
-            token = params.get("ClientRequestToken") or str(uuid.uuid4())
+            token = _token(params)
             out["VersionId"] = await self._put_value(ctx, row, token, value, [CURRENT])
             return out
         rewritten = []
@@ -333,7 +343,7 @@ class SecretsManagerProvider(SecretsBase):
         value = _value_of(params)
         if value is None:
             raise invalid_request("You must provide either SecretString or SecretBinary.")
-        token = params.get("ClientRequestToken") or str(uuid.uuid4())
+        token = _token(params)
         stages = params.get("VersionStages") or [CURRENT]
         version_id = await self._put_value(ctx, row, token, value, stages)
         return {"ARN": row["arn"], "Name": row["name"], "VersionId": version_id,
