@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from tests.e2e.conftest import aws, make_client
 from tests.e2e.functions import unique
 from tests.e2e.roles import ensure_role
+from tests.e2e.server import SandlotServer
 
 ACCOUNT = "000000000000"
 OTHER = "111111111111"
@@ -360,3 +361,26 @@ def test_raw_writes_need_a_token_and_rotation_is_not_served(client):
     assert sm.get_secret_value(SecretId=name)["SecretString"] == "v"
     rotate = error_of(sm.rotate_secret, SecretId=name)
     assert rotate["HTTPStatusCode"] == 501
+
+
+def test_secrets_survive_kill_9(tmp_path):
+    server = SandlotServer(tmp_path, lambda_role=False).start()
+    try:
+        sm = make_client(server.endpoint, "secretsmanager")
+        first = sm.create_secret(Name="durable", SecretString="v1")["VersionId"]
+        second = sm.put_secret_value(SecretId="durable", SecretString="v2")["VersionId"]
+        sm.create_secret(Name="going", SecretString="g")
+        sm.delete_secret(SecretId="going", RecoveryWindowInDays=7)
+        server.kill()
+        server.start()
+        sm = make_client(server.endpoint, "secretsmanager")
+        assert sm.get_secret_value(SecretId="durable")["SecretString"] == "v2"
+        assert sm.describe_secret(SecretId="durable")["VersionIdsToStages"] == {
+            first: ["AWSPREVIOUS"],
+            second: ["AWSCURRENT"],
+        }
+        assert error_of(sm.get_secret_value, SecretId="going")["Message"] == MARKED
+        sm.restore_secret(SecretId="going")
+        assert sm.get_secret_value(SecretId="going")["SecretString"] == "g"
+    finally:
+        server.stop()
