@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import string
+import time
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.e2e.conftest import aws, make_client
-from tests.e2e.functions import unique
+from tests.e2e.functions import create_function, unique
 from tests.e2e.roles import ensure_role
 from tests.e2e.server import SandlotServer
 
@@ -341,7 +342,7 @@ def test_aws_cli(server):
     assert previous["SecretString"] == "c1"
 
 
-def test_raw_writes_need_a_token_and_rotation_is_not_served(client):
+def test_raw_writes_need_a_token(client):
     sm = client("secretsmanager")
     name = unique("raw")
     sm.create_secret(Name=name, SecretString="v")
@@ -359,8 +360,6 @@ def test_raw_writes_need_a_token_and_rotation_is_not_served(client):
         "You must provide a ClientRequestToken value. We recommend a UUID-type value.",
     )
     assert sm.get_secret_value(SecretId=name)["SecretString"] == "v"
-    rotate = error_of(sm.rotate_secret, SecretId=name)
-    assert rotate["HTTPStatusCode"] == 501
 
 
 def test_secrets_survive_kill_9(tmp_path):
@@ -384,3 +383,100 @@ def test_secrets_survive_kill_9(tmp_path):
         assert sm.get_secret_value(SecretId="going")["SecretString"] == "g"
     finally:
         server.stop()
+
+
+ROTATOR = """
+import boto3
+
+sm = boto3.client("secretsmanager")
+
+
+def handler(event, context):
+    arn, token, step = event["SecretId"], event["ClientRequestToken"], event["Step"]
+    print("STEP", step, token)
+    if step == "createSecret":
+        try:
+            sm.get_secret_value(SecretId=arn, VersionId=token, VersionStage="AWSPENDING")
+        except sm.exceptions.ResourceNotFoundException:
+            password = sm.get_random_password(ExcludePunctuation=True)["RandomPassword"]
+            sm.put_secret_value(SecretId=arn, ClientRequestToken=token,
+                                SecretString="rotated-" + password, VersionStages=["AWSPENDING"])
+    elif step == "testSecret":
+        value = sm.get_secret_value(SecretId=arn, VersionStage="AWSPENDING")["SecretString"]
+        assert value.startswith("rotated-")
+    elif step == "finishSecret":
+        stages = sm.describe_secret(SecretId=arn)["VersionIdsToStages"]
+        current = next(v for v, labels in stages.items() if "AWSCURRENT" in labels)
+        if current != token:
+            sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSCURRENT",
+                                           MoveToVersionId=token, RemoveFromVersionId=current)
+"""
+
+
+def test_rotation_by_a_lambda_function(server, client):
+    sm, iam, lam = client("secretsmanager"), client("iam"), client("lambda")
+    role = unique("rotator-role")
+    role_arn = ensure_role(iam, role)
+    iam.put_role_policy(
+        RoleName=role,
+        PolicyName="rotate",
+        PolicyDocument=policy(
+            {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"},
+            {"Effect": "Allow", "Action": "logs:*", "Resource": "*"},
+        ),
+    )
+    name = unique("rotator")
+    function = create_function(lam, name, {"app.py": ROTATOR}, role=role_arn)["FunctionArn"]
+    secret = unique("rotated")
+    first = sm.create_secret(Name=secret, SecretString="initial")["VersionId"]
+    # Without the function's permission, AWS refuses at once.
+    refused = error_of(
+        sm.rotate_secret, SecretId=secret, RotationLambdaARN=function,
+        RotationRules={"AutomaticallyAfterDays": 30},
+    )  # fmt: skip
+    assert (refused["Code"], refused["Message"]) == (
+        "AccessDeniedException",
+        "Secrets Manager cannot invoke the specified Lambda function. Ensure that the function "
+        "policy grants access to the principal secretsmanager.amazonaws.com.",
+    )
+    lam.add_permission(
+        FunctionName=name,
+        StatementId="secretsmanager",
+        Action="lambda:InvokeFunction",
+        Principal="secretsmanager.amazonaws.com",
+    )
+    bad = error_of(
+        sm.rotate_secret, SecretId=secret, RotationLambdaARN=function,
+        RotationRules={"ScheduleExpression": "rate(2 hours)"},
+    )  # fmt: skip
+    assert bad["Code"] == "InvalidParameterException"
+    started = time.time()
+    token = sm.rotate_secret(
+        SecretId=secret, RotationLambdaARN=function, RotationRules={"AutomaticallyAfterDays": 30}
+    )["VersionId"]
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        # Done once finishSecret returned and the service recorded the rotation.
+        if "LastRotatedDate" in sm.describe_secret(SecretId=secret):
+            break
+        time.sleep(0.2)
+    described = sm.describe_secret(SecretId=secret)
+    assert set(described["VersionIdsToStages"][token]) == {"AWSCURRENT", "AWSPENDING"}
+    assert described["VersionIdsToStages"][first] == ["AWSPREVIOUS"]
+    assert sm.get_secret_value(SecretId=secret)["SecretString"].startswith("rotated-")
+    assert described["RotationEnabled"] is True
+    assert described["RotationLambdaARN"] == function
+    assert described["RotationRules"] == {"AutomaticallyAfterDays": 30}
+    next_in = described["NextRotationDate"].timestamp() - started
+    assert 30 * 86400 - 120 < next_in < 30 * 86400 + 120
+    # A schedule expression, without rotating now.
+    sm.rotate_secret(
+        SecretId=secret, RotationRules={"ScheduleExpression": "cron(0 16 1,15 * ? *)"},
+        RotateImmediately=False,
+    )  # fmt: skip
+    due = sm.describe_secret(SecretId=secret)["NextRotationDate"]
+    assert (due.hour, due.minute, due.day in (1, 15)) == (16, 0, True)
+    cancelled = sm.cancel_rotate_secret(SecretId=secret)
+    assert cancelled["ARN"] == described["ARN"]
+    after = sm.describe_secret(SecretId=secret)
+    assert after["RotationEnabled"] is False and "NextRotationDate" not in after

@@ -18,7 +18,7 @@ from sandlot.iam.authorizer import ResourcePolicy
 from sandlot.protocol import ServiceError, constraints
 from sandlot.protocol.models import service_model
 from sandlot.services.provider import Provider, RequestContext
-from sandlot.services.secretsmanager.schema import MIGRATIONS, SECRETS, VERSIONS
+from sandlot.services.secretsmanager.schema import MIGRATIONS, ROTATIONS, SECRETS, VERSIONS
 
 Row = dict[str, Any]
 DAY_S = 86400.0
@@ -106,6 +106,7 @@ class SecretsBase(Provider):
     def purge(self, arn: str) -> None:
         with self.store.transaction():
             self.store.delete_where(VERSIONS, {"arn": arn})
+            self.store.delete(ROTATIONS, arn)
             self.store.delete(SECRETS, arn)
 
     def secret(self, ctx: RequestContext, ref: str, *, deleted_ok: bool = False) -> Row:

@@ -1,7 +1,7 @@
 """AWS Secrets Manager: secrets with versions and staging labels, values encrypted
 through KMS (envelope encryption under the secret's key, AWS's encryption context),
 scheduled deletion and restore, tags, resource policies evaluated by the authorizer,
-and GetRandomPassword. Rotation is not implemented (RotateSecret answers 501).
+GetRandomPassword, and rotation by a Lambda function (``rotation.py``).
 
 State, lookups and encryption live in ``base.py``; the operations here.
 """
@@ -24,7 +24,6 @@ from sandlot.services.secretsmanager.base import (
     MAX_DEPRECATED,
     PREVIOUS,
     Row,
-    SecretsBase,
     check_name,
     invalid_parameter,
     invalid_request,
@@ -32,6 +31,7 @@ from sandlot.services.secretsmanager.base import (
     not_found,
     stages_of,
 )
+from sandlot.services.secretsmanager.rotation import RotationOperations
 from sandlot.services.secretsmanager.schema import SECRETS, VERSIONS
 
 PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
@@ -66,7 +66,7 @@ def _day(ts: float | None) -> float | None:
     return None if ts is None else ts - ts % DAY_S
 
 
-class SecretsManagerProvider(SecretsBase):
+class SecretsManagerProvider(RotationOperations):
     """All Secrets Manager operations sandlot serves; see the module docstring."""
 
     # -- secrets ----------------------------------------------------------------------
@@ -161,6 +161,7 @@ class SecretsManagerProvider(SecretsBase):
         tags = json.loads(row["tags"])
         if tags:
             out["Tags"] = tags
+        out.update(self.rotation_fields(row["arn"]))
         out["VersionIdsToStages"] = {
             v["version_id"]: stages_of(v) for v in self.versions(row["arn"]) if stages_of(v)
         }
@@ -212,7 +213,12 @@ class SecretsManagerProvider(SecretsBase):
         if params.get("SortOrder") == "desc":
             rows.reverse()
         page, token = _page(rows, params)
-        out: dict = {"SecretList": [_listed(r, self.versions(r["arn"])) for r in page]}
+        out: dict = {
+            "SecretList": [
+                {**_listed(r, self.versions(r["arn"])), **self.rotation_fields(r["arn"])}
+                for r in page
+            ]
+        }
         if token:
             out["NextToken"] = token
         return out

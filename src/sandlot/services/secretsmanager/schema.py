@@ -48,4 +48,26 @@ VERSIONS = Table(
     key=("arn", "version_id"),
 )
 
-MIGRATIONS = [Migration(1, create=SECRETS), Migration(2, create=VERSIONS)]
+# A secret's rotation configuration and schedule; ``next_rotation`` is the durable due
+# time the scheduler reads back after a restart.
+ROTATIONS = Table(
+    "secretsmanager_rotations",
+    columns={
+        "arn": "TEXT",
+        "lambda_arn": "TEXT",
+        "after_days": "INTEGER",
+        "schedule": "TEXT",  # rate(...) or cron(...)
+        "duration": "TEXT",
+        "enabled": "INTEGER",
+        "last_rotated": "REAL",
+        "next_rotation": "REAL",  # NULL: none scheduled
+    },
+    key=("arn",),
+    indexes=(("next_rotation",),),
+)
+
+MIGRATIONS = [
+    Migration(1, create=SECRETS),
+    Migration(2, create=VERSIONS),
+    Migration(3, create=ROTATIONS),
+]
