@@ -480,3 +480,56 @@ def test_rotation_by_a_lambda_function(server, client):
     assert cancelled["ARN"] == described["ARN"]
     after = sm.describe_secret(SecretId=secret)
     assert after["RotationEnabled"] is False and "NextRotationDate" not in after
+
+
+def rotation_function(server, unique_name: str) -> str:
+    """A rotation function (ROTATOR) Secrets Manager may invoke; its ARN."""
+    iam, lam = make_client(server.endpoint, "iam"), make_client(server.endpoint, "lambda")
+    role_arn = ensure_role(iam, unique_name)
+    iam.put_role_policy(
+        RoleName=unique_name,
+        PolicyName="rotate",
+        PolicyDocument=policy(
+            {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"},
+        ),
+    )
+    arn = create_function(lam, unique_name, {"app.py": ROTATOR}, role=role_arn)["FunctionArn"]
+    lam.add_permission(
+        FunctionName=unique_name,
+        StatementId="secretsmanager",
+        Action="lambda:InvokeFunction",
+        Principal="secretsmanager.amazonaws.com",
+    )
+    return arn
+
+
+def test_a_rotation_due_while_down_runs_after_restart(tmp_path):
+    server = SandlotServer(tmp_path).start()
+    try:
+        sm = make_client(server.endpoint, "secretsmanager")
+        function = rotation_function(server, "rotator")
+        sm.create_secret(Name="scheduled", SecretString="before")
+        sm.rotate_secret(
+            SecretId="scheduled", RotationLambdaARN=function,
+            RotationRules={"AutomaticallyAfterDays": 1}, RotateImmediately=False,
+        )  # fmt: skip
+        assert "LastRotatedDate" not in sm.describe_secret(SecretId="scheduled")
+        server.stop()
+        # A day passes while the server is down: the stored due time is now in the past.
+        con = sqlite3.connect(tmp_path / "sandlot.db")
+        with con:
+            con.execute("UPDATE secretsmanager_rotations SET next_rotation = ?", (time.time() - 5,))
+        con.close()
+        server.start()
+        sm = make_client(server.endpoint, "secretsmanager")
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if "LastRotatedDate" in sm.describe_secret(SecretId="scheduled"):
+                break
+            time.sleep(0.2)
+        described = sm.describe_secret(SecretId="scheduled")
+        assert "LastRotatedDate" in described
+        assert sm.get_secret_value(SecretId="scheduled")["SecretString"].startswith("rotated-")
+        assert described["NextRotationDate"].timestamp() > time.time() + 86400 - 300
+    finally:
+        server.stop()
