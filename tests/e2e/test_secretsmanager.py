@@ -102,6 +102,11 @@ def test_binary_exists_and_idempotent_token(client):
         f"The operation failed because the secret {name} already exists.",
     )
     assert error_of(sm.create_secret, Name="bad name")["Code"] == "InvalidParameterException"
+    replicated = error_of(
+        sm.create_secret, Name=unique("r"), SecretString="x",
+        AddReplicaRegions=[{"Region": "eu-west-1"}],
+    )  # fmt: skip
+    assert replicated["HTTPStatusCode"] == 501
     missing = error_of(sm.get_secret_value, SecretId=unique("nope"))
     assert (missing["Code"], missing["Message"]) == (
         "ResourceNotFoundException",

@@ -74,6 +74,14 @@ class SecretsManagerProvider(RotationOperations):
     async def create_secret(self, ctx: RequestContext, params: dict) -> dict:
         name = params["Name"]
         check_name(name)
+        if params.get("AddReplicaRegions"):
+            # Replication is not served: refuse rather than create an unreplicated secret.
+            raise ServiceError(
+                "NotImplemented",
+                "Replicating secrets (AddReplicaRegions) is not implemented by sandlot yet.",
+                501,
+                sender_fault=False,
+            )
         value = _value_of(params)
         token = _token(params) if value is not None else params.get("ClientRequestToken")
         for row in self.store.select(
