@@ -47,7 +47,7 @@ class RotationOperations(SecretsBase):
     def __init__(self, platform) -> None:
         super().__init__(platform)
         self.rotation_wakeups = Wakeups()
-        self._rotating: set[str] = set()  # ARNs whose steps run in this process
+        self._rotating: dict[str, asyncio.Task] = {}  # ARN -> its steps, in this process
 
     async def rotate_secret(self, ctx: RequestContext, params: dict) -> dict:
         row = self.secret(ctx, params["SecretId"])
@@ -151,9 +151,9 @@ class RotationOperations(SecretsBase):
     def _start_rotation(self, row: Row, token: str) -> None:
         if row["arn"] in self._rotating:
             return
-        self._rotating.add(row["arn"])
-        task = asyncio.create_task(self._rotate(row, token))
-        task.add_done_callback(lambda _: self._rotating.discard(row["arn"]))
+        # Held here until done (the loop keeps only a weak reference to a task).
+        task = self._rotating[row["arn"]] = asyncio.create_task(self._rotate(row, token))
+        task.add_done_callback(lambda _: self._rotating.pop(row["arn"], None))
 
     async def _rotate(self, row: Row, token: str) -> None:
         """The four steps, each a synchronous invocation of the rotation function; a
@@ -199,6 +199,13 @@ class RotationOperations(SecretsBase):
         return asyncio.create_task(self._schedule())
 
     async def _schedule(self) -> None:
+        try:
+            await self._schedule_forever()
+        finally:  # the platform stops: so do running rotations (like a failed step)
+            for task in list(self._rotating.values()):
+                task.cancel()
+
+    async def _schedule_forever(self) -> None:
         while True:
             now = time.time()
             try:
