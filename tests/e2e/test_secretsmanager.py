@@ -286,6 +286,17 @@ def test_iam_denial_and_kms_permission(server, client):
         ),
     )
     assert with_kms.get_secret_value(SecretId=custom)["SecretString"] == "customer"
+    # The secret's own policy can deny what the identity policy allows.
+    sm.put_resource_policy(
+        SecretId=name,
+        ResourcePolicy=policy(
+            {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "secretsmanager:*",
+             "Resource": "*", "Condition": {"StringLike": {"aws:PrincipalArn": "*sm-user*"}}}
+        ),
+    )  # fmt: skip
+    assert error_of(reader.get_secret_value, SecretId=name)["Code"] == "AccessDeniedException"
+    versions = sm.list_secret_version_ids(SecretId=name)["Versions"]
+    assert "LastAccessedDate" in versions[0]
 
 
 def test_cross_account_read_needs_the_resource_policy(server, client):

@@ -307,6 +307,8 @@ class SecretsManagerProvider(RotationOperations):
         if _day(row["last_accessed"]) != _day(now):  # AWS tracks the day only
             row["last_accessed"] = now
             self.save(row)
+        if _day(version["last_accessed"]) != _day(now):
+            self.store.put(VERSIONS, {**version, "last_accessed": now})
         out: dict = {"ARN": row["arn"], "Name": row["name"], "VersionId": version["version_id"]}
         out["SecretBinary" if isinstance(value, bytes) else "SecretString"] = value
         out["VersionStages"] = stages_of(version)
