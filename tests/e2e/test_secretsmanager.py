@@ -549,3 +549,18 @@ def test_a_rotation_due_while_down_runs_after_restart(tmp_path):
         assert described["NextRotationDate"].timestamp() > time.time() + 86400 - 300
     finally:
         server.stop()
+
+
+def test_changing_the_key_re_encrypts_labelled_versions(client):
+    sm, kms = client("secretsmanager"), client("kms")
+    name = unique("rekey")
+    sm.create_secret(Name=name, SecretString="old")
+    sm.put_secret_value(SecretId=name, SecretString="new")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    updated = sm.update_secret(SecretId=name, KmsKeyId=key)
+    assert "VersionId" not in updated
+    versions = sm.list_secret_version_ids(SecretId=name)["Versions"]
+    assert [v["KmsKeyIds"] for v in versions] == [[key], [key]]
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == "new"
+    assert sm.get_secret_value(SecretId=name, VersionStage="AWSPREVIOUS")["SecretString"] == "old"
+    assert sm.describe_secret(SecretId=name)["KmsKeyId"] == key
