@@ -338,6 +338,14 @@ def test_cross_account_read_needs_the_resource_policy(server, client):
     sm.put_resource_policy(SecretId=managed, ResourcePolicy=document)
     refused = error_of(other.get_secret_value, SecretId=managed)
     assert refused["Message"] == "Access to KMS is not allowed"
+    public = policy(
+        {"Effect": "Allow", "Principal": "*", "Action": "secretsmanager:GetSecretValue",
+         "Resource": "*"}
+    )  # fmt: skip
+    blocked = error_of(
+        sm.put_resource_policy, SecretId=arn, ResourcePolicy=public, BlockPublicPolicy=True
+    )
+    assert blocked["Code"] == "PublicPolicyException"
     sm.delete_resource_policy(SecretId=arn)
     assert "ResourcePolicy" not in sm.get_resource_policy(SecretId=arn)
     assert error_of(other.get_secret_value, SecretId=arn)["Code"] == "AccessDeniedException"
