@@ -364,6 +364,15 @@ def test_aws_cli(server):
     previous = aws(server.endpoint, "secretsmanager", "get-secret-value", "--secret-id", name,
                    "--version-stage", "AWSPREVIOUS")  # fmt: skip
     assert previous["SecretString"] == "c1"
+    deleted = aws(server.endpoint, "secretsmanager", "delete-secret", "--secret-id", name,
+                  "--recovery-window-in-days", "7")  # fmt: skip
+    assert deleted["Name"] == name and "DeletionDate" in deleted
+    aws(server.endpoint, "secretsmanager", "restore-secret", "--secret-id", name)
+    got = aws(server.endpoint, "secretsmanager", "get-secret-value", "--secret-id", name)
+    assert got["SecretString"] == "c2"
+    password = aws(server.endpoint, "secretsmanager", "get-random-password",
+                   "--password-length", "20", "--exclude-punctuation")  # fmt: skip
+    assert len(password["RandomPassword"]) == 20 and password["RandomPassword"].isalnum()
 
 
 def test_raw_writes_need_a_token(client):
