@@ -218,6 +218,16 @@ def test_list_filters_paging_tags_and_batch(client):
         Filters=[{"Key": "name", "Values": [prefix]}, {"Key": "tag-key", "Values": ["!env"]}]
     )
     assert [s["Name"] for s in negated["SecretList"]] == [f"{prefix}/0", f"{prefix}/2"]
+    # Name is a case-sensitive prefix; "all" matches words anywhere, not case-sensitive.
+    upper = sm.list_secrets(Filters=[{"Key": "name", "Values": [prefix.upper()]}])
+    assert upper["SecretList"] == []
+    sm.update_secret(SecretId=f"{prefix}/2", Description="Primary Database credentials")
+    by_words = sm.list_secrets(
+        Filters=[{"Key": "name", "Values": [prefix]}, {"Key": "all", "Values": ["DATABASE"]}]
+    )
+    assert [s["Name"] for s in by_words["SecretList"]] == [f"{prefix}/2"]
+    described = sm.list_secrets(Filters=[{"Key": "description", "Values": ["database primary"]}])
+    assert f"{prefix}/2" in [s["Name"] for s in described["SecretList"]]
     sm.untag_resource(SecretId=f"{prefix}/1", TagKeys=["env"])
     assert "Tags" not in sm.describe_secret(SecretId=f"{prefix}/1")
     batch = sm.batch_get_secret_value(SecretIdList=[f"{prefix}/0", f"{prefix}/2", "missing-x"])

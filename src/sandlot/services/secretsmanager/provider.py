@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets as random
 import string
 
@@ -577,26 +578,45 @@ def _public(document: str) -> bool:
     return False
 
 
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+def _words(text: str) -> list[str]:
+    """Words as AWS's search splits them: at case changes, letter/digit changes and
+    punctuation (``credsDatabase#892`` -> creds, database, 892), lower-cased."""
+    return [w.lower() for w in _WORD.findall(text)]
+
+
 def _matches(row: Row, filters: list[dict]) -> bool:
-    """ListSecrets filters: each filter's values are prefixes (``!`` negates), any
-    value may match; every filter must."""
+    """ListSecrets filters, as AWS documents them: name, tag-key and tag-value are
+    case-sensitive prefixes; description matches words, not case-sensitive; all
+    matches any word in name, description and tags, not case-sensitive. A value
+    starting with ``!`` negates; any value of a filter may match; every filter must."""
     tags = json.loads(row["tags"])
-    fields = {
+    description = row["description"] or ""
+    prefixes = {
         "name": [row["name"]],
-        "description": [row["description"] or ""],
         "tag-key": [t["Key"] for t in tags],
         "tag-value": [t.get("Value", "") for t in tags],
         "primary-region": [],
         "owning-service": [],
     }
-    fields["all"] = [v for values in fields.values() for v in values]
+    everything = [row["name"], description] + prefixes["tag-key"] + prefixes["tag-value"]
+    words = {
+        "description": _words(description),
+        "all": [w for text in everything for w in _words(text)],
+    }
     for f in filters:
-        candidates = fields[f["Key"]]
-        hit = False
+        key, hit = f["Key"], False
         for value in f.get("Values") or []:
             negate = value.startswith("!")
-            prefix = value[1:] if negate else value
-            found = any(c.startswith(prefix) for c in candidates)
+            wanted = value[1:] if negate else value
+            if key in words:
+                mine, theirs = _words(wanted), words[key]
+                combine = all if key == "description" else any
+                found = bool(mine) and combine(any(w.startswith(m) for w in theirs) for m in mine)
+            else:
+                found = any(c.startswith(wanted) for c in prefixes[key])
             if found != negate:
                 hit = True
         if not hit:
