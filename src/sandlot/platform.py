@@ -83,6 +83,10 @@ class Platform:
         sqs = self.provider("sqs")
         if sqs is not None:
             self._tasks.append(await sqs.start())
+        # Secrets Manager: the rotation scheduler (rotations due while down run now).
+        secrets = self.provider("secretsmanager")
+        if secrets is not None:
+            self._tasks.append(await secrets.start())
 
     async def stop(self) -> None:
         """Stop background work and shut every execution environment down."""

@@ -54,7 +54,7 @@ MODES = ("enforce", "soft", "off")
 # Services whose resources can carry a resource policy (so a root may reach into another
 # account, and trust policies bind even a root). A root's requests to other services
 # are allowed without looking further.
-_RESOURCE_POLICY_SERVICES = frozenset({"lambda", "s3", "sqs", "sts", "kms"})
+_RESOURCE_POLICY_SERVICES = frozenset({"lambda", "s3", "sqs", "sts", "kms", "secretsmanager"})
 
 _NO_TRUST = "because no resource-based policy allows the sts:AssumeRole action"
 
@@ -68,7 +68,7 @@ _ROOT_NEVER_DENIED = frozenset(
 )
 
 # ARN service field → the provider that owns resources of that kind.
-_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam", "kms": "kms", "sqs": "sqs"}
+_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam", "kms": "kms", "sqs": "sqs", "secretsmanager": "secretsmanager"}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +136,7 @@ class Authorizer:
             caller_arn=principal.arn,
             iam_path=lambda kind, name: self._iam_path(ctx.account_id, kind, name),
             kms_key=lambda kind, ref: self._kms_key(ctx, kind, ref),
+            secret_arn=lambda ref: self._secret_arn(ctx, ref),
         )
         identity: _Identity | None = None
         seq = 0
@@ -249,6 +250,11 @@ class Authorizer:
         # AWS authorizes on the key's ARN, which only KMS knows.
         provider = self.platform.provider("kms")
         return provider.key_arn_for(ctx.account_id, ctx.region, kind, ref) if provider else None
+
+    def _secret_arn(self, ctx: RequestContext, ref: str) -> str | None:
+        # A secret named without its ARN's random suffix is authorized on its full ARN.
+        provider = self.platform.provider("secretsmanager")
+        return provider.secret_arn_for(ctx.account_id, ctx.region, ref) if provider else None
 
     def _identity(self, principal: Principal) -> _Identity:
         key = (principal.account_id, principal.arn, principal.session_policy)

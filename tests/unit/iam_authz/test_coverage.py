@@ -81,6 +81,12 @@ SAMPLES = {
         "GranteePrincipal": ROLE,
         "EncryptionContext": {"purpose": "test"},
     },
+    "secretsmanager": {
+        "SecretId": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:db/pass-AbCdEf",
+        "Name": "db/pass",
+        "KmsKeyId": "alias/app",
+        "RotationLambdaARN": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:rotate",
+    },
     "sts": {
         "RoleArn": ROLE,
         "PrincipalArn": f"arn:aws:iam::{ACCOUNT}:saml-provider/s",

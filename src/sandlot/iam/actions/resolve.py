@@ -8,7 +8,8 @@ them) and the dependent actions ``iam:PassRole`` and ``lambda:PassCapacityProvid
 
 What is written by hand: the few operations whose action has another name or that AWS
 never denies, how each service's parameters name resources (``_NAMES`` and the
-``_lambda``/``_logs``/``_iam``/``_sts``/``_kms`` extractors) and the second actions AWS
+``_lambda``/``_logs``/``_iam``/``_sts``/``_kms``/``_secretsmanager``
+extractors) and the second actions AWS
 documents but the data does not list (``_EXTRAS``).
 """
 
@@ -41,6 +42,9 @@ PathLookup = Callable[[str, str], str | None]
 # KMS key lookup: (kind, reference) -> the key's ARN or None; kind is "key" (a KeyId:
 # id, key ARN, alias name or alias ARN), "ciphertext" (bytes) or "grant-token".
 KeyLookup = Callable[[str, Any], str | None]
+# Secrets Manager lookup: a SecretId (name, partial or full ARN) -> the secret's full ARN
+# (with the random suffix only the service knows) or None.
+SecretLookup = Callable[[str], str | None]
 
 # Operations AWS authorizes under another action name.
 _RENAMES = {
@@ -220,6 +224,7 @@ class _Request:
     caller: str | None
     paths: PathLookup | None
     keys: KeyLookup | None = None
+    secrets: SecretLookup | None = None
 
 
 def authorizations(
@@ -232,6 +237,7 @@ def authorizations(
     caller_arn: str | None = None,
     iam_path: PathLookup | None = None,
     kms_key: KeyLookup | None = None,
+    secret_arn: SecretLookup | None = None,
 ) -> list[Authorization]:
     """The authorizations AWS checks for ``operation`` of ``service`` with ``params``.
 
@@ -239,12 +245,13 @@ def authorizations(
     ``caller_arn`` resolves IAM operations that default to the calling user (GetUser
     without UserName); ``iam_path`` supplies the path of an existing IAM entity, which
     its ARN includes but a request naming it does not (default "/"); ``kms_key`` finds
-    the key a KMS request names by alias, ciphertext or grant token.
+    the key a KMS request names by alias, ciphertext or grant token; ``secret_arn`` the
+    full ARN of the secret a Secrets Manager request names.
     An empty list means AWS requires no permission.
     """
     if (service, operation) in NO_PERMISSION:
         return []
-    req = _Request(params, account_id, region, caller_arn, iam_path, kms_key)
+    req = _Request(params, account_id, region, caller_arn, iam_path, kms_key, secret_arn)
     parsed = _EXTRACTORS.get(service, _no_extras)(req)
     _tag_context(params, parsed.context)
     action = _action(service, operation, params)
@@ -779,6 +786,54 @@ def _sqs(req: _Request) -> _Parsed:
     return parsed
 
 
+# Secrets Manager request members -> the condition keys they set.
+_SECRETS_KEYS = {
+    "Name": "secretsmanager:Name",
+    "Description": "secretsmanager:Description",
+    "KmsKeyId": "secretsmanager:KmsKeyId",
+    "VersionId": "secretsmanager:VersionId",
+    "VersionStage": "secretsmanager:VersionStage",
+    "RecoveryWindowInDays": "secretsmanager:RecoveryWindowInDays",
+    "ForceDeleteWithoutRecovery": "secretsmanager:ForceDeleteWithoutRecovery",
+    "BlockPublicPolicy": "secretsmanager:BlockPublicPolicy",
+    "RotationLambdaARN": "secretsmanager:RotationLambdaARN",
+    "RotateImmediately": "secretsmanager:RotateImmediately",
+}
+
+
+def _secretsmanager(req: _Request) -> _Parsed:
+    """The secret a request names: SecretId looked up to its full ARN (a name or a
+    partial ARN lacks the random suffix), or CreateSecret's Name. A new secret's suffix
+    is chosen when it is created: it is authorized as ``<name>-??????`` (which the
+    patterns ``<name>-*`` and ``<name>-??????`` policies use match)."""
+    p = req.params
+    parsed = _Parsed()
+    ref = p.get("SecretId")
+    arn = None
+    if isinstance(ref, str):
+        arn = req.secrets(ref) if req.secrets is not None else None
+        if arn is None:
+            arn = ref if ref.startswith("arn:") else _fill_secret(req, ref)
+        parsed.context["secretsmanager:SecretId"] = arn
+    elif isinstance(p.get("Name"), str):
+        arn = _fill_secret(req, p["Name"] + "-??????")
+    if arn is not None:
+        parsed.arns["Secret"] = [arn]
+    for member, condition in _SECRETS_KEYS.items():
+        value = p.get(member)
+        if isinstance(value, bool):
+            parsed.context[condition] = "true" if value else "false"
+        elif value is not None and not isinstance(value, (dict, list)):
+            parsed.context[condition] = str(value)
+    if isinstance(p.get("KmsKeyId"), str) and p["KmsKeyId"].startswith("arn:"):
+        parsed.context["secretsmanager:KmsKeyArn"] = p["KmsKeyId"]
+    return parsed
+
+
+def _fill_secret(req: _Request, name: str) -> str:
+    return f"arn:aws:secretsmanager:{req.region}:{req.account}:secret:{name}"
+
+
 _EXTRACTORS: dict[str, Callable[[_Request], _Parsed]] = {
     "sqs": _sqs,
     "s3": _s3,
@@ -787,6 +842,7 @@ _EXTRACTORS: dict[str, Callable[[_Request], _Parsed]] = {
     "iam": _iam,
     "sts": _sts,
     "kms": _kms,
+    "secretsmanager": _secretsmanager,
 }
 
 
