@@ -16,6 +16,7 @@ PROVIDERS: dict[str, str] = {
     "s3": "sandlot.services.s3.provider:S3Provider",
     "kms": "sandlot.services.kms.provider:KmsProvider",
     "sqs": "sandlot.services.sqs.provider:SqsProvider",
+    "ssm": "sandlot.services.ssm.provider:SsmProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests

@@ -1,0 +1,208 @@
+"""What every part of the Parameter Store provider shares: state, AWS's name, label and
+value rules, reading parameters and their versions, and SecureString encryption
+through KMS (as the caller, with ``kms:ViaService`` ssm, and the parameter's ARN as
+the encryption context, as Parameter Store does)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sandlot.protocol import ServiceError, constraints
+from sandlot.protocol.models import service_model
+from sandlot.services.provider import Provider, RequestContext
+from sandlot.services.ssm.schema import MIGRATIONS, PARAMETERS, VERSIONS
+
+Row = dict[str, Any]
+
+MAX_VERSIONS = 100
+MAX_LABELS = 10
+MAX_DEPTH = 15
+MAX_TAGS = 50
+VALUE_LIMITS = {"Standard": 4096, "Advanced": 8192}
+DATA_TYPES = ("text", "aws:ec2:image", "aws:ssm:integration")
+DEFAULT_KEY = "alias/aws/ssm"
+DOCS = "https://docs.aws.amazon.com/systems-manager/latest/userguide"
+
+_SEGMENT = re.compile(r"[a-zA-Z0-9_.\-]+\Z")
+_LABEL = re.compile(r"[a-zA-Z0-9_.\-]{1,100}\Z")
+_IMAGE = re.compile(r"ami-[0-9a-f]{8}([0-9a-f]{9})?\Z")
+
+NAME_RULES = (
+    'Parameter name: can\'t be prefixed with "aws" or "ssm" (case-insensitive). If formed '
+    "as a path, it can consist of sub-paths divided by slash symbol; each sub-path can be "
+    "formed as a mix of letters, numbers and the following 3 symbols .-_"
+)
+
+
+def validation(message: str) -> ServiceError:
+    return ServiceError("ValidationException", message)
+
+
+def not_found() -> ServiceError:
+    # AWS answers ParameterNotFound without a message.
+    return ServiceError("ParameterNotFound", "")
+
+
+def parameter_arn(region: str, account: str, name: str) -> str:
+    return f"arn:aws:ssm:{region}:{account}:parameter/{name.lstrip('/')}"
+
+
+def check_name(name: str) -> None:
+    """AWS's parameter name rules: letters, digits and ``.-_`` per level; a path is
+    fully qualified (leading slash), at most 15 levels; no aws/ssm prefix."""
+    if "/" in name and not name.startswith("/"):
+        raise validation("Parameter name must be a fully qualified name.")
+    segments = name.lstrip("/").split("/")
+    if len(segments) > MAX_DEPTH:
+        raise ServiceError(
+            "HierarchyLevelLimitExceededException",
+            "A hierarchy can have a maximum of 15 levels. For more information, see "
+            f"{DOCS}/sysman-paramstore-su-create.html",
+        )
+    first = segments[0].lower()
+    if first.startswith(("aws", "ssm")) or not all(_SEGMENT.match(s) for s in segments):
+        raise validation(NAME_RULES)
+
+
+def label_problem(label: str) -> bool:
+    """True when ``label`` breaks AWS's label rules (those land in InvalidLabels)."""
+    lowered = label.lower()
+    return not _LABEL.match(label) or label[0].isdigit() or lowered.startswith(("aws", "ssm"))
+
+
+def split_selector(name: str) -> tuple[str, str | None]:
+    """``name:version`` / ``name:label`` → (name, selector)."""
+    base, sep, selector = name.partition(":")
+    return (base, selector) if sep else (name, None)
+
+
+def encode_token(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode()
+
+
+def decode_token(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise validation("The nextToken is not valid.") from None
+
+
+class SsmBase(Provider):
+    """State and shared rules; the operations live in the subclasses' mixins."""
+
+    service = "ssm"
+
+    def __init__(self, platform) -> None:
+        super().__init__(platform)
+        platform.store.migrate("ssm", MIGRATIONS)
+        self.store = platform.store
+        self.clock: Callable[[], float] = time.time
+
+    def validate(self, ctx: RequestContext, params: dict) -> None:
+        """The model's constraints (lengths, ranges, enums) answer ValidationException."""
+        shape = service_model("ssm").operation_model(ctx.operation).input_shape
+        found = constraints.violations(shape, params) if shape is not None else []
+        if found:
+            raise validation(constraints.summary(found))
+
+    # -- reading --------------------------------------------------------------------------
+
+    def parameter(self, ctx: RequestContext, name: str) -> Row:
+        row = self.store.get(PARAMETERS, ctx.account_id, ctx.region, name)
+        if row is None:
+            raise not_found()
+        return row
+
+    def version(self, ctx: RequestContext, name: str, number: int) -> Row | None:
+        return self.store.get(VERSIONS, ctx.account_id, ctx.region, name, number)
+
+    def versions(self, ctx: RequestContext, name: str) -> list[Row]:
+        where = {"account_id": ctx.account_id, "region": ctx.region, "name": name}
+        return self.store.select(VERSIONS, where, order_by=("version",))
+
+    def select(self, ctx: RequestContext, ref: str) -> tuple[Row, str | None]:
+        """The version ``ref`` names (``name``, ``name:3``, ``name:label``) and its
+        selector."""
+        name, selector = split_selector(ref)
+        head = self.parameter(ctx, name)
+        if selector is None:
+            return self.version(ctx, name, head["version"]), None
+        if selector.isdigit():
+            found = self.version(ctx, name, int(selector))
+            if found is None:
+                raise ServiceError(
+                    "ParameterVersionNotFound",
+                    f"Systems Manager could not find version {selector} of {name}. "
+                    "Verify the version and try again.",
+                )
+            return found, f":{selector}"
+        for row in self.versions(ctx, name):
+            if selector in json.loads(row["labels"]):
+                return row, f":{selector}"
+        raise ServiceError(
+            "ParameterVersionNotFound",
+            f"Systems Manager could not find version {selector} of {name}. "
+            "Verify the version and try again.",
+        )
+
+    # -- SecureString through KMS ---------------------------------------------------------
+
+    async def encrypt(self, ctx: RequestContext, name: str, key_id: str, value: str) -> str:
+        out = await self._kms(
+            ctx,
+            "Encrypt",
+            {
+                "KeyId": key_id,
+                "Plaintext": value.encode(),
+                "EncryptionContext": {"PARAMETER_ARN": self.arn(ctx, name)},
+            },
+        )
+        return base64.b64encode(out["CiphertextBlob"]).decode()
+
+    async def decrypt(self, ctx: RequestContext, row: Row) -> str:
+        out = await self._kms(
+            ctx,
+            "Decrypt",
+            {
+                "CiphertextBlob": base64.b64decode(row["value"]),
+                "EncryptionContext": {"PARAMETER_ARN": self.arn(ctx, row["name"])},
+            },
+        )
+        return out["Plaintext"].decode()
+
+    async def _kms(self, ctx: RequestContext, operation: str, params: dict) -> dict:
+        """KMS as the caller through SSM; a key KMS cannot use is SSM's InvalidKeyId,
+        a denial is KMS's AccessDeniedException as AWS passes it on."""
+        try:
+            return await self.platform.call(
+                "kms",
+                operation,
+                params,
+                principal=ctx.principal,
+                region=ctx.region,
+                request_id=ctx.request_id,
+                context={"kms:ViaService": f"ssm.{ctx.region}.amazonaws.com"},
+            )
+        except ServiceError as error:
+            if error.code in (
+                "NotFoundException",
+                "InvalidArnException",
+                "DisabledException",
+                "KMSInvalidStateException",
+                "InvalidKeyUsageException",
+            ):
+                raise ServiceError("InvalidKeyId", error.message) from None
+            raise
+
+    def arn(self, ctx: RequestContext, name: str) -> str:
+        return parameter_arn(ctx.region, ctx.account_id, name)
+
+    async def value_of(self, ctx: RequestContext, row: Row, decrypt: bool) -> str:
+        if row["type"] == "SecureString" and decrypt:
+            return await self.decrypt(ctx, row)
+        return row["value"]

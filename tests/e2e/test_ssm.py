@@ -1,0 +1,287 @@
+"""SSM Parameter Store end to end with boto3 and the AWS CLI: parameter types,
+versions and labels, hierarchies, SecureString through KMS, tags, and IAM."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.e2e.conftest import aws, make_client
+from tests.e2e.functions import unique
+from tests.e2e.roles import ensure_role
+
+
+def error_of(call, **kwargs) -> tuple[str, str, int]:
+    with pytest.raises(ClientError) as caught:
+        call(**kwargs)
+    response = caught.value.response
+    return (
+        response["Error"]["Code"],
+        response["Error"].get("Message", ""),
+        response["ResponseMetadata"]["HTTPStatusCode"],
+    )
+
+
+def role_client(server, iam, service: str, identity_policy: dict):
+    name = unique("ssm-user")
+    arn = ensure_role(iam, name)
+    iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(identity_policy))
+    sts = make_client(server.endpoint, "sts")
+    creds = sts.assume_role(RoleArn=arn, RoleSessionName="ssm")["Credentials"]
+    return make_client(
+        server.endpoint,
+        service,
+        creds["AccessKeyId"],
+        creds["SecretAccessKey"],
+        creds["SessionToken"],
+    )
+
+
+def allow(*actions: str) -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}],
+    }
+
+
+def test_put_get_versions_and_overwrite(client):
+    ssm = client("ssm")
+    name = f"/{unique('app')}/db/url"
+    out = ssm.put_parameter(Name=name, Value="v1", Type="String", Description="db")
+    assert out == {"Version": 1, "Tier": "Standard", "ResponseMetadata": out["ResponseMetadata"]}
+    code, message, status = error_of(ssm.put_parameter, Name=name, Value="v2", Type="String")
+    assert (code, status) == ("ParameterAlreadyExists", 400)
+    assert "set the overwrite option" in message
+    assert ssm.put_parameter(Name=name, Value="v2", Overwrite=True)["Version"] == 2
+    got = ssm.get_parameter(Name=name)["Parameter"]
+    assert got["Value"] == "v2" and got["Version"] == 2 and got["Type"] == "String"
+    assert got["ARN"] == f"arn:aws:ssm:us-east-1:000000000000:parameter{name}"
+    assert got["DataType"] == "text" and "Selector" not in got
+    first = ssm.get_parameter(Name=f"{name}:1")["Parameter"]
+    assert first["Value"] == "v1" and first["Selector"] == ":1"
+    code, message, _ = error_of(ssm.get_parameter, Name=f"{name}:9")
+    assert code == "ParameterVersionNotFound" and "version 9" in message
+    assert error_of(ssm.get_parameter, Name=f"{name}-missing")[0] == "ParameterNotFound"
+    history = ssm.get_parameter_history(Name=name)["Parameters"]
+    assert [h["Value"] for h in history] == ["v1", "v2"]
+    assert history[1]["Description"] == "db"  # kept across versions
+    described = ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [name]}])[
+        "Parameters"
+    ]
+    assert [d["Name"] for d in described] == [name] and described[0]["Version"] == 2
+
+
+def test_string_list_get_parameters_and_delete(client):
+    ssm = client("ssm")
+    base = unique("flat")
+    ssm.put_parameter(Name=base, Value="a,b,c", Type="StringList")
+    out = ssm.get_parameters(Names=[base, f"{base}-nope"])
+    assert [p["Value"] for p in out["Parameters"]] == ["a,b,c"]
+    assert out["Parameters"][0]["Type"] == "StringList"
+    assert out["InvalidParameters"] == [f"{base}-nope"]
+    deleted = ssm.delete_parameters(Names=[base, f"{base}-nope"])
+    assert deleted["DeletedParameters"] == [base]
+    assert deleted["InvalidParameters"] == [f"{base}-nope"]
+    assert error_of(ssm.delete_parameter, Name=base)[0] == "ParameterNotFound"
+
+
+def test_validation_errors(client):
+    ssm = client("ssm")
+    root = f"/{unique('v')}"
+    cases = [
+        (dict(Name="aws-thing", Value="x", Type="String"), "ValidationException"),
+        (dict(Name="/ssm/x", Value="x", Type="String"), "ValidationException"),
+        (dict(Name="a/b", Value="x", Type="String"), "ValidationException"),
+        (
+            dict(Name=root + "/x" * 15, Value="x", Type="String"),
+            "HierarchyLevelLimitExceededException",
+        ),  # fmt: skip
+        (dict(Name=root + "/big", Value="x" * 4097, Type="String"), "ValidationException"),
+        (
+            dict(Name=root + "/p", Value="abc", Type="String", AllowedPattern="^[0-9]+$"),
+            "ParameterPatternMismatchException",
+        ),  # fmt: skip
+        (
+            dict(Name=root + "/ami", Value="not-an-ami", Type="String", DataType="aws:ec2:image"),
+            "ValidationException",
+        ),  # fmt: skip
+        (
+            dict(Name=root + "/dt", Value="x", Type="String", DataType="Text"),
+            "ValidationException",
+        ),  # fmt: skip
+    ]
+    for kwargs, expected in cases:
+        code, _, status = error_of(ssm.put_parameter, **kwargs)
+        assert (code, status) == (expected, 400), kwargs
+    # 8 KB fits the Advanced tier; an Advanced parameter never goes back to Standard.
+    assert ssm.put_parameter(Name=root + "/big", Value="x" * 8000, Type="String",
+                             Tier="Advanced")["Tier"] == "Advanced"  # fmt: skip
+    code, message, _ = error_of(
+        ssm.put_parameter, Name=root + "/big", Value="y", Tier="Standard", Overwrite=True
+    )
+    assert code == "ValidationException" and "downgrade" in message
+    ssm.put_parameter(Name=root + "/ami", Value="ami-0123456789abcdef0", Type="String",
+                      DataType="aws:ec2:image")  # fmt: skip
+    code, message, _ = error_of(ssm.get_parameters_by_path, Path=root, MaxResults=11)
+    assert code == "ValidationException" and "less than or equal to 10" in message
+
+
+def test_labels_move_and_limit(client):
+    ssm = client("ssm")
+    name = f"/{unique('lab')}/x"
+    for i in range(3):
+        ssm.put_parameter(Name=name, Value=f"v{i + 1}", Type="String", Overwrite=i > 0)
+    out = ssm.label_parameter_version(
+        Name=name, ParameterVersion=1, Labels=["prod", "1bad", "awsx"]
+    )
+    assert out["InvalidLabels"] == ["1bad", "awsx"] and out["ParameterVersion"] == 1
+    assert ssm.get_parameter(Name=f"{name}:prod")["Parameter"]["Value"] == "v1"
+    ssm.label_parameter_version(Name=name, Labels=["prod"])  # moves to the newest
+    assert ssm.get_parameter(Name=f"{name}:prod")["Parameter"]["Value"] == "v3"
+    history = ssm.get_parameter_history(Name=name)["Parameters"]
+    assert [h["Labels"] for h in history] == [[], [], ["prod"]]
+    ssm.label_parameter_version(Name=name, ParameterVersion=2, Labels=[f"l{i}" for i in range(6)])
+    code, _, _ = error_of(
+        ssm.label_parameter_version, Name=name, ParameterVersion=2,
+        Labels=[f"m{i}" for i in range(5)],
+    )  # fmt: skip
+    assert code == "ParameterVersionLabelLimitExceeded"
+    out = ssm.unlabel_parameter_version(Name=name, ParameterVersion=3, Labels=["prod", "nope"])
+    assert out["RemovedLabels"] == ["prod"] and out["InvalidLabels"] == ["nope"]
+    assert error_of(ssm.get_parameter, Name=f"{name}:prod")[0] == "ParameterVersionNotFound"
+
+
+def test_hundred_versions_and_a_labelled_oldest(client):
+    ssm = client("ssm")
+    name = unique("many")
+    ssm.put_parameter(Name=name, Value="0", Type="String")
+    ssm.label_parameter_version(Name=name, ParameterVersion=1, Labels=["keep"])
+    for i in range(1, 100):
+        ssm.put_parameter(Name=name, Value=str(i), Overwrite=True)
+    code, message, _ = error_of(ssm.put_parameter, Name=name, Value="x", Overwrite=True)
+    assert code == "ParameterMaxVersionLimitExceeded" and "Version 1" in message
+    ssm.unlabel_parameter_version(Name=name, ParameterVersion=1, Labels=["keep"])
+    assert ssm.put_parameter(Name=name, Value="x", Overwrite=True)["Version"] == 101
+    assert error_of(ssm.get_parameter, Name=f"{name}:1")[0] == "ParameterVersionNotFound"
+
+
+def test_paths_recursion_filters_and_paging(client):
+    ssm = client("ssm")
+    root = f"/{unique('tree')}"
+    for leaf in ("a", "b", "c/d", "c/e/f"):
+        ssm.put_parameter(Name=f"{root}/{leaf}", Value=leaf, Type="String")
+    ssm.put_parameter(Name=f"{root}/s", Value="secret", Type="SecureString")
+    flat = ssm.get_parameters_by_path(Path=root)["Parameters"]
+    assert sorted(p["Name"] for p in flat) == [f"{root}/{x}" for x in ("a", "b", "s")]
+    pages, token = [], None
+    while True:
+        kwargs = {"NextToken": token} if token else {}
+        page = ssm.get_parameters_by_path(Path=root, Recursive=True, MaxResults=2, **kwargs)
+        pages.append([p["Name"] for p in page["Parameters"]])
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert sum(pages, []) == sorted(f"{root}/{x}" for x in ("a", "b", "c/d", "c/e/f", "s"))
+    assert all(len(p) <= 2 for p in pages)
+    secure = ssm.get_parameters_by_path(
+        Path=root, ParameterFilters=[{"Key": "Type", "Values": ["SecureString"]}],
+        WithDecryption=True,
+    )["Parameters"]  # fmt: skip
+    assert [(p["Name"], p["Value"]) for p in secure] == [(f"{root}/s", "secret")]
+    described = ssm.describe_parameters(
+        ParameterFilters=[{"Key": "Path", "Option": "Recursive", "Values": [f"{root}/c"]}]
+    )["Parameters"]
+    assert [d["Name"] for d in described] == [f"{root}/c/d", f"{root}/c/e/f"]
+
+
+def test_tags(client):
+    ssm = client("ssm")
+    name = unique("tagged")
+    ssm.put_parameter(Name=name, Value="x", Type="String", Tags=[{"Key": "team", "Value": "a"}])
+    code, message, _ = error_of(
+        ssm.put_parameter, Name=name, Value="y", Overwrite=True, Tags=[{"Key": "k", "Value": "v"}]
+    )
+    assert code == "ValidationException" and "tags and overwrite" in message
+    ssm.add_tags_to_resource(ResourceType="Parameter", ResourceId=name,
+                             Tags=[{"Key": "env", "Value": "dev"}])  # fmt: skip
+    ssm.remove_tags_from_resource(ResourceType="Parameter", ResourceId=name, TagKeys=["team"])
+    tags = ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=name)["TagList"]
+    assert tags == [{"Key": "env", "Value": "dev"}]
+    code, _, _ = error_of(ssm.list_tags_for_resource, ResourceType="Parameter", ResourceId="nope-x")
+    assert code == "InvalidResourceId"
+    found = ssm.describe_parameters(ParameterFilters=[{"Key": "tag:env", "Values": ["dev"]}])
+    assert name in [p["Name"] for p in found["Parameters"]]
+
+
+def test_secure_string_round_trip_through_kms(server, client):
+    ssm, kms = client("ssm"), client("kms")
+    name = f"/{unique('sec')}/password"
+    ssm.put_parameter(Name=name, Value="hunter2-plaintext", Type="SecureString")
+    hidden = ssm.get_parameter(Name=name)["Parameter"]
+    assert hidden["Type"] == "SecureString" and hidden["Value"] != "hunter2-plaintext"
+    shown = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+    assert shown["Value"] == "hunter2-plaintext"
+    # Under the AWS managed key alias/aws/ssm (created on first use), whose key policy
+    # allows its use through SSM only: decrypting directly is refused.
+    assert kms.describe_key(KeyId="alias/aws/ssm")["KeyMetadata"]["KeyManager"] == "AWS"
+    code, message, _ = error_of(
+        kms.decrypt,
+        CiphertextBlob=base64.b64decode(hidden["Value"]),
+        EncryptionContext={"PARAMETER_ARN": hidden["ARN"]},
+    )
+    assert code == "AccessDeniedException" and "kms:Decrypt" in message
+    meta = ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [name]}])
+    assert meta["Parameters"][0]["KeyId"] == "alias/aws/ssm"
+    for db in ("sandlot.db", "sandlot.db-wal"):
+        path = server.data_dir / db
+        if path.exists():
+            assert b"hunter2-plaintext" not in path.read_bytes()
+    code, _, _ = error_of(ssm.put_parameter, Name=name + "2", Value="x", Type="SecureString",
+                          KeyId="alias/does-not-exist")  # fmt: skip
+    assert code == "InvalidKeyId"
+
+
+def test_iam_denies_get_parameter_and_kms_decrypt(server, client):
+    ssm, kms = client("ssm"), client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    name = f"/{unique('iam')}/secret"
+    ssm.put_parameter(Name=name, Value="s3cr3t", Type="SecureString", KeyId=key)
+    # The value is KMS ciphertext under that key, bound to the parameter's ARN.
+    stored = ssm.get_parameter(Name=name)["Parameter"]
+    blob = base64.b64decode(stored["Value"])
+    context = {"PARAMETER_ARN": stored["ARN"]}
+    assert kms.decrypt(CiphertextBlob=blob, EncryptionContext=context)["Plaintext"] == b"s3cr3t"
+    assert error_of(kms.decrypt, CiphertextBlob=blob)[0] == "InvalidCiphertextException"
+    no_ssm = role_client(server, client("iam"), "ssm", allow("ssm:DescribeParameters"))
+    code, message, _ = error_of(no_ssm.get_parameter, Name=name)
+    assert code == "AccessDeniedException"
+    assert "ssm:GetParameter" in message and f"parameter{name}" in message
+    reader = role_client(server, client("iam"), "ssm", allow("ssm:GetParameter"))
+    assert reader.get_parameter(Name=name)["Parameter"]["Value"] != "s3cr3t"
+    code, message, _ = error_of(reader.get_parameter, Name=name, WithDecryption=True)
+    assert code == "AccessDeniedException" and "kms:Decrypt" in message
+    full = role_client(server, client("iam"), "ssm", allow("ssm:GetParameter", "kms:Decrypt"))
+    assert full.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"] == "s3cr3t"
+
+
+def test_unserved_operations_answer_501(client):
+    code, _, status = error_of(client("ssm").list_documents)
+    assert status == 501
+
+
+def test_cli_put_get_and_by_path(server):
+    root = f"/{unique('cli')}"
+    out = aws(server.endpoint, "ssm", "put-parameter", "--name", f"{root}/a",
+              "--value", "one", "--type", "String")  # fmt: skip
+    assert out["Version"] == 1
+    aws(server.endpoint, "ssm", "put-parameter", "--name", f"{root}/b/c", "--value", "two",
+        "--type", "SecureString")  # fmt: skip
+    got = aws(server.endpoint, "ssm", "get-parameter", "--name", f"{root}/b/c",
+              "--with-decryption")  # fmt: skip
+    assert got["Parameter"]["Value"] == "two"
+    listed = aws(server.endpoint, "ssm", "get-parameters-by-path", "--path", root,
+                 "--recursive")  # fmt: skip
+    assert sorted(p["Name"] for p in listed["Parameters"]) == [f"{root}/a", f"{root}/b/c"]
