@@ -127,6 +127,15 @@ def test_validation_errors(client):
                       DataType="aws:ec2:image")  # fmt: skip
     code, message, _ = error_of(ssm.get_parameters_by_path, Path=root, MaxResults=11)
     assert code == "ValidationException" and "less than or equal to 10" in message
+    code, message, _ = error_of(ssm.get_parameters_by_path, Path="no-slash")
+    assert code == "ValidationException" and 'must begin with a forward slash "/"' in message
+    code, message, _ = error_of(ssm.get_parameter, Name="app/db")
+    assert code == "ValidationException" and message.startswith("Parameter name: can't be")
+    code, message, _ = error_of(ssm.put_parameter, Name="aws-x", Value="x", Type="String")
+    assert message == 'Parameter name: can\'t be prefixed with "aws" or "ssm" (case-insensitive).'
+    # Spaces around a name are dropped, as AWS does.
+    ssm.put_parameter(Name=f" {root}/trimmed ", Value="x", Type="String")
+    assert ssm.get_parameter(Name=f"{root}/trimmed")["Parameter"]["Value"] == "x"
 
 
 def test_labels_move_and_limit(client):

@@ -32,11 +32,27 @@ _SEGMENT = re.compile(r"[a-zA-Z0-9_.\-]+\Z")
 _LABEL = re.compile(r"[a-zA-Z0-9_.\-]{1,100}\Z")
 _IMAGE = re.compile(r"ami-[0-9a-f]{8}([0-9a-f]{9})?\Z")
 
+# AWS's messages: a name with characters outside the rules (the "ssm" wording is
+# AWS's, whatever the name), a reserved prefix, a path that does not start with "/".
 NAME_RULES = (
-    'Parameter name: can\'t be prefixed with "aws" or "ssm" (case-insensitive). If formed '
-    "as a path, it can consist of sub-paths divided by slash symbol; each sub-path can be "
-    "formed as a mix of letters, numbers and the following 3 symbols .-_"
+    'Parameter name: can\'t be prefixed with "ssm" (case-insensitive). If formed as a path, '
+    "it can consist of sub-paths divided by slash symbol; each sub-path can be formed as a "
+    "mix of letters, numbers and the following 3 symbols .-_"
 )
+RESERVED = 'Parameter name: can\'t be prefixed with "aws" or "ssm" (case-insensitive).'
+PATH_RULES = (
+    "The parameter doesn't meet the parameter name requirements. The parameter name must "
+    'begin with a forward slash "/". It can\'t be prefixed with \\"aws\\" or \\"ssm\\" '
+    "(case-insensitive). It must use only letters, numbers, or the following symbols: . "
+    "(period), - (hyphen), _ (underscore). Special characters are not allowed. All sub-paths, "
+    'if specified, must use the forward slash symbol "/". Valid example: '
+    "/get/parameters2-/by1./path0_."
+)
+# Operations naming one parameter (a selector allowed where reading), checked before IAM.
+_NAMED = frozenset(
+    {"GetParameter", "GetParameterHistory", "DeleteParameter", "LabelParameterVersion",
+     "UnlabelParameterVersion"}
+)  # fmt: skip
 
 
 def validation(message: str) -> ServiceError:
@@ -52,11 +68,20 @@ def parameter_arn(region: str, account: str, name: str) -> str:
     return f"arn:aws:ssm:{region}:{account}:parameter/{name.lstrip('/')}"
 
 
+def check_characters(name: str) -> None:
+    """Letters, digits and ``.-_`` in each level of a name (reads check only this:
+    AWS's public parameters live under /aws/service/)."""
+    segments = name[1:].split("/") if name.startswith("/") else [name]
+    if not all(_SEGMENT.match(s) for s in segments):
+        raise validation(NAME_RULES)
+
+
 def check_name(name: str) -> None:
-    """AWS's parameter name rules: letters, digits and ``.-_`` per level; a path is
-    fully qualified (leading slash), at most 15 levels; no aws/ssm prefix."""
+    """AWS's rules for a new parameter's name: a path is fully qualified (leading
+    slash), at most 15 levels; each level's characters; no aws/ssm prefix."""
     if "/" in name and not name.startswith("/"):
         raise validation("Parameter name must be a fully qualified name.")
+    check_characters(name)
     segments = name.lstrip("/").split("/")
     if len(segments) > MAX_DEPTH:
         raise ServiceError(
@@ -64,15 +89,18 @@ def check_name(name: str) -> None:
             "A hierarchy can have a maximum of 15 levels. For more information, see "
             f"{DOCS}/sysman-paramstore-su-create.html",
         )
-    first = segments[0].lower()
-    if first.startswith(("aws", "ssm")) or not all(_SEGMENT.match(s) for s in segments):
-        raise validation(NAME_RULES)
+    if segments[0].lower().startswith(("aws", "ssm")):
+        raise validation(RESERVED)
 
 
 def label_problem(label: str) -> bool:
     """True when ``label`` breaks AWS's label rules (those land in InvalidLabels)."""
     lowered = label.lower()
     return not _LABEL.match(label) or label[0].isdigit() or lowered.startswith(("aws", "ssm"))
+
+
+def _path_ok(path: str) -> bool:
+    return all(_SEGMENT.match(s) for s in path.strip("/").split("/"))
 
 
 def split_selector(name: str) -> tuple[str, str | None]:
@@ -109,6 +137,12 @@ class SsmBase(Provider):
         found = constraints.violations(shape, params) if shape is not None else []
         if found:
             raise validation(constraints.summary(found))
+        if ctx.operation in _NAMED and isinstance(params.get("Name"), str):
+            check_characters(split_selector(params["Name"])[0])
+        elif ctx.operation == "GetParametersByPath":
+            path = params["Path"]
+            if not path.startswith("/") or (path != "/" and not _path_ok(path)):
+                raise validation(PATH_RULES)
 
     # -- reading --------------------------------------------------------------------------
 

@@ -31,7 +31,8 @@ class ParameterOperations(SsmBase):
     # -- writing --------------------------------------------------------------------------
 
     async def put_parameter(self, ctx: RequestContext, params: dict) -> dict:
-        name, value = params["Name"], params["Value"]
+        # AWS drops spaces around a name; spaces inside it break the name rules.
+        name, value = params["Name"].strip(), params["Value"]
         check_name(name)
         if params.get("Tags") and params.get("Overwrite"):
             raise validation(
@@ -52,7 +53,7 @@ class ParameterOperations(SsmBase):
             raise validation("A parameter type is required when you create a parameter.")
         if kind != "SecureString" and params.get("KeyId"):
             raise validation("KeyId is required for SecureString type parameter only.")
-        tier = self._tier(params.get("Tier"), value, current)
+        tier = choose_tier(params.get("Tier"), value, current)
         data_type = params.get("DataType") or (current["data_type"] if current else "text")
         if len(value.encode()) > VALUE_LIMITS[tier] and tier == "Standard":
             raise validation(
@@ -61,11 +62,11 @@ class ParameterOperations(SsmBase):
                 "use the advanced-parameter tier. For more information, see "
                 f"{DOCS}/parameter-store-advanced-parameters.html"
             )
-        self._check_value(name, value, kind, data_type)
+        check_value(value, kind, data_type)
         pattern = params.get("AllowedPattern")
         if pattern is None and current is not None:
             pattern = current["allowed_pattern"]
-        _check_pattern(pattern, value)
+        check_pattern(pattern, value)
         key_id = None
         if kind == "SecureString":
             key_id = params.get("KeyId") or (current and current["key_id"]) or DEFAULT_KEY
@@ -118,41 +119,6 @@ class ParameterOperations(SsmBase):
             )
         return {"Version": number, "Tier": tier}
 
-    def _tier(self, asked: str | None, value: str, current: Row | None) -> str:
-        """Standard unless asked or needed (Intelligent-Tiering); never back down from
-        Advanced."""
-        if asked == "Intelligent-Tiering":
-            asked = "Standard" if len(value) <= VALUE_LIMITS["Standard"] else "Advanced"
-            if current is not None and current["tier"] == "Advanced":
-                asked = "Advanced"
-        tier = asked or (current["tier"] if current else "Standard")
-        if current is not None and current["tier"] == "Advanced" and tier == "Standard":
-            raise validation(
-                "This parameter uses the advanced-parameter tier. You can't downgrade a "
-                "parameter from the advanced-parameter tier to the standard-parameter tier. "
-                "If necessary, you can delete the advanced parameter and recreate it as a "
-                "standard parameter."
-            )
-        return tier
-
-    def _check_value(self, name: str, value: str, kind: str, data_type: str) -> None:
-        if len(value.encode()) > VALUE_LIMITS["Advanced"]:
-            raise validation(
-                "Advanced tier parameters support a maximum parameter value of 8192 characters."
-            )
-        if data_type not in DATA_TYPES:
-            raise validation(
-                f"The following data type is not supported: {data_type} (Data type names "
-                "are all lowercase.)"
-            )
-        if data_type != "text" and kind != "String":
-            raise validation(f"Parameter Type {kind} does not support DataType {data_type}.")
-        if data_type == "aws:ec2:image" and not _IMAGE.match(value):
-            raise validation(
-                f"Parameter value {value} is not a valid image ID: an AMI ID looks like "
-                "ami-12345678 or ami-1234567890abcdef0."
-            )
-
     # -- reading --------------------------------------------------------------------------
 
     async def get_parameter(self, ctx: RequestContext, params: dict) -> dict:
@@ -191,12 +157,7 @@ class ParameterOperations(SsmBase):
         }
 
     async def get_parameters_by_path(self, ctx: RequestContext, params: dict) -> dict:
-        path = params["Path"]
-        if not path.startswith("/"):
-            raise validation(
-                "The parameter doesn't meet the parameter name requirements. The parameter "
-                'name must begin with a forward slash "/".'
-            )
+        path = params["Path"]  # checked by validate()
         prefix = path if path.endswith("/") else path + "/"
         recursive = bool(params.get("Recursive"))
         filters = params.get("ParameterFilters") or []
@@ -306,7 +267,44 @@ class ParameterOperations(SsmBase):
             return self.store.delete(PARAMETERS, ctx.account_id, ctx.region, name)
 
 
-def _check_pattern(pattern: str | None, value: str) -> None:
+def choose_tier(asked: str | None, value: str, current: Row | None) -> str:
+    """Standard unless asked or needed (Intelligent-Tiering); never back down from
+    Advanced."""
+    if asked == "Intelligent-Tiering":
+        asked = "Standard" if len(value) <= VALUE_LIMITS["Standard"] else "Advanced"
+        if current is not None and current["tier"] == "Advanced":
+            asked = "Advanced"
+    tier = asked or (current["tier"] if current else "Standard")
+    if current is not None and current["tier"] == "Advanced" and tier == "Standard":
+        raise validation(
+            "This parameter uses the advanced-parameter tier. You can't downgrade a "
+            "parameter from the advanced-parameter tier to the standard-parameter tier. "
+            "If necessary, you can delete the advanced parameter and recreate it as a "
+            "standard parameter."
+        )
+    return tier
+
+
+def check_value(value: str, kind: str, data_type: str) -> None:
+    if len(value.encode()) > VALUE_LIMITS["Advanced"]:
+        raise validation(
+            "Advanced tier parameters support a maximum parameter value of 8192 characters."
+        )
+    if data_type not in DATA_TYPES:
+        raise validation(
+            f"The following data type is not supported: {data_type} (Data type names "
+            "are all lowercase.)"
+        )
+    if data_type != "text" and kind != "String":
+        raise validation(f"Parameter Type {kind} does not support DataType {data_type}.")
+    if data_type == "aws:ec2:image" and not _IMAGE.match(value):
+        raise validation(
+            f"Parameter value {value} is not a valid image ID: an AMI ID looks like "
+            "ami-12345678 or ami-1234567890abcdef0."
+        )
+
+
+def check_pattern(pattern: str | None, value: str) -> None:
     if not pattern:
         return
     try:
