@@ -204,6 +204,28 @@ def test_paths_recursion_filters_and_paging(client):
         ParameterFilters=[{"Key": "Path", "Option": "Recursive", "Values": [f"{root}/c"]}]
     )["Parameters"]
     assert [d["Name"] for d in described] == [f"{root}/c/d", f"{root}/c/e/f"]
+    one_level = ssm.describe_parameters(
+        ParameterFilters=[{"Key": "Path", "Values": [f"{root}/c"]}]
+    )["Parameters"]
+    assert [d["Name"] for d in one_level] == [f"{root}/c/d"]
+    begins = ssm.describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Option": "BeginsWith", "Values": [f"{root}/c/"]}]
+    )["Parameters"]
+    assert [d["Name"] for d in begins] == [f"{root}/c/d", f"{root}/c/e/f"]
+    bad = [
+        (ssm.describe_parameters, {"ParameterFilters": [{"Key": "Label", "Values": ["x"]}]},
+         "InvalidFilterKey"),
+        (ssm.get_parameters_by_path,
+         {"Path": root, "ParameterFilters": [{"Key": "Name", "Values": ["x"]}]},
+         "InvalidFilterKey"),
+        (ssm.describe_parameters,
+         {"ParameterFilters": [{"Key": "Type", "Option": "Contains", "Values": ["String"]}]},
+         "InvalidFilterOption"),
+        (ssm.describe_parameters, {"ParameterFilters": [{"Key": "Path", "Values": ["rel"]}]},
+         "InvalidFilterValue"),
+    ]  # fmt: skip
+    for call, kwargs, expected in bad:
+        assert error_of(call, **kwargs)[0] == expected, kwargs
 
 
 def test_tags(client):

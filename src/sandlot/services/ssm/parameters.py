@@ -161,13 +161,7 @@ class ParameterOperations(SsmBase):
         prefix = path if path.endswith("/") else path + "/"
         recursive = bool(params.get("Recursive"))
         filters = params.get("ParameterFilters") or []
-        for f in filters:
-            if f["Key"] in ("Name", "Path", "Tier", "DataType"):
-                raise ServiceError(
-                    "InvalidFilterKey",
-                    f"The following filter key is not valid: {f['Key']}. Valid filter keys "
-                    "include: [Type, KeyId, Label].",
-                )
+        check_filters(filters, by_path=True)
         heads = [
             h
             for h in self._heads(ctx, params.get("NextToken"))
@@ -195,6 +189,7 @@ class ParameterOperations(SsmBase):
             {"Key": f["Key"], "Option": "Equals", "Values": f["Values"]}
             for f in params.get("Filters") or []
         ] + list(params.get("ParameterFilters") or [])
+        check_filters(filters, by_path=False)
         limit = params.get("MaxResults") or 50
         out, last = [], None
         for head in self._heads(ctx, params.get("NextToken")):
@@ -321,7 +316,39 @@ def check_pattern(pattern: str | None, value: str) -> None:
         )
 
 
-_VALID_KEYS = ("Name", "Type", "KeyId", "Path", "Tier", "DataType", "Label")
+def check_filters(filters: list[dict], *, by_path: bool) -> None:
+    """ParameterStringFilter's rules: DescribeParameters takes every key but Label,
+    GetParametersByPath only Type, KeyId and Label; options Equals and BeginsWith,
+    plus Contains for Name, Recursive/OneLevel (only) for Path, Equals only for Label."""
+    for f in filters:
+        key, option, values = f["Key"], f.get("Option"), f.get("Values")
+        kind = "tag" if key.startswith("tag:") else key
+        allowed = ("Type", "KeyId", "Label") if by_path else (
+            "Name", "Type", "KeyId", "Path", "Tier", "DataType", "tag")  # fmt: skip
+        if kind not in allowed:
+            raise ServiceError(
+                "InvalidFilterKey",
+                f"The following filter key is not valid: {key}. Valid filter keys include: "
+                f"[{', '.join(allowed)}].",
+            )
+        options = {"Path": ("Recursive", "OneLevel"), "Label": ("Equals",),
+                   "Name": ("Equals", "BeginsWith", "Contains")}.get(kind, ("Equals", "BeginsWith"))  # fmt: skip
+        if option is not None and option not in options:
+            raise ServiceError(
+                "InvalidFilterOption",
+                f"The following filter option is not valid: {option}. Valid options include: "
+                f"[{', '.join(options)}].",
+            )
+        if kind != "tag" and not values:
+            raise ServiceError(
+                "InvalidFilterValue", f"The following filter values are missing : {key}"
+            )
+        if kind == "Path" and not all(v.startswith("/") for v in values):
+            raise ServiceError(
+                "InvalidFilterValue",
+                f"The following filter value is not valid: {values}. A path must begin with "
+                "a forward slash (/).",
+            )
 
 
 def _matches(row: Row, head: Row, filters: list[dict], *, labels_of: list[Row]) -> bool:
@@ -334,8 +361,6 @@ def _matches(row: Row, head: Row, filters: list[dict], *, labels_of: list[Row]) 
             if tag not in tags or (values and tags[tag] not in values):
                 return False
             continue
-        if key not in _VALID_KEYS:
-            raise ServiceError("InvalidFilterKey", f"The following filter key is not valid: {key}.")
         if key == "Path":
             if not _in_path(row["name"], values, option):
                 return False
