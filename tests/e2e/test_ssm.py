@@ -60,6 +60,9 @@ def test_put_get_versions_and_overwrite(client):
     assert got["Value"] == "v2" and got["Version"] == 2 and got["Type"] == "String"
     assert got["ARN"] == f"arn:aws:ssm:us-east-1:000000000000:parameter{name}"
     assert got["DataType"] == "text" and "Selector" not in got
+    by_arn = ssm.get_parameter(Name=got["ARN"])["Parameter"]
+    assert by_arn["Name"] == name and by_arn["Value"] == "v2"
+    assert ssm.get_parameter(Name=got["ARN"] + ":1")["Parameter"]["Value"] == "v1"
     first = ssm.get_parameter(Name=f"{name}:1")["Parameter"]
     assert first["Value"] == "v1" and first["Selector"] == ":1"
     code, message, _ = error_of(ssm.get_parameter, Name=f"{name}:9")

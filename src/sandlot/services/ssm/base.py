@@ -138,7 +138,9 @@ class SsmBase(Provider):
         if found:
             raise validation(constraints.summary(found))
         if ctx.operation in _NAMED and isinstance(params.get("Name"), str):
-            check_characters(split_selector(params["Name"])[0])
+            name = params["Name"]
+            if not name.startswith("arn:"):
+                check_characters(split_selector(name)[0])
         elif ctx.operation == "GetParametersByPath":
             path = params["Path"]
             if not path.startswith("/") or (path != "/" and not _path_ok(path)):
@@ -160,8 +162,10 @@ class SsmBase(Provider):
         return self.store.select(VERSIONS, where, order_by=("version",))
 
     def select(self, ctx: RequestContext, ref: str) -> tuple[Row, str | None]:
-        """The version ``ref`` names (``name``, ``name:3``, ``name:label``) and its
-        selector."""
+        """The version ``ref`` names (``name``, ``name:3``, ``name:label``, or the
+        parameter's ARN with or without a selector) and its selector."""
+        if ref.startswith("arn:"):
+            ref = self._name_of_arn(ctx, ref)
         name, selector = split_selector(ref)
         head = self.parameter(ctx, name)
         if selector is None:
@@ -183,6 +187,25 @@ class SsmBase(Provider):
             f"Systems Manager could not find version {selector} of {name}. "
             "Verify the version and try again.",
         )
+
+    def _name_of_arn(self, ctx: RequestContext, arn: str) -> str:
+        """The name (with any selector) a parameter ARN of the caller's account and
+        Region names; ``parameter/x`` is the flat ``x`` or the one-level ``/x``."""
+        parts = arn.split(":", 5)
+        if (
+            len(parts) != 6
+            or parts[2] != "ssm"
+            or (parts[3], parts[4]) != (ctx.region, ctx.account_id)
+            or not parts[5].startswith("parameter/")
+        ):
+            raise not_found()  # no sharing between accounts (AWS RAM) in sandlot
+        rest = parts[5].removeprefix("parameter/")
+        if "/" in split_selector(rest)[0]:
+            return "/" + rest
+        flat = split_selector(rest)[0]
+        if self.store.get(PARAMETERS, ctx.account_id, ctx.region, flat) is not None:
+            return rest
+        return "/" + rest
 
     # -- SecureString through KMS ---------------------------------------------------------
 
