@@ -40,6 +40,15 @@ class ParameterOperations(SsmBase):
                 "parameter with tags, please remove overwrite flag. To update tags for an "
                 "existing parameter, please use AddTagsToResource or RemoveTagsFromResource."
             )
+        if params.get("Policies"):
+            # Parameter policies (Expiration, notifications) need timers and EventBridge;
+            # refused rather than stored and never enforced.
+            raise ServiceError(
+                "NotImplemented",
+                "Parameter policies (Policies) are not implemented by sandlot yet.",
+                501,
+                sender_fault=False,
+            )
         head = self.store.get(PARAMETERS, ctx.account_id, ctx.region, name)
         current = self.version(ctx, name, head["version"]) if head else None
         if head is not None and not params.get("Overwrite"):
