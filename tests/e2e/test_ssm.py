@@ -301,6 +301,18 @@ def test_iam_denies_get_parameter_and_kms_decrypt(server, client):
     assert full.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"] == "s3cr3t"
 
 
+def test_resource_tags_in_conditions(server, client):
+    ssm = client("ssm")
+    tagged, other = unique("abac-a"), unique("abac-b")
+    ssm.put_parameter(Name=tagged, Value="x", Type="String", Tags=[{"Key": "team", "Value": "a"}])
+    ssm.put_parameter(Name=other, Value="y", Type="String")
+    policy = allow("ssm:GetParameter")
+    policy["Statement"][0]["Condition"] = {"StringEquals": {"aws:ResourceTag/team": "a"}}
+    reader = role_client(server, client("iam"), "ssm", policy)
+    assert reader.get_parameter(Name=tagged)["Parameter"]["Value"] == "x"
+    assert error_of(reader.get_parameter, Name=other)[0] == "AccessDeniedException"
+
+
 def test_unserved_operations_answer_501(client):
     ssm = client("ssm")
     assert error_of(ssm.list_documents)[2] == 501

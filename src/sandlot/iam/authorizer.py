@@ -68,7 +68,7 @@ _ROOT_NEVER_DENIED = frozenset(
 )
 
 # ARN service field → the provider that owns resources of that kind.
-_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam", "kms": "kms", "sqs": "sqs"}
+_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam", "kms": "kms", "sqs": "sqs", "ssm": "ssm"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sandlot.iam.authorizer import ResourcePolicy
 from sandlot.protocol import ServiceError, constraints
 from sandlot.protocol.models import service_model
 from sandlot.services.provider import Provider, RequestContext
@@ -206,6 +207,20 @@ class SsmBase(Provider):
         if self.store.get(PARAMETERS, ctx.account_id, ctx.region, flat) is not None:
             return rest
         return "/" + rest
+
+    def resource_policy(self, arn: str) -> ResourcePolicy | None:
+        """For the authorizer: a parameter has no resource policy, but its tags are
+        ``aws:ResourceTag/*``; None when the ARN names no parameter (yet)."""
+        parts = arn.split(":", 5)
+        if len(parts) != 6 or not parts[5].startswith("parameter/"):
+            return None
+        rest = parts[5].removeprefix("parameter/")
+        for name in (rest, "/" + rest) if "/" not in rest else ("/" + rest,):
+            head = self.store.get(PARAMETERS, parts[4], parts[3], name)
+            if head is not None:
+                tags = {t["Key"]: t["Value"] for t in json.loads(head["tags"])}
+                return ResourcePolicy(None, parts[4], tags=tags)
+        return None
 
     # -- SecureString through KMS ---------------------------------------------------------
 
