@@ -246,6 +246,8 @@ def test_tags(client):
     assert tags == [{"Key": "env", "Value": "dev"}]
     code, _, _ = error_of(ssm.list_tags_for_resource, ResourceType="Parameter", ResourceId="nope-x")
     assert code == "InvalidResourceId"
+    status = error_of(ssm.list_tags_for_resource, ResourceType="Document", ResourceId="d")[2]
+    assert status == 501
     found = ssm.describe_parameters(ParameterFilters=[{"Key": "tag:env", "Values": ["dev"]}])
     assert name in [p["Name"] for p in found["Parameters"]]
 

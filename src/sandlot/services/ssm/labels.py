@@ -67,9 +67,13 @@ class LabelOperations(SsmBase):
 
     def _tagged(self, ctx: RequestContext, params: dict) -> dict:
         if params["ResourceType"] != "Parameter":
+            # Documents, maintenance windows, OpsItems… are other parts of SSM.
             raise ServiceError(
-                "InvalidResourceType",
-                "The resource type is not valid. Parameter Store tags resource type Parameter.",
+                "NotImplemented",
+                f"Tags of SSM resource type {params['ResourceType']} are not implemented by "
+                "sandlot yet.",
+                501,
+                sender_fault=False,
             )
         head = self.store.get(PARAMETERS, ctx.account_id, ctx.region, params["ResourceId"])
         if head is None:
