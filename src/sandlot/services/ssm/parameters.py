@@ -113,6 +113,16 @@ class ParameterOperations(SsmBase):
             "modified_user": ctx.principal.arn,
         }
         with self.store.transaction():  # the version and the head, or neither
+            # Should encrypting ever suspend (KMS through Platform.call is synchronous
+            # today), another write could land after the head was read: AWS answers
+            # concurrent updates of one parameter with TooManyUpdates.
+            now = self.store.get(PARAMETERS, ctx.account_id, ctx.region, name)
+            if (now["version"] if now else 0) != (head["version"] if head else 0):
+                raise ServiceError(
+                    "TooManyUpdates",
+                    "There are concurrent updates for a resource that supports one update "
+                    "at a time.",
+                )
             if oldest is not None:  # at 100 versions the oldest goes (AWS)
                 self.store.delete(VERSIONS, ctx.account_id, ctx.region, name, oldest["version"])
             self.store.put(VERSIONS, row)
