@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from tests.e2e.conftest import aws, make_client
 from tests.e2e.functions import unique
 from tests.e2e.roles import ensure_role
+from tests.e2e.server import SandlotServer
 
 
 def error_of(call, **kwargs) -> tuple[str, str, int]:
@@ -337,3 +338,19 @@ def test_cli_put_get_and_by_path(server):
     listed = aws(server.endpoint, "ssm", "get-parameters-by-path", "--path", root,
                  "--recursive")  # fmt: skip
     assert sorted(p["Name"] for p in listed["Parameters"]) == [f"{root}/a", f"{root}/b/c"]
+
+
+def test_parameters_survive_kill_9(tmp_path):
+    server = SandlotServer(tmp_path).start()
+    ssm = make_client(server.endpoint, "ssm")
+    ssm.put_parameter(Name="/durable/plain", Value="one", Type="String")
+    ssm.put_parameter(Name="/durable/plain", Value="two", Overwrite=True)
+    ssm.label_parameter_version(Name="/durable/plain", ParameterVersion=1, Labels=["first"])
+    ssm.put_parameter(Name="/durable/secret", Value="s3cr3t", Type="SecureString")
+    server.kill()
+    with SandlotServer(tmp_path) as restarted:
+        ssm = make_client(restarted.endpoint, "ssm")
+        assert ssm.get_parameter(Name="/durable/plain")["Parameter"]["Value"] == "two"
+        assert ssm.get_parameter(Name="/durable/plain:first")["Parameter"]["Value"] == "one"
+        secret = ssm.get_parameter(Name="/durable/secret", WithDecryption=True)["Parameter"]
+        assert secret["Value"] == "s3cr3t"
