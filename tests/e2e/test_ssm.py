@@ -276,6 +276,13 @@ def test_secure_string_round_trip_through_kms(server, client):
         path = server.data_dir / db
         if path.exists():
             assert b"hunter2-plaintext" not in path.read_bytes()
+    # Advanced: up to 8 KB, past KMS Encrypt's 4 KB, through a data key (an envelope).
+    big = "s" * 8000
+    assert ssm.put_parameter(Name=name + "-big", Value=big, Type="SecureString",
+                             Tier="Advanced")["Tier"] == "Advanced"  # fmt: skip
+    stored = ssm.get_parameter(Name=name + "-big")["Parameter"]["Value"]
+    assert big not in stored
+    assert ssm.get_parameter(Name=name + "-big", WithDecryption=True)["Parameter"]["Value"] == big
     code, _, _ = error_of(ssm.put_parameter, Name=name + "2", Value="x", Type="SecureString",
                           KeyId="alias/does-not-exist")  # fmt: skip
     assert code == "InvalidKeyId"
@@ -302,6 +309,12 @@ def test_iam_denies_get_parameter_and_kms_decrypt(server, client):
     assert code == "AccessDeniedException" and "kms:Decrypt" in message
     full = role_client(server, client("iam"), "ssm", allow("ssm:GetParameter", "kms:Decrypt"))
     assert full.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"] == "s3cr3t"
+    # Writing needs kms:Encrypt (Standard) or kms:GenerateDataKey (Advanced) on the key.
+    writer = role_client(server, client("iam"), "ssm", allow("ssm:PutParameter", "kms:Encrypt"))
+    writer.put_parameter(Name=name + "-s", Value="v", Type="SecureString", KeyId=key)
+    code, message, _ = error_of(writer.put_parameter, Name=name + "-a", Value="v",
+                                Type="SecureString", KeyId=key, Tier="Advanced")  # fmt: skip
+    assert code == "AccessDeniedException" and "kms:GenerateDataKey" in message
 
 
 def test_resource_tags_in_conditions(server, client):

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import time
 from collections.abc import Callable
 from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from sandlot.iam.authorizer import ResourcePolicy
 from sandlot.protocol import ServiceError, constraints
@@ -29,6 +32,8 @@ DATA_TYPES = ("text", "aws:ec2:image", "aws:ssm:integration")
 DEFAULT_KEY = "alias/aws/ssm"
 DOCS = "https://docs.aws.amazon.com/systems-manager/latest/userguide"
 
+# Marks an Advanced SecureString's envelope (a KMS ciphertext blob starts with 0x01).
+_ENVELOPE = b"SSMENV1"
 _SEGMENT = re.compile(r"[a-zA-Z0-9_.\-]+\Z")
 _LABEL = re.compile(r"[a-zA-Z0-9_.\-]{1,100}\Z")
 _IMAGE = re.compile(r"ami-[0-9a-f]{8}([0-9a-f]{9})?\Z")
@@ -224,28 +229,40 @@ class SsmBase(Provider):
 
     # -- SecureString through KMS ---------------------------------------------------------
 
-    async def encrypt(self, ctx: RequestContext, name: str, key_id: str, value: str) -> str:
-        out = await self._kms(
-            ctx,
-            "Encrypt",
-            {
-                "KeyId": key_id,
-                "Plaintext": value.encode(),
-                "EncryptionContext": {"PARAMETER_ARN": self.arn(ctx, name)},
-            },
+    async def encrypt(
+        self, ctx: RequestContext, name: str, key_id: str, value: str, tier: str
+    ) -> str:
+        """The stored form of a SecureString value: a KMS ciphertext (Standard), or for
+        Advanced (up to 8 KB, past KMS Encrypt's 4 KB) an envelope, as AWS: a data key
+        from GenerateDataKey encrypts the value with AES-256-GCM; both under the
+        parameter's ARN."""
+        context = {"PARAMETER_ARN": self.arn(ctx, name)}
+        if tier != "Advanced":
+            params = {"KeyId": key_id, "Plaintext": value.encode(), "EncryptionContext": context}
+            out = await self._kms(ctx, "Encrypt", params)
+            return base64.b64encode(out["CiphertextBlob"]).decode()
+        params = {"KeyId": key_id, "KeySpec": "AES_256", "EncryptionContext": context}
+        out = await self._kms(ctx, "GenerateDataKey", params)
+        nonce = os.urandom(12)
+        sealed = AESGCM(out["Plaintext"]).encrypt(
+            nonce, value.encode(), context["PARAMETER_ARN"].encode()
         )
-        return base64.b64encode(out["CiphertextBlob"]).decode()
+        wrapped = out["CiphertextBlob"]
+        blob = _ENVELOPE + len(wrapped).to_bytes(2, "big") + wrapped + nonce + sealed
+        return base64.b64encode(blob).decode()
 
     async def decrypt(self, ctx: RequestContext, row: Row) -> str:
-        out = await self._kms(
-            ctx,
-            "Decrypt",
-            {
-                "CiphertextBlob": base64.b64decode(row["value"]),
-                "EncryptionContext": {"PARAMETER_ARN": self.arn(ctx, row["name"])},
-            },
-        )
-        return out["Plaintext"].decode()
+        arn = self.arn(ctx, row["name"])
+        blob = base64.b64decode(row["value"])
+        if not blob.startswith(_ENVELOPE):
+            params = {"CiphertextBlob": blob, "EncryptionContext": {"PARAMETER_ARN": arn}}
+            return (await self._kms(ctx, "Decrypt", params))["Plaintext"].decode()
+        size = int.from_bytes(blob[len(_ENVELOPE) : len(_ENVELOPE) + 2], "big")
+        start = len(_ENVELOPE) + 2
+        wrapped, nonce = blob[start : start + size], blob[start + size : start + size + 12]
+        params = {"CiphertextBlob": wrapped, "EncryptionContext": {"PARAMETER_ARN": arn}}
+        key = (await self._kms(ctx, "Decrypt", params))["Plaintext"]
+        return AESGCM(key).decrypt(nonce, blob[start + size + 12 :], arn.encode()).decode()
 
     async def _kms(self, ctx: RequestContext, operation: str, params: dict) -> dict:
         """KMS as the caller through SSM; a key KMS cannot use is SSM's InvalidKeyId,

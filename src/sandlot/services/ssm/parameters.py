@@ -79,7 +79,7 @@ class ParameterOperations(SsmBase):
         key_id = None
         if kind == "SecureString":
             key_id = params.get("KeyId") or (current and current["key_id"]) or DEFAULT_KEY
-            value = await self.encrypt(ctx, name, key_id, value)
+            value = await self.encrypt(ctx, name, key_id, value, tier)
         description = params.get("Description")
         if description is None and current is not None:
             description = current["description"]
