@@ -76,10 +76,6 @@ class ParameterOperations(SsmBase):
         if pattern is None and current is not None:
             pattern = current["allowed_pattern"]
         check_pattern(pattern, value)
-        key_id = None
-        if kind == "SecureString":
-            key_id = params.get("KeyId") or (current and current["key_id"]) or DEFAULT_KEY
-            value = await self.encrypt(ctx, name, key_id, value, tier)
         description = params.get("Description")
         if description is None and current is not None:
             description = current["description"]
@@ -96,6 +92,10 @@ class ParameterOperations(SsmBase):
         tags = params.get("Tags") or []
         if len(tags) > MAX_TAGS:
             raise ServiceError("TooManyTagsError", "You exceeded the maximum number of tags.")
+        key_id = None
+        if kind == "SecureString":
+            key_id = params.get("KeyId") or (current and current["key_id"]) or DEFAULT_KEY
+            value = await self.encrypt(ctx, name, key_id, value, tier)
         row = {
             "account_id": ctx.account_id,
             "region": ctx.region,
