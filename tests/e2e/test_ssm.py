@@ -208,6 +208,20 @@ def test_paths_recursion_filters_and_paging(client):
         ParameterFilters=[{"Key": "Path", "Option": "Recursive", "Values": [f"{root}/c"]}]
     )["Parameters"]
     assert [d["Name"] for d in described] == [f"{root}/c/d", f"{root}/c/e/f"]
+    names, token = [], None
+    while True:
+        kwargs = {"NextToken": token} if token else {}
+        page = ssm.describe_parameters(
+            ParameterFilters=[{"Key": "Path", "Option": "Recursive", "Values": [root]}],
+            MaxResults=2,
+            **kwargs,
+        )
+        assert len(page["Parameters"]) <= 2
+        names += [p["Name"] for p in page["Parameters"]]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert names == sorted(f"{root}/{x}" for x in ("a", "b", "c/d", "c/e/f", "s"))
     one_level = ssm.describe_parameters(
         ParameterFilters=[{"Key": "Path", "Values": [f"{root}/c"]}]
     )["Parameters"]

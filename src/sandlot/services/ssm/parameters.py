@@ -183,7 +183,7 @@ class ParameterOperations(SsmBase):
         check_filters(filters, by_path=True)
         heads = [
             h
-            for h in self._heads(ctx, params.get("NextToken"))
+            for h in self._heads(ctx, params.get("NextToken"), prefix)
             if h["name"].startswith(prefix) and (recursive or "/" not in h["name"][len(prefix) :])
         ]
         limit = params.get("MaxResults") or 10
@@ -198,10 +198,13 @@ class ParameterOperations(SsmBase):
             last = head["name"]
         return {"Parameters": out}
 
-    def _heads(self, ctx: RequestContext, token: str | None) -> list[Row]:
+    def _heads(self, ctx: RequestContext, token: str | None, prefix: str = "") -> list[Row]:
+        """Parameters in name order after the page token; with ``prefix``, only names
+        starting with it (an index range scan, not the account's every parameter)."""
         after = {"name": decode_token(token)} if token else None
         where = {"account_id": ctx.account_id, "region": ctx.region}
-        return self.store.select(PARAMETERS, where, order_by=("name",), after=after)
+        bounds = {"name": (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))} if prefix else None
+        return self.store.select(PARAMETERS, where, order_by=("name",), after=after, bounds=bounds)
 
     def describe_parameters(self, ctx: RequestContext, params: dict) -> dict:
         filters = [
