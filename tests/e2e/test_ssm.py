@@ -321,6 +321,7 @@ def test_iam_denies_get_parameter_and_kms_decrypt(server, client):
     assert reader.get_parameter(Name=name)["Parameter"]["Value"] != "s3cr3t"
     code, message, _ = error_of(reader.get_parameter, Name=name, WithDecryption=True)
     assert code == "AccessDeniedException" and "kms:Decrypt" in message
+    assert "(Service: AWSKMS;" in message and "Error Code: AccessDeniedException" in message
     full = role_client(server, client("iam"), "ssm", allow("ssm:GetParameter", "kms:Decrypt"))
     assert full.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"] == "s3cr3t"
     # Writing needs kms:Encrypt (Standard) or kms:GenerateDataKey (Advanced) on the key.

@@ -266,7 +266,7 @@ class SsmBase(Provider):
 
     async def _kms(self, ctx: RequestContext, operation: str, params: dict) -> dict:
         """KMS as the caller through SSM; a key KMS cannot use is SSM's InvalidKeyId,
-        a denial is KMS's AccessDeniedException as AWS passes it on."""
+        a denial is KMS's AccessDeniedException as AWS passes it on (KMS named)."""
         try:
             return await self.platform.call(
                 "kms",
@@ -286,7 +286,14 @@ class SsmBase(Provider):
                 "InvalidKeyUsageException",
             ):
                 raise ServiceError("InvalidKeyId", error.message) from None
-            raise
+            # SSM passes KMS's other errors on with KMS's details appended, as AWS does.
+            raise ServiceError(
+                error.code,
+                f"{error.message} (Service: AWSKMS; Status Code: {error.status}; Error Code: "
+                f"{error.code}; Request ID: {ctx.request_id})",
+                error.status,
+                sender_fault=error.sender_fault,
+            ) from None
 
     def arn(self, ctx: RequestContext, name: str) -> str:
         return parameter_arn(ctx.region, ctx.account_id, name)
