@@ -152,6 +152,8 @@ def test_labels_move_and_limit(client):
     )
     assert out["InvalidLabels"] == ["1bad", "awsx"] and out["ParameterVersion"] == 1
     assert ssm.get_parameter(Name=f"{name}:prod")["Parameter"]["Value"] == "v1"
+    code = error_of(ssm.label_parameter_version, Name=name, ParameterVersion=0, Labels=["x"])[0]
+    assert code == "ParameterVersionNotFound"
     ssm.label_parameter_version(Name=name, Labels=["prod"])  # moves to the newest
     assert ssm.get_parameter(Name=f"{name}:prod")["Parameter"]["Value"] == "v3"
     history = ssm.get_parameter_history(Name=name)["Parameters"]
@@ -199,6 +201,9 @@ def test_paths_recursion_filters_and_paging(client):
             break
     assert sum(pages, []) == sorted(f"{root}/{x}" for x in ("a", "b", "c/d", "c/e/f", "s"))
     assert all(len(p) <= 2 for p in pages)
+    for bad in ("!!!", "bm90LWEtdG9rZW4"):
+        code = error_of(ssm.get_parameters_by_path, Path=root, NextToken=bad)[0]
+        assert code == "InvalidNextToken", bad
     secure = ssm.get_parameters_by_path(
         Path=root, ParameterFilters=[{"Key": "Type", "Values": ["SecureString"]}],
         WithDecryption=True,

@@ -120,10 +120,14 @@ def encode_token(value: str) -> str:
 
 
 def decode_token(token: str) -> str:
+    """A page token back to its position; one sandlot did not make is InvalidNextToken."""
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        value = base64.urlsafe_b64decode(token.encode()).decode()
     except (ValueError, UnicodeDecodeError):
-        raise validation("The nextToken is not valid.") from None
+        value = None
+    if not value or encode_token(value) != token:
+        raise ServiceError("InvalidNextToken", "The specified token isn't valid.")
+    return value
 
 
 class SsmBase(Provider):

@@ -14,7 +14,9 @@ class LabelOperations(SsmBase):
     def label_parameter_version(self, ctx: RequestContext, params: dict) -> dict:
         name = params["Name"]
         head = self.parameter(ctx, name)
-        number = params.get("ParameterVersion") or head["version"]
+        number = params.get("ParameterVersion")
+        if number is None:  # the newest version (0 names no version)
+            number = head["version"]
         target = self.version(ctx, name, number)
         if target is None:
             raise ServiceError(

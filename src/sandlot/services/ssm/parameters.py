@@ -248,7 +248,12 @@ class ParameterOperations(SsmBase):
         name = params["Name"]
         self.parameter(ctx, name)
         rows = self.versions(ctx, name)
-        start = int(decode_token(params["NextToken"])) if params.get("NextToken") else 0
+        start = 0
+        if params.get("NextToken"):
+            position = decode_token(params["NextToken"])
+            if not position.isdigit():
+                raise ServiceError("InvalidNextToken", "The specified token isn't valid.")
+            start = int(position)
         limit = params.get("MaxResults") or 50
         out = []
         for row in rows[start : start + limit]:
