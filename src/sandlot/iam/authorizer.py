@@ -68,7 +68,7 @@ _ROOT_NEVER_DENIED = frozenset(
 )
 
 # ARN service field → the provider that owns resources of that kind.
-_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam", "kms": "kms", "sqs": "sqs", "secretsmanager": "secretsmanager"}  # fmt: skip
+_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam", "kms": "kms", "sqs": "sqs", "secretsmanager": "secretsmanager", "ssm": "ssm"}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ PROVIDERS: dict[str, str] = {
     "kms": "sandlot.services.kms.provider:KmsProvider",
     "sqs": "sandlot.services.sqs.provider:SqsProvider",
     "secretsmanager": "sandlot.services.secretsmanager.provider:SecretsManagerProvider",
+    "ssm": "sandlot.services.ssm.provider:SsmProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests

@@ -87,6 +87,13 @@ SAMPLES = {
         "KmsKeyId": "alias/app",
         "RotationLambdaARN": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:rotate",
     },
+    "ssm": {
+        "Name": "/app/db/url:3",
+        "Names": ["/app/a", "b"],
+        "Path": "/app",
+        "ResourceType": "Parameter",
+        "ResourceId": "/app/a",
+    },  # fmt: skip
     "sts": {
         "RoleArn": ROLE,
         "PrincipalArn": f"arn:aws:iam::{ACCOUNT}:saml-provider/s",
@@ -144,12 +151,25 @@ def _params(service: str, operation, required_only: bool) -> dict:
     return params
 
 
+# Services sandlot serves only part of: the other operations answer 501, their
+# resources are not mapped yet.
+PARTLY_SERVED = {
+    "ssm": {  # Parameter Store
+        "PutParameter", "GetParameter", "GetParameters", "GetParametersByPath",
+        "DescribeParameters", "GetParameterHistory", "DeleteParameter", "DeleteParameters",
+        "LabelParameterVersion", "UnlabelParameterVersion", "AddTagsToResource",
+        "RemoveTagsFromResource", "ListTagsForResource",
+    },
+}  # fmt: skip
+
+
 def _cases():
     session = botocore.session.get_session()
     for service in SERVICES:
         model = session.get_service_model(service)
         for name in model.operation_names:
-            yield service, name, model.operation_model(name)
+            if service not in PARTLY_SERVED or name in PARTLY_SERVED[service]:
+                yield service, name, model.operation_model(name)
 
 
 CASES = list(_cases())

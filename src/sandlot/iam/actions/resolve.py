@@ -8,7 +8,7 @@ them) and the dependent actions ``iam:PassRole`` and ``lambda:PassCapacityProvid
 
 What is written by hand: the few operations whose action has another name or that AWS
 never denies, how each service's parameters name resources (``_NAMES`` and the
-``_lambda``/``_logs``/``_iam``/``_sts``/``_kms``/``_secretsmanager``
+``_lambda``/``_logs``/``_iam``/``_sts``/``_kms``/``_secretsmanager``/``_ssm``
 extractors) and the second actions AWS
 documents but the data does not list (``_EXTRAS``).
 """
@@ -834,7 +834,38 @@ def _fill_secret(req: _Request, name: str) -> str:
     return f"arn:aws:secretsmanager:{req.region}:{req.account}:secret:{name}"
 
 
+def _ssm_parameter(req: _Request, name: str) -> str:
+    """A parameter's ARN from its name (a ``:version``/``:label`` selector dropped)."""
+    if name.startswith("arn:"):
+        return name.rsplit(":", 1)[0] if name.count(":") > 5 else name
+    name = name.partition(":")[0]
+    return f"arn:aws:ssm:{req.region}:{req.account}:parameter/{name.lstrip('/')}"
+
+
+def _ssm(req: _Request) -> _Parsed:
+    """Parameter Store names parameters by name (one, a list, or a path) and, for
+    tags, by ResourceId with ResourceType Parameter."""
+    p = req.params
+    parsed = _Parsed(names=_names(p))
+    names: list[str] = []
+    if isinstance(p.get("Name"), str):
+        names = [p["Name"]]
+    elif isinstance(p.get("Names"), list):
+        names = [n for n in p["Names"] if isinstance(n, str)]
+    elif isinstance(p.get("Path"), str):
+        names = [p["Path"]]
+    elif p.get("ResourceType") == "Parameter" and isinstance(p.get("ResourceId"), str):
+        names = [p["ResourceId"]]
+    if names:
+        parsed.arns["parameter"] = [_ssm_parameter(req, n) for n in names]
+    for key, condition in (("Overwrite", "ssm:Overwrite"), ("Recursive", "ssm:Recursive")):
+        if isinstance(p.get(key), bool):
+            parsed.context[condition] = "true" if p[key] else "false"
+    return parsed
+
+
 _EXTRACTORS: dict[str, Callable[[_Request], _Parsed]] = {
+    "ssm": _ssm,
     "sqs": _sqs,
     "s3": _s3,
     "lambda": _lambda,
