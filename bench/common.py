@@ -20,16 +20,21 @@ from botocore.credentials import Credentials
 DEV_KEY = Credentials("benchkey", "benchsecret")  # dev mode: an unverifiable key
 
 
+def client(port: int, service: str, credentials: Credentials = DEV_KEY):
+    """A boto3 client of ``service`` for the server on ``port``."""
+    import boto3
+
+    return boto3.client(
+        service, endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+        aws_access_key_id=credentials.access_key, aws_secret_access_key=credentials.secret_key,
+        aws_session_token=credentials.token,
+    )  # fmt: skip
+
+
 def create_bench_role(port: int) -> str:
     """Role ``bench``: Lambda and the account itself may assume it (IAM is enforced)."""
     import json
 
-    import boto3
-
-    iam = boto3.client(
-        "iam", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-        aws_access_key_id=DEV_KEY.access_key, aws_secret_access_key=DEV_KEY.secret_key,
-    )  # fmt: skip
     trust = {
         "Version": "2012-10-17",
         "Statement": [
@@ -40,9 +45,24 @@ def create_bench_role(port: int) -> str:
             }
         ],
     }
+    iam = client(port, "iam")
     return iam.create_role(RoleName="bench", AssumeRolePolicyDocument=json.dumps(trust))["Role"][
         "Arn"
     ]
+
+
+def bench_role_session(port: int, actions: str | list[str]) -> Credentials:
+    """A session of role ``bench`` (created here) allowed ``actions`` on every resource."""
+    import json
+
+    arn = create_bench_role(port)
+    allow = {"Version": "2012-10-17",
+             "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}  # fmt: skip
+    client(port, "iam").put_role_policy(
+        RoleName="bench", PolicyName="bench", PolicyDocument=json.dumps(allow)
+    )
+    creds = client(port, "sts").assume_role(RoleArn=arn, RoleSessionName="bench")["Credentials"]
+    return Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
 
 
 def free_port() -> int:

@@ -18,21 +18,20 @@ import json
 import tempfile
 
 from botocore.credentials import Credentials
-from common import DEV_KEY, create_bench_role, replay, signed_request, start_server
-from kms import client
+from common import (
+    DEV_KEY,
+    bench_role_session,
+    client,
+    replay,
+    signed_request,
+    start_server,
+)
 
 HEADERS = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "secretsmanager.GetSecretValue"}  # fmt: skip
 
 
 def role_session(port: int) -> Credentials:
-    arn = create_bench_role(port)
-    allow = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]}  # fmt: skip
-    client(port, "iam").put_role_policy(
-        RoleName="bench", PolicyName="sm", PolicyDocument=json.dumps(allow)
-    )
-    creds = client(port, "sts").assume_role(RoleArn=arn, RoleSessionName="bench")["Credentials"]
-    return Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    return bench_role_session(port, "secretsmanager:GetSecretValue")
 
 
 def main() -> None:

@@ -17,31 +17,21 @@ import asyncio
 import json
 import tempfile
 
-import boto3
 from botocore.credentials import Credentials
-from common import DEV_KEY, create_bench_role, replay, signed_request, start_server
+from common import (
+    DEV_KEY,
+    bench_role_session,
+    client,
+    replay,
+    signed_request,
+    start_server,
+)
 
 HEADERS = {"Content-Type": "application/x-amz-json-1.1"}
 
 
-def client(port: int, service: str, credentials: Credentials = DEV_KEY):
-    return boto3.client(
-        service, endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-        aws_access_key_id=credentials.access_key, aws_secret_access_key=credentials.secret_key,
-        aws_session_token=credentials.token,
-    )  # fmt: skip
-
-
 def role_session(port: int) -> Credentials:
-    arn = create_bench_role(port)
-    allow = {"Version": "2012-10-17",
-             "Statement": [{"Effect": "Allow", "Action": ["ssm:GetParameter", "kms:Decrypt"],
-                            "Resource": "*"}]}  # fmt: skip
-    client(port, "iam").put_role_policy(
-        RoleName="bench", PolicyName="ssm", PolicyDocument=json.dumps(allow)
-    )
-    creds = client(port, "sts").assume_role(RoleArn=arn, RoleSessionName="bench")["Credentials"]
-    return Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    return bench_role_session(port, ["ssm:GetParameter", "kms:Decrypt"])
 
 
 def request(port: int, body: dict, credentials: Credentials) -> bytes:

@@ -11,6 +11,7 @@ import uuid
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from tests.e2e.server import SandlotServer
 
@@ -73,6 +74,13 @@ def aws(endpoint: str, *args: str, key: str = "test") -> dict:
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout) if result.stdout.strip() else {}
+
+
+def error_of(call, *args, **kwargs) -> dict:
+    """The error ``call`` raises: botocore's ``Error`` and ``ResponseMetadata`` merged."""
+    with pytest.raises(ClientError) as caught:
+        call(*args, **kwargs)
+    return {**caught.value.response["Error"], **caught.value.response["ResponseMetadata"]}
 
 
 def code_and_status(excinfo) -> tuple[str, int]:

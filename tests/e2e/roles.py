@@ -6,6 +6,9 @@ import json
 
 from botocore.exceptions import ClientError
 
+from tests.e2e.conftest import make_client
+from tests.e2e.functions import unique
+
 
 def trust_policy(*principals: dict) -> str:
     """A trust policy letting each principal (``{"Service": ...}``, ``{"AWS": ...}``)
@@ -43,3 +46,21 @@ def ensure_role(
     for policy_arn in managed:
         iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
     return arn
+
+
+def role_client(
+    endpoint: str, iam, service: str, identity_policy: str | dict | None = None, prefix="role"
+):
+    """(role ARN, a ``service`` client signed by a session of a new role of the default
+    account whose inline policy is ``identity_policy``)."""
+    name = unique(prefix)
+    arn = ensure_role(iam, name)
+    if identity_policy:
+        document = (
+            identity_policy if isinstance(identity_policy, str) else json.dumps(identity_policy)
+        )
+        iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=document)
+    sts = make_client(endpoint, "sts")
+    creds = sts.assume_role(RoleArn=arn, RoleSessionName=name)["Credentials"]
+    session = (creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    return arn, make_client(endpoint, service, *session)

@@ -8,21 +8,12 @@ import json
 import subprocess
 import sys
 
-import pytest
-from botocore.exceptions import ClientError
-
-from tests.e2e.conftest import make_client
+from tests.e2e.conftest import error_of, make_client
 from tests.e2e.functions import create_function, unique
 from tests.e2e.roles import ensure_role, trust_policy
 
 ACCOUNT = "000000000000"
 OTHER = "111111111111"
-
-
-def error_of(call, *args, **kwargs) -> dict:
-    with pytest.raises(ClientError) as caught:
-        call(*args, **kwargs)
-    return {**caught.value.response["Error"], **caught.value.response["ResponseMetadata"]}
 
 
 def allow(action: str, resource: str = "*", effect: str = "Allow") -> str:

@@ -10,24 +10,16 @@ import stat
 import subprocess
 import sys
 
-import pytest
-from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 
-from tests.e2e.conftest import cli_env, make_client
+from tests.e2e.conftest import cli_env, error_of, make_client
 from tests.e2e.functions import unique
-from tests.e2e.roles import ensure_role
+from tests.e2e.roles import role_client
 from tests.e2e.server import SandlotServer
 
 ACCOUNT = "000000000000"
 OTHER = "111111111111"
-
-
-def error_of(call, *args, **kwargs) -> dict:
-    with pytest.raises(ClientError) as caught:
-        call(*args, **kwargs)
-    return {**caught.value.response["Error"], **caught.value.response["ResponseMetadata"]}
 
 
 def policy(*statements: dict) -> str:
@@ -35,21 +27,8 @@ def policy(*statements: dict) -> str:
 
 
 def role_session(server, iam, identity_policy: str | None = None):
-    """A session of a new role of the default account, with ``identity_policy``."""
-    name = unique("kms-user")
-    arn = ensure_role(iam, name)
-    if identity_policy:
-        iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=identity_policy)
-    sts = make_client(server.endpoint, "sts")
-    creds = sts.assume_role(RoleArn=arn, RoleSessionName="kms-test")["Credentials"]
-    kms = make_client(
-        server.endpoint,
-        "kms",
-        creds["AccessKeyId"],
-        creds["SecretAccessKey"],
-        creds["SessionToken"],
-    )
-    return arn, kms
+    """(role ARN, a KMS client of a session of a new role with ``identity_policy``)."""
+    return role_client(server.endpoint, iam, "kms", identity_policy, prefix="kms-user")
 
 
 def test_symmetric_round_trip_context_and_tampering(client):

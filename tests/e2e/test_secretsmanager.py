@@ -10,12 +10,9 @@ import sqlite3
 import string
 import time
 
-import pytest
-from botocore.exceptions import ClientError
-
-from tests.e2e.conftest import aws, make_client
+from tests.e2e.conftest import aws, error_of, make_client
 from tests.e2e.functions import create_function, unique
-from tests.e2e.roles import ensure_role
+from tests.e2e.roles import ensure_role, role_client
 from tests.e2e.server import SandlotServer
 
 ACCOUNT = "000000000000"
@@ -23,31 +20,13 @@ OTHER = "111111111111"
 MARKED = "You can't perform this operation on the secret because it was marked for deletion."
 
 
-def error_of(call, *args, **kwargs) -> dict:
-    with pytest.raises(ClientError) as caught:
-        call(*args, **kwargs)
-    return {**caught.value.response["Error"], **caught.value.response["ResponseMetadata"]}
-
-
 def policy(*statements: dict) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
-def role_client(server, iam, identity_policy: str | None = None):
+def sm_client(server, iam, identity_policy: str | None = None):
     """A Secrets Manager client of a new role of the default account."""
-    name = unique("sm-user")
-    arn = ensure_role(iam, name)
-    if identity_policy:
-        iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=identity_policy)
-    sts = make_client(server.endpoint, "sts")
-    creds = sts.assume_role(RoleArn=arn, RoleSessionName="sm-test")["Credentials"]
-    return make_client(
-        server.endpoint,
-        "secretsmanager",
-        creds["AccessKeyId"],
-        creds["SecretAccessKey"],
-        creds["SessionToken"],
-    )
+    return role_client(server.endpoint, iam, "secretsmanager", identity_policy, "sm-user")[1]
 
 
 def test_create_get_describe_and_ciphertext_only_at_rest(server, client):
@@ -270,11 +249,11 @@ def test_iam_denial_and_kms_permission(server, client):
     custom = unique("iam-cmk")
     sm.create_secret(Name=custom, SecretString="customer", KmsKeyId=key["Arn"])
     assert sm.describe_secret(SecretId=custom)["KmsKeyId"] == key["Arn"]
-    nothing = role_client(server, iam)
+    nothing = sm_client(server, iam)
     denied = error_of(nothing.get_secret_value, SecretId=name)
     assert denied["Code"] == "AccessDeniedException"
     assert "secretsmanager:GetSecretValue" in denied["Message"]
-    reader = role_client(
+    reader = sm_client(
         server,
         iam,
         policy({"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}),
@@ -287,7 +266,7 @@ def test_iam_denial_and_kms_permission(server, client):
         "AccessDeniedException",
         "Access to KMS is not allowed",
     )
-    with_kms = role_client(
+    with_kms = sm_client(
         server,
         iam,
         policy(

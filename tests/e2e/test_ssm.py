@@ -4,14 +4,13 @@ versions and labels, hierarchies, SecureString through KMS, tags, and IAM."""
 from __future__ import annotations
 
 import base64
-import json
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.e2e.conftest import aws, make_client
 from tests.e2e.functions import unique
-from tests.e2e.roles import ensure_role
+from tests.e2e.roles import role_client
 from tests.e2e.server import SandlotServer
 
 
@@ -26,19 +25,8 @@ def error_of(call, **kwargs) -> tuple[str, str, int]:
     )
 
 
-def role_client(server, iam, service: str, identity_policy: dict):
-    name = unique("ssm-user")
-    arn = ensure_role(iam, name)
-    iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(identity_policy))
-    sts = make_client(server.endpoint, "sts")
-    creds = sts.assume_role(RoleArn=arn, RoleSessionName="ssm")["Credentials"]
-    return make_client(
-        server.endpoint,
-        service,
-        creds["AccessKeyId"],
-        creds["SecretAccessKey"],
-        creds["SessionToken"],
-    )
+def ssm_client(server, iam, service: str, identity_policy: dict):
+    return role_client(server.endpoint, iam, service, identity_policy, "ssm-user")[1]
 
 
 def allow(*actions: str) -> dict:
@@ -318,19 +306,19 @@ def test_iam_denies_get_parameter_and_kms_decrypt(server, client):
     context = {"PARAMETER_ARN": stored["ARN"]}
     assert kms.decrypt(CiphertextBlob=blob, EncryptionContext=context)["Plaintext"] == b"s3cr3t"
     assert error_of(kms.decrypt, CiphertextBlob=blob)[0] == "InvalidCiphertextException"
-    no_ssm = role_client(server, client("iam"), "ssm", allow("ssm:DescribeParameters"))
+    no_ssm = ssm_client(server, client("iam"), "ssm", allow("ssm:DescribeParameters"))
     code, message, _ = error_of(no_ssm.get_parameter, Name=name)
     assert code == "AccessDeniedException"
     assert "ssm:GetParameter" in message and f"parameter{name}" in message
-    reader = role_client(server, client("iam"), "ssm", allow("ssm:GetParameter"))
+    reader = ssm_client(server, client("iam"), "ssm", allow("ssm:GetParameter"))
     assert reader.get_parameter(Name=name)["Parameter"]["Value"] != "s3cr3t"
     code, message, _ = error_of(reader.get_parameter, Name=name, WithDecryption=True)
     assert code == "AccessDeniedException" and "kms:Decrypt" in message
     assert "(Service: AWSKMS;" in message and "Error Code: AccessDeniedException" in message
-    full = role_client(server, client("iam"), "ssm", allow("ssm:GetParameter", "kms:Decrypt"))
+    full = ssm_client(server, client("iam"), "ssm", allow("ssm:GetParameter", "kms:Decrypt"))
     assert full.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"] == "s3cr3t"
     # Writing needs kms:Encrypt (Standard) or kms:GenerateDataKey (Advanced) on the key.
-    writer = role_client(server, client("iam"), "ssm", allow("ssm:PutParameter", "kms:Encrypt"))
+    writer = ssm_client(server, client("iam"), "ssm", allow("ssm:PutParameter", "kms:Encrypt"))
     writer.put_parameter(Name=name + "-s", Value="v", Type="SecureString", KeyId=key)
     code, message, _ = error_of(writer.put_parameter, Name=name + "-a", Value="v",
                                 Type="SecureString", KeyId=key, Tier="Advanced")  # fmt: skip
@@ -344,7 +332,7 @@ def test_resource_tags_in_conditions(server, client):
     ssm.put_parameter(Name=other, Value="y", Type="String")
     policy = allow("ssm:GetParameter")
     policy["Statement"][0]["Condition"] = {"StringEquals": {"aws:ResourceTag/team": "a"}}
-    reader = role_client(server, client("iam"), "ssm", policy)
+    reader = ssm_client(server, client("iam"), "ssm", policy)
     assert reader.get_parameter(Name=tagged)["Parameter"]["Value"] == "x"
     assert error_of(reader.get_parameter, Name=other)[0] == "AccessDeniedException"
 
