@@ -157,19 +157,7 @@ class SecretsManagerProvider(RotationOperations):
         return self._described(row)
 
     def _described(self, row: Row) -> dict:
-        out: dict = {"ARN": row["arn"], "Name": row["name"]}
-        if row["description"] is not None:
-            out["Description"] = row["description"]
-        if row["kms_key_id"] is not None:
-            out["KmsKeyId"] = row["kms_key_id"]
-        out["LastChangedDate"] = row["last_changed"]
-        if row["last_accessed"] is not None:
-            out["LastAccessedDate"] = _day(row["last_accessed"])
-        if row["deleted"] is not None:
-            out["DeletedDate"] = row["deleted"]
-        tags = json.loads(row["tags"])
-        if tags:
-            out["Tags"] = tags
+        out = _secret_fields(row)
         out.update(self.rotation_fields(row["arn"]))
         out["VersionIdsToStages"] = {
             v["version_id"]: stages_of(v) for v in self.versions(row["arn"]) if stages_of(v)
@@ -638,7 +626,8 @@ def _page(rows: list, params: dict) -> tuple[list, str | None]:
     return rows[start:end], token
 
 
-def _listed(row: Row, versions: list[Row]) -> dict:
+def _secret_fields(row: Row) -> dict:
+    """What DescribeSecret and ListSecrets both answer of a secret."""
     out: dict = {"ARN": row["arn"], "Name": row["name"]}
     if row["description"] is not None:
         out["Description"] = row["description"]
@@ -652,6 +641,11 @@ def _listed(row: Row, versions: list[Row]) -> dict:
     tags = json.loads(row["tags"])
     if tags:
         out["Tags"] = tags
+    return out
+
+
+def _listed(row: Row, versions: list[Row]) -> dict:
+    out = _secret_fields(row)
     out["SecretVersionsToStages"] = {
         v["version_id"]: stages_of(v) for v in versions if stages_of(v)
     }
