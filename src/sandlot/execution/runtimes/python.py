@@ -24,7 +24,6 @@ from __future__ import annotations
 import glob
 import hashlib
 import importlib.metadata
-import json
 import os
 import re
 import shutil
@@ -36,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
+
+from sandlot.execution.runtimes import probing
 
 # The host's interpreter itself, not a virtual environment's link to it: with -S a
 # venv adds nothing, and the linux sandbox then only needs the base installation.
@@ -87,8 +88,6 @@ class NotFound(Exception):
     provide one."""
 
 
-_probed: dict[str, Interpreter | None] = {}
-_lock = threading.Lock()
 
 
 def variable(minor: int) -> str:
@@ -143,27 +142,14 @@ def _newest_first(paths: list[str]) -> list[str]:
 
 def probe(path: str) -> Interpreter | None:
     """What runs at ``path`` (None: not a working CPython), asked once per path."""
-    with _lock:
-        if path in _probed:
-            return _probed[path]
-    found = None
+    answer = probing.ask((path, "-S", "-c", _PROBE))
     try:
-        done = subprocess.run(
-            (path, "-S", "-c", _PROBE),
-            capture_output=True,
-            timeout=30,
-            check=False,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},
-        )
-        if done.returncode == 0:
-            version, implementation, executable, prefix = json.loads(done.stdout)
-            if implementation == "cpython":
-                found = Interpreter(executable, tuple(version), os.path.realpath(prefix))
-    except (OSError, subprocess.TimeoutExpired, ValueError):
-        pass
-    with _lock:
-        _probed[path] = found
-    return found
+        version, implementation, executable, prefix = answer  # type: ignore[misc]
+    except (TypeError, ValueError):
+        return None
+    if implementation != "cpython":
+        return None
+    return Interpreter(executable, tuple(version), os.path.realpath(prefix))
 
 
 def server_packages_support(minor: int) -> bool:
