@@ -88,8 +88,6 @@ class NotFound(Exception):
     provide one."""
 
 
-
-
 def variable(minor: int) -> str:
     """The setting that names the interpreter of Python 3.``minor``."""
     return f"SANDLOT_RUNTIME_PYTHON3_{minor}"
