@@ -75,10 +75,19 @@ class Node:
         if type(value) is dict:
             for key, child in self.fields:
                 if type(child) is Leaf:
-                    if key in value:
-                        if not child.matches(V.leaf_values(value[key], [])):
+                    if key not in value:
+                        if not child.absent:
                             return False
-                    elif not child.absent:
+                        continue
+                    held = value[key]
+                    kind = type(held)
+                    if kind is list:
+                        if not child.matches(V.leaf_values(held, [])):
+                            return False
+                    elif kind is dict:  # an object is no leaf: the field is "absent"
+                        if not child.absent:
+                            return False
+                    elif not child.matches_one(held):
                         return False
                 elif key in value:
                     if not child.matches(value[key]):

@@ -17,7 +17,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from functools import lru_cache
 
 # The event-ruler numeric window and precision ("ComparableNumber").
 NUMBER_LIMIT = Decimal("5E9")
@@ -40,17 +41,17 @@ def is_number(value: object) -> bool:
     return (isinstance(value, int) and not isinstance(value, bool)) or isinstance(value, float)
 
 
-def comparable(value: int | float) -> Decimal | None:
-    """The number as event-ruler compares it, or None outside its window/precision."""
-    try:
-        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    except InvalidOperation:  # inf/nan cannot come from JSON, but stay total
-        return None
-    if not number.is_finite() or abs(number) > NUMBER_LIMIT:
-        return None
-    if number != number.quantize(Decimal(1).scaleb(-NUMBER_DECIMALS), rounding="ROUND_DOWN"):
-        return None
-    return number
+def comparable(value: int | float) -> bool:
+    """Whether event-ruler can compare the number: within ±5e9, at most six decimals."""
+    if not -5e9 <= value <= 5e9:  # also False for NaN
+        return False
+    if type(value) is int:
+        return True
+    text = repr(value)  # the shortest repr: "301.8", "1e-07", "5e-06"
+    if "e" in text:
+        decimals = Decimal(text).as_tuple().exponent
+        return isinstance(decimals, int) and decimals >= -NUMBER_DECIMALS
+    return len(text) - text.index(".") - 1 <= NUMBER_DECIMALS
 
 
 def checked_number(value: int | float) -> Decimal:
@@ -66,6 +67,7 @@ def checked_number(value: int | float) -> Decimal:
 # --- IP addresses ---------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)
 def ip_value(text: str) -> tuple[int, int] | None:
     """(address bytes, integer) when ``text`` reads as an IP address as event-ruler reads it."""
     if not (_IPV4.fullmatch(text) or _IPV6.fullmatch(text)):
@@ -172,25 +174,26 @@ class Leaf:
         self.present = False  # {"exists": true}
 
     def matches(self, values: list[object]) -> bool:
+        """A field holding ``values`` (its leaf values; none when it is absent)."""
         if not values:
             return self.absent
+        return any(self.matches_one(value) for value in values)
+
+    def matches_one(self, value: object) -> bool:
+        """A field holding one scalar (the common case, without building a list)."""
         if self.present:
             return True
-        for value in values:
-            if value is True or value is False or value is None:
-                if value in self.literals:
-                    return True
-            elif isinstance(value, str):
-                if value in self.strings:
-                    return True
-                if self.addresses and ip_value(value) in self.addresses:
-                    return True
-            elif value in self.numbers:
+        if value is True or value is False or value is None:
+            if value in self.literals:
                 return True
-            for test in self.tests:
-                if test(value):
-                    return True
-        return False
+        elif type(value) is str:
+            if value in self.strings:
+                return True
+            if self.addresses and ip_value(value) in self.addresses:
+                return True
+        elif value in self.numbers:
+            return True
+        return any(test(value) for test in self.tests)
 
     def add_exact(self, value: object) -> None:
         if value is True or value is False or value is None:
@@ -202,7 +205,7 @@ class Leaf:
         else:
             assert is_number(value)
             number = value
-            if comparable(number) is None:
+            if not comparable(number):
                 # event-ruler keeps only the literal for numbers it cannot compare (an
                 # account id, say): match the same kind of number with the same value.
                 self.tests.append(lambda v, n=number: type(v) is type(n) and v == n)
@@ -243,7 +246,7 @@ def numeric(low: Decimal | None, low_open: bool, high: Decimal | None, high_open
     hi = float(high) if high is not None else None
 
     def test(v: object) -> bool:
-        if not is_number(v) or comparable(v) is None:  # type: ignore[arg-type]
+        if not is_number(v) or not comparable(v):  # type: ignore[arg-type]
             return False
         if lo is not None and (v < lo or (low_open and v == lo)):  # type: ignore[operator]
             return False
@@ -272,13 +275,8 @@ def anything_but_strings(values: set[str]) -> Test:
 
 
 def anything_but_numbers(values: set[Decimal]) -> Test:
-    def test(v: object) -> bool:
-        if not is_number(v):
-            return False
-        number = comparable(v)  # type: ignore[arg-type]
-        return number is not None and number not in values
-
-    return test
+    numbers = {float(value) for value in values}  # six decimals at most: exact as floats
+    return lambda v: is_number(v) and comparable(v) and v not in numbers  # type: ignore[arg-type]
 
 
 def anything_but_tests(tests: list[Test]) -> Test:
