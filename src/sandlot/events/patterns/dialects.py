@@ -16,6 +16,7 @@ import binascii
 import contextlib
 import json
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Literal
 
 from sandlot.events.patterns import complexity
@@ -88,7 +89,19 @@ EVENT_PATTERN_MAX_LENGTH = 2048  # the default quota; AWS lets an account raise 
 
 def compile_event_pattern(document: str | Mapping) -> Pattern:
     """An EventBridge event pattern, or `PatternError` (``InvalidEventPatternException``,
-    "Event pattern is not valid. Reason: ...") as ``PutRule``/``TestEventPattern`` answer."""
+    "Event pattern is not valid. Reason: ...") as ``PutRule``/``TestEventPattern`` answer.
+    Compiled patterns are immutable; a pattern text is compiled once (cached)."""
+    if isinstance(document, str):
+        return _event_pattern_text(document)
+    return _event_pattern(document)
+
+
+@lru_cache(maxsize=1024)
+def _event_pattern_text(text: str) -> Pattern:
+    return _event_pattern(text)
+
+
+def _event_pattern(document: str | Mapping) -> Pattern:
     try:
         parsed = _parse(document)
         tree = compile_tree(parsed, EVENTBRIDGE)
@@ -198,7 +211,19 @@ def compile_filter_policy(
 ) -> FilterPolicy:
     """An SNS filter policy, or `PatternError` (``InvalidParameter``) with SNS's message:
     "Invalid parameter: FilterPolicy: <reason>" from SetSubscriptionAttributes, and
-    "Invalid parameter: Attributes Reason: FilterPolicy: <reason>" from Subscribe."""
+    "Invalid parameter: Attributes Reason: FilterPolicy: <reason>" from Subscribe.
+    A policy text is compiled once per scope (cached)."""
+    if isinstance(document, str):
+        return _filter_policy_text(document, scope, subscribe)
+    return _filter_policy(document, scope, subscribe)
+
+
+@lru_cache(maxsize=1024)
+def _filter_policy_text(text: str, scope: Scope, subscribe: bool) -> FilterPolicy:
+    return _filter_policy(text, scope, subscribe)
+
+
+def _filter_policy(document: str | Mapping, scope: Scope, subscribe: bool) -> FilterPolicy:
     lead = "Invalid parameter: Attributes Reason: " if subscribe else "Invalid parameter: "
     if isinstance(document, str) and len(document.encode("utf-8")) > SNS_MAX_BYTES:
         raise PatternError(SNS_CODE, f"{lead}FilterPolicy: Filter policy is too large", "")
@@ -312,14 +337,21 @@ def compile_filter_criteria(criteria: Mapping | None) -> FilterCriteria | None:
     patterns = []
     for item in filters:
         text = item.get("Pattern") if isinstance(item, Mapping) else None
-        try:
-            if not isinstance(text, str) or len(text) > LAMBDA_MAX_PATTERN_LENGTH:
-                raise Invalid("Pattern")
-            parsed = _parse(text)
-            patterns.append(Pattern(compile_tree(parsed, LAMBDA), parsed))
-        except Invalid as invalid:
-            raise PatternError(LAMBDA_CODE, LAMBDA_MESSAGE, invalid.reason) from None
+        if not isinstance(text, str):
+            raise PatternError(LAMBDA_CODE, LAMBDA_MESSAGE, "a filter needs a Pattern string")
+        patterns.append(_lambda_pattern(text))
     return FilterCriteria(patterns, criteria) if patterns else None
+
+
+@lru_cache(maxsize=1024)
+def _lambda_pattern(text: str) -> Pattern:
+    try:
+        if len(text) > LAMBDA_MAX_PATTERN_LENGTH:
+            raise Invalid("the pattern must be a JSON string of at most 4096 characters")
+        parsed = _parse(text)
+        return Pattern(compile_tree(parsed, LAMBDA), parsed)
+    except Invalid as invalid:
+        raise PatternError(LAMBDA_CODE, LAMBDA_MESSAGE, invalid.reason) from None
 
 
 def compile_pattern(document: str | Mapping, dialect: Dialect = "eventbridge") -> Pattern:
