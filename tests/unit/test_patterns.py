@@ -934,3 +934,48 @@ def naive(pattern, event):
 @given(PATTERNS, EVENTS)
 def test_exact_matching_equals_naive_evaluator(pattern, event):
     assert compile_event_pattern(pattern).matches(event) is naive(pattern, event)
+
+
+@settings(max_examples=300, deadline=None)
+@given(PATTERNS, PATTERNS, EVENTS)
+def test_or_is_the_union_of_its_branches(first, second, event):
+    either = compile_event_pattern({"$or": [first, second]}).matches(event)
+    assert either is (
+        compile_event_pattern(first).matches(event) or compile_event_pattern(second).matches(event)
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["x", "y", "z"]), min_size=1, max_size=3),
+    st.sampled_from(["x", "y", "z"]),
+)
+def test_anything_but_negates_exact_for_a_present_string(excluded, value):
+    event = {"f": value}
+    negated = compile_event_pattern({"f": [{"anything-but": excluded}]}).matches(event)
+    assert negated is not compile_event_pattern({"f": excluded}).matches(event)
+
+
+BOUNDS = st.integers(-1000, 1000)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    BOUNDS,
+    BOUNDS,
+    st.sampled_from([">", ">="]),
+    st.sampled_from(["<", "<="]),
+    st.integers(-1100, 1100),
+)
+def test_numeric_range_agrees_with_python_comparison(low, high, opener, closer, value):
+    if low >= high:
+        return
+    pattern = compile_event_pattern({"n": [{"numeric": [opener, low, closer, high]}]})
+    above = value > low if opener == ">" else value >= low
+    below = value < high if closer == "<" else value <= high
+    assert pattern.matches({"n": value}) is (above and below)
+    assert pattern.matches({"n": float(value) + 0.5}) is (
+        (value + 0.5 > low if opener == ">" else value + 0.5 >= low)
+        and (value + 0.5 < high if closer == "<" else value + 0.5 <= high)
+    )
+    assert pattern.matches({"n": str(value)}) is False  # a string is never a number
