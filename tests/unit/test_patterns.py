@@ -101,6 +101,11 @@ EVENTBRIDGE_MATCHES = [
         True,
     ),
     c("nested-scalar-arrays", {"a": [3]}, {"a": [[1, 2], [3]]}, True),
+    c("dotted-key-literal", {"a.b": ["x"]}, {"a.b": "x"}, True),
+    c("dotted-key-nested", {"a.b": ["x"]}, {"a": {"b": "x"}}, True),
+    c("dotted-key-through-array", {"a.b": ["x"]}, {"a": [{"b": "y"}, {"b": "x"}]}, True),
+    c("dotted-key-miss", {"a.b": ["x"]}, {"a": {"b": "y"}}, False),
+    c("dotted-key-absent", {"a.b": [{"exists": False}]}, {"a": {"c": 1}}, True),
     # --- numbers, booleans, null, empty string
     c("number-exact", {"detail": {"c-count": [5]}}, EC2, True),
     c("number-exact-float-form", {"detail": {"c-count": [5.0]}}, EC2, True),
@@ -676,6 +681,7 @@ SNS_BODY_MATCHES = [
     c("array-values", {"interests": ["rugby"]}, {"interests": ["soccer", "rugby"]}, True),
     c("numeric-json-only", {"price": [{"numeric": [">", 1]}]}, {"price": "150"}, False),
     c("exists-false", {"store": [{"exists": False}]}, {"customer_interests": ["baseball"]}, True),
+    c("dotted-policy-key", {"field1.field2": ["value1"]}, {"field1": {"field2": "value1"}}, True),
 ]
 
 

@@ -57,12 +57,15 @@ class Grammar:
 class Node:
     """One pattern object: every field must match, and one alternative of every ``$or``."""
 
-    __slots__ = ("fields", "ors", "absent_ok")
+    __slots__ = ("fields", "ors", "absent_ok", "dotted")
 
     def __init__(self) -> None:
         self.fields: list[tuple[str, Node | Leaf]] = []
         self.ors: list[list[Node]] = []
         self.absent_ok = False  # would match where the event has nothing at all
+        # event-ruler names fields by their dotted path, so a key "a.b" also finds
+        # {"a": {"b": ...}}: the nested form of each dotted key, tried when it is absent.
+        self.dotted: dict[str, Node] = {}
 
     def finish(self) -> Node:
         self.absent_ok = all(
@@ -74,6 +77,10 @@ class Node:
     def matches(self, value: object) -> bool:
         if type(value) is dict:
             for key, child in self.fields:
+                if key not in value and key in self.dotted:
+                    if not self.dotted[key].matches(value):
+                        return False
+                    continue
                 if type(child) is Leaf:
                     if key not in value:
                         if not child.absent:
@@ -135,12 +142,25 @@ def _object(document: dict, grammar: Grammar, in_or: bool) -> Node:
         if in_or and key in RESERVED_IN_OR:
             raise Invalid(f"{key} is Ruler reserved fieldName which cannot be used inside $or.")
         if isinstance(value, dict):
-            node.fields.append((key, _object(value, grammar, in_or)))
+            child: Node | Leaf = _object(value, grammar, in_or)
         elif isinstance(value, list):
-            node.fields.append((key, _leaf(value, grammar)))
+            child = _leaf(value, grammar)
         else:
             raise Invalid(f'"{key}" must be an object or an array')
+        node.fields.append((key, child))
+        if "." in key.strip("."):
+            node.dotted[key] = _nested(key.split("."), child)
     return node.finish()
+
+
+def _nested(path: list[str], child: Node | Leaf) -> Node:
+    """``{"a": {"b": child}}`` for the path ``["a", "b"]``."""
+    for name in reversed(path):
+        node = Node()
+        node.fields.append((name, child))
+        child = node.finish()
+    assert isinstance(child, Node)
+    return child
 
 
 def _or(value: object, grammar: Grammar) -> list[Node]:
