@@ -513,6 +513,26 @@ def test_eventbridge_invalid(pattern, reason):
         assert error.message == f"Event pattern is not valid. Reason: {reason}"
 
 
+def test_non_standard_json_and_absurd_depth_are_refused_not_crashes():
+    with pytest.raises(PatternError, match="Non-standard token 'NaN'"):
+        compile_event_pattern('{"a": [NaN]}')
+    deep = '{"a": ' * 5000 + "[1]" + "}" * 5000
+    for compile_ in (compile_event_pattern, compile_filter_policy):
+        with pytest.raises(PatternError):
+            compile_(deep)
+    pattern = compile_event_pattern('{"a": {"b": [1]}}')
+    nested: object = 1
+    for _ in range(5000):
+        nested = [nested]
+    assert pattern.matches({"a": nested}) is False
+
+
+def test_uses_wildcards_for_the_service_quota():
+    assert compile_event_pattern('{"a": [{"wildcard": "x*"}]}').uses_wildcards
+    assert compile_event_pattern('{"a": [{"anything-but": {"wildcard": "x*"}}]}').uses_wildcards
+    assert not compile_event_pattern('{"a": ["x*"]}').uses_wildcards
+
+
 def test_first_problem_in_document_order_is_reported():
     # AWS parses as it streams: the first bad member is the one named.
     with pytest.raises(PatternError, match='"b" must be'):

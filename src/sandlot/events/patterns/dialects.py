@@ -49,9 +49,18 @@ def _parse(document: str | Mapping) -> object:
     if isinstance(document, Mapping):
         return document
     try:
-        return json.loads(document)
+        return json.loads(document, parse_constant=_non_standard)
     except (json.JSONDecodeError, TypeError) as error:
         raise Invalid(_json_reason(error)) from None
+    except RecursionError:
+        raise Invalid("Maximum nesting depth exceeded") from None
+
+
+def _non_standard(token: str) -> object:
+    """Python reads NaN/Infinity; AWS's JSON parser (Jackson) refuses them."""
+    raise Invalid(
+        f"Non-standard token '{token}': enable JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS to allow"
+    )
 
 
 def _json_reason(error: Exception) -> str:
@@ -60,24 +69,41 @@ def _json_reason(error: Exception) -> str:
     return "Filter is not an object"
 
 
+def _compile(document: object, grammar: Grammar) -> Node:
+    try:
+        return compile_tree(document, grammar)
+    except RecursionError:
+        raise Invalid("Maximum nesting depth exceeded") from None
+
+
+def _match(tree: Node, event: object) -> bool:
+    """Never an exception for an event: one nested past the interpreter's depth is a miss."""
+    try:
+        return tree.matches(event)
+    except RecursionError:
+        return False
+
+
 class Pattern:
     """A compiled pattern: `matches` takes a parsed JSON event, `matches_json` its text."""
 
-    __slots__ = ("_tree", "source")
+    __slots__ = ("_tree", "source", "uses_wildcards")
 
-    def __init__(self, tree: Node, source: object):
+    def __init__(self, tree: Node, source: object, uses_wildcards: bool = False):
         self._tree = tree
         self.source = source  # the pattern document as given (parsed)
+        # EventBridge allows 30 rules with wildcards per bus: the service counts these.
+        self.uses_wildcards = uses_wildcards
 
     def matches(self, event: object) -> bool:
-        return self._tree.matches(event)
+        return _match(self._tree, event)
 
     def matches_json(self, text: str | bytes) -> bool:
         try:
             event = json.loads(text)
         except ValueError:
             return False
-        return self._tree.matches(event)
+        return _match(self._tree, event)
 
 
 # --- EventBridge ----------------------------------------------------------------------------
@@ -104,17 +130,17 @@ def _event_pattern_text(text: str) -> Pattern:
 def _event_pattern(document: str | Mapping) -> Pattern:
     try:
         parsed = _parse(document)
-        tree = compile_tree(parsed, EVENTBRIDGE)
-        for operands in wildcard_operands(parsed).values():
-            if complexity.complexity(operands) > complexity.LIMIT:
-                raise Invalid(complexity.MESSAGE)
+        tree = _compile(parsed, EVENTBRIDGE)
+        operands = wildcard_operands(parsed)
+        if any(complexity.complexity(field) > complexity.LIMIT for field in operands.values()):
+            raise Invalid(complexity.MESSAGE)
     except Invalid as invalid:
         raise PatternError(
             EVENTBRIDGE_CODE,
             f"Event pattern is not valid. Reason: {invalid.reason}",
             invalid.reason,
         ) from None
-    return Pattern(tree, parsed)
+    return Pattern(tree, parsed, uses_wildcards=bool(operands))
 
 
 # --- SNS ------------------------------------------------------------------------------------
@@ -154,13 +180,13 @@ class FilterPolicy:
             document = json.loads(body)
         except ValueError:
             return False
-        return isinstance(document, dict) and self._tree.matches(document)
+        return isinstance(document, dict) and _match(self._tree, document)
 
     def matches_attributes(self, attributes: Mapping[str, Mapping]) -> bool:
         """MessageAttributes scope. ``attributes`` maps a name to its ``DataType`` (or
         ``Type``) and ``StringValue`` (or ``Value``), as Publish takes them or as the
         SNS envelope shows them."""
-        return self._tree.matches(sns_attribute_event(attributes))
+        return _match(self._tree, sns_attribute_event(attributes))
 
 
 def sns_attribute_event(attributes: Mapping[str, Mapping]) -> dict[str, object]:
@@ -230,8 +256,9 @@ def _filter_policy(document: str | Mapping, scope: Scope, subscribe: bool) -> Fi
     try:
         parsed = _parse(document)
         if isinstance(parsed, dict):
-            _sns_limits(parsed, scope, lead)
-        tree = compile_tree(parsed, SNS)
+            with contextlib.suppress(RecursionError):  # _compile refuses such depth below
+                _sns_limits(parsed, scope, lead)
+        tree = _compile(parsed, SNS)
     except Invalid as invalid:
         raise PatternError(
             SNS_CODE, f"{lead}FilterPolicy: {invalid.reason}", invalid.reason
@@ -349,7 +376,7 @@ def _lambda_pattern(text: str) -> Pattern:
         if len(text) > LAMBDA_MAX_PATTERN_LENGTH:
             raise Invalid("the pattern must be a JSON string of at most 4096 characters")
         parsed = _parse(text)
-        return Pattern(compile_tree(parsed, LAMBDA), parsed)
+        return Pattern(_compile(parsed, LAMBDA), parsed)
     except Invalid as invalid:
         raise PatternError(LAMBDA_CODE, LAMBDA_MESSAGE, invalid.reason) from None
 
