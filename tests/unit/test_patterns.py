@@ -144,6 +144,10 @@ EVENTBRIDGE_MATCHES = [
     c("wildcard-escaped-star", {"k": [{"wildcard": "a\\*b"}]}, {"k": "a*b"}, True),
     c("wildcard-escaped-star-literal", {"k": [{"wildcard": "a\\*b"}]}, {"k": "axb"}, False),
     c("wildcard-not-number", {"k": [{"wildcard": "*"}]}, {"k": 5}, False),
+    c("wildcard-star-alone", {"k": [{"wildcard": "*"}]}, {"k": ""}, True),
+    c("wildcard-segments-in-order", {"k": [{"wildcard": "*b*a*"}]}, {"k": "ab"}, False),
+    c("wildcard-overlap-head-tail", {"k": [{"wildcard": "ab*ba"}]}, {"k": "aba"}, False),
+    c("wildcard-escaped-backslash", {"k": [{"wildcard": "a\\\\*"}]}, {"k": "a\\xyz"}, True),
     # --- anything-but
     c("anything-but-string", {"detail": {"state": [{"anything-but": "initializing"}]}}, EC2, True),
     c("anything-but-string-hit", {"detail": {"state": [{"anything-but": "running"}]}}, EC2, False),
@@ -466,6 +470,7 @@ EVENTBRIDGE_INVALID = [
     ),
     r("cidr-number", '{"a": [{"cidr": 10}]}', "prefix match pattern must be a string"),
     r("cidr-no-slash", '{"a": [{"cidr": "10.0.0.0"}]}', "Malformed CIDR, one '/' required"),
+    r("cidr-trailing-slash", '{"a": [{"cidr": "10.0.0.0/"}]}', "Malformed CIDR, one '/' required"),
     r(
         "cidr-mask-text",
         '{"a": [{"cidr": "10.0.0.0/x"}]}',
@@ -525,6 +530,26 @@ def test_non_standard_json_and_absurd_depth_are_refused_not_crashes():
     for _ in range(5000):
         nested = [nested]
     assert pattern.matches({"a": nested}) is False
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text("ab*", max_size=6), st.text("ab", max_size=8))
+def test_wildcard_agrees_with_fnmatch(pattern, value):
+    import fnmatch
+
+    if "**" in pattern:
+        return
+    compiled = compile_event_pattern({"k": [{"wildcard": pattern}]})
+    assert compiled.matches({"k": value}) is fnmatch.fnmatchcase(value, pattern)
+
+
+def test_wildcard_on_a_large_value_stays_fast():
+    import time
+
+    compiled = compile_event_pattern({"k": [{"wildcard": "*a*a*a*a*b"}]})
+    start = time.perf_counter()
+    assert compiled.matches({"k": "a" * 200_000}) is False
+    assert time.perf_counter() - start < 0.5
 
 
 def test_uses_wildcards_for_the_service_quota():

@@ -82,7 +82,9 @@ def ip_value(text: str) -> tuple[int, int] | None:
 def cidr_range(text: str) -> tuple[int, int, int]:
     """(address size, low, high) for a ``cidr`` operand; refusals in event-ruler's words."""
     parts = text.split("/")
-    if len(parts) != 2 or not parts[0] and not parts[1]:
+    while parts and not parts[-1]:  # Java's split drops trailing empty strings
+        parts.pop()
+    if len(parts) != 2:
         raise Invalid("Malformed CIDR, one '/' required")
     address, bits = parts
     try:
@@ -107,13 +109,13 @@ def cidr_range(text: str) -> tuple[int, int, int]:
 # --- wildcards ------------------------------------------------------------------------------
 
 
-def wildcard_regex(text: str) -> re.Pattern[str]:
-    """The ``wildcard`` operand as a regex; ``\\*`` and ``\\\\`` escape, ``**`` is refused.
+def wildcard_segments(text: str) -> list[str]:
+    """The ``wildcard`` operand split at its unescaped ``*``: the literal runs between them.
 
-    Positions in the messages count UTF-8 bytes of the operand behind its opening quote,
-    as event-ruler reports them.
+    ``\\*`` and ``\\\\`` escape; ``**`` and any other escape are refused, at the position
+    event-ruler reports: UTF-8 bytes of the operand counted behind its opening quote.
     """
-    out: list[str] = []
+    segments = [""]
     position = 1  # the quote event-ruler puts before the value
     i = 0
     while i < len(text):
@@ -121,19 +123,40 @@ def wildcard_regex(text: str) -> re.Pattern[str]:
         if char == "*":
             if i + 1 < len(text) and text[i + 1] == "*":
                 raise Invalid(f"Consecutive wildcard characters at pos {position}")
-            out.append(".*")
+            segments.append("")
         elif char == "\\":
             if i + 1 < len(text) and text[i + 1] in "*\\":
-                out.append(re.escape(text[i + 1]))
+                segments[-1] += text[i + 1]
                 i += 1
                 position += 1
             else:
                 raise Invalid(f"Invalid escape character at pos {position}")
         else:
-            out.append(re.escape(char))
+            segments[-1] += char
         position += len(char.encode("utf-8"))
         i += 1
-    return re.compile("".join(out), re.DOTALL)
+    return segments
+
+
+def glob_match(segments: list[str], value: str) -> bool:
+    """Whether ``value`` is the segments joined by any runs of characters.
+
+    Leftmost-first search of each middle segment is exact for ``*``-only globs and stays
+    linear — no regex backtracking for an event value of 256 KB.
+    """
+    if len(segments) == 1:
+        return value == segments[0]
+    head, tail = segments[0], segments[-1]
+    end = len(value) - len(tail)
+    if end < len(head) or not value.startswith(head) or not value.endswith(tail):
+        return False
+    position = len(head)
+    for segment in segments[1:-1]:
+        found = value.find(segment, position, end)
+        if found < 0:
+            return False
+        position = found + len(segment)
+    return True
 
 
 def wildcard_tokens(text: str) -> list[int]:
@@ -236,8 +259,8 @@ def equals_ignore_case(text: str) -> Test:
 
 
 def wildcard(text: str) -> Test:
-    regex = wildcard_regex(text)
-    return lambda v: isinstance(v, str) and regex.fullmatch(v) is not None
+    segments = wildcard_segments(text)
+    return lambda v: isinstance(v, str) and glob_match(segments, v)
 
 
 def numeric(low: Decimal | None, low_open: bool, high: Decimal | None, high_open: bool) -> Test:
