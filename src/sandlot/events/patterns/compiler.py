@@ -101,7 +101,13 @@ class Node:
                         return False
                 elif not child.absent_ok:
                     return False
-            return all(any(alt.matches(value) for alt in group) for group in self.ors)
+            for group in self.ors:
+                for alternative in group:
+                    if alternative.matches(value):
+                        break
+                else:
+                    return False
+            return True
         if type(value) is list:
             if value:
                 return any(self.matches(item) for item in value)
