@@ -166,6 +166,9 @@ EVENTBRIDGE_MATCHES = [
         True,
     ),
     c("anything-but-numbers-hit", {"a": [{"anything-but": [100, 200]}]}, {"a": 200.0}, False),
+    c("anything-but-numbers-string", {"a": [{"anything-but": [100]}]}, {"a": "100"}, True),
+    c("anything-but-string-number", {"a": [{"anything-but": ["100"]}]}, {"a": 100}, True),
+    c("anything-but-string-null", {"a": [{"anything-but": "x"}]}, {"a": None}, True),
     c(
         "anything-but-prefix",
         {"detail": {"state": [{"anything-but": {"prefix": "init"}}]}},

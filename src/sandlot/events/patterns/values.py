@@ -291,9 +291,10 @@ def cidr(size: int, low: int, high: int) -> Test:
     return test
 
 
-# anything-but: the value is a string (or number) that is *not* any of the given ones.
-# Like event-ruler's byte machine, a value of another kind (a number against a string
-# list, true, null) is "anything but" those strings; a numeric list only judges numbers.
+# anything-but: the value is not any of the given ones. As in event-ruler's byte machine, a
+# value of another kind always passes: a number, true or null against a string list, a
+# string against a numeric list (event-ruler only fails an anything-but on an equal value
+# of the same kind).
 
 
 def anything_but_strings(values: set[str]) -> Test:
@@ -302,7 +303,7 @@ def anything_but_strings(values: set[str]) -> Test:
 
 def anything_but_numbers(values: set[Decimal]) -> Test:
     numbers = {float(value) for value in values}  # six decimals at most: exact as floats
-    return lambda v: is_number(v) and comparable(v) and v not in numbers  # type: ignore[arg-type]
+    return lambda v: not (is_number(v) and comparable(v) and v in numbers)  # type: ignore[arg-type]
 
 
 def anything_but_tests(tests: list[Test]) -> Test:
