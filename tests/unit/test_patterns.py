@@ -674,6 +674,12 @@ SNS_ATTRIBUTE_MATCHES = [
     ),
     c("numeric-exact-value", {"price_usd": [301.5]}, {"price_usd": attr("Number", "301.5")}, True),
     c(
+        "numeric-value-as-number",
+        {"p": [{"numeric": ["=", 301.5]}]},
+        {"p": {"Type": "Number", "Value": 301.5}},
+        True,
+    ),
+    c(
         "numeric-string-attr",
         {"price_usd": [{"numeric": [">", 1]}]},
         {"price_usd": attr("String", "301.5")},

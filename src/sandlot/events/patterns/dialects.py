@@ -28,7 +28,7 @@ from sandlot.events.patterns.compiler import (
     compile_tree,
     wildcard_operands,
 )
-from sandlot.events.patterns.values import Invalid
+from sandlot.events.patterns.values import Invalid, is_number
 
 Dialect = Literal["eventbridge", "sns", "lambda"]
 Scope = Literal["MessageAttributes", "MessageBody"]
@@ -198,6 +198,9 @@ def sns_attribute_event(attributes: Mapping[str, Mapping]) -> dict[str, object]:
         text = attribute.get("StringValue", attribute.get("Value"))
         # Custom types ("String.custom", "Number.float") filter as their base type.
         base = kind.split(".", 1)[0] if kind and not kind.endswith(".Array") else kind
+        if base == "Number" and is_number(text):  # already a number (a parsed envelope)
+            event[name] = text
+            continue
         if base not in _SNS_TYPES or not isinstance(text, str):
             continue
         if base == "String":
