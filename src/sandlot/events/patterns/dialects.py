@@ -305,8 +305,8 @@ def _combinations(policy: dict, depth: int, total: int) -> int:
 
 # --- Lambda event source mappings -----------------------------------------------------------
 
-# Lambda's filtering supports what EventBridge Pipes does: no wildcard and no nested
-# anything-but forms.
+# Lambda documents a subset of the language for its filters: no wildcard and no nested
+# anything-but forms (prefix, suffix, equals-ignore-case, numeric, exists, $or are in).
 LAMBDA = Grammar(operators=ALL_OPERATORS - {"wildcard", "exactly"}, anything_but_inner=frozenset())
 LAMBDA_CODE = "InvalidParameterValueException"
 LAMBDA_MESSAGE = "Invalid filter pattern definition."
@@ -323,7 +323,9 @@ class FilterCriteria:
         self.patterns = patterns
         self.source = source
 
-    def matches(self, record: Mapping, data_key: str = "body", *, base64_data: bool = False):
+    def matches(
+        self, record: Mapping, data_key: str = "body", *, base64_data: bool = False
+    ) -> bool:
         """Whether ``record`` (the record as the function receives it) passes.
 
         ``data_key`` names the payload field a pattern sees as JSON when it is JSON
