@@ -54,7 +54,11 @@ def poller_role(iam, *, sqs_allowed: bool = True) -> str:
     if sqs_allowed:
         policy = {"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}
     else:  # it may send the reports, nothing else
-        policy = {"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"], "Resource": "*"}  # fmt: skip
+        policy = {
+            "Effect": "Allow",
+            "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"],
+            "Resource": "*",
+        }
     iam.put_role_policy(
         RoleName=name,
         PolicyName="sqs",
@@ -68,7 +72,9 @@ def queue(sqs, prefix: str, **attributes) -> tuple[str, str]:
     name = unique(prefix) + (".fifo" if attributes.get("FifoQueue") == "true" else "")
     attributes = {k: str(v) for k, v in attributes.items()}
     url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]  # fmt: skip
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     return url, arn
 
 
@@ -117,7 +123,9 @@ def counts(sqs, url: str) -> tuple[int, int]:
         QueueUrl=url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
-    return int(got["ApproximateNumberOfMessages"]), int(got["ApproximateNumberOfMessagesNotVisible"])  # fmt: skip
+    return int(got["ApproximateNumberOfMessages"]), int(
+        got["ApproximateNumberOfMessagesNotVisible"]
+    )
 
 
 def wait_counts(sqs, url: str, expected: tuple[int, int], timeout: float = 20) -> None:
@@ -185,7 +193,10 @@ def test_record_shape_api_and_deletion(setup):
 
     listed = lam.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]
     assert [m["UUID"] for m in listed] == [created["UUID"]]
-    assert lam.list_event_source_mappings(EventSourceArn=arn)["EventSourceMappings"][0]["UUID"] == created["UUID"]  # fmt: skip
+    assert (
+        lam.list_event_source_mappings(EventSourceArn=arn)["EventSourceMappings"][0]["UUID"]
+        == created["UUID"]
+    )
     duplicate = error_of(lam.create_event_source_mapping, EventSourceArn=arn, FunctionName=name)
     assert duplicate["Code"] == "ResourceConflictException"
     assert f'(" {arn} ") and function (" {name} ") already exists' in duplicate["Message"]
@@ -208,15 +219,28 @@ def test_validation_errors(setup, server):
     _, arn = queue(sqs, "checked")
     _, fifo_arn = queue(sqs, "checked", FifoQueue="true")
     name = function(lam, role, out_url)
-    too_big = error_of(lam.create_event_source_mapping, EventSourceArn=arn, FunctionName=name, BatchSize=11)  # fmt: skip
+    too_big = error_of(
+        lam.create_event_source_mapping, EventSourceArn=arn, FunctionName=name, BatchSize=11
+    )
     assert too_big["Code"] == "InvalidParameterValueException"
     assert too_big["Message"] == (
         "Maximum batch window in seconds must be greater than 0 if maximum batch size is "
         "greater than 10"
     )
-    over_max = error_of(lam.create_event_source_mapping, EventSourceArn=arn, FunctionName=name, BatchSize=10001, MaximumBatchingWindowInSeconds=1)  # fmt: skip
+    over_max = error_of(
+        lam.create_event_source_mapping,
+        EventSourceArn=arn,
+        FunctionName=name,
+        BatchSize=10001,
+        MaximumBatchingWindowInSeconds=1,
+    )
     assert over_max["Code"] == "ValidationException"
-    window = error_of(lam.create_event_source_mapping, EventSourceArn=fifo_arn, FunctionName=name, MaximumBatchingWindowInSeconds=1)  # fmt: skip
+    window = error_of(
+        lam.create_event_source_mapping,
+        EventSourceArn=fifo_arn,
+        FunctionName=name,
+        MaximumBatchingWindowInSeconds=1,
+    )
     assert window["Message"] == "Batching window is not supported for FIFO queues"
     unchecked = boto3.session.Session().client(
         "lambda",
@@ -226,7 +250,12 @@ def test_validation_errors(setup, server):
         aws_secret_access_key="test",
         config=Config(parameter_validation=False, retries={"max_attempts": 1}),
     )
-    scaling = error_of(unchecked.create_event_source_mapping, EventSourceArn=arn, FunctionName=name, ScalingConfig={"MaximumConcurrency": 1})  # fmt: skip
+    scaling = error_of(
+        unchecked.create_event_source_mapping,
+        EventSourceArn=arn,
+        FunctionName=name,
+        ScalingConfig={"MaximumConcurrency": 1},
+    )
     assert scaling["Code"] == "ValidationException"
     missing = error_of(lam.create_event_source_mapping, EventSourceArn=arn, FunctionName="nope")
     assert missing["Code"] == "ResourceNotFoundException"
@@ -254,10 +283,13 @@ def test_role_without_sqs_permissions_is_refused(client):
     iam.put_role_policy(
         RoleName=role.rsplit("/", 1)[1],
         PolicyName="receive",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "sqs:ReceiveMessage", "Resource": arn}
-        ]}),
-    )  # fmt: skip
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "sqs:ReceiveMessage", "Resource": arn}],
+            }
+        ),
+    )
     refused = error_of(lam.create_event_source_mapping, EventSourceArn=arn, FunctionName=name)
     assert refused["Message"].endswith("to call DeleteMessage on SQS")
 
@@ -374,7 +406,9 @@ def test_disable_stops_delivery_and_enable_resumes(setup):
     while time.monotonic() < deadline:
         assert counts(sqs, url) == (1, 0)
         time.sleep(0.1)
-    assert lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)["State"] == "Enabling"  # fmt: skip
+    assert (
+        lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)["State"] == "Enabling"
+    )
     wait_state(lam, mapping["UUID"], "Enabled")
     assert bodies(events(sqs, out_url, 1)) == ["while-disabled"]
 
@@ -384,10 +418,18 @@ def test_cli_creates_and_lists_mappings(setup, server):
     _, arn = queue(sqs, "cli")
     name = function(lam, role, out_url)
     created = aws(
-        server.endpoint, "lambda", "create-event-source-mapping",
-        "--function-name", name, "--event-source-arn", arn, "--batch-size", "5",
-        "--scaling-config", "MaximumConcurrency=3",
-    )  # fmt: skip
+        server.endpoint,
+        "lambda",
+        "create-event-source-mapping",
+        "--function-name",
+        name,
+        "--event-source-arn",
+        arn,
+        "--batch-size",
+        "5",
+        "--scaling-config",
+        "MaximumConcurrency=3",
+    )
     assert created["BatchSize"] == 5 and created["ScalingConfig"] == {"MaximumConcurrency": 3}
     listed = aws(server.endpoint, "lambda", "list-event-source-mappings", "--function-name", name)
     assert [m["UUID"] for m in listed["EventSourceMappings"]] == [created["UUID"]]

@@ -372,9 +372,12 @@ class SqsSource(Source):
         principal = await self.poller.role()
         try:
             return await self.poller.platform.call(
-                "sqs", operation, {"QueueUrl": self.queue_url, **params},
-                principal=principal, region=self.region,
-            )  # fmt: skip
+                "sqs",
+                operation,
+                {"QueueUrl": self.queue_url, **params},
+                principal=principal,
+                region=self.region,
+            )
         except ServiceError as error:
             raise Problem(f"PROBLEM: {operation} failed: {error.code}: {error.message}") from None
 

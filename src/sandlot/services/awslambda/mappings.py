@@ -108,7 +108,10 @@ class MappingOperations(LambdaBase):
         account, region = ctx.account_id, ctx.region
         source_arn = params["EventSourceArn"]
         if source_service(source_arn) is None:
-            raise invalid(f"Unrecognized event source, must be kinesis, dynamodb stream or sqs. Unsupported source arn : {source_arn}")  # fmt: skip
+            service = source_arn.split(":")[2] if source_arn.count(":") >= 5 else None
+            if service in ("kinesis", "dynamodb", "kafka", "mq", "rds"):  # AWS's, not sandlot's yet
+                raise invalid(f"sandlot does not poll {service} event sources yet.")
+            raise invalid("Unrecognized event source.")
         name, qualifier = self._mapping_target(ctx, params["FunctionName"])
         check_tags(params.get("Tags"))
         settings = self._sqs_settings(params, {}, creating=True)
@@ -151,7 +154,7 @@ class MappingOperations(LambdaBase):
             raise in_use("update")
         for key in _NOT_FOR_SQS:
             if params.get(key) is not None:
-                raise invalid(f"Unsupported {key} parameter for given event source mapping type.")  # fmt: skip
+                raise invalid(f"Unsupported {key} parameter for given event source mapping type.")
         current = json.loads(row["settings"])
         settings = self._sqs_settings(params, current, creating=False)
         name, qualifier = row["function"], row["qualifier"]
@@ -255,7 +258,7 @@ class MappingOperations(LambdaBase):
             function_name=row["function"],
             function_arn=function_arn(
                 row["region"], row["account"], row["function"], row["qualifier"]
-            ),  # fmt: skip
+            ),
             source_arn=row["source_arn"],
             settings=settings,
         )
@@ -281,7 +284,9 @@ class MappingOperations(LambdaBase):
                 if params.get(key) is not None:
                     if key == "StartingPosition":
                         raise invalid("StartingPosition is not valid for SQS event sources.")
-                    raise invalid(f"Unsupported {key} parameter for given event source mapping type.")  # fmt: skip
+                    raise invalid(
+                        f"Unsupported {key} parameter for given event source mapping type."
+                    )
             current = {
                 "BatchSize": SQS_DEFAULT_BATCH,
                 "MaximumBatchingWindowInSeconds": 0,
@@ -306,7 +311,9 @@ class MappingOperations(LambdaBase):
             )
         filters = (settings.get("FilterCriteria") or {}).get("Filters") or []
         if len(filters) > MAX_FILTERS:
-            raise invalid(f"The maximum number of filters per event source mapping is {MAX_FILTERS}.")  # fmt: skip
+            raise invalid(
+                f"The maximum number of filters per event source mapping is {MAX_FILTERS}."
+            )
         from sandlot.events.pollers import compile_filters
 
         compile_filters(settings.get("FilterCriteria"))  # AWS's error for a bad pattern
@@ -361,7 +368,7 @@ class MappingOperations(LambdaBase):
             "EventSourceArn": row["source_arn"],
             "FunctionArn": function_arn(
                 row["region"], row["account"], row["function"], row["qualifier"]
-            ),  # fmt: skip
+            ),
             "LastModified": row["last_modified"],
             "State": row["state"],
             "StateTransitionReason": row["state_reason"],
