@@ -149,7 +149,9 @@ def test_record_shape_api_and_deletion(setup):
     sqs, lam, role, out_url = setup
     url, arn = queue(sqs, "source")
     name = function(lam, role, out_url)
-    created = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name)
+    created = lam.create_event_source_mapping(
+        EventSourceArn=arn, FunctionName=name, Tags={"team": "a"}
+    )
     assert created["State"] == "Creating"
     assert created["BatchSize"] == 10 and created["MaximumBatchingWindowInSeconds"] == 0
     assert created["FunctionArn"] == f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"
@@ -160,6 +162,11 @@ def test_record_shape_api_and_deletion(setup):
     assert created["FunctionResponseTypes"] == []
     enabled = wait_state(lam, created["UUID"], "Enabled")
     assert enabled["LastModified"] == created["LastModified"]
+    mapping_arn = created["EventSourceMappingArn"]
+    assert lam.list_tags(Resource=mapping_arn)["Tags"] == {"team": "a"}
+    lam.tag_resource(Resource=mapping_arn, Tags={"env": "dev"})
+    lam.untag_resource(Resource=mapping_arn, TagKeys=["team"])
+    assert lam.list_tags(Resource=mapping_arn)["Tags"] == {"env": "dev"}
 
     sent = sqs.send_message(
         QueueUrl=url,
