@@ -465,3 +465,37 @@ def test_restart_mid_flight_delivers(tmp_path):
         (event,) = events(sqs, out_url, 1)
         assert bodies([event]) == ["in-flight"]
         assert event["Records"][0]["attributes"]["ApproximateReceiveCount"] == "2"
+
+
+def test_filter_criteria_deletes_what_does_not_match(setup):
+    sqs, lam, role, out_url = setup
+    url, arn = queue(sqs, "filtered")
+    name = function(lam, role, out_url)
+    bad = error_of(
+        lam.create_event_source_mapping,
+        EventSourceArn=arn,
+        FunctionName=name,
+        FilterCriteria={"Filters": [{"Pattern": '{"body": "not-a-list"}'}]},
+    )
+    assert (bad["Code"], bad["Message"]) == (
+        "InvalidParameterValueException",
+        "Invalid filter pattern definition.",
+    )
+    criteria = {"Filters": [{"Pattern": json.dumps({"body": {"kind": ["order"]}})}]}
+    mapping = lam.create_event_source_mapping(
+        EventSourceArn=arn, FunctionName=name, FilterCriteria=criteria, BatchSize=1
+    )
+    assert mapping["FilterCriteria"] == criteria
+    wait_state(lam, mapping["UUID"], "Enabled")
+    for body in ({"kind": "refund"}, "plain text", {"kind": "order", "n": 1}):
+        sqs.send_message(
+            QueueUrl=url, MessageBody=json.dumps(body) if isinstance(body, dict) else body
+        )
+    (event,) = events(sqs, out_url, 1)
+    assert [json.loads(b) for b in bodies([event])] == [{"kind": "order", "n": 1}]
+    wait_counts(sqs, url, (0, 0))  # the non-matching messages were deleted, as in AWS
+    # Removing the filters (an empty list) delivers everything again.
+    lam.update_event_source_mapping(UUID=mapping["UUID"], FilterCriteria={"Filters": []})
+    wait_state(lam, mapping["UUID"], "Enabled")
+    sqs.send_message(QueueUrl=url, MessageBody="anything")
+    assert bodies(events(sqs, out_url, 1)) == ["anything"]

@@ -13,8 +13,10 @@ and everything that differs between sources lives in a ``Source`` adapter:
   long poll) and within the 6 MB payload limit; it returns early, with what it has,
   when ``stopping`` is set. An empty batch is fine (a long poll ended).
 - ``event(records)``: the function's payload; ``item_id(record)``: what a
-  ``ReportBatchItemFailures`` response names a record by; ``filter_view(record)``:
-  the record as ``FilterCriteria`` patterns see it.
+  ``ReportBatchItemFailures`` response names a record by; ``matches(filters,
+  record)``: whether the record passes ``FilterCriteria`` (the shared matcher,
+  ``events.patterns``, told which field holds the data: SQS ``body``, Kinesis
+  base64 ``data``).
 - ``discard(records)``: records the filters rejected (SQS deletes them, as AWS does; a
   stream checkpoints past them).
 - ``settle(records, failed)``: after the invocation, with the records that failed
@@ -54,6 +56,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from sandlot.events.patterns import FilterCriteria, PatternError, compile_filter_criteria
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
 
@@ -114,7 +117,9 @@ class Source:
     def item_id(self, record: Any) -> str:
         raise NotImplementedError
 
-    def filter_view(self, record: Any) -> dict:
+    def matches(self, filters: FilterCriteria, record: Any) -> bool:
+        """Whether ``record`` passes the mapping's filters (each source says which of
+        its fields holds the data, parsed as JSON when it is JSON)."""
         raise NotImplementedError
 
     async def discard(self, records: list) -> None:
@@ -219,8 +224,9 @@ class Poller:
 
     async def _process(self, records: list) -> None:
         if self.filters is not None:
-            kept = [r for r in records if self.filters(self.source.filter_view(r))]
-            dropped = [r for r in records if not self.filters(self.source.filter_view(r))]
+            matches = [self.source.matches(self.filters, r) for r in records]
+            kept = [r for r, match in zip(records, matches, strict=True) if match]
+            dropped = [r for r, match in zip(records, matches, strict=True) if not match]
             if dropped:
                 await self.source.discard(dropped)
             records = kept
@@ -297,17 +303,13 @@ def reported_failures(payload: bytes, ids: list[str]) -> set[str] | None:
     return reported
 
 
-def compile_filters(criteria: dict | None):
-    """A predicate over a record's filter view for ``FilterCriteria``; None = no filters."""
-    filters = (criteria or {}).get("Filters") or []
-    if not filters:
-        return None
-    raise ServiceError(
-        "InvalidParameterValueException",
-        "sandlot does not evaluate FilterCriteria yet.",
-        400,
-        Type="User",
-    )
+def compile_filters(criteria: dict | None) -> FilterCriteria | None:
+    """The compiled ``FilterCriteria`` (None: no filtering), or the Lambda API's error
+    for a bad one (``InvalidParameterValueException``, AWS's message)."""
+    try:
+        return compile_filter_criteria(criteria)
+    except PatternError as error:
+        raise ServiceError(error.code, error.message, 400, Type="User") from None
 
 
 # == SQS ===================================================================================
@@ -446,14 +448,8 @@ class SqsSource(Source):
     def item_id(self, record: _Message) -> str:
         return record.raw["MessageId"]
 
-    def filter_view(self, record: _Message) -> dict:
-        """The record as patterns see it: ``body`` as JSON when it is a JSON object."""
-        view = dict(record.record)
-        with contextlib.suppress(ValueError):
-            body = json.loads(view["body"])
-            if isinstance(body, dict):
-                view["body"] = body
-        return view
+    def matches(self, filters: FilterCriteria, record: _Message) -> bool:
+        return filters.matches(record.record, data_key="body")
 
     async def discard(self, records: list[_Message]) -> None:
         await self._delete(records)

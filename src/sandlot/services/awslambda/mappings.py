@@ -23,7 +23,13 @@ import time
 import uuid as uuids
 from typing import Any
 
-from sandlot.events.pollers import SQS_ACTIONS, Mapping, queue_parts, source_service
+from sandlot.events.pollers import (
+    SQS_ACTIONS,
+    Mapping,
+    compile_filters,
+    queue_parts,
+    source_service,
+)
 from sandlot.protocol import ServiceError
 from sandlot.services.awslambda.arns import function_arn
 from sandlot.services.awslambda.base import LambdaBase, page, validated
@@ -41,7 +47,6 @@ log = logging.getLogger("sandlot.lambda")
 
 SQS_DEFAULT_BATCH = 10
 SQS_PLAIN_BATCH_MAX = 10  # beyond this a batching window is required
-MAX_FILTERS = 5
 TRANSITIONAL = ("Creating", "Updating", "Enabling", "Disabling", "Deleting")
 
 # Parameters that apply to streams (and Kafka, MQ, DocumentDB), not to SQS queues.
@@ -309,13 +314,6 @@ class MappingOperations(LambdaBase):
                 "Maximum batch window in seconds must be greater than 0 if maximum batch "
                 "size is greater than 10"
             )
-        filters = (settings.get("FilterCriteria") or {}).get("Filters") or []
-        if len(filters) > MAX_FILTERS:
-            raise invalid(
-                f"The maximum number of filters per event source mapping is {MAX_FILTERS}."
-            )
-        from sandlot.events.pollers import compile_filters
-
         compile_filters(settings.get("FilterCriteria"))  # AWS's error for a bad pattern
         return settings
 
