@@ -28,11 +28,15 @@ sqs = boto3.client("sqs")
 out = sqs.get_queue_url(QueueName=os.environ["OUT"])["QueueUrl"]
 
 def handler(event, context):
+    started = time.time()
     mode = os.environ.get("MODE", "ok")
     first = event["Records"][0]["attributes"]["ApproximateReceiveCount"] == "1"
     if mode == "slow-first" and first:
         time.sleep(20)
-    sqs.send_message(QueueUrl=out, MessageBody=json.dumps(event))
+    if mode == "slow":
+        time.sleep(0.4)
+    report = {**event, "started": started, "ended": time.time()}
+    sqs.send_message(QueueUrl=out, MessageBody=json.dumps(report))
     if mode == "fail":
         raise RuntimeError("boom")
     if mode == "partial":
@@ -499,3 +503,40 @@ def test_filter_criteria_deletes_what_does_not_match(setup):
     wait_state(lam, mapping["UUID"], "Enabled")
     sqs.send_message(QueueUrl=url, MessageBody="anything")
     assert bodies(events(sqs, out_url, 1)) == ["anything"]
+
+
+def most_at_once(found: list[dict]) -> int:
+    """The most invocations that ran at the same time."""
+    moments = sorted([(e["started"], 1) for e in found] + [(e["ended"], -1) for e in found])
+    running = peak = 0
+    for _, step in moments:
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+def test_maximum_concurrency_and_reserved_concurrency_bound_the_pollers(setup):
+    sqs, lam, role, out_url = setup
+    url, arn = queue(sqs, "scaled")
+    name = function(lam, role, out_url, mode="slow")
+    mapping = lam.create_event_source_mapping(
+        EventSourceArn=arn, FunctionName=name, BatchSize=1, ScalingConfig={"MaximumConcurrency": 2}
+    )
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 2}
+    wait_state(lam, mapping["UUID"], "Enabled")
+    sqs.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m{i}"} for i in range(8)]
+    )
+    found = events(sqs, out_url, 8)
+    assert sorted(bodies(found)) == [f"m{i}" for i in range(8)]
+    assert most_at_once(found) == 2  # scaled up, and no further
+    # Reserved concurrency 1 bounds the pollers too (no throttles, one at a time).
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    lam.update_event_source_mapping(UUID=mapping["UUID"], ScalingConfig={"MaximumConcurrency": 5})
+    wait_state(lam, mapping["UUID"], "Enabled")
+    sqs.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"r{i}"} for i in range(5)]
+    )
+    found = events(sqs, out_url, 5)
+    assert sorted(bodies(found)) == [f"r{i}" for i in range(5)]
+    assert most_at_once(found) == 1

@@ -72,6 +72,7 @@ FUNCTION_CACHE_S = 5.0  # how long a worker trusts what it read of the function
 # AWS scales an SQS mapping to 1,250 concurrent invocations without a ScalingConfig;
 # on one machine sandlot stops at this many unless MaximumConcurrency says otherwise.
 DEFAULT_MAX_WORKERS = 10
+SHUTDOWN_GRACE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -149,11 +150,14 @@ class Poller:
     def start(self) -> None:
         self._spawn()
 
-    async def stop(self) -> None:
-        """Let the workers finish what they hold, then return."""
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Let the workers finish what they hold (for at most ``grace_s``, then they
+        are cancelled: their batches return after the visibility timeout)."""
         self._stopping.set()
         while self._workers:
-            await asyncio.gather(*list(self._workers), return_exceptions=True)
+            _, pending = await asyncio.wait(list(self._workers), timeout=grace_s)
+            for task in pending:
+                task.cancel()
 
     # -- the function, as the mapping's principal sees it ---------------------------------
 
@@ -525,12 +529,16 @@ class Pollers:
     def __init__(self, platform: Platform) -> None:
         self._platform = platform
         self._running: dict[str, Poller] = {}
+        self._retiring: set[asyncio.Task] = set()  # replaced pollers finishing up
 
     def run(self, mapping: Mapping) -> None:
-        """Start polling for ``mapping`` (replacing a poller of the same UUID)."""
+        """Start polling for ``mapping`` (replacing a poller of the same UUID: the old
+        one finishes the batches it holds meanwhile)."""
         old = self._running.pop(mapping.uuid, None)
         if old is not None:
-            asyncio.ensure_future(old.stop())
+            task = asyncio.ensure_future(old.stop())
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
         source = SOURCES[source_service(mapping.source_arn)]
         poller = Poller(self._platform, mapping, source)
         self._running[mapping.uuid] = poller
@@ -549,5 +557,9 @@ class Pollers:
         return uuid in self._running
 
     async def close(self) -> None:
+        """Stop every poller (server shutdown): batches being invoked get a few
+        seconds to finish; whatever is cut short returns after its visibility timeout."""
         pollers, self._running = list(self._running.values()), {}
-        await asyncio.gather(*(p.stop() for p in pollers), return_exceptions=True)
+        await asyncio.gather(
+            *(p.stop(SHUTDOWN_GRACE_S) for p in pollers), *self._retiring, return_exceptions=True
+        )
