@@ -540,3 +540,36 @@ def test_maximum_concurrency_and_reserved_concurrency_bound_the_pollers(setup):
     found = events(sqs, out_url, 5)
     assert sorted(bodies(found)) == [f"r{i}" for i in range(5)]
     assert most_at_once(found) == 1
+
+
+def test_polling_is_done_as_the_function_role(client):
+    sqs, lam, iam = client("sqs"), client("lambda"), client("iam")
+    role = poller_role(iam)
+    out_url, _ = queue(sqs, "reports")
+    url, arn = queue(sqs, "revoked")
+    name = function(lam, role, out_url)
+    mapping = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name)
+    wait_state(lam, mapping["UUID"], "Enabled")
+    role_name = role.rsplit("/", 1)[1]
+    # The role loses sqs:ReceiveMessage: the poller's next ReceiveMessage is denied.
+    iam.put_role_policy(
+        RoleName=role_name,
+        PolicyName="deny-receive",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Deny", "Action": "sqs:ReceiveMessage", "Resource": arn}
+        ]}),
+    )  # fmt: skip
+    # A long poll admitted before the change may still take this one; the next is denied.
+    sqs.send_message(QueueUrl=url, MessageBody="wake")
+    deadline = time.monotonic() + 15
+    result = ""
+    while time.monotonic() < deadline and not result.startswith("PROBLEM"):
+        result = lam.get_event_source_mapping(UUID=mapping["UUID"]).get("LastProcessingResult", "")
+        time.sleep(0.1)
+    assert "AccessDenied" in result and "ReceiveMessage" in result, result
+    sqs.send_message(QueueUrl=url, MessageBody="blocked")
+    assert counts(sqs, url)[0] >= 1  # nobody may receive it
+    iam.delete_role_policy(RoleName=role_name, PolicyName="deny-receive")
+    found = bodies(events(sqs, out_url, 1))
+    while "blocked" not in found:
+        found += bodies(events(sqs, out_url, 1))
