@@ -573,3 +573,26 @@ def test_polling_is_done_as_the_function_role(client):
     found = bodies(events(sqs, out_url, 1))
     while "blocked" not in found:
         found += bodies(events(sqs, out_url, 1))
+
+
+def test_list_pages(setup):
+    sqs, lam, role, out_url = setup
+    name = function(lam, role, out_url)
+    made = []
+    for _ in range(3):
+        _, arn = queue(sqs, "paged")
+        created = lam.create_event_source_mapping(
+            EventSourceArn=arn, FunctionName=name, Enabled=False
+        )
+        made.append(created["UUID"])
+        assert wait_state(lam, created["UUID"], "Disabled")["State"] == "Disabled"
+    first = lam.list_event_source_mappings(FunctionName=name, MaxItems=2)
+    assert len(first["EventSourceMappings"]) == 2 and first["NextMarker"]
+    rest = lam.list_event_source_mappings(FunctionName=name, Marker=first["NextMarker"])
+    assert "NextMarker" not in rest
+    listed = [m["UUID"] for m in first["EventSourceMappings"] + rest["EventSourceMappings"]]
+    assert sorted(listed) == sorted(made)
+    pages = lam.get_paginator("list_event_source_mappings").paginate(
+        FunctionName=name, PaginationConfig={"PageSize": 1}
+    )
+    assert sorted(m["UUID"] for p in pages for m in p["EventSourceMappings"]) == sorted(made)

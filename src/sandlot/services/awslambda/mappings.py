@@ -47,6 +47,7 @@ log = logging.getLogger("sandlot.lambda")
 
 SQS_DEFAULT_BATCH = 10
 SQS_PLAIN_BATCH_MAX = 10  # beyond this a batching window is required
+LIST_MAX = 100
 TRANSITIONAL = ("Creating", "Updating", "Enabling", "Disabling", "Deleting")
 
 # Parameters that apply to streams (and Kafka, MQ, DocumentDB), not to SQS queues.
@@ -210,7 +211,9 @@ class MappingOperations(LambdaBase):
                 for r in rows
                 if r["function"] == name and (qualifier is None or r["qualifier"] == qualifier)
             ]
-        items, marker = page(rows, params, key=lambda r: r["uuid"])
+        # AWS returns at most 100 mappings per page, whatever MaxItems says.
+        limit = min(params.get("MaxItems") or LIST_MAX, LIST_MAX)
+        items, marker = page(rows, {**params, "MaxItems": limit}, key=lambda r: r["uuid"])
         result: dict[str, Any] = {"EventSourceMappings": [self._mapping_out(r) for r in items]}
         if marker:
             result["NextMarker"] = marker
