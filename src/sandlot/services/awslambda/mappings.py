@@ -121,6 +121,8 @@ class MappingOperations(LambdaBase):
         name, qualifier = self._mapping_target(ctx, params["FunctionName"])
         check_tags(params.get("Tags"))
         settings = self._sqs_settings(params, {}, creating=True)
+        await self._check_queue_access(ctx, name, qualifier, source_arn, settings)
+        # (After the last await, so two concurrent creates cannot both pass.)
         for row in self.store.select(MAPPINGS, {"source_arn": source_arn}):
             if (row["account"], row["region"], row["function"]) == (account, region, name):
                 raise conflict(
@@ -128,7 +130,6 @@ class MappingOperations(LambdaBase):
                     f'(" {name} ") already exists. Please update or delete the existing '
                     f"mapping with UUID {row['uuid']}"
                 )
-        await self._check_queue_access(ctx, name, qualifier, source_arn, settings)
         now = time.time()
         row = {
             "uuid": str(uuids.uuid4()),
@@ -139,7 +140,6 @@ class MappingOperations(LambdaBase):
             "source_arn": source_arn,
             "state": "Creating",
             "state_reason": "USER_INITIATED",
-            "last_result": None,
             "last_modified": now,
             "created_at": now,
             "settings": json.dumps(settings),
@@ -158,9 +158,6 @@ class MappingOperations(LambdaBase):
         row = self._mapping_row(ctx, params["UUID"])
         if row["state"] in TRANSITIONAL:
             raise in_use("update")
-        for key in _NOT_FOR_SQS:
-            if params.get(key) is not None:
-                raise invalid(f"Unsupported {key} parameter for given event source mapping type.")
         current = json.loads(row["settings"])
         settings = self._sqs_settings(params, current, creating=False)
         name, qualifier = row["function"], row["qualifier"]
@@ -287,14 +284,12 @@ class MappingOperations(LambdaBase):
 
     def _sqs_settings(self, params: dict, current: dict, *, creating: bool) -> dict:
         """The mapping's settings after ``params``, checked as AWS checks SQS mappings."""
+        for key in _NOT_FOR_SQS:
+            if params.get(key) is not None:
+                if key == "StartingPosition":
+                    raise invalid("StartingPosition is not valid for SQS event sources.")
+                raise invalid(f"Unsupported {key} parameter for given event source mapping type.")
         if creating:
-            for key in _NOT_FOR_SQS:
-                if params.get(key) is not None:
-                    if key == "StartingPosition":
-                        raise invalid("StartingPosition is not valid for SQS event sources.")
-                    raise invalid(
-                        f"Unsupported {key} parameter for given event source mapping type."
-                    )
             current = {
                 "BatchSize": SQS_DEFAULT_BATCH,
                 "MaximumBatchingWindowInSeconds": 0,

@@ -153,7 +153,6 @@ MAPPINGS = Table(
         "source_arn": "TEXT",
         "state": "TEXT",
         "state_reason": "TEXT",
-        "last_result": "TEXT",  # LastProcessingResult
         "last_modified": "REAL",
         "created_at": "REAL",
         "settings": "TEXT",  # JSON object
