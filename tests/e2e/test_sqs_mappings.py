@@ -596,3 +596,28 @@ def test_list_pages(setup):
         FunctionName=name, PaginationConfig={"PageSize": 1}
     )
     assert sorted(m["UUID"] for p in pages for m in p["EventSourceMappings"]) == sorted(made)
+
+
+def test_update_changes_settings_and_function(setup):
+    sqs, lam, role, out_url = setup
+    url, arn = queue(sqs, "updated")
+    first = function(lam, role, out_url)
+    mapping = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=first)
+    wait_state(lam, mapping["UUID"], "Enabled")
+    refused = error_of(lam.update_event_source_mapping, UUID=mapping["UUID"], BatchSize=20)
+    assert refused["Message"].startswith("Maximum batch window in seconds must be greater than 0")
+    stream_only = error_of(
+        lam.update_event_source_mapping, UUID=mapping["UUID"], MaximumRetryAttempts=1
+    )
+    assert stream_only["Code"] == "InvalidParameterValueException"
+    second_out, _ = queue(sqs, "reports")
+    second = function(lam, role, second_out)
+    updated = lam.update_event_source_mapping(
+        UUID=mapping["UUID"], FunctionName=second, BatchSize=20, MaximumBatchingWindowInSeconds=1
+    )
+    assert updated["State"] == "Updating"
+    assert updated["FunctionArn"].endswith(f":function:{second}")
+    settled = wait_state(lam, mapping["UUID"], "Enabled")
+    assert (settled["BatchSize"], settled["MaximumBatchingWindowInSeconds"]) == (20, 1)
+    sqs.send_message(QueueUrl=url, MessageBody="to-the-second")
+    assert bodies(events(sqs, second_out, 1)) == ["to-the-second"]
