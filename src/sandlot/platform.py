@@ -18,6 +18,7 @@ from botocore import xform_name
 
 from sandlot.config import Settings
 from sandlot.events.async_invoke import AsyncInvocations
+from sandlot.events.pollers import Pollers
 from sandlot.events.s3_notifications import S3Notifications
 from sandlot.iam.authorizer import Authorizer
 from sandlot.iam.credentials import CredentialStore
@@ -53,6 +54,7 @@ class Platform:
         self.credentials = CredentialStore(self.store)
         self.async_invocations = AsyncInvocations(self)
         self.s3_notifications = S3Notifications(self)
+        self.pollers = Pollers(self)  # event source mappings (Lambda's provider drives them)
         self.authorizer = Authorizer(self)
         self.endpoint_url = f"http://{settings.host}:{settings.port}"
         self.function_endpoint_url = self.endpoint_url  # functions' AWS_ENDPOINT_URL
@@ -90,6 +92,7 @@ class Platform:
 
     async def stop(self) -> None:
         """Stop background work and shut every execution environment down."""
+        await self.pollers.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -1,4 +1,5 @@
-"""Resource-based policies (AddPermission, RemovePermission, GetPolicy) and tags.
+"""Resource-based policies (AddPermission, RemovePermission, GetPolicy) and tags (of
+functions and of event source mappings).
 
 A function has one policy for itself (unqualified, also what $LATEST uses) and one per
 published version and per alias. Changing a policy is a change of its version or
@@ -8,6 +9,8 @@ alias: it gets a new RevisionId, which GetPolicy reports and RevisionId checks u
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 
 from sandlot.iam.authorizer import ResourcePolicy
 from sandlot.protocol import ServiceError
@@ -20,6 +23,7 @@ from sandlot.services.awslambda.arns import (
 from sandlot.services.awslambda.base import LambdaBase, validated
 from sandlot.services.awslambda.configuration import new_revision
 from sandlot.services.awslambda.policy import POLICY_MAX_BYTES, compact, document, statement
+from sandlot.services.awslambda.schema import MAPPINGS
 from sandlot.services.awslambda.validation import (
     NO_SUCH_RESOURCE,
     check_tags,
@@ -31,6 +35,9 @@ from sandlot.services.awslambda.validation import (
 from sandlot.services.provider import RequestContext
 
 _RESOURCE_POLICIES_MAX = 4096
+MAPPING_ARN = re.compile(
+    r"^arn:aws[a-zA-Z-]*:lambda:([a-z0-9-]+):(\d{12}):event-source-mapping:(.+)$"
+)
 
 
 class PermissionOperations(LambdaBase):
@@ -163,26 +170,40 @@ class PermissionOperations(LambdaBase):
 
     @validated
     def tag_resource(self, ctx: RequestContext, params: dict) -> dict:
-        function = self._tagged(ctx, params["Resource"])
-        tags = json.loads(function["tags"] or "{}")
+        tags, save = self._tags_of(ctx, params["Resource"])
         check_tags(params["Tags"], existing=len(set(tags) - set(params["Tags"])))
         tags.update(params["Tags"])
-        self.records.put_function({**function, "tags": json.dumps(tags)})
+        save(tags)
         return {}
 
     @validated
     def untag_resource(self, ctx: RequestContext, params: dict) -> dict:
-        function = self._tagged(ctx, params["Resource"])
-        tags = json.loads(function["tags"] or "{}")
+        tags, save = self._tags_of(ctx, params["Resource"])
         for key in params["TagKeys"]:
             tags.pop(key, None)
-        self.records.put_function({**function, "tags": json.dumps(tags)})
+        save(tags)
         return {}
 
     @validated
     def list_tags(self, ctx: RequestContext, params: dict) -> dict:
-        function = self._tagged(ctx, params["Resource"])
-        return {"Tags": json.loads(function["tags"] or "{}")}
+        tags, _ = self._tags_of(ctx, params["Resource"])
+        return {"Tags": tags}
+
+    def _tags_of(self, ctx: RequestContext, resource: str) -> tuple[dict, Callable[[dict], None]]:
+        """The tags of a function or event source mapping ARN, and how to store new ones."""
+        mapping = MAPPING_ARN.match(resource)
+        if mapping is not None:
+            region, account, uuid = mapping.groups()
+            row = self.store.get(MAPPINGS, uuid)
+            if row is None or (row["account"], row["region"]) != (account, region):
+                raise not_found(NO_SUCH_RESOURCE)
+            return json.loads(row["tags"]), lambda tags: self.store.put(
+                MAPPINGS, {**row, "tags": json.dumps(tags)}
+            )
+        function = self._tagged(ctx, resource)
+        return json.loads(function["tags"] or "{}"), lambda tags: self.records.put_function(
+            {**function, "tags": json.dumps(tags)}
+        )
 
     def _tagged(self, ctx: RequestContext, resource: str) -> dict:
         """The function a tagging operation's Resource ARN names (never a version or alias)."""

@@ -1,7 +1,8 @@
 """AWS Lambda's API: the provider class, functions and versions, and invoke resolution.
 
 The provider is assembled from one mixin per area (aliases, layers, permissions and
-tags, reserved and provisioned concurrency and account settings) over ``LambdaBase``; this module holds the
+tags, reserved and provisioned concurrency and account settings, event source
+mappings) over ``LambdaBase``; this module holds the
 function and version operations and ``resolve_for_invoke``, the engine's way in.
 
 Function states are real: CreateFunction answers ``State: Pending`` and the package is
@@ -48,6 +49,7 @@ from sandlot.services.awslambda.configuration import (
 )
 from sandlot.services.awslambda.invoke import InvokeOperations
 from sandlot.services.awslambda.layers import LayerOperations
+from sandlot.services.awslambda.mappings import MappingOperations
 from sandlot.services.awslambda.permissions import PermissionOperations
 from sandlot.services.awslambda.provisioned import ProvisionedOperations
 from sandlot.services.awslambda.records import Package
@@ -61,7 +63,12 @@ from sandlot.services.provider import RequestContext
 
 
 class LambdaProvider(
-    InvokeOperations, AliasOperations, LayerOperations, PermissionOperations, ProvisionedOperations
+    MappingOperations,
+    InvokeOperations,
+    AliasOperations,
+    LayerOperations,
+    PermissionOperations,
+    ProvisionedOperations,
 ):
     service = "lambda"
 

@@ -138,6 +138,30 @@ PROVISIONED = Table(
     ("account", "region", "function", "qualifier"),
 )
 
+# Event source mappings (pollers that invoke a function with batches from a queue or
+# stream). ``state`` is AWS's (Creating, Enabled, Updating, Disabling, Disabled,
+# Enabling, Deleting); the transitional ones are completed by the poller engine, also
+# after a restart. ``settings`` holds the mapping's parameters as AWS reports them.
+MAPPINGS = Table(
+    "lambda_event_source_mappings",
+    {
+        "uuid": "TEXT",
+        "account": "TEXT",
+        "region": "TEXT",
+        "function": "TEXT",  # the function's name
+        "qualifier": "TEXT",  # version or alias the mapping invokes, or NULL
+        "source_arn": "TEXT",
+        "state": "TEXT",
+        "state_reason": "TEXT",
+        "last_modified": "REAL",
+        "created_at": "REAL",
+        "settings": "TEXT",  # JSON object
+        "tags": "TEXT",  # JSON object
+    },
+    ("uuid",),
+    indexes=(("account", "region", "function"), ("source_arn",)),
+)
+
 MIGRATIONS = [
     Migration(1, create=FUNCTIONS),
     Migration(2, create=VERSIONS),
@@ -148,4 +172,5 @@ MIGRATIONS = [
     Migration(7, create=CODE),
     Migration(8, create=CODE_REFS),
     Migration(9, create=PROVISIONED),
+    Migration(10, create=MAPPINGS),
 ]

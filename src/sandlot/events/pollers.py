@@ -1,0 +1,565 @@
+"""Event source mappings: one poller engine, and an adapter per kind of source.
+
+A mapping (a row of Lambda's ``lambda_event_source_mappings``, handed over as a
+``Mapping``) runs as a ``Poller``: workers that each repeat
+
+    fetch a batch → drop what the filters reject → invoke the function
+    synchronously with the batch → settle the batch with the source by the outcome
+
+and everything that differs between sources lives in a ``Source`` adapter:
+
+- ``fetch(limit, window_s, stopping)``: the next batch, gathered for at most the
+  batching window (``MaximumBatchingWindowInSeconds``; 0 = what is there now, after a
+  long poll) and within the 6 MB payload limit; it returns early, with what it has,
+  when ``stopping`` is set. An empty batch is fine (a long poll ended).
+- ``event(records)``: the function's payload; ``item_id(record)``: what a
+  ``ReportBatchItemFailures`` response names a record by; ``matches(filters,
+  record)``: whether the record passes ``FilterCriteria`` (the shared matcher,
+  ``events.patterns``, told which field holds the data: SQS ``body``, Kinesis
+  base64 ``data``).
+- ``discard(records)``: records the filters rejected (SQS deletes them, as AWS does; a
+  stream checkpoints past them).
+- ``settle(records, failed)``: after the invocation, with the records that failed
+  (all, some, none). SQS deletes the others and leaves the failed ones to come back
+  after the visibility timeout, so the queue's redrive policy moves them to its
+  dead-letter queue. A stream source instead holds its shard: it retries the failed
+  records (bisecting the batch with ``BisectBatchOnFunctionError``), checkpoints at the
+  first failure reported, and sends what ``MaximumRetryAttempts`` /
+  ``MaximumRecordAgeInSeconds`` give up on to the ``OnFailure`` destination.
+- ``max_workers(settings, reserved)``: how many workers may run at once. SQS scales
+  between one worker and ``ScalingConfig.MaximumConcurrency`` (and the function's
+  reserved concurrency); a stream would run one worker per shard ×
+  ``ParallelizationFactor``, each owning its checkpoint (``elastic = False``).
+
+Scaling: a poller starts one worker; a worker that fetched a full batch starts
+another (up to ``max_workers``); a worker whose fetch came back empty retires unless
+it is the last. A throttled invocation (``TooManyRequestsException``) backs the worker
+off exponentially and retires it if others run. Nothing spins: SQS long polling (the
+provider's wake-ups) is what a worker waits on; back-offs end early when the poller
+stops.
+
+Stopping (disable, update, delete, server stop) is graceful: a worker waiting on the
+source stops waiting, one that holds a batch invokes and settles it first. Only the
+SQS calls are made as the function's execution role (``Platform.call``), so IAM
+applies to them as in AWS; the invocation itself is the Lambda service's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sandlot.events.patterns import FilterCriteria, PatternError, compile_filter_criteria
+from sandlot.iam.principal import Principal
+from sandlot.protocol import ServiceError
+
+if TYPE_CHECKING:
+    from sandlot.platform import Platform
+
+log = logging.getLogger("sandlot.events.pollers")
+
+PAYLOAD_LIMIT = 6 * 1024 * 1024  # a synchronous invocation's request payload
+BACKOFF_FIRST_S = 0.5
+BACKOFF_MAX_S = 10.0
+FUNCTION_CACHE_S = 5.0  # how long a worker trusts what it read of the function
+# AWS scales an SQS mapping to 1,250 concurrent invocations without a ScalingConfig;
+# on one machine sandlot stops at this many unless MaximumConcurrency says otherwise.
+DEFAULT_MAX_WORKERS = 10
+SHUTDOWN_GRACE_S = 5.0
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """What a poller needs of a mapping row."""
+
+    uuid: str
+    account: str
+    region: str
+    function_name: str
+    function_arn: str  # with the mapping's qualifier, if any
+    source_arn: str
+    settings: dict[str, Any]
+
+
+@dataclass
+class _Function:
+    role_arn: str
+    reserved: int | None
+    read_at: float
+
+
+class Problem(Exception):
+    """The source or function cannot be used now (LastProcessingResult says why)."""
+
+
+class Source:
+    """A kind of event source; one instance per running mapping. See the module doc."""
+
+    service: ClassVar[str]
+    elastic: ClassVar[bool] = True
+
+    def __init__(self, poller: Poller) -> None:
+        self.poller = poller
+        self.mapping = poller.mapping
+
+    async def fetch(self, limit: int, window_s: float, stopping: asyncio.Event) -> list:
+        raise NotImplementedError
+
+    def event(self, records: list) -> dict:
+        raise NotImplementedError
+
+    def item_id(self, record: Any) -> str:
+        raise NotImplementedError
+
+    def matches(self, filters: FilterCriteria, record: Any) -> bool:
+        """Whether ``record`` passes the mapping's filters (each source says which of
+        its fields holds the data, parsed as JSON when it is JSON)."""
+        raise NotImplementedError
+
+    async def discard(self, records: list) -> None:
+        raise NotImplementedError
+
+    async def settle(self, records: list, failed: list) -> None:
+        raise NotImplementedError
+
+    def max_workers(self, reserved: int | None) -> int:
+        raise NotImplementedError
+
+
+class Poller:
+    """One running mapping: its workers and their scaling. ``start`` / ``stop``."""
+
+    def __init__(self, platform: Platform, mapping: Mapping, source_class: type[Source]) -> None:
+        self.platform = platform
+        self.mapping = mapping
+        self.settings = mapping.settings
+        self.source = source_class(self)
+        self.filters = compile_filters(self.settings.get("FilterCriteria"))
+        self.last_result: str | None = None
+        self._stopping = asyncio.Event()
+        self._workers: set[asyncio.Task] = set()
+        self._function: _Function | None = None
+
+    def start(self) -> None:
+        self._spawn()
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Let the workers finish what they hold (for at most ``grace_s``, then they
+        are cancelled: their batches return after the visibility timeout)."""
+        self._stopping.set()
+        while self._workers:
+            _, pending = await asyncio.wait(list(self._workers), timeout=grace_s)
+            for task in pending:
+                task.cancel()
+
+    # -- the function, as the mapping's principal sees it ---------------------------------
+
+    async def function(self) -> _Function:
+        """The function's role and reserved concurrency (re-read every few seconds)."""
+        now = time.monotonic()
+        if self._function is None or now - self._function.read_at > FUNCTION_CACHE_S:
+            try:
+                got = await self.platform.call(
+                    "lambda",
+                    "GetFunction",
+                    {"FunctionName": self.mapping.function_arn},
+                    principal=Principal.root(self.mapping.account),
+                    region=self.mapping.region,
+                    record_decisions=False,
+                )
+            except ServiceError as error:
+                raise Problem(f"PROBLEM: {error.message}") from None
+            reserved = (got.get("Concurrency") or {}).get("ReservedConcurrentExecutions")
+            self._function = _Function(got["Configuration"]["Role"], reserved, now)
+        return self._function
+
+    async def role(self) -> Principal:
+        function = await self.function()
+        return self.platform.function_principal(function.role_arn, self.mapping.function_name)
+
+    # -- workers ------------------------------------------------------------------------------
+
+    def _spawn(self) -> None:
+        task = asyncio.create_task(self._work())
+        self._workers.add(task)
+        task.add_done_callback(self._workers.discard)
+
+    async def _work(self) -> None:
+        backoff = BACKOFF_FIRST_S
+        limit = self.settings["BatchSize"]
+        window = self.settings.get("MaximumBatchingWindowInSeconds") or 0
+        while not self._stopping.is_set():
+            try:
+                records = await self.source.fetch(limit, window, self._stopping)
+                if not records:
+                    if len(self._workers) > 1 and self.source.elastic:
+                        return  # the load fits fewer workers
+                    continue
+                if len(records) >= limit and self.source.elastic:
+                    function = await self.function()
+                    if len(self._workers) < self.source.max_workers(function.reserved):
+                        self._spawn()
+                await self._process(records)
+                self.last_result = "OK"
+                backoff = BACKOFF_FIRST_S
+            except (Problem, _Throttled) as trouble:
+                if isinstance(trouble, Problem):
+                    self.last_result = str(trouble)
+                    log.warning("event source mapping %s: %s", self.mapping.uuid, trouble)
+                elif len(self._workers) > 1:
+                    return  # throttled: fewer workers
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("event source mapping %s failed", self.mapping.uuid)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    async def _process(self, records: list) -> None:
+        if self.filters is not None:
+            matches = [self.source.matches(self.filters, r) for r in records]
+            kept = [r for r, match in zip(records, matches, strict=True) if match]
+            dropped = [r for r, match in zip(records, matches, strict=True) if not match]
+            if dropped:
+                await self.source.discard(dropped)
+            records = kept
+            if not records:
+                return
+        failed = await self._invoke(records)
+        await self.source.settle(records, failed)
+
+    async def _invoke(self, records: list) -> list:
+        """Run the function on the batch; the records that failed."""
+        payload = json.dumps(self.source.event(records)).encode()
+        try:
+            result = await self.platform.call(
+                "lambda",
+                "Invoke",
+                {
+                    "FunctionName": self.mapping.function_arn,
+                    "InvocationType": "RequestResponse",
+                    "Payload": payload,
+                },
+                principal=Principal.root(self.mapping.account),
+                region=self.mapping.region,
+                record_decisions=False,
+            )
+        except ServiceError as error:
+            if error.code == "TooManyRequestsException":
+                # The batch stays invisible until its visibility timeout, as in AWS.
+                raise _Throttled() from None
+            raise Problem(f"PROBLEM: {error.message}") from None
+        if result.get("FunctionError"):
+            return records
+        if "ReportBatchItemFailures" not in (self.settings.get("FunctionResponseTypes") or ()):
+            return []
+        ids = [self.source.item_id(r) for r in records]
+        reported = reported_failures(result.get("Payload") or b"", ids)
+        if reported is None:
+            return records
+        return [r for r, i in zip(records, ids, strict=True) if i in reported]
+
+
+class _Throttled(Exception):
+    pass
+
+
+def reported_failures(payload: bytes, ids: list[str]) -> set[str] | None:
+    """The ids a ``ReportBatchItemFailures`` response reports failed; None when the whole
+    batch counts as failed. AWS: an empty or null response, or an empty or null
+    ``batchItemFailures``, is complete success; a response that is not JSON (or not an
+    object), or an item whose ``itemIdentifier`` is missing, null, empty or not a record
+    of the batch, fails the whole batch."""
+    text = bytes(payload).strip()
+    if not text:
+        return set()
+    try:
+        response = json.loads(text)
+    except ValueError:
+        return None
+    if response is None:
+        return set()
+    if not isinstance(response, dict):
+        return None
+    items = response.get("batchItemFailures")
+    if items is None:
+        return set()
+    if not isinstance(items, list):
+        return None
+    known = set(ids)
+    reported = set()
+    for item in items:
+        identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not isinstance(identifier, str) or identifier not in known:
+            return None
+        reported.add(identifier)
+    return reported
+
+
+def compile_filters(criteria: dict | None) -> FilterCriteria | None:
+    """The compiled ``FilterCriteria`` (None: no filtering), or the Lambda API's error
+    for a bad one (``InvalidParameterValueException``, AWS's message)."""
+    try:
+        return compile_filter_criteria(criteria)
+    except PatternError as error:
+        raise ServiceError(error.code, error.message, 400, Type="User") from None
+
+
+# == SQS ===================================================================================
+
+
+def queue_parts(arn: str) -> tuple[str, str, str] | None:
+    """(region, account, name) of an SQS queue ARN; None if it is not one."""
+    parts = arn.split(":")
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sqs" or not parts[5]:
+        return None
+    return parts[3], parts[4], parts[5]
+
+
+# The system attributes of a record, in the order AWS's records list them.
+_RECORD_ATTRIBUTES = (
+    "ApproximateReceiveCount",
+    "AWSTraceHeader",
+    "SentTimestamp",
+    "SequenceNumber",
+    "MessageGroupId",
+    "SenderId",
+    "MessageDeduplicationId",
+    "ApproximateFirstReceiveTimestamp",
+    "DeadLetterQueueSourceArn",
+)
+
+# The SQS permissions a mapping's role needs, in the order AWS checks them.
+SQS_ACTIONS = ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
+
+
+@dataclass
+class _Message:
+    """One received message: the SQS answer, and its size in the event."""
+
+    raw: dict
+    record: dict = field(default_factory=dict)
+    size: int = 0
+
+
+class SqsSource(Source):
+    """Standard and FIFO queues. FIFO order per message group holds because the queue
+    locks a group while a message of it is in flight: however many workers run, a
+    group's next batch is received only once the previous one is settled."""
+
+    service = "sqs"
+
+    def __init__(self, poller: Poller) -> None:
+        super().__init__(poller)
+        region, account, name = queue_parts(self.mapping.source_arn) or ("", "", "")
+        self.region = region
+        self.queue_url = f"{poller.platform.endpoint_url}/{account}/{name}"
+        self._max_message: int | None = None
+
+    def max_workers(self, reserved: int | None) -> int:
+        scaling = self.poller.settings.get("ScalingConfig") or {}
+        limit = scaling.get("MaximumConcurrency") or DEFAULT_MAX_WORKERS
+        if reserved is not None:
+            limit = min(limit, max(reserved, 1))
+        return limit
+
+    async def _call(self, operation: str, params: dict) -> dict:
+        principal = await self.poller.role()
+        try:
+            return await self.poller.platform.call(
+                "sqs",
+                operation,
+                {"QueueUrl": self.queue_url, **params},
+                principal=principal,
+                region=self.region,
+            )
+        except ServiceError as error:
+            raise Problem(f"PROBLEM: {operation} failed: {error.code}: {error.message}") from None
+
+    async def _max_message_size(self) -> int:
+        if self._max_message is None:
+            got = await self._call("GetQueueAttributes", {"AttributeNames": ["MaximumMessageSize"]})
+            self._max_message = int(got["Attributes"]["MaximumMessageSize"])
+        return self._max_message
+
+    async def fetch(self, limit: int, window_s: float, stopping: asyncio.Event) -> list:
+        deadline = time.time() + window_s
+        biggest = await self._max_message_size() + 2048  # a message and its record's fields
+        messages: list[_Message] = []
+        size = 0
+        while len(messages) < limit and not stopping.is_set():
+            room = min(10, limit - len(messages), (PAYLOAD_LIMIT - size) // biggest)
+            if room <= 0:
+                break
+            if window_s == 0:  # one long poll: whatever it brings is the batch
+                wait, timeout = 20, None
+            else:  # poll until the window closes or the batch is full
+                timeout = deadline - time.time()
+                if timeout <= 0:
+                    break
+                wait = min(20, math.ceil(timeout))
+            params = {
+                "MaxNumberOfMessages": room,
+                "WaitTimeSeconds": wait,
+                "MessageSystemAttributeNames": ["All"],
+                "MessageAttributeNames": ["All"],
+            }
+            call = self._call("ReceiveMessage", params)
+            received = await _unless_stopping(call, stopping, timeout)
+            for raw in (received or {}).get("Messages", ()):
+                message = _Message(raw, self._record(raw))
+                message.size = len(json.dumps(message.record)) + 1
+                messages.append(message)
+                size += message.size
+            if window_s == 0:
+                break
+        return messages
+
+    def _record(self, raw: dict) -> dict:
+        system = raw.get("Attributes") or {}
+        record = {
+            "messageId": raw["MessageId"],
+            "receiptHandle": raw["ReceiptHandle"],
+            "body": raw["Body"],
+            "attributes": {k: system[k] for k in _RECORD_ATTRIBUTES if k in system},
+            "messageAttributes": {
+                name: _lambda_attribute(value)
+                for name, value in (raw.get("MessageAttributes") or {}).items()
+            },
+            "md5OfBody": raw["MD5OfBody"],
+        }
+        if raw.get("MD5OfMessageAttributes"):
+            record["md5OfMessageAttributes"] = raw["MD5OfMessageAttributes"]
+        record["eventSource"] = "aws:sqs"
+        record["eventSourceARN"] = self.mapping.source_arn
+        record["awsRegion"] = self.region
+        return record
+
+    def event(self, records: list[_Message]) -> dict:
+        return {"Records": [m.record for m in records]}
+
+    def item_id(self, record: _Message) -> str:
+        return record.raw["MessageId"]
+
+    def matches(self, filters: FilterCriteria, record: _Message) -> bool:
+        return filters.matches(record.record, data_key="body")
+
+    async def discard(self, records: list[_Message]) -> None:
+        await self._delete(records)
+
+    async def settle(self, records: list[_Message], failed: list[_Message]) -> None:
+        # Failed messages stay in flight: they return after the visibility timeout.
+        failed_ids = {id(m) for m in failed}
+        await self._delete([m for m in records if id(m) not in failed_ids])
+
+    async def _delete(self, records: list[_Message]) -> None:
+        for start in range(0, len(records), 10):
+            chunk = records[start : start + 10]
+            entries = [
+                {"Id": str(i), "ReceiptHandle": m.raw["ReceiptHandle"]} for i, m in enumerate(chunk)
+            ]
+            result = await self._call("DeleteMessageBatch", {"Entries": entries})
+            for failure in result.get("Failed") or ():
+                log.warning(
+                    "event source mapping %s could not delete a message: %s",
+                    self.mapping.uuid,
+                    failure,
+                )
+
+
+def _lambda_attribute(value: dict) -> dict:
+    """A message attribute as Lambda's SQS records spell it (lower camel case)."""
+    out: dict[str, Any] = {}
+    if value.get("StringValue") is not None:
+        out["stringValue"] = value["StringValue"]
+    if value.get("BinaryValue") is not None:
+        out["binaryValue"] = base64.b64encode(bytes(value["BinaryValue"])).decode()
+    out["stringListValues"] = list(value.get("StringListValues") or [])
+    out["binaryListValues"] = [
+        base64.b64encode(bytes(v)).decode() for v in value.get("BinaryListValues") or []
+    ]
+    out["dataType"] = value["DataType"]
+    return out
+
+
+async def _unless_stopping(call, stopping: asyncio.Event, timeout: float | None) -> dict | None:
+    """``call``'s result, or None if ``stopping`` is set or ``timeout`` passes first (the
+    call is then cancelled: a ReceiveMessage cancelled while it waits has received
+    nothing, since it marks messages received only after its last wait)."""
+    task = asyncio.ensure_future(call)
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({task, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+    if not task.done():
+        task.cancel()
+    try:
+        return await task  # what it got, if it finished before the cancel took effect
+    except asyncio.CancelledError:
+        return None
+
+
+# == the engine ==============================================================================
+
+SOURCES: dict[str, type[Source]] = {"sqs": SqsSource}
+
+
+def source_service(arn: str) -> str | None:
+    """The service of an event source ARN that sandlot can poll, or None."""
+    parts = arn.split(":")
+    service = parts[2] if len(parts) >= 6 and parts[0] == "arn" else None
+    return service if service in SOURCES else None
+
+
+class Pollers:
+    """The running pollers of a platform, by mapping UUID."""
+
+    def __init__(self, platform: Platform) -> None:
+        self._platform = platform
+        self._running: dict[str, Poller] = {}
+        self._retiring: set[asyncio.Task] = set()  # replaced pollers finishing up
+
+    def run(self, mapping: Mapping) -> None:
+        """Start polling for ``mapping`` (replacing a poller of the same UUID: the old
+        one finishes the batches it holds meanwhile)."""
+        old = self._running.pop(mapping.uuid, None)
+        if old is not None:
+            task = asyncio.ensure_future(old.stop())
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+        source = SOURCES[source_service(mapping.source_arn)]
+        poller = Poller(self._platform, mapping, source)
+        self._running[mapping.uuid] = poller
+        poller.start()
+
+    async def stop(self, uuid: str) -> None:
+        poller = self._running.pop(uuid, None)
+        if poller is not None:
+            await poller.stop()
+
+    def last_result(self, uuid: str) -> str | None:
+        poller = self._running.get(uuid)
+        return poller.last_result if poller is not None else None
+
+    def running(self, uuid: str) -> bool:
+        return uuid in self._running
+
+    async def close(self) -> None:
+        """Stop every poller (server shutdown): batches being invoked get a few
+        seconds to finish; whatever is cut short returns after its visibility timeout."""
+        pollers, self._running = list(self._running.values()), {}
+        await asyncio.gather(
+            *(p.stop(SHUTDOWN_GRACE_S) for p in pollers), *self._retiring, return_exceptions=True
+        )
