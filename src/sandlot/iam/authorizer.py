@@ -40,7 +40,7 @@ from sandlot.iam.policy import (
     evaluate,
 )
 from sandlot.protocol import ServiceError
-from sandlot.protocol.models import service_model
+from sandlot.protocol.models import service_model, unauthenticated_operations
 
 if TYPE_CHECKING:
     from sandlot.iam.principal import Principal
@@ -126,6 +126,13 @@ class Authorizer:
             return
         principal = ctx.principal
         if principal.is_root and ctx.service not in _RESOURCE_POLICY_SERVICES:
+            return
+        if principal.kind == "anonymous":
+            # Only operations AWS serves without credentials get here (the gateway
+            # decides); the credential is in the request and the provider checks it
+            # against the trust policy (``federated_trust``).
+            if not served_without_credentials(ctx.service, ctx.operation):
+                raise access_denied(ctx.service, "Request is missing Authentication Token")
             return
         needed = authorizations(
             ctx.service,
@@ -224,6 +231,56 @@ class Authorizer:
         keys: dict[str, object] = {"aws:SourceAccount": account}
         owner = owned.account if owned is not None else None
         return _decide(identity, "sts:AssumeRole", role_arn, keys, owned, owner).allowed
+
+    def federated_trust(
+        self,
+        ctx: RequestContext,
+        role_arn: str,
+        provider_arn: str,
+        keys: dict[str, object],
+    ) -> Decision:
+        """Whether the role's trust policy lets a user of identity provider
+        ``provider_arn`` (an OIDC or SAML provider) take ``ctx.operation``'s action
+        (``sts:AssumeRoleWithWebIdentity``…), with the token's claims as ``keys``.
+        Only the trust policy decides: the caller has no identity policies. Logged as
+        every decision is."""
+        action = f"sts:{ctx.operation}"
+        owned = self._resource_policy(role_arn, "sts:AssumeRole")  # the trust policy
+        if self.mode == "off":
+            return Decision(Outcome.ALLOW, (), "iam mode off")
+        if owned is None or owned.document is None:
+            decision = Decision(
+                Outcome.IMPLICIT_DENY, (), _NO_TRUST.replace("AssumeRole", ctx.operation)
+            )
+        else:
+            caller = Caller(
+                "web-identity",
+                account=owned.account or "",
+                arn=provider_arn,
+                federated_provider=provider_arn,
+            )
+            identity = _Identity(caller, (), None, None, {})
+            decision = _decide(identity, action, role_arn, keys, owned, owned.account)
+        self.decisions.record(
+            ctx.request_id,
+            0,
+            account_id=owned.account if owned is not None and owned.account else ctx.account_id,
+            principal_arn=provider_arn,
+            role_arn=None,
+            service=ctx.service,
+            operation=ctx.operation,
+            action=action,
+            resource=role_arn,
+            decision=decision,
+            enforced=self.mode == "enforce",
+            policies={owned.kind: [role_arn]} if owned is not None and owned.document else {},
+        )
+        if not decision.allowed and self.mode == "soft":
+            log.warning(
+                "iam soft mode, allowed anyway: %s may not %s %s", provider_arn, action, role_arn
+            )
+            return Decision(Outcome.ALLOW, (), "iam soft mode")
+        return decision
 
     # -- what the request is evaluated against ----------------------------------------
 
@@ -382,6 +439,13 @@ def denied_message(caller_arn: str, action: str, resource: str, reason: str) -> 
     """AWS's AccessDenied message form."""
     on = f" on resource: {resource}" if resource != "*" else ""
     return f"User: {caller_arn} is not authorized to perform: {action}{on} {reason}"
+
+
+def served_without_credentials(service: str, operation: str) -> bool:
+    """Whether AWS serves ``operation`` to unsigned requests (its model says
+    ``authtype: none``: STS's AssumeRoleWithWebIdentity and …WithSAML, Cognito's
+    sign-in operations), the request itself carrying the credential."""
+    return operation in unauthenticated_operations(service)
 
 
 def access_denied(service: str, message: str) -> ServiceError:

@@ -14,7 +14,7 @@ _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 class Principal:
     """An authenticated caller.
 
-    ``kind`` is ``root``, ``user``, ``assumed-role`` or ``service`` (an AWS service
+    ``kind`` is ``root``, ``user``, ``assumed-role``, ``anonymous`` or ``service`` (an AWS service
     acting on an account's behalf, e.g. S3 invoking a function: ``arn`` is the service
     principal ``s3.amazonaws.com``); ``arn`` and ``user_id`` are what
     ``GetCallerIdentity`` reports. ``source_arn`` is the identity behind a session (the
@@ -40,6 +40,12 @@ class Principal:
     def service(cls, name: str, account_id: str) -> Principal:
         """The AWS service ``name`` (``s3.amazonaws.com``) acting for ``account_id``."""
         return cls(account_id, name, name, "service")
+
+    @classmethod
+    def anonymous(cls, account_id: str) -> Principal:
+        """An unsigned caller of an operation AWS serves without credentials
+        (``AssumeRoleWithWebIdentity``: the token in the request is the credential)."""
+        return cls(account_id, "anonymous", "anonymous", "anonymous")
 
     @property
     def is_root(self) -> bool:
