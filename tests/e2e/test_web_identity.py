@@ -231,3 +231,47 @@ def test_sdk_web_identity_credentials_and_cli(server, issuer, provider, tmp_path
         token_file.read_text(),
     )
     assert answer["SubjectFromWebIdentityToken"] == "pipeline"
+
+
+def test_token_session_tags(server, issuer, provider):
+    """Tags in the token's https://aws.amazon.com/tags claim become session tags; the
+    trust policy must allow sts:TagSession for them."""
+    role = _role(server, provider, issuer, "*")
+    tags = {"principal_tags": {"team": ["blue"]}, "transitive_tag_keys": ["team"]}
+    token = issuer.token(sub="u", aud=CLIENT_ID, **{"https://aws.amazon.com/tags": tags})
+    err = error_of(
+        _unsigned_sts(server).assume_role_with_web_identity,
+        RoleArn=role,
+        RoleSessionName="s1",
+        WebIdentityToken=token,
+    )
+    assert err["Code"] == "AccessDenied"
+    iam = make_client(server.endpoint, "iam")
+    name = role.rsplit("/", 1)[1]
+    trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
+    trust["Statement"][0]["Action"] = ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"]
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sqs:CreateQueue",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:PrincipalTag/team": "blue"}},
+            }
+        ],
+    }
+    iam.put_role_policy(RoleName=name, PolicyName="team", PolicyDocument=json.dumps(policy))
+    answer = _unsigned_sts(server).assume_role_with_web_identity(
+        RoleArn=role, RoleSessionName="s1", WebIdentityToken=token
+    )
+    creds = answer["Credentials"]
+    sqs = make_client(
+        server.endpoint,
+        "sqs",
+        key=creds["AccessKeyId"],
+        secret=creds["SecretAccessKey"],
+        token=creds["SessionToken"],
+    )
+    sqs.create_queue(QueueName=unique("tagged"))

@@ -21,6 +21,10 @@ class Principal:
     role of an assumed-role session, the caller of ``GetSessionToken``).
     ``session_policy`` is the JSON of the session policies an ``AssumeRole`` was given
     (``{"Policy": text, "PolicyArns": [...]}``), None when it had none.
+    ``session_context`` is the JSON of what a session carries besides its policies
+    (``{"tags": {key: value}, "transitive": [key, ...], "source_identity": name}``): its
+    session tags, which override the role's tags, the tag keys that pass on to sessions
+    it assumes (role chaining), and its source identity. None when it has none.
     """
 
     account_id: str
@@ -31,6 +35,7 @@ class Principal:
     source_arn: str | None = None
     is_session: bool = False
     session_policy: str | None = None
+    session_context: str | None = None
 
     @classmethod
     def root(cls, account_id: str, access_key_id: str | None = None) -> Principal:
@@ -63,6 +68,7 @@ def assumed_role(
     session_name: str,
     unique_id: str | None = None,
     session_policy: str | None = None,
+    session_context: str | None = None,
 ) -> Principal:
     """The principal of a session of ``role_arn`` (which must match ``ROLE_ARN``);
     ``unique_id`` is the role's id in IAM (derived from the ARN when IAM has no role)."""
@@ -77,4 +83,5 @@ def assumed_role(
         "assumed-role",
         source_arn=role_arn,
         session_policy=session_policy,
+        session_context=session_context,
     )

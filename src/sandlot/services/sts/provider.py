@@ -18,6 +18,7 @@ from sandlot.iam.principal import ROLE_ARN, Principal, assumed_role
 from sandlot.protocol import ServiceError
 from sandlot.protocol.constraints import constraint_error, summary
 from sandlot.services.provider import Provider, RequestContext
+from sandlot.services.sts.sessions import session_context, tag_keys, token_session_tags
 from sandlot.services.sts.web_identity import (
     TokenVerifier,
     audience_of,
@@ -95,7 +96,7 @@ class StsProvider(Provider):
                 "The requested DurationSeconds exceeds the 1 hour session limit for roles "
                 "assumed by role chaining.",
             )
-        return self._session(params)
+        return self._session(params, ctx.principal, params.get("Tags", []))
 
     async def assume_role_with_web_identity(self, ctx: RequestContext, params: dict) -> dict:
         """A role session for the user an OpenID Connect token vouches for: the token is
@@ -126,20 +127,26 @@ class StsProvider(Provider):
         }
         if isinstance(claims.get("amr"), list):
             keys[f"{name}:amr"] = [str(v) for v in claims["amr"]]
-        decision = self.platform.authorizer.federated_trust(ctx, role_arn, provider["arn"], keys)
+        tags, transitive = token_session_tags(claims)
+        if tags:
+            keys.update(tag_keys(tags, transitive))
+        decision = self.platform.authorizer.federated_trust(
+            ctx, role_arn, provider["arn"], keys, tagging=bool(tags)
+        )
         if not decision.allowed:
             raise ServiceError(
                 "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity", 403
             )
-        result = self._session(params)
+        result = self._session({**params, "TransitiveTagKeys": transitive}, ctx.principal, tags)
         result["SubjectFromWebIdentityToken"] = str(claims.get("sub", ""))
         result["Audience"] = audience
         result["Provider"] = provider["arn"]
         return result
 
-    def _session(self, params: dict) -> dict:
+    def _session(self, params: dict, caller: Principal, tags: list[dict]) -> dict:
         """The role session an allowed AssumeRole… makes: credentials for the role, its
-        duration within the role's MaxSessionDuration, the session policies kept."""
+        duration within the role's MaxSessionDuration, the session policies, session
+        ``tags`` and source identity kept (with what ``caller``'s session passes on)."""
         role_arn = params["RoleArn"]
         session_name = params["RoleSessionName"]
         # None when IAM has no such role: only --iam off lets that through.
@@ -158,19 +165,19 @@ class StsProvider(Provider):
                     "PolicyArns": [p["arn"] for p in params.get("PolicyArns", []) if "arn" in p],
                 }
             )
+        context, packed = session_context(caller, tags, params)
         principal = assumed_role(
-            role_arn, session_name, role.entity_id if role else None, session_policy
+            role_arn, session_name, role.entity_id if role else None, session_policy, context
         )
         credential = self.platform.credentials.issue_session(principal, time.time() + seconds)
         result = {
             "Credentials": _credentials_output(credential),
             "AssumedRoleUser": {"AssumedRoleId": principal.user_id, "Arn": principal.arn},
         }
-        if "Policy" in params:
-            # Share of the packed session-policy budget (2,048 bytes) the policy uses.
-            result["PackedPolicySize"] = min(100, len(params["Policy"]) * 100 // 2048)
-        if "SourceIdentity" in params:
-            result["SourceIdentity"] = params["SourceIdentity"]
+        if "Policy" in params or tags:
+            result["PackedPolicySize"] = packed
+        if context and (source := json.loads(context).get("source_identity")):
+            result["SourceIdentity"] = source
         return result
 
     def get_session_token(self, ctx: RequestContext, params: dict) -> dict:
