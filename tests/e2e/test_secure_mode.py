@@ -58,6 +58,28 @@ def test_unsigned_request_is_refused(secure):
     assert b"<Code>MissingAuthenticationToken</Code>" in error.value.read()
 
 
+def test_web_identity_needs_no_signature(secure):
+    """AWS serves AssumeRoleWithWebIdentity unsigned (the token is the credential): it
+    reaches STS, which judges the token, and grants nothing else."""
+    request = urllib.request.Request(
+        secure.endpoint + "/",
+        data=urllib.parse.urlencode(
+            {
+                "Action": "AssumeRoleWithWebIdentity",
+                "Version": "2011-06-15",
+                "RoleArn": "arn:aws:iam::000000000000:role/deploy",
+                "RoleSessionName": "ci",
+                "WebIdentityToken": "not-a-token",
+            }
+        ).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request, timeout=10)
+    assert error.value.code == 400
+    assert b"<Code>InvalidIdentityToken</Code>" in error.value.read()
+
+
 def test_wrong_secret_is_refused(secure):
     keys = _root_keys(secure)
     sts = make_client(secure.endpoint, "sts", keys["aws_access_key_id"], "wrong-secret")

@@ -48,7 +48,11 @@ from sandlot.iam.principal import Principal
 from sandlot.platform import Platform
 from sandlot.protocol import FileBody, HttpRequest, HttpResponse, ServiceError, SpooledBody
 from sandlot.protocol.errors import not_implemented
-from sandlot.protocol.models import protocol_model, service_model
+from sandlot.protocol.models import (
+    protocol_model,
+    service_model,
+    unauthenticated_operations,
+)
 from sandlot.protocol.parser import ParsedRequest, RequestParser
 from sandlot.protocol.serializer import ResponseSerializer
 from sandlot.services import KNOWN_SERVICES, PROVIDERS
@@ -279,7 +283,10 @@ class Gateway:
             else:
                 if not incoming.done:
                     request.body = routed.body = await self._read_body(incoming, protocol)
-                principal, secret = self._authenticate(request, sig, foreign)
+                if sig is None and self._served_without_credentials(service, routed):
+                    principal, secret = Principal.anonymous(self.settings.default_account), None
+                else:
+                    principal, secret = self._authenticate(request, sig, foreign)
                 if service == "s3" and "x-amz-content-sha256" in request.headers:
                     routed = _check_payload(routed, sig, secret)
             parsed = self._parser(service).parse(routed)
@@ -345,6 +352,19 @@ class Gateway:
         result = await self.platform.run_operation(ctx, parsed.params)
         serializer = self._serializer(service, parsed.protocol)
         return serializer.serialize(parsed.operation, result or {}, request_id)
+
+    def _served_without_credentials(self, service: str, request: HttpRequest) -> bool:
+        """Whether an unsigned request is for an operation AWS serves without
+        credentials (``AssumeRoleWithWebIdentity``…): it is then anonymous, not dev
+        mode's ambient root, and needs no signature even in secure mode."""
+        served = unauthenticated_operations(service)
+        if not served:
+            return False
+        try:
+            operation = self._parser(service).parse(request).operation.name
+        except ServiceError:
+            return False  # the parse error is answered after authentication, as for others
+        return operation in served
 
     def _authenticate(
         self, request: HttpRequest, sig: Signature | None, foreign: str | None = None

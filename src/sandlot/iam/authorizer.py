@@ -40,7 +40,7 @@ from sandlot.iam.policy import (
     evaluate,
 )
 from sandlot.protocol import ServiceError
-from sandlot.protocol.models import service_model
+from sandlot.protocol.models import service_model, unauthenticated_operations
 
 if TYPE_CHECKING:
     from sandlot.iam.principal import Principal
@@ -57,6 +57,18 @@ MODES = ("enforce", "soft", "off")
 _RESOURCE_POLICY_SERVICES = frozenset({"lambda", "s3", "sqs", "sts", "kms", "secretsmanager"})
 
 _NO_TRUST = "because no resource-based policy allows the sts:AssumeRole action"
+
+# Actions on a role that its trust policy must allow, whoever asks (even the root): taking
+# the role, and tagging or naming the session while doing so.
+_TRUST_ACTIONS = frozenset(
+    {
+        "sts:AssumeRole",
+        "sts:AssumeRoleWithWebIdentity",
+        "sts:AssumeRoleWithSAML",
+        "sts:TagSession",
+        "sts:SetSourceIdentity",
+    }
+)
 
 # Actions creating the resource they name: no existing resource policy applies.
 _CREATES = frozenset({"s3:CreateBucket"})
@@ -100,7 +112,7 @@ class Authorizer:
         if self.mode not in MODES:
             raise ValueError(f"iam mode must be one of {', '.join(MODES)}, not {self.mode!r}")
         self.decisions = DecisionLog(platform.store)
-        self._identities: dict[tuple[str, str, str | None], _Identity] = {}
+        self._identities: dict[tuple[str, str, str | None, str | None], _Identity] = {}
 
     def invalidate(self, account: str) -> None:
         """Forget compiled identities of ``account`` (its IAM data changed)."""
@@ -127,6 +139,13 @@ class Authorizer:
         principal = ctx.principal
         if principal.is_root and ctx.service not in _RESOURCE_POLICY_SERVICES:
             return
+        if principal.kind == "anonymous":
+            # Only operations AWS serves without credentials get here (the gateway
+            # decides); the credential is in the request and the provider checks it
+            # against the trust policy (``federated_trust``).
+            if not served_without_credentials(ctx.service, ctx.operation):
+                raise access_denied(ctx.service, "Request is missing Authentication Token")
+            return
         needed = authorizations(
             ctx.service,
             ctx.operation,
@@ -144,7 +163,7 @@ class Authorizer:
             for resource in auth.resources:
                 # A root in its own account is allowed, unless a trust policy must allow it
                 # (AssumeRole). S3 ARNs name no account: the bucket's owner is asked.
-                root_here = principal.is_root and auth.action != "sts:AssumeRole"
+                root_here = principal.is_root and auth.action not in _TRUST_ACTIONS
                 arn_account = _arn_account(resource)
                 if root_here and arn_account == principal.account_id and not _is_kms_key(resource):
                     continue
@@ -225,6 +244,51 @@ class Authorizer:
         owner = owned.account if owned is not None else None
         return _decide(identity, "sts:AssumeRole", role_arn, keys, owned, owner).allowed
 
+    def federated_trust(
+        self,
+        ctx: RequestContext,
+        role_arn: str,
+        provider_arn: str,
+        keys: dict[str, object],
+        *,
+        tagging: bool = False,
+    ) -> Decision:
+        """Whether the role's trust policy lets a user of identity provider
+        ``provider_arn`` (an OIDC or SAML provider) take ``ctx.operation``'s action
+        (``sts:AssumeRoleWithWebIdentity``…), and ``sts:TagSession`` when the token
+        carries session tags (``tagging``), with its claims and tags as ``keys``. Only
+        the trust policy decides: the caller has no identity policies. Each decision is
+        logged as every decision is."""
+        if self.mode == "off":
+            return Decision(Outcome.ALLOW, (), "iam mode off")
+        owned = self._resource_policy(role_arn, "sts:AssumeRole")  # the trust policy
+        account = owned.account if owned is not None and owned.account else ctx.account_id
+        caller = Caller("web-identity", account, provider_arn, federated_provider=provider_arn)
+        identity = _Identity(caller, (), None, None, {})
+        actions = [f"sts:{ctx.operation}"] + (["sts:TagSession"] if tagging else [])
+        for seq, action in enumerate(actions):
+            decision = _decide(identity, action, role_arn, keys, owned, account)
+            self.decisions.record(
+                ctx.request_id,
+                seq,
+                account_id=account,
+                principal_arn=provider_arn,
+                role_arn=None,
+                service=ctx.service,
+                operation=ctx.operation,
+                action=action,
+                resource=role_arn,
+                decision=decision,
+                enforced=self.mode == "enforce",
+                policies={owned.kind: [role_arn]} if owned is not None and owned.document else {},
+            )
+            if not decision.allowed:
+                if self.mode == "soft":
+                    log.warning("iam soft mode, allowed anyway: %s %s", action, role_arn)
+                    continue
+                return decision
+        return Decision(Outcome.ALLOW, (), "")
+
     # -- what the request is evaluated against ----------------------------------------
 
     def _resource_policy(self, resource: str, action: str) -> ResourcePolicy | None:
@@ -232,7 +296,7 @@ class Authorizer:
         if len(parts) < 6 or parts[0] != "arn":
             return None
         owner = _OWNERS.get(parts[2])
-        if owner is None or (owner == "iam" and action != "sts:AssumeRole"):
+        if owner is None or (owner == "iam" and action not in _TRUST_ACTIONS):
             return None
         if action in _CREATES:
             return None  # the resource does not exist yet (a taken name is the service's answer)
@@ -257,7 +321,12 @@ class Authorizer:
         return provider.secret_arn_for(ctx.account_id, ctx.region, ref) if provider else None
 
     def _identity(self, principal: Principal) -> _Identity:
-        key = (principal.account_id, principal.arn, principal.session_policy)
+        key = (
+            principal.account_id,
+            principal.arn,
+            principal.session_policy,
+            principal.session_context,
+        )
         found = self._identities.get(key)
         if found is None:
             found = self._identities[key] = self._load_identity(principal)
@@ -282,7 +351,10 @@ class Authorizer:
                 principal.arn,
                 principal.user_id,
                 role_arn=entity_arn,
-                tags=found.tags if found else {},
+                tags=_principal_tags(found.tags if found else {}, principal.session_context),
+                source_identity=json.loads(principal.session_context or "{}").get(
+                    "source_identity"
+                ),
             )
         else:
             caller = Caller(
@@ -324,6 +396,14 @@ class Authorizer:
         ]
 
 
+def _principal_tags(role_tags: Mapping[str, str], session_context: str | None) -> dict[str, str]:
+    """A session's principal tags: the role's, overridden by the session's own tags with
+    the same key regardless of case, as AWS documents."""
+    given = json.loads(session_context).get("tags", {}) if session_context else {}
+    overridden = {key.lower() for key in given}
+    return {**{k: v for k, v in role_tags.items() if k.lower() not in overridden}, **given}
+
+
 def _decide(
     identity: _Identity,
     action: str,
@@ -332,9 +412,9 @@ def _decide(
     owned: ResourcePolicy | None,
     owner: str | None = None,
 ) -> Decision:
-    if (owned is None or owned.document is None) and action == "sts:AssumeRole":
+    if (owned is None or owned.document is None) and action in _TRUST_ACTIONS:
         # No such role (or no trust policy): nobody may assume it; AWS says no more.
-        return Decision(Outcome.IMPLICIT_DENY, (), _NO_TRUST)
+        return Decision(Outcome.IMPLICIT_DENY, (), _NO_TRUST.replace("sts:AssumeRole", action))
     request = Request(
         identity.caller,
         action,
@@ -382,6 +462,13 @@ def denied_message(caller_arn: str, action: str, resource: str, reason: str) -> 
     """AWS's AccessDenied message form."""
     on = f" on resource: {resource}" if resource != "*" else ""
     return f"User: {caller_arn} is not authorized to perform: {action}{on} {reason}"
+
+
+def served_without_credentials(service: str, operation: str) -> bool:
+    """Whether AWS serves ``operation`` to unsigned requests (its model says
+    ``authtype: none``: STS's AssumeRoleWithWebIdentity and …WithSAML, Cognito's
+    sign-in operations), the request itself carrying the credential."""
+    return operation in unauthenticated_operations(service)
 
 
 def access_denied(service: str, message: str) -> ServiceError:

@@ -30,14 +30,17 @@ CREDENTIALS = Table(
         "status": "TEXT",  # Active | Inactive | Deleted
         "created_at": "REAL",
         "session_policy": "TEXT",  # JSON of an AssumeRole's session policies, or NULL
+        "session_context": "TEXT",  # JSON of a session's tags, source identity…, or NULL
     },
     key=("access_key_id",),
     indexes=(("account_id", "arn"),),
 )
 SESSION_POLICY = "session_policy"
+SESSION_CONTEXT = "session_context"
 MIGRATIONS = [
     Migration(1, create=CREDENTIALS),
     Migration(2, add_column=(CREDENTIALS, SESSION_POLICY)),
+    Migration(3, add_column=(CREDENTIALS, SESSION_CONTEXT)),
 ]
 
 DELETED = "Deleted"  # a revoked key's tombstone status
@@ -102,6 +105,7 @@ class CredentialStore:
                 "status": "Active",
                 "created_at": now,
                 SESSION_POLICY: principal.session_policy,
+                SESSION_CONTEXT: principal.session_context,
             },
             replace=False,
         )
@@ -161,6 +165,7 @@ def _credential(row: dict) -> Credential:
         row["source_arn"],
         is_session=row["session_token"] is not None,
         session_policy=row.get(SESSION_POLICY),
+        session_context=row.get(SESSION_CONTEXT),
     )
     return Credential(
         row["access_key_id"],

@@ -14,13 +14,17 @@ _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 class Principal:
     """An authenticated caller.
 
-    ``kind`` is ``root``, ``user``, ``assumed-role`` or ``service`` (an AWS service
+    ``kind`` is ``root``, ``user``, ``assumed-role``, ``anonymous`` or ``service`` (an AWS service
     acting on an account's behalf, e.g. S3 invoking a function: ``arn`` is the service
     principal ``s3.amazonaws.com``); ``arn`` and ``user_id`` are what
     ``GetCallerIdentity`` reports. ``source_arn`` is the identity behind a session (the
     role of an assumed-role session, the caller of ``GetSessionToken``).
     ``session_policy`` is the JSON of the session policies an ``AssumeRole`` was given
     (``{"Policy": text, "PolicyArns": [...]}``), None when it had none.
+    ``session_context`` is the JSON of what a session carries besides its policies
+    (``{"tags": {key: value}, "transitive": [key, ...], "source_identity": name}``): its
+    session tags, which override the role's tags, the tag keys that pass on to sessions
+    it assumes (role chaining), and its source identity. None when it has none.
     """
 
     account_id: str
@@ -31,6 +35,7 @@ class Principal:
     source_arn: str | None = None
     is_session: bool = False
     session_policy: str | None = None
+    session_context: str | None = None
 
     @classmethod
     def root(cls, account_id: str, access_key_id: str | None = None) -> Principal:
@@ -40,6 +45,12 @@ class Principal:
     def service(cls, name: str, account_id: str) -> Principal:
         """The AWS service ``name`` (``s3.amazonaws.com``) acting for ``account_id``."""
         return cls(account_id, name, name, "service")
+
+    @classmethod
+    def anonymous(cls, account_id: str) -> Principal:
+        """An unsigned caller of an operation AWS serves without credentials
+        (``AssumeRoleWithWebIdentity``: the token in the request is the credential)."""
+        return cls(account_id, "anonymous", "anonymous", "anonymous")
 
     @property
     def is_root(self) -> bool:
@@ -57,6 +68,7 @@ def assumed_role(
     session_name: str,
     unique_id: str | None = None,
     session_policy: str | None = None,
+    session_context: str | None = None,
 ) -> Principal:
     """The principal of a session of ``role_arn`` (which must match ``ROLE_ARN``);
     ``unique_id`` is the role's id in IAM (derived from the ARN when IAM has no role)."""
@@ -71,4 +83,5 @@ def assumed_role(
         "assumed-role",
         source_arn=role_arn,
         session_policy=session_policy,
+        session_context=session_context,
     )

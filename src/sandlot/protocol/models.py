@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from functools import cache
 
+import botocore.exceptions
 import botocore.loaders
 import botocore.model
 
@@ -55,6 +56,19 @@ def protocol_model(name: str, protocol: str) -> botocore.model.ServiceModel:
     if protocol == "query" and speaks_legacy_query(name):
         return query_view(name)
     return service_model(name)
+
+
+@cache
+def unauthenticated_operations(name: str) -> frozenset[str]:
+    """The operations of service ``name`` that AWS serves without a signature (the
+    model's ``authtype: none``), e.g. STS's ``AssumeRoleWithWebIdentity``."""
+    try:
+        model = service_model(name)
+    except botocore.exceptions.UnknownServiceError:
+        return frozenset()
+    return frozenset(
+        op for op in model.operation_names if model.operation_model(op).auth_type == "none"
+    )
 
 
 def available_services() -> list[str]:

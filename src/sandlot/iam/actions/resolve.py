@@ -894,7 +894,7 @@ def _pass_role(req: _Request, main: Authorization) -> list[Authorization]:
     return [_dependent("iam:PassRole", [role], "lambda", main)]
 
 
-def _session_tags(req: _Request, main: Authorization) -> list[Authorization]:
+def _session_context(req: _Request, main: Authorization) -> list[Authorization]:
     """Session tags need sts:TagSession and a source identity sts:SetSourceIdentity,
     on the same role (AWS's AssumeRole documentation)."""
     out = []
@@ -927,7 +927,7 @@ _EXTRAS: dict[tuple[str, str], Callable[[_Request, Authorization], list[Authoriz
     ("lambda", "UpdateFunctionConfiguration"): lambda req, main: (
         _pass_role(req, main) + _layers(req, main)
     ),
-    ("sts", "AssumeRole"): _session_tags,
+    ("sts", "AssumeRole"): _session_context,
     ("iam", "AddRoleToInstanceProfile"): _instance_profile_role,
     ("s3", "CopyObject"): _s3_copy_source,
     ("s3", "UploadPartCopy"): _s3_copy_source,

@@ -3,17 +3,19 @@ policy simulation. IAM is global: every entity belongs to an account, never a re
 
 One mixin per area over ``IamBase`` (entity rows, paging, errors):
 ``identities`` (users, groups, roles, tags), ``policies`` (managed policies and
-versions, inline policies, attachments), ``access_keys`` and ``simulate``. AWS managed
-policies are data (``managed_policies``), present in every account.
+versions, inline policies, attachments), ``access_keys``, ``oidc`` (OpenID Connect
+providers) and ``simulate``. AWS managed policies are data (``managed_policies``),
+present in every account.
 """
 
 from __future__ import annotations
 
 from sandlot.services.iam.access_keys import AccessKeys
 from sandlot.services.iam.identities import Identities
+from sandlot.services.iam.oidc import OidcProviders
 from sandlot.services.iam.policies import Policies
 from sandlot.services.iam.simulate import Simulation
 
 
-class IamProvider(Identities, Policies, AccessKeys, Simulation):
+class IamProvider(Identities, Policies, AccessKeys, OidcProviders, Simulation):
     service = "iam"

@@ -104,3 +104,19 @@ MIGRATIONS = [
     Migration(5, create=INLINE),
     Migration(6, create=ATTACHMENTS),
 ]
+
+OIDC_PROVIDERS = Table(
+    "iam_oidc_providers",
+    columns={
+        "account_id": "TEXT",
+        "arn": "TEXT",  # arn:aws:iam::A:oidc-provider/<host/path>
+        "url": "TEXT",  # the issuer without its https:// (what Get… answers)
+        "client_ids": "TEXT",  # JSON list, in insertion order
+        "thumbprints": "TEXT",  # JSON list of lower-case SHA-1 hex digests
+        "created_at": "REAL",
+        "tags": "TEXT",
+    },
+    key=("account_id", "arn"),
+)
+
+MIGRATIONS.append(Migration(7, create=OIDC_PROVIDERS))

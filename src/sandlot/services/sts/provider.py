@@ -18,6 +18,13 @@ from sandlot.iam.principal import ROLE_ARN, Principal, assumed_role
 from sandlot.protocol import ServiceError
 from sandlot.protocol.constraints import constraint_error, summary
 from sandlot.services.provider import Provider, RequestContext
+from sandlot.services.sts.sessions import session_context, tag_keys, token_session_tags
+from sandlot.services.sts.web_identity import (
+    TokenVerifier,
+    audience_of,
+    invalid_token,
+    unverified_claims,
+)
 
 _SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
 
@@ -52,12 +59,16 @@ def _credentials_output(credential) -> dict:
 class StsProvider(Provider):
     service = "sts"
 
+    def __init__(self, platform) -> None:
+        super().__init__(platform)
+        self._verifier = TokenVerifier()
+
     def get_caller_identity(self, ctx: RequestContext, params: dict) -> dict:
         p = ctx.principal
         return {"UserId": p.user_id, "Account": p.account_id, "Arn": p.arn}
 
     def validate(self, ctx: RequestContext, params: dict) -> None:
-        if ctx.operation != "AssumeRole":
+        if ctx.operation not in ("AssumeRole", "AssumeRoleWithWebIdentity"):
             return
         if ROLE_ARN.match(params["RoleArn"]) is None:
             raise validation_error(params["RoleArn"], "roleArn", "Member must be a valid role ARN")
@@ -77,19 +88,70 @@ class StsProvider(Provider):
                 raise ServiceError("MalformedPolicyDocument", str(error)) from None
 
     def assume_role(self, ctx: RequestContext, params: dict) -> dict:
-        role_arn = params["RoleArn"]
-        session_name = params["RoleSessionName"]
-        # None when IAM has no such role: only --iam off lets that through.
-        role = self.platform.provider("iam").role(role_arn)
-        seconds = _duration(params, 3600, 43200)
         # Role chaining (a role session assuming a role) is limited to one hour, whatever
         # the role's MaxSessionDuration, as in AWS.
-        if ctx.principal.kind == "assumed-role" and seconds > 3600:
+        if ctx.principal.kind == "assumed-role" and _duration(params, 3600, 43200) > 3600:
             raise ServiceError(
                 "ValidationError",
                 "The requested DurationSeconds exceeds the 1 hour session limit for roles "
                 "assumed by role chaining.",
             )
+        return self._session(params, ctx.principal, params.get("Tags", []))
+
+    async def assume_role_with_web_identity(self, ctx: RequestContext, params: dict) -> dict:
+        """A role session for the user an OpenID Connect token vouches for: the token is
+        verified against its issuer's keys (web_identity.py) and the role's trust policy
+        must allow its provider, with the token's claims as condition keys."""
+        role_arn, token = params["RoleArn"], params["WebIdentityToken"]
+        if params.get("ProviderId"):
+            raise invalid_token(
+                "OAuth 2.0 access tokens (ProviderId) are not supported by sandlot; "
+                "use an OpenID Connect ID token"
+            )
+        account = ROLE_ARN.match(role_arn).group(1)
+        claims = unverified_claims(token)
+        iam = self.platform.provider("iam")
+        provider = iam.oidc_provider(account, claims["iss"])
+        if provider is None:
+            raise invalid_token(
+                f"No OpenIDConnect provider found in your account for {claims['iss']}"
+            )
+        audience = audience_of(claims, json.loads(provider["client_ids"]))
+        claims = await self._verifier.verify(token, claims, json.loads(provider["thumbprints"]))
+        name = provider["url"]
+        keys: dict[str, object] = {
+            f"{name}:aud": audience,
+            f"{name}:sub": str(claims.get("sub", "")),
+            "aws:FederatedProvider": provider["arn"],
+            "sts:RoleSessionName": params["RoleSessionName"],
+        }
+        if isinstance(claims.get("amr"), list):
+            keys[f"{name}:amr"] = [str(v) for v in claims["amr"]]
+        tags, transitive = token_session_tags(claims)
+        if tags:
+            keys.update(tag_keys(tags, transitive))
+        decision = self.platform.authorizer.federated_trust(
+            ctx, role_arn, provider["arn"], keys, tagging=bool(tags)
+        )
+        if not decision.allowed:
+            raise ServiceError(
+                "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity", 403
+            )
+        result = self._session({**params, "TransitiveTagKeys": transitive}, ctx.principal, tags)
+        result["SubjectFromWebIdentityToken"] = str(claims.get("sub", ""))
+        result["Audience"] = audience
+        result["Provider"] = provider["arn"]
+        return result
+
+    def _session(self, params: dict, caller: Principal, tags: list[dict]) -> dict:
+        """The role session an allowed AssumeRole… makes: credentials for the role, its
+        duration within the role's MaxSessionDuration, the session policies, session
+        ``tags`` and source identity kept (with what ``caller``'s session passes on)."""
+        role_arn = params["RoleArn"]
+        session_name = params["RoleSessionName"]
+        # None when IAM has no such role: only --iam off lets that through.
+        role = self.platform.provider("iam").role(role_arn)
+        seconds = _duration(params, 3600, 43200)
         if role is not None and seconds > (role.max_session_duration or 3600):
             raise ServiceError(
                 "ValidationError",
@@ -103,19 +165,19 @@ class StsProvider(Provider):
                     "PolicyArns": [p["arn"] for p in params.get("PolicyArns", []) if "arn" in p],
                 }
             )
+        context, packed = session_context(caller, tags, params)
         principal = assumed_role(
-            role_arn, session_name, role.entity_id if role else None, session_policy
+            role_arn, session_name, role.entity_id if role else None, session_policy, context
         )
         credential = self.platform.credentials.issue_session(principal, time.time() + seconds)
         result = {
             "Credentials": _credentials_output(credential),
             "AssumedRoleUser": {"AssumedRoleId": principal.user_id, "Arn": principal.arn},
         }
-        if "Policy" in params:
-            # Share of the packed session-policy budget (2,048 bytes) the policy uses.
-            result["PackedPolicySize"] = min(100, len(params["Policy"]) * 100 // 2048)
-        if "SourceIdentity" in params:
-            result["SourceIdentity"] = params["SourceIdentity"]
+        if "Policy" in params or tags:
+            result["PackedPolicySize"] = packed
+        if context and (source := json.loads(context).get("source_identity")):
+            result["SourceIdentity"] = source
         return result
 
     def get_session_token(self, ctx: RequestContext, params: dict) -> dict:
