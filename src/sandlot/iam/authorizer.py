@@ -252,6 +252,7 @@ class Authorizer:
         keys: dict[str, object],
         *,
         tagging: bool = False,
+        caller_type: str = "web-identity",
     ) -> Decision:
         """Whether the role's trust policy lets a user of identity provider
         ``provider_arn`` (an OIDC or SAML provider) take ``ctx.operation``'s action
@@ -263,7 +264,7 @@ class Authorizer:
             return Decision(Outcome.ALLOW, (), "iam mode off")
         owned = self._resource_policy(role_arn, "sts:AssumeRole")  # the trust policy
         account = owned.account if owned is not None and owned.account else ctx.account_id
-        caller = Caller("web-identity", account, provider_arn, federated_provider=provider_arn)
+        caller = Caller(caller_type, account, provider_arn, federated_provider=provider_arn)
         identity = _Identity(caller, (), None, None, {})
         actions = [f"sts:{ctx.operation}"] + (["sts:TagSession"] if tagging else [])
         for seq, action in enumerate(actions):

@@ -16,6 +16,7 @@ _PRINCIPAL_TYPES = {
     "assumed-role": "AssumedRole",
     "federated-user": "FederatedUser",
     "web-identity": "WebIdentityUser",
+    "saml": "SAMLUser",
     "service": "Service",
     "anonymous": "Anonymous",
 }
@@ -26,7 +27,8 @@ class Caller:
     """The principal a request acts as, as the evaluation needs it.
 
     ``type`` is ``root``, ``user``, ``assumed-role``, ``federated-user``, ``service``,
-    ``web-identity`` (a user of an OIDC or SAML provider assuming a role) or ``anonymous``. For a role session ``arn`` is the session ARN
+    ``web-identity`` or ``saml`` (a user of an OIDC or SAML provider assuming a role) or
+    ``anonymous``. For a role session ``arn`` is the session ARN
     (``arn:aws:sts::A:assumed-role/R/S``) and ``role_arn`` the role's
     (``arn:aws:iam::A:role/path/R``). For a service ``arn`` is its name
     (``s3.amazonaws.com``). ``federated_provider`` is what a ``Federated`` principal

@@ -3,8 +3,8 @@ policy simulation. IAM is global: every entity belongs to an account, never a re
 
 One mixin per area over ``IamBase`` (entity rows, paging, errors):
 ``identities`` (users, groups, roles, tags), ``policies`` (managed policies and
-versions, inline policies, attachments), ``access_keys``, ``oidc`` (OpenID Connect
-providers) and ``simulate``. AWS managed policies are data (``managed_policies``),
+versions, inline policies, attachments), ``access_keys``, ``oidc`` and ``saml``
+(identity providers for STS federation) and ``simulate``. AWS managed policies are data (``managed_policies``),
 present in every account.
 """
 
@@ -14,8 +14,9 @@ from sandlot.services.iam.access_keys import AccessKeys
 from sandlot.services.iam.identities import Identities
 from sandlot.services.iam.oidc import OidcProviders
 from sandlot.services.iam.policies import Policies
+from sandlot.services.iam.saml import SamlProviders
 from sandlot.services.iam.simulate import Simulation
 
 
-class IamProvider(Identities, Policies, AccessKeys, OidcProviders, Simulation):
+class IamProvider(Identities, Policies, AccessKeys, OidcProviders, SamlProviders, Simulation):
     service = "iam"

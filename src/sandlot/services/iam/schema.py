@@ -120,3 +120,20 @@ OIDC_PROVIDERS = Table(
 )
 
 MIGRATIONS.append(Migration(7, create=OIDC_PROVIDERS))
+
+SAML_PROVIDERS = Table(
+    "iam_saml_providers",
+    columns={
+        "account_id": "TEXT",
+        "arn": "TEXT",  # arn:aws:iam::A:saml-provider/<name>
+        "name": "TEXT",
+        "uuid": "TEXT",
+        "metadata": "TEXT",  # the IdP's SAML metadata document, as given
+        "valid_until": "REAL",
+        "created_at": "REAL",
+        "tags": "TEXT",
+    },
+    key=("account_id", "arn"),
+)
+
+MIGRATIONS.append(Migration(8, create=SAML_PROVIDERS))

@@ -8,17 +8,26 @@ session policies, which limit what it may do.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import json
 import re
 import time
 
 from sandlot.iam.policy import MalformedPolicyError, compile_policy
 from sandlot.iam.principal import ROLE_ARN, Principal, assumed_role
+from sandlot.iam.saml import AssertionRejected, MetadataError, parse_metadata, verify_assertion
 from sandlot.protocol import ServiceError
 from sandlot.protocol.constraints import constraint_error, summary
 from sandlot.services.provider import Provider, RequestContext
-from sandlot.services.sts.sessions import session_context, tag_keys, token_session_tags
+from sandlot.services.sts.sessions import (
+    SAML_ATTRIBUTE,
+    assertion_session_tags,
+    session_context,
+    tag_keys,
+    token_session_tags,
+)
 from sandlot.services.sts.web_identity import (
     TokenVerifier,
     audience_of,
@@ -68,12 +77,12 @@ class StsProvider(Provider):
         return {"UserId": p.user_id, "Account": p.account_id, "Arn": p.arn}
 
     def validate(self, ctx: RequestContext, params: dict) -> None:
-        if ctx.operation not in ("AssumeRole", "AssumeRoleWithWebIdentity"):
+        if ctx.operation not in ("AssumeRole", "AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"):
             return
         if ROLE_ARN.match(params["RoleArn"]) is None:
             raise validation_error(params["RoleArn"], "roleArn", "Member must be a valid role ARN")
-        session_name = params["RoleSessionName"]
-        if not _SESSION_NAME.match(session_name):
+        session_name = params.get("RoleSessionName")  # SAML's comes in the assertion
+        if session_name is not None and not _SESSION_NAME.match(session_name):
             raise validation_error(
                 session_name,
                 "roleSessionName",
@@ -141,6 +150,72 @@ class StsProvider(Provider):
         result["SubjectFromWebIdentityToken"] = str(claims.get("sub", ""))
         result["Audience"] = audience
         result["Provider"] = provider["arn"]
+        return result
+
+    async def assume_role_with_saml(self, ctx: RequestContext, params: dict) -> dict:
+        """A role session for the user a SAML IdP's signed assertion names: verified
+        against the provider's metadata (iam/saml.py); the assertion must list the role
+        and provider, and the role's trust policy must allow the provider."""
+        role_arn, provider_arn = params["RoleArn"], params["PrincipalArn"]
+        account = ROLE_ARN.match(role_arn).group(1)
+        provider = self.platform.provider("iam").saml_provider(account, provider_arn)
+        if provider is None:
+            raise invalid_token(f"Specified provider doesn't exist: {provider_arn}")
+        try:
+            assertion = verify_assertion(
+                params["SAMLAssertion"], parse_metadata(provider["metadata"]), time.time()
+            )
+        except (AssertionRejected, MetadataError) as error:
+            code = getattr(error, "code", "InvalidIdentityToken")
+            raise ServiceError(code, getattr(error, "message", str(error))) from None
+        attributes = assertion.attributes
+        pairs = [
+            {part.strip() for part in value.split(",")}
+            for value in attributes.get(SAML_ATTRIBUTE + "Role", [])
+        ]
+        if {role_arn, provider_arn} not in pairs:
+            raise ServiceError(
+                "AccessDenied", "Not authorized to perform sts:AssumeRoleWithSAML", 403
+            )
+        names = attributes.get(SAML_ATTRIBUTE + "RoleSessionName") or [""]
+        if not names[0]:
+            raise invalid_token("Error: RoleSessionName is required in AuthnResponse")
+        tags, transitive = assertion_session_tags(attributes)
+        qualifier = base64.b64encode(
+            hashlib.sha1(f"{assertion.issuer}{account}/{provider['name']}".encode()).digest()
+        ).decode()
+        keys: dict[str, object] = {
+            "saml:aud": assertion.audience,
+            "saml:iss": assertion.issuer,
+            "saml:sub": assertion.subject,
+            "saml:sub_type": assertion.subject_type,
+            "saml:namequalifier": qualifier,
+            "aws:FederatedProvider": provider_arn,
+            "sts:RoleSessionName": names[0],
+        }
+        if tags:
+            keys.update(tag_keys(tags, transitive))
+        decision = self.platform.authorizer.federated_trust(
+            ctx, role_arn, provider_arn, keys, tagging=bool(tags), caller_type="saml"
+        )
+        if not decision.allowed:
+            raise ServiceError(
+                "AccessDenied", "Not authorized to perform sts:AssumeRoleWithSAML", 403
+            )
+        session = {**params, "RoleSessionName": names[0], "TransitiveTagKeys": transitive}
+        durations = attributes.get(SAML_ATTRIBUTE + "SessionDuration")
+        if "DurationSeconds" not in params and durations and durations[0].isdigit():
+            session["DurationSeconds"] = int(durations[0])
+        if sources := attributes.get(SAML_ATTRIBUTE + "SourceIdentity"):
+            session["SourceIdentity"] = sources[0]
+        result = self._session(session, ctx.principal, tags)
+        result.update(
+            Subject=assertion.subject,
+            SubjectType=assertion.subject_type,
+            Issuer=assertion.issuer,
+            Audience=assertion.audience,
+            NameQualifier=qualifier,
+        )
         return result
 
     def _session(self, params: dict, caller: Principal, tags: list[dict]) -> dict:

@@ -20,6 +20,7 @@ MAX_TAGS = 50
 # binary form whose size it reports as a percentage; plain text is a close stand-in).
 PACKED_BUDGET = 2048
 WEB_IDENTITY_TAGS_CLAIM = "https://aws.amazon.com/tags"
+SAML_ATTRIBUTE = "https://aws.amazon.com/SAML/Attributes/"
 
 
 def _invalid(message: str) -> ServiceError:
@@ -111,3 +112,19 @@ def token_session_tags(claims: dict) -> tuple[list[dict], list[str]]:
         tags.append({"Key": str(key), "Value": str(value if value is not None else "")})
     transitive = [str(k) for k in claim.get("transitive_tag_keys") or []]
     return tags, transitive
+
+
+def assertion_session_tags(attributes: dict[str, list[str]]) -> tuple[list[dict], list[str]]:
+    """Session tags a SAML assertion passes (``…/Attributes/PrincipalTag:<key>``
+    attributes, one value each) and its ``…/Attributes/TransitiveTagKeys``."""
+    prefix = SAML_ATTRIBUTE + "PrincipalTag:"
+    tags = []
+    for name, values in attributes.items():
+        if not name.startswith(prefix):
+            continue
+        if len(values) != 1:
+            raise ServiceError(
+                "InvalidIdentityToken", "Multivalued session tags are not supported."
+            )
+        tags.append({"Key": name[len(prefix) :], "Value": values[0]})
+    return tags, list(attributes.get(SAML_ATTRIBUTE + "TransitiveTagKeys", []))
