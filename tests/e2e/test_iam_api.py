@@ -66,6 +66,7 @@ def test_roles_inline_policies_and_managed_policies(client):
         RoleName=role, AssumeRolePolicyDocument=json.dumps(TRUST), MaxSessionDuration=7200
     )
     assert created["Role"]["AssumeRolePolicyDocument"] == TRUST  # botocore decodes it
+    assert "MaxSessionDuration" not in created["Role"]  # as AWS answers CreateRole
     got = iam.get_role(RoleName=role)["Role"]
     assert got["MaxSessionDuration"] == 7200 and got["RoleLastUsed"] == {}
     document = _policy(

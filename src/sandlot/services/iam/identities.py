@@ -234,6 +234,7 @@ class Identities(IamBase):
             permissions_boundary=self.boundary_arn(ctx.account_id, params),
         )
         out = role_output(row)
+        del out["MaxSessionDuration"]  # CreateRole's answer omits it (GetRole/ListRoles have it)
         if tags := json.loads(row["tags"]):
             out["Tags"] = tags
         return {"Role": out}
