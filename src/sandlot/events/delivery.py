@@ -236,13 +236,13 @@ async def send_sqs(platform: Platform, delivery: Delivery) -> dict:
         "MessageBody": _text(delivery.payload),
         **delivery.options,
     }
-    return await _call(platform, delivery, "sqs", "SendMessage", params)
+    return await _call(platform, delivery, "sqs", "SendMessage", params, request_id=delivery.id)
 
 
 async def send_sns(platform: Platform, delivery: Delivery) -> dict:
     """Publish to the topic (``options``: Subject, MessageAttributes, MessageGroupId…)."""
     params = {"TopicArn": delivery.target, "Message": _text(delivery.payload), **delivery.options}
-    return await _call(platform, delivery, "sns", "Publish", params)
+    return await _call(platform, delivery, "sns", "Publish", params, request_id=delivery.id)
 
 
 ADAPTERS: dict[str, Adapter] = {"lambda": send_lambda, "sqs": send_sqs, "sns": send_sns}
