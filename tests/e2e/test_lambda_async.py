@@ -4,12 +4,13 @@ destinations, delivered as the function's role, surviving a restart."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 
 import pytest
 
 from tests.e2e.conftest import error_of, make_client
-from tests.e2e.functions import create_function, unique
+from tests.e2e.functions import create_function, unique, wait_for_log_events
 from tests.e2e.roles import ensure_role
 from tests.e2e.server import SandlotServer
 
@@ -220,18 +221,80 @@ def test_reserved_concurrency_zero_goes_straight_to_the_dlq(client):
     assert attributes["ErrorCode"]["StringValue"] == "429"
 
 
-def test_a_dlq_the_role_may_not_send_to_gets_nothing(client):
-    """AWS sends as the execution role; a role without sqs:SendMessage loses the event."""
+def test_a_dlq_the_role_may_not_send_to_gets_nothing(server, client):
+    """AWS sends as the execution role; a role without sqs:SendMessage loses the event,
+    and IAM's decision log says why."""
     lam, iam, sqs = client("lambda"), client("iam"), client("sqs")
     url, arn = queue(sqs)
     name = unique("nodlq")
-    create_function(
-        lam, name, FAILING, role=sender_role(iam, sqs=False), DeadLetterConfig={"TargetArn": arn}
-    )
+    role = sender_role(iam, sqs=False)
+    create_function(lam, name, FAILING, role=role, DeadLetterConfig={"TargetArn": arn})
     lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
     lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")
-    time.sleep(3)  # nothing to poll for: the point is that nothing arrives
+    db = sqlite3.connect(server.data_dir / "sandlot.db")
+    query = (
+        "SELECT outcome, principal_arn FROM iam_decisions WHERE role_arn = ? "
+        "AND action = 'sqs:SendMessage' AND resource = ?"
+    )
+    deadline = time.monotonic() + 20
+    rows: list = []
+    while not rows and time.monotonic() < deadline:
+        rows = db.execute(query, (role, arn)).fetchall()
+        time.sleep(0.1)
+    assert rows, "the dead-letter send was never attempted"
+    outcome, principal = rows[-1]
+    assert outcome == "IMPLICIT_DENY"
+    assert principal.endswith(f"/{name}")  # the role's session named after the function
     assert not sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages")
+
+
+def test_a_function_destination_is_invoked_with_the_record(client):
+    lam, iam = client("lambda"), client("iam")
+    logs = client("logs")
+    role = sender_role(iam)
+    iam.put_role_policy(
+        RoleName=role.rsplit("/", 1)[1],
+        PolicyName="invoke",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"}
+                ],
+            }
+        ),
+    )
+    target = unique("recorder")
+    create_function(
+        lam,
+        target,
+        {
+            "app.py": "import json\ndef handler(event, context):\n    print('RECORD', json.dumps(event))\n"
+        },
+    )
+    target_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{target}"
+    name = unique("source")
+    create_function(lam, name, ECHO, role=role)
+    lam.put_function_event_invoke_config(
+        FunctionName=name, DestinationConfig={"OnSuccess": {"Destination": target_arn}}
+    )
+    lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"via": "lambda"}')
+    found = wait_for_log_events(logs, target, '"RECORD"')
+    record = json.loads(found[0]["message"].split("RECORD ", 1)[1])
+    assert record["requestContext"]["condition"] == "Success"
+    assert record["responsePayload"] == {"echo": {"via": "lambda"}}
+
+
+def test_deleting_the_function_deletes_its_configuration(client):
+    lam, iam = client("lambda"), client("iam")
+    name = unique("gone")
+    role = sender_role(iam)
+    create_function(lam, name, ECHO, role=role)
+    lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=1)
+    lam.delete_function(FunctionName=name)
+    create_function(lam, name, ECHO, role=role)
+    error = error_of(lam.get_function_event_invoke_config, FunctionName=name)
+    assert error["Code"] == "ResourceNotFoundException"
 
 
 def test_retries_and_the_dlq_survive_a_restart(tmp_path):

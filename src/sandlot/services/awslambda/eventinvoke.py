@@ -118,6 +118,15 @@ class EventInvokeOperations(LambdaBase):
             zero_concurrency=spec.reserved_concurrency == 0,
         )
 
+    def forget_event_invoke_configs(
+        self, account: str, region: str, name: str, qualifier: str | None = None
+    ) -> None:
+        """Drop the configurations of a deleted function (or of one version or alias)."""
+        where = {"account": account, "region": region, "function": name}
+        if qualifier is not None:
+            where["qualifier"] = qualifier
+        self.store.delete_where(EVENT_INVOKE_CONFIGS, where)
+
     # == helpers ========================================================================
 
     def _config_target(self, ctx: RequestContext, params: dict) -> tuple[str, str]:

@@ -252,6 +252,7 @@ class LambdaProvider(
                 released = self.records.delete_function(account, region, name)
             else:
                 released = self._delete_version(account, region, name, qualifier)
+            self.forget_event_invoke_configs(account, region, name, qualifier)
             gone = self.records.unused(released)
         self.records.collect(gone)
         self.sync_provisioned(account, region, name)  # release what it provisioned
