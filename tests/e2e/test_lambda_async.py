@@ -221,20 +221,38 @@ def test_reserved_concurrency_zero_goes_straight_to_the_dlq(client):
     assert attributes["ErrorCode"]["StringValue"] == "429"
 
 
+def test_a_dlq_the_role_may_not_send_to_is_refused(client):
+    lam, iam, sqs = client("lambda"), client("iam"), client("sqs")
+    _, arn = queue(sqs)
+    error = error_of(
+        create_function,
+        lam,
+        unique("baddlq"),
+        ECHO,
+        role=sender_role(iam, sqs=False),
+        DeadLetterConfig={"TargetArn": arn},
+    )
+    assert error["Code"] == "InvalidParameterValueException"
+    assert error["Message"] == (
+        "The provided execution role does not have permissions to call SendMessage on SQS"
+    )
+
+
 def test_a_dlq_the_role_may_not_send_to_gets_nothing(server, client):
     """AWS sends as the execution role; a role without sqs:SendMessage loses the event,
     and IAM's decision log says why."""
     lam, iam, sqs = client("lambda"), client("iam"), client("sqs")
     url, arn = queue(sqs)
     name = unique("nodlq")
-    role = sender_role(iam, sqs=False)
+    role = sender_role(iam)
     create_function(lam, name, FAILING, role=role, DeadLetterConfig={"TargetArn": arn})
     lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
+    iam.delete_role_policy(RoleName=role.rsplit("/", 1)[1], PolicyName="send")  # later
     lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")
     db = sqlite3.connect(server.data_dir / "sandlot.db")
     query = (
         "SELECT outcome, principal_arn FROM iam_decisions WHERE role_arn = ? "
-        "AND action = 'sqs:SendMessage' AND resource = ?"
+        "AND action = 'sqs:SendMessage' AND resource = ? AND outcome != 'ALLOW'"
     )
     deadline = time.monotonic() + 20
     rows: list = []

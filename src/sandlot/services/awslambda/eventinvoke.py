@@ -41,7 +41,7 @@ MIGRATIONS = [Migration(1, create=EVENT_INVOKE_CONFIGS)]
 
 _MEMBERS = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
 # Destination ARN service → the operation the execution role must be allowed.
-_SENDS = {"sqs": ("SendMessage", "sqs"), "sns": ("Publish", "sns"), "lambda": ("Invoke", "lambda")}
+_SENDS = {"sqs": ("SendMessage",), "sns": ("Publish",), "lambda": ("Invoke",)}
 
 
 class EventInvokeOperations(LambdaBase):
@@ -169,12 +169,38 @@ class EventInvokeOperations(LambdaBase):
         """AWS's checks of a destination: a supported ARN, and an execution role that may
         send to it."""
         service = arn_service(target)
+        if service in ("events", "s3"):
+            raise invalid(f"sandlot does not deliver to {service} destinations yet: {target}")
         if service not in _SENDS:
-            if service in ("events", "s3"):
-                raise invalid(f"sandlot does not deliver to {service} destinations yet: {target}")
             raise invalid("The provided destination config DestinationConfig is invalid.")
-        operation, _ = _SENDS[service]
-        params: dict[str, Any]
+        if not self.role_may_send(role, name, target):
+            raise invalid(
+                f"The function execution role does not have permissions to call "
+                f"{_SENDS[service][0]} on {target}"
+            )
+
+    def check_dead_letter(self, role: str, name: str, config: dict) -> None:
+        """CreateFunction/UpdateFunctionConfiguration: the role must be allowed to send to
+        the dead-letter queue or topic, or AWS refuses the configuration."""
+        target = (config.get("DeadLetterConfig") or {}).get("TargetArn")
+        if not target:
+            return
+        service = arn_service(target)
+        if service not in ("sqs", "sns"):
+            raise invalid(
+                "The provided DeadLetterConfig target is invalid: it must be an SQS queue "
+                "or an SNS topic."
+            )
+        if not self.role_may_send(role, name, target):
+            raise invalid(
+                f"The provided execution role does not have permissions to call "
+                f"{_SENDS[service][0]} on {service.upper()}"
+            )
+
+    def role_may_send(self, role: str, name: str, target: str) -> bool:
+        """Whether the function's execution role may send to ``target`` as Lambda does."""
+        service = arn_service(target)
+        operation = _SENDS[service][0]
         if service == "sqs":
             _, _, _, _, account, queue = target.split(":", 5)
             params = {"QueueUrl": f"{self.platform.endpoint_url}/{account}/{queue}",
@@ -186,14 +212,10 @@ class EventInvokeOperations(LambdaBase):
         try:
             principal = self.platform.function_principal(role, name)
         except ValueError:
-            principal = None
-        if principal is None or not self.platform.authorizer.permits(
+            return False
+        return self.platform.authorizer.permits(
             principal, service, operation, params, region=target.split(":")[3]
-        ):
-            raise invalid(
-                f"The function execution role does not have permissions to call {operation} "
-                f"on {target}"
-            )
+        )
 
 
 def _output(row: dict) -> dict:
