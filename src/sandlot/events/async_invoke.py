@@ -237,6 +237,4 @@ def record(delivery: Delivery, outcome: Outcome, settings: AsyncSettings) -> dic
             context["functionError"] = response["FunctionError"]
         body["responseContext"] = context
         body["responsePayload"] = _parsed(response.get("Payload"))
-    elif outcome.status:
-        body["responseContext"] = {"statusCode": outcome.status, "executedVersion": None}
-    return body
+    return body  # an event that never ran (throttled, refused) has no response parts

@@ -72,7 +72,7 @@ DELIVERIES = Table(
 )
 MIGRATIONS = [Migration(1, create=DELIVERIES)]
 
-MAX_IN_FLIGHT = 32
+MAX_IN_FLIGHT = 128  # shared by every sender: one slow function must not stall the rest
 POLL_S = 0.5
 
 
