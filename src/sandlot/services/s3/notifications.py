@@ -150,6 +150,13 @@ class NotificationOperations(S3Base):
         refused = {}
         for member, config in _configurations(configuration):
             arn = config[KINDS[member][0]]
+            if arn.split(":")[3] != bucket["region"]:  # S3 notifies within its region only
+                raise ServiceError(
+                    "InvalidArgument",
+                    "The notification destination service region is not valid for the "
+                    "bucket location constraint",
+                    400,
+                )
             reason = await self._refusal(bucket, KINDS[member][2], arn)
             if reason:
                 refused[arn] = reason
