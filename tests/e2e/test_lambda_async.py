@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import error_of, make_client
+from tests.e2e.conftest import aws, error_of, make_client
 from tests.e2e.functions import create_function, unique, wait_for_log_events
 from tests.e2e.roles import ensure_role
 from tests.e2e.server import SandlotServer
@@ -67,7 +67,7 @@ def receive(sqs, url: str, timeout: float = 30) -> dict:
     raise AssertionError(f"no message arrived in {url}")
 
 
-def test_event_invoke_config_operations(client):
+def test_event_invoke_config_operations(server, client):
     lam, iam, sqs = client("lambda"), client("iam"), client("sqs")
     name = unique("cfg")
     create_function(lam, name, ECHO, role=sender_role(iam))
@@ -97,6 +97,10 @@ def test_event_invoke_config_operations(client):
     assert "MaximumEventAgeInSeconds" not in replaced and "DestinationConfig" not in replaced
     got = lam.get_function_event_invoke_config(FunctionName=name)
     assert got["MaximumRetryAttempts"] == 0 and got["FunctionArn"] == f"{arn}:$LATEST"
+    # The AWS CLI reads the same configuration.
+    shown = aws(server.endpoint, "lambda", "get-function-event-invoke-config",
+                "--function-name", name)  # fmt: skip
+    assert shown["MaximumRetryAttempts"] == 0 and shown["FunctionArn"] == f"{arn}:$LATEST"
     listed = lam.list_function_event_invoke_configs(FunctionName=name)
     assert [c["FunctionArn"] for c in listed["FunctionEventInvokeConfigs"]] == [f"{arn}:$LATEST"]
     lam.delete_function_event_invoke_config(FunctionName=name)
