@@ -334,7 +334,11 @@ class Deliveries(DrainedQueue):
         if policy.max_age_s is not None and now - delivery.created_at >= policy.max_age_s:
             self._finish(row, delivery, _failure("EventAgeExceeded", delivery, last))
             return
-        adapter = ADAPTERS[arn_service(delivery.target)]
+        adapter = ADAPTERS.get(arn_service(delivery.target))
+        if adapter is None:  # staged by a version that had this adapter
+            missing = {"code": "InvalidTarget", "message": f"cannot deliver to {delivery.target}"}
+            self._finish(row, delivery, _failure("Rejected", delivery, missing))
+            return
         delivery.tries += 1
         try:
             response = await adapter(self._platform, delivery)
@@ -357,8 +361,8 @@ class Deliveries(DrainedQueue):
             self._counted(row, delivery, {"code": "ServiceException", "message": str(error)})
         else:
             delivery.attempts += 1
-            self._finish(row, delivery, Outcome("Success", delivery.attempts, delivery.tries,
-                                                 response=response))  # fmt: skip
+            outcome = Outcome("Success", delivery.attempts, delivery.tries, response=response)
+            self._finish(row, delivery, outcome)
 
     def _counted(self, row: dict, delivery: Delivery, last: dict) -> None:
         delivery.attempts += 1
