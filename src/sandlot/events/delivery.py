@@ -20,16 +20,20 @@ Everything a sender chooses is data in the row, not code here:
   (e.g. Lambda's destinations), run with the ``Outcome`` in the transaction that
   retires the row, so whatever they stage is staged exactly when the row goes.
 
-Adapters: ``ADAPTERS`` maps an ARN's service to an ``async (platform, delivery) ->
-response``; a new target kind is one function added there.
+Adapters: ``ADAPTERS`` maps an ARN's service (or an http(s) URL's scheme) to an
+``async (platform, delivery) -> response``; a new target kind is one function added
+there.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import http.client
 import json
 import logging
 import time
+import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -72,6 +76,7 @@ DELIVERIES = Table(
 )
 MIGRATIONS = [Migration(1, create=DELIVERIES)]
 
+HTTP_TIMEOUT_S = 15.0  # SNS's HTTP endpoints must answer within 15 seconds
 MAX_IN_FLIGHT = 128  # shared by every sender: one slow function must not stall the rest
 POLL_S = 0.5
 
@@ -180,6 +185,9 @@ Hook = Callable[["Deliveries", Delivery, Outcome], None]
 
 
 def arn_service(arn: str) -> str:
+    """The service an ARN names; for an http(s) URL its scheme (the adapter key)."""
+    if arn.startswith(("http://", "https://")):
+        return arn.split(":", 1)[0]
     parts = arn.split(":")
     return parts[2] if len(parts) > 5 and parts[0] == "arn" else ""
 
@@ -245,7 +253,50 @@ async def send_sns(platform: Platform, delivery: Delivery) -> dict:
     return await _call(platform, delivery, "sns", "Publish", params, request_id=delivery.id)
 
 
-ADAPTERS: dict[str, Adapter] = {"lambda": send_lambda, "sqs": send_sqs, "sns": send_sns}
+async def send_http(platform: Platform, delivery: Delivery) -> dict:
+    """POST the payload to an http(s) URL (``options``: ``headers``, ``method``,
+    ``timeout_s``). Anything but a 2xx answer, or no answer, is a counted failure: an
+    endpoint that is down or refuses is what a sender's retry policy is for."""
+    options = delivery.options
+    try:
+        status, reason = await asyncio.to_thread(
+            _http_request,
+            options.get("method", "POST"),
+            delivery.target,
+            delivery.payload,
+            options.get("headers") or {},
+            float(options.get("timeout_s", HTTP_TIMEOUT_S)),
+        )
+    except (OSError, http.client.HTTPException) as error:
+        raise Failed("ConnectionError", f"{type(error).__name__}: {error}") from None
+    if not 200 <= status < 300:
+        raise Failed(str(status), f"HTTP {status} {reason}", {"StatusCode": status})
+    return {"StatusCode": status}
+
+
+def _http_request(
+    method: str, url: str, body: bytes, headers: dict, timeout: float
+) -> tuple[int, str]:
+    parts = urllib.parse.urlsplit(url)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = kind(parts.netloc, timeout=timeout)
+    try:
+        path = parts.path or "/"
+        connection.request(method, path + (f"?{parts.query}" if parts.query else ""), body, headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status, response.reason
+    finally:
+        connection.close()
+
+
+ADAPTERS: dict[str, Adapter] = {
+    "lambda": send_lambda,
+    "sqs": send_sqs,
+    "sns": send_sns,
+    "http": send_http,
+    "https": send_http,
+}
 
 _TRANSIENT_CODES = frozenset(
     {"TooManyRequestsException", "ThrottlingException", "Throttling", "ServiceUnavailable"}

@@ -4,6 +4,9 @@ data, outcome hooks by name."""
 from __future__ import annotations
 
 import asyncio
+import http.server
+import socket
+import threading
 
 from sandlot.config import Settings
 from sandlot.events.delivery import RetryPolicy
@@ -209,4 +212,63 @@ def test_a_failing_hook_still_retires_the_row(tmp_path):
     asyncio.run(_drain(platform))
     assert [c["params"]["MessageBody"] for c in recorder.calls] == ["x"]  # nothing half-done
     assert platform.deliveries.pending() == 0
+    platform.close()
+
+
+class _Endpoint(http.server.BaseHTTPRequestHandler):
+    """A subscriber's HTTP endpoint: answers each POST from ``statuses``, records it."""
+
+    statuses: list[int] = []
+    received: list[tuple[str, dict, bytes]] = []
+
+    def do_POST(self):  # noqa: N802 (http.server's name)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append((self.path, dict(self.headers), body))
+        self.send_response(type(self).statuses.pop(0) if type(self).statuses else 200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_http_targets_get_a_post_and_non_2xx_answers_count(tmp_path):
+    _Endpoint.statuses, _Endpoint.received = [500], []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Endpoint)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/hook?x=1"
+    platform = Platform(Settings(), tmp_path)
+    outcomes = []
+    platform.deliveries.register_hook("seen", lambda d, delivery, o: outcomes.append(o))
+    sns = Principal.service("sns.amazonaws.com", "000000000000")
+    headers = {
+        "Content-Type": "text/plain; charset=UTF-8",
+        "x-amz-sns-message-type": "Notification",
+    }
+    platform.deliveries.stage(url, '{"Message": "hi"}', principal=sns, options={"headers": headers},
+                              policy=QUICK, on_success="seen")  # fmt: skip
+    asyncio.run(_drain(platform))
+    httpd.shutdown()
+    assert [r[0] for r in _Endpoint.received] == ["/hook?x=1", "/hook?x=1"]
+    path, got_headers, body = _Endpoint.received[-1]
+    assert body == b'{"Message": "hi"}'
+    assert got_headers["x-amz-sns-message-type"] == "Notification"
+    [outcome] = outcomes
+    assert outcome.succeeded and (outcome.attempts, outcome.tries) == (2, 2)
+    platform.close()
+
+
+def test_an_unreachable_http_target_exhausts_its_retries(tmp_path):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    platform = Platform(Settings(), tmp_path)
+    outcomes = []
+    platform.deliveries.register_hook("seen", lambda d, delivery, o: outcomes.append(o))
+    platform.deliveries.stage(f"http://127.0.0.1:{port}/", "x", principal=S3, policy=QUICK,
+                              on_failure="seen")  # fmt: skip
+    asyncio.run(_drain(platform))
+    [outcome] = outcomes
+    assert outcome.condition == "RetriesExhausted" and outcome.attempts == 3
+    assert outcome.error_code == "ConnectionError"
     platform.close()
