@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from typing import Any
 
 from sandlot.store import Store, Table
+
+log = logging.getLogger("sandlot.events")
 
 
 class DrainedQueue:
@@ -80,6 +83,9 @@ class DrainedQueue:
     async def _handle(self, row: dict) -> None:
         try:
             await self.deliver(row)
+        except Exception:  # a bug must not make the row due again at once, forever
+            log.exception("%s: handling %s failed", self.table.name, row[self.key])
+            self._store.put(self.table, {**row, "not_before": time.time() + self.poll_s})
         finally:
             self._running.discard(row[self.key])
             self._wake.set()

@@ -7,9 +7,10 @@ import asyncio
 import http.server
 import socket
 import threading
+import time
 
 from sandlot.config import Settings
-from sandlot.events.delivery import RetryPolicy
+from sandlot.events.delivery import DELIVERIES, RetryPolicy
 from sandlot.iam.principal import Principal
 from sandlot.platform import Platform
 from sandlot.protocol import ServiceError
@@ -271,4 +272,22 @@ def test_an_unreachable_http_target_exhausts_its_retries(tmp_path):
     [outcome] = outcomes
     assert outcome.condition == "RetriesExhausted" and outcome.attempts == 3
     assert outcome.error_code == "ConnectionError"
+    platform.close()
+
+
+def test_a_row_whose_handling_breaks_waits_instead_of_spinning(tmp_path, monkeypatch):
+    platform = Platform(Settings(), tmp_path)
+    platform.call = Recorder()
+    delivery_id = platform.deliveries.stage(QUEUE, "x", principal=S3)
+    calls = []
+
+    def broken(*args):
+        calls.append(args)
+        raise RuntimeError("store trouble")
+
+    monkeypatch.setattr(platform.deliveries, "_finish", broken)
+    asyncio.run(_drain(platform, seconds=0.3))
+    assert len(calls) == 1  # not retried at once
+    [row] = platform.store.select(DELIVERIES, {"id": delivery_id})
+    assert row["not_before"] > time.time()
     platform.close()
