@@ -37,6 +37,7 @@ class AliasOperations(LambdaBase):
     # Provided by LambdaProvider (provisioned.py): an alias's provisioned concurrency
     # follows the versions it points to.
     sync_provisioned: Callable[..., None]
+    forget_event_invoke_configs: Callable[..., None]  # EventInvokeOperations
 
     @validated
     def create_alias(self, ctx: RequestContext, params: dict) -> dict:
@@ -98,6 +99,7 @@ class AliasOperations(LambdaBase):
         name, _ = self.locate(ctx, params["FunctionName"], allow_qualifier=False)
         with self.store.transaction():
             self.records.delete_alias(ctx.account_id, ctx.region, name, params["Name"])
+            self.forget_event_invoke_configs(ctx.account_id, ctx.region, name, params["Name"])
         self.sync_provisioned(ctx.account_id, ctx.region, name)
         return {}
 

@@ -47,6 +47,7 @@ from sandlot.services.awslambda.configuration import (
     new_version_row,
     resolve_layers,
 )
+from sandlot.services.awslambda.eventinvoke import EventInvokeOperations
 from sandlot.services.awslambda.invoke import InvokeOperations
 from sandlot.services.awslambda.layers import LayerOperations
 from sandlot.services.awslambda.mappings import MappingOperations
@@ -69,6 +70,7 @@ class LambdaProvider(
     LayerOperations,
     PermissionOperations,
     ProvisionedOperations,
+    EventInvokeOperations,
 ):
     service = "lambda"
 
@@ -88,7 +90,7 @@ class LambdaProvider(
                 "deploy a .zip package instead."
             )
         check_tags(params.get("Tags"))
-        config = self._configure(ctx, params, defaults(name))
+        config = self._configure(ctx, params, defaults(name), name)
         if self.records.function(ctx.account_id, ctx.region, name) is not None:
             raise conflict(f"Function already exist: {name}")  # before receiving the code
         package = await self.receive(ctx, params["Code"])
@@ -206,7 +208,7 @@ class LambdaProvider(
     def update_function_configuration(self, ctx: RequestContext, params: dict) -> dict:
         name, _ = self.locate(ctx, params["FunctionName"], allow_qualifier=False)
         latest = self.latest_for_update(ctx, name, params.get("RevisionId"))
-        config = self._configure(ctx, params, json.loads(latest["config"]))
+        config = self._configure(ctx, params, json.loads(latest["config"]), name)
         row = self._commit_update(ctx, latest, config, publish=False)
         self.activator.kick(ctx.account_id, ctx.region, name)
         return outputs.configuration(row)
@@ -253,6 +255,7 @@ class LambdaProvider(
                 released = self.records.delete_function(account, region, name)
             else:
                 released = self._delete_version(account, region, name, qualifier)
+            self.forget_event_invoke_configs(account, region, name, qualifier)
             gone = self.records.unused(released)
         self.records.collect(gone)
         self.sync_provisioned(account, region, name)  # release what it provisioned
@@ -292,7 +295,7 @@ class LambdaProvider(
             )
         return name
 
-    def _configure(self, ctx: RequestContext, params: dict, base: dict) -> dict:
+    def _configure(self, ctx: RequestContext, params: dict, base: dict, name: str) -> dict:
         if "Role" in params and not self.platform.authorizer.can_assume(
             params["Role"], "lambda.amazonaws.com", ctx.account_id
         ):
@@ -301,7 +304,10 @@ class LambdaProvider(
         layers = None
         if "Layers" in params:
             layers = resolve_layers(self.records, ctx.account_id, ctx.region, params["Layers"])
-        return configure(params, base, layers)
+        config = configure(params, base, layers)
+        if "DeadLetterConfig" in params:
+            self.check_dead_letter(config["Role"], name, config)
+        return config
 
     # == versions =======================================================================
 

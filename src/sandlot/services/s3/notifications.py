@@ -1,7 +1,7 @@
 """Bucket event notification configuration: stored and validated as S3 does (event
 names, destination ARNs, prefix/suffix filter rules, no overlapping configurations,
-Lambda destinations that allow S3 to invoke them), matched against (event, key), and
-staged in the platform's durable outbox (``events/s3_notifications.py``) in the
+destinations that exist and allow S3 to send to them), matched against (event, key), and
+staged on the platform's delivery path (``events/s3_notifications.py``) in the
 transaction of each object change."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import secrets
 
-from sandlot.events.s3_notifications import s3_event
+from sandlot.events import s3_notifications
+from sandlot.events.s3_notifications import s3_event, s3_test_event
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
 from sandlot.services.provider import RequestContext
@@ -126,30 +127,39 @@ class NotificationOperations(S3Base):
         bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
         checked = validate(params.get("NotificationConfiguration") or {})
         await self._check_destinations(bucket, checked)
-        self.store.put(BUCKETS, {**bucket, "notification": json.dumps(checked)})
+        deliveries = getattr(self.platform, "deliveries", None)
+        with self.store.transaction():
+            self.store.put(BUCKETS, {**bucket, "notification": json.dumps(checked)})
+            # S3 tells each queue and topic it now notifies with an s3:TestEvent.
+            for member, config in _configurations(checked):
+                if member != "LambdaFunctionConfigurations" and deliveries is not None:
+                    event = s3_test_event(
+                        bucket=bucket["name"], request_id=ctx.request_id, when=self.clock()
+                    )
+                    s3_notifications.stage(
+                        deliveries, bucket["account"], bucket["name"],
+                        config[KINDS[member][0]], event,
+                    )  # fmt: skip
         return {}
 
     async def _check_destinations(self, bucket: dict, configuration: dict) -> None:
-        """S3 accepts a Lambda destination only if it may invoke the function: asked
-        here as S3 itself asks, with a DryRun Invoke as ``s3.amazonaws.com`` for the
-        bucket, so the function's resource policy decides."""
+        """S3 accepts a destination only if it exists and S3 may send to it, asked as
+        S3 itself asks: as ``s3.amazonaws.com`` for the bucket (``aws:SourceArn``,
+        ``aws:SourceAccount``), so the function's, queue's or topic's resource policy
+        decides (a DryRun Invoke for a function)."""
         refused = {}
-        for config in configuration.get("LambdaFunctionConfigurations") or []:
-            arn = config["LambdaFunctionArn"]
-            try:
-                await self.platform.call(
-                    "lambda",
-                    "Invoke",
-                    {"FunctionName": arn, "InvocationType": "DryRun"},
-                    principal=Principal.service("s3.amazonaws.com", bucket["account"]),
-                    region=arn.split(":")[3],
-                    context={
-                        "aws:SourceArn": f"arn:aws:s3:::{bucket['name']}",
-                        "aws:SourceAccount": bucket["account"],
-                    },
+        for member, config in _configurations(configuration):
+            arn = config[KINDS[member][0]]
+            if arn.split(":")[3] != bucket["region"]:  # S3 notifies within its region only
+                raise ServiceError(
+                    "InvalidArgument",
+                    "The notification destination service region is not valid for the "
+                    "bucket location constraint",
+                    400,
                 )
-            except ServiceError:
-                refused[arn] = f"Not authorized to invoke function [{arn}]"
+            reason = await self._refusal(bucket, KINDS[member][2], arn)
+            if reason:
+                refused[arn] = reason
         if refused:
             fields = {}
             for n, (arn, reason) in enumerate(refused.items(), 1):
@@ -162,24 +172,74 @@ class NotificationOperations(S3Base):
                 **fields,
             )
 
+    async def _refusal(self, bucket: dict, kind: str, arn: str) -> str | None:
+        """Why S3 could not send to destination ``arn`` (None: it can)."""
+        region, account, name = arn.split(":")[3], arn.split(":")[4], arn.split(":", 5)[5]
+        s3 = Principal.service("s3.amazonaws.com", bucket["account"])
+        context = {
+            "aws:SourceArn": f"arn:aws:s3:::{bucket['name']}",
+            "aws:SourceAccount": bucket["account"],
+        }
+        if kind == "Lambda":
+            try:
+                await self.platform.call(
+                    "lambda",
+                    "Invoke",
+                    {"FunctionName": arn, "InvocationType": "DryRun"},
+                    principal=s3,
+                    region=region,
+                    context=context,
+                )
+            except ServiceError:
+                return f"Not authorized to invoke function [{arn}]"
+            return None
+        service, lookup, send = (
+            ("sqs", ("GetQueueUrl", {"QueueName": name, "QueueOwnerAWSAccountId": account}),
+             ("SendMessage", {"QueueUrl": f"{self.platform.endpoint_url}/{account}/{name}",
+                              "MessageBody": "{}"}))
+            if kind == "Queue"
+            else ("sns", ("GetTopicAttributes", {"TopicArn": arn}),
+                  ("Publish", {"TopicArn": arn, "Message": "{}"}))
+        )  # fmt: skip
+        noun = "queue" if kind == "Queue" else "topic"
+        try:  # does it exist? (asked as its owner, which is not S3's doing)
+            await self.platform.call(
+                service,
+                lookup[0],
+                lookup[1],
+                principal=Principal.root(account),
+                region=region,
+                record_decisions=False,
+            )
+        except ServiceError:
+            return f"The destination {noun} does not exist"
+        if not self.platform.authorizer.permits(
+            s3, service, send[0], send[1], region=region, context=context
+        ):
+            return (
+                f"Permissions on the destination {noun} do not allow S3 to publish "
+                "notifications from this bucket"
+            )
+        return None
+
     def stage_notifications(self, ctx: RequestContext, bucket: dict, event: str, row: dict) -> None:
-        """Stage one notification per matching Lambda configuration in the platform's
-        durable outbox (inside the caller's transaction). Queue and topic
-        configurations are kept but not delivered until sandlot serves SQS and SNS."""
-        outbox = getattr(self.platform, "s3_notifications", None)
-        if outbox is None or not bucket.get("notification"):
+        """Stage one notification per matching configuration on the platform's delivery
+        path (inside the caller's transaction)."""
+        deliveries = getattr(self.platform, "deliveries", None)
+        if deliveries is None or not bucket.get("notification"):
             return
         configuration = json.loads(bucket["notification"])
         created = event.startswith("s3:ObjectCreated:")
         principal = ctx.principal
         request = ctx.request
         for member, config in _configurations(configuration):
-            if member != "LambdaFunctionConfigurations" or not _matches(config, event, row["key"]):
+            if not _matches(config, event, row["key"]):
                 continue
-            outbox.stage(
+            s3_notifications.stage(
+                deliveries,
                 bucket["account"],
                 bucket["name"],
-                config["LambdaFunctionArn"],
+                config[KINDS[member][0]],
                 s3_event(
                     region=bucket["region"],
                     event_name=event,
