@@ -17,6 +17,7 @@ from typing import Any
 
 from sandlot.protocol import ServiceError
 from sandlot.services.logs.filter_pattern import FilterPatternError, Pattern, compile_pattern
+from sandlot.services.logs.filters import FilterOperations
 from sandlot.services.logs.storage import LogStorage, Row, message_bytes, position
 from sandlot.services.logs.tokens import (
     Position,
@@ -69,7 +70,7 @@ def _group_arn(ctx: RequestContext, name: str) -> str:
     return f"arn:aws:logs:{ctx.region}:{ctx.account_id}:log-group:{name}"
 
 
-class LogsProvider(Provider):
+class LogsProvider(FilterOperations, Provider):
     service = "logs"
 
     def __init__(self, platform) -> None:
@@ -278,9 +279,11 @@ class LogsProvider(Provider):
         _check_batch(events)
         now = self.now_ms()
         accepted, rejected = _triage(events, now, group["retention_days"])
-        stream = self.storage.append(
-            group, stream, ((e["timestamp"], e["message"]) for e in accepted), now
-        )
+        with self.platform.store.transaction():  # the events and their subscriptions' hand-off
+            stream, stored = self.storage.append(
+                group, stream, ((e["timestamp"], e["message"]) for e in accepted), now
+            )
+            self.stage_subscriptions(group, stream, stored)
         result: dict[str, Any] = {"nextSequenceToken": _sequence_token(stream["upload_seq"])}
         if rejected:
             result["rejectedLogEventsInfo"] = rejected

@@ -70,9 +70,24 @@ PURGES = Table(
     key=("kind", "id"),
 )
 
+# Subscription and metric filters of a group (by group_id: they go with the group).
+FILTERS = Table(
+    "logs_filters",
+    columns={
+        "group_id": "TEXT",
+        "kind": "TEXT",  # subscription | metric
+        "name": "TEXT",
+        "pattern": "TEXT",
+        "created_ms": "INTEGER",
+        "spec": "TEXT",  # JSON: destination/role/distribution, or metric transformations
+    },
+    key=("group_id", "kind", "name"),
+)
+
 MIGRATIONS = [
     Migration(1, create=GROUPS),
     Migration(2, create=STREAMS),
     Migration(3, create=EVENTS),
     Migration(4, create=PURGES),
+    Migration(5, create=FILTERS),
 ]

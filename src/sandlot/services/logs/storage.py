@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
-from sandlot.services.logs.schema import EVENTS, GROUPS, MIGRATIONS, PURGES, STREAMS
+from sandlot.services.logs.schema import EVENTS, FILTERS, GROUPS, MIGRATIONS, PURGES, STREAMS
 from sandlot.services.logs.tokens import Position
 from sandlot.store import Store
 
@@ -96,9 +96,9 @@ class LogStorage:
 
     def append(
         self, group: Row, stream: Row, events: Iterable[tuple[int, str]], ingestion_ms: int
-    ) -> Row:
-        """Store ``(timestamp, message)`` events and count one upload; returns the
-        updated stream row."""
+    ) -> tuple[Row, list[Row]]:
+        """Store ``(timestamp, message)`` events and count one upload (in the caller's
+        transaction, if any); returns the updated stream row and the stored events."""
         with self.store.transaction():
             group = self.store.get(GROUPS, group["account_id"], group["region"], group["name"])
             stream = self.store.get(STREAMS, stream["group_id"], stream["name"])
@@ -126,7 +126,7 @@ class LogStorage:
             group["next_seq"] = seq
             self.store.put(STREAMS, stream)
             self.store.put(GROUPS, group)
-        return stream
+        return stream, rows
 
     def forward(self, stream_id: str, after: Position, limit: int) -> list[Row]:
         """A stream's events strictly after ``after``, oldest first."""
@@ -214,3 +214,22 @@ def _widen(stream: Row, timestamp: int) -> None:
     first, last = stream.get("first_event_ts"), stream.get("last_event_ts")
     stream["first_event_ts"] = timestamp if first is None else min(first, timestamp)
     stream["last_event_ts"] = timestamp if last is None else max(last, timestamp)
+
+
+class FilterStorage:
+    """A group's subscription and metric filters."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def filters(self, group_id: str, kind: str) -> list[Row]:
+        return self.store.select(FILTERS, {"group_id": group_id, "kind": kind}, order_by=("name",))
+
+    def get(self, group_id: str, kind: str, name: str) -> Row | None:
+        return self.store.get(FILTERS, group_id, kind, name)
+
+    def put(self, row: Row) -> None:
+        self.store.put(FILTERS, row)
+
+    def delete(self, group_id: str, kind: str, name: str) -> bool:
+        return self.store.delete(FILTERS, group_id, kind, name)
