@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import queue
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -269,12 +271,19 @@ def test_sandlot_logs_follow_shows_new_lines(server, logs):
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(
+        target=lambda: [lines.put(line) for line in follower.stdout], daemon=True
+    )
+    reader.start()
+
+    def next_message() -> str:
+        return lines.get(timeout=60).rstrip("\n").split(" ", 2)[2]
+
     try:
-        time.sleep(1.0)
-        put(logs, where, "while following\n")
-        time.sleep(1.5)
+        assert next_message() == "before follow"
+        put(logs, where, "while following\n")  # only once the follower is reading
+        assert next_message() == "while following"
     finally:
         follower.terminate()
-        out, err = follower.communicate(timeout=10)
-    messages = [line.split(" ", 2)[2] for line in out.splitlines()]
-    assert messages == ["before follow", "while following"], err
+        follower.wait(timeout=10)
