@@ -55,6 +55,9 @@ class Settings:
     function_port: int = 0
     function_network: str = "auto"
     iam: str = "enforce"  # enforce | soft (log would-be denials, allow) | off
+    # SNS delivery retries wait AWS's delays (1 s, 20 s, a DeliveryPolicy's targets...)
+    # times this; 1.0 restores AWS's timing, the default keeps a local loop fast.
+    sns_retry_delay_scale: float = 0.01
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:

@@ -53,6 +53,7 @@ from sandlot.protocol.parser import ParsedRequest, RequestParser
 from sandlot.protocol.serializer import ResponseSerializer
 from sandlot.services import KNOWN_SERVICES, PROVIDERS
 from sandlot.services.provider import RequestContext
+from sandlot.services.sns.signing import CERT_PATH as SNS_CERT_PATH
 
 log = logging.getLogger("sandlot.gateway")
 
@@ -638,12 +639,16 @@ class Gateway:
             return HttpResponse(
                 403, {"Content-Type": "application/json"}, json.dumps({"message": refusal}).encode()
             )
-        if request.path.startswith(admin.PREFIX):
+        if request.path.startswith(admin.PREFIX) or request.path == admin.SNS_MESSAGES:
             return admin.answer(
                 self.platform, request, lambda r: self._authenticate(r, parse_signature(r))[0]
             )
         if request.path.startswith("/_sandlot/lambda/code/") and request.method in ("GET", "HEAD"):
             return self._code_download(request)
+        if request.path == SNS_CERT_PATH and request.method in ("GET", "HEAD"):
+            # SNS messages' SigningCertURL: public, as AWS's certificates are.
+            pem = self.platform.provider("sns").signer.certificate_pem  # type: ignore[union-attr]
+            return HttpResponse(200, {"Content-Type": "application/x-x509-ca-cert"}, pem)
         if request.path == "/_sandlot/health" and request.method in ("GET", "HEAD"):
             body = {
                 "status": "running",

@@ -54,7 +54,7 @@ MODES = ("enforce", "soft", "off")
 # Services whose resources can carry a resource policy (so a root may reach into another
 # account, and trust policies bind even a root). A root's requests to other services
 # are allowed without looking further.
-_RESOURCE_POLICY_SERVICES = frozenset({"lambda", "s3", "sqs", "sts", "kms", "secretsmanager"})
+_RESOURCE_POLICY_SERVICES = frozenset({"lambda", "s3", "sqs", "sns", "sts", "kms", "secretsmanager"})
 
 _NO_TRUST = "because no resource-based policy allows the sts:AssumeRole action"
 
@@ -68,7 +68,7 @@ _ROOT_NEVER_DENIED = frozenset(
 )
 
 # ARN service field → the provider that owns resources of that kind.
-_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam", "kms": "kms", "sqs": "sqs", "secretsmanager": "secretsmanager", "ssm": "ssm"}  # fmt: skip
+_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam", "kms": "kms", "sqs": "sqs", "sns": "sns", "secretsmanager": "secretsmanager", "ssm": "ssm"}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
