@@ -382,6 +382,81 @@ def test_raw_message_delivery_to_sqs(client):
     assert code == "InvalidParameter"
 
 
+def test_filter_policies_on_attributes_and_body(client):
+    sns, sqs = client("sns"), client("sqs")
+    topic = sns.create_topic(Name=_name("filtered"))["TopicArn"]
+    attr_url, attr_queue = _queue(sqs, _name("by-attr"), allow_topic=topic)
+    body_url, body_queue = _queue(sqs, _name("by-body"), allow_topic=topic)
+    attr_sub = sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=attr_queue,
+        Attributes={
+            "RawMessageDelivery": "true",
+            "FilterPolicy": json.dumps({"store": ["eu-west"], "price": [{"numeric": [">=", 100]}]}),
+        },
+    )["SubscriptionArn"]
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=body_queue,
+        Attributes={
+            "RawMessageDelivery": "true",
+            "FilterPolicyScope": "MessageBody",
+            "FilterPolicy": json.dumps({"order": {"kind": [{"prefix": "pri"}]}}),
+        },
+    )
+
+    def publish(body: dict, **attrs: tuple[str, str]) -> None:
+        sns.publish(
+            TopicArn=topic,
+            Message=json.dumps(body),
+            MessageAttributes={
+                k: {"DataType": kind, "StringValue": value} for k, (kind, value) in attrs.items()
+            },
+        )
+
+    publish({"n": 1}, store=("String", "eu-west"), price=("Number", "150"))  # attr: yes
+    publish({"n": 2}, store=("String", "us-east"), price=("Number", "150"))  # attr: no
+    publish({"n": 3}, store=("String", "eu-west"), price=("Number", "50"))  # attr: no
+    publish({"n": 4, "order": {"kind": "priority"}})  # body: yes
+    publish({"n": 5, "order": {"kind": "standard"}})  # body: no
+    assert [json.loads(m["Body"])["n"] for m in _receive(sqs, attr_url)] == [1]
+    assert [json.loads(m["Body"])["n"] for m in _receive(sqs, body_url)] == [4]
+    time.sleep(0.3)  # nothing else arrives late
+    assert sqs.receive_message(QueueUrl=attr_url).get("Messages") is None
+    assert sqs.receive_message(QueueUrl=body_url).get("Messages") is None
+    attrs = sns.get_subscription_attributes(SubscriptionArn=attr_sub)["Attributes"]
+    assert attrs["FilterPolicyScope"] == "MessageAttributes"
+    # A bad policy: AWS's InvalidParameter, nothing changed.
+    code, message, _ = _code(
+        sns.set_subscription_attributes,
+        SubscriptionArn=attr_sub,
+        AttributeName="FilterPolicy",
+        AttributeValue=json.dumps({"price": [{"numeric": [">", "x"]}]}),
+    )
+    assert code == "InvalidParameter" and message.startswith("Invalid parameter: FilterPolicy:")
+    code, message, _ = _code(
+        sns.subscribe,
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=attr_queue + "-other",
+        Attributes={"FilterPolicy": "{not json"},
+    )
+    assert code == "InvalidParameter"
+    assert message.startswith("Invalid parameter: Attributes Reason: FilterPolicy:")
+    # Removing the policy ("{}") lets everything through again.
+    sns.set_subscription_attributes(
+        SubscriptionArn=attr_sub, AttributeName="FilterPolicy", AttributeValue="{}"
+    )
+    assert (
+        "FilterPolicy"
+        not in sns.get_subscription_attributes(SubscriptionArn=attr_sub)["Attributes"]
+    )
+    publish({"n": 6})
+    assert [json.loads(m["Body"])["n"] for m in _receive(sqs, attr_url)] == [6]
+
+
 def test_publish_batch(client):
     sns, sqs = client("sns"), client("sqs")
     topic = sns.create_topic(Name=_name("batch"))["TopicArn"]

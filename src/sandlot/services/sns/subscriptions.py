@@ -128,7 +128,7 @@ class SubscriptionOperations(SnsBase):
             if key not in SETTABLE:
                 raise invalid_parameter(f"Attributes Reason: Unknown attribute {key}")
             checked[key] = check_attribute(key, value, protocol)
-        filtering.check(checked)
+        filtering.check(checked, subscribe=True)
         for existing in self.subscriptions_of(topic.arn):
             if existing.protocol == protocol and existing.endpoint == endpoint:
                 if any(existing.attributes.get(k, "") != v for k, v in checked.items()):
@@ -257,9 +257,9 @@ class SubscriptionOperations(SnsBase):
             raise invalid_parameter("AttributeName")
         value = check_attribute(name, value, sub.protocol)
         updated = {**sub.attributes, name: value}
-        if name == "FilterPolicy" and value == "":
-            updated.pop("FilterPolicy")
-        filtering.check(updated)
+        if name == "FilterPolicy" and value.strip() in ("", "{}"):
+            updated.pop("FilterPolicy")  # AWS: an empty policy removes the policy
+        filtering.check(updated, subscribe=False)
         sub.attributes = updated
         self.save_subscription(sub)
         return {}
