@@ -6,6 +6,9 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import os
+import shutil
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -20,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from tests.e2e.conftest import aws
 from tests.e2e.functions import create_function, unique, wait_for_log_events
+from tests.e2e.tools import sns_validator
 
 ACCOUNT = "000000000000"
 
@@ -528,6 +532,56 @@ def test_fifo_topic_to_fifo_queue_keeps_order_and_deduplicates(client):
     [m] = _receive(sqs, standard_url)
     envelope = json.loads(m["Body"])
     assert envelope["Message"] == "to-standard" and envelope["SequenceNumber"]
+
+
+# The validator fetches the certificate over https from a host matching its pattern;
+# sandlot serves it over http, so the script hands it sandlot's host as the pattern and
+# routes its https fetch to http (SigningCertURL is not part of what is signed).
+VALIDATE_JS = """
+const http = require("http"), https = require("https");
+const MessageValidator = require("sns-validator");
+https.get = (url, cb) => http.get(url.replace(/^https:/, "http:"), cb);
+const validator = new MessageValidator(/^127\\.0\\.0\\.1:[0-9]+$/);
+const messages = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const results = [];
+let left = messages.length;
+messages.forEach((message, i) => {
+  for (const key of ["SigningCertURL", "SigningCertUrl"]) {
+    if (message[key]) message[key] = message[key].replace(/^http:/, "https:");
+  }
+  validator.validate(message, (err) => {
+    results[i] = err ? String(err.message) : "valid";
+    if (--left === 0) console.log(JSON.stringify(results));
+  });
+});
+"""
+
+
+def test_npm_sns_validator_accepts_sandlot_messages(client):
+    if shutil.which("npm") is None or shutil.which("node") is None:
+        pytest.skip("npm and node are needed (.ci/run installs npm, which brings Node.js)")
+    modules = sns_validator()
+    sns, sqs = client("sns"), client("sqs")
+    topic = sns.create_topic(Name=_name("validated"))["TopicArn"]
+    url, queue = _queue(sqs, _name("vq"), allow_topic=topic)
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue)
+    sns.publish(TopicArn=topic, Message="v1 message", Subject="s")
+    [v1] = _receive(sqs, url)
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="SignatureVersion", AttributeValue="2")
+    sns.publish(TopicArn=topic, Message="v2 message")
+    [v2] = _receive(sqs, url)
+    messages = [json.loads(v1["Body"]), json.loads(v2["Body"])]
+    messages.append({**messages[1], "Message": "tampered"})
+    done = subprocess.run(
+        ["node", "-e", VALIDATE_JS],
+        input=json.dumps(messages),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "NODE_PATH": str(modules)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ["valid", "valid", "The message signature is invalid."]
 
 
 # -- Lambda -----------------------------------------------------------------------------------
