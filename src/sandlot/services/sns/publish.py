@@ -19,6 +19,7 @@ from sandlot.services.sns import deliver, filtering
 from sandlot.services.sns.base import SnsBase, Subscription, Topic
 from sandlot.services.sns.errors import invalid_parameter, invalid_value
 from sandlot.services.sns.schema import DEDUP, OUTBOX
+from sandlot.services.sns.signing import canonical_string
 
 MAX_MESSAGE_BYTES = 262_144
 MAX_ATTRIBUTES = 10
@@ -115,6 +116,9 @@ class Message:
         self.group_id = entry.get("MessageGroupId")
         self.dedup_id: str | None = None
         self.sequence: str | None = None
+        # Signatures by (signed text, version): what is signed names no subscription,
+        # so the subscribers of one protocol share one RSA signature.
+        self.signatures: dict[tuple[bytes, str], str] = {}
 
     def for_protocol(self, protocol: str) -> str:
         """The message text a protocol gets (MessageStructure json: its own, else default)."""
@@ -442,12 +446,18 @@ class PublishOperations(SnsBase):
         else:
             version = message.topic.attributes.get("SignatureVersion") or "1"
             envelope["SignatureVersion"] = version
-            envelope["Signature"] = self.signer.sign(envelope, version)
+            envelope["Signature"] = self._signature(message, envelope, version)
             envelope["SigningCertURL"] = self.signing_cert_url()
             envelope["UnsubscribeURL"] = self.unsubscribe_url(sub.arn)
         if message.attributes:
             envelope["MessageAttributes"] = _envelope_attributes(message.attributes)
         return envelope
+
+    def _signature(self, message: Message, envelope: dict, version: str) -> str:
+        key = (canonical_string(envelope), version)
+        if key not in message.signatures:
+            message.signatures[key] = self.signer.sign(envelope, version)
+        return message.signatures[key]
 
     def lambda_event(self, message: Message, sub: Subscription) -> dict:
         """AWS's event for a Lambda subscriber (``SigningCertUrl``/``UnsubscribeUrl``)."""
@@ -462,7 +472,7 @@ class PublishOperations(SnsBase):
         }
         signed = {k: v for k, v in sns.items() if v is not None}
         sns["SignatureVersion"] = version
-        sns["Signature"] = self.signer.sign(signed, version)
+        sns["Signature"] = self._signature(message, signed, version)
         sns["SigningCertUrl"] = self.signing_cert_url()
         sns["UnsubscribeUrl"] = self.unsubscribe_url(sub.arn)
         sns["MessageAttributes"] = _envelope_attributes(message.attributes)
