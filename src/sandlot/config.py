@@ -55,9 +55,10 @@ class Settings:
     function_port: int = 0
     function_network: str = "auto"
     iam: str = "enforce"  # enforce | soft (log would-be denials, allow) | off
-    # SNS delivery retries wait AWS's delays (1 s, 20 s, a DeliveryPolicy's targets...)
-    # times this; 1.0 restores AWS's timing, the default keeps a local loop fast.
-    sns_retry_delay_scale: float = 0.01
+    # Waits between delivery retries (Lambda async retries, throttle back-off): "fast"
+    # (1 s, then 2 s; throttles 0.5 s doubling to 5 s) keeps a local loop quick; "aws"
+    # restores AWS's timing (1 min, then 2 min; throttles 1 s doubling to 5 min).
+    retry_timing: str = "fast"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:

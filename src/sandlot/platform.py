@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 from botocore import xform_name
 
 from sandlot.config import Settings
+from sandlot.events import s3_notifications
 from sandlot.events.async_invoke import AsyncInvocations
-from sandlot.events.s3_notifications import S3Notifications
+from sandlot.events.delivery import Deliveries
 from sandlot.iam.authorizer import Authorizer
 from sandlot.iam.credentials import CredentialStore
 from sandlot.iam.decisions import FLUSH_INTERVAL_S
@@ -51,8 +52,10 @@ class Platform:
         self.store = Store(data_dir / "sandlot.db")
         self.blobs = BlobStore(data_dir / "blobs")
         self.credentials = CredentialStore(self.store)
-        self.async_invocations = AsyncInvocations(self)
-        self.s3_notifications = S3Notifications(self)
+        self.deliveries = Deliveries(self)
+        self.async_invocations = AsyncInvocations(self, self.deliveries)
+        self.async_invocations.adopt_legacy()
+        s3_notifications.adopt_legacy(self.store, self.deliveries)
         self.authorizer = Authorizer(self)
         self.endpoint_url = f"http://{settings.host}:{settings.port}"
         self.function_endpoint_url = self.endpoint_url  # functions' AWS_ENDPOINT_URL
@@ -68,8 +71,9 @@ class Platform:
         for Lambda functions, at ``function_endpoint_url``)."""
         self.endpoint_url = endpoint_url
         self.function_endpoint_url = function_endpoint_url or endpoint_url
-        self._tasks.append(asyncio.create_task(self.async_invocations.run()))
-        self._tasks.append(asyncio.create_task(self.s3_notifications.run()))
+        # SNS registers its HTTP/S adapter and dead-letter hook before deliveries run.
+        self.provider("sns")
+        self._tasks.append(asyncio.create_task(self.deliveries.run()))
         self._tasks.append(asyncio.create_task(self._sweep_log_retention()))
         self._tasks.append(asyncio.create_task(self._flush_decisions()))
         # The engine right after start-up, not on the first invoke: its zygote then

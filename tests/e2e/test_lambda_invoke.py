@@ -354,19 +354,17 @@ def test_event_invocations_survive_a_restart(tmp_path):
             "import json\ndef handler(event, context):\n    print('processed', json.dumps(event))\n"
         )
     }
-    server = SandlotServer(tmp_path).start()
+    # An account allowed no concurrent executions throttles every run (throttles are
+    # retried, not counted), so the event must wait in the queue across the kill.
+    server = SandlotServer(tmp_path, env={"SANDLOT_ACCOUNT_CONCURRENCY": "0"}).start()
     try:
         lam = make_client(server.endpoint, "lambda")
         create_function(lam, name, code)
-        # Reserved concurrency 0 throttles every run, so the event must wait in the queue.
-        lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
         response = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"n": 1}')
         assert response["StatusCode"] == 202
     finally:
         server.kill()
     with SandlotServer(tmp_path) as restarted:
-        lam = make_client(restarted.endpoint, "lambda")
-        lam.delete_function_concurrency(FunctionName=name)
         logs = make_client(restarted.endpoint, "logs")
         found = wait_for_log_events(logs, name, '"processed"')
         assert found and '{"n": 1}' in found[0]["message"]

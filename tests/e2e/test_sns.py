@@ -8,6 +8,7 @@ import http.server
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import threading
 import time
@@ -338,16 +339,28 @@ def test_topic_to_sqs_without_a_queue_policy_is_refused_and_logged(client, serve
     [dead] = _receive(sqs, dlq_url)
     assert json.loads(dead["Body"])["MessageId"] == message_id
     assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages") is None
-    # ...and IAM's decision log says why (a delivery's request id is
-    # <MessageId>.<subscription id>).
+    # ...the server's log says why, under the delivery's id <MessageId>.<subscription id>...
     delivery = f"{message_id}.{sub.rsplit(':', 1)[-1]}"
-    explained = json.loads(
-        urllib.request.urlopen(f"{server.endpoint}/_sandlot/iam/explain/{delivery}").read()
+    why = (
+        f"delivery {delivery} to {queue} rejected: User: sns.amazonaws.com is not "
+        f"authorized to perform: sqs:SendMessage on resource: {queue} because no "
+        "resource-based policy allows the sqs:SendMessage action"
     )
-    refused = [d for d in explained["decisions"] if d["resource"] == queue]
-    assert refused and refused[0]["outcome"] == "IMPLICIT_DENY"
-    assert refused[0]["principal_arn"] == "sns.amazonaws.com"
-    assert refused[0]["action"] == "sqs:SendMessage"
+    assert any(why in line for line in server.output), "".join(server.output[-20:])
+    # ...and so does IAM's decision log.
+    deadline, rows = time.monotonic() + 10, []
+    while not rows and time.monotonic() < deadline:
+        with sqlite3.connect(f"file:{server.data_dir / 'sandlot.db'}?mode=ro", uri=True) as db:
+            rows = db.execute(
+                "SELECT outcome, reason FROM iam_decisions WHERE principal_arn = ? "
+                "AND resource = ? AND action = 'sqs:SendMessage'",
+                ("sns.amazonaws.com", queue),
+            ).fetchall()
+        time.sleep(0.2)
+    assert rows and rows[0] == (
+        "IMPLICIT_DENY",
+        "because no resource-based policy allows the sqs:SendMessage action",
+    )
 
 
 def test_raw_message_delivery_to_sqs(client):

@@ -1,24 +1,31 @@
-"""Lambda's asynchronous (Event) invocations: a durable queue served by the same engine.
+"""Lambda's asynchronous (Event) invocations, on the delivery path.
 
-``enqueue`` commits the invocation before Invoke answers 202, so a queued event
-survives a crash or restart; a worker task takes queued events in order and runs each
-through the internal client (``lambda`` ``Invoke``, RequestResponse) as the account
-root. A row is deleted once its invocation has run (delivery is at least once: an
-event whose run was cut short by a crash runs again after the restart). Throttled
-events stay queued and are retried with a back-off. Retry attempts, maximum event age,
-DLQs and destinations arrive with the event-delivery issue.
+``enqueue`` stages a delivery (``events/delivery.py``) before Invoke answers 202, so a
+queued event survives a crash or restart. The delivery runs the function through the
+internal client (``lambda`` ``Invoke``, RequestResponse) as the account root, under the
+function's asynchronous configuration: ``MaximumRetryAttempts`` + 1 attempts for
+function errors, with AWS's back-off (1 minute, then 2; seconds by default, see the
+``retry_timing`` setting), throttles and system errors retried until
+``MaximumEventAgeInSeconds``. Its outcome hook then does what AWS does with the result:
+an invocation record to the ``OnSuccess``/``OnFailure`` destination, and a failed event
+to the function's dead-letter queue with the ``RequestID``/``ErrorCode``/``ErrorMessage``
+attributes, both sent as the function's execution role (whose policy must allow it).
+
+The configuration is taken when the event is queued (``AsyncSettings``), so what an
+event does after a restart does not depend on the provider being loaded.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import time
-import uuid
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from sandlot.events.queue import DrainedQueue
+from sandlot.events.delivery import Deliveries, Delivery, Outcome, RetryPolicy, arn_service
 from sandlot.iam.principal import Principal
-from sandlot.protocol import ServiceError
 from sandlot.store import Migration, Table
 
 if TYPE_CHECKING:
@@ -26,11 +33,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sandlot.events")
 
-QUEUE = Table(
+HOOK = "lambda-async"
+DEFAULT_RETRIES = 2
+DEFAULT_MAX_AGE_S = 21600
+ERROR_MESSAGE_LIMIT = 1024  # the DLQ's ErrorMessage attribute: the first 1 KB
+
+# Retry timing (``Settings.retry_timing``): waits after the 1st and 2nd failure, and
+# the throttle back-off's start and cap.
+TIMINGS = {
+    "fast": {"delays_s": (1.0, 2.0), "transient_base_s": 0.5, "transient_max_s": 5.0},
+    "aws": {"delays_s": (60.0, 120.0), "transient_base_s": 1.0, "transient_max_s": 300.0},
+}
+
+# Deliveries from earlier versions' own queue, adopted at start-up.
+_LEGACY = Table(
     "lambda_async_invocations",
     columns={
         "request_id": "TEXT",
-        "seq": "INTEGER",  # arrival order
+        "seq": "INTEGER",
         "account_id": "TEXT",
         "region": "TEXT",
         "function_name": "TEXT",
@@ -38,29 +58,45 @@ QUEUE = Table(
         "payload": "BLOB",
         "client_context": "TEXT",
         "enqueued_at": "REAL",
-        "not_before": "REAL",  # back-off after a throttle
+        "not_before": "REAL",
     },
     key=("request_id",),
     indexes=(("not_before", "seq"),),
 )
-MIGRATIONS = [Migration(1, create=QUEUE)]
-
-MAX_IN_FLIGHT = 32
-THROTTLE_BACKOFF_S = 1.0
 
 
-class AsyncInvocations(DrainedQueue):
-    """The durable queue of Event invocations and the worker that drains it."""
+@dataclass(frozen=True)
+class AsyncSettings:
+    """What happens to one event: the function's asynchronous configuration
+    (``EventInvokeConfig`` and ``DeadLetterConfig``) when it was queued."""
 
-    table = QUEUE
-    key = "request_id"
-    max_in_flight = MAX_IN_FLIGHT
-    poll_s = THROTTLE_BACKOFF_S
+    function_arn: str  # as the invocation record names it (qualified)
+    function_name: str
+    role_arn: str
+    max_retry_attempts: int = DEFAULT_RETRIES
+    max_event_age_s: int = DEFAULT_MAX_AGE_S
+    dead_letter: str | None = None
+    on_success: str | None = None
+    on_failure: str | None = None
+    zero_concurrency: bool = False  # reserved concurrency 0: straight to failure
 
-    def __init__(self, platform: Platform) -> None:
-        super().__init__(platform.store)
+
+def retry_policy(settings: AsyncSettings, timing: str) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.max_retry_attempts + 1,
+        max_age_s=float(settings.max_event_age_s),
+        retry_transient=not settings.zero_concurrency,
+        **TIMINGS.get(timing, TIMINGS["fast"]),
+    )
+
+
+class AsyncInvocations:
+    """Queues Event invocations on the delivery path and handles their outcomes."""
+
+    def __init__(self, platform: Platform, deliveries: Deliveries) -> None:
         self._platform = platform
-        self._store.migrate("lambda_async_invocations", MIGRATIONS)
+        self._deliveries = deliveries
+        deliveries.register_hook(HOOK, self._outcome)
 
     def enqueue(
         self,
@@ -71,55 +107,136 @@ class AsyncInvocations(DrainedQueue):
         payload: bytes,
         client_context: str | None = None,
         request_id: str | None = None,
+        settings: AsyncSettings | None = None,
     ) -> str:
         """Queue one invocation durably; returns its request id."""
-        request_id = request_id or str(uuid.uuid4())
-        now = time.time()
-        self._store.put(
-            QUEUE,
-            {
-                "request_id": request_id,
-                "seq": self.next_seq(),
-                "account_id": account_id,
-                "region": region,
-                "function_name": function_name,
-                "qualifier": qualifier,
-                "payload": payload,
-                "client_context": client_context,
-                "enqueued_at": now,
-                "not_before": now,
-            },
+        target = function_name
+        if not function_name.startswith("arn:"):
+            target = f"arn:aws:lambda:{region}:{account_id}:function:{function_name}"
+        settings = settings or AsyncSettings(target, function_name, "")
+        options = {"InvocationType": "RequestResponse"}
+        if qualifier:
+            options["Qualifier"] = qualifier
+        if client_context:
+            options["ClientContext"] = client_context
+        return self._deliveries.stage(
+            target,
+            payload,
+            principal=Principal.root(account_id),
+            region=region,
+            options=options,
+            policy=retry_policy(settings, self._platform.settings.retry_timing),
+            on_success=HOOK if settings.on_success else None,
+            on_failure=HOOK if settings.on_failure or settings.dead_letter else None,
+            hook_data=asdict(settings),
+            delivery_id=request_id,
         )
-        self.wake()
-        return request_id
 
-    async def deliver(self, row: dict) -> None:
-        params = {
-            "FunctionName": row["function_name"],
-            "InvocationType": "RequestResponse",
-            "Payload": row["payload"],
-        }
-        if row["qualifier"]:
-            params["Qualifier"] = row["qualifier"]
-        if row["client_context"]:
-            params["ClientContext"] = row["client_context"]
+    def adopt_legacy(self) -> int:
+        """Move events an earlier version queued in its own table onto the delivery path."""
+        store = self._platform.store
+        store.migrate("lambda_async_invocations", [Migration(1, create=_LEGACY)])
+        rows = store.select(_LEGACY, order_by=("seq",))
+        with store.transaction():
+            for row in rows:
+                self.enqueue(
+                    row["account_id"],
+                    row["region"],
+                    row["function_name"],
+                    row["qualifier"],
+                    bytes(row["payload"] or b""),
+                    row["client_context"],
+                    row["request_id"],
+                )
+                store.delete(_LEGACY, row["request_id"])
+        return len(rows)
+
+    # -- outcomes -------------------------------------------------------------------------
+
+    def _outcome(self, deliveries: Deliveries, delivery: Delivery, outcome: Outcome) -> None:
+        settings = AsyncSettings(**delivery.hook_data)
         try:
-            await self._platform.call(
-                "lambda",
-                "Invoke",
-                params,
-                principal=Principal.root(row["account_id"]),
-                region=row["region"],
-                request_id=row["request_id"],
-            )
-        except ServiceError as error:
-            if error.code == "TooManyRequestsException":
-                row["not_before"] = time.time() + THROTTLE_BACKOFF_S
-                self._store.put(QUEUE, row)
-                return
-            # The function is gone or cannot run: AWS drops the event (or sends it to
-            # a DLQ, which arrives with the event-delivery issue).
-            log.warning("async invocation %s dropped: %s", row["request_id"], error)
-        except Exception:
-            log.exception("async invocation %s failed", row["request_id"])
-        self._store.delete(QUEUE, row["request_id"])
+            sender = self._platform.function_principal(settings.role_arn, settings.function_name)
+        except ValueError:
+            log.warning("function %s has no valid role to send with", settings.function_name)
+            return
+        if outcome.succeeded:
+            if settings.on_success:
+                self._send(settings.on_success, record(delivery, outcome, settings), sender)
+            return
+        if settings.dead_letter:
+            self._dead_letter(settings.dead_letter, delivery, outcome, sender)
+        if settings.on_failure:
+            self._send(settings.on_failure, record(delivery, outcome, settings), sender)
+
+    def _send(self, target: str, body: dict, sender: Principal) -> None:
+        options = {"InvocationType": "Event"} if arn_service(target) == "lambda" else {}
+        self._deliveries.stage(target, json.dumps(body), principal=sender, options=options)
+
+    def _dead_letter(
+        self, target: str, delivery: Delivery, outcome: Outcome, sender: Principal
+    ) -> None:
+        """The event itself, with AWS's three attributes (SQS and SNS spell them alike)."""
+        status, message = _error(outcome)
+        attributes = {
+            "RequestID": {"DataType": "String", "StringValue": delivery.id},
+            "ErrorCode": {"DataType": "Number", "StringValue": str(status)},
+            "ErrorMessage": {"DataType": "String", "StringValue": message[:ERROR_MESSAGE_LIMIT]},
+        }
+        self._deliveries.stage(
+            target,
+            delivery.payload,
+            principal=sender,
+            options={"MessageAttributes": attributes},
+        )
+
+
+def _error(outcome: Outcome) -> tuple[int, str]:
+    """(HTTP status, message) of a failed event: a function error answered 200 with the
+    error in the payload; a refused invocation its error's status."""
+    response = outcome.response or {}
+    if response.get("FunctionError"):
+        payload = _parsed(response.get("Payload"))
+        if isinstance(payload, dict) and payload.get("errorMessage"):
+            return response.get("StatusCode", 200), str(payload["errorMessage"])
+        return response.get("StatusCode", 200), json.dumps(payload)
+    if outcome.condition == "EventAgeExceeded" and not outcome.error_code:
+        return 200, "Event age exceeded"
+    return outcome.status or 500, outcome.error_message or outcome.error_code or ""
+
+
+def _parsed(payload) -> object:
+    if payload is None or payload in (b"", ""):
+        return None
+    try:
+        return json.loads(payload)
+    except (TypeError, ValueError):
+        return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+
+
+def record(delivery: Delivery, outcome: Outcome, settings: AsyncSettings) -> dict:
+    """AWS's invocation record for a destination (version 1.0)."""
+    stamp = dt.datetime.fromtimestamp(time.time(), dt.UTC)
+    condition = "RetriesExhausted" if outcome.condition == "Rejected" else outcome.condition
+    body: dict = {
+        "version": "1.0",
+        "timestamp": stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z",
+        "requestContext": {
+            "requestId": delivery.id,
+            "functionArn": settings.function_arn,
+            "condition": condition,
+            "approximateInvokeCount": outcome.tries,
+        },
+        "requestPayload": _parsed(delivery.payload),
+    }
+    response = outcome.response
+    if response:
+        context = {"statusCode": response.get("StatusCode", 200)}
+        context["executedVersion"] = response.get("ExecutedVersion", "$LATEST")
+        if response.get("FunctionError"):
+            context["functionError"] = response["FunctionError"]
+        body["responseContext"] = context
+        body["responsePayload"] = _parsed(response.get("Payload"))
+    elif outcome.status:
+        body["responseContext"] = {"statusCode": outcome.status, "executedVersion": None}
+    return body

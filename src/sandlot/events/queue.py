@@ -4,7 +4,7 @@ invocations and S3's notification outbox.
 Rows live in a store table with an arrival ``seq`` and a ``not_before`` time (back-off).
 The worker takes due rows in ``seq`` order, at most ``max_in_flight`` at a time, and
 hands each to ``deliver``, which removes or reschedules its row; it wakes when work is
-added (``wake``) or every ``poll_s`` for back-offs that came due.
+added (``wake``), when the earliest back-off comes due, and at least every ``poll_s``.
 """
 
 from __future__ import annotations
@@ -54,15 +54,28 @@ class DrainedQueue:
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+                await asyncio.wait_for(self._wake.wait(), timeout=self._sleep())
+
+    def _sleep(self) -> float:
+        """Until the next back-off comes due, at most ``poll_s``."""
+        now = time.time()
+        later = self._store.select(
+            self.table, order_by=("not_before",), limit=1, bounds={"not_before": (now, None)}
+        )
+        return min(self.poll_s, later[0]["not_before"] - now) if later else self.poll_s
 
     def _due(self, room: int) -> list[dict]:
         if room <= 0:
             return []
         now = time.time()
-        rows = self._store.select(self.table, order_by=("seq",), limit=room + len(self._running))
-        due = [r for r in rows if r[self.key] not in self._running and r["not_before"] <= now]
-        return due[:room]
+        # Only rows already due: rows backing off must not hide due ones behind them.
+        rows = self._store.select(
+            self.table,
+            order_by=("seq",),
+            limit=room + len(self._running),
+            bounds={"not_before": (None, now)},
+        )
+        return [r for r in rows if r[self.key] not in self._running][:room]
 
     async def _handle(self, row: dict) -> None:
         try:

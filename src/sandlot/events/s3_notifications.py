@@ -1,64 +1,94 @@
-"""S3 event notifications: a durable outbox, filled in the same transaction as the
-object change, drained into the destinations.
+"""S3 event notifications: the event S3 sends, and its staging on the delivery path.
 
 ``stage`` is called by the S3 provider inside the transaction that creates or removes
 an object version, once per matching notification configuration, so an acknowledged
-write always has its notifications recorded (a crash before delivery delivers them
-after the restart). A worker task takes staged events in order and delivers each as
-S3 does: a Lambda destination is invoked asynchronously (``Invoke`` with
-``InvocationType=Event``) through the internal client as the service principal
-``s3.amazonaws.com`` with ``aws:SourceArn``/``aws:SourceAccount``, so the function's
-resource policy must allow it, exactly as in AWS. A row is deleted once the invocation
-is queued (at least once). Queue and topic destinations are kept in the bucket's
-configuration but no events are staged for them until sandlot serves SQS and SNS.
+write always has its notifications recorded (``events/delivery.py``: a crash before
+delivery delivers them after the restart). Each is delivered as S3 does, through the
+internal client as the service principal ``s3.amazonaws.com`` with ``aws:SourceArn``
+(the bucket) and ``aws:SourceAccount`` (its owner), so the destination's resource policy
+must allow it, exactly as in AWS: a Lambda function is invoked asynchronously (``Invoke``
+with ``InvocationType=Event``), a queue gets ``SendMessage`` and a topic ``Publish`` with
+the event as JSON. An event no retry can deliver (access denied, no such destination)
+is dropped, as S3 drops it; the IAM decision log says why.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
-import time
 from typing import TYPE_CHECKING
 from urllib.parse import quote_plus
 
-from sandlot.events.queue import DrainedQueue
+from sandlot.events.delivery import Deliveries, RetryPolicy, arn_service
 from sandlot.iam.principal import Principal
-from sandlot.protocol import ServiceError
 from sandlot.store import Migration, Table
 
 if TYPE_CHECKING:
-    from sandlot.platform import Platform
+    from sandlot.store import Store
 
-log = logging.getLogger("sandlot.events")
+# Throttles and system errors are retried for up to an hour; a delivery that fails
+# otherwise is final at once (nothing counts as a "function error" here).
+POLICY = RetryPolicy(max_attempts=5, delays_s=(1.0, 2.0, 4.0, 8.0), max_age_s=3600.0,
+                     transient_base_s=1.0, transient_max_s=60.0)  # fmt: skip
+TOPIC_SUBJECT = "Amazon S3 Notification"
 
-OUTBOX = Table(
+# The outbox of earlier versions, adopted at start-up.
+_LEGACY = Table(
     "s3_notification_outbox",
     columns={
-        "seq": "INTEGER",  # staging order
-        "account_id": "TEXT",  # the bucket owner's
+        "seq": "INTEGER",
+        "account_id": "TEXT",
         "bucket": "TEXT",
-        "target": "TEXT",  # the destination ARN
-        "event": "TEXT",  # the notification body (JSON)
+        "target": "TEXT",
+        "event": "TEXT",
         "attempts": "INTEGER",
         "not_before": "REAL",
     },
     key=("seq",),
 )
-MIGRATIONS = [Migration(1, create=OUTBOX)]
 
-MAX_IN_FLIGHT = 16
-RETRY_BACKOFF_S = 1.0
-MAX_ATTEMPTS = 5  # transient failures (throttling, internal errors) before dropping
-# Codes after which a retry cannot succeed: the event is dropped, as S3 drops it.
-_FINAL = frozenset(
-    {
-        "AccessDeniedException",
-        "ResourceNotFoundException",
-        "InvalidParameterValueException",
-        "RequestTooLargeException",
+
+def stage(deliveries: Deliveries, account_id: str, bucket: str, target: str, event: dict) -> None:
+    """Record one notification to ``target``; call inside the object change's transaction."""
+    service = arn_service(target)
+    options: dict = {}
+    if service == "lambda":
+        options["InvocationType"] = "Event"
+    elif service == "sns":
+        options["Subject"] = TOPIC_SUBJECT
+    deliveries.stage(
+        target,
+        json.dumps(event),
+        principal=Principal.service("s3.amazonaws.com", account_id),
+        context={"aws:SourceArn": f"arn:aws:s3:::{bucket}", "aws:SourceAccount": account_id},
+        options=options,
+        policy=POLICY,
+    )
+
+
+def adopt_legacy(store: Store, deliveries: Deliveries) -> int:
+    """Move notifications an earlier version staged in its own outbox onto the path."""
+    store.migrate("s3_notification_outbox", [Migration(1, create=_LEGACY)])
+    rows = store.select(_LEGACY, order_by=("seq",))
+    with store.transaction():
+        for row in rows:
+            stage(deliveries, row["account_id"], row["bucket"], row["target"],
+                  json.loads(row["event"]))  # fmt: skip
+            store.delete(_LEGACY, row["seq"])
+    return len(rows)
+
+
+def s3_test_event(*, bucket: str, request_id: str, when: float) -> dict:
+    """The message S3 sends a queue or topic when a configuration naming it is put."""
+    stamp = dt.datetime.fromtimestamp(when, dt.UTC)
+    return {
+        "Service": "Amazon S3",
+        "Event": "s3:TestEvent",
+        "Time": stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z",
+        "Bucket": bucket,
+        "RequestId": request_id,
+        "HostId": request_id,
     }
-)
 
 
 def s3_event(
@@ -115,71 +145,3 @@ def s3_event(
             }
         ]
     }
-
-
-class S3Notifications(DrainedQueue):
-    """The outbox of S3 event notifications and the worker that delivers them."""
-
-    table = OUTBOX
-    key = "seq"
-    max_in_flight = MAX_IN_FLIGHT
-    poll_s = RETRY_BACKOFF_S
-
-    def __init__(self, platform: Platform) -> None:
-        super().__init__(platform.store)
-        self._platform = platform
-        self._store.migrate("s3_notification_outbox", MIGRATIONS)
-
-    def stage(self, account_id: str, bucket: str, target: str, event: dict) -> None:
-        """Record one notification; call inside the transaction of the object change."""
-        self._store.put(
-            OUTBOX,
-            {
-                "seq": self.next_seq(),
-                "account_id": account_id,
-                "bucket": bucket,
-                "target": target,
-                "event": json.dumps(event),
-                "attempts": 0,
-                "not_before": 0.0,
-            },
-        )
-        self.wake()
-
-    async def deliver(self, row: dict) -> None:
-        target, owner = row["target"], row["account_id"]
-        keep = False
-        try:
-            await self._platform.call(
-                "lambda",
-                "Invoke",
-                {
-                    "FunctionName": target,
-                    "InvocationType": "Event",
-                    "Payload": row["event"].encode(),
-                },
-                principal=Principal.service("s3.amazonaws.com", owner),
-                region=target.split(":")[3],
-                context={
-                    "aws:SourceArn": f"arn:aws:s3:::{row['bucket']}",
-                    "aws:SourceAccount": owner,
-                },
-            )
-        except ServiceError as error:
-            keep = error.code not in _FINAL and row["attempts"] + 1 < MAX_ATTEMPTS
-            log.warning(
-                "S3 notification for %s to %s %s: %s",
-                row["bucket"],
-                target,
-                "will be retried" if keep else "dropped",
-                error,
-            )
-        except Exception:
-            keep = row["attempts"] + 1 < MAX_ATTEMPTS
-            log.exception("S3 notification for %s to %s failed", row["bucket"], target)
-        if keep:
-            retry = row["attempts"] + 1
-            backoff = RETRY_BACKOFF_S * 2 ** (retry - 1)
-            self._store.put(OUTBOX, {**row, "attempts": retry, "not_before": time.time() + backoff})
-        else:
-            self._store.delete(OUTBOX, row["seq"])

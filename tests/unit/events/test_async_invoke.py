@@ -1,4 +1,5 @@
-"""The Event-invocation queue: durable before 202, drained in order, throttles retried."""
+"""Event invocations on the delivery path: durable before 202, run in order, throttles
+retried, outcomes to the dead-letter queue and destinations as the function's role."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ class Recorder:
         self.calls: list[tuple[str, str, dict, str]] = []
         self.throttle = throttle
 
-    async def __call__(self, service, operation, params, *, principal, region, request_id):
+    async def __call__(self, service, operation, params, *, principal, region, request_id, context):
         if self.throttle:
             self.throttle -= 1
             raise ServiceError("TooManyRequestsException", "Rate Exceeded.", 429)
@@ -25,9 +26,9 @@ class Recorder:
 
 
 async def _drain(platform: Platform, seconds: float = 3.0) -> None:
-    worker = asyncio.create_task(platform.async_invocations.run())
+    worker = asyncio.create_task(platform.deliveries.run())
     deadline = asyncio.get_running_loop().time() + seconds
-    while platform.async_invocations.pending() and asyncio.get_running_loop().time() < deadline:
+    while platform.deliveries.pending() and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.01)
     worker.cancel()
 
@@ -48,11 +49,11 @@ def test_queued_events_survive_a_restart_and_run_in_order(tmp_path):
     service, operation, params, _ = recorder.calls[0]
     assert (service, operation) == ("lambda", "Invoke")
     assert params == {
-        "FunctionName": "fn",
+        "FunctionName": "arn:aws:lambda:us-east-1:000000000000:function:fn",
         "InvocationType": "RequestResponse",
         "Payload": b'{"n": 0}',
     }
-    assert second.async_invocations.pending() == 0
+    assert second.deliveries.pending() == 0
 
 
 def test_throttled_event_stays_queued_and_is_retried(tmp_path):

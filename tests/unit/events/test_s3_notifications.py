@@ -7,6 +7,7 @@ import asyncio
 import json
 
 from sandlot.config import Settings
+from sandlot.events import s3_notifications
 from sandlot.events.s3_notifications import s3_event
 from sandlot.platform import Platform
 from sandlot.protocol import ServiceError
@@ -67,7 +68,7 @@ class Recorder:
         self.failures = failures
         self.calls: list[tuple] = []
 
-    async def __call__(self, service, operation, params, *, principal, region, context):
+    async def __call__(self, service, operation, params, *, principal, region, context, **_):
         self.calls.append((service, operation, params, principal, region, context))
         if self.failures:
             code = self.failures.pop(0)
@@ -76,9 +77,9 @@ class Recorder:
 
 
 async def _drain(platform: Platform, seconds: float = 5.0) -> None:
-    worker = asyncio.create_task(platform.s3_notifications.run())
+    worker = asyncio.create_task(platform.deliveries.run())
     deadline = asyncio.get_running_loop().time() + seconds
-    while platform.s3_notifications.pending() and asyncio.get_running_loop().time() < deadline:
+    while platform.deliveries.pending() and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.01)
     worker.cancel()
 
@@ -86,15 +87,14 @@ async def _drain(platform: Platform, seconds: float = 5.0) -> None:
 def test_staged_events_survive_a_restart_and_go_out_as_s3(tmp_path, monkeypatch):
     first = Platform(Settings(), tmp_path)
     with first.store.transaction():
-        first.s3_notifications.stage("000000000000", "uploads", FN, _event())
+        s3_notifications.stage(first.deliveries, "000000000000", "uploads", FN, _event())
     first.close()
 
     second = Platform(Settings(), tmp_path)
     recorder = Recorder(["TooManyRequestsException"])  # transient: retried
     monkeypatch.setattr(second, "call", recorder)
-    monkeypatch.setattr("sandlot.events.s3_notifications.RETRY_BACKOFF_S", 0.01)
     asyncio.run(_drain(second))
-    assert second.s3_notifications.pending() == 0
+    assert second.deliveries.pending() == 0
     assert len(recorder.calls) == 2
     service, operation, params, principal, region, context = recorder.calls[-1]
     assert (service, operation, region) == ("lambda", "Invoke", "us-east-1")
@@ -110,10 +110,10 @@ def test_staged_events_survive_a_restart_and_go_out_as_s3(tmp_path, monkeypatch)
 
 def test_a_denied_delivery_is_dropped_not_retried(tmp_path, monkeypatch):
     platform = Platform(Settings(), tmp_path)
-    platform.s3_notifications.stage("000000000000", "uploads", FN, _event())
+    s3_notifications.stage(platform.deliveries, "000000000000", "uploads", FN, _event())
     recorder = Recorder(["AccessDeniedException"])
     monkeypatch.setattr(platform, "call", recorder)
     asyncio.run(_drain(platform))
-    assert platform.s3_notifications.pending() == 0
+    assert platform.deliveries.pending() == 0
     assert len(recorder.calls) == 1
     platform.close()

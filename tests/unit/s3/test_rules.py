@@ -10,7 +10,7 @@ import zlib
 
 import pytest
 
-from sandlot.events.s3_notifications import OUTBOX
+from sandlot.events.delivery import DELIVERIES
 from sandlot.protocol import ServiceError, checksums
 from sandlot.services.s3.buckets import valid_bucket_name
 from sandlot.services.s3.notifications import validate
@@ -208,14 +208,15 @@ def test_object_changes_stage_notifications_with_the_write(platform, s3):
                                                            "s3:ObjectRemoved:*"]}]}  # fmt: skip
     bucket = platform.store.get(BUCKETS, "staged")
     platform.store.put(BUCKETS, {**bucket, "notification": json.dumps(validate(config))})
-    outbox = platform.s3_notifications
+    outbox = platform.deliveries
     s3("PutObject", {"Bucket": "staged", "Key": "a b", "Body": b"12345"})
     with pytest.raises(ServiceError):  # refused: nothing written, nothing staged
         s3("PutObject", {"Bucket": "staged", "Key": "a b", "Body": b"x", "IfNoneMatch": "*"})
     s3("DeleteObject", {"Bucket": "staged", "Key": "a b"})
-    rows = platform.store.select(OUTBOX, order_by=("seq",))
+    rows = platform.store.select(DELIVERIES, order_by=("seq",))
     assert outbox.pending() == len(rows) == 2
-    created, removed = (json.loads(r["event"])["Records"][0] for r in rows)
+    assert {r["target"] for r in rows} == {ARN}
+    created, removed = (json.loads(r["payload"])["Records"][0] for r in rows)
     assert created["eventName"] == "ObjectCreated:Put"
     assert created["s3"]["object"]["key"] == "a+b" and created["s3"]["object"]["size"] == 5
     assert removed["eventName"] == "ObjectRemoved:DeleteMarkerCreated"

@@ -13,6 +13,7 @@ from sandlot.protocol import ServiceError
 from sandlot.services.awslambda.arns import parse_function_name
 
 if TYPE_CHECKING:
+    from sandlot.events.async_invoke import AsyncSettings
     from sandlot.execution.api import FunctionSpec
     from sandlot.platform import Platform
     from sandlot.services.provider import RequestContext
@@ -75,6 +76,8 @@ class InvokeOperations:
 
     # Provided by LambdaProvider: (spec, executed version) for a name and qualifier.
     resolve_for_invoke: Callable[[str, str, str, str | None], tuple[FunctionSpec, str]]
+    # Provided by EventInvokeOperations: what happens to an Event invocation.
+    async_settings: Callable[[FunctionSpec, str | None], AsyncSettings]
 
     async def invoke(self, ctx: RequestContext, params: dict) -> dict:
         kind = params.get("InvocationType") or "RequestResponse"
@@ -89,14 +92,16 @@ class InvokeOperations:
         if kind == "DryRun":
             return {"StatusCode": 204}
         if kind == "Event":
+            qualifier = qualifier or (ref.qualifier if ref is not None else None)
             self.platform.async_invocations.enqueue(
                 account,
                 ctx.region,
-                name,
+                spec.function_arn,
                 qualifier,
                 payload,
                 params.get("ClientContext"),
                 request_id=ctx.request_id,
+                settings=self.async_settings(spec, qualifier),
             )
             return {"StatusCode": 202}
         invoked_arn = spec.function_arn + (f":{qualifier}" if qualifier else "")

@@ -46,6 +46,7 @@ from sandlot.services.awslambda.configuration import (
     new_version_row,
     resolve_layers,
 )
+from sandlot.services.awslambda.eventinvoke import EventInvokeOperations
 from sandlot.services.awslambda.invoke import InvokeOperations
 from sandlot.services.awslambda.layers import LayerOperations
 from sandlot.services.awslambda.permissions import PermissionOperations
@@ -61,7 +62,12 @@ from sandlot.services.provider import RequestContext
 
 
 class LambdaProvider(
-    InvokeOperations, AliasOperations, LayerOperations, PermissionOperations, ProvisionedOperations
+    InvokeOperations,
+    AliasOperations,
+    LayerOperations,
+    PermissionOperations,
+    ProvisionedOperations,
+    EventInvokeOperations,
 ):
     service = "lambda"
 

@@ -1,7 +1,7 @@
 """Bucket event notification configuration: stored and validated as S3 does (event
 names, destination ARNs, prefix/suffix filter rules, no overlapping configurations,
 Lambda destinations that allow S3 to invoke them), matched against (event, key), and
-staged in the platform's durable outbox (``events/s3_notifications.py``) in the
+staged on the platform's delivery path (``events/s3_notifications.py``) in the
 transaction of each object change."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import secrets
 
+from sandlot.events import s3_notifications
 from sandlot.events.s3_notifications import s3_event
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
@@ -163,23 +164,23 @@ class NotificationOperations(S3Base):
             )
 
     def stage_notifications(self, ctx: RequestContext, bucket: dict, event: str, row: dict) -> None:
-        """Stage one notification per matching Lambda configuration in the platform's
-        durable outbox (inside the caller's transaction). Queue and topic
-        configurations are kept but not delivered until sandlot serves SQS and SNS."""
-        outbox = getattr(self.platform, "s3_notifications", None)
-        if outbox is None or not bucket.get("notification"):
+        """Stage one notification per matching configuration on the platform's delivery
+        path (inside the caller's transaction)."""
+        deliveries = getattr(self.platform, "deliveries", None)
+        if deliveries is None or not bucket.get("notification"):
             return
         configuration = json.loads(bucket["notification"])
         created = event.startswith("s3:ObjectCreated:")
         principal = ctx.principal
         request = ctx.request
         for member, config in _configurations(configuration):
-            if member != "LambdaFunctionConfigurations" or not _matches(config, event, row["key"]):
+            if not _matches(config, event, row["key"]):
                 continue
-            outbox.stage(
+            s3_notifications.stage(
+                deliveries,
                 bucket["account"],
                 bucket["name"],
-                config["LambdaFunctionArn"],
+                config[KINDS[member][0]],
                 s3_event(
                     region=bucket["region"],
                     event_name=event,

@@ -1,186 +1,152 @@
-"""Fan-out: handing one published message to each subscription, with SNS's retry
-policies and the subscription dead-letter queue.
+"""Fan-out on the shared delivery path (``events/delivery.py``): what SNS stages for
+each subscription, its retry policies, its HTTP/S adapter and its dead-letter hook.
 
-Each protocol's target is reached as AWS's SNS reaches it: SQS ``SendMessage`` and
-Lambda ``Invoke`` (asynchronous) through ``Platform.call`` as the service principal
-``sns.amazonaws.com`` with ``aws:SourceArn`` = the topic (so the queue policy or the
-function's permission must allow it, and IAM's decision log says why not); HTTP/S by a
-POST; email, email-json and SMS are recorded (nowhere to send them locally).
+SQS (``SendMessage``) and Lambda (``Invoke``, asynchronous) deliveries use the path's
+own adapters, which call through ``Platform.call`` as the service principal
+``sns.amazonaws.com`` with ``aws:SourceArn`` = the topic and ``aws:SourceAccount``: the
+queue policy or the function's permission must allow it, as in AWS, and IAM's decision
+log records a refusal. HTTP/S deliveries (and the confirmation handshake) use the
+adapter registered here under the pseudo-ARN ``arn:sandlot:http:<region>:<account>:<id>``
+(the delivery path picks adapters by an ARN's service): a POST in a thread.
 
-Retries follow AWS's delivery policies: for SQS and Lambda the AWS-managed one (3
-immediate, 2 at 1 s, 10 backing off from 1 s to 20 s, then every 20 s), for HTTP/S the
-effective DeliveryPolicy; delays are scaled by ``sns_retry_delay_scale``. Client errors
-(AWS: a deleted endpoint, a policy that denies) are not retried. When a delivery fails
-for good, the message goes to the subscription's RedrivePolicy queue if it has one.
+Retries follow AWS's delivery policies. SQS and Lambda: the AWS-managed policy (3
+immediate, 2 at 1 s, 10 backing off from 1 s to 20 s, then every 20 s), where AWS's
+client-side errors (access denied, no such queue or function) are final and
+server-side ones retried; HTTP/S: the effective DeliveryPolicy, where 5xx, 429,
+timeouts and refused connections count as failed attempts and other 4xx are final.
+``retry_timing=fast`` (the default) divides the waits by 100; ``aws`` keeps them.
+A delivery that fails for good goes to the subscription's RedrivePolicy queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
+from sandlot.events.delivery import ADAPTERS, Deliveries, Delivery, Failed, Outcome, RetryPolicy
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
-from sandlot.services.sns.base import Subscription, Topic
 
 log = logging.getLogger("sandlot.sns")
 
 SNS_PRINCIPAL = "sns.amazonaws.com"
 HTTP_TIMEOUT_S = 15.0  # AWS waits 15 seconds for an HTTP/S endpoint
-# Errors an AWS-managed endpoint answers that retrying cannot fix (AWS's "client-side
-# errors": the endpoint is gone or its policy does not allow SNS).
-_CLIENT_ERRORS = frozenset(
-    {
-        "AccessDenied",
-        "AccessDeniedException",
-        "QueueDoesNotExist",
-        "AWS.SimpleQueueService.NonExistentQueue",
-        "ResourceNotFoundException",
-        "InvalidParameterValue",
-        "InvalidMessageContents",
-        "InvalidParameterValueException",
-        "KMS.AccessDeniedException",
-        "KmsAccessDenied",
-        "RequestEntityTooLargeException",
-    }
-)
-# The AWS-managed policy's phases: (attempts, delay before each in seconds).
-_MANAGED = [(3, 0.0), (2, 1.0)] + [(1, min(20.0, 2.0**i)) for i in range(10)] + [(100_000, 20.0)]
+DEAD_LETTER_HOOK = "sns-dead-letter"
+# The AWS-managed policy's phases: (attempts, wait before each, seconds).
+_MANAGED = [(2, 0.0), (2, 1.0)] + [(1, min(20.0, 2.0**i)) for i in range(10)] + [(100, 20.0)]
+_MANAGED_AGE_S = 23 * 24 * 3600.0  # 100,015 attempts over 23 days
 
 
-class Permanent(Exception):
-    """A delivery failure retrying cannot fix."""
+def scale(retry_timing: str) -> float:
+    return 1.0 if retry_timing == "aws" else 0.01
 
 
-@dataclass
-class Delivery:
-    """One message for one subscription: what to send and how."""
-
-    topic: Topic
-    subscription: Subscription
-    send: Callable[[], Awaitable[None]]  # one attempt; raises on failure
-    dead_letter: Callable[[], Awaitable[None]] | None  # the DLQ send, when there is a DLQ
-    delays: list[float]  # the wait before each retry (len = retries)
+def principal(account: str) -> Principal:
+    return Principal.service(SNS_PRINCIPAL, account)
 
 
-def managed_delays() -> list[float]:
-    """The AWS-managed retry schedule, capped at what a local loop can use (the post-
-    backoff phase's 100,000 attempts 20 s apart are kept to 100)."""
-    out: list[float] = []
-    for count, delay in _MANAGED:
-        out += [delay] * min(count, 100)
-    return out[1:]  # the first of the immediate phase is the first attempt
+def managed_policy(factor: float) -> RetryPolicy:
+    """AWS's managed policy for SQS and Lambda (the post-backoff phase's 100,000
+    attempts 20 s apart are kept to 100; its 23-day age limit is kept, scaled)."""
+    delays = tuple(delay * factor for count, delay in _MANAGED for _ in range(count))
+    return RetryPolicy(
+        max_attempts=len(delays) + 1,
+        delays_s=delays,
+        max_age_s=_MANAGED_AGE_S * factor,
+        transient_base_s=1.0 * factor,
+        transient_max_s=20.0 * factor,
+    )
 
 
-def http_delays(policy: dict) -> list[float]:
-    """The retry waits of an HTTP/S ``healthyRetryPolicy`` (AWS's four phases)."""
-    retries = int(policy.get("numRetries", 3))
-    low, high = float(policy.get("minDelayTarget", 20)), float(policy.get("maxDelayTarget", 20))
-    no_delay = int(policy.get("numNoDelayRetries", 0))
-    at_min = int(policy.get("numMinDelayRetries", 0))
-    at_max = int(policy.get("numMaxDelayRetries", 0))
+def http_policy(retry: dict, factor: float) -> RetryPolicy:
+    """An HTTP/S ``healthyRetryPolicy`` (AWS's four phases) as a retry policy."""
+    retries = int(retry.get("numRetries", 3))
+    low, high = float(retry.get("minDelayTarget", 20)), float(retry.get("maxDelayTarget", 20))
+    no_delay = int(retry.get("numNoDelayRetries", 0))
+    at_min = int(retry.get("numMinDelayRetries", 0))
+    at_max = int(retry.get("numMaxDelayRetries", 0))
     backoff = max(0, retries - no_delay - at_min - at_max)
-    function = policy.get("backoffFunction", "linear")
+    function = retry.get("backoffFunction", "linear")
     steps = []
     for i in range(1, backoff + 1):
-        fraction = i / backoff
         if function == "geometric":
-            fraction = fraction**2
+            fraction = (i / backoff) ** 2
         elif function == "exponential":
             fraction = (2**i - 1) / (2**backoff - 1)
         elif function == "arithmetic":
             fraction = (i * (i + 1) / 2) / (backoff * (backoff + 1) / 2)
+        else:
+            fraction = i / backoff
         steps.append(low + (high - low) * fraction)
-    return ([0.0] * no_delay + [low] * at_min + steps + [high] * at_max)[:retries]
+    delays = ([0.0] * no_delay + [low] * at_min + steps + [high] * at_max)[:retries]
+    return RetryPolicy(
+        max_attempts=retries + 1,
+        delays_s=tuple(d * factor for d in delays) or (0.0,),
+        max_age_s=3600.0 * factor + HTTP_TIMEOUT_S * (retries + 1),  # AWS's hard hour
+        retry_transient=False,
+    )
 
 
-async def run(delivery: Delivery, scale: float) -> bool:
-    """Attempt ``delivery`` by its schedule; on final failure, its dead-letter queue.
-    True when delivered."""
-    waits = [0.0, *delivery.delays]
-    sub = delivery.subscription.arn
-    for attempt, wait in enumerate(waits, 1):
-        if wait:
-            await asyncio.sleep(wait * scale)
-        try:
-            await delivery.send()
-            return True
-        except Permanent as failure:
-            log.warning("SNS delivery to %s failed for good: %s", sub, failure)
-            break
-        except Exception as failure:  # a server-side error: retried
-            log.info("SNS delivery to %s, attempt %d failed: %s", sub, attempt, failure)
-    if delivery.dead_letter is not None:
-        try:
-            await delivery.dead_letter()
-        except Exception as failure:
-            log.warning("SNS dead-letter queue of %s refused the message: %s", sub, failure)
-    return False
+def http_target(region: str, account: str, subscription_arn: str) -> str:
+    return f"arn:sandlot:http:{region}:{account}:{subscription_arn.rsplit(':', 1)[-1]}"
 
 
-async def call_as_sns(
-    platform,
-    topic: Topic,
-    target_arn: str,
-    service: str,
-    operation: str,
-    params: dict,
-    request_id: str,
-) -> dict:
-    """``Platform.call`` as SNS delivering for ``topic``; AWS's client-side errors
-    become ``Permanent``. ``request_id`` (``request_id()``) names the delivery in IAM's
-    decision log."""
-    try:
-        return await platform.call(
-            service,
-            operation,
-            params,
-            principal=Principal.service(SNS_PRINCIPAL, topic.account),
-            region=target_arn.split(":")[3] or topic.region,
-            request_id=request_id,
-            context={"aws:SourceArn": topic.arn, "aws:SourceAccount": topic.account},
-        )
-    except ServiceError as error:
-        if error.code in _CLIENT_ERRORS or error.status in (403, 404):
-            raise Permanent(f"{error.code}: {error.message}") from None
-        raise
-
-
-def request_id(message_id: str, sub: Subscription) -> str:
-    """The request id of a delivery: ``<MessageId>.<subscription id>`` (the last part of
-    its ARN); ``sandlot iam explain`` with it says why a delivery was refused."""
-    return f"{message_id}.{sub.arn.rsplit(':', 1)[-1]}"
-
-
-def queue_url(endpoint: str, queue_arn: str) -> str:
-    parts = queue_arn.split(":")
-    return f"{endpoint}/{parts[4]}/{parts[5]}"
-
-
-async def http_post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    """POST ``body`` to ``url`` (in a thread: urllib blocks); the status. 5xx, timeouts
-    and connection errors raise (retried), other 4xx raise ``Permanent``."""
+async def send_http(platform, delivery: Delivery) -> dict:
+    """POST the payload to ``options.url`` with ``options.headers``: 2xx delivers; 5xx,
+    429, timeouts and connection errors are failed attempts; other 4xx are final."""
+    url, headers = delivery.options["url"], delivery.options["headers"]
 
     def post() -> int:
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        request = urllib.request.Request(url, data=delivery.payload, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:
+            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:  # noqa: S310
                 response.read()
                 return response.status
         except urllib.error.HTTPError as error:
             return error.code
 
-    status = await asyncio.to_thread(post)
+    try:
+        status = await asyncio.to_thread(post)
+    except (OSError, ValueError) as error:  # refused, unreachable, timed out
+        raise Failed("ConnectionError", f"{url}: {error}") from None
     if 200 <= status < 300:
-        return status
+        return {"StatusCode": status}
     if status >= 500 or status == 429:
-        raise ConnectionError(f"HTTP {status} from {url}")
-    raise Permanent(f"HTTP {status} from {url}")
+        raise Failed(str(status), f"HTTP {status} from {url}")
+    raise ServiceError(str(status), f"HTTP {status} from {url}")  # final: the endpoint refuses
+
+
+def dead_letter(deliveries: Deliveries, delivery: Delivery, outcome: Outcome) -> None:
+    """A delivery that failed for good: its message to the subscription's dead-letter
+    queue (hook data: the queue, the body and, for a FIFO queue, group and dedup ids)."""
+    data = delivery.hook_data
+    log.warning(
+        "SNS delivery for %s ended %s (%s: %s): to its dead-letter queue %s",
+        data["subscription"],
+        outcome.condition,
+        outcome.error_code,
+        outcome.error_message,
+        data["queue"],
+    )
+    deliveries.stage(
+        data["queue"],
+        data["body"],
+        principal=delivery.principal,
+        context=delivery.context,
+        options=data.get("options") or {},
+        policy=delivery.policy if data["queue"] != delivery.target else RetryPolicy(),
+    )
+
+
+def register(deliveries: Deliveries) -> None:
+    """SNS's adapter and hook on the delivery path (at start-up: staged rows outlive
+    the process)."""
+    ADAPTERS.setdefault("http", send_http)
+    deliveries.register_hook(DEAD_LETTER_HOOK, dead_letter)
 
 
 def sqs_attributes(attributes: dict[str, dict]) -> dict[str, dict]:
@@ -188,13 +154,15 @@ def sqs_attributes(attributes: dict[str, dict]) -> dict[str, dict]:
     out = {}
     for name, value in attributes.items():
         kind = value["DataType"]
-        if kind.startswith("Binary"):
-            out[name] = {"DataType": kind, "BinaryValue": value["BinaryValue"]}
+        if kind.startswith("Binary"):  # base64 text: staged options are JSON
+            raw = value["BinaryValue"]
+            raw = raw if isinstance(raw, bytes) else raw.encode()
+            out[name] = {"DataType": kind, "BinaryValue": base64.b64encode(raw).decode()}
         else:
             out[name] = {"DataType": kind, "StringValue": value["StringValue"]}
     return out
 
 
-def redrive_target(sub: Subscription) -> str | None:
-    text = sub.attributes.get("RedrivePolicy")
+def redrive_target(attributes: dict[str, str]) -> str | None:
+    text = attributes.get("RedrivePolicy")
     return json.loads(text).get("deadLetterTargetArn") if text else None

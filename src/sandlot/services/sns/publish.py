@@ -4,7 +4,6 @@ subscriptions whose filter policy matches."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -131,9 +130,7 @@ class PublishOperations(SnsBase):
     def __init__(self, platform) -> None:
         super().__init__(platform)
         self._seq = int(time.time() * 1e6)
-        # FIFO topics: each subscription's deliveries run one after the other.
-        self._chains: dict[str, asyncio.Future] = {}
-        self._tasks: set[asyncio.Task] = set()
+        deliver.register(platform.deliveries)
 
     # -- the operations ---------------------------------------------------------------------
 
@@ -146,9 +143,10 @@ class PublishOperations(SnsBase):
         topic = self.topic(ctx, arn, "TopicArn" if params.get("TopicArn") else "TargetArn")
         self._check_entry(topic, params, "")
         message = Message(topic, params, str(uuid.uuid4()), self.now())
-        duplicate = self._deduplicate(topic, message, params)
-        if duplicate is None:
-            self._fan_out(message)
+        with self.store.transaction():  # acknowledged = its deliveries are staged
+            duplicate = self._deduplicate(topic, message, params)
+            if duplicate is None:
+                self._fan_out(message)
         out = {"MessageId": (duplicate or message).id}
         if topic.fifo:
             out["SequenceNumber"] = (duplicate or message).sequence
@@ -204,9 +202,10 @@ class PublishOperations(SnsBase):
                 )
                 continue
             message = Message(topic, entry, str(uuid.uuid4()), self.now())
-            duplicate = self._deduplicate(topic, message, entry)
-            if duplicate is None:
-                self._fan_out(message)
+            with self.store.transaction():
+                duplicate = self._deduplicate(topic, message, entry)
+                if duplicate is None:
+                    self._fan_out(message)
             done = {"Id": entry["Id"], "MessageId": (duplicate or message).id}
             if topic.fifo:
                 done["SequenceNumber"] = (duplicate or message).sequence
@@ -301,60 +300,53 @@ class PublishOperations(SnsBase):
     # -- fan-out ---------------------------------------------------------------------------------
 
     def _fan_out(self, message: Message) -> None:
+        """Stage one delivery per confirmed subscription whose filter policy matches
+        (call inside the publish's transaction: the deliveries are durable with it)."""
         for sub in self.subscriptions_of(message.topic.arn):
             if sub.pending:
                 continue
             if not filtering.matches(sub, message.for_protocol(sub.protocol), message.attributes):
                 continue
-            delivery = self._delivery(message, sub)
-            self._schedule(delivery, sub.arn if message.topic.fifo else None)
+            self._stage(message, sub)
 
-    def _schedule(self, delivery: deliver.Delivery, chain: str | None) -> None:
-        scale = self.platform.settings.sns_retry_delay_scale
-        previous = self._chains.get(chain) if chain else None
-
-        async def go() -> None:
-            if previous is not None and not previous.done():
-                await asyncio.shield(previous)
-            await deliver.run(delivery, scale)
-
-        task = asyncio.get_running_loop().create_task(go())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        if chain:
-            self._chains[chain] = task
-            task.add_done_callback(
-                lambda t: self._chains.pop(chain, None) if self._chains.get(chain) is t else None
-            )
-
-    def _delivery(self, message: Message, sub: Subscription) -> deliver.Delivery:
-        topic = message.topic
-        protocol = sub.protocol
-        request_id = deliver.request_id(message.id, sub)
+    def _stage(self, message: Message, sub: Subscription) -> None:
+        topic, protocol = message.topic, sub.protocol
+        factor = deliver.scale(self.platform.settings.retry_timing)
+        staged = {
+            "principal": deliver.principal(topic.account),
+            "context": {"aws:SourceArn": topic.arn, "aws:SourceAccount": topic.account},
+            "delivery_id": f"{message.id}.{sub.arn.rsplit(':', 1)[-1]}",
+        }
+        queue = deliver.redrive_target(sub.attributes)
+        if queue is not None:
+            options = {}
+            if queue.endswith(".fifo"):
+                options = {
+                    "MessageGroupId": message.group_id or "default",
+                    "MessageDeduplicationId": message.dedup_id or message.id,
+                }
+            staged["on_failure"] = deliver.DEAD_LETTER_HOOK
+            staged["hook_data"] = {
+                "subscription": sub.arn,
+                "queue": queue,
+                "body": json.dumps(self.envelope(message, sub), indent=2),
+                "options": options,
+            }
+        deliveries = self.platform.deliveries
         if protocol == "sqs":
-            params = self._sqs_message(message, sub)
-
-            async def send() -> None:
-                await deliver.call_as_sns(
-                    self.platform, topic, sub.endpoint, "sqs", "SendMessage", params, request_id
-                )
-
-            delays = deliver.managed_delays()
+            body, options = self._sqs_message(message, sub)
+            deliveries.stage(
+                sub.endpoint, body, options=options, policy=deliver.managed_policy(factor), **staged
+            )
         elif protocol == "lambda":
-            payload = json.dumps(self.lambda_event(message, sub)).encode()
-
-            async def send() -> None:
-                await deliver.call_as_sns(
-                    self.platform,
-                    topic,
-                    sub.endpoint,
-                    "lambda",
-                    "Invoke",
-                    {"FunctionName": sub.endpoint, "InvocationType": "Event", "Payload": payload},
-                    request_id,
-                )
-
-            delays = deliver.managed_delays()
+            event = json.dumps(self.lambda_event(message, sub))
+            deliveries.stage(
+                sub.endpoint,
+                event,
+                options={"InvocationType": "Event"},
+                policy=deliver.managed_policy(factor),
+                **staged,
+            )
         elif protocol in ("http", "https"):
             policy = self.effective_delivery_policy(sub)
             raw = sub.raw
@@ -362,7 +354,7 @@ class PublishOperations(SnsBase):
                 message.for_protocol(protocol)
                 if raw
                 else json.dumps(self.envelope(message, sub), indent=2)
-            ).encode()
+            )
             headers = {
                 "Content-Type": policy["requestPolicy"]["headerContentType"],
                 "x-amz-sns-message-type": "Notification",
@@ -373,63 +365,33 @@ class PublishOperations(SnsBase):
             }
             if raw:
                 headers["x-amz-sns-rawdelivery"] = "true"
-
-            async def send() -> None:
-                await deliver.http_post(sub.endpoint, body, headers)
-
-            delays = deliver.http_delays(policy["healthyRetryPolicy"])
-        elif protocol in RECORDED:
-            record = self._recorded(message, sub)
-
-            async def send() -> None:
-                self.record(sub, "Notification", record, message.subject)
-
-            delays = []
-        else:  # application, firehose: no platform to send to from here
-
-            async def send() -> None:
-                raise deliver.Permanent(f"sandlot cannot deliver to {protocol} endpoints")
-
-            delays = []
-        return deliver.Delivery(topic, sub, send, self._dead_letter(message, sub), delays)
-
-    def _dead_letter(self, message: Message, sub: Subscription):
-        target = deliver.redrive_target(sub)
-        if target is None:
-            return None
-        body = json.dumps(self.envelope(message, sub), indent=2)
-        params = {"QueueUrl": deliver.queue_url(self.endpoint(), target), "MessageBody": body}
-        if target.endswith(".fifo"):
-            params["MessageGroupId"] = message.group_id or "default"
-            params["MessageDeduplicationId"] = message.dedup_id or message.id
-
-        async def send() -> None:
-            await deliver.call_as_sns(
-                self.platform,
-                message.topic,
-                target,
-                "sqs",
-                "SendMessage",
-                params,
-                deliver.request_id(message.id, sub) + ".dlq",
+            deliveries.stage(
+                deliver.http_target(topic.region, topic.account, sub.arn),
+                body,
+                options={"url": sub.endpoint, "headers": headers},
+                policy=deliver.http_policy(policy["healthyRetryPolicy"], factor),
+                **staged,
             )
-
-        return send
+        elif protocol in RECORDED:
+            self.record(sub, "Notification", self._recorded(message, sub), message.subject)
+        # application (mobile push) and firehose subscriptions: nowhere to deliver from
+        # here; Subscribe refuses them (see subscriptions.py), so none exist.
 
     # -- payloads -----------------------------------------------------------------------------
 
-    def _sqs_message(self, message: Message, sub: Subscription) -> dict:
+    def _sqs_message(self, message: Message, sub: Subscription) -> tuple[str, dict]:
+        """The SQS message body and SendMessage options of a delivery to ``sub``."""
+        options: dict = {}
         if sub.raw:
-            params: dict = {"MessageBody": message.for_protocol("sqs")}
+            body = message.for_protocol("sqs")
             if message.attributes:
-                params["MessageAttributes"] = deliver.sqs_attributes(message.attributes)
+                options["MessageAttributes"] = deliver.sqs_attributes(message.attributes)
         else:
-            params = {"MessageBody": json.dumps(self.envelope(message, sub), indent=2)}
-        params["QueueUrl"] = deliver.queue_url(self.endpoint(), sub.endpoint)
+            body = json.dumps(self.envelope(message, sub), indent=2)
         if sub.endpoint.endswith(".fifo"):
-            params["MessageGroupId"] = message.group_id
-            params["MessageDeduplicationId"] = message.dedup_id
-        return params
+            options["MessageGroupId"] = message.group_id
+            options["MessageDeduplicationId"] = message.dedup_id
+        return body, options
 
     def envelope(self, message: Message, sub: Subscription) -> dict:
         """The signed JSON envelope SQS and HTTP/S subscribers get (``…URL`` spelling)."""
@@ -510,6 +472,7 @@ class PublishOperations(SnsBase):
         delivery policy), recorded for email; the SubscribeURL (a GET on sandlot) or
         ConfirmSubscription with the Token confirms."""
         url = self.subscribe_url(topic.arn, sub.row["token"])
+        factor = deliver.scale(self.platform.settings.retry_timing)
         envelope = {
             "Type": "SubscriptionConfirmation",
             "MessageId": str(uuid.uuid4()),
@@ -541,7 +504,7 @@ class PublishOperations(SnsBase):
             )
             return
         policy = self.effective_delivery_policy(sub)
-        body = json.dumps(envelope, indent=2).encode()
+        body = json.dumps(envelope, indent=2)
         headers = {
             "Content-Type": policy["requestPolicy"]["headerContentType"],
             "x-amz-sns-message-type": "SubscriptionConfirmation",
@@ -549,12 +512,13 @@ class PublishOperations(SnsBase):
             "x-amz-sns-topic-arn": topic.arn,
             "User-Agent": "Amazon Simple Notification Service Agent",
         }
-
-        async def send() -> None:
-            await deliver.http_post(sub.endpoint, body, headers)
-
-        delays = deliver.http_delays(policy["healthyRetryPolicy"])
-        self._schedule(deliver.Delivery(topic, sub, send, None, delays), None)
+        self.platform.deliveries.stage(
+            deliver.http_target(topic.region, topic.account, sub.arn),
+            body,
+            principal=deliver.principal(topic.account),
+            options={"url": sub.endpoint, "headers": headers},
+            policy=deliver.http_policy(policy["healthyRetryPolicy"], factor),
+        )
 
     # -- the outbox of email/email-json/SMS ---------------------------------------------------
 

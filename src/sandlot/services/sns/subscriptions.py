@@ -153,9 +153,10 @@ class SubscriptionOperations(SnsBase):
             },
             checked,
         )
-        self.save_subscription(sub)
-        if pending:
-            self.send_confirmation(topic, sub)
+        with self.store.transaction():  # the confirmation is staged with the row
+            self.save_subscription(sub)
+            if pending:
+                self.send_confirmation(topic, sub)
         if pending and not params.get("ReturnSubscriptionArn"):
             return {"SubscriptionArn": PENDING}
         return {"SubscriptionArn": sub.arn}

@@ -1,0 +1,440 @@
+"""The one delivery path: everything one service sends to another, durably.
+
+A delivery is a row staged with ``stage`` inside the transaction of the change that
+caused it (an outbox), so an acknowledged change always has its deliveries recorded and
+a crash before they went out sends them after the restart (at least once). The worker
+(a ``DrainedQueue``) hands each row to the adapter of its target ARN's service, which
+calls the target through ``Platform.call`` as the sender's principal with the sender's
+IAM condition keys (``aws:SourceArn``, ``aws:SourceAccount``), so the target's resource
+policy decides, exactly as in AWS.
+
+Everything a sender chooses is data in the row, not code here:
+
+- ``RetryPolicy``: how many failed attempts end it, the wait before each retry, the
+  maximum age. Failures count (a function error, an unexpected exception); throttles
+  and system errors (HTTP 429 and 5xx) are retried with exponential back-off without
+  counting, until the maximum age; any other error (AccessDenied, a missing target) is
+  final at once, as a retry cannot succeed.
+- ``dead_letter``: a target ARN that gets the payload when the delivery fails for good.
+- ``on_success`` / ``on_failure``: names of hooks registered with ``register_hook``
+  (e.g. Lambda's destinations), run with the ``Outcome`` in the transaction that
+  retires the row, so whatever they stage is staged exactly when the row goes.
+
+Adapters: ``ADAPTERS`` maps an ARN's service to an ``async (platform, delivery) ->
+response``; a new target kind is one function added there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sandlot.events.queue import DrainedQueue
+from sandlot.iam.principal import Principal
+from sandlot.protocol import ServiceError
+from sandlot.store import Migration, Table
+
+if TYPE_CHECKING:
+    from sandlot.platform import Platform
+
+log = logging.getLogger("sandlot.events")
+
+DELIVERIES = Table(
+    "deliveries",
+    columns={
+        "id": "TEXT",
+        "seq": "INTEGER",  # staging order
+        "target": "TEXT",  # the destination ARN; its service picks the adapter
+        "region": "TEXT",  # where the call is made (the target's region by default)
+        "payload": "BLOB",
+        "options": "TEXT",  # JSON: adapter parameters (message attributes, qualifier…)
+        "principal": "TEXT",  # JSON: the sender's Principal
+        "context": "TEXT",  # JSON: IAM condition keys of the sender
+        "policy": "TEXT",  # JSON: RetryPolicy
+        "dead_letter": "TEXT",  # ARN or NULL
+        "on_success": "TEXT",  # hook name or NULL
+        "on_failure": "TEXT",  # hook name or NULL
+        "hook_data": "TEXT",  # JSON the hooks get back
+        "attempts": "INTEGER",  # failed attempts that count against max_attempts
+        "tries": "INTEGER",  # every call made (counted or not)
+        "created_at": "REAL",
+        "not_before": "REAL",
+        "last_error": "TEXT",  # JSON {code, message, response} of the last failure
+    },
+    key=("id",),
+    indexes=(("seq",), ("not_before",)),
+)
+MIGRATIONS = [Migration(1, create=DELIVERIES)]
+
+MAX_IN_FLIGHT = 32
+POLL_S = 0.5
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a delivery is tried again. ``delays_s[n-1]`` is the wait after the n-th
+    counted failure (the last entry repeats); throttles and system errors wait
+    ``transient_base_s`` doubling up to ``transient_max_s``. ``max_age_s`` None: no
+    age limit (then only counted failures end it)."""
+
+    max_attempts: int = 3
+    delays_s: tuple[float, ...] = (1.0, 2.0)
+    max_age_s: float | None = 6 * 3600.0
+    transient_base_s: float = 1.0
+    transient_max_s: float = 300.0
+    retry_transient: bool = True  # False: a throttle or system error ends it too
+
+    def delay(self, attempts: int) -> float:
+        if not self.delays_s:
+            return 0.0
+        return self.delays_s[min(attempts, len(self.delays_s)) - 1]
+
+    def transient_delay(self, transient_tries: int) -> float:
+        return min(self.transient_max_s, self.transient_base_s * 2 ** max(transient_tries - 1, 0))
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> RetryPolicy:
+        data = json.loads(text)
+        data["delays_s"] = tuple(data.get("delays_s") or ())
+        return cls(**data)
+
+
+@dataclass
+class Delivery:
+    """One staged delivery as adapters and hooks see it."""
+
+    id: str
+    target: str
+    region: str
+    payload: bytes
+    options: dict
+    principal: Principal
+    context: dict
+    policy: RetryPolicy
+    dead_letter: str | None
+    hook_data: dict
+    attempts: int
+    tries: int
+    created_at: float
+
+    @classmethod
+    def from_row(cls, row: dict) -> Delivery:
+        return cls(
+            id=row["id"],
+            target=row["target"],
+            region=row["region"],
+            payload=bytes(row["payload"] or b""),
+            options=json.loads(row["options"] or "{}"),
+            principal=Principal(**json.loads(row["principal"])),
+            context=json.loads(row["context"] or "{}"),
+            policy=RetryPolicy.from_json(row["policy"]),
+            dead_letter=row["dead_letter"],
+            hook_data=json.loads(row["hook_data"] or "{}"),
+            attempts=row["attempts"],
+            tries=row["tries"],
+            created_at=row["created_at"],
+        )
+
+
+@dataclass
+class Outcome:
+    """How a delivery ended. ``condition``: ``Success``, ``RetriesExhausted`` (counted
+    failures used up), ``EventAgeExceeded`` (older than the maximum age) or
+    ``Rejected`` (an error no retry can fix: access denied, no such target)."""
+
+    condition: str
+    attempts: int
+    tries: int
+    response: dict | None = None  # the target's answer (last one, on failure)
+    error_code: str | None = None
+    error_message: str | None = None
+    status: int | None = None  # HTTP status of the error
+
+    @property
+    def succeeded(self) -> bool:
+        return self.condition == "Success"
+
+
+class Failed(Exception):
+    """Raised by an adapter for an attempt that failed and counts against
+    ``max_attempts`` (a function error, where the call itself succeeded)."""
+
+    def __init__(self, code: str, message: str, response: dict | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.response = response
+
+
+Adapter = Callable[["Platform", Delivery], Awaitable[dict]]
+Hook = Callable[["Deliveries", Delivery, Outcome], None]
+
+
+def arn_service(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[2] if len(parts) > 5 and parts[0] == "arn" else ""
+
+
+def arn_region(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[3] if len(parts) > 5 else ""
+
+
+async def _call(
+    platform: Platform, delivery: Delivery, service: str, op: str, params: dict, **extra: Any
+) -> dict:
+    return await platform.call(
+        service,
+        op,
+        params,
+        principal=delivery.principal,
+        region=delivery.region,
+        context=delivery.context or None,
+        **extra,
+    )
+
+
+def _text(payload: bytes) -> str:
+    return payload.decode("utf-8", "replace")
+
+
+async def send_lambda(platform: Platform, delivery: Delivery) -> dict:
+    """Invoke (``options``: InvocationType, default Event; Qualifier; ClientContext).
+    A RequestResponse run that reports a FunctionError is a counted failure."""
+    params = {
+        "FunctionName": delivery.target,
+        "InvocationType": delivery.options.get("InvocationType", "Event"),
+        "Payload": delivery.payload,
+    }
+    for name in ("Qualifier", "ClientContext"):
+        if delivery.options.get(name):
+            params[name] = delivery.options[name]
+    # A run of a queued event keeps the event's request id across retries; an Event
+    # invocation is a new request of its own.
+    extra = {"request_id": delivery.id} if params["InvocationType"] == "RequestResponse" else {}
+    response = await _call(platform, delivery, "lambda", "Invoke", params, **extra)
+    if response.get("FunctionError"):
+        raise Failed(response["FunctionError"], _text(response.get("Payload") or b""), response)
+    return response
+
+
+async def send_sqs(platform: Platform, delivery: Delivery) -> dict:
+    """SendMessage to the queue the ARN names (``options``: MessageAttributes,
+    MessageGroupId, MessageDeduplicationId, DelaySeconds…)."""
+    _, _, _, _, account, name = delivery.target.split(":", 5)
+    params = {
+        "QueueUrl": f"{platform.endpoint_url}/{account}/{name}",
+        "MessageBody": _text(delivery.payload),
+        **delivery.options,
+    }
+    return await _call(platform, delivery, "sqs", "SendMessage", params)
+
+
+async def send_sns(platform: Platform, delivery: Delivery) -> dict:
+    """Publish to the topic (``options``: Subject, MessageAttributes, MessageGroupId…)."""
+    params = {"TopicArn": delivery.target, "Message": _text(delivery.payload), **delivery.options}
+    return await _call(platform, delivery, "sns", "Publish", params)
+
+
+ADAPTERS: dict[str, Adapter] = {"lambda": send_lambda, "sqs": send_sqs, "sns": send_sns}
+
+_TRANSIENT_CODES = frozenset(
+    {"TooManyRequestsException", "ThrottlingException", "Throttling", "ServiceUnavailable"}
+)
+
+
+def _transient(error: ServiceError) -> bool:
+    return error.status >= 500 or error.status == 429 or error.code in _TRANSIENT_CODES
+
+
+class Deliveries(DrainedQueue):
+    """The durable outbox of deliveries and the worker that sends them."""
+
+    table = DELIVERIES
+    key = "id"
+    max_in_flight = MAX_IN_FLIGHT
+    poll_s = POLL_S
+
+    def __init__(self, platform: Platform) -> None:
+        super().__init__(platform.store)
+        self._platform = platform
+        self._hooks: dict[str, Hook] = {}
+        self._store.migrate("deliveries", MIGRATIONS)
+
+    def register_hook(self, name: str, hook: Hook) -> None:
+        """``hook(deliveries, delivery, outcome)`` runs in the transaction that retires a
+        delivery naming it; it may ``stage`` more. Register at start-up (rows naming a
+        hook outlive the process)."""
+        self._hooks[name] = hook
+
+    def stage(
+        self,
+        target: str,
+        payload: bytes | str,
+        *,
+        principal: Principal,
+        context: dict | None = None,
+        options: dict | None = None,
+        policy: RetryPolicy | None = None,
+        dead_letter: str | None = None,
+        on_success: str | None = None,
+        on_failure: str | None = None,
+        hook_data: dict | None = None,
+        region: str | None = None,
+        delivery_id: str | None = None,
+        not_before: float | None = None,
+    ) -> str:
+        """Record one delivery (call inside the transaction of the change that caused
+        it); returns its id. ``payload`` is the body the adapter sends."""
+        if arn_service(target) not in ADAPTERS:
+            raise ValueError(f"no delivery adapter for {target}")
+        delivery_id = delivery_id or str(uuid.uuid4())
+        now = time.time()
+        self._store.put(
+            DELIVERIES,
+            {
+                "id": delivery_id,
+                "seq": self.next_seq(),
+                "target": target,
+                "region": region or arn_region(target),
+                "payload": payload.encode() if isinstance(payload, str) else payload,
+                "options": json.dumps(options or {}),
+                "principal": json.dumps(dataclasses.asdict(principal)),
+                "context": json.dumps(context or {}),
+                "policy": (policy or RetryPolicy()).to_json(),
+                "dead_letter": dead_letter,
+                "on_success": on_success,
+                "on_failure": on_failure,
+                "hook_data": json.dumps(hook_data or {}),
+                "attempts": 0,
+                "tries": 0,
+                "created_at": now,
+                "not_before": not_before if not_before is not None else now,
+                "last_error": None,
+            },
+            replace=False,  # staging an id again (a retried request) keeps the first
+        )
+        self.wake()
+        return delivery_id
+
+    async def deliver(self, row: dict) -> None:
+        delivery = Delivery.from_row(row)
+        policy = delivery.policy
+        now = time.time()
+        last = json.loads(row["last_error"] or "null")
+        if policy.max_age_s is not None and now - delivery.created_at >= policy.max_age_s:
+            self._finish(row, delivery, _failure("EventAgeExceeded", delivery, last))
+            return
+        adapter = ADAPTERS[arn_service(delivery.target)]
+        delivery.tries += 1
+        try:
+            response = await adapter(self._platform, delivery)
+        except Failed as failed:
+            last = _jsonable(
+                {"code": failed.code, "message": failed.message, "response": failed.response}
+            )
+            self._counted(row, delivery, last)
+        except ServiceError as error:
+            last = {"code": error.code, "message": error.message, "status": error.status}
+            if _transient(error) and policy.retry_transient:
+                wait = policy.transient_delay(delivery.tries - delivery.attempts)
+                self._retry(row, delivery, last, now + wait)
+            else:
+                delivery.attempts += 1
+                log.warning("delivery %s to %s rejected: %s", delivery.id, delivery.target, error)
+                self._finish(row, delivery, _failure("Rejected", delivery, last))
+        except Exception as error:
+            log.exception("delivery %s to %s failed", delivery.id, delivery.target)
+            self._counted(row, delivery, {"code": "ServiceException", "message": str(error)})
+        else:
+            delivery.attempts += 1
+            self._finish(row, delivery, Outcome("Success", delivery.attempts, delivery.tries,
+                                                 response=response))  # fmt: skip
+
+    def _counted(self, row: dict, delivery: Delivery, last: dict) -> None:
+        delivery.attempts += 1
+        if delivery.attempts >= delivery.policy.max_attempts:
+            self._finish(row, delivery, _failure("RetriesExhausted", delivery, last))
+            return
+        self._retry(row, delivery, last, time.time() + delivery.policy.delay(delivery.attempts))
+
+    def _retry(self, row: dict, delivery: Delivery, last: dict, when: float) -> None:
+        if delivery.policy.max_age_s is not None:  # an age limit ends it on time
+            when = min(when, delivery.created_at + delivery.policy.max_age_s)
+        self._store.put(
+            DELIVERIES,
+            {
+                **row,
+                "attempts": delivery.attempts,
+                "tries": delivery.tries,
+                "not_before": when,
+                "last_error": json.dumps(last),
+            },
+        )
+
+    def _finish(self, row: dict, delivery: Delivery, outcome: Outcome) -> None:
+        """Retire the row; stage its dead-letter delivery and run its hook, atomically."""
+        hook_name = row["on_success"] if outcome.succeeded else row["on_failure"]
+        hook = self._hooks.get(hook_name) if hook_name else None
+        if hook_name and hook is None:
+            log.error("delivery %s names unknown hook %s", delivery.id, hook_name)
+        try:
+            self._retire(delivery, outcome, hook)
+        except Exception:  # a failing hook must not keep the row coming back forever
+            log.exception("hook %s of delivery %s failed", hook_name, delivery.id)
+            self._retire(delivery, outcome, None)
+        if not outcome.succeeded:
+            log.warning(
+                "delivery %s to %s ended %s after %d attempt(s): %s %s",
+                delivery.id,
+                delivery.target,
+                outcome.condition,
+                outcome.attempts,
+                outcome.error_code,
+                outcome.error_message,
+            )
+
+    def _retire(self, delivery: Delivery, outcome: Outcome, hook: Hook | None) -> None:
+        with self._store.transaction():
+            self._store.delete(DELIVERIES, delivery.id)
+            if not outcome.succeeded and delivery.dead_letter:
+                self.stage(
+                    delivery.dead_letter,
+                    delivery.payload,
+                    principal=delivery.principal,
+                    context=delivery.context,
+                    policy=delivery.policy,
+                )
+            if hook is not None:
+                hook(self, delivery, outcome)
+
+
+def _failure(condition: str, delivery: Delivery, last: dict | None) -> Outcome:
+    last = last or {}
+    return Outcome(
+        condition,
+        delivery.attempts,
+        delivery.tries,
+        response=last.get("response"),
+        error_code=last.get("code"),
+        error_message=last.get("message"),
+        status=last.get("status"),
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` with bytes (a function's response payload) as text, so it can be kept."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, bytes | bytearray):
+        return value.decode("utf-8", "replace")
+    return value
