@@ -649,7 +649,7 @@ def test_lambda_subscription_gets_aws_event_shape(client):
 class _Endpoint:
     """A local HTTP server that records what SNS POSTs to it."""
 
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self, status: int = 200, port: int = 0) -> None:
         received: list[tuple[dict, bytes]] = []
         self.received = received
         endpoint = self
@@ -665,7 +665,7 @@ class _Endpoint:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/sns"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -678,6 +678,7 @@ class _Endpoint:
 
     def close(self) -> None:
         self.server.shutdown()
+        self.server.server_close()
 
 
 def test_http_subscription_handshake_and_signed_notification(client):
