@@ -11,6 +11,8 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
+from functools import partial
 
 from sandlot.protocol import ServiceError
 from sandlot.services.provider import RequestContext
@@ -143,10 +145,7 @@ class PublishOperations(SnsBase):
         topic = self.topic(ctx, arn, "TopicArn" if params.get("TopicArn") else "TargetArn")
         self._check_entry(topic, params, "")
         message = Message(topic, params, str(uuid.uuid4()), self.now())
-        with self.store.transaction():  # acknowledged = its deliveries are staged
-            duplicate = self._deduplicate(topic, message, params)
-            if duplicate is None:
-                self._fan_out(message)
+        duplicate = self._commit(topic, message, params)
         out = {"MessageId": (duplicate or message).id}
         if topic.fifo:
             out["SequenceNumber"] = (duplicate or message).sequence
@@ -202,10 +201,7 @@ class PublishOperations(SnsBase):
                 )
                 continue
             message = Message(topic, entry, str(uuid.uuid4()), self.now())
-            with self.store.transaction():
-                duplicate = self._deduplicate(topic, message, entry)
-                if duplicate is None:
-                    self._fan_out(message)
+            duplicate = self._commit(topic, message, entry)
             done = {"Id": entry["Id"], "MessageId": (duplicate or message).id}
             if topic.fifo:
                 done["SequenceNumber"] = (duplicate or message).sequence
@@ -262,13 +258,31 @@ class PublishOperations(SnsBase):
                 "parameter that is not valid for this topic type"
             )
 
+    def _commit(self, topic: Topic, message: Message, entry: dict) -> Message | None:
+        """Deduplicate (FIFO), then write the deduplication entry and stage every
+        delivery in one short transaction (an acknowledged message has its deliveries
+        staged); the payloads are built before it, so it holds the store briefly.
+        Returns the earlier message when this one is a duplicate. (No await here: no
+        other request runs between the check and the write.)"""
+        duplicate, remember = self._deduplicate(topic, message, entry)
+        plans = self._fan_out(message) if duplicate is None else []
+        with self.store.transaction():
+            if remember is not None:
+                self.store.put(DEDUP, remember)
+            for plan in plans:
+                plan()
+        return duplicate
+
     # -- FIFO ---------------------------------------------------------------------------------
 
-    def _deduplicate(self, topic: Topic, message: Message, entry: dict) -> Message | None:
-        """FIFO: number the message; the earlier message with its deduplication id
-        within five minutes, if there is one (then nothing is delivered)."""
+    def _deduplicate(
+        self, topic: Topic, message: Message, entry: dict
+    ) -> tuple[Message | None, dict | None]:
+        """FIFO: number the message; (the earlier message with its deduplication id
+        within five minutes, None) if there is one (then nothing is delivered), else
+        (None, the deduplication row to write)."""
         if not topic.fifo:
-            return None
+            return None, None
         now = self.now()
         key = (
             entry.get("MessageDeduplicationId")
@@ -282,34 +296,32 @@ class PublishOperations(SnsBase):
         if seen is not None and seen["expires"] > now:
             earlier = Message(topic, entry, seen["message_id"], now)
             earlier.sequence = seen["sequence"]
-            return earlier
+            return earlier, None
         self._seq = max(self._seq + 1, int(now * 1e6))
         message.sequence = f"{self._seq:020d}"
-        self.store.put(
-            DEDUP,
-            {
-                "topic": topic.arn,
-                "key": scope_key,
-                "message_id": message.id,
-                "sequence": message.sequence,
-                "expires": now + DEDUP_WINDOW_S,
-            },
-        )
-        return None
+        return None, {
+            "topic": topic.arn,
+            "key": scope_key,
+            "message_id": message.id,
+            "sequence": message.sequence,
+            "expires": now + DEDUP_WINDOW_S,
+        }
 
     # -- fan-out ---------------------------------------------------------------------------------
 
-    def _fan_out(self, message: Message) -> None:
-        """Stage one delivery per confirmed subscription whose filter policy matches
-        (call inside the publish's transaction: the deliveries are durable with it)."""
+    def _fan_out(self, message: Message) -> list[Callable[[], object]]:
+        """What to stage (or record) for each confirmed subscription whose filter
+        policy matches, payloads built: run each inside the publish's transaction."""
+        plans: list[Callable[[], object]] = []
         for sub in self.subscriptions_of(message.topic.arn):
             if sub.pending:
                 continue
             if not filtering.matches(sub, message.for_protocol(sub.protocol), message.attributes):
                 continue
-            self._stage(message, sub)
+            plans.append(self._plan(message, sub))
+        return plans
 
-    def _stage(self, message: Message, sub: Subscription) -> None:
+    def _plan(self, message: Message, sub: Subscription) -> Callable[[], object]:
         topic, protocol = message.topic, sub.protocol
         factor = deliver.scale(self.platform.settings.retry_timing)
         staged = {
@@ -332,22 +344,28 @@ class PublishOperations(SnsBase):
                 "body": json.dumps(self.envelope(message, sub), indent=2),
                 "options": options,
             }
-        deliveries = self.platform.deliveries
+        stage = self.platform.deliveries.stage
         if protocol == "sqs":
             body, options = self._sqs_message(message, sub)
-            deliveries.stage(
-                sub.endpoint, body, options=options, policy=deliver.managed_policy(factor), **staged
+            return partial(
+                stage,
+                sub.endpoint,
+                body,
+                options=options,
+                policy=deliver.managed_policy(factor),
+                **staged,
             )
-        elif protocol == "lambda":
+        if protocol == "lambda":
             event = json.dumps(self.lambda_event(message, sub))
-            deliveries.stage(
+            return partial(
+                stage,
                 sub.endpoint,
                 event,
                 options={"InvocationType": "Event"},
                 policy=deliver.managed_policy(factor),
                 **staged,
             )
-        elif protocol in ("http", "https"):
+        if protocol in ("http", "https"):
             policy = self.effective_delivery_policy(sub)
             raw = sub.raw
             body = (
@@ -365,17 +383,18 @@ class PublishOperations(SnsBase):
             }
             if raw:
                 headers["x-amz-sns-rawdelivery"] = "true"
-            deliveries.stage(
+            return partial(
+                stage,
                 deliver.http_target(topic.region, topic.account, sub.arn),
                 body,
                 options={"url": sub.endpoint, "headers": headers},
                 policy=deliver.http_policy(policy["healthyRetryPolicy"], factor),
                 **staged,
             )
-        elif protocol in RECORDED:
-            self.record(sub, "Notification", self._recorded(message, sub), message.subject)
-        # application (mobile push) and firehose subscriptions: nowhere to deliver from
-        # here; Subscribe refuses them (see subscriptions.py), so none exist.
+        # email, email-json, sms: recorded (Subscribe accepts no other protocol).
+        return partial(
+            self.record, sub, "Notification", self._recorded(message, sub), message.subject
+        )
 
     # -- payloads -----------------------------------------------------------------------------
 

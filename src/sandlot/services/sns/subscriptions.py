@@ -9,6 +9,7 @@ import re
 import secrets
 import uuid
 
+from sandlot.protocol import ServiceError
 from sandlot.services.provider import RequestContext
 from sandlot.services.sns import filtering
 from sandlot.services.sns.base import SnsBase, Subscription, Topic, parse_arn
@@ -72,6 +73,13 @@ def _check_endpoint(protocol: str, endpoint: str | None, topic: Topic) -> None:
                 "Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to "
                 "standard SNS topics"
             )
+    if protocol in ("application", "firehose"):  # mobile push and Firehose: not served
+        raise ServiceError(
+            "NotImplemented",
+            f"Subscriptions with protocol {protocol} are not implemented by sandlot yet.",
+            501,
+            sender_fault=False,
+        )
     if topic.fifo and protocol not in ("sqs", "firehose"):
         raise invalid_parameter(
             "Invalid parameter: Endpoint Reason: FIFO topics only support SQS and Firehose "
