@@ -474,6 +474,51 @@ def test_filter_policies_on_attributes_and_body(client):
     assert [json.loads(m["Body"])["n"] for m in _receive(sqs, attr_url)] == [6]
 
 
+def test_s3_upload_to_topic_to_queue(client):
+    """S3 → SNS → SQS: S3 publishes as s3.amazonaws.com, allowed by the topic policy;
+    SNS delivers the S3 event inside its envelope."""
+    s3, sns, sqs = client("s3"), client("sns"), client("sqs")
+    bucket = _name("uploads")
+    s3.create_bucket(Bucket=bucket)
+    topic = sns.create_topic(Name=_name("uploads"))["TopicArn"]
+    policy = json.loads(sns.get_topic_attributes(TopicArn=topic)["Attributes"]["Policy"])
+    policy["Statement"].append(
+        {
+            "Sid": "s3",
+            "Effect": "Allow",
+            "Principal": {"Service": "s3.amazonaws.com"},
+            "Action": "SNS:Publish",
+            "Resource": topic,
+            "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}},
+        }
+    )
+    sns.set_topic_attributes(
+        TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(policy)
+    )
+    url, queue = _queue(sqs, _name("uploads"), allow_topic=topic)
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue)
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "TopicConfigurations": [{"TopicArn": topic, "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
+    s3.put_object(Bucket=bucket, Key="photo.jpg", Body=b"jpeg")
+    events = []
+    deadline = time.monotonic() + 15
+    while not events and time.monotonic() < deadline:
+        for message in _receive(sqs, url, timeout=1):
+            envelope = json.loads(message["Body"])
+            assert envelope["TopicArn"] == topic
+            event = json.loads(envelope["Message"])
+            if event.get("Event") == "s3:TestEvent":
+                continue  # what S3 sends when the configuration is put
+            events += event["Records"]
+    [record] = events
+    assert record["eventName"] == "ObjectCreated:Put"
+    assert record["s3"]["bucket"]["name"] == bucket and record["s3"]["object"]["key"] == "photo.jpg"
+
+
 def test_publish_batch(client):
     sns, sqs = client("sns"), client("sqs")
     topic = sns.create_topic(Name=_name("batch"))["TopicArn"]
