@@ -10,6 +10,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -22,7 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from tests.e2e.conftest import aws
+from tests.e2e.conftest import aws, cli_env
 from tests.e2e.functions import create_function, unique, wait_for_log_events
 from tests.e2e.tools import sns_validator
 
@@ -835,6 +836,17 @@ def test_email_stays_pending_and_is_recorded(client, server):
             "messages"
         ]
     assert [t["message"] for t in texts] == ["text me"]
+    # The same through the CLI: sandlot sns messages ADDRESS.
+    done = subprocess.run(
+        [sys.executable, "-m", "sandlot.cli.main", "sns", "messages", phone,
+         "--endpoint", server.endpoint],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(server.endpoint),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"sms {phone} Notification" in done.stdout and "    text me" in done.stdout
 
 
 # -- the AWS CLI ---------------------------------------------------------------------------------
