@@ -54,7 +54,9 @@ MODES = ("enforce", "soft", "off")
 # Services whose resources can carry a resource policy (so a root may reach into another
 # account, and trust policies bind even a root). A root's requests to other services
 # are allowed without looking further.
-_RESOURCE_POLICY_SERVICES = frozenset({"lambda", "s3", "sqs", "sns", "sts", "kms", "secretsmanager"})
+_RESOURCE_POLICY_SERVICES = frozenset(
+    {"lambda", "s3", "sqs", "sns", "sts", "kms", "secretsmanager"}
+)
 
 _NO_TRUST = "because no resource-based policy allows the sts:AssumeRole action"
 
