@@ -54,6 +54,7 @@ from sandlot.protocol.serializer import ResponseSerializer
 from sandlot.services import KNOWN_SERVICES, PROVIDERS
 from sandlot.services.provider import RequestContext
 from sandlot.services.sns.signing import CERT_PATH as SNS_CERT_PATH
+from sandlot.services.sns.urls import capability_account as sns_capability_account
 
 log = logging.getLogger("sandlot.gateway")
 
@@ -280,7 +281,15 @@ class Gateway:
             else:
                 if not incoming.done:
                     request.body = routed.body = await self._read_body(incoming, protocol)
-                principal, secret = self._authenticate(request, sig, foreign)
+                owner = (
+                    sns_capability_account(request.method, request.query)
+                    if sig is None and service == "sns" and foreign is None
+                    else None
+                )
+                if owner is not None:  # SNS's SubscribeURL/UnsubscribeURL, opened unsigned
+                    principal, secret = Principal.root(owner), None
+                else:
+                    principal, secret = self._authenticate(request, sig, foreign)
                 if service == "s3" and "x-amz-content-sha256" in request.headers:
                     routed = _check_payload(routed, sig, secret)
             parsed = self._parser(service).parse(routed)

@@ -13,7 +13,11 @@ from sandlot.protocol import ServiceError
 from sandlot.services.provider import RequestContext
 from sandlot.services.sns import filtering
 from sandlot.services.sns.base import SnsBase, Subscription, Topic, parse_arn
-from sandlot.services.sns.errors import invalid_parameter, subscription_not_found
+from sandlot.services.sns.errors import (
+    authorization_error,
+    invalid_parameter,
+    subscription_not_found,
+)
 from sandlot.services.sns.schema import SUBSCRIPTIONS
 from sandlot.services.sns.topics import check_delivery_policy
 
@@ -179,8 +183,10 @@ class SubscriptionOperations(SnsBase):
         sub = Subscription(rows[0], json.loads(rows[0]["attributes"]))
         if sub.pending:
             sub.row["pending"] = 0
+            # ConfirmationWasAuthenticated: a signed confirmation asking for
+            # AuthenticateOnUnsubscribe (then unsubscribing needs a signature too).
             authenticate = str(params.get("AuthenticateOnUnsubscribe", "")).lower() == "true"
-            sub.row["authenticated"] = int(authenticate or ctx.request is None or _signed(ctx))
+            sub.row["authenticated"] = int(authenticate and _signed(ctx))
             self.save_subscription(sub)
         return {"SubscriptionArn": sub.arn}
 
@@ -188,8 +194,15 @@ class SubscriptionOperations(SnsBase):
         arn = params["SubscriptionArn"]
         parse_arn(arn, "SubscriptionArn")
         sub = self.subscription(arn)
-        if sub is not None:  # AWS: unsubscribing an unknown subscription succeeds
-            self.drop_subscription(sub)
+        if sub is None:
+            return {}  # AWS: unsubscribing an unknown subscription succeeds
+        if sub.protocol in CONFIRMED_BY_ENDPOINT and sub.row["authenticated"] and not _signed(ctx):
+            # Confirmed with AuthenticateOnUnsubscribe: the UnsubscribeURL alone is not enough.
+            raise authorization_error(
+                "Unsubscribe of this subscription requires an authenticated request "
+                "(it was confirmed with AuthenticateOnUnsubscribe)"
+            )
+        self.drop_subscription(sub)
         return {}
 
     def list_subscriptions(self, ctx: RequestContext, params: dict) -> dict:
@@ -304,5 +317,7 @@ class SubscriptionOperations(SnsBase):
 
 
 def _signed(ctx: RequestContext) -> bool:
-    headers = ctx.request.headers if ctx.request is not None else {}
-    return "authorization" in headers or "X-Amz-Signature" in (ctx.request.query or "")
+    """Whether the request carried a signature (an internal call is a principal's own)."""
+    if ctx.request is None:
+        return True
+    return "authorization" in ctx.request.headers or "X-Amz-Signature" in (ctx.request.query or "")
