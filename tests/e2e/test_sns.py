@@ -155,6 +155,26 @@ def test_topic_lifecycle_attributes_tags_and_policy(client):
     sns.delete_topic(TopicArn=arn)  # deleting a deleted topic succeeds, as in AWS
 
 
+def test_topic_policy_governs_other_accounts(client):
+    sns = client("sns")
+    topic = sns.create_topic(Name=_name("shared"))["TopicArn"]
+    other = client("sns", key="111122223333")  # dev mode: that account's root
+    code, message, status = _code(other.publish, TopicArn=topic, Message="m")
+    assert (code, status) == ("AuthorizationError", 403)
+    assert message == (
+        f"User: arn:aws:iam::111122223333:root is not authorized to perform: sns:Publish on "
+        f"resource: {topic} because no resource-based policy allows the sns:Publish action"
+    )
+    sns.add_permission(
+        TopicArn=topic, Label="partner", AWSAccountId=["111122223333"], ActionName=["Publish"]
+    )
+    assert other.publish(TopicArn=topic, Message="m")["MessageId"]
+    code, _, _ = _code(other.delete_topic, TopicArn=topic)  # only Publish was granted
+    assert code == "AuthorizationError"
+    sns.remove_permission(TopicArn=topic, Label="partner")
+    assert _code(other.publish, TopicArn=topic, Message="m")[0] == "AuthorizationError"
+
+
 def test_list_topics_pages_by_100(client):
     sns = client("sns")
     prefix = _name("page")

@@ -389,7 +389,10 @@ def denied_message(caller_arn: str, action: str, resource: str, reason: str) -> 
 def access_denied(service: str, message: str) -> ServiceError:
     """The service's own access-denied error: AccessDeniedException for JSON protocols,
     AccessDenied for XML and query ones and for JSON services that kept their query
-    codes (SQS: clients read ``AccessDenied`` from ``x-amzn-query-error``)."""
+    codes (SQS: clients read ``AccessDenied`` from ``x-amzn-query-error``); SNS names
+    it ``AuthorizationError``."""
+    if service == "sns":
+        return ServiceError("AuthorizationError", message, 403)
     model = service_model(service)
     json_only = "awsQueryCompatible" not in model.metadata
     code = "AccessDenied"
