@@ -787,6 +787,29 @@ def test_http_subscription_handshake_and_signed_notification(client):
         endpoint.close()
 
 
+def test_raw_http_delivery(client):
+    sns = client("sns")
+    topic = sns.create_topic(Name=_name("raw-http"))["TopicArn"]
+    endpoint = _Endpoint()
+    try:
+        sns.subscribe(
+            TopicArn=topic,
+            Protocol="http",
+            Endpoint=endpoint.url,
+            Attributes={"RawMessageDelivery": "true"},
+        )
+        token = json.loads(endpoint.wait(1)[0][1])["Token"]  # the handshake is never raw
+        sub = sns.confirm_subscription(TopicArn=topic, Token=token)["SubscriptionArn"]
+        assert sub in [s["SubscriptionArn"] for s in sns.list_subscriptions()["Subscriptions"]]
+        sns.publish(TopicArn=topic, Message="just the message")
+        headers, body = endpoint.wait(2)[1]
+        assert body == b"just the message"
+        assert headers["x-amz-sns-rawdelivery"] == "true"
+        assert headers["x-amz-sns-message-type"] == "Notification"
+    finally:
+        endpoint.close()
+
+
 def test_http_retries_then_dead_letter_queue(client):
     sns, sqs = client("sns"), client("sqs")
     topic = sns.create_topic(Name=_name("flaky"))["TopicArn"]
@@ -882,3 +905,19 @@ def test_aws_cli(server, client):
     assert out["MessageId"]
     attrs = aws(server.endpoint, "sns", "get-topic-attributes", "--topic-arn", arn)
     assert attrs["Attributes"]["TopicArn"] == arn
+    sqs = client("sqs")
+    url, queue = _queue(sqs, _name("cliq"), allow_topic=arn)
+    sub = aws(
+        server.endpoint, "sns", "subscribe", "--topic-arn", arn, "--protocol", "sqs",
+        "--notification-endpoint", queue, "--attributes", '{"RawMessageDelivery":"true"}',
+    )["SubscriptionArn"]  # fmt: skip
+    assert sub.startswith(arn + ":")
+    aws(
+        server.endpoint, "sns", "publish", "--topic-arn", arn, "--message", "from the cli",
+        "--message-attributes", '{"k":{"DataType":"String","StringValue":"v"}}',
+    )  # fmt: skip
+    [message] = _receive(sqs, url)
+    assert message["Body"] == "from the cli"
+    assert message["MessageAttributes"]["k"]["StringValue"] == "v"
+    listed = aws(server.endpoint, "sns", "list-subscriptions-by-topic", "--topic-arn", arn)
+    assert [s["SubscriptionArn"] for s in listed["Subscriptions"]] == [sub]
