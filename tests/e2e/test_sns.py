@@ -783,6 +783,19 @@ def test_http_subscription_handshake_and_signed_notification(client):
         assert notification["Message"] == "after confirmation"
         _verify(notification)
         assert len(endpoint.received) == 2
+        # Unsubscribing tells the endpoint, with a SubscribeURL that restores it.
+        sns.unsubscribe(SubscriptionArn=sub)
+        assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
+        headers, body = endpoint.wait(3)[2]
+        goodbye = json.loads(body)
+        assert headers["x-amz-sns-message-type"] == "UnsubscribeConfirmation"
+        assert goodbye["Type"] == "UnsubscribeConfirmation" and sub in goodbye["Message"]
+        _verify(goodbye)
+        urllib.request.urlopen(goodbye["SubscribeURL"], timeout=5).read()
+        [restored] = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+        assert restored["SubscriptionArn"] == sub
+        sns.publish(TopicArn=topic, Message="restored")
+        assert json.loads(endpoint.wait(4)[3][1])["Message"] == "restored"
     finally:
         endpoint.close()
 

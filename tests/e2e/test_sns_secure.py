@@ -60,14 +60,19 @@ def test_capability_urls_work_unsigned_and_only_for_their_subscription(secure):
         assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
         # Confirmed with AuthenticateOnUnsubscribe: the UnsubscribeURL alone is refused.
         sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=endpoint.url + "/2")
-        token = json.loads(endpoint.wait(3)[2][1])["Token"]
+        endpoint.wait(4)  # the UnsubscribeConfirmation and the new SubscriptionConfirmation
+        [token] = [
+            json.loads(body)["Token"]
+            for headers, body in endpoint.received
+            if headers["x-amz-sns-message-type"] == "SubscriptionConfirmation"
+        ][1:]
         arn = sns.confirm_subscription(
             TopicArn=topic, Token=token, AuthenticateOnUnsubscribe="true"
         )["SubscriptionArn"]
         attrs = sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
         assert attrs["ConfirmationWasAuthenticated"] == "true"
         sns.publish(TopicArn=topic, Message="again")
-        unsubscribe = json.loads(endpoint.wait(4)[3][1])["UnsubscribeURL"]
+        unsubscribe = json.loads(endpoint.wait(5)[4][1])["UnsubscribeURL"]
         status, body = _get(unsubscribe)
         assert status == 403 and "AuthorizationError" in body
         sns.unsubscribe(SubscriptionArn=arn)  # signed: allowed

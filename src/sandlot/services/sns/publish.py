@@ -486,19 +486,33 @@ class PublishOperations(SnsBase):
 
     # -- the confirmation handshake ------------------------------------------------------------
 
-    def send_confirmation(self, topic: Topic, sub: Subscription) -> None:
-        """AWS's SubscriptionConfirmation: POSTed to an HTTP/S endpoint (retried by its
-        delivery policy), recorded for email; the SubscribeURL (a GET on sandlot) or
-        ConfirmSubscription with the Token confirms."""
-        url = self.subscribe_url(topic.arn, sub.row["token"])
+    def send_confirmation(
+        self, topic: Topic, sub: Subscription, kind: str = "SubscriptionConfirmation"
+    ) -> None:
+        """AWS's SubscriptionConfirmation (or, on Unsubscribe, UnsubscribeConfirmation):
+        POSTed to an HTTP/S endpoint (retried by its delivery policy), recorded for
+        email; the SubscribeURL (a GET on sandlot) or ConfirmSubscription with the Token
+        confirms (or restores) the subscription."""
+        token = sub.row["token"]
+        url = self.subscribe_url(topic.arn, token)
         factor = deliver.scale(self.platform.settings.retry_timing)
+        if kind == "SubscriptionConfirmation":
+            text = (
+                f"You have chosen to subscribe to the topic {topic.arn}.\n"
+                "To confirm the subscription, visit the SubscribeURL included in this message."
+            )
+        else:
+            text = (
+                f"You have chosen to deactivate subscription {sub.arn}.\nTo cancel this "
+                "operation and restore the subscription, visit the SubscribeURL included in "
+                "this message."
+            )
         envelope = {
-            "Type": "SubscriptionConfirmation",
+            "Type": kind,
             "MessageId": str(uuid.uuid4()),
-            "Token": sub.row["token"],
+            "Token": token,
             "TopicArn": topic.arn,
-            "Message": f"You have chosen to subscribe to the topic {topic.arn}.\n"
-            "To confirm the subscription, visit the SubscribeURL included in this message.",
+            "Message": text,
             "SubscribeURL": url,
             "Timestamp": _timestamp(self.now()),
         }
@@ -526,11 +540,13 @@ class PublishOperations(SnsBase):
         body = json.dumps(envelope, indent=2)
         headers = {
             "Content-Type": policy["requestPolicy"]["headerContentType"],
-            "x-amz-sns-message-type": "SubscriptionConfirmation",
+            "x-amz-sns-message-type": kind,
             "x-amz-sns-message-id": envelope["MessageId"],
             "x-amz-sns-topic-arn": topic.arn,
             "User-Agent": "Amazon Simple Notification Service Agent",
         }
+        if kind == "UnsubscribeConfirmation":
+            headers["x-amz-sns-subscription-arn"] = sub.arn
         self.platform.deliveries.stage(
             deliver.http_target(topic.region, topic.account, sub.arn),
             body,

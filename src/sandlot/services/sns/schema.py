@@ -4,7 +4,8 @@ A topic is keyed by (account, region, name) and known elsewhere by its ARN; a
 subscription by its ARN (``<topic ARN>:<uuid>``), indexed by topic. Email, email-json
 and SMS have nowhere to go from a local machine: what would be sent to them is kept in
 ``sns_outbox`` (read with ``GET /_sandlot/sns/messages``). FIFO topics remember each
-deduplication id for five minutes in ``sns_dedup``.
+deduplication id for five minutes in ``sns_dedup``; an unsubscribed HTTP/S subscription
+can be restored with its UnsubscribeConfirmation token from ``sns_restorable``.
 """
 
 from __future__ import annotations
@@ -73,9 +74,23 @@ OUTBOX = Table(
     indexes=(("endpoint", "seq"),),
 )
 
+# Unsubscribed HTTP/S subscriptions: the UnsubscribeConfirmation's token restores one
+# (ConfirmSubscription or its SubscribeURL) for three days, as in AWS.
+RESTORABLE = Table(
+    "sns_restorable",
+    {
+        "token": "TEXT",
+        "topic": "TEXT",
+        "subscription": "TEXT",  # JSON: the subscription row as it was
+        "expires": "REAL",
+    },
+    ("token",),
+)
+
 MIGRATIONS = [
     Migration(1, create=TOPICS),
     Migration(2, create=SUBSCRIPTIONS),
     Migration(3, create=DEDUP),
     Migration(4, create=OUTBOX),
+    Migration(5, create=RESTORABLE),
 ]

@@ -18,7 +18,7 @@ from sandlot.services.sns.errors import (
     invalid_parameter,
     subscription_not_found,
 )
-from sandlot.services.sns.schema import SUBSCRIPTIONS
+from sandlot.services.sns.schema import RESTORABLE, SUBSCRIPTIONS
 from sandlot.services.sns.topics import check_delivery_policy
 
 PROTOCOLS = (
@@ -50,6 +50,7 @@ PAGE = 100
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9]{5,15}$")
 PENDING = "pending confirmation"
+RESTORE_WINDOW_S = 3 * 24 * 3600.0  # AWS's tokens are valid for three days
 
 
 def _check_endpoint(protocol: str, endpoint: str | None, topic: Topic) -> None:
@@ -179,7 +180,7 @@ class SubscriptionOperations(SnsBase):
         rows = self.store.select(SUBSCRIPTIONS, {"token": token}) if token else []
         rows = [r for r in rows if r["topic"] == topic.arn]
         if not rows:
-            raise invalid_parameter("Invalid token")
+            return self._restore(topic, token)
         sub = Subscription(rows[0], json.loads(rows[0]["attributes"]))
         if sub.pending:
             sub.row["pending"] = 0
@@ -189,6 +190,17 @@ class SubscriptionOperations(SnsBase):
             sub.row["authenticated"] = int(authenticate and _signed(ctx))
             self.save_subscription(sub)
         return {"SubscriptionArn": sub.arn}
+
+    def _restore(self, topic, token: str) -> dict:
+        """An UnsubscribeConfirmation's token: the subscription back, as it was."""
+        kept = self.store.get(RESTORABLE, token) if token else None
+        if kept is None or kept["topic"] != topic.arn or kept["expires"] < self.now():
+            raise invalid_parameter("Invalid token")
+        row = json.loads(kept["subscription"])
+        with self.store.transaction():
+            self.store.delete(RESTORABLE, token)
+            self.save_subscription(Subscription(row, json.loads(row["attributes"])))
+        return {"SubscriptionArn": row["arn"]}
 
     def unsubscribe(self, ctx: RequestContext, params: dict) -> dict:
         arn = params["SubscriptionArn"]
@@ -202,7 +214,25 @@ class SubscriptionOperations(SnsBase):
                 "Unsubscribe of this subscription requires an authenticated request "
                 "(it was confirmed with AuthenticateOnUnsubscribe)"
             )
-        self.drop_subscription(sub)
+        topic = self.topic_by_arn(sub.row["topic"])
+        with self.store.transaction():
+            self.drop_subscription(sub)
+            if sub.protocol in ("http", "https") and not sub.pending and topic is not None:
+                # AWS tells the endpoint, with a token that restores the subscription.
+                token = secrets.token_hex(64)
+                self.store.put(
+                    RESTORABLE,
+                    {
+                        "token": token,
+                        "topic": topic.arn,
+                        "subscription": json.dumps(
+                            {**sub.row, "attributes": json.dumps(sub.attributes)}
+                        ),
+                        "expires": self.now() + RESTORE_WINDOW_S,
+                    },
+                )
+                sub.row["token"] = token
+                self.send_confirmation(topic, sub, "UnsubscribeConfirmation")
         return {}
 
     def list_subscriptions(self, ctx: RequestContext, params: dict) -> dict:
