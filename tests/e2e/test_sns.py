@@ -281,6 +281,9 @@ def test_bad_input_answers_aws_errors(client):
         PublishBatchRequestEntries=[{"Id": "a", "Message": "1"}, {"Id": "a", "Message": "2"}],
     )
     assert code == "BatchEntryIdsNotDistinct"
+    archived = {"FifoTopic": "true", "ArchivePolicy": '{"MessageRetentionPeriod": "7"}'}
+    code, _, status = _code(sns.create_topic, Name=_name("a") + ".fifo", Attributes=archived)
+    assert (code, status) == ("NotImplemented", 501)  # not served: refused, not ignored
     assert _code(sns.confirm_subscription, TopicArn=arn, Token="nope")[:2] == (
         "InvalidParameter",
         "Invalid parameter: Invalid token",
@@ -369,19 +372,25 @@ def test_topic_to_sqs_without_a_queue_policy_is_refused_and_logged(client, serve
     )
     assert any(why in line for line in server.output), "".join(server.output[-20:])
     # ...and so does IAM's decision log.
-    deadline, rows = time.monotonic() + 10, []
-    while not rows and time.monotonic() < deadline:
+    assert _denied(server, "sqs:SendMessage", queue) == (
+        "because no resource-based policy allows the sqs:SendMessage action"
+    )
+
+
+def _denied(server, action: str, resource: str) -> str | None:
+    """The reason IAM's decision log gives for denying SNS ``action`` on ``resource``."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
         with sqlite3.connect(f"file:{server.data_dir / 'sandlot.db'}?mode=ro", uri=True) as db:
             rows = db.execute(
-                "SELECT outcome, reason FROM iam_decisions WHERE principal_arn = ? "
-                "AND resource = ? AND action = 'sqs:SendMessage'",
-                ("sns.amazonaws.com", queue),
+                "SELECT reason FROM iam_decisions WHERE principal_arn = 'sns.amazonaws.com' "
+                "AND resource = ? AND action = ? AND outcome = 'IMPLICIT_DENY'",
+                (resource, action),
             ).fetchall()
+        if rows:
+            return rows[0][0]
         time.sleep(0.2)
-    assert rows and rows[0] == (
-        "IMPLICIT_DENY",
-        "because no resource-based policy allows the sqs:SendMessage action",
-    )
+    return None
 
 
 def test_raw_message_delivery_to_sqs(client):
@@ -673,7 +682,7 @@ def handler(event, context):
 """
 
 
-def test_lambda_subscription_gets_aws_event_shape(client):
+def test_lambda_subscription_gets_aws_event_shape(client, server):
     sns, lam, logs = client("sns"), client("lambda"), client("logs")
     name = unique("sns-printer")
     function = create_function(lam, name, {"app.py": PRINTER})["FunctionArn"]
@@ -703,6 +712,11 @@ def test_lambda_subscription_gets_aws_event_shape(client):
     assert body["MessageAttributes"] == {"k": {"Type": "String", "Value": "v"}}
     assert "SigningCertUrl" in body and "UnsubscribeUrl" in body
     assert "SigningCertURL" not in body
+    # Without the function's permission for sns.amazonaws.com, SNS may not invoke it.
+    closed = sns.create_topic(Name=_name("no-permission"))["TopicArn"]
+    sns.subscribe(TopicArn=closed, Protocol="lambda", Endpoint=function)
+    sns.publish(TopicArn=closed, Message="refused")
+    assert _denied(server, "lambda:InvokeFunction", function)
     _verify(
         {k: v for k, v in body.items() if v is not None}
         | {"SigningCertURL": body["SigningCertUrl"]}

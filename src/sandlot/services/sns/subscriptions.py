@@ -94,6 +94,13 @@ def _check_endpoint(protocol: str, endpoint: str | None, topic: Topic) -> None:
 
 def check_attribute(name: str, value: str, protocol: str) -> str:
     """A subscription attribute checked as AWS does; the value as stored."""
+    if name == "ReplayPolicy" and value:  # replays need FIFO archiving, not served
+        raise ServiceError(
+            "NotImplemented",
+            "The subscription attribute ReplayPolicy is not implemented by sandlot yet.",
+            501,
+            sender_fault=False,
+        )
     if name == "RawMessageDelivery":
         if value.lower() not in ("true", "false"):
             raise invalid_parameter(

@@ -118,7 +118,19 @@ def check_delivery_policy(text: str, name: str = "DeliveryPolicy") -> None:
             raise invalid_parameter(f"{name}: {prefix}.numRetries must be <= 100")
 
 
+# Attributes of features sandlot does not have (FIFO message archiving and replay,
+# message data protection): refused rather than stored and silently ignored.
+NOT_SERVED = frozenset({"ArchivePolicy", "DataProtectionPolicy"})
+
+
 def _check_attribute(name: str, value: str, fifo: bool) -> None:
+    if name in NOT_SERVED and value:
+        raise ServiceError(
+            "NotImplemented",
+            f"The topic attribute {name} is not implemented by sandlot yet.",
+            501,
+            sender_fault=False,
+        )
     if name == "SignatureVersion" and value not in ("1", "2"):
         raise invalid_parameter("SignatureVersion")
     if name == "TracingConfig" and value not in ("PassThrough", "Active"):
