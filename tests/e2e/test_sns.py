@@ -890,6 +890,8 @@ def test_email_stays_pending_and_is_recorded(client, server):
         sns.subscribe(TopicArn=topic, Protocol="email", Endpoint=address)["SubscriptionArn"]
         == "pending confirmation"
     )
+    json_address = f"{uuid.uuid4().hex[:8]}@example.com"
+    sns.subscribe(TopicArn=topic, Protocol="email-json", Endpoint=json_address)
     phone = "+15555550100"
     sms = sns.subscribe(TopicArn=topic, Protocol="sms", Endpoint=phone)["SubscriptionArn"]
     assert sms.startswith(topic)  # SMS needs no confirmation
@@ -899,6 +901,12 @@ def test_email_stays_pending_and_is_recorded(client, server):
     [confirmation] = mail["messages"]
     assert confirmation["kind"] == "SubscriptionConfirmation"
     assert "Action=ConfirmSubscription" in confirmation["message"]
+    [as_json] = json.loads(urllib.request.urlopen(url + urllib.parse.quote(json_address)).read())[
+        "messages"
+    ]
+    envelope = json.loads(as_json["message"])  # email-json: the signed JSON confirmation
+    assert envelope["Type"] == "SubscriptionConfirmation"
+    _verify(envelope)
     deadline = time.monotonic() + 10
     texts: list = []
     while not texts and time.monotonic() < deadline:
