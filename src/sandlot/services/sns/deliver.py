@@ -120,9 +120,12 @@ async def send_http(platform, delivery: Delivery) -> dict:
     raise ServiceError(str(status), f"HTTP {status} from {url}")  # final: the endpoint refuses
 
 
-def dead_letter(deliveries: Deliveries, delivery: Delivery, outcome: Outcome) -> None:
+def dead_letter(
+    deliveries: Deliveries, delivery: Delivery, outcome: Outcome, *, factor: float
+) -> None:
     """A delivery that failed for good: its message to the subscription's dead-letter
-    queue (hook data: the queue, the body and, for a FIFO queue, group and dedup ids)."""
+    queue (hook data: the queue, the body and, for a FIFO queue, group and dedup ids),
+    sent as SNS with the managed SQS retry policy."""
     data = delivery.hook_data
     log.warning(
         "SNS delivery for %s ended %s (%s: %s): to its dead-letter queue %s",
@@ -138,15 +141,19 @@ def dead_letter(deliveries: Deliveries, delivery: Delivery, outcome: Outcome) ->
         principal=delivery.principal,
         context=delivery.context,
         options=data.get("options") or {},
-        policy=delivery.policy if data["queue"] != delivery.target else RetryPolicy(),
+        policy=managed_policy(factor),
     )
 
 
-def register(deliveries: Deliveries) -> None:
+def register(deliveries: Deliveries, retry_timing: str) -> None:
     """SNS's adapter and hook on the delivery path (at start-up: staged rows outlive
     the process)."""
     ADAPTERS.setdefault("http", send_http)
-    deliveries.register_hook(DEAD_LETTER_HOOK, dead_letter)
+    factor = scale(retry_timing)
+    deliveries.register_hook(
+        DEAD_LETTER_HOOK,
+        lambda d, delivery, outcome: dead_letter(d, delivery, outcome, factor=factor),
+    )
 
 
 def sqs_attributes(attributes: dict[str, dict]) -> dict[str, dict]:

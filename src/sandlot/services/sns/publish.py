@@ -132,7 +132,7 @@ class PublishOperations(SnsBase):
     def __init__(self, platform) -> None:
         super().__init__(platform)
         self._seq = int(time.time() * 1e6)
-        deliver.register(platform.deliveries)
+        deliver.register(platform.deliveries, platform.settings.retry_timing)
 
     # -- the operations ---------------------------------------------------------------------
 
