@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 from cryptography import x509
@@ -11,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from sandlot.protocol import ServiceError
 from sandlot.services.sns.deliver import http_policy, managed_policy
-from sandlot.services.sns.publish import check_attributes
+from sandlot.services.sns.publish import check_attributes, envelope_text
 from sandlot.services.sns.signing import Signer, canonical_string
 
 
@@ -53,8 +54,8 @@ def test_managed_policy_has_aws_phases():
     policy = managed_policy(1.0)
     delays = policy.delays_s
     assert delays[:4] == (0.0, 0.0, 1.0, 1.0)  # after 1 immediate try: 2 more, 2 at 1 s
-    assert delays[4:14] == (1, 2, 4, 8, 16, 20, 20, 20, 20, 20)
-    assert set(delays[14:]) == {20.0}
+    assert delays[4:] == (1, 2, 4, 8, 16, 20, 20, 20, 20, 20)  # the last wait repeats
+    assert policy.delay(5000) == 20.0 and policy.max_attempts == 100_015
     assert policy.max_age_s == 23 * 24 * 3600
     assert managed_policy(0.01).delays_s[3] == pytest.approx(0.01)
 
@@ -104,3 +105,17 @@ def test_attribute_size_counts_names_types_and_values():
          "b": {"DataType": "Binary", "BinaryValue": b"\x00\x01"}}
     )  # fmt: skip
     assert size == (2 + 6 + 3) + (1 + 6 + 2)
+
+
+def test_envelope_text_is_aws_layout_and_round_trips():
+    envelope = {
+        "Type": "Notification",
+        "Message": 'a "quoted" line\nand é',
+        "MessageAttributes": {"k": {"Type": "String", "Value": "v"}},
+    }
+    text = envelope_text(envelope)
+    assert text == (
+        '{\n  "Type" : "Notification",\n  "Message" : "a \\"quoted\\" line\\nand é",\n'
+        '  "MessageAttributes" : {\n    "k" : {"Type":"String","Value":"v"}\n  }\n}'
+    )
+    assert json.loads(text) == envelope

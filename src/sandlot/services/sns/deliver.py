@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import logging
 import urllib.error
@@ -36,8 +37,10 @@ log = logging.getLogger("sandlot.sns")
 SNS_PRINCIPAL = "sns.amazonaws.com"
 HTTP_TIMEOUT_S = 15.0  # AWS waits 15 seconds for an HTTP/S endpoint
 DEAD_LETTER_HOOK = "sns-dead-letter"
-# The AWS-managed policy's phases: (attempts, wait before each, seconds).
-_MANAGED = [(2, 0.0), (2, 1.0)] + [(1, min(20.0, 2.0**i)) for i in range(10)] + [(100, 20.0)]
+# The AWS-managed policy's waits before each retry: 2 more immediate tries, 2 at 1 s,
+# 10 backing off from 1 s to 20 s, then 20 s (the last wait repeats: 100,000 of them).
+_MANAGED_DELAYS = (0.0, 0.0, 1.0, 1.0) + tuple(min(20.0, 2.0**i) for i in range(10))
+_MANAGED_ATTEMPTS = 100_015
 _MANAGED_AGE_S = 23 * 24 * 3600.0  # 100,015 attempts over 23 days
 
 
@@ -49,13 +52,12 @@ def principal(account: str) -> Principal:
     return Principal.service(SNS_PRINCIPAL, account)
 
 
+@functools.cache
 def managed_policy(factor: float) -> RetryPolicy:
-    """AWS's managed policy for SQS and Lambda (the post-backoff phase's 100,000
-    attempts 20 s apart are kept to 100; its 23-day age limit is kept, scaled)."""
-    delays = tuple(delay * factor for count, delay in _MANAGED for _ in range(count))
+    """AWS's managed policy for SQS and Lambda, its waits and 23-day limit scaled."""
     return RetryPolicy(
-        max_attempts=len(delays) + 1,
-        delays_s=delays,
+        max_attempts=_MANAGED_ATTEMPTS,
+        delays_s=tuple(delay * factor for delay in _MANAGED_DELAYS),
         max_age_s=_MANAGED_AGE_S * factor,
         transient_base_s=1.0 * factor,
         transient_max_s=20.0 * factor,

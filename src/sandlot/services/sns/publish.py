@@ -88,6 +88,25 @@ def check_attributes(attributes: dict) -> int:
     return size
 
 
+def envelope_text(envelope: dict) -> str:
+    """The envelope as AWS writes it: one ``"Key" : value`` per line, two-space
+    indent, each message attribute on a line of its own (built from C-encoded
+    ``json.dumps`` pieces: ``indent=`` would take the slow pure-Python encoder)."""
+    lines = []
+    for key, value in envelope.items():
+        if isinstance(value, dict):
+            inner = ",\n".join(
+                f"    {json.dumps(k, ensure_ascii=False)} : "
+                f"{json.dumps(v, separators=(',', ':'), ensure_ascii=False)}"
+                for k, v in value.items()
+            )
+            text = "{\n" + inner + "\n  }"
+        else:
+            text = json.dumps(value, ensure_ascii=False)
+        lines.append(f"  {json.dumps(key)} : {text}")
+    return "{\n" + ",\n".join(lines) + "\n}"
+
+
 def _envelope_attributes(attributes: dict) -> dict:
     """Message attributes as the JSON envelope spells them (``Type``/``Value``)."""
     out = {}
@@ -341,7 +360,7 @@ class PublishOperations(SnsBase):
             staged["hook_data"] = {
                 "subscription": sub.arn,
                 "queue": queue,
-                "body": json.dumps(self.envelope(message, sub), indent=2),
+                "body": envelope_text(self.envelope(message, sub)),
                 "options": options,
             }
         stage = self.platform.deliveries.stage
@@ -371,7 +390,7 @@ class PublishOperations(SnsBase):
             body = (
                 message.for_protocol(protocol)
                 if raw
-                else json.dumps(self.envelope(message, sub), indent=2)
+                else envelope_text(self.envelope(message, sub))
             )
             headers = {
                 "Content-Type": policy["requestPolicy"]["headerContentType"],
@@ -406,7 +425,7 @@ class PublishOperations(SnsBase):
             if message.attributes:
                 options["MessageAttributes"] = deliver.sqs_attributes(message.attributes)
         else:
-            body = json.dumps(self.envelope(message, sub), indent=2)
+            body = envelope_text(self.envelope(message, sub))
         if sub.endpoint.endswith(".fifo"):
             options["MessageGroupId"] = message.group_id
             options["MessageDeduplicationId"] = message.dedup_id
@@ -470,7 +489,7 @@ class PublishOperations(SnsBase):
 
     def _recorded(self, message: Message, sub: Subscription) -> str:
         if sub.protocol == "email-json":
-            return json.dumps(self.envelope(message, sub), indent=2)
+            return envelope_text(self.envelope(message, sub))
         return message.for_protocol(sub.protocol)
 
     def _publish_sms(self, params: dict) -> dict:
@@ -522,7 +541,7 @@ class PublishOperations(SnsBase):
         envelope["SigningCertURL"] = self.signing_cert_url()
         if sub.protocol in ("email", "email-json"):
             text = (
-                json.dumps(envelope, indent=2)
+                envelope_text(envelope)
                 if sub.protocol == "email-json"
                 else (
                     f"You have chosen to subscribe to the topic:\n{topic.arn}\n\n"
@@ -537,7 +556,7 @@ class PublishOperations(SnsBase):
             )
             return
         policy = self.effective_delivery_policy(sub)
-        body = json.dumps(envelope, indent=2)
+        body = envelope_text(envelope)
         headers = {
             "Content-Type": policy["requestPolicy"]["headerContentType"],
             "x-amz-sns-message-type": kind,
