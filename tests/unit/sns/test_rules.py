@@ -116,6 +116,6 @@ def test_envelope_text_is_aws_layout_and_round_trips():
     text = envelope_text(envelope)
     assert text == (
         '{\n  "Type" : "Notification",\n  "Message" : "a \\"quoted\\" line\\nand é",\n'
-        '  "MessageAttributes" : {\n    "k" : {"Type":"String","Value":"v"}\n  }\n}'
+        '  "MessageAttributes" : {\n    "k" : {"Type":"String","Value":"v"}\n  }\n}\n'
     )
     assert json.loads(text) == envelope

@@ -104,7 +104,7 @@ def envelope_text(envelope: dict) -> str:
         else:
             text = json.dumps(value, ensure_ascii=False)
         lines.append(f"  {json.dumps(key)} : {text}")
-    return "{\n" + ",\n".join(lines) + "\n}"
+    return "{\n" + ",\n".join(lines) + "\n}\n"  # AWS ends the body with a newline
 
 
 def _envelope_attributes(attributes: dict) -> dict:
