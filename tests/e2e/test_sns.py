@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from tests.e2e.conftest import aws, cli_env
 from tests.e2e.functions import create_function, unique, wait_for_log_events
+from tests.e2e.roles import ensure_role
 from tests.e2e.tools import sns_validator
 
 ACCOUNT = "000000000000"
@@ -721,6 +722,52 @@ def test_lambda_subscription_gets_aws_event_shape(client, server):
         {k: v for k, v in body.items() if v is not None}
         | {"SigningCertURL": body["SigningCertUrl"]}
     )
+
+
+FAILING = """
+def handler(event, context):
+    raise RuntimeError("boom")
+"""
+
+
+def test_failing_event_invocation_dead_letters_to_a_topic_fanning_out_to_a_queue(client):
+    """The issue's scenario: a failing Event invocation with an SNS topic as its DLQ;
+    after Lambda's retries the topic fans the event out to a queue, with Lambda's
+    RequestID/ErrorCode/ErrorMessage attributes."""
+    sns, sqs, lam, iam = client("sns"), client("sqs"), client("lambda"), client("iam")
+    topic = sns.create_topic(Name=_name("dlq-topic"))["TopicArn"]
+    url, queue = _queue(sqs, _name("dlq-fanout"), allow_topic=topic)
+    sns.subscribe(
+        TopicArn=topic, Protocol="sqs", Endpoint=queue, Attributes={"RawMessageDelivery": "true"}
+    )
+    role_name = unique("dlq-role")
+    role = ensure_role(
+        iam,
+        role_name,
+        managed=("arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",),
+    )
+    iam.put_role_policy(  # the function's role sends to its DLQ, as in AWS
+        RoleName=role_name,
+        PolicyName="dlq",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "sns:Publish", "Resource": topic}],
+            }
+        ),
+    )
+    name = unique("failing")
+    create_function(
+        lam, name, {"app.py": FAILING}, role=role, DeadLetterConfig={"TargetArn": topic}
+    )
+    invoked = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"n": 42}')
+    request_id = invoked["ResponseMetadata"]["RequestId"]
+    [message] = _receive(sqs, url, timeout=60)
+    assert json.loads(message["Body"]) == {"n": 42}
+    attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+    assert attributes["RequestID"] == request_id
+    assert len(attributes["ErrorCode"]) == 3 and attributes["ErrorCode"].isdigit()
+    assert "boom" in attributes["ErrorMessage"]
 
 
 # -- HTTP ---------------------------------------------------------------------------------------
