@@ -6,8 +6,10 @@ own adapters, which call through ``Platform.call`` as the service principal
 ``sns.amazonaws.com`` with ``aws:SourceArn`` = the topic and ``aws:SourceAccount``: the
 queue policy or the function's permission must allow it, as in AWS, and IAM's decision
 log records a refusal. HTTP/S deliveries (and the confirmation handshake) use the
-adapter registered here under the pseudo-ARN ``arn:sandlot:http:<region>:<account>:<id>``
-(the delivery path picks adapters by an ARN's service): a POST in a thread.
+adapter registered here under the pseudo-ARN
+``arn:sandlot:sns-http:<region>:<account>:<subscription id>`` (the delivery path picks
+adapters by an ARN's service): a POST in a thread, where, as AWS does, only 5xx, 429,
+timeouts and refused connections are retried and other 4xx answers are final.
 
 Retries follow AWS's delivery policies. SQS and Lambda: the AWS-managed policy (3
 immediate, 2 at 1 s, 10 backing off from 1 s to 20 s, then every 20 s), where AWS's
@@ -94,7 +96,7 @@ def http_policy(retry: dict, factor: float) -> RetryPolicy:
 
 
 def http_target(region: str, account: str, subscription_arn: str) -> str:
-    return f"arn:sandlot:http:{region}:{account}:{subscription_arn.rsplit(':', 1)[-1]}"
+    return f"arn:sandlot:sns-http:{region}:{account}:{subscription_arn.rsplit(':', 1)[-1]}"
 
 
 async def send_http(platform, delivery: Delivery) -> dict:
@@ -150,7 +152,7 @@ def dead_letter(
 def register(deliveries: Deliveries, retry_timing: str) -> None:
     """SNS's adapter and hook on the delivery path (at start-up: staged rows outlive
     the process)."""
-    ADAPTERS.setdefault("http", send_http)
+    ADAPTERS.setdefault("sns-http", send_http)
     factor = scale(retry_timing)
     deliveries.register_hook(
         DEAD_LETTER_HOOK,
