@@ -281,15 +281,7 @@ class Gateway:
             else:
                 if not incoming.done:
                     request.body = routed.body = await self._read_body(incoming, protocol)
-                owner = (
-                    sns_capability_account(request.method, request.query)
-                    if sig is None and service == "sns" and foreign is None
-                    else None
-                )
-                if owner is not None:  # SNS's SubscribeURL/UnsubscribeURL, opened unsigned
-                    principal, secret = Principal.root(owner), None
-                else:
-                    principal, secret = self._authenticate(request, sig, foreign)
+                principal, secret = self._authenticate(request, sig, foreign)
                 if service == "s3" and "x-amz-content-sha256" in request.headers:
                     routed = _check_payload(routed, sig, secret)
             parsed = self._parser(service).parse(routed)
@@ -368,6 +360,9 @@ class Gateway:
         On the functions' listener, dev mode's leniency does not apply: a function's
         code gets in only with keys sandlot issued (its role's), as in AWS."""
         if sig is None:
+            owner = sns_capability_account(request.method, request.query) if not foreign else None
+            if owner is not None:  # SNS's SubscribeURL/UnsubscribeURL, opened unsigned
+                return Principal.root(owner), None
             return self.ambient_root(request, foreign), None
         check_time(sig, dt.datetime.now(dt.UTC), self.settings.max_clock_skew_seconds)
         return self.key_principal(
