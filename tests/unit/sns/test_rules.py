@@ -14,6 +14,7 @@ from sandlot.protocol import ServiceError
 from sandlot.services.sns.deliver import http_policy, managed_policy
 from sandlot.services.sns.publish import check_attributes, envelope_text
 from sandlot.services.sns.signing import Signer, canonical_string
+from sandlot.services.sns.urls import capability_account
 
 
 def test_canonical_string_follows_aws_key_order_and_skips_absent_subject():
@@ -119,3 +120,17 @@ def test_envelope_text_is_aws_layout_and_round_trips():
         '  "MessageAttributes" : {\n    "k" : {"Type":"String","Value":"v"}\n  }\n}\n'
     )
     assert json.loads(text) == envelope
+
+
+def test_capability_urls_are_exactly_the_two_sns_gets():
+    topic = "arn%3Aaws%3Asns%3Aus-east-1%3A111122223333%3At"
+    sub = topic + "%3A0f9a4c2e"
+    assert capability_account("GET", f"Action=ConfirmSubscription&TopicArn={topic}&Token=x") == (
+        "111122223333"
+    )
+    assert capability_account("GET", f"Action=Unsubscribe&SubscriptionArn={sub}") == "111122223333"
+    assert capability_account("GET", f"Action=ConfirmSubscription&TopicArn={topic}") is None
+    assert capability_account("POST", f"Action=Unsubscribe&SubscriptionArn={sub}") is None
+    assert capability_account("GET", f"Action=DeleteTopic&TopicArn={topic}") is None
+    assert capability_account("GET", "Action=Unsubscribe&SubscriptionArn=arn:aws:sqs:x:1:q") is None
+    assert capability_account("GET", "") is None
