@@ -39,11 +39,11 @@ def test_health(server):
 
 def test_known_operation_without_provider_is_501(client):
     with pytest.raises(ClientError) as error:
-        client("sns").list_topics()
+        client("sns").get_sms_attributes()  # SNS's SMS settings: not served
     response = error.value.response
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 501
     assert response["Error"]["Code"] == "NotImplemented"
-    assert "ListTopics" in response["Error"]["Message"]
+    assert "GetSMSAttributes" in response["Error"]["Message"]
     assert "sns" in response["Error"]["Message"]
 
 

@@ -37,3 +37,25 @@ def _has_version(sam: Path) -> bool:
         return False
     result = subprocess.run([str(sam), "--version"], capture_output=True, text=True)
     return SAM_VERSION in result.stdout
+
+
+SNS_VALIDATOR_VERSION = "0.3.5"
+
+
+def sns_validator() -> Path:
+    """A ``node_modules`` holding npm's ``sns-validator`` (the pinned version), the
+    message validator Node.js receivers use, installed with npm on first use."""
+    prefix = ROOT / ".node-tools"
+    package = prefix / "node_modules" / "sns-validator" / "package.json"
+    with open(ROOT / ".node-tools.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not package.exists() or f'"{SNS_VALIDATOR_VERSION}"' not in package.read_text():
+            prefix.mkdir(exist_ok=True)
+            subprocess.run(
+                ["npm", "install", "--prefix", str(prefix), "--no-save", "--no-audit",
+                 "--no-fund", f"sns-validator@{SNS_VALIDATOR_VERSION}"],
+                check=True,
+                timeout=300,
+                capture_output=True,
+            )  # fmt: skip
+    return prefix / "node_modules"

@@ -16,6 +16,11 @@ snake_case keys of ``/_sandlot/health``:
 ``GET /_sandlot/iam/suggest?role=NAME-or-ARN[&since=EPOCH-SECONDS][&account=ID]``
     200 ``{"role_arn", "calls", "policy"}``: the least-privilege policy for the calls
     (``calls`` decisions) the role's sessions made since ``since``; 404 when none.
+``GET /_sandlot/sns/messages[?endpoint=ADDRESS]``
+    200 ``{"messages": [message…]}``: what SNS would have sent to email, email-json and
+    SMS endpoints (there is nowhere to send them), oldest first (at most 1000): ``seq``,
+    ``subscription``, ``topic``, ``protocol``, ``endpoint``, ``kind``
+    (``SubscriptionConfirmation`` or ``Notification``), ``message``, ``subject``, ``time``.
 
 Errors are ``{"message"}`` with 400 (bad parameter), 403 or 404. Who may ask: in
 secure mode only the account root (a SigV4 signature by the key in
@@ -38,6 +43,7 @@ from sandlot.platform import Platform
 from sandlot.protocol import HttpRequest, HttpResponse
 
 PREFIX = "/_sandlot/iam/"
+SNS_MESSAGES = "/_sandlot/sns/messages"
 _EXPLAIN = PREFIX + "explain/"
 _SUGGEST = PREFIX + "suggest"
 
@@ -46,16 +52,14 @@ def answer(
     platform: Platform, request: HttpRequest, authenticate: Callable[[HttpRequest], Principal]
 ) -> HttpResponse:
     """The response to an admin request (a path under ``PREFIX``)."""
-    if request.method != "GET":
-        return _json(405, {"message": f"{request.method} is not allowed on {request.path}"})
-    if platform.settings.secure:
-        hint = "sign admin requests with the account root's key, from root-credentials.json"
-        try:
-            principal = authenticate(request)
-        except AuthFailure as failure:
-            return _json(403, {"message": f"{failure.message.rstrip('.')}: {hint}"})
-        if not principal.is_root:
-            return _json(403, {"message": f"{principal.arn} is not the account root: {hint}"})
+    refusal = _refusal(platform, request, authenticate)
+    if refusal is not None:
+        return refusal
+    if request.path == SNS_MESSAGES:
+        query = {name: values[-1] for name, values in parse_qs(request.query).items()}
+        sns = platform.provider("sns")
+        messages = sns.recorded_messages(query.get("endpoint"))  # type: ignore[union-attr]
+        return _json(200, {"messages": messages})
     log = platform.authorizer.decisions
     if request.path.startswith(_EXPLAIN) and len(request.path) > len(_EXPLAIN):
         request_id = unquote(request.path[len(_EXPLAIN) :])
@@ -87,6 +91,23 @@ def answer(
         policy = least_privilege(records)
         return _json(200, {"role_arn": arn, "calls": len(records), "policy": policy})
     return _json(404, {"message": f"no sandlot endpoint {request.path}"})
+
+
+def _refusal(
+    platform: Platform, request: HttpRequest, authenticate: Callable[[HttpRequest], Principal]
+) -> HttpResponse | None:
+    """Why the admin request may not be answered, or None."""
+    if request.method != "GET":
+        return _json(405, {"message": f"{request.method} is not allowed on {request.path}"})
+    if platform.settings.secure:
+        hint = "sign admin requests with the account root's key, from root-credentials.json"
+        try:
+            principal = authenticate(request)
+        except AuthFailure as failure:
+            return _json(403, {"message": f"{failure.message.rstrip('.')}: {hint}"})
+        if not principal.is_root:
+            return _json(403, {"message": f"{principal.arn} is not the account root: {hint}"})
+    return None
 
 
 def _json(status: int, body: dict) -> HttpResponse:

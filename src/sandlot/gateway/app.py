@@ -57,6 +57,8 @@ from sandlot.protocol.parser import ParsedRequest, RequestParser
 from sandlot.protocol.serializer import ResponseSerializer
 from sandlot.services import KNOWN_SERVICES, PROVIDERS
 from sandlot.services.provider import RequestContext
+from sandlot.services.sns.signing import CERT_PATH as SNS_CERT_PATH
+from sandlot.services.sns.urls import capability_account as sns_capability_account
 
 log = logging.getLogger("sandlot.gateway")
 
@@ -378,6 +380,9 @@ class Gateway:
         On the functions' listener, dev mode's leniency does not apply: a function's
         code gets in only with keys sandlot issued (its role's), as in AWS."""
         if sig is None:
+            owner = sns_capability_account(request.method, request.query) if not foreign else None
+            if owner is not None:  # SNS's SubscribeURL/UnsubscribeURL, opened unsigned
+                return Principal.root(owner), None
             return self.ambient_root(request, foreign), None
         check_time(sig, dt.datetime.now(dt.UTC), self.settings.max_clock_skew_seconds)
         return self.key_principal(
@@ -658,12 +663,16 @@ class Gateway:
             return HttpResponse(
                 403, {"Content-Type": "application/json"}, json.dumps({"message": refusal}).encode()
             )
-        if request.path.startswith(admin.PREFIX):
+        if request.path.startswith(admin.PREFIX) or request.path == admin.SNS_MESSAGES:
             return admin.answer(
                 self.platform, request, lambda r: self._authenticate(r, parse_signature(r))[0]
             )
         if request.path.startswith("/_sandlot/lambda/code/") and request.method in ("GET", "HEAD"):
             return self._code_download(request)
+        if request.path == SNS_CERT_PATH and request.method in ("GET", "HEAD"):
+            # SNS messages' SigningCertURL: public, as AWS's certificates are.
+            pem = self.platform.provider("sns").signer.certificate_pem  # type: ignore[union-attr]
+            return HttpResponse(200, {"Content-Type": "application/x-x509-ca-cert"}, pem)
         if request.path == "/_sandlot/health" and request.method in ("GET", "HEAD"):
             body = {
                 "status": "running",

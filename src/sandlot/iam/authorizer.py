@@ -54,7 +54,9 @@ MODES = ("enforce", "soft", "off")
 # Services whose resources can carry a resource policy (so a root may reach into another
 # account, and trust policies bind even a root). A root's requests to other services
 # are allowed without looking further.
-_RESOURCE_POLICY_SERVICES = frozenset({"lambda", "s3", "sqs", "sts", "kms", "secretsmanager"})
+_RESOURCE_POLICY_SERVICES = frozenset(
+    {"lambda", "s3", "sqs", "sns", "sts", "kms", "secretsmanager"}
+)
 
 _NO_TRUST = "because no resource-based policy allows the sts:AssumeRole action"
 
@@ -80,7 +82,7 @@ _ROOT_NEVER_DENIED = frozenset(
 )
 
 # ARN service field → the provider that owns resources of that kind.
-_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam", "kms": "kms", "sqs": "sqs", "secretsmanager": "secretsmanager", "ssm": "ssm"}  # fmt: skip
+_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam", "kms": "kms", "sqs": "sqs", "sns": "sns", "secretsmanager": "secretsmanager", "ssm": "ssm"}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,7 +477,10 @@ def served_without_credentials(service: str, operation: str) -> bool:
 def access_denied(service: str, message: str) -> ServiceError:
     """The service's own access-denied error: AccessDeniedException for JSON protocols,
     AccessDenied for XML and query ones and for JSON services that kept their query
-    codes (SQS: clients read ``AccessDenied`` from ``x-amzn-query-error``)."""
+    codes (SQS: clients read ``AccessDenied`` from ``x-amzn-query-error``); SNS names
+    it ``AuthorizationError``."""
+    if service == "sns":
+        return ServiceError("AuthorizationError", message, 403)
     model = service_model(service)
     json_only = "awsQueryCompatible" not in model.metadata
     code = "AccessDenied"

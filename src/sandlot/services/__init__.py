@@ -16,6 +16,7 @@ PROVIDERS: dict[str, str] = {
     "s3": "sandlot.services.s3.provider:S3Provider",
     "kms": "sandlot.services.kms.provider:KmsProvider",
     "sqs": "sandlot.services.sqs.provider:SqsProvider",
+    "sns": "sandlot.services.sns.provider:SnsProvider",
     "secretsmanager": "sandlot.services.secretsmanager.provider:SecretsManagerProvider",
     "ssm": "sandlot.services.ssm.provider:SsmProvider",
 }

@@ -71,6 +71,12 @@ SAMPLES = {
         # base64 of {"taskId":"t","sourceArn":"arn:aws:sqs:us-east-1:111122223333:dlq"}
         "TaskHandle": "eyJ0YXNrSWQiOiJ0Iiwic291cmNlQXJuIjoiYXJuOmF3czpzcXM6dXMtZWFzdC0xOjExMTEyMjIyMzMzMzpkbHEifQ==",
     },
+    "sns": {
+        "TopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:t",
+        "ResourceArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:t",
+        "Name": "t",
+        "SubscriptionArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:t:0f9a4c2e-1b2c-4d5e-8f90-a1b2c3d4e5f6",
+    },
     "s3": {"Bucket": "b", "Key": "k/1.txt", "CopySource": "src/a%20b.txt?versionId=v1"},
     "kms": {
         "KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab",

@@ -53,6 +53,7 @@ _RENAMES = {
     ("lambda", "GetLayerVersionByArn"): "GetLayerVersion",
     # ReEncrypt needs kms:ReEncryptFrom on the source key and kms:ReEncryptTo (_EXTRAS).
     ("kms", "ReEncrypt"): "ReEncryptFrom",
+    ("sns", "PublishBatch"): "Publish",  # AWS authorizes a batch as sns:Publish
 }
 
 # S3 operations authorized under another action (AWS's "Required permissions for
@@ -864,7 +865,25 @@ def _ssm(req: _Request) -> _Parsed:
     return parsed
 
 
+def _sns(req: _Request) -> _Parsed:
+    """The topic a request names: TopicArn/TargetArn/ResourceArn (matched by the ARN
+    format), CreateTopic's Name, or the topic a SubscriptionArn belongs to; Subscribe's
+    sns:Protocol and sns:Endpoint."""
+    p = req.params
+    parsed = _Parsed()
+    if isinstance(p.get("Name"), str):
+        parsed.names["TopicName"] = p["Name"]
+    arn = p.get("SubscriptionArn")
+    if isinstance(arn, str) and arn.count(":") >= 6:
+        parsed.arns["topic"] = [arn.rsplit(":", 1)[0]]
+    for key, condition in (("Protocol", "sns:Protocol"), ("Endpoint", "sns:Endpoint")):
+        if isinstance(p.get(key), str):
+            parsed.context[condition] = p[key]
+    return parsed
+
+
 _EXTRACTORS: dict[str, Callable[[_Request], _Parsed]] = {
+    "sns": _sns,
     "ssm": _ssm,
     "sqs": _sqs,
     "s3": _s3,
