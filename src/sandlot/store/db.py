@@ -271,6 +271,19 @@ class Store:
         with self._lock:
             return self._conn.execute(sql, args).fetchone()[0]
 
+    def total(
+        self, table: Table, column: str, where: dict[str, Any] | None = None
+    ) -> tuple[int, int]:
+        """(how many rows match ``where``, the sum of their ``column``)."""
+        _check_column(table, column)
+        clauses, args = _conditions(table, where, None)
+        sql = f"SELECT COUNT(*), COALESCE(SUM({column}), 0) FROM {table.name}"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        with self._lock:
+            count, total = self._conn.execute(sql, args).fetchone()
+        return count, total
+
     def delete_where(
         self,
         table: Table,

@@ -1,0 +1,271 @@
+"""What every DynamoDB operation area shares: the table a request names, key and item
+validation with AWS's messages, expression placeholders, consumed capacity, and the
+legacy parameters sandlot refuses by name."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from sandlot.services.dynamodb.errors import (
+    invalid_parameters,
+    table_not_found,
+    validation,
+)
+from sandlot.services.dynamodb.expressions import (
+    Placeholders,
+    matches,
+    parse_condition,
+    parse_projection,
+    project,
+)
+from sandlot.services.dynamodb.schema import MIGRATIONS
+from sandlot.services.dynamodb.storage import IndexShape, ItemStore, KeyShape, TableInfo
+from sandlot.services.dynamodb.values import (
+    MAX_ITEM_BYTES,
+    Item,
+    item_size,
+    validate_item,
+    validate_value,
+)
+from sandlot.services.provider import Provider, RequestContext
+
+_TABLE_ARN = re.compile(r"arn:aws[\w-]*:dynamodb:([^:]+):(\d{12}):table/([^/]+)\Z")
+
+# Legacy (pre-expression) parameters: sandlot answers a ValidationException naming the
+# parameter instead of ignoring it (see errors.unsupported).
+LEGACY = ("Expected", "ConditionalOperator", "AttributeUpdates", "KeyConditions",
+          "QueryFilter", "ScanFilter")  # fmt: skip
+
+
+class DynamoBase(Provider):
+    service = "dynamodb"
+
+    def __init__(self, platform) -> None:
+        super().__init__(platform)
+        self.store = platform.store
+        self.store.migrate("dynamodb", MIGRATIONS)
+        self.items = ItemStore(self.store)
+
+    # -- tables ------------------------------------------------------------------------
+
+    @staticmethod
+    def table_ref(ctx: RequestContext, name: str) -> tuple[str, str, str]:
+        """(account, region, name) of a TableName: a name, or a table ARN."""
+        m = _TABLE_ARN.match(name)
+        if m:
+            return m[2], m[1], m[3]
+        return ctx.account_id, ctx.region, name
+
+    def table(self, ctx: RequestContext, name: str) -> TableInfo:
+        """The table ``name`` names, or AWS's ResourceNotFoundException."""
+        info = self.items.table(*self.table_ref(ctx, name))
+        if info is None:
+            raise table_not_found(name)
+        return info
+
+    @staticmethod
+    def index(info: TableInfo, name: str | None) -> IndexShape | None:
+        if name is None:
+            return None
+        index = info.indexes.get(name)
+        if index is None or index.status == "DELETING":
+            raise validation(f"The table does not have the specified index: {name}")
+        if index.status == "CREATING":
+            raise validation(f"Cannot read from backfilling global secondary index: {name}")
+        return index
+
+    # -- keys and items --------------------------------------------------------------------
+
+    @staticmethod
+    def key(info: TableInfo, key: dict, shape: KeyShape | None = None) -> tuple[bytes, bytes]:
+        """(hk, rk) of a request's Key: exactly the key attributes, of their types."""
+        shape = shape or info.key
+        key = validate_item(key)
+        if set(key) != set(shape.names):
+            raise validation("The provided key element does not match the schema")
+        for name, kind in (
+            (shape.hash_name, shape.hash_type),
+            (shape.range_name, shape.range_type),
+        ):
+            if name is None:
+                continue
+            value = key[name]
+            if kind not in value:
+                raise validation("The provided key element does not match the schema")
+            if value[kind] in ("", b""):
+                raise validation(
+                    "One or more parameter values are not valid. The AttributeValue for a key "
+                    f"attribute cannot contain an empty {'string' if kind == 'S' else 'binary'} "
+                    f"value. Key: {name}"
+                )
+        encoded = shape.encode(key)
+        assert encoded is not None
+        return encoded
+
+    @staticmethod
+    def check_item(info: TableInfo, item: Item) -> None:
+        """A whole item as PutItem writes it: key attributes present with their types,
+        index keys of their types and not empty, at most 400 KB."""
+        for name, kind in (
+            (info.key.hash_name, info.key.hash_type),
+            (info.key.range_name, info.key.range_type),
+        ):
+            if name is None:
+                continue
+            if name not in item:
+                raise invalid_parameters(f"Missing the key {name} in the item")
+            if kind not in item[name]:
+                actual = next(iter(item[name]))
+                raise invalid_parameters(
+                    f"Type mismatch for key {name} expected: {kind} actual: {actual}"
+                )
+            if item[name][kind] in ("", b""):
+                raise validation(
+                    "One or more parameter values are not valid. The AttributeValue for a key "
+                    f"attribute cannot contain an empty {'string' if kind == 'S' else 'binary'} "
+                    f"value. Key: {name}"
+                )
+        for index in info.indexes.values():
+            for name, kind in (
+                (index.key.hash_name, index.key.hash_type),
+                (index.key.range_name, index.key.range_type),
+            ):
+                if name is None or name not in item:
+                    continue
+                actual = next(iter(item[name]))
+                if actual != kind:
+                    raise invalid_parameters(
+                        f"Type mismatch for Index Key {name} Expected: {kind} Actual: {actual} "
+                        f"IndexName: {index.name}"
+                    )
+                if item[name][kind] in ("", b""):
+                    raise validation(
+                        "One or more parameter values are not valid. A value specified for a "
+                        "secondary index key is not supported. The AttributeValue for a key "
+                        f"attribute cannot contain an empty string value. IndexName: "
+                        f"{index.name}, IndexKey: {name}"
+                    )
+        if item_size(item) > MAX_ITEM_BYTES:
+            raise validation("Item size has exceeded the maximum allowed size")
+
+    # -- expressions ---------------------------------------------------------------------
+
+    @staticmethod
+    def placeholders(params: dict, *expressions: str) -> Placeholders:
+        """The request's ExpressionAttributeNames/Values, refused when no expression of
+        the request (``expressions``: parameter names) is given."""
+        names = params.get("ExpressionAttributeNames")
+        values = params.get("ExpressionAttributeValues")
+        present = any(params.get(e) is not None for e in expressions)
+        if names is not None and not present:
+            raise validation(
+                "ExpressionAttributeNames can only be specified when using expressions"
+            )
+        if values is not None and not present:
+            raise validation(
+                "ExpressionAttributeValues can only be specified when using expressions"
+            )
+        checked = {}
+        for name, value in (values or {}).items():
+            if not re.fullmatch(r":[A-Za-z0-9_]+", name):
+                raise validation(
+                    f'ExpressionAttributeValues contains invalid key: Syntax error; key: "{name}"'
+                )
+            try:
+                checked[name] = validate_value(value)
+            except Exception as error:
+                detail = getattr(error, "message", str(error))
+                raise validation(
+                    f"ExpressionAttributeValues contains invalid value: {detail} for key {name}"
+                ) from None
+        for name in names or {}:
+            if not re.fullmatch(r"#[A-Za-z0-9_]+", name):
+                raise validation(
+                    f'ExpressionAttributeNames contains invalid key: Syntax error; key: "{name}"'
+                )
+        return Placeholders(names=dict(names or {}), values=checked)
+
+    @staticmethod
+    def condition(params: dict, ph: Placeholders, name: str = "ConditionExpression"):
+        text = params.get(name)
+        return parse_condition(text, name, ph) if text is not None else None
+
+    @staticmethod
+    def projection(params: dict, ph: Placeholders):
+        text = params.get("ProjectionExpression")
+        if text is not None:
+            return parse_projection(text, ph)
+        names = params.get("AttributesToGet")
+        if names is not None:  # legacy, and exactly a projection of top-level names
+            from sandlot.services.dynamodb.expressions import Path
+
+            if params.get("ProjectionExpression") is not None:
+                raise validation(
+                    "Can not use both expression and non-expression parameters in the same "
+                    "request: Non-expression parameters: {AttributesToGet} Expression "
+                    "parameters: {ProjectionExpression}"
+                )
+            return tuple(Path((n,)) for n in names)
+        return None
+
+    @staticmethod
+    def refuse_legacy(params: dict) -> None:
+        for name in LEGACY:
+            if params.get(name) is not None:
+                raise validation(
+                    f"The legacy parameter {name} is not supported by sandlot's DynamoDB; "
+                    "use the expression parameters instead"
+                )
+
+    @staticmethod
+    def check(tree, item: Item | None) -> bool:
+        return tree is None or matches(item or {}, tree)
+
+    @staticmethod
+    def projected(item: Item, paths) -> Item:
+        return project(item, paths) if paths else item
+
+    # -- consumed capacity -------------------------------------------------------------------
+
+    @staticmethod
+    def capacity(
+        params: dict, info: TableInfo, units: float, *, read: bool, indexes: dict | None = None
+    ) -> dict:
+        """``{"ConsumedCapacity": ...}`` as ReturnConsumedCapacity asks (TOTAL or INDEXES),
+        else empty. Writes cost one unit per started KB, reads one per started 4 KB
+        (half for eventually consistent reads): AWS's rules."""
+        mode = params.get("ReturnConsumedCapacity", "NONE")
+        if mode == "NONE":
+            return {}
+        total = units + sum((indexes or {}).values())
+        out: dict = {"TableName": info.name, "CapacityUnits": total}
+        out["ReadCapacityUnits" if read else "WriteCapacityUnits"] = total
+        if mode == "INDEXES":
+            field = "ReadCapacityUnits" if read else "WriteCapacityUnits"
+            out["Table"] = {"CapacityUnits": units, field: units}
+            gsis = {
+                n: {"CapacityUnits": u, field: u}
+                for n, u in (indexes or {}).items()
+                if not info.indexes[n].local
+            }
+            lsis = {
+                n: {"CapacityUnits": u, field: u}
+                for n, u in (indexes or {}).items()
+                if info.indexes[n].local
+            }
+            if gsis:
+                out["GlobalSecondaryIndexes"] = gsis
+            if lsis:
+                out["LocalSecondaryIndexes"] = lsis
+        return {"ConsumedCapacity": out}
+
+    @staticmethod
+    def write_units(*items: Item | None) -> float:
+        size = max((item_size(i) for i in items if i is not None), default=0)
+        return float(max(1, math.ceil(size / 1024)))
+
+    @staticmethod
+    def read_units(size: int, consistent: bool) -> float:
+        units = max(1, math.ceil(size / 4096))
+        return float(units) if consistent else units / 2
