@@ -527,9 +527,43 @@ def test_transactions_all_or_nothing(ddb):
     assert code_and_status(excinfo) == ("IdempotentParameterMismatchException", 400)
 
 
-def test_legacy_parameters_are_refused_by_name(ddb):
-    name = _table(ddb)
+def test_legacy_parameters(ddb):
+    name = _table(ddb, range_type="N")
+    key = {"pk": {"S": "l"}, "sk": {"N": "1"}}
+    ddb.put_item(TableName=name, Item={**key, "v": {"N": "1"}},
+                 Expected={"pk": {"Exists": False}})  # fmt: skip
     with pytest.raises(ClientError) as excinfo:
-        ddb.put_item(TableName=name, Item={"pk": {"S": "x"}, "sk": {"S": "y"}},
-                     Expected={"pk": {"Exists": False}})  # fmt: skip
-    assert _error(excinfo)[0] == "ValidationException" and "Expected" in _error(excinfo)[1]
+        ddb.put_item(TableName=name, Item=key, Expected={"pk": {"Exists": False}})
+    assert code_and_status(excinfo) == ("ConditionalCheckFailedException", 400)
+    out = ddb.update_item(
+        TableName=name, Key=key, ReturnValues="ALL_NEW",
+        AttributeUpdates={"v": {"Action": "ADD", "Value": {"N": "4"}},
+                          "l": {"Action": "ADD", "Value": {"L": [{"S": "x"}]}},
+                          "gone": {"Action": "DELETE"}},
+        Expected={"v": {"ComparisonOperator": "LT", "AttributeValueList": [{"N": "3"}]}},
+    )["Attributes"]  # fmt: skip
+    assert out["v"] == {"N": "5"} and out["l"] == {"L": [{"S": "x"}]}
+    for sk in range(2, 6):
+        ddb.put_item(TableName=name, Item={"pk": {"S": "l"}, "sk": {"N": str(sk)},
+                                           "v": {"N": str(sk * 10)}})  # fmt: skip
+    found = ddb.query(
+        TableName=name,
+        KeyConditions={"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "l"}]},
+                       "sk": {"ComparisonOperator": "BETWEEN",
+                              "AttributeValueList": [{"N": "2"}, {"N": "5"}]}},
+        QueryFilter={"v": {"ComparisonOperator": "GE", "AttributeValueList": [{"N": "40"}]},
+                     "missing": {"ComparisonOperator": "NULL"}},
+        ConditionalOperator="AND", AttributesToGet=["sk"],
+    )  # fmt: skip
+    assert found["Items"] == [{"sk": {"N": "4"}}, {"sk": {"N": "5"}}]
+    scanned = ddb.scan(TableName=name, ConditionalOperator="OR", ScanFilter={
+        "v": {"ComparisonOperator": "EQ", "AttributeValueList": [{"N": "20"}]},
+        "l": {"ComparisonOperator": "NOT_NULL"}})  # fmt: skip
+    assert scanned["Count"] == 2
+    with pytest.raises(ClientError) as excinfo:
+        ddb.put_item(TableName=name, Item=key, Expected={"pk": {"Exists": False}},
+                     ConditionExpression="attribute_not_exists(pk)")  # fmt: skip
+    assert _error(excinfo)[1] == (
+        "Can not use both expression and non-expression parameters in the same request: "
+        "Non-expression parameters: {Expected} Expression parameters: {ConditionExpression}"
+    )

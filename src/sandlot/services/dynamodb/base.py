@@ -7,12 +7,14 @@ from __future__ import annotations
 import math
 import re
 
+from sandlot.services.dynamodb import legacy
 from sandlot.services.dynamodb.errors import (
     invalid_parameters,
     table_not_found,
     validation,
 )
 from sandlot.services.dynamodb.expressions import (
+    Path,
     Placeholders,
     matches,
     parse_condition,
@@ -31,11 +33,6 @@ from sandlot.services.dynamodb.values import (
 from sandlot.services.provider import Provider, RequestContext
 
 _TABLE_ARN = re.compile(r"arn:aws[\w-]*:dynamodb:([^:]+):(\d{12}):table/([^/]+)\Z")
-
-# Legacy (pre-expression) parameters: sandlot answers a ValidationException naming the
-# parameter instead of ignoring it (see errors.unsupported).
-LEGACY = ("Expected", "ConditionalOperator", "AttributeUpdates", "KeyConditions",
-          "QueryFilter", "ScanFilter")  # fmt: skip
 
 
 class DynamoBase(Provider):
@@ -188,8 +185,18 @@ class DynamoBase(Provider):
 
     @staticmethod
     def condition(params: dict, ph: Placeholders, name: str = "ConditionExpression"):
+        """The tree of the condition expression ``name``, or of the legacy parameter it
+        replaces (Expected, KeyConditions, QueryFilter/ScanFilter), or None."""
         text = params.get(name)
-        return parse_condition(text, name, ph) if text is not None else None
+        if text is not None:
+            return parse_condition(text, name, ph)
+        operator = params.get("ConditionalOperator")
+        if name == "ConditionExpression":
+            return legacy.condition(params.get("Expected"), operator, expected=True)
+        if name == "KeyConditionExpression":
+            return legacy.condition(params.get("KeyConditions"), None)
+        found = params.get("QueryFilter") or params.get("ScanFilter")
+        return legacy.condition(found, operator)
 
     @staticmethod
     def projection(params: dict, ph: Placeholders):
@@ -197,26 +204,13 @@ class DynamoBase(Provider):
         if text is not None:
             return parse_projection(text, ph)
         names = params.get("AttributesToGet")
-        if names is not None:  # legacy, and exactly a projection of top-level names
-            from sandlot.services.dynamodb.expressions import Path
-
-            if params.get("ProjectionExpression") is not None:
-                raise validation(
-                    "Can not use both expression and non-expression parameters in the same "
-                    "request: Non-expression parameters: {AttributesToGet} Expression "
-                    "parameters: {ProjectionExpression}"
-                )
+        if names is not None:  # legacy: a projection of top-level names
             return tuple(Path((n,)) for n in names)
         return None
 
     @staticmethod
-    def refuse_legacy(params: dict) -> None:
-        for name in LEGACY:
-            if params.get(name) is not None:
-                raise validation(
-                    f"The legacy parameter {name} is not supported by sandlot's DynamoDB; "
-                    "use the expression parameters instead"
-                )
+    def refuse_mixing(params: dict) -> None:
+        legacy.refuse_mixing(params)
 
     @staticmethod
     def check(tree, item: Item | None) -> bool:

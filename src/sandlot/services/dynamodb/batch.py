@@ -184,7 +184,7 @@ class BatchOperations(ItemOperations):
                     "TransactItems can only contain one of Check, Put, Update or Delete"
                 )
             (kind, body), = action.items()  # fmt: skip
-            self.refuse_legacy(body)
+            self.refuse_mixing(body)
             info = self.table(ctx, body["TableName"])
             if kind == "Put":
                 item, key, tree = self.prepare_put(info, body)

@@ -6,6 +6,7 @@ is durable when the answer is sent)."""
 
 from __future__ import annotations
 
+from sandlot.services.dynamodb import legacy
 from sandlot.services.dynamodb.base import DynamoBase
 from sandlot.services.dynamodb.errors import condition_failed, invalid_parameters, validation
 from sandlot.services.dynamodb.expressions import (
@@ -62,7 +63,11 @@ class ItemOperations(DynamoBase):
         key = self.key(info, params.get("Key") or {})
         ph = self.placeholders(params, "UpdateExpression", "ConditionExpression")
         text = params.get("UpdateExpression")
-        update = parse_update(text, ph) if text is not None else None
+        update = (
+            parse_update(text, ph)
+            if text is not None
+            else legacy.update(params.get("AttributeUpdates"))
+        )
         tree = self.condition(params, ph)
         ph.check_unused()
         if update is not None:
@@ -86,7 +91,7 @@ class ItemOperations(DynamoBase):
     # -- operations ----------------------------------------------------------------------
 
     def put_item(self, ctx: RequestContext, params: dict) -> dict:
-        self.refuse_legacy(params)
+        self.refuse_mixing(params)
         info = self.table(ctx, params["TableName"])
         mode = return_values(params, "PutItem")
         item, (hk, rk), tree = self.prepare_put(info, params)
@@ -128,7 +133,7 @@ class ItemOperations(DynamoBase):
         return out
 
     def update_item(self, ctx: RequestContext, params: dict) -> dict:
-        self.refuse_legacy(params)
+        self.refuse_mixing(params)
         info = self.table(ctx, params["TableName"])
         mode = return_values(params, "UpdateItem")
         (hk, rk), update, tree = self.prepare_update(info, params)
@@ -162,7 +167,7 @@ class ItemOperations(DynamoBase):
         return out
 
     def delete_item(self, ctx: RequestContext, params: dict) -> dict:
-        self.refuse_legacy(params)
+        self.refuse_mixing(params)
         info = self.table(ctx, params["TableName"])
         mode = return_values(params, "DeleteItem")
         hk, rk = self.key(info, params.get("Key") or {})

@@ -234,10 +234,10 @@ class QueryOperations(DynamoBase):
         }[op]
 
     def query(self, ctx: RequestContext, params: dict) -> dict:
-        self.refuse_legacy(params)
+        self.refuse_mixing(params)
         info = self.table(ctx, params["TableName"])
         index = self._read_target(info, params)
-        if params.get("KeyConditionExpression") is None:
+        if params.get("KeyConditionExpression") is None and not params.get("KeyConditions"):
             raise validation(
                 "Either the KeyConditions or KeyConditionExpression parameter must be "
                 "specified in the request."
@@ -288,7 +288,7 @@ class QueryOperations(DynamoBase):
     # -- Scan --------------------------------------------------------------------------------
 
     def scan(self, ctx: RequestContext, params: dict) -> dict:
-        self.refuse_legacy(params)
+        self.refuse_mixing(params)
         info = self.table(ctx, params["TableName"])
         index = self._read_target(info, params)
         ph = self.placeholders(params, "FilterExpression", "ProjectionExpression")
