@@ -414,6 +414,9 @@ def test_lsi_and_gsi_queries(ddb):
                                            "rank": {"N": str(rank)}, "g": {"S": "G"},
                                            "extra": {"S": "e"}, "hidden": {"S": "h"}})  # fmt: skip
     ddb.put_item(TableName=name, Item={"pk": {"S": "p"}, "sk": {"S": "sparse"}})
+    metrics = ddb.put_item(TableName=name, Item={"pk": {"S": "p"}, "sk": {"S": "sparse"}},
+                           ReturnItemCollectionMetrics="SIZE")["ItemCollectionMetrics"]  # fmt: skip
+    assert metrics == {"ItemCollectionKey": {"pk": {"S": "p"}}, "SizeEstimateRangeGB": [0.0, 1.0]}
     by_rank = ddb.query(TableName=name, IndexName="by-rank", KeyConditionExpression="pk = :p",
                         ExpressionAttributeValues={":p": {"S": "p"}})["Items"]  # fmt: skip
     assert [i["rank"]["N"] for i in by_rank] == ["10", "20", "30"]

@@ -254,6 +254,20 @@ class DynamoBase(Provider):
                 out["LocalSecondaryIndexes"] = lsis
         return {"ConsumedCapacity": out}
 
+    def collection_metrics(self, params: dict, info: TableInfo, item: Item | None) -> dict:
+        """ItemCollectionMetrics as ReturnItemCollectionMetrics=SIZE asks: AWS answers
+        them only for tables with a local secondary index."""
+        if params.get("ReturnItemCollectionMetrics", "NONE") == "NONE" or item is None:
+            return {}
+        if not any(index.local for index in info.indexes.values()):
+            return {}
+        hk, _ = info.key.encode(item)
+        gb = self.items.collection_bytes(info, hk) / 2**30
+        return {
+            "ItemCollectionKey": {info.key.hash_name: item[info.key.hash_name]},
+            "SizeEstimateRangeGB": [float(math.floor(gb)), float(math.floor(gb) + 1)],
+        }
+
     @staticmethod
     def write_units(*items: Item | None) -> float:
         size = max((item_size(i) for i in items if i is not None), default=0)

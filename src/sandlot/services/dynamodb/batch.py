@@ -86,6 +86,13 @@ class BatchOperations(ItemOperations):
                     self.items.write(info, old, new)
                 units[info.name] = units.get(info.name, 0.0) + self.write_units(old, new)
         out: dict = {"UnprocessedItems": {}}
+        metrics: dict[str, list] = {}
+        for info, _, new in planned:
+            found = self.collection_metrics(params, info, new)
+            if found and found not in metrics.setdefault(info.name, []):
+                metrics[info.name].append(found)
+        if any(metrics.values()):
+            out["ItemCollectionMetrics"] = {n: m for n, m in metrics.items() if m}
         if params.get("ReturnConsumedCapacity", "NONE") != "NONE":
             out["ConsumedCapacity"] = [
                 {"TableName": n, "CapacityUnits": u, "WriteCapacityUnits": u}
@@ -232,6 +239,13 @@ class BatchOperations(ItemOperations):
             for info, old, new in writes:
                 self.items.write(info, old, new)
             out: dict = {}
+            metrics: dict[str, list] = {}
+            for info, old, new in writes:
+                found = self.collection_metrics(params, info, new if new is not None else old)
+                if found and found not in metrics.setdefault(info.name, []):
+                    metrics[info.name].append(found)
+            if any(metrics.values()):
+                out["ItemCollectionMetrics"] = {n: m for n, m in metrics.items() if m}
             if params.get("ReturnConsumedCapacity", "NONE") != "NONE":
                 units: dict[str, float] = {}
                 for info, old, new in writes:

@@ -103,6 +103,9 @@ class ItemOperations(DynamoBase):
         out: dict = {}
         if mode == "ALL_OLD" and old is not None:
             out["Attributes"] = old
+        metrics = self.collection_metrics(params, info, item)
+        if metrics:
+            out["ItemCollectionMetrics"] = metrics
         out.update(
             self.capacity(
                 params,
@@ -155,6 +158,9 @@ class ItemOperations(DynamoBase):
             }[mode]
             if chosen:
                 out["Attributes"] = chosen
+        metrics = self.collection_metrics(params, info, new)
+        if metrics:
+            out["ItemCollectionMetrics"] = metrics
         out.update(
             self.capacity(
                 params,
@@ -183,6 +189,9 @@ class ItemOperations(DynamoBase):
         out: dict = {}
         if mode == "ALL_OLD" and old is not None:
             out["Attributes"] = old
+        metrics = self.collection_metrics(params, info, old)
+        if metrics:
+            out["ItemCollectionMetrics"] = metrics
         out.update(
             self.capacity(
                 params,

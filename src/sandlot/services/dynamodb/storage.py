@@ -159,6 +159,10 @@ class ItemStore:
         """(ItemCount, TableSizeBytes)."""
         return self.store.total(ITEMS, "size", {"table_id": info.table_id})
 
+    def collection_bytes(self, info: TableInfo, hk: bytes) -> int:
+        """The size of an item collection (the items sharing a partition key)."""
+        return self.store.total(ITEMS, "size", {"table_id": info.table_id, "hk": hk})[1]
+
     def index_count(self, info: TableInfo, index: str) -> int:
         return self.store.count(INDEX_ITEMS, {"table_id": info.table_id, "index_name": index})
 
