@@ -570,3 +570,64 @@ def test_legacy_parameters(ddb):
         "Can not use both expression and non-expression parameters in the same request: "
         "Non-expression parameters: {Expected} Expression parameters: {ConditionExpression}"
     )
+
+
+# == PartiQL ============================================================================
+
+
+def test_partiql_statements(ddb):
+    name = _table(ddb, range_type="N")
+    ddb.execute_statement(Statement=f"INSERT INTO \"{name}\" VALUE {{'pk': 'a', 'sk': 1, "
+                                    "'tags': <<'x', 'y'>>, 'doc': {'n': [1, 'two']}}")  # fmt: skip
+    with pytest.raises(ClientError) as excinfo:
+        ddb.execute_statement(Statement=f"INSERT INTO \"{name}\" VALUE {{'pk': 'a', 'sk': 1}}")
+    assert _error(excinfo) == ("DuplicateItemException", "Duplicate primary key exists in table")
+    for sk in range(2, 6):
+        ddb.execute_statement(Statement=f'INSERT INTO "{name}" VALUE {{\'pk\': ?, \'sk\': ?}}',
+                              Parameters=[{"S": "a"}, {"N": str(sk)}])  # fmt: skip
+    got = ddb.execute_statement(Statement=f'SELECT * FROM "{name}" WHERE pk = ? AND sk = 1',
+                                Parameters=[{"S": "a"}])["Items"]  # fmt: skip
+    assert got[0]["doc"] == {"M": {"n": {"L": [{"N": "1"}, {"S": "two"}]}}}
+    ddb.execute_statement(
+        Statement=f"UPDATE \"{name}\" SET n = 10, doc.n = list_append(doc.n, ['three']) "
+                  "REMOVE tags WHERE pk = 'a' AND sk = 1")  # fmt: skip
+    got = ddb.get_item(TableName=name, Key={"pk": {"S": "a"}, "sk": {"N": "1"}})["Item"]
+    assert got["n"] == {"N": "10"} and "tags" not in got and len(got["doc"]["M"]["n"]["L"]) == 3
+    with pytest.raises(ClientError) as excinfo:  # UPDATE changes existing items only
+        ddb.execute_statement(Statement=f"UPDATE \"{name}\" SET n = 1 WHERE pk = 'b' AND sk = 1")
+    assert code_and_status(excinfo) == ("ConditionalCheckFailedException", 400)
+    page = ddb.execute_statement(
+        Statement=f"SELECT sk FROM \"{name}\" WHERE pk = 'a' AND sk BETWEEN 2 AND 5", Limit=3
+    )
+    assert [i["sk"]["N"] for i in page["Items"]] == ["2", "3", "4"]
+    rest = ddb.execute_statement(
+        Statement=f"SELECT sk FROM \"{name}\" WHERE pk = 'a' AND sk BETWEEN 2 AND 5",
+        NextToken=page["NextToken"])  # fmt: skip
+    assert [i["sk"]["N"] for i in rest["Items"]] == ["5"]
+    scanned = ddb.execute_statement(Statement=f'SELECT * FROM "{name}" WHERE n IS MISSING OR n > 5')
+    assert len(scanned["Items"]) == 5
+    ddb.execute_statement(Statement=f"DELETE FROM \"{name}\" WHERE pk = 'a' AND sk = 5")
+    batch = ddb.batch_execute_statement(Statements=[
+        {"Statement": f"UPDATE \"{name}\" SET v = 1 WHERE pk = 'a' AND sk = 2"},
+        {"Statement": f"INSERT INTO \"{name}\" VALUE {{'pk': 'a', 'sk': 3}}"},
+    ])["Responses"]  # fmt: skip
+    assert "Error" not in batch[0] and batch[1]["Error"]["Code"] == "DuplicateItem"
+    with pytest.raises(ClientError) as excinfo:
+        ddb.execute_transaction(TransactStatements=[
+            {"Statement": f"UPDATE \"{name}\" SET v = 2 WHERE pk = 'a' AND sk = 2"},
+            {"Statement": f"INSERT INTO \"{name}\" VALUE {{'pk': 'a', 'sk': 3}}"},
+        ])  # fmt: skip
+    assert [r["Code"] for r in excinfo.value.response["CancellationReasons"]] == [
+        "None", "DuplicateItem"]  # fmt: skip
+    ddb.execute_transaction(TransactStatements=[
+        {"Statement": f"UPDATE \"{name}\" SET v = 2 WHERE pk = 'a' AND sk = 2"},
+        {"Statement": f"DELETE FROM \"{name}\" WHERE pk = 'a' AND sk = 3"},
+    ])  # fmt: skip
+    reads = ddb.execute_transaction(TransactStatements=[
+        {"Statement": f"SELECT v FROM \"{name}\" WHERE pk = 'a' AND sk = 2"},
+        {"Statement": f"SELECT v FROM \"{name}\" WHERE pk = 'a' AND sk = 3"},
+    ])["Responses"]  # fmt: skip
+    assert reads == [{"Item": {"v": {"N": "2"}}}, {}]
+    with pytest.raises(ClientError) as excinfo:
+        ddb.execute_statement(Statement=f'SELEKT * FROM "{name}"')
+    assert _error(excinfo)[1].startswith("Statement wasn't well formed")

@@ -12,9 +12,8 @@ import asyncio
 import logging
 import time
 
-from sandlot.services.dynamodb.batch import BatchOperations
-from sandlot.services.dynamodb.queries import QueryOperations
 from sandlot.services.dynamodb.schema import TOKENS
+from sandlot.services.dynamodb.statements import StatementOperations
 from sandlot.services.dynamodb.tables import TableOperations
 
 log = logging.getLogger("sandlot.dynamodb")
@@ -22,7 +21,7 @@ log = logging.getLogger("sandlot.dynamodb")
 TTL_INTERVAL_S = 30.0
 
 
-class DynamoDBProvider(TableOperations, BatchOperations, QueryOperations):
+class DynamoDBProvider(TableOperations, StatementOperations):
     service = "dynamodb"
 
     async def start(self) -> asyncio.Task:
