@@ -20,7 +20,7 @@ from sandlot.services.dynamodb.expressions import (
 )
 from sandlot.services.dynamodb.expressions.syntax import And
 from sandlot.services.dynamodb.storage import SHARDS, IndexShape, TableInfo
-from sandlot.services.dynamodb.values import encode_key_value, item_size
+from sandlot.services.dynamodb.values import encode_key_value
 from sandlot.services.provider import RequestContext
 
 PAGE_BYTES = 1024 * 1024
@@ -111,9 +111,9 @@ class QueryOperations(DynamoBase):
         while after is None:
             want = CHUNK if limit is None else min(CHUNK, limit - scanned)
             rows = read(position, want)
-            for _, item in rows:
+            for _, item, item_bytes in rows:
                 scanned += 1
-                size += item_size(item)
+                size += item_bytes
                 if self.check(tree, item):
                     items.append(item)
                 if (limit is not None and scanned >= limit) or size >= PAGE_BYTES:

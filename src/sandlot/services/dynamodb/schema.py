@@ -55,6 +55,7 @@ INDEX_ITEMS = Table(
         "phk": "BLOB",  # the item's own keys
         "prk": "BLOB",
         "shard": "INTEGER",
+        "size": "INTEGER",  # of the projected item
         "item": "TEXT",  # the projected item
     },
     ("table_id", "index_name", "hk", "rk", "phk", "prk"),

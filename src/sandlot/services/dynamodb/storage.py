@@ -21,6 +21,7 @@ from sandlot.services.dynamodb.values import (
     encode_key_value,
     item_size,
     load_item,
+    load_items,
 )
 from sandlot.store import Store
 
@@ -112,6 +113,15 @@ class TableInfo:
         return self.spec.get("TableStatus", "ACTIVE")
 
 
+def _positioned(rows: list[dict], order: tuple[str, ...]) -> list[tuple[tuple, Item, int]]:
+    """(position, item, size) of each row; items parsed as one JSON array (one parse
+    for a page instead of one per item)."""
+    items = load_items([r["item"] for r in rows])
+    return [
+        (tuple(r[c] for c in order), item, r["size"]) for r, item in zip(rows, items, strict=True)
+    ]
+
+
 # (table, old image, new image, expired by time to live): called in the write transaction.
 Listener = Callable[[TableInfo, Item | None, Item | None, bool], None]
 
@@ -122,12 +132,20 @@ class ItemStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.listeners: list[Listener] = []
+        # Table descriptions by (account, region, name); every write of a table row goes
+        # through save_table/drop_table, which keep it current.
+        self._tables: dict[tuple[str, str, str], TableInfo] = {}
 
     # -- tables ----------------------------------------------------------------------------
 
     def table(self, account: str, region: str, name: str) -> TableInfo | None:
-        row = self.store.get(TABLES, account, region, name)
-        return TableInfo(row) if row is not None else None
+        found = self._tables.get((account, region, name))
+        if found is None:
+            row = self.store.get(TABLES, account, region, name)
+            if row is None:
+                return None
+            found = self._tables[(account, region, name)] = TableInfo(row)
+        return found
 
     def table_names(self, account: str, region: str, after: str | None, limit: int) -> list[str]:
         rows = self.store.select(
@@ -144,6 +162,7 @@ class ItemStore:
 
     def save_table(self, row: dict[str, Any]) -> None:
         self.store.put(TABLES, row)
+        self._tables.pop((row["account"], row["region"], row["name"]), None)
 
     def drop_table(self, info: TableInfo) -> None:
         """The table and all its items and index rows, in one transaction."""
@@ -151,6 +170,7 @@ class ItemStore:
             self.store.delete_where(ITEMS, {"table_id": info.table_id})
             self.store.delete_where(INDEX_ITEMS, {"table_id": info.table_id})
             self.store.delete(TABLES, info.row["account"], info.row["region"], info.name)
+        self._tables.pop((info.row["account"], info.row["region"], info.name), None)
 
     def drop_index(self, info: TableInfo, index: str) -> None:
         self.store.delete_where(INDEX_ITEMS, {"table_id": info.table_id, "index_name": index})
@@ -212,6 +232,7 @@ class ItemStore:
 
     @staticmethod
     def index_row(info, index: IndexShape, keys, hk: bytes, rk: bytes, item: Item) -> dict:
+        projected = index.project(item, info.key)
         return {
             "table_id": info.table_id,
             "index_name": index.name,
@@ -220,7 +241,8 @@ class ItemStore:
             "phk": hk,
             "prk": rk,
             "shard": zlib.crc32(keys[0]),
-            "item": dump_item(index.project(item, info.key)),
+            "size": item_size(projected),
+            "item": dump_item(projected),
         }
 
     def backfill(self, info: TableInfo, index: IndexShape, after: dict | None, batch: int):
@@ -254,9 +276,9 @@ class ItemStore:
         after: tuple | None,
         limit: int,
         forward: bool,
-    ) -> list[tuple[tuple, Item]]:
+    ) -> list[tuple[tuple, Item, int]]:
         """Items of one partition with sort key in ``bounds`` (half-open), in sort-key
-        order, strictly after the position ``after``: [(position, item)]."""
+        order, strictly after the position ``after``: [(position, item, size)]."""
         if index is None:
             order: tuple[str, ...] = ("rk",)
             table, where = ITEMS, {"table_id": info.table_id, "hk": hk}
@@ -273,7 +295,7 @@ class ItemStore:
             descending=not forward,
             bounds={"rk": bounds} if bounds != (None, None) else None,
         )
-        return [(tuple(r[c] for c in order), load_item(r["item"])) for r in rows]
+        return _positioned(rows, order)
 
     def scan(
         self,
@@ -282,8 +304,9 @@ class ItemStore:
         shards: tuple[int, int],
         after: tuple | None,
         limit: int,
-    ) -> list[tuple[tuple, Item]]:
-        """Items in scan order (shard, keys) within the shard range, after ``after``."""
+    ) -> list[tuple[tuple, Item, int]]:
+        """Items in scan order (shard, keys) within the shard range, after ``after``:
+        [(position, item, size)]."""
         if index is None:
             order: tuple[str, ...] = ("shard", "hk", "rk")
             table, where = ITEMS, {"table_id": info.table_id}
@@ -298,4 +321,4 @@ class ItemStore:
             limit=limit,
             bounds={"shard": shards} if shards != (0, SHARDS) else None,
         )
-        return [(tuple(r[c] for c in order), load_item(r["item"])) for r in rows]
+        return _positioned(rows, order)

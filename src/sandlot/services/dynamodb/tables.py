@@ -537,7 +537,7 @@ class TableOperations(DynamoBase):
             after = None
             while True:
                 rows = self.items.scan(info, None, (0, SHARDS), after, BACKFILL_BATCH)
-                for _, item in rows:
+                for _, item, _ in rows:
                     if _expired(item.get(attribute), now):
                         with self.store.transaction():  # still there and still expired?
                             current = self.items.get(info, *info.key.encode(item))

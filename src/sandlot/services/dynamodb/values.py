@@ -186,8 +186,18 @@ def dump_item(item: Item) -> str:
     return json.dumps({k: _to_json(v) for k, v in item.items()}, separators=(",", ":"))
 
 
+def load_items(texts: list[str]) -> list[Item]:
+    joined = "[" + ",".join(texts) + "]"
+    if '"B' not in joined:
+        return json.loads(joined)
+    return [load_item(t) for t in texts]
+
+
 def load_item(text: str) -> Item:
-    return {k: _from_json(v) for k, v in json.loads(text).items()}
+    item = json.loads(text)
+    if '"B' not in text:  # no binary anywhere: the JSON is the item as it is
+        return item
+    return {k: _from_json(v) for k, v in item.items()}
 
 
 # -- order-preserving key encoding -------------------------------------------------------
