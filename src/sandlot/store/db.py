@@ -154,6 +154,22 @@ class Store:
             self._depth = 0
             self._conn.execute("COMMIT")
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A step inside the current transaction that is undone alone if it raises (the
+        rest of the transaction stands): how group commits keep writers apart."""
+        with self._lock:
+            if not self._depth:
+                raise RuntimeError("a savepoint needs an open transaction")
+            self._conn.execute("SAVEPOINT step")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK TO step")
+                self._conn.execute("RELEASE step")
+                raise
+            self._conn.execute("RELEASE step")
+
     # -- rows -----------------------------------------------------------------------
 
     def _sql(self, table: Table) -> _Statements:

@@ -4,6 +4,7 @@ and leaves everything else."""
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 import pytest
@@ -38,9 +39,11 @@ def test_expired_items_are_deleted_and_reported(provider) -> None:
         "text": {"S": str(int(NOW - 10))},  # not a Number: ignored
     }
     for name, exp in items.items():
-        provider.put_item(ctx("PutItem"), {"TableName": "t",
-                                           "Item": {"id": {"S": name}, "exp": exp}})  # fmt: skip
-    provider.put_item(ctx("PutItem"), {"TableName": "t", "Item": {"id": {"S": "none"}}})
+        asyncio.run(provider.put_item(ctx("PutItem"), {"TableName": "t",
+                                                       "Item": {"id": {"S": name}, "exp": exp}}))  # fmt: skip
+    asyncio.run(
+        provider.put_item(ctx("PutItem"), {"TableName": "t", "Item": {"id": {"S": "none"}}})
+    )
     assert provider.expire(NOW) == 0  # TTL not enabled yet
     provider.update_time_to_live(ctx("UpdateTimeToLive"), {
         "TableName": "t", "TimeToLiveSpecification": {"Enabled": True, "AttributeName": "exp"}})  # fmt: skip

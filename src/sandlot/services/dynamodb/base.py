@@ -30,6 +30,7 @@ from sandlot.services.dynamodb.values import (
     validate_item,
     validate_value,
 )
+from sandlot.services.dynamodb.writes import WriteQueue
 from sandlot.services.provider import Provider, RequestContext
 
 _TABLE_ARN = re.compile(r"arn:aws[\w-]*:dynamodb:([^:]+):(\d{12}):table/([^/]+)\Z")
@@ -43,6 +44,7 @@ class DynamoBase(Provider):
         self.store = platform.store
         self.store.migrate("dynamodb", MIGRATIONS)
         self.items = ItemStore(self.store)
+        self.writes = WriteQueue(self.store)
 
     # -- tables ------------------------------------------------------------------------
 
@@ -60,6 +62,15 @@ class DynamoBase(Provider):
         if info is None:
             raise table_not_found(name)
         return info
+
+    def current(self, info: TableInfo) -> TableInfo:
+        """The table as it is now, inside a write job: a write maintains the indexes the
+        table has when it commits (one added meanwhile included); a table deleted
+        meanwhile is not found."""
+        now = self.items.table(info.row["account"], info.row["region"], info.name)
+        if now is None or now.table_id != info.table_id:
+            raise table_not_found(info.name)
+        return now
 
     @staticmethod
     def index(info: TableInfo, name: str | None) -> IndexShape | None:

@@ -51,7 +51,7 @@ def _cancelled(reasons: list[dict]) -> ServiceError:
 class BatchOperations(ItemOperations):
     # -- batches -----------------------------------------------------------------------
 
-    def batch_write_item(self, ctx: RequestContext, params: dict) -> dict:
+    async def batch_write_item(self, ctx: RequestContext, params: dict) -> dict:
         requests = params["RequestItems"]
         total = sum(len(v) for v in requests.values())
         if not 1 <= total <= MAX_BATCH_WRITE:
@@ -79,12 +79,15 @@ class BatchOperations(ItemOperations):
                     raise validation("Provided list of item keys contains duplicates")
                 seen.add(key)
         units: dict[str, float] = {}
-        with self.store.transaction():
+
+        def job():
             for info, key, new in planned:
                 old = self.items.get(info, *key)
                 if old is not None or new is not None:
-                    self.items.write(info, old, new)
+                    self.items.write(self.current(info), old, new)
                 units[info.name] = units.get(info.name, 0.0) + self.write_units(old, new)
+
+        await self.writes.run(job)
         out: dict = {"UnprocessedItems": {}}
         metrics: dict[str, list] = {}
         for info, _, new in planned:
@@ -165,7 +168,22 @@ class BatchOperations(ItemOperations):
                 responses.append({"Item": self.projected(item, paths)} if item else {})
         return {"Responses": responses}
 
-    def transact_write_items(self, ctx: RequestContext, params: dict) -> dict:
+    def _replayed(self, ctx: RequestContext, token: str | None, digest: str | None):
+        """The answer of the transaction this ClientRequestToken already ran (10
+        minutes), None if none; another request with the token is refused."""
+        if not token:
+            return None
+        seen = self.store.get(TOKENS, ctx.account_id, token)
+        if seen is None or seen["expires"] <= time.time():
+            return None
+        if seen["digest"] != digest:
+            raise ServiceError(
+                "IdempotentParameterMismatchException",
+                "The request uses the same client token as a previous, but non-identical request.",
+            )
+        return json.loads(seen["response"])
+
+    async def transact_write_items(self, ctx: RequestContext, params: dict) -> dict:
         actions = params["TransactItems"]
         if len(actions) > MAX_TRANSACTION:
             raise validation(
@@ -174,16 +192,9 @@ class BatchOperations(ItemOperations):
             )
         token = params.get("ClientRequestToken")
         digest = _digest(params) if token else None
-        if token:
-            seen = self.store.get(TOKENS, ctx.account_id, token)
-            if seen is not None and seen["expires"] > time.time():
-                if seen["digest"] != digest:
-                    raise ServiceError(
-                        "IdempotentParameterMismatchException",
-                        "The request uses the same client token as a previous, but non-identical "
-                        "request.",
-                    )
-                return json.loads(seen["response"])
+        replayed = self._replayed(ctx, token, digest)
+        if replayed is not None:
+            return replayed
         plans = []
         for action in actions:
             if len(action) != 1:
@@ -210,7 +221,11 @@ class BatchOperations(ItemOperations):
         targets = [(p[1].table_id, p[2]) for p in plans]
         if len(set(targets)) != len(targets):
             raise validation("Transaction request cannot include multiple operations on one item")
-        with self.store.transaction():
+
+        def job():
+            replayed = self._replayed(ctx, token, digest)  # a twin committed meanwhile
+            if replayed is not None:
+                return replayed
             reasons, writes, failed = [], [], False
             for kind, info, key, tree, change, body in plans:
                 old = self.items.get(info, *key)
@@ -237,7 +252,7 @@ class BatchOperations(ItemOperations):
             if failed:
                 raise _cancelled(reasons)
             for info, old, new in writes:
-                self.items.write(info, old, new)
+                self.items.write(self.current(info), old, new)
             out: dict = {}
             metrics: dict[str, list] = {}
             for info, old, new in writes:
@@ -266,4 +281,6 @@ class BatchOperations(ItemOperations):
                         "response": json.dumps(out),
                     },
                 )
-        return out
+            return out
+
+        return await self.writes.run(job)

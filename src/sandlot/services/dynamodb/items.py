@@ -90,16 +90,20 @@ class ItemOperations(DynamoBase):
 
     # -- operations ----------------------------------------------------------------------
 
-    def put_item(self, ctx: RequestContext, params: dict) -> dict:
+    async def put_item(self, ctx: RequestContext, params: dict) -> dict:
         self.refuse_mixing(params)
         info = self.table(ctx, params["TableName"])
         mode = return_values(params, "PutItem")
         item, (hk, rk), tree = self.prepare_put(info, params)
-        with self.store.transaction():
+
+        def job():
             old = self.items.get(info, hk, rk)
             if not self.check(tree, old):
                 raise condition_failed(old if on_failure(params) and old else None)
-            self.items.write(info, old, item)
+            self.items.write(self.current(info), old, item)
+            return old
+
+        old = await self.writes.run(job)
         out: dict = {}
         if mode == "ALL_OLD" and old is not None:
             out["Attributes"] = old
@@ -135,17 +139,22 @@ class ItemOperations(DynamoBase):
         )
         return out
 
-    def update_item(self, ctx: RequestContext, params: dict) -> dict:
+    async def update_item(self, ctx: RequestContext, params: dict) -> dict:
         self.refuse_mixing(params)
         info = self.table(ctx, params["TableName"])
         mode = return_values(params, "UpdateItem")
         (hk, rk), update, tree = self.prepare_update(info, params)
-        with self.store.transaction():
+
+        def job():
             old = self.items.get(info, hk, rk)
             if not self.check(tree, old):
                 raise condition_failed(old if on_failure(params) and old else None)
-            new = self.updated(info, (hk, rk), old, update, params)
-            self.items.write(info, old, new)
+            current = self.current(info)
+            new = self.updated(current, (hk, rk), old, update, params)
+            self.items.write(current, old, new)
+            return old, new
+
+        old, new = await self.writes.run(job)
         out: dict = {}
         if update is not None and mode != "NONE":
             paths = [p for p, _ in update.sets] + list(update.removes)
@@ -172,7 +181,7 @@ class ItemOperations(DynamoBase):
         )
         return out
 
-    def delete_item(self, ctx: RequestContext, params: dict) -> dict:
+    async def delete_item(self, ctx: RequestContext, params: dict) -> dict:
         self.refuse_mixing(params)
         info = self.table(ctx, params["TableName"])
         mode = return_values(params, "DeleteItem")
@@ -180,12 +189,16 @@ class ItemOperations(DynamoBase):
         ph = self.placeholders(params, "ConditionExpression")
         tree = self.condition(params, ph)
         ph.check_unused()
-        with self.store.transaction():
+
+        def job():
             old = self.items.get(info, hk, rk)
             if not self.check(tree, old):
                 raise condition_failed(old if on_failure(params) and old else None)
             if old is not None:
-                self.items.write(info, old, None)
+                self.items.write(self.current(info), old, None)
+            return old
+
+        old = await self.writes.run(job)
         out: dict = {}
         if mode == "ALL_OLD" and old is not None:
             out["Attributes"] = old

@@ -47,7 +47,7 @@ class StatementOperations(BatchOperations, QueryOperations):
     def _plan(self, ctx: RequestContext, statement: str, parameters) -> partiql.Plan:
         return partiql.plan(statement, parameters, lambda name: self.table(ctx, name))
 
-    def _run(self, ctx: RequestContext, plan: partiql.Plan, extra: dict) -> dict:
+    async def _run(self, ctx: RequestContext, plan: partiql.Plan, extra: dict) -> dict:
         """Run one planned statement; the ExecuteStatement-shaped answer."""
         params = dict(plan.params)
         if plan.operation in ("GetItem", "Query", "Scan"):
@@ -76,18 +76,18 @@ class StatementOperations(BatchOperations, QueryOperations):
         try:
             operation = {"PutItem": self.put_item, "UpdateItem": self.update_item,
                          "DeleteItem": self.delete_item}[plan.operation]  # fmt: skip
-            out = operation(ctx, params)
+            out = await operation(ctx, params)
         except ServiceError as error:
             if plan.operation == "PutItem" and error.code == "ConditionalCheckFailedException":
                 raise _duplicate() from None
             raise
         return {k: v for k, v in out.items() if k == "ConsumedCapacity"}
 
-    def execute_statement(self, ctx: RequestContext, params: dict) -> dict:
+    async def execute_statement(self, ctx: RequestContext, params: dict) -> dict:
         plan = self._plan(ctx, params["Statement"], params.get("Parameters"))
-        return self._run(ctx, plan, params)
+        return await self._run(ctx, plan, params)
 
-    def batch_execute_statement(self, ctx: RequestContext, params: dict) -> dict:
+    async def batch_execute_statement(self, ctx: RequestContext, params: dict) -> dict:
         statements = params["Statements"]
         if not 1 <= len(statements) <= MAX_BATCH_STATEMENTS:
             raise validation(
@@ -116,7 +116,7 @@ class StatementOperations(BatchOperations, QueryOperations):
                                             "Message": plan.message}})  # fmt: skip
                 continue
             try:
-                out = self._run(ctx, plan, entry)
+                out = await self._run(ctx, plan, entry)
             except ServiceError as error:
                 failure = {"Code": _BATCH_CODES.get(error.code, error.code),
                            "Message": error.message}  # fmt: skip
@@ -130,7 +130,7 @@ class StatementOperations(BatchOperations, QueryOperations):
             responses.append(answer)
         return {"Responses": responses}
 
-    def execute_transaction(self, ctx: RequestContext, params: dict) -> dict:
+    async def execute_transaction(self, ctx: RequestContext, params: dict) -> dict:
         statements = params["TransactStatements"]
         if not 1 <= len(statements) <= MAX_TRANSACTION_STATEMENTS:
             raise validation(
@@ -164,7 +164,7 @@ class StatementOperations(BatchOperations, QueryOperations):
             if params.get(name) is not None:
                 request[name] = params[name]
         try:
-            out = self.transact_write_items(ctx, request)
+            out = await self.transact_write_items(ctx, request)
         except ServiceError as error:
             reasons = error.fields.get("CancellationReasons")
             if error.code != "TransactionCanceledException" or not reasons:
