@@ -631,3 +631,44 @@ def test_partiql_statements(ddb):
     with pytest.raises(ClientError) as excinfo:
         ddb.execute_statement(Statement=f'SELEKT * FROM "{name}"')
     assert _error(excinfo)[1].startswith("Statement wasn't well formed")
+
+
+# == IAM ================================================================================
+
+
+def test_fine_grained_access_with_leading_keys(server, client, ddb):
+    import json
+
+    from tests.e2e.conftest import make_client
+
+    name = _table(ddb)
+    arn = f"arn:aws:dynamodb:us-east-1:000000000000:table/{name}"
+    iam = client("iam")
+    user = _name("u")
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
+        "Resource": arn,
+        "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["${aws:username}"]}},
+    }]}  # fmt: skip
+    iam.put_user_policy(UserName=user, PolicyName="own-rows", PolicyDocument=json.dumps(policy))
+    mine = make_client(server.endpoint, "dynamodb", key["AccessKeyId"], key["SecretAccessKey"])
+    mine.put_item(TableName=name, Item={"pk": {"S": user}, "sk": {"S": "1"}})
+    assert mine.get_item(TableName=name, Key={"pk": {"S": user}, "sk": {"S": "1"}})["Item"]
+    got = mine.query(TableName=name, KeyConditionExpression="pk = :me",
+                     ExpressionAttributeValues={":me": {"S": user}})  # fmt: skip
+    assert got["Count"] == 1
+    for call in (
+        lambda: mine.put_item(TableName=name, Item={"pk": {"S": "someone"}, "sk": {"S": "1"}}),
+        lambda: mine.query(
+            TableName=name,
+            KeyConditionExpression="pk = :x",
+            ExpressionAttributeValues={":x": {"S": "someone"}},
+        ),  # fmt: skip
+        lambda: mine.scan(TableName=name),
+    ):
+        with pytest.raises(ClientError) as excinfo:
+            call()
+        assert code_and_status(excinfo) == ("AccessDeniedException", 400)

@@ -39,3 +39,18 @@ def test_batches_and_transactions_are_authorized_per_table_and_action() -> None:
     ]
     (auth,) = auths("ExecuteStatement", Statement='DELETE FROM "t" WHERE pk = ?')
     assert auth.action == "dynamodb:PartiQLDelete" and auth.resources == (f"{TABLE}/t",)
+
+
+def test_leading_keys_come_from_the_service_lookup() -> None:
+    seen = []
+
+    def lookup(params):
+        seen.append(params["TableName"])
+        return ["alice"]
+
+    (auth,) = authorizations("dynamodb", "GetItem", {"TableName": "t", "Key": {}}, ACCOUNT,
+                             REGION, leading_keys=lookup)  # fmt: skip
+    assert auth.context["dynamodb:LeadingKeys"] == ["alice"] and seen == ["t"]
+    (auth,) = authorizations("dynamodb", "DescribeTable", {"TableName": "t"}, ACCOUNT, REGION,
+                             leading_keys=lookup)  # fmt: skip
+    assert "dynamodb:LeadingKeys" not in auth.context  # not a condition key of the action

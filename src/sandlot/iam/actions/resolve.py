@@ -45,6 +45,9 @@ KeyLookup = Callable[[str, Any], str | None]
 # Secrets Manager lookup: a SecretId (name, partial or full ARN) -> the secret's full ARN
 # (with the random suffix only the service knows) or None.
 SecretLookup = Callable[[str], str | None]
+# DynamoDB lookup: a request's parameters -> the partition-key values it names
+# (dynamodb:LeadingKeys; only DynamoDB knows each table's key schema).
+LeadingKeysLookup = Callable[[dict[str, Any]], list[str]]
 
 # Operations AWS authorizes under another action name.
 _RENAMES = {
@@ -225,6 +228,7 @@ class _Request:
     paths: PathLookup | None
     keys: KeyLookup | None = None
     secrets: SecretLookup | None = None
+    leading_keys: LeadingKeysLookup | None = None
 
 
 def authorizations(
@@ -238,6 +242,7 @@ def authorizations(
     iam_path: PathLookup | None = None,
     kms_key: KeyLookup | None = None,
     secret_arn: SecretLookup | None = None,
+    leading_keys: LeadingKeysLookup | None = None,
 ) -> list[Authorization]:
     """The authorizations AWS checks for ``operation`` of ``service`` with ``params``.
 
@@ -246,12 +251,15 @@ def authorizations(
     without UserName); ``iam_path`` supplies the path of an existing IAM entity, which
     its ARN includes but a request naming it does not (default "/"); ``kms_key`` finds
     the key a KMS request names by alias, ciphertext or grant token; ``secret_arn`` the
-    full ARN of the secret a Secrets Manager request names.
+    full ARN of the secret a Secrets Manager request names; ``leading_keys`` the
+    partition-key values a DynamoDB request names.
     An empty list means AWS requires no permission.
     """
     if (service, operation) in NO_PERMISSION:
         return []
-    req = _Request(params, account_id, region, caller_arn, iam_path, kms_key, secret_arn)
+    req = _Request(
+        params, account_id, region, caller_arn, iam_path, kms_key, secret_arn, leading_keys
+    )
     if (service, operation) in _PER_ITEM:
         return _PER_ITEM[(service, operation)](req)
     parsed = _EXTRACTORS.get(service, _no_extras)(req)
@@ -909,6 +917,9 @@ def _dynamodb(req: _Request) -> _Parsed:
         attributes = [str(a) for a in p["AttributesToGet"]]
     if attributes:
         parsed.context["dynamodb:Attributes"] = attributes
+    found = req.leading_keys(p) if req.leading_keys is not None else []
+    if found:
+        parsed.context["dynamodb:LeadingKeys"] = found
     return parsed
 
 

@@ -4,6 +4,7 @@ legacy parameters sandlot refuses by name."""
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 
@@ -14,13 +15,16 @@ from sandlot.services.dynamodb.errors import (
     validation,
 )
 from sandlot.services.dynamodb.expressions import (
+    Compare,
     Path,
     Placeholders,
+    Value,
     matches,
     parse_condition,
     parse_projection,
     project,
 )
+from sandlot.services.dynamodb.expressions.syntax import And
 from sandlot.services.dynamodb.schema import MIGRATIONS
 from sandlot.services.dynamodb.storage import IndexShape, ItemStore, KeyShape, TableInfo
 from sandlot.services.dynamodb.values import (
@@ -34,6 +38,18 @@ from sandlot.services.dynamodb.writes import WriteQueue
 from sandlot.services.provider import Provider, RequestContext
 
 _TABLE_ARN = re.compile(r"arn:aws[\w-]*:dynamodb:([^:]+):(\d{12}):table/([^/]+)\Z")
+
+
+def _scalar(value: dict) -> str:
+    """A key value as IAM compares it: the string, the number, or base64 of binary."""
+    (kind, inner), = value.items()  # fmt: skip
+    return base64.b64encode(inner).decode() if kind == "B" else str(inner)
+
+
+def _conjuncts(tree) -> list:
+    if isinstance(tree, And):
+        return _conjuncts(tree.left) + _conjuncts(tree.right)
+    return [tree]
 
 
 class DynamoBase(Provider):
@@ -82,6 +98,51 @@ class DynamoBase(Provider):
         if index.status == "CREATING":
             raise validation(f"Cannot read from backfilling global secondary index: {name}")
         return index
+
+    def leading_keys_for(self, ctx: RequestContext, params: dict) -> list[str]:
+        """The partition-key values a request names (IAM's dynamodb:LeadingKeys): of its
+        Key or Item, its Query's key condition, or its batch's keys; a malformed request
+        names none (the operation refuses it)."""
+        try:
+            return [_scalar(v) for v in self._leading_values(ctx, params)]
+        except Exception:
+            return []
+
+    def _leading_values(self, ctx: RequestContext, params: dict) -> list[dict]:
+        if isinstance(params.get("RequestItems"), dict):
+            found = []
+            for name, request in params["RequestItems"].items():
+                hash_name = self.table(ctx, name).key.hash_name
+                entries = request.get("Keys") if isinstance(request, dict) else [
+                    w.get("PutRequest", {}).get("Item") or w.get("DeleteRequest", {}).get("Key")
+                    for w in request
+                ]  # fmt: skip
+                found += [e[hash_name] for e in entries or () if e and hash_name in e]
+            return found
+        if not isinstance(params.get("TableName"), str):
+            return []
+        info = self.table(ctx, params["TableName"])
+        record = params.get("Key") or params.get("Item")
+        if isinstance(record, dict):
+            return [record[info.key.hash_name]] if info.key.hash_name in record else []
+        if params.get("KeyConditionExpression") or params.get("KeyConditions"):
+            if params.get("IndexName"):  # an index's partition key is not the table's
+                index = info.indexes.get(params["IndexName"])
+                if index is None or index.key.hash_name != info.key.hash_name:
+                    return []
+            ph = Placeholders(
+                names=dict(params.get("ExpressionAttributeNames") or {}),
+                values=dict(params.get("ExpressionAttributeValues") or {}),
+            )
+            tree = self.condition(params, ph, "KeyConditionExpression")
+            return [
+                part.right.value if isinstance(part.right, Value) else part.left.value
+                for part in _conjuncts(tree)
+                if isinstance(part, Compare) and part.op == "="
+                and info.key.hash_name in (getattr(part.left, "elements", (None,))[0],
+                                           getattr(part.right, "elements", (None,))[0])
+            ]  # fmt: skip
+        return []
 
     # -- keys and items --------------------------------------------------------------------
 
