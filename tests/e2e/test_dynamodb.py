@@ -428,6 +428,29 @@ def test_lsi_and_gsi_queries(ddb):
     by_g = ddb.query(TableName=name, IndexName="by-g", KeyConditionExpression="g = :g",
                      ExpressionAttributeValues={":g": {"S": "G"}})["Items"]  # fmt: skip
     assert len(by_g) == 3 and set(by_g[0]) == {"pk", "sk", "g", "extra"}
+    for index, condition, values in (
+        ("by-rank", "pk = :p", {":p": {"S": "p"}}),
+        ("by-g", "g = :g", {":g": {"S": "G"}}),
+    ):  # pages of one item, through both indexes, and a paged scan of each index
+        seen, start = [], None
+        while True:
+            kwargs = {"ExclusiveStartKey": start} if start else {}
+            page = ddb.query(TableName=name, IndexName=index, KeyConditionExpression=condition,
+                             ExpressionAttributeValues=values, Limit=1, **kwargs)  # fmt: skip
+            seen += [i["sk"]["S"] for i in page["Items"]]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        assert sorted(seen) == ["0", "1", "2"]
+        seen, start = [], None
+        while True:
+            kwargs = {"ExclusiveStartKey": start} if start else {}
+            page = ddb.scan(TableName=name, IndexName=index, Limit=2, **kwargs)
+            seen += [i["sk"]["S"] for i in page["Items"]]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        assert sorted(seen) == ["0", "1", "2"]  # the sparse item is in neither index
     with pytest.raises(ClientError) as excinfo:
         ddb.query(TableName=name, IndexName="by-g", KeyConditionExpression="g = :g",
                   ExpressionAttributeValues={":g": {"S": "G"}}, ConsistentRead=True)  # fmt: skip
