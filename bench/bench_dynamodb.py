@@ -172,8 +172,11 @@ async def measure(host, port, seconds, concurrency, items, samples) -> dict:
     load_s = await load(host, port, reads, items, concurrency)
     return {
         "put_item": await rate(host, port, seconds, concurrency, put),
-        "load": {"items": items, "seconds": round(load_s, 1),
-                 "items_per_s": round(items / load_s)},  # fmt: skip
+        "load": {
+            "items": items,
+            "seconds": round(load_s, 1),
+            "items_per_s": round(items / load_s),
+        },  # fmt: skip
         "get_item": await rate(host, port, seconds, concurrency, get),
         "query_100_items": await query_latency(host, port, reads, items, samples),
     }
@@ -192,8 +195,9 @@ def main() -> None:
         process, port, _, _ = start_server("uvicorn", data_dir)
         try:
             result = asyncio.run(
-                measure("127.0.0.1", port, args.seconds, args.concurrency, args.items,
-                        args.samples)  # fmt: skip
+                measure(
+                    "127.0.0.1", port, args.seconds, args.concurrency, args.items, args.samples
+                )  # fmt: skip
             )
             print(json.dumps({"sandlot": result}, indent=2), flush=True)
         finally:
@@ -202,8 +206,14 @@ def main() -> None:
     if args.peer_endpoint:
         host, _, peer_port = args.peer_endpoint.split("//", 1)[1].partition(":")
         result = asyncio.run(
-            measure(host, int(peer_port), args.seconds, args.concurrency, args.peer_items,
-                    min(args.samples, 100))  # fmt: skip
+            measure(
+                host,
+                int(peer_port),
+                args.seconds,
+                args.concurrency,
+                args.peer_items,
+                min(args.samples, 100),
+            )  # fmt: skip
         )
         print(json.dumps({"peer": {"endpoint": args.peer_endpoint, **result}}, indent=2))
 
