@@ -45,15 +45,13 @@ class QueryOperations(DynamoBase):
     def _select(self, info: TableInfo, index: IndexShape | None, params: dict, paths) -> str:
         select = params.get("Select")
         if select is None:
-            return "SPECIFIC_ATTRIBUTES" if paths else (
-                "ALL_PROJECTED_ATTRIBUTES" if index is not None else "ALL_ATTRIBUTES"
-            )  # fmt: skip
+            if paths:
+                return "SPECIFIC_ATTRIBUTES"
+            return "ALL_PROJECTED_ATTRIBUTES" if index is not None else "ALL_ATTRIBUTES"
         if paths and select != "SPECIFIC_ATTRIBUTES":
             raise validation(
-                "Cannot specify the ProjectionExpression when choosing to get "
-                f"{select}" if select != "COUNT" else
-                "Cannot specify the ProjectionExpression when choosing to get COUNT"
-            )  # fmt: skip
+                f"Cannot specify the ProjectionExpression when choosing to get {select}"
+            )
         if select == "SPECIFIC_ATTRIBUTES" and not paths:
             raise validation(
                 "Select type SPECIFIC_ATTRIBUTES requires an AttributesToGet or a "
@@ -164,10 +162,8 @@ class QueryOperations(DynamoBase):
                     raise validation("KeyConditionExpressions must only contain one condition "
                                      "per key")  # fmt: skip
                 range_cond = part
-            else:
-                raise validation(f"Query condition missed key schema element: {shape.hash_name}"
-                                 if hash_eq is None and subject != shape.hash_name else
-                                 "Query key condition not supported")  # fmt: skip
+            else:  # an attribute that is not part of the key
+                raise validation("Query key condition not supported")
         if hash_eq is None:
             raise validation(f"Query condition missed key schema element: {shape.hash_name}")
         hash_value = self._key_value(hash_eq.right if isinstance(hash_eq.left, Path)

@@ -66,15 +66,16 @@ class TableOperations(DynamoBase):
     # -- validation of a table's shape ----------------------------------------------------
 
     @staticmethod
-    def _check_key_schema(schema: list[dict], where: str = "") -> None:
+    def _check_key_schema(schema: list[dict]) -> None:
+        """One HASH element, then at most one RANGE element."""
         kinds = [k.get("KeyType") for k in schema]
+        if not kinds or kinds[0] != "HASH":
+            raise validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
         if kinds not in (["HASH"], ["HASH", "RANGE"]):
             raise validation(
-                f"1 validation error detected: Value '{kinds}' at '{where or 'keySchema'}' "
-                "failed to satisfy constraint: Invalid KeySchema: The first KeySchemaElement "
-                "is not a HASH key type"
-                if kinds and kinds[0] != "HASH"
-                else "Invalid KeySchema: Some index key attribute have no definition"
+                "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type"
+                if len(kinds) == 2
+                else "Invalid KeySchema: Too many KeySchemaElements"
             )
 
     def _billing(self, params: dict, current: dict | None = None) -> tuple[str, dict | None]:
