@@ -188,6 +188,7 @@ def test_gsi_created_later_is_backfilled(ddb, server):
             break
         time.sleep(0.05)
     assert table["TableStatus"] == "ACTIVE"
+    assert table["ItemCount"] == 30 and table["GlobalSecondaryIndexes"][0]["ItemCount"] == 30
     found = ddb.query(TableName=name, IndexName="by-color", KeyConditionExpression="color = :c",
                       ExpressionAttributeValues={":c": {"S": "blue"}})  # fmt: skip
     assert found["Count"] == 10
@@ -503,6 +504,10 @@ def test_batch_write_and_get(ddb):
     deletes = [{"DeleteRequest": {"Key": k}} for k in keys]
     ddb.batch_write_item(RequestItems={name: deletes})
     assert ddb.scan(TableName=name)["Count"] == 20
+    table = ddb.describe_table(TableName=name)["Table"]
+    assert table["ItemCount"] == 20 and table["TableSizeBytes"] == 20 * len(
+        "pk" + "b" + "sk" + "00"
+    )
 
 
 def test_transactions_all_or_nothing(ddb):

@@ -64,6 +64,9 @@ def test_select_paginates_by_key(store):
     assert store.count(ITEMS_V2, {"account": "a"}) == 10
     assert store.total(ITEMS_V2, "size", {"account": "a"}) == (10, 45)
     assert store.total(ITEMS_V2, "size", {"account": "none"}) == (0, 0)
+    store.increment(ITEMS_V2, {"account": "c", "name": "n"}, {"size": 5})
+    store.increment(ITEMS_V2, {"account": "c", "name": "n"}, {"size": -2})
+    assert store.get(ITEMS_V2, "c", "n")["size"] == 3
 
 
 def test_transaction_rolls_back_on_error(store):

@@ -202,6 +202,20 @@ class Store:
                 return False
             return True
 
+    def increment(self, table: Table, key: dict[str, Any], deltas: dict[str, int]) -> None:
+        """Add ``deltas`` to numeric columns of the row with ``key`` (a new row starts from
+        the deltas): running totals kept in the transaction that changes what they count."""
+        for col in (*key, *deltas):
+            _check_column(table, col)
+        cols = [*key, *deltas]
+        sql = (
+            f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) "
+            f"ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET "
+            + ", ".join(f"{c} = {c} + excluded.{c}" for c in deltas)
+        )
+        with self.transaction():
+            self._conn.execute(sql, (*key.values(), *deltas.values()))
+
     def put_many(self, table: Table, rows: Iterable[dict[str, Any]]) -> None:
         """Write (insert or replace) many rows in one transaction."""
         sql = self._sql(table)

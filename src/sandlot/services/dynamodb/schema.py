@@ -76,9 +76,18 @@ TOKENS = Table(
     ("account", "token"),
 )
 
+# Item counts and sizes of each table (index_name "") and index, kept in the write
+# transaction (DescribeTable answers them without counting a large table).
+STATS = Table(
+    "ddb_stats",
+    {"table_id": "TEXT", "index_name": "TEXT", "items": "INTEGER", "bytes": "INTEGER"},
+    ("table_id", "index_name"),
+)
+
 MIGRATIONS = [
     Migration(1, create=TABLES),
     Migration(2, create=ITEMS),
     Migration(3, create=INDEX_ITEMS),
     Migration(4, create=TOKENS),
+    Migration(5, create=STATS),
 ]

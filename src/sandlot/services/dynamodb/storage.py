@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sandlot.services.dynamodb.schema import INDEX_ITEMS, ITEMS, TABLES
+from sandlot.services.dynamodb.schema import INDEX_ITEMS, ITEMS, STATS, TABLES
 from sandlot.services.dynamodb.values import (
     Item,
     dump_item,
@@ -169,22 +169,43 @@ class ItemStore:
         with self.store.transaction():
             self.store.delete_where(ITEMS, {"table_id": info.table_id})
             self.store.delete_where(INDEX_ITEMS, {"table_id": info.table_id})
+            self.store.delete_where(STATS, {"table_id": info.table_id})
             self.store.delete(TABLES, info.row["account"], info.row["region"], info.name)
         self._tables.pop((info.row["account"], info.row["region"], info.name), None)
 
     def drop_index(self, info: TableInfo, index: str) -> None:
         self.store.delete_where(INDEX_ITEMS, {"table_id": info.table_id, "index_name": index})
+        self.store.delete(STATS, info.table_id, index)
 
-    def totals(self, info: TableInfo) -> tuple[int, int]:
-        """(ItemCount, TableSizeBytes)."""
-        return self.store.total(ITEMS, "size", {"table_id": info.table_id})
+    def totals(self, info: TableInfo, index: str = "") -> tuple[int, int]:
+        """(ItemCount, size in bytes) of the table, or of one of its indexes."""
+        row = self.store.get(STATS, info.table_id, index)
+        return (row["items"], row["bytes"]) if row is not None else (0, 0)
 
     def collection_bytes(self, info: TableInfo, hk: bytes) -> int:
         """The size of an item collection (the items sharing a partition key)."""
         return self.store.total(ITEMS, "size", {"table_id": info.table_id, "hk": hk})[1]
 
-    def index_count(self, info: TableInfo, index: str) -> int:
-        return self.store.count(INDEX_ITEMS, {"table_id": info.table_id, "index_name": index})
+    def recount_index(self, info: TableInfo, index: str) -> None:
+        """Count a freshly backfilled index's rows once (writes keep the count after)."""
+        items, size = self.store.total(
+            INDEX_ITEMS, "size", {"table_id": info.table_id, "index_name": index}
+        )
+        self.store.put(
+            STATS, {"table_id": info.table_id, "index_name": index, "items": items, "bytes": size}
+        )
+
+    def _count(self, info: TableInfo, index: str, old_size: int | None, new_size: int | None):
+        if old_size == new_size and old_size is not None:
+            return
+        self.store.increment(
+            STATS,
+            {"table_id": info.table_id, "index_name": index},
+            {
+                "items": (new_size is not None) - (old_size is not None),
+                "bytes": (new_size or 0) - (old_size or 0),
+            },
+        )
 
     # -- items -----------------------------------------------------------------------------
 
@@ -201,6 +222,7 @@ class ItemStore:
         item = new if new is not None else old
         assert item is not None
         hk, rk = info.key.encode(item)
+        new_size = item_size(new) if new is not None else None
         if new is None:
             self.store.delete(ITEMS, info.table_id, hk, rk)
         else:
@@ -211,10 +233,11 @@ class ItemStore:
                     "hk": hk,
                     "rk": rk,
                     "shard": zlib.crc32(hk),
-                    "size": item_size(new),
+                    "size": new_size,
                     "item": dump_item(new),
                 },
             )
+        self._count(info, "", item_size(old) if old is not None else None, new_size)
         for index in info.indexes.values():
             self._write_index(info, index, hk, rk, old, new)
         for listener in self.listeners:
@@ -227,8 +250,13 @@ class ItemStore:
         after = index.key.encode(new) if new is not None else None
         if before is not None and before != after:
             self.store.delete(INDEX_ITEMS, info.table_id, index.name, *before, hk, rk)
+        row = None
         if after is not None:
-            self.store.put(INDEX_ITEMS, self.index_row(info, index, after, hk, rk, new))
+            row = self.index_row(info, index, after, hk, rk, new)
+            self.store.put(INDEX_ITEMS, row)
+        if index.status != "CREATING":  # a backfilled index is counted when it is done
+            old_size = item_size(index.project(old, info.key)) if before is not None else None
+            self._count(info, index.name, old_size, row["size"] if row else None)
 
     @staticmethod
     def index_row(info, index: IndexShape, keys, hk: bytes, rk: bytes, item: Item) -> dict:

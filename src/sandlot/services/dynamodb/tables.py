@@ -179,7 +179,7 @@ class TableOperations(DynamoBase):
 
     def describe(self, info: TableInfo, status: str | None = None) -> dict:
         spec = info.spec
-        count, size = self.items.totals(info)
+        count, size = self.items.totals(info)  # kept by every write
         created = datetime.fromtimestamp(info.row["created"], UTC)
         out: dict = {
             "AttributeDefinitions": spec["AttributeDefinitions"],
@@ -205,8 +205,8 @@ class TableOperations(DynamoBase):
                     "IndexName": index["IndexName"],
                     "KeySchema": index["KeySchema"],
                     "Projection": index["Projection"],
-                    "IndexSizeBytes": 0,
-                    "ItemCount": self.items.index_count(info, index["IndexName"]),
+                    "IndexSizeBytes": self.items.totals(info, index["IndexName"])[1],
+                    "ItemCount": self.items.totals(info, index["IndexName"])[0],
                     "IndexArn": f"{info.arn}/index/{index['IndexName']}",
                 }
                 if not local:
@@ -459,6 +459,7 @@ class TableOperations(DynamoBase):
                 for g in spec.get("GlobalSecondaryIndexes") or ():
                     if g["IndexName"] == index_name:
                         g["IndexStatus"] = "ACTIVE"
+                self.items.recount_index(current, index_name)
                 if not any(
                     g.get("IndexStatus") == "CREATING"
                     for g in spec.get("GlobalSecondaryIndexes") or ()
