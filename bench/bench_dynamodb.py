@@ -1,6 +1,6 @@
 """DynamoDB throughput and Query latency, against sandlot and optionally a peer.
 
-    python bench/bench_dynamodb.py --seconds 5 --items 100000 \
+    python -m bench.bench_dynamodb --seconds 5 --items 100000 \
         [--peer-endpoint http://127.0.0.1:5000 --peer-items 10000]
 
 Measures, over keep-alive connections from an asyncio client speaking DynamoDB's JSON
