@@ -138,6 +138,20 @@ def test_list_tables_pages(ddb):
     assert set(names) <= set(seen) and seen == sorted(seen)
 
 
+def test_stream_specification_is_recorded(ddb):
+    name = _table(ddb, StreamSpecification={"StreamEnabled": True,
+                                            "StreamViewType": "NEW_AND_OLD_IMAGES"})  # fmt: skip
+    table = ddb.describe_table(TableName=name)["Table"]
+    assert table["StreamSpecification"] == {"StreamEnabled": True,
+                                            "StreamViewType": "NEW_AND_OLD_IMAGES"}  # fmt: skip
+    assert table["LatestStreamArn"] == f"{table['TableArn']}/stream/{table['LatestStreamLabel']}"
+    with pytest.raises(ClientError) as excinfo:
+        ddb.update_table(TableName=name, StreamSpecification={
+            "StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})  # fmt: skip
+    assert code_and_status(excinfo) == ("ResourceInUseException", 400)
+    ddb.update_table(TableName=name, StreamSpecification={"StreamEnabled": False})
+
+
 def test_tags_ttl_and_account_answers(ddb):
     name = _table(ddb)
     arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
@@ -301,6 +315,8 @@ def test_type_system_errors(ddb):
          "Attempting to store more than 38 significant digits in a Number"),
         ({"pk": {"S": "a"}, "sk": {"N": "1"}, "big": {"S": "x" * 410_000}},
          "Item size has exceeded the maximum allowed size"),
+        ({"pk": {"S": "é" * 1025}, "sk": {"N": "1"}}, "One or more parameter values were "
+         "invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes"),
     ]  # fmt: skip
     for item, message in cases:
         with pytest.raises(ClientError) as excinfo:

@@ -33,6 +33,7 @@ from sandlot.services.dynamodb.values import (
     item_size,
     validate_item,
     validate_value,
+    value_size,
 )
 from sandlot.services.dynamodb.writes import WriteQueue
 from sandlot.services.provider import Provider, RequestContext
@@ -168,9 +169,21 @@ class DynamoBase(Provider):
                     f"attribute cannot contain an empty {'string' if kind == 'S' else 'binary'} "
                     f"value. Key: {name}"
                 )
+        DynamoBase.check_key_sizes(shape, key)
         encoded = shape.encode(key)
         assert encoded is not None
         return encoded
+
+    @staticmethod
+    def check_key_sizes(shape: KeyShape, item: Item) -> None:
+        """AWS's limits: a partition key of at most 2048 bytes, a sort key of 1024."""
+        for name, limit, which in ((shape.hash_name, 2048, "hashkey"),
+                                   (shape.range_name, 1024, "rangekey")):  # fmt: skip
+            value = item.get(name) if name else None
+            if value is not None and value_size(value) > limit:
+                raise invalid_parameters(
+                    f"Size of {which} has exceeded the maximum size limit of{limit} bytes"
+                )
 
     @staticmethod
     def check_item(info: TableInfo, item: Item) -> None:
@@ -215,6 +228,7 @@ class DynamoBase(Provider):
                         f"attribute cannot contain an empty string value. IndexName: "
                         f"{index.name}, IndexKey: {name}"
                     )
+        DynamoBase.check_key_sizes(info.key, item)
         if item_size(item) > MAX_ITEM_BYTES:
             raise validation("Item size has exceeded the maximum allowed size")
 
