@@ -1,6 +1,8 @@
 """Properties, checked with hypothesis against small reference models written from
-AWS's documentation: the key encoding sorts exactly as DynamoDB orders keys, and
-conditions evaluate as the documented comparison rules say."""
+AWS's documentation: the key encoding sorts exactly as DynamoDB orders keys,
+conditions evaluate as the documented comparison rules say, and update actions
+(SET with arithmetic, if_not_exists and list_append; REMOVE of list elements; ADD;
+DELETE) change items as documented."""
 
 from __future__ import annotations
 
@@ -9,7 +11,14 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sandlot.services.dynamodb.expressions import Placeholders, matches, parse_condition
+from sandlot.protocol import ServiceError
+from sandlot.services.dynamodb.expressions import (
+    Placeholders,
+    apply_update,
+    matches,
+    parse_condition,
+    parse_update,
+)
 from sandlot.services.dynamodb.values import encode_key_value, number_text
 
 PROPERTY = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -153,3 +162,151 @@ def test_conditions_match_the_reference(tree, item) -> None:
     wire = {k: {v[0]: str(v[1]) if v[0] == "N" else v[1]} for k, v in item.items()}
     parsed = parse_condition(text, "ConditionExpression", Placeholders(values=values))
     assert matches(wire, parsed) is _reference(tree, item), text
+
+
+# -- update semantics ----------------------------------------------------------------------
+
+small = st.integers(-3, 3)
+update_items = st.fixed_dictionaries(
+    {},
+    optional={
+        "n": small,
+        "s": st.sets(st.sampled_from("abc"), min_size=1),
+        "l": st.lists(small, max_size=3),
+        "x": st.sampled_from(["p", "q"]),
+    },
+)
+actions = st.fixed_dictionaries({
+    "n": st.one_of(st.none(), st.tuples(st.sampled_from(["plus", "add", "ine"]), small),
+                   st.just(("remove",))),
+    "s": st.one_of(st.none(), st.tuples(st.sampled_from(["add", "delete"]),
+                                        st.sets(st.sampled_from("abc"), min_size=1)),
+                   st.just(("remove",))),
+    "l": st.one_of(st.none(), st.tuples(st.just("append"), st.lists(small, min_size=1, max_size=2)),
+                   st.tuples(st.just("remove_index"), st.integers(0, 3))),
+    "x": st.one_of(st.none(), st.tuples(st.just("set"), st.sampled_from(["p", "r"])),
+                   st.just(("remove",))),
+})  # fmt: skip
+
+
+def _reference_update(item: dict, plan: dict):
+    """The documented effect of each action on plain Python values; "error" where AWS
+    refuses (an operand that does not exist)."""
+    out = dict(item)
+    n, s, lst, x = plan["n"], plan["s"], plan["l"], plan["x"]
+    if n is not None:
+        if n[0] == "plus":
+            if "n" not in item:
+                return "error"
+            out["n"] = item["n"] + n[1]
+        elif n[0] == "add":
+            out["n"] = item.get("n", 0) + n[1]
+        elif n[0] == "ine":
+            out["n"] = item.get("n", n[1])
+        else:
+            out.pop("n", None)
+    if s is not None:
+        if s[0] == "add":
+            out["s"] = set(item.get("s", set())) | s[1]
+        elif s[0] == "delete":
+            left = set(item.get("s", set())) - s[1]
+            if "s" in item and left:
+                out["s"] = left
+            else:
+                out.pop("s", None)
+        else:
+            out.pop("s", None)
+    if lst is not None:
+        if lst[0] == "append":
+            if "l" not in item:
+                return "error"
+            out["l"] = item["l"] + lst[1]
+        elif "l" in item and lst[1] < len(item["l"]):
+            out["l"] = item["l"][: lst[1]] + item["l"][lst[1] + 1 :]
+    if x is not None:
+        if x[0] == "set":
+            out["x"] = x[1]
+        else:
+            out.pop("x", None)
+    return out
+
+
+def _to_wire(item: dict) -> dict:
+    wire = {}
+    for k, v in item.items():
+        if k == "n":
+            wire[k] = {"N": str(v)}
+        elif k == "s":
+            wire[k] = {"SS": sorted(v)}
+        elif k == "l":
+            wire[k] = {"L": [{"N": str(e)} for e in v]}
+        else:
+            wire[k] = {"S": v}
+    return wire
+
+
+def _from_wire(wire: dict) -> dict:
+    out = {}
+    for k, v in wire.items():
+        if "N" in v:
+            out[k] = int(Decimal(v["N"]))
+        elif "SS" in v:
+            out[k] = set(v["SS"])
+        elif "L" in v:
+            out[k] = [int(Decimal(e["N"])) for e in v["L"]]
+        else:
+            out[k] = v["S"]
+    return out
+
+
+def _render_update(plan: dict, values: dict) -> str:
+    def value(v) -> str:
+        name = f":v{len(values)}"
+        values[name] = v
+        return name
+
+    clauses: dict[str, list[str]] = {"SET": [], "REMOVE": [], "ADD": [], "DELETE": []}
+    n, s, lst, x = plan["n"], plan["s"], plan["l"], plan["x"]
+    if n is not None:
+        if n[0] == "plus":
+            clauses["SET"].append(f"n = n + {value({'N': str(n[1])})}")
+        elif n[0] == "add":
+            clauses["ADD"].append(f"n {value({'N': str(n[1])})}")
+        elif n[0] == "ine":
+            clauses["SET"].append(f"n = if_not_exists(n, {value({'N': str(n[1])})})")
+        else:
+            clauses["REMOVE"].append("n")
+    if s is not None:
+        if s[0] in ("add", "delete"):
+            clauses[s[0].upper()].append(f"s {value({'SS': sorted(s[1])})}")
+        else:
+            clauses["REMOVE"].append("s")
+    if lst is not None:
+        if lst[0] == "append":
+            listed = value({"L": [{"N": str(e)} for e in lst[1]]})
+            clauses["SET"].append(f"l = list_append(l, {listed})")
+        else:
+            clauses["REMOVE"].append(f"l[{lst[1]}]")
+    if x is not None:
+        if x[0] == "set":
+            clauses["SET"].append(f"x = {value({'S': x[1]})}")
+        else:
+            clauses["REMOVE"].append("x")
+    return " ".join(f"{k} {', '.join(v)}" for k, v in clauses.items() if v)
+
+
+@PROPERTY
+@given(update_items, actions)
+def test_updates_match_the_reference(item: dict, plan: dict) -> None:
+    values: dict = {}
+    text = _render_update(plan, values)
+    if not text:
+        return
+    expected = _reference_update(item, plan)
+    tree = parse_update(text, Placeholders(values=values))
+    try:
+        got = _from_wire(apply_update(_to_wire(item), tree))
+    except ServiceError as error:
+        assert expected == "error", (text, error.message)
+        return
+    assert got == expected, text

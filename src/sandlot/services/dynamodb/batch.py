@@ -241,7 +241,7 @@ class BatchOperations(ItemOperations):
                     if kind == "Put":
                         writes.append((info, old, change))
                     elif kind == "Update":
-                        writes.append((info, old, self.updated(info, key, old, change, body)))
+                        writes.append((info, old, self.updated(info, old, change, body)))
                     elif kind == "Delete" and old is not None:
                         writes.append((info, old, None))
                 except ServiceError as error:

@@ -81,7 +81,7 @@ class ItemOperations(DynamoBase):
                     )
         return key, update, tree
 
-    def updated(self, info: TableInfo, key: tuple, old: Item | None, update, params) -> Item:
+    def updated(self, info: TableInfo, old: Item | None, update, params) -> Item:
         """The item after ``update`` (a new item starts as its key)."""
         base = old if old is not None else dict(validate_item(params["Key"]))
         new = apply_update(base, update) if update is not None else dict(base)
@@ -150,7 +150,7 @@ class ItemOperations(DynamoBase):
             if not self.check(tree, old):
                 raise condition_failed(old if on_failure(params) and old else None)
             current = self.current(info)
-            new = self.updated(current, (hk, rk), old, update, params)
+            new = self.updated(current, old, update, params)
             self.items.write(current, old, new)
             return old, new
 

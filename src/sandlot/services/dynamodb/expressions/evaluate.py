@@ -370,16 +370,15 @@ def project(item: dict, paths) -> dict:
 
 
 def _graft(out: dict, item: dict, elements: tuple, value: dict) -> None:
+    """Copy ``value`` into ``out`` at ``elements``, creating the maps and lists on the
+    way; a partial list is a dict keyed by index until ``_compact`` closes it up."""
     target: dict = out
-    source = item
-    for i, element in enumerate(elements[:-1]):
-        nxt = elements[i + 1]
-        src_value = source.get(element) if isinstance(source, dict) else source[element]
-        kind = _kind(src_value)
-        holder = target.setdefault(element, {kind: {}})
-        target = holder[kind]
-        source = src_value[kind] if kind == "M" else dict(enumerate(src_value["L"]))
-        del nxt
+    source: dict = item
+    for element in elements[:-1]:
+        found = source[element]
+        kind = _kind(found)
+        target = target.setdefault(element, {kind: {}})[kind]
+        source = found["M"] if kind == "M" else dict(enumerate(found["L"]))
     target[elements[-1]] = copy.deepcopy(value)
 
 
