@@ -89,6 +89,10 @@ class Platform:
         sqs = self.provider("sqs")
         if sqs is not None:
             self._tasks.append(await sqs.start())
+        # DynamoDB: the time-to-live sweep; index backfills that were running resume.
+        dynamodb = self.provider("dynamodb")
+        if dynamodb is not None:
+            self._tasks.append(await dynamodb.start())
         # Secrets Manager: the rotation scheduler (rotations due while down run now).
         secrets = self.provider("secretsmanager")
         if secrets is not None:

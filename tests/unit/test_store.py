@@ -62,6 +62,11 @@ def test_select_paginates_by_key(store):
     rest = store.select(ITEMS_V2, {"account": "a"}, order_by=("name",), after=first[-1])
     assert [r["name"] for r in rest] == [f"n{i:02}" for i in range(4, 10)]
     assert store.count(ITEMS_V2, {"account": "a"}) == 10
+    assert store.total(ITEMS_V2, "size", {"account": "a"}) == (10, 45)
+    assert store.total(ITEMS_V2, "size", {"account": "none"}) == (0, 0)
+    store.increment(ITEMS_V2, {"account": "c", "name": "n"}, {"size": 5})
+    store.increment(ITEMS_V2, {"account": "c", "name": "n"}, {"size": -2})
+    assert store.get(ITEMS_V2, "c", "n")["size"] == 3
 
 
 def test_transaction_rolls_back_on_error(store):

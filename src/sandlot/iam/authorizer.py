@@ -158,6 +158,7 @@ class Authorizer:
             iam_path=lambda kind, name: self._iam_path(ctx.account_id, kind, name),
             kms_key=lambda kind, ref: self._kms_key(ctx, kind, ref),
             secret_arn=lambda ref: self._secret_arn(ctx, ref),
+            leading_keys=lambda p: self._leading_keys(ctx, p),
         )
         identity: _Identity | None = None
         seq = 0
@@ -323,6 +324,13 @@ class Authorizer:
         provider = self.platform.provider("secretsmanager")
         return provider.secret_arn_for(ctx.account_id, ctx.region, ref) if provider else None
 
+    def _leading_keys(self, ctx: RequestContext, params: dict) -> list[str]:
+        # dynamodb:LeadingKeys: partition-key values, which only the table's schema tells.
+        if ctx.service != "dynamodb":
+            return []
+        provider = self.platform.provider("dynamodb")
+        return provider.leading_keys_for(ctx, params) if provider else []
+
     def _identity(self, principal: Principal) -> _Identity:
         key = (
             principal.account_id,
@@ -486,4 +494,9 @@ def access_denied(service: str, message: str) -> ServiceError:
     code = "AccessDenied"
     if json_only and model.resolved_protocol in ("json", "rest-json"):
         code = "AccessDeniedException"
-    return ServiceError(code, message, 403)
+    # DynamoDB answers every client error, AccessDeniedException included, with 400.
+    status = 400 if service in _STATUS_400_DENIALS else 403
+    return ServiceError(code, message, status)
+
+
+_STATUS_400_DENIALS = frozenset({"dynamodb", "dynamodbstreams"})

@@ -19,6 +19,7 @@ PROVIDERS: dict[str, str] = {
     "sns": "sandlot.services.sns.provider:SnsProvider",
     "secretsmanager": "sandlot.services.secretsmanager.provider:SecretsManagerProvider",
     "ssm": "sandlot.services.ssm.provider:SsmProvider",
+    "dynamodb": "sandlot.services.dynamodb.provider:DynamoDBProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests

@@ -154,6 +154,22 @@ class Store:
             self._depth = 0
             self._conn.execute("COMMIT")
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A step inside the current transaction that is undone alone if it raises (the
+        rest of the transaction stands): how group commits keep writers apart."""
+        with self._lock:
+            if not self._depth:
+                raise RuntimeError("a savepoint needs an open transaction")
+            self._conn.execute("SAVEPOINT step")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK TO step")
+                self._conn.execute("RELEASE step")
+                raise
+            self._conn.execute("RELEASE step")
+
     # -- rows -----------------------------------------------------------------------
 
     def _sql(self, table: Table) -> _Statements:
@@ -185,6 +201,20 @@ class Store:
             except sqlite3.IntegrityError:
                 return False
             return True
+
+    def increment(self, table: Table, key: dict[str, Any], deltas: dict[str, int]) -> None:
+        """Add ``deltas`` to numeric columns of the row with ``key`` (a new row starts from
+        the deltas): running totals kept in the transaction that changes what they count."""
+        for col in (*key, *deltas):
+            _check_column(table, col)
+        cols = [*key, *deltas]
+        sql = (
+            f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) "
+            f"ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET "
+            + ", ".join(f"{c} = {c} + excluded.{c}" for c in deltas)
+        )
+        with self.transaction():
+            self._conn.execute(sql, (*key.values(), *deltas.values()))
 
     def put_many(self, table: Table, rows: Iterable[dict[str, Any]]) -> None:
         """Write (insert or replace) many rows in one transaction."""
@@ -270,6 +300,19 @@ class Store:
             sql += " WHERE " + " AND ".join(clauses)
         with self._lock:
             return self._conn.execute(sql, args).fetchone()[0]
+
+    def total(
+        self, table: Table, column: str, where: dict[str, Any] | None = None
+    ) -> tuple[int, int]:
+        """(how many rows match ``where``, the sum of their ``column``)."""
+        _check_column(table, column)
+        clauses, args = _conditions(table, where, None)
+        sql = f"SELECT COUNT(*), COALESCE(SUM({column}), 0) FROM {table.name}"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        with self._lock:
+            count, total = self._conn.execute(sql, args).fetchone()
+        return count, total
 
     def delete_where(
         self,

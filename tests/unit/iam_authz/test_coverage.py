@@ -100,6 +100,28 @@ SAMPLES = {
         "ResourceType": "Parameter",
         "ResourceId": "/app/a",
     },  # fmt: skip
+    "dynamodb": {
+        "TableName": "t",
+        "IndexName": "by-x",
+        "GlobalTableName": "g",
+        "ResourceArn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/t",
+        "BackupArn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/t/backup/b-1",
+        "ExportArn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/t/export/e-1",
+        "ImportArn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/t/import/i-1",
+        "TableArn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/t",
+        "TargetTableName": "t2",
+        "SourceTableName": "t",
+        "RequestItems": {"t": {}},
+        "TableCreationParameters": {"TableName": "t3"},
+        "TransactItems": [
+            {"Get": {"TableName": "t"}},
+            {"Put": {"TableName": "u"}},
+            {"ConditionCheck": {"TableName": "t"}},
+        ],
+        "Statement": 'SELECT * FROM "t" WHERE pk = ?',
+        "Statements": [{"Statement": 'UPDATE "t" SET a = 1 WHERE pk = 2'}],
+        "TransactStatements": [{"Statement": 'INSERT INTO "t" VALUE {}'}],
+    },
     "sts": {
         "RoleArn": ROLE,
         "PrincipalArn": f"arn:aws:iam::{ACCOUNT}:saml-provider/s",

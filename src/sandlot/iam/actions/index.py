@@ -20,7 +20,8 @@ from pathlib import Path
 from sandlot.derived import cached_json
 
 # The services sandlot serves today; the index holds only these.
-SERVICES = ("sts", "lambda", "logs", "iam", "s3", "kms", "sqs", "sns", "secretsmanager", "ssm")
+SERVICES = ("sts", "lambda", "logs", "iam", "s3", "kms", "sqs", "sns", "secretsmanager", "ssm",
+            "dynamodb")  # fmt: skip
 
 _PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 

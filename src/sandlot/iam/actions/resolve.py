@@ -45,6 +45,9 @@ KeyLookup = Callable[[str, Any], str | None]
 # Secrets Manager lookup: a SecretId (name, partial or full ARN) -> the secret's full ARN
 # (with the random suffix only the service knows) or None.
 SecretLookup = Callable[[str], str | None]
+# DynamoDB lookup: a request's parameters -> the partition-key values it names
+# (dynamodb:LeadingKeys; only DynamoDB knows each table's key schema).
+LeadingKeysLookup = Callable[[dict[str, Any]], list[str]]
 
 # Operations AWS authorizes under another action name.
 _RENAMES = {
@@ -226,6 +229,7 @@ class _Request:
     paths: PathLookup | None
     keys: KeyLookup | None = None
     secrets: SecretLookup | None = None
+    leading_keys: LeadingKeysLookup | None = None
 
 
 def authorizations(
@@ -239,6 +243,7 @@ def authorizations(
     iam_path: PathLookup | None = None,
     kms_key: KeyLookup | None = None,
     secret_arn: SecretLookup | None = None,
+    leading_keys: LeadingKeysLookup | None = None,
 ) -> list[Authorization]:
     """The authorizations AWS checks for ``operation`` of ``service`` with ``params``.
 
@@ -247,12 +252,17 @@ def authorizations(
     without UserName); ``iam_path`` supplies the path of an existing IAM entity, which
     its ARN includes but a request naming it does not (default "/"); ``kms_key`` finds
     the key a KMS request names by alias, ciphertext or grant token; ``secret_arn`` the
-    full ARN of the secret a Secrets Manager request names.
+    full ARN of the secret a Secrets Manager request names; ``leading_keys`` the
+    partition-key values a DynamoDB request names.
     An empty list means AWS requires no permission.
     """
     if (service, operation) in NO_PERMISSION:
         return []
-    req = _Request(params, account_id, region, caller_arn, iam_path, kms_key, secret_arn)
+    req = _Request(
+        params, account_id, region, caller_arn, iam_path, kms_key, secret_arn, leading_keys
+    )
+    if (service, operation) in _PER_ITEM:
+        return _PER_ITEM[(service, operation)](req)
     parsed = _EXTRACTORS.get(service, _no_extras)(req)
     _tag_context(params, parsed.context)
     action = _action(service, operation, params)
@@ -882,8 +892,105 @@ def _sns(req: _Request) -> _Parsed:
     return parsed
 
 
+def _dynamodb_table(req: _Request, name: str) -> str:
+    if name.startswith("arn:"):
+        return name
+    return f"arn:aws:dynamodb:{req.region}:{req.account}:table/{name}"
+
+
+def _dynamodb(req: _Request) -> _Parsed:
+    """DynamoDB names tables by TableName (or ARN), batches by the keys of RequestItems;
+    a Query or Scan of an index is authorized on the index's ARN. Condition keys: the
+    request's Select, ReturnValues, ReturnConsumedCapacity and the attribute names it
+    writes or asks for (dynamodb:Attributes)."""
+    p = req.params
+    parsed = _Parsed(names=_names(p))
+    tables = []
+    if isinstance(p.get("TableName"), str):
+        tables = [_dynamodb_table(req, p["TableName"])]
+        if isinstance(p.get("IndexName"), str):
+            tables = [f"{tables[0]}/index/{p['IndexName']}"]
+    elif isinstance(p.get("RequestItems"), dict):
+        tables = [_dynamodb_table(req, str(t)) for t in p["RequestItems"]]
+    elif isinstance(p.get("TargetTableName"), str):  # restores create the target
+        tables = [_dynamodb_table(req, p["TargetTableName"])]
+    elif isinstance(p.get("TableCreationParameters"), dict):  # ImportTable
+        name = p["TableCreationParameters"].get("TableName")
+        tables = [_dynamodb_table(req, name)] if isinstance(name, str) else []
+    if tables:
+        parsed.arns["table"] = tables
+    if isinstance(p.get("GlobalTableName"), str):
+        parsed.names["GlobalTableName"] = p["GlobalTableName"]
+    for member, condition in (
+        ("Select", "dynamodb:Select"),
+        ("ReturnValues", "dynamodb:ReturnValues"),
+        ("ReturnConsumedCapacity", "dynamodb:ReturnConsumedCapacity"),
+    ):
+        if isinstance(p.get(member), str):
+            parsed.context[condition] = p[member]
+    attributes = []
+    if isinstance(p.get("Item"), dict):
+        attributes = list(p["Item"])
+    elif isinstance(p.get("AttributesToGet"), list):
+        attributes = [str(a) for a in p["AttributesToGet"]]
+    if attributes:
+        parsed.context["dynamodb:Attributes"] = attributes
+    found = req.leading_keys(p) if req.leading_keys is not None else []
+    if found:
+        parsed.context["dynamodb:LeadingKeys"] = found
+    return parsed
+
+
+# PartiQL statements are authorized by their verb, on the table they name.
+_PARTIQL = re.compile(r'\s*(SELECT|INSERT|UPDATE|DELETE)\b.*?(?:FROM|INTO|UPDATE)?\s*"([^"]+)"',
+                      re.IGNORECASE | re.DOTALL)  # fmt: skip
+
+
+def _partiql(req: _Request, statements: list[str]) -> list[Authorization]:
+    out = []
+    for statement in statements:
+        m = _PARTIQL.match(statement)
+        if m is None:
+            continue
+        table = _dynamodb_table(req, m[2].split(".")[0])
+        out.append(Authorization(f"dynamodb:PartiQL{m[1].capitalize()}", (table,), {}))
+    return out or [Authorization("dynamodb:PartiQLSelect", ("*",), {})]
+
+
+def _transact_items(req: _Request) -> list[Authorization]:
+    """A transaction is authorized per action, as the single-item operation on its
+    table (ConditionCheck as dynamodb:ConditionCheckItem)."""
+    actions = {"Get": "GetItem", "Put": "PutItem", "Update": "UpdateItem",
+               "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}  # fmt: skip
+    out = []
+    for entry in req.params.get("TransactItems") or ():
+        for kind, body in entry.items() if isinstance(entry, dict) else ():
+            if (
+                kind in actions
+                and isinstance(body, dict)
+                and isinstance(body.get("TableName"), str)
+            ):
+                table = _dynamodb_table(req, body["TableName"])
+                out.append(Authorization(f"dynamodb:{actions[kind]}", (table,), {}))
+    return out or [Authorization("dynamodb:GetItem", ("*",), {})]
+
+
+_PER_ITEM: dict[tuple[str, str], Callable[[_Request], list[Authorization]]] = {
+    ("dynamodb", "TransactWriteItems"): _transact_items,
+    ("dynamodb", "TransactGetItems"): _transact_items,
+    ("dynamodb", "ExecuteStatement"): lambda req: _partiql(req, [str(req.params.get("Statement"))]),
+    ("dynamodb", "BatchExecuteStatement"): lambda req: _partiql(
+        req, [str(s.get("Statement")) for s in req.params.get("Statements") or ()
+              if isinstance(s, dict)]),
+    ("dynamodb", "ExecuteTransaction"): lambda req: _partiql(
+        req, [str(s.get("Statement")) for s in req.params.get("TransactStatements") or ()
+              if isinstance(s, dict)]),
+}  # fmt: skip
+
+
 _EXTRACTORS: dict[str, Callable[[_Request], _Parsed]] = {
     "sns": _sns,
+    "dynamodb": _dynamodb,
     "ssm": _ssm,
     "sqs": _sqs,
     "s3": _s3,
