@@ -18,9 +18,15 @@ from urllib.parse import quote, quote_plus
 from sandlot.protocol import ServiceError, checksums
 from sandlot.services.provider import RequestContext
 from sandlot.services.s3.acl import check_acl
-from sandlot.services.s3.base import Received, S3Base, check_key, load_meta
+from sandlot.services.s3.base import DEFAULT_CHECKSUM, Received, check_key, load_meta
 from sandlot.services.s3.buckets import canonical_id
-from sandlot.services.s3.errors import invalid_argument, malformed_xml, no_such_upload
+from sandlot.services.s3.encryption import EncryptionOperations, response_members
+from sandlot.services.s3.errors import (
+    invalid_argument,
+    invalid_request,
+    malformed_xml,
+    no_such_upload,
+)
 from sandlot.services.s3.objects import (
     check_conditions,
     http_date,
@@ -33,6 +39,22 @@ MIN_PART_BYTES = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10_000
 MAX_PARTS_LISTED = 1000
 _CHECKSUM_TYPES = ("COMPOSITE", "FULL_OBJECT")
+# Full-object checksums of a multipart upload exist only for the CRCs (they combine
+# across parts); CRC64NVME exists only as a full-object checksum.
+_FULL_OBJECT = ("crc32", "crc32c", "crc64nvme")
+_COMPOSITE = ("crc32", "crc32c", "sha1", "sha256")
+
+
+def _checksum_type(algorithm: str, given: str | None) -> str:
+    """The checksum type of a new upload with ``algorithm``, checked as S3 checks it."""
+    if given is not None and given not in _CHECKSUM_TYPES:
+        raise invalid_argument("Invalid checksum type", "x-amz-checksum-type", given)
+    kind = given or ("FULL_OBJECT" if algorithm == "crc64nvme" else "COMPOSITE")
+    if algorithm not in (_FULL_OBJECT if kind == "FULL_OBJECT" else _COMPOSITE):
+        raise invalid_request(
+            f"The {kind} checksum type cannot be used with the {algorithm} checksum algorithm."
+        )
+    return kind
 
 
 def _part_number(value: int) -> int:
@@ -49,25 +71,23 @@ def _same_etag(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and a.strip('"') == b.strip('"')
 
 
-class MultipartOperations(S3Base):
+class MultipartOperations(EncryptionOperations):
     def _upload(self, bucket: dict, key: str, upload_id: str) -> dict:
         row = self.store.get(UPLOADS, upload_id)
         if row is None or row["bucket"] != bucket["name"] or row["key"] != key:
             raise no_such_upload(upload_id)
         return row
 
-    def create_multipart_upload(self, ctx: RequestContext, params: dict) -> dict:
+    async def create_multipart_upload(self, ctx: RequestContext, params: dict) -> dict:
         bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
         key = check_key(params["Key"])
         check_acl(params)
         meta = object_meta(params)
         algorithm = (params.get("ChecksumAlgorithm") or "").lower()
-        checksum_type = params.get("ChecksumType")
-        if checksum_type is not None and checksum_type not in _CHECKSUM_TYPES:
-            raise invalid_argument("Invalid checksum type", "x-amz-checksum-type", checksum_type)
         if algorithm in checksums.ALGORITHMS:
             meta["ChecksumAlgorithm"] = algorithm
-            meta["ChecksumType"] = checksum_type or "COMPOSITE"
+            meta["ChecksumType"] = _checksum_type(algorithm, params.get("ChecksumType"))
+        meta["SSE"] = await self.encryption_for_write(ctx, bucket, key, params)
         upload_id = secrets.token_urlsafe(48)
         self.store.put(
             UPLOADS,
@@ -79,7 +99,12 @@ class MultipartOperations(S3Base):
                 "meta": json.dumps(meta),
             },
         )
-        out: dict[str, Any] = {"Bucket": bucket["name"], "Key": key, "UploadId": upload_id}
+        out: dict[str, Any] = {
+            "Bucket": bucket["name"],
+            "Key": key,
+            "UploadId": upload_id,
+            **response_members(meta),
+        }
         if algorithm in checksums.ALGORITHMS:
             out["ChecksumAlgorithm"] = algorithm.upper()
             out["ChecksumType"] = meta["ChecksumType"]
@@ -89,14 +114,16 @@ class MultipartOperations(S3Base):
         bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
         upload = self._upload(bucket, params["Key"], params["UploadId"])
         number = _part_number(params["PartNumber"])
+        upload_meta = load_meta(upload)
+        self._check_part_key(upload_meta, params)
         received = await self.receive(params.get("Body"), params)
-        algorithm = load_meta(upload).get("ChecksumAlgorithm")
+        algorithm = upload_meta.get("ChecksumAlgorithm")
         if algorithm and algorithm not in received.checksums:
             received.checksums.update(
                 await asyncio.to_thread(checksums.of_file, received.path, [algorithm])
             )
         row = await self._store_part(upload, number, received)
-        out = {"ETag": row["etag"]}
+        out = {"ETag": row["etag"], **response_members(upload_meta)}
         for name, value in received.checksums.items():
             out[checksums.MEMBERS[name]] = value
         return out
@@ -139,11 +166,16 @@ class MultipartOperations(S3Base):
         )
         source = self.resolve(source_bucket, source_key, source_version)
         check_conditions(source, params, "CopySourceIf", copy=True)
+        upload_meta = load_meta(upload)
+        self._check_part_key(upload_meta, params)
+        await self.check_read(
+            ctx, source_bucket, source, load_meta(source), params, prefix="CopySourceSSECustomer"
+        )
         first, length = 0, source["size"]
         text = params.get("CopySourceRange")
         if text:
             first, length = _copy_range(text, source["size"])
-        algorithm = load_meta(upload).get("ChecksumAlgorithm")
+        algorithm = upload_meta.get("ChecksumAlgorithm")
 
         def copy() -> Received:
             path = self.copy_range(source, first, length)
@@ -157,7 +189,7 @@ class MultipartOperations(S3Base):
         result: dict[str, Any] = {"ETag": row["etag"], "LastModified": http_date(row["modified"])}
         for name, value in received.checksums.items():
             result[checksums.MEMBERS[name]] = value
-        out: dict[str, Any] = {"CopyPartResult": result}
+        out: dict[str, Any] = {"CopyPartResult": result, **response_members(upload_meta)}
         if source_bucket["versioning"]:
             out["CopySourceVersionId"] = source["version_id"]
         return out
@@ -177,6 +209,12 @@ class MultipartOperations(S3Base):
         meta = load_meta(upload)
         algorithm = meta.pop("ChecksumAlgorithm", None)
         checksum_type = meta.pop("ChecksumType", None)
+        given_type = params.get("ChecksumType")
+        if given_type is not None and given_type != (checksum_type or "FULL_OBJECT"):
+            raise invalid_request(
+                f"The upload was created using the {checksum_type or 'null'} checksum mode. "
+                f"The complete request must use the same checksum mode."
+            )
         digest = hashlib.md5(usedforsecurity=False)
         for part in chosen:
             digest.update(bytes.fromhex(part["etag"].strip('"')))
@@ -184,6 +222,8 @@ class MultipartOperations(S3Base):
         path = await asyncio.to_thread(self.concatenate, [p["blob_id"] for p in chosen])
         size = sum(p["size"] for p in chosen)
         received = Received(path, size, digest.hexdigest())
+        if not algorithm:  # no checksum asked for: S3's default, CRC64NVME of the object
+            algorithm, checksum_type = DEFAULT_CHECKSUM, "FULL_OBJECT"
         if algorithm:
             if checksum_type == "FULL_OBJECT":
                 value = (await asyncio.to_thread(checksums.of_file, path, [algorithm]))[algorithm]
@@ -229,6 +269,7 @@ class MultipartOperations(S3Base):
             "Bucket": bucket["name"],
             "Key": key,
             "ETag": etag,
+            **response_members(meta),
         }
         if algorithm:
             out[checksums.MEMBERS[algorithm]] = meta["Checksums"][algorithm]
@@ -236,6 +277,28 @@ class MultipartOperations(S3Base):
         if bucket["versioning"]:
             out["VersionId"] = row["version_id"]
         return out
+
+    @staticmethod
+    def _check_part_key(upload_meta: dict, params: dict) -> None:
+        """An SSE-C upload's parts bring the upload's key (S3 checks each part)."""
+        stored = (upload_meta.get("SSE") or {}).get("SSECustomerKeyMD5")
+        given = params.get("SSECustomerKeyMD5")
+        if stored is None and params.get("SSECustomerKey") is None:
+            return
+        if stored is None or params.get("SSECustomerKey") is None:
+            raise invalid_request(
+                "The multipart upload initiate requested encryption. Subsequent part requests "
+                "must include the appropriate encryption parameters."
+                if stored is not None
+                else "The encryption parameters are not applicable to this object."
+            )
+        computed = base64.b64encode(
+            hashlib.md5(base64.b64decode(params["SSECustomerKey"]), usedforsecurity=False).digest()
+        ).decode()
+        if computed != stored or (given is not None and given != computed):
+            raise invalid_request(
+                "The provided encryption parameters did not match the ones used originally."
+            )
 
     @staticmethod
     def _check_parts(requested: list[dict], stored: dict[int, dict]) -> list[dict]:

@@ -14,14 +14,15 @@ from sandlot.protocol.http import FileBody
 from sandlot.services.provider import RequestContext
 from sandlot.services.s3.acl import check_acl
 from sandlot.services.s3.base import (
+    DEFAULT_CHECKSUM,
     MAX_PUT_BYTES,
     NULL_VERSION,
     Received,
-    S3Base,
     check_key,
     load_meta,
 )
 from sandlot.services.s3.buckets import check_tags
+from sandlot.services.s3.encryption import EncryptionOperations, response_members
 from sandlot.services.s3.errors import (
     invalid_argument,
     invalid_request,
@@ -200,7 +201,7 @@ def parse_copy_source(source: str) -> tuple[str, str, str | None]:
     return bucket, key, version
 
 
-class ObjectOperations(S3Base):
+class ObjectOperations(EncryptionOperations):
     # -- reading helpers ------------------------------------------------------------------
 
     def resolve(self, bucket: dict, key: str, version_id: str | None) -> dict:
@@ -255,6 +256,7 @@ class ObjectOperations(S3Base):
             out["TagCount"] = len(meta["Tags"])
         if meta.get("Parts"):
             out["PartsCount"] = meta["Parts"]
+        out.update(response_members(meta))
         if params.get("ChecksumMode") == "ENABLED":
             self.add_checksums(out, meta)
         for override, member in OVERRIDES.items():
@@ -291,9 +293,9 @@ class ObjectOperations(S3Base):
         key = check_key(params["Key"])
         check_acl(params)
         meta = object_meta(params)
-        received = await self.receive(params.get("Body"), params)
-        if received.checksums:
-            meta["Checksums"] = received.checksums
+        meta["SSE"] = await self.encryption_for_write(ctx, bucket, key, params)
+        received = await self.receive(params.get("Body"), params, DEFAULT_CHECKSUM)
+        meta["Checksums"] = received.checksums
         blob_id = await self.adopt(received)
         guard = _write_conditions(key, params)
         row = self.write_version(
@@ -304,24 +306,25 @@ class ObjectOperations(S3Base):
             guard=guard,
             notify=(ctx, event),
         )
-        out = {"ETag": row["etag"]}
+        out = {"ETag": row["etag"], **response_members(meta)}
         self.add_checksums(out, meta)
         if bucket["versioning"]:
             out["VersionId"] = row["version_id"]
         return out
 
-    def get_object(self, ctx: RequestContext, params: dict) -> dict:
-        return self._read(ctx, params, with_body=True)
+    async def get_object(self, ctx: RequestContext, params: dict) -> dict:
+        return await self._read(ctx, params, with_body=True)
 
-    def head_object(self, ctx: RequestContext, params: dict) -> dict:
-        return self._read(ctx, params, with_body=False)
+    async def head_object(self, ctx: RequestContext, params: dict) -> dict:
+        return await self._read(ctx, params, with_body=False)
 
-    def _read(self, ctx: RequestContext, params: dict, *, with_body: bool) -> dict:
+    async def _read(self, ctx: RequestContext, params: dict, *, with_body: bool) -> dict:
         bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
         key = params["Key"]
         for _attempt in range(3):
             row = self.resolve(bucket, key, params.get("VersionId"))
             check_conditions(row, params)
+            await self.check_read(ctx, bucket, row, load_meta(row), params)
             size = row["size"]
             window = parse_range(params.get("Range"), size)
             if params.get("PartNumber") is not None:
@@ -466,12 +469,15 @@ class ObjectOperations(S3Base):
         )
         source = self.resolve(source_bucket, source_key, source_version)
         check_conditions(source, params, "CopySourceIf", copy=True)
+        source_meta = load_meta(source)
+        await self.check_read(
+            ctx, source_bucket, source, source_meta, params, prefix="CopySourceSSECustomer"
+        )
         if source["size"] > MAX_PUT_BYTES:
             raise invalid_request(
                 "The specified copy source is larger than the maximum allowable size for a "
                 f"copy source: {MAX_PUT_BYTES}"
             )
-        source_meta = load_meta(source)
         directive = params.get("MetadataDirective") or "COPY"
         tagging = params.get("TaggingDirective") or "COPY"
         if directive not in ("COPY", "REPLACE") or tagging not in ("COPY", "REPLACE"):
@@ -490,6 +496,7 @@ class ObjectOperations(S3Base):
                     "WebsiteRedirectLocation",
                     "ServerSideEncryption",
                     "SSEKMSKeyId",
+                    "SSECustomerKey",
                     "ChecksumAlgorithm",
                 )
             )
@@ -502,7 +509,7 @@ class ObjectOperations(S3Base):
         if directive == "REPLACE":
             meta = object_meta({**params, "Tagging": None})
         else:
-            meta = {k: v for k, v in source_meta.items() if k not in ("Tags", "Checksums")}
+            meta = {k: v for k, v in source_meta.items() if k not in ("Tags", "Checksums", "SSE")}
             meta.pop("Parts", None)
             meta.pop("PartSizes", None)
         if tagging == "REPLACE":
@@ -510,19 +517,23 @@ class ObjectOperations(S3Base):
                 meta["Tags"] = parse_tagging_header(params["Tagging"])
         elif source_meta.get("Tags"):
             meta["Tags"] = source_meta["Tags"]
+        # The copy is encrypted as the destination says (request or bucket default), not
+        # as its source was.
+        meta["SSE"] = await self.encryption_for_write(ctx, bucket, key, params)
         algorithm = (params.get("ChecksumAlgorithm") or "").lower()
         stored = source_meta.get("Checksums") or {}
         path = await asyncio.to_thread(self.copy_range, source, 0, source["size"])
         received = Received(path, source["size"], source["etag"].strip('"').split("-")[0])
         wanted = {a for a in stored if "-" not in stored[a]}
         if algorithm in checksums.ALGORITHMS:
-            wanted.add(algorithm)
-        if wanted:
-            computed = {a: stored[a] for a in wanted if a in stored and "-" not in stored[a]}
-            missing = [a for a in wanted if a not in computed]
-            if missing:
-                computed.update(await asyncio.to_thread(checksums.of_file, path, missing))
-            meta["Checksums"] = computed
+            wanted = {algorithm}
+        if not wanted:  # a composite (multipart) checksum does not carry over: S3's default
+            wanted = {DEFAULT_CHECKSUM}
+        computed = {a: stored[a] for a in wanted if a in stored and "-" not in stored[a]}
+        missing = [a for a in wanted if a not in computed]
+        if missing:
+            computed.update(await asyncio.to_thread(checksums.of_file, path, missing))
+        meta["Checksums"] = computed
         blob_id = await self.adopt(received)
         row = self.write_version(
             bucket,
@@ -533,8 +544,7 @@ class ObjectOperations(S3Base):
         )
         result: dict[str, Any] = {"ETag": row["etag"], "LastModified": http_date(row["modified"])}
         self.add_checksums(result, meta)
-        result.pop("ChecksumType", None)
-        out: dict[str, Any] = {"CopyObjectResult": result}
+        out: dict[str, Any] = {"CopyObjectResult": result, **response_members(meta)}
         if bucket["versioning"]:
             out["VersionId"] = row["version_id"]
         if source_bucket["versioning"]:

@@ -30,6 +30,7 @@ BUCKETS = Table(
         "policy": "TEXT",  # the bucket policy document as given
         "cors": "TEXT",  # JSON list of CORSRules
         "notification": "TEXT",  # JSON NotificationConfiguration
+        "encryption": "TEXT",  # JSON ServerSideEncryptionConfiguration; NULL: S3's default
     },
     ("name",),
     indexes=(("account", "name"),),
@@ -90,4 +91,5 @@ MIGRATIONS = [
     Migration(3, create=UPLOADS),
     Migration(4, create=PARTS),
     Migration(5, create=GARBAGE),
+    Migration(6, add_column=(BUCKETS, "encryption")),
 ]
