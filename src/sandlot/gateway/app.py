@@ -311,8 +311,6 @@ class Gateway:
             if spooled is not None:
                 # Whatever the provider did not adopt (os.replace) goes.
                 spooled.path.unlink(missing_ok=True)
-        if service == "s3":
-            error.fields.setdefault("Resource", unquote(routed.path))
         response = self._serializer(service, protocol).serialize_error(error, operation, request_id)
         if request.method == "HEAD":
             response.body = b""  # HEAD answers carry no body, errors included

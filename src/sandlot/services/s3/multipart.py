@@ -32,6 +32,7 @@ from sandlot.services.s3.objects import (
     http_date,
     object_meta,
     parse_copy_source,
+    write_conditions,
 )
 from sandlot.services.s3.schema import GARBAGE, PARTS, UPLOADS
 
@@ -201,6 +202,7 @@ class MultipartOperations(EncryptionOperations):
         requested = (params.get("MultipartUpload") or {}).get("Parts") or []
         if not requested:
             raise malformed_xml()
+        guard = write_conditions(key, params)
         stored = {
             p["part_number"]: p
             for p in self.store.select(PARTS, {"upload_id": upload["upload_id"]})
@@ -261,6 +263,7 @@ class MultipartOperations(EncryptionOperations):
             fields,
             blob_id=blob_id,
             extra=drop_upload,
+            guard=guard,
             notify=(ctx, "s3:ObjectCreated:CompleteMultipartUpload"),
         )
         out: dict[str, Any] = {

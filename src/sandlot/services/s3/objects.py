@@ -21,7 +21,7 @@ from sandlot.services.s3.base import (
     check_key,
     load_meta,
 )
-from sandlot.services.s3.buckets import check_tags
+from sandlot.services.s3.buckets import MAX_OBJECT_TAGS, check_tags
 from sandlot.services.s3.encryption import EncryptionOperations, response_members
 from sandlot.services.s3.errors import (
     invalid_argument,
@@ -97,7 +97,7 @@ def parse_tagging_header(text: str) -> list[dict]:
             "x-amz-tagging",
             text,
         )
-    return check_tags([{"Key": k, "Value": v} for k, v in pairs])
+    return check_tags([{"Key": k, "Value": v} for k, v in pairs], MAX_OBJECT_TAGS)
 
 
 def _epoch(value: Any) -> float:
@@ -297,7 +297,7 @@ class ObjectOperations(EncryptionOperations):
         received = await self.receive(params.get("Body"), params, DEFAULT_CHECKSUM)
         meta["Checksums"] = received.checksums
         blob_id = await self.adopt(received)
-        guard = _write_conditions(key, params)
+        guard = write_conditions(key, params)
         row = self.write_version(
             bucket,
             key,
@@ -534,12 +534,14 @@ class ObjectOperations(EncryptionOperations):
         if missing:
             computed.update(await asyncio.to_thread(checksums.of_file, path, missing))
         meta["Checksums"] = computed
+        guard = write_conditions(key, params)  # the destination's If-Match/If-None-Match
         blob_id = await self.adopt(received)
         row = self.write_version(
             bucket,
             key,
             {"size": source["size"], "etag": source["etag"], "meta": meta},
             blob_id=blob_id,
+            guard=guard,
             notify=(ctx, "s3:ObjectCreated:Copy"),
         )
         result: dict[str, Any] = {"ETag": row["etag"], "LastModified": http_date(row["modified"])}
@@ -556,7 +558,7 @@ class ObjectOperations(EncryptionOperations):
     def put_object_tagging(self, ctx: RequestContext, params: dict) -> dict:
         bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
         row = self.resolve(bucket, params["Key"], params.get("VersionId"))
-        tags = check_tags((params.get("Tagging") or {}).get("TagSet") or [])
+        tags = check_tags((params.get("Tagging") or {}).get("TagSet") or [], MAX_OBJECT_TAGS)
         meta = load_meta(row)
         meta["Tags"] = tags
         self.update_meta(row, meta)
@@ -580,9 +582,11 @@ class ObjectOperations(EncryptionOperations):
         return {"VersionId": row["version_id"]} if bucket["versioning"] else {}
 
 
-def _write_conditions(key: str, params: dict):
-    """PutObject's conditional writes (If-None-Match: *, If-Match: etag), checked
-    against the current version inside the writing transaction."""
+def write_conditions(key: str, params: dict):
+    """Conditional writes (If-None-Match: *, If-Match: etag) of PutObject, CopyObject
+    and CompleteMultipartUpload, checked against the current version inside the writing
+    transaction: the check and the write are one step, so no other write can come
+    between them."""
     if_none, if_match = params.get("IfNoneMatch"), params.get("IfMatch")
     if if_none is None and if_match is None:
         return None
