@@ -6,6 +6,7 @@ otherwise, SSE-KMS through KMS), and every upload carries a full-object checksum
 from __future__ import annotations
 
 import base64
+import os
 import uuid
 import zlib
 
@@ -129,6 +130,33 @@ def test_bucket_encryption_with_kms_is_stored_and_honoured(client, bucket):
     # DeleteBucketEncryption returns the bucket to the default: SSE-S3.
     s3.delete_bucket_encryption(Bucket=bucket)
     assert s3.put_object(Bucket=bucket, Key="after", Body=b"x")["ServerSideEncryption"] == "AES256"
+
+
+def test_sse_kms_objects_are_sealed_under_their_data_key(server, client, bucket):
+    s3 = client("s3")
+    marker = os.urandom(24).hex().encode()
+    body = os.urandom(5 * MIB) + marker
+    s3.put_object(Bucket=bucket, Key="k", Body=body, ServerSideEncryption="aws:kms")
+    blobs = [p for p in (server.data_dir / "blobs").rglob("*") if p.is_file()]
+    assert blobs and not any(marker in p.read_bytes() for p in blobs)
+    got = s3.get_object(Bucket=bucket, Key="k", Range=f"bytes={5 * MIB - 3}-")
+    assert got["Body"].read() == body[5 * MIB - 3 :]
+    # A multipart SSE-KMS upload: each part sealed as it arrives.
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="m", ServerSideEncryption="aws:kms")
+    parts = []
+    for number, data in ((1, body), (2, marker)):
+        part = s3.upload_part(
+            Bucket=bucket, Key="m", UploadId=upload["UploadId"], PartNumber=number, Body=data
+        )
+        assert part["ServerSideEncryption"] == "aws:kms"
+        parts.append({"PartNumber": number, "ETag": part["ETag"]})
+    done = s3.complete_multipart_upload(
+        Bucket=bucket, Key="m", UploadId=upload["UploadId"], MultipartUpload={"Parts": parts}
+    )
+    assert done["SSEKMSKeyId"] == upload["SSEKMSKeyId"]
+    assert s3.get_object(Bucket=bucket, Key="m")["Body"].read() == body + marker
+    blobs = [p for p in (server.data_dir / "blobs").rglob("*") if p.is_file()]
+    assert not any(marker in p.read_bytes() for p in blobs)
 
 
 def test_sse_kms_per_request_with_the_aws_managed_key(client, bucket):

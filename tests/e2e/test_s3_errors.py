@@ -303,6 +303,41 @@ def test_sse_c(client, bucket):
     assert (stray["Code"], stray["HTTPStatusCode"]) == ("InvalidRequest", 400)
 
 
+def stored_anywhere(server, marker: bytes) -> bool:
+    """Whether any blob in the server's data directory holds ``marker`` as it is."""
+    return any(
+        marker in path.read_bytes()
+        for path in (server.data_dir / "blobs").rglob("*")
+        if path.is_file()
+    )
+
+
+def test_sse_c_objects_are_sealed_at_rest(server, client, bucket):
+    s3 = client("s3")
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"BlockedEncryptionTypes": {"EncryptionType": ["NONE"]}}]
+        },
+    )
+    key = os.urandom(32)
+    plain_marker, sealed_marker = os.urandom(24).hex().encode(), os.urandom(24).hex().encode()
+    body = b"0123456789" * 100 + sealed_marker
+    s3.put_object(Bucket=bucket, Key="plain", Body=plain_marker)
+    s3.put_object(Bucket=bucket, Key="sealed", Body=body, **ssec(key))
+    assert stored_anywhere(server, plain_marker)  # the scan finds what is stored as is
+    assert not stored_anywhere(server, sealed_marker)
+    ranged = s3.get_object(Bucket=bucket, Key="sealed", Range="bytes=17-1033", **ssec(key))
+    assert ranged["Body"].read() == body[17:1034]
+    copy_key = {f"CopySource{k}": v for k, v in ssec(key).items()}
+    other = os.urandom(32)
+    s3.copy_object(Bucket=bucket, Key="resealed", CopySource=f"{bucket}/sealed", **copy_key,
+                   **ssec(other))  # fmt: skip
+    assert s3.get_object(Bucket=bucket, Key="resealed", **ssec(other))["Body"].read() == body
+    wrong = error_of(s3.get_object, Bucket=bucket, Key="resealed", **ssec(key))
+    assert wrong["HTTPStatusCode"] == 403
+
+
 def test_sse_c_multipart(client, bucket):
     s3 = client("s3")
     s3.put_bucket_encryption(
@@ -317,18 +352,28 @@ def test_sse_c_multipart(client, bucket):
         s3.upload_part, Bucket=bucket, Key="m", UploadId=upload, PartNumber=1, Body=b"x"
     )
     assert (keyless["Code"], keyless["HTTPStatusCode"]) == ("InvalidRequest", 400)
-    part = s3.upload_part(
-        Bucket=bucket, Key="m", UploadId=upload, PartNumber=1, Body=b"x", **ssec(key)
-    )
-    assert part["SSECustomerKeyMD5"] == ssec(key)["SSECustomerKeyMD5"]
+    first, second = os.urandom(5 * MIB), os.urandom(1000)
+    parts = []
+    for number, data in ((1, first), (2, second)):
+        part = s3.upload_part(
+            Bucket=bucket, Key="m", UploadId=upload, PartNumber=number, Body=data, **ssec(key)
+        )
+        assert part["SSECustomerKeyMD5"] == ssec(key)["SSECustomerKeyMD5"]
+        parts.append({"PartNumber": number, "ETag": part["ETag"]})
     done = s3.complete_multipart_upload(
-        Bucket=bucket,
-        Key="m",
-        UploadId=upload,
-        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+        Bucket=bucket, Key="m", UploadId=upload, MultipartUpload={"Parts": parts}
     )
     assert "ServerSideEncryption" not in done  # SSE-C: CompleteMultipartUpload names no SSE-S3
-    assert s3.get_object(Bucket=bucket, Key="m", **ssec(key))["Body"].read() == b"x"
+    whole = first + second
+    assert s3.get_object(Bucket=bucket, Key="m", **ssec(key))["Body"].read() == whole
+    across = s3.get_object(
+        Bucket=bucket, Key="m", Range=f"bytes={5 * MIB - 10}-{5 * MIB + 9}", **ssec(key)
+    )
+    assert across["Body"].read() == whole[5 * MIB - 10 : 5 * MIB + 10]
+    second_part = s3.get_object(Bucket=bucket, Key="m", PartNumber=2, **ssec(key))
+    assert second_part["Body"].read() == second
+    head = s3.head_object(Bucket=bucket, Key="m", ChecksumMode="ENABLED", **ssec(key))
+    assert head["ChecksumType"] == "FULL_OBJECT" and head["ChecksumCRC64NVME"]
 
 
 # -- versions and tags ------------------------------------------------------------------

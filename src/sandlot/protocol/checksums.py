@@ -89,6 +89,21 @@ def composite(algorithm: str, part_values: list[str]) -> str:
     return f"{base64.b64encode(h.digest()).decode()}-{len(part_values)}"
 
 
+_COMBINE = {"crc32": (crt.combine_crc32, 4), "crc32c": (crt.combine_crc32c, 4),
+            "crc64nvme": (crt.combine_crc64nvme, 8)}  # fmt: skip
+
+
+def combined(algorithm: str, parts: list[tuple[str, int]]) -> str:
+    """The full-object CRC of concatenated parts, from each part's (base64 CRC, size):
+    what a multipart upload's FULL_OBJECT checksum is, without reading the data."""
+    combine, width = _COMBINE[algorithm]
+    crc = 0
+    for index, (value, size) in enumerate(parts):
+        part = int.from_bytes(base64.b64decode(value), "big")
+        crc = part if index == 0 else combine(crc, part, size)
+    return base64.b64encode(crc.to_bytes(width, "big")).decode()
+
+
 def decode_md5(value: str) -> bytes | None:
     """The 16 bytes of a Content-MD5 header, or None when it is not base64 of 16 bytes."""
     try:

@@ -29,6 +29,7 @@ from sandlot.services.provider import RequestContext
 from sandlot.services.s3.base import S3Base
 from sandlot.services.s3.errors import invalid_argument, invalid_request, malformed_xml
 from sandlot.services.s3.schema import BUCKETS
+from sandlot.services.s3.sealing import SealedFile, seal, unseal
 
 SSE_S3 = "AES256"
 KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
@@ -58,7 +59,7 @@ def default_rule(bucket: dict) -> dict:
 def response_members(meta: dict) -> dict[str, Any]:
     """The encryption members a response about an object (or upload) carries."""
     sse = meta.get("SSE") or {"ServerSideEncryption": SSE_S3}
-    return {k: v for k, v in sse.items() if k != "DataKey"}
+    return {k: v for k, v in sse.items() if k not in ("DataKey", "Sealed")}
 
 
 def _check_rule(rule: dict) -> dict:
@@ -82,8 +83,9 @@ def _check_rule(rule: dict) -> dict:
     return rule
 
 
-def _ssec_key(params: dict, prefix: str = "SSECustomer") -> str | None:
-    """The MD5 (base64) of a valid SSE-C key the request brings, or None without one."""
+def ssec_key(params: dict, prefix: str = "SSECustomer") -> tuple[str, bytes] | None:
+    """The MD5 (base64) and the bytes of a valid SSE-C key the request brings, or None
+    without one."""
     algorithm = params.get(f"{prefix}Algorithm")
     key, md5 = params.get(f"{prefix}Key"), params.get(f"{prefix}KeyMD5")
     header = _SSEC_HEADER if prefix == "SSECustomer" else "x-amz-copy-source-" + _SSEC_HEADER
@@ -126,7 +128,7 @@ def _ssec_key(params: dict, prefix: str = "SSECustomer") -> str | None:
             header + "key-MD5",
             "null",
         )
-    return computed
+    return computed, raw
 
 
 class EncryptionOperations(S3Base):
@@ -156,11 +158,12 @@ class EncryptionOperations(S3Base):
 
     async def encryption_for_write(
         self, ctx: RequestContext, bucket: dict, key: str, params: dict
-    ) -> dict:
-        """The ``SSE`` metadata of an object (or upload) a write request creates."""
+    ) -> tuple[dict, bytes | None]:
+        """The ``SSE`` metadata of an object (or upload) a write request creates, and the
+        key that seals its bytes (None for SSE-S3)."""
         algorithm = params.get("ServerSideEncryption")
         kms_key = params.get("SSEKMSKeyId")
-        customer = _ssec_key(params)
+        customer = ssec_key(params)
         rule = default_rule(bucket)
         if customer is not None:
             if algorithm is not None:
@@ -177,7 +180,7 @@ class EncryptionOperations(S3Base):
                     "are blocked for this bucket.",
                     403,
                 )
-            return {"SSECustomerAlgorithm": SSE_S3, "SSECustomerKeyMD5": customer}
+            return {"SSECustomerAlgorithm": SSE_S3, "SSECustomerKeyMD5": customer[0]}, customer[1]
         if algorithm is not None and algorithm not in (SSE_S3, *KMS_ALGORITHMS):
             raise invalid_argument(
                 "The encryption method specified is not supported", _SSE_HEADER, algorithm
@@ -194,7 +197,7 @@ class EncryptionOperations(S3Base):
             algorithm = default["SSEAlgorithm"]
             kms_key = default.get("KMSMasterKeyID")
         if algorithm == SSE_S3:
-            return {"ServerSideEncryption": SSE_S3}
+            return {"ServerSideEncryption": SSE_S3}, None
         bucket_key = params.get("BucketKeyEnabled")
         if bucket_key is None:
             bucket_key = bool(rule.get("BucketKeyEnabled"))
@@ -218,28 +221,35 @@ class EncryptionOperations(S3Base):
             sse["SSEKMSEncryptionContext"] = params["SSEKMSEncryptionContext"]
         if bucket_key:
             sse["BucketKeyEnabled"] = True
-        return sse
+        return sse, generated["Plaintext"]
 
     async def check_read(
         self, ctx: RequestContext, bucket: dict, row: dict, meta: dict, params: dict, *,
         prefix: str = "SSECustomer",
-    ) -> None:  # fmt: skip
-        """Refuse a read the object's encryption does not allow: SSE-C needs the same
-        key; SSE-KMS needs KMS to decrypt the object's data key for the caller."""
-        sse = meta.get("SSE") or {}
-        given = _ssec_key(params, prefix)
+    ) -> bytes | None:  # fmt: skip
+        """The key that opens the object's bytes (None for SSE-S3), or S3's refusal: SSE-C
+        needs the same key; SSE-KMS needs KMS to decrypt the object's data key for the
+        caller."""
+        return await self.object_key(ctx, bucket, row["key"], meta.get("SSE") or {}, params, prefix)
+
+    async def object_key(
+        self, ctx: RequestContext, bucket: dict, key: str, sse: dict, params: dict,
+        prefix: str = "SSECustomer",
+    ) -> bytes | None:  # fmt: skip
+        """The key of an object's (or upload's) encryption ``sse`` for this request."""
+        given = ssec_key(params, prefix)
         stored = sse.get("SSECustomerKeyMD5")
         if stored is not None:
             if given is None:
                 raise invalid_request(_NEEDS_KEY)
-            if given != stored:
+            if given[0] != stored:
                 raise ServiceError("AccessDenied", "Access Denied", 403)
-            return
+            return given[1]
         if given is not None:
             raise invalid_request("The encryption parameters are not applicable to this object.")
         if sse.get("DataKey"):
-            context = self._kms_context(bucket, row["key"], sse.get("SSEKMSEncryptionContext"))
-            await self._kms(
+            context = self._kms_context(bucket, key, sse.get("SSEKMSEncryptionContext"))
+            decrypted = await self._kms(
                 ctx,
                 bucket,
                 "Decrypt",
@@ -249,6 +259,39 @@ class EncryptionOperations(S3Base):
                     "EncryptionContext": context,
                 },
             )
+            return decrypted["Plaintext"]
+        return None
+
+    def open_object(self, row: dict, meta: dict, key: bytes | None):
+        """The version's bytes opened for reading as plaintext (``seek``/``read``); None
+        when a concurrent delete won."""
+        file = self.open_blob(row)
+        sealed = (meta.get("SSE") or {}).get("Sealed")
+        if file is None or not sealed or key is None:
+            return file
+        return SealedFile(file, key, meta.get("PartSizes") or [row["size"]], sealed)
+
+    def plain_copy(self, row: dict, meta: dict, key: bytes | None, offset: int, length: int):
+        """A temp file holding ``length`` plaintext bytes of a version from ``offset`` (a
+        hard link or a kernel copy for an unsealed blob). Runs in a thread."""
+        if not (meta.get("SSE") or {}).get("Sealed"):
+            return self.copy_range(row, offset, length)
+        file = self.open_object(row, meta, key)
+        if file is None:
+            raise FileNotFoundError(row["blob_id"])
+        target = self.blobs.temp_path()
+        unseal(file, target, offset, length)
+        return target
+
+    def seal_received(self, path, key: bytes) -> tuple[object, str]:
+        """A temp file's bytes sealed under ``key`` into a new temp file (the plaintext
+        one is removed); (new path, initial counter). Runs in a thread."""
+        target = self.blobs.temp_path()
+        try:
+            iv = seal(path, target, key)
+        finally:
+            path.unlink(missing_ok=True)
+        return target, iv
 
     @staticmethod
     def _kms_context(bucket: dict, key: str, given: str | None) -> dict[str, str]:

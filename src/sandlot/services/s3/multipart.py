@@ -88,7 +88,9 @@ class MultipartOperations(EncryptionOperations):
         if algorithm in checksums.ALGORITHMS:
             meta["ChecksumAlgorithm"] = algorithm
             meta["ChecksumType"] = _checksum_type(algorithm, params.get("ChecksumType"))
-        meta["SSE"] = await self.encryption_for_write(ctx, bucket, key, params)
+        # Parts are sealed as they arrive: the KMS data key is decrypted for each part
+        # (AWS: multipart SSE-KMS uploads need kms:Decrypt), SSE-C parts bring the key.
+        meta["SSE"], _ = await self.encryption_for_write(ctx, bucket, key, params)
         upload_id = secrets.token_urlsafe(48)
         self.store.put(
             UPLOADS,
@@ -117,19 +119,32 @@ class MultipartOperations(EncryptionOperations):
         number = _part_number(params["PartNumber"])
         upload_meta = load_meta(upload)
         self._check_part_key(upload_meta, params)
+        sealing_key = await self.object_key(
+            ctx, bucket, upload["key"], upload_meta.get("SSE") or {}, params
+        )
         received = await self.receive(params.get("Body"), params)
-        algorithm = upload_meta.get("ChecksumAlgorithm")
-        if algorithm and algorithm not in received.checksums:
-            received.checksums.update(
-                await asyncio.to_thread(checksums.of_file, received.path, [algorithm])
-            )
-        row = await self._store_part(upload, number, received)
-        out = {"ETag": row["etag"], **response_members(upload_meta)}
+        out = {"ETag": received.etag, **response_members(upload_meta)}
         for name, value in received.checksums.items():
             out[checksums.MEMBERS[name]] = value
+        # The part's checksum in the upload's algorithm (the default CRC64NVME when it
+        # has none): completion combines them into the object's checksum.
+        algorithm = upload_meta.get("ChecksumAlgorithm") or DEFAULT_CHECKSUM
+        if algorithm not in received.checksums:
+            value = await asyncio.to_thread(checksums.of_file, received.path, [algorithm])
+            received.checksums.update(value)
+            if upload_meta.get("ChecksumAlgorithm"):
+                out[checksums.MEMBERS[algorithm]] = value[algorithm]
+        await self._store_part(upload, number, received, sealing_key)
         return out
 
-    async def _store_part(self, upload: dict, number: int, received: Received) -> dict:
+    async def _store_part(
+        self, upload: dict, number: int, received: Received, sealing_key: bytes | None
+    ) -> dict:
+        iv = None
+        if sealing_key is not None:
+            received.path, iv = await asyncio.to_thread(
+                self.seal_received, received.path, sealing_key
+            )
         blob_id = await self.adopt(received)
         row = {
             "upload_id": upload["upload_id"],
@@ -139,6 +154,7 @@ class MultipartOperations(EncryptionOperations):
             "etag": received.etag,
             "modified": self.clock(),
             "checksums": json.dumps(received.checksums),
+            "iv": iv,
         }
         unreferenced = []
         try:
@@ -169,8 +185,12 @@ class MultipartOperations(EncryptionOperations):
         check_conditions(source, params, "CopySourceIf", copy=True)
         upload_meta = load_meta(upload)
         self._check_part_key(upload_meta, params)
-        await self.check_read(
-            ctx, source_bucket, source, load_meta(source), params, prefix="CopySourceSSECustomer"
+        sealing_key = await self.object_key(
+            ctx, bucket, upload["key"], upload_meta.get("SSE") or {}, params
+        )
+        source_meta = load_meta(source)
+        source_object_key = await self.check_read(
+            ctx, source_bucket, source, source_meta, params, prefix="CopySourceSSECustomer"
         )
         first, length = 0, source["size"]
         text = params.get("CopySourceRange")
@@ -179,17 +199,17 @@ class MultipartOperations(EncryptionOperations):
         algorithm = upload_meta.get("ChecksumAlgorithm")
 
         def copy() -> Received:
-            path = self.copy_range(source, first, length)
-            wanted = ["md5"] + ([algorithm] if algorithm else [])
+            path = self.plain_copy(source, source_meta, source_object_key, first, length)
+            wanted = ["md5", algorithm or DEFAULT_CHECKSUM]
             sums = checksums.of_file(path, wanted)
             md5 = base64.b64decode(sums.pop("md5")).hex()
             return Received(path, length, md5, sums)
 
         received = await asyncio.to_thread(copy)
-        row = await self._store_part(upload, number, received)
+        row = await self._store_part(upload, number, received, sealing_key)
         result: dict[str, Any] = {"ETag": row["etag"], "LastModified": http_date(row["modified"])}
-        for name, value in received.checksums.items():
-            result[checksums.MEMBERS[name]] = value
+        if algorithm:
+            result[checksums.MEMBERS[algorithm]] = received.checksums[algorithm]
         out: dict[str, Any] = {"CopyPartResult": result, **response_members(upload_meta)}
         if source_bucket["versioning"]:
             out["CopySourceVersionId"] = source["version_id"]
@@ -217,6 +237,30 @@ class MultipartOperations(EncryptionOperations):
                 f"The upload was created using the {checksum_type or 'null'} checksum mode. "
                 f"The complete request must use the same checksum mode."
             )
+        if not algorithm:  # no checksum asked for: S3's default, CRC64NVME of the object
+            algorithm, checksum_type = DEFAULT_CHECKSUM, "FULL_OBJECT"
+        # The object's checksum from its parts' (no byte is read): the parts' CRCs
+        # combined (FULL_OBJECT), or the checksum of their checksums (COMPOSITE).
+        values = [json.loads(p["checksums"] or "{}").get(algorithm) for p in chosen]
+        if None in values:
+            raise invalid_request(
+                f"The upload was created using a {algorithm} checksum. The complete "
+                "request referenced parts without this checksum."
+            )
+        if checksum_type == "FULL_OBJECT":
+            sized = [(v, p["size"]) for v, p in zip(values, chosen, strict=True)]
+            value = checksums.combined(algorithm, sized)
+        else:
+            value = checksums.composite(algorithm, values)
+        claimed = params.get(checksums.MEMBERS[algorithm])
+        if claimed and claimed != value:
+            raise ServiceError(
+                "BadDigest",
+                f"The {algorithm.upper()} you specified did not match the calculated checksum.",
+            )
+        meta["Checksums"] = {algorithm: value}
+        if meta.get("SSE", {}).get("SSECustomerKeyMD5") or meta.get("SSE", {}).get("DataKey"):
+            meta["SSE"]["Sealed"] = [p["iv"] for p in chosen]  # one segment per part
         digest = hashlib.md5(usedforsecurity=False)
         for part in chosen:
             digest.update(bytes.fromhex(part["etag"].strip('"')))
@@ -224,29 +268,6 @@ class MultipartOperations(EncryptionOperations):
         path = await asyncio.to_thread(self.concatenate, [p["blob_id"] for p in chosen])
         size = sum(p["size"] for p in chosen)
         received = Received(path, size, digest.hexdigest())
-        if not algorithm:  # no checksum asked for: S3's default, CRC64NVME of the object
-            algorithm, checksum_type = DEFAULT_CHECKSUM, "FULL_OBJECT"
-        if algorithm:
-            if checksum_type == "FULL_OBJECT":
-                value = (await asyncio.to_thread(checksums.of_file, path, [algorithm]))[algorithm]
-            else:
-                values = [json.loads(p["checksums"]).get(algorithm) for p in chosen]
-                if None in values:
-                    path.unlink(missing_ok=True)
-                    raise ServiceError(
-                        "InvalidRequest",
-                        f"The upload was created using a {algorithm} checksum. The complete "
-                        "request referenced parts without this checksum.",
-                    )
-                value = checksums.composite(algorithm, values)
-            claimed = params.get(checksums.MEMBERS[algorithm])
-            if claimed and claimed != value:
-                path.unlink(missing_ok=True)
-                raise ServiceError(
-                    "BadDigest",
-                    f"The {algorithm.upper()} you specified did not match the calculated checksum.",
-                )
-            meta["Checksums"] = {algorithm: value}
         meta["Parts"] = len(chosen)
         meta["PartSizes"] = [p["size"] for p in chosen]
         blob_id = await self.adopt(received)
@@ -274,9 +295,8 @@ class MultipartOperations(EncryptionOperations):
             "ETag": etag,
             **response_members(meta),
         }
-        if algorithm:
-            out[checksums.MEMBERS[algorithm]] = meta["Checksums"][algorithm]
-            out["ChecksumType"] = checksum_type
+        out[checksums.MEMBERS[algorithm]] = value
+        out["ChecksumType"] = checksum_type
         if bucket["versioning"]:
             out["VersionId"] = row["version_id"]
         return out

@@ -293,9 +293,14 @@ class ObjectOperations(EncryptionOperations):
         key = check_key(params["Key"])
         check_acl(params)
         meta = object_meta(params)
-        meta["SSE"] = await self.encryption_for_write(ctx, bucket, key, params)
+        meta["SSE"], sealing_key = await self.encryption_for_write(ctx, bucket, key, params)
         received = await self.receive(params.get("Body"), params, DEFAULT_CHECKSUM)
         meta["Checksums"] = received.checksums
+        if sealing_key is not None:
+            received.path, iv = await asyncio.to_thread(
+                self.seal_received, received.path, sealing_key
+            )
+            meta["SSE"]["Sealed"] = [iv]
         blob_id = await self.adopt(received)
         guard = write_conditions(key, params)
         row = self.write_version(
@@ -324,7 +329,8 @@ class ObjectOperations(EncryptionOperations):
         for _attempt in range(3):
             row = self.resolve(bucket, key, params.get("VersionId"))
             check_conditions(row, params)
-            await self.check_read(ctx, bucket, row, load_meta(row), params)
+            meta = load_meta(row)
+            object_key = await self.check_read(ctx, bucket, row, meta, params)
             size = row["size"]
             window = parse_range(params.get("Range"), size)
             if params.get("PartNumber") is not None:
@@ -340,7 +346,7 @@ class ObjectOperations(EncryptionOperations):
                 out.pop("ChecksumType", None)
             if not with_body:
                 return out
-            file = self.open_blob(row)
+            file = self.open_object(row, meta, object_key)
             if file is None:  # overwritten or deleted since the row was read: read again
                 continue
             out["Body"] = FileBody(file, first, length)
@@ -470,7 +476,7 @@ class ObjectOperations(EncryptionOperations):
         source = self.resolve(source_bucket, source_key, source_version)
         check_conditions(source, params, "CopySourceIf", copy=True)
         source_meta = load_meta(source)
-        await self.check_read(
+        source_secret = await self.check_read(
             ctx, source_bucket, source, source_meta, params, prefix="CopySourceSSECustomer"
         )
         if source["size"] > MAX_PUT_BYTES:
@@ -519,11 +525,12 @@ class ObjectOperations(EncryptionOperations):
             meta["Tags"] = source_meta["Tags"]
         # The copy is encrypted as the destination says (request or bucket default), not
         # as its source was.
-        meta["SSE"] = await self.encryption_for_write(ctx, bucket, key, params)
+        meta["SSE"], sealing_key = await self.encryption_for_write(ctx, bucket, key, params)
         algorithm = (params.get("ChecksumAlgorithm") or "").lower()
         stored = source_meta.get("Checksums") or {}
-        path = await asyncio.to_thread(self.copy_range, source, 0, source["size"])
-        received = Received(path, source["size"], source["etag"].strip('"').split("-")[0])
+        path = await asyncio.to_thread(
+            self.plain_copy, source, source_meta, source_secret, 0, source["size"]
+        )
         wanted = {a for a in stored if "-" not in stored[a]}
         if algorithm in checksums.ALGORITHMS:
             wanted = {algorithm}
@@ -534,6 +541,10 @@ class ObjectOperations(EncryptionOperations):
         if missing:
             computed.update(await asyncio.to_thread(checksums.of_file, path, missing))
         meta["Checksums"] = computed
+        if sealing_key is not None:
+            path, iv = await asyncio.to_thread(self.seal_received, path, sealing_key)
+            meta["SSE"]["Sealed"] = [iv]
+        received = Received(path, source["size"], source["etag"].strip('"').split("-")[0])
         guard = write_conditions(key, params)  # the destination's If-Match/If-None-Match
         blob_id = await self.adopt(received)
         row = self.write_version(

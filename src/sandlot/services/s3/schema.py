@@ -79,6 +79,7 @@ PARTS = Table(
         "etag": "TEXT",
         "modified": "REAL",
         "checksums": "TEXT",  # JSON: algorithm → base64 value
+        "iv": "TEXT",  # a sealed part's initial counter (SSE-C/SSE-KMS uploads), else NULL
     },
     ("upload_id", "part_number"),
 )
@@ -92,4 +93,5 @@ MIGRATIONS = [
     Migration(4, create=PARTS),
     Migration(5, create=GARBAGE),
     Migration(6, add_column=(BUCKETS, "encryption")),
+    Migration(7, add_column=(PARTS, "iv")),
 ]
