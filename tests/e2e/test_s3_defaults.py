@@ -292,6 +292,33 @@ def test_multipart_checksum_types(client, plain_s3, bucket):
     assert (done["ChecksumCRC32"], done["ChecksumType"]) == (crc32(one + two), "FULL_OBJECT")
     head = s3.head_object(Bucket=bucket, Key="full", ChecksumMode="ENABLED")
     assert (head["ChecksumCRC32"], head["ChecksumType"]) == (crc32(one + two), "FULL_OBJECT")
+    # A part's checksum is the upload's algorithm's; a composite completion lists them.
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="sha", ChecksumAlgorithm="SHA256")
+    mismatch = error_of(
+        s3.upload_part, Bucket=bucket, Key="sha", UploadId=upload["UploadId"], PartNumber=1,
+        Body=b"x", ChecksumAlgorithm="CRC32",
+    )  # fmt: skip
+    assert (mismatch["Code"], mismatch["Message"]) == (
+        "InvalidRequest",
+        "Checksum Type mismatch occurred, expected checksum Type: sha256, actual checksum "
+        "Type: crc32",
+    )
+    part = s3.upload_part(
+        Bucket=bucket, Key="sha", UploadId=upload["UploadId"], PartNumber=1, Body=b"x",
+        ChecksumAlgorithm="SHA256",
+    )  # fmt: skip
+    unlisted = error_of(
+        s3.complete_multipart_upload,
+        Bucket=bucket,
+        Key="sha",
+        UploadId=upload["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )
+    assert (unlisted["Code"], unlisted["Message"]) == (
+        "InvalidRequest",
+        "The upload was created using a sha256 checksum. The complete request referenced "
+        "parts without this checksum.",
+    )
     # A multipart upload created without an algorithm gets the default: CRC64NVME, full object.
     upload = plain_s3.create_multipart_upload(Bucket=bucket, Key="plain")["UploadId"]
     part = plain_s3.upload_part(Bucket=bucket, Key="plain", UploadId=upload, PartNumber=1, Body=two)

@@ -299,7 +299,7 @@ class S3Base(Provider):
 
         A body that fails a check raises BadDigest/InvalidDigest; nothing is stored.
         """
-        wanted = _claimed_checksums(params, body)
+        wanted = claimed_checksums(params, body)
         algorithm = (params.get("ChecksumAlgorithm") or "").lower()
         algorithms = set(wanted)
         if algorithm in checksums.ALGORITHMS:
@@ -396,7 +396,7 @@ def _copy(src, dst, offset: int, length: int) -> None:
             remaining -= len(chunk)
 
 
-def _claimed_checksums(params: dict, body: Any) -> dict[str, str]:
+def claimed_checksums(params: dict, body: Any) -> dict[str, str]:
     """The checksum values the request states, from headers and aws-chunked trailers."""
     claimed = {}
     for algorithm, member in checksums.MEMBERS.items():

@@ -18,7 +18,13 @@ from urllib.parse import quote, quote_plus
 from sandlot.protocol import ServiceError, checksums
 from sandlot.services.provider import RequestContext
 from sandlot.services.s3.acl import check_acl
-from sandlot.services.s3.base import DEFAULT_CHECKSUM, Received, check_key, load_meta
+from sandlot.services.s3.base import (
+    DEFAULT_CHECKSUM,
+    Received,
+    check_key,
+    claimed_checksums,
+    load_meta,
+)
 from sandlot.services.s3.buckets import canonical_id
 from sandlot.services.s3.encryption import EncryptionOperations, response_members
 from sandlot.services.s3.errors import (
@@ -122,6 +128,13 @@ class MultipartOperations(EncryptionOperations):
         sealing_key = await self.object_key(
             ctx, bucket, upload["key"], upload_meta.get("SSE") or {}, params
         )
+        expected = upload_meta.get("ChecksumAlgorithm")
+        stated = [a for a in claimed_checksums(params, params.get("Body")) if a != expected]
+        if expected and stated:  # a part's checksum is the upload's algorithm's
+            raise invalid_request(
+                f"Checksum Type mismatch occurred, expected checksum Type: {expected}, "
+                f"actual checksum Type: {stated[0]}"
+            )
         received = await self.receive(params.get("Body"), params)
         out = {"ETag": received.etag, **response_members(upload_meta)}
         for name, value in received.checksums.items():
@@ -231,6 +244,13 @@ class MultipartOperations(EncryptionOperations):
         meta = load_meta(upload)
         algorithm = meta.pop("ChecksumAlgorithm", None)
         checksum_type = meta.pop("ChecksumType", None)
+        if checksum_type == "COMPOSITE" and any(
+            not part.get(checksums.MEMBERS[algorithm]) for part in requested
+        ):  # a composite checksum is built from the parts' checksums the request lists
+            raise invalid_request(
+                f"The upload was created using a {algorithm} checksum. The complete request "
+                "referenced parts without this checksum."
+            )
         given_type = params.get("ChecksumType")
         if given_type is not None and given_type != (checksum_type or "FULL_OBJECT"):
             raise invalid_request(
