@@ -122,6 +122,18 @@ def test_boto3_virtual_hosted_style_on_a_missing_bucket(server, monkeypatch):
 # -- conditional writes -----------------------------------------------------------------
 
 
+def test_if_none_match_takes_only_a_star(server, bucket):
+    status, _, body = raw(server.endpoint, "PUT", f"/{bucket}/k", {"If-None-Match": '"abc"'}, b"x")
+    assert status == 501
+    assert members(body) | {"RequestId": "", "HostId": ""} == {
+        "Code": "NotImplemented",
+        "Message": "A header you provided implies functionality that is not implemented",
+        "Header": "If-None-Match",
+        "RequestId": "",
+        "HostId": "",
+    }
+
+
 def test_conditional_copy(client, bucket):
     s3 = client("s3")
     s3.put_object(Bucket=bucket, Key="src", Body=b"source")

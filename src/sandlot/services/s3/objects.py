@@ -601,8 +601,14 @@ def write_conditions(key: str, params: dict):
     if_none, if_match = params.get("IfNoneMatch"), params.get("IfMatch")
     if if_none is None and if_match is None:
         return None
-    if if_none is not None and if_none.strip() != "*":
-        raise ServiceError("NotImplemented", "If-None-Match accepts only '*' on writes.", 501)
+    if if_none is not None and (if_none.strip() != "*" or if_match is not None):
+        # AWS accepts only "*", and not together with If-Match.
+        raise ServiceError(
+            "NotImplemented",
+            "A header you provided implies functionality that is not implemented",
+            501,
+            Header="If-None-Match" if if_match is None else "If-Match",
+        )
 
     def guard(current: dict | None) -> None:
         if if_none is not None and current is not None:
