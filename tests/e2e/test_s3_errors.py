@@ -75,6 +75,36 @@ def test_error_documents_carry_awss_members_only(server, client, bucket):
     assert list(members(body)) == ["Code", "Message", "Condition", "RequestId", "HostId"]
 
 
+def test_signature_does_not_match_shows_what_s3_signed(server, client, bucket):
+    iam = client("iam")
+    name = f"sig-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=name)
+    key_id = iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"]
+    s3 = boto3.session.Session().client(
+        "s3",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key_id,
+        aws_secret_access_key="not-the-secret",
+        config=Config(retries={"max_attempts": 1}),
+    )
+    refused = error_of(s3.get_object, Bucket=bucket, Key="k")
+    assert (refused["Code"], refused["HTTPStatusCode"]) == ("SignatureDoesNotMatch", 403)
+    assert refused["Message"] == (
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your key and signing method."
+    )
+    assert refused["AWSAccessKeyId"] == key_id
+    assert refused["StringToSign"].startswith("AWS4-HMAC-SHA256\n")
+    assert refused["CanonicalRequest"].startswith(f"GET\n/{bucket}/k\n")
+    assert refused["StringToSignBytes"].startswith("41 57 53 34")  # "AWS4"
+    assert (
+        bytes.fromhex(refused["CanonicalRequestBytes"].replace(" ", "")).decode()
+        == (refused["CanonicalRequest"])
+    )
+    assert len(refused["SignatureProvided"]) == 64
+
+
 def test_virtual_host_for_a_missing_bucket_is_no_such_bucket(server):
     port = urlsplit(server.endpoint).port
     for host in (

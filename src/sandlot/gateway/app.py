@@ -297,6 +297,12 @@ class Gateway:
                 error.message = "The AWS Access Key Id you provided does not exist in our records."
                 if sig is not None:
                     error.fields["AWSAccessKeyId"] = sig.access_key_id
+            if protocol == "rest-xml" and failure.details:  # S3 shows what it signed
+                error.message = (
+                    "The request signature we calculated does not match the signature you "
+                    "provided. Check your key and signing method."
+                )
+                error.fields.update(failure.details)
         except ServiceError as exc:
             error = exc
         except NotImplementedError:  # e.g. event-stream outputs, not served yet
