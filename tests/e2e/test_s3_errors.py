@@ -444,6 +444,34 @@ def test_delete_of_a_version_that_does_not_exist(server, client, bucket):
     )
 
 
+def test_a_delete_marker_named_by_version(server, client, bucket):
+    s3 = client("s3")
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    marker = s3.delete_object(Bucket=bucket, Key="k")["VersionId"]
+    status, headers, body = raw(server.endpoint, "GET", f"/{bucket}/k?versionId={marker}")
+    assert (status, headers["x-amz-delete-marker"], headers["Allow"]) == (405, "true", "DELETE")
+    assert members(body) | {"RequestId": "", "HostId": ""} == {
+        "Code": "MethodNotAllowed",
+        "Message": "The specified method is not allowed against this resource.",
+        "Method": "GET",
+        "ResourceType": "DeleteMarker",
+        "RequestId": "",
+        "HostId": "",
+    }
+    refused = error_of(
+        s3.copy_object,
+        Bucket=bucket,
+        Key="copy",
+        CopySource={"Bucket": bucket, "Key": "k", "VersionId": marker},
+    )
+    assert (refused["Code"], refused["HTTPStatusCode"], refused["Message"]) == (
+        "InvalidRequest",
+        400,
+        "The source of a copy request may not specifically refer to a delete marker by version id.",
+    )
+
+
 def test_tagging_limits_and_characters(client, bucket):
     s3 = client("s3")
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")

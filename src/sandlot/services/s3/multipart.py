@@ -194,7 +194,7 @@ class MultipartOperations(EncryptionOperations):
         source_bucket = self.bucket(
             ctx, source_bucket_name, params.get("ExpectedSourceBucketOwner")
         )
-        source = self.resolve(source_bucket, source_key, source_version)
+        source = self.resolve(source_bucket, source_key, source_version, method=None)
         check_conditions(source, params, "CopySourceIf", copy=True)
         upload_meta = load_meta(upload)
         self._check_part_key(upload_meta, params)

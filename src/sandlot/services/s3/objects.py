@@ -204,9 +204,12 @@ def parse_copy_source(source: str) -> tuple[str, str, str | None]:
 class ObjectOperations(EncryptionOperations):
     # -- reading helpers ------------------------------------------------------------------
 
-    def resolve(self, bucket: dict, key: str, version_id: str | None) -> dict:
+    def resolve(
+        self, bucket: dict, key: str, version_id: str | None, method: str | None = "GET"
+    ) -> dict:
         """The version a read names: the current one, or ``version_id``; S3's errors for
-        a missing key or version and for a delete marker."""
+        a missing key or version and for a delete marker (named by a request with HTTP
+        ``method``, or by a copy's source when ``method`` is None)."""
         name = bucket["name"]
         if version_id is None:
             row = self.latest(name, key)
@@ -224,13 +227,20 @@ class ObjectOperations(EncryptionOperations):
         if row is None:
             raise no_such_version(key, version_id)
         if row["marker"]:
+            if method is None:
+                raise invalid_request(
+                    "The source of a copy request may not specifically refer to a delete "
+                    "marker by version id."
+                )
             raise method_not_allowed(
                 {
                     "x-amz-delete-marker": "true",
                     "x-amz-version-id": version_id,
                     "Last-Modified": _rfc822(row["modified"]),
                     "Allow": "DELETE",
-                }
+                },
+                method=method,
+                resource_type="DeleteMarker",
             )
         return row
 
@@ -327,7 +337,8 @@ class ObjectOperations(EncryptionOperations):
         bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
         key = params["Key"]
         for _attempt in range(3):
-            row = self.resolve(bucket, key, params.get("VersionId"))
+            method = "GET" if with_body else "HEAD"
+            row = self.resolve(bucket, key, params.get("VersionId"), method)
             check_conditions(row, params)
             meta = load_meta(row)
             object_key = await self.check_read(ctx, bucket, row, meta, params)
@@ -473,7 +484,7 @@ class ObjectOperations(EncryptionOperations):
         source_bucket = self.bucket(
             ctx, source_bucket_name, params.get("ExpectedSourceBucketOwner")
         )
-        source = self.resolve(source_bucket, source_key, source_version)
+        source = self.resolve(source_bucket, source_key, source_version, method=None)
         check_conditions(source, params, "CopySourceIf", copy=True)
         source_meta = load_meta(source)
         source_secret = await self.check_read(
