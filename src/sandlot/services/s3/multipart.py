@@ -135,18 +135,16 @@ class MultipartOperations(EncryptionOperations):
                 f"Checksum Type mismatch occurred, expected checksum Type: {expected}, "
                 f"actual checksum Type: {stated[0]}"
             )
-        received = await self.receive(params.get("Body"), params)
+        # Each part gets the upload's algorithm's checksum (the default CRC64NVME when it
+        # has none): completion combines or composes them into the object's checksum.
+        algorithm = upload_meta.get("ChecksumAlgorithm") or DEFAULT_CHECKSUM
+        received = await self.receive(params.get("Body"), params, algorithm)
+        if algorithm not in received.checksums:  # the client stated another algorithm
+            value = await asyncio.to_thread(checksums.of_file, received.path, [algorithm])
+            received.checksums.update(value)
         out = {"ETag": received.etag, **response_members(upload_meta)}
         for name, value in received.checksums.items():
             out[checksums.MEMBERS[name]] = value
-        # The part's checksum in the upload's algorithm (the default CRC64NVME when it
-        # has none): completion combines them into the object's checksum.
-        algorithm = upload_meta.get("ChecksumAlgorithm") or DEFAULT_CHECKSUM
-        if algorithm not in received.checksums:
-            value = await asyncio.to_thread(checksums.of_file, received.path, [algorithm])
-            received.checksums.update(value)
-            if upload_meta.get("ChecksumAlgorithm"):
-                out[checksums.MEMBERS[algorithm]] = value[algorithm]
         await self._store_part(upload, number, received, sealing_key)
         return out
 
