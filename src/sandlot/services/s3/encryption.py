@@ -11,9 +11,9 @@ key (``GenerateDataKey``, so the key must exist, be enabled and be usable by the
 caller) and keeps the encrypted data key; every read asks KMS to decrypt it (so a
 disabled key or a caller without ``kms:Decrypt`` is refused). KMS's errors come back
 as S3 answers them (``KMS.DisabledException``…, 400). SSE-C keeps the key's MD5
-only; a read must present the same key. What sandlot does not do: the blob on disk is
-not enciphered (the data directory is the trust boundary, as for every other store),
-so the encryption modes decide who may read, not how the bytes lie on disk.
+only; a read must present the same key. SSE-C and SSE-KMS objects are sealed at rest
+under their key (``sealing.py``); SSE-S3 blobs are stored as they are (the data
+directory is their trust boundary, as for every other store).
 """
 
 from __future__ import annotations
