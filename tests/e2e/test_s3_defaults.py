@@ -123,6 +123,7 @@ def test_bucket_encryption_with_kms_is_stored_and_honoured(client, bucket):
     kms.disable_key(KeyId=key["KeyId"])
     refused = error_of(s3.get_object, Bucket=bucket, Key="secret")
     assert (refused["Code"], refused["HTTPStatusCode"]) == ("KMS.DisabledException", 400)
+    assert s3.head_object(Bucket=bucket, Key="secret")["SSEKMSKeyId"] == key["Arn"]  # no KMS
     written = error_of(s3.put_object, Bucket=bucket, Key="other", Body=b"x")
     assert written["Code"] == "KMS.DisabledException"
     kms.enable_key(KeyId=key["KeyId"])

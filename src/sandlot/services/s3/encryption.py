@@ -225,16 +225,17 @@ class EncryptionOperations(S3Base):
 
     async def check_read(
         self, ctx: RequestContext, bucket: dict, row: dict, meta: dict, params: dict, *,
-        prefix: str = "SSECustomer",
+        prefix: str = "SSECustomer", data: bool = True,
     ) -> bytes | None:  # fmt: skip
         """The key that opens the object's bytes (None for SSE-S3), or S3's refusal: SSE-C
         needs the same key; SSE-KMS needs KMS to decrypt the object's data key for the
-        caller."""
-        return await self.object_key(ctx, bucket, row["key"], meta.get("SSE") or {}, params, prefix)
+        caller when its bytes are read (``data``; HeadObject needs no KMS permission)."""
+        sse = meta.get("SSE") or {}
+        return await self.object_key(ctx, bucket, row["key"], sse, params, prefix, data=data)
 
     async def object_key(
         self, ctx: RequestContext, bucket: dict, key: str, sse: dict, params: dict,
-        prefix: str = "SSECustomer",
+        prefix: str = "SSECustomer", *, data: bool = True,
     ) -> bytes | None:  # fmt: skip
         """The key of an object's (or upload's) encryption ``sse`` for this request."""
         given = ssec_key(params, prefix)
@@ -247,7 +248,7 @@ class EncryptionOperations(S3Base):
             return given[1]
         if given is not None:
             raise invalid_request("The encryption parameters are not applicable to this object.")
-        if sse.get("DataKey"):
+        if sse.get("DataKey") and data:
             context = self._kms_context(bucket, key, sse.get("SSEKMSEncryptionContext"))
             decrypted = await self._kms(
                 ctx,

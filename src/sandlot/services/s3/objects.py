@@ -341,7 +341,7 @@ class ObjectOperations(EncryptionOperations):
             row = self.resolve(bucket, key, params.get("VersionId"), method)
             check_conditions(row, params)
             meta = load_meta(row)
-            object_key = await self.check_read(ctx, bucket, row, meta, params)
+            object_key = await self.check_read(ctx, bucket, row, meta, params, data=with_body)
             size = row["size"]
             window = parse_range(params.get("Range"), size)
             if params.get("PartNumber") is not None:
