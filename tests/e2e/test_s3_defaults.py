@@ -6,6 +6,7 @@ otherwise, SSE-KMS through KMS), and every upload carries a full-object checksum
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import uuid
 import zlib
@@ -293,6 +294,10 @@ def test_multipart_checksum_types(client, plain_s3, bucket):
     assert (done["ChecksumCRC32"], done["ChecksumType"]) == (crc32(one + two), "FULL_OBJECT")
     head = s3.head_object(Bucket=bucket, Key="full", ChecksumMode="ENABLED")
     assert (head["ChecksumCRC32"], head["ChecksumType"]) == (crc32(one + two), "FULL_OBJECT")
+    # A copy is one object: the MD5 of its bytes as ETag, no "-N".
+    copy = s3.copy_object(Bucket=bucket, Key="copy", CopySource=f"{bucket}/full")
+    assert copy["CopyObjectResult"]["ETag"] == f'"{hashlib.md5(one + two).hexdigest()}"'
+    assert s3.head_object(Bucket=bucket, Key="copy")["ETag"] == copy["CopyObjectResult"]["ETag"]
     # A part's checksum is the upload's algorithm's; a composite completion lists them.
     upload = s3.create_multipart_upload(Bucket=bucket, Key="sha", ChecksumAlgorithm="SHA256")
     mismatch = error_of(
@@ -323,6 +328,7 @@ def test_multipart_checksum_types(client, plain_s3, bucket):
     # A multipart upload created without an algorithm gets the default: CRC64NVME, full object.
     upload = plain_s3.create_multipart_upload(Bucket=bucket, Key="plain")["UploadId"]
     part = plain_s3.upload_part(Bucket=bucket, Key="plain", UploadId=upload, PartNumber=1, Body=two)
+    assert "ChecksumCRC64NVME" not in part  # none declared: S3 echoes no part checksum
     done = plain_s3.complete_multipart_upload(
         Bucket=bucket,
         Key="plain",

@@ -4,6 +4,7 @@ and object tagging."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import re
 from typing import Any
@@ -549,19 +550,24 @@ class ObjectOperations(EncryptionOperations):
             wanted = {DEFAULT_CHECKSUM}
         computed = {a: stored[a] for a in wanted if a in stored and "-" not in stored[a]}
         missing = [a for a in wanted if a not in computed]
+        md5 = source["etag"].strip('"')
+        if "-" in md5:  # the copy is one object: its ETag is the MD5 of its bytes
+            missing.append("md5")
         if missing:
             computed.update(await asyncio.to_thread(checksums.of_file, path, missing))
+        if "md5" in computed:
+            md5 = base64.b64decode(computed.pop("md5")).hex()
         meta["Checksums"] = computed
         if sealing_key is not None:
             path, iv = await asyncio.to_thread(self.seal_received, path, sealing_key)
             meta["SSE"]["Sealed"] = [iv]
-        received = Received(path, source["size"], source["etag"].strip('"').split("-")[0])
+        received = Received(path, source["size"], md5)
         guard = write_conditions(key, params)  # the destination's If-Match/If-None-Match
         blob_id = await self.adopt(received)
         row = self.write_version(
             bucket,
             key,
-            {"size": source["size"], "etag": source["etag"], "meta": meta},
+            {"size": source["size"], "etag": received.etag, "meta": meta},
             blob_id=blob_id,
             guard=guard,
             notify=(ctx, "s3:ObjectCreated:Copy"),
