@@ -348,6 +348,71 @@ def test_aws_cli_sees_the_defaults(server, bucket, tmp_path):
                "--checksum-mode", "ENABLED")  # fmt: skip
     assert head["ServerSideEncryption"] == "AES256"
     assert head["ChecksumType"] == "FULL_OBJECT"
+    attributes = aws(server.endpoint, "s3api", "get-object-attributes", "--bucket", bucket,
+                     "--key", "f", "--object-attributes", "Checksum", "ObjectSize")  # fmt: skip
+    assert attributes["ObjectSize"] == len(b"from the cli")
+    assert attributes["Checksum"]["ChecksumType"] == "FULL_OBJECT"
     config = aws(server.endpoint, "s3api", "get-bucket-encryption", "--bucket", bucket)
     rule = config["ServerSideEncryptionConfiguration"]["Rules"][0]
     assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+
+
+ALL_ATTRIBUTES = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
+
+
+def test_get_object_attributes(client, plain_s3, bucket):
+    s3 = client("s3")
+    body = b"attributes" * 10
+    put = s3.put_object(Bucket=bucket, Key="one", Body=body)
+    got = s3.get_object_attributes(Bucket=bucket, Key="one", ObjectAttributes=ALL_ATTRIBUTES)
+    assert got["ETag"] == put["ETag"].strip('"')  # bare here, as S3 answers it
+    assert got["Checksum"] == {"ChecksumCRC32": crc32(body), "ChecksumType": "FULL_OBJECT"}
+    assert (got["ObjectSize"], got["StorageClass"]) == (len(body), "STANDARD")
+    assert "ObjectParts" not in got
+    plain_s3.put_object(Bucket=bucket, Key="default", Body=body)
+    got = s3.get_object_attributes(Bucket=bucket, Key="default", ObjectAttributes=["Checksum"])
+    assert got["Checksum"] == {"ChecksumCRC64NVME": crc64nvme(body), "ChecksumType": "FULL_OBJECT"}
+    assert "ETag" not in got and "ObjectSize" not in got
+    # A composite multipart object: its checksum without "-N", its parts with theirs.
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="m", ChecksumAlgorithm="SHA256")
+    parts = []
+    for number, data in ((1, b"a" * (5 * MIB)), (3, b"tail")):
+        part = s3.upload_part(
+            Bucket=bucket, Key="m", UploadId=upload["UploadId"], PartNumber=number, Body=data,
+            ChecksumAlgorithm="SHA256",
+        )  # fmt: skip
+        parts.append(
+            {"PartNumber": number, "ETag": part["ETag"], "ChecksumSHA256": part["ChecksumSHA256"]}
+        )
+    done = s3.complete_multipart_upload(
+        Bucket=bucket, Key="m", UploadId=upload["UploadId"], MultipartUpload={"Parts": parts}
+    )
+    got = s3.get_object_attributes(
+        Bucket=bucket, Key="m", ObjectAttributes=ALL_ATTRIBUTES, MaxParts=1
+    )
+    assert got["Checksum"] == {
+        "ChecksumSHA256": done["ChecksumSHA256"].split("-")[0],
+        "ChecksumType": "COMPOSITE",
+    }
+    listed = got["ObjectParts"]
+    assert (listed["TotalPartsCount"], listed["IsTruncated"], listed["NextPartNumberMarker"]) == (
+        2,
+        True,
+        1,
+    )
+    assert listed["Parts"] == [
+        {"PartNumber": 1, "Size": 5 * MIB, "ChecksumSHA256": parts[0]["ChecksumSHA256"]}
+    ]
+    rest = s3.get_object_attributes(
+        Bucket=bucket, Key="m", ObjectAttributes=["ObjectParts"], PartNumberMarker=1
+    )["ObjectParts"]
+    assert rest["IsTruncated"] is False
+    assert rest["Parts"] == [
+        {"PartNumber": 3, "Size": 4, "ChecksumSHA256": parts[1]["ChecksumSHA256"]}
+    ]
+    bad = error_of(s3.get_object_attributes, Bucket=bucket, Key="one", ObjectAttributes=["Colour"])
+    assert (bad["Code"], bad["HTTPStatusCode"]) == ("InvalidArgument", 400)
+    missing = error_of(
+        s3.get_object_attributes, Bucket=bucket, Key="nope", ObjectAttributes=["ETag"]
+    )
+    assert (missing["Code"], missing["HTTPStatusCode"]) == ("NoSuchKey", 404)

@@ -290,6 +290,10 @@ class MultipartOperations(EncryptionOperations):
         received = Received(path, size, digest.hexdigest())
         meta["Parts"] = len(chosen)
         meta["PartSizes"] = [p["size"] for p in chosen]
+        if checksum_type == "COMPOSITE":  # GetObjectAttributes lists them
+            meta["PartChecksums"] = [
+                [p["part_number"], v] for p, v in zip(chosen, values, strict=True)
+            ]
         blob_id = await self.adopt(received)
 
         def drop_upload() -> list[str]:

@@ -39,6 +39,8 @@ from sandlot.services.s3.post import PostForm, read_post_form
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 MAX_METADATA_BYTES = 2048
 MAX_DELETE_KEYS = 1000
+MAX_PARTS = 1000  # parts GetObjectAttributes lists at a time
+OBJECT_ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
 # Members copied from a request into an object's stored metadata, and returned as they are.
 CONTENT_MEMBERS = ("ContentType", "ContentEncoding", "ContentDisposition", "ContentLanguage",
                    "CacheControl", "WebsiteRedirectLocation")  # fmt: skip
@@ -581,6 +583,44 @@ class ObjectOperations(EncryptionOperations):
             out["CopySourceVersionId"] = source["version_id"]
         return out
 
+    async def get_object_attributes(self, ctx: RequestContext, params: dict) -> dict:
+        """The attributes asked for (``x-amz-object-attributes``) of a version: ETag (bare,
+        as S3 answers it here), checksum (a composite one without its ``-N``), size,
+        storage class and, for a multipart object, its parts (each with its checksum
+        when the object's is COMPOSITE), paged like ListParts."""
+        bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
+        wanted = {a.strip() for a in params.get("ObjectAttributes") or [] if a.strip()}
+        unknown = sorted(wanted - set(OBJECT_ATTRIBUTES))
+        if not wanted or unknown:
+            raise invalid_argument(
+                "Invalid attribute name specified.",
+                "x-amz-object-attributes",
+                unknown[0] if unknown else "",
+            )
+        row = self.resolve(bucket, params["Key"], params.get("VersionId"))
+        meta = load_meta(row)
+        await self.check_read(ctx, bucket, row, meta, params, data=False)
+        out: dict[str, Any] = {"LastModified": http_date(row["modified"])}
+        if bucket["versioning"]:
+            out["VersionId"] = row["version_id"]
+        if "ETag" in wanted:
+            out["ETag"] = row["etag"].strip('"')
+        if "ObjectSize" in wanted:
+            out["ObjectSize"] = row["size"]
+        if "StorageClass" in wanted:
+            out["StorageClass"] = meta.get("StorageClass") or "STANDARD"
+        stored = meta.get("Checksums") or {}
+        if "Checksum" in wanted and stored:
+            checksum: dict[str, Any] = {
+                checksums.MEMBERS[a]: v.split("-")[0] for a, v in stored.items()
+            }
+            composite = any("-" in v for v in stored.values())
+            checksum["ChecksumType"] = "COMPOSITE" if composite else "FULL_OBJECT"
+            out["Checksum"] = checksum
+        if "ObjectParts" in wanted and meta.get("Parts"):
+            out["ObjectParts"] = _object_parts(meta, params)
+        return out
+
     # -- tagging --------------------------------------------------------------------------
 
     def put_object_tagging(self, ctx: RequestContext, params: dict) -> dict:
@@ -608,6 +648,33 @@ class ObjectOperations(EncryptionOperations):
     @staticmethod
     def _version_out(bucket: dict, row: dict) -> dict:
         return {"VersionId": row["version_id"]} if bucket["versioning"] else {}
+
+
+def _object_parts(meta: dict, params: dict) -> dict:
+    """GetObjectAttributes' ObjectParts of a multipart object, from ``PartNumberMarker``,
+    at most ``MaxParts`` (1,000 by default)."""
+    sizes = meta.get("PartSizes") or []
+    listed = meta.get("PartChecksums") or []
+    algorithm = next(iter(meta.get("Checksums") or {}), None)
+    marker = params.get("PartNumberMarker") or 0
+    limit = min(params.get("MaxParts") or MAX_PARTS, MAX_PARTS)
+    after = [(number, sizes[i], value) for i, (number, value) in enumerate(listed)]
+    after = [part for part in after if part[0] > marker]
+    page = after[:limit]
+    parts = [
+        {"PartNumber": number, "Size": size, checksums.MEMBERS[algorithm]: value}
+        for number, size, value in page
+    ]
+    out: dict[str, Any] = {
+        "TotalPartsCount": len(sizes),
+        "PartNumberMarker": marker,
+        "MaxParts": limit,
+        "IsTruncated": len(after) > limit,
+        "Parts": parts or None,
+    }
+    if page:
+        out["NextPartNumberMarker"] = page[-1][0]
+    return out
 
 
 def write_conditions(key: str, params: dict):
