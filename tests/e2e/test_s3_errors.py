@@ -380,6 +380,40 @@ def test_sse_c_objects_are_sealed_at_rest(server, client, bucket):
     assert wrong["HTTPStatusCode"] == 403
 
 
+def test_aws_cli_sse_c_and_conditional_copy(server, client, bucket, tmp_path):
+    s3 = client("s3")
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"BlockedEncryptionTypes": {"EncryptionType": ["NONE"]}}]
+        },
+    )
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.write_bytes(b"cli secret")
+    key = uuid.uuid4().hex  # 32 characters: the CLI takes the key's bytes and encodes them
+    sse = ["--sse-customer-algorithm", "AES256", "--sse-customer-key", key]
+    put = aws(server.endpoint, "s3api", "put-object", "--bucket", bucket, "--key", "c",
+              "--body", str(source), *sse)  # fmt: skip
+    assert put["SSECustomerAlgorithm"] == "AES256"
+    aws(server.endpoint, "s3api", "get-object", "--bucket", bucket, "--key", "c", *sse, str(out))
+    assert out.read_bytes() == b"cli secret"
+    result = subprocess.run(
+        [sys.executable, "-m", "awscli", "s3api", "get-object", "--bucket", bucket, "--key",
+         "c", str(out)],
+        env=cli_env(server.endpoint), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0 and "InvalidRequest" in result.stderr
+    s3.put_object(Bucket=bucket, Key="there", Body=b"x")
+    result = subprocess.run(
+        [sys.executable, "-m", "awscli", "s3api", "copy-object", "--bucket", bucket, "--key",
+         "there", "--copy-source", f"{bucket}/c", "--if-none-match", "*",
+         "--copy-source-sse-customer-algorithm", "AES256",
+         "--copy-source-sse-customer-key", key],
+        env=cli_env(server.endpoint), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0 and "PreconditionFailed" in result.stderr
+
+
 def test_sse_c_multipart(client, bucket):
     s3 = client("s3")
     s3.put_bucket_encryption(
