@@ -429,13 +429,18 @@ def test_sse_c_multipart(client, bucket):
     )
     assert (keyless["Code"], keyless["HTTPStatusCode"]) == ("InvalidRequest", 400)
     first, second = os.urandom(5 * MIB), os.urandom(1000)
+    s3.put_object(Bucket=bucket, Key="source", Body=b"pad" + second)
     parts = []
-    for number, data in ((1, first), (2, second)):
-        part = s3.upload_part(
-            Bucket=bucket, Key="m", UploadId=upload, PartNumber=number, Body=data, **ssec(key)
-        )
-        assert part["SSECustomerKeyMD5"] == ssec(key)["SSECustomerKeyMD5"]
-        parts.append({"PartNumber": number, "ETag": part["ETag"]})
+    part = s3.upload_part(
+        Bucket=bucket, Key="m", UploadId=upload, PartNumber=1, Body=first, **ssec(key)
+    )
+    assert part["SSECustomerKeyMD5"] == ssec(key)["SSECustomerKeyMD5"]
+    parts.append({"PartNumber": 1, "ETag": part["ETag"]})
+    copied = s3.upload_part_copy(  # sealed under the upload's key as it is copied in
+        Bucket=bucket, Key="m", UploadId=upload, PartNumber=2, CopySource=f"{bucket}/source",
+        CopySourceRange=f"bytes=3-{len(second) + 2}", **ssec(key),
+    )  # fmt: skip
+    parts.append({"PartNumber": 2, "ETag": copied["CopyPartResult"]["ETag"]})
     done = s3.complete_multipart_upload(
         Bucket=bucket, Key="m", UploadId=upload, MultipartUpload={"Parts": parts}
     )
