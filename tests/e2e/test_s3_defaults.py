@@ -113,6 +113,8 @@ def test_bucket_encryption_with_kms_is_stored_and_honoured(client, bucket):
         "KMSMasterKeyID": key["Arn"],
     }
     assert rule["BucketKeyEnabled"] is True
+    # SSE-C blocking is a bucket-level setting: a rule that does not name it keeps it.
+    assert rule["BlockedEncryptionTypes"] == {"EncryptionType": ["SSE-C"]}
     put = s3.put_object(Bucket=bucket, Key="secret", Body=b"payload")
     assert put["ServerSideEncryption"] == "aws:kms"
     assert put["SSEKMSKeyId"] == key["Arn"]

@@ -140,6 +140,10 @@ class EncryptionOperations(S3Base):
         if len(rules) != 1:
             raise malformed_xml()
         rule = _check_rule(rules[0])
+        if "BlockedEncryptionTypes" not in rule:  # a bucket-level setting: kept unless given
+            current = default_rule(bucket).get("BlockedEncryptionTypes")
+            if current is not None:
+                rule["BlockedEncryptionTypes"] = current
         self.store.put(BUCKETS, {**bucket, "encryption": json.dumps({"Rules": [rule]})})
         return {}
 
@@ -174,12 +178,7 @@ class EncryptionOperations(S3Base):
                     algorithm,
                 )
             if "SSE-C" in (rule.get("BlockedEncryptionTypes") or {}).get("EncryptionType", []):
-                raise ServiceError(
-                    "AccessDenied",
-                    "Requests specifying Server Side Encryption with Customer provided keys "
-                    "are blocked for this bucket.",
-                    403,
-                )
+                raise ServiceError("AccessDenied", "Access Denied", 403)  # AWS says no more
             return {"SSECustomerAlgorithm": SSE_S3, "SSECustomerKeyMD5": customer[0]}, customer[1]
         if algorithm is not None and algorithm not in (SSE_S3, *KMS_ALGORITHMS):
             raise invalid_argument(
