@@ -532,6 +532,7 @@ class ObjectOperations(EncryptionOperations):
             meta = {k: v for k, v in source_meta.items() if k not in ("Tags", "Checksums", "SSE")}
             meta.pop("Parts", None)
             meta.pop("PartSizes", None)
+            meta.pop("PartChecksums", None)
         if tagging == "REPLACE":
             if params.get("Tagging"):
                 meta["Tags"] = parse_tagging_header(params["Tagging"])
