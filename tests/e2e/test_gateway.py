@@ -95,6 +95,10 @@ def test_clock_skew_over_15_minutes_is_refused(client):
     skewed = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=16)
     with (
         mock.patch("botocore.auth.get_current_datetime", return_value=skewed),
+        # with awscrt installed (sandlot's CRCs) botocore signs with its CRT signers
+        mock.patch(
+            "botocore.crt.auth.get_current_datetime", return_value=skewed.replace(tzinfo=dt.UTC)
+        ),
         pytest.raises(ClientError) as error,
     ):
         sts.get_caller_identity()

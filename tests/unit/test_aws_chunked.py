@@ -175,7 +175,8 @@ def test_requested_checksums_come_from_headers_sdk_algorithm_and_trailer():
         "x-amz-trailer": "x-amz-checksum-crc64nvme",
     }
     assert bodies.requested_checksums(headers) == {"sha1", "crc32c", "crc64nvme"}
-    assert bodies.requested_checksums({"x-amz-sdk-checksum-algorithm": "MD4"}) == set()
+    # None named: S3's default checksum, computed on the way.
+    assert bodies.requested_checksums({"x-amz-sdk-checksum-algorithm": "MD4"}) == {"crc64nvme"}
 
 
 @pytest.mark.parametrize(

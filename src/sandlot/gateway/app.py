@@ -306,6 +306,12 @@ class Gateway:
                 error.message = "The AWS Access Key Id you provided does not exist in our records."
                 if sig is not None:
                     error.fields["AWSAccessKeyId"] = sig.access_key_id
+            if protocol == "rest-xml" and failure.details:  # S3 shows what it signed
+                error.message = (
+                    "The request signature we calculated does not match the signature you "
+                    "provided. Check your key and signing method."
+                )
+                error.fields.update(failure.details)
         except ServiceError as exc:
             error = exc
         except NotImplementedError:  # e.g. event-stream outputs, not served yet
@@ -320,8 +326,6 @@ class Gateway:
             if spooled is not None:
                 # Whatever the provider did not adopt (os.replace) goes.
                 spooled.path.unlink(missing_ok=True)
-        if service == "s3":
-            error.fields.setdefault("Resource", unquote(routed.path))
         response = self._serializer(service, protocol).serialize_error(error, operation, request_id)
         if request.method == "HEAD":
             response.body = b""  # HEAD answers carry no body, errors included

@@ -54,10 +54,11 @@ class AuthFailure(Exception):
     ``expired_token``, ``skewed``, ``expired_url``.
     """
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, details: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
+        self.details = details or {}  # what S3's error document shows of a bad signature
 
 
 def credential_scope_service(request: HttpRequest) -> tuple[str, str] | None:
@@ -252,6 +253,11 @@ class _Verifier(SigV4Auth):
 
 def expected_signature(request: HttpRequest, sig: Signature, secret: str) -> str:
     """The signature a client holding ``secret`` would have sent for ``request``."""
+    return _v4(request, sig, secret)[2]
+
+
+def _v4(request: HttpRequest, sig: Signature, secret: str) -> tuple[str, str, str]:
+    """(canonical request, string to sign, signature) of ``request`` for ``secret``."""
     pairs = parse_qsl(request.query, keep_blank_values=True)
     if sig.presigned:
         pairs = [(k, v) for k, v in pairs if k != "X-Amz-Signature"]
@@ -268,7 +274,8 @@ def expected_signature(request: HttpRequest, sig: Signature, secret: str) -> str
     aws_request.context["timestamp"] = sig.amz_date
     verifier = _Verifier(sig, secret, canonical_query)
     canonical = verifier.canonical_request(aws_request)
-    return verifier.signature(verifier.string_to_sign(aws_request, canonical), aws_request)
+    string_to_sign = verifier.string_to_sign(aws_request, canonical)
+    return canonical, string_to_sign, verifier.signature(string_to_sign, aws_request)
 
 
 class _VerifierV2(HmacV1Auth):
@@ -282,7 +289,8 @@ class _VerifierV2(HmacV1Auth):
         return self._expires
 
 
-def _expected_v2(request: HttpRequest, sig: Signature, secret: str) -> str:
+def _expected_v2(request: HttpRequest, sig: Signature, secret: str) -> tuple[str, str]:
+    """(string to sign, signature) of a Signature Version 2 query-string request."""
     # The signed Content-Type/Content-MD5/x-amz-* values travel as headers or, when the
     # URL was made with them, in the query string.
     headers = HTTPHeaders()
@@ -297,19 +305,33 @@ def _expected_v2(request: HttpRequest, sig: Signature, secret: str) -> str:
             headers[lower] = value
     split = urlsplit(f"http://host{request.path or '/'}?{request.query}")
     verifier = _VerifierV2(sig.access_key_id, secret, sig.expires or 0)
-    return verifier.sign_string(verifier.canonical_string(request.method, split, headers))
+    string_to_sign = verifier.canonical_string(request.method, split, headers)
+    return string_to_sign, verifier.sign_string(string_to_sign)
+
+
+def _bytes(text: str) -> str:
+    return " ".join(f"{b:02x}" for b in text.encode())
 
 
 def verify(request: HttpRequest, sig: Signature, secret: str) -> None:
     """Raise AuthFailure unless ``sig`` is the right signature of ``request`` for ``secret``."""
+    details = {"AWSAccessKeyId": sig.access_key_id}
     if sig.version == 2:
-        expected = _expected_v2(request, sig, secret)
+        string_to_sign, expected = _expected_v2(request, sig, secret)
     else:
-        expected = expected_signature(request, sig, secret)
+        canonical, string_to_sign, expected = _v4(request, sig, secret)
     if not hmac.compare_digest(expected, sig.signature):
+        details.update(
+            StringToSign=string_to_sign,
+            SignatureProvided=sig.signature,
+            StringToSignBytes=_bytes(string_to_sign),
+        )
+        if sig.version != 2:
+            details.update(CanonicalRequest=canonical, CanonicalRequestBytes=_bytes(canonical))
         raise AuthFailure(
             "bad_signature",
             "The request signature we calculated does not match the signature you provided. "
             "Check your AWS Secret Access Key and signing method. "
             "Consult the service documentation for details.",
+            details,
         )

@@ -74,8 +74,10 @@ def entity_too_large() -> ServiceError:
 
 
 def requested_checksums(headers: dict[str, str]) -> set[str]:
-    """The checksum algorithms a request names: ``x-amz-checksum-<alg>`` headers,
-    ``x-amz-sdk-checksum-algorithm`` and the aws-chunked ``x-amz-trailer``."""
+    """The checksum algorithms to compute while spooling: those a request names
+    (``x-amz-checksum-<alg>`` headers, ``x-amz-sdk-checksum-algorithm`` and the
+    aws-chunked ``x-amz-trailer``), else CRC64NVME, the checksum S3 gives an upload that
+    states none (so it costs no second pass over the body)."""
     found = set()
     for name in headers:
         if name.startswith(_CHECKSUM_PREFIX) and name[15:] in checksums.ALGORITHMS:
@@ -87,7 +89,7 @@ def requested_checksums(headers: dict[str, str]) -> set[str]:
         trailer = trailer.strip().lower()
         if trailer.startswith(_CHECKSUM_PREFIX) and trailer[15:] in checksums.ALGORITHMS:
             found.add(trailer[15:])
-    return found
+    return found or {"crc64nvme"}
 
 
 # --- spooling --------------------------------------------------------------------------------

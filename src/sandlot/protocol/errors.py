@@ -14,7 +14,8 @@ class ServiceError(Exception):
     not define are written too, as child elements of the XML ``<Error>`` (S3's
     ``BucketName`` for ``NoSuchBucket``, ``Key`` for ``NoSuchKey``, ``Method`` and
     ``ResourceType`` for ``MethodNotAllowed``, in the order given) or as extra keys of a
-    JSON error. For S3 the gateway adds ``Resource`` (the request's path) unless set.
+    JSON error (S3's error documents carry exactly the members AWS sends per code:
+    no ``Resource``, which AWS no longer sends).
     ``sender_fault`` selects ``Sender``/``Receiver`` in the query protocol's error type.
     """
 

@@ -39,6 +39,8 @@ from sandlot.services.s3.schema import BUCKETS, GARBAGE, MIGRATIONS, OBJECTS
 
 MAX_KEY_BYTES = 1024
 MAX_PUT_BYTES = 5 * 1024**3  # a single PUT (PutObject, UploadPart)
+# The checksum S3 gives an object whose upload stated none.
+DEFAULT_CHECKSUM = "crc64nvme"
 NULL_VERSION = "null"
 log = logging.getLogger("sandlot.s3")
 # Bodies at most this big are hashed and written on the event loop; bigger ones in a thread.
@@ -287,17 +289,23 @@ class S3Base(Provider):
 
     # -- request bodies -------------------------------------------------------------------
 
-    async def receive(self, body: bytes | SpooledBody | None, params: dict) -> Received:
+    async def receive(
+        self, body: bytes | SpooledBody | None, params: dict, default: str | None = None
+    ) -> Received:
         """The body on disk with its MD5 and checksums, verified against the request's
         Content-MD5 and ``x-amz-checksum-*`` values (headers or aws-chunked trailers).
+        A request that states no checksum gets the ``default`` algorithm's (S3 gives
+        every new object a CRC64NVME when the client sends none).
 
         A body that fails a check raises BadDigest/InvalidDigest; nothing is stored.
         """
-        wanted = _claimed_checksums(params, body)
+        wanted = claimed_checksums(params, body)
         algorithm = (params.get("ChecksumAlgorithm") or "").lower()
         algorithms = set(wanted)
         if algorithm in checksums.ALGORITHMS:
             algorithms.add(algorithm)
+        if not algorithms and default is not None:
+            algorithms.add(default)
         if isinstance(body, SpooledBody):
             received = Received(body.path, body.size, body.md5, dict(body.checksums))
             missing = [a for a in algorithms if a not in received.checksums]
@@ -388,7 +396,7 @@ def _copy(src, dst, offset: int, length: int) -> None:
             remaining -= len(chunk)
 
 
-def _claimed_checksums(params: dict, body: Any) -> dict[str, str]:
+def claimed_checksums(params: dict, body: Any) -> dict[str, str]:
     """The checksum values the request states, from headers and aws-chunked trailers."""
     claimed = {}
     for algorithm, member in checksums.MEMBERS.items():

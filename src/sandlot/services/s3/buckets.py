@@ -17,7 +17,9 @@ from sandlot.services.s3.policy import validate_bucket_policy
 from sandlot.services.s3.schema import BUCKETS, OBJECTS, UPLOADS
 
 DEFAULT_REGION = "us-east-1"
-MAX_TAGS = 50
+MAX_BUCKET_TAGS = 50
+MAX_OBJECT_TAGS = 10
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
 # General purpose bucket naming rules (Amazon S3 User Guide, "Bucket naming rules").
 _NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _IP = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
@@ -40,24 +42,38 @@ def valid_bucket_name(name: str) -> bool:
     )
 
 
-def check_tags(tags: list[dict]) -> list[dict]:
-    """A TagSet as S3 accepts it: unique keys, ≤ 50 tags, AWS's lengths."""
-    if len(tags) > MAX_TAGS:
-        raise ServiceError("BadRequest", "Object tags cannot be greater than 50", 400)
+def _tag_text(text: str, limit: int, minimum: int) -> bool:
+    """A tag key or value as AWS allows it: Unicode letters, digits, spaces and
+    ``_ . : / = + - @``, ``minimum``..``limit`` characters."""
+    return minimum <= len(text) <= limit and all(
+        c.isalnum() or c.isspace() or c in _TAG_PUNCTUATION for c in text
+    )
+
+
+def check_tags(tags: list[dict], limit: int = MAX_BUCKET_TAGS) -> list[dict]:
+    """A TagSet as S3 accepts it: each tag checked first (AWS's order), then the count
+    (50 on a bucket, 10 on an object)."""
     seen = set()
     for tag in tags:
         key, value = tag.get("Key", ""), tag.get("Value", "")
+        if not _tag_text(key, 128, 1):
+            raise ServiceError("InvalidTag", "The TagKey you have provided is invalid", 400)
+        if not _tag_text(value, 256, 0):
+            raise ServiceError("InvalidTag", "The TagValue you have provided is invalid", 400)
         if key in seen:
             raise ServiceError("InvalidTag", "Cannot provide multiple Tags with the same key", 400)
         seen.add(key)
-        if not key or len(key) > 128:
-            raise ServiceError("InvalidTag", "The TagKey you have provided is invalid", 400)
-        if len(value) > 256:
-            raise ServiceError("InvalidTag", "The TagValue you have provided is invalid", 400)
         if key.lower().startswith("aws:"):
             raise ServiceError(
                 "InvalidTag", "System tags cannot be added/updated by requester", 400
             )
+    if len(tags) > limit:
+        message = (
+            "Object tags cannot be greater than 10"
+            if limit == MAX_OBJECT_TAGS
+            else f"Bucket tag count cannot be greater than {limit}"
+        )
+        raise ServiceError("BadRequest", message, 400)
     return [{"Key": t["Key"], "Value": t.get("Value", "")} for t in tags]
 
 

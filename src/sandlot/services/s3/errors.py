@@ -87,12 +87,21 @@ def not_modified(headers: dict[str, str]) -> ServiceError:
     return ServiceError("NotModified", "Not Modified", 304, headers=headers)
 
 
-def method_not_allowed(headers: dict[str, str] | None = None) -> ServiceError:
+def method_not_allowed(
+    headers: dict[str, str] | None = None,
+    *,
+    method: str | None = None,
+    resource_type: str | None = None,
+) -> ServiceError:
+    fields = {}
+    if method is not None:  # AWS names the method and what it was refused on
+        fields = {"Method": method, "ResourceType": resource_type or "OBJECT"}
     return ServiceError(
         "MethodNotAllowed",
         "The specified method is not allowed against this resource.",
         405,
         headers=headers,
+        **fields,
     )
 
 

@@ -18,14 +18,27 @@ from urllib.parse import quote, quote_plus
 from sandlot.protocol import ServiceError, checksums
 from sandlot.services.provider import RequestContext
 from sandlot.services.s3.acl import check_acl
-from sandlot.services.s3.base import Received, S3Base, check_key, load_meta
+from sandlot.services.s3.base import (
+    DEFAULT_CHECKSUM,
+    Received,
+    check_key,
+    claimed_checksums,
+    load_meta,
+)
 from sandlot.services.s3.buckets import canonical_id
-from sandlot.services.s3.errors import invalid_argument, malformed_xml, no_such_upload
+from sandlot.services.s3.encryption import EncryptionOperations, response_members
+from sandlot.services.s3.errors import (
+    invalid_argument,
+    invalid_request,
+    malformed_xml,
+    no_such_upload,
+)
 from sandlot.services.s3.objects import (
     check_conditions,
     http_date,
     object_meta,
     parse_copy_source,
+    write_conditions,
 )
 from sandlot.services.s3.schema import GARBAGE, PARTS, UPLOADS
 
@@ -33,6 +46,22 @@ MIN_PART_BYTES = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10_000
 MAX_PARTS_LISTED = 1000
 _CHECKSUM_TYPES = ("COMPOSITE", "FULL_OBJECT")
+# Full-object checksums of a multipart upload exist only for the CRCs (they combine
+# across parts); CRC64NVME exists only as a full-object checksum.
+_FULL_OBJECT = ("crc32", "crc32c", "crc64nvme")
+_COMPOSITE = ("crc32", "crc32c", "sha1", "sha256")
+
+
+def _checksum_type(algorithm: str, given: str | None) -> str:
+    """The checksum type of a new upload with ``algorithm``, checked as S3 checks it."""
+    if given is not None and given not in _CHECKSUM_TYPES:
+        raise invalid_argument("Invalid checksum type", "x-amz-checksum-type", given)
+    kind = given or ("FULL_OBJECT" if algorithm == "crc64nvme" else "COMPOSITE")
+    if algorithm not in (_FULL_OBJECT if kind == "FULL_OBJECT" else _COMPOSITE):
+        raise invalid_request(
+            f"The {kind} checksum type cannot be used with the {algorithm} checksum algorithm."
+        )
+    return kind
 
 
 def _part_number(value: int) -> int:
@@ -49,25 +78,25 @@ def _same_etag(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and a.strip('"') == b.strip('"')
 
 
-class MultipartOperations(S3Base):
+class MultipartOperations(EncryptionOperations):
     def _upload(self, bucket: dict, key: str, upload_id: str) -> dict:
         row = self.store.get(UPLOADS, upload_id)
         if row is None or row["bucket"] != bucket["name"] or row["key"] != key:
             raise no_such_upload(upload_id)
         return row
 
-    def create_multipart_upload(self, ctx: RequestContext, params: dict) -> dict:
+    async def create_multipart_upload(self, ctx: RequestContext, params: dict) -> dict:
         bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
         key = check_key(params["Key"])
         check_acl(params)
         meta = object_meta(params)
         algorithm = (params.get("ChecksumAlgorithm") or "").lower()
-        checksum_type = params.get("ChecksumType")
-        if checksum_type is not None and checksum_type not in _CHECKSUM_TYPES:
-            raise invalid_argument("Invalid checksum type", "x-amz-checksum-type", checksum_type)
         if algorithm in checksums.ALGORITHMS:
             meta["ChecksumAlgorithm"] = algorithm
-            meta["ChecksumType"] = checksum_type or "COMPOSITE"
+            meta["ChecksumType"] = _checksum_type(algorithm, params.get("ChecksumType"))
+        # Parts are sealed as they arrive: the KMS data key is decrypted for each part
+        # (AWS: multipart SSE-KMS uploads need kms:Decrypt), SSE-C parts bring the key.
+        meta["SSE"], _ = await self.encryption_for_write(ctx, bucket, key, params)
         upload_id = secrets.token_urlsafe(48)
         self.store.put(
             UPLOADS,
@@ -79,7 +108,12 @@ class MultipartOperations(S3Base):
                 "meta": json.dumps(meta),
             },
         )
-        out: dict[str, Any] = {"Bucket": bucket["name"], "Key": key, "UploadId": upload_id}
+        out: dict[str, Any] = {
+            "Bucket": bucket["name"],
+            "Key": key,
+            "UploadId": upload_id,
+            **response_members(meta),
+        }
         if algorithm in checksums.ALGORITHMS:
             out["ChecksumAlgorithm"] = algorithm.upper()
             out["ChecksumType"] = meta["ChecksumType"]
@@ -89,19 +123,41 @@ class MultipartOperations(S3Base):
         bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
         upload = self._upload(bucket, params["Key"], params["UploadId"])
         number = _part_number(params["PartNumber"])
-        received = await self.receive(params.get("Body"), params)
-        algorithm = load_meta(upload).get("ChecksumAlgorithm")
-        if algorithm and algorithm not in received.checksums:
-            received.checksums.update(
-                await asyncio.to_thread(checksums.of_file, received.path, [algorithm])
+        upload_meta = load_meta(upload)
+        self._check_part_key(upload_meta, params)
+        sealing_key = await self.object_key(
+            ctx, bucket, upload["key"], upload_meta.get("SSE") or {}, params
+        )
+        expected = upload_meta.get("ChecksumAlgorithm")
+        stated = [a for a in claimed_checksums(params, params.get("Body")) if a != expected]
+        if expected and stated:  # a part's checksum is the upload's algorithm's
+            raise invalid_request(
+                f"Checksum Type mismatch occurred, expected checksum Type: {expected}, "
+                f"actual checksum Type: {stated[0]}"
             )
-        row = await self._store_part(upload, number, received)
-        out = {"ETag": row["etag"]}
+        # Each part gets the upload's algorithm's checksum (the default CRC64NVME when it
+        # has none): completion combines or composes them into the object's checksum.
+        algorithm = upload_meta.get("ChecksumAlgorithm") or DEFAULT_CHECKSUM
+        received = await self.receive(params.get("Body"), params, algorithm)
+        if algorithm not in received.checksums:  # the client stated another algorithm
+            value = await asyncio.to_thread(checksums.of_file, received.path, [algorithm])
+            received.checksums.update(value)
+        out = {"ETag": received.etag, **response_members(upload_meta)}
+        shown = set(claimed_checksums(params, params.get("Body"))) | {expected}
         for name, value in received.checksums.items():
-            out[checksums.MEMBERS[name]] = value
+            if name in shown:  # the default checksum of a part is not echoed, as S3
+                out[checksums.MEMBERS[name]] = value
+        await self._store_part(upload, number, received, sealing_key)
         return out
 
-    async def _store_part(self, upload: dict, number: int, received: Received) -> dict:
+    async def _store_part(
+        self, upload: dict, number: int, received: Received, sealing_key: bytes | None
+    ) -> dict:
+        iv = None
+        if sealing_key is not None:
+            received.path, iv = await asyncio.to_thread(
+                self.seal_received, received.path, sealing_key
+            )
         blob_id = await self.adopt(received)
         row = {
             "upload_id": upload["upload_id"],
@@ -111,6 +167,7 @@ class MultipartOperations(S3Base):
             "etag": received.etag,
             "modified": self.clock(),
             "checksums": json.dumps(received.checksums),
+            "iv": iv,
         }
         unreferenced = []
         try:
@@ -137,27 +194,36 @@ class MultipartOperations(S3Base):
         source_bucket = self.bucket(
             ctx, source_bucket_name, params.get("ExpectedSourceBucketOwner")
         )
-        source = self.resolve(source_bucket, source_key, source_version)
+        source = self.resolve(source_bucket, source_key, source_version, method=None)
         check_conditions(source, params, "CopySourceIf", copy=True)
+        upload_meta = load_meta(upload)
+        self._check_part_key(upload_meta, params)
+        sealing_key = await self.object_key(
+            ctx, bucket, upload["key"], upload_meta.get("SSE") or {}, params
+        )
+        source_meta = load_meta(source)
+        source_object_key = await self.check_read(
+            ctx, source_bucket, source, source_meta, params, prefix="CopySourceSSECustomer"
+        )
         first, length = 0, source["size"]
         text = params.get("CopySourceRange")
         if text:
             first, length = _copy_range(text, source["size"])
-        algorithm = load_meta(upload).get("ChecksumAlgorithm")
+        algorithm = upload_meta.get("ChecksumAlgorithm")
 
         def copy() -> Received:
-            path = self.copy_range(source, first, length)
-            wanted = ["md5"] + ([algorithm] if algorithm else [])
+            path = self.plain_copy(source, source_meta, source_object_key, first, length)
+            wanted = ["md5", algorithm or DEFAULT_CHECKSUM]
             sums = checksums.of_file(path, wanted)
             md5 = base64.b64decode(sums.pop("md5")).hex()
             return Received(path, length, md5, sums)
 
         received = await asyncio.to_thread(copy)
-        row = await self._store_part(upload, number, received)
+        row = await self._store_part(upload, number, received, sealing_key)
         result: dict[str, Any] = {"ETag": row["etag"], "LastModified": http_date(row["modified"])}
-        for name, value in received.checksums.items():
-            result[checksums.MEMBERS[name]] = value
-        out: dict[str, Any] = {"CopyPartResult": result}
+        if algorithm:
+            result[checksums.MEMBERS[algorithm]] = received.checksums[algorithm]
+        out: dict[str, Any] = {"CopyPartResult": result, **response_members(upload_meta)}
         if source_bucket["versioning"]:
             out["CopySourceVersionId"] = source["version_id"]
         return out
@@ -169,6 +235,7 @@ class MultipartOperations(S3Base):
         requested = (params.get("MultipartUpload") or {}).get("Parts") or []
         if not requested:
             raise malformed_xml()
+        guard = write_conditions(key, params)
         stored = {
             p["part_number"]: p
             for p in self.store.select(PARTS, {"upload_id": upload["upload_id"]})
@@ -177,6 +244,43 @@ class MultipartOperations(S3Base):
         meta = load_meta(upload)
         algorithm = meta.pop("ChecksumAlgorithm", None)
         checksum_type = meta.pop("ChecksumType", None)
+        if checksum_type == "COMPOSITE" and any(
+            not part.get(checksums.MEMBERS[algorithm]) for part in requested
+        ):  # a composite checksum is built from the parts' checksums the request lists
+            raise invalid_request(
+                f"The upload was created using a {algorithm} checksum. The complete request "
+                "referenced parts without this checksum."
+            )
+        given_type = params.get("ChecksumType")
+        if given_type is not None and given_type != (checksum_type or "FULL_OBJECT"):
+            raise invalid_request(
+                f"The upload was created using the {checksum_type or 'null'} checksum mode. "
+                f"The complete request must use the same checksum mode."
+            )
+        if not algorithm:  # no checksum asked for: S3's default, CRC64NVME of the object
+            algorithm, checksum_type = DEFAULT_CHECKSUM, "FULL_OBJECT"
+        # The object's checksum from its parts' (no byte is read): the parts' CRCs
+        # combined (FULL_OBJECT), or the checksum of their checksums (COMPOSITE).
+        values = [json.loads(p["checksums"] or "{}").get(algorithm) for p in chosen]
+        if None in values:
+            raise invalid_request(
+                f"The upload was created using a {algorithm} checksum. The complete "
+                "request referenced parts without this checksum."
+            )
+        if checksum_type == "FULL_OBJECT":
+            sized = [(v, p["size"]) for v, p in zip(values, chosen, strict=True)]
+            value = checksums.combined(algorithm, sized)
+        else:
+            value = checksums.composite(algorithm, values)
+        claimed = params.get(checksums.MEMBERS[algorithm])
+        if claimed and claimed != value:
+            raise ServiceError(
+                "BadDigest",
+                f"The {algorithm.upper()} you specified did not match the calculated checksum.",
+            )
+        meta["Checksums"] = {algorithm: value}
+        if meta.get("SSE", {}).get("SSECustomerKeyMD5") or meta.get("SSE", {}).get("DataKey"):
+            meta["SSE"]["Sealed"] = [p["iv"] for p in chosen]  # one segment per part
         digest = hashlib.md5(usedforsecurity=False)
         for part in chosen:
             digest.update(bytes.fromhex(part["etag"].strip('"')))
@@ -184,29 +288,12 @@ class MultipartOperations(S3Base):
         path = await asyncio.to_thread(self.concatenate, [p["blob_id"] for p in chosen])
         size = sum(p["size"] for p in chosen)
         received = Received(path, size, digest.hexdigest())
-        if algorithm:
-            if checksum_type == "FULL_OBJECT":
-                value = (await asyncio.to_thread(checksums.of_file, path, [algorithm]))[algorithm]
-            else:
-                values = [json.loads(p["checksums"]).get(algorithm) for p in chosen]
-                if None in values:
-                    path.unlink(missing_ok=True)
-                    raise ServiceError(
-                        "InvalidRequest",
-                        f"The upload was created using a {algorithm} checksum. The complete "
-                        "request referenced parts without this checksum.",
-                    )
-                value = checksums.composite(algorithm, values)
-            claimed = params.get(checksums.MEMBERS[algorithm])
-            if claimed and claimed != value:
-                path.unlink(missing_ok=True)
-                raise ServiceError(
-                    "BadDigest",
-                    f"The {algorithm.upper()} you specified did not match the calculated checksum.",
-                )
-            meta["Checksums"] = {algorithm: value}
         meta["Parts"] = len(chosen)
         meta["PartSizes"] = [p["size"] for p in chosen]
+        if checksum_type == "COMPOSITE":  # GetObjectAttributes lists them
+            meta["PartChecksums"] = [
+                [p["part_number"], v] for p, v in zip(chosen, values, strict=True)
+            ]
         blob_id = await self.adopt(received)
 
         def drop_upload() -> list[str]:
@@ -221,6 +308,7 @@ class MultipartOperations(S3Base):
             fields,
             blob_id=blob_id,
             extra=drop_upload,
+            guard=guard,
             notify=(ctx, "s3:ObjectCreated:CompleteMultipartUpload"),
         )
         out: dict[str, Any] = {
@@ -229,13 +317,35 @@ class MultipartOperations(S3Base):
             "Bucket": bucket["name"],
             "Key": key,
             "ETag": etag,
+            **response_members(meta),
         }
-        if algorithm:
-            out[checksums.MEMBERS[algorithm]] = meta["Checksums"][algorithm]
-            out["ChecksumType"] = checksum_type
+        out[checksums.MEMBERS[algorithm]] = value
+        out["ChecksumType"] = checksum_type
         if bucket["versioning"]:
             out["VersionId"] = row["version_id"]
         return out
+
+    @staticmethod
+    def _check_part_key(upload_meta: dict, params: dict) -> None:
+        """An SSE-C upload's parts bring the upload's key (S3 checks each part)."""
+        stored = (upload_meta.get("SSE") or {}).get("SSECustomerKeyMD5")
+        given = params.get("SSECustomerKeyMD5")
+        if stored is None and params.get("SSECustomerKey") is None:
+            return
+        if stored is None or params.get("SSECustomerKey") is None:
+            raise invalid_request(
+                "The multipart upload initiate requested encryption. Subsequent part requests "
+                "must include the appropriate encryption parameters."
+                if stored is not None
+                else "The encryption parameters are not applicable to this object."
+            )
+        computed = base64.b64encode(
+            hashlib.md5(base64.b64decode(params["SSECustomerKey"]), usedforsecurity=False).digest()
+        ).decode()
+        if computed != stored or (given is not None and given != computed):
+            raise invalid_request(
+                "The provided encryption parameters did not match the ones used originally."
+            )
 
     @staticmethod
     def _check_parts(requested: list[dict], stored: dict[int, dict]) -> list[dict]:

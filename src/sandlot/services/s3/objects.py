@@ -4,6 +4,7 @@ and object tagging."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import re
 from typing import Any
@@ -14,14 +15,15 @@ from sandlot.protocol.http import FileBody
 from sandlot.services.provider import RequestContext
 from sandlot.services.s3.acl import check_acl
 from sandlot.services.s3.base import (
+    DEFAULT_CHECKSUM,
     MAX_PUT_BYTES,
     NULL_VERSION,
     Received,
-    S3Base,
     check_key,
     load_meta,
 )
-from sandlot.services.s3.buckets import check_tags
+from sandlot.services.s3.buckets import MAX_OBJECT_TAGS, check_tags
+from sandlot.services.s3.encryption import EncryptionOperations, response_members
 from sandlot.services.s3.errors import (
     invalid_argument,
     invalid_request,
@@ -37,6 +39,8 @@ from sandlot.services.s3.post import PostForm, read_post_form
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 MAX_METADATA_BYTES = 2048
 MAX_DELETE_KEYS = 1000
+MAX_PARTS = 1000  # parts GetObjectAttributes lists at a time
+OBJECT_ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
 # Members copied from a request into an object's stored metadata, and returned as they are.
 CONTENT_MEMBERS = ("ContentType", "ContentEncoding", "ContentDisposition", "ContentLanguage",
                    "CacheControl", "WebsiteRedirectLocation")  # fmt: skip
@@ -96,7 +100,7 @@ def parse_tagging_header(text: str) -> list[dict]:
             "x-amz-tagging",
             text,
         )
-    return check_tags([{"Key": k, "Value": v} for k, v in pairs])
+    return check_tags([{"Key": k, "Value": v} for k, v in pairs], MAX_OBJECT_TAGS)
 
 
 def _epoch(value: Any) -> float:
@@ -200,12 +204,15 @@ def parse_copy_source(source: str) -> tuple[str, str, str | None]:
     return bucket, key, version
 
 
-class ObjectOperations(S3Base):
+class ObjectOperations(EncryptionOperations):
     # -- reading helpers ------------------------------------------------------------------
 
-    def resolve(self, bucket: dict, key: str, version_id: str | None) -> dict:
+    def resolve(
+        self, bucket: dict, key: str, version_id: str | None, method: str | None = "GET"
+    ) -> dict:
         """The version a read names: the current one, or ``version_id``; S3's errors for
-        a missing key or version and for a delete marker."""
+        a missing key or version and for a delete marker (named by a request with HTTP
+        ``method``, or by a copy's source when ``method`` is None)."""
         name = bucket["name"]
         if version_id is None:
             row = self.latest(name, key)
@@ -223,13 +230,20 @@ class ObjectOperations(S3Base):
         if row is None:
             raise no_such_version(key, version_id)
         if row["marker"]:
+            if method is None:
+                raise invalid_request(
+                    "The source of a copy request may not specifically refer to a delete "
+                    "marker by version id."
+                )
             raise method_not_allowed(
                 {
                     "x-amz-delete-marker": "true",
                     "x-amz-version-id": version_id,
                     "Last-Modified": _rfc822(row["modified"]),
                     "Allow": "DELETE",
-                }
+                },
+                method=method,
+                resource_type="DeleteMarker",
             )
         return row
 
@@ -255,6 +269,7 @@ class ObjectOperations(S3Base):
             out["TagCount"] = len(meta["Tags"])
         if meta.get("Parts"):
             out["PartsCount"] = meta["Parts"]
+        out.update(response_members(meta))
         if params.get("ChecksumMode") == "ENABLED":
             self.add_checksums(out, meta)
         for override, member in OVERRIDES.items():
@@ -291,11 +306,16 @@ class ObjectOperations(S3Base):
         key = check_key(params["Key"])
         check_acl(params)
         meta = object_meta(params)
-        received = await self.receive(params.get("Body"), params)
-        if received.checksums:
-            meta["Checksums"] = received.checksums
+        meta["SSE"], sealing_key = await self.encryption_for_write(ctx, bucket, key, params)
+        received = await self.receive(params.get("Body"), params, DEFAULT_CHECKSUM)
+        meta["Checksums"] = received.checksums
+        if sealing_key is not None:
+            received.path, iv = await asyncio.to_thread(
+                self.seal_received, received.path, sealing_key
+            )
+            meta["SSE"]["Sealed"] = [iv]
         blob_id = await self.adopt(received)
-        guard = _write_conditions(key, params)
+        guard = write_conditions(key, params)
         row = self.write_version(
             bucket,
             key,
@@ -304,24 +324,27 @@ class ObjectOperations(S3Base):
             guard=guard,
             notify=(ctx, event),
         )
-        out = {"ETag": row["etag"]}
+        out = {"ETag": row["etag"], **response_members(meta)}
         self.add_checksums(out, meta)
         if bucket["versioning"]:
             out["VersionId"] = row["version_id"]
         return out
 
-    def get_object(self, ctx: RequestContext, params: dict) -> dict:
-        return self._read(ctx, params, with_body=True)
+    async def get_object(self, ctx: RequestContext, params: dict) -> dict:
+        return await self._read(ctx, params, with_body=True)
 
-    def head_object(self, ctx: RequestContext, params: dict) -> dict:
-        return self._read(ctx, params, with_body=False)
+    async def head_object(self, ctx: RequestContext, params: dict) -> dict:
+        return await self._read(ctx, params, with_body=False)
 
-    def _read(self, ctx: RequestContext, params: dict, *, with_body: bool) -> dict:
+    async def _read(self, ctx: RequestContext, params: dict, *, with_body: bool) -> dict:
         bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
         key = params["Key"]
         for _attempt in range(3):
-            row = self.resolve(bucket, key, params.get("VersionId"))
+            method = "GET" if with_body else "HEAD"
+            row = self.resolve(bucket, key, params.get("VersionId"), method)
             check_conditions(row, params)
+            meta = load_meta(row)
+            object_key = await self.check_read(ctx, bucket, row, meta, params, data=with_body)
             size = row["size"]
             window = parse_range(params.get("Range"), size)
             if params.get("PartNumber") is not None:
@@ -337,7 +360,7 @@ class ObjectOperations(S3Base):
                 out.pop("ChecksumType", None)
             if not with_body:
                 return out
-            file = self.open_blob(row)
+            file = self.open_object(row, meta, object_key)
             if file is None:  # overwritten or deleted since the row was read: read again
                 continue
             out["Body"] = FileBody(file, first, length)
@@ -464,14 +487,17 @@ class ObjectOperations(S3Base):
         source_bucket = self.bucket(
             ctx, source_bucket_name, params.get("ExpectedSourceBucketOwner")
         )
-        source = self.resolve(source_bucket, source_key, source_version)
+        source = self.resolve(source_bucket, source_key, source_version, method=None)
         check_conditions(source, params, "CopySourceIf", copy=True)
+        source_meta = load_meta(source)
+        source_secret = await self.check_read(
+            ctx, source_bucket, source, source_meta, params, prefix="CopySourceSSECustomer"
+        )
         if source["size"] > MAX_PUT_BYTES:
             raise invalid_request(
                 "The specified copy source is larger than the maximum allowable size for a "
                 f"copy source: {MAX_PUT_BYTES}"
             )
-        source_meta = load_meta(source)
         directive = params.get("MetadataDirective") or "COPY"
         tagging = params.get("TaggingDirective") or "COPY"
         if directive not in ("COPY", "REPLACE") or tagging not in ("COPY", "REPLACE"):
@@ -490,6 +516,7 @@ class ObjectOperations(S3Base):
                     "WebsiteRedirectLocation",
                     "ServerSideEncryption",
                     "SSEKMSKeyId",
+                    "SSECustomerKey",
                     "ChecksumAlgorithm",
                 )
             )
@@ -502,43 +529,97 @@ class ObjectOperations(S3Base):
         if directive == "REPLACE":
             meta = object_meta({**params, "Tagging": None})
         else:
-            meta = {k: v for k, v in source_meta.items() if k not in ("Tags", "Checksums")}
+            meta = {k: v for k, v in source_meta.items() if k not in ("Tags", "Checksums", "SSE")}
             meta.pop("Parts", None)
             meta.pop("PartSizes", None)
+            meta.pop("PartChecksums", None)
         if tagging == "REPLACE":
             if params.get("Tagging"):
                 meta["Tags"] = parse_tagging_header(params["Tagging"])
         elif source_meta.get("Tags"):
             meta["Tags"] = source_meta["Tags"]
+        # The copy is encrypted as the destination says (request or bucket default), not
+        # as its source was.
+        meta["SSE"], sealing_key = await self.encryption_for_write(ctx, bucket, key, params)
         algorithm = (params.get("ChecksumAlgorithm") or "").lower()
         stored = source_meta.get("Checksums") or {}
-        path = await asyncio.to_thread(self.copy_range, source, 0, source["size"])
-        received = Received(path, source["size"], source["etag"].strip('"').split("-")[0])
+        path = await asyncio.to_thread(
+            self.plain_copy, source, source_meta, source_secret, 0, source["size"]
+        )
         wanted = {a for a in stored if "-" not in stored[a]}
         if algorithm in checksums.ALGORITHMS:
-            wanted.add(algorithm)
-        if wanted:
-            computed = {a: stored[a] for a in wanted if a in stored and "-" not in stored[a]}
-            missing = [a for a in wanted if a not in computed]
-            if missing:
-                computed.update(await asyncio.to_thread(checksums.of_file, path, missing))
-            meta["Checksums"] = computed
+            wanted = {algorithm}
+        if not wanted:  # a composite (multipart) checksum does not carry over: S3's default
+            wanted = {DEFAULT_CHECKSUM}
+        computed = {a: stored[a] for a in wanted if a in stored and "-" not in stored[a]}
+        missing = [a for a in wanted if a not in computed]
+        md5 = source["etag"].strip('"')
+        if "-" in md5:  # the copy is one object: its ETag is the MD5 of its bytes
+            missing.append("md5")
+        if missing:
+            computed.update(await asyncio.to_thread(checksums.of_file, path, missing))
+        if "md5" in computed:
+            md5 = base64.b64decode(computed.pop("md5")).hex()
+        meta["Checksums"] = computed
+        if sealing_key is not None:
+            path, iv = await asyncio.to_thread(self.seal_received, path, sealing_key)
+            meta["SSE"]["Sealed"] = [iv]
+        received = Received(path, source["size"], md5)
+        guard = write_conditions(key, params)  # the destination's If-Match/If-None-Match
         blob_id = await self.adopt(received)
         row = self.write_version(
             bucket,
             key,
-            {"size": source["size"], "etag": source["etag"], "meta": meta},
+            {"size": source["size"], "etag": received.etag, "meta": meta},
             blob_id=blob_id,
+            guard=guard,
             notify=(ctx, "s3:ObjectCreated:Copy"),
         )
         result: dict[str, Any] = {"ETag": row["etag"], "LastModified": http_date(row["modified"])}
         self.add_checksums(result, meta)
-        result.pop("ChecksumType", None)
-        out: dict[str, Any] = {"CopyObjectResult": result}
+        out: dict[str, Any] = {"CopyObjectResult": result, **response_members(meta)}
         if bucket["versioning"]:
             out["VersionId"] = row["version_id"]
         if source_bucket["versioning"]:
             out["CopySourceVersionId"] = source["version_id"]
+        return out
+
+    async def get_object_attributes(self, ctx: RequestContext, params: dict) -> dict:
+        """The attributes asked for (``x-amz-object-attributes``) of a version: ETag (bare,
+        as S3 answers it here), checksum (a composite one without its ``-N``), size,
+        storage class and, for a multipart object, its parts (each with its checksum
+        when the object's is COMPOSITE), paged like ListParts."""
+        bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
+        wanted = {a.strip() for a in params.get("ObjectAttributes") or [] if a.strip()}
+        unknown = sorted(wanted - set(OBJECT_ATTRIBUTES))
+        if not wanted or unknown:
+            raise invalid_argument(
+                "Invalid attribute name specified.",
+                "x-amz-object-attributes",
+                unknown[0] if unknown else "",
+            )
+        row = self.resolve(bucket, params["Key"], params.get("VersionId"))
+        meta = load_meta(row)
+        await self.check_read(ctx, bucket, row, meta, params, data=False)
+        out: dict[str, Any] = {"LastModified": http_date(row["modified"])}
+        if bucket["versioning"]:
+            out["VersionId"] = row["version_id"]
+        if "ETag" in wanted:
+            out["ETag"] = row["etag"].strip('"')
+        if "ObjectSize" in wanted:
+            out["ObjectSize"] = row["size"]
+        if "StorageClass" in wanted:
+            out["StorageClass"] = meta.get("StorageClass") or "STANDARD"
+        stored = meta.get("Checksums") or {}
+        if "Checksum" in wanted and stored:
+            checksum: dict[str, Any] = {
+                checksums.MEMBERS[a]: v.split("-")[0] for a, v in stored.items()
+            }
+            composite = any("-" in v for v in stored.values())
+            checksum["ChecksumType"] = "COMPOSITE" if composite else "FULL_OBJECT"
+            out["Checksum"] = checksum
+        if "ObjectParts" in wanted and meta.get("Parts"):
+            out["ObjectParts"] = _object_parts(meta, params)
         return out
 
     # -- tagging --------------------------------------------------------------------------
@@ -546,7 +627,7 @@ class ObjectOperations(S3Base):
     def put_object_tagging(self, ctx: RequestContext, params: dict) -> dict:
         bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
         row = self.resolve(bucket, params["Key"], params.get("VersionId"))
-        tags = check_tags((params.get("Tagging") or {}).get("TagSet") or [])
+        tags = check_tags((params.get("Tagging") or {}).get("TagSet") or [], MAX_OBJECT_TAGS)
         meta = load_meta(row)
         meta["Tags"] = tags
         self.update_meta(row, meta)
@@ -570,14 +651,49 @@ class ObjectOperations(S3Base):
         return {"VersionId": row["version_id"]} if bucket["versioning"] else {}
 
 
-def _write_conditions(key: str, params: dict):
-    """PutObject's conditional writes (If-None-Match: *, If-Match: etag), checked
-    against the current version inside the writing transaction."""
+def _object_parts(meta: dict, params: dict) -> dict:
+    """GetObjectAttributes' ObjectParts of a multipart object, from ``PartNumberMarker``,
+    at most ``MaxParts`` (1,000 by default)."""
+    sizes = meta.get("PartSizes") or []
+    listed = meta.get("PartChecksums") or []
+    algorithm = next(iter(meta.get("Checksums") or {}), None)
+    marker = params.get("PartNumberMarker") or 0
+    limit = min(params.get("MaxParts") or MAX_PARTS, MAX_PARTS)
+    after = [(number, sizes[i], value) for i, (number, value) in enumerate(listed)]
+    after = [part for part in after if part[0] > marker]
+    page = after[:limit]
+    parts = [
+        {"PartNumber": number, "Size": size, checksums.MEMBERS[algorithm]: value}
+        for number, size, value in page
+    ]
+    out: dict[str, Any] = {
+        "TotalPartsCount": len(sizes),
+        "PartNumberMarker": marker,
+        "MaxParts": limit,
+        "IsTruncated": len(after) > limit,
+        "Parts": parts or None,
+    }
+    if page:
+        out["NextPartNumberMarker"] = page[-1][0]
+    return out
+
+
+def write_conditions(key: str, params: dict):
+    """Conditional writes (If-None-Match: *, If-Match: etag) of PutObject, CopyObject
+    and CompleteMultipartUpload, checked against the current version inside the writing
+    transaction: the check and the write are one step, so no other write can come
+    between them."""
     if_none, if_match = params.get("IfNoneMatch"), params.get("IfMatch")
     if if_none is None and if_match is None:
         return None
-    if if_none is not None and if_none.strip() != "*":
-        raise ServiceError("NotImplemented", "If-None-Match accepts only '*' on writes.", 501)
+    if if_none is not None and (if_none.strip() != "*" or if_match is not None):
+        # AWS accepts only "*", and not together with If-Match.
+        raise ServiceError(
+            "NotImplemented",
+            "A header you provided implies functionality that is not implemented",
+            501,
+            Header="If-None-Match" if if_match is None else "If-Match",
+        )
 
     def guard(current: dict | None) -> None:
         if if_none is not None and current is not None:

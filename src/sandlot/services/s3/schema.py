@@ -30,6 +30,7 @@ BUCKETS = Table(
         "policy": "TEXT",  # the bucket policy document as given
         "cors": "TEXT",  # JSON list of CORSRules
         "notification": "TEXT",  # JSON NotificationConfiguration
+        "encryption": "TEXT",  # JSON ServerSideEncryptionConfiguration; NULL: S3's default
     },
     ("name",),
     indexes=(("account", "name"),),
@@ -78,6 +79,7 @@ PARTS = Table(
         "etag": "TEXT",
         "modified": "REAL",
         "checksums": "TEXT",  # JSON: algorithm → base64 value
+        "iv": "TEXT",  # a sealed part's initial counter (SSE-C/SSE-KMS uploads), else NULL
     },
     ("upload_id", "part_number"),
 )
@@ -90,4 +92,6 @@ MIGRATIONS = [
     Migration(3, create=UPLOADS),
     Migration(4, create=PARTS),
     Migration(5, create=GARBAGE),
+    Migration(6, add_column=(BUCKETS, "encryption")),
+    Migration(7, add_column=(PARTS, "iv")),
 ]
