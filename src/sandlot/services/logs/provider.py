@@ -18,6 +18,7 @@ from typing import Any
 from sandlot.protocol import ServiceError
 from sandlot.services.logs.filter_pattern import FilterPatternError, Pattern, compile_pattern
 from sandlot.services.logs.filters import FilterOperations
+from sandlot.services.logs.queries import QueryOperations
 from sandlot.services.logs.storage import LogStorage, Row, message_bytes, position
 from sandlot.services.logs.tokens import (
     Position,
@@ -70,12 +71,13 @@ def _group_arn(ctx: RequestContext, name: str) -> str:
     return f"arn:aws:logs:{ctx.region}:{ctx.account_id}:log-group:{name}"
 
 
-class LogsProvider(FilterOperations, Provider):
+class LogsProvider(FilterOperations, QueryOperations, Provider):
     service = "logs"
 
     def __init__(self, platform) -> None:
         super().__init__(platform)
         self.storage = LogStorage(platform.store)
+        self._running_queries: dict[str, asyncio.Task] = {}  # Logs Insights runs
         self.clock: Callable[[], float] = time.time  # tests move time
 
     def now_ms(self) -> int:

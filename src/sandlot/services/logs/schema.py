@@ -84,10 +84,32 @@ FILTERS = Table(
     key=("group_id", "kind", "name"),
 )
 
+# Logs Insights queries and their results (kept as AWS keeps them, for a while).
+QUERIES = Table(
+    "logs_queries",
+    columns={
+        "query_id": "TEXT",
+        "account_id": "TEXT",
+        "region": "TEXT",
+        "query_string": "TEXT",
+        "groups": "TEXT",  # JSON list of log group names
+        "start_s": "INTEGER",
+        "end_s": "INTEGER",
+        "query_limit": "INTEGER",
+        "status": "TEXT",  # Running | Complete | Failed | Cancelled
+        "created_ms": "INTEGER",
+        "results": "TEXT",  # JSON list of rows of {field, value}
+        "statistics": "TEXT",  # JSON
+    },
+    key=("query_id",),
+    indexes=(("account_id", "region", "created_ms"),),
+)
+
 MIGRATIONS = [
     Migration(1, create=GROUPS),
     Migration(2, create=STREAMS),
     Migration(3, create=EVENTS),
     Migration(4, create=PURGES),
     Migration(5, create=FILTERS),
+    Migration(6, create=QUERIES),
 ]
