@@ -93,6 +93,10 @@ class Platform:
         dynamodb = self.provider("dynamodb")
         if dynamodb is not None:
             self._tasks.append(await dynamodb.start())
+        # CloudWatch Logs: export tasks that were running start again.
+        logs = self.provider("logs")
+        if logs is not None:
+            logs.resume_exports()
         # Secrets Manager: the rotation scheduler (rotations due while down run now).
         secrets = self.provider("secretsmanager")
         if secrets is not None:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sandlot.protocol import ServiceError
+from sandlot.services.logs.exports import ExportOperations
 from sandlot.services.logs.filter_pattern import FilterPatternError, Pattern, compile_pattern
 from sandlot.services.logs.filters import FilterOperations
 from sandlot.services.logs.queries import QueryOperations
@@ -71,13 +72,14 @@ def _group_arn(ctx: RequestContext, name: str) -> str:
     return f"arn:aws:logs:{ctx.region}:{ctx.account_id}:log-group:{name}"
 
 
-class LogsProvider(FilterOperations, QueryOperations, Provider):
+class LogsProvider(FilterOperations, QueryOperations, ExportOperations, Provider):
     service = "logs"
 
     def __init__(self, platform) -> None:
         super().__init__(platform)
         self.storage = LogStorage(platform.store)
         self._running_queries: dict[str, asyncio.Task] = {}  # Logs Insights runs
+        self._exports: dict[str, asyncio.Task] = {}  # export tasks running
         self.clock: Callable[[], float] = time.time  # tests move time
 
     def now_ms(self) -> int:

@@ -105,6 +105,29 @@ QUERIES = Table(
     indexes=(("account_id", "region", "created_ms"),),
 )
 
+# Export tasks (events of a group's time range copied to S3 objects).
+EXPORTS = Table(
+    "logs_export_tasks",
+    columns={
+        "task_id": "TEXT",
+        "account_id": "TEXT",
+        "region": "TEXT",
+        "task_name": "TEXT",
+        "group_name": "TEXT",
+        "stream_prefix": "TEXT",
+        "from_ms": "INTEGER",
+        "to_ms": "INTEGER",
+        "destination": "TEXT",  # the bucket
+        "destination_prefix": "TEXT",
+        "status": "TEXT",  # PENDING | RUNNING | COMPLETED | CANCELLED | FAILED
+        "message": "TEXT",
+        "created_ms": "INTEGER",
+        "completed_ms": "INTEGER",
+    },
+    key=("task_id",),
+    indexes=(("account_id", "region", "created_ms"),),
+)
+
 MIGRATIONS = [
     Migration(1, create=GROUPS),
     Migration(2, create=STREAMS),
@@ -112,4 +135,5 @@ MIGRATIONS = [
     Migration(4, create=PURGES),
     Migration(5, create=FILTERS),
     Migration(6, create=QUERIES),
+    Migration(7, create=EXPORTS),
 ]
