@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from sandlot import __version__
-from sandlot.cli import iam, invoke, logs
+from sandlot.cli import iam, invoke, logs, urls
 from sandlot.config import Settings
 
 
@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_parser(commands)
     iam.add_parser(commands)
     invoke.add_parser(commands)
+    urls.add_parser(commands)
     return parser
 
 
@@ -66,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         return invoke.run(args)
     if args.command == "iam":
         return iam.run(args)
+    if args.command == "urls":
+        return urls.run(args)
     if args.command == "up":
         from sandlot.gateway.server import StartupError, run
 

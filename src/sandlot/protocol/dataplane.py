@@ -17,8 +17,8 @@ class DataPlaneRequest:
 
     ``target`` is what the host or path prefix named (an API id, a function URL id);
     ``path`` is what follows (for execute-api, still with its stage segment);
-    ``headers`` keeps every header line as sent (names as the client wrote them,
-    repeats kept): payload 1.0 needs the repeats, 2.0 lower-cases and joins them.
+    ``headers`` keeps every header line in order, repeats kept (payload 1.0 needs
+    them; 2.0 joins them); names are lower-case, as the ASGI server delivers them.
     ``principal`` is the verified SigV4 signer, None when unsigned.
     """
 

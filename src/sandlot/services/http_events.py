@@ -2,11 +2,11 @@
 function's answer back to HTTP, shared by API Gateway HTTP APIs and Lambda function
 URLs (which use 2.0). Pure functions over ``DataPlaneRequest``; no I/O.
 
-Facts (AWS's "Working with AWS Lambda proxy integrations for HTTP APIs"): 1.0 keeps
-header names as sent and puts the last value of a repeated header or query parameter
-in ``headers``/``queryStringParameters`` and all of them in the ``multiValue…``
-fields; 2.0 lower-cases header names, joins repeats with commas, moves the Cookie
-header to ``cookies`` and omits empty fields. Bodies that are not text are base64.
+Facts (AWS's "Working with AWS Lambda proxy integrations for HTTP APIs"): 1.0 puts
+the last value of a repeated header or query parameter in
+``headers``/``queryStringParameters`` and all of them in the ``multiValue…`` fields;
+2.0 joins repeats with commas, moves the Cookie header to ``cookies`` and omits empty
+fields. Header names arrive lower-cased (HTTP APIs normalise them; so does ASGI). Bodies that are not text are base64.
 A 2.0 answer without ``statusCode`` is inferred: 200, JSON, the answer as body.
 """
 
@@ -263,3 +263,45 @@ def _text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+# -- CORS (a function URL's Cors, an HTTP API's CorsConfiguration: the same members) --
+
+
+def _origin_allowed(cors: dict, origin: str) -> bool:
+    allowed = cors.get("AllowOrigins") or []
+    return "*" in allowed or origin in allowed
+
+
+def _allow_origin(cors: dict, origin: str) -> str:
+    star = "*" in cors["AllowOrigins"] and not cors.get("AllowCredentials")
+    return "*" if star else origin
+
+
+def cors_preflight(cors: dict, origin: str) -> list[tuple[str, str]]:
+    """The headers answering a preflight from ``origin`` (none when it is not allowed)."""
+    if not _origin_allowed(cors, origin):
+        return []
+    headers = [("Access-Control-Allow-Origin", _allow_origin(cors, origin))]
+    if cors.get("AllowMethods"):
+        headers.append(("Access-Control-Allow-Methods", ",".join(cors["AllowMethods"])))
+    if cors.get("AllowHeaders"):
+        headers.append(("Access-Control-Allow-Headers", ",".join(cors["AllowHeaders"])))
+    if cors.get("AllowCredentials"):
+        headers.append(("Access-Control-Allow-Credentials", "true"))
+    if cors.get("MaxAge") is not None:
+        headers.append(("Access-Control-Max-Age", str(cors["MaxAge"])))
+    return headers
+
+
+def with_cors(cors: dict, origin: str | None, response: DataPlaneResponse) -> DataPlaneResponse:
+    """``response`` with the CORS headers an allowed ``origin`` gets."""
+    if cors and origin and _origin_allowed(cors, origin):
+        response.headers.append(("Access-Control-Allow-Origin", _allow_origin(cors, origin)))
+        if cors.get("ExposeHeaders"):
+            response.headers.append(
+                ("Access-Control-Expose-Headers", ",".join(cors["ExposeHeaders"]))
+            )
+        if cors.get("AllowCredentials"):
+            response.headers.append(("Access-Control-Allow-Credentials", "true"))
+    return response

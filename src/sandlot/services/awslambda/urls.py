@@ -116,16 +116,6 @@ class FunctionUrlOperations(LambdaBase):
             output["NextMarker"] = marker
         return output
 
-    def function_urls(self) -> list[tuple[str, str]]:
-        """(function ARN, local URL) of every function URL (``sandlot urls``)."""
-        return [
-            (
-                function_arn(r["region"], r["account"], r["function"], r["qualifier"] or None),
-                self.function_url(r),
-            )
-            for r in self.store.select(FUNCTION_URLS, order_by=("account", "region", "function"))
-        ]
-
     def function_url(self, row: dict) -> str:
         port = urlsplit(self.platform.endpoint_url).port
         suffix = f":{port}" if port else ""
@@ -196,7 +186,7 @@ class FunctionUrlOperations(LambdaBase):
             and origin
             and request.header("access-control-request-method")
         ):
-            return DataPlaneResponse(200, _preflight_headers(cors, origin, request))
+            return DataPlaneResponse(200, http_events.cors_preflight(cors, origin))
         arn = function_arn(row["region"], row["account"], row["function"], row["qualifier"] or None)
         authorizer = None
         if row["auth_type"] == "AWS_IAM":
@@ -243,14 +233,14 @@ class FunctionUrlOperations(LambdaBase):
             )
         except ServiceError as error:
             log.warning("function URL of %s: invoke failed: %s", arn, error)
-            return _with_cors(cors, origin, _server_error(error.status))
+            return http_events.with_cors(cors, origin, _server_error(error.status))
         response = None
         if not result.get("FunctionError"):
             response = http_events.response_v2(result.get("Payload") or b"")
         if response is None:
             response = _server_error(502)
         response.headers.append(("x-amzn-RequestId", request_id))
-        return _with_cors(cors, origin, response)
+        return http_events.with_cors(cors, origin, response)
 
     def _public_url_allowed(self, arn: str, account: str, region: str) -> bool:
         """AuthType NONE: the function's policy must allow anyone to invoke the URL."""
@@ -291,37 +281,3 @@ def _iam_identity(principal: Principal) -> dict:
         "userArn": principal.arn,
         "userId": principal.user_id,
     }
-
-
-def _origin_allowed(cors: dict, origin: str) -> bool:
-    allowed = cors.get("AllowOrigins") or []
-    return "*" in allowed or origin in allowed
-
-
-def _preflight_headers(cors: dict, origin: str, request: DataPlaneRequest) -> list:
-    if not _origin_allowed(cors, origin):
-        return []
-    headers = [("Access-Control-Allow-Origin", origin if "*" not in cors["AllowOrigins"] or
-                cors.get("AllowCredentials") else "*")]  # fmt: skip
-    if cors.get("AllowMethods"):
-        headers.append(("Access-Control-Allow-Methods", ",".join(cors["AllowMethods"])))
-    if cors.get("AllowHeaders"):
-        headers.append(("Access-Control-Allow-Headers", ",".join(cors["AllowHeaders"])))
-    if cors.get("AllowCredentials"):
-        headers.append(("Access-Control-Allow-Credentials", "true"))
-    if cors.get("MaxAge") is not None:
-        headers.append(("Access-Control-Max-Age", str(cors["MaxAge"])))
-    return headers
-
-
-def _with_cors(cors: dict, origin: str | None, response: DataPlaneResponse) -> DataPlaneResponse:
-    if cors and origin and _origin_allowed(cors, origin):
-        star = "*" in cors["AllowOrigins"] and not cors.get("AllowCredentials")
-        response.headers.append(("Access-Control-Allow-Origin", "*" if star else origin))
-        if cors.get("ExposeHeaders"):
-            response.headers.append(
-                ("Access-Control-Expose-Headers", ",".join(cors["ExposeHeaders"]))
-            )
-        if cors.get("AllowCredentials"):
-            response.headers.append(("Access-Control-Allow-Credentials", "true"))
-    return response
