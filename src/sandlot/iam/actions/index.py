@@ -20,7 +20,12 @@ from pathlib import Path
 from sandlot.derived import cached_json
 
 # The services sandlot serves today; the index holds only these.
-SERVICES = ("sts", "lambda", "logs", "iam", "s3", "kms", "sqs", "secretsmanager", "ssm")
+SERVICES = (
+    "sts", "lambda", "logs", "iam", "s3", "kms", "sqs", "secretsmanager", "ssm", "apigatewayv2",
+)  # fmt: skip
+# Services whose actions the authorization data lists under another prefix (the index is
+# keyed by that prefix, as actions name it).
+DATA_PREFIXES = {"apigatewayv2": "apigateway"}
 
 _PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 
@@ -37,6 +42,7 @@ def build_index(services: tuple[str, ...] = SERVICES) -> dict:
     data = json.loads(_data_path().read_text())
     index: dict = {}
     for service in services:
+        service = DATA_PREFIXES.get(service, service)
         entry = data[service]
         resources = {name: r["arn"] for name, r in entry["resources"].items()}
         actions = {}
