@@ -227,19 +227,19 @@ def _structured(value: dict[str, Any], *, multi: bool) -> DataPlaneResponse | No
     if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
         return None
     headers: list[tuple[str, str]] = []
-    given = value.get("headers") or {}
+    given = value.get("headers") if value.get("headers") is not None else {}
     if not isinstance(given, dict):
         return None
     headers += [(str(k), _text(v)) for k, v in given.items()]
     if multi:
-        many = value.get("multiValueHeaders") or {}
+        many = value.get("multiValueHeaders") if value.get("multiValueHeaders") is not None else {}
         if not isinstance(many, dict):
             return None
         for name, values in many.items():
             for item in values if isinstance(values, list) else [values]:
                 headers.append((str(name), _text(item)))
     else:
-        cookies = value.get("cookies") or []
+        cookies = value.get("cookies") if value.get("cookies") is not None else []
         if not isinstance(cookies, list):
             return None
         headers += [("Set-Cookie", str(c)) for c in cookies]
