@@ -365,3 +365,33 @@ def test_sandlot_urls_lists_stages_and_function_urls(server, client, echo):
     assert result.returncode == 0, result.stderr
     assert f"api {api_id} (listed) stage $default  {_url(server, api_id, '/')}" in result.stdout
     assert f"function {echo}  {url}" in result.stdout
+
+
+def test_iam_and_unserved_operations(server, client):
+    iam = client("iam")
+    user = unique("apidev")
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    as_user = make_client(server.endpoint, "apigatewayv2", key["AccessKeyId"],
+                          key["SecretAccessKey"])  # fmt: skip
+    denied = error_of(as_user.create_api, Name="x", ProtocolType="HTTP")
+    assert (denied["Code"], denied["HTTPStatusCode"]) == ("AccessDeniedException", 403)
+    assert "apigateway:POST on resource: arn:aws:apigateway:us-east-1::/apis" in denied["Message"]
+    iam.put_user_policy(
+        UserName=user,
+        PolicyName="apis",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": ["apigateway:POST", "apigateway:GET"],
+                     "Resource": "arn:aws:apigateway:us-east-1::/apis*"}
+                ],
+            }
+        ),
+    )  # fmt: skip
+    api_id = as_user.create_api(Name="x", ProtocolType="HTTP")["ApiId"]
+    assert as_user.get_api(ApiId=api_id)["Name"] == "x"
+    assert error_of(as_user.delete_api, ApiId=api_id)["Code"] == "AccessDeniedException"
+    unserved = error_of(client("apigatewayv2").get_authorizers, ApiId=api_id)
+    assert unserved["HTTPStatusCode"] == 501
