@@ -110,6 +110,8 @@ def test_control_plane_lifecycle(server, client, echo):
     ws = error_of(apis.create_api, Name="ws", ProtocolType="WEBSOCKET",
                   RouteSelectionExpression="$request.body.action")  # fmt: skip
     assert ws["Code"] == "BadRequestException"
+    bogus = error_of(apis.create_api, Name="b", ProtocolType="BOGUS")
+    assert bogus["Code"] == "BadRequestException" and "enum value set" in bogus["Message"]
     apis.delete_api(ApiId=api_id)
     missing = error_of(apis.get_api, ApiId=api_id)
     assert (missing["Code"], missing["HTTPStatusCode"]) == ("NotFoundException", 404)

@@ -10,7 +10,8 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from sandlot.protocol import ServiceError
+from sandlot.protocol import ServiceError, constraints
+from sandlot.protocol.models import service_model
 from sandlot.services.apigatewayv2.schema import APIS, ITEMS, MIGRATIONS
 from sandlot.services.provider import Provider, RequestContext
 
@@ -56,6 +57,14 @@ class HttpApiBase(Provider):
         self.store = platform.store
         # Bumped by every write: the data plane's compiled APIs are valid for one value.
         self.generation = 0
+
+    def validate(self, ctx: RequestContext, params: dict) -> None:
+        """The model's constraints (enums, ranges) answer BadRequestException, API
+        Gateway's error for every malformed request."""
+        shape = service_model(self.service).operation_model(ctx.operation).input_shape
+        found = constraints.violations(shape, params) if shape is not None else []
+        if found:
+            raise bad_request(constraints.summary(found))
 
     # -- APIs -------------------------------------------------------------------------------
 
