@@ -264,3 +264,7 @@ def test_cors_preflight_is_answered_and_responses_carry_cors(server, client):
         server.endpoint, "GET", url + "echo", headers={"Origin": "https://evil.example"}
     )
     assert stranger.header("access-control-allow-origin") is None
+    # Response streaming is not served yet: an error saying so, never a buffered answer.
+    lam.update_function_url_config(FunctionName=name, InvokeMode="RESPONSE_STREAM")
+    streamed = send(server.endpoint, "GET", url + "echo")
+    assert streamed.status == 501 and "RESPONSE_STREAM" in streamed.json()["Message"]
