@@ -28,7 +28,7 @@ from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
 from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse, json_response
 from sandlot.services import http_events
-from sandlot.services.apigatewayv2 import routing
+from sandlot.services import http_routes as routing
 from sandlot.services.apigatewayv2.base import Doc
 from sandlot.services.apigatewayv2.resources import ResourceOperations, lambda_target
 from sandlot.services.apigatewayv2.schema import APIS

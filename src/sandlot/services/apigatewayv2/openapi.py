@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from sandlot.protocol import ServiceError
-from sandlot.services.apigatewayv2 import routing
+from sandlot.services import http_routes as routing
 from sandlot.services.apigatewayv2.base import Doc, bad_request
 from sandlot.services.apigatewayv2.resources import ResourceOperations
 from sandlot.services.apigatewayv2.schema import ITEMS

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-from sandlot.services.apigatewayv2 import routing
+from sandlot.services import http_routes as routing
 from sandlot.services.apigatewayv2.base import (
     Doc,
     HttpApiBase,

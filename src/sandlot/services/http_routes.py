@@ -1,4 +1,5 @@
-"""HTTP API route keys and route selection (a pure engine, no I/O).
+"""API Gateway route keys and route selection, shared by HTTP and REST APIs (a pure
+engine, no I/O).
 
 A route key is ``$default`` or ``METHOD /path`` (``ANY`` matches every method); a path
 segment is literal, ``{name}`` (one segment) or, last only, ``{name+}`` (the rest of

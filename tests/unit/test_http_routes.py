@@ -1,10 +1,10 @@
-"""HTTP API route selection: AWS's most-specific-match rules, as a table."""
+"""API Gateway route selection: AWS's most-specific-match rules, as a table."""
 
 from __future__ import annotations
 
 import pytest
 
-from sandlot.services.apigatewayv2.routing import compile_routes, parse_key, select
+from sandlot.services.http_routes import compile_routes, parse_key, select
 
 KEYS = [
     "GET /pets/{id}",
