@@ -30,6 +30,37 @@ class Answer:
         return json.loads(self.body)
 
 
+# A function echoing its proxy event (payload 1.0 or 2.0); some paths misbehave.
+PROXY_ECHO = """
+import json
+
+def handler(event, context):
+    path = event.get("rawPath") or event.get("path")
+    if path.endswith("/garbage"):
+        return {"statusCode": "not a status"}
+    if path.endswith("/fail"):
+        raise RuntimeError("boom")
+    if path.endswith("/inferred"):
+        return {"inferred": True}
+    return {
+        "statusCode": 200,
+        "headers": {"content-type": "application/json", "x-route": event.get("routeKey", "v1")},
+        "body": json.dumps(event),
+    }
+"""
+
+
+def invoke_url(server, api_id: str, path: str, *, form: str = "localstack") -> str:
+    """An API's invoke URL on ``server``: host-based (``localstack`` or ``localhost``
+    names) or path-based (``path``)."""
+    port = urlsplit(server.endpoint).port
+    if form == "localstack":
+        return f"http://{api_id}.execute-api.localhost.localstack.cloud:{port}{path}"
+    if form == "localhost":
+        return f"http://{api_id}.execute-api.localhost:{port}{path}"
+    return f"{server.endpoint}/_aws/execute-api/{api_id}{path}"
+
+
 def send(
     endpoint: str,
     method: str,

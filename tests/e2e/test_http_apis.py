@@ -10,32 +10,16 @@ import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
 
 import pytest
 
 from tests.e2e.conftest import aws, error_of, make_client
 from tests.e2e.functions import create_function, unique
+from tests.e2e.http_clients import PROXY_ECHO as ECHO
+from tests.e2e.http_clients import invoke_url as _url
 from tests.e2e.http_clients import send
 
 ACCOUNT = "000000000000"
-ECHO = """
-import json
-
-def handler(event, context):
-    path = event.get("rawPath") or event.get("path")
-    if path.endswith("/garbage"):
-        return {"statusCode": "not a status"}
-    if path.endswith("/fail"):
-        raise RuntimeError("boom")
-    if path.endswith("/inferred"):
-        return {"inferred": True}
-    return {
-        "statusCode": 200,
-        "headers": {"content-type": "application/json", "x-route": event.get("routeKey", "v1")},
-        "body": json.dumps(event),
-    }
-"""
 
 
 @pytest.fixture(scope="module")
@@ -54,15 +38,6 @@ def _allow_api(lam, function_arn: str, api_id: str) -> None:
         Principal="apigateway.amazonaws.com",
         SourceArn=f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api_id}/*",
     )
-
-
-def _url(server, api_id: str, path: str, *, form: str = "localstack") -> str:
-    port = urlsplit(server.endpoint).port
-    if form == "localstack":
-        return f"http://{api_id}.execute-api.localhost.localstack.cloud:{port}{path}"
-    if form == "localhost":
-        return f"http://{api_id}.execute-api.localhost:{port}{path}"
-    return f"{server.endpoint}/_aws/execute-api/{api_id}{path}"
 
 
 def test_control_plane_lifecycle(server, client, echo):

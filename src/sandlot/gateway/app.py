@@ -237,14 +237,19 @@ class Gateway:
             region=found.region or self.settings.region,
         )
         request.principal = self._data_plane_signer(scope, request)
-        provider = self.platform.provider(found.service)
-        handler = getattr(provider, "data_plane", None)
+        service = found.services[-1]
+        for candidate in found.services[:-1]:
+            owner = self.platform.provider(candidate)
+            if owner is not None and owner.serves(found.target):  # type: ignore[attr-defined]
+                service = candidate
+                break
+        handler = getattr(self.platform.provider(service), "data_plane", None)
         if handler is None:
             return json_response(404, {"message": "Not Found"})
         try:
             return await handler(request)
         except Exception:
-            log.exception("internal error in the %s data plane", found.service)
+            log.exception("internal error in the %s data plane", service)
             return json_response(500, {"message": "Internal Server Error"})
 
     def _data_plane_signer(self, scope, request: DataPlaneRequest) -> Principal | None:

@@ -20,9 +20,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# Which provider serves which kind of data plane.
-EXECUTE_API = "apigatewayv2"
-FUNCTION_URL = "lambda"
+# Which providers serve which kind of data plane: an execute-api id is a REST API's or
+# an HTTP API's (the first whose ``serves(id)`` says so; else the last answers).
+EXECUTE_API = ("apigateway", "apigatewayv2")
+FUNCTION_URL = ("lambda",)
 
 PATH_PREFIX = "/_aws/execute-api/"
 _LOCAL = r"\.localhost(?:\.localstack\.cloud)?"
@@ -32,7 +33,7 @@ _URL_HOST = re.compile(rf"^(?P<id>[a-z0-9]+)\.lambda-url\.(?P<region>[a-z0-9-]+)
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    service: str
+    services: tuple[str, ...]
     target: str  # the API id or function URL id
     path: str  # what follows the host or prefix, starting with "/"
     region: str | None  # named by the host (function URLs), else the server's

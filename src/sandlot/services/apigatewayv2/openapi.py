@@ -9,16 +9,14 @@ an error with ``FailOnWarnings``.
 
 from __future__ import annotations
 
-import json
 from typing import Any
-
-import yaml
 
 from sandlot.protocol import ServiceError
 from sandlot.services import http_routes as routing
 from sandlot.services.apigatewayv2.base import Doc, bad_request
 from sandlot.services.apigatewayv2.resources import ResourceOperations
 from sandlot.services.apigatewayv2.schema import ITEMS
+from sandlot.services.openapi import parse_definition
 from sandlot.services.provider import RequestContext
 
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
@@ -34,30 +32,9 @@ _CORS = {
 _INTEGRATION_TYPES = {"aws_proxy": "AWS_PROXY", "http_proxy": "HTTP_PROXY"}
 
 
-def parse_definition(body: str) -> dict[str, Any]:
-    """The definition as data; BadRequestException when it is not OpenAPI."""
-    try:
-        document = json.loads(body)
-    except ValueError:
-        try:
-            document = yaml.safe_load(body)
-        except yaml.YAMLError as error:
-            raise bad_request(f"Invalid OpenAPI input: {str(error)[:200]}") from None
-    if not isinstance(document, dict) or not (
-        str(document.get("openapi", "")).startswith("3.") or document.get("swagger") == "2.0"
-    ):
-        raise bad_request(
-            "Invalid OpenAPI input: the definition must be an OpenAPI 3.0 or Swagger 2.0 "
-            "document (an 'openapi' or 'swagger' version field)."
-        )
-    if not isinstance(document.get("paths", {}), dict):
-        raise bad_request("Invalid OpenAPI input: 'paths' must be an object.")
-    return document
-
-
 class ImportOperations(ResourceOperations):
     def import_api(self, ctx: RequestContext, params: dict) -> dict:
-        document = parse_definition(params["Body"])
+        document = _parse(params["Body"])
         plan, warnings = _plan(document)
         _check_warnings(warnings, params)
         info = document.get("info") or {}
@@ -71,7 +48,7 @@ class ImportOperations(ResourceOperations):
     def reimport_api(self, ctx: RequestContext, params: dict) -> dict:
         api_id = params["ApiId"]
         doc = self.api_doc(ctx, api_id)
-        document = parse_definition(params["Body"])
+        document = _parse(params["Body"])
         plan, warnings = _plan(document)
         _check_warnings(warnings, params)
         info = document.get("info") or {}
@@ -95,6 +72,13 @@ class ImportOperations(ResourceOperations):
                 created = self.create_integration(ctx, {"ApiId": api_id, **integration})
                 route["Target"] = f"integrations/{created['IntegrationId']}"
             self.create_route(ctx, route)
+
+
+def _parse(body: str) -> dict[str, Any]:
+    try:
+        return parse_definition(body)
+    except ValueError as error:
+        raise bad_request(str(error)) from None
 
 
 def _api_fields(document: dict) -> Doc:
