@@ -5,6 +5,8 @@ through the invoke URLs to a function echoing its REST proxy event; AWS's errors
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -106,6 +108,14 @@ def test_import_deploy_and_invoke(server, client, echo):
         failed = send(server.endpoint, "GET", invoke_url(server, api_id, path))
         assert (failed.status, failed.json()) == (502, {"message": "Internal server error"})
     assert any(f"REST API {api_id} stage prod" in line for line in server.output)
+    listed = subprocess.run(
+        [sys.executable, "-m", "sandlot.cli.main", "urls", "--endpoint", server.endpoint],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    expected = f"rest-api {api_id} (rest-pets) stage prod  {invoke_url(server, api_id, '/prod/')}"
+    assert expected in listed.stdout, listed.stdout + listed.stderr
     apis.delete_rest_api(restApiId=api_id)
     assert error_of(apis.get_rest_api, restApiId=api_id)["Code"] == "NotFoundException"
 

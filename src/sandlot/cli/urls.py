@@ -1,10 +1,12 @@
-"""``sandlot urls``: the local URL of every HTTP API stage and Lambda function URL."""
+"""``sandlot urls``: the local URL of every API Gateway stage (HTTP and REST APIs) and
+Lambda function URL."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from typing import TextIO
+from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -20,7 +22,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """One line per URL: ``api <id> <stage>  <url>`` or ``function <arn>  <url>``."""
+    """One line per URL: ``api``/``rest-api <id> (<name>) stage <stage>  <url>`` or
+    ``function <arn>  <url>``."""
     endpoint, region = clients.endpoint(args), clients.region(args)
     try:
         apis = clients.api_client("apigatewayv2", endpoint, region)
@@ -29,6 +32,14 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
                 name = stage["StageName"]
                 url = api["ApiEndpoint"] + ("/" if name == "$default" else f"/{name}/")
                 print(f"api {api['ApiId']} ({api['Name']}) stage {name}  {url}", file=out)
+        rest = clients.api_client("apigateway", endpoint, region)
+        port = urlsplit(endpoint).port
+        host = "execute-api.localhost.localstack.cloud" + (f":{port}" if port else "")
+        for api in _all(rest.get_rest_apis, "items", token="position", next="position"):
+            for stage in rest.get_stages(restApiId=api["id"]).get("item", []):
+                name = stage["stageName"]
+                url = f"http://{api['id']}.{host}/{name}/"
+                print(f"rest-api {api['id']} ({api['name']}) stage {name}  {url}", file=out)
         lam = clients.api_client("lambda", endpoint, region)
         for function in _all(lam.list_functions, "Functions", token="Marker", next="NextMarker"):
             configs = _all(
