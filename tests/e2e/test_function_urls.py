@@ -28,6 +28,10 @@ def handler(event, context):
         return {"statusCode": "not a status"}
     if path == "/fail":
         raise RuntimeError("boom")
+    if path == "/inject":
+        return {"statusCode": 200, "body": "x", "headers": {
+            "x-evil": "a\\r\\nSet-Cookie: pwn=1", "bad name": "x", "x-uni": "caf\\u00e9\\u20ac",
+            "content-length": "999"}}
     return {
         "statusCode": 201,
         "headers": {"content-type": "application/json", "x-echo": "yes"},
@@ -165,6 +169,12 @@ def test_public_url_gets_the_exact_v2_event_and_maps_the_answer(server, client):
     for path in ("garbage", "fail"):
         failed = send(server.endpoint, "GET", url + path)
         assert (failed.status, failed.json()) == (502, {"Message": "Internal Server Error"})
+    # Headers from the function cannot split the response or lie about its length.
+    injected = send(server.endpoint, "GET", url + "inject")
+    assert (injected.status, injected.body) == (200, b"x")
+    assert injected.all("set-cookie") == [] and injected.header("bad name") is None
+    assert injected.header("x-evil") == "a Set-Cookie: pwn=1"
+    assert injected.header("content-length") == "1"
 
 
 def test_the_localstack_cloud_name_and_an_unknown_url(server, client):
@@ -225,6 +235,14 @@ def test_aws_iam_url_needs_a_signature_iam_allows(server, client):
     assert iam_context["userArn"] == f"arn:aws:iam::{ACCOUNT}:user/{user}"
     assert iam_context["accessKey"] == key["AccessKeyId"]
     assert signed("wrong-secret").status == 403
+    # Dev mode's any-key-goes root is not for web pages: a page's forged signature
+    # with a key sandlot never issued is refused.
+    forged = signed_headers("GET", target, b"", "AKIAFORGED0000000000", "x", "lambda")
+    from_page = send(
+        server.endpoint, "GET", target, b"", {**forged, "Origin": "https://evil.example"}
+    )
+    assert from_page.status == 403
+    assert send(server.endpoint, "GET", target, b"", forged).status == 201  # dev mode's root
 
 
 def test_cors_preflight_is_answered_and_responses_carry_cors(server, client):

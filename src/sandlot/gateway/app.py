@@ -25,6 +25,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -114,6 +115,8 @@ _CONTENT_SHA256_LITERALS = frozenset(
     }
 )
 _CORS_VARY = "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # an HTTP header name
+_CRLF = re.compile(r"[\r\n]+")
 # awsJson services accept their own application/x-amz-json-<version> and application/json
 # (and CBOR, which the parser answers for itself); anything else (a browser's text/plain
 # form or fetch) gets the front end's 404 page.
@@ -273,7 +276,9 @@ class Gateway:
             sig = parse_signature(http)
             if sig is None:
                 return None
-            return self._authenticate(http, sig)[0]
+            # An untrusted web page gets no dev-mode ambient root for a key sandlot
+            # did not issue: only a signature sandlot verified names a principal.
+            return self._authenticate(http, sig, self.browser.foreign_page(headers))[0]
         except (AuthFailure, ServiceError):
             return None
 
@@ -792,9 +797,15 @@ def _host(scope) -> str | None:
 
 
 async def _send_data_plane(send, response: DataPlaneResponse, head: bool) -> None:
-    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
-    if not any(k.lower() == "content-length" for k, _ in response.headers):
-        headers.append((b"content-length", str(len(response.body)).encode()))
+    """A data plane's answer. Its headers may come from user code (a function's
+    answer): names that are no HTTP token are dropped and line breaks in values
+    removed, so nothing can split the response; the length is always sandlot's."""
+    headers = [
+        (name.encode("latin-1"), _CRLF.sub(" ", value).encode("latin-1", "replace"))
+        for name, value in response.headers
+        if _TOKEN.match(name) and name.lower() != "content-length"
+    ]
+    headers.append((b"content-length", str(len(response.body)).encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else response.body})
 
