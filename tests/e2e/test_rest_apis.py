@@ -120,6 +120,28 @@ def test_import_deploy_and_invoke(server, client, echo):
     assert error_of(apis.get_rest_api, restApiId=api_id)["Code"] == "NotFoundException"
 
 
+def test_put_rest_api_overwrites_or_merges(server, client, echo):
+    apis = client("apigateway")
+    api_id = apis.create_rest_api(name="put")["id"]
+    definition = _definition(echo)
+    apis.put_rest_api(restApiId=api_id, body=json.dumps(definition).encode())
+    paths = sorted(r["path"] for r in apis.get_resources(restApiId=api_id)["items"])
+    assert paths == ["/", "/files", "/files/{proxy+}", "/mock", "/pets", "/pets/{id}"]
+    uri = definition["paths"]["/pets/{id}"]["get"]["x-amazon-apigateway-integration"]
+    merged = {"swagger": "2.0", "info": {"title": "extra"},
+              "paths": {"/pets/{id}": {"delete": {"x-amazon-apigateway-integration": uri}},
+                        "/toys": {"get": {"x-amazon-apigateway-integration": uri}}}}  # fmt: skip
+    apis.put_rest_api(restApiId=api_id, mode="merge", body=json.dumps(merged).encode())
+    resources = {r["path"]: r for r in apis.get_resources(restApiId=api_id)["items"]}
+    assert sorted(resources["/pets/{id}"]["resourceMethods"]) == ["DELETE", "GET"]
+    assert "/toys" in resources and "/mock" in resources
+    assert apis.get_rest_api(restApiId=api_id)["name"] == "rest-pets"  # merge keeps it
+    apis.put_rest_api(restApiId=api_id, mode="overwrite", body=json.dumps(merged).encode())
+    paths = sorted(r["path"] for r in apis.get_resources(restApiId=api_id)["items"])
+    assert paths == ["/", "/pets", "/pets/{id}", "/toys"]
+    assert apis.get_rest_api(restApiId=api_id)["name"] == "extra"
+
+
 def test_bad_imports_and_unserved_operations(client):
     apis = client("apigateway")
     for body in (b"{not json: [", json.dumps({"info": {"title": "x"}}).encode()):

@@ -161,7 +161,7 @@ def _params(service: str, operation, required_only: bool) -> dict:
 # resources are not mapped yet.
 PARTLY_SERVED = {
     "apigateway": {  # REST APIs, first step: import, deployments, stages, the data plane
-        "CreateRestApi", "ImportRestApi", "GetRestApi", "GetRestApis", "DeleteRestApi",
+        "CreateRestApi", "ImportRestApi", "PutRestApi", "GetRestApi", "GetRestApis", "DeleteRestApi",
         "GetResources", "CreateDeployment", "GetDeployments", "CreateStage", "GetStage",
         "GetStages", "DeleteStage",
     },

@@ -1,5 +1,5 @@
-"""API Gateway REST APIs (``apigateway``), first step: ``CreateRestApi`` and
-``ImportRestApi`` from OpenAPI 3 / Swagger 2 with ``x-amazon-apigateway-integration``
+"""API Gateway REST APIs (``apigateway``), first step: ``CreateRestApi``,
+``ImportRestApi`` and ``PutRestApi`` from OpenAPI 3 / Swagger 2 with ``x-amazon-apigateway-integration``
 (``aws_proxy``: Lambda proxy integrations, as SAM's ``Api`` writes them), reading
 APIs and resources, deployments and stages, and the data plane for Lambda proxy
 methods. Everything else of the REST API control plane (resources and methods one by
@@ -105,13 +105,7 @@ class RestApiProvider(Provider):
         return _public(doc)
 
     def import_rest_api(self, ctx: RequestContext, params: dict) -> dict:
-        try:
-            document = parse_definition(bytes(params["body"]).decode("utf-8", "replace"))
-        except ValueError as error:
-            raise bad_request(str(error)) from None
-        plan, warnings = _plan(document)
-        if warnings and params.get("failOnWarnings"):
-            raise bad_request("Warnings found during import:\n\t" + "\n\t".join(warnings))
+        document, plan, warnings = _read_definition(params)
         info = document.get("info") or {}
         fields = {
             "description": info.get("description"),
@@ -124,6 +118,35 @@ class RestApiProvider(Provider):
         if warnings:
             output["warnings"] = warnings
         return output
+
+    def put_rest_api(self, ctx: RequestContext, params: dict) -> dict:
+        """A definition into an existing API: ``overwrite`` (the default) replaces its
+        resources, ``merge`` adds the definition's methods to them."""
+        api_id = params["restApiId"]
+        doc = self._api(ctx, api_id)
+        document, plan, warnings = _read_definition(params)
+        existing = self._items(api_id, "resource")
+        with self.store.transaction():
+            if (params.get("mode") or "overwrite") == "overwrite":
+                self.store.delete_where(ITEMS, {"api_id": api_id, "kind": "resource"})
+                existing = []
+                info = document.get("info") or {}
+                if info.get("title"):
+                    doc["name"] = str(info["title"])
+                self._put_api(ctx, doc)
+            self._build_resources(api_id, doc["rootResourceId"], plan, existing)
+        output = _public(doc)
+        if warnings:
+            output["warnings"] = warnings
+        return output
+
+    def _put_api(self, ctx: RequestContext, doc: Doc) -> None:
+        self.store.put(
+            APIS,
+            {"api_id": doc["id"], "account": ctx.account_id, "region": ctx.region,
+             "doc": json.dumps(doc)},
+        )  # fmt: skip
+        self.generation += 1
 
     def _new_api(self, ctx: RequestContext, name: str, params: dict) -> Doc:
         doc: Doc = {
@@ -139,18 +162,18 @@ class RestApiProvider(Provider):
         for name_ in ("description", "version", "binaryMediaTypes"):
             if params.get(name_):
                 doc[name_] = params[name_]
-        self.store.put(
-            APIS,
-            {"api_id": doc["id"], "account": ctx.account_id, "region": ctx.region,
-             "doc": json.dumps(doc)},
-        )  # fmt: skip
+        self._put_api(ctx, doc)
         self._save(doc["id"], "resource", doc["rootResourceId"],
                    {"id": doc["rootResourceId"], "path": "/"})  # fmt: skip
         return doc
 
-    def _build_resources(self, api_id: str, root: str, plan: list[tuple[str, str, Doc]]) -> None:
-        """Resources for every path prefix, with the planned methods on them."""
+    def _build_resources(
+        self, api_id: str, root: str, plan: list[tuple[str, str, Doc]], existing: list[Doc] = ()
+    ) -> None:
+        """Resources for every path prefix (reusing ``existing`` ones), with the planned
+        methods on them."""
         by_path: dict[str, Doc] = {"/": {"id": root, "path": "/"}}
+        by_path.update((r["path"], r) for r in existing)
         for path, method, spec in plan:
             parent = by_path["/"]
             parts = [p for p in path.split("/") if p]
@@ -377,6 +400,19 @@ class RestApiProvider(Provider):
              "created": old["created"] if old else time.time(), "doc": json.dumps(doc)},
         )  # fmt: skip
         self.generation += 1
+
+
+def _read_definition(params: dict) -> tuple[dict, list[tuple[str, str, Doc]], list[str]]:
+    """An import's definition, its plan and warnings; BadRequestException when it is
+    not OpenAPI, or has warnings and ``failOnWarnings``."""
+    try:
+        document = parse_definition(bytes(params["body"]).decode("utf-8", "replace"))
+    except ValueError as error:
+        raise bad_request(str(error)) from None
+    plan, warnings = _plan(document)
+    if warnings and params.get("failOnWarnings"):
+        raise bad_request("Warnings found during import:\n\t" + "\n\t".join(warnings))
+    return document, plan, warnings
 
 
 def _function_of(integration: Doc) -> str | None:
