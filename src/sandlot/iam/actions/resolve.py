@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from sandlot.iam.actions.index import arn_pattern, load_index
 
@@ -258,6 +258,8 @@ def authorizations(
     """
     if (service, operation) in NO_PERMISSION:
         return []
+    if service in ("apigateway", "apigatewayv2"):
+        return [_apigateway(service, operation, params, region)]
     req = _Request(
         params, account_id, region, caller_arn, iam_path, kms_key, secret_arn, leading_keys
     )
@@ -273,6 +275,37 @@ def authorizations(
     if extra is not None:
         result += extra(req, main)
     return result
+
+
+_URI_LABEL = re.compile(r"\{([^}]+)\}")
+
+
+def _apigateway(service: str, operation: str, params: dict[str, Any], region: str) -> Authorization:
+    """API Gateway authorizes its management APIs (REST and HTTP) by HTTP method on the
+    resource path:
+    ``apigateway:<METHOD>`` on ``arn:aws:apigateway:<region>::<path>``, the path being
+    the operation's request URI (without ``/v2``) filled from the request, ARNs in it
+    URL-encoded (tagging: ``/tags/<UrlEncodedResourceARN>``, a resource type the
+    published data defines but does not list for the methods)."""
+    from sandlot.protocol.models import service_model
+
+    http = service_model(service).operation_model(operation).http
+    shape = service_model(service).operation_model(operation).input_shape
+    by_label = {
+        member.serialization.get("name"): name
+        for name, member in (shape.members.items() if shape is not None else ())
+        if member.serialization.get("location") == "uri"
+    }
+
+    def fill(found: re.Match) -> str:
+        value = params.get(by_label.get(found[1].rstrip("+"), ""), "")
+        return quote(str(value), safe="")
+
+    context: Context = {}
+    _tag_context(params, context)
+    path = _URI_LABEL.sub(fill, http["requestUri"].split("?")[0]).removeprefix("/v2")
+    resource = f"arn:aws:apigateway:{region}::{path}"
+    return Authorization(f"apigateway:{http['method']}", (resource,), context)
 
 
 def _authorize(service: str, action: str, req: _Request, parsed: _Parsed) -> Authorization:

@@ -54,6 +54,7 @@ from sandlot.services.awslambda.mappings import MappingOperations
 from sandlot.services.awslambda.permissions import PermissionOperations
 from sandlot.services.awslambda.provisioned import ProvisionedOperations
 from sandlot.services.awslambda.records import Package
+from sandlot.services.awslambda.urls import FunctionUrlOperations
 from sandlot.services.awslambda.validation import (
     check_tags,
     conflict,
@@ -71,6 +72,7 @@ class LambdaProvider(
     PermissionOperations,
     ProvisionedOperations,
     EventInvokeOperations,
+    FunctionUrlOperations,
 ):
     service = "lambda"
 
@@ -253,6 +255,7 @@ class LambdaProvider(
         with self.store.transaction():
             if qualifier is None:
                 released = self.records.delete_function(account, region, name)
+                self.delete_function_urls(account, region, name)
             else:
                 released = self._delete_version(account, region, name, qualifier)
             self.forget_event_invoke_configs(account, region, name, qualifier)

@@ -162,6 +162,24 @@ MAPPINGS = Table(
     indexes=(("account", "region", "function"), ("source_arn",)),
 )
 
+FUNCTION_URLS = Table(
+    "lambda_function_urls",
+    {
+        "account": "TEXT",
+        "region": "TEXT",
+        "function": "TEXT",
+        "qualifier": "TEXT",  # the alias it invokes, "" for the function itself
+        "url_id": "TEXT",  # the host's first label
+        "auth_type": "TEXT",  # NONE | AWS_IAM
+        "cors": "TEXT",  # JSON object, {} when none
+        "invoke_mode": "TEXT",  # BUFFERED | RESPONSE_STREAM
+        "created": "TEXT",
+        "modified": "TEXT",
+    },
+    ("account", "region", "function", "qualifier"),
+    indexes=(("url_id",),),
+)
+
 MIGRATIONS = [
     Migration(1, create=FUNCTIONS),
     Migration(2, create=VERSIONS),
@@ -173,4 +191,5 @@ MIGRATIONS = [
     Migration(8, create=CODE_REFS),
     Migration(9, create=PROVISIONED),
     Migration(10, create=MAPPINGS),
+    Migration(11, create=FUNCTION_URLS),
 ]

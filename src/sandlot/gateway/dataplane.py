@@ -1,0 +1,59 @@
+"""HTTP data planes: requests that are not AWS API calls but traffic to something a
+user deployed — an API Gateway API (execute-api) or a Lambda function URL.
+
+They are recognised by host or by path prefix, in the conventions local tools use:
+
+- ``<apiId>.execute-api.localhost[.localstack.cloud][:port]/<stage>/<path>``
+- ``<endpoint>/_aws/execute-api/<apiId>/<stage>/<path>``
+- ``<urlId>.lambda-url.<region>.localhost[.localstack.cloud][:port]/<path>``
+
+(``*.localhost`` names resolve to loopback, and ``*.localhost.localstack.cloud`` is a
+public DNS name for 127.0.0.1, so both pass the dev-mode Host check against DNS
+rebinding.) A match names the owning service, whose provider's
+``data_plane(DataPlaneRequest)`` answers with a ``DataPlaneResponse``; the provider
+never sees ASGI. No SigV4 is required: a signature, when present, is verified by the
+gateway and the signer handed over (function URLs with AuthType AWS_IAM need it).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Which providers serve which kind of data plane: an execute-api id is a REST API's or
+# an HTTP API's (the first whose ``serves(id)`` says so; else the last answers).
+EXECUTE_API = ("apigateway", "apigatewayv2")
+FUNCTION_URL = ("lambda",)
+
+PATH_PREFIX = "/_aws/execute-api/"
+_LOCAL = r"\.localhost(?:\.localstack\.cloud)?"
+_API_HOST = re.compile(rf"^(?P<id>[a-z0-9]+)\.execute-api{_LOCAL}$")
+_URL_HOST = re.compile(rf"^(?P<id>[a-z0-9]+)\.lambda-url\.(?P<region>[a-z0-9-]+){_LOCAL}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    services: tuple[str, ...]
+    target: str  # the API id or function URL id
+    path: str  # what follows the host or prefix, starting with "/"
+    region: str | None  # named by the host (function URLs), else the server's
+
+
+def match(host: str | None, path: str) -> Match | None:
+    """The data plane a request with this Host and path is for, or None."""
+    if path.startswith(PATH_PREFIX):
+        api_id, _, rest = path[len(PATH_PREFIX) :].partition("/")
+        return Match(EXECUTE_API, api_id, "/" + rest, None) if api_id else None
+    name = (host or "").lower()
+    if ".localhost" not in name:
+        return None  # the common case: an AWS API call to 127.0.0.1 or localhost
+    if name.count(":") == 1:
+        name = name.rsplit(":", 1)[0]
+    name = name.rstrip(".")
+    found = _API_HOST.match(name)
+    if found is not None:
+        return Match(EXECUTE_API, found["id"], path or "/", None)
+    found = _URL_HOST.match(name)
+    if found is not None:
+        return Match(FUNCTION_URL, found["id"], path or "/", found["region"])
+    return None

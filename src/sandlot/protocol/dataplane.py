@@ -1,0 +1,61 @@
+"""What an HTTP data plane (execute-api, Lambda function URLs) sees of a request and
+gives back: plain data, no ASGI. The gateway recognises data-plane requests
+(``gateway/dataplane.py``) and calls the owning provider's ``data_plane(request)``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from sandlot.iam.principal import Principal
+
+
+@dataclass(slots=True)
+class DataPlaneRequest:
+    """One request to a data plane.
+
+    ``target`` is what the host or path prefix named (an API id, a function URL id);
+    ``path`` is what follows (for execute-api, still with its stage segment);
+    ``headers`` keeps every header line in order, repeats kept (payload 1.0 needs
+    them; 2.0 joins them); names are lower-case, as the ASGI server delivers them.
+    ``principal`` is the verified SigV4 signer, None when unsigned.
+    """
+
+    target: str
+    method: str
+    path: str
+    query: str  # raw, undecoded
+    headers: list[tuple[str, str]]
+    body: bytes
+    source_ip: str
+    secure: bool
+    host: str
+    region: str
+    principal: Principal | None = None
+
+    def header(self, name: str) -> str | None:
+        """The (comma-joined) value of header ``name``, or None."""
+        name = name.lower()
+        values = [v for k, v in self.headers if k.lower() == name]
+        return ",".join(values) if values else None
+
+
+@dataclass(slots=True)
+class DataPlaneResponse:
+    """The answer: ``headers`` as pairs, so Set-Cookie may repeat."""
+
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+
+def json_response(
+    status: int, value: object, headers: list[tuple[str, str]] | None = None
+) -> DataPlaneResponse:
+    """A JSON answer, the shape of API Gateway's own errors (``{"message": ...}``)."""
+    return DataPlaneResponse(
+        status,
+        [("Content-Type", "application/json"), *(headers or [])],
+        json.dumps(value, separators=(",", ":")).encode(),
+    )

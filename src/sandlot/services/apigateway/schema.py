@@ -1,0 +1,29 @@
+"""API Gateway REST APIs' durable state: an API is a row; its resources (with their
+methods and integrations), deployments (each a snapshot of the resources) and stages
+are rows of one table keyed by (api, kind, id), holding what the Get operation returns
+(keys starting with ``_`` are sandlot's own, never returned)."""
+
+from __future__ import annotations
+
+from sandlot.store import Migration, Table
+
+APIS = Table(
+    "apigw_rest_apis",
+    {"api_id": "TEXT", "account": "TEXT", "region": "TEXT", "doc": "TEXT"},
+    ("api_id",),
+    indexes=(("account", "region"),),
+)
+
+ITEMS = Table(
+    "apigw_rest_items",
+    {
+        "api_id": "TEXT",
+        "kind": "TEXT",  # resource | deployment | stage
+        "item_id": "TEXT",
+        "created": "REAL",
+        "doc": "TEXT",  # JSON
+    },
+    ("api_id", "kind", "item_id"),
+)
+
+MIGRATIONS = [Migration(1, create=APIS), Migration(2, create=ITEMS)]

@@ -1,0 +1,264 @@
+"""The HTTP APIs' data plane: ``<apiId>.execute-api.localhost…:<port>/<stage>/<path>``
+(``$default`` stage: no stage segment) and ``<endpoint>/_aws/execute-api/<apiId>/…``.
+
+A request selects a stage, the stage's deployment, then a route (``routing.py``); the
+route's integration answers: ``AWS_PROXY`` invokes the function through
+``Platform.call("lambda", "Invoke")`` as ``apigateway.amazonaws.com`` with
+``aws:SourceArn`` ``arn:aws:execute-api:<region>:<account>:<apiId>/<stage>/<METHOD>/<path>``
+(so the function's resource policy must allow it, as in AWS), with the payload format
+1.0 or 2.0 event; ``HTTP_PROXY`` forwards the request to its URL. AWS's answers when
+something fails: ``{"message":"Not Found"}`` 404 for no route, 500 ``Internal Server
+Error`` for a denied invoke, a function error or a malformed answer, 503 ``Service
+Unavailable`` when an HTTP endpoint times out. Compiled APIs are cached until the
+provider's next write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import quote, urlsplit
+
+from sandlot.iam.principal import Principal
+from sandlot.protocol import ServiceError
+from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse, json_response
+from sandlot.services import http_events
+from sandlot.services import http_routes as routing
+from sandlot.services.apigatewayv2.base import Doc
+from sandlot.services.apigatewayv2.resources import ResourceOperations, lambda_target
+from sandlot.services.apigatewayv2.schema import APIS
+
+log = logging.getLogger("sandlot.apigatewayv2")
+
+_HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+     "proxy-authorization", "proxy-authenticate", "host", "content-length"}
+)  # fmt: skip
+_VARIABLE = re.compile(r"\{([A-Za-z0-9._-]+)\+?\}")
+
+
+@dataclass
+class _Stage:
+    doc: Doc
+    routes: list[routing.Route] | None  # None: nothing deployed
+    integrations: dict[str, Doc] = field(default_factory=dict)
+
+
+@dataclass
+class _Api:
+    account: str
+    region: str
+    cors: dict
+    stages: dict[str, _Stage]
+
+
+def _not_found() -> DataPlaneResponse:
+    return json_response(404, {"message": "Not Found"})
+
+
+def _internal_error() -> DataPlaneResponse:
+    return json_response(500, {"message": "Internal Server Error"})
+
+
+class DataPlaneOperations(ResourceOperations):
+    async def data_plane(self, request: DataPlaneRequest) -> DataPlaneResponse:
+        """One request to an HTTP API (``gateway/dataplane.py``)."""
+        api = self._compiled(request.target)
+        if api is None:
+            return _not_found()
+        stage_name, path = _stage_and_path(api, request.path)
+        if stage_name is None:
+            return _not_found()
+        origin = request.header("origin")
+        if (
+            api.cors
+            and request.method == "OPTIONS"
+            and origin
+            and request.header("access-control-request-method")
+        ):
+            return DataPlaneResponse(204, http_events.cors_preflight(api.cors, origin))
+        response = await self._route(api, stage_name, path, request)
+        return http_events.with_cors(api.cors, origin, response)
+
+    async def _route(
+        self, api: _Api, stage_name: str, path: str, request: DataPlaneRequest
+    ) -> DataPlaneResponse:
+        stage = api.stages[stage_name]
+        if stage.routes is None:
+            return _not_found()
+        selected = routing.select(stage.routes, request.method, path)
+        if selected is None:
+            return _not_found()
+        route, path_parameters = selected
+        target = route.value.get("Target", "")  # type: ignore[union-attr]
+        integration = stage.integrations.get(target.removeprefix("integrations/"))
+        if integration is None:
+            return _not_found()
+        request_id = str(uuid.uuid4())
+        if integration["IntegrationType"] == "HTTP_PROXY":
+            response = await _http_proxy(integration, route, path, path_parameters, request)
+        else:
+            response = await self._lambda_proxy(
+                api, stage, route, integration, path, path_parameters, request, request_id
+            )
+        response.headers.append(("apigw-requestid", request_id))
+        return response
+
+    async def _lambda_proxy(
+        self,
+        api: _Api,
+        stage: _Stage,
+        route: routing.Route,
+        integration: Doc,
+        path: str,
+        path_parameters: dict[str, str],
+        request: DataPlaneRequest,
+        request_id: str,
+    ) -> DataPlaneResponse:
+        stage_name = stage.doc["StageName"]
+        function = lambda_target(integration["IntegrationUri"])
+        raw_path = request.path  # with the stage segment, as AWS passes it
+        common = {
+            "stage": stage_name,
+            "api_id": request.target,
+            "account": api.account,
+            "request_id": request_id,
+            "domain_name": request.host.rsplit(":", 1)[0] if request.host else "",
+            "path_parameters": path_parameters or None,
+            "stage_variables": stage.doc.get("StageVariables") or None,
+        }
+        version = integration.get("PayloadFormatVersion", "1.0")
+        if version == "2.0":
+            event = http_events.event_v2(request, route_key=route.key, raw_path=raw_path, **common)
+        else:
+            resource = route.path or "/{proxy+}"
+            event = http_events.event_v1(request, resource=resource, path=raw_path, **common)
+        method_part = f"{request.method}{route.path}" if route.path else "$default"
+        source_arn = (
+            f"arn:aws:execute-api:{api.region}:{api.account}:{request.target}/"
+            f"{stage_name}/{method_part}"
+        )
+        try:
+            result = await self.platform.call(
+                "lambda",
+                "Invoke",
+                {"FunctionName": function, "Payload": json.dumps(event).encode()},
+                principal=Principal.service("apigateway.amazonaws.com", api.account),
+                region=api.region,
+                request_id=request_id,
+                context={"aws:SourceArn": source_arn, "aws:SourceAccount": api.account},
+            )
+        except ServiceError as error:
+            log.warning("HTTP API %s: invoking %s failed: %s", request.target, function, error)
+            return _internal_error()
+        if result.get("FunctionError"):
+            return _internal_error()
+        payload = result.get("Payload") or b""
+        mapped = (
+            http_events.response_v2(payload)
+            if version == "2.0"
+            else http_events.response_v1(payload)
+        )
+        if mapped is None:
+            log.warning("HTTP API %s: malformed Lambda proxy response", request.target)
+            return _internal_error()
+        return mapped
+
+    def _compiled(self, api_id: str) -> _Api | None:
+        """The API as the data plane needs it, cached until the provider's next write."""
+        cache = self.__dict__.setdefault("_compiled_apis", {})
+        found = cache.get(api_id)
+        if found is not None and found[0] == self.generation:
+            return found[1]
+        if found is not None or len(cache) > 1024:
+            cache.clear()  # a write happened: everything compiled before may be stale
+        row = self.store.get(APIS, api_id)
+        api = None
+        if row is not None:
+            doc = json.loads(row["doc"])
+            stages = {}
+            for stage in self.items(api_id, "stage"):
+                stages[stage["StageName"]] = self._compile_stage(api_id, stage)
+            api = _Api(row["account"], row["region"], doc.get("CorsConfiguration") or {}, stages)
+        cache[api_id] = (self.generation, api)
+        return api
+
+    def _compile_stage(self, api_id: str, stage: Doc) -> _Stage:
+        deployment = (
+            self.item(api_id, "deployment", stage["DeploymentId"])
+            if stage.get("DeploymentId")
+            else None
+        )
+        if deployment is None:
+            return _Stage(stage, None)
+        snapshot = deployment["_snapshot"]
+        routes = routing.compile_routes([(r["RouteKey"], r) for r in snapshot["routes"]])
+        return _Stage(stage, routes, snapshot["integrations"])
+
+
+def _stage_and_path(api: _Api, path: str) -> tuple[str | None, str]:
+    """The stage a path names (its first segment) and the rest; else ``$default``."""
+    first, _, rest = path.lstrip("/").partition("/")
+    if first and first != routing.DEFAULT and first in api.stages:
+        return first, "/" + rest
+    if routing.DEFAULT in api.stages:
+        return routing.DEFAULT, path or "/"
+    return None, path
+
+
+async def _http_proxy(
+    integration: Doc,
+    route: routing.Route,
+    path: str,
+    path_parameters: dict[str, str],
+    request: DataPlaneRequest,
+) -> DataPlaneResponse:
+    """Forward the request to the integration's URL: its path variables filled from the
+    route's, or (no variables, the ``$default`` route) the request's path appended."""
+    uri = integration["IntegrationUri"]
+    if _VARIABLE.search(uri):
+        uri = _VARIABLE.sub(lambda m: quote(path_parameters.get(m[1], ""), safe="/"), uri)
+    elif route.key == routing.DEFAULT:
+        uri = uri.rstrip("/") + path
+    target = urlsplit(uri)
+    method = integration.get("IntegrationMethod", "ANY")
+    method = request.method if method == "ANY" else method
+    full_path = (target.path or "/") + (
+        f"?{target.query}&{request.query}" if target.query and request.query
+        else f"?{target.query or request.query}" if target.query or request.query
+        else ""
+    )  # fmt: skip
+    headers = [(k, v) for k, v in request.headers if k.lower() not in _HOP_BY_HOP]
+    headers.append(("Host", target.netloc))
+    timeout = integration.get("TimeoutInMillis", 30000) / 1000
+
+    def send() -> DataPlaneResponse:
+        kind = (
+            http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection
+        )
+        connection = kind(target.hostname, target.port, timeout=timeout)
+        try:
+            connection.putrequest(method, full_path, skip_host=True, skip_accept_encoding=True)
+            for name, value in headers:
+                connection.putheader(name, value)
+            connection.putheader("Content-Length", str(len(request.body)))
+            connection.endheaders(request.body)
+            answer = connection.getresponse()
+            body = answer.read()
+            kept = [(k, v) for k, v in answer.getheaders() if k.lower() not in _HOP_BY_HOP]
+            return DataPlaneResponse(answer.status, kept, body)
+        finally:
+            connection.close()
+
+    try:
+        return await asyncio.to_thread(send)
+    except TimeoutError:
+        return json_response(503, {"message": "Service Unavailable"})
+    except (OSError, http.client.HTTPException) as error:
+        log.warning("HTTP API: HTTP_PROXY to %s failed: %s", uri, error)
+        return _internal_error()

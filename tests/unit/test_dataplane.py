@@ -1,0 +1,50 @@
+"""Recognising data-plane requests (gateway/dataplane.py), and the hosts passing the
+dev-mode DNS-rebinding check."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandlot.config import Settings
+from sandlot.gateway.dataplane import EXECUTE_API as EX
+from sandlot.gateway.dataplane import FUNCTION_URL as URL
+from sandlot.gateway.dataplane import match
+from sandlot.gateway.origins import BrowserPolicy
+
+CASES = [
+    ("abc123.execute-api.localhost.localstack.cloud:4566", "/prod/x", (EX, "abc123", "/prod/x", None)),
+    ("abc123.execute-api.localhost:4566", "/", (EX, "abc123", "/", None)),
+    ("ABC123.Execute-Api.LOCALHOST", "/p", (EX, "abc123", "/p", None)),
+    ("127.0.0.1:4566", "/_aws/execute-api/abc123/prod/a/b", (EX, "abc123", "/prod/a/b", None)),
+    ("localhost", "/_aws/execute-api/abc123", (EX, "abc123", "/", None)),
+    ("u1.lambda-url.eu-west-1.localhost:4566", "/q", (URL, "u1", "/q", "eu-west-1")),
+    ("u1.lambda-url.eu-west-1.localhost.localstack.cloud", "/", (URL, "u1", "/", "eu-west-1")),
+    ("127.0.0.1:4566", "/2015-03-31/functions", None),
+    ("lambda.localhost:4566", "/2015-03-31/functions", None),
+    ("bucket.s3.localhost", "/key", None),
+    ("abc.execute-api.example.com", "/", None),
+    ("localhost", "/_aws/execute-api/", None),
+    (None, "/x", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("host", "path", "expected"), CASES)
+def test_match(host, path, expected):
+    found = match(host, path)
+    if expected is None:
+        assert found is None
+    else:
+        assert (found.services, found.target, found.path, found.region) == expected
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "abc123.execute-api.localhost.localstack.cloud:4566",
+        "abc123.execute-api.localhost:4566",
+        "u1.lambda-url.us-east-1.localhost:4566",
+        "u1.lambda-url.us-east-1.localhost.localstack.cloud:4566",
+    ],
+)
+def test_data_plane_hosts_pass_the_rebinding_check(host):
+    assert BrowserPolicy(Settings()).host_refusal(host) is None
