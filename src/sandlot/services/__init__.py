@@ -18,6 +18,7 @@ PROVIDERS: dict[str, str] = {
     "sqs": "sandlot.services.sqs.provider:SqsProvider",
     "secretsmanager": "sandlot.services.secretsmanager.provider:SecretsManagerProvider",
     "ssm": "sandlot.services.ssm.provider:SsmProvider",
+    "cloudformation": "sandlot.services.cloudformation.provider:CloudFormationProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests

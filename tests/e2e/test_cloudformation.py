@@ -1,0 +1,291 @@
+"""CloudFormation end to end with boto3: a stack of a role, a function, a queue and the
+event source mapping between them creates, updates in place and by replacement, rolls
+back on a failing resource, and deletes; template errors answer AWS's messages."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.e2e.conftest import make_client
+
+TEMPLATE = """
+AWSTemplateFormatVersion: "2010-09-09"
+Description: role, function, queue and mapping
+Parameters:
+  Env:
+    Type: String
+    AllowedValues: [dev, prod]
+    Default: dev
+  Retention:
+    Type: Number
+    Default: 345600
+Mappings:
+  Sizes:
+    dev: {Memory: 128}
+    prod: {Memory: 256}
+Conditions:
+  IsProd: !Equals [!Ref Env, prod]
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: 60
+      MessageRetentionPeriod: !Ref Retention
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - {Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}
+      ManagedPolicyArns:
+        - arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole
+  Fn:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.12
+      Handler: index.handler
+      Role: !GetAtt Role.Arn
+      MemorySize: !FindInMap [Sizes, !Ref Env, Memory]
+      Environment:
+        Variables:
+          QUEUE: !Ref Queue
+          MODE: !If [IsProd, production, !Ref "AWS::NoValue"]
+      Code:
+        ZipFile: |
+          import os
+          def handler(event, context):
+              return {"queue": os.environ["QUEUE"], "mode": os.environ.get("MODE", "none")}
+  Mapping:
+    Type: AWS::Lambda::EventSourceMapping
+    Properties:
+      FunctionName: !Ref Fn
+      EventSourceArn: !GetAtt Queue.Arn
+      BatchSize: 5
+  ProdOnly:
+    Type: AWS::SSM::Parameter
+    Condition: IsProd
+    Properties:
+      Type: String
+      Value: !Sub "${AWS::StackName}-${Env}"
+Outputs:
+  QueueUrl:
+    Value: !Ref Queue
+    Export: {Name: !Sub "${AWS::StackName}-queue"}
+  FunctionArn:
+    Value: !GetAtt Fn.Arn
+"""
+
+DONE = ("COMPLETE", "FAILED")
+
+
+@pytest.fixture(scope="module")
+def cfn(server):
+    return make_client(server.endpoint, "cloudformation")
+
+
+def wait(cfn, name: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+        if not stack["StackStatus"].endswith("_IN_PROGRESS"):
+            return stack
+        time.sleep(0.1)
+    raise AssertionError(f"{name} still {stack['StackStatus']}")
+
+
+def events(cfn, name: str) -> list[tuple[str, str, str]]:
+    """Oldest first: (logical id, status, reason)."""
+    found = cfn.describe_stack_events(StackName=name)["StackEvents"]
+    return [
+        (e["LogicalResourceId"], e["ResourceStatus"], e.get("ResourceStatusReason", ""))
+        for e in reversed(found)
+    ]
+
+
+def physical(cfn, name: str) -> dict[str, str]:
+    resources = cfn.list_stack_resources(StackName=name)["StackResourceSummaries"]
+    return {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources}
+
+
+def test_create_update_replace_and_delete(cfn, client) -> None:
+    stack_id = cfn.create_stack(
+        StackName="app", TemplateBody=TEMPLATE, Capabilities=["CAPABILITY_IAM"]
+    )["StackId"]
+    assert stack_id.startswith("arn:aws:cloudformation:us-east-1:000000000000:stack/app/")
+    stack = wait(cfn, "app")
+    assert stack["StackStatus"] == "CREATE_COMPLETE", events(cfn, "app")
+    outputs = {o["OutputKey"]: o for o in stack["Outputs"]}
+    ids = physical(cfn, "app")
+    assert set(ids) == {"Queue", "Role", "Fn", "Mapping"}  # ProdOnly's condition is false
+    assert outputs["QueueUrl"]["OutputValue"] == ids["Queue"]
+    assert outputs["QueueUrl"]["ExportName"] == "app-queue"
+    assert ids["Fn"].startswith("app-Fn-") and ids["Role"].startswith("app-Role-")
+    # The resources are real: the function runs with the queue in its environment.
+    lam = client("lambda")
+    config = lam.get_function_configuration(FunctionName=ids["Fn"])
+    assert config["MemorySize"] == 128 and config["Role"].endswith("/" + ids["Role"])
+    assert config["Environment"]["Variables"] == {"QUEUE": ids["Queue"]}
+    result = json.loads(lam.invoke(FunctionName=ids["Fn"])["Payload"].read())
+    assert result == {"queue": ids["Queue"], "mode": "none"}
+    assert lam.get_event_source_mapping(UUID=ids["Mapping"])["BatchSize"] == 5
+    log = events(cfn, "app")
+    assert log[0] == ("app", "CREATE_IN_PROGRESS", "User Initiated")
+    assert log[-1] == ("app", "CREATE_COMPLETE", "")
+    order = [name for name, status, _ in log if status == "CREATE_COMPLETE"]
+    assert order.index("Role") < order.index("Fn") < order.index("Mapping")
+    assert order.index("Queue") < order.index("Mapping")
+    assert cfn.list_exports()["Exports"] == [
+        {"ExportingStackId": stack_id, "Name": "app-queue", "Value": ids["Queue"]}
+    ]
+
+    # In place: prod changes the memory, the environment and adds the conditional parameter.
+    cfn.update_stack(
+        StackName="app", UsePreviousTemplate=True, Capabilities=["CAPABILITY_IAM"],
+        Parameters=[{"ParameterKey": "Env", "ParameterValue": "prod"},
+                    {"ParameterKey": "Retention", "UsePreviousValue": True}],
+    )  # fmt: skip
+    stack = wait(cfn, "app")
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", events(cfn, "app")
+    after = physical(cfn, "app")
+    assert {k: after[k] for k in ids} == ids  # nothing replaced
+    assert client("ssm").get_parameter(Name=after["ProdOnly"])["Parameter"]["Value"] == "app-prod"
+    config = lam.get_function_configuration(FunctionName=ids["Fn"])
+    assert (
+        config["MemorySize"] == 256 and config["Environment"]["Variables"]["MODE"] == "production"
+    )
+    with pytest.raises(ClientError) as raised:
+        cfn.update_stack(StackName="app", UsePreviousTemplate=True, Capabilities=["CAPABILITY_IAM"],
+                         Parameters=[{"ParameterKey": "Env", "UsePreviousValue": True},
+                                     {"ParameterKey": "Retention", "UsePreviousValue": True}])  # fmt: skip
+    assert raised.value.response["Error"]["Message"] == "No updates are to be performed."
+
+    # Replacement: a queue name is create-only (AWS's schema), so a new queue is made,
+    # the mapping (whose EventSourceArn is create-only too) follows, the old queue goes.
+    renamed = TEMPLATE.replace(
+        "VisibilityTimeout: 60", "VisibilityTimeout: 60\n      QueueName: app-renamed"
+    )
+    cfn.update_stack(StackName="app", TemplateBody=renamed, Capabilities=["CAPABILITY_IAM"],
+                     Parameters=[{"ParameterKey": "Env", "ParameterValue": "prod"}])  # fmt: skip
+    stack = wait(cfn, "app")
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", events(cfn, "app")
+    replaced = physical(cfn, "app")
+    assert replaced["Queue"].endswith("/app-renamed") and replaced["Mapping"] != ids["Mapping"]
+    assert replaced["Fn"] == ids["Fn"]
+    sqs = client("sqs")
+    with pytest.raises(ClientError):
+        sqs.get_queue_attributes(QueueUrl=ids["Queue"])
+    log = events(cfn, "app")
+    cleanup = log.index(("app", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", ""))
+    assert log[-1] == ("app", "UPDATE_COMPLETE", "")
+    # The old queue and mapping go only once the stack has moved to the new ones.
+    assert {e[0] for e in log[cleanup:] if e[1] == "DELETE_COMPLETE"} == {"Queue", "Mapping"}
+
+    cfn.delete_stack(StackName="app")
+    gone = wait(cfn, stack_id)
+    assert gone["StackStatus"] == "DELETE_COMPLETE"
+    with pytest.raises(ClientError) as raised:
+        cfn.describe_stacks(StackName="app")
+    assert raised.value.response["Error"]["Message"] == "Stack with id app does not exist"
+    with pytest.raises(ClientError):
+        lam.get_function(FunctionName=ids["Fn"])
+    with pytest.raises(ClientError):
+        client("iam").get_role(RoleName=ids["Role"])
+
+
+FAILING = """
+Resources:
+  Good:
+    Type: AWS::SQS::Queue
+  Param:
+    Type: AWS::SSM::Parameter
+    Properties: {Type: String, Value: !GetAtt Good.QueueName}
+  Bad:
+    Type: AWS::SQS::Queue
+    DependsOn: Param
+    Properties:
+      QueueName: not-fifo
+      FifoQueue: true
+"""
+
+
+def test_a_failing_resource_rolls_back_leaving_nothing(cfn, client) -> None:
+    cfn.create_stack(StackName="broken", TemplateBody=FAILING)
+    stack = wait(cfn, "broken")
+    assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
+    log = events(cfn, "broken")
+    failed = [e for e in log if e[1] == "CREATE_FAILED"]
+    assert [e[0] for e in failed] == ["Bad"] and "fifo" in failed[0][2].lower()
+    assert ("broken", "ROLLBACK_IN_PROGRESS",
+            "The following resource(s) failed to create: [Bad]. Rollback requested by user.") in log  # fmt: skip
+    assert log[-1] == ("broken", "ROLLBACK_COMPLETE", "")
+    deleted = [e[0] for e in log if e[1] == "DELETE_COMPLETE"]
+    assert deleted.index("Param") < deleted.index("Good")  # dependents first
+    assert not any("broken-Good" in url for url in client("sqs").list_queues().get("QueueUrls", []))
+    assert cfn.list_stack_resources(StackName="broken")["StackResourceSummaries"] == []
+    cfn.delete_stack(StackName="broken")
+    assert wait(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+
+
+def test_an_unserved_type_fails_naming_it(cfn) -> None:
+    body = json.dumps({"Resources": {"T": {"Type": "AWS::DynamoDB::Table", "Properties": {}}}})
+    cfn.create_stack(StackName="unserved", TemplateBody=body)
+    assert wait(cfn, "unserved")["StackStatus"] == "ROLLBACK_COMPLETE"
+    failed = [e for e in events(cfn, "unserved") if e[1] == "CREATE_FAILED"]
+    assert failed == [
+        ("T", "CREATE_FAILED", "Resource type AWS::DynamoDB::Table is not supported by sandlot")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "message"),
+    [
+        ("Resources:\n  A:\n    Type: AWS::SQS::Queue\n    Properties: {QueueName: !Ref Nope}\n",
+         "ValidationError",
+         "Template format error: Unresolved resource dependencies [Nope] in the Resources block of the template"),
+        ("Resources:\n  A: {Type: AWS::SQS::Queue, DependsOn: B}\n  B: {Type: AWS::SQS::Queue, DependsOn: A}\n",
+         "ValidationError", "Circular dependency between resources: [A, B]"),
+        ("Resources:\n  A: {Type: AWS::Nope::Thing}\n",
+         "ValidationError", "Template format error: Unrecognized resource types: [AWS::Nope::Thing]"),
+        ("Resources:\n  A: {Type: AWS::SQS::Queue}\n  B: {Type: AWS::SQS::Queue, Properties: {X: !GetAtt A.Nope}}\n",
+         "ValidationError", "Template error: resource A does not support attribute type Nope in Fn::GetAtt"),
+        ("Parameters:\n  P: {Type: String}\nResources:\n  A: {Type: AWS::SQS::Queue}\n",
+         "ValidationError", "Parameters: [P] must have values"),
+        ("Resources:\n  R:\n    Type: AWS::IAM::Role\n    Properties: {AssumeRolePolicyDocument: {}}\n",
+         "InsufficientCapabilitiesException", "Requires capabilities : [CAPABILITY_IAM]"),
+        ("Resources:\n  R:\n    Type: AWS::IAM::Role\n    Properties: {RoleName: r, AssumeRolePolicyDocument: {}}\n",
+         "InsufficientCapabilitiesException", "Requires capabilities : [CAPABILITY_NAMED_IAM]"),
+    ],
+)  # fmt: skip
+def test_template_errors(cfn, body, code, message) -> None:
+    with pytest.raises(ClientError) as raised:
+        cfn.create_stack(StackName="invalid", TemplateBody=body)
+    assert raised.value.response["Error"]["Code"] == code
+    assert raised.value.response["Error"]["Message"] == message
+
+
+def test_validate_template_and_summary(cfn) -> None:
+    summary = cfn.validate_template(TemplateBody=TEMPLATE)
+    assert summary["Description"] == "role, function, queue and mapping"
+    assert summary["Capabilities"] == ["CAPABILITY_IAM"]
+    assert {p["ParameterKey"]: p.get("DefaultValue") for p in summary["Parameters"]} == {
+        "Env": "dev", "Retention": "345600"}  # fmt: skip
+    got = cfn.get_template_summary(TemplateBody=TEMPLATE)
+    assert "AWS::Lambda::EventSourceMapping" in got["ResourceTypes"]
+
+
+def test_termination_protection(cfn) -> None:
+    cfn.create_stack(StackName="protected", TemplateBody="Resources:\n  Q: {Type: AWS::SQS::Queue}\n",
+                     EnableTerminationProtection=True)  # fmt: skip
+    assert wait(cfn, "protected")["StackStatus"] == "CREATE_COMPLETE"
+    with pytest.raises(ClientError) as raised:
+        cfn.delete_stack(StackName="protected")
+    assert raised.value.response["Error"]["Message"] == (
+        "Stack [protected] cannot be deleted while TerminationProtection is enabled"
+    )
+    cfn.update_termination_protection(StackName="protected", EnableTerminationProtection=False)
+    cfn.delete_stack(StackName="protected")
