@@ -94,6 +94,12 @@ SAMPLES = {
         "ResourceType": "Parameter",
         "ResourceId": "/app/a",
     },  # fmt: skip
+    "cloudformation": {
+        "StackName": "app",
+        "ChangeSetName": "cs",
+        "RoleARN": ROLE,
+        "TemplateURL": "https://s3.amazonaws.com/b/t.yaml",
+    },
     "sts": {
         "RoleArn": ROLE,
         "PrincipalArn": f"arn:aws:iam::{ACCOUNT}:saml-provider/s",
@@ -159,6 +165,13 @@ PARTLY_SERVED = {
         "DescribeParameters", "GetParameterHistory", "DeleteParameter", "DeleteParameters",
         "LabelParameterVersion", "UnlabelParameterVersion", "AddTagsToResource",
         "RemoveTagsFromResource", "ListTagsForResource",
+    },
+    "cloudformation": {  # stacks and change sets
+        "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks", "ListStacks",
+        "DescribeStackEvents", "DescribeStackResource", "DescribeStackResources",
+        "ListStackResources", "GetTemplate", "GetTemplateSummary", "ValidateTemplate",
+        "ListExports", "ListImports", "UpdateTerminationProtection", "CreateChangeSet",
+        "DescribeChangeSet", "ExecuteChangeSet", "DeleteChangeSet", "ListChangeSets",
     },
 }  # fmt: skip
 

@@ -20,7 +20,9 @@ from pathlib import Path
 from sandlot.derived import cached_json
 
 # The services sandlot serves today; the index holds only these.
-SERVICES = ("sts", "lambda", "logs", "iam", "s3", "kms", "sqs", "secretsmanager", "ssm")
+SERVICES = (
+    "sts", "lambda", "logs", "iam", "s3", "kms", "sqs", "secretsmanager", "ssm", "cloudformation",
+)  # fmt: skip
 
 _PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 

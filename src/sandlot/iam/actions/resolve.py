@@ -8,7 +8,8 @@ them) and the dependent actions ``iam:PassRole`` and ``lambda:PassCapacityProvid
 
 What is written by hand: the few operations whose action has another name or that AWS
 never denies, how each service's parameters name resources (``_NAMES`` and the
-``_lambda``/``_logs``/``_iam``/``_sts``/``_kms``/``_secretsmanager``/``_ssm``
+``_lambda``/``_logs``/``_iam``/``_sts``/``_kms``/``_secretsmanager``/``_ssm``/
+``_cloudformation``
 extractors) and the second actions AWS
 documents but the data does not list (``_EXTRAS``).
 """
@@ -864,7 +865,31 @@ def _ssm(req: _Request) -> _Parsed:
     return parsed
 
 
+def _cloudformation(req: _Request) -> _Parsed:
+    """CloudFormation names a stack by name or id (ARN); a stack's id ends in a UUID the
+    request does not carry, so a name is authorized on ``stack/<name>/*`` as AWS's
+    policies write it. Condition keys: the service role, template URL, resource types."""
+    p = req.params
+    parsed = _Parsed(names=_names(p))
+    name = p.get("StackName")
+    if isinstance(name, str) and name:
+        parsed.arns["stack"] = [
+            name if name.startswith("arn:")
+            else f"arn:aws:cloudformation:{req.region}:{req.account}:stack/{name}/*"
+        ]  # fmt: skip
+    for key, condition in (
+        ("RoleARN", "cloudformation:RoleArn"),
+        ("TemplateURL", "cloudformation:TemplateUrl"),
+        ("ChangeSetName", "cloudformation:ChangeSetName"),
+        ("ResourceTypes", "cloudformation:ResourceTypes"),
+    ):
+        if isinstance(p.get(key), str | list):
+            parsed.context[condition] = p[key]
+    return parsed
+
+
 _EXTRACTORS: dict[str, Callable[[_Request], _Parsed]] = {
+    "cloudformation": _cloudformation,
     "ssm": _ssm,
     "sqs": _sqs,
     "s3": _s3,
