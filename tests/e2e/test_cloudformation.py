@@ -289,3 +289,97 @@ def test_termination_protection(cfn) -> None:
     )
     cfn.update_termination_protection(StackName="protected", EnableTerminationProtection=False)
     cfn.delete_stack(StackName="protected")
+
+
+QUEUE = """
+Parameters:
+  Vis: {Type: Number, Default: 30}
+  Name: {Type: String, Default: ""}
+Conditions:
+  Named: !Not [!Equals [!Ref Name, ""]]
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: !Ref Vis
+      QueueName: !If [Named, !Ref Name, !Ref "AWS::NoValue"]
+Outputs:
+  Url: {Value: !Ref Queue}
+"""
+
+
+def test_change_sets(cfn) -> None:
+    created = cfn.create_change_set(StackName="cs", ChangeSetName="first", ChangeSetType="CREATE",
+                                    TemplateBody=QUEUE)  # fmt: skip
+    # A change set for a new stack leaves it in REVIEW_IN_PROGRESS.
+    stack = cfn.describe_stacks(StackName="cs")["Stacks"][0]
+    assert stack["StackStatus"] == "REVIEW_IN_PROGRESS"
+    cfn.get_waiter("change_set_create_complete").wait(ChangeSetName=created["Id"], WaiterConfig={"Delay": 1})
+    described = cfn.describe_change_set(ChangeSetName="first", StackName="cs")
+    assert described["ExecutionStatus"] == "AVAILABLE"
+    assert described["Changes"] == [{"Type": "Resource", "ResourceChange": {
+        "Action": "Add", "LogicalResourceId": "Queue", "ResourceType": "AWS::SQS::Queue",
+        "Scope": [], "Details": []}}]  # fmt: skip
+    assert [s["ChangeSetName"] for s in cfn.list_change_sets(StackName="cs")["Summaries"]] == ["first"]
+    cfn.execute_change_set(ChangeSetName=created["Id"])
+    cfn.get_waiter("stack_create_complete").wait(StackName="cs", WaiterConfig={"Delay": 1})
+    url = physical(cfn, "cs")["Queue"]
+
+    # The same template again: FAILED with the reason the SAM CLI matches.
+    cfn.create_change_set(StackName="cs", ChangeSetName="same", TemplateBody=QUEUE)
+    same = cfn.describe_change_set(ChangeSetName="same", StackName="cs")
+    assert (same["Status"], same["ExecutionStatus"]) == ("FAILED", "UNAVAILABLE")
+    assert same["StatusReason"] == (
+        "The submitted information didn't contain changes. Submit different information to "
+        "create a change set."
+    )
+    cfn.delete_change_set(ChangeSetName="same", StackName="cs")
+
+    # In place (Replacement False) and replacement (True) as AWS's schema says.
+    cfn.create_change_set(StackName="cs", ChangeSetName="vis", TemplateBody=QUEUE,
+                          Parameters=[{"ParameterKey": "Vis", "ParameterValue": "45"}])  # fmt: skip
+    [change] = cfn.describe_change_set(ChangeSetName="vis", StackName="cs")["Changes"]
+    assert change["ResourceChange"] == {
+        "Action": "Modify", "LogicalResourceId": "Queue", "PhysicalResourceId": url,
+        "ResourceType": "AWS::SQS::Queue", "Replacement": "False", "Scope": ["Properties"],
+        "Details": [{"Target": {"Attribute": "Properties", "Name": "VisibilityTimeout",
+                                "RequiresRecreation": "Never"},
+                     "Evaluation": "Static", "ChangeSource": "DirectModification"}],
+    }  # fmt: skip
+    cfn.create_change_set(StackName="cs", ChangeSetName="rename", TemplateBody=QUEUE,
+                          Parameters=[{"ParameterKey": "Name", "ParameterValue": "cs-named"}])  # fmt: skip
+    [change] = cfn.describe_change_set(ChangeSetName="rename", StackName="cs")["Changes"]
+    assert change["ResourceChange"]["Replacement"] == "True"
+    assert change["ResourceChange"]["Details"][0]["Target"] == {
+        "Attribute": "Properties", "Name": "QueueName", "RequiresRecreation": "Always"}  # fmt: skip
+    cfn.execute_change_set(ChangeSetName="rename", StackName="cs")
+    cfn.get_waiter("stack_update_complete").wait(StackName="cs", WaiterConfig={"Delay": 1})
+    assert physical(cfn, "cs")["Queue"].endswith("/cs-named")
+    # Executing one change set removes the stack's others.
+    assert cfn.list_change_sets(StackName="cs")["Summaries"][0]["ChangeSetName"] == "rename"
+    assert len(cfn.list_change_sets(StackName="cs")["Summaries"]) == 1
+    assert json.loads(json.dumps(cfn.get_template(StackName="cs")["TemplateBody"])) == QUEUE
+
+
+def test_aws_cli_deploy(server, tmp_path) -> None:
+    import subprocess
+
+    from tests.e2e.conftest import cli_env
+
+    (tmp_path / "queue.yaml").write_text(QUEUE)
+    env = cli_env(server.endpoint)
+
+    def aws(*args: str) -> str:
+        done = subprocess.run(["aws", "cloudformation", *args], env=env, capture_output=True,
+                              text=True, timeout=120, cwd=tmp_path)  # fmt: skip
+        assert done.returncode in (0, 255) or "No changes" in done.stdout, done.stderr
+        return done.stdout + done.stderr
+
+    deploy = ("deploy", "--template-file", "queue.yaml", "--stack-name", "cli")
+    assert "Successfully created/updated stack - cli" in aws(*deploy)
+    assert "No changes to deploy. Stack cli is up to date" in aws(*deploy)
+    assert "Successfully created/updated stack - cli" in aws(*deploy, "--parameter-overrides", "Vis=45")
+    aws("wait", "stack-update-complete", "--stack-name", "cli")
+    aws("delete-stack", "--stack-name", "cli")
+    aws("wait", "stack-delete-complete", "--stack-name", "cli")
+    assert "does not exist" in aws("describe-stacks", "--stack-name", "cli")
