@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from sandlot.platform import Platform
 
 log = logging.getLogger("sandlot.cloudformation")
-INTERRUPTED = "The stack operation was interrupted by a restart of sandlot."
+INTERRUPTED = "The stack operation was interrupted by a restart of sandlot. "
 
 
 def _failed_list(logical_ids: list[str]) -> str:
