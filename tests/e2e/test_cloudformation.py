@@ -314,13 +314,17 @@ def test_change_sets(cfn) -> None:
     # A change set for a new stack leaves it in REVIEW_IN_PROGRESS.
     stack = cfn.describe_stacks(StackName="cs")["Stacks"][0]
     assert stack["StackStatus"] == "REVIEW_IN_PROGRESS"
-    cfn.get_waiter("change_set_create_complete").wait(ChangeSetName=created["Id"], WaiterConfig={"Delay": 1})
+    cfn.get_waiter("change_set_create_complete").wait(
+        ChangeSetName=created["Id"], WaiterConfig={"Delay": 1}
+    )
     described = cfn.describe_change_set(ChangeSetName="first", StackName="cs")
     assert described["ExecutionStatus"] == "AVAILABLE"
     assert described["Changes"] == [{"Type": "Resource", "ResourceChange": {
         "Action": "Add", "LogicalResourceId": "Queue", "ResourceType": "AWS::SQS::Queue",
         "Scope": [], "Details": []}}]  # fmt: skip
-    assert [s["ChangeSetName"] for s in cfn.list_change_sets(StackName="cs")["Summaries"]] == ["first"]
+    assert [s["ChangeSetName"] for s in cfn.list_change_sets(StackName="cs")["Summaries"]] == [
+        "first"
+    ]
     cfn.execute_change_set(ChangeSetName=created["Id"])
     cfn.get_waiter("stack_create_complete").wait(StackName="cs", WaiterConfig={"Delay": 1})
     url = physical(cfn, "cs")["Queue"]
@@ -378,7 +382,9 @@ def test_aws_cli_deploy(server, tmp_path) -> None:
     deploy = ("deploy", "--template-file", "queue.yaml", "--stack-name", "cli")
     assert "Successfully created/updated stack - cli" in aws(*deploy)
     assert "No changes to deploy. Stack cli is up to date" in aws(*deploy)
-    assert "Successfully created/updated stack - cli" in aws(*deploy, "--parameter-overrides", "Vis=45")
+    assert "Successfully created/updated stack - cli" in aws(
+        *deploy, "--parameter-overrides", "Vis=45"
+    )
     aws("wait", "stack-update-complete", "--stack-name", "cli")
     aws("delete-stack", "--stack-name", "cli")
     aws("wait", "stack-delete-complete", "--stack-name", "cli")
