@@ -21,6 +21,7 @@ from sandlot.services.cloudformation.handlers import resource_type
 from sandlot.services.cloudformation.intrinsics import IntrinsicError
 from sandlot.services.cloudformation.schema import MIGRATIONS, STACKS
 from sandlot.services.cloudformation.template import TemplateError, check_sections, parse
+from sandlot.services.cloudformation.transform import SAM, TransformFailed, expand_sam
 from sandlot.services.provider import Provider, RequestContext
 
 IAM_TYPES = {
@@ -29,7 +30,6 @@ IAM_TYPES = {
     "AWS::IAM::InstanceProfile": "InstanceProfileName", "AWS::IAM::UserToGroupAddition": None,
 }  # fmt: skip
 MAX_BODY = 51_200
-SAM = "AWS::Serverless-2016-10-31"
 
 
 def validation(message: str) -> ServiceError:
@@ -167,20 +167,26 @@ class CloudFormationBase(Provider):
             data = body if isinstance(body, bytes) else bytes(body)
         return data.decode()
 
-    def process(self, template: dict, ctx: RequestContext) -> dict:
-        """Transforms applied (SAM, via transform.py); other macros are refused."""
+    def process(self, template: dict, ctx: RequestContext, given: list[dict] | None = None) -> dict:
+        """Transforms applied (the SAM transform, ``transform.py``); other macros are
+        refused, as AWS refuses a macro the account does not have."""
         declared = template.get("Transform")
         names = [declared] if isinstance(declared, str) else list(declared or [])
         if not names:
             return template
-        unknown = [n for n in names if n != SAM]
+        unknown = [str(n) for n in names if n != SAM]
         if unknown:
             raise validation(
-                f"Template format error: Unrecognized transform(s) [{', '.join(map(str, unknown))}]"
+                f"Template format error: Unrecognized transform(s) [{', '.join(unknown)}]"
             )
-        from sandlot.services.cloudformation.transform import expand_sam
-
-        return expand_sam(self.platform, template, ctx)
+        values = {
+            p["ParameterKey"]: p["ParameterValue"] for p in given or [] if "ParameterValue" in p
+        }
+        values.update({"AWS::Region": ctx.region, "AWS::AccountId": ctx.account_id})
+        try:
+            return expand_sam(template, ctx.region, values)
+        except TransformFailed as e:
+            raise validation(str(e)) from e
 
     def check_template(self, template: dict) -> None:
         """The checks AWS makes before any resource is touched."""
@@ -213,7 +219,15 @@ class CloudFormationBase(Provider):
             template = parse(body)
         except TemplateError as e:
             raise validation(str(e)) from e
-        processed = self.process(template, ctx)
+        # A stack operation (not a change set) on a template with a transform needs
+        # CAPABILITY_AUTO_EXPAND, as AWS asks.
+        expand = "CAPABILITY_AUTO_EXPAND" in (params.get("Capabilities") or [])
+        if template.get("Transform") and not params.get("ChangeSetName") and not expand:
+            raise ServiceError(
+                "InsufficientCapabilitiesException",
+                "Requires capabilities : [CAPABILITY_AUTO_EXPAND]",
+            )
+        processed = self.process(template, ctx, params.get("Parameters"))
         self.check_template(processed)
         previous = loads(stack["parameters"], {}) if stack else {}
         definitions = processed.get("Parameters") or {}
