@@ -389,3 +389,112 @@ def test_aws_cli_deploy(server, tmp_path) -> None:
     aws("delete-stack", "--stack-name", "cli")
     aws("wait", "stack-delete-complete", "--stack-name", "cli")
     assert "does not exist" in aws("describe-stacks", "--stack-name", "cli")
+
+
+MORE_TYPES = """
+Resources:
+  Bucket:
+    Type: AWS::S3::Bucket
+    Properties:
+      VersioningConfiguration: {Status: Enabled}
+      PublicAccessBlockConfiguration:
+        {BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true}
+      Tags: [{Key: team, Value: core}]
+  BucketPolicy:
+    Type: AWS::S3::BucketPolicy
+    Properties:
+      Bucket: !Ref Bucket
+      PolicyDocument:
+        Statement:
+          - {Effect: Deny, Principal: "*", Action: "s3:*", Resource: !Sub "${Bucket.Arn}/*",
+             Condition: {Bool: {"aws:SecureTransport": "false"}}}
+  Queue:
+    Type: AWS::SQS::Queue
+  QueuePolicy:
+    Type: AWS::SQS::QueuePolicy
+    Properties:
+      Queues: [!Ref Queue]
+      PolicyDocument:
+        Statement: [{Effect: Allow, Principal: {Service: s3.amazonaws.com}, Action: sqs:SendMessage, Resource: !GetAtt Queue.Arn}]
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement: [{Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}]
+  Inline:
+    Type: AWS::IAM::Policy
+    Properties:
+      PolicyName: read-bucket
+      Roles: [!Ref Role]
+      PolicyDocument:
+        Statement: [{Effect: Allow, Action: s3:GetObject, Resource: !Sub "${Bucket.Arn}/*"}]
+  Managed:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      Roles: [!Ref Role]
+      PolicyDocument:
+        Statement: [{Effect: Allow, Action: sqs:SendMessage, Resource: !GetAtt Queue.Arn}]
+  Logs:
+    Type: AWS::Logs::LogGroup
+    Properties: {RetentionInDays: 7}
+  Fn:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.12
+      Handler: index.handler
+      Role: !GetAtt Role.Arn
+      Code: {ZipFile: "def handler(e, c):\\n    return 'v1'\\n"}
+  Version:
+    Type: AWS::Lambda::Version
+    Properties: {FunctionName: !Ref Fn}
+  Alias:
+    Type: AWS::Lambda::Alias
+    Properties: {FunctionName: !Ref Fn, Name: live, FunctionVersion: !GetAtt Version.Version}
+  Permission:
+    Type: AWS::Lambda::Permission
+    Properties:
+      FunctionName: !Ref Alias
+      Action: lambda:InvokeFunction
+      Principal: s3.amazonaws.com
+      SourceArn: !GetAtt Bucket.Arn
+Outputs:
+  Alias: {Value: !Ref Alias}
+  Managed: {Value: !Ref Managed}
+  LogArn: {Value: !GetAtt Logs.Arn}
+"""
+
+
+def test_more_resource_types(cfn, client) -> None:
+    cfn.create_stack(StackName="types", TemplateBody=MORE_TYPES, Capabilities=["CAPABILITY_IAM"])
+    stack = wait(cfn, "types")
+    assert stack["StackStatus"] == "CREATE_COMPLETE", [
+        e for e in events(cfn, "types") if "FAILED" in e[1]
+    ]
+    ids = physical(cfn, "types")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    s3, iam, lam = client("s3"), client("iam"), client("lambda")
+    assert s3.get_bucket_versioning(Bucket=ids["Bucket"])["Status"] == "Enabled"
+    assert s3.get_bucket_tagging(Bucket=ids["Bucket"])["TagSet"] == [
+        {"Key": "team", "Value": "core"}
+    ]
+    assert "aws:SecureTransport" in s3.get_bucket_policy(Bucket=ids["Bucket"])["Policy"]
+    attributes = client("sqs").get_queue_attributes(
+        QueueUrl=ids["Queue"], AttributeNames=["Policy"]
+    )
+    assert "s3.amazonaws.com" in attributes["Attributes"]["Policy"]
+    assert iam.list_role_policies(RoleName=ids["Role"])["PolicyNames"] == ["read-bucket"]
+    attached = iam.list_attached_role_policies(RoleName=ids["Role"])["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [outputs["Managed"]]
+    alias = lam.get_alias(FunctionName=ids["Fn"], Name="live")
+    assert alias["AliasArn"] == outputs["Alias"] and alias["FunctionVersion"] == "1"
+    policy = json.loads(lam.get_policy(FunctionName=ids["Fn"], Qualifier="live")["Policy"])
+    assert policy["Statement"][0]["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert outputs["LogArn"] == f"arn:aws:logs:us-east-1:000000000000:log-group:{ids['Logs']}:*"
+    cfn.delete_stack(StackName="types")
+    assert wait(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE", events(
+        cfn, stack["StackId"]
+    )
+    with pytest.raises(ClientError):
+        s3.head_bucket(Bucket=ids["Bucket"])
+    with pytest.raises(ClientError):
+        iam.get_policy(PolicyArn=outputs["Managed"])

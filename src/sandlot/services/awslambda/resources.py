@@ -157,3 +157,85 @@ class EventSourceMapping(ResourceType):
 
     async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
         await ctx.call("lambda", "DeleteEventSourceMapping", {"UUID": physical_id})
+
+
+class Permission(ResourceType):
+    """``AWS::Lambda::Permission``: one statement of the function's resource policy
+    (physical id ``<function>|<statement id>``, as the registry's handler keeps both)."""
+
+    type_name = "AWS::Lambda::Permission"
+    _COPIED = ("Action", "Principal", "SourceArn", "SourceAccount", "EventSourceToken",
+               "PrincipalOrgID", "FunctionUrlAuthType")  # fmt: skip
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        statement = ctx.generated_name(100)
+        params = {"FunctionName": properties["FunctionName"], "StatementId": statement,
+                  **{k: properties[k] for k in self._COPIED if k in properties}}  # fmt: skip
+        await ctx.call("lambda", "AddPermission", params)
+        physical = f"{properties['FunctionName']}|{statement}"
+        return Outcome(physical, physical, {"Id": physical})
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        raise ResourceFailed("Update of AWS::Lambda::Permission requires replacement")
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        function, _, statement = physical_id.rpartition("|")
+        await ctx.call(
+            "lambda", "RemovePermission", {"FunctionName": function, "StatementId": statement}
+        )
+
+
+class Version(ResourceType):
+    """``AWS::Lambda::Version`` (Ref: the version's ARN; GetAtt Version)."""
+
+    type_name = "AWS::Lambda::Version"
+    extra_attributes = frozenset({"Version", "FunctionArn"})
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        params = {"FunctionName": properties["FunctionName"]}
+        for key in ("Description", "CodeSha256"):
+            if key in properties:
+                params[key] = properties[key]
+        published = await ctx.call("lambda", "PublishVersion", params)
+        arn = published["FunctionArn"]
+        return Outcome(arn, arn, {"Version": published["Version"], "FunctionArn": arn})
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        return current  # every property is create-only; only a no-op reaches here
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        function, _, version = physical_id.rpartition(":")
+        await ctx.call("lambda", "DeleteFunction", {"FunctionName": function, "Qualifier": version})
+
+
+class Alias(ResourceType):
+    """``AWS::Lambda::Alias`` (Ref: the alias ARN)."""
+
+    type_name = "AWS::Lambda::Alias"
+    extra_attributes = frozenset({"AliasArn"})
+
+    def _params(self, properties: dict) -> dict:
+        params = {"FunctionName": properties["FunctionName"], "Name": properties["Name"],
+                  "FunctionVersion": properties["FunctionVersion"]}  # fmt: skip
+        if "Description" in properties:
+            params["Description"] = properties["Description"]
+        weights = (properties.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+        if weights:
+            params["RoutingConfig"] = {"AdditionalVersionWeights": {
+                w["FunctionVersion"]: float(w["FunctionWeight"]) for w in weights}}  # fmt: skip
+        return params
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        created = await ctx.call("lambda", "CreateAlias", self._params(properties))
+        arn = created["AliasArn"]
+        return Outcome(arn, arn, {"AliasArn": arn})
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        params = self._params(properties)
+        params.setdefault("RoutingConfig", {"AdditionalVersionWeights": {}})
+        updated = await ctx.call("lambda", "UpdateAlias", params)
+        return Outcome(updated["AliasArn"], updated["AliasArn"], {"AliasArn": updated["AliasArn"]})
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        function, _, alias = physical_id.rpartition(":")
+        await ctx.call("lambda", "DeleteAlias", {"FunctionName": function, "Name": alias})

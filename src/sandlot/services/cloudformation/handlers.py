@@ -20,9 +20,17 @@ if TYPE_CHECKING:
 
 RESOURCE_TYPES: dict[str, str] = {
     "AWS::IAM::Role": "sandlot.services.iam.resources:Role",
+    "AWS::IAM::Policy": "sandlot.services.iam.resources:Policy",
+    "AWS::IAM::ManagedPolicy": "sandlot.services.iam.resources:ManagedPolicy",
     "AWS::Lambda::Function": "sandlot.services.awslambda.resources:Function",
     "AWS::Lambda::EventSourceMapping": "sandlot.services.awslambda.resources:EventSourceMapping",
+    "AWS::Lambda::Permission": "sandlot.services.awslambda.resources:Permission",
+    "AWS::Lambda::Version": "sandlot.services.awslambda.resources:Version",
+    "AWS::Lambda::Alias": "sandlot.services.awslambda.resources:Alias",
+    "AWS::S3::Bucket": "sandlot.services.s3.resources:Bucket",
+    "AWS::S3::BucketPolicy": "sandlot.services.s3.resources:BucketPolicy",
     "AWS::SQS::Queue": "sandlot.services.sqs.resources:Queue",
+    "AWS::SQS::QueuePolicy": "sandlot.services.sqs.resources:QueuePolicy",
     "AWS::SSM::Parameter": "sandlot.services.ssm.resources:Parameter",
     "AWS::Logs::LogGroup": "sandlot.services.logs.resources:LogGroup",
 }

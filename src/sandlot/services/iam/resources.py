@@ -98,3 +98,120 @@ class Role(ResourceType):
                 "iam", "DeleteRolePolicy", {"RoleName": physical_id, "PolicyName": policy_name}
             )
         await ctx.call("iam", "DeleteRole", {"RoleName": physical_id})
+
+
+_HOLDERS = (
+    ("Roles", "Role", "RoleName"),
+    ("Users", "User", "UserName"),
+    ("Groups", "Group", "GroupName"),
+)
+
+
+class Policy(ResourceType):
+    """``AWS::IAM::Policy``: one inline policy put on each role, user and group named."""
+
+    type_name = "AWS::IAM::Policy"
+
+    async def _put(self, ctx: ResourceContext, properties: dict) -> None:
+        document = as_json(properties["PolicyDocument"])
+        for key, kind, name_key in _HOLDERS:
+            for holder in properties.get(key) or []:
+                await ctx.call(
+                    "iam",
+                    f"Put{kind}Policy",
+                    {
+                        name_key: holder,
+                        "PolicyName": properties["PolicyName"],
+                        "PolicyDocument": document,
+                    },
+                )
+
+    async def _remove(self, ctx: ResourceContext, properties: dict, keep: dict) -> None:
+        for key, kind, name_key in _HOLDERS:
+            for holder in properties.get(key) or []:
+                if holder in (keep.get(key) or []) and keep.get("PolicyName") == properties.get(
+                    "PolicyName"
+                ):
+                    continue
+                try:
+                    await ctx.call(
+                        "iam",
+                        f"Delete{kind}Policy",
+                        {name_key: holder, "PolicyName": properties["PolicyName"]},
+                    )
+                except ResourceFailed as e:
+                    if not not_found(e):
+                        raise
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        await self._put(ctx, properties)
+        physical = ctx.generated_name(64)
+        return Outcome(physical, physical, {"Id": physical})
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        await self._remove(ctx, previous, properties)
+        await self._put(ctx, properties)
+        return current
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        await self._remove(ctx, properties, {})
+
+
+class ManagedPolicy(ResourceType):
+    """``AWS::IAM::ManagedPolicy`` (Ref: the policy ARN), attached to the roles, users
+    and groups named; an update of the document makes a new default version."""
+
+    type_name = "AWS::IAM::ManagedPolicy"
+    name_property = "ManagedPolicyName"
+    name_length = 128
+    extra_attributes = frozenset({"PolicyArn"})
+
+    async def _attach(
+        self, ctx: ResourceContext, arn: str, properties: dict, previous: dict
+    ) -> None:
+        for key, kind, name_key in _HOLDERS:
+            new, old = set(properties.get(key) or []), set(previous.get(key) or [])
+            for holder in sorted(new - old):
+                await ctx.call("iam", f"Attach{kind}Policy", {name_key: holder, "PolicyArn": arn})
+            for holder in sorted(old - new):
+                await ctx.call("iam", f"Detach{kind}Policy", {name_key: holder, "PolicyArn": arn})
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        params = {"PolicyName": name, "PolicyDocument": as_json(properties["PolicyDocument"]),
+                  "Path": properties.get("Path", "/")}  # fmt: skip
+        if "Description" in properties:
+            params["Description"] = properties["Description"]
+        arn = (await ctx.call("iam", "CreatePolicy", params))["Policy"]["Arn"]
+        await self._attach(ctx, arn, properties, {})
+        return Outcome(arn, arn, {"PolicyArn": arn})
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        arn = current.physical_id
+        if properties["PolicyDocument"] != previous.get("PolicyDocument"):
+            versions = (await ctx.call("iam", "ListPolicyVersions", {"PolicyArn": arn}))["Versions"]
+            old = [v for v in versions if not v["IsDefaultVersion"]]
+            if len(versions) >= 5 and old:  # IAM keeps five: the oldest non-default goes
+                oldest = min(old, key=lambda v: v["CreateDate"])
+                await ctx.call(
+                    "iam",
+                    "DeletePolicyVersion",
+                    {"PolicyArn": arn, "VersionId": oldest["VersionId"]},
+                )
+            await ctx.call("iam", "CreatePolicyVersion", {"PolicyArn": arn, "SetAsDefault": True,
+                                                           "PolicyDocument": as_json(properties["PolicyDocument"])})  # fmt: skip
+        await self._attach(ctx, arn, properties, previous)
+        return current
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        await self._attach(ctx, physical_id, {}, properties)
+        versions = (await ctx.call("iam", "ListPolicyVersions", {"PolicyArn": physical_id}))[
+            "Versions"
+        ]
+        for version in versions:
+            if not version["IsDefaultVersion"]:
+                await ctx.call(
+                    "iam",
+                    "DeletePolicyVersion",
+                    {"PolicyArn": physical_id, "VersionId": version["VersionId"]},
+                )
+        await ctx.call("iam", "DeletePolicy", {"PolicyArn": physical_id})

@@ -17,7 +17,9 @@ class LogGroup(ResourceType):
 
     async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
         tags = {t["Key"]: t["Value"] for t in ctx.tags(properties)}
-        params = {"logGroupName": name, "tags": tags}
+        params = {"logGroupName": name}
+        if tags:
+            params["tags"] = tags
         if properties.get("KmsKeyId"):
             params["kmsKeyId"] = properties["KmsKeyId"]
         await ctx.call("logs", "CreateLogGroup", params)

@@ -96,3 +96,48 @@ class Queue(ResourceType):
                     return  # never made: nothing to delete
                 raise
         await ctx.call("sqs", "DeleteQueue", {"QueueUrl": physical_id})
+
+
+class QueuePolicy(ResourceType):
+    """``AWS::SQS::QueuePolicy``: the Policy attribute of each queue in ``Queues``."""
+
+    type_name = "AWS::SQS::QueuePolicy"
+
+    async def _set(self, ctx: ResourceContext, queues: list[str], policy: str) -> None:
+        for url in queues:
+            await ctx.call(
+                "sqs", "SetQueueAttributes", {"QueueUrl": url, "Attributes": {"Policy": policy}}
+            )
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        await self._set(
+            ctx,
+            properties["Queues"],
+            json.dumps(properties["PolicyDocument"])
+            if isinstance(properties["PolicyDocument"], dict)
+            else properties["PolicyDocument"],
+        )
+        physical = ctx.generated_name(80)
+        return Outcome(physical, physical, {"Id": physical})
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        gone = [q for q in previous.get("Queues", []) if q not in properties["Queues"]]
+        await self._set(ctx, gone, "")
+        await self._set(
+            ctx,
+            properties["Queues"],
+            json.dumps(properties["PolicyDocument"])
+            if isinstance(properties["PolicyDocument"], dict)
+            else properties["PolicyDocument"],
+        )
+        return current
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        for url in properties.get("Queues", []):
+            try:
+                await ctx.call(
+                    "sqs", "SetQueueAttributes", {"QueueUrl": url, "Attributes": {"Policy": ""}}
+                )
+            except ResourceFailed as e:
+                if not not_found(e):
+                    raise
