@@ -498,3 +498,57 @@ def test_more_resource_types(cfn, client) -> None:
         s3.head_bucket(Bucket=ids["Bucket"])
     with pytest.raises(ClientError):
         iam.get_policy(PolicyArn=outputs["Managed"])
+
+
+UPDATE_BASE = """
+Resources:
+  Kept:
+    Type: AWS::SQS::Queue
+    Properties: {VisibilityTimeout: 30}
+  Renamed:
+    Type: AWS::SQS::Queue
+    Properties: {QueueName: upd-first}
+"""
+
+UPDATE_FAILING = """
+Resources:
+  Kept:
+    Type: AWS::SQS::Queue
+    Properties: {VisibilityTimeout: 90}
+  Renamed:
+    Type: AWS::SQS::Queue
+    Properties: {QueueName: upd-second}
+  Added:
+    Type: AWS::SSM::Parameter
+    Properties: {Type: String, Value: new}
+  Bad:
+    Type: AWS::SQS::Queue
+    DependsOn: [Kept, Renamed, Added]
+    Properties: {QueueName: upd-not-fifo, FifoQueue: true}
+"""
+
+
+def test_a_failing_update_rolls_back_to_the_previous_state(cfn, client) -> None:
+    cfn.create_stack(StackName="upd", TemplateBody=UPDATE_BASE)
+    assert wait(cfn, "upd")["StackStatus"] == "CREATE_COMPLETE"
+    before = physical(cfn, "upd")
+    cfn.update_stack(StackName="upd", TemplateBody=UPDATE_FAILING)
+    stack = wait(cfn, "upd")
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", events(cfn, "upd")
+    log = events(cfn, "upd")
+    reason = "The following resource(s) failed to create: [Bad]. "
+    assert ("upd", "UPDATE_ROLLBACK_IN_PROGRESS", reason) in log
+    assert ("upd", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", "") in log
+    # Back to before: the same physical resources, the old settings, nothing new left.
+    assert physical(cfn, "upd") == before
+    sqs = client("sqs")
+    kept = sqs.get_queue_attributes(QueueUrl=before["Kept"], AttributeNames=["VisibilityTimeout"])
+    assert kept["Attributes"]["VisibilityTimeout"] == "30"
+    urls = sqs.list_queues(QueueNamePrefix="upd-").get("QueueUrls", [])
+    assert sorted(u.rsplit("/", 1)[1] for u in urls) == sorted(
+        ["upd-first", before["Kept"].rsplit("/", 1)[1]]
+    )
+    assert not [
+        p for p in client("ssm").describe_parameters()["Parameters"] if "upd-Added" in p["Name"]
+    ]
+    assert json.loads(json.dumps(cfn.get_template(StackName="upd")["TemplateBody"])) == UPDATE_BASE

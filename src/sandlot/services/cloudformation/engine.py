@@ -188,7 +188,6 @@ class StackRun:
         rollback: bool,
     ) -> Outcome | None:  # fmt: skip
         type_name = definition["Type"]
-        verb = "UPDATE" if rollback and row is not None else "CREATE"
         ctx = self.context(logical_id)
         handler = resource_type(type_name)
         base = {
@@ -201,12 +200,7 @@ class StackRun:
             or not row["physical_id"]
         )
         if fresh:
-            self.event(
-                logical_id,
-                None,
-                type_name,
-                f"{verb}_IN_PROGRESS" if verb == "CREATE" else "CREATE_IN_PROGRESS",
-            )
+            self.event(logical_id, None, type_name, "CREATE_IN_PROGRESS")
             if handler is None:
                 reason = f"Resource type {type_name} is not supported by sandlot"
                 self.put_row({**base, "status": "CREATE_FAILED", "reason": reason})

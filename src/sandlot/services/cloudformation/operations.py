@@ -100,13 +100,24 @@ async def update(platform: Platform, stack_id: str, *, resumed: bool = False) ->
             await finish_update(run)
             return
         except Failed as e:
-            reason = (
-                f"The following resource(s) failed to update: [{_failed_list(e.logical_ids)}]. "
-            )
+            reason = _update_failure(run, e.logical_ids)
         except (TemplateError, IntrinsicError) as e:
             reason = str(e)
     run.set_status("UPDATE_ROLLBACK_IN_PROGRESS", reason)
     await rollback_update(run)
+
+
+def _update_failure(run: StackRun, logical_ids: list[str]) -> str:
+    """AWS's reason: resources that failed to be created, then those that failed to update."""
+    rows = run.rows()
+    created = [n for n in logical_ids if n in rows and rows[n]["status"] == "CREATE_FAILED"]
+    updated = [n for n in logical_ids if n not in created]
+    reason = ""
+    if created:
+        reason += f"The following resource(s) failed to create: [{_failed_list(created)}]. "
+    if updated:
+        reason += f"The following resource(s) failed to update: [{_failed_list(updated)}]. "
+    return reason
 
 
 async def finish_update(run: StackRun) -> None:
