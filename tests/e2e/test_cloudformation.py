@@ -552,3 +552,42 @@ def test_a_failing_update_rolls_back_to_the_previous_state(cfn, client) -> None:
         p for p in client("ssm").describe_parameters()["Parameters"] if "upd-Added" in p["Name"]
     ]
     assert json.loads(json.dumps(cfn.get_template(StackName="upd")["TemplateBody"])) == UPDATE_BASE
+
+
+SSM_TYPED = """
+Parameters:
+  Size:
+    Type: AWS::SSM::Parameter::Value<String>
+    Default: /config/visibility
+  Secret:
+    Type: String
+    NoEcho: true
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties: {VisibilityTimeout: !Ref Size}
+Outputs:
+  Vis: {Value: !Ref Size}
+"""
+
+
+def test_ssm_parameter_types_no_echo_and_stack_tags(cfn, client) -> None:
+    client("ssm").put_parameter(Name="/config/visibility", Value="75", Type="String")
+    cfn.create_stack(StackName="typed", TemplateBody=SSM_TYPED, Tags=[{"Key": "owner", "Value": "team-a"}],
+                     Parameters=[{"ParameterKey": "Secret", "ParameterValue": "hunter2"}])  # fmt: skip
+    stack = wait(cfn, "typed")
+    assert stack["StackStatus"] == "CREATE_COMPLETE", events(cfn, "typed")
+    shown = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert shown["Secret"] == "****"
+    assert stack["Outputs"][0]["OutputValue"] == "75"
+    url = physical(cfn, "typed")["Queue"]
+    sqs = client("sqs")
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"] == {
+        "VisibilityTimeout": "75"}  # fmt: skip
+    assert sqs.list_queue_tags(QueueUrl=url)["Tags"] == {"owner": "team-a"}  # stack tags propagate
+    with pytest.raises(ClientError) as raised:
+        cfn.create_stack(StackName="typed2", TemplateBody=SSM_TYPED.replace("/config/visibility", "/config/nope"),
+                         Parameters=[{"ParameterKey": "Secret", "ParameterValue": "x"}])  # fmt: skip
+    assert raised.value.response["Error"]["Message"] == (
+        "Unable to fetch parameters [/config/nope] from parameter store for this account."
+    )

@@ -33,9 +33,9 @@ class Role(ResourceType):
                 params[key] = (
                     int(properties[key]) if key == "MaxSessionDuration" else properties[key]
                 )
-        own = properties.get("Tags")
-        if own:
-            params["Tags"] = [{"Key": t["Key"], "Value": str(t["Value"])} for t in own]
+        tags = ctx.tags(properties)
+        if tags:
+            params["Tags"] = tags
         await ctx.call("iam", "CreateRole", params)
         await self._policies(ctx, name, properties, {})
         return await self._outcome(ctx, name)
