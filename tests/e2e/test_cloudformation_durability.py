@@ -12,11 +12,11 @@ from tests.e2e.server import SandlotServer
 CHAIN = 60  # resources created one after another (each DependsOn the previous)
 
 
-def _template() -> str:
+def _template(value: str = "v1", extra: int = 0) -> str:
     resources = {}
-    for i in range(CHAIN):
+    for i in range(CHAIN + extra):
         resource = {"Type": "AWS::SSM::Parameter",
-                    "Properties": {"Name": f"/durable/p{i}", "Type": "String", "Value": str(i)}}  # fmt: skip
+                    "Properties": {"Name": f"/durable/p{i}", "Type": "String", "Value": value}}  # fmt: skip
         if i:
             resource["DependsOn"] = f"P{i - 1}"
         resources[f"P{i}"] = resource
@@ -64,3 +64,31 @@ def test_kill_9_mid_create_rolls_back_after_restart(tmp_path) -> None:
         assert cfn.list_stack_resources(StackName="durable")["StackResourceSummaries"] == []
         cfn.delete_stack(StackName="durable")
         assert _wait(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+
+
+def test_kill_9_mid_update_rolls_back_to_the_previous_template(tmp_path) -> None:
+    server = SandlotServer(tmp_path, lambda_role=False).start()
+    cfn = make_client(server.endpoint, "cloudformation")
+    cfn.create_stack(StackName="durable-update", TemplateBody=_template("v1"))
+    assert _wait(cfn, "durable-update")["StackStatus"] == "CREATE_COMPLETE"
+    cfn.update_stack(StackName="durable-update", TemplateBody=_template("v2", extra=5))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # some parameters updated, the update still running
+        done = [e for e in cfn.describe_stack_events(StackName="durable-update")["StackEvents"]
+                if e["ResourceStatus"] == "UPDATE_COMPLETE"]  # fmt: skip
+        if len(done) >= 3:
+            break
+        time.sleep(0.005)
+    server.kill()
+
+    with SandlotServer(tmp_path, lambda_role=False) as restarted:
+        cfn = make_client(restarted.endpoint, "cloudformation")
+        stack = _wait(cfn, "durable-update")
+        assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", stack
+        ssm = make_client(restarted.endpoint, "ssm")
+        found = ssm.get_paginator("get_parameters_by_path").paginate(Path="/durable")
+        values = {p["Name"]: p["Value"] for page in found for p in page["Parameters"]}
+        assert values == {f"/durable/p{i}": "v1" for i in range(CHAIN)}  # old values, no new ones
+        resources = cfn.list_stack_resources(StackName="durable-update")["StackResourceSummaries"]
+        assert {r["ResourceStatus"] for r in resources} <= {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
+        assert len(resources) == CHAIN + 1
