@@ -591,3 +591,29 @@ def test_ssm_parameter_types_no_echo_and_stack_tags(cfn, client) -> None:
     assert raised.value.response["Error"]["Message"] == (
         "Unable to fetch parameters [/config/nope] from parameter store for this account."
     )
+
+
+FOR_EACH = """
+Transform: AWS::LanguageExtensions
+Parameters:
+  Names: {Type: CommaDelimitedList, Default: "alpha,beta"}
+Resources:
+  Fn::ForEach::Params:
+    - Name
+    - !Ref Names
+    - Param${Name}:
+        Type: AWS::SSM::Parameter
+        Properties: {Name: !Sub "/loop/${Name}", Type: String, Value: !Ref Name}
+Outputs:
+  Count: {Value: !Join ["", [!Select [0, !Ref Names], "-", !Join [",", !Ref Names]]]}
+"""
+
+
+def test_language_extensions_for_each(cfn, client) -> None:
+    cfn.create_stack(
+        StackName="loops", TemplateBody=FOR_EACH, Capabilities=["CAPABILITY_AUTO_EXPAND"]
+    )
+    stack = wait(cfn, "loops")
+    assert stack["StackStatus"] == "CREATE_COMPLETE", events(cfn, "loops")
+    assert set(physical(cfn, "loops")) == {"Paramalpha", "Parambeta"}
+    assert client("ssm").get_parameter(Name="/loop/beta")["Parameter"]["Value"] == "beta"

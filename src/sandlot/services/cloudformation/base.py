@@ -21,7 +21,13 @@ from sandlot.services.cloudformation.handlers import resource_type
 from sandlot.services.cloudformation.intrinsics import IntrinsicError
 from sandlot.services.cloudformation.schema import MIGRATIONS, STACKS
 from sandlot.services.cloudformation.template import TemplateError, check_sections, parse
-from sandlot.services.cloudformation.transform import SAM, TransformFailed, expand_sam
+from sandlot.services.cloudformation.transform import (
+    LANGUAGE_EXTENSIONS,
+    SAM,
+    TransformFailed,
+    expand_language_extensions,
+    expand_sam,
+)
 from sandlot.services.provider import Provider, RequestContext
 
 IAM_TYPES = {
@@ -174,7 +180,7 @@ class CloudFormationBase(Provider):
         names = [declared] if isinstance(declared, str) else list(declared or [])
         if not names:
             return template
-        unknown = [str(n) for n in names if n != SAM]
+        unknown = [str(n) for n in names if n not in (SAM, LANGUAGE_EXTENSIONS)]
         if unknown:
             raise validation(
                 f"Template format error: Unrecognized transform(s) [{', '.join(unknown)}]"
@@ -182,11 +188,20 @@ class CloudFormationBase(Provider):
         values = {
             p["ParameterKey"]: p["ParameterValue"] for p in given or [] if "ParameterValue" in p
         }
+        for name, definition in (template.get("Parameters") or {}).items():
+            if name not in values and "Default" in definition:
+                values[name] = definition["Default"]
         values.update({"AWS::Region": ctx.region, "AWS::AccountId": ctx.account_id})
+        processed = {k: v for k, v in template.items() if k != "Transform"}
         try:
-            return expand_sam(template, ctx.region, values)
+            for name in names:  # in the order declared, as AWS applies them
+                if name == LANGUAGE_EXTENSIONS:
+                    processed = expand_language_extensions(processed, values)
+                else:
+                    processed = expand_sam({**processed, "Transform": SAM}, ctx.region, values)
         except TransformFailed as e:
             raise validation(str(e)) from e
+        return processed
 
     def check_template(self, template: dict) -> None:
         """The checks AWS makes before any resource is touched."""
