@@ -617,3 +617,37 @@ def test_language_extensions_for_each(cfn, client) -> None:
     assert stack["StackStatus"] == "CREATE_COMPLETE", events(cfn, "loops")
     assert set(physical(cfn, "loops")) == {"Paramalpha", "Parambeta"}
     assert client("ssm").get_parameter(Name="/loop/beta")["Parameter"]["Value"] == "beta"
+
+
+RETAINED = """
+Parameters:
+  Name: {Type: String, Default: keep-first}
+Resources:
+  Kept:
+    Type: AWS::SQS::Queue
+    DeletionPolicy: Retain
+    UpdateReplacePolicy: Retain
+    Properties: {QueueName: !Ref Name}
+  Dropped:
+    Type: AWS::SQS::Queue
+    UpdateReplacePolicy: Delete
+"""
+
+
+def test_deletion_and_update_replace_policies(cfn, client) -> None:
+    cfn.create_stack(StackName="retain", TemplateBody=RETAINED)
+    assert wait(cfn, "retain")["StackStatus"] == "CREATE_COMPLETE"
+    first = physical(cfn, "retain")
+    cfn.update_stack(StackName="retain", TemplateBody=RETAINED,
+                     Parameters=[{"ParameterKey": "Name", "ParameterValue": "keep-second"}])  # fmt: skip
+    stack = wait(cfn, "retain")
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", events(cfn, "retain")
+    assert ("Kept", "DELETE_SKIPPED", "") in events(cfn, "retain")  # the replaced queue stays
+    second = physical(cfn, "retain")
+    cfn.delete_stack(StackName="retain")
+    assert wait(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+    sqs = client("sqs")
+    for url in (first["Kept"], second["Kept"]):  # Retain: both queues outlive the stack
+        assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    with pytest.raises(ClientError):
+        sqs.get_queue_attributes(QueueUrl=second["Dropped"], AttributeNames=["QueueArn"])
