@@ -268,6 +268,17 @@ def test_template_errors(cfn, body, code, message) -> None:
     assert raised.value.response["Error"]["Message"] == message
 
 
+def test_stack_name_rules(cfn) -> None:
+    with pytest.raises(ClientError) as raised:
+        cfn.create_stack(
+            StackName="bad_name", TemplateBody="Resources:\n  Q: {Type: AWS::SQS::Queue}\n"
+        )
+    assert raised.value.response["Error"]["Message"] == (
+        "1 validation error detected: Value 'bad_name' at 'stackName' failed to satisfy "
+        "constraint: Member must satisfy regular expression pattern: [a-zA-Z][-a-zA-Z0-9]*"
+    )
+
+
 def test_validate_template_and_summary(cfn) -> None:
     summary = cfn.validate_template(TemplateBody=TEMPLATE)
     assert summary["Description"] == "role, function, queue and mapping"

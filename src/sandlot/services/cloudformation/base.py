@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ IAM_TYPES = {
     "AWS::IAM::InstanceProfile": "InstanceProfileName", "AWS::IAM::UserToGroupAddition": None,
 }  # fmt: skip
 MAX_BODY = 51_200
+_STACK_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]*")
 
 
 def validation(message: str) -> ServiceError:
@@ -66,6 +68,19 @@ class CloudFormationBase(Provider):
         super().__init__(platform)
         platform.store.migrate("cloudformation", MIGRATIONS)
         self._running: set[asyncio.Task] = set()
+
+    def validate(self, ctx: RequestContext, params: dict) -> None:
+        """A new stack's name, checked as AWS does before anything else."""
+        if ctx.operation in ("CreateStack", "CreateChangeSet"):
+            name = params.get("StackName", "")
+            if name.startswith("arn:") and ctx.operation == "CreateChangeSet":
+                return
+            if not _STACK_NAME.fullmatch(name) or len(name) > 128:
+                raise validation(
+                    f"1 validation error detected: Value '{name}' at 'stackName' failed to "
+                    "satisfy constraint: Member must satisfy regular expression pattern: "
+                    "[a-zA-Z][-a-zA-Z0-9]*"
+                )
 
     async def start(self) -> None:
         """Operations a crash interrupted are rolled back or finished (in the background)."""
