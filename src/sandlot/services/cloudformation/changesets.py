@@ -59,6 +59,7 @@ class ChangeSetOperations(StackOperations):
                 raise validation(f"Stack [{name}] does not exist")
             if stack["status"] == "REVIEW_IN_PROGRESS":
                 raise validation(f"Stack [{name}] does not exist")
+            self.check_updatable(stack)
         else:
             raise validation(f"ChangeSetType {kind} is not supported by sandlot")
         prepared = await self.prepare(ctx, params, stack if kind == "UPDATE" else None)

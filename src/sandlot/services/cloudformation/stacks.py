@@ -318,7 +318,7 @@ class StackOperations(CloudFormationBase):
                     **({"DefaultValue": str(p["Default"])} if "Default" in p else {}),
                     "NoEcho": str(p.get("NoEcho", "false")).lower() == "true",
                     **({"Description": p["Description"]} if "Description" in p else {}),
-                    **({"ParameterType": p["Type"]} if True else {}),
+                    "ParameterType": p["Type"],
                     "ParameterConstraints": {"AllowedValues": [str(v) for v in p["AllowedValues"]]}
                     if "AllowedValues" in p
                     else {},
