@@ -393,6 +393,11 @@ def test_aws_cli_deploy(server, tmp_path) -> None:
     deploy = ("deploy", "--template-file", "queue.yaml", "--stack-name", "cli")
     assert "Successfully created/updated stack - cli" in aws(*deploy)
     assert "No changes to deploy. Stack cli is up to date" in aws(*deploy)
+    # The CLI names change sets after the current second, and the FAILED empty one stays
+    # (as in AWS): the next deploy must start in another second.
+    started = int(time.time())
+    while int(time.time()) == started:
+        time.sleep(0.05)
     assert "Successfully created/updated stack - cli" in aws(
         *deploy, "--parameter-overrides", "Vis=45"
     )

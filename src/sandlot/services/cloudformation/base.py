@@ -86,7 +86,10 @@ class CloudFormationBase(Provider):
         """Operations a crash interrupted are rolled back or finished (in the background)."""
         self.launch(operations.recover(self.platform))
 
-    def launch(self, work) -> None:
+    def launch(self, work, stack_id: str | None = None) -> None:
+        """Run a stack operation in the background (kept referenced until done)."""
+        if stack_id is not None:
+            work = operations.guarded(self.platform, stack_id, work)
         task = asyncio.ensure_future(work)
         self._running.add(task)
         task.add_done_callback(self._running.discard)

@@ -182,7 +182,7 @@ class ChangeSetOperations(StackOperations):
             if other["change_set_id"] != row["change_set_id"]:
                 self.platform.store.delete(CHANGE_SETS, other["change_set_id"])
         self.platform.store.put(CHANGE_SETS, {**row, "execution_status": "EXECUTE_IN_PROGRESS"})
-        self.launch(self._execute(work, row["change_set_id"], stack["stack_id"]))
+        self.launch(self._execute(work, row["change_set_id"], stack["stack_id"]), stack["stack_id"])
         return {}
 
     async def _execute(self, work, change_set_id: str, stack_id: str) -> None:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sandlot.cloudformation")
 STACK_TYPE = "AWS::CloudFormation::Stack"
+INTERNAL_FAILURE = "Internal Failure"
 IN_PROGRESS_ENDINGS = ("_IN_PROGRESS",)
 
 
@@ -176,7 +177,30 @@ class StackRun:
                 status = "UPDATE_FAILED" if logical_id in rows else "CREATE_FAILED"
                 self.event(logical_id, None, definition["Type"], status, str(e))
                 raise ResourceFailed(str(e)) from e
-            await self._apply(logical_id, definition, properties, rows.get(logical_id), rollback)
+            try:
+                await self._apply(
+                    logical_id, definition, properties, rows.get(logical_id), rollback
+                )
+            except ResourceFailed:
+                raise
+            except Exception as e:  # a bug in a resource type: fail the resource, not the stack
+                log.exception("resource %s of %s", logical_id, self.stack_id)
+                row = self.rows().get(logical_id)
+                status = (
+                    "CREATE_FAILED"
+                    if row is None or row["status"].startswith("CREATE")
+                    else "UPDATE_FAILED"
+                )
+                if row is not None:
+                    self.put_row({**row, "status": status, "reason": INTERNAL_FAILURE})
+                self.event(
+                    logical_id,
+                    row and row["physical_id"],
+                    definition["Type"],
+                    status,
+                    INTERNAL_FAILURE,
+                )
+                raise ResourceFailed(INTERNAL_FAILURE) from e
             rows[logical_id] = self.rows()[logical_id]  # Ref/GetAtt of dependents read it
 
         failed = await walk(list(wanted), needs, apply)

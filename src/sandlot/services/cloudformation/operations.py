@@ -182,10 +182,7 @@ async def recover(platform: Platform) -> None:
         if not status.endswith("_IN_PROGRESS") or status == "REVIEW_IN_PROGRESS":
             continue
         log.warning("stack %s was %s at start-up: recovering", stack["name"], status)
-        try:
-            await _recover_one(platform, stack)
-        except Exception:
-            log.exception("recovering stack %s failed", stack["name"])
+        await guarded(platform, stack["stack_id"], _recover_one(platform, stack))
 
 
 async def _recover_one(platform: Platform, stack: dict) -> None:
@@ -205,3 +202,28 @@ async def _recover_one(platform: Platform, stack: dict) -> None:
         await rollback_update(run)
     elif status == "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS":
         await finish_rollback(run)
+
+
+# Where an operation that ends unexpectedly leaves the stack (never IN_PROGRESS).
+_FAILED = {
+    "CREATE_IN_PROGRESS": "CREATE_FAILED",
+    "ROLLBACK_IN_PROGRESS": "ROLLBACK_FAILED",
+    "DELETE_IN_PROGRESS": "DELETE_FAILED",
+    "UPDATE_IN_PROGRESS": "UPDATE_ROLLBACK_FAILED",
+    "UPDATE_ROLLBACK_IN_PROGRESS": "UPDATE_ROLLBACK_FAILED",
+    "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS": "UPDATE_COMPLETE",
+    "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS": "UPDATE_ROLLBACK_COMPLETE",
+}
+
+
+async def guarded(platform: Platform, stack_id: str, work) -> None:
+    """Run a stack operation; if it ends by an unexpected error (a bug), the stack goes
+    to the matching terminal state with AWS's "Internal Failure" instead of staying
+    IN_PROGRESS until the next restart."""
+    try:
+        await work
+    except Exception:
+        log.exception("stack operation on %s failed", stack_id)
+        stack = platform.store.get(STACKS, stack_id)
+        if stack is not None and stack["status"] in _FAILED:
+            StackRun(platform, stack).set_status(_FAILED[stack["status"]], engines.INTERNAL_FAILURE)

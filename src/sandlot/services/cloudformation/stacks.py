@@ -39,7 +39,7 @@ class StackOperations(CloudFormationBase):
         if params.get("OnFailure") in ("DO_NOTHING",):
             stack["disable_rollback"] = 1
         self.begin(stack, prepared, "CREATE_IN_PROGRESS")
-        self.launch(operations.create(self.platform, stack["stack_id"]))
+        self.launch(operations.create(self.platform, stack["stack_id"]), stack["stack_id"])
         return {"StackId": stack["stack_id"]}
 
     def begin(self, stack: dict, prepared, status: str, **fields) -> None:
@@ -95,7 +95,7 @@ class StackOperations(CloudFormationBase):
         if params.get("RoleARN"):
             fields["role_arn"] = params["RoleARN"]
         self.begin(stack, prepared, "UPDATE_IN_PROGRESS", **fields)
-        self.launch(operations.update(self.platform, stack["stack_id"]))
+        self.launch(operations.update(self.platform, stack["stack_id"]), stack["stack_id"])
 
     async def delete_stack(self, ctx: RequestContext, params: dict) -> dict:
         stack = self.find_stack(ctx, params["StackName"])
@@ -117,7 +117,7 @@ class StackOperations(CloudFormationBase):
                 "Invalid operation on stack: RetainResources can only be specified when the stack is in the DELETE_FAILED state"
             )
         StackRun(self.platform, stack).set_status("DELETE_IN_PROGRESS", "User Initiated")
-        self.launch(operations.delete(self.platform, stack["stack_id"], retain))
+        self.launch(operations.delete(self.platform, stack["stack_id"], retain), stack["stack_id"])
         return {}
 
     def update_termination_protection(self, ctx: RequestContext, params: dict) -> dict:
