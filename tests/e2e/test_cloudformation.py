@@ -667,3 +667,57 @@ def test_deletion_and_update_replace_policies(cfn, client) -> None:
         assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
     with pytest.raises(ClientError):
         sqs.get_queue_attributes(QueueUrl=second["Dropped"], AttributeNames=["QueueArn"])
+
+
+CHILD = """
+Parameters:
+  Prefix: {Type: String}
+Resources:
+  Param:
+    Type: AWS::SSM::Parameter
+    Properties: {Name: !Sub "/${Prefix}/child", Type: String, Value: from-child}
+Outputs:
+  Name: {Value: !Ref Param}
+"""
+
+PARENT = """
+Parameters:
+  Url: {Type: String}
+Resources:
+  Child:
+    Type: AWS::CloudFormation::Stack
+    Properties:
+      TemplateURL: !Ref Url
+      Parameters: {Prefix: nested}
+  UsesChild:
+    Type: AWS::SSM::Parameter
+    Properties: {Type: String, Value: !GetAtt Child.Outputs.Name}
+"""
+
+
+def test_nested_stack_from_a_template_url(server, cfn, client) -> None:
+    s3 = client("s3")
+    s3.create_bucket(Bucket="templates")
+    s3.put_object(Bucket="templates", Key="child.yaml", Body=CHILD.encode())
+    url = f"{server.endpoint}/templates/child.yaml"
+    cfn.create_stack(
+        StackName="parent",
+        TemplateBody=PARENT,
+        Parameters=[{"ParameterKey": "Url", "ParameterValue": url}],
+    )
+    stack = wait(cfn, "parent")
+    assert stack["StackStatus"] == "CREATE_COMPLETE", events(cfn, "parent")
+    ids = physical(cfn, "parent")
+    child = cfn.describe_stacks(StackName=ids["Child"])["Stacks"][0]
+    assert child["StackStatus"] == "CREATE_COMPLETE" and child["StackName"].startswith(
+        "parent-Child-"
+    )
+    ssm = client("ssm")
+    assert ssm.get_parameter(Name=ids["UsesChild"])["Parameter"]["Value"] == "/nested/child"
+    cfn.delete_stack(StackName="parent")
+    assert wait(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+    assert (
+        cfn.describe_stacks(StackName=ids["Child"])["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+    )
+    with pytest.raises(ClientError):
+        ssm.get_parameter(Name="/nested/child")

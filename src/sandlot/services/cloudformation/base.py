@@ -241,7 +241,8 @@ class CloudFormationBase(Provider):
                 kind = template["Resources"].get(target, {}).get("Type", "")
                 handler = resource_type(kind)
                 known = schemas.attributes(kind) | (handler.extra_attributes if handler else set())
-                if known and attribute not in known and not _custom(kind):
+                nested = kind == "AWS::CloudFormation::Stack" and attribute.startswith("Outputs.")
+                if known and attribute not in known and not _custom(kind) and not nested:
                     raise validation(
                         f"Template error: resource {target} does not support attribute type {attribute} in Fn::GetAtt"
                     )

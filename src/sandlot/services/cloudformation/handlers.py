@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from sandlot.platform import Platform
 
 RESOURCE_TYPES: dict[str, str] = {
+    "AWS::CloudFormation::Stack": "sandlot.services.cloudformation.resources:NestedStack",
     "AWS::IAM::Role": "sandlot.services.iam.resources:Role",
     "AWS::IAM::Policy": "sandlot.services.iam.resources:Policy",
     "AWS::IAM::ManagedPolicy": "sandlot.services.iam.resources:ManagedPolicy",
