@@ -721,3 +721,24 @@ def test_nested_stack_from_a_template_url(server, cfn, client) -> None:
     )
     with pytest.raises(ClientError):
         ssm.get_parameter(Name="/nested/child")
+
+
+def test_a_stack_acts_as_its_caller(server, client) -> None:
+    iam = client("iam")
+    iam.create_user(UserName="deployer")
+    key = iam.create_access_key(UserName="deployer")["AccessKey"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "cloudformation:*", "Resource": "*"}],
+    }
+    iam.put_user_policy(
+        UserName="deployer", PolicyName="cfn-only", PolicyDocument=json.dumps(policy)
+    )
+    cfn = make_client(server.endpoint, "cloudformation", key["AccessKeyId"], key["SecretAccessKey"])
+    cfn.create_stack(
+        StackName="as-caller", TemplateBody="Resources:\n  Q: {Type: AWS::SQS::Queue}\n"
+    )
+    assert wait(cfn, "as-caller")["StackStatus"] == "ROLLBACK_COMPLETE"
+    [(_, _, reason)] = [e for e in events(cfn, "as-caller") if e[1] == "CREATE_FAILED"]
+    assert "deployer is not authorized to perform: sqs:CreateQueue" in reason, reason
+    assert "(HandlerErrorCode: AccessDenied)" in reason

@@ -367,7 +367,9 @@ class StackRun:
             return
         self.event(logical_id, physical_id, type_name, "DELETE_IN_PROGRESS")
         handler = resource_type(type_name)
-        if handler is not None and physical_id:
+        # A create that answered an error made nothing: only a name recorded before a
+        # create that never answered (a crash) needs a delete attempt.
+        if handler is not None and physical_id and row["status"] != "CREATE_FAILED":
             if record:
                 self.put_row({**row, "status": "DELETE_IN_PROGRESS"})
             try:
