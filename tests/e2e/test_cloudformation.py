@@ -742,3 +742,25 @@ def test_a_stack_acts_as_its_caller(server, client) -> None:
     [(_, _, reason)] = [e for e in events(cfn, "as-caller") if e[1] == "CREATE_FAILED"]
     assert "deployer is not authorized to perform: sqs:CreateQueue" in reason, reason
     assert "(HandlerErrorCode: AccessDenied)" in reason
+
+
+def test_imports_hold_their_export(cfn) -> None:
+    exporter = "Resources:\n  Q: {Type: AWS::SQS::Queue}\nOutputs:\n  U: {Value: !Ref Q, Export: {Name: shared-url}}\n"
+    importer = "Resources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties: {Type: String, Value: !ImportValue shared-url}\n"
+    cfn.create_stack(StackName="exporter", TemplateBody=exporter)
+    assert wait(cfn, "exporter")["StackStatus"] == "CREATE_COMPLETE"
+    cfn.create_stack(StackName="importer", TemplateBody=importer)
+    assert wait(cfn, "importer")["StackStatus"] == "CREATE_COMPLETE"
+    assert cfn.list_imports(ExportName="shared-url")["Imports"] == ["importer"]
+    with pytest.raises(ClientError) as raised:
+        cfn.delete_stack(StackName="exporter")
+    assert (
+        raised.value.response["Error"]["Message"]
+        == "Export shared-url cannot be deleted as it is in use by importer"
+    )
+    importer_id = cfn.describe_stacks(StackName="importer")["Stacks"][0]["StackId"]
+    cfn.delete_stack(StackName="importer")
+    assert wait(cfn, importer_id)["StackStatus"] == "DELETE_COMPLETE"
+    exporter_id = cfn.describe_stacks(StackName="exporter")["Stacks"][0]["StackId"]
+    cfn.delete_stack(StackName="exporter")  # no importer left
+    assert wait(cfn, exporter_id)["StackStatus"] == "DELETE_COMPLETE"

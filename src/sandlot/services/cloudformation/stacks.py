@@ -111,6 +111,12 @@ class StackOperations(CloudFormationBase):
             raise validation(
                 f"Stack [{stack['name']}] cannot be deleted while in status {stack['status']}"
             )
+        for output in loads(stack["outputs"], []):
+            name = output.get("ExportName")
+            users = [s["name"] for s in self._live(ctx) if s["stack_id"] != stack["stack_id"]
+                     and _imports(loads(s["processed"]), name)] if name else []  # fmt: skip
+            if users:
+                raise validation(f"Export {name} cannot be deleted as it is in use by {users[0]}")
         retain = params.get("RetainResources") or []
         if retain and stack["status"] != "DELETE_FAILED":
             raise validation(
@@ -119,6 +125,12 @@ class StackOperations(CloudFormationBase):
         StackRun(self.platform, stack).set_status("DELETE_IN_PROGRESS", "User Initiated")
         self.launch(operations.delete(self.platform, stack["stack_id"], retain), stack["stack_id"])
         return {}
+
+    def _live(self, ctx: RequestContext) -> list[dict]:
+        rows = self.platform.store.select(
+            STACKS, {"account_id": ctx.account_id, "region": ctx.region}
+        )
+        return [s for s in rows if not s["deleted"] and s["processed"]]
 
     def update_termination_protection(self, ctx: RequestContext, params: dict) -> dict:
         stack = self.stack(ctx, params["StackName"])
