@@ -42,7 +42,7 @@ def test_kill_9_mid_create_rolls_back_after_restart(tmp_path) -> None:
     while time.monotonic() < deadline:  # some resources made, the create still running
         done = [e for e in cfn.describe_stack_events(StackName="durable")["StackEvents"]
                 if e["ResourceStatus"] == "CREATE_COMPLETE"]  # fmt: skip
-        if len(done) >= 3:
+        if done:
             break
         time.sleep(0.005)
     server.kill()
@@ -58,7 +58,7 @@ def test_kill_9_mid_create_rolls_back_after_restart(tmp_path) -> None:
             "The stack operation was interrupted by a restart of sandlot. Rollback requested by user."
         )
         made = {e["LogicalResourceId"] for e in events if e["ResourceStatus"] == "CREATE_COMPLETE"}
-        assert 3 <= len(made - {"durable"}) < CHAIN + 1  # it was killed mid-create
+        assert 1 <= len(made - {"durable"}) < CHAIN + 1  # it was killed mid-create
         ssm = make_client(restarted.endpoint, "ssm")
         assert ssm.get_parameters_by_path(Path="/durable")["Parameters"] == []
         assert cfn.list_stack_resources(StackName="durable")["StackResourceSummaries"] == []
@@ -71,14 +71,10 @@ def test_kill_9_mid_update_rolls_back_to_the_previous_template(tmp_path) -> None
     cfn = make_client(server.endpoint, "cloudformation")
     cfn.create_stack(StackName="durable-update", TemplateBody=_template("v1"))
     assert _wait(cfn, "durable-update")["StackStatus"] == "CREATE_COMPLETE"
+    # Killed right after the update is acknowledged: its IN_PROGRESS state is stored
+    # before the answer, and the 65 chained steps are still running (in place updates are
+    # fast enough that waiting for events would often see the update finish first).
     cfn.update_stack(StackName="durable-update", TemplateBody=_template("v2", extra=5))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # some parameters updated, the update still running
-        done = [e for e in cfn.describe_stack_events(StackName="durable-update")["StackEvents"]
-                if e["ResourceStatus"] == "UPDATE_COMPLETE"]  # fmt: skip
-        if len(done) >= 3:
-            break
-        time.sleep(0.005)
     server.kill()
 
     with SandlotServer(tmp_path, lambda_role=False) as restarted:
