@@ -101,6 +101,10 @@ class Platform:
         secrets = self.provider("secretsmanager")
         if secrets is not None:
             self._tasks.append(await secrets.start())
+        # CloudFormation: stack operations a crash interrupted roll back or finish.
+        cloudformation = self.provider("cloudformation")
+        if cloudformation is not None:
+            await cloudformation.start()
 
     async def stop(self) -> None:
         """Stop background work and shut every execution environment down."""

@@ -22,6 +22,7 @@ PROVIDERS: dict[str, str] = {
     "dynamodb": "sandlot.services.dynamodb.provider:DynamoDBProvider",
     "apigatewayv2": "sandlot.services.apigatewayv2.provider:HttpApiProvider",
     "apigateway": "sandlot.services.apigateway.provider:RestApiProvider",
+    "cloudformation": "sandlot.services.cloudformation.provider:CloudFormationProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests

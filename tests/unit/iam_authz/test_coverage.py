@@ -128,6 +128,12 @@ SAMPLES = {
         "ResourceArn": f"arn:aws:apigateway:{REGION}::/apis/a1b2c3d4e5",
         "StageName": "$default",
     },
+    "cloudformation": {
+        "StackName": "app",
+        "ChangeSetName": "cs",
+        "RoleARN": ROLE,
+        "TemplateURL": "https://s3.amazonaws.com/b/t.yaml",
+    },
     "sts": {
         "RoleArn": ROLE,
         "PrincipalArn": f"arn:aws:iam::{ACCOUNT}:saml-provider/s",
@@ -207,6 +213,13 @@ PARTLY_SERVED = {
         "DescribeParameters", "GetParameterHistory", "DeleteParameter", "DeleteParameters",
         "LabelParameterVersion", "UnlabelParameterVersion", "AddTagsToResource",
         "RemoveTagsFromResource", "ListTagsForResource",
+    },
+    "cloudformation": {  # stacks and change sets
+        "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks", "ListStacks",
+        "DescribeStackEvents", "DescribeStackResource", "DescribeStackResources",
+        "ListStackResources", "GetTemplate", "GetTemplateSummary", "ValidateTemplate",
+        "ListExports", "ListImports", "UpdateTerminationProtection", "CreateChangeSet",
+        "DescribeChangeSet", "ExecuteChangeSet", "DeleteChangeSet", "ListChangeSets",
     },
 }  # fmt: skip
 

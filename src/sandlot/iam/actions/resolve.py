@@ -1021,7 +1021,31 @@ _PER_ITEM: dict[tuple[str, str], Callable[[_Request], list[Authorization]]] = {
 }  # fmt: skip
 
 
+def _cloudformation(req: _Request) -> _Parsed:
+    """CloudFormation names a stack by name or id (ARN); a stack's id ends in a UUID the
+    request does not carry, so a name is authorized on ``stack/<name>/*`` as AWS's
+    policies write it. Condition keys: the service role, template URL, resource types."""
+    p = req.params
+    parsed = _Parsed(names=_names(p))
+    name = p.get("StackName")
+    if isinstance(name, str) and name:
+        parsed.arns["stack"] = [
+            name if name.startswith("arn:")
+            else f"arn:aws:cloudformation:{req.region}:{req.account}:stack/{name}/*"
+        ]  # fmt: skip
+    for key, condition in (
+        ("RoleARN", "cloudformation:RoleArn"),
+        ("TemplateURL", "cloudformation:TemplateUrl"),
+        ("ChangeSetName", "cloudformation:ChangeSetName"),
+        ("ResourceTypes", "cloudformation:ResourceTypes"),
+    ):
+        if isinstance(p.get(key), str | list):
+            parsed.context[condition] = p[key]
+    return parsed
+
+
 _EXTRACTORS: dict[str, Callable[[_Request], _Parsed]] = {
+    "cloudformation": _cloudformation,
     "sns": _sns,
     "dynamodb": _dynamodb,
     "ssm": _ssm,

@@ -1,0 +1,159 @@
+"""What a resource type is to the engine: one class per ``AWS::X::Y`` living with its
+service (``services/<name>/resources.py``), doing create/update/delete through
+``Platform.call`` as the stack's principal, and returning the Ref and Fn::GetAtt values
+AWS returns. ``RESOURCE_TYPES`` is the registry (type → class, imported lazily)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import random
+import string
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sandlot.iam.principal import Principal
+from sandlot.protocol import ServiceError
+
+if TYPE_CHECKING:
+    from sandlot.platform import Platform
+
+RESOURCE_TYPES: dict[str, str] = {
+    "AWS::CloudFormation::Stack": "sandlot.services.cloudformation.resources:NestedStack",
+    "AWS::IAM::Role": "sandlot.services.iam.resources:Role",
+    "AWS::IAM::Policy": "sandlot.services.iam.resources:Policy",
+    "AWS::IAM::ManagedPolicy": "sandlot.services.iam.resources:ManagedPolicy",
+    "AWS::Lambda::Function": "sandlot.services.awslambda.resources:Function",
+    "AWS::Lambda::EventSourceMapping": "sandlot.services.awslambda.resources:EventSourceMapping",
+    "AWS::Lambda::Permission": "sandlot.services.awslambda.resources:Permission",
+    "AWS::Lambda::Version": "sandlot.services.awslambda.resources:Version",
+    "AWS::Lambda::Alias": "sandlot.services.awslambda.resources:Alias",
+    "AWS::S3::Bucket": "sandlot.services.s3.resources:Bucket",
+    "AWS::S3::BucketPolicy": "sandlot.services.s3.resources:BucketPolicy",
+    "AWS::SQS::Queue": "sandlot.services.sqs.resources:Queue",
+    "AWS::SQS::QueuePolicy": "sandlot.services.sqs.resources:QueuePolicy",
+    "AWS::SSM::Parameter": "sandlot.services.ssm.resources:Parameter",
+    "AWS::Logs::LogGroup": "sandlot.services.logs.resources:LogGroup",
+}
+
+
+class ResourceFailed(Exception):
+    """A resource operation failed; the message is the event's status reason."""
+
+
+@dataclass
+class Outcome:
+    """What a create or update left: the physical id, the Ref value, GetAtt values."""
+
+    physical_id: str
+    ref: Any
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ResourceContext:
+    """One resource of one stack operation, as its type's class sees it."""
+
+    platform: Platform
+    principal: Principal
+    region: str
+    stack_name: str
+    stack_id: str
+    logical_id: str
+    stack_tags: list[dict]
+
+    @property
+    def account_id(self) -> str:
+        return self.principal.account_id
+
+    async def call(self, service: str, operation: str, params: dict) -> dict:
+        """An AWS call as the stack's principal; an AWS error becomes the resource's
+        failure reason in AWS's shape ("<message> (Service: X, Status Code: 400, ...)")."""
+        try:
+            return await self.platform.call(
+                service, operation, params, principal=self.principal, region=self.region
+            )
+        except ServiceError as e:
+            raise ResourceFailed(
+                f"{e.message or e.code} (Service: {service}, Status Code: {e.status}, "
+                f"Request ID: {self.stack_id.rsplit('/', 1)[-1]}) (HandlerErrorCode: "
+                f"{_handler_code(e)})"
+            ) from e
+
+    def generated_name(self, max_length: int, suffix: str = "") -> str:
+        """AWS's generated physical name: ``<stack>-<logical>-<RANDOM>`` cut to fit."""
+        tail = "".join(random.choices(string.ascii_uppercase + string.digits, k=12))
+        room = max_length - len(tail) - len(suffix) - 2
+        stack, logical = self.stack_name, self.logical_id
+        if len(stack) + len(logical) > room:
+            stack = stack[: max(room // 2, room - len(logical))]
+            logical = logical[: room - len(stack)]
+        return f"{stack}-{logical}-{tail}{suffix}"
+
+    def tags(self, properties: dict) -> list[dict]:
+        """The stack's tags, then the resource's own. (AWS adds aws:cloudformation:*
+        tags as the service; sandlot's services refuse the aws: prefix from any
+        caller, so those are not written.)"""
+        merged = {t["Key"]: t["Value"] for t in self.stack_tags}
+        own = properties.get("Tags") or []
+        if isinstance(own, dict):
+            merged.update(own)
+        else:
+            merged.update({t["Key"]: t["Value"] for t in own})
+        return [{"Key": k, "Value": str(v)} for k, v in merged.items()]
+
+
+def _handler_code(error: ServiceError) -> str:
+    if "NotFound" in error.code or "NoSuch" in error.code or "DoesNotExist" in error.code:
+        return "NotFound"
+    if "AlreadyExists" in error.code or "Conflict" in error.code:
+        return "AlreadyExists"
+    if error.code in ("AccessDenied", "AccessDeniedException"):
+        return "AccessDenied"
+    return "InvalidRequest" if error.status < 500 else "GeneralServiceException"
+
+
+def not_found(error: ResourceFailed) -> bool:
+    return "(HandlerErrorCode: NotFound)" in str(error)
+
+
+def as_json(value: Any) -> str:
+    """A policy document given as an object in the template, as the API wants it."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+class ResourceType:
+    """Base class of a resource type. ``name_property`` names the property that gives
+    the physical name (generated as AWS does when absent, ``name_length`` at most)."""
+
+    type_name: ClassVar[str]
+    name_property: ClassVar[str | None] = None
+    name_length: ClassVar[int] = 255
+    # Fn::GetAtt names AWS documents beyond the schema's read-only properties.
+    extra_attributes: ClassVar[frozenset[str]] = frozenset()
+
+    def planned_name(self, ctx: ResourceContext, properties: dict) -> str | None:
+        """The physical name, chosen (and recorded) before create so that a crash
+        mid-create leaves a name rollback can delete."""
+        if self.name_property is None:
+            return None
+        return properties.get(self.name_property) or ctx.generated_name(self.name_length)
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        raise NotImplementedError
+
+    async def update(
+        self, ctx: ResourceContext, current: Outcome, properties: dict, previous: dict
+    ) -> Outcome:
+        raise NotImplementedError
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        raise NotImplementedError
+
+
+def resource_type(type_name: str) -> ResourceType | None:
+    target = RESOURCE_TYPES.get(type_name)
+    if target is None:
+        return None
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)()

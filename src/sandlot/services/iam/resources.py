@@ -1,0 +1,217 @@
+"""CloudFormation resource types of IAM: ``AWS::IAM::Role`` (Ref: the name; GetAtt Arn,
+RoleId) with its inline ``Policies`` and ``ManagedPolicyArns``."""
+
+from __future__ import annotations
+
+from sandlot.services.cloudformation.handlers import (
+    Outcome,
+    ResourceContext,
+    ResourceFailed,
+    ResourceType,
+    as_json,
+    not_found,
+)
+
+
+class Role(ResourceType):
+    type_name = "AWS::IAM::Role"
+    name_property = "RoleName"
+    name_length = 64
+
+    async def _outcome(self, ctx: ResourceContext, name: str) -> Outcome:
+        role = (await ctx.call("iam", "GetRole", {"RoleName": name}))["Role"]
+        return Outcome(name, name, {"Arn": role["Arn"], "RoleId": role["RoleId"]})
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        params = {
+            "RoleName": name,
+            "AssumeRolePolicyDocument": as_json(properties.get("AssumeRolePolicyDocument", "")),
+            "Path": properties.get("Path", "/"),
+        }
+        for key in ("Description", "MaxSessionDuration", "PermissionsBoundary"):
+            if key in properties:
+                params[key] = (
+                    int(properties[key]) if key == "MaxSessionDuration" else properties[key]
+                )
+        tags = ctx.tags(properties)
+        if tags:
+            params["Tags"] = tags
+        await ctx.call("iam", "CreateRole", params)
+        await self._policies(ctx, name, properties, {})
+        return await self._outcome(ctx, name)
+
+    async def _policies(
+        self, ctx: ResourceContext, name: str, properties: dict, previous: dict
+    ) -> None:
+        old = set(previous.get("ManagedPolicyArns") or [])
+        new = set(properties.get("ManagedPolicyArns") or [])
+        for arn in sorted(new - old):
+            await ctx.call("iam", "AttachRolePolicy", {"RoleName": name, "PolicyArn": arn})
+        for arn in sorted(old - new):
+            await ctx.call("iam", "DetachRolePolicy", {"RoleName": name, "PolicyArn": arn})
+        old_inline = {p["PolicyName"]: p for p in previous.get("Policies") or []}
+        new_inline = {p["PolicyName"]: p for p in properties.get("Policies") or []}
+        for policy_name, policy in new_inline.items():
+            if old_inline.get(policy_name) != policy:
+                await ctx.call(
+                    "iam", "PutRolePolicy",
+                    {"RoleName": name, "PolicyName": policy_name, "PolicyDocument": as_json(policy["PolicyDocument"])},
+                )  # fmt: skip
+        for policy_name in old_inline.keys() - new_inline.keys():
+            await ctx.call("iam", "DeleteRolePolicy", {"RoleName": name, "PolicyName": policy_name})
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        name = current.physical_id
+        if properties.get("AssumeRolePolicyDocument") != previous.get("AssumeRolePolicyDocument"):
+            await ctx.call(
+                "iam", "UpdateAssumeRolePolicy",
+                {"RoleName": name, "PolicyDocument": as_json(properties["AssumeRolePolicyDocument"])},
+            )  # fmt: skip
+        changed = {
+            k: properties[k]
+            for k in ("Description", "MaxSessionDuration")
+            if properties.get(k) != previous.get(k) and k in properties
+        }
+        if changed:
+            if "MaxSessionDuration" in changed:
+                changed["MaxSessionDuration"] = int(changed["MaxSessionDuration"])
+            await ctx.call("iam", "UpdateRole", {"RoleName": name, **changed})
+        await self._policies(ctx, name, properties, previous)
+        return await self._outcome(ctx, name)
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        try:
+            attached = await ctx.call("iam", "ListAttachedRolePolicies", {"RoleName": physical_id})
+        except ResourceFailed as e:
+            if not_found(e):
+                return
+            raise
+        for policy in attached.get("AttachedPolicies", []):
+            await ctx.call(
+                "iam",
+                "DetachRolePolicy",
+                {"RoleName": physical_id, "PolicyArn": policy["PolicyArn"]},
+            )
+        inline = await ctx.call("iam", "ListRolePolicies", {"RoleName": physical_id})
+        for policy_name in inline.get("PolicyNames", []):
+            await ctx.call(
+                "iam", "DeleteRolePolicy", {"RoleName": physical_id, "PolicyName": policy_name}
+            )
+        await ctx.call("iam", "DeleteRole", {"RoleName": physical_id})
+
+
+_HOLDERS = (
+    ("Roles", "Role", "RoleName"),
+    ("Users", "User", "UserName"),
+    ("Groups", "Group", "GroupName"),
+)
+
+
+class Policy(ResourceType):
+    """``AWS::IAM::Policy``: one inline policy put on each role, user and group named."""
+
+    type_name = "AWS::IAM::Policy"
+
+    async def _put(self, ctx: ResourceContext, properties: dict) -> None:
+        document = as_json(properties["PolicyDocument"])
+        for key, kind, name_key in _HOLDERS:
+            for holder in properties.get(key) or []:
+                await ctx.call(
+                    "iam",
+                    f"Put{kind}Policy",
+                    {
+                        name_key: holder,
+                        "PolicyName": properties["PolicyName"],
+                        "PolicyDocument": document,
+                    },
+                )
+
+    async def _remove(self, ctx: ResourceContext, properties: dict, keep: dict) -> None:
+        for key, kind, name_key in _HOLDERS:
+            for holder in properties.get(key) or []:
+                if holder in (keep.get(key) or []) and keep.get("PolicyName") == properties.get(
+                    "PolicyName"
+                ):
+                    continue
+                try:
+                    await ctx.call(
+                        "iam",
+                        f"Delete{kind}Policy",
+                        {name_key: holder, "PolicyName": properties["PolicyName"]},
+                    )
+                except ResourceFailed as e:
+                    if not not_found(e):
+                        raise
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        await self._put(ctx, properties)
+        physical = ctx.generated_name(64)
+        return Outcome(physical, physical, {"Id": physical})
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        await self._remove(ctx, previous, properties)
+        await self._put(ctx, properties)
+        return current
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        await self._remove(ctx, properties, {})
+
+
+class ManagedPolicy(ResourceType):
+    """``AWS::IAM::ManagedPolicy`` (Ref: the policy ARN), attached to the roles, users
+    and groups named; an update of the document makes a new default version."""
+
+    type_name = "AWS::IAM::ManagedPolicy"
+    name_property = "ManagedPolicyName"
+    name_length = 128
+    extra_attributes = frozenset({"PolicyArn"})
+
+    async def _attach(
+        self, ctx: ResourceContext, arn: str, properties: dict, previous: dict
+    ) -> None:
+        for key, kind, name_key in _HOLDERS:
+            new, old = set(properties.get(key) or []), set(previous.get(key) or [])
+            for holder in sorted(new - old):
+                await ctx.call("iam", f"Attach{kind}Policy", {name_key: holder, "PolicyArn": arn})
+            for holder in sorted(old - new):
+                await ctx.call("iam", f"Detach{kind}Policy", {name_key: holder, "PolicyArn": arn})
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        params = {"PolicyName": name, "PolicyDocument": as_json(properties["PolicyDocument"]),
+                  "Path": properties.get("Path", "/")}  # fmt: skip
+        if "Description" in properties:
+            params["Description"] = properties["Description"]
+        arn = (await ctx.call("iam", "CreatePolicy", params))["Policy"]["Arn"]
+        await self._attach(ctx, arn, properties, {})
+        return Outcome(arn, arn, {"PolicyArn": arn})
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        arn = current.physical_id
+        if properties["PolicyDocument"] != previous.get("PolicyDocument"):
+            versions = (await ctx.call("iam", "ListPolicyVersions", {"PolicyArn": arn}))["Versions"]
+            old = [v for v in versions if not v["IsDefaultVersion"]]
+            if len(versions) >= 5 and old:  # IAM keeps five: the oldest non-default goes
+                oldest = min(old, key=lambda v: v["CreateDate"])
+                await ctx.call(
+                    "iam",
+                    "DeletePolicyVersion",
+                    {"PolicyArn": arn, "VersionId": oldest["VersionId"]},
+                )
+            await ctx.call("iam", "CreatePolicyVersion", {"PolicyArn": arn, "SetAsDefault": True,
+                                                           "PolicyDocument": as_json(properties["PolicyDocument"])})  # fmt: skip
+        await self._attach(ctx, arn, properties, previous)
+        return current
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        await self._attach(ctx, physical_id, {}, properties)
+        versions = (await ctx.call("iam", "ListPolicyVersions", {"PolicyArn": physical_id}))[
+            "Versions"
+        ]
+        for version in versions:
+            if not version["IsDefaultVersion"]:
+                await ctx.call(
+                    "iam",
+                    "DeletePolicyVersion",
+                    {"PolicyArn": physical_id, "VersionId": version["VersionId"]},
+                )
+        await ctx.call("iam", "DeletePolicy", {"PolicyArn": physical_id})
