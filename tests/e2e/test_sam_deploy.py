@@ -1,8 +1,7 @@
 """`sam deploy` and `sam delete` (the SAM CLI, unchanged) against sandlot's CloudFormation:
-packaging to S3 (a bucket given with --s3-bucket: --resolve-s3's managed stack asks for
-SSE-KMS default bucket encryption, which sandlot's S3 does not serve, so that stack fails
-naming the property), the server-side SAM transform (the template goes by TemplateURL),
-an update in place on a code change, "No changes to deploy", and deletion."""
+packaging to S3 (a bucket given with --s3-bucket; --resolve-s3's managed stack is created,
+but its bucket policy refuses non-TLS uploads), the server-side SAM transform (the template goes by TemplateURL), an
+update in place on a code change, "No changes to deploy", and deletion."""
 
 from __future__ import annotations
 
@@ -82,3 +81,33 @@ def test_sam_deploy_update_no_changes_and_delete(server, sam, tmp_path) -> None:
                 if s["StackName"] == "samapp"]  # fmt: skip
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
         lam.get_function(FunctionName=name)
+
+
+def test_sam_deploy_resolve_s3_managed_stack(server, sam, tmp_path) -> None:
+    """--resolve-s3 creates SAM's managed stack (aws-sam-cli-managed-default: a versioned,
+    SSE-KMS-encrypted bucket whose policy denies requests not made over TLS). sandlot
+    serves plain HTTP on loopback, so that policy refuses the upload, as AWS would refuse
+    an HTTP request (aws:SecureTransport false): --s3-bucket is the way until sandlot
+    serves HTTPS."""
+    (tmp_path / "template.yaml").write_text(TEMPLATE)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text("def handler(event, context):\n    return 'hi'\n")
+    env = cli_env(server.endpoint)
+    env.update(SAM_CLI_TELEMETRY="0", HOME=str(tmp_path / "home"))
+    os.makedirs(env["HOME"])
+    done = subprocess.run(
+        [str(sam), "deploy", "--stack-name", "resolved", "--resolve-s3", "--capabilities",
+         "CAPABILITY_IAM", "--no-confirm-changeset", "--region", "us-east-1"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert "explicit deny in a resource-based policy" in output, output
+    cfn = make_client(server.endpoint, "cloudformation")
+    managed = cfn.describe_stacks(StackName="aws-sam-cli-managed-default")["Stacks"][0]
+    assert managed["StackStatus"] == "CREATE_COMPLETE"
+    resources = cfn.describe_stack_resources(StackName="aws-sam-cli-managed-default")
+    statuses = {r["LogicalResourceId"]: r["ResourceStatus"] for r in resources["StackResources"]}
+    assert statuses == {
+        "SamCliSourceBucket": "CREATE_COMPLETE",
+        "SamCliSourceBucketBucketPolicy": "CREATE_COMPLETE",
+    }

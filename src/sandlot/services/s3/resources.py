@@ -2,7 +2,7 @@
 DomainName, RegionalDomainName, DualStackDomainName, WebsiteURL) and
 ``AWS::S3::BucketPolicy``. A bucket property S3 in sandlot does not serve fails the
 resource naming it, except settings that state AWS's defaults for every new bucket
-(SSE-S3 encryption, all public access blocked)."""
+(all public access blocked, bucket-owner-enforced ownership)."""
 
 from __future__ import annotations
 
@@ -18,18 +18,12 @@ _DEFAULT_BLOCK = {
     "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True,
     "RestrictPublicBuckets": True,
 }  # fmt: skip
-_SERVED = {"BucketName", "Tags", "VersioningConfiguration", "CorsConfiguration"}
+_SERVED = {"BucketName", "Tags", "VersioningConfiguration", "CorsConfiguration", "BucketEncryption"}
 
 
 def _is_default(name: str, value) -> bool:
     if name == "PublicAccessBlockConfiguration":
         return {k: str(v).lower() == "true" for k, v in value.items()} == _DEFAULT_BLOCK
-    if name == "BucketEncryption":
-        rules = value.get("ServerSideEncryptionConfiguration") or []
-        return all(
-            r.get("ServerSideEncryptionByDefault", {}).get("SSEAlgorithm") == "AES256"
-            for r in rules
-        )
     return name == "OwnershipControls" and all(
         r.get("ObjectOwnership") == "BucketOwnerEnforced" for r in value.get("Rules", [])
     )
@@ -51,6 +45,17 @@ def _cors(configuration: dict) -> dict:
         if "MaxAgeSeconds" in rule:
             rule["MaxAgeSeconds"] = int(rule["MaxAgeSeconds"])
     return {"CORSRules": rules}
+
+
+def _encryption_rule(rule: dict) -> dict:
+    """A template's encryption rule in the S3 API's shape (``ServerSideEncryptionByDefault``
+    is ``ApplyServerSideEncryptionByDefault`` there)."""
+    out = {}
+    if "ServerSideEncryptionByDefault" in rule:
+        out["ApplyServerSideEncryptionByDefault"] = rule["ServerSideEncryptionByDefault"]
+    if "BucketKeyEnabled" in rule:
+        out["BucketKeyEnabled"] = str(rule["BucketKeyEnabled"]).lower() == "true"
+    return out
 
 
 class Bucket(ResourceType):
@@ -92,6 +97,21 @@ class Bucket(ResourceType):
                 )
             else:
                 await ctx.call("s3", "DeleteBucketCors", {"Bucket": name})
+        if properties.get("BucketEncryption") != previous.get("BucketEncryption"):
+            if properties.get("BucketEncryption"):
+                rules = [
+                    _encryption_rule(rule)
+                    for rule in properties["BucketEncryption"].get(
+                        "ServerSideEncryptionConfiguration", []
+                    )
+                ]
+                await ctx.call(
+                    "s3",
+                    "PutBucketEncryption",
+                    {"Bucket": name, "ServerSideEncryptionConfiguration": {"Rules": rules}},
+                )
+            else:  # back to S3's default, SSE-S3
+                await ctx.call("s3", "DeleteBucketEncryption", {"Bucket": name})
         tags = ctx.tags(properties)
         if tags:
             await ctx.call("s3", "PutBucketTagging", {"Bucket": name, "Tagging": {"TagSet": tags}})
