@@ -93,6 +93,11 @@ class Platform:
         dynamodb = self.provider("dynamodb")
         if dynamodb is not None:
             self._tasks.append(await dynamodb.start())
+        # DynamoDB Streams: attaches its record writer to DynamoDB's item hook before any
+        # write is served; the retention sweep.
+        streams = self.provider("dynamodbstreams")
+        if streams is not None:
+            self._tasks.append(await streams.start())
         # Secrets Manager: the rotation scheduler (rotations due while down run now).
         secrets = self.provider("secretsmanager")
         if secrets is not None:

@@ -20,6 +20,7 @@ PROVIDERS: dict[str, str] = {
     "secretsmanager": "sandlot.services.secretsmanager.provider:SecretsManagerProvider",
     "ssm": "sandlot.services.ssm.provider:SsmProvider",
     "dynamodb": "sandlot.services.dynamodb.provider:DynamoDBProvider",
+    "dynamodbstreams": "sandlot.services.dynamodbstreams.provider:DynamoDBStreamsProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests
