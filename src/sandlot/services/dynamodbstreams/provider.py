@@ -24,6 +24,7 @@ import time
 import zlib
 from datetime import UTC, datetime
 
+from sandlot.events.wakeup import Wakeups
 from sandlot.protocol import ServiceError
 from sandlot.services.dynamodb.storage import TableInfo
 from sandlot.services.dynamodb.values import dump_item, item_size, load_item
@@ -72,9 +73,15 @@ class DynamoDBStreamsProvider(Provider):
         self._known: set[str] = set()  # stream ARNs with a STREAMS row
         self.tables = platform.provider("dynamodb").items
         self.tables.listeners.append(self.record)
+        # Readers that wait for new records (event source mappings) wait on the stream
+        # ARN; a record wakes them once its transaction has committed (a reader's store
+        # read waits for the writing transaction, which holds the store's lock).
+        self.wakeups = Wakeups()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> asyncio.Task:
         """The retention sweep (the task returned)."""
+        self._loop = asyncio.get_running_loop()
         return asyncio.create_task(self._trim())
 
     async def _trim(self) -> None:
@@ -136,6 +143,8 @@ class DynamoDBStreamsProvider(Provider):
                 "expired": int(expired),
             },
         )
+        if self._loop is not None:  # the write may run on the write queue's thread
+            self._loop.call_soon_threadsafe(self.wakeups.notify, arn)
 
     # -- streams -----------------------------------------------------------------------
 
