@@ -6,7 +6,6 @@ checked, and a restart resumes from the checkpoint."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import pytest
