@@ -6,6 +6,7 @@ checked, and a restart resumes from the checkpoint."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
@@ -182,6 +183,27 @@ def test_partial_failures_checkpoint_and_filters(setup):
     # The whole batch; then the retry from the first failure on.
     assert keys(found[:1]) == ["ok1", "bad", "ok2"]
     assert keys(found[1:2]) == ["bad", "ok2"]
+
+
+def test_latest_starts_after_what_was_written_before(setup):
+    sqs, lam, ddb, role, out_url = setup
+    name, stream = table(ddb)
+    ddb.put_item(TableName=name, Item={"pk": {"S": "old"}})
+    mapping = lam.create_event_source_mapping(
+        EventSourceArn=stream, FunctionName=function(lam, role, out_url), StartingPosition="LATEST"
+    )
+    wait_state(lam, mapping["UUID"], "Enabled")
+    # LATEST is taken when the poller first reads: write until a record arrives.
+    seen: list[str] = []
+    deadline = time.monotonic() + 30
+    i = 0
+    while not seen and time.monotonic() < deadline:
+        ddb.put_item(TableName=name, Item={"pk": {"S": f"new{i}"}})
+        i += 1
+        got = sqs.receive_message(QueueUrl=out_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        seen = [k for m in got.get("Messages", []) for k in keys([json.loads(m["Body"])])]
+    assert seen and "old" not in seen and all(k.startswith("new") for k in seen)
+    lam.delete_event_source_mapping(UUID=mapping["UUID"])
 
 
 def test_role_must_read_the_stream(client):

@@ -806,6 +806,12 @@ class Pollers:
         if poller is not None:
             await poller.stop()
 
+    def forget(self, uuid: str) -> None:
+        """A deleted mapping's stream checkpoints go with it."""
+        store = self._platform.store
+        store.migrate("stream_checkpoints", CHECKPOINT_MIGRATIONS)
+        store.delete_where(CHECKPOINTS, {"mapping": uuid})
+
     def last_result(self, uuid: str) -> str | None:
         poller = self._running.get(uuid)
         return poller.last_result if poller is not None else None

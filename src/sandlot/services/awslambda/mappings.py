@@ -278,6 +278,7 @@ class MappingOperations(LambdaBase):
             return
         if row["state"] == "Deleting":
             await pollers.stop(uuid)
+            pollers.forget(uuid)
             self.store.delete(MAPPINGS, uuid)
             return
         settings = json.loads(row["settings"])
