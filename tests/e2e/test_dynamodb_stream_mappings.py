@@ -30,6 +30,9 @@ def handler(event, context):
     mode = os.environ.get("MODE", "ok")
     if mode == "fail":
         raise RuntimeError("boom")
+    if mode == "poison" and any("poison" in r["dynamodb"]["Keys"]["pk"]["S"]
+                                for r in event["Records"]):
+        raise RuntimeError("poison")
     if mode == "partial":
         return {"batchItemFailures": [
             {"itemIdentifier": r["dynamodb"]["SequenceNumber"]} for r in event["Records"]
@@ -157,6 +160,39 @@ def test_failing_batch_is_retried_then_sent_to_on_failure(setup):
     ddb.put_item(TableName=name, Item={"pk": {"S": "next"}})
     later = events(sqs, out_url, 3)
     assert keys(later) == ["next"] * 3
+
+
+def test_bisecting_isolates_the_poison_record(setup):
+    sqs, lam, ddb, role, out_url = setup
+    name, stream = table(ddb)
+    for key in ("a", "b", "poison", "c"):
+        ddb.put_item(TableName=name, Item={"pk": {"S": key}})
+    failed_url, failed_arn = queue(sqs, "failed")
+    mapping = lam.create_event_source_mapping(
+        EventSourceArn=stream,
+        FunctionName=function(lam, role, out_url, mode="poison"),
+        StartingPosition="TRIM_HORIZON",
+        BatchSize=4,
+        MaximumBatchingWindowInSeconds=1,
+        BisectBatchOnFunctionError=True,
+        MaximumRetryAttempts=1,
+        DestinationConfig={"OnFailure": {"Destination": failed_arn}},
+    )
+    wait_state(lam, mapping["UUID"], "Enabled")
+    (failure,) = events(sqs, failed_url, 1)
+    info = failure["DDBStreamBatchInfo"]
+    assert info["batchSize"] == 1 and info["startSequenceNumber"] == info["endSequenceNumber"]
+    # [a b poison c] fails → [a b] ok, [poison c] fails → [poison] fails, is retried
+    # once and given up on → [c] ok.
+    found = events(sqs, out_url, 6)
+    assert [keys([e]) for e in found] == [
+        ["a", "b", "poison", "c"],
+        ["a", "b"],
+        ["poison", "c"],
+        ["poison"],
+        ["poison"],
+        ["c"],
+    ]
 
 
 def test_partial_failures_checkpoint_and_filters(setup):

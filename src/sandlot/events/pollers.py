@@ -582,7 +582,8 @@ class DynamoDBStreamSource(Source):
         self._buffer: list[_StreamRecord] = []  # read, not yet handed out
         self._held: list[_StreamRecord] = []  # a failing batch, retried before anything new
         self._batch: list[_StreamRecord] = []  # the batch out now (filtered ones included)
-        self._attempts = 0
+        self._attempts = 0  # retries of the held batch
+        self._invocations = 0  # failed invocations since the last batch was done
 
     def max_workers(self, reserved: int | None) -> int:
         return 1
@@ -656,7 +657,7 @@ class DynamoDBStreamSource(Source):
 
     async def fetch(self, limit: int, window_s: float, stopping: asyncio.Event) -> list:
         if self._held:
-            pause = min(RETRY_FIRST_S * 2 ** (self._attempts - 1), RETRY_MAX_S)
+            pause = min(RETRY_FIRST_S * 2 ** max(self._attempts - 1, 0), RETRY_MAX_S)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), pause)
             self._batch = list(self._held)
@@ -697,7 +698,7 @@ class DynamoDBStreamSource(Source):
             self._finish(self._batch)
 
     def _finish(self, records: list[_StreamRecord]) -> None:
-        self._held, self._attempts = [], 0
+        self._held, self._attempts, self._invocations = [], 0, 0
         self._done(records)
 
     async def settle(self, records: list[_StreamRecord], failed: list[_StreamRecord]) -> None:
@@ -710,18 +711,21 @@ class DynamoDBStreamSource(Source):
         start = self._batch.index(records[first])
         self._done(self._batch[:start])
         remaining = self._batch[start:]
-        self._attempts += 1
+        self._invocations += 1
         settings = self.poller.settings
         max_age = settings.get("MaximumRecordAgeInSeconds", -1)
         max_retries = settings.get("MaximumRetryAttempts", -1)
         if max_age != -1 and time.time() - remaining[0].created > max_age:
             await self._give_up(remaining, "RecordAgeExceeded")
-        elif max_retries != -1 and self._attempts > max_retries:
-            await self._give_up(remaining, "RetryAttemptsExhausted")
         elif settings.get("BisectBatchOnFunctionError") and len(remaining) > 1:
-            half = len(remaining) // 2  # the second half waits its turn, unread
+            # Splitting does not count against the retries (AWS); the second half waits
+            # its turn, unread.
+            half = len(remaining) // 2
             self._held, self._buffer = remaining[:half], remaining[half:] + self._buffer
+        elif max_retries != -1 and self._attempts >= max_retries:
+            await self._give_up(remaining, "RetryAttemptsExhausted")
         else:
+            self._attempts += 1
             self._held = remaining
 
     async def _give_up(self, records: list[_StreamRecord], condition: str) -> None:
@@ -747,7 +751,7 @@ class DynamoDBStreamSource(Source):
                 or str(uuids.uuid4()),
                 "functionArn": self.mapping.function_arn,
                 "condition": condition,
-                "approximateInvokeCount": self._attempts,
+                "approximateInvokeCount": self._invocations,
             },
             "responseContext": {
                 "statusCode": response.get("StatusCode", 200),
