@@ -9,6 +9,8 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.e2e.conftest import aws
+
 
 @pytest.fixture
 def ddb(client):
@@ -177,3 +179,18 @@ def test_errors(ddb, streams):
         streams.get_records(ShardIterator=f"{head}|{float(issued) - 901:.3f}")
     assert e.value.response["Error"]["Code"] == "ExpiredIteratorException"
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_aws_cli_reads_the_stream(server, ddb):
+    name, arn = _table(ddb, "NEW_IMAGE")
+    ddb.put_item(TableName=name, Item={"pk": {"S": "cli"}})
+    listed = aws(server.endpoint, "dynamodbstreams", "list-streams", "--table-name", name)
+    assert [s["StreamArn"] for s in listed["Streams"]] == [arn]
+    shard = aws(server.endpoint, "dynamodbstreams", "describe-stream", "--stream-arn", arn)
+    shard_id = shard["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = aws(server.endpoint, "dynamodbstreams", "get-shard-iterator", "--stream-arn", arn,
+                   "--shard-id", shard_id, "--shard-iterator-type", "TRIM_HORIZON")  # fmt: skip
+    got = aws(server.endpoint, "dynamodbstreams", "get-records",
+              "--shard-iterator", iterator["ShardIterator"])  # fmt: skip
+    (record,) = got["Records"]
+    assert record["dynamodb"]["NewImage"] == {"pk": {"S": "cli"}}
