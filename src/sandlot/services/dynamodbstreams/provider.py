@@ -70,7 +70,6 @@ class DynamoDBStreamsProvider(Provider):
         self.store.migrate("dynamodbstreams", MIGRATIONS)
         last = self.store.select(RECORDS, order_by=("seq",), descending=True, limit=1)
         self._seq = last[0]["seq"] if last else 0
-        self._known: set[str] = set()  # stream ARNs with a STREAMS row
         self.tables = platform.provider("dynamodb").items
         self.tables.listeners.append(self.record)
         # Readers that wait for new records (event source mappings) wait on the stream
@@ -105,22 +104,22 @@ class DynamoDBStreamsProvider(Provider):
         label = info.spec["LatestStreamLabel"]
         arn = f"{info.arn}/stream/{label}"
         now = time.time()
-        if arn not in self._known:
-            self.store.put(
-                STREAMS,
-                {
-                    "arn": arn,
-                    "account": info.row["account"],
-                    "region": info.row["region"],
-                    "table_name": info.name,
-                    "label": label,
-                    "view_type": spec["StreamViewType"],
-                    "key_schema": json.dumps(info.spec["KeySchema"]),
-                    "created": now,
-                },
-                replace=False,
-            )
-            self._known.add(arn)
+        # The stream's row (kept once the table moves on) in this same transaction: a
+        # cache of "already there" could outlive a rolled-back first record.
+        self.store.put(
+            STREAMS,
+            {
+                "arn": arn,
+                "account": info.row["account"],
+                "region": info.row["region"],
+                "table_name": info.name,
+                "label": label,
+                "view_type": spec["StreamViewType"],
+                "key_schema": json.dumps(info.spec["KeySchema"]),
+                "created": now,
+            },
+            replace=False,
+        )
         item = new if new is not None else old
         keys = {name: item[name] for name in info.key.names}
         view = spec["StreamViewType"]
