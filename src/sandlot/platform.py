@@ -97,6 +97,11 @@ class Platform:
         logs = self.provider("logs")
         if logs is not None:
             logs.resume_exports()
+        # DynamoDB Streams: attaches its record writer to DynamoDB's item hook before any
+        # write is served; the retention sweep.
+        streams = self.provider("dynamodbstreams")
+        if streams is not None:
+            self._tasks.append(await streams.start())
         # Secrets Manager: the rotation scheduler (rotations due while down run now).
         secrets = self.provider("secretsmanager")
         if secrets is not None:

@@ -53,12 +53,15 @@ import json
 import logging
 import math
 import time
+import uuid as uuids
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sandlot.events.patterns import FilterCriteria, PatternError, compile_filter_criteria
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
+from sandlot.store import Migration, Table
 
 if TYPE_CHECKING:
     from sandlot.platform import Platform
@@ -146,6 +149,7 @@ class Poller:
         self._stopping = asyncio.Event()
         self._workers: set[asyncio.Task] = set()
         self._function: _Function | None = None
+        self.last_response: dict = {}
 
     def start(self) -> None:
         self._spawn()
@@ -260,6 +264,7 @@ class Poller:
                 # The batch stays invisible until its visibility timeout, as in AWS.
                 raise _Throttled() from None
             raise Problem(f"PROBLEM: {error.message}") from None
+        self.last_response = result  # a stream's on-failure record tells of it
         if result.get("FunctionError"):
             return records
         if "ReportBatchItemFailures" not in (self.settings.get("FunctionResponseTypes") or ()):
@@ -511,9 +516,265 @@ async def _unless_stopping(call, stopping: asyncio.Event, timeout: float | None)
         return None
 
 
+# == DynamoDB Streams ========================================================================
+
+# The DynamoDB Streams permissions a mapping's role needs (AWS checks them on Create).
+STREAM_ACTIONS = ("GetRecords", "GetShardIterator", "DescribeStream", "ListStreams")
+STREAM_IDLE_S = 1.0  # a reader with nothing to read re-reads at least this often
+RETRY_FIRST_S = 0.1  # a failing batch is retried after a growing pause
+RETRY_MAX_S = 5.0
+
+# Where each (mapping, shard) has processed up to: the last sequence number that is done
+# (processed, filtered out, or given up on). Written after each settled batch, so a
+# restart resumes after it (at-least-once, as in AWS).
+CHECKPOINTS = Table(
+    "esm_stream_checkpoints",
+    {"mapping": "TEXT", "shard": "TEXT", "seq": "TEXT", "updated": "REAL"},
+    ("mapping", "shard"),
+)
+CHECKPOINT_MIGRATIONS = [Migration(1, create=CHECKPOINTS)]
+
+
+@dataclass
+class _StreamRecord:
+    """One stream record: the Lambda record, its sequence number and arrival time."""
+
+    record: dict
+    seq: str
+    created: float
+
+
+def _lambda_value(value: Any) -> Any:
+    """An attribute value as JSON: binary (B, BS, nested) as base64, as Lambda sends it."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, dict):
+        return {k: _lambda_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_lambda_value(v) for v in value]
+    return value
+
+
+def _iso(epoch: float, millis: bool = True) -> str:
+    moment = datetime.fromtimestamp(epoch, UTC)
+    if millis:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class DynamoDBStreamSource(Source):
+    """A DynamoDB stream (one shard per stream in sandlot). One worker owns the shard: it
+    reads records in order, holds a failing batch (retrying, bisecting, giving up to the
+    ``OnFailure`` destination by ``MaximumRetryAttempts``/``MaximumRecordAgeInSeconds``)
+    and checkpoints durably what is done. A worker with nothing to read waits on the
+    stream provider's wake-up for the stream (signalled after each record's commit)."""
+
+    service = "dynamodb"
+    elastic = False
+
+    def __init__(self, poller: Poller) -> None:
+        super().__init__(poller)
+        self.store = poller.platform.store
+        self.store.migrate("stream_checkpoints", CHECKPOINT_MIGRATIONS)
+        self.region = self.mapping.source_arn.split(":")[3]
+        self._shard: str | None = None
+        self._iterator: str | None = None
+        self._buffer: list[_StreamRecord] = []  # read, not yet handed out
+        self._held: list[_StreamRecord] = []  # a failing batch, retried before anything new
+        self._batch: list[_StreamRecord] = []  # the batch out now (filtered ones included)
+        self._attempts = 0  # retries of the held batch
+        self._invocations = 0  # failed invocations since the last batch was done
+
+    def max_workers(self, reserved: int | None) -> int:
+        return 1
+
+    async def _call(self, operation: str, params: dict) -> dict:
+        principal = await self.poller.role()
+        return await self.poller.platform.call(
+            "dynamodbstreams", operation, params, principal=principal, region=self.region
+        )
+
+    def _checkpoint(self) -> str | None:
+        row = self.store.get(CHECKPOINTS, self.mapping.uuid, self._shard)
+        return row["seq"] if row else None
+
+    def _done(self, records: list[_StreamRecord]) -> None:
+        if records:
+            row = {"mapping": self.mapping.uuid, "shard": self._shard, "seq": records[-1].seq}
+            self.store.put(CHECKPOINTS, {**row, "updated": time.time()})
+
+    async def _position(self) -> None:
+        """The iterator after the checkpoint (or at the StartingPosition)."""
+        try:
+            if self._shard is None:
+                got = await self._call("DescribeStream", {"StreamArn": self.mapping.source_arn})
+                self._shard = got["StreamDescription"]["Shards"][0]["ShardId"]
+            params = {"StreamArn": self.mapping.source_arn, "ShardId": self._shard}
+            after = self._buffer[-1].seq if self._buffer else self._checkpoint()
+            if after is not None:
+                params.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
+            else:
+                params["ShardIteratorType"] = self.poller.settings["StartingPosition"]
+            try:
+                got = await self._call("GetShardIterator", params)
+            except ServiceError as error:
+                if error.code != "TrimmedDataAccessException":
+                    raise
+                params = {**params, "ShardIteratorType": "TRIM_HORIZON"}
+                params.pop("SequenceNumber")
+                got = await self._call("GetShardIterator", params)
+        except ServiceError as error:
+            raise Problem(f"PROBLEM: {error.code}: {error.message}") from None
+        self._iterator = got["ShardIterator"]
+
+    async def _read(self, limit: int) -> bool:
+        """Read up to ``limit`` more records into the buffer; whether any came."""
+        if self._iterator is None:
+            await self._position()
+            if self._iterator is None:
+                return False
+        try:
+            got = await self._call("GetRecords", {"ShardIterator": self._iterator, "Limit": limit})
+        except ServiceError as error:
+            if error.code == "ExpiredIteratorException":
+                self._iterator = None
+                return False
+            raise Problem(f"PROBLEM: {error.code}: {error.message}") from None
+        self._iterator = got.get("NextShardIterator")  # None: a closed shard, read to its end
+        for raw in got.get("Records") or ():
+            created = raw["dynamodb"]["ApproximateCreationDateTime"].timestamp()
+            record = {k: _lambda_value(v) for k, v in raw.items() if k != "userIdentity"}
+            record["dynamodb"]["ApproximateCreationDateTime"] = int(created)
+            if raw.get("userIdentity"):
+                identity = raw["userIdentity"]
+                record["userIdentity"] = {
+                    "type": identity["Type"],
+                    "principalId": identity["PrincipalId"],
+                }
+            record["eventSourceARN"] = self.mapping.source_arn
+            self._buffer.append(_StreamRecord(record, raw["dynamodb"]["SequenceNumber"], created))
+        return bool(got.get("Records"))
+
+    async def fetch(self, limit: int, window_s: float, stopping: asyncio.Event) -> list:
+        if self._held:
+            pause = min(RETRY_FIRST_S * 2 ** max(self._attempts - 1, 0), RETRY_MAX_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), pause)
+            self._batch = list(self._held)
+            return self._batch
+        deadline = time.time() + window_s
+        wakeups = self.poller.platform.provider("dynamodbstreams").wakeups
+        while not stopping.is_set() and len(self._buffer) < limit:
+            got = await self._read(limit - len(self._buffer))
+            now = time.time()
+            if self._buffer and now >= deadline:
+                break
+            if got:
+                continue
+            # Nothing new: wait for a record's wake-up (until the batching window closes,
+            # or for an idle while: an empty batch lets the poller look at its state).
+            until = deadline if self._buffer else now + STREAM_IDLE_S
+            woke = await _unless_stopping(
+                wakeups.wait(self.mapping.source_arn, until), stopping, None
+            )
+            if not woke and not self._buffer:
+                return []
+        self._batch, self._buffer = self._buffer[:limit], self._buffer[limit:]
+        return self._batch
+
+    def event(self, records: list[_StreamRecord]) -> dict:
+        return {"Records": [r.record for r in records]}
+
+    def item_id(self, record: _StreamRecord) -> str:
+        return record.seq
+
+    def matches(self, filters: FilterCriteria, record: _StreamRecord) -> bool:
+        # AWS filters DynamoDB records on their fields as they are (the `dynamodb` key
+        # holds Keys/NewImage/OldImage in attribute-value form): no data field to parse.
+        return filters.matches(record.record)
+
+    async def discard(self, records: list[_StreamRecord]) -> None:
+        if len(records) == len(self._batch):  # nothing left to invoke: all done
+            self._finish(self._batch)
+
+    def _finish(self, records: list[_StreamRecord]) -> None:
+        self._held, self._attempts, self._invocations = [], 0, 0
+        self._done(records)
+
+    async def settle(self, records: list[_StreamRecord], failed: list[_StreamRecord]) -> None:
+        if not failed:
+            self._finish(self._batch)
+            return
+        # Everything before the first failure (the lowest sequence number reported) is
+        # done; the batch is retried from there.
+        first = min(records.index(r) for r in failed)
+        start = self._batch.index(records[first])
+        self._done(self._batch[:start])
+        remaining = self._batch[start:]
+        self._invocations += 1
+        settings = self.poller.settings
+        max_age = settings.get("MaximumRecordAgeInSeconds", -1)
+        max_retries = settings.get("MaximumRetryAttempts", -1)
+        if max_age != -1 and time.time() - remaining[0].created > max_age:
+            await self._give_up(remaining, "RecordAgeExceeded")
+        elif settings.get("BisectBatchOnFunctionError") and len(remaining) > 1:
+            # Splitting does not count against the retries (AWS); the second half waits
+            # its turn, unread.
+            half = len(remaining) // 2
+            self._held, self._buffer = remaining[:half], remaining[half:] + self._buffer
+        elif max_retries != -1 and self._attempts >= max_retries:
+            await self._give_up(remaining, "RetryAttemptsExhausted")
+        else:
+            self._attempts += 1
+            self._held = remaining
+
+    async def _give_up(self, records: list[_StreamRecord], condition: str) -> None:
+        """The OnFailure destination (if any) gets AWS's record of the batch; the shard
+        moves on past it."""
+        destination = (self.poller.settings.get("DestinationConfig") or {}).get("OnFailure") or {}
+        target = destination.get("Destination")
+        principal = await self.poller.role()  # AWS sends as the execution role
+        with self.store.transaction():
+            if target:
+                self.poller.platform.deliveries.stage(
+                    target,
+                    json.dumps(self._failure_record(records, condition)),
+                    principal=principal,
+                )
+            self._finish(records)
+
+    def _failure_record(self, records: list[_StreamRecord], condition: str) -> dict:
+        response = self.poller.last_response
+        return {
+            "requestContext": {
+                "requestId": response.get("ResponseMetadata", {}).get("RequestId")
+                or str(uuids.uuid4()),
+                "functionArn": self.mapping.function_arn,
+                "condition": condition,
+                "approximateInvokeCount": self._invocations,
+            },
+            "responseContext": {
+                "statusCode": response.get("StatusCode", 200),
+                "executedVersion": response.get("ExecutedVersion", "$LATEST"),
+                "functionError": response.get("FunctionError", ""),
+            },
+            "version": "1.0",
+            "timestamp": _iso(time.time()),
+            "DDBStreamBatchInfo": {
+                "shardId": self._shard,
+                "startSequenceNumber": records[0].seq,
+                "endSequenceNumber": records[-1].seq,
+                "approximateArrivalOfFirstRecord": _iso(records[0].created, millis=False),
+                "approximateArrivalOfLastRecord": _iso(records[-1].created, millis=False),
+                "batchSize": len(records),
+                "streamArn": self.mapping.source_arn,
+            },
+        }
+
+
 # == the engine ==============================================================================
 
-SOURCES: dict[str, type[Source]] = {"sqs": SqsSource}
+SOURCES: dict[str, type[Source]] = {"sqs": SqsSource, "dynamodb": DynamoDBStreamSource}
 
 
 def source_service(arn: str) -> str | None:
@@ -548,6 +809,12 @@ class Pollers:
         poller = self._running.pop(uuid, None)
         if poller is not None:
             await poller.stop()
+
+    def forget(self, uuid: str) -> None:
+        """A deleted mapping's stream checkpoints go with it."""
+        store = self._platform.store
+        store.migrate("stream_checkpoints", CHECKPOINT_MIGRATIONS)
+        store.delete_where(CHECKPOINTS, {"mapping": uuid})
 
     def last_result(self, uuid: str) -> str | None:
         poller = self._running.get(uuid)

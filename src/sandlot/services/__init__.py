@@ -23,6 +23,7 @@ PROVIDERS: dict[str, str] = {
     "apigatewayv2": "sandlot.services.apigatewayv2.provider:HttpApiProvider",
     "apigateway": "sandlot.services.apigateway.provider:RestApiProvider",
     "cloudformation": "sandlot.services.cloudformation.provider:CloudFormationProvider",
+    "dynamodbstreams": "sandlot.services.dynamodbstreams.provider:DynamoDBStreamsProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests

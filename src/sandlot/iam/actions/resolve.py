@@ -260,6 +260,8 @@ def authorizations(
         return []
     if service in ("apigateway", "apigatewayv2"):
         return [_apigateway(service, operation, params, region)]
+    if service == "dynamodbstreams":  # its actions are DynamoDB's (dynamodb:GetRecords...)
+        service = "dynamodb"
     req = _Request(
         params, account_id, region, caller_arn, iam_path, kms_key, secret_arn, leading_keys
     )
@@ -952,6 +954,13 @@ def _dynamodb(req: _Request) -> _Parsed:
         tables = [_dynamodb_table(req, name)] if isinstance(name, str) else []
     if tables:
         parsed.arns["table"] = tables
+    # DynamoDB Streams: a stream by its ARN; GetRecords by its iterator, which begins
+    # with the stream's ARN.
+    stream = p.get("StreamArn")
+    if not isinstance(stream, str) and isinstance(p.get("ShardIterator"), str):
+        stream = p["ShardIterator"].split("|")[0]
+    if isinstance(stream, str) and stream.startswith("arn:"):
+        parsed.arns["stream"] = [stream]
     if isinstance(p.get("GlobalTableName"), str):
         parsed.names["GlobalTableName"] = p["GlobalTableName"]
     for member, condition in (

@@ -25,6 +25,7 @@ from typing import Any
 
 from sandlot.events.pollers import (
     SQS_ACTIONS,
+    STREAM_ACTIONS,
     Mapping,
     compile_filters,
     queue_parts,
@@ -68,6 +69,32 @@ _NOT_FOR_SQS = (
     "SelfManagedKafkaEventSourceConfig",
     "DocumentDBEventSourceConfig",
 )
+STREAM_DEFAULT_BATCH = 100
+STREAM_BATCH_MAX = 10000
+# Parameters of other kinds of sources, refused for a stream.
+_NOT_FOR_STREAMS = (
+    "ScalingConfig",
+    "Topics",
+    "Queues",
+    "SourceAccessConfigurations",
+    "SelfManagedEventSource",
+    "AmazonManagedKafkaEventSourceConfig",
+    "SelfManagedKafkaEventSourceConfig",
+    "DocumentDBEventSourceConfig",
+    "StartingPositionTimestamp",
+)
+# Settings UpdateEventSourceMapping may change for a stream mapping.
+_STREAM_UPDATABLE = (
+    "BatchSize",
+    "MaximumBatchingWindowInSeconds",
+    "FilterCriteria",
+    "FunctionResponseTypes",
+    "MaximumRetryAttempts",
+    "MaximumRecordAgeInSeconds",
+    "BisectBatchOnFunctionError",
+    "ParallelizationFactor",
+    "DestinationConfig",
+)
 # Settings UpdateEventSourceMapping may change for an SQS mapping.
 _UPDATABLE = (
     "BatchSize",
@@ -75,6 +102,17 @@ _UPDATABLE = (
     "FilterCriteria",
     "FunctionResponseTypes",
     "ScalingConfig",
+)
+
+
+# What a stream mapping answers besides the common fields.
+_STREAM_OUT = (
+    "StartingPosition",
+    "ParallelizationFactor",
+    "DestinationConfig",
+    "MaximumRecordAgeInSeconds",
+    "BisectBatchOnFunctionError",
+    "MaximumRetryAttempts",
 )
 
 
@@ -115,13 +153,13 @@ class MappingOperations(LambdaBase):
         source_arn = params["EventSourceArn"]
         if source_service(source_arn) is None:
             service = source_arn.split(":")[2] if source_arn.count(":") >= 5 else None
-            if service in ("kinesis", "dynamodb", "kafka", "mq", "rds"):  # AWS's, not sandlot's yet
+            if service in ("kinesis", "kafka", "mq", "rds"):  # AWS's, not sandlot's yet
                 raise invalid(f"sandlot does not poll {service} event sources yet.")
             raise invalid("Unrecognized event source.")
         name, qualifier = self._mapping_target(ctx, params["FunctionName"])
         check_tags(params.get("Tags"))
-        settings = self._sqs_settings(params, {}, creating=True)
-        await self._check_queue_access(ctx, name, qualifier, source_arn, settings)
+        settings = self._settings(source_arn, params, {}, creating=True)
+        await self._check_access(ctx, name, qualifier, source_arn, settings)
         # (After the last await, so two concurrent creates cannot both pass.)
         for row in self.store.select(MAPPINGS, {"source_arn": source_arn}):
             if (row["account"], row["region"], row["function"]) == (account, region, name):
@@ -159,11 +197,11 @@ class MappingOperations(LambdaBase):
         if row["state"] in TRANSITIONAL:
             raise in_use("update")
         current = json.loads(row["settings"])
-        settings = self._sqs_settings(params, current, creating=False)
+        settings = self._settings(row["source_arn"], params, current, creating=False)
         name, qualifier = row["function"], row["qualifier"]
         if params.get("FunctionName"):
             name, qualifier = self._mapping_target(ctx, params["FunctionName"])
-            await self._check_queue_access(ctx, name, qualifier, row["source_arn"], settings)
+            await self._check_access(ctx, name, qualifier, row["source_arn"], settings)
         was, now_enabled = current["Enabled"], settings["Enabled"]
         if was and not now_enabled:
             state = "Disabling"
@@ -240,6 +278,7 @@ class MappingOperations(LambdaBase):
             return
         if row["state"] == "Deleting":
             await pollers.stop(uuid)
+            pollers.forget(uuid)
             self.store.delete(MAPPINGS, uuid)
             return
         settings = json.loads(row["settings"])
@@ -281,6 +320,99 @@ class MappingOperations(LambdaBase):
         name, qualifier = self.locate(ctx, value)
         self.version_for(ctx.account_id, ctx.region, name, qualifier)  # ResourceNotFound
         return name, qualifier
+
+    def _settings(self, source_arn: str, params: dict, current: dict, *, creating: bool) -> dict:
+        if source_service(source_arn) == "dynamodb":
+            return self._stream_settings(params, current, creating=creating)
+        return self._sqs_settings(params, current, creating=creating)
+
+    async def _check_access(self, ctx, name, qualifier, source_arn: str, settings: dict) -> None:
+        if source_service(source_arn) == "dynamodb":
+            await self._check_stream_access(ctx, name, qualifier, source_arn)
+        else:
+            await self._check_queue_access(ctx, name, qualifier, source_arn, settings)
+
+    def _stream_settings(self, params: dict, current: dict, *, creating: bool) -> dict:
+        """The settings of a DynamoDB stream mapping after ``params``, checked as AWS does."""
+        for key in _NOT_FOR_STREAMS:
+            if params.get(key) is not None:
+                raise invalid(f"Unsupported {key} parameter for given event source mapping type.")
+        if params.get("TumblingWindowInSeconds"):
+            raise invalid("TumblingWindowInSeconds is not supported by sandlot yet.")
+        if params.get("ParallelizationFactor") not in (None, 1):
+            raise invalid("ParallelizationFactor above 1 is not supported by sandlot yet.")
+        if creating:
+            position = params.get("StartingPosition")
+            if position is None:
+                raise invalid("1 validation error detected: Value null at 'startingPosition' "
+                              "failed to satisfy constraint: Member must not be null")  # fmt: skip
+            if position not in ("TRIM_HORIZON", "LATEST"):
+                raise invalid(f"Unsupported starting position for DynamoDB streams: {position}")
+            current = {
+                "StartingPosition": position,
+                "BatchSize": STREAM_DEFAULT_BATCH,
+                "MaximumBatchingWindowInSeconds": 0,
+                "MaximumRetryAttempts": -1,
+                "MaximumRecordAgeInSeconds": -1,
+                "BisectBatchOnFunctionError": False,
+                "ParallelizationFactor": 1,
+                "DestinationConfig": {"OnFailure": {}},
+                "FunctionResponseTypes": [],
+                "Enabled": True,
+            }
+        elif params.get("StartingPosition") is not None:
+            raise invalid("Unsupported StartingPosition parameter for update.")
+        settings = dict(current)
+        for key in _STREAM_UPDATABLE:
+            if params.get(key) is not None:
+                settings[key] = params[key]
+        if params.get("Enabled") is not None:
+            settings["Enabled"] = bool(params["Enabled"])
+        if not (settings.get("FilterCriteria") or {}).get("Filters"):
+            settings.pop("FilterCriteria", None)
+        if not 1 <= settings["BatchSize"] <= STREAM_BATCH_MAX:
+            raise invalid(f"BatchSize must be between 1 and {STREAM_BATCH_MAX}.")
+        retries, age = settings["MaximumRetryAttempts"], settings["MaximumRecordAgeInSeconds"]
+        if not -1 <= retries <= 10000:
+            raise invalid("MaximumRetryAttempts must be between -1 and 10000.")
+        if age != -1 and not 60 <= age <= 604800:
+            raise invalid("MaximumRecordAgeInSeconds must be -1 or between 60 and 604800.")
+        target = (settings["DestinationConfig"].get("OnFailure") or {}).get("Destination")
+        if target and target.split(":")[2:3] not in (["sqs"], ["sns"]):
+            raise invalid("The provided destination config DestinationConfig(onFailure=...) is "
+                          "invalid: sandlot sends stream failures to SQS or SNS.")  # fmt: skip
+        compile_filters(settings.get("FilterCriteria"))
+        return settings
+
+    async def _check_stream_access(self, ctx, name: str, qualifier, source_arn: str) -> None:
+        """As AWS: the function's role must be allowed to read the stream, which must exist."""
+        row = self.version_for(ctx.account_id, ctx.region, name, qualifier)
+        role_arn = json.loads(row["config"])["Role"]
+        principal = self.platform.function_principal(role_arn, name)
+        region = source_arn.split(":")[3]
+        # GetRecords names its stream by an iterator, which begins with the stream's ARN.
+        requests = {"GetRecords": {"ShardIterator": f"{source_arn}|1|0|0"}, "ListStreams": {}}
+        for action in STREAM_ACTIONS:
+            params = requests.get(action, {"StreamArn": source_arn})
+            if not self.platform.authorizer.permits(
+                principal, "dynamodbstreams", action, params, region
+            ):
+                raise invalid(
+                    f"Cannot access stream {source_arn}. Please ensure the role can perform "
+                    "the GetRecords, GetShardIterator, DescribeStream, and ListStreams Actions "
+                    "on your stream in IAM."
+                )
+        try:
+            await self.platform.call(
+                "dynamodbstreams",
+                "DescribeStream",
+                {"StreamArn": source_arn},
+                principal=principal,
+                region=region,
+                record_decisions=False,
+            )
+        except ServiceError:
+            raise invalid(f"Stream not found: {source_arn}") from None
 
     def _sqs_settings(self, params: dict, current: dict, *, creating: bool) -> dict:
         """The mapping's settings after ``params``, checked as AWS checks SQS mappings."""
@@ -375,6 +507,9 @@ class MappingOperations(LambdaBase):
             out["FilterCriteria"] = settings["FilterCriteria"]
         if settings.get("ScalingConfig"):
             out["ScalingConfig"] = settings["ScalingConfig"]
+        for key in _STREAM_OUT:
+            if key in settings:
+                out[key] = settings[key]
         problem = self.platform.pollers.last_result(row["uuid"])
         if problem and problem.startswith("PROBLEM"):
             out["LastProcessingResult"] = problem
