@@ -9,8 +9,9 @@ The store is the truth; what the worker keeps in memory only saves queries. A ro
 written is announced with ``added(key)``: the worker fetches that row by key (which also
 shows whether its transaction committed) instead of querying every due row. A full
 query of due rows ("rescan") runs when a back-off comes due (the worker sleeps until
-the earliest known one, at most ``poll_s``), when a finished row freed room the worker
-had run out of, and when a row of an ordering group finished.
+the earliest known one, at most ``poll_s``) and when a finished row freed room the
+worker had run out of; when a row of an ordering group finishes, the group's next row
+is looked up by itself.
 
 Ordering (``order_column``): rows with the same non-NULL value run one at a time in
 ``seq`` order. A row runs only when no earlier row of its group is still in the table,
@@ -48,6 +49,7 @@ class DrainedQueue:
         self._running: set[Any] = set()  # keys of rows being handled
         self._running_groups: set[Any] = set()  # their ordering groups
         self._fresh: list[Any] = []  # keys added since the worker last looked
+        self._finished_groups: list[Any] = []  # groups whose running row finished
         self._rescan = True  # the next round queries every due row
         self._next_due: float | None = None  # earliest known back-off, if any
         self._saturated = False  # the last round ran out of room
@@ -83,7 +85,7 @@ class DrainedQueue:
             self._wake.clear()
             room = self.max_in_flight - len(tasks)
             if self._rescan:
-                self._rescan, self._fresh = False, []
+                self._rescan, self._fresh, self._finished_groups = False, [], []
                 rows = self._due(room)
             else:
                 rows = self._take_fresh(room)
@@ -121,6 +123,7 @@ class DrainedQueue:
         picked: list[dict] = []
         after = None
         now = time.time()
+        seen: dict[Any, bool] = {}  # a group's first row in this scan decides it
         while len(picked) < room:
             rows = self._store.select(
                 self.table,
@@ -129,19 +132,24 @@ class DrainedQueue:
                 limit=PAGE,
                 bounds={"not_before": (None, now)},
             )
-            picked += [r for r in rows if self._runnable(r)][: room - len(picked)]
+            picked += [r for r in rows if self._runnable(r, seen)][: room - len(picked)]
             if len(rows) < PAGE:
                 break
             after = {"seq": rows[-1]["seq"]}
         return picked
 
     def _take_fresh(self, room: int) -> list[dict]:
+        """The rows added since the last round and the next rows of finished groups,
+        by key; no query of every due row."""
         fresh, self._fresh = self._fresh, []
+        groups, self._finished_groups = self._finished_groups, []
+        for group in groups:
+            fresh += [r[self.key] for r in self._first_of(group)]
         picked: list[dict] = []
         now = time.time()
         for key in fresh:
             row = self._store.get(self.table, key)
-            if row is None or not self._runnable(row):
+            if row is None or not self._runnable(row, {}):
                 continue  # rolled back, or already taken, or held by its group
             if row["not_before"] > now:
                 self.rescheduled(row["not_before"])
@@ -151,18 +159,24 @@ class DrainedQueue:
                 self._rescan = True  # no room: the rescan after a task ends finds it
         return picked
 
-    def _runnable(self, row: dict) -> bool:
+    def _runnable(self, row: dict, seen: dict[Any, bool]) -> bool:
+        """Not running, and the first row of its ordering group (``seen``: groups
+        already met in this scan, of which only the first row may run)."""
         if row[self.key] in self._running:
             return False
         group = row[self.order_column] if self.order_column else None
         if group is None:
             return True
-        if group in self._running_groups:
+        if group in self._running_groups or group in seen:
             return False
-        first = self._store.select(
+        first = self._first_of(group)
+        seen[group] = True
+        return bool(first) and first[0][self.key] == row[self.key]
+
+    def _first_of(self, group: Any) -> list[dict]:
+        return self._store.select(
             self.table, {self.order_column: group}, order_by=("seq",), limit=1
         )
-        return bool(first) and first[0][self.key] == row[self.key]
 
     async def _handle(self, row: dict) -> None:
         group = row[self.order_column] if self.order_column else None
@@ -176,7 +190,10 @@ class DrainedQueue:
         finally:
             self._running.discard(row[self.key])
             self._running_groups.discard(group)
-            if self._saturated or group is not None:  # room freed, or the group's next
+            if group is not None:  # its group's next row may run now
+                self._finished_groups.append(group)
+                self._wake.set()
+            if self._saturated:  # room freed for rows the last round left
                 self._saturated = False
                 self._rescan = True
                 self._wake.set()

@@ -365,3 +365,19 @@ def test_order_is_kept_across_a_restart_and_for_fresh_rows(tmp_path):
     asyncio.run(run())
     assert calls == ["m1", "m2"]  # the fresh m2 waited for the earlier m1
     second.close()
+
+
+def test_a_long_fifo_group_drains_in_order_beside_other_traffic(tmp_path):
+    fifo = "arn:aws:sqs:us-east-1:000000000000:orders.fifo"
+    platform = Platform(Settings(), tmp_path)
+    recorder = Recorder()
+    platform.call = recorder
+    with platform.store.transaction():
+        for n in range(40):
+            platform.deliveries.stage(fifo, f"g{n}", principal=S3, options={"MessageGroupId": "g"})
+            platform.deliveries.stage(QUEUE, f"q{n}", principal=S3)
+    asyncio.run(_drain(platform))
+    bodies = [c["params"]["MessageBody"] for c in recorder.calls]
+    assert [b for b in bodies if b.startswith("g")] == [f"g{n}" for n in range(40)]
+    assert len(bodies) == 80 and platform.deliveries.pending() == 0
+    platform.close()
