@@ -44,7 +44,6 @@ from sandlot.events.queue import DrainedQueue
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
 from sandlot.store import Migration, Table
-from sandlot.store.group_commit import GroupCommit
 
 if TYPE_CHECKING:
     from sandlot.platform import Platform
@@ -348,9 +347,9 @@ class Deliveries(DrainedQueue):
         self._platform = platform
         self._hooks: dict[str, Hook] = {}
         self._store.migrate("deliveries", MIGRATIONS)
-        # Retiring a delivered row (no hook, no dead letter) shares one commit with the
-        # others finishing meanwhile, on a worker thread, off the event loop.
-        self._retired = GroupCommit(self._store, DELIVERIES)
+        # Delivered rows with nothing else to do in their transaction are retired
+        # together: one commit per event-loop step, not one per row.
+        self._to_retire: list[tuple[str, asyncio.Future]] = []
 
     def register_hook(self, name: str, hook: Hook) -> None:
         """``hook(deliveries, delivery, outcome)`` runs in the transaction that retires a
@@ -481,7 +480,7 @@ class Deliveries(DrainedQueue):
         """Retire the row; stage its dead-letter delivery and run its hook, atomically."""
         hook_name = row["on_success"] if outcome.succeeded else row["on_failure"]
         if not hook_name and (outcome.succeeded or not delivery.dead_letter):
-            await self._retired.delete([(delivery.id,)])  # nothing to do in its transaction
+            await self._retire_soon(delivery.id)
             self._log_failure(delivery, outcome)
             return
         hook = self._hooks.get(hook_name) if hook_name else None
@@ -505,6 +504,30 @@ class Deliveries(DrainedQueue):
                 outcome.error_code,
                 outcome.error_message,
             )
+
+    async def _retire_soon(self, delivery_id: str) -> None:
+        """Delete the row in the commit shared by the rows finishing in this event-loop
+        step (on the loop: a worker thread holding the store would stall it anyway);
+        returns once it is committed."""
+        future = asyncio.get_running_loop().create_future()
+        if not self._to_retire:
+            asyncio.get_running_loop().call_soon(self._retire_batch)
+        self._to_retire.append((delivery_id, future))
+        await future
+
+    def _retire_batch(self) -> None:
+        batch, self._to_retire = self._to_retire, []
+        try:
+            with self._store.transaction():
+                self._store.delete_many(DELIVERIES, [(key,) for key, _ in batch])
+        except Exception as error:  # each delivery's handler learns it (and retries)
+            for _, future in batch:
+                if not future.done():  # (a handler cancelled at shutdown)
+                    future.set_exception(error)
+            return
+        for _, future in batch:
+            if not future.done():
+                future.set_result(None)
 
     def _retire(self, delivery: Delivery, outcome: Outcome, hook: Hook | None) -> None:
         with self._store.transaction():
