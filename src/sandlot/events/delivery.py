@@ -19,6 +19,10 @@ Everything a sender chooses is data in the row, not code here:
 - ``on_success`` / ``on_failure``: names of hooks registered with ``register_hook``
   (e.g. Lambda's destinations), run with the ``Outcome`` in the transaction that
   retires the row, so whatever they stage is staged exactly when the row goes.
+- ``order_key``: deliveries sharing one go out one at a time in staging order, a
+  retried one holding back the rest (by default target + ``MessageGroupId``: FIFO).
+- http(s) ``options["final_statuses"]``: the answers that end a delivery at once
+  (SNS: 4xx but 429); any other non-2xx answer is a counted failure.
 
 Adapters: ``ADAPTERS`` maps an ARN's service (or an http(s) URL's scheme) to an
 ``async (platform, delivery) -> response``; a new target kind is one function added

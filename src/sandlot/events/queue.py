@@ -53,6 +53,7 @@ class DrainedQueue:
         self._rescan = True  # the next round queries every due row
         self._next_due: float | None = None  # earliest known back-off, if any
         self._saturated = False  # the last round ran out of room
+        self._loop: asyncio.AbstractEventLoop | None = None  # the worker's
         self._seq = int(time.time() * 1e6)
 
     def next_seq(self) -> int:
@@ -61,19 +62,27 @@ class DrainedQueue:
         return self._seq
 
     def wake(self) -> None:
-        self._wake.set()
+        """Make the worker look (safe from a thread: a transaction may run on one)."""
+        try:
+            current = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if self._loop is None or current is self._loop:
+            self._wake.set()
+        else:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     def added(self, key: Any) -> None:
         """A row was written, in a transaction that may still be open: the worker looks
         it up by key after the current event-loop step (a transaction never spans an
         await, so it has ended by then; a rolled-back row is simply not found)."""
         self._fresh.append(key)
-        self._wake.set()
+        self.wake()
 
     def rescheduled(self, when: float) -> None:
         """A row's ``not_before`` was moved to ``when`` (a back-off)."""
         self._next_due = when if self._next_due is None else min(self._next_due, when)
-        self._wake.set()
+        self.wake()
 
     def pending(self) -> int:
         return self._store.count(self.table)
@@ -81,6 +90,7 @@ class DrainedQueue:
     async def run(self) -> None:
         """Drain the queue forever (cancel the task to stop)."""
         tasks: set[asyncio.Task] = set()
+        self._loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
             room = self.max_in_flight - len(tasks)
