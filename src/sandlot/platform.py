@@ -73,7 +73,7 @@ class Platform:
         for Lambda functions, at ``function_endpoint_url``)."""
         self.endpoint_url = endpoint_url
         self.function_endpoint_url = function_endpoint_url or endpoint_url
-        # SNS registers its HTTP/S adapter and dead-letter hook before deliveries run.
+        # SNS registers its dead-letter hook before deliveries run.
         self.provider("sns")
         self._tasks.append(asyncio.create_task(self.deliveries.run()))
         self._tasks.append(asyncio.create_task(self._sweep_log_retention()))

@@ -926,6 +926,35 @@ def test_http_retries_then_dead_letter_queue(client):
         endpoint.close()
 
 
+def test_http_client_error_is_final_without_retries(client):
+    """A 4xx answer (but 429) ends the delivery at once: no retry, straight to the
+    subscription's dead-letter queue (the delivery path's ``final_statuses``)."""
+    sns, sqs = client("sns"), client("sqs")
+    topic = sns.create_topic(Name=_name("refusing"))["TopicArn"]
+    dlq_url, dlq = _queue(sqs, _name("http-403-dlq"), allow_topic=topic)
+    endpoint = _Endpoint()
+    try:
+        retry = {"healthyRetryPolicy": {"numRetries": 2, "minDelayTarget": 1, "maxDelayTarget": 1}}
+        sns.subscribe(
+            TopicArn=topic,
+            Protocol="http",
+            Endpoint=endpoint.url,
+            Attributes={
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq}),
+                "DeliveryPolicy": json.dumps(retry),
+            },
+        )
+        token = json.loads(endpoint.wait(1)[0][1])["Token"]
+        sns.confirm_subscription(TopicArn=topic, Token=token)
+        endpoint.status = 403
+        message_id = sns.publish(TopicArn=topic, Message="refused")["MessageId"]
+        [dead] = _receive(sqs, dlq_url)
+        assert json.loads(dead["Body"])["MessageId"] == message_id
+        assert len(endpoint.received) == 2  # the confirmation and one attempt, no retries
+    finally:
+        endpoint.close()
+
+
 # -- email / SMS ---------------------------------------------------------------------------------
 
 

@@ -19,6 +19,10 @@ Everything a sender chooses is data in the row, not code here:
 - ``on_success`` / ``on_failure``: names of hooks registered with ``register_hook``
   (e.g. Lambda's destinations), run with the ``Outcome`` in the transaction that
   retires the row, so whatever they stage is staged exactly when the row goes.
+- ``order_key``: deliveries sharing one go out one at a time in staging order, a
+  retried one holding back the rest (by default target + ``MessageGroupId``: FIFO).
+- http(s) ``options["final_statuses"]``: the answers that end a delivery at once
+  (SNS: 4xx but 429); any other non-2xx answer is a counted failure.
 
 Adapters: ``ADAPTERS`` maps an ARN's service (or an http(s) URL's scheme) to an
 ``async (platform, delivery) -> response``; a new target kind is one function added
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import http.client
 import json
 import logging
@@ -70,11 +75,15 @@ DELIVERIES = Table(
         "created_at": "REAL",
         "not_before": "REAL",
         "last_error": "TEXT",  # JSON {code, message, response} of the last failure
+        "order_key": "TEXT",  # rows with the same key run one at a time, in seq order
     },
     key=("id",),
-    indexes=(("seq",), ("not_before",)),
+    indexes=(("seq",), ("not_before",), ("order_key", "seq")),
 )
-MIGRATIONS = [Migration(1, create=DELIVERIES)]
+MIGRATIONS = [
+    Migration(1, create=DELIVERIES),
+    Migration(2, add_column=(DELIVERIES, "order_key")),
+]
 
 HTTP_TIMEOUT_S = 15.0  # SNS's HTTP endpoints must answer within 15 seconds
 MAX_IN_FLIGHT = 128  # shared by every sender: one slow function must not stall the rest
@@ -104,13 +113,30 @@ class RetryPolicy:
         return min(self.transient_max_s, self.transient_base_s * 2 ** max(transient_tries - 1, 0))
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self))
+        return _policy_json(self)
 
     @classmethod
     def from_json(cls, text: str) -> RetryPolicy:
-        data = json.loads(text)
-        data["delays_s"] = tuple(data.get("delays_s") or ())
-        return cls(**data)
+        return _policy_from_json(text)
+
+
+# Senders stage a handful of distinct policies (and principals) over and over: their
+# JSON is computed once (``dataclasses.asdict`` deep-copies, and showed in profiles).
+@functools.lru_cache(maxsize=256)
+def _policy_json(policy: RetryPolicy) -> str:
+    return json.dumps(dataclasses.asdict(policy))
+
+
+@functools.lru_cache(maxsize=256)
+def _policy_from_json(text: str) -> RetryPolicy:
+    data = json.loads(text)
+    data["delays_s"] = tuple(data.get("delays_s") or ())
+    return RetryPolicy(**data)
+
+
+@functools.lru_cache(maxsize=256)
+def _principal_json(principal: Principal) -> str:
+    return json.dumps(dataclasses.asdict(principal))
 
 
 @dataclass
@@ -255,8 +281,10 @@ async def send_sns(platform: Platform, delivery: Delivery) -> dict:
 
 async def send_http(platform: Platform, delivery: Delivery) -> dict:
     """POST the payload to an http(s) URL (``options``: ``headers``, ``method``,
-    ``timeout_s``). Anything but a 2xx answer, or no answer, is a counted failure: an
-    endpoint that is down or refuses is what a sender's retry policy is for."""
+    ``timeout_s``, ``final_statuses``). A non-2xx answer, or no answer, is a counted
+    failure: an endpoint that is down or refuses is what a sender's retry policy is for.
+    ``final_statuses`` (inclusive ``[low, high]`` ranges) are answers no retry can fix,
+    ending the delivery at once (``Rejected``): SNS gives its 4xx-but-429 rule here."""
     options = delivery.options
     try:
         status, reason = await asyncio.to_thread(
@@ -269,9 +297,11 @@ async def send_http(platform: Platform, delivery: Delivery) -> dict:
         )
     except (OSError, http.client.HTTPException) as error:
         raise Failed("ConnectionError", f"{type(error).__name__}: {error}") from None
-    if not 200 <= status < 300:
-        raise Failed(str(status), f"HTTP {status} {reason}", {"StatusCode": status})
-    return {"StatusCode": status}
+    if 200 <= status < 300:
+        return {"StatusCode": status}
+    if any(low <= status <= high for low, high in options.get("final_statuses") or ()):
+        raise ServiceError(str(status), f"HTTP {status} {reason}", status)
+    raise Failed(str(status), f"HTTP {status} {reason}", {"StatusCode": status})
 
 
 def _http_request(
@@ -312,6 +342,7 @@ class Deliveries(DrainedQueue):
 
     table = DELIVERIES
     key = "id"
+    order_column = "order_key"
     max_in_flight = MAX_IN_FLIGHT
     poll_s = POLL_S
 
@@ -320,6 +351,9 @@ class Deliveries(DrainedQueue):
         self._platform = platform
         self._hooks: dict[str, Hook] = {}
         self._store.migrate("deliveries", MIGRATIONS)
+        # Delivered rows with nothing else to do in their transaction are retired
+        # together: one commit per event-loop step, not one per row.
+        self._to_retire: list[tuple[str, asyncio.Future]] = []
 
     def register_hook(self, name: str, hook: Hook) -> None:
         """``hook(deliveries, delivery, outcome)`` runs in the transaction that retires a
@@ -343,11 +377,19 @@ class Deliveries(DrainedQueue):
         region: str | None = None,
         delivery_id: str | None = None,
         not_before: float | None = None,
+        order_key: str | None = None,
     ) -> str:
         """Record one delivery (call inside the transaction of the change that caused
-        it); returns its id. ``payload`` is the body the adapter sends."""
-        if arn_service(target) not in ADAPTERS:
+        it); returns its id. ``payload`` is the body the adapter sends. Deliveries with
+        the same ``order_key`` go out one at a time in staging order, a retried one
+        holding back the later ones; a ``MessageGroupId`` in ``options`` (a FIFO queue
+        or topic) makes target + group the key unless one is given."""
+        service = arn_service(target)
+        if service not in ADAPTERS:
             raise ValueError(f"no delivery adapter for {target}")
+        group = (options or {}).get("MessageGroupId")
+        if order_key is None and group and service in ("sqs", "sns"):
+            order_key = f"{target} {group}"
         delivery_id = delivery_id or str(uuid.uuid4())
         now = time.time()
         self._store.put(
@@ -359,7 +401,7 @@ class Deliveries(DrainedQueue):
                 "region": region or arn_region(target),
                 "payload": payload.encode() if isinstance(payload, str) else payload,
                 "options": json.dumps(options or {}),
-                "principal": json.dumps(dataclasses.asdict(principal)),
+                "principal": _principal_json(principal),
                 "context": json.dumps(context or {}),
                 "policy": (policy or RetryPolicy()).to_json(),
                 "dead_letter": dead_letter,
@@ -371,10 +413,11 @@ class Deliveries(DrainedQueue):
                 "created_at": now,
                 "not_before": not_before if not_before is not None else now,
                 "last_error": None,
+                "order_key": order_key,
             },
             replace=False,  # staging an id again (a retried request) keeps the first
         )
-        self.wake()
+        self.added(delivery_id)
         return delivery_id
 
     async def deliver(self, row: dict) -> None:
@@ -383,12 +426,12 @@ class Deliveries(DrainedQueue):
         now = time.time()
         last = json.loads(row["last_error"] or "null")
         if policy.max_age_s is not None and now - delivery.created_at >= policy.max_age_s:
-            self._finish(row, delivery, _failure("EventAgeExceeded", delivery, last))
+            await self._finish(row, delivery, _failure("EventAgeExceeded", delivery, last))
             return
         adapter = ADAPTERS.get(arn_service(delivery.target))
         if adapter is None:  # staged by a version that had this adapter
             missing = {"code": "InvalidTarget", "message": f"cannot deliver to {delivery.target}"}
-            self._finish(row, delivery, _failure("Rejected", delivery, missing))
+            await self._finish(row, delivery, _failure("Rejected", delivery, missing))
             return
         delivery.tries += 1
         try:
@@ -397,7 +440,7 @@ class Deliveries(DrainedQueue):
             last = _jsonable(
                 {"code": failed.code, "message": failed.message, "response": failed.response}
             )
-            self._counted(row, delivery, last)
+            await self._counted(row, delivery, last)
         except ServiceError as error:
             last = {"code": error.code, "message": error.message, "status": error.status}
             if _transient(error) and policy.retry_transient:
@@ -406,19 +449,19 @@ class Deliveries(DrainedQueue):
             else:
                 delivery.attempts += 1
                 log.warning("delivery %s to %s rejected: %s", delivery.id, delivery.target, error)
-                self._finish(row, delivery, _failure("Rejected", delivery, last))
+                await self._finish(row, delivery, _failure("Rejected", delivery, last))
         except Exception as error:
             log.exception("delivery %s to %s failed", delivery.id, delivery.target)
-            self._counted(row, delivery, {"code": "ServiceException", "message": str(error)})
+            await self._counted(row, delivery, {"code": "ServiceException", "message": str(error)})
         else:
             delivery.attempts += 1
             outcome = Outcome("Success", delivery.attempts, delivery.tries, response=response)
-            self._finish(row, delivery, outcome)
+            await self._finish(row, delivery, outcome)
 
-    def _counted(self, row: dict, delivery: Delivery, last: dict) -> None:
+    async def _counted(self, row: dict, delivery: Delivery, last: dict) -> None:
         delivery.attempts += 1
         if delivery.attempts >= delivery.policy.max_attempts:
-            self._finish(row, delivery, _failure("RetriesExhausted", delivery, last))
+            await self._finish(row, delivery, _failure("RetriesExhausted", delivery, last))
             return
         self._retry(row, delivery, last, time.time() + delivery.policy.delay(delivery.attempts))
 
@@ -435,10 +478,15 @@ class Deliveries(DrainedQueue):
                 "last_error": json.dumps(last),
             },
         )
+        self.rescheduled(when)
 
-    def _finish(self, row: dict, delivery: Delivery, outcome: Outcome) -> None:
+    async def _finish(self, row: dict, delivery: Delivery, outcome: Outcome) -> None:
         """Retire the row; stage its dead-letter delivery and run its hook, atomically."""
         hook_name = row["on_success"] if outcome.succeeded else row["on_failure"]
+        if not hook_name and (outcome.succeeded or not delivery.dead_letter):
+            await self._retire_soon(delivery.id)
+            self._log_failure(delivery, outcome)
+            return
         hook = self._hooks.get(hook_name) if hook_name else None
         if hook_name and hook is None:
             log.error("delivery %s names unknown hook %s", delivery.id, hook_name)
@@ -447,6 +495,9 @@ class Deliveries(DrainedQueue):
         except Exception:  # a failing hook must not keep the row coming back forever
             log.exception("hook %s of delivery %s failed", hook_name, delivery.id)
             self._retire(delivery, outcome, None)
+        self._log_failure(delivery, outcome)
+
+    def _log_failure(self, delivery: Delivery, outcome: Outcome) -> None:
         if not outcome.succeeded:
             log.warning(
                 "delivery %s to %s ended %s after %d attempt(s): %s %s",
@@ -457,6 +508,30 @@ class Deliveries(DrainedQueue):
                 outcome.error_code,
                 outcome.error_message,
             )
+
+    async def _retire_soon(self, delivery_id: str) -> None:
+        """Delete the row in the commit shared by the rows finishing in this event-loop
+        step (on the loop: a worker thread holding the store would stall it anyway);
+        returns once it is committed."""
+        future = asyncio.get_running_loop().create_future()
+        if not self._to_retire:
+            asyncio.get_running_loop().call_soon(self._retire_batch)
+        self._to_retire.append((delivery_id, future))
+        await future
+
+    def _retire_batch(self) -> None:
+        batch, self._to_retire = self._to_retire, []
+        try:
+            with self._store.transaction():
+                self._store.delete_many(DELIVERIES, [(key,) for key, _ in batch])
+        except Exception as error:  # each delivery's handler learns it (and retries)
+            for _, future in batch:
+                if not future.done():  # (a handler cancelled at shutdown)
+                    future.set_exception(error)
+            return
+        for _, future in batch:
+            if not future.done():
+                future.set_result(None)
 
     def _retire(self, delivery: Delivery, outcome: Outcome, hook: Hook | None) -> None:
         with self._store.transaction():

@@ -291,3 +291,93 @@ def test_a_row_whose_handling_breaks_waits_instead_of_spinning(tmp_path, monkeyp
     [row] = platform.store.select(DELIVERIES, {"id": delivery_id})
     assert row["not_before"] > time.time()
     platform.close()
+
+
+def test_http_final_statuses_end_a_delivery_at_once(tmp_path):
+    _Endpoint.statuses, _Endpoint.received = [429, 403], []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Endpoint)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    platform = Platform(Settings(), tmp_path)
+    outcomes = []
+    platform.deliveries.register_hook("seen", lambda d, delivery, o: outcomes.append(o))
+    options = {"final_statuses": [[400, 428], [430, 499]]}  # SNS's rule: 4xx but 429
+    platform.deliveries.stage(url, "x", principal=S3, options=options, policy=QUICK,
+                              on_failure="seen")  # fmt: skip
+    asyncio.run(_drain(platform))
+    httpd.shutdown()
+    assert len(_Endpoint.received) == 2  # the 429 was retried, the 403 was not
+    [outcome] = outcomes
+    assert (outcome.condition, outcome.error_code, outcome.status) == ("Rejected", "403", 403)
+    platform.close()
+
+
+def test_a_retried_fifo_delivery_holds_back_later_ones_of_its_group(tmp_path):
+    fifo = "arn:aws:sqs:us-east-1:000000000000:orders.fifo"
+    platform = Platform(Settings(), tmp_path)
+    calls: list[str] = []
+
+    async def call(service, operation, params, **kw):
+        calls.append(params["MessageBody"])
+        if calls.count("a1") == 1 and params["MessageBody"] == "a1":  # the first try fails
+            raise ServiceError("ServiceUnavailable", "try again", 503)
+        return {}
+
+    platform.call = call
+    slow = RetryPolicy(transient_base_s=0.3)
+    with platform.store.transaction():
+        for body, group in [("a1", "A"), ("a2", "A"), ("b1", "B"), ("a3", "A")]:
+            platform.deliveries.stage(
+                fifo, body, principal=S3, options={"MessageGroupId": group}, policy=slow
+            )
+    asyncio.run(_drain(platform))
+    # Group A waits for its retried first message; group B is not held up by it.
+    assert calls == ["a1", "b1", "a1", "a2", "a3"]
+    assert platform.deliveries.pending() == 0
+    platform.close()
+
+
+def test_order_is_kept_across_a_restart_and_for_fresh_rows(tmp_path):
+    fifo = "arn:aws:sqs:us-east-1:000000000000:orders.fifo"
+    first = Platform(Settings(), tmp_path)
+    first.deliveries.stage(fifo, "m1", principal=S3, options={"MessageGroupId": "g"},
+                           not_before=time.time() + 0.3)  # fmt: skip
+    first.close()
+    second = Platform(Settings(), tmp_path)
+    calls: list[str] = []
+
+    async def call(service, operation, params, **kw):
+        calls.append(params["MessageBody"])
+        return {}
+
+    second.call = call
+
+    async def run() -> None:
+        worker = asyncio.create_task(second.deliveries.run())
+        await asyncio.sleep(0.05)  # the worker is idle, waiting for m1's time
+        second.deliveries.stage(fifo, "m2", principal=S3, options={"MessageGroupId": "g"})
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while second.deliveries.pending() and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        worker.cancel()
+
+    asyncio.run(run())
+    assert calls == ["m1", "m2"]  # the fresh m2 waited for the earlier m1
+    second.close()
+
+
+def test_a_long_fifo_group_drains_in_order_beside_other_traffic(tmp_path):
+    fifo = "arn:aws:sqs:us-east-1:000000000000:orders.fifo"
+    platform = Platform(Settings(), tmp_path)
+    recorder = Recorder()
+    platform.call = recorder
+    with platform.store.transaction():
+        for n in range(40):
+            platform.deliveries.stage(fifo, f"g{n}", principal=S3, options={"MessageGroupId": "g"})
+            platform.deliveries.stage(QUEUE, f"q{n}", principal=S3)
+    asyncio.run(_drain(platform))
+    bodies = [c["params"]["MessageBody"] for c in recorder.calls]
+    assert [b for b in bodies if b.startswith("g")] == [f"g{n}" for n in range(40)]
+    assert len(bodies) == 80 and platform.deliveries.pending() == 0
+    platform.close()

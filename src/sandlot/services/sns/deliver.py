@@ -1,15 +1,14 @@
 """Fan-out on the shared delivery path (``events/delivery.py``): what SNS stages for
-each subscription, its retry policies, its HTTP/S adapter and its dead-letter hook.
+each subscription, its retry policies and its dead-letter hook.
 
 SQS (``SendMessage``) and Lambda (``Invoke``, asynchronous) deliveries use the path's
 own adapters, which call through ``Platform.call`` as the service principal
 ``sns.amazonaws.com`` with ``aws:SourceArn`` = the topic and ``aws:SourceAccount``: the
 queue policy or the function's permission must allow it, as in AWS, and IAM's decision
 log records a refusal. HTTP/S deliveries (and the confirmation handshake) use the
-adapter registered here under the pseudo-ARN
-``arn:sandlot:sns-http:<region>:<account>:<subscription id>`` (the delivery path picks
-adapters by an ARN's service): a POST in a thread, where, as AWS does, only 5xx, 429,
-timeouts and refused connections are retried and other 4xx answers are final.
+path's http(s) adapter with the endpoint URL as the target: a POST where, as AWS does,
+only 5xx, 429, timeouts and refused connections are retried and other 4xx answers are
+final (``http_options``: the status rule is data in the delivery).
 
 Retries follow AWS's delivery policies. SQS and Lambda: the AWS-managed policy (3
 immediate, 2 at 1 s, 10 backing off from 1 s to 20 s, then every 20 s), where AWS's
@@ -22,22 +21,20 @@ A delivery that fails for good goes to the subscription's RedrivePolicy queue.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import functools
 import json
 import logging
-import urllib.error
-import urllib.request
 
-from sandlot.events.delivery import ADAPTERS, Deliveries, Delivery, Failed, Outcome, RetryPolicy
+from sandlot.events.delivery import Deliveries, Delivery, Outcome, RetryPolicy
 from sandlot.iam.principal import Principal
-from sandlot.protocol import ServiceError
 
 log = logging.getLogger("sandlot.sns")
 
 SNS_PRINCIPAL = "sns.amazonaws.com"
 HTTP_TIMEOUT_S = 15.0  # AWS waits 15 seconds for an HTTP/S endpoint
+# HTTP/S answers that end a delivery at once: client errors other than 429 (AWS's rule).
+FINAL_STATUSES = ((400, 428), (430, 499))
 DEAD_LETTER_HOOK = "sns-dead-letter"
 # The AWS-managed policy's waits before each retry: 2 more immediate tries, 2 at 1 s,
 # 10 backing off from 1 s to 20 s, then 20 s (the last wait repeats: 100,000 of them).
@@ -95,33 +92,10 @@ def http_policy(retry: dict, factor: float) -> RetryPolicy:
     )
 
 
-def http_target(region: str, account: str, subscription_arn: str) -> str:
-    return f"arn:sandlot:sns-http:{region}:{account}:{subscription_arn.rsplit(':', 1)[-1]}"
-
-
-async def send_http(platform, delivery: Delivery) -> dict:
-    """POST the payload to ``options.url`` with ``options.headers``: 2xx delivers; 5xx,
-    429, timeouts and connection errors are failed attempts; other 4xx are final."""
-    url, headers = delivery.options["url"], delivery.options["headers"]
-
-    def post() -> int:
-        request = urllib.request.Request(url, data=delivery.payload, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:  # noqa: S310
-                response.read()
-                return response.status
-        except urllib.error.HTTPError as error:
-            return error.code
-
-    try:
-        status = await asyncio.to_thread(post)
-    except (OSError, ValueError) as error:  # refused, unreachable, timed out
-        raise Failed("ConnectionError", f"{url}: {error}") from None
-    if 200 <= status < 300:
-        return {"StatusCode": status}
-    if status >= 500 or status == 429:
-        raise Failed(str(status), f"HTTP {status} from {url}")
-    raise ServiceError(str(status), f"HTTP {status} from {url}")  # final: the endpoint refuses
+def http_options(headers: dict[str, str]) -> dict:
+    """The http(s) adapter's options for an SNS POST: headers, AWS's timeout and which
+    answers are final."""
+    return {"headers": headers, "timeout_s": HTTP_TIMEOUT_S, "final_statuses": FINAL_STATUSES}
 
 
 def dead_letter(
@@ -150,9 +124,8 @@ def dead_letter(
 
 
 def register(deliveries: Deliveries, retry_timing: str) -> None:
-    """SNS's adapter and hook on the delivery path (at start-up: staged rows outlive
-    the process)."""
-    ADAPTERS.setdefault("sns-http", send_http)
+    """SNS's hook on the delivery path (at start-up: staged rows outlive the
+    process)."""
     factor = scale(retry_timing)
     deliveries.register_hook(
         DEAD_LETTER_HOOK,

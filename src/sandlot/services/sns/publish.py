@@ -404,9 +404,10 @@ class PublishOperations(SnsBase):
                 headers["x-amz-sns-rawdelivery"] = "true"
             return partial(
                 stage,
-                deliver.http_target(topic.region, topic.account, sub.arn),
+                sub.endpoint,
                 body,
-                options={"url": sub.endpoint, "headers": headers},
+                region=topic.region,
+                options=deliver.http_options(headers),
                 policy=deliver.http_policy(policy["healthyRetryPolicy"], factor),
                 **staged,
             )
@@ -567,10 +568,11 @@ class PublishOperations(SnsBase):
         if kind == "UnsubscribeConfirmation":
             headers["x-amz-sns-subscription-arn"] = sub.arn
         self.platform.deliveries.stage(
-            deliver.http_target(topic.region, topic.account, sub.arn),
+            sub.endpoint,
             body,
+            region=topic.region,
             principal=deliver.principal(topic.account),
-            options={"url": sub.endpoint, "headers": headers},
+            options=deliver.http_options(headers),
             policy=deliver.http_policy(policy["healthyRetryPolicy"], factor),
         )
 
