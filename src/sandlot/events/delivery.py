@@ -76,6 +76,9 @@ DELIVERIES = Table(
 )
 MIGRATIONS = [Migration(1, create=DELIVERIES)]
 
+# The option that carries a delivery's X-Ray trace header (Lambda's loop detection):
+# the call is made with it, as the request that caused the delivery was.
+TRACE_OPTION = "TraceHeader"
 HTTP_TIMEOUT_S = 15.0  # SNS's HTTP endpoints must answer within 15 seconds
 MAX_IN_FLIGHT = 128  # shared by every sender: one slow function must not stall the rest
 POLL_S = 0.5
@@ -207,8 +210,14 @@ async def _call(
         principal=delivery.principal,
         region=delivery.region,
         context=delivery.context or None,
+        trace_header=delivery.options.get(TRACE_OPTION),
         **extra,
     )
+
+
+def _options(delivery: Delivery) -> dict:
+    """The options that are the operation's parameters."""
+    return {k: v for k, v in delivery.options.items() if k != TRACE_OPTION}
 
 
 def _text(payload: bytes) -> str:
@@ -242,14 +251,14 @@ async def send_sqs(platform: Platform, delivery: Delivery) -> dict:
     params = {
         "QueueUrl": f"{platform.endpoint_url}/{account}/{name}",
         "MessageBody": _text(delivery.payload),
-        **delivery.options,
+        **_options(delivery),
     }
     return await _call(platform, delivery, "sqs", "SendMessage", params, request_id=delivery.id)
 
 
 async def send_sns(platform: Platform, delivery: Delivery) -> dict:
     """Publish to the topic (``options``: Subject, MessageAttributes, MessageGroupId…)."""
-    params = {"TopicArn": delivery.target, "Message": _text(delivery.payload), **delivery.options}
+    params = {"TopicArn": delivery.target, "Message": _text(delivery.payload), **_options(delivery)}
     return await _call(platform, delivery, "sns", "Publish", params, request_id=delivery.id)
 
 

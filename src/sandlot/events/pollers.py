@@ -56,6 +56,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from sandlot.events import lineage
 from sandlot.events.patterns import FilterCriteria, PatternError, compile_filter_criteria
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
@@ -125,6 +126,11 @@ class Source:
 
     async def discard(self, records: list) -> None:
         raise NotImplementedError
+
+    def trace(self, records: list) -> str | None:
+        """The X-Ray trace header the batch's invocation continues (loop detection), if
+        the source carries one."""
+        return None
 
     async def settle(self, records: list, failed: list) -> None:
         raise NotImplementedError
@@ -254,8 +260,15 @@ class Poller:
                 principal=Principal.root(self.mapping.account),
                 region=self.mapping.region,
                 record_decisions=False,
+                trace_header=self.source.trace(records),
             )
         except ServiceError as error:
+            if error.code == "RecursiveInvocationException":
+                # Lambda stopped a loop: the batch is not run again by this chain; SQS
+                # returns it after the visibility timeout and its redrive policy moves
+                # it to the queue's dead-letter queue.
+                log.info("event source mapping %s: %s", self.mapping.uuid, error.message)
+                return records
             if error.code == "TooManyRequestsException":
                 # The batch stays invisible until its visibility timeout, as in AWS.
                 raise _Throttled() from None
@@ -454,6 +467,14 @@ class SqsSource(Source):
 
     def matches(self, filters: FilterCriteria, record: _Message) -> bool:
         return filters.matches(record.record, data_key="body")
+
+    def trace(self, records: list[_Message]) -> str | None:
+        # One invocation runs a batch under one header: the deepest chain's, so a loop
+        # is stopped however its messages are batched.
+        headers = [m.record["attributes"].get("AWSTraceHeader") for m in records]
+        function = self.mapping.function_arn.split(":")[:7]
+        arn = ":".join(function)
+        return max((h for h in headers if h), key=lambda h: lineage.count(h, arn), default=None)
 
     async def discard(self, records: list[_Message]) -> None:
         await self._delete(records)

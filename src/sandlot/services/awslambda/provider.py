@@ -54,6 +54,7 @@ from sandlot.services.awslambda.mappings import MappingOperations
 from sandlot.services.awslambda.permissions import PermissionOperations
 from sandlot.services.awslambda.provisioned import ProvisionedOperations
 from sandlot.services.awslambda.records import Package
+from sandlot.services.awslambda.recursion import RecursionOperations
 from sandlot.services.awslambda.validation import (
     check_tags,
     conflict,
@@ -71,6 +72,7 @@ class LambdaProvider(
     PermissionOperations,
     ProvisionedOperations,
     EventInvokeOperations,
+    RecursionOperations,
 ):
     service = "lambda"
 
