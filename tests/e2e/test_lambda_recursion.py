@@ -193,3 +193,32 @@ def test_sync_invoke_with_a_spent_chain_is_refused(setup):
     assert error["Code"] == "RecursiveInvocationException"
     assert error["HTTPStatusCode"] == 400
     assert "recursive loop" in error["Message"]
+
+
+def test_sns_loop_is_stopped_and_the_event_goes_to_on_failure(setup, client):
+    sqs, lam, role, reports_url = setup
+    sns = client("sns")
+    topic = sns.create_topic(Name=unique("loop-topic"))["TopicArn"]
+    failures_url, failures_arn = queue(sqs, "sns-loop-failures")
+    name = looping_function(lam, role, reports_url, "sns", topic)
+    function_arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    lam.add_permission(
+        FunctionName=name,
+        StatementId="sns",
+        Action="lambda:InvokeFunction",
+        Principal="sns.amazonaws.com",
+        SourceArn=topic,
+    )
+    lam.put_function_event_invoke_config(
+        FunctionName=name,
+        MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {"Destination": failures_arn}},
+    )
+    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=function_arn)
+    sns.publish(TopicArn=topic, Message="start")
+    record = json.loads(wait_message(sqs, failures_url)["Body"])
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestPayload"]["Records"][0]["Sns"]["Message"] == "again"
+    traces = reports(sqs, reports_url, LIMIT)
+    no_more_reports(sqs, reports_url)
+    assert len(traces) == LIMIT and len(roots(traces)) == 1
