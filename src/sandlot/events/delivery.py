@@ -203,6 +203,8 @@ def arn_region(arn: str) -> str:
 async def _call(
     platform: Platform, delivery: Delivery, service: str, op: str, params: dict, **extra: Any
 ) -> dict:
+    if delivery.options.get(TRACE_OPTION):
+        extra["trace_header"] = delivery.options[TRACE_OPTION]
     return await platform.call(
         service,
         op,
@@ -210,7 +212,6 @@ async def _call(
         principal=delivery.principal,
         region=delivery.region,
         context=delivery.context or None,
-        trace_header=delivery.options.get(TRACE_OPTION),
         **extra,
     )
 

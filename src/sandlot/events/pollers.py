@@ -248,6 +248,8 @@ class Poller:
     async def _invoke(self, records: list) -> list:
         """Run the function on the batch; the records that failed."""
         payload = json.dumps(self.source.event(records)).encode()
+        trace = self.source.trace(records)
+        extra = {"trace_header": trace} if trace else {}
         try:
             result = await self.platform.call(
                 "lambda",
@@ -260,7 +262,7 @@ class Poller:
                 principal=Principal.root(self.mapping.account),
                 region=self.mapping.region,
                 record_decisions=False,
-                trace_header=self.source.trace(records),
+                **extra,
             )
         except ServiceError as error:
             if error.code == "RecursiveInvocationException":
