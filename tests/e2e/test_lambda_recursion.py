@@ -13,7 +13,7 @@ import pytest
 
 from tests.e2e.conftest import error_of
 from tests.e2e.functions import create_function, unique
-from tests.e2e.test_sqs_mappings import poller_role, queue, wait_state
+from tests.e2e.test_sqs_mappings import poller_role, queue, wait_counts, wait_state
 
 LIMIT = 16
 
@@ -121,23 +121,25 @@ def test_recursion_config_api(setup):
     assert error["Code"] in ("ValidationException", "InvalidParameterValueException")
 
 
-def sqs_loop(sqs, lam, role, reports_url, *, allow: bool) -> tuple[str, str, str]:
-    """A queue (with a DLQ) whose mapping runs a function that sends back to it."""
+def sqs_loop(sqs, lam, role, reports_url, *, allow: bool, dlq: bool = True) -> tuple[str, str]:
+    """(DLQ url, mapping) of a queue whose mapping runs a function that sends back to it
+    (without ``dlq``: the queue's url instead of the DLQ's)."""
     dlq_url, dlq_arn = queue(sqs, "loop-dlq")
     redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
-    url, arn = queue(sqs, "loop", VisibilityTimeout=5, RedrivePolicy=redrive)
+    extra = {"RedrivePolicy": redrive} if dlq else {}
+    url, arn = queue(sqs, "loop", VisibilityTimeout=5, **extra)
     name = looping_function(lam, role, reports_url, "sqs", url.rsplit("/", 1)[1])
     if allow:
         lam.put_function_recursion_config(FunctionName=name, RecursiveLoop="Allow")
     mapping = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, BatchSize=1)
     wait_state(lam, mapping["UUID"], "Enabled")
     sqs.send_message(QueueUrl=url, MessageBody="start")
-    return dlq_url, mapping["UUID"], name
+    return (dlq_url if dlq else url), mapping["UUID"]
 
 
 def test_sqs_loop_is_stopped_after_16_invocations(setup):
     sqs, lam, role, reports_url = setup
-    dlq_url, _, _ = sqs_loop(sqs, lam, role, reports_url, allow=False)
+    dlq_url, _ = sqs_loop(sqs, lam, role, reports_url, allow=False)
     # The 17th invocation is refused: its message returns after the visibility timeout
     # and the queue's redrive policy moves it to the dead-letter queue.
     stopped = wait_message(sqs, dlq_url)
@@ -149,9 +151,18 @@ def test_sqs_loop_is_stopped_after_16_invocations(setup):
     assert len(roots(traces)) == 1  # one chain: the header travelled through the queue
 
 
+def test_sqs_loop_without_dlq_drops_the_message(setup):
+    sqs, lam, role, reports_url = setup
+    url, _ = sqs_loop(sqs, lam, role, reports_url, allow=False, dlq=False)
+    traces = reports(sqs, reports_url, LIMIT)
+    wait_counts(sqs, url, (0, 0))  # the 17th message is deleted, not run
+    no_more_reports(sqs, reports_url)
+    assert len(traces) == LIMIT
+
+
 def test_sqs_loop_runs_on_with_allow(setup):
     sqs, lam, role, reports_url = setup
-    dlq_url, mapping, _ = sqs_loop(sqs, lam, role, reports_url, allow=True)
+    dlq_url, mapping = sqs_loop(sqs, lam, role, reports_url, allow=True)
     traces = reports(sqs, reports_url, LIMIT + 8)
     lam.delete_event_source_mapping(UUID=mapping)  # ends the loop
     assert len(roots(traces)) == 1

@@ -132,6 +132,11 @@ class Source:
         the source carries one."""
         return None
 
+    async def stopped(self, records: list) -> list:
+        """Lambda refused the batch's invocation as a recursive loop: the records to
+        settle as failed (kept); the others are settled as done."""
+        return records
+
     async def settle(self, records: list, failed: list) -> None:
         raise NotImplementedError
 
@@ -266,11 +271,8 @@ class Poller:
             )
         except ServiceError as error:
             if error.code == "RecursiveInvocationException":
-                # Lambda stopped a loop: the batch is not run again by this chain; SQS
-                # returns it after the visibility timeout and its redrive policy moves
-                # it to the queue's dead-letter queue.
                 log.info("event source mapping %s: %s", self.mapping.uuid, error.message)
-                return records
+                return await self.source.stopped(records)
             if error.code == "TooManyRequestsException":
                 # The batch stays invisible until its visibility timeout, as in AWS.
                 raise _Throttled() from None
@@ -480,6 +482,13 @@ class SqsSource(Source):
 
     async def discard(self, records: list[_Message]) -> None:
         await self._delete(records)
+
+    async def stopped(self, records: list[_Message]) -> list[_Message]:
+        # AWS: a stopped loop's message goes to the queue's dead-letter queue if it has
+        # one (kept in flight, it returns after the visibility timeout and the redrive
+        # policy moves it there), else it is dropped (settled: deleted).
+        got = await self._call("GetQueueAttributes", {"AttributeNames": ["RedrivePolicy"]})
+        return records if (got.get("Attributes") or {}).get("RedrivePolicy") else []
 
     async def settle(self, records: list[_Message], failed: list[_Message]) -> None:
         # Failed messages stay in flight: they return after the visibility timeout.
