@@ -15,6 +15,7 @@ chain, joined by ``|``; the hash is the first 8 hex digits of the function ARN's
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import urllib.parse
@@ -22,13 +23,16 @@ import urllib.parse
 LIMIT = 16  # AWS stops the chain's 17th invocation of a function
 
 
+@functools.lru_cache(maxsize=4096)
 def function_hash(function_arn: str) -> str:
     return hashlib.sha256(function_arn.encode()).hexdigest()[:8]
 
 
 def _fields(header: str | None) -> list[tuple[str, str]]:
     # The SDKs percent-encode what is not safe in a header value (the ``|``).
-    text = urllib.parse.unquote(header or "")
+    text = header or ""
+    if "%" in text:
+        text = urllib.parse.unquote(text)
     pairs = []
     for part in text.split(";"):
         key, sep, value = part.strip().partition("=")
@@ -58,12 +62,18 @@ def advance(header: str | None, function_arn: str) -> tuple[str, int]:
     if not any(key == "Root" for key, _ in fields):
         raw = os.urandom(16).hex()
         fields.insert(0, ("Root", f"1-{raw[:8]}-{raw[8:32]}"))
-        fields.append(("Sampled", "0"))
-    n = count(header, function_arn) + 1
+        if not any(key == "Sampled" for key, _ in fields):
+            fields.append(("Sampled", "0"))
+    n = 1
     entries = []
     for key, value in fields:
         if key == "Lineage":
-            entries = [e for e in value.split("|") if e and e.partition(":")[0] != mine]
+            for entry in value.split("|"):
+                digest, _, seen = entry.partition(":")
+                if digest == mine:
+                    n = int(seen) + 1 if seen.isdigit() else 1
+                elif entry:
+                    entries.append(entry)
     entries.append(f"{mine}:{n}")
     fields = [(k, v) for k, v in fields if k != "Lineage"] + [("Lineage", "|".join(entries))]
     return ";".join(f"{k}={v}" for k, v in fields), n
