@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import error_of
+from tests.e2e.conftest import aws, error_of
 from tests.e2e.functions import create_function, unique
 from tests.e2e.test_sqs_mappings import poller_role, queue, wait_counts, wait_state
 
@@ -103,7 +103,7 @@ def roots(traces: list[str]) -> set[str]:
     return {part for t in traces for part in t.split(";") if part.startswith("Root=")}
 
 
-def test_recursion_config_api(setup):
+def test_recursion_config_api(setup, server):
     sqs, lam, role, reports_url = setup
     name = looping_function(lam, role, reports_url, "sqs", "unused")
     assert lam.get_function_recursion_config(FunctionName=name)["RecursiveLoop"] == "Terminate"
@@ -119,6 +119,12 @@ def test_recursion_config_api(setup):
         lambda: lam.put_function_recursion_config(FunctionName=name, RecursiveLoop="Sometimes")
     )
     assert error["Code"] in ("ValidationException", "InvalidParameterValueException")
+
+    # The AWS CLI speaks the same operations.
+    args = ("lambda", "put-function-recursion-config", "--function-name", name)
+    assert aws(server.endpoint, *args, "--recursive-loop", "Allow") == {"RecursiveLoop": "Allow"}
+    got = aws(server.endpoint, "lambda", "get-function-recursion-config", "--function-name", name)
+    assert got == {"RecursiveLoop": "Allow"}
 
 
 def sqs_loop(sqs, lam, role, reports_url, *, allow: bool, dlq: bool = True) -> tuple[str, str]:
