@@ -239,3 +239,35 @@ def test_sns_loop_is_stopped_and_the_event_goes_to_on_failure(setup, client):
     traces = reports(sqs, reports_url, LIMIT)
     no_more_reports(sqs, reports_url)
     assert len(traces) == LIMIT and len(roots(traces)) == 1
+
+
+def test_loop_through_sns_and_sqs_is_stopped(setup, client):
+    """Queue → mapping → function → topic → the same queue: the count crosses both."""
+    sqs, lam, role, reports_url = setup
+    sns = client("sns")
+    topic = sns.create_topic(Name=unique("loop-topic"))["TopicArn"]
+    url, arn = queue(sqs, "sns-loop", VisibilityTimeout=5)
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic}},
+            }
+        ],
+    }
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    sns.subscribe(
+        TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"}
+    )
+    name = looping_function(lam, role, reports_url, "sns", topic)
+    mapping = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, BatchSize=1)
+    wait_state(lam, mapping["UUID"], "Enabled")
+    sns.publish(TopicArn=topic, Message="start")
+    traces = reports(sqs, reports_url, LIMIT)
+    wait_counts(sqs, url, (0, 0))  # the 17th message is dropped (no DLQ)
+    no_more_reports(sqs, reports_url)
+    assert len(traces) == LIMIT and len(roots(traces)) == 1
