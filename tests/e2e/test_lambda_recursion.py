@@ -65,7 +65,7 @@ def looping_function(lam, role: str, reports_url: str, mode: str, target: str) -
     name = unique("looper")
     variables = {"REPORTS": reports_url.rsplit("/", 1)[1], "MODE": mode, "LOOP": target}
     create_function(
-        lam, name, {"app.py": HANDLER}, role=role, Timeout=5, Environment={"Variables": variables}
+        lam, name, {"app.py": HANDLER}, role=role, Timeout=10, Environment={"Variables": variables}
     )
     return name
 
@@ -133,7 +133,7 @@ def sqs_loop(sqs, lam, role, reports_url, *, allow: bool, dlq: bool = True) -> t
     dlq_url, dlq_arn = queue(sqs, "loop-dlq")
     redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
     extra = {"RedrivePolicy": redrive} if dlq else {}
-    url, arn = queue(sqs, "loop", VisibilityTimeout=5, **extra)
+    url, arn = queue(sqs, "loop", VisibilityTimeout=10, **extra)
     name = looping_function(lam, role, reports_url, "sqs", url.rsplit("/", 1)[1])
     if allow:
         lam.put_function_recursion_config(FunctionName=name, RecursiveLoop="Allow")
@@ -246,7 +246,7 @@ def test_loop_through_sns_and_sqs_is_stopped(setup, client):
     sqs, lam, role, reports_url = setup
     sns = client("sns")
     topic = sns.create_topic(Name=unique("loop-topic"))["TopicArn"]
-    url, arn = queue(sqs, "sns-loop", VisibilityTimeout=5)
+    url, arn = queue(sqs, "sns-loop", VisibilityTimeout=10)
     policy = {
         "Version": "2012-10-17",
         "Statement": [
