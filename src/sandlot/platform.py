@@ -219,6 +219,7 @@ class Platform:
         request_id: str | None = None,
         context: dict[str, object] | None = None,
         record_decisions: bool = True,
+        trace_header: str | None = None,
     ) -> dict[str, Any]:
         """The internal client: one service calling another, as ``principal``.
 
@@ -227,6 +228,7 @@ class Platform:
         ``context`` adds IAM condition keys (a service's ``aws:SourceArn``…);
         ``record_decisions=False`` keeps IAM's decisions out of the decision log (what
         `sandlot iam explain/suggest` read) for work sandlot does on a principal's behalf.
+        ``trace_header`` carries the X-Ray header of the request chain (loop detection).
         """
         ctx = RequestContext(
             request_id or str(uuid.uuid4()),
@@ -236,6 +238,7 @@ class Platform:
             service,
             operation,
             None,
+            trace_header,
         )
         self.admit(ctx, params, context, record_decisions=record_decisions)
         return await self.run_operation(ctx, params)

@@ -24,7 +24,14 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from sandlot.events.delivery import Deliveries, Delivery, Outcome, RetryPolicy, arn_service
+from sandlot.events.delivery import (
+    TRACE_OPTION,
+    Deliveries,
+    Delivery,
+    Outcome,
+    RetryPolicy,
+    arn_service,
+)
 from sandlot.iam.principal import Principal
 from sandlot.store import Migration, Table
 
@@ -108,8 +115,10 @@ class AsyncInvocations:
         client_context: str | None = None,
         request_id: str | None = None,
         settings: AsyncSettings | None = None,
+        trace_header: str | None = None,
     ) -> str:
-        """Queue one invocation durably; returns its request id."""
+        """Queue one invocation durably; returns its request id. ``trace_header`` is the
+        X-Ray header of the caller's chain, which the run continues (loop detection)."""
         target = function_name
         if not function_name.startswith("arn:"):
             target = f"arn:aws:lambda:{region}:{account_id}:function:{function_name}"
@@ -119,6 +128,8 @@ class AsyncInvocations:
             options["Qualifier"] = qualifier
         if client_context:
             options["ClientContext"] = client_context
+        if trace_header:
+            options[TRACE_OPTION] = trace_header
         return self._deliveries.stage(
             target,
             payload,

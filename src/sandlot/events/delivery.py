@@ -85,6 +85,9 @@ MIGRATIONS = [
     Migration(2, add_column=(DELIVERIES, "order_key")),
 ]
 
+# The option that carries a delivery's X-Ray trace header (Lambda's loop detection):
+# the call is made with it, as the request that caused the delivery was.
+TRACE_OPTION = "TraceHeader"
 HTTP_TIMEOUT_S = 15.0  # SNS's HTTP endpoints must answer within 15 seconds
 MAX_IN_FLIGHT = 128  # shared by every sender: one slow function must not stall the rest
 POLL_S = 0.5
@@ -226,6 +229,8 @@ def arn_region(arn: str) -> str:
 async def _call(
     platform: Platform, delivery: Delivery, service: str, op: str, params: dict, **extra: Any
 ) -> dict:
+    if delivery.options.get(TRACE_OPTION):
+        extra["trace_header"] = delivery.options[TRACE_OPTION]
     return await platform.call(
         service,
         op,
@@ -235,6 +240,11 @@ async def _call(
         context=delivery.context or None,
         **extra,
     )
+
+
+def _options(delivery: Delivery) -> dict:
+    """The options that are the operation's parameters."""
+    return {k: v for k, v in delivery.options.items() if k != TRACE_OPTION}
 
 
 def _text(payload: bytes) -> str:
@@ -268,14 +278,14 @@ async def send_sqs(platform: Platform, delivery: Delivery) -> dict:
     params = {
         "QueueUrl": f"{platform.endpoint_url}/{account}/{name}",
         "MessageBody": _text(delivery.payload),
-        **delivery.options,
+        **_options(delivery),
     }
     return await _call(platform, delivery, "sqs", "SendMessage", params, request_id=delivery.id)
 
 
 async def send_sns(platform: Platform, delivery: Delivery) -> dict:
     """Publish to the topic (``options``: Subject, MessageAttributes, MessageGroupId…)."""
-    params = {"TopicArn": delivery.target, "Message": _text(delivery.payload), **delivery.options}
+    params = {"TopicArn": delivery.target, "Message": _text(delivery.payload), **_options(delivery)}
     return await _call(platform, delivery, "sns", "Publish", params, request_id=delivery.id)
 
 

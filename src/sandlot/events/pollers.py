@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from sandlot.events import lineage
 from sandlot.events.patterns import FilterCriteria, PatternError, compile_filter_criteria
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
@@ -128,6 +129,16 @@ class Source:
 
     async def discard(self, records: list) -> None:
         raise NotImplementedError
+
+    def trace(self, records: list) -> str | None:
+        """The X-Ray trace header the batch's invocation continues (loop detection), if
+        the source carries one."""
+        return None
+
+    async def stopped(self, records: list) -> list:
+        """Lambda refused the batch's invocation as a recursive loop: the records to
+        settle as failed (kept); the others are settled as done."""
+        return records
 
     async def settle(self, records: list, failed: list) -> None:
         raise NotImplementedError
@@ -246,6 +257,8 @@ class Poller:
     async def _invoke(self, records: list) -> list:
         """Run the function on the batch; the records that failed."""
         payload = json.dumps(self.source.event(records)).encode()
+        trace = self.source.trace(records)
+        extra = {"trace_header": trace} if trace else {}
         try:
             result = await self.platform.call(
                 "lambda",
@@ -258,8 +271,12 @@ class Poller:
                 principal=Principal.root(self.mapping.account),
                 region=self.mapping.region,
                 record_decisions=False,
+                **extra,
             )
         except ServiceError as error:
+            if error.code == "RecursiveInvocationException":
+                log.info("event source mapping %s: %s", self.mapping.uuid, error.message)
+                return await self.source.stopped(records)
             if error.code == "TooManyRequestsException":
                 # The batch stays invisible until its visibility timeout, as in AWS.
                 raise _Throttled() from None
@@ -460,8 +477,23 @@ class SqsSource(Source):
     def matches(self, filters: FilterCriteria, record: _Message) -> bool:
         return filters.matches(record.record, data_key="body")
 
+    def trace(self, records: list[_Message]) -> str | None:
+        # One invocation runs a batch under one header: the deepest chain's, so a loop
+        # is stopped however its messages are batched.
+        headers = [m.record["attributes"].get("AWSTraceHeader") for m in records]
+        function = self.mapping.function_arn.split(":")[:7]
+        arn = ":".join(function)
+        return max((h for h in headers if h), key=lambda h: lineage.count(h, arn), default=None)
+
     async def discard(self, records: list[_Message]) -> None:
         await self._delete(records)
+
+    async def stopped(self, records: list[_Message]) -> list[_Message]:
+        # AWS: a stopped loop's message goes to the queue's dead-letter queue if it has
+        # one (kept in flight, it returns after the visibility timeout and the redrive
+        # policy moves it there), else it is dropped (settled: deleted).
+        got = await self._call("GetQueueAttributes", {"AttributeNames": ["RedrivePolicy"]})
+        return records if (got.get("Attributes") or {}).get("RedrivePolicy") else []
 
     async def settle(self, records: list[_Message], failed: list[_Message]) -> None:
         # Failed messages stay in flight: they return after the visibility timeout.

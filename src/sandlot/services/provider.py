@@ -24,6 +24,14 @@ class RequestContext:
     service: str
     operation: str
     request: HttpRequest | None
+    # An internal call's X-Ray trace header: the chain it belongs to (events/lineage.py).
+    trace_header: str | None = None
+
+    def trace(self) -> str | None:
+        """The request's X-Ray trace header (``X-Amzn-Trace-Id``), if it has one."""
+        if self.trace_header is None and self.request is not None:
+            return self.request.headers.get("x-amzn-trace-id")
+        return self.trace_header
 
 
 class Provider:

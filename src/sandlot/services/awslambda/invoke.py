@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from sandlot.events import lineage
 from sandlot.execution.api import InvokeRequest, Throttled
 from sandlot.protocol import ServiceError
 from sandlot.services.awslambda.arns import parse_function_name
@@ -78,6 +79,8 @@ class InvokeOperations:
     resolve_for_invoke: Callable[[str, str, str, str | None], tuple[FunctionSpec, str]]
     # Provided by EventInvokeOperations: what happens to an Event invocation.
     async_settings: Callable[[FunctionSpec, str | None], AsyncSettings]
+    # Provided by RecursionOperations: the function's RecursiveLoop setting.
+    recursive_loop: Callable[[str, str, str], str]
 
     async def invoke(self, ctx: RequestContext, params: dict) -> dict:
         kind = params.get("InvocationType") or "RequestResponse"
@@ -102,11 +105,17 @@ class InvokeOperations:
                 params.get("ClientContext"),
                 request_id=ctx.request_id,
                 settings=self.async_settings(spec, qualifier),
+                trace_header=ctx.trace(),  # the run counts, and may stop, the chain
             )
             return {"StatusCode": 202}
+        trace = self.check_recursion(ctx, spec)
         invoked_arn = spec.function_arn + (f":{qualifier}" if qualifier else "")
         request = InvokeRequest(
-            ctx.request_id, payload or b"{}", invoked_arn, params.get("ClientContext")
+            ctx.request_id,
+            payload or b"{}",
+            invoked_arn,
+            params.get("ClientContext"),
+            trace_id=trace,
         )
         try:
             result = await self.platform.engine.invoke(spec, request)
@@ -124,3 +133,20 @@ class InvokeOperations:
         if params.get("LogType") == "Tail":
             output["LogResult"] = base64.b64encode(result.log_tail).decode()
         return output
+
+    def check_recursion(self, ctx: RequestContext, spec: FunctionSpec) -> str:
+        """The trace header this invocation runs with (its chain's count advanced), or
+        AWS's refusal when the chain has run the function ``lineage.LIMIT`` times and
+        its RecursiveLoop setting is Terminate."""
+        trace, depth = lineage.advance(ctx.trace(), spec.function_arn)
+        if depth > lineage.LIMIT and (
+            self.recursive_loop(spec.account_id, spec.region, spec.function_name) != "Allow"
+        ):
+            raise ServiceError(
+                "RecursiveInvocationException",
+                "Lambda has detected your function being invoked in a recursive loop with "
+                "other AWS resources and stopped your function's invocation.",
+                400,
+                Type="User",
+            )
+        return trace

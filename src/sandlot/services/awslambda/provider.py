@@ -54,6 +54,7 @@ from sandlot.services.awslambda.mappings import MappingOperations
 from sandlot.services.awslambda.permissions import PermissionOperations
 from sandlot.services.awslambda.provisioned import ProvisionedOperations
 from sandlot.services.awslambda.records import Package
+from sandlot.services.awslambda.recursion import RecursionOperations
 from sandlot.services.awslambda.urls import FunctionUrlOperations
 from sandlot.services.awslambda.validation import (
     check_tags,
@@ -73,6 +74,7 @@ class LambdaProvider(
     ProvisionedOperations,
     EventInvokeOperations,
     FunctionUrlOperations,
+    RecursionOperations,
 ):
     service = "lambda"
 

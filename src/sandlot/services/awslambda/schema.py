@@ -22,6 +22,7 @@ FUNCTIONS = Table(
         "name": "TEXT",
         "tags": "TEXT",  # JSON object
         "reserved_concurrency": "INTEGER",  # NULL: none reserved
+        "recursive_loop": "TEXT",  # RecursiveLoop; NULL: Terminate (the default)
         "last_version": "INTEGER",  # highest version number ever published
         "created_at": "REAL",
     },
@@ -192,4 +193,5 @@ MIGRATIONS = [
     Migration(9, create=PROVISIONED),
     Migration(10, create=MAPPINGS),
     Migration(11, create=FUNCTION_URLS),
+    Migration(12, add_column=(FUNCTIONS, "recursive_loop")),
 ]

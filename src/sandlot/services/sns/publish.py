@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from functools import partial
 
+from sandlot.events.delivery import TRACE_OPTION
 from sandlot.protocol import ServiceError
 from sandlot.services.provider import RequestContext
 from sandlot.services.sns import deliver, filtering
@@ -136,6 +137,9 @@ class Message:
         self.group_id = entry.get("MessageGroupId")
         self.dedup_id: str | None = None
         self.sequence: str | None = None
+        # The publisher's X-Ray header: the deliveries continue its chain of requests
+        # (Lambda's recursive loop detection, events/lineage.py).
+        self.trace: str | None = None
         # Signatures by (signed text, version): what is signed names no subscription,
         # so the subscribers of one protocol share one RSA signature.
         self.signatures: dict[tuple[bytes, str], str] = {}
@@ -164,6 +168,7 @@ class PublishOperations(SnsBase):
         topic = self.topic(ctx, arn, "TopicArn" if params.get("TopicArn") else "TargetArn")
         self._check_entry(topic, params, "")
         message = Message(topic, params, str(uuid.uuid4()), self.now())
+        message.trace = ctx.trace()
         duplicate = self._commit(topic, message, params)
         out = {"MessageId": (duplicate or message).id}
         if topic.fifo:
@@ -220,6 +225,7 @@ class PublishOperations(SnsBase):
                 )
                 continue
             message = Message(topic, entry, str(uuid.uuid4()), self.now())
+            message.trace = ctx.trace()
             duplicate = self._commit(topic, message, entry)
             done = {"Id": entry["Id"], "MessageId": (duplicate or message).id}
             if topic.fifo:
@@ -364,8 +370,10 @@ class PublishOperations(SnsBase):
                 "options": options,
             }
         stage = self.platform.deliveries.stage
+        traced = {TRACE_OPTION: message.trace} if message.trace else {}
         if protocol == "sqs":
             body, options = self._sqs_message(message, sub)
+            options.update(traced)
             return partial(
                 stage,
                 sub.endpoint,
@@ -380,7 +388,7 @@ class PublishOperations(SnsBase):
                 stage,
                 sub.endpoint,
                 event,
-                options={"InvocationType": "Event"},
+                options={"InvocationType": "Event", **traced},
                 policy=deliver.managed_policy(factor),
                 **staged,
             )

@@ -155,6 +155,11 @@ class MessageOperations(SqsBase):
             "MD5OfMessageAttributes": fmt.attributes_md5(user),
             "MD5OfMessageSystemAttributes": fmt.attributes_md5(system),
         }
+        trace = ctx.trace()
+        if trace and "AWSTraceHeader" not in system:
+            # The request's X-Ray header becomes the message's (an explicit one wins), so
+            # a chain of requests (Lambda's loop detection) continues through the queue.
+            system = {**system, "AWSTraceHeader": {"DataType": "String", "StringValue": trace}}
         if queue.fifo:
             earlier = self.storage.deduplicated(queue.arn, _dedup_key(queue, group, dedup), now)
             if earlier is not None:  # accepted, not enqueued again (AWS's answer is the same)
