@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import make_client
-from tests.e2e.functions import create_function, unique, wait_active, zip_of
+from tests.e2e.functions import (
+    create_function,
+    unique,
+    wait_active,
+    wait_for_log_events,
+    zip_of,
+)
 from tests.e2e.server import SandlotServer
 
 
@@ -102,6 +108,8 @@ def test_old_environment_reads_its_package_while_busy_across_an_update(lam, serv
             "import os, time\n"
             "HERE = os.path.dirname(os.path.abspath(__file__))\n"
             "def handler(event, context):\n"
+            "    if event.get('sleep'):\n"
+            "        print('sleeping ' + context.aws_request_id, flush=True)\n"
             "    time.sleep(event.get('sleep', 0))\n"
             "    with open(os.path.join(HERE, 'data', 'tag.txt')) as f:\n"
             "        return {'tag': 'A', 'data': f.read()}\n"
@@ -114,13 +122,16 @@ def test_old_environment_reads_its_package_while_busy_across_an_update(lam, serv
 
     def slow_invoke() -> None:
         client = make_client(server.endpoint, "lambda")
-        response = client.invoke(FunctionName=name, Payload=json.dumps({"sleep": 2}).encode())
+        response = client.invoke(FunctionName=name, Payload=json.dumps({"sleep": 5}).encode())
         result["error"] = response.get("FunctionError")
         result["body"] = json.loads(response["Payload"].read())
 
     thread = threading.Thread(target=slow_invoke)
     thread.start()
-    time.sleep(0.5)  # the slow invocation is running on A
+    # The slow invocation is running on A once its handler says so (no fixed sleep:
+    # under load the request may take long to get there).
+    logs = make_client(server.endpoint, "logs")
+    assert wait_for_log_events(logs, name, '"sleeping"', timeout=60)
     _update(lam, name, B)
     assert _invoke(lam, name) == (None, {"tag": "B", "data": "B"})
     thread.join(timeout=30)
