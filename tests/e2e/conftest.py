@@ -10,6 +10,7 @@ import uuid
 
 import boto3
 import pytest
+from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -39,6 +40,17 @@ def make_client(
         aws_secret_access_key=secret,
         aws_session_token=token,
         config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def unsigned_client(endpoint: str, service: str, region: str = "us-east-1"):
+    """A boto3 client that signs nothing: for operations AWS serves without credentials
+    (AssumeRoleWithWebIdentity, AssumeRoleWithSAML)."""
+    return boto3.session.Session().client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}),
     )
 
 

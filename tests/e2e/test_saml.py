@@ -6,13 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import boto3
 import pytest
-from botocore import UNSIGNED
-from botocore.config import Config
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.e2e.conftest import aws, error_of, make_client
+from tests.e2e.conftest import aws, error_of, make_client, unsigned_client
 from tests.e2e.functions import unique
 from tests.e2e.saml_idp import ATTRIBUTE, SamlIdp
 
@@ -51,15 +48,6 @@ def _role(server, provider: str, *, tag_session: bool = False) -> str:
     return role["Role"]["Arn"]
 
 
-def _sts(server):
-    return boto3.session.Session().client(
-        "sts",
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}),
-    )
-
-
 def _attributes(role: str, provider: str, **extra) -> dict[str, list[str]]:
     return {
         ATTRIBUTE + "Role": [f"{role},{provider}"],
@@ -86,7 +74,7 @@ def test_provider_api(server, idp, provider):
 def test_assume_role_with_saml(server, idp, provider):
     role = _role(server, provider)
     assertion = idp.response(subject="alice", attributes=_attributes(role, provider))
-    answer = _sts(server).assume_role_with_saml(
+    answer = unsigned_client(server.endpoint, "sts").assume_role_with_saml(
         RoleArn=role, PrincipalArn=provider, SAMLAssertion=assertion
     )
     assert answer["Subject"] == "alice"
@@ -121,7 +109,7 @@ def test_assume_role_with_saml(server, idp, provider):
 
 def test_assertions_that_do_not_verify(server, idp, provider):
     role = _role(server, provider)
-    sts = _sts(server)
+    sts = unsigned_client(server.endpoint, "sts")
 
     def failure(assertion: str, principal: str = provider) -> dict:
         return error_of(
@@ -152,7 +140,7 @@ def test_saml_session_tags(server, idp, provider):
     tagged = {ATTRIBUTE + "PrincipalTag:team": ["blue"]}
     plain_role = _role(server, provider)
     err = error_of(
-        _sts(server).assume_role_with_saml,
+        unsigned_client(server.endpoint, "sts").assume_role_with_saml,
         RoleArn=plain_role,
         PrincipalArn=provider,
         SAMLAssertion=idp.response(
@@ -176,7 +164,7 @@ def test_saml_session_tags(server, idp, provider):
     iam.put_role_policy(
         RoleName=role.rsplit("/", 1)[1], PolicyName="team", PolicyDocument=json.dumps(policy)
     )
-    answer = _sts(server).assume_role_with_saml(
+    answer = unsigned_client(server.endpoint, "sts").assume_role_with_saml(
         RoleArn=role,
         PrincipalArn=provider,
         SAMLAssertion=idp.response(subject="a", attributes=_attributes(role, provider, **tagged)),

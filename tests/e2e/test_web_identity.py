@@ -8,13 +8,10 @@ import json
 import subprocess
 import sys
 
-import boto3
 import pytest
-from botocore import UNSIGNED
-from botocore.config import Config
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.e2e.conftest import aws, cli_env, error_of, make_client
+from tests.e2e.conftest import aws, cli_env, error_of, make_client, unsigned_client
 from tests.e2e.functions import unique
 from tests.e2e.oidc_issuer import OidcIssuer
 
@@ -59,15 +56,6 @@ def _role(server, provider: str, issuer: OidcIssuer, subject: str) -> str:
     return role["Role"]["Arn"]
 
 
-def _unsigned_sts(server):
-    return boto3.session.Session().client(
-        "sts",
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}),
-    )
-
-
 def test_provider_crud(server, issuer, provider):
     iam = make_client(server.endpoint, "iam")
     assert provider == f"arn:aws:iam::{ACCOUNT}:oidc-provider/{issuer.url[8:]}"
@@ -104,7 +92,7 @@ def test_provider_crud(server, issuer, provider):
 def test_assume_role_with_web_identity(server, issuer, provider):
     role = _role(server, provider, issuer, "repo:acme/app:*")
     token = issuer.token(sub="repo:acme/app:ref:refs/heads/main", aud=CLIENT_ID)
-    answer = _unsigned_sts(server).assume_role_with_web_identity(
+    answer = unsigned_client(server.endpoint, "sts").assume_role_with_web_identity(
         RoleArn=role, RoleSessionName="deploy", WebIdentityToken=token, DurationSeconds=900
     )
     assert answer["SubjectFromWebIdentityToken"] == "repo:acme/app:ref:refs/heads/main"
@@ -129,7 +117,7 @@ def test_trust_policy_conditions_decide(server, issuer, provider):
     role = _role(server, provider, issuer, "repo:acme/app:*")
     token = issuer.token(sub="repo:evil/fork:ref:refs/heads/main", aud=CLIENT_ID)
     err = error_of(
-        _unsigned_sts(server).assume_role_with_web_identity,
+        unsigned_client(server.endpoint, "sts").assume_role_with_web_identity,
         RoleArn=role,
         RoleSessionName="deploy",
         WebIdentityToken=token,
@@ -141,7 +129,7 @@ def test_trust_policy_conditions_decide(server, issuer, provider):
 
 def test_tokens_that_do_not_verify(server, issuer, provider):
     role = _role(server, provider, issuer, "*")
-    sts = _unsigned_sts(server)
+    sts = unsigned_client(server.endpoint, "sts")
 
     def failure(token: str) -> dict:
         return error_of(
@@ -177,7 +165,7 @@ def test_thumbprint_must_match(server, tmp_path):
         )["OpenIDConnectProviderArn"]
         role = _role(server, arn, other, "*")
         err = error_of(
-            _unsigned_sts(server).assume_role_with_web_identity,
+            unsigned_client(server.endpoint, "sts").assume_role_with_web_identity,
             RoleArn=role,
             RoleSessionName="s1",
             WebIdentityToken=other.token(sub="u", aud=CLIENT_ID),
@@ -190,7 +178,7 @@ def test_thumbprint_must_match(server, tmp_path):
         iam.update_open_id_connect_provider_thumbprint(
             OpenIDConnectProviderArn=arn, ThumbprintList=[other.thumbprint]
         )
-        answer = _unsigned_sts(server).assume_role_with_web_identity(
+        answer = unsigned_client(server.endpoint, "sts").assume_role_with_web_identity(
             RoleArn=role, RoleSessionName="s1", WebIdentityToken=other.token(sub="u", aud=CLIENT_ID)
         )
         assert answer["Provider"] == arn
@@ -240,7 +228,7 @@ def test_token_session_tags(server, issuer, provider):
     tags = {"principal_tags": {"team": ["blue"]}, "transitive_tag_keys": ["team"]}
     token = issuer.token(sub="u", aud=CLIENT_ID, **{"https://aws.amazon.com/tags": tags})
     err = error_of(
-        _unsigned_sts(server).assume_role_with_web_identity,
+        unsigned_client(server.endpoint, "sts").assume_role_with_web_identity,
         RoleArn=role,
         RoleSessionName="s1",
         WebIdentityToken=token,
@@ -263,7 +251,7 @@ def test_token_session_tags(server, issuer, provider):
         ],
     }
     iam.put_role_policy(RoleName=name, PolicyName="team", PolicyDocument=json.dumps(policy))
-    answer = _unsigned_sts(server).assume_role_with_web_identity(
+    answer = unsigned_client(server.endpoint, "sts").assume_role_with_web_identity(
         RoleArn=role, RoleSessionName="s1", WebIdentityToken=token
     )
     creds = answer["Credentials"]
