@@ -1,6 +1,7 @@
 """CloudFormation resource types of Lambda: ``AWS::Lambda::Function`` (Code.ZipFile
 inline source or an S3 object; Ref: the name; GetAtt Arn) and
-``AWS::Lambda::EventSourceMapping`` (Ref: the mapping's UUID)."""
+``AWS::Lambda::EventSourceMapping`` (Ref: the mapping's UUID), permissions, versions,
+aliases and ``AWS::Lambda::EventInvokeConfig``."""
 
 from __future__ import annotations
 
@@ -239,3 +240,38 @@ class Alias(ResourceType):
     async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
         function, _, alias = physical_id.rpartition(":")
         await ctx.call("lambda", "DeleteAlias", {"FunctionName": function, "Name": alias})
+
+
+class EventInvokeConfig(ResourceType):
+    """``AWS::Lambda::EventInvokeConfig`` (physical id ``<function>|<qualifier>``): the
+    function's asynchronous invocation settings, replaced whole by Put."""
+
+    type_name = "AWS::Lambda::EventInvokeConfig"
+    _SETTINGS = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
+
+    def _params(self, properties: dict) -> dict:
+        params = {
+            "FunctionName": properties["FunctionName"],
+            "Qualifier": properties["Qualifier"],
+            **{k: properties[k] for k in self._SETTINGS if k in properties},
+        }
+        for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
+            if key in params:
+                params[key] = int(params[key])
+        return params
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        await ctx.call("lambda", "PutFunctionEventInvokeConfig", self._params(properties))
+        physical = f"{properties['FunctionName']}|{properties['Qualifier']}"
+        return Outcome(physical, physical)
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        return await self.create(ctx, properties, None)
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        function, _, qualifier = physical_id.rpartition("|")
+        await ctx.call(
+            "lambda",
+            "DeleteFunctionEventInvokeConfig",
+            {"FunctionName": function, "Qualifier": qualifier},
+        )

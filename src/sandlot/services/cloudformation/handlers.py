@@ -32,6 +32,10 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::S3::BucketPolicy": "sandlot.services.s3.resources:BucketPolicy",
     "AWS::SQS::Queue": "sandlot.services.sqs.resources:Queue",
     "AWS::SQS::QueuePolicy": "sandlot.services.sqs.resources:QueuePolicy",
+    "AWS::SNS::Topic": "sandlot.services.sns.resources:Topic",
+    "AWS::SNS::Subscription": "sandlot.services.sns.resources:Subscription",
+    "AWS::SNS::TopicPolicy": "sandlot.services.sns.resources:TopicPolicy",
+    "AWS::Lambda::EventInvokeConfig": "sandlot.services.awslambda.resources:EventInvokeConfig",
     "AWS::SSM::Parameter": "sandlot.services.ssm.resources:Parameter",
     "AWS::Logs::LogGroup": "sandlot.services.logs.resources:LogGroup",
 }
