@@ -20,10 +20,10 @@ import tempfile
 import time
 from urllib.parse import urlencode
 
-from bench.common import DEV_KEY, client, percentiles, start_server
-from bench.sqs import Connection
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from common import DEV_KEY, client, percentiles, start_server
+from sqs import Connection
 
 SUBSCRIPTIONS = 10
 

@@ -23,9 +23,9 @@ import tempfile
 import time
 import uuid
 
-from bench.common import DEV_KEY, percentiles, start_server
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from common import DEV_KEY, percentiles, start_server
 
 
 class Connection:

@@ -1,6 +1,6 @@
 """DynamoDB throughput and Query latency, against sandlot and optionally a peer.
 
-    python -m bench.bench_dynamodb --seconds 5 --items 100000 \
+    python bench/dynamodb.py --seconds 5 --items 100000 \
         [--peer-endpoint http://127.0.0.1:5000 --peer-items 10000]
 
 Measures, over keep-alive connections from an asyncio client speaking DynamoDB's JSON
@@ -23,9 +23,9 @@ import tempfile
 import time
 import uuid
 
-from bench.common import DEV_KEY, percentiles, start_server
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from common import DEV_KEY, percentiles, start_server
 
 PARTITION_ITEMS = 100  # a Query returns one partition of this many items
 

@@ -7,7 +7,7 @@ microseconds for a matching event, a non-matching one (fails on the last field c
 matching the JSON text (parse included, as a Lambda body is), compiling the pattern, and
 the cached compile of a pattern text seen before.
 
-    python bench/bench_patterns.py [--n 20000]
+    python bench/patterns.py [--n 20000]
 
 Target (issue 11/15): microseconds per match.
 """
