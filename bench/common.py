@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import socket
@@ -192,3 +193,44 @@ def percentiles(latencies: list[float]) -> dict:
         "p50_ms": round(statistics.median(ordered) * 1000, 3),
         "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 3),
     }
+
+
+class JsonConnection:
+    """One keep-alive HTTP/1.1 connection sending AWS JSON-protocol requests of one
+    service (signed once with the dev key: sandlot accepts the reused signature)."""
+
+    service = ""
+    target = ""  # the X-Amz-Target prefix: "AmazonSQS", "DynamoDB_20120810"
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        request = AWSRequest(method="POST", url=f"http://{host}:{port}/", data=b"{}")
+        SigV4Auth(DEV_KEY, self.service, "us-east-1").add_auth(request)
+        self.auth = request.headers["Authorization"]
+        self.date = request.headers["X-Amz-Date"]
+
+    async def open(self) -> JsonConnection:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        return self
+
+    async def call(self, operation: str, params: dict) -> dict:
+        body = json.dumps(params).encode()
+        head = (
+            f"POST / HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Content-Type: application/x-amz-json-1.0\r\nX-Amz-Target: {self.target}.{operation}\r\n"
+            f"X-Amz-Date: {self.date}\r\nAuthorization: {self.auth}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        self.writer.write(head.encode() + body)
+        response = await self.reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: (\d+)", response).group(1))
+        data = await self.reader.readexactly(length)
+        if re.search(rb"(?i)\r\nconnection: close", response):  # e.g. moto's Werkzeug server
+            self.writer.close()
+            await self.open()
+        if not response.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"{operation}: {response[:60]!r} {data[:300]!r}")
+        return json.loads(data) if data else {}
+
+    def close(self) -> None:
+        self.writer.close()

@@ -18,51 +18,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import tempfile
 import time
 import uuid
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from common import DEV_KEY, percentiles, start_server
+from common import JsonConnection, percentiles, start_server
 
 
-class Connection:
-    """One keep-alive HTTP/1.1 connection sending SQS JSON requests."""
+class Connection(JsonConnection):
+    """SQS JSON requests over one keep-alive connection."""
 
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        request = AWSRequest(method="POST", url=f"http://{host}:{port}/", data=b"{}")
-        SigV4Auth(DEV_KEY, "sqs", "us-east-1").add_auth(request)
-        self.auth = request.headers["Authorization"]
-        self.date = request.headers["X-Amz-Date"]
-
-    async def open(self) -> Connection:
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        return self
-
-    async def call(self, operation: str, params: dict) -> dict:
-        body = json.dumps(params).encode()
-        head = (
-            f"POST / HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            f"Content-Type: application/x-amz-json-1.0\r\nX-Amz-Target: AmazonSQS.{operation}\r\n"
-            f"X-Amz-Date: {self.date}\r\nAuthorization: {self.auth}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        )
-        self.writer.write(head.encode() + body)
-        response = await self.reader.readuntil(b"\r\n\r\n")
-        length = int(re.search(rb"(?i)content-length: (\d+)", response).group(1))
-        data = await self.reader.readexactly(length)
-        if re.search(rb"(?i)\r\nconnection: close", response):  # e.g. moto's Werkzeug server
-            self.writer.close()
-            await self.open()
-        if not response.startswith(b"HTTP/1.1 200"):
-            raise RuntimeError(f"{operation}: {response[:60]!r} {data[:300]!r}")
-        return json.loads(data) if data else {}
-
-    def close(self) -> None:
-        self.writer.close()
+    service, target = "sqs", "AmazonSQS"
 
 
 async def send_rate(host: str, port: int, url: str, seconds: float, concurrency: int) -> dict:
