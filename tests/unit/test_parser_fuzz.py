@@ -9,6 +9,7 @@ reach the type checks deep inside documents.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -46,16 +47,24 @@ def parser_for(service: str) -> RequestParser:
     return RequestParser(service_model(service))
 
 
-def check(service: str, request: HttpRequest) -> ParsedRequest | ServiceError:
-    """Parse ``request``; only a ParsedRequest or a client-side ServiceError may come out."""
+def _timed_parse(service: str, request: HttpRequest) -> tuple[ParsedRequest | ServiceError, float]:
     started = time.perf_counter()
     try:
-        result: ParsedRequest | ServiceError = parser_for(service).parse(request)
+        result: ParsedRequest | ServiceError = parser_for(service).parse(copy.deepcopy(request))
     except ServiceError as error:
         # A 5xx here would be the parser's safety net catching a bug.
         assert error.status < 500 or error.code == "NotImplemented", repr(error)
         result = error
-    elapsed = time.perf_counter() - started
+    return result, time.perf_counter() - started
+
+
+def check(service: str, request: HttpRequest) -> ParsedRequest | ServiceError:
+    """Parse ``request``; only a ParsedRequest or a client-side ServiceError may come out."""
+    result, elapsed = _timed_parse(service, request)
+    if elapsed >= SLOW_SECONDS:
+        # A first use of an operation's shapes fills caches (or a GC pause lands here):
+        # slow once. An input that makes the parser slow is slow every time.
+        result, elapsed = _timed_parse(service, request)
     assert elapsed < SLOW_SECONDS, f"parse took {elapsed:.3f}s"
     if isinstance(result, ParsedRequest):
         assert isinstance(result.params, dict)
