@@ -43,6 +43,18 @@ def make_client(
     )
 
 
+def session_client(endpoint: str, service: str, answer: dict):
+    """A client using the temporary credentials of an AssumeRole… ``answer``."""
+    creds = answer["Credentials"]
+    return make_client(
+        endpoint,
+        service,
+        key=creds["AccessKeyId"],
+        secret=creds["SecretAccessKey"],
+        token=creds["SessionToken"],
+    )
+
+
 def unsigned_client(endpoint: str, service: str, region: str = "us-east-1"):
     """A boto3 client that signs nothing: for operations AWS serves without credentials
     (AssumeRoleWithWebIdentity, AssumeRoleWithSAML)."""

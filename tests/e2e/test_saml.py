@@ -9,7 +9,7 @@ import json
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.e2e.conftest import aws, error_of, make_client, unsigned_client
+from tests.e2e.conftest import aws, error_of, make_client, session_client, unsigned_client
 from tests.e2e.functions import unique
 from tests.e2e.saml_idp import ATTRIBUTE, SamlIdp
 
@@ -84,14 +84,7 @@ def test_assume_role_with_saml(server, idp, provider):
     assert answer["NameQualifier"]
     arn = answer["AssumedRoleUser"]["Arn"]
     assert arn == f"arn:aws:sts::{ACCOUNT}:assumed-role/{role.rsplit('/', 1)[1]}/alice@example.test"
-    creds = answer["Credentials"]
-    session = make_client(
-        server.endpoint,
-        "sts",
-        key=creds["AccessKeyId"],
-        secret=creds["SecretAccessKey"],
-        token=creds["SessionToken"],
-    )
+    session = session_client(server.endpoint, "sts", answer)
     assert session.get_caller_identity()["Arn"] == arn
     cli = aws(
         server.endpoint,
@@ -169,12 +162,5 @@ def test_saml_session_tags(server, idp, provider):
         PrincipalArn=provider,
         SAMLAssertion=idp.response(subject="a", attributes=_attributes(role, provider, **tagged)),
     )
-    creds = answer["Credentials"]
-    sqs = make_client(
-        server.endpoint,
-        "sqs",
-        key=creds["AccessKeyId"],
-        secret=creds["SecretAccessKey"],
-        token=creds["SessionToken"],
-    )
+    sqs = session_client(server.endpoint, "sqs", answer)
     sqs.create_queue(QueueName=unique("saml"))

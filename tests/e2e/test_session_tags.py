@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import error_of, make_client
+from tests.e2e.conftest import error_of, make_client, session_client
 from tests.e2e.functions import unique
 
 ACCOUNT = "000000000000"
@@ -44,14 +44,7 @@ def _role(iam, *, tag_session: bool = True, extra_actions: tuple[str, ...] = ())
 
 
 def _as(server, answer: dict, service: str):
-    creds = answer["Credentials"]
-    return make_client(
-        server.endpoint,
-        service,
-        key=creds["AccessKeyId"],
-        secret=creds["SecretAccessKey"],
-        token=creds["SessionToken"],
-    )
+    return session_client(server.endpoint, service, answer)
 
 
 @pytest.fixture

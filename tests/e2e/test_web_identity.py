@@ -11,7 +11,7 @@ import sys
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.e2e.conftest import aws, cli_env, error_of, make_client, unsigned_client
+from tests.e2e.conftest import aws, cli_env, error_of, make_client, session_client, unsigned_client
 from tests.e2e.functions import unique
 from tests.e2e.oidc_issuer import OidcIssuer
 
@@ -102,14 +102,7 @@ def test_assume_role_with_web_identity(server, issuer, provider):
     assert answer["AssumedRoleUser"]["Arn"] == (
         f"arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/deploy"
     )
-    creds = answer["Credentials"]
-    session = make_client(
-        server.endpoint,
-        "sts",
-        key=creds["AccessKeyId"],
-        secret=creds["SecretAccessKey"],
-        token=creds["SessionToken"],
-    )
+    session = session_client(server.endpoint, "sts", answer)
     assert session.get_caller_identity()["Arn"] == answer["AssumedRoleUser"]["Arn"]
 
 
@@ -254,12 +247,5 @@ def test_token_session_tags(server, issuer, provider):
     answer = unsigned_client(server.endpoint, "sts").assume_role_with_web_identity(
         RoleArn=role, RoleSessionName="s1", WebIdentityToken=token
     )
-    creds = answer["Credentials"]
-    sqs = make_client(
-        server.endpoint,
-        "sqs",
-        key=creds["AccessKeyId"],
-        secret=creds["SecretAccessKey"],
-        token=creds["SessionToken"],
-    )
+    sqs = session_client(server.endpoint, "sqs", answer)
     sqs.create_queue(QueueName=unique("tagged"))
