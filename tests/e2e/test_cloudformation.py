@@ -389,14 +389,18 @@ def test_aws_cli_deploy(server, tmp_path) -> None:
         assert done.returncode in (0, 255) or "No changes" in done.stdout, done.stderr
         return done.stdout + done.stderr
 
+    def next_second() -> None:
+        # The CLI names change sets after the current second and earlier ones stay (as
+        # in AWS): the next deploy must start in another second.
+        started = int(time.time())
+        while int(time.time()) == started:
+            time.sleep(0.05)
+
     deploy = ("deploy", "--template-file", "queue.yaml", "--stack-name", "cli")
     assert "Successfully created/updated stack - cli" in aws(*deploy)
+    next_second()
     assert "No changes to deploy. Stack cli is up to date" in aws(*deploy)
-    # The CLI names change sets after the current second, and the FAILED empty one stays
-    # (as in AWS): the next deploy must start in another second.
-    started = int(time.time())
-    while int(time.time()) == started:
-        time.sleep(0.05)
+    next_second()
     assert "Successfully created/updated stack - cli" in aws(
         *deploy, "--parameter-overrides", "Vis=45"
     )
