@@ -75,7 +75,10 @@ def run(settings: Settings, *, out=sys.stdout, err=sys.stderr) -> None:
         server = _Server(config)
         server.function_socket = _function_listener(settings)
         app.function_listener = server.function_socket.getsockname()
-        asyncio.run(_serve(server, sockets, platform, settings, held, started, out))
+        # uvicorn's own ``Server.run`` picks the loop from ``config.loop``; serving through
+        # our ``_serve`` must ask for it, or asyncio's pure-Python loop serves instead.
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(_serve(server, sockets, platform, settings, held, started, out))
     finally:
         if platform is not None:
             platform.close()
