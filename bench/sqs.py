@@ -22,7 +22,7 @@ import tempfile
 import time
 import uuid
 
-from common import JsonConnection, percentiles, start_server
+from common import JsonConnection, cpu_seconds, percentiles, start_server
 
 
 class Connection(JsonConnection):
@@ -105,20 +105,36 @@ async def long_poll_latency(host: str, port: int, url: str, samples: int) -> dic
     }
 
 
-async def measure(host: str, port: int, seconds: float, concurrency: int, samples: int) -> dict:
+async def measure(
+    host: str, port: int, seconds: float, concurrency: int, samples: int, pid: int | None = None
+) -> dict:
     conn = await Connection(host, port).open()
     urls = {}
     for kind in ("send", "batch", "poll"):
         name = f"bench-{kind}-{uuid.uuid4().hex[:6]}"
         urls[kind] = (await conn.call("CreateQueue", {"QueueName": name}))["QueueUrl"]
     conn.close()
+    send = await _with_cpu(pid, send_rate(host, port, urls["send"], seconds, concurrency))
+    batches = await _with_cpu(pid, batch_rate(host, port, urls["batch"], seconds, concurrency))
     return {
-        "send": await send_rate(host, port, urls["send"], seconds, concurrency),
-        "send_receive_delete_batches": await batch_rate(
-            host, port, urls["batch"], seconds, concurrency
-        ),
+        "send": send,
+        "send_receive_delete_batches": batches,
         "long_poll": await long_poll_latency(host, port, urls["poll"], samples),
     }
+
+
+async def _with_cpu(pid: int | None, run) -> dict:
+    """The run's result plus the server's CPU per message (``server_cpu_us_per_message``):
+    the figure to compare on a busy machine, where rates swing with the load."""
+    if pid is None:
+        return await run
+    cpu, began = cpu_seconds(pid), time.perf_counter()
+    result = await run
+    spent, elapsed = cpu_seconds(pid) - cpu, time.perf_counter() - began
+    rate = result.get("sends_per_s") or result.get("messages_per_s")
+    if rate:
+        result["server_cpu_us_per_message"] = round(spent / (rate * elapsed) * 1e6, 1)
+    return result
 
 
 def main() -> None:
@@ -133,7 +149,9 @@ def main() -> None:
         process, port, _, _ = start_server("uvicorn", data_dir)
         try:
             result = asyncio.run(
-                measure("127.0.0.1", port, args.seconds, args.concurrency, args.samples)
+                measure(
+                    "127.0.0.1", port, args.seconds, args.concurrency, args.samples, process.pid
+                )
             )
             print(json.dumps({"sandlot": result}, indent=2))
         finally:

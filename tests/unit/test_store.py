@@ -148,3 +148,51 @@ def test_select_descending_pages_backwards(store):
         ITEMS_V2, {"account": "a"}, order_by=("name",), after=newest[-1], descending=True
     )
     assert [r["name"] for r in older] == ["n03", "n02", "n01", "n00"]
+
+
+def test_update_many_changes_only_rows_that_still_exist(store):
+    store.put(ITEMS_V2, {"account": "a", "name": "x", "size": 1})
+    store.update_many(
+        ITEMS_V2,
+        [{"account": "a", "name": "x", "size": 5}, {"account": "a", "name": "gone", "size": 9}],
+    )
+    assert store.get(ITEMS_V2, "a", "x")["size"] == 5
+    assert store.get(ITEMS_V2, "a", "gone") is None  # an update never brings a row back
+
+
+def test_select_excluding_counts_only_returned_rows(store):
+    for i in range(6):
+        store.put(ITEMS_V2, {"account": "a", "name": f"n{i}", "size": i})
+    rows = store.select(
+        ITEMS_V2, {"account": "a"}, order_by=("name",), excluding={"size": [0, 2]}, limit=3
+    )
+    assert [r["size"] for r in rows] == [1, 3, 4]
+
+
+def test_reads_from_another_thread_see_the_last_commit_without_waiting(store):
+    """A transaction open on one thread (a group commit's worker) neither blocks nor
+    leaks into another thread's reads; its own reads see its uncommitted writes."""
+    import threading
+
+    store.put(ITEMS_V2, {"account": "a", "name": "x", "size": 1})
+    opened, release, seen = threading.Event(), threading.Event(), {}
+
+    def writer():
+        with store.transaction():
+            store.put(ITEMS_V2, {"account": "a", "name": "x", "size": 2})
+            seen["own"] = store.get(ITEMS_V2, "a", "x")["size"]
+            assert store.in_transaction
+            opened.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert opened.wait(10)
+    began = time.perf_counter()
+    assert store.get(ITEMS_V2, "a", "x")["size"] == 1  # the last commit, at once
+    assert not store.in_transaction
+    assert time.perf_counter() - began < 1
+    release.set()
+    thread.join(10)
+    assert seen["own"] == 2
+    assert store.get(ITEMS_V2, "a", "x")["size"] == 2

@@ -69,11 +69,21 @@ def new_access_key_id(prefix: str) -> str:
     return prefix + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16))
 
 
+_CACHE_LIMIT = 10_000
+
+
 class CredentialStore:
-    """Issues and looks up credentials in the durable store."""
+    """Issues and looks up credentials in the durable store.
+
+    Every signed request looks its key up, so lookups are cached in memory: a read of the
+    store waits while a group commit holds it, which put that wait on every request under
+    write load. Each write through this class drops the key's entry first, and only what a
+    lookup read outside any open transaction is cached (never a write that may roll back).
+    """
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._cache: dict[str, Credential | None] = {}
         store.migrate("iam_credentials", MIGRATIONS)
 
     def issue_session(self, principal: Principal, expires_at: float) -> Credential:
@@ -90,6 +100,7 @@ class CredentialStore:
     ) -> Credential:
         secret = base64.b64encode(secrets.token_bytes(30)).decode()
         now = time.time()
+        self._cache.pop(key_id, None)
         self._store.put(
             CREDENTIALS,
             {
@@ -113,8 +124,16 @@ class CredentialStore:
         return Credential(key_id, secret, token, expires_at, "Active", acting, now)
 
     def lookup(self, access_key_id: str) -> Credential | None:
+        if access_key_id in self._cache:
+            return self._cache[access_key_id]
+        cacheable = not self._store.in_transaction
         row = self._store.get(CREDENTIALS, access_key_id)
-        return _credential(row) if row is not None else None
+        credential = _credential(row) if row is not None else None
+        if cacheable:
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[access_key_id] = credential
+        return credential
 
     def list_for(self, account_id: str, arn: str) -> list[Credential]:
         """The long-term keys acting as ``arn`` (an IAM user, a root), oldest first."""
@@ -127,6 +146,7 @@ class CredentialStore:
 
     def set_status(self, access_key_id: str, status: str) -> bool:
         """Make a key ``Active`` or ``Inactive``; False when there is no such key."""
+        self._cache.pop(access_key_id, None)
         with self._store.transaction():
             row = self._store.get(CREDENTIALS, access_key_id)
             if row is None:
@@ -141,6 +161,7 @@ class CredentialStore:
         account root, so forgetting a deleted key would turn it into a root key instead
         of refusing it (``InvalidClientTokenId``), as AWS does.
         """
+        self._cache.pop(access_key_id, None)
         with self._store.transaction():
             row = self._store.get(CREDENTIALS, access_key_id)
             if row is None or row["status"] == DELETED:
@@ -152,6 +173,7 @@ class CredentialStore:
         """Point the keys of a renamed IAM user at its new ARN."""
         with self._store.transaction():
             for row in self._store.select(CREDENTIALS, {"account_id": account_id, "arn": old_arn}):
+                self._cache.pop(row["access_key_id"], None)
                 self._store.put(CREDENTIALS, {**row, "arn": new_arn})
 
 

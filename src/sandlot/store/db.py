@@ -11,9 +11,10 @@ pages). A power cut can lose the last commits but never corrupts the database.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,9 @@ class _Statements:
     insert: str
     get: str
     delete: str
+    update: str
     columns: tuple[str, ...] = field(default_factory=tuple)
+    update_columns: tuple[str, ...] = field(default_factory=tuple)  # SET columns, then key
 
 
 class Store:
@@ -74,6 +77,7 @@ class Store:
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._depth = 0
+        self._owner: int | None = None  # the thread whose transaction is open
         self._statements: dict[str, _Statements] = {}
         for pragma in (
             "journal_mode=WAL",
@@ -86,10 +90,32 @@ class Store:
             "CREATE TABLE IF NOT EXISTS schema_versions "
             "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
         )
+        # Reads outside the reading thread's own transaction go to a second connection:
+        # in WAL mode it reads the last commit while another thread's transaction (a group
+        # commit on a worker thread) is still writing, where waiting for that thread's
+        # lock would stall the event loop for the whole commit.
+        self._reader = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=30
+        )
+        self._reader.row_factory = sqlite3.Row
+        self._reader.execute("PRAGMA busy_timeout=30000")
+        self._read_lock = threading.Lock()
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
+            self._reader.close()
             self._conn.close()
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection a read uses: the open transaction's own when this thread holds
+        it (it must see its uncommitted writes), else the reader (the last commit)."""
+        if self._owner == threading.get_ident():
+            with self._lock:
+                yield self._conn
+        else:
+            with self._read_lock:
+                yield self._reader
 
     # -- schema -------------------------------------------------------------------
 
@@ -145,14 +171,24 @@ class Store:
                 return
             self._conn.execute("BEGIN IMMEDIATE")
             self._depth = 1
+            self._owner = threading.get_ident()
             try:
                 yield
             except BaseException:
                 self._depth = 0
+                self._owner = None
                 self._conn.execute("ROLLBACK")
                 raise
-            self._depth = 0
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.execute("COMMIT")
+            finally:
+                self._depth = 0
+                self._owner = None
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether this thread has a transaction open: what it reads now may roll back."""
+        return self._owner == threading.get_ident()
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -183,7 +219,11 @@ class Store:
                 insert=f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({marks})",
                 get=f"SELECT * FROM {table.name} WHERE {where}",
                 delete=f"DELETE FROM {table.name} WHERE {where}",
+                update=f"UPDATE {table.name} SET "
+                + ", ".join(f"{c} = ?" for c in cols if c not in table.key)
+                + f" WHERE {where}",
                 columns=cols,
+                update_columns=(*(c for c in cols if c not in table.key), *table.key),
             )
             self._statements[table.name] = statements
         return statements
@@ -224,6 +264,15 @@ class Store:
                 sql.upsert, (tuple(row.get(c) for c in sql.columns) for row in rows)
             )
 
+    def update_many(self, table: Table, rows: Iterable[dict[str, Any]]) -> None:
+        """Overwrite the non-key columns of rows that still exist (a row deleted meanwhile
+        stays deleted, where ``put_many`` would bring it back), in one transaction."""
+        sql = self._sql(table)
+        with self.transaction():
+            self._conn.executemany(
+                sql.update, (tuple(row.get(c) for c in sql.update_columns) for row in rows)
+            )
+
     def delete_many(self, table: Table, keys: Iterable[Sequence[Any]]) -> int:
         """Delete the rows with these keys (each in ``table.key`` order) in one
         transaction; how many existed."""
@@ -232,8 +281,8 @@ class Store:
 
     def get(self, table: Table, *key: Any) -> dict[str, Any] | None:
         """The row whose primary key is ``key`` (in ``table.key`` order), or None."""
-        with self._lock:
-            row = self._conn.execute(self._sql(table).get, key).fetchone()
+        with self._reading() as conn:
+            row = conn.execute(self._sql(table).get, key).fetchone()
         return dict(row) if row is not None else None
 
     def delete(self, table: Table, *key: Any) -> bool:
@@ -251,15 +300,23 @@ class Store:
         limit: int | None = None,
         descending: bool = False,
         bounds: dict[str, tuple[Any, Any]] | None = None,
+        excluding: dict[str, Collection[Any]] | None = None,
     ) -> list[dict[str, Any]]:
         """Rows matching ``where`` (equality), in ``order_by`` order (reversed when
         ``descending``), optionally strictly after the ``after`` position of the
         ``order_by`` columns in that order (keyset pagination). ``bounds`` maps a column
         to a half-open range ``(lowest, beyond)``: ``lowest <= column < beyond``, either
-        end None for unbounded (an indexed range scan, e.g. a key prefix)."""
+        end None for unbounded (an indexed range scan, e.g. a key prefix). ``excluding``
+        maps a column to values its rows must not have (filtered in SQL, so ``limit``
+        counts only rows returned)."""
         for col in order_by:
             _check_column(table, col)
         clauses, args = _conditions(table, where, bounds)
+        for col, values in (excluding or {}).items():
+            _check_column(table, col)
+            if values:  # one statement text whatever the count: the values as JSON
+                clauses.append(f"{col} NOT IN (SELECT value FROM json_each(?))")
+                args.append(json.dumps(list(values)))
         if after:
             cols = ", ".join(order_by)
             beyond = "<" if descending else ">"
@@ -273,8 +330,8 @@ class Store:
             sql += " ORDER BY " + ", ".join(col + direction for col in order_by)
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        with self._lock:
-            return [dict(r) for r in self._conn.execute(sql, args)]
+        with self._reading() as conn:
+            return [dict(r) for r in conn.execute(sql, args)]
 
     def trim(self, table: Table, order_column: str, keep: int) -> int:
         """Delete all but the ``keep`` rows with the highest ``order_column``; how many went."""
@@ -298,8 +355,8 @@ class Store:
         sql = f"SELECT COUNT(*) FROM {table.name}"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        with self._lock:
-            return self._conn.execute(sql, args).fetchone()[0]
+        with self._reading() as conn:
+            return conn.execute(sql, args).fetchone()[0]
 
     def total(
         self, table: Table, column: str, where: dict[str, Any] | None = None
@@ -310,8 +367,8 @@ class Store:
         sql = f"SELECT COUNT(*), COALESCE(SUM({column}), 0) FROM {table.name}"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        with self._lock:
-            count, total = self._conn.execute(sql, args).fetchone()
+        with self._reading() as conn:
+            count, total = conn.execute(sql, args).fetchone()
         return count, total
 
     def delete_where(

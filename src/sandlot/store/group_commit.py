@@ -10,9 +10,10 @@ carries many writes.
 
     writes = GroupCommit(store, MESSAGES)
     await writes.put(row)        # returns once ``row`` is committed (raises if it failed)
+    await writes.update([row])   # changes rows that still exist (never brings one back)
     await writes.delete([key])   # keys in ``table.key`` order
 
-Writes of one commit apply puts before deletes. The store's lock keeps the worker's
+Writes of one commit apply puts, then updates, then deletes. The store's lock keeps the worker's
 transaction and the loop's own store calls apart.
 """
 
@@ -30,6 +31,7 @@ class GroupCommit:
         self._store = store
         self._table = table
         self._puts: list[dict[str, Any]] = []
+        self._updates: list[dict[str, Any]] = []
         self._deletes: list[Sequence[Any]] = []
         self._waiters: list[asyncio.Future] = []
         self._flusher: asyncio.Task | None = None
@@ -37,6 +39,12 @@ class GroupCommit:
     async def put(self, row: dict[str, Any]) -> None:
         """Insert or replace ``row``; returns after the transaction holding it commits."""
         self._puts.append(row)
+        await self._commit()
+
+    async def update(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Overwrite rows that still exist (a row deleted before the commit stays deleted);
+        returns after the transaction commits."""
+        self._updates.extend(rows)
         await self._commit()
 
     async def delete(self, keys: Sequence[Sequence[Any]]) -> None:
@@ -51,20 +59,28 @@ class GroupCommit:
             self._flusher = asyncio.create_task(self._flush())
         await future
 
-    def _write(self, puts: list[dict[str, Any]], deletes: list[Sequence[Any]]) -> None:
+    def _write(
+        self,
+        puts: list[dict[str, Any]],
+        updates: list[dict[str, Any]],
+        deletes: list[Sequence[Any]],
+    ) -> None:
         with self._store.transaction():
             if puts:
                 self._store.put_many(self._table, puts)
+            if updates:
+                self._store.update_many(self._table, updates)
             if deletes:
                 self._store.delete_many(self._table, deletes)
 
     async def _flush(self) -> None:
         try:
             while self._waiters:
-                puts, deletes, waiters = self._puts, self._deletes, self._waiters
-                self._puts, self._deletes, self._waiters = [], [], []
+                puts, updates, deletes = self._puts, self._updates, self._deletes
+                waiters = self._waiters
+                self._puts, self._updates, self._deletes, self._waiters = [], [], [], []
                 try:
-                    await asyncio.to_thread(self._write, puts, deletes)
+                    await asyncio.to_thread(self._write, puts, updates, deletes)
                 except Exception as error:  # every writer of the batch learns it failed
                     for future in waiters:
                         if not future.done():

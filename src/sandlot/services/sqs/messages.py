@@ -226,7 +226,7 @@ class MessageOperations(SqsBase):
         deadline = time.time() + wait
         while True:
             now = time.time()
-            rows = self._receive(queue, count, visibility, attempt, now)
+            rows = await self._receive(queue, count, visibility, attempt, now)
             if rows or now >= deadline:
                 break
             next_due = self.storage.next_due(queue.arn, now)
@@ -239,10 +239,17 @@ class MessageOperations(SqsBase):
         messages = [self._message_out(queue, row, system_names, user_names) for row in rows]
         return {"Messages": messages} if messages else {}
 
-    def _receive(
+    async def _receive(
         self, queue: Queue, count: int, visibility: int, attempt: str | None, now: float
     ) -> list[dict]:
-        if queue.fifo and attempt:
+        redrive = attrs.redrive_policy(queue.attributes)
+        if not queue.fifo:
+            # Standard queues: receives share commits, unless a message is due for the
+            # dead-letter queue (a move is a transaction of its own).
+            rows = self.storage.due(queue, count, now)
+            if redrive is None or all(r["receive_count"] < redrive[1] for r in rows):
+                return await self.storage.receive_shared(queue, rows, visibility, now)
+        elif attempt:
             repeated = self._attempts.get((queue.arn, attempt))
             if repeated is not None and repeated[0] > now:
                 rows = [self.storage.message(queue.arn, seq) for seq, _ in repeated[1]]
@@ -251,7 +258,6 @@ class MessageOperations(SqsBase):
                     for r, (_, n) in zip(rows, repeated[1], strict=True)
                 ):
                     return rows
-        redrive = attrs.redrive_policy(queue.attributes)
         moved = False
         with self.store.transaction():
             rows = self.storage.due(queue, count, now)

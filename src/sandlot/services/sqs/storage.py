@@ -60,8 +60,11 @@ class QueueStorage:
         # Queue rows change only through this class, so they are cached (every message
         # operation looks its queue up); callers get copies they may change.
         self._queues: dict[tuple[str, str, str], Queue | None] = {}
-        # Standard queues' sends and deletes share commits with concurrent ones.
+        # Standard queues' sends, receives and deletes share commits with concurrent ones.
         self.writes = GroupCommit(store, MESSAGES)
+        # Messages a standard-queue receive has taken but whose new receipt is not yet
+        # committed: no other receive may hand them out meanwhile.
+        self._claimed: dict[str, set[int]] = {}
 
     def next_seq(self) -> int:
         """A sequence number after every earlier one, across restarts (clock-based)."""
@@ -134,15 +137,14 @@ class QueueStorage:
     def due(self, queue: Queue, limit: int, now: float) -> list[dict]:
         """Up to ``limit`` messages that may be received now (FIFO: head of unlocked groups)."""
         if not queue.fifo:
-            rows = self.store.select(
+            return self.store.select(
                 MESSAGES,
                 {"queue": queue.arn},
                 order_by=("visible_at", "seq"),
-                bounds={"visible_at": (None, now)},
-                limit=limit * 2 + 10,
+                bounds={"visible_at": (None, now), "sent": (now - queue.retention, None)},
+                excluding={"seq": self._claimed.get(queue.arn, ())},
+                limit=limit,
             )
-            oldest = now - queue.retention
-            return [r for r in rows if r["sent"] >= oldest][:limit]
         rows = self.store.select(
             MESSAGES, {"queue": queue.arn}, order_by=("seq",), limit=_FIFO_SCAN
         )
@@ -163,7 +165,33 @@ class QueueStorage:
         return chosen[:limit]
 
     def mark_received(self, rows: list[dict], visibility: int, now: float) -> list[dict]:
-        """Give each row a new receipt and make it invisible for ``visibility`` seconds."""
+        """Give each row a new receipt and make it invisible for ``visibility`` seconds
+        (inside the caller's transaction)."""
+        updated = self._received(rows, visibility, now)
+        self.store.put_many(MESSAGES, updated)
+        return updated
+
+    async def receive_shared(
+        self, queue: Queue, rows: list[dict], visibility: int, now: float
+    ) -> list[dict]:
+        """``mark_received`` for a standard queue in a commit shared with concurrent
+        writers: the rows are claimed until it commits, and a row deleted meanwhile stays
+        deleted. Returns after the commit, so every receipt handed out is durable."""
+        if not rows:
+            return []
+        updated = self._received(rows, visibility, now)
+        claimed = self._claimed.setdefault(queue.arn, set())
+        seqs = [row["seq"] for row in rows]
+        claimed.update(seqs)
+        try:
+            await self.writes.update(updated)
+        finally:
+            claimed.difference_update(seqs)
+            if not claimed:
+                self._claimed.pop(queue.arn, None)
+        return updated
+
+    def _received(self, rows: list[dict], visibility: int, now: float) -> list[dict]:
         updated = []
         for row in rows:
             updated.append(
@@ -176,7 +204,6 @@ class QueueStorage:
                     "receipt": secrets.token_hex(8),
                 }
             )
-        self.store.put_many(MESSAGES, updated)
         return updated
 
     def message(self, queue: str, seq: int) -> dict | None:
