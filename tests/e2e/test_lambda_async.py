@@ -4,6 +4,7 @@ destinations, delivered as the function's role, surviving a restart."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 
@@ -194,6 +195,79 @@ def test_success_destination_gets_the_invocation_record(client):
     assert record["requestContext"]["approximateInvokeCount"] == 1
     assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST"}
     assert record["responsePayload"] == {"echo": {"n": 1}}
+
+
+def s3_writer_role(iam, bucket: str) -> str:
+    """An execution role that may put objects into and list ``bucket``."""
+    name = unique("s3-dest-role")
+    arn = ensure_role(iam, name, managed=(BASIC,))
+    statement = [
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/*"},
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"},
+    ]
+    iam.put_role_policy(
+        RoleName=name,
+        PolicyName="s3",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statement}),
+    )
+    return arn
+
+
+def test_an_s3_failure_destination_gets_the_record_under_aws_key(client):
+    """S3 keeps failure records only, at AWS's fixed
+    ``aws/lambda/async/<function>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<uuid>``."""
+    lam, iam, s3 = client("lambda"), client("iam"), client("s3")
+    bucket = unique("failures")
+    s3.create_bucket(Bucket=bucket)
+    name = unique("s3dest")
+    create_function(lam, name, FAILING, role=s3_writer_role(iam, bucket))
+    target = f"arn:aws:s3:::{bucket}"
+    error = error_of(
+        lam.put_function_event_invoke_config,
+        FunctionName=name,
+        DestinationConfig={"OnSuccess": {"Destination": target}},
+    )
+    assert error["Code"] == "InvalidParameterValueException"
+    lam.put_function_event_invoke_config(
+        FunctionName=name,
+        MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {"Destination": target}},
+    )
+    invoked = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"k": 1}')
+    deadline = time.monotonic() + 30
+    objects = []
+    while not objects and time.monotonic() < deadline:
+        objects = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+        if not objects:
+            time.sleep(0.1)
+    assert len(objects) == 1
+    key = objects[0]["Key"]
+    day = time.strftime("%Y/%m/%d", time.gmtime())
+    assert key.startswith(f"aws/lambda/async/{name}/{day}/{day.replace('/', '-')}T")
+    assert re.fullmatch(
+        r"aws/lambda/async/[^/]+/\d{4}/\d\d/\d\d/\d{4}-\d\d-\d\dT\d\d\.\d\d\.\d\d-"
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        key,
+    )
+    record = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert record["requestContext"]["requestId"] == invoked["ResponseMetadata"]["RequestId"]
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestPayload"] == {"k": 1}
+
+
+def test_an_s3_destination_the_role_may_not_write_is_refused(client):
+    lam, iam, s3 = client("lambda"), client("iam"), client("s3")
+    bucket = unique("nowrite")
+    s3.create_bucket(Bucket=bucket)
+    name = unique("s3deny")
+    create_function(lam, name, FAILING, role=sender_role(iam))
+    error = error_of(
+        lam.put_function_event_invoke_config,
+        FunctionName=name,
+        DestinationConfig={"OnFailure": {"Destination": f"arn:aws:s3:::{bucket}"}},
+    )
+    assert error["Code"] == "InvalidParameterValueException"
+    assert "does not have permissions to call PutObject" in error["Message"]
 
 
 def test_no_retries_when_maximum_retry_attempts_is_zero(client):

@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import logging
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,7 @@ from sandlot.events.delivery import (
     Delivery,
     Outcome,
     RetryPolicy,
+    arn_region,
     arn_service,
 )
 from sandlot.iam.principal import Principal
@@ -173,16 +175,30 @@ class AsyncInvocations:
             return
         if outcome.succeeded:
             if settings.on_success:
-                self._send(settings.on_success, record(delivery, outcome, settings), sender)
+                body = record(delivery, outcome, settings)
+                self._send(settings.on_success, body, sender, settings)
             return
         if settings.dead_letter:
             self._dead_letter(settings.dead_letter, delivery, outcome, sender)
         if settings.on_failure:
-            self._send(settings.on_failure, record(delivery, outcome, settings), sender)
+            body = record(delivery, outcome, settings)
+            self._send(settings.on_failure, body, sender, settings)
 
-    def _send(self, target: str, body: dict, sender: Principal) -> None:
-        options = {"InvocationType": "Event"} if arn_service(target) == "lambda" else {}
-        self._deliveries.stage(target, json.dumps(body), principal=sender, options=options)
+    def _send(self, target: str, body: dict, sender: Principal, settings: AsyncSettings) -> None:
+        function_name, function_arn = settings.function_name, settings.function_arn
+        service = arn_service(target)
+        options = {}
+        if service == "lambda":
+            options = {"InvocationType": "Event"}
+        elif service == "s3":  # failure records only; AWS's fixed object names
+            options = {"Key": failure_record_key(function_name, time.time())}
+        self._deliveries.stage(
+            target,
+            json.dumps(body),
+            principal=sender,
+            options=options,
+            region=arn_region(target) or arn_region(function_arn),
+        )
 
     def _dead_letter(
         self, target: str, delivery: Delivery, outcome: Outcome, sender: Principal
@@ -200,6 +216,16 @@ class AsyncInvocations:
             principal=sender,
             options={"MessageAttributes": attributes},
         )
+
+
+def failure_record_key(function_name: str, now: float) -> str:
+    """Where an S3 failure destination gets a record, as AWS names it:
+    ``aws/lambda/async/<function-name>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<random UUID>``."""
+    stamp = dt.datetime.fromtimestamp(now, dt.UTC)
+    return (
+        f"aws/lambda/async/{function_name}/{stamp:%Y/%m/%d}/"
+        f"{stamp:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"
+    )
 
 
 def _error(outcome: Outcome) -> tuple[int, str]:

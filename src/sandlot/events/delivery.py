@@ -289,6 +289,21 @@ async def send_sns(platform: Platform, delivery: Delivery) -> dict:
     return await _call(platform, delivery, "sns", "Publish", params, request_id=delivery.id)
 
 
+async def send_s3(platform: Platform, delivery: Delivery) -> dict:
+    """PutObject into the bucket the ARN (``arn:aws:s3:::bucket``) names, at
+    ``options["Key"]`` (the sender names the object: Lambda's failure records go under
+    ``aws/lambda/…``)."""
+    params = {
+        "Bucket": delivery.target.split(":", 5)[5],
+        "Key": delivery.options["Key"],
+        "Body": delivery.payload
+        if isinstance(delivery.payload, bytes)
+        else delivery.payload.encode(),
+        "ContentType": delivery.options.get("ContentType", "application/json"),
+    }
+    return await _call(platform, delivery, "s3", "PutObject", params, request_id=delivery.id)
+
+
 async def send_http(platform: Platform, delivery: Delivery) -> dict:
     """POST the payload to an http(s) URL (``options``: ``headers``, ``method``,
     ``timeout_s``, ``final_statuses``). A non-2xx answer, or no answer, is a counted
@@ -334,6 +349,7 @@ ADAPTERS: dict[str, Adapter] = {
     "lambda": send_lambda,
     "sqs": send_sqs,
     "sns": send_sns,
+    "s3": send_s3,
     "http": send_http,
     "https": send_http,
 }

@@ -16,7 +16,12 @@ import json
 import time
 from typing import Any
 
-from sandlot.events.async_invoke import DEFAULT_MAX_AGE_S, DEFAULT_RETRIES, AsyncSettings
+from sandlot.events.async_invoke import (
+    DEFAULT_MAX_AGE_S,
+    DEFAULT_RETRIES,
+    AsyncSettings,
+    failure_record_key,
+)
 from sandlot.events.delivery import arn_service
 from sandlot.execution.api import FunctionSpec
 from sandlot.services.awslambda.arns import LATEST, VERSION_NUMBER, function_arn
@@ -41,7 +46,14 @@ MIGRATIONS = [Migration(1, create=EVENT_INVOKE_CONFIGS)]
 
 _MEMBERS = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
 # Destination ARN service → the operation the execution role must be allowed.
-_SENDS = {"sqs": ("SendMessage",), "sns": ("Publish",), "lambda": ("Invoke",)}
+# What the execution role must be allowed for each destination (S3: AWS also asks for
+# ListBucket on the bucket).
+_SENDS = {
+    "sqs": ("SendMessage",),
+    "sns": ("Publish",),
+    "lambda": ("Invoke",),
+    "s3": ("PutObject", "ListObjectsV2"),
+}
 
 
 class EventInvokeOperations(LambdaBase):
@@ -150,6 +162,9 @@ class EventInvokeOperations(LambdaBase):
         for when in ("OnSuccess", "OnFailure"):
             target = (destinations.get(when) or {}).get("Destination")
             if target:
+                if when == "OnSuccess" and arn_service(target) == "s3":
+                    # S3 keeps records of failed invocations only, in AWS too.
+                    raise invalid("The provided destination config DestinationConfig is invalid.")
                 self._check_destination(ctx, name, role, target)
         row = {
             "account": ctx.account_id,
@@ -169,11 +184,11 @@ class EventInvokeOperations(LambdaBase):
         """AWS's checks of a destination: a supported ARN, and an execution role that may
         send to it."""
         service = arn_service(target)
-        if service in ("events", "s3"):
+        if service == "events":
             raise invalid(f"sandlot does not deliver to {service} destinations yet: {target}")
         if service not in _SENDS:
             raise invalid("The provided destination config DestinationConfig is invalid.")
-        if not self.role_may_send(role, name, target):
+        if not self.role_may_send(role, name, target, ctx.region):
             raise invalid(
                 f"The function execution role does not have permissions to call "
                 f"{_SENDS[service][0]} on {target}"
@@ -197,24 +212,33 @@ class EventInvokeOperations(LambdaBase):
                 f"{_SENDS[service][0]} on {service.upper()}"
             )
 
-    def role_may_send(self, role: str, name: str, target: str) -> bool:
-        """Whether the function's execution role may send to ``target`` as Lambda does."""
+    def role_may_send(self, role: str, name: str, target: str, region: str = "") -> bool:
+        """Whether the function's execution role may send to ``target`` as Lambda does
+        (``region``: where the function is, for an S3 bucket's region-less ARN)."""
         service = arn_service(target)
-        operation = _SENDS[service][0]
         if service == "sqs":
             _, _, _, _, account, queue = target.split(":", 5)
-            params = {"QueueUrl": f"{self.platform.endpoint_url}/{account}/{queue}",
-                      "MessageBody": "x"}  # fmt: skip
+            url = f"{self.platform.endpoint_url}/{account}/{queue}"
+            checks = [("SendMessage", {"QueueUrl": url, "MessageBody": "x"})]
         elif service == "sns":
-            params = {"TopicArn": target, "Message": "x"}
+            checks = [("Publish", {"TopicArn": target, "Message": "x"})]
+        elif service == "s3":
+            bucket = target.split(":", 5)[5]
+            key = failure_record_key(name, time.time())
+            checks = [
+                ("PutObject", {"Bucket": bucket, "Key": key}),
+                ("ListObjectsV2", {"Bucket": bucket}),
+            ]
         else:
-            params = {"FunctionName": target}
+            checks = [("Invoke", {"FunctionName": target})]
         try:
             principal = self.platform.function_principal(role, name)
         except ValueError:
             return False
-        return self.platform.authorizer.permits(
-            principal, service, operation, params, region=target.split(":")[3]
+        region = target.split(":")[3] or region
+        return all(
+            self.platform.authorizer.permits(principal, service, operation, params, region=region)
+            for operation, params in checks
         )
 
 
