@@ -198,7 +198,7 @@ class _State:
         self.graph = graph
         self.name = name
         self.state = state
-        self.jsonata = language == JSONATA
+        self.is_jsonata = language == JSONATA
         self.frame = frame
         self.entered_id = entered_id
 
@@ -299,19 +299,19 @@ class _State:
     # --- the common pipeline --------------------------------------------------------------
 
     def effective_input(self, data: Any) -> Any:
-        return data if self.jsonata else self.path("InputPath", data)
+        return data if self.is_jsonata else self.path("InputPath", data)
 
     def assign(self, data: Any, value_for_paths: Any, holder: dict | None = None, **states):
         holder = self.state if holder is None else holder
         if "Assign" not in holder:
             return {}
-        if self.jsonata:
+        if self.is_jsonata:
             return self.jsonata(holder["Assign"], data, **states)
         return self.template(holder["Assign"], value_for_paths)
 
     def finish(self, data: Any, result: Any, default_output: Any = None, **states):
         """Assign, ResultPath and OutputPath (or Output): (output, assigned variables)."""
-        if self.jsonata:
+        if self.is_jsonata:
             assigned = self.assign(data, None, result=result, **states)
             if "Output" in self.state:
                 output = self.jsonata(self.state["Output"], data, result=result, **states)
@@ -326,7 +326,7 @@ class _State:
         """TimeoutSeconds-like fields: a literal, a {% %} expression or a …Path."""
         if field in self.state:
             value = self.state[field]
-            if self.jsonata and jsonata_support.is_expression(value):
+            if self.is_jsonata and jsonata_support.is_expression(value):
                 value = self.jsonata(value, data)
             return value
         if field + "Path" in self.state:
@@ -343,7 +343,7 @@ class _State:
     # --- states ---------------------------------------------------------------------------
 
     async def run_pass(self, data, pending):
-        if self.jsonata:
+        if self.is_jsonata:
             output, assigned = self.finish(data, data)
             return output, assigned, None
         effective = self.effective_input(data)
@@ -357,14 +357,14 @@ class _State:
         return output, assigned, None
 
     async def run_succeed(self, data, pending):
-        if self.jsonata:
+        if self.is_jsonata:
             output, _ = self.finish(data, data)
             return output, {}, None
         return self.path("OutputPath", self.effective_input(data)), {}, None
 
     async def run_fail(self, data, pending):
         error, cause = self.state.get("Error"), self.state.get("Cause")
-        if self.jsonata:
+        if self.is_jsonata:
             error = self.jsonata(error, data) if error is not None else None
             cause = self.jsonata(cause, data) if cause is not None else None
         else:
@@ -383,7 +383,7 @@ class _State:
 
     async def run_choice(self, data, pending):
         rules = self.state["Choices"]
-        if self.jsonata:
+        if self.is_jsonata:
             for rule in rules:
                 verdict = self.jsonata(rule["Condition"], data)
                 if not isinstance(verdict, bool):
@@ -408,7 +408,7 @@ class _State:
         )
 
     def _choose(self, data, rule, effective=None):
-        if self.jsonata:
+        if self.is_jsonata:
             holder = rule if "Assign" in rule else self.state
             assigned = self.assign(data, None, holder)
             source = rule if "Output" in rule else self.state
@@ -430,7 +430,7 @@ class _State:
                      "pending": {"wait_until": deadline}}
                 )  # fmt: skip
         await self.runtime.sleep_until(deadline)
-        if self.jsonata:
+        if self.is_jsonata:
             output, assigned = self.finish(data, data)
             return output, assigned, None
         return self.path("OutputPath", effective), self.assign(data, effective), None
@@ -450,7 +450,7 @@ class _State:
             value = self.path("TimestampPath", effective)
         else:
             value = state["Timestamp"]
-            if self.jsonata and jsonata_support.is_expression(value):
+            if self.is_jsonata and jsonata_support.is_expression(value):
                 value = self.jsonata(value, data)
         parsed = parse_timestamp(value)
         if parsed is None:
@@ -515,7 +515,7 @@ class _State:
             return
         catcher = catchers[index]
         error_output = {"Error": error.error, "Cause": error.cause}
-        if self.jsonata:
+        if self.is_jsonata:
             assigned = self.assign(data, None, catcher, errorOutput=error_output)
             if "Output" in catcher:
                 output = self.jsonata(catcher["Output"], data, errorOutput=error_output)
@@ -543,7 +543,7 @@ class _State:
             )
             if token:
                 self.frame.context = {**self.frame.context, "Task": {"Token": token}}
-            if self.jsonata:
+            if self.is_jsonata:
                 arguments = self.jsonata(state["Arguments"], data) if "Arguments" in state else data
             else:
                 arguments = (
@@ -576,7 +576,7 @@ class _State:
             raise StatesError("States.Timeout", None) from None
         except TaskFailure:
             raise
-        if self.jsonata:
+        if self.is_jsonata:
             return result
         if "ResultSelector" in state:
             result = self.template(state["ResultSelector"], result)
@@ -584,13 +584,13 @@ class _State:
 
     def _state_input_for_children(self, data):
         """Parallel/Map: the value branches/items are built from (after InputPath)."""
-        if self.jsonata:
+        if self.is_jsonata:
             return data
         return self.effective_input(data)
 
     async def _parallel_attempt(self, data, pending):
         state = self.state
-        if self.jsonata:
+        if self.is_jsonata:
             branch_input = self.jsonata(state["Arguments"], data) if "Arguments" in state else data
         else:
             effective = self.effective_input(data)
@@ -620,7 +620,7 @@ class _State:
             await self.runtime.record("ParallelStateFailed", {})
             raise StatesError(e.error, e.cause) from None
         await self.runtime.record("ParallelStateSucceeded", {})
-        if self.jsonata:
+        if self.is_jsonata:
             return results
         if "ResultSelector" in state:
             return self.template(state["ResultSelector"], results)
@@ -638,7 +638,7 @@ class _State:
                     "engine yet",
                 )
         effective = self._state_input_for_children(data)
-        if self.jsonata:
+        if self.is_jsonata:
             items = self.jsonata(state["Items"], data) if "Items" in state else data
         else:
             items = self.path("ItemsPath", effective)
@@ -669,7 +669,7 @@ class _State:
             detail = {"mapIterationStartedEventDetails": {"name": label, "index": index}}
             if selector is None:
                 value = item
-            elif self.jsonata:
+            elif self.is_jsonata:
                 value = jsonata_support.evaluate_template(
                     selector,
                     {**self.frame.variables, "states": {"input": data, "context": context}},
@@ -721,7 +721,7 @@ class _State:
             await self.runtime.record("MapStateFailed", {})
             raise StatesError(e.error, e.cause) from None
         await self.runtime.record("MapStateSucceeded", {})
-        if self.jsonata:
+        if self.is_jsonata:
             return results
         if "ResultSelector" in state:
             return self.template(state["ResultSelector"], results)
@@ -737,7 +737,7 @@ class _State:
         if batch_input is not None:
             batch_input = (
                 self.jsonata(batch_input, data)
-                if self.jsonata
+                if self.is_jsonata
                 else self.template(batch_input, effective)
             )
         out = []
