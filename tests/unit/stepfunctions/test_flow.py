@@ -390,3 +390,63 @@ def test_checkpoint_at_each_top_level_state():
     _, rt = run(definition, {"x": 1})
     assert [s["state"] for s in rt.snapshots] == ["A", "B"]
     assert rt.snapshots[0] == {"state": "A", "input": {"x": 1}, "variables": {}}
+
+
+def test_output_over_256_kib_fails_data_limit_exceeded():
+    definition = machine({"P": {"Type": "Pass", "Parameters": {"big.$": "$.s"}, "End": True},
+                          })  # fmt: skip
+    result, _ = run(definition, {"s": "x" * 262144})
+    assert result.error == "States.DataLimitExceeded"
+    assert "'P' returned a result with a size exceeding" in result.cause
+
+
+def _reader_map(resource: str, config: dict) -> dict:
+    return machine(
+        {
+            "M": {
+                "Type": "Map",
+                "ItemReader": {"Resource": resource, "ReaderConfig": config,
+                               "Parameters": {"Bucket.$": "$.bucket", "Key": "items"}},
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED",
+                                                      "ExecutionType": "STANDARD"},
+                                  "StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                "End": True,
+            }
+        }
+    )  # fmt: skip
+
+
+def test_item_reader_reads_json_csv_and_listings_through_the_runtime():
+    objects = {
+        "json": '[{"a": 1}, {"a": 2}, {"a": 3}]',
+        "csv": "name,size\nx,1\ny,2\n",
+    }
+    handlers = {
+        "arn:aws:states:::aws-sdk:s3:getObject": lambda a: {"Body": objects[a["Bucket"]]},
+        "arn:aws:states:::aws-sdk:s3:listObjectsV2": lambda a: (
+            {"Contents": [{"Key": "k1"}], "IsTruncated": True, "NextContinuationToken": "t"}
+            if "ContinuationToken" not in a
+            else {"Contents": [{"Key": "k2"}], "IsTruncated": False}
+        ),
+    }
+    get = "arn:aws:states:::s3:getObject"
+    result, rt = run(_reader_map(get, {"InputType": "JSON", "MaxItems": 2}), {"bucket": "json"},
+                     handlers)  # fmt: skip
+    assert result.output == [{"a": 1}, {"a": 2}]
+    assert rt.calls[0]["arguments"] == {"Bucket": "json", "Key": "items"}
+    result, _ = run(_reader_map(get, {"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"}),
+                    {"bucket": "csv"}, handlers)  # fmt: skip
+    assert result.output == [{"name": "x", "size": "1"}, {"name": "y", "size": "2"}]
+    result, _ = run(_reader_map("arn:aws:states:::s3:listObjectsV2", {}), {"bucket": "b"},
+                    handlers)  # fmt: skip
+    assert result.output == [{"Key": "k1"}, {"Key": "k2"}]
+
+
+def test_item_reader_failure_is_item_reader_failed():
+    def missing(_):
+        raise TaskFailure("S3.NoSuchKeyException", "The specified key does not exist.")
+
+    result, _ = run(_reader_map("arn:aws:states:::s3:getObject", {"InputType": "JSON"}),
+                    {"bucket": "b"}, {"arn:aws:states:::aws-sdk:s3:getObject": missing})  # fmt: skip
+    assert result.error == "States.ItemReaderFailed"
+    assert "NoSuchKey" in result.cause

@@ -27,6 +27,7 @@ from .definition import JSONATA, Graph, StateMachine, parse_timestamp
 from .errors import StatesError, TaskFailure
 from .paths import MISSING, compile_path, set_reference
 
+_MAX_PAYLOAD = 262144  # 256 KiB: AWS's limit on a state's input/output
 _VARIABLE_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 
 
@@ -176,8 +177,15 @@ class Execution:
         frame.context = context
         step = _State(self, graph, name, state, language, frame, entered_id)
         output, assigned, next_name = await getattr(step, "run_" + kind.lower())(data, pending)
+        text = dumps(output)
+        if len(text) > _MAX_PAYLOAD // 4 and len(text.encode()) > _MAX_PAYLOAD:
+            raise StatesError(
+                "States.DataLimitExceeded",
+                f"The state/task '{name}' returned a result with a size exceeding the maximum "
+                "number of bytes service limit.",
+            )
         if kind != "Fail":
-            details = {"name": name, "output": dumps(output), "outputDetails": {"truncated": False}}
+            details = {"name": name, "output": text, "outputDetails": {"truncated": False}}
             if assigned:
                 details["assignedVariables"] = {k: dumps(v) for k, v in assigned.items()}
                 details["assignedVariablesDetails"] = {"truncated": False}
@@ -630,15 +638,16 @@ class _State:
         state = self.state
         processor = self.graph.processors[self.name]
         mode = ((state.get("ItemProcessor") or {}).get("ProcessorConfig") or {}).get("Mode")
-        for field in ("ItemReader", "ResultWriter"):
-            if field in state:
-                raise StatesError(
-                    "States.Runtime",
-                    f"{self._where()} {field} of a DISTRIBUTED Map is not supported by this "
-                    "engine yet",
-                )
+        if "ResultWriter" in state:
+            raise StatesError(
+                "States.Runtime",
+                f"{self._where()} ResultWriter of a DISTRIBUTED Map is not supported by this "
+                "engine yet",
+            )
         effective = self._state_input_for_children(data)
-        if self.is_jsonata:
+        if "ItemReader" in state:
+            items = await self._read_items(state["ItemReader"], data, effective)
+        elif self.is_jsonata:
             items = self.jsonata(state["Items"], data) if "Items" in state else data
         else:
             items = self.path("ItemsPath", effective)
@@ -727,6 +736,52 @@ class _State:
             return self.template(state["ResultSelector"], results)
         return results
 
+    async def _read_items(self, reader: dict, data: Any, effective: Any) -> list:
+        """A Distributed Map's ItemReader: the items of an S3 object or an S3 listing.
+
+        S3 is read through the Runtime's AWS SDK integration
+        (`arn:aws:states:::aws-sdk:s3:getObject` / `listObjectsV2`), so the state machine's
+        role is what authorizes it, as in AWS. Failures are States.ItemReaderFailed.
+        """
+        if self.is_jsonata:
+            arguments = self.jsonata(reader.get("Arguments", {}), data)
+        else:
+            arguments = self.template(reader.get("Parameters", {}), effective)
+        config = reader.get("ReaderConfig") or {}
+        limit = config.get("MaxItems")
+        if limit is None and "MaxItemsPath" in config:
+            limit = self.resolve(config["MaxItemsPath"], effective)
+        resource = reader.get("Resource", "")
+        call = {"state": self.name, "task_token": None, "resumed": False, "timeout_s": None,
+                "heartbeat_s": None}  # fmt: skip
+        try:
+            if resource == "arn:aws:states:::s3:listObjectsV2":
+                items, request = [], dict(arguments)
+                while True:
+                    page = await self.runtime.invoke(
+                        "arn:aws:states:::aws-sdk:s3:listObjectsV2", request, **call
+                    )
+                    items.extend(page.get("Contents") or [])
+                    if not page.get("IsTruncated") or (limit and len(items) >= limit):
+                        break
+                    request["ContinuationToken"] = page["NextContinuationToken"]
+            elif resource == "arn:aws:states:::s3:getObject":
+                body = (
+                    await self.runtime.invoke(
+                        "arn:aws:states:::aws-sdk:s3:getObject", arguments, **call
+                    )
+                ).get("Body", "")
+                items = _parse_items(body, config)
+            else:
+                raise StatesError(
+                    "States.ItemReaderFailed",
+                    f"The ItemReader Resource '{resource}' is not supported: use "
+                    "arn:aws:states:::s3:getObject or arn:aws:states:::s3:listObjectsV2",
+                )
+        except TaskFailure as e:
+            raise StatesError("States.ItemReaderFailed", f"{e.error}: {e.cause}") from None
+        return items[: int(limit)] if limit else items
+
     def _batches(self, items: list, data: Any, effective: Any) -> list:
         batcher = self.state["ItemBatcher"]
         size = batcher.get("MaxItemsPerBatch")
@@ -747,6 +802,38 @@ class _State:
                 batch["BatchInput"] = batch_input
             out.append(batch)
         return out
+
+
+def _parse_items(body: Any, config: dict) -> list:
+    """An S3 object's items: a JSON array, JSON Lines, or CSV rows as objects."""
+    if isinstance(body, bytes):
+        body = body.decode()
+    kind = config.get("InputType", "JSON")
+    try:
+        if kind == "JSON":
+            items = json.loads(body)
+            if not isinstance(items, list):
+                raise ValueError("the JSON document is not an array")
+            return items
+        if kind == "JSONL":
+            return [json.loads(line) for line in body.splitlines() if line.strip()]
+        if kind == "CSV":
+            import csv
+            import io
+
+            rows = list(csv.reader(io.StringIO(body)))
+            if config.get("CSVHeaderLocation", "FIRST_ROW") == "GIVEN":
+                headers = config.get("CSVHeaders") or []
+            else:
+                headers, rows = (rows[0], rows[1:]) if rows else ([], [])
+            return [dict(zip(headers, row, strict=False)) for row in rows]
+    except ValueError as e:
+        raise StatesError(
+            "States.ItemReaderFailed", f"The ItemReader could not parse the {kind} object: {e}"
+        ) from None
+    raise StatesError(
+        "States.ItemReaderFailed", f"The ItemReader InputType {kind} is not supported"
+    )
 
 
 def _exceeds(failures: int, total: int, count: float | None, percent: float | None) -> bool:
