@@ -81,12 +81,22 @@ class _Frame:
         self.top = top
 
 
+class _Retriable(Exception):
+    """Internal (TestState): the error would be retried by Retry[index] after delay s."""
+
+    def __init__(self, error: StatesError, index: int, delay: float):
+        self.error = error
+        self.index = index
+        self.delay = delay
+
+
 class _Goto(Exception):
     """Internal: a Catch sends the flow to another state with this output."""
 
-    def __init__(self, target: str, output: Any):
+    def __init__(self, target: str, output: Any, error: StatesError | None = None):
         self.target = target
         self.output = output
+        self.error = error
 
 
 class Execution:
@@ -94,6 +104,7 @@ class Execution:
         self.machine = machine
         self.runtime = runtime
         self.context = context
+        self.inspection: dict | None = None  # set by run_test_state()
 
     async def run(self, input: Any, resume: dict | None = None) -> Result:
         context = self.context
@@ -209,6 +220,7 @@ class _State:
         self.is_jsonata = language == JSONATA
         self.frame = frame
         self.entered_id = entered_id
+        self.inspection = execution.inspection
 
     # --- data flow: JSONPath --------------------------------------------------------------
 
@@ -306,8 +318,40 @@ class _State:
 
     # --- the common pipeline --------------------------------------------------------------
 
+    def note(self, key: str, value: Any) -> None:
+        """TestState's inspection data: what each data-flow step produced."""
+        if self.inspection is not None:
+            self.inspection[key] = value
+
     def effective_input(self, data: Any) -> Any:
-        return data if self.is_jsonata else self.path("InputPath", data)
+        if self.is_jsonata:
+            return data
+        effective = self.path("InputPath", data)
+        self.note("afterInputPath", effective)
+        return effective
+
+    def arguments(self, data: Any, effective: Any) -> Any:
+        """Task/Parallel input: Arguments (JSONata) or Parameters (JSONPath), else the input."""
+        if self.is_jsonata:
+            if "Arguments" not in self.state:
+                return data
+            arguments = self.jsonata(self.state["Arguments"], data)
+            self.note("afterArguments", arguments)
+            return arguments
+        if "Parameters" not in self.state:
+            return effective
+        arguments = self.template(self.state["Parameters"], effective)
+        self.note("afterParameters", arguments)
+        return arguments
+
+    def select(self, result: Any) -> Any:
+        """ResultSelector (JSONPath) on a Task/Parallel/Map result."""
+        self.note("result", result)
+        if self.is_jsonata or "ResultSelector" not in self.state:
+            return result
+        selected = self.template(self.state["ResultSelector"], result)
+        self.note("afterResultSelector", selected)
+        return selected
 
     def assign(self, data: Any, value_for_paths: Any, holder: dict | None = None, **states):
         holder = self.state if holder is None else holder
@@ -328,6 +372,7 @@ class _State:
             return output, assigned
         assigned = self.assign(data, result)
         output = self.result_path(data, result)
+        self.note("afterResultPath", output)
         return self.path("OutputPath", output), assigned
 
     def number(self, field: str, data: Any, effective: Any) -> float | None:
@@ -359,6 +404,7 @@ class _State:
             result = self.state["Result"]
         elif "Parameters" in self.state:
             result = self.template(self.state["Parameters"], effective)
+            self.note("afterParameters", result)
         else:
             result = effective
         output, assigned = self.finish(data, result)
@@ -497,6 +543,8 @@ class _State:
                     retrier = retriers[index]
                     if attempts[index] < retrier.get("MaxAttempts", 3):
                         delay = self._retry_delay(retrier, attempts[index], delays[index])
+                        if self.inspection is not None:  # TestState runs one attempt
+                            raise _Retriable(e, index, delay) from None
                         delays[index] = delay
                         attempts[index] += 1
                         self.frame.context["State"]["RetryCount"] += 1
@@ -534,7 +582,8 @@ class _State:
             output = self.result_path(data, error_output, catcher)
         if assigned:
             self.frame.variables.update(assigned)
-        raise _Goto(catcher["Next"], output)
+        self.note("errorDetails", {"catchIndex": index})
+        raise _Goto(catcher["Next"], output, error)
 
     async def _task_attempt(self, data, pending):
         state = self.state
@@ -551,14 +600,7 @@ class _State:
             )
             if token:
                 self.frame.context = {**self.frame.context, "Task": {"Token": token}}
-            if self.is_jsonata:
-                arguments = self.jsonata(state["Arguments"], data) if "Arguments" in state else data
-            else:
-                arguments = (
-                    self.template(state["Parameters"], effective)
-                    if "Parameters" in state
-                    else effective
-                )
+            arguments = self.arguments(data, effective)
             timeout = self.number("TimeoutSeconds", data, effective)
             deadline = time.time() + timeout if timeout else None
             if self.frame.top:
@@ -584,11 +626,7 @@ class _State:
             raise StatesError("States.Timeout", None) from None
         except TaskFailure:
             raise
-        if self.is_jsonata:
-            return result
-        if "ResultSelector" in state:
-            result = self.template(state["ResultSelector"], result)
-        return result
+        return self.select(result)
 
     def _state_input_for_children(self, data):
         """Parallel/Map: the value branches/items are built from (after InputPath)."""
@@ -597,16 +635,7 @@ class _State:
         return self.effective_input(data)
 
     async def _parallel_attempt(self, data, pending):
-        state = self.state
-        if self.is_jsonata:
-            branch_input = self.jsonata(state["Arguments"], data) if "Arguments" in state else data
-        else:
-            effective = self.effective_input(data)
-            branch_input = (
-                self.template(state["Parameters"], effective)
-                if "Parameters" in state
-                else effective
-            )
+        branch_input = self.arguments(data, self._state_input_for_children(data))
         await self.runtime.record("ParallelStateStarted", {})
         branches = self.graph.branches[self.name]
         tasks = [
@@ -628,11 +657,7 @@ class _State:
             await self.runtime.record("ParallelStateFailed", {})
             raise StatesError(e.error, e.cause) from None
         await self.runtime.record("ParallelStateSucceeded", {})
-        if self.is_jsonata:
-            return results
-        if "ResultSelector" in state:
-            return self.template(state["ResultSelector"], results)
-        return results
+        return self.select(results)
 
     async def _map_attempt(self, data, pending):
         state = self.state
@@ -730,11 +755,7 @@ class _State:
             await self.runtime.record("MapStateFailed", {})
             raise StatesError(e.error, e.cause) from None
         await self.runtime.record("MapStateSucceeded", {})
-        if self.is_jsonata:
-            return results
-        if "ResultSelector" in state:
-            return self.template(state["ResultSelector"], results)
-        return results
+        return self.select(results)
 
     async def _read_items(self, reader: dict, data: Any, effective: Any) -> list:
         """A Distributed Map's ItemReader: the items of an S3 object or an S3 listing.
@@ -857,3 +878,82 @@ def _matching(handlers: list, error: str) -> int | None:
             if name == "States.TaskFailed" and error != "States.Timeout":
                 return i
     return None
+
+
+async def run_test_state(
+    definition: str,
+    input: Any,
+    runtime: Runtime,
+    *,
+    state_name: str | None = None,
+    variables: dict | None = None,
+    context: dict | None = None,
+) -> dict:
+    """TestState: run one state once and answer in the API's shape (JSON strings).
+
+    `definition` is one state's JSON, or a whole machine with `state_name`. Retry is not
+    performed: a retriable error answers RETRIABLE with the retrier and its delay; a caught
+    one CAUGHT_ERROR with the Catcher's next state. Raises InvalidDefinition.
+    """
+    from .definition import parse
+    from .errors import InvalidDefinition
+
+    if state_name is None:
+        try:
+            state = json.loads(definition)
+        except ValueError as e:
+            raise InvalidDefinition(
+                f"Invalid State Machine Definition: 'INVALID_JSON_DESCRIPTION: {e} at /'"
+            ) from None
+        if not isinstance(state, dict):
+            raise InvalidDefinition(
+                "Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: A state must be a "
+                "JSON object at /'"
+            )
+        state_name = "TestState"
+        states = {state_name: state}
+        # The targets a lone state names are outside the test: stand-ins keep it valid.
+        targets = [state.get("Next"), state.get("Default")]
+        targets += [r.get("Next") for r in state.get("Choices") or [] if isinstance(r, dict)]
+        targets += [c.get("Next") for c in state.get("Catch") or [] if isinstance(c, dict)]
+        for target in targets:
+            if isinstance(target, str) and target not in states:
+                states[target] = {"Type": "Succeed"}
+        text = json.dumps({"StartAt": state_name, "States": states})
+        machine = parse(text)
+    else:
+        machine = parse(definition)
+        if state_name not in machine.states:
+            raise InvalidDefinition(
+                "Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: The state "
+                f"{state_name} does not exist at /States'"
+            )
+    execution = Execution(machine, runtime, context or {})
+    inspection: dict = {"input": input}
+    execution.inspection = inspection
+    frame = _Frame(execution.context, dict(variables or {}), top=False)
+    answer: dict = {}
+    try:
+        next_name, output = await execution._run_state(
+            machine, state_name, machine.states[state_name], input, frame, None
+        )
+        answer.update(status="SUCCEEDED", output=dumps(output))
+        if next_name:
+            answer["nextState"] = next_name
+    except _Goto as goto:
+        if goto.error is not None:
+            answer.update(error=goto.error.error, cause=goto.error.cause)
+        answer.update(status="CAUGHT_ERROR", output=dumps(goto.output), nextState=goto.target)
+    except _Retriable as retry:
+        answer.update(status="RETRIABLE", error=retry.error.error, cause=retry.error.cause)
+        inspection["errorDetails"] = {
+            "retryIndex": retry.index,
+            "retryBackoffIntervalSeconds": int(retry.delay),
+        }
+    except StatesError as e:
+        answer.update(status="FAILED", error=e.error, cause=e.cause)
+    inspection["variables"] = frame.variables
+    answer["inspectionData"] = {
+        k: (v if k == "errorDetails" else dumps(v)) for k, v in inspection.items()
+    }
+    return {k: v for k, v in answer.items() if v is not None}
