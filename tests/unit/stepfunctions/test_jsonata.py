@@ -170,3 +170,27 @@ def test_runtime_error_in_expression_is_query_evaluation_error():
                                    "End": True}}), {})  # fmt: skip
     assert result.error == "States.QueryEvaluationError"
     assert "$number('abc')" in result.cause
+
+
+def test_failed_expression_records_evaluation_failed_and_eval_is_unavailable():
+    result, rt = run(jsonata({"P": {"Type": "Pass", "Output": "{% $eval('1+1') %}",
+                                   "End": True}}), {})  # fmt: skip
+    assert result.error == "States.QueryEvaluationError"
+    assert "$eval" in result.cause
+    failed = [d for t, d in rt.events if t == "EvaluationFailed"]
+    assert failed == [{"evaluationFailedEventDetails": {
+        "error": "States.QueryEvaluationError", "state": "P", "cause": result.cause}}]  # fmt: skip
+
+
+def test_jsonata_error_in_a_task_is_catchable_and_recorded_once():
+    definition = jsonata(
+        {
+            "T": {"Type": "Task", "Resource": INVOKE, "Arguments": "{% $number('x') %}",
+                  "Catch": [{"ErrorEquals": ["States.QueryEvaluationError"], "Next": "H"}],
+                  "Next": "H"},
+            "H": {"Type": "Pass", "End": True},
+        }
+    )  # fmt: skip
+    result, rt = run(definition, {}, {INVOKE: lambda a: a})
+    assert result.output["Error"] == "States.QueryEvaluationError"
+    assert rt.types().count("EvaluationFailed") == 1

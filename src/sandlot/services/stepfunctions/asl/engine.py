@@ -187,7 +187,11 @@ class Execution:
         context["State"] = {"Name": name, "EnteredTime": _now_iso(), "RetryCount": 0}
         frame.context = context
         step = _State(self, graph, name, state, language, frame, entered_id)
-        output, assigned, next_name = await getattr(step, "run_" + kind.lower())(data, pending)
+        try:
+            output, assigned, next_name = await getattr(step, "run_" + kind.lower())(data, pending)
+        except StatesError as e:
+            await step.evaluation_failed(e)
+            raise
         text = dumps(output)
         if len(text) > _MAX_PAYLOAD // 4 and len(text.encode()) > _MAX_PAYLOAD:
             raise StatesError(
@@ -317,6 +321,16 @@ class _State:
         return jsonata_support.evaluate_template(value, self.bindings(data, **states))
 
     # --- the common pipeline --------------------------------------------------------------
+
+    async def evaluation_failed(self, error: StatesError) -> None:
+        """A JSONata expression that failed is recorded once as EvaluationFailed (AWS)."""
+        if error.error != jsonata_support.QUERY_ERROR or getattr(error, "recorded", False):
+            return
+        error.recorded = True
+        details = {"error": error.error, "state": self.name}
+        if error.cause is not None:
+            details["cause"] = error.cause
+        await self.runtime.record("EvaluationFailed", {"evaluationFailedEventDetails": details})
 
     def note(self, key: str, value: Any) -> None:
         """TestState's inspection data: what each data-flow step produced."""
@@ -538,6 +552,7 @@ class _State:
                 return output, assigned, None
             except StatesError as e:
                 pending = None
+                await self.evaluation_failed(e)
                 index = _matching(retriers, e.error)
                 if index is not None:
                     retrier = retriers[index]
