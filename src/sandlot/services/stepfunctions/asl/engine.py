@@ -156,7 +156,7 @@ class Execution:
         name = graph.start_at
         pending = None
         if resume:
-            name, data, pending = resume["state"], resume["input"], resume.get("pending")
+            name, data, pending = resume["state"], resume.get("input"), resume.get("pending")
         while True:
             state = graph.states[name]
             if frame.top and pending is None:
@@ -607,7 +607,7 @@ class _State:
         resumed = bool(pending and "task" in pending)
         if resumed:
             token = pending["task"].get("token")
-            arguments = pending["task"]["arguments"]
+            arguments = pending["task"].get("arguments")
             deadline = pending["task"].get("deadline")
         else:
             token = (
@@ -678,12 +678,16 @@ class _State:
         state = self.state
         processor = self.graph.processors[self.name]
         mode = ((state.get("ItemProcessor") or {}).get("ProcessorConfig") or {}).get("Mode")
-        if "ResultWriter" in state:
-            raise StatesError(
-                "States.Runtime",
-                f"{self._where()} ResultWriter of a DISTRIBUTED Map is not supported by this "
-                "engine yet",
-            )
+        writer = state.get("ResultWriter")
+        transformation = None
+        if writer is not None:
+            transformation = (writer.get("WriterConfig") or {}).get("Transformation", "COMPACT")
+            if "Resource" in writer or transformation not in ("COMPACT", "FLATTEN"):
+                raise StatesError(
+                    "States.Runtime",
+                    f"{self._where()} A ResultWriter that exports to Amazon S3 or uses the "
+                    "NONE transformation is not supported by this engine yet",
+                )
         effective = self._state_input_for_children(data)
         if "ItemReader" in state:
             items = await self._read_items(state["ItemReader"], data, effective)
@@ -734,6 +738,12 @@ class _State:
             frame = _Frame(context, dict(self.frame.variables), False)
             try:
                 results[index] = await self.execution._run_graph(processor, value, frame)
+            except asyncio.CancelledError:  # another iteration failed the Map
+                await self.runtime.record(
+                    "MapIterationAborted",
+                    {"mapIterationAbortedEventDetails": {"name": label, "index": index}},
+                )
+                raise
             except StatesError as e:
                 await self.runtime.record(
                     "MapIterationFailed",
@@ -770,6 +780,8 @@ class _State:
             await self.runtime.record("MapStateFailed", {})
             raise StatesError(e.error, e.cause) from None
         await self.runtime.record("MapStateSucceeded", {})
+        if transformation == "FLATTEN":  # WriterConfig: child outputs that are arrays, spliced
+            results = [x for r in results for x in (r if isinstance(r, list) else [r])]
         return self.select(results)
 
     async def _read_items(self, reader: dict, data: Any, effective: Any) -> list:
