@@ -54,7 +54,7 @@ def test_unreachable_state_and_missing_target_together():
         ({"StartAt": "A", "States": {"A": {"Type": "Choice", "Default": "A"}}},
          "These fields are required: [Choices] at /States/A"),
         ({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True, "Foo": 1}}},
-         'The field "Foo" is not supported by Step Functions at /States/A'),
+         "SCHEMA_VALIDATION_FAILED: Field 'Foo' is not supported at /States/A"),
         ({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True, "InputPath": "x"}}},
          "The value for the field 'InputPath' must be a valid JSONPath at /States/A/InputPath"),
         ({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True, "ResultPath": "$..x"}}},
@@ -91,15 +91,36 @@ def test_unreachable_state_and_missing_target_together():
          "Value is not a valid state type: Nope at /States/A/ItemProcessor/States/X/Type"),
         ({"QueryLanguage": "JSONata", "StartAt": "A",
           "States": {"A": {"Type": "Pass", "InputPath": "$", "End": True}}},
-         'The field "InputPath" is not supported in JSONata states'),
+         "The QueryLanguage is set to 'JSONata', but field 'InputPath' is only supported for "
+         "the 'JSONPath' QueryLanguage at /States/A"),
         ({"StartAt": "A", "States": {"A": {"Type": "Pass", "Output": {}, "End": True}}},
-         'The field "Output" is not supported in JSONPath states'),
+         "SCHEMA_VALIDATION_FAILED: The QueryLanguage is set to 'JSONPath', but field 'Output' "
+         "is only supported for the 'JSONata' QueryLanguage at /States/A"),
         ({"QueryLanguage": "JSONata", "StartAt": "A",
           "States": {"A": {"Type": "Pass", "Output": "{% $states.input.( %}", "End": True}}},
          "The JSONata expression is not valid"),
         ({"QueryLanguage": "JSONata", "StartAt": "A",
           "States": {"A": {"Type": "Pass", "QueryLanguage": "JSONPath", "End": True}}},
-         "cannot use JSONPath"),
+         "'QueryLanguage' can not be 'JSONPath' if set to 'JSONata' for whole state machine "
+         "at /States/A"),
+        # Measured on AWS (floci issue 2735): TimeoutSeconds only on Task; a bare loop.
+        ({"StartAt": "M", "States": {"M": {"Type": "Map", "TimeoutSeconds": 5, "End": True,
+                                           "ItemProcessor": {"StartAt": "P", "States": {
+                                               "P": {"Type": "Pass", "End": True}}}}}},
+         "SCHEMA_VALIDATION_FAILED: Field 'TimeoutSeconds' is not supported at /States/M"),
+        ({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"},
+                                     "B": {"Type": "Pass", "Next": "A"}}},
+         "MISSING_END_STATE: Workflow has no terminal state at null"),
+        ({"StartAt": "M", "States": {"M": {"Type": "Map", "End": True, "ItemProcessor": {
+            "QueryLanguage": "JSONata", "StartAt": "P", "States": {
+                "P": {"Type": "Pass", "End": True}}}}}},
+         "Field 'QueryLanguage' is not supported at /States/M/ItemProcessor"),
+        # A JSONata Map does not make its item processor JSONata: it inherits the machine's.
+        ({"StartAt": "M", "States": {"M": {"Type": "Map", "QueryLanguage": "JSONata",
+                                           "End": True, "ItemProcessor": {
+            "StartAt": "P", "States": {"P": {"Type": "Pass", "Output": 1, "End": True}}}}}},
+         "field 'Output' is only supported for the 'JSONata' QueryLanguage at "
+         "/States/M/ItemProcessor/States/P"),
         ({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True,
                                            "Assign": {"states": 1}}}},
          "The variable name 'states' is not valid"),
