@@ -79,13 +79,13 @@ def test_unreachable_state_and_missing_target_together():
         ({"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "arn:aws:lambda:::function:f",
                                            "End": True,
                                            "Catch": [{"ErrorEquals": ["X"], "Next": "Nowhere"}]}}},
-         "Missing 'Next' target: Nowhere at /States/A/Catch/0/Next"),
+         "Missing 'Next' target: Nowhere at /States/A/Catch[0]/Next"),
         ({"StartAt": "A", "States": {"A": {"Type": "Choice", "Choices": [
             {"Variable": "$.x", "Next": "A"}]}}},
          "A Choice Rule must have exactly one comparison operator"),
         ({"StartAt": "A", "States": {"A": {"Type": "Parallel", "End": True, "Branches": [
             {"StartAt": "X", "States": {"X": {"Type": "Pass", "Next": "Y"}}}]}}},
-         "Missing 'Next' target: Y at /States/A/Branches/0/States/X/Next"),
+         "Missing 'Next' target: Y at /States/A/Branches[0]/States/X/Next"),
         ({"StartAt": "A", "States": {"A": {"Type": "Map", "End": True, "ItemProcessor": {
             "StartAt": "X", "States": {"X": {"Type": "Nope"}}}}}},
          "Value is not a valid state type: Nope at /States/A/ItemProcessor/States/X/Type"),
@@ -98,7 +98,17 @@ def test_unreachable_state_and_missing_target_together():
          "is only supported for the 'JSONata' QueryLanguage at /States/A"),
         ({"QueryLanguage": "JSONata", "StartAt": "A",
           "States": {"A": {"Type": "Pass", "Output": "{% $states.input.( %}", "End": True}}},
-         "The JSONata expression is not valid"),
+         "INVALID_JSONATA_EXPRESSION: Expected ) before end of expression at /States/A/Output"),
+        # Measured on AWS (floci issues 2670, 2786): bare top-level references; a loop with
+        # an unreachable state reports only MISSING_END_STATE.
+        ({"QueryLanguage": "JSONata", "StartAt": "E",
+          "States": {"E": {"Type": "Pass", "Output": {"v": "{% phone %}"}, "End": True}}},
+         "UNSUPPORTED_JSONATA_EXPRESSION: Reference to 'phone' at the top level is not "
+         "supported. at /States/E/Output/v"),
+        ({"QueryLanguage": "JSONata", "StartAt": "C", "States": {"C": {"Type": "Choice",
+          "Choices": [{"Condition": "{% $states.input.a and b %}", "Next": "D"}]},
+          "D": {"Type": "Succeed"}}},
+         "Reference to 'b' at the top level is not supported. at /States/C/Choices[0]/Condition"),
         ({"QueryLanguage": "JSONata", "StartAt": "A",
           "States": {"A": {"Type": "Pass", "QueryLanguage": "JSONPath", "End": True}}},
          "'QueryLanguage' can not be 'JSONPath' if set to 'JSONata' for whole state machine "
@@ -165,3 +175,29 @@ def test_valid_definition_has_no_diagnostics():
     )  # fmt: skip
     assert diagnostics(text) == []
     assert parse(text).timeout_seconds == 30
+
+
+def test_missing_end_state_suppresses_the_unreachable_walk():
+    message = refuse({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"},
+                                                 "B": {"Type": "Pass", "Next": "A"},
+                                                 "X": {"Type": "Pass", "Next": "A"}}})  # fmt: skip
+    assert message == (
+        "Invalid State Machine Definition: 'MISSING_END_STATE: Workflow has no terminal state "
+        "at null'"
+    )
+
+
+def test_jsonata_references_inside_context_are_accepted():
+    text = json.dumps(
+        {
+            "QueryLanguage": "JSONata",
+            "StartAt": "P",
+            "States": {"P": {"Type": "Pass", "End": True, "Output": {
+                "a": "{% $states.input.items[price > 5].name %}",
+                "b": "{% $map($states.input.items, function($i) { $i.name }) %}",
+                "c": "{% ($x := $states.input; $x.a) %}",
+                "d": "{% $states.input.items.(price * 2) %}",
+            }}},
+        }
+    )  # fmt: skip
+    assert diagnostics(text) == []

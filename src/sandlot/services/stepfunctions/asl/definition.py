@@ -206,10 +206,10 @@ def _targets(state: dict) -> list[tuple[str, str]]:
         found.append((state["Default"], "/Default"))
     for i, rule in enumerate(_list(state.get("Choices"))):
         if isinstance(rule, dict) and isinstance(rule.get("Next"), str):
-            found.append((rule["Next"], f"/Choices/{i}/Next"))
+            found.append((rule["Next"], f"/Choices[{i}]/Next"))
     for i, catcher in enumerate(_list(state.get("Catch"))):
         if isinstance(catcher, dict) and isinstance(catcher.get("Next"), str):
-            found.append((catcher["Next"], f"/Catch/{i}/Next"))
+            found.append((catcher["Next"], f"/Catch[{i}]/Next"))
     return found
 
 
@@ -234,6 +234,7 @@ def _check_reachability(graph: Graph, out: _Diagnostics) -> None:
     if not terminal:
         # AWS reports it without a location ("… at null").
         out.error("MISSING_END_STATE", "Workflow has no terminal state", None)
+        return  # AWS then skips the unreachable-state walk
     seen, todo = set(), [graph.start_at] if graph.start_at in states else []
     while todo:
         name = todo.pop()
@@ -365,7 +366,7 @@ def _check_template(template: Any, at: str, out: _Diagnostics) -> None:
     """A payload template: `"k.$"` values must be paths or intrinsic calls."""
     if isinstance(template, list):
         for i, item in enumerate(template):
-            _check_template(item, f"{at}/{i}", out)
+            _check_template(item, f"{at}[{i}]", out)
         return
     if not isinstance(template, dict):
         return
@@ -427,12 +428,19 @@ def _check_jsonata_value(value: Any, at: str, out: _Diagnostics) -> None:
             _check_jsonata_value(item, f"{at}/{key}", out)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            _check_jsonata_value(item, f"{at}/{i}", out)
+            _check_jsonata_value(item, f"{at}[{i}]", out)
     elif jsonata_support.is_expression(value):
         try:
-            jsonata_support.compile_expression(value)
+            names = jsonata_support.top_level_references(value)
         except jsonata_support.JsonataSyntaxError as e:
-            out.schema(f"The JSONata expression is not valid: {e}", at)
+            out.error("INVALID_JSONATA_EXPRESSION", str(e), at)
+            return
+        for name in names:  # no context item exists at the top of an ASL expression
+            out.error(
+                "UNSUPPORTED_JSONATA_EXPRESSION",
+                f"Reference to '{name}' at the top level is not supported.",
+                at,
+            )
 
 
 def _check_assign(assign: Any, language: str, at: str, out: _Diagnostics) -> None:
@@ -454,7 +462,7 @@ def _check_handlers(items: Any, field: str, language: str, at: str, out: _Diagno
         out.schema(f"{field} must be an array", at)
         return
     for i, item in enumerate(items):
-        where = f"{at}/{i}"
+        where = f"{at}[{i}]"
         if not isinstance(item, dict):
             out.schema(f"Each {field} entry must be a JSON object", where)
             continue
@@ -540,7 +548,7 @@ def _check_choice(graph, name, state, at, language, out) -> None:
                    else "Choices must be a non-empty array", at)  # fmt: skip
         return
     for i, rule in enumerate(choices):
-        _check_rule(rule, f"{at}/Choices/{i}", language, out, top=True)
+        _check_rule(rule, f"{at}/Choices[{i}]", language, out, top=True)
 
 
 def _check_rule(rule: Any, at: str, language: str, out: _Diagnostics, top: bool) -> None:
@@ -583,7 +591,7 @@ def _check_rule(rule: Any, at: str, language: str, out: _Diagnostics, top: bool)
             out.schema(f"{op} must be a non-empty array of Choice Rules", f"{at}/{op}")
         else:
             for i, sub in enumerate(value):
-                _check_rule(sub, f"{at}/{op}/{i}", language, out, top=False)
+                _check_rule(sub, f"{at}/{op}[{i}]", language, out, top=False)
         return
     if "Variable" not in rule:
         out.schema("These fields are required: [Variable]", at)
@@ -646,7 +654,7 @@ def _check_parallel(graph, name, state, at, language, out) -> None:
         return
     graphs = []
     for i, branch in enumerate(branches):
-        where = f"{at}/Branches/{i}"
+        where = f"{at}/Branches[{i}]"
         if not isinstance(branch, dict):
             out.schema("A branch must be a JSON object", where)
             continue

@@ -317,8 +317,15 @@ class _State:
             "states": {"input": data, "context": self.frame.context, **states},
         }
 
-    def jsonata(self, value: Any, data: Any, **states: Any) -> Any:
-        return jsonata_support.evaluate_template(value, self.bindings(data, **states))
+    def jsonata(self, value: Any, data: Any, field: str, **states: Any) -> Any:
+        """A JSONata field (`field` names it in errors, as AWS: `Output/values[0]`)."""
+        try:
+            return jsonata_support.evaluate_template(value, self.bindings(data, **states), field)
+        except StatesError as e:
+            if e.error == jsonata_support.QUERY_ERROR and not getattr(e, "located", False):
+                e.cause = f"{self._where()} {e.cause}"
+                e.located = True
+            raise
 
     # --- the common pipeline --------------------------------------------------------------
 
@@ -349,7 +356,7 @@ class _State:
         if self.is_jsonata:
             if "Arguments" not in self.state:
                 return data
-            arguments = self.jsonata(self.state["Arguments"], data)
+            arguments = self.jsonata(self.state["Arguments"], data, "Arguments")
             self.note("afterArguments", arguments)
             return arguments
         if "Parameters" not in self.state:
@@ -372,7 +379,7 @@ class _State:
         if "Assign" not in holder:
             return {}
         if self.is_jsonata:
-            return self.jsonata(holder["Assign"], data, **states)
+            return self.jsonata(holder["Assign"], data, "Assign", **states)
         return self.template(holder["Assign"], value_for_paths)
 
     def finish(self, data: Any, result: Any, default_output: Any = None, **states):
@@ -380,7 +387,7 @@ class _State:
         if self.is_jsonata:
             assigned = self.assign(data, None, result=result, **states)
             if "Output" in self.state:
-                output = self.jsonata(self.state["Output"], data, result=result, **states)
+                output = self.jsonata(self.state["Output"], data, "Output", result=result, **states)
             else:
                 output = result if default_output is None else default_output
             return output, assigned
@@ -394,7 +401,7 @@ class _State:
         if field in self.state:
             value = self.state[field]
             if self.is_jsonata and jsonata_support.is_expression(value):
-                value = self.jsonata(value, data)
+                value = self.jsonata(value, data, field)
             return value
         if field + "Path" in self.state:
             value = self.path(field + "Path", effective)
@@ -433,8 +440,8 @@ class _State:
     async def run_fail(self, data, pending):
         error, cause = self.state.get("Error"), self.state.get("Cause")
         if self.is_jsonata:
-            error = self.jsonata(error, data) if error is not None else None
-            cause = self.jsonata(cause, data) if cause is not None else None
+            error = self.jsonata(error, data, "Error") if error is not None else None
+            cause = self.jsonata(cause, data, "Cause") if cause is not None else None
         else:
             if "ErrorPath" in self.state:
                 error = self.expression(self.state["ErrorPath"], "ErrorPath", data)
@@ -453,7 +460,7 @@ class _State:
         rules = self.state["Choices"]
         if self.is_jsonata:
             for rule in rules:
-                verdict = self.jsonata(rule["Condition"], data)
+                verdict = self.jsonata(rule["Condition"], data, "Condition")
                 if not isinstance(verdict, bool):
                     raise StatesError(
                         jsonata_support.QUERY_ERROR,
@@ -480,7 +487,7 @@ class _State:
             holder = rule if "Assign" in rule else self.state
             assigned = self.assign(data, None, holder)
             source = rule if "Output" in rule else self.state
-            output = self.jsonata(source["Output"], data) if "Output" in source else data
+            output = self.jsonata(source["Output"], data, "Output") if "Output" in source else data
             return output, assigned, rule["Next"]
         holder = rule if "Assign" in rule else self.state
         assigned = self.assign(data, effective, holder)
@@ -519,7 +526,7 @@ class _State:
         else:
             value = state["Timestamp"]
             if self.is_jsonata and jsonata_support.is_expression(value):
-                value = self.jsonata(value, data)
+                value = self.jsonata(value, data, "Timestamp")
         parsed = parse_timestamp(value)
         if parsed is None:
             raise StatesError(
@@ -589,7 +596,7 @@ class _State:
         if self.is_jsonata:
             assigned = self.assign(data, None, catcher, errorOutput=error_output)
             if "Output" in catcher:
-                output = self.jsonata(catcher["Output"], data, errorOutput=error_output)
+                output = self.jsonata(catcher["Output"], data, "Output", errorOutput=error_output)
             else:
                 output = error_output
         else:
@@ -692,7 +699,7 @@ class _State:
         if "ItemReader" in state:
             items = await self._read_items(state["ItemReader"], data, effective)
         elif self.is_jsonata:
-            items = self.jsonata(state["Items"], data) if "Items" in state else data
+            items = self.jsonata(state["Items"], data, "Items") if "Items" in state else data
         else:
             items = self.path("ItemsPath", effective)
         if not isinstance(items, list):
@@ -726,6 +733,7 @@ class _State:
                 value = jsonata_support.evaluate_template(
                     selector,
                     {**self.frame.variables, "states": {"input": data, "context": context}},
+                    "ItemSelector",
                 )
             else:
                 saved = self.frame.context
@@ -792,7 +800,7 @@ class _State:
         role is what authorizes it, as in AWS. Failures are States.ItemReaderFailed.
         """
         if self.is_jsonata:
-            arguments = self.jsonata(reader.get("Arguments", {}), data)
+            arguments = self.jsonata(reader.get("Arguments", {}), data, "ItemReader/Arguments")
         else:
             arguments = self.template(reader.get("Parameters", {}), effective)
         config = reader.get("ReaderConfig") or {}
@@ -839,7 +847,7 @@ class _State:
         batch_input = batcher.get("BatchInput")
         if batch_input is not None:
             batch_input = (
-                self.jsonata(batch_input, data)
+                self.jsonata(batch_input, data, "ItemBatcher/BatchInput")
                 if self.is_jsonata
                 else self.template(batch_input, effective)
             )
