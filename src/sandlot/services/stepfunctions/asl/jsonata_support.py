@@ -110,8 +110,13 @@ def evaluate_expression(text: str, bindings: dict, field: str = "") -> Any:
     except StatesError:
         raise
     except Exception as e:
+        # AWS: "… threw an error during evaluation. T0410: <message>" (": <message>" uncoded)
+        code = getattr(e, "error", None)
+        tail = f". {code}: {e}" if isinstance(code, str) and code else f": {e}"
         raise StatesError(
-            QUERY_ERROR, f"An error occurred while evaluating the expression '{text}': {e}"
+            QUERY_ERROR,
+            f"The JSONata expression '{text[2:-2].strip()}' specified for the field '{field}' "
+            f"threw an error during evaluation{tail}",
         ) from None
     if result is None:
         raise StatesError(
