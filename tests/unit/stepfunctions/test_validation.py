@@ -109,6 +109,10 @@ def test_unreachable_state_and_missing_target_together():
           "Choices": [{"Condition": "{% $states.input.a and b %}", "Next": "D"}]},
           "D": {"Type": "Succeed"}}},
          "Reference to 'b' at the top level is not supported. at /States/C/Choices[0]/Condition"),
+        ({"QueryLanguage": "JSONata", "StartAt": "T", "States": {"T": {
+            "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True,
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "T", "Output": "{% 1 + %}"}]}}},
+         "INVALID_JSONATA_EXPRESSION: Unexpected end of expression at /States/T/Catch[0]/Output"),
         ({"QueryLanguage": "JSONata", "StartAt": "A",
           "States": {"A": {"Type": "Pass", "QueryLanguage": "JSONPath", "End": True}}},
          "'QueryLanguage' can not be 'JSONPath' if set to 'JSONata' for whole state machine "

@@ -498,6 +498,8 @@ def _check_handlers(items: Any, field: str, language: str, at: str, out: _Diagno
                     _check_path(item["ResultPath"], "ResultPath", where, out, reference=True)
             if "Assign" in item:
                 _check_assign(item["Assign"], language, f"{where}/Assign", out)
+            if "Output" in item and language == JSONATA:
+                _check_jsonata_value(item["Output"], f"{where}/Output", out)
 
 
 def _check_retrier(item: dict, at: str, out: _Diagnostics) -> None:
@@ -570,6 +572,8 @@ def _check_rule(rule: Any, at: str, language: str, out: _Diagnostics, top: bool)
             _check_jsonata_value(rule["Condition"], f"{at}/Condition", out)
         if "Assign" in rule:
             _check_assign(rule["Assign"], language, f"{at}/Assign", out)
+        if "Output" in rule:
+            _check_jsonata_value(rule["Output"], f"{at}/Output", out)
         return
     operators = [k for k in rule if k in ("And", "Or", "Not")]
     comparisons = [k for k in rule if k in COMPARISONS]
