@@ -481,3 +481,25 @@ def test_result_writer_config_flatten_and_s3_export_refused():
     s3 = {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "b"}}
     result, _ = run(definition(s3), [1])
     assert result.error == "States.Runtime" and "not supported" in result.cause
+
+
+def test_an_unexpected_runtime_exception_fails_the_execution_not_the_caller():
+    def broken(_):
+        raise KeyError("bug in an integration")
+
+    result, rt = run(machine({"T": task()}), {}, {FN: broken})
+    assert (result.status, result.error) == ("FAILED", "States.Runtime")
+    assert "bug in an integration" in result.cause
+    assert rt.types()[-1] == "ExecutionFailed"
+
+
+def test_jsonata_item_batcher_size_expression():
+    definition = machine(
+        {"M": {"Type": "Map", "ItemBatcher": {"MaxItemsPerBatch": "{% 2 %}"},
+               "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED",
+                                                     "ExecutionType": "EXPRESS"},
+                                 "StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+               "End": True}},
+        QueryLanguage="JSONata",
+    )  # fmt: skip
+    assert run(definition, [1, 2, 3])[0].output == [{"Items": [1, 2]}, {"Items": [3]}]

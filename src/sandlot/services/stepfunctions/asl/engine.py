@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import time
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from .definition import JSONATA, Graph, StateMachine, parse_timestamp
 from .errors import StatesError, TaskFailure
 from .paths import MISSING, compile_path, set_reference
 
+log = logging.getLogger(__name__)
 _MAX_PAYLOAD = 262144  # 256 KiB: AWS's limit on a state's input/output
 _VARIABLE_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 
@@ -126,7 +128,12 @@ class Execution:
                                                            "cause": cause}},
                     )  # fmt: skip
                     return Result("TIMED_OUT", error="States.Timeout", cause=cause)
-        except StatesError as e:
+        except Exception as e:  # noqa: BLE001 - a bug must fail the execution, not the server
+            if not isinstance(e, StatesError):
+                log.exception(
+                    "execution %s: unexpected engine error", self.context.get("Execution")
+                )
+                e = StatesError("States.Runtime", f"An internal error occurred: {e!r}")
             details = {} if e.error is None else {"error": e.error}
             if e.cause is not None:
                 details["cause"] = e.cause
@@ -549,8 +556,7 @@ class _State:
 
     async def _with_handlers(self, data, pending, attempt):
         retriers = self.state.get("Retry") or []
-        attempts = [0] * len(retriers)
-        delays: list[float | None] = [None] * len(retriers)
+        attempts = [0] * len(retriers)  # per Retrier, as AWS counts MaxAttempts
         while True:
             try:
                 result = await attempt(data, pending)
@@ -564,10 +570,9 @@ class _State:
                 if index is not None:
                     retrier = retriers[index]
                     if attempts[index] < retrier.get("MaxAttempts", 3):
-                        delay = self._retry_delay(retrier, attempts[index], delays[index])
+                        delay = self._retry_delay(retrier, attempts[index])
                         if self.inspection is not None:  # TestState runs one attempt
                             raise _Retriable(e, index, delay) from None
-                        delays[index] = delay
                         attempts[index] += 1
                         self.frame.context["State"]["RetryCount"] += 1
                         await self.runtime.sleep_until(time.time() + delay)
@@ -576,7 +581,7 @@ class _State:
                 raise
 
     @staticmethod
-    def _retry_delay(retrier: dict, attempt: int, previous: float | None) -> float:
+    def _retry_delay(retrier: dict, attempt: int) -> float:
         interval = retrier.get("IntervalSeconds", 1)
         delay = interval * retrier.get("BackoffRate", 2.0) ** attempt
         if "MaxDelaySeconds" in retrier:
@@ -841,8 +846,17 @@ class _State:
     def _batches(self, items: list, data: Any, effective: Any) -> list:
         batcher = self.state["ItemBatcher"]
         size = batcher.get("MaxItemsPerBatch")
+        if self.is_jsonata and jsonata_support.is_expression(size):
+            size = self.jsonata(size, data, "ItemBatcher/MaxItemsPerBatch")
         if size is None and "MaxItemsPerBatchPath" in batcher:
             size = self.resolve(batcher["MaxItemsPerBatchPath"], effective)
+        if size is not None and (
+            not isinstance(size, int | float) or isinstance(size, bool) or size < 1
+        ):
+            raise StatesError(
+                "States.Runtime",
+                f"{self._where()} MaxItemsPerBatch must be a positive integer, got {dumps(size)}",
+            )
         size = int(size or len(items) or 1)
         batch_input = batcher.get("BatchInput")
         if batch_input is not None:
