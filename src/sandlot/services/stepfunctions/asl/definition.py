@@ -298,8 +298,6 @@ def _check_state(graph: Graph, name: str, state: Any, out: _Diagnostics) -> None
             out.schema("Next must be a string", f"{at}/Next")
         if has_end and state["End"] is not True:
             out.schema("End must be true", f"{at}/End")
-    elif kind == "Choice" and "End" in state or kind in ("Succeed", "Fail") and "Next" in state:
-        pass  # already refused as unsupported fields above
     if language == JSONPATH:
         _check_jsonpath_fields(state, at, out)
     else:
