@@ -175,6 +175,7 @@ class Gateway:
             headers,
             client_ip=(scope.get("client") or ("",))[0],
             from_function=tuple(scope.get("server") or ()) == self.function_listener,
+            secure=scope["scheme"] == "https",
         )
         if (
             request.method == "PUT" or post_object.is_form(request)
@@ -835,7 +836,7 @@ def _prefix(chunks: list[bytes], size: int) -> bytes:
 
 def _request_keys(request: HttpRequest) -> dict[str, object]:
     """The IAM condition keys the HTTP request itself carries."""
-    keys: dict[str, object] = {"aws:SecureTransport": False}  # sandlot serves plain HTTP
+    keys: dict[str, object] = {"aws:SecureTransport": request.secure}
     if request.client_ip:
         keys["aws:SourceIp"] = request.client_ip
     return keys

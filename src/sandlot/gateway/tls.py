@@ -1,0 +1,270 @@
+"""HTTPS: sandlot's local certificate authority and the server certificate it signs.
+
+At first start sandlot creates a CA in ``<data dir>/tls/`` (``ca.pem``, and ``ca-key.pem``
+readable by its user only) and a server certificate signed by it for the names local
+tools use: ``localhost``, ``127.0.0.1``, ``::1``, and wildcards for the virtual-hosted S3,
+execute-api and function URL hosts (``gateway/dataplane.py``). Clients trust the CA with
+``AWS_CA_BUNDLE=<data dir>/tls/ca.pem`` (``sandlot ca`` prints the path) or boto3's
+``verify=``. The CA lives as long as the data dir; the server certificate is re-issued
+when its names change (another region) or it nears its end.
+
+A wildcard covers one label, and OpenSSL-based clients (Python, curl) refuse a wildcard
+with fewer than two dots after it, so ``*.localhost`` only helps other TLS stacks; the
+longer wildcards are what Python and curl match.
+
+``ServerTls`` also carries the contexts of API Gateway custom domain names that require
+client certificates (mutual TLS): the handshake's SNI picks one (``sni_callback``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import ssl
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+TLS_DIR = "tls"
+CA_CERT = "ca.pem"
+CA_KEY = "ca-key.pem"
+SERVER_CERT = "server.pem"
+SERVER_KEY = "server-key.pem"
+
+_CA_DAYS = 3650
+# 397 days: the longest validity Apple's and Google's TLS stacks accept for a server
+# certificate; renewed at start when fewer than 30 days are left.
+_SERVER_DAYS = 397
+_RENEW_BEFORE = dt.timedelta(days=30)
+# Function URL hosts name their region; the certificate covers AWS's commercial regions
+# and the configured one.
+_REGIONS = (
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "af-south-1",
+    "ap-east-1",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ca-central-1",
+    "ca-west-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "sa-east-1",
+)
+
+
+def tls_dir(data_dir: Path) -> Path:
+    return data_dir / TLS_DIR
+
+
+def ensure_ca(data_dir: Path) -> Path:
+    """The CA certificate's path, creating the CA first if the data dir has none."""
+    folder = tls_dir(data_dir)
+    cert_path, key_path = folder / CA_CERT, folder / CA_KEY
+    if cert_path.exists() and key_path.exists():
+        return cert_path
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "sandlot"),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"sandlot local CA ({data_dir.name})"),
+        ]
+    )
+    now = _now()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=_CA_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    _write(key_path, _key_pem(key))  # the key first: a certificate never lacks its key
+    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path
+
+
+def server_names(region: str) -> list[str]:
+    """The DNS names (wildcards included) the server certificate covers."""
+    names = [
+        "localhost",
+        "*.localhost",
+        "localhost.localstack.cloud",
+        "*.localhost.localstack.cloud",
+        "*.s3.localhost",
+        "*.s3.localhost.localstack.cloud",
+        "*.execute-api.localhost",
+        "*.execute-api.localhost.localstack.cloud",
+    ]
+    regions = _REGIONS if region in _REGIONS else (*_REGIONS, region)
+    for each in regions:
+        names += [
+            f"*.s3.{each}.localhost",
+            f"*.lambda-url.{each}.localhost",
+            f"*.lambda-url.{each}.localhost.localstack.cloud",
+        ]
+    return names
+
+
+def ensure_server_cert(data_dir: Path, region: str) -> tuple[Path, Path]:
+    """(certificate, key) paths of a current server certificate signed by the CA."""
+    ca_path = ensure_ca(data_dir)
+    folder = tls_dir(data_dir)
+    cert_path, key_path = folder / SERVER_CERT, folder / SERVER_KEY
+    names = server_names(region)
+    ca_cert = x509.load_pem_x509_certificate(ca_path.read_bytes())
+    if cert_path.exists() and key_path.exists() and _current(cert_path, ca_cert, names):
+        return cert_path, key_path
+    ca_key = serialization.load_pem_private_key((folder / CA_KEY).read_bytes(), None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = _now()
+    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
+    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", "::1")]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=_SERVER_DAYS))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    _write(key_path, _key_pem(key))
+    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
+
+
+def _current(cert_path: Path, ca_cert: x509.Certificate, names: list[str]) -> bool:
+    """Whether the server certificate on disk is the CA's, for ``names``, and not near
+    its end."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        cert.verify_directly_issued_by(ca_cert)
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except Exception:  # unreadable, or not signed by this CA
+        return False
+    if sorted(sans.get_values_for_type(x509.DNSName)) != sorted(names):
+        return False
+    return cert.not_valid_after_utc - _now() > _RENEW_BEFORE
+
+
+class ServerTls:
+    """The TLS side of the HTTPS listener: the server certificate, and per-SNI contexts
+    for custom domain names that request client certificates.
+
+    ``client_auth(name)`` answers the PEM truststore of a domain name that requires
+    mutual TLS, or None; it is asked at each handshake naming a server (SNI), so a
+    domain created or deleted takes effect for the next connection.
+    """
+
+    def __init__(self, data_dir: Path, region: str) -> None:
+        self.ca_path = ensure_ca(data_dir)
+        self.cert_path, self.key_path = ensure_server_cert(data_dir, region)
+        self.client_auth: Callable[[str], bytes | None] = lambda _name: None
+        self._mutual: dict[bytes, ssl.SSLContext] = {}  # by truststore content
+        self.context = self._new_context()
+        self.context.sni_callback = self._sni
+
+    def _new_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2  # as API Gateway's TLS_1_2 policy
+        context.load_cert_chain(self.cert_path, self.key_path)
+        context.set_alpn_protocols(["http/1.1"])
+        return context
+
+    def _sni(self, connection: ssl.SSLObject, name: str | None, _context) -> None:
+        connection.sandlot_sni = name  # type: ignore[attr-defined]  # read by the protocol
+        if not name:
+            return
+        truststore = self.client_auth(name.lower().rstrip("."))
+        if truststore is None:
+            return
+        context = self._mutual.get(truststore)
+        if context is None:
+            context = self._new_context()
+            # Optional at the TLS layer, as API Gateway: a client without a certificate
+            # completes the handshake and is answered 403; every certificate in the
+            # truststore is a trust anchor (an intermediate CA's too).
+            context.verify_mode = ssl.CERT_OPTIONAL
+            context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+            context.load_verify_locations(cadata=truststore.decode("ascii", "replace"))
+            if len(self._mutual) > 64:
+                self._mutual.clear()
+            self._mutual[truststore] = context
+        connection.context = context
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, readable by its user only."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
