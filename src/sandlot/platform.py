@@ -25,6 +25,7 @@ from sandlot.iam.authorizer import Authorizer
 from sandlot.iam.credentials import CredentialStore
 from sandlot.iam.decisions import FLUSH_INTERVAL_S
 from sandlot.iam.principal import Principal, assumed_role
+from sandlot.protocol.dataplane import CustomDomain
 from sandlot.protocol.errors import not_implemented
 from sandlot.services import provider_class
 from sandlot.services.provider import Provider, RequestContext
@@ -63,6 +64,8 @@ class Platform:
         self.function_endpoint_url = self.endpoint_url  # functions' AWS_ENDPOINT_URL
         self.function_network = "shared"  # "isolated" once the engine has them
         self._providers: dict[str, Provider | None] = {}
+        # Custom domain names data planes serve (API Gateway's), kept by their providers.
+        self.custom_domains: dict[str, CustomDomain] = {}
         self._engine: Engine | None = None
         self._tasks: list[asyncio.Task] = []
         if settings.secure:
@@ -75,6 +78,8 @@ class Platform:
         self.function_endpoint_url = function_endpoint_url or endpoint_url
         # SNS registers its dead-letter hook before deliveries run.
         self.provider("sns")
+        # API Gateway registers its custom domain names (self.custom_domains).
+        self.provider("apigatewayv2")
         self._tasks.append(asyncio.create_task(self.deliveries.run()))
         self._tasks.append(asyncio.create_task(self._sweep_log_retention()))
         self._tasks.append(asyncio.create_task(self._flush_decisions()))

@@ -152,7 +152,9 @@ class Gateway:
     async def __call__(self, scope, receive, send) -> None:
         kind = scope["type"]
         if kind == "http":
-            found = dataplane.match(_host(scope), scope.get("path", ""))
+            found = dataplane.match(
+                _host(scope), scope.get("path", ""), self.platform.custom_domains
+            )
             if found is not None:
                 answer = await self._data_plane(scope, receive, found)
                 await _send_data_plane(send, answer, scope["method"] == "HEAD")
@@ -211,9 +213,17 @@ class Gateway:
         ``DataPlaneRequest``; never raises."""
         raw_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         host = _host(scope) or ""
-        refusal = self.browser.host_refusal(host)
-        if refusal is not None:
-            return json_response(403, {"message": refusal})
+        client_cert = None
+        if found.domain is not None:
+            # A custom domain: its own name, not a local one, so no rebinding check;
+            # with a truststore, the client's verified certificate is required.
+            client_cert, refused = _mutual_tls(scope, found)
+            if refused:
+                return json_response(403, {"message": "Forbidden"})
+        else:
+            refusal = self.browser.host_refusal(host)
+            if refusal is not None:
+                return json_response(403, {"message": refusal})
         chunks, size, more = [], 0, True
         while more:
             message = await receive()
@@ -241,6 +251,8 @@ class Gateway:
             secure=scope.get("scheme") == "https",
             host=host,
             region=found.region or self.settings.region,
+            domain=found.target if found.domain is not None else None,
+            client_cert=client_cert,
         )
         request.principal = self._data_plane_signer(scope, request)
         service = found.services[-1]
@@ -801,6 +813,20 @@ class Gateway:
             )
         headers = {"Content-Type": "application/zip", "Content-Length": str(size)}
         return HttpResponse(200, headers, FileBody(file, 0, size))
+
+
+def _mutual_tls(scope, found: dataplane.Match) -> tuple[str | None, bool]:
+    """(the client certificate's PEM, refused) for a request to a custom domain. A
+    domain with a truststore requires a connection whose handshake named it (SNI, so
+    its truststore was asked for) and presented a certificate that verified against
+    it; without one API Gateway answers 403 Forbidden."""
+    assert found.domain is not None
+    if found.domain.truststore is None:
+        return None, False
+    tls = scope.get("extensions", {}).get("tls")
+    if not tls or tls.get("server_name") != found.target or not tls.get("client_cert_chain"):
+        return None, True
+    return tls["client_cert_chain"][0], False
 
 
 def _host(scope) -> str | None:

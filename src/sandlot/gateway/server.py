@@ -81,7 +81,7 @@ def run(settings: Settings, *, out=sys.stdout, err=sys.stderr) -> None:
         server.function_socket = _function_listener(settings)
         server.https_sockets, server.tls = https_sockets, tls
         if tls is not None:
-            app.tls = tls
+            tls.domain = platform.custom_domains.get  # API Gateway's custom domain names
         app.function_listener = server.function_socket.getsockname()
         asyncio.run(_serve(server, sockets, platform, settings, held, started, out))
     finally:

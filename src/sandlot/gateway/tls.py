@@ -12,8 +12,9 @@ A wildcard covers one label, and OpenSSL-based clients (Python, curl) refuse a w
 with fewer than two dots after it, so ``*.localhost`` only helps other TLS stacks; the
 longer wildcards are what Python and curl match.
 
-``ServerTls`` also carries the contexts of API Gateway custom domain names that require
-client certificates (mutual TLS): the handshake's SNI picks one (``sni_callback``).
+``ServerTls`` also serves API Gateway's custom domain names: the handshake's SNI picks
+a context with a certificate for the domain (issued by the CA on first use, kept in
+``tls/domains/``) which, for a domain with a truststore, asks for a client certificate.
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from sandlot.protocol.dataplane import CustomDomain
+
 TLS_DIR = "tls"
 CA_CERT = "ca.pem"
 CA_KEY = "ca-key.pem"
 SERVER_CERT = "server.pem"
-SERVER_KEY = "server-key.pem"
+DOMAINS_DIR = "domains"  # certificates for custom domain names, one per name
 
 _CA_DAYS = 3650
 # 397 days: the longest validity Apple's and Google's TLS stacks accept for a server
@@ -151,21 +154,34 @@ def server_names(region: str) -> list[str]:
 
 def ensure_server_cert(data_dir: Path, region: str) -> tuple[Path, Path]:
     """(certificate, key) paths of a current server certificate signed by the CA."""
+    return _ensure_leaf(data_dir, tls_dir(data_dir) / SERVER_CERT, server_names(region), True)
+
+
+def ensure_domain_cert(data_dir: Path, name: str) -> tuple[Path, Path]:
+    """(certificate, key) paths of a certificate for a custom domain name, signed by the
+    CA (in AWS it is ACM's; locally clients trust sandlot's CA for every name)."""
+    folder = tls_dir(data_dir) / DOMAINS_DIR
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return _ensure_leaf(data_dir, folder / f"{name}.pem", [name], False)
+
+
+def _ensure_leaf(data_dir: Path, cert_path: Path, names: list[str], ips: bool) -> tuple[Path, Path]:
+    """A certificate at ``cert_path`` (its key beside it, ``-key.pem``) for ``names``
+    (and loopback's addresses with ``ips``), issued again unless current."""
     ca_path = ensure_ca(data_dir)
-    folder = tls_dir(data_dir)
-    cert_path, key_path = folder / SERVER_CERT, folder / SERVER_KEY
-    names = server_names(region)
+    key_path = cert_path.with_name(cert_path.stem + "-key.pem")
     ca_cert = x509.load_pem_x509_certificate(ca_path.read_bytes())
     if cert_path.exists() and key_path.exists() and _current(cert_path, ca_cert, names):
         return cert_path, key_path
-    ca_key = serialization.load_pem_private_key((folder / CA_KEY).read_bytes(), None)
+    ca_key = serialization.load_pem_private_key((tls_dir(data_dir) / CA_KEY).read_bytes(), None)
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
-    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", "::1")]
+    if ips:
+        sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", "::1")]
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -201,47 +217,55 @@ def _current(cert_path: Path, ca_cert: x509.Certificate, names: list[str]) -> bo
 
 class ServerTls:
     """The TLS side of the HTTPS listener: the server certificate, and per-SNI contexts
-    for custom domain names that request client certificates.
+    for custom domain names (their own certificate, and a client certificate request
+    when they require mutual TLS).
 
-    ``client_auth(name)`` answers the PEM truststore of a domain name that requires
-    mutual TLS, or None; it is asked at each handshake naming a server (SNI), so a
-    domain created or deleted takes effect for the next connection.
+    ``domain(name)`` answers the custom domain registered under a name (SNI), or None;
+    it is asked at each handshake naming a server, so a domain created, changed or
+    deleted takes effect for the next connection.
     """
 
     def __init__(self, data_dir: Path, region: str) -> None:
+        self.data_dir = data_dir
         self.ca_path = ensure_ca(data_dir)
-        self.cert_path, self.key_path = ensure_server_cert(data_dir, region)
-        self.client_auth: Callable[[str], bytes | None] = lambda _name: None
-        self._mutual: dict[bytes, ssl.SSLContext] = {}  # by truststore content
-        self.context = self._new_context()
+        cert_path, key_path = ensure_server_cert(data_dir, region)
+        self.domain: Callable[[str], CustomDomain | None] = lambda _name: None
+        self._domains: dict[tuple[str, bytes | None], ssl.SSLContext] = {}
+        self.context = self._new_context(cert_path, key_path)
         self.context.sni_callback = self._sni
 
-    def _new_context(self) -> ssl.SSLContext:
+    @staticmethod
+    def _new_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2  # as API Gateway's TLS_1_2 policy
-        context.load_cert_chain(self.cert_path, self.key_path)
+        context.load_cert_chain(cert_path, key_path)
         context.set_alpn_protocols(["http/1.1"])
         return context
 
     def _sni(self, connection: ssl.SSLObject, name: str | None, _context) -> None:
+        name = name.lower().rstrip(".") if name else None
         connection.sandlot_sni = name  # type: ignore[attr-defined]  # read by the protocol
         if not name:
             return
-        truststore = self.client_auth(name.lower().rstrip("."))
-        if truststore is None:
+        domain = self.domain(name)
+        if domain is None:
             return
-        context = self._mutual.get(truststore)
+        key = (name, domain.truststore)
+        context = self._domains.get(key)
         if context is None:
-            context = self._new_context()
-            # Optional at the TLS layer, as API Gateway: a client without a certificate
-            # completes the handshake and is answered 403; every certificate in the
-            # truststore is a trust anchor (an intermediate CA's too).
-            context.verify_mode = ssl.CERT_OPTIONAL
-            context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
-            context.load_verify_locations(cadata=truststore.decode("ascii", "replace"))
-            if len(self._mutual) > 64:
-                self._mutual.clear()
-            self._mutual[truststore] = context
+            # Once per domain and truststore: the certificate is made (or read) here,
+            # in the handshake, a few milliseconds the first time.
+            context = self._new_context(*ensure_domain_cert(self.data_dir, name))
+            if domain.truststore is not None:
+                # Optional at the TLS layer, as API Gateway: a client without a
+                # certificate completes the handshake and is answered 403; every
+                # certificate in the truststore is a trust anchor (intermediates too).
+                context.verify_mode = ssl.CERT_OPTIONAL
+                context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+                context.load_verify_locations(cadata=domain.truststore.decode("ascii"))
+            if len(self._domains) > 256:
+                self._domains.clear()
+            self._domains[key] = context
         connection.context = context
 
 
