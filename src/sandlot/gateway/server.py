@@ -81,7 +81,7 @@ def run(settings: Settings, *, out=sys.stdout, err=sys.stderr) -> None:
         server.function_socket = _function_listener(settings)
         server.https_sockets, server.tls = https_sockets, tls
         if tls is not None:
-            tls.domain = platform.custom_domains.get  # API Gateway's custom domain names
+            tls.domains = platform.custom_domains  # API Gateway's custom domain names
         app.function_listener = server.function_socket.getsockname()
         asyncio.run(_serve(server, sockets, platform, settings, held, started, out))
     finally:
@@ -222,10 +222,17 @@ class _Server(uvicorn.Server):
         self.servers.append(
             await loop.create_server(protocol, sock=self.function_socket, backlog=2048)
         )
+        tls = self.tls
+
+        def tls_protocol(_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Protocol:
+            assert tls is not None
+            tls.prepare()  # called before the loop creates the connection's TLS state
+            return protocol(_loop)
+
         for sock in self.https_sockets:
-            assert self.tls is not None
+            assert tls is not None
             self.servers.append(
-                await loop.create_server(protocol, sock=sock, backlog=2048, ssl=self.tls.context)
+                await loop.create_server(tls_protocol, sock=sock, backlog=2048, ssl=tls.context)
             )
 
     @contextlib.contextmanager

@@ -24,7 +24,7 @@ import ipaddress
 import os
 import ssl
 import tempfile
-from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
 
 from cryptography import x509
@@ -220,19 +220,34 @@ class ServerTls:
     for custom domain names (their own certificate, and a client certificate request
     when they require mutual TLS).
 
-    ``domain(name)`` answers the custom domain registered under a name (SNI), or None;
-    it is asked at each handshake naming a server, so a domain created, changed or
-    deleted takes effect for the next connection.
+    ``domains`` (name → CustomDomain, kept by the providers) is read at each handshake
+    naming a server, so a domain created, changed or deleted takes effect for the next
+    connection.
+
+    Python's ssl cannot change a connection's verify mode once it exists (switching the
+    context in the SNI callback switches certificate and truststore, not whether a
+    client certificate is requested), so while any domain requires mutual TLS every
+    new connection asks for an optional client certificate (``prepare``): clients
+    without one are unaffected, and one presenting a certificate to another name must
+    present one some truststore accepts.
     """
 
     def __init__(self, data_dir: Path, region: str) -> None:
         self.data_dir = data_dir
         self.ca_path = ensure_ca(data_dir)
         cert_path, key_path = ensure_server_cert(data_dir, region)
-        self.domain: Callable[[str], CustomDomain | None] = lambda _name: None
+        self.domains: Mapping[str, CustomDomain] = {}
         self._domains: dict[tuple[str, bytes | None], ssl.SSLContext] = {}
         self.context = self._new_context(cert_path, key_path)
         self.context.sni_callback = self._sni
+
+    def prepare(self) -> None:
+        """Before a connection's TLS begins: request client certificates while any
+        custom domain requires them."""
+        mutual = any(d.truststore is not None for d in self.domains.values())
+        wanted = ssl.CERT_OPTIONAL if mutual else ssl.CERT_NONE
+        if self.context.verify_mode != wanted:
+            self.context.verify_mode = wanted
 
     @staticmethod
     def _new_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
@@ -247,7 +262,7 @@ class ServerTls:
         connection.sandlot_sni = name  # type: ignore[attr-defined]  # read by the protocol
         if not name:
             return
-        domain = self.domain(name)
+        domain = self.domains.get(name)
         if domain is None:
             return
         key = (name, domain.truststore)
