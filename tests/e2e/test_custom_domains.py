@@ -102,9 +102,7 @@ def _get(server, domain: str, path: str, cert=None) -> tuple[int | None, bytes]:
         socket.create_connection(("127.0.0.1", port), timeout=30) as raw,
         context.wrap_socket(raw, server_hostname=domain) as tls,
     ):
-        tls.sendall(
-            f"GET {path} HTTP/1.1\r\nHost: {domain}\r\nConnection: close\r\n\r\n".encode()
-        )
+        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {domain}\r\nConnection: close\r\n\r\n".encode())
         data = b""
         while chunk := tls.recv(65536):
             data += chunk
