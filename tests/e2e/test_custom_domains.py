@@ -261,3 +261,55 @@ def test_delete_mapping_and_domain(server, setup) -> None:
     apis.delete_domain_name(DomainName="open.example.test")
     gone = error_of(apis.get_domain_name, DomainName="open.example.test")
     assert (gone["Code"], gone["HTTPStatusCode"]) == ("NotFoundException", 404)
+
+
+STACK = """
+Parameters:
+  ApiId: {Type: String}
+Resources:
+  Domain:
+    Type: AWS::ApiGatewayV2::DomainName
+    Properties:
+      DomainName: stack.example.test
+      DomainNameConfigurations: [{EndpointType: REGIONAL}]
+      MutualTlsAuthentication: {TruststoreUri: s3://truststores/ca.pem}
+  Mapping:
+    Type: AWS::ApiGatewayV2::ApiMapping
+    Properties:
+      DomainName: !Ref Domain
+      ApiId: !Ref ApiId
+      Stage: $default
+      ApiMappingKey: v2
+Outputs:
+  Target: {Value: !GetAtt Domain.RegionalDomainName}
+  MappingId: {Value: !Ref Mapping}
+"""
+
+
+def test_cloudformation_domain_name_and_api_mapping(server, setup) -> None:
+    cfn = make_client(server.endpoint, "cloudformation")
+    cfn.create_stack(
+        StackName="domains",
+        TemplateBody=STACK,
+        Parameters=[{"ParameterKey": "ApiId", "ParameterValue": setup["api_id"]}],
+    )
+    cfn.get_waiter("stack_create_complete").wait(
+        StackName="domains", WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    stack = cfn.describe_stacks(StackName="domains")["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert outputs["Target"] == "localhost.localstack.cloud"
+    apis = make_client(server.endpoint, "apigatewayv2")
+    mapping = apis.get_api_mapping(DomainName="stack.example.test",
+                                   ApiMappingId=outputs["MappingId"])  # fmt: skip
+    assert (mapping["ApiId"], mapping["ApiMappingKey"]) == (setup["api_id"], "v2")
+    status, body = _get(server, "stack.example.test", "/v2/hello", setup["trusted"])
+    assert status == 200, body
+    assert "clientCert" in json.loads(body)["requestContext"]["authentication"]
+    assert _get(server, "stack.example.test", "/v2/hello")[0] == 403
+    cfn.delete_stack(StackName="domains")
+    cfn.get_waiter("stack_delete_complete").wait(
+        StackName="domains", WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    gone = error_of(apis.get_domain_name, DomainName="stack.example.test")
+    assert gone["Code"] == "NotFoundException"
