@@ -78,14 +78,15 @@ class Platform:
         self.function_endpoint_url = function_endpoint_url or endpoint_url
         # SNS registers its dead-letter hook before deliveries run.
         self.provider("sns")
-        # API Gateway registers its custom domain names (self.custom_domains).
-        self.provider("apigatewayv2")
         self._tasks.append(asyncio.create_task(self.deliveries.run()))
         self._tasks.append(asyncio.create_task(self._sweep_log_retention()))
         self._tasks.append(asyncio.create_task(self._flush_decisions()))
         # The engine right after start-up, not on the first invoke: its zygote then
         # imports while nobody waits.
         asyncio.get_running_loop().call_soon(lambda: self.engine)
+        # API Gateway registers its custom domain names (self.custom_domains), just
+        # after start-up too: its modules' import is not worth delaying "ready" for.
+        asyncio.get_running_loop().call_soon(lambda: self.provider("apigatewayv2"))
         # Lambda's provisioned concurrency configurations are provisioned again.
         lambda_provider = self.provider("lambda")
         if lambda_provider is not None and hasattr(lambda_provider, "start"):

@@ -313,3 +313,15 @@ def test_cloudformation_domain_name_and_api_mapping(server, setup) -> None:
     )
     gone = error_of(apis.get_domain_name, DomainName="stack.example.test")
     assert gone["Code"] == "NotFoundException"
+
+
+def test_domains_and_ca_survive_a_restart(server, setup) -> None:
+    """The CA, the domain and its truststore are durable: after a restart the same CA
+    verifies the server and the domain still requires and accepts the certificate."""
+    ca_before = open(server.ca_path, "rb").read()
+    server.stop()
+    with SandlotServer(server.data_dir) as again:
+        assert open(again.ca_path, "rb").read() == ca_before
+        status, body = _get(again, "api.example.test", "/hello", setup["trusted"])
+        assert status == 200, body
+        assert _get(again, "api.example.test", "/hello")[0] == 403
