@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import socket
 import ssl
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -318,10 +319,10 @@ def test_cloudformation_domain_name_and_api_mapping(server, setup) -> None:
 def test_domains_and_ca_survive_a_restart(server, setup) -> None:
     """The CA, the domain and its truststore are durable: after a restart the same CA
     verifies the server and the domain still requires and accepts the certificate."""
-    ca_before = open(server.ca_path, "rb").read()
+    ca_before = Path(server.ca_path).read_bytes()
     server.stop()
     with SandlotServer(server.data_dir) as again:
-        assert open(again.ca_path, "rb").read() == ca_before
+        assert Path(again.ca_path).read_bytes() == ca_before
         status, body = _get(again, "api.example.test", "/hello", setup["trusted"])
         assert status == 200, body
         assert _get(again, "api.example.test", "/hello")[0] == 403

@@ -160,6 +160,7 @@ def ensure_server_cert(data_dir: Path, region: str) -> tuple[Path, Path]:
 def ensure_domain_cert(data_dir: Path, name: str) -> tuple[Path, Path]:
     """(certificate, key) paths of a certificate for a custom domain name, signed by the
     CA (in AWS it is ACM's; locally clients trust sandlot's CA for every name)."""
+    ensure_ca(data_dir)
     folder = tls_dir(data_dir) / DOMAINS_DIR
     folder.mkdir(mode=0o700, exist_ok=True)
     return _ensure_leaf(data_dir, folder / f"{name}.pem", [name], False)
