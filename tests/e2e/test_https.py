@@ -18,6 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, SSLError
 from cryptography import x509
 
+from tests.e2e.conftest import cli_env
 from tests.e2e.server import SandlotServer
 
 
@@ -145,3 +146,47 @@ def test_secure_transport_in_a_bucket_policy(server) -> None:
     assert denied.value.response["Error"]["Code"] == "AccessDenied"
     s3.delete_bucket_policy(Bucket="tls-only")
     assert plain.get_object(Bucket="tls-only", Key="a")["Body"].read() == b"over tls"
+
+
+def test_aws_cli_over_https_with_aws_ca_bundle(server, tmp_path) -> None:
+    """The AWS CLI with AWS_ENDPOINT_URL on HTTPS and AWS_CA_BUNDLE: an upload a
+    TLS-only bucket policy admits."""
+    https_client(server, "s3").create_bucket(Bucket="cli-tls")
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": ["arn:aws:s3:::cli-tls", "arn:aws:s3:::cli-tls/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}  # fmt: skip
+    https_client(server, "s3").put_bucket_policy(Bucket="cli-tls", Policy=json.dumps(policy))
+    source = tmp_path / "f.txt"
+    source.write_text("via the cli")
+    env = cli_env(server.https_endpoint)
+    env["AWS_CA_BUNDLE"] = server.ca_path
+    done = subprocess.run(
+        [sys.executable, "-m", "awscli", "s3", "cp", str(source), "s3://cli-tls/f.txt"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    plain = subprocess.run(
+        [sys.executable, "-m", "awscli", "s3", "cp", str(source), "s3://cli-tls/g.txt"],
+        env=cli_env(server.endpoint), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert plain.returncode != 0 and "AccessDenied" in plain.stderr
+    body = https_client(server, "s3").get_object(Bucket="cli-tls", Key="f.txt")["Body"]
+    assert body.read() == b"via the cli"
+
+
+def test_https_port_flag_and_no_https(server) -> None:
+    taken = urlsplit(server.https_endpoint).port
+    busy = subprocess.run(
+        [sys.executable, "-m", "sandlot.cli.main", "up", "--ephemeral", "--port", "0",
+         "--https-port", str(taken)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert busy.returncode == 1
+    assert busy.stderr == (
+        f"sandlot: cannot listen on 127.0.0.1:{taken}: Address already in use (another "
+        "server is using it: stop it or choose another --https-port)\n"
+    )
+    with SandlotServer(None, "--no-https", lambda_role=False) as plain:
+        assert plain.https_endpoint == "" and plain.ca_path == ""
+        assert not any("https" in line for line in plain.output)
