@@ -177,7 +177,7 @@ class Gateway:
             headers,
             client_ip=(scope.get("client") or ("",))[0],
             from_function=tuple(scope.get("server") or ()) == self.function_listener,
-            secure=scope["scheme"] == "https",
+            secure=scope.get("scheme") == "https",  # optional in ASGI: "http"
         )
         if (
             request.method == "PUT" or post_object.is_form(request)
