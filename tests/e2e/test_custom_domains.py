@@ -143,7 +143,8 @@ def setup(server, tmp_path_factory):
         route = "GET /hello" if stage == "$default" else "GET /old/hello"
         apis.create_route(ApiId=api_id, RouteKey=route, Target=f"integrations/{integration}")
         apis.create_stage(ApiId=api_id, StageName=stage, AutoDeploy=True)
-    return {"api_id": api_id, "trusted": trusted, "stranger": stranger}
+    return {"api_id": api_id, "trusted": trusted, "stranger": stranger,
+            "trusted_ca": trusted_ca[0], "other_ca": other_ca[0]}  # fmt: skip
 
 
 def test_domain_name_control_plane(server, setup) -> None:
@@ -243,6 +244,48 @@ def test_mtls_cannot_be_bypassed_by_another_sni(server, setup) -> None:
         while chunk := tls.recv(65536):
             data += chunk
     assert data.startswith(b"HTTP/1.1 403"), data
+
+
+def test_mtls_domain_over_plain_http_is_refused(server, setup) -> None:
+    """No TLS, no client certificate: 403, as for a client without one."""
+    port = urlsplit(server.endpoint).port
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+        raw.sendall(b"GET /hello HTTP/1.1\r\nHost: api.example.test\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := raw.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 403") and data.endswith(b'{"message":"Forbidden"}')
+
+
+def test_update_truststore_takes_effect_for_new_connections(server, setup) -> None:
+    """A new truststore version (here: both CAs, and a block that does not parse, a
+    warning) admits the other CA's client from the next handshake on."""
+    s3 = make_client(server.endpoint, "s3")
+    bundle = (
+        setup["trusted_ca"].public_bytes(serialization.Encoding.PEM)
+        + b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n"
+        + setup["other_ca"].public_bytes(serialization.Encoding.PEM)
+    )
+    s3.put_object(Bucket="truststores", Key="both.pem", Body=bundle)
+    apis = make_client(server.endpoint, "apigatewayv2")
+    updated = apis.update_domain_name(
+        DomainName="api.example.test",
+        MutualTlsAuthentication={"TruststoreUri": "s3://truststores/both.pem"},
+    )
+    mutual = updated["MutualTlsAuthentication"]
+    assert mutual["TruststoreUri"] == "s3://truststores/both.pem"
+    assert len(mutual["TruststoreWarnings"]) == 1
+    status, body = _get(server, "api.example.test", "/hello", setup["stranger"])
+    assert status == 200, body
+    event = json.loads(body)
+    assert event["requestContext"]["authentication"]["clientCert"]["issuerDN"] == (
+        "CN=Other CA,O=Example Corp"
+    )
+    apis.update_domain_name(
+        DomainName="api.example.test",
+        MutualTlsAuthentication={"TruststoreUri": "s3://truststores/ca.pem"},
+    )
+    assert _get(server, "api.example.test", "/hello", setup["trusted"])[0] == 200
 
 
 def test_domain_without_truststore_and_unmapped_paths(server, setup) -> None:

@@ -253,11 +253,10 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
 
 def _tls_extension(ssl_object: ssl.SSLObject) -> dict:
-    """ASGI's TLS extension for a connection whose handshake is complete."""
+    """The parts of ASGI's TLS extension sandlot uses, for a connection whose handshake
+    is complete (Python's ssl gives the peer's own certificate, not its chain)."""
     der = ssl_object.getpeercert(binary_form=True)
     return {
         "server_name": getattr(ssl_object, "sandlot_sni", None),  # set by gateway/tls.py
         "client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
-        "tls_version": ssl_object.version(),
-        "cipher_suite": (ssl_object.cipher() or ("",))[0],
     }
