@@ -143,7 +143,17 @@ def setup(server, tmp_path_factory):
         route = "GET /hello" if stage == "$default" else "GET /old/hello"
         apis.create_route(ApiId=api_id, RouteKey=route, Target=f"integrations/{integration}")
         apis.create_stage(ApiId=api_id, StageName=stage, AutoDeploy=True)
-    return {"api_id": api_id, "trusted": trusted, "stranger": stranger,
+    rest = make_client(server.endpoint, "apigateway")
+    uri = f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations"
+    proxy = {"type": "aws_proxy", "httpMethod": "POST", "uri": uri}
+    definition = {"swagger": "2.0", "info": {"title": "rest-mtls", "version": "1"},
+                  "paths": {"/pets/{id}": {"get": {"x-amazon-apigateway-integration": proxy}}}}  # fmt: skip
+    rest_id = rest.import_rest_api(body=json.dumps(definition).encode())["id"]
+    rest.create_deployment(restApiId=rest_id, stageName="prod")
+    lam.add_permission(FunctionName=arn, StatementId="rest", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com",
+                       SourceArn=f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{rest_id}/*")  # fmt: skip
+    return {"api_id": api_id, "rest_id": rest_id, "trusted": trusted, "stranger": stranger,
             "trusted_ca": trusted_ca[0], "other_ca": other_ca[0]}  # fmt: skip
 
 
@@ -286,6 +296,58 @@ def test_update_truststore_takes_effect_for_new_connections(server, setup) -> No
         MutualTlsAuthentication={"TruststoreUri": "s3://truststores/ca.pem"},
     )
     assert _get(server, "api.example.test", "/hello", setup["trusted"])[0] == 200
+
+
+def test_rest_domain_name_and_base_path_mapping(server, setup) -> None:
+    """REST's domain operations see the same domains: a base path mapping to a REST
+    API on the mTLS domain passes requestContext.identity.clientCert (REST's proxy
+    event), and the mapping is an API mapping too."""
+    rest = make_client(server.endpoint, "apigateway")
+    domain = rest.get_domain_name(domainName="api.example.test")
+    assert domain["mutualTlsAuthentication"]["truststoreUri"] == "s3://truststores/ca.pem"
+    assert domain["endpointConfiguration"] == {"types": ["REGIONAL"]}
+    assert domain["regionalDomainName"] == "localhost.localstack.cloud"
+    created = rest.create_base_path_mapping(
+        domainName="api.example.test", basePath="shop", restApiId=setup["rest_id"], stage="prod"
+    )
+    assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
+    assert (created["basePath"], created["restApiId"], created["stage"]) == (
+        "shop", setup["rest_id"], "prod",
+    )  # fmt: skip
+    listed = rest.get_base_path_mappings(domainName="api.example.test")["items"]
+    assert {m["basePath"] for m in listed} == {"(none)", "legacy", "shop"}
+    status, body = _get(server, "api.example.test", "/shop/pets/7", setup["trusted"])
+    assert status == 200, body
+    event = json.loads(body)
+    assert "version" not in event and event["resource"] == "/pets/{id}"
+    assert event["pathParameters"] == {"id": "7"}
+    cert = event["requestContext"]["identity"]["clientCert"]
+    assert cert["subjectDN"] == "CN=trusted-client,O=Example Corp"
+    assert cert["clientCertPem"].startswith("-----BEGIN CERTIFICATE-----")
+    assert _get(server, "api.example.test", "/shop/pets/7")[0] == 403
+    bad = error_of(rest.create_base_path_mapping, domainName="api.example.test",
+                   basePath="x", restApiId="nosuchapi", stage="prod")  # fmt: skip
+    assert (bad["Code"], bad["HTTPStatusCode"]) == ("NotFoundException", 404)
+    rest.delete_base_path_mapping(domainName="api.example.test", basePath="shop")
+    assert _get(server, "api.example.test", "/shop/pets/7", setup["trusted"])[0] == 404
+    missing = error_of(rest.get_base_path_mapping, domainName="api.example.test", basePath="shop")
+    assert missing["Code"] == "NotFoundException"
+    made = rest.create_domain_name(
+        domainName="rest.example.test",
+        regionalCertificateArn="arn:aws:acm:us-east-1:000000000000:certificate/x",
+        endpointConfiguration={"types": ["REGIONAL"]},
+    )
+    assert made["regionalCertificateArn"].endswith("certificate/x")
+    names = {d["domainName"] for d in rest.get_domain_names()["items"]}
+    assert {"api.example.test", "rest.example.test"} <= names
+    v2 = make_client(server.endpoint, "apigatewayv2").get_domain_name(
+        DomainName="rest.example.test"
+    )
+    assert v2["DomainNameConfigurations"][0]["EndpointType"] == "REGIONAL"
+    rest.delete_domain_name(domainName="rest.example.test")
+    assert error_of(rest.get_domain_name, domainName="rest.example.test")["Code"] == (
+        "NotFoundException"
+    )
 
 
 def test_domain_without_truststore_and_unmapped_paths(server, setup) -> None:

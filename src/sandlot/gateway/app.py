@@ -255,10 +255,18 @@ class Gateway:
             client_cert=client_cert,
         )
         request.principal = self._data_plane_signer(scope, request)
-        service = found.services[-1]
-        for candidate in found.services[:-1]:
+        services = found.services
+        if found.domain is not None:
+            # The domain's owner picks the API mapping and rewrites the request to the
+            # mapped API's id and stage path: from there it is an execute-api request.
+            owner = self.platform.provider(found.domain.service)
+            if owner is None or not owner.map_domain(request):  # type: ignore[attr-defined]
+                return json_response(404, {"message": "Not Found"})
+            services = dataplane.EXECUTE_API
+        service = services[-1]
+        for candidate in services[:-1]:
             owner = self.platform.provider(candidate)
-            if owner is not None and owner.serves(found.target):  # type: ignore[attr-defined]
+            if owner is not None and owner.serves(request.target):  # type: ignore[attr-defined]
                 service = candidate
                 break
         handler = getattr(self.platform.provider(service), "data_plane", None)

@@ -17,8 +17,10 @@ the integration as ``requestContext.authentication.clientCert`` (payload 2.0) or
 ``requestContext.identity.clientCert`` (1.0).
 
 Not modelled: ACM (``CertificateArn`` is kept as given; sandlot's own server
-certificate and CA serve every name), and mappings to REST APIs (only HTTP APIs are
-served by this provider: mapping another id answers NotFoundException).
+certificate and CA serve every name). A mapping may name a REST API (checked through
+``Platform.call("apigateway", "GetStage")``); the gateway serves a mapped request as
+the API's, REST or HTTP (``map_domain``). REST's own domain operations
+(``services/apigateway/domains.py``) are views of these.
 """
 
 from __future__ import annotations
@@ -28,12 +30,7 @@ import json
 from cryptography import x509
 
 from sandlot.protocol import ServiceError
-from sandlot.protocol.dataplane import (
-    CustomDomain,
-    DataPlaneRequest,
-    DataPlaneResponse,
-    json_response,
-)
+from sandlot.protocol.dataplane import CustomDomain, DataPlaneRequest
 from sandlot.services.apigatewayv2.base import (
     Doc,
     HttpApiBase,
@@ -44,6 +41,7 @@ from sandlot.services.apigatewayv2.base import (
     paged,
     public,
 )
+from sandlot.services.apigatewayv2.schema import APIS
 from sandlot.services.provider import RequestContext
 from sandlot.store import Migration, Table
 
@@ -124,13 +122,13 @@ class DomainNameOperations(HttpApiBase):
 
     # == API mappings ======================================================================
 
-    def create_api_mapping(self, ctx: RequestContext, params: dict) -> dict:
+    async def create_api_mapping(self, ctx: RequestContext, params: dict) -> dict:
         doc = self._domain(ctx, params["DomainName"])
         key = _mapping_key(params.get("ApiMappingKey"))
         if any(m["ApiMappingKey"] == key for m in doc["_mappings"].values()):
             raise conflict(f"ApiMapping with key '{key}' already exists for this domain.")
         mapping = {"ApiMappingId": new_id(6), "ApiMappingKey": key}
-        self._map(ctx, mapping, params)
+        await self._map(ctx, mapping, params)
         doc["_mappings"][mapping["ApiMappingId"]] = mapping
         self._save_domain(ctx, doc)
         return mapping
@@ -142,7 +140,7 @@ class DomainNameOperations(HttpApiBase):
         doc = self._domain(ctx, params["DomainName"])
         return paged(sorted(doc["_mappings"].values(), key=lambda m: m["ApiMappingKey"]), params)
 
-    def update_api_mapping(self, ctx: RequestContext, params: dict) -> dict:
+    async def update_api_mapping(self, ctx: RequestContext, params: dict) -> dict:
         doc = self._domain(ctx, params["DomainName"])
         mapping = self._mapping(doc, params["ApiMappingId"])
         if "ApiMappingKey" in params:
@@ -152,7 +150,7 @@ class DomainNameOperations(HttpApiBase):
             ):
                 raise conflict(f"ApiMapping with key '{key}' already exists for this domain.")
             mapping["ApiMappingKey"] = key
-        self._map(ctx, mapping, {"Stage": mapping["Stage"], **params})
+        await self._map(ctx, mapping, {"Stage": mapping["Stage"], **params})
         self._save_domain(ctx, doc)
         return mapping
 
@@ -165,18 +163,16 @@ class DomainNameOperations(HttpApiBase):
 
     # == the data plane ====================================================================
 
-    async def data_plane(self, request: DataPlaneRequest) -> DataPlaneResponse:
-        """A request to a custom domain goes to its mapped API and stage; others (an
-        API's own endpoint) straight on."""
-        if request.domain is None:
-            return await super().data_plane(request)  # type: ignore[misc]
+    def map_domain(self, request: DataPlaneRequest) -> bool:
+        """Rewrite a request to a custom domain (``request.domain``) to the API and
+        stage path of its mapping (the gateway then serves it as that API's); False
+        when no mapping takes it. Read from the store: a row by key per request."""
         row = self.store.get(DOMAINS, request.domain)
         if row is None:
-            return json_response(404, {"message": "Not Found"})
-        mappings = json.loads(row["doc"])["_mappings"].values()
+            return False
         path = request.path or "/"
         best, rest = None, path
-        for mapping in mappings:
+        for mapping in json.loads(row["doc"])["_mappings"].values():
             key = mapping["ApiMappingKey"]
             if key == "":
                 if best is None:
@@ -186,11 +182,11 @@ class DomainNameOperations(HttpApiBase):
             ):
                 best, rest = mapping, path[len(key) + 1 :] or "/"
         if best is None:
-            return json_response(404, {"message": "Not Found"})
+            return False
         request.target = best["ApiId"]
         stage = best["Stage"]
         request.path = rest if stage == "$default" else f"/{stage}{rest}"
-        return await super().data_plane(request)  # type: ignore[misc]
+        return True
 
     # == helpers ===========================================================================
 
@@ -226,11 +222,25 @@ class DomainNameOperations(HttpApiBase):
             raise not_found(f"Invalid ApiMapping identifier specified {mapping_id}", "ApiMapping")
         return found
 
-    def _map(self, ctx: RequestContext, mapping: Doc, params: dict) -> None:
-        """Point ``mapping`` at the API and stage ``params`` name, both existing."""
-        self.api_row(ctx, params["ApiId"])
-        self.existing(ctx, params["ApiId"], "stage", params["Stage"])
-        mapping["ApiId"], mapping["Stage"] = params["ApiId"], params["Stage"]
+    async def _map(self, ctx: RequestContext, mapping: Doc, params: dict) -> None:
+        """Point ``mapping`` at the API and stage ``params`` name, both existing: an
+        HTTP API's, or a REST API's (asked of API Gateway's REST provider, as the
+        caller: a domain serves both kinds, as in AWS)."""
+        api_id, stage = params["ApiId"], params["Stage"]
+        if self.store.get(APIS, api_id) is not None:
+            self.existing(ctx, api_id, "stage", stage)
+        else:
+            try:
+                await self.platform.call(
+                    "apigateway", "GetStage", {"restApiId": api_id, "stageName": stage},
+                    principal=ctx.principal, region=ctx.region, record_decisions=False,
+                )  # fmt: skip
+            except ServiceError as error:
+                if error.code != "NotFoundException":
+                    raise
+                what = "API" if "stage" not in error.message.lower() else "Stage"
+                raise not_found(f"Invalid {what} identifier specified {api_id}", "Api") from None
+        mapping["ApiId"], mapping["Stage"] = api_id, stage
 
     async def _set_truststore(self, ctx: RequestContext, doc: Doc, mutual: dict) -> None:
         """Read the PEM bundle at ``TruststoreUri`` (as the caller, who needs
