@@ -48,6 +48,18 @@ def test_server_certificate_is_kept_then_reissued(tmp_path):
     assert tls.ensure_server_cert(tmp_path, "xx-test-9")[0].read_bytes() != again
 
 
+def test_server_certificate_covers_the_bound_address(tmp_path):
+    cert_path, _ = tls.ensure_server_cert(tmp_path, "us-east-1", "10.1.2.3")
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "10.1.2.3" in {str(a) for a in sans.get_values_for_type(x509.IPAddress)}
+    assert tls.ensure_server_cert(tmp_path, "us-east-1", "10.1.2.3")[0].read_bytes() == (
+        cert_path.read_bytes()
+    )  # current: kept
+    assert "sandlot.internal" in tls.server_names("us-east-1", "sandlot.internal")
+    assert tls.server_names("us-east-1", "127.0.0.1") == tls.server_names("us-east-1")
+
+
 def test_domain_certificate(tmp_path):
     cert_path, _ = tls.ensure_domain_cert(tmp_path, "api.example.com")
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())

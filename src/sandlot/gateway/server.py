@@ -62,7 +62,7 @@ def run(settings: Settings, *, out=sys.stdout, err=sys.stderr) -> None:
         https_sockets, tls = [], None
         if settings.https:
             https_sockets = _listen(settings.host, settings.resolved_https_port, "--https-port")
-            tls = ServerTls(held.path, settings.region)
+            tls = ServerTls(held.path, settings.region, settings.host)
         platform = Platform(settings, data_dir)
         app = Gateway(platform)
         config = uvicorn.Config(

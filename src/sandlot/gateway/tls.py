@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import socket
 import ssl
 import tempfile
 from collections.abc import Mapping
@@ -130,10 +131,14 @@ def ensure_ca(data_dir: Path) -> Path:
     return cert_path
 
 
-def server_names(region: str) -> list[str]:
-    """The DNS names (wildcards included) the server certificate covers."""
+def server_names(region: str, host: str = "127.0.0.1") -> list[str]:
+    """The names (wildcards and addresses included) the server certificate covers: the
+    local ones, and the address sandlot binds (off loopback, in secure mode) or, bound
+    to every address, the machine's host name."""
     names = [
         "localhost",
+        "127.0.0.1",
+        "::1",
         "*.localhost",
         "localhost.localstack.cloud",
         "*.localhost.localstack.cloud",
@@ -149,12 +154,16 @@ def server_names(region: str) -> list[str]:
             f"*.lambda-url.{each}.localhost",
             f"*.lambda-url.{each}.localhost.localstack.cloud",
         ]
+    bound = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+    if _canonical(bound) not in {_canonical(n) for n in names}:
+        names.append(bound)
     return names
 
 
-def ensure_server_cert(data_dir: Path, region: str) -> tuple[Path, Path]:
+def ensure_server_cert(data_dir: Path, region: str, host: str = "127.0.0.1") -> tuple[Path, Path]:
     """(certificate, key) paths of a current server certificate signed by the CA."""
-    return _ensure_leaf(data_dir, tls_dir(data_dir) / SERVER_CERT, server_names(region), True)
+    names = server_names(region, host)
+    return _ensure_leaf(data_dir, tls_dir(data_dir) / SERVER_CERT, names)
 
 
 def ensure_domain_cert(data_dir: Path, name: str) -> tuple[Path, Path]:
@@ -163,12 +172,12 @@ def ensure_domain_cert(data_dir: Path, name: str) -> tuple[Path, Path]:
     ensure_ca(data_dir)
     folder = tls_dir(data_dir) / DOMAINS_DIR
     folder.mkdir(mode=0o700, exist_ok=True)
-    return _ensure_leaf(data_dir, folder / f"{name}.pem", [name], False)
+    return _ensure_leaf(data_dir, folder / f"{name}.pem", [name])
 
 
-def _ensure_leaf(data_dir: Path, cert_path: Path, names: list[str], ips: bool) -> tuple[Path, Path]:
+def _ensure_leaf(data_dir: Path, cert_path: Path, names: list[str]) -> tuple[Path, Path]:
     """A certificate at ``cert_path`` (its key beside it, ``-key.pem``) for ``names``
-    (and loopback's addresses with ``ips``), issued again unless current."""
+    (host names and IP addresses), issued again unless current."""
     ca_path = ensure_ca(data_dir)
     key_path = cert_path.with_name(cert_path.stem + "-key.pem")
     ca_cert = x509.load_pem_x509_certificate(ca_path.read_bytes())
@@ -177,9 +186,9 @@ def _ensure_leaf(data_dir: Path, cert_path: Path, names: list[str], ips: bool) -
     ca_key = serialization.load_pem_private_key((tls_dir(data_dir) / CA_KEY).read_bytes(), None)
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
-    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
-    if ips:
-        sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", "::1")]
+    sans: list[x509.GeneralName] = [
+        x509.IPAddress(ipaddress.ip_address(n)) if _is_ip(n) else x509.DNSName(n) for n in names
+    ]
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
@@ -211,7 +220,9 @@ def _current(cert_path: Path, ca_cert: x509.Certificate, names: list[str]) -> bo
         sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except Exception:  # unreadable, or not signed by this CA
         return False
-    if sorted(sans.get_values_for_type(x509.DNSName)) != sorted(names):
+    held = sans.get_values_for_type(x509.DNSName)
+    held += [str(a) for a in sans.get_values_for_type(x509.IPAddress)]
+    if sorted(held) != sorted(_canonical(n) for n in names):
         return False
     return cert.not_valid_after_utc - _now() > _RENEW_BEFORE
 
@@ -233,10 +244,10 @@ class ServerTls:
     present one some truststore accepts.
     """
 
-    def __init__(self, data_dir: Path, region: str) -> None:
+    def __init__(self, data_dir: Path, region: str, host: str = "127.0.0.1") -> None:
         self.data_dir = data_dir
         self.ca_path = ensure_ca(data_dir)
-        cert_path, key_path = ensure_server_cert(data_dir, region)
+        cert_path, key_path = ensure_server_cert(data_dir, region, host)
         self.domains: Mapping[str, CustomDomain] = {}
         self._domains: dict[tuple[str, bytes | None], ssl.SSLContext] = {}
         self.context = self._new_context(cert_path, key_path)
@@ -283,6 +294,18 @@ class ServerTls:
                 self._domains.clear()
             self._domains[key] = context
         connection.context = context
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _canonical(name: str) -> str:
+    return str(ipaddress.ip_address(name)) if _is_ip(name) else name.lower()
 
 
 def _now() -> dt.datetime:
