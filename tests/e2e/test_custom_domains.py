@@ -177,6 +177,9 @@ def test_domain_name_control_plane(server, setup) -> None:
         MutualTlsAuthentication={"TruststoreUri": "s3://truststores/absent.pem"},
     )
     assert missing["Code"] == "BadRequestException" and "NoSuchKey" in missing["Message"]
+    for bad_name in ("localhost", "abc.execute-api.localhost", "../x", "127.0.0.1", "*.wild.test"):
+        refused = error_of(apis.create_domain_name, DomainName=bad_name)
+        assert refused["Code"] == "BadRequestException", bad_name
     assert [d["DomainName"] for d in apis.get_domain_names()["Items"]] == ["api.example.test"]
     mapping = apis.create_api_mapping(
         DomainName="api.example.test", ApiId=setup["api_id"], Stage="$default"

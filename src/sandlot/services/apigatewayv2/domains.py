@@ -26,6 +26,7 @@ the API's, REST or HTTP (``map_domain``). REST's own domain operations
 from __future__ import annotations
 
 import json
+import re
 
 from cryptography import x509
 
@@ -61,6 +62,9 @@ MIGRATIONS = [Migration(1, create=DOMAINS)]
 
 # Where a user points the domain (a CNAME): the public name resolving to 127.0.0.1.
 _TARGET_NAME = "localhost.localstack.cloud"
+# Host names (no wildcards: a domain is matched by its exact name), at least two labels.
+_DOMAIN = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
+_RESERVED = frozenset({"localhost", "localhost.localstack.cloud", "s3.localhost"})
 
 
 class DomainNameOperations(HttpApiBase):
@@ -74,6 +78,7 @@ class DomainNameOperations(HttpApiBase):
 
     async def create_domain_name(self, ctx: RequestContext, params: dict) -> dict:
         name = params["DomainName"].lower().rstrip(".")
+        _check_name(name)
         if self.store.get(DOMAINS, name) is not None:
             raise conflict("The domain name you provided already exists.")
         doc: Doc = {
@@ -276,6 +281,16 @@ class DomainNameOperations(HttpApiBase):
             mutual_doc["TruststoreWarnings"] = warnings
         doc["MutualTlsAuthentication"] = mutual_doc
         doc["_truststore"] = "".join(pems)
+
+
+def _check_name(name: str) -> None:
+    """A host name of two labels or more, and none of the names sandlot itself answers
+    (its endpoint, execute-api and function URL hosts): the gateway matches a domain's
+    name before those, so it must not take them."""
+    if not _DOMAIN.match(name) or len(name) > 253:
+        raise bad_request(f"Invalid domain name identifier specified: {name}")
+    if name in _RESERVED or any(part in name for part in (".execute-api.", ".lambda-url.")):
+        raise bad_request(f"The domain name {name} is reserved for sandlot's own endpoints.")
 
 
 def _configurations(given: list[dict] | None) -> list[Doc]:
