@@ -198,8 +198,7 @@ class DomainNameOperations(HttpApiBase):
     def _domain(self, ctx: RequestContext, name: str) -> Doc:
         row = self.store.get(DOMAINS, name.lower().rstrip("."))
         if row is None or (row["account"], row["region"]) != (ctx.account_id, ctx.region):
-            raise not_found("The domain name resource specified in the request was not found.",
-                            "DomainName")  # fmt: skip
+            raise not_found("Invalid domain name identifier specified", "DomainName")
         return json.loads(row["doc"])
 
     def _save_domain(self, ctx: RequestContext, doc: Doc) -> None:
