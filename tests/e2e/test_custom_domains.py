@@ -11,6 +11,8 @@ import datetime as dt
 import json
 import socket
 import ssl
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -350,6 +352,20 @@ def test_rest_domain_name_and_base_path_mapping(server, setup) -> None:
     rest.delete_domain_name(domainName="rest.example.test")
     assert error_of(rest.get_domain_name, domainName="rest.example.test")["Code"] == (
         "NotFoundException"
+    )
+
+
+def test_sandlot_urls_lists_domain_mappings(server, setup) -> None:
+    listed = subprocess.run(
+        [sys.executable, "-m", "sandlot.cli.main", "urls", "--endpoint", server.endpoint],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    api = setup["api_id"]
+    assert (
+        f"domain api.example.test (mutual TLS) api {api} stage v1  https://api.example.test/legacy/"
+    ) in listed
+    assert (
+        f"domain open.example.test api {api} stage $default  https://open.example.test/" in listed
     )
 
 
