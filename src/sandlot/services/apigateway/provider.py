@@ -33,6 +33,7 @@ from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse, json
 from sandlot.protocol.models import service_model
 from sandlot.services import http_events
 from sandlot.services import http_routes as routing
+from sandlot.services.apigateway.domains import RestDomainOperations
 from sandlot.services.apigateway.schema import APIS, ITEMS, MIGRATIONS
 from sandlot.services.openapi import parse_definition
 from sandlot.services.provider import Provider, RequestContext
@@ -81,7 +82,7 @@ class _Api:
     stages: dict[str, _Stage]
 
 
-class RestApiProvider(Provider):
+class RestApiProvider(RestDomainOperations, Provider):  # domains.py: custom domain names
     service = "apigateway"
 
     def __init__(self, platform) -> None:
