@@ -1,0 +1,269 @@
+"""The REST APIs' data plane: ``…/<stage>/<path>`` (``gateway/dataplane.py``).
+
+An unknown stage is 403 ``{"message":"Forbidden"}``, a path or method no resource has
+403 ``{"message":"Missing Authentication Token"}``, as AWS answers. Then the method's
+authorization (``CUSTOM``: a Lambda authorizer, ``authorization.py``), then its
+integration:
+
+- ``AWS_PROXY`` invokes the function (its URI may name ``${stageVariables.x}``) through
+  ``Platform.call("lambda", "Invoke")`` as ``apigateway.amazonaws.com`` with
+  ``aws:SourceArn`` ``arn:aws:execute-api:<region>:<account>:<api>/<stage>/<METHOD>/<resource path>``;
+  a denied invoke is 500, a function error or a malformed answer 502, both
+  ``{"message": "Internal server error"}``;
+- ``MOCK`` answers from the integration's templates: the request template's
+  ``statusCode`` selects the integration response, whose static response template and
+  ``'literal'`` header mappings make the answer (CORS preflights, as the console
+  writes them). A template with Velocity directives (``$``, ``#``) is not evaluated:
+  500, logged, never a made-up answer.
+
+Compiled APIs (a stage's deployment snapshot as routes) are cached until the
+provider's next write.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+
+from sandlot.iam.principal import Principal
+from sandlot.protocol import ServiceError
+from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse, json_response
+from sandlot.services import http_events
+from sandlot.services import http_routes as routing
+from sandlot.services.apigateway.authorization import Grant, LambdaAuthorizers
+from sandlot.services.apigateway.base import Doc, RestApiBase, function_of
+from sandlot.services.apigateway.schema import APIS
+
+log = logging.getLogger("sandlot.apigateway")
+
+_STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_.:/?#&=,-]+)\}")
+_STATIC_HEADER = re.compile(r"^'(.*)'$", re.S)
+
+
+def _message(status: int, text: str) -> DataPlaneResponse:
+    return json_response(status, {"message": text})
+
+
+@dataclass
+class _Stage:
+    doc: Doc
+    routes: list[routing.Route]  # (METHOD /path) → (resource, method)
+    authorizers: dict[str, Doc]
+
+
+@dataclass
+class _Api:
+    account: str
+    region: str
+    binary_types: list[str]
+    stages: dict[str, _Stage]
+
+
+class DataPlaneOperations(RestApiBase):
+    def __init__(self, platform) -> None:
+        super().__init__(platform)
+        self._compiled: dict[str, tuple[int, _Api | None]] = {}
+        self.lambda_authorizers = LambdaAuthorizers(platform)
+
+    def serves(self, api_id: str) -> bool:
+        """Whether ``api_id`` is a REST API (the gateway asks before the HTTP APIs)."""
+        return self._compile(api_id) is not None
+
+    async def data_plane(self, request: DataPlaneRequest) -> DataPlaneResponse:
+        api = self._compile(request.target)
+        stage_name, _, rest = request.path.lstrip("/").partition("/")
+        if api is None or stage_name not in api.stages:
+            return _message(403, "Forbidden")
+        stage = api.stages[stage_name]
+        path = "/" + rest
+        selected = routing.select(stage.routes, request.method, path)
+        if selected is None:
+            return _message(403, "Missing Authentication Token")
+        route, path_parameters = selected
+        resource, method = route.value  # type: ignore[misc]
+        request_id = str(uuid.uuid4())
+        event = http_events.event_v1(
+            request,
+            resource=resource["path"],
+            path=path,
+            stage=stage_name,
+            api_id=request.target,
+            account=api.account,
+            request_id=request_id,
+            domain_name=request.host.rsplit(":", 1)[0] if request.host else "",
+            path_parameters=path_parameters or None,
+            stage_variables=stage.doc.get("variables") or None,
+            rest=(resource["id"], request.path, api.binary_types),
+        )
+        prefix = f"arn:aws:execute-api:{api.region}:{api.account}:{request.target}/{stage_name}/"
+        denied = await self._authorize(
+            api, stage, method, request, event, prefix + request.method + path
+        )
+        if denied is not None:
+            denied.headers.append(("x-amzn-RequestId", request_id))
+            return denied
+        integration = method.get("methodIntegration") or {}
+        kind = integration.get("type")
+        if kind == "AWS_PROXY":
+            verb = request.method if route.method == "ANY" else route.method
+            response = await self._lambda_proxy(
+                api, stage, integration, event, prefix + verb + resource["path"], request_id
+            )
+        elif kind == "MOCK":
+            response = _mock(request, integration, request.target)
+        else:
+            log.warning("REST API %s: %s %s has no integration sandlot serves",
+                        request.target, request.method, resource["path"])  # fmt: skip
+            response = _message(500, "Internal server error")
+        response.headers.append(("x-amzn-RequestId", request_id))
+        return response
+
+    async def _authorize(
+        self,
+        api: _Api,
+        stage: _Stage,
+        method: Doc,
+        request: DataPlaneRequest,
+        event: dict,
+        method_arn: str,
+    ) -> DataPlaneResponse | None:
+        """None when the method's authorization lets the request through (the event
+        then carries what the authorizer said), else AWS's answer."""
+        kind = method.get("authorizationType", "NONE")
+        if kind == "NONE":
+            return None
+        if kind == "CUSTOM":
+            authorizer = stage.authorizers.get(method.get("authorizerId", ""))
+            if authorizer is None:
+                return json_response(500, {"message": None},
+                                     [("x-amzn-ErrorType", "AuthorizerConfigurationException")])  # fmt: skip
+            base = {k: v for k, v in event.items() if k not in ("body", "isBase64Encoded")}
+            outcome = await self.lambda_authorizers.authorize(
+                authorizer,
+                request,
+                api_id=request.target,
+                account=api.account,
+                region=api.region,
+                method_arn=method_arn,
+                base_event=base,
+                stage_variables=stage.doc.get("variables") or {},
+            )
+            if not isinstance(outcome, Grant):
+                return outcome
+            event["requestContext"]["authorizer"] = outcome.request_context()
+            return None
+        log.warning("REST API %s: %s authorization is not served yet", request.target, kind)
+        return _message(500, "Internal server error")
+
+    async def _lambda_proxy(
+        self, api: _Api, stage: _Stage, integration: Doc, event: dict, source_arn: str,
+        request_id: str,
+    ) -> DataPlaneResponse:  # fmt: skip
+        variables = stage.doc.get("variables") or {}
+        uri = _STAGE_VARIABLE.sub(lambda m: variables.get(m[1], ""), integration.get("uri", ""))
+        function = function_of(uri)
+        if not function:
+            log.warning(
+                "REST API %s: no function in integration URI %s",
+                event["requestContext"]["apiId"],
+                uri,
+            )
+            return _message(500, "Internal server error")
+        try:
+            result = await self.platform.call(
+                "lambda",
+                "Invoke",
+                {"FunctionName": function, "Payload": json.dumps(event).encode()},
+                principal=Principal.service("apigateway.amazonaws.com", api.account),
+                region=api.region,
+                request_id=request_id,
+                context={"aws:SourceArn": source_arn, "aws:SourceAccount": api.account},
+            )
+        except ServiceError as error:
+            log.warning(
+                "REST API %s: Execution failed due to configuration error: %s",
+                event["requestContext"]["apiId"],
+                "Invalid permissions on Lambda function" if error.status == 403 else error,
+            )
+            return _message(500, "Internal server error")
+        mapped = None
+        if not result.get("FunctionError"):
+            mapped = http_events.response_v1(result.get("Payload") or b"")
+        return mapped if mapped is not None else _message(502, "Internal server error")
+
+    def _compile(self, api_id: str) -> _Api | None:
+        found = self._compiled.get(api_id)
+        if found is not None and found[0] == self.generation:
+            return found[1]
+        if found is not None or len(self._compiled) > 1024:
+            self._compiled.clear()
+        row = self.store.get(APIS, api_id)
+        api = None
+        if row is not None:
+            doc = json.loads(row["doc"])
+            stages = {}
+            for stage in self._items(api_id, "stage"):
+                deployment = self._item(api_id, "deployment", stage["deploymentId"]) or {}
+                routes = []
+                for resource in deployment.get("_snapshot", []):
+                    for verb, method in (resource.get("resourceMethods") or {}).items():
+                        routes.append((f"{verb} {resource['path']}", (resource, method)))
+                authorizers = {a["id"]: a for a in deployment.get("_authorizers", [])}
+                stages[stage["stageName"]] = _Stage(
+                    stage, routing.compile_routes(routes), authorizers
+                )
+            api = _Api(row["account"], row["region"], doc.get("binaryMediaTypes") or [], stages)
+        self._compiled[api_id] = (self.generation, api)
+        return api
+
+
+def _static(template: str) -> bool:
+    """Whether a mapping template is plain text (Velocity outputs it unchanged)."""
+    return "$" not in template and "#" not in template
+
+
+def _mock(request: DataPlaneRequest, integration: Doc, api_id: str) -> DataPlaneResponse:
+    content_type = (request.header("content-type") or "application/json").split(";")[0].strip()
+    templates = integration.get("requestTemplates") or {}
+    template = templates.get(content_type, templates.get("application/json"))
+    status = "200"
+    if template:
+        if not _static(template):
+            log.warning("REST API %s: MOCK request template uses Velocity, which sandlot "
+                        "does not evaluate yet", api_id)  # fmt: skip
+            return _message(500, "Internal server error")
+        try:
+            status = str(json.loads(template).get("statusCode", 200))
+        except (ValueError, AttributeError):
+            return _message(500, "Internal server error")
+    responses = list((integration.get("integrationResponses") or {}).values())
+    chosen = next(
+        (r for r in responses if r.get("selectionPattern")
+         and re.fullmatch(r["selectionPattern"], status)),
+        next((r for r in responses if not r.get("selectionPattern")), None),
+    )  # fmt: skip
+    if chosen is None:
+        log.warning("REST API %s: Execution failed due to configuration error: No match for "
+                    "output mapping and no default output mapping specified", api_id)  # fmt: skip
+        return _message(500, "Internal server error")
+    headers: list[tuple[str, str]] = []
+    for target, source in (chosen.get("responseParameters") or {}).items():
+        literal = _STATIC_HEADER.match(str(source))
+        if not target.startswith("method.response.header.") or literal is None:
+            log.warning("REST API %s: response mapping %s = %s is not served yet",
+                        api_id, target, source)  # fmt: skip
+            return _message(500, "Internal server error")
+        headers.append((target.removeprefix("method.response.header."), literal[1]))
+    body = ""
+    response_templates = chosen.get("responseTemplates") or {}
+    if response_templates:
+        body = next(iter(response_templates.values())) or ""
+        if not _static(body):
+            log.warning("REST API %s: MOCK response template uses Velocity, which sandlot "
+                        "does not evaluate yet", api_id)  # fmt: skip
+            return _message(500, "Internal server error")
+    headers.insert(0, ("Content-Type", "application/json"))
+    return DataPlaneResponse(int(chosen["statusCode"]), headers, body.encode())

@@ -1,0 +1,266 @@
+"""REST API Lambda authorizers end to end: authorizers made with boto3 (CreateAuthorizer,
+PutMethod CUSTOM) and imported from OpenAPI security schemes, real HTTP requests through
+the invoke URL; AWS's authorizer events, 401/403/500 answers, the context reaching the
+integration and result caching by identity source."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.conftest import error_of, make_client
+from tests.e2e.functions import create_function, unique
+from tests.e2e.http_clients import PROXY_ECHO, invoke_url, send
+
+ACCOUNT = "000000000000"
+UNAUTHORIZED = (401, {"message": "Unauthorized"})
+EXPLICIT_DENY = (
+    403,
+    {"message": "User is not authorized to access this resource with an explicit deny"},
+)
+IMPLICIT_DENY = (403, {"message": "User is not authorized to access this resource"})
+
+# The authorizer decides by the token (TOKEN) or the x-token header (REQUEST); its
+# context carries the event it saw and its request id (the same id twice: cached).
+AUTHORIZER = """
+import json
+
+def handler(event, context):
+    token = event.get("authorizationToken") or event["headers"].get("x-token")
+    if token == "unauthorized":
+        raise Exception("Unauthorized")
+    if token == "nonsense":
+        return {"principalId": "p", "context": {"nested": {"no": 1}}, "policyDocument": {}}
+    arn = event["methodArn"]
+    effect, resource = {
+        "allow": ("Allow", arn),
+        "allow-pets": ("Allow", arn.split("/")[0] + "/*/GET/pets/*"),
+        "deny": ("Deny", arn),
+        "elsewhere": ("Allow", arn.split("/")[0] + "/other/GET/"),
+    }.get(token, ("Deny", "*"))
+    return {
+        "principalId": "user-" + token,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": resource}],
+        },
+        "context": {"event": json.dumps(event), "invocation": context.aws_request_id,
+                    "number": 7, "flag": True},
+    }
+"""
+
+
+@pytest.fixture(scope="module")
+def functions(server):
+    lam = make_client(server.endpoint, "lambda")
+    arns = {}
+    for label, code in (("echo", PROXY_ECHO), ("authorizer", AUTHORIZER)):
+        name = unique(f"rest-{label}")
+        create_function(lam, name, {"app.py": code})
+        arns[label] = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+        lam.add_permission(
+            FunctionName=name,
+            StatementId="apigateway",
+            Action="lambda:InvokeFunction",
+            Principal="apigateway.amazonaws.com",
+            SourceArn=f"arn:aws:execute-api:us-east-1:{ACCOUNT}:*",
+        )
+    return arns
+
+
+def _uri(function_arn: str) -> str:
+    return (
+        f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{function_arn}/invocations"
+    )
+
+
+def _api_with_authorizer(apis, functions, **authorizer) -> tuple[str, str]:
+    """An API with GET /pets/{id} and GET /toys behind the authorizer, deployed to prod."""
+    api_id = apis.create_rest_api(name=unique("auth"))["id"]
+    created = apis.create_authorizer(
+        restApiId=api_id, name="auth", authorizerUri=_uri(functions["authorizer"]), **authorizer
+    )
+    root = apis.get_resources(restApiId=api_id)["items"][0]["id"]
+    pets = apis.create_resource(restApiId=api_id, parentId=root, pathPart="pets")["id"]
+    pet = apis.create_resource(restApiId=api_id, parentId=pets, pathPart="{id}")["id"]
+    toys = apis.create_resource(restApiId=api_id, parentId=root, pathPart="toys")["id"]
+    for resource in (pet, toys):
+        apis.put_method(restApiId=api_id, resourceId=resource, httpMethod="GET",
+                        authorizationType="CUSTOM", authorizerId=created["id"])  # fmt: skip
+        apis.put_integration(restApiId=api_id, resourceId=resource, httpMethod="GET",
+                             type="AWS_PROXY", integrationHttpMethod="POST",
+                             uri=_uri(functions["echo"]))  # fmt: skip
+    apis.create_deployment(restApiId=api_id, stageName="prod", variables={"tier": "gold"})
+    return api_id, created["id"]
+
+
+def _get(server, api_id, path, headers=()):
+    answer = send(server.endpoint, "GET", invoke_url(server, api_id, path), headers=headers)
+    return answer
+
+
+def _outcome(answer):
+    return answer.status, answer.json()
+
+
+def test_token_authorizer(server, client, functions):
+    apis = client("apigateway")
+    api_id, authorizer_id = _api_with_authorizer(
+        apis, functions, type="TOKEN", identitySource="method.request.header.Authorization",
+        identityValidationExpression="^[a-z-]+$", authorizerResultTtlInSeconds=0,
+    )  # fmt: skip
+    got = apis.get_authorizer(restApiId=api_id, authorizerId=authorizer_id)
+    assert got["type"] == "TOKEN" and got["authType"] == "custom"
+    assert got["identitySource"] == "method.request.header.Authorization"
+    # No token, or one the validation expression refuses: 401 without calling the function.
+    assert _outcome(_get(server, api_id, "/prod/pets/7")) == UNAUTHORIZED
+    assert (
+        _outcome(_get(server, api_id, "/prod/pets/7", {"Authorization": "Bad Token!"}))
+        == UNAUTHORIZED
+    )
+    assert (
+        _outcome(_get(server, api_id, "/prod/pets/7", {"Authorization": "unauthorized"}))
+        == UNAUTHORIZED
+    )
+    assert (
+        _outcome(_get(server, api_id, "/prod/pets/7", {"Authorization": "deny"})) == EXPLICIT_DENY
+    )
+    assert (
+        _outcome(_get(server, api_id, "/prod/pets/7", {"Authorization": "elsewhere"}))
+        == IMPLICIT_DENY
+    )
+    broken = _get(server, api_id, "/prod/pets/7", {"Authorization": "nonsense"})
+    assert _outcome(broken) == (500, {"message": None})
+    assert broken.header("x-amzn-ErrorType") == "AuthorizerConfigurationException"
+    allowed = _get(server, api_id, "/prod/pets/7", {"Authorization": "allow"})
+    assert allowed.status == 200, allowed.body
+    authorizer = allowed.json()["requestContext"]["authorizer"]
+    assert authorizer["principalId"] == "user-allow"
+    assert authorizer["number"] == "7" and authorizer["flag"] == "true"  # REST: strings
+    assert json.loads(authorizer["event"]) == {
+        "type": "TOKEN",
+        "authorizationToken": "allow",
+        "methodArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api_id}/prod/GET/pets/7",
+    }
+
+
+def test_caching_by_token_and_policy_per_request(server, client, functions):
+    apis = client("apigateway")
+    api_id, authorizer_id = _api_with_authorizer(
+        apis, functions, type="TOKEN", identitySource="method.request.header.Authorization"
+    )
+    assert apis.get_authorizer(restApiId=api_id, authorizerId=authorizer_id)[
+        "authorizerResultTtlInSeconds"] == 300  # fmt: skip
+    first = _get(server, api_id, "/prod/pets/1", {"Authorization": "allow-pets"})
+    second = _get(server, api_id, "/prod/pets/2", {"Authorization": "allow-pets"})
+    assert first.status == second.status == 200
+    invocation = first.json()["requestContext"]["authorizer"]["invocation"]
+    assert second.json()["requestContext"]["authorizer"]["invocation"] == invocation
+    # The cached policy allows */pets/* only: /toys is denied without a new call.
+    assert (
+        _outcome(_get(server, api_id, "/prod/toys", {"Authorization": "allow-pets"}))
+        == IMPLICIT_DENY
+    )
+    # Another token is another cache entry: the function runs again.
+    other = _get(server, api_id, "/prod/pets/1", {"Authorization": "allow"})
+    assert other.json()["requestContext"]["authorizer"]["invocation"] != invocation
+    # Without a deployment, changes to the authorizer do not reach the stage; after one they do.
+    apis.update_authorizer(restApiId=api_id, authorizerId=authorizer_id, patchOperations=[
+        {"op": "replace", "path": "/authorizerResultTtlInSeconds", "value": "0"}])  # fmt: skip
+    apis.create_deployment(restApiId=api_id, stageName="prod")
+    again = [_get(server, api_id, "/prod/pets/1", {"Authorization": "allow"}) for _ in range(2)]
+    ids = {a.json()["requestContext"]["authorizer"]["invocation"] for a in again}
+    assert len(ids) == 2
+
+
+def test_request_authorizer(server, client, functions):
+    apis = client("apigateway")
+    api_id, _ = _api_with_authorizer(
+        apis, functions, type="REQUEST",
+        identitySource="method.request.header.X-Token, method.request.querystring.user",
+    )  # fmt: skip
+    # A missing identity source: 401 without calling the function.
+    assert _outcome(_get(server, api_id, "/prod/pets/7?user=ann")) == UNAUTHORIZED
+    assert _outcome(_get(server, api_id, "/prod/pets/7", {"X-Token": "allow"})) == UNAUTHORIZED
+    answer = _get(server, api_id, "/prod/pets/7?user=ann", {"X-Token": "allow"})
+    assert answer.status == 200, answer.body
+    event = json.loads(answer.json()["requestContext"]["authorizer"]["event"])
+    assert event["type"] == "REQUEST"
+    assert event["methodArn"] == f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api_id}/prod/GET/pets/7"
+    assert event["resource"] == "/pets/{id}" and event["path"] == "/pets/7"
+    assert event["httpMethod"] == "GET" and event["headers"]["x-token"] == "allow"
+    assert event["queryStringParameters"] == {"user": "ann"}
+    assert event["pathParameters"] == {"id": "7"}
+    assert event["stageVariables"] == {"tier": "gold"}
+    assert event["requestContext"]["stage"] == "prod" and "body" not in event
+    # Cached by both sources: another user runs the function again.
+    same = _get(server, api_id, "/prod/pets/7?user=ann", {"X-Token": "allow"})
+    other = _get(server, api_id, "/prod/pets/7?user=bob", {"X-Token": "allow"})
+    first = answer.json()["requestContext"]["authorizer"]["invocation"]
+    assert same.json()["requestContext"]["authorizer"]["invocation"] == first
+    assert other.json()["requestContext"]["authorizer"]["invocation"] != first
+
+
+def test_authorizer_control_plane_errors(client, functions):
+    apis = client("apigateway")
+    api_id = apis.create_rest_api(name=unique("auth-errors"))["id"]
+    uri = _uri(functions["authorizer"])
+    missing = error_of(apis.create_authorizer, restApiId=api_id, name="a", type="TOKEN",
+                       authorizerUri=uri)  # fmt: skip
+    assert (missing["Code"], missing["HTTPStatusCode"]) == ("BadRequestException", 400)
+    bad_uri = error_of(apis.create_authorizer, restApiId=api_id, name="a", type="TOKEN",
+                       authorizerUri="nope", identitySource="method.request.header.A")  # fmt: skip
+    assert bad_uri["Code"] == "BadRequestException"
+    created = apis.create_authorizer(restApiId=api_id, name="a", type="REQUEST",
+                                     authorizerUri=uri, authorizerResultTtlInSeconds=0)  # fmt: skip
+    assert [a["id"] for a in apis.get_authorizers(restApiId=api_id)["items"]] == [created["id"]]
+    root = apis.get_resources(restApiId=api_id)["items"][0]["id"]
+    no_authorizer = error_of(apis.put_method, restApiId=api_id, resourceId=root,
+                             httpMethod="GET", authorizationType="CUSTOM")  # fmt: skip
+    assert no_authorizer["Code"] == "BadRequestException"
+    apis.put_method(restApiId=api_id, resourceId=root, httpMethod="GET",
+                    authorizationType="CUSTOM", authorizerId=created["id"])  # fmt: skip
+    in_use = error_of(apis.delete_authorizer, restApiId=api_id, authorizerId=created["id"])
+    assert (in_use["Code"], in_use["HTTPStatusCode"]) == ("ConflictException", 409)
+    apis.delete_method(restApiId=api_id, resourceId=root, httpMethod="GET")
+    apis.delete_authorizer(restApiId=api_id, authorizerId=created["id"])
+    gone = error_of(apis.get_authorizer, restApiId=api_id, authorizerId=created["id"])
+    assert (gone["Code"], gone["HTTPStatusCode"]) == ("NotFoundException", 404)
+
+
+def test_authorizers_from_openapi(server, client, functions):
+    """SAM's Auth writes security schemes with x-amazon-apigateway-authorizer."""
+    apis = client("apigateway")
+    proxy = {"type": "aws_proxy", "httpMethod": "POST", "uri": _uri(functions["echo"])}
+    definition = {
+        "swagger": "2.0",
+        "info": {"title": "secured", "version": "1"},
+        "securityDefinitions": {
+            "TokenAuth": {
+                "type": "apiKey", "name": "Authorization", "in": "header",
+                "x-amazon-apigateway-authtype": "custom",
+                "x-amazon-apigateway-authorizer": {
+                    "type": "token", "authorizerUri": _uri(functions["authorizer"]),
+                    "authorizerResultTtlInSeconds": 0,
+                },
+            },
+        },
+        "paths": {
+            "/secret": {"get": {"security": [{"TokenAuth": []}],
+                                "x-amazon-apigateway-integration": proxy}},
+            "/open": {"get": {"x-amazon-apigateway-integration": proxy}},
+        },
+    }  # fmt: skip
+    api_id = apis.import_rest_api(body=json.dumps(definition).encode())["id"]
+    [authorizer] = apis.get_authorizers(restApiId=api_id)["items"]
+    assert authorizer["name"] == "TokenAuth" and authorizer["type"] == "TOKEN"
+    assert authorizer["identitySource"] == "method.request.header.Authorization"
+    resources = {r["path"]: r for r in apis.get_resources(restApiId=api_id)["items"]}
+    method = apis.get_method(restApiId=api_id, resourceId=resources["/secret"]["id"],
+                             httpMethod="GET")  # fmt: skip
+    assert (method["authorizationType"], method["authorizerId"]) == ("CUSTOM", authorizer["id"])
+    apis.create_deployment(restApiId=api_id, stageName="v1")
+    assert _outcome(_get(server, api_id, "/v1/secret")) == UNAUTHORIZED
+    assert _get(server, api_id, "/v1/secret", {"Authorization": "allow"}).status == 200
+    assert _get(server, api_id, "/v1/open").status == 200
