@@ -50,6 +50,11 @@ def _typed(value: Any, kind: type | None) -> Any:
             return int(value)
         except (TypeError, ValueError):
             raise bad_request(f"Invalid integer value: {value}") from None
+    if kind is float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise bad_request(f"Invalid number value: {value}") from None
     if kind is list:
         return [v.strip() for v in str(value).split(",") if v.strip()]
     return value

@@ -33,6 +33,29 @@ _STAGE_PATCH = ("description", "deploymentId", "variables", "tracingEnabled",
                 "cacheClusterEnabled", "cacheClusterSize", "methodSettings")  # fmt: skip
 
 
+# A stage's method setting patch path → the MethodSetting field, and its defaults.
+_METHOD_SETTINGS = {
+    "metrics/enabled": ("metricsEnabled", bool),
+    "logging/loglevel": ("loggingLevel", str),
+    "logging/dataTrace": ("dataTraceEnabled", bool),
+    "throttling/burstLimit": ("throttlingBurstLimit", int),
+    "throttling/rateLimit": ("throttlingRateLimit", float),
+    "caching/enabled": ("cachingEnabled", bool),
+    "caching/ttlInSeconds": ("cacheTtlInSeconds", int),
+    "caching/dataEncrypted": ("cacheDataEncrypted", bool),
+    "caching/requireAuthorizationForCacheControl": ("requireAuthorizationForCacheControl", bool),
+    "caching/unauthorizedCacheControlHeaderStrategy": (
+        "unauthorizedCacheControlHeaderStrategy", str),
+}  # fmt: skip
+_SETTING_DEFAULTS = {
+    "metricsEnabled": False, "loggingLevel": "OFF", "dataTraceEnabled": False,
+    "throttlingBurstLimit": 5000, "throttlingRateLimit": 10000.0, "cachingEnabled": False,
+    "cacheTtlInSeconds": 300, "cacheDataEncrypted": False,
+    "requireAuthorizationForCacheControl": True,
+    "unauthorizedCacheControlHeaderStrategy": "SUCCEED_WITH_RESPONSE_HEADER",
+}  # fmt: skip
+
+
 class RestApiProvider(DataPlaneOperations, ResourceOperations, AuthorizerOperations):
     # == APIs ==============================================================================
 
@@ -238,13 +261,15 @@ class RestApiProvider(DataPlaneOperations, ResourceOperations, AuthorizerOperati
         operations = []
         for operation in params.get("patchOperations") or []:
             path = str(operation.get("path") or "")
-            if path.count("/") >= 3 and not path.startswith(("/variables/", "/methodSettings/")):
-                # /{resource path, ~1-escaped}/{METHOD}/{setting path}: a method setting
+            if path.count("/") >= 4 and not path.startswith("/variables/"):
+                # /{resource path, ~1-escaped}/{METHOD}/{group}/{setting}: a method setting
                 _, resource, verb, setting = path.split("/", 3)
+                if setting not in _METHOD_SETTINGS:
+                    raise bad_request(f"Invalid method setting path: {path}")
+                name, kind = _METHOD_SETTINGS[setting]
                 key = f"{resource.replace('~1', '/').lstrip('/')}/{verb}"
-                settings = stage["methodSettings"].setdefault(key, {})
-                patch.apply(settings, [{**operation, "path": "/" + setting.replace("/", "")}],
-                            (setting.replace("/", ""),))  # fmt: skip
+                settings = stage["methodSettings"].setdefault(key, dict(_SETTING_DEFAULTS))
+                patch.apply(settings, [{**operation, "path": "/" + name}], (name,), {name: kind})
                 continue
             operations.append(operation)
         patch.apply(stage, operations, _STAGE_PATCH,

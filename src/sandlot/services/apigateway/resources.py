@@ -258,13 +258,11 @@ class ResourceOperations(RestApiBase):
 
     def get_integration(self, ctx: RequestContext, params: dict) -> dict:
         _, method = self._method(ctx, params)
-        if "methodIntegration" not in method:
-            raise not_found("Invalid Integration identifier specified")
-        return method["methodIntegration"]
+        return _integration(method)
 
     def update_integration(self, ctx: RequestContext, params: dict) -> dict:
         resource, method = self._method(ctx, params)
-        integration = self.get_integration(ctx, params)
+        integration = _integration(method)
         patch.apply(
             integration,
             params.get("patchOperations") or [],
@@ -284,7 +282,7 @@ class ResourceOperations(RestApiBase):
 
     def put_integration_response(self, ctx: RequestContext, params: dict) -> dict:
         resource, method = self._method(ctx, params)
-        integration = self.get_integration(ctx, params)
+        integration = _integration(method)
         response: Doc = {"statusCode": params["statusCode"]}
         for field in ("selectionPattern", "responseParameters", "responseTemplates",
                       "contentHandling"):  # fmt: skip
@@ -307,3 +305,9 @@ class ResourceOperations(RestApiBase):
         del method["methodIntegration"]["integrationResponses"][params["statusCode"]]
         self._save(params["restApiId"], "resource", resource["id"], resource)
         return {}
+
+
+def _integration(method: Doc) -> Doc:
+    if "methodIntegration" not in method:
+        raise not_found("Invalid Integration identifier specified")
+    return method["methodIntegration"]
