@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e.conftest import error_of, make_client
 from tests.e2e.functions import create_function, unique
-from tests.e2e.http_clients import PROXY_ECHO, invoke_url, send
+from tests.e2e.http_clients import PROXY_ECHO, invoke_url, send, signed_headers
 
 ACCOUNT = "000000000000"
 UNAUTHORIZED = (401, {"message": "Unauthorized"})
@@ -264,3 +264,72 @@ def test_authorizers_from_openapi(server, client, functions):
     assert _outcome(_get(server, api_id, "/v1/secret")) == UNAUTHORIZED
     assert _get(server, api_id, "/v1/secret", {"Authorization": "allow"}).status == 200
     assert _get(server, api_id, "/v1/open").status == 200
+
+
+def _user(server, iam, name: str) -> dict:
+    iam.create_user(UserName=name)
+    return iam.create_access_key(UserName=name)["AccessKey"]
+
+
+def test_aws_iam_methods_and_resource_policy(server, client, functions):
+    apis, iam = client("apigateway"), client("iam")
+    api_id = apis.create_rest_api(name=unique("iam"))["id"]
+    root = apis.get_resources(restApiId=api_id)["items"][0]["id"]
+    for part, kind in (("private", "AWS_IAM"), ("public", "NONE")):
+        resource = apis.create_resource(restApiId=api_id, parentId=root, pathPart=part)["id"]
+        apis.put_method(restApiId=api_id, resourceId=resource, httpMethod="GET",
+                        authorizationType=kind)  # fmt: skip
+        apis.put_integration(restApiId=api_id, resourceId=resource, httpMethod="GET",
+                             type="AWS_PROXY", integrationHttpMethod="POST",
+                             uri=_uri(functions["echo"]))  # fmt: skip
+    apis.create_deployment(restApiId=api_id, stageName="prod")
+    url = invoke_url(server, api_id, "/prod/private")
+    arn = f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api_id}/prod/GET/private"
+
+    def signed(key: dict, target: str = url):
+        headers = signed_headers("GET", target, b"", key["AccessKeyId"],
+                                 key["SecretAccessKey"], "execute-api")  # fmt: skip
+        return send(server.endpoint, "GET", target, b"", headers)
+
+    unsigned = send(server.endpoint, "GET", url)
+    assert _outcome(unsigned) == (403, {"message": "Missing Authentication Token"})
+    name = unique("caller")
+    key = _user(server, iam, name)
+    user_arn = f"arn:aws:iam::{ACCOUNT}:user/{name}"
+    assert _outcome(signed(key)) == (403, {"message": (
+        f"User: {user_arn} is not authorized to perform: execute-api:Invoke on resource: {arn}")})  # fmt: skip
+    iam.put_user_policy(UserName=name, PolicyName="invoke", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "execute-api:Invoke",
+                       "Resource": f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api_id}/*/GET/*"}],
+    }))  # fmt: skip
+    allowed = signed(key)
+    assert allowed.status == 200, allowed.body
+    identity = allowed.json()["requestContext"]["identity"]
+    assert identity["userArn"] == user_arn and identity["accessKey"] == key["AccessKeyId"]
+    assert identity["accountId"] == ACCOUNT
+    # A resource policy denying the user wins over its identity policy; the public
+    # method is then open only to whom the policy allows.
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "execute-api:Invoke",
+         "Resource": f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api_id}/*/GET/public"},
+        {"Effect": "Deny", "Principal": {"AWS": user_arn}, "Action": "execute-api:Invoke",
+         "Resource": f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api_id}/*"},
+    ]}  # fmt: skip
+    apis.update_rest_api(restApiId=api_id, patchOperations=[
+        {"op": "replace", "path": "/policy", "value": json.dumps(policy)}])  # fmt: skip
+    assert signed(key).status == 200  # a changed policy needs a deployment, as in AWS
+    apis.create_deployment(restApiId=api_id, stageName="prod")
+    denied = signed(key)
+    assert denied.status == 403 and denied.json()["message"].endswith("with an explicit deny")
+    assert send(server.endpoint, "GET", invoke_url(server, api_id, "/prod/public")).status == 200
+    policy["Statement"][0]["Resource"] = policy["Statement"][0]["Resource"].replace(
+        "public", "other"
+    )
+    apis.update_rest_api(restApiId=api_id, patchOperations=[
+        {"op": "replace", "path": "/policy", "value": json.dumps(policy)}])  # fmt: skip
+    apis.create_deployment(restApiId=api_id, stageName="prod")
+    closed = send(server.endpoint, "GET", invoke_url(server, api_id, "/prod/public"))
+    assert _outcome(closed) == (403, {"message": (
+        "User: anonymous is not authorized to perform: execute-api:Invoke on resource: "
+        f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api_id}/prod/GET/public")})  # fmt: skip

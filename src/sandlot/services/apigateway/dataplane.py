@@ -28,6 +28,8 @@ import re
 import uuid
 from dataclasses import dataclass
 
+from sandlot.iam.authorizer import ResourcePolicy
+from sandlot.iam.policy import Outcome
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
 from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse, json_response
@@ -52,6 +54,7 @@ class _Stage:
     doc: Doc
     routes: list[routing.Route]  # (METHOD /path) → (resource, method)
     authorizers: dict[str, Doc]
+    policy: str | None  # the API's resource policy (JSON) when the stage was deployed
 
 
 @dataclass
@@ -67,6 +70,16 @@ class DataPlaneOperations(RestApiBase):
         super().__init__(platform)
         self._compiled: dict[str, tuple[int, _Api | None]] = {}
         self.lambda_authorizers = LambdaAuthorizers(platform)
+
+    def resource_policy(self, arn: str) -> ResourcePolicy | None:
+        """The REST API's resource policy for ``execute-api`` ARNs (IAM asks): as the
+        ARN's stage was deployed (a changed policy needs a deployment, as in AWS)."""
+        api_id, _, rest = arn.split(":", 5)[-1].partition("/")
+        api = self._compile(api_id)
+        stage = api.stages.get(rest.split("/", 1)[0]) if api is not None else None
+        if stage is None:
+            return None
+        return ResourcePolicy(stage.policy, api.account)
 
     def serves(self, api_id: str) -> bool:
         """Whether ``api_id`` is a REST API (the gateway asks before the HTTP APIs)."""
@@ -133,6 +146,10 @@ class DataPlaneOperations(RestApiBase):
         """None when the method's authorization lets the request through (the event
         then carries what the authorizer said), else AWS's answer."""
         kind = method.get("authorizationType", "NONE")
+        if kind == "AWS_IAM" or stage.policy:
+            denied = self._iam(api, request, event, method_arn, signed=kind == "AWS_IAM")
+            if denied is not None or kind == "AWS_IAM":
+                return denied
         if kind == "NONE":
             return None
         if kind == "CUSTOM":
@@ -157,6 +174,43 @@ class DataPlaneOperations(RestApiBase):
             return None
         log.warning("REST API %s: %s authorization is not served yet", request.target, kind)
         return _message(500, "Internal server error")
+
+    def _iam(
+        self, api: _Api, request: DataPlaneRequest, event: dict, method_arn: str, *, signed: bool
+    ) -> DataPlaneResponse | None:
+        """``execute-api:Invoke`` on the method ARN, evaluated by sandlot's IAM: for an
+        ``AWS_IAM`` method, as the SigV4 signer (unsigned: 403 Missing Authentication
+        Token); else, when the API has a resource policy, as an anonymous caller, who
+        only that policy can allow."""
+        principal = request.principal if signed else Principal.anonymous(api.account)
+        if principal is None:
+            return _message(403, "Missing Authentication Token")
+        context = event["requestContext"]
+        decision = self.platform.authorizer.decide(
+            principal,
+            "execute-api:Invoke",
+            method_arn,
+            request_id=context["requestId"],
+            region=api.region,
+            context={"aws:SourceIp": request.source_ip, "aws:SecureTransport": request.secure},
+        )
+        if decision.outcome == Outcome.ALLOW:
+            if signed:
+                context["identity"].update(
+                    accessKey=principal.access_key_id,
+                    accountId=principal.account_id,
+                    caller=principal.user_id,
+                    user=principal.user_id,
+                    userArn=principal.arn,
+                )
+            return None
+        explicit = decision.outcome == Outcome.EXPLICIT_DENY
+        kind_of_denial = " with an explicit deny" if explicit else ""
+        return _message(
+            403,
+            f"User: {principal.arn} is not authorized to perform: execute-api:Invoke on "
+            f"resource: {method_arn}{kind_of_denial}",
+        )
 
     async def _lambda_proxy(
         self, api: _Api, stage: _Stage, integration: Doc, event: dict, source_arn: str,
@@ -213,7 +267,7 @@ class DataPlaneOperations(RestApiBase):
                         routes.append((f"{verb} {resource['path']}", (resource, method)))
                 authorizers = {a["id"]: a for a in deployment.get("_authorizers", [])}
                 stages[stage["stageName"]] = _Stage(
-                    stage, routing.compile_routes(routes), authorizers
+                    stage, routing.compile_routes(routes), authorizers, deployment.get("_policy")
                 )
             api = _Api(row["account"], row["region"], doc.get("binaryMediaTypes") or [], stages)
         self._compiled[api_id] = (self.generation, api)

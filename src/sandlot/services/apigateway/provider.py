@@ -183,7 +183,7 @@ class RestApiProvider(DataPlaneOperations, ResourceOperations, AuthorizerOperati
         """A deployment snapshots the resources (with methods and integrations) and the
         authorizers: later changes reach a stage only with a new deployment, as in AWS."""
         api_id = params["restApiId"]
-        self._api(ctx, api_id)
+        doc = self._api(ctx, api_id)
         resources = self._items(api_id, "resource")
         if not any(r.get("resourceMethods") for r in resources):
             raise bad_request("The REST API doesn't contain any methods")
@@ -192,6 +192,7 @@ class RestApiProvider(DataPlaneOperations, ResourceOperations, AuthorizerOperati
             "createdDate": time.time(),
             "_snapshot": resources,
             "_authorizers": self._items(api_id, "authorizer"),
+            "_policy": doc.get("policy"),
         }
         if params.get("description"):
             deployment["description"] = params["description"]
