@@ -333,3 +333,57 @@ def test_aws_iam_methods_and_resource_policy(server, client, functions):
     assert _outcome(closed) == (403, {"message": (
         "User: anonymous is not authorized to perform: execute-api:Invoke on resource: "
         f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api_id}/prod/GET/public")})  # fmt: skip
+
+
+def test_api_keys_and_usage_plans(server, client, functions):
+    apis = client("apigateway")
+    api_id = apis.create_rest_api(name=unique("keys"))["id"]
+    root = apis.get_resources(restApiId=api_id)["items"][0]["id"]
+    method = dict(restApiId=api_id, resourceId=root, httpMethod="GET")
+    apis.put_method(**method, authorizationType="NONE", apiKeyRequired=True)
+    apis.put_integration(**method, type="AWS_PROXY", integrationHttpMethod="POST",
+                         uri=_uri(functions["echo"]))  # fmt: skip
+    apis.create_deployment(restApiId=api_id, stageName="prod")
+    key = apis.create_api_key(name=unique("key"), enabled=True)
+    assert len(key["value"]) >= 20 and "value" not in apis.get_api_key(apiKey=key["id"])
+    assert apis.get_api_key(apiKey=key["id"], includeValue=True)["value"] == key["value"]
+    plan = apis.create_usage_plan(
+        name=unique("plan"), apiStages=[{"apiId": api_id, "stage": "prod"}],
+        throttle={"burstLimit": 2, "rateLimit": 0.001}, quota={"limit": 3, "period": "DAY"},
+    )  # fmt: skip
+    bad_stage = error_of(apis.create_usage_plan, name="x",
+                         apiStages=[{"apiId": api_id, "stage": "nope"}])  # fmt: skip
+    assert bad_stage["Code"] == "BadRequestException"
+    url = invoke_url(server, api_id, "/prod/")
+
+    def call(value=None):
+        return send(server.endpoint, "GET", url, headers={"x-api-key": value} if value else {})
+
+    forbidden = (403, {"message": "Forbidden"})
+    assert _outcome(call()) == forbidden
+    assert _outcome(call(key["value"])) == forbidden  # not in a usage plan yet
+    added = apis.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
+    assert (added["id"], added["value"]) == (key["id"], key["value"])
+    assert [k["id"] for k in apis.get_usage_plan_keys(usagePlanId=plan["id"])["items"]] == [
+        key["id"]
+    ]
+    assert _outcome(call("wrong-key-wrong-key-wrong")) == forbidden
+    first = call(key["value"])
+    assert first.status == 200, first.body
+    identity = first.json()["requestContext"]["identity"]
+    assert (identity["apiKey"], identity["apiKeyId"]) == (key["value"], key["id"])
+    assert call(key["value"]).status == 200
+    # Burst 2 at a near-zero rate: the third request in a row is throttled.
+    assert _outcome(call(key["value"])) == (429, {"message": "Too Many Requests"})
+    apis.update_usage_plan(usagePlanId=plan["id"], patchOperations=[
+        {"op": "replace", "path": "/throttle/rateLimit", "value": "1000"},
+        {"op": "replace", "path": "/throttle/burstLimit", "value": "1000"}])  # fmt: skip
+    assert call(key["value"]).status == 200  # the third of the quota's 3
+    assert _outcome(call(key["value"])) == (429, {"message": "Limit Exceeded"})
+    apis.update_api_key(apiKey=key["id"], patchOperations=[
+        {"op": "replace", "path": "/enabled", "value": "false"}])  # fmt: skip
+    assert _outcome(call(key["value"])) == forbidden
+    apis.delete_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"])
+    apis.delete_api_key(apiKey=key["id"])
+    gone = error_of(apis.get_api_key, apiKey=key["id"])
+    assert (gone["Code"], gone["HTTPStatusCode"]) == ("NotFoundException", 404)

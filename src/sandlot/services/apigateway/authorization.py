@@ -64,6 +64,7 @@ class Grant:
     principal_id: str
     policy: Any  # the compiled policy document
     context: dict[str, str]
+    usage_key: str | None = None  # usageIdentifierKey: the API key, for apiKeySource AUTHORIZER
 
     def check(self, method_arn: str) -> DataPlaneResponse | None:
         """None when the policy allows invoking ``method_arn``, else AWS's 403."""
@@ -234,4 +235,5 @@ def _grant(payload: bytes) -> Grant | None:
         policy = compile_policy(answer["policyDocument"], "identity")
     except (MalformedPolicyError, TypeError, ValueError):
         return None
-    return Grant(str(principal_id), policy, strings)
+    usage_key = answer.get("usageIdentifierKey")
+    return Grant(str(principal_id), policy, strings, str(usage_key) if usage_key else None)

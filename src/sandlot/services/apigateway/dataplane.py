@@ -36,7 +36,8 @@ from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse, json
 from sandlot.services import http_events
 from sandlot.services import http_routes as routing
 from sandlot.services.apigateway.authorization import Grant, LambdaAuthorizers
-from sandlot.services.apigateway.base import Doc, RestApiBase, function_of
+from sandlot.services.apigateway.base import Doc, function_of
+from sandlot.services.apigateway.keys import KeyOperations
 from sandlot.services.apigateway.schema import APIS
 
 log = logging.getLogger("sandlot.apigateway")
@@ -63,9 +64,10 @@ class _Api:
     region: str
     binary_types: list[str]
     stages: dict[str, _Stage]
+    key_source: str  # HEADER (x-api-key) or AUTHORIZER (the authorizer's usageIdentifierKey)
 
 
-class DataPlaneOperations(RestApiBase):
+class DataPlaneOperations(KeyOperations):
     def __init__(self, platform) -> None:
         super().__init__(platform)
         self._compiled: dict[str, tuple[int, _Api | None]] = {}
@@ -112,12 +114,25 @@ class DataPlaneOperations(RestApiBase):
             rest=(resource["id"], request.path, api.binary_types),
         )
         prefix = f"arn:aws:execute-api:{api.region}:{api.account}:{request.target}/{stage_name}/"
-        denied = await self._authorize(
+        outcome = await self._authorize(
             api, stage, method, request, event, prefix + request.method + path
         )
-        if denied is not None:
-            denied.headers.append(("x-amzn-RequestId", request_id))
-            return denied
+        if isinstance(outcome, DataPlaneResponse):
+            outcome.headers.append(("x-amzn-RequestId", request_id))
+            return outcome
+        if method.get("apiKeyRequired"):
+            if api.key_source == "AUTHORIZER":
+                key = outcome.usage_key if outcome is not None else None
+            else:
+                key = request.header("x-api-key")
+            refused = self.meter(api.account, api.region, request.target, stage_name, key)
+            if refused is not None:
+                refused.headers.append(("x-amzn-RequestId", request_id))
+                return refused
+            event["requestContext"]["identity"]["apiKey"] = key
+            event["requestContext"]["identity"]["apiKeyId"] = self.key_id(
+                api.account, api.region, key
+            )
         integration = method.get("methodIntegration") or {}
         kind = integration.get("type")
         if kind == "AWS_PROXY":
@@ -142,9 +157,9 @@ class DataPlaneOperations(RestApiBase):
         request: DataPlaneRequest,
         event: dict,
         method_arn: str,
-    ) -> DataPlaneResponse | None:
-        """None when the method's authorization lets the request through (the event
-        then carries what the authorizer said), else AWS's answer."""
+    ) -> DataPlaneResponse | Grant | None:
+        """AWS's answer when the method's authorization refuses the request, else the
+        Lambda authorizer's grant (the event then carries what it said) or None."""
         kind = method.get("authorizationType", "NONE")
         if kind == "AWS_IAM" or stage.policy:
             denied = self._iam(api, request, event, method_arn, signed=kind == "AWS_IAM")
@@ -171,7 +186,7 @@ class DataPlaneOperations(RestApiBase):
             if not isinstance(outcome, Grant):
                 return outcome
             event["requestContext"]["authorizer"] = outcome.request_context()
-            return None
+            return outcome
         log.warning("REST API %s: %s authorization is not served yet", request.target, kind)
         return _message(500, "Internal server error")
 
@@ -269,7 +284,13 @@ class DataPlaneOperations(RestApiBase):
                 stages[stage["stageName"]] = _Stage(
                     stage, routing.compile_routes(routes), authorizers, deployment.get("_policy")
                 )
-            api = _Api(row["account"], row["region"], doc.get("binaryMediaTypes") or [], stages)
+            api = _Api(
+                row["account"],
+                row["region"],
+                doc.get("binaryMediaTypes") or [],
+                stages,
+                doc.get("apiKeySource") or "HEADER",
+            )
         self._compiled[api_id] = (self.generation, api)
         return api
 

@@ -3,8 +3,9 @@
 The provider is assembled from one mixin per area over ``RestApiBase`` (``base.py``):
 resources, methods, integrations and their responses (``resources.py``), authorizers
 (``authorizers.py``; running them: ``authorization.py``) and the data plane
-(``dataplane.py``); ``openapi.py`` plans ``ImportRestApi``/``PutRestApi``. What is
-not served yet (models, request validators, API keys and usage plans, domain names,
+(``dataplane.py``), API keys and usage plans (``keys.py``); ``openapi.py`` plans
+``ImportRestApi``/``PutRestApi``. What is not served yet (models, request validators,
+gateway responses, domain names,
 ``AWS``/``HTTP`` integrations with mapping templates…) answers 501, never a fake success.
 """
 
@@ -19,6 +20,7 @@ from sandlot.services.apigateway import patch
 from sandlot.services.apigateway.authorizers import AuthorizerOperations
 from sandlot.services.apigateway.base import Doc, bad_request, new_id, not_found, public
 from sandlot.services.apigateway.dataplane import DataPlaneOperations
+from sandlot.services.apigateway.keys import KeyOperations
 from sandlot.services.apigateway.openapi import Plan, read_definition
 from sandlot.services.apigateway.resources import ResourceOperations
 from sandlot.services.apigateway.schema import APIS, ITEMS
@@ -56,7 +58,7 @@ _SETTING_DEFAULTS = {
 }  # fmt: skip
 
 
-class RestApiProvider(DataPlaneOperations, ResourceOperations, AuthorizerOperations):
+class RestApiProvider(DataPlaneOperations, ResourceOperations, AuthorizerOperations, KeyOperations):
     # == APIs ==============================================================================
 
     def create_rest_api(self, ctx: RequestContext, params: dict) -> dict:
