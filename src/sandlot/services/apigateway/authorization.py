@@ -2,9 +2,10 @@
 
 The identity sources are read first: a missing or empty one, or a token not matching
 ``identityValidationExpression``, is 401 ``{"message":"Unauthorized"}`` without calling
-the function. The function is invoked as ``apigateway.amazonaws.com`` (``aws:SourceArn``
-``arn:aws:execute-api:<region>:<account>:<api>/authorizers/<id>``), or as a session of
-the authorizer's ``authorizerCredentials`` role, with AWS's authorizer event. Its answer
+the function. The function is invoked (``services/lambda_authorizers.py``: as
+``apigateway.amazonaws.com`` with ``aws:SourceArn``
+``arn:aws:execute-api:<region>:<account>:<api>/authorizers/<id>``, or as a session of
+the authorizer's ``authorizerCredentials`` role) with AWS's authorizer event. Its answer
 (``principalId``, ``policyDocument``, ``context``) is kept for
 ``authorizerResultTtlInSeconds`` under the identity source values, and its policy is
 evaluated against each request's method ARN by sandlot's IAM evaluator — a cached
@@ -18,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,15 +30,14 @@ from sandlot.iam.policy import (
     compile_policy,
     evaluate,
 )
-from sandlot.iam.principal import Principal
-from sandlot.protocol import ServiceError
 from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse, json_response
+from sandlot.services import lambda_authorizers
 from sandlot.services.apigateway.authorizers import DEFAULT_TTL, identity_sources
 from sandlot.services.apigateway.base import Doc, function_of
+from sandlot.services.lambda_authorizers import AnswerCache
 
 log = logging.getLogger("sandlot.apigateway")
 
-_CACHE_LIMIT = 10_000
 # The policy an authorizer returns is evaluated as an identity policy of the caller it
 # vouches for (AWS names no IAM principal for it).
 _CALLER = Caller("user", arn="lambda-authorizer")
@@ -88,8 +87,7 @@ class LambdaAuthorizers:
 
     def __init__(self, platform) -> None:
         self.platform = platform
-        self._cache: dict[tuple, tuple[float, Grant]] = {}
-        self.invocations = 0  # how many times an authorizer function ran
+        self._cache = AnswerCache()
 
     async def authorize(
         self,
@@ -119,67 +117,34 @@ class LambdaAuthorizers:
         else:
             event = {"type": "REQUEST", "methodArn": method_arn, **base_event}
         ttl = int(authorizer.get("authorizerResultTtlInSeconds", DEFAULT_TTL))
-        key = (api_id, authorizer["id"], json.dumps(authorizer, sort_keys=True), *values)
-        cached = self._cache.get(key) if ttl > 0 and values else None
-        now = time.monotonic()
-        if cached is not None and cached[0] > now:
-            grant = cached[1]
-        else:
-            answer = await self._invoke(authorizer, event, api_id, account, region)
-            if isinstance(answer, DataPlaneResponse):
-                return answer
-            grant = answer
-            if ttl > 0 and values:
-                if len(self._cache) >= _CACHE_LIMIT:
-                    self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
-                    if len(self._cache) >= _CACHE_LIMIT:
-                        self._cache.clear()
-                self._cache[key] = (now + ttl, grant)
-        return grant.check(method_arn) or grant
-
-    async def _invoke(
-        self, authorizer: Doc, event: dict, api_id: str, account: str, region: str
-    ) -> Grant | DataPlaneResponse:
-        function = function_of(authorizer.get("authorizerUri"))
-        role = authorizer.get("authorizerCredentials")
-        source_arn = (
-            f"arn:aws:execute-api:{region}:{account}:{api_id}/authorizers/{authorizer['id']}"
-        )
-        if role:
-            if not self.platform.authorizer.can_assume(role, "apigateway.amazonaws.com", account):
-                log.warning("REST API %s: authorizer %s: API Gateway cannot assume %s",
-                            api_id, authorizer["name"], role)  # fmt: skip
-                return configuration_error()
-            principal = self.platform.function_principal(role, "apigateway-authorizer")
-        else:
-            principal = Principal.service("apigateway.amazonaws.com", account)
-        self.invocations += 1
-        try:
-            result = await self.platform.call(
-                "lambda",
-                "Invoke",
-                {"FunctionName": function, "Payload": json.dumps(event).encode()},
-                principal=principal,
-                region=region,
-                context={"aws:SourceArn": source_arn, "aws:SourceAccount": account},
-            )
-        except ServiceError as error:
-            log.warning("REST API %s: authorizer %s: invoking %s failed: %s",
-                        api_id, authorizer["name"], function, error)  # fmt: skip
-            return configuration_error()
-        payload = result.get("Payload") or b""
-        if result.get("FunctionError"):
-            try:
-                message = json.loads(payload).get("errorMessage")
-            except (ValueError, AttributeError):
-                message = None
-            return unauthorized() if message == "Unauthorized" else configuration_error()
-        grant = _grant(payload)
+        # The authorizer's whole document is in the key: a redeployed change misses.
+        key = (api_id, json.dumps(authorizer, sort_keys=True), *values)
+        grant = self._cache.get(key) if ttl > 0 and values else None
         if grant is None:
-            log.warning("REST API %s: authorizer %s answered an invalid policy: %.300s",
-                        api_id, authorizer["name"], payload)  # fmt: skip
-            return configuration_error()
-        return grant
+            try:
+                answer = await lambda_authorizers.invoke(
+                    self.platform,
+                    function=function_of(authorizer.get("authorizerUri")) or "",
+                    role=authorizer.get("authorizerCredentials"),
+                    event=event,
+                    account=account,
+                    region=region,
+                    source_arn=f"arn:aws:execute-api:{region}:{account}:{api_id}/authorizers/"
+                    f"{authorizer['id']}",
+                )
+            except lambda_authorizers.Failed as error:
+                log.warning("REST API %s: authorizer %s: %s", api_id, authorizer["name"], error)
+                return configuration_error()
+            if answer == lambda_authorizers.UNAUTHORIZED:
+                return unauthorized()
+            grant = _grant(answer)
+            if grant is None:
+                log.warning("REST API %s: authorizer %s answered an invalid policy: %.300s",
+                            api_id, authorizer["name"], answer)  # fmt: skip
+                return configuration_error()
+            if ttl > 0 and values:
+                self._cache.put(key, ttl, grant)
+        return grant.check(method_arn) or grant
 
 
 def _identity(
@@ -210,13 +175,9 @@ def _identity(
     return tuple(values)
 
 
-def _grant(payload: bytes) -> Grant | None:
+def _grant(answer: Any) -> Grant | None:
     """The function's answer as a grant; None when it is not a valid authorizer answer
     (a principalId, a policy document, a context of strings, numbers and booleans)."""
-    try:
-        answer = json.loads(payload)
-    except ValueError:
-        return None
     if not isinstance(answer, dict) or "policyDocument" not in answer:
         return None
     principal_id = answer.get("principalId")
