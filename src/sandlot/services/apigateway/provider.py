@@ -210,6 +210,19 @@ class RestApiProvider(DataPlaneOperations, ResourceOperations, AuthorizerOperati
                 self._save(api_id, "stage", stage["stageName"], stage)
         return public(deployment)
 
+    def get_deployment(self, ctx: RequestContext, params: dict) -> dict:
+        return public(
+            self._existing(ctx, params["restApiId"], "deployment", params["deploymentId"])
+        )
+
+    def delete_deployment(self, ctx: RequestContext, params: dict) -> dict:
+        api_id, deployment_id = params["restApiId"], params["deploymentId"]
+        self._existing(ctx, api_id, "deployment", deployment_id)
+        if any(s["deploymentId"] == deployment_id for s in self._items(api_id, "stage")):
+            raise bad_request("Active stages pointing to this deployment must be moved or deleted")
+        self._delete(api_id, "deployment", deployment_id)
+        return {}
+
     def get_deployments(self, ctx: RequestContext, params: dict) -> dict:
         self._api(ctx, params["restApiId"])
         return {"items": [public(d) for d in self._items(params["restApiId"], "deployment")]}

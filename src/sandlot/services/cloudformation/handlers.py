@@ -28,6 +28,9 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::Lambda::Permission": "sandlot.services.awslambda.resources:Permission",
     "AWS::Lambda::Version": "sandlot.services.awslambda.resources:Version",
     "AWS::Lambda::Alias": "sandlot.services.awslambda.resources:Alias",
+    **{f"AWS::ApiGateway::{name}": f"sandlot.services.apigateway.stack_resources:{name}"
+       for name in ("RestApi", "Resource", "Method", "Deployment", "Stage", "Authorizer",
+                    "ApiKey", "UsagePlan", "UsagePlanKey")},  # fmt: skip
     "AWS::S3::Bucket": "sandlot.services.s3.resources:Bucket",
     "AWS::S3::BucketPolicy": "sandlot.services.s3.resources:BucketPolicy",
     "AWS::SQS::Queue": "sandlot.services.sqs.resources:Queue",
