@@ -229,14 +229,14 @@ def test_authorizer_control_plane_errors(client, functions):
     assert (gone["Code"], gone["HTTPStatusCode"]) == ("NotFoundException", 404)
 
 
-def test_authorizers_from_openapi(server, client, functions):
+def _secured_definition(functions) -> dict:
     """SAM's Auth writes security schemes with x-amazon-apigateway-authorizer."""
-    apis = client("apigateway")
     proxy = {"type": "aws_proxy", "httpMethod": "POST", "uri": _uri(functions["echo"])}
-    definition = {
+    return {
         "swagger": "2.0",
         "info": {"title": "secured", "version": "1"},
         "securityDefinitions": {
+            "api_key": {"type": "apiKey", "name": "x-api-key", "in": "header"},
             "TokenAuth": {
                 "type": "apiKey", "name": "Authorization", "in": "header",
                 "x-amazon-apigateway-authtype": "custom",
@@ -250,8 +250,15 @@ def test_authorizers_from_openapi(server, client, functions):
             "/secret": {"get": {"security": [{"TokenAuth": []}],
                                 "x-amazon-apigateway-integration": proxy}},
             "/open": {"get": {"x-amazon-apigateway-integration": proxy}},
+            "/pets/{id}": {"get": {"security": [{"api_key": []}],
+                                   "x-amazon-apigateway-integration": proxy}},
         },
     }  # fmt: skip
+
+
+def test_authorizers_from_openapi(server, client, functions):
+    apis = client("apigateway")
+    definition = _secured_definition(functions)
     api_id = apis.import_rest_api(body=json.dumps(definition).encode())["id"]
     [authorizer] = apis.get_authorizers(restApiId=api_id)["items"]
     assert authorizer["name"] == "TokenAuth" and authorizer["type"] == "TOKEN"
@@ -387,3 +394,34 @@ def test_api_keys_and_usage_plans(server, client, functions):
     apis.delete_api_key(apiKey=key["id"])
     gone = error_of(apis.get_api_key, apiKey=key["id"])
     assert (gone["Code"], gone["HTTPStatusCode"]) == ("NotFoundException", 404)
+
+
+def test_export_and_reimport(server, client, functions):
+    apis = client("apigateway")
+    api_id = apis.import_rest_api(body=json.dumps(_secured_definition(functions)).encode())["id"]
+    apis.create_deployment(restApiId=api_id, stageName="v1")
+    exported = apis.get_export(restApiId=api_id, stageName="v1", exportType="oas30",
+                               parameters={"extensions": "apigateway"})  # fmt: skip
+    document = json.loads(exported["body"].read())
+    assert document["openapi"] == "3.0.1"
+    secret = document["paths"]["/secret"]["get"]
+    assert secret["security"] == [{"TokenAuth": []}]
+    assert secret["x-amazon-apigateway-integration"]["type"] == "aws_proxy"
+    assert document["paths"]["/pets/{id}"]["get"]["parameters"][0]["name"] == "id"
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["TokenAuth"]["x-amazon-apigateway-authorizer"]["type"] == "token"
+    assert schemes["api_key"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
+    plain = apis.get_export(restApiId=api_id, stageName="v1", exportType="swagger",
+                            accepts="application/yaml")  # fmt: skip
+    text = plain["body"].read().decode()
+    assert text.startswith("swagger: '2.0'") and "x-amazon-apigateway" not in text
+    # The export imports into an equivalent API.
+    copy = apis.import_rest_api(body=json.dumps(document).encode())["id"]
+    [authorizer] = apis.get_authorizers(restApiId=copy)["items"]
+    assert authorizer["type"] == "TOKEN" and authorizer["authorizerResultTtlInSeconds"] == 0
+    apis.create_deployment(restApiId=copy, stageName="v1")
+    assert _outcome(_get(server, copy, "/v1/secret")) == UNAUTHORIZED
+    assert _get(server, copy, "/v1/secret", {"Authorization": "allow"}).status == 200
+    assert _outcome(_get(server, copy, "/v1/pets/1")) == (403, {"message": "Forbidden"})
+    missing = error_of(apis.get_export, restApiId=api_id, stageName="nope", exportType="oas30")
+    assert missing["Code"] == "NotFoundException"

@@ -3,8 +3,8 @@
 The provider is assembled from one mixin per area over ``RestApiBase`` (``base.py``):
 resources, methods, integrations and their responses (``resources.py``), authorizers
 (``authorizers.py``; running them: ``authorization.py``) and the data plane
-(``dataplane.py``), API keys and usage plans (``keys.py``); ``openapi.py`` plans
-``ImportRestApi``/``PutRestApi``. What is not served yet (models, request validators,
+(``dataplane.py``), API keys and usage plans (``keys.py``), GetExport (``export.py``);
+``openapi.py`` plans ``ImportRestApi``/``PutRestApi``. What is not served yet (models, request validators,
 gateway responses, domain names,
 ``AWS``/``HTTP`` integrations with mapping templates…) answers 501, never a fake success.
 """
@@ -20,6 +20,7 @@ from sandlot.services.apigateway import patch
 from sandlot.services.apigateway.authorizers import AuthorizerOperations
 from sandlot.services.apigateway.base import Doc, bad_request, new_id, not_found, public
 from sandlot.services.apigateway.dataplane import DataPlaneOperations
+from sandlot.services.apigateway.export import ExportOperations
 from sandlot.services.apigateway.keys import KeyOperations
 from sandlot.services.apigateway.openapi import Plan, read_definition
 from sandlot.services.apigateway.resources import ResourceOperations
@@ -58,7 +59,9 @@ _SETTING_DEFAULTS = {
 }  # fmt: skip
 
 
-class RestApiProvider(DataPlaneOperations, ResourceOperations, AuthorizerOperations, KeyOperations):
+class RestApiProvider(
+    DataPlaneOperations, ResourceOperations, AuthorizerOperations, KeyOperations, ExportOperations
+):
     # == APIs ==============================================================================
 
     def create_rest_api(self, ctx: RequestContext, params: dict) -> dict:
