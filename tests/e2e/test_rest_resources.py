@@ -1,8 +1,14 @@
 """The REST API control plane one call at a time (resources incl. {proxy+}, methods,
 integrations and their responses, UpdateRestApi/UpdateStage patches) with boto3, and
-what it serves: a MOCK CORS preflight, a Lambda URI naming a stage variable."""
+what it serves: a MOCK CORS preflight, a Lambda URI naming a stage variable, an
+HTTP_PROXY integration with parameter mappings and its timeout."""
 
 from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -148,3 +154,53 @@ def test_mock_cors_preflight_and_stage_variables(server, client, echo):
     answer = send(server.endpoint, "GET", invoke_url(server, api_id, "/dev/items"))
     assert answer.status == 200, answer.body
     assert answer.json()["stageVariables"] == {"fn": echo}
+
+
+class _Backend(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        if self.path.startswith("/slow"):
+            time.sleep(1)
+        data = json.dumps({"path": self.path, "stage": self.headers.get("X-Stage"),
+                           "id": self.headers.get("X-Id")}).encode()  # fmt: skip
+        self.send_response(203)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def backend():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Backend)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_http_proxy_integration(server, client, backend):
+    apis = client("apigateway")
+    api_id = apis.create_rest_api(name=unique("proxy"))["id"]
+    root = apis.get_resources(restApiId=api_id)["items"][0]["id"]
+    proxy = apis.create_resource(restApiId=api_id, parentId=root, pathPart="{proxy+}")["id"]
+    method = dict(restApiId=api_id, resourceId=proxy, httpMethod="ANY")
+    apis.put_method(**method, authorizationType="NONE",
+                    requestParameters={"method.request.path.proxy": True})  # fmt: skip
+    apis.put_integration(**method, type="HTTP_PROXY", integrationHttpMethod="ANY",
+                         uri="${stageVariables.backend}/base/{proxy}", timeoutInMillis=300,
+                         requestParameters={
+                             "integration.request.path.proxy": "method.request.path.proxy",
+                             "integration.request.header.X-Stage": "'dev'",
+                             "integration.request.header.X-Id": "method.request.querystring.id"})  # fmt: skip
+    apis.create_deployment(restApiId=api_id, stageName="dev", variables={"backend": backend})
+    answer = send(server.endpoint, "GET", invoke_url(server, api_id, "/dev/a/b?id=7"))
+    assert answer.status == 203, answer.body
+    assert answer.json() == {"path": "/base/a/b?id=7", "stage": "dev", "id": "7"}
+    slow = send(server.endpoint, "GET", invoke_url(server, api_id, "/dev/x"))
+    assert slow.status == 203
+    apis.update_stage(restApiId=api_id, stageName="dev", patchOperations=[
+        {"op": "replace", "path": "/variables/backend", "value": backend + "/slow"}])  # fmt: skip
+    timed_out = send(server.endpoint, "GET", invoke_url(server, api_id, "/dev/x"))
+    assert (timed_out.status, timed_out.json()) == (504, {"message": "Endpoint request timed out"})

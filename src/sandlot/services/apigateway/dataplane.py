@@ -10,6 +10,8 @@ integration:
   ``aws:SourceArn`` ``arn:aws:execute-api:<region>:<account>:<api>/<stage>/<METHOD>/<resource path>``;
   a denied invoke is 500, a function error or a malformed answer 502, both
   ``{"message": "Internal server error"}``;
+- ``HTTP_PROXY`` forwards to the integration's URI (``services/http_proxy.py``) with its
+  request parameter mappings; 504 ``Endpoint request timed out`` after its timeout;
 - ``MOCK`` answers from the integration's templates: the request template's
   ``statusCode`` selects the integration response, whose static response template and
   ``'literal'`` header mappings make the answer (CORS preflights, as the console
@@ -22,18 +24,20 @@ provider's next write.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import re
 import uuid
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, quote
 
 from sandlot.iam.authorizer import ResourcePolicy
 from sandlot.iam.policy import Outcome
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
 from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse, json_response
-from sandlot.services import http_events
+from sandlot.services import http_events, http_proxy
 from sandlot.services import http_routes as routing
 from sandlot.services.apigateway.authorization import Grant, LambdaAuthorizers
 from sandlot.services.apigateway.base import Doc, function_of
@@ -142,6 +146,10 @@ class DataPlaneOperations(KeyOperations):
             )
         elif kind == "MOCK":
             response = _mock(request, integration, request.target)
+        elif kind == "HTTP_PROXY":
+            response = await _http_proxy(
+                integration, request, path_parameters, stage.doc.get("variables") or {}
+            )
         else:
             log.warning("REST API %s: %s %s has no integration sandlot serves",
                         request.target, request.method, resource["path"])  # fmt: skip
@@ -293,6 +301,66 @@ class DataPlaneOperations(KeyOperations):
             )
         self._compiled[api_id] = (self.generation, api)
         return api
+
+
+async def _http_proxy(
+    integration: Doc,
+    request: DataPlaneRequest,
+    path_parameters: dict[str, str],
+    variables: dict[str, str],
+) -> DataPlaneResponse:
+    """Forward to the integration's URI: stage variables substituted, its ``{name}``
+    path variables filled as ``requestParameters`` map them
+    (``integration.request.path.x`` ← ``method.request.path.y``; unmapped ones by the
+    same name), header and query string mappings added; 504 ``Endpoint request timed
+    out`` after ``timeoutInMillis``."""
+    uri = _STAGE_VARIABLE.sub(lambda m: variables.get(m[1], ""), integration.get("uri", ""))
+    values = dict(path_parameters)
+    headers = [(k, v) for k, v in request.headers if k.lower() not in http_proxy.HOP_BY_HOP]
+    extra_query = []
+    for target, source in (integration.get("requestParameters") or {}).items():
+        value = _mapped(str(source), request, path_parameters)
+        if value is None:
+            continue
+        kind, _, name = target.removeprefix("integration.request.").partition(".")
+        if kind == "path":
+            values[name] = value
+        elif kind == "header":
+            headers = [(k, v) for k, v in headers if k.lower() != name.lower()]
+            headers.append((name, value))
+        elif kind == "querystring":
+            extra_query.append(f"{quote(name)}={quote(value)}")
+    uri = http_proxy.fill(uri, values)
+    if extra_query:
+        uri += ("&" if "?" in uri else "?") + "&".join(extra_query)
+    method = str(integration.get("httpMethod") or "ANY")
+    method = request.method if method == "ANY" else method
+    try:
+        return await http_proxy.forward(
+            uri, method, request, int(integration.get("timeoutInMillis") or 29000) / 1000, headers
+        )
+    except TimeoutError:
+        return _message(504, "Endpoint request timed out")
+    except (OSError, http.client.HTTPException) as error:
+        log.warning("REST API: HTTP_PROXY to %s failed: %s", uri, error)
+        return _message(500, "Internal server error")
+
+
+def _mapped(source: str, request: DataPlaneRequest, path_parameters: dict[str, str]) -> str | None:
+    """A request parameter mapping's value: ``'literal'``, or a method request's path,
+    header or query string parameter."""
+    literal = _STATIC_HEADER.match(source)
+    if literal is not None:
+        return literal[1]
+    kind, _, name = source.removeprefix("method.request.").partition(".")
+    if kind == "path":
+        return path_parameters.get(name)
+    if kind == "header":
+        return request.header(name)
+    if kind == "querystring":
+        found = [v for k, v in parse_qsl(request.query, keep_blank_values=True) if k == name]
+        return found[-1] if found else None
+    return None
 
 
 def _static(template: str) -> bool:

@@ -15,19 +15,16 @@ provider's next write.
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
 import logging
-import re
 import uuid
 from dataclasses import dataclass, field
-from urllib.parse import quote, urlsplit
 
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
 from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse, json_response
-from sandlot.services import http_events
+from sandlot.services import http_events, http_proxy
 from sandlot.services import http_routes as routing
 from sandlot.services.apigatewayv2.authorization import Authorized, RouteAuthorizers
 from sandlot.services.apigatewayv2.base import Doc
@@ -35,12 +32,6 @@ from sandlot.services.apigatewayv2.resources import ResourceOperations, lambda_t
 from sandlot.services.apigatewayv2.schema import APIS
 
 log = logging.getLogger("sandlot.apigatewayv2")
-
-_HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
-     "proxy-authorization", "proxy-authenticate", "host", "content-length"}
-)  # fmt: skip
-_VARIABLE = re.compile(r"\{([A-Za-z0-9._-]+)\+?\}")
 
 
 @dataclass
@@ -272,42 +263,15 @@ async def _http_proxy(
     """Forward the request to the integration's URL: its path variables filled from the
     route's, or (no variables, the ``$default`` route) the request's path appended."""
     uri = integration["IntegrationUri"]
-    if _VARIABLE.search(uri):
-        uri = _VARIABLE.sub(lambda m: quote(path_parameters.get(m[1], ""), safe="/"), uri)
+    if http_proxy.VARIABLE.search(uri):
+        uri = http_proxy.fill(uri, path_parameters)
     elif route.key == routing.DEFAULT:
         uri = uri.rstrip("/") + path
-    target = urlsplit(uri)
     method = integration.get("IntegrationMethod", "ANY")
     method = request.method if method == "ANY" else method
-    full_path = (target.path or "/") + (
-        f"?{target.query}&{request.query}" if target.query and request.query
-        else f"?{target.query or request.query}" if target.query or request.query
-        else ""
-    )  # fmt: skip
-    headers = [(k, v) for k, v in request.headers if k.lower() not in _HOP_BY_HOP]
-    headers.append(("Host", target.netloc))
     timeout = integration.get("TimeoutInMillis", 30000) / 1000
-
-    def send() -> DataPlaneResponse:
-        kind = (
-            http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection
-        )
-        connection = kind(target.hostname, target.port, timeout=timeout)
-        try:
-            connection.putrequest(method, full_path, skip_host=True, skip_accept_encoding=True)
-            for name, value in headers:
-                connection.putheader(name, value)
-            connection.putheader("Content-Length", str(len(request.body)))
-            connection.endheaders(request.body)
-            answer = connection.getresponse()
-            body = answer.read()
-            kept = [(k, v) for k, v in answer.getheaders() if k.lower() not in _HOP_BY_HOP]
-            return DataPlaneResponse(answer.status, kept, body)
-        finally:
-            connection.close()
-
     try:
-        return await asyncio.to_thread(send)
+        return await http_proxy.forward(uri, method, request, timeout)
     except TimeoutError:
         return json_response(503, {"message": "Service Unavailable"})
     except (OSError, http.client.HTTPException) as error:
