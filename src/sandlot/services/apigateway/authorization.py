@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sandlot.iam.policy import (
@@ -41,6 +41,7 @@ log = logging.getLogger("sandlot.apigateway")
 # The policy an authorizer returns is evaluated as an identity policy of the caller it
 # vouches for (AWS names no IAM principal for it).
 _CALLER = Caller("user", arn="lambda-authorizer")
+_DECISIONS_KEPT = 256
 
 
 def unauthorized() -> DataPlaneResponse:
@@ -56,22 +57,29 @@ def configuration_error() -> DataPlaneResponse:
     return _error(500, None, "AuthorizerConfigurationException")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Grant:
-    """An authorizer's answer, as cached."""
+    """An authorizer's answer, as cached; it remembers its decision per method ARN (a
+    cached answer is asked again and again for the same few methods)."""
 
     principal_id: str
     policy: Any  # the compiled policy document
     context: dict[str, str]
     usage_key: str | None = None  # usageIdentifierKey: the API key, for apiKeySource AUTHORIZER
+    _decided: dict[str, Outcome] = field(default_factory=dict)
 
     def check(self, method_arn: str) -> DataPlaneResponse | None:
         """None when the policy allows invoking ``method_arn``, else AWS's 403."""
-        decision = evaluate(Request(_CALLER, "execute-api:Invoke", method_arn,
-                                    identity_policies=[self.policy]))  # fmt: skip
-        if decision.outcome == Outcome.ALLOW:
+        outcome = self._decided.get(method_arn)
+        if outcome is None:
+            outcome = evaluate(Request(_CALLER, "execute-api:Invoke", method_arn,
+                                       identity_policies=[self.policy])).outcome  # fmt: skip
+            if len(self._decided) >= _DECISIONS_KEPT:
+                self._decided.clear()
+            self._decided[method_arn] = outcome
+        if outcome == Outcome.ALLOW:
             return None
-        if decision.outcome == Outcome.EXPLICIT_DENY:
+        if outcome == Outcome.EXPLICIT_DENY:
             message = "User is not authorized to access this resource with an explicit deny"
         else:
             message = "User is not authorized to access this resource"
@@ -117,8 +125,10 @@ class LambdaAuthorizers:
         else:
             event = {"type": "REQUEST", "methodArn": method_arn, **base_event}
         ttl = int(authorizer.get("authorizerResultTtlInSeconds", DEFAULT_TTL))
-        # The authorizer's whole document is in the key: a redeployed change misses.
-        key = (api_id, json.dumps(authorizer, sort_keys=True), *values)
+        # The authorizer's whole document is in the key (its fingerprint, made when the
+        # stage was compiled): a redeployed change misses.
+        fingerprint = authorizer.get("_fingerprint") or json.dumps(authorizer, sort_keys=True)
+        key = (api_id, fingerprint, *values)
         grant = self._cache.get(key) if ttl > 0 and values else None
         if grant is None:
             try:

@@ -288,7 +288,10 @@ class DataPlaneOperations(KeyOperations):
                 for resource in deployment.get("_snapshot", []):
                     for verb, method in (resource.get("resourceMethods") or {}).items():
                         routes.append((f"{verb} {resource['path']}", (resource, method)))
-                authorizers = {a["id"]: a for a in deployment.get("_authorizers", [])}
+                authorizers = {
+                    a["id"]: {**a, "_fingerprint": json.dumps(a, sort_keys=True)}
+                    for a in deployment.get("_authorizers", [])
+                }
                 stages[stage["stageName"]] = _Stage(
                     stage, routing.compile_routes(routes), authorizers, deployment.get("_policy")
                 )
