@@ -216,3 +216,40 @@ def test_iam_route(server, client, functions):
     iam_context = answer.json()["requestContext"]["authorizer"]["iam"]
     assert iam_context["userArn"] == f"arn:aws:iam::{ACCOUNT}:user/{name}"
     assert iam_context["accessKey"] == key["AccessKeyId"]
+
+
+def test_authorizers_from_openapi(server, client, functions, issuer):
+    """SAM's HttpApi Auth writes security schemes with x-amazon-apigateway-authorizer."""
+    apis = client("apigatewayv2")
+    proxy = {"type": "aws_proxy", "uri": functions["echo"], "payloadFormatVersion": "2.0"}
+    definition = {
+        "openapi": "3.0.1",
+        "info": {"title": "secured-http", "version": "1"},
+        "components": {"securitySchemes": {
+            "Jwt": {"type": "oauth2", "x-amazon-apigateway-authorizer": {
+                "type": "jwt", "identitySource": "$request.header.Authorization",
+                "jwtConfiguration": {"issuer": issuer.url, "audience": ["app"]}}},
+            "Iam": {"type": "apiKey", "name": "Authorization", "in": "header",
+                    "x-amazon-apigateway-authtype": "awsSigv4"},
+        }},
+        "security": [{"Jwt": ["orders/read"]}],
+        "paths": {
+            "/orders": {"get": {"x-amazon-apigateway-integration": proxy}},
+            "/admin": {"get": {"security": [{"Iam": []}],
+                               "x-amazon-apigateway-integration": proxy}},
+            "/public": {"get": {"security": [], "x-amazon-apigateway-integration": proxy}},
+        },
+    }  # fmt: skip
+    api_id = apis.import_api(Body=json.dumps(definition))["ApiId"]
+    apis.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
+    [authorizer] = apis.get_authorizers(ApiId=api_id)["Items"]
+    assert (authorizer["Name"], authorizer["AuthorizerType"]) == ("Jwt", "JWT")
+    routes = {r["RouteKey"]: r for r in apis.get_routes(ApiId=api_id)["Items"]}
+    assert routes["GET /orders"]["AuthorizationScopes"] == ["orders/read"]
+    assert routes["GET /admin"]["AuthorizationType"] == "AWS_IAM"
+    assert routes["GET /public"]["AuthorizationType"] == "NONE"
+    token = issuer.token(sub="a", aud="app", scope="orders/read")
+    assert _outcome(_call(server, api_id, "/orders")) == UNAUTHORIZED
+    assert _call(server, api_id, "/orders", {"Authorization": token}).status == 200
+    assert _outcome(_call(server, api_id, "/admin")) == FORBIDDEN
+    assert _call(server, api_id, "/public").status == 200
