@@ -8,7 +8,8 @@ invoked again and what is measured is sandlot's authorization work: identity sou
 cache lookup, IAM evaluation of the cached policy against the method ARN). The p50
 difference at concurrency 1 is what a cached authorizer adds: reported as the
 difference of the best rounds and as the median of back-to-back rounds' differences
-(steadier on a shared machine).
+(steadier on a shared machine). Then, in-process, the CPU time of one authorization
+served from the cache (load-independent: what the path costs, without the network).
 
     python bench/apigw_rest_authorizer.py [--seconds 10] [--rounds 5]
                                           [--sandbox process|linux]
@@ -25,6 +26,7 @@ import json
 import os
 import statistics
 import tempfile
+import time
 import zipfile
 
 from common import client, cpu_seconds, create_bench_role, replay, start_server
@@ -78,6 +80,52 @@ def build_api(apis, hello: str, authorizer: str) -> str:
                              type="AWS_PROXY", integrationHttpMethod="POST", uri=uri(hello))  # fmt: skip
     apis.create_deployment(restApiId=api_id, stageName="prod")
     return api_id
+
+
+class _AnsweringPlatform:
+    """Stands in for the platform in the in-process measurement: answers the one
+    authorizer invocation (the cache serves every later request)."""
+
+    async def call(self, service, operation, params, **kwargs):
+        event = json.loads(params["Payload"])
+        answer = {"principalId": "bench", "policyDocument": {"Version": "2012-10-17",
+                  "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow",
+                                 "Resource": event["methodArn"].split("/")[0] + "/*"}]}}  # fmt: skip
+        return {"Payload": json.dumps(answer).encode()}
+
+
+def cached_authorization_us(samples: int = 20000) -> float:
+    """CPU microseconds of one authorization served from the cache, in-process: the
+    identity source read, the cache lookup and the cached policy's decision for the
+    method ARN (what ``/secured`` does beyond ``/open``, without the network)."""
+    from sandlot.protocol.dataplane import DataPlaneRequest
+    from sandlot.services.apigateway.authorization import Grant, LambdaAuthorizers
+
+    authorizers = LambdaAuthorizers(_AnsweringPlatform())
+    authorizer = {"id": "a1", "name": "token", "type": "TOKEN",
+                  "authorizerUri": uri(f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:authorizer"),
+                  "identitySource": "method.request.header.Authorization",
+                  "authorizerResultTtlInSeconds": 300}  # fmt: skip
+    authorizer["_fingerprint"] = json.dumps(authorizer, sort_keys=True)
+    headers = [("host", "x"), ("user-agent", "bench"), ("authorization", "bench-token")]
+    request = DataPlaneRequest("api", "GET", "/prod/secured", "", headers, b"", "127.0.0.1",
+                               False, "api.execute-api.localhost", "us-east-1")  # fmt: skip
+    arn = f"arn:aws:execute-api:us-east-1:{ACCOUNT}:api/prod/GET/secured"
+
+    async def run() -> float:
+        async def once():
+            return await authorizers.authorize(
+                authorizer, request, api_id="api", account=ACCOUNT, region="us-east-1",
+                method_arn=arn, base_event={}, stage_variables={},
+            )  # fmt: skip
+
+        assert isinstance(await once(), Grant)
+        began = time.process_time()
+        for _ in range(samples):
+            await once()
+        return (time.process_time() - began) * 1e6 / samples
+
+    return round(asyncio.run(run()), 2)
 
 
 def request(port: int, api_id: str, path: str) -> bytes:
@@ -140,6 +188,7 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(20)
+    results["cached_authorization_cpu_us_in_process"] = cached_authorization_us()
     print(json.dumps(results, indent=2))
 
 
