@@ -12,6 +12,7 @@ import pytest
 from tests.e2e.conftest import error_of, make_client
 from tests.e2e.functions import create_function, unique
 from tests.e2e.http_clients import PROXY_ECHO, invoke_url, send, signed_headers
+from tests.e2e.roles import ensure_role, trust_policy
 
 ACCOUNT = "000000000000"
 UNAUTHORIZED = (401, {"message": "Unauthorized"})
@@ -425,3 +426,28 @@ def test_export_and_reimport(server, client, functions):
     assert _outcome(_get(server, copy, "/v1/pets/1")) == (403, {"message": "Forbidden"})
     missing = error_of(apis.get_export, restApiId=api_id, stageName="nope", exportType="oas30")
     assert missing["Code"] == "NotFoundException"
+
+
+def test_authorizer_credentials_role(server, client, functions):
+    """With authorizerCredentials the function is invoked as that role (whose trust
+    policy must let API Gateway assume it), not by its resource policy."""
+    apis, iam, lam = client("apigateway"), client("iam"), client("lambda")
+    name = unique("rest-private-auth")
+    create_function(lam, name, {"app.py": AUTHORIZER})  # no resource policy for API Gateway
+    arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    trusted = ensure_role(iam, unique("apigw-invoker"),
+                          trust=trust_policy({"Service": "apigateway.amazonaws.com"}))  # fmt: skip
+    iam.put_role_policy(RoleName=trusted.rsplit("/", 1)[1], PolicyName="invoke",
+                        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+                            {"Effect": "Allow", "Action": "lambda:InvokeFunction",
+                             "Resource": arn}]}))  # fmt: skip
+    untrusted = ensure_role(iam, unique("lambda-only"))
+    outcomes = {}
+    for label, role in (("trusted", trusted), ("untrusted", untrusted), ("none", None)):
+        extra = {"authorizerCredentials": role} if role else {}
+        api_id, _ = _api_with_authorizer(
+            apis, {**functions, "authorizer": arn}, type="TOKEN", authorizerResultTtlInSeconds=0,
+            identitySource="method.request.header.Authorization", **extra,
+        )  # fmt: skip
+        outcomes[label] = _get(server, api_id, "/prod/pets/1", {"Authorization": "allow"}).status
+    assert outcomes == {"trusted": 200, "untrusted": 500, "none": 500}
