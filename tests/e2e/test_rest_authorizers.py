@@ -144,6 +144,22 @@ def test_token_authorizer(server, client, functions):
         "authorizationToken": "allow",
         "methodArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api_id}/prod/GET/pets/7",
     }
+    # With a resource policy too: only its explicit Deny refuses; the authorizer decides
+    # the rest (here the policy names another path: no statement applies).
+    prefix = f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api_id}"
+    for effect, expected in (("Allow", 200), ("Deny", 403)):
+        policy = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "execute-api:Invoke",
+             "Resource": f"{prefix}/*/GET/toys"},
+            {"Effect": effect, "Principal": "*", "Action": "execute-api:Invoke",
+             "Resource": f"{prefix}/*/GET/pets/*"}]}  # fmt: skip
+        if effect == "Allow":
+            policy["Statement"].pop()
+        apis.update_rest_api(restApiId=api_id, patchOperations=[
+            {"op": "replace", "path": "/policy", "value": json.dumps(policy)}])  # fmt: skip
+        apis.create_deployment(restApiId=api_id, stageName="prod")
+        answer = _get(server, api_id, "/prod/pets/7", {"Authorization": "allow"})
+        assert answer.status == expected, answer.body
 
 
 def test_caching_by_token_and_policy_per_request(server, client, functions):

@@ -39,7 +39,11 @@ from sandlot.protocol import ServiceError
 from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse, json_response
 from sandlot.services import http_events, http_proxy
 from sandlot.services import http_routes as routing
-from sandlot.services.apigateway.authorization import Grant, LambdaAuthorizers
+from sandlot.services.apigateway.authorization import (
+    Grant,
+    LambdaAuthorizers,
+    configuration_error,
+)
 from sandlot.services.apigateway.base import Doc, function_of
 from sandlot.services.apigateway.keys import KeyOperations
 from sandlot.services.apigateway.schema import APIS
@@ -170,7 +174,10 @@ class DataPlaneOperations(KeyOperations):
         Lambda authorizer's grant (the event then carries what it said) or None."""
         kind = method.get("authorizationType", "NONE")
         if kind == "AWS_IAM" or stage.policy:
-            denied = self._iam(api, request, event, method_arn, signed=kind == "AWS_IAM")
+            # With a Lambda authorizer only the policy's explicit Deny refuses; the
+            # authorizer decides the rest (AWS's table for the two together).
+            denied = self._iam(api, request, event, method_arn, signed=kind == "AWS_IAM",
+                               explicit_only=kind == "CUSTOM")  # fmt: skip
             if denied is not None or kind == "AWS_IAM":
                 return denied
         if kind == "NONE":
@@ -178,8 +185,7 @@ class DataPlaneOperations(KeyOperations):
         if kind == "CUSTOM":
             authorizer = stage.authorizers.get(method.get("authorizerId", ""))
             if authorizer is None:
-                return json_response(500, {"message": None},
-                                     [("x-amzn-ErrorType", "AuthorizerConfigurationException")])  # fmt: skip
+                return configuration_error()
             base = {k: v for k, v in event.items() if k not in ("body", "isBase64Encoded")}
             outcome = await self.lambda_authorizers.authorize(
                 authorizer,
@@ -199,12 +205,19 @@ class DataPlaneOperations(KeyOperations):
         return _message(500, "Internal server error")
 
     def _iam(
-        self, api: _Api, request: DataPlaneRequest, event: dict, method_arn: str, *, signed: bool
+        self,
+        api: _Api,
+        request: DataPlaneRequest,
+        event: dict,
+        method_arn: str,
+        *,
+        signed: bool,
+        explicit_only: bool = False,
     ) -> DataPlaneResponse | None:
         """``execute-api:Invoke`` on the method ARN, evaluated by sandlot's IAM: for an
         ``AWS_IAM`` method, as the SigV4 signer (unsigned: 403 Missing Authentication
         Token); else, when the API has a resource policy, as an anonymous caller, who
-        only that policy can allow."""
+        only that policy can allow (``explicit_only``: only its explicit Deny refuses)."""
         principal = request.principal if signed else Principal.anonymous(api.account)
         if principal is None:
             return _message(403, "Missing Authentication Token")
@@ -217,7 +230,9 @@ class DataPlaneOperations(KeyOperations):
             region=api.region,
             context={"aws:SourceIp": request.source_ip, "aws:SecureTransport": request.secure},
         )
-        if decision.outcome == Outcome.ALLOW:
+        if decision.outcome == Outcome.ALLOW or (
+            explicit_only and decision.outcome != Outcome.EXPLICIT_DENY
+        ):
             if signed:
                 context["identity"].update(
                     accessKey=principal.access_key_id,
