@@ -28,9 +28,15 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::Lambda::Permission": "sandlot.services.awslambda.resources:Permission",
     "AWS::Lambda::Version": "sandlot.services.awslambda.resources:Version",
     "AWS::Lambda::Alias": "sandlot.services.awslambda.resources:Alias",
-    **{f"AWS::ApiGateway::{name}": f"sandlot.services.apigateway.stack_resources:{name}"
-       for name in ("RestApi", "Resource", "Method", "Deployment", "Stage", "Authorizer",
-                    "ApiKey", "UsagePlan", "UsagePlanKey")},  # fmt: skip
+    "AWS::ApiGateway::RestApi": "sandlot.services.apigateway.stack_resources:RestApi",
+    "AWS::ApiGateway::Resource": "sandlot.services.apigateway.stack_resources:Resource",
+    "AWS::ApiGateway::Method": "sandlot.services.apigateway.stack_resources:Method",
+    "AWS::ApiGateway::Deployment": "sandlot.services.apigateway.stack_resources:Deployment",
+    "AWS::ApiGateway::Stage": "sandlot.services.apigateway.stack_resources:Stage",
+    "AWS::ApiGateway::Authorizer": "sandlot.services.apigateway.stack_resources:Authorizer",
+    "AWS::ApiGateway::ApiKey": "sandlot.services.apigateway.stack_resources:ApiKey",
+    "AWS::ApiGateway::UsagePlan": "sandlot.services.apigateway.stack_resources:UsagePlan",
+    "AWS::ApiGateway::UsagePlanKey": "sandlot.services.apigateway.stack_resources:UsagePlanKey",
     "AWS::S3::Bucket": "sandlot.services.s3.resources:Bucket",
     "AWS::S3::BucketPolicy": "sandlot.services.s3.resources:BucketPolicy",
     "AWS::SQS::Queue": "sandlot.services.sqs.resources:Queue",
