@@ -10,7 +10,7 @@ import json
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.e2e.conftest import error_of, make_client
+from tests.e2e.conftest import aws, error_of, make_client
 from tests.e2e.functions import create_function, unique
 from tests.e2e.http_clients import PROXY_ECHO, invoke_url, send, signed_headers
 from tests.e2e.oidc_issuer import OidcIssuer
@@ -102,6 +102,8 @@ def test_jwt_authorizer(server, client, functions, issuer):
     )["AuthorizerId"]  # fmt: skip
     assert apis.get_authorizer(ApiId=api_id, AuthorizerId=authorizer)["JwtConfiguration"][
         "Issuer"] == issuer.url  # fmt: skip
+    listed = aws(server.endpoint, "apigatewayv2", "get-authorizers", "--api-id", api_id)
+    assert [a["AuthorizerType"] for a in listed["Items"]] == ["JWT"]  # the AWS CLI too
     apis.create_route(ApiId=api_id, RouteKey="GET /jwt", Target=target,
                       AuthorizationType="JWT", AuthorizerId=authorizer)  # fmt: skip
     apis.create_route(ApiId=api_id, RouteKey="GET /scoped", Target=target,

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import error_of, make_client
+from tests.e2e.conftest import aws, error_of, make_client
 from tests.e2e.functions import create_function, unique
 from tests.e2e.http_clients import PROXY_ECHO, invoke_url, send, signed_headers
 from tests.e2e.roles import ensure_role, trust_policy
@@ -34,6 +34,10 @@ def handler(event, context):
     if token == "nonsense":
         return {"principalId": "p", "context": {"nested": {"no": 1}}, "policyDocument": {}}
     arn = event["methodArn"]
+    if token.startswith("key:"):  # an API key chosen by the authorizer (apiKeySource AUTHORIZER)
+        return {"principalId": "keyed", "usageIdentifierKey": token[4:], "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": arn}]}}
     effect, resource = {
         "allow": ("Allow", arn),
         "allow-pets": ("Allow", arn.split("/")[0] + "/*/GET/pets/*"),
@@ -219,7 +223,7 @@ def test_request_authorizer(server, client, functions):
     assert other.json()["requestContext"]["authorizer"]["invocation"] != first
 
 
-def test_authorizer_control_plane_errors(client, functions):
+def test_authorizer_control_plane_errors(server, client, functions):
     apis = client("apigateway")
     api_id = apis.create_rest_api(name=unique("auth-errors"))["id"]
     uri = _uri(functions["authorizer"])
@@ -232,6 +236,8 @@ def test_authorizer_control_plane_errors(client, functions):
     created = apis.create_authorizer(restApiId=api_id, name="a", type="REQUEST",
                                      authorizerUri=uri, authorizerResultTtlInSeconds=0)  # fmt: skip
     assert [a["id"] for a in apis.get_authorizers(restApiId=api_id)["items"]] == [created["id"]]
+    listed = aws(server.endpoint, "apigateway", "get-authorizers", "--rest-api-id", api_id)
+    assert [a["name"] for a in listed["items"]] == ["a"]  # the AWS CLI reads them too
     root = apis.get_resources(restApiId=api_id)["items"][0]["id"]
     no_authorizer = error_of(apis.put_method, restApiId=api_id, resourceId=root,
                              httpMethod="GET", authorizationType="CUSTOM")  # fmt: skip
@@ -467,3 +473,34 @@ def test_authorizer_credentials_role(server, client, functions):
         )  # fmt: skip
         outcomes[label] = _get(server, api_id, "/prod/pets/1", {"Authorization": "allow"}).status
     assert outcomes == {"trusted": 200, "untrusted": 500, "none": 500}
+
+
+def test_api_key_from_the_authorizer(server, client, functions):
+    apis = client("apigateway")
+    api_id, _ = _api_with_authorizer(
+        apis, functions, type="TOKEN", identitySource="method.request.header.Authorization",
+        authorizerResultTtlInSeconds=0,
+    )  # fmt: skip
+    resources = {r["path"]: r["id"] for r in apis.get_resources(restApiId=api_id)["items"]}
+    apis.update_method(restApiId=api_id, resourceId=resources["/toys"], httpMethod="GET",
+                       patchOperations=[{"op": "replace", "path": "/apiKeyRequired",
+                                         "value": "true"}])  # fmt: skip
+    apis.update_rest_api(restApiId=api_id, patchOperations=[
+        {"op": "replace", "path": "/apiKeySource", "value": "AUTHORIZER"}])  # fmt: skip
+    apis.create_deployment(restApiId=api_id, stageName="prod")
+    key = apis.create_api_key(name=unique("authorizer-key"), enabled=True)
+    plan = apis.create_usage_plan(
+        name=unique("plan"), apiStages=[{"apiId": api_id, "stage": "prod"}]
+    )
+    apis.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
+    # The x-api-key header does not count: the authorizer names the key.
+    header_only = _get(server, api_id, "/prod/toys",
+                       {"Authorization": "allow", "x-api-key": key["value"]})  # fmt: skip
+    assert _outcome(header_only) == (403, {"message": "Forbidden"})
+    assert header_only.header("x-amzn-ErrorType") == "ForbiddenException"
+    keyed = _get(server, api_id, "/prod/toys", {"Authorization": "key:" + key["value"]})
+    assert keyed.status == 200, keyed.body
+    assert keyed.json()["requestContext"]["identity"]["apiKeyId"] == key["id"]
+    exported = apis.get_export(restApiId=api_id, stageName="prod", exportType="swagger",
+                               parameters={"extensions": "apigateway"})  # fmt: skip
+    assert json.loads(exported["body"].read())["x-amazon-apigateway-api-key-source"] == "AUTHORIZER"

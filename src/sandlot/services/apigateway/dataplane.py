@@ -104,7 +104,8 @@ class DataPlaneOperations(KeyOperations):
         path = "/" + rest
         selected = routing.select(stage.routes, request.method, path)
         if selected is None:
-            return _message(403, "Missing Authentication Token")
+            return json_response(403, {"message": "Missing Authentication Token"},
+                                 [("x-amzn-ErrorType", "MissingAuthenticationTokenException")])  # fmt: skip
         route, path_parameters = selected
         resource, method = route.value  # type: ignore[misc]
         request_id = str(uuid.uuid4())

@@ -85,6 +85,8 @@ def _document(kind: str, doc: Doc, region: str, stage: str, deployment: Doc,
             out["components"] = {"securitySchemes": schemes}
     if "apigateway" in wanted and doc.get("binaryMediaTypes"):
         out["x-amazon-apigateway-binary-media-types"] = doc["binaryMediaTypes"]
+    if "apigateway" in wanted and doc.get("apiKeySource", "HEADER") != "HEADER":
+        out["x-amazon-apigateway-api-key-source"] = doc["apiKeySource"]
     return out
 
 

@@ -272,7 +272,7 @@ class KeyOperations(RestApiBase):
         plans = self._plans_for_key(account, region, value) if value else []
         plan = next((p for _, p in plans if _stage_of(p, api_id, stage) is not None), None)
         if plan is None:
-            return json_response(403, {"message": "Forbidden"})
+            return _refusal(403, "Forbidden", "ForbiddenException")
         key = (plan["id"], value or "", f"{api_id}/{stage}")
         throttle = _stage_of(plan, api_id, stage).get("throttle", {}).get("*/*") or plan.get(
             "throttle"
@@ -285,7 +285,7 @@ class KeyOperations(RestApiBase):
                 burst = float(throttle.get("burstLimit") or rate or 1)
                 bucket = self._buckets[limits] = _Bucket(rate, max(burst, 1), max(burst, 1))
             if not bucket.take():
-                return json_response(429, {"message": "Too Many Requests"})
+                return _refusal(429, "Too Many Requests", "TooManyRequestsException")
         quota = plan.get("quota")
         if quota:
             counter = (
@@ -295,7 +295,7 @@ class KeyOperations(RestApiBase):
             )
             used = self._quota.get(counter, 0)
             if used >= int(quota["limit"]):
-                return json_response(429, {"message": "Limit Exceeded"})
+                return _refusal(429, "Limit Exceeded", "LimitExceededException")
             self._quota[counter] = used + 1
         return None
 
@@ -323,6 +323,10 @@ class KeyOperations(RestApiBase):
                     index.setdefault((acct, reg, key["value"]), []).append((key["id"], plan))
             self._key_index = (self.generation, index)
         return index.get((account, region, value), [])
+
+
+def _refusal(status: int, message: str, kind: str) -> DataPlaneResponse:
+    return json_response(status, {"message": message}, [("x-amzn-ErrorType", kind)])
 
 
 def _stage_of(plan: Doc, api_id: str, stage: str) -> Doc | None:

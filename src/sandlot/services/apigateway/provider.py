@@ -75,6 +75,7 @@ class RestApiProvider(
             "description": info.get("description"),
             "version": str(info["version"]) if info.get("version") is not None else None,
             "binaryMediaTypes": plan.document.get("x-amazon-apigateway-binary-media-types"),
+            "apiKeySource": plan.document.get("x-amazon-apigateway-api-key-source"),
         }
         doc = self._new_api(ctx, str(info.get("title") or "imported"), fields)
         with self.store.transaction():
@@ -123,13 +124,13 @@ class RestApiProvider(
             "id": new_id(),
             "name": name,
             "createdDate": time.time(),
-            "apiKeySource": "HEADER",
+            "apiKeySource": "HEADER",  # or AUTHORIZER (the authorizer's usageIdentifierKey)
             "endpointConfiguration": params.get("endpointConfiguration") or {"types": ["EDGE"]},
             "disableExecuteApiEndpoint": False,
             "rootResourceId": new_id(10),
             "tags": params.get("tags") or {},
         }
-        for name_ in ("description", "version", "binaryMediaTypes", "policy"):
+        for name_ in ("description", "version", "binaryMediaTypes", "policy", "apiKeySource"):
             if params.get(name_):
                 doc[name_] = params[name_]
         self._put_api(ctx, doc)
