@@ -255,3 +255,56 @@ def test_authorizers_from_openapi(server, client, functions, issuer):
     assert _call(server, api_id, "/orders", {"Authorization": token}).status == 200
     assert _outcome(_call(server, api_id, "/admin")) == FORBIDDEN
     assert _call(server, api_id, "/public").status == 200
+
+
+def test_sam_http_api_with_jwt_auth(server, issuer):
+    """SAM's HttpApi Auth: the transform writes the authorizer into the API's Body;
+    AWS::ApiGatewayV2::Api imports it and the $default Stage serves it."""
+    template = f"""
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  HttpApi:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      Auth:
+        DefaultAuthorizer: Jwt
+        Authorizers:
+          Jwt:
+            IdentitySource: $request.header.Authorization
+            JwtConfiguration: {{issuer: "{issuer.url}", audience: [app]}}
+  Hello:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.12
+      Handler: index.handler
+      InlineCode: |
+        def handler(event, context):
+            claims = (event["requestContext"].get("authorizer") or {{}}).get("jwt", {{}})
+            return {{"statusCode": 200, "body": claims.get("claims", {{}}).get("sub", "anonymous")}}
+      Events:
+        Secured:
+          Type: HttpApi
+          Properties: {{ApiId: !Ref HttpApi, Path: /hello, Method: get}}
+        Open:
+          Type: HttpApi
+          Properties: {{ApiId: !Ref HttpApi, Path: /open, Method: get, Auth: {{Authorizer: NONE}}}}
+"""
+    cfn = make_client(server.endpoint, "cloudformation")
+    cfn.create_stack(StackName="sam-http-jwt", TemplateBody=template,
+                     Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])  # fmt: skip
+    cfn.get_waiter("stack_create_complete").wait(
+        StackName="sam-http-jwt", WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+    )
+    summaries = cfn.list_stack_resources(StackName="sam-http-jwt")["StackResourceSummaries"]
+    api_id = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in summaries}["HttpApi"]
+    assert _outcome(_call(server, api_id, "/hello")) == UNAUTHORIZED
+    token = issuer.token(sub="sam-user", aud="app")
+    answer = _call(server, api_id, "/hello", {"Authorization": f"Bearer {token}"})
+    assert (answer.status, answer.body) == (200, b"sam-user")
+    assert _call(server, api_id, "/open").body == b"anonymous"
+    cfn.delete_stack(StackName="sam-http-jwt")
+    cfn.get_waiter("stack_delete_complete").wait(
+        StackName="sam-http-jwt", WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+    )
+    gone = error_of(make_client(server.endpoint, "apigatewayv2").get_api, ApiId=api_id)
+    assert gone["Code"] == "NotFoundException"
