@@ -34,6 +34,7 @@ from sandlot.services.provider import RequestContext
 
 _KEY_ALPHABET = string.ascii_letters + string.digits
 _PERIODS = ("DAY", "WEEK", "MONTH")
+_COUNTERS_KEPT = 10_000
 
 
 def _key_value() -> str:
@@ -74,7 +75,7 @@ class KeyOperations(RestApiBase):
     def __init__(self, platform) -> None:
         super().__init__(platform)
         self._buckets: dict[tuple[str, ...], _Bucket] = {}
-        self._quota: dict[tuple[str, str, str], int] = {}
+        self._quota: dict[tuple, int] = {}  # (plan, key, period, offset, period name)
         self._key_index: tuple[int, dict] = (-1, {})
 
     # -- storage ----------------------------------------------------------------------------
@@ -288,14 +289,14 @@ class KeyOperations(RestApiBase):
                 return _refusal(429, "Too Many Requests", "TooManyRequestsException")
         quota = plan.get("quota")
         if quota:
-            counter = (
-                plan["id"],
-                value or "",
-                _period(quota["period"], int(quota.get("offset") or 0)),
-            )
+            period, offset = quota["period"], int(quota.get("offset") or 0)
+            counter = (plan["id"], value or "", period, offset, _period(period, offset))
             used = self._quota.get(counter, 0)
             if used >= int(quota["limit"]):
                 return _refusal(429, "Limit Exceeded", "LimitExceededException")
+            if not used and len(self._quota) >= _COUNTERS_KEPT:
+                # Past periods' counters are never read again: keep the current ones.
+                self._quota = {k: v for k, v in self._quota.items() if k[4] == _period(k[2], k[3])}
             self._quota[counter] = used + 1
         return None
 
