@@ -72,14 +72,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(kind: str, data_dir: str) -> tuple[subprocess.Popen, int, float, float]:
-    """Start the server; returns (process, port, wall seconds to ready, reported ms)."""
+def start_server(
+    kind: str, data_dir: str, extra: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, int, float, float]:
+    """Start the server (``extra``: more ``sandlot up`` flags); returns (process, port,
+    wall seconds to ready, reported ms)."""
     port = free_port()
     env = {**os.environ, "SANDLOT_DATA_DIR": data_dir}
     began = time.perf_counter()
     if kind == "uvicorn":
         command = [sys.executable, "-m", "sandlot.cli.main", "up", "--port", str(port),
-                   "--data-dir", data_dir]  # fmt: skip
+                   "--data-dir", data_dir, *extra]  # fmt: skip
     else:
         command = ["granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
                    "--loop", "uvloop", "--workers", "1", "--log-level", "warning", "--no-ws",
@@ -149,9 +152,9 @@ def _ok_200(head: bytes, body: bytes) -> bool:
 
 
 async def _connection(
-    port: int, payload: bytes, until: float, latencies: list[float], ok: Check
+    port: int, payload: bytes, until: float, latencies: list[float], ok: Check, tls=None
 ) -> int:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=tls)
     errors = 0
     while time.perf_counter() < until:
         started = time.perf_counter()
@@ -167,18 +170,22 @@ async def _connection(
 
 
 async def replay(
-    port: int, payload: bytes, concurrency: int, seconds: float, ok: Check = _ok_200
+    port: int, payload: bytes, concurrency: int, seconds: float, ok: Check = _ok_200, tls=None
 ) -> dict:
-    """Replay ``payload`` on ``concurrency`` keep-alive connections for ``seconds``."""
+    """Replay ``payload`` on ``concurrency`` keep-alive connections for ``seconds``
+    (over TLS with ``tls``, an ``ssl.SSLContext``)."""
     warm_until = time.perf_counter() + 0.5
     warm: list[float] = []
     await asyncio.gather(
-        *(_connection(port, payload, warm_until, warm, ok) for _ in range(concurrency))
+        *(_connection(port, payload, warm_until, warm, ok, tls) for _ in range(concurrency))
     )
     latencies: list[float] = []
     began = time.perf_counter()
     errors = await asyncio.gather(
-        *(_connection(port, payload, began + seconds, latencies, ok) for _ in range(concurrency))
+        *(
+            _connection(port, payload, began + seconds, latencies, ok, tls)
+            for _ in range(concurrency)
+        )
     )
     elapsed = time.perf_counter() - began
     return {"concurrency": concurrency, "requests": len(latencies), "warmup": len(warm),

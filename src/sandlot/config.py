@@ -25,6 +25,10 @@ class Settings:
 
     host: str = "127.0.0.1"
     port: int = 4566
+    # HTTPS (gateway/tls.py) on a second port of the same host: https_port -1 means
+    # port + 1 (any free port when port is 0), 0 any free port; https=false serves none.
+    https: bool = True
+    https_port: int = -1
     data_dir: Path | None = None  # None: default_data_dir()
     ephemeral: bool = False  # a temporary data dir, removed on exit
     secure: bool = False  # require SigV4 from known keys; mandatory off loopback
@@ -74,6 +78,12 @@ class Settings:
         if settings.data_dir is not None:
             settings.data_dir = Path(settings.data_dir)
         return settings
+
+    @property
+    def resolved_https_port(self) -> int:
+        if self.https_port >= 0:
+            return self.https_port
+        return self.port + 1 if self.port else 0
 
     @property
     def is_loopback(self) -> bool:

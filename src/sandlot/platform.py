@@ -25,6 +25,7 @@ from sandlot.iam.authorizer import Authorizer
 from sandlot.iam.credentials import CredentialStore
 from sandlot.iam.decisions import FLUSH_INTERVAL_S
 from sandlot.iam.principal import Principal, assumed_role
+from sandlot.protocol.dataplane import CustomDomain
 from sandlot.protocol.errors import not_implemented
 from sandlot.services import provider_class
 from sandlot.services.provider import Provider, RequestContext
@@ -63,6 +64,8 @@ class Platform:
         self.function_endpoint_url = self.endpoint_url  # functions' AWS_ENDPOINT_URL
         self.function_network = "shared"  # "isolated" once the engine has them
         self._providers: dict[str, Provider | None] = {}
+        # Custom domain names data planes serve (API Gateway's), kept by their providers.
+        self.custom_domains: dict[str, CustomDomain] = {}
         self._engine: Engine | None = None
         self._tasks: list[asyncio.Task] = []
         if settings.secure:
@@ -81,6 +84,9 @@ class Platform:
         # The engine right after start-up, not on the first invoke: its zygote then
         # imports while nobody waits.
         asyncio.get_running_loop().call_soon(lambda: self.engine)
+        # API Gateway registers its custom domain names (self.custom_domains), just
+        # after start-up too: its modules' import is not worth delaying "ready" for.
+        asyncio.get_running_loop().call_soon(lambda: self.provider("apigatewayv2"))
         # Lambda's provisioned concurrency configurations are provisioned again.
         lambda_provider = self.provider("lambda")
         if lambda_provider is not None and hasattr(lambda_provider, "start"):

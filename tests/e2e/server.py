@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 _ENDPOINT = re.compile(r"endpoint: (http://\S+)")
+_HTTPS_ENDPOINT = re.compile(r"https endpoint: (https://\S+)")
+_CA = re.compile(r"CA certificate: (\S+)")
 
 
 class SandlotServer:
@@ -34,6 +36,8 @@ class SandlotServer:
             self.env["SANDLOT_SANDBOX"] = chosen
         self.process: subprocess.Popen | None = None
         self.endpoint = ""
+        self.https_endpoint = ""  # the HTTPS listener's URL, and the CA clients trust
+        self.ca_path = ""
         self.output: list[str] = []
 
     def start(self, timeout: float = 20) -> SandlotServer:
@@ -52,6 +56,10 @@ class SandlotServer:
             match = _ENDPOINT.search(line)
             if match:
                 self.endpoint = match.group(1)
+            if found := _HTTPS_ENDPOINT.search(line):
+                self.https_endpoint = found.group(1)
+            if found := _CA.search(line):
+                self.ca_path = found.group(1)
             if line.startswith("ready in"):
                 break
             if time.monotonic() > deadline:

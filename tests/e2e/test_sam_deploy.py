@@ -86,9 +86,8 @@ def test_sam_deploy_update_no_changes_and_delete(server, sam, tmp_path) -> None:
 def test_sam_deploy_resolve_s3_managed_stack(server, sam, tmp_path) -> None:
     """--resolve-s3 creates SAM's managed stack (aws-sam-cli-managed-default: a versioned,
     SSE-KMS-encrypted bucket whose policy denies requests not made over TLS). sandlot
-    serves plain HTTP on loopback, so that policy refuses the upload, as AWS would refuse
-    an HTTP request (aws:SecureTransport false): --s3-bucket is the way until sandlot
-    serves HTTPS."""
+    over plain HTTP that policy refuses the upload, as AWS refuses an HTTP request
+    (aws:SecureTransport false); over HTTPS (below) the deploy succeeds."""
     (tmp_path / "template.yaml").write_text(TEMPLATE)
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "app.py").write_text("def handler(event, context):\n    return 'hi'\n")
@@ -111,3 +110,27 @@ def test_sam_deploy_resolve_s3_managed_stack(server, sam, tmp_path) -> None:
         "SamCliSourceBucket": "CREATE_COMPLETE",
         "SamCliSourceBucketBucketPolicy": "CREATE_COMPLETE",
     }
+
+
+def test_sam_deploy_resolve_s3_over_https(server, sam, tmp_path) -> None:
+    """The same --resolve-s3 deploy against sandlot's HTTPS endpoint with its CA in
+    AWS_CA_BUNDLE: the managed bucket's TLS-only policy admits the upload."""
+    (tmp_path / "template.yaml").write_text(TEMPLATE)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text("def handler(event, context):\n    return 'tls'\n")
+    env = cli_env(server.https_endpoint)
+    env.update(SAM_CLI_TELEMETRY="0", HOME=str(tmp_path / "home"), AWS_CA_BUNDLE=server.ca_path)
+    os.makedirs(env["HOME"])
+    done = subprocess.run(
+        [str(sam), "deploy", "--stack-name", "resolved-tls", "--resolve-s3", "--capabilities",
+         "CAPABILITY_IAM", "--no-confirm-changeset", "--region", "us-east-1"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "Successfully created/updated stack - resolved-tls in us-east-1" in output
+    cfn = make_client(server.endpoint, "cloudformation")
+    outputs = cfn.describe_stacks(StackName="resolved-tls")["Stacks"][0]["Outputs"]
+    name = {o["OutputKey"]: o["OutputValue"] for o in outputs}["HelloName"]
+    payload = make_client(server.endpoint, "lambda").invoke(FunctionName=name)["Payload"]
+    assert json.loads(payload.read()) == "tls"

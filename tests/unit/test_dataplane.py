@@ -48,3 +48,22 @@ def test_match(host, path, expected):
 )
 def test_data_plane_hosts_pass_the_rebinding_check(host):
     assert BrowserPolicy(Settings()).host_refusal(host) is None
+
+
+def test_custom_domains_match_by_host_name():
+    from sandlot.protocol.dataplane import CustomDomain
+
+    domains = {"api.example.com": CustomDomain("apigatewayv2", b"pem")}
+    found = match("API.Example.com:4567", "/v1/x", domains)
+    assert (found.services, found.target, found.path) == (
+        ("apigatewayv2",),
+        "api.example.com",
+        "/v1/x",
+    )
+    assert found.domain == domains["api.example.com"]
+    assert match("api.example.com.", "", domains).path == "/"
+    assert match("other.example.com", "/", domains) is None
+    assert match("127.0.0.1:4566", "/", domains) is None
+    # The local hosts still win their own way; no domains, no lookup.
+    assert match("abc.execute-api.localhost", "/", domains).domain is None
+    assert match("api.example.com", "/", {}) is None

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from sandlot import __version__
 from sandlot.cli import iam, invoke, logs, sns, urls
-from sandlot.config import Settings
+from sandlot.config import Settings, default_data_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +21,18 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="start the server (defaults: SANDLOT_* variables)")
     up.add_argument("--host", help="address to bind (default 127.0.0.1)")
     up.add_argument("--port", type=int, help="port to listen on (default 4566; 0 = any free)")
+    up.add_argument(
+        "--https-port",
+        type=int,
+        help="port for HTTPS (default: --port + 1, any free one when --port is 0)",
+    )
+    up.add_argument(
+        "--no-https",
+        dest="https",
+        action="store_false",
+        default=None,
+        help="serve plain HTTP only",
+    )
     up.add_argument("--data-dir", type=Path, help="where state lives (default: user data dir)")
     up.add_argument(
         "--ephemeral",
@@ -52,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated origins of web pages that may use dev mode's unsigned access "
         "and get CORS answers, e.g. http://localhost:3000 (default: only sandlot's own)",
     )
+    ca = commands.add_parser(
+        "ca",
+        help="print the path of the local CA certificate HTTPS clients trust "
+        "(export AWS_CA_BUNDLE=$(sandlot ca)); creates the CA if there is none yet",
+    )
+    ca.add_argument("--data-dir", type=Path, help="the server's data dir (default: user data dir)")
     logs.add_parser(commands)
     iam.add_parser(commands)
     invoke.add_parser(commands)
@@ -72,12 +91,24 @@ def main(argv: list[str] | None = None) -> int:
         return sns.run(args)
     if args.command == "urls":
         return urls.run(args)
+    if args.command == "ca":
+        from sandlot.gateway.tls import ensure_ca
+
+        settings = Settings.from_env(data_dir=args.data_dir)
+        old = os.umask(0o077)  # as the server: the CA's key is its user's alone
+        try:
+            print(ensure_ca(settings.data_dir or default_data_dir()))
+        finally:
+            os.umask(old)
+        return 0
     if args.command == "up":
         from sandlot.gateway.server import StartupError, run
 
         settings = Settings.from_env(
             host=args.host,
             port=args.port,
+            https=args.https,
+            https_port=args.https_port,
             data_dir=args.data_dir,
             ephemeral=args.ephemeral,
             secure=args.secure,

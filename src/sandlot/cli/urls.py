@@ -1,5 +1,6 @@
-"""``sandlot urls``: the local URL of every API Gateway stage (HTTP and REST APIs) and
-Lambda function URL."""
+"""``sandlot urls``: the local URL of every API Gateway stage (HTTP and REST APIs),
+Lambda function URL, and custom domain name's API mapping (served on sandlot's HTTPS
+port once the name resolves to it)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """One line per URL: ``api``/``rest-api <id> (<name>) stage <stage>  <url>`` or
-    ``function <arn>  <url>``."""
+    """One line per URL: ``api``/``rest-api <id> (<name>) stage <stage>  <url>``,
+    ``function <arn>  <url>`` or ``domain <name> [(mutual TLS)] api <id> stage <stage>
+    <url>``."""
     endpoint, region = clients.endpoint(args), clients.region(args)
     try:
         apis = clients.api_client("apigatewayv2", endpoint, region)
@@ -51,6 +53,16 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
             )
             for config in configs:
                 print(f"function {config['FunctionArn']}  {config['FunctionUrl']}", file=out)
+        for domain in _all(apis.get_domain_names, "Items"):
+            name = domain["DomainName"]
+            mutual = " (mutual TLS)" if domain.get("MutualTlsAuthentication") else ""
+            for mapping in _all(apis.get_api_mappings, "Items", DomainName=name):
+                key = mapping.get("ApiMappingKey") or ""
+                print(
+                    f"domain {name}{mutual} api {mapping['ApiId']} stage {mapping['Stage']}  "
+                    f"https://{name}/{key + '/' if key else ''}",
+                    file=out,
+                )
     except (ClientError, BotoCoreError) as error:
         print(f"sandlot urls: {error}", file=err)
         return 2

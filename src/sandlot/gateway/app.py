@@ -152,7 +152,9 @@ class Gateway:
     async def __call__(self, scope, receive, send) -> None:
         kind = scope["type"]
         if kind == "http":
-            found = dataplane.match(_host(scope), scope.get("path", ""))
+            found = dataplane.match(
+                _host(scope), scope.get("path", ""), self.platform.custom_domains
+            )
             if found is not None:
                 answer = await self._data_plane(scope, receive, found)
                 await _send_data_plane(send, answer, scope["method"] == "HEAD")
@@ -175,6 +177,7 @@ class Gateway:
             headers,
             client_ip=(scope.get("client") or ("",))[0],
             from_function=tuple(scope.get("server") or ()) == self.function_listener,
+            secure=scope.get("scheme") == "https",  # optional in ASGI: "http"
         )
         if (
             request.method == "PUT" or post_object.is_form(request)
@@ -210,9 +213,17 @@ class Gateway:
         ``DataPlaneRequest``; never raises."""
         raw_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         host = _host(scope) or ""
-        refusal = self.browser.host_refusal(host)
-        if refusal is not None:
-            return json_response(403, {"message": refusal})
+        client_cert = None
+        if found.domain is not None:
+            # A custom domain: its own name, not a local one, so no rebinding check;
+            # with a truststore, the client's verified certificate is required.
+            client_cert, refused = _mutual_tls(scope, found)
+            if refused:
+                return json_response(403, {"message": "Forbidden"})
+        else:
+            refusal = self.browser.host_refusal(host)
+            if refusal is not None:
+                return json_response(403, {"message": refusal})
         chunks, size, more = [], 0, True
         while more:
             message = await receive()
@@ -240,12 +251,22 @@ class Gateway:
             secure=scope.get("scheme") == "https",
             host=host,
             region=found.region or self.settings.region,
+            domain=found.target if found.domain is not None else None,
+            client_cert=client_cert,
         )
         request.principal = self._data_plane_signer(scope, request)
-        service = found.services[-1]
-        for candidate in found.services[:-1]:
+        services = found.services
+        if found.domain is not None:
+            # The domain's owner picks the API mapping and rewrites the request to the
+            # mapped API's id and stage path: from there it is an execute-api request.
+            owner = self.platform.provider(found.domain.service)
+            if owner is None or not owner.map_domain(request):  # type: ignore[attr-defined]
+                return json_response(404, {"message": "Not Found"})
+            services = dataplane.EXECUTE_API
+        service = services[-1]
+        for candidate in services[:-1]:
             owner = self.platform.provider(candidate)
-            if owner is not None and owner.serves(found.target):  # type: ignore[attr-defined]
+            if owner is not None and owner.serves(request.target):  # type: ignore[attr-defined]
                 service = candidate
                 break
         handler = getattr(self.platform.provider(service), "data_plane", None)
@@ -802,6 +823,20 @@ class Gateway:
         return HttpResponse(200, headers, FileBody(file, 0, size))
 
 
+def _mutual_tls(scope, found: dataplane.Match) -> tuple[str | None, bool]:
+    """(the client certificate's PEM, refused) for a request to a custom domain. A
+    domain with a truststore requires a connection whose handshake named it (SNI, so
+    its truststore was asked for) and presented a certificate that verified against
+    it; without one API Gateway answers 403 Forbidden."""
+    assert found.domain is not None
+    if found.domain.truststore is None:
+        return None, False
+    tls = scope.get("extensions", {}).get("tls")
+    if not tls or tls.get("server_name") != found.target or not tls.get("client_cert_chain"):
+        return None, True
+    return tls["client_cert_chain"][0], False
+
+
 def _host(scope) -> str | None:
     for name, value in scope["headers"]:
         if name == b"host":
@@ -835,7 +870,7 @@ def _prefix(chunks: list[bytes], size: int) -> bytes:
 
 def _request_keys(request: HttpRequest) -> dict[str, object]:
     """The IAM condition keys the HTTP request itself carries."""
-    keys: dict[str, object] = {"aws:SecureTransport": False}  # sandlot serves plain HTTP
+    keys: dict[str, object] = {"aws:SecureTransport": request.secure}
     if request.client_ip:
         keys["aws:SourceIp"] = request.client_ip
     return keys

@@ -14,6 +14,11 @@ headers and body for as long as the client cares to take. ``LimitedHttpProtocol`
   (unless its response has begun) and the connection is closed. A connection that
   never sent a byte is closed without an answer.
 
+On an HTTPS connection each request's scope also carries ASGI's TLS extension
+(``scope["extensions"]["tls"]``): the client certificate (``client_cert_chain``, PEM,
+when the handshake asked for one and it verified) and the name the client asked for
+(``server_name``, SNI), which mutual TLS custom domains need.
+
 These answers come before routing (the request is incomplete, so neither its service
 nor its parameters are known) and are plain text, as AWS's front ends answer them.
 After one, the connection reads and discards for a moment before closing, so the client
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import http
+import ssl
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -71,6 +77,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._feeding = 0  # size of the chunk being parsed
         self._got_bytes = False
         self._timer: asyncio.TimerHandle | None = None
+        ssl_object = transport.get_extra_info("ssl_object")
+        self._tls = None if ssl_object is None else _tls_extension(ssl_object)
         self._arm(self.head_timeout)
 
     def connection_lost(self, exc) -> None:
@@ -120,6 +128,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        if self._tls is not None:
+            self.scope["extensions"] = {"tls": self._tls}  # type: ignore[typeddict-unknown-key]
         if self._phase != _HEAD:
             # A further request on a kept-alive connection: its own head limits.
             self._phase = _HEAD
@@ -240,3 +250,13 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if self._phase == _DONE:
             self.transport.close()  # the client has read our answer and hung up
         return None
+
+
+def _tls_extension(ssl_object: ssl.SSLObject) -> dict:
+    """The parts of ASGI's TLS extension sandlot uses, for a connection whose handshake
+    is complete (Python's ssl gives the peer's own certificate, not its chain)."""
+    der = ssl_object.getpeercert(binary_form=True)
+    return {
+        "server_name": getattr(ssl_object, "sandlot_sni", None),  # set by gateway/tls.py
+        "client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
+    }

@@ -7,6 +7,10 @@ They are recognised by host or by path prefix, in the conventions local tools us
 - ``<endpoint>/_aws/execute-api/<apiId>/<stage>/<path>``
 - ``<urlId>.lambda-url.<region>.localhost[.localstack.cloud][:port]/<path>``
 
+and API Gateway custom domain names (``Platform.custom_domains``: any host name a
+provider registered, e.g. ``api.example.com``; users point it at 127.0.0.1 in
+/etc/hosts or DNS, or clients connect to sandlot naming it in SNI and Host).
+
 (``*.localhost`` names resolve to loopback, and ``*.localhost.localstack.cloud`` is a
 public DNS name for 127.0.0.1, so both pass the dev-mode Host check against DNS
 rebinding.) A match names the owning service, whose provider's
@@ -18,7 +22,10 @@ gateway and the signer handed over (function URLs with AuthType AWS_IAM need it)
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+from sandlot.protocol.dataplane import CustomDomain
 
 # Which providers serve which kind of data plane: an execute-api id is a REST API's or
 # an HTTP API's (the first whose ``serves(id)`` says so; else the last answers).
@@ -37,14 +44,22 @@ class Match:
     target: str  # the API id or function URL id
     path: str  # what follows the host or prefix, starting with "/"
     region: str | None  # named by the host (function URLs), else the server's
+    domain: CustomDomain | None = None  # a custom domain name's (target is the name)
 
 
-def match(host: str | None, path: str) -> Match | None:
+def match(
+    host: str | None, path: str, domains: Mapping[str, CustomDomain] | None = None
+) -> Match | None:
     """The data plane a request with this Host and path is for, or None."""
     if path.startswith(PATH_PREFIX):
         api_id, _, rest = path[len(PATH_PREFIX) :].partition("/")
         return Match(EXECUTE_API, api_id, "/" + rest, None) if api_id else None
     name = (host or "").lower()
+    if domains:  # only when custom domains exist: the common case pays nothing
+        hostname = (name.rsplit(":", 1)[0] if name.count(":") == 1 else name).rstrip(".")
+        domain = domains.get(hostname)
+        if domain is not None:
+            return Match((domain.service,), hostname, path or "/", None, domain)
     if ".localhost" not in name:
         return None  # the common case: an AWS API call to 127.0.0.1 or localhost
     if name.count(":") == 1:

@@ -25,6 +25,7 @@ import uvicorn
 from sandlot.config import Settings, default_data_dir
 from sandlot.gateway.app import Gateway
 from sandlot.gateway.connection import protocol_class
+from sandlot.gateway.tls import ServerTls
 from sandlot.platform import ROOT_CREDENTIALS_FILE, Platform
 from sandlot.store.datadir import DataDir, DataDirInUse
 
@@ -58,6 +59,10 @@ def run(settings: Settings, *, out=sys.stdout, err=sys.stderr) -> None:
     _announce_urls(out)
     try:
         sockets = _listen(settings.host, settings.port)
+        https_sockets, tls = [], None
+        if settings.https:
+            https_sockets = _listen(settings.host, settings.resolved_https_port, "--https-port")
+            tls = ServerTls(held.path, settings.region, settings.host)
         platform = Platform(settings, data_dir)
         app = Gateway(platform)
         config = uvicorn.Config(
@@ -74,6 +79,9 @@ def run(settings: Settings, *, out=sys.stdout, err=sys.stderr) -> None:
         )
         server = _Server(config)
         server.function_socket = _function_listener(settings)
+        server.https_sockets, server.tls = https_sockets, tls
+        if tls is not None:
+            tls.domains = platform.custom_domains  # API Gateway's custom domain names
         app.function_listener = server.function_socket.getsockname()
         asyncio.run(_serve(server, sockets, platform, settings, held, started, out))
     finally:
@@ -96,7 +104,7 @@ def _announce_urls(out) -> None:
     urls.propagate = False
 
 
-def _listen(host: str, port: int) -> list[socket.socket]:
+def _listen(host: str, port: int, flag: str = "--port") -> list[socket.socket]:
     """Sockets bound on every address of ``host`` (one port for all, also for port 0),
     bound here rather than by uvicorn so that a taken port is one line, not a traceback;
     StartupError when the port is taken or the address cannot be bound."""
@@ -119,7 +127,7 @@ def _listen(host: str, port: int) -> list[socket.socket]:
         for sock in sockets:
             sock.close()
         where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        hint = " (another server is using it: stop it or choose another --port)"
+        hint = f" (another server is using it: stop it or choose another {flag})"
         raise StartupError(
             f"cannot listen on {where}: {exc.strerror or exc}"
             + (hint if exc.errno == errno.EADDRINUSE else "")
@@ -148,6 +156,10 @@ async def _serve(
         file=out,
     )
     print(f"endpoint: {endpoint}", file=out)
+    if server.tls is not None:
+        https_port = server.https_sockets[0].getsockname()[1]
+        print(f"https endpoint: https://{host}:{https_port}", file=out)
+        print(f"CA certificate: {server.tls.ca_path} (AWS_CA_BUNDLE)", file=out)
     print(
         f"Lambda functions reach it at http://127.0.0.1:{function_port} (keys sandlot issued only)",
         file=out,
@@ -180,13 +192,15 @@ def _function_listener(settings: Settings) -> socket.socket:
 
 class _Server(uvicorn.Server):
     """uvicorn's server, minus re-raising SIGINT/SIGTERM after a graceful stop, plus
-    the functions' listener.
+    the functions' listener and the HTTPS listener (same app, same protocol).
 
     uvicorn re-raises the signal once ``serve()`` returns, which would kill the process
     before sandlot shuts its execution environments down.
     """
 
     function_socket: socket.socket
+    https_sockets: list[socket.socket]
+    tls: ServerTls | None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -208,6 +222,18 @@ class _Server(uvicorn.Server):
         self.servers.append(
             await loop.create_server(protocol, sock=self.function_socket, backlog=2048)
         )
+        tls = self.tls
+
+        def tls_protocol(_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Protocol:
+            assert tls is not None
+            tls.prepare()  # called before the loop creates the connection's TLS state
+            return protocol(_loop)
+
+        for sock in self.https_sockets:
+            assert tls is not None
+            self.servers.append(
+                await loop.create_server(tls_protocol, sock=sock, backlog=2048, ssl=tls.context)
+            )
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

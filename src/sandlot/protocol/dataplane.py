@@ -19,7 +19,10 @@ class DataPlaneRequest:
     ``path`` is what follows (for execute-api, still with its stage segment);
     ``headers`` keeps every header line in order, repeats kept (payload 1.0 needs
     them; 2.0 joins them); names are lower-case, as the ASGI server delivers them.
-    ``principal`` is the verified SigV4 signer, None when unsigned.
+    ``principal`` is the verified SigV4 signer, None when unsigned. ``domain`` is the
+    custom domain name the request came to (``target`` is then that name), and
+    ``client_cert`` the PEM certificate the client presented in the TLS handshake, when
+    the domain requires one.
     """
 
     target: str
@@ -33,6 +36,8 @@ class DataPlaneRequest:
     host: str
     region: str
     principal: Principal | None = None
+    domain: str | None = None
+    client_cert: str | None = None
 
     def header(self, name: str) -> str | None:
         """The (comma-joined) value of header ``name``, or None."""
@@ -59,3 +64,14 @@ def json_response(
         [("Content-Type", "application/json"), *(headers or [])],
         json.dumps(value, separators=(",", ":")).encode(),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CustomDomain:
+    """A custom domain name a data plane serves (API Gateway's domain names), as the
+    gateway needs it: the owning service, and the PEM truststore when the domain
+    requires client certificates (mutual TLS). Providers keep these current in
+    ``Platform.custom_domains`` (name → CustomDomain)."""
+
+    service: str
+    truststore: bytes | None = None

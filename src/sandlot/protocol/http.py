@@ -23,6 +23,7 @@ class HttpRequest:
     body: bytes | SpooledBody = b""
     client_ip: str = ""  # the peer's address (aws:SourceIp)
     from_function: bool = False  # arrived on the listener for Lambda functions
+    secure: bool = False  # arrived over HTTPS (aws:SecureTransport)
 
 
 @dataclass(slots=True)

@@ -19,6 +19,8 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from cryptography import x509
+
 from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse
 
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
@@ -111,6 +113,8 @@ def event_v2(
     }
     if authorizer is not None:
         context["authorizer"] = authorizer
+    if request.client_cert:
+        context["authentication"] = {"clientCert": client_cert(request.client_cert)}
     event["requestContext"] = context
     body, encoded = body_of(request)
     if body is not None:
@@ -199,11 +203,36 @@ def event_v1(
         "body": body,
         "isBase64Encoded": encoded,
     }
+    if request.client_cert:
+        event["requestContext"]["identity"]["clientCert"] = client_cert(request.client_cert)
     if rest is not None:
         del event["version"]
         event["requestContext"]["resourceId"] = rest[0]
         event["requestContext"]["path"] = rest[1]
     return event
+
+
+def client_cert(pem: str) -> dict[str, Any]:
+    """A mutual TLS client certificate as API Gateway passes it to integrations
+    (``clientCert``): the PEM, RFC 4514 names, the serial as colon-separated hex, and
+    the validity as OpenSSL prints it (``May 28 12:30:02 2019 GMT``)."""
+    cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
+    serial = f"{cert.serial_number:x}"
+    serial = serial.zfill(len(serial) + len(serial) % 2)
+
+    def when(moment) -> str:
+        return moment.strftime("%b ") + f"{moment.day:2d}" + moment.strftime(" %H:%M:%S %Y GMT")
+
+    return {
+        "clientCertPem": pem,
+        "subjectDN": cert.subject.rfc4514_string(),
+        "issuerDN": cert.issuer.rfc4514_string(),
+        "serialNumber": ":".join(serial[i : i + 2] for i in range(0, len(serial), 2)),
+        "validity": {
+            "notBefore": when(cert.not_valid_before_utc),
+            "notAfter": when(cert.not_valid_after_utc),
+        },
+    }
 
 
 def _rest_body(request: DataPlaneRequest, binary_types: list[str]) -> tuple[str | None, bool]:

@@ -2,11 +2,12 @@
 
 The provider is assembled from one mixin per area over ``RestApiBase`` (``base.py``):
 resources, methods, integrations and their responses (``resources.py``), authorizers
-(``authorizers.py``; running them: ``authorization.py``) and the data plane
-(``dataplane.py``), API keys and usage plans (``keys.py``), GetExport (``export.py``);
-``openapi.py`` plans ``ImportRestApi``/``PutRestApi``. What is not served yet (models, request validators,
-gateway responses, domain names,
-``AWS``/``HTTP`` integrations with mapping templates…) answers 501, never a fake success.
+(``authorizers.py``; running them: ``authorization.py``), the data plane
+(``dataplane.py``), API keys and usage plans (``keys.py``), GetExport (``export.py``),
+custom domain names and base path mappings (``domains.py``); ``openapi.py`` plans
+``ImportRestApi``/``PutRestApi``. What is not served yet (models, request validators,
+gateway responses, ``AWS``/``HTTP`` integrations with mapping templates…) answers 501,
+never a fake success.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sandlot.services.apigateway import patch
 from sandlot.services.apigateway.authorizers import AuthorizerOperations
 from sandlot.services.apigateway.base import Doc, bad_request, new_id, not_found, public
 from sandlot.services.apigateway.dataplane import DataPlaneOperations
+from sandlot.services.apigateway.domains import RestDomainOperations
 from sandlot.services.apigateway.export import ExportOperations
 from sandlot.services.apigateway.keys import KeyOperations
 from sandlot.services.apigateway.openapi import Plan, read_definition
@@ -60,7 +62,12 @@ _SETTING_DEFAULTS = {
 
 
 class RestApiProvider(
-    DataPlaneOperations, ResourceOperations, AuthorizerOperations, KeyOperations, ExportOperations
+    RestDomainOperations,  # domains.py: custom domain names
+    DataPlaneOperations,
+    ResourceOperations,
+    AuthorizerOperations,
+    KeyOperations,
+    ExportOperations,
 ):
     # == APIs ==============================================================================
 

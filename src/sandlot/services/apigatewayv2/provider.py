@@ -3,7 +3,8 @@
 The provider is assembled from one mixin per area over ``HttpApiBase``: routes,
 integrations, stages and deployments (``resources.py``), authorizers
 (``authorizers.py``; running them: ``authorization.py``), OpenAPI import
-(``openapi.py``) and the data plane (``dataplane.py``). WebSocket APIs are not served
+(``openapi.py``), the data plane (``dataplane.py``) and custom domain names with
+mutual TLS (``domains.py``). WebSocket APIs are not served
 yet: creating one answers an error, never a fake success.
 """
 
@@ -22,6 +23,7 @@ from sandlot.services.apigatewayv2.base import (
     paged,
 )
 from sandlot.services.apigatewayv2.dataplane import DataPlaneOperations
+from sandlot.services.apigatewayv2.domains import DomainNameOperations
 from sandlot.services.apigatewayv2.openapi import ImportOperations
 from sandlot.services.apigatewayv2.resources import lambda_target
 from sandlot.services.apigatewayv2.schema import APIS, ITEMS
@@ -31,7 +33,9 @@ _API_ARN = re.compile(r"^arn:aws:apigateway:([a-z0-9-]+)::/apis/([a-z0-9]+)(?:/s
 _API_FIELDS = ("Description", "DisableExecuteApiEndpoint", "Version", "CorsConfiguration")
 
 
-class HttpApiProvider(DataPlaneOperations, ImportOperations, AuthorizerOperations):
+class HttpApiProvider(
+    DomainNameOperations, DataPlaneOperations, ImportOperations, AuthorizerOperations
+):
     service = "apigatewayv2"
 
     # == APIs ==============================================================================
