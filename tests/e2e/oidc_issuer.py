@@ -49,6 +49,7 @@ class OidcIssuer:
         ).hexdigest()
         cert_file, key_file = work / "issuer.crt", work / "issuer.key"
         cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        self.cert_file = cert_file  # for a client that must trust it (SSL_CERT_FILE)
         key_file.write_bytes(
             tls_key.private_bytes(
                 serialization.Encoding.PEM,
@@ -90,10 +91,13 @@ class OidcIssuer:
         data = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.signing_key.public_key()))
         return {**data, "kid": self.kid, "use": "sig", "alg": "RS256"}
 
-    def token(self, *, sub: str, aud: str, ttl: float = 300, key=None, **claims) -> str:
+    def token(self, *, sub: str, aud: str | None, ttl: float = 300, key=None, **claims) -> str:
+        """A signed token; ``aud=None`` leaves ``aud`` out (as access tokens do)."""
         now = int(time.time())
         payload = {"iss": self.url, "sub": sub, "aud": aud, "iat": now, "exp": now + int(ttl)}
         payload.update(claims)
+        if aud is None:
+            del payload["aud"]
         return jwt.encode(
             payload, key or self.signing_key, algorithm="RS256", headers={"kid": self.kid}
         )

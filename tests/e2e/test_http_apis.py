@@ -370,5 +370,5 @@ def test_iam_and_unserved_operations(server, client):
     api_id = as_user.create_api(Name="x", ProtocolType="HTTP")["ApiId"]
     assert as_user.get_api(ApiId=api_id)["Name"] == "x"
     assert error_of(as_user.delete_api, ApiId=api_id)["Code"] == "AccessDeniedException"
-    unserved = error_of(client("apigatewayv2").get_authorizers, ApiId=api_id)
+    unserved = error_of(client("apigatewayv2").get_models, ApiId=api_id)
     assert unserved["HTTPStatusCode"] == 501

@@ -15,6 +15,7 @@ from tests.e2e.functions import create_function, unique
 from tests.e2e.http_clients import PROXY_ECHO, invoke_url, send
 
 ACCOUNT = "000000000000"
+SQS = "arn:aws:apigateway:us-east-1:sqs:path/000000000000/q"
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def _definition(echo: str) -> dict:
             "/pets/{id}": {"get": {"x-amazon-apigateway-integration": proxy}},
             "/pets": {"x-amazon-apigateway-any-method": {"x-amazon-apigateway-integration": proxy}},
             "/files/{proxy+}": {"get": {"x-amazon-apigateway-integration": proxy}},
-            "/mock": {"get": {"x-amazon-apigateway-integration": {"type": "mock"}}},
+            "/queue": {"post": {"x-amazon-apigateway-integration": {"type": "aws", "uri": SQS}}},
         },
     }
 
@@ -46,9 +47,9 @@ def test_import_deploy_and_invoke(server, client, echo):
     imported = apis.import_rest_api(body=json.dumps(_definition(echo)).encode())
     api_id = imported["id"]
     assert imported["name"] == "rest-pets"
-    assert any("/mock" in w for w in imported["warnings"])
+    assert any("/queue" in w for w in imported["warnings"])
     paths = sorted(r["path"] for r in apis.get_resources(restApiId=api_id)["items"])
-    assert paths == ["/", "/files", "/files/{proxy+}", "/mock", "/pets", "/pets/{id}"]
+    assert paths == ["/", "/files", "/files/{proxy+}", "/pets", "/pets/{id}", "/queue"]
     listed = aws(server.endpoint, "apigateway", "get-rest-apis")["items"]
     assert api_id in [a["id"] for a in listed]
     apis.create_deployment(restApiId=api_id, stageName="prod", variables={"v": "1"})
@@ -126,7 +127,7 @@ def test_put_rest_api_overwrites_or_merges(server, client, echo):
     definition = _definition(echo)
     apis.put_rest_api(restApiId=api_id, body=json.dumps(definition).encode())
     paths = sorted(r["path"] for r in apis.get_resources(restApiId=api_id)["items"])
-    assert paths == ["/", "/files", "/files/{proxy+}", "/mock", "/pets", "/pets/{id}"]
+    assert paths == ["/", "/files", "/files/{proxy+}", "/pets", "/pets/{id}", "/queue"]
     uri = definition["paths"]["/pets/{id}"]["get"]["x-amazon-apigateway-integration"]
     merged = {"swagger": "2.0", "info": {"title": "extra"},
               "paths": {"/pets/{id}": {"delete": {"x-amazon-apigateway-integration": uri}},
@@ -134,7 +135,7 @@ def test_put_rest_api_overwrites_or_merges(server, client, echo):
     apis.put_rest_api(restApiId=api_id, mode="merge", body=json.dumps(merged).encode())
     resources = {r["path"]: r for r in apis.get_resources(restApiId=api_id)["items"]}
     assert sorted(resources["/pets/{id}"]["resourceMethods"]) == ["DELETE", "GET"]
-    assert "/toys" in resources and "/mock" in resources
+    assert "/toys" in resources and "/queue" in resources
     assert apis.get_rest_api(restApiId=api_id)["name"] == "rest-pets"  # merge keeps it
     apis.put_rest_api(restApiId=api_id, mode="overwrite", body=json.dumps(merged).encode())
     paths = sorted(r["path"] for r in apis.get_resources(restApiId=api_id)["items"])
@@ -150,4 +151,4 @@ def test_bad_imports_and_unserved_operations(client):
     api_id = apis.create_rest_api(name="empty")["id"]
     empty = error_of(apis.create_deployment, restApiId=api_id, stageName="s")
     assert empty["Code"] == "BadRequestException"
-    assert error_of(apis.get_authorizers, restApiId=api_id)["HTTPStatusCode"] == 501
+    assert error_of(apis.get_models, restApiId=api_id)["HTTPStatusCode"] == 501

@@ -82,7 +82,7 @@ _ROOT_NEVER_DENIED = frozenset(
 )
 
 # ARN service field → the provider that owns resources of that kind.
-_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam", "kms": "kms", "sqs": "sqs", "sns": "sns", "secretsmanager": "secretsmanager", "ssm": "ssm"}  # fmt: skip
+_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam", "kms": "kms", "sqs": "sqs", "sns": "sns", "secretsmanager": "secretsmanager", "ssm": "ssm", "execute-api": "apigateway"}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +236,57 @@ class Authorizer:
         except ServiceError:
             return False
         return True
+
+    def decide(
+        self,
+        principal: Principal,
+        action: str,
+        resource: str,
+        *,
+        request_id: str,
+        region: str,
+        context: dict[str, object] | None = None,
+    ) -> Decision:
+        """A data plane's question, which is no AWS API call (``execute-api:Invoke`` on a
+        method ARN): evaluated over the principal's policies and the resource's policy,
+        and logged, as a request's are. Soft mode allows (and warns), off allows."""
+        allowed = Decision(Outcome.ALLOW, (), "")
+        if self.mode == "off":
+            return allowed
+        owned = self._resource_policy(resource, action)
+        owner = owned.account if owned is not None else _arn_account(resource)
+        if (
+            principal.is_root
+            and owner == principal.account_id
+            and not _may_deny_root(owned, action, resource)
+        ):
+            return allowed
+        if principal.kind == "anonymous":
+            identity = _Identity(Caller("anonymous", arn="anonymous"), (), None, None, {})
+        else:
+            identity = self._identity(principal)
+        keys: dict[str, object] = {"aws:RequestedRegion": region, **(context or {})}
+        decision = _decide(identity, action, resource, keys, owned, owner)
+        self.decisions.record(
+            request_id,
+            0,
+            account_id=principal.account_id,
+            principal_arn=principal.arn,
+            role_arn=principal.source_arn if principal.kind == "assumed-role" else None,
+            service=action.split(":", 1)[0],
+            operation=action.split(":", 1)[1],
+            action=action,
+            resource=resource,
+            decision=decision,
+            enforced=self.mode == "enforce",
+            policies=identity.policy_ids,
+        )
+        if not decision.allowed and self.mode == "soft":
+            log.warning("iam soft mode, allowed anyway: %s (request %s)",
+                        denied_message(principal.arn, action, resource, decision.reason),
+                        request_id)  # fmt: skip
+            return allowed
+        return decision
 
     def can_assume(self, role_arn: str, service_principal: str, account: str) -> bool:
         """Whether ``service_principal`` (``lambda.amazonaws.com``) may assume the role."""

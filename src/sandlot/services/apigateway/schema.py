@@ -1,7 +1,8 @@
 """API Gateway REST APIs' durable state: an API is a row; its resources (with their
 methods and integrations), deployments (each a snapshot of the resources) and stages
 are rows of one table keyed by (api, kind, id), holding what the Get operation returns
-(keys starting with ``_`` are sandlot's own, never returned)."""
+(keys starting with ``_`` are sandlot's own, never returned); an authorizer is such a
+row too. API keys and usage plans are the account's, in a table of their own."""
 
 from __future__ import annotations
 
@@ -26,4 +27,23 @@ ITEMS = Table(
     ("api_id", "kind", "item_id"),
 )
 
-MIGRATIONS = [Migration(1, create=APIS), Migration(2, create=ITEMS)]
+
+# API keys, usage plans and their keys belong to an account and region, not to an API.
+ACCOUNT_ITEMS = Table(
+    "apigw_account_items",
+    {
+        "account": "TEXT",
+        "region": "TEXT",
+        "kind": "TEXT",  # apikey | usageplan | usageplankey (item_id "<plan>/<key>")
+        "item_id": "TEXT",
+        "created": "REAL",
+        "doc": "TEXT",  # JSON
+    },
+    ("account", "region", "kind", "item_id"),
+)
+
+MIGRATIONS = [
+    Migration(1, create=APIS),
+    Migration(2, create=ITEMS),
+    Migration(3, create=ACCOUNT_ITEMS),
+]

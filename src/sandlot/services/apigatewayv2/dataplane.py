@@ -15,31 +15,23 @@ provider's next write.
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
 import logging
-import re
 import uuid
 from dataclasses import dataclass, field
-from urllib.parse import quote, urlsplit
 
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
 from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse, json_response
-from sandlot.services import http_events
+from sandlot.services import http_events, http_proxy
 from sandlot.services import http_routes as routing
+from sandlot.services.apigatewayv2.authorization import Authorized, RouteAuthorizers
 from sandlot.services.apigatewayv2.base import Doc
 from sandlot.services.apigatewayv2.resources import ResourceOperations, lambda_target
 from sandlot.services.apigatewayv2.schema import APIS
 
 log = logging.getLogger("sandlot.apigatewayv2")
-
-_HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
-     "proxy-authorization", "proxy-authenticate", "host", "content-length"}
-)  # fmt: skip
-_VARIABLE = re.compile(r"\{([A-Za-z0-9._-]+)\+?\}")
 
 
 @dataclass
@@ -47,6 +39,7 @@ class _Stage:
     doc: Doc
     routes: list[routing.Route] | None  # None: nothing deployed
     integrations: dict[str, Doc] = field(default_factory=dict)
+    authorizers: dict[str, Doc] = field(default_factory=dict)
 
 
 @dataclass
@@ -66,6 +59,10 @@ def _internal_error() -> DataPlaneResponse:
 
 
 class DataPlaneOperations(ResourceOperations):
+    def __init__(self, platform) -> None:
+        super().__init__(platform)
+        self.route_authorizers = RouteAuthorizers(platform)
+
     async def data_plane(self, request: DataPlaneRequest) -> DataPlaneResponse:
         """One request to an HTTP API (``gateway/dataplane.py``)."""
         api = self._compiled(request.target)
@@ -100,31 +97,53 @@ class DataPlaneOperations(ResourceOperations):
         if integration is None:
             return _not_found()
         request_id = str(uuid.uuid4())
+
+        def build_event(version: str, authorized: Authorized | None = None) -> dict:
+            return self._event(api, stage, route, path_parameters, request, request_id,
+                               version, authorized)  # fmt: skip
+
+        authorized = None
+        if route.value.get("AuthorizationType", "NONE") != "NONE":  # type: ignore[union-attr]
+            outcome = await self.route_authorizers.authorize(
+                route.value,  # type: ignore[arg-type]
+                stage.authorizers.get(route.value.get("AuthorizerId") or ""),  # type: ignore[union-attr]
+                request,
+                api_id=request.target,
+                account=api.account,
+                region=api.region,
+                route_arn=f"arn:aws:execute-api:{api.region}:{api.account}:{request.target}/"
+                f"{stage_name}/{request.method}{path}",
+                request_id=request_id,
+                build_event=build_event,
+            )
+            if isinstance(outcome, DataPlaneResponse):
+                outcome.headers.append(("apigw-requestid", request_id))
+                return outcome
+            authorized = outcome
         if integration["IntegrationType"] == "HTTP_PROXY":
             response = await _http_proxy(integration, route, path, path_parameters, request)
         else:
-            response = await self._lambda_proxy(
-                api, stage, route, integration, path, path_parameters, request, request_id
-            )
+            version = integration.get("PayloadFormatVersion", "1.0")
+            event = build_event(version, authorized)
+            response = await self._lambda_proxy(api, stage, route, integration, event, request,
+                                                request_id)  # fmt: skip
         response.headers.append(("apigw-requestid", request_id))
         return response
 
-    async def _lambda_proxy(
+    def _event(
         self,
         api: _Api,
         stage: _Stage,
         route: routing.Route,
-        integration: Doc,
-        path: str,
         path_parameters: dict[str, str],
         request: DataPlaneRequest,
         request_id: str,
-    ) -> DataPlaneResponse:
-        stage_name = stage.doc["StageName"]
-        function = lambda_target(integration["IntegrationUri"])
-        raw_path = request.path  # with the stage segment, as AWS passes it
+        version: str,
+        authorized: Authorized | None,
+    ) -> dict:
+        """The request's proxy event in payload format ``version``."""
         common = {
-            "stage": stage_name,
+            "stage": stage.doc["StageName"],
             "api_id": request.target,
             "account": api.account,
             "request_id": request_id,
@@ -132,12 +151,35 @@ class DataPlaneOperations(ResourceOperations):
             "path_parameters": path_parameters or None,
             "stage_variables": stage.doc.get("StageVariables") or None,
         }
-        version = integration.get("PayloadFormatVersion", "1.0")
+        raw_path = request.path  # with the stage segment, as AWS passes it
         if version == "2.0":
             event = http_events.event_v2(request, route_key=route.key, raw_path=raw_path, **common)
         else:
             resource = route.path or "/{proxy+}"
             event = http_events.event_v1(request, resource=resource, path=raw_path, **common)
+        if authorized is not None:
+            event["requestContext"]["authorizer"] = authorized.for_event(version)
+            if version != "2.0" and authorized.iam:
+                identity = event["requestContext"]["identity"]
+                identity.update(accessKey=authorized.iam["accessKey"],
+                                accountId=authorized.iam["accountId"],
+                                caller=authorized.iam["callerId"], user=authorized.iam["userId"],
+                                userArn=authorized.iam["userArn"])  # fmt: skip
+        return event
+
+    async def _lambda_proxy(
+        self,
+        api: _Api,
+        stage: _Stage,
+        route: routing.Route,
+        integration: Doc,
+        event: dict,
+        request: DataPlaneRequest,
+        request_id: str,
+    ) -> DataPlaneResponse:
+        stage_name = stage.doc["StageName"]
+        function = lambda_target(integration["IntegrationUri"])
+        version = integration.get("PayloadFormatVersion", "1.0")
         method_part = f"{request.method}{route.path}" if route.path else "$default"
         source_arn = (
             f"arn:aws:execute-api:{api.region}:{api.account}:{request.target}/"
@@ -198,7 +240,7 @@ class DataPlaneOperations(ResourceOperations):
             return _Stage(stage, None)
         snapshot = deployment["_snapshot"]
         routes = routing.compile_routes([(r["RouteKey"], r) for r in snapshot["routes"]])
-        return _Stage(stage, routes, snapshot["integrations"])
+        return _Stage(stage, routes, snapshot["integrations"], snapshot.get("authorizers", {}))
 
 
 def _stage_and_path(api: _Api, path: str) -> tuple[str | None, str]:
@@ -221,42 +263,15 @@ async def _http_proxy(
     """Forward the request to the integration's URL: its path variables filled from the
     route's, or (no variables, the ``$default`` route) the request's path appended."""
     uri = integration["IntegrationUri"]
-    if _VARIABLE.search(uri):
-        uri = _VARIABLE.sub(lambda m: quote(path_parameters.get(m[1], ""), safe="/"), uri)
+    if http_proxy.VARIABLE.search(uri):
+        uri = http_proxy.fill(uri, path_parameters)
     elif route.key == routing.DEFAULT:
         uri = uri.rstrip("/") + path
-    target = urlsplit(uri)
     method = integration.get("IntegrationMethod", "ANY")
     method = request.method if method == "ANY" else method
-    full_path = (target.path or "/") + (
-        f"?{target.query}&{request.query}" if target.query and request.query
-        else f"?{target.query or request.query}" if target.query or request.query
-        else ""
-    )  # fmt: skip
-    headers = [(k, v) for k, v in request.headers if k.lower() not in _HOP_BY_HOP]
-    headers.append(("Host", target.netloc))
     timeout = integration.get("TimeoutInMillis", 30000) / 1000
-
-    def send() -> DataPlaneResponse:
-        kind = (
-            http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection
-        )
-        connection = kind(target.hostname, target.port, timeout=timeout)
-        try:
-            connection.putrequest(method, full_path, skip_host=True, skip_accept_encoding=True)
-            for name, value in headers:
-                connection.putheader(name, value)
-            connection.putheader("Content-Length", str(len(request.body)))
-            connection.endheaders(request.body)
-            answer = connection.getresponse()
-            body = answer.read()
-            kept = [(k, v) for k, v in answer.getheaders() if k.lower() not in _HOP_BY_HOP]
-            return DataPlaneResponse(answer.status, kept, body)
-        finally:
-            connection.close()
-
     try:
-        return await asyncio.to_thread(send)
+        return await http_proxy.forward(uri, method, request, timeout)
     except TimeoutError:
         return json_response(503, {"message": "Service Unavailable"})
     except (OSError, http.client.HTTPException) as error:

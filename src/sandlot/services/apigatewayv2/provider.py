@@ -1,7 +1,8 @@
 """API Gateway HTTP APIs (``apigatewayv2``): the provider class, APIs, CORS and tags.
 
 The provider is assembled from one mixin per area over ``HttpApiBase``: routes,
-integrations, stages and deployments (``resources.py``), OpenAPI import
+integrations, stages and deployments (``resources.py``), authorizers
+(``authorizers.py``; running them: ``authorization.py``), OpenAPI import
 (``openapi.py``), the data plane (``dataplane.py``) and custom domain names with
 mutual TLS (``domains.py``). WebSocket APIs are not served
 yet: creating one answers an error, never a fake success.
@@ -13,6 +14,7 @@ import json
 import re
 
 from sandlot.protocol import ServiceError
+from sandlot.services.apigatewayv2.authorizers import AuthorizerOperations
 from sandlot.services.apigatewayv2.base import (
     Doc,
     new_id,
@@ -31,7 +33,9 @@ _API_ARN = re.compile(r"^arn:aws:apigateway:([a-z0-9-]+)::/apis/([a-z0-9]+)(?:/s
 _API_FIELDS = ("Description", "DisableExecuteApiEndpoint", "Version", "CorsConfiguration")
 
 
-class HttpApiProvider(DomainNameOperations, DataPlaneOperations, ImportOperations):
+class HttpApiProvider(
+    DomainNameOperations, DataPlaneOperations, ImportOperations, AuthorizerOperations
+):
     service = "apigatewayv2"
 
     # == APIs ==============================================================================

@@ -55,10 +55,10 @@ class ResourceOperations(HttpApiBase):
             "RouteId": new_id(7),
             "RouteKey": key,
         }
-        self._check_authorization(route)
         for name in ("AuthorizationScopes", "AuthorizerId", "OperationName", "RequestParameters"):
             if name in params:
                 route[name] = params[name]
+        self._check_authorization(api_id, route)
         if params.get("Target"):
             route["Target"] = self._check_target(api_id, params["Target"])
         self.save_item(api_id, "route", route["RouteId"], route)
@@ -90,7 +90,7 @@ class ResourceOperations(HttpApiBase):
         ):
             if name in params:
                 route[name] = params[name]
-        self._check_authorization(route)
+        self._check_authorization(api_id, route)
         self.save_item(api_id, "route", route["RouteId"], route)
         self.redeploy(api_id)
         return route
@@ -118,12 +118,22 @@ class ResourceOperations(HttpApiBase):
             raise bad_request(f"Invalid integration identifier specified {integration_id}")
         return target
 
-    @staticmethod
-    def _check_authorization(route: Doc) -> None:
-        if route["AuthorizationType"] != "NONE":
+    def _check_authorization(self, api_id: str, route: Doc) -> None:
+        """``JWT`` and ``CUSTOM`` need an authorizer of that type (``authorizers.py``)."""
+        kind = route["AuthorizationType"]
+        if kind not in ("NONE", "JWT", "CUSTOM", "AWS_IAM"):
             raise bad_request(
-                f"sandlot does not serve AuthorizationType {route['AuthorizationType']} on "
-                "HTTP API routes yet; use NONE."
+                f"Invalid authorization type {kind}. Valid options are NONE,JWT,CUSTOM,AWS_IAM"
+            )
+        if kind in ("NONE", "AWS_IAM"):
+            route.pop("AuthorizerId", None)
+            return
+        authorizer = self.item(api_id, "authorizer", route.get("AuthorizerId") or "")
+        wanted = "JWT" if kind == "JWT" else "REQUEST"
+        if authorizer is None or authorizer["AuthorizerType"] != wanted:
+            raise bad_request(
+                f"Invalid authorizer ID specified. Setting the authorization type to {kind} "
+                f"requires a valid {wanted} authorizer."
             )
 
     # == integrations ======================================================================
@@ -330,6 +340,7 @@ class ResourceOperations(HttpApiBase):
             "_snapshot": {
                 "routes": routes,
                 "integrations": {i["IntegrationId"]: i for i in self.items(api_id, "integration")},
+                "authorizers": {a["AuthorizerId"]: a for a in self.items(api_id, "authorizer")},
             },
         }
         if description:

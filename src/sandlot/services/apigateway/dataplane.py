@@ -1,0 +1,431 @@
+"""The REST APIs' data plane: ``…/<stage>/<path>`` (``gateway/dataplane.py``).
+
+An unknown stage is 403 ``{"message":"Forbidden"}``, a path or method no resource has
+403 ``{"message":"Missing Authentication Token"}``, as AWS answers. Then the method's
+authorization (``CUSTOM``: a Lambda authorizer, ``authorization.py``), then its
+integration:
+
+- ``AWS_PROXY`` invokes the function (its URI may name ``${stageVariables.x}``) through
+  ``Platform.call("lambda", "Invoke")`` as ``apigateway.amazonaws.com`` with
+  ``aws:SourceArn`` ``arn:aws:execute-api:<region>:<account>:<api>/<stage>/<METHOD>/<resource path>``;
+  a denied invoke is 500, a function error or a malformed answer 502, both
+  ``{"message": "Internal server error"}``;
+- ``HTTP_PROXY`` forwards to the integration's URI (``services/http_proxy.py``) with its
+  request parameter mappings; 504 ``Endpoint request timed out`` after its timeout;
+- ``MOCK`` answers from the integration's templates: the request template's
+  ``statusCode`` selects the integration response, whose static response template and
+  ``'literal'`` header mappings make the answer (CORS preflights, as the console
+  writes them). A template with Velocity directives (``$``, ``#``) is not evaluated:
+  500, logged, never a made-up answer.
+
+Compiled APIs (a stage's deployment snapshot as routes) are cached until the
+provider's next write.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, quote
+
+from sandlot.iam.authorizer import ResourcePolicy
+from sandlot.iam.policy import Outcome
+from sandlot.iam.principal import Principal
+from sandlot.protocol import ServiceError
+from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse, json_response
+from sandlot.services import http_events, http_proxy
+from sandlot.services import http_routes as routing
+from sandlot.services.apigateway.authorization import (
+    Grant,
+    LambdaAuthorizers,
+    configuration_error,
+)
+from sandlot.services.apigateway.base import Doc, function_of
+from sandlot.services.apigateway.keys import KeyOperations
+from sandlot.services.apigateway.schema import APIS
+
+log = logging.getLogger("sandlot.apigateway")
+
+_STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_.:/?#&=,-]+)\}")
+_STATIC_HEADER = re.compile(r"^'(.*)'$", re.S)
+
+
+def _message(status: int, text: str) -> DataPlaneResponse:
+    return json_response(status, {"message": text})
+
+
+@dataclass
+class _Stage:
+    doc: Doc
+    routes: list[routing.Route]  # (METHOD /path) → (resource, method)
+    authorizers: dict[str, Doc]
+    policy: str | None  # the API's resource policy (JSON) when the stage was deployed
+
+
+@dataclass
+class _Api:
+    account: str
+    region: str
+    binary_types: list[str]
+    stages: dict[str, _Stage]
+    key_source: str  # HEADER (x-api-key) or AUTHORIZER (the authorizer's usageIdentifierKey)
+
+
+class DataPlaneOperations(KeyOperations):
+    def __init__(self, platform) -> None:
+        super().__init__(platform)
+        self._compiled: dict[str, tuple[int, _Api | None]] = {}
+        self.lambda_authorizers = LambdaAuthorizers(platform)
+
+    def resource_policy(self, arn: str) -> ResourcePolicy | None:
+        """The REST API's resource policy for ``execute-api`` ARNs (IAM asks): as the
+        ARN's stage was deployed (a changed policy needs a deployment, as in AWS)."""
+        api_id, _, rest = arn.split(":", 5)[-1].partition("/")
+        api = self._compile(api_id)
+        stage = api.stages.get(rest.split("/", 1)[0]) if api is not None else None
+        if stage is None:
+            return None
+        return ResourcePolicy(stage.policy, api.account)
+
+    def serves(self, api_id: str) -> bool:
+        """Whether ``api_id`` is a REST API (the gateway asks before the HTTP APIs)."""
+        return self._compile(api_id) is not None
+
+    async def data_plane(self, request: DataPlaneRequest) -> DataPlaneResponse:
+        api = self._compile(request.target)
+        stage_name, _, rest = request.path.lstrip("/").partition("/")
+        if api is None or stage_name not in api.stages:
+            return _message(403, "Forbidden")
+        stage = api.stages[stage_name]
+        path = "/" + rest
+        selected = routing.select(stage.routes, request.method, path)
+        if selected is None:
+            return json_response(403, {"message": "Missing Authentication Token"},
+                                 [("x-amzn-ErrorType", "MissingAuthenticationTokenException")])  # fmt: skip
+        route, path_parameters = selected
+        resource, method = route.value  # type: ignore[misc]
+        request_id = str(uuid.uuid4())
+        event = http_events.event_v1(
+            request,
+            resource=resource["path"],
+            path=path,
+            stage=stage_name,
+            api_id=request.target,
+            account=api.account,
+            request_id=request_id,
+            domain_name=request.host.rsplit(":", 1)[0] if request.host else "",
+            path_parameters=path_parameters or None,
+            stage_variables=stage.doc.get("variables") or None,
+            rest=(resource["id"], request.path, api.binary_types),
+        )
+        prefix = f"arn:aws:execute-api:{api.region}:{api.account}:{request.target}/{stage_name}/"
+        outcome = await self._authorize(
+            api, stage, method, request, event, prefix + request.method + path
+        )
+        if isinstance(outcome, DataPlaneResponse):
+            outcome.headers.append(("x-amzn-RequestId", request_id))
+            return outcome
+        if method.get("apiKeyRequired"):
+            if api.key_source == "AUTHORIZER":
+                key = outcome.usage_key if outcome is not None else None
+            else:
+                key = request.header("x-api-key")
+            refused = self.meter(api.account, api.region, request.target, stage_name, key)
+            if refused is not None:
+                refused.headers.append(("x-amzn-RequestId", request_id))
+                return refused
+            event["requestContext"]["identity"]["apiKey"] = key
+            event["requestContext"]["identity"]["apiKeyId"] = self.key_id(
+                api.account, api.region, key
+            )
+        integration = method.get("methodIntegration") or {}
+        kind = integration.get("type")
+        if kind == "AWS_PROXY":
+            verb = request.method if route.method == "ANY" else route.method
+            response = await self._lambda_proxy(
+                api, stage, integration, event, prefix + verb + resource["path"], request_id
+            )
+        elif kind == "MOCK":
+            response = _mock(request, integration, request.target)
+        elif kind == "HTTP_PROXY":
+            response = await _http_proxy(
+                integration, request, path_parameters, stage.doc.get("variables") or {}
+            )
+        else:
+            log.warning("REST API %s: %s %s has no integration sandlot serves",
+                        request.target, request.method, resource["path"])  # fmt: skip
+            response = _message(500, "Internal server error")
+        response.headers.append(("x-amzn-RequestId", request_id))
+        return response
+
+    async def _authorize(
+        self,
+        api: _Api,
+        stage: _Stage,
+        method: Doc,
+        request: DataPlaneRequest,
+        event: dict,
+        method_arn: str,
+    ) -> DataPlaneResponse | Grant | None:
+        """AWS's answer when the method's authorization refuses the request, else the
+        Lambda authorizer's grant (the event then carries what it said) or None."""
+        kind = method.get("authorizationType", "NONE")
+        if kind == "AWS_IAM" or stage.policy:
+            # With a Lambda authorizer only the policy's explicit Deny refuses; the
+            # authorizer decides the rest (AWS's table for the two together).
+            denied = self._iam(api, request, event, method_arn, signed=kind == "AWS_IAM",
+                               explicit_only=kind == "CUSTOM")  # fmt: skip
+            if denied is not None or kind == "AWS_IAM":
+                return denied
+        if kind == "NONE":
+            return None
+        if kind == "CUSTOM":
+            authorizer = stage.authorizers.get(method.get("authorizerId", ""))
+            if authorizer is None:
+                return configuration_error()
+            base = {k: v for k, v in event.items() if k not in ("body", "isBase64Encoded")}
+            outcome = await self.lambda_authorizers.authorize(
+                authorizer,
+                request,
+                api_id=request.target,
+                account=api.account,
+                region=api.region,
+                method_arn=method_arn,
+                base_event=base,
+                stage_variables=stage.doc.get("variables") or {},
+            )
+            if not isinstance(outcome, Grant):
+                return outcome
+            event["requestContext"]["authorizer"] = outcome.request_context()
+            return outcome
+        log.warning("REST API %s: %s authorization is not served yet", request.target, kind)
+        return _message(500, "Internal server error")
+
+    def _iam(
+        self,
+        api: _Api,
+        request: DataPlaneRequest,
+        event: dict,
+        method_arn: str,
+        *,
+        signed: bool,
+        explicit_only: bool = False,
+    ) -> DataPlaneResponse | None:
+        """``execute-api:Invoke`` on the method ARN, evaluated by sandlot's IAM: for an
+        ``AWS_IAM`` method, as the SigV4 signer (unsigned: 403 Missing Authentication
+        Token); else, when the API has a resource policy, as an anonymous caller, who
+        only that policy can allow (``explicit_only``: only its explicit Deny refuses)."""
+        principal = request.principal if signed else Principal.anonymous(api.account)
+        if principal is None:
+            return _message(403, "Missing Authentication Token")
+        context = event["requestContext"]
+        decision = self.platform.authorizer.decide(
+            principal,
+            "execute-api:Invoke",
+            method_arn,
+            request_id=context["requestId"],
+            region=api.region,
+            context={"aws:SourceIp": request.source_ip, "aws:SecureTransport": request.secure},
+        )
+        if decision.outcome == Outcome.ALLOW or (
+            explicit_only and decision.outcome != Outcome.EXPLICIT_DENY
+        ):
+            if signed:
+                context["identity"].update(
+                    accessKey=principal.access_key_id,
+                    accountId=principal.account_id,
+                    caller=principal.user_id,
+                    user=principal.user_id,
+                    userArn=principal.arn,
+                )
+            return None
+        explicit = decision.outcome == Outcome.EXPLICIT_DENY
+        kind_of_denial = " with an explicit deny" if explicit else ""
+        return _message(
+            403,
+            f"User: {principal.arn} is not authorized to perform: execute-api:Invoke on "
+            f"resource: {method_arn}{kind_of_denial}",
+        )
+
+    async def _lambda_proxy(
+        self, api: _Api, stage: _Stage, integration: Doc, event: dict, source_arn: str,
+        request_id: str,
+    ) -> DataPlaneResponse:  # fmt: skip
+        variables = stage.doc.get("variables") or {}
+        uri = _STAGE_VARIABLE.sub(lambda m: variables.get(m[1], ""), integration.get("uri", ""))
+        function = function_of(uri)
+        if not function:
+            log.warning(
+                "REST API %s: no function in integration URI %s",
+                event["requestContext"]["apiId"],
+                uri,
+            )
+            return _message(500, "Internal server error")
+        try:
+            result = await self.platform.call(
+                "lambda",
+                "Invoke",
+                {"FunctionName": function, "Payload": json.dumps(event).encode()},
+                principal=Principal.service("apigateway.amazonaws.com", api.account),
+                region=api.region,
+                request_id=request_id,
+                context={"aws:SourceArn": source_arn, "aws:SourceAccount": api.account},
+            )
+        except ServiceError as error:
+            log.warning(
+                "REST API %s: Execution failed due to configuration error: %s",
+                event["requestContext"]["apiId"],
+                "Invalid permissions on Lambda function" if error.status == 403 else error,
+            )
+            return _message(500, "Internal server error")
+        mapped = None
+        if not result.get("FunctionError"):
+            mapped = http_events.response_v1(result.get("Payload") or b"")
+        return mapped if mapped is not None else _message(502, "Internal server error")
+
+    def _compile(self, api_id: str) -> _Api | None:
+        found = self._compiled.get(api_id)
+        if found is not None and found[0] == self.generation:
+            return found[1]
+        if found is not None or len(self._compiled) > 1024:
+            self._compiled.clear()
+        row = self.store.get(APIS, api_id)
+        api = None
+        if row is not None:
+            doc = json.loads(row["doc"])
+            stages = {}
+            for stage in self._items(api_id, "stage"):
+                deployment = self._item(api_id, "deployment", stage["deploymentId"]) or {}
+                routes = []
+                for resource in deployment.get("_snapshot", []):
+                    for verb, method in (resource.get("resourceMethods") or {}).items():
+                        routes.append((f"{verb} {resource['path']}", (resource, method)))
+                authorizers = {
+                    a["id"]: {**a, "_fingerprint": json.dumps(a, sort_keys=True)}
+                    for a in deployment.get("_authorizers", [])
+                }
+                stages[stage["stageName"]] = _Stage(
+                    stage, routing.compile_routes(routes), authorizers, deployment.get("_policy")
+                )
+            api = _Api(
+                row["account"],
+                row["region"],
+                doc.get("binaryMediaTypes") or [],
+                stages,
+                doc.get("apiKeySource") or "HEADER",
+            )
+        self._compiled[api_id] = (self.generation, api)
+        return api
+
+
+async def _http_proxy(
+    integration: Doc,
+    request: DataPlaneRequest,
+    path_parameters: dict[str, str],
+    variables: dict[str, str],
+) -> DataPlaneResponse:
+    """Forward to the integration's URI: stage variables substituted, its ``{name}``
+    path variables filled as ``requestParameters`` map them
+    (``integration.request.path.x`` ← ``method.request.path.y``; unmapped ones by the
+    same name), header and query string mappings added; 504 ``Endpoint request timed
+    out`` after ``timeoutInMillis``."""
+    uri = _STAGE_VARIABLE.sub(lambda m: variables.get(m[1], ""), integration.get("uri", ""))
+    values = dict(path_parameters)
+    headers = [(k, v) for k, v in request.headers if k.lower() not in http_proxy.HOP_BY_HOP]
+    extra_query = []
+    for target, source in (integration.get("requestParameters") or {}).items():
+        value = _mapped(str(source), request, path_parameters)
+        if value is None:
+            continue
+        kind, _, name = target.removeprefix("integration.request.").partition(".")
+        if kind == "path":
+            values[name] = value
+        elif kind == "header":
+            headers = [(k, v) for k, v in headers if k.lower() != name.lower()]
+            headers.append((name, value))
+        elif kind == "querystring":
+            extra_query.append(f"{quote(name)}={quote(value)}")
+    uri = http_proxy.fill(uri, values)
+    if extra_query:
+        uri += ("&" if "?" in uri else "?") + "&".join(extra_query)
+    method = str(integration.get("httpMethod") or "ANY")
+    method = request.method if method == "ANY" else method
+    try:
+        return await http_proxy.forward(
+            uri, method, request, int(integration.get("timeoutInMillis") or 29000) / 1000, headers
+        )
+    except TimeoutError:
+        return _message(504, "Endpoint request timed out")
+    except (OSError, http.client.HTTPException) as error:
+        log.warning("REST API: HTTP_PROXY to %s failed: %s", uri, error)
+        return _message(500, "Internal server error")
+
+
+def _mapped(source: str, request: DataPlaneRequest, path_parameters: dict[str, str]) -> str | None:
+    """A request parameter mapping's value: ``'literal'``, or a method request's path,
+    header or query string parameter."""
+    literal = _STATIC_HEADER.match(source)
+    if literal is not None:
+        return literal[1]
+    kind, _, name = source.removeprefix("method.request.").partition(".")
+    if kind == "path":
+        return path_parameters.get(name)
+    if kind == "header":
+        return request.header(name)
+    if kind == "querystring":
+        found = [v for k, v in parse_qsl(request.query, keep_blank_values=True) if k == name]
+        return found[-1] if found else None
+    return None
+
+
+def _static(template: str) -> bool:
+    """Whether a mapping template is plain text (Velocity outputs it unchanged)."""
+    return "$" not in template and "#" not in template
+
+
+def _mock(request: DataPlaneRequest, integration: Doc, api_id: str) -> DataPlaneResponse:
+    content_type = (request.header("content-type") or "application/json").split(";")[0].strip()
+    templates = integration.get("requestTemplates") or {}
+    template = templates.get(content_type, templates.get("application/json"))
+    status = "200"
+    if template:
+        if not _static(template):
+            log.warning("REST API %s: MOCK request template uses Velocity, which sandlot "
+                        "does not evaluate yet", api_id)  # fmt: skip
+            return _message(500, "Internal server error")
+        try:
+            status = str(json.loads(template).get("statusCode", 200))
+        except (ValueError, AttributeError):
+            return _message(500, "Internal server error")
+    responses = list((integration.get("integrationResponses") or {}).values())
+    chosen = next(
+        (r for r in responses if r.get("selectionPattern")
+         and re.fullmatch(r["selectionPattern"], status)),
+        next((r for r in responses if not r.get("selectionPattern")), None),
+    )  # fmt: skip
+    if chosen is None:
+        log.warning("REST API %s: Execution failed due to configuration error: No match for "
+                    "output mapping and no default output mapping specified", api_id)  # fmt: skip
+        return _message(500, "Internal server error")
+    headers: list[tuple[str, str]] = []
+    for target, source in (chosen.get("responseParameters") or {}).items():
+        literal = _STATIC_HEADER.match(str(source))
+        if not target.startswith("method.response.header.") or literal is None:
+            log.warning("REST API %s: response mapping %s = %s is not served yet",
+                        api_id, target, source)  # fmt: skip
+            return _message(500, "Internal server error")
+        headers.append((target.removeprefix("method.response.header."), literal[1]))
+    body = ""
+    response_templates = chosen.get("responseTemplates") or {}
+    if response_templates:
+        body = next(iter(response_templates.values())) or ""
+        if not _static(body):
+            log.warning("REST API %s: MOCK response template uses Velocity, which sandlot "
+                        "does not evaluate yet", api_id)  # fmt: skip
+            return _message(500, "Internal server error")
+    headers.insert(0, ("Content-Type", "application/json"))
+    return DataPlaneResponse(int(chosen["statusCode"]), headers, body.encode())
