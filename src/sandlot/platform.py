@@ -110,6 +110,10 @@ class Platform:
         secrets = self.provider("secretsmanager")
         if secrets is not None:
             self._tasks.append(await secrets.start())
+        # Step Functions: RUNNING Standard executions resume from their last checkpoint.
+        stepfunctions = self.provider("stepfunctions")
+        if stepfunctions is not None:
+            self._tasks.append(await stepfunctions.start())
         # CloudFormation: stack operations a crash interrupted roll back or finish.
         cloudformation = self.provider("cloudformation")
         if cloudformation is not None:

@@ -499,4 +499,4 @@ def access_denied(service: str, message: str) -> ServiceError:
     return ServiceError(code, message, status)
 
 
-_STATUS_400_DENIALS = frozenset({"dynamodb", "dynamodbstreams"})
+_STATUS_400_DENIALS = frozenset({"dynamodb", "dynamodbstreams", "stepfunctions"})

@@ -24,6 +24,7 @@ PROVIDERS: dict[str, str] = {
     "apigateway": "sandlot.services.apigateway.provider:RestApiProvider",
     "cloudformation": "sandlot.services.cloudformation.provider:CloudFormationProvider",
     "dynamodbstreams": "sandlot.services.dynamodbstreams.provider:DynamoDBStreamsProvider",
+    "stepfunctions": "sandlot.services.stepfunctions.provider:StepFunctionsProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests

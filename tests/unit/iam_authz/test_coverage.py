@@ -134,6 +134,22 @@ SAMPLES = {
         "RoleARN": ROLE,
         "TemplateURL": "https://s3.amazonaws.com/b/t.yaml",
     },
+    "stepfunctions": {
+        "stateMachineArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:sm",
+        "stateMachineVersionArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:sm:1",
+        "stateMachineAliasArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:sm:prod",
+        "executionArn": f"arn:aws:states:{REGION}:{ACCOUNT}:execution:sm:e1",
+        "activityArn": f"arn:aws:states:{REGION}:{ACCOUNT}:activity:act",
+        "mapRunArn": f"arn:aws:states:{REGION}:{ACCOUNT}:mapRun:sm/m:1a2b",
+        "resourceArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:sm",
+        "roleArn": ROLE,
+        "routingConfiguration": [
+            {
+                "stateMachineVersionArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:sm:1",
+                "weight": 100,
+            }
+        ],
+    },  # fmt: skip
     "sts": {
         "RoleArn": ROLE,
         "PrincipalArn": f"arn:aws:iam::{ACCOUNT}:saml-provider/s",

@@ -262,6 +262,8 @@ def authorizations(
         return [_apigateway(service, operation, params, region)]
     if service == "dynamodbstreams":  # its actions are DynamoDB's (dynamodb:GetRecords...)
         service = "dynamodb"
+    if service == "stepfunctions":  # botocore's name; the actions are states:*
+        service = "states"
     req = _Request(
         params, account_id, region, caller_arn, iam_path, kms_key, secret_arn, leading_keys
     )
@@ -1053,7 +1055,38 @@ def _cloudformation(req: _Request) -> _Parsed:
     return parsed
 
 
+def _states(req: _Request) -> _Parsed:
+    """Step Functions: a new state machine, activity or alias is authorized on the ARN
+    its name makes (an alias: the ARN of its routing's machine, qualified by the alias
+    name); a qualified machine ARN also sets ``states:StateMachineQualifier``."""
+    p = req.params
+    parsed = _Parsed()
+    base = f"arn:aws:states:{req.region}:{req.account}"
+    name = p.get("name")
+    routing = p.get("routingConfiguration")
+    if isinstance(name, str) and isinstance(routing, list) and routing:
+        version = (
+            routing[0].get("stateMachineVersionArn", "") if isinstance(routing[0], dict) else ""
+        )
+        parsed.arns["statemachine"] = [f"{version.rsplit(':', 1)[0]}:{name}"]
+    elif isinstance(name, str) and "definition" in p:
+        parsed.arns["statemachine"] = [f"{base}:stateMachine:{name}"]
+    elif isinstance(name, str) and "stateMachineArn" not in p:
+        parsed.arns["activity"] = [f"{base}:activity:{name}"]
+    for key in ("stateMachineArn", "stateMachineVersionArn", "stateMachineAliasArn"):
+        arn = p.get(key)
+        if isinstance(arn, str) and arn.count(":") == 7:
+            parsed.context["states:StateMachineQualifier"] = arn.rsplit(":", 1)[1]
+    resource = p.get("resourceArn")
+    if isinstance(resource, str) and ":activity:" in resource:
+        parsed.arns["activity"] = [resource]
+    elif isinstance(resource, str):
+        parsed.arns["statemachine"] = [resource]
+    return parsed
+
+
 _EXTRACTORS: dict[str, Callable[[_Request], _Parsed]] = {
+    "states": _states,
     "cloudformation": _cloudformation,
     "sns": _sns,
     "dynamodb": _dynamodb,
