@@ -38,6 +38,8 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::Lambda::EventInvokeConfig": "sandlot.services.awslambda.resources:EventInvokeConfig",
     "AWS::SSM::Parameter": "sandlot.services.ssm.resources:Parameter",
     "AWS::Logs::LogGroup": "sandlot.services.logs.resources:LogGroup",
+    "AWS::StepFunctions::StateMachine": "sandlot.services.stepfunctions.resources:StateMachine",
+    "AWS::StepFunctions::Activity": "sandlot.services.stepfunctions.resources:Activity",
 }
 
 
