@@ -361,3 +361,98 @@ def test_the_cli_drives_a_state_machine(server, role):
     assert wait_done(sfn, started["executionArn"])["status"] == "SUCCEEDED"
     listed = aws(server.endpoint, "stepfunctions", "list-state-machines")
     assert name in [m["name"] for m in listed["stateMachines"]]
+
+
+def test_service_integrations_dynamodb_aws_sdk_and_nested_executions(sfn, role, client):
+    ddb = client("dynamodb")
+    table = unique("orders")
+    ddb.create_table(
+        TableName=table, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )  # fmt: skip
+    child = sfn.create_state_machine(
+        name=unique("child"), roleArn=role,
+        definition=definition({"Echo": {"Type": "Pass", "Parameters": {"got.$": "$.v"},
+                                        "End": True}}),
+    )["stateMachineArn"]  # fmt: skip
+    flow = definition({
+        "Put": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem",
+                "Parameters": {"TableName": table,
+                               "Item": {"id": {"S.$": "$.id"}, "n": {"N": "5"}}},
+                "ResultPath": None, "Next": "Get"},
+        "Get": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:getItem",
+                "Parameters": {"TableName": table, "Key": {"id": {"S.$": "$.id"}}},
+                "ResultSelector": {"n.$": "$.Item.n.N"}, "ResultPath": "$.item",
+                "Next": "Sdk"},
+        "Sdk": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:dynamodb:describeTable",
+                "Parameters": {"TableName": table},
+                "ResultSelector": {"status.$": "$.Table.TableStatus"}, "ResultPath": "$.sdk",
+                "Next": "Child"},
+        "Child": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                  "Parameters": {"StateMachineArn": child, "Input": {"v.$": "$.id"}},
+                  "ResultSelector": {"out.$": "$.Output", "status.$": "$.Status"},
+                  "ResultPath": "$.child", "Next": "Missing"},
+        "Missing": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+                    "Parameters": {"Bucket": unique("no-such-bucket"), "Key": "k"},
+                    "Catch": [{"ErrorEquals": ["S3.NoSuchBucketException"],
+                               "ResultPath": "$.missing", "Next": "Done"}],
+                    "End": True},
+        "Done": {"Type": "Pass", "End": True},
+    })  # fmt: skip
+    arn = sfn.create_state_machine(name=unique("ints"), definition=flow, roleArn=role)[
+        "stateMachineArn"
+    ]
+    run = sfn.start_execution(stateMachineArn=arn, input='{"id": "o-1"}')["executionArn"]
+    done = wait_done(sfn, run)
+    assert done["status"] == "SUCCEEDED", done
+    out = json.loads(done["output"])
+    assert out["item"] == {"n": "5"}
+    assert out["sdk"] == {"status": "ACTIVE"}
+    assert out["child"] == {"out": {"got": "o-1"}, "status": "SUCCEEDED"}
+    assert out["missing"]["Error"] == "S3.NoSuchBucketException"
+    assert ddb.get_item(TableName=table, Key={"id": {"S": "o-1"}})["Item"]["n"] == {"N": "5"}
+
+
+def test_the_state_machine_role_is_what_iam_evaluates(sfn, client):
+    """A role that may not invoke the function fails the task with Lambda's
+    AccessDeniedException; the caller's own rights do not matter."""
+    iam = client("iam")
+    weak = states_role(iam, actions=("sqs:SendMessage",))
+    flow = definition({
+        "Call": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                 "Parameters": {"FunctionName": "arn:aws:lambda:us-east-1:000000000000:function:x"},
+                 "End": True},
+    })  # fmt: skip
+    arn = sfn.create_state_machine(name=unique("weak"), definition=flow, roleArn=weak)[
+        "stateMachineArn"
+    ]
+    done = wait_done(sfn, sfn.start_execution(stateMachineArn=arn)["executionArn"])
+    assert done["status"] == "FAILED"
+    assert done["error"] == "Lambda.AccessDeniedException"
+    assert "lambda:InvokeFunction" in done["cause"]
+
+
+def test_express_executions_log_to_cloudwatch_logs(sfn, role, client):
+    logs = client("logs")
+    group = unique("/aws/vendedlogs/states/flow")
+    logs.create_log_group(logGroupName=group)
+    group_arn = f"arn:aws:logs:us-east-1:000000000000:log-group:{group}:*"
+    arn = sfn.create_state_machine(
+        name=unique("logged"), definition=PASS_CHAIN, roleArn=role, type="EXPRESS",
+        loggingConfiguration={"level": "ALL", "includeExecutionData": True,
+                              "destinations": [{"cloudWatchLogsLogGroup":
+                                                {"logGroupArn": group_arn}}]},
+    )["stateMachineArn"]  # fmt: skip
+    execution = sfn.start_execution(stateMachineArn=arn, input='{"n": 1}')["executionArn"]
+    events = wait_for(lambda: logs.filter_log_events(logGroupName=group)["events"])
+    records = [json.loads(e["message"]) for e in events]
+    assert [r["type"] for r in records][0] == "ExecutionStarted"
+    assert records[-1]["type"] == "ExecutionSucceeded"
+    assert all(r["execution_arn"] == execution for r in records)
+    assert json.loads(records[-1]["details"]["output"]) == {"sum": 2}
+    refused = error_of(
+        sfn.create_state_machine, name=unique("badlog"), definition=PASS_CHAIN, roleArn=role,
+        loggingConfiguration={"level": "ALL"},
+    )  # fmt: skip
+    assert refused["Code"] == "InvalidLoggingConfiguration"
