@@ -110,10 +110,9 @@ class Platform:
         secrets = self.provider("secretsmanager")
         if secrets is not None:
             self._tasks.append(await secrets.start())
-        # Step Functions: RUNNING Standard executions resume from their last checkpoint.
-        stepfunctions = self.provider("stepfunctions")
-        if stepfunctions is not None:
-            self._tasks.append(await stepfunctions.start())
+        # Step Functions: RUNNING Standard executions resume from their last checkpoint
+        # (in a task: the provider's import of its engine then costs no start-up time).
+        self._tasks.append(asyncio.create_task(self._run_stepfunctions()))
         # CloudFormation: stack operations a crash interrupted roll back or finish.
         cloudformation = self.provider("cloudformation")
         if cloudformation is not None:
@@ -176,6 +175,11 @@ class Platform:
             "AWS_SECRET_ACCESS_KEY": credential.secret_access_key,
             "AWS_SESSION_TOKEN": credential.session_token or "",
         }
+
+    async def _run_stepfunctions(self) -> None:
+        stepfunctions = self.provider("stepfunctions")
+        if stepfunctions is not None:
+            await stepfunctions.run()
 
     async def _flush_decisions(self) -> None:
         try:

@@ -219,18 +219,15 @@ class ExecutionOperations(StepFunctionsBase):
         if waiter is not None and not waiter.done():
             waiter.set_result(final)
 
-    async def start(self) -> asyncio.Task:
-        """At platform start: resume every RUNNING Standard execution from its last
-        snapshot (a Wait ends on time, a pending token is awaited again). Returns a
-        guard task whose cancellation (Platform.stop) marks the shutdown, so executions
-        cancelled by it keep their tokens open for the next start."""
-        for row in self.store.select(EXECUTIONS, {"status": "RUNNING"}):
-            if row["arn"] not in self._running:
-                self._launch(row, express=False)
-        return asyncio.get_running_loop().create_task(self._guard())
-
-    async def _guard(self) -> None:
+    async def run(self) -> None:
+        """From ``Platform.start`` until ``Platform.stop``: resume every RUNNING Standard
+        execution from its last snapshot (a Wait ends on time, a pending token is awaited
+        again), then stay until stopped; the stop marks the shutdown, so executions it
+        cancels keep their tokens open for the next start."""
         try:
+            for row in self.store.select(EXECUTIONS, {"status": "RUNNING"}):
+                if row["arn"] not in self._running:
+                    self._launch(row, express=False)
             await asyncio.Event().wait()
         finally:
             self.shutting_down = True
