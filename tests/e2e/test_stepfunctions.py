@@ -5,11 +5,13 @@ driven by boto3 and the AWS CLI against a real server."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 
 import pytest
 
-from tests.e2e.conftest import aws, error_of, make_client
+from tests.e2e.conftest import aws, cli_env, error_of, make_client
 from tests.e2e.functions import create_function, unique
 from tests.e2e.sfn_support import definition, history_types, states_role, wait_done, wait_for
 
@@ -344,6 +346,15 @@ def test_express_sync_execution_on_the_main_endpoint(sfn, role, server):
     answer = sync.start_sync_execution(stateMachineArn=arn, input='{"n": 4}')
     assert answer["status"] == "SUCCEEDED" and json.loads(answer["output"]) == {"sum": 5}
     assert ":express:" in answer["executionArn"]
+    # The AWS CLI, with the prefix turned off through the environment.
+    env = {**cli_env(server.endpoint), "AWS_DISABLE_HOST_PREFIX_INJECTION": "true"}
+    ran = subprocess.run(
+        [sys.executable, "-m", "awscli", "stepfunctions", "start-sync-execution",
+         "--state-machine-arn", arn, "--input", '{"n": 9}', "--output", "json"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(json.loads(ran.stdout)["output"]) == {"sum": 10}
     standard = sfn.create_state_machine(name=unique("st"), definition=PASS_CHAIN, roleArn=role)
     assert (
         error_of(sync.start_sync_execution, stateMachineArn=standard["stateMachineArn"])["Code"]
