@@ -6,7 +6,7 @@ The contract is in docs/architecture.md ("Step Functions engine").
 """
 
 from .definition import StateMachine, diagnostics, parse
-from .engine import Execution, Result, Runtime
+from .engine import Execution, Result, Runtime, run_test_state
 from .errors import InvalidDefinition, StatesError, TaskFailure
 
 __all__ = [
@@ -19,4 +19,5 @@ __all__ = [
     "TaskFailure",
     "diagnostics",
     "parse",
+    "run_test_state",
 ]

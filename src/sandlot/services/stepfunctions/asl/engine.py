@@ -27,6 +27,7 @@ from .definition import JSONATA, Graph, StateMachine, parse_timestamp
 from .errors import StatesError, TaskFailure
 from .paths import MISSING, compile_path, set_reference
 
+_MAX_PAYLOAD = 262144  # 256 KiB: AWS's limit on a state's input/output
 _VARIABLE_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 
 
@@ -80,12 +81,22 @@ class _Frame:
         self.top = top
 
 
+class _Retriable(Exception):
+    """Internal (TestState): the error would be retried by Retry[index] after delay s."""
+
+    def __init__(self, error: StatesError, index: int, delay: float):
+        self.error = error
+        self.index = index
+        self.delay = delay
+
+
 class _Goto(Exception):
     """Internal: a Catch sends the flow to another state with this output."""
 
-    def __init__(self, target: str, output: Any):
+    def __init__(self, target: str, output: Any, error: StatesError | None = None):
         self.target = target
         self.output = output
+        self.error = error
 
 
 class Execution:
@@ -93,6 +104,7 @@ class Execution:
         self.machine = machine
         self.runtime = runtime
         self.context = context
+        self.inspection: dict | None = None  # set by run_test_state()
 
     async def run(self, input: Any, resume: dict | None = None) -> Result:
         context = self.context
@@ -175,9 +187,20 @@ class Execution:
         context["State"] = {"Name": name, "EnteredTime": _now_iso(), "RetryCount": 0}
         frame.context = context
         step = _State(self, graph, name, state, language, frame, entered_id)
-        output, assigned, next_name = await getattr(step, "run_" + kind.lower())(data, pending)
+        try:
+            output, assigned, next_name = await getattr(step, "run_" + kind.lower())(data, pending)
+        except StatesError as e:
+            await step.evaluation_failed(e)
+            raise
+        text = dumps(output)
+        if len(text) > _MAX_PAYLOAD // 4 and len(text.encode()) > _MAX_PAYLOAD:
+            raise StatesError(
+                "States.DataLimitExceeded",
+                f"The state/task '{name}' returned a result with a size exceeding the maximum "
+                "number of bytes service limit.",
+            )
         if kind != "Fail":
-            details = {"name": name, "output": dumps(output), "outputDetails": {"truncated": False}}
+            details = {"name": name, "output": text, "outputDetails": {"truncated": False}}
             if assigned:
                 details["assignedVariables"] = {k: dumps(v) for k, v in assigned.items()}
                 details["assignedVariablesDetails"] = {"truncated": False}
@@ -198,9 +221,10 @@ class _State:
         self.graph = graph
         self.name = name
         self.state = state
-        self.jsonata = language == JSONATA
+        self.is_jsonata = language == JSONATA
         self.frame = frame
         self.entered_id = entered_id
+        self.inspection = execution.inspection
 
     # --- data flow: JSONPath --------------------------------------------------------------
 
@@ -298,20 +322,62 @@ class _State:
 
     # --- the common pipeline --------------------------------------------------------------
 
+    async def evaluation_failed(self, error: StatesError) -> None:
+        """A JSONata expression that failed is recorded once as EvaluationFailed (AWS)."""
+        if error.error != jsonata_support.QUERY_ERROR or getattr(error, "recorded", False):
+            return
+        error.recorded = True
+        details = {"error": error.error, "state": self.name}
+        if error.cause is not None:
+            details["cause"] = error.cause
+        await self.runtime.record("EvaluationFailed", {"evaluationFailedEventDetails": details})
+
+    def note(self, key: str, value: Any) -> None:
+        """TestState's inspection data: what each data-flow step produced."""
+        if self.inspection is not None:
+            self.inspection[key] = value
+
     def effective_input(self, data: Any) -> Any:
-        return data if self.jsonata else self.path("InputPath", data)
+        if self.is_jsonata:
+            return data
+        effective = self.path("InputPath", data)
+        self.note("afterInputPath", effective)
+        return effective
+
+    def arguments(self, data: Any, effective: Any) -> Any:
+        """Task/Parallel input: Arguments (JSONata) or Parameters (JSONPath), else the input."""
+        if self.is_jsonata:
+            if "Arguments" not in self.state:
+                return data
+            arguments = self.jsonata(self.state["Arguments"], data)
+            self.note("afterArguments", arguments)
+            return arguments
+        if "Parameters" not in self.state:
+            return effective
+        arguments = self.template(self.state["Parameters"], effective)
+        self.note("afterParameters", arguments)
+        return arguments
+
+    def select(self, result: Any) -> Any:
+        """ResultSelector (JSONPath) on a Task/Parallel/Map result."""
+        self.note("result", result)
+        if self.is_jsonata or "ResultSelector" not in self.state:
+            return result
+        selected = self.template(self.state["ResultSelector"], result)
+        self.note("afterResultSelector", selected)
+        return selected
 
     def assign(self, data: Any, value_for_paths: Any, holder: dict | None = None, **states):
         holder = self.state if holder is None else holder
         if "Assign" not in holder:
             return {}
-        if self.jsonata:
+        if self.is_jsonata:
             return self.jsonata(holder["Assign"], data, **states)
         return self.template(holder["Assign"], value_for_paths)
 
     def finish(self, data: Any, result: Any, default_output: Any = None, **states):
         """Assign, ResultPath and OutputPath (or Output): (output, assigned variables)."""
-        if self.jsonata:
+        if self.is_jsonata:
             assigned = self.assign(data, None, result=result, **states)
             if "Output" in self.state:
                 output = self.jsonata(self.state["Output"], data, result=result, **states)
@@ -320,13 +386,14 @@ class _State:
             return output, assigned
         assigned = self.assign(data, result)
         output = self.result_path(data, result)
+        self.note("afterResultPath", output)
         return self.path("OutputPath", output), assigned
 
     def number(self, field: str, data: Any, effective: Any) -> float | None:
         """TimeoutSeconds-like fields: a literal, a {% %} expression or a …Path."""
         if field in self.state:
             value = self.state[field]
-            if self.jsonata and jsonata_support.is_expression(value):
+            if self.is_jsonata and jsonata_support.is_expression(value):
                 value = self.jsonata(value, data)
             return value
         if field + "Path" in self.state:
@@ -343,7 +410,7 @@ class _State:
     # --- states ---------------------------------------------------------------------------
 
     async def run_pass(self, data, pending):
-        if self.jsonata:
+        if self.is_jsonata:
             output, assigned = self.finish(data, data)
             return output, assigned, None
         effective = self.effective_input(data)
@@ -351,20 +418,21 @@ class _State:
             result = self.state["Result"]
         elif "Parameters" in self.state:
             result = self.template(self.state["Parameters"], effective)
+            self.note("afterParameters", result)
         else:
             result = effective
         output, assigned = self.finish(data, result)
         return output, assigned, None
 
     async def run_succeed(self, data, pending):
-        if self.jsonata:
+        if self.is_jsonata:
             output, _ = self.finish(data, data)
             return output, {}, None
         return self.path("OutputPath", self.effective_input(data)), {}, None
 
     async def run_fail(self, data, pending):
         error, cause = self.state.get("Error"), self.state.get("Cause")
-        if self.jsonata:
+        if self.is_jsonata:
             error = self.jsonata(error, data) if error is not None else None
             cause = self.jsonata(cause, data) if cause is not None else None
         else:
@@ -383,7 +451,7 @@ class _State:
 
     async def run_choice(self, data, pending):
         rules = self.state["Choices"]
-        if self.jsonata:
+        if self.is_jsonata:
             for rule in rules:
                 verdict = self.jsonata(rule["Condition"], data)
                 if not isinstance(verdict, bool):
@@ -408,7 +476,7 @@ class _State:
         )
 
     def _choose(self, data, rule, effective=None):
-        if self.jsonata:
+        if self.is_jsonata:
             holder = rule if "Assign" in rule else self.state
             assigned = self.assign(data, None, holder)
             source = rule if "Output" in rule else self.state
@@ -430,7 +498,7 @@ class _State:
                      "pending": {"wait_until": deadline}}
                 )  # fmt: skip
         await self.runtime.sleep_until(deadline)
-        if self.jsonata:
+        if self.is_jsonata:
             output, assigned = self.finish(data, data)
             return output, assigned, None
         return self.path("OutputPath", effective), self.assign(data, effective), None
@@ -450,7 +518,7 @@ class _State:
             value = self.path("TimestampPath", effective)
         else:
             value = state["Timestamp"]
-            if self.jsonata and jsonata_support.is_expression(value):
+            if self.is_jsonata and jsonata_support.is_expression(value):
                 value = self.jsonata(value, data)
         parsed = parse_timestamp(value)
         if parsed is None:
@@ -484,11 +552,14 @@ class _State:
                 return output, assigned, None
             except StatesError as e:
                 pending = None
+                await self.evaluation_failed(e)
                 index = _matching(retriers, e.error)
                 if index is not None:
                     retrier = retriers[index]
                     if attempts[index] < retrier.get("MaxAttempts", 3):
                         delay = self._retry_delay(retrier, attempts[index], delays[index])
+                        if self.inspection is not None:  # TestState runs one attempt
+                            raise _Retriable(e, index, delay) from None
                         delays[index] = delay
                         attempts[index] += 1
                         self.frame.context["State"]["RetryCount"] += 1
@@ -515,7 +586,7 @@ class _State:
             return
         catcher = catchers[index]
         error_output = {"Error": error.error, "Cause": error.cause}
-        if self.jsonata:
+        if self.is_jsonata:
             assigned = self.assign(data, None, catcher, errorOutput=error_output)
             if "Output" in catcher:
                 output = self.jsonata(catcher["Output"], data, errorOutput=error_output)
@@ -526,7 +597,8 @@ class _State:
             output = self.result_path(data, error_output, catcher)
         if assigned:
             self.frame.variables.update(assigned)
-        raise _Goto(catcher["Next"], output)
+        self.note("errorDetails", {"catchIndex": index})
+        raise _Goto(catcher["Next"], output, error)
 
     async def _task_attempt(self, data, pending):
         state = self.state
@@ -543,14 +615,7 @@ class _State:
             )
             if token:
                 self.frame.context = {**self.frame.context, "Task": {"Token": token}}
-            if self.jsonata:
-                arguments = self.jsonata(state["Arguments"], data) if "Arguments" in state else data
-            else:
-                arguments = (
-                    self.template(state["Parameters"], effective)
-                    if "Parameters" in state
-                    else effective
-                )
+            arguments = self.arguments(data, effective)
             timeout = self.number("TimeoutSeconds", data, effective)
             deadline = time.time() + timeout if timeout else None
             if self.frame.top:
@@ -576,29 +641,16 @@ class _State:
             raise StatesError("States.Timeout", None) from None
         except TaskFailure:
             raise
-        if self.jsonata:
-            return result
-        if "ResultSelector" in state:
-            result = self.template(state["ResultSelector"], result)
-        return result
+        return self.select(result)
 
     def _state_input_for_children(self, data):
         """Parallel/Map: the value branches/items are built from (after InputPath)."""
-        if self.jsonata:
+        if self.is_jsonata:
             return data
         return self.effective_input(data)
 
     async def _parallel_attempt(self, data, pending):
-        state = self.state
-        if self.jsonata:
-            branch_input = self.jsonata(state["Arguments"], data) if "Arguments" in state else data
-        else:
-            effective = self.effective_input(data)
-            branch_input = (
-                self.template(state["Parameters"], effective)
-                if "Parameters" in state
-                else effective
-            )
+        branch_input = self.arguments(data, self._state_input_for_children(data))
         await self.runtime.record("ParallelStateStarted", {})
         branches = self.graph.branches[self.name]
         tasks = [
@@ -620,25 +672,22 @@ class _State:
             await self.runtime.record("ParallelStateFailed", {})
             raise StatesError(e.error, e.cause) from None
         await self.runtime.record("ParallelStateSucceeded", {})
-        if self.jsonata:
-            return results
-        if "ResultSelector" in state:
-            return self.template(state["ResultSelector"], results)
-        return results
+        return self.select(results)
 
     async def _map_attempt(self, data, pending):
         state = self.state
         processor = self.graph.processors[self.name]
         mode = ((state.get("ItemProcessor") or {}).get("ProcessorConfig") or {}).get("Mode")
-        for field in ("ItemReader", "ResultWriter"):
-            if field in state:
-                raise StatesError(
-                    "States.Runtime",
-                    f"{self._where()} {field} of a DISTRIBUTED Map is not supported by this "
-                    "engine yet",
-                )
+        if "ResultWriter" in state:
+            raise StatesError(
+                "States.Runtime",
+                f"{self._where()} ResultWriter of a DISTRIBUTED Map is not supported by this "
+                "engine yet",
+            )
         effective = self._state_input_for_children(data)
-        if self.jsonata:
+        if "ItemReader" in state:
+            items = await self._read_items(state["ItemReader"], data, effective)
+        elif self.is_jsonata:
             items = self.jsonata(state["Items"], data) if "Items" in state else data
         else:
             items = self.path("ItemsPath", effective)
@@ -669,7 +718,7 @@ class _State:
             detail = {"mapIterationStartedEventDetails": {"name": label, "index": index}}
             if selector is None:
                 value = item
-            elif self.jsonata:
+            elif self.is_jsonata:
                 value = jsonata_support.evaluate_template(
                     selector,
                     {**self.frame.variables, "states": {"input": data, "context": context}},
@@ -721,11 +770,53 @@ class _State:
             await self.runtime.record("MapStateFailed", {})
             raise StatesError(e.error, e.cause) from None
         await self.runtime.record("MapStateSucceeded", {})
-        if self.jsonata:
-            return results
-        if "ResultSelector" in state:
-            return self.template(state["ResultSelector"], results)
-        return results
+        return self.select(results)
+
+    async def _read_items(self, reader: dict, data: Any, effective: Any) -> list:
+        """A Distributed Map's ItemReader: the items of an S3 object or an S3 listing.
+
+        S3 is read through the Runtime's AWS SDK integration
+        (`arn:aws:states:::aws-sdk:s3:getObject` / `listObjectsV2`), so the state machine's
+        role is what authorizes it, as in AWS. Failures are States.ItemReaderFailed.
+        """
+        if self.is_jsonata:
+            arguments = self.jsonata(reader.get("Arguments", {}), data)
+        else:
+            arguments = self.template(reader.get("Parameters", {}), effective)
+        config = reader.get("ReaderConfig") or {}
+        limit = config.get("MaxItems")
+        if limit is None and "MaxItemsPath" in config:
+            limit = self.resolve(config["MaxItemsPath"], effective)
+        resource = reader.get("Resource", "")
+        call = {"state": self.name, "task_token": None, "resumed": False, "timeout_s": None,
+                "heartbeat_s": None}  # fmt: skip
+        try:
+            if resource == "arn:aws:states:::s3:listObjectsV2":
+                items, request = [], dict(arguments)
+                while True:
+                    page = await self.runtime.invoke(
+                        "arn:aws:states:::aws-sdk:s3:listObjectsV2", request, **call
+                    )
+                    items.extend(page.get("Contents") or [])
+                    if not page.get("IsTruncated") or (limit and len(items) >= limit):
+                        break
+                    request["ContinuationToken"] = page["NextContinuationToken"]
+            elif resource == "arn:aws:states:::s3:getObject":
+                body = (
+                    await self.runtime.invoke(
+                        "arn:aws:states:::aws-sdk:s3:getObject", arguments, **call
+                    )
+                ).get("Body", "")
+                items = _parse_items(body, config)
+            else:
+                raise StatesError(
+                    "States.ItemReaderFailed",
+                    f"The ItemReader Resource '{resource}' is not supported: use "
+                    "arn:aws:states:::s3:getObject or arn:aws:states:::s3:listObjectsV2",
+                )
+        except TaskFailure as e:
+            raise StatesError("States.ItemReaderFailed", f"{e.error}: {e.cause}") from None
+        return items[: int(limit)] if limit else items
 
     def _batches(self, items: list, data: Any, effective: Any) -> list:
         batcher = self.state["ItemBatcher"]
@@ -737,7 +828,7 @@ class _State:
         if batch_input is not None:
             batch_input = (
                 self.jsonata(batch_input, data)
-                if self.jsonata
+                if self.is_jsonata
                 else self.template(batch_input, effective)
             )
         out = []
@@ -747,6 +838,38 @@ class _State:
                 batch["BatchInput"] = batch_input
             out.append(batch)
         return out
+
+
+def _parse_items(body: Any, config: dict) -> list:
+    """An S3 object's items: a JSON array, JSON Lines, or CSV rows as objects."""
+    if isinstance(body, bytes):
+        body = body.decode()
+    kind = config.get("InputType", "JSON")
+    try:
+        if kind == "JSON":
+            items = json.loads(body)
+            if not isinstance(items, list):
+                raise ValueError("the JSON document is not an array")
+            return items
+        if kind == "JSONL":
+            return [json.loads(line) for line in body.splitlines() if line.strip()]
+        if kind == "CSV":
+            import csv
+            import io
+
+            rows = list(csv.reader(io.StringIO(body)))
+            if config.get("CSVHeaderLocation", "FIRST_ROW") == "GIVEN":
+                headers = config.get("CSVHeaders") or []
+            else:
+                headers, rows = (rows[0], rows[1:]) if rows else ([], [])
+            return [dict(zip(headers, row, strict=False)) for row in rows]
+    except ValueError as e:
+        raise StatesError(
+            "States.ItemReaderFailed", f"The ItemReader could not parse the {kind} object: {e}"
+        ) from None
+    raise StatesError(
+        "States.ItemReaderFailed", f"The ItemReader InputType {kind} is not supported"
+    )
 
 
 def _exceeds(failures: int, total: int, count: float | None, percent: float | None) -> bool:
@@ -770,3 +893,82 @@ def _matching(handlers: list, error: str) -> int | None:
             if name == "States.TaskFailed" and error != "States.Timeout":
                 return i
     return None
+
+
+async def run_test_state(
+    definition: str,
+    input: Any,
+    runtime: Runtime,
+    *,
+    state_name: str | None = None,
+    variables: dict | None = None,
+    context: dict | None = None,
+) -> dict:
+    """TestState: run one state once and answer in the API's shape (JSON strings).
+
+    `definition` is one state's JSON, or a whole machine with `state_name`. Retry is not
+    performed: a retriable error answers RETRIABLE with the retrier and its delay; a caught
+    one CAUGHT_ERROR with the Catcher's next state. Raises InvalidDefinition.
+    """
+    from .definition import parse
+    from .errors import InvalidDefinition
+
+    if state_name is None:
+        try:
+            state = json.loads(definition)
+        except ValueError as e:
+            raise InvalidDefinition(
+                f"Invalid State Machine Definition: 'INVALID_JSON_DESCRIPTION: {e} at /'"
+            ) from None
+        if not isinstance(state, dict):
+            raise InvalidDefinition(
+                "Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: A state must be a "
+                "JSON object at /'"
+            )
+        state_name = "TestState"
+        states = {state_name: state}
+        # The targets a lone state names are outside the test: stand-ins keep it valid.
+        targets = [state.get("Next"), state.get("Default")]
+        targets += [r.get("Next") for r in state.get("Choices") or [] if isinstance(r, dict)]
+        targets += [c.get("Next") for c in state.get("Catch") or [] if isinstance(c, dict)]
+        for target in targets:
+            if isinstance(target, str) and target not in states:
+                states[target] = {"Type": "Succeed"}
+        text = json.dumps({"StartAt": state_name, "States": states})
+        machine = parse(text)
+    else:
+        machine = parse(definition)
+        if state_name not in machine.states:
+            raise InvalidDefinition(
+                "Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: The state "
+                f"{state_name} does not exist at /States'"
+            )
+    execution = Execution(machine, runtime, context or {})
+    inspection: dict = {"input": input}
+    execution.inspection = inspection
+    frame = _Frame(execution.context, dict(variables or {}), top=False)
+    answer: dict = {}
+    try:
+        next_name, output = await execution._run_state(
+            machine, state_name, machine.states[state_name], input, frame, None
+        )
+        answer.update(status="SUCCEEDED", output=dumps(output))
+        if next_name:
+            answer["nextState"] = next_name
+    except _Goto as goto:
+        if goto.error is not None:
+            answer.update(error=goto.error.error, cause=goto.error.cause)
+        answer.update(status="CAUGHT_ERROR", output=dumps(goto.output), nextState=goto.target)
+    except _Retriable as retry:
+        answer.update(status="RETRIABLE", error=retry.error.error, cause=retry.error.cause)
+        inspection["errorDetails"] = {
+            "retryIndex": retry.index,
+            "retryBackoffIntervalSeconds": int(retry.delay),
+        }
+    except StatesError as e:
+        answer.update(status="FAILED", error=e.error, cause=e.cause)
+    inspection["variables"] = frame.variables
+    answer["inspectionData"] = {
+        k: (v if k == "errorDetails" else dumps(v)) for k, v in inspection.items()
+    }
+    return {k: v for k, v in answer.items() if v is not None}

@@ -135,7 +135,13 @@ def _parse(text):
         ) from None
 
 
+def _no_eval(*_):
+    # AWS: "$eval is not available; use $parse instead".
+    raise StatesError(QUERY_ERROR, "The function $eval is not supported: use $parse")
+
+
 _FUNCTIONS = {
+    "eval": jsonata.Jsonata.JLambda(_no_eval),
     "partition": jsonata.Jsonata.JLambda(_partition),
     "range": jsonata.Jsonata.JLambda(_range),
     "hash": jsonata.Jsonata.JLambda(_hash),
