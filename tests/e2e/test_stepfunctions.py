@@ -467,3 +467,76 @@ def test_express_executions_log_to_cloudwatch_logs(sfn, role, client):
         loggingConfiguration={"level": "ALL"},
     )  # fmt: skip
     assert refused["Code"] == "InvalidLoggingConfiguration"
+
+
+def test_redrive_runs_a_failed_execution_again_from_the_failed_state(sfn, role, client):
+    sqs = client("sqs")
+    name = unique("later")
+    url = f"{sqs.meta.endpoint_url}/000000000000/{name}"
+    flow = definition({
+        "First": {"Type": "Pass", "Result": 1, "ResultPath": "$.first", "Next": "Send"},
+        "Send": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage",
+                 "Parameters": {"QueueUrl": url, "MessageBody.$": "$.body"},
+                 "ResultPath": None, "End": True},
+    })  # fmt: skip
+    arn = sfn.create_state_machine(name=unique("redrive"), definition=flow, roleArn=role)[
+        "stateMachineArn"
+    ]
+    run = sfn.start_execution(stateMachineArn=arn, input='{"body": "hi"}')["executionArn"]
+    failed = wait_done(sfn, run)
+    assert failed["status"] == "FAILED" and failed["error"].startswith("SQS.")
+    assert failed["redriveStatus"] == "REDRIVABLE"
+    sqs.create_queue(QueueName=name)
+    sfn.redrive_execution(executionArn=run)
+    done = wait_done(sfn, run)
+    assert done["status"] == "SUCCEEDED" and done["redriveCount"] == 1
+    assert json.loads(done["output"]) == {"body": "hi", "first": 1}
+    assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "hi"
+    types = history_types(sfn, run)
+    assert types.count("PassStateEntered") == 1  # First is not run again
+    assert types.index("ExecutionRedriven") < len(types) - 1
+    assert error_of(sfn.redrive_execution, executionArn=run)["Code"] == "ExecutionNotRedrivable"
+    assert [e["name"] for e in sfn.list_executions(stateMachineArn=arn,
+                                                   redriveFilter="REDRIVEN")["executions"]] == [
+        run.rsplit(":", 1)[1]
+    ]  # fmt: skip
+
+
+def test_test_state_runs_one_state(server, role):
+    sfn = make_client(server.endpoint, "stepfunctions")
+    sfn.meta.config.inject_host_prefix = False  # TestState has the "sync-" prefix too
+    state = json.dumps({"Type": "Pass", "Parameters": {"d.$": "States.MathAdd($.x, 1)"},
+                        "ResultPath": "$.r", "Next": "After"})  # fmt: skip
+    answer = sfn.test_state(definition=state, input='{"x": 1}', inspectionLevel="DEBUG")
+    assert answer["status"] == "SUCCEEDED" and answer["nextState"] == "After"
+    assert json.loads(answer["output"]) == {"x": 1, "r": {"d": 2}}
+    assert json.loads(answer["inspectionData"]["afterParameters"]) == {"d": 2}
+    failing = json.dumps({"Type": "Fail", "Error": "Oops", "Cause": "because"})
+    answer = sfn.test_state(definition=failing, roleArn=role)
+    assert (answer["status"], answer["error"], answer["cause"]) == ("FAILED", "Oops", "because")
+    assert error_of(sfn.test_state, definition='{"Type": "Nope"}')["Code"] == "InvalidDefinition"
+
+
+def test_distributed_map_fans_out_over_an_s3_objects_items(sfn, role, client, bucket):
+    s3 = client("s3")
+    s3.put_object(Bucket=bucket, Key="items.json",
+                  Body=json.dumps([{"n": i} for i in range(1, 6)]).encode())  # fmt: skip
+    flow = definition({
+        "Fan": {"Type": "Map",
+                "ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
+                               "ReaderConfig": {"InputType": "JSON"},
+                               "Parameters": {"Bucket": bucket, "Key": "items.json"}},
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED",
+                                                      "ExecutionType": "STANDARD"},
+                                  "StartAt": "Double",
+                                  "States": {"Double": {"Type": "Pass", "End": True,
+                                                        "Parameters": {
+                                                            "v.$": "States.MathAdd($.n, $.n)"}}}},
+                "End": True},
+    })  # fmt: skip
+    arn = sfn.create_state_machine(name=unique("fan"), definition=flow, roleArn=role)[
+        "stateMachineArn"
+    ]
+    done = wait_done(sfn, sfn.start_execution(stateMachineArn=arn)["executionArn"])
+    assert done["status"] == "SUCCEEDED", done
+    assert json.loads(done["output"]) == [{"v": 2}, {"v": 4}, {"v": 6}, {"v": 8}, {"v": 10}]

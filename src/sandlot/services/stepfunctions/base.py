@@ -105,6 +105,20 @@ class StepFunctionsBase(Provider):
     def machine_arn(self, ctx: RequestContext, name: str) -> str:
         return f"arn:aws:states:{ctx.region}:{ctx.account_id}:stateMachine:{name}"
 
+    def _check_role(self, ctx: RequestContext, role_arn: str) -> None:
+        """Step Functions runs tasks as the role, so it must be able to assume it."""
+        parsed = role_arn.split(":")
+        if len(parsed) < 6 or parsed[2] != "iam" or not parsed[5].startswith("role/"):
+            raise invalid_arn(role_arn, "Resource type not valid in this context")
+        if not self.platform.authorizer.can_assume(
+            role_arn, "states.amazonaws.com", ctx.account_id
+        ):
+            raise error(
+                "AccessDeniedException",
+                "Neither the global service principal states.amazonaws.com, nor the regional "
+                f"one is authorized to assume the provided role: '{role_arn}'",
+            )
+
     # -- state machines, versions, aliases ------------------------------------------------
 
     def machine(self, arn: str) -> Row:

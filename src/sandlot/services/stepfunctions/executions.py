@@ -22,6 +22,7 @@ from typing import Any
 
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
+from sandlot.protocol.errors import not_implemented
 from sandlot.services.provider import RequestContext
 from sandlot.services.stepfunctions import asl
 from sandlot.services.stepfunctions.base import (
@@ -41,6 +42,7 @@ from sandlot.services.stepfunctions.schema import EXECUTIONS, HISTORY, MACHINES,
 log = logging.getLogger("sandlot.stepfunctions")
 MAX_INPUT = 256 * 1024  # bytes of input/output, as AWS
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+REDRIVE_WINDOW_S = 14 * 86400
 _FAILED_EVENTS = ("Failed", "TimedOut", "Aborted")
 
 
@@ -198,7 +200,10 @@ class ExecutionOperations(StepFunctionsBase):
                 "error": failure[0] if status != "SUCCEEDED" else None,
                 "cause": failure[1] if status != "SUCCEEDED" else None,
                 "stopped": self.clock(),
-                "snapshot": None,
+                # A failed execution keeps its last snapshot: RedriveExecution resumes it.
+                "snapshot": None
+                if status == "SUCCEEDED" or runtime.last_snapshot is None
+                else compact(runtime.last_snapshot),
             }
             runtime.flush(**outcome)
             final = {**row, **outcome}
@@ -312,14 +317,44 @@ class ExecutionOperations(StepFunctionsBase):
             out["stateMachineVersionArn"] = row["version_arn"]
         if row["alias_arn"]:
             out["stateMachineAliasArn"] = row["alias_arn"]
-        out["redriveStatus"] = "NOT_REDRIVABLE"
-        if row["status"] == "RUNNING":
-            out["redriveStatusReason"] = "Execution is RUNNING and cannot be redriven"
-        elif row["status"] == "SUCCEEDED":
-            out["redriveStatusReason"] = "Execution is SUCCEEDED and cannot be redriven"
-        else:
-            out["redriveStatusReason"] = "Redrive is not served by sandlot"
+        if row["redrive_date"] is not None:
+            out["redriveDate"] = row["redrive_date"]
+        reason = self._not_redrivable(row)
+        out["redriveStatus"] = "REDRIVABLE" if reason is None else "NOT_REDRIVABLE"
+        if reason is not None:
+            out["redriveStatusReason"] = reason
         return out
+
+    def _not_redrivable(self, row: Row) -> str | None:
+        """Why AWS would refuse to redrive the execution, or None."""
+        if row["status"] in ("RUNNING", "SUCCEEDED"):
+            return f"Execution is {row['status']} and cannot be redriven"
+        if row["stopped"] is not None and self.clock() - row["stopped"] > REDRIVE_WINDOW_S:
+            return "Execution can no longer be redriven: it ended more than 14 days ago"
+        if not row["snapshot"]:
+            return "Execution failed before entering a state and cannot be redriven"
+        return None
+
+    def redrive_execution(self, ctx: RequestContext, params: dict) -> dict:
+        """Run a failed, timed-out or aborted execution again from the state it was in,
+        with that state's input (its last snapshot, any pending wait or token dropped)."""
+        row = self._standard(params["executionArn"])
+        reason = self._not_redrivable(row)
+        if reason is not None:
+            raise error("ExecutionNotRedrivable", reason)
+        snapshot = json.loads(row["snapshot"])
+        snapshot.pop("pending", None)
+        now = self.clock()
+        row = {**row, "status": "RUNNING", "stopped": None, "error": None, "cause": None,
+               "output": None, "snapshot": compact(snapshot),
+               "redrive_count": (row["redrive_count"] or 0) + 1, "redrive_date": now}  # fmt: skip
+        runtime = ExecutionRuntime(self, row, express=False)
+        runtime.add_event("ExecutionRedriven", {"redriveCount": row["redrive_count"]})
+        runtime.flush(**{k: row[k] for k in ("status", "stopped", "error", "cause", "output",
+                                             "snapshot", "redrive_count", "redrive_date")})  # fmt: skip
+        row["events"] = runtime.last_id
+        self._launch(row, express=False, runtime=runtime)
+        return {"redriveDate": now}
 
     def _standard(self, arn: str) -> Row:
         parsed = parse_arn(arn)
@@ -349,6 +384,10 @@ class ExecutionOperations(StepFunctionsBase):
             rows = [r for r in rows if r["version_arn"] == arn]
         if params.get("statusFilter"):
             rows = [r for r in rows if r["status"] == params["statusFilter"]]
+        if params.get("redriveFilter") == "REDRIVEN":
+            rows = [r for r in rows if r["redrive_count"]]
+        elif params.get("redriveFilter") == "NOT_REDRIVEN":
+            rows = [r for r in rows if not r["redrive_count"]]
         items, token = page(rows, params, key="arn")
         out = []
         for r in items:
@@ -409,6 +448,41 @@ class ExecutionOperations(StepFunctionsBase):
             "revisionId": row["revision_id"],
             "encryptionConfiguration": described["encryptionConfiguration"],
         }
+
+    # -- TestState -------------------------------------------------------------------------
+
+    async def test_state(self, ctx: RequestContext, params: dict) -> dict:
+        """One state run once (``asl.run_test_state``), its tasks called as ``roleArn``
+        (or the caller when none is given, for states that call nothing)."""
+        if params.get("mock") or params.get("stateConfiguration"):
+            raise not_implemented("stepfunctions", "TestState with mock or stateConfiguration")
+        _, value = _input(params.get("input"))
+        variables = json.loads(params["variables"]) if params.get("variables") else None
+        context = json.loads(params["context"]) if params.get("context") else None
+        role = params.get("roleArn")
+        if role is not None:
+            self._check_role(ctx, role)
+        row = {
+            "arn": f"arn:aws:states:{ctx.region}:{ctx.account_id}:execution:TestState:test",
+            "name": "TestState",
+            "region": ctx.region,
+            "role_arn": role,
+            "trace_header": None,
+            "events": 0,
+        }
+        runtime = ExecutionRuntime(
+            self, row, express=True, principal=None if role else ctx.principal
+        )
+        try:
+            answer = await asl.run_test_state(
+                params["definition"], value, runtime, state_name=params.get("stateName"),
+                variables=variables, context=context,
+            )  # fmt: skip
+        except asl.InvalidDefinition as e:
+            raise error("InvalidDefinition", e.message) from None
+        if params.get("inspectionLevel", "INFO") == "INFO":
+            answer.pop("inspectionData", None)
+        return answer
 
     # -- stop ---------------------------------------------------------------------------
 

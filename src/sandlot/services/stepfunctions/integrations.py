@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandlot.protocol import ServiceError
+from sandlot.protocol.http import FileBody
 from sandlot.protocol.models import service_model
 
 # The Resource's service name (states:::<name>:… and aws-sdk:<name>:…) → botocore's.
@@ -174,6 +175,10 @@ def from_model(value: Any, *, pascal: bool) -> Any:
         }
     if isinstance(value, list | tuple):
         return [from_model(v, pascal=pascal) for v in value]
+    if isinstance(value, FileBody):  # S3's GetObject streams its body from a file
+        with value.file as f:
+            f.seek(value.offset)
+            value = f.read(value.length)
     if isinstance(value, bytes | bytearray):
         try:
             return bytes(value).decode()

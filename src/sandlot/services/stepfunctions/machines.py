@@ -73,20 +73,6 @@ def version_number(arn: str) -> int:
 
 
 class MachineOperations(StepFunctionsBase):
-    def _check_role(self, ctx: RequestContext, role_arn: str) -> None:
-        """Step Functions runs tasks as the role, so it must be able to assume it."""
-        parsed = role_arn.split(":")
-        if len(parsed) < 6 or parsed[2] != "iam" or not parsed[5].startswith("role/"):
-            raise invalid_arn(role_arn, "Resource type not valid in this context")
-        if not self.platform.authorizer.can_assume(
-            role_arn, "states.amazonaws.com", ctx.account_id
-        ):
-            raise error(
-                "AccessDeniedException",
-                "Neither the global service principal states.amazonaws.com, nor the regional "
-                f"one is authorized to assume the provided role: '{role_arn}'",
-            )
-
     # -- state machines -----------------------------------------------------------------
 
     def create_state_machine(self, ctx: RequestContext, params: dict) -> dict:

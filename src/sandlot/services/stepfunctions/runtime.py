@@ -58,7 +58,9 @@ def compact(value: Any) -> str:
 class ExecutionRuntime:
     """One execution's side of the engine contract (``asl.Runtime``)."""
 
-    def __init__(self, owner: ExecutionOperations, row: dict, *, express: bool) -> None:
+    def __init__(
+        self, owner: ExecutionOperations, row: dict, *, express: bool, principal=None
+    ) -> None:
         self.owner = owner
         self.platform = owner.platform
         self.store = owner.store
@@ -69,7 +71,10 @@ class ExecutionRuntime:
         self.pending: list[dict] = []  # events since the last checkpoint
         self.all_events: list[dict] = []  # Express: every event (for logging)
         self.tokens: set[str] = set()
-        self._principal = None
+        self.last_snapshot: dict | None = (
+            json.loads(row["snapshot"]) if row.get("snapshot") else None
+        )
+        self._principal = principal  # TestState without a role: the caller
 
     # -- history and checkpoints ----------------------------------------------------------
 
@@ -110,6 +115,7 @@ class ExecutionRuntime:
         self.pending = []
 
     async def checkpoint(self, snapshot: dict) -> None:
+        self.last_snapshot = snapshot
         if not self.express:
             self.flush(snapshot=compact(snapshot))
 
