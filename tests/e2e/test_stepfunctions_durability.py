@@ -85,3 +85,86 @@ def test_executions_resume_after_kill_9(tmp_path):
         types = history_types(sfn, approval_run)
         assert types.count("TaskStateEntered") == 2  # Ask and Callback, each entered once
         assert types[-1] == "ExecutionSucceeded"
+
+
+APPROVER = """
+import boto3, json
+def handler(event, context):
+    query = event.get("queryStringParameters") or {}
+    sfn = boto3.client("stepfunctions")
+    if query.get("action") == "approve":
+        sfn.send_task_success(taskToken=query["token"], output=json.dumps({"approved": True}))
+    else:
+        sfn.send_task_failure(taskToken=query["token"], error="Rejected", cause="by email")
+    return {"statusCode": 200, "body": "thanks"}
+"""
+
+
+def test_manual_approval_through_api_gateway_across_a_restart(tmp_path):
+    """The source documents' manual approval: an activity task waits; a worker takes it
+    (GetActivityTask) and mails out approve/reject links; the link is an HTTP API route
+    to a Lambda function calling SendTaskSuccess/SendTaskFailure. The server is killed
+    while the execution waits; the link still works after the restart."""
+    from tests.e2e.functions import create_function
+    from tests.e2e.http_clients import send
+
+    server = SandlotServer(tmp_path).start()
+    sfn = make_client(server.endpoint, "stepfunctions")
+    iam = make_client(server.endpoint, "iam")
+    lam = make_client(server.endpoint, "lambda")
+    role = states_role(iam)
+    approver_role = states_role(iam, actions=("states:SendTask*", "logs:*"))
+    iam.update_assume_role_policy(
+        RoleName=approver_role.rsplit("/", 1)[1],
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+             "Action": "sts:AssumeRole"}]}),
+    )  # fmt: skip
+    create_function(lam, "approver", {"app.py": APPROVER}, role=approver_role, Timeout=30)
+    fn_arn = lam.get_function(FunctionName="approver")["Configuration"]["FunctionArn"]
+    api_id = make_client(server.endpoint, "apigatewayv2").create_api(
+        Name="approvals", ProtocolType="HTTP", Target=fn_arn
+    )["ApiId"]
+    lam.add_permission(
+        FunctionName="approver", StatementId="api", Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:aws:execute-api:us-east-1:000000000000:{api_id}/*",
+    )  # fmt: skip
+    activity = sfn.create_activity(name="ManualStep")["activityArn"]
+    machine = sfn.create_state_machine(
+        name="approval-flow",
+        roleArn=role,
+        definition=definition(
+            {
+                "ManualApproval": {
+                    "Type": "Task",
+                    "Resource": activity,
+                    "TimeoutSeconds": 3600,
+                    "Next": "Done",
+                },
+                "Done": {"Type": "Pass", "End": True},
+            }
+        ),  # fmt: skip
+    )["stateMachineArn"]
+    approved = sfn.start_execution(
+        stateMachineArn=machine, name="approved", input='{"action": "approve"}'
+    )["executionArn"]
+    rejected = sfn.start_execution(
+        stateMachineArn=machine, name="rejected", input='{"action": "reject"}'
+    )["executionArn"]
+    links = {}  # what the worker mails out: action -> token
+    for _ in range(2):
+        task = sfn.get_activity_task(activityArn=activity, workerName="mailer")
+        links[json.loads(task["input"])["action"]] = task["taskToken"]
+    server.kill()
+
+    with SandlotServer(tmp_path) as restarted:
+        sfn = make_client(restarted.endpoint, "stepfunctions")
+        base = f"{restarted.endpoint}/_aws/execute-api/{api_id}/"
+        for action, token in links.items():
+            answer = send(restarted.endpoint, "GET", f"{base}?action={action}&token={token}")
+            assert (answer.status, answer.body) == (200, b"thanks")
+        done = wait_done(sfn, approved)
+        assert done["status"] == "SUCCEEDED" and json.loads(done["output"]) == {"approved": True}
+        done = wait_done(sfn, rejected)
+        assert (done["status"], done["error"], done["cause"]) == ("FAILED", "Rejected", "by email")
