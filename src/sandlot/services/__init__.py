@@ -24,6 +24,7 @@ PROVIDERS: dict[str, str] = {
     "apigateway": "sandlot.services.apigateway.provider:RestApiProvider",
     "cloudformation": "sandlot.services.cloudformation.provider:CloudFormationProvider",
     "dynamodbstreams": "sandlot.services.dynamodbstreams.provider:DynamoDBStreamsProvider",
+    "events": "sandlot.services.events.provider:EventsProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests

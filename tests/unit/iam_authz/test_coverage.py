@@ -134,6 +134,13 @@ SAMPLES = {
         "RoleARN": ROLE,
         "TemplateURL": "https://s3.amazonaws.com/b/t.yaml",
     },
+    "events": {
+        "EventBusName": "orders",
+        "Name": "r",
+        "Rule": "r",
+        "ResourceARN": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/orders/r",
+        "TargetArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:q",
+    },
     "sts": {
         "RoleArn": ROLE,
         "PrincipalArn": f"arn:aws:iam::{ACCOUNT}:saml-provider/s",
@@ -213,6 +220,13 @@ PARTLY_SERVED = {
         "DescribeParameters", "GetParameterHistory", "DeleteParameter", "DeleteParameters",
         "LabelParameterVersion", "UnlabelParameterVersion", "AddTagsToResource",
         "RemoveTagsFromResource", "ListTagsForResource",
+    },
+    "events": {  # buses, policies, rules, targets, PutEvents, tags
+        "CreateEventBus", "DescribeEventBus", "UpdateEventBus", "ListEventBuses",
+        "DeleteEventBus", "PutPermission", "RemovePermission", "TagResource", "UntagResource",
+        "ListTagsForResource", "PutRule", "DescribeRule", "ListRules", "EnableRule",
+        "DisableRule", "DeleteRule", "TestEventPattern", "PutTargets", "RemoveTargets",
+        "ListTargetsByRule", "ListRuleNamesByTarget", "PutEvents",
     },
     "cloudformation": {  # stacks and change sets
         "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks", "ListStacks",
