@@ -38,6 +38,9 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::Lambda::EventInvokeConfig": "sandlot.services.awslambda.resources:EventInvokeConfig",
     "AWS::SSM::Parameter": "sandlot.services.ssm.resources:Parameter",
     "AWS::Logs::LogGroup": "sandlot.services.logs.resources:LogGroup",
+    "AWS::Events::EventBus": "sandlot.services.events.resources:EventBus",
+    "AWS::Events::Rule": "sandlot.services.events.resources:Rule",
+    "AWS::Events::EventBusPolicy": "sandlot.services.events.resources:EventBusPolicy",
 }
 
 
