@@ -433,3 +433,51 @@ def test_invalid_schedule_expressions_are_refused(client, expression):
         "ValidationException",
         "Parameter ScheduleExpression is not valid.",
     )
+
+
+def test_lambda_destination_to_a_bus(client):
+    events, lam, sqs, iam = client("events"), client("lambda"), client("sqs"), client("iam")
+    role_name = unique("dest-role")
+    role = ensure_role(
+        iam,
+        role_name,
+        managed=("arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",),
+    )
+    bus_arn = f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default"
+    iam.put_role_policy(
+        RoleName=role_name,
+        PolicyName="put",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "events:PutEvents", "Resource": bus_arn}
+                ],
+            }
+        ),
+    )
+    function = unique("fn")
+    code = "def handler(event, context):\n    return {'echo': event}\n"
+    create_function(lam, function, {"app.py": code}, role=role)
+    lam.put_function_event_invoke_config(
+        FunctionName=function, DestinationConfig={"OnSuccess": {"Destination": bus_arn}}
+    )
+    rule = unique("rule")
+    pattern = {
+        "source": ["lambda"],
+        "detail-type": ["Lambda Function Invocation Result - Success"],
+        "detail": {"requestPayload": {"marker": [function]}},
+    }
+    rule_arn = events.put_rule(Name=rule, EventPattern=json.dumps(pattern))["RuleArn"]
+    url, arn = _queue(sqs, unique("q"), rule_arn)
+    events.put_targets(Rule=rule, Targets=[{"Id": "q", "Arn": arn}])
+    lam.invoke(
+        FunctionName=function, InvocationType="Event", Payload=json.dumps({"marker": function})
+    )
+    [message] = _receive(sqs, url, timeout=30)
+    event = json.loads(message["Body"])
+    assert event["source"] == "lambda"
+    assert event["resources"][0] == bus_arn
+    assert event["resources"][1].endswith(f":function:{function}:$LATEST")
+    assert event["detail"]["requestContext"]["condition"] == "Success"
+    assert event["detail"]["responsePayload"] == {"echo": {"marker": function}}
