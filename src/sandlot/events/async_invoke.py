@@ -173,15 +173,28 @@ class AsyncInvocations:
             return
         if outcome.succeeded:
             if settings.on_success:
-                self._send(settings.on_success, record(delivery, outcome, settings), sender)
+                body = record(delivery, outcome, settings)
+                self._send(settings.on_success, body, sender, "Success", settings)
             return
         if settings.dead_letter:
             self._dead_letter(settings.dead_letter, delivery, outcome, sender)
         if settings.on_failure:
-            self._send(settings.on_failure, record(delivery, outcome, settings), sender)
+            body = record(delivery, outcome, settings)
+            self._send(settings.on_failure, body, sender, "Failure", settings)
 
-    def _send(self, target: str, body: dict, sender: Principal) -> None:
-        options = {"InvocationType": "Event"} if arn_service(target) == "lambda" else {}
+    def _send(
+        self, target: str, body: dict, sender: Principal, result: str, settings: AsyncSettings
+    ) -> None:
+        service = arn_service(target)
+        options: dict = {}
+        if service == "lambda":
+            options = {"InvocationType": "Event"}
+        elif service == "events":  # the record is the detail of AWS's destination event
+            options = {
+                "Source": "lambda",
+                "DetailType": f"Lambda Function Invocation Result - {result}",
+                "Resources": [target, settings.function_arn],
+            }
         self._deliveries.stage(target, json.dumps(body), principal=sender, options=options)
 
     def _dead_letter(

@@ -55,7 +55,7 @@ MODES = ("enforce", "soft", "off")
 # account, and trust policies bind even a root). A root's requests to other services
 # are allowed without looking further.
 _RESOURCE_POLICY_SERVICES = frozenset(
-    {"lambda", "s3", "sqs", "sns", "sts", "kms", "secretsmanager"}
+    {"lambda", "s3", "sqs", "sns", "sts", "kms", "secretsmanager", "events"}
 )
 
 _NO_TRUST = "because no resource-based policy allows the sts:AssumeRole action"
@@ -82,7 +82,7 @@ _ROOT_NEVER_DENIED = frozenset(
 )
 
 # ARN service field → the provider that owns resources of that kind.
-_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam", "kms": "kms", "sqs": "sqs", "sns": "sns", "secretsmanager": "secretsmanager", "ssm": "ssm"}  # fmt: skip
+_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam", "kms": "kms", "sqs": "sqs", "sns": "sns", "secretsmanager": "secretsmanager", "ssm": "ssm", "events": "events"}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ PROVIDERS: dict[str, str] = {
     "cloudformation": "sandlot.services.cloudformation.provider:CloudFormationProvider",
     "dynamodbstreams": "sandlot.services.dynamodbstreams.provider:DynamoDBStreamsProvider",
     "stepfunctions": "sandlot.services.stepfunctions.provider:StepFunctionsProvider",
+    "events": "sandlot.services.events.provider:EventsProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests

@@ -150,6 +150,13 @@ SAMPLES = {
             }
         ],
     },  # fmt: skip
+    "events": {
+        "EventBusName": "orders",
+        "Name": "r",
+        "Rule": "r",
+        "ResourceARN": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/orders/r",
+        "TargetArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:q",
+    },
     "sts": {
         "RoleArn": ROLE,
         "PrincipalArn": f"arn:aws:iam::{ACCOUNT}:saml-provider/s",
@@ -229,6 +236,13 @@ PARTLY_SERVED = {
         "DescribeParameters", "GetParameterHistory", "DeleteParameter", "DeleteParameters",
         "LabelParameterVersion", "UnlabelParameterVersion", "AddTagsToResource",
         "RemoveTagsFromResource", "ListTagsForResource",
+    },
+    "events": {  # buses, policies, rules, targets, PutEvents, tags
+        "CreateEventBus", "DescribeEventBus", "UpdateEventBus", "ListEventBuses",
+        "DeleteEventBus", "PutPermission", "RemovePermission", "TagResource", "UntagResource",
+        "ListTagsForResource", "PutRule", "DescribeRule", "ListRules", "EnableRule",
+        "DisableRule", "DeleteRule", "TestEventPattern", "PutTargets", "RemoveTargets",
+        "ListTargetsByRule", "ListRuleNamesByTarget", "PutEvents",
     },
     "cloudformation": {  # stacks and change sets
         "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks", "ListStacks",

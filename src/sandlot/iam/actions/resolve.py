@@ -1085,9 +1085,48 @@ def _states(req: _Request) -> _Parsed:
     return parsed
 
 
+def _events(req: _Request) -> _Parsed:
+    """EventBridge names buses by name or ARN (PutEvents per entry) and rules by name on
+    a bus: a rule on the default bus has its own ARN shape (``rule/<name>``)."""
+    p = req.params
+    parsed = _Parsed(names=_names(p))
+
+    def bus(value: object) -> tuple[str, str]:
+        if isinstance(value, str) and value.startswith("arn:"):
+            return value, value.rsplit("/", 1)[-1]
+        name = value if isinstance(value, str) and value else "default"
+        return f"arn:aws:events:{req.region}:{req.account}:event-bus/{name}", name
+
+    entries = [e for e in p.get("Entries") or [] if isinstance(e, dict)]
+    if entries:
+        parsed.arns["event-bus"] = list(
+            dict.fromkeys(bus(e.get("EventBusName"))[0] for e in entries)
+        )
+        for key, condition in (("Source", "events:source"), ("DetailType", "events:detail-type")):
+            values = [e[key] for e in entries if isinstance(e.get(key), str)]
+            if values:
+                parsed.context[condition] = list(dict.fromkeys(values))
+        return parsed
+    # Bus operations name their bus Name (only event-bus actions read this entry).
+    parsed.arns["event-bus"] = [bus(p.get("EventBusName") or p.get("Name"))[0]]
+    rule = p.get("Rule") or p.get("Name")
+    if isinstance(rule, str):
+        rule_bus, custom = bus(p.get("EventBusName"))
+        region, account = rule_bus.split(":")[3], rule_bus.split(":")[4]
+        on_default = custom == "default"
+        base = f"arn:aws:events:{region}:{account}:rule/"
+        parsed.arns["rule-on-default-event-bus"] = [base + rule] if on_default else []
+        parsed.arns["rule-on-custom-event-bus"] = [] if on_default else [f"{base}{custom}/{rule}"]
+    targets = [t["Arn"] for t in p.get("Targets") or [] if isinstance(t, dict) and "Arn" in t]
+    if targets:
+        parsed.context["events:TargetArn"] = targets
+    return parsed
+
+
 _EXTRACTORS: dict[str, Callable[[_Request], _Parsed]] = {
     "states": _states,
     "cloudformation": _cloudformation,
+    "events": _events,
     "sns": _sns,
     "dynamodb": _dynamodb,
     "ssm": _ssm,

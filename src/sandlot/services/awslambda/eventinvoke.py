@@ -41,7 +41,12 @@ MIGRATIONS = [Migration(1, create=EVENT_INVOKE_CONFIGS)]
 
 _MEMBERS = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
 # Destination ARN service → the operation the execution role must be allowed.
-_SENDS = {"sqs": ("SendMessage",), "sns": ("Publish",), "lambda": ("Invoke",)}
+_SENDS = {
+    "sqs": ("SendMessage",),
+    "sns": ("Publish",),
+    "lambda": ("Invoke",),
+    "events": ("PutEvents",),
+}
 
 
 class EventInvokeOperations(LambdaBase):
@@ -169,7 +174,7 @@ class EventInvokeOperations(LambdaBase):
         """AWS's checks of a destination: a supported ARN, and an execution role that may
         send to it."""
         service = arn_service(target)
-        if service in ("events", "s3"):
+        if service == "s3":
             raise invalid(f"sandlot does not deliver to {service} destinations yet: {target}")
         if service not in _SENDS:
             raise invalid("The provided destination config DestinationConfig is invalid.")
@@ -207,6 +212,9 @@ class EventInvokeOperations(LambdaBase):
                       "MessageBody": "x"}  # fmt: skip
         elif service == "sns":
             params = {"TopicArn": target, "Message": "x"}
+        elif service == "events":
+            entry = {"EventBusName": target, "Source": "lambda", "DetailType": "x", "Detail": "{}"}
+            params = {"Entries": [entry]}
         else:
             params = {"FunctionName": target}
         try:

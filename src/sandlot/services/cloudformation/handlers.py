@@ -40,6 +40,9 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::Logs::LogGroup": "sandlot.services.logs.resources:LogGroup",
     "AWS::StepFunctions::StateMachine": "sandlot.services.stepfunctions.resources:StateMachine",
     "AWS::StepFunctions::Activity": "sandlot.services.stepfunctions.resources:Activity",
+    "AWS::Events::EventBus": "sandlot.services.events.resources:EventBus",
+    "AWS::Events::Rule": "sandlot.services.events.resources:Rule",
+    "AWS::Events::EventBusPolicy": "sandlot.services.events.resources:EventBusPolicy",
 }
 
 
