@@ -540,3 +540,41 @@ def test_distributed_map_fans_out_over_an_s3_objects_items(sfn, role, client, bu
     done = wait_done(sfn, sfn.start_execution(stateMachineArn=arn)["executionArn"])
     assert done["status"] == "SUCCEEDED", done
     assert json.loads(done["output"]) == [{"v": 2}, {"v": 4}, {"v": 6}, {"v": 8}, {"v": 10}]
+
+
+def test_eventbridge_put_events_task_and_a_rule_starting_an_execution(sfn, role, client):
+    """A Task puts events with events:putEvents; a rule whose target is a state machine
+    starts an execution (as the target's role)."""
+    events, sqs = client("events"), client("sqs")
+    queue = sqs.create_queue(QueueName=unique("seen"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sqs.set_queue_attributes(QueueUrl=queue, Attributes={"Policy": json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage",
+        "Principal": {"Service": "events.amazonaws.com"}, "Resource": queue_arn}]})})  # fmt: skip
+    source = unique("my.app")
+    target = sfn.create_state_machine(
+        name=unique("target"), roleArn=role,
+        definition=definition({"Emit": {
+            "Type": "Task", "Resource": "arn:aws:states:::events:putEvents",
+            "Parameters": {"Entries": [{"Source": source, "DetailType": "order",
+                                        "Detail": {"id.$": "$.detail.id"}}]},
+            "End": True}}),
+    )["stateMachineArn"]  # fmt: skip
+    emitted = unique("emitted")
+    events.put_rule(Name=emitted, EventPattern=json.dumps({"source": [source]}))
+    events.put_targets(Rule=emitted, Targets=[{"Id": "q", "Arn": queue_arn}])
+    starter = unique("starter")
+    events.put_rule(Name=starter, EventPattern=json.dumps({"source": ["orders"]}))
+    events.put_targets(Rule=starter, Targets=[{"Id": "sm", "Arn": target, "RoleArn": role}])
+
+    events.put_events(Entries=[{"Source": "orders", "DetailType": "new",
+                                "Detail": json.dumps({"id": "o-9"})}])  # fmt: skip
+    got = wait_for(lambda: sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get(
+        "Messages"), timeout=30)  # fmt: skip
+    event = json.loads(got[0]["Body"])
+    assert (event["source"], event["detail-type"], event["detail"]) == (
+        source, "order", {"id": "o-9"})  # fmt: skip
+    [run] = sfn.list_executions(stateMachineArn=target)["executions"]
+    assert wait_done(sfn, run["executionArn"])["status"] == "SUCCEEDED"

@@ -510,8 +510,9 @@ class ExecutionOperations(StepFunctionsBase):
                 details["cause"] = params["cause"]
             runtime.add_event("ExecutionAborted", details)
             now = self.clock()
-            runtime.flush(status="ABORTED", stopped=now, snapshot=None,
-                          error=params.get("error"), cause=params.get("cause"))  # fmt: skip
+            # The snapshot stays: RedriveExecution resumes an aborted execution too.
+            runtime.flush(status="ABORTED", stopped=now, error=params.get("error"),
+                          cause=params.get("cause"))  # fmt: skip
             self._finished(arn, {**row, **self.store.get(EXECUTIONS, arn)})
             return {"stopDate": now}
         finally:
