@@ -235,7 +235,11 @@ class ExecutionOperations(StepFunctionsBase):
                     self._launch(row, express=False)
             await asyncio.Event().wait()
         finally:
+            # Executions stop with the server, before the store closes; their tokens
+            # stay open and the next start resumes them.
             self.shutting_down = True
+            for task in list(self._running.values()):
+                task.cancel()
 
     def token_abandoned(self, token: str) -> None:
         """A waiting state was cancelled: by StopExecution or its TimeoutSeconds the
