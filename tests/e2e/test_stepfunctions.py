@@ -10,9 +10,13 @@ import sys
 import threading
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from tests.e2e.conftest import aws, cli_env, error_of, make_client
 from tests.e2e.functions import create_function, unique
+from tests.e2e.http_clients import send
 from tests.e2e.sfn_support import definition, history_types, states_role, wait_done, wait_for
 
 PASS_CHAIN = definition(
@@ -346,6 +350,19 @@ def test_express_sync_execution_on_the_main_endpoint(sfn, role, server):
     answer = sync.start_sync_execution(stateMachineArn=arn, input='{"n": 4}')
     assert answer["status"] == "SUCCEEDED" and json.loads(answer["output"]) == {"sum": 5}
     assert ":express:" in answer["executionArn"]
+    # What botocore sends with the prefix on (Host: sync-<host>) is served too, when a
+    # resolver or /etc/hosts entry brings it to sandlot.
+    port = server.endpoint.rsplit(":", 1)[1]
+    url = f"http://sync-127.0.0.1:{port}/"
+    body = json.dumps({"stateMachineArn": arn, "input": '{"n": 0}'}).encode()
+    request = AWSRequest(method="POST", url=url, data=body, headers={
+        "Content-Type": "application/x-amz-json-1.0",
+        "X-Amz-Target": "AWSStepFunctions.StartSyncExecution"})  # fmt: skip
+    SigV4Auth(Credentials("test", "test"), "states", "us-east-1").add_auth(request)
+    headers = dict(request.headers.items())
+    raw = send(server.endpoint, "POST", url, body, headers)
+    assert raw.status == 200, raw.body
+    assert json.loads(raw.json()["output"]) == {"sum": 1}
     # The AWS CLI, with the prefix turned off through the environment.
     env = {**cli_env(server.endpoint), "AWS_DISABLE_HOST_PREFIX_INJECTION": "true"}
     ran = subprocess.run(
