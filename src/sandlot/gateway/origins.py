@@ -171,7 +171,10 @@ class BrowserPolicy:
         name = name.rstrip(".")
         # botocore puts an operation's host prefix before the endpoint's host (Step
         # Functions' StartSyncExecution/TestState: "sync-"); the rest is what counts.
-        name = name.removeprefix(_HOST_PREFIX)
+        if name.startswith(_HOST_PREFIX):
+            name = name.removeprefix(_HOST_PREFIX)
+            if name == "localhost":  # "sync-localhost" is a DNS name search domains complete
+                return False
         if name in _LOOPBACK_NAMES or name.endswith(_LOOPBACK_SUFFIXES):
             return True
         if name == self._configured_host:
