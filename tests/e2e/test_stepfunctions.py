@@ -595,3 +595,22 @@ def test_eventbridge_put_events_task_and_a_rule_starting_an_execution(sfn, role,
         source, "order", {"id": "o-9"})  # fmt: skip
     [run] = sfn.list_executions(stateMachineArn=target)["executions"]
     assert wait_done(sfn, run["executionArn"])["status"] == "SUCCEEDED"
+
+
+def test_timeout_seconds_fails_a_waiting_task_and_its_token_expires(sfn, role, client):
+    sqs = client("sqs")
+    queue = sqs.create_queue(QueueName=unique("slow"))["QueueUrl"]
+    flow = definition({
+        "Ask": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                "Parameters": {"QueueUrl": queue, "MessageBody.$": "$$.Task.Token"},
+                "TimeoutSeconds": 1, "End": True},
+    })  # fmt: skip
+    arn = sfn.create_state_machine(name=unique("to"), definition=flow, roleArn=role)[
+        "stateMachineArn"
+    ]
+    run = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    done = wait_done(sfn, run)
+    assert (done["status"], done["error"]) == ("FAILED", "States.Timeout")
+    assert "TaskTimedOut" in history_types(sfn, run)
+    token = sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"]
+    assert error_of(sfn.send_task_success, taskToken=token, output="{}")["Code"] == ("TaskTimedOut")

@@ -171,13 +171,31 @@ class ExecutionRuntime:
                 "(Lambda, activities, SQS, SNS, DynamoDB, EventBridge, Step Functions and "
                 "aws-sdk integrations are).",
             ) from None
+        began = time.time()
+        try:
+            if target.kind == "activity":
+                return await self._activity(target, arguments, state, resumed, timeout_s,
+                                            heartbeat_s)  # fmt: skip
+            if target.kind == "function":
+                return await self._function(target, arguments, timeout_s)
+            return await self._task(target, arguments, state, task_token, resumed, timeout_s,
+                                    heartbeat_s)  # fmt: skip
+        except asyncio.CancelledError:
+            # The engine cancels the call when TimeoutSeconds ends (then fails the state
+            # with States.Timeout): the history says so as AWS's *TimedOut event.
+            if timeout_s is not None and time.time() >= began + timeout_s - 0.05:
+                self._timed_out(target)
+            raise
+
+    def _timed_out(self, target: Target) -> None:
+        details = {"error": "States.Timeout", "cause": ""}
         if target.kind == "activity":
-            return await self._activity(target, arguments, state, resumed, timeout_s,
-                                        heartbeat_s)  # fmt: skip
-        if target.kind == "function":
-            return await self._function(target, arguments, timeout_s)
-        return await self._task(target, arguments, state, task_token, resumed, timeout_s,
-                                heartbeat_s)  # fmt: skip
+            self.add_event("ActivityTimedOut", details)
+        elif target.kind == "function":
+            self.add_event("LambdaFunctionTimedOut", details)
+        else:
+            self.add_event("TaskTimedOut", {"resourceType": target.type_name,
+                                            "resource": target.short, **details})  # fmt: skip
 
     async def _function(self, target: Target, arguments: Any, timeout_s: float | None) -> Any:
         scheduled = {"resource": target.resource, "input": compact(arguments),
