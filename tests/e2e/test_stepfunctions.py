@@ -372,6 +372,11 @@ def test_express_sync_execution_on_the_main_endpoint(sfn, role, server):
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     assert json.loads(json.loads(ran.stdout)["output"]) == {"sum": 10}
+    callback = definition({"T": {"Type": "Task", "End": True,
+                                 "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken"}})  # fmt: skip
+    refused = error_of(sfn.create_state_machine, name=unique("ex"), definition=callback,
+                       roleArn=role, type="EXPRESS")  # fmt: skip
+    assert refused["Code"] == "InvalidDefinition" and "/States/T/Resource" in refused["Message"]
     standard = sfn.create_state_machine(name=unique("st"), definition=PASS_CHAIN, roleArn=role)
     assert (
         error_of(sync.start_sync_execution, stateMachineArn=standard["stateMachineArn"])["Code"]

@@ -37,6 +37,38 @@ def _definition(text: str) -> None:
         raise error("InvalidDefinition", e.message) from None
 
 
+def _express_patterns(text: str) -> None:
+    """Express workflows support only Request Response: AWS refuses ``.sync``,
+    ``.waitForTaskToken`` and activities in them (also inside Parallel and Map)."""
+
+    def tasks(states: dict, path: str):
+        for name, state in (states or {}).items():
+            if not isinstance(state, dict):
+                continue
+            if state.get("Type") == "Task" and isinstance(state.get("Resource"), str):
+                yield f"{path}/{name}/Resource", state["Resource"]
+            for i, branch in enumerate(state.get("Branches") or []):
+                yield from tasks(branch.get("States"), f"{path}/{name}/Branches[{i}]/States")
+            for key in ("ItemProcessor", "Iterator"):
+                if isinstance(state.get(key), dict):
+                    yield from tasks(state[key].get("States"), f"{path}/{name}/{key}/States")
+
+    for location, resource in tasks(json.loads(text).get("States"), "/States"):
+        if ":activity:" in resource:
+            kind = "Activity"
+        elif resource.endswith((".sync", ".sync:2")):
+            kind = "'.sync' service integration"
+        elif resource.endswith(".waitForTaskToken"):
+            kind = "'.waitForTaskToken' service integration"
+        else:
+            continue
+        raise error(
+            "InvalidDefinition",
+            "Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: Express state "
+            f"machine does not support {kind} at {location}'",
+        )
+
+
 def _logging(config: dict | None) -> dict:
     """The logging configuration as AWS stores it; InvalidLoggingConfiguration otherwise."""
     if not config:
@@ -80,6 +112,8 @@ class MachineOperations(StepFunctionsBase):
         check_name(name)
         kind = params.get("type", "STANDARD")
         _definition(params["definition"])
+        if kind == "EXPRESS":
+            _express_patterns(params["definition"])
         self._check_role(ctx, params["roleArn"])
         logging_config = _logging(params.get("loggingConfiguration"))
         tracing = params.get("tracingConfiguration") or {"enabled": False}
@@ -164,6 +198,8 @@ class MachineOperations(StepFunctionsBase):
         row = dict(machine)
         if params.get("definition") is not None:
             _definition(params["definition"])
+            if machine["type"] == "EXPRESS":
+                _express_patterns(params["definition"])
             row["definition"] = params["definition"]
         if params.get("roleArn") is not None:
             self._check_role(ctx, params["roleArn"])
