@@ -111,7 +111,7 @@ class Platform:
         if secrets is not None:
             self._tasks.append(await secrets.start())
         # Step Functions: RUNNING Standard executions resume from their last checkpoint
-        # (in a task: the provider's import of its engine then costs no start-up time).
+        # (in a task, after ready; the language engine is imported only if one does).
         self._tasks.append(asyncio.create_task(self._run_stepfunctions()))
         # CloudFormation: stack operations a crash interrupted roll back or finish.
         cloudformation = self.provider("cloudformation")

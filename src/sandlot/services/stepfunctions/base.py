@@ -32,6 +32,14 @@ _ARN = re.compile(r"arn:aws[a-z-]*:states:([a-z0-9-]+):(\d{12}):([A-Za-z]+):(.+)
 MAX_TAGS = 50
 
 
+def engine():
+    """The language engine (``asl``), imported on first use: it brings JSONata, which a
+    server that never runs a state machine does not need to load."""
+    from sandlot.services.stepfunctions import asl
+
+    return asl
+
+
 def error(code: str, message: str, status: int = 400) -> ServiceError:
     return ServiceError(code, message, status)
 

@@ -24,11 +24,11 @@ from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
 from sandlot.protocol.errors import not_implemented
 from sandlot.services.provider import RequestContext
-from sandlot.services.stepfunctions import asl
 from sandlot.services.stepfunctions.base import (
     Row,
     StepFunctionsBase,
     check_name,
+    engine,
     error,
     invalid_arn,
     parse_arn,
@@ -183,9 +183,10 @@ class ExecutionOperations(StepFunctionsBase):
         arn = row["arn"]
         try:
             try:
-                engine = asl.Execution(asl.parse(row["definition"]), runtime, self._context(row))
+                asl = engine()
+                execution = asl.Execution(asl.parse(row["definition"]), runtime, self._context(row))
                 resume = json.loads(row["snapshot"]) if row.get("snapshot") else None
-                result = await engine.run(json.loads(row["input"]), resume=resume)
+                result = await execution.run(json.loads(row["input"]), resume=resume)
                 status, output = result.status, result.output
                 failure = (result.error, result.cause)
             except asyncio.CancelledError:
@@ -478,11 +479,11 @@ class ExecutionOperations(StepFunctionsBase):
             self, row, express=True, principal=None if role else ctx.principal
         )
         try:
-            answer = await asl.run_test_state(
+            answer = await engine().run_test_state(
                 params["definition"], value, runtime, state_name=params.get("stateName"),
                 variables=variables, context=context,
             )  # fmt: skip
-        except asl.InvalidDefinition as e:
+        except engine().InvalidDefinition as e:
             raise error("InvalidDefinition", e.message) from None
         if params.get("inspectionLevel", "INFO") == "INFO":
             answer.pop("inspectionData", None)
@@ -533,7 +534,7 @@ class ExecutionOperations(StepFunctionsBase):
         try:
             started = await parent.call("stepfunctions", "StartExecution", params)
         except ServiceError as e:
-            raise asl.TaskFailure(error_name("stepfunctions", e.code, sdk=False),
+            raise engine().TaskFailure(error_name("stepfunctions", e.code, sdk=False),
                                   f"{e.message} (Service: AWSStepFunctions; Status Code: "
                                   f"{e.status}; Error Code: {e.code})") from None  # fmt: skip
         if not target.pattern.startswith("sync"):
@@ -554,7 +555,7 @@ class ExecutionOperations(StepFunctionsBase):
             return described
         error_code = {"FAILED": "States.TaskFailed", "TIMED_OUT": "States.Timeout",
                       "ABORTED": "States.TaskFailed"}[child["status"]]  # fmt: skip
-        raise asl.TaskFailure(error_code, compact({**described, "Error": child["error"],
+        raise engine().TaskFailure(error_code, compact({**described, "Error": child["error"],
                                                    "Cause": child["cause"]}))  # fmt: skip
 
     async def wait_for(self, arn: str) -> Row:
@@ -565,7 +566,7 @@ class ExecutionOperations(StepFunctionsBase):
         if task is not None:
             waiter = self._done.setdefault(arn, asyncio.get_running_loop().create_future())
             return await asyncio.shield(waiter)
-        raise asl.TaskFailure("States.Runtime", f"Execution Does Not Exist: '{arn}'")
+        raise engine().TaskFailure("States.Runtime", f"Execution Does Not Exist: '{arn}'")
 
     # -- Express logging ------------------------------------------------------------------
 

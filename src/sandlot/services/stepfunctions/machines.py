@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 
 from sandlot.services.provider import RequestContext
-from sandlot.services.stepfunctions import asl
 from sandlot.services.stepfunctions.base import (
     Row,
     StepFunctionsBase,
     check_name,
+    engine,
     error,
     invalid_arn,
     machine_missing,
@@ -32,8 +32,8 @@ MAX_ALIASES = 100
 def _definition(text: str) -> None:
     """AWS's InvalidDefinition for a definition the engine refuses."""
     try:
-        asl.parse(text)
-    except asl.InvalidDefinition as e:
+        engine().parse(text)
+    except engine().InvalidDefinition as e:
         raise error("InvalidDefinition", e.message) from None
 
 
@@ -470,7 +470,7 @@ class MachineOperations(StepFunctionsBase):
     # -- validation ---------------------------------------------------------------------
 
     def validate_state_machine_definition(self, ctx: RequestContext, params: dict) -> dict:
-        found = asl.diagnostics(params["definition"])
+        found = engine().diagnostics(params["definition"])
         order = {"ERROR": 0, "WARNING": 1}
         wanted = params.get("severity", "ERROR")
         found = [d for d in found if order.get(d["severity"], 0) <= order[wanted]]

@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from sandlot.protocol import ServiceError
-from sandlot.services.stepfunctions import asl
+from sandlot.services.stepfunctions.base import engine
 from sandlot.services.stepfunctions.integrations import (
     Target,
     UnsupportedResource,
@@ -165,7 +165,7 @@ class ExecutionRuntime:
         try:
             target = parse_resource(resource)
         except UnsupportedResource:
-            raise asl.TaskFailure(
+            raise engine().TaskFailure(
                 "States.Runtime",
                 f"The resource '{resource}' is not supported by sandlot's Step Functions "
                 "(Lambda, activities, SQS, SNS, DynamoDB, EventBridge, Step Functions and "
@@ -206,7 +206,7 @@ class ExecutionRuntime:
         self.add_event("LambdaFunctionStarted", None)
         try:
             answer = await self._lambda(target.resource, compact(arguments).encode(), None)
-        except asl.TaskFailure as failure:
+        except engine().TaskFailure as failure:
             self.add_event("LambdaFunctionFailed", {"error": failure.error,
                                                     "cause": failure.cause or ""})  # fmt: skip
             raise
@@ -221,7 +221,7 @@ class ExecutionRuntime:
         try:
             answer = await self.call("lambda", "Invoke", params)
         except ServiceError as e:
-            raise asl.TaskFailure(
+            raise engine().TaskFailure(
                 error_name("lambda", e.code, sdk=False), cause_of(e, "AWSLambda", "")
             ) from None
         raw = answer.get("Payload") or b""
@@ -232,7 +232,7 @@ class ExecutionRuntime:
             except ValueError:
                 reported = {}
             name = reported.get("errorType") if isinstance(reported, dict) else None
-            raise asl.TaskFailure(name or "Lambda.Unknown", text)
+            raise engine().TaskFailure(name or "Lambda.Unknown", text)
         try:
             payload_out = json.loads(text) if text else None
         except ValueError:
@@ -267,7 +267,7 @@ class ExecutionRuntime:
         self.add_event("TaskStarted", base)
         try:
             result = await self._call_target(target, arguments)
-        except asl.TaskFailure as failure:
+        except engine().TaskFailure as failure:
             self.add_event("TaskFailed", {**base, "error": failure.error,
                                           "cause": failure.cause or ""})  # fmt: skip
             if task_token:
@@ -287,7 +287,7 @@ class ExecutionRuntime:
     async def _await(self, target: Target, token: str, base: dict) -> Any:
         try:
             output = await self.owner.await_token(token)
-        except asl.TaskFailure as failure:
+        except engine().TaskFailure as failure:
             kind = "TaskTimedOut" if failure.error == "States.HeartbeatTimeout" else "TaskFailed"
             self.add_event(kind, {**base, "error": failure.error, "cause": failure.cause or ""})
             raise
@@ -317,7 +317,7 @@ class ExecutionRuntime:
         try:
             answer = await self.call(target.service, target.operation, params)
         except ServiceError as e:
-            raise asl.TaskFailure(
+            raise engine().TaskFailure(
                 error_name(target.service, e.code, sdk=sdk),
                 cause_of(e, target.service, ""),
             ) from None
@@ -342,7 +342,7 @@ class ExecutionRuntime:
                 self.add_event("ActivityScheduleFailed", {
                     "resource": target.resource, "error": "States.Runtime",
                     "cause": f"Activity Does Not Exist: '{target.resource}'"})  # fmt: skip
-                raise asl.TaskFailure(
+                raise engine().TaskFailure(
                     "States.Runtime", f"Activity Does Not Exist: '{target.resource}'"
                 )
             token = new_token()
@@ -361,7 +361,7 @@ class ExecutionRuntime:
         self.tokens.add(token)
         try:
             output = await self.owner.await_token(token)
-        except asl.TaskFailure as failure:
+        except engine().TaskFailure as failure:
             timed_out = failure.error == "States.HeartbeatTimeout"
             kind = "ActivityTimedOut" if timed_out else "ActivityFailed"
             self.add_event(kind, {"error": failure.error, "cause": failure.cause or ""})

@@ -24,11 +24,11 @@ from typing import Any
 from sandlot.events.timers import Timer
 from sandlot.events.wakeup import Wakeups
 from sandlot.services.provider import RequestContext
-from sandlot.services.stepfunctions import asl
 from sandlot.services.stepfunctions.base import (
     Row,
     StepFunctionsBase,
     check_name,
+    engine,
     error,
     merged_tags,
     tags_out,
@@ -202,18 +202,18 @@ class TaskOperations(StepFunctionsBase):
         while True:
             row = self.store.get(TOKENS, token)
             if row is None:
-                raise asl.TaskFailure("States.Runtime", "The task token is gone.")
+                raise engine().TaskFailure("States.Runtime", "The task token is gone.")
             if row["status"] == CLOSED:
-                raise asl.TaskFailure("States.Runtime", "The task was closed.")
+                raise engine().TaskFailure("States.Runtime", "The task was closed.")
             if row["status"] != PENDING:
                 # Consumed: later sends answer TaskTimedOut, a resumed run asks anew.
                 self.store.put(TOKENS, {**row, "status": CLOSED})
             if row["status"] == SUCCEEDED:
                 return json.loads(row["output"])
             if row["status"] == FAILED:
-                raise asl.TaskFailure(row["error"] or "", row["cause"])
+                raise engine().TaskFailure(row["error"] or "", row["cause"])
             if row["status"] == TIMED_OUT:
-                raise asl.TaskFailure("States.HeartbeatTimeout", None)
+                raise engine().TaskFailure("States.HeartbeatTimeout", None)
             await self.wakeups.wait(f"token:{token}", self.clock() + 3600)
 
     def close_token(self, token: str) -> None:
