@@ -450,3 +450,56 @@ def test_item_reader_failure_is_item_reader_failed():
                     {"bucket": "b"}, {"arn:aws:states:::aws-sdk:s3:getObject": missing})  # fmt: skip
     assert result.error == "States.ItemReaderFailed"
     assert "NoSuchKey" in result.cause
+
+
+def test_map_failure_aborts_running_iterations():
+    async def work(a):
+        if a == 0:
+            raise TaskFailure("First", "x")
+        await asyncio.sleep(5)
+
+    definition = machine({"M": {"Type": "Map", "ItemProcessor": {
+        "StartAt": "T", "States": {"T": task()}}, "End": True}})  # fmt: skip
+    started = time.monotonic()
+    result, rt = run(definition, [0, 1, 2], {FN: work})
+    assert result.error == "First" and time.monotonic() - started < 3
+    assert rt.types().count("MapIterationAborted") == 2
+    assert "MapStateFailed" in rt.types()
+
+
+def test_result_writer_config_flatten_and_s3_export_refused():
+    def definition(writer):
+        return machine({"M": {"Type": "Map", "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+            "StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+            "ResultWriter": writer, "End": True}})  # fmt: skip
+
+    flat = {"WriterConfig": {"Transformation": "FLATTEN", "OutputType": "JSON"}}
+    assert run(definition(flat), [[1, 2], [3], 4])[0].output == [1, 2, 3, 4]
+    compact = {"WriterConfig": {"Transformation": "COMPACT", "OutputType": "JSON"}}
+    assert run(definition(compact), [[1, 2], [3]])[0].output == [[1, 2], [3]]
+    s3 = {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "b"}}
+    result, _ = run(definition(s3), [1])
+    assert result.error == "States.Runtime" and "not supported" in result.cause
+
+
+def test_an_unexpected_runtime_exception_fails_the_execution_not_the_caller():
+    def broken(_):
+        raise KeyError("bug in an integration")
+
+    result, rt = run(machine({"T": task()}), {}, {FN: broken})
+    assert (result.status, result.error) == ("FAILED", "States.Runtime")
+    assert "bug in an integration" in result.cause
+    assert rt.types()[-1] == "ExecutionFailed"
+
+
+def test_jsonata_item_batcher_size_expression():
+    definition = machine(
+        {"M": {"Type": "Map", "ItemBatcher": {"MaxItemsPerBatch": "{% 2 %}"},
+               "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED",
+                                                     "ExecutionType": "EXPRESS"},
+                                 "StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+               "End": True}},
+        QueryLanguage="JSONata",
+    )  # fmt: skip
+    assert run(definition, [1, 2, 3])[0].output == [{"Items": [1, 2]}, {"Items": [3]}]

@@ -169,14 +169,18 @@ def test_runtime_error_in_expression_is_query_evaluation_error():
     result, _ = run(jsonata({"P": {"Type": "Pass", "Output": "{% $number('abc') + 1 %}",
                                    "End": True}}), {})  # fmt: skip
     assert result.error == "States.QueryEvaluationError"
-    assert "$number('abc')" in result.cause
+    assert result.cause.startswith(
+        "An error occurred while executing the state 'P' (entered at the event id #2). "
+        "The JSONata expression '$number('abc') + 1' specified for the field 'Output' threw "
+        "an error during evaluation"
+    )
 
 
 def test_failed_expression_records_evaluation_failed_and_eval_is_unavailable():
     result, rt = run(jsonata({"P": {"Type": "Pass", "Output": "{% $eval('1+1') %}",
                                    "End": True}}), {})  # fmt: skip
     assert result.error == "States.QueryEvaluationError"
-    assert "$eval" in result.cause
+    assert "The function $eval is not supported" in result.cause
     failed = [d for t, d in rt.events if t == "EvaluationFailed"]
     assert failed == [{"evaluationFailedEventDetails": {
         "error": "States.QueryEvaluationError", "state": "P", "cause": result.cause}}]  # fmt: skip
@@ -194,3 +198,27 @@ def test_jsonata_error_in_a_task_is_catchable_and_recorded_once():
     result, rt = run(definition, {}, {INVOKE: lambda a: a})
     assert result.output["Error"] == "States.QueryEvaluationError"
     assert rt.types().count("EvaluationFailed") == 1
+
+
+def test_expression_returning_nothing_fails_with_the_field_named():
+    definition = jsonata({"P": {"Type": "Pass", "End": True,
+                                "Output": {"values": ["{% $states.input.missing %}"]}}})  # fmt: skip
+    result, _ = run(definition, {})
+    assert result.error == "States.QueryEvaluationError"
+    assert result.cause == (
+        "An error occurred while executing the state 'P' (entered at the event id #2). "
+        "The JSONata expression '$states.input.missing' specified for the field "
+        "'Output/values[0]' returned nothing (undefined)."
+    )
+
+
+def test_null_is_a_value_not_nothing():
+    definition = jsonata({"P": {"Type": "Pass", "End": True,
+                                "Output": {"n": "{% $states.input.n %}", "z": "{% null %}"}}})  # fmt: skip
+    assert run(definition, {"n": None})[0].output == {"n": None, "z": None}
+
+
+def test_variable_holding_null_reads_as_null():
+    definition = jsonata({"A": {"Type": "Pass", "Assign": {"x": None}, "Next": "B"},
+                          "B": {"Type": "Pass", "Output": {"x": "{% $x %}"}, "End": True}})  # fmt: skip
+    assert run(definition, {})[0].output == {"x": None}

@@ -54,7 +54,7 @@ def test_unreachable_state_and_missing_target_together():
         ({"StartAt": "A", "States": {"A": {"Type": "Choice", "Default": "A"}}},
          "These fields are required: [Choices] at /States/A"),
         ({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True, "Foo": 1}}},
-         'The field "Foo" is not supported by Step Functions at /States/A'),
+         "SCHEMA_VALIDATION_FAILED: Field 'Foo' is not supported at /States/A"),
         ({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True, "InputPath": "x"}}},
          "The value for the field 'InputPath' must be a valid JSONPath at /States/A/InputPath"),
         ({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True, "ResultPath": "$..x"}}},
@@ -79,27 +79,62 @@ def test_unreachable_state_and_missing_target_together():
         ({"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "arn:aws:lambda:::function:f",
                                            "End": True,
                                            "Catch": [{"ErrorEquals": ["X"], "Next": "Nowhere"}]}}},
-         "Missing 'Next' target: Nowhere at /States/A/Catch/0/Next"),
+         "Missing 'Next' target: Nowhere at /States/A/Catch[0]/Next"),
         ({"StartAt": "A", "States": {"A": {"Type": "Choice", "Choices": [
             {"Variable": "$.x", "Next": "A"}]}}},
          "A Choice Rule must have exactly one comparison operator"),
         ({"StartAt": "A", "States": {"A": {"Type": "Parallel", "End": True, "Branches": [
             {"StartAt": "X", "States": {"X": {"Type": "Pass", "Next": "Y"}}}]}}},
-         "Missing 'Next' target: Y at /States/A/Branches/0/States/X/Next"),
+         "Missing 'Next' target: Y at /States/A/Branches[0]/States/X/Next"),
         ({"StartAt": "A", "States": {"A": {"Type": "Map", "End": True, "ItemProcessor": {
             "StartAt": "X", "States": {"X": {"Type": "Nope"}}}}}},
          "Value is not a valid state type: Nope at /States/A/ItemProcessor/States/X/Type"),
         ({"QueryLanguage": "JSONata", "StartAt": "A",
           "States": {"A": {"Type": "Pass", "InputPath": "$", "End": True}}},
-         'The field "InputPath" is not supported in JSONata states'),
+         "The QueryLanguage is set to 'JSONata', but field 'InputPath' is only supported for "
+         "the 'JSONPath' QueryLanguage at /States/A"),
         ({"StartAt": "A", "States": {"A": {"Type": "Pass", "Output": {}, "End": True}}},
-         'The field "Output" is not supported in JSONPath states'),
+         "SCHEMA_VALIDATION_FAILED: The QueryLanguage is set to 'JSONPath', but field 'Output' "
+         "is only supported for the 'JSONata' QueryLanguage at /States/A"),
         ({"QueryLanguage": "JSONata", "StartAt": "A",
           "States": {"A": {"Type": "Pass", "Output": "{% $states.input.( %}", "End": True}}},
-         "The JSONata expression is not valid"),
+         "INVALID_JSONATA_EXPRESSION: Expected ) before end of expression at /States/A/Output"),
+        # Measured on AWS (floci issues 2670, 2786): bare top-level references; a loop with
+        # an unreachable state reports only MISSING_END_STATE.
+        ({"QueryLanguage": "JSONata", "StartAt": "E",
+          "States": {"E": {"Type": "Pass", "Output": {"v": "{% phone %}"}, "End": True}}},
+         "UNSUPPORTED_JSONATA_EXPRESSION: Reference to 'phone' at the top level is not "
+         "supported. at /States/E/Output/v"),
+        ({"QueryLanguage": "JSONata", "StartAt": "C", "States": {"C": {"Type": "Choice",
+          "Choices": [{"Condition": "{% $states.input.a and b %}", "Next": "D"}]},
+          "D": {"Type": "Succeed"}}},
+         "Reference to 'b' at the top level is not supported. at /States/C/Choices[0]/Condition"),
+        ({"QueryLanguage": "JSONata", "StartAt": "T", "States": {"T": {
+            "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True,
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "T", "Output": "{% 1 + %}"}]}}},
+         "INVALID_JSONATA_EXPRESSION: Unexpected end of expression at /States/T/Catch[0]/Output"),
         ({"QueryLanguage": "JSONata", "StartAt": "A",
           "States": {"A": {"Type": "Pass", "QueryLanguage": "JSONPath", "End": True}}},
-         "cannot use JSONPath"),
+         "'QueryLanguage' can not be 'JSONPath' if set to 'JSONata' for whole state machine "
+         "at /States/A"),
+        # Measured on AWS (floci issue 2735): TimeoutSeconds only on Task; a bare loop.
+        ({"StartAt": "M", "States": {"M": {"Type": "Map", "TimeoutSeconds": 5, "End": True,
+                                           "ItemProcessor": {"StartAt": "P", "States": {
+                                               "P": {"Type": "Pass", "End": True}}}}}},
+         "SCHEMA_VALIDATION_FAILED: Field 'TimeoutSeconds' is not supported at /States/M"),
+        ({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"},
+                                     "B": {"Type": "Pass", "Next": "A"}}},
+         "MISSING_END_STATE: Workflow has no terminal state at null"),
+        ({"StartAt": "M", "States": {"M": {"Type": "Map", "End": True, "ItemProcessor": {
+            "QueryLanguage": "JSONata", "StartAt": "P", "States": {
+                "P": {"Type": "Pass", "End": True}}}}}},
+         "Field 'QueryLanguage' is not supported at /States/M/ItemProcessor"),
+        # A JSONata Map does not make its item processor JSONata: it inherits the machine's.
+        ({"StartAt": "M", "States": {"M": {"Type": "Map", "QueryLanguage": "JSONata",
+                                           "End": True, "ItemProcessor": {
+            "StartAt": "P", "States": {"P": {"Type": "Pass", "Output": 1, "End": True}}}}}},
+         "field 'Output' is only supported for the 'JSONata' QueryLanguage at "
+         "/States/M/ItemProcessor/States/P"),
         ({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True,
                                            "Assign": {"states": 1}}}},
          "The variable name 'states' is not valid"),
@@ -119,7 +154,7 @@ def test_diagnostics_report_errors_and_warnings():
         }
     )
     found = diagnostics(text)
-    codes = [(d["severity"], d["code"], d["location"]) for d in found]
+    codes = [(d["severity"], d["code"], d.get("location")) for d in found]
     assert ("ERROR", "MISSING_TRANSITION_TARGET", "/States/A/Next") in codes
     assert ("WARNING", "NO_DOLLAR", "/States/A/Parameters/x") in codes
     assert [d["severity"] for d in found] == sorted((d["severity"] for d in found),
@@ -144,3 +179,29 @@ def test_valid_definition_has_no_diagnostics():
     )  # fmt: skip
     assert diagnostics(text) == []
     assert parse(text).timeout_seconds == 30
+
+
+def test_missing_end_state_suppresses_the_unreachable_walk():
+    message = refuse({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"},
+                                                 "B": {"Type": "Pass", "Next": "A"},
+                                                 "X": {"Type": "Pass", "Next": "A"}}})  # fmt: skip
+    assert message == (
+        "Invalid State Machine Definition: 'MISSING_END_STATE: Workflow has no terminal state "
+        "at null'"
+    )
+
+
+def test_jsonata_references_inside_context_are_accepted():
+    text = json.dumps(
+        {
+            "QueryLanguage": "JSONata",
+            "StartAt": "P",
+            "States": {"P": {"Type": "Pass", "End": True, "Output": {
+                "a": "{% $states.input.items[price > 5].name %}",
+                "b": "{% $map($states.input.items, function($i) { $i.name }) %}",
+                "c": "{% ($x := $states.input; $x.a) %}",
+                "d": "{% $states.input.items.(price * 2) %}",
+            }}},
+        }
+    )  # fmt: skip
+    assert diagnostics(text) == []

@@ -75,6 +75,8 @@ class Graph:
     """One flow of states: the machine itself, a Parallel branch, a Map's processor."""
 
     def __init__(self, raw: dict, query_language: str, location: str):
+        # Nested flows inherit the machine's language, not their Parallel/Map state's (AWS).
+        self.machine_language = query_language
         self.raw = raw
         self.start_at: str = raw.get("StartAt")
         self.states: dict[str, dict] = raw.get("States") or {}
@@ -97,7 +99,9 @@ def parse(definition: str) -> StateMachine:
     machine, found = _check(definition)
     errors = [d for d in found if d["severity"] == "ERROR"]
     if errors:
-        joined = ", ".join(f"{d['code']}: {d['message']} at {d['location']}" for d in errors)
+        joined = ", ".join(
+            f"{d['code']}: {d['message']} at {d.get('location') or 'null'}" for d in errors
+        )
         raise InvalidDefinition(f"Invalid State Machine Definition: '{joined}'", found)
     return machine
 
@@ -123,11 +127,11 @@ def _check(definition: str) -> tuple[StateMachine | None, list[dict]]:
         return None, out.items
     for field in raw:
         if field not in _TOP_FIELDS:
-            out.schema(f'The field "{field}" is not supported by Step Functions', "/")
+            out.schema(f"Field '{field}' is not supported", "/")
     language = raw.get("QueryLanguage", JSONPATH)
     if language not in (JSONPATH, JSONATA):
         out.schema("QueryLanguage must be one of [JSONPath, JSONata]", "/QueryLanguage")
-        language = JSONPATH
+        language = JSONATA
     timeout = raw.get("TimeoutSeconds")
     if timeout is not None and (not _is_int(timeout) or timeout < 1):
         out.schema("TimeoutSeconds must be a positive integer", "/TimeoutSeconds")
@@ -140,18 +144,28 @@ class _Diagnostics:
     def __init__(self):
         self.items: list[dict] = []
 
-    def error(self, code: str, message: str, location: str) -> None:
-        self.items.append(
-            {"severity": "ERROR", "code": code, "message": message, "location": location}
-        )
+    def error(self, code: str, message: str, location: str | None) -> None:
+        self._add("ERROR", code, message, location)
 
     def warning(self, code: str, message: str, location: str) -> None:
-        self.items.append(
-            {"severity": "WARNING", "code": code, "message": message, "location": location}
-        )
+        self._add("WARNING", code, message, location)
+
+    def _add(self, severity: str, code: str, message: str, location: str | None) -> None:
+        item = {"severity": severity, "code": code, "message": message}
+        if location is not None:  # optional in the API (AWS gives none for some)
+            item["location"] = location
+        self.items.append(item)
 
     def schema(self, message: str, location: str) -> None:
         self.error("SCHEMA_VALIDATION_FAILED", message, location)
+
+
+def _only_in(language: str, field: str) -> str:
+    other = JSONATA if language == JSONPATH else JSONPATH
+    return (
+        f"The QueryLanguage is set to '{other}', but field '{field}' is only supported for "
+        f"the '{language}' QueryLanguage"
+    )
 
 
 def _is_int(value: Any) -> bool:
@@ -190,13 +204,17 @@ def _targets(state: dict) -> list[tuple[str, str]]:
         found.append((state["Next"], "/Next"))
     if isinstance(state.get("Default"), str):
         found.append((state["Default"], "/Default"))
-    for i, rule in enumerate(state.get("Choices") or []):
+    for i, rule in enumerate(_list(state.get("Choices"))):
         if isinstance(rule, dict) and isinstance(rule.get("Next"), str):
-            found.append((rule["Next"], f"/Choices/{i}/Next"))
-    for i, catcher in enumerate(state.get("Catch") or []):
+            found.append((rule["Next"], f"/Choices[{i}]/Next"))
+    for i, catcher in enumerate(_list(state.get("Catch"))):
         if isinstance(catcher, dict) and isinstance(catcher.get("Next"), str):
-            found.append((catcher["Next"], f"/Catch/{i}/Next"))
+            found.append((catcher["Next"], f"/Catch[{i}]/Next"))
     return found
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
 
 
 def _check_reachability(graph: Graph, out: _Diagnostics) -> None:
@@ -214,7 +232,9 @@ def _check_reachability(graph: Graph, out: _Diagnostics) -> None:
                     f"{at}/States/{name}{suffix}",
                 )
     if not terminal:
-        out.error("MISSING_END_STATE", "Workflow has no terminal state", f"{at}/States")
+        # AWS reports it without a location ("… at null").
+        out.error("MISSING_END_STATE", "Workflow has no terminal state", None)
+        return  # AWS then skips the unreachable-state walk
     seen, todo = set(), [graph.start_at] if graph.start_at in states else []
     while todo:
         name = todo.pop()
@@ -254,20 +274,20 @@ def _check_state(graph: Graph, name: str, state: Any, out: _Diagnostics) -> None
     language = state.get("QueryLanguage", graph.query_language)
     if language not in (JSONPATH, JSONATA):
         out.schema("QueryLanguage must be one of [JSONPath, JSONata]", f"{at}/QueryLanguage")
-        language = graph.query_language
+        language = JSONATA
     if graph.query_language == JSONATA and language == JSONPATH:
         out.schema(
-            "A state cannot use JSONPath when the state machine's QueryLanguage is JSONata",
-            f"{at}/QueryLanguage",
+            "'QueryLanguage' can not be 'JSONPath' if set to 'JSONata' for whole state machine",
+            at,
         )
     graph.languages[name] = language
     for field in state:
         if field not in _FIELDS[kind] and field not in _COMMON:
-            out.schema(f'The field "{field}" is not supported by Step Functions', at)
+            out.schema(f"Field '{field}' is not supported", at)
         elif language == JSONATA and field in _JSONPATH_ONLY:
-            out.schema(f'The field "{field}" is not supported in JSONata states', at)
+            out.schema(_only_in(JSONPATH, field), at)
         elif language == JSONPATH and field in _JSONATA_ONLY:
-            out.schema(f'The field "{field}" is not supported in JSONPath states', at)
+            out.schema(_only_in(JSONATA, field), at)
     if kind not in _NO_NEXT:
         has_next, has_end = "Next" in state, "End" in state
         if has_next and has_end:
@@ -278,8 +298,6 @@ def _check_state(graph: Graph, name: str, state: Any, out: _Diagnostics) -> None
             out.schema("Next must be a string", f"{at}/Next")
         if has_end and state["End"] is not True:
             out.schema("End must be true", f"{at}/End")
-    elif kind == "Choice" and "End" in state or kind in ("Succeed", "Fail") and "Next" in state:
-        pass  # already refused as unsupported fields above
     if language == JSONPATH:
         _check_jsonpath_fields(state, at, out)
     else:
@@ -346,7 +364,7 @@ def _check_template(template: Any, at: str, out: _Diagnostics) -> None:
     """A payload template: `"k.$"` values must be paths or intrinsic calls."""
     if isinstance(template, list):
         for i, item in enumerate(template):
-            _check_template(item, f"{at}/{i}", out)
+            _check_template(item, f"{at}[{i}]", out)
         return
     if not isinstance(template, dict):
         return
@@ -408,12 +426,19 @@ def _check_jsonata_value(value: Any, at: str, out: _Diagnostics) -> None:
             _check_jsonata_value(item, f"{at}/{key}", out)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            _check_jsonata_value(item, f"{at}/{i}", out)
+            _check_jsonata_value(item, f"{at}[{i}]", out)
     elif jsonata_support.is_expression(value):
         try:
-            jsonata_support.compile_expression(value)
+            names = jsonata_support.top_level_references(value)
         except jsonata_support.JsonataSyntaxError as e:
-            out.schema(f"The JSONata expression is not valid: {e}", at)
+            out.error("INVALID_JSONATA_EXPRESSION", str(e), at)
+            return
+        for name in names:  # no context item exists at the top of an ASL expression
+            out.error(
+                "UNSUPPORTED_JSONATA_EXPRESSION",
+                f"Reference to '{name}' at the top level is not supported.",
+                at,
+            )
 
 
 def _check_assign(assign: Any, language: str, at: str, out: _Diagnostics) -> None:
@@ -435,7 +460,7 @@ def _check_handlers(items: Any, field: str, language: str, at: str, out: _Diagno
         out.schema(f"{field} must be an array", at)
         return
     for i, item in enumerate(items):
-        where = f"{at}/{i}"
+        where = f"{at}[{i}]"
         if not isinstance(item, dict):
             out.schema(f"Each {field} entry must be a JSON object", where)
             continue
@@ -446,7 +471,7 @@ def _check_handlers(items: Any, field: str, language: str, at: str, out: _Diagno
         )
         for key in item:
             if key not in allowed:
-                out.schema(f'The field "{key}" is not supported by Step Functions', where)
+                out.schema(f"Field '{key}' is not supported", where)
         errors = item.get("ErrorEquals")
         if not isinstance(errors, list) or not errors:
             out.schema("These fields are required: [ErrorEquals]", where)
@@ -466,11 +491,13 @@ def _check_handlers(items: Any, field: str, language: str, at: str, out: _Diagno
                 out.schema("These fields are required: [Next]", where)
             if "ResultPath" in item:
                 if language == JSONATA:
-                    out.schema('The field "ResultPath" is not supported in JSONata states', where)
+                    out.schema(_only_in(JSONPATH, "ResultPath"), where)
                 else:
                     _check_path(item["ResultPath"], "ResultPath", where, out, reference=True)
             if "Assign" in item:
                 _check_assign(item["Assign"], language, f"{where}/Assign", out)
+            if "Output" in item and language == JSONATA:
+                _check_jsonata_value(item["Output"], f"{where}/Output", out)
 
 
 def _check_retrier(item: dict, at: str, out: _Diagnostics) -> None:
@@ -521,7 +548,7 @@ def _check_choice(graph, name, state, at, language, out) -> None:
                    else "Choices must be a non-empty array", at)  # fmt: skip
         return
     for i, rule in enumerate(choices):
-        _check_rule(rule, f"{at}/Choices/{i}", language, out, top=True)
+        _check_rule(rule, f"{at}/Choices[{i}]", language, out, top=True)
 
 
 def _check_rule(rule: Any, at: str, language: str, out: _Diagnostics, top: bool) -> None:
@@ -535,20 +562,23 @@ def _check_rule(rule: Any, at: str, language: str, out: _Diagnostics, top: bool)
     if language == JSONATA:
         for key in rule:
             if key not in ("Condition", "Next", "Comment", "Output", "Assign"):
-                out.schema(f'The field "{key}" is not supported in JSONata states', at)
+                out.schema(_only_in(JSONPATH, key) if key in COMPARISONS or key == "Variable"
+                           else f"Field '{key}' is not supported", at)  # fmt: skip
         if "Condition" not in rule:
             out.schema("These fields are required: [Condition]", at)
         else:
             _check_jsonata_value(rule["Condition"], f"{at}/Condition", out)
         if "Assign" in rule:
             _check_assign(rule["Assign"], language, f"{at}/Assign", out)
+        if "Output" in rule:
+            _check_jsonata_value(rule["Output"], f"{at}/Output", out)
         return
     operators = [k for k in rule if k in ("And", "Or", "Not")]
     comparisons = [k for k in rule if k in COMPARISONS]
     for key in rule:
         if key not in COMPARISONS and key not in ("And", "Or", "Not", "Variable", "Next",
                                                   "Comment", "Assign"):  # fmt: skip
-            out.schema(f'The field "{key}" is not supported by Step Functions', at)
+            out.schema(f"Field '{key}' is not supported", at)
     if "Assign" in rule:
         _check_assign(rule["Assign"], language, f"{at}/Assign", out)
     if len(operators) + len(comparisons) != 1:
@@ -563,7 +593,7 @@ def _check_rule(rule: Any, at: str, language: str, out: _Diagnostics, top: bool)
             out.schema(f"{op} must be a non-empty array of Choice Rules", f"{at}/{op}")
         else:
             for i, sub in enumerate(value):
-                _check_rule(sub, f"{at}/{op}/{i}", language, out, top=False)
+                _check_rule(sub, f"{at}/{op}[{i}]", language, out, top=False)
         return
     if "Variable" not in rule:
         out.schema("These fields are required: [Variable]", at)
@@ -626,11 +656,11 @@ def _check_parallel(graph, name, state, at, language, out) -> None:
         return
     graphs = []
     for i, branch in enumerate(branches):
-        where = f"{at}/Branches/{i}"
+        where = f"{at}/Branches[{i}]"
         if not isinstance(branch, dict):
             out.schema("A branch must be a JSON object", where)
             continue
-        sub = Graph(branch, branch.get("QueryLanguage", language), where)
+        sub = Graph(branch, graph.machine_language, where)
         _check_graph(sub, out)
         graphs.append(sub)
     graph.branches[name] = graphs
@@ -667,7 +697,9 @@ def _check_map(graph, name, state, at, language, out) -> None:
         out.schema("ToleratedFailurePercentage must be a number from 0 to 100",
                    f"{at}/ToleratedFailurePercentage")  # fmt: skip
     body = {k: v for k, v in processor.items() if k != "ProcessorConfig"}
-    sub = Graph(body, body.get("QueryLanguage", language), f"{at}/{field}")
+    if "QueryLanguage" in processor:
+        out.schema("Field 'QueryLanguage' is not supported", f"{at}/{field}")
+    sub = Graph(body, graph.machine_language, f"{at}/{field}")
     _check_graph(sub, out)
     graph.processors[name] = sub
 

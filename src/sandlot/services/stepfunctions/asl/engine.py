@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import time
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from .definition import JSONATA, Graph, StateMachine, parse_timestamp
 from .errors import StatesError, TaskFailure
 from .paths import MISSING, compile_path, set_reference
 
+log = logging.getLogger(__name__)
 _MAX_PAYLOAD = 262144  # 256 KiB: AWS's limit on a state's input/output
 _VARIABLE_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 
@@ -126,7 +128,12 @@ class Execution:
                                                            "cause": cause}},
                     )  # fmt: skip
                     return Result("TIMED_OUT", error="States.Timeout", cause=cause)
-        except StatesError as e:
+        except Exception as e:  # noqa: BLE001 - a bug must fail the execution, not the server
+            if not isinstance(e, StatesError):
+                log.exception(
+                    "execution %s: unexpected engine error", self.context.get("Execution")
+                )
+                e = StatesError("States.Runtime", f"An internal error occurred: {e!r}")
             details = {} if e.error is None else {"error": e.error}
             if e.cause is not None:
                 details["cause"] = e.cause
@@ -156,7 +163,7 @@ class Execution:
         name = graph.start_at
         pending = None
         if resume:
-            name, data, pending = resume["state"], resume["input"], resume.get("pending")
+            name, data, pending = resume["state"], resume.get("input"), resume.get("pending")
         while True:
             state = graph.states[name]
             if frame.top and pending is None:
@@ -317,8 +324,15 @@ class _State:
             "states": {"input": data, "context": self.frame.context, **states},
         }
 
-    def jsonata(self, value: Any, data: Any, **states: Any) -> Any:
-        return jsonata_support.evaluate_template(value, self.bindings(data, **states))
+    def jsonata(self, value: Any, data: Any, field: str, **states: Any) -> Any:
+        """A JSONata field (`field` names it in errors, as AWS: `Output/values[0]`)."""
+        try:
+            return jsonata_support.evaluate_template(value, self.bindings(data, **states), field)
+        except StatesError as e:
+            if e.error == jsonata_support.QUERY_ERROR and not getattr(e, "located", False):
+                e.cause = f"{self._where()} {e.cause}"
+                e.located = True
+            raise
 
     # --- the common pipeline --------------------------------------------------------------
 
@@ -349,7 +363,7 @@ class _State:
         if self.is_jsonata:
             if "Arguments" not in self.state:
                 return data
-            arguments = self.jsonata(self.state["Arguments"], data)
+            arguments = self.jsonata(self.state["Arguments"], data, "Arguments")
             self.note("afterArguments", arguments)
             return arguments
         if "Parameters" not in self.state:
@@ -372,7 +386,7 @@ class _State:
         if "Assign" not in holder:
             return {}
         if self.is_jsonata:
-            return self.jsonata(holder["Assign"], data, **states)
+            return self.jsonata(holder["Assign"], data, "Assign", **states)
         return self.template(holder["Assign"], value_for_paths)
 
     def finish(self, data: Any, result: Any, default_output: Any = None, **states):
@@ -380,7 +394,7 @@ class _State:
         if self.is_jsonata:
             assigned = self.assign(data, None, result=result, **states)
             if "Output" in self.state:
-                output = self.jsonata(self.state["Output"], data, result=result, **states)
+                output = self.jsonata(self.state["Output"], data, "Output", result=result, **states)
             else:
                 output = result if default_output is None else default_output
             return output, assigned
@@ -394,7 +408,7 @@ class _State:
         if field in self.state:
             value = self.state[field]
             if self.is_jsonata and jsonata_support.is_expression(value):
-                value = self.jsonata(value, data)
+                value = self.jsonata(value, data, field)
             return value
         if field + "Path" in self.state:
             value = self.path(field + "Path", effective)
@@ -433,8 +447,8 @@ class _State:
     async def run_fail(self, data, pending):
         error, cause = self.state.get("Error"), self.state.get("Cause")
         if self.is_jsonata:
-            error = self.jsonata(error, data) if error is not None else None
-            cause = self.jsonata(cause, data) if cause is not None else None
+            error = self.jsonata(error, data, "Error") if error is not None else None
+            cause = self.jsonata(cause, data, "Cause") if cause is not None else None
         else:
             if "ErrorPath" in self.state:
                 error = self.expression(self.state["ErrorPath"], "ErrorPath", data)
@@ -453,7 +467,7 @@ class _State:
         rules = self.state["Choices"]
         if self.is_jsonata:
             for rule in rules:
-                verdict = self.jsonata(rule["Condition"], data)
+                verdict = self.jsonata(rule["Condition"], data, "Condition")
                 if not isinstance(verdict, bool):
                     raise StatesError(
                         jsonata_support.QUERY_ERROR,
@@ -480,7 +494,7 @@ class _State:
             holder = rule if "Assign" in rule else self.state
             assigned = self.assign(data, None, holder)
             source = rule if "Output" in rule else self.state
-            output = self.jsonata(source["Output"], data) if "Output" in source else data
+            output = self.jsonata(source["Output"], data, "Output") if "Output" in source else data
             return output, assigned, rule["Next"]
         holder = rule if "Assign" in rule else self.state
         assigned = self.assign(data, effective, holder)
@@ -519,7 +533,7 @@ class _State:
         else:
             value = state["Timestamp"]
             if self.is_jsonata and jsonata_support.is_expression(value):
-                value = self.jsonata(value, data)
+                value = self.jsonata(value, data, "Timestamp")
         parsed = parse_timestamp(value)
         if parsed is None:
             raise StatesError(
@@ -542,8 +556,7 @@ class _State:
 
     async def _with_handlers(self, data, pending, attempt):
         retriers = self.state.get("Retry") or []
-        attempts = [0] * len(retriers)
-        delays: list[float | None] = [None] * len(retriers)
+        attempts = [0] * len(retriers)  # per Retrier, as AWS counts MaxAttempts
         while True:
             try:
                 result = await attempt(data, pending)
@@ -557,10 +570,9 @@ class _State:
                 if index is not None:
                     retrier = retriers[index]
                     if attempts[index] < retrier.get("MaxAttempts", 3):
-                        delay = self._retry_delay(retrier, attempts[index], delays[index])
+                        delay = self._retry_delay(retrier, attempts[index])
                         if self.inspection is not None:  # TestState runs one attempt
                             raise _Retriable(e, index, delay) from None
-                        delays[index] = delay
                         attempts[index] += 1
                         self.frame.context["State"]["RetryCount"] += 1
                         await self.runtime.sleep_until(time.time() + delay)
@@ -569,7 +581,7 @@ class _State:
                 raise
 
     @staticmethod
-    def _retry_delay(retrier: dict, attempt: int, previous: float | None) -> float:
+    def _retry_delay(retrier: dict, attempt: int) -> float:
         interval = retrier.get("IntervalSeconds", 1)
         delay = interval * retrier.get("BackoffRate", 2.0) ** attempt
         if "MaxDelaySeconds" in retrier:
@@ -589,7 +601,7 @@ class _State:
         if self.is_jsonata:
             assigned = self.assign(data, None, catcher, errorOutput=error_output)
             if "Output" in catcher:
-                output = self.jsonata(catcher["Output"], data, errorOutput=error_output)
+                output = self.jsonata(catcher["Output"], data, "Output", errorOutput=error_output)
             else:
                 output = error_output
         else:
@@ -607,7 +619,7 @@ class _State:
         resumed = bool(pending and "task" in pending)
         if resumed:
             token = pending["task"].get("token")
-            arguments = pending["task"]["arguments"]
+            arguments = pending["task"].get("arguments")
             deadline = pending["task"].get("deadline")
         else:
             token = (
@@ -678,17 +690,21 @@ class _State:
         state = self.state
         processor = self.graph.processors[self.name]
         mode = ((state.get("ItemProcessor") or {}).get("ProcessorConfig") or {}).get("Mode")
-        if "ResultWriter" in state:
-            raise StatesError(
-                "States.Runtime",
-                f"{self._where()} ResultWriter of a DISTRIBUTED Map is not supported by this "
-                "engine yet",
-            )
+        writer = state.get("ResultWriter")
+        transformation = None
+        if writer is not None:
+            transformation = (writer.get("WriterConfig") or {}).get("Transformation", "COMPACT")
+            if "Resource" in writer or transformation not in ("COMPACT", "FLATTEN"):
+                raise StatesError(
+                    "States.Runtime",
+                    f"{self._where()} A ResultWriter that exports to Amazon S3 or uses the "
+                    "NONE transformation is not supported by this engine yet",
+                )
         effective = self._state_input_for_children(data)
         if "ItemReader" in state:
             items = await self._read_items(state["ItemReader"], data, effective)
         elif self.is_jsonata:
-            items = self.jsonata(state["Items"], data) if "Items" in state else data
+            items = self.jsonata(state["Items"], data, "Items") if "Items" in state else data
         else:
             items = self.path("ItemsPath", effective)
         if not isinstance(items, list):
@@ -722,6 +738,7 @@ class _State:
                 value = jsonata_support.evaluate_template(
                     selector,
                     {**self.frame.variables, "states": {"input": data, "context": context}},
+                    "ItemSelector",
                 )
             else:
                 saved = self.frame.context
@@ -734,6 +751,12 @@ class _State:
             frame = _Frame(context, dict(self.frame.variables), False)
             try:
                 results[index] = await self.execution._run_graph(processor, value, frame)
+            except asyncio.CancelledError:  # another iteration failed the Map
+                await self.runtime.record(
+                    "MapIterationAborted",
+                    {"mapIterationAbortedEventDetails": {"name": label, "index": index}},
+                )
+                raise
             except StatesError as e:
                 await self.runtime.record(
                     "MapIterationFailed",
@@ -770,6 +793,8 @@ class _State:
             await self.runtime.record("MapStateFailed", {})
             raise StatesError(e.error, e.cause) from None
         await self.runtime.record("MapStateSucceeded", {})
+        if transformation == "FLATTEN":  # WriterConfig: child outputs that are arrays, spliced
+            results = [x for r in results for x in (r if isinstance(r, list) else [r])]
         return self.select(results)
 
     async def _read_items(self, reader: dict, data: Any, effective: Any) -> list:
@@ -780,7 +805,7 @@ class _State:
         role is what authorizes it, as in AWS. Failures are States.ItemReaderFailed.
         """
         if self.is_jsonata:
-            arguments = self.jsonata(reader.get("Arguments", {}), data)
+            arguments = self.jsonata(reader.get("Arguments", {}), data, "ItemReader/Arguments")
         else:
             arguments = self.template(reader.get("Parameters", {}), effective)
         config = reader.get("ReaderConfig") or {}
@@ -821,13 +846,22 @@ class _State:
     def _batches(self, items: list, data: Any, effective: Any) -> list:
         batcher = self.state["ItemBatcher"]
         size = batcher.get("MaxItemsPerBatch")
+        if self.is_jsonata and jsonata_support.is_expression(size):
+            size = self.jsonata(size, data, "ItemBatcher/MaxItemsPerBatch")
         if size is None and "MaxItemsPerBatchPath" in batcher:
             size = self.resolve(batcher["MaxItemsPerBatchPath"], effective)
+        if size is not None and (
+            not isinstance(size, int | float) or isinstance(size, bool) or size < 1
+        ):
+            raise StatesError(
+                "States.Runtime",
+                f"{self._where()} MaxItemsPerBatch must be a positive integer, got {dumps(size)}",
+            )
         size = int(size or len(items) or 1)
         batch_input = batcher.get("BatchInput")
         if batch_input is not None:
             batch_input = (
-                self.jsonata(batch_input, data)
+                self.jsonata(batch_input, data, "ItemBatcher/BatchInput")
                 if self.is_jsonata
                 else self.template(batch_input, effective)
             )

@@ -17,10 +17,12 @@ from functools import lru_cache
 from typing import Any
 
 import jsonata
+from jsonata import utils
 
 from .errors import StatesError
 
 QUERY_ERROR = "States.QueryEvaluationError"
+_NULL = utils.Utils.NULL_VALUE
 
 
 class JsonataSyntaxError(ValueError):
@@ -35,50 +37,101 @@ def is_expression(value: Any) -> bool:
 def compile_expression(text: str) -> jsonata.Jsonata:
     body = text[2:-2].strip()
     if not body:
-        raise JsonataSyntaxError("empty expression")
+        raise JsonataSyntaxError("Unexpected end of expression")
     try:
-        return jsonata.Jsonata(body)
+        expression = jsonata.Jsonata(body)
     except Exception as e:  # the library raises JException (a RuntimeError) on bad syntax
         raise JsonataSyntaxError(str(e)) from None
+    # Keep JSON null (NULL_VALUE) apart from "undefined" (None): AWS fails a field whose
+    # expression returns nothing, while null is a value.
+    expression.set_output_convert_nulls(False)
+    return expression
 
 
-def evaluate_template(value: Any, bindings: dict) -> Any:
-    """`value` with every `{% %}` string replaced by its result (recursively)."""
+@lru_cache(maxsize=4096)
+def top_level_references(text: str) -> tuple[str, ...]:
+    """Field names an expression reads with no context item (`phone`, `a.b`).
+
+    ASL evaluates JSONata with no input document, so AWS refuses such references at
+    definition time; inside a path's later steps, predicates and lambdas a context exists.
+    """
+    found: list[str] = []
+
+    def walk(node) -> None:
+        if node is None:
+            return
+        if isinstance(node, list | tuple):
+            for item in node:
+                walk(item)
+            return
+        kind = getattr(node, "type", None)
+        if kind is None or kind == "lambda":
+            return
+        if kind == "name":
+            if node.value not in found:
+                found.append(node.value)
+            return
+        if kind == "path":
+            walk(node.steps[0] if node.steps else None)
+            return
+        for attr in ("lhs", "rhs", "condition", "then", "_else", "expressions", "arguments",
+                     "lhs_object", "expression"):  # fmt: skip
+            walk(getattr(node, attr, None))
+
+    walk(compile_expression(text).ast)
+    return tuple(found)
+
+
+def evaluate_template(value: Any, bindings: dict, field: str = "") -> Any:
+    """`value` with every `{% %}` string replaced by its result (recursively).
+
+    `field` names the position for errors the way AWS does: `Output/values[0]`.
+    """
     if isinstance(value, str):
         if is_expression(value):
-            return evaluate_expression(value, bindings)
+            return evaluate_expression(value, bindings, field)
         return value
     if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            result = evaluate_template(v, bindings)
-            if result is not _UNDEFINED:
-                out[k] = result
-        return out
+        return {
+            k: evaluate_template(v, bindings, f"{field}/{k}" if field else k)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [v for v in (evaluate_template(v, bindings) for v in value) if v is not _UNDEFINED]
+        return [evaluate_template(v, bindings, f"{field}[{i}]") for i, v in enumerate(value)]
     return value
 
 
-_UNDEFINED = object()
-
-
-def evaluate_expression(text: str, bindings: dict) -> Any:
+def evaluate_expression(text: str, bindings: dict, field: str = "") -> Any:
     expression = compile_expression(text)
     try:
-        result = expression.evaluate(None, {**_FUNCTIONS, **bindings})
+        # A variable holding JSON null must read as null, not as an unbound name.
+        values = {k: _NULL if v is None else v for k, v in bindings.items()}
+        result = expression.evaluate(None, {**_FUNCTIONS, **values})
     except StatesError:
         raise
     except Exception as e:
+        # AWS: "… threw an error during evaluation. T0410: <message>" (": <message>" uncoded)
+        code = getattr(e, "error", None)
+        tail = f". {code}: {e}" if isinstance(code, str) and code else f": {e}"
         raise StatesError(
-            QUERY_ERROR, f"An error occurred while evaluating the expression '{text}': {e}"
+            QUERY_ERROR,
+            f"The JSONata expression '{text[2:-2].strip()}' specified for the field '{field}' "
+            f"threw an error during evaluation{tail}",
         ) from None
+    if result is None:
+        raise StatesError(
+            QUERY_ERROR,
+            f"The JSONata expression '{text[2:-2].strip()}' specified for the field "
+            f"'{field}' returned nothing (undefined).",
+        )
     return _plain(result)
 
 
 def _plain(value: Any) -> Any:
-    """jsonata-python returns its sequence type for arrays; the engine wants lists, and
-    floats that are whole numbers come back as JSON integers the way AWS prints them."""
+    """jsonata-python's values as plain JSON: its null marker becomes None, its sequences
+    lists, and whole-number floats JSON integers (as AWS prints them)."""
+    if value is utils.Utils.NULL_VALUE:
+        return None
     if isinstance(value, list):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
