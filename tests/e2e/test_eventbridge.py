@@ -481,3 +481,48 @@ def test_lambda_destination_to_a_bus(client):
     assert event["resources"][1].endswith(f":function:{function}:$LATEST")
     assert event["detail"]["requestContext"]["condition"] == "Success"
     assert event["detail"]["responsePayload"] == {"echo": {"marker": function}}
+
+
+def test_a_log_group_target_needs_the_logs_resource_policy(client):
+    events, logs, sqs = client("events"), client("logs"), client("sqs")
+    source = unique("app")
+    group = f"/aws/events/{unique('g')}"
+    logs.create_log_group(logGroupName=group)
+    group_arn = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{group}"
+    rule = unique("rule")
+    rule_arn = events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))["RuleArn"]
+    dlq_url, dlq_arn = _queue(sqs, unique("dlq"), rule_arn)
+    events.put_targets(
+        Rule=rule,
+        Targets=[{"Id": "logs", "Arn": group_arn, "DeadLetterConfig": {"Arn": dlq_arn}}],
+    )
+    entry = {"Source": source, "DetailType": "t", "Detail": '{"n": 1}'}
+    refused = events.put_events(Entries=[entry])["Entries"][0]["EventId"]
+    [dead] = _receive(sqs, dlq_url)  # no logs resource policy: EventBridge may not write
+    assert json.loads(dead["Body"])["id"] == refused
+    assert dead["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "NO_PERMISSIONS"
+    logs.put_resource_policy(
+        policyName=unique("events-to-logs"),
+        policyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "events.amazonaws.com"},
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                        "Resource": f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/events/*:*",
+                    }
+                ],
+            }
+        ),
+    )
+    event_id = events.put_events(Entries=[entry])["Entries"][0]["EventId"]
+    deadline = time.monotonic() + 15
+    found: list = []
+    while not found and time.monotonic() < deadline:
+        try:  # one stream per event, named by the event's id
+            found = logs.get_log_events(logGroupName=group, logStreamName=event_id)["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            time.sleep(0.1)
+    assert found and json.loads(found[0]["message"])["id"] == event_id
