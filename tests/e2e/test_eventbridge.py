@@ -526,3 +526,66 @@ def test_a_log_group_target_needs_the_logs_resource_policy(client):
         except logs.exceptions.ResourceNotFoundException:
             time.sleep(0.1)
     assert found and json.loads(found[0]["message"])["id"] == event_id
+
+
+def test_archive_and_replay(client):
+    events, sqs = client("events"), client("sqs")
+    source = unique("app")
+    bus = unique("bus")
+    bus_arn = events.create_event_bus(Name=bus)["EventBusArn"]
+    archive = unique("arch")
+    archive_arn = events.create_archive(
+        ArchiveName=archive,
+        EventSourceArn=bus_arn,
+        EventPattern=json.dumps({"source": [source], "detail": {"keep": [True]}}),
+    )["ArchiveArn"]
+    error = error_of(events.create_archive, ArchiveName=archive, EventSourceArn=bus_arn)
+    assert error["Code"] == "ResourceAlreadyExistsException"
+    began = time.time() - 1
+    entries = [
+        {"Source": source, "DetailType": "t", "Detail": json.dumps({"keep": keep, "n": n}),
+         "EventBusName": bus}
+        for n, keep in enumerate([True, False, True])
+    ]  # fmt: skip
+    ids = [e["EventId"] for e in events.put_events(Entries=entries)["Entries"]]
+    described = events.describe_archive(ArchiveName=archive)
+    assert described["EventCount"] == 2 and described["State"] == "ENABLED"
+    # Rules made after the events: only a replay can bring them the archived ones.
+    rule = unique("rule")
+    rule_arn = events.put_rule(
+        Name=rule, EventBusName=bus, EventPattern=json.dumps({"source": [source]})
+    )["RuleArn"]
+    url, arn = _queue(sqs, unique("q"), rule_arn)
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+    error = error_of(
+        events.start_replay,
+        ReplayName=unique("rp"),
+        EventSourceArn=archive_arn,
+        EventStartTime=began,
+        EventEndTime=time.time() + 1,
+        Destination={"Arn": f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default"},
+    )
+    assert "Cross event bus replay is not permitted" in error["Message"]
+    replay = unique("rp")
+    started = events.start_replay(
+        ReplayName=replay,
+        EventSourceArn=archive_arn,
+        EventStartTime=began,
+        EventEndTime=time.time() + 1,
+        Destination={"Arn": bus_arn, "FilterArns": [rule_arn]},
+    )
+    assert started["State"] == "STARTING"
+    messages = _receive(sqs, url, count=2)
+    replayed = sorted((json.loads(m["Body"]) for m in messages), key=lambda e: e["detail"]["n"])
+    assert [e["id"] for e in replayed] == [ids[0], ids[2]]
+    assert all(e["replay-name"] == replay for e in replayed)
+    deadline = time.monotonic() + 10
+    while events.describe_replay(ReplayName=replay)["State"] != "COMPLETED":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert events.describe_archive(ArchiveName=archive)["EventCount"] == 2  # not re-archived
+    assert [r["ReplayName"] for r in events.list_replays(NamePrefix=replay)["Replays"]] == [replay]
+    events.delete_archive(ArchiveName=archive)
+    assert error_of(events.describe_archive, ArchiveName=archive)["Code"] == (
+        "ResourceNotFoundException"
+    )

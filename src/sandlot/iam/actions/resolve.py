@@ -207,6 +207,8 @@ _NAMES: dict[str, tuple[str, ...]] = {
     "DelegationRequestId": ("DelegationRequestId",),
     "EntityPath": ("EntityPath",),
     "SamlProviderName": ("Name",),
+    "ArchiveName": ("ArchiveName",),
+    "ReplayName": ("ReplayName",),
 }
 
 
@@ -1075,8 +1077,18 @@ def _events(req: _Request) -> _Parsed:
             if values:
                 parsed.context[condition] = list(dict.fromkeys(values))
         return parsed
-    # Bus operations name their bus Name (only event-bus actions read this entry).
-    parsed.arns["event-bus"] = [bus(p.get("EventBusName") or p.get("Name"))[0]]
+    # Bus operations name their bus Name (only event-bus actions read this entry); an
+    # archive its bus EventSourceArn, a replay Destination.Arn.
+    source = p.get("EventSourceArn")
+    destination = p.get("Destination") if isinstance(p.get("Destination"), dict) else {}
+    if isinstance(source, str) and ":archive/" in source:
+        parsed.arns["archive"] = [source]  # a replay's (EventSourceArn is not a target)
+    if isinstance(source, str) and ":event-bus/" in source:
+        parsed.arns["event-bus"] = [source]
+    elif isinstance(destination.get("Arn"), str):
+        parsed.arns["event-bus"] = [destination["Arn"]]
+    else:
+        parsed.arns["event-bus"] = [bus(p.get("EventBusName") or p.get("Name"))[0]]
     rule = p.get("Rule") or p.get("Name")
     if isinstance(rule, str):
         rule_bus, custom = bus(p.get("EventBusName"))
