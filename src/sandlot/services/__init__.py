@@ -25,6 +25,7 @@ PROVIDERS: dict[str, str] = {
     "cloudformation": "sandlot.services.cloudformation.provider:CloudFormationProvider",
     "dynamodbstreams": "sandlot.services.dynamodbstreams.provider:DynamoDBStreamsProvider",
     "events": "sandlot.services.events.provider:EventsProvider",
+    "scheduler": "sandlot.services.scheduler.provider:SchedulerProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests

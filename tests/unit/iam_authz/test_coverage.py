@@ -145,6 +145,11 @@ SAMPLES = {
         "EventSourceArn": f"arn:aws:events:{REGION}:{ACCOUNT}:archive/a",
         "Destination": {"Arn": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/orders"},
     },
+    "scheduler": {
+        "Name": "s",
+        "GroupName": "g",
+        "ResourceArn": f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule-group/g",
+    },
     "sts": {
         "RoleArn": ROLE,
         "PrincipalArn": f"arn:aws:iam::{ACCOUNT}:saml-provider/s",

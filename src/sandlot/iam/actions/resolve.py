@@ -1103,9 +1103,24 @@ def _events(req: _Request) -> _Parsed:
     return parsed
 
 
+def _scheduler(req: _Request) -> _Parsed:
+    """Scheduler names a schedule by Name in GroupName (default ``default``) and a group
+    by Name."""
+    p = req.params
+    parsed = _Parsed()
+    name = p.get("Name")
+    base = f"arn:aws:scheduler:{req.region}:{req.account}"
+    if isinstance(name, str):
+        group = p.get("GroupName") if isinstance(p.get("GroupName"), str) else "default"
+        parsed.arns["schedule"] = [f"{base}:schedule/{group}/{name}"]
+        parsed.arns["schedule-group"] = [f"{base}:schedule-group/{name}"]
+    return parsed
+
+
 _EXTRACTORS: dict[str, Callable[[_Request], _Parsed]] = {
     "cloudformation": _cloudformation,
     "events": _events,
+    "scheduler": _scheduler,
     "sns": _sns,
     "dynamodb": _dynamodb,
     "ssm": _ssm,
