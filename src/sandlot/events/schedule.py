@@ -79,9 +79,10 @@ class Cron:
                     for minute in sorted(self.minutes):
                         if (hour, minute) >= earliest:
                             at = dt.datetime(
-                                day.year, day.month, day.day, hour, minute, tzinfo=dt.UTC
-                            )
-                            return at.timestamp()
+                                day.year, day.month, day.day, hour, minute, tzinfo=tz
+                            ).timestamp()
+                            if at > t:  # (a wall time a DST change skipped maps later)
+                                return at
             day += dt.timedelta(days=1)
         return None
 
