@@ -341,10 +341,21 @@ def test_fifo_queue_target_gets_the_message_group(client):
     events.put_targets(
         Rule=rule, Targets=[{"Id": "q", "Arn": arn, "SqsParameters": {"MessageGroupId": "g1"}}]
     )
-    events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": "{}"}])
-    [message] = _receive(sqs, url)
-    got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])  # queue exists
-    assert got and json.loads(message["Body"])["source"] == source
+    event_id = events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": "{}"}])[
+        "Entries"
+    ][0]["EventId"]
+    deadline = time.monotonic() + 15
+    got: list = []
+    while not got and time.monotonic() < deadline:
+        got = sqs.receive_message(
+            QueueUrl=url,
+            WaitTimeSeconds=1,
+            AttributeNames=["MessageGroupId", "MessageDeduplicationId"],
+        ).get("Messages", [])
+    [message] = got
+    assert json.loads(message["Body"])["id"] == event_id
+    assert message["Attributes"]["MessageGroupId"] == "g1"
+    assert message["Attributes"]["MessageDeduplicationId"] == event_id
 
 
 def test_cross_account_put_events_needs_the_bus_policy(client, server):
