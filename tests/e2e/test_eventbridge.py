@@ -341,10 +341,21 @@ def test_fifo_queue_target_gets_the_message_group(client):
     events.put_targets(
         Rule=rule, Targets=[{"Id": "q", "Arn": arn, "SqsParameters": {"MessageGroupId": "g1"}}]
     )
-    events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": "{}"}])
-    [message] = _receive(sqs, url)
-    got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])  # queue exists
-    assert got and json.loads(message["Body"])["source"] == source
+    event_id = events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": "{}"}])[
+        "Entries"
+    ][0]["EventId"]
+    deadline = time.monotonic() + 15
+    got: list = []
+    while not got and time.monotonic() < deadline:
+        got = sqs.receive_message(
+            QueueUrl=url,
+            WaitTimeSeconds=1,
+            AttributeNames=["MessageGroupId", "MessageDeduplicationId"],
+        ).get("Messages", [])
+    [message] = got
+    assert json.loads(message["Body"])["id"] == event_id
+    assert message["Attributes"]["MessageGroupId"] == "g1"
+    assert message["Attributes"]["MessageDeduplicationId"] == event_id
 
 
 def test_cross_account_put_events_needs_the_bus_policy(client, server):
@@ -481,3 +492,111 @@ def test_lambda_destination_to_a_bus(client):
     assert event["resources"][1].endswith(f":function:{function}:$LATEST")
     assert event["detail"]["requestContext"]["condition"] == "Success"
     assert event["detail"]["responsePayload"] == {"echo": {"marker": function}}
+
+
+def test_a_log_group_target_needs_the_logs_resource_policy(client):
+    events, logs, sqs = client("events"), client("logs"), client("sqs")
+    source = unique("app")
+    group = f"/aws/events/{unique('g')}"
+    logs.create_log_group(logGroupName=group)
+    group_arn = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{group}"
+    rule = unique("rule")
+    rule_arn = events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))["RuleArn"]
+    dlq_url, dlq_arn = _queue(sqs, unique("dlq"), rule_arn)
+    events.put_targets(
+        Rule=rule,
+        Targets=[{"Id": "logs", "Arn": group_arn, "DeadLetterConfig": {"Arn": dlq_arn}}],
+    )
+    entry = {"Source": source, "DetailType": "t", "Detail": '{"n": 1}'}
+    refused = events.put_events(Entries=[entry])["Entries"][0]["EventId"]
+    [dead] = _receive(sqs, dlq_url)  # no logs resource policy: EventBridge may not write
+    assert json.loads(dead["Body"])["id"] == refused
+    assert dead["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "NO_PERMISSIONS"
+    logs.put_resource_policy(
+        policyName=unique("events-to-logs"),
+        policyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "events.amazonaws.com"},
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                        "Resource": f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/events/*:*",
+                    }
+                ],
+            }
+        ),
+    )
+    event_id = events.put_events(Entries=[entry])["Entries"][0]["EventId"]
+    deadline = time.monotonic() + 15
+    found: list = []
+    while not found and time.monotonic() < deadline:
+        try:  # one stream per event, named by the event's id
+            found = logs.get_log_events(logGroupName=group, logStreamName=event_id)["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            time.sleep(0.1)
+    assert found and json.loads(found[0]["message"])["id"] == event_id
+
+
+def test_archive_and_replay(client):
+    events, sqs = client("events"), client("sqs")
+    source = unique("app")
+    bus = unique("bus")
+    bus_arn = events.create_event_bus(Name=bus)["EventBusArn"]
+    archive = unique("arch")
+    archive_arn = events.create_archive(
+        ArchiveName=archive,
+        EventSourceArn=bus_arn,
+        EventPattern=json.dumps({"source": [source], "detail": {"keep": [True]}}),
+    )["ArchiveArn"]
+    error = error_of(events.create_archive, ArchiveName=archive, EventSourceArn=bus_arn)
+    assert error["Code"] == "ResourceAlreadyExistsException"
+    began = time.time() - 1
+    entries = [
+        {"Source": source, "DetailType": "t", "Detail": json.dumps({"keep": keep, "n": n}),
+         "EventBusName": bus}
+        for n, keep in enumerate([True, False, True])
+    ]  # fmt: skip
+    ids = [e["EventId"] for e in events.put_events(Entries=entries)["Entries"]]
+    described = events.describe_archive(ArchiveName=archive)
+    assert described["EventCount"] == 2 and described["State"] == "ENABLED"
+    # Rules made after the events: only a replay can bring them the archived ones.
+    rule = unique("rule")
+    rule_arn = events.put_rule(
+        Name=rule, EventBusName=bus, EventPattern=json.dumps({"source": [source]})
+    )["RuleArn"]
+    url, arn = _queue(sqs, unique("q"), rule_arn)
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+    error = error_of(
+        events.start_replay,
+        ReplayName=unique("rp"),
+        EventSourceArn=archive_arn,
+        EventStartTime=began,
+        EventEndTime=time.time() + 1,
+        Destination={"Arn": f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default"},
+    )
+    assert "Cross event bus replay is not permitted" in error["Message"]
+    replay = unique("rp")
+    started = events.start_replay(
+        ReplayName=replay,
+        EventSourceArn=archive_arn,
+        EventStartTime=began,
+        EventEndTime=time.time() + 1,
+        Destination={"Arn": bus_arn, "FilterArns": [rule_arn]},
+    )
+    assert started["State"] == "STARTING"
+    messages = _receive(sqs, url, count=2)
+    replayed = sorted((json.loads(m["Body"]) for m in messages), key=lambda e: e["detail"]["n"])
+    assert [e["id"] for e in replayed] == [ids[0], ids[2]]
+    assert all(e["replay-name"] == replay for e in replayed)
+    deadline = time.monotonic() + 10
+    while events.describe_replay(ReplayName=replay)["State"] != "COMPLETED":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert events.describe_archive(ArchiveName=archive)["EventCount"] == 2  # not re-archived
+    assert [r["ReplayName"] for r in events.list_replays(NamePrefix=replay)["Replays"]] == [replay]
+    events.delete_archive(ArchiveName=archive)
+    assert error_of(events.describe_archive, ArchiveName=archive)["Code"] == (
+        "ResourceNotFoundException"
+    )

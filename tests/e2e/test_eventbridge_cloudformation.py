@@ -96,3 +96,64 @@ def test_sam_eventbridge_rule_and_schedule_events(client):
         time.sleep(0.2)
     assert status == "DELETE_COMPLETE"
     assert bus not in [b["Name"] for b in events.list_event_buses()["EventBuses"]]
+
+
+SCHEDULER_TEMPLATE = """
+AWSTemplateFormatVersion: "2010-09-09"
+Resources:
+  Group:
+    Type: AWS::Scheduler::ScheduleGroup
+  Queue:
+    Type: AWS::SQS::Queue
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - {Effect: Allow, Principal: {Service: scheduler.amazonaws.com}, Action: sts:AssumeRole}
+      Policies:
+        - PolicyName: send
+          PolicyDocument:
+            Version: "2012-10-17"
+            Statement:
+              - {Effect: Allow, Action: sqs:SendMessage, Resource: !GetAtt Queue.Arn}
+  Nightly:
+    Type: AWS::Scheduler::Schedule
+    Properties:
+      GroupName: !Ref Group
+      ScheduleExpression: cron(0 2 * * ? *)
+      ScheduleExpressionTimezone: Europe/Paris
+      FlexibleTimeWindow: {Mode: "OFF"}
+      Target:
+        Arn: !GetAtt Queue.Arn
+        RoleArn: !GetAtt Role.Arn
+Outputs:
+  Group: {Value: !Ref Group}
+  Schedule: {Value: !Ref Nightly}
+  ScheduleArn: {Value: !GetAtt Nightly.Arn}
+"""
+
+
+def test_scheduler_resource_types(client):
+    cfn, scheduler = client("cloudformation"), client("scheduler")
+    stack = unique("sched")
+    cfn.create_stack(
+        StackName=stack, TemplateBody=SCHEDULER_TEMPLATE, Capabilities=["CAPABILITY_IAM"]
+    )
+    described = _wait_stack(cfn, stack)
+    assert described["StackStatus"] == "CREATE_COMPLETE", described.get("StackStatusReason")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Outputs"]}
+    got = scheduler.get_schedule(Name=outputs["Schedule"], GroupName=outputs["Group"])
+    assert got["Arn"] == outputs["ScheduleArn"]
+    assert got["ScheduleExpressionTimezone"] == "Europe/Paris"
+    cfn.delete_stack(StackName=stack)
+    deadline = time.monotonic() + 60
+    while cfn.describe_stacks(StackName=described["StackId"])["Stacks"][0]["StackStatus"] != (
+        "DELETE_COMPLETE"
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert outputs["Group"] not in [
+        g["Name"] for g in scheduler.list_schedule_groups()["ScheduleGroups"]
+    ]

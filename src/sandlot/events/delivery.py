@@ -28,7 +28,7 @@ Adapters: ``ADAPTERS`` maps an ARN's service (or an http(s) URL's scheme) to an
 ``async (platform, delivery) -> response``; a new target kind is one function added
 there. ``lambda`` Invoke, ``sqs`` SendMessage, ``sns`` Publish, ``events`` PutEvents
 (payload = Detail), ``logs`` CreateLogStream + PutLogEvents, ``states`` StartExecution
-(the ``stepfunctions`` API), http(s) POST.
+(the ``stepfunctions`` API), ``scheduler`` universal targets (any operation), http(s) POST.
 """
 
 from __future__ import annotations
@@ -357,6 +357,22 @@ async def send_states(platform: Platform, delivery: Delivery) -> dict:
     return await _call(platform, delivery, "stepfunctions", "StartExecution", params)
 
 
+# Universal targets name a service by its SDK id; where that is not botocore's name.
+_SDK_SERVICES = {"sfn": "stepfunctions", "cloudwatchlogs": "logs", "eventbridge": "events"}
+
+
+async def send_sdk(platform: Platform, delivery: Delivery) -> dict:
+    """A universal target (``arn:aws:scheduler:::aws-sdk:<service>:<apiAction>``): that
+    operation with the payload (JSON) as its parameters, in the delivery's region."""
+    parts = delivery.target.split(":", 5)[5].split(":")
+    if len(parts) != 3 or parts[0] != "aws-sdk":
+        raise ServiceError("ValidationException", f"Not a universal target: {delivery.target}")
+    service = _SDK_SERVICES.get(parts[1], parts[1])
+    operation = parts[2][:1].upper() + parts[2][1:]
+    params = json.loads(delivery.payload) if delivery.payload.strip() else {}
+    return await _call(platform, delivery, service, operation, params)
+
+
 def _http_request(
     method: str, url: str, body: bytes, headers: dict, timeout: float
 ) -> tuple[int, str]:
@@ -380,6 +396,7 @@ ADAPTERS: dict[str, Adapter] = {
     "events": send_events,
     "logs": send_logs,
     "states": send_states,
+    "scheduler": send_sdk,
     "http": send_http,
     "https": send_http,
 }

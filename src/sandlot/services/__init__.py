@@ -26,6 +26,7 @@ PROVIDERS: dict[str, str] = {
     "dynamodbstreams": "sandlot.services.dynamodbstreams.provider:DynamoDBStreamsProvider",
     "stepfunctions": "sandlot.services.stepfunctions.provider:StepFunctionsProvider",
     "events": "sandlot.services.events.provider:EventsProvider",
+    "scheduler": "sandlot.services.scheduler.provider:SchedulerProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests

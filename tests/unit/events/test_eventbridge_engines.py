@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from sandlot.services.events import schedule
+from sandlot.events import schedule
 from sandlot.services.events.transform import (
     TransformError,
     check_transformer,
@@ -159,3 +159,18 @@ def test_paths():
     assert compile_path("$.resources[0]") == ("resources", 0)
     assert compile_path("$['detail-type']") == ("detail-type",)
     assert render("<x>", {"x": {"a": 1}}) == '{"a": 1}'
+
+
+def test_cron_in_a_time_zone_keeps_wall_clock_across_dst():
+    import zoneinfo
+
+    berlin = zoneinfo.ZoneInfo("Europe/Berlin")
+    daily = schedule.parse("cron(0 9 * * ? *)")
+    # 09:00 Berlin is 08:00 UTC in winter (CET) and 07:00 UTC in summer (CEST).
+    assert _at(daily.next_after(_t("2024-03-30 12:00"), 0.0, berlin)) == "2024-03-31 07:00"
+    assert _at(daily.next_after(_t("2024-03-29 12:00"), 0.0, berlin)) == "2024-03-30 08:00"
+    once = schedule.parse("at(2024-07-01T09:30:00)", allow_at=True)
+    assert _at(once.next_after(_t("2024-01-01 00:00"), 0.0, berlin)) == "2024-07-01 07:30"
+    assert once.next_after(_t("2024-08-01 00:00"), 0.0, berlin) is None
+    with pytest.raises(schedule.ScheduleError):
+        schedule.parse("at(2024-07-01T09:30:00)")  # rules take no at()

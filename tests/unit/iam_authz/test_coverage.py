@@ -156,6 +156,15 @@ SAMPLES = {
         "Rule": "r",
         "ResourceARN": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/orders/r",
         "TargetArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:q",
+        "ArchiveName": "a",
+        "ReplayName": "rp",
+        "EventSourceArn": f"arn:aws:events:{REGION}:{ACCOUNT}:archive/a",
+        "Destination": {"Arn": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/orders"},
+    },
+    "scheduler": {
+        "Name": "s",
+        "GroupName": "g",
+        "ResourceArn": f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule-group/g",
     },
     "sts": {
         "RoleArn": ROLE,
@@ -242,7 +251,9 @@ PARTLY_SERVED = {
         "DeleteEventBus", "PutPermission", "RemovePermission", "TagResource", "UntagResource",
         "ListTagsForResource", "PutRule", "DescribeRule", "ListRules", "EnableRule",
         "DisableRule", "DeleteRule", "TestEventPattern", "PutTargets", "RemoveTargets",
-        "ListTargetsByRule", "ListRuleNamesByTarget", "PutEvents",
+        "ListTargetsByRule", "ListRuleNamesByTarget", "PutEvents", "CreateArchive",
+        "DescribeArchive", "ListArchives", "UpdateArchive", "DeleteArchive", "StartReplay",
+        "DescribeReplay", "ListReplays", "CancelReplay",
     },
     "cloudformation": {  # stacks and change sets
         "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks", "ListStacks",

@@ -207,6 +207,8 @@ _NAMES: dict[str, tuple[str, ...]] = {
     "DelegationRequestId": ("DelegationRequestId",),
     "EntityPath": ("EntityPath",),
     "SamlProviderName": ("Name",),
+    "ArchiveName": ("ArchiveName",),
+    "ReplayName": ("ReplayName",),
 }
 
 
@@ -1107,8 +1109,18 @@ def _events(req: _Request) -> _Parsed:
             if values:
                 parsed.context[condition] = list(dict.fromkeys(values))
         return parsed
-    # Bus operations name their bus Name (only event-bus actions read this entry).
-    parsed.arns["event-bus"] = [bus(p.get("EventBusName") or p.get("Name"))[0]]
+    # Bus operations name their bus Name (only event-bus actions read this entry); an
+    # archive its bus EventSourceArn, a replay Destination.Arn.
+    source = p.get("EventSourceArn")
+    destination = p.get("Destination") if isinstance(p.get("Destination"), dict) else {}
+    if isinstance(source, str) and ":archive/" in source:
+        parsed.arns["archive"] = [source]  # a replay's (EventSourceArn is not a target)
+    if isinstance(source, str) and ":event-bus/" in source:
+        parsed.arns["event-bus"] = [source]
+    elif isinstance(destination.get("Arn"), str):
+        parsed.arns["event-bus"] = [destination["Arn"]]
+    else:
+        parsed.arns["event-bus"] = [bus(p.get("EventBusName") or p.get("Name"))[0]]
     rule = p.get("Rule") or p.get("Name")
     if isinstance(rule, str):
         rule_bus, custom = bus(p.get("EventBusName"))
@@ -1123,10 +1135,25 @@ def _events(req: _Request) -> _Parsed:
     return parsed
 
 
+def _scheduler(req: _Request) -> _Parsed:
+    """Scheduler names a schedule by Name in GroupName (default ``default``) and a group
+    by Name."""
+    p = req.params
+    parsed = _Parsed()
+    name = p.get("Name")
+    base = f"arn:aws:scheduler:{req.region}:{req.account}"
+    if isinstance(name, str):
+        group = p.get("GroupName") if isinstance(p.get("GroupName"), str) else "default"
+        parsed.arns["schedule"] = [f"{base}:schedule/{group}/{name}"]
+        parsed.arns["schedule-group"] = [f"{base}:schedule-group/{name}"]
+    return parsed
+
+
 _EXTRACTORS: dict[str, Callable[[_Request], _Parsed]] = {
     "states": _states,
     "cloudformation": _cloudformation,
     "events": _events,
+    "scheduler": _scheduler,
     "sns": _sns,
     "dynamodb": _dynamodb,
     "ssm": _ssm,

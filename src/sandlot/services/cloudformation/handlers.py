@@ -43,6 +43,8 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::Events::EventBus": "sandlot.services.events.resources:EventBus",
     "AWS::Events::Rule": "sandlot.services.events.resources:Rule",
     "AWS::Events::EventBusPolicy": "sandlot.services.events.resources:EventBusPolicy",
+    "AWS::Scheduler::Schedule": "sandlot.services.scheduler.resources:Schedule",
+    "AWS::Scheduler::ScheduleGroup": "sandlot.services.scheduler.resources:ScheduleGroup",
 }
 
 

@@ -1,12 +1,13 @@
 """Amazon EventBridge's API: the provider class, assembled from one mixin per area
-(buses and their policies, rules and targets, PutEvents and schedules) over
+(buses and their policies, rules and targets, PutEvents and schedules, archives
+and replays) over
 ``EventsBase``."""
 
 from __future__ import annotations
 
+from sandlot.services.events.archives import ArchiveOperations
 from sandlot.services.events.buses import BusOperations
-from sandlot.services.events.putevents import PutEventsOperations
 
 
-class EventsProvider(BusOperations, PutEventsOperations):
+class EventsProvider(BusOperations, ArchiveOperations):
     service = "events"

@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import time
 
+from sandlot.events import schedule as schedules
 from sandlot.events.delivery import arn_service
 from sandlot.events.patterns import EVENT_PATTERN_MAX_LENGTH, PatternError, compile_event_pattern
 from sandlot.protocol import ServiceError
-from sandlot.services.events import schedule as schedules
 from sandlot.services.events.base import (
     DEFAULT_BUS,
     EventsBase,

@@ -1,4 +1,5 @@
-"""EventBridge's durable state: event buses, rules and their targets.
+"""EventBridge's durable state: event buses, rules and their targets, archives (and
+their events) and replays.
 
 A bus is keyed by (account, region, name); the default bus exists without a row until
 something (a resource policy, tags) is stored for it. A rule is keyed by (account,
@@ -61,8 +62,62 @@ TARGETS = Table(
     indexes=(("arn",),),
 )
 
+ARCHIVES = Table(
+    "events_archives",
+    {
+        "account": "TEXT",
+        "region": "TEXT",
+        "name": "TEXT",
+        "arn": "TEXT",
+        "source": "TEXT",  # the bus's ARN
+        "description": "TEXT",
+        "pattern": "TEXT",  # NULL: every event of the bus
+        "retention_days": "INTEGER",  # 0: kept indefinitely
+        "created": "REAL",
+    },
+    ("account", "region", "name"),
+    indexes=(("source",),),
+)
+
+ARCHIVED = Table(
+    "events_archived",
+    {
+        "archive": "TEXT",  # the archive's ARN
+        "seq": "INTEGER",  # arrival order (clock-based, unique)
+        "at": "REAL",  # when the bus took the event
+        "event": "TEXT",  # the event's JSON
+    },
+    ("archive", "seq"),
+    indexes=(("archive", "at"),),
+)
+
+REPLAYS = Table(
+    "events_replays",
+    {
+        "account": "TEXT",
+        "region": "TEXT",
+        "name": "TEXT",
+        "arn": "TEXT",
+        "description": "TEXT",
+        "source": "TEXT",  # the archive's ARN
+        "destination": "TEXT",  # JSON: Destination as given
+        "start": "REAL",  # EventStartTime
+        "end": "REAL",  # EventEndTime
+        "state": "TEXT",  # STARTING | RUNNING | CANCELLING | COMPLETED | CANCELLED | FAILED
+        "reason": "TEXT",
+        "started": "REAL",
+        "ended": "REAL",
+        "last_replayed": "REAL",  # time of the last event replayed
+        "position": "INTEGER",  # seq of the last event replayed
+    },
+    ("account", "region", "name"),
+)
+
 MIGRATIONS = [
     Migration(1, create=BUSES),
     Migration(2, create=RULES),
     Migration(3, create=TARGETS),
+    Migration(4, create=ARCHIVES),
+    Migration(5, create=ARCHIVED),
+    Migration(6, create=REPLAYS),
 ]

@@ -1,7 +1,10 @@
-"""EventBridge schedule expressions: ``rate(value unit)`` and AWS's six-field
-``cron(minutes hours day-of-month month day-of-week year)``, in UTC. A pure engine:
-``parse`` validates (``ScheduleError`` carries AWS's message) and returns a ``Schedule``
-whose ``next_after(t)`` is the first firing strictly after epoch second ``t``.
+"""Schedule expressions of EventBridge rules and EventBridge Scheduler: ``rate(value
+unit)``, AWS's six-field ``cron(minutes hours day-of-month month day-of-week year)`` and
+(Scheduler only) ``at(yyyy-mm-ddThh:mm:ss)``. A pure engine: ``parse`` validates
+(``ScheduleError`` carries AWS's message) and returns a ``Schedule`` whose
+``next_after(t, start, tz)`` is the first firing strictly after epoch second ``t``.
+``cron`` and ``at`` read wall-clock time in ``tz`` (UTC for rules; a schedule's
+``ScheduleExpressionTimezone``), so a daily 09:00 stays 09:00 across DST changes.
 
 Written here rather than taken from a library: AWS's cron is not Unix cron (a year
 field, ``?``, ``L``, ``W``, ``#``, day-of-week 1 = Sunday, day-of-month and
@@ -25,6 +28,7 @@ INVALID = "Parameter ScheduleExpression is not valid."
 
 _RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)\Z")
 _CRON = re.compile(r"cron\((.*)\)\Z")
+_AT = re.compile(r"at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)\Z")
 _UNITS = {"minute": 60, "hour": 3600, "day": 86400}
 _MONTHS = {m: i for i, m in enumerate(
     ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1)}  # fmt: skip
@@ -44,7 +48,7 @@ class ScheduleError(ValueError):
 class Rate:
     seconds: float
 
-    def next_after(self, t: float, start: float) -> float:
+    def next_after(self, t: float, start: float, tz: dt.tzinfo = dt.UTC) -> float:
         """The first ``start + n * seconds`` (n >= 1) after ``t``."""
         return start + max(1, int((t - start) // self.seconds) + 1) * self.seconds
 
@@ -58,9 +62,9 @@ class Cron:
     weekdays: str  # the day-of-week field
     years: frozenset[int]
 
-    def next_after(self, t: float, start: float = 0.0) -> float | None:
+    def next_after(self, t: float, start: float = 0.0, tz: dt.tzinfo = dt.UTC) -> float | None:
         """The first matching minute after ``t`` (None: the schedule has ended)."""
-        moment = dt.datetime.fromtimestamp(int(t // 60) * 60 + 60, dt.UTC)
+        moment = dt.datetime.fromtimestamp(int(t // 60) * 60 + 60, tz)
         day = moment.date()
         while day.year <= MAX_YEAR:
             if day.year not in self.years:
@@ -75,9 +79,10 @@ class Cron:
                     for minute in sorted(self.minutes):
                         if (hour, minute) >= earliest:
                             at = dt.datetime(
-                                day.year, day.month, day.day, hour, minute, tzinfo=dt.UTC
-                            )
-                            return at.timestamp()
+                                day.year, day.month, day.day, hour, minute, tzinfo=tz
+                            ).timestamp()
+                            if at > t:  # (a wall time a DST change skipped maps later)
+                                return at
             day += dt.timedelta(days=1)
         return None
 
@@ -87,13 +92,38 @@ class Cron:
         return _dow_matches(self.weekdays, day)
 
 
-Schedule = Rate | Cron
+@dataclass(frozen=True)
+class At:
+    """A one-time schedule: ``at`` is a wall-clock time, read in the schedule's zone."""
+
+    at: dt.datetime  # naive
+
+    def next_after(self, t: float, start: float = 0.0, tz: dt.tzinfo = dt.UTC) -> float | None:
+        when = self.at.replace(tzinfo=tz).timestamp()
+        return when if when > t else None
 
 
-def parse(expression: str) -> Schedule:
-    """The schedule of ``rate(…)`` or ``cron(…)``; ``ScheduleError`` if invalid."""
+Schedule = Rate | Cron | At
+
+
+def parse(expression: str, *, allow_at: bool = False, message: str = INVALID) -> Schedule:
+    """The schedule of ``rate(…)``, ``cron(…)`` or (``allow_at``) ``at(…)``;
+    ``ScheduleError(message)`` if invalid."""
+    try:
+        return _parse(expression, allow_at)
+    except ScheduleError:
+        raise ScheduleError(message) from None
+
+
+def _parse(expression: str, allow_at: bool) -> Schedule:
     if not isinstance(expression, str):
         raise ScheduleError()
+    at = _AT.match(expression) if allow_at else None
+    if at:
+        try:
+            return At(dt.datetime.strptime(at[1], "%Y-%m-%dT%H:%M:%S"))
+        except ValueError:
+            raise ScheduleError() from None
     rate = _RATE.match(expression)
     if rate:
         value, unit = int(rate[1]), rate[2]
