@@ -404,6 +404,7 @@ def test_service_integrations_dynamodb_aws_sdk_and_nested_executions(sfn, role, 
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
     )  # fmt: skip
+    topic = client("sns").create_topic(Name=unique("orders"))["TopicArn"]
     child = sfn.create_state_machine(
         name=unique("child"), roleArn=role,
         definition=definition({"Echo": {"Type": "Pass", "Parameters": {"got.$": "$.v"},
@@ -425,7 +426,11 @@ def test_service_integrations_dynamodb_aws_sdk_and_nested_executions(sfn, role, 
         "Child": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
                   "Parameters": {"StateMachineArn": child, "Input": {"v.$": "$.id"}},
                   "ResultSelector": {"out.$": "$.Output", "status.$": "$.Status"},
-                  "ResultPath": "$.child", "Next": "Missing"},
+                  "ResultPath": "$.child", "Next": "Notify"},
+        "Notify": {"Type": "Task", "Resource": "arn:aws:states:::sns:publish",
+                   "Parameters": {"TopicArn": topic, "Message": {"order.$": "$.id"}},
+                   "ResultSelector": {"id.$": "$.MessageId"}, "ResultPath": "$.sns",
+                   "Next": "Missing"},
         "Missing": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
                     "Parameters": {"Bucket": unique("no-such-bucket"), "Key": "k"},
                     "Catch": [{"ErrorEquals": ["S3.NoSuchBucketException"],
@@ -444,6 +449,7 @@ def test_service_integrations_dynamodb_aws_sdk_and_nested_executions(sfn, role, 
     assert out["sdk"] == {"status": "ACTIVE"}
     assert out["child"] == {"out": {"got": "o-1"}, "status": "SUCCEEDED"}
     assert out["missing"]["Error"] == "S3.NoSuchBucketException"
+    assert len(out["sns"]["id"]) == 36  # the MessageId SNS answered
     assert ddb.get_item(TableName=table, Key={"id": {"S": "o-1"}})["Item"]["n"] == {"N": "5"}
 
 
