@@ -7,7 +7,9 @@ Starts a real server and measures, through the gateway:
   whole 100-state execution (p50/p99), at concurrency 1 and 4;
 - Standard: N executions of the same 100-state chain started at once, each transition
   committed durably (snapshot + history in one transaction): transitions/s until the
-  last one has SUCCEEDED.
+  last one has SUCCEEDED;
+- an inline Map over 1,000 items calling a Python Lambda function with MaxConcurrency
+  40 (Express, StartSyncExecution): the first run (environments start) and the next.
 
     python bench/stepfunctions.py [--seconds 5] [--standard 20]
 """
@@ -16,11 +18,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import tempfile
 import time
+import zipfile
 
-from common import client, replay, signed_request, start_server
+from common import client, create_bench_role, replay, signed_request, start_server
 
 STATES = 100
 HEADERS = {"Content-Type": "application/x-amz-json-1.0",
@@ -64,6 +68,43 @@ def standard(port: int, machine: str, count: int) -> dict:
     }
 
 
+def map_over_lambda(port: int, role_arn: str) -> dict:
+    """An inline Map of 1,000 items, MaxConcurrency 40, each item a Lambda invoke."""
+    iam = client(port, "iam")
+    iam.put_role_policy(RoleName="sfn-bench", PolicyName="invoke", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Action": "lambda:InvokeFunction", "Resource": "*"}]}))  # fmt: skip
+    create_bench_role(port)  # the function's role (trusted by Lambda)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return event['n'] * 2\n")
+    lam = client(port, "lambda")
+    fn = lam.create_function(
+        FunctionName="double", Runtime="python3.11", Role="arn:aws:iam::000000000000:role/bench",
+        Handler="app.handler", Code={"ZipFile": buffer.getvalue()},
+    )["FunctionArn"]  # fmt: skip
+    lam.get_waiter("function_active_v2").wait(FunctionName="double",
+                                              WaiterConfig={"Delay": 0.05})  # fmt: skip
+    definition = {"StartAt": "Fan", "States": {"Fan": {
+        "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 40, "End": True,
+        "ItemProcessor": {"StartAt": "Double", "States": {
+            "Double": {"Type": "Task", "Resource": fn, "End": True}}}}}}  # fmt: skip
+    sfn = client(port, "stepfunctions")
+    sfn.meta.config.inject_host_prefix = False
+    machine = sfn.create_state_machine(name="map-lambda", definition=json.dumps(definition),
+                                       roleArn=role_arn, type="EXPRESS")["stateMachineArn"]  # fmt: skip
+    body = json.dumps({"items": [{"n": i} for i in range(1000)]})
+    out = {}
+    for run in ("first", "second"):
+        began = time.perf_counter()
+        answer = sfn.start_sync_execution(stateMachineArn=machine, input=body)
+        elapsed = time.perf_counter() - began
+        ok = answer["status"] == "SUCCEEDED" and json.loads(answer["output"])[999] == 1998
+        out[f"{run}_seconds"] = round(elapsed, 3)
+        out[f"{run}_ok"] = ok
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5)
@@ -88,6 +129,7 @@ def main() -> None:
                 name="standard-chain", definition=chain(STATES), roleArn=arn
             )["stateMachineArn"]
             results["standard_100_state_chain"] = standard(port, machine, args.standard)
+            results["map_1000_items_lambda_c40"] = map_over_lambda(port, arn)
         finally:
             process.terminate()
             process.wait(10)
