@@ -70,7 +70,6 @@ class ExecutionRuntime:
         self.last_id = row.get("events") or 0
         self.pending: list[dict] = []  # events since the last checkpoint
         self.all_events: list[dict] = []  # Express: every event (for logging)
-        self.tokens: set[str] = set()
         self.last_snapshot: dict | None = (
             json.loads(row["snapshot"]) if row.get("snapshot") else None
         )
@@ -252,7 +251,6 @@ class ExecutionRuntime:
         base = {"resourceType": target.type_name, "resource": target.short}
         waits = target.pattern == "waitForTaskToken"
         if waits and task_token:
-            self.tokens.add(task_token)
             if resumed and self.owner.token_known(task_token):
                 # The call went out before the restart: only the token is awaited again.
                 return await self._await(target, task_token, base)
@@ -358,7 +356,6 @@ class ExecutionRuntime:
                 token, self.arn, state, activity_arn=target.resource,
                 input_text=compact(arguments), heartbeat_s=heartbeat_s,
             )  # fmt: skip
-        self.tokens.add(token)
         try:
             output = await self.owner.await_token(token)
         except engine().TaskFailure as failure:

@@ -31,7 +31,6 @@ from sandlot.services.stepfunctions.base import (
     engine,
     error,
     merged_tags,
-    tags_out,
 )
 from sandlot.services.stepfunctions.paging import page
 from sandlot.services.stepfunctions.schema import ACTIVITIES, TOKENS
@@ -103,9 +102,6 @@ class TaskOperations(StepFunctionsBase):
         row = self.activity(params["activityArn"])
         self.store.delete(ACTIVITIES, row["arn"])
         return {}
-
-    def activity_tags(self, row: Row) -> list[dict]:
-        return tags_out(row)
 
     async def get_activity_task(self, ctx: RequestContext, params: dict) -> dict:
         """The oldest queued task of the activity, waiting up to 60 s for one; an empty
