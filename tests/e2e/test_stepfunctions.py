@@ -625,3 +625,23 @@ def test_timeout_seconds_fails_a_waiting_task_and_its_token_expires(sfn, role, c
     assert "TaskTimedOut" in history_types(sfn, run)
     token = sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"]
     assert error_of(sfn.send_task_success, taskToken=token, output="{}")["Code"] == ("TaskTimedOut")
+
+
+def test_creating_a_state_machine_needs_iam_pass_role(server, role, client):
+    """A caller allowed states:* but not iam:PassRole on the machine's role is refused,
+    as in AWS; with PassRole it may create it."""
+    from tests.e2e.roles import role_client
+
+    iam = client("iam")
+    _, limited = role_client(server.endpoint, iam, "stepfunctions",
+                             {"Version": "2012-10-17", "Statement": [
+                                 {"Effect": "Allow", "Action": "states:*", "Resource": "*"}]})  # fmt: skip
+    denied = error_of(limited.create_state_machine, name=unique("np"), definition=PASS_CHAIN,
+                      roleArn=role)  # fmt: skip
+    assert (denied["Code"], denied["HTTPStatusCode"]) == ("AccessDeniedException", 400)
+    assert "iam:PassRole" in denied["Message"]
+    _, allowed = role_client(server.endpoint, iam, "stepfunctions",
+                             {"Version": "2012-10-17", "Statement": [
+                                 {"Effect": "Allow", "Action": ["states:*", "iam:PassRole"],
+                                  "Resource": "*"}]})  # fmt: skip
+    assert allowed.create_state_machine(name=unique("p"), definition=PASS_CHAIN, roleArn=role)
