@@ -63,6 +63,9 @@ class Settings:
     # (1 s, then 2 s; throttles 0.5 s doubling to 5 s) keeps a local loop quick; "aws"
     # restores AWS's timing (1 min, then 2 min; throttles 1 s doubling to 5 min).
     retry_timing: str = "fast"
+    # EventBridge rate() schedules run this many times faster (tests: 60 makes
+    # rate(1 minute) fire every second); cron() schedules keep the wall clock.
+    schedule_speedup: float = 1.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:

@@ -21,6 +21,7 @@ from sandlot.events import s3_notifications
 from sandlot.events.async_invoke import AsyncInvocations
 from sandlot.events.delivery import Deliveries
 from sandlot.events.pollers import Pollers
+from sandlot.events.timers import Timers
 from sandlot.iam.authorizer import Authorizer
 from sandlot.iam.credentials import CredentialStore
 from sandlot.iam.decisions import FLUSH_INTERVAL_S
@@ -59,6 +60,8 @@ class Platform:
         self.async_invocations.adopt_legacy()
         s3_notifications.adopt_legacy(self.store, self.deliveries)
         self.pollers = Pollers(self)  # event source mappings (Lambda's provider drives them)
+        # Durable timers; a kind is "<service>:<name>", its provider registers the handler.
+        self.timers = Timers(self.store, resolve=lambda kind: self.provider(kind.split(":")[0]))
         self.authorizer = Authorizer(self)
         self.endpoint_url = f"http://{settings.host}:{settings.port}"
         self.function_endpoint_url = self.endpoint_url  # functions' AWS_ENDPOINT_URL
@@ -79,6 +82,7 @@ class Platform:
         # SNS registers its dead-letter hook before deliveries run.
         self.provider("sns")
         self._tasks.append(asyncio.create_task(self.deliveries.run()))
+        self._tasks.append(asyncio.create_task(self.timers.run()))
         self._tasks.append(asyncio.create_task(self._sweep_log_retention()))
         self._tasks.append(asyncio.create_task(self._flush_decisions()))
         # The engine right after start-up, not on the first invoke: its zygote then
@@ -112,6 +116,9 @@ class Platform:
         secrets = self.provider("secretsmanager")
         if secrets is not None:
             self._tasks.append(await secrets.start())
+        # Step Functions: RUNNING Standard executions resume from their last checkpoint
+        # (in a task, after ready; the language engine is imported only if one does).
+        self._tasks.append(asyncio.create_task(self._run_stepfunctions()))
         # CloudFormation: stack operations a crash interrupted roll back or finish.
         cloudformation = self.provider("cloudformation")
         if cloudformation is not None:
@@ -174,6 +181,11 @@ class Platform:
             "AWS_SECRET_ACCESS_KEY": credential.secret_access_key,
             "AWS_SESSION_TOKEN": credential.session_token or "",
         }
+
+    async def _run_stepfunctions(self) -> None:
+        stepfunctions = self.provider("stepfunctions")
+        if stepfunctions is not None:
+            await stepfunctions.run()
 
     async def _flush_decisions(self) -> None:
         try:

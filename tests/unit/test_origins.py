@@ -72,6 +72,8 @@ def test_cors_origin_only_for_trusted_pages(policy):
         "abc123.execute-api.localhost.localstack.cloud:4566",
         "localhost.localstack.cloud:4566",
         "10.0.2.15:4566",  # an IP literal: no DNS, no rebinding
+        "sync-127.0.0.1:4566",  # botocore's host prefix (StartSyncExecution, TestState)
+        "sync-states.localhost:4566",
     ],
 )
 def test_hosts_dev_mode_answers(policy, host):
@@ -86,6 +88,8 @@ def test_hosts_dev_mode_answers(policy, host):
         "localhost.attacker.example",
         "127.0.0.1.nip.io:4566",
         "localstack.cloud",
+        "sync-localhost:4566",  # single label: a search domain could complete it
+        "sync-attacker.example",
     ],
 )
 def test_hosts_dev_mode_refuses(policy, host):

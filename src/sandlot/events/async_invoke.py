@@ -176,28 +176,35 @@ class AsyncInvocations:
         if outcome.succeeded:
             if settings.on_success:
                 body = record(delivery, outcome, settings)
-                self._send(settings.on_success, body, sender, settings)
+                self._send(settings.on_success, body, sender, "Success", settings)
             return
         if settings.dead_letter:
             self._dead_letter(settings.dead_letter, delivery, outcome, sender)
         if settings.on_failure:
             body = record(delivery, outcome, settings)
-            self._send(settings.on_failure, body, sender, settings)
+            self._send(settings.on_failure, body, sender, "Failure", settings)
 
-    def _send(self, target: str, body: dict, sender: Principal, settings: AsyncSettings) -> None:
-        function_name, function_arn = settings.function_name, settings.function_arn
+    def _send(
+        self, target: str, body: dict, sender: Principal, result: str, settings: AsyncSettings
+    ) -> None:
         service = arn_service(target)
-        options = {}
+        options: dict = {}
         if service == "lambda":
             options = {"InvocationType": "Event"}
         elif service == "s3":  # failure records only; AWS's fixed object names
-            options = {"Key": failure_record_key(function_name, time.time())}
+            options = {"Key": failure_record_key(settings.function_name, time.time())}
+        elif service == "events":  # the record is the detail of AWS's destination event
+            options = {
+                "Source": "lambda",
+                "DetailType": f"Lambda Function Invocation Result - {result}",
+                "Resources": [target, settings.function_arn],
+            }
         self._deliveries.stage(
             target,
             json.dumps(body),
             principal=sender,
             options=options,
-            region=arn_region(target) or arn_region(function_arn),
+            region=arn_region(target) or arn_region(settings.function_arn),
         )
 
     def _dead_letter(

@@ -26,7 +26,9 @@ Everything a sender chooses is data in the row, not code here:
 
 Adapters: ``ADAPTERS`` maps an ARN's service (or an http(s) URL's scheme) to an
 ``async (platform, delivery) -> response``; a new target kind is one function added
-there.
+there. ``lambda`` Invoke, ``sqs`` SendMessage, ``sns`` Publish, ``events`` PutEvents
+(payload = Detail), ``logs`` CreateLogStream + PutLogEvents, ``states`` StartExecution
+(the ``stepfunctions`` API), ``scheduler`` universal targets (any operation), http(s) POST.
 """
 
 from __future__ import annotations
@@ -329,6 +331,63 @@ async def send_http(platform: Platform, delivery: Delivery) -> dict:
     raise Failed(str(status), f"HTTP {status} {reason}", {"StatusCode": status})
 
 
+async def send_events(platform: Platform, delivery: Delivery) -> dict:
+    """PutEvents of one event onto the bus the ARN names: the payload is its Detail,
+    ``options`` its Source, DetailType and Resources. A refused entry is final."""
+    entry = {"EventBusName": delivery.target, "Detail": _text(delivery.payload)}
+    for name in ("Source", "DetailType", "Resources"):
+        if delivery.options.get(name) is not None:
+            entry[name] = delivery.options[name]
+    response = await _call(platform, delivery, "events", "PutEvents", {"Entries": [entry]})
+    result = (response.get("Entries") or [{}])[0]
+    if result.get("ErrorCode"):
+        raise ServiceError(result["ErrorCode"], result.get("ErrorMessage", ""), 400)
+    return response
+
+
+async def send_logs(platform: Platform, delivery: Delivery) -> dict:
+    """One log event in the group the ARN names, in the stream ``options["logStreamName"]``
+    (created if missing), at ``options["timestamp"]`` (ms; default now)."""
+    group = delivery.target.split(":", 6)[6].removesuffix(":*")
+    stream = delivery.options["logStreamName"]
+    try:
+        await _call(
+            platform, delivery, "logs", "CreateLogStream",
+            {"logGroupName": group, "logStreamName": stream},
+        )  # fmt: skip
+    except ServiceError as error:
+        if error.code != "ResourceAlreadyExistsException":
+            raise
+    event = {
+        "timestamp": int(delivery.options.get("timestamp") or time.time() * 1000),
+        "message": _text(delivery.payload),
+    }
+    params = {"logGroupName": group, "logStreamName": stream, "logEvents": [event]}
+    return await _call(platform, delivery, "logs", "PutLogEvents", params)
+
+
+async def send_states(platform: Platform, delivery: Delivery) -> dict:
+    """StartExecution of the state machine the ARN names, with the payload as input."""
+    params = {"stateMachineArn": delivery.target, "input": _text(delivery.payload)}
+    return await _call(platform, delivery, "stepfunctions", "StartExecution", params)
+
+
+# Universal targets name a service by its SDK id; where that is not botocore's name.
+_SDK_SERVICES = {"sfn": "stepfunctions", "cloudwatchlogs": "logs", "eventbridge": "events"}
+
+
+async def send_sdk(platform: Platform, delivery: Delivery) -> dict:
+    """A universal target (``arn:aws:scheduler:::aws-sdk:<service>:<apiAction>``): that
+    operation with the payload (JSON) as its parameters, in the delivery's region."""
+    parts = delivery.target.split(":", 5)[5].split(":")
+    if len(parts) != 3 or parts[0] != "aws-sdk":
+        raise ServiceError("ValidationException", f"Not a universal target: {delivery.target}")
+    service = _SDK_SERVICES.get(parts[1], parts[1])
+    operation = parts[2][:1].upper() + parts[2][1:]
+    params = json.loads(delivery.payload) if delivery.payload.strip() else {}
+    return await _call(platform, delivery, service, operation, params)
+
+
 def _http_request(
     method: str, url: str, body: bytes, headers: dict, timeout: float
 ) -> tuple[int, str]:
@@ -350,6 +409,10 @@ ADAPTERS: dict[str, Adapter] = {
     "sqs": send_sqs,
     "sns": send_sns,
     "s3": send_s3,
+    "events": send_events,
+    "logs": send_logs,
+    "states": send_states,
+    "scheduler": send_sdk,
     "http": send_http,
     "https": send_http,
 }

@@ -55,7 +55,7 @@ MODES = ("enforce", "soft", "off")
 # account, and trust policies bind even a root). A root's requests to other services
 # are allowed without looking further.
 _RESOURCE_POLICY_SERVICES = frozenset(
-    {"lambda", "s3", "sqs", "sns", "sts", "kms", "secretsmanager"}
+    {"lambda", "s3", "sqs", "sns", "sts", "kms", "secretsmanager", "events"}
 )
 
 _NO_TRUST = "because no resource-based policy allows the sts:AssumeRole action"
@@ -82,7 +82,19 @@ _ROOT_NEVER_DENIED = frozenset(
 )
 
 # ARN service field → the provider that owns resources of that kind.
-_OWNERS = {"lambda": "lambda", "s3": "s3", "iam": "iam", "kms": "kms", "sqs": "sqs", "sns": "sns", "secretsmanager": "secretsmanager", "ssm": "ssm", "execute-api": "apigateway"}  # fmt: skip
+_OWNERS = {
+    "lambda": "lambda",
+    "s3": "s3",
+    "iam": "iam",
+    "kms": "kms",
+    "sqs": "sqs",
+    "sns": "sns",
+    "secretsmanager": "secretsmanager",
+    "ssm": "ssm",
+    "execute-api": "apigateway",
+    "events": "events",
+    "logs": "logs",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -550,4 +562,4 @@ def access_denied(service: str, message: str) -> ServiceError:
     return ServiceError(code, message, status)
 
 
-_STATUS_400_DENIALS = frozenset({"dynamodb", "dynamodbstreams"})
+_STATUS_400_DENIALS = frozenset({"dynamodb", "dynamodbstreams", "stepfunctions"})

@@ -24,6 +24,9 @@ PROVIDERS: dict[str, str] = {
     "apigateway": "sandlot.services.apigateway.provider:RestApiProvider",
     "cloudformation": "sandlot.services.cloudformation.provider:CloudFormationProvider",
     "dynamodbstreams": "sandlot.services.dynamodbstreams.provider:DynamoDBStreamsProvider",
+    "stepfunctions": "sandlot.services.stepfunctions.provider:StepFunctionsProvider",
+    "events": "sandlot.services.events.provider:EventsProvider",
+    "scheduler": "sandlot.services.scheduler.provider:SchedulerProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests

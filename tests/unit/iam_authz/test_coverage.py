@@ -134,6 +134,38 @@ SAMPLES = {
         "RoleARN": ROLE,
         "TemplateURL": "https://s3.amazonaws.com/b/t.yaml",
     },
+    "stepfunctions": {
+        "stateMachineArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:sm",
+        "stateMachineVersionArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:sm:1",
+        "stateMachineAliasArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:sm:prod",
+        "executionArn": f"arn:aws:states:{REGION}:{ACCOUNT}:execution:sm:e1",
+        "activityArn": f"arn:aws:states:{REGION}:{ACCOUNT}:activity:act",
+        "mapRunArn": f"arn:aws:states:{REGION}:{ACCOUNT}:mapRun:sm/m:1a2b",
+        "resourceArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:sm",
+        "roleArn": ROLE,
+        "routingConfiguration": [
+            {
+                "stateMachineVersionArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:sm:1",
+                "weight": 100,
+            }
+        ],
+    },  # fmt: skip
+    "events": {
+        "EventBusName": "orders",
+        "Name": "r",
+        "Rule": "r",
+        "ResourceARN": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/orders/r",
+        "TargetArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:q",
+        "ArchiveName": "a",
+        "ReplayName": "rp",
+        "EventSourceArn": f"arn:aws:events:{REGION}:{ACCOUNT}:archive/a",
+        "Destination": {"Arn": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/orders"},
+    },
+    "scheduler": {
+        "Name": "s",
+        "GroupName": "g",
+        "ResourceArn": f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule-group/g",
+    },
     "sts": {
         "RoleArn": ROLE,
         "PrincipalArn": f"arn:aws:iam::{ACCOUNT}:saml-provider/s",
@@ -213,6 +245,15 @@ PARTLY_SERVED = {
         "DescribeParameters", "GetParameterHistory", "DeleteParameter", "DeleteParameters",
         "LabelParameterVersion", "UnlabelParameterVersion", "AddTagsToResource",
         "RemoveTagsFromResource", "ListTagsForResource",
+    },
+    "events": {  # buses, policies, rules, targets, PutEvents, tags
+        "CreateEventBus", "DescribeEventBus", "UpdateEventBus", "ListEventBuses",
+        "DeleteEventBus", "PutPermission", "RemovePermission", "TagResource", "UntagResource",
+        "ListTagsForResource", "PutRule", "DescribeRule", "ListRules", "EnableRule",
+        "DisableRule", "DeleteRule", "TestEventPattern", "PutTargets", "RemoveTargets",
+        "ListTargetsByRule", "ListRuleNamesByTarget", "PutEvents", "CreateArchive",
+        "DescribeArchive", "ListArchives", "UpdateArchive", "DeleteArchive", "StartReplay",
+        "DescribeReplay", "ListReplays", "CancelReplay",
     },
     "cloudformation": {  # stacks and change sets
         "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks", "ListStacks",

@@ -22,11 +22,12 @@ from sandlot.derived import cached_json
 # The services sandlot serves today; the index holds only these.
 SERVICES = (
     "sts", "lambda", "logs", "iam", "s3", "kms", "sqs", "sns", "secretsmanager", "ssm",
-    "dynamodb", "apigatewayv2", "apigateway", "cloudformation",
+    "dynamodb", "apigatewayv2", "apigateway", "cloudformation", "stepfunctions", "events",
+    "scheduler",
 )  # fmt: skip
 # Services whose actions the authorization data lists under another prefix (the index is
 # keyed by that prefix, as actions name it).
-DATA_PREFIXES = {"apigatewayv2": "apigateway"}
+DATA_PREFIXES = {"apigatewayv2": "apigateway", "stepfunctions": "states"}
 
 _PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 

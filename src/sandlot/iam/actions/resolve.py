@@ -207,6 +207,8 @@ _NAMES: dict[str, tuple[str, ...]] = {
     "DelegationRequestId": ("DelegationRequestId",),
     "EntityPath": ("EntityPath",),
     "SamlProviderName": ("Name",),
+    "ArchiveName": ("ArchiveName",),
+    "ReplayName": ("ReplayName",),
 }
 
 
@@ -262,6 +264,8 @@ def authorizations(
         return [_apigateway(service, operation, params, region)]
     if service == "dynamodbstreams":  # its actions are DynamoDB's (dynamodb:GetRecords...)
         service = "dynamodb"
+    if service == "stepfunctions":  # botocore's name; the actions are states:*
+        service = "states"
     req = _Request(
         params, account_id, region, caller_arn, iam_path, kms_key, secret_arn, leading_keys
     )
@@ -1053,8 +1057,103 @@ def _cloudformation(req: _Request) -> _Parsed:
     return parsed
 
 
+def _states(req: _Request) -> _Parsed:
+    """Step Functions: a new state machine, activity or alias is authorized on the ARN
+    its name makes (an alias: the ARN of its routing's machine, qualified by the alias
+    name); a qualified machine ARN also sets ``states:StateMachineQualifier``."""
+    p = req.params
+    parsed = _Parsed()
+    base = f"arn:aws:states:{req.region}:{req.account}"
+    name = p.get("name")
+    routing = p.get("routingConfiguration")
+    if isinstance(name, str) and isinstance(routing, list) and routing:
+        version = (
+            routing[0].get("stateMachineVersionArn", "") if isinstance(routing[0], dict) else ""
+        )
+        parsed.arns["statemachine"] = [f"{version.rsplit(':', 1)[0]}:{name}"]
+    elif isinstance(name, str) and "definition" in p:
+        parsed.arns["statemachine"] = [f"{base}:stateMachine:{name}"]
+    elif isinstance(name, str) and "stateMachineArn" not in p:
+        parsed.arns["activity"] = [f"{base}:activity:{name}"]
+    for key in ("stateMachineArn", "stateMachineVersionArn", "stateMachineAliasArn"):
+        arn = p.get(key)
+        if isinstance(arn, str) and arn.count(":") == 7:
+            parsed.context["states:StateMachineQualifier"] = arn.rsplit(":", 1)[1]
+    resource = p.get("resourceArn")
+    if isinstance(resource, str) and ":activity:" in resource:
+        parsed.arns["activity"] = [resource]
+    elif isinstance(resource, str):
+        parsed.arns["statemachine"] = [resource]
+    return parsed
+
+
+def _events(req: _Request) -> _Parsed:
+    """EventBridge names buses by name or ARN (PutEvents per entry) and rules by name on
+    a bus: a rule on the default bus has its own ARN shape (``rule/<name>``)."""
+    p = req.params
+    parsed = _Parsed(names=_names(p))
+
+    def bus(value: object) -> tuple[str, str]:
+        if isinstance(value, str) and value.startswith("arn:"):
+            return value, value.rsplit("/", 1)[-1]
+        name = value if isinstance(value, str) and value else "default"
+        return f"arn:aws:events:{req.region}:{req.account}:event-bus/{name}", name
+
+    entries = [e for e in p.get("Entries") or [] if isinstance(e, dict)]
+    if entries:
+        parsed.arns["event-bus"] = list(
+            dict.fromkeys(bus(e.get("EventBusName"))[0] for e in entries)
+        )
+        for key, condition in (("Source", "events:source"), ("DetailType", "events:detail-type")):
+            values = [e[key] for e in entries if isinstance(e.get(key), str)]
+            if values:
+                parsed.context[condition] = list(dict.fromkeys(values))
+        return parsed
+    # Bus operations name their bus Name (only event-bus actions read this entry); an
+    # archive its bus EventSourceArn, a replay Destination.Arn.
+    source = p.get("EventSourceArn")
+    destination = p.get("Destination") if isinstance(p.get("Destination"), dict) else {}
+    if isinstance(source, str) and ":archive/" in source:
+        parsed.arns["archive"] = [source]  # a replay's (EventSourceArn is not a target)
+    if isinstance(source, str) and ":event-bus/" in source:
+        parsed.arns["event-bus"] = [source]
+    elif isinstance(destination.get("Arn"), str):
+        parsed.arns["event-bus"] = [destination["Arn"]]
+    else:
+        parsed.arns["event-bus"] = [bus(p.get("EventBusName") or p.get("Name"))[0]]
+    rule = p.get("Rule") or p.get("Name")
+    if isinstance(rule, str):
+        rule_bus, custom = bus(p.get("EventBusName"))
+        region, account = rule_bus.split(":")[3], rule_bus.split(":")[4]
+        on_default = custom == "default"
+        base = f"arn:aws:events:{region}:{account}:rule/"
+        parsed.arns["rule-on-default-event-bus"] = [base + rule] if on_default else []
+        parsed.arns["rule-on-custom-event-bus"] = [] if on_default else [f"{base}{custom}/{rule}"]
+    targets = [t["Arn"] for t in p.get("Targets") or [] if isinstance(t, dict) and "Arn" in t]
+    if targets:
+        parsed.context["events:TargetArn"] = targets
+    return parsed
+
+
+def _scheduler(req: _Request) -> _Parsed:
+    """Scheduler names a schedule by Name in GroupName (default ``default``) and a group
+    by Name."""
+    p = req.params
+    parsed = _Parsed()
+    name = p.get("Name")
+    base = f"arn:aws:scheduler:{req.region}:{req.account}"
+    if isinstance(name, str):
+        group = p.get("GroupName") if isinstance(p.get("GroupName"), str) else "default"
+        parsed.arns["schedule"] = [f"{base}:schedule/{group}/{name}"]
+        parsed.arns["schedule-group"] = [f"{base}:schedule-group/{name}"]
+    return parsed
+
+
 _EXTRACTORS: dict[str, Callable[[_Request], _Parsed]] = {
+    "states": _states,
     "cloudformation": _cloudformation,
+    "events": _events,
+    "scheduler": _scheduler,
     "sns": _sns,
     "dynamodb": _dynamodb,
     "ssm": _ssm,

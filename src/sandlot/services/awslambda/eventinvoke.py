@@ -46,13 +46,13 @@ MIGRATIONS = [Migration(1, create=EVENT_INVOKE_CONFIGS)]
 
 _MEMBERS = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
 # Destination ARN service → the operation the execution role must be allowed.
-# What the execution role must be allowed for each destination (S3: AWS also asks for
-# ListBucket on the bucket).
+# (S3: AWS also asks for ListBucket on the bucket.)
 _SENDS = {
     "sqs": ("SendMessage",),
     "sns": ("Publish",),
     "lambda": ("Invoke",),
     "s3": ("PutObject", "ListObjectsV2"),
+    "events": ("PutEvents",),
 }
 
 
@@ -184,8 +184,6 @@ class EventInvokeOperations(LambdaBase):
         """AWS's checks of a destination: a supported ARN, and an execution role that may
         send to it."""
         service = arn_service(target)
-        if service == "events":
-            raise invalid(f"sandlot does not deliver to {service} destinations yet: {target}")
         if service not in _SENDS:
             raise invalid("The provided destination config DestinationConfig is invalid.")
         if not self.role_may_send(role, name, target, ctx.region):
@@ -229,6 +227,9 @@ class EventInvokeOperations(LambdaBase):
                 ("PutObject", {"Bucket": bucket, "Key": key}),
                 ("ListObjectsV2", {"Bucket": bucket}),
             ]
+        elif service == "events":
+            entry = {"EventBusName": target, "Source": "lambda", "DetailType": "x", "Detail": "{}"}
+            checks = [("PutEvents", {"Entries": [entry]})]
         else:
             checks = [("Invoke", {"FunctionName": target})]
         try:

@@ -54,6 +54,13 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::Logs::LogGroup": "sandlot.services.logs.resources:LogGroup",
     "AWS::ApiGatewayV2::DomainName": "sandlot.services.apigatewayv2.stack_resources:DomainName",
     "AWS::ApiGatewayV2::ApiMapping": "sandlot.services.apigatewayv2.stack_resources:ApiMapping",
+    "AWS::StepFunctions::StateMachine": "sandlot.services.stepfunctions.resources:StateMachine",
+    "AWS::StepFunctions::Activity": "sandlot.services.stepfunctions.resources:Activity",
+    "AWS::Events::EventBus": "sandlot.services.events.resources:EventBus",
+    "AWS::Events::Rule": "sandlot.services.events.resources:Rule",
+    "AWS::Events::EventBusPolicy": "sandlot.services.events.resources:EventBusPolicy",
+    "AWS::Scheduler::Schedule": "sandlot.services.scheduler.resources:Schedule",
+    "AWS::Scheduler::ScheduleGroup": "sandlot.services.scheduler.resources:ScheduleGroup",
 }
 
 

@@ -19,6 +19,7 @@ from sandlot.protocol import ServiceError
 from sandlot.services.logs.exports import ExportOperations
 from sandlot.services.logs.filter_pattern import FilterPatternError, Pattern, compile_pattern
 from sandlot.services.logs.filters import FilterOperations
+from sandlot.services.logs.policies import ResourcePolicyOperations
 from sandlot.services.logs.queries import QueryOperations
 from sandlot.services.logs.storage import LogStorage, Row, message_bytes, position
 from sandlot.services.logs.tokens import (
@@ -72,7 +73,9 @@ def _group_arn(ctx: RequestContext, name: str) -> str:
     return f"arn:aws:logs:{ctx.region}:{ctx.account_id}:log-group:{name}"
 
 
-class LogsProvider(FilterOperations, QueryOperations, ExportOperations, Provider):
+class LogsProvider(
+    FilterOperations, QueryOperations, ExportOperations, ResourcePolicyOperations, Provider
+):
     service = "logs"
 
     def __init__(self, platform) -> None:

@@ -128,6 +128,21 @@ EXPORTS = Table(
     indexes=(("account_id", "region", "created_ms"),),
 )
 
+# Resource policies (PutResourcePolicy): account-wide (resource_arn "") or one group's.
+RESOURCE_POLICIES = Table(
+    "logs_resource_policies",
+    columns={
+        "account_id": "TEXT",
+        "region": "TEXT",
+        "name": "TEXT",
+        "resource_arn": "TEXT",  # "" for an account-level policy
+        "document": "TEXT",
+        "revision": "TEXT",
+        "updated_ms": "INTEGER",
+    },
+    key=("account_id", "region", "name", "resource_arn"),
+)
+
 MIGRATIONS = [
     Migration(1, create=GROUPS),
     Migration(2, create=STREAMS),
@@ -136,4 +151,5 @@ MIGRATIONS = [
     Migration(5, create=FILTERS),
     Migration(6, create=QUERIES),
     Migration(7, create=EXPORTS),
+    Migration(8, create=RESOURCE_POLICIES),
 ]

@@ -1,0 +1,602 @@
+"""EventBridge end to end: buses and their policies, rules matching with the shared
+pattern engine, targets reached through the delivery path as AWS reaches them (the
+function's or queue's resource policy must allow events.amazonaws.com for the rule),
+input transformation, dead-letter queues with AWS's attributes, and PutEvents' limits."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from tests.e2e.conftest import aws, error_of, make_client
+from tests.e2e.functions import create_function, unique, wait_for_log_events
+from tests.e2e.roles import ensure_role, trust_policy
+
+ACCOUNT = "000000000000"
+
+
+def _queue(sqs, name: str, rule_arn: str | None = None, *, fifo: bool = False) -> tuple[str, str]:
+    """(URL, ARN) of a new queue whose policy lets EventBridge send for ``rule_arn``."""
+    attributes = {"FifoQueue": "true"} if fifo else {}
+    url = sqs.create_queue(QueueName=name + (".fifo" if fifo else ""), Attributes=attributes)[
+        "QueueUrl"
+    ]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    if rule_arn:
+        _allow_events(sqs, url, arn, rule_arn)
+    return url, arn
+
+
+def _allow_events(sqs, url: str, arn: str, rule_arn: str) -> None:
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+            }
+        ],
+    }
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+
+
+def _receive(sqs, url: str, count: int = 1, timeout: float = 15) -> list[dict]:
+    messages: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while len(messages) < count and time.monotonic() < deadline:
+        got = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+        ).get("Messages", [])
+        for message in got:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        messages += got
+    return messages
+
+
+def _rule_to_queue(events, sqs, pattern: dict, **target) -> tuple[str, str]:
+    """A rule on the default bus sending to a new queue; (rule name, queue URL)."""
+    name = unique("rule")
+    rule_arn = events.put_rule(Name=name, EventPattern=json.dumps(pattern))["RuleArn"]
+    url, arn = _queue(sqs, unique("q"), rule_arn)
+    answer = events.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": arn, **target}])
+    assert answer["FailedEntryCount"] == 0, answer
+    return name, url
+
+
+def test_put_events_reaches_a_queue_with_the_exact_envelope(client):
+    events, sqs = client("events"), client("sqs")
+    source = unique("app.orders")
+    _, url = _rule_to_queue(
+        events, sqs, {"source": [source], "detail": {"total": [{"numeric": [">", 10]}]}}
+    )
+    answer = events.put_events(
+        Entries=[
+            {"Source": source, "DetailType": "Order Placed", "Detail": '{"total": 5}'},
+            {
+                "Source": source,
+                "DetailType": "Order Placed",
+                "Detail": json.dumps({"total": 42, "items": ["a"]}),
+                "Resources": ["arn:aws:s3:::bucket"],
+            },
+        ]
+    )
+    assert answer["FailedEntryCount"] == 0
+    event_id = answer["Entries"][1]["EventId"]
+    [message] = _receive(sqs, url)
+    event = json.loads(message["Body"])
+    assert list(event) == [
+        "version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail",
+    ]  # fmt: skip
+    assert event["version"] == "0" and event["id"] == event_id
+    assert event["detail-type"] == "Order Placed" and event["source"] == source
+    assert event["account"] == ACCOUNT and event["region"] == "us-east-1"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", event["time"])
+    assert event["resources"] == ["arn:aws:s3:::bucket"]
+    assert event["detail"] == {"total": 42, "items": ["a"]}
+    assert _receive(sqs, url, timeout=1.5) == []  # the first event did not match
+
+
+def test_a_queue_whose_policy_does_not_allow_the_rule_gets_nothing(client):
+    events, sqs = client("events"), client("sqs")
+    source = unique("app")
+    name = unique("rule")
+    events.put_rule(Name=name, EventPattern=json.dumps({"source": [source]}))
+    url, arn = _queue(sqs, unique("q"))  # no policy: EventBridge may not send
+    events.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": arn}])
+    events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": "{}"}])
+    assert _receive(sqs, url, timeout=2) == []
+
+
+def test_input_transformer_input_path_and_constant_input(client):
+    events, sqs = client("events"), client("sqs")
+    source = unique("app")
+    rule = unique("rule")
+    rule_arn = events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))["RuleArn"]
+    queues = {}
+    for key in ("json", "text", "path", "const"):
+        queues[key] = _queue(sqs, unique(f"q-{key}"), rule_arn)
+    template = (
+        '{"instance": <instance>, "state": "<state> now", "count": <count>, '
+        '"missing": <missing>, "rule": "<aws.events.rule-name>", "event": <aws.events.event.json>}'
+    )
+    paths = {
+        "instance": "$.detail.instance-id",
+        "state": "$.detail.state",
+        "count": "$.detail.counts[1]",
+        "missing": "$.detail.nothing",
+    }
+    events.put_targets(
+        Rule=rule,
+        Targets=[
+            {
+                "Id": "json",
+                "Arn": queues["json"][1],
+                "InputTransformer": {"InputPathsMap": paths, "InputTemplate": template},
+            },
+            {
+                "Id": "text",
+                "Arn": queues["text"][1],
+                "InputTransformer": {
+                    "InputPathsMap": {
+                        "instance": "$.detail.instance-id",
+                        "state": "$.detail.state",
+                    },
+                    "InputTemplate": '"instance <instance> is in <state>"',
+                },
+            },
+            {"Id": "path", "Arn": queues["path"][1], "InputPath": "$.detail.counts"},
+            {"Id": "const", "Arn": queues["const"][1], "Input": '{"fixed": true}'},
+        ],
+    )
+    detail = {"instance-id": "i-123", "state": 'say "hi"', "counts": [1, 2]}
+    event_id = events.put_events(
+        Entries=[{"Source": source, "DetailType": "t", "Detail": json.dumps(detail)}]
+    )["Entries"][0]["EventId"]
+    body = json.loads(_receive(sqs, queues["json"][0])[0]["Body"])
+    assert body["instance"] == "i-123"  # outside quotes: the JSON value
+    assert body["state"] == 'say "hi" now'  # inside quotes: the raw text
+    assert body["count"] == 2 and body["missing"] is None and body["rule"] == rule
+    assert body["event"]["id"] == event_id and body["event"]["detail"] == detail
+    assert _receive(sqs, queues["text"][0])[0]["Body"] == '"instance i-123 is in say \\"hi\\""'
+    assert json.loads(_receive(sqs, queues["path"][0])[0]["Body"]) == [1, 2]
+    assert json.loads(_receive(sqs, queues["const"][0])[0]["Body"]) == {"fixed": True}
+
+
+def test_input_transformer_validation(client):
+    events = client("events")
+    rule = unique("rule")
+    events.put_rule(Name=rule, EventPattern='{"source": ["x"]}')
+    target = {"Id": "t", "Arn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:q"}
+    error = error_of(
+        events.put_targets,
+        Rule=rule,
+        Targets=[{**target, "InputTransformer": {"InputPathsMap": {}, "InputTemplate": "<nope>"}}],
+    )
+    assert error["Code"] == "ValidationException" and "nope" in error["Message"]
+    error = error_of(
+        events.put_targets, Rule=rule, Targets=[{**target, "Input": "{}", "InputPath": "$.detail"}]
+    )
+    assert error["Code"] == "ValidationException"
+
+
+def test_a_lambda_target_runs_with_the_event(client):
+    events, lam, logs = client("events"), client("lambda"), client("logs")
+    source = unique("app")
+    function = unique("fn")
+    code = "import json\ndef handler(event, context):\n    print('GOT ' + json.dumps(event))\n"
+    arn = create_function(lam, function, {"app.py": code})["FunctionArn"]
+    rule = unique("rule")
+    rule_arn = events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))["RuleArn"]
+    lam.add_permission(
+        FunctionName=function,
+        StatementId="events",
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+        SourceArn=rule_arn,
+    )
+    events.put_targets(Rule=rule, Targets=[{"Id": "fn", "Arn": arn}])
+    event_id = events.put_events(
+        Entries=[{"Source": source, "DetailType": "t", "Detail": '{"n": 1}'}]
+    )["Entries"][0]["EventId"]
+    found = wait_for_log_events(logs, function, f'"{event_id}"')
+    assert found, "the function never ran"
+    event = json.loads(found[0]["message"].split("GOT ", 1)[1])
+    assert event["id"] == event_id and event["detail"] == {"n": 1}
+
+
+def test_a_target_that_refuses_the_rule_goes_to_the_dead_letter_queue(client):
+    events, lam, sqs = client("events"), client("lambda"), client("sqs")
+    source = unique("app")
+    function = unique("fn")
+    code = "def handler(event, context):\n    return 1\n"
+    arn = create_function(lam, function, {"app.py": code})["FunctionArn"]  # no permission
+    rule = unique("rule")
+    rule_arn = events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))["RuleArn"]
+    dlq_url, dlq_arn = _queue(sqs, unique("dlq"), rule_arn)
+    events.put_targets(
+        Rule=rule,
+        Targets=[
+            {
+                "Id": "fn",
+                "Arn": arn,
+                "Input": '{"transformed": true}',
+                "DeadLetterConfig": {"Arn": dlq_arn},
+                "RetryPolicy": {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 60},
+            }
+        ],
+    )
+    event_id = events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": "{}"}])[
+        "Entries"
+    ][0]["EventId"]
+    [message] = _receive(sqs, dlq_url)
+    assert json.loads(message["Body"])["id"] == event_id  # the event, not the target's input
+    attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+    assert attributes["RULE_ARN"] == rule_arn
+    assert attributes["TARGET_ARN"] == arn
+    assert attributes["ERROR_CODE"] == "NO_PERMISSIONS"
+    assert attributes["ERROR_MESSAGE"]
+
+
+def test_test_event_pattern(client):
+    events = client("events")
+    event = {
+        "id": "1", "account": ACCOUNT, "source": "app", "time": "2024-01-01T00:00:00Z",
+        "region": "us-east-1", "detail-type": "t", "resources": [], "detail": {"price": 150},
+    }  # fmt: skip
+    numeric = json.dumps({"detail": {"price": [{"numeric": [">", 100]}]}})
+    assert events.test_event_pattern(EventPattern=numeric, Event=json.dumps(event))["Result"]
+    as_string = {**event, "detail": {"price": "150"}}
+    assert not events.test_event_pattern(EventPattern=numeric, Event=json.dumps(as_string))[
+        "Result"
+    ]
+    error = error_of(events.test_event_pattern, EventPattern='{"a": 1}', Event=json.dumps(event))
+    assert error["Code"] == "InvalidEventPatternException"
+    assert error["Message"].startswith("Event pattern is not valid. Reason: ")
+
+
+def test_put_events_limits_and_entry_errors(client):
+    events = client("events")
+    entry = {"Source": "app", "DetailType": "t", "Detail": "{}"}
+    error = error_of(events.put_events, Entries=[entry] * 11)
+    assert error["Code"] == "ValidationException"
+    big = {**entry, "Detail": json.dumps({"x": "y" * 200_000})}
+    error = error_of(events.put_events, Entries=[big, big])
+    assert error["Code"] == "ValidationException"
+    answer = events.put_events(
+        Entries=[
+            entry,
+            {"Source": "app", "DetailType": "t"},
+            {**entry, "Detail": "not json"},
+            {**entry, "Source": "aws.s3"},
+            {**entry, "EventBusName": "no-such-bus"},
+        ]
+    )
+    assert answer["FailedEntryCount"] == 4
+    codes = [e.get("ErrorCode") for e in answer["Entries"]]
+    assert codes == [
+        None, "InvalidArgument", "MalformedDetail", "NotAuthorizedForSourceException",
+        "ResourceNotFoundException",
+    ]  # fmt: skip
+    assert "EventId" in answer["Entries"][0]
+
+
+def test_rules_lifecycle(client):
+    events = client("events")
+    bus = unique("bus")
+    events.create_event_bus(Name=bus)
+    error = error_of(events.create_event_bus, Name=bus)
+    assert error["Code"] == "ResourceAlreadyExistsException"
+    name = unique("rule")
+    arn = events.put_rule(Name=name, EventBusName=bus, EventPattern='{"source": ["a"]}')["RuleArn"]
+    assert arn == f"arn:aws:events:us-east-1:{ACCOUNT}:rule/{bus}/{name}"
+    described = events.describe_rule(Name=name, EventBusName=bus)
+    assert described["State"] == "ENABLED" and described["EventBusName"] == bus
+    events.disable_rule(Name=name, EventBusName=bus)
+    assert events.describe_rule(Name=name, EventBusName=bus)["State"] == "DISABLED"
+    assert [r["Name"] for r in events.list_rules(EventBusName=bus)["Rules"]] == [name]
+    target = {"Id": "q", "Arn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:q"}
+    events.put_targets(Rule=name, EventBusName=bus, Targets=[target])
+    assert events.list_targets_by_rule(Rule=name, EventBusName=bus)["Targets"] == [target]
+    assert events.list_rule_names_by_target(TargetArn=target["Arn"], EventBusName=bus)[
+        "RuleNames"
+    ] == [name]
+    error = error_of(events.delete_rule, Name=name, EventBusName=bus)
+    assert (error["Code"], error["Message"]) == (
+        "ValidationException",
+        "Rule can't be deleted since it has targets.",
+    )
+    events.remove_targets(Rule=name, EventBusName=bus, Ids=["q"])
+    events.delete_rule(Name=name, EventBusName=bus)
+    error = error_of(events.describe_rule, Name=name, EventBusName=bus)
+    assert error["Code"] == "ResourceNotFoundException"
+    error = error_of(
+        events.put_rule, Name=name, EventBusName=bus, ScheduleExpression="rate(1 minute)"
+    )
+    assert error["Code"] == "ValidationException"
+    error = error_of(events.put_rule, Name=name, ScheduleExpression="rate(1 minutes)")
+    assert (error["Code"], error["Message"]) == (
+        "ValidationException",
+        "Parameter ScheduleExpression is not valid.",
+    )
+    events.delete_event_bus(Name=bus)
+    assert bus not in [b["Name"] for b in events.list_event_buses()["EventBuses"]]
+
+
+def test_fifo_queue_target_gets_the_message_group(client):
+    events, sqs = client("events"), client("sqs")
+    source = unique("app")
+    rule = unique("rule")
+    rule_arn = events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))["RuleArn"]
+    url, arn = _queue(sqs, unique("q"), rule_arn, fifo=True)
+    error = error_of(events.put_targets, Rule=rule, Targets=[{"Id": "q", "Arn": arn}])
+    assert error["Message"] == "Parameter(s) SqsParameters must be specified for target: q."
+    events.put_targets(
+        Rule=rule, Targets=[{"Id": "q", "Arn": arn, "SqsParameters": {"MessageGroupId": "g1"}}]
+    )
+    event_id = events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": "{}"}])[
+        "Entries"
+    ][0]["EventId"]
+    deadline = time.monotonic() + 15
+    got: list = []
+    while not got and time.monotonic() < deadline:
+        got = sqs.receive_message(
+            QueueUrl=url,
+            WaitTimeSeconds=1,
+            AttributeNames=["MessageGroupId", "MessageDeduplicationId"],
+        ).get("Messages", [])
+    [message] = got
+    assert json.loads(message["Body"])["id"] == event_id
+    assert message["Attributes"]["MessageGroupId"] == "g1"
+    assert message["Attributes"]["MessageDeduplicationId"] == event_id
+
+
+def test_cross_account_put_events_needs_the_bus_policy(client, server):
+    events, sqs = client("events"), client("sqs")
+    other = make_client(server.endpoint, "events", key="222222222222")
+    bus = unique("shared")
+    bus_arn = events.create_event_bus(Name=bus)["EventBusArn"]
+    rule = unique("rule")
+    rule_arn = events.put_rule(Name=rule, EventBusName=bus, EventPattern='{"source": ["partner"]}')[
+        "RuleArn"
+    ]
+    url, arn = _queue(sqs, unique("q"), rule_arn)
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+    entry = {"Source": "partner", "DetailType": "t", "Detail": "{}", "EventBusName": bus_arn}
+    error = error_of(other.put_events, Entries=[entry])
+    assert error["Code"] == "AccessDeniedException"
+    events.put_permission(
+        EventBusName=bus, Action="events:PutEvents", Principal="222222222222", StatementId="partner"
+    )
+    policy = json.loads(events.describe_event_bus(Name=bus)["Policy"])
+    assert policy["Statement"][0]["Principal"] == {"AWS": "arn:aws:iam::222222222222:root"}
+    assert other.put_events(Entries=[entry])["FailedEntryCount"] == 0
+    [message] = _receive(sqs, url)
+    assert json.loads(message["Body"])["account"] == "222222222222"
+    events.remove_permission(EventBusName=bus, StatementId="partner")
+    assert error_of(other.put_events, Entries=[entry])["Code"] == "AccessDeniedException"
+
+
+def test_another_bus_as_a_target_with_a_role(client):
+    events, sqs, iam = client("events"), client("sqs"), client("iam")
+    source = unique("app")
+    inner = unique("inner")
+    inner_arn = events.create_event_bus(Name=inner)["EventBusArn"]
+    role_name = unique("events-role")
+    role = ensure_role(iam, role_name, trust=trust_policy({"Service": "events.amazonaws.com"}))
+    iam.put_role_policy(
+        RoleName=role_name,
+        PolicyName="put",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "events:PutEvents", "Resource": inner_arn}
+                ],
+            }
+        ),
+    )
+    outer_rule = unique("rule")
+    events.put_rule(Name=outer_rule, EventPattern=json.dumps({"source": [source]}))
+    events.put_targets(Rule=outer_rule, Targets=[{"Id": "bus", "Arn": inner_arn, "RoleArn": role}])
+    inner_rule = unique("rule")
+    inner_rule_arn = events.put_rule(
+        Name=inner_rule, EventBusName=inner, EventPattern=json.dumps({"source": [source]})
+    )["RuleArn"]
+    url, arn = _queue(sqs, unique("q"), inner_rule_arn)
+    events.put_targets(Rule=inner_rule, EventBusName=inner, Targets=[{"Id": "q", "Arn": arn}])
+    events.put_events(Entries=[{"Source": source, "DetailType": "hop", "Detail": '{"a": 1}'}])
+    [message] = _receive(sqs, url)
+    event = json.loads(message["Body"])
+    assert (event["source"], event["detail-type"], event["detail"]) == (source, "hop", {"a": 1})
+
+
+def test_the_aws_cli_drives_rules_and_put_events(server, client):
+    sqs = client("sqs")
+    source = unique("cli")
+    rule = unique("rule")
+    rule_arn = aws(
+        server.endpoint, "events", "put-rule", "--name", rule,
+        "--event-pattern", json.dumps({"source": [source]}),
+    )["RuleArn"]  # fmt: skip
+    url, arn = _queue(sqs, unique("q"), rule_arn)
+    aws(server.endpoint, "events", "put-targets", "--rule", rule, "--targets", f"Id=q,Arn={arn}")
+    entries = json.dumps([{"Source": source, "DetailType": "cli", "Detail": '{"via": "cli"}'}])
+    answer = aws(server.endpoint, "events", "put-events", "--entries", entries)
+    assert answer["FailedEntryCount"] == 0
+    [message] = _receive(sqs, url)
+    assert json.loads(message["Body"])["detail"] == {"via": "cli"}
+
+
+@pytest.mark.parametrize(
+    "expression", ["rate(0 minutes)", "cron(0 12 * * * *)", "cron(0 25 * * ? *)"]
+)
+def test_invalid_schedule_expressions_are_refused(client, expression):
+    error = error_of(client("events").put_rule, Name=unique("r"), ScheduleExpression=expression)
+    assert (error["Code"], error["Message"]) == (
+        "ValidationException",
+        "Parameter ScheduleExpression is not valid.",
+    )
+
+
+def test_lambda_destination_to_a_bus(client):
+    events, lam, sqs, iam = client("events"), client("lambda"), client("sqs"), client("iam")
+    role_name = unique("dest-role")
+    role = ensure_role(
+        iam,
+        role_name,
+        managed=("arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",),
+    )
+    bus_arn = f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default"
+    iam.put_role_policy(
+        RoleName=role_name,
+        PolicyName="put",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "events:PutEvents", "Resource": bus_arn}
+                ],
+            }
+        ),
+    )
+    function = unique("fn")
+    code = "def handler(event, context):\n    return {'echo': event}\n"
+    create_function(lam, function, {"app.py": code}, role=role)
+    lam.put_function_event_invoke_config(
+        FunctionName=function, DestinationConfig={"OnSuccess": {"Destination": bus_arn}}
+    )
+    rule = unique("rule")
+    pattern = {
+        "source": ["lambda"],
+        "detail-type": ["Lambda Function Invocation Result - Success"],
+        "detail": {"requestPayload": {"marker": [function]}},
+    }
+    rule_arn = events.put_rule(Name=rule, EventPattern=json.dumps(pattern))["RuleArn"]
+    url, arn = _queue(sqs, unique("q"), rule_arn)
+    events.put_targets(Rule=rule, Targets=[{"Id": "q", "Arn": arn}])
+    lam.invoke(
+        FunctionName=function, InvocationType="Event", Payload=json.dumps({"marker": function})
+    )
+    [message] = _receive(sqs, url, timeout=30)
+    event = json.loads(message["Body"])
+    assert event["source"] == "lambda"
+    assert event["resources"][0] == bus_arn
+    assert event["resources"][1].endswith(f":function:{function}:$LATEST")
+    assert event["detail"]["requestContext"]["condition"] == "Success"
+    assert event["detail"]["responsePayload"] == {"echo": {"marker": function}}
+
+
+def test_a_log_group_target_needs_the_logs_resource_policy(client):
+    events, logs, sqs = client("events"), client("logs"), client("sqs")
+    source = unique("app")
+    group = f"/aws/events/{unique('g')}"
+    logs.create_log_group(logGroupName=group)
+    group_arn = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{group}"
+    rule = unique("rule")
+    rule_arn = events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))["RuleArn"]
+    dlq_url, dlq_arn = _queue(sqs, unique("dlq"), rule_arn)
+    events.put_targets(
+        Rule=rule,
+        Targets=[{"Id": "logs", "Arn": group_arn, "DeadLetterConfig": {"Arn": dlq_arn}}],
+    )
+    entry = {"Source": source, "DetailType": "t", "Detail": '{"n": 1}'}
+    refused = events.put_events(Entries=[entry])["Entries"][0]["EventId"]
+    [dead] = _receive(sqs, dlq_url)  # no logs resource policy: EventBridge may not write
+    assert json.loads(dead["Body"])["id"] == refused
+    assert dead["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "NO_PERMISSIONS"
+    logs.put_resource_policy(
+        policyName=unique("events-to-logs"),
+        policyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "events.amazonaws.com"},
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                        "Resource": f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/events/*:*",
+                    }
+                ],
+            }
+        ),
+    )
+    event_id = events.put_events(Entries=[entry])["Entries"][0]["EventId"]
+    deadline = time.monotonic() + 15
+    found: list = []
+    while not found and time.monotonic() < deadline:
+        try:  # one stream per event, named by the event's id
+            found = logs.get_log_events(logGroupName=group, logStreamName=event_id)["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            time.sleep(0.1)
+    assert found and json.loads(found[0]["message"])["id"] == event_id
+
+
+def test_archive_and_replay(client):
+    events, sqs = client("events"), client("sqs")
+    source = unique("app")
+    bus = unique("bus")
+    bus_arn = events.create_event_bus(Name=bus)["EventBusArn"]
+    archive = unique("arch")
+    archive_arn = events.create_archive(
+        ArchiveName=archive,
+        EventSourceArn=bus_arn,
+        EventPattern=json.dumps({"source": [source], "detail": {"keep": [True]}}),
+    )["ArchiveArn"]
+    error = error_of(events.create_archive, ArchiveName=archive, EventSourceArn=bus_arn)
+    assert error["Code"] == "ResourceAlreadyExistsException"
+    began = time.time() - 1
+    entries = [
+        {"Source": source, "DetailType": "t", "Detail": json.dumps({"keep": keep, "n": n}),
+         "EventBusName": bus}
+        for n, keep in enumerate([True, False, True])
+    ]  # fmt: skip
+    ids = [e["EventId"] for e in events.put_events(Entries=entries)["Entries"]]
+    described = events.describe_archive(ArchiveName=archive)
+    assert described["EventCount"] == 2 and described["State"] == "ENABLED"
+    # Rules made after the events: only a replay can bring them the archived ones.
+    rule = unique("rule")
+    rule_arn = events.put_rule(
+        Name=rule, EventBusName=bus, EventPattern=json.dumps({"source": [source]})
+    )["RuleArn"]
+    url, arn = _queue(sqs, unique("q"), rule_arn)
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+    error = error_of(
+        events.start_replay,
+        ReplayName=unique("rp"),
+        EventSourceArn=archive_arn,
+        EventStartTime=began,
+        EventEndTime=time.time() + 1,
+        Destination={"Arn": f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default"},
+    )
+    assert "Cross event bus replay is not permitted" in error["Message"]
+    replay = unique("rp")
+    started = events.start_replay(
+        ReplayName=replay,
+        EventSourceArn=archive_arn,
+        EventStartTime=began,
+        EventEndTime=time.time() + 1,
+        Destination={"Arn": bus_arn, "FilterArns": [rule_arn]},
+    )
+    assert started["State"] == "STARTING"
+    messages = _receive(sqs, url, count=2)
+    replayed = sorted((json.loads(m["Body"]) for m in messages), key=lambda e: e["detail"]["n"])
+    assert [e["id"] for e in replayed] == [ids[0], ids[2]]
+    assert all(e["replay-name"] == replay for e in replayed)
+    deadline = time.monotonic() + 10
+    while events.describe_replay(ReplayName=replay)["State"] != "COMPLETED":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert events.describe_archive(ArchiveName=archive)["EventCount"] == 2  # not re-archived
+    assert [r["ReplayName"] for r in events.list_replays(NamePrefix=replay)["Replays"]] == [replay]
+    events.delete_archive(ArchiveName=archive)
+    assert error_of(events.describe_archive, ArchiveName=archive)["Code"] == (
+        "ResourceNotFoundException"
+    )
