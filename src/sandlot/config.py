@@ -59,6 +59,9 @@ class Settings:
     # (1 s, then 2 s; throttles 0.5 s doubling to 5 s) keeps a local loop quick; "aws"
     # restores AWS's timing (1 min, then 2 min; throttles 1 s doubling to 5 min).
     retry_timing: str = "fast"
+    # How long a CloudFormation custom resource waits for its answer when the template
+    # gives no ServiceTimeout (AWS: 3600 s); shorter for tests.
+    custom_resource_timeout_seconds: float = 3600.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
