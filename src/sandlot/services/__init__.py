@@ -24,6 +24,7 @@ PROVIDERS: dict[str, str] = {
     "apigateway": "sandlot.services.apigateway.provider:RestApiProvider",
     "cloudformation": "sandlot.services.cloudformation.provider:CloudFormationProvider",
     "dynamodbstreams": "sandlot.services.dynamodbstreams.provider:DynamoDBStreamsProvider",
+    "ecr": "sandlot.services.ecr.provider:EcrProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests

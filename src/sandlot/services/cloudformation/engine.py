@@ -167,7 +167,13 @@ class StackRun:
         rows = self.rows()
         scope = self.scope(template, chosen, rows)
         wanted = active_resources(template, scope.conditions)
-        needs = graphs.dependencies({**template, "Resources": wanted})
+        # The whole template's graph: an Fn::If branch not taken may name a resource
+        # whose Condition is false (CDK's bootstrap template does), as AWS allows.
+        needs = {
+            name: after & set(wanted)
+            for name, after in graphs.dependencies(template).items()
+            if name in wanted
+        }
 
         async def apply(logical_id: str) -> None:
             definition = wanted[logical_id]
