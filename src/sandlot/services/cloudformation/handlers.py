@@ -38,6 +38,7 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::Lambda::EventInvokeConfig": "sandlot.services.awslambda.resources:EventInvokeConfig",
     "AWS::SSM::Parameter": "sandlot.services.ssm.resources:Parameter",
     "AWS::Logs::LogGroup": "sandlot.services.logs.resources:LogGroup",
+    "AWS::CDK::Metadata": "sandlot.services.cloudformation.resources:CdkMetadata",
     "AWS::ECR::Repository": "sandlot.services.ecr.resources:Repository",
     "AWS::CloudFormation::CustomResource": "sandlot.services.cloudformation.custom:CustomResource",
     "AWS::CloudFormation::WaitConditionHandle": "sandlot.services.cloudformation.custom:WaitConditionHandle",
