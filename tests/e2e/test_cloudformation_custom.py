@@ -391,3 +391,24 @@ def test_custom_resource_waits_across_a_restart(tmp_path) -> None:
         stack = _wait(cfn, "restarts")
         assert stack["StackStatus"] == "CREATE_COMPLETE"
         assert _outputs(stack) == {"V": "after restart"}
+
+
+def test_default_timeout_is_a_setting(tmp_path) -> None:
+    """SANDLOT_CUSTOM_RESOURCE_TIMEOUT_SECONDS shortens the default ServiceTimeout
+    (AWS's 3600 s) for a custom resource that names none."""
+    env = {"SANDLOT_CUSTOM_RESOURCE_TIMEOUT_SECONDS": "1"}
+    with SandlotServer(tmp_path, lambda_role=False, env=env) as quick:
+        sns = make_client(quick.endpoint, "sns")
+        topic = sns.create_topic(Name="nobody-answers")["TopicArn"]
+        cfn = make_client(quick.endpoint, "cloudformation")
+        template = {
+            "Resources": {"Mute": {"Type": "Custom::Mute", "Properties": {"ServiceToken": topic}}}
+        }
+        started = time.monotonic()
+        cfn.create_stack(StackName="mute", TemplateBody=json.dumps(template))
+        assert _wait(cfn, "mute", timeout=30)["StackStatus"] == "ROLLBACK_COMPLETE"
+        assert 1 <= time.monotonic() - started < 20
+        reason = _reasons(cfn, "mute", "Mute")["CREATE_FAILED"]
+        assert reason.startswith(
+            "CloudFormation did not receive a response from your Custom Resource."
+        )

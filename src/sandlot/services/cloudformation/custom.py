@@ -82,6 +82,12 @@ class CustomResource(ResourceType):
         callbacks = _callbacks(ctx)
         row = callbacks.find("custom", ctx.stack_id, ctx.logical_id, kind)
         if row is None:
+            # A request of another kind still open was abandoned (its operation was
+            # rolled back after a restart): its URL stops working.
+            for stale in ("Create", "Update", "Delete"):
+                found = callbacks.find("custom", ctx.stack_id, ctx.logical_id, stale)
+                if found is not None:
+                    callbacks.close(found["token"])
             row = self._open(ctx, callbacks, kind, properties, physical_id, old)
         request = json.loads(row["request"])
         if not row["sent"]:
