@@ -1,7 +1,8 @@
 """The AWS CDK CLI, unchanged, against sandlot: ``cdk bootstrap`` of the stock
 CDKToolkit template (what sandlot lacks fails naming itself), then bootstrap, ``cdk
 deploy`` of a JavaScript app with a Lambda function (its asset uploaded by the CLI
-through the file-publishing role), an invoke, and ``cdk destroy``.
+through the file-publishing role), an invoke, a code change deployed, and ``cdk
+destroy``.
 
 The stock bootstrap template needs two things sandlot does not have yet: S3 lifecycle
 rules on the staging bucket (``LifecycleConfiguration``) and HTTPS (its bucket policy
@@ -141,6 +142,17 @@ def test_bootstrap_deploy_invoke_destroy(server, modules, tmp_path) -> None:
     s3 = make_client(server.endpoint, "s3")
     assets = s3.list_objects_v2(Bucket="cdk-hnb659fds-assets-000000000000-us-east-1")
     assert any(o["Key"].endswith(".zip") for o in assets.get("Contents", []))
+
+    # A code change: a new asset, the stack updated in place (its BootstrapVersion
+    # parameter, an SSM-typed one, passed with UsePreviousValue).
+    (app / "handler" / "index.py").write_text(HANDLER.replace('"hello"', '"hi"'))
+    redeployed = _cdk(modules, server.endpoint, app, "deploy", "--require-approval", "never")
+    assert redeployed.returncode == 0, redeployed.stdout + redeployed.stderr
+    assert (
+        cfn.describe_stacks(StackName="HelloCdk")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+    )
+    answer = lam.invoke(FunctionName=name, Payload=b'{"name": "cdk"}')
+    assert json.loads(answer["Payload"].read()) == {"hi": "cdk"}
 
     destroyed = _cdk(modules, server.endpoint, app, "destroy", "--force")
     assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr

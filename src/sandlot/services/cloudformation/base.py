@@ -273,7 +273,7 @@ class CloudFormationBase(Provider):
             raise validation(str(e)) from e
         for name, definition in definitions.items():
             if parameters.is_ssm(definition):
-                chosen[name] = await self._ssm_value(ctx, chosen[name])
+                chosen[parameters.resolved_key(name)] = await self._ssm_value(ctx, chosen[name])
         self.check_capabilities(processed, params.get("Capabilities") or [])
         return Prepared(body, processed, chosen)
 

@@ -474,7 +474,7 @@ def build_scope(
 ) -> intrinsics.Scope:
     definitions = template.get("Parameters") or {}
     values = {
-        name: parameters.typed(definitions[name], v)
+        name: parameters.typed(definitions[name], chosen.get(parameters.resolved_key(name), v))
         for name, v in chosen.items()
         if name in definitions
     }
