@@ -66,6 +66,9 @@ class Settings:
     # EventBridge rate() schedules run this many times faster (tests: 60 makes
     # rate(1 minute) fire every second); cron() schedules keep the wall clock.
     schedule_speedup: float = 1.0
+    # How long a CloudFormation custom resource waits for its answer when the template
+    # gives no ServiceTimeout (AWS: 3600 s); shorter for tests.
+    custom_resource_timeout_seconds: float = 3600.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:

@@ -604,6 +604,18 @@ def test_ssm_parameter_types_no_echo_and_stack_tags(cfn, client) -> None:
     assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"] == {
         "VisibilityTimeout": "75"}  # fmt: skip
     assert sqs.list_queue_tags(QueueUrl=url)["Tags"] == {"owner": "team-a"}  # stack tags propagate
+    size = next(p for p in stack["Parameters"] if p["ParameterKey"] == "Size")
+    assert (size["ParameterValue"], size["ResolvedValue"]) == ("/config/visibility", "75")
+    # UsePreviousValue (as the CDK CLI updates) reuses the SSM name and resolves it again.
+    client("ssm").put_parameter(
+        Name="/config/visibility", Value="80", Type="String", Overwrite=True
+    )
+    cfn.update_stack(StackName="typed", TemplateBody=SSM_TYPED,
+                     Parameters=[{"ParameterKey": "Size", "UsePreviousValue": True},
+                                 {"ParameterKey": "Secret", "UsePreviousValue": True}])  # fmt: skip
+    stack = wait(cfn, "typed")
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", events(cfn, "typed")
+    assert stack["Outputs"][0]["OutputValue"] == "80"
     with pytest.raises(ClientError) as raised:
         cfn.create_stack(StackName="typed2", TemplateBody=SSM_TYPED.replace("/config/visibility", "/config/nope"),
                          Parameters=[{"ParameterKey": "Secret", "ParameterValue": "x"}])  # fmt: skip

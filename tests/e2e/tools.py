@@ -8,6 +8,7 @@ root), created once and reused.
 from __future__ import annotations
 
 import fcntl
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,30 @@ def sns_validator() -> Path:
                 capture_output=True,
             )  # fmt: skip
     return prefix / "node_modules"
+
+
+# The AWS CDK: the CLI (npm "aws-cdk") and the construct library a JavaScript app uses.
+CDK_PACKAGES = {"aws-cdk": "2.1148.1", "aws-cdk-lib": "2.276.0", "constructs": "10.8.1"}
+
+
+def cdk_modules() -> Path:
+    """A ``node_modules`` holding the pinned CDK CLI and aws-cdk-lib, installed with npm
+    on first use (``.cdk-tools`` at the repository root)."""
+    prefix = ROOT / ".cdk-tools"
+    with open(ROOT / ".cdk-tools.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not all(_npm_has(prefix, name, version) for name, version in CDK_PACKAGES.items()):
+            prefix.mkdir(exist_ok=True)
+            subprocess.run(
+                ["npm", "install", "--prefix", str(prefix), "--no-save", "--no-audit",
+                 "--no-fund", *(f"{n}@{v}" for n, v in CDK_PACKAGES.items())],
+                check=True,
+                timeout=600,
+                capture_output=True,
+            )  # fmt: skip
+    return prefix / "node_modules"
+
+
+def _npm_has(prefix: Path, name: str, version: str) -> bool:
+    package = prefix / "node_modules" / name / "package.json"
+    return package.exists() and json.loads(package.read_text()).get("version") == version

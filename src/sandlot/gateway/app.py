@@ -58,6 +58,7 @@ from sandlot.protocol.models import (
 from sandlot.protocol.parser import ParsedRequest, RequestParser
 from sandlot.protocol.serializer import ResponseSerializer
 from sandlot.services import KNOWN_SERVICES, PROVIDERS
+from sandlot.services.cloudformation.callbacks import PATH_PREFIX as CFN_CALLBACKS
 from sandlot.services.provider import RequestContext
 from sandlot.services.sns.signing import CERT_PATH as SNS_CERT_PATH
 from sandlot.services.sns.urls import capability_account as sns_capability_account
@@ -784,6 +785,8 @@ class Gateway:
             )
         if request.path.startswith("/_sandlot/lambda/code/") and request.method in ("GET", "HEAD"):
             return self._code_download(request)
+        if request.path.startswith(CFN_CALLBACKS):
+            return self._cfn_callback(request)
         if request.path == SNS_CERT_PATH and request.method in ("GET", "HEAD"):
             # SNS messages' SigningCertURL: public, as AWS's certificates are.
             pem = self.platform.provider("sns").signer.certificate_pem  # type: ignore[union-attr]
@@ -821,6 +824,18 @@ class Gateway:
             )
         headers = {"Content-Type": "application/zip", "Content-Length": str(size)}
         return HttpResponse(200, headers, FileBody(file, 0, size))
+
+    def _cfn_callback(self, request: HttpRequest) -> HttpResponse:
+        """A custom resource's answer or a wait condition's signal, PUT to the URL
+        CloudFormation handed out (AWS: a presigned S3 URL, so S3's answers)."""
+        provider = self.platform.provider("cloudformation")
+        try:
+            provider.accept_callback(request.path, request.method, request.body)  # type: ignore[union-attr]
+        except ServiceError as error:
+            return self._serializer("s3", "rest-xml").serialize_error(
+                error, None, str(uuid.uuid4())
+            )
+        return HttpResponse(200, {"Content-Length": "0"}, b"")
 
 
 def _mutual_tls(scope, found: dataplane.Match) -> tuple[str | None, bool]:

@@ -193,6 +193,8 @@ class Authorizer:
                 if identity is None:
                     identity = self._identity(principal)
                 keys: dict[str, object] = {"aws:RequestedRegion": ctx.region, **auth.context}
+                if owner:  # the global key naming the resource owner's account
+                    keys["aws:ResourceAccount"] = owner
                 if context:
                     keys.update(context)
                 if owned is not None:

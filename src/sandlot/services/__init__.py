@@ -27,6 +27,7 @@ PROVIDERS: dict[str, str] = {
     "stepfunctions": "sandlot.services.stepfunctions.provider:StepFunctionsProvider",
     "events": "sandlot.services.events.provider:EventsProvider",
     "scheduler": "sandlot.services.scheduler.provider:SchedulerProvider",
+    "ecr": "sandlot.services.ecr.provider:EcrProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests

@@ -93,6 +93,10 @@ SAMPLES = {
         "KmsKeyId": "alias/app",
         "RotationLambdaARN": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:rotate",
     },
+    "ecr": {
+        "repositoryName": "team/app",
+        "resourceArn": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/team/app",
+    },
     "ssm": {
         "Name": "/app/db/url:3",
         "Names": ["/app/a", "b"],
@@ -254,6 +258,12 @@ PARTLY_SERVED = {
         "ListTargetsByRule", "ListRuleNamesByTarget", "PutEvents", "CreateArchive",
         "DescribeArchive", "ListArchives", "UpdateArchive", "DeleteArchive", "StartReplay",
         "DescribeReplay", "ListReplays", "CancelReplay",
+    },
+    "ecr": {  # the repository control plane (images come later)
+        "CreateRepository", "DescribeRepositories", "DeleteRepository", "PutImageTagMutability",
+        "PutImageScanningConfiguration", "SetRepositoryPolicy", "GetRepositoryPolicy",
+        "DeleteRepositoryPolicy", "PutLifecyclePolicy", "GetLifecyclePolicy",
+        "DeleteLifecyclePolicy", "TagResource", "UntagResource", "ListTagsForResource",
     },
     "cloudformation": {  # stacks and change sets
         "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks", "ListStacks",

@@ -273,3 +273,20 @@ def test_least_privilege_groups_actions_sharing_resources(platform):
             "Resource": ["arn:aws:s3:::a", "arn:aws:s3:::b"],
         },
     ]
+
+
+def test_aws_resource_account_is_the_resource_owners(platform):
+    """The global key aws:ResourceAccount (CDK's bootstrap policies condition on it):
+    the owner of the bucket (S3 ARNs name no account) or of the ARN's resource."""
+    call(platform, "s3", "CreateBucket", {"Bucket": "owned"})
+    call(platform, "sqs", "CreateQueue", {"QueueName": "q"})
+    carol = user(platform, "carol")
+    same = {"StringEquals": {"aws:ResourceAccount": ACCOUNT}}
+    other = {"StringEquals": {"aws:ResourceAccount": "111111111111"}}
+    call(platform, "iam", "PutUserPolicy", {"UserName": "carol", "PolicyName": "p",
+         "PolicyDocument": policy(
+             {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*", "Condition": same},
+             {"Effect": "Allow", "Action": "sqs:GetQueueUrl", "Resource": "*", "Condition": other},
+         )})  # fmt: skip
+    call(platform, "s3", "ListObjectsV2", {"Bucket": "owned"}, principal=carol)
+    denied(platform, "sqs", "GetQueueUrl", {"QueueName": "q"}, principal=carol)

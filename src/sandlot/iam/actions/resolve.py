@@ -1149,8 +1149,29 @@ def _scheduler(req: _Request) -> _Parsed:
     return parsed
 
 
+def _ecr(req: _Request) -> _Parsed:
+    """ECR names a repository by repositoryName (in the registryId account, default
+    the caller's) or, for tags, by its ARN."""
+    p = req.params
+    parsed = _Parsed()
+    account = p.get("registryId") if isinstance(p.get("registryId"), str) else req.account
+    names: list[str] = []
+    if isinstance(p.get("repositoryName"), str):
+        names = [p["repositoryName"]]
+    elif isinstance(p.get("repositoryNames"), list):
+        names = [n for n in p["repositoryNames"] if isinstance(n, str)]
+    elif "repositoryNames" in p or not p.get("resourceArn"):
+        names = ["*"]  # DescribeRepositories of them all
+    arns = [f"arn:aws:ecr:{req.region}:{account}:repository/{n}" for n in names]
+    if isinstance(p.get("resourceArn"), str):
+        arns = [p["resourceArn"]]
+    parsed.arns["repository"] = arns
+    return parsed
+
+
 _EXTRACTORS: dict[str, Callable[[_Request], _Parsed]] = {
     "states": _states,
+    "ecr": _ecr,
     "cloudformation": _cloudformation,
     "events": _events,
     "scheduler": _scheduler,

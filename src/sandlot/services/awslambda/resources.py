@@ -6,9 +6,12 @@ aliases and ``AWS::Lambda::EventInvokeConfig``."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import io
+import re
 import time
 import zipfile
+from pathlib import Path
 
 from sandlot.services.cloudformation.handlers import (
     Outcome,
@@ -26,14 +29,27 @@ _CONFIGURATION = (
 ACTIVE_TIMEOUT_S = 300.0
 
 
+# AWS adds its cfn-response module to inline Python code that imports it with exactly
+# this statement ("If you use other variants of the import statement, CloudFormation
+# doesn't include the response module").
+_IMPORTS_CFNRESPONSE = re.compile(r"^\s*import cfnresponse\s*$", re.MULTILINE)
+
+
 def _inline_zip(source: str, runtime: str) -> bytes:
-    """Code.ZipFile: AWS zips the source as index.js / index.py (by runtime)."""
-    name = "index.js" if str(runtime).startswith("nodejs") else "index.py"
+    """Code.ZipFile: AWS zips the source as index.js / index.py (by runtime), with
+    AWS's ``cfnresponse`` module (the PyPI package of AWS's published source) beside a
+    Python source that imports it."""
+    python = not str(runtime).startswith("nodejs")
+    files = {"index.py" if python else "index.js": source}
+    if python and _IMPORTS_CFNRESPONSE.search(str(source)):
+        module = importlib.util.find_spec("cfnresponse")
+        files["cfnresponse/__init__.py"] = Path(module.origin).read_text()  # type: ignore[union-attr, arg-type]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-        info.external_attr = 0o644 << 16
-        archive.writestr(info, source)
+        for name, text in files.items():
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, text)
     return buffer.getvalue()
 
 

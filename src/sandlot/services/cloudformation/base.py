@@ -17,6 +17,7 @@ from sandlot.protocol import ServiceError
 from sandlot.protocol.http import FileBody
 from sandlot.services.cloudformation import graph as graphs
 from sandlot.services.cloudformation import operations, parameters, schemas
+from sandlot.services.cloudformation.callbacks import Callbacks
 from sandlot.services.cloudformation.engine import principal_json
 from sandlot.services.cloudformation.handlers import resource_type
 from sandlot.services.cloudformation.intrinsics import IntrinsicError
@@ -68,6 +69,7 @@ class CloudFormationBase(Provider):
         super().__init__(platform)
         platform.store.migrate("cloudformation", MIGRATIONS)
         self._running: set[asyncio.Task] = set()
+        self.callbacks = Callbacks(platform)  # custom resources' and wait handles' URLs
 
     def validate(self, ctx: RequestContext, params: dict) -> None:
         """A new stack's name, checked as AWS does before anything else."""
@@ -271,7 +273,7 @@ class CloudFormationBase(Provider):
             raise validation(str(e)) from e
         for name, definition in definitions.items():
             if parameters.is_ssm(definition):
-                chosen[name] = await self._ssm_value(ctx, chosen[name])
+                chosen[parameters.resolved_key(name)] = await self._ssm_value(ctx, chosen[name])
         self.check_capabilities(processed, params.get("Capabilities") or [])
         return Prepared(body, processed, chosen)
 
@@ -307,6 +309,11 @@ class CloudFormationBase(Provider):
             raise ServiceError(
                 "InsufficientCapabilitiesException", "Requires capabilities : [CAPABILITY_IAM]"
             )
+
+    def accept_callback(self, path: str, method: str, body: bytes) -> None:
+        """A PUT to a callback URL (a custom resource's answer, a wait condition's
+        signal); S3-shaped ServiceErrors, as AWS's presigned S3 URLs answer."""
+        self.callbacks.accept(path, method, body)
 
     def render_error(self, error: Exception) -> ServiceError:
         if isinstance(error, TemplateError | IntrinsicError):

@@ -137,7 +137,16 @@ class ChangeSetOperations(StackOperations):
         return {"Summaries": summaries}
 
     def delete_change_set(self, ctx: RequestContext, params: dict) -> dict:
-        row = self.change_set(ctx, params["ChangeSetName"], params.get("StackName"))
+        name, stack_name = params["ChangeSetName"], params.get("StackName")
+        if not name.startswith("arn:") and stack_name and self.find_stack(ctx, stack_name):
+            # AWS: deleting by name succeeds whenever the stack exists, even if no change
+            # set has that name (the CDK CLI relies on it to clear a name before reuse).
+            found = [r for r in self.platform.store.select(
+                CHANGE_SETS, {"stack_id": self.find_stack(ctx, stack_name)["stack_id"]})
+                if r["name"] == name]  # fmt: skip
+            if not found:
+                return {}
+        row = self.change_set(ctx, name, stack_name)
         if row["execution_status"] == "EXECUTE_IN_PROGRESS":
             raise ServiceError(
                 "InvalidChangeSetStatus",

@@ -167,7 +167,13 @@ class StackRun:
         rows = self.rows()
         scope = self.scope(template, chosen, rows)
         wanted = active_resources(template, scope.conditions)
-        needs = graphs.dependencies({**template, "Resources": wanted})
+        # The whole template's graph: an Fn::If branch not taken may name a resource
+        # whose Condition is false (CDK's bootstrap template does), as AWS allows.
+        needs = {
+            name: after & set(wanted)
+            for name, after in graphs.dependencies(template).items()
+            if name in wanted
+        }
 
         async def apply(logical_id: str) -> None:
             definition = wanted[logical_id]
@@ -223,8 +229,13 @@ class StackRun:
             or row["status"] in ("CREATE_FAILED", "DELETE_COMPLETE")
             or not row["physical_id"]
         )
+        # A create a restart interrupted that its type resumes: its events were written.
+        resumed = bool(
+            row and row["status"] == "CREATE_IN_PROGRESS" and handler and handler.resumable
+        )
         if fresh:
-            self.event(logical_id, None, type_name, "CREATE_IN_PROGRESS")
+            if not resumed:
+                self.event(logical_id, None, type_name, "CREATE_IN_PROGRESS")
             if handler is None:
                 reason = f"Resource type {type_name} is not supported by sandlot"
                 self.put_row({**base, "status": "CREATE_FAILED", "reason": reason})
@@ -239,13 +250,16 @@ class StackRun:
                     "properties": json.dumps(properties),
                 }
             )
-            if name:
+            if name and not resumed:
                 self.event(
                     logical_id, name, type_name, "CREATE_IN_PROGRESS", "Resource creation Initiated"
                 )
             try:
                 outcome = await handler.create(ctx, properties, name)
             except ResourceFailed as e:
+                # A failure naming what it made (a custom resource's FAILED answer): kept
+                # so that the rollback deletes it.
+                name = getattr(e, "physical_id", None) or name
                 self.put_row(
                     {
                         **base,
@@ -317,14 +331,21 @@ class StackRun:
                 {**base, "replaced": json.dumps([old])}, outcome, properties, "UPDATE_COMPLETE"
             )
             return outcome
-        self.event(logical_id, current.physical_id, type_name, "UPDATE_IN_PROGRESS")
-        self.put_row({**row, "status": "UPDATE_IN_PROGRESS"})
+        if not (row["status"] == "UPDATE_IN_PROGRESS" and handler.resumable):
+            self.event(logical_id, current.physical_id, type_name, "UPDATE_IN_PROGRESS")
+            self.put_row({**row, "status": "UPDATE_IN_PROGRESS"})
         try:
             outcome = await handler.update(ctx, current, properties, previous)
         except ResourceFailed as e:
             self.put_row({**row, "status": "UPDATE_FAILED", "reason": str(e)})
             self.event(logical_id, current.physical_id, type_name, "UPDATE_FAILED", str(e))
             raise
+        if outcome.physical_id != current.physical_id:
+            # An update that answered a new physical id (a custom resource) replaced the
+            # resource: the old one is deleted in cleanup, as AWS does.
+            old = {**row, "status": "UPDATE_COMPLETE", "replaced": None,
+                   "policy": definition.get("UpdateReplacePolicy")}  # fmt: skip
+            base = {**base, "replaced": json.dumps([old])}
         self._done(base, outcome, properties, "UPDATE_COMPLETE")
         return outcome
 
@@ -367,9 +388,13 @@ class StackRun:
             return
         self.event(logical_id, physical_id, type_name, "DELETE_IN_PROGRESS")
         handler = resource_type(type_name)
-        # A create that answered an error made nothing: only a name recorded before a
-        # create that never answered (a crash) needs a delete attempt.
-        if handler is not None and physical_id and row["status"] != "CREATE_FAILED":
+        # A create that answered an error made nothing (unless its type says otherwise):
+        # only a name recorded before a create that never answered (a crash) needs a
+        # delete attempt.
+        made = row["status"] != "CREATE_FAILED" or (
+            handler is not None and handler.delete_after_failed_create
+        )
+        if handler is not None and physical_id and made:
             if record:
                 self.put_row({**row, "status": "DELETE_IN_PROGRESS"})
             try:
@@ -449,7 +474,7 @@ def build_scope(
 ) -> intrinsics.Scope:
     definitions = template.get("Parameters") or {}
     values = {
-        name: parameters.typed(definitions[name], v)
+        name: parameters.typed(definitions[name], chosen.get(parameters.resolved_key(name), v))
         for name, v in chosen.items()
         if name in definitions
     }

@@ -61,7 +61,13 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::Events::EventBusPolicy": "sandlot.services.events.resources:EventBusPolicy",
     "AWS::Scheduler::Schedule": "sandlot.services.scheduler.resources:Schedule",
     "AWS::Scheduler::ScheduleGroup": "sandlot.services.scheduler.resources:ScheduleGroup",
+    "AWS::CDK::Metadata": "sandlot.services.cloudformation.resources:CdkMetadata",
+    "AWS::ECR::Repository": "sandlot.services.ecr.resources:Repository",
+    "AWS::CloudFormation::CustomResource": "sandlot.services.cloudformation.custom:CustomResource",
+    "AWS::CloudFormation::WaitConditionHandle": "sandlot.services.cloudformation.custom:WaitConditionHandle",
+    "AWS::CloudFormation::WaitCondition": "sandlot.services.cloudformation.custom:WaitCondition",
 }
+CUSTOM_PREFIX = "Custom::"  # Custom::<Name>: a custom resource named by its author
 
 
 class ResourceFailed(Exception):
@@ -158,6 +164,14 @@ class ResourceType:
     name_length: ClassVar[int] = 255
     # Fn::GetAtt names AWS documents beyond the schema's read-only properties.
     extra_attributes: ClassVar[frozenset[str]] = frozenset()
+    # True when a create/update/delete a restart interrupted may simply be run again
+    # (it finds its own durable state and waits on): the stack resumes instead of
+    # rolling back.
+    resumable: ClassVar[bool] = False
+    # True when a create that failed may still have made something to delete (the
+    # failure names a physical id): rollback sends the delete, as AWS does for custom
+    # resources.
+    delete_after_failed_create: ClassVar[bool] = False
 
     def planned_name(self, ctx: ResourceContext, properties: dict) -> str | None:
         """The physical name, chosen (and recorded) before create so that a crash
@@ -179,8 +193,12 @@ class ResourceType:
 
 
 def resource_type(type_name: str) -> ResourceType | None:
-    target = RESOURCE_TYPES.get(type_name)
+    custom = type_name.startswith(CUSTOM_PREFIX)
+    target = RESOURCE_TYPES.get("AWS::CloudFormation::CustomResource" if custom else type_name)
     if target is None:
         return None
     module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)()
+    handler = getattr(importlib.import_module(module), name)()
+    if custom:
+        handler.type_name = type_name  # the provider's request names it
+    return handler

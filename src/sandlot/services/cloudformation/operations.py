@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from sandlot.services.cloudformation import engine as engines
 from sandlot.services.cloudformation.engine import Failed, StackRun, active_resources
+from sandlot.services.cloudformation.handlers import resource_type
 from sandlot.services.cloudformation.intrinsics import IntrinsicError
 from sandlot.services.cloudformation.schema import STACKS
 from sandlot.services.cloudformation.template import TemplateError
@@ -38,7 +39,7 @@ async def create(platform: Platform, stack_id: str, *, resumed: bool = False) ->
     run = StackRun(platform, platform.store.get(STACKS, stack_id))
     template = json.loads(run.stack["processed"])
     chosen = json.loads(run.stack["parameters"])
-    if resumed:
+    if resumed and not resumable(run):
         reason = INTERRUPTED
     else:
         try:
@@ -63,6 +64,18 @@ async def create(platform: Platform, stack_id: str, *, resumed: bool = False) ->
         reason + ("" if reason.endswith("user.") else "Rollback requested by user."),
     )
     await rollback_create(run)
+
+
+def resumable(run: StackRun) -> bool:
+    """True when every resource a restart caught in progress is of a type that resumes
+    (a custom resource or wait condition waiting for its answer): the operation then
+    goes on where it was, instead of rolling back."""
+    waiting = [r for r in run.rows().values() if r["status"].endswith("_IN_PROGRESS")]
+    for row in waiting:
+        handler = resource_type(row["type"])
+        if handler is None or not handler.resumable:
+            return False
+    return bool(waiting)
 
 
 async def rollback_create(run: StackRun) -> None:
@@ -91,7 +104,7 @@ async def update(platform: Platform, stack_id: str, *, resumed: bool = False) ->
     run = StackRun(platform, platform.store.get(STACKS, stack_id))
     template = json.loads(run.stack["processed"])
     chosen = json.loads(run.stack["parameters"])
-    if resumed:
+    if resumed and not resumable(run):
         reason = INTERRUPTED
     else:
         try:

@@ -115,10 +115,24 @@ def typed(definition: dict, value: str) -> Any:
     return value
 
 
+def resolved_key(name: str) -> str:
+    """Where the chosen values keep an ``AWS::SSM::Parameter::Value<…>`` parameter's
+    resolved value, beside its raw value (the SSM parameter's name, which
+    ``UsePreviousValue`` reuses and resolves again). Parameter names are alphanumeric,
+    so no parameter has this key."""
+    return f"{name}@resolved"
+
+
 def shown(definitions: dict[str, dict], chosen: dict[str, str]) -> list[dict]:
-    """The Parameters of DescribeStacks: NoEcho values masked."""
+    """The Parameters of DescribeStacks: NoEcho values masked, an SSM-typed one's
+    ResolvedValue beside its value."""
     result = []
     for name, value in chosen.items():
+        if name not in definitions and name.endswith("@resolved"):
+            continue
         no_echo = str(definitions.get(name, {}).get("NoEcho", "false")).lower() == "true"
-        result.append({"ParameterKey": name, "ParameterValue": MASK if no_echo else value})
+        entry = {"ParameterKey": name, "ParameterValue": MASK if no_echo else value}
+        if resolved_key(name) in chosen:
+            entry["ResolvedValue"] = MASK if no_echo else chosen[resolved_key(name)]
+        result.append(entry)
     return result

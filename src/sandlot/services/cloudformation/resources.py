@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 from sandlot.services.cloudformation.handlers import (
     Outcome,
@@ -101,3 +102,22 @@ class NestedStack(ResourceType):
                 )
             await asyncio.sleep(0.05)
         raise ResourceFailed(f"Embedded stack {physical_id} timed out")
+
+
+class CdkMetadata(ResourceType):
+    """``AWS::CDK::Metadata``: the CDK's usage report (its ``Analytics`` property, the
+    construct libraries a stack uses). On AWS it makes nothing an account can see or
+    call — the report goes to AWS — so here too it holds only an id, and ``cdk deploy``
+    templates (which add it by default) deploy unchanged."""
+
+    type_name = "AWS::CDK::Metadata"
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        physical = str(uuid.uuid4())
+        return Outcome(physical, physical)
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        return current
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        return None

@@ -97,9 +97,28 @@ CHANGE_SETS = Table(
     indexes=(("stack_id",),),
 )
 
+CALLBACKS = Table(
+    "cfn_callbacks",
+    columns={
+        "token": "TEXT",  # the secret in the callback URL (or a wait's own key)
+        "kind": "TEXT",  # custom (a custom resource request) | handle | wait
+        "stack_id": "TEXT",
+        "logical_id": "TEXT",
+        "request_type": "TEXT",  # custom: Create | Update | Delete
+        "request": "TEXT",  # custom: the request JSON as sent (resent if not yet sent)
+        "sent": "INTEGER",  # custom: the request reached its ServiceToken
+        "deadline": "REAL",  # epoch seconds; custom and wait
+        "response": "TEXT",  # custom: the answer's JSON; handle: {UniqueId: signal}
+        "created": "REAL",
+    },
+    key=("token",),
+    indexes=(("stack_id", "logical_id"),),
+)
+
 MIGRATIONS = [
     Migration(1, create=STACKS),
     Migration(2, create=RESOURCES),
     Migration(3, create=EVENTS),
     Migration(4, create=CHANGE_SETS),
+    Migration(5, create=CALLBACKS),
 ]

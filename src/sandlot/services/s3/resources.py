@@ -22,6 +22,8 @@ _SERVED = {"BucketName", "Tags", "VersioningConfiguration", "CorsConfiguration",
 
 
 def _is_default(name: str, value) -> bool:
+    if name == "AccessControl":  # the canned ACL every bucket has: owner full control
+        return value == "Private"
     if name == "PublicAccessBlockConfiguration":
         return {k: str(v).lower() == "true" for k, v in value.items()} == _DEFAULT_BLOCK
     return name == "OwnershipControls" and all(

@@ -1,0 +1,160 @@
+"""The AWS CDK CLI, unchanged, against sandlot: ``cdk bootstrap`` of the stock
+CDKToolkit template (what sandlot lacks fails naming itself), then bootstrap, ``cdk
+deploy`` of a JavaScript app with a Lambda function (its asset uploaded by the CLI
+through the file-publishing role), an invoke, a code change deployed, and ``cdk
+destroy``.
+
+The stock bootstrap template needs two things sandlot does not have yet: S3 lifecycle
+rules on the staging bucket (``LifecycleConfiguration``) and HTTPS (its bucket policy
+denies requests with ``aws:SecureTransport`` false, as sandlot's plain HTTP requests
+are). The deploy test bootstraps with the CLI's own template minus exactly those two
+parts (``cdk bootstrap --template``), everything else unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import make_client
+from tests.e2e.tools import cdk_modules
+
+APP = """
+const cdk = require('aws-cdk-lib');
+const lambda = require('aws-cdk-lib/aws-lambda');
+const path = require('path');
+const app = new cdk.App();
+const stack = new cdk.Stack(app, 'HelloCdk', { env: { account: '000000000000', region: 'us-east-1' } });
+const fn = new lambda.Function(stack, 'Hello', {
+  runtime: lambda.Runtime.PYTHON_3_12,
+  handler: 'index.handler',
+  code: lambda.Code.fromAsset(path.join(__dirname, 'handler')),
+});
+new cdk.CfnOutput(stack, 'FunctionName', { value: fn.functionName });
+"""
+HANDLER = 'def handler(event, context):\n    return {"hello": event.get("name", "world")}\n'
+LIFECYCLE = "      LifecycleConfiguration:\n"
+BUCKET_POLICY = "  StagingBucketPolicy:\n"
+
+
+@pytest.fixture(scope="module")
+def modules() -> Path:
+    return cdk_modules()
+
+
+def _cdk(modules: Path, endpoint: str, cwd: Path, *args: str, timeout: float = 300):
+    env = {
+        **os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1", "CDK_DISABLE_CLI_TELEMETRY": "true",
+        "NODE_PATH": str(modules),
+    }  # fmt: skip
+    command = [str(modules / ".bin" / "cdk"), *args, "--no-notices", "--no-color"]
+    return subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def _wait(cfn, name: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+        if not stack["StackStatus"].endswith("_IN_PROGRESS"):
+            return stack
+        time.sleep(0.1)
+    raise AssertionError(f"{name} stuck in {stack['StackStatus']}")
+
+
+def _without(template: str, start_marker: str, end_marker: str) -> str:
+    start = template.index(start_marker)
+    return template[:start] + template[template.index(end_marker, start) :]
+
+
+def test_stock_bootstrap_fails_naming_what_sandlot_lacks(server, modules, tmp_path) -> None:
+    done = _cdk(modules, server.endpoint, tmp_path, "bootstrap", "aws://000000000000/us-east-1")
+    assert done.returncode != 0
+    cfn = make_client(server.endpoint, "cloudformation")
+    stack = _wait(cfn, "CDKToolkit")
+    assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
+    failed = {
+        e["LogicalResourceId"]: e["ResourceStatusReason"]
+        for e in cfn.describe_stack_events(StackName="CDKToolkit")["StackEvents"]
+        if e["ResourceStatus"] == "CREATE_FAILED"
+    }
+    assert failed["StagingBucket"] == (
+        "Property LifecycleConfiguration of AWS::S3::Bucket is not supported by sandlot"
+    )
+    # Nothing else in the template is refused (the rest were cancelled by the rollback).
+    assert {k for k, v in failed.items() if "not supported" in v} == {"StagingBucket"}
+    cfn.delete_stack(StackName="CDKToolkit")
+    assert _wait(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+
+
+def test_bootstrap_deploy_invoke_destroy(server, modules, tmp_path) -> None:
+    stock = (
+        modules / "aws-cdk" / "lib" / "api" / "bootstrap" / "bootstrap-template.yaml"
+    ).read_text()
+    template = _without(stock, LIFECYCLE, "    UpdateReplacePolicy: Retain")
+    template = _without(template, BUCKET_POLICY, "  ContainerAssetsRepository:")
+    (tmp_path / "bootstrap.yaml").write_text(template)
+    done = _cdk(modules, server.endpoint, tmp_path, "bootstrap", "aws://000000000000/us-east-1",
+                "--template", "bootstrap.yaml")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    ecr = make_client(server.endpoint, "ecr")
+    (repo,) = ecr.describe_repositories(
+        repositoryNames=["cdk-hnb659fds-container-assets-000000000000-us-east-1"]
+    )["repositories"]
+    assert repo["imageTagMutability"] == "IMMUTABLE"
+    ssm = make_client(server.endpoint, "ssm")
+    assert ssm.get_parameter(Name="/cdk-bootstrap/hnb659fds/version")["Parameter"]["Value"]
+    # Bootstrapping again updates through a change set (the CLI first deletes a change set
+    # of the name it will use, which succeeds whether or not it exists).
+    again = _cdk(modules, server.endpoint, tmp_path, "bootstrap", "aws://000000000000/us-east-1",
+                 "--template", "bootstrap.yaml")  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+
+    app = tmp_path / "app"
+    (app / "handler").mkdir(parents=True)
+    (app / "app.js").write_text(APP)
+    (app / "handler" / "index.py").write_text(HANDLER)
+    (app / "cdk.json").write_text(json.dumps({"app": "node app.js"}))
+    started = time.monotonic()
+    deployed = _cdk(modules, server.endpoint, app, "deploy", "--require-approval", "never")
+    seconds = time.monotonic() - started
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    # docs/performance.md: the wall time, and the CLI's own split (synthesis, deployment).
+    timings = [line.strip() for line in (deployed.stdout + deployed.stderr).splitlines()
+               if "time:" in line]  # fmt: skip
+    print(f"cdk deploy wall time: {seconds:.1f} s;", "; ".join(timings))
+    cfn = make_client(server.endpoint, "cloudformation")
+    stack = cfn.describe_stacks(StackName="HelloCdk")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    name = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}["FunctionName"]
+    lam = make_client(server.endpoint, "lambda")
+    answer = lam.invoke(FunctionName=name, Payload=b'{"name": "cdk"}')
+    assert json.loads(answer["Payload"].read()) == {"hello": "cdk"}
+    # The code came from the asset the CLI uploaded to the bootstrap bucket.
+    s3 = make_client(server.endpoint, "s3")
+    assets = s3.list_objects_v2(Bucket="cdk-hnb659fds-assets-000000000000-us-east-1")
+    assert any(o["Key"].endswith(".zip") for o in assets.get("Contents", []))
+
+    # A code change: a new asset, the stack updated in place (its BootstrapVersion
+    # parameter, an SSM-typed one, passed with UsePreviousValue).
+    (app / "handler" / "index.py").write_text(HANDLER.replace('"hello"', '"hi"'))
+    redeployed = _cdk(modules, server.endpoint, app, "deploy", "--require-approval", "never")
+    assert redeployed.returncode == 0, redeployed.stdout + redeployed.stderr
+    assert (
+        cfn.describe_stacks(StackName="HelloCdk")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+    )
+    answer = lam.invoke(FunctionName=name, Payload=b'{"name": "cdk"}')
+    assert json.loads(answer["Payload"].read()) == {"hi": "cdk"}
+
+    destroyed = _cdk(modules, server.endpoint, app, "destroy", "--force")
+    assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
+    assert _wait(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+    assert name not in [f["FunctionName"] for f in lam.list_functions()["Functions"]]
