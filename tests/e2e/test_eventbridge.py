@@ -600,3 +600,28 @@ def test_archive_and_replay(client):
     assert error_of(events.describe_archive, ArchiveName=archive)["Code"] == (
         "ResourceNotFoundException"
     )
+
+
+def test_a_rule_forwards_to_another_accounts_bus_its_policy_allows(client, server):
+    events = client("events")
+    other_events = make_client(server.endpoint, "events", key="333333333333")
+    other_sqs = make_client(server.endpoint, "sqs", key="333333333333")
+    source = unique("fwd")
+    receiver = unique("receiver")
+    receiver_arn = other_events.create_event_bus(Name=receiver)["EventBusArn"]
+    other_events.put_permission(
+        EventBusName=receiver, Action="events:PutEvents", Principal=ACCOUNT, StatementId="sender"
+    )
+    inner = unique("rule")
+    inner_arn = other_events.put_rule(
+        Name=inner, EventBusName=receiver, EventPattern=json.dumps({"source": [source]})
+    )["RuleArn"]
+    url, arn = _queue(other_sqs, unique("q"), inner_arn)
+    other_events.put_targets(Rule=inner, EventBusName=receiver, Targets=[{"Id": "q", "Arn": arn}])
+    outer = unique("rule")
+    events.put_rule(Name=outer, EventPattern=json.dumps({"source": [source]}))
+    events.put_targets(Rule=outer, Targets=[{"Id": "bus", "Arn": receiver_arn}])
+    events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": '{"x": 1}'}])
+    [message] = _receive(other_sqs, url)
+    event = json.loads(message["Body"])
+    assert event["account"] == ACCOUNT and event["detail"] == {"x": 1}

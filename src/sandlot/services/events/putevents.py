@@ -3,7 +3,8 @@ matches stages one delivery per target, in the PutEvents transaction (the delive
 path's outbox), with the target's input, retry policy and dead-letter queue. Scheduled
 rules fire from the platform's timers and send AWS's "Scheduled Event".
 
-Who calls a target: the target's ``RoleArn`` if it has one, otherwise the service
+Who calls a target: the target's ``RoleArn`` if it has one; for another account's bus
+without one, the rule's account (that bus's policy must allow it); otherwise the service
 principal ``events.amazonaws.com`` with ``aws:SourceArn`` = the rule's ARN, so the
 target's resource policy (a function's policy, a queue's policy) must allow it, as in
 AWS. A delivery that fails for good goes to the target's dead-letter queue with AWS's
@@ -164,6 +165,11 @@ class PutEventsOperations(RuleOperations):
         if target.get("RoleArn"):
             principal = self.platform.function_principal(target["RoleArn"], rule["name"][:64])
             keys: dict = {}
+        elif service == "events" and arn.split(":")[4] != account:
+            # Another account's bus without a role: sent as this account, which that
+            # bus's policy must allow (AWS's cross-account event delivery).
+            principal = Principal.root(account)
+            keys = {}
         else:
             principal = Principal.service(SERVICE_PRINCIPAL, account)
             keys = {"aws:SourceArn": rule["arn"], "aws:SourceAccount": account}
