@@ -625,3 +625,28 @@ def test_a_rule_forwards_to_another_accounts_bus_its_policy_allows(client, serve
     [message] = _receive(other_sqs, url)
     event = json.loads(message["Body"])
     assert event["account"] == ACCOUNT and event["detail"] == {"x": 1}
+
+
+def test_s3_sends_object_events_to_the_default_bus_when_enabled(client, bucket):
+    events, sqs, s3 = client("events"), client("sqs"), client("s3")
+    rule = unique("rule")
+    pattern = {"source": ["aws.s3"], "detail": {"bucket": {"name": [bucket]}}}
+    rule_arn = events.put_rule(Name=rule, EventPattern=json.dumps(pattern))["RuleArn"]
+    url, arn = _queue(sqs, unique("q"), rule_arn)
+    events.put_targets(Rule=rule, Targets=[{"Id": "q", "Arn": arn}])
+    s3.put_object(Bucket=bucket, Key="before.txt", Body=b"not sent")  # not enabled yet
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    s3.put_object(Bucket=bucket, Key="a/b.txt", Body=b"hello")
+    s3.delete_object(Bucket=bucket, Key="a/b.txt")
+    messages = [json.loads(m["Body"]) for m in _receive(sqs, url, count=2)]
+    created, deleted = sorted(messages, key=lambda e: e["detail-type"])
+    assert (created["source"], created["detail-type"]) == ("aws.s3", "Object Created")
+    assert created["resources"] == [f"arn:aws:s3:::{bucket}"]
+    assert created["detail"]["object"]["key"] == "a/b.txt"
+    assert created["detail"]["object"]["size"] == 5
+    assert created["detail"]["reason"] == "PutObject"
+    assert deleted["detail-type"] == "Object Deleted"
+    assert deleted["detail"]["deletion-type"] == "Permanently Deleted"
+    assert _receive(sqs, url, timeout=1) == []  # nothing for the object put before
