@@ -428,6 +428,15 @@ class Deliveries(DrainedQueue):
         # together: one commit per event-loop step, not one per row.
         self._to_retire: list[tuple[str, asyncio.Future]] = []
 
+    def _hook(self, name: str) -> Hook | None:
+        """The hook ``name``; one not registered yet makes the platform create the
+        provider its name starts with (``events-target-failed`` → ``events``), which
+        registers its hooks when constructed: rows staged before a restart find their
+        hook even if nothing has used that service since."""
+        if name not in self._hooks:
+            self._platform.provider(name.split("-", 1)[0])
+        return self._hooks.get(name)
+
     def register_hook(self, name: str, hook: Hook) -> None:
         """``hook(deliveries, delivery, outcome)`` runs in the transaction that retires a
         delivery naming it; it may ``stage`` more. Register at start-up (rows naming a
@@ -560,7 +569,7 @@ class Deliveries(DrainedQueue):
             await self._retire_soon(delivery.id)
             self._log_failure(delivery, outcome)
             return
-        hook = self._hooks.get(hook_name) if hook_name else None
+        hook = self._hook(hook_name) if hook_name else None
         if hook_name and hook is None:
             log.error("delivery %s names unknown hook %s", delivery.id, hook_name)
         try:
