@@ -253,7 +253,7 @@ class PutEventsOperations(RuleOperations):
         next firing (in the transaction that retires this one). Missed firings while
         the server was down are sent once, as the one that is due."""
         rows = self.store.select(RULES, {"arn": timer.key}, limit=1)
-        if not rows or rows[0]["state"] != "ENABLED" or not rows[0]["schedule"]:
+        if not rows or rows[0]["state"] == "DISABLED" or not rows[0]["schedule"]:
             return  # deleted or disabled since it was armed
         row = rows[0]
         rule = next(

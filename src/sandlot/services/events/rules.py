@@ -82,9 +82,7 @@ class RuleOperations(EventsBase):
                 schedules.parse(expression)
             except schedules.ScheduleError as error:
                 raise validation(error.message) from None
-        state = params.get("State") or "ENABLED"
-        if state not in ("ENABLED", "DISABLED"):
-            raise validation(f"Parameter State is not valid: {state}")
+        state = params.get("State") or "ENABLED"  # (the model's enum is checked first)
         name = params["Name"]
         existing = self.store.get(RULES, ctx.account_id, ctx.region, bus["name"], name)
         tags = {t["Key"]: t["Value"] for t in params.get("Tags") or []}
@@ -269,7 +267,7 @@ class RuleOperations(EventsBase):
 
     def _arm(self, row: dict) -> None:
         """Arm (or cancel) the rule's schedule timer, in the caller's transaction."""
-        if not row["schedule"] or row["state"] != "ENABLED":
+        if not row["schedule"] or row["state"] == "DISABLED":
             self.platform.timers.cancel(SCHEDULE_TIMER, row["arn"])
             return
         due = self.next_firing(row, time.time())
