@@ -650,3 +650,107 @@ def test_s3_sends_object_events_to_the_default_bus_when_enabled(client, bucket):
     assert deleted["detail-type"] == "Object Deleted"
     assert deleted["detail"]["deletion-type"] == "Permanently Deleted"
     assert _receive(sqs, url, timeout=1) == []  # nothing for the object put before
+
+
+class _Receiver:
+    """A local HTTP endpoint recording (method, path, headers, body); answers ``status``."""
+
+    def __init__(self, status: int = 200) -> None:
+        import http.server
+        import threading
+
+        received: list[tuple[str, str, dict, bytes]] = []
+        self.received, self.status = received, status
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_PUT(self):  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((self.command, self.path, dict(self.headers), body))
+                self.send_response(outer.status)
+                self.end_headers()
+
+            do_POST = do_PUT  # noqa: N815
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait(self, count: int, timeout: float = 10) -> list:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.received
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_api_destination_target_calls_the_endpoint_with_the_connection(client):
+    events, sqs = client("events"), client("sqs")
+    receiver = _Receiver()
+    refusing = _Receiver(status=404)
+    try:
+        connection = events.create_connection(
+            Name=unique("conn"),
+            AuthorizationType="API_KEY",
+            AuthParameters={
+                "ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": "s3cret"},
+                "InvocationHttpParameters": {
+                    "QueryStringParameters": [{"Key": "from", "Value": "sandlot"}]
+                },
+            },
+        )["ConnectionArn"]
+        name = connection.split("/")[1]
+        described = events.describe_connection(Name=name)
+        assert described["ConnectionState"] == "AUTHORIZED"
+        assert "ApiKeyValue" not in described["AuthParameters"]["ApiKeyAuthParameters"]
+        destination = events.create_api_destination(
+            Name=unique("dest"), ConnectionArn=connection,
+            InvocationEndpoint=receiver.url + "/orders/*", HttpMethod="PUT",
+        )["ApiDestinationArn"]  # fmt: skip
+        gone = events.create_api_destination(
+            Name=unique("dest"), ConnectionArn=connection,
+            InvocationEndpoint=refusing.url + "/nope", HttpMethod="POST",
+        )["ApiDestinationArn"]  # fmt: skip
+        source = unique("app")
+        rule = unique("rule")
+        rule_arn = events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))[
+            "RuleArn"
+        ]
+        dlq_url, dlq_arn = _queue(sqs, unique("dlq"), rule_arn)
+        answer = events.put_targets(
+            Rule=rule,
+            Targets=[
+                {
+                    "Id": "api",
+                    "Arn": destination,
+                    "HttpParameters": {
+                        "PathParameterValues": ["o-1"],
+                        "HeaderParameters": {"X-Extra": "yes"},
+                    },
+                },
+                {"Id": "refused", "Arn": gone, "DeadLetterConfig": {"Arn": dlq_arn}},
+                {"Id": "missing", "Arn": destination + "-no"},
+            ],
+        )
+        assert answer["FailedEntryCount"] == 1
+        assert answer["FailedEntries"][0]["TargetId"] == "missing"
+        event_id = events.put_events(
+            Entries=[{"Source": source, "DetailType": "t", "Detail": '{"o": 1}'}]
+        )["Entries"][0]["EventId"]
+        [(method, path, headers, body)] = receiver.wait(1)
+        assert (method, path) == ("PUT", "/orders/o-1?from=sandlot")
+        assert headers["x-api-key"] == "s3cret" and headers["X-Extra"] == "yes"
+        assert headers["User-Agent"] == "Amazon/EventBridge/ApiDestinations"
+        assert json.loads(body)["id"] == event_id
+        [dead] = _receive(sqs, dlq_url)  # a 404 is final: no retries, then the DLQ
+        assert len(refusing.wait(1)) == 1
+        assert dead["MessageAttributes"]["TARGET_ARN"]["StringValue"] == gone
+    finally:
+        receiver.close()
+        refusing.close()

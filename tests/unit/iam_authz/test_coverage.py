@@ -237,7 +237,10 @@ PARTLY_SERVED = {
         "DisableRule", "DeleteRule", "TestEventPattern", "PutTargets", "RemoveTargets",
         "ListTargetsByRule", "ListRuleNamesByTarget", "PutEvents", "CreateArchive",
         "DescribeArchive", "ListArchives", "UpdateArchive", "DeleteArchive", "StartReplay",
-        "DescribeReplay", "ListReplays", "CancelReplay",
+        "DescribeReplay", "ListReplays", "CancelReplay", "CreateConnection",
+        "DescribeConnection", "UpdateConnection", "ListConnections", "DeleteConnection",
+        "CreateApiDestination", "DescribeApiDestination", "UpdateApiDestination",
+        "ListApiDestinations", "DeleteApiDestination",
     },
     "cloudformation": {  # stacks and change sets
         "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks", "ListStacks",

@@ -183,7 +183,7 @@ class PutEventsOperations(RuleOperations):
             if group:
                 options["MessageGroupId"] = group
                 options["MessageDeduplicationId"] = event["id"]
-        elif service == "events":  # another bus gets the event itself
+        elif service == "events" and ":event-bus/" in arn:  # another bus: the event itself
             payload = json.dumps(event["detail"], ensure_ascii=False)
             options = {
                 "Source": event["source"],
@@ -192,6 +192,12 @@ class PutEventsOperations(RuleOperations):
             }
         elif service == "logs":  # one stream per event, named by its id
             options = {"logStreamName": event["id"], "timestamp": _millis(event["time"])}
+        send_to = arn
+        if ":api-destination/" in arn:  # an HTTP endpoint (ApiDestinationOperations)
+            request = self.http_request(arn, target)
+            if request is None:
+                return  # destination or connection deleted: nothing to call
+            send_to, options = request
         retry = target.get("RetryPolicy") or {}
         policy = RetryPolicy(
             max_attempts=int(retry.get("MaximumRetryAttempts", DEFAULT_RETRIES)) + 1,
@@ -206,7 +212,7 @@ class PutEventsOperations(RuleOperations):
             if payload != text:  # the queue gets the event itself, not the target's input
                 hook_data["event"] = text
         self.platform.deliveries.stage(
-            arn,
+            send_to,
             payload,
             principal=principal,
             context=keys,
