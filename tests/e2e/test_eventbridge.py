@@ -5,6 +5,7 @@ input transformation, dead-letter queues with AWS's attributes, and PutEvents' l
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -754,3 +755,67 @@ def test_api_destination_target_calls_the_endpoint_with_the_connection(client):
     finally:
         receiver.close()
         refusing.close()
+
+
+def test_oauth_client_credentials_connection(client):
+    import http.server
+    import threading
+
+    token_requests: list[tuple[dict, bytes]] = []
+
+    class Token(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            token_requests.append((dict(self.headers), body))
+            answer = json.dumps({"access_token": "tok-1", "expires_in": 3600}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    token_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Token)
+    threading.Thread(target=token_server.serve_forever, daemon=True).start()
+    receiver = _Receiver()
+    events = client("events")
+    try:
+        connection = events.create_connection(
+            Name=unique("oauth"),
+            AuthorizationType="OAUTH_CLIENT_CREDENTIALS",
+            AuthParameters={
+                "OAuthParameters": {
+                    "ClientParameters": {"ClientID": "app", "ClientSecret": "shh"},
+                    "AuthorizationEndpoint": f"http://127.0.0.1:{token_server.server_address[1]}/token",
+                    "HttpMethod": "POST",
+                    "OAuthHttpParameters": {
+                        "BodyParameters": [{"Key": "grant_type", "Value": "client_credentials"}]
+                    },
+                }
+            },
+        )["ConnectionArn"]
+        described = events.describe_connection(Name=connection.split("/")[1])
+        assert (
+            "ClientSecret" not in described["AuthParameters"]["OAuthParameters"]["ClientParameters"]
+        )
+        destination = events.create_api_destination(
+            Name=unique("dest"), ConnectionArn=connection,
+            InvocationEndpoint=receiver.url + "/hook", HttpMethod="POST",
+        )["ApiDestinationArn"]  # fmt: skip
+        source = unique("app")
+        rule = unique("rule")
+        events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))
+        events.put_targets(Rule=rule, Targets=[{"Id": "api", "Arn": destination}])
+        entry = {"Source": source, "DetailType": "t", "Detail": "{}"}
+        events.put_events(Entries=[entry, entry])
+        received = receiver.wait(2)
+        assert [r[2]["Authorization"] for r in received] == ["Bearer tok-1", "Bearer tok-1"]
+        assert len(token_requests) == 1  # the token is kept until it expires
+        headers, body = token_requests[0]
+        assert headers["Authorization"] == "Basic " + base64.b64encode(b"app:shh").decode()
+        assert body == b"grant_type=client_credentials"
+    finally:
+        receiver.close()
+        token_server.shutdown()
+        token_server.server_close()

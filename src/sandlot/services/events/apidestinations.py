@@ -1,10 +1,12 @@
 """Connections and API destinations: rule targets that are HTTP endpoints. A connection
-holds the authorization (API key header or basic auth) and extra invocation parameters;
+holds the authorization (API key header, basic auth, or OAuth client credentials: a
+bearer token from the authorization endpoint, ``events/oauth.py``) and extra invocation
+parameters;
 an API destination names the endpoint (``*`` in its path filled from the target's
 ``HttpParameters.PathParameterValues``), the method and the connection. A matching
 event is POSTed (or the destination's method) through the delivery path's http(s)
 adapter; as AWS does, 401, 407, 409, 429 and 5xx answers are retried and other 4xx
-answers are final. OAuth client-credential connections are refused (not yet served).
+answers are final.
 Secrets stay in sandlot's store (AWS keeps them in a Secrets Manager secret it owns).
 """
 
@@ -34,6 +36,15 @@ def _connection_output(row: dict) -> dict:
         shown["ApiKeyAuthParameters"] = {"ApiKeyName": auth["ApiKeyAuthParameters"]["ApiKeyName"]}
     if "BasicAuthParameters" in auth:
         shown["BasicAuthParameters"] = {"Username": auth["BasicAuthParameters"]["Username"]}
+    if "OAuthParameters" in auth:
+        given = auth["OAuthParameters"]
+        shown["OAuthParameters"] = {
+            "ClientParameters": {"ClientID": given["ClientParameters"]["ClientID"]},
+            "AuthorizationEndpoint": given["AuthorizationEndpoint"],
+            "HttpMethod": given.get("HttpMethod", "POST"),
+        }
+        if given.get("OAuthHttpParameters"):
+            shown["OAuthParameters"]["OAuthHttpParameters"] = given["OAuthHttpParameters"]
     if "InvocationHttpParameters" in auth:
         shown["InvocationHttpParameters"] = auth["InvocationHttpParameters"]
     out = {
@@ -72,11 +83,17 @@ class ApiDestinationOperations(ArchiveOperations):
     # -- connections ------------------------------------------------------------------
 
     def _check_auth(self, kind: str, auth: dict) -> None:
-        if kind == "OAUTH_CLIENT_CREDENTIALS":
-            raise validation("sandlot does not serve OAuth client-credential connections yet.")
-        needed = {"API_KEY": "ApiKeyAuthParameters", "BASIC": "BasicAuthParameters"}[kind]
+        needed = {"API_KEY": "ApiKeyAuthParameters", "BASIC": "BasicAuthParameters",
+                  "OAUTH_CLIENT_CREDENTIALS": "OAuthParameters"}[kind]  # fmt: skip
         if not auth.get(needed):
             raise validation(f"AuthParameters.{needed} must be specified for {kind}.")
+        if kind == "OAUTH_CLIENT_CREDENTIALS":
+            given = auth[needed]
+            client = given.get("ClientParameters") or {}
+            if not (client.get("ClientID") and client.get("ClientSecret")):
+                raise validation("OAuthParameters.ClientParameters must be specified.")
+            if not str(given.get("AuthorizationEndpoint", "")).startswith(("https://", "http://")):
+                raise validation("OAuthParameters.AuthorizationEndpoint must be an http(s) URL.")
 
     def create_connection(self, ctx: RequestContext, params: dict) -> dict:
         kind, auth = params["AuthorizationType"], params["AuthParameters"]
@@ -238,9 +255,23 @@ class ApiDestinationOperations(ArchiveOperations):
             basic = auth["BasicAuthParameters"]
             token = base64.b64encode(f"{basic['Username']}:{basic['Password']}".encode()).decode()
             headers["Authorization"] = f"Basic {token}"
+        options: dict = {"method": row["method"], "headers": headers,
+                         "final_statuses": FINAL_STATUSES}  # fmt: skip
+        if "OAuthParameters" in auth:
+            given = auth["OAuthParameters"]
+            extra = given.get("OAuthHttpParameters") or {}
+            options["oauth"] = {
+                "endpoint": given["AuthorizationEndpoint"],
+                "method": given.get("HttpMethod", "POST"),
+                "client_id": given["ClientParameters"]["ClientID"],
+                "client_secret": given["ClientParameters"]["ClientSecret"],
+                "headers": {p["Key"]: p["Value"] for p in extra.get("HeaderParameters") or []},
+                "query": {p["Key"]: p["Value"] for p in extra.get("QueryStringParameters") or []},
+                "body": {p["Key"]: p["Value"] for p in extra.get("BodyParameters") or []},
+            }
         url = row["endpoint"]
         for value in given.get("PathParameterValues") or []:
             url = url.replace("*", value, 1)
         if query:
             url += ("&" if "?" in url else "?") + urlencode(query)
-        return url, {"method": row["method"], "headers": headers, "final_statuses": FINAL_STATUSES}
+        return url, options
