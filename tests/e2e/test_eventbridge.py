@@ -819,3 +819,15 @@ def test_oauth_client_credentials_connection(client):
         receiver.close()
         token_server.shutdown()
         token_server.server_close()
+
+
+def test_an_entry_time_is_the_event_time(client):
+    import datetime as dt
+
+    events, sqs = client("events"), client("sqs")
+    source = unique("app")
+    _, url = _rule_to_queue(events, sqs, {"source": [source]})
+    when = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
+    events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": "{}", "Time": when}])
+    [message] = _receive(sqs, url)
+    assert json.loads(message["Body"])["time"] == "2024-05-06T07:08:09Z"
