@@ -656,7 +656,7 @@ def test_s3_sends_object_events_to_the_default_bus_when_enabled(client, bucket):
 class _Receiver:
     """A local HTTP endpoint recording (method, path, headers, body); answers ``status``."""
 
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self, status: int = 200, port: int = 0) -> None:
         import http.server
         import threading
 
@@ -676,7 +676,7 @@ class _Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
