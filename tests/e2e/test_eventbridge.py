@@ -5,6 +5,7 @@ input transformation, dead-letter queues with AWS's attributes, and PutEvents' l
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -600,3 +601,233 @@ def test_archive_and_replay(client):
     assert error_of(events.describe_archive, ArchiveName=archive)["Code"] == (
         "ResourceNotFoundException"
     )
+
+
+def test_a_rule_forwards_to_another_accounts_bus_its_policy_allows(client, server):
+    events = client("events")
+    other_events = make_client(server.endpoint, "events", key="333333333333")
+    other_sqs = make_client(server.endpoint, "sqs", key="333333333333")
+    source = unique("fwd")
+    receiver = unique("receiver")
+    receiver_arn = other_events.create_event_bus(Name=receiver)["EventBusArn"]
+    other_events.put_permission(
+        EventBusName=receiver, Action="events:PutEvents", Principal=ACCOUNT, StatementId="sender"
+    )
+    inner = unique("rule")
+    inner_arn = other_events.put_rule(
+        Name=inner, EventBusName=receiver, EventPattern=json.dumps({"source": [source]})
+    )["RuleArn"]
+    url, arn = _queue(other_sqs, unique("q"), inner_arn)
+    other_events.put_targets(Rule=inner, EventBusName=receiver, Targets=[{"Id": "q", "Arn": arn}])
+    outer = unique("rule")
+    events.put_rule(Name=outer, EventPattern=json.dumps({"source": [source]}))
+    events.put_targets(Rule=outer, Targets=[{"Id": "bus", "Arn": receiver_arn}])
+    events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": '{"x": 1}'}])
+    [message] = _receive(other_sqs, url)
+    event = json.loads(message["Body"])
+    assert event["account"] == ACCOUNT and event["detail"] == {"x": 1}
+
+
+def test_s3_sends_object_events_to_the_default_bus_when_enabled(client, bucket):
+    events, sqs, s3 = client("events"), client("sqs"), client("s3")
+    rule = unique("rule")
+    pattern = {"source": ["aws.s3"], "detail": {"bucket": {"name": [bucket]}}}
+    rule_arn = events.put_rule(Name=rule, EventPattern=json.dumps(pattern))["RuleArn"]
+    url, arn = _queue(sqs, unique("q"), rule_arn)
+    events.put_targets(Rule=rule, Targets=[{"Id": "q", "Arn": arn}])
+    s3.put_object(Bucket=bucket, Key="before.txt", Body=b"not sent")  # not enabled yet
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    s3.put_object(Bucket=bucket, Key="a/b.txt", Body=b"hello")
+    s3.delete_object(Bucket=bucket, Key="a/b.txt")
+    messages = [json.loads(m["Body"]) for m in _receive(sqs, url, count=2)]
+    created, deleted = sorted(messages, key=lambda e: e["detail-type"])
+    assert (created["source"], created["detail-type"]) == ("aws.s3", "Object Created")
+    assert created["resources"] == [f"arn:aws:s3:::{bucket}"]
+    assert created["detail"]["object"]["key"] == "a/b.txt"
+    assert created["detail"]["object"]["size"] == 5
+    assert created["detail"]["reason"] == "PutObject"
+    assert deleted["detail-type"] == "Object Deleted"
+    assert deleted["detail"]["deletion-type"] == "Permanently Deleted"
+    assert _receive(sqs, url, timeout=1) == []  # nothing for the object put before
+
+
+class _Receiver:
+    """A local HTTP endpoint recording (method, path, headers, body); answers ``status``."""
+
+    def __init__(self, status: int = 200, port: int = 0) -> None:
+        import http.server
+        import threading
+
+        received: list[tuple[str, str, dict, bytes]] = []
+        self.received, self.status = received, status
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_PUT(self):  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((self.command, self.path, dict(self.headers), body))
+                self.send_response(outer.status)
+                self.end_headers()
+
+            do_POST = do_PUT  # noqa: N815
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait(self, count: int, timeout: float = 10) -> list:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.received
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_api_destination_target_calls_the_endpoint_with_the_connection(client):
+    events, sqs = client("events"), client("sqs")
+    receiver = _Receiver()
+    refusing = _Receiver(status=404)
+    try:
+        connection = events.create_connection(
+            Name=unique("conn"),
+            AuthorizationType="API_KEY",
+            AuthParameters={
+                "ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": "s3cret"},
+                "InvocationHttpParameters": {
+                    "QueryStringParameters": [{"Key": "from", "Value": "sandlot"}]
+                },
+            },
+        )["ConnectionArn"]
+        name = connection.split("/")[1]
+        described = events.describe_connection(Name=name)
+        assert described["ConnectionState"] == "AUTHORIZED"
+        assert "ApiKeyValue" not in described["AuthParameters"]["ApiKeyAuthParameters"]
+        destination = events.create_api_destination(
+            Name=unique("dest"), ConnectionArn=connection,
+            InvocationEndpoint=receiver.url + "/orders/*", HttpMethod="PUT",
+        )["ApiDestinationArn"]  # fmt: skip
+        gone = events.create_api_destination(
+            Name=unique("dest"), ConnectionArn=connection,
+            InvocationEndpoint=refusing.url + "/nope", HttpMethod="POST",
+        )["ApiDestinationArn"]  # fmt: skip
+        source = unique("app")
+        rule = unique("rule")
+        rule_arn = events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))[
+            "RuleArn"
+        ]
+        dlq_url, dlq_arn = _queue(sqs, unique("dlq"), rule_arn)
+        answer = events.put_targets(
+            Rule=rule,
+            Targets=[
+                {
+                    "Id": "api",
+                    "Arn": destination,
+                    "HttpParameters": {
+                        "PathParameterValues": ["o-1"],
+                        "HeaderParameters": {"X-Extra": "yes"},
+                    },
+                },
+                {"Id": "refused", "Arn": gone, "DeadLetterConfig": {"Arn": dlq_arn}},
+                {"Id": "missing", "Arn": destination + "-no"},
+            ],
+        )
+        assert answer["FailedEntryCount"] == 1
+        assert answer["FailedEntries"][0]["TargetId"] == "missing"
+        event_id = events.put_events(
+            Entries=[{"Source": source, "DetailType": "t", "Detail": '{"o": 1}'}]
+        )["Entries"][0]["EventId"]
+        [(method, path, headers, body)] = receiver.wait(1)
+        assert (method, path) == ("PUT", "/orders/o-1?from=sandlot")
+        assert headers["x-api-key"] == "s3cret" and headers["X-Extra"] == "yes"
+        assert headers["User-Agent"] == "Amazon/EventBridge/ApiDestinations"
+        assert json.loads(body)["id"] == event_id
+        [dead] = _receive(sqs, dlq_url)  # a 404 is final: no retries, then the DLQ
+        assert len(refusing.wait(1)) == 1
+        assert dead["MessageAttributes"]["TARGET_ARN"]["StringValue"] == gone
+    finally:
+        receiver.close()
+        refusing.close()
+
+
+def test_oauth_client_credentials_connection(client):
+    import http.server
+    import threading
+
+    token_requests: list[tuple[dict, bytes]] = []
+
+    class Token(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            token_requests.append((dict(self.headers), body))
+            answer = json.dumps({"access_token": "tok-1", "expires_in": 3600}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    token_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Token)
+    threading.Thread(target=token_server.serve_forever, daemon=True).start()
+    receiver = _Receiver()
+    events = client("events")
+    try:
+        connection = events.create_connection(
+            Name=unique("oauth"),
+            AuthorizationType="OAUTH_CLIENT_CREDENTIALS",
+            AuthParameters={
+                "OAuthParameters": {
+                    "ClientParameters": {"ClientID": "app", "ClientSecret": "shh"},
+                    "AuthorizationEndpoint": f"http://127.0.0.1:{token_server.server_address[1]}/token",
+                    "HttpMethod": "POST",
+                    "OAuthHttpParameters": {
+                        "BodyParameters": [{"Key": "grant_type", "Value": "client_credentials"}]
+                    },
+                }
+            },
+        )["ConnectionArn"]
+        described = events.describe_connection(Name=connection.split("/")[1])
+        assert (
+            "ClientSecret" not in described["AuthParameters"]["OAuthParameters"]["ClientParameters"]
+        )
+        destination = events.create_api_destination(
+            Name=unique("dest"), ConnectionArn=connection,
+            InvocationEndpoint=receiver.url + "/hook", HttpMethod="POST",
+        )["ApiDestinationArn"]  # fmt: skip
+        source = unique("app")
+        rule = unique("rule")
+        events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))
+        events.put_targets(Rule=rule, Targets=[{"Id": "api", "Arn": destination}])
+        entry = {"Source": source, "DetailType": "t", "Detail": "{}"}
+        events.put_events(Entries=[entry, entry])
+        received = receiver.wait(2)
+        assert [r[2]["Authorization"] for r in received] == ["Bearer tok-1", "Bearer tok-1"]
+        assert len(token_requests) == 1  # the token is kept until it expires
+        headers, body = token_requests[0]
+        assert headers["Authorization"] == "Basic " + base64.b64encode(b"app:shh").decode()
+        assert body == b"grant_type=client_credentials"
+    finally:
+        receiver.close()
+        token_server.shutdown()
+        token_server.server_close()
+
+
+def test_an_entry_time_is_the_event_time(client):
+    import datetime as dt
+
+    events, sqs = client("events"), client("sqs")
+    source = unique("app")
+    _, url = _rule_to_queue(events, sqs, {"source": [source]})
+    when = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
+    events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": "{}", "Time": when}])
+    [message] = _receive(sqs, url)
+    assert json.loads(message["Body"])["time"] == "2024-05-06T07:08:09Z"

@@ -179,3 +179,20 @@ def test_a_one_time_schedule_due_while_down_fires_after_restart(tmp_path):
     with SandlotServer(tmp_path, env=ENV, lambda_role=False) as again:
         [message] = _receive(make_client(again.endpoint, "sqs"), url, timeout=15)
         assert message["Body"] == '"late but sent"'
+
+
+def test_the_aws_cli_lists_and_creates_schedules(scheduled):
+    from tests.e2e.conftest import aws
+
+    groups = aws(scheduled.endpoint, "scheduler", "list-schedule-groups")["ScheduleGroups"]
+    assert "default" in [g["Name"] for g in groups]
+    created = aws(
+        scheduled.endpoint, "scheduler", "create-schedule", "--name", "cli-made",
+        "--schedule-expression", "cron(30 9 ? * MON-FRI *)",
+        "--schedule-expression-timezone", "America/New_York",
+        "--flexible-time-window", "Mode=OFF",
+        "--target", "Arn=arn:aws:sqs:us-east-1:000000000000:q,RoleArn=arn:aws:iam::000000000000:role/r",
+    )  # fmt: skip
+    assert created["ScheduleArn"].endswith(":schedule/default/cli-made")
+    got = aws(scheduled.endpoint, "scheduler", "get-schedule", "--name", "cli-made")
+    assert got["ScheduleExpressionTimezone"] == "America/New_York"

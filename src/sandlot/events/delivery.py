@@ -46,6 +46,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sandlot.events import oauth
 from sandlot.events.queue import DrainedQueue
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
@@ -308,22 +309,32 @@ async def send_s3(platform: Platform, delivery: Delivery) -> dict:
 
 async def send_http(platform: Platform, delivery: Delivery) -> dict:
     """POST the payload to an http(s) URL (``options``: ``headers``, ``method``,
-    ``timeout_s``, ``final_statuses``). A non-2xx answer, or no answer, is a counted
+    ``timeout_s``, ``final_statuses``, ``oauth``: client credentials, ``events/oauth.py``). A non-2xx answer, or no answer, is a counted
     failure: an endpoint that is down or refuses is what a sender's retry policy is for.
     ``final_statuses`` (inclusive ``[low, high]`` ranges) are answers no retry can fix,
     ending the delivery at once (``Rejected``): SNS gives its 4xx-but-429 rule here."""
     options = delivery.options
+    headers = dict(options.get("headers") or {})
+    if options.get("oauth"):  # OAuth client credentials: a bearer token first
+        try:
+            headers["Authorization"] = "Bearer " + await asyncio.to_thread(
+                oauth.token, options["oauth"]
+            )
+        except oauth.TokenError as error:
+            raise Failed("OAuthTokenError", str(error)) from None
     try:
         status, reason = await asyncio.to_thread(
             _http_request,
             options.get("method", "POST"),
             delivery.target,
             delivery.payload,
-            options.get("headers") or {},
+            headers,
             float(options.get("timeout_s", HTTP_TIMEOUT_S)),
         )
     except (OSError, http.client.HTTPException) as error:
         raise Failed("ConnectionError", f"{type(error).__name__}: {error}") from None
+    if status == 401 and options.get("oauth"):
+        oauth.forget(options["oauth"])  # the next try fetches a new token
     if 200 <= status < 300:
         return {"StatusCode": status}
     if any(low <= status <= high for low, high in options.get("final_statuses") or ()):
@@ -443,6 +454,15 @@ class Deliveries(DrainedQueue):
         # Delivered rows with nothing else to do in their transaction are retired
         # together: one commit per event-loop step, not one per row.
         self._to_retire: list[tuple[str, asyncio.Future]] = []
+
+    def _hook(self, name: str) -> Hook | None:
+        """The hook ``name``; one not registered yet makes the platform create the
+        provider its name starts with (``events-target-failed`` → ``events``), which
+        registers its hooks when constructed: rows staged before a restart find their
+        hook even if nothing has used that service since."""
+        if name not in self._hooks:
+            self._platform.provider(name.split("-", 1)[0])
+        return self._hooks.get(name)
 
     def register_hook(self, name: str, hook: Hook) -> None:
         """``hook(deliveries, delivery, outcome)`` runs in the transaction that retires a
@@ -576,7 +596,7 @@ class Deliveries(DrainedQueue):
             await self._retire_soon(delivery.id)
             self._log_failure(delivery, outcome)
             return
-        hook = self._hooks.get(hook_name) if hook_name else None
+        hook = self._hook(hook_name) if hook_name else None
         if hook_name and hook is None:
             log.error("delivery %s names unknown hook %s", delivery.id, hook_name)
         try:

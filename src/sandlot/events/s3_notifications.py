@@ -145,3 +145,69 @@ def s3_event(
             }
         ]
     }
+
+
+# S3's reason for an "Object Created" event on EventBridge, by notification event name.
+_REASONS = {
+    "s3:ObjectCreated:Put": "PutObject",
+    "s3:ObjectCreated:Post": "POST Object",
+    "s3:ObjectCreated:Copy": "CopyObject",
+    "s3:ObjectCreated:CompleteMultipartUpload": "CompleteMultipartUpload",
+}
+_DELETIONS = {
+    "s3:ObjectRemoved:Delete": "Permanently Deleted",
+    "s3:ObjectRemoved:DeleteMarkerCreated": "Delete Marker Created",
+}
+
+
+def stage_eventbridge(
+    deliveries: Deliveries,
+    *,
+    region: str,
+    account_id: str,
+    bucket: str,
+    event_name: str,
+    key: str,
+    size: int | None,
+    etag: str | None,
+    version_id: str | None,
+    sequencer: str,
+    requester: str,
+    source_ip: str,
+    request_id: str,
+) -> None:
+    """A bucket with EventBridge enabled sends "Object Created" / "Object Deleted" to its
+    account's default bus (AWS's event detail, version 0). AWS puts its services' events
+    on the bus without a bus policy: the delivery is made as the account itself."""
+    created = event_name.startswith("s3:ObjectCreated:")
+    if not created and event_name not in _DELETIONS:
+        return
+    obj: dict = {"key": key}
+    if created:
+        obj["size"] = size
+        obj["etag"] = (etag or "").strip('"')
+    if version_id and version_id != "null":
+        obj["version-id"] = version_id
+    obj["sequencer"] = sequencer
+    detail: dict = {
+        "version": "0",
+        "bucket": {"name": bucket},
+        "object": obj,
+        "request-id": request_id,
+        "requester": requester,
+        "source-ip-address": source_ip,
+        "reason": _REASONS.get(event_name, "PutObject") if created else "DeleteObject",
+    }
+    if not created:
+        detail["deletion-type"] = _DELETIONS[event_name]
+    deliveries.stage(
+        f"arn:aws:events:{region}:{account_id}:event-bus/default",
+        json.dumps(detail),
+        principal=Principal.root(account_id),
+        options={
+            "Source": "aws.s3",
+            "DetailType": "Object Created" if created else "Object Deleted",
+            "Resources": [f"arn:aws:s3:::{bucket}"],
+        },
+        policy=POLICY,
+    )

@@ -257,7 +257,10 @@ PARTLY_SERVED = {
         "DisableRule", "DeleteRule", "TestEventPattern", "PutTargets", "RemoveTargets",
         "ListTargetsByRule", "ListRuleNamesByTarget", "PutEvents", "CreateArchive",
         "DescribeArchive", "ListArchives", "UpdateArchive", "DeleteArchive", "StartReplay",
-        "DescribeReplay", "ListReplays", "CancelReplay",
+        "DescribeReplay", "ListReplays", "CancelReplay", "CreateConnection",
+        "DescribeConnection", "UpdateConnection", "ListConnections", "DeleteConnection",
+        "CreateApiDestination", "DescribeApiDestination", "UpdateApiDestination",
+        "ListApiDestinations", "DeleteApiDestination",
     },
     "ecr": {  # the repository control plane (images come later)
         "CreateRepository", "DescribeRepositories", "DeleteRepository", "PutImageTagMutability",

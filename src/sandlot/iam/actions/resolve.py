@@ -1092,6 +1092,8 @@ def _events(req: _Request) -> _Parsed:
     a bus: a rule on the default bus has its own ARN shape (``rule/<name>``)."""
     p = req.params
     parsed = _Parsed(names=_names(p))
+    if isinstance(p.get("Name"), str):  # connections and API destinations go by Name
+        parsed.names["ConnectionName"] = parsed.names["ApiDestinationName"] = p["Name"]
 
     def bus(value: object) -> tuple[str, str]:
         if isinstance(value, str) and value.startswith("arn:"):

@@ -72,7 +72,7 @@ class Rule:
 
     @property
     def enabled(self) -> bool:
-        return self.row["state"] == "ENABLED"
+        return self.row["state"] != "DISABLED"  # ENABLED_WITH_ALL_CLOUDTRAIL_… too
 
 
 class EventsBase(Provider):

@@ -3,7 +3,8 @@ matches stages one delivery per target, in the PutEvents transaction (the delive
 path's outbox), with the target's input, retry policy and dead-letter queue. Scheduled
 rules fire from the platform's timers and send AWS's "Scheduled Event".
 
-Who calls a target: the target's ``RoleArn`` if it has one, otherwise the service
+Who calls a target: the target's ``RoleArn`` if it has one; for another account's bus
+without one, the rule's account (that bus's policy must allow it); otherwise the service
 principal ``events.amazonaws.com`` with ``aws:SourceArn`` = the rule's ARN, so the
 target's resource policy (a function's policy, a queue's policy) must allow it, as in
 AWS. A delivery that fails for good goes to the target's dead-letter queue with AWS's
@@ -106,7 +107,9 @@ class PutEventsOperations(RuleOperations):
                     "InvalidArgument", f"Parameter {key} is not valid. Reason: {key} is a "
                     "required argument."
                 )  # fmt: skip
-        if entry["Source"].startswith("aws.") and ctx.principal.kind != "service":
+        # "aws." sources are AWS's own: refused from callers, taken from sandlot's own
+        # services (an internal call has no HTTP request).
+        if entry["Source"].startswith("aws.") and ctx.request is not None:
             return _entry_error("NotAuthorizedForSourceException", "Not authorized for the source.")
         try:
             detail = json.loads(entry["Detail"])
@@ -164,6 +167,11 @@ class PutEventsOperations(RuleOperations):
         if target.get("RoleArn"):
             principal = self.platform.function_principal(target["RoleArn"], rule["name"][:64])
             keys: dict = {}
+        elif service == "events" and arn.split(":")[4] != account:
+            # Another account's bus without a role: sent as this account, which that
+            # bus's policy must allow (AWS's cross-account event delivery).
+            principal = Principal.root(account)
+            keys = {}
         else:
             principal = Principal.service(SERVICE_PRINCIPAL, account)
             keys = {"aws:SourceArn": rule["arn"], "aws:SourceAccount": account}
@@ -175,7 +183,7 @@ class PutEventsOperations(RuleOperations):
             if group:
                 options["MessageGroupId"] = group
                 options["MessageDeduplicationId"] = event["id"]
-        elif service == "events":  # another bus gets the event itself
+        elif service == "events" and ":event-bus/" in arn:  # another bus: the event itself
             payload = json.dumps(event["detail"], ensure_ascii=False)
             options = {
                 "Source": event["source"],
@@ -184,6 +192,12 @@ class PutEventsOperations(RuleOperations):
             }
         elif service == "logs":  # one stream per event, named by its id
             options = {"logStreamName": event["id"], "timestamp": _millis(event["time"])}
+        send_to = arn
+        if ":api-destination/" in arn:  # an HTTP endpoint (ApiDestinationOperations)
+            request = self.http_request(arn, target)
+            if request is None:
+                return  # destination or connection deleted: nothing to call
+            send_to, options = request
         retry = target.get("RetryPolicy") or {}
         policy = RetryPolicy(
             max_attempts=int(retry.get("MaximumRetryAttempts", DEFAULT_RETRIES)) + 1,
@@ -198,7 +212,7 @@ class PutEventsOperations(RuleOperations):
             if payload != text:  # the queue gets the event itself, not the target's input
                 hook_data["event"] = text
         self.platform.deliveries.stage(
-            arn,
+            send_to,
             payload,
             principal=principal,
             context=keys,
@@ -245,7 +259,7 @@ class PutEventsOperations(RuleOperations):
         next firing (in the transaction that retires this one). Missed firings while
         the server was down are sent once, as the one that is due."""
         rows = self.store.select(RULES, {"arn": timer.key}, limit=1)
-        if not rows or rows[0]["state"] != "ENABLED" or not rows[0]["schedule"]:
+        if not rows or rows[0]["state"] == "DISABLED" or not rows[0]["schedule"]:
             return  # deleted or disabled since it was armed
         row = rows[0]
         rule = next(

@@ -19,7 +19,7 @@ from sandlot.services.events.base import (
     validation,
 )
 from sandlot.services.events.buses import _page
-from sandlot.services.events.schema import RULES, TARGETS
+from sandlot.services.events.schema import API_DESTINATIONS, RULES, TARGETS
 from sandlot.services.events.transform import TransformError, check_transformer, compile_path
 from sandlot.services.provider import RequestContext
 
@@ -82,9 +82,7 @@ class RuleOperations(EventsBase):
                 schedules.parse(expression)
             except schedules.ScheduleError as error:
                 raise validation(error.message) from None
-        state = params.get("State") or "ENABLED"
-        if state not in ("ENABLED", "DISABLED"):
-            raise validation(f"Parameter State is not valid: {state}")
+        state = params.get("State") or "ENABLED"  # (the model's enum is checked first)
         name = params["Name"]
         existing = self.store.get(RULES, ctx.account_id, ctx.region, bus["name"], name)
         tags = {t["Key"]: t["Value"] for t in params.get("Tags") or []}
@@ -178,7 +176,21 @@ class RuleOperations(EventsBase):
         for target in params["Targets"]:
             self._check_target(target)
             service = arn_service(target["Arn"])
-            if service not in DELIVERABLE:
+            if ":api-destination/" in target["Arn"] and not self._api_destination_exists(
+                target["Arn"]
+            ):
+                failed.append(
+                    {
+                        "TargetId": target["Id"],
+                        "ErrorCode": "ResourceNotFoundException",
+                        "ErrorMessage": f"API destination {target['Arn']} does not exist.",
+                    }
+                )
+                continue
+            if service not in DELIVERABLE or (
+                service == "events" and ":event-bus/" not in target["Arn"]
+                and ":api-destination/" not in target["Arn"]
+            ):  # fmt: skip
                 failed.append(
                     {
                         "TargetId": target["Id"],
@@ -206,6 +218,12 @@ class RuleOperations(EventsBase):
                 )
         self.forget_rules(row["account"], row["region"], row["bus"])
         return {"FailedEntryCount": len(failed), "FailedEntries": failed}
+
+    def _api_destination_exists(self, arn: str) -> bool:
+        parts = arn.split(":", 5)
+        name = parts[5].split("/")[1] if parts[5].count("/") >= 1 else ""
+        row = self.store.get(API_DESTINATIONS, parts[4], parts[3], name)
+        return row is not None and row["arn"] == arn
 
     def _check_target(self, target: dict) -> None:
         given = [k for k in ("Input", "InputPath", "InputTransformer") if target.get(k) is not None]
@@ -269,7 +287,7 @@ class RuleOperations(EventsBase):
 
     def _arm(self, row: dict) -> None:
         """Arm (or cancel) the rule's schedule timer, in the caller's transaction."""
-        if not row["schedule"] or row["state"] != "ENABLED":
+        if not row["schedule"] or row["state"] == "DISABLED":
             self.platform.timers.cancel(SCHEDULE_TIMER, row["arn"])
             return
         due = self.next_firing(row, time.time())

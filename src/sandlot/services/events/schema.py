@@ -113,6 +113,40 @@ REPLAYS = Table(
     ("account", "region", "name"),
 )
 
+CONNECTIONS = Table(
+    "events_connections",
+    {
+        "account": "TEXT",
+        "region": "TEXT",
+        "name": "TEXT",
+        "arn": "TEXT",
+        "auth_type": "TEXT",  # API_KEY | BASIC
+        "auth": "TEXT",  # JSON: AuthParameters as given (secrets included)
+        "description": "TEXT",
+        "created": "REAL",
+        "modified": "REAL",
+    },
+    ("account", "region", "name"),
+)
+
+API_DESTINATIONS = Table(
+    "events_api_destinations",
+    {
+        "account": "TEXT",
+        "region": "TEXT",
+        "name": "TEXT",
+        "arn": "TEXT",
+        "connection": "TEXT",  # the connection's ARN
+        "endpoint": "TEXT",
+        "method": "TEXT",
+        "rate": "INTEGER",
+        "description": "TEXT",
+        "created": "REAL",
+        "modified": "REAL",
+    },
+    ("account", "region", "name"),
+)
+
 MIGRATIONS = [
     Migration(1, create=BUSES),
     Migration(2, create=RULES),
@@ -120,4 +154,6 @@ MIGRATIONS = [
     Migration(4, create=ARCHIVES),
     Migration(5, create=ARCHIVED),
     Migration(6, create=REPLAYS),
+    Migration(7, create=CONNECTIONS),
+    Migration(8, create=API_DESTINATIONS),
 ]

@@ -232,6 +232,22 @@ class NotificationOperations(S3Base):
         created = event.startswith("s3:ObjectCreated:")
         principal = ctx.principal
         request = ctx.request
+        if configuration.get("EventBridgeConfiguration") is not None:
+            s3_notifications.stage_eventbridge(
+                deliveries,
+                region=bucket["region"],
+                account_id=bucket["account"],
+                bucket=bucket["name"],
+                event_name=event,
+                key=row["key"],
+                size=row["size"] if created else None,
+                etag=row["etag"] if created else None,
+                version_id=row["version_id"] if bucket["versioning"] else None,
+                sequencer=f"{-row['rank']:016X}",
+                requester=principal.account_id,
+                source_ip=(request.client_ip if request is not None else "") or "127.0.0.1",
+                request_id=ctx.request_id,
+            )
         for member, config in _configurations(configuration):
             if not _matches(config, event, row["key"]):
                 continue
