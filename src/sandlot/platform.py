@@ -102,6 +102,10 @@ class Platform:
         streams = self.provider("dynamodbstreams")
         if streams is not None:
             self._tasks.append(await streams.start())
+        # Kinesis: the retention sweep.
+        kinesis = self.provider("kinesis")
+        if kinesis is not None:
+            self._tasks.append(await kinesis.start())
         # Secrets Manager: the rotation scheduler (rotations due while down run now).
         secrets = self.provider("secretsmanager")
         if secrets is not None:

@@ -24,6 +24,7 @@ PROVIDERS: dict[str, str] = {
     "apigateway": "sandlot.services.apigateway.provider:RestApiProvider",
     "cloudformation": "sandlot.services.cloudformation.provider:CloudFormationProvider",
     "dynamodbstreams": "sandlot.services.dynamodbstreams.provider:DynamoDBStreamsProvider",
+    "kinesis": "sandlot.services.kinesis.provider:KinesisProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests

@@ -22,7 +22,7 @@ from sandlot.derived import cached_json
 # The services sandlot serves today; the index holds only these.
 SERVICES = (
     "sts", "lambda", "logs", "iam", "s3", "kms", "sqs", "sns", "secretsmanager", "ssm",
-    "dynamodb", "apigatewayv2", "apigateway", "cloudformation",
+    "dynamodb", "apigatewayv2", "apigateway", "cloudformation", "kinesis",
 )  # fmt: skip
 # Services whose actions the authorization data lists under another prefix (the index is
 # keyed by that prefix, as actions name it).
