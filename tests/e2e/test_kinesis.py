@@ -6,12 +6,18 @@ parent/child lineage, retention, tags, encryption and consumers, with AWS's erro
 from __future__ import annotations
 
 import hashlib
+import http.client
+import json
+import struct
 import time
 import uuid
+import zlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from tests.e2e.conftest import aws, error_of
 
@@ -307,17 +313,75 @@ def test_retention_tags_encryption_and_consumers(kinesis, client):
     )
 
 
-def test_subscribe_to_shard_is_not_served_yet(kinesis):
+def test_subscribe_to_shard_streams_events_boto3_reads(kinesis):
     name = _stream(kinesis, shards=1)
     arn = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+    first = kinesis.put_record(StreamName=name, Data=b"one", PartitionKey="p")
     consumer = kinesis.register_stream_consumer(StreamARN=arn, ConsumerName="c")["Consumer"]
-    with pytest.raises(ClientError) as raised:
-        kinesis.subscribe_to_shard(
-            ConsumerARN=consumer["ConsumerARN"],
+    answer = kinesis.subscribe_to_shard(
+        ConsumerARN=consumer["ConsumerARN"],
+        ShardId="shardId-000000000000",
+        StartingPosition={"Type": "TRIM_HORIZON"},
+    )
+    assert answer["ResponseMetadata"]["HTTPHeaders"]["content-type"] == (
+        "application/vnd.amazon.eventstream"
+    )
+    stream = answer["EventStream"]
+    events = iter(stream)
+    event = next(events)["SubscribeToShardEvent"]
+    assert [r["Data"] for r in event["Records"]] == [b"one"]
+    assert event["Records"][0]["SequenceNumber"] == first["SequenceNumber"]
+    assert event["ContinuationSequenceNumber"] == first["SequenceNumber"]
+    assert event["MillisBehindLatest"] == 0
+    # A record put now arrives as the next event, while the subscription is open.
+    kinesis.put_record(StreamName=name, Data=b"two", PartitionKey="p")
+    event = next(events)["SubscribeToShardEvent"]
+    assert [r["Data"] for r in event["Records"]] == [b"two"]
+    stream.close()
+    error = error_of(
+        lambda: kinesis.subscribe_to_shard(
+            ConsumerARN=f"{arn}/consumer/nope:1",
             ShardId="shardId-000000000000",
             StartingPosition={"Type": "LATEST"},
         )
-    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+    )
+    assert error["Code"] == "ResourceNotFoundException"
+
+
+def test_event_stream_frames_on_the_wire(server, kinesis):
+    """The raw response: an initial-response event, then SubscribeToShardEvent messages
+    whose prelude and message CRCs check out (botocore's decoder verifies them too)."""
+    name = _stream(kinesis, shards=1)
+    arn = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+    kinesis.put_record(StreamName=name, Data=b"raw", PartitionKey="p")
+    consumer = kinesis.register_stream_consumer(StreamARN=arn, ConsumerName="w")["Consumer"]
+    body = json.dumps({"ConsumerARN": consumer["ConsumerARN"], "ShardId": "shardId-000000000000",
+                       "StartingPosition": {"Type": "TRIM_HORIZON"}})  # fmt: skip
+    request = AWSRequest(
+        "POST",
+        server.endpoint + "/",
+        data=body,
+        headers={
+            "X-Amz-Target": "Kinesis_20131202.SubscribeToShard",
+            "Content-Type": "application/x-amz-json-1.1",
+        },  # fmt: skip
+    )
+    SigV4Auth(Credentials("test", "test"), "kinesis", "us-east-1").add_auth(request)
+    host = server.endpoint.removeprefix("http://")
+    connection = http.client.HTTPConnection(host, timeout=10)
+    connection.request("POST", "/", body=body, headers=dict(request.headers))
+    response = connection.getresponse()
+    assert response.status == 200
+    data = b""
+    while data.count(b"SubscribeToShardEvent") < 1:
+        data += response.read1(65536)
+    connection.close()
+    total, headers_length, prelude_crc = struct.unpack_from(">III", data, 0)
+    assert prelude_crc == zlib.crc32(data[:8])
+    (message_crc,) = struct.unpack_from(">I", data, total - 4)
+    assert message_crc == zlib.crc32(data[: total - 4])
+    assert b":event-type" in data[12 : 12 + headers_length]
+    assert b"initial-response" in data[12 : 12 + headers_length]
 
 
 def test_aws_cli_round_trip(server):

@@ -14,7 +14,8 @@ in PutRecords. Shard iterators are ``<stream ARN>|<shard>|<position>|<issued>`` 
 ARN first, so IAM can authorize GetRecords on the stream) and expire after 5 minutes.
 
 Enhanced fan-out consumers are registered, described, listed and deregistered;
-SubscribeToShard (an event-stream response) is not served yet and answers 501.
+SubscribeToShard streams events (the protocol layer's event-stream encoding) as
+records arrive, woken by the same per-stream wake-ups as event source mappings.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ MAX_GET_BYTES = 10 * 1024 * 1024
 SHARD_RECORDS_PER_S = 1000
 SHARD_BYTES_PER_S = 1024 * 1024
 MAX_CONSUMERS = 20
+SUBSCRIPTION_S = 300.0  # a SubscribeToShard call streams for 5 minutes
+HEARTBEAT_S = 5.0  # an empty event after this long without records
 SWEEP_INTERVAL_S = 60.0
 
 
@@ -719,9 +722,20 @@ class KinesisProvider(Provider):
     def get_shard_iterator(self, ctx: RequestContext, params: dict) -> dict:
         stream = self._stream(ctx, params)
         shard = self._shard(stream, params["ShardId"])
-        kind = params["ShardIteratorType"]
+        position = self._position(
+            stream,
+            shard,
+            params["ShardIteratorType"],
+            params.get("StartingSequenceNumber"),
+            params.get("Timestamp"),
+        )
+        return {"ShardIterator": _iterator(stream["arn"], shard["shard_id"], position)}
+
+    def _position(
+        self, stream: dict, shard: dict, kind: str, number: str | None, timestamp: object
+    ) -> int:
+        """The first sequence number (counter) an iterator of ``kind`` reads."""
         if kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
-            number = params.get("StartingSequenceNumber")
             seq = parse_seq(number)
             if seq is None:
                 raise invalid(
@@ -737,10 +751,10 @@ class KinesisProvider(Provider):
         elif kind == "LATEST":
             position = self._seq + 1
         elif kind == "AT_TIMESTAMP":
-            if params.get("Timestamp") is None:
+            if timestamp is None:
                 raise invalid("Must specify timestampInMillis parameter for iterator of type "
                               "AT_TIMESTAMP. Current request has no timestamp parameter.")  # fmt: skip
-            moment = _epoch(params["Timestamp"])
+            moment = _epoch(timestamp)
             first = self.store.select(
                 RECORDS,
                 {"stream_arn": stream["arn"], "shard_id": shard["shard_id"]},
@@ -751,7 +765,7 @@ class KinesisProvider(Provider):
             position = first[0]["seq"] if first else self._seq + 1
         else:
             raise invalid(f"Invalid ShardIteratorType: {kind}")
-        return {"ShardIterator": _iterator(stream["arn"], shard["shard_id"], position)}
+        return position
 
     def get_records(self, ctx: RequestContext, params: dict) -> dict:
         text = params["ShardIterator"]
@@ -769,7 +783,24 @@ class KinesisProvider(Provider):
             )
         stream = self._stream(ctx, {"StreamARN": arn})
         shard = self._shard(stream, shard_id)
-        limit = params.get("Limit", 10000)
+        records, after, behind, children = self._read(
+            stream, shard, position, params.get("Limit", 10000)
+        )
+        out: dict = {"Records": records, "MillisBehindLatest": behind}
+        if children is not None:  # a closed shard read to its end: its children instead
+            out["ChildShards"] = children
+        else:
+            out["NextShardIterator"] = _iterator(arn, shard_id, after)
+        return out
+
+    def _read(
+        self, stream: dict, shard: dict, position: int, limit: int
+    ) -> tuple[list[dict], int, int, list[dict] | None]:
+        """Up to ``limit`` records (10 MiB) of ``shard`` from ``position``: (records, the
+        position after them, MillisBehindLatest, the child shards once a closed shard
+        is read to its end, else None)."""
+        now = time.time()
+        arn, shard_id = stream["arn"], shard["shard_id"]
         horizon = now - stream["retention_hours"] * 3600
         rows = self.store.select(
             RECORDS,
@@ -801,24 +832,21 @@ class KinesisProvider(Provider):
             bounds={"seq": (after, None)},
         )
         behind = int((now - following[0]["arrival"]) * 1000) if following else 0
-        out: dict = {"Records": records, "MillisBehindLatest": behind}
-        if shard["end_seq"] is not None and not following:
-            # A closed shard read to its end: no next iterator; its children instead.
-            out["ChildShards"] = [
-                {
-                    "ShardId": s["shard_id"],
-                    "ParentShards": [p for p in (s["parent"], s["adjacent_parent"]) if p],
-                    "HashKeyRange": {
-                        "StartingHashKey": s["start_hash"],
-                        "EndingHashKey": s["end_hash"],
-                    },
-                }
-                for s in self._shards(arn)
-                if shard_id in (s["parent"], s["adjacent_parent"])
-            ]
-        else:
-            out["NextShardIterator"] = _iterator(arn, shard_id, after)
-        return out
+        if shard["end_seq"] is None or following:
+            return records, after, behind, None
+        children = [
+            {
+                "ShardId": s["shard_id"],
+                "ParentShards": [p for p in (s["parent"], s["adjacent_parent"]) if p],
+                "HashKeyRange": {
+                    "StartingHashKey": s["start_hash"],
+                    "EndingHashKey": s["end_hash"],
+                },
+            }
+            for s in self._shards(arn)
+            if shard_id in (s["parent"], s["adjacent_parent"])
+        ]
+        return records, after, behind, children
 
     # -- enhanced fan-out consumers ------------------------------------------------------------
 
@@ -890,6 +918,49 @@ class KinesisProvider(Provider):
         if len(rows) > limit:
             out["NextToken"] = _encode_token("consumers", rows[limit - 1]["name"])
         return out
+
+    def subscribe_to_shard(self, ctx: RequestContext, params: dict) -> dict:
+        """An enhanced fan-out subscription: events of the shard's records as they
+        arrive, for 5 minutes (AWS's subscription lifetime); an empty event after every
+        5 seconds without records; it ends early at the end of a closed shard."""
+        consumer = self._consumer(ctx, {"ConsumerARN": params["ConsumerARN"]})
+        stream = self._stream(ctx, {"StreamARN": consumer["stream_arn"]})
+        shard = self._shard(stream, params["ShardId"])
+        start = params["StartingPosition"]
+        position = self._position(
+            stream, shard, start["Type"], start.get("SequenceNumber"), start.get("Timestamp")
+        )
+        return {"EventStream": self._subscription(ctx, stream, shard, position)}
+
+    async def _subscription(self, ctx: RequestContext, stream: dict, shard: dict, position: int):
+        ends = time.monotonic() + SUBSCRIPTION_S
+        quiet_since = None  # None: the first event goes out at once
+        while time.monotonic() < ends:
+            stream = self._stream(ctx, {"StreamARN": stream["arn"]})  # gone: the stream ends
+            shard = self._shard(stream, shard["shard_id"])
+            records, after, behind, children = self._read(stream, shard, position, 10000)
+            now = time.monotonic()
+            if (
+                records
+                or children is not None
+                or quiet_since is None
+                or (now - quiet_since >= HEARTBEAT_S)
+            ):
+                event: dict = {
+                    "Records": records,
+                    "ContinuationSequenceNumber": format_seq(max(after - 1, shard["start_seq"])),
+                    "MillisBehindLatest": behind,
+                }
+                if children is not None:
+                    event["ChildShards"] = children
+                yield {"SubscribeToShardEvent": event}
+                quiet_since = now
+                position = after
+                if children is not None:
+                    return
+            if not records:
+                until = time.time() + min(HEARTBEAT_S, max(ends - time.monotonic(), 0))
+                await self.wakeups.wait(stream["arn"], until)
 
     def deregister_stream_consumer(self, ctx: RequestContext, params: dict) -> dict:
         row = self._consumer(ctx, params)
