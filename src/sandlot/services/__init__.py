@@ -25,6 +25,7 @@ PROVIDERS: dict[str, str] = {
     "cloudformation": "sandlot.services.cloudformation.provider:CloudFormationProvider",
     "dynamodbstreams": "sandlot.services.dynamodbstreams.provider:DynamoDBStreamsProvider",
     "kinesis": "sandlot.services.kinesis.provider:KinesisProvider",
+    "firehose": "sandlot.services.firehose.provider:FirehoseProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests
@@ -32,7 +33,7 @@ PROVIDERS: dict[str, str] = {
 KNOWN_SERVICES: tuple[str, ...] = (
     "lambda", "s3", "sqs", "sns", "dynamodb", "dynamodbstreams", "kinesis", "iam", "sts",
     "logs", "cloudwatch", "events", "scheduler", "stepfunctions", "cloudformation",
-    "apigateway", "apigatewayv2", "secretsmanager", "ssm", "cognito-idp",
+    "apigateway", "apigatewayv2", "secretsmanager", "ssm", "cognito-idp", "firehose",
 )  # fmt: skip
 
 

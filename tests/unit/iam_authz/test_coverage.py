@@ -136,6 +136,7 @@ SAMPLES = {
         "ShardIterator": f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/s|shardId-000000000000|1|0",
         "KeyId": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     },
+    "firehose": {"DeliveryStreamName": "d"},
     "cloudformation": {
         "StackName": "app",
         "ChangeSetName": "cs",
@@ -233,6 +234,11 @@ PARTLY_SERVED = {
         "UpdateShardCount", "GetShardIterator", "GetRecords", "RegisterStreamConsumer",
         "DescribeStreamConsumer", "ListStreamConsumers", "DeregisterStreamConsumer",
         "DescribeLimits",
+    },
+    "firehose": {  # delivery streams to S3
+        "CreateDeliveryStream", "DeleteDeliveryStream", "DescribeDeliveryStream",
+        "ListDeliveryStreams", "PutRecord", "PutRecordBatch", "TagDeliveryStream",
+        "UntagDeliveryStream", "ListTagsForDeliveryStream",
     },
     "cloudformation": {  # stacks and change sets
         "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks", "ListStacks",

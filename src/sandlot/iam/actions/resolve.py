@@ -1084,7 +1084,19 @@ def _kinesis(req: _Request) -> _Parsed:
     return parsed
 
 
+def _firehose(req: _Request) -> _Parsed:
+    """Firehose names its delivery stream by DeliveryStreamName."""
+    parsed = _Parsed()
+    name = req.params.get("DeliveryStreamName")
+    if isinstance(name, str) and name:
+        parsed.arns["deliverystream"] = [
+            f"arn:aws:firehose:{req.region}:{req.account}:deliverystream/{name}"
+        ]
+    return parsed
+
+
 _EXTRACTORS: dict[str, Callable[[_Request], _Parsed]] = {
+    "firehose": _firehose,
     "kinesis": _kinesis,
     "cloudformation": _cloudformation,
     "sns": _sns,
