@@ -18,6 +18,7 @@ from tests.e2e.conftest import error_of
 from tests.e2e.functions import create_function, unique
 from tests.e2e.roles import ensure_role, trust_policy
 
+
 def default_key(name: str) -> str:
     """AWS's default key: YYYY/MM/DD/HH/<stream>-<version>-YYYY-MM-DD-HH-MM-SS-<uuid>."""
     return (
