@@ -377,7 +377,10 @@ class MappingOperations(LambdaBase):
                 "Enabled": True,
             }
             if timestamp is not None:
-                current["StartingPositionTimestamp"] = timestamp.timestamp()
+                # A datetime from the wire; epoch seconds from CloudFormation.
+                current["StartingPositionTimestamp"] = (
+                    timestamp.timestamp() if hasattr(timestamp, "timestamp") else float(timestamp)
+                )
         elif params.get("StartingPosition") is not None:
             raise invalid("Unsupported StartingPosition parameter for update.")
         settings = dict(current)

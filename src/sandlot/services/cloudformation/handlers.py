@@ -38,6 +38,9 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::Lambda::EventInvokeConfig": "sandlot.services.awslambda.resources:EventInvokeConfig",
     "AWS::SSM::Parameter": "sandlot.services.ssm.resources:Parameter",
     "AWS::Logs::LogGroup": "sandlot.services.logs.resources:LogGroup",
+    "AWS::Kinesis::Stream": "sandlot.services.kinesis.resources:Stream",
+    "AWS::Kinesis::StreamConsumer": "sandlot.services.kinesis.resources:StreamConsumer",
+    "AWS::KinesisFirehose::DeliveryStream": "sandlot.services.firehose.resources:DeliveryStream",
 }
 
 
