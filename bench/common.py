@@ -201,6 +201,7 @@ class JsonConnection:
 
     service = ""
     target = ""  # the X-Amz-Target prefix: "AmazonSQS", "DynamoDB_20120810"
+    content_type = "application/x-amz-json-1.0"  # 1.1 for Kinesis
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
@@ -217,7 +218,7 @@ class JsonConnection:
         body = json.dumps(params).encode()
         head = (
             f"POST / HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            f"Content-Type: application/x-amz-json-1.0\r\nX-Amz-Target: {self.target}.{operation}\r\n"
+            f"Content-Type: {self.content_type}\r\nX-Amz-Target: {self.target}.{operation}\r\n"
             f"X-Amz-Date: {self.date}\r\nAuthorization: {self.auth}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         )

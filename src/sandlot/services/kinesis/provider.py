@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import bisect
 import json
 import logging
 import time
@@ -536,17 +537,20 @@ class KinesisProvider(Provider):
     def _place(self, stream: dict, records: list[dict]) -> list[dict]:
         """Write ``records`` (PutRecord(s) entries) in one transaction; per record the
         answer entry: ShardId and SequenceNumber, or ErrorCode and ErrorMessage."""
-        open_shards = [
-            (int(s["start_hash"]), int(s["end_hash"]), s["shard_id"])
+        # The open shards cover the hash space without gaps: the owner of a key is the
+        # last shard starting at or below it (a binary search).
+        open_shards = sorted(
+            (int(s["start_hash"]), s["shard_id"])
             for s in self._shards(stream["arn"])
             if s["end_seq"] is None
-        ]
+        )
+        starts = [start for start, _ in open_shards]
         now = time.time()
         rows, results = [], []
         with self.store.transaction():
             for entry in records:
                 key = hash_key(entry["PartitionKey"], entry.get("ExplicitHashKey"))
-                shard = next(sid for low, high, sid in open_shards if low <= key <= high)
+                shard = open_shards[bisect.bisect_right(starts, key) - 1][1]
                 data = bytes(entry["Data"])
                 if not self._admit(
                     stream["arn"], shard, len(data) + len(entry["PartitionKey"]), now
