@@ -78,9 +78,14 @@ class KinesisProvider(Provider):
         super().__init__(platform)
         self.store = platform.store
         self.store.migrate("kinesis", MIGRATIONS)
-        last = self.store.select(RECORDS, order_by=("seq",), descending=True, limit=1)
-        shards = self.store.select(SHARDS, order_by=("start_seq",), descending=True, limit=1)
-        self._seq = max(last[0]["seq"] if last else 0, shards[0]["start_seq"] if shards else 0)
+        # The counter goes on from the highest number issued: a record's, or a shard's
+        # start or end (resharding takes numbers too).
+        self._seq = max(
+            [r["seq"] for r in self.store.select(RECORDS, order_by=("seq",), descending=True,
+                                                 limit=1)]
+            + [max(s["start_seq"], s["end_seq"] or 0) for s in self.store.select(SHARDS)]
+            + [0]
+        )  # fmt: skip
         # Readers waiting for records (event source mappings) wait on the stream ARN.
         self.wakeups = Wakeups()
         self._load: dict[tuple[str, str], list] = {}  # (stream, shard) -> [second, n, bytes]
