@@ -338,6 +338,15 @@ def test_subscribe_to_shard_streams_events_boto3_reads(kinesis):
     event = next(events)["SubscribeToShardEvent"]
     assert [r["Data"] for r in event["Records"]] == [b"two"]
     stream.close()
+    # AWS: the same consumer and shard again within 5 seconds is refused.
+    error = error_of(
+        lambda: kinesis.subscribe_to_shard(
+            ConsumerARN=consumer["ConsumerARN"],
+            ShardId="shardId-000000000000",
+            StartingPosition={"Type": "LATEST"},
+        )
+    )
+    assert error["Code"] == "ResourceInUseException"
     error = error_of(
         lambda: kinesis.subscribe_to_shard(
             ConsumerARN=f"{arn}/consumer/nope:1",

@@ -56,6 +56,7 @@ SHARD_BYTES_PER_S = 1024 * 1024
 MAX_CONSUMERS = 20
 SUBSCRIPTION_S = 300.0  # a SubscribeToShard call streams for 5 minutes
 HEARTBEAT_S = 5.0  # an empty event after this long without records
+RESUBSCRIBE_S = 5.0  # the same consumer and shard may subscribe again after this long
 SWEEP_INTERVAL_S = 60.0
 
 
@@ -89,6 +90,7 @@ class KinesisProvider(Provider):
         # Readers waiting for records (event source mappings) wait on the stream ARN.
         self.wakeups = Wakeups()
         self._load: dict[tuple[str, str], list] = {}  # (stream, shard) -> [second, n, bytes]
+        self._subscribed: dict[tuple[str, str], float] = {}  # (consumer, shard) -> when
 
     async def start(self) -> asyncio.Task:
         """The retention sweep (the task returned)."""
@@ -939,6 +941,15 @@ class KinesisProvider(Provider):
         position = self._position(
             stream, shard, start["Type"], start.get("SequenceNumber"), start.get("Timestamp")
         )
+        # AWS: the same consumer and shard again within 5 seconds of a successful call.
+        key, now = (consumer["arn"], shard["shard_id"]), time.monotonic()
+        if now - self._subscribed.get(key, -RESUBSCRIBE_S) < RESUBSCRIBE_S:
+            raise ServiceError(
+                "ResourceInUseException",
+                f"Another active subscription exists for consumer {consumer['arn']} and shard "
+                f"{shard['shard_id']}; a new one may start 5 seconds after the last.",
+            )
+        self._subscribed[key] = now
         return {"EventStream": self._subscription(ctx, stream, shard, position)}
 
     async def _subscription(self, ctx: RequestContext, stream: dict, shard: dict, position: int):
