@@ -115,6 +115,20 @@ def test_direct_put_lands_in_s3_under_the_default_key(env):
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     assert body == b"one\ntwo\nthree\n"
     assert name in firehose.list_delivery_streams()["DeliveryStreamNames"]
+    # UpdateDestination: a new version; its objects carry it in their names.
+    firehose.update_destination(
+        DeliveryStreamName=name,
+        CurrentDeliveryStreamVersionId="1",
+        DestinationId=description["Destinations"][0]["DestinationId"],
+        ExtendedS3DestinationUpdate={"Prefix": "v2/"},
+    )
+    error = error_of(lambda: firehose.update_destination(
+        DeliveryStreamName=name, CurrentDeliveryStreamVersionId="1",
+        DestinationId="destinationId-000000000001", ExtendedS3DestinationUpdate={}))  # fmt: skip
+    assert error["Code"] == "ConcurrentModificationException"
+    firehose.put_record(DeliveryStreamName=name, Record={"Data": b"four\n"})
+    (key,) = objects(s3, bucket, prefix="v2/")
+    assert f"/{name}-2-" in key
     firehose.delete_delivery_stream(DeliveryStreamName=name)
     error = error_of(lambda: firehose.describe_delivery_stream(DeliveryStreamName=name))
     assert error["Code"] == "ResourceNotFoundException"

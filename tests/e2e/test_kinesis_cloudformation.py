@@ -14,6 +14,7 @@ AWSTemplateFormatVersion: "2010-09-09"
 Parameters:
   Shards: {Type: Number, Default: 1}
   Hours: {Type: Number, Default: 24}
+  Prefix: {Type: String, Default: cfn/}
 Resources:
   Bucket:
     Type: AWS::S3::Bucket
@@ -46,7 +47,7 @@ Resources:
       ExtendedS3DestinationConfiguration:
         BucketARN: !GetAtt Bucket.Arn
         RoleARN: !GetAtt DeliveryRole.Arn
-        Prefix: cfn/
+        Prefix: !Ref Prefix
         BufferingHints: {SizeInMBs: 1, IntervalInSeconds: 1}
 Outputs:
   StreamArn: {Value: !GetAtt Stream.Arn}
@@ -127,6 +128,7 @@ def test_stream_consumer_and_delivery_stream(cfn, client) -> None:  # noqa: F811
         Parameters=[
             {"ParameterKey": "Shards", "ParameterValue": "2"},
             {"ParameterKey": "Hours", "ParameterValue": "48"},
+            {"ParameterKey": "Prefix", "ParameterValue": "cfn2/"},
         ],
     )
     stack = wait(cfn, "kin")
@@ -135,6 +137,10 @@ def test_stream_consumer_and_delivery_stream(cfn, client) -> None:  # noqa: F811
         "StreamDescriptionSummary"
     ]
     assert summary["OpenShardCount"] == 2 and summary["RetentionPeriodHours"] == 48
+    described = firehose.describe_delivery_stream(DeliveryStreamName=names["Delivery"])
+    description = described["DeliveryStreamDescription"]
+    assert description["VersionId"] == "2"
+    assert description["Destinations"][0]["ExtendedS3DestinationDescription"]["Prefix"] == "cfn2/"
 
     cfn.delete_stack(StackName="kin")
     wait(cfn, "kin")

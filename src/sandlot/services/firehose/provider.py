@@ -163,6 +163,33 @@ class FirehoseProvider(Provider):
                               f"{processor.get('Type')}.")  # fmt: skip
         return out
 
+    def update_destination(self, ctx: RequestContext, params: dict) -> dict:
+        row = self._row(ctx, params["DeliveryStreamName"])
+        if params["CurrentDeliveryStreamVersionId"] != str(row["version"]):
+            raise ServiceError(
+                "ConcurrentModificationException",
+                f"Cannot update firehose: {row['name']} since the current version id: "
+                f"{row['version']} and the specified version id: "
+                f"{params['CurrentDeliveryStreamVersionId']} do not match",
+            )
+        if params["DestinationId"] != DESTINATION_ID:
+            raise invalid(f"Destination Id {params['DestinationId']} not found.")
+        for key in params:
+            if key.endswith("DestinationUpdate") and key not in (
+                "ExtendedS3DestinationUpdate", "S3DestinationUpdate"):  # fmt: skip
+                raise invalid(f"sandlot delivers to Amazon S3 only; {key} is not supported.")
+        update = params.get("ExtendedS3DestinationUpdate") or params.get("S3DestinationUpdate")
+        destination = json.loads(row["destination"])
+        if update:
+            hints = {**destination["BufferingHints"], **(update.get("BufferingHints") or {})}
+            destination = self._checked_destination({**destination, **update,
+                                                     "BufferingHints": hints})  # fmt: skip
+        self.store.put(
+            DELIVERY_STREAMS,
+            {**row, "destination": json.dumps(destination), "version": row["version"] + 1},
+        )
+        return {}
+
     def delete_delivery_stream(self, ctx: RequestContext, params: dict) -> dict:
         row = self._row(ctx, params["DeliveryStreamName"])
         task = self._readers.pop(row["arn"], None)

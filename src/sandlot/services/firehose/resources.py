@@ -1,6 +1,7 @@
 """CloudFormation resource type of Firehose: ``AWS::KinesisFirehose::DeliveryStream``
 (Ref: the delivery stream name; GetAtt Arn). Only S3 destinations are served; the
-others fail the resource with Firehose's error naming them."""
+others fail the resource with Firehose's error naming them. A changed S3 destination
+is updated in place (UpdateDestination: a new version)."""
 
 from __future__ import annotations
 
@@ -39,11 +40,31 @@ class DeliveryStream(ResourceType):
         return Outcome(name, name, {"Arn": got["DeliveryStreamARN"]})
 
     async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
-        # sandlot's Firehose has no UpdateDestination yet: say so instead of pretending.
-        raise ResourceFailed(
-            "Updating a delivery stream's destination in place is not supported by sandlot "
-            "yet (HandlerErrorCode: NotUpdatable)"
-        )
+        """The S3 destination through UpdateDestination (a new version), and tags."""
+        name = current.physical_id
+        for key in ("ExtendedS3DestinationConfiguration", "S3DestinationConfiguration"):
+            if properties.get(key) != previous.get(key) and properties.get(key):
+                got = await ctx.call("firehose", "DescribeDeliveryStream",
+                                     {"DeliveryStreamName": name})  # fmt: skip
+                description = got["DeliveryStreamDescription"]
+                update = key.replace("Configuration", "Update")
+                await ctx.call("firehose", "UpdateDestination", {
+                    "DeliveryStreamName": name,
+                    "CurrentDeliveryStreamVersionId": description["VersionId"],
+                    "DestinationId": description["Destinations"][0]["DestinationId"],
+                    update: _typed(properties[key]),
+                })  # fmt: skip
+        if properties.get("Tags") != previous.get("Tags"):
+            old = {t["Key"] for t in previous.get("Tags") or []}
+            new = properties.get("Tags") or []
+            gone = sorted(old - {t["Key"] for t in new})
+            if gone:
+                await ctx.call("firehose", "UntagDeliveryStream",
+                               {"DeliveryStreamName": name, "TagKeys": gone})  # fmt: skip
+            if new:
+                await ctx.call("firehose", "TagDeliveryStream",
+                               {"DeliveryStreamName": name, "Tags": new})  # fmt: skip
+        return current
 
     async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
         try:
