@@ -208,6 +208,58 @@ def test_lambda_transformation(env, client):
     assert error["lambdaArn"] == created["FunctionArn"]
 
 
+def test_dynamic_partitioning_by_query(env):
+    firehose, s3, bucket, role = env
+    name = unique("fh")
+    extraction = {
+        "Type": "MetadataExtraction",
+        "Parameters": [
+            {"ParameterName": "MetadataExtractionQuery", "ParameterValue": "{customer: .who.id}"},
+            {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"},
+        ],
+    }
+    firehose.create_delivery_stream(
+        DeliveryStreamName=name,
+        ExtendedS3DestinationConfiguration=destination(
+            bucket,
+            role,
+            Prefix="by/customer=!{partitionKeyFromQuery:customer}/",
+            ErrorOutputPrefix="errors/!{firehose:error-output-type}/",
+            DynamicPartitioningConfiguration={"Enabled": True},
+            ProcessingConfiguration={"Enabled": True, "Processors": [extraction]},
+        ),
+    )
+    records = [
+        {"who": {"id": "a"}, "n": 1},
+        {"who": {"id": "b"}, "n": 2},
+        {"who": {"id": "a"}, "n": 3},
+    ]
+    firehose.put_record_batch(
+        DeliveryStreamName=name,
+        Records=[{"Data": json.dumps(r).encode() + b"\n"} for r in records]
+        + [{"Data": b"not json"}],
+    )
+    keys = objects(s3, bucket, 3)
+    by = {k.split("/")[1]: k for k in keys if k.startswith("by/")}
+    assert set(by) == {"customer=a", "customer=b"}
+    body = s3.get_object(Bucket=bucket, Key=by["customer=a"])["Body"].read()
+    assert [json.loads(line)["n"] for line in body.splitlines()] == [1, 3]
+    (failed,) = [k for k in keys if k.startswith("errors/")]
+    assert failed.startswith("errors/partitioning-failed/")
+    # A prefix naming a key the query does not give is refused on create.
+    error = error_of(
+        lambda: firehose.create_delivery_stream(
+            DeliveryStreamName=unique("fh"),
+            ExtendedS3DestinationConfiguration=destination(
+                bucket, role, Prefix="!{partitionKeyFromQuery:other}/", ErrorOutputPrefix="e/",
+                DynamicPartitioningConfiguration={"Enabled": True},
+                ProcessingConfiguration={"Enabled": True, "Processors": [extraction]},
+            ),
+        )
+    )  # fmt: skip
+    assert error["Code"] == "InvalidArgumentException"
+
+
 def test_kinesis_stream_as_source(env, client):
     firehose, s3, bucket, role = env
     kinesis = client("kinesis")

@@ -27,7 +27,13 @@ import uuid
 from datetime import UTC, datetime
 
 from sandlot.protocol import ServiceError
-from sandlot.services.firehose.keys import expand, has_expressions, object_key
+from sandlot.services.firehose.keys import (
+    compile_query,
+    expand,
+    extract,
+    has_expressions,
+    object_key,
+)
 from sandlot.services.firehose.schema import (
     BUFFER,
     DELIVERY_STREAMS,
@@ -151,16 +157,35 @@ class FirehoseProvider(Provider):
         if has_expressions(prefix) and not error_prefix:
             raise invalid("ErrorOutputPrefix cannot be null or empty when Prefix contains "
                           "expressions.")  # fmt: skip
-        for text in (prefix, error_prefix):
-            try:
-                expand(text or "", datetime.now(UTC))
-            except ValueError as error:
-                raise invalid(f"The expression {error} in the prefix is not supported.") from None
         processing = out.get("ProcessingConfiguration") or {}
         for processor in processing.get("Processors") or ():
-            if processor.get("Type") != "Lambda":
-                raise invalid(f"sandlot supports the Lambda processor only, not "
-                              f"{processor.get('Type')}.")  # fmt: skip
+            if processor.get("Type") not in ("Lambda", "MetadataExtraction"):
+                raise invalid(f"sandlot supports the Lambda and MetadataExtraction processors, "
+                              f"not {processor.get('Type')}.")  # fmt: skip
+        partitioned = (out.get("DynamicPartitioningConfiguration") or {}).get("Enabled")
+        query = _extraction_query(out)
+        if query is not None:
+            if not partitioned:
+                raise invalid("MetadataExtraction processor requires dynamic partitioning "
+                              "to be enabled.")  # fmt: skip
+            try:
+                compile_query(query)
+            except ValueError:
+                raise invalid(f"sandlot evaluates MetadataExtractionQuery objects of plain "
+                              f"paths ({{key: .path, ...}}), not {query}") from None  # fmt: skip
+        # Every key the prefix names must come from the query (partitionKeyFromLambda,
+        # keys a Lambda processor returns, is not served yet: refused by name).
+        partitions = {k: "x" for k, _ in compile_query(query)} if query else {}
+        for text in (prefix, error_prefix):
+            try:
+                expand(
+                    text or "", datetime.now(UTC), partitions=partitions if partitioned else None
+                )
+            except ValueError as error:
+                raise invalid(f"The expression {error} in the prefix is not supported.") from None
+        if partitioned and not has_expressions(prefix):
+            raise invalid("Prefix must contain partitionKeyFrom expressions when dynamic "
+                          "partitioning is enabled.")  # fmt: skip
         return out
 
     def update_destination(self, ctx: RequestContext, params: dict) -> dict:
@@ -460,23 +485,45 @@ class FirehoseProvider(Provider):
 
     async def _deliver(self, row: dict, destination: dict, rows: list[dict]) -> None:
         role = self.platform.function_principal(destination["RoleARN"], "firehose")
-        datas, failed = [r["data"] for r in rows], []
+        datas, failed = [(r["data"], r) for r in rows], []
         processor = _lambda_processor(destination)
         if processor:
             datas, failed = await self._transform(row, processor, rows, role)
         bucket = destination["BucketARN"].split(":::", 1)[-1]
         compress = destination["CompressionFormat"] == "GZIP"
-        if datas:
-            body = b"".join(datas)
+        groups: dict[tuple, list[bytes]] = {}
+        unpartitioned: list[dict] = []
+        if (destination.get("DynamicPartitioningConfiguration") or {}).get("Enabled"):
+            # One object per distinct set of partition keys (a query over the JSON record).
+            query = _extraction_query(destination)
+            pairs = compile_query(query) if query else []
+            for data, r in datas:
+                try:
+                    keys = extract(pairs, json.loads(data))
+                except ValueError:
+                    keys = None
+                if keys is None:
+                    unpartitioned.append(_error_record(r, "DynamicPartitioning.MetadataExtractionFailed",
+                        "Non JSON record provided or the query found no value.", None))  # fmt: skip
+                    continue
+                groups.setdefault(tuple(sorted(keys.items())), []).append(data)
+        elif datas:
+            groups[()] = [data for data, _ in datas]
+        for partition, members in groups.items():
+            body = b"".join(members)
             key = object_key(
-                destination.get("Prefix"), row["name"], row["version"], rows[0]["arrival"], compress
-            )
+                destination.get("Prefix"), row["name"], row["version"], rows[0]["arrival"],
+                compress, partitions=dict(partition),
+            )  # fmt: skip
             await self._put(bucket, key, gzip.compress(body) if compress else body, role, row)
-        if failed:
-            body = b"".join(json.dumps(f).encode() + b"\n" for f in failed)
+        for error_type, records in (("processing-failed", failed),
+                                    ("partitioning-failed", unpartitioned)):  # fmt: skip
+            if not records:
+                continue
+            body = b"".join(json.dumps(f).encode() + b"\n" for f in records)
             key = object_key(
                 destination.get("ErrorOutputPrefix"), row["name"], row["version"],
-                rows[0]["arrival"], compress, error_type="processing-failed",
+                rows[0]["arrival"], compress, error_type=error_type,
             )  # fmt: skip
             await self._put(bucket, key, gzip.compress(body) if compress else body, role, row)
 
@@ -486,9 +533,9 @@ class FirehoseProvider(Provider):
             principal=role, region=row["region"],
         )  # fmt: skip
 
-    async def _transform(self, row, function: str, rows, role) -> tuple[list[bytes], list[dict]]:
-        """The Lambda processor's answer: the records to deliver, and AWS's error records
-        for those it failed (all of them if the invocation failed)."""
+    async def _transform(self, row, function: str, rows, role) -> tuple[list, list[dict]]:
+        """The Lambda processor's answer: the records to deliver (data, row), and AWS's
+        error records for those it failed (all of them if the invocation failed)."""
         ids = [f"{r['seq']:020d}" for r in rows]
         event = {
             "invocationId": str(uuid.uuid4()),
@@ -521,22 +568,14 @@ class FirehoseProvider(Provider):
             if error_code is None and result is None:
                 code, message = "Lambda.MissingRecordId", f"Record {i} is missing in the response."
             elif error_code is None and result.get("result") == "Ok":
-                out.append(base64.b64decode(result.get("data") or ""))
+                out.append((base64.b64decode(result.get("data") or ""), r))
                 continue
             elif error_code is None and result.get("result") == "Dropped":
                 continue
             else:
                 code, message = error_code or "Lambda.ProcessingFailed", error_message or (
                     "The record was reported ProcessingFailed.")  # fmt: skip
-            failed.append({
-                "attemptsMade": 1,
-                "arrivalTimestamp": int(r["arrival"] * 1000),
-                "errorCode": code,
-                "errorMessage": message,
-                "attemptEndingTimestamp": int(time.time() * 1000),
-                "rawData": base64.b64encode(r["data"]).decode(),
-                "lambdaArn": function,
-            })  # fmt: skip
+            failed.append(_error_record(r, code, message, function))
         return out, failed
 
 
@@ -549,3 +588,28 @@ def _lambda_processor(destination: dict) -> str | None:
             if parameter.get("ParameterName") == "LambdaArn":
                 return parameter["ParameterValue"]
     return None
+
+
+def _extraction_query(destination: dict) -> str | None:
+    processing = destination.get("ProcessingConfiguration") or {}
+    for processor in processing.get("Processors") or ():
+        if processor.get("Type") == "MetadataExtraction":
+            for parameter in processor.get("Parameters") or ():
+                if parameter.get("ParameterName") == "MetadataExtractionQuery":
+                    return parameter["ParameterValue"]
+    return None
+
+
+def _error_record(row: dict, code: str, message: str, function: str | None) -> dict:
+    """AWS's record of a record that went to the error output."""
+    record = {
+        "attemptsMade": 1,
+        "arrivalTimestamp": int(row["arrival"] * 1000),
+        "errorCode": code,
+        "errorMessage": message,
+        "attemptEndingTimestamp": int(time.time() * 1000),
+        "rawData": base64.b64encode(row["data"]).decode(),
+    }
+    if function:
+        record["lambdaArn"] = function
+    return record
