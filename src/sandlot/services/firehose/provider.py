@@ -7,7 +7,9 @@ through ``Platform.call`` as the source's role). Records wait in the durable buf
 or the oldest record IntervalInSeconds old (the flush loop looks every
 ``FLUSH_TICK_S``). A flush optionally runs the Lambda transformation processor, then
 writes one S3 object (GZIP or as is) named as AWS names them (``keys.py``) with
-PutObject as the destination's role, and only then deletes the rows: at least once.
+PutObject as the destination's role, and only then deletes the rows: at least once. A
+failed write is retried every 5 seconds; records still undelivered after 24 hours are
+discarded, as AWS does.
 Records the processor reports ``ProcessingFailed`` (or a failed invocation) go to
 the ErrorOutputPrefix as AWS's JSON error records.
 
@@ -47,6 +49,7 @@ log = logging.getLogger("sandlot.firehose")
 FLUSH_TICK_S = 0.2
 SOURCE_POLL_S = 1.0  # Firehose reads each source shard once a second
 RETRY_S = 5.0  # a failed S3 write is retried after this long
+MAX_RETRY_S = 24 * 3600.0  # records still undelivered after this are discarded (AWS)
 MAX_RECORD = 1000 * 1024
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 DEFAULT_HINTS = {"SizeInMBs": 5, "IntervalInSeconds": 300}
@@ -453,9 +456,18 @@ class FirehoseProvider(Provider):
                 for row in self.store.select(DELIVERY_STREAMS):
                     try:
                         await self.flush(row, time.time())
-                    except Exception:
-                        log.exception("firehose %s: flush failed", row["name"])
+                    except Exception as error:
+                        if isinstance(error, ServiceError):
+                            log.warning("firehose %s: delivery failed: %s: %s", row["name"],
+                                        error.code, error.message)  # fmt: skip
+                        else:
+                            log.exception("firehose %s: flush failed", row["name"])
                         self._failed_at[row["arn"]] = time.time()
+                        # AWS retries every 5 seconds for up to 24 hours, then discards.
+                        self.store.delete_where(
+                            BUFFER, {"stream_arn": row["arn"]},
+                            bounds={"arrival": (None, time.time() - MAX_RETRY_S)},
+                        )  # fmt: skip
         finally:
             for task in self._readers.values():
                 task.cancel()
