@@ -10,6 +10,7 @@ carries many writes.
 
     writes = GroupCommit(store, MESSAGES)
     await writes.put(row)        # returns once ``row`` is committed (raises if it failed)
+    await writes.put_many(rows)  # the same for several rows (one request's)
     await writes.delete([key])   # keys in ``table.key`` order
 
 Writes of one commit apply puts before deletes. The store's lock keeps the worker's
@@ -37,6 +38,11 @@ class GroupCommit:
     async def put(self, row: dict[str, Any]) -> None:
         """Insert or replace ``row``; returns after the transaction holding it commits."""
         self._puts.append(row)
+        await self._commit()
+
+    async def put_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert or replace ``rows``; returns after the transaction holding them commits."""
+        self._puts.extend(rows)
         await self._commit()
 
     async def delete(self, keys: Sequence[Sequence[Any]]) -> None:

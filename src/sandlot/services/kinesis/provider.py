@@ -40,6 +40,7 @@ from sandlot.services.kinesis.shards import (
     shard_name,
 )
 from sandlot.services.provider import Provider, RequestContext
+from sandlot.store.group_commit import GroupCommit
 
 log = logging.getLogger("sandlot.kinesis")
 
@@ -89,6 +90,7 @@ class KinesisProvider(Provider):
         )  # fmt: skip
         # Readers waiting for records (event source mappings) wait on the stream ARN.
         self.wakeups = Wakeups()
+        self.writes = GroupCommit(self.store, RECORDS)
         self._load: dict[tuple[str, str], list] = {}  # (stream, shard) -> [second, n, bytes]
         self._subscribed: dict[tuple[str, str], float] = {}  # (consumer, shard) -> when
 
@@ -541,9 +543,12 @@ class KinesisProvider(Provider):
         load[2] += size
         return True
 
-    def _place(self, stream: dict, records: list[dict]) -> list[dict]:
-        """Write ``records`` (PutRecord(s) entries) in one transaction; per record the
-        answer entry: ShardId and SequenceNumber, or ErrorCode and ErrorMessage."""
+    async def _place(self, stream: dict, records: list[dict]) -> list[dict]:
+        """Write ``records`` (PutRecord(s) entries), returning once they are committed;
+        per record the answer entry: ShardId and SequenceNumber, or ErrorCode and
+        ErrorMessage. Concurrent requests share commits (``GroupCommit``): sequence
+        numbers are taken here, in order, and rows are committed in the order queued, so
+        a reader never sees a number before a lower one of the same shard."""
         # The open shards cover the hash space without gaps: the owner of a key is the
         # last shard starting at or below it (a binary search).
         open_shards = sorted(
@@ -554,36 +559,33 @@ class KinesisProvider(Provider):
         starts = [start for start, _ in open_shards]
         now = time.time()
         rows, results = [], []
-        with self.store.transaction():
-            for entry in records:
-                key = hash_key(entry["PartitionKey"], entry.get("ExplicitHashKey"))
-                shard = open_shards[bisect.bisect_right(starts, key) - 1][1]
-                data = bytes(entry["Data"])
-                if not self._admit(
-                    stream["arn"], shard, len(data) + len(entry["PartitionKey"]), now
-                ):
-                    results.append(
-                        {
-                            "ErrorCode": "ProvisionedThroughputExceededException",
-                            "ErrorMessage": f"Rate exceeded for shard {shard} in stream "
-                            f"{stream['name']} under account {stream['account']}.",
-                        }
-                    )
-                    continue
-                self._seq += 1
-                rows.append(
+        for entry in records:
+            key = hash_key(entry["PartitionKey"], entry.get("ExplicitHashKey"))
+            shard = open_shards[bisect.bisect_right(starts, key) - 1][1]
+            data = bytes(entry["Data"])
+            if not self._admit(stream["arn"], shard, len(data) + len(entry["PartitionKey"]), now):
+                results.append(
                     {
-                        "stream_arn": stream["arn"],
-                        "shard_id": shard,
-                        "seq": self._seq,
-                        "partition_key": entry["PartitionKey"],
-                        "data": data,
-                        "arrival": now,
+                        "ErrorCode": "ProvisionedThroughputExceededException",
+                        "ErrorMessage": f"Rate exceeded for shard {shard} in stream "
+                        f"{stream['name']} under account {stream['account']}.",
                     }
                 )
-                results.append({"SequenceNumber": format_seq(self._seq), "ShardId": shard})
-            self.store.put_many(RECORDS, rows)
+                continue
+            self._seq += 1
+            rows.append(
+                {
+                    "stream_arn": stream["arn"],
+                    "shard_id": shard,
+                    "seq": self._seq,
+                    "partition_key": entry["PartitionKey"],
+                    "data": data,
+                    "arrival": now,
+                }
+            )
+            results.append({"SequenceNumber": format_seq(self._seq), "ShardId": shard})
         if rows:
+            await self.writes.put_many(rows)
             self.wakeups.notify(stream["arn"])
         return results
 
@@ -595,15 +597,15 @@ class KinesisProvider(Provider):
                 "(data blob and partition key together)."
             )
 
-    def put_record(self, ctx: RequestContext, params: dict) -> dict:
+    async def put_record(self, ctx: RequestContext, params: dict) -> dict:
         stream = self._stream(ctx, params, active=False)
         self._check_record(params)
-        result = self._place(stream, [params])[0]
+        result = (await self._place(stream, [params]))[0]
         if "ErrorCode" in result:
             raise ServiceError(result["ErrorCode"], result["ErrorMessage"])
         return {**result, "EncryptionType": stream["encryption"]}
 
-    def put_records(self, ctx: RequestContext, params: dict) -> dict:
+    async def put_records(self, ctx: RequestContext, params: dict) -> dict:
         stream = self._stream(ctx, params)
         entries = params["Records"]
         for entry in entries:
@@ -611,7 +613,7 @@ class KinesisProvider(Provider):
         total = sum(len(e["Data"]) + len(e["PartitionKey"].encode()) for e in entries)
         if total > MAX_PUT_RECORDS_BYTES:
             raise invalid(f"Records size exceeds {MAX_PUT_RECORDS_BYTES // (1024 * 1024)} MB limit")
-        results = self._place(stream, entries)
+        results = await self._place(stream, entries)
         return {
             "FailedRecordCount": sum(1 for r in results if "ErrorCode" in r),
             "Records": results,
