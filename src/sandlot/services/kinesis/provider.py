@@ -93,6 +93,7 @@ class KinesisProvider(Provider):
         self.writes = GroupCommit(self.store, RECORDS)
         self._load: dict[tuple[str, str], list] = {}  # (stream, shard) -> [second, n, bytes]
         self._subscribed: dict[tuple[str, str], float] = {}  # (consumer, shard) -> when
+        self._in_flight: dict[tuple[str, str], int] = {}  # (stream, shard) -> rows queued
 
     async def start(self) -> asyncio.Task:
         """The retention sweep (the task returned)."""
@@ -585,7 +586,18 @@ class KinesisProvider(Provider):
             )
             results.append({"SequenceNumber": format_seq(self._seq), "ShardId": shard})
         if rows:
-            await self.writes.put_many(rows)
+            # Rows queued but not yet committed: a closed shard is not at its end while
+            # any of its own are in flight (resharding may close it meanwhile).
+            shards = [(stream["arn"], r["shard_id"]) for r in rows]
+            for key in shards:
+                self._in_flight[key] = self._in_flight.get(key, 0) + 1
+            try:
+                await self.writes.put_many(rows)
+            finally:
+                for key in shards:
+                    self._in_flight[key] -= 1
+                    if not self._in_flight[key]:
+                        del self._in_flight[key]
             self.wakeups.notify(stream["arn"])
         return results
 
@@ -845,7 +857,7 @@ class KinesisProvider(Provider):
             bounds={"seq": (after, None)},
         )
         behind = int((now - following[0]["arrival"]) * 1000) if following else 0
-        if shard["end_seq"] is None or following:
+        if shard["end_seq"] is None or following or (arn, shard_id) in self._in_flight:
             return records, after, behind, None
         children = [
             {
