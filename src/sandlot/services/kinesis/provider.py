@@ -82,6 +82,8 @@ class KinesisProvider(Provider):
         self.store.migrate("kinesis", MIGRATIONS)
         # The counter goes on from the highest number issued: a record's, or a shard's
         # start or end (resharding takes numbers too).
+        for stream in self.store.select(STREAMS, {"status": "DELETING"}):
+            self._forget(stream)  # a deletion a crash cut short
         self._seq = max(
             [r["seq"] for r in self.store.select(RECORDS, order_by=("seq",), descending=True,
                                                  limit=1)]
@@ -136,7 +138,7 @@ class KinesisProvider(Provider):
         if not name:
             raise invalid("Either StreamName or StreamARN should be provided.")
         row = self.store.get(STREAMS, account, region, name)
-        if row is None:
+        if row is None or row["status"] == "DELETING":
             raise ServiceError(
                 "ResourceNotFoundException", f"Stream {name} under account {account} not found."
             )
@@ -243,7 +245,7 @@ class KinesisProvider(Provider):
             self.store.put(STREAMS, stream)
         return {}
 
-    def delete_stream(self, ctx: RequestContext, params: dict) -> dict:
+    async def delete_stream(self, ctx: RequestContext, params: dict) -> dict:
         stream = self._stream(ctx, params)
         consumers = self.store.count(CONSUMERS, {"stream_arn": stream["arn"]})
         if consumers and not params.get("EnforceConsumerDeletion"):
@@ -252,12 +254,19 @@ class KinesisProvider(Provider):
                 f"Stream {stream['arn']} has registered consumers. Deregister the consumers "
                 "or use EnforceConsumerDeletion to delete them with the stream.",
             )
+        # DELETING first (writes are refused from here), then the records still being
+        # committed land, then everything goes: no record outlives its stream.
+        self.store.put(STREAMS, {**stream, "status": "DELETING"})
+        await self.writes.put_many([])
+        self._forget(stream)
+        self.wakeups.notify(stream["arn"])
+        return {}
+
+    def _forget(self, stream: dict) -> None:
         with self.store.transaction():
             for table in (RECORDS, SHARDS, CONSUMERS):
                 self.store.delete_where(table, {"stream_arn": stream["arn"]})
             self.store.delete(STREAMS, stream["account"], stream["region"], stream["name"])
-        self.wakeups.notify(stream["arn"])
-        return {}
 
     def _mode(self, stream: dict) -> dict:
         return {"StreamMode": stream["mode"]}
