@@ -224,7 +224,7 @@ PARTLY_SERVED = {
         "RemoveTagsFromResource", "ListTagsForResource",
     },
     "kinesis": {  # streams, records, resharding, tags, encryption, consumers (no
-        # SubscribeToShard, resource policies or account settings yet)
+        # resource policies or account settings yet)
         "CreateStream", "DeleteStream", "DescribeStream", "DescribeStreamSummary",
         "ListStreams", "ListShards", "UpdateStreamMode", "IncreaseStreamRetentionPeriod",
         "DecreaseStreamRetentionPeriod", "AddTagsToStream", "RemoveTagsFromStream",
@@ -233,12 +233,12 @@ PARTLY_SERVED = {
         "StopStreamEncryption", "PutRecord", "PutRecords", "SplitShard", "MergeShards",
         "UpdateShardCount", "GetShardIterator", "GetRecords", "RegisterStreamConsumer",
         "DescribeStreamConsumer", "ListStreamConsumers", "DeregisterStreamConsumer",
-        "DescribeLimits",
+        "DescribeLimits", "SubscribeToShard",
     },
     "firehose": {  # delivery streams to S3
         "CreateDeliveryStream", "DeleteDeliveryStream", "DescribeDeliveryStream",
         "ListDeliveryStreams", "PutRecord", "PutRecordBatch", "TagDeliveryStream",
-        "UntagDeliveryStream", "ListTagsForDeliveryStream",
+        "UntagDeliveryStream", "ListTagsForDeliveryStream", "UpdateDestination",
     },
     "cloudformation": {  # stacks and change sets
         "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks", "ListStacks",
