@@ -260,6 +260,41 @@ def test_dynamic_partitioning_by_query(env):
     assert error["Code"] == "InvalidArgumentException"
 
 
+PARTITIONER = """
+import base64
+
+def handler(event, context):
+    out = []
+    for r in event["records"]:
+        text = base64.b64decode(r["data"]).decode()
+        out.append({"recordId": r["recordId"], "result": "Ok", "data": r["data"],
+                    "metadata": {"partitionKeys": {"kind": text.split(":")[0]}}})
+    return {"records": out}
+"""
+
+
+def test_dynamic_partitioning_by_lambda(env, client):
+    firehose, s3, bucket, role = env
+    created = create_function(client("lambda"), unique("part"), {"app.py": PARTITIONER},
+                              role=role, Timeout=30)  # fmt: skip
+    name = unique("fh")
+    processor = {"Type": "Lambda", "Parameters": [
+        {"ParameterName": "LambdaArn", "ParameterValue": created["FunctionArn"]}]}  # fmt: skip
+    firehose.create_delivery_stream(
+        DeliveryStreamName=name,
+        ExtendedS3DestinationConfiguration=destination(
+            bucket, role, Prefix="kind=!{partitionKeyFromLambda:kind}/", ErrorOutputPrefix="e/",
+            DynamicPartitioningConfiguration={"Enabled": True},
+            ProcessingConfiguration={"Enabled": True, "Processors": [processor]},
+        ),
+    )  # fmt: skip
+    firehose.put_record_batch(DeliveryStreamName=name, Records=[
+        {"Data": b"x:1;"}, {"Data": b"y:2;"}, {"Data": b"x:3;"}])  # fmt: skip
+    keys = objects(s3, bucket, 2, prefix="kind=")
+    assert [k.split("/")[0] for k in keys] == ["kind=x", "kind=y"]
+    assert s3.get_object(Bucket=bucket, Key=keys[0])["Body"].read() == b"x:1;x:3;"
+
+
 def test_kinesis_stream_as_source(env, client):
     firehose, s3, bucket, role = env
     kinesis = client("kinesis")

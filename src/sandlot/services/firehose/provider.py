@@ -24,6 +24,7 @@ import base64
 import gzip
 import json
 import logging
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -176,9 +177,11 @@ class FirehoseProvider(Provider):
             except ValueError:
                 raise invalid(f"sandlot evaluates MetadataExtractionQuery objects of plain "
                               f"paths ({{key: .path, ...}}), not {query}") from None  # fmt: skip
-        # Every key the prefix names must come from the query (partitionKeyFromLambda,
-        # keys a Lambda processor returns, is not served yet: refused by name).
+        # Every partitionKeyFromQuery key the prefix names must come from the query;
+        # partitionKeyFromLambda keys need a Lambda processor (which gives them per record).
         partitions = {k: "x" for k, _ in compile_query(query)} if query else {}
+        if _lambda_processor(out):
+            partitions |= {k: "x" for k in _lambda_keys(prefix)}
         for text in (prefix, error_prefix):
             try:
                 expand(
@@ -497,7 +500,7 @@ class FirehoseProvider(Provider):
 
     async def _deliver(self, row: dict, destination: dict, rows: list[dict]) -> None:
         role = self.platform.function_principal(destination["RoleARN"], "firehose")
-        datas, failed = [(r["data"], r) for r in rows], []
+        datas, failed = [(r["data"], r, {}) for r in rows], []
         processor = _lambda_processor(destination)
         if processor:
             datas, failed = await self._transform(row, processor, rows, role)
@@ -509,18 +512,22 @@ class FirehoseProvider(Provider):
             # One object per distinct set of partition keys (a query over the JSON record).
             query = _extraction_query(destination)
             pairs = compile_query(query) if query else []
-            for data, r in datas:
+            needed = _lambda_keys(destination.get("Prefix"))
+            for data, r, from_lambda in datas:
                 try:
-                    keys = extract(pairs, json.loads(data))
+                    keys = extract(pairs, json.loads(data)) if pairs else {}
                 except ValueError:
                     keys = None
+                if keys is not None and not needed <= set(from_lambda):
+                    keys = None  # the processor gave no value for a key the prefix names
                 if keys is None:
                     unpartitioned.append(_error_record(r, "DynamicPartitioning.MetadataExtractionFailed",
                         "Non JSON record provided or the query found no value.", None))  # fmt: skip
                     continue
+                keys |= {k: str(from_lambda[k]) for k in needed}
                 groups.setdefault(tuple(sorted(keys.items())), []).append(data)
         elif datas:
-            groups[()] = [data for data, _ in datas]
+            groups[()] = [data for data, _, _ in datas]
         for partition, members in groups.items():
             body = b"".join(members)
             key = object_key(
@@ -580,7 +587,9 @@ class FirehoseProvider(Provider):
             if error_code is None and result is None:
                 code, message = "Lambda.MissingRecordId", f"Record {i} is missing in the response."
             elif error_code is None and result.get("result") == "Ok":
-                out.append((base64.b64decode(result.get("data") or ""), r))
+                metadata = result.get("metadata") or {}
+                keys = metadata.get("partitionKeys") if isinstance(metadata, dict) else None
+                out.append((base64.b64decode(result.get("data") or ""), r, keys or {}))
                 continue
             elif error_code is None and result.get("result") == "Dropped":
                 continue
@@ -625,3 +634,11 @@ def _error_record(row: dict, code: str, message: str, function: str | None) -> d
     if function:
         record["lambdaArn"] = function
     return record
+
+
+_LAMBDA_KEY = re.compile(r"!\{partitionKeyFromLambda:([^}]*)\}")
+
+
+def _lambda_keys(prefix: str | None) -> set[str]:
+    """The partitionKeyFromLambda keys a prefix names."""
+    return set(_LAMBDA_KEY.findall(prefix or ""))
