@@ -210,6 +210,30 @@ def test_children_are_read_after_their_parent(setup):
     assert seen == ["parent-1", "child-1"]
 
 
+def test_parallelization_factor_keeps_order_per_partition_key(setup):
+    sqs, lam, kinesis, role, out_url = setup
+    arn = stream(kinesis)
+    sent = {f"key{k}": [f"key{k}-{i}" for i in range(3)] for k in range(6)}
+    for i in range(3):
+        for key, datas_of_key in sent.items():
+            put(kinesis, arn, datas_of_key[i], key)
+    mapping = lam.create_event_source_mapping(
+        EventSourceArn=arn,
+        FunctionName=function(lam, role, out_url),
+        StartingPosition="TRIM_HORIZON",
+        ParallelizationFactor=3,
+        BatchSize=2,
+    )
+    assert mapping["ParallelizationFactor"] == 3
+    wait_state(lam, mapping["UUID"], "Enabled")
+    seen: list[str] = []
+    while len(seen) < 18:
+        seen += datas(events(sqs, out_url, 1))
+    assert sorted(seen) == sorted(d for ds in sent.values() for d in ds)
+    for key, expected in sent.items():  # each key's records in order
+        assert [d for d in seen if d.startswith(f"{key}-")] == expected
+
+
 def test_role_must_read_the_stream(client):
     sqs, lam, kinesis = client("sqs"), client("lambda"), client("kinesis")
     role = kinesis_role(client("iam"), allowed=False)

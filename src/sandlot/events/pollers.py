@@ -54,6 +54,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -155,7 +156,9 @@ class Source:
 
 class Poller:
     """One running mapping (or one shard of it: ``shard``; ``child``: a shard created by
-    resharding): its workers and their scaling. ``start`` / ``stop``."""
+    resharding; ``lane``: one of ``ParallelizationFactor`` pollers of the shard, taking
+    the partition keys that hash to it): its workers and their scaling. ``start`` /
+    ``stop``."""
 
     def __init__(
         self,
@@ -165,12 +168,14 @@ class Poller:
         *,
         shard: str | None = None,
         child: bool = False,
+        lane: tuple[int, int] | None = None,
     ) -> None:
         self.platform = platform
         self.mapping = mapping
         self.settings = mapping.settings
         self.shard = shard
         self.child = child
+        self.lane = lane  # (index, ParallelizationFactor): this poller's partition keys
         self.source = source_class(self)
         self.filters = compile_filters(self.settings.get("FilterCriteria"))
         self.last_result: str | None = None
@@ -624,6 +629,17 @@ def _iso(epoch: float, millis: bool = True) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def checkpoint_key(shard: str | None, lane: tuple[int, int] | None) -> str | None:
+    """A checkpoint's key: the shard, or ``<shard>#<lane>/<factor>``."""
+    return shard if lane is None else f"{shard}#{lane[0]}/{lane[1]}"
+
+
+def lane_of(partition_key: str, factor: int) -> int:
+    """The lane (of ``factor``) a partition key's records go to: stable across restarts,
+    so one key's records stay in order in one lane."""
+    return int.from_bytes(hashlib.md5(partition_key.encode()).digest()[:8], "big") % factor
+
+
 class StreamSource(Source):
     """A shard of a stream. One worker owns the shard: it reads records in order, holds a
     failing batch (retrying, bisecting, giving up to the ``OnFailure`` destination by
@@ -660,16 +676,31 @@ class StreamSource(Source):
             self.api, operation, params, principal=principal, region=self.region
         )
 
+    @property
+    def _key(self) -> str:
+        """The checkpoint's key: the shard, or the shard's lane."""
+        return checkpoint_key(self._shard, self.poller.lane)
+
     def _checkpoint(self) -> str | None:
-        row = self.store.get(CHECKPOINTS, self.mapping.uuid, self._shard)
-        return row["seq"] if row else None
+        row = self.store.get(CHECKPOINTS, self.mapping.uuid, self._key)
+        if row is not None:
+            return row["seq"]
+        # None yet under this ParallelizationFactor (it changed): resume from the least
+        # advanced checkpoint the shard has under another (at least once).
+        others = [
+            r["seq"]
+            for r in self.store.select(CHECKPOINTS, {"mapping": self.mapping.uuid})
+            if r["shard"].partition("#")[0] == self._shard
+        ]
+        numbers = [seq for seq in others if seq != SHARD_END]
+        return min(numbers, key=int) if numbers else (SHARD_END if others else None)
 
     def _done(self, records: list[_StreamRecord]) -> None:
         if records:
             self._mark(records[-1].seq)
 
     def _mark(self, seq: str) -> None:
-        row = {"mapping": self.mapping.uuid, "shard": self._shard, "seq": seq}
+        row = {"mapping": self.mapping.uuid, "shard": self._key, "seq": seq}
         self.store.put(CHECKPOINTS, {**row, "updated": time.time()})
 
     async def _find_shard(self) -> str:
@@ -722,9 +753,15 @@ class StreamSource(Source):
         self._iterator = got.get("NextShardIterator")  # None: a closed shard, read to its end
         if self._iterator is None:
             self._ended = True
+        lane = self.poller.lane
         for raw in got.get("Records") or ():
-            self._buffer.append(self._record(raw))
+            if lane is None or lane_of(self._partition_key(raw), lane[1]) == lane[0]:
+                self._buffer.append(self._record(raw))
         return bool(got.get("Records"))
+
+    def _partition_key(self, raw: dict) -> str:
+        """What keeps records in order within a lane (ParallelizationFactor)."""
+        raise NotImplementedError
 
     @property
     def finished(self) -> bool:
@@ -909,6 +946,9 @@ class KinesisSource(StreamSource):
             params["ShardIteratorType"] = settings["StartingPosition"]
         return params
 
+    def _partition_key(self, raw: dict) -> str:
+        return raw["PartitionKey"]
+
     def _record(self, raw: dict) -> _StreamRecord:
         arrival = raw["ApproximateArrivalTimestamp"].timestamp()
         record = {
@@ -936,8 +976,9 @@ class KinesisSource(StreamSource):
 
 
 class ShardedPoller:
-    """A mapping on a sharded stream (Kinesis): one ``Poller`` per shard, each with its
-    own worker and checkpoint. Every few seconds it lists the shards (as the function's
+    """A mapping on a sharded stream (Kinesis): one ``Poller`` per shard (or
+    ``ParallelizationFactor`` per shard, each taking the partition keys that hash to
+    it, so a key's records stay in order), each with its own worker and checkpoint. Every few seconds it lists the shards (as the function's
     role) and starts pollers for shards not yet done, a child shard only once its
     parents are read to their end (so records stay in order per partition key across
     resharding, as in AWS)."""
@@ -946,7 +987,7 @@ class ShardedPoller:
         self.platform = platform
         self.mapping = mapping
         self.source_class = source_class
-        self._pollers: dict[str, Poller] = {}
+        self._pollers: dict[tuple[str, tuple[int, int] | None], Poller] = {}
         self._task: asyncio.Task | None = None
         self._stopping = asyncio.Event()
         self._problem: str | None = None
@@ -966,6 +1007,11 @@ class ShardedPoller:
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
         await asyncio.gather(*(p.stop(grace_s) for p in self._pollers.values()))
+
+    def _lanes(self) -> list[tuple[int, int] | None]:
+        """One poller per shard, or ``ParallelizationFactor`` lanes of it."""
+        factor = int(self.mapping.settings.get("ParallelizationFactor") or 1)
+        return [None] if factor == 1 else [(i, factor) for i in range(factor)]
 
     async def _shards(self) -> list[dict]:
         shards, token = [], None
@@ -989,24 +1035,32 @@ class ShardedPoller:
                 shards = await self._shards()
                 self._problem = None
                 known = {s["ShardId"] for s in shards}
-                done = {
+                ended = {
                     r["shard"]
                     for r in store.select(CHECKPOINTS, {"mapping": self.mapping.uuid})
                     if r["seq"] == SHARD_END
+                }
+                lanes = self._lanes()
+                done = {
+                    s["ShardId"]
+                    for s in shards
+                    if all(checkpoint_key(s["ShardId"], lane) in ended for lane in lanes)
                 }
                 for shard in shards:
                     sid = shard["ShardId"]
                     parents = [shard.get("ParentShardId"), shard.get("AdjacentParentShardId")]
                     parents = [p for p in parents if p and p in known]
-                    if sid in self._pollers or sid in done or not set(parents) <= done:
+                    if sid in done or not set(parents) <= done:
                         continue
                     # A child of a shard this mapping read starts at its beginning.
                     child = any(shard.get(k) for k in ("ParentShardId", "AdjacentParentShardId"))
-                    poller = Poller(
-                        self.platform, self.mapping, self.source_class, shard=sid, child=child
-                    )
-                    self._pollers[sid] = poller
-                    poller.start()
+                    for lane in lanes:
+                        if (sid, lane) in self._pollers:
+                            continue
+                        poller = Poller(self.platform, self.mapping, self.source_class,
+                                        shard=sid, child=child, lane=lane)  # fmt: skip
+                        self._pollers[(sid, lane)] = poller
+                        poller.start()
             except Problem as problem:
                 self._problem = str(problem)
             except ServiceError as error:

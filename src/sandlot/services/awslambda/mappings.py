@@ -347,8 +347,9 @@ class MappingOperations(LambdaBase):
                 raise invalid(f"Unsupported {key} parameter for given event source mapping type.")
         if params.get("TumblingWindowInSeconds"):
             raise invalid("TumblingWindowInSeconds is not supported by sandlot yet.")
-        if params.get("ParallelizationFactor") not in (None, 1):
-            raise invalid("ParallelizationFactor above 1 is not supported by sandlot yet.")
+        if params.get("ParallelizationFactor") not in (None, 1) and not kinesis:
+            raise invalid("ParallelizationFactor above 1 is not supported by sandlot yet for "
+                          "DynamoDB streams.")  # fmt: skip
         if creating:
             position = params.get("StartingPosition")
             if position is None:
