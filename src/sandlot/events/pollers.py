@@ -729,8 +729,10 @@ class StreamSource(Source):
             except ServiceError as error:
                 if error.code != "TrimmedDataAccessException":
                     raise
-                got = await self._call("GetShardIterator", self._iterator_params(None) | {
-                    "ShardIteratorType": "TRIM_HORIZON"})  # fmt: skip
+                # The checkpoint fell out of retention: from the oldest record kept.
+                params = {**self._iterator_params(None), "ShardIteratorType": "TRIM_HORIZON"}
+                params.pop("Timestamp", None)
+                got = await self._call("GetShardIterator", params)
         except ServiceError as error:
             raise Problem(f"PROBLEM: {error.code}: {error.message}") from None
         self._iterator = got["ShardIterator"]
