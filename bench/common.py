@@ -208,7 +208,7 @@ class JsonConnection:
 
     service = ""
     target = ""  # the X-Amz-Target prefix: "AmazonSQS", "DynamoDB_20120810"
-    content_type = "application/x-amz-json-1.0"  # EventBridge's is 1.1
+    content_type = "application/x-amz-json-1.0"  # 1.1 for EventBridge and Kinesis
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port

@@ -112,6 +112,11 @@ class Platform:
         streams = self.provider("dynamodbstreams")
         if streams is not None:
             self._tasks.append(await streams.start())
+        # Kinesis: the retention sweep. Firehose: the flush loop; source readers resume.
+        for name in ("kinesis", "firehose"):
+            provider = self.provider(name)
+            if provider is not None:
+                self._tasks.append(await provider.start())
         # Secrets Manager: the rotation scheduler (rotations due while down run now).
         secrets = self.provider("secretsmanager")
         if secrets is not None:

@@ -55,6 +55,7 @@ SERVICES = [
     "secretsmanager",
     "ssm",
     "cognito-idp",
+    "firehose",
 ]
 # (service, protocol): every service in its default protocol, plus the other protocols
 # a multi-protocol service must accept.

@@ -415,8 +415,25 @@ def _http_request(
         connection.close()
 
 
+async def send_kinesis(platform: Platform, delivery: Delivery) -> dict:
+    """PutRecord on the stream the ARN names; the payload is the record's data
+    (``options``: ``PartitionKey``, a random one when absent or empty)."""
+    key = delivery.options.get("PartitionKey") or uuid.uuid4().hex
+    params = {"StreamARN": delivery.target, "Data": delivery.payload, "PartitionKey": key}
+    return await _call(platform, delivery, "kinesis", "PutRecord", params)
+
+
+async def send_firehose(platform: Platform, delivery: Delivery) -> dict:
+    """PutRecord on the Firehose delivery stream the ARN names (the payload is the data)."""
+    name = delivery.target.split(":", 5)[5].removeprefix("deliverystream/")
+    params = {"DeliveryStreamName": name, "Record": {"Data": delivery.payload}}
+    return await _call(platform, delivery, "firehose", "PutRecord", params)
+
+
 ADAPTERS: dict[str, Adapter] = {
     "lambda": send_lambda,
+    "kinesis": send_kinesis,
+    "firehose": send_firehose,
     "sqs": send_sqs,
     "sns": send_sns,
     "s3": send_s3,
@@ -429,7 +446,13 @@ ADAPTERS: dict[str, Adapter] = {
 }
 
 _TRANSIENT_CODES = frozenset(
-    {"TooManyRequestsException", "ThrottlingException", "Throttling", "ServiceUnavailable"}
+    {
+        "TooManyRequestsException",
+        "ThrottlingException",
+        "Throttling",
+        "ServiceUnavailable",
+        "ProvisionedThroughputExceededException",  # a Kinesis shard's write limit
+    }
 )
 
 

@@ -28,8 +28,13 @@ and everything that differs between sources lives in a ``Source`` adapter:
   ``MaximumRecordAgeInSeconds`` give up on to the ``OnFailure`` destination.
 - ``max_workers(settings, reserved)``: how many workers may run at once. SQS scales
   between one worker and ``ScalingConfig.MaximumConcurrency`` (and the function's
-  reserved concurrency); a stream would run one worker per shard ×
-  ``ParallelizationFactor``, each owning its checkpoint (``elastic = False``).
+  reserved concurrency); a stream shard has one worker owning its checkpoint
+  (``elastic = False``).
+
+The stream sources (DynamoDB Streams, Kinesis) share ``StreamSource``: reading a shard
+in order, holding a failing batch, bisecting, checkpoints, ``OnFailure``. A Kinesis
+mapping (``sharded = True``) runs as a ``ShardedPoller``: one ``Poller`` per shard,
+children of a resharded shard started once their parents are read to the end.
 
 Scaling: a poller starts one worker; a worker that fetched a full batch starts
 another (up to ``max_workers``); a worker whose fetch came back empty retires unless
@@ -49,6 +54,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -108,6 +114,7 @@ class Source:
 
     service: ClassVar[str]
     elastic: ClassVar[bool] = True
+    sharded: ClassVar[bool] = False  # True: one Poller per shard (``ShardedPoller``)
 
     def __init__(self, poller: Poller) -> None:
         self.poller = poller
@@ -148,12 +155,27 @@ class Source:
 
 
 class Poller:
-    """One running mapping: its workers and their scaling. ``start`` / ``stop``."""
+    """One running mapping (or one shard of it: ``shard``; ``child``: a shard created by
+    resharding; ``lane``: one of ``ParallelizationFactor`` pollers of the shard, taking
+    the partition keys that hash to it): its workers and their scaling. ``start`` /
+    ``stop``."""
 
-    def __init__(self, platform: Platform, mapping: Mapping, source_class: type[Source]) -> None:
+    def __init__(
+        self,
+        platform: Platform,
+        mapping: Mapping,
+        source_class: type[Source],
+        *,
+        shard: str | None = None,
+        child: bool = False,
+        lane: tuple[int, int] | None = None,
+    ) -> None:
         self.platform = platform
         self.mapping = mapping
         self.settings = mapping.settings
+        self.shard = shard
+        self.child = child
+        self.lane = lane  # (index, ParallelizationFactor): this poller's partition keys
         self.source = source_class(self)
         self.filters = compile_filters(self.settings.get("FilterCriteria"))
         self.last_result: str | None = None
@@ -164,6 +186,10 @@ class Poller:
 
     def start(self) -> None:
         self._spawn()
+
+    def shard_finished(self) -> None:
+        """The source's shard is closed and read to its end: the workers retire."""
+        self._stopping.set()
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Let the workers finish what they hold (for at most ``grace_s``, then they
@@ -194,6 +220,11 @@ class Poller:
             reserved = (got.get("Concurrency") or {}).get("ReservedConcurrentExecutions")
             self._function = _Function(got["Configuration"]["Role"], reserved, now)
         return self._function
+
+    @property
+    def role_arn(self) -> str | None:
+        """The function's execution role as last read (Kinesis records name it)."""
+        return self._function.role_arn if self._function is not None else None
 
     async def role(self) -> Principal:
         function = await self.function()
@@ -548,17 +579,21 @@ async def _unless_stopping(call, stopping: asyncio.Event, timeout: float | None)
         return None
 
 
-# == DynamoDB Streams ========================================================================
+# == streams (DynamoDB Streams, Kinesis) =====================================================
 
-# The DynamoDB Streams permissions a mapping's role needs (AWS checks them on Create).
+# The permissions a stream mapping's role needs (AWS checks them on Create), per service
+# the source ARN names.
 STREAM_ACTIONS = ("GetRecords", "GetShardIterator", "DescribeStream", "ListStreams")
+KINESIS_ACTIONS = ("GetRecords", "GetShardIterator", "DescribeStream", "ListShards")
 STREAM_IDLE_S = 1.0  # a reader with nothing to read re-reads at least this often
 RETRY_FIRST_S = 0.1  # a failing batch is retried after a growing pause
 RETRY_MAX_S = 5.0
+SHARD_SCAN_S = 2.0  # how often a sharded mapping looks for new (child) shards
+SHARD_END = "SHARD_END"  # the checkpoint of a closed shard read to its end
 
 # Where each (mapping, shard) has processed up to: the last sequence number that is done
-# (processed, filtered out, or given up on). Written after each settled batch, so a
-# restart resumes after it (at-least-once, as in AWS).
+# (processed, filtered out, or given up on), or SHARD_END. Written after each settled
+# batch, so a restart resumes after it (at-least-once, as in AWS).
 CHECKPOINTS = Table(
     "esm_stream_checkpoints",
     {"mapping": "TEXT", "shard": "TEXT", "seq": "TEXT", "updated": "REAL"},
@@ -594,23 +629,38 @@ def _iso(epoch: float, millis: bool = True) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class DynamoDBStreamSource(Source):
-    """A DynamoDB stream (one shard per stream in sandlot). One worker owns the shard: it
-    reads records in order, holds a failing batch (retrying, bisecting, giving up to the
-    ``OnFailure`` destination by ``MaximumRetryAttempts``/``MaximumRecordAgeInSeconds``)
-    and checkpoints durably what is done. A worker with nothing to read waits on the
-    stream provider's wake-up for the stream (signalled after each record's commit)."""
+def checkpoint_key(shard: str | None, lane: tuple[int, int] | None) -> str | None:
+    """A checkpoint's key: the shard, or ``<shard>#<lane>/<factor>``."""
+    return shard if lane is None else f"{shard}#{lane[0]}/{lane[1]}"
 
-    service = "dynamodb"
+
+def lane_of(partition_key: str, factor: int) -> int:
+    """The lane (of ``factor``) a partition key's records go to: stable across restarts,
+    so one key's records stay in order in one lane."""
+    return int.from_bytes(hashlib.md5(partition_key.encode()).digest()[:8], "big") % factor
+
+
+class StreamSource(Source):
+    """A shard of a stream. One worker owns the shard: it reads records in order, holds a
+    failing batch (retrying, bisecting, giving up to the ``OnFailure`` destination by
+    ``MaximumRetryAttempts``/``MaximumRecordAgeInSeconds``) and checkpoints durably what
+    is done. A worker with nothing to read waits on the stream provider's wake-up for the
+    stream (signalled after each record's commit). Subclasses say how the service names
+    things: ``api`` (the service called), ``batch_info`` (the key of the on-failure
+    record's batch description), ``_iterator_params`` and ``_record``."""
+
     elastic = False
+    api: ClassVar[str]
+    batch_info: ClassVar[str]
 
     def __init__(self, poller: Poller) -> None:
         super().__init__(poller)
         self.store = poller.platform.store
         self.store.migrate("stream_checkpoints", CHECKPOINT_MIGRATIONS)
         self.region = self.mapping.source_arn.split(":")[3]
-        self._shard: str | None = None
+        self._shard: str | None = poller.shard
         self._iterator: str | None = None
+        self._ended = False  # a closed shard read to its end
         self._buffer: list[_StreamRecord] = []  # read, not yet handed out
         self._held: list[_StreamRecord] = []  # a failing batch, retried before anything new
         self._batch: list[_StreamRecord] = []  # the batch out now (filtered ones included)
@@ -623,37 +673,65 @@ class DynamoDBStreamSource(Source):
     async def _call(self, operation: str, params: dict) -> dict:
         principal = await self.poller.role()
         return await self.poller.platform.call(
-            "dynamodbstreams", operation, params, principal=principal, region=self.region
+            self.api, operation, params, principal=principal, region=self.region
         )
 
+    @property
+    def _key(self) -> str:
+        """The checkpoint's key: the shard, or the shard's lane."""
+        return checkpoint_key(self._shard, self.poller.lane)
+
     def _checkpoint(self) -> str | None:
-        row = self.store.get(CHECKPOINTS, self.mapping.uuid, self._shard)
-        return row["seq"] if row else None
+        row = self.store.get(CHECKPOINTS, self.mapping.uuid, self._key)
+        if row is not None:
+            return row["seq"]
+        # None yet under this ParallelizationFactor (it changed): resume from the least
+        # advanced checkpoint the shard has under another (at least once).
+        others = [
+            r["seq"]
+            for r in self.store.select(CHECKPOINTS, {"mapping": self.mapping.uuid})
+            if r["shard"].partition("#")[0] == self._shard
+        ]
+        numbers = [seq for seq in others if seq != SHARD_END]
+        return min(numbers, key=int) if numbers else (SHARD_END if others else None)
 
     def _done(self, records: list[_StreamRecord]) -> None:
         if records:
-            row = {"mapping": self.mapping.uuid, "shard": self._shard, "seq": records[-1].seq}
-            self.store.put(CHECKPOINTS, {**row, "updated": time.time()})
+            self._mark(records[-1].seq)
+
+    def _mark(self, seq: str) -> None:
+        row = {"mapping": self.mapping.uuid, "shard": self._key, "seq": seq}
+        self.store.put(CHECKPOINTS, {**row, "updated": time.time()})
+
+    async def _find_shard(self) -> str:
+        raise NotImplementedError
+
+    def _iterator_params(self, after: str | None) -> dict:
+        """GetShardIterator's parameters: after ``after`` or at the StartingPosition."""
+        raise NotImplementedError
+
+    def _record(self, raw: dict) -> _StreamRecord:
+        """A GetRecords record as the function receives it."""
+        raise NotImplementedError
 
     async def _position(self) -> None:
         """The iterator after the checkpoint (or at the StartingPosition)."""
         try:
             if self._shard is None:
-                got = await self._call("DescribeStream", {"StreamArn": self.mapping.source_arn})
-                self._shard = got["StreamDescription"]["Shards"][0]["ShardId"]
-            params = {"StreamArn": self.mapping.source_arn, "ShardId": self._shard}
+                self._shard = await self._find_shard()
             after = self._buffer[-1].seq if self._buffer else self._checkpoint()
-            if after is not None:
-                params.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
-            else:
-                params["ShardIteratorType"] = self.poller.settings["StartingPosition"]
+            if after == SHARD_END:
+                self._ended = True
+                return
+            params = self._iterator_params(after)
             try:
                 got = await self._call("GetShardIterator", params)
             except ServiceError as error:
                 if error.code != "TrimmedDataAccessException":
                     raise
-                params = {**params, "ShardIteratorType": "TRIM_HORIZON"}
-                params.pop("SequenceNumber")
+                # The checkpoint fell out of retention: from the oldest record kept.
+                params = {**self._iterator_params(None), "ShardIteratorType": "TRIM_HORIZON"}
+                params.pop("Timestamp", None)
                 got = await self._call("GetShardIterator", params)
         except ServiceError as error:
             raise Problem(f"PROBLEM: {error.code}: {error.message}") from None
@@ -662,6 +740,8 @@ class DynamoDBStreamSource(Source):
     async def _read(self, limit: int) -> bool:
         """Read up to ``limit`` more records into the buffer; whether any came."""
         if self._iterator is None:
+            if self._ended:
+                return False
             await self._position()
             if self._iterator is None:
                 return False
@@ -673,19 +753,22 @@ class DynamoDBStreamSource(Source):
                 return False
             raise Problem(f"PROBLEM: {error.code}: {error.message}") from None
         self._iterator = got.get("NextShardIterator")  # None: a closed shard, read to its end
+        if self._iterator is None:
+            self._ended = True
+        lane = self.poller.lane
         for raw in got.get("Records") or ():
-            created = raw["dynamodb"]["ApproximateCreationDateTime"].timestamp()
-            record = {k: _lambda_value(v) for k, v in raw.items() if k != "userIdentity"}
-            record["dynamodb"]["ApproximateCreationDateTime"] = int(created)
-            if raw.get("userIdentity"):
-                identity = raw["userIdentity"]
-                record["userIdentity"] = {
-                    "type": identity["Type"],
-                    "principalId": identity["PrincipalId"],
-                }
-            record["eventSourceARN"] = self.mapping.source_arn
-            self._buffer.append(_StreamRecord(record, raw["dynamodb"]["SequenceNumber"], created))
+            if lane is None or lane_of(self._partition_key(raw), lane[1]) == lane[0]:
+                self._buffer.append(self._record(raw))
         return bool(got.get("Records"))
+
+    def _partition_key(self, raw: dict) -> str:
+        """What keeps records in order within a lane (ParallelizationFactor)."""
+        raise NotImplementedError
+
+    @property
+    def finished(self) -> bool:
+        """A closed shard whose every record is done."""
+        return self._ended and not (self._buffer or self._held)
 
     async def fetch(self, limit: int, window_s: float, stopping: asyncio.Event) -> list:
         if self._held:
@@ -695,14 +778,19 @@ class DynamoDBStreamSource(Source):
             self._batch = list(self._held)
             return self._batch
         deadline = time.time() + window_s
-        wakeups = self.poller.platform.provider("dynamodbstreams").wakeups
+        wakeups = self.poller.platform.provider(self.api).wakeups
         while not stopping.is_set() and len(self._buffer) < limit:
             got = await self._read(limit - len(self._buffer))
             now = time.time()
-            if self._buffer and now >= deadline:
+            if self._buffer and (now >= deadline or self._ended):
                 break
             if got:
                 continue
+            if self.finished:
+                if self._checkpoint() != SHARD_END:
+                    self._mark(SHARD_END)  # children may start
+                self.poller.shard_finished()
+                return []
             # Nothing new: wait for a record's wake-up (until the batching window closes,
             # or for an idle while: an empty batch lets the poller look at its state).
             until = deadline if self._buffer else now + STREAM_IDLE_S
@@ -719,11 +807,6 @@ class DynamoDBStreamSource(Source):
 
     def item_id(self, record: _StreamRecord) -> str:
         return record.seq
-
-    def matches(self, filters: FilterCriteria, record: _StreamRecord) -> bool:
-        # AWS filters DynamoDB records on their fields as they are (the `dynamodb` key
-        # holds Keys/NewImage/OldImage in attribute-value form): no data field to parse.
-        return filters.matches(record.record)
 
     async def discard(self, records: list[_StreamRecord]) -> None:
         if len(records) == len(self._batch):  # nothing left to invoke: all done
@@ -792,7 +875,7 @@ class DynamoDBStreamSource(Source):
             },
             "version": "1.0",
             "timestamp": _iso(time.time()),
-            "DDBStreamBatchInfo": {
+            self.batch_info: {
                 "shardId": self._shard,
                 "startSequenceNumber": records[0].seq,
                 "endSequenceNumber": records[-1].seq,
@@ -804,9 +887,199 @@ class DynamoDBStreamSource(Source):
         }
 
 
+class DynamoDBStreamSource(StreamSource):
+    """A DynamoDB stream (one shard per stream in sandlot)."""
+
+    service = "dynamodb"
+    api = "dynamodbstreams"
+    batch_info = "DDBStreamBatchInfo"
+
+    async def _find_shard(self) -> str:
+        got = await self._call("DescribeStream", {"StreamArn": self.mapping.source_arn})
+        return got["StreamDescription"]["Shards"][0]["ShardId"]
+
+    def _iterator_params(self, after: str | None) -> dict:
+        params = {"StreamArn": self.mapping.source_arn, "ShardId": self._shard}
+        if after is not None:
+            params.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
+        else:
+            params["ShardIteratorType"] = self.poller.settings["StartingPosition"]
+        return params
+
+    def _record(self, raw: dict) -> _StreamRecord:
+        created = raw["dynamodb"]["ApproximateCreationDateTime"].timestamp()
+        record = {k: _lambda_value(v) for k, v in raw.items() if k != "userIdentity"}
+        record["dynamodb"]["ApproximateCreationDateTime"] = int(created)
+        if raw.get("userIdentity"):
+            identity = raw["userIdentity"]
+            record["userIdentity"] = {
+                "type": identity["Type"],
+                "principalId": identity["PrincipalId"],
+            }
+        record["eventSourceARN"] = self.mapping.source_arn
+        return _StreamRecord(record, raw["dynamodb"]["SequenceNumber"], created)
+
+    def matches(self, filters: FilterCriteria, record: _StreamRecord) -> bool:
+        # AWS filters DynamoDB records on their fields as they are (the `dynamodb` key
+        # holds Keys/NewImage/OldImage in attribute-value form): no data field to parse.
+        return filters.matches(record.record)
+
+
+class KinesisSource(StreamSource):
+    """One shard of a Kinesis stream (a ``ShardedPoller`` runs one per shard)."""
+
+    service = "kinesis"
+    api = "kinesis"
+    batch_info = "KinesisBatchInfo"
+    sharded = True
+
+    def _iterator_params(self, after: str | None) -> dict:
+        params = {"StreamARN": self.mapping.source_arn, "ShardId": self._shard}
+        settings = self.poller.settings
+        if after is not None:
+            params.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", StartingSequenceNumber=after)
+        elif self.poller.child:  # a child shard is read from its start
+            params["ShardIteratorType"] = "TRIM_HORIZON"
+        elif settings["StartingPosition"] == "AT_TIMESTAMP":
+            params.update(
+                ShardIteratorType="AT_TIMESTAMP", Timestamp=settings["StartingPositionTimestamp"]
+            )
+        else:
+            params["ShardIteratorType"] = settings["StartingPosition"]
+        return params
+
+    def _partition_key(self, raw: dict) -> str:
+        return raw["PartitionKey"]
+
+    def _record(self, raw: dict) -> _StreamRecord:
+        arrival = raw["ApproximateArrivalTimestamp"].timestamp()
+        record = {
+            "kinesis": {
+                "kinesisSchemaVersion": "1.0",
+                "partitionKey": raw["PartitionKey"],
+                "sequenceNumber": raw["SequenceNumber"],
+                "data": base64.b64encode(bytes(raw["Data"])).decode(),
+                "approximateArrivalTimestamp": round(arrival, 3),
+            },
+            "eventSource": "aws:kinesis",
+            "eventVersion": "1.0",
+            "eventID": f"{self._shard}:{raw['SequenceNumber']}",
+            "eventName": "aws:kinesis:record",
+            "invokeIdentityArn": self.poller.role_arn,
+            "awsRegion": self.region,
+            "eventSourceARN": self.mapping.source_arn,
+        }
+        return _StreamRecord(record, raw["SequenceNumber"], arrival)
+
+    def matches(self, filters: FilterCriteria, record: _StreamRecord) -> bool:
+        # AWS filters Kinesis records on the `data` key only (parsed when it is JSON).
+        view = {"data": record.record["kinesis"]["data"]}
+        return filters.matches(view, data_key="data", base64_data=True)
+
+
+class ShardedPoller:
+    """A mapping on a sharded stream (Kinesis): one ``Poller`` per shard (or
+    ``ParallelizationFactor`` per shard, each taking the partition keys that hash to
+    it, so a key's records stay in order), each with its own worker and checkpoint. Every few seconds it lists the shards (as the function's
+    role) and starts pollers for shards not yet done, a child shard only once its
+    parents are read to their end (so records stay in order per partition key across
+    resharding, as in AWS)."""
+
+    def __init__(self, platform: Platform, mapping: Mapping, source_class: type[Source]) -> None:
+        self.platform = platform
+        self.mapping = mapping
+        self.source_class = source_class
+        self._pollers: dict[tuple[str, tuple[int, int] | None], Poller] = {}
+        self._task: asyncio.Task | None = None
+        self._stopping = asyncio.Event()
+        self._problem: str | None = None
+        self._lister = Poller(platform, mapping, source_class, shard="")  # for role()
+
+    @property
+    def last_result(self) -> str | None:
+        results = [p.last_result for p in self._pollers.values() if p.last_result]
+        problems = [r for r in results if r.startswith("PROBLEM")]
+        return self._problem or (problems[0] if problems else results[0] if results else None)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._scan())
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        await asyncio.gather(*(p.stop(grace_s) for p in self._pollers.values()))
+
+    def _lanes(self) -> list[tuple[int, int] | None]:
+        """One poller per shard, or ``ParallelizationFactor`` lanes of it."""
+        factor = int(self.mapping.settings.get("ParallelizationFactor") or 1)
+        return [None] if factor == 1 else [(i, factor) for i in range(factor)]
+
+    async def _shards(self) -> list[dict]:
+        shards, token = [], None
+        principal = await self._lister.role()
+        region = self.mapping.source_arn.split(":")[3]
+        while True:
+            params = {"NextToken": token} if token else {"StreamARN": self.mapping.source_arn}
+            got = await self.platform.call(
+                "kinesis", "ListShards", params, principal=principal, region=region
+            )
+            shards += got["Shards"]
+            token = got.get("NextToken")
+            if not token:
+                return shards
+
+    async def _scan(self) -> None:
+        store = self.platform.store
+        store.migrate("stream_checkpoints", CHECKPOINT_MIGRATIONS)
+        while not self._stopping.is_set():
+            try:
+                shards = await self._shards()
+                self._problem = None
+                known = {s["ShardId"] for s in shards}
+                ended = {
+                    r["shard"]
+                    for r in store.select(CHECKPOINTS, {"mapping": self.mapping.uuid})
+                    if r["seq"] == SHARD_END
+                }
+                lanes = self._lanes()
+                done = {
+                    s["ShardId"]
+                    for s in shards
+                    if all(checkpoint_key(s["ShardId"], lane) in ended for lane in lanes)
+                }
+                for shard in shards:
+                    sid = shard["ShardId"]
+                    parents = [shard.get("ParentShardId"), shard.get("AdjacentParentShardId")]
+                    parents = [p for p in parents if p and p in known]
+                    if sid in done or not set(parents) <= done:
+                        continue
+                    # A child of a shard this mapping read starts at its beginning.
+                    child = any(shard.get(k) for k in ("ParentShardId", "AdjacentParentShardId"))
+                    for lane in lanes:
+                        if (sid, lane) in self._pollers:
+                            continue
+                        poller = Poller(self.platform, self.mapping, self.source_class,
+                                        shard=sid, child=child, lane=lane)  # fmt: skip
+                        self._pollers[(sid, lane)] = poller
+                        poller.start()
+            except Problem as problem:
+                self._problem = str(problem)
+            except ServiceError as error:
+                self._problem = f"PROBLEM: {error.code}: {error.message}"
+            except Exception:
+                log.exception("event source mapping %s: listing shards", self.mapping.uuid)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), SHARD_SCAN_S)
+
+
 # == the engine ==============================================================================
 
-SOURCES: dict[str, type[Source]] = {"sqs": SqsSource, "dynamodb": DynamoDBStreamSource}
+SOURCES: dict[str, type[Source]] = {
+    "sqs": SqsSource,
+    "dynamodb": DynamoDBStreamSource,
+    "kinesis": KinesisSource,
+}
 
 
 def source_service(arn: str) -> str | None:
@@ -821,7 +1094,7 @@ class Pollers:
 
     def __init__(self, platform: Platform) -> None:
         self._platform = platform
-        self._running: dict[str, Poller] = {}
+        self._running: dict[str, Poller | ShardedPoller] = {}
         self._retiring: set[asyncio.Task] = set()  # replaced pollers finishing up
 
     def run(self, mapping: Mapping) -> None:
@@ -833,7 +1106,8 @@ class Pollers:
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
         source = SOURCES[source_service(mapping.source_arn)]
-        poller = Poller(self._platform, mapping, source)
+        kind = ShardedPoller if source.sharded else Poller
+        poller = kind(self._platform, mapping, source)
         self._running[mapping.uuid] = poller
         poller.start()
 

@@ -20,6 +20,7 @@ mode refuses Host names that could be DNS rebinding.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -47,7 +48,14 @@ from sandlot.gateway.origins import OWN_CORS_SERVICES, BrowserPolicy
 from sandlot.gateway.routing import ServiceRouter
 from sandlot.iam.principal import Principal
 from sandlot.platform import Platform
-from sandlot.protocol import FileBody, HttpRequest, HttpResponse, ServiceError, SpooledBody
+from sandlot.protocol import (
+    EventStreamBody,
+    FileBody,
+    HttpRequest,
+    HttpResponse,
+    ServiceError,
+    SpooledBody,
+)
 from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse, json_response
 from sandlot.protocol.errors import not_implemented
 from sandlot.protocol.models import (
@@ -1097,10 +1105,47 @@ async def _send(send, receive, response: HttpResponse, head: bool) -> None:
     if type(body) is FileBody:
         await _send_file(send, receive, response.status, headers, body, head)
         return
+    if type(body) is EventStreamBody:
+        await _send_events(send, receive, response.status, headers, body)
+        return
     if "Content-Length" not in response.headers:
         headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+async def _send_events(send, receive, status: int, headers: list, body: EventStreamBody) -> None:
+    """Send event-stream messages as they come (chunked), until the stream ends or the
+    client goes away; the stream is closed in any case."""
+    frames = body.frames
+    nxt = None
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.create_task(watch())
+    try:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        while True:
+            nxt = asyncio.ensure_future(anext(frames))
+            await asyncio.wait({nxt, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if not nxt.done():
+                return  # the client left
+            try:
+                frame = nxt.result()
+            except StopAsyncIteration:
+                break
+            await send({"type": "http.response.body", "body": frame, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        watcher.cancel()
+        if nxt is not None and not nxt.done():
+            nxt.cancel()
+            with contextlib.suppress(BaseException):
+                await nxt
+        with contextlib.suppress(Exception):
+            await frames.aclose()
 
 
 async def _send_file(send, receive, status: int, headers: list, body: FileBody, head: bool) -> None:

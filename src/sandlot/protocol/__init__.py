@@ -6,6 +6,19 @@ them for the json, rest-json, rest-xml and query protocols.
 """
 
 from sandlot.protocol.errors import ServiceError
-from sandlot.protocol.http import FileBody, HttpRequest, HttpResponse, SpooledBody
+from sandlot.protocol.http import (
+    EventStreamBody,
+    FileBody,
+    HttpRequest,
+    HttpResponse,
+    SpooledBody,
+)
 
-__all__ = ["FileBody", "HttpRequest", "HttpResponse", "ServiceError", "SpooledBody"]
+__all__ = [
+    "EventStreamBody",
+    "FileBody",
+    "HttpRequest",
+    "HttpResponse",
+    "ServiceError",
+    "SpooledBody",
+]

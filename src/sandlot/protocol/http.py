@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -62,9 +63,18 @@ class FileBody:
 
 
 @dataclass(slots=True)
+class EventStreamBody:
+    """A response body of event-stream messages (``protocol.eventstream``), sent as
+    ``frames`` yields them (each already encoded) until it ends or the client leaves
+    (the gateway then closes the iterator)."""
+
+    frames: AsyncIterator[bytes]
+
+
+@dataclass(slots=True)
 class HttpResponse:
     """One HTTP response to send. Header names keep the case AWS uses."""
 
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
-    body: bytes | FileBody = b""
+    body: bytes | FileBody | EventStreamBody = b""

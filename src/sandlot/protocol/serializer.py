@@ -10,8 +10,12 @@ Value rules: ``None`` members and members the model does not define are left out
 timestamps may be aware ``datetime``s (naive ones count as UTC) or epoch seconds;
 blobs may be ``bytes`` or ``str`` (its UTF-8 bytes); a streaming blob payload (S3
 ``GetObject``'s ``Body``) may be a ``FileBody``, which becomes the response body as it
-is (the gateway streams it) with its ``Content-Length``. Event-stream outputs are not
-supported (``NotImplementedError``).
+is (the gateway streams it) with its ``Content-Length``. An event-stream output (json
+protocol: Kinesis ``SubscribeToShard``) is an async iterator of ``{event name:
+members}`` dicts under the stream member; it becomes an ``EventStreamBody``: an
+``initial-response`` event with the other members, then one message per event, and a
+``ServiceError`` the iterator raises as an exception message that ends the stream.
+The other protocols' event streams are not supported yet (``NotImplementedError``).
 """
 
 from __future__ import annotations
@@ -50,7 +54,10 @@ from sandlot.protocol._serial_xml import (
     namespace_attribute,
 )
 from sandlot.protocol.errors import ServiceError
-from sandlot.protocol.http import FileBody, HttpResponse
+from sandlot.protocol.eventstream import event_message, exception_message
+from sandlot.protocol.http import EventStreamBody, FileBody, HttpResponse
+
+EVENT_STREAM_TYPE = "application/vnd.amazon.eventstream"
 
 __all__ = ["ResponseSerializer"]
 
@@ -120,6 +127,8 @@ class ResponseSerializer:
 class _Protocol:
     """Plan caching and error-shape lookup common to all protocols."""
 
+    event_streams = False  # whether the protocol writes event-stream outputs
+
     def __init__(self, model: ServiceModel) -> None:
         self.model = model
         self.service = model.service_name
@@ -133,7 +142,7 @@ class _Protocol:
     ) -> HttpResponse:
         plan = self._plans.get(operation.name)
         if plan is None:
-            if operation.has_event_stream_output:
+            if operation.has_event_stream_output and not self.event_streams:
                 raise NotImplementedError(f"{operation.name}: event-stream output")
             plan = self._plans[operation.name] = self.compile(operation)
         return plan(result, rid)
@@ -382,13 +391,46 @@ class _JsonErrors:
 class _JsonProtocol(_JsonErrors, _Protocol):
     """AWS JSON 1.0/1.1: every member in a JSON body, the error type in ``__type``."""
 
+    event_streams = True
+
     def __init__(self, model: ServiceModel) -> None:
         super().__init__(model)
         self.codec = JsonCodec()
         self.content_type = f"application/x-amz-json-{model.metadata.get('jsonVersion', '1.0')}"
         self.query_compatible = "awsQueryCompatible" in model.metadata
 
+    def _compile_event_stream(self, operation: OperationModel) -> Plan:
+        shape = operation.output_shape
+        member = next(n for n, m in shape.members.items() if m.serialization.get("eventstream"))
+        initial = self.codec.structure(shape, (member,))
+        events = {
+            name: self.codec.structure(event)
+            for name, event in shape.members[member].members.items()
+            if not event.metadata.get("exception")
+        }
+
+        def render(result: dict[str, Any], rid: str) -> HttpResponse:
+            source = result[member]
+
+            async def frames():
+                yield event_message("initial-response", dumps(initial(result)))
+                try:
+                    async for item in source:
+                        ((name, members),) = item.items()
+                        yield event_message(name, dumps(events[name](members)))
+                except ServiceError as error:
+                    yield exception_message(error.code, dumps({"message": error.message}))
+                finally:
+                    await source.aclose()
+
+            headers = {"Content-Type": EVENT_STREAM_TYPE, "x-amzn-RequestId": rid}
+            return HttpResponse(200, headers, EventStreamBody(frames()))
+
+        return render
+
     def compile(self, operation: OperationModel) -> Plan:
+        if operation.has_event_stream_output:
+            return self._compile_event_stream(operation)
         shape = operation.output_shape
         convert = self.codec.converter(shape) if shape is not None else None
         content_type = self.content_type

@@ -28,6 +28,8 @@ PROVIDERS: dict[str, str] = {
     "events": "sandlot.services.events.provider:EventsProvider",
     "scheduler": "sandlot.services.scheduler.provider:SchedulerProvider",
     "ecr": "sandlot.services.ecr.provider:EcrProvider",
+    "kinesis": "sandlot.services.kinesis.provider:KinesisProvider",
+    "firehose": "sandlot.services.firehose.provider:FirehoseProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests
@@ -35,7 +37,7 @@ PROVIDERS: dict[str, str] = {
 KNOWN_SERVICES: tuple[str, ...] = (
     "lambda", "s3", "sqs", "sns", "dynamodb", "dynamodbstreams", "kinesis", "iam", "sts",
     "logs", "cloudwatch", "events", "scheduler", "stepfunctions", "cloudformation",
-    "apigateway", "apigatewayv2", "secretsmanager", "ssm", "cognito-idp",
+    "apigateway", "apigatewayv2", "secretsmanager", "ssm", "cognito-idp", "firehose",
 )  # fmt: skip
 
 

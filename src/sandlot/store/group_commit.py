@@ -10,11 +10,13 @@ carries many writes.
 
     writes = GroupCommit(store, MESSAGES)
     await writes.put(row)        # returns once ``row`` is committed (raises if it failed)
+    await writes.put_many(rows)  # the same for several rows (one request's)
     await writes.update([row])   # changes rows that still exist (never brings one back)
     await writes.delete([key])   # keys in ``table.key`` order
 
-Writes of one commit apply puts, then updates, then deletes. The store's lock keeps the worker's
-transaction and the loop's own store calls apart.
+Writes of one commit apply puts, then updates, then deletes. The store's lock keeps the
+worker's transaction and the loop's own transactions apart; the loop's reads meanwhile
+see the last commit (the store's reader connection).
 """
 
 from __future__ import annotations
@@ -45,6 +47,11 @@ class GroupCommit:
         """Overwrite rows that still exist (a row deleted before the commit stays deleted);
         returns after the transaction commits."""
         self._updates.extend(rows)
+        await self._commit()
+
+    async def put_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert or replace ``rows``; returns after the transaction holding them commits."""
+        self._puts.extend(rows)
         await self._commit()
 
     async def delete(self, keys: Sequence[Sequence[Any]]) -> None:

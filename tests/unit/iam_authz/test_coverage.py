@@ -132,6 +132,15 @@ SAMPLES = {
         "ResourceArn": f"arn:aws:apigateway:{REGION}::/apis/a1b2c3d4e5",
         "StageName": "$default",
     },
+    "kinesis": {
+        "StreamName": "s",
+        "StreamARN": f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/s",
+        "ConsumerARN": f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/s/consumer/c:1700000000",
+        "ResourceARN": f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/s",
+        "ShardIterator": f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/s|shardId-000000000000|1|0",
+        "KeyId": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    },
+    "firehose": {"DeliveryStreamName": "d"},
     "cloudformation": {
         "StackName": "app",
         "ChangeSetName": "cs",
@@ -267,6 +276,23 @@ PARTLY_SERVED = {
         "PutImageScanningConfiguration", "SetRepositoryPolicy", "GetRepositoryPolicy",
         "DeleteRepositoryPolicy", "PutLifecyclePolicy", "GetLifecyclePolicy",
         "DeleteLifecyclePolicy", "TagResource", "UntagResource", "ListTagsForResource",
+    },
+    "kinesis": {  # streams, records, resharding, tags, encryption, consumers (no
+        # resource policies or account settings yet)
+        "CreateStream", "DeleteStream", "DescribeStream", "DescribeStreamSummary",
+        "ListStreams", "ListShards", "UpdateStreamMode", "IncreaseStreamRetentionPeriod",
+        "DecreaseStreamRetentionPeriod", "AddTagsToStream", "RemoveTagsFromStream",
+        "ListTagsForStream", "TagResource", "UntagResource", "ListTagsForResource",
+        "EnableEnhancedMonitoring", "DisableEnhancedMonitoring", "StartStreamEncryption",
+        "StopStreamEncryption", "PutRecord", "PutRecords", "SplitShard", "MergeShards",
+        "UpdateShardCount", "GetShardIterator", "GetRecords", "RegisterStreamConsumer",
+        "DescribeStreamConsumer", "ListStreamConsumers", "DeregisterStreamConsumer",
+        "DescribeLimits", "SubscribeToShard",
+    },
+    "firehose": {  # delivery streams to S3
+        "CreateDeliveryStream", "DeleteDeliveryStream", "DescribeDeliveryStream",
+        "ListDeliveryStreams", "PutRecord", "PutRecordBatch", "TagDeliveryStream",
+        "UntagDeliveryStream", "ListTagsForDeliveryStream", "UpdateDestination",
     },
     "cloudformation": {  # stacks and change sets
         "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks", "ListStacks",

@@ -1171,9 +1171,53 @@ def _ecr(req: _Request) -> _Parsed:
     return parsed
 
 
+def _kinesis(req: _Request) -> _Parsed:
+    """Kinesis names a stream by StreamName or StreamARN (GetRecords by its iterator,
+    which begins with the stream's ARN), a consumer by ConsumerARN, and tags either by
+    ResourceARN; StartStreamEncryption's key is a kmsKey resource."""
+    p = req.params
+    parsed = _Parsed()
+    stream = p.get("StreamARN")
+    if not isinstance(stream, str) and isinstance(p.get("StreamName"), str):
+        stream = f"arn:aws:kinesis:{req.region}:{req.account}:stream/{p['StreamName']}"
+    if not isinstance(stream, str) and isinstance(p.get("ShardIterator"), str):
+        stream = p["ShardIterator"].partition("|")[0]
+    resource = p.get("ResourceARN")
+    consumer = p.get("ConsumerARN")
+    if isinstance(resource, str):
+        if "/consumer/" in resource:
+            consumer = resource
+        else:
+            stream = resource
+    if isinstance(stream, str) and stream.startswith("arn:"):
+        parsed.arns["stream"] = [stream]
+    if isinstance(consumer, str) and consumer.startswith("arn:"):
+        parsed.arns["consumer"] = [consumer]
+    key = p.get("KeyId")
+    if isinstance(key, str) and key:
+        if key.startswith("arn:") and ":key/" in key:
+            parsed.arns["kmsKey"] = [key]
+        elif not key.startswith(("arn:", "alias/")):
+            parsed.arns["kmsKey"] = [f"arn:aws:kms:{req.region}:{req.account}:key/{key}"]
+    return parsed
+
+
+def _firehose(req: _Request) -> _Parsed:
+    """Firehose names its delivery stream by DeliveryStreamName."""
+    parsed = _Parsed()
+    name = req.params.get("DeliveryStreamName")
+    if isinstance(name, str) and name:
+        parsed.arns["deliverystream"] = [
+            f"arn:aws:firehose:{req.region}:{req.account}:deliverystream/{name}"
+        ]
+    return parsed
+
+
 _EXTRACTORS: dict[str, Callable[[_Request], _Parsed]] = {
     "states": _states,
     "ecr": _ecr,
+    "firehose": _firehose,
+    "kinesis": _kinesis,
     "cloudformation": _cloudformation,
     "events": _events,
     "scheduler": _scheduler,

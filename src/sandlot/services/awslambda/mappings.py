@@ -24,6 +24,7 @@ import uuid as uuids
 from typing import Any
 
 from sandlot.events.pollers import (
+    KINESIS_ACTIONS,
     SQS_ACTIONS,
     STREAM_ACTIONS,
     Mapping,
@@ -108,6 +109,7 @@ _UPDATABLE = (
 # What a stream mapping answers besides the common fields.
 _STREAM_OUT = (
     "StartingPosition",
+    "StartingPositionTimestamp",
     "ParallelizationFactor",
     "DestinationConfig",
     "MaximumRecordAgeInSeconds",
@@ -153,7 +155,7 @@ class MappingOperations(LambdaBase):
         source_arn = params["EventSourceArn"]
         if source_service(source_arn) is None:
             service = source_arn.split(":")[2] if source_arn.count(":") >= 5 else None
-            if service in ("kinesis", "kafka", "mq", "rds"):  # AWS's, not sandlot's yet
+            if service in ("kafka", "mq", "rds"):  # AWS's, not sandlot's yet
                 raise invalid(f"sandlot does not poll {service} event sources yet.")
             raise invalid("Unrecognized event source.")
         name, qualifier = self._mapping_target(ctx, params["FunctionName"])
@@ -322,32 +324,47 @@ class MappingOperations(LambdaBase):
         return name, qualifier
 
     def _settings(self, source_arn: str, params: dict, current: dict, *, creating: bool) -> dict:
-        if source_service(source_arn) == "dynamodb":
-            return self._stream_settings(params, current, creating=creating)
+        if source_service(source_arn) in ("dynamodb", "kinesis"):
+            kinesis = source_service(source_arn) == "kinesis"
+            return self._stream_settings(params, current, creating=creating, kinesis=kinesis)
         return self._sqs_settings(params, current, creating=creating)
 
     async def _check_access(self, ctx, name, qualifier, source_arn: str, settings: dict) -> None:
-        if source_service(source_arn) == "dynamodb":
+        if source_service(source_arn) in ("dynamodb", "kinesis"):
             await self._check_stream_access(ctx, name, qualifier, source_arn)
         else:
             await self._check_queue_access(ctx, name, qualifier, source_arn, settings)
 
-    def _stream_settings(self, params: dict, current: dict, *, creating: bool) -> dict:
-        """The settings of a DynamoDB stream mapping after ``params``, checked as AWS does."""
+    def _stream_settings(
+        self, params: dict, current: dict, *, creating: bool, kinesis: bool = False
+    ) -> dict:
+        """The settings of a stream mapping (DynamoDB or Kinesis) after ``params``,
+        checked as AWS does."""
         for key in _NOT_FOR_STREAMS:
+            if key == "StartingPositionTimestamp" and kinesis:
+                continue
             if params.get(key) is not None:
                 raise invalid(f"Unsupported {key} parameter for given event source mapping type.")
         if params.get("TumblingWindowInSeconds"):
             raise invalid("TumblingWindowInSeconds is not supported by sandlot yet.")
-        if params.get("ParallelizationFactor") not in (None, 1):
-            raise invalid("ParallelizationFactor above 1 is not supported by sandlot yet.")
+        if params.get("ParallelizationFactor") not in (None, 1) and not kinesis:
+            raise invalid("ParallelizationFactor above 1 is not supported by sandlot yet for "
+                          "DynamoDB streams.")  # fmt: skip
         if creating:
             position = params.get("StartingPosition")
             if position is None:
                 raise invalid("1 validation error detected: Value null at 'startingPosition' "
                               "failed to satisfy constraint: Member must not be null")  # fmt: skip
-            if position not in ("TRIM_HORIZON", "LATEST"):
-                raise invalid(f"Unsupported starting position for DynamoDB streams: {position}")
+            positions = ("TRIM_HORIZON", "LATEST") + (("AT_TIMESTAMP",) if kinesis else ())
+            if position not in positions:
+                kind = "Kinesis" if kinesis else "DynamoDB"
+                raise invalid(f"Unsupported starting position for {kind} streams: {position}")
+            timestamp = params.get("StartingPositionTimestamp")
+            if (position == "AT_TIMESTAMP") != (timestamp is not None):
+                raise invalid(
+                    "StartingPositionTimestamp must be provided if and only if StartingPosition "
+                    "is AT_TIMESTAMP."
+                )
             current = {
                 "StartingPosition": position,
                 "BatchSize": STREAM_DEFAULT_BATCH,
@@ -360,6 +377,11 @@ class MappingOperations(LambdaBase):
                 "FunctionResponseTypes": [],
                 "Enabled": True,
             }
+            if timestamp is not None:
+                # A datetime from the wire; epoch seconds from CloudFormation.
+                current["StartingPositionTimestamp"] = (
+                    timestamp.timestamp() if hasattr(timestamp, "timestamp") else float(timestamp)
+                )
         elif params.get("StartingPosition") is not None:
             raise invalid("Unsupported StartingPosition parameter for update.")
         settings = dict(current)
@@ -392,21 +414,21 @@ class MappingOperations(LambdaBase):
         region = source_arn.split(":")[3]
         # GetRecords names its stream by an iterator, which begins with the stream's ARN.
         requests = {"GetRecords": {"ShardIterator": f"{source_arn}|1|0|0"}, "ListStreams": {}}
-        for action in STREAM_ACTIONS:
-            params = requests.get(action, {"StreamArn": source_arn})
-            if not self.platform.authorizer.permits(
-                principal, "dynamodbstreams", action, params, region
-            ):
+        kinesis = source_service(source_arn) == "kinesis"
+        service = "kinesis" if kinesis else "dynamodbstreams"
+        for action in KINESIS_ACTIONS if kinesis else STREAM_ACTIONS:
+            params = requests.get(action, {"StreamARN" if kinesis else "StreamArn": source_arn})
+            if not self.platform.authorizer.permits(principal, service, action, params, region):
                 raise invalid(
                     f"Cannot access stream {source_arn}. Please ensure the role can perform "
-                    "the GetRecords, GetShardIterator, DescribeStream, and ListStreams Actions "
-                    "on your stream in IAM."
+                    "the GetRecords, GetShardIterator, DescribeStream, and "
+                    f"{'ListShards' if kinesis else 'ListStreams'} Actions on your stream in IAM."
                 )
         try:
             await self.platform.call(
-                "dynamodbstreams",
-                "DescribeStream",
-                {"StreamArn": source_arn},
+                service,
+                "DescribeStreamSummary" if kinesis else "DescribeStream",
+                {"StreamARN" if kinesis else "StreamArn": source_arn},
                 principal=principal,
                 region=region,
                 record_decisions=False,

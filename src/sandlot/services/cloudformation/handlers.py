@@ -66,6 +66,9 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::CloudFormation::CustomResource": "sandlot.services.cloudformation.custom:CustomResource",
     "AWS::CloudFormation::WaitConditionHandle": "sandlot.services.cloudformation.custom:WaitConditionHandle",
     "AWS::CloudFormation::WaitCondition": "sandlot.services.cloudformation.custom:WaitCondition",
+    "AWS::Kinesis::Stream": "sandlot.services.kinesis.resources:Stream",
+    "AWS::Kinesis::StreamConsumer": "sandlot.services.kinesis.resources:StreamConsumer",
+    "AWS::KinesisFirehose::DeliveryStream": "sandlot.services.firehose.resources:DeliveryStream",
 }
 CUSTOM_PREFIX = "Custom::"  # Custom::<Name>: a custom resource named by its author
 

@@ -6,8 +6,10 @@ that stores the events, one delivery per matching filter on the shared delivery 
 (``events/delivery.py``), carrying CloudWatch Logs' payload (``DATA_MESSAGE``, gzipped
 and base64-encoded under ``awslogs.data`` for Lambda) as the service principal
 ``logs.amazonaws.com`` with the group's ARN as ``aws:SourceArn``, so the destination's
-resource policy decides, as in AWS. Lambda destinations are served; Kinesis and
-Firehose destinations are refused until those services exist.
+resource policy decides, as in AWS. Kinesis and Firehose destinations get the gzipped
+DATA_MESSAGE itself as the record's data, put as the filter's ``roleArn`` (which
+CloudWatch Logs assumes); creating such a filter puts AWS's CONTROL_MESSAGE there
+first, as the test delivery AWS makes.
 
 Metric filters are stored and described; they turn events into metrics once sandlot
 serves CloudWatch metrics.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import time
 from typing import Any
 
 from sandlot.events.delivery import RetryPolicy
@@ -34,6 +37,7 @@ METRIC = "metric"
 MAX_SUBSCRIPTION_FILTERS = 2  # per log group (AWS's quota)
 MAX_METRIC_FILTERS = 100
 SERVICE = "logs.amazonaws.com"
+ROLE_SESSION = "CWLtoStreamSession"  # the session CloudWatch Logs puts stream records as
 # CloudWatch Logs retries a failing Lambda destination for up to 24 hours.
 SUBSCRIPTION_RETRY = RetryPolicy(max_attempts=3, delays_s=(1.0, 2.0), max_age_s=24 * 3600.0)
 
@@ -50,8 +54,11 @@ def _checked_pattern(text: str) -> str:
     return text
 
 
-def subscription_payload(group: Row, stream: Row, names: list[str], events: list[Row]) -> bytes:
-    """What a Lambda subscription receives: the DATA_MESSAGE, gzipped, base64 in JSON."""
+def subscription_payload(
+    group: Row, stream: Row, names: list[str], events: list[Row], *, raw: bool = False
+) -> bytes:
+    """What a Lambda subscription receives: the DATA_MESSAGE, gzipped, base64 in JSON
+    (``raw``: the gzipped DATA_MESSAGE alone, a Kinesis or Firehose record's data)."""
     message = {
         "messageType": "DATA_MESSAGE",
         "owner": group["account_id"],
@@ -63,8 +70,34 @@ def subscription_payload(group: Row, stream: Row, names: list[str], events: list
             for e in events
         ],
     }
-    data = base64.b64encode(gzip.compress(json.dumps(message).encode())).decode()
+    compressed = gzip.compress(json.dumps(message).encode())
+    if raw:
+        return compressed
+    data = base64.b64encode(compressed).decode()
     return json.dumps({"awslogs": {"data": data}}).encode()
+
+
+def control_message(kind: str) -> bytes:
+    """The test record CloudWatch Logs puts to a new Kinesis or Firehose destination."""
+    message = {
+        "messageType": "CONTROL_MESSAGE",
+        "owner": "CloudwatchLogs",
+        "logGroup": "",
+        "logStream": "",
+        "subscriptionFilters": [],
+        "logEvents": [
+            {
+                "id": "",
+                "timestamp": int(time.time() * 1000),
+                "message": f"CWL CONTROL MESSAGE: Checking health of destination {kind}.",
+            }
+        ],
+    }
+    return gzip.compress(json.dumps(message).encode())
+
+
+# Destinations other than Lambda: (service, how AWS names it in its messages).
+_STREAM_DESTINATIONS = {"kinesis": "Kinesis stream", "firehose": "Firehose stream"}
 
 
 class FilterOperations:
@@ -80,11 +113,14 @@ class FilterOperations:
     # -- subscription filters ------------------------------------------------------
 
     @validated
-    def put_subscription_filter(self, ctx: RequestContext, params: dict) -> dict:
+    async def put_subscription_filter(self, ctx: RequestContext, params: dict) -> dict:
         group = self._group(ctx, params["logGroupName"])
         name, destination = params["filterName"], params["destinationArn"]
         pattern = _checked_pattern(params["filterPattern"])
-        self._check_destination(ctx, group, destination, params.get("roleArn"))
+        if _service(destination) in _STREAM_DESTINATIONS:
+            await self._check_stream_destination(destination, params.get("roleArn"))
+        else:
+            self._check_destination(ctx, group, destination, params.get("roleArn"))
         existing = self.filters.filters(group["group_id"], SUBSCRIPTION)
         if name not in {f["name"] for f in existing} and len(existing) >= MAX_SUBSCRIPTION_FILTERS:
             raise _limit_exceeded()
@@ -99,14 +135,29 @@ class FilterOperations:
         self._put_filter(group, SUBSCRIPTION, name, pattern, spec)
         return {}
 
+    async def _check_stream_destination(self, destination: str, role: str | None) -> None:
+        """As AWS: a role is required, and the test record must reach the destination
+        when put as that role."""
+        service = _service(destination)
+        kind = _STREAM_DESTINATIONS[service]
+        if not role:
+            raise invalid_parameter(f"roleArn is required for a {kind} destination.")
+        try:
+            await _put_record(self.platform, destination, control_message(kind), role, "")
+        except ServiceError:
+            raise invalid_parameter(
+                f"Could not deliver test message to specified {kind}. Check if the given "
+                f"{service} stream is in ACTIVE state."
+            ) from None
+
     def _check_destination(
         self, ctx: RequestContext, group: Row, destination: str, role: str | None
     ) -> None:
         parts = destination.split(":")
-        service = parts[2] if len(parts) > 5 and parts[0] == "arn" else ""
-        if service != "lambda":
+        if _service(destination) != "lambda":
             raise invalid_parameter(
-                f"sandlot delivers subscription filters to Lambda functions only, not to {destination}"
+                f"sandlot delivers subscription filters to Lambda functions, Kinesis and "
+                f"Firehose streams only, not to {destination}"
             )
         allowed = self.platform.authorizer.permits(
             Principal.service(SERVICE, ctx.account_id),
@@ -252,7 +303,20 @@ class FilterOperations:
             matching = [e for e in events if pattern.matches(e["message"])]
             if not matching:
                 continue
-            destination = json.loads(row["spec"])["destinationArn"]
+            spec = json.loads(row["spec"])
+            destination = spec["destinationArn"]
+            if _service(destination) in _STREAM_DESTINATIONS:
+                # Put as the filter's role; ByLogStream keeps a stream's events on one
+                # shard (its name is the partition key), Random spreads them.
+                by_stream = spec.get("distribution", "ByLogStream") == "ByLogStream"
+                self.platform.deliveries.stage(
+                    destination,
+                    subscription_payload(group, stream, [row["name"]], matching, raw=True),
+                    principal=self.platform.function_principal(spec["roleArn"], ROLE_SESSION),
+                    options={"PartitionKey": stream["name"] if by_stream else ""},
+                    policy=SUBSCRIPTION_RETRY,
+                )
+                continue
             self.platform.deliveries.stage(
                 destination,
                 subscription_payload(group, stream, [row["name"]], matching),
@@ -261,3 +325,22 @@ class FilterOperations:
                 options={"InvocationType": "Event"},
                 policy=SUBSCRIPTION_RETRY,
             )
+
+
+def _service(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[2] if len(parts) > 5 and parts[0] == "arn" else ""
+
+
+async def _put_record(platform, destination: str, data: bytes, role: str, key: str) -> dict:
+    """One record to a Kinesis or Firehose destination, as ``role`` (the test message)."""
+    principal = platform.function_principal(role, ROLE_SESSION)
+    region = destination.split(":")[3]
+    if _service(destination) == "kinesis":
+        params = {"StreamARN": destination, "Data": data, "PartitionKey": key or "control"}
+        return await platform.call("kinesis", "PutRecord", params, principal=principal,
+                                   region=region)  # fmt: skip
+    name = destination.split(":", 5)[5].removeprefix("deliverystream/")
+    return await platform.call("firehose", "PutRecord",
+                               {"DeliveryStreamName": name, "Record": {"Data": data}},
+                               principal=principal, region=region)  # fmt: skip
