@@ -11,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.e2e.conftest import make_client
+from tests.e2e.stacks import settled
 
 TEMPLATE = """
 AWSTemplateFormatVersion: "2010-09-09"
@@ -88,16 +89,6 @@ def cfn(server):
     return make_client(server.endpoint, "cloudformation")
 
 
-def wait(cfn, name: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
-        if not stack["StackStatus"].endswith("_IN_PROGRESS"):
-            return stack
-        time.sleep(0.1)
-    raise AssertionError(f"{name} still {stack['StackStatus']}")
-
-
 def events(cfn, name: str) -> list[tuple[str, str, str]]:
     """Oldest first: (logical id, status, reason)."""
     found = cfn.describe_stack_events(StackName=name)["StackEvents"]
@@ -117,7 +108,7 @@ def test_create_update_replace_and_delete(cfn, client) -> None:
         StackName="app", TemplateBody=TEMPLATE, Capabilities=["CAPABILITY_IAM"]
     )["StackId"]
     assert stack_id.startswith("arn:aws:cloudformation:us-east-1:000000000000:stack/app/")
-    stack = wait(cfn, "app")
+    stack = settled(cfn, "app")
     assert stack["StackStatus"] == "CREATE_COMPLETE", events(cfn, "app")
     outputs = {o["OutputKey"]: o for o in stack["Outputs"]}
     ids = physical(cfn, "app")
@@ -148,7 +139,7 @@ def test_create_update_replace_and_delete(cfn, client) -> None:
         Parameters=[{"ParameterKey": "Env", "ParameterValue": "prod"},
                     {"ParameterKey": "Retention", "UsePreviousValue": True}],
     )  # fmt: skip
-    stack = wait(cfn, "app")
+    stack = settled(cfn, "app")
     assert stack["StackStatus"] == "UPDATE_COMPLETE", events(cfn, "app")
     after = physical(cfn, "app")
     assert {k: after[k] for k in ids} == ids  # nothing replaced
@@ -170,7 +161,7 @@ def test_create_update_replace_and_delete(cfn, client) -> None:
     )
     cfn.update_stack(StackName="app", TemplateBody=renamed, Capabilities=["CAPABILITY_IAM"],
                      Parameters=[{"ParameterKey": "Env", "ParameterValue": "prod"}])  # fmt: skip
-    stack = wait(cfn, "app")
+    stack = settled(cfn, "app")
     assert stack["StackStatus"] == "UPDATE_COMPLETE", events(cfn, "app")
     replaced = physical(cfn, "app")
     assert replaced["Queue"].endswith("/app-renamed") and replaced["Mapping"] != ids["Mapping"]
@@ -185,7 +176,7 @@ def test_create_update_replace_and_delete(cfn, client) -> None:
     assert {e[0] for e in log[cleanup:] if e[1] == "DELETE_COMPLETE"} == {"Queue", "Mapping"}
 
     cfn.delete_stack(StackName="app")
-    gone = wait(cfn, stack_id)
+    gone = settled(cfn, stack_id)
     assert gone["StackStatus"] == "DELETE_COMPLETE"
     with pytest.raises(ClientError) as raised:
         cfn.describe_stacks(StackName="app")
@@ -214,7 +205,7 @@ Resources:
 
 def test_a_failing_resource_rolls_back_leaving_nothing(cfn, client) -> None:
     cfn.create_stack(StackName="broken", TemplateBody=FAILING)
-    stack = wait(cfn, "broken")
+    stack = settled(cfn, "broken")
     assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
     log = events(cfn, "broken")
     failed = [e for e in log if e[1] == "CREATE_FAILED"]
@@ -227,13 +218,13 @@ def test_a_failing_resource_rolls_back_leaving_nothing(cfn, client) -> None:
     assert not any("broken-Good" in url for url in client("sqs").list_queues().get("QueueUrls", []))
     assert cfn.list_stack_resources(StackName="broken")["StackResourceSummaries"] == []
     cfn.delete_stack(StackName="broken")
-    assert wait(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+    assert settled(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
 
 
 def test_an_unserved_type_fails_naming_it(cfn) -> None:
     body = json.dumps({"Resources": {"T": {"Type": "AWS::DynamoDB::Table", "Properties": {}}}})
     cfn.create_stack(StackName="unserved", TemplateBody=body)
-    assert wait(cfn, "unserved")["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert settled(cfn, "unserved")["StackStatus"] == "ROLLBACK_COMPLETE"
     failed = [e for e in events(cfn, "unserved") if e[1] == "CREATE_FAILED"]
     assert failed == [
         ("T", "CREATE_FAILED", "Resource type AWS::DynamoDB::Table is not supported by sandlot")
@@ -291,7 +282,7 @@ def test_validate_template_and_summary(cfn) -> None:
 def test_termination_protection(cfn) -> None:
     cfn.create_stack(StackName="protected", TemplateBody="Resources:\n  Q: {Type: AWS::SQS::Queue}\n",
                      EnableTerminationProtection=True)  # fmt: skip
-    assert wait(cfn, "protected")["StackStatus"] == "CREATE_COMPLETE"
+    assert settled(cfn, "protected")["StackStatus"] == "CREATE_COMPLETE"
     with pytest.raises(ClientError) as raised:
         cfn.delete_stack(StackName="protected")
     assert raised.value.response["Error"]["Message"] == (
@@ -485,7 +476,7 @@ Outputs:
 
 def test_more_resource_types(cfn, client) -> None:
     cfn.create_stack(StackName="types", TemplateBody=MORE_TYPES, Capabilities=["CAPABILITY_IAM"])
-    stack = wait(cfn, "types")
+    stack = settled(cfn, "types")
     assert stack["StackStatus"] == "CREATE_COMPLETE", [
         e for e in events(cfn, "types") if "FAILED" in e[1]
     ]
@@ -510,7 +501,7 @@ def test_more_resource_types(cfn, client) -> None:
     assert policy["Statement"][0]["Principal"] == {"Service": "s3.amazonaws.com"}
     assert outputs["LogArn"] == f"arn:aws:logs:us-east-1:000000000000:log-group:{ids['Logs']}:*"
     cfn.delete_stack(StackName="types")
-    assert wait(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE", events(
+    assert settled(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE", events(
         cfn, stack["StackId"]
     )
     with pytest.raises(ClientError):
@@ -549,10 +540,10 @@ Resources:
 
 def test_a_failing_update_rolls_back_to_the_previous_state(cfn, client) -> None:
     cfn.create_stack(StackName="upd", TemplateBody=UPDATE_BASE)
-    assert wait(cfn, "upd")["StackStatus"] == "CREATE_COMPLETE"
+    assert settled(cfn, "upd")["StackStatus"] == "CREATE_COMPLETE"
     before = physical(cfn, "upd")
     cfn.update_stack(StackName="upd", TemplateBody=UPDATE_FAILING)
-    stack = wait(cfn, "upd")
+    stack = settled(cfn, "upd")
     assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", events(cfn, "upd")
     log = events(cfn, "upd")
     reason = "The following resource(s) failed to create: [Bad]. "
@@ -594,7 +585,7 @@ def test_ssm_parameter_types_no_echo_and_stack_tags(cfn, client) -> None:
     client("ssm").put_parameter(Name="/config/visibility", Value="75", Type="String")
     cfn.create_stack(StackName="typed", TemplateBody=SSM_TYPED, Tags=[{"Key": "owner", "Value": "team-a"}],
                      Parameters=[{"ParameterKey": "Secret", "ParameterValue": "hunter2"}])  # fmt: skip
-    stack = wait(cfn, "typed")
+    stack = settled(cfn, "typed")
     assert stack["StackStatus"] == "CREATE_COMPLETE", events(cfn, "typed")
     shown = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
     assert shown["Secret"] == "****"
@@ -613,7 +604,7 @@ def test_ssm_parameter_types_no_echo_and_stack_tags(cfn, client) -> None:
     cfn.update_stack(StackName="typed", TemplateBody=SSM_TYPED,
                      Parameters=[{"ParameterKey": "Size", "UsePreviousValue": True},
                                  {"ParameterKey": "Secret", "UsePreviousValue": True}])  # fmt: skip
-    stack = wait(cfn, "typed")
+    stack = settled(cfn, "typed")
     assert stack["StackStatus"] == "UPDATE_COMPLETE", events(cfn, "typed")
     assert stack["Outputs"][0]["OutputValue"] == "80"
     with pytest.raises(ClientError) as raised:
@@ -644,7 +635,7 @@ def test_language_extensions_for_each(cfn, client) -> None:
     cfn.create_stack(
         StackName="loops", TemplateBody=FOR_EACH, Capabilities=["CAPABILITY_AUTO_EXPAND"]
     )
-    stack = wait(cfn, "loops")
+    stack = settled(cfn, "loops")
     assert stack["StackStatus"] == "CREATE_COMPLETE", events(cfn, "loops")
     assert set(physical(cfn, "loops")) == {"Paramalpha", "Parambeta"}
     assert client("ssm").get_parameter(Name="/loop/beta")["Parameter"]["Value"] == "beta"
@@ -667,16 +658,16 @@ Resources:
 
 def test_deletion_and_update_replace_policies(cfn, client) -> None:
     cfn.create_stack(StackName="retain", TemplateBody=RETAINED)
-    assert wait(cfn, "retain")["StackStatus"] == "CREATE_COMPLETE"
+    assert settled(cfn, "retain")["StackStatus"] == "CREATE_COMPLETE"
     first = physical(cfn, "retain")
     cfn.update_stack(StackName="retain", TemplateBody=RETAINED,
                      Parameters=[{"ParameterKey": "Name", "ParameterValue": "keep-second"}])  # fmt: skip
-    stack = wait(cfn, "retain")
+    stack = settled(cfn, "retain")
     assert stack["StackStatus"] == "UPDATE_COMPLETE", events(cfn, "retain")
     assert ("Kept", "DELETE_SKIPPED", "") in events(cfn, "retain")  # the replaced queue stays
     second = physical(cfn, "retain")
     cfn.delete_stack(StackName="retain")
-    assert wait(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+    assert settled(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
     sqs = client("sqs")
     for url in (first["Kept"], second["Kept"]):  # Retain: both queues outlive the stack
         assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
@@ -720,7 +711,7 @@ def test_nested_stack_from_a_template_url(server, cfn, client) -> None:
         TemplateBody=PARENT,
         Parameters=[{"ParameterKey": "Url", "ParameterValue": url}],
     )
-    stack = wait(cfn, "parent")
+    stack = settled(cfn, "parent")
     assert stack["StackStatus"] == "CREATE_COMPLETE", events(cfn, "parent")
     ids = physical(cfn, "parent")
     child = cfn.describe_stacks(StackName=ids["Child"])["Stacks"][0]
@@ -730,7 +721,7 @@ def test_nested_stack_from_a_template_url(server, cfn, client) -> None:
     ssm = client("ssm")
     assert ssm.get_parameter(Name=ids["UsesChild"])["Parameter"]["Value"] == "/nested/child"
     cfn.delete_stack(StackName="parent")
-    assert wait(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+    assert settled(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
     assert (
         cfn.describe_stacks(StackName=ids["Child"])["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
     )
@@ -753,7 +744,7 @@ def test_a_stack_acts_as_its_caller(server, client) -> None:
     cfn.create_stack(
         StackName="as-caller", TemplateBody="Resources:\n  Q: {Type: AWS::SQS::Queue}\n"
     )
-    assert wait(cfn, "as-caller")["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert settled(cfn, "as-caller")["StackStatus"] == "ROLLBACK_COMPLETE"
     [(_, _, reason)] = [e for e in events(cfn, "as-caller") if e[1] == "CREATE_FAILED"]
     assert "deployer is not authorized to perform: sqs:CreateQueue" in reason, reason
     assert "(HandlerErrorCode: AccessDenied)" in reason
@@ -763,9 +754,9 @@ def test_imports_hold_their_export(cfn) -> None:
     exporter = "Resources:\n  Q: {Type: AWS::SQS::Queue}\nOutputs:\n  U: {Value: !Ref Q, Export: {Name: shared-url}}\n"
     importer = "Resources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties: {Type: String, Value: !ImportValue shared-url}\n"
     cfn.create_stack(StackName="exporter", TemplateBody=exporter)
-    assert wait(cfn, "exporter")["StackStatus"] == "CREATE_COMPLETE"
+    assert settled(cfn, "exporter")["StackStatus"] == "CREATE_COMPLETE"
     cfn.create_stack(StackName="importer", TemplateBody=importer)
-    assert wait(cfn, "importer")["StackStatus"] == "CREATE_COMPLETE"
+    assert settled(cfn, "importer")["StackStatus"] == "CREATE_COMPLETE"
     assert cfn.list_imports(ExportName="shared-url")["Imports"] == ["importer"]
     with pytest.raises(ClientError) as raised:
         cfn.delete_stack(StackName="exporter")
@@ -775,7 +766,7 @@ def test_imports_hold_their_export(cfn) -> None:
     )
     importer_id = cfn.describe_stacks(StackName="importer")["Stacks"][0]["StackId"]
     cfn.delete_stack(StackName="importer")
-    assert wait(cfn, importer_id)["StackStatus"] == "DELETE_COMPLETE"
+    assert settled(cfn, importer_id)["StackStatus"] == "DELETE_COMPLETE"
     exporter_id = cfn.describe_stacks(StackName="exporter")["Stacks"][0]["StackId"]
     cfn.delete_stack(StackName="exporter")  # no importer left
-    assert wait(cfn, exporter_id)["StackStatus"] == "DELETE_COMPLETE"
+    assert settled(cfn, exporter_id)["StackStatus"] == "DELETE_COMPLETE"

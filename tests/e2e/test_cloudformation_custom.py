@@ -13,6 +13,7 @@ import urllib.request
 
 from tests.e2e.conftest import make_client
 from tests.e2e.server import SandlotServer
+from tests.e2e.stacks import settled
 
 # The provider: records every request in SSM (/cr/<Logical>/<n>), answers with cfnresponse.
 PROVIDER = """
@@ -84,16 +85,6 @@ def _template(value: str, generation: str = "1", fail: str = "no", **extra) -> s
     return json.dumps({"Resources": resources, "Outputs": outputs})
 
 
-def _wait(cfn, name: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
-        if not stack["StackStatus"].endswith("_IN_PROGRESS"):
-            return stack
-        time.sleep(0.1)
-    raise AssertionError(f"{name} stuck in {stack['StackStatus']}")
-
-
 def _outputs(stack: dict) -> dict:
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
@@ -128,7 +119,7 @@ def test_lambda_custom_resource_create_update_replace_delete(server) -> None:
     ssm = make_client(server.endpoint, "ssm")
     caps = ["CAPABILITY_IAM"]
     cfn.create_stack(StackName="custom", TemplateBody=_template("hello"), Capabilities=caps)
-    stack = _wait(cfn, "custom")
+    stack = settled(cfn, "custom")
     assert stack["StackStatus"] == "CREATE_COMPLETE", _reasons(cfn, "custom", "Echo")
     assert _outputs(stack) == {"Upper": "HELLO", "Id": "echo-1"}
     (create,) = _requests(ssm, "Echo")
@@ -141,7 +132,7 @@ def test_lambda_custom_resource_create_update_replace_delete(server) -> None:
     assert ssm.get_parameter(Name=param)["Parameter"]["Value"] == "HELLO"
 
     cfn.update_stack(StackName="custom", TemplateBody=_template("again"), Capabilities=caps)
-    stack = _wait(cfn, "custom")
+    stack = settled(cfn, "custom")
     assert stack["StackStatus"] == "UPDATE_COMPLETE"
     assert _outputs(stack)["Upper"] == "AGAIN"
     update = _requests(ssm, "Echo")[1]
@@ -153,14 +144,14 @@ def test_lambda_custom_resource_create_update_replace_delete(server) -> None:
     cfn.update_stack(
         StackName="custom", TemplateBody=_template("again", generation="2"), Capabilities=caps
     )
-    stack = _wait(cfn, "custom")
+    stack = settled(cfn, "custom")
     assert stack["StackStatus"] == "UPDATE_COMPLETE"
     assert _outputs(stack)["Id"] == "echo-2"
     kinds = [(r["RequestType"], r["PhysicalResourceId"]) for r in _requests(ssm, "Echo")[2:]]
     assert kinds == [("Update", "echo-1"), ("Delete", "echo-1")]
 
     cfn.delete_stack(StackName="custom")
-    assert _wait(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+    assert settled(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
     last = _requests(ssm, "Echo")[-1]
     assert (last["RequestType"], last["PhysicalResourceId"]) == ("Delete", "echo-2")
     assert last["ResourceProperties"]["Generation"] == "2"
@@ -171,7 +162,7 @@ def test_failed_answer_rolls_back_and_sends_delete(server) -> None:
     ssm = make_client(server.endpoint, "ssm")
     body = _template("x", fail="yes").replace('"Echo"', '"Broken"').replace("Echo.", "Broken.")
     cfn.create_stack(StackName="custom-fails", TemplateBody=body, Capabilities=["CAPABILITY_IAM"])
-    stack = _wait(cfn, "custom-fails")
+    stack = settled(cfn, "custom-fails")
     assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
     reasons = _reasons(cfn, "custom-fails", "Broken")
     assert reasons["CREATE_FAILED"].startswith(
@@ -206,7 +197,7 @@ def test_no_answer_times_out_after_service_timeout(server) -> None:
     cfn.create_stack(
         StackName="custom-mute", TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_IAM"]
     )
-    stack = _wait(cfn, "custom-mute")
+    stack = settled(cfn, "custom-mute")
     assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
     assert time.monotonic() - started >= 2
     reason = _reasons(cfn, "custom-mute", "Mute")["CREATE_FAILED"]
@@ -239,7 +230,7 @@ def test_sns_backed_custom_resource_answered_over_http(server) -> None:
         "RequestId": request["RequestId"], "LogicalResourceId": "Thing", "Data": {"Answer": "42"},
     }  # fmt: skip
     assert _put(request["ResponseURL"], answer) == 200
-    stack = _wait(cfn, "custom-sns")
+    stack = settled(cfn, "custom-sns")
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     assert _outputs(stack) == {"Answer": "42"}
     # The URL is spent once answered, as an expired presigned URL.
@@ -249,7 +240,7 @@ def test_sns_backed_custom_resource_answered_over_http(server) -> None:
     request = _receive(sqs, queue)
     assert (request["RequestType"], request["PhysicalResourceId"]) == ("Delete", "thing-1")
     assert _put(request["ResponseURL"], {**answer, "RequestId": request["RequestId"]}) == 200
-    assert _wait(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+    assert settled(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
 
 
 def _topic_to_queue(sns, sqs, name: str) -> tuple[str, str]:
@@ -324,12 +315,12 @@ def test_wait_condition_signalled_with_put(server) -> None:
     assert (
         _put(url, {"Status": "SUCCESS", "UniqueId": "two", "Data": "second", "Reason": "ok"}) == 200
     )
-    stack = _wait(cfn, "waits")
+    stack = settled(cfn, "waits")
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     assert json.loads(_outputs(stack)["Data"]) == {"one": "first!", "two": "second"}
     assert _put(url, b"not json") == 400
     cfn.delete_stack(StackName="waits")
-    assert _wait(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+    assert settled(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
     assert _put(url, {"Status": "SUCCESS", "UniqueId": "x", "Data": "", "Reason": ""}) == 403
 
 
@@ -340,14 +331,14 @@ def test_wait_condition_failure_and_timeout(server) -> None:
     _put(
         url, {"Status": "FAILURE", "UniqueId": "i-1", "Data": "", "Reason": "Configuration Failed"}
     )
-    assert _wait(cfn, "wait-fails")["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert settled(cfn, "wait-fails")["StackStatus"] == "ROLLBACK_COMPLETE"
     assert _reasons(cfn, "wait-fails", "Wait")["CREATE_FAILED"] == (
         "WaitCondition received failed message: 'Configuration Failed' for uniqueId: i-1"
     )
     quick = json.loads(json.dumps(WAIT))
     quick["Resources"]["Wait"]["Properties"].update({"Timeout": "1", "Count": 1})
     cfn.create_stack(StackName="wait-times-out", TemplateBody=json.dumps(quick))
-    assert _wait(cfn, "wait-times-out")["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert settled(cfn, "wait-times-out")["StackStatus"] == "ROLLBACK_COMPLETE"
     assert _reasons(cfn, "wait-times-out", "Wait")["CREATE_FAILED"] == (
         "WaitCondition timed out. Received 0 conditions when expecting 1"
     )
@@ -358,7 +349,7 @@ def test_macro_is_refused_naming_its_type(server) -> None:
     template = {"Resources": {"M": {"Type": "AWS::CloudFormation::Macro", "Properties": {
         "Name": "Upper", "FunctionName": "arn:aws:lambda:us-east-1:000000000000:function:f"}}}}  # fmt: skip
     cfn.create_stack(StackName="macro", TemplateBody=json.dumps(template))
-    assert _wait(cfn, "macro")["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert settled(cfn, "macro")["StackStatus"] == "ROLLBACK_COMPLETE"
     assert _reasons(cfn, "macro", "M")["CREATE_FAILED"] == (
         "Resource type AWS::CloudFormation::Macro is not supported by sandlot"
     )
@@ -386,7 +377,7 @@ def test_custom_resource_waits_across_a_restart(tmp_path) -> None:
                   request["RequestId"], "StackId": request["StackId"],
                   "LogicalResourceId": "Slow", "Data": {"V": "after restart"}}  # fmt: skip
         assert _put(request["ResponseURL"], answer, restarted.endpoint) == 200
-        stack = _wait(cfn, "restarts")
+        stack = settled(cfn, "restarts")
         assert stack["StackStatus"] == "CREATE_COMPLETE"
         assert _outputs(stack) == {"V": "after restart"}
 
@@ -404,7 +395,7 @@ def test_default_timeout_is_a_setting(tmp_path) -> None:
         }
         started = time.monotonic()
         cfn.create_stack(StackName="mute", TemplateBody=json.dumps(template))
-        assert _wait(cfn, "mute", timeout=30)["StackStatus"] == "ROLLBACK_COMPLETE"
+        assert settled(cfn, "mute", timeout=30)["StackStatus"] == "ROLLBACK_COMPLETE"
         assert 1 <= time.monotonic() - started < 20
         reason = _reasons(cfn, "mute", "Mute")["CREATE_FAILED"]
         assert reason.startswith(

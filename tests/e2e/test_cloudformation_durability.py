@@ -8,6 +8,7 @@ import time
 
 from tests.e2e.conftest import make_client
 from tests.e2e.server import SandlotServer
+from tests.e2e.stacks import settled
 
 CHAIN = 60  # resources created one after another (each DependsOn the previous)
 
@@ -22,16 +23,6 @@ def _template(value: str = "v1", extra: int = 0) -> str:
         resources[f"P{i}"] = resource
     resources["Queue"] = {"Type": "AWS::SQS::Queue", "DependsOn": f"P{CHAIN - 1}"}
     return json.dumps({"Resources": resources})
-
-
-def _wait(cfn, name: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
-        if not stack["StackStatus"].endswith("_IN_PROGRESS"):
-            return stack
-        time.sleep(0.1)
-    raise AssertionError(f"{name} stuck in {stack['StackStatus']}")
 
 
 def test_kill_9_mid_create_rolls_back_after_restart(tmp_path) -> None:
@@ -49,7 +40,7 @@ def test_kill_9_mid_create_rolls_back_after_restart(tmp_path) -> None:
 
     with SandlotServer(tmp_path, lambda_role=False) as restarted:
         cfn = make_client(restarted.endpoint, "cloudformation")
-        stack = _wait(cfn, "durable")
+        stack = settled(cfn, "durable")
         assert stack["StackStatus"] == "ROLLBACK_COMPLETE", stack
         events = cfn.describe_stack_events(StackName="durable")["StackEvents"]
         reasons = {e["ResourceStatus"]: e.get("ResourceStatusReason") for e in events
@@ -63,14 +54,14 @@ def test_kill_9_mid_create_rolls_back_after_restart(tmp_path) -> None:
         assert ssm.get_parameters_by_path(Path="/durable")["Parameters"] == []
         assert cfn.list_stack_resources(StackName="durable")["StackResourceSummaries"] == []
         cfn.delete_stack(StackName="durable")
-        assert _wait(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+        assert settled(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
 
 
 def test_kill_9_mid_update_rolls_back_to_the_previous_template(tmp_path) -> None:
     server = SandlotServer(tmp_path, lambda_role=False).start()
     cfn = make_client(server.endpoint, "cloudformation")
     cfn.create_stack(StackName="durable-update", TemplateBody=_template("v1"))
-    assert _wait(cfn, "durable-update")["StackStatus"] == "CREATE_COMPLETE"
+    assert settled(cfn, "durable-update")["StackStatus"] == "CREATE_COMPLETE"
     # Killed right after the update is acknowledged: its IN_PROGRESS state is stored
     # before the answer, and the 65 chained steps are still running (in place updates are
     # fast enough that waiting for events would often see the update finish first).
@@ -79,7 +70,7 @@ def test_kill_9_mid_update_rolls_back_to_the_previous_template(tmp_path) -> None
 
     with SandlotServer(tmp_path, lambda_role=False) as restarted:
         cfn = make_client(restarted.endpoint, "cloudformation")
-        stack = _wait(cfn, "durable-update")
+        stack = settled(cfn, "durable-update")
         assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", stack
         ssm = make_client(restarted.endpoint, "ssm")
         found = ssm.get_paginator("get_parameters_by_path").paginate(Path="/durable")

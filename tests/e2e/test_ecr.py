@@ -5,12 +5,12 @@ pages), policies, lifecycle, tag mutability, tags, delete, AWS's errors; images 
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.e2e.conftest import aws, make_client
+from tests.e2e.stacks import settled
 
 LIFECYCLE = json.dumps({"rules": [{"rulePriority": 1, "description": "old", "selection": {
     "tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
@@ -112,7 +112,7 @@ def test_repository_through_cloudformation(server) -> None:
                     "Arn": {"Value": {"Fn::GetAtt": ["Repo", "Arn"]}}, "Name": {"Value": {"Ref": "Repo"}}},
     }  # fmt: skip
     cfn.create_stack(StackName="ecr-stack", TemplateBody=json.dumps(template))
-    stack = _wait(cfn, "ecr-stack")
+    stack = settled(cfn, "ecr-stack")
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
     name = outputs["Name"]
@@ -123,16 +123,6 @@ def test_repository_through_cloudformation(server) -> None:
     assert ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"] == LIFECYCLE
     assert json.loads(ecr.get_repository_policy(repositoryName=name)["policyText"])["Statement"]
     cfn.delete_stack(StackName="ecr-stack")
-    assert _wait(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+    assert settled(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
     with pytest.raises(ClientError):
         ecr.describe_repositories(repositoryNames=[name])
-
-
-def _wait(cfn, name: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
-        if not stack["StackStatus"].endswith("_IN_PROGRESS"):
-            return stack
-        time.sleep(0.1)
-    raise AssertionError(f"{name} stuck in {stack['StackStatus']}")

@@ -9,7 +9,7 @@ import json
 import time
 
 from tests.e2e.functions import unique, wait_for_log_events
-from tests.e2e.test_messaging_chain import _wait_stack
+from tests.e2e.stacks import settled
 
 TEMPLATE = """
 AWSTemplateFormatVersion: "2010-09-09"
@@ -64,7 +64,7 @@ def test_sam_eventbridge_rule_and_schedule_events(client):
         Parameters=[{"ParameterKey": "Source", "ParameterValue": source}],
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
     )
-    described = _wait_stack(cfn, stack)
+    described = settled(cfn, stack)
     reasons = [
         e.get("ResourceStatusReason")
         for e in cfn.describe_stack_events(StackName=stack)["StackEvents"]
@@ -141,7 +141,7 @@ def test_scheduler_resource_types(client):
     cfn.create_stack(
         StackName=stack, TemplateBody=SCHEDULER_TEMPLATE, Capabilities=["CAPABILITY_IAM"]
     )
-    described = _wait_stack(cfn, stack)
+    described = settled(cfn, stack)
     assert described["StackStatus"] == "CREATE_COMPLETE", described.get("StackStatusReason")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Outputs"]}
     got = scheduler.get_schedule(Name=outputs["Schedule"], GroupName=outputs["Group"])

@@ -5,9 +5,9 @@ the resource policy AWS requires (topic policy for S3, queue policy for SNS)."""
 from __future__ import annotations
 
 import json
-import time
 
 from tests.e2e.functions import unique, wait_for_log_events
+from tests.e2e.stacks import settled
 
 TEMPLATE = """
 AWSTemplateFormatVersion: "2010-09-09"
@@ -90,23 +90,13 @@ Outputs:
 """
 
 
-def _wait_stack(cfn, name: str) -> dict:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
-        if not stack["StackStatus"].endswith("IN_PROGRESS"):
-            return stack
-        time.sleep(0.1)
-    raise AssertionError("the stack never settled")
-
-
 def test_s3_to_sns_to_sqs_to_lambda(client):
     cfn, s3, lam, logs = client("cloudformation"), client("s3"), client("lambda"), client("logs")
     stack_name = unique("chain")
     stack_id = cfn.create_stack(
         StackName=stack_name, TemplateBody=TEMPLATE, Capabilities=["CAPABILITY_IAM"]
     )["StackId"]
-    stack = _wait_stack(cfn, stack_id)
+    stack = settled(cfn, stack_id)
     reasons = [
         e.get("ResourceStatusReason")
         for e in cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
@@ -132,7 +122,7 @@ def test_s3_to_sns_to_sqs_to_lambda(client):
     assert [e["message"].strip() for e in found] == [f"GOT {bucket}/photos/cat.jpg"]
 
     cfn.delete_stack(StackName=stack_name)
-    deleted = _wait_stack(cfn, stack_id)  # a deleted stack is found by its id only
+    deleted = settled(cfn, stack_id)  # a deleted stack is found by its id only
     reasons = [
         (e["LogicalResourceId"], e.get("ResourceStatusReason"))
         for e in cfn.describe_stack_events(StackName=stack_id)["StackEvents"]
@@ -170,11 +160,11 @@ def test_topic_updates_in_place(client):
     stack_id = cfn.create_stack(StackName=name, TemplateBody=TOPIC_ONLY % ("One", queues[0]))[
         "StackId"
     ]
-    stack = _wait_stack(cfn, stack_id)
+    stack = settled(cfn, stack_id)
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     topic = stack["Outputs"][0]["OutputValue"]
     cfn.update_stack(StackName=name, TemplateBody=TOPIC_ONLY % ("Two", queues[1]))
-    stack = _wait_stack(cfn, stack_id)
+    stack = settled(cfn, stack_id)
     assert stack["StackStatus"] == "UPDATE_COMPLETE"
     assert stack["Outputs"][0]["OutputValue"] == topic  # updated in place
     assert sns.get_topic_attributes(TopicArn=topic)["Attributes"]["DisplayName"] == "Two"
@@ -186,4 +176,4 @@ def test_topic_updates_in_place(client):
         {"Key": "team", "Value": "ops"}
     ]
     cfn.delete_stack(StackName=name)
-    assert _wait_stack(cfn, stack_id)["StackStatus"] == "DELETE_COMPLETE"
+    assert settled(cfn, stack_id)["StackStatus"] == "DELETE_COMPLETE"

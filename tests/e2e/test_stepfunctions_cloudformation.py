@@ -11,6 +11,7 @@ import pytest
 
 from tests.e2e.conftest import make_client
 from tests.e2e.sfn_support import wait_done
+from tests.e2e.stacks import settled
 
 TEMPLATE = """
 AWSTemplateFormatVersion: "2010-09-09"
@@ -84,16 +85,6 @@ def cfn(server):
     return make_client(server.endpoint, "cloudformation")
 
 
-def wait(cfn, name: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
-        if not stack["StackStatus"].endswith("_IN_PROGRESS"):
-            return stack
-        time.sleep(0.1)
-    raise AssertionError(f"{name} still in progress")
-
-
 def outputs(stack: dict) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
@@ -104,7 +95,7 @@ def test_state_machines_and_activities_as_a_stack(cfn, client):
     flow = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": "from s3", "End": True}}}
     s3.put_object(Bucket="sfn-definitions", Key="flow.json", Body=json.dumps(flow).encode())
     cfn.create_stack(StackName="sfn", TemplateBody=TEMPLATE, Capabilities=["CAPABILITY_IAM"])
-    stack = wait(cfn, "sfn")
+    stack = settled(cfn, "sfn")
     assert stack["StackStatus"] == "CREATE_COMPLETE", cfn.describe_stack_events(StackName="sfn")
     out = outputs(stack)
     sfn = client("stepfunctions")
@@ -124,7 +115,7 @@ def test_state_machines_and_activities_as_a_stack(cfn, client):
         StackName="sfn", TemplateBody=TEMPLATE, Capabilities=["CAPABILITY_IAM"],
         Parameters=[{"ParameterKey": "Greeting", "ParameterValue": "bonjour"}],
     )  # fmt: skip
-    assert wait(cfn, "sfn")["StackStatus"] == "UPDATE_COMPLETE"
+    assert settled(cfn, "sfn")["StackStatus"] == "UPDATE_COMPLETE"
     definition = json.loads(
         sfn.describe_state_machine(stateMachineArn=out["InlineArn"])["definition"]
     )
@@ -148,7 +139,7 @@ def test_sam_state_machine_deploys_and_runs(cfn, client):
         StackName="sam-sfn", TemplateBody=SAM,
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
     )  # fmt: skip
-    stack = wait(cfn, "sam-sfn")
+    stack = settled(cfn, "sam-sfn")
     assert stack["StackStatus"] == "CREATE_COMPLETE", cfn.describe_stack_events(StackName="sam-sfn")
     arn = outputs(stack)["FlowArn"]
     assert arn.endswith(":stateMachine:sam-flow")
