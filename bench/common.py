@@ -21,15 +21,49 @@ from botocore.credentials import Credentials
 DEV_KEY = Credentials("benchkey", "benchsecret")  # dev mode: an unverifiable key
 
 
-def client(port: int, service: str, credentials: Credentials = DEV_KEY):
-    """A boto3 client of ``service`` for the server on ``port``."""
+def client(
+    port: int | str, service: str, credentials: Credentials = DEV_KEY, *, retries: bool = True
+):
+    """A boto3 client of ``service`` for the server on ``port`` (or an endpoint URL);
+    ``retries=False``: one attempt per call, so a measurement never hides a failure."""
     import boto3
+    from botocore.config import Config
 
+    endpoint = port if isinstance(port, str) else f"http://127.0.0.1:{port}"
+    config = None if retries else Config(retries={"max_attempts": 1})
     return boto3.client(
-        service, endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+        service, endpoint_url=endpoint, region_name="us-east-1",
         aws_access_key_id=credentials.access_key, aws_secret_access_key=credentials.secret_key,
-        aws_session_token=credentials.token,
+        aws_session_token=credentials.token, config=config,
     )  # fmt: skip
+
+
+def code_zip(files: dict[str, str]) -> bytes:
+    """A function's zip holding ``files`` (name → source)."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, source in files.items():
+            archive.writestr(name, source)
+    return buffer.getvalue()
+
+
+def served(run: Callable[[int], dict], sandbox: str | None = None) -> dict:
+    """``run(port)`` against a fresh server on a temporary data dir (``sandbox``: the
+    ``SANDLOT_SANDBOX`` to start it with), stopped afterwards."""
+    import tempfile
+
+    if sandbox:
+        os.environ["SANDLOT_SANDBOX"] = sandbox
+    with tempfile.TemporaryDirectory() as data_dir:
+        process, port, _, _ = start_server("uvicorn", data_dir)
+        try:
+            return run(port)
+        finally:
+            process.terminate()
+            process.wait(20)
 
 
 def create_bench_role(port: int) -> str:

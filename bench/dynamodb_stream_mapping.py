@@ -19,16 +19,12 @@ waits for the end of the previous invocation).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
-import tempfile
 import time
-import zipfile
 
-import boto3
-from botocore.config import Config
-from common import create_bench_role, percentiles, start_server
+from common import client as bench_client
+from common import code_zip, create_bench_role, percentiles, served
 
 HANDLER = """
 import time, boto3
@@ -42,38 +38,19 @@ def handler(event, context):
 """
 
 
-def code_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", HANDLER)
-    return buffer.getvalue()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--pause", type=float, default=0.1)
     parser.add_argument("--sandbox", choices=("process", "linux"), help="SANDLOT_SANDBOX")
     args = parser.parse_args()
-    if args.sandbox:
-        os.environ["SANDLOT_SANDBOX"] = args.sandbox
-    with tempfile.TemporaryDirectory() as data_dir:
-        process, port, _, _ = start_server("uvicorn", data_dir)
-        try:
-            results = run(port, args.samples, args.pause)
-        finally:
-            process.terminate()
-            process.wait(20)
+    results = served(lambda port: run(port, args.samples, args.pause), args.sandbox)
     print(json.dumps(results, indent=2))
 
 
 def run(port: int, samples: int, pause: float) -> dict:
     def client(service: str):
-        return boto3.client(
-            service, endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-            aws_access_key_id="benchkey", aws_secret_access_key="benchsecret",
-            config=Config(retries={"max_attempts": 1}),
-        )  # fmt: skip
+        return bench_client(port, service, retries=False)
 
     sqs, lam, iam, ddb = client("sqs"), client("lambda"), client("iam"), client("dynamodb")
     role = create_bench_role(port)
@@ -90,7 +67,7 @@ def run(port: int, samples: int, pause: float) -> dict:
     )["TableDescription"]["LatestStreamArn"]
     lam.create_function(
         FunctionName="mapped", Runtime="python3.11", Role=role, Handler="app.handler",
-        Code={"ZipFile": code_zip()}, Timeout=10,
+        Code={"ZipFile": code_zip({"app.py": HANDLER})}, Timeout=10,
     )  # fmt: skip
     lam.get_waiter("function_active_v2").wait(
         FunctionName="mapped", WaiterConfig={"Delay": 0.05, "MaxAttempts": 200}

@@ -19,16 +19,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
 import os
-import tempfile
 import time
-import zipfile
 
-import boto3
-from botocore.config import Config
-from common import JsonConnection, create_bench_role, percentiles, start_server
+from common import JsonConnection, code_zip, create_bench_role, percentiles, served
+from common import client as bench_client
 
 HANDLER = """
 import time, boto3
@@ -46,37 +42,18 @@ class EventsConnection(JsonConnection):
     content_type = "application/x-amz-json-1.1"
 
 
-def code_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", HANDLER)
-    return buffer.getvalue()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--sandbox", choices=("process", "linux"), help="SANDLOT_SANDBOX")
     args = parser.parse_args()
-    if args.sandbox:
-        os.environ["SANDLOT_SANDBOX"] = args.sandbox
-    with tempfile.TemporaryDirectory() as data_dir:
-        process, port, _, _ = start_server("uvicorn", data_dir)
-        try:
-            results = run(port, args.samples)
-        finally:
-            process.terminate()
-            process.wait(20)
+    results = served(lambda port: run(port, args.samples), args.sandbox)
     print(json.dumps(results, indent=2))
 
 
 def run(port: int, samples: int) -> dict:
     def client(service: str):
-        return boto3.client(
-            service, endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-            aws_access_key_id="benchkey", aws_secret_access_key="benchsecret",
-            config=Config(retries={"max_attempts": 1}),
-        )  # fmt: skip
+        return bench_client(port, service, retries=False)
 
     sqs, lam, iam, events = client("sqs"), client("lambda"), client("iam"), client("events")
     role = create_bench_role(port)
@@ -86,7 +63,7 @@ def run(port: int, samples: int) -> dict:
     out = sqs.create_queue(QueueName="eventbridge-bench-out")["QueueUrl"]
     lam.create_function(
         FunctionName="target", Runtime="python3.11", Role=role, Handler="app.handler",
-        Code={"ZipFile": code_zip()}, Timeout=10,
+        Code={"ZipFile": code_zip({"app.py": HANDLER})}, Timeout=10,
     )  # fmt: skip
     lam.get_waiter("function_active_v2").wait(
         FunctionName="target", WaiterConfig={"Delay": 0.05, "MaxAttempts": 200}

@@ -21,17 +21,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import io
 import json
 import os
 import tempfile
 import time
 import uuid
-import zipfile
 
-import boto3
-from botocore.config import Config
-from common import JsonConnection, create_bench_role, percentiles, start_server
+from common import JsonConnection, code_zip, create_bench_role, percentiles, start_server
+from common import client as bench_client
 
 HANDLER = """
 import base64, time, boto3
@@ -50,11 +47,7 @@ class Connection(JsonConnection):
 
 
 def boto(endpoint: str, service: str):
-    return boto3.client(
-        service, endpoint_url=endpoint, region_name="us-east-1",
-        aws_access_key_id="benchkey", aws_secret_access_key="benchsecret",
-        config=Config(retries={"max_attempts": 1}),
-    )  # fmt: skip
+    return bench_client(endpoint, service, retries=False)
 
 
 async def put_records_rate(host: str, port: int, stream: str, seconds: float, concurrency: int):
@@ -96,13 +89,6 @@ def make_stream(endpoint: str, name: str, shards: int) -> None:
     )
 
 
-def code_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", HANDLER)
-    return buffer.getvalue()
-
-
 def put_to_handler(port: int, samples: int, pause: float) -> dict:
     endpoint = f"http://127.0.0.1:{port}"
     sqs, lam, iam = boto(endpoint, "sqs"), boto(endpoint, "lambda"), boto(endpoint, "iam")
@@ -118,7 +104,7 @@ def put_to_handler(port: int, samples: int, pause: float) -> dict:
     ]
     lam.create_function(
         FunctionName="mapped", Runtime="python3.11", Role=role, Handler="app.handler",
-        Code={"ZipFile": code_zip()}, Timeout=10,
+        Code={"ZipFile": code_zip({"app.py": HANDLER})}, Timeout=10,
     )  # fmt: skip
     lam.get_waiter("function_active_v2").wait(
         FunctionName="mapped", WaiterConfig={"Delay": 0.05, "MaxAttempts": 200}
