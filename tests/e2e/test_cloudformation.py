@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.e2e.conftest import make_client
-from tests.e2e.stacks import settled
+from tests.e2e.stacks import physical_ids, settled, stack_events
 
 TEMPLATE = """
 AWSTemplateFormatVersion: "2010-09-09"
@@ -89,29 +89,15 @@ def cfn(server):
     return make_client(server.endpoint, "cloudformation")
 
 
-def events(cfn, name: str) -> list[tuple[str, str, str]]:
-    """Oldest first: (logical id, status, reason)."""
-    found = cfn.describe_stack_events(StackName=name)["StackEvents"]
-    return [
-        (e["LogicalResourceId"], e["ResourceStatus"], e.get("ResourceStatusReason", ""))
-        for e in reversed(found)
-    ]
-
-
-def physical(cfn, name: str) -> dict[str, str]:
-    resources = cfn.list_stack_resources(StackName=name)["StackResourceSummaries"]
-    return {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources}
-
-
 def test_create_update_replace_and_delete(cfn, client) -> None:
     stack_id = cfn.create_stack(
         StackName="app", TemplateBody=TEMPLATE, Capabilities=["CAPABILITY_IAM"]
     )["StackId"]
     assert stack_id.startswith("arn:aws:cloudformation:us-east-1:000000000000:stack/app/")
     stack = settled(cfn, "app")
-    assert stack["StackStatus"] == "CREATE_COMPLETE", events(cfn, "app")
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack_events(cfn, "app")
     outputs = {o["OutputKey"]: o for o in stack["Outputs"]}
-    ids = physical(cfn, "app")
+    ids = physical_ids(cfn, "app")
     assert set(ids) == {"Queue", "Role", "Fn", "Mapping"}  # ProdOnly's condition is false
     assert outputs["QueueUrl"]["OutputValue"] == ids["Queue"]
     assert outputs["QueueUrl"]["ExportName"] == "app-queue"
@@ -124,7 +110,7 @@ def test_create_update_replace_and_delete(cfn, client) -> None:
     result = json.loads(lam.invoke(FunctionName=ids["Fn"])["Payload"].read())
     assert result == {"queue": ids["Queue"], "mode": "none"}
     assert lam.get_event_source_mapping(UUID=ids["Mapping"])["BatchSize"] == 5
-    log = events(cfn, "app")
+    log = stack_events(cfn, "app")
     assert log[0] == ("app", "CREATE_IN_PROGRESS", "User Initiated")
     assert log[-1] == ("app", "CREATE_COMPLETE", "")
     order = [name for name, status, _ in log if status == "CREATE_COMPLETE"]
@@ -140,8 +126,8 @@ def test_create_update_replace_and_delete(cfn, client) -> None:
                     {"ParameterKey": "Retention", "UsePreviousValue": True}],
     )  # fmt: skip
     stack = settled(cfn, "app")
-    assert stack["StackStatus"] == "UPDATE_COMPLETE", events(cfn, "app")
-    after = physical(cfn, "app")
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", stack_events(cfn, "app")
+    after = physical_ids(cfn, "app")
     assert {k: after[k] for k in ids} == ids  # nothing replaced
     assert client("ssm").get_parameter(Name=after["ProdOnly"])["Parameter"]["Value"] == "app-prod"
     config = lam.get_function_configuration(FunctionName=ids["Fn"])
@@ -162,14 +148,14 @@ def test_create_update_replace_and_delete(cfn, client) -> None:
     cfn.update_stack(StackName="app", TemplateBody=renamed, Capabilities=["CAPABILITY_IAM"],
                      Parameters=[{"ParameterKey": "Env", "ParameterValue": "prod"}])  # fmt: skip
     stack = settled(cfn, "app")
-    assert stack["StackStatus"] == "UPDATE_COMPLETE", events(cfn, "app")
-    replaced = physical(cfn, "app")
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", stack_events(cfn, "app")
+    replaced = physical_ids(cfn, "app")
     assert replaced["Queue"].endswith("/app-renamed") and replaced["Mapping"] != ids["Mapping"]
     assert replaced["Fn"] == ids["Fn"]
     sqs = client("sqs")
     with pytest.raises(ClientError):
         sqs.get_queue_attributes(QueueUrl=ids["Queue"])
-    log = events(cfn, "app")
+    log = stack_events(cfn, "app")
     cleanup = log.index(("app", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", ""))
     assert log[-1] == ("app", "UPDATE_COMPLETE", "")
     # The old queue and mapping go only once the stack has moved to the new ones.
@@ -207,7 +193,7 @@ def test_a_failing_resource_rolls_back_leaving_nothing(cfn, client) -> None:
     cfn.create_stack(StackName="broken", TemplateBody=FAILING)
     stack = settled(cfn, "broken")
     assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
-    log = events(cfn, "broken")
+    log = stack_events(cfn, "broken")
     failed = [e for e in log if e[1] == "CREATE_FAILED"]
     assert [e[0] for e in failed] == ["Bad"] and "fifo" in failed[0][2].lower()
     assert ("broken", "ROLLBACK_IN_PROGRESS",
@@ -225,7 +211,7 @@ def test_an_unserved_type_fails_naming_it(cfn) -> None:
     body = json.dumps({"Resources": {"T": {"Type": "AWS::DynamoDB::Table", "Properties": {}}}})
     cfn.create_stack(StackName="unserved", TemplateBody=body)
     assert settled(cfn, "unserved")["StackStatus"] == "ROLLBACK_COMPLETE"
-    failed = [e for e in events(cfn, "unserved") if e[1] == "CREATE_FAILED"]
+    failed = [e for e in stack_events(cfn, "unserved") if e[1] == "CREATE_FAILED"]
     assert failed == [
         ("T", "CREATE_FAILED", "Resource type AWS::DynamoDB::Table is not supported by sandlot")
     ]
@@ -328,7 +314,7 @@ def test_change_sets(cfn) -> None:
     ]
     cfn.execute_change_set(ChangeSetName=created["Id"])
     cfn.get_waiter("stack_create_complete").wait(StackName="cs", WaiterConfig={"Delay": 1})
-    url = physical(cfn, "cs")["Queue"]
+    url = physical_ids(cfn, "cs")["Queue"]
 
     # The same template again: FAILED with the reason the SAM CLI matches.
     cfn.create_change_set(StackName="cs", ChangeSetName="same", TemplateBody=QUEUE)
@@ -359,7 +345,7 @@ def test_change_sets(cfn) -> None:
         "Attribute": "Properties", "Name": "QueueName", "RequiresRecreation": "Always"}  # fmt: skip
     cfn.execute_change_set(ChangeSetName="rename", StackName="cs")
     cfn.get_waiter("stack_update_complete").wait(StackName="cs", WaiterConfig={"Delay": 1})
-    assert physical(cfn, "cs")["Queue"].endswith("/cs-named")
+    assert physical_ids(cfn, "cs")["Queue"].endswith("/cs-named")
     # Executing one change set removes the stack's others.
     assert cfn.list_change_sets(StackName="cs")["Summaries"][0]["ChangeSetName"] == "rename"
     assert len(cfn.list_change_sets(StackName="cs")["Summaries"]) == 1
@@ -478,9 +464,9 @@ def test_more_resource_types(cfn, client) -> None:
     cfn.create_stack(StackName="types", TemplateBody=MORE_TYPES, Capabilities=["CAPABILITY_IAM"])
     stack = settled(cfn, "types")
     assert stack["StackStatus"] == "CREATE_COMPLETE", [
-        e for e in events(cfn, "types") if "FAILED" in e[1]
+        e for e in stack_events(cfn, "types") if "FAILED" in e[1]
     ]
-    ids = physical(cfn, "types")
+    ids = physical_ids(cfn, "types")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
     s3, iam, lam = client("s3"), client("iam"), client("lambda")
     assert s3.get_bucket_versioning(Bucket=ids["Bucket"])["Status"] == "Enabled"
@@ -501,7 +487,7 @@ def test_more_resource_types(cfn, client) -> None:
     assert policy["Statement"][0]["Principal"] == {"Service": "s3.amazonaws.com"}
     assert outputs["LogArn"] == f"arn:aws:logs:us-east-1:000000000000:log-group:{ids['Logs']}:*"
     cfn.delete_stack(StackName="types")
-    assert settled(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE", events(
+    assert settled(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE", stack_events(
         cfn, stack["StackId"]
     )
     with pytest.raises(ClientError):
@@ -541,16 +527,16 @@ Resources:
 def test_a_failing_update_rolls_back_to_the_previous_state(cfn, client) -> None:
     cfn.create_stack(StackName="upd", TemplateBody=UPDATE_BASE)
     assert settled(cfn, "upd")["StackStatus"] == "CREATE_COMPLETE"
-    before = physical(cfn, "upd")
+    before = physical_ids(cfn, "upd")
     cfn.update_stack(StackName="upd", TemplateBody=UPDATE_FAILING)
     stack = settled(cfn, "upd")
-    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", events(cfn, "upd")
-    log = events(cfn, "upd")
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", stack_events(cfn, "upd")
+    log = stack_events(cfn, "upd")
     reason = "The following resource(s) failed to create: [Bad]. "
     assert ("upd", "UPDATE_ROLLBACK_IN_PROGRESS", reason) in log
     assert ("upd", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", "") in log
     # Back to before: the same physical resources, the old settings, nothing new left.
-    assert physical(cfn, "upd") == before
+    assert physical_ids(cfn, "upd") == before
     sqs = client("sqs")
     kept = sqs.get_queue_attributes(QueueUrl=before["Kept"], AttributeNames=["VisibilityTimeout"])
     assert kept["Attributes"]["VisibilityTimeout"] == "30"
@@ -586,11 +572,11 @@ def test_ssm_parameter_types_no_echo_and_stack_tags(cfn, client) -> None:
     cfn.create_stack(StackName="typed", TemplateBody=SSM_TYPED, Tags=[{"Key": "owner", "Value": "team-a"}],
                      Parameters=[{"ParameterKey": "Secret", "ParameterValue": "hunter2"}])  # fmt: skip
     stack = settled(cfn, "typed")
-    assert stack["StackStatus"] == "CREATE_COMPLETE", events(cfn, "typed")
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack_events(cfn, "typed")
     shown = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
     assert shown["Secret"] == "****"
     assert stack["Outputs"][0]["OutputValue"] == "75"
-    url = physical(cfn, "typed")["Queue"]
+    url = physical_ids(cfn, "typed")["Queue"]
     sqs = client("sqs")
     assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"] == {
         "VisibilityTimeout": "75"}  # fmt: skip
@@ -605,7 +591,7 @@ def test_ssm_parameter_types_no_echo_and_stack_tags(cfn, client) -> None:
                      Parameters=[{"ParameterKey": "Size", "UsePreviousValue": True},
                                  {"ParameterKey": "Secret", "UsePreviousValue": True}])  # fmt: skip
     stack = settled(cfn, "typed")
-    assert stack["StackStatus"] == "UPDATE_COMPLETE", events(cfn, "typed")
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", stack_events(cfn, "typed")
     assert stack["Outputs"][0]["OutputValue"] == "80"
     with pytest.raises(ClientError) as raised:
         cfn.create_stack(StackName="typed2", TemplateBody=SSM_TYPED.replace("/config/visibility", "/config/nope"),
@@ -636,8 +622,8 @@ def test_language_extensions_for_each(cfn, client) -> None:
         StackName="loops", TemplateBody=FOR_EACH, Capabilities=["CAPABILITY_AUTO_EXPAND"]
     )
     stack = settled(cfn, "loops")
-    assert stack["StackStatus"] == "CREATE_COMPLETE", events(cfn, "loops")
-    assert set(physical(cfn, "loops")) == {"Paramalpha", "Parambeta"}
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack_events(cfn, "loops")
+    assert set(physical_ids(cfn, "loops")) == {"Paramalpha", "Parambeta"}
     assert client("ssm").get_parameter(Name="/loop/beta")["Parameter"]["Value"] == "beta"
 
 
@@ -659,13 +645,13 @@ Resources:
 def test_deletion_and_update_replace_policies(cfn, client) -> None:
     cfn.create_stack(StackName="retain", TemplateBody=RETAINED)
     assert settled(cfn, "retain")["StackStatus"] == "CREATE_COMPLETE"
-    first = physical(cfn, "retain")
+    first = physical_ids(cfn, "retain")
     cfn.update_stack(StackName="retain", TemplateBody=RETAINED,
                      Parameters=[{"ParameterKey": "Name", "ParameterValue": "keep-second"}])  # fmt: skip
     stack = settled(cfn, "retain")
-    assert stack["StackStatus"] == "UPDATE_COMPLETE", events(cfn, "retain")
-    assert ("Kept", "DELETE_SKIPPED", "") in events(cfn, "retain")  # the replaced queue stays
-    second = physical(cfn, "retain")
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", stack_events(cfn, "retain")
+    assert ("Kept", "DELETE_SKIPPED", "") in stack_events(cfn, "retain")  # the replaced queue stays
+    second = physical_ids(cfn, "retain")
     cfn.delete_stack(StackName="retain")
     assert settled(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
     sqs = client("sqs")
@@ -712,8 +698,8 @@ def test_nested_stack_from_a_template_url(server, cfn, client) -> None:
         Parameters=[{"ParameterKey": "Url", "ParameterValue": url}],
     )
     stack = settled(cfn, "parent")
-    assert stack["StackStatus"] == "CREATE_COMPLETE", events(cfn, "parent")
-    ids = physical(cfn, "parent")
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack_events(cfn, "parent")
+    ids = physical_ids(cfn, "parent")
     child = cfn.describe_stacks(StackName=ids["Child"])["Stacks"][0]
     assert child["StackStatus"] == "CREATE_COMPLETE" and child["StackName"].startswith(
         "parent-Child-"
@@ -745,7 +731,7 @@ def test_a_stack_acts_as_its_caller(server, client) -> None:
         StackName="as-caller", TemplateBody="Resources:\n  Q: {Type: AWS::SQS::Queue}\n"
     )
     assert settled(cfn, "as-caller")["StackStatus"] == "ROLLBACK_COMPLETE"
-    [(_, _, reason)] = [e for e in events(cfn, "as-caller") if e[1] == "CREATE_FAILED"]
+    [(_, _, reason)] = [e for e in stack_events(cfn, "as-caller") if e[1] == "CREATE_FAILED"]
     assert "deployer is not authorized to perform: sqs:CreateQueue" in reason, reason
     assert "(HandlerErrorCode: AccessDenied)" in reason
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import time
 
-from tests.e2e.test_cloudformation import cfn, events, physical, wait  # noqa: F401
+import pytest
+
+from tests.e2e.conftest import make_client
+from tests.e2e.stacks import physical_ids, settled, stack_events
 
 TEMPLATE = """
 AWSTemplateFormatVersion: "2010-09-09"
@@ -92,16 +95,21 @@ Resources:
 """
 
 
+@pytest.fixture(scope="module")
+def cfn(server):
+    return make_client(server.endpoint, "cloudformation")
+
+
 def outputs(stack: dict) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
-def test_stream_consumer_and_delivery_stream(cfn, client) -> None:  # noqa: F811
+def test_stream_consumer_and_delivery_stream(cfn, client) -> None:
     kinesis, firehose, s3 = client("kinesis"), client("firehose"), client("s3")
     cfn.create_stack(StackName="kin", TemplateBody=TEMPLATE, Capabilities=["CAPABILITY_IAM"])
-    stack = wait(cfn, "kin")
-    assert stack["StackStatus"] == "CREATE_COMPLETE", events(cfn, "kin")
-    names = physical(cfn, "kin")
+    stack = settled(cfn, "kin")
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack_events(cfn, "kin")
+    names = physical_ids(cfn, "kin")
     out = outputs(stack)
     summary = kinesis.describe_stream_summary(StreamName=names["Stream"])[
         "StreamDescriptionSummary"
@@ -131,8 +139,8 @@ def test_stream_consumer_and_delivery_stream(cfn, client) -> None:  # noqa: F811
             {"ParameterKey": "Prefix", "ParameterValue": "cfn2/"},
         ],
     )
-    stack = wait(cfn, "kin")
-    assert stack["StackStatus"] == "UPDATE_COMPLETE", events(cfn, "kin")
+    stack = settled(cfn, "kin")
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", stack_events(cfn, "kin")
     summary = kinesis.describe_stream_summary(StreamName=names["Stream"])[
         "StreamDescriptionSummary"
     ]
@@ -143,20 +151,20 @@ def test_stream_consumer_and_delivery_stream(cfn, client) -> None:  # noqa: F811
     assert description["Destinations"][0]["ExtendedS3DestinationDescription"]["Prefix"] == "cfn2/"
 
     cfn.delete_stack(StackName="kin")
-    wait(cfn, "kin")
+    settled(cfn, "kin")
     assert names["Stream"] not in kinesis.list_streams()["StreamNames"]
     assert names["Delivery"] not in firehose.list_delivery_streams()["DeliveryStreamNames"]
 
 
-def test_sam_function_with_a_kinesis_event(cfn, client) -> None:  # noqa: F811
+def test_sam_function_with_a_kinesis_event(cfn, client) -> None:
     cfn.create_stack(
         StackName="sam-kinesis",
         TemplateBody=SAM_TEMPLATE,
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
     )
-    stack = wait(cfn, "sam-kinesis")
-    assert stack["StackStatus"] == "CREATE_COMPLETE", events(cfn, "sam-kinesis")
-    names = physical(cfn, "sam-kinesis")
+    stack = settled(cfn, "sam-kinesis")
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack_events(cfn, "sam-kinesis")
+    names = physical_ids(cfn, "sam-kinesis")
     kinesis, ssm = client("kinesis"), client("ssm")
     for data in ("a", "b"):
         kinesis.put_record(StreamName=names["Stream"], Data=data.encode(), PartitionKey="p")
