@@ -28,6 +28,7 @@ PROVIDERS: dict[str, str] = {
     "events": "sandlot.services.events.provider:EventsProvider",
     "scheduler": "sandlot.services.scheduler.provider:SchedulerProvider",
     "ecr": "sandlot.services.ecr.provider:EcrProvider",
+    "cognito-idp": "sandlot.services.cognitoidp.provider:CognitoIdpProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests
