@@ -131,3 +131,89 @@ def test_http_api_jwt_authorizer_trusts_a_sandlot_pool(server, echo, pool):
         assert event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"]
     claims = jwt.decode(tokens["IdToken"], options={"verify_signature": False})
     assert get(_forged(claims))[0] == 401
+
+
+SAM_TEMPLATE = """
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Users:
+    Type: AWS::Cognito::UserPool
+    Properties:
+      UserPoolName: sam-users
+      Policies: {PasswordPolicy: {MinimumLength: 10, RequireSymbols: false}}
+  WebClient:
+    Type: AWS::Cognito::UserPoolClient
+    Properties:
+      UserPoolId: !Ref Users
+      ExplicitAuthFlows: [ALLOW_USER_PASSWORD_AUTH, ALLOW_REFRESH_TOKEN_AUTH]
+  Admins:
+    Type: AWS::Cognito::UserPoolGroup
+    Properties: {UserPoolId: !Ref Users, GroupName: admins, Precedence: 1}
+  Api:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: prod
+      Auth:
+        DefaultAuthorizer: Pool
+        Authorizers:
+          Pool:
+            UserPoolArn: !GetAtt Users.Arn
+  Hello:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.12
+      Handler: index.handler
+      InlineCode: |
+        import json
+        def handler(event, context):
+            claims = event["requestContext"]["authorizer"]["claims"]
+            return {"statusCode": 200, "body": json.dumps({"user": claims["cognito:username"],
+                                                           "groups": claims.get("cognito:groups")})}
+      Events:
+        Get:
+          Type: Api
+          Properties: {RestApiId: !Ref Api, Path: /hello, Method: get}
+Outputs:
+  ApiId: {Value: !Ref Api}
+  PoolId: {Value: !Ref Users}
+  ClientId: {Value: !Ref WebClient}
+  ProviderURL: {Value: !GetAtt Users.ProviderURL}
+"""
+
+
+def test_sam_template_with_a_cognito_authorizer(server):
+    cfn = make_client(server.endpoint, "cloudformation")
+    stack = unique("sam-cognito")
+    cfn.create_stack(StackName=stack, TemplateBody=SAM_TEMPLATE,
+                     Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])  # fmt: skip
+    cfn.get_waiter("stack_create_complete").wait(
+        StackName=stack, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+    )
+    outputs = {o["OutputKey"]: o["OutputValue"]
+               for o in cfn.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]}  # fmt: skip
+    pool_id, client_id = outputs["PoolId"], outputs["ClientId"]
+    assert outputs["ProviderURL"] == f"https://cognito-idp.us-east-1.amazonaws.com/{pool_id}"
+    idp = make_client(server.endpoint, "cognito-idp")
+    policy = idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["Policies"]["PasswordPolicy"]
+    assert policy["MinimumLength"] == 10
+    idp.admin_create_user(UserPoolId=pool_id, Username="dave", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool_id, Username="dave", Password="long-enough-1A",
+                                Permanent=True)  # fmt: skip
+    idp.admin_add_user_to_group(UserPoolId=pool_id, Username="dave", GroupName="admins")
+    tokens = unsigned_client(server.endpoint, "cognito-idp").initiate_auth(
+        ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "dave", "PASSWORD": "long-enough-1A"})["AuthenticationResult"]  # fmt: skip
+
+    url = invoke_url(server, outputs["ApiId"], "/prod/hello")
+    anonymous = send(server.endpoint, "GET", url)
+    assert (anonymous.status, anonymous.json()) == UNAUTHORIZED
+    signed_in = send(server.endpoint, "GET", url, headers={"Authorization": tokens["IdToken"]})
+    assert (signed_in.status, signed_in.json()) == (200, {"user": "dave", "groups": "admins"})
+
+    cfn.delete_stack(StackName=stack)
+    cfn.get_waiter("stack_delete_complete").wait(
+        StackName=stack, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+    )
+    gone = idp.list_user_pools(MaxResults=60)["UserPools"]
+    assert pool_id not in [p["Id"] for p in gone]

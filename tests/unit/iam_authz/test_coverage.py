@@ -276,7 +276,7 @@ PARTLY_SERVED = {
         "DescribeUserPool", "DescribeUserPoolClient", "ForgotPassword", "GetGroup", "GetUser",
         "GlobalSignOut", "InitiateAuth", "ListGroups", "ListUserPoolClients", "ListUserPools",
         "ListUsers", "ListUsersInGroup", "ResendConfirmationCode", "RespondToAuthChallenge",
-        "RevokeToken", "SignUp", "UpdateUserPool", "UpdateUserPoolClient",
+        "RevokeToken", "SignUp", "UpdateGroup", "UpdateUserPool", "UpdateUserPoolClient",
     },
     "cloudformation": {  # stacks and change sets
         "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks", "ListStacks",

@@ -446,6 +446,15 @@ class CognitoIdpProvider(CognitoBase):
         pool = self.pool(ctx, params["UserPoolId"])
         return {"Group": self.group(pool, params["GroupName"])["doc"]}
 
+    def update_group(self, ctx: RequestContext, params: dict) -> dict:
+        pool = self.pool(ctx, params["UserPoolId"])
+        group = self.group(pool, params["GroupName"])
+        doc = group["doc"]
+        doc.update((k, params[k]) for k in ("Description", "RoleArn", "Precedence") if k in params)
+        doc["LastModifiedDate"] = self.clock()
+        self.store.put(GROUPS, {**group, "doc": json.dumps(doc)})
+        return {"Group": doc}
+
     def list_groups(self, ctx: RequestContext, params: dict) -> dict:
         pool = self.pool(ctx, params["UserPoolId"])
         rows = self.store.select(GROUPS, {"pool_id": pool["id"]}, order_by=("name",))
