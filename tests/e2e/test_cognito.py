@@ -15,8 +15,8 @@ import jwt
 import pytest
 from pycognito.aws_srp import AWSSRP
 
+from tests.e2e.conftest import aws, make_client, unsigned_client
 from tests.e2e.conftest import error_of as _error_of
-from tests.e2e.conftest import make_client, unsigned_client
 from tests.e2e.functions import create_function, unique
 
 PASSWORD = "Corr3ct-horse!"
@@ -349,3 +349,32 @@ def test_triggers(server, idp, anon):
     claims = _verify(server.endpoint, pool["Id"], tokens["IdToken"], audience=client["ClientId"])
     assert claims["tenant"] == "acme" and claims["seen_source"] == "TokenGeneration_Authentication"
     assert "email" not in claims
+
+
+def test_aws_cli_sign_in_and_unserved_flows(server, anon):
+    pool_id = aws(server.endpoint, "cognito-idp", "create-user-pool", "--pool-name", "cli",
+                  "--policies", "PasswordPolicy={MinimumLength=6,RequireSymbols=false,"
+                  "RequireUppercase=false,RequireNumbers=false}")["UserPool"]["Id"]  # fmt: skip
+    client_id = aws(server.endpoint, "cognito-idp", "create-user-pool-client", "--user-pool-id",
+                    pool_id, "--client-name", "cli", "--explicit-auth-flows",
+                    "ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH")[
+        "UserPoolClient"]["ClientId"]  # fmt: skip
+    aws(server.endpoint, "cognito-idp", "admin-create-user", "--user-pool-id", pool_id,
+        "--username", "erin", "--message-action", "SUPPRESS")  # fmt: skip
+    aws(server.endpoint, "cognito-idp", "admin-set-user-password", "--user-pool-id", pool_id,
+        "--username", "erin", "--password", "simple", "--permanent")  # fmt: skip
+    result = aws(server.endpoint, "cognito-idp", "admin-initiate-auth", "--user-pool-id", pool_id,
+                 "--client-id", client_id, "--auth-flow", "ADMIN_USER_PASSWORD_AUTH",
+                 "--auth-parameters", "USERNAME=erin,PASSWORD=simple")["AuthenticationResult"]  # fmt: skip
+    claims = jwt.decode(result["AccessToken"], options={"verify_signature": False})
+    assert claims["username"] == "erin" and claims["client_id"] == client_id
+    # The password flow is not enabled for this client; custom auth is not served.
+    err = error_of(lambda: anon.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+                                              AuthParameters={"USERNAME": "erin", "PASSWORD": "simple"}))  # fmt: skip
+    assert err == {
+        "Code": "InvalidParameterException",
+        "Message": "USER_PASSWORD_AUTH flow not enabled for this client",
+    }
+    custom = _error_of(lambda: anon.initiate_auth(ClientId=client_id, AuthFlow="CUSTOM_AUTH",
+                                                  AuthParameters={"USERNAME": "erin"}))  # fmt: skip
+    assert custom["HTTPStatusCode"] == 501

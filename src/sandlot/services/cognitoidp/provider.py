@@ -638,8 +638,9 @@ class CognitoIdpProvider(CognitoBase):
         if admin:
             allowed |= {"ADMIN_USER_PASSWORD_AUTH", "ADMIN_NO_SRP_AUTH"}
         if flow not in allowed:
-            raise invalid_parameter(f"Unsupported auth flow {flow} for this operation." if flow in _FLOWS
-                                    else f"{flow} is not supported by sandlot.")  # fmt: skip
+            if flow in _FLOWS:  # an admin flow through InitiateAuth
+                raise invalid_parameter(f"Unsupported auth flow {flow} for this operation.")
+            raise _not_served(f"The {flow} flow")
         refresh = flow in ("REFRESH_TOKEN_AUTH", "REFRESH_TOKEN")
         username = None if refresh else auth.get("USERNAME")
         if not refresh and not username:
@@ -738,7 +739,7 @@ class CognitoIdpProvider(CognitoBase):
         if name == "PASSWORD_VERIFIER":
             return await self._password_verifier(pool, client, answers, params)
         if name != "NEW_PASSWORD_REQUIRED":
-            raise invalid_parameter(f"{name} is not supported by sandlot.")
+            raise _not_served(f"The {name} challenge")
         session = self._sessions.pop(params.get("Session") or "", None)
         if session is None or session[4] < self.clock() or session[0] != name \
                 or session[2] != client["id"]:  # fmt: skip
@@ -959,6 +960,11 @@ class CognitoIdpProvider(CognitoBase):
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"]})  # fmt: skip
+
+
+def _not_served(what: str) -> ServiceError:
+    return ServiceError("NotImplemented", f"{what} is not implemented by sandlot yet.", 501,
+                        sender_fault=False)  # fmt: skip
 
 
 def _code() -> str:
