@@ -378,3 +378,27 @@ def test_aws_cli_sign_in_and_unserved_flows(server, anon):
     custom = _error_of(lambda: anon.initiate_auth(ClientId=client_id, AuthFlow="CUSTOM_AUTH",
                                                   AuthParameters={"USERNAME": "erin"}))  # fmt: skip
     assert custom["HTTPStatusCode"] == 501
+
+
+def test_email_as_username_with_srp(server, idp, anon):
+    """Amplify's usual pool: the email is the username; the user's name is its sub, and
+    SRP proves the password for USER_ID_FOR_SRP (the sub)."""
+    pool = idp.create_user_pool(PoolName=unique("emails"), UsernameAttributes=["email"],
+                                AutoVerifiedAttributes=["email"])["UserPool"]  # fmt: skip
+    client_id = idp.create_user_pool_client(UserPoolId=pool["Id"], ClientName="amplify")[
+        "UserPoolClient"]["ClientId"]  # fmt: skip
+    answer = anon.sign_up(ClientId=client_id, Username="fay@example.com", Password=PASSWORD)
+    code = _code(server.endpoint, pool["Id"], answer["UserSub"], "SIGN_UP")
+    anon.confirm_sign_up(ClientId=client_id, Username="fay@example.com", ConfirmationCode=code)
+    user = idp.admin_get_user(UserPoolId=pool["Id"], Username="fay@example.com")
+    assert user["Username"] == answer["UserSub"]
+    bad = error_of(lambda: anon.sign_up(ClientId=client_id, Username="fay", Password=PASSWORD))
+    assert bad["Code"] == "InvalidParameterException"
+    taken = error_of(lambda: anon.sign_up(ClientId=client_id, Username="fay@example.com",
+                                          Password=PASSWORD))  # fmt: skip
+    assert taken["Code"] == "UsernameExistsException"
+    tokens = AWSSRP(username="fay@example.com", password=PASSWORD, pool_id=pool["Id"],
+                    client_id=client_id, client=anon).authenticate_user()["AuthenticationResult"]  # fmt: skip
+    claims = _verify(server.endpoint, pool["Id"], tokens["IdToken"], audience=client_id)
+    assert claims["cognito:username"] == answer["UserSub"] and claims["email"] == "fay@example.com"
+    assert claims["email_verified"] is True

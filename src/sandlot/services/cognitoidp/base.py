@@ -167,26 +167,28 @@ class CognitoBase(Provider):
         self.store.put(CLIENTS, {**row, "doc": json.dumps(row["doc"])})
 
     def find_user(self, pool: Row, name: str) -> Row | None:
-        """The user ``name`` names: the username, or (with username or alias attributes)
-        the email/phone number, or the sub."""
-        row = _load(self.store.get(USERS, pool["id"], name or ""))
+        """The user ``name`` names: the username, the sub, or (with username or alias
+        attributes) the email, phone number or preferred username — an alias only once
+        verified, as AWS requires."""
+        if not name:
+            return None
+        row = self.store.get(USERS, pool["id"], name)
+        if row is None:
+            found = self.store.select(USERS, {"pool_id": pool["id"], "sub": name}, limit=1)
+            row = found[0] if found else None
         if row is not None:
-            return row
+            return _load(row)
         doc = pool["doc"]
-        attributes = (doc.get("UsernameAttributes") or []) + (doc.get("AliasAttributes") or [])
+        primary = doc.get("UsernameAttributes") or []
+        aliases = doc.get("AliasAttributes") or []
+        if not primary and not aliases:
+            return None
         for user in self.store.select(USERS, {"pool_id": pool["id"]}):
-            user = _load(user)
-            if user["sub"] == name:
-                return user
-            attrs = attributes_of(user)
-            for attribute in attributes:
-                key = "phone_number" if attribute == "phone_number" else attribute
-                if attrs.get(key) == name and (
-                    key in doc.get("UsernameAttributes")
-                    or []
-                    or attrs.get(f"{key}_verified") == "true"
-                ):
-                    return user
+            attrs = json.loads(user["doc"]).get("Attributes") or {}
+            for key in (*primary, *aliases):
+                verified = key in primary or key == "preferred_username"
+                if attrs.get(key) == name and (verified or attrs.get(f"{key}_verified") == "true"):
+                    return _load(user)
         return None
 
     def user(self, pool: Row, name: str) -> Row:

@@ -604,6 +604,12 @@ class CognitoIdpProvider(CognitoBase):
     def forgot_password(self, ctx: RequestContext, params: dict) -> dict:
         pool, _ = self._app_client(params, params["Username"])
         user = self.user(pool, params["Username"])
+        if user["doc"]["UserStatus"] == "FORCE_CHANGE_PASSWORD":
+            raise not_authorized("User password cannot be reset in the current state.")
+        attrs = attributes_of(user)
+        if not (attrs.get("email") or attrs.get("phone_number")):
+            raise invalid_parameter("Cannot reset password for the user as there is no "
+                                    "registered/verified email or phone_number")  # fmt: skip
         details = self._keep_code(pool, user, "FORGOT_PASSWORD", _code(), RESET_CODE_S)
         return {"CodeDeliveryDetails": details}
 
@@ -628,7 +634,7 @@ class CognitoIdpProvider(CognitoBase):
         return await self._initiate(params, admin=False)
 
     async def admin_initiate_auth(self, ctx: RequestContext, params: dict) -> dict:
-        self.pool(ctx, params["UserPoolId"])
+        self.client(self.pool(ctx, params["UserPoolId"]), params["ClientId"])
         return await self._initiate(params, admin=True)
 
     async def _initiate(self, params: dict, *, admin: bool) -> dict:
@@ -729,7 +735,7 @@ class CognitoIdpProvider(CognitoBase):
         return await self._respond(params)
 
     async def admin_respond_to_auth_challenge(self, ctx: RequestContext, params: dict) -> dict:
-        self.pool(ctx, params["UserPoolId"])
+        self.client(self.pool(ctx, params["UserPoolId"]), params["ClientId"])
         return await self._respond(params)
 
     async def _respond(self, params: dict) -> dict:
