@@ -13,6 +13,7 @@ The JWKS and OpenID configuration are served as a data plane at
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -315,16 +316,22 @@ class CognitoIdpProvider(CognitoBase):
                 "password": None, "srp_salt": None, "srp_verifier": None,
                 "temporary_expires": None}  # fmt: skip
 
-    def set_password(self, pool: Row, user: Row, password: str, *, temporary: bool) -> None:
+    async def set_password(self, pool: Row, user: Row, password: str, *, temporary: bool) -> None:
+        """Store a new password as its scrypt hash and SRP verifier (both slow by design:
+        computed off the event loop)."""
         check_policy(pool, password)
-        user["password"] = hash_password(password)
-        salt, verifier = srp.verifier(pool["id"].split("_", 1)[1], user["username"], password)
+        pool_name = pool["id"].split("_", 1)[1]
+
+        def derive() -> tuple[str, int, int]:
+            return hash_password(password), *srp.verifier(pool_name, user["username"], password)
+
+        user["password"], salt, verifier = await asyncio.to_thread(derive)
         user["srp_salt"], user["srp_verifier"] = f"{salt:x}", f"{verifier:x}"
         days = pool["doc"]["Policies"]["PasswordPolicy"].get("TemporaryPasswordValidityDays", 7)
         user["temporary_expires"] = self.clock() + int(days) * 86400 if temporary else None
         user["doc"]["UserStatus"] = "FORCE_CHANGE_PASSWORD" if temporary else "CONFIRMED"
 
-    def admin_create_user(self, ctx: RequestContext, params: dict) -> dict:
+    async def admin_create_user(self, ctx: RequestContext, params: dict) -> dict:
         pool = self.pool(ctx, params["UserPoolId"])
         if params.get("MessageAction") == "RESEND":
             user = self.user(pool, params["Username"])
@@ -336,17 +343,19 @@ class CognitoIdpProvider(CognitoBase):
         if generated:
             password = (secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") + secrets.choice("abcdefghijkmnpqrstuvwxyz")
                         + secrets.choice("23456789") + secrets.choice("^$*.!@#%&") + random_id(8))  # fmt: skip
-        self.set_password(pool, user, password, temporary=True)
+        await self.set_password(pool, user, password, temporary=True)
         self.save_user(user)
         if generated and params.get("MessageAction") != "SUPPRESS":
             # AWS would send this in the invitation; there is no mail, so it is kept.
             self._keep_code(pool, user, "TEMPORARY_PASSWORD", password, CODE_S * 7)
         return {"User": _user_type(user)}
 
-    def admin_set_user_password(self, ctx: RequestContext, params: dict) -> dict:
+    async def admin_set_user_password(self, ctx: RequestContext, params: dict) -> dict:
         pool = self.pool(ctx, params["UserPoolId"])
         user = self.user(pool, params["Username"])
-        self.set_password(pool, user, params["Password"], temporary=not params.get("Permanent"))
+        await self.set_password(
+            pool, user, params["Password"], temporary=not params.get("Permanent")
+        )
         self.save_user(user)
         return {}
 
@@ -557,7 +566,7 @@ class CognitoIdpProvider(CognitoBase):
         if pool["doc"].get("AdminCreateUserConfig", {}).get("AllowAdminCreateUserOnly"):
             raise not_authorized("SignUp is not permitted for this user pool")
         user = self._new_user(pool, params["Username"], params.get("UserAttributes"), "UNCONFIRMED")
-        self.set_password(pool, user, params["Password"], temporary=False)
+        await self.set_password(pool, user, params["Password"], temporary=False)
         user["doc"]["UserStatus"] = "UNCONFIRMED"
         answer = await self.trigger(pool, client, "PreSignUp", "PreSignUp_SignUp", user, {
             "userAttributes": attributes_of(user),
@@ -617,7 +626,7 @@ class CognitoIdpProvider(CognitoBase):
         pool, client = self._app_client(params, params["Username"])
         user = self.user(pool, params["Username"])
         self._check_code(pool, user, "FORGOT_PASSWORD", params["ConfirmationCode"])
-        self.set_password(pool, user, params["Password"], temporary=False)
+        await self.set_password(pool, user, params["Password"], temporary=False)
         self.save_user(user)
         return {}
 
@@ -668,8 +677,11 @@ class CognitoIdpProvider(CognitoBase):
                 raise not_authorized()
             raise error("UserNotFoundException", "User does not exist.")
         if flow == "USER_SRP_AUTH":
-            return self._srp_challenge(pool, client, user, auth)
-        if not password_matches(user["password"], auth.get("PASSWORD") or ""):
+            return await self._srp_challenge(pool, client, user, auth)
+        matches = await asyncio.to_thread(
+            password_matches, user["password"], auth.get("PASSWORD") or ""
+        )
+        if not matches:
             raise not_authorized()
         return await self._signed_in(pool, client, user, params)
 
@@ -710,7 +722,7 @@ class CognitoIdpProvider(CognitoBase):
         )
         return token
 
-    def _srp_challenge(self, pool: Row, client: Row, user: Row, auth: dict) -> dict:
+    async def _srp_challenge(self, pool: Row, client: Row, user: Row, auth: dict) -> dict:
         try:
             big_a = int(auth.get("SRP_A") or "", 16)
         except ValueError:
@@ -720,7 +732,7 @@ class CognitoIdpProvider(CognitoBase):
         if user["srp_verifier"] is None:
             raise not_authorized()
         v = int(user["srp_verifier"], 16)
-        b, big_b = srp.server_ephemeral(v)
+        b, big_b = await asyncio.to_thread(srp.server_ephemeral, v)
         state = json.dumps({"p": pool["id"], "c": client["id"], "u": user["username"],
                             "a": f"{big_a:x}", "b": f"{b:x}", "B": f"{big_b:x}",
                             "t": self.clock()}).encode()  # fmt: skip
@@ -755,7 +767,7 @@ class CognitoIdpProvider(CognitoBase):
             raise not_authorized("Invalid session for the user.")
         if not answers.get("NEW_PASSWORD"):
             raise invalid_parameter("Missing required parameter NEW_PASSWORD")
-        self.set_password(pool, user, answers["NEW_PASSWORD"], temporary=False)
+        await self.set_password(pool, user, answers["NEW_PASSWORD"], temporary=False)
         for key, value in answers.items():
             if key.startswith("userAttributes."):
                 user["doc"]["Attributes"][key.removeprefix("userAttributes.")] = value
@@ -775,8 +787,8 @@ class CognitoIdpProvider(CognitoBase):
         timestamp = answers.get("TIMESTAMP") or ""
         if user["srp_verifier"] is None or not _timestamp_ok(timestamp, self.clock()):
             raise not_authorized()
-        key = srp.session_key(int(state["a"], 16), int(state["B"], 16), int(state["b"], 16),
-                              int(user["srp_verifier"], 16))  # fmt: skip
+        numbers = (int(state[k], 16) for k in ("a", "B", "b"))
+        key = await asyncio.to_thread(srp.session_key, *numbers, int(user["srp_verifier"], 16))
         expected = srp.signature(key or b"", pool["id"].split("_", 1)[1], user["username"], block,
                                  timestamp) if key else b""  # fmt: skip
         if not key or not hmac.compare_digest(expected, signature):
