@@ -17,7 +17,7 @@ from pycognito.aws_srp import AWSSRP
 
 from tests.e2e.conftest import aws, make_client, unsigned_client
 from tests.e2e.conftest import error_of as _error_of
-from tests.e2e.functions import create_function, unique
+from tests.e2e.functions import create_function, unique, wait_for_log_events
 
 PASSWORD = "Corr3ct-horse!"
 
@@ -340,6 +340,12 @@ def test_triggers(server, idp, anon):
     answer = anon.sign_up(ClientId=client["ClientId"], Username="ann", Password=PASSWORD,
                           UserAttributes=[{"Name": "email", "Value": "ann@example.com"}])  # fmt: skip
     assert answer["UserConfirmed"] is True
+    logs = make_client(server.endpoint, "logs")
+    confirmed = wait_for_log_events(logs, function, "PostConfirmation_ConfirmSignUp")
+    event = json.loads(next(e["message"] for e in confirmed if e["message"].startswith("{")))
+    assert event["userName"] == "ann" and event["userPoolId"] == pool["Id"]
+    assert event["request"]["userAttributes"]["cognito:user_status"] == "CONFIRMED"
+    assert event["callerContext"]["clientId"] == client["ClientId"]
     user = idp.admin_get_user(UserPoolId=pool["Id"], Username="ann")
     assert user["UserStatus"] == "CONFIRMED"
     assert {"Name": "email_verified", "Value": "true"} in user["UserAttributes"]
