@@ -137,6 +137,12 @@ def test_password_sign_in_tokens_groups_and_errors(server, idp, anon, pool):
     assert access["scope"] == "aws.cognito.signin.user.admin" and access["sub"] == id_claims["sub"]
     assert access["origin_jti"] == id_claims["origin_jti"] and "aud" not in access
 
+    discovery_url = f"{server.endpoint}/{pool_id}/.well-known/openid-configuration"
+    with urllib.request.urlopen(discovery_url) as answer:
+        discovery = json.load(answer)
+    assert discovery["issuer"] == access["iss"]
+    assert discovery["jwks_uri"] == f"{server.endpoint}/{pool_id}/.well-known/jwks.json"
+
     me = anon.get_user(AccessToken=tokens["AccessToken"])
     assert me["Username"] == name
     assert {"Name": "sub", "Value": id_claims["sub"]} in me["UserAttributes"]
@@ -408,3 +414,17 @@ def test_email_as_username_with_srp(server, idp, anon):
     claims = _verify(server.endpoint, pool["Id"], tokens["IdToken"], audience=client_id)
     assert claims["cognito:username"] == answer["UserSub"] and claims["email"] == "fay@example.com"
     assert claims["email_verified"] is True
+
+
+def test_generated_temporary_password_is_shown_by_sandlot(server, idp, anon, pool):
+    pool_id, client_id = pool
+    name = unique("invited")
+    idp.admin_create_user(UserPoolId=pool_id, Username=name,
+                          UserAttributes=[{"Name": "email", "Value": "inv@example.com"}])  # fmt: skip
+    temporary = _code(server.endpoint, pool_id, name, "TEMPORARY_PASSWORD")
+    first = anon.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+                               AuthParameters={"USERNAME": name, "PASSWORD": temporary})  # fmt: skip
+    assert first["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+    assert json.loads(first["ChallengeParameters"]["userAttributes"]) == {
+        "email": "inv@example.com"
+    }
