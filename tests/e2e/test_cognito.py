@@ -245,7 +245,19 @@ def test_client_secret_requires_secret_hash(idp, anon, pool):
     ok = anon.initiate_auth(ClientId=client["ClientId"], AuthFlow="USER_PASSWORD_AUTH",
                             AuthParameters={**params, "SECRET_HASH": hashed})  # fmt: skip
     assert ok["AuthenticationResult"]["AccessToken"]
-    assert srp.authenticate_user()["AuthenticationResult"]["IdToken"]
+    signed_in = srp.authenticate_user()["AuthenticationResult"]
+    # Refresh with a secret needs SECRET_HASH too; RevokeToken takes the secret itself.
+    refresh = {"REFRESH_TOKEN": signed_in["RefreshToken"], "SECRET_HASH": hashed}
+    assert anon.initiate_auth(ClientId=client["ClientId"], AuthFlow="REFRESH_TOKEN_AUTH",
+                              AuthParameters=refresh)["AuthenticationResult"]["IdToken"]  # fmt: skip
+    anon.revoke_token(Token=signed_in["RefreshToken"], ClientId=client["ClientId"],
+                      ClientSecret=client["ClientSecret"])  # fmt: skip
+    revoked = error_of(lambda: anon.initiate_auth(ClientId=client["ClientId"],
+                                                  AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters=refresh))  # fmt: skip
+    assert revoked == {
+        "Code": "NotAuthorizedException",
+        "Message": "Refresh Token has been revoked",
+    }
     flows = error_of(lambda: anon.initiate_auth(
         ClientId=client["ClientId"], AuthFlow="ADMIN_USER_PASSWORD_AUTH", AuthParameters=params))  # fmt: skip
     assert flows["Code"] == "InvalidParameterException"

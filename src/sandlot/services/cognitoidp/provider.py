@@ -909,7 +909,11 @@ class CognitoIdpProvider(CognitoBase):
         row = self.store.get(REFRESH, _digest(params["Token"]))
         if row is None or row["client_id"] != params["ClientId"]:
             raise error("UnsupportedTokenTypeException", "Unsupported token type.")
-        self._app_client(params, row["username"])
+        # A client with a secret proves it with the secret itself here, not SECRET_HASH.
+        secret = self.client(None, row["client_id"])["doc"].get("ClientSecret")
+        if secret is not None and not hmac.compare_digest(params.get("ClientSecret") or "", secret):
+            raise not_authorized(f"Client {row['client_id']} is configured with secret but "
+                                 "ClientSecret was not received or is wrong")  # fmt: skip
         self.store.put(REFRESH, {**row, "revoked": 1})
         return {}
 
