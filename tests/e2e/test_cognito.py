@@ -97,6 +97,12 @@ def test_pool_and_client_control_plane(idp):
     assert policy["RequireUppercase"] is True
     assert described["UsernameAttributes"] == ["email"]
     assert pool["Id"] in [p["Id"] for p in idp.list_user_pools(MaxResults=60)["UserPools"]]
+    # An update resets what it does not give to AWS's defaults; the name stays.
+    idp.update_user_pool(UserPoolId=pool["Id"], AutoVerifiedAttributes=["email"])
+    updated = idp.describe_user_pool(UserPoolId=pool["Id"])["UserPool"]
+    assert updated["Policies"]["PasswordPolicy"]["MinimumLength"] == 8
+    assert updated["AutoVerifiedAttributes"] == ["email"] and updated["Name"] == "described"
+    assert updated["UsernameAttributes"] == ["email"]
 
     secret = idp.create_user_pool_client(UserPoolId=pool["Id"], ClientName="s",
                                          GenerateSecret=True)["UserPoolClient"]  # fmt: skip

@@ -94,6 +94,27 @@ _TRIGGER_NAMES = {"PreSignUp": "PreSignUp", "PostConfirmation": "PostConfirmatio
                   "PreTokenGeneration": "PreTokenGeneration"}  # fmt: skip
 
 
+_FIXED_POOL_FIELDS = ("Id", "Name", "Arn", "CreationDate", "SchemaAttributes",
+                      "UsernameAttributes", "AliasAttributes", "UsernameConfiguration",
+                      "UserPoolTags")  # fmt: skip
+
+
+def _settings(params: dict, now: float) -> dict[str, Any]:
+    """A pool's changeable settings from a Create or Update request, AWS's defaults for
+    those not given."""
+    doc: dict[str, Any] = {"Policies": {"PasswordPolicy": {}}, "LambdaConfig": {},
+                           "MfaConfiguration": "OFF", "DeletionProtection": "INACTIVE",
+                           "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": False,
+                                                     "UnusedAccountValidityDays": 7},
+                           "LastModifiedDate": now}  # fmt: skip
+    doc.update((f, params[f]) for f in _POOL_FIELDS if params.get(f) is not None)
+    policy = {"MinimumLength": 8, "RequireUppercase": True, "RequireLowercase": True,
+              "RequireNumbers": True, "RequireSymbols": True,
+              "TemporaryPasswordValidityDays": 7}  # fmt: skip
+    doc["Policies"]["PasswordPolicy"] = {**policy, **doc["Policies"].get("PasswordPolicy", {})}
+    return doc
+
+
 def _schema() -> list[dict]:
     out = []
     for name in _STANDARD:
@@ -152,16 +173,7 @@ class CognitoIdpProvider(CognitoBase):
         pool_id = f"{ctx.region}_{random_id(9, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789')}"
         now = self.clock()
         doc: dict[str, Any] = {"Id": pool_id, "Name": params["PoolName"],
-                               "Policies": {"PasswordPolicy": {}}, "LambdaConfig": {},
-                               "MfaConfiguration": "OFF", "DeletionProtection": "INACTIVE",
-                               "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": False,
-                                                         "UnusedAccountValidityDays": 7},
-                               "CreationDate": now, "LastModifiedDate": now}  # fmt: skip
-        doc.update((f, params[f]) for f in _POOL_FIELDS if params.get(f) is not None)
-        policy = {"MinimumLength": 8, "RequireUppercase": True, "RequireLowercase": True,
-                  "RequireNumbers": True, "RequireSymbols": True,
-                  "TemporaryPasswordValidityDays": 7}  # fmt: skip
-        doc["Policies"]["PasswordPolicy"] = {**policy, **doc["Policies"].get("PasswordPolicy", {})}
+                               "CreationDate": now, **_settings(params, now)}  # fmt: skip
         schema = _schema()
         for extra in params.get("Schema") or []:
             name = extra["Name"]
@@ -205,10 +217,12 @@ class CognitoIdpProvider(CognitoBase):
 
     def update_user_pool(self, ctx: RequestContext, params: dict) -> dict:
         row = self.pool(ctx, params["UserPoolId"])
-        row["doc"].update((f, params[f]) for f in _POOL_FIELDS if params.get(f) is not None)
+        # As AWS: a setting the update does not give returns to its default; what the
+        # API cannot change (name, schema, username and alias attributes) stays.
+        kept = {k: v for k, v in row["doc"].items() if k in _FIXED_POOL_FIELDS}
+        row["doc"] = {**kept, **_settings(params, self.clock())}
         if params.get("UserPoolTags") is not None:
             row["doc"]["UserPoolTags"] = params["UserPoolTags"]
-        row["doc"]["LastModifiedDate"] = self.clock()
         self.save_pool(row)
         return {}
 
