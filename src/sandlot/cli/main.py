@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from sandlot import __version__
-from sandlot.cli import iam, invoke, logs, sns, urls
+from sandlot.cli import cognito, iam, invoke, logs, sns, urls
 from sandlot.config import Settings, default_data_dir
 
 
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     iam.add_parser(commands)
     invoke.add_parser(commands)
     sns.add_parser(commands)
+    cognito.add_parser(commands)
     urls.add_parser(commands)
     return parser
 
@@ -89,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         return iam.run(args)
     if args.command == "sns":
         return sns.run(args)
+    if args.command == "cognito":
+        return cognito.run(args)
     if args.command == "urls":
         return urls.run(args)
     if args.command == "ca":

@@ -21,6 +21,11 @@ snake_case keys of ``/_sandlot/health``:
     SMS endpoints (there is nowhere to send them), oldest first (at most 1000): ``seq``,
     ``subscription``, ``topic``, ``protocol``, ``endpoint``, ``kind``
     (``SubscriptionConfirmation`` or ``Notification``), ``message``, ``subject``, ``time``.
+``GET /_sandlot/cognito/codes[?pool=USER_POOL_ID]``
+    200 ``{"codes": [code…]}``: the codes Cognito would have emailed or texted (sign-up
+    confirmation, password reset, generated temporary passwords), oldest first:
+    ``pool_id``, ``username``, ``purpose``, ``code``, ``destination``, ``created``,
+    ``expires``.
 
 Errors are ``{"message"}`` with 400 (bad parameter), 403 or 404. Who may ask: in
 secure mode only the account root (a SigV4 signature by the key in
@@ -44,6 +49,7 @@ from sandlot.protocol import HttpRequest, HttpResponse
 
 PREFIX = "/_sandlot/iam/"
 SNS_MESSAGES = "/_sandlot/sns/messages"
+COGNITO_CODES = "/_sandlot/cognito/codes"
 _EXPLAIN = PREFIX + "explain/"
 _SUGGEST = PREFIX + "suggest"
 
@@ -60,6 +66,10 @@ def answer(
         sns = platform.provider("sns")
         messages = sns.recorded_messages(query.get("endpoint"))  # type: ignore[union-attr]
         return _json(200, {"messages": messages})
+    if request.path == COGNITO_CODES:
+        query = {name: values[-1] for name, values in parse_qs(request.query).items()}
+        cognito = platform.provider("cognito-idp")
+        return _json(200, {"codes": cognito.codes(query.get("pool"))})  # type: ignore[union-attr]
     log = platform.authorizer.decisions
     if request.path.startswith(_EXPLAIN) and len(request.path) > len(_EXPLAIN):
         request_id = unquote(request.path[len(_EXPLAIN) :])

@@ -787,7 +787,10 @@ class Gateway:
             return HttpResponse(
                 403, {"Content-Type": "application/json"}, json.dumps({"message": refusal}).encode()
             )
-        if request.path.startswith(admin.PREFIX) or request.path == admin.SNS_MESSAGES:
+        if request.path.startswith(admin.PREFIX) or request.path in (
+            admin.SNS_MESSAGES,
+            admin.COGNITO_CODES,
+        ):
             return admin.answer(
                 self.platform, request, lambda r: self._authenticate(r, parse_signature(r))[0]
             )

@@ -6,6 +6,7 @@ They are recognised by host or by path prefix, in the conventions local tools us
 - ``<apiId>.execute-api.localhost[.localstack.cloud][:port]/<stage>/<path>``
 - ``<endpoint>/_aws/execute-api/<apiId>/<stage>/<path>``
 - ``<urlId>.lambda-url.<region>.localhost[.localstack.cloud][:port]/<path>``
+- ``<endpoint>/<userPoolId>/.well-known/{jwks.json,openid-configuration}`` (Cognito)
 
 and API Gateway custom domain names (``Platform.custom_domains``: any host name a
 provider registered, e.g. ``api.example.com``; users point it at 127.0.0.1 in
@@ -31,10 +32,16 @@ from sandlot.protocol.dataplane import CustomDomain
 # an HTTP API's (the first whose ``serves(id)`` says so; else the last answers).
 EXECUTE_API = ("apigateway", "apigatewayv2")
 FUNCTION_URL = ("lambda",)
+USER_POOL = ("cognito-idp",)
 
 PATH_PREFIX = "/_aws/execute-api/"
 _LOCAL = r"\.localhost(?:\.localstack\.cloud)?"
 _API_HOST = re.compile(rf"^(?P<id>[a-z0-9]+)\.execute-api{_LOCAL}$")
+# A Cognito user pool's keys and OpenID configuration, where apps that verify tokens
+# themselves fetch them (AWS: https://cognito-idp.<region>.amazonaws.com/<poolId>/...).
+_POOL_DOCUMENT = re.compile(
+    r"^/(?P<id>[a-z]{2}(?:-[a-z]+)+-\d_[A-Za-z0-9]+)/\.well-known/(?:jwks\.json|openid-configuration)$"
+)
 _URL_HOST = re.compile(rf"^(?P<id>[a-z0-9]+)\.lambda-url\.(?P<region>[a-z0-9-]+){_LOCAL}$")
 
 
@@ -54,6 +61,10 @@ def match(
     if path.startswith(PATH_PREFIX):
         api_id, _, rest = path[len(PATH_PREFIX) :].partition("/")
         return Match(EXECUTE_API, api_id, "/" + rest, None) if api_id else None
+    if "/.well-known/" in path:
+        found = _POOL_DOCUMENT.match(path)
+        if found is not None:
+            return Match(USER_POOL, found["id"], path, None)
     name = (host or "").lower()
     if domains:  # only when custom domains exist: the common case pays nothing
         hostname = (name.rsplit(":", 1)[0] if name.count(":") == 1 else name).rstrip(".")

@@ -30,6 +30,7 @@ PROVIDERS: dict[str, str] = {
     "ecr": "sandlot.services.ecr.provider:EcrProvider",
     "kinesis": "sandlot.services.kinesis.provider:KinesisProvider",
     "firehose": "sandlot.services.firehose.provider:FirehoseProvider",
+    "cognito-idp": "sandlot.services.cognitoidp.provider:CognitoIdpProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests

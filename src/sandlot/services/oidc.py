@@ -7,6 +7,10 @@ with ``thumbprints`` (STS's IAM OIDC providers) a certificate whose SHA-1 thumbp
 listed is accepted too. Keys are cached per issuer for an hour and fetched again when
 a token names a key id not seen yet (at most once a minute). Failing to get a key
 raises ``KeyUnavailable``; each caller answers with its own service's error.
+
+An issuer that is one of sandlot's own Cognito user pools
+(``https://cognito-idp.<region>.amazonaws.com/<poolId>``, as AWS writes it) is
+answered from the pool's key directly, without any network fetch (``user_pool_keys``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import asyncio
 import hashlib
 import http.client
 import json
+import re
 import ssl
 import time
 from urllib.parse import urlsplit
@@ -25,6 +30,7 @@ KEYS_TTL_S = 3600.0
 REFETCH_AFTER_S = 60.0  # an unknown key id fetches the keys again, at most this often
 FETCH_TIMEOUT_S = 5.0
 MAX_DOCUMENT = 1 << 20
+_USER_POOL_ISSUER = re.compile(r"^https://cognito-idp\.[a-z0-9-]+\.amazonaws\.com/[a-z0-9-]+_\w+$")
 
 
 class KeyUnavailable(Exception):
@@ -38,10 +44,17 @@ class ThumbprintMismatch(KeyUnavailable):
 class IssuerKeys:
     """Issuers' signing keys, fetched and cached."""
 
-    def __init__(self) -> None:
+    def __init__(self, platform=None) -> None:
         self._jwks: dict[str, tuple[dict[str, jwt.PyJWK], float]] = {}
+        self.platform = platform  # with it, sandlot's own user pools are recognised
 
     async def key(self, issuer: str, kid: str | None, thumbprints: list[str] = ()) -> jwt.PyJWK:
+        local = user_pool_keys(self.platform, issuer)
+        if local is not None:
+            key = _pick(local, kid)
+            if key is None:
+                raise KeyUnavailable(f"no key {kid!r} at {issuer}")
+            return key
         fetched = self._jwks.get(issuer)
         now = time.time()
         stale = fetched is None or now - fetched[1] > KEYS_TTL_S
@@ -53,6 +66,15 @@ class IssuerKeys:
         if key is None:
             raise KeyUnavailable(f"no key {kid!r} at {issuer}")
         return key
+
+
+def user_pool_keys(platform, issuer: str) -> dict[str, jwt.PyJWK] | None:
+    """The signing keys of sandlot's own user pool ``issuer`` names, by key id; None
+    when it names none (another issuer, e.g. a real AWS pool, is fetched as any is)."""
+    if platform is None or not _USER_POOL_ISSUER.match(issuer):
+        return None
+    pools = platform.provider("cognito-idp")
+    return pools.signing_jwks(issuer) if pools is not None else None
 
 
 def _pick(keys: dict[str, jwt.PyJWK], kid: str | None) -> jwt.PyJWK | None:

@@ -93,6 +93,7 @@ SAMPLES = {
         "KmsKeyId": "alias/app",
         "RotationLambdaARN": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:rotate",
     },
+    "cognito-idp": {"UserPoolId": f"{REGION}_AbCdEf123"},
     "ecr": {
         "repositoryName": "team/app",
         "resourceArn": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/team/app",
@@ -293,6 +294,18 @@ PARTLY_SERVED = {
         "CreateDeliveryStream", "DeleteDeliveryStream", "DescribeDeliveryStream",
         "ListDeliveryStreams", "PutRecord", "PutRecordBatch", "TagDeliveryStream",
         "UntagDeliveryStream", "ListTagsForDeliveryStream", "UpdateDestination",
+    },
+    "cognito-idp": {  # user pools, clients, users, groups and sign-in
+        "AdminAddUserToGroup", "AdminConfirmSignUp", "AdminCreateUser", "AdminDeleteUser",
+        "AdminDisableUser", "AdminEnableUser", "AdminGetUser", "AdminInitiateAuth",
+        "AdminListGroupsForUser", "AdminRemoveUserFromGroup", "AdminRespondToAuthChallenge",
+        "AdminSetUserPassword", "AdminUpdateUserAttributes", "AdminUserGlobalSignOut",
+        "ConfirmForgotPassword", "ConfirmSignUp", "CreateGroup", "CreateUserPool",
+        "CreateUserPoolClient", "DeleteGroup", "DeleteUserPool", "DeleteUserPoolClient",
+        "DescribeUserPool", "DescribeUserPoolClient", "ForgotPassword", "GetGroup", "GetUser",
+        "GlobalSignOut", "InitiateAuth", "ListGroups", "ListUserPoolClients", "ListUserPools",
+        "ListUsers", "ListUsersInGroup", "ResendConfirmationCode", "RespondToAuthChallenge",
+        "RevokeToken", "SignUp", "UpdateGroup", "UpdateUserPool", "UpdateUserPoolClient",
     },
     "cloudformation": {  # stacks and change sets
         "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks", "ListStacks",

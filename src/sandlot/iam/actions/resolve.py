@@ -1213,7 +1213,20 @@ def _firehose(req: _Request) -> _Parsed:
     return parsed
 
 
+def _cognito_idp(req: _Request) -> _Parsed:
+    """Cognito user pools name a pool by UserPoolId (the operations on one user, group or
+    client act on the pool)."""
+    parsed = _Parsed()
+    pool = req.params.get("UserPoolId")
+    if isinstance(pool, str):
+        parsed.arns["userpool"] = [
+            f"arn:aws:cognito-idp:{req.region}:{req.account}:userpool/{pool}"
+        ]
+    return parsed
+
+
 _EXTRACTORS: dict[str, Callable[[_Request], _Parsed]] = {
+    "cognito-idp": _cognito_idp,
     "states": _states,
     "ecr": _ecr,
     "firehose": _firehose,

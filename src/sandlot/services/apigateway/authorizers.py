@@ -1,8 +1,7 @@
 """REST API authorizers' control plane: Create/Get/Update/DeleteAuthorizer.
 
-Lambda ``TOKEN`` and ``REQUEST`` authorizers are served (``authorization.py``);
-``COGNITO_USER_POOLS`` ones are stored but a method using one answers 500 until
-sandlot has user pools: never a fake Allow.
+Lambda ``TOKEN`` and ``REQUEST`` authorizers are served (``authorization.py``),
+``COGNITO_USER_POOLS`` ones by sandlot's user pools (``user_pools.py``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 An unknown stage is 403 ``{"message":"Forbidden"}``, a path or method no resource has
 403 ``{"message":"Missing Authentication Token"}``, as AWS answers. Then the method's
-authorization (``CUSTOM``: a Lambda authorizer, ``authorization.py``), then its
+authorization (``CUSTOM``: a Lambda authorizer, ``authorization.py``;
+``COGNITO_USER_POOLS``: ``user_pools.py``), then its
 integration:
 
 - ``AWS_PROXY`` invokes the function (its URI may name ``${stageVariables.x}``) through
@@ -47,6 +48,7 @@ from sandlot.services.apigateway.authorization import (
 from sandlot.services.apigateway.base import Doc, function_of
 from sandlot.services.apigateway.keys import KeyOperations
 from sandlot.services.apigateway.schema import APIS
+from sandlot.services.apigateway.user_pools import UserPoolAuthorizers
 
 log = logging.getLogger("sandlot.apigateway")
 
@@ -80,6 +82,7 @@ class DataPlaneOperations(KeyOperations):
         super().__init__(platform)
         self._compiled: dict[str, tuple[int, _Api | None]] = {}
         self.lambda_authorizers = LambdaAuthorizers(platform)
+        self.user_pools = UserPoolAuthorizers(platform)
 
     def resource_policy(self, arn: str) -> ResourcePolicy | None:
         """The REST API's resource policy for ``execute-api`` ARNs (IAM asks): as the
@@ -202,6 +205,15 @@ class DataPlaneOperations(KeyOperations):
                 return outcome
             event["requestContext"]["authorizer"] = outcome.request_context()
             return outcome
+        if kind == "COGNITO_USER_POOLS":
+            authorizer = stage.authorizers.get(method.get("authorizerId", ""))
+            if authorizer is None:
+                return configuration_error()
+            found = await self.user_pools.authorize(authorizer, method, request)
+            if isinstance(found, DataPlaneResponse):
+                return found
+            event["requestContext"]["authorizer"] = found
+            return None
         log.warning("REST API %s: %s authorization is not served yet", request.target, kind)
         return _message(500, "Internal server error")
 

@@ -95,7 +95,7 @@ class RouteAuthorizers:
 
     def __init__(self, platform) -> None:
         self.platform = platform
-        self.keys = IssuerKeys()
+        self.keys = IssuerKeys(platform)  # sandlot's own user pools: no fetch
         self.answers = AnswerCache()
 
     async def authorize(
