@@ -16,8 +16,9 @@ from sandlot.config import Settings
 from sandlot.iam.principal import Principal
 from sandlot.platform import Platform
 from sandlot.protocol import ServiceError
-from sandlot.services.kms.material import MASTER_KEY_FILE, MasterKey, blob_key
+from sandlot.services.kms.material import blob_key
 from sandlot.services.kms.schema import MATERIALS
+from sandlot.store.master_key import MASTER_KEY_FILE, MasterKey
 
 ROOT = Principal.root("000000000000")
 DAY = 86400.0

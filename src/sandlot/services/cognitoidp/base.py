@@ -34,8 +34,8 @@ from sandlot.services.cognitoidp.schema import (
     REFRESH,
     USERS,
 )
-from sandlot.services.kms.material import MasterKey
 from sandlot.services.provider import Provider, RequestContext
+from sandlot.store.master_key import MasterKey
 
 Row = dict[str, Any]
 SCOPE = "aws.cognito.signin.user.admin"

@@ -14,9 +14,10 @@ from typing import Any
 from sandlot.iam.authorizer import ResourcePolicy
 from sandlot.protocol import ServiceError, constraints
 from sandlot.protocol.models import service_model
-from sandlot.services.kms.material import MasterKey, blob_key, generate
+from sandlot.services.kms.material import blob_key, generate
 from sandlot.services.kms.schema import ALIASES, GRANTS, KEYS, MATERIALS, MIGRATIONS, USAGE
 from sandlot.services.provider import Provider, RequestContext
+from sandlot.store.master_key import MasterKey
 
 Row = dict[str, Any]
 DAY_S = 86400.0
