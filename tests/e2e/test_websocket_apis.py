@@ -1,0 +1,198 @@
+"""API Gateway WebSocket APIs end to end: the control plane with boto3, a real WebSocket
+client (the ``websockets`` package) at the host-based and path-based URLs, a Python
+function behind $connect/$disconnect/$default and a custom route that posts back with
+boto3's ``apigatewaymanagementapi`` from inside the sandbox, route responses, and the
+@connections management API (GetConnection, DeleteConnection, GoneException)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from urllib.parse import urlsplit
+
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from tests.e2e.conftest import error_of, make_client, unsigned_client
+from tests.e2e.functions import create_function, unique, wait_for_log_events
+from tests.e2e.roles import ensure_role
+
+ACCOUNT = "000000000000"
+BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+
+HANDLER = """
+import json, os
+import boto3
+
+def handler(event, context):
+    ctx = event["requestContext"]
+    print("EVENT " + ctx["eventType"] + " " + json.dumps(event))
+    key = ctx["routeKey"]
+    if key == "$connect":
+        query = event.get("queryStringParameters") or {}
+        return {"statusCode": 403 if query.get("deny") else 200}
+    if key == "$disconnect":
+        return {"statusCode": 200}
+    if key == "echo":
+        endpoint = os.environ["AWS_ENDPOINT_URL"] + "/_aws/execute-api/%s/%s" % (
+            ctx["apiId"], ctx["stage"])
+        api = boto3.client("apigatewaymanagementapi", endpoint_url=endpoint)
+        reply = {"echo": json.loads(event["body"]), "context": ctx}
+        api.post_to_connection(ConnectionId=ctx["connectionId"], Data=json.dumps(reply))
+        return {"statusCode": 200}
+    return {"statusCode": 200, "body": json.dumps({"default": event["body"], "routeKey": key})}
+"""
+
+
+@pytest.fixture(scope="module")
+def ws_api(server):
+    lam = make_client(server.endpoint, "lambda")
+    apis = make_client(server.endpoint, "apigatewayv2")
+    name = unique("ws")
+    # Posting back needs execute-api:ManageConnections, as in AWS.
+    iam = make_client(server.endpoint, "iam")
+    role = ensure_role(iam, name, managed=(BASIC_EXECUTION,))
+    iam.put_role_policy(RoleName=name, PolicyName="manage", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "execute-api:ManageConnections",
+                       "Resource": "arn:aws:execute-api:*:*:*/*/POST/@connections/*"}],
+    }))  # fmt: skip
+    create_function(lam, name, {"app.py": HANDLER}, role=role)
+    arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    api = apis.create_api(
+        Name="chat", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action"
+    )
+    api_id = api["ApiId"]
+    lam.add_permission(
+        FunctionName=name,
+        StatementId="ws",
+        Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api_id}/*",
+    )
+    integration = apis.create_integration(
+        ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=arn
+    )["IntegrationId"]
+    for key in ("$connect", "$disconnect", "echo", "$default"):
+        route = apis.create_route(
+            ApiId=api_id,
+            RouteKey=key,
+            Target=f"integrations/{integration}",
+            **({"RouteResponseSelectionExpression": "$default"} if key == "$default" else {}),
+        )
+        if key == "$default":
+            apis.create_route_response(
+                ApiId=api_id, RouteId=route["RouteId"], RouteResponseKey="$default"
+            )
+    apis.create_stage(ApiId=api_id, StageName="prod", AutoDeploy=True)
+    return {"id": api_id, "endpoint": api["ApiEndpoint"], "function": name}
+
+
+def _path_url(server, api_id: str, query: str = "") -> str:
+    base = server.endpoint.replace("http://", "ws://")
+    return f"{base}/_aws/execute-api/{api_id}/prod{query}"
+
+
+def _management(server, api_id: str):
+    return make_client(server.endpoint + f"/_aws/execute-api/{api_id}/prod",
+                       "apigatewaymanagementapi")  # fmt: skip
+
+
+def test_control_plane(server, ws_api):
+    apis = make_client(server.endpoint, "apigatewayv2")
+    api = apis.get_api(ApiId=ws_api["id"])
+    assert api["ProtocolType"] == "WEBSOCKET"
+    assert api["RouteSelectionExpression"] == "$request.body.action"
+    assert api["ApiEndpoint"].startswith(f"ws://{ws_api['id']}.execute-api.")
+    missing = error_of(apis.create_api, Name="x", ProtocolType="WEBSOCKET")
+    assert (missing["Code"], missing["HTTPStatusCode"]) == ("BadRequestException", 400)
+    routes = {r["RouteKey"]: r for r in apis.get_routes(ApiId=ws_api["id"])["Items"]}
+    assert set(routes) == {"$connect", "$disconnect", "echo", "$default"}
+    default = routes["$default"]
+    assert default["RouteResponseSelectionExpression"] == "$default"
+    responses = apis.get_route_responses(ApiId=ws_api["id"], RouteId=default["RouteId"])
+    assert [r["RouteResponseKey"] for r in responses["Items"]] == ["$default"]
+
+
+def test_custom_route_posts_back_through_the_management_api(server, ws_api):
+    with connect(_path_url(server, ws_api["id"]), open_timeout=10) as ws:
+        ws.send(json.dumps({"action": "echo", "text": "hi"}))
+        reply = json.loads(ws.recv(timeout=20))
+    assert reply.get("echo") == {"action": "echo", "text": "hi"}, reply
+    context = reply["context"]
+    assert context["routeKey"] == "echo" and context["eventType"] == "MESSAGE"
+    assert context["apiId"] == ws_api["id"] and context["stage"] == "prod"
+    assert context["messageId"] and context["connectionId"] and context["requestId"]
+    assert context["identity"]["sourceIp"] == "127.0.0.1"
+    assert context["connectedAt"] <= context["requestTimeEpoch"]
+
+
+def test_default_route_with_route_response_at_the_host_url(server, ws_api):
+    port = urlsplit(server.endpoint).port
+    host = f"{ws_api['id']}.execute-api.localhost:{port}"
+    sock = socket.create_connection(("127.0.0.1", port))
+    with connect(f"ws://{host}/prod", sock=sock, open_timeout=10) as ws:
+        ws.send("not json at all")
+        assert json.loads(ws.recv(timeout=20)) == {
+            "default": "not json at all",
+            "routeKey": "$default",
+        }
+        ws.send(json.dumps({"action": "no-such-route"}))
+        assert json.loads(ws.recv(timeout=20))["routeKey"] == "$default"
+
+
+def test_connect_refused_by_the_connect_route(server, ws_api):
+    with pytest.raises(InvalidStatus) as refused:
+        connect(_path_url(server, ws_api["id"], "?deny=1"), open_timeout=10)
+    assert refused.value.response.status_code == 403
+    with pytest.raises(InvalidStatus) as no_stage:
+        connect(
+            server.endpoint.replace("http://", "ws://") + f"/_aws/execute-api/{ws_api['id']}/nope"
+        )
+    assert no_stage.value.response.status_code == 403
+
+
+def test_management_api_and_disconnect(server, ws_api):
+    manage = _management(server, ws_api["id"])
+    with connect(_path_url(server, ws_api["id"], "?user=ann"), open_timeout=10) as ws:
+        ws.send(json.dumps({"action": "echo"}))
+        connection_id = json.loads(ws.recv(timeout=20))["context"]["connectionId"]
+        got = manage.get_connection(ConnectionId=connection_id)
+        assert got["Identity"]["SourceIp"] == "127.0.0.1"
+        assert got["ConnectedAt"] <= got["LastActiveAt"]
+        manage.post_to_connection(ConnectionId=connection_id, Data=b"from outside")
+        assert ws.recv(timeout=10) == "from outside"
+        unsigned = unsigned_client(
+            server.endpoint + f"/_aws/execute-api/{ws_api['id']}/prod", "apigatewaymanagementapi"
+        )
+        forbidden = error_of(unsigned.post_to_connection, ConnectionId=connection_id, Data=b"x")
+        assert (forbidden["Code"], forbidden["HTTPStatusCode"]) == ("ForbiddenException", 403)
+        manage.delete_connection(ConnectionId=connection_id)
+        gone = error_of(manage.get_connection, ConnectionId=connection_id)
+        assert (gone["Code"], gone["HTTPStatusCode"]) == ("GoneException", 410)
+        deadline = time.monotonic() + 10
+        while ws.state.name != "CLOSED" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert ws.state.name == "CLOSED"
+    gone = error_of(manage.post_to_connection, ConnectionId=connection_id, Data=b"late")
+    assert (gone["Code"], gone["HTTPStatusCode"]) == ("GoneException", 410)
+    # The function logged its CONNECT and DISCONNECT events (the latter once the close
+    # reached sandlot).
+    logs = make_client(server.endpoint, "logs")
+    by_type: dict[str, dict] = {}
+    deadline = time.monotonic() + 20
+    while "DISCONNECT" not in by_type and time.monotonic() < deadline:
+        for line in wait_for_log_events(logs, ws_api["function"], f'"{connection_id}"'):
+            if line["message"].startswith("EVENT "):
+                kind, _, body = line["message"][6:].partition(" ")
+                by_type.setdefault(kind, json.loads(body))
+        time.sleep(0.1)
+    connect_event = by_type["CONNECT"]
+    assert connect_event["requestContext"]["routeKey"] == "$connect"
+    assert connect_event["queryStringParameters"] == {"user": "ann"}
+    assert connect_event["headers"]["host"].startswith("127.0.0.1")
+    disconnect = by_type["DISCONNECT"]
+    assert disconnect["requestContext"]["routeKey"] == "$disconnect"
+    assert disconnect["requestContext"]["connectionId"] == connection_id
