@@ -196,3 +196,95 @@ def test_management_api_and_disconnect(server, ws_api):
     disconnect = by_type["DISCONNECT"]
     assert disconnect["requestContext"]["routeKey"] == "$disconnect"
     assert disconnect["requestContext"]["connectionId"] == connection_id
+
+
+STACK_CODE = """
+import json
+
+def handler(event, context):
+    key = event["requestContext"]["routeKey"]
+    return {"statusCode": 200, "body": json.dumps({"route": key, "got": event.get("body")})}
+"""
+
+STACK_TEMPLATE = """
+AWSTemplateFormatVersion: "2010-09-09"
+Resources:
+  Fn:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.12
+      Handler: index.handler
+      Role: arn:aws:iam::000000000000:role/lambda-role
+      Code:
+        ZipFile: |
+%(code)s
+  Api:
+    Type: AWS::ApiGatewayV2::Api
+    Properties:
+      Name: stack-chat
+      ProtocolType: WEBSOCKET
+      RouteSelectionExpression: $request.body.action
+  Permission:
+    Type: AWS::Lambda::Permission
+    Properties:
+      FunctionName: !Ref Fn
+      Action: lambda:InvokeFunction
+      Principal: apigateway.amazonaws.com
+      SourceArn: !Sub arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/*
+  Integration:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties:
+      ApiId: !Ref Api
+      IntegrationType: AWS_PROXY
+      IntegrationUri: !Sub arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Fn.Arn}/invocations
+  PingRoute:
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      ApiId: !Ref Api
+      RouteKey: ping
+      Target: !Sub integrations/${Integration}
+      RouteResponseSelectionExpression: $default
+  PingResponse:
+    Type: AWS::ApiGatewayV2::RouteResponse
+    Properties:
+      ApiId: !Ref Api
+      RouteId: !Ref PingRoute
+      RouteResponseKey: $default
+  Deployment:
+    Type: AWS::ApiGatewayV2::Deployment
+    DependsOn: [PingRoute, PingResponse]
+    Properties:
+      ApiId: !Ref Api
+  Stage:
+    Type: AWS::ApiGatewayV2::Stage
+    Properties:
+      ApiId: !Ref Api
+      StageName: live
+      DeploymentId: !Ref Deployment
+"""
+
+
+def test_cloudformation_websocket_api(server):
+    cfn = make_client(server.endpoint, "cloudformation")
+    code = "\n".join(" " * 10 + line for line in STACK_CODE.strip("\n").splitlines())
+    name = unique("ws-stack")
+    cfn.create_stack(StackName=name, TemplateBody=STACK_TEMPLATE % {"code": code})
+    cfn.get_waiter("stack_create_complete").wait(
+        StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+    )
+    resources = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cfn.list_stack_resources(StackName=name)["StackResourceSummaries"]
+    }
+    url = server.endpoint.replace("http://", "ws://")
+    with connect(f"{url}/_aws/execute-api/{resources['Api']}/live", open_timeout=10) as ws:
+        ws.send(json.dumps({"action": "ping"}))
+        assert json.loads(ws.recv(timeout=20)) == {"route": "ping", "got": '{"action": "ping"}'}
+        ws.send(json.dumps({"action": "other"}))  # no such route and no $default
+        assert json.loads(ws.recv(timeout=20))["message"] == "Forbidden"
+    cfn.delete_stack(StackName=name)
+    cfn.get_waiter("stack_delete_complete").wait(
+        StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+    )
+    apis = make_client(server.endpoint, "apigatewayv2")
+    assert error_of(apis.get_api, ApiId=resources["Api"])["Code"] == "NotFoundException"
