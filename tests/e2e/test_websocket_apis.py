@@ -9,15 +9,17 @@ from __future__ import annotations
 import json
 import socket
 import time
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from tests.e2e.conftest import error_of, make_client, unsigned_client
 from tests.e2e.functions import create_function, unique, wait_for_log_events
+from tests.e2e.http_clients import send, signed_headers
 from tests.e2e.roles import ensure_role
+from tests.e2e.server import SandlotServer
 
 ACCOUNT = "000000000000"
 BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -288,3 +290,51 @@ def test_cloudformation_websocket_api(server):
     )
     apis = make_client(server.endpoint, "apigatewayv2")
     assert error_of(apis.get_api, ApiId=resources["Api"])["Code"] == "NotFoundException"
+
+
+def test_management_api_at_the_host_url(server, ws_api):
+    """PostToConnection to the API's own host and stage (as on AWS:
+    https://<domain>/<stage>), SigV4-signed as an SDK signs it, sent raw to sandlot's
+    address with that Host."""
+    port = urlsplit(server.endpoint).port
+    with connect(_path_url(server, ws_api["id"]), open_timeout=10) as ws:
+        ws.send(json.dumps({"action": "echo"}))
+        connection_id = json.loads(ws.recv(timeout=20))["context"]["connectionId"]
+        url = (f"http://{ws_api['id']}.execute-api.localhost:{port}/prod/@connections/"
+               f"{quote(connection_id, safe='')}")  # fmt: skip
+        headers = signed_headers("POST", url, b"via host", "test", "test", "execute-api")
+        answer = send(server.endpoint, "POST", url, b"via host", headers)
+        assert answer.status == 200, answer.body
+        assert ws.recv(timeout=10) == "via host"
+        unsigned = send(server.endpoint, "GET", url)
+        assert (
+            unsigned.status == 403 and unsigned.header("x-amzn-ErrorType") == "ForbiddenException"
+        )
+
+
+def test_idle_connections_are_closed(tmp_path):
+    """SANDLOT_WEBSOCKET_IDLE_TIMEOUT_SECONDS: an idle connection is closed with 1001
+    (going away), as API Gateway closes idle connections after 10 minutes."""
+    env = {"SANDLOT_WEBSOCKET_IDLE_TIMEOUT_SECONDS": "1"}
+    with SandlotServer(tmp_path, env=env) as quick:
+        apis = make_client(quick.endpoint, "apigatewayv2")
+        lam = make_client(quick.endpoint, "lambda")
+        name = unique("idle")
+        create_function(lam, name, {"app.py": HANDLER})
+        lam.add_permission(FunctionName=name, StatementId="ws", Action="lambda:InvokeFunction",
+                           Principal="apigateway.amazonaws.com")  # fmt: skip
+        arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+        api_id = apis.create_api(Name="idle", ProtocolType="WEBSOCKET",
+                                 RouteSelectionExpression="$request.body.action")["ApiId"]  # fmt: skip
+        integration = apis.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY",
+                                              IntegrationUri=arn)["IntegrationId"]  # fmt: skip
+        apis.create_route(ApiId=api_id, RouteKey="$default",
+                          Target=f"integrations/{integration}")  # fmt: skip
+        apis.create_stage(ApiId=api_id, StageName="prod", AutoDeploy=True)
+        url = quick.endpoint.replace("http://", "ws://") + f"/_aws/execute-api/{api_id}/prod"
+        with connect(url, open_timeout=10) as ws:
+            began = time.monotonic()
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=20)
+            assert 0.9 <= time.monotonic() - began < 10
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
