@@ -338,3 +338,32 @@ def test_idle_connections_are_closed(tmp_path):
                 ws.recv(timeout=20)
             assert 0.9 <= time.monotonic() - began < 10
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+
+
+def test_connect_route_with_iam_authorization(server, ws_api):
+    apis = make_client(server.endpoint, "apigatewayv2")
+    lam = make_client(server.endpoint, "lambda")
+    api_id = apis.create_api(Name="iam", ProtocolType="WEBSOCKET",
+                             RouteSelectionExpression="$request.body.action")["ApiId"]  # fmt: skip
+    lam.add_permission(FunctionName=ws_api["function"], StatementId=f"ws-{api_id}",
+                       Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com",
+                       SourceArn=f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api_id}/*")  # fmt: skip
+    arn = lam.get_function(FunctionName=ws_api["function"])["Configuration"]["FunctionArn"]
+    integration = apis.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY",
+                                          IntegrationUri=arn)["IntegrationId"]  # fmt: skip
+    target = f"integrations/{integration}"
+    not_connect = error_of(apis.create_route, ApiId=api_id, RouteKey="echo", Target=target,
+                           AuthorizationType="AWS_IAM")  # fmt: skip
+    assert not_connect["Code"] == "BadRequestException"
+    apis.create_route(ApiId=api_id, RouteKey="$connect", Target=target, AuthorizationType="AWS_IAM")
+    apis.create_route(ApiId=api_id, RouteKey="echo", Target=target)
+    apis.create_stage(ApiId=api_id, StageName="prod", AutoDeploy=True)
+    url = _path_url(server, api_id)
+    with pytest.raises(InvalidStatus) as unsigned:
+        connect(url, open_timeout=10)
+    assert unsigned.value.response.status_code == 403
+    headers = signed_headers("GET", url.replace("ws://", "http://"), b"", "test", "test",
+                             "execute-api")  # fmt: skip
+    with connect(url, additional_headers=headers, open_timeout=10) as ws:
+        ws.send(json.dumps({"action": "echo"}))
+        assert json.loads(ws.recv(timeout=20))["context"]["routeKey"] == "echo"

@@ -90,6 +90,9 @@ async def serve(gateway, scope, receive, send) -> None:
         host=host,
         region=gateway.settings.region,
     )
+    # A SigV4 signature (header or presigned query), verified as for HTTP data planes:
+    # $connect routes with AWS_IAM authorization need the signer.
+    request.principal = gateway._data_plane_signer(scope, request)
     peer = _Peer(send)
     try:
         outcome = await connect(request, peer)

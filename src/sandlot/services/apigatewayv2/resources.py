@@ -128,8 +128,16 @@ class ResourceOperations(HttpApiBase):
         return target
 
     def _check_authorization(self, api_id: str, route: Doc) -> None:
-        """``JWT`` and ``CUSTOM`` need an authorizer of that type (``authorizers.py``)."""
+        """``JWT`` and ``CUSTOM`` need an authorizer of that type (``authorizers.py``).
+        WebSocket APIs authorize the handshake only: on ``$connect``, never with JWT."""
         kind = route["AuthorizationType"]
+        if kind != "NONE" and self.is_websocket(api_id):
+            if route["RouteKey"] != "$connect":
+                raise bad_request(
+                    "Currently, authorization is restricted to the $connect route only"
+                )
+            if kind == "JWT":
+                raise bad_request("JWT authorizers are not supported for WEBSOCKET APIs")
         if kind not in ("NONE", "JWT", "CUSTOM", "AWS_IAM"):
             raise bad_request(
                 f"Invalid authorization type {kind}. Valid options are NONE,JWT,CUSTOM,AWS_IAM"

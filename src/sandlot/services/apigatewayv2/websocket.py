@@ -185,6 +185,10 @@ class WebSocketOperations(DataPlaneOperations):
             api.api_id, stage.name, peer, request, now, now,
         )  # fmt: skip
         route = stage.routes.get("$connect")
+        if route is not None and route.get("AuthorizationType", "NONE") != "NONE":
+            refused = self._authorize_connect(api, stage, route, request)
+            if refused is not None:
+                return refused
         if route is not None:
             answer = await self._integrate(api, stage, route, connection, "CONNECT", None)
             if answer is None:
@@ -194,6 +198,28 @@ class WebSocketOperations(DataPlaneOperations):
                 return json_response(status, {"message": "Forbidden"})
         self.connections[connection.id] = connection
         return connection.id
+
+    def _authorize_connect(
+        self, api: _WsApi, stage: _WsStage, route: Doc, request: DataPlaneRequest
+    ) -> DataPlaneResponse | None:
+        """``$connect``'s authorization: None when the handshake may proceed."""
+        if route["AuthorizationType"] != "AWS_IAM":
+            # Lambda REQUEST authorizers on $connect are not run yet: refuse, never
+            # let the handshake through unauthorized.
+            log.warning("WebSocket API %s: %s authorization on $connect is not served yet",
+                        api.api_id, route["AuthorizationType"])  # fmt: skip
+            return json_response(500, {"message": "Internal server error"})
+        if request.principal is None:
+            return json_response(403, {"message": "Forbidden"})
+        arn = f"arn:aws:execute-api:{api.region}:{api.account}:{api.api_id}/{stage.name}/$connect"
+        decision = self.platform.authorizer.decide(
+            request.principal, "execute-api:Invoke", arn, request_id=str(uuid.uuid4()),
+            region=api.region,
+            context={"aws:SourceIp": request.source_ip, "aws:SecureTransport": request.secure},
+        )  # fmt: skip
+        if decision.outcome != Outcome.ALLOW:
+            return json_response(403, {"message": "Forbidden"})
+        return None
 
     async def websocket_message(self, connection_id: str, data: str | bytes) -> None:
         connection = self.connections.get(connection_id)
