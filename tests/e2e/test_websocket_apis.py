@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import time
 from urllib.parse import quote, urlsplit
 
@@ -367,3 +368,12 @@ def test_connect_route_with_iam_authorization(server, ws_api):
     with connect(url, additional_headers=headers, open_timeout=10) as ws:
         ws.send(json.dumps({"action": "echo"}))
         assert json.loads(ws.recv(timeout=20))["context"]["routeKey"] == "echo"
+
+
+def test_wss_on_the_https_listener(server, ws_api):
+    context = ssl.create_default_context(cafile=server.ca_path)
+    url = server.https_endpoint.replace("https://", "wss://")
+    with connect(f"{url}/_aws/execute-api/{ws_api['id']}/prod", ssl=context,
+                 open_timeout=10) as ws:  # fmt: skip
+        ws.send("over tls")
+        assert json.loads(ws.recv(timeout=20))["default"] == "over tls"
