@@ -49,6 +49,11 @@ class Settings:
     max_header_bytes: int = 10240
     request_header_timeout_seconds: float = 20.0
     request_body_timeout_seconds: float = 20.0
+    # WebSocket APIs (API Gateway's quotas): the largest message (128 KB), an idle
+    # connection's life (10 minutes) and any connection's (2 hours).
+    websocket_max_message_bytes: int = 128 * 1024
+    websocket_idle_timeout_seconds: float = 600.0
+    websocket_max_connection_seconds: float = 7200.0
     account_concurrency: int = 1000  # Lambda concurrent executions per account
     keep_alive_seconds: float = 300.0  # idle Lambda environments are reclaimed after this
     sandbox: str = "auto"  # Lambda environments: linux where it works, else process

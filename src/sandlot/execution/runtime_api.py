@@ -13,6 +13,10 @@ bodies follow AWS's OpenAPI document and what Lambda answers:
 - ``POST /2018-06-01/runtime/invocation/{id}/error`` as above, body passed through as
   the invocation's error document (``Lambda-Runtime-Function-Error-Type`` names it).
 - ``POST /2018-06-01/runtime/init/error`` 202 before the first ``next``, else 403.
+- A streamed response (``Lambda-Runtime-Function-Response-Mode: streaming``, chunked)
+  is read whole (the invoker gets it buffered); an error the function hit after it
+  began streaming arrives in the trailers ``Lambda-Runtime-Function-Error-Type`` and
+  ``…-Error-Body`` (the error document, base64) and makes the invocation an error.
 
 HTTP/1.1 with keep-alive, parsed by httptools (llhttp). This is on the invoke hot path:
 responses are written as one pre-assembled header block plus the body.
@@ -41,6 +45,8 @@ MAX_PAYLOAD_BYTES = 6 * 1024 * 1024 + 100
 _INVOCATION = b"/2018-06-01/runtime/invocation/"
 _INIT_ERROR = b"/2018-06-01/runtime/init/error"
 _ERROR_TYPE_HEADER = b"lambda-runtime-function-error-type"
+# A streamed response's error arrives in trailers: its type and its document (base64).
+_ERROR_BODY_HEADER = b"lambda-runtime-function-error-body"
 
 _REASONS = {
     200: b"OK",
@@ -269,9 +275,11 @@ class RuntimeAPI:
             current.finish(Outcome("error", RESPONSE_TOO_LARGE, "Function.ResponseSizeTooLarge"))
             conn.respond(413, _TOO_LARGE)
             return
-        if is_error:
+        if is_error or conn.error_type is not None:
+            # A response with an error type (a streamed one's trailers) is an error too.
             error_type = conn.error_type
-            current.finish(Outcome("error", _error_document(body, error_type), error_type))
+            document = body if is_error else _trailer_document(conn.error_body)
+            current.finish(Outcome("error", _error_document(document, error_type), error_type))
         else:
             current.finish(Outcome("response", body))
         conn.respond(202, _ACCEPTED)
@@ -292,6 +300,13 @@ class RuntimeAPI:
             self._waiter = None
 
 
+def _trailer_document(encoded: bytes | None) -> bytes:
+    try:
+        return base64.b64decode(encoded or b"", validate=True)
+    except binascii.Error:
+        return b""
+
+
 def _error_document(body: bytes, error_type: str | None) -> bytes:
     """The runtime's error body, or one built from the header when there is none."""
     if body.strip():
@@ -309,16 +324,20 @@ class _Connection(asyncio.Protocol):
         self._api = server.api
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
-        self._queue: deque[tuple[bytes, bytes, bytes | None, str | None, bool]] = deque()
+        self._queue: deque[tuple[bytes, bytes, bytes | None, str | None, bytes | None, bool]] = (
+            deque()
+        )
         self._busy = False  # a request is being answered (possibly held: GET /next)
         self.closed = False
         self.error_type: str | None = None  # of the request being answered
+        self.error_body: bytes | None = None  # its error trailer's document (base64)
         self._keep_alive = True  # of the request being answered
         # per-request parse state
         self._url = b""
         self._body: list[bytes] = []
         self._size = 0
         self._req_error_type: str | None = None
+        self._req_error_body: bytes | None = None
 
     # asyncio.Protocol
 
@@ -345,6 +364,7 @@ class _Connection(asyncio.Protocol):
         self._body = []
         self._size = 0
         self._req_error_type = None
+        self._req_error_body = None
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -353,6 +373,8 @@ class _Connection(asyncio.Protocol):
         lowered = name.lower()
         if lowered == _ERROR_TYPE_HEADER:
             self._req_error_type = value.decode("utf-8", "replace")
+        elif lowered == _ERROR_BODY_HEADER:
+            self._req_error_body = value
         elif lowered == b"expect" and value.lower() == b"100-continue" and self._transport:
             # curl waits for this before sending bodies over 1 KB.
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -373,6 +395,7 @@ class _Connection(asyncio.Protocol):
                 self._url,
                 body,
                 self._req_error_type,
+                self._req_error_body,
                 self._parser.should_keep_alive(),
             )
         )
@@ -384,9 +407,10 @@ class _Connection(asyncio.Protocol):
 
     def _serve_next(self) -> None:
         while self._queue and not self._busy and not self.closed:
-            method, url, body, error_type, keep_alive = self._queue[0]
+            method, url, body, error_type, error_body, keep_alive = self._queue[0]
             self._busy = True
             self.error_type = error_type
+            self.error_body = error_body
             self._keep_alive = keep_alive
             self._api.handle(self, method, url, body)
 

@@ -35,7 +35,7 @@ from urllib.parse import unquote
 
 import sandlot
 from sandlot.execution.sandbox import isolation
-from sandlot.gateway import admin, bodies, dataplane, post_object
+from sandlot.gateway import admin, bodies, dataplane, post_object, websocket
 from sandlot.gateway.auth import (
     AuthFailure,
     Signature,
@@ -170,6 +170,8 @@ class Gateway:
                 return
             response = await self._http(scope, receive)
             await _send(send, receive, response, scope["method"] == "HEAD")
+        elif kind == "websocket":  # WebSocket APIs (gateway/websocket.py)
+            await websocket.serve(self, scope, receive, send)
         elif kind == "lifespan":
             await _lifespan(receive, send)
 

@@ -103,7 +103,12 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             self._bad_request()
             return
         except httptools.HttpParserUpgrade:
-            self._unsupported_upgrade_warning()
+            if self._should_upgrade():  # a WebSocket handshake: uvicorn's ws protocol
+                self._disarm()
+                self._phase = _DONE
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
             return
         except httptools.HttpParserError:
             self._bad_request()

@@ -71,6 +71,12 @@ def run(settings: Settings, *, out=sys.stdout, err=sys.stderr) -> None:
             port=settings.port,
             loop="uvloop" if _has_uvloop() else "asyncio",
             http=protocol_class(settings),  # httptools, with header and time limits
+            # WebSocket APIs (gateway/websocket.py): the sans-I/O websockets
+            # implementation; messages up to API Gateway's 128 KB; no per-message
+            # compression (it costs every message CPU on the hot path, for loopback).
+            ws="websockets-sansio",
+            ws_max_size=settings.websocket_max_message_bytes,
+            ws_per_message_deflate=False,
             lifespan="off",
             access_log=False,
             log_level="warning",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sandlot.iam.principal import Principal
 
@@ -75,3 +76,13 @@ class CustomDomain:
 
     service: str
     truststore: bytes | None = None
+
+
+class WebSocketPeer(Protocol):
+    """The client end of one WebSocket connection to a data plane, as the gateway hands
+    it to the provider (``gateway/websocket.py``): text or binary messages out, and
+    closing. Either fails silently once the connection is gone."""
+
+    async def send(self, data: str | bytes) -> None: ...
+
+    async def close(self, code: int = 1000) -> None: ...

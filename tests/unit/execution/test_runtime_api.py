@@ -262,3 +262,40 @@ async def test_unknown_routes_methods_and_protocol_details():
     assert (await client.response())[0] == 400
     assert await client.reader.read() == b""
     await runtime.close()
+
+
+async def test_streamed_response_and_an_error_in_its_trailers():
+    runtime = Runtime()
+    client = await runtime.connect()
+
+    def streamed(request_id: str, chunks: list[bytes], trailers: str = "") -> None:
+        body = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks)
+        client.writer.write(
+            f"POST /2018-06-01/runtime/invocation/{request_id}/response HTTP/1.1\r\n"
+            "Host: x\r\nLambda-Runtime-Function-Response-Mode: streaming\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n".encode()
+            + body
+            + b"0\r\n"
+            + trailers.encode()
+            + b"\r\n"
+        )
+
+    invocation = runtime.dispatch("s-1")
+    await client.request("GET", "/invocation/next")
+    streamed("s-1", [b"one ", b"two"])
+    assert (await client.response())[0] == 202
+    outcome = invocation.future.result()
+    assert (outcome.kind, outcome.payload) == ("response", b"one two")
+
+    failed = runtime.dispatch("s-2")
+    await client.request("GET", "/invocation/next")
+    document = b'{"errorMessage": "late", "errorType": "TypeError", "trace": []}'
+    trailers = (
+        "Lambda-Runtime-Function-Error-Type: TypeError\r\n"
+        f"Lambda-Runtime-Function-Error-Body: {base64.b64encode(document).decode()}\r\n"
+    )
+    streamed("s-2", [b"partial"], trailers)
+    assert (await client.response())[0] == 202
+    outcome = failed.future.result()
+    assert (outcome.kind, outcome.payload, outcome.error_type) == ("error", document, "TypeError")
+    await runtime.close()

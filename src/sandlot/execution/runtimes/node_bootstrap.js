@@ -17,12 +17,21 @@
 //   message} and drops those below AWS_LAMBDA_LOG_LEVEL (console.fatal added).
 // Responses are sent as soon as the handler finishes (callbackWaitsForEmptyEventLoop
 // is accepted but not waited on).
+// Response streaming: the global `awslambda.streamifyResponse(handler)` marks a handler
+// (event, responseStream, context); its stream is the body of a POST /response with
+// `Lambda-Runtime-Function-Response-Mode: streaming` and chunked transfer, each write
+// one chunk as it happens; an error after the stream began is reported in the trailers
+// `Lambda-Runtime-Function-Error-Type` and `Lambda-Runtime-Function-Error-Body` (the
+// error document, base64), as Lambda's streaming contract has it.
+// `awslambda.HttpResponseStream.from(stream, {statusCode, headers, cookies})` writes the
+// function URL metadata prelude (JSON, then 8 NUL bytes) with its content type.
 
 const http = require('http');
 const path = require('path');
 const fs = require('fs');
 const util = require('util');
 const { pathToFileURL } = require('url');
+const { Writable } = require('stream');
 
 const API = '/2018-06-01/runtime';
 const address = process.env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001';
@@ -255,6 +264,111 @@ function runHandler(handler, event, headers) {
   });
 }
 
+const STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HTTP_INTEGRATION = 'application/vnd.awslambda.http-integration-response';
+
+// The response body of a streaming invocation: the POST starts at the first write (or
+// the end), so the content type can still be set before it.
+class ResponseStream extends Writable {
+  constructor(route) {
+    super();
+    this.route = route;
+    this.contentType = 'application/octet-stream';
+    this.req = null;
+    this.done = new Promise((resolve) => {
+      this.settle = resolve;
+    });
+  }
+
+  setContentType(type) {
+    this.contentType = type;
+  }
+
+  open() {
+    if (this.req) return this.req;
+    this.req = http.request(
+      {
+        host: HOST,
+        port: PORT,
+        method: 'POST',
+        path: API + this.route,
+        agent,
+        headers: {
+          'Lambda-Runtime-Function-Response-Mode': 'streaming',
+          'Transfer-Encoding': 'chunked',
+          'Content-Type': this.contentType,
+          Trailer: 'Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body',
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => this.settle());
+        res.on('error', () => this.settle());
+      },
+    );
+    this.req.on('error', () => this.settle());
+    return this.req;
+  }
+
+  _write(chunk, encoding, callback) {
+    // Straight to the request (which buffers), so nothing is pending when it fails.
+    this.open().write(chunk);
+    callback();
+  }
+
+  _final(callback) {
+    if (!this.failed) this.open().end();
+    callback();
+  }
+
+  // An error: the trailers carry it and end the response.
+  fail(document) {
+    this.failed = true;
+    const req = this.open();
+    if (req.writableEnded) return;
+    req.addTrailers({
+      'Lambda-Runtime-Function-Error-Type': document.errorType,
+      'Lambda-Runtime-Function-Error-Body': Buffer.from(JSON.stringify(document)).toString(
+        'base64',
+      ),
+    });
+    req.end();
+  }
+}
+
+globalThis.awslambda = {
+  streamifyResponse(handler) {
+    handler[STREAMING] = true;
+    return handler;
+  },
+  HttpResponseStream: {
+    from(stream, metadata) {
+      stream.setContentType(HTTP_INTEGRATION);
+      stream.write(JSON.stringify(metadata || {}));
+      stream.write(Buffer.alloc(8));
+      return stream;
+    },
+  },
+};
+
+async function invokeStreaming(handler, headers, event, route) {
+  const stream = new ResponseStream(`${route}/response`);
+  let error = null;
+  try {
+    await handler(event, stream, makeContext(headers, () => {}));
+  } catch (thrown) {
+    error = thrown === undefined || thrown === null ? new Error(String(thrown)) : thrown;
+  }
+  if (error) {
+    const document = errorDocument(error, 'trace');
+    logLine('ERROR', `Invoke Error \t${JSON.stringify(document)}`);
+    stream.fail(document);
+  } else if (!stream.writableEnded) {
+    stream.end(); // the handler returned without ending its stream
+  }
+  await stream.done;
+}
+
 async function postError(route, document) {
   await request('POST', route, JSON.stringify(document), {
     'Content-Type': 'application/vnd.aws.lambda.error+json',
@@ -282,6 +396,7 @@ async function invoke(handler, headers, body) {
     };
     return postError(`${route}/error`, document);
   }
+  if (handler[STREAMING]) return invokeStreaming(handler, headers, event, route);
   const { error, value } = await runHandler(handler, event, headers);
   if (error !== null && error !== undefined) {
     const document = errorDocument(error, 'trace');

@@ -89,6 +89,10 @@ class HttpApiBase(Provider):
         )
         self.generation += 1
 
+    def is_websocket(self, api_id: str) -> bool:
+        row = self.store.get(APIS, api_id)
+        return row is not None and json.loads(row["doc"]).get("ProtocolType") == "WEBSOCKET"
+
     def api_endpoint(self, api_id: str) -> str:
         """The API's local invoke URL (``gateway/dataplane.py`` recognises the host)."""
         port = urlsplit(self.platform.endpoint_url).port
@@ -96,7 +100,10 @@ class HttpApiBase(Provider):
         return f"http://{api_id}.execute-api.localhost.localstack.cloud{suffix}"
 
     def api_output(self, doc: Doc) -> Doc:
-        return {**public(doc), "ApiEndpoint": self.api_endpoint(doc["ApiId"])}
+        endpoint = self.api_endpoint(doc["ApiId"])
+        if doc.get("ProtocolType") == "WEBSOCKET":
+            endpoint = "ws" + endpoint.removeprefix("http")  # AWS: wss://
+        return {**public(doc), "ApiEndpoint": endpoint}
 
     # -- routes, integrations, stages, deployments ------------------------------------------
 

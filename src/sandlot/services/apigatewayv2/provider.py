@@ -4,8 +4,9 @@ The provider is assembled from one mixin per area over ``HttpApiBase``: routes,
 integrations, stages and deployments (``resources.py``), authorizers
 (``authorizers.py``; running them: ``authorization.py``), OpenAPI import
 (``openapi.py``), the data plane (``dataplane.py``) and custom domain names with
-mutual TLS (``domains.py``). WebSocket APIs are not served
-yet: creating one answers an error, never a fake success.
+mutual TLS (``domains.py``). WebSocket APIs (ProtocolType ``WEBSOCKET``): their
+connections, route selection, route responses and the ``@connections`` management
+API live in ``websocket.py``.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from __future__ import annotations
 import json
 import re
 
-from sandlot.protocol import ServiceError
 from sandlot.services.apigatewayv2.authorizers import AuthorizerOperations
 from sandlot.services.apigatewayv2.base import (
     Doc,
+    bad_request,
     new_id,
     not_found,
     now_iso,
@@ -27,6 +28,7 @@ from sandlot.services.apigatewayv2.domains import DomainNameOperations
 from sandlot.services.apigatewayv2.openapi import ImportOperations
 from sandlot.services.apigatewayv2.resources import lambda_target
 from sandlot.services.apigatewayv2.schema import APIS, ITEMS
+from sandlot.services.apigatewayv2.websocket import WebSocketOperations
 from sandlot.services.provider import RequestContext
 
 _API_ARN = re.compile(r"^arn:aws:apigateway:([a-z0-9-]+)::/apis/([a-z0-9]+)(?:/stages/(.+))?$")
@@ -34,19 +36,24 @@ _API_FIELDS = ("Description", "DisableExecuteApiEndpoint", "Version", "CorsConfi
 
 
 class HttpApiProvider(
-    DomainNameOperations, DataPlaneOperations, ImportOperations, AuthorizerOperations
+    WebSocketOperations,
+    DomainNameOperations,
+    DataPlaneOperations,
+    ImportOperations,
+    AuthorizerOperations,
 ):
     service = "apigatewayv2"
 
     # == APIs ==============================================================================
 
     def create_api(self, ctx: RequestContext, params: dict) -> dict:
-        if params["ProtocolType"] != "HTTP":
-            raise ServiceError(
-                "BadRequestException",
-                f"sandlot does not serve {params['ProtocolType']} APIs yet; only HTTP APIs.",
-                400,
-            )
+        if params["ProtocolType"] == "WEBSOCKET":
+            if not params.get("RouteSelectionExpression"):
+                raise bad_request("RouteSelectionExpression is required for WEBSOCKET APIs")
+            if params.get("Target") or params.get("CorsConfiguration"):
+                raise bad_request("Target and CorsConfiguration are only supported for HTTP APIs")
+        elif params["ProtocolType"] != "HTTP":
+            raise bad_request(f"Invalid protocol type {params['ProtocolType']}")
         doc = self.new_api(ctx, params["Name"], params)
         if params.get("Target"):
             self._quick_create(ctx, doc["ApiId"], params)
@@ -60,7 +67,7 @@ class HttpApiProvider(
             "CreatedDate": now_iso(),
             "DisableExecuteApiEndpoint": False,
             "Name": name,
-            "ProtocolType": "HTTP",
+            "ProtocolType": params.get("ProtocolType") or "HTTP",
             "RouteSelectionExpression": params.get("RouteSelectionExpression")
             or "$request.method $request.path",
             "Tags": params.get("Tags") or {},

@@ -55,7 +55,8 @@ class ResourceOperations(HttpApiBase):
             "RouteId": new_id(7),
             "RouteKey": key,
         }
-        for name in ("AuthorizationScopes", "AuthorizerId", "OperationName", "RequestParameters"):
+        for name in ("AuthorizationScopes", "AuthorizerId", "OperationName", "RequestParameters",
+                     "RouteResponseSelectionExpression", "ModelSelectionExpression"):  # fmt: skip
             if name in params:
                 route[name] = params[name]
         self._check_authorization(api_id, route)
@@ -87,6 +88,8 @@ class ResourceOperations(HttpApiBase):
             "AuthorizerId",
             "OperationName",
             "RequestParameters",
+            "RouteResponseSelectionExpression",
+            "ModelSelectionExpression",
         ):
             if name in params:
                 route[name] = params[name]
@@ -103,10 +106,16 @@ class ResourceOperations(HttpApiBase):
         return {}
 
     def _check_route_key(self, api_id: str, key: str) -> None:
-        try:
-            routing.parse_key(key)
-        except ValueError as error:
-            raise bad_request(str(error)) from None
+        if self.is_websocket(api_id):
+            # WebSocket route keys are $connect, $disconnect, $default or any value the
+            # route selection expression may yield.
+            if not key.strip():
+                raise bad_request("Route key must not be empty")
+        else:
+            try:
+                routing.parse_key(key)
+            except ValueError as error:
+                raise bad_request(str(error)) from None
         if any(r["RouteKey"] == key for r in self.items(api_id, "route")):
             raise conflict(f"Route with key {key} already exists for this API")
 
@@ -119,8 +128,16 @@ class ResourceOperations(HttpApiBase):
         return target
 
     def _check_authorization(self, api_id: str, route: Doc) -> None:
-        """``JWT`` and ``CUSTOM`` need an authorizer of that type (``authorizers.py``)."""
+        """``JWT`` and ``CUSTOM`` need an authorizer of that type (``authorizers.py``).
+        WebSocket APIs authorize the handshake only: on ``$connect``, never with JWT."""
         kind = route["AuthorizationType"]
+        if kind != "NONE" and self.is_websocket(api_id):
+            if route["RouteKey"] != "$connect":
+                raise bad_request(
+                    "Currently, authorization is restricted to the $connect route only"
+                )
+            if kind == "JWT":
+                raise bad_request("JWT authorizers are not supported for WEBSOCKET APIs")
         if kind not in ("NONE", "JWT", "CUSTOM", "AWS_IAM"):
             raise bad_request(
                 f"Invalid authorization type {kind}. Valid options are NONE,JWT,CUSTOM,AWS_IAM"
@@ -256,7 +273,8 @@ class ResourceOperations(HttpApiBase):
         if stage["AutoDeploy"]:
             self.redeploy(api_id)
             stage = self.item(api_id, "stage", name) or stage
-        urls_log.info("HTTP API %s stage %s: %s", api_id, name, self.stage_url(api_id, name))
+        kind = "WebSocket API" if self.is_websocket(api_id) else "HTTP API"
+        urls_log.info("%s %s stage %s: %s", kind, api_id, name, self.stage_url(api_id, name))
         return public(stage)
 
     def get_stage(self, ctx: RequestContext, params: dict) -> dict:
@@ -295,6 +313,8 @@ class ResourceOperations(HttpApiBase):
 
     def stage_url(self, api_id: str, stage: str) -> str:
         base = self.api_endpoint(api_id)
+        if self.is_websocket(api_id):
+            return "ws" + base.removeprefix("http") + f"/{stage}"
         return f"{base}/" if stage == routing.DEFAULT else f"{base}/{stage}/"
 
     # == deployments =======================================================================
@@ -341,6 +361,7 @@ class ResourceOperations(HttpApiBase):
                 "routes": routes,
                 "integrations": {i["IntegrationId"]: i for i in self.items(api_id, "integration")},
                 "authorizers": {a["AuthorizerId"]: a for a in self.items(api_id, "authorizer")},
+                "route_responses": self.items(api_id, "routeresponse"),  # WebSocket APIs
             },
         }
         if description:

@@ -1,7 +1,8 @@
 """CloudFormation resource types of HTTP APIs, each through the apigatewayv2 operations:
 ``AWS::ApiGatewayV2::Api`` (``Body``: ImportApi/ReimportApi, as SAM's ``HttpApi`` writes
 it with its ``Auth``; or ``Name``/``ProtocolType``/``Target`` quick create; Ref the id,
-GetAtt ``ApiEndpoint``), ``Stage``, ``Integration``, ``Route`` and ``Authorizer``.
+GetAtt ``ApiEndpoint``), ``Stage``, ``Integration``, ``Route``, ``Authorizer``, and for
+WebSocket APIs ``RouteResponse`` and ``Deployment``.
 (Custom domains' types live in ``stack_resources.py``.) ``BodyS3Location`` fails the
 resource, never a fake success."""
 
@@ -31,7 +32,8 @@ class Api(ResourceType):
     type_name = "AWS::ApiGatewayV2::Api"
     extra_attributes = frozenset({"ApiEndpoint", "ApiId"})
     _FIELDS = ("Name", "ProtocolType", "Description", "Version", "CorsConfiguration",
-               "DisableExecuteApiEndpoint", "RouteSelectionExpression", "Target", "RouteKey")  # fmt: skip
+               "DisableExecuteApiEndpoint", "RouteSelectionExpression", "Target", "RouteKey",
+               "ApiKeySelectionExpression")  # fmt: skip
 
     @staticmethod
     def _outcome(api: dict) -> Outcome:
@@ -117,7 +119,8 @@ class Route(ResourceType):
     type_name = "AWS::ApiGatewayV2::Route"
     extra_attributes = frozenset({"RouteId"})
     _FIELDS = ("RouteKey", "Target", "AuthorizationType", "AuthorizerId", "AuthorizationScopes",
-               "ApiKeyRequired", "OperationName", "RequestParameters")  # fmt: skip
+               "ApiKeyRequired", "OperationName", "RequestParameters",
+               "RouteResponseSelectionExpression", "ModelSelectionExpression")  # fmt: skip
 
     async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
         created = await ctx.call(SERVICE, "CreateRoute", {
@@ -159,3 +162,48 @@ class Authorizer(ResourceType):
     async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
         await ctx.call(SERVICE, "DeleteAuthorizer",
                        {"ApiId": properties["ApiId"], "AuthorizerId": physical_id})  # fmt: skip
+
+
+class RouteResponse(ResourceType):
+    type_name = "AWS::ApiGatewayV2::RouteResponse"
+    _FIELDS = ("RouteResponseKey", "ModelSelectionExpression", "ResponseModels",
+               "ResponseParameters")  # fmt: skip
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        created = await ctx.call(SERVICE, "CreateRouteResponse", {
+            "ApiId": properties["ApiId"], "RouteId": properties["RouteId"],
+            **_pick(properties, self._FIELDS)})  # fmt: skip
+        return Outcome(created["RouteResponseId"], created["RouteResponseId"])
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        await ctx.call(SERVICE, "UpdateRouteResponse", {
+            "ApiId": properties["ApiId"], "RouteId": properties["RouteId"],
+            "RouteResponseId": current.physical_id, **_pick(properties, self._FIELDS)})  # fmt: skip
+        return current
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        await ctx.call(SERVICE, "DeleteRouteResponse", {
+            "ApiId": properties["ApiId"], "RouteId": properties["RouteId"],
+            "RouteResponseId": physical_id})  # fmt: skip
+
+
+class Deployment(ResourceType):
+    """A deployment of the API as it is when the resource is created (templates make it
+    depend on the routes); with ``StageName`` that stage serves it."""
+
+    type_name = "AWS::ApiGatewayV2::Deployment"
+    extra_attributes = frozenset({"DeploymentId"})
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        created = await ctx.call(SERVICE, "CreateDeployment", {
+            "ApiId": properties["ApiId"],
+            **_pick(properties, ("Description", "StageName"))})  # fmt: skip
+        found = created["DeploymentId"]
+        return Outcome(found, found, {"DeploymentId": found})
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        return await self.create(ctx, properties, None)  # a new deployment, as AWS
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        await ctx.call(SERVICE, "DeleteDeployment",
+                       {"ApiId": properties["ApiId"], "DeploymentId": physical_id})  # fmt: skip

@@ -42,6 +42,8 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::ApiGatewayV2::Integration": "sandlot.services.apigatewayv2.stack_apis:Integration",
     "AWS::ApiGatewayV2::Route": "sandlot.services.apigatewayv2.stack_apis:Route",
     "AWS::ApiGatewayV2::Authorizer": "sandlot.services.apigatewayv2.stack_apis:Authorizer",
+    "AWS::ApiGatewayV2::RouteResponse": "sandlot.services.apigatewayv2.stack_apis:RouteResponse",
+    "AWS::ApiGatewayV2::Deployment": "sandlot.services.apigatewayv2.stack_apis:Deployment",
     "AWS::S3::Bucket": "sandlot.services.s3.resources:Bucket",
     "AWS::S3::BucketPolicy": "sandlot.services.s3.resources:BucketPolicy",
     "AWS::SQS::Queue": "sandlot.services.sqs.resources:Queue",
