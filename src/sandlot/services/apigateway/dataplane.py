@@ -12,11 +12,8 @@ integration:
   ``{"message": "Internal server error"}``;
 - ``HTTP_PROXY`` forwards to the integration's URI (``services/http_proxy.py``) with its
   request parameter mappings; 504 ``Endpoint request timed out`` after its timeout;
-- ``MOCK`` answers from the integration's templates: the request template's
-  ``statusCode`` selects the integration response, whose static response template and
-  ``'literal'`` header mappings make the answer (CORS preflights, as the console
-  writes them). A template with Velocity directives (``$``, ``#``) is not evaluated:
-  500, logged, never a made-up answer.
+- ``AWS`` (Lambda non-proxy, service actions), ``HTTP`` and ``MOCK`` run through
+  Velocity mapping templates and integration responses (``integrations.py``).
 
 Compiled APIs (a stage's deployment snapshot as routes) are cached until the
 provider's next write.
@@ -39,6 +36,7 @@ from sandlot.protocol import ServiceError
 from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse, json_response
 from sandlot.services import http_events, http_proxy
 from sandlot.services import http_routes as routing
+from sandlot.services.apigateway import integrations
 from sandlot.services.apigateway.authorization import (
     Grant,
     LambdaAuthorizers,
@@ -149,12 +147,22 @@ class DataPlaneOperations(KeyOperations):
             response = await self._lambda_proxy(
                 api, stage, integration, event, prefix + verb + resource["path"], request_id
             )
-        elif kind == "MOCK":
-            response = _mock(request, integration, request.target)
         elif kind == "HTTP_PROXY":
             response = await _http_proxy(
                 integration, request, path_parameters, stage.doc.get("variables") or {}
             )
+        elif kind in ("AWS", "HTTP", "MOCK"):
+            verb = request.method if route.method == "ANY" else route.method
+            call = integrations.Call(
+                request,
+                _input_params(request, path_parameters),
+                {**event["requestContext"], "httpMethod": request.method},
+                stage.doc.get("variables") or {},
+                api.account,
+                api.region,
+                prefix + verb + resource["path"],
+            )
+            response = await integrations.run(self.platform, integration, call)
         else:
             log.warning("REST API %s: %s %s has no integration sandlot serves",
                         request.target, request.method, resource["path"])  # fmt: skip
@@ -382,50 +390,10 @@ def _mapped(source: str, request: DataPlaneRequest, path_parameters: dict[str, s
     return None
 
 
-def _static(template: str) -> bool:
-    """Whether a mapping template is plain text (Velocity outputs it unchanged)."""
-    return "$" not in template and "#" not in template
-
-
-def _mock(request: DataPlaneRequest, integration: Doc, api_id: str) -> DataPlaneResponse:
-    content_type = (request.header("content-type") or "application/json").split(";")[0].strip()
-    templates = integration.get("requestTemplates") or {}
-    template = templates.get(content_type, templates.get("application/json"))
-    status = "200"
-    if template:
-        if not _static(template):
-            log.warning("REST API %s: MOCK request template uses Velocity, which sandlot "
-                        "does not evaluate yet", api_id)  # fmt: skip
-            return _message(500, "Internal server error")
-        try:
-            status = str(json.loads(template).get("statusCode", 200))
-        except (ValueError, AttributeError):
-            return _message(500, "Internal server error")
-    responses = list((integration.get("integrationResponses") or {}).values())
-    chosen = next(
-        (r for r in responses if r.get("selectionPattern")
-         and re.fullmatch(r["selectionPattern"], status)),
-        next((r for r in responses if not r.get("selectionPattern")), None),
-    )  # fmt: skip
-    if chosen is None:
-        log.warning("REST API %s: Execution failed due to configuration error: No match for "
-                    "output mapping and no default output mapping specified", api_id)  # fmt: skip
-        return _message(500, "Internal server error")
-    headers: list[tuple[str, str]] = []
-    for target, source in (chosen.get("responseParameters") or {}).items():
-        literal = _STATIC_HEADER.match(str(source))
-        if not target.startswith("method.response.header.") or literal is None:
-            log.warning("REST API %s: response mapping %s = %s is not served yet",
-                        api_id, target, source)  # fmt: skip
-            return _message(500, "Internal server error")
-        headers.append((target.removeprefix("method.response.header."), literal[1]))
-    body = ""
-    response_templates = chosen.get("responseTemplates") or {}
-    if response_templates:
-        body = next(iter(response_templates.values())) or ""
-        if not _static(body):
-            log.warning("REST API %s: MOCK response template uses Velocity, which sandlot "
-                        "does not evaluate yet", api_id)  # fmt: skip
-            return _message(500, "Internal server error")
-    headers.insert(0, ("Content-Type", "application/json"))
-    return DataPlaneResponse(int(chosen["statusCode"]), headers, body.encode())
+def _input_params(request: DataPlaneRequest, path_parameters: dict[str, str]) -> dict:
+    """``$input.params()``: the path, query string (last value) and header parameters."""
+    return {
+        "path": dict(path_parameters),
+        "querystring": dict(parse_qsl(request.query, keep_blank_values=True)),
+        "header": {k: v for k, v in request.headers},
+    }

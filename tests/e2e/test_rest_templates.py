@@ -1,0 +1,228 @@
+"""REST APIs' non-proxy integrations with Velocity mapping templates, driven with boto3
+and raw HTTP: service integrations (SQS SendMessage, Step Functions StartExecution,
+DynamoDB PutItem) as the integration's role, which IAM decides; a Lambda ``AWS``
+integration with request and response templates and an error mapped to 400 by
+``selectionPattern``; passthrough behaviour; invalid templates refused at Put*."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.conftest import error_of, make_client
+from tests.e2e.functions import create_function, unique
+from tests.e2e.http_clients import invoke_url, send
+from tests.e2e.roles import ensure_role, trust_policy
+from tests.e2e.sfn_support import states_role, wait_done
+
+ACCOUNT = "000000000000"
+REGION = "us-east-1"
+
+GREETER = """
+def handler(event, context):
+    if not event.get("name"):
+        raise ValueError("bad: name is required")
+    return {"greeting": "hello " + event["name"], "stage": event["stage"],
+            "agent": event["agent"]}
+"""
+
+
+@pytest.fixture(scope="module")
+def apis(server):
+    return make_client(server.endpoint, "apigateway")
+
+
+def _gateway_role(iam, actions: list[str]) -> str:
+    """A role API Gateway may assume, allowed ``actions`` (none: allowed nothing)."""
+    name = unique("apigw-role")
+    arn = ensure_role(iam, name, trust=trust_policy({"Service": "apigateway.amazonaws.com"}))
+    if actions:
+        policy = {"Version": "2012-10-17",
+                  "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}  # fmt: skip
+        iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(policy))
+    return arn
+
+
+def _method(apis, api_id: str, path: str, verb: str = "POST") -> dict:
+    root = apis.get_resources(restApiId=api_id)["items"][0]["id"]
+    resource = apis.create_resource(restApiId=api_id, parentId=root, pathPart=path)["id"]
+    key = dict(restApiId=api_id, resourceId=resource, httpMethod=verb)
+    apis.put_method(**key, authorizationType="NONE")
+    return key
+
+
+def test_sqs_send_message_with_a_form_template(server, apis, client):
+    sqs, iam = client("sqs"), client("iam")
+    queue = unique("apigw-q")
+    queue_url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    allowed = _gateway_role(iam, ["sqs:SendMessage"])
+    denied = _gateway_role(iam, [])
+    api_id = apis.create_rest_api(name=unique("sqs"))["id"]
+    uri = f"arn:aws:apigateway:{REGION}:sqs:path/{ACCOUNT}/{queue}"
+    template = "Action=SendMessage&MessageBody=$util.urlEncode($input.body)"
+    for path, role in (("send", allowed), ("denied", denied)):
+        key = _method(apis, api_id, path)
+        apis.put_integration(
+            **key, type="AWS", integrationHttpMethod="POST", uri=uri, credentials=role,
+            passthroughBehavior="NEVER",
+            requestParameters={"integration.request.header.Content-Type":
+                               "'application/x-www-form-urlencoded'"},
+            requestTemplates={"application/json": template},
+        )  # fmt: skip
+        apis.put_integration_response(**key, statusCode="200", responseTemplates={
+            "application/json": '{"id": "$input.path(\'$.SendMessageResponse.SendMessageResult'
+                                '.MessageId\')"}'})  # fmt: skip
+        apis.put_integration_response(**key, statusCode="403", selectionPattern="4\\d\\d",
+                                      responseTemplates={"application/json":
+                                                         "$input.json('$.Error.Code')"})  # fmt: skip
+    apis.create_deployment(restApiId=api_id, stageName="prod")
+
+    body = json.dumps({"order": 7, "note": "a&b=c"})
+    sent = send(server.endpoint, "POST", invoke_url(server, api_id, "/prod/send"), body=body.encode(),
+                headers={"Content-Type": "application/json"})  # fmt: skip
+    assert sent.status == 200, sent.body
+    message_id = sent.json()["id"]
+    got = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=2)["Messages"]
+    assert [(m["MessageId"], m["Body"]) for m in got] == [(message_id, body)]
+    # The role without sqs:SendMessage: SQS refuses it, the 4xx pattern maps the answer.
+    refused = send(server.endpoint, "POST", invoke_url(server, api_id, "/prod/denied"),
+                   body=body.encode(), headers={"Content-Type": "application/json"})  # fmt: skip
+    assert (refused.status, refused.json()) == (403, "AccessDenied"), refused.body
+    # passthroughBehavior NEVER: a content type without a template is 415.
+    other = send(server.endpoint, "POST", invoke_url(server, api_id, "/prod/send"), body=b"x",
+                 headers={"Content-Type": "text/plain"})  # fmt: skip
+    assert (other.status, other.json()) == (415, {"message": "Unsupported Media Type"})
+
+
+def test_step_functions_start_execution(server, apis, client):
+    sfn, iam = client("stepfunctions"), client("iam")
+    machine = sfn.create_state_machine(
+        name=unique("apigw-sm"), roleArn=states_role(iam),
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+    )["stateMachineArn"]  # fmt: skip
+    api_id = apis.create_rest_api(name=unique("sfn"))["id"]
+    key = _method(apis, api_id, "start")
+    template = (
+        '{"stateMachineArn": "' + machine + '", '
+        '"input": "$util.escapeJavaScript($input.json(\'$\'))", '
+        '"name": "$input.params(\'run\')"}'
+    )
+    apis.put_integration(
+        **key, type="AWS", integrationHttpMethod="POST",
+        uri=f"arn:aws:apigateway:{REGION}:states:action/StartExecution",
+        credentials=_gateway_role(iam, ["states:StartExecution"]),
+        requestTemplates={"application/json": template},
+    )  # fmt: skip
+    apis.put_integration_response(**key, statusCode="200", responseTemplates={
+        "application/json": '{"arn": "$input.path(\'$.executionArn\')"}'})  # fmt: skip
+    apis.put_integration_response(**key, statusCode="400", selectionPattern="4\\d\\d")
+    apis.create_deployment(restApiId=api_id, stageName="prod")
+
+    url = invoke_url(server, api_id, "/prod/start?run=first")
+    started = send(server.endpoint, "POST", url, body=json.dumps({"x": [1, 2]}).encode())
+    assert started.status == 200, started.body
+    arn = started.json()["arn"]
+    assert arn == machine.replace(":stateMachine:", ":execution:") + ":first"
+    done = wait_done(sfn, arn)
+    assert (done["status"], json.loads(done["output"])) == ("SUCCEEDED", {"x": [1, 2]})
+    # The same name again: Step Functions' ExecutionAlreadyExists, selected as 4xx.
+    again = send(server.endpoint, "POST", url, body=json.dumps({"x": 3}).encode())
+    assert again.status == 400 and again.json()["__type"] == "ExecutionAlreadyExists", again.body
+
+
+def test_dynamodb_put_item(server, apis, client):
+    ddb, iam = client("dynamodb"), client("iam")
+    table = unique("apigw-t")
+    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])  # fmt: skip
+    api_id = apis.create_rest_api(name=unique("ddb"))["id"]
+    key = _method(apis, api_id, "items")
+    template = """#set($item = $input.path('$'))
+{"TableName": "TABLE", "Item": {"id": {"S": "$context.requestId"},
+ "name": {"S": "$util.escapeJavaScript($item.name)"}, "count": {"N": "$item.tags.size()"},
+ "stage": {"S": "$context.stage"}, "color": {"S": "$stageVariables.color"}}}""".replace(
+        "TABLE", table
+    )
+    apis.put_integration(
+        **key, type="AWS", integrationHttpMethod="POST",
+        uri=f"arn:aws:apigateway:{REGION}:dynamodb:action/PutItem",
+        credentials=_gateway_role(iam, ["dynamodb:PutItem"]),
+        requestTemplates={"application/json": template},
+    )  # fmt: skip
+    apis.put_integration_response(**key, statusCode="201", responseTemplates={
+        "application/json": '{"id": "$context.requestId"}'})  # fmt: skip
+    apis.create_deployment(restApiId=api_id, stageName="dev", variables={"color": "blue"})
+
+    body = json.dumps({"name": 'say "hi"', "tags": ["a", "b", "c"]})
+    put = send(
+        server.endpoint, "POST", invoke_url(server, api_id, "/dev/items"), body=body.encode()
+    )
+    assert put.status == 201, put.body
+    item_id = put.json()["id"]
+    assert put.header("x-amzn-RequestId") == item_id
+    item = ddb.get_item(TableName=table, Key={"id": {"S": item_id}})["Item"]
+    assert item == {"id": {"S": item_id}, "name": {"S": 'say "hi"'}, "count": {"N": "3"},
+                    "stage": {"S": "dev"}, "color": {"S": "blue"}}  # fmt: skip
+
+
+def test_lambda_non_proxy_templates_and_selection_pattern(server, apis, client):
+    lam = client("lambda")
+    name = unique("apigw-greeter")
+    create_function(lam, name, {"app.py": GREETER})
+    lam.add_permission(FunctionName=name, StatementId="apigw", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com",
+                       SourceArn=f"arn:aws:execute-api:{REGION}:{ACCOUNT}:*")  # fmt: skip
+    api_id = apis.create_rest_api(name=unique("lambda"))["id"]
+    key = _method(apis, api_id, "greet", "GET")
+    apis.put_integration(
+        **key, type="AWS", integrationHttpMethod="POST",
+        uri=f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/"
+            f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}/invocations",
+        requestTemplates={"application/json": '{"name": "$input.params(\'name\')", '
+                          '"stage": "$context.stage", '
+                          '"agent": "$input.params(\'X-Agent\')"}'},
+    )  # fmt: skip
+    apis.put_method_response(**key, statusCode="200",
+                             responseParameters={"method.response.header.X-Stage": False})  # fmt: skip
+    apis.put_integration_response(
+        **key, statusCode="200",
+        responseParameters={"method.response.header.X-Stage": "integration.response.body.stage",
+                            "method.response.header.X-Fixed": "'yes'"},
+        responseTemplates={"application/json": '#set($r = $input.path(\'$\'))'
+                           '{"message": "$r.greeting", "agent": "$r.agent"}'},
+    )  # fmt: skip
+    apis.put_integration_response(
+        **key, statusCode="400", selectionPattern="bad:.*",
+        responseTemplates={"application/json": '{"error": "$input.path(\'$.errorMessage\')"}'},
+    )  # fmt: skip
+    apis.create_deployment(restApiId=api_id, stageName="v1")
+
+    url = invoke_url(server, api_id, "/v1/greet")
+    ok = send(server.endpoint, "GET", url + "?name=ada", headers={"X-Agent": "curl"})
+    assert ok.status == 200, ok.body
+    assert ok.json() == {"message": "hello ada", "agent": "curl"}
+    assert (ok.header("X-Stage"), ok.header("X-Fixed")) == ("v1", "yes")
+    failed = send(server.endpoint, "GET", url)
+    assert (failed.status, failed.json()) == (400, {"error": "bad: name is required"})
+
+
+def test_invalid_templates_are_refused_at_put(apis):
+    api_id = apis.create_rest_api(name=unique("bad-vtl"))["id"]
+    key = _method(apis, api_id, "x")
+    bad = {"application/json": '#foreach($i in $input.path("$"))$i'}
+    refused = error_of(apis.put_integration, **key, type="MOCK", requestTemplates=bad)
+    assert (refused["Code"], refused["HTTPStatusCode"]) == ("BadRequestException", 400)
+    assert "Invalid mapping template" in refused["Message"]
+    # A template may not reach Python internals through airspeed's attribute lookup.
+    sneaky = {"application/json": "$input.__class__"}
+    refused = error_of(apis.put_integration, **key, type="MOCK", requestTemplates=sneaky)
+    assert refused["Code"] == "BadRequestException"
+    apis.put_integration(**key, type="MOCK", requestTemplates={"application/json": "{}"})
+    refused = error_of(apis.put_integration_response, **key, statusCode="200",
+                       responseTemplates={"application/json": "#if(true)"})  # fmt: skip
+    assert refused["Code"] == "BadRequestException"
+    refused = error_of(apis.update_integration, **key, patchOperations=[
+        {"op": "replace", "path": "/requestTemplates/application~1json", "value": "#end"}])  # fmt: skip
+    assert refused["Code"] == "BadRequestException"
