@@ -7,6 +7,8 @@ integration with request and response templates and an error mapped to 400 by
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -226,3 +228,79 @@ def test_invalid_templates_are_refused_at_put(apis):
     refused = error_of(apis.update_integration, **key, patchOperations=[
         {"op": "replace", "path": "/requestTemplates/application~1json", "value": "#end"}])  # fmt: skip
     assert refused["Code"] == "BadRequestException"
+
+
+class _Upper(BaseHTTPRequestHandler):
+    """A backend answering what it was sent, upper-cased, with a header."""
+
+    def do_POST(self):  # noqa: N802 (http.server's name)
+        sent = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        status = 404 if b"missing" in sent else 200
+        data = json.dumps({"got": sent.decode().upper(), "path": self.path}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Backend", "upper")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def backend():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Upper)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_imported_http_integration_with_templates_and_export(server, apis, backend):
+    integration = {
+        "type": "http", "httpMethod": "POST", "uri": backend + "/echo/{id}",
+        "passthroughBehavior": "when_no_templates",
+        "requestParameters": {"integration.request.path.id": "method.request.path.id"},
+        "requestTemplates": {"application/json": "#set($b = $input.path('$'))"
+                             "$b.word-$input.params('id')-$util.base64Encode($b.word)"},
+        "responses": {
+            "default": {"statusCode": "200",
+                        "responseParameters": {"method.response.header.X-From":
+                                               "integration.response.header.X-Backend"},
+                        "responseTemplates": {"application/json": "$input.json('$.got')"}},
+            "404": {"statusCode": "400", "responseTemplates": {
+                "application/json": '#set($context.responseOverride.status = 410)'
+                                    '{"gone": $input.json(\'$.got\')}'}},
+        },
+    }  # fmt: skip
+    definition = {
+        "openapi": "3.0.1", "info": {"title": unique("imported"), "version": "1"},
+        "paths": {"/things/{id}": {"post": {
+            "parameters": [{"name": "id", "in": "path", "required": True}],
+            "responses": {"200": {"description": "ok"}},
+            "x-amazon-apigateway-integration": integration}}},
+    }  # fmt: skip
+    api_id = apis.import_rest_api(body=json.dumps(definition).encode())["id"]
+    apis.create_deployment(restApiId=api_id, stageName="prod")
+
+    url = invoke_url(server, api_id, "/prod/things/42")
+    answer = send(server.endpoint, "POST", url, body=b'{"word": "abc"}')
+    assert answer.status == 200, answer.body
+    assert answer.json() == "ABC-42-YWJJ"
+    assert answer.header("X-From") == "upper"
+    gone = send(server.endpoint, "POST", url, body=b'{"word": "missing"}')
+    assert (gone.status, gone.json()) == (410, {"gone": "MISSING-42-BWLZC2LUZW=="})
+    # WHEN_NO_TEMPLATES with templates: another content type is refused.
+    other = send(server.endpoint, "POST", url, body=b"x", headers={"Content-Type": "text/plain"})
+    assert other.status == 415
+
+    exported = apis.get_export(restApiId=api_id, stageName="prod", exportType="oas30",
+                               parameters={"extensions": "integrations"})["body"].read()  # fmt: skip
+    out = json.loads(exported)["paths"]["/things/{id}"]["post"]["x-amazon-apigateway-integration"]
+    assert out["requestTemplates"] == integration["requestTemplates"]
+    assert out["responses"]["404"]["statusCode"] == "400"
+
+    integration["requestTemplates"] = {"application/json": "#foreach($x in $y)"}
+    refused = error_of(apis.import_rest_api, body=json.dumps(definition).encode())
+    assert refused["Code"] == "BadRequestException" and "Invalid mapping template" in refused[
+        "Message"]  # fmt: skip

@@ -2,7 +2,9 @@
 with API Gateway's extensions, as SAM's ``Api`` writes them:
 
 - ``x-amazon-apigateway-integration`` on an operation: ``aws_proxy`` (Lambda),
-  ``http_proxy`` and ``mock`` (with ``requestTemplates`` and ``responses``);
+  ``http_proxy``, and ``aws``, ``http`` and ``mock`` (with ``credentials``,
+  ``requestTemplates``, ``requestParameters`` and ``responses``; a template that is not
+  valid Velocity fails the import);
   ``x-amazon-apigateway-any-method`` for ``ANY``;
 - security schemes (``securityDefinitions`` / ``components.securitySchemes``) with
   ``x-amazon-apigateway-authorizer`` (Lambda ``token`` / ``request``,
@@ -19,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sandlot.services import http_routes as routing
+from sandlot.services.apigateway import integrations
 from sandlot.services.apigateway.authorizers import DEFAULT_TTL
 from sandlot.services.apigateway.base import Doc, bad_request, function_of, new_id
 from sandlot.services.openapi import parse_definition
@@ -73,11 +76,12 @@ def read_definition(params: dict, existing_authorizers: list[Doc] = ()) -> Plan:
             _secure(method, security, schemes, plan, f"{verb} {path}")
             integration = _integration(operation.get("x-amazon-apigateway-integration"))
             if integration is not None:
+                _check_templates(integration, f"{verb} {path}")
                 method["methodIntegration"] = integration
             else:
                 plan.warnings.append(
-                    f"{verb} {path}: sandlot imports aws_proxy (Lambda), http_proxy and mock "
-                    "integrations; the method has no integration."
+                    f"{verb} {path}: sandlot imports aws_proxy (Lambda), http_proxy, aws, http "
+                    "and mock integrations; the method has no integration."
                 )
             plan.methods.append((path, verb, method))
     if plan.warnings and params.get("failOnWarnings"):
@@ -142,6 +146,17 @@ def _secure(method: Doc, security, schemes: dict[str, Doc], plan: Plan, where: s
                     method["authorizationScopes"] = list(scopes)
 
 
+def _check_templates(integration: Doc, where: str) -> None:
+    """An invalid mapping template fails the import (never a failure at request time)."""
+    responses = (integration.get("integrationResponses") or {}).values()
+    for templates in [integration.get("requestTemplates"),
+                      *(r.get("responseTemplates") for r in responses)]:  # fmt: skip
+        problem = integrations.check_templates(templates)
+        if problem is not None:
+            raise bad_request(f"Errors found during import:\n\tUnable to put integration on "
+                              f"{where}: {problem}")  # fmt: skip
+
+
 def _integration(extension) -> Doc | None:
     if not isinstance(extension, dict):
         return None
@@ -157,17 +172,23 @@ def _integration(extension) -> Doc | None:
     if kind == "http_proxy" and extension.get("uri"):
         verb = str(extension.get("httpMethod") or "ANY").upper()
         return {"type": "HTTP_PROXY", "httpMethod": verb, "uri": extension["uri"], **common}
-    if kind == "mock":
-        integration = {"type": "MOCK", **common}
-        if extension.get("requestTemplates"):
-            integration["requestTemplates"] = extension["requestTemplates"]
+    if kind in ("aws", "http", "mock"):
+        if kind != "mock" and not extension.get("uri"):
+            return None
+        integration = {"type": kind.upper(), **common}
+        if kind != "mock":
+            integration["httpMethod"] = str(extension.get("httpMethod") or "POST").upper()
+        for key in ("uri", "credentials", "requestTemplates", "requestParameters",
+                    "contentHandling"):  # fmt: skip
+            if extension.get(key):
+                integration[key] = extension[key]
         responses = {}
         for pattern, response in (extension.get("responses") or {}).items():
             status = str((response or {}).get("statusCode", "200"))
             entry: Doc = {"statusCode": status}
             if pattern != "default":
                 entry["selectionPattern"] = pattern
-            for key in ("responseParameters", "responseTemplates"):
+            for key in ("responseParameters", "responseTemplates", "contentHandling"):
                 if (response or {}).get(key):
                     entry[key] = response[key]
             responses[status] = entry
