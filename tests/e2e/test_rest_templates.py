@@ -304,3 +304,87 @@ def test_imported_http_integration_with_templates_and_export(server, apis, backe
     refused = error_of(apis.import_rest_api, body=json.dumps(definition).encode())
     assert refused["Code"] == "BadRequestException" and "Invalid mapping template" in refused[
         "Message"]  # fmt: skip
+
+
+PET_SCHEMA = {
+    "$schema": "http://json-schema.org/draft-04/schema#",
+    "type": "object",
+    "required": ["name"],
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 0}},
+}
+
+
+def test_models_request_validators_and_gateway_responses(server, apis):
+    api_id = apis.create_rest_api(name=unique("validated"))["id"]
+    model = apis.create_model(restApiId=api_id, name="Pet", contentType="application/json",
+                              schema=json.dumps(PET_SCHEMA))  # fmt: skip
+    assert apis.get_model(restApiId=api_id, modelName="Pet")["id"] == model["id"]
+    assert [m["name"] for m in apis.get_models(restApiId=api_id)["items"]] == ["Pet"]
+    bad_schema = error_of(apis.create_model, restApiId=api_id, name="Bad",
+                          contentType="application/json", schema='{"type": 7}')  # fmt: skip
+    assert bad_schema["Code"] == "BadRequestException"
+    dup = error_of(apis.create_model, restApiId=api_id, name="Pet", contentType="application/json")
+    assert dup["Code"] == "ConflictException"
+    validator = apis.create_request_validator(restApiId=api_id, name="all",
+                                              validateRequestBody=True,
+                                              validateRequestParameters=True)  # fmt: skip
+    validator.pop("ResponseMetadata")
+    assert apis.get_request_validators(restApiId=api_id)["items"] == [validator]
+
+    key = _method(apis, api_id, "pets")
+    apis.update_method(**key, patchOperations=[
+        {"op": "replace", "path": "/requestValidatorId", "value": validator["id"]},
+        {"op": "add", "path": "/requestModels/application~1json", "value": "Pet"},
+        {"op": "add", "path": "/requestParameters/method.request.querystring.owner",
+         "value": "true"},
+        {"op": "add", "path": "/requestParameters/method.request.header.X-Trace",
+         "value": "true"}])  # fmt: skip
+    apis.put_integration(**key, type="MOCK",
+                         requestTemplates={"application/json": '{"statusCode": 200}'})  # fmt: skip
+    apis.put_integration_response(**key, statusCode="200",
+                                  responseTemplates={"application/json": '{"ok": true}'})  # fmt: skip
+    in_use = error_of(apis.delete_model, restApiId=api_id, modelName="Pet")
+    assert in_use["Code"] == "ConflictException"
+    apis.put_gateway_response(
+        restApiId=api_id, responseType="MISSING_AUTHENTICATION_TOKEN", statusCode="404",
+        responseParameters={"gatewayresponse.header.X-Why": "'no route'"},
+        responseTemplates={"application/json":
+                           '{"error": $context.error.messageString, "type": '
+                           '"$context.error.responseType", "id": "$context.requestId"}'},
+    )  # fmt: skip
+    apis.put_gateway_response(restApiId=api_id, responseType="DEFAULT_4XX",
+                              responseParameters={"gatewayresponse.header.X-Family": "'4xx'"})  # fmt: skip
+    got = apis.get_gateway_response(restApiId=api_id, responseType="UNAUTHORIZED")
+    assert (got["defaultResponse"], got["statusCode"]) == (True, "401")
+    bad_template = error_of(apis.put_gateway_response, restApiId=api_id,
+                            responseType="DEFAULT_5XX",
+                            responseTemplates={"application/json": "#if($x)"})  # fmt: skip
+    assert bad_template["Code"] == "BadRequestException"
+    apis.create_deployment(restApiId=api_id, stageName="prod")
+
+    url = invoke_url(server, api_id, "/prod/pets")
+    good = {"Content-Type": "application/json", "X-Trace": "1"}
+    ok = send(server.endpoint, "POST", url + "?owner=ann", body=b'{"name": "rex", "age": 3}',
+              headers=good)  # fmt: skip
+    assert (ok.status, ok.json()) == (200, {"ok": True})
+    missing = send(server.endpoint, "POST", url, body=b'{"name": "rex"}',
+                   headers={"Content-Type": "application/json"})  # fmt: skip
+    assert missing.status == 400
+    assert missing.json() == {"message": "Missing required request parameters: [owner, X-Trace]"}
+    assert missing.header("X-Family") == "4xx"  # DEFAULT_4XX customises BAD_REQUEST_PARAMETERS
+    for body in (b'{"age": -1}', b'{"name": 5}', b"not json"):
+        invalid = send(server.endpoint, "POST", url + "?owner=ann", body=body, headers=good)
+        assert (invalid.status, invalid.json()) == (400, {"message": "Invalid request body"})
+    nowhere = send(server.endpoint, "GET", invoke_url(server, api_id, "/prod/nowhere"))
+    assert nowhere.status == 404
+    assert nowhere.json() == {"error": "Missing Authentication Token",
+                              "type": "MISSING_AUTHENTICATION_TOKEN",
+                              "id": nowhere.header("x-amzn-RequestId")}  # fmt: skip
+    assert nowhere.header("X-Why") == "no route"
+    apis.delete_gateway_response(restApiId=api_id, responseType="MISSING_AUTHENTICATION_TOKEN")
+    apis.delete_gateway_response(restApiId=api_id, responseType="DEFAULT_4XX")
+    # Deleted, but the stage keeps what was deployed until the next deployment.
+    assert send(server.endpoint, "GET", invoke_url(server, api_id, "/prod/x")).status == 404
+    apis.create_deployment(restApiId=api_id, stageName="prod")
+    again = send(server.endpoint, "GET", invoke_url(server, api_id, "/prod/x"))
+    assert (again.status, again.json()) == (403, {"message": "Missing Authentication Token"})

@@ -36,7 +36,7 @@ from sandlot.protocol import ServiceError
 from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse, json_response
 from sandlot.services import http_events, http_proxy
 from sandlot.services import http_routes as routing
-from sandlot.services.apigateway import integrations
+from sandlot.services.apigateway import integrations, models
 from sandlot.services.apigateway.authorization import (
     Grant,
     LambdaAuthorizers,
@@ -52,8 +52,34 @@ _STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_.:/?#&=,-]+)\}")
 _STATIC_HEADER = re.compile(r"^'(.*)'$", re.S)
 
 
+# x-amzn-ErrorType of sandlot's own error answers → the gateway response type.
+_GATEWAY_RESPONSE_TYPES = {
+    "MissingAuthenticationTokenException": "MISSING_AUTHENTICATION_TOKEN",
+    "UnauthorizedException": "UNAUTHORIZED",
+    "AccessDeniedException": "ACCESS_DENIED",
+    "AuthorizerConfigurationException": "AUTHORIZER_CONFIGURATION_ERROR",
+    "ForbiddenException": "INVALID_API_KEY",
+    "TooManyRequestsException": "THROTTLED",
+    "LimitExceededException": "QUOTA_EXCEEDED",
+    "BadRequestException": "BAD_REQUEST_BODY",  # or _PARAMETERS, by its message
+    "UnsupportedMediaTypeException": "UNSUPPORTED_MEDIA_TYPE",
+    "IntegrationTimeoutException": "INTEGRATION_TIMEOUT",
+    "InternalServerErrorException": "API_CONFIGURATION_ERROR",
+}
+_ERROR_TYPES = {"BAD_REQUEST_PARAMETERS": "BadRequestException",
+                "BAD_REQUEST_BODY": "BadRequestException",
+                "API_CONFIGURATION_ERROR": "InternalServerErrorException"}  # fmt: skip
+
+
 def _message(status: int, text: str) -> DataPlaneResponse:
     return json_response(status, {"message": text})
+
+
+def _message_of(response: DataPlaneResponse) -> str:
+    try:
+        return str(json.loads(response.body).get("message"))
+    except (ValueError, AttributeError):
+        return response.body.decode("utf-8", "replace")
 
 
 @dataclass
@@ -62,6 +88,9 @@ class _Stage:
     routes: list[routing.Route]  # (METHOD /path) → (resource, method)
     authorizers: dict[str, Doc]
     policy: str | None  # the API's resource policy (JSON) when the stage was deployed
+    models: dict[str, Doc]  # by name
+    validators: dict[str, Doc]  # by id
+    gateway_responses: dict[str, Doc]  # by response type
 
 
 @dataclass
@@ -99,14 +128,38 @@ class DataPlaneOperations(KeyOperations):
         if api is None or stage_name not in api.stages:
             return _message(403, "Forbidden")
         stage = api.stages[stage_name]
-        path = "/" + rest
+        request_id = str(uuid.uuid4())
+        context = {"requestId": request_id, "stage": stage_name, "apiId": request.target,
+                   "httpMethod": request.method, "path": request.path}  # fmt: skip
+        response = await self._serve(request, api, stage, stage_name, "/" + rest, context)
+        error_type = next((v for k, v in response.headers if k.lower() == "x-amzn-errortype"), "")
+        kind = _GATEWAY_RESPONSE_TYPES.get(error_type)
+        if kind is not None and stage.gateway_responses:
+            # The API's gateway responses customise sandlot's own error answers.
+            message = _message_of(response)
+            if error_type == "BadRequestException" and message != "Invalid request body":
+                kind = "BAD_REQUEST_PARAMETERS"
+            kept = [(k, v) for k, v in response.headers if k.lower() == "x-amzn-errortype"]
+            response = models.gateway_response(
+                kind, response.status, message, stage.gateway_responses, context,
+                stage.doc.get("variables") or {},
+            )  # fmt: skip
+            response.headers.extend(kept)
+        response.headers.append(("x-amzn-RequestId", request_id))
+        return response
+
+    async def _serve(
+        self, request: DataPlaneRequest, api: _Api, stage: _Stage, stage_name: str, path: str,
+        context: dict,
+    ) -> DataPlaneResponse:  # fmt: skip
         selected = routing.select(stage.routes, request.method, path)
         if selected is None:
             return json_response(403, {"message": "Missing Authentication Token"},
                                  [("x-amzn-ErrorType", "MissingAuthenticationTokenException")])  # fmt: skip
         route, path_parameters = selected
         resource, method = route.value  # type: ignore[misc]
-        request_id = str(uuid.uuid4())
+        request_id = context["requestId"]
+        context["resourcePath"] = resource["path"]
         event = http_events.event_v1(
             request,
             resource=resource["path"],
@@ -125,7 +178,6 @@ class DataPlaneOperations(KeyOperations):
             api, stage, method, request, event, prefix + request.method + path
         )
         if isinstance(outcome, DataPlaneResponse):
-            outcome.headers.append(("x-amzn-RequestId", request_id))
             return outcome
         if method.get("apiKeyRequired"):
             if api.key_source == "AUTHORIZER":
@@ -134,12 +186,19 @@ class DataPlaneOperations(KeyOperations):
                 key = request.header("x-api-key")
             refused = self.meter(api.account, api.region, request.target, stage_name, key)
             if refused is not None:
-                refused.headers.append(("x-amzn-RequestId", request_id))
                 return refused
             event["requestContext"]["identity"]["apiKey"] = key
             event["requestContext"]["identity"]["apiKeyId"] = self.key_id(
                 api.account, api.region, key
             )
+        invalid = models.validate(
+            request, method, stage.validators.get(method.get("requestValidatorId") or ""),
+            stage.models, path_parameters, dict(parse_qsl(request.query, keep_blank_values=True)),
+        )  # fmt: skip
+        if invalid is not None:
+            kind, message = invalid
+            return json_response(400 if kind.startswith("BAD") else 500, {"message": message},
+                                 [("x-amzn-ErrorType", _ERROR_TYPES[kind])])  # fmt: skip
         integration = method.get("methodIntegration") or {}
         kind = integration.get("type")
         if kind == "AWS_PROXY":
@@ -167,7 +226,6 @@ class DataPlaneOperations(KeyOperations):
             log.warning("REST API %s: %s %s has no integration sandlot serves",
                         request.target, request.method, resource["path"])  # fmt: skip
             response = _message(500, "Internal server error")
-        response.headers.append(("x-amzn-RequestId", request_id))
         return response
 
     async def _authorize(
@@ -229,7 +287,8 @@ class DataPlaneOperations(KeyOperations):
         only that policy can allow (``explicit_only``: only its explicit Deny refuses)."""
         principal = request.principal if signed else Principal.anonymous(api.account)
         if principal is None:
-            return _message(403, "Missing Authentication Token")
+            return json_response(403, {"message": "Missing Authentication Token"},
+                                 [("x-amzn-ErrorType", "MissingAuthenticationTokenException")])  # fmt: skip
         context = event["requestContext"]
         decision = self.platform.authorizer.decide(
             principal,
@@ -253,11 +312,12 @@ class DataPlaneOperations(KeyOperations):
             return None
         explicit = decision.outcome == Outcome.EXPLICIT_DENY
         kind_of_denial = " with an explicit deny" if explicit else ""
-        return _message(
+        return json_response(
             403,
-            f"User: {principal.arn} is not authorized to perform: execute-api:Invoke on "
-            f"resource: {method_arn}{kind_of_denial}",
-        )
+            {"message": f"User: {principal.arn} is not authorized to perform: "
+                        f"execute-api:Invoke on resource: {method_arn}{kind_of_denial}"},
+            [("x-amzn-ErrorType", "AccessDeniedException")],
+        )  # fmt: skip
 
     async def _lambda_proxy(
         self, api: _Api, stage: _Stage, integration: Doc, event: dict, source_arn: str,
@@ -317,7 +377,13 @@ class DataPlaneOperations(KeyOperations):
                     for a in deployment.get("_authorizers", [])
                 }
                 stages[stage["stageName"]] = _Stage(
-                    stage, routing.compile_routes(routes), authorizers, deployment.get("_policy")
+                    stage,
+                    routing.compile_routes(routes),
+                    authorizers,
+                    deployment.get("_policy"),
+                    deployment.get("_models") or {},
+                    deployment.get("_validators") or {},
+                    deployment.get("_gateway_responses") or {},
                 )
             api = _Api(
                 row["account"],

@@ -50,8 +50,13 @@ _PROVIDERS = {"states": "stepfunctions"}
 _JSON_SERVICES = ("states", "dynamodb")
 
 
+# AWS's x-amzn-ErrorType of API Gateway's own failures (gateway responses select by it).
+_ERROR_TYPES = {415: "UnsupportedMediaTypeException", 504: "IntegrationTimeoutException"}
+
+
 def _failed(status: int = 500, text: str = "Internal server error") -> DataPlaneResponse:
-    return json_response(status, {"message": text})
+    kind = _ERROR_TYPES.get(status, "InternalServerErrorException")
+    return json_response(status, {"message": text}, [("x-amzn-ErrorType", kind)])
 
 
 @dataclass

@@ -5,9 +5,9 @@ resources, methods, integrations and their responses (``resources.py``), authori
 (``authorizers.py``; running them: ``authorization.py``), the data plane
 (``dataplane.py``), API keys and usage plans (``keys.py``), GetExport (``export.py``),
 custom domain names and base path mappings (``domains.py``); ``openapi.py`` plans
-``ImportRestApi``/``PutRestApi``. What is not served yet (models, request validators,
-gateway responses, ``AWS``/``HTTP`` integrations with mapping templates…) answers 501,
-never a fake success.
+``ImportRestApi``/``PutRestApi``. Models, request validators and gateway responses
+live in ``models.py``, non-proxy integrations and their Velocity templates in
+``integrations.py``/``vtl.py``. What is not served yet answers 501, never a fake success.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from sandlot.services.apigateway.dataplane import DataPlaneOperations
 from sandlot.services.apigateway.domains import RestDomainOperations
 from sandlot.services.apigateway.export import ExportOperations
 from sandlot.services.apigateway.keys import KeyOperations
+from sandlot.services.apigateway.models import ModelOperations
 from sandlot.services.apigateway.openapi import Plan, read_definition
 from sandlot.services.apigateway.resources import ResourceOperations
 from sandlot.services.apigateway.schema import APIS, ITEMS
@@ -68,6 +69,7 @@ class RestApiProvider(
     AuthorizerOperations,
     KeyOperations,
     ExportOperations,
+    ModelOperations,
 ):
     # == APIs ==============================================================================
 
@@ -206,6 +208,7 @@ class RestApiProvider(
             "_snapshot": resources,
             "_authorizers": self._items(api_id, "authorizer"),
             "_policy": doc.get("policy"),
+            **self.deployment_extras(api_id),
         }
         if params.get("description"):
             deployment["description"] = params["description"]
