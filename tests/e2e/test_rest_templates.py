@@ -388,3 +388,25 @@ def test_models_request_validators_and_gateway_responses(server, apis):
     apis.create_deployment(restApiId=api_id, stageName="prod")
     again = send(server.endpoint, "GET", invoke_url(server, api_id, "/prod/x"))
     assert (again.status, again.json()) == (403, {"message": "Missing Authentication Token"})
+
+
+def test_test_invoke_method_runs_the_undeployed_method(apis):
+    api_id = apis.create_rest_api(name=unique("test-invoke"))["id"]
+    key = _method(apis, api_id, "echo")
+    apis.update_method(**key, patchOperations=[
+        {"op": "replace", "path": "/authorizationType", "value": "AWS_IAM"}])  # fmt: skip
+    apis.put_integration(**key, type="MOCK", requestTemplates={
+        "application/json": '{"statusCode": $input.params("code")}'})  # fmt: skip
+    apis.put_integration_response(**key, statusCode="200", responseTemplates={
+        "application/json": '{"who": "$input.params(\'who\')", "v": "$stageVariables.v",'
+                            ' "stage": "$context.stage"}'},
+        responseParameters={"method.response.header.X-Mode": "'test'"})  # fmt: skip
+    got = apis.test_invoke_method(**key, pathWithQueryString="/echo?code=200&who=ann",
+                                  headers={"Content-Type": "application/json"},
+                                  stageVariables={"v": "7"})  # fmt: skip
+    assert got["status"] == 200, got
+    assert json.loads(got["body"]) == {"who": "ann", "v": "7", "stage": "test-invoke-stage"}
+    assert got["headers"]["X-Mode"] == "test"
+    assert "Method completed with status: 200" in got["log"]
+    missing = error_of(apis.test_invoke_method, **{**key, "httpMethod": "PUT"})
+    assert missing["Code"] == "NotFoundException"

@@ -25,6 +25,7 @@ import http.client
 import json
 import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote
@@ -42,7 +43,7 @@ from sandlot.services.apigateway.authorization import (
     LambdaAuthorizers,
     configuration_error,
 )
-from sandlot.services.apigateway.base import Doc, function_of
+from sandlot.services.apigateway.base import Doc, function_of, not_found
 from sandlot.services.apigateway.keys import KeyOperations
 from sandlot.services.apigateway.schema import APIS
 
@@ -118,6 +119,53 @@ class DataPlaneOperations(KeyOperations):
             return None
         return ResourcePolicy(stage.policy, api.account)
 
+    async def test_invoke_method(self, ctx, params: dict) -> dict:
+        """The method as it is now (not as deployed), without authorization or API key,
+        on a ``test-invoke-stage`` with the given stage variables."""
+        api_id = params["restApiId"]
+        doc = self._api(ctx, api_id)
+        resource = self._existing(ctx, api_id, "resource", params["resourceId"])
+        verb = params["httpMethod"].upper()
+        method = (resource.get("resourceMethods") or {}).get(verb)
+        if method is None:
+            raise not_found("Invalid Method identifier specified")
+        target, _, query = (params.get("pathWithQueryString") or resource["path"]).partition("?")
+        headers = [(k.lower(), str(v)) for k, v in (params.get("headers") or {}).items()]
+        for name, values in (params.get("multiValueHeaders") or {}).items():
+            headers.extend((name.lower(), str(v)) for v in values)
+        name = "test-invoke-stage"
+        request = DataPlaneRequest(
+            api_id, "GET" if verb == "ANY" else verb, f"/{name}{target}", query, headers,
+            (params.get("body") or "").encode(), "test-invoke-source-ip", True,
+            f"{api_id}.execute-api.{ctx.region}.amazonaws.com", ctx.region,
+        )  # fmt: skip
+        extras = self.deployment_extras(api_id)
+        stage = _Stage(
+            {"stageName": name, "variables": params.get("stageVariables") or {}},
+            routing.compile_routes([(f"{verb} {resource['path']}", (resource, method))]),
+            {}, None, extras["_models"], extras["_validators"], {},
+        )  # fmt: skip
+        api = _Api(ctx.account_id, ctx.region, doc.get("binaryMediaTypes") or [], {name: stage},
+                   doc.get("apiKeySource") or "HEADER")  # fmt: skip
+        request_id = str(uuid.uuid4())
+        context = {"requestId": request_id, "stage": name, "apiId": api_id, "httpMethod": verb,
+                   "path": request.path}  # fmt: skip
+        started = time.monotonic()
+        response = await self._serve(request, api, stage, name, target, context, authorize=False)
+        latency = int((time.monotonic() - started) * 1000)
+        multi: dict[str, list[str]] = {}
+        for key, value in response.headers:
+            multi.setdefault(key, []).append(value)
+        body = response.body.decode("utf-8", "replace")
+        log_text = (f"Execution log for request {request_id}\n"
+                    f"Starting execution for request: {request_id}\n"
+                    f"HTTP Method: {verb}, Resource Path: {target}\n"
+                    f"Method response body after transformations: {body}\n"
+                    f"Method completed with status: {response.status}\n")  # fmt: skip
+        return {"status": response.status, "body": body,
+                "headers": {k: v[-1] for k, v in multi.items()}, "multiValueHeaders": multi,
+                "log": log_text, "latency": latency}  # fmt: skip
+
     def serves(self, api_id: str) -> bool:
         """Whether ``api_id`` is a REST API (the gateway asks before the HTTP APIs)."""
         return self._compile(api_id) is not None
@@ -150,8 +198,10 @@ class DataPlaneOperations(KeyOperations):
 
     async def _serve(
         self, request: DataPlaneRequest, api: _Api, stage: _Stage, stage_name: str, path: str,
-        context: dict,
+        context: dict, *, authorize: bool = True,
     ) -> DataPlaneResponse:  # fmt: skip
+        """One request on a stage; ``authorize`` False (TestInvokeMethod) skips the
+        method's authorization and API key, as AWS's test invocations do."""
         selected = routing.select(stage.routes, request.method, path)
         if selected is None:
             return json_response(403, {"message": "Missing Authentication Token"},
@@ -174,12 +224,14 @@ class DataPlaneOperations(KeyOperations):
             rest=(resource["id"], request.path, api.binary_types),
         )
         prefix = f"arn:aws:execute-api:{api.region}:{api.account}:{request.target}/{stage_name}/"
-        outcome = await self._authorize(
-            api, stage, method, request, event, prefix + request.method + path
-        )
+        outcome = None
+        if authorize:
+            outcome = await self._authorize(
+                api, stage, method, request, event, prefix + request.method + path
+            )
         if isinstance(outcome, DataPlaneResponse):
             return outcome
-        if method.get("apiKeyRequired"):
+        if method.get("apiKeyRequired") and authorize:
             if api.key_source == "AUTHORIZER":
                 key = outcome.usage_key if outcome is not None else None
             else:
