@@ -410,3 +410,53 @@ def test_test_invoke_method_runs_the_undeployed_method(apis):
     assert "Method completed with status: 200" in got["log"]
     missing = error_of(apis.test_invoke_method, **{**key, "httpMethod": "PUT"})
     assert missing["Code"] == "NotFoundException"
+
+
+def test_openapi_models_validators_and_gateway_responses(server, apis):
+    mock = {"type": "mock", "requestTemplates": {"application/json": '{"statusCode": 200}'},
+            "responses": {"default": {"statusCode": "200",
+                                      "responseTemplates": {"application/json": '"ok"'}}}}  # fmt: skip
+    definition = {
+        "openapi": "3.0.1", "info": {"title": unique("oas-valid"), "version": "1"},
+        "x-amazon-apigateway-request-validators": {
+            "all": {"validateRequestBody": True, "validateRequestParameters": True}},
+        "x-amazon-apigateway-request-validator": "all",
+        "x-amazon-apigateway-gateway-responses": {
+            "BAD_REQUEST_BODY": {"statusCode": 422, "responseTemplates": {
+                "application/json": '{"bad": "$context.error.validationErrorString"}'},
+                "responseParameters": {"gatewayresponse.header.X-Bad": "'body'"}}},
+        "paths": {"/orders": {"post": {
+            "parameters": [{"name": "shop", "in": "query", "required": True}],
+            "requestBody": {"content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Order"}}}},
+            "responses": {"200": {"description": "ok"}},
+            "x-amazon-apigateway-integration": mock}}},
+        "components": {"schemas": {
+            "Order": {"type": "object", "required": ["item"],
+                      "properties": {"item": {"$ref": "#/components/schemas/Item"}}},
+            "Item": {"type": "object", "required": ["sku"],
+                     "properties": {"sku": {"type": "string"}}}}},
+    }  # fmt: skip
+    api_id = apis.import_rest_api(body=json.dumps(definition).encode())["id"]
+    assert sorted(m["name"] for m in apis.get_models(restApiId=api_id)["items"]) == [
+        "Item", "Order"]  # fmt: skip
+    apis.create_deployment(restApiId=api_id, stageName="prod")
+    url = invoke_url(server, api_id, "/prod/orders")
+    headers = {"Content-Type": "application/json"}
+    ok = send(server.endpoint, "POST", url + "?shop=1", body=b'{"item": {"sku": "a"}}',
+              headers=headers)  # fmt: skip
+    assert (ok.status, ok.json()) == (200, "ok")
+    no_shop = send(server.endpoint, "POST", url, body=b'{"item": {"sku": "a"}}', headers=headers)
+    assert (no_shop.status, no_shop.json()) == (
+        400, {"message": "Missing required request parameters: [shop]"})  # fmt: skip
+    nested = send(server.endpoint, "POST", url + "?shop=1", body=b'{"item": {}}', headers=headers)
+    assert nested.status == 422 and nested.header("X-Bad") == "body", nested.body
+
+    exported = json.loads(apis.get_export(
+        restApiId=api_id, stageName="prod", exportType="oas30",
+        parameters={"extensions": "apigateway"})["body"].read())  # fmt: skip
+    assert set(exported["components"]["schemas"]) == {"Item", "Order"}
+    assert exported["x-amazon-apigateway-request-validators"]["all"]["validateRequestBody"]
+    assert exported["paths"]["/orders"]["post"]["x-amazon-apigateway-request-validator"] == "all"
+    assert exported["x-amazon-apigateway-gateway-responses"]["BAD_REQUEST_BODY"]["statusCode"] == (
+        "422")  # fmt: skip

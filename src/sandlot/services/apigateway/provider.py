@@ -104,7 +104,8 @@ class RestApiProvider(
         with self.store.transaction():
             if overwrite:
                 self.store.delete_where(ITEMS, {"api_id": api_id, "kind": "resource"})
-                self.store.delete_where(ITEMS, {"api_id": api_id, "kind": "authorizer"})
+                for kind in ("authorizer", "model", "validator", "gatewayresponse"):
+                    self.store.delete_where(ITEMS, {"api_id": api_id, "kind": kind})
                 info = plan.document.get("info") or {}
                 if info.get("title"):
                     doc["name"] = str(info["title"])
@@ -118,6 +119,12 @@ class RestApiProvider(
     def _apply_plan(self, doc: Doc, plan: Plan, existing: list[Doc] = ()) -> None:
         for authorizer in plan.authorizers.values():
             self.add_authorizer(doc["id"], authorizer)
+        for model in plan.models.values():
+            self._save(doc["id"], "model", model["name"], model)
+        for validator in plan.validators.values():
+            self._save(doc["id"], "validator", validator["id"], validator)
+        for response in plan.gateway_responses.values():
+            self._save(doc["id"], "gatewayresponse", response["responseType"], response)
         self._build_resources(doc["id"], doc["rootResourceId"], plan.methods, existing)
 
     def update_rest_api(self, ctx: RequestContext, params: dict) -> dict:
