@@ -85,6 +85,9 @@ class JList(list):
     def contains(self, value) -> bool:
         return value in self
 
+    def get(self, index: int):
+        return self[int(index)]
+
     def add(self, value) -> bool:
         self.append(value)
         return True
@@ -142,7 +145,8 @@ _STEP = re.compile(
 def jsonpath(document: Any, path: str) -> Any:
     """The value at ``path`` (``$``, ``.name``, ``['name']``, ``[n]``, ``[*]``, ``.*``,
     ``..name``): one value, or a list for wildcards and deep scans; None when absent."""
-    path = path.strip()
+    # `..name` / `..*` as the deep scan then the `.name` / `.*` step.
+    path = re.sub(r"\.\.(?=[A-Za-z_$@*])", "...", path.strip())
     if not path.startswith("$"):
         raise TemplateError(f"Invalid JSONPath: {path}")
     values, many, position, deep = [document], False, 1, False
