@@ -24,11 +24,10 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import re
 import time
 import uuid
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl
 
 from sandlot.iam.authorizer import ResourcePolicy
 from sandlot.iam.policy import Outcome
@@ -48,9 +47,6 @@ from sandlot.services.apigateway.keys import KeyOperations
 from sandlot.services.apigateway.schema import APIS
 
 log = logging.getLogger("sandlot.apigateway")
-
-_STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_.:/?#&=,-]+)\}")
-_STATIC_HEADER = re.compile(r"^'(.*)'$", re.S)
 
 
 # x-amzn-ErrorType of sandlot's own error answers → the gateway response type.
@@ -376,7 +372,9 @@ class DataPlaneOperations(KeyOperations):
         request_id: str,
     ) -> DataPlaneResponse:  # fmt: skip
         variables = stage.doc.get("variables") or {}
-        uri = _STAGE_VARIABLE.sub(lambda m: variables.get(m[1], ""), integration.get("uri", ""))
+        uri = integrations.STAGE_VARIABLE.sub(
+            lambda m: variables.get(m[1], ""), integration.get("uri", "")
+        )
         function = function_of(uri)
         if not function:
             log.warning(
@@ -459,25 +457,8 @@ async def _http_proxy(
     (``integration.request.path.x`` ← ``method.request.path.y``; unmapped ones by the
     same name), header and query string mappings added; 504 ``Endpoint request timed
     out`` after ``timeoutInMillis``."""
-    uri = _STAGE_VARIABLE.sub(lambda m: variables.get(m[1], ""), integration.get("uri", ""))
-    values = dict(path_parameters)
     headers = [(k, v) for k, v in request.headers if k.lower() not in http_proxy.HOP_BY_HOP]
-    extra_query = []
-    for target, source in (integration.get("requestParameters") or {}).items():
-        value = _mapped(str(source), request, path_parameters)
-        if value is None:
-            continue
-        kind, _, name = target.removeprefix("integration.request.").partition(".")
-        if kind == "path":
-            values[name] = value
-        elif kind == "header":
-            headers = [(k, v) for k, v in headers if k.lower() != name.lower()]
-            headers.append((name, value))
-        elif kind == "querystring":
-            extra_query.append(f"{quote(name)}={quote(value)}")
-    uri = http_proxy.fill(uri, values)
-    if extra_query:
-        uri += ("&" if "?" in uri else "?") + "&".join(extra_query)
+    uri, headers = integrations.endpoint(integration, request, path_parameters, variables, headers)
     method = str(integration.get("httpMethod") or "ANY")
     method = request.method if method == "ANY" else method
     try:
@@ -489,23 +470,6 @@ async def _http_proxy(
     except (OSError, http.client.HTTPException) as error:
         log.warning("REST API: HTTP_PROXY to %s failed: %s", uri, error)
         return _message(500, "Internal server error")
-
-
-def _mapped(source: str, request: DataPlaneRequest, path_parameters: dict[str, str]) -> str | None:
-    """A request parameter mapping's value: ``'literal'``, or a method request's path,
-    header or query string parameter."""
-    literal = _STATIC_HEADER.match(source)
-    if literal is not None:
-        return literal[1]
-    kind, _, name = source.removeprefix("method.request.").partition(".")
-    if kind == "path":
-        return path_parameters.get(name)
-    if kind == "header":
-        return request.header(name)
-    if kind == "querystring":
-        found = [v for k, v in parse_qsl(request.query, keep_blank_values=True) if k == name]
-        return found[-1] if found else None
-    return None
 
 
 def _input_params(request: DataPlaneRequest, path_parameters: dict[str, str]) -> dict:

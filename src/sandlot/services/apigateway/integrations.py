@@ -31,7 +31,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
@@ -44,6 +44,7 @@ from sandlot.services.apigateway.base import Doc, function_of
 log = logging.getLogger("sandlot.apigateway")
 
 _STATIC = re.compile(r"^'(.*)'$", re.S)
+STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_.:/?#&=,-]+)\}")
 _SERVICE_URI = re.compile(r"^arn:aws:apigateway:([a-z0-9-]+):([a-z0-9.-]+):(path|action)/(.+)$")
 # The URI's service names for sandlot's providers' names, where they differ.
 _PROVIDERS = {"states": "stepfunctions"}
@@ -138,12 +139,15 @@ async def run(platform, integration: Doc, call: Call) -> DataPlaneResponse:
 async def _http(integration: Doc, call: Call, body: str, context: dict):
     """The (templated) body to the integration's URI with its method; the answer's
     status selects the integration response."""
-    uri = str(integration.get("uri") or "")
-    for name, value in call.params.get("path", {}).items():
-        uri = uri.replace("{" + name + "}", value)
+    # A non-proxy request carries only the mapped headers (and the overrides).
     headers = [("Content-Type", call.request.header("content-type") or "application/json")]
-    for name, value in (context.get("requestOverride", {}).get("header") or {}).items():
-        headers.append((name, str(value)))
+    overrides = context.get("requestOverride") or {}
+    path_parameters = {**call.params.get("path", {}), **(overrides.get("path") or {})}
+    uri, headers = endpoint(integration, call.request, path_parameters, call.stage_variables,
+                            headers, dict(overrides.get("querystring") or {}))  # fmt: skip
+    for name, value in (overrides.get("header") or {}).items():
+        headers = [(k, v) for k, v in headers if k.lower() != str(name).lower()]
+        headers.append((str(name), str(value)))
     method = str(integration.get("httpMethod") or call.request.method)
     method = call.request.method if method == "ANY" else method
     forwarded = dataclasses.replace(call.request, body=body.encode(), query="")
@@ -159,6 +163,56 @@ async def _http(integration: Doc, call: Call, body: str, context: dict):
         return _failed()
     return Answer(answered.status, answered.body.decode("utf-8", "replace"),
                   {k.lower(): v for k, v in answered.headers})  # fmt: skip
+
+
+def endpoint(
+    integration: Doc,
+    request: DataPlaneRequest,
+    path_parameters: dict[str, str],
+    variables: dict[str, str],
+    headers: list[tuple[str, str]],
+    query: dict[str, str] | None = None,
+) -> tuple[str, list[tuple[str, str]]]:
+    """An HTTP integration's URL and headers: stage variables substituted, its
+    ``{name}`` path variables filled as ``requestParameters`` map them
+    (``integration.request.path.x`` ← ``method.request.path.y``; unmapped ones by the
+    same name), header and query string mappings (and ``query``) added."""
+    uri = STAGE_VARIABLE.sub(lambda m: variables.get(m[1], ""), integration.get("uri", ""))
+    values = dict(path_parameters)
+    extra_query = [f"{quote(k)}={quote(str(v))}" for k, v in (query or {}).items()]
+    for target, source in (integration.get("requestParameters") or {}).items():
+        value = mapped(str(source), request, path_parameters)
+        if value is None:
+            continue
+        kind, _, name = target.removeprefix("integration.request.").partition(".")
+        if kind == "path":
+            values[name] = value
+        elif kind == "header":
+            headers = [(k, v) for k, v in headers if k.lower() != name.lower()]
+            headers.append((name, value))
+        elif kind == "querystring":
+            extra_query.append(f"{quote(name)}={quote(value)}")
+    uri = http_proxy.fill(uri, values)
+    if extra_query:
+        uri += ("&" if "?" in uri else "?") + "&".join(extra_query)
+    return uri, headers
+
+
+def mapped(source: str, request: DataPlaneRequest, path_parameters: dict[str, str]) -> str | None:
+    """A request parameter mapping's value: ``'literal'``, or a method request's path,
+    header or query string parameter."""
+    literal = _STATIC.match(source)
+    if literal is not None:
+        return literal[1]
+    kind, _, name = source.removeprefix("method.request.").partition(".")
+    if kind == "path":
+        return path_parameters.get(name)
+    if kind == "header":
+        return request.header(name)
+    if kind == "querystring":
+        found = [v for k, v in parse_qsl(request.query, keep_blank_values=True) if k == name]
+        return found[-1] if found else None
+    return None
 
 
 def _principal(platform, integration: Doc, call: Call) -> Principal | DataPlaneResponse | None:
