@@ -460,3 +460,39 @@ def test_openapi_models_validators_and_gateway_responses(server, apis):
     assert exported["paths"]["/orders"]["post"]["x-amazon-apigateway-request-validator"] == "all"
     assert exported["x-amazon-apigateway-gateway-responses"]["BAD_REQUEST_BODY"]["statusCode"] == (
         "422")  # fmt: skip
+
+
+REVERSER = """
+import base64
+
+def handler(event, context):
+    raw = base64.b64decode(event["data"])
+    return base64.b64encode(raw[::-1]).decode()
+"""
+
+
+def test_content_handling_binary_through_a_function(server, apis, client):
+    lam = client("lambda")
+    name = unique("apigw-reverser")
+    create_function(lam, name, {"app.py": REVERSER})
+    lam.add_permission(FunctionName=name, StatementId="apigw", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com",
+                       SourceArn=f"arn:aws:execute-api:{REGION}:{ACCOUNT}:*")  # fmt: skip
+    api_id = apis.create_rest_api(name=unique("binary"), binaryMediaTypes=["image/png"])["id"]
+    key = _method(apis, api_id, "flip")
+    apis.put_integration(
+        **key, type="AWS", integrationHttpMethod="POST", contentHandling="CONVERT_TO_TEXT",
+        uri=f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/"
+            f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}/invocations",
+        requestTemplates={"image/png": '{"data": "$input.body"}'},
+    )  # fmt: skip
+    apis.put_integration_response(**key, statusCode="200", contentHandling="CONVERT_TO_BINARY",
+                                  responseParameters={"method.response.header.Content-Type":
+                                                      "'image/png'"})  # fmt: skip
+    apis.create_deployment(restApiId=api_id, stageName="prod")
+    data = bytes(range(256))
+    flipped = send(server.endpoint, "POST", invoke_url(server, api_id, "/prod/flip"), body=data,
+                   headers={"Content-Type": "image/png"})  # fmt: skip
+    assert flipped.status == 200, flipped.body
+    assert flipped.body == data[::-1]
+    assert flipped.header("Content-Type") == "image/png"

@@ -24,6 +24,7 @@ answered in the query API's JSON form), and JSON-protocol services by
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import datetime
@@ -81,6 +82,7 @@ class Answer:
     body: str
     headers: dict[str, str]
     error: str | None = None  # a Lambda function error's errorMessage
+    raw: bytes | None = None  # the body's bytes, when the backend answered bytes (HTTP)
 
 
 def check_templates(templates: dict | None) -> str | None:
@@ -93,8 +95,12 @@ def check_templates(templates: dict | None) -> str | None:
 
 
 def _request_body(integration: Doc, call: Call) -> tuple[str, dict] | DataPlaneResponse:
-    """(the integration request's body, $context after the template) or a 415/500."""
-    body = call.request.body.decode("utf-8", "replace")
+    """(the integration request's body, $context after the template) or a 415/500.
+    ``contentHandling`` ``CONVERT_TO_TEXT`` hands a (binary) body on base64-encoded."""
+    if integration.get("contentHandling") == "CONVERT_TO_TEXT":
+        body = base64.b64encode(call.request.body).decode()
+    else:
+        body = call.request.body.decode("utf-8", "replace")
     templates = integration.get("requestTemplates") or {}
     content_type = (call.request.header("content-type") or "application/json").split(";")[0]
     template = templates.get(content_type.strip().lower())
@@ -162,7 +168,7 @@ async def _http(integration: Doc, call: Call, body: str, context: dict):
         log.warning("REST API: HTTP integration to %s failed: %s", uri, error)
         return _failed()
     return Answer(answered.status, answered.body.decode("utf-8", "replace"),
-                  {k.lower(): v for k, v in answered.headers})  # fmt: skip
+                  {k.lower(): v for k, v in answered.headers}, raw=answered.body)  # fmt: skip
 
 
 def endpoint(
@@ -380,6 +386,23 @@ def _respond(integration: Doc, call: Call, answer: Answer, context: dict) -> Dat
     content_type = "application/json"
     body = answer.body
     templates = chosen.get("responseTemplates") or {}
+    handling = chosen.get("contentHandling")
+    payload: bytes | None = None
+    if handling == "CONVERT_TO_BINARY":
+        # A base64 text answer (a function's) becomes the bytes; no template applies.
+        text = answer.body.strip()
+        if text.startswith('"'):  # a function's answer is a JSON string
+            with contextlib.suppress(ValueError):
+                text = str(json.loads(text))
+        try:
+            payload = base64.b64decode(text, validate=True)
+        except ValueError:
+            log.warning("REST API %s: unable to convert the response to binary", api_id)
+            return _failed()
+        templates = {}
+    elif handling == "CONVERT_TO_TEXT":
+        body = base64.b64encode(answer.raw if answer.raw is not None else body.encode()).decode()
+        answer = dataclasses.replace(answer, body=body)
     if templates:
         content_type = (
             "application/json" if "application/json" in templates else next(iter(templates))
@@ -408,8 +431,10 @@ def _respond(integration: Doc, call: Call, answer: Answer, context: dict) -> Dat
             status = int(str(override["status"]))
     for name, value in (override.get("header") or {}).items():
         headers[name] = str(value)
+    if payload is None:
+        payload = answer.raw if body is answer.body and answer.raw is not None else body.encode()
     pairs = [("Content-Type", headers.pop("Content-Type", content_type)), *headers.items()]
-    return DataPlaneResponse(status, pairs, body.encode())
+    return DataPlaneResponse(status, pairs, payload)
 
 
 def _response_value(source: str, answer: Answer) -> str | None:
