@@ -128,6 +128,28 @@ def test_step_functions_start_execution(server, apis, client):
     assert arn == machine.replace(":stateMachine:", ":execution:") + ":first"
     done = wait_done(sfn, arn)
     assert (done["status"], json.loads(done["output"])) == ("SUCCEEDED", {"x": [1, 2]})
+    # An Express machine answers StartSyncExecution with its output.
+    express = sfn.create_state_machine(
+        name=unique("apigw-express"), roleArn=states_role(iam), type="EXPRESS",
+        definition=json.dumps({"StartAt": "P", "States": {"P": {
+            "Type": "Pass", "Parameters": {"doubled.$": "States.MathAdd($.n, $.n)"},
+            "End": True}}}),
+    )["stateMachineArn"]  # fmt: skip
+    sync = _method(apis, api_id, "sync")
+    apis.put_integration(
+        **sync, type="AWS", integrationHttpMethod="POST",
+        uri=f"arn:aws:apigateway:{REGION}:states:action/StartSyncExecution",
+        credentials=_gateway_role(iam, ["states:StartSyncExecution"]),
+        requestTemplates={"application/json": '{"stateMachineArn": "' + express + '", '
+                          '"input": "$util.escapeJavaScript($input.body)"}'},
+    )  # fmt: skip
+    apis.put_integration_response(**sync, statusCode="200", responseTemplates={
+        "application/json": "#set($r = $input.path('$'))$r.status $r.output"})  # fmt: skip
+    apis.create_deployment(restApiId=api_id, stageName="prod")
+    synced = send(server.endpoint, "POST", invoke_url(server, api_id, "/prod/sync"),
+                  body=b'{"n": 21}')  # fmt: skip
+    assert synced.status == 200, synced.body
+    assert synced.body.decode() == 'SUCCEEDED {"doubled":42}'
     # The same name again: Step Functions' ExecutionAlreadyExists, selected as 4xx.
     again = send(server.endpoint, "POST", url, body=json.dumps({"x": 3}).encode())
     assert again.status == 400 and again.json()["__type"] == "ExecutionAlreadyExists", again.body
