@@ -473,6 +473,7 @@ def test_openapi_models_validators_and_gateway_responses(server, apis):
         400, {"message": "Missing required request parameters: [shop]"})  # fmt: skip
     nested = send(server.endpoint, "POST", url + "?shop=1", body=b'{"item": {}}', headers=headers)
     assert nested.status == 422 and nested.header("X-Bad") == "body", nested.body
+    assert nested.json() == {"bad": "['sku' is a required property]"}
 
     exported = json.loads(apis.get_export(
         restApiId=api_id, stageName="prod", exportType="oas30",

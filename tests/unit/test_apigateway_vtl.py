@@ -32,6 +32,7 @@ def render(template: str, body: str = BODY, context: dict | None = None) -> str:
         ("$input.params('id')$input.params('q')$input.params('x-up')", "71h"),
         ("$input.params().path.id", "7"),
         ('$util.escapeJavaScript("it\'s \\"q\\"")', 'it\\\'s \\"q\\"'),
+        ("$util.escapeJavaScript('a/b é')", "a\\/b \\u00E9"),
         ("$util.urlEncode('a b&c')", "a+b%26c"),
         ("$util.urlDecode('a+b%26c')", "a b&c"),
         ("$util.base64Encode('hi')|$util.base64Decode('aGk=')", "aGk=|hi"),

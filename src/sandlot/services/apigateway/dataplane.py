@@ -244,7 +244,7 @@ class DataPlaneOperations(KeyOperations):
             stage.models, path_parameters, dict(parse_qsl(request.query, keep_blank_values=True)),
         )  # fmt: skip
         if invalid is not None:
-            kind, message = invalid
+            kind, message, context["validationErrorString"] = invalid
             return json_response(400 if kind.startswith("BAD") else 500, {"message": message},
                                  [("x-amzn-ErrorType", _ERROR_TYPES[kind])])  # fmt: skip
         integration = method.get("methodIntegration") or {}

@@ -230,8 +230,9 @@ def validate(
     models: dict[str, Doc],
     path_parameters: dict[str, str],
     query: dict[str, str],
-) -> tuple[str, str] | None:
-    """(gateway response type, message) when the method's request validator refuses
+) -> tuple[str, str, str] | None:
+    """(gateway response type, message, validation detail for
+    ``$context.error.validationErrorString``) when the method's request validator refuses
     the request, else None."""
     if validator is None:
         return None
@@ -249,10 +250,8 @@ def validate(
             if not present:
                 missing.append(key)
         if missing:
-            return (
-                "BAD_REQUEST_PARAMETERS",
-                f"Missing required request parameters: [{', '.join(missing)}]",
-            )
+            message = f"Missing required request parameters: [{', '.join(missing)}]"
+            return "BAD_REQUEST_PARAMETERS", message, message
     if validator.get("validateRequestBody"):
         content_type = (request.header("content-type") or "application/json").split(";")[0]
         wanted = method.get("requestModels") or {}
@@ -262,11 +261,13 @@ def validate(
             try:
                 document = json.loads(request.body or b"null")
                 jsonschema.Draft4Validator(json.loads(model["schema"])).validate(document)
-            except (ValueError, jsonschema.ValidationError):
-                return "BAD_REQUEST_BODY", "Invalid request body"
+            except ValueError as error:
+                return "BAD_REQUEST_BODY", "Invalid request body", f"[{error}]"
+            except jsonschema.ValidationError as error:
+                return "BAD_REQUEST_BODY", "Invalid request body", f"[{error.message}]"
             except Exception as error:  # noqa: BLE001 - an unresolvable $ref and kin
                 log.warning("REST API model %s cannot validate: %s", name, error)
-                return "API_CONFIGURATION_ERROR", "Internal server error"
+                return "API_CONFIGURATION_ERROR", "Internal server error", ""
     return None
 
 
@@ -291,7 +292,8 @@ def gateway_response(
                if _STATIC.match(v)]  # fmt: skip
     templates = chosen.get("responseTemplates") or {"application/json": _DEFAULT_TEMPLATE}
     content_type = "application/json" if "application/json" in templates else next(iter(templates))
-    error = {"message": message, "messageString": json.dumps(message), "responseType": kind}
+    error = {"message": message, "messageString": json.dumps(message), "responseType": kind,
+             "validationErrorString": context.get("validationErrorString", "")}  # fmt: skip
     try:
         body, _ = vtl.render(templates[content_type] or "", body="", params={},
                              context={**context, "error": error},

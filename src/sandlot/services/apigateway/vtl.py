@@ -231,13 +231,19 @@ class Input:
         return ""
 
 
+_JS_ESCAPES = {'"': '\\"', "\\": "\\\\", "'": "\\'", "/": "\\/", "\b": "\\b",
+               "\n": "\\n", "\t": "\\t", "\f": "\\f", "\r": "\\r"}  # fmt: skip
+
+
 class Util:
     """``$util``."""
 
     @staticmethod
     def escapeJavaScript(text: Any) -> str:  # noqa: N802 - AWS's name
-        # JSON string escaping, then Java's escapeJavaScript quirk of escaping `'`.
-        return json.dumps(str(text), ensure_ascii=False)[1:-1].replace("'", "\\'")
+        # Java's StringEscapeUtils.escapeJavaScript, which API Gateway uses: `'` and `/`
+        # escaped too, other characters outside printable ASCII as upper-case \uXXXX.
+        return "".join(_JS_ESCAPES.get(c) or (c if " " <= c <= "~" else f"\\u{ord(c):04X}")
+                       for c in str(text))  # fmt: skip
 
     @staticmethod
     def parseJson(text: Any) -> Any:  # noqa: N802
