@@ -70,3 +70,11 @@ def test_runtime_errors_are_template_errors():
         render("$input.json('$.a')", body="not json")
     with pytest.raises(vtl.TemplateError):
         render("$input.json('a.b')")  # a JSONPath must start at $
+
+
+def test_loops_are_bounded():
+    assert render("#foreach($i in [1..1000])#end") == ""
+    with pytest.raises(vtl.TemplateError, match="limit is 1000"):
+        render("#foreach($i in [1..1001])#end")
+    with pytest.raises(vtl.TemplateError, match="iterations"):  # nested: bounded as a whole
+        render("#foreach($i in [1..1000])#foreach($j in [1..1000])#end#end")

@@ -285,6 +285,7 @@ def _compile(template: str) -> airspeed.Template:
         for name in _names(found.root_element):
             if name.startswith("_"):
                 raise TemplateError(f"Invalid reference name: {name}")
+        _limit_loops(found.root_element, set())
         if len(_COMPILED) > 512:
             _COMPILED.clear()
         _COMPILED[template] = found
@@ -309,6 +310,45 @@ def _names(element: Any, seen: set[int] | None = None) -> list[str]:
         elif isinstance(value, airspeed._Element):
             names.extend(_names(value, seen))
     return names
+
+
+# AWS's quota: a #foreach runs at most 1,000 times; sandlot also bounds a whole render
+# (nested loops) so a template cannot hold the event loop.
+FOREACH_LIMIT = 1000
+RENDER_ITERATIONS = 100_000
+
+
+class _Limited:
+    """A #foreach's value, counted against the loop's and the render's budgets."""
+
+    def __init__(self, value) -> None:
+        self.value = value
+
+    def calculate(self, namespace, loader):
+        iterable = self.value.calculate(namespace, loader)
+        try:
+            size = len(iterable)
+        except TypeError:
+            return iterable  # airspeed reports what is not iterable
+        if size > FOREACH_LIMIT:
+            raise TemplateError(f"#foreach over {size} items: the limit is {FOREACH_LIMIT}")
+        budget = namespace["_budget"]
+        budget[0] -= size
+        if budget[0] < 0:
+            raise TemplateError(f"the template ran more than {RENDER_ITERATIONS} iterations")
+        return iterable
+
+
+def _limit_loops(element: Any, seen: set[int]) -> None:
+    if id(element) in seen or not hasattr(element, "__dict__"):
+        return
+    seen.add(id(element))
+    if isinstance(element, airspeed.ForeachDirective) and not isinstance(element.value, _Limited):
+        element.value = _Limited(element.value)
+    for value in vars(element).values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, airspeed._Element):
+                _limit_loops(item, seen)
 
 
 def check(template: str) -> str | None:
@@ -338,6 +378,7 @@ def render(
         "util": Util(),
         "context": ctx,
         "stageVariables": JMap(stage_variables),
+        "_budget": [RENDER_ITERATIONS],  # templates cannot name it (no `_` names)
     }
     try:
         output = _compile(template).merge(namespace)
