@@ -155,7 +155,7 @@ def test_step_functions_start_execution(server, apis, client):
     assert again.status == 400 and again.json()["__type"] == "ExecutionAlreadyExists", again.body
 
 
-def test_dynamodb_put_item(server, apis, client):
+def test_dynamodb_put_item_and_get_item(server, apis, client):
     ddb, iam = client("dynamodb"), client("iam")
     table = unique("apigw-t")
     ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
@@ -177,6 +177,21 @@ def test_dynamodb_put_item(server, apis, client):
     )  # fmt: skip
     apis.put_integration_response(**key, statusCode="201", responseTemplates={
         "application/json": '{"id": "$context.requestId"}'})  # fmt: skip
+    root = apis.get_resources(restApiId=api_id)["items"]
+    items = next(r["id"] for r in root if r["path"] == "/items")
+    one = apis.create_resource(restApiId=api_id, parentId=items, pathPart="{id}")["id"]
+    get = dict(restApiId=api_id, resourceId=one, httpMethod="GET")
+    apis.put_method(**get, authorizationType="NONE")
+    apis.put_integration(
+        **get, type="AWS", integrationHttpMethod="POST",
+        uri=f"arn:aws:apigateway:{REGION}:dynamodb:action/GetItem",
+        credentials=_gateway_role(iam, ["dynamodb:GetItem"]),
+        requestTemplates={"application/json": '{"TableName": "' + table + '", "Key": {"id": '
+                          '{"S": "$input.params(\'id\')"}}}'},
+    )  # fmt: skip
+    apis.put_integration_response(**get, statusCode="200", responseTemplates={
+        "application/json": "#set($i = $input.path('$.Item'))"
+                            '{"name": "$util.escapeJavaScript($i.name.S)", "n": $i.count.N}'})  # fmt: skip
     apis.create_deployment(restApiId=api_id, stageName="dev", variables={"color": "blue"})
 
     body = json.dumps({"name": 'say "hi"', "tags": ["a", "b", "c"]})
@@ -189,6 +204,8 @@ def test_dynamodb_put_item(server, apis, client):
     item = ddb.get_item(TableName=table, Key={"id": {"S": item_id}})["Item"]
     assert item == {"id": {"S": item_id}, "name": {"S": 'say "hi"'}, "count": {"N": "3"},
                     "stage": {"S": "dev"}, "color": {"S": "blue"}}  # fmt: skip
+    got = send(server.endpoint, "GET", invoke_url(server, api_id, f"/dev/items/{item_id}"))
+    assert (got.status, got.json()) == (200, {"name": 'say "hi"', "n": 3}), got.body
 
 
 def test_lambda_non_proxy_templates_and_selection_pattern(server, apis, client):
