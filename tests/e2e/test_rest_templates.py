@@ -62,7 +62,9 @@ def test_sqs_send_message_with_a_form_template(server, apis, client):
     denied = _gateway_role(iam, [])
     api_id = apis.create_rest_api(name=unique("sqs"))["id"]
     uri = f"arn:aws:apigateway:{REGION}:sqs:path/{ACCOUNT}/{queue}"
-    template = "Action=SendMessage&MessageBody=$util.urlEncode($input.body)"
+    template = ("Action=SendMessage&MessageBody=$util.urlEncode($input.body)"
+                "&MessageAttribute.1.Name=stage&MessageAttribute.1.Value.DataType=String"
+                "&MessageAttribute.1.Value.StringValue=$context.stage")  # fmt: skip
     for path, role in (("send", allowed), ("denied", denied)):
         key = _method(apis, api_id, path)
         apis.put_integration(
@@ -85,8 +87,10 @@ def test_sqs_send_message_with_a_form_template(server, apis, client):
                 headers={"Content-Type": "application/json"})  # fmt: skip
     assert sent.status == 200, sent.body
     message_id = sent.json()["id"]
-    got = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=2)["Messages"]
+    got = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=2,
+                              MessageAttributeNames=["All"])["Messages"]  # fmt: skip
     assert [(m["MessageId"], m["Body"]) for m in got] == [(message_id, body)]
+    assert got[0]["MessageAttributes"]["stage"]["StringValue"] == "prod"
     # The role without sqs:SendMessage: SQS refuses it, the 4xx pattern maps the answer.
     refused = send(server.endpoint, "POST", invoke_url(server, api_id, "/prod/denied"),
                    body=body.encode(), headers={"Content-Type": "application/json"})  # fmt: skip

@@ -28,16 +28,19 @@ import base64
 import contextlib
 import dataclasses
 import datetime
+import functools
 import json
 import logging
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
 from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse, json_response
+from sandlot.protocol.http import HttpRequest
 from sandlot.protocol.models import service_model
+from sandlot.protocol.parser import RequestParser
 from sandlot.services import http_proxy
 from sandlot.services.apigateway import vtl
 from sandlot.services.apigateway.base import Doc, function_of
@@ -315,38 +318,42 @@ async def _invoke(platform, principal: Principal, call: Call, service: str, oper
 async def _sqs(platform, principal: Principal, call: Call, path: str, body: str) -> Answer:
     """SQS's query API as API Gateway calls it: ``Action=SendMessage&MessageBody=…`` to
     the queue ``<account>/<name>``, answered as ``{"<Action>Response": {...}}``."""
-    account, _, queue = path.partition("/")
-    form = dict(parse_qsl(body, keep_blank_values=True))
-    action = form.pop("Action", "")
-    form.pop("Version", None)
-    try:
-        shape = service_model("sqs").operation_model(action).input_shape
-    except Exception:  # noqa: BLE001 - botocore's OperationNotFoundError and kin
-        error = {"Error": {"Code": "InvalidAction", "Message": f"The action {action} is not "
-                 "valid for this endpoint.", "Type": "Sender"}}  # fmt: skip
-        return Answer(400, json.dumps(error), {"content-type": "application/json"})
-    params: dict = {}
-    for name, value in form.items():
-        member = shape.members.get(name) if shape is not None else None
-        if member is not None and member.type_name in ("integer", "long"):
-            params[name] = int(value) if value.lstrip("-").isdigit() else value
-        elif member is not None:
-            params[name] = value
-    params["QueueUrl"] = f"{platform.endpoint_url.rstrip('/')}/{account}/{queue}"
+    # SQS's own query-protocol parser: the form as an SDK of the query era sends it,
+    # posted to the queue's path (which names the queue when QueueUrl is absent).
     request_id = call.context.get("requestId")
+    try:
+        parsed = _sqs_parser().parse(HttpRequest(
+            "POST", "/" + path,
+            headers={"content-type": "application/x-www-form-urlencoded",
+                     "host": urlsplit(platform.endpoint_url).netloc},
+            body=body.encode(),
+        ))  # fmt: skip
+    except ServiceError as error:
+        return _query_error(error, request_id)
+    action, params = parsed.operation.name, parsed.params
     try:
         result = await platform.call("sqs", action, params, principal=principal,
                                      region=call.region, request_id=request_id)  # fmt: skip
     except ServiceError as error:
-        body_doc = {"Error": {"Code": error.code, "Message": error.message,
-                              "Type": "Sender" if error.sender_fault else "Receiver"},
-                    "RequestId": request_id}  # fmt: skip
-        return Answer(error.status, json.dumps(body_doc), {"content-type": "application/json"})
+        return _query_error(error, request_id)
     answer = {f"{action}Response": {f"{action}Result": result,
                                     "ResponseMetadata": {"RequestId": request_id}}}  # fmt: skip
     return Answer(
         200, json.dumps(answer, default=_json_default), {"content-type": "application/json"}
     )
+
+
+@functools.cache
+def _sqs_parser() -> RequestParser:
+    return RequestParser(service_model("sqs"))
+
+
+def _query_error(error: ServiceError, request_id: str | None) -> Answer:
+    """A query-protocol error as API Gateway's SQS integration answers it (JSON)."""
+    doc = {"Error": {"Code": error.code, "Message": error.message,
+                     "Type": "Sender" if error.sender_fault else "Receiver"},
+           "RequestId": request_id}  # fmt: skip
+    return Answer(error.status, json.dumps(doc), {"content-type": "application/json"})
 
 
 def _json_default(value):
