@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.e2e.conftest import error_of, make_client
+from tests.e2e.conftest import aws, error_of, make_client
 from tests.e2e.functions import create_function, unique
 from tests.e2e.http_clients import invoke_url, send
 from tests.e2e.roles import ensure_role, trust_policy
@@ -433,7 +433,7 @@ def test_models_request_validators_and_gateway_responses(server, apis):
     assert (again.status, again.json()) == (403, {"message": "Missing Authentication Token"})
 
 
-def test_test_invoke_method_runs_the_undeployed_method(apis):
+def test_test_invoke_method_runs_the_undeployed_method(server, apis):
     api_id = apis.create_rest_api(name=unique("test-invoke"))["id"]
     key = _method(apis, api_id, "echo")
     apis.update_method(**key, patchOperations=[
@@ -451,6 +451,10 @@ def test_test_invoke_method_runs_the_undeployed_method(apis):
     assert json.loads(got["body"]) == {"who": "ann", "v": "7", "stage": "test-invoke-stage"}
     assert got["headers"]["X-Mode"] == "test"
     assert "Method completed with status: 200" in got["log"]
+    by_cli = aws(server.endpoint, "apigateway", "test-invoke-method", "--rest-api-id", api_id,
+                 "--resource-id", key["resourceId"], "--http-method", "POST",
+                 "--path-with-query-string", "/echo?code=200&who=cli")  # fmt: skip
+    assert (by_cli["status"], json.loads(by_cli["body"])["who"]) == (200, "cli")
     missing = error_of(apis.test_invoke_method, **{**key, "httpMethod": "PUT"})
     assert missing["Code"] == "NotFoundException"
 
