@@ -362,7 +362,8 @@ def test_models_request_validators_and_gateway_responses(server, apis):
     model = apis.create_model(restApiId=api_id, name="Pet", contentType="application/json",
                               schema=json.dumps(PET_SCHEMA))  # fmt: skip
     assert apis.get_model(restApiId=api_id, modelName="Pet")["id"] == model["id"]
-    assert [m["name"] for m in apis.get_models(restApiId=api_id)["items"]] == ["Pet"]
+    names = [m["name"] for m in apis.get_models(restApiId=api_id)["items"]]
+    assert names == ["Empty", "Error", "Pet"]  # AWS's two default models first
     bad_schema = error_of(apis.create_model, restApiId=api_id, name="Bad",
                           contentType="application/json", schema='{"type": 7}')  # fmt: skip
     assert bad_schema["Code"] == "BadRequestException"
@@ -486,7 +487,7 @@ def test_openapi_models_validators_and_gateway_responses(server, apis):
     }  # fmt: skip
     api_id = apis.import_rest_api(body=json.dumps(definition).encode())["id"]
     assert sorted(m["name"] for m in apis.get_models(restApiId=api_id)["items"]) == [
-        "Item", "Order"]  # fmt: skip
+        "Empty", "Error", "Item", "Order"]  # fmt: skip
     apis.create_deployment(restApiId=api_id, stageName="prod")
     url = invoke_url(server, api_id, "/prod/orders")
     headers = {"Content-Type": "application/json"}
@@ -503,7 +504,7 @@ def test_openapi_models_validators_and_gateway_responses(server, apis):
     exported = json.loads(apis.get_export(
         restApiId=api_id, stageName="prod", exportType="oas30",
         parameters={"extensions": "apigateway"})["body"].read())  # fmt: skip
-    assert set(exported["components"]["schemas"]) == {"Item", "Order"}
+    assert set(exported["components"]["schemas"]) == {"Empty", "Error", "Item", "Order"}
     assert exported["x-amazon-apigateway-request-validators"]["all"]["validateRequestBody"]
     assert exported["paths"]["/orders"]["post"]["x-amazon-apigateway-request-validator"] == "all"
     assert exported["x-amazon-apigateway-gateway-responses"]["BAD_REQUEST_BODY"]["statusCode"] == (

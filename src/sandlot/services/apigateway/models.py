@@ -54,6 +54,22 @@ GATEWAY_RESPONSES: dict[str, str | None] = {
 }  # fmt: skip
 
 
+# The models every REST API starts with, as in AWS (templates may name them: `Empty`).
+DEFAULT_MODELS = {
+    "Empty": {"$schema": "http://json-schema.org/draft-04/schema#", "title": "Empty Schema",
+              "type": "object"},
+    "Error": {"$schema": "http://json-schema.org/draft-04/schema#", "title": "Error Schema",
+              "type": "object", "properties": {"message": {"type": "string"}}},
+}  # fmt: skip
+
+
+def default_models() -> list[Doc]:
+    return [{"id": new_id(6), "name": name, "contentType": "application/json",
+             "description": f"This is a default {name.lower()} schema model",
+             "schema": json.dumps(schema, indent=2)}
+            for name, schema in DEFAULT_MODELS.items()]  # fmt: skip
+
+
 # == control plane ===============================================================================
 
 

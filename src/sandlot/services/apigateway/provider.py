@@ -24,7 +24,7 @@ from sandlot.services.apigateway.dataplane import DataPlaneOperations
 from sandlot.services.apigateway.domains import RestDomainOperations
 from sandlot.services.apigateway.export import ExportOperations
 from sandlot.services.apigateway.keys import KeyOperations
-from sandlot.services.apigateway.models import ModelOperations
+from sandlot.services.apigateway.models import ModelOperations, default_models
 from sandlot.services.apigateway.openapi import Plan, read_definition
 from sandlot.services.apigateway.resources import ResourceOperations
 from sandlot.services.apigateway.schema import APIS, ITEMS
@@ -152,6 +152,8 @@ class RestApiProvider(
         self._put_api(ctx, doc)
         self._save(doc["id"], "resource", doc["rootResourceId"],
                    {"id": doc["rootResourceId"], "path": "/"})  # fmt: skip
+        for model in default_models():
+            self._save(doc["id"], "model", model["name"], model)
         return doc
 
     def _build_resources(
