@@ -15,7 +15,6 @@ from tests.e2e.functions import create_function, unique
 from tests.e2e.http_clients import PROXY_ECHO, invoke_url, send
 
 ACCOUNT = "000000000000"
-SQS = "arn:aws:apigateway:us-east-1:sqs:path/000000000000/q"
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +36,7 @@ def _definition(echo: str) -> dict:
             "/pets/{id}": {"get": {"x-amazon-apigateway-integration": proxy}},
             "/pets": {"x-amazon-apigateway-any-method": {"x-amazon-apigateway-integration": proxy}},
             "/files/{proxy+}": {"get": {"x-amazon-apigateway-integration": proxy}},
-            "/queue": {"post": {"x-amazon-apigateway-integration": {"type": "aws", "uri": SQS}}},
+            "/queue": {"post": {"x-amazon-apigateway-integration": {"type": "aws"}}},
         },
     }
 
@@ -151,4 +150,4 @@ def test_bad_imports_and_unserved_operations(client):
     api_id = apis.create_rest_api(name="empty")["id"]
     empty = error_of(apis.create_deployment, restApiId=api_id, stageName="s")
     assert empty["Code"] == "BadRequestException"
-    assert error_of(apis.get_models, restApiId=api_id)["HTTPStatusCode"] == 501
+    assert error_of(apis.get_documentation_parts, restApiId=api_id)["HTTPStatusCode"] == 501

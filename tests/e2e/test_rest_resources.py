@@ -77,8 +77,11 @@ def test_resources_and_methods(client):
     no_integration = dict(restApiId=api_id, resourceId=b["id"], httpMethod="GET")
     assert _code(apis.get_integration, **no_integration) == ("NotFoundException", 404)
     templated = dict(no_integration, type="AWS", integrationHttpMethod="POST",
-                     uri="arn:aws:apigateway:us-east-1:sqs:path/000000000000/q")  # fmt: skip
-    assert _code(apis.put_integration, **templated) == ("NotImplemented", 501)
+                     uri="arn:aws:apigateway:us-east-1:sqs:path/000000000000/q",
+                     requestTemplates={"application/json": "#if($x) unterminated"})  # fmt: skip
+    assert _code(apis.put_integration, **templated) == ("BadRequestException", 400)
+    templated["requestTemplates"] = {"application/json": "Action=SendMessage"}
+    assert apis.put_integration(**templated)["type"] == "AWS"
     no_verb = dict(no_integration, type="AWS_PROXY", uri="arn:aws:lambda:x")
     assert _code(apis.put_integration, **no_verb) == ("BadRequestException", 400)
 
@@ -129,12 +132,15 @@ def test_mock_cors_preflight_and_stage_variables(server, client, echo):
            f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:${{stageVariables.fn}}/invocations")  # fmt: skip
     apis.put_integration(**get, type="AWS_PROXY", integrationHttpMethod="POST", uri=uri)
     assert apis.get_integration(**get)["uri"] == uri
-    # A template sandlot cannot evaluate is a 500, never a made-up answer.
+    # A MOCK's Velocity template picks the status; the response template renders too.
     velocity = apis.create_resource(restApiId=api_id, parentId=root, pathPart="vtl")["id"]
     vtl = dict(restApiId=api_id, resourceId=velocity, httpMethod="GET")
     apis.put_method(**vtl, authorizationType="NONE")
     apis.put_integration(**vtl, type="MOCK", requestTemplates={
         "application/json": '{"statusCode": $input.params("code")}'})  # fmt: skip
+    apis.put_integration_response(**vtl, statusCode="201", selectionPattern="2\\d\\d",
+                                  responseTemplates={"application/json":
+                                                     '{"asked": "$input.params(\'code\')"}'})  # fmt: skip
     apis.create_deployment(restApiId=api_id, stageName="dev", variables={"fn": "missing"})
 
     preflight = send(server.endpoint, "OPTIONS", invoke_url(server, api_id, "/dev/items"),
@@ -142,7 +148,13 @@ def test_mock_cors_preflight_and_stage_variables(server, client, echo):
     assert preflight.status == 200
     assert preflight.header("Access-Control-Allow-Origin") == "*"
     assert preflight.header("Access-Control-Allow-Methods") == "GET,OPTIONS"
+    # No code: `{"statusCode": }` is not JSON, a 500 as AWS answers; no match: no default.
     assert send(server.endpoint, "GET", invoke_url(server, api_id, "/dev/vtl")).status == 500
+    assert (
+        send(server.endpoint, "GET", invoke_url(server, api_id, "/dev/vtl?code=404")).status == 500
+    )
+    mocked = send(server.endpoint, "GET", invoke_url(server, api_id, "/dev/vtl?code=204"))
+    assert (mocked.status, mocked.json()) == (201, {"asked": "204"})
     # The stage variable names a function that does not exist: 500; patched, it works.
     assert send(server.endpoint, "GET", invoke_url(server, api_id, "/dev/items")).status == 500
     stage = apis.update_stage(restApiId=api_id, stageName="dev", patchOperations=[

@@ -6,6 +6,7 @@ served through real HTTP requests, and deleted with their stacks."""
 from __future__ import annotations
 
 import json
+import time
 
 from tests.e2e.conftest import error_of, make_client
 from tests.e2e.http_clients import invoke_url, send
@@ -140,3 +141,64 @@ def test_plain_template_resources(server):
         StackName="plain-rest", WaiterConfig={"Delay": 1, "MaxAttempts": 120}
     )
     assert error_of(apis.get_rest_api, restApiId=api_id)["Code"] == "NotFoundException"
+
+
+def test_models_validators_gateway_responses_and_a_bad_template(server):
+    cfn = make_client(server.endpoint, "cloudformation")
+    api = {"Ref": "Api"}
+    schema = {"type": "object", "required": ["name"],
+              "properties": {"name": {"type": "string"}}}  # fmt: skip
+    template = {
+        "Resources": {
+            "Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": "validated"}},
+            "Pet": {"Type": "AWS::ApiGateway::Model", "Properties": {
+                "RestApiId": api, "ContentType": "application/json", "Schema": schema}},
+            "Body": {"Type": "AWS::ApiGateway::RequestValidator", "Properties": {
+                "RestApiId": api, "ValidateRequestBody": True}},
+            "BadBody": {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": {
+                "RestApiId": api, "ResponseType": "BAD_REQUEST_BODY", "StatusCode": "422",
+                "ResponseTemplates": {"application/json":
+                                      '{"problem": $context.error.messageString}'}}},
+            "Post": {"Type": "AWS::ApiGateway::Method", "Properties": {
+                "RestApiId": api, "ResourceId": {"Fn::GetAtt": ["Api", "RootResourceId"]},
+                "HttpMethod": "POST", "AuthorizationType": "NONE",
+                "RequestValidatorId": {"Ref": "Body"},
+                "RequestModels": {"application/json": {"Ref": "Pet"}},
+                "Integration": {
+                    "Type": "MOCK", "RequestTemplates": {"application/json": '{"statusCode": 200}'},
+                    "IntegrationResponses": [{"StatusCode": "200", "ResponseTemplates": {
+                        "application/json": '{"stage": "$context.stage"}'}}]}}},
+            "Deployment": {"Type": "AWS::ApiGateway::Deployment",
+                           "DependsOn": ["Post", "BadBody"],
+                           "Properties": {"RestApiId": api, "StageName": "v1"}},
+        }
+    }  # fmt: skip
+    resources = _deploy(cfn, "validated-rest", json.dumps(template))
+    apis = make_client(server.endpoint, "apigateway")
+    api_id = resources["Api"]
+    assert apis.get_model(restApiId=api_id, modelName=resources["Pet"])["contentType"] == (
+        "application/json")  # fmt: skip
+    url = invoke_url(server, api_id, "/v1/")
+    ok = send(server.endpoint, "POST", url, body=b'{"name": "rex"}',
+              headers={"Content-Type": "application/json"})  # fmt: skip
+    assert (ok.status, ok.json()) == (200, {"stage": "v1"})
+    bad = send(
+        server.endpoint, "POST", url, body=b"{}", headers={"Content-Type": "application/json"}
+    )
+    assert (bad.status, bad.json()) == (422, {"problem": "Invalid request body"})
+
+    # An invalid mapping template fails the stack at create, not a request later.
+    post = template["Resources"]["Post"]["Properties"]
+    post["Integration"]["RequestTemplates"] = {"application/json": "#if($x) never ends"}
+    cfn.create_stack(StackName="bad-template-rest", TemplateBody=json.dumps(template))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = cfn.describe_stacks(StackName="bad-template-rest")["Stacks"][0]["StackStatus"]
+        if not status.endswith("_IN_PROGRESS"):
+            break
+        time.sleep(0.1)
+    assert status == "ROLLBACK_COMPLETE"
+    events = cfn.describe_stack_events(StackName="bad-template-rest")["StackEvents"]
+    reasons = [e.get("ResourceStatusReason", "") for e in events
+               if e["LogicalResourceId"] == "Post" and e["ResourceStatus"] == "CREATE_FAILED"]  # fmt: skip
+    assert reasons and "Invalid mapping template" in reasons[0], reasons

@@ -13,11 +13,8 @@ integration:
   ``{"message": "Internal server error"}``;
 - ``HTTP_PROXY`` forwards to the integration's URI (``services/http_proxy.py``) with its
   request parameter mappings; 504 ``Endpoint request timed out`` after its timeout;
-- ``MOCK`` answers from the integration's templates: the request template's
-  ``statusCode`` selects the integration response, whose static response template and
-  ``'literal'`` header mappings make the answer (CORS preflights, as the console
-  writes them). A template with Velocity directives (``$``, ``#``) is not evaluated:
-  500, logged, never a made-up answer.
+- ``AWS`` (Lambda non-proxy, service actions), ``HTTP`` and ``MOCK`` run through
+  Velocity mapping templates and integration responses (``integrations.py``).
 
 Compiled APIs (a stage's deployment snapshot as routes) are cached until the
 provider's next write.
@@ -28,10 +25,10 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import re
+import time
 import uuid
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl
 
 from sandlot.iam.authorizer import ResourcePolicy
 from sandlot.iam.policy import Outcome
@@ -40,24 +37,48 @@ from sandlot.protocol import ServiceError
 from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse, json_response
 from sandlot.services import http_events, http_proxy
 from sandlot.services import http_routes as routing
+from sandlot.services.apigateway import integrations, models
 from sandlot.services.apigateway.authorization import (
     Grant,
     LambdaAuthorizers,
     configuration_error,
 )
-from sandlot.services.apigateway.base import Doc, function_of
+from sandlot.services.apigateway.base import Doc, function_of, not_found
 from sandlot.services.apigateway.keys import KeyOperations
 from sandlot.services.apigateway.schema import APIS
 from sandlot.services.apigateway.user_pools import UserPoolAuthorizers
 
 log = logging.getLogger("sandlot.apigateway")
 
-_STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_.:/?#&=,-]+)\}")
-_STATIC_HEADER = re.compile(r"^'(.*)'$", re.S)
+
+# x-amzn-ErrorType of sandlot's own error answers → the gateway response type.
+_GATEWAY_RESPONSE_TYPES = {
+    "MissingAuthenticationTokenException": "MISSING_AUTHENTICATION_TOKEN",
+    "UnauthorizedException": "UNAUTHORIZED",
+    "AccessDeniedException": "ACCESS_DENIED",
+    "AuthorizerConfigurationException": "AUTHORIZER_CONFIGURATION_ERROR",
+    "ForbiddenException": "INVALID_API_KEY",
+    "TooManyRequestsException": "THROTTLED",
+    "LimitExceededException": "QUOTA_EXCEEDED",
+    "BadRequestException": "BAD_REQUEST_BODY",  # or _PARAMETERS, by its message
+    "UnsupportedMediaTypeException": "UNSUPPORTED_MEDIA_TYPE",
+    "IntegrationTimeoutException": "INTEGRATION_TIMEOUT",
+    "InternalServerErrorException": "API_CONFIGURATION_ERROR",
+}
+_ERROR_TYPES = {"BAD_REQUEST_PARAMETERS": "BadRequestException",
+                "BAD_REQUEST_BODY": "BadRequestException",
+                "API_CONFIGURATION_ERROR": "InternalServerErrorException"}  # fmt: skip
 
 
 def _message(status: int, text: str) -> DataPlaneResponse:
     return json_response(status, {"message": text})
+
+
+def _message_of(response: DataPlaneResponse) -> str:
+    try:
+        return str(json.loads(response.body).get("message"))
+    except (ValueError, AttributeError):
+        return response.body.decode("utf-8", "replace")
 
 
 @dataclass
@@ -66,6 +87,9 @@ class _Stage:
     routes: list[routing.Route]  # (METHOD /path) → (resource, method)
     authorizers: dict[str, Doc]
     policy: str | None  # the API's resource policy (JSON) when the stage was deployed
+    models: dict[str, Doc]  # by name
+    validators: dict[str, Doc]  # by id
+    gateway_responses: dict[str, Doc]  # by response type
 
 
 @dataclass
@@ -94,6 +118,53 @@ class DataPlaneOperations(KeyOperations):
             return None
         return ResourcePolicy(stage.policy, api.account)
 
+    async def test_invoke_method(self, ctx, params: dict) -> dict:
+        """The method as it is now (not as deployed), without authorization or API key,
+        on a ``test-invoke-stage`` with the given stage variables."""
+        api_id = params["restApiId"]
+        doc = self._api(ctx, api_id)
+        resource = self._existing(ctx, api_id, "resource", params["resourceId"])
+        verb = params["httpMethod"].upper()
+        method = (resource.get("resourceMethods") or {}).get(verb)
+        if method is None:
+            raise not_found("Invalid Method identifier specified")
+        target, _, query = (params.get("pathWithQueryString") or resource["path"]).partition("?")
+        headers = [(k.lower(), str(v)) for k, v in (params.get("headers") or {}).items()]
+        for name, values in (params.get("multiValueHeaders") or {}).items():
+            headers.extend((name.lower(), str(v)) for v in values)
+        name = "test-invoke-stage"
+        request = DataPlaneRequest(
+            api_id, "GET" if verb == "ANY" else verb, f"/{name}{target}", query, headers,
+            (params.get("body") or "").encode(), "test-invoke-source-ip", True,
+            f"{api_id}.execute-api.{ctx.region}.amazonaws.com", ctx.region,
+        )  # fmt: skip
+        extras = self.deployment_extras(api_id)
+        stage = _Stage(
+            {"stageName": name, "variables": params.get("stageVariables") or {}},
+            routing.compile_routes([(f"{verb} {resource['path']}", (resource, method))]),
+            {}, None, extras["_models"], extras["_validators"], {},
+        )  # fmt: skip
+        api = _Api(ctx.account_id, ctx.region, doc.get("binaryMediaTypes") or [], {name: stage},
+                   doc.get("apiKeySource") or "HEADER")  # fmt: skip
+        request_id = str(uuid.uuid4())
+        context = {"requestId": request_id, "stage": name, "apiId": api_id, "httpMethod": verb,
+                   "path": request.path}  # fmt: skip
+        started = time.monotonic()
+        response = await self._serve(request, api, stage, name, target, context, authorize=False)
+        latency = int((time.monotonic() - started) * 1000)
+        multi: dict[str, list[str]] = {}
+        for key, value in response.headers:
+            multi.setdefault(key, []).append(value)
+        body = response.body.decode("utf-8", "replace")
+        log_text = (f"Execution log for request {request_id}\n"
+                    f"Starting execution for request: {request_id}\n"
+                    f"HTTP Method: {verb}, Resource Path: {target}\n"
+                    f"Method response body after transformations: {body}\n"
+                    f"Method completed with status: {response.status}\n")  # fmt: skip
+        return {"status": response.status, "body": body,
+                "headers": {k: v[-1] for k, v in multi.items()}, "multiValueHeaders": multi,
+                "log": log_text, "latency": latency}  # fmt: skip
+
     def serves(self, api_id: str) -> bool:
         """Whether ``api_id`` is a REST API (the gateway asks before the HTTP APIs)."""
         return self._compile(api_id) is not None
@@ -104,14 +175,40 @@ class DataPlaneOperations(KeyOperations):
         if api is None or stage_name not in api.stages:
             return _message(403, "Forbidden")
         stage = api.stages[stage_name]
-        path = "/" + rest
+        request_id = str(uuid.uuid4())
+        context = {"requestId": request_id, "stage": stage_name, "apiId": request.target,
+                   "httpMethod": request.method, "path": request.path}  # fmt: skip
+        response = await self._serve(request, api, stage, stage_name, "/" + rest, context)
+        error_type = next((v for k, v in response.headers if k.lower() == "x-amzn-errortype"), "")
+        kind = _GATEWAY_RESPONSE_TYPES.get(error_type)
+        if kind is not None and stage.gateway_responses:
+            # The API's gateway responses customise sandlot's own error answers.
+            message = _message_of(response)
+            if error_type == "BadRequestException" and message != "Invalid request body":
+                kind = "BAD_REQUEST_PARAMETERS"
+            kept = [(k, v) for k, v in response.headers if k.lower() == "x-amzn-errortype"]
+            response = models.gateway_response(
+                kind, response.status, message, stage.gateway_responses, context,
+                stage.doc.get("variables") or {},
+            )  # fmt: skip
+            response.headers.extend(kept)
+        response.headers.append(("x-amzn-RequestId", request_id))
+        return response
+
+    async def _serve(
+        self, request: DataPlaneRequest, api: _Api, stage: _Stage, stage_name: str, path: str,
+        context: dict, *, authorize: bool = True,
+    ) -> DataPlaneResponse:  # fmt: skip
+        """One request on a stage; ``authorize`` False (TestInvokeMethod) skips the
+        method's authorization and API key, as AWS's test invocations do."""
         selected = routing.select(stage.routes, request.method, path)
         if selected is None:
             return json_response(403, {"message": "Missing Authentication Token"},
                                  [("x-amzn-ErrorType", "MissingAuthenticationTokenException")])  # fmt: skip
         route, path_parameters = selected
         resource, method = route.value  # type: ignore[misc]
-        request_id = str(uuid.uuid4())
+        request_id = context["requestId"]
+        context["resourcePath"] = resource["path"]
         event = http_events.event_v1(
             request,
             resource=resource["path"],
@@ -126,25 +223,33 @@ class DataPlaneOperations(KeyOperations):
             rest=(resource["id"], request.path, api.binary_types),
         )
         prefix = f"arn:aws:execute-api:{api.region}:{api.account}:{request.target}/{stage_name}/"
-        outcome = await self._authorize(
-            api, stage, method, request, event, prefix + request.method + path
-        )
+        outcome = None
+        if authorize:
+            outcome = await self._authorize(
+                api, stage, method, request, event, prefix + request.method + path
+            )
         if isinstance(outcome, DataPlaneResponse):
-            outcome.headers.append(("x-amzn-RequestId", request_id))
             return outcome
-        if method.get("apiKeyRequired"):
+        if method.get("apiKeyRequired") and authorize:
             if api.key_source == "AUTHORIZER":
                 key = outcome.usage_key if outcome is not None else None
             else:
                 key = request.header("x-api-key")
             refused = self.meter(api.account, api.region, request.target, stage_name, key)
             if refused is not None:
-                refused.headers.append(("x-amzn-RequestId", request_id))
                 return refused
             event["requestContext"]["identity"]["apiKey"] = key
             event["requestContext"]["identity"]["apiKeyId"] = self.key_id(
                 api.account, api.region, key
             )
+        invalid = models.validate(
+            request, method, stage.validators.get(method.get("requestValidatorId") or ""),
+            stage.models, path_parameters, dict(parse_qsl(request.query, keep_blank_values=True)),
+        )  # fmt: skip
+        if invalid is not None:
+            kind, message, context["validationErrorString"] = invalid
+            return json_response(400 if kind.startswith("BAD") else 500, {"message": message},
+                                 [("x-amzn-ErrorType", _ERROR_TYPES[kind])])  # fmt: skip
         integration = method.get("methodIntegration") or {}
         kind = integration.get("type")
         if kind == "AWS_PROXY":
@@ -152,17 +257,26 @@ class DataPlaneOperations(KeyOperations):
             response = await self._lambda_proxy(
                 api, stage, integration, event, prefix + verb + resource["path"], request_id
             )
-        elif kind == "MOCK":
-            response = _mock(request, integration, request.target)
         elif kind == "HTTP_PROXY":
             response = await _http_proxy(
                 integration, request, path_parameters, stage.doc.get("variables") or {}
             )
+        elif kind in ("AWS", "HTTP", "MOCK"):
+            verb = request.method if route.method == "ANY" else route.method
+            call = integrations.Call(
+                request,
+                _input_params(request, path_parameters),
+                {**event["requestContext"], "httpMethod": request.method},
+                stage.doc.get("variables") or {},
+                api.account,
+                api.region,
+                prefix + verb + resource["path"],
+            )
+            response = await integrations.run(self.platform, integration, call)
         else:
             log.warning("REST API %s: %s %s has no integration sandlot serves",
                         request.target, request.method, resource["path"])  # fmt: skip
             response = _message(500, "Internal server error")
-        response.headers.append(("x-amzn-RequestId", request_id))
         return response
 
     async def _authorize(
@@ -233,7 +347,8 @@ class DataPlaneOperations(KeyOperations):
         only that policy can allow (``explicit_only``: only its explicit Deny refuses)."""
         principal = request.principal if signed else Principal.anonymous(api.account)
         if principal is None:
-            return _message(403, "Missing Authentication Token")
+            return json_response(403, {"message": "Missing Authentication Token"},
+                                 [("x-amzn-ErrorType", "MissingAuthenticationTokenException")])  # fmt: skip
         context = event["requestContext"]
         decision = self.platform.authorizer.decide(
             principal,
@@ -257,18 +372,21 @@ class DataPlaneOperations(KeyOperations):
             return None
         explicit = decision.outcome == Outcome.EXPLICIT_DENY
         kind_of_denial = " with an explicit deny" if explicit else ""
-        return _message(
+        return json_response(
             403,
-            f"User: {principal.arn} is not authorized to perform: execute-api:Invoke on "
-            f"resource: {method_arn}{kind_of_denial}",
-        )
+            {"message": f"User: {principal.arn} is not authorized to perform: "
+                        f"execute-api:Invoke on resource: {method_arn}{kind_of_denial}"},
+            [("x-amzn-ErrorType", "AccessDeniedException")],
+        )  # fmt: skip
 
     async def _lambda_proxy(
         self, api: _Api, stage: _Stage, integration: Doc, event: dict, source_arn: str,
         request_id: str,
     ) -> DataPlaneResponse:  # fmt: skip
         variables = stage.doc.get("variables") or {}
-        uri = _STAGE_VARIABLE.sub(lambda m: variables.get(m[1], ""), integration.get("uri", ""))
+        uri = integrations.STAGE_VARIABLE.sub(
+            lambda m: variables.get(m[1], ""), integration.get("uri", "")
+        )
         function = function_of(uri)
         if not function:
             log.warning(
@@ -321,7 +439,13 @@ class DataPlaneOperations(KeyOperations):
                     for a in deployment.get("_authorizers", [])
                 }
                 stages[stage["stageName"]] = _Stage(
-                    stage, routing.compile_routes(routes), authorizers, deployment.get("_policy")
+                    stage,
+                    routing.compile_routes(routes),
+                    authorizers,
+                    deployment.get("_policy"),
+                    deployment.get("_models") or {},
+                    deployment.get("_validators") or {},
+                    deployment.get("_gateway_responses") or {},
                 )
             api = _Api(
                 row["account"],
@@ -345,25 +469,8 @@ async def _http_proxy(
     (``integration.request.path.x`` ← ``method.request.path.y``; unmapped ones by the
     same name), header and query string mappings added; 504 ``Endpoint request timed
     out`` after ``timeoutInMillis``."""
-    uri = _STAGE_VARIABLE.sub(lambda m: variables.get(m[1], ""), integration.get("uri", ""))
-    values = dict(path_parameters)
     headers = [(k, v) for k, v in request.headers if k.lower() not in http_proxy.HOP_BY_HOP]
-    extra_query = []
-    for target, source in (integration.get("requestParameters") or {}).items():
-        value = _mapped(str(source), request, path_parameters)
-        if value is None:
-            continue
-        kind, _, name = target.removeprefix("integration.request.").partition(".")
-        if kind == "path":
-            values[name] = value
-        elif kind == "header":
-            headers = [(k, v) for k, v in headers if k.lower() != name.lower()]
-            headers.append((name, value))
-        elif kind == "querystring":
-            extra_query.append(f"{quote(name)}={quote(value)}")
-    uri = http_proxy.fill(uri, values)
-    if extra_query:
-        uri += ("&" if "?" in uri else "?") + "&".join(extra_query)
+    uri, headers = integrations.endpoint(integration, request, path_parameters, variables, headers)
     method = str(integration.get("httpMethod") or "ANY")
     method = request.method if method == "ANY" else method
     try:
@@ -377,67 +484,10 @@ async def _http_proxy(
         return _message(500, "Internal server error")
 
 
-def _mapped(source: str, request: DataPlaneRequest, path_parameters: dict[str, str]) -> str | None:
-    """A request parameter mapping's value: ``'literal'``, or a method request's path,
-    header or query string parameter."""
-    literal = _STATIC_HEADER.match(source)
-    if literal is not None:
-        return literal[1]
-    kind, _, name = source.removeprefix("method.request.").partition(".")
-    if kind == "path":
-        return path_parameters.get(name)
-    if kind == "header":
-        return request.header(name)
-    if kind == "querystring":
-        found = [v for k, v in parse_qsl(request.query, keep_blank_values=True) if k == name]
-        return found[-1] if found else None
-    return None
-
-
-def _static(template: str) -> bool:
-    """Whether a mapping template is plain text (Velocity outputs it unchanged)."""
-    return "$" not in template and "#" not in template
-
-
-def _mock(request: DataPlaneRequest, integration: Doc, api_id: str) -> DataPlaneResponse:
-    content_type = (request.header("content-type") or "application/json").split(";")[0].strip()
-    templates = integration.get("requestTemplates") or {}
-    template = templates.get(content_type, templates.get("application/json"))
-    status = "200"
-    if template:
-        if not _static(template):
-            log.warning("REST API %s: MOCK request template uses Velocity, which sandlot "
-                        "does not evaluate yet", api_id)  # fmt: skip
-            return _message(500, "Internal server error")
-        try:
-            status = str(json.loads(template).get("statusCode", 200))
-        except (ValueError, AttributeError):
-            return _message(500, "Internal server error")
-    responses = list((integration.get("integrationResponses") or {}).values())
-    chosen = next(
-        (r for r in responses if r.get("selectionPattern")
-         and re.fullmatch(r["selectionPattern"], status)),
-        next((r for r in responses if not r.get("selectionPattern")), None),
-    )  # fmt: skip
-    if chosen is None:
-        log.warning("REST API %s: Execution failed due to configuration error: No match for "
-                    "output mapping and no default output mapping specified", api_id)  # fmt: skip
-        return _message(500, "Internal server error")
-    headers: list[tuple[str, str]] = []
-    for target, source in (chosen.get("responseParameters") or {}).items():
-        literal = _STATIC_HEADER.match(str(source))
-        if not target.startswith("method.response.header.") or literal is None:
-            log.warning("REST API %s: response mapping %s = %s is not served yet",
-                        api_id, target, source)  # fmt: skip
-            return _message(500, "Internal server error")
-        headers.append((target.removeprefix("method.response.header."), literal[1]))
-    body = ""
-    response_templates = chosen.get("responseTemplates") or {}
-    if response_templates:
-        body = next(iter(response_templates.values())) or ""
-        if not _static(body):
-            log.warning("REST API %s: MOCK response template uses Velocity, which sandlot "
-                        "does not evaluate yet", api_id)  # fmt: skip
-            return _message(500, "Internal server error")
-    headers.insert(0, ("Content-Type", "application/json"))
-    return DataPlaneResponse(int(chosen["statusCode"]), headers, body.encode())
+def _input_params(request: DataPlaneRequest, path_parameters: dict[str, str]) -> dict:
+    """``$input.params()``: the path, query string (last value) and header parameters."""
+    return {
+        "path": dict(path_parameters),
+        "querystring": dict(parse_qsl(request.query, keep_blank_values=True)),
+        "header": {k: v for k, v in request.headers},
+    }

@@ -67,6 +67,7 @@ def _document(kind: str, doc: Doc, region: str, stage: str, deployment: Doc,
             "url": f"https://{host}/{{basePath}}",
             "variables": {"basePath": {"default": stage}}}]}  # fmt: skip
     authorizers = {a["id"]: a for a in deployment.get("_authorizers", [])}
+    validators_by_id = deployment.get("_validators") or {}
     schemes: dict[str, Any] = {}
     paths: dict[str, Any] = {}
     for resource in sorted(deployment.get("_snapshot", []), key=lambda r: r["path"]):
@@ -77,12 +78,35 @@ def _document(kind: str, doc: Doc, region: str, stage: str, deployment: Doc,
         for verb, method in methods.items():
             name = "x-amazon-apigateway-any-method" if verb == "ANY" else verb.lower()
             item[name] = _operation(kind, resource, method, authorizers, schemes, wanted)
+            validator = validators_by_id.get(method.get("requestValidatorId", ""))
+            if validator is not None and "apigateway" in wanted:
+                item[name]["x-amazon-apigateway-request-validator"] = validator["name"]
     out["paths"] = paths
     if schemes:
         if kind == "swagger":
             out["securityDefinitions"] = schemes
         else:
-            out["components"] = {"securitySchemes": schemes}
+            out.setdefault("components", {})["securitySchemes"] = schemes
+    models = deployment.get("_models") or {}
+    if models:
+        schemas = {name: json.loads(m["schema"]) for name, m in models.items() if m.get("schema")}
+        if kind == "swagger":
+            out["definitions"] = schemas
+        else:
+            out.setdefault("components", {})["schemas"] = schemas
+    validators = deployment.get("_validators") or {}
+    if "apigateway" in wanted and validators:
+        out["x-amazon-apigateway-request-validators"] = {
+            v["name"]: {"validateRequestBody": v["validateRequestBody"],
+                        "validateRequestParameters": v["validateRequestParameters"]}
+            for v in validators.values()
+        }  # fmt: skip
+    responses = deployment.get("_gateway_responses") or {}
+    if "apigateway" in wanted and responses:
+        out["x-amazon-apigateway-gateway-responses"] = {
+            kind_: {k: v for k, v in r.items() if k not in ("responseType", "defaultResponse")}
+            for kind_, r in responses.items()
+        }
     if "apigateway" in wanted and doc.get("binaryMediaTypes"):
         out["x-amazon-apigateway-binary-media-types"] = doc["binaryMediaTypes"]
     if "apigateway" in wanted and doc.get("apiKeySource", "HEADER") != "HEADER":

@@ -5,9 +5,9 @@ resources, methods, integrations and their responses (``resources.py``), authori
 (``authorizers.py``; running them: ``authorization.py``), the data plane
 (``dataplane.py``), API keys and usage plans (``keys.py``), GetExport (``export.py``),
 custom domain names and base path mappings (``domains.py``); ``openapi.py`` plans
-``ImportRestApi``/``PutRestApi``. What is not served yet (models, request validators,
-gateway responses, ``AWS``/``HTTP`` integrations with mapping templates…) answers 501,
-never a fake success.
+``ImportRestApi``/``PutRestApi``. Models, request validators and gateway responses
+live in ``models.py``, non-proxy integrations and their Velocity templates in
+``integrations.py``/``vtl.py``. What is not served yet answers 501, never a fake success.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from sandlot.services.apigateway.dataplane import DataPlaneOperations
 from sandlot.services.apigateway.domains import RestDomainOperations
 from sandlot.services.apigateway.export import ExportOperations
 from sandlot.services.apigateway.keys import KeyOperations
+from sandlot.services.apigateway.models import ModelOperations, default_models
 from sandlot.services.apigateway.openapi import Plan, read_definition
 from sandlot.services.apigateway.resources import ResourceOperations
 from sandlot.services.apigateway.schema import APIS, ITEMS
@@ -68,6 +69,7 @@ class RestApiProvider(
     AuthorizerOperations,
     KeyOperations,
     ExportOperations,
+    ModelOperations,
 ):
     # == APIs ==============================================================================
 
@@ -102,7 +104,8 @@ class RestApiProvider(
         with self.store.transaction():
             if overwrite:
                 self.store.delete_where(ITEMS, {"api_id": api_id, "kind": "resource"})
-                self.store.delete_where(ITEMS, {"api_id": api_id, "kind": "authorizer"})
+                for kind in ("authorizer", "model", "validator", "gatewayresponse"):
+                    self.store.delete_where(ITEMS, {"api_id": api_id, "kind": kind})
                 info = plan.document.get("info") or {}
                 if info.get("title"):
                     doc["name"] = str(info["title"])
@@ -116,6 +119,12 @@ class RestApiProvider(
     def _apply_plan(self, doc: Doc, plan: Plan, existing: list[Doc] = ()) -> None:
         for authorizer in plan.authorizers.values():
             self.add_authorizer(doc["id"], authorizer)
+        for model in plan.models.values():
+            self._save(doc["id"], "model", model["name"], model)
+        for validator in plan.validators.values():
+            self._save(doc["id"], "validator", validator["id"], validator)
+        for response in plan.gateway_responses.values():
+            self._save(doc["id"], "gatewayresponse", response["responseType"], response)
         self._build_resources(doc["id"], doc["rootResourceId"], plan.methods, existing)
 
     def update_rest_api(self, ctx: RequestContext, params: dict) -> dict:
@@ -143,6 +152,8 @@ class RestApiProvider(
         self._put_api(ctx, doc)
         self._save(doc["id"], "resource", doc["rootResourceId"],
                    {"id": doc["rootResourceId"], "path": "/"})  # fmt: skip
+        for model in default_models():
+            self._save(doc["id"], "model", model["name"], model)
         return doc
 
     def _build_resources(
@@ -206,6 +217,7 @@ class RestApiProvider(
             "_snapshot": resources,
             "_authorizers": self._items(api_id, "authorizer"),
             "_policy": doc.get("policy"),
+            **self.deployment_extras(api_id),
         }
         if params.get("description"):
             deployment["description"] = params["description"]

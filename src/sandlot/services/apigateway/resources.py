@@ -3,17 +3,16 @@
 A resource's document holds its methods (``resourceMethods``), each method its
 integration (``methodIntegration``) and responses, as GetResource returns them with
 ``embed=methods``; a deployment snapshots them all. Integration types: ``AWS_PROXY``
-(Lambda), ``HTTP_PROXY`` and ``MOCK`` are served; ``AWS`` and ``HTTP`` need Velocity
-mapping templates, which sandlot does not evaluate yet: PutIntegration answers 501
-naming them, never a fake success.
+(Lambda), ``HTTP_PROXY``, ``MOCK``, ``AWS`` and ``HTTP`` are served (``integrations.py``); a
+mapping template that is not valid Velocity is refused by PutIntegration and
+PutIntegrationResponse (BadRequestException), so none fails to parse at request time.
 """
 
 from __future__ import annotations
 
 import re
 
-from sandlot.protocol import ServiceError
-from sandlot.services.apigateway import patch
+from sandlot.services.apigateway import integrations, patch
 from sandlot.services.apigateway.base import (
     Doc,
     RestApiBase,
@@ -27,6 +26,7 @@ from sandlot.services.provider import RequestContext
 
 _PATH_PART = re.compile(r"^(?:[A-Za-z0-9._-]+|\{[A-Za-z0-9._-]+\+?\})$")
 _VERBS = ("GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "ANY")
+_INTEGRATION_TYPES = ("HTTP", "AWS", "MOCK", "HTTP_PROXY", "AWS_PROXY")
 _AUTHORIZATION_TYPES = ("NONE", "AWS_IAM", "CUSTOM", "COGNITO_USER_POOLS")
 _METHOD_FIELDS = ("authorizerId", "operationName", "requestParameters", "requestModels",
                   "requestValidatorId", "authorizationScopes")  # fmt: skip
@@ -222,19 +222,19 @@ class ResourceOperations(RestApiBase):
     def put_integration(self, ctx: RequestContext, params: dict) -> dict:
         resource, method = self._method(ctx, params)
         kind = params["type"]
-        if kind in ("AWS", "HTTP"):
-            raise ServiceError(
-                "NotImplemented",
-                f"sandlot does not serve {kind} integrations yet: they need Velocity mapping "
-                "templates. Use AWS_PROXY, HTTP_PROXY or MOCK.",
-                501,
-                sender_fault=False,
+        if kind not in _INTEGRATION_TYPES:
+            raise bad_request(
+                "Invalid integration type specified. Valid options are "
+                + ",".join(_INTEGRATION_TYPES)
             )
         verb = params.get("integrationHttpMethod")
-        if kind in ("AWS_PROXY", "HTTP_PROXY") and not verb:
+        if kind != "MOCK" and not verb:
             raise bad_request("Enumeration value for HttpMethod must be non-empty")
-        if kind in ("AWS_PROXY", "HTTP_PROXY") and not params.get("uri"):
+        if kind != "MOCK" and not params.get("uri"):
             raise bad_request("Invalid integration URI specified")
+        if kind == "AWS" and not params["uri"].startswith("arn:aws:apigateway:"):
+            raise bad_request("AWS ARN for integration must contain path or action")
+        _check_templates(params.get("requestTemplates"))
         if kind == "AWS_PROXY" and function_of(params["uri"]) is None:
             raise bad_request(
                 "Integrations of type 'AWS_PROXY' currently only supports Lambda function "
@@ -270,6 +270,7 @@ class ResourceOperations(RestApiBase):
              "requestParameters", "requestTemplates", "contentHandling", "cacheKeyParameters"),
             {"timeoutInMillis": int, "cacheKeyParameters": list},
         )  # fmt: skip
+        _check_templates(integration.get("requestTemplates"))
         self._save(params["restApiId"], "resource", resource["id"], resource)
         return integration
 
@@ -288,6 +289,12 @@ class ResourceOperations(RestApiBase):
                       "contentHandling"):  # fmt: skip
             if params.get(field) is not None:
                 response[field] = params[field]
+        _check_templates(response.get("responseTemplates"))
+        if response.get("selectionPattern"):
+            try:
+                re.compile(response["selectionPattern"])
+            except re.error:
+                raise bad_request("Invalid selection pattern specified") from None
         integration.setdefault("integrationResponses", {})[params["statusCode"]] = response
         self._save(params["restApiId"], "resource", resource["id"], resource)
         return response
@@ -305,6 +312,13 @@ class ResourceOperations(RestApiBase):
         del method["methodIntegration"]["integrationResponses"][params["statusCode"]]
         self._save(params["restApiId"], "resource", resource["id"], resource)
         return {}
+
+
+def _check_templates(templates: dict | None) -> None:
+    """A template that does not parse is refused here, never at request time."""
+    problem = integrations.check_templates(templates)
+    if problem is not None:
+        raise bad_request(problem)
 
 
 def _integration(method: Doc) -> Doc:

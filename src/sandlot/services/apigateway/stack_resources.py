@@ -2,13 +2,14 @@
 ``AWS::ApiGateway::RestApi`` (``Body``: ImportRestApi/PutRestApi, as SAM's ``Api``
 writes it; Ref the id, GetAtt ``RootResourceId``), ``Resource``, ``Method`` (with its
 ``Integration`` and responses), ``Deployment``, ``Stage``, ``Authorizer``, ``ApiKey``,
-``UsagePlan`` and ``UsagePlanKey``. What a type cannot do (``BodyS3Location``) fails
+``UsagePlan``, ``UsagePlanKey``, ``Model``, ``RequestValidator`` and ``GatewayResponse``. What a type cannot do (``BodyS3Location``) fails
 the resource, never a fake success."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 
 from sandlot.services.cloudformation.handlers import (
     Outcome,
@@ -141,6 +142,19 @@ class Method(ResourceType):
         params = {**key, "authorizationType": properties.get("AuthorizationType") or "NONE"}
         params.update((_lower(f), properties[f]) for f in self._FIELDS[1:] if f in properties)
         await ctx.call(SERVICE, "PutMethod", params)
+        try:
+            await self._put_parts(ctx, key, properties)
+        except ResourceFailed:
+            # A half-put method (e.g. a refused mapping template) is not left behind.
+            await ctx.call(SERVICE, "DeleteMethod", key)
+            raise
+        physical = (
+            f"{properties['RestApiId']}|{properties['ResourceId']}|{properties['HttpMethod']}"
+        )
+        return Outcome(physical, physical)
+
+    async def _put_parts(self, ctx: ResourceContext, key: dict, properties: dict) -> None:
+        """The method's responses, integration and integration responses."""
         for response in properties.get("MethodResponses") or []:
             await ctx.call(SERVICE, "PutMethodResponse", {**key, **{
                 _lower(k): v for k, v in response.items()}, "statusCode": str(response["StatusCode"])})  # fmt: skip
@@ -152,10 +166,6 @@ class Method(ResourceType):
                 await ctx.call(SERVICE, "PutIntegrationResponse", {**key, **{
                     _lower(k): v for k, v in response.items()},
                     "statusCode": str(response["StatusCode"])})  # fmt: skip
-        physical = (
-            f"{properties['RestApiId']}|{properties['ResourceId']}|{properties['HttpMethod']}"
-        )
-        return Outcome(physical, physical)
 
     async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
         """A method is put whole: the old one is deleted, the new one put."""
@@ -354,3 +364,94 @@ class UsagePlanKey(ResourceType):
     async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
         key_id, _, plan_id = physical_id.partition(":")
         await ctx.call(SERVICE, "DeleteUsagePlanKey", {"usagePlanId": plan_id, "keyId": key_id})
+
+
+class Model(ResourceType):
+    """Ref: the model's name (generated from the logical id when the template names none)."""
+
+    type_name = "AWS::ApiGateway::Model"
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        schema = properties.get("Schema")
+        params = {"restApiId": properties["RestApiId"],
+                  "name": properties.get("Name") or _alphanumeric(ctx.logical_id),
+                  "contentType": properties.get("ContentType") or "application/json"}  # fmt: skip
+        if schema is not None:
+            params["schema"] = schema if isinstance(schema, str) else json.dumps(schema)
+        if properties.get("Description"):
+            params["description"] = properties["Description"]
+        created = await ctx.call(SERVICE, "CreateModel", params)
+        return Outcome(created["name"], created["name"])
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        fields = dict(properties)
+        if fields.get("Schema") is not None and not isinstance(fields["Schema"], str):
+            fields["Schema"] = json.dumps(fields["Schema"])
+        if previous.get("Schema") is not None and not isinstance(previous["Schema"], str):
+            previous = {**previous, "Schema": json.dumps(previous["Schema"])}
+        operations = _replace(fields, previous, ("Schema", "Description"))
+        if operations:
+            await ctx.call(SERVICE, "UpdateModel", {
+                "restApiId": properties["RestApiId"], "modelName": current.physical_id,
+                "patchOperations": operations})  # fmt: skip
+        return current
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        await ctx.call(SERVICE, "DeleteModel",
+                       {"restApiId": properties["RestApiId"], "modelName": physical_id})  # fmt: skip
+
+
+def _alphanumeric(logical_id: str) -> str:
+    return "".join(c for c in logical_id if c.isalnum()) + uuid.uuid4().hex[:8]
+
+
+class RequestValidator(ResourceType):
+    type_name = "AWS::ApiGateway::RequestValidator"
+    extra_attributes = frozenset({"RequestValidatorId"})
+    _FIELDS = ("Name", "ValidateRequestBody", "ValidateRequestParameters")
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        params = {"restApiId": properties["RestApiId"], "name": properties.get("Name") or ""}
+        for field in self._FIELDS[1:]:
+            params[_lower(field)] = str(properties.get(field, False)).lower() == "true"
+        created = await ctx.call(SERVICE, "CreateRequestValidator", params)
+        return Outcome(created["id"], created["id"], {"RequestValidatorId": created["id"]})
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        operations = _replace(properties, previous, self._FIELDS)
+        if operations:
+            await ctx.call(SERVICE, "UpdateRequestValidator", {
+                "restApiId": properties["RestApiId"], "requestValidatorId": current.physical_id,
+                "patchOperations": operations})  # fmt: skip
+        return current
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        await ctx.call(SERVICE, "DeleteRequestValidator", {
+            "restApiId": properties["RestApiId"], "requestValidatorId": physical_id})  # fmt: skip
+
+
+class GatewayResponse(ResourceType):
+    """Ref: an id of sandlot's (AWS's is opaque too); put whole on update."""
+
+    type_name = "AWS::ApiGateway::GatewayResponse"
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        params = {"restApiId": properties["RestApiId"],
+                  "responseType": properties["ResponseType"]}  # fmt: skip
+        for field in ("StatusCode", "ResponseParameters", "ResponseTemplates"):
+            if properties.get(field) is not None:
+                params[_lower(field)] = properties[field]
+        await ctx.call(SERVICE, "PutGatewayResponse", params)
+        physical = f"{properties['RestApiId']}|{properties['ResponseType']}"
+        return Outcome(physical, physical)
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        if properties["ResponseType"] != previous.get("ResponseType"):
+            await self.delete(ctx, current.physical_id, previous)
+        return await self.create(ctx, properties, None)
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        api_id, _, kind = physical_id.partition("|")
+        with contextlib.suppress(ResourceFailed):  # gone with its API already
+            await ctx.call(SERVICE, "DeleteGatewayResponse",
+                           {"restApiId": api_id, "responseType": kind})  # fmt: skip
