@@ -1,0 +1,220 @@
+"""Compiled languages on the custom runtimes, as AWS users build them.
+
+Go (github.com/aws/aws-lambda-go, ``lambda.Start``, ``-tags lambda.norpc``) and Rust (the
+``lambda_runtime`` crate) functions are built here with each language's own toolchain
+and run unchanged on ``provided.al2023``/``provided.al2``: the binary is the package's
+``bootstrap``. Module and crate downloads, and the build caches, live in pytest's cache
+dir (``.pytest_cache/d/native-builds``), so only a machine's first run builds from
+scratch. A test is skipped only when its toolchain is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.e2e.functions import create_function, unique
+from tests.e2e.server import SandlotServer
+
+GO_MODULE = "github.com/aws/aws-lambda-go"
+GO_VERSION = "v1.55.1"  # pinned (needs Go 1.26); go.sum holds the checksum database's hashes
+GO_SUM = (
+    f"{GO_MODULE} {GO_VERSION} h1:We2cCp4BwqqH/JW+bEEo1FhgG71rslvjfi4y7KmlrR0=\n"
+    f"{GO_MODULE} {GO_VERSION}/go.mod h1:V+NzkHNR6vBC8C1PDloqSLE+7jYWFiPvJJFiCiTm8nE=\n"
+)
+GO_MAIN = """package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+)
+
+func handle(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	if req.QueryStringParameters["fail"] != "" {
+		return events.APIGatewayProxyResponse{}, errors.New("the request asked to fail")
+	}
+	lc, _ := lambdacontext.FromContext(ctx)
+	deadline, _ := ctx.Deadline()
+	return events.APIGatewayProxyResponse{
+		StatusCode: 201,
+		Headers:    map[string]string{"content-type": "text/plain"},
+		Body: req.HTTPMethod + " " + req.Path + " " + req.Body + " " + lc.AwsRequestID + " " +
+			lambdacontext.FunctionName + " " + deadline.UTC().Format("2006"),
+	}, nil
+}
+
+func main() { lambda.Start(handle) }
+"""
+
+RUST_MANIFEST = """[package]
+name = "bootstrap"
+version = "0.1.0"
+edition = "2021"
+
+[dependencies]
+lambda_runtime = "=0.14.4"
+serde_json = "1"
+tokio = { version = "1", features = ["macros"] }
+
+[profile.release]
+opt-level = 1
+"""
+RUST_MAIN = """use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::{json, Value};
+
+async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let (payload, context) = event.into_parts();
+    if payload.get("fail").is_some() {
+        return Err("the event asked to fail".into());
+    }
+    Ok(json!({"statusCode": 200, "body": payload["body"], "requestId": context.request_id,
+              "function": context.env_config.function_name,
+              "memory": context.env_config.memory}))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::run(service_fn(handler)).await
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with SandlotServer(tmp_path_factory.mktemp("native")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def lam(server):
+    return boto3.session.Session().client(
+        "lambda",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 1}, read_timeout=120),
+    )
+
+
+@pytest.fixture(scope="module")
+def builds(request) -> Path:
+    return Path(request.config.cache.mkdir("native-builds"))
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name) or shutil.which(name, path=os.path.expanduser("~/.cargo/bin"))
+    if found is None:
+        pytest.skip(f"the {name} toolchain is not installed on this machine")
+    return found
+
+
+def _build(argv: list[str], cwd: Path, env: dict[str, str]) -> None:
+    done = subprocess.run(
+        argv, cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, timeout=1500
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+
+
+@pytest.fixture(scope="module")
+def go_bootstrap(builds) -> bytes:
+    go = _tool("go")
+    source = builds / "go-hello"
+    source.mkdir(exist_ok=True)
+    (source / "go.mod").write_text(
+        f"module example.com/hello\n\ngo 1.26\n\nrequire {GO_MODULE} {GO_VERSION}\n"
+    )
+    (source / "go.sum").write_text(GO_SUM)
+    (source / "main.go").write_text(GO_MAIN)
+    env = {
+        "GOOS": "linux",
+        "CGO_ENABLED": "0",
+        "GOPATH": str(builds / "gopath"),
+        "GOMODCACHE": str(builds / "gopath" / "mod"),
+        "GOCACHE": str(builds / "gocache"),
+        "GOFLAGS": "-modcacherw",  # so pytest's cache can be deleted like any directory
+    }
+    _build([go, "build", "-tags", "lambda.norpc", "-trimpath", "-o", "bootstrap", "."], source, env)
+    return (source / "bootstrap").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def rust_bootstrap(builds) -> bytes:
+    cargo = _tool("cargo")
+    source = builds / "rust-hello"
+    (source / "src").mkdir(parents=True, exist_ok=True)
+    (source / "Cargo.toml").write_text(RUST_MANIFEST)
+    (source / "src" / "main.rs").write_text(RUST_MAIN)
+    env = {"CARGO_HOME": str(builds / "cargo-home"), "CARGO_TARGET_DIR": str(builds / "target")}
+    _build([cargo, "build", "--release", "--quiet"], source, env)
+    return (builds / "target" / "release" / "bootstrap").read_bytes()
+
+
+def invoke(lam, name: str, payload) -> tuple[dict, object]:
+    response = lam.invoke(FunctionName=name, Payload=json.dumps(payload).encode())
+    return response, json.loads(response["Payload"].read())
+
+
+API_GATEWAY_EVENT = {
+    "resource": "/items",
+    "path": "/items",
+    "httpMethod": "POST",
+    "headers": {"content-type": "text/plain"},
+    "queryStringParameters": None,
+    "requestContext": {"requestId": "r1", "stage": "prod", "httpMethod": "POST"},
+    "body": "hello",
+    "isBase64Encoded": False,
+}
+
+
+@pytest.mark.timeout(900)  # a machine's first build compiles Go's standard library
+@pytest.mark.parametrize("runtime", ["provided.al2023", "provided.al2"])
+def test_a_go_function_built_with_aws_lambda_go(lam, go_bootstrap, runtime):
+    name = unique("go")
+    create_function(lam, name, {"bootstrap": go_bootstrap}, runtime=runtime,
+                    handler="bootstrap", executable=("bootstrap",))  # fmt: skip
+    response, result = invoke(lam, name, API_GATEWAY_EVENT)
+    assert "FunctionError" not in response, result
+    assert result["statusCode"] == 201
+    assert result["headers"] == {"content-type": "text/plain"}
+    method, path, body, request_id, function, year = result["body"].split(" ")
+    assert (method, path, body, function) == ("POST", "/items", "hello", name)
+    assert request_id == response["ResponseMetadata"]["RequestId"]
+    assert int(year) >= 2024  # the deadline the library read from the Runtime API
+
+    failing = {**API_GATEWAY_EVENT, "queryStringParameters": {"fail": "1"}}
+    response, error = invoke(lam, name, failing)
+    assert response["FunctionError"] == "Unhandled"
+    # aws-lambda-go names the error by its Go type (errors.New makes an *errors.errorString).
+    assert error == {"errorMessage": "the request asked to fail", "errorType": "errorString"}
+
+
+@pytest.mark.timeout(1500)  # a machine's first release build compiles tokio & co (minutes)
+def test_a_rust_function_built_with_lambda_runtime(lam, rust_bootstrap):
+    name = unique("rust")
+    create_function(lam, name, {"bootstrap": rust_bootstrap}, runtime="provided.al2023",
+                    handler="bootstrap", executable=("bootstrap",), MemorySize=256)  # fmt: skip
+    response, result = invoke(lam, name, API_GATEWAY_EVENT)
+    assert "FunctionError" not in response, result
+    assert result == {
+        "statusCode": 200,
+        "body": "hello",
+        "requestId": response["ResponseMetadata"]["RequestId"],
+        "function": name,
+        "memory": 256,
+    }
+    response, error = invoke(lam, name, {"fail": True})
+    assert response["FunctionError"] == "Unhandled"
+    assert error["errorMessage"] == "the event asked to fail"
+    assert error["errorType"]  # the crate's name for the error's type
