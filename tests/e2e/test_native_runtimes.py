@@ -14,13 +14,16 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
-from tests.e2e.functions import create_function, unique
+from tests.e2e.conftest import cli_env
+from tests.e2e.functions import ROLE, create_function, unique, zip_of
 from tests.e2e.server import SandlotServer
 
 GO_MODULE = "github.com/aws/aws-lambda-go"
@@ -218,3 +221,29 @@ def test_a_rust_function_built_with_lambda_runtime(lam, rust_bootstrap):
     assert response["FunctionError"] == "Unhandled"
     assert error["errorMessage"] == "the event asked to fail"
     assert error["errorType"]  # the crate's name for the error's type
+
+
+def test_go1x_is_refused_on_create_and_update_with_awss_deprecation_message(lam, server):
+    expected = (
+        "The runtime parameter of go1.x is no longer supported for creating or updating AWS "
+        "Lambda functions. We recommend you use the new runtime (provided.al2023) while "
+        "creating or updating functions."
+    )
+    name = unique("go1x")
+    with pytest.raises(ClientError) as caught:
+        lam.create_function(FunctionName=name, Runtime="go1.x", Role=ROLE, Handler="main",
+                            Code={"ZipFile": zip_of({"main": "x"})})  # fmt: skip
+    error = caught.value.response["Error"]
+    assert (error["Code"], error["Message"]) == ("InvalidParameterValueException", expected)
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    create_function(lam, name, {"bootstrap": "#!/bin/sh\n"}, runtime="provided.al2023",
+                    handler="bootstrap", executable=("bootstrap",))  # fmt: skip
+    # The AWS CLI shows the same refusal on update; the function keeps its runtime.
+    answer = subprocess.run(
+        [sys.executable, "-m", "awscli", "lambda", "update-function-configuration",
+         "--function-name", name, "--runtime", "go1.x"],
+        env=cli_env(server.endpoint), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert answer.returncode != 0
+    assert f"(InvalidParameterValueException) when calling the UpdateFunctionConfiguration operation: {expected}" in answer.stderr
+    assert lam.get_function_configuration(FunctionName=name)["Runtime"] == "provided.al2023"
