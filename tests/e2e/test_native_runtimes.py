@@ -245,5 +245,8 @@ def test_go1x_is_refused_on_create_and_update_with_awss_deprecation_message(lam,
         env=cli_env(server.endpoint), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert answer.returncode != 0
-    assert f"(InvalidParameterValueException) when calling the UpdateFunctionConfiguration operation: {expected}" in answer.stderr
+    assert (
+        f"(InvalidParameterValueException) when calling the UpdateFunctionConfiguration operation: {expected}"
+        in answer.stderr
+    )
     assert lam.get_function_configuration(FunctionName=name)["Runtime"] == "provided.al2023"
