@@ -22,8 +22,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.e2e.conftest import cli_env
-from tests.e2e.functions import ROLE, create_function, unique, zip_of
+from sandlot.execution.sandbox import resolve_backend
+from tests.e2e.conftest import cli_env, make_client
+from tests.e2e.functions import ROLE, create_function, unique, wait_for_log_events, zip_of
 from tests.e2e.server import SandlotServer
 
 GO_MODULE = "github.com/aws/aws-lambda-go"
@@ -250,3 +251,98 @@ def test_go1x_is_refused_on_create_and_update_with_awss_deprecation_message(lam,
         in answer.stderr
     )
     assert lam.get_function_configuration(FunctionName=name)["Runtime"] == "provided.al2023"
+
+
+# PHP as AWS's custom-runtime articles run it: the function's zip holds a `bootstrap` that
+# starts the PHP binary of a layer (/opt/bin/php, its libraries in /opt/lib, which is on
+# Lambda's LD_LIBRARY_PATH) on a small Runtime API loop written in PHP.
+PHP_BOOTSTRAP = """#!/bin/sh
+# The PHP binary comes from the layer; -n: no php.ini (the layer carries none).
+cd "$LAMBDA_TASK_ROOT"
+exec /opt/bin/php -n runtime.php
+"""
+PHP_RUNTIME = r"""<?php
+$api = 'http://' . getenv('AWS_LAMBDA_RUNTIME_API') . '/2018-06-01/runtime';
+function post($url, $body) {
+    $context = stream_context_create(['http' => ['method' => 'POST', 'ignore_errors' => true,
+        'header' => "Content-Type: application/json\r\n", 'content' => json_encode($body)]]);
+    file_get_contents($url, false, $context);
+}
+[$file, $function] = explode('.', getenv('_HANDLER'), 2);
+try {
+    require_once getenv('LAMBDA_TASK_ROOT') . "/$file.php";
+} catch (Throwable $e) {
+    post("$api/init/error", ['errorMessage' => $e->getMessage(), 'errorType' => get_class($e)]);
+    exit(1);
+}
+while (true) {
+    $event = file_get_contents("$api/invocation/next");
+    $id = '';
+    foreach ($http_response_header as $header) {
+        if (stripos($header, 'Lambda-Runtime-Aws-Request-Id:') === 0) {
+            $id = trim(substr($header, strlen('Lambda-Runtime-Aws-Request-Id:')));
+        }
+    }
+    try {
+        $result = $function(json_decode($event, true), $id);
+        post("$api/invocation/$id/response", $result);
+    } catch (Throwable $e) {
+        post("$api/invocation/$id/error", ['errorMessage' => $e->getMessage(),
+            'errorType' => get_class($e), 'stackTrace' => explode("\n", $e->getTraceAsString())]);
+    }
+}
+"""
+PHP_HANDLER = r"""<?php
+function hello($event, $requestId) {
+    if (isset($event['fail'])) {
+        throw new InvalidArgumentException('the event asked to fail');
+    }
+    error_log('hello from PHP ' . PHP_VERSION);
+    return ['hello' => $event['name'], 'php' => PHP_BINARY, 'version' => PHP_MAJOR_VERSION,
+            'requestId' => $requestId];
+}
+"""
+# Debian's libc, libm and the dynamic loader are the system's (Amazon Linux has its own);
+# every other library php links is copied into the layer.
+SYSTEM_LIBRARIES = ("libc.so", "libm.so", "ld-linux", "linux-vdso")
+
+
+def _php_layer() -> bytes:
+    php = shutil.which("php")
+    if php is None:
+        pytest.skip("PHP is not installed on this machine (Debian's php-cli)")
+    binary = os.path.realpath(php)
+    listed = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
+    files: dict[str, bytes] = {"bin/php": Path(binary).read_bytes()}
+    for line in listed.splitlines():
+        parts = line.split()
+        if "=>" in parts and not parts[0].startswith(SYSTEM_LIBRARIES):
+            files[f"lib/{parts[0]}"] = Path(parts[2]).read_bytes()
+    return zip_of(files, executable=("bin/php",))
+
+
+def test_php_on_a_custom_runtime_with_the_binary_from_a_layer(lam, server):
+    backend = os.environ.get("SANDLOT_TEST_SANDBOX") or resolve_backend("auto")[0]
+    if backend != "linux":
+        pytest.skip(f"the {backend} backend shows layers at a host path, not at /opt")
+    logs = make_client(server.endpoint, "logs")
+    layer = lam.publish_layer_version(
+        LayerName=unique("php"), Content={"ZipFile": _php_layer()},
+        CompatibleRuntimes=["provided.al2023"],
+    )  # fmt: skip
+    name = unique("php")
+    code = {"bootstrap": PHP_BOOTSTRAP, "runtime.php": PHP_RUNTIME, "index.php": PHP_HANDLER}
+    create_function(lam, name, code, runtime="provided.al2023", handler="index.hello",
+                    executable=("bootstrap",), Layers=[layer["LayerVersionArn"]])  # fmt: skip
+    response, result = invoke(lam, name, {"name": "sandlot"})
+    assert "FunctionError" not in response, result
+    assert result["hello"] == "sandlot" and result["version"] == 8
+    assert result["php"] == "/opt/bin/php"  # the layer's, not the host's /usr/bin/php
+    assert result["requestId"] == response["ResponseMetadata"]["RequestId"]
+    response, error = invoke(lam, name, {"fail": 1})
+    assert response["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "InvalidArgumentException"
+    assert error["errorMessage"] == "the event asked to fail"
+    assert error["stackTrace"][0].startswith("#0 ")
+    # PHP's error_log writes to stderr, which Lambda sends to CloudWatch Logs.
+    assert wait_for_log_events(logs, name, '"hello from PHP"')
