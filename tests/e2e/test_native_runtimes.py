@@ -346,3 +346,57 @@ def test_php_on_a_custom_runtime_with_the_binary_from_a_layer(lam, server):
     assert error["stackTrace"][0].startswith("#0 ")
     # PHP's error_log writes to stderr, which Lambda sends to CloudWatch Logs.
     assert wait_for_log_events(logs, name, '"hello from PHP"')
+
+
+RUNTIME_VERSION = (
+    "arn:aws:lambda:us-east-1::runtime:"
+    "0cdcfbdefbc5e7d3343f73c2e2dd3cba17d61dea0686b404502a0c9ce83931b9"
+)
+
+
+def test_runtime_management_config_per_version(lam, server):
+    name = unique("rtm")
+    created = create_function(lam, name, {"bootstrap": "#!/bin/sh\n"}, runtime="provided.al2023",
+                              handler="bootstrap", executable=("bootstrap",))  # fmt: skip
+    arn = created["FunctionArn"]
+    got = lam.get_runtime_management_config(FunctionName=name)
+    assert (got["UpdateRuntimeOn"], got["FunctionArn"]) == ("Auto", arn)
+    assert "RuntimeVersionArn" not in got
+
+    put = lam.put_runtime_management_config(
+        FunctionName=name, UpdateRuntimeOn="Manual", RuntimeVersionArn=RUNTIME_VERSION
+    )
+    assert (put["UpdateRuntimeOn"], put["RuntimeVersionArn"]) == ("Manual", RUNTIME_VERSION)
+    got = lam.get_runtime_management_config(FunctionName=name, Qualifier="$LATEST")
+    assert (got["UpdateRuntimeOn"], got["RuntimeVersionArn"]) == ("Manual", RUNTIME_VERSION)
+
+    # A published version has its own setting; the AWS CLI reads it.
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.put_runtime_management_config(
+        FunctionName=name, Qualifier=version, UpdateRuntimeOn="FunctionUpdate"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "awscli", "lambda", "get-runtime-management-config",
+         "--function-name", name, "--qualifier", version, "--output", "json"],
+        env=cli_env(server.endpoint), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "UpdateRuntimeOn": "FunctionUpdate", "FunctionArn": f"{arn}:{version}"
+    }  # fmt: skip
+    assert lam.get_runtime_management_config(FunctionName=name)["UpdateRuntimeOn"] == "Manual"
+
+    with pytest.raises(ClientError) as caught:  # Manual needs the version to pin
+        lam.put_runtime_management_config(FunctionName=name, UpdateRuntimeOn="Manual")
+    assert caught.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    with pytest.raises(ClientError) as caught:  # the model's enum
+        lam.put_runtime_management_config(FunctionName=name, UpdateRuntimeOn="Sometimes")
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    with pytest.raises(ClientError) as caught:
+        lam.get_runtime_management_config(FunctionName=name, Qualifier="42")
+    assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+    lam.delete_function(FunctionName=name)  # a function made again starts from Auto
+    create_function(lam, name, {"bootstrap": "#!/bin/sh\n"}, runtime="provided.al2023",
+                    handler="bootstrap", executable=("bootstrap",))  # fmt: skip
+    assert lam.get_runtime_management_config(FunctionName=name)["UpdateRuntimeOn"] == "Auto"
