@@ -118,7 +118,9 @@ def builds(request) -> Path:
 
 
 def _tool(name: str) -> str:
-    found = shutil.which(name) or shutil.which(name, path=os.path.expanduser("~/.cargo/bin"))
+    # Where rustup and Go's own installer put them, when the PATH does not say.
+    elsewhere = os.pathsep.join((os.path.expanduser("~/.cargo/bin"), "/usr/local/go/bin"))
+    found = shutil.which(name) or shutil.which(name, path=elsewhere)
     if found is None:
         pytest.skip(f"the {name} toolchain is not installed on this machine")
     return found
@@ -151,6 +153,26 @@ def go_bootstrap(builds) -> bytes:
     }
     _build([go, "build", "-tags", "lambda.norpc", "-trimpath", "-o", "bootstrap", "."], source, env)
     return (source / "bootstrap").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def go_bootstrap_other_arch(builds, go_bootstrap) -> bytes:
+    """The same function built for the architecture this host is not."""
+    source = builds / "go-hello"
+    other = "amd64" if os.uname().machine == "aarch64" else "arm64"
+    env = {
+        "GOOS": "linux",
+        "GOARCH": other,
+        "CGO_ENABLED": "0",
+        "GOPATH": str(builds / "gopath"),
+        "GOMODCACHE": str(builds / "gopath" / "mod"),
+        "GOCACHE": str(builds / "gocache"),
+        "GOFLAGS": "-modcacherw",
+    }
+    output = f"bootstrap-{other}"
+    _build([_tool("go"), "build", "-tags", "lambda.norpc", "-trimpath", "-o", output, "."],
+           source, env)  # fmt: skip
+    return (source / output).read_bytes()
 
 
 @pytest.fixture(scope="module")
@@ -400,3 +422,23 @@ def test_runtime_management_config_per_version(lam, server):
     create_function(lam, name, {"bootstrap": "#!/bin/sh\n"}, runtime="provided.al2023",
                     handler="bootstrap", executable=("bootstrap",))  # fmt: skip
     assert lam.get_runtime_management_config(FunctionName=name)["UpdateRuntimeOn"] == "Auto"
+
+
+@pytest.mark.timeout(900)  # a machine's first build for the other architecture
+def test_a_bootstrap_that_cannot_execute_is_runtime_invalid_entrypoint(
+    lam, go_bootstrap_other_arch
+):
+    """A binary for the other architecture, and a script without ``#!``: execve says
+    ENOEXEC, which Lambda reports as Runtime.InvalidEntrypoint."""
+    backend = os.environ.get("SANDLOT_TEST_SANDBOX") or resolve_backend("auto")[0]
+    cases = {"arch": go_bootstrap_other_arch, "noshebang": "echo hello\n"}
+    for label, bootstrap in cases.items():
+        name = unique(label)
+        create_function(lam, name, {"bootstrap": bootstrap}, runtime="provided.al2023",
+                        handler="bootstrap", executable=("bootstrap",))  # fmt: skip
+        response, error = invoke(lam, name, {})
+        assert response["FunctionError"] == "Unhandled"
+        assert error["errorType"] == "Runtime.InvalidEntrypoint", (backend, error)
+        assert error["errorMessage"].endswith("/bootstrap: exec format error"), error
+    # The server and other functions are unaffected.
+    assert lam.get_function_configuration(FunctionName=name)["State"] == "Active"
