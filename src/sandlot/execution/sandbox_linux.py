@@ -82,6 +82,7 @@ _RUNTIME_FILES = (
     "node_bootstrap.js",
     "node_paths.mjs",
     "node_paths_hooks.mjs",
+    "ruby_bootstrap.rb",
 )
 LAYERS = "/var/layers"  # each layer, when several are merged into /opt (not under /var/lang)
 TMP = "/tmp"
