@@ -82,6 +82,7 @@ _RUNTIME_FILES = (
     "node_bootstrap.js",
     "node_paths.mjs",
     "node_paths_hooks.mjs",
+    "ruby_bootstrap.rb",
 )
 LAYERS = "/var/layers"  # each layer, when several are merged into /opt (not under /var/lang)
 TMP = "/tmp"
@@ -244,6 +245,28 @@ def _outside_system(paths: set[str]) -> list[str]:
         if not any(_under(path, other) for other in kept):
             kept.append(path)
     return kept
+
+
+# ELF e_machine of the host's architecture (os.uname().machine).
+_ELF_MACHINES = {"x86_64": 62, "aarch64": 183}
+
+
+def _runs_here(path: Path) -> bool:
+    """Whether execve can run ``path``: a ``#!`` script, or an ELF binary of this host's
+    architecture (a Go or Rust bootstrap built for the other one is ENOEXEC, as on
+    Lambda; a file that is neither is ENOEXEC too: execve does not fall back to sh)."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(20)
+    except OSError:
+        return True  # let execve say what is wrong
+    if head.startswith(b"#!"):
+        return True
+    if not head.startswith(b"\x7fELF") or len(head) < 20:
+        return False
+    expected = _ELF_MACHINES.get(os.uname().machine)
+    byteorder = "little" if head[5] == 1 else "big"
+    return expected is None or int.from_bytes(head[18:20], byteorder) == expected
 
 
 def _under(path: str, root: str) -> bool:
@@ -497,6 +520,8 @@ class LinuxBackend(SandboxBackend):
                     raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
                 if not os.access(path, os.X_OK):
                     raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
+                if not _runs_here(path):
+                    raise OSError(errno.ENOEXEC, os.strerror(errno.ENOEXEC), program)
 
     def _layer_file(self, layers: tuple[Path, ...], link: str) -> Path:
         """The host file behind a merged /opt's ``link`` (which points into LAYERS)."""

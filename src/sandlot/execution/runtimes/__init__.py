@@ -8,10 +8,12 @@ A function runs on the major.minor version its runtime names, or not at all:
 - ``nodejsNN.x`` (18 and later): ``node_bootstrap.js`` on a Node.js NN found on this
   host or provisioned from the npm registry (node.py), with the AWS SDK for JavaScript
   v3 on NODE_PATH after the layers.
+- ``ruby3.X``: ``ruby_bootstrap.rb`` on a Ruby 3.X found on this host (ruby.py), with
+  the layers' ``/opt/ruby/lib`` and gems on RUBYLIB/GEM_PATH.
 - ``provided``, ``provided.al2``, ``provided.al2023``: the executable ``bootstrap`` of
   the deployment package, else of the layers (``/opt/bootstrap``), as Lambda looks.
 
-Any other runtime AWS offers (``java*``, ``dotnet*``, ``ruby*``) is accepted by
+Any other runtime AWS offers (``java*``, ``dotnet*``) is accepted by
 CreateFunction and fails INIT with ``Runtime.InvalidRuntime``, as does a Python or
 Node.js version that is not on this host; the message says how to provide it.
 
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandlot.execution.api import FunctionSpec
-from sandlot.execution.runtimes import node, python
+from sandlot.execution.runtimes import node, python, ruby
 from sandlot.execution.sandbox import Layout
 
 RUNTIME_DIR = Path(__file__).resolve().parent
@@ -38,6 +40,7 @@ PYTHON = python.SERVER_PYTHON
 PROVIDED_RUNTIMES = frozenset({"provided", "provided.al2", "provided.al2023"})
 _PYTHON = re.compile(r"python3\.(\d+)")
 _NODE = re.compile(r"nodejs(\d+)\.x")
+_RUBY = re.compile(r"ruby3\.(\d+)")
 OLDEST_NODE = 18  # AWS's oldest Node.js runtime still running; sandlot's bootstrap needs it
 # Lambda's PATH for its managed runtimes (before the layers' bin); /var/lang/bin is where
 # the runtime's interpreter is in the linux sandbox.
@@ -127,10 +130,18 @@ def _prepare(runtime: str) -> Prepared:
         except node.NotFound as exc:
             notice = f"sandlot: the AWS SDK for JavaScript v3 is not provided: {exc}"
         return Prepared(runtime, found.executable, found.prefix, found.version_text, sdk, notice)
+    match = _RUBY.fullmatch(runtime)
+    if match and int(match.group(1)) >= 2:
+        try:
+            found = ruby.find(int(match.group(1)))
+        except ruby.NotFound as exc:
+            raise RuntimeUnavailable("Runtime.InvalidRuntime", f"sandlot: {exc}") from None
+        return Prepared(runtime, found.executable, found.prefix, found.version_text)
     raise RuntimeUnavailable(
         "Runtime.InvalidRuntime",
         f"sandlot cannot run the {runtime} runtime: it runs python3.9 and later, "
-        f"nodejs{OLDEST_NODE}.x and later, and provided.al2023/provided.al2/provided "
+        f"nodejs{OLDEST_NODE}.x and later, ruby3.2 and later, and "
+        "provided.al2023/provided.al2/provided "
         "(a custom runtime: an executable `bootstrap` in the package or a layer, which "
         f"can start any language's runtime). Update the function's Runtime to one of those.",
     )
@@ -195,6 +206,13 @@ def launch(
         if _es_module_handler(code_dir, spec.handler):
             hooks = ("--import", f"{layout.runtime_dir}/node_paths.mjs")
         argv = (executable, *hooks, f"{layout.runtime_dir}/node_bootstrap.js")
+        return Launch(argv, env, f"AWS_Lambda_{runtime}", notice)
+    if _RUBY.fullmatch(runtime) and found.executable:
+        # AWS's Ruby runtime: layers' gems and libraries (/opt/ruby/…), then the code.
+        env["RUBYLIB"] = _join(f"{opt}/ruby/lib", layout.task_root)
+        env["GEM_PATH"] = f"{opt}/ruby/gems/{found.version[: found.version.rfind('.')]}.0"
+        executable = _inside(layout, found.executable, "ruby")
+        argv = (executable, f"{layout.runtime_dir}/ruby_bootstrap.rb")
         return Launch(argv, env, f"AWS_Lambda_{runtime}", notice)
     if runtime in PROVIDED_RUNTIMES:
         minor = sys.version_info.minor

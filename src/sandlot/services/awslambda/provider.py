@@ -55,6 +55,7 @@ from sandlot.services.awslambda.permissions import PermissionOperations
 from sandlot.services.awslambda.provisioned import ProvisionedOperations
 from sandlot.services.awslambda.records import Package
 from sandlot.services.awslambda.recursion import RecursionOperations
+from sandlot.services.awslambda.runtimemanagement import RuntimeManagementOperations
 from sandlot.services.awslambda.urls import FunctionUrlOperations
 from sandlot.services.awslambda.validation import (
     check_tags,
@@ -75,6 +76,7 @@ class LambdaProvider(
     EventInvokeOperations,
     FunctionUrlOperations,
     RecursionOperations,
+    RuntimeManagementOperations,
 ):
     service = "lambda"
 
@@ -261,6 +263,7 @@ class LambdaProvider(
             else:
                 released = self._delete_version(account, region, name, qualifier)
             self.forget_event_invoke_configs(account, region, name, qualifier)
+            self.forget_runtime_management(account, region, name, qualifier)
             gone = self.records.unused(released)
         self.records.collect(gone)
         self.sync_provisioned(account, region, name)  # release what it provisioned

@@ -45,7 +45,10 @@ BLOCKED_RUNTIMES = frozenset({
     "python3.8", "java8", "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1",
     "dotnetcore3.1", "dotnet6", "go1.x", "ruby2.5", "ruby2.7",
 })  # fmt: skip
-_RUNTIME_SUCCESSOR = {"nodejs": "nodejs22.x", "python": "python3.13", "dotnet": "dotnet8"}
+# go1.x's successor is an OS-only runtime: AWS's Go docs say to migrate to provided.al2023.
+_RUNTIME_SUCCESSOR = {
+    "nodejs": "nodejs22.x", "python": "python3.13", "dotnet": "dotnet8", "go": "provided.al2023",
+}  # fmt: skip
 
 
 @cache
