@@ -110,6 +110,8 @@ _ETC_FILES = (
     "crypto-policies",
     "alternatives",
     "mime.types",
+    # Debian's JDKs: their conf/ and lib/security files are links into /etc/java-NN-openjdk.
+    *sorted(path.name for path in Path("/etc").glob("java-*-openjdk")),
 )
 _PASSWD = (
     f"root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:{UID}:{GID}::/tmp:/sbin/nologin\n"
