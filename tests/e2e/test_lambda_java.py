@@ -33,9 +33,16 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+WRAPPER = """#!/bin/sh
+# An AWS_LAMBDA_EXEC_WRAPPER: changes the JVM's options, then runs the runtime's command.
+export JAVA_TOOL_OPTIONS="-Dsandlot.marker=wrapped"
+exec "$@"
+"""
+
+
 @pytest.fixture(scope="module")
-def package(request, tmp_path_factory) -> bytes:
-    """The Maven-built deployment package: the classes at the root, the jars in lib/."""
+def built(request, tmp_path_factory) -> Path:
+    """The Maven project, built (``mvn package``) in a scratch copy."""
     repository = request.config.cache.mkdir("maven-repository")
     build = tmp_path_factory.mktemp("java-build") / "project"
     shutil.copytree(PROJECT, build, ignore=shutil.ignore_patterns("target"))
@@ -47,12 +54,22 @@ def package(request, tmp_path_factory) -> bytes:
         check=False,
     )
     assert done.returncode == 0, done.stdout.decode()[-3000:] + done.stderr.decode()[-3000:]
+    return build
+
+
+@pytest.fixture(scope="module")
+def package(built) -> bytes:
+    """The deployment package: the classes at the root, the jars in lib/, and a wrapper."""
+    build = built
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted((build / "target" / "classes").rglob("*.class")):
             archive.write(path, path.relative_to(build / "target" / "classes").as_posix())
         for jar in sorted((build / "target" / "lib").glob("*.jar")):
             archive.write(jar, f"lib/{jar.name}")
+        info = zipfile.ZipInfo("wrapper.sh")
+        info.external_attr = 0o100755 << 16
+        archive.writestr(info, WRAPPER)
     return buffer.getvalue()
 
 
@@ -157,6 +174,27 @@ def test_context_logger_and_jvm_options(lam, logs, package):
     assert result["property"] == "set"  # the JVM read JAVA_TOOL_OPTIONS
     assert wait_for_log_events(logs, name, '"logger line m-42"')
     assert wait_for_log_events(logs, name, '"stdout line m-42"')
+
+
+def test_the_jar_maven_builds_deploys_as_it_is(lam, built):
+    # A jar is a zip: Lambda takes it as the deployment package (aws-lambda-java-core
+    # comes with the runtime, so this thin jar needs nothing else).
+    jar = built / "target" / "sandlot-java-e2e-1.0.jar"
+    name = deploy(lam, jar.read_bytes(), "example.Pojo::order")
+    _, result = invoke(lam, name, {"item": "jar", "count": 2})
+    assert result == {"item": "jar", "total": 6}
+
+
+def test_an_exec_wrapper_starts_the_jvm(lam, package):
+    name = deploy(
+        lam,
+        package,
+        "example.Pojo::context",
+        Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/wrapper.sh"}},
+    )
+    _, result = invoke(lam, name, {"marker": "w"})
+    assert result["property"] == "wrapped"
+    assert result["toolOptions"] == "-Dsandlot.marker=wrapped"
 
 
 def test_json_log_format_writes_the_loggers_lines_as_json(lam, logs, package):
