@@ -186,12 +186,15 @@ def test_the_jar_maven_builds_deploys_as_it_is(lam, built):
 
 
 def test_an_exec_wrapper_starts_the_jvm(lam, package):
-    name = deploy(
-        lam,
-        package,
-        "example.Pojo::context",
-        Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/wrapper.sh"}},
+    name = deploy(lam, package, "example.Pojo::context")
+    _, result = invoke(lam, name, {"marker": "w"})
+    assert result.get("property") is None  # (the runtime leaves nulls out)
+    # /var/task in Lambda and the linux sandbox; the code's host path on the process one.
+    wrapper = f"{result['taskRoot']}/wrapper.sh"
+    lam.update_function_configuration(
+        FunctionName=name, Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": wrapper}}
     )
+    wait_active(lam, name)
     _, result = invoke(lam, name, {"marker": "w"})
     assert result["property"] == "wrapped"
     assert result["toolOptions"] == "-Dsandlot.marker=wrapped"

@@ -43,6 +43,7 @@ public class Pojo {
     answer.put("toolOptions", System.getenv("JAVA_TOOL_OPTIONS"));
     answer.put("javaVersion", System.getProperty("java.specification.version"));
     answer.put("property", System.getProperty("sandlot.marker"));
+    answer.put("taskRoot", System.getenv("LAMBDA_TASK_ROOT"));
     return answer;
   }
 
