@@ -5,7 +5,12 @@ AWS's Runtime Interface Client), warm p50/p99 at concurrency 1, and the PSS of a
 warm environment's JVM. The handler is compiled here with ``javac``.
 
     python bench/java_cold_start.py [--cold 20] [--seconds 5] [--runtime java17]
-                                    [--sandbox process|linux] [--java-options "-Xshare:off"]
+                                    [--sandbox process|linux] [--memory 512]
+                                    [--java-options=-Xshare:off]
+
+``--memory`` is the functions' MemorySize: the linux sandbox gives an environment a CPU
+weight in proportion to it (1769 MB = one vCPU's share, as on Lambda), which decides a
+cold start's speed when the machine is busy.
 
 ``--java-options`` sets JAVA_TOOL_OPTIONS of the functions (to try JVM flags, e.g. a
 class-data sharing archive).
@@ -52,11 +57,11 @@ def hello_zip() -> bytes:
         return buffer.getvalue()
 
 
-def create(lam, name: str, code: bytes, runtime: str, options: str | None) -> None:
+def create(lam, name: str, code: bytes, runtime: str, options: str | None, memory: int) -> None:
     environment = {"Variables": {"JAVA_TOOL_OPTIONS": options}} if options else {}
     lam.create_function(
         FunctionName=name, Runtime=runtime, Role="arn:aws:iam::000000000000:role/bench",
-        Handler="Hello::handle", Code={"ZipFile": code}, MemorySize=512,
+        Handler="Hello::handle", Code={"ZipFile": code}, MemorySize=memory,
         Environment=environment,
     )  # fmt: skip
     lam.get_waiter("function_active_v2").wait(
@@ -93,6 +98,7 @@ def main() -> None:
     parser.add_argument("--runtime", default="java17")
     parser.add_argument("--sandbox", choices=("process", "linux"), help="SANDLOT_SANDBOX")
     parser.add_argument("--java-options", help="JAVA_TOOL_OPTIONS of the functions")
+    parser.add_argument("--memory", type=int, default=512, help="the functions' MemorySize")
     args = parser.parse_args()
     if args.sandbox:
         os.environ["SANDLOT_SANDBOX"] = args.sandbox
@@ -107,25 +113,26 @@ def main() -> None:
             )  # fmt: skip
             create_bench_role(port)
             # The first Java function fetches the RIC's jars (once per cache): not measured.
-            create(lam, "fetch", code, args.runtime, args.java_options)
+            create(lam, "fetch", code, args.runtime, args.java_options, args.memory)
             lam.invoke(FunctionName="fetch", Payload=PAYLOAD)["Payload"].read()
             lam.delete_function(FunctionName="fetch")
             cold = []
             for i in range(args.cold):
-                create(lam, f"cold-{i}", code, args.runtime, args.java_options)
+                create(lam, f"cold-{i}", code, args.runtime, args.java_options, args.memory)
                 began = time.perf_counter()
                 response = lam.invoke(FunctionName=f"cold-{i}", Payload=PAYLOAD)
                 response["Payload"].read()
                 cold.append(time.perf_counter() - began)
                 assert "FunctionError" not in response, response
                 lam.delete_function(FunctionName=f"cold-{i}")  # its JVM is not left idle
-            create(lam, "warm", code, args.runtime, args.java_options)
+            create(lam, "warm", code, args.runtime, args.java_options, args.memory)
             path = "/2015-03-31/functions/warm/invocations"
             request = signed_request(port, "lambda", path, PAYLOAD, {})
             results = {
                 "sandbox": os.environ.get("SANDLOT_SANDBOX", "default"),
                 "runtime": args.runtime,
                 "java_options": args.java_options,
+                "memory_mb": args.memory,
                 "cold_start": {"samples": len(cold), **percentiles(cold)},
                 "warm_c1": asyncio.run(replay(port, request, 1, args.seconds, invoked_ok)),
             }
