@@ -25,7 +25,11 @@ from tests.e2e.functions import ROLE, unique, wait_active, wait_for_log_events
 from tests.e2e.server import SandlotServer
 
 PROJECT = Path(__file__).parent / "java"
-RUNTIME = "java17"  # the JDK .ci/run installs (openjdk-17-jdk-headless)
+# The functions run on the JDK that builds them (.ci/run installs openjdk-17-jdk-headless).
+_JDK = java.probe(shutil.which("java") or "/nonexistent")
+MAJOR = _JDK.major if _JDK else 17
+RUNTIME = f"java{MAJOR}"
+OTHER = 21 if MAJOR != 21 else 17  # a runtime the JDK on PATH must not pass for
 
 pytestmark = pytest.mark.skipif(
     shutil.which("mvn") is None or shutil.which("java") is None,
@@ -75,8 +79,8 @@ def package(built) -> bytes:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    # java21 named by a JDK 17: it must fail INIT, whatever this machine has elsewhere.
-    wrong = {java.variable(21): shutil.which("java") or "java"}
+    # javaOTHER named by the JDK on PATH: it must fail INIT, whatever else is installed.
+    wrong = {java.variable(OTHER): shutil.which("java") or "java"}
     with SandlotServer(tmp_path_factory.mktemp("java"), env=wrong) as running:
         yield running
 
@@ -170,7 +174,7 @@ def test_context_logger_and_jvm_options(lam, logs, package):
     assert 0 < result["remainingMs"] <= 3000
     assert result["logGroup"] == f"/aws/lambda/{name}"
     assert result["arn"].endswith(f":function:{name}")
-    assert result["javaVersion"] == "17"
+    assert result["javaVersion"] == str(MAJOR)
     assert result["property"] == "set"  # the JVM read JAVA_TOOL_OPTIONS
     assert wait_for_log_events(logs, name, '"logger line m-42"')
     assert wait_for_log_events(logs, name, '"stdout line m-42"')
@@ -249,12 +253,12 @@ def test_the_source_documents_scala_handler(lam, logs, package):
 
 
 def test_a_java_version_not_on_this_host_fails_init_saying_how_to_provide_it(lam, package):
-    name = deploy(lam, package, "example.Pojo::order", runtime="java21")
+    name = deploy(lam, package, "example.Pojo::order", runtime=f"java{OTHER}")
     response, result = invoke(lam, name, {})
     assert response["FunctionError"] == "Unhandled"
     assert result["errorType"] == "Runtime.InvalidRuntime"
-    assert f"{java.variable(21)}=" in result["errorMessage"]
-    assert "not Java 21" in result["errorMessage"]
+    assert f"{java.variable(OTHER)}=" in result["errorMessage"]
+    assert f"not Java {OTHER}" in result["errorMessage"]
 
 
 def test_dotnet_is_accepted_and_refused_at_invoke_in_aws_shape(lam):
