@@ -30,7 +30,7 @@ else of a home directory), then
                         /var/lang/bin/node), read-only
     /var/runtime        sandlot's bootstraps (LAMBDA_RUNTIME_DIR), the packages Lambda's
                         Python runtime provides (boto3, …), the AWS SDK for JavaScript
-                        (node_modules), each bound by name, read-only
+                        (node_modules; the Java RIC's jars for java*), each bound by name, read-only
     /var/layers/N  each layer, read-only, when several are merged (/opt links there)
     /tmp                a private tmpfs of EphemeralStorage MB, gone with the sandbox
     /proc, /dev         fresh (the PID namespace's own /proc; null, zero, urandom, …)
