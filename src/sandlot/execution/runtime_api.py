@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import json
 import os
 import socket
@@ -309,7 +308,6 @@ class _Connection(asyncio.Protocol):
         self._server = server
         self._api = server.api
         self._transport: asyncio.Transport | None = None
-        self._socket = None
         self._parser = httptools.HttpRequestParser(self)
         self._queue: deque[tuple[bytes, bytes, bytes | None, str | None, bool]] = deque()
         self._busy = False  # a request is being answered (possibly held: GET /next)
@@ -327,15 +325,8 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
         self._server.connections.add(self)
-        self._socket = transport.get_extra_info("socket")
 
     def data_received(self, data: bytes) -> None:
-        # A runtime whose HTTP client sends a request's head and body in two writes
-        # with Nagle on has the body held until this side's delayed ACK (40 ms); AWS's
-        # Java RIC writes them so and showed those 40 ms: acknowledge each read at once.
-        if self._socket is not None:
-            with contextlib.suppress(OSError, AttributeError):
-                self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError:
