@@ -108,13 +108,13 @@ def test_a_missing_python_version_fails_init_saying_how_to_provide_it(lam):
 
 
 def test_runtimes_sandlot_cannot_run_are_accepted_and_refused_at_invoke(lam):
-    name = unique("java")
-    create_function(lam, name, {"Handler.java": "class Handler {}"}, runtime="java21",
-                    handler="example.Handler::handleRequest")  # fmt: skip
+    name = unique("dotnet")
+    create_function(lam, name, {"App.dll": "not .NET"}, runtime="dotnet8",
+                    handler="App::App.Function::Handler")  # fmt: skip
     response, result = invoke(lam, name)
     assert response["FunctionError"] == "Unhandled"
     assert result["errorType"] == "Runtime.InvalidRuntime"
-    assert "java21" in result["errorMessage"] and "provided.al2023" in result["errorMessage"]
+    assert "dotnet8" in result["errorMessage"] and "provided.al2023" in result["errorMessage"]
 
 
 def _error(call, **params) -> tuple[str, str]:

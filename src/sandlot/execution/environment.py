@@ -224,7 +224,8 @@ class Environment:
                 found = await asyncio.to_thread(runtimes.prepare, spec.runtime)
             # found.packages: the Python packages of its version, or the Node.js SDK.
             packages, node_modules = found.packages or self._ctx.python_packages, None
-            if found.runtime.startswith("nodejs"):
+            # found.packages of Node.js and Java (the RIC's jars) are shown at node_modules.
+            if found.runtime.startswith(("nodejs", "java")):
                 packages, node_modules = self._ctx.python_packages, found.packages
             layout = backend.layout(
                 self._code_dir, self._opt_dir, tmp_dir, runtimes.RUNTIME_DIR, packages, node_modules

@@ -30,7 +30,7 @@ else of a home directory), then
                         /var/lang/bin/node), read-only
     /var/runtime        sandlot's bootstraps (LAMBDA_RUNTIME_DIR), the packages Lambda's
                         Python runtime provides (boto3, …), the AWS SDK for JavaScript
-                        (node_modules), each bound by name, read-only
+                        (node_modules; the Java RIC's jars for java*), each bound by name, read-only
     /var/layers/N  each layer, read-only, when several are merged (/opt links there)
     /tmp                a private tmpfs of EphemeralStorage MB, gone with the sandbox
     /proc, /dev         fresh (the PID namespace's own /proc; null, zero, urandom, …)
@@ -111,6 +111,8 @@ _ETC_FILES = (
     "crypto-policies",
     "alternatives",
     "mime.types",
+    # Debian's JDKs: their conf/ and lib/security files are links into /etc/java-NN-openjdk.
+    *sorted(path.name for path in Path("/etc").glob("java-*-openjdk")),
 )
 _PASSWD = (
     f"root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:{UID}:{GID}::/tmp:/sbin/nologin\n"

@@ -73,7 +73,7 @@ def test_python_found_in_a_pyenv_layout(monkeypatch, tmp_path):
 
 def test_unknown_runtimes_fail_init_with_advice():
     with pytest.raises(runtimes.RuntimeUnavailable) as caught:
-        runtimes.prepare("java21")
+        runtimes.prepare("dotnet8")
     assert caught.value.error_type == "Runtime.InvalidRuntime"
     assert "provided.al2023" in caught.value.message
 

@@ -10,10 +10,13 @@ A function runs on the major.minor version its runtime names, or not at all:
   v3 on NODE_PATH after the layers.
 - ``ruby3.X``: ``ruby_bootstrap.rb`` on a Ruby 3.X found on this host (ruby.py), with
   the layers' ``/opt/ruby/lib`` and gems on RUBYLIB/GEM_PATH.
+- ``javaNN`` (11 and later): AWS's Java Runtime Interface Client (fetched once from
+  Maven Central, java.py) on the JDK NN found on this host, its jars shown where the
+  Node.js runtimes' SDK is.
 - ``provided``, ``provided.al2``, ``provided.al2023``: the executable ``bootstrap`` of
   the deployment package, else of the layers (``/opt/bootstrap``), as Lambda looks.
 
-Any other runtime AWS offers (``java*``, ``dotnet*``) is accepted by
+Any other runtime AWS offers (``dotnet*``, ``java8.al2``) is accepted by
 CreateFunction and fails INIT with ``Runtime.InvalidRuntime``, as does a Python or
 Node.js version that is not on this host; the message says how to provide it.
 
@@ -32,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandlot.execution.api import FunctionSpec
-from sandlot.execution.runtimes import node, python, ruby
+from sandlot.execution.runtimes import java, node, python, ruby
 from sandlot.execution.sandbox import Layout
 
 RUNTIME_DIR = Path(__file__).resolve().parent
@@ -41,6 +44,8 @@ PROVIDED_RUNTIMES = frozenset({"provided", "provided.al2", "provided.al2023"})
 _PYTHON = re.compile(r"python3\.(\d+)")
 _NODE = re.compile(r"nodejs(\d+)\.x")
 _RUBY = re.compile(r"ruby3\.(\d+)")
+_JAVA = re.compile(r"java(\d+)")
+OLDEST_JAVA = 11  # java8.al2 would need the RIC's Java 8 build and a JDK 8: not provided
 OLDEST_NODE = 18  # AWS's oldest Node.js runtime still running; sandlot's bootstrap needs it
 # Lambda's PATH for its managed runtimes (before the layers' bin); /var/lang/bin is where
 # the runtime's interpreter is in the linux sandbox.
@@ -137,11 +142,19 @@ def _prepare(runtime: str) -> Prepared:
         except ruby.NotFound as exc:
             raise RuntimeUnavailable("Runtime.InvalidRuntime", f"sandlot: {exc}") from None
         return Prepared(runtime, found.executable, found.prefix, found.version_text)
+    match = _JAVA.fullmatch(runtime)
+    if match and int(match.group(1)) >= OLDEST_JAVA:
+        try:
+            jdk = java.find(int(match.group(1)))
+            jars = java.ric()
+        except java.NotFound as exc:
+            raise RuntimeUnavailable("Runtime.InvalidRuntime", f"sandlot: {exc}") from None
+        return Prepared(runtime, jdk.executable, jdk.home, jdk.version, jars)
     raise RuntimeUnavailable(
         "Runtime.InvalidRuntime",
         f"sandlot cannot run the {runtime} runtime: it runs python3.9 and later, "
-        f"nodejs{OLDEST_NODE}.x and later, ruby3.2 and later, and "
-        "provided.al2023/provided.al2/provided "
+        f"nodejs{OLDEST_NODE}.x and later, ruby3.2 and later, java{OLDEST_JAVA} and later, "
+        "and provided.al2023/provided.al2/provided "
         "(a custom runtime: an executable `bootstrap` in the package or a layer, which "
         f"can start any language's runtime). Update the function's Runtime to one of those.",
     )
@@ -213,6 +226,14 @@ def launch(
         env["GEM_PATH"] = f"{opt}/ruby/gems/{found.version[: found.version.rfind('.')]}.0"
         executable = _inside(layout, found.executable, "ruby")
         argv = (executable, f"{layout.runtime_dir}/ruby_bootstrap.rb")
+        return Launch(argv, env, f"AWS_Lambda_{runtime}", notice)
+    if _JAVA.fullmatch(runtime) and found.executable and found.packages:
+        # The RIC loads the handler from the task root, its lib/ and /opt/java/lib
+        # itself (as in Lambda), so only its own jars are on the class path.
+        jars = f"{layout.node_modules or found.packages}/*"
+        executable = _inside(layout, found.executable, "java")
+        options = java.jvm_options(spec.memory_mb)
+        argv = (executable, *options, "-cp", jars, java.RIC_MAIN, spec.handler)
         return Launch(argv, env, f"AWS_Lambda_{runtime}", notice)
     if runtime in PROVIDED_RUNTIMES:
         minor = sys.version_info.minor

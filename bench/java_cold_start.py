@@ -1,0 +1,148 @@
+"""Java Lambda benchmark: a POJO hello world on ``java17`` through the Invoke API.
+
+Reports cold starts (the first invoke of a freshly created function: a new JVM running
+AWS's Runtime Interface Client), warm p50/p99 at concurrency 1, and the PSS of an idle
+warm environment's JVM. The handler is compiled here with ``javac``.
+
+    python bench/java_cold_start.py [--cold 20] [--seconds 5] [--runtime java17]
+                                    [--sandbox process|linux] [--memory 512]
+                                    [--java-options=-Xshare:off]
+
+``--memory`` is the functions' MemorySize: the linux sandbox gives an environment a CPU
+weight in proportion to it (1769 MB = one vCPU's share, as on Lambda), which decides a
+cold start's speed when the machine is busy.
+
+``--java-options`` sets JAVA_TOOL_OPTIONS of the functions (to try JVM flags, e.g. a
+class-data sharing archive).
+
+Targets (2-core machine): cold start p50 <= 300 ms; warm p50 <= 1 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import subprocess
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from common import create_bench_role, percentiles, replay, signed_request, start_server
+
+SOURCE = """
+import java.util.Map;
+
+public class Hello {
+  public Map<String, Object> handle(Map<String, Object> event) {
+    return Map.of("ok", true, "size", String.valueOf(event.get("data")).length());
+  }
+}
+"""
+PAYLOAD = json.dumps({"data": "x" * 1000}).encode()  # ~1 KB
+
+
+def hello_zip() -> bytes:
+    with tempfile.TemporaryDirectory() as scratch:
+        (Path(scratch) / "Hello.java").write_text(SOURCE)
+        subprocess.run(["javac", "--release", "11", "Hello.java"], cwd=scratch, check=True)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.write(Path(scratch) / "Hello.class", "Hello.class")
+        return buffer.getvalue()
+
+
+def create(lam, name: str, code: bytes, runtime: str, options: str | None, memory: int) -> None:
+    environment = {"Variables": {"JAVA_TOOL_OPTIONS": options}} if options else {}
+    lam.create_function(
+        FunctionName=name, Runtime=runtime, Role="arn:aws:iam::000000000000:role/bench",
+        Handler="Hello::handle", Code={"ZipFile": code}, MemorySize=memory,
+        Environment=environment,
+    )  # fmt: skip
+    lam.get_waiter("function_active_v2").wait(
+        FunctionName=name, WaiterConfig={"Delay": 0.05, "MaxAttempts": 200}
+    )
+
+
+def invoked_ok(head: bytes, body: bytes) -> bool:
+    return head.startswith(b"HTTP/1.1 200") and b"x-amz-function-error" not in head.lower()
+
+
+def jvm_pss_mb(server_pid: int) -> list[float]:
+    """The PSS of each RIC JVM under the server (the idle warm environments)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if not any(part.endswith(b".AWSLambda") for part in argv):
+                continue
+            for line in (entry / "smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    found.append(round(int(line.split()[1]) / 1024, 1))
+        except OSError:
+            continue
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--cold", type=int, default=20, help="cold starts to measure")
+    parser.add_argument("--runtime", default="java17")
+    parser.add_argument("--sandbox", choices=("process", "linux"), help="SANDLOT_SANDBOX")
+    parser.add_argument("--java-options", help="JAVA_TOOL_OPTIONS of the functions")
+    parser.add_argument("--memory", type=int, default=512, help="the functions' MemorySize")
+    args = parser.parse_args()
+    if args.sandbox:
+        os.environ["SANDLOT_SANDBOX"] = args.sandbox
+    code = hello_zip()
+    with tempfile.TemporaryDirectory() as data_dir:
+        process, port, _, _ = start_server("uvicorn", data_dir)
+        try:
+            lam = boto3.client(
+                "lambda", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                aws_access_key_id="benchkey", aws_secret_access_key="benchsecret",
+                config=Config(retries={"max_attempts": 1}, read_timeout=600),
+            )  # fmt: skip
+            create_bench_role(port)
+            # The first Java function fetches the RIC's jars (once per cache): not measured.
+            create(lam, "fetch", code, args.runtime, args.java_options, args.memory)
+            lam.invoke(FunctionName="fetch", Payload=PAYLOAD)["Payload"].read()
+            lam.delete_function(FunctionName="fetch")
+            cold = []
+            for i in range(args.cold):
+                create(lam, f"cold-{i}", code, args.runtime, args.java_options, args.memory)
+                began = time.perf_counter()
+                response = lam.invoke(FunctionName=f"cold-{i}", Payload=PAYLOAD)
+                response["Payload"].read()
+                cold.append(time.perf_counter() - began)
+                assert "FunctionError" not in response, response
+                lam.delete_function(FunctionName=f"cold-{i}")  # its JVM is not left idle
+            create(lam, "warm", code, args.runtime, args.java_options, args.memory)
+            path = "/2015-03-31/functions/warm/invocations"
+            request = signed_request(port, "lambda", path, PAYLOAD, {})
+            results = {
+                "sandbox": os.environ.get("SANDLOT_SANDBOX", "default"),
+                "runtime": args.runtime,
+                "java_options": args.java_options,
+                "memory_mb": args.memory,
+                "cold_start": {"samples": len(cold), **percentiles(cold)},
+                "warm_c1": asyncio.run(replay(port, request, 1, args.seconds, invoked_ok)),
+            }
+            time.sleep(1)  # idle: whatever the JIT and GC still do after the load settles
+            results["idle_jvm_pss_mb"] = jvm_pss_mb(process.pid)
+        finally:
+            process.terminate()
+            process.wait(20)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
