@@ -235,6 +235,10 @@ class S3Base(Provider):
         """Record the notifications ``event`` on version ``row`` triggers (inside the
         writing transaction); the notification mixin implements it."""
 
+    def expiration_of(self, bucket: dict, row: dict) -> str | None:
+        """The ``x-amz-expiration`` answer for a current version (lifecycle mixin)."""
+        return None
+
     def update_meta(self, row: dict, meta: dict) -> None:
         """Rewrite a version's metadata in place (e.g. its tags)."""
         self.store.put(OBJECTS, {**row, "meta": json.dumps(meta)})

@@ -170,7 +170,9 @@ class BucketOperations(S3Base):
             )
         for upload in self.store.select(UPLOADS, {"bucket": name}):
             self.discard_upload(upload)
-        self.store.delete(BUCKETS, name)
+        with self.store.transaction():
+            self.store.delete(BUCKETS, name)
+            self.platform.timers.cancel("s3:lifecycle", name)
         return {}
 
     def head_bucket(self, ctx: RequestContext, params: dict) -> dict:

@@ -269,6 +269,8 @@ class ObjectOperations(EncryptionOperations):
             out["TagCount"] = len(meta["Tags"])
         if meta.get("Parts"):
             out["PartsCount"] = meta["Parts"]
+        if row["latest"]:
+            out["Expiration"] = self.expiration_of(bucket, row)
         out.update(response_members(meta))
         if params.get("ChecksumMode") == "ENABLED":
             self.add_checksums(out, meta)
@@ -325,6 +327,7 @@ class ObjectOperations(EncryptionOperations):
             notify=(ctx, event),
         )
         out = {"ETag": row["etag"], **response_members(meta)}
+        out["Expiration"] = self.expiration_of(bucket, row)
         self.add_checksums(out, meta)
         if bucket["versioning"]:
             out["VersionId"] = row["version_id"]

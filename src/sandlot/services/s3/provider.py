@@ -1,7 +1,7 @@
 """Amazon S3's API: the provider class, assembled from one mixin per area.
 
 Buckets (with tagging, policy, versioning, ACLs as S3's default disables them), default
-encryption, CORS (with the gateway's preflight and
+encryption, lifecycle rules (executed at every midnight), CORS (with the gateway's preflight and
 response-header hooks), notification configuration, objects, listings and multipart
 uploads; the shared state and the write protocol that keeps objects whole across
 crashes are in ``base.py``.
@@ -13,6 +13,7 @@ from sandlot.services.s3.acl import AclOperations
 from sandlot.services.s3.buckets import BucketOperations
 from sandlot.services.s3.cors import CorsOperations
 from sandlot.services.s3.encryption import EncryptionOperations
+from sandlot.services.s3.lifecycle import LifecycleOperations
 from sandlot.services.s3.listing import ListingOperations
 from sandlot.services.s3.multipart import MultipartOperations
 from sandlot.services.s3.notifications import NotificationOperations
@@ -28,5 +29,6 @@ class S3Provider(
     MultipartOperations,
     EncryptionOperations,
     AclOperations,
+    LifecycleOperations,
 ):
     """Amazon S3."""

@@ -18,7 +18,10 @@ _DEFAULT_BLOCK = {
     "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True,
     "RestrictPublicBuckets": True,
 }  # fmt: skip
-_SERVED = {"BucketName", "Tags", "VersioningConfiguration", "CorsConfiguration", "BucketEncryption"}
+_SERVED = {
+    "BucketName", "Tags", "VersioningConfiguration", "CorsConfiguration", "BucketEncryption",
+    "LifecycleConfiguration",
+}  # fmt: skip
 
 
 def _is_default(name: str, value) -> bool:
@@ -58,6 +61,72 @@ def _encryption_rule(rule: dict) -> dict:
     if "BucketKeyEnabled" in rule:
         out["BucketKeyEnabled"] = str(rule["BucketKeyEnabled"]).lower() == "true"
     return out
+
+
+def _lifecycle_rule(rule: dict) -> dict:
+    """A template's lifecycle rule in the S3 API's shape (CloudFormation flattens the
+    filter and the expiration into the rule, and takes numbers as strings too)."""
+    out: dict = {"Status": rule["Status"]}
+    if "Id" in rule:
+        out["ID"] = rule["Id"]
+    conditions: dict = {}
+    if "Prefix" in rule:
+        conditions["Prefix"] = rule["Prefix"]
+    tags = [{"Key": t["Key"], "Value": t["Value"]} for t in rule.get("TagFilters") or []]
+    for size in ("ObjectSizeGreaterThan", "ObjectSizeLessThan"):
+        if size in rule:
+            conditions[size] = int(rule[size])
+    if len(conditions) + len(tags) > 1:
+        out["Filter"] = {"And": {**conditions, **({"Tags": tags} if tags else {})}}
+    elif tags:
+        out["Filter"] = {"Tag": tags[0]}
+    else:
+        out["Filter"] = conditions
+    expiration: dict = {}
+    if "ExpirationInDays" in rule:
+        expiration["Days"] = int(rule["ExpirationInDays"])
+    if "ExpirationDate" in rule:
+        expiration["Date"] = rule["ExpirationDate"]
+    if "ExpiredObjectDeleteMarker" in rule:
+        expiration["ExpiredObjectDeleteMarker"] = _true(rule["ExpiredObjectDeleteMarker"])
+    if expiration:
+        out["Expiration"] = expiration
+    noncurrent = dict(rule.get("NoncurrentVersionExpiration") or {})
+    if "NoncurrentVersionExpirationInDays" in rule:
+        noncurrent["NoncurrentDays"] = rule["NoncurrentVersionExpirationInDays"]
+    if noncurrent:
+        out["NoncurrentVersionExpiration"] = {k: int(v) for k, v in noncurrent.items()}
+    if "AbortIncompleteMultipartUpload" in rule:
+        days = rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+        out["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": int(days)}
+    transitions = list(rule.get("Transitions") or []) + (
+        [rule["Transition"]] if "Transition" in rule else []
+    )
+    if transitions:
+        out["Transitions"] = [_transition(t, "Days") for t in transitions]
+    noncurrent_transitions = list(rule.get("NoncurrentVersionTransitions") or []) + (
+        [rule["NoncurrentVersionTransition"]] if "NoncurrentVersionTransition" in rule else []
+    )
+    if noncurrent_transitions:
+        out["NoncurrentVersionTransitions"] = [
+            _transition(t, "NoncurrentDays") for t in noncurrent_transitions
+        ]
+    return out
+
+
+def _transition(transition: dict, days: str) -> dict:
+    out = {"StorageClass": transition["StorageClass"]}
+    if "TransitionInDays" in transition:
+        out[days] = int(transition["TransitionInDays"])
+    if "TransitionDate" in transition:
+        out["Date"] = transition["TransitionDate"]
+    if "NewerNoncurrentVersions" in transition:
+        out["NewerNoncurrentVersions"] = int(transition["NewerNoncurrentVersions"])
+    return out
+
+
+def _true(value) -> bool:
+    return str(value).lower() == "true"
 
 
 class Bucket(ResourceType):
@@ -114,6 +183,21 @@ class Bucket(ResourceType):
                 )
             else:  # back to S3's default, SSE-S3
                 await ctx.call("s3", "DeleteBucketEncryption", {"Bucket": name})
+        if properties.get("LifecycleConfiguration") != previous.get("LifecycleConfiguration"):
+            configuration = properties.get("LifecycleConfiguration")
+            if configuration:
+                params = {
+                    "Bucket": name,
+                    "LifecycleConfiguration": {
+                        "Rules": [_lifecycle_rule(r) for r in configuration.get("Rules", [])]
+                    },
+                }
+                if "TransitionDefaultMinimumObjectSize" in configuration:
+                    minimum = configuration["TransitionDefaultMinimumObjectSize"]
+                    params["TransitionDefaultMinimumObjectSize"] = minimum
+                await ctx.call("s3", "PutBucketLifecycleConfiguration", params)
+            else:
+                await ctx.call("s3", "DeleteBucketLifecycle", {"Bucket": name})
         tags = ctx.tags(properties)
         if tags:
             await ctx.call("s3", "PutBucketTagging", {"Bucket": name, "Tagging": {"TagSet": tags}})

@@ -31,6 +31,7 @@ BUCKETS = Table(
         "cors": "TEXT",  # JSON list of CORSRules
         "notification": "TEXT",  # JSON NotificationConfiguration
         "encryption": "TEXT",  # JSON ServerSideEncryptionConfiguration; NULL: S3's default
+        "lifecycle": "TEXT",  # JSON {Rules, TransitionDefaultMinimumObjectSize}; NULL: none
     },
     ("name",),
     indexes=(("account", "name"),),
@@ -94,4 +95,5 @@ MIGRATIONS = [
     Migration(5, create=GARBAGE),
     Migration(6, add_column=(BUCKETS, "encryption")),
     Migration(7, add_column=(PARTS, "iv")),
+    Migration(8, add_column=(BUCKETS, "lifecycle")),
 ]
