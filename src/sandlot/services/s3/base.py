@@ -239,6 +239,13 @@ class S3Base(Provider):
         """The ``x-amz-expiration`` answer for a current version (lifecycle mixin)."""
         return None
 
+    def check_public_policy(self, ctx: RequestContext, bucket: dict, text: str) -> None:
+        """Refuse a policy the bucket's public access block blocks (access mixin)."""
+
+    def effective_policy(self, bucket: dict) -> str | None:
+        """The bucket policy IAM evaluates (the access mixin restricts public ones)."""
+        return bucket.get("policy")
+
     def update_meta(self, row: dict, meta: dict) -> None:
         """Rewrite a version's metadata in place (e.g. its tags)."""
         self.store.put(OBJECTS, {**row, "meta": json.dumps(meta)})

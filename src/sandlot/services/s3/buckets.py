@@ -259,6 +259,7 @@ class BucketOperations(S3Base):
         bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
         text = params["Policy"]
         validate_bucket_policy(text, bucket["name"])
+        self.check_public_policy(ctx, bucket, text)
         self.store.put(BUCKETS, {**bucket, "policy": text})
         return {}
 
@@ -288,7 +289,7 @@ class BucketOperations(S3Base):
         if row is None:
             return None
         tags = {t["Key"]: t["Value"] for t in json.loads(row["tags"] or "[]")}
-        return ResourcePolicy(row["policy"], row["account"], tags=tags)
+        return ResourcePolicy(self.effective_policy(row), row["account"], tags=tags)
 
     # -- versioning -----------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """Amazon S3's API: the provider class, assembled from one mixin per area.
 
-Buckets (with tagging, policy, versioning, ACLs as S3's default disables them), default
+Buckets (with tagging, policy, versioning, ACLs as S3's default disables them, public
+access blocks), default
 encryption, lifecycle rules (executed at every midnight), CORS (with the gateway's preflight and
 response-header hooks), notification configuration, objects, listings and multipart
 uploads; the shared state and the write protocol that keeps objects whole across
@@ -9,6 +10,7 @@ crashes are in ``base.py``.
 
 from __future__ import annotations
 
+from sandlot.services.s3.access import AccessOperations
 from sandlot.services.s3.acl import AclOperations
 from sandlot.services.s3.buckets import BucketOperations
 from sandlot.services.s3.cors import CorsOperations
@@ -30,5 +32,6 @@ class S3Provider(
     EncryptionOperations,
     AclOperations,
     LifecycleOperations,
+    AccessOperations,
 ):
     """Amazon S3."""

@@ -1,8 +1,7 @@
 """CloudFormation resource types of S3: ``AWS::S3::Bucket`` (Ref: the name; GetAtt Arn,
 DomainName, RegionalDomainName, DualStackDomainName, WebsiteURL) and
 ``AWS::S3::BucketPolicy``. A bucket property S3 in sandlot does not serve fails the
-resource naming it, except settings that state AWS's defaults for every new bucket
-(all public access blocked, bucket-owner-enforced ownership)."""
+resource naming it, except the canned ACL every bucket has (``Private``)."""
 
 from __future__ import annotations
 
@@ -14,24 +13,15 @@ from sandlot.services.cloudformation.handlers import (
     as_json,
 )
 
-_DEFAULT_BLOCK = {
-    "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True,
-    "RestrictPublicBuckets": True,
-}  # fmt: skip
 _SERVED = {
     "BucketName", "Tags", "VersioningConfiguration", "CorsConfiguration", "BucketEncryption",
-    "LifecycleConfiguration",
+    "LifecycleConfiguration", "PublicAccessBlockConfiguration", "OwnershipControls",
 }  # fmt: skip
 
 
 def _is_default(name: str, value) -> bool:
-    if name == "AccessControl":  # the canned ACL every bucket has: owner full control
-        return value == "Private"
-    if name == "PublicAccessBlockConfiguration":
-        return {k: str(v).lower() == "true" for k, v in value.items()} == _DEFAULT_BLOCK
-    return name == "OwnershipControls" and all(
-        r.get("ObjectOwnership") == "BucketOwnerEnforced" for r in value.get("Rules", [])
-    )
+    # The canned ACL every bucket has: owner full control.
+    return name == "AccessControl" and value == "Private"
 
 
 def _check(properties: dict) -> None:
@@ -198,6 +188,22 @@ class Bucket(ResourceType):
                 await ctx.call("s3", "PutBucketLifecycleConfiguration", params)
             else:
                 await ctx.call("s3", "DeleteBucketLifecycle", {"Bucket": name})
+        block = properties.get("PublicAccessBlockConfiguration")
+        if block != previous.get("PublicAccessBlockConfiguration"):
+            if block is not None:
+                settings = {k: _true(v) for k, v in block.items()}
+                await ctx.call(
+                    "s3",
+                    "PutPublicAccessBlock",
+                    {"Bucket": name, "PublicAccessBlockConfiguration": settings},
+                )
+            else:
+                await ctx.call("s3", "DeletePublicAccessBlock", {"Bucket": name})
+        ownership = properties.get("OwnershipControls")
+        if ownership and ownership != previous.get("OwnershipControls"):
+            await ctx.call(
+                "s3", "PutBucketOwnershipControls", {"Bucket": name, "OwnershipControls": ownership}
+            )
         tags = ctx.tags(properties)
         if tags:
             await ctx.call("s3", "PutBucketTagging", {"Bucket": name, "Tagging": {"TagSet": tags}})

@@ -32,6 +32,7 @@ BUCKETS = Table(
         "notification": "TEXT",  # JSON NotificationConfiguration
         "encryption": "TEXT",  # JSON ServerSideEncryptionConfiguration; NULL: S3's default
         "lifecycle": "TEXT",  # JSON {Rules, TransitionDefaultMinimumObjectSize}; NULL: none
+        "public_access_block": "TEXT",  # JSON settings; NULL: S3's default (all on); {}: none
     },
     ("name",),
     indexes=(("account", "name"),),
@@ -96,4 +97,5 @@ MIGRATIONS = [
     Migration(6, add_column=(BUCKETS, "encryption")),
     Migration(7, add_column=(PARTS, "iv")),
     Migration(8, add_column=(BUCKETS, "lifecycle")),
+    Migration(9, add_column=(BUCKETS, "public_access_block")),
 ]
