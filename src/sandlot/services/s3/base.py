@@ -246,6 +246,20 @@ class S3Base(Provider):
         """The bucket policy IAM evaluates (the access mixin restricts public ones)."""
         return bucket.get("policy")
 
+    # Object Lock (the object lock mixin): none without it.
+    def lock_for_write(self, bucket: dict, params: dict, *, whole_body: bool = True) -> dict:
+        return {}
+
+    @staticmethod
+    def lock_members(meta: dict) -> dict:
+        return {}
+
+    def check_removable(self, bucket: dict, row: dict, bypass: bool) -> None:
+        """Raise AccessDenied while version ``row`` is locked."""
+
+    def locked(self, row: dict) -> bool:
+        return False
+
     def update_meta(self, row: dict, meta: dict) -> None:
         """Rewrite a version's metadata in place (e.g. its tags)."""
         self.store.put(OBJECTS, {**row, "meta": json.dumps(meta)})

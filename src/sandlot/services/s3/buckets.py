@@ -113,11 +113,10 @@ class BucketOperations(S3Base):
                 409,
                 BucketName=name,
             )
-        created = self.store.put(
-            BUCKETS,
-            {"name": name, "account": ctx.account_id, "region": region, "created": self.clock()},
-            replace=False,
-        )
+        row = {"name": name, "account": ctx.account_id, "region": region, "created": self.clock()}
+        if params.get("ObjectLockEnabledForBucket"):  # versioning comes with it, for good
+            row.update(object_lock='{"ObjectLockEnabled": "Enabled"}', versioning="Enabled")
+        created = self.store.put(BUCKETS, row, replace=False)
         if not created:  # a concurrent create won
             return self.create_bucket(ctx, params)
         location = f"/{name}" if region == DEFAULT_REGION else self._virtual_url(name)
@@ -298,6 +297,13 @@ class BucketOperations(S3Base):
         status = (params.get("VersioningConfiguration") or {}).get("Status")
         if status not in ("Enabled", "Suspended"):
             raise malformed_xml()
+        if bucket.get("object_lock") and status != "Enabled":
+            raise ServiceError(
+                "InvalidBucketState",
+                "An Object Lock configuration is present on this bucket, so the versioning "
+                "state cannot be changed.",
+                409,
+            )
         self.store.put(BUCKETS, {**bucket, "versioning": status})
         return {}
 

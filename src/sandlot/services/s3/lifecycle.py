@@ -313,7 +313,7 @@ class LifecycleOperations(S3Base):
                 row = versions[i]
                 since = versions[i - 1]["modified"]
                 due = self._midnight_after(since + action["NoncurrentDays"] * self.day)
-                if due <= now and _applies(rule, key, row):
+                if due <= now and _applies(rule, key, row) and not self.locked(row):
                     doomed[row["rank"]] = row
         for row in doomed.values():
             self.remove_version(row)
@@ -334,7 +334,7 @@ class LifecycleOperations(S3Base):
         dues = [self._current_due(rule, current) for rule in rules]
         if not any(due is not None and due <= now for due in dues):
             return
-        if bucket["versioning"] is None:
+        if bucket["versioning"] is None:  # (Object Lock buckets are always versioned)
             self.remove_version(current)
             return
 

@@ -271,6 +271,7 @@ class ObjectOperations(EncryptionOperations):
             out["PartsCount"] = meta["Parts"]
         if row["latest"]:
             out["Expiration"] = self.expiration_of(bucket, row)
+        out.update(self.lock_members(meta))
         out.update(response_members(meta))
         if params.get("ChecksumMode") == "ENABLED":
             self.add_checksums(out, meta)
@@ -308,6 +309,7 @@ class ObjectOperations(EncryptionOperations):
         key = check_key(params["Key"])
         check_acl(params)
         meta = object_meta(params)
+        meta.update(self.lock_for_write(bucket, params))
         meta["SSE"], sealing_key = await self.encryption_for_write(ctx, bucket, key, params)
         received = await self.receive(params.get("Body"), params, DEFAULT_CHECKSUM)
         meta["Checksums"] = received.checksums
@@ -389,7 +391,14 @@ class ObjectOperations(EncryptionOperations):
             params.get("IfMatchLastModifiedTime"),
             params.get("IfMatchSize"),
         )
-        return self._delete(ctx, bucket, params["Key"], params.get("VersionId"), conditions)
+        return self._delete(
+            ctx,
+            bucket,
+            params["Key"],
+            params.get("VersionId"),
+            conditions,
+            bypass=bool(params.get("BypassGovernanceRetention")),
+        )
 
     def _delete(
         self,
@@ -398,6 +407,8 @@ class ObjectOperations(EncryptionOperations):
         key: str,
         version_id: str | None,
         conditions: tuple = (None, None, None),
+        *,
+        bypass: bool = False,
     ) -> dict:
         name = bucket["name"]
         self._check_delete_conditions(name, key, *conditions)
@@ -406,6 +417,7 @@ class ObjectOperations(EncryptionOperations):
                 raise invalid_argument("Invalid version id specified", "versionId", version_id)
             row = self.version(name, key, version_id)
             if row is not None:
+                self.check_removable(bucket, row, bypass)
                 self.remove_version(row, bucket=bucket, ctx=ctx)
             out: dict[str, Any] = {"VersionId": version_id}
             if row is not None and row["marker"]:
@@ -456,7 +468,14 @@ class ObjectOperations(EncryptionOperations):
             key, version_id = item["Key"], item.get("VersionId")
             conditions = (item.get("ETag"), item.get("LastModifiedTime"), item.get("Size"))
             try:
-                result = self._delete(ctx, bucket, key, version_id, conditions)
+                result = self._delete(
+                    ctx,
+                    bucket,
+                    key,
+                    version_id,
+                    conditions,
+                    bypass=bool(params.get("BypassGovernanceRetention")),
+                )
             except ServiceError as error:
                 errors.append(
                     {

@@ -1,7 +1,7 @@
 """Amazon S3's API: the provider class, assembled from one mixin per area.
 
 Buckets (with tagging, policy, versioning, ACLs as S3's default disables them, public
-access blocks), default
+access blocks), Object Lock, default
 encryption, lifecycle rules (executed at every midnight), CORS (with the gateway's preflight and
 response-header hooks), notification configuration, objects, listings and multipart
 uploads; the shared state and the write protocol that keeps objects whole across
@@ -19,6 +19,7 @@ from sandlot.services.s3.lifecycle import LifecycleOperations
 from sandlot.services.s3.listing import ListingOperations
 from sandlot.services.s3.multipart import MultipartOperations
 from sandlot.services.s3.notifications import NotificationOperations
+from sandlot.services.s3.objectlock import ObjectLockOperations
 from sandlot.services.s3.objects import ObjectOperations
 
 
@@ -33,5 +34,6 @@ class S3Provider(
     AclOperations,
     LifecycleOperations,
     AccessOperations,
+    ObjectLockOperations,
 ):
     """Amazon S3."""

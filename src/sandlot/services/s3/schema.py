@@ -33,6 +33,7 @@ BUCKETS = Table(
         "encryption": "TEXT",  # JSON ServerSideEncryptionConfiguration; NULL: S3's default
         "lifecycle": "TEXT",  # JSON {Rules, TransitionDefaultMinimumObjectSize}; NULL: none
         "public_access_block": "TEXT",  # JSON settings; NULL: S3's default (all on); {}: none
+        "object_lock": "TEXT",  # JSON ObjectLockConfiguration; NULL: no Object Lock
     },
     ("name",),
     indexes=(("account", "name"),),
@@ -98,4 +99,5 @@ MIGRATIONS = [
     Migration(7, add_column=(PARTS, "iv")),
     Migration(8, add_column=(BUCKETS, "lifecycle")),
     Migration(9, add_column=(BUCKETS, "public_access_block")),
+    Migration(10, add_column=(BUCKETS, "object_lock")),
 ]
