@@ -6,6 +6,8 @@ They are recognised by host or by path prefix, in the conventions local tools us
 - ``<apiId>.execute-api.localhost[.localstack.cloud][:port]/<stage>/<path>``
 - ``<endpoint>/_aws/execute-api/<apiId>/<stage>/<path>``
 - ``<urlId>.lambda-url.<region>.localhost[.localstack.cloud][:port]/<path>``
+- ``<bucket>.s3-website[-.]<region>.localhost[...]`` or ``<bucket>.s3-website.localhost``
+  (S3 static website endpoints)
 
 and API Gateway custom domain names (``Platform.custom_domains``: any host name a
 provider registered, e.g. ``api.example.com``; users point it at 127.0.0.1 in
@@ -31,11 +33,16 @@ from sandlot.protocol.dataplane import CustomDomain
 # an HTTP API's (the first whose ``serves(id)`` says so; else the last answers).
 EXECUTE_API = ("apigateway", "apigatewayv2")
 FUNCTION_URL = ("lambda",)
+WEBSITE = ("s3",)
 
 PATH_PREFIX = "/_aws/execute-api/"
 _LOCAL = r"\.localhost(?:\.localstack\.cloud)?"
 _API_HOST = re.compile(rf"^(?P<id>[a-z0-9]+)\.execute-api{_LOCAL}$")
 _URL_HOST = re.compile(rf"^(?P<id>[a-z0-9]+)\.lambda-url\.(?P<region>[a-z0-9-]+){_LOCAL}$")
+_WEBSITE_HOST = re.compile(
+    rf"^(?P<bucket>[a-z0-9][a-z0-9.-]*)\.s3-website(?:[.-](?P<region>[a-z]{{2}}(?:-[a-z]+)+-\d))?"
+    rf"{_LOCAL}$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,4 +78,7 @@ def match(
     found = _URL_HOST.match(name)
     if found is not None:
         return Match(FUNCTION_URL, found["id"], path or "/", found["region"])
+    found = _WEBSITE_HOST.match(name)
+    if found is not None:
+        return Match(WEBSITE, found["bucket"], path or "/", found["region"])
     return None

@@ -1,7 +1,7 @@
 """Amazon S3's API: the provider class, assembled from one mixin per area.
 
 Buckets (with tagging, policy, versioning, ACLs as S3's default disables them, public
-access blocks), Object Lock, default
+access blocks), Object Lock, static websites (with their endpoint), default
 encryption, lifecycle rules (executed at every midnight), CORS (with the gateway's preflight and
 response-header hooks), notification configuration, objects, listings and multipart
 uploads; the shared state and the write protocol that keeps objects whole across
@@ -21,6 +21,7 @@ from sandlot.services.s3.multipart import MultipartOperations
 from sandlot.services.s3.notifications import NotificationOperations
 from sandlot.services.s3.objectlock import ObjectLockOperations
 from sandlot.services.s3.objects import ObjectOperations
+from sandlot.services.s3.website import WebsiteOperations
 
 
 class S3Provider(
@@ -35,5 +36,6 @@ class S3Provider(
     LifecycleOperations,
     AccessOperations,
     ObjectLockOperations,
+    WebsiteOperations,
 ):
     """Amazon S3."""

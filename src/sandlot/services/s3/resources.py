@@ -16,6 +16,7 @@ from sandlot.services.cloudformation.handlers import (
 _SERVED = {
     "BucketName", "Tags", "VersioningConfiguration", "CorsConfiguration", "BucketEncryption",
     "LifecycleConfiguration", "PublicAccessBlockConfiguration", "OwnershipControls",
+    "WebsiteConfiguration",
 }  # fmt: skip
 
 
@@ -115,6 +116,27 @@ def _transition(transition: dict, days: str) -> dict:
     return out
 
 
+def _website(configuration: dict) -> dict:
+    """A template's website configuration in the S3 API's shape."""
+    out: dict = {}
+    if "IndexDocument" in configuration:
+        out["IndexDocument"] = {"Suffix": configuration["IndexDocument"]}
+    if "ErrorDocument" in configuration:
+        out["ErrorDocument"] = {"Key": configuration["ErrorDocument"]}
+    if "RedirectAllRequestsTo" in configuration:
+        out["RedirectAllRequestsTo"] = configuration["RedirectAllRequestsTo"]
+    rules = [
+        {
+            **({"Condition": r["RoutingRuleCondition"]} if "RoutingRuleCondition" in r else {}),
+            "Redirect": r.get("RedirectRule") or {},
+        }
+        for r in configuration.get("RoutingRules") or []
+    ]
+    if rules:
+        out["RoutingRules"] = rules
+    return out
+
+
 def _true(value) -> bool:
     return str(value).lower() == "true"
 
@@ -188,6 +210,16 @@ class Bucket(ResourceType):
                 await ctx.call("s3", "PutBucketLifecycleConfiguration", params)
             else:
                 await ctx.call("s3", "DeleteBucketLifecycle", {"Bucket": name})
+        website = properties.get("WebsiteConfiguration")
+        if website != previous.get("WebsiteConfiguration"):
+            if website:
+                await ctx.call(
+                    "s3",
+                    "PutBucketWebsite",
+                    {"Bucket": name, "WebsiteConfiguration": _website(website)},
+                )
+            else:
+                await ctx.call("s3", "DeleteBucketWebsite", {"Bucket": name})
         block = properties.get("PublicAccessBlockConfiguration")
         if block != previous.get("PublicAccessBlockConfiguration"):
             if block is not None:

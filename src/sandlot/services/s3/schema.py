@@ -34,6 +34,7 @@ BUCKETS = Table(
         "lifecycle": "TEXT",  # JSON {Rules, TransitionDefaultMinimumObjectSize}; NULL: none
         "public_access_block": "TEXT",  # JSON settings; NULL: S3's default (all on); {}: none
         "object_lock": "TEXT",  # JSON ObjectLockConfiguration; NULL: no Object Lock
+        "website": "TEXT",  # JSON WebsiteConfiguration; NULL: not a website
     },
     ("name",),
     indexes=(("account", "name"),),
@@ -100,4 +101,5 @@ MIGRATIONS = [
     Migration(8, add_column=(BUCKETS, "lifecycle")),
     Migration(9, add_column=(BUCKETS, "public_access_block")),
     Migration(10, add_column=(BUCKETS, "object_lock")),
+    Migration(11, add_column=(BUCKETS, "website")),
 ]
