@@ -1,7 +1,9 @@
 """Amazon S3's API: the provider class, assembled from one mixin per area.
 
 Buckets (with tagging, policy, versioning, ACLs as S3's default disables them, public
-access blocks), Object Lock, static websites (with their endpoint), default
+access blocks), Object Lock, static websites (with their endpoint), stored-only configurations
+(acceleration, requester pays, logging, replication, inventory, metrics, analytics,
+intelligent-tiering), default
 encryption, lifecycle rules (executed at every midnight), CORS (with the gateway's preflight and
 response-header hooks), notification configuration, objects, listings and multipart
 uploads; the shared state and the write protocol that keeps objects whole across
@@ -13,6 +15,7 @@ from __future__ import annotations
 from sandlot.services.s3.access import AccessOperations
 from sandlot.services.s3.acl import AclOperations
 from sandlot.services.s3.buckets import BucketOperations
+from sandlot.services.s3.configurations import ConfigurationOperations
 from sandlot.services.s3.cors import CorsOperations
 from sandlot.services.s3.encryption import EncryptionOperations
 from sandlot.services.s3.lifecycle import LifecycleOperations
@@ -37,5 +40,6 @@ class S3Provider(
     AccessOperations,
     ObjectLockOperations,
     WebsiteOperations,
+    ConfigurationOperations,
 ):
     """Amazon S3."""

@@ -35,6 +35,7 @@ BUCKETS = Table(
         "public_access_block": "TEXT",  # JSON settings; NULL: S3's default (all on); {}: none
         "object_lock": "TEXT",  # JSON ObjectLockConfiguration; NULL: no Object Lock
         "website": "TEXT",  # JSON WebsiteConfiguration; NULL: not a website
+        "configurations": "TEXT",  # JSON: stored-only configurations (configurations.py)
     },
     ("name",),
     indexes=(("account", "name"),),
@@ -102,4 +103,5 @@ MIGRATIONS = [
     Migration(9, add_column=(BUCKETS, "public_access_block")),
     Migration(10, add_column=(BUCKETS, "object_lock")),
     Migration(11, add_column=(BUCKETS, "website")),
+    Migration(12, add_column=(BUCKETS, "configurations")),
 ]
