@@ -193,3 +193,29 @@ def test_aws_cli_retention_and_legal_hold(server, locked):
     )  # fmt: skip
     got = aws(server.endpoint, "s3api", "get-object-legal-hold", "--bucket", name, "--key", "cli")
     assert got["LegalHold"]["Status"] == "ON"
+
+
+def test_copies_and_uploads_get_the_destination_default(client, locked):
+    s3, name = locked
+    s3.put_object_lock_configuration(
+        Bucket=name,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 1}},
+        },
+    )
+    source = client("s3")
+    plain = f"plain-{uuid.uuid4().hex[:8]}"
+    source.create_bucket(Bucket=plain)
+    source.put_object(Bucket=plain, Key="src", Body=b"x")
+    copied = s3.copy_object(Bucket=name, Key="copy", CopySource=f"{plain}/src")
+    assert s3.head_object(Bucket=name, Key="copy")["ObjectLockMode"] == "COMPLIANCE"
+    error = error_of(s3.delete_object, Bucket=name, Key="copy", VersionId=copied["VersionId"])
+    assert error["Code"] == "AccessDenied"
+    upload = s3.create_multipart_upload(Bucket=name, Key="big")["UploadId"]
+    part = s3.upload_part(Bucket=name, Key="big", UploadId=upload, PartNumber=1, Body=b"y")
+    s3.complete_multipart_upload(
+        Bucket=name, Key="big", UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )  # fmt: skip
+    assert s3.head_object(Bucket=name, Key="big")["ObjectLockMode"] == "COMPLIANCE"

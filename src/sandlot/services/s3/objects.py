@@ -560,6 +560,10 @@ class ObjectOperations(EncryptionOperations):
                 meta["Tags"] = parse_tagging_header(params["Tagging"])
         elif source_meta.get("Tags"):
             meta["Tags"] = source_meta["Tags"]
+        # Object Lock settings are the copy's own (given, or the destination's default).
+        meta.pop("Retention", None)
+        meta.pop("LegalHold", None)
+        meta.update(self.lock_for_write(bucket, params, whole_body=False))
         # The copy is encrypted as the destination says (request or bucket default), not
         # as its source was.
         meta["SSE"], sealing_key = await self.encryption_for_write(ctx, bucket, key, params)
