@@ -5,6 +5,7 @@ errors, returned as given."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from tests.e2e.conftest import aws, error_of
@@ -158,3 +159,50 @@ def test_aws_cli(server, bucket):
     )  # fmt: skip
     got = aws(server.endpoint, "s3api", "get-bucket-accelerate-configuration", "--bucket", bucket)
     assert got["Status"] == "Suspended"
+
+
+def test_replication_copies_new_versions(client):
+    """Writes to the source after the configuration reach the destination under the
+    same version id (ReplicationStatus PENDING/COMPLETED on the source, REPLICA on the
+    copy); a key outside the rule's prefix does not."""
+    s3 = client("s3")
+    source, target = _new_bucket(s3, versioned=True), _new_bucket(s3, versioned=True)
+    s3.put_bucket_replication(
+        Bucket=source,
+        ReplicationConfiguration={
+            "Role": "arn:aws:iam::000000000000:role/replication",
+            "Rules": [{"ID": "docs", "Priority": 1, "Filter": {"Prefix": "docs/"},
+                       "Status": "Enabled",
+                       "DeleteMarkerReplication": {"Status": "Enabled"},
+                       "Destination": {"Bucket": f"arn:aws:s3:::{target}"}}],
+        },
+    )  # fmt: skip
+    version = s3.put_object(Bucket=source, Key="docs/a", Body=b"replicate me")["VersionId"]
+    s3.put_object(Bucket=source, Key="other/b", Body=b"stay")
+
+    def replicated():
+        try:
+            return s3.get_object(Bucket=target, Key="docs/a")
+        except s3.exceptions.NoSuchKey:
+            return None
+
+    copy = _wait(replicated)
+    assert copy["Body"].read() == b"replicate me"
+    assert copy["VersionId"] == version and copy["ReplicationStatus"] == "REPLICA"
+    assert _wait(
+        lambda: s3.head_object(Bucket=source, Key="docs/a").get("ReplicationStatus") == "COMPLETED"
+    )
+    assert "Contents" not in s3.list_objects_v2(Bucket=target, Prefix="other/")
+    # A delete marker replicates when the rule says so.
+    s3.delete_object(Bucket=source, Key="docs/a")
+    assert _wait(lambda: replicated() is None)
+
+
+def _wait(condition, deadline: float = 15):
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("not replicated before the deadline")

@@ -180,6 +180,7 @@ class S3Base(Provider):
                 if extra is not None:
                     unreferenced.extend(extra())
                 self._journal(unreferenced)
+                self.stage_replication(bucket, row)
                 if notify is not None:
                     self.stage_notifications(notify[0], bucket, notify[1], row)
         except BaseException:
@@ -259,6 +260,10 @@ class S3Base(Provider):
 
     def locked(self, row: dict) -> bool:
         return False
+
+    def stage_replication(self, bucket: dict, row: dict) -> None:
+        """Arm the replication of a new version (inside the writing transaction); the
+        replication mixin implements it."""
 
     def update_meta(self, row: dict, meta: dict) -> None:
         """Rewrite a version's metadata in place (e.g. its tags)."""

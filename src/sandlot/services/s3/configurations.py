@@ -1,11 +1,11 @@
-"""Bucket configurations S3 keeps and answers that sandlot stores without acting on
-them: Transfer Acceleration, Requester Pays, server access logging, replication, and
-the id-keyed inventory, metrics, analytics and S3 Intelligent-Tiering configurations.
+"""Bucket configurations S3 keeps and answers: Transfer Acceleration, Requester Pays,
+server access logging, replication (executed by ``replication.py``), and the id-keyed
+inventory, metrics, analytics and S3 Intelligent-Tiering configurations.
 
 They are validated as S3 validates them (S3's error codes and words), stored in the
 bucket's ``configurations`` column (JSON: one member per kind) and returned as given.
-What they would make happen does not happen here: no access log objects are written,
-no inventory reports or metrics are produced, objects are not replicated, requests are
+Apart from replication, what they would make happen does not happen here: no access log objects are written,
+no inventory reports or metrics are produced, requests are
 not charged (a Requester Pays bucket does not demand ``x-amz-request-payer``), and there
 is no accelerate endpoint.
 """

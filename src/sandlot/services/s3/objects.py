@@ -272,6 +272,7 @@ class ObjectOperations(EncryptionOperations):
         if row["latest"]:
             out["Expiration"] = self.expiration_of(bucket, row)
         out.update(self.lock_members(meta))
+        out["ReplicationStatus"] = meta.get("ReplicationStatus")
         out.update(response_members(meta))
         if params.get("ChecksumMode") == "ENABLED":
             self.add_checksums(out, meta)

@@ -24,6 +24,7 @@ from sandlot.services.s3.multipart import MultipartOperations
 from sandlot.services.s3.notifications import NotificationOperations
 from sandlot.services.s3.objectlock import ObjectLockOperations
 from sandlot.services.s3.objects import ObjectOperations
+from sandlot.services.s3.replication import ReplicationOperations
 from sandlot.services.s3.website import WebsiteOperations
 
 
@@ -41,5 +42,6 @@ class S3Provider(
     ObjectLockOperations,
     WebsiteOperations,
     ConfigurationOperations,
+    ReplicationOperations,
 ):
     """Amazon S3."""
