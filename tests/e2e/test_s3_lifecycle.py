@@ -348,3 +348,39 @@ def test_cloudformation_bucket_lifecycle_configuration(server, s3):
     assert second["Expiration"]["Date"].year == 2031
     assert second["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
     cfn.delete_stack(StackName=name)
+
+
+def test_expirations_are_notified(server, s3, bucket):
+    """s3:LifecycleExpiration:* events, from s3.amazonaws.com, through the queue policy."""
+    sqs = make_client(server.endpoint, "sqs")
+    url = sqs.create_queue(QueueName=f"lc-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    policy = {
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"},
+                       "Action": "sqs:SendMessage", "Resource": arn,
+                       "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}}}]
+    }  # fmt: skip
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={"QueueConfigurations": [
+            {"QueueArn": arn, "Events": ["s3:LifecycleExpiration:*"]}]},
+    )  # fmt: skip
+    s3.put_object(Bucket=bucket, Key="gone", Body=b"x")
+    _put_rules(s3, bucket, {"ID": "all", "Filter": {}, "Status": "Enabled",
+                            "Expiration": {"Days": 1}})  # fmt: skip
+
+    def expiry_event():
+        for message in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []):
+            body = json.loads(message["Body"])
+            for record in body.get("Records", []):
+                if record["eventName"].startswith("LifecycleExpiration"):
+                    return record
+        return None
+
+    record = _wait_for(expiry_event, deadline=3 * DEADLINE)
+    assert record["eventName"] == "LifecycleExpiration:Delete"
+    assert record["s3"]["object"]["key"] == "gone"
+    assert record["userIdentity"]["principalId"] == "s3.amazonaws.com"

@@ -212,14 +212,19 @@ class S3Base(Provider):
         return unreferenced
 
     def remove_version(
-        self, row: dict, *, bucket: dict | None = None, ctx: RequestContext | None = None
+        self,
+        row: dict,
+        *,
+        bucket: dict | None = None,
+        ctx: RequestContext | None = None,
+        event: str = "s3:ObjectRemoved:Delete",
     ) -> None:
         """Delete one version for good; the next newest becomes current. With the
-        ``bucket`` and the request ``ctx``, stages s3:ObjectRemoved:Delete."""
+        ``bucket`` and the request ``ctx``, stages ``event``'s notifications."""
         unreferenced = [row["blob_id"]] if row["blob_id"] else []
         with self.store.transaction():
             if bucket is not None and ctx is not None:
-                self.stage_notifications(ctx, bucket, "s3:ObjectRemoved:Delete", row)
+                self.stage_notifications(ctx, bucket, event, row)
             self.store.delete(OBJECTS, row["bucket"], row["key"], row["rank"])
             if row["latest"]:
                 rest = self.versions_of(row["bucket"], row["key"], limit=1)

@@ -20,7 +20,8 @@ every midnight while the bucket has a configuration and applies what is due:
 Transitions (``Transitions``/``NoncurrentVersionTransitions``) are validated, stored and
 returned, but sandlot has one storage class: nothing is moved. The length of a "day" is
 the ``s3_lifecycle_day_seconds`` setting (86400; tests shorten it, midnights are then the
-multiples of it since the epoch). Lifecycle actions send no event notifications.
+multiples of it since the epoch). Expirations send the ``s3:LifecycleExpiration:Delete``
+and ``:DeleteMarkerCreated`` event notifications, from ``s3.amazonaws.com``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import secrets
 from typing import Any
 
 from sandlot.events.timers import Timer
+from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
 from sandlot.services.provider import RequestContext
 from sandlot.services.s3.base import S3Base, load_meta
@@ -278,6 +280,18 @@ class LifecycleOperations(S3Base):
             if current is not None and current.get("lifecycle"):
                 self.platform.timers.arm(TIMER, timer.key, self._next_run())
 
+    def _lifecycle_context(self, bucket: dict) -> RequestContext:
+        """Who lifecycle actions are by (in their event notifications): S3 itself."""
+        return RequestContext(
+            request_id=secrets.token_hex(8).upper(),
+            account_id=bucket["account"],
+            region=bucket["region"],
+            principal=Principal.service("s3.amazonaws.com", bucket["account"]),
+            service="s3",
+            operation="Lifecycle",
+            request=None,
+        )
+
     def apply_lifecycle(self, bucket: dict, now: float) -> None:
         rules = json.loads(bucket["lifecycle"])["Rules"]
         name = bucket["name"]
@@ -316,7 +330,12 @@ class LifecycleOperations(S3Base):
                 if due <= now and _applies(rule, key, row) and not self.locked(row):
                     doomed[row["rank"]] = row
         for row in doomed.values():
-            self.remove_version(row)
+            self.remove_version(
+                row,
+                bucket=bucket,
+                ctx=self._lifecycle_context(bucket),
+                event="s3:LifecycleExpiration:Delete",
+            )
 
     def _expire_current(self, bucket: dict, key: str, rules: list[dict], now: float) -> None:
         versions = self.versions_of(bucket["name"], key, limit=2)
@@ -329,13 +348,21 @@ class LifecycleOperations(S3Base):
                 and _applies(r, key, current)
                 for r in rules
             ):
-                self.remove_version(current)
+                self.remove_version(
+                    current,
+                    bucket=bucket,
+                    ctx=self._lifecycle_context(bucket),
+                    event="s3:LifecycleExpiration:Delete",
+                )
             return
         dues = [self._current_due(rule, current) for rule in rules]
         if not any(due is not None and due <= now for due in dues):
             return
+        ctx = self._lifecycle_context(bucket)
         if bucket["versioning"] is None:  # (Object Lock buckets are always versioned)
-            self.remove_version(current)
+            self.remove_version(
+                current, bucket=bucket, ctx=ctx, event="s3:LifecycleExpiration:Delete"
+            )
             return
 
         def still_current(now_current: dict | None) -> None:
@@ -343,7 +370,14 @@ class LifecycleOperations(S3Base):
                 raise _Overtaken  # written or deleted since: evaluated again next midnight
 
         with contextlib.suppress(_Overtaken):
-            self.write_version(bucket, key, {"marker": True}, blob_id=None, guard=still_current)
+            self.write_version(
+                bucket,
+                key,
+                {"marker": True},
+                blob_id=None,
+                guard=still_current,
+                notify=(ctx, "s3:LifecycleExpiration:DeleteMarkerCreated"),
+            )
 
 
 class _Overtaken(Exception):
