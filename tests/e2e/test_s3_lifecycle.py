@@ -201,6 +201,15 @@ def test_expiration_header_and_expiry_on_time(s3, bucket):
     expiry = email.utils.parsedate_to_datetime(header.split('"')[1]).timestamp()
     assert s3.head_object(Bucket=bucket, Key="tmp/a")["Expiration"] == header
     assert s3.get_object(Bucket=bucket, Key="tmp/a")["Expiration"] == header
+    copied = s3.copy_object(Bucket=bucket, Key="tmp/copy", CopySource=f"{bucket}/keep/b")
+    assert copied["Expiration"].endswith('rule-id="tmp-1d"')
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="tmp/mpu")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="tmp/mpu", UploadId=upload, PartNumber=1, Body=b"m")
+    done = s3.complete_multipart_upload(
+        Bucket=bucket, Key="tmp/mpu", UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )  # fmt: skip
+    assert done["Expiration"].endswith('rule-id="tmp-1d"')
     assert "Expiration" not in s3.head_object(Bucket=bucket, Key="keep/b")
     # The due time is the first "midnight" at least a day after the write.
     assert expiry % DAY == 0 and expiry - time.time() > 0

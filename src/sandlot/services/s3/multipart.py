@@ -322,6 +322,7 @@ class MultipartOperations(EncryptionOperations):
         }
         out[checksums.MEMBERS[algorithm]] = value
         out["ChecksumType"] = checksum_type
+        out["Expiration"] = self.expiration_of(bucket, row)
         if bucket["versioning"]:
             out["VersionId"] = row["version_id"]
         return out

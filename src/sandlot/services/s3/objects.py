@@ -605,6 +605,7 @@ class ObjectOperations(EncryptionOperations):
         result: dict[str, Any] = {"ETag": row["etag"], "LastModified": http_date(row["modified"])}
         self.add_checksums(result, meta)
         out: dict[str, Any] = {"CopyObjectResult": result, **response_members(meta)}
+        out["Expiration"] = self.expiration_of(bucket, row)
         if bucket["versioning"]:
             out["VersionId"] = row["version_id"]
         if source_bucket["versioning"]:
