@@ -393,3 +393,20 @@ def test_expirations_are_notified(server, s3, bucket):
     assert record["eventName"] == "LifecycleExpiration:Delete"
     assert record["s3"]["object"]["key"] == "gone"
     assert record["userIdentity"]["principalId"] == "s3.amazonaws.com"
+
+
+def test_expiry_due_while_down_happens_after_a_restart(tmp_path):
+    """The bucket's lifecycle timer is durable: what came due while sandlot was down is
+    applied when it is back."""
+    env = {"SANDLOT_S3_LIFECYCLE_DAY_SECONDS": str(DAY)}
+    with SandlotServer(tmp_path, env=env, lambda_role=False) as first:
+        s3 = make_client(first.endpoint, "s3")
+        s3.create_bucket(Bucket="restart-lc")
+        _put_rules(s3, "restart-lc", {"ID": "all", "Filter": {}, "Status": "Enabled",
+                                      "Expiration": {"Days": 1}})  # fmt: skip
+        header = s3.put_object(Bucket="restart-lc", Key="k", Body=b"x")["Expiration"]
+    expiry = email.utils.parsedate_to_datetime(header.split('"')[1]).timestamp()
+    _wait_for(lambda: time.time() > expiry + DAY, deadline=4 * DAY)  # due while down
+    with SandlotServer(tmp_path, env=env, lambda_role=False) as second:
+        s3 = make_client(second.endpoint, "s3")
+        _wait_for(lambda: not _exists(s3, "restart-lc", "k"))
