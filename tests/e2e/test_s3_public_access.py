@@ -53,6 +53,7 @@ def test_new_bucket_blocks_public_access_by_default(client, bucket):
     fixed = json.loads(_public_read(bucket))
     fixed["Statement"][0]["Condition"] = {"StringEquals": {"aws:SourceAccount": "111122223333"}}
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(fixed))
+    assert s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"] == {"IsPublic": False}
     fixed["Statement"][0]["Principal"] = {"AWS": "arn:aws:iam::111122223333:root"}
     del fixed["Statement"][0]["Condition"]
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(fixed))
@@ -72,6 +73,7 @@ def test_put_get_delete_public_access_block(client, bucket):
         "RestrictPublicBuckets": False,
     }
     s3.put_bucket_policy(Bucket=bucket, Policy=_public_read(bucket))
+    assert s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"] == {"IsPublic": True}
     s3.delete_public_access_block(Bucket=bucket)
     error = error_of(s3.get_public_access_block, Bucket=bucket)
     assert (error["Code"], error["HTTPStatusCode"]) == (

@@ -166,6 +166,17 @@ class AccessOperations(S3Base):
             return restricted_policy(text, bucket["account"])
         return text
 
+    def get_bucket_policy_status(self, ctx: RequestContext, params: dict) -> dict:
+        bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
+        if not bucket.get("policy"):
+            raise ServiceError(
+                "NoSuchBucketPolicy",
+                "The bucket policy does not exist",
+                404,
+                BucketName=bucket["name"],
+            )
+        return {"PolicyStatus": {"IsPublic": policy_is_public(bucket["policy"])}}
+
     # -- object ownership -----------------------------------------------------------------
 
     def put_bucket_ownership_controls(self, ctx: RequestContext, params: dict) -> dict:
