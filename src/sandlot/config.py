@@ -74,6 +74,8 @@ class Settings:
     # How long a CloudFormation custom resource waits for its answer when the template
     # gives no ServiceTimeout (AWS: 3600 s); shorter for tests.
     custom_resource_timeout_seconds: float = 3600.0
+    # The length of a "day" for S3 lifecycle rules (AWS: 86400; tests shorten it).
+    s3_lifecycle_day_seconds: float = 86400.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:

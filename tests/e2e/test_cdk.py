@@ -1,14 +1,12 @@
 """The AWS CDK CLI, unchanged, against sandlot: ``cdk bootstrap`` of the stock
-CDKToolkit template (what sandlot lacks fails naming itself), then bootstrap, ``cdk
-deploy`` of a JavaScript app with a Lambda function (its asset uploaded by the CLI
-through the file-publishing role), an invoke, a code change deployed, and ``cdk
-destroy``.
+CDKToolkit template, then ``cdk deploy`` of a JavaScript app with a Lambda function (its
+asset uploaded by the CLI through the file-publishing role), an invoke, a code change
+deployed, and ``cdk destroy``.
 
-The stock bootstrap template needs two things sandlot does not have yet: S3 lifecycle
-rules on the staging bucket (``LifecycleConfiguration``) and HTTPS (its bucket policy
-denies requests with ``aws:SecureTransport`` false, as sandlot's plain HTTP requests
-are). The deploy test bootstraps with the CLI's own template minus exactly those two
-parts (``cdk bootstrap --template``), everything else unchanged.
+The CLI talks to sandlot's HTTPS endpoint, trusting sandlot's CA through
+``AWS_CA_BUNDLE``: the stock template's staging bucket policy denies requests with
+``aws:SecureTransport`` false, and its lifecycle rules (noncurrent versions, incomplete
+uploads) are S3 lifecycle configuration sandlot executes.
 """
 
 from __future__ import annotations
@@ -19,7 +17,9 @@ import subprocess
 import time
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.e2e.conftest import make_client
 from tests.e2e.tools import cdk_modules
@@ -38,8 +38,7 @@ const fn = new lambda.Function(stack, 'Hello', {
 new cdk.CfnOutput(stack, 'FunctionName', { value: fn.functionName });
 """
 HANDLER = 'def handler(event, context):\n    return {"hello": event.get("name", "world")}\n'
-LIFECYCLE = "      LifecycleConfiguration:\n"
-BUCKET_POLICY = "  StagingBucketPolicy:\n"
+TOOLKIT_BUCKET = "cdk-hnb659fds-assets-000000000000-us-east-1"
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +46,10 @@ def modules() -> Path:
     return cdk_modules()
 
 
-def _cdk(modules: Path, endpoint: str, cwd: Path, *args: str, timeout: float = 300):
+def _cdk(modules: Path, server, cwd: Path, *args: str, timeout: float = 300):
     env = {
-        **os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test",
+        **os.environ, "AWS_ENDPOINT_URL": server.https_endpoint,
+        "AWS_CA_BUNDLE": server.ca_path, "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1", "CDK_DISABLE_CLI_TELEMETRY": "true",
         "NODE_PATH": str(modules),
@@ -70,40 +70,32 @@ def _wait(cfn, name: str, timeout: float = 60) -> dict:
     raise AssertionError(f"{name} stuck in {stack['StackStatus']}")
 
 
-def _without(template: str, start_marker: str, end_marker: str) -> str:
-    start = template.index(start_marker)
-    return template[:start] + template[template.index(end_marker, start) :]
+def _https_s3(server):
+    return boto3.session.Session().client(
+        "s3", endpoint_url=server.https_endpoint, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test", verify=server.ca_path,
+    )  # fmt: skip
 
 
-def test_stock_bootstrap_fails_naming_what_sandlot_lacks(server, modules, tmp_path) -> None:
-    done = _cdk(modules, server.endpoint, tmp_path, "bootstrap", "aws://000000000000/us-east-1")
-    assert done.returncode != 0
+def test_stock_bootstrap_over_https(server, modules, tmp_path) -> None:
+    done = _cdk(modules, server, tmp_path, "bootstrap", "aws://000000000000/us-east-1")
+    assert done.returncode == 0, done.stdout + done.stderr
     cfn = make_client(server.endpoint, "cloudformation")
-    stack = _wait(cfn, "CDKToolkit")
-    assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
-    failed = {
-        e["LogicalResourceId"]: e["ResourceStatusReason"]
-        for e in cfn.describe_stack_events(StackName="CDKToolkit")["StackEvents"]
-        if e["ResourceStatus"] == "CREATE_FAILED"
-    }
-    assert failed["StagingBucket"] == (
-        "Property LifecycleConfiguration of AWS::S3::Bucket is not supported by sandlot"
+    assert cfn.describe_stacks(StackName="CDKToolkit")["Stacks"][0]["StackStatus"] == (
+        "CREATE_COMPLETE"
     )
-    # Nothing else in the template is refused (the rest were cancelled by the rollback).
-    assert {k for k, v in failed.items() if "not supported" in v} == {"StagingBucket"}
-    cfn.delete_stack(StackName="CDKToolkit")
-    assert _wait(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+    rules = _https_s3(server).get_bucket_lifecycle_configuration(Bucket=TOOLKIT_BUCKET)["Rules"]
+    assert {"NoncurrentVersionExpiration", "AbortIncompleteMultipartUpload"} <= {
+        action for rule in rules for action in rule
+    }
+    # The staging bucket's policy refuses plain HTTP, as on AWS.
+    with pytest.raises(ClientError) as caught:
+        make_client(server.endpoint, "s3").list_objects_v2(Bucket=TOOLKIT_BUCKET)
+    assert caught.value.response["Error"]["Code"] == "AccessDenied"
 
 
 def test_bootstrap_deploy_invoke_destroy(server, modules, tmp_path) -> None:
-    stock = (
-        modules / "aws-cdk" / "lib" / "api" / "bootstrap" / "bootstrap-template.yaml"
-    ).read_text()
-    template = _without(stock, LIFECYCLE, "    UpdateReplacePolicy: Retain")
-    template = _without(template, BUCKET_POLICY, "  ContainerAssetsRepository:")
-    (tmp_path / "bootstrap.yaml").write_text(template)
-    done = _cdk(modules, server.endpoint, tmp_path, "bootstrap", "aws://000000000000/us-east-1",
-                "--template", "bootstrap.yaml")  # fmt: skip
+    done = _cdk(modules, server, tmp_path, "bootstrap", "aws://000000000000/us-east-1")
     assert done.returncode == 0, done.stdout + done.stderr
     ecr = make_client(server.endpoint, "ecr")
     (repo,) = ecr.describe_repositories(
@@ -114,8 +106,7 @@ def test_bootstrap_deploy_invoke_destroy(server, modules, tmp_path) -> None:
     assert ssm.get_parameter(Name="/cdk-bootstrap/hnb659fds/version")["Parameter"]["Value"]
     # Bootstrapping again updates through a change set (the CLI first deletes a change set
     # of the name it will use, which succeeds whether or not it exists).
-    again = _cdk(modules, server.endpoint, tmp_path, "bootstrap", "aws://000000000000/us-east-1",
-                 "--template", "bootstrap.yaml")  # fmt: skip
+    again = _cdk(modules, server, tmp_path, "bootstrap", "aws://000000000000/us-east-1")
     assert again.returncode == 0, again.stdout + again.stderr
 
     app = tmp_path / "app"
@@ -124,7 +115,7 @@ def test_bootstrap_deploy_invoke_destroy(server, modules, tmp_path) -> None:
     (app / "handler" / "index.py").write_text(HANDLER)
     (app / "cdk.json").write_text(json.dumps({"app": "node app.js"}))
     started = time.monotonic()
-    deployed = _cdk(modules, server.endpoint, app, "deploy", "--require-approval", "never")
+    deployed = _cdk(modules, server, app, "deploy", "--require-approval", "never")
     seconds = time.monotonic() - started
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     # docs/performance.md: the wall time, and the CLI's own split (synthesis, deployment).
@@ -139,14 +130,13 @@ def test_bootstrap_deploy_invoke_destroy(server, modules, tmp_path) -> None:
     answer = lam.invoke(FunctionName=name, Payload=b'{"name": "cdk"}')
     assert json.loads(answer["Payload"].read()) == {"hello": "cdk"}
     # The code came from the asset the CLI uploaded to the bootstrap bucket.
-    s3 = make_client(server.endpoint, "s3")
-    assets = s3.list_objects_v2(Bucket="cdk-hnb659fds-assets-000000000000-us-east-1")
+    assets = _https_s3(server).list_objects_v2(Bucket=TOOLKIT_BUCKET)
     assert any(o["Key"].endswith(".zip") for o in assets.get("Contents", []))
 
     # A code change: a new asset, the stack updated in place (its BootstrapVersion
     # parameter, an SSM-typed one, passed with UsePreviousValue).
     (app / "handler" / "index.py").write_text(HANDLER.replace('"hello"', '"hi"'))
-    redeployed = _cdk(modules, server.endpoint, app, "deploy", "--require-approval", "never")
+    redeployed = _cdk(modules, server, app, "deploy", "--require-approval", "never")
     assert redeployed.returncode == 0, redeployed.stdout + redeployed.stderr
     assert (
         cfn.describe_stacks(StackName="HelloCdk")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
@@ -154,7 +144,7 @@ def test_bootstrap_deploy_invoke_destroy(server, modules, tmp_path) -> None:
     answer = lam.invoke(FunctionName=name, Payload=b'{"name": "cdk"}')
     assert json.loads(answer["Payload"].read()) == {"hi": "cdk"}
 
-    destroyed = _cdk(modules, server.endpoint, app, "destroy", "--force")
+    destroyed = _cdk(modules, server, app, "destroy", "--force")
     assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
     assert _wait(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
     assert name not in [f["FunctionName"] for f in lam.list_functions()["Functions"]]

@@ -136,6 +136,7 @@ def test_policy(client):
                            "Resource": f"arn:aws:s3:::{name}/*"}],
         }
     )  # fmt: skip
+    s3.delete_public_access_block(Bucket=name)  # a public policy; new buckets block them
     s3.put_bucket_policy(Bucket=name, Policy=policy)
     assert json.loads(s3.get_bucket_policy(Bucket=name)["Policy"]) == json.loads(policy)
     s3.delete_bucket_policy(Bucket=name)
@@ -202,6 +203,7 @@ def test_bucket_policy_validation(client, bucket):
                 "Bool": {"aws:SecureTransport": "false"}}),
         ],
     }  # fmt: skip
+    s3.delete_public_access_block(Bucket=bucket)  # its first statement is public
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(accepted))
     assert json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == accepted
 

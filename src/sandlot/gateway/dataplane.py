@@ -7,6 +7,8 @@ They are recognised by host or by path prefix, in the conventions local tools us
 - ``<endpoint>/_aws/execute-api/<apiId>/<stage>/<path>``
 - ``<urlId>.lambda-url.<region>.localhost[.localstack.cloud][:port]/<path>``
 - ``<endpoint>/<userPoolId>/.well-known/{jwks.json,openid-configuration}`` (Cognito)
+- ``<bucket>.s3-website[-.]<region>.localhost[...]`` or ``<bucket>.s3-website.localhost``
+  (S3 static website endpoints)
 
 and API Gateway custom domain names (``Platform.custom_domains``: any host name a
 provider registered, e.g. ``api.example.com``; users point it at 127.0.0.1 in
@@ -33,6 +35,7 @@ from sandlot.protocol.dataplane import CustomDomain
 EXECUTE_API = ("apigateway", "apigatewayv2")
 FUNCTION_URL = ("lambda",)
 USER_POOL = ("cognito-idp",)
+WEBSITE = ("s3",)
 
 PATH_PREFIX = "/_aws/execute-api/"
 _LOCAL = r"\.localhost(?:\.localstack\.cloud)?"
@@ -43,6 +46,10 @@ _POOL_DOCUMENT = re.compile(
     r"^/(?P<id>[a-z]{2}(?:-[a-z]+)+-\d_[A-Za-z0-9]+)/\.well-known/(?:jwks\.json|openid-configuration)$"
 )
 _URL_HOST = re.compile(rf"^(?P<id>[a-z0-9]+)\.lambda-url\.(?P<region>[a-z0-9-]+){_LOCAL}$")
+_WEBSITE_HOST = re.compile(
+    rf"^(?P<bucket>[a-z0-9][a-z0-9.-]*)\.s3-website(?:[.-](?P<region>[a-z]{{2}}(?:-[a-z]+)+-\d))?"
+    rf"{_LOCAL}$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,4 +89,7 @@ def match(
     found = _URL_HOST.match(name)
     if found is not None:
         return Match(FUNCTION_URL, found["id"], path or "/", found["region"])
+    found = _WEBSITE_HOST.match(name)
+    if found is not None:
+        return Match(WEBSITE, found["bucket"], path or "/", found["region"])
     return None

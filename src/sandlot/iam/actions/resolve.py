@@ -694,6 +694,18 @@ def _s3_conditional_delete(req: _Request, main: Authorization) -> list[Authoriza
     return [Authorization("s3:GetObject", (_s3_object_arn(p["Bucket"], p["Key"]),), {})]
 
 
+def _s3_bypass_governance(req: _Request, main: Authorization) -> list[Authorization]:
+    """x-amz-bypass-governance-retention: true needs s3:BypassGovernanceRetention on the
+    object(s) (AWS's "Bypassing governance mode")."""
+    p = req.params
+    if not p.get("BypassGovernanceRetention"):
+        return []
+    keys = [p["Key"]] if isinstance(p.get("Key"), str) else []
+    keys += [o.get("Key") for o in (p.get("Delete") or {}).get("Objects") or []]
+    arns = tuple(_s3_object_arn(p["Bucket"], k) for k in keys if isinstance(k, str))
+    return [Authorization("s3:BypassGovernanceRetention", arns or ("*",), {})]
+
+
 def _kms_key_arn(req: _Request, ref: str) -> str | None:
     """The ARN of the key a KeyId names: looked up (aliases need KMS), else as given."""
     found = req.keys("key", ref) if req.keys is not None else None
@@ -1302,6 +1314,10 @@ _EXTRAS: dict[tuple[str, str], Callable[[_Request, Authorization], list[Authoriz
     ("iam", "AddRoleToInstanceProfile"): _instance_profile_role,
     ("s3", "CopyObject"): _s3_copy_source,
     ("s3", "UploadPartCopy"): _s3_copy_source,
-    ("s3", "DeleteObject"): _s3_conditional_delete,
+    ("s3", "DeleteObject"): lambda req, main: (
+        _s3_conditional_delete(req, main) + _s3_bypass_governance(req, main)
+    ),
+    ("s3", "DeleteObjects"): _s3_bypass_governance,
+    ("s3", "PutObjectRetention"): _s3_bypass_governance,
     ("kms", "ReEncrypt"): _kms_re_encrypt_to,
 }

@@ -180,6 +180,7 @@ class S3Base(Provider):
                 if extra is not None:
                     unreferenced.extend(extra())
                 self._journal(unreferenced)
+                self.stage_replication(bucket, row)
                 if notify is not None:
                     self.stage_notifications(notify[0], bucket, notify[1], row)
         except BaseException:
@@ -211,14 +212,19 @@ class S3Base(Provider):
         return unreferenced
 
     def remove_version(
-        self, row: dict, *, bucket: dict | None = None, ctx: RequestContext | None = None
+        self,
+        row: dict,
+        *,
+        bucket: dict | None = None,
+        ctx: RequestContext | None = None,
+        event: str = "s3:ObjectRemoved:Delete",
     ) -> None:
         """Delete one version for good; the next newest becomes current. With the
-        ``bucket`` and the request ``ctx``, stages s3:ObjectRemoved:Delete."""
+        ``bucket`` and the request ``ctx``, stages ``event``'s notifications."""
         unreferenced = [row["blob_id"]] if row["blob_id"] else []
         with self.store.transaction():
             if bucket is not None and ctx is not None:
-                self.stage_notifications(ctx, bucket, "s3:ObjectRemoved:Delete", row)
+                self.stage_notifications(ctx, bucket, event, row)
             self.store.delete(OBJECTS, row["bucket"], row["key"], row["rank"])
             if row["latest"]:
                 rest = self.versions_of(row["bucket"], row["key"], limit=1)
@@ -234,6 +240,35 @@ class S3Base(Provider):
     def stage_notifications(self, ctx: RequestContext, bucket: dict, event: str, row: dict) -> None:
         """Record the notifications ``event`` on version ``row`` triggers (inside the
         writing transaction); the notification mixin implements it."""
+
+    def expiration_of(self, bucket: dict, row: dict) -> str | None:
+        """The ``x-amz-expiration`` answer for a current version (lifecycle mixin)."""
+        return None
+
+    def check_public_policy(self, ctx: RequestContext, bucket: dict, text: str) -> None:
+        """Refuse a policy the bucket's public access block blocks (access mixin)."""
+
+    def effective_policy(self, bucket: dict) -> str | None:
+        """The bucket policy IAM evaluates (the access mixin restricts public ones)."""
+        return bucket.get("policy")
+
+    # Object Lock (the object lock mixin): none without it.
+    def lock_for_write(self, bucket: dict, params: dict, *, whole_body: bool = True) -> dict:
+        return {}
+
+    @staticmethod
+    def lock_members(meta: dict) -> dict:
+        return {}
+
+    def check_removable(self, bucket: dict, row: dict, bypass: bool) -> None:
+        """Raise AccessDenied while version ``row`` is locked."""
+
+    def locked(self, row: dict) -> bool:
+        return False
+
+    def stage_replication(self, bucket: dict, row: dict) -> None:
+        """Arm the replication of a new version (inside the writing transaction); the
+        replication mixin implements it."""
 
     def update_meta(self, row: dict, meta: dict) -> None:
         """Rewrite a version's metadata in place (e.g. its tags)."""

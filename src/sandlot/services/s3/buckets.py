@@ -113,11 +113,10 @@ class BucketOperations(S3Base):
                 409,
                 BucketName=name,
             )
-        created = self.store.put(
-            BUCKETS,
-            {"name": name, "account": ctx.account_id, "region": region, "created": self.clock()},
-            replace=False,
-        )
+        row = {"name": name, "account": ctx.account_id, "region": region, "created": self.clock()}
+        if params.get("ObjectLockEnabledForBucket"):  # versioning comes with it, for good
+            row.update(object_lock='{"ObjectLockEnabled": "Enabled"}', versioning="Enabled")
+        created = self.store.put(BUCKETS, row, replace=False)
         if not created:  # a concurrent create won
             return self.create_bucket(ctx, params)
         location = f"/{name}" if region == DEFAULT_REGION else self._virtual_url(name)
@@ -170,7 +169,9 @@ class BucketOperations(S3Base):
             )
         for upload in self.store.select(UPLOADS, {"bucket": name}):
             self.discard_upload(upload)
-        self.store.delete(BUCKETS, name)
+        with self.store.transaction():
+            self.store.delete(BUCKETS, name)
+            self.platform.timers.cancel("s3:lifecycle", name)
         return {}
 
     def head_bucket(self, ctx: RequestContext, params: dict) -> dict:
@@ -257,6 +258,7 @@ class BucketOperations(S3Base):
         bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
         text = params["Policy"]
         validate_bucket_policy(text, bucket["name"])
+        self.check_public_policy(ctx, bucket, text)
         self.store.put(BUCKETS, {**bucket, "policy": text})
         return {}
 
@@ -286,7 +288,7 @@ class BucketOperations(S3Base):
         if row is None:
             return None
         tags = {t["Key"]: t["Value"] for t in json.loads(row["tags"] or "[]")}
-        return ResourcePolicy(row["policy"], row["account"], tags=tags)
+        return ResourcePolicy(self.effective_policy(row), row["account"], tags=tags)
 
     # -- versioning -----------------------------------------------------------------------
 
@@ -295,6 +297,13 @@ class BucketOperations(S3Base):
         status = (params.get("VersioningConfiguration") or {}).get("Status")
         if status not in ("Enabled", "Suspended"):
             raise malformed_xml()
+        if bucket.get("object_lock") and status != "Enabled":
+            raise ServiceError(
+                "InvalidBucketState",
+                "An Object Lock configuration is present on this bucket, so the versioning "
+                "state cannot be changed.",
+                409,
+            )
         self.store.put(BUCKETS, {**bucket, "versioning": status})
         return {}
 

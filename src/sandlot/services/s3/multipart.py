@@ -97,6 +97,7 @@ class MultipartOperations(EncryptionOperations):
         # Parts are sealed as they arrive: the KMS data key is decrypted for each part
         # (AWS: multipart SSE-KMS uploads need kms:Decrypt), SSE-C parts bring the key.
         meta["SSE"], _ = await self.encryption_for_write(ctx, bucket, key, params)
+        meta.update(self.lock_for_write(bucket, params, whole_body=False))
         upload_id = secrets.token_urlsafe(48)
         self.store.put(
             UPLOADS,
@@ -321,6 +322,7 @@ class MultipartOperations(EncryptionOperations):
         }
         out[checksums.MEMBERS[algorithm]] = value
         out["ChecksumType"] = checksum_type
+        out["Expiration"] = self.expiration_of(bucket, row)
         if bucket["versioning"]:
             out["VersionId"] = row["version_id"]
         return out

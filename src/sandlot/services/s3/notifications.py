@@ -267,7 +267,9 @@ class NotificationOperations(S3Base):
                     etag=row["etag"] if created else None,
                     version_id=row["version_id"] if bucket["versioning"] else None,
                     sequencer=f"{-row['rank']:016X}",
-                    principal_id=f"AWS:{principal.user_id}",
+                    principal_id=principal.user_id
+                    if principal.kind == "service"  # lifecycle: "s3.amazonaws.com"
+                    else f"AWS:{principal.user_id}",
                     source_ip=(request.client_ip if request is not None else "") or "127.0.0.1",
                     request_id=ctx.request_id,
                     when=self.clock(),

@@ -269,6 +269,10 @@ class ObjectOperations(EncryptionOperations):
             out["TagCount"] = len(meta["Tags"])
         if meta.get("Parts"):
             out["PartsCount"] = meta["Parts"]
+        if row["latest"]:
+            out["Expiration"] = self.expiration_of(bucket, row)
+        out.update(self.lock_members(meta))
+        out["ReplicationStatus"] = meta.get("ReplicationStatus")
         out.update(response_members(meta))
         if params.get("ChecksumMode") == "ENABLED":
             self.add_checksums(out, meta)
@@ -306,6 +310,7 @@ class ObjectOperations(EncryptionOperations):
         key = check_key(params["Key"])
         check_acl(params)
         meta = object_meta(params)
+        meta.update(self.lock_for_write(bucket, params))
         meta["SSE"], sealing_key = await self.encryption_for_write(ctx, bucket, key, params)
         received = await self.receive(params.get("Body"), params, DEFAULT_CHECKSUM)
         meta["Checksums"] = received.checksums
@@ -325,6 +330,7 @@ class ObjectOperations(EncryptionOperations):
             notify=(ctx, event),
         )
         out = {"ETag": row["etag"], **response_members(meta)}
+        out["Expiration"] = self.expiration_of(bucket, row)
         self.add_checksums(out, meta)
         if bucket["versioning"]:
             out["VersionId"] = row["version_id"]
@@ -386,7 +392,14 @@ class ObjectOperations(EncryptionOperations):
             params.get("IfMatchLastModifiedTime"),
             params.get("IfMatchSize"),
         )
-        return self._delete(ctx, bucket, params["Key"], params.get("VersionId"), conditions)
+        return self._delete(
+            ctx,
+            bucket,
+            params["Key"],
+            params.get("VersionId"),
+            conditions,
+            bypass=bool(params.get("BypassGovernanceRetention")),
+        )
 
     def _delete(
         self,
@@ -395,6 +408,8 @@ class ObjectOperations(EncryptionOperations):
         key: str,
         version_id: str | None,
         conditions: tuple = (None, None, None),
+        *,
+        bypass: bool = False,
     ) -> dict:
         name = bucket["name"]
         self._check_delete_conditions(name, key, *conditions)
@@ -403,6 +418,7 @@ class ObjectOperations(EncryptionOperations):
                 raise invalid_argument("Invalid version id specified", "versionId", version_id)
             row = self.version(name, key, version_id)
             if row is not None:
+                self.check_removable(bucket, row, bypass)
                 self.remove_version(row, bucket=bucket, ctx=ctx)
             out: dict[str, Any] = {"VersionId": version_id}
             if row is not None and row["marker"]:
@@ -453,7 +469,14 @@ class ObjectOperations(EncryptionOperations):
             key, version_id = item["Key"], item.get("VersionId")
             conditions = (item.get("ETag"), item.get("LastModifiedTime"), item.get("Size"))
             try:
-                result = self._delete(ctx, bucket, key, version_id, conditions)
+                result = self._delete(
+                    ctx,
+                    bucket,
+                    key,
+                    version_id,
+                    conditions,
+                    bypass=bool(params.get("BypassGovernanceRetention")),
+                )
             except ServiceError as error:
                 errors.append(
                     {
@@ -538,6 +561,10 @@ class ObjectOperations(EncryptionOperations):
                 meta["Tags"] = parse_tagging_header(params["Tagging"])
         elif source_meta.get("Tags"):
             meta["Tags"] = source_meta["Tags"]
+        # Object Lock settings are the copy's own (given, or the destination's default).
+        meta.pop("Retention", None)
+        meta.pop("LegalHold", None)
+        meta.update(self.lock_for_write(bucket, params, whole_body=False))
         # The copy is encrypted as the destination says (request or bucket default), not
         # as its source was.
         meta["SSE"], sealing_key = await self.encryption_for_write(ctx, bucket, key, params)
@@ -578,6 +605,7 @@ class ObjectOperations(EncryptionOperations):
         result: dict[str, Any] = {"ETag": row["etag"], "LastModified": http_date(row["modified"])}
         self.add_checksums(result, meta)
         out: dict[str, Any] = {"CopyObjectResult": result, **response_members(meta)}
+        out["Expiration"] = self.expiration_of(bucket, row)
         if bucket["versioning"]:
             out["VersionId"] = row["version_id"]
         if source_bucket["versioning"]:

@@ -1,8 +1,7 @@
 """CloudFormation resource types of S3: ``AWS::S3::Bucket`` (Ref: the name; GetAtt Arn,
 DomainName, RegionalDomainName, DualStackDomainName, WebsiteURL) and
 ``AWS::S3::BucketPolicy``. A bucket property S3 in sandlot does not serve fails the
-resource naming it, except settings that state AWS's defaults for every new bucket
-(all public access blocked, bucket-owner-enforced ownership)."""
+resource naming it, except the canned ACL every bucket has (``Private``)."""
 
 from __future__ import annotations
 
@@ -14,21 +13,16 @@ from sandlot.services.cloudformation.handlers import (
     as_json,
 )
 
-_DEFAULT_BLOCK = {
-    "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True,
-    "RestrictPublicBuckets": True,
+_SERVED = {
+    "BucketName", "Tags", "VersioningConfiguration", "CorsConfiguration", "BucketEncryption",
+    "LifecycleConfiguration", "PublicAccessBlockConfiguration", "OwnershipControls",
+    "WebsiteConfiguration",
 }  # fmt: skip
-_SERVED = {"BucketName", "Tags", "VersioningConfiguration", "CorsConfiguration", "BucketEncryption"}
 
 
 def _is_default(name: str, value) -> bool:
-    if name == "AccessControl":  # the canned ACL every bucket has: owner full control
-        return value == "Private"
-    if name == "PublicAccessBlockConfiguration":
-        return {k: str(v).lower() == "true" for k, v in value.items()} == _DEFAULT_BLOCK
-    return name == "OwnershipControls" and all(
-        r.get("ObjectOwnership") == "BucketOwnerEnforced" for r in value.get("Rules", [])
-    )
+    # The canned ACL every bucket has: owner full control.
+    return name == "AccessControl" and value == "Private"
 
 
 def _check(properties: dict) -> None:
@@ -58,6 +52,93 @@ def _encryption_rule(rule: dict) -> dict:
     if "BucketKeyEnabled" in rule:
         out["BucketKeyEnabled"] = str(rule["BucketKeyEnabled"]).lower() == "true"
     return out
+
+
+def _lifecycle_rule(rule: dict) -> dict:
+    """A template's lifecycle rule in the S3 API's shape (CloudFormation flattens the
+    filter and the expiration into the rule, and takes numbers as strings too)."""
+    out: dict = {"Status": rule["Status"]}
+    if "Id" in rule:
+        out["ID"] = rule["Id"]
+    conditions: dict = {}
+    if "Prefix" in rule:
+        conditions["Prefix"] = rule["Prefix"]
+    tags = [{"Key": t["Key"], "Value": t["Value"]} for t in rule.get("TagFilters") or []]
+    for size in ("ObjectSizeGreaterThan", "ObjectSizeLessThan"):
+        if size in rule:
+            conditions[size] = int(rule[size])
+    if len(conditions) + len(tags) > 1:
+        out["Filter"] = {"And": {**conditions, **({"Tags": tags} if tags else {})}}
+    elif tags:
+        out["Filter"] = {"Tag": tags[0]}
+    else:
+        out["Filter"] = conditions
+    expiration: dict = {}
+    if "ExpirationInDays" in rule:
+        expiration["Days"] = int(rule["ExpirationInDays"])
+    if "ExpirationDate" in rule:
+        expiration["Date"] = rule["ExpirationDate"]
+    if "ExpiredObjectDeleteMarker" in rule:
+        expiration["ExpiredObjectDeleteMarker"] = _true(rule["ExpiredObjectDeleteMarker"])
+    if expiration:
+        out["Expiration"] = expiration
+    noncurrent = dict(rule.get("NoncurrentVersionExpiration") or {})
+    if "NoncurrentVersionExpirationInDays" in rule:
+        noncurrent["NoncurrentDays"] = rule["NoncurrentVersionExpirationInDays"]
+    if noncurrent:
+        out["NoncurrentVersionExpiration"] = {k: int(v) for k, v in noncurrent.items()}
+    if "AbortIncompleteMultipartUpload" in rule:
+        days = rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+        out["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": int(days)}
+    transitions = list(rule.get("Transitions") or []) + (
+        [rule["Transition"]] if "Transition" in rule else []
+    )
+    if transitions:
+        out["Transitions"] = [_transition(t, "Days") for t in transitions]
+    noncurrent_transitions = list(rule.get("NoncurrentVersionTransitions") or []) + (
+        [rule["NoncurrentVersionTransition"]] if "NoncurrentVersionTransition" in rule else []
+    )
+    if noncurrent_transitions:
+        out["NoncurrentVersionTransitions"] = [
+            _transition(t, "NoncurrentDays") for t in noncurrent_transitions
+        ]
+    return out
+
+
+def _transition(transition: dict, days: str) -> dict:
+    out = {"StorageClass": transition["StorageClass"]}
+    if "TransitionInDays" in transition:
+        out[days] = int(transition["TransitionInDays"])
+    if "TransitionDate" in transition:
+        out["Date"] = transition["TransitionDate"]
+    if "NewerNoncurrentVersions" in transition:
+        out["NewerNoncurrentVersions"] = int(transition["NewerNoncurrentVersions"])
+    return out
+
+
+def _website(configuration: dict) -> dict:
+    """A template's website configuration in the S3 API's shape."""
+    out: dict = {}
+    if "IndexDocument" in configuration:
+        out["IndexDocument"] = {"Suffix": configuration["IndexDocument"]}
+    if "ErrorDocument" in configuration:
+        out["ErrorDocument"] = {"Key": configuration["ErrorDocument"]}
+    if "RedirectAllRequestsTo" in configuration:
+        out["RedirectAllRequestsTo"] = configuration["RedirectAllRequestsTo"]
+    rules = [
+        {
+            **({"Condition": r["RoutingRuleCondition"]} if "RoutingRuleCondition" in r else {}),
+            "Redirect": r.get("RedirectRule") or {},
+        }
+        for r in configuration.get("RoutingRules") or []
+    ]
+    if rules:
+        out["RoutingRules"] = rules
+    return out
+
+
+def _true(value) -> bool:
+    return str(value).lower() == "true"
 
 
 class Bucket(ResourceType):
@@ -114,6 +195,47 @@ class Bucket(ResourceType):
                 )
             else:  # back to S3's default, SSE-S3
                 await ctx.call("s3", "DeleteBucketEncryption", {"Bucket": name})
+        if properties.get("LifecycleConfiguration") != previous.get("LifecycleConfiguration"):
+            configuration = properties.get("LifecycleConfiguration")
+            if configuration:
+                params = {
+                    "Bucket": name,
+                    "LifecycleConfiguration": {
+                        "Rules": [_lifecycle_rule(r) for r in configuration.get("Rules", [])]
+                    },
+                }
+                if "TransitionDefaultMinimumObjectSize" in configuration:
+                    minimum = configuration["TransitionDefaultMinimumObjectSize"]
+                    params["TransitionDefaultMinimumObjectSize"] = minimum
+                await ctx.call("s3", "PutBucketLifecycleConfiguration", params)
+            else:
+                await ctx.call("s3", "DeleteBucketLifecycle", {"Bucket": name})
+        website = properties.get("WebsiteConfiguration")
+        if website != previous.get("WebsiteConfiguration"):
+            if website:
+                await ctx.call(
+                    "s3",
+                    "PutBucketWebsite",
+                    {"Bucket": name, "WebsiteConfiguration": _website(website)},
+                )
+            else:
+                await ctx.call("s3", "DeleteBucketWebsite", {"Bucket": name})
+        block = properties.get("PublicAccessBlockConfiguration")
+        if block != previous.get("PublicAccessBlockConfiguration"):
+            if block is not None:
+                settings = {k: _true(v) for k, v in block.items()}
+                await ctx.call(
+                    "s3",
+                    "PutPublicAccessBlock",
+                    {"Bucket": name, "PublicAccessBlockConfiguration": settings},
+                )
+            else:
+                await ctx.call("s3", "DeletePublicAccessBlock", {"Bucket": name})
+        ownership = properties.get("OwnershipControls")
+        if ownership and ownership != previous.get("OwnershipControls"):
+            await ctx.call(
+                "s3", "PutBucketOwnershipControls", {"Bucket": name, "OwnershipControls": ownership}
+            )
         tags = ctx.tags(properties)
         if tags:
             await ctx.call("s3", "PutBucketTagging", {"Bucket": name, "Tagging": {"TagSet": tags}})

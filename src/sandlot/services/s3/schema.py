@@ -31,6 +31,11 @@ BUCKETS = Table(
         "cors": "TEXT",  # JSON list of CORSRules
         "notification": "TEXT",  # JSON NotificationConfiguration
         "encryption": "TEXT",  # JSON ServerSideEncryptionConfiguration; NULL: S3's default
+        "lifecycle": "TEXT",  # JSON {Rules, TransitionDefaultMinimumObjectSize}; NULL: none
+        "public_access_block": "TEXT",  # JSON settings; NULL: S3's default (all on); {}: none
+        "object_lock": "TEXT",  # JSON ObjectLockConfiguration; NULL: no Object Lock
+        "website": "TEXT",  # JSON WebsiteConfiguration; NULL: not a website
+        "configurations": "TEXT",  # JSON: stored-only configurations (configurations.py)
     },
     ("name",),
     indexes=(("account", "name"),),
@@ -94,4 +99,9 @@ MIGRATIONS = [
     Migration(5, create=GARBAGE),
     Migration(6, add_column=(BUCKETS, "encryption")),
     Migration(7, add_column=(PARTS, "iv")),
+    Migration(8, add_column=(BUCKETS, "lifecycle")),
+    Migration(9, add_column=(BUCKETS, "public_access_block")),
+    Migration(10, add_column=(BUCKETS, "object_lock")),
+    Migration(11, add_column=(BUCKETS, "website")),
+    Migration(12, add_column=(BUCKETS, "configurations")),
 ]
