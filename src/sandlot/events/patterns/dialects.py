@@ -45,15 +45,43 @@ class PatternError(ValueError):
         self.reason = reason
 
 
+# AWS's JSON parser (Jackson) refuses documents nested deeper than 1,000 levels. Checked
+# explicitly: the interpreter's recursion limit differs between processes (a test runner's
+# worker, an embedding), so a RecursionError alone would refuse only sometimes.
+MAX_NESTING = 1000
+
+
 def _parse(document: str | Mapping) -> object:
     if isinstance(document, Mapping):
-        return document
-    try:
-        return json.loads(document, parse_constant=_non_standard)
-    except (json.JSONDecodeError, TypeError) as error:
-        raise Invalid(_json_reason(error)) from None
-    except RecursionError:
-        raise Invalid("Maximum nesting depth exceeded") from None
+        parsed: object = document
+    else:
+        try:
+            parsed = json.loads(document, parse_constant=_non_standard)
+        except (json.JSONDecodeError, TypeError) as error:
+            raise Invalid(_json_reason(error)) from None
+        except RecursionError:
+            raise Invalid("Maximum nesting depth exceeded") from None
+    if _depth(parsed) > MAX_NESTING:
+        raise Invalid("Maximum nesting depth exceeded")
+    return parsed
+
+
+def _depth(value: object) -> int:
+    """How deeply objects and arrays nest in ``value`` (iterative: no recursion limit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, Mapping):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_NESTING:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _non_standard(token: str) -> object:
