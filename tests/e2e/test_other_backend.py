@@ -48,6 +48,8 @@ def test_lambda_suite_on_the_other_backend(tmp_path):
             "-m",
             "pytest",
             "-q",
+            "-n",
+            "0",  # one child run, in this worker (the suite's own workers run beside it)
             "-p",
             "no:cacheprovider",
             *(str(here / m) for m in LAMBDA_MODULES),
