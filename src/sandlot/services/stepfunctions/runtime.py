@@ -126,8 +126,9 @@ class ExecutionRuntime:
     async def sleep_until(self, epoch_s: float) -> None:
         """A Wait state. The deadline is in the engine's snapshot (committed before
         this sleep), so a restart resumes the Wait and ends it on time."""
-        delay = epoch_s - time.time()
-        if delay > 0:
+        # The loop's timers may fire up to its clock resolution early (and run on the
+        # monotonic clock): never end a Wait before its wall-clock deadline.
+        while (delay := epoch_s - time.time()) > 0:
             await asyncio.sleep(delay)
 
     # -- tasks ----------------------------------------------------------------------------
