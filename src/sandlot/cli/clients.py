@@ -66,6 +66,27 @@ class Unreachable(Exception):
     """No sandlot answered at the endpoint."""
 
 
+class AdminError(Exception):
+    """An admin endpoint could not answer; ``main`` prints it and exits with
+    ``exit_code`` (1 when the thing asked for does not exist, else 2)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def admin_fetch(args: argparse.Namespace, path: str, query: dict[str, str] | None = None) -> dict:
+    """The JSON body of a successful ``GET path`` on the admin endpoints of the server
+    ``args`` point at; ``AdminError`` when there is no server or it refuses."""
+    try:
+        status, body = admin_get(endpoint(args), path, region(args), query)
+    except Unreachable as exc:
+        raise AdminError(str(exc), 2) from None
+    if status != 200:
+        raise AdminError(body.get("message", f"HTTP {status}"), 1 if status == 404 else 2)
+    return body
+
+
 def admin_get(
     endpoint_url: str, path: str, region_name: str, query: dict[str, str] | None = None
 ) -> tuple[int, dict]:

@@ -24,16 +24,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    endpoint, region = clients.endpoint(args), clients.region(args)
     query = {"pool": args.pool} if args.pool else None
-    try:
-        status, body = clients.admin_get(endpoint, "/_sandlot/cognito/codes", region, query)
-    except clients.Unreachable as exc:
-        print(f"sandlot: {exc}", file=sys.stderr)
-        return 2
-    if status != 200:
-        print(f"sandlot: {body.get('message', f'HTTP {status}')}", file=sys.stderr)
-        return 2
+    body = clients.admin_fetch(args, "/_sandlot/cognito/codes", query)
     if args.json:
         json.dump(body["codes"], out, indent=2)
         print(file=out)

@@ -55,7 +55,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    endpoint, region = clients.endpoint(args), clients.region(args)
     if args.iam_command == "explain":
         path, query = f"/_sandlot/iam/explain/{quote(args.request_id, safe='')}", None
     else:
@@ -64,14 +63,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             query["since"] = f"{time.time() - args.since:.3f}"
         if args.account:
             query["account"] = args.account
-    try:
-        status, body = clients.admin_get(endpoint, path, region, query)
-    except clients.Unreachable as exc:
-        print(f"sandlot: {exc}", file=sys.stderr)
-        return 2
-    if status != 200:
-        print(f"sandlot: {body.get('message', f'HTTP {status}')}", file=sys.stderr)
-        return 1 if status == 404 else 2
+    body = clients.admin_fetch(args, path, query)
     if args.iam_command == "explain":
         explain(body, out)
     else:

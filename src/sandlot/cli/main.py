@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from sandlot import __version__
-from sandlot.cli import cognito, iam, invoke, logs, sns, urls
+from sandlot.cli import clients, cognito, iam, invoke, logs, sns, urls
 from sandlot.config import Settings, default_data_dir
 
 
@@ -82,6 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except clients.AdminError as exc:
+        print(f"sandlot: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "logs":
         return logs.run(args)
     if args.command == "invoke":
