@@ -13,9 +13,10 @@ import pytest
 
 from tests.e2e.conftest import error_of, make_client
 from tests.e2e.functions import create_function, unique
+from tests.e2e.mappings import wait_state
+from tests.e2e.queues import events, queue
 from tests.e2e.roles import ensure_role
 from tests.e2e.server import SandlotServer
-from tests.e2e.test_sqs_mappings import events, queue, wait_state
 
 # Reports every event it gets to the queue named by OUT, then behaves as MODE says.
 HANDLER = """

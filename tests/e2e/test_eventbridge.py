@@ -14,6 +14,8 @@ import pytest
 
 from tests.e2e.conftest import aws, error_of, make_client
 from tests.e2e.functions import create_function, unique, wait_for_log_events
+from tests.e2e.queues import allow_service, queue_arn, receive
+from tests.e2e.recorders import HttpRecorder
 from tests.e2e.roles import ensure_role, trust_policy
 
 ACCOUNT = "000000000000"
@@ -25,41 +27,9 @@ def _queue(sqs, name: str, rule_arn: str | None = None, *, fifo: bool = False) -
     url = sqs.create_queue(QueueName=name + (".fifo" if fifo else ""), Attributes=attributes)[
         "QueueUrl"
     ]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
     if rule_arn:
-        _allow_events(sqs, url, arn, rule_arn)
-    return url, arn
-
-
-def _allow_events(sqs, url: str, arn: str, rule_arn: str) -> None:
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "events.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
-            }
-        ],
-    }
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
-
-
-def _receive(sqs, url: str, count: int = 1, timeout: float = 15) -> list[dict]:
-    messages: list[dict] = []
-    deadline = time.monotonic() + timeout
-    while len(messages) < count and time.monotonic() < deadline:
-        got = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
-        ).get("Messages", [])
-        for message in got:
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        messages += got
-    return messages
+        allow_service(sqs, url, "events.amazonaws.com", rule_arn)
+    return url, queue_arn(sqs, url)
 
 
 def _rule_to_queue(events, sqs, pattern: dict, **target) -> tuple[str, str]:
@@ -91,7 +61,7 @@ def test_put_events_reaches_a_queue_with_the_exact_envelope(client):
     )
     assert answer["FailedEntryCount"] == 0
     event_id = answer["Entries"][1]["EventId"]
-    [message] = _receive(sqs, url)
+    [message] = receive(sqs, url)
     event = json.loads(message["Body"])
     assert list(event) == [
         "version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail",
@@ -102,7 +72,7 @@ def test_put_events_reaches_a_queue_with_the_exact_envelope(client):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", event["time"])
     assert event["resources"] == ["arn:aws:s3:::bucket"]
     assert event["detail"] == {"total": 42, "items": ["a"]}
-    assert _receive(sqs, url, timeout=1.5) == []  # the first event did not match
+    assert receive(sqs, url, timeout=1.5) == []  # the first event did not match
 
 
 def test_a_queue_whose_policy_does_not_allow_the_rule_gets_nothing(client):
@@ -113,7 +83,7 @@ def test_a_queue_whose_policy_does_not_allow_the_rule_gets_nothing(client):
     url, arn = _queue(sqs, unique("q"))  # no policy: EventBridge may not send
     events.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": arn}])
     events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": "{}"}])
-    assert _receive(sqs, url, timeout=2) == []
+    assert receive(sqs, url, timeout=2) == []
 
 
 def test_input_transformer_input_path_and_constant_input(client):
@@ -161,14 +131,14 @@ def test_input_transformer_input_path_and_constant_input(client):
     event_id = events.put_events(
         Entries=[{"Source": source, "DetailType": "t", "Detail": json.dumps(detail)}]
     )["Entries"][0]["EventId"]
-    body = json.loads(_receive(sqs, queues["json"][0])[0]["Body"])
+    body = json.loads(receive(sqs, queues["json"][0])[0]["Body"])
     assert body["instance"] == "i-123"  # outside quotes: the JSON value
     assert body["state"] == 'say "hi" now'  # inside quotes: the raw text
     assert body["count"] == 2 and body["missing"] is None and body["rule"] == rule
     assert body["event"]["id"] == event_id and body["event"]["detail"] == detail
-    assert _receive(sqs, queues["text"][0])[0]["Body"] == '"instance i-123 is in say \\"hi\\""'
-    assert json.loads(_receive(sqs, queues["path"][0])[0]["Body"]) == [1, 2]
-    assert json.loads(_receive(sqs, queues["const"][0])[0]["Body"]) == {"fixed": True}
+    assert receive(sqs, queues["text"][0])[0]["Body"] == '"instance i-123 is in say \\"hi\\""'
+    assert json.loads(receive(sqs, queues["path"][0])[0]["Body"]) == [1, 2]
+    assert json.loads(receive(sqs, queues["const"][0])[0]["Body"]) == {"fixed": True}
 
 
 def test_input_transformer_validation(client):
@@ -237,7 +207,7 @@ def test_a_target_that_refuses_the_rule_goes_to_the_dead_letter_queue(client):
     event_id = events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": "{}"}])[
         "Entries"
     ][0]["EventId"]
-    [message] = _receive(sqs, dlq_url)
+    [message] = receive(sqs, dlq_url)
     assert json.loads(message["Body"])["id"] == event_id  # the event, not the target's input
     attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
     assert attributes["RULE_ARN"] == rule_arn
@@ -379,7 +349,7 @@ def test_cross_account_put_events_needs_the_bus_policy(client, server):
     policy = json.loads(events.describe_event_bus(Name=bus)["Policy"])
     assert policy["Statement"][0]["Principal"] == {"AWS": "arn:aws:iam::222222222222:root"}
     assert other.put_events(Entries=[entry])["FailedEntryCount"] == 0
-    [message] = _receive(sqs, url)
+    [message] = receive(sqs, url)
     assert json.loads(message["Body"])["account"] == "222222222222"
     events.remove_permission(EventBusName=bus, StatementId="partner")
     assert error_of(other.put_events, Entries=[entry])["Code"] == "AccessDeniedException"
@@ -414,7 +384,7 @@ def test_another_bus_as_a_target_with_a_role(client):
     url, arn = _queue(sqs, unique("q"), inner_rule_arn)
     events.put_targets(Rule=inner_rule, EventBusName=inner, Targets=[{"Id": "q", "Arn": arn}])
     events.put_events(Entries=[{"Source": source, "DetailType": "hop", "Detail": '{"a": 1}'}])
-    [message] = _receive(sqs, url)
+    [message] = receive(sqs, url)
     event = json.loads(message["Body"])
     assert (event["source"], event["detail-type"], event["detail"]) == (source, "hop", {"a": 1})
 
@@ -432,7 +402,7 @@ def test_the_aws_cli_drives_rules_and_put_events(server, client):
     entries = json.dumps([{"Source": source, "DetailType": "cli", "Detail": '{"via": "cli"}'}])
     answer = aws(server.endpoint, "events", "put-events", "--entries", entries)
     assert answer["FailedEntryCount"] == 0
-    [message] = _receive(sqs, url)
+    [message] = receive(sqs, url)
     assert json.loads(message["Body"])["detail"] == {"via": "cli"}
 
 
@@ -486,7 +456,7 @@ def test_lambda_destination_to_a_bus(client):
     lam.invoke(
         FunctionName=function, InvocationType="Event", Payload=json.dumps({"marker": function})
     )
-    [message] = _receive(sqs, url, timeout=30)
+    [message] = receive(sqs, url, timeout=30)
     event = json.loads(message["Body"])
     assert event["source"] == "lambda"
     assert event["resources"][0] == bus_arn
@@ -510,7 +480,7 @@ def test_a_log_group_target_needs_the_logs_resource_policy(client):
     )
     entry = {"Source": source, "DetailType": "t", "Detail": '{"n": 1}'}
     refused = events.put_events(Entries=[entry])["Entries"][0]["EventId"]
-    [dead] = _receive(sqs, dlq_url)  # no logs resource policy: EventBridge may not write
+    [dead] = receive(sqs, dlq_url)  # no logs resource policy: EventBridge may not write
     assert json.loads(dead["Body"])["id"] == refused
     assert dead["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "NO_PERMISSIONS"
     logs.put_resource_policy(
@@ -587,7 +557,7 @@ def test_archive_and_replay(client):
         Destination={"Arn": bus_arn, "FilterArns": [rule_arn]},
     )
     assert started["State"] == "STARTING"
-    messages = _receive(sqs, url, count=2)
+    messages = receive(sqs, url, count=2)
     replayed = sorted((json.loads(m["Body"]) for m in messages), key=lambda e: e["detail"]["n"])
     assert [e["id"] for e in replayed] == [ids[0], ids[2]]
     assert all(e["replay-name"] == replay for e in replayed)
@@ -623,7 +593,7 @@ def test_a_rule_forwards_to_another_accounts_bus_its_policy_allows(client, serve
     events.put_rule(Name=outer, EventPattern=json.dumps({"source": [source]}))
     events.put_targets(Rule=outer, Targets=[{"Id": "bus", "Arn": receiver_arn}])
     events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": '{"x": 1}'}])
-    [message] = _receive(other_sqs, url)
+    [message] = receive(other_sqs, url)
     event = json.loads(message["Body"])
     assert event["account"] == ACCOUNT and event["detail"] == {"x": 1}
 
@@ -641,7 +611,7 @@ def test_s3_sends_object_events_to_the_default_bus_when_enabled(client, bucket):
     )
     s3.put_object(Bucket=bucket, Key="a/b.txt", Body=b"hello")
     s3.delete_object(Bucket=bucket, Key="a/b.txt")
-    messages = [json.loads(m["Body"]) for m in _receive(sqs, url, count=2)]
+    messages = [json.loads(m["Body"]) for m in receive(sqs, url, count=2)]
     created, deleted = sorted(messages, key=lambda e: e["detail-type"])
     assert (created["source"], created["detail-type"]) == ("aws.s3", "Object Created")
     assert created["resources"] == [f"arn:aws:s3:::{bucket}"]
@@ -650,51 +620,13 @@ def test_s3_sends_object_events_to_the_default_bus_when_enabled(client, bucket):
     assert created["detail"]["reason"] == "PutObject"
     assert deleted["detail-type"] == "Object Deleted"
     assert deleted["detail"]["deletion-type"] == "Permanently Deleted"
-    assert _receive(sqs, url, timeout=1) == []  # nothing for the object put before
-
-
-class _Receiver:
-    """A local HTTP endpoint recording (method, path, headers, body); answers ``status``."""
-
-    def __init__(self, status: int = 200, port: int = 0) -> None:
-        import http.server
-        import threading
-
-        received: list[tuple[str, str, dict, bytes]] = []
-        self.received, self.status = received, status
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_PUT(self):  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.append((self.command, self.path, dict(self.headers), body))
-                self.send_response(outer.status)
-                self.end_headers()
-
-            do_POST = do_PUT  # noqa: N815
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def wait(self, count: int, timeout: float = 10) -> list:
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return self.received
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    assert receive(sqs, url, timeout=1) == []  # nothing for the object put before
 
 
 def test_api_destination_target_calls_the_endpoint_with_the_connection(client):
     events, sqs = client("events"), client("sqs")
-    receiver = _Receiver()
-    refusing = _Receiver(status=404)
+    receiver = HttpRecorder()
+    refusing = HttpRecorder(status=404)
     try:
         connection = events.create_connection(
             Name=unique("conn"),
@@ -746,10 +678,10 @@ def test_api_destination_target_calls_the_endpoint_with_the_connection(client):
         )["Entries"][0]["EventId"]
         [(method, path, headers, body)] = receiver.wait(1)
         assert (method, path) == ("PUT", "/orders/o-1?from=sandlot")
-        assert headers["x-api-key"] == "s3cret" and headers["X-Extra"] == "yes"
-        assert headers["User-Agent"] == "Amazon/EventBridge/ApiDestinations"
+        assert headers["x-api-key"] == "s3cret" and headers["x-extra"] == "yes"
+        assert headers["user-agent"] == "Amazon/EventBridge/ApiDestinations"
         assert json.loads(body)["id"] == event_id
-        [dead] = _receive(sqs, dlq_url)  # a 404 is final: no retries, then the DLQ
+        [dead] = receive(sqs, dlq_url)  # a 404 is final: no retries, then the DLQ
         assert len(refusing.wait(1)) == 1
         assert dead["MessageAttributes"]["TARGET_ARN"]["StringValue"] == gone
     finally:
@@ -778,7 +710,7 @@ def test_oauth_client_credentials_connection(client):
 
     token_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Token)
     threading.Thread(target=token_server.serve_forever, daemon=True).start()
-    receiver = _Receiver()
+    receiver = HttpRecorder()
     events = client("events")
     try:
         connection = events.create_connection(
@@ -810,7 +742,7 @@ def test_oauth_client_credentials_connection(client):
         entry = {"Source": source, "DetailType": "t", "Detail": "{}"}
         events.put_events(Entries=[entry, entry])
         received = receiver.wait(2)
-        assert [r[2]["Authorization"] for r in received] == ["Bearer tok-1", "Bearer tok-1"]
+        assert [r.headers["authorization"] for r in received] == ["Bearer tok-1", "Bearer tok-1"]
         assert len(token_requests) == 1  # the token is kept until it expires
         headers, body = token_requests[0]
         assert headers["Authorization"] == "Basic " + base64.b64encode(b"app:shh").decode()
@@ -829,5 +761,5 @@ def test_an_entry_time_is_the_event_time(client):
     _, url = _rule_to_queue(events, sqs, {"source": [source]})
     when = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
     events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": "{}", "Time": when}])
-    [message] = _receive(sqs, url)
+    [message] = receive(sqs, url)
     assert json.loads(message["Body"])["time"] == "2024-05-06T07:08:09Z"

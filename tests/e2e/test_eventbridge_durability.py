@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 
 from tests.e2e.conftest import make_client
+from tests.e2e.recorders import HttpRecorder
 from tests.e2e.server import SandlotServer
-from tests.e2e.test_eventbridge import _Receiver
 
 
 def test_a_pending_event_delivery_survives_kill_9(tmp_path):
-    receiver = _Receiver()
+    receiver = HttpRecorder()
     url = receiver.url
-    port = receiver.server.server_address[1]
+    port = receiver.port
     receiver.close()  # the endpoint is down: attempts fail and are retried
     server = SandlotServer(tmp_path, lambda_role=False).start()
     try:
@@ -33,7 +33,7 @@ def test_a_pending_event_delivery_survives_kill_9(tmp_path):
         )["Entries"][0]["EventId"]
     finally:
         server.kill()
-    back = _Receiver(port=port)  # up again, on the same address
+    back = HttpRecorder(port=port)  # up again, on the same address
     try:
         with SandlotServer(tmp_path, lambda_role=False):
             received = back.wait(1, timeout=30)

@@ -10,8 +10,8 @@ import json
 import time
 
 from tests.e2e.conftest import make_client
+from tests.e2e.queues import allow_service, queue, receive
 from tests.e2e.server import SandlotServer
-from tests.e2e.test_eventbridge import _queue, _receive
 
 SPEEDUP = {"SANDLOT_SCHEDULE_SPEEDUP": "60"}
 
@@ -20,7 +20,8 @@ def _scheduled_rule(endpoint: str, name: str, expression: str) -> tuple[str, str
     """A schedule rule sending to a new queue: (rule ARN, queue URL)."""
     events, sqs = make_client(endpoint, "events"), make_client(endpoint, "sqs")
     rule_arn = events.put_rule(Name=name, ScheduleExpression=expression)["RuleArn"]
-    url, arn = _queue(sqs, f"{name}-q", rule_arn)
+    url, arn = queue(sqs, f"{name}-q")
+    allow_service(sqs, url, "events.amazonaws.com", rule_arn)
     events.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": arn}])
     return rule_arn, url
 
@@ -29,7 +30,7 @@ def test_a_rate_rule_fires_with_the_scheduled_event(tmp_path):
     with SandlotServer(tmp_path, env=SPEEDUP, lambda_role=False) as server:
         rule_arn, url = _scheduled_rule(server.endpoint, "every-minute", "rate(1 minute)")
         sqs = make_client(server.endpoint, "sqs")
-        messages = _receive(sqs, url, count=2, timeout=10)
+        messages = receive(sqs, url, count=2, timeout=10)
         assert len(messages) >= 2
         event = json.loads(messages[0]["Body"])
         assert event["source"] == "aws.events"
@@ -38,8 +39,8 @@ def test_a_rate_rule_fires_with_the_scheduled_event(tmp_path):
         assert event["detail"] == {} and event["version"] == "0"
         events = make_client(server.endpoint, "events")
         events.disable_rule(Name="every-minute")
-        _receive(sqs, url, count=10, timeout=1.5)  # what was already on its way
-        assert _receive(sqs, url, timeout=2.5) == []  # disabled: no more firings
+        receive(sqs, url, count=10, timeout=1.5)  # what was already on its way
+        assert receive(sqs, url, timeout=2.5) == []  # disabled: no more firings
 
 
 def test_a_firing_due_during_a_restart_is_sent_after_it(tmp_path):
@@ -54,7 +55,7 @@ def test_a_firing_due_during_a_restart_is_sent_after_it(tmp_path):
         time.sleep(0.2)
     with SandlotServer(tmp_path, env=SPEEDUP, lambda_role=False) as again:
         sqs = make_client(again.endpoint, "sqs")
-        message = _receive(sqs, url, timeout=10)[0]
+        message = receive(sqs, url, timeout=10)[0]
         event = json.loads(message["Body"])
         assert event["resources"] == [rule_arn]
         # The firing that was due while down (its time is when it was due), not a later one.

@@ -12,8 +12,8 @@ import pytest
 
 from tests.e2e.conftest import make_client
 from tests.e2e.functions import create_function, unique
+from tests.e2e.network_probes import INVENTED, PROBES
 from tests.e2e.server import SandlotServer
-from tests.e2e.test_function_network import INVENTED, PROBES
 
 
 @pytest.fixture(scope="module")

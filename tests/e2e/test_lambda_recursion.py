@@ -13,7 +13,8 @@ import pytest
 
 from tests.e2e.conftest import aws, error_of
 from tests.e2e.functions import create_function, unique
-from tests.e2e.test_sqs_mappings import poller_role, queue, wait_counts, wait_state
+from tests.e2e.mappings import poller_role, wait_state
+from tests.e2e.queues import queue, wait_counts
 
 LIMIT = 16
 

@@ -13,9 +13,9 @@ import time
 import pytest
 
 from tests.e2e.conftest import error_of, make_client
+from tests.e2e.queues import receive as _receive
 from tests.e2e.roles import ensure_role, trust_policy
 from tests.e2e.server import SandlotServer
-from tests.e2e.test_eventbridge import _receive
 
 ENV = {"SANDLOT_SCHEDULE_SPEEDUP": "60"}
 OFF = {"Mode": "OFF"}

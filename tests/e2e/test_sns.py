@@ -4,14 +4,12 @@ signed envelope, fan-out to SQS, Lambda and HTTP, FIFO, and AWS's errors."""
 from __future__ import annotations
 
 import base64
-import http.server
 import json
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -25,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from tests.e2e.conftest import aws, cli_env
 from tests.e2e.functions import create_function, unique, wait_for_log_events
+from tests.e2e.recorders import HttpRecorder
 from tests.e2e.roles import ensure_role
 from tests.e2e.tools import sns_validator
 
@@ -773,51 +772,16 @@ def test_failing_event_invocation_dead_letters_to_a_topic_fanning_out_to_a_queue
 # -- HTTP ---------------------------------------------------------------------------------------
 
 
-class _Endpoint:
-    """A local HTTP server that records what SNS POSTs to it."""
-
-    def __init__(self, status: int = 200, port: int = 0) -> None:
-        received: list[tuple[dict, bytes]] = []
-        self.received = received
-        endpoint = self
-        self.status = status
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(endpoint.status)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/sns"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def wait(self, count: int, timeout: float = 10) -> list[tuple[dict, bytes]]:
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert len(self.received) >= count, self.received
-        return self.received
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_http_subscription_handshake_and_signed_notification(client):
     sns = client("sns")
     topic = sns.create_topic(Name=_name("to-http"))["TopicArn"]
-    endpoint = _Endpoint()
+    endpoint = HttpRecorder(path="/sns")
     try:
         assert (
             sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=endpoint.url)["SubscriptionArn"]
             == "pending confirmation"
         )
-        [(headers, body)] = endpoint.wait(1)
+        [(_, _, headers, body)] = endpoint.wait(1)
         confirmation = json.loads(body)
         assert headers["x-amz-sns-message-type"] == "SubscriptionConfirmation"
         assert confirmation["Type"] == "SubscriptionConfirmation"
@@ -836,7 +800,7 @@ def test_http_subscription_handshake_and_signed_notification(client):
         assert attrs["PendingConfirmation"] == "false"
         sns.publish(TopicArn=topic, Message="after confirmation", Subject="s")
         received = endpoint.wait(2)
-        headers, body = received[1]
+        _, _, headers, body = received[1]
         notification = json.loads(body)
         assert headers["x-amz-sns-message-type"] == "Notification"
         assert headers["x-amz-sns-subscription-arn"] == sub
@@ -847,7 +811,7 @@ def test_http_subscription_handshake_and_signed_notification(client):
         # Unsubscribing tells the endpoint, with a SubscribeURL that restores it.
         sns.unsubscribe(SubscriptionArn=sub)
         assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
-        headers, body = endpoint.wait(3)[2]
+        _, _, headers, body = endpoint.wait(3)[2]
         goodbye = json.loads(body)
         assert headers["x-amz-sns-message-type"] == "UnsubscribeConfirmation"
         assert goodbye["Type"] == "UnsubscribeConfirmation" and sub in goodbye["Message"]
@@ -856,7 +820,7 @@ def test_http_subscription_handshake_and_signed_notification(client):
         [restored] = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
         assert restored["SubscriptionArn"] == sub
         sns.publish(TopicArn=topic, Message="restored")
-        assert json.loads(endpoint.wait(4)[3][1])["Message"] == "restored"
+        assert json.loads(endpoint.wait(4)[3].body)["Message"] == "restored"
     finally:
         endpoint.close()
 
@@ -864,7 +828,7 @@ def test_http_subscription_handshake_and_signed_notification(client):
 def test_raw_http_delivery(client):
     sns = client("sns")
     topic = sns.create_topic(Name=_name("raw-http"))["TopicArn"]
-    endpoint = _Endpoint()
+    endpoint = HttpRecorder(path="/sns")
     try:
         sns.subscribe(
             TopicArn=topic,
@@ -872,11 +836,11 @@ def test_raw_http_delivery(client):
             Endpoint=endpoint.url,
             Attributes={"RawMessageDelivery": "true"},
         )
-        token = json.loads(endpoint.wait(1)[0][1])["Token"]  # the handshake is never raw
+        token = json.loads(endpoint.wait(1)[0].body)["Token"]  # the handshake is never raw
         sub = sns.confirm_subscription(TopicArn=topic, Token=token)["SubscriptionArn"]
         assert sub in [s["SubscriptionArn"] for s in sns.list_subscriptions()["Subscriptions"]]
         sns.publish(TopicArn=topic, Message="just the message")
-        headers, body = endpoint.wait(2)[1]
+        _, _, headers, body = endpoint.wait(2)[1]
         assert body == b"just the message"
         assert headers["x-amz-sns-rawdelivery"] == "true"
         assert headers["x-amz-sns-message-type"] == "Notification"
@@ -888,7 +852,7 @@ def test_http_retries_then_dead_letter_queue(client):
     sns, sqs = client("sns"), client("sqs")
     topic = sns.create_topic(Name=_name("flaky"))["TopicArn"]
     dlq_url, dlq = _queue(sqs, _name("http-dlq"), allow_topic=topic)
-    endpoint = _Endpoint()
+    endpoint = HttpRecorder(path="/sns")
     try:
         sns.subscribe(
             TopicArn=topic,
@@ -907,7 +871,7 @@ def test_http_retries_then_dead_letter_queue(client):
                 ),
             },
         )
-        token = json.loads(endpoint.wait(1)[0][1])["Token"]
+        token = json.loads(endpoint.wait(1)[0].body)["Token"]
         sub = sns.confirm_subscription(TopicArn=topic, Token=token)["SubscriptionArn"]
         assert (
             json.loads(
@@ -932,7 +896,7 @@ def test_http_client_error_is_final_without_retries(client):
     sns, sqs = client("sns"), client("sqs")
     topic = sns.create_topic(Name=_name("refusing"))["TopicArn"]
     dlq_url, dlq = _queue(sqs, _name("http-403-dlq"), allow_topic=topic)
-    endpoint = _Endpoint()
+    endpoint = HttpRecorder(path="/sns")
     try:
         retry = {"healthyRetryPolicy": {"numRetries": 2, "minDelayTarget": 1, "maxDelayTarget": 1}}
         sns.subscribe(
@@ -944,7 +908,7 @@ def test_http_client_error_is_final_without_retries(client):
                 "DeliveryPolicy": json.dumps(retry),
             },
         )
-        token = json.loads(endpoint.wait(1)[0][1])["Token"]
+        token = json.loads(endpoint.wait(1)[0].body)["Token"]
         sns.confirm_subscription(TopicArn=topic, Token=token)
         endpoint.status = 403
         message_id = sns.publish(TopicArn=topic, Message="refused")["MessageId"]

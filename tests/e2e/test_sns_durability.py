@@ -7,12 +7,12 @@ import json
 import time
 
 from tests.e2e.conftest import make_client
+from tests.e2e.recorders import HttpRecorder
 from tests.e2e.server import SandlotServer
-from tests.e2e.test_sns import _Endpoint
 
 
 def test_http_delivery_survives_kill_9(tmp_path):
-    endpoint = _Endpoint()
+    endpoint = HttpRecorder(path="/sns")
     port = endpoint.server.server_address[1]
     server = SandlotServer(tmp_path, lambda_role=False).start()
     try:
@@ -26,17 +26,17 @@ def test_http_delivery_survives_kill_9(tmp_path):
             Endpoint=endpoint.url,
             Attributes={"DeliveryPolicy": json.dumps({"healthyRetryPolicy": retry})},
         )
-        token = json.loads(endpoint.wait(1)[0][1])["Token"]
+        token = json.loads(endpoint.wait(1)[0].body)["Token"]
         sns.confirm_subscription(TopicArn=topic, Token=token)
         endpoint.close()  # the endpoint is down: the first attempt fails
         message_id = sns.publish(TopicArn=topic, Message="survives")["MessageId"]
         time.sleep(0.5)
     finally:
         server.kill()
-    endpoint = _Endpoint(port=port)  # back up, on the same address
+    endpoint = HttpRecorder(port=port, path="/sns")  # back up, on the same address
     try:
         with SandlotServer(tmp_path, lambda_role=False):
-            headers, body = endpoint.wait(1, timeout=30)[0]
+            _, _, headers, body = endpoint.wait(1, timeout=30)[0]
             assert headers["x-amz-sns-message-type"] == "Notification"
             assert json.loads(body)["MessageId"] == message_id
     finally:

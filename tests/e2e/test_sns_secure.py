@@ -10,8 +10,8 @@ import urllib.request
 import pytest
 
 from tests.e2e.conftest import make_client
+from tests.e2e.recorders import HttpRecorder
 from tests.e2e.server import SandlotServer
-from tests.e2e.test_sns import _Endpoint
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +39,10 @@ def _get(url: str) -> tuple[int, str]:
 def test_capability_urls_work_unsigned_and_only_for_their_subscription(secure):
     sns = _sns(secure)
     topic = sns.create_topic(Name="secure-topic")["TopicArn"]
-    endpoint = _Endpoint()
+    endpoint = HttpRecorder(path="/sns")
     try:
         sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=endpoint.url)
-        confirmation = json.loads(endpoint.wait(1)[0][1])
+        confirmation = json.loads(endpoint.wait(1)[0].body)
         # Anything else unsigned is still refused.
         status, body = _get(f"{secure.endpoint}/?Action=ListTopics")
         assert status == 403 and "MissingAuthenticationToken" in body
@@ -54,7 +54,7 @@ def test_capability_urls_work_unsigned_and_only_for_their_subscription(secure):
         [sub] = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
         assert sub["SubscriptionArn"].startswith(topic + ":")
         sns.publish(TopicArn=topic, Message="hello")
-        notification = json.loads(endpoint.wait(2)[1][1])
+        notification = json.loads(endpoint.wait(2)[1].body)
         status, _ = _get(notification["UnsubscribeURL"])
         assert status == 200
         assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
@@ -63,7 +63,7 @@ def test_capability_urls_work_unsigned_and_only_for_their_subscription(secure):
         endpoint.wait(4)  # the UnsubscribeConfirmation and the new SubscriptionConfirmation
         [token] = [
             json.loads(body)["Token"]
-            for headers, body in endpoint.received
+            for _, _, headers, body in endpoint.received
             if headers["x-amz-sns-message-type"] == "SubscriptionConfirmation"
         ][1:]
         arn = sns.confirm_subscription(
@@ -72,7 +72,7 @@ def test_capability_urls_work_unsigned_and_only_for_their_subscription(secure):
         attrs = sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
         assert attrs["ConfirmationWasAuthenticated"] == "true"
         sns.publish(TopicArn=topic, Message="again")
-        unsubscribe = json.loads(endpoint.wait(5)[4][1])["UnsubscribeURL"]
+        unsubscribe = json.loads(endpoint.wait(5)[4].body)["UnsubscribeURL"]
         status, body = _get(unsubscribe)
         assert status == 403 and "AuthorizationError" in body
         sns.unsubscribe(SubscriptionArn=arn)  # signed: allowed

@@ -14,7 +14,8 @@ from botocore.config import Config
 
 from tests.e2e.conftest import aws, error_of, make_client
 from tests.e2e.functions import create_function, unique
-from tests.e2e.roles import ensure_role
+from tests.e2e.mappings import poller_role, wait_state
+from tests.e2e.queues import counts, events, queue, wait_counts
 from tests.e2e.server import SandlotServer
 
 ACCOUNT = "000000000000"
@@ -49,39 +50,6 @@ def handler(event, context):
 """
 
 
-def poller_role(iam, *, sqs_allowed: bool = True) -> str:
-    """A Lambda execution role; with ``sqs_allowed``, one that may use every queue."""
-    name = unique("mapping-role")
-    arn = ensure_role(
-        iam, name, managed=("arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",)
-    )
-    if sqs_allowed:
-        policy = {"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}
-    else:  # it may send the reports, nothing else
-        policy = {
-            "Effect": "Allow",
-            "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"],
-            "Resource": "*",
-        }
-    iam.put_role_policy(
-        RoleName=name,
-        PolicyName="sqs",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [policy]}),
-    )
-    return arn
-
-
-def queue(sqs, prefix: str, **attributes) -> tuple[str, str]:
-    """(url, arn) of a new queue."""
-    name = unique(prefix) + (".fifo" if attributes.get("FifoQueue") == "true" else "")
-    attributes = {k: str(v) for k, v in attributes.items()}
-    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    return url, arn
-
-
 def function(lam, role: str, out_queue_url: str, mode: str = "ok") -> str:
     name = unique("consumer")
     create_function(
@@ -95,50 +63,8 @@ def function(lam, role: str, out_queue_url: str, mode: str = "ok") -> str:
     return name
 
 
-def wait_state(lam, mapping_id: str, state: str, timeout: float = 10) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = lam.get_event_source_mapping(UUID=mapping_id)
-        if got["State"] == state:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"mapping {mapping_id} never became {state}: {got['State']}")
-
-
-def events(sqs, out_url: str, count: int, timeout: float = 30) -> list[dict]:
-    """The first ``count`` events the function reported (in the order it sent them)."""
-    found: list[dict] = []
-    deadline = time.monotonic() + timeout
-    while len(found) < count and time.monotonic() < deadline:
-        got = sqs.receive_message(QueueUrl=out_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-        for message in got.get("Messages", []):
-            found.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=out_url, ReceiptHandle=message["ReceiptHandle"])
-    assert len(found) >= count, f"only {len(found)} of {count} events arrived"
-    return found
-
-
 def bodies(found: list[dict]) -> list[str]:
     return [r["body"] for event in found for r in event["Records"]]
-
-
-def counts(sqs, url: str) -> tuple[int, int]:
-    got = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(got["ApproximateNumberOfMessages"]), int(
-        got["ApproximateNumberOfMessagesNotVisible"]
-    )
-
-
-def wait_counts(sqs, url: str, expected: tuple[int, int], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if counts(sqs, url) == expected:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"queue counts {counts(sqs, url)}, expected {expected}")
 
 
 @pytest.fixture
