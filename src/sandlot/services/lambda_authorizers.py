@@ -15,8 +15,8 @@ import logging
 import time
 from typing import Any
 
-from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
+from sandlot.services import http_lambda
 
 log = logging.getLogger("sandlot.apigateway")
 
@@ -40,21 +40,16 @@ async def invoke(
 ) -> Any:
     """The function's answer (parsed JSON), or ``UNAUTHORIZED`` when it failed with
     "Unauthorized"; ``Failed`` otherwise."""
+    principal = None
     if role:
-        if not platform.authorizer.can_assume(role, "apigateway.amazonaws.com", account):
+        if not platform.authorizer.can_assume(role, http_lambda.SERVICE, account):
             raise Failed(f"API Gateway cannot assume {role}")
         principal = platform.function_principal(role, "apigateway-authorizer")
-    else:
-        principal = Principal.service("apigateway.amazonaws.com", account)
     try:
-        result = await platform.call(
-            "lambda",
-            "Invoke",
-            {"FunctionName": function, "Payload": json.dumps(event).encode()},
-            principal=principal,
-            region=region,
-            context={"aws:SourceArn": source_arn, "aws:SourceAccount": account},
-        )
+        result = await http_lambda.invoke(
+            platform, function, event, account=account, region=region,
+            source_arn=source_arn, principal=principal,
+        )  # fmt: skip
     except ServiceError as error:
         raise Failed(f"invoking {function} failed: {error}") from None
     payload = result.get("Payload") or b""

@@ -35,7 +35,7 @@ from sandlot.iam.policy import Outcome
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
 from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse, json_response
-from sandlot.services import http_events, http_proxy
+from sandlot.services import http_events, http_lambda, http_proxy
 from sandlot.services import http_routes as routing
 from sandlot.services.apigateway import integrations, models
 from sandlot.services.apigateway.authorization import (
@@ -396,15 +396,10 @@ class DataPlaneOperations(KeyOperations):
             )
             return _message(500, "Internal server error")
         try:
-            result = await self.platform.call(
-                "lambda",
-                "Invoke",
-                {"FunctionName": function, "Payload": json.dumps(event).encode()},
-                principal=Principal.service("apigateway.amazonaws.com", api.account),
-                region=api.region,
-                request_id=request_id,
-                context={"aws:SourceArn": source_arn, "aws:SourceAccount": api.account},
-            )
+            result = await http_lambda.invoke(
+                self.platform, function, event, account=api.account, region=api.region,
+                source_arn=source_arn, request_id=request_id,
+            )  # fmt: skip
         except ServiceError as error:
             log.warning(
                 "REST API %s: Execution failed due to configuration error: %s",

@@ -21,10 +21,9 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 
-from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
 from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse, json_response
-from sandlot.services import http_events, http_proxy
+from sandlot.services import http_events, http_lambda, http_proxy
 from sandlot.services import http_routes as routing
 from sandlot.services.apigatewayv2.authorization import Authorized, RouteAuthorizers
 from sandlot.services.apigatewayv2.base import Doc
@@ -186,15 +185,10 @@ class DataPlaneOperations(ResourceOperations):
             f"{stage_name}/{method_part}"
         )
         try:
-            result = await self.platform.call(
-                "lambda",
-                "Invoke",
-                {"FunctionName": function, "Payload": json.dumps(event).encode()},
-                principal=Principal.service("apigateway.amazonaws.com", api.account),
-                region=api.region,
-                request_id=request_id,
-                context={"aws:SourceArn": source_arn, "aws:SourceAccount": api.account},
-            )
+            result = await http_lambda.invoke(
+                self.platform, function, event, account=api.account, region=api.region,
+                source_arn=source_arn, request_id=request_id,
+            )  # fmt: skip
         except ServiceError as error:
             log.warning("HTTP API %s: invoking %s failed: %s", request.target, function, error)
             return _internal_error()

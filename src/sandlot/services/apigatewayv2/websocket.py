@@ -40,7 +40,6 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote
 
 from sandlot.iam.policy import Outcome
-from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
 from sandlot.protocol.dataplane import (
     DataPlaneRequest,
@@ -50,6 +49,7 @@ from sandlot.protocol.dataplane import (
 )
 from sandlot.protocol.models import service_model
 from sandlot.protocol.serializer import ResponseSerializer
+from sandlot.services import http_lambda
 from sandlot.services.apigatewayv2.base import (
     Doc,
     bad_request,
@@ -286,15 +286,10 @@ class WebSocketOperations(DataPlaneOperations):
             f"{route['RouteKey']}"
         )
         try:
-            result = await self.platform.call(
-                "lambda",
-                "Invoke",
-                {"FunctionName": function, "Payload": json.dumps(event).encode()},
-                principal=Principal.service("apigateway.amazonaws.com", api.account),
-                region=api.region,
-                request_id=request_id,
-                context={"aws:SourceArn": source_arn, "aws:SourceAccount": api.account},
-            )
+            result = await http_lambda.invoke(
+                self.platform, function, event, account=api.account, region=api.region,
+                source_arn=source_arn, request_id=request_id,
+            )  # fmt: skip
         except ServiceError as error:
             log.warning("WebSocket API %s: invoking %s failed: %s", api.api_id, function, error)
             return None
