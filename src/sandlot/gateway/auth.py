@@ -13,6 +13,7 @@ for S3 by default; they are checked with botocore's ``HmacV1Auth`` the same way.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -44,7 +45,23 @@ class Signature:
 
     @property
     def timestamp(self) -> dt.datetime:
-        return dt.datetime.strptime(self.amz_date, _AMZ_DATE).replace(tzinfo=dt.UTC)
+        return amz_time(self.amz_date)
+
+
+@functools.lru_cache(maxsize=64)
+def amz_time(amz_date: str) -> dt.datetime:
+    """The UTC time of an ``X-Amz-Date`` (``20261203T211200Z``); ValueError when it is
+    not one. Cached: clients sign many requests within the same second, and
+    ``strptime`` cost 7 % of the server's time in the SQS batch benchmark."""
+    if len(amz_date) != 16 or amz_date[8] != "T" or amz_date[15] != "Z":
+        raise ValueError(amz_date)
+    digits = amz_date[:8] + amz_date[9:15]
+    if not digits.isascii() or not digits.isdigit():
+        raise ValueError(amz_date)
+    return dt.datetime(
+        int(digits[:4]), int(digits[4:6]), int(digits[6:8]),
+        int(digits[8:10]), int(digits[10:12]), int(digits[12:14]), tzinfo=dt.UTC,
+    )  # fmt: skip
 
 
 class AuthFailure(Exception):
@@ -191,7 +208,7 @@ def _scope(credential: str, amz_date: str) -> tuple[str, str, str]:
             f"Credential should be scoped to a valid region and service: '{credential[:120]}'.",
         )
     try:
-        dt.datetime.strptime(amz_date, _AMZ_DATE)
+        amz_time(amz_date)
     except ValueError:
         raise AuthFailure("incomplete", f"Invalid X-Amz-Date {amz_date[:40]!r}.") from None
     if parts[1] != amz_date[:8]:
