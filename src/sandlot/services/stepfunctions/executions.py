@@ -20,6 +20,7 @@ import time
 import uuid
 from typing import Any
 
+from sandlot.events import service_events
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
 from sandlot.protocol.errors import not_implemented
@@ -50,6 +51,11 @@ def iso(ts: float) -> str:
     """AWS's context-object time: 2019-03-26T20:14:13.192Z."""
     moment = datetime.datetime.fromtimestamp(ts, datetime.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _millis(ts: float | None) -> int | None:
+    """The status-change event's times: epoch milliseconds."""
+    return None if ts is None else int(ts * 1000)
 
 
 def _input(text: str | None) -> tuple[str, Any]:
@@ -134,10 +140,48 @@ class ExecutionOperations(StepFunctionsBase):
         with self.store.transaction():
             self.store.put(EXECUTIONS, {**row, "events": runtime.last_id})
             self.store.put_many(HISTORY, runtime.pending)
+            self.emit_status_change(row)
         runtime.pending = []
         row["events"] = runtime.last_id
         self._launch(row, express=False, machine=machine, runtime=runtime)
         return {"executionArn": arn, "startDate": row["started"]}
+
+    def emit_status_change(self, row: Row) -> None:
+        """AWS's "Step Functions Execution Status Change" on the account's default bus, for a
+        Standard execution whose status the caller's transaction sets (AWS: Express
+        executions emit none)."""
+        detail = {
+            "executionArn": row["arn"],
+            "stateMachineArn": row["machine_arn"],
+            "name": row["name"],
+            "status": row["status"],
+            "startDate": _millis(row["started"]),
+            "stopDate": _millis(row["stopped"]),
+            "input": row["input"],
+            "output": row["output"] if row["status"] == "SUCCEEDED" else None,
+            "inputDetails": {"included": True},
+            "outputDetails": {"included": True} if row["status"] == "SUCCEEDED" else None,
+            "error": row["error"],
+            "cause": row["cause"],
+            "redriveCount": row["redrive_count"] or 0,
+            "redriveDate": _millis(row["redrive_date"]),
+        }
+        reason = self._not_redrivable(row)
+        detail["redriveStatus"] = "REDRIVABLE" if reason is None else "NOT_REDRIVABLE"
+        detail["redriveStatusReason"] = reason
+        if row["version_arn"]:
+            detail["stateMachineVersionArn"] = row["version_arn"]
+        if row["alias_arn"]:
+            detail["stateMachineAliasArn"] = row["alias_arn"]
+        service_events.emit(
+            self.platform.deliveries,
+            region=row["region"],
+            account_id=row["account_id"],
+            source="aws.states",
+            detail_type="Step Functions Execution Status Change",
+            detail=detail,
+            resources=[row["arn"]],
+        )
 
     def _started_details(self, row: Row) -> dict:
         details = {"input": row["input"], "inputDetails": {"truncated": False},

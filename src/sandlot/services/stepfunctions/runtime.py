@@ -103,14 +103,18 @@ class ExecutionRuntime:
         return event
 
     def flush(self, **changes: Any) -> None:
-        """Commit the buffered events with ``changes`` to the execution row."""
+        """Commit the buffered events with ``changes`` to the execution row; a change of
+        status stages its EventBridge event in the same transaction."""
         if self.express:
             return
         with self.store.transaction():
             self.store.put_many(HISTORY, self.pending)
             current = self.store.get(EXECUTIONS, self.arn)
             if current is not None:
-                self.store.put(EXECUTIONS, {**current, **changes, "events": self.last_id})
+                updated = {**current, **changes, "events": self.last_id}
+                self.store.put(EXECUTIONS, updated)
+                if "status" in changes:
+                    self.owner.emit_status_change(updated)
         self.pending = []
 
     async def checkpoint(self, snapshot: dict) -> None:
