@@ -276,7 +276,8 @@ class ExecutionOperations(StepFunctionsBase):
         cancels keep their tokens open for the next start."""
         try:
             for row in self.store.select(EXECUTIONS, {"status": "RUNNING"}):
-                if row["arn"] not in self._running:
+                # An Express Map Run child is started again by its resumed Map Run.
+                if row["arn"] not in self._running and ":express:" not in row["arn"]:
                     self._launch(row, express=False)
             await asyncio.Event().wait()
         finally:
@@ -368,6 +369,8 @@ class ExecutionOperations(StepFunctionsBase):
             out["stateMachineAliasArn"] = row["alias_arn"]
         if row["redrive_date"] is not None:
             out["redriveDate"] = row["redrive_date"]
+        if row["map_run_arn"]:
+            out["mapRunArn"] = row["map_run_arn"]
         reason = self._not_redrivable(row)
         out["redriveStatus"] = "REDRIVABLE" if reason is None else "NOT_REDRIVABLE"
         if reason is not None:
@@ -408,29 +411,35 @@ class ExecutionOperations(StepFunctionsBase):
     def _standard(self, arn: str) -> Row:
         parsed = parse_arn(arn)
         if parsed is not None and parsed[2] == "express":
-            # Express executions are not recorded (AWS: no Describe/History for them).
-            raise invalid_arn(arn, "Resource type not valid in this context")
+            # Express executions are not recorded (AWS: no Describe/History for them),
+            # except a Map Run's children, which DescribeExecution answers.
+            row = self.store.get(EXECUTIONS, arn)
+            if row is None or not row["map_run_arn"]:
+                raise invalid_arn(arn, "Resource type not valid in this context")
+            return row
         return self.execution(arn)
 
     def list_executions(self, ctx: RequestContext, params: dict) -> dict:
-        if params.get("mapRunArn"):
-            raise error("ResourceNotFound", f"Resource not found: '{params['mapRunArn']}'")
         arn = params.get("stateMachineArn")
-        if not arn:
+        map_run = params.get("mapRunArn")
+        if bool(arn) == bool(map_run):
             raise error("ValidationException", "Must provide a StateMachine ARN or MapRun ARN")
-        machine, version, alias = self.resolve(arn)
-        if machine["type"] == "EXPRESS":
-            raise error(
-                "StateMachineTypeNotSupported",
-                "This operation is not supported by this type of state machine",
+        if map_run:
+            rows = self.map_run_children(map_run)
+        else:
+            machine, version, alias = self.resolve(arn)
+            if machine["type"] == "EXPRESS":
+                raise error(
+                    "StateMachineTypeNotSupported",
+                    "This operation is not supported by this type of state machine",
+                )
+            rows = self.store.select(
+                EXECUTIONS, {"machine_arn": machine["arn"]}, order_by=("started",), descending=True
             )
-        rows = self.store.select(
-            EXECUTIONS, {"machine_arn": machine["arn"]}, order_by=("started",), descending=True
-        )
-        if alias is not None:
-            rows = [r for r in rows if r["alias_arn"] == alias["arn"]]
-        elif version is not None:
-            rows = [r for r in rows if r["version_arn"] == arn]
+            if alias is not None:
+                rows = [r for r in rows if r["alias_arn"] == alias["arn"]]
+            elif version is not None:
+                rows = [r for r in rows if r["version_arn"] == arn]
         if params.get("statusFilter"):
             rows = [r for r in rows if r["status"] == params["statusFilter"]]
         if params.get("redriveFilter") == "REDRIVEN":
@@ -454,6 +463,9 @@ class ExecutionOperations(StepFunctionsBase):
                 item["stateMachineVersionArn"] = r["version_arn"]
             if r["alias_arn"]:
                 item["stateMachineAliasArn"] = r["alias_arn"]
+            if map_run:  # AWS names the run only when listing by it
+                item["mapRunArn"] = map_run
+                item["itemCount"] = 1
             out.append(item)
         return {"executions": out, **token}
 

@@ -74,6 +74,9 @@ class ExecutionRuntime:
             json.loads(row["snapshot"]) if row.get("snapshot") else None
         )
         self._principal = principal  # TestState without a role: the caller
+        # A Distributed Map runs as a Map Run of child executions in a Standard
+        # execution; the engine runs it inline where there is none (Express, TestState).
+        self.run_map = None if express else self._run_map
 
     # -- history and checkpoints ----------------------------------------------------------
 
@@ -121,6 +124,9 @@ class ExecutionRuntime:
         self.last_snapshot = snapshot
         if not self.express:
             self.flush(snapshot=compact(snapshot))
+
+    async def _run_map(self, request: dict) -> Any:
+        return await self.owner.run_map(self, request)
 
     # -- time and tokens ------------------------------------------------------------------
 
