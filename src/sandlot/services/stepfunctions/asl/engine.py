@@ -5,7 +5,8 @@ invocations, task tokens, durable sleeps, history events, checkpoints). A top-le
 is checkpointed as it is entered, and again with the pending Wait deadline or task
 (token, deadline) before the engine waits on it, so `run(input, resume=snapshot)` picks
 up where a killed process left off. Parallel branches and Map iterations are not
-checkpointed one by one: a resumed execution re-runs such a state from its start.
+checkpointed one by one: a resumed execution re-runs such a state from its start,
+except a Distributed Map run by the service, whose Map Run the resumed state rejoins.
 
 Errors that fail a state are StatesError(error, cause); Retry and Catch see them with
 AWS's matching rules (States.ALL matches everything but States.Runtime; States.TaskFailed
@@ -552,7 +553,8 @@ class _State:
         return await self._with_handlers(data, None, self._parallel_attempt)
 
     async def run_map(self, data, pending):
-        return await self._with_handlers(data, None, self._map_attempt)
+        # Only a Distributed Map's run is ever pending (an inline Map is re-run whole).
+        return await self._with_handlers(data, pending, self._map_attempt)
 
     async def _with_handlers(self, data, pending, attempt):
         retriers = self.state.get("Retry") or []
