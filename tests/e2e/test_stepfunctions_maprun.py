@@ -171,6 +171,12 @@ def test_express_batches_tolerated_failures_and_the_result_writer(sfn, s3, role)
     # Express children of a Map Run are described (AWS: only those).
     child = sfn.describe_execution(executionArn=record["ExecutionArn"])
     assert child["status"] == "SUCCEEDED" and child["mapRunArn"] == run_arn
+    listed = sfn.list_executions(mapRunArn=run_arn)["executions"]
+    assert sorted(c["itemCount"] for c in listed) == [2, 2, 2]
+    machine_of = sfn.describe_state_machine_for_execution(executionArn=record["ExecutionArn"])
+    assert (machine_of["mapRunArn"], machine_of["label"]) == (run_arn, "Fan")
+    assert machine_of["stateMachineArn"] == f"{machine}/Fan"
+    assert json.loads(machine_of["definition"])["StartAt"] == "Check"
 
 
 def test_a_failure_past_the_threshold_fails_the_map_run(sfn, role):

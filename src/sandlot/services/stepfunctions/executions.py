@@ -425,7 +425,7 @@ class ExecutionOperations(StepFunctionsBase):
         if bool(arn) == bool(map_run):
             raise error("ValidationException", "Must provide a StateMachine ARN or MapRun ARN")
         if map_run:
-            rows = self.map_run_children(map_run)
+            rows, sizes = self.map_run_children(map_run)
         else:
             machine, version, alias = self.resolve(arn)
             if machine["type"] == "EXPRESS":
@@ -465,7 +465,7 @@ class ExecutionOperations(StepFunctionsBase):
                 item["stateMachineAliasArn"] = r["alias_arn"]
             if map_run:  # AWS names the run only when listing by it
                 item["mapRunArn"] = map_run
-                item["itemCount"] = 1
+                item["itemCount"] = sizes[r["map_index"]]
             out.append(item)
         return {"executions": out, **token}
 
@@ -498,7 +498,7 @@ class ExecutionOperations(StepFunctionsBase):
             "name": row["machine_arn"].rsplit(":", 1)[1],
         }
         described = describe(source)
-        return {
+        out = {
             "stateMachineArn": row["machine_arn"],
             "name": source["name"],
             "definition": row["definition"],
@@ -509,6 +509,10 @@ class ExecutionOperations(StepFunctionsBase):
             "revisionId": row["revision_id"],
             "encryptionConfiguration": described["encryptionConfiguration"],
         }
+        if row["map_run_arn"]:  # a Map Run's child: its Map Run and the Map's label
+            out["mapRunArn"] = row["map_run_arn"]
+            out["label"] = row["machine_arn"].rsplit("/", 1)[1]
+        return {k: v for k, v in out.items() if v is not None}
 
     # -- TestState -------------------------------------------------------------------------
 

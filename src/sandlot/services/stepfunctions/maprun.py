@@ -408,12 +408,14 @@ class MapRunOperations(ExecutionOperations):
             wake.set()
         return {}
 
-    def map_run_children(self, map_run_arn: str) -> list[dict]:
-        """ListExecutions(mapRunArn): the run's children, newest first."""
-        self._map_run(map_run_arn)
-        return self.store.select(
+    def map_run_children(self, map_run_arn: str) -> tuple[list[dict], list[int]]:
+        """ListExecutions(mapRunArn): the run's children, newest first, and the number
+        of items each input holds (by ``map_index``)."""
+        run = self._map_run(map_run_arn)
+        children = self.store.select(
             EXECUTIONS, {"map_run_arn": map_run_arn}, order_by=("started",), descending=True
         )
+        return children, json.loads(run["item_sizes"])
 
 
 def _counts(children: list[dict], sizes: list[int], weight) -> dict:
