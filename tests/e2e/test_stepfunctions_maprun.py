@@ -238,3 +238,21 @@ def test_update_map_run_and_a_stopped_parent(sfn, role):
     children = sfn.list_executions(mapRunArn=run_arn)["executions"]
     assert [c["status"] for c in children] == ["ABORTED", "ABORTED"]
     assert "MapRunAborted" in history_types(sfn, arn)
+
+
+def test_writer_config_none_answers_the_execution_records(sfn, role):
+    flow = definition({"Fan": _distributed(
+        {"P": {"Type": "Pass", "Parameters": {"twice.$": "States.MathAdd($, $)"}, "End": True}},
+        ItemsPath="$", ResultWriter={"WriterConfig": {"Transformation": "NONE",
+                                                      "OutputType": "JSON"}},
+    )})  # fmt: skip
+    machine = sfn.create_state_machine(name=unique("none"), definition=flow, roleArn=role)[
+        "stateMachineArn"
+    ]
+    done = wait_done(sfn, sfn.start_execution(stateMachineArn=machine, input="[1, 2]")[
+        "executionArn"])  # fmt: skip
+    records = json.loads(done["output"])
+    assert [json.loads(r["Output"]) for r in records] == [{"twice": 2}, {"twice": 4}]
+    assert [json.loads(r["Input"]) for r in records] == [1, 2]
+    assert {r["Status"] for r in records} == {"SUCCEEDED"}
+    assert all(r["ExecutionArn"].split(":")[5] == "execution" for r in records)

@@ -78,7 +78,7 @@ class MapRunOperations(ExecutionOperations):
         arn = run["arn"]
         wake = self._map_wakeups.setdefault(arn, asyncio.Event())
         try:
-            return await self._drive(parent, run, wake)
+            return await self._drive(parent, run, wake, request.get("records", False))
         except asyncio.CancelledError:
             if not self.shutting_down:  # StopExecution of the parent aborts the run
                 await self._abort_map_run(parent, arn)
@@ -119,7 +119,12 @@ class MapRunOperations(ExecutionOperations):
             parent.flush()
         return run
 
-    async def _drive(self, parent: ExecutionRuntime, run: dict, wake: asyncio.Event) -> Any:
+    async def _drive(
+        self, parent: ExecutionRuntime, run: dict, wake: asyncio.Event, records: bool
+    ) -> Any:
+        """Start children as the limit allows, settle each as it ends, until all ended
+        or the failures pass the threshold. ``records``: the result is each child's
+        record (WriterConfig Transformation NONE) rather than its output."""
         arn = run["arn"]
         inputs = json.loads(run["inputs"])
         total = len(inputs)
@@ -148,14 +153,14 @@ class MapRunOperations(ExecutionOperations):
                 current = self.store.get(MAP_RUNS, arn) or run
                 if exceeded(failures, total, current):
                     await self._stop_children(running)
-                    return await self._end(parent, current, "FAILED", results, THRESHOLD)
+                    return await self._end(parent, current, "FAILED", results, THRESHOLD, records)
                 limit = current["max_concurrency"] or total or 1
                 while waiting and len(running) < limit:
                     index = waiting.pop(0)
                     task = asyncio.ensure_future(self._start(parent, run, index, inputs[index]))
                     running[task] = index
                 if not running:
-                    return await self._end(parent, current, "SUCCEEDED", results, None)
+                    return await self._end(parent, current, "SUCCEEDED", results, None, records)
                 wake.clear()
                 woken = asyncio.ensure_future(wake.wait())
                 done, _ = await asyncio.wait([*running, woken], return_when=asyncio.FIRST_COMPLETED)
@@ -275,7 +280,7 @@ class MapRunOperations(ExecutionOperations):
 
     async def _end(
         self, parent: ExecutionRuntime, run: dict, status: str, results: list,
-        failure: tuple[str, str] | None,
+        failure: tuple[str, str] | None, records: bool = False,
     ) -> Any:  # fmt: skip
         """The Map Run ends: results exported (with a ResultWriter), the run's status and
         its MapRunSucceeded/MapRunFailed committed with the parent's history."""
@@ -284,6 +289,9 @@ class MapRunOperations(ExecutionOperations):
                                                     "status": "RUNNING"}):  # fmt: skip
             await self._abort_child(child)
         answer: Any = results
+        if records:  # AWS's execution records, in input order (those that started)
+            children = self.store.select(EXECUTIONS, {"map_run_arn": run["arn"]})
+            answer = [_record(c) for c in sorted(children, key=lambda c: c["map_index"])]
         written = 0
         if run["destination"]:
             try:

@@ -882,6 +882,7 @@ class _State:
             "tolerated_count": self.number("ToleratedFailureCount", data, effective),
             "tolerated_percent": self.number("ToleratedFailurePercentage", data, effective),
             "destination": destination,
+            "records": transformation == "NONE" and destination is None,
             "resumed": resumed,
         }
         try:
