@@ -177,6 +177,9 @@ def test_express_batches_tolerated_failures_and_the_result_writer(sfn, s3, role)
     assert (machine_of["mapRunArn"], machine_of["label"]) == (run_arn, "Fan")
     assert machine_of["stateMachineArn"] == f"{machine}/Fan"
     assert json.loads(machine_of["definition"])["StartAt"] == "Check"
+    # Only the Describe operations answer an Express child (no history, no stop).
+    for call in (sfn.get_execution_history, sfn.stop_execution):
+        assert error_of(call, executionArn=record["ExecutionArn"])["Code"] == "InvalidArn"
 
 
 def test_a_failure_past_the_threshold_fails_the_map_run(sfn, role):

@@ -341,7 +341,7 @@ class ExecutionOperations(StepFunctionsBase):
     # -- reading ------------------------------------------------------------------------
 
     def describe_execution(self, ctx: RequestContext, params: dict) -> dict:
-        row = self._standard(params["executionArn"])
+        row = self._standard(params["executionArn"], map_child=True)
         out = {
             "executionArn": row["arn"],
             "stateMachineArn": row["machine_arn"],
@@ -408,12 +408,12 @@ class ExecutionOperations(StepFunctionsBase):
         self._launch(row, express=False, runtime=runtime)
         return {"redriveDate": now}
 
-    def _standard(self, arn: str) -> Row:
+    def _standard(self, arn: str, *, map_child: bool = False) -> Row:
         parsed = parse_arn(arn)
         if parsed is not None and parsed[2] == "express":
             # Express executions are not recorded (AWS: no Describe/History for them),
-            # except a Map Run's children, which DescribeExecution answers.
-            row = self.store.get(EXECUTIONS, arn)
+            # except a Map Run's children, which the Describe operations answer.
+            row = self.store.get(EXECUTIONS, arn) if map_child else None
             if row is None or not row["map_run_arn"]:
                 raise invalid_arn(arn, "Resource type not valid in this context")
             return row
@@ -482,7 +482,7 @@ class ExecutionOperations(StepFunctionsBase):
         return {"events": [history_event(e, include) for e in items], **token}
 
     def describe_state_machine_for_execution(self, ctx: RequestContext, params: dict) -> dict:
-        row = self._standard(params["executionArn"])
+        row = self._standard(params["executionArn"], map_child=True)
         machine = self.store.get(MACHINES, row["machine_arn"])
         source = {
             "arn": row["machine_arn"],
