@@ -197,6 +197,10 @@ class ExecutionRuntime:
                 self._timed_out(target)
             raise
 
+    async def read(self, resource: str, arguments: Any) -> Any:
+        """A Distributed Map's ItemReader call: as the role, no history events."""
+        return await self._call_target(parse_resource(resource), arguments)
+
     def _timed_out(self, target: Target) -> None:
         details = {"error": "States.Timeout", "cause": ""}
         if target.kind == "activity":

@@ -911,25 +911,31 @@ class _State:
         if limit is None and "MaxItemsPath" in config:
             limit = self.resolve(config["MaxItemsPath"], effective)
         resource = reader.get("Resource", "")
-        call = {"state": self.name, "task_token": None, "resumed": False, "timeout_s": None,
-                "heartbeat_s": None}  # fmt: skip
+        # The reader's calls are no Task of the execution: a runtime with ``read`` makes
+        # them without history events (as AWS); otherwise they go through ``invoke``.
+        read = getattr(self.runtime, "read", None)
+
+        async def fetch(sdk_resource: str, request: dict) -> dict:
+            if read is not None:
+                return await read(sdk_resource, request)
+            return await self.runtime.invoke(
+                sdk_resource, request, state=self.name, task_token=None, resumed=False,
+                timeout_s=None, heartbeat_s=None,
+            )  # fmt: skip
+
         try:
             if resource == "arn:aws:states:::s3:listObjectsV2":
                 items, request = [], dict(arguments)
                 while True:
-                    page = await self.runtime.invoke(
-                        "arn:aws:states:::aws-sdk:s3:listObjectsV2", request, **call
-                    )
+                    page = await fetch("arn:aws:states:::aws-sdk:s3:listObjectsV2", request)
                     items.extend(page.get("Contents") or [])
                     if not page.get("IsTruncated") or (limit and len(items) >= limit):
                         break
                     request["ContinuationToken"] = page["NextContinuationToken"]
             elif resource == "arn:aws:states:::s3:getObject":
-                body = (
-                    await self.runtime.invoke(
-                        "arn:aws:states:::aws-sdk:s3:getObject", arguments, **call
-                    )
-                ).get("Body", "")
+                body = (await fetch("arn:aws:states:::aws-sdk:s3:getObject", arguments)).get(
+                    "Body", ""
+                )
                 items = _parse_items(body, config)
             else:
                 raise StatesError(
