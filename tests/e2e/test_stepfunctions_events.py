@@ -117,6 +117,13 @@ def test_standard_executions_emit_running_and_their_end(clients, role):
     assert (aborted["error"], aborted["cause"]) == ("Halt", "by test")
     assert aborted["redriveStatus"] == "REDRIVABLE"
 
+    # A redrive runs it again: RUNNING once more, with the redrive's count and date.
+    sfn.redrive_execution(executionArn=run_slow)
+    again = _events(sqs, url, 1)
+    assert [e["detail"]["status"] for e in again] == ["RUNNING"]
+    assert again[0]["detail"]["redriveCount"] == 1 and again[0]["detail"]["redriveDate"]
+    sfn.stop_execution(executionArn=run_slow)
+
 
 def test_express_executions_emit_nothing(clients, role):
     sfn, sqs = clients["stepfunctions"], clients["sqs"]
