@@ -259,3 +259,49 @@ def test_writer_config_none_answers_the_execution_records(sfn, role):
     assert [json.loads(r["Input"]) for r in records] == [1, 2]
     assert {r["Status"] for r in records} == {"SUCCEEDED"}
     assert all(r["ExecutionArn"].split(":")[5] == "execution" for r in records)
+
+
+def test_redriving_the_parent_redrives_its_map_run(sfn, s3, role):
+    """A child fails (its S3 object is missing); once it exists, RedriveExecution of
+    the parent redrives the same Map Run: only the failed child runs again."""
+    bucket = unique("flags")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="flag-1", Body=b"1")
+    flow = definition({"Fan": _distributed(
+        {"W": {"Type": "Wait", "SecondsPath": "$.wait", "Next": "Read"},
+         "Read": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+                  "Parameters": {"Bucket": bucket, "Key.$": "States.Format('flag-{}', $.n)"},
+                  "ResultSelector": {"body.$": "$.Body"}, "End": True}},
+        ItemsPath="$",
+    )})  # fmt: skip
+    machine = sfn.create_state_machine(name=unique("redrive"), definition=flow, roleArn=role)[
+        "stateMachineArn"
+    ]
+    items = json.dumps([{"n": 1, "wait": 0}, {"n": 2, "wait": 1}])
+    arn = sfn.start_execution(stateMachineArn=machine, input=items)["executionArn"]
+    failed = wait_done(sfn, arn)
+    assert failed["error"] == "States.ExceedToleratedFailureThreshold"
+    run_arn = _only_map_run(sfn, arn)
+    first = {c["name"]: c for c in sfn.list_executions(mapRunArn=run_arn)["executions"]}
+
+    s3.put_object(Bucket=bucket, Key="flag-2", Body=b"2")
+    sfn.redrive_execution(executionArn=arn)
+    done = wait_done(sfn, arn)
+    assert done["status"] == "SUCCEEDED", done
+    assert json.loads(done["output"]) == [{"body": "1"}, {"body": "2"}]
+    assert _only_map_run(sfn, arn) == run_arn  # the same Map Run, redriven
+    described = sfn.describe_map_run(mapRunArn=run_arn)
+    assert described["status"] == "SUCCEEDED" and described["redriveCount"] == 1
+    assert described["executionCounts"]["succeeded"] == 2
+    after = {c["name"]: c for c in sfn.list_executions(mapRunArn=run_arn)["executions"]}
+    assert set(after) == set(first)
+    redriven = {name: c["redriveCount"] for name, c in after.items()}
+    assert sorted(redriven.values()) == [0, 1]  # only the failed child ran again
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    types = [e["type"] for e in events]
+    assert types[types.index("ExecutionRedriven") :] == [
+        "ExecutionRedriven", "MapRunRedriven", "MapRunSucceeded", "MapStateSucceeded",
+        "MapStateExited", "ExecutionSucceeded",
+    ]  # fmt: skip
+    redrive_event = next(e for e in events if e["type"] == "MapRunRedriven")
+    assert redrive_event["mapRunRedrivenEventDetails"] == {"mapRunArn": run_arn, "redriveCount": 1}

@@ -395,7 +395,8 @@ class ExecutionOperations(StepFunctionsBase):
         if reason is not None:
             raise error("ExecutionNotRedrivable", reason)
         snapshot = json.loads(row["snapshot"])
-        snapshot.pop("pending", None)
+        if "map_run" not in (snapshot.get("pending") or {}):  # a Map Run is redriven
+            snapshot.pop("pending", None)
         now = self.clock()
         row = {**row, "status": "RUNNING", "stopped": None, "error": None, "cause": None,
                "output": None, "snapshot": compact(snapshot),

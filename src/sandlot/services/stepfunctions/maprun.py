@@ -68,17 +68,24 @@ class MapRunOperations(ExecutionOperations):
         the ResultWriter's ``{MapRunArn, ResultWriterDetails}``. A failure past the
         threshold raises States.ExceedToleratedFailureThreshold."""
         run = None
-        if request["resumed"]:
+        redriving = False
+        if request["resumed"]:  # after a restart, or a RedriveExecution of the parent
             found = self.store.select(
-                MAP_RUNS, {"execution_arn": parent.arn, "state": request["state"],
-                           "status": "RUNNING"})  # fmt: skip
+                MAP_RUNS, {"execution_arn": parent.arn, "state": request["state"]},
+                order_by=("started",),
+            )  # fmt: skip
             run = found[-1] if found else None
+            if run is not None and run["status"] in ("FAILED", "ABORTED"):
+                run = self._redrive_map_run(parent, run)
+                redriving = True
+            elif run is not None and run["status"] != "RUNNING":
+                run = None
         if run is None:
             run = self._new_map_run(parent, request)
         arn = run["arn"]
         wake = self._map_wakeups.setdefault(arn, asyncio.Event())
         try:
-            return await self._drive(parent, run, wake, request.get("records", False))
+            return await self._drive(parent, run, wake, request.get("records", False), redriving)
         except asyncio.CancelledError:
             if not self.shutting_down:  # StopExecution of the parent aborts the run
                 await self._abort_map_run(parent, arn)
@@ -112,6 +119,8 @@ class MapRunOperations(ExecutionOperations):
             "results_written": 0,
             "error": None,
             "cause": None,
+            "redrive_count": 0,
+            "redrive_date": None,
         }
         parent.add_event("MapRunStarted", {"mapRunArn": arn})
         with self.store.transaction():  # the run and its MapRunStarted commit together
@@ -119,12 +128,30 @@ class MapRunOperations(ExecutionOperations):
             parent.flush()
         return run
 
+    def _redrive_map_run(self, parent: ExecutionRuntime, run: dict) -> dict:
+        """The parent was redriven in its Map state: the same Map Run runs again, its
+        failed, timed-out and aborted children (and those never started) only."""
+        count = (run["redrive_count"] or 0) + 1
+        run = {**run, "status": "RUNNING", "stopped": None, "error": None, "cause": None,
+               "redrive_count": count, "redrive_date": self.clock(), "results_written": 0}  # fmt: skip
+        parent.add_event("MapRunRedriven", {"mapRunArn": run["arn"], "redriveCount": count})
+        with self.store.transaction():
+            self.store.put(MAP_RUNS, run)
+            parent.flush()
+        return run
+
     async def _drive(
-        self, parent: ExecutionRuntime, run: dict, wake: asyncio.Event, records: bool
+        self,
+        parent: ExecutionRuntime,
+        run: dict,
+        wake: asyncio.Event,
+        records: bool,
+        redriving: bool = False,
     ) -> Any:
         """Start children as the limit allows, settle each as it ends, until all ended
         or the failures pass the threshold. ``records``: the result is each child's
-        record (WriterConfig Transformation NONE) rather than its output."""
+        record (WriterConfig Transformation NONE) rather than its output. ``redriving``:
+        children that ended without success run again (a Standard one is redriven)."""
         arn = run["arn"]
         inputs = json.loads(run["inputs"])
         total = len(inputs)
@@ -143,8 +170,10 @@ class MapRunOperations(ExecutionOperations):
 
         for index in sorted(children):
             child = children[index]
-            if child["status"] in _ENDED:
+            if child["status"] == "SUCCEEDED" or (child["status"] in _ENDED and not redriving):
                 settle(child)
+            elif child["status"] in _ENDED:
+                running[asyncio.ensure_future(self._rerun(child, run))] = index
             else:
                 running[asyncio.ensure_future(self._rejoin(child, run))] = index
         waiting = [i for i in range(total) if i not in children]
@@ -219,6 +248,19 @@ class MapRunOperations(ExecutionOperations):
         """A child that was running when the parent's Map Run was resumed."""
         if run["execution_type"] == "EXPRESS":  # its run died with the process: again
             return await self._launch_child(child, express=True, fresh=False)
+        return await self._child_done(child["arn"])
+
+    async def _rerun(self, child: dict, run: dict) -> dict:
+        """A redriven Map Run's child that failed: a Standard one is redriven (from the
+        state it failed in), an Express one runs again."""
+        if run["execution_type"] == "EXPRESS":
+            again = {**child, "status": "RUNNING", "output": None, "error": None,
+                     "cause": None, "started": self.clock(), "stopped": None}  # fmt: skip
+            return await self._launch_child(again, express=True, fresh=False)
+        try:
+            self.redrive_execution(None, {"executionArn": child["arn"]})
+        except ServiceError:  # not redrivable (it failed before entering a state)
+            return child
         return await self._child_done(child["arn"])
 
     async def _launch_child(self, row: dict, *, express: bool, fresh: bool) -> dict:
@@ -380,10 +422,12 @@ class MapRunOperations(ExecutionOperations):
             "toleratedFailureCount": int(run["tolerated_count"] or 0),
             "itemCounts": items,
             "executionCounts": executions,
-            "redriveCount": 0,
+            "redriveCount": run["redrive_count"] or 0,
         }
         if run["stopped"] is not None:
             out["stopDate"] = run["stopped"]
+        if run["redrive_date"] is not None:
+            out["redriveDate"] = run["redrive_date"]
         return out
 
     def list_map_runs(self, ctx: RequestContext, params: dict) -> dict:

@@ -178,6 +178,8 @@ MAP_RUNS = Table(
         "results_written": "INTEGER",
         "error": "TEXT",
         "cause": "TEXT",
+        "redrive_count": "INTEGER",
+        "redrive_date": "REAL",
     },
     key=("arn",),
     indexes=(("execution_arn", "started"),),
