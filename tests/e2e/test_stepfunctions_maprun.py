@@ -305,3 +305,18 @@ def test_redriving_the_parent_redrives_its_map_run(sfn, s3, role):
     ]  # fmt: skip
     redrive_event = next(e for e in events if e["type"] == "MapRunRedriven")
     assert redrive_event["mapRunRedrivenEventDetails"] == {"mapRunArn": run_arn, "redriveCount": 1}
+
+
+def test_the_role_must_allow_starting_the_children(server, sfn, role):
+    """AWS starts the children as the machine's role: without states:StartExecution
+    on its own state machine the Map state fails."""
+    narrow = states_role(make_client(server.endpoint, "iam"), actions=("logs:*",))
+    flow = definition({"Fan": _distributed({"P": {"Type": "Pass", "End": True}}, ItemsPath="$")})
+    machine = sfn.create_state_machine(name=unique("deny"), definition=flow, roleArn=narrow)[
+        "stateMachineArn"
+    ]
+    arn = sfn.start_execution(stateMachineArn=machine, input="[1]")["executionArn"]
+    done = wait_done(sfn, arn)
+    assert (done["status"], done["error"]) == ("FAILED", "States.Runtime")
+    assert "states:StartExecution" in done["cause"] and machine in done["cause"]
+    assert sfn.list_map_runs(executionArn=arn)["mapRuns"] == []

@@ -81,6 +81,7 @@ class MapRunOperations(ExecutionOperations):
             elif run is not None and run["status"] != "RUNNING":
                 run = None
         if run is None:
+            self._check_start(parent)
             run = self._new_map_run(parent, request)
         arn = run["arn"]
         wake = self._map_wakeups.setdefault(arn, asyncio.Event())
@@ -92,6 +93,20 @@ class MapRunOperations(ExecutionOperations):
             raise
         finally:
             self._map_wakeups.pop(arn, None)
+
+    def _check_start(self, parent: ExecutionRuntime) -> None:
+        """Children are started as the machine's role: AWS requires it to allow
+        states:StartExecution on its own state machine, else the Map state fails."""
+        from sandlot.iam.authorizer import denied_message
+
+        machine = parent.row["machine_arn"]
+        decision = self.platform.authorizer.decide(
+            parent.principal, "states:StartExecution", machine,
+            request_id=str(uuid.uuid4()), region=parent.row["region"],
+        )  # fmt: skip
+        if not decision.allowed:
+            raise engine().StatesError("States.Runtime", denied_message(
+                parent.principal.arn, "states:StartExecution", machine, decision.reason))  # fmt: skip
 
     def _new_map_run(self, parent: ExecutionRuntime, request: dict) -> dict:
         machine_name = parent.row["machine_arn"].rsplit(":", 1)[1]
