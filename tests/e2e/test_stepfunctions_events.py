@@ -125,6 +125,23 @@ def test_standard_executions_emit_running_and_their_end(clients, role):
     sfn.stop_execution(executionArn=run_slow)
 
 
+def test_data_past_248_kib_is_left_out(clients, role):
+    sfn, sqs = clients["stepfunctions"], clients["sqs"]
+    machine = sfn.create_state_machine(
+        name=unique("big"), roleArn=role,
+        definition=definition({"P": {"Type": "Pass", "Result": "small", "End": True}}),
+    )["stateMachineArn"]  # fmt: skip
+    url = _queue_for(clients, [machine])
+    big = json.dumps({"blob": "x" * (250 * 1024)})
+    arn = sfn.start_execution(stateMachineArn=machine, input=big)["executionArn"]
+    wait_done(sfn, arn)
+    by_status = _by_status(_events(sqs, url, 2), arn)
+    running = by_status["RUNNING"]["detail"]
+    assert running["input"] is None and running["inputDetails"] == {"included": False}
+    done = by_status["SUCCEEDED"]["detail"]
+    assert done["output"] == '"small"' and done["outputDetails"] == {"included": True}
+
+
 def test_express_executions_emit_nothing(clients, role):
     sfn, sqs = clients["stepfunctions"], clients["sqs"]
     express = sfn.create_state_machine(

@@ -42,6 +42,7 @@ from sandlot.services.stepfunctions.schema import EXECUTIONS, HISTORY, MACHINES,
 
 log = logging.getLogger("sandlot.stepfunctions")
 MAX_INPUT = 256 * 1024  # bytes of input/output, as AWS
+EVENT_DATA_LIMIT = 248 * 1024  # input + output carried by a status-change event
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 REDRIVE_WINDOW_S = 14 * 86400
 _FAILED_EVENTS = ("Failed", "TimedOut", "Aborted")
@@ -150,6 +151,15 @@ class ExecutionOperations(StepFunctionsBase):
         """AWS's "Step Functions Execution Status Change" on the account's default bus, for a
         Standard execution whose status the caller's transaction sets (AWS: Express
         executions emit none)."""
+        # An event is at most 256 KiB: data past 248 KiB is left out (included: false).
+        budget = EVENT_DATA_LIMIT
+        included = {}
+        for name in ("input", "output"):
+            text = row[name] if name == "input" or row["status"] == "SUCCEEDED" else None
+            size = len(text.encode()) if text is not None else 0
+            included[name] = text if size <= budget else None
+            budget -= size if size <= budget else 0
+        succeeded = row["status"] == "SUCCEEDED"
         detail = {
             "executionArn": row["arn"],
             "stateMachineArn": row["machine_arn"],
@@ -157,10 +167,10 @@ class ExecutionOperations(StepFunctionsBase):
             "status": row["status"],
             "startDate": _millis(row["started"]),
             "stopDate": _millis(row["stopped"]),
-            "input": row["input"],
-            "output": row["output"] if row["status"] == "SUCCEEDED" else None,
-            "inputDetails": {"included": True},
-            "outputDetails": {"included": True} if row["status"] == "SUCCEEDED" else None,
+            "input": included["input"],
+            "output": included["output"],
+            "inputDetails": {"included": included["input"] is not None},
+            "outputDetails": {"included": included["output"] is not None} if succeeded else None,
             "error": row["error"],
             "cause": row["cause"],
             "redriveCount": row["redrive_count"] or 0,
