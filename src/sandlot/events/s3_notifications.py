@@ -19,6 +19,7 @@ import json
 from typing import TYPE_CHECKING
 from urllib.parse import quote_plus
 
+from sandlot.events import service_events
 from sandlot.events.delivery import Deliveries, RetryPolicy, arn_service
 from sandlot.iam.principal import Principal
 from sandlot.store import Migration, Table
@@ -177,8 +178,8 @@ def stage_eventbridge(
     request_id: str,
 ) -> None:
     """A bucket with EventBridge enabled sends "Object Created" / "Object Deleted" to its
-    account's default bus (AWS's event detail, version 0). AWS puts its services' events
-    on the bus without a bus policy: the delivery is made as the account itself."""
+    account's default bus (AWS's event detail, version 0), as every service event goes
+    (``events/service_events.py``)."""
     created = event_name.startswith("s3:ObjectCreated:")
     if not created and event_name not in _DELETIONS:
         return
@@ -200,14 +201,12 @@ def stage_eventbridge(
     }
     if not created:
         detail["deletion-type"] = _DELETIONS[event_name]
-    deliveries.stage(
-        f"arn:aws:events:{region}:{account_id}:event-bus/default",
-        json.dumps(detail),
-        principal=Principal.root(account_id),
-        options={
-            "Source": "aws.s3",
-            "DetailType": "Object Created" if created else "Object Deleted",
-            "Resources": [f"arn:aws:s3:::{bucket}"],
-        },
-        policy=POLICY,
+    service_events.emit(
+        deliveries,
+        region=region,
+        account_id=account_id,
+        source="aws.s3",
+        detail_type="Object Created" if created else "Object Deleted",
+        detail=detail,
+        resources=[f"arn:aws:s3:::{bucket}"],
     )

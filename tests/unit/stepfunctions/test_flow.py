@@ -480,7 +480,7 @@ def test_result_writer_config_flatten_and_s3_export_refused():
     assert run(definition(compact), [[1, 2], [3]])[0].output == [[1, 2], [3]]
     s3 = {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "b"}}
     result, _ = run(definition(s3), [1])
-    assert result.error == "States.Runtime" and "not supported" in result.cause
+    assert result.error == "States.Runtime" and "run by the service" in result.cause
 
 
 def test_an_unexpected_runtime_exception_fails_the_execution_not_the_caller():
@@ -503,3 +503,18 @@ def test_jsonata_item_batcher_size_expression():
         QueryLanguage="JSONata",
     )  # fmt: skip
     assert run(definition, [1, 2, 3])[0].output == [{"Items": [1, 2]}, {"Items": [3]}]
+
+
+def test_item_batcher_max_input_bytes():
+    """A batch is cut where its JSON ({"Items":[…]}) would pass MaxInputBytesPerBatch."""
+    definition = machine(
+        {"M": {"Type": "Map", "ItemBatcher": {"MaxInputBytesPerBatch": 25},
+               "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED",
+                                                     "ExecutionType": "EXPRESS"},
+                                 "StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+               "End": True}})  # fmt: skip
+    # {"Items":["aaaa","bbbb"]} is 25 bytes; a third item would make it 32.
+    output = run(definition, ["aaaa", "bbbb", "cccc", "dddd", "eeee"])[0].output
+    assert output == [{"Items": ["aaaa", "bbbb"]}, {"Items": ["cccc", "dddd"]}, {"Items": ["eeee"]}]
+    result, _ = run(definition, ["x" * 30])
+    assert result.error == "States.Runtime" and "MaxInputBytesPerBatch" in result.cause

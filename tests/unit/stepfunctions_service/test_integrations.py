@@ -39,6 +39,7 @@ from sandlot.services.stepfunctions.tasks import _TOKEN, new_token
         ("arn:aws:states:::aws-sdk:sfn:describeExecution", "sdk", "stepfunctions",
          "DescribeExecution", "", "aws-sdk:sfn", "describeExecution"),
         ("arn:aws:states:us-east-1:123456789012:activity:a", "activity", "", "", "", "", ""),
+        ("arn:aws:states:::http:invoke", "http", "http", "invoke", "", "http", "invoke"),
     ],
 )  # fmt: skip
 def test_resources_are_parsed(resource, kind, service, operation, pattern, type_name, short):
@@ -51,7 +52,7 @@ def test_resources_are_parsed(resource, kind, service, operation, pattern, type_
 @pytest.mark.parametrize(
     "resource",
     [
-        "arn:aws:states:::http:invoke",
+        "arn:aws:states:::http:invoke.waitForTaskToken",  # the HTTP task is request-response
         "arn:aws:states:::sqs:sendMessage.sync",  # .sync exists only for some services
         "arn:aws:states:::aws-sdk:nosuchservice:doIt",
         "arn:aws:states:::aws-sdk:s3:noSuchOperation",

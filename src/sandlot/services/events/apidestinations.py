@@ -225,42 +225,39 @@ class ApiDestinationOperations(ArchiveOperations):
 
     # -- delivery ---------------------------------------------------------------------
 
-    def http_request(self, arn: str, target: dict) -> tuple[str, dict] | None:
-        """(URL, http adapter options) for an API destination target, or None if its
-        destination or connection is gone (the delivery is then refused)."""
-        parts = arn.split(":", 5)
-        name = parts[5].split("/")[1]
-        row = self.store.get(API_DESTINATIONS, parts[4], parts[3], name)
-        if row is None:
+    def connection_request(self, connection_arn: str) -> dict | None:
+        """What a connection adds to an HTTP request (API destinations, Step Functions'
+        HTTP task): ``headers`` and ``query`` (its invocation parameters), ``auth`` (its
+        API key or basic auth header, which the request's own headers never replace) and
+        ``oauth`` (client credentials for ``events/oauth.py``, or None); None if the
+        connection does not exist."""
+        parts = connection_arn.split(":", 5)
+        if len(parts) < 6 or not parts[5].startswith("connection/"):
             return None
-        connection_name = row["connection"].split("/")[1]
-        connection = self.store.get(CONNECTIONS, row["account"], row["region"], connection_name)
+        connection = self.store.get(CONNECTIONS, parts[4], parts[3], parts[5].split("/")[1])
         if connection is None:
             return None
         auth = json.loads(connection["auth"])
-        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
+        headers: dict[str, str] = {}
         query: dict[str, str] = {}
         invocation = auth.get("InvocationHttpParameters") or {}  # lists of Key/Value
         for item in invocation.get("HeaderParameters") or []:
             headers[item["Key"]] = item["Value"]
         for item in invocation.get("QueryStringParameters") or []:
             query[item["Key"]] = item["Value"]
-        given = target.get("HttpParameters") or {}  # the target's: maps
-        headers.update(given.get("HeaderParameters") or {})
-        query.update(given.get("QueryStringParameters") or {})
+        secret: dict[str, str] = {}
         if "ApiKeyAuthParameters" in auth:
             key = auth["ApiKeyAuthParameters"]
-            headers[key["ApiKeyName"]] = key["ApiKeyValue"]
+            secret[key["ApiKeyName"]] = key["ApiKeyValue"]
         if "BasicAuthParameters" in auth:
             basic = auth["BasicAuthParameters"]
             token = base64.b64encode(f"{basic['Username']}:{basic['Password']}".encode()).decode()
-            headers["Authorization"] = f"Basic {token}"
-        options: dict = {"method": row["method"], "headers": headers,
-                         "final_statuses": FINAL_STATUSES}  # fmt: skip
+            secret["Authorization"] = f"Basic {token}"
+        oauth = None
         if "OAuthParameters" in auth:
             given = auth["OAuthParameters"]
             extra = given.get("OAuthHttpParameters") or {}
-            options["oauth"] = {
+            oauth = {
                 "endpoint": given["AuthorizationEndpoint"],
                 "method": given.get("HttpMethod", "POST"),
                 "client_id": given["ClientParameters"]["ClientID"],
@@ -269,6 +266,30 @@ class ApiDestinationOperations(ArchiveOperations):
                 "query": {p["Key"]: p["Value"] for p in extra.get("QueryStringParameters") or []},
                 "body": {p["Key"]: p["Value"] for p in extra.get("BodyParameters") or []},
             }
+        return {"headers": headers, "query": query, "auth": secret, "oauth": oauth}
+
+    def http_request(self, arn: str, target: dict) -> tuple[str, dict] | None:
+        """(URL, http adapter options) for an API destination target, or None if its
+        destination or connection is gone (the delivery is then refused)."""
+        parts = arn.split(":", 5)
+        name = parts[5].split("/")[1]
+        row = self.store.get(API_DESTINATIONS, parts[4], parts[3], name)
+        if row is None:
+            return None
+        request = self.connection_request(row["connection"])
+        if request is None:
+            return None
+        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
+        headers.update(request["headers"])
+        query = request["query"]
+        given = target.get("HttpParameters") or {}  # the target's: maps
+        headers.update(given.get("HeaderParameters") or {})
+        query.update(given.get("QueryStringParameters") or {})
+        headers.update(request["auth"])
+        options: dict = {"method": row["method"], "headers": headers,
+                         "final_statuses": FINAL_STATUSES}  # fmt: skip
+        if request["oauth"]:
+            options["oauth"] = request["oauth"]
         url = row["endpoint"]
         for value in given.get("PathParameterValues") or []:
             url = url.replace("*", value, 1)

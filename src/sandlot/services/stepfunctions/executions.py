@@ -20,6 +20,7 @@ import time
 import uuid
 from typing import Any
 
+from sandlot.events import service_events
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
 from sandlot.protocol.errors import not_implemented
@@ -41,6 +42,7 @@ from sandlot.services.stepfunctions.schema import EXECUTIONS, HISTORY, MACHINES,
 
 log = logging.getLogger("sandlot.stepfunctions")
 MAX_INPUT = 256 * 1024  # bytes of input/output, as AWS
+EVENT_DATA_LIMIT = 248 * 1024  # input + output carried by a status-change event
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 REDRIVE_WINDOW_S = 14 * 86400
 _FAILED_EVENTS = ("Failed", "TimedOut", "Aborted")
@@ -50,6 +52,11 @@ def iso(ts: float) -> str:
     """AWS's context-object time: 2019-03-26T20:14:13.192Z."""
     moment = datetime.datetime.fromtimestamp(ts, datetime.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _millis(ts: float | None) -> int | None:
+    """The status-change event's times: epoch milliseconds."""
+    return None if ts is None else int(ts * 1000)
 
 
 def _input(text: str | None) -> tuple[str, Any]:
@@ -134,10 +141,57 @@ class ExecutionOperations(StepFunctionsBase):
         with self.store.transaction():
             self.store.put(EXECUTIONS, {**row, "events": runtime.last_id})
             self.store.put_many(HISTORY, runtime.pending)
+            self.emit_status_change(row)
         runtime.pending = []
         row["events"] = runtime.last_id
         self._launch(row, express=False, machine=machine, runtime=runtime)
         return {"executionArn": arn, "startDate": row["started"]}
+
+    def emit_status_change(self, row: Row) -> None:
+        """AWS's "Step Functions Execution Status Change" on the account's default bus, for a
+        Standard execution whose status the caller's transaction sets (AWS: Express
+        executions emit none)."""
+        # An event is at most 256 KiB: data past 248 KiB is left out (included: false).
+        budget = EVENT_DATA_LIMIT
+        included = {}
+        for name in ("input", "output"):
+            text = row[name] if name == "input" or row["status"] == "SUCCEEDED" else None
+            size = len(text.encode()) if text is not None else 0
+            included[name] = text if size <= budget else None
+            budget -= size if size <= budget else 0
+        succeeded = row["status"] == "SUCCEEDED"
+        detail = {
+            "executionArn": row["arn"],
+            "stateMachineArn": row["machine_arn"],
+            "name": row["name"],
+            "status": row["status"],
+            "startDate": _millis(row["started"]),
+            "stopDate": _millis(row["stopped"]),
+            "input": included["input"],
+            "output": included["output"],
+            "inputDetails": {"included": included["input"] is not None},
+            "outputDetails": {"included": included["output"] is not None} if succeeded else None,
+            "error": row["error"],
+            "cause": row["cause"],
+            "redriveCount": row["redrive_count"] or 0,
+            "redriveDate": _millis(row["redrive_date"]),
+        }
+        reason = self._not_redrivable(row)
+        detail["redriveStatus"] = "REDRIVABLE" if reason is None else "NOT_REDRIVABLE"
+        detail["redriveStatusReason"] = reason
+        if row["version_arn"]:
+            detail["stateMachineVersionArn"] = row["version_arn"]
+        if row["alias_arn"]:
+            detail["stateMachineAliasArn"] = row["alias_arn"]
+        service_events.emit(
+            self.platform.deliveries,
+            region=row["region"],
+            account_id=row["account_id"],
+            source="aws.states",
+            detail_type="Step Functions Execution Status Change",
+            detail=detail,
+            resources=[row["arn"]],
+        )
 
     def _started_details(self, row: Row) -> dict:
         details = {"input": row["input"], "inputDetails": {"truncated": False},
@@ -232,7 +286,8 @@ class ExecutionOperations(StepFunctionsBase):
         cancels keep their tokens open for the next start."""
         try:
             for row in self.store.select(EXECUTIONS, {"status": "RUNNING"}):
-                if row["arn"] not in self._running:
+                # An Express Map Run child is started again by its resumed Map Run.
+                if row["arn"] not in self._running and ":express:" not in row["arn"]:
                     self._launch(row, express=False)
             await asyncio.Event().wait()
         finally:
@@ -296,7 +351,7 @@ class ExecutionOperations(StepFunctionsBase):
     # -- reading ------------------------------------------------------------------------
 
     def describe_execution(self, ctx: RequestContext, params: dict) -> dict:
-        row = self._standard(params["executionArn"])
+        row = self._standard(params["executionArn"], map_child=True)
         out = {
             "executionArn": row["arn"],
             "stateMachineArn": row["machine_arn"],
@@ -324,6 +379,8 @@ class ExecutionOperations(StepFunctionsBase):
             out["stateMachineAliasArn"] = row["alias_arn"]
         if row["redrive_date"] is not None:
             out["redriveDate"] = row["redrive_date"]
+        if row["map_run_arn"]:
+            out["mapRunArn"] = row["map_run_arn"]
         reason = self._not_redrivable(row)
         out["redriveStatus"] = "REDRIVABLE" if reason is None else "NOT_REDRIVABLE"
         if reason is not None:
@@ -348,7 +405,8 @@ class ExecutionOperations(StepFunctionsBase):
         if reason is not None:
             raise error("ExecutionNotRedrivable", reason)
         snapshot = json.loads(row["snapshot"])
-        snapshot.pop("pending", None)
+        if "map_run" not in (snapshot.get("pending") or {}):  # a Map Run is redriven
+            snapshot.pop("pending", None)
         now = self.clock()
         row = {**row, "status": "RUNNING", "stopped": None, "error": None, "cause": None,
                "output": None, "snapshot": compact(snapshot),
@@ -361,32 +419,38 @@ class ExecutionOperations(StepFunctionsBase):
         self._launch(row, express=False, runtime=runtime)
         return {"redriveDate": now}
 
-    def _standard(self, arn: str) -> Row:
+    def _standard(self, arn: str, *, map_child: bool = False) -> Row:
         parsed = parse_arn(arn)
         if parsed is not None and parsed[2] == "express":
-            # Express executions are not recorded (AWS: no Describe/History for them).
-            raise invalid_arn(arn, "Resource type not valid in this context")
+            # Express executions are not recorded (AWS: no Describe/History for them),
+            # except a Map Run's children, which the Describe operations answer.
+            row = self.store.get(EXECUTIONS, arn) if map_child else None
+            if row is None or not row["map_run_arn"]:
+                raise invalid_arn(arn, "Resource type not valid in this context")
+            return row
         return self.execution(arn)
 
     def list_executions(self, ctx: RequestContext, params: dict) -> dict:
-        if params.get("mapRunArn"):
-            raise error("ResourceNotFound", f"Resource not found: '{params['mapRunArn']}'")
         arn = params.get("stateMachineArn")
-        if not arn:
+        map_run = params.get("mapRunArn")
+        if bool(arn) == bool(map_run):
             raise error("ValidationException", "Must provide a StateMachine ARN or MapRun ARN")
-        machine, version, alias = self.resolve(arn)
-        if machine["type"] == "EXPRESS":
-            raise error(
-                "StateMachineTypeNotSupported",
-                "This operation is not supported by this type of state machine",
+        if map_run:
+            rows, sizes = self.map_run_children(map_run)
+        else:
+            machine, version, alias = self.resolve(arn)
+            if machine["type"] == "EXPRESS":
+                raise error(
+                    "StateMachineTypeNotSupported",
+                    "This operation is not supported by this type of state machine",
+                )
+            rows = self.store.select(
+                EXECUTIONS, {"machine_arn": machine["arn"]}, order_by=("started",), descending=True
             )
-        rows = self.store.select(
-            EXECUTIONS, {"machine_arn": machine["arn"]}, order_by=("started",), descending=True
-        )
-        if alias is not None:
-            rows = [r for r in rows if r["alias_arn"] == alias["arn"]]
-        elif version is not None:
-            rows = [r for r in rows if r["version_arn"] == arn]
+            if alias is not None:
+                rows = [r for r in rows if r["alias_arn"] == alias["arn"]]
+            elif version is not None:
+                rows = [r for r in rows if r["version_arn"] == arn]
         if params.get("statusFilter"):
             rows = [r for r in rows if r["status"] == params["statusFilter"]]
         if params.get("redriveFilter") == "REDRIVEN":
@@ -410,6 +474,9 @@ class ExecutionOperations(StepFunctionsBase):
                 item["stateMachineVersionArn"] = r["version_arn"]
             if r["alias_arn"]:
                 item["stateMachineAliasArn"] = r["alias_arn"]
+            if map_run:  # AWS names the run only when listing by it
+                item["mapRunArn"] = map_run
+                item["itemCount"] = sizes[r["map_index"]]
             out.append(item)
         return {"executions": out, **token}
 
@@ -426,7 +493,7 @@ class ExecutionOperations(StepFunctionsBase):
         return {"events": [history_event(e, include) for e in items], **token}
 
     def describe_state_machine_for_execution(self, ctx: RequestContext, params: dict) -> dict:
-        row = self._standard(params["executionArn"])
+        row = self._standard(params["executionArn"], map_child=True)
         machine = self.store.get(MACHINES, row["machine_arn"])
         source = {
             "arn": row["machine_arn"],
@@ -442,7 +509,7 @@ class ExecutionOperations(StepFunctionsBase):
             "name": row["machine_arn"].rsplit(":", 1)[1],
         }
         described = describe(source)
-        return {
+        out = {
             "stateMachineArn": row["machine_arn"],
             "name": source["name"],
             "definition": row["definition"],
@@ -453,6 +520,10 @@ class ExecutionOperations(StepFunctionsBase):
             "revisionId": row["revision_id"],
             "encryptionConfiguration": described["encryptionConfiguration"],
         }
+        if row["map_run_arn"]:  # a Map Run's child: its Map Run and the Map's label
+            out["mapRunArn"] = row["map_run_arn"]
+            out["label"] = row["machine_arn"].rsplit("/", 1)[1]
+        return {k: v for k, v in out.items() if v is not None}
 
     # -- TestState -------------------------------------------------------------------------
 

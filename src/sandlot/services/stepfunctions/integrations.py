@@ -9,6 +9,7 @@ the state machine's role (so IAM decides, as in AWS).
   waits and answers DescribeExecution's output as a string, ``.sync:2`` as JSON);
 - ``arn:aws:states:::aws-sdk:<service>:<apiAction>``: any operation of a service
   sandlot serves (PascalCase parameters mapped onto the model's member names);
+- ``arn:aws:states:::http:invoke``: the HTTP task (``http_task.py``);
 - an activity ARN: an activity task (``tasks.py``).
 
 Errors: a function error is the ``errorType`` it reported (``Lambda.Unknown`` without
@@ -63,7 +64,7 @@ OPTIMIZED = {
 class Target:
     """A parsed Task resource."""
 
-    kind: str  # "function" | "activity" | "optimized" | "sdk"
+    kind: str  # "function" | "activity" | "optimized" | "sdk" | "http"
     resource: str  # the Resource as written
     service: str = ""  # botocore's service name
     operation: str = ""  # botocore's operation name
@@ -101,6 +102,8 @@ def parse_resource(resource: str) -> Target:
             raise UnsupportedResource(resource) from None
         return Target("sdk", resource, service, operation, pattern, f"aws-sdk:{parts[1]}",
                       short.split(":", 2)[2])  # fmt: skip
+    if parts == ["http", "invoke"] and not pattern:  # the HTTP task (``http_task.py``)
+        return Target("http", resource, "http", "invoke", "", "http", "invoke")
     if len(parts) == 2 and (parts[0], parts[1]) in OPTIMIZED:
         service = SDK_SERVICES.get(parts[0], parts[0])
         operation = parts[1][:1].upper() + parts[1][1:]

@@ -74,6 +74,9 @@ class ExecutionRuntime:
             json.loads(row["snapshot"]) if row.get("snapshot") else None
         )
         self._principal = principal  # TestState without a role: the caller
+        # A Distributed Map runs as a Map Run of child executions in a Standard
+        # execution; the engine runs it inline where there is none (Express, TestState).
+        self.run_map = None if express else self._run_map
 
     # -- history and checkpoints ----------------------------------------------------------
 
@@ -103,20 +106,27 @@ class ExecutionRuntime:
         return event
 
     def flush(self, **changes: Any) -> None:
-        """Commit the buffered events with ``changes`` to the execution row."""
+        """Commit the buffered events with ``changes`` to the execution row; a change of
+        status stages its EventBridge event in the same transaction."""
         if self.express:
             return
         with self.store.transaction():
             self.store.put_many(HISTORY, self.pending)
             current = self.store.get(EXECUTIONS, self.arn)
             if current is not None:
-                self.store.put(EXECUTIONS, {**current, **changes, "events": self.last_id})
+                updated = {**current, **changes, "events": self.last_id}
+                self.store.put(EXECUTIONS, updated)
+                if "status" in changes:
+                    self.owner.emit_status_change(updated)
         self.pending = []
 
     async def checkpoint(self, snapshot: dict) -> None:
         self.last_snapshot = snapshot
         if not self.express:
             self.flush(snapshot=compact(snapshot))
+
+    async def _run_map(self, request: dict) -> Any:
+        return await self.owner.run_map(self, request)
 
     # -- time and tokens ------------------------------------------------------------------
 
@@ -168,8 +178,8 @@ class ExecutionRuntime:
             raise engine().TaskFailure(
                 "States.Runtime",
                 f"The resource '{resource}' is not supported by sandlot's Step Functions "
-                "(Lambda, activities, SQS, SNS, DynamoDB, EventBridge, Step Functions and "
-                "aws-sdk integrations are).",
+                "(Lambda, activities, SQS, SNS, DynamoDB, EventBridge, Step Functions, HTTP "
+                "and aws-sdk integrations are).",
             ) from None
         began = time.time()
         try:
@@ -186,6 +196,10 @@ class ExecutionRuntime:
             if timeout_s is not None and time.time() >= began + timeout_s - 0.05:
                 self._timed_out(target)
             raise
+
+    async def read(self, resource: str, arguments: Any) -> Any:
+        """A Distributed Map's ItemReader call: as the role, no history events."""
+        return await self._call_target(parse_resource(resource), arguments)
 
     def _timed_out(self, target: Target) -> None:
         details = {"error": "States.Timeout", "cause": ""}
@@ -309,6 +323,10 @@ class ExecutionRuntime:
                 "SdkResponseMetadata": {"RequestId": ""},
                 "StatusCode": answer["StatusCode"],
             }
+        if target.kind == "http":
+            from sandlot.services.stepfunctions import http_task
+
+            return await http_task.invoke(self, arguments)
         if target.service == "stepfunctions" and target.operation == "StartExecution":
             return await self.owner.start_child(self, target, arguments or {})
         sdk = target.kind == "sdk"

@@ -112,6 +112,8 @@ EXECUTIONS = Table(
         "events": "INTEGER",  # history events committed so far (the next id - 1)
         "redrive_count": "INTEGER",
         "redrive_date": "REAL",
+        "map_run_arn": "TEXT",  # a Distributed Map's child: its Map Run
+        "map_index": "INTEGER",  # and the child's place among the Map Run's inputs
     },
     key=("arn",),
     indexes=(("machine_arn", "started"), ("status",)),
@@ -153,6 +155,36 @@ TOKENS = Table(
     indexes=(("activity_arn", "taken", "seq"), ("execution_arn",)),
 )
 
+MAP_RUNS = Table(
+    "sfn_map_runs",
+    columns={
+        "arn": "TEXT",  # …:mapRun:<machine>/<label>:<id>
+        "execution_arn": "TEXT",  # the parent execution
+        "machine_arn": "TEXT",  # the parent's state machine
+        "state": "TEXT",  # the Map state's name
+        "label": "TEXT",
+        "status": "TEXT",  # RUNNING | SUCCEEDED | FAILED | ABORTED
+        "started": "REAL",
+        "stopped": "REAL",
+        "execution_type": "TEXT",  # the children's: STANDARD | EXPRESS
+        "definition": "TEXT",  # the children's (the ItemProcessor)
+        "role_arn": "TEXT",
+        "inputs": "TEXT",  # JSON list: each child's input
+        "item_sizes": "TEXT",  # JSON list: the items in each child's input (batches)
+        "max_concurrency": "INTEGER",  # 0: unlimited (UpdateMapRun may change these)
+        "tolerated_count": "INTEGER",
+        "tolerated_percent": "REAL",
+        "destination": "TEXT",  # JSON {Bucket, Prefix} of the ResultWriter, or NULL
+        "results_written": "INTEGER",
+        "error": "TEXT",
+        "cause": "TEXT",
+        "redrive_count": "INTEGER",
+        "redrive_date": "REAL",
+    },
+    key=("arn",),
+    indexes=(("execution_arn", "started"),),
+)
+
 MIGRATIONS = [
     Migration(1, create=MACHINES),
     Migration(2, create=VERSIONS),
@@ -161,4 +193,7 @@ MIGRATIONS = [
     Migration(5, create=EXECUTIONS),
     Migration(6, create=HISTORY),
     Migration(7, create=TOKENS),
+    Migration(8, add_column=(EXECUTIONS, "map_run_arn")),
+    Migration(9, add_column=(EXECUTIONS, "map_index")),
+    Migration(10, create=MAP_RUNS),
 ]

@@ -5,7 +5,8 @@ invocations, task tokens, durable sleeps, history events, checkpoints). A top-le
 is checkpointed as it is entered, and again with the pending Wait deadline or task
 (token, deadline) before the engine waits on it, so `run(input, resume=snapshot)` picks
 up where a killed process left off. Parallel branches and Map iterations are not
-checkpointed one by one: a resumed execution re-runs such a state from its start.
+checkpointed one by one: a resumed execution re-runs such a state from its start,
+except a Distributed Map run by the service, whose Map Run the resumed state rejoins.
 
 Errors that fail a state are StatesError(error, cause); Retry and Catch see them with
 AWS's matching rules (States.ALL matches everything but States.Runtime; States.TaskFailed
@@ -552,7 +553,8 @@ class _State:
         return await self._with_handlers(data, None, self._parallel_attempt)
 
     async def run_map(self, data, pending):
-        return await self._with_handlers(data, None, self._map_attempt)
+        # Only a Distributed Map's run is ever pending (an inline Map is re-run whole).
+        return await self._with_handlers(data, pending, self._map_attempt)
 
     async def _with_handlers(self, data, pending, attempt):
         retriers = self.state.get("Retry") or []
@@ -689,7 +691,11 @@ class _State:
     async def _map_attempt(self, data, pending):
         state = self.state
         processor = self.graph.processors[self.name]
-        mode = ((state.get("ItemProcessor") or {}).get("ProcessorConfig") or {}).get("Mode")
+        config = (state.get("ItemProcessor") or {}).get("ProcessorConfig") or {}
+        mode = config.get("Mode")
+        run_map = getattr(self.runtime, "run_map", None)
+        if mode == "DISTRIBUTED" and run_map is not None:
+            return await self._distributed_attempt(data, pending, config, run_map)
         writer = state.get("ResultWriter")
         transformation = None
         if writer is not None:
@@ -698,7 +704,7 @@ class _State:
                 raise StatesError(
                     "States.Runtime",
                     f"{self._where()} A ResultWriter that exports to Amazon S3 or uses the "
-                    "NONE transformation is not supported by this engine yet",
+                    "NONE transformation needs a Distributed Map run by the service",
                 )
         effective = self._state_input_for_children(data)
         if "ItemReader" in state:
@@ -732,21 +738,7 @@ class _State:
             nonlocal failures
             context = {**self.frame.context, "Map": {"Item": {"Index": index, "Value": item}}}
             detail = {"mapIterationStartedEventDetails": {"name": label, "index": index}}
-            if selector is None:
-                value = item
-            elif self.is_jsonata:
-                value = jsonata_support.evaluate_template(
-                    selector,
-                    {**self.frame.variables, "states": {"input": data, "context": context}},
-                    "ItemSelector",
-                )
-            else:
-                saved = self.frame.context
-                self.frame.context = context
-                try:
-                    value = self.template(selector, effective)
-                finally:
-                    self.frame.context = saved
+            value = self._select_item(selector, index, item, data, effective)
             await self.runtime.record("MapIterationStarted", detail)
             frame = _Frame(context, dict(self.frame.variables), False)
             try:
@@ -797,6 +789,112 @@ class _State:
             results = [x for r in results for x in (r if isinstance(r, list) else [r])]
         return self.select(results)
 
+    def _select_item(self, selector, index: int, item: Any, data: Any, effective: Any) -> Any:
+        """One item as its iteration gets it: ItemSelector with $$.Map.Item in context."""
+        if selector is None:
+            return item
+        context = {**self.frame.context, "Map": {"Item": {"Index": index, "Value": item}}}
+        if self.is_jsonata:
+            return jsonata_support.evaluate_template(
+                selector,
+                {**self.frame.variables, "states": {"input": data, "context": context}},
+                "ItemSelector",
+            )
+        saved = self.frame.context
+        self.frame.context = context
+        try:
+            return self.template(selector, effective)
+        finally:
+            self.frame.context = saved
+
+    async def _distributed_attempt(self, data, pending, config: dict, run_map) -> Any:
+        """A Distributed Map run by the service as a Map Run of child executions: the
+        engine reads, selects and batches the items and hands the children's inputs over
+        (``Runtime.run_map``); the Map Run's results are the state's result. A top-level
+        Map is checkpointed with its run pending, so a resumed execution rejoins the
+        same Map Run instead of starting another."""
+        state = self.state
+        resumed = bool(pending and "map_run" in pending)
+        effective = self._state_input_for_children(data)
+        writer = state.get("ResultWriter")
+        destination = None
+        if writer is not None and "Resource" in writer:
+            if writer["Resource"] != "arn:aws:states:::s3:putObject":
+                raise StatesError(
+                    "States.ResultWriterFailed",
+                    f"The ResultWriter Resource '{writer['Resource']}' is not supported: use "
+                    "arn:aws:states:::s3:putObject",
+                )
+            if self.is_jsonata:
+                destination = self.jsonata(writer.get("Arguments", {}), data, "ResultWriter")
+            else:
+                destination = self.template(writer.get("Parameters", {}), effective)
+        writer_config = (writer or {}).get("WriterConfig") or {}
+        transformation = writer_config.get(
+            "Transformation", "NONE" if destination is not None else "COMPACT"
+        )
+        if destination is not None and (
+            transformation != "NONE" or writer_config.get("OutputType", "JSON") != "JSON"
+        ):
+            raise StatesError(
+                "States.Runtime",
+                f"{self._where()} A ResultWriter exporting to Amazon S3 with a WriterConfig "
+                "other than Transformation NONE and OutputType JSON is not supported yet",
+            )
+        if "ItemReader" in state:
+            items = await self._read_items(state["ItemReader"], data, effective)
+        elif self.is_jsonata:
+            items = self.jsonata(state["Items"], data, "Items") if "Items" in state else data
+        else:
+            items = self.path("ItemsPath", effective)
+        if not isinstance(items, list):
+            raise StatesError(
+                "States.Runtime",
+                f"{self._where()} Invalid path '{state.get('ItemsPath', '$')}' : The Map state "
+                f"input must be an array, got '{dumps(items)}'",
+            )
+        selector = state.get("ItemSelector", state.get("Parameters"))
+        items = [self._select_item(selector, i, item, data, effective)
+                 for i, item in enumerate(items)]  # fmt: skip
+        sizes = [1] * len(items)
+        if "ItemBatcher" in state:
+            items = self._batches(items, data, effective)
+            sizes = [len(batch["Items"]) for batch in items]
+        body = {k: v for k, v in state["ItemProcessor"].items() if k != "ProcessorConfig"}
+        body["QueryLanguage"] = self.execution.machine.query_language
+        if not resumed:
+            await self.runtime.record(
+                "MapStateStarted", {"mapStateStartedEventDetails": {"length": len(items)}}
+            )
+            if self.frame.top:
+                await self.runtime.checkpoint(
+                    {"state": self.name, "input": data, "variables": self.frame.variables,
+                     "pending": {"map_run": {}}}
+                )  # fmt: skip
+        request = {
+            "state": self.name,
+            "label": state.get("Label") or self.name,
+            "definition": dumps(body),
+            "execution_type": config.get("ExecutionType", "STANDARD"),
+            "inputs": items,
+            "item_sizes": sizes,
+            "max_concurrency": int(self.number("MaxConcurrency", data, effective) or 0),
+            "tolerated_count": self.number("ToleratedFailureCount", data, effective),
+            "tolerated_percent": self.number("ToleratedFailurePercentage", data, effective),
+            "destination": destination,
+            "records": transformation == "NONE" and destination is None,
+            "resumed": resumed,
+        }
+        try:
+            result = await run_map(request)
+        except StatesError as e:
+            await self.runtime.record("MapStateFailed", {})
+            raise StatesError(e.error, e.cause) from None
+        await self.runtime.record("MapStateSucceeded", {})
+        if isinstance(result, list) and transformation == "FLATTEN":
+            result = [x for r in result for x in (r if isinstance(r, list) else [r])]
+        return self.select(result)
+
     async def _read_items(self, reader: dict, data: Any, effective: Any) -> list:
         """A Distributed Map's ItemReader: the items of an S3 object or an S3 listing.
 
@@ -813,25 +911,31 @@ class _State:
         if limit is None and "MaxItemsPath" in config:
             limit = self.resolve(config["MaxItemsPath"], effective)
         resource = reader.get("Resource", "")
-        call = {"state": self.name, "task_token": None, "resumed": False, "timeout_s": None,
-                "heartbeat_s": None}  # fmt: skip
+        # The reader's calls are no Task of the execution: a runtime with ``read`` makes
+        # them without history events (as AWS); otherwise they go through ``invoke``.
+        read = getattr(self.runtime, "read", None)
+
+        async def fetch(sdk_resource: str, request: dict) -> dict:
+            if read is not None:
+                return await read(sdk_resource, request)
+            return await self.runtime.invoke(
+                sdk_resource, request, state=self.name, task_token=None, resumed=False,
+                timeout_s=None, heartbeat_s=None,
+            )  # fmt: skip
+
         try:
             if resource == "arn:aws:states:::s3:listObjectsV2":
                 items, request = [], dict(arguments)
                 while True:
-                    page = await self.runtime.invoke(
-                        "arn:aws:states:::aws-sdk:s3:listObjectsV2", request, **call
-                    )
+                    page = await fetch("arn:aws:states:::aws-sdk:s3:listObjectsV2", request)
                     items.extend(page.get("Contents") or [])
                     if not page.get("IsTruncated") or (limit and len(items) >= limit):
                         break
                     request["ContinuationToken"] = page["NextContinuationToken"]
             elif resource == "arn:aws:states:::s3:getObject":
-                body = (
-                    await self.runtime.invoke(
-                        "arn:aws:states:::aws-sdk:s3:getObject", arguments, **call
-                    )
-                ).get("Body", "")
+                body = (await fetch("arn:aws:states:::aws-sdk:s3:getObject", arguments)).get(
+                    "Body", ""
+                )
                 items = _parse_items(body, config)
             else:
                 raise StatesError(
@@ -865,13 +969,38 @@ class _State:
                 if self.is_jsonata
                 else self.template(batch_input, effective)
             )
-        out = []
-        for i in range(0, len(items), size):
-            batch = {"Items": items[i : i + size]}
+        limit = batcher.get("MaxInputBytesPerBatch")
+        if limit is None and "MaxInputBytesPerBatchPath" in batcher:
+            limit = self.resolve(batcher["MaxInputBytesPerBatchPath"], effective)
+        if self.is_jsonata and jsonata_support.is_expression(limit):
+            limit = self.jsonata(limit, data, "ItemBatcher/MaxInputBytesPerBatch")
+        limit = int(limit) if limit else _MAX_PAYLOAD
+        extra = 0 if batch_input is None else len(dumps(batch_input).encode()) + 14
+        out: list[dict] = []
+        current: list = []
+        used = 12 + extra  # {"Items":[]} and ,"BatchInput":
+        for item in items:
+            cost = len(dumps(item).encode()) + (1 if current else 0)
+            if current and (len(current) >= size or used + cost > limit):
+                out.append(current)
+                current, used = [], 12 + extra
+                cost -= 1
+            if used + cost > limit:
+                raise StatesError(
+                    "States.Runtime",
+                    f"{self._where()} An item is larger than MaxInputBytesPerBatch ({limit})",
+                )
+            current.append(item)
+            used += cost
+        if current:
+            out.append(current)
+        batches = []
+        for chunk in out:
+            batch: dict = {"Items": chunk}
             if batch_input is not None:
                 batch["BatchInput"] = batch_input
-            out.append(batch)
-        return out
+            batches.append(batch)
+        return batches
 
 
 def _parse_items(body: Any, config: dict) -> list:
