@@ -19,6 +19,7 @@ from sandlot.services.awslambda.arns import (
     VERSION_NUMBER,
     function_arn,
     parse_function_name,
+    parse_layer_version_arn,
 )
 from sandlot.services.awslambda.base import LambdaBase, validated
 from sandlot.services.awslambda.configuration import new_revision
@@ -113,6 +114,13 @@ class PermissionOperations(LambdaBase):
         return policy
 
     def _load_resource_policy(self, arn: str) -> ResourcePolicy | None:
+        layer = parse_layer_version_arn(arn)
+        if layer is not None:  # a layer version: its AddLayerVersionPermission policy
+            if self.records.layer(layer.account, layer.region, layer.name, layer.version) is None:
+                return None
+            row = self.records.layer_policy(layer.account, layer.region, layer.name, layer.version)
+            statements = json.loads(row["statements"]) if row else []
+            return ResourcePolicy(document(statements) if statements else None, layer.account)
         ref = parse_function_name(arn)
         if ref is None or ref.account is None or ref.region is None:
             return None

@@ -195,3 +195,19 @@ MIGRATIONS = [
     Migration(11, create=FUNCTION_URLS),
     Migration(12, add_column=(FUNCTIONS, "recursive_loop")),
 ]
+
+# A layer version's resource policy (AddLayerVersionPermission): who may use it.
+LAYER_POLICIES = Table(
+    "lambda_layer_policies",
+    {
+        "account": "TEXT",
+        "region": "TEXT",
+        "name": "TEXT",
+        "version": "INTEGER",
+        "statements": "TEXT",  # JSON list, in the order they were added
+        "revision_id": "TEXT",
+    },
+    ("account", "region", "name", "version"),
+)
+
+MIGRATIONS.append(Migration(13, create=LAYER_POLICIES))
