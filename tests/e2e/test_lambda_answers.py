@@ -4,9 +4,11 @@ version permissions (cross-account use) and code signing configurations."""
 from __future__ import annotations
 
 import json
+import re
+from unittest.mock import ANY
 
 from tests.e2e.conftest import error_of, make_client
-from tests.e2e.functions import unique, wait_active, zip_of
+from tests.e2e.functions import ROLE, create_function, unique, wait_active, zip_of
 from tests.e2e.roles import ensure_role
 
 ACCOUNT = "000000000000"
@@ -145,3 +147,81 @@ def test_layer_version_permissions_and_cross_account_use(server):
     assert json.loads(other.invoke(FunctionName=name)["Payload"].read()) == (
         "from the shared layer"
     )
+
+
+PROFILE = f"arn:aws:signer:us-east-1:{ACCOUNT}:/signing-profiles/release/a1b2c3d4e5"
+APP = {"app.py": "def handler(event, context):\n    return 'ok'\n"}
+
+
+def test_code_signing_configurations(client):
+    lam = client("lambda")
+    created = lam.create_code_signing_config(
+        Description="release builds", AllowedPublishers={"SigningProfileVersionArns": [PROFILE]}
+    )
+    assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
+    csc = created["CodeSigningConfig"]
+    assert re.fullmatch(r"csc-[a-z0-9]{17}", csc["CodeSigningConfigId"])
+    arn = csc["CodeSigningConfigArn"]
+    assert (
+        arn
+        == f"arn:aws:lambda:us-east-1:{ACCOUNT}:code-signing-config:{csc['CodeSigningConfigId']}"
+    )
+    assert csc["CodeSigningPolicies"] == {"UntrustedArtifactOnDeployment": "Warn"}  # the default
+    assert csc["AllowedPublishers"] == {"SigningProfileVersionArns": [PROFILE]}
+    assert csc["Description"] == "release builds" and csc["LastModified"]
+    assert lam.get_code_signing_config(CodeSigningConfigArn=arn)["CodeSigningConfig"] == csc
+    assert arn in [
+        c["CodeSigningConfigArn"] for c in lam.list_code_signing_configs()["CodeSigningConfigs"]
+    ]
+
+    # Warn: unsigned code (all code here: there is no AWS Signer) deploys.
+    name = unique("signed")
+    create_function(lam, name, APP, CodeSigningConfigArn=arn)
+    assert lam.get_function_code_signing_config(FunctionName=name) == {
+        "CodeSigningConfigArn": arn,
+        "FunctionName": name,
+        "ResponseMetadata": ANY,
+    }
+    assert lam.list_functions_by_code_signing_config(CodeSigningConfigArn=arn)["FunctionArns"] == [
+        f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"
+    ]
+    lam.update_function_code(FunctionName=name, ZipFile=zip_of(APP))
+    wait_active(lam, name)
+
+    # Enforce: every new deployment is refused; what runs keeps running.
+    updated = lam.update_code_signing_config(
+        CodeSigningConfigArn=arn,
+        CodeSigningPolicies={"UntrustedArtifactOnDeployment": "Enforce"},
+    )["CodeSigningConfig"]
+    assert updated["CodeSigningPolicies"] == {"UntrustedArtifactOnDeployment": "Enforce"}
+    assert updated["Description"] == "release builds"
+    err = error_of(lam.update_function_code, FunctionName=name, ZipFile=zip_of(APP))
+    assert (err["Code"], err["HTTPStatusCode"]) == ("CodeVerificationFailedException", 400)
+    assert err["Message"] == (
+        "Lambda cannot deploy the function. The function or layer might be signed using a "
+        "signature that the client is not configured to accept. Check the provided signature "
+        f"for arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}."
+    )
+    other = unique("refused")
+    err = error_of(lam.create_function, FunctionName=other, Runtime="python3.12", Role=ROLE,
+                   Handler="app.handler", Code={"ZipFile": zip_of(APP)}, CodeSigningConfigArn=arn)  # fmt: skip
+    assert err["Code"] == "CodeVerificationFailedException"
+    assert error_of(lam.get_function, FunctionName=other)["Code"] == "ResourceNotFoundException"
+    assert lam.invoke(FunctionName=name)["Payload"].read() == b'"ok"'
+
+    # In use: not deletable; detached, deployments go through again.
+    assert error_of(lam.delete_code_signing_config, CodeSigningConfigArn=arn)["Code"] == (
+        "ResourceConflictException"
+    )
+    lam.delete_function_code_signing_config(FunctionName=name)
+    assert lam.get_function_code_signing_config(FunctionName=name)["CodeSigningConfigArn"] == ""
+    lam.update_function_code(FunctionName=name, ZipFile=zip_of(APP))
+    lam.delete_code_signing_config(CodeSigningConfigArn=arn)
+    err = error_of(lam.get_code_signing_config, CodeSigningConfigArn=arn)
+    assert (err["Code"], err["HTTPStatusCode"]) == ("ResourceNotFoundException", 404)
+    err = error_of(
+        lam.put_function_code_signing_config, CodeSigningConfigArn=arn, FunctionName=name
+    )
+    assert err["Code"] == "CodeSigningConfigNotFoundException"
+    err = error_of(lam.get_code_signing_config, CodeSigningConfigArn="arn:aws:lambda:us-east-1:1:x")
+    assert err["Code"] == "ValidationException"
