@@ -225,3 +225,44 @@ def test_code_signing_configurations(client):
     assert err["Code"] == "CodeSigningConfigNotFoundException"
     err = error_of(lam.get_code_signing_config, CodeSigningConfigArn="arn:aws:lambda:us-east-1:1:x")
     assert err["Code"] == "ValidationException"
+
+
+def test_function_members_as_aws_returns_them(client):
+    """GetFunction's members for a zip function, as AWS's documented answers have them,
+    and the reason AWS gives while an update is in progress."""
+    lam = client("lambda")
+    name = unique("members")
+    create_function(lam, name, APP)
+    got = lam.get_function(FunctionName=name)
+    config = got["Configuration"]
+    assert set(config) == {
+        "FunctionName", "FunctionArn", "Runtime", "Role", "Handler", "CodeSize",
+        "Description", "Timeout", "MemorySize", "LastModified", "CodeSha256", "Version",
+        "TracingConfig", "RevisionId", "State", "LastUpdateStatus", "PackageType",
+        "Architectures", "EphemeralStorage", "SnapStart", "RuntimeVersionConfig",
+        "LoggingConfig",
+    }  # fmt: skip
+    assert config["SnapStart"] == {"ApplyOn": "None", "OptimizationStatus": "Off"}
+    assert config["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"}
+    assert config["EphemeralStorage"] == {"Size": 512}
+    assert (config["Architectures"], config["PackageType"]) == (["x86_64"], "Zip")
+    assert config["TracingConfig"] == {"Mode": "PassThrough"}
+    assert config["RuntimeVersionConfig"]["RuntimeVersionArn"].startswith(
+        "arn:aws:lambda:us-east-1::runtime:"
+    )
+    assert (config["State"], config["LastUpdateStatus"]) == ("Active", "Successful")
+    assert got["Code"]["RepositoryType"] == "S3" and got["Code"]["Location"].startswith("http")
+
+    updated = lam.update_function_configuration(
+        FunctionName=name, Environment={"Variables": {"AB": "1"}}
+    )
+    assert updated["Environment"] == {"Variables": {"AB": "1"}}
+    assert (
+        updated["LastUpdateStatus"],
+        updated["LastUpdateStatusReason"],
+        updated["LastUpdateStatusReasonCode"],
+    ) == ("InProgress", "The function is being created.", "Creating")
+    wait_active(lam, name)
+    settled = lam.get_function_configuration(FunctionName=name)
+    assert settled["LastUpdateStatus"] == "Successful"
+    assert "LastUpdateStatusReason" not in settled and "LastUpdateStatusReasonCode" not in settled

@@ -249,9 +249,10 @@ class LambdaProvider(
             "config": json.dumps(config),
             "code_sha": config["CodeSha"],
             "code_size": config["CodeSize"],
+            # What AWS answers for an update in progress (word for word).
             "update_status": "InProgress",
-            "update_reason": None,
-            "update_reason_code": None,
+            "update_reason": "The function is being created.",
+            "update_reason_code": "Creating",
             "revision_id": new_revision(),
             "last_modified": timestamp(now),
         }
