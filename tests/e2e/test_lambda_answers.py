@@ -47,6 +47,26 @@ def test_malformed_input_is_refused_before_authorization(server, client):
     assert err["Code"] == "ResourceNotFoundException"
 
 
+def test_other_services_validate_before_authorization_too(server, client):
+    """The same order where the model's constraints have a service's own error code:
+    CloudWatch Logs InvalidParameterException, IAM ValidationError."""
+    iam = client("iam")
+    name = unique("nobody")
+    iam.create_user(UserName=name)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    as_user = lambda service: make_client(  # noqa: E731
+        server.endpoint, service, key["AccessKeyId"], key["SecretAccessKey"]
+    )
+    err = error_of(as_user("logs").create_log_group, logGroupName="bad name!")
+    assert (err["Code"], err["HTTPStatusCode"]) == ("InvalidParameterException", 400)
+    err = error_of(as_user("logs").create_log_group, logGroupName="good-name")
+    assert err["Code"] == "AccessDeniedException"
+    err = error_of(as_user("iam").create_user, UserName="bad name!")
+    assert (err["Code"], err["HTTPStatusCode"]) == ("ValidationError", 400)
+    err = error_of(as_user("iam").create_user, UserName="good-name")
+    assert err["Code"] == "AccessDenied"
+
+
 OTHER = "111111111111"
 HELPER = {"python/helper.py": "GREETING = 'from the shared layer'\n"}
 USES_HELPER = {
@@ -156,7 +176,9 @@ APP = {"app.py": "def handler(event, context):\n    return 'ok'\n"}
 def test_code_signing_configurations(client):
     lam = client("lambda")
     created = lam.create_code_signing_config(
-        Description="release builds", AllowedPublishers={"SigningProfileVersionArns": [PROFILE]}
+        Description="release builds",
+        AllowedPublishers={"SigningProfileVersionArns": [PROFILE]},
+        Tags={"team": "platform"},
     )
     assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
     csc = created["CodeSigningConfig"]
@@ -170,6 +192,8 @@ def test_code_signing_configurations(client):
     assert csc["AllowedPublishers"] == {"SigningProfileVersionArns": [PROFILE]}
     assert csc["Description"] == "release builds" and csc["LastModified"]
     assert lam.get_code_signing_config(CodeSigningConfigArn=arn)["CodeSigningConfig"] == csc
+    lam.tag_resource(Resource=arn, Tags={"stage": "prod"})
+    assert lam.list_tags(Resource=arn)["Tags"] == {"team": "platform", "stage": "prod"}
     assert arn in [
         c["CodeSigningConfigArn"] for c in lam.list_code_signing_configs()["CodeSigningConfigs"]
     ]

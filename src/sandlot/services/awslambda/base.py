@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 from sandlot.protocol import ServiceError, constraints
-from sandlot.protocol.models import service_model
 from sandlot.services.awslambda.activation import Activator
 from sandlot.services.awslambda.arns import (
     LATEST,
@@ -44,14 +43,6 @@ DEFAULT_PAGE = 50
 # malformed name ValidationException, not AccessDenied. The decorator keeps them on
 # the operations for callers that skip admission (the unit tests' driver).
 _model_checked = constraints.validated(validation_exception)
-
-
-def check_request(ctx, params: dict[str, Any]) -> None:
-    check_runtime(params.get("Runtime"))
-    shape = service_model("lambda").operation_model(ctx.operation).input_shape
-    found = constraints.violations(shape, params) if shape is not None else []
-    if found:
-        raise validation_exception(constraints.summary(found))
 
 
 def validated(method: Callable) -> Callable:
@@ -117,9 +108,12 @@ class LambdaBase(Provider):
         self.links = CodeLinks(self.records)
         self.activator = Activator(platform.store, self.records)
 
+    constraint_error = staticmethod(validation_exception)
+
     def validate(self, ctx: RequestContext, params: dict) -> None:
-        """Before IAM: the runtime, then the model's constraints (``check_request``)."""
-        check_request(ctx, params)
+        """Before IAM: the runtime, then the model's constraints."""
+        check_runtime(params.get("Runtime"))
+        super().validate(ctx, params)
 
     # -- code downloads -------------------------------------------------------------------
 

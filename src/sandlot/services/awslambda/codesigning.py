@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
 import time
 from typing import Any
@@ -25,15 +24,12 @@ from typing import Any
 from sandlot.protocol import ServiceError
 from sandlot.services.awslambda.arns import function_arn, timestamp
 from sandlot.services.awslambda.base import LambdaBase, page, validated
+from sandlot.services.awslambda.permissions import CSC_ARN
 from sandlot.services.awslambda.schema import CODE_SIGNING_CONFIGS, FUNCTION_CODE_SIGNING
 from sandlot.services.awslambda.validation import check_tags, conflict
 from sandlot.services.provider import RequestContext
 
 log = logging.getLogger(__name__)
-
-_ARN = re.compile(
-    r"arn:aws[a-zA-Z-]*:lambda:([a-z0-9-]+):(\d{12}):code-signing-config:(csc-[a-z0-9]{17})"
-)
 
 
 def csc_arn(region: str, account: str, csc_id: str) -> str:
@@ -186,7 +182,7 @@ class CodeSigningOperations(LambdaBase):
     # -- lookups --------------------------------------------------------------------------
 
     def _csc(self, ctx: RequestContext, arn: str, code: str = "ResourceNotFoundException") -> dict:
-        match = _ARN.fullmatch(arn)
+        match = CSC_ARN.fullmatch(arn)
         row = None
         if match is not None and match.group(1, 2) == (ctx.region, ctx.account_id):
             row = self.store.get(CODE_SIGNING_CONFIGS, ctx.account_id, ctx.region, match.group(3))

@@ -145,6 +145,7 @@ class IamBase(Provider):
     """Entity rows (users, groups, roles) and the clock, shared by the mixins."""
 
     service = "iam"
+    constraint_error = staticmethod(_validation)  # checked before IAM's own authorization
 
     def __init__(self, platform) -> None:
         super().__init__(platform)

@@ -83,6 +83,7 @@ class LogsProvider(
     Provider,
 ):
     service = "logs"
+    constraint_error = staticmethod(invalid_parameter)  # checked before IAM, as AWS does
 
     def __init__(self, platform) -> None:
         super().__init__(platform)
