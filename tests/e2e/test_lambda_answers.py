@@ -7,7 +7,7 @@ import json
 import re
 from unittest.mock import ANY
 
-from tests.e2e.conftest import error_of, make_client
+from tests.e2e.conftest import aws, error_of, make_client
 from tests.e2e.functions import ROLE, create_function, unique, wait_active, zip_of
 from tests.e2e.roles import ensure_role
 
@@ -290,3 +290,22 @@ def test_function_members_as_aws_returns_them(client):
     settled = lam.get_function_configuration(FunctionName=name)
     assert settled["LastUpdateStatus"] == "Successful"
     assert "LastUpdateStatusReason" not in settled and "LastUpdateStatusReasonCode" not in settled
+
+
+def test_aws_cli_layer_permission_and_code_signing(server, client):
+    lam = client("lambda")
+    layer = unique("cli-layer")
+    lam.publish_layer_version(LayerName=layer, Content={"ZipFile": zip_of(HELPER)})
+    added = aws(server.endpoint, "lambda", "add-layer-version-permission", "--layer-name", layer,
+                "--version-number", "1", "--statement-id", "everyone",
+                "--action", "lambda:GetLayerVersion", "--principal", "*")  # fmt: skip
+    assert json.loads(added["Statement"])["Principal"] == "*"
+    policy = aws(server.endpoint, "lambda", "get-layer-version-policy", "--layer-name", layer,
+                 "--version-number", "1")  # fmt: skip
+    assert policy["RevisionId"] == added["RevisionId"]
+    created = aws(server.endpoint, "lambda", "create-code-signing-config", "--allowed-publishers",
+                  f"SigningProfileVersionArns={PROFILE}", "--code-signing-policies",
+                  "UntrustedArtifactOnDeployment=Enforce")["CodeSigningConfig"]  # fmt: skip
+    assert created["CodeSigningPolicies"] == {"UntrustedArtifactOnDeployment": "Enforce"}
+    listed = aws(server.endpoint, "lambda", "list-code-signing-configs")["CodeSigningConfigs"]
+    assert created["CodeSigningConfigArn"] in [c["CodeSigningConfigArn"] for c in listed]
