@@ -74,6 +74,7 @@ def test_cors_origin_only_for_trusted_pages(policy):
         "10.0.2.15:4566",  # an IP literal: no DNS, no rebinding
         "sync-127.0.0.1:4566",  # botocore's host prefix (StartSyncExecution, TestState)
         "sync-states.localhost:4566",
+        "stream-logs.localhost:4566",  # StartLiveTail's host prefix
     ],
 )
 def test_hosts_dev_mode_answers(policy, host):
@@ -90,6 +91,7 @@ def test_hosts_dev_mode_answers(policy, host):
         "localstack.cloud",
         "sync-localhost:4566",  # single label: a search domain could complete it
         "sync-attacker.example",
+        "stream-localhost",
     ],
 )
 def test_hosts_dev_mode_refuses(policy, host):

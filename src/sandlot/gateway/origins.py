@@ -37,7 +37,9 @@ OWN_CORS_SERVICES = frozenset({"s3"})
 _FOREIGN_SITES = frozenset({"cross-site", "same-site"})
 _LOOPBACK_SUFFIXES = (".localhost", ".localhost.localstack.cloud")
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localstack.cloud"})
-_HOST_PREFIX = "sync-"  # the one host prefix botocore's models give a served operation
+# The host prefixes botocore's models give served operations (Step Functions'
+# StartSyncExecution/TestState, CloudWatch Logs' StartLiveTail).
+_HOST_PREFIXES = ("sync-", "stream-")
 # What a trusted page may send and read: every method, the headers the SDKs sign and
 # the response headers they read.
 _ALLOW_METHODS = "GET, HEAD, PUT, POST, DELETE, PATCH"
@@ -169,10 +171,11 @@ class BrowserPolicy:
         elif name.count(":") == 1:
             name = name.rsplit(":", 1)[0]
         name = name.rstrip(".")
-        # botocore puts an operation's host prefix before the endpoint's host (Step
-        # Functions' StartSyncExecution/TestState: "sync-"); the rest is what counts.
-        if name.startswith(_HOST_PREFIX):
-            name = name.removeprefix(_HOST_PREFIX)
+        # botocore puts an operation's host prefix before the endpoint's host; the rest
+        # is what counts.
+        prefix = next((p for p in _HOST_PREFIXES if name.startswith(p)), None)
+        if prefix is not None:
+            name = name.removeprefix(prefix)
             if name == "localhost":  # "sync-localhost" is a DNS name search domains complete
                 return False
         if name in _LOOPBACK_NAMES or name.endswith(_LOOPBACK_SUFFIXES):

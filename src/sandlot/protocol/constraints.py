@@ -29,10 +29,7 @@ def validated(error: Callable[[str], ServiceError]) -> Callable[[Callable], Call
 
     def decorate(method: Callable) -> Callable:
         def check(ctx, params: dict[str, Any]) -> None:
-            shape = _input_shape(ctx.service, ctx.operation)
-            found = violations(shape, params) if shape is not None else []
-            if found:
-                raise error(summary(found))
+            check_input(ctx.service, ctx.operation, params, error)
 
         if inspect.iscoroutinefunction(method):
 
@@ -51,6 +48,16 @@ def validated(error: Callable[[str], ServiceError]) -> Callable[[Callable], Call
         return run
 
     return decorate
+
+
+def check_input(
+    service: str, operation: str, params: dict[str, Any], error: Callable[[str], ServiceError]
+) -> None:
+    """Raise ``error(summary)`` when ``params`` break the operation's input constraints."""
+    shape = _input_shape(service, operation)
+    found = violations(shape, params) if shape is not None else []
+    if found:
+        raise error(summary(found))
 
 
 def summary(errors: list[str]) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from sandlot.iam.principal import Principal
-from sandlot.protocol import HttpRequest
+from sandlot.protocol import HttpRequest, ServiceError, constraints
 
 if TYPE_CHECKING:
     from sandlot.platform import Platform
@@ -48,6 +49,14 @@ class Provider:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
 
+    # The error a broken model constraint (length, range, pattern, enum) answers in this
+    # service (Lambda ValidationException, Logs InvalidParameterException…), as a
+    # staticmethod; the default ``validate`` then checks them before IAM, as AWS does.
+    # None: the parser's checks (required members, types) are all.
+    constraint_error: ClassVar[Callable[[str], ServiceError] | None] = None
+
     def validate(self, ctx: RequestContext, params: dict) -> None:
         """Refuse a malformed request (raise ServiceError) before it is authorized; the
-        default accepts what the model-driven parser accepted."""
+        default checks the model's constraints when the service names their error."""
+        if self.constraint_error is not None:
+            constraints.check_input(ctx.service, ctx.operation, params, self.constraint_error)

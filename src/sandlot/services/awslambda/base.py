@@ -38,7 +38,10 @@ DEFAULT_PAGE = 50
 
 
 # Every Lambda operation checks the model's constraints first (ValidationException),
-# except Runtime, which Lambda checks itself (InvalidParameterValueException).
+# except Runtime, which Lambda checks itself (InvalidParameterValueException). The
+# gateway runs these checks before IAM (``LambdaBase.validate``): AWS answers a
+# malformed name ValidationException, not AccessDenied. The decorator keeps them on
+# the operations for callers that skip admission (the unit tests' driver).
 _model_checked = constraints.validated(validation_exception)
 
 
@@ -104,6 +107,13 @@ class LambdaBase(Provider):
         self.packages = Packages(self.records, platform.blobs)
         self.links = CodeLinks(self.records)
         self.activator = Activator(platform.store, self.records)
+
+    constraint_error = staticmethod(validation_exception)
+
+    def validate(self, ctx: RequestContext, params: dict) -> None:
+        """Before IAM: the runtime, then the model's constraints."""
+        check_runtime(params.get("Runtime"))
+        super().validate(ctx, params)
 
     # -- code downloads -------------------------------------------------------------------
 

@@ -119,16 +119,17 @@ def logging_config(current: dict[str, Any], given: dict[str, Any]) -> dict[str, 
 def resolve_layers(
     records: Records, account: str, region: str, arns: list[str]
 ) -> list[dict[str, Any]]:
-    """The Layers parameter as stored: each version must exist in this account and region,
-    at most five, and at most one version of each layer."""
+    """The Layers parameter as stored: each version must exist in this region (another
+    account's only gets here when its policy let IAM allow lambda:GetLayerVersion), at
+    most five, and at most one version of each layer."""
     check_layer_count(arns)
     layers: list[dict[str, Any]] = []
     seen: dict[str, str] = {}
     for arn in arns:
         ref = parse_layer_version_arn(arn)
         row = None
-        if ref and ref.account == account and ref.region == region:
-            row = records.layer(account, region, ref.name, ref.version)
+        if ref and ref.region == region:
+            row = records.layer(ref.account, region, ref.name, ref.version)
         if row is None:
             raise invalid(f"Layer version {arn} does not exist.")
         if ref.name in seen:

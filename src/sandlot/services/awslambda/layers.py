@@ -2,6 +2,12 @@
 
 Version numbers of a layer are never reused, even after deletions. Deleting a layer
 version leaves functions using it working: their versions keep the package referenced.
+
+A layer version's policy (Add/RemoveLayerVersionPermission, GetLayerVersionPolicy)
+grants ``lambda:GetLayerVersion`` to other accounts: it is the layer version's resource
+policy for IAM (``PermissionOperations.resource_policy``), so another account may get
+the version and use it in its functions only when the policy allows it; reads of
+another account's layer get this far only once IAM allowed them.
 """
 
 from __future__ import annotations
@@ -18,7 +24,15 @@ from sandlot.services.awslambda.arns import (
     timestamp,
 )
 from sandlot.services.awslambda.base import LambdaBase, page, validated
-from sandlot.services.awslambda.validation import NO_SUCH_RESOURCE, invalid, not_found
+from sandlot.services.awslambda.configuration import new_revision
+from sandlot.services.awslambda.policy import compact, document, principal_element
+from sandlot.services.awslambda.validation import (
+    NO_SUCH_RESOURCE,
+    conflict,
+    invalid,
+    not_found,
+    precondition_failed,
+)
 from sandlot.services.provider import RequestContext
 
 
@@ -52,15 +66,93 @@ class LayerOperations(LambdaBase):
 
     @validated
     def get_layer_version(self, ctx: RequestContext, params: dict) -> dict:
-        name = self._layer_name(ctx, params["LayerName"])
-        return self._layer_output(self._layer(ctx, name, params["VersionNumber"]))
+        # Another account's layer: IAM let the caller in (the version's policy allows it).
+        account, name = self._layer_owner_and_name(ctx, params["LayerName"])
+        row = self.records.layer(account, ctx.region, name, params["VersionNumber"])
+        if row is None:
+            raise not_found(NO_SUCH_RESOURCE)
+        return self._layer_output(row)
 
     @validated
     def get_layer_version_by_arn(self, ctx: RequestContext, params: dict) -> dict:
         ref = parse_layer_version_arn(params["Arn"])
-        if ref is None or ref.account != ctx.account_id or ref.region != ctx.region:
+        row = None
+        if ref is not None and ref.region == ctx.region:
+            row = self.records.layer(ref.account, ref.region, ref.name, ref.version)
+        if row is None:
             raise not_found(NO_SUCH_RESOURCE)
-        return self._layer_output(self._layer(ctx, ref.name, ref.version))
+        return self._layer_output(row)
+
+    # -- layer version permissions ------------------------------------------------------
+
+    @validated
+    def add_layer_version_permission(self, ctx: RequestContext, params: dict) -> dict:
+        name = self._layer_name(ctx, params["LayerName"])
+        version = params["VersionNumber"]
+        layer = self._layer(ctx, name, version)
+        statements, revision = self._layer_statements(layer, params.get("RevisionId"))
+        if any(s["Sid"] == params["StatementId"] for s in statements):
+            raise conflict(
+                f"The statement id ({params['StatementId']}) provided already exists. Please "
+                "provide a new statement id, or remove the existing statement."
+            )
+        added = {
+            "Sid": params["StatementId"],
+            "Effect": "Allow",
+            "Principal": principal_element(params["Principal"]),
+            "Action": params["Action"],
+            "Resource": layer_arn(ctx.region, ctx.account_id, name, version),
+        }
+        if params.get("OrganizationId"):
+            added["Condition"] = {"StringEquals": {"aws:PrincipalOrgID": params["OrganizationId"]}}
+        revision = self._put_layer_statements(layer, [*statements, added])
+        return {"Statement": compact(added), "RevisionId": revision}
+
+    @validated
+    def get_layer_version_policy(self, ctx: RequestContext, params: dict) -> dict:
+        name = self._layer_name(ctx, params["LayerName"])
+        layer = self._layer(ctx, name, params["VersionNumber"])
+        statements, revision = self._layer_statements(layer, None)
+        if not statements:
+            raise not_found("No policy is associated with the given resource.")
+        return {"Policy": document(statements), "RevisionId": revision}
+
+    @validated
+    def remove_layer_version_permission(self, ctx: RequestContext, params: dict) -> dict:
+        name = self._layer_name(ctx, params["LayerName"])
+        layer = self._layer(ctx, name, params["VersionNumber"])
+        statements, _ = self._layer_statements(layer, params.get("RevisionId"))
+        kept = [s for s in statements if s["Sid"] != params["StatementId"]]
+        if len(kept) == len(statements):
+            raise not_found(f"Statement {params['StatementId']} is not found in resource policy.")
+        self._put_layer_statements(layer, kept)
+        return {}
+
+    def _layer_statements(self, layer: dict, revision: str | None) -> tuple[list[dict], str]:
+        """The version's statements and policy revision; PreconditionFailed when
+        ``revision`` is given and is not the current one."""
+        row = self.records.layer_policy(
+            layer["account"], layer["region"], layer["name"], layer["version"]
+        )
+        statements = json.loads(row["statements"]) if row else []
+        current = row["revision_id"] if row else ""
+        if revision and revision != current:
+            raise precondition_failed()
+        return statements, current
+
+    def _put_layer_statements(self, layer: dict, statements: list[dict]) -> str:
+        revision = new_revision()
+        self.records.put_layer_policy(
+            {
+                "account": layer["account"],
+                "region": layer["region"],
+                "name": layer["name"],
+                "version": layer["version"],
+                "statements": json.dumps(statements),
+                "revision_id": revision,
+            }
+        )
+        return revision
 
     @validated
     def delete_layer_version(self, ctx: RequestContext, params: dict) -> dict:
@@ -113,6 +205,15 @@ class LayerOperations(LambdaBase):
         out = outputs.layer_version(row)
         out["Content"]["Location"] = self.code_location(row["code_sha"])
         return out
+
+    def _layer_owner_and_name(self, ctx: RequestContext, value: str) -> tuple[str, str]:
+        """A LayerName of any account (this region): its account and name."""
+        ref = parse_layer_name(value)
+        if ref is None:
+            raise invalid(f"Invalid layer name: {value}")
+        if ref.region and ref.region != ctx.region:
+            raise not_found(NO_SUCH_RESOURCE)
+        return ref.account or ctx.account_id, ref.name
 
     def _layer_name(self, ctx: RequestContext, value: str) -> str:
         """A LayerName parameter (name or layer ARN) of the caller's account and region."""

@@ -1,5 +1,5 @@
 """Resource-based policies (AddPermission, RemovePermission, GetPolicy) and tags (of
-functions and of event source mappings).
+functions, event source mappings and code signing configurations).
 
 A function has one policy for itself (unqualified, also what $LATEST uses) and one per
 published version and per alias. Changing a policy is a change of its version or
@@ -19,11 +19,12 @@ from sandlot.services.awslambda.arns import (
     VERSION_NUMBER,
     function_arn,
     parse_function_name,
+    parse_layer_version_arn,
 )
 from sandlot.services.awslambda.base import LambdaBase, validated
 from sandlot.services.awslambda.configuration import new_revision
 from sandlot.services.awslambda.policy import POLICY_MAX_BYTES, compact, document, statement
-from sandlot.services.awslambda.schema import MAPPINGS
+from sandlot.services.awslambda.schema import CODE_SIGNING_CONFIGS, MAPPINGS
 from sandlot.services.awslambda.validation import (
     NO_SUCH_RESOURCE,
     check_tags,
@@ -35,6 +36,9 @@ from sandlot.services.awslambda.validation import (
 from sandlot.services.provider import RequestContext
 
 _RESOURCE_POLICIES_MAX = 4096
+CSC_ARN = re.compile(
+    r"arn:aws[a-zA-Z-]*:lambda:([a-z0-9-]+):(\d{12}):code-signing-config:(csc-[a-z0-9]{17})"
+)
 MAPPING_ARN = re.compile(
     r"^arn:aws[a-zA-Z-]*:lambda:([a-z0-9-]+):(\d{12}):event-source-mapping:(.+)$"
 )
@@ -113,6 +117,13 @@ class PermissionOperations(LambdaBase):
         return policy
 
     def _load_resource_policy(self, arn: str) -> ResourcePolicy | None:
+        layer = parse_layer_version_arn(arn)
+        if layer is not None:  # a layer version: its AddLayerVersionPermission policy
+            if self.records.layer(layer.account, layer.region, layer.name, layer.version) is None:
+                return None
+            row = self.records.layer_policy(layer.account, layer.region, layer.name, layer.version)
+            statements = json.loads(row["statements"]) if row else []
+            return ResourcePolicy(document(statements) if statements else None, layer.account)
         ref = parse_function_name(arn)
         if ref is None or ref.account is None or ref.region is None:
             return None
@@ -199,6 +210,15 @@ class PermissionOperations(LambdaBase):
                 raise not_found(NO_SUCH_RESOURCE)
             return json.loads(row["tags"]), lambda tags: self.store.put(
                 MAPPINGS, {**row, "tags": json.dumps(tags)}
+            )
+        signing = CSC_ARN.fullmatch(resource)
+        if signing is not None:
+            region, account, csc_id = signing.groups()
+            row = self.store.get(CODE_SIGNING_CONFIGS, account, region, csc_id)
+            if row is None or (account, region) != (ctx.account_id, ctx.region):
+                raise not_found(NO_SUCH_RESOURCE)
+            return json.loads(row["tags"]), lambda tags: self.store.put(
+                CODE_SIGNING_CONFIGS, {**row, "tags": json.dumps(tags)}
             )
         function = self._tagged(ctx, resource)
         return json.loads(function["tags"] or "{}"), lambda tags: self.records.put_function(

@@ -37,6 +37,7 @@ from sandlot.services.awslambda.base import (
     encode_marker,
     validated,
 )
+from sandlot.services.awslambda.codesigning import CodeSigningOperations
 from sandlot.services.awslambda.configuration import (
     attach_package,
     configure,
@@ -77,6 +78,7 @@ class LambdaProvider(
     FunctionUrlOperations,
     RecursionOperations,
     RuntimeManagementOperations,
+    CodeSigningOperations,
 ):
     service = "lambda"
 
@@ -99,16 +101,23 @@ class LambdaProvider(
         config = self._configure(ctx, params, defaults(name), name)
         if self.records.function(ctx.account_id, ctx.region, name) is not None:
             raise conflict(f"Function already exist: {name}")  # before receiving the code
+        signing = self.code_signing_for_create(ctx, {**params, "FunctionName": name})
         package = await self.receive(ctx, params["Code"])
         try:
-            row = self._commit_create(ctx, name, params, config, package)
+            row = self._commit_create(ctx, name, params, config, package, signing)
         finally:
             self.packages.discard(package)
         self.activator.kick(ctx.account_id, ctx.region, name)
         return _configuration(row)
 
     def _commit_create(
-        self, ctx: RequestContext, name: str, params: dict, config: dict, package: Package
+        self,
+        ctx: RequestContext,
+        name: str,
+        params: dict,
+        config: dict,
+        package: Package,
+        signing: str | None,
     ) -> dict:
         account, region = ctx.account_id, ctx.region
         attach_package(config, package)
@@ -128,6 +137,8 @@ class LambdaProvider(
             self.packages.record(package)
             if not self.records.put_function(function, replace=False):
                 raise conflict(f"Function already exist: {name}")
+            if signing is not None:
+                self.link_code_signing(account, region, name, signing)
             row = new_version_row(account, region, name, 0, config, now, active=False)
             self.records.put_version(row)
             if publish:
@@ -191,6 +202,7 @@ class LambdaProvider(
     async def update_function_code(self, ctx: RequestContext, params: dict) -> dict:
         name, _ = self.locate(ctx, params["FunctionName"], allow_qualifier=False)
         self.latest_for_update(ctx, name, params.get("RevisionId"))
+        self.check_code_signing(ctx.account_id, ctx.region, name)
         dry_run = bool(params.get("DryRun"))
         package = await self.receive(ctx, params, dry_run=dry_run)
         try:
@@ -214,6 +226,8 @@ class LambdaProvider(
     def update_function_configuration(self, ctx: RequestContext, params: dict) -> dict:
         name, _ = self.locate(ctx, params["FunctionName"], allow_qualifier=False)
         latest = self.latest_for_update(ctx, name, params.get("RevisionId"))
+        if params.get("Layers"):  # layers are code: they must be signed too
+            self.check_code_signing(ctx.account_id, ctx.region, name)
         config = self._configure(ctx, params, json.loads(latest["config"]), name)
         row = self._commit_update(ctx, latest, config, publish=False)
         self.activator.kick(ctx.account_id, ctx.region, name)
@@ -235,9 +249,10 @@ class LambdaProvider(
             "config": json.dumps(config),
             "code_sha": config["CodeSha"],
             "code_size": config["CodeSize"],
+            # What AWS answers for an update in progress (word for word).
             "update_status": "InProgress",
-            "update_reason": None,
-            "update_reason_code": None,
+            "update_reason": "The function is being created.",
+            "update_reason_code": "Creating",
             "revision_id": new_revision(),
             "last_modified": timestamp(now),
         }
@@ -260,6 +275,7 @@ class LambdaProvider(
             if qualifier is None:
                 released = self.records.delete_function(account, region, name)
                 self.delete_function_urls(account, region, name)
+                self.forget_code_signing(account, region, name)
             else:
                 released = self._delete_version(account, region, name, qualifier)
             self.forget_event_invoke_configs(account, region, name, qualifier)

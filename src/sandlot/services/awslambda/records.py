@@ -27,6 +27,7 @@ from sandlot.services.awslambda.schema import (
     CODE_REFS,
     FUNCTIONS,
     LAYER_NAMES,
+    LAYER_POLICIES,
     LAYERS,
     POLICIES,
     PROVISIONED,
@@ -260,8 +261,18 @@ class Records:
         self.set_refs(owner, {row["code_sha"]})
 
     def delete_layer(self, account: str, region: str, name: str, version: int) -> set[str]:
+        self.generation += 1  # its policy goes with it
         self.store.delete(LAYERS, account, region, name, version)
+        self.store.delete(LAYER_POLICIES, account, region, name, version)
         return self.set_refs(layer_owner(account, region, name, version), set())
+
+    def layer_policy(self, account: str, region: str, name: str, version: int) -> dict | None:
+        """The layer version's policy row (``statements`` JSON, ``revision_id``), if any."""
+        return self.store.get(LAYER_POLICIES, account, region, name, version)
+
+    def put_layer_policy(self, row: dict[str, Any]) -> None:
+        self.generation += 1  # resource policies derived from it are recomputed
+        self.store.put(LAYER_POLICIES, row)
 
     # -- code packages --------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """CloudFormation resource types of Lambda: ``AWS::Lambda::Function`` (Code.ZipFile
 inline source or an S3 object; Ref: the name; GetAtt Arn) and
 ``AWS::Lambda::EventSourceMapping`` (Ref: the mapping's UUID), permissions, versions,
-aliases and ``AWS::Lambda::EventInvokeConfig``."""
+aliases, ``AWS::Lambda::EventInvokeConfig``, layer versions and their permissions, and
+code signing configurations."""
 
 from __future__ import annotations
 
@@ -101,12 +102,24 @@ class Function(ResourceType):
             if key in properties:
                 params[key] = properties[key]
         params["Tags"] = {t["Key"]: t["Value"] for t in ctx.tags(properties)}
+        if properties.get("CodeSigningConfigArn"):
+            params["CodeSigningConfigArn"] = properties["CodeSigningConfigArn"]
         await ctx.call("lambda", "CreateFunction", params)
         config = await self._settled(ctx, name)
         return Outcome(name, name, {"Arn": config["FunctionArn"]})
 
     async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
         name = current.physical_id
+        signing = properties.get("CodeSigningConfigArn")
+        if signing != previous.get("CodeSigningConfigArn"):
+            if signing:
+                await ctx.call(
+                    "lambda",
+                    "PutFunctionCodeSigningConfig",
+                    {"FunctionName": name, "CodeSigningConfigArn": signing},
+                )
+            else:
+                await ctx.call("lambda", "DeleteFunctionCodeSigningConfig", {"FunctionName": name})
         if _configuration(properties) != _configuration(previous):
             await ctx.call(
                 "lambda",
@@ -291,3 +304,95 @@ class EventInvokeConfig(ResourceType):
             "DeleteFunctionEventInvokeConfig",
             {"FunctionName": function, "Qualifier": qualifier},
         )
+
+
+class LayerVersion(ResourceType):
+    """``AWS::Lambda::LayerVersion`` (Ref and GetAtt LayerVersionArn): every property
+    makes a new version (create-only); deleting the resource deletes that version."""
+
+    type_name = "AWS::Lambda::LayerVersion"
+    name_property = "LayerName"
+    name_length = 140
+    extra_attributes = frozenset({"LayerVersionArn"})
+    _COPIED = ("Description", "CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo")
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        content = {k: v for k, v in (properties.get("Content") or {}).items()
+                   if k in ("S3Bucket", "S3Key", "S3ObjectVersion")}  # fmt: skip
+        params = {"LayerName": name, "Content": content,
+                  **{k: properties[k] for k in self._COPIED if k in properties}}  # fmt: skip
+        published = await ctx.call("lambda", "PublishLayerVersion", params)
+        arn = published["LayerVersionArn"]
+        return Outcome(arn, arn, {"LayerVersionArn": arn})
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        return current  # every property is create-only; only a no-op reaches here
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        layer, _, version = physical_id.rpartition(":")
+        await ctx.call(
+            "lambda", "DeleteLayerVersion", {"LayerName": layer, "VersionNumber": int(version)}
+        )
+
+
+class LayerVersionPermission(ResourceType):
+    """``AWS::Lambda::LayerVersionPermission`` (physical id and Ref
+    ``<layer version ARN>#<statement id>``): one statement of the version's policy."""
+
+    type_name = "AWS::Lambda::LayerVersionPermission"
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        layer, _, version = properties["LayerVersionArn"].rpartition(":")
+        statement = ctx.generated_name(100)
+        params = {"LayerName": layer, "VersionNumber": int(version), "StatementId": statement,
+                  "Action": properties["Action"], "Principal": properties["Principal"]}  # fmt: skip
+        if properties.get("OrganizationId"):
+            params["OrganizationId"] = properties["OrganizationId"]
+        await ctx.call("lambda", "AddLayerVersionPermission", params)
+        physical = f"{properties['LayerVersionArn']}#{statement}"
+        return Outcome(physical, physical, {"Id": physical})
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        return current  # every property is create-only; only a no-op reaches here
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        arn, _, statement = physical_id.rpartition("#")
+        layer, _, version = arn.rpartition(":")
+        await ctx.call(
+            "lambda",
+            "RemoveLayerVersionPermission",
+            {"LayerName": layer, "VersionNumber": int(version), "StatementId": statement},
+        )
+
+
+class CodeSigningConfig(ResourceType):
+    """``AWS::Lambda::CodeSigningConfig`` (Ref: its ARN; GetAtt CodeSigningConfigArn,
+    CodeSigningConfigId)."""
+
+    type_name = "AWS::Lambda::CodeSigningConfig"
+    extra_attributes = frozenset({"CodeSigningConfigArn", "CodeSigningConfigId"})
+    _COPIED = ("Description", "AllowedPublishers", "CodeSigningPolicies")
+
+    def _outcome(self, config: dict) -> Outcome:
+        arn = config["CodeSigningConfigArn"]
+        return Outcome(
+            arn,
+            arn,
+            {"CodeSigningConfigArn": arn, "CodeSigningConfigId": config["CodeSigningConfigId"]},
+        )
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        params = {k: properties[k] for k in self._COPIED if k in properties}
+        if tags := ctx.tags(properties):
+            params["Tags"] = {t["Key"]: t["Value"] for t in tags}
+        created = await ctx.call("lambda", "CreateCodeSigningConfig", params)
+        return self._outcome(created["CodeSigningConfig"])
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        params = {k: properties[k] for k in self._COPIED if k in properties}
+        params["CodeSigningConfigArn"] = current.physical_id
+        updated = await ctx.call("lambda", "UpdateCodeSigningConfig", params)
+        return self._outcome(updated["CodeSigningConfig"])
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        await ctx.call("lambda", "DeleteCodeSigningConfig", {"CodeSigningConfigArn": physical_id})

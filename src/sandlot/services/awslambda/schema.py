@@ -195,3 +195,45 @@ MIGRATIONS = [
     Migration(11, create=FUNCTION_URLS),
     Migration(12, add_column=(FUNCTIONS, "recursive_loop")),
 ]
+
+# A layer version's resource policy (AddLayerVersionPermission): who may use it.
+LAYER_POLICIES = Table(
+    "lambda_layer_policies",
+    {
+        "account": "TEXT",
+        "region": "TEXT",
+        "name": "TEXT",
+        "version": "INTEGER",
+        "statements": "TEXT",  # JSON list, in the order they were added
+        "revision_id": "TEXT",
+    },
+    ("account", "region", "name", "version"),
+)
+
+MIGRATIONS.append(Migration(13, create=LAYER_POLICIES))
+
+# Code signing configurations (codesigning.py), and which one each function uses.
+CODE_SIGNING_CONFIGS = Table(
+    "lambda_code_signing_configs",
+    {
+        "account": "TEXT",
+        "region": "TEXT",
+        "csc_id": "TEXT",  # csc-<17 characters>
+        "description": "TEXT",
+        "publishers": "TEXT",  # JSON list of signing profile version ARNs
+        "untrusted": "TEXT",  # UntrustedArtifactOnDeployment: Warn | Enforce
+        "last_modified": "TEXT",
+        "tags": "TEXT",  # JSON object
+    },
+    ("account", "region", "csc_id"),
+)
+
+FUNCTION_CODE_SIGNING = Table(
+    "lambda_function_code_signing",
+    {"account": "TEXT", "region": "TEXT", "name": "TEXT", "csc_id": "TEXT"},
+    ("account", "region", "name"),
+    indexes=(("account", "region", "csc_id"),),
+)
+
+MIGRATIONS.append(Migration(14, create=CODE_SIGNING_CONFIGS))
+MIGRATIONS.append(Migration(15, create=FUNCTION_CODE_SIGNING))

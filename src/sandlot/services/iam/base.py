@@ -69,6 +69,19 @@ def invalid_input(message: str) -> ServiceError:
     return ServiceError("InvalidInput", message)
 
 
+SERVICE_ROLE_PATH = "/aws-service-role/"
+
+
+def check_modifiable(row: dict) -> None:
+    """A service-linked role changes only through its service (its description aside)."""
+    if row["kind"] == "role" and row["path"].startswith(SERVICE_ROLE_PATH):
+        raise ServiceError(
+            "UnmodifiableEntity",
+            f"Cannot perform the operation on the protected role '{row['name']}' - "
+            "this role is only modifiable by AWS",
+        )
+
+
 def check_document(document: str, kind: str = "identity") -> None:
     """Refuse what IAM refuses with MalformedPolicyDocument (compiling also warms the cache)."""
     try:
@@ -132,6 +145,7 @@ class IamBase(Provider):
     """Entity rows (users, groups, roles) and the clock, shared by the mixins."""
 
     service = "iam"
+    constraint_error = staticmethod(_validation)  # checked before IAM's own authorization
 
     def __init__(self, platform) -> None:
         super().__init__(platform)

@@ -9,6 +9,7 @@ from sandlot.services.iam.base import (
     IamBase,
     already_exists,
     check_document,
+    check_modifiable,
     check_size,
     check_tags,
     checked,
@@ -271,6 +272,7 @@ class Identities(IamBase):
     @checked
     def update_assume_role_policy(self, ctx: RequestContext, params: dict) -> dict:
         row = self.entity(ctx.account_id, "role", params["RoleName"])
+        check_modifiable(row)
         check_document(params["PolicyDocument"], "trust")
         row["trust_policy"] = params["PolicyDocument"]
         self.store.put(ENTITIES, row)
@@ -279,6 +281,7 @@ class Identities(IamBase):
     @checked
     def delete_role(self, ctx: RequestContext, params: dict) -> dict:
         row = self.entity(ctx.account_id, "role", params["RoleName"])
+        check_modifiable(row)  # DeleteServiceLinkedRole deletes those
         self._check_no_policies(ctx.account_id, "role", row["name_key"])
         self.store.delete(ENTITIES, ctx.account_id, "role", row["name_key"])
         return {}
@@ -348,6 +351,7 @@ class Identities(IamBase):
     def _set_boundary(self, ctx: RequestContext, kind: str, name: str, params: dict) -> dict:
         with self.store.transaction():
             row = self.entity(ctx.account_id, kind, name)
+            check_modifiable(row)
             row["permissions_boundary"] = self.boundary_arn(ctx.account_id, params)
             self.store.put(ENTITIES, row)
         return {}

@@ -12,6 +12,7 @@ from sandlot.services.iam.base import (
     IamBase,
     already_exists,
     check_document,
+    check_modifiable,
     check_size,
     check_tags,
     checked,
@@ -37,6 +38,9 @@ ATTACHED_PER_ENTITY = 10
 INLINE_SIZE = {"user": 2048, "group": 5120, "role": 10240}
 _NAME_PARAM = {"user": "UserName", "group": "GroupName", "role": "RoleName"}
 _QUOTA = {"user": "PoliciesPerUser", "group": "PoliciesPerGroup", "role": "PoliciesPerRole"}
+
+
+_SERVICE_ROLE_POLICIES = "arn:aws:iam::aws:policy/aws-service-role/"
 
 
 def _not_attachable(arn: str) -> ServiceError:
@@ -332,6 +336,7 @@ class Policies(IamBase):
 
     def _put_inline(self, ctx: RequestContext, kind: str, params: dict) -> dict:
         entity = self.entity(ctx.account_id, kind, params[_NAME_PARAM[kind]])
+        check_modifiable(entity)
         document = params["PolicyDocument"]
         check_document(document)
         limit = INLINE_SIZE[kind]
@@ -363,6 +368,7 @@ class Policies(IamBase):
 
     def _delete_inline(self, ctx: RequestContext, kind: str, params: dict) -> dict:
         entity = self.entity(ctx.account_id, kind, params[_NAME_PARAM[kind]])
+        check_modifiable(entity)
         name = params["PolicyName"]
         if not self.store.delete(INLINE, ctx.account_id, kind, entity["name_key"], name):
             raise no_such_entity(f"The {kind} policy with name {name} cannot be found.")
@@ -432,7 +438,12 @@ class Policies(IamBase):
         account, arn = ctx.account_id, params["PolicyArn"]
         with self.store.transaction():
             entity = self.entity(account, kind, params[_NAME_PARAM[kind]])
+            check_modifiable(entity)
             self.policy_row(account, arn)
+            if arn.startswith(_SERVICE_ROLE_POLICIES):  # its service attaches it
+                raise ServiceError(
+                    "PolicyNotAttachable", "Cannot attach a Service Role Policy to a Customer Role."
+                )
             key = entity["name_key"]
             where = {"account_id": account, "kind": kind, "name_key": key}
             attached = {a["policy_arn"] for a in self.store.select(ATTACHMENTS, where)}
@@ -447,6 +458,7 @@ class Policies(IamBase):
     def _detach(self, ctx: RequestContext, kind: str, params: dict) -> dict:
         account, arn = ctx.account_id, params["PolicyArn"]
         entity = self.entity(account, kind, params[_NAME_PARAM[kind]])
+        check_modifiable(entity)
         if POLICY_ARN.match(arn) is None:
             raise invalid_input(f"ARN {arn} is not valid.")
         if not self.store.delete(ATTACHMENTS, account, kind, entity["name_key"], arn):

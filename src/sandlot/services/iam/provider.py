@@ -4,7 +4,8 @@ policy simulation. IAM is global: every entity belongs to an account, never a re
 One mixin per area over ``IamBase`` (entity rows, paging, errors):
 ``identities`` (users, groups, roles, tags), ``policies`` (managed policies and
 versions, inline policies, attachments), ``access_keys``, ``oidc`` and ``saml``
-(identity providers for STS federation) and ``simulate``. AWS managed policies are data (``managed_policies``),
+(identity providers for STS federation), ``service_linked`` (service-linked roles)
+and ``simulate``. AWS managed policies are data (``managed_policies``),
 present in every account.
 """
 
@@ -15,8 +16,17 @@ from sandlot.services.iam.identities import Identities
 from sandlot.services.iam.oidc import OidcProviders
 from sandlot.services.iam.policies import Policies
 from sandlot.services.iam.saml import SamlProviders
+from sandlot.services.iam.service_linked import ServiceLinkedRoles
 from sandlot.services.iam.simulate import Simulation
 
 
-class IamProvider(Identities, Policies, AccessKeys, OidcProviders, SamlProviders, Simulation):
+class IamProvider(
+    Identities,
+    Policies,
+    AccessKeys,
+    OidcProviders,
+    SamlProviders,
+    ServiceLinkedRoles,
+    Simulation,
+):
     service = "iam"

@@ -137,3 +137,16 @@ SAML_PROVIDERS = Table(
 )
 
 MIGRATIONS.append(Migration(8, create=SAML_PROVIDERS))
+
+SLR_DELETIONS = Table(
+    "iam_slr_deletions",
+    columns={
+        "account_id": "TEXT",
+        "task_id": "TEXT",  # task/aws-service-role/<service>/<role>/<uuid>
+        "status": "TEXT",  # SUCCEEDED | IN_PROGRESS | FAILED | NOT_STARTED
+        "created_at": "REAL",
+    },
+    key=("account_id", "task_id"),
+)
+
+MIGRATIONS.append(Migration(9, create=SLR_DELETIONS))

@@ -19,6 +19,7 @@ from sandlot.protocol import ServiceError
 from sandlot.services.logs.exports import ExportOperations
 from sandlot.services.logs.filter_pattern import FilterPatternError, Pattern, compile_pattern
 from sandlot.services.logs.filters import FilterOperations
+from sandlot.services.logs.livetail import LiveTailOperations
 from sandlot.services.logs.policies import ResourcePolicyOperations
 from sandlot.services.logs.queries import QueryOperations
 from sandlot.services.logs.storage import LogStorage, Row, message_bytes, position
@@ -74,9 +75,15 @@ def _group_arn(ctx: RequestContext, name: str) -> str:
 
 
 class LogsProvider(
-    FilterOperations, QueryOperations, ExportOperations, ResourcePolicyOperations, Provider
+    FilterOperations,
+    QueryOperations,
+    ExportOperations,
+    ResourcePolicyOperations,
+    LiveTailOperations,
+    Provider,
 ):
     service = "logs"
+    constraint_error = staticmethod(invalid_parameter)  # checked before IAM, as AWS does
 
     def __init__(self, platform) -> None:
         super().__init__(platform)
@@ -291,6 +298,7 @@ class LogsProvider(
                 group, stream, ((e["timestamp"], e["message"]) for e in accepted), now
             )
             self.stage_subscriptions(group, stream, stored)
+        self.publish_live(group, stream, stored)  # committed: Live Tail sessions see them
         result: dict[str, Any] = {"nextSequenceToken": _sequence_token(stream["upload_seq"])}
         if rejected:
             result["rejectedLogEventsInfo"] = rejected
