@@ -1,0 +1,320 @@
+"""A running pipe: the pollers' engine (``events/pollers.py``) with a pipe as the consumer.
+
+Each batch the source adapter fetched (and the pipe's ``FilterCriteria`` let through)
+goes, as AWS's Pipes events (SQS and DynamoDB records as Lambda gets them; Kinesis
+records flattened: ``data``, ``partitionKey``… at the top level):
+
+    enrichment (optional; synchronous: Lambda RequestResponse, Step Functions Express
+    StartSyncExecution) with the batch as a JSON array, each event through the
+    enrichment's InputTemplate → its answer is the batch the target gets (an array: the
+    events; an object: one event; "", {}, [] or null: nothing to send, done)
+    → target, each event through the target's InputTemplate: Lambda and Step Functions
+    get the batch as one JSON array; the other targets (SQS, SNS, an EventBridge bus,
+    Kinesis, Firehose, CloudWatch Logs) one call per event through the delivery
+    adapters (``events/delivery.py``).
+
+Every call (source reads included) is made as the pipe's role (``RoleArn``), so IAM
+decides as in AWS. An enrichment or target that fails (a function error, a failed
+execution, an error answer) fails the batch: an SQS source's messages return after the
+visibility timeout (the queue's redrive policy moves them to its dead-letter queue), a
+stream source retries per ``MaximumRetryAttempts`` / ``MaximumRecordAgeInSeconds`` and
+sends what it gives up on to ``DeadLetterConfig`` with AWS's record
+(``context.partnerResourceArn``). A Lambda or Step Functions target answering
+``batchItemFailures`` fails only the items it names. Throttles back the poller off.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from sandlot.events import templates
+from sandlot.events.delivery import ADAPTERS, Delivery, Failed, RetryPolicy, arn_service
+from sandlot.events.pollers import Poller, Problem, _Function, _Throttled, reported_failures
+from sandlot.protocol import ServiceError
+
+log = logging.getLogger("sandlot.pipes")
+
+# Pipes' placeholders: a JSON path into the event, or a reserved variable.
+PLACEHOLDER = re.compile(r"<(\$[A-Za-z0-9_.\-/\[\]']*|aws\.pipes\.[a-z.\-]+)>")
+_THROTTLES = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling"})
+
+
+def source_kind(arn: str) -> str:
+    """``sqs``, ``kinesis`` or ``dynamodb`` (a stream), from the source ARN."""
+    return arn.split(":")[2] if arn.count(":") >= 5 else ""
+
+
+def pipe_event(kind: str, record: dict) -> dict:
+    """A source record as Pipes passes it on (the pollers hold Lambda's shape)."""
+    if kind == "kinesis":
+        inner = record["kinesis"]
+        return {**inner, **{k: v for k, v in record.items() if k != "kinesis"}}
+    return record
+
+
+def parsed_view(event: Any) -> Any:
+    """The event as templates and ``aws.pipes.event.json`` see it: an SQS ``body`` or a
+    Kinesis ``data`` that is JSON is parsed in place (AWS's implicit body parsing)."""
+    if not isinstance(event, dict):
+        return event
+    view = dict(event)
+    if isinstance(view.get("body"), str):
+        view["body"] = _json_or(view["body"])
+    if view.get("eventSource") == "aws:kinesis" and isinstance(view.get("data"), str):
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
+            view["data"] = _json_or(base64.b64decode(view["data"]).decode())
+    return view
+
+
+def _json_or(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def check_template(template: str) -> None:
+    """Refuse an InputTemplate whose paths sandlot cannot read (TransformError)."""
+    for found in PLACEHOLDER.finditer(template):
+        if found[1].startswith("$"):
+            templates.compile_path(found[1])
+
+
+def render(template: str, event: Any, reserved: dict[str, Any]) -> str:
+    """``template`` filled for one event."""
+    view = parsed_view(event)
+    values: dict[str, Any] = {}
+    for found in PLACEHOLDER.finditer(template):
+        name = found[1]
+        if name.startswith("$"):
+            values[name] = templates.resolve(view, templates.compile_path(name))
+        elif name == "aws.pipes.event":
+            values[name] = json.dumps(event)
+        elif name == "aws.pipes.event.json":
+            values[name] = view
+        elif name == "aws.pipes.event.ingestion-time":
+            values[name] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        elif name in reserved:
+            values[name] = reserved[name]
+    return templates.render(template, values, PLACEHOLDER)
+
+
+def _text(value: Any) -> str:
+    """What a target gets for an event: a string as it is (a template's output), anything
+    else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+class _PipeFailed(Exception):
+    """The enrichment or the target failed the batch (a customer error)."""
+
+
+class PipePoller(Poller):
+    """A ``Poller`` whose consumer is the pipe (``mapping.settings["Pipe"]``: the pipe's
+    ARN, name, role and definition)."""
+
+    _problem: str | None = None  # why the last batch failed (StateReason); None: it did not
+    _result: str | None = None
+
+    @property
+    def pipe(self) -> dict:
+        return self.settings["Pipe"]
+
+    @property
+    def last_result(self) -> str | None:  # type: ignore[override]
+        """The engine records "OK" after every settled batch; a pipe's failed batch is
+        settled too (as failed), so its reason is kept until a batch succeeds."""
+        return self._problem or self._result
+
+    @last_result.setter
+    def last_result(self, value: str | None) -> None:
+        self._result = value
+
+    async def function(self) -> _Function:
+        # The pipe's role reads the source; no concurrency limit but the source's.
+        if self._function is None:
+            self._function = _Function(self.pipe["RoleArn"], None, time.monotonic())
+        return self._function
+
+    async def role(self):
+        await self.function()  # Kinesis records name the role (``role_arn``)
+        return self.platform.function_principal(self.pipe["RoleArn"], self.pipe["Name"][:64])
+
+    def failure_context(self, condition: str, invocations: int) -> dict:
+        return {"context": {"partnerResourceArn": self.pipe["Arn"], "condition": condition}}
+
+    def _reserved(self) -> dict[str, str]:
+        pipe = self.pipe
+        return {
+            "aws.pipes.pipe-arn": pipe["Arn"],
+            "aws.pipes.pipe-name": pipe["Name"],
+            "aws.pipes.source-arn": pipe["Source"],
+            "aws.pipes.enrichment-arn": pipe.get("Enrichment") or "",
+            "aws.pipes.target-arn": pipe["Target"],
+        }
+
+    async def _invoke(self, records: list) -> list:
+        kind = source_kind(self.mapping.source_arn)
+        events: list[Any] = [
+            pipe_event(kind, self.source.event([r])["Records"][0]) for r in records
+        ]
+        reserved = self._reserved()
+        try:
+            principal = await self.role()
+            if self.pipe.get("Enrichment"):
+                events = await self._enrich(events, reserved, principal)
+                if not events:
+                    return []  # the enrichment filtered the batch out
+            answer = await self._target(events, reserved, principal)
+        except _PipeFailed as failed:
+            log.info("pipe %s: %s", self.pipe["Name"], failed)
+            self._problem = f"PROBLEM: {failed}"
+            return records
+        except ServiceError as error:
+            if error.code in _THROTTLES:
+                raise _Throttled() from None
+            log.info("pipe %s: %s: %s", self.pipe["Name"], error.code, error.message)
+            self._problem = f"PROBLEM: {error.code}: {error.message}"
+            return records
+        self._problem = None
+        if answer is None:
+            return []
+        ids = [self.source.item_id(r) for r in records]
+        reported = reported_failures(answer, ids)
+        if reported is None:
+            return records
+        return [r for r, i in zip(records, ids, strict=True) if i in reported]
+
+    # -- enrichment -----------------------------------------------------------------------
+
+    async def _enrich(self, events: list, reserved: dict, principal) -> list:
+        arn = self.pipe["Enrichment"]
+        template = (self.pipe.get("EnrichmentParameters") or {}).get("InputTemplate")
+        if template is not None:
+            events = [_json_or(render(template, e, reserved)) for e in events]
+        payload = json.dumps(events)
+        if arn_service(arn) == "lambda":
+            text = await self._lambda(arn, payload, principal, sync=True)
+        elif arn_service(arn) == "states":
+            text = await self._sync_execution(arn, payload, principal)
+        else:
+            raise Problem(f"PROBLEM: cannot call enrichment {arn}")
+        answer = _json_or(text) if text.strip() else None
+        if answer in (None, "", {}, []):
+            return []
+        return answer if isinstance(answer, list) else [answer]
+
+    # -- target ---------------------------------------------------------------------------
+
+    async def _target(self, events: list, reserved: dict, principal) -> bytes | None:
+        """Send the batch; the answer of a Lambda or Step Functions target (for its
+        ``batchItemFailures``), None otherwise."""
+        arn = self.pipe["Target"]
+        parameters = self.pipe.get("TargetParameters") or {}
+        template = parameters.get("InputTemplate")
+        if template is not None:
+            events = [_json_or(render(template, e, reserved)) for e in events]
+        service = arn_service(arn)
+        if service == "lambda":
+            invocation = (parameters.get("LambdaFunctionParameters") or {}).get("InvocationType")
+            sync = invocation != "FIRE_AND_FORGET"
+            text = await self._lambda(arn, json.dumps(events), principal, sync=sync)
+            return text.encode() if sync else None
+        if service == "states":
+            machine = parameters.get("StepFunctionStateMachineParameters") or {}
+            if machine.get("InvocationType") == "FIRE_AND_FORGET":
+                await self._send(arn, json.dumps(events), principal, {})
+                return None
+            return (await self._sync_execution(arn, json.dumps(events), principal)).encode()
+        for event in events:
+            await self._send(arn, _text(event), principal, self._options(service, event))
+        return None
+
+    def _options(self, service: str, event: Any) -> dict:
+        """The delivery adapter's options for one event, from the TargetParameters."""
+        parameters = self.pipe.get("TargetParameters") or {}
+        if service == "sqs":
+            given = parameters.get("SqsQueueParameters") or {}
+            return {k: given[k] for k in ("MessageGroupId", "MessageDeduplicationId") if k in given}
+        if service == "events":
+            given = parameters.get("EventBridgeEventBusParameters") or {}
+            kind = source_kind(self.mapping.source_arn)
+            options = {
+                # AWS's defaults for events a pipe puts on a bus.
+                "Source": given.get("Source") or f"Pipe {self.pipe['Name']}",
+                "DetailType": given.get("DetailType") or f"Event from aws:{kind}",
+            }
+            if given.get("Resources"):
+                options["Resources"] = given["Resources"]
+            return options
+        if service == "kinesis":
+            given = parameters.get("KinesisStreamParameters") or {}
+            return {"PartitionKey": given.get("PartitionKey") or ""}
+        if service == "logs":
+            given = parameters.get("CloudWatchLogsParameters") or {}
+            return {"logStreamName": given.get("LogStreamName") or self.pipe["Name"]}
+        return {}
+
+    # -- calls as the pipe's role -----------------------------------------------------------
+
+    async def _lambda(self, arn: str, payload: str, principal, *, sync: bool) -> str:
+        result = await self.platform.call(
+            "lambda",
+            "Invoke",
+            {
+                "FunctionName": arn,
+                "InvocationType": "RequestResponse" if sync else "Event",
+                "Payload": payload.encode(),
+            },
+            principal=principal,
+            region=arn.split(":")[3],
+        )
+        text = bytes(result.get("Payload") or b"").decode("utf-8", "replace")
+        if result.get("FunctionError"):
+            raise _PipeFailed(f"{arn} failed: {result['FunctionError']}: {text[:256]}")
+        return text
+
+    async def _sync_execution(self, arn: str, payload: str, principal) -> str:
+        result = await self.platform.call(
+            "stepfunctions",
+            "StartSyncExecution",
+            {"stateMachineArn": arn, "input": payload},
+            principal=principal,
+            region=arn.split(":")[3],
+        )
+        if result.get("status") != "SUCCEEDED":
+            raise _PipeFailed(
+                f"{arn} execution {result.get('status')}: {result.get('error')}: "
+                f"{result.get('cause')}"
+            )
+        return result.get("output") or ""
+
+    async def _send(self, arn: str, payload: str, principal, options: dict) -> None:
+        """One call through the delivery adapter of the target's service, now (the batch
+        is settled with the source by its outcome, so it is not queued)."""
+        delivery = Delivery(
+            id=f"{self.pipe['Name']}-{time.time_ns()}",
+            target=arn,
+            region=arn.split(":")[3],
+            payload=payload.encode(),
+            options=options,
+            principal=principal,
+            context={},
+            policy=RetryPolicy(),
+            dead_letter=None,
+            hook_data={},
+            attempts=0,
+            tries=1,
+            created_at=time.time(),
+        )
+        try:
+            await ADAPTERS[arn_service(arn)](self.platform, delivery)
+        except Failed as failed:
+            raise _PipeFailed(f"{arn} failed: {failed.code}: {failed.message}") from None

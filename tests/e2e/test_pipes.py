@@ -1,0 +1,339 @@
+"""EventBridge Pipes end to end with boto3: the API and its states; SQS → filter →
+Lambda enrichment → SQS with input templates; Kinesis → Step Functions; a DynamoDB
+stream → the default bus → a rule → a queue; a stopped pipe delivers nothing; the
+pipe's role is what IAM evaluates."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+
+from tests.e2e.conftest import error_of
+from tests.e2e.functions import create_function, unique
+from tests.e2e.roles import ensure_role, trust_policy
+from tests.e2e.sfn_support import definition, states_role, wait_for
+
+ACCOUNT = "000000000000"
+REGION = "us-east-1"
+
+# Enrichment: each event gets the function's mark; an event whose kind is "drop" is left out.
+ENRICHER = """
+def handler(event, context):
+    return [{**e, "enriched": True} for e in event if e.get("kind") != "drop"]
+"""
+
+
+def pipe_role(iam, actions=("sqs:*", "lambda:*", "states:*", "events:*", "kinesis:*",
+                            "dynamodb:*")) -> str:  # fmt: skip
+    name = unique("pipe-role")
+    arn = ensure_role(iam, name, trust=trust_policy({"Service": "pipes.amazonaws.com"}))
+    policy = {"Version": "2012-10-17",
+              "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]}  # fmt: skip
+    iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(policy))
+    return arn
+
+
+def queue(sqs, prefix: str, **attributes) -> tuple[str, str]:
+    name = unique(prefix) + (".fifo" if attributes.get("FifoQueue") == "true" else "")
+    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    return url, arn
+
+
+def receive(sqs, url: str, count: int, timeout: float = 20) -> list[dict]:
+    found: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while len(found) < count and time.monotonic() < deadline:
+        got = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"]
+        )
+        for message in got.get("Messages", []):
+            found.append(message)
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    assert len(found) >= count, f"only {len(found)} of {count} messages arrived"
+    return found
+
+
+def wait_state(pipes, name: str, state: str, timeout: float = 10) -> dict:
+    return wait_for(
+        lambda: (got := pipes.describe_pipe(Name=name))["CurrentState"] == state and got, timeout
+    )
+
+
+@pytest.fixture
+def setup(client):
+    return client("pipes"), client("sqs"), client("iam")
+
+
+def test_api_states_tags_and_errors(setup):
+    pipes, sqs, iam = setup
+    role = pipe_role(iam)
+    _, source = queue(sqs, "src")
+    _, target = queue(sqs, "dst")
+    name = unique("pipe")
+    created = pipes.create_pipe(
+        Name=name, RoleArn=role, Source=source, Target=target, Description="d",
+        Tags={"team": "a"},
+    )  # fmt: skip
+    arn = f"arn:aws:pipes:{REGION}:{ACCOUNT}:pipe/{name}"
+    assert created["Arn"] == arn and created["Name"] == name
+    assert created["CurrentState"] == "CREATING" and created["DesiredState"] == "RUNNING"
+    running = wait_state(pipes, name, "RUNNING")
+    assert running["Source"] == source and running["Target"] == target
+    assert running["RoleArn"] == role and running["Description"] == "d"
+    assert running["Tags"] == {"team": "a"}
+
+    listed = pipes.list_pipes(NamePrefix=name)["Pipes"]
+    assert [(p["Name"], p["CurrentState"], p["Source"]) for p in listed] == [
+        (name, "RUNNING", source)
+    ]
+    pipes.tag_resource(resourceArn=arn, tags={"env": "dev"})
+    pipes.untag_resource(resourceArn=arn, tagKeys=["team"])
+    assert pipes.list_tags_for_resource(resourceArn=arn)["tags"] == {"env": "dev"}
+
+    stopping = pipes.stop_pipe(Name=name)
+    assert (stopping["CurrentState"], stopping["DesiredState"]) == ("STOPPING", "STOPPED")
+    wait_state(pipes, name, "STOPPED")
+    assert pipes.start_pipe(Name=name)["CurrentState"] == "STARTING"
+    wait_state(pipes, name, "RUNNING")
+    updated = pipes.update_pipe(Name=name, RoleArn=role, Target=target, DesiredState="STOPPED")
+    assert updated["CurrentState"] == "UPDATING"
+    stopped = wait_state(pipes, name, "STOPPED")
+    assert "Description" not in stopped  # UpdatePipe replaces what it is given
+
+    err = error_of(pipes.create_pipe, Name=name, RoleArn=role, Source=source, Target=target)
+    assert err["Code"] == "ConflictException"
+    assert err["HTTPStatusCode"] == 409
+    err = error_of(pipes.describe_pipe, Name="nope")
+    assert err["Code"] == "NotFoundException"
+    assert err["Message"] == "Pipe nope does not exist."
+    assert err["HTTPStatusCode"] == 404
+    err = error_of(
+        pipes.create_pipe, Name=unique("p"), RoleArn=role, Source=source, Target=target,
+        SourceParameters={"FilterCriteria": {"Filters": [{"Pattern": "{not json"}]}},
+    )  # fmt: skip
+    assert err["Code"] == "ValidationException"
+    err = error_of(
+        pipes.create_pipe, Name=unique("p"), RoleArn=role, Source=source, Target=target,
+        SourceParameters={"SqsQueueParameters": {"BatchSize": 11}},
+    )  # fmt: skip
+    assert err["Code"] == "ValidationException"
+
+    deleting = pipes.delete_pipe(Name=name)
+    assert deleting["CurrentState"] == "DELETING"
+    wait_for(lambda: not pipes.list_pipes(NamePrefix=name)["Pipes"])
+    assert error_of(pipes.describe_pipe, Name=name)["Code"] == "NotFoundException"
+
+
+def test_sqs_filter_lambda_enrichment_sqs_target(setup, client):
+    pipes, sqs, iam = setup
+    lam = client("lambda")
+    role = pipe_role(iam)
+    enricher = unique("enricher")
+    create_function(lam, enricher, {"app.py": ENRICHER})
+    enricher_arn = lam.get_function(FunctionName=enricher)["Configuration"]["FunctionArn"]
+    source_url, source = queue(sqs, "src")
+    target_url, target = queue(sqs, "dst")
+    name = unique("pipe")
+    pipes.create_pipe(
+        Name=name,
+        RoleArn=role,
+        Source=source,
+        SourceParameters={
+            "SqsQueueParameters": {"BatchSize": 5},
+            "FilterCriteria": {"Filters": [{"Pattern": '{"body": {"kind": ["keep", "drop"]}}'}]},
+        },
+        Enrichment=enricher_arn,
+        EnrichmentParameters={
+            "InputTemplate": '{"id": "<$.messageId>", "kind": <$.body.kind>, "n": <$.body.n>}'
+        },
+        Target=target,
+        TargetParameters={
+            "InputTemplate": '{"pipe": "<aws.pipes.pipe-name>", "got": <aws.pipes.event.json>, '
+            '"text": "n=<$.n>"}'
+        },
+    )
+    wait_state(pipes, name, "RUNNING")
+    sent = {}
+    for n, kind in enumerate(["keep", "skip", "drop", "keep"]):
+        body = json.dumps({"kind": kind, "n": n})
+        sent[n] = sqs.send_message(QueueUrl=source_url, MessageBody=body)["MessageId"]
+    sqs.send_message(QueueUrl=source_url, MessageBody="not json")
+
+    found = [json.loads(m["Body"]) for m in receive(sqs, target_url, 2)]
+    found.sort(key=lambda b: b["got"]["n"])
+    assert [b["got"]["n"] for b in found] == [0, 3]
+    assert all(b["pipe"] == name and b["got"]["enriched"] is True for b in found)
+    assert found[0]["got"]["id"] == sent[0] and found[0]["text"] == "n=0"
+    # Filtered and enriched-away messages are gone from the source, as are the sent ones.
+    wait_for(lambda: _counts(sqs, source_url) == (0, 0))
+    assert not sqs.receive_message(QueueUrl=target_url, WaitTimeSeconds=1).get("Messages")
+
+
+def _counts(sqs, url: str) -> tuple[int, int]:
+    got = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(got["ApproximateNumberOfMessages"]), int(
+        got["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def test_fifo_source_keeps_order_and_target_group(setup):
+    pipes, sqs, iam = setup
+    role = pipe_role(iam)
+    source_url, source = queue(sqs, "src", FifoQueue="true", ContentBasedDeduplication="true")
+    target_url, target = queue(sqs, "dst", FifoQueue="true", ContentBasedDeduplication="true")
+    name = unique("pipe")
+    pipes.create_pipe(
+        Name=name, RoleArn=role, Source=source, Target=target,
+        TargetParameters={"SqsQueueParameters": {"MessageGroupId": "g1"}},
+    )  # fmt: skip
+    wait_state(pipes, name, "RUNNING")
+    for n in range(6):
+        sqs.send_message(QueueUrl=source_url, MessageBody=str(n), MessageGroupId="a")
+    found = receive(sqs, target_url, 6)
+    events = [json.loads(m["Body"]) for m in found]
+    assert [e["body"] for e in events] == [str(n) for n in range(6)]
+    assert events[0]["attributes"]["MessageGroupId"] == "a"
+    assert {m["Attributes"]["MessageGroupId"] for m in found} == {"g1"}
+
+
+def test_stopped_pipe_delivers_nothing(setup):
+    pipes, sqs, iam = setup
+    role = pipe_role(iam)
+    source_url, source = queue(sqs, "src")
+    target_url, target = queue(sqs, "dst")
+    name = unique("pipe")
+    created = pipes.create_pipe(
+        Name=name, RoleArn=role, Source=source, Target=target, DesiredState="STOPPED"
+    )
+    assert created["DesiredState"] == "STOPPED"
+    wait_state(pipes, name, "STOPPED")
+    sqs.send_message(QueueUrl=source_url, MessageBody="wait")
+    assert not sqs.receive_message(QueueUrl=target_url, WaitTimeSeconds=2).get("Messages")
+    assert _counts(sqs, source_url) == (1, 0)  # never received by the pipe
+    pipes.start_pipe(Name=name)
+    (message,) = receive(sqs, target_url, 1)
+    assert json.loads(message["Body"])["body"] == "wait"
+
+
+def test_the_pipe_role_is_what_iam_evaluates(setup):
+    pipes, sqs, iam = setup
+    role = pipe_role(iam, actions=("sqs:ReceiveMessage", "sqs:DeleteMessage",
+                                   "sqs:GetQueueAttributes"))  # fmt: skip
+    source_url, source = queue(sqs, "src")
+    target_url, target = queue(sqs, "dst")
+    name = unique("pipe")
+    pipes.create_pipe(Name=name, RoleArn=role, Source=source, Target=target)
+    wait_state(pipes, name, "RUNNING")
+    sqs.send_message(QueueUrl=source_url, MessageBody="denied")
+    reason = wait_for(lambda: pipes.describe_pipe(Name=name).get("StateReason"))
+    assert "AccessDenied" in reason
+    assert not sqs.receive_message(QueueUrl=target_url, WaitTimeSeconds=1).get("Messages")
+    # The message failed: it stays in the source queue (in flight until its timeout).
+    assert sum(_counts(sqs, source_url)) == 1
+
+
+def test_kinesis_to_step_functions(setup, client):
+    pipes, _, iam = setup
+    kinesis, sfn = client("kinesis"), client("stepfunctions")
+    stream = unique("stream")
+    kinesis.create_stream(StreamName=stream, ShardCount=1)
+    wait_for(
+        lambda: (
+            kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"][
+                "StreamStatus"
+            ]
+            == "ACTIVE"
+        )
+    )
+    stream_arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"][
+        "StreamARN"
+    ]
+    machine = sfn.create_state_machine(
+        name=unique("m"),
+        definition=definition({"Done": {"Type": "Pass", "End": True}}),
+        roleArn=states_role(iam),
+    )["stateMachineArn"]
+    role = pipe_role(iam)
+    name = unique("pipe")
+    pipes.create_pipe(
+        Name=name, RoleArn=role, Source=stream_arn,
+        SourceParameters={"KinesisStreamParameters": {
+            "StartingPosition": "TRIM_HORIZON", "BatchSize": 10,
+            "MaximumBatchingWindowInSeconds": 1}},
+        Target=machine,
+        TargetParameters={"StepFunctionStateMachineParameters": {
+            "InvocationType": "FIRE_AND_FORGET"}},
+    )  # fmt: skip
+    wait_state(pipes, name, "RUNNING")
+    for n in range(3):
+        kinesis.put_record(StreamName=stream, Data=json.dumps({"n": n}).encode(), PartitionKey="k")
+    batch = wait_for(lambda: (found := _inputs(sfn, machine)) and len(found) >= 3 and found)
+    record = batch[0]
+    assert record["eventSource"] == "aws:kinesis" and record["eventSourceARN"] == stream_arn
+    assert record["partitionKey"] == "k" and record["invokeIdentityArn"] == role
+    assert sorted(json.loads(base64.b64decode(r["data"]))["n"] for r in batch) == [0, 1, 2]
+
+
+def _inputs(sfn, machine: str) -> list:
+    """Every record the state machine's executions were started with."""
+    found: list = []
+    for execution in sfn.list_executions(stateMachineArn=machine)["executions"]:
+        found += json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+    return found
+
+
+def test_dynamodb_stream_to_bus_rule_queue(setup, client):
+    pipes, sqs, iam = setup
+    dynamodb, events = client("dynamodb"), client("events")
+    table = unique("table")
+    created = dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    stream_arn = created["TableDescription"]["LatestStreamArn"]
+    name = unique("pipe")
+    rule = unique("rule")
+    rule_arn = events.put_rule(Name=rule, EventPattern=json.dumps({"source": [f"Pipe {name}"]}))[
+        "RuleArn"
+    ]
+    url, arn = queue(sqs, "out")
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+        "Action": "sqs:SendMessage", "Resource": arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}}]}  # fmt: skip
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    events.put_targets(Rule=rule, Targets=[{"Id": "q", "Arn": arn}])
+    bus = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"
+    pipes.create_pipe(
+        Name=name, RoleArn=pipe_role(iam), Source=stream_arn, Target=bus,
+        SourceParameters={"DynamoDBStreamParameters": {"StartingPosition": "LATEST",
+                                                       "BatchSize": 1}},
+    )  # fmt: skip
+    wait_state(pipes, name, "RUNNING")
+    # LATEST is taken when the poller first reads: write until an event comes through.
+    found = wait_for(lambda: _put_and_receive(dynamodb, sqs, table, url), timeout=30, interval=0)
+    event = json.loads(found[0]["Body"])
+    assert event["source"] == f"Pipe {name}"
+    assert event["detail-type"] == "Event from aws:dynamodb"
+    detail = event["detail"]
+    assert detail["eventSource"] == "aws:dynamodb" and detail["eventName"] == "INSERT"
+    assert detail["dynamodb"]["NewImage"]["id"]["S"].startswith("item")
+    assert detail["eventSourceARN"] == stream_arn
+
+
+def _put_and_receive(dynamodb, sqs, table: str, url: str) -> list:
+    dynamodb.put_item(TableName=table, Item={"id": {"S": unique("item")}})
+    got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1, MaxNumberOfMessages=10)
+    return got.get("Messages") or []
