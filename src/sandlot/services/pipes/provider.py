@@ -228,7 +228,8 @@ class PipesProvider(Provider):
                 f"Enrichment {enrichment} is not supported by sandlot's pipes yet "
                 "(Lambda functions and Step Functions Express state machines are)."
             )
-        batch = (_source_settings(kind, parameters)).get("BatchSize", 0)
+        given = parameters.get(_STREAM_KEYS.get(kind, "SqsQueueParameters")) or {}
+        batch = given.get("BatchSize") or 0  # an explicit one (the default fits the target)
         most = _TARGET_BATCH[service]
         if most is not None and batch > most:
             raise validation(
@@ -331,8 +332,9 @@ def _summary(row: dict) -> dict:
     }
 
 
-def _source_settings(kind: str, parameters: dict) -> dict:
-    """The pollers' settings (Lambda's names) for a pipe's SourceParameters."""
+def _source_settings(kind: str, parameters: dict, target: str) -> dict:
+    """The pollers' settings (Lambda's names) for a pipe's SourceParameters. A stream's
+    default batch (100) is cut to what the target takes."""
     if kind == "sqs":
         given = parameters.get("SqsQueueParameters") or {}
         settings = {"BatchSize": given.get("BatchSize") or 10}
@@ -341,7 +343,8 @@ def _source_settings(kind: str, parameters: dict) -> dict:
         return settings
     given = parameters.get(_STREAM_KEYS[kind]) or {}
     settings = {
-        "BatchSize": given.get("BatchSize") or 100,
+        "BatchSize": given.get("BatchSize")
+        or min(100, _TARGET_BATCH.get(arn_service(target)) or 100),
         "StartingPosition": given.get("StartingPosition"),
         "MaximumRetryAttempts": given.get("MaximumRetryAttempts", -1),
         "MaximumRecordAgeInSeconds": given.get("MaximumRecordAgeInSeconds", -1),
@@ -361,7 +364,7 @@ def _mapping(row: dict) -> Mapping:
     definition = json.loads(row["definition"])
     kind = source_kind(definition["Source"])
     parameters = definition.get("SourceParameters") or {}
-    settings = _source_settings(kind, parameters)
+    settings = _source_settings(kind, parameters, definition["Target"])
     if parameters.get("FilterCriteria"):
         settings["FilterCriteria"] = parameters["FilterCriteria"]
     settings["Pipe"] = {**definition, "Arn": row["arn"], "Name": row["name"]}

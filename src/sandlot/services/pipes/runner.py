@@ -61,15 +61,17 @@ def pipe_event(kind: str, record: dict) -> dict:
 
 def parsed_view(event: Any) -> Any:
     """The event as templates and ``aws.pipes.event.json`` see it: an SQS ``body`` or a
-    Kinesis ``data`` that is JSON is parsed in place (AWS's implicit body parsing)."""
+    Kinesis ``data`` (base64) that is JSON is parsed in place (AWS's implicit body
+    parsing)."""
     if not isinstance(event, dict):
         return event
     view = dict(event)
     if isinstance(view.get("body"), str):
         view["body"] = _json_or(view["body"])
     if view.get("eventSource") == "aws:kinesis" and isinstance(view.get("data"), str):
+        # Only JSON data is parsed; other data stays base64, as in the event.
         with contextlib.suppress(ValueError, UnicodeDecodeError):
-            view["data"] = _json_or(base64.b64decode(view["data"]).decode())
+            view["data"] = json.loads(base64.b64decode(view["data"]).decode())
     return view
 
 
