@@ -337,3 +337,131 @@ def _put_and_receive(dynamodb, sqs, table: str, url: str) -> list:
     dynamodb.put_item(TableName=table, Item={"id": {"S": unique("item")}})
     got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1, MaxNumberOfMessages=10)
     return got.get("Messages") or []
+
+
+# A target that reports each batch to the queue named by OUT; it fails every record whose
+# body says "bad" (batchItemFailures), or the whole batch when MODE is "fail".
+TARGET = """
+import json, os
+import boto3
+
+sqs = boto3.client("sqs")
+out = sqs.get_queue_url(QueueName=os.environ["OUT"])["QueueUrl"]
+
+def handler(event, context):
+    sqs.send_message(QueueUrl=out, MessageBody=json.dumps(event))
+    if os.environ.get("MODE") == "fail":
+        raise RuntimeError("boom")
+    return {"batchItemFailures": [
+        {"itemIdentifier": r["messageId"]} for r in event if "bad" in r.get("body", "")
+    ]}
+"""
+
+
+def _target_function(lam, sqs, iam, mode: str = "ok") -> tuple[str, str]:
+    """(function ARN, the URL of the queue it reports to)."""
+    out_url, _ = queue(sqs, "reports")
+    name = unique("target")
+    role = ensure_role(iam, unique("target-role"))  # trusted by Lambda
+    policy = {"Version": "2012-10-17",
+              "Statement": [{"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}]}  # fmt: skip
+    iam.put_role_policy(RoleName=role.rsplit("/", 1)[1], PolicyName="p",
+                        PolicyDocument=json.dumps(policy))  # fmt: skip
+    create_function(
+        lam, name, {"app.py": TARGET}, role=role, Timeout=30,
+        Environment={"Variables": {"OUT": out_url.rsplit("/", 1)[1], "MODE": mode}},
+    )  # fmt: skip
+    return lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"], out_url
+
+
+def test_lambda_target_gets_the_batch_and_its_failures_go_to_the_dlq(setup, client):
+    pipes, sqs, iam = setup
+    function, out_url = _target_function(client("lambda"), sqs, iam)
+    dlq_url, dlq = queue(sqs, "dlq")
+    redrive = json.dumps({"deadLetterTargetArn": dlq, "maxReceiveCount": 1})
+    source_url, source = queue(sqs, "src", VisibilityTimeout="1", RedrivePolicy=redrive)
+    name = unique("pipe")
+    pipes.create_pipe(
+        Name=name, RoleArn=pipe_role(iam), Source=source, Target=function,
+        SourceParameters={"SqsQueueParameters": {"BatchSize": 10,
+                                                 "MaximumBatchingWindowInSeconds": 1}},
+    )  # fmt: skip
+    wait_state(pipes, name, "RUNNING")
+    sqs.send_message_batch(
+        QueueUrl=source_url,
+        Entries=[{"Id": str(n), "MessageBody": body} for n, body in enumerate(["a", "bad", "c"])],
+    )
+    batches = [json.loads(m["Body"]) for m in receive(sqs, out_url, 1)]
+    assert isinstance(batches[0], list)  # a Lambda target gets the batch as one array
+    assert batches[0][0]["eventSource"] == "aws:sqs" and "receiptHandle" in batches[0][0]
+    (dead,) = receive(sqs, dlq_url, 1)
+    assert dead["Body"] == "bad"
+    wait_for(lambda: _counts(sqs, source_url) == (0, 0))
+    assert not sqs.receive_message(QueueUrl=dlq_url, WaitTimeSeconds=1).get("Messages")
+
+
+def test_stream_failures_go_to_the_pipe_dead_letter_queue(setup, client):
+    pipes, sqs, iam = setup
+    dynamodb = client("dynamodb")
+    function, out_url = _target_function(client("lambda"), sqs, iam, mode="fail")
+    table = unique("table")
+    stream_arn = dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )["TableDescription"]["LatestStreamArn"]
+    dynamodb.put_item(TableName=table, Item={"id": {"S": "a"}})
+    dlq_url, dlq = queue(sqs, "dlq")
+    name = unique("pipe")
+    pipes.create_pipe(
+        Name=name, RoleArn=pipe_role(iam), Source=stream_arn, Target=function,
+        SourceParameters={"DynamoDBStreamParameters": {
+            "StartingPosition": "TRIM_HORIZON", "MaximumRetryAttempts": 1,
+            "DeadLetterConfig": {"Arn": dlq}}},
+    )  # fmt: skip
+    (dead,) = receive(sqs, dlq_url, 1)
+    record = json.loads(dead["Body"])
+    assert record["context"] == {
+        "partnerResourceArn": f"arn:aws:pipes:{REGION}:{ACCOUNT}:pipe/{name}",
+        "condition": "RetryAttemptsExhausted",
+    }
+    assert record["version"] == "1.0"
+    info = record["DDBStreamBatchInfo"]
+    assert info["streamArn"] == stream_arn and info["batchSize"] == 1
+    assert len(receive(sqs, out_url, 2)) == 2  # the first try and one retry
+
+
+def test_express_enrichment_reshapes_the_batch(setup, client):
+    pipes, sqs, iam = setup
+    sfn = client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name=unique("m"),
+        type="EXPRESS",
+        definition=definition(
+            {"Wrap": {"Type": "Pass", "Parameters": {"count.$": "States.ArrayLength($)",
+                                                     "ids.$": "$[*].id"}, "End": True}}
+        ),
+        roleArn=states_role(iam),
+    )["stateMachineArn"]  # fmt: skip
+    source_url, source = queue(sqs, "src")
+    target_url, target = queue(sqs, "dst")
+    name = unique("pipe")
+    pipes.create_pipe(
+        Name=name, RoleArn=pipe_role(iam), Source=source, Target=target, Enrichment=machine,
+        EnrichmentParameters={"InputTemplate": '{"id": <$.body.id>}'},
+        SourceParameters={"SqsQueueParameters": {"BatchSize": 10,
+                                                 "MaximumBatchingWindowInSeconds": 1}},
+    )  # fmt: skip
+    wait_state(pipes, name, "RUNNING")
+    sqs.send_message_batch(
+        QueueUrl=source_url,
+        Entries=[{"Id": str(n), "MessageBody": json.dumps({"id": n})} for n in range(3)],
+    )
+    got = [json.loads(m["Body"]) for m in receive(sqs, target_url, 1)]
+    # One object back is one event for the target (however the batch was cut).
+    assert sum(g["count"] for g in got) <= 3 and all(g["ids"] for g in got)
+    while sum(g["count"] for g in got) < 3:
+        got += [json.loads(m["Body"]) for m in receive(sqs, target_url, 1)]
+    assert sorted(i for g in got for i in g["ids"]) == [0, 1, 2]
