@@ -1,7 +1,8 @@
 """EventBridge Pipes end to end with boto3: the API and its states; SQS → filter →
-Lambda enrichment → SQS with input templates; Kinesis → Step Functions; a DynamoDB
-stream → the default bus → a rule → a queue; a stopped pipe delivers nothing; the
-pipe's role is what IAM evaluates."""
+Lambda enrichment → SQS with input templates; FIFO order; Kinesis → Step Functions; a
+DynamoDB stream → the default bus → a rule → a queue; a stopped pipe delivers nothing;
+the pipe's role is what IAM evaluates; a Lambda target's batch and item failures; a
+stream's dead-letter record; an Express enrichment; AWS::Pipes::Pipe."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tests.e2e.conftest import error_of
 from tests.e2e.functions import create_function, unique
 from tests.e2e.roles import ensure_role, trust_policy
 from tests.e2e.sfn_support import definition, states_role, wait_for
+from tests.e2e.stacks import settled
 
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
@@ -465,3 +467,57 @@ def test_express_enrichment_reshapes_the_batch(setup, client):
     while sum(g["count"] for g in got) < 3:
         got += [json.loads(m["Body"]) for m in receive(sqs, target_url, 1)]
     assert sorted(i for g in got for i in g["ids"]) == [0, 1, 2]
+
+
+STACK = """
+AWSTemplateFormatVersion: "2010-09-09"
+Resources:
+  Source: {Type: AWS::SQS::Queue}
+  Target: {Type: AWS::SQS::Queue}
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - {Effect: Allow, Principal: {Service: pipes.amazonaws.com}, Action: sts:AssumeRole}
+      Policies:
+        - PolicyName: p
+          PolicyDocument:
+            Version: "2012-10-17"
+            Statement: [{Effect: Allow, Action: "sqs:*", Resource: "*"}]
+  Pipe:
+    Type: AWS::Pipes::Pipe
+    Properties:
+      RoleArn: !GetAtt Role.Arn
+      Source: !GetAtt Source.Arn
+      Target: !GetAtt Target.Arn
+      TargetParameters:
+        InputTemplate: '{"from": "<aws.pipes.source-arn>", "body": <$.body>}'
+      Tags: {team: a}
+Outputs:
+  Name: {Value: !Ref Pipe}
+  Arn: {Value: !GetAtt Pipe.Arn}
+  State: {Value: !GetAtt Pipe.CurrentState}
+  SourceUrl: {Value: !Ref Source}
+  TargetUrl: {Value: !Ref Target}
+"""
+
+
+def test_cloudformation_pipe(setup, client):
+    pipes, sqs, _ = setup
+    cfn = client("cloudformation")
+    stack = unique("pipes")
+    cfn.create_stack(StackName=stack, TemplateBody=STACK, Capabilities=["CAPABILITY_IAM"])
+    described = settled(cfn, stack)
+    assert described["StackStatus"] == "CREATE_COMPLETE", described.get("StackStatusReason")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Outputs"]}
+    name = outputs["Name"]
+    assert outputs["Arn"] == f"arn:aws:pipes:{REGION}:{ACCOUNT}:pipe/{name}"
+    assert outputs["State"] == "RUNNING"
+    assert pipes.describe_pipe(Name=name)["Tags"]["team"] == "a"
+    sqs.send_message(QueueUrl=outputs["SourceUrl"], MessageBody='{"n": 1}')
+    (message,) = receive(sqs, outputs["TargetUrl"], 1)
+    assert json.loads(message["Body"])["body"] == {"n": 1}
+    cfn.delete_stack(StackName=stack)
+    wait_for(lambda: not pipes.list_pipes(NamePrefix=name)["Pipes"], timeout=30)
