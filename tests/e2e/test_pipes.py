@@ -7,7 +7,9 @@ stream's dead-letter record; an Express enrichment; AWS::Pipes::Pipe."""
 from __future__ import annotations
 
 import base64
+import http.server
 import json
+import threading
 import time
 
 import pytest
@@ -521,3 +523,87 @@ def test_cloudformation_pipe(setup, client):
     assert json.loads(message["Body"])["body"] == {"n": 1}
     cfn.delete_stack(StackName=stack)
     wait_for(lambda: not pipes.list_pipes(NamePrefix=name)["Pipes"], timeout=30)
+
+
+class _Endpoint:
+    """A local HTTP endpoint recording (path, headers, body) and answering 200 with
+    ``{"seen": <the request body as JSON>}``."""
+
+    def __init__(self) -> None:
+        received: list[tuple[str, dict, bytes]] = []
+        self.received = received
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((self.path, dict(self.headers), body))
+                answer = json.dumps({"seen": json.loads(body)}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_api_gateway_enrichment_and_api_destination_target(setup, client):
+    pipes, sqs, iam = setup
+    apis, events = client("apigateway"), client("events")
+    api = apis.create_rest_api(name=unique("enrich"))["id"]
+    root = apis.get_resources(restApiId=api)["items"][0]["id"]
+    resource = apis.create_resource(restApiId=api, parentId=root, pathPart="enrich")["id"]
+    key = dict(restApiId=api, resourceId=resource, httpMethod="POST")
+    apis.put_method(**key, authorizationType="NONE")
+    apis.put_integration(**key, type="MOCK",
+                         requestTemplates={"application/json": '{"statusCode": 200}'})  # fmt: skip
+    apis.put_method_response(**key, statusCode="200")
+    apis.put_integration_response(**key, statusCode="200", responseTemplates={
+        "application/json": '{"via": "apigw", "kind": "$input.params(\'kind\')"}'})  # fmt: skip
+    apis.create_deployment(restApiId=api, stageName="dev")
+    endpoint = _Endpoint()
+    try:
+        connection = events.create_connection(
+            Name=unique("c"), AuthorizationType="API_KEY",
+            AuthParameters={"ApiKeyAuthParameters": {"ApiKeyName": "x-key", "ApiKeyValue": "s3"}},
+        )["ConnectionArn"]  # fmt: skip
+        destination = events.create_api_destination(
+            Name=unique("d"), ConnectionArn=connection, HttpMethod="POST",
+            InvocationEndpoint=endpoint.url + "/in/*",
+        )["ApiDestinationArn"]  # fmt: skip
+        source_url, source = queue(sqs, "src")
+        name = unique("pipe")
+        enrichment = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api}/dev/POST/enrich"
+        pipes.create_pipe(
+            Name=name, RoleArn=pipe_role(iam), Source=source, Enrichment=enrichment,
+            EnrichmentParameters={"HttpParameters": {"QueryStringParameters": {"kind": "k1"}}},
+            Target=destination,
+            TargetParameters={"HttpParameters": {"PathParameterValues": ["p1"],
+                                                 "HeaderParameters": {"x-extra": "e"}}},
+        )  # fmt: skip
+        assert pipes.describe_pipe(Name=name)["Enrichment"] == enrichment
+        wait_state(pipes, name, "RUNNING")
+        sqs.send_message(QueueUrl=source_url, MessageBody="hi")
+        wait_for(lambda: endpoint.received)
+        path, headers, body = endpoint.received[0]
+        assert path == "/in/p1"
+        assert headers["x-key"] == "s3" and headers["x-extra"] == "e"
+        assert json.loads(body) == {"via": "apigw", "kind": "k1"}
+        wait_for(lambda: _counts(sqs, source_url) == (0, 0))
+    finally:
+        endpoint.close()
+
+    err = error_of(
+        pipes.create_pipe, Name=unique("p"), RoleArn=pipe_role(iam), Source=source,
+        Target=destination, SourceParameters={"SqsQueueParameters": {"BatchSize": 2}},
+    )  # fmt: skip
+    assert err["Code"] == "ValidationException"  # an API destination takes no batches

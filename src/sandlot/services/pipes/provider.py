@@ -25,7 +25,7 @@ from sandlot.events.pollers import Mapping
 from sandlot.events.templates import TransformError
 from sandlot.protocol import ServiceError, constraints
 from sandlot.protocol.models import service_model
-from sandlot.services.pipes.runner import PipePoller, check_template, source_kind
+from sandlot.services.pipes.runner import PipePoller, check_template, is_http, source_kind
 from sandlot.services.pipes.schema import MIGRATIONS, PIPES
 from sandlot.services.provider import Provider, RequestContext
 
@@ -39,8 +39,8 @@ _UPDATABLE = tuple(k for k in _DEFINITION if k != "Source")
 # The targets sandlot calls, and the largest batch each takes (AWS's batching table;
 # Lambda and Step Functions take the whole batch, whatever its size).
 _TARGET_BATCH = {"lambda": None, "states": None, "sqs": 10, "sns": 10, "events": 10,
-                 "kinesis": 500, "firehose": 500, "logs": 10_000}  # fmt: skip
-_ENRICHMENTS = frozenset({"lambda", "states"})
+                 "kinesis": 500, "firehose": 500, "logs": 10_000, "execute-api": 1}  # fmt: skip
+_ENRICHMENTS = frozenset({"lambda", "states", "events", "execute-api"})
 _STREAM_KEYS = {"kinesis": "KinesisStreamParameters", "dynamodb": "DynamoDBStreamParameters"}
 _TRANSITIONS = frozenset({"CREATING", "STARTING", "STOPPING", "UPDATING", "DELETING"})
 
@@ -220,21 +220,27 @@ class PipesProvider(Provider):
                 )
         target = definition["Target"]
         service = arn_service(target)
-        if service not in _TARGET_BATCH or (service == "events" and ":event-bus/" not in target):
+        if service not in _TARGET_BATCH or (
+            service == "events" and not (":event-bus/" in target or is_http(target))
+        ):
             raise validation(f"Target {target} is not supported by sandlot's pipes yet.")
         enrichment = definition.get("Enrichment")
-        if enrichment and arn_service(enrichment) not in _ENRICHMENTS:
+        if enrichment and (
+            arn_service(enrichment) not in _ENRICHMENTS
+            or (arn_service(enrichment) == "events" and not is_http(enrichment))
+        ):
             raise validation(
-                f"Enrichment {enrichment} is not supported by sandlot's pipes yet "
-                "(Lambda functions and Step Functions Express state machines are)."
+                f"Enrichment {enrichment} is not supported by sandlot's pipes (Lambda "
+                "functions, Step Functions Express state machines, API destinations and "
+                "API Gateway REST APIs are)."
             )
         given = parameters.get(_STREAM_KEYS.get(kind, "SqsQueueParameters")) or {}
         batch = given.get("BatchSize") or 0  # an explicit one (the default fits the target)
-        most = _TARGET_BATCH[service]
+        most = _batch_limit(definition)
         if most is not None and batch > most:
             raise validation(
-                f"The batch size of the source ({batch}) is larger than the target "
-                f"{service} supports ({most})."
+                f"The batch size of the source ({batch}) is larger than the enrichment or "
+                f"target supports ({most})."
             )
         try:
             compile_filter_criteria(parameters.get("FilterCriteria"))
@@ -332,19 +338,29 @@ def _summary(row: dict) -> dict:
     }
 
 
-def _source_settings(kind: str, parameters: dict, target: str) -> dict:
-    """The pollers' settings (Lambda's names) for a pipe's SourceParameters. A stream's
-    default batch (100) is cut to what the target takes."""
+def _batch_limit(definition: dict) -> int | None:
+    """The largest batch the pipe's enrichment and target take (None: any). API
+    destinations and API Gateway take one event at a time (AWS: no batching)."""
+    limits = [_TARGET_BATCH[arn_service(definition["Target"])]]
+    if is_http(definition["Target"]) or is_http(definition.get("Enrichment") or ""):
+        limits.append(1)
+    known = [n for n in limits if n is not None]
+    return min(known) if known else None
+
+
+def _source_settings(kind: str, parameters: dict, definition: dict) -> dict:
+    """The pollers' settings (Lambda's names) for a pipe's SourceParameters. The default
+    batch (SQS 10, a stream 100) is cut to what the enrichment and target take."""
+    most = _batch_limit(definition) or 10_000
     if kind == "sqs":
         given = parameters.get("SqsQueueParameters") or {}
-        settings = {"BatchSize": given.get("BatchSize") or 10}
+        settings = {"BatchSize": given.get("BatchSize") or min(10, most)}
         if given.get("MaximumBatchingWindowInSeconds"):
             settings["MaximumBatchingWindowInSeconds"] = given["MaximumBatchingWindowInSeconds"]
         return settings
     given = parameters.get(_STREAM_KEYS[kind]) or {}
     settings = {
-        "BatchSize": given.get("BatchSize")
-        or min(100, _TARGET_BATCH.get(arn_service(target)) or 100),
+        "BatchSize": given.get("BatchSize") or min(100, most),
         "StartingPosition": given.get("StartingPosition"),
         "MaximumRetryAttempts": given.get("MaximumRetryAttempts", -1),
         "MaximumRecordAgeInSeconds": given.get("MaximumRecordAgeInSeconds", -1),
@@ -364,7 +380,7 @@ def _mapping(row: dict) -> Mapping:
     definition = json.loads(row["definition"])
     kind = source_kind(definition["Source"])
     parameters = definition.get("SourceParameters") or {}
-    settings = _source_settings(kind, parameters, definition["Target"])
+    settings = _source_settings(kind, parameters, definition)
     if parameters.get("FilterCriteria"):
         settings["FilterCriteria"] = parameters["FilterCriteria"]
     settings["Pipe"] = {**definition, "Arn": row["arn"], "Name": row["name"]}

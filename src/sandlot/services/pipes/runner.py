@@ -31,6 +31,7 @@ import json
 import logging
 import re
 import time
+import urllib.parse
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,6 +107,20 @@ def render(template: str, event: Any, reserved: dict[str, Any]) -> str:
         elif name in reserved:
             values[name] = reserved[name]
     return templates.render(template, values, PLACEHOLDER)
+
+
+def is_http(arn: str) -> bool:
+    """An API destination or an API Gateway REST API stage (called over HTTP)."""
+    return ":api-destination/" in arn or arn_service(arn) == "execute-api"
+
+
+def _answer(text: str) -> list:
+    """An enrichment's answer as the target's batch: an array is the events, anything
+    else one event; an empty answer ("", {}, [], null) is nothing to send."""
+    answer = _json_or(text) if text.strip() else None
+    if answer in (None, "", {}, []):
+        return []
+    return answer if isinstance(answer, list) else [answer]
 
 
 def _text(value: Any) -> str:
@@ -206,12 +221,16 @@ class PipePoller(Poller):
             text = await self._lambda(arn, payload, principal, sync=True)
         elif arn_service(arn) == "states":
             text = await self._sync_execution(arn, payload, principal)
+        elif is_http(arn):  # no batching: one request per event
+            http = (self.pipe.get("EnrichmentParameters") or {}).get("HttpParameters") or {}
+            found: list = []
+            for event in events:
+                body = await self._http(arn, _text(event), http, principal)
+                found += _answer(body.decode("utf-8", "replace"))
+            return found
         else:
             raise Problem(f"PROBLEM: cannot call enrichment {arn}")
-        answer = _json_or(text) if text.strip() else None
-        if answer in (None, "", {}, []):
-            return []
-        return answer if isinstance(answer, list) else [answer]
+        return _answer(text)
 
     # -- target ---------------------------------------------------------------------------
 
@@ -235,6 +254,12 @@ class PipePoller(Poller):
                 await self._send(arn, json.dumps(events), principal, {})
                 return None
             return (await self._sync_execution(arn, json.dumps(events), principal)).encode()
+        if is_http(arn):
+            for event in events:
+                await self._http(
+                    arn, _text(event), parameters.get("HttpParameters") or {}, principal
+                )
+            return None
         for event in events:
             await self._send(arn, _text(event), principal, self._options(service, event))
         return None
@@ -298,13 +323,38 @@ class PipePoller(Poller):
             )
         return result.get("output") or ""
 
-    async def _send(self, arn: str, payload: str, principal, options: dict) -> None:
-        """One call through the delivery adapter of the target's service, now (the batch
-        is settled with the source by its outcome, so it is not queued)."""
+    async def _http(self, arn: str, payload: str, given: dict, principal) -> bytes:
+        """An API destination's or API Gateway stage's answer to ``payload`` (POSTed, or
+        the destination's or the ARN's method), with the ``HttpParameters``."""
+        if ":api-destination/" in arn:
+            # The connection's authorization is the events provider's (it keeps the
+            # secrets); it builds the request as for a rule target.
+            request = self.platform.provider("events").http_request(arn, {"HttpParameters": given})
+            if request is None:
+                raise _PipeFailed(f"API destination {arn} or its connection does not exist")
+            url, options = request
+        else:  # arn:aws:execute-api:<region>:<account>:<api>/<stage>/<METHOD>/<path>
+            api, stage, method, *path = arn.split(":", 5)[5].split("/")
+            url = f"{self.platform.endpoint_url}/_aws/execute-api/{api}/{stage}/" + "/".join(path)
+            for value in given.get("PathParameterValues") or []:
+                url = url.replace("*", value, 1)
+            if given.get("QueryStringParameters"):
+                url += "?" + urllib.parse.urlencode(given["QueryStringParameters"])
+            headers = {"Content-Type": "application/json", **(given.get("HeaderParameters") or {})}
+            options = {"method": "POST" if method in ("*", "ANY") else method, "headers": headers}
+        response = await self._send(url, payload, principal, options, region=arn.split(":")[3])
+        return response.get("Body") or b""
+
+    async def _send(
+        self, arn: str, payload: str, principal, options: dict, region: str | None = None
+    ) -> dict:
+        """One call through the delivery adapter of the target's service (or an http(s)
+        URL's), now: the batch is settled with the source by its outcome, so it is not
+        queued."""
         delivery = Delivery(
             id=f"{self.pipe['Name']}-{time.time_ns()}",
             target=arn,
-            region=arn.split(":")[3],
+            region=region or arn.split(":")[3],
             payload=payload.encode(),
             options=options,
             principal=principal,
@@ -317,6 +367,6 @@ class PipePoller(Poller):
             created_at=time.time(),
         )
         try:
-            await ADAPTERS[arn_service(arn)](self.platform, delivery)
+            return await ADAPTERS[arn_service(arn)](self.platform, delivery)
         except Failed as failed:
             raise _PipeFailed(f"{arn} failed: {failed.code}: {failed.message}") from None
