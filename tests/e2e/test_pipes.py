@@ -197,16 +197,22 @@ def test_fifo_source_keeps_order_and_target_group(setup):
     name = unique("pipe")
     pipes.create_pipe(
         Name=name, RoleArn=role, Source=source, Target=target,
-        TargetParameters={"SqsQueueParameters": {"MessageGroupId": "g1"}},
+        # A dynamic path parameter: each message's group comes from its body.
+        TargetParameters={"SqsQueueParameters": {"MessageGroupId": "$.body.team"}},
     )  # fmt: skip
     wait_state(pipes, name, "RUNNING")
     for n in range(6):
-        sqs.send_message(QueueUrl=source_url, MessageBody=str(n), MessageGroupId="a")
+        body = json.dumps({"n": n, "team": f"t{n % 2}"})
+        sqs.send_message(QueueUrl=source_url, MessageBody=body, MessageGroupId="a")
     found = receive(sqs, target_url, 6)
     events = [json.loads(m["Body"]) for m in found]
-    assert [e["body"] for e in events] == [str(n) for n in range(6)]
+    by_group: dict[str, list[int]] = {}
+    for message, event in zip(found, events, strict=True):
+        by_group.setdefault(message["Attributes"]["MessageGroupId"], []).append(
+            json.loads(event["body"])["n"]
+        )
+    assert by_group == {"t0": [0, 2, 4], "t1": [1, 3, 5]}  # in order within each group
     assert events[0]["attributes"]["MessageGroupId"] == "a"
-    assert {m["Attributes"]["MessageGroupId"] for m in found} == {"g1"}
 
 
 def test_stopped_pipe_delivers_nothing(setup):

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from sandlot.events.templates import TransformError
-from sandlot.services.pipes.runner import check_template, parsed_view, pipe_event, render
+from sandlot.services.pipes.runner import check_template, dynamic, parsed_view, pipe_event, render
 
 RESERVED = {"aws.pipes.pipe-name": "p", "aws.pipes.pipe-arn": "arn:aws:pipes:r:1:pipe/p"}
 SQS = {"messageId": "m1", "body": '{"a": {"b": [1, 2]}, "s": "x\\"y"}', "eventSource": "aws:sqs"}
@@ -45,3 +45,15 @@ def test_bad_paths_are_refused():
     check_template('{"a": <$.body.x[0]>, "b": "<aws.pipes.pipe-name>"}')
     with pytest.raises(TransformError):
         check_template("<$.a..b>")
+
+
+def test_dynamic_path_parameters_take_the_events_values():
+    parameters = {
+        "SqsQueueParameters": {"MessageGroupId": "$.body.a.b[1]", "MessageDeduplicationId": "x"},
+        "HttpParameters": {"PathParameterValues": ["$.messageId"], "HeaderParameters": {}},
+        "KinesisStreamParameters": {"PartitionKey": "$.nope"},
+    }
+    got = dynamic(parameters, SQS)
+    assert got["SqsQueueParameters"] == {"MessageGroupId": "2", "MessageDeduplicationId": "x"}
+    assert got["HttpParameters"]["PathParameterValues"] == ["m1"]
+    assert got["KinesisStreamParameters"]["PartitionKey"] == ""

@@ -109,6 +109,25 @@ def render(template: str, event: Any, reserved: dict[str, Any]) -> str:
     return templates.render(template, values, PLACEHOLDER)
 
 
+def dynamic(parameters: Any, event: Any) -> Any:
+    """``parameters`` with every string that is a JSON path (``$.body.key``: AWS's dynamic
+    path parameters, the whole value a path) replaced by that value of ``event`` as it
+    came from the source or the enrichment (body or data parsed when JSON)."""
+    if isinstance(parameters, dict):
+        return {k: dynamic(v, event) for k, v in parameters.items()}
+    if isinstance(parameters, list):
+        return [dynamic(v, event) for v in parameters]
+    if isinstance(parameters, str) and parameters.startswith("$."):
+        try:
+            value = templates.resolve(parsed_view(event), templates.compile_path(parameters))
+        except templates.TransformError:
+            return parameters
+        if value is templates.MISSING or value is None:
+            return ""
+        return value if isinstance(value, str) else json.dumps(value)
+    return parameters
+
+
 def is_http(arn: str) -> bool:
     """An API destination or an API Gateway REST API stage (called over HTTP)."""
     return ":api-destination/" in arn or arn_service(arn) == "execute-api"
@@ -214,6 +233,7 @@ class PipePoller(Poller):
     async def _enrich(self, events: list, reserved: dict, principal) -> list:
         arn = self.pipe["Enrichment"]
         template = (self.pipe.get("EnrichmentParameters") or {}).get("InputTemplate")
+        originals = events
         if template is not None:
             events = [_json_or(render(template, e, reserved)) for e in events]
         payload = json.dumps(events)
@@ -224,8 +244,8 @@ class PipePoller(Poller):
         elif is_http(arn):  # no batching: one request per event
             http = (self.pipe.get("EnrichmentParameters") or {}).get("HttpParameters") or {}
             found: list = []
-            for event in events:
-                body = await self._http(arn, _text(event), http, principal)
+            for event, original in zip(events, originals, strict=True):
+                body = await self._http(arn, _text(event), dynamic(http, original), principal)
                 found += _answer(body.decode("utf-8", "replace"))
             return found
         else:
@@ -240,6 +260,7 @@ class PipePoller(Poller):
         arn = self.pipe["Target"]
         parameters = self.pipe.get("TargetParameters") or {}
         template = parameters.get("InputTemplate")
+        originals = events
         if template is not None:
             events = [_json_or(render(template, e, reserved)) for e in events]
         service = arn_service(arn)
@@ -254,19 +275,16 @@ class PipePoller(Poller):
                 await self._send(arn, json.dumps(events), principal, {})
                 return None
             return (await self._sync_execution(arn, json.dumps(events), principal)).encode()
-        if is_http(arn):
-            for event in events:
-                await self._http(
-                    arn, _text(event), parameters.get("HttpParameters") or {}, principal
-                )
-            return None
-        for event in events:
-            await self._send(arn, _text(event), principal, self._options(service, event))
+        for event, original in zip(events, originals, strict=True):
+            given = dynamic(parameters, original)  # each event's own parameter values
+            if is_http(arn):
+                await self._http(arn, _text(event), given.get("HttpParameters") or {}, principal)
+            else:
+                await self._send(arn, _text(event), principal, self._options(service, given))
         return None
 
-    def _options(self, service: str, event: Any) -> dict:
-        """The delivery adapter's options for one event, from the TargetParameters."""
-        parameters = self.pipe.get("TargetParameters") or {}
+    def _options(self, service: str, parameters: dict) -> dict:
+        """The delivery adapter's options for one event, from its TargetParameters."""
         if service == "sqs":
             given = parameters.get("SqsQueueParameters") or {}
             return {k: given[k] for k in ("MessageGroupId", "MessageDeduplicationId") if k in given}
