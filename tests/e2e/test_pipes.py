@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import error_of
+from tests.e2e.conftest import aws, error_of
 from tests.e2e.functions import create_function, unique
 from tests.e2e.roles import ensure_role, trust_policy
 from tests.e2e.sfn_support import definition, states_role, wait_for
@@ -74,7 +74,7 @@ def setup(client):
     return client("pipes"), client("sqs"), client("iam")
 
 
-def test_api_states_tags_and_errors(setup):
+def test_api_states_tags_and_errors(setup, server):
     pipes, sqs, iam = setup
     role = pipe_role(iam)
     _, source = queue(sqs, "src")
@@ -92,6 +92,9 @@ def test_api_states_tags_and_errors(setup):
     assert running["RoleArn"] == role and running["Description"] == "d"
     assert running["Tags"] == {"team": "a"}
 
+    # The AWS CLI too.
+    described = aws(server.endpoint, "pipes", "describe-pipe", "--name", name)
+    assert (described["Arn"], described["CurrentState"]) == (arn, "RUNNING")
     listed = pipes.list_pipes(NamePrefix=name)["Pipes"]
     assert [(p["Name"], p["CurrentState"], p["Source"]) for p in listed] == [
         (name, "RUNNING", source)
@@ -613,3 +616,56 @@ def test_api_gateway_enrichment_and_api_destination_target(setup, client):
         Target=destination, SourceParameters={"SqsQueueParameters": {"BatchSize": 2}},
     )  # fmt: skip
     assert err["Code"] == "ValidationException"  # an API destination takes no batches
+
+
+def test_sns_kinesis_and_logs_targets(setup, client):
+    pipes, sqs, iam = setup
+    sns, kinesis, logs = client("sns"), client("kinesis"), client("logs")
+    role = pipe_role(iam, actions=("sqs:*", "sns:*", "kinesis:*", "logs:*"))
+    topic = sns.create_topic(Name=unique("t"))["TopicArn"]
+    subscriber_url, subscriber = queue(sqs, "sub")
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+        "Action": "sqs:SendMessage", "Resource": subscriber,
+        "Condition": {"ArnEquals": {"aws:SourceArn": topic}}}]}  # fmt: skip
+    sqs.set_queue_attributes(QueueUrl=subscriber_url, Attributes={"Policy": json.dumps(policy)})
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=subscriber,
+                  Attributes={"RawMessageDelivery": "true"})  # fmt: skip
+    stream = unique("out")
+    kinesis.create_stream(StreamName=stream, ShardCount=1)
+    summary = lambda: kinesis.describe_stream_summary(StreamName=stream)[  # noqa: E731
+        "StreamDescriptionSummary"
+    ]
+    wait_for(lambda: summary()["StreamStatus"] == "ACTIVE")
+    group = f"/pipes/{unique('g')}"
+    logs.create_log_group(logGroupName=group)
+    targets = {
+        "sns": (topic, {}),
+        "kinesis": (summary()["StreamARN"],
+                    {"KinesisStreamParameters": {"PartitionKey": "$.body.key"}}),
+        "logs": (f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}",
+                 {"CloudWatchLogsParameters": {"LogStreamName": "from-pipe"}}),
+    }  # fmt: skip
+    sources = {}
+    for kind, (arn, parameters) in targets.items():
+        url, source = queue(sqs, "src")
+        name = unique(f"pipe-{kind}")
+        pipes.create_pipe(Name=name, RoleArn=role, Source=source, Target=arn,
+                          TargetParameters={**parameters, "InputTemplate": "<$.body>"})  # fmt: skip
+        wait_state(pipes, name, "RUNNING")
+        sources[kind] = url
+    for kind, url in sources.items():
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"key": "k1", "to": kind}))
+
+    (message,) = receive(sqs, subscriber_url, 1)
+    assert json.loads(message["Body"]) == {"key": "k1", "to": "sns"}
+    shard = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(
+        StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    records = wait_for(lambda: kinesis.get_records(ShardIterator=iterator)["Records"])
+    assert json.loads(records[0]["Data"]) == {"key": "k1", "to": "kinesis"}
+    assert records[0]["PartitionKey"] == "k1"
+    events = wait_for(lambda: logs.filter_log_events(logGroupName=group).get("events"), timeout=20)
+    assert events[0]["logStreamName"] == "from-pipe"
+    assert json.loads(events[0]["message"]) == {"key": "k1", "to": "logs"}
