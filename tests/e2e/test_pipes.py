@@ -108,10 +108,17 @@ def test_api_states_tags_and_errors(setup, server):
     wait_state(pipes, name, "STOPPED")
     assert pipes.start_pipe(Name=name)["CurrentState"] == "STARTING"
     wait_state(pipes, name, "RUNNING")
-    updated = pipes.update_pipe(Name=name, RoleArn=role, Target=target, DesiredState="STOPPED")
+    updated = pipes.update_pipe(
+        Name=name, RoleArn=role, DesiredState="STOPPED",
+        TargetParameters={"InputTemplate": '{"v": 1}'},
+    )  # fmt: skip
     assert updated["CurrentState"] == "UPDATING"
     stopped = wait_state(pipes, name, "STOPPED")
-    assert "Description" not in stopped  # UpdatePipe replaces what it is given
+    # UpdatePipe changes what it is given; the rest stays.
+    assert stopped["Description"] == "d" and stopped["Target"] == target
+    assert stopped["TargetParameters"] == {"InputTemplate": '{"v": 1}'}
+    pipes.update_pipe(Name=name, RoleArn=role, TargetParameters={"InputTemplate": ""})
+    assert wait_state(pipes, name, "STOPPED")["TargetParameters"] == {}
 
     err = error_of(pipes.create_pipe, Name=name, RoleArn=role, Source=source, Target=target)
     assert err["Code"] == "ConflictException"

@@ -109,10 +109,7 @@ class PipesProvider(Provider):
     def update_pipe(self, ctx: RequestContext, params: dict) -> dict:
         row = self._pipe(ctx, params["Name"])
         self._not_busy(row)
-        definition = json.loads(row["definition"])
-        # AWS: UpdatePipe replaces what it is given; the source stays.
-        definition = {"Source": definition["Source"],
-                      **{k: params[k] for k in _UPDATABLE if params.get(k) is not None}}  # fmt: skip
+        definition = _updated(json.loads(row["definition"]), params)
         self._check(definition)
         row = {**row, "definition": json.dumps(definition), "current": "UPDATING",
                "desired": params.get("DesiredState") or row["desired"], "reason": None,
@@ -325,6 +322,25 @@ class PipesProvider(Provider):
         # Unless a newer request changed the row meanwhile (its own settling follows).
         if fresh is not None and fresh["modified"] == row["modified"] and fresh["current"] != state:
             self.store.put(PIPES, {**fresh, "current": state})
+
+
+def _updated(definition: dict, params: dict) -> dict:
+    """AWS's UpdatePipe: the fields given replace theirs, the others stay; within
+    SourceParameters, EnrichmentParameters and TargetParameters each given member (a
+    service's parameters object, FilterCriteria, InputTemplate…) replaces its old value
+    as one. An empty InputTemplate removes the template."""
+    out = dict(definition)
+    for key in _UPDATABLE:
+        if params.get(key) is None:
+            continue
+        if key.endswith("Parameters") and key != "LogConfiguration":
+            merged = {**(out.get(key) or {}), **params[key]}
+            if merged.get("InputTemplate") == "":
+                del merged["InputTemplate"]
+            out[key] = merged
+        else:
+            out[key] = params[key]
+    return out
 
 
 def _summary(row: dict) -> dict:
