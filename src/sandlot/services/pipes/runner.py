@@ -220,7 +220,10 @@ class PipePoller(Poller):
             self._problem = f"PROBLEM: {error.code}: {error.message}"
             return records
         self._problem = None
-        if answer is None:
+        # Only an answer naming batchItemFailures reports items (then as Lambda's rules
+        # say: a malformed report fails the batch); any other answer is success.
+        parsed = _json_or(answer.decode("utf-8", "replace")) if answer else None
+        if not isinstance(parsed, dict) or "batchItemFailures" not in parsed:
             return []
         ids = [self.source.item_id(r) for r in records]
         reported = reported_failures(answer, ids)
