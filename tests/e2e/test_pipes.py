@@ -676,3 +676,58 @@ def test_sns_kinesis_and_logs_targets(setup, client):
     events = wait_for(lambda: logs.filter_log_events(logGroupName=group).get("events"), timeout=20)
     assert events[0]["logStreamName"] == "from-pipe"
     assert json.loads(events[0]["message"]) == {"key": "k1", "to": "logs"}
+
+
+def _log_steps(logs, group: str, count: int) -> list[dict]:
+    def found():
+        events = logs.filter_log_events(logGroupName=group).get("events") or []
+        return len(events) >= count and [json.loads(e["message"]) for e in events]
+
+    return wait_for(found)
+
+
+def test_execution_logs_go_to_the_log_group(setup, client):
+    pipes, sqs, iam = setup
+    logs = client("logs")
+    role = pipe_role(iam, actions=("sqs:ReceiveMessage", "sqs:DeleteMessage",
+                                   "sqs:GetQueueAttributes", "logs:*"))  # fmt: skip
+    allowed_url, allowed = queue(sqs, "allowed")
+    _, denied = queue(sqs, "denied")  # the role may not send here
+    iam.put_role_policy(
+        RoleName=role.rsplit("/", 1)[1], PolicyName="send",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": allowed}]}),
+    )  # fmt: skip
+    runs = {}
+    for name, target, level in (("ok", allowed, "INFO"), ("bad", denied, "ERROR")):
+        group = f"/pipes/{unique(name)}"
+        logs.create_log_group(logGroupName=group)
+        source_url, source = queue(sqs, "src")
+        pipe = unique(name)
+        pipes.create_pipe(
+            Name=pipe, RoleArn=role, Source=source, Target=target,
+            LogConfiguration={"Level": level, "IncludeExecutionData": ["ALL"],
+                              "CloudwatchLogsLogDestination": {
+                                  "LogGroupArn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}"}},
+        )  # fmt: skip
+        wait_state(pipes, pipe, "RUNNING")
+        sqs.send_message(QueueUrl=source_url, MessageBody=name)
+        runs[name] = (group, pipe)
+
+    group, pipe = runs["ok"]
+    steps = _log_steps(logs, group, 4)
+    assert [s["messageType"] for s in steps] == [
+        "ExecutionStarted", "TargetStageEntered", "TargetStageSucceeded", "ExecutionSucceeded",
+    ]  # fmt: skip
+    first = steps[0]
+    assert first["resourceArn"] == f"arn:aws:pipes:{REGION}:{ACCOUNT}:pipe/{pipe}"
+    assert first["logLevel"] == "INFO" and len({s["executionId"] for s in steps}) == 1
+    assert json.loads(first["payload"])[0]["body"] == "ok"
+    assert receive(sqs, allowed_url, 1)
+
+    group, _ = runs["bad"]
+    steps = _log_steps(logs, group, 3)
+    assert [s["messageType"] for s in steps[:3]] == [
+        "TargetInvocationFailed", "TargetStageFailed", "ExecutionFailed",
+    ]  # fmt: skip
+    assert "AccessDenied" in steps[0]["error"]["details"]

@@ -39,6 +39,7 @@ from sandlot.events import templates
 from sandlot.events.delivery import ADAPTERS, Delivery, Failed, RetryPolicy, arn_service
 from sandlot.events.pollers import Poller, Problem, _Function, _Throttled, reported_failures
 from sandlot.protocol import ServiceError
+from sandlot.services.pipes.execution_log import ExecutionLog, error_of
 
 log = logging.getLogger("sandlot.pipes")
 
@@ -202,26 +203,60 @@ class PipePoller(Poller):
             pipe_event(kind, self.source.event([r])["Records"][0]) for r in records
         ]
         reserved = self._reserved()
+        trail = ExecutionLog(self.pipe)
+        trail.step("ExecutionStarted", payload=events)
+        stage = "Target"
+        principal = await self.role()
         try:
-            principal = await self.role()
             if self.pipe.get("Enrichment"):
+                stage = "Enrichment"
+                trail.step("EnrichmentStageEntered")
+                trail.step("EnrichmentInvocationStarted")
                 events = await self._enrich(events, reserved, principal)
-                if not events:
-                    return []  # the enrichment filtered the batch out
+                trail.step("EnrichmentInvocationSucceeded")
+                trail.step("EnrichmentStageSucceeded", payload=events)
+                stage = "Target"
+                if not events:  # the enrichment filtered the batch out
+                    trail.step("TargetStageSkipped")
+                    trail.step("ExecutionSucceeded")
+                    return []
+            trail.step("TargetStageEntered")
+            trail.step("TargetInvocationStarted")
             answer = await self._target(events, reserved, principal)
-        except _PipeFailed as failed:
-            log.info("pipe %s: %s", self.pipe["Name"], failed)
-            self._problem = f"PROBLEM: {failed}"
+        except (_PipeFailed, ServiceError) as failure:
+            if isinstance(failure, ServiceError):
+                if failure.code in _THROTTLES:
+                    raise _Throttled() from None
+                problem = f"{failure.code}: {failure.message}"
+                error = error_of(failure.code, failure.message, failure.status)
+            else:
+                problem = str(failure)
+                error = error_of("CustomerInvocationError", problem)
+            log.info("pipe %s: %s", self.pipe["Name"], problem)
+            self._problem = f"PROBLEM: {problem}"
+            for step in (f"{stage}InvocationFailed", f"{stage}StageFailed", "ExecutionFailed"):
+                trail.step(step, error=error)
             return records
-        except ServiceError as error:
-            if error.code in _THROTTLES:
-                raise _Throttled() from None
-            log.info("pipe %s: %s: %s", self.pipe["Name"], error.code, error.message)
-            self._problem = f"PROBLEM: {error.code}: {error.message}"
-            return records
+        finally:
+            trail.flush(self.platform, principal)
         self._problem = None
-        # Only an answer naming batchItemFailures reports items (then as Lambda's rules
-        # say: a malformed report fails the batch); any other answer is success.
+        failed = self._item_failures(records, answer)
+        if failed:
+            error = error_of("PartialFailure", f"{len(failed)} of {len(records)} items failed")
+            for step in ("TargetInvocationPartiallyFailed", "TargetStagePartiallyFailed",
+                         "ExecutionPartiallyFailed"):  # fmt: skip
+                trail.step(step, error=error)
+        else:
+            trail.step("TargetInvocationSucceeded")
+            trail.step("TargetStageSucceeded")
+            trail.step("ExecutionSucceeded")
+        trail.flush(self.platform, principal)
+        return failed
+
+    def _item_failures(self, records: list, answer: bytes | None) -> list:
+        """The records a target's answer reports failed: only an answer naming
+        batchItemFailures reports items (then as Lambda's rules say: a malformed report
+        fails the batch); any other answer is success."""
         parsed = _json_or(answer.decode("utf-8", "replace")) if answer else None
         if not isinstance(parsed, dict) or "batchItemFailures" not in parsed:
             return []
