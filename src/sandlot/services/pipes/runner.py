@@ -21,6 +21,7 @@ stream source retries per ``MaximumRetryAttempts`` / ``MaximumRecordAgeInSeconds
 sends what it gives up on to ``DeadLetterConfig`` with AWS's record
 (``context.partnerResourceArn``). A Lambda or Step Functions target answering
 ``batchItemFailures`` fails only the items it names. Throttles back the poller off.
+Each batch's execution steps go to the pipe's log group (``execution_log.py``).
 """
 
 from __future__ import annotations
