@@ -4,14 +4,16 @@ Each batch the source adapter fetched (and the pipe's ``FilterCriteria`` let thr
 goes, as AWS's Pipes events (SQS and DynamoDB records as Lambda gets them; Kinesis
 records flattened: ``data``, ``partitionKey``… at the top level):
 
-    enrichment (optional; synchronous: Lambda RequestResponse, Step Functions Express
-    StartSyncExecution) with the batch as a JSON array, each event through the
-    enrichment's InputTemplate → its answer is the batch the target gets (an array: the
-    events; an object: one event; "", {}, [] or null: nothing to send, done)
+    enrichment (optional; synchronous: Lambda RequestResponse and Step Functions Express
+    StartSyncExecution with the batch as a JSON array; an API destination or API
+    Gateway stage one request per event), each event through the enrichment's
+    InputTemplate → its answer is the batch the target gets (an array: the events; an
+    object: one event; "", {}, [] or null: nothing to send, done)
     → target, each event through the target's InputTemplate: Lambda and Step Functions
     get the batch as one JSON array; the other targets (SQS, SNS, an EventBridge bus,
-    Kinesis, Firehose, CloudWatch Logs) one call per event through the delivery
-    adapters (``events/delivery.py``).
+    Kinesis, Firehose, CloudWatch Logs, API destinations, API Gateway) one call per
+    event through the delivery adapters (``events/delivery.py``), with the target
+    parameters (a parameter that is a JSON path takes the event's value).
 
 Every call (source reads included) is made as the pipe's role (``RoleArn``), so IAM
 decides as in AWS. An enrichment or target that fails (a function error, a failed
