@@ -2,7 +2,8 @@
 Lambda enrichment → SQS with input templates; FIFO order; Kinesis → Step Functions; a
 DynamoDB stream → the default bus → a rule → a queue; a stopped pipe delivers nothing;
 the pipe's role is what IAM evaluates; a Lambda target's batch and item failures; a
-stream's dead-letter record; an Express enrichment; AWS::Pipes::Pipe."""
+stream's dead-letter record; an Express enrichment; HTTP enrichments and targets; SNS,
+Kinesis, Logs and Firehose targets; execution logs; AWS::Pipes::Pipe."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.e2e.functions import create_function, unique
 from tests.e2e.roles import ensure_role, trust_policy
 from tests.e2e.sfn_support import definition, states_role, wait_for
 from tests.e2e.stacks import settled
+from tests.e2e.test_firehose import destination, firehose_role, objects
 
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
@@ -731,3 +733,25 @@ def test_execution_logs_go_to_the_log_group(setup, client):
         "TargetInvocationFailed", "TargetStageFailed", "ExecutionFailed",
     ]  # fmt: skip
     assert "AccessDenied" in steps[0]["error"]["details"]
+
+
+def test_firehose_target(setup, client):
+    pipes, sqs, iam = setup
+    firehose, s3 = client("firehose"), client("s3")
+    bucket = unique("pipes-fh")
+    s3.create_bucket(Bucket=bucket)
+    stream = unique("fh")
+    arn = firehose.create_delivery_stream(
+        DeliveryStreamName=stream, DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration=destination(bucket, firehose_role(iam)),
+    )["DeliveryStreamARN"]  # fmt: skip
+    source_url, source = queue(sqs, "src")
+    name = unique("pipe")
+    pipes.create_pipe(
+        Name=name, RoleArn=pipe_role(iam, actions=("sqs:*", "firehose:*")), Source=source,
+        Target=arn, TargetParameters={"InputTemplate": '"<$.body>\\n"'},
+    )  # fmt: skip
+    wait_state(pipes, name, "RUNNING")
+    sqs.send_message(QueueUrl=source_url, MessageBody="line")
+    (key,) = objects(s3, bucket)
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b'"line\\n"'

@@ -146,6 +146,16 @@ def _answer(text: str) -> list:
     return answer if isinstance(answer, list) else [answer]
 
 
+def _transformed(template: str | None, events: list, reserved: dict) -> tuple[list, list]:
+    """(each event's payload text, the events as JSON values) after the InputTemplate:
+    a target called per event gets the template's text as it is; a batch (a JSON array)
+    holds each text parsed when it is JSON, else as a string."""
+    if template is None:
+        return [_text(e) for e in events], events
+    texts = [render(template, e, reserved) for e in events]
+    return texts, [_json_or(t) for t in texts]
+
+
 def _text(value: Any) -> str:
     """What a target gets for an event: a string as it is (a template's output), anything
     else as JSON."""
@@ -275,8 +285,7 @@ class PipePoller(Poller):
         arn = self.pipe["Enrichment"]
         template = (self.pipe.get("EnrichmentParameters") or {}).get("InputTemplate")
         originals = events
-        if template is not None:
-            events = [_json_or(render(template, e, reserved)) for e in events]
+        texts, events = _transformed(template, events, reserved)
         payload = json.dumps(events)
         if arn_service(arn) == "lambda":
             text = await self._lambda(arn, payload, principal, sync=True)
@@ -285,8 +294,8 @@ class PipePoller(Poller):
         elif is_http(arn):  # no batching: one request per event
             http = (self.pipe.get("EnrichmentParameters") or {}).get("HttpParameters") or {}
             found: list = []
-            for event, original in zip(events, originals, strict=True):
-                body = await self._http(arn, _text(event), dynamic(http, original), principal)
+            for text, original in zip(texts, originals, strict=True):
+                body = await self._http(arn, text, dynamic(http, original), principal)
                 found += _answer(body.decode("utf-8", "replace"))
             return found
         else:
@@ -300,10 +309,8 @@ class PipePoller(Poller):
         ``batchItemFailures``), None otherwise."""
         arn = self.pipe["Target"]
         parameters = self.pipe.get("TargetParameters") or {}
-        template = parameters.get("InputTemplate")
         originals = events
-        if template is not None:
-            events = [_json_or(render(template, e, reserved)) for e in events]
+        texts, events = _transformed(parameters.get("InputTemplate"), events, reserved)
         service = arn_service(arn)
         if service == "lambda":
             invocation = (parameters.get("LambdaFunctionParameters") or {}).get("InvocationType")
@@ -316,12 +323,12 @@ class PipePoller(Poller):
                 await self._send(arn, json.dumps(events), principal, {})
                 return None
             return (await self._sync_execution(arn, json.dumps(events), principal)).encode()
-        for event, original in zip(events, originals, strict=True):
+        for text, original in zip(texts, originals, strict=True):
             given = dynamic(parameters, original)  # each event's own parameter values
             if is_http(arn):
-                await self._http(arn, _text(event), given.get("HttpParameters") or {}, principal)
+                await self._http(arn, text, given.get("HttpParameters") or {}, principal)
             else:
-                await self._send(arn, _text(event), principal, self._options(service, given))
+                await self._send(arn, text, principal, self._options(service, given))
         return None
 
     def _options(self, service: str, parameters: dict) -> dict:
