@@ -8,7 +8,14 @@ import json
 import pytest
 
 from sandlot.events.templates import TransformError
-from sandlot.services.pipes.runner import check_template, dynamic, parsed_view, pipe_event, render
+from sandlot.services.pipes.runner import (
+    _transformed,
+    check_template,
+    dynamic,
+    parsed_view,
+    pipe_event,
+    render,
+)
 
 RESERVED = {"aws.pipes.pipe-name": "p", "aws.pipes.pipe-arn": "arn:aws:pipes:r:1:pipe/p"}
 SQS = {"messageId": "m1", "body": '{"a": {"b": [1, 2]}, "s": "x\\"y"}', "eventSource": "aws:sqs"}
@@ -57,3 +64,12 @@ def test_dynamic_path_parameters_take_the_events_values():
     assert got["SqsQueueParameters"] == {"MessageGroupId": "2", "MessageDeduplicationId": "x"}
     assert got["HttpParameters"]["PathParameterValues"] == ["m1"]
     assert got["KinesisStreamParameters"]["PartitionKey"] == ""
+
+
+def test_per_event_payloads_keep_the_template_text_and_batches_hold_json():
+    texts, values = _transformed('"hi <$.messageId>"', [SQS], {})
+    assert texts == ['"hi m1"'] and values == ["hi m1"]
+    texts, values = _transformed("plain <$.messageId>", [SQS], {})
+    assert texts == ['plain "m1"'] and values == ['plain "m1"']
+    texts, values = _transformed(None, [SQS], {})
+    assert json.loads(texts[0]) == SQS and values == [SQS]
