@@ -25,6 +25,7 @@ STEPS = {
     "ExecutionSucceeded": "INFO",
     "ExecutionFailed": "ERROR",
     "ExecutionPartiallyFailed": "ERROR",
+    "ExecutionThrottled": "ERROR",
     "EnrichmentStageEntered": "INFO",
     "EnrichmentStageSucceeded": "INFO",
     "EnrichmentStageFailed": "ERROR",

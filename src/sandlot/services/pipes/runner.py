@@ -238,7 +238,11 @@ class PipePoller(Poller):
             answer = await self._target(events, reserved, principal)
         except (_PipeFailed, ServiceError) as failure:
             if isinstance(failure, ServiceError):
-                if failure.code in _THROTTLES:
+                if failure.code in _THROTTLES:  # retried after a back-off, not failed
+                    trail.step(
+                        "ExecutionThrottled",
+                        error=error_of(failure.code, failure.message, failure.status),
+                    )
                     raise _Throttled() from None
                 problem = f"{failure.code}: {failure.message}"
                 error = error_of(failure.code, failure.message, failure.status)
