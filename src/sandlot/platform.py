@@ -121,6 +121,10 @@ class Platform:
         secrets = self.provider("secretsmanager")
         if secrets is not None:
             self._tasks.append(await secrets.start())
+        # EventBridge Pipes: running pipes resume polling their sources.
+        pipes = self.provider("pipes")
+        if pipes is not None:
+            await pipes.start()
         # Step Functions: RUNNING Standard executions resume from their last checkpoint
         # (in a task, after ready; the language engine is imported only if one does).
         self._tasks.append(asyncio.create_task(self._run_stepfunctions()))

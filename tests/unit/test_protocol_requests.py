@@ -56,6 +56,7 @@ SERVICES = [
     "ssm",
     "cognito-idp",
     "firehose",
+    "pipes",
 ]
 # (service, protocol): every service in its default protocol, plus the other protocols
 # a multi-protocol service must accept.

@@ -42,7 +42,7 @@ from tests.model_strategies import value_for
 SERVICES = [
     *("lambda", "s3", "sqs", "sns", "dynamodb", "dynamodbstreams", "kinesis", "iam", "sts"),
     *("logs", "cloudwatch", "events", "scheduler", "stepfunctions", "cloudformation"),
-    *("apigateway", "apigatewayv2", "secretsmanager", "ssm", "cognito-idp"),
+    *("apigateway", "apigatewayv2", "secretsmanager", "ssm", "cognito-idp", "pipes"),
 ]
 # (service, protocol): the model's own protocol, plus CloudWatch's legacy query protocol.
 CASES = [(service, None) for service in SERVICES] + [("cloudwatch", "query")]

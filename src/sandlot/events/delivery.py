@@ -323,7 +323,7 @@ async def send_http(platform: Platform, delivery: Delivery) -> dict:
         except oauth.TokenError as error:
             raise Failed("OAuthTokenError", str(error)) from None
     try:
-        status, reason = await asyncio.to_thread(
+        status, reason, body = await asyncio.to_thread(
             _http_request,
             options.get("method", "POST"),
             delivery.target,
@@ -336,7 +336,7 @@ async def send_http(platform: Platform, delivery: Delivery) -> dict:
     if status == 401 and options.get("oauth"):
         oauth.forget(options["oauth"])  # the next try fetches a new token
     if 200 <= status < 300:
-        return {"StatusCode": status}
+        return {"StatusCode": status, "Body": body}  # the body: Pipes' enrichments read it
     if any(low <= status <= high for low, high in options.get("final_statuses") or ()):
         raise ServiceError(str(status), f"HTTP {status} {reason}", status)
     raise Failed(str(status), f"HTTP {status} {reason}", {"StatusCode": status})
@@ -401,7 +401,7 @@ async def send_sdk(platform: Platform, delivery: Delivery) -> dict:
 
 def _http_request(
     method: str, url: str, body: bytes, headers: dict, timeout: float
-) -> tuple[int, str]:
+) -> tuple[int, str, bytes]:
     parts = urllib.parse.urlsplit(url)
     kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     connection = kind(parts.netloc, timeout=timeout)
@@ -409,8 +409,7 @@ def _http_request(
         path = parts.path or "/"
         connection.request(method, path + (f"?{parts.query}" if parts.query else ""), body, headers)
         response = connection.getresponse()
-        response.read()
-        return response.status, response.reason
+        return response.status, response.reason, response.read()
     finally:
         connection.close()
 

@@ -47,6 +47,13 @@ Stopping (disable, update, delete, server stop) is graceful: a worker waiting on
 source stops waiting, one that holds a batch invokes and settles it first. Only the
 SQS calls are made as the function's execution role (``Platform.call``), so IAM
 applies to them as in AWS; the invocation itself is the Lambda service's.
+
+The consumer of the batches is the ``Poller``'s: a Lambda function for an event source
+mapping. Another consumer (an EventBridge pipe) subclasses ``Poller`` and overrides the
+consumer side: ``function()`` (the role the source is read as, and the consumer's
+concurrency limit), ``role()``, ``_invoke(records)`` (process the batch; the records
+that failed) and ``failure_context(condition, invocations)`` (what a stream's
+on-failure record says of the consumer); ``Pollers.run(mapping, poller_class)`` runs it.
 """
 
 from __future__ import annotations
@@ -220,6 +227,25 @@ class Poller:
             reserved = (got.get("Concurrency") or {}).get("ReservedConcurrentExecutions")
             self._function = _Function(got["Configuration"]["Role"], reserved, now)
         return self._function
+
+    def failure_context(self, condition: str, invocations: int) -> dict:
+        """What a stream's on-failure record says of the consumer (Lambda's request and
+        response context)."""
+        response = self.last_response
+        return {
+            "requestContext": {
+                "requestId": response.get("ResponseMetadata", {}).get("RequestId")
+                or str(uuids.uuid4()),
+                "functionArn": self.mapping.function_arn,
+                "condition": condition,
+                "approximateInvokeCount": invocations,
+            },
+            "responseContext": {
+                "statusCode": response.get("StatusCode", 200),
+                "executedVersion": response.get("ExecutedVersion", "$LATEST"),
+                "functionError": response.get("FunctionError", ""),
+            },
+        }
 
     @property
     def role_arn(self) -> str | None:
@@ -859,20 +885,8 @@ class StreamSource(Source):
             self._finish(records)
 
     def _failure_record(self, records: list[_StreamRecord], condition: str) -> dict:
-        response = self.poller.last_response
         return {
-            "requestContext": {
-                "requestId": response.get("ResponseMetadata", {}).get("RequestId")
-                or str(uuids.uuid4()),
-                "functionArn": self.mapping.function_arn,
-                "condition": condition,
-                "approximateInvokeCount": self._invocations,
-            },
-            "responseContext": {
-                "statusCode": response.get("StatusCode", 200),
-                "executedVersion": response.get("ExecutedVersion", "$LATEST"),
-                "functionError": response.get("FunctionError", ""),
-            },
+            **self.poller.failure_context(condition, self._invocations),
             "version": "1.0",
             "timestamp": _iso(time.time()),
             self.batch_info: {
@@ -985,15 +999,22 @@ class ShardedPoller:
     parents are read to their end (so records stay in order per partition key across
     resharding, as in AWS)."""
 
-    def __init__(self, platform: Platform, mapping: Mapping, source_class: type[Source]) -> None:
+    def __init__(
+        self,
+        platform: Platform,
+        mapping: Mapping,
+        source_class: type[Source],
+        poller_class: type[Poller] = Poller,
+    ) -> None:
         self.platform = platform
         self.mapping = mapping
         self.source_class = source_class
+        self.poller_class = poller_class
         self._pollers: dict[tuple[str, tuple[int, int] | None], Poller] = {}
         self._task: asyncio.Task | None = None
         self._stopping = asyncio.Event()
         self._problem: str | None = None
-        self._lister = Poller(platform, mapping, source_class, shard="")  # for role()
+        self._lister = poller_class(platform, mapping, source_class, shard="")  # for role()
 
     @property
     def last_result(self) -> str | None:
@@ -1059,8 +1080,9 @@ class ShardedPoller:
                     for lane in lanes:
                         if (sid, lane) in self._pollers:
                             continue
-                        poller = Poller(self.platform, self.mapping, self.source_class,
-                                        shard=sid, child=child, lane=lane)  # fmt: skip
+                        poller = self.poller_class(self.platform, self.mapping,
+                                                   self.source_class, shard=sid, child=child,
+                                                   lane=lane)  # fmt: skip
                         self._pollers[(sid, lane)] = poller
                         poller.start()
             except Problem as problem:
@@ -1097,17 +1119,20 @@ class Pollers:
         self._running: dict[str, Poller | ShardedPoller] = {}
         self._retiring: set[asyncio.Task] = set()  # replaced pollers finishing up
 
-    def run(self, mapping: Mapping) -> None:
+    def run(self, mapping: Mapping, poller_class: type[Poller] = Poller) -> None:
         """Start polling for ``mapping`` (replacing a poller of the same UUID: the old
-        one finishes the batches it holds meanwhile)."""
+        one finishes the batches it holds meanwhile); ``poller_class`` is the consumer
+        (a Lambda function by default)."""
         old = self._running.pop(mapping.uuid, None)
         if old is not None:
             task = asyncio.ensure_future(old.stop())
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
         source = SOURCES[source_service(mapping.source_arn)]
-        kind = ShardedPoller if source.sharded else Poller
-        poller = kind(self._platform, mapping, source)
+        if source.sharded:
+            poller = ShardedPoller(self._platform, mapping, source, poller_class)
+        else:
+            poller = poller_class(self._platform, mapping, source)
         self._running[mapping.uuid] = poller
         poller.start()
 

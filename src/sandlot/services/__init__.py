@@ -27,6 +27,7 @@ PROVIDERS: dict[str, str] = {
     "stepfunctions": "sandlot.services.stepfunctions.provider:StepFunctionsProvider",
     "events": "sandlot.services.events.provider:EventsProvider",
     "scheduler": "sandlot.services.scheduler.provider:SchedulerProvider",
+    "pipes": "sandlot.services.pipes.provider:PipesProvider",
     "ecr": "sandlot.services.ecr.provider:EcrProvider",
     "kinesis": "sandlot.services.kinesis.provider:KinesisProvider",
     "firehose": "sandlot.services.firehose.provider:FirehoseProvider",
@@ -38,7 +39,7 @@ PROVIDERS: dict[str, str] = {
 KNOWN_SERVICES: tuple[str, ...] = (
     "lambda", "s3", "sqs", "sns", "dynamodb", "dynamodbstreams", "kinesis", "iam", "sts",
     "logs", "cloudwatch", "events", "scheduler", "stepfunctions", "cloudformation",
-    "apigateway", "apigatewayv2", "secretsmanager", "ssm", "cognito-idp", "firehose",
+    "apigateway", "apigatewayv2", "secretsmanager", "ssm", "cognito-idp", "firehose", "pipes",
 )  # fmt: skip
 
 

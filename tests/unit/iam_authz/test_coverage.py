@@ -180,6 +180,10 @@ SAMPLES = {
         "GroupName": "g",
         "ResourceArn": f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule-group/g",
     },
+    "pipes": {
+        "Name": "p",
+        "resourceArn": f"arn:aws:pipes:{REGION}:{ACCOUNT}:pipe/p",
+    },
     "sts": {
         "RoleArn": ROLE,
         "PrincipalArn": f"arn:aws:iam::{ACCOUNT}:saml-provider/s",

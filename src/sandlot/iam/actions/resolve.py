@@ -1163,6 +1163,17 @@ def _scheduler(req: _Request) -> _Parsed:
     return parsed
 
 
+def _pipes(req: _Request) -> _Parsed:
+    """Pipes names a pipe by Name, and by its ARN for tags."""
+    p = req.params
+    parsed = _Parsed()
+    if isinstance(p.get("Name"), str):
+        parsed.arns["pipe"] = [f"arn:aws:pipes:{req.region}:{req.account}:pipe/{p['Name']}"]
+    elif isinstance(p.get("resourceArn"), str):
+        parsed.arns["pipe"] = [p["resourceArn"]]
+    return parsed
+
+
 def _ecr(req: _Request) -> _Parsed:
     """ECR names a repository by repositoryName (in the registryId account, default
     the caller's) or, for tags, by its ARN."""
@@ -1246,6 +1257,7 @@ _EXTRACTORS: dict[str, Callable[[_Request], _Parsed]] = {
     "cloudformation": _cloudformation,
     "events": _events,
     "scheduler": _scheduler,
+    "pipes": _pipes,
     "sns": _sns,
     "dynamodb": _dynamodb,
     "ssm": _ssm,

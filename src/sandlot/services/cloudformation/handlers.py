@@ -70,6 +70,7 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::Events::EventBusPolicy": "sandlot.services.events.resources:EventBusPolicy",
     "AWS::Scheduler::Schedule": "sandlot.services.scheduler.resources:Schedule",
     "AWS::Scheduler::ScheduleGroup": "sandlot.services.scheduler.resources:ScheduleGroup",
+    "AWS::Pipes::Pipe": "sandlot.services.pipes.resources:Pipe",
     "AWS::CDK::Metadata": "sandlot.services.cloudformation.resources:CdkMetadata",
     "AWS::ECR::Repository": "sandlot.services.ecr.resources:Repository",
     "AWS::Cognito::UserPool": "sandlot.services.cognitoidp.resources:UserPool",

@@ -18,6 +18,9 @@ import json
 import re
 from typing import Any
 
+from sandlot.events.templates import MISSING as _MISSING
+from sandlot.events.templates import TransformError, compile_path, render, resolve
+
 RESERVED = frozenset(
     {
         "aws.events.rule-arn",
@@ -28,45 +31,8 @@ RESERVED = frozenset(
     }
 )
 MAX_PATHS = 100
-_STEP = re.compile(r"\.([A-Za-z0-9_\-/]+)|\[(\d+)\]|\['([^']+)'\]")
 _PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")
 _NAME = re.compile(r"[A-Za-z0-9_\-]+\Z")
-_MISSING = object()
-
-
-class TransformError(ValueError):
-    """An invalid path or transformer (AWS's ValidationException text)."""
-
-
-def compile_path(path: str) -> tuple[Any, ...]:
-    """The steps of a JSON path (keys and indexes); TransformError if unsupported."""
-    if not isinstance(path, str) or not path.startswith("$"):
-        raise TransformError(f"{path} is not a valid JSON path.")
-    steps: list[Any] = []
-    at = 1
-    while at < len(path):
-        step = _STEP.match(path, at)
-        if step is None:
-            raise TransformError(f"{path} is not a valid JSON path.")
-        key, index, quoted = step.groups()
-        steps.append(int(index) if index is not None else (key if key is not None else quoted))
-        at = step.end()
-    return tuple(steps)
-
-
-def resolve(event: Any, steps: tuple[Any, ...]) -> Any:
-    """The value at ``steps`` in ``event``, or ``_MISSING``."""
-    value = event
-    for step in steps:
-        if isinstance(step, int):
-            if not isinstance(value, list) or step >= len(value):
-                return _MISSING
-            value = value[step]
-        else:
-            if not isinstance(value, dict) or step not in value:
-                return _MISSING
-            value = value[step]
-    return value
 
 
 def check_transformer(transformer: dict) -> None:
@@ -116,38 +82,3 @@ def target_input(target: dict, event: dict, event_text: str, context: dict[str, 
     values["aws.events.event"] = {k: v for k, v in event.items() if k != "detail"}
     values["aws.events.event.json"] = event
     return render(transformer["InputTemplate"], values)
-
-
-def render(template: str, values: dict[str, Any]) -> str:
-    """Fill ``<name>`` placeholders: JSON outside quoted strings, raw text inside."""
-    out: list[str] = []
-    quoted = False
-    at = 0
-    while at < len(template):
-        char = template[at]
-        if char == "\\" and quoted:
-            out.append(template[at : at + 2])
-            at += 2
-            continue
-        if char == '"':
-            quoted = not quoted
-        elif char == "<":
-            found = _PLACEHOLDER.match(template, at)
-            if found and found[1] in values:
-                out.append(_inside(values[found[1]]) if quoted else _outside(values[found[1]]))
-                at = found.end()
-                continue
-        out.append(char)
-        at += 1
-    return "".join(out)
-
-
-def _outside(value: Any) -> str:
-    return "null" if value is _MISSING else json.dumps(value, ensure_ascii=False)
-
-
-def _inside(value: Any) -> str:
-    if value is _MISSING or value is None:
-        return ""
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return json.dumps(text, ensure_ascii=False)[1:-1]
