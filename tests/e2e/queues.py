@@ -47,20 +47,27 @@ def receive(sqs, url: str, count: int = 1, timeout: float = 15) -> list[dict]:
     deadline = time.monotonic() + timeout
     while len(messages) < count and time.monotonic() < deadline:
         got = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
-        ).get("Messages", [])
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+            AttributeNames=["All"], MessageAttributeNames=["All"],
+        ).get("Messages", [])  # fmt: skip
         for message in got:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         messages += got
     return messages
 
 
+def received(sqs, url: str, count: int, timeout: float = 20) -> list[dict]:
+    """At least ``count`` messages (deleted as received); AssertionError when fewer
+    arrive in time."""
+    found = receive(sqs, url, count, timeout)
+    assert len(found) >= count, f"only {len(found)} of {count} messages arrived"
+    return found
+
+
 def events(sqs, out_url: str, count: int, timeout: float = 30) -> list[dict]:
     """The first ``count`` JSON messages a function reported to ``out_url`` (in the order
     it sent them); AssertionError when fewer arrive in time."""
-    found = [json.loads(m["Body"]) for m in receive(sqs, out_url, count, timeout)]
-    assert len(found) >= count, f"only {len(found)} of {count} events arrived"
-    return found
+    return [json.loads(m["Body"]) for m in received(sqs, out_url, count, timeout)]
 
 
 def counts(sqs, url: str) -> tuple[int, int]:

@@ -4,9 +4,11 @@ EventBridge API destinations, ...), for the tests to wait on and inspect."""
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 import time
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 
 class Recorded(NamedTuple):
@@ -18,9 +20,16 @@ class Recorded(NamedTuple):
 
 class HttpRecorder:
     """A threaded HTTP server on 127.0.0.1 recording every POST and PUT, answering
-    ``status``; ``url`` is its base URL plus ``path``."""
+    ``status`` with the body ``answer`` makes of the request (JSON), if given; ``url`` is
+    its base URL plus ``path``."""
 
-    def __init__(self, status: int = 200, port: int = 0, path: str = "") -> None:
+    def __init__(
+        self,
+        status: int = 200,
+        port: int = 0,
+        path: str = "",
+        answer: Callable[[Recorded], Any] | None = None,
+    ) -> None:
         received: list[Recorded] = []
         self.received, self.status = received, status
         recorder = self
@@ -29,9 +38,17 @@ class HttpRecorder:
             def do_POST(self):  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                received.append(Recorded(self.command, self.path, headers, body))
+                request = Recorded(self.command, self.path, headers, body)
+                received.append(request)
                 self.send_response(recorder.status)
-                self.end_headers()
+                if answer is not None:
+                    document = json.dumps(answer(request)).encode()
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(document)))
+                    self.end_headers()
+                    self.wfile.write(document)
+                else:
+                    self.end_headers()
 
             do_PUT = do_POST  # noqa: N815
 

@@ -15,8 +15,8 @@ import uuid
 import pytest
 
 from tests.e2e.conftest import error_of
+from tests.e2e.firehose_support import destination, firehose_role, objects
 from tests.e2e.functions import create_function, unique
-from tests.e2e.roles import ensure_role, trust_policy
 
 
 def default_key(name: str) -> str:
@@ -46,46 +46,12 @@ def handler(event, context):
 """
 
 
-def firehose_role(iam) -> str:
-    name = unique("firehose-role")
-    trust = trust_policy({"Service": "firehose.amazonaws.com"}, {"Service": "lambda.amazonaws.com"})
-    arn = ensure_role(iam, name, trust=trust)
-    policy = {"Effect": "Allow", "Action": ["s3:*", "kinesis:*", "lambda:*"], "Resource": "*"}
-    iam.put_role_policy(
-        RoleName=name,
-        PolicyName="deliver",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [policy]}),
-    )
-    return arn
-
-
 @pytest.fixture
 def env(client):
     s3 = client("s3")
     bucket = f"fh-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=bucket)
     return client("firehose"), s3, bucket, firehose_role(client("iam"))
-
-
-def objects(s3, bucket: str, count: int = 1, prefix: str = "", timeout: float = 20) -> list[str]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        keys = [
-            o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
-        ]
-        if len(keys) >= count:
-            return sorted(keys)
-        time.sleep(0.1)
-    raise AssertionError(f"{count} objects never appeared under {prefix!r} in {bucket}")
-
-
-def destination(bucket: str, role: str, **extra) -> dict:
-    return {
-        "RoleARN": role,
-        "BucketARN": f"arn:aws:s3:::{bucket}",
-        "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 1},
-        **extra,
-    }
 
 
 def test_direct_put_lands_in_s3_under_the_default_key(env):

@@ -8,19 +8,19 @@ Kinesis, Logs and Firehose targets; execution logs; AWS::Pipes::Pipe."""
 from __future__ import annotations
 
 import base64
-import http.server
 import json
-import threading
-import time
 
 import pytest
 
 from tests.e2e.conftest import aws, error_of
+from tests.e2e.firehose_support import destination, firehose_role, objects
 from tests.e2e.functions import create_function, unique
-from tests.e2e.roles import ensure_role, trust_policy
+from tests.e2e.pipes_support import pipe_role, wait_state
+from tests.e2e.queues import queue, received
+from tests.e2e.recorders import HttpRecorder
+from tests.e2e.roles import ensure_role
 from tests.e2e.sfn_support import definition, states_role, wait_for
 from tests.e2e.stacks import settled
-from tests.e2e.test_firehose import destination, firehose_role, objects
 
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
@@ -30,45 +30,6 @@ ENRICHER = """
 def handler(event, context):
     return [{**e, "enriched": True} for e in event if e.get("kind") != "drop"]
 """
-
-
-def pipe_role(iam, actions=("sqs:*", "lambda:*", "states:*", "events:*", "kinesis:*",
-                            "dynamodb:*")) -> str:  # fmt: skip
-    name = unique("pipe-role")
-    arn = ensure_role(iam, name, trust=trust_policy({"Service": "pipes.amazonaws.com"}))
-    policy = {"Version": "2012-10-17",
-              "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]}  # fmt: skip
-    iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(policy))
-    return arn
-
-
-def queue(sqs, prefix: str, **attributes) -> tuple[str, str]:
-    name = unique(prefix) + (".fifo" if attributes.get("FifoQueue") == "true" else "")
-    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    return url, arn
-
-
-def receive(sqs, url: str, count: int, timeout: float = 20) -> list[dict]:
-    found: list[dict] = []
-    deadline = time.monotonic() + timeout
-    while len(found) < count and time.monotonic() < deadline:
-        got = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"]
-        )
-        for message in got.get("Messages", []):
-            found.append(message)
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    assert len(found) >= count, f"only {len(found)} of {count} messages arrived"
-    return found
-
-
-def wait_state(pipes, name: str, state: str, timeout: float = 10) -> dict:
-    return wait_for(
-        lambda: (got := pipes.describe_pipe(Name=name))["CurrentState"] == state and got, timeout
-    )
 
 
 @pytest.fixture
@@ -181,7 +142,7 @@ def test_sqs_filter_lambda_enrichment_sqs_target(setup, client):
         sent[n] = sqs.send_message(QueueUrl=source_url, MessageBody=body)["MessageId"]
     sqs.send_message(QueueUrl=source_url, MessageBody="not json")
 
-    found = [json.loads(m["Body"]) for m in receive(sqs, target_url, 2)]
+    found = [json.loads(m["Body"]) for m in received(sqs, target_url, 2)]
     found.sort(key=lambda b: b["got"]["n"])
     assert [b["got"]["n"] for b in found] == [0, 3]
     assert all(b["pipe"] == name and b["got"]["enriched"] is True for b in found)
@@ -216,7 +177,7 @@ def test_fifo_source_keeps_order_and_target_group(setup):
     for n in range(6):
         body = json.dumps({"n": n, "team": f"t{n % 2}"})
         sqs.send_message(QueueUrl=source_url, MessageBody=body, MessageGroupId="a")
-    found = receive(sqs, target_url, 6)
+    found = received(sqs, target_url, 6)
     events = [json.loads(m["Body"]) for m in found]
     by_group: dict[str, list[int]] = {}
     for message, event in zip(found, events, strict=True):
@@ -242,7 +203,7 @@ def test_stopped_pipe_delivers_nothing(setup):
     assert not sqs.receive_message(QueueUrl=target_url, WaitTimeSeconds=2).get("Messages")
     assert _counts(sqs, source_url) == (1, 0)  # never received by the pipe
     pipes.start_pipe(Name=name)
-    (message,) = receive(sqs, target_url, 1)
+    (message,) = received(sqs, target_url, 1)
     assert json.loads(message["Body"])["body"] == "wait"
 
 
@@ -413,10 +374,10 @@ def test_lambda_target_gets_the_batch_and_its_failures_go_to_the_dlq(setup, clie
         QueueUrl=source_url,
         Entries=[{"Id": str(n), "MessageBody": body} for n, body in enumerate(["a", "bad", "c"])],
     )
-    batches = [json.loads(m["Body"]) for m in receive(sqs, out_url, 1)]
+    batches = [json.loads(m["Body"]) for m in received(sqs, out_url, 1)]
     assert isinstance(batches[0], list)  # a Lambda target gets the batch as one array
     assert batches[0][0]["eventSource"] == "aws:sqs" and "receiptHandle" in batches[0][0]
-    (dead,) = receive(sqs, dlq_url, 1)
+    (dead,) = received(sqs, dlq_url, 1)
     assert dead["Body"] == "bad"
     wait_for(lambda: _counts(sqs, source_url) == (0, 0))
     assert not sqs.receive_message(QueueUrl=dlq_url, WaitTimeSeconds=1).get("Messages")
@@ -443,7 +404,7 @@ def test_stream_failures_go_to_the_pipe_dead_letter_queue(setup, client):
             "StartingPosition": "TRIM_HORIZON", "MaximumRetryAttempts": 1,
             "DeadLetterConfig": {"Arn": dlq}}},
     )  # fmt: skip
-    (dead,) = receive(sqs, dlq_url, 1)
+    (dead,) = received(sqs, dlq_url, 1)
     record = json.loads(dead["Body"])
     assert record["context"] == {
         "partnerResourceArn": f"arn:aws:pipes:{REGION}:{ACCOUNT}:pipe/{name}",
@@ -452,7 +413,7 @@ def test_stream_failures_go_to_the_pipe_dead_letter_queue(setup, client):
     assert record["version"] == "1.0"
     info = record["DDBStreamBatchInfo"]
     assert info["streamArn"] == stream_arn and info["batchSize"] == 1
-    assert len(receive(sqs, out_url, 2)) == 2  # the first try and one retry
+    assert len(received(sqs, out_url, 2)) == 2  # the first try and one retry
 
 
 def test_express_enrichment_reshapes_the_batch(setup, client):
@@ -481,11 +442,11 @@ def test_express_enrichment_reshapes_the_batch(setup, client):
         QueueUrl=source_url,
         Entries=[{"Id": str(n), "MessageBody": json.dumps({"id": n})} for n in range(3)],
     )
-    got = [json.loads(m["Body"]) for m in receive(sqs, target_url, 1)]
+    got = [json.loads(m["Body"]) for m in received(sqs, target_url, 1)]
     # One object back is one event for the target (however the batch was cut).
     assert sum(g["count"] for g in got) <= 3 and all(g["ids"] for g in got)
     while sum(g["count"] for g in got) < 3:
-        got += [json.loads(m["Body"]) for m in receive(sqs, target_url, 1)]
+        got += [json.loads(m["Body"]) for m in received(sqs, target_url, 1)]
     assert sorted(i for g in got for i in g["ids"]) == [0, 1, 2]
 
 
@@ -537,41 +498,10 @@ def test_cloudformation_pipe(setup, client):
     assert outputs["State"] == "RUNNING"
     assert pipes.describe_pipe(Name=name)["Tags"]["team"] == "a"
     sqs.send_message(QueueUrl=outputs["SourceUrl"], MessageBody='{"n": 1}')
-    (message,) = receive(sqs, outputs["TargetUrl"], 1)
+    (message,) = received(sqs, outputs["TargetUrl"], 1)
     assert json.loads(message["Body"])["body"] == {"n": 1}
     cfn.delete_stack(StackName=stack)
     wait_for(lambda: not pipes.list_pipes(NamePrefix=name)["Pipes"], timeout=30)
-
-
-class _Endpoint:
-    """A local HTTP endpoint recording (path, headers, body) and answering 200 with
-    ``{"seen": <the request body as JSON>}``."""
-
-    def __init__(self) -> None:
-        received: list[tuple[str, dict, bytes]] = []
-        self.received = received
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.append((self.path, dict(self.headers), body))
-                answer = json.dumps({"seen": json.loads(body)}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def test_api_gateway_enrichment_and_api_destination_target(setup, client):
@@ -588,7 +518,7 @@ def test_api_gateway_enrichment_and_api_destination_target(setup, client):
     apis.put_integration_response(**key, statusCode="200", responseTemplates={
         "application/json": '{"via": "apigw", "kind": "$input.params(\'kind\')"}'})  # fmt: skip
     apis.create_deployment(restApiId=api, stageName="dev")
-    endpoint = _Endpoint()
+    endpoint = HttpRecorder(answer=lambda request: {"seen": json.loads(request.body)})
     try:
         connection = events.create_connection(
             Name=unique("c"), AuthorizationType="API_KEY",
@@ -612,7 +542,7 @@ def test_api_gateway_enrichment_and_api_destination_target(setup, client):
         wait_state(pipes, name, "RUNNING")
         sqs.send_message(QueueUrl=source_url, MessageBody="hi")
         wait_for(lambda: endpoint.received)
-        path, headers, body = endpoint.received[0]
+        _, path, headers, body = endpoint.received[0]
         assert path == "/in/p1"
         assert headers["x-key"] == "s3" and headers["x-extra"] == "e"
         assert json.loads(body) == {"via": "apigw", "kind": "k1"}
@@ -666,7 +596,7 @@ def test_sns_kinesis_and_logs_targets(setup, client):
     for kind, url in sources.items():
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"key": "k1", "to": kind}))
 
-    (message,) = receive(sqs, subscriber_url, 1)
+    (message,) = received(sqs, subscriber_url, 1)
     assert json.loads(message["Body"]) == {"key": "k1", "to": "sns"}
     shard = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
     iterator = kinesis.get_shard_iterator(
@@ -725,7 +655,7 @@ def test_execution_logs_go_to_the_log_group(setup, client):
     assert first["resourceArn"] == f"arn:aws:pipes:{REGION}:{ACCOUNT}:pipe/{pipe}"
     assert first["logLevel"] == "INFO" and len({s["executionId"] for s in steps}) == 1
     assert json.loads(first["payload"])[0]["body"] == "ok"
-    assert receive(sqs, allowed_url, 1)
+    assert received(sqs, allowed_url, 1)
 
     group, _ = runs["bad"]
     steps = _log_steps(logs, group, 3)

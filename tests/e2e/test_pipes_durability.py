@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 
 from tests.e2e.conftest import make_client
+from tests.e2e.pipes_support import pipe_role, wait_state
+from tests.e2e.queues import queue, received
 from tests.e2e.server import SandlotServer
 from tests.e2e.sfn_support import wait_for
-from tests.e2e.test_pipes import pipe_role, queue, receive, wait_state
 
 
 def _bodies(messages: list[dict]) -> list[str]:
@@ -42,7 +43,7 @@ def test_pipes_resume_after_kill_9(tmp_path):
         wait_state(pipes, "held", "STOPPED")
         for word in ("one", "two"):
             kinesis.put_record(StreamName="s", Data=word.encode(), PartitionKey="k")
-        assert sorted(_bodies(receive(sqs, target_url, 2))) == ["b25l", "dHdv"]
+        assert sorted(_bodies(received(sqs, target_url, 2))) == ["b25l", "dHdv"]
     finally:
         server.kill()
 
@@ -52,12 +53,12 @@ def test_pipes_resume_after_kill_9(tmp_path):
         assert pipes.describe_pipe(Name="streamed")["CurrentState"] == "RUNNING"
         assert pipes.describe_pipe(Name="held")["CurrentState"] == "STOPPED"
         kinesis.put_record(StreamName="s", Data=b"three", PartitionKey="k")
-        assert _bodies(receive(sqs, target_url, 1)) == ["dGhyZWU="]
+        assert _bodies(received(sqs, target_url, 1)) == ["dGhyZWU="]
         # Nothing read before the kill comes again.
         assert not sqs.receive_message(QueueUrl=target_url, WaitTimeSeconds=1).get("Messages")
 
         sqs.send_message(QueueUrl=held_url, MessageBody="waited")
         assert not sqs.receive_message(QueueUrl=later_url, WaitTimeSeconds=1).get("Messages")
         pipes.start_pipe(Name="held")
-        (message,) = receive(sqs, later_url, 1)
+        (message,) = received(sqs, later_url, 1)
         assert json.loads(message["Body"])["body"] == "waited"
