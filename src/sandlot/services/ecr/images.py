@@ -69,7 +69,9 @@ def references(document: dict, kind: str) -> list[str]:
         return [m.get("digest", "") for m in document.get("manifests") or []]
     found = [(document.get("config") or {}).get("digest", "")]
     for layer in document.get("layers") or []:
-        if not str(layer.get("mediaType", "")).endswith(("foreign.diff.tar.gzip", "nondistributable.v1.tar+gzip")):
+        if not str(layer.get("mediaType", "")).endswith(
+            ("foreign.diff.tar.gzip", "nondistributable.v1.tar+gzip")
+        ):
             found.append(layer.get("digest", ""))
     return found
 
@@ -118,7 +120,9 @@ class ImageOperations:
     def _layer(self, ctx: RequestContext, repository: str, digest: str) -> dict | None:
         return self.store.get(LAYERS, ctx.account_id, ctx.region, repository, digest)
 
-    def layer_file(self, account: str, region: str, repository: str, digest: str) -> tuple[Path, int] | None:
+    def layer_file(
+        self, account: str, region: str, repository: str, digest: str
+    ) -> tuple[Path, int] | None:
         """Where a layer's bytes are, and their size (the registry serves them)."""
         row = self.store.get(LAYERS, account, region, repository, digest)
         return None if row is None else (self.platform.blobs.path(row["blob_id"]), row["size"])
@@ -193,7 +197,9 @@ class ImageOperations:
         return {"registryId": ctx.account_id, "repositoryName": repository,
                 "uploadId": row["upload_id"], "layerDigest": actual}  # fmt: skip
 
-    def save_layer(self, ctx: RequestContext, repository: str, digest: str, path: Path, size: int) -> None:
+    def save_layer(
+        self, ctx: RequestContext, repository: str, digest: str, path: Path, size: int
+    ) -> None:
         """Make the verified file at ``path`` the layer ``digest``: durable first, then
         recorded, so a row never names a missing blob."""
         staged = self.platform.blobs.temp_path()
@@ -300,7 +306,9 @@ class ImageOperations:
             missing = [d for d in needed if self._layer(ctx, repository, d) is None]
             if missing:
                 raise _layers_not_found(ctx, repository, missing)
-            size = sum(int((self._layer(ctx, repository, d) or {}).get("size") or 0) for d in needed)
+            size = sum(
+                int((self._layer(ctx, repository, d) or {}).get("size") or 0) for d in needed
+            )
         tag = params.get("imageTag")
         current = self.store.get(TAGS, ctx.account_id, ctx.region, repository, tag) if tag else None
         exists = self._image(ctx, repository, digest) is not None
@@ -363,7 +371,9 @@ class ImageOperations:
                     # Untagging; the image goes with its last tag, as in ECR.
                     self.store.delete(TAGS, *key, image_id["imageTag"])
                     if self._tags_of(ctx, repository, row["digest"]):
-                        deleted.append({"imageDigest": row["digest"], "imageTag": image_id["imageTag"]})
+                        deleted.append(
+                            {"imageDigest": row["digest"], "imageTag": image_id["imageTag"]}
+                        )
                         continue
                 for tag in self._tags_of(ctx, repository, row["digest"]):
                     self.store.delete(TAGS, *key, tag)

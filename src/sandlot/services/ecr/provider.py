@@ -19,8 +19,8 @@ import time
 
 from sandlot.iam.authorizer import ResourcePolicy
 from sandlot.protocol import ServiceError, constraints
-from sandlot.protocol.models import service_model
 from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse
+from sandlot.protocol.models import service_model
 from sandlot.services.ecr import registry
 from sandlot.services.ecr.images import ImageOperations
 from sandlot.services.ecr.schema import MIGRATIONS, REPOSITORIES
@@ -169,13 +169,12 @@ class EcrProvider(ImageOperations, Provider):
 
     def delete_repository(self, ctx: RequestContext, params: dict) -> dict:
         row = self._repository(ctx, params["repositoryName"])
-        if self.has_images(ctx, row["name"]):
-            if not params.get("force"):
-                raise ServiceError(
-                    "RepositoryNotEmptyException",
-                    f"The repository with name '{row['name']}' in registry with id "
-                    f"'{ctx.account_id}' cannot be deleted because it still contains images",
-                )
+        if self.has_images(ctx, row["name"]) and not params.get("force"):
+            raise ServiceError(
+                "RepositoryNotEmptyException",
+                f"The repository with name '{row['name']}' in registry with id "
+                f"'{ctx.account_id}' cannot be deleted because it still contains images",
+            )
         self.drop_images(ctx, row["name"])
         self.store.delete(REPOSITORIES, ctx.account_id, ctx.region, row["name"])
         return {"repository": self._view(row)}

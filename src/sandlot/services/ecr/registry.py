@@ -73,7 +73,9 @@ async def serve(provider, request: DataPlaneRequest) -> DataPlaneResponse:
     ctx = _Context(provider, principal, account, request.region)
     try:
         if request.path in ("/v2/", "/v2"):
-            return DataPlaneResponse(200, [("Content-Type", "application/json"), _API_VERSION], b"{}")
+            return DataPlaneResponse(
+                200, [("Content-Type", "application/json"), _API_VERSION], b"{}"
+            )
         if route is None:
             return _error(404, "NAME_UNKNOWN", "not a registry path")
         if route["tags"]:
@@ -84,7 +86,9 @@ async def serve(provider, request: DataPlaneRequest) -> DataPlaneResponse:
             return await _upload(ctx, request, route["name"], route["upload"], query)
         return await _blob_request(ctx, request, route)
     except ServiceError as error:
-        status, code = _ERRORS.get(error.code, (error.status if error.status < 500 else 500, "UNSUPPORTED"))
+        status, code = _ERRORS.get(
+            error.code, (error.status if error.status < 500 else 500, "UNSUPPORTED")
+        )
         if error.code.startswith("AccessDenied"):
             status, code = 403, "DENIED"
         return _error(status, code, error.message)
@@ -94,7 +98,12 @@ class _Context:
     """Who asks, of which registry; ``call`` runs an ECR operation as them."""
 
     def __init__(self, provider, principal: Principal | None, account: str, region: str) -> None:
-        self.provider, self.principal, self.account, self.region = provider, principal, account, region
+        self.provider, self.principal, self.account, self.region = (
+            provider,
+            principal,
+            account,
+            region,
+        )
 
     async def call(self, operation: str, params: dict) -> dict:
         return await self.provider.platform.call(
@@ -118,7 +127,9 @@ def _principal(provider, request: DataPlaneRequest) -> Principal | None:
 def _error(status: int, code: str, message: str, headers: list | None = None) -> DataPlaneResponse:
     body = json.dumps({"errors": [{"code": code, "message": message, "detail": None}]})
     return DataPlaneResponse(
-        status, [("Content-Type", "application/json"), _API_VERSION, *(headers or [])], body.encode()
+        status,
+        [("Content-Type", "application/json"), _API_VERSION, *(headers or [])],
+        body.encode(),
     )
 
 
@@ -129,9 +140,13 @@ def _image_id(reference: str) -> dict:
     return {"imageDigest": reference} if DIGEST.match(reference) else {"imageTag": reference}
 
 
-async def _manifest(ctx: _Context, request: DataPlaneRequest, name: str, reference: str) -> DataPlaneResponse:
+async def _manifest(
+    ctx: _Context, request: DataPlaneRequest, name: str, reference: str
+) -> DataPlaneResponse:
     if request.method in ("GET", "HEAD"):
-        found = await ctx.call("BatchGetImage", {"repositoryName": name, "imageIds": [_image_id(reference)]})
+        found = await ctx.call(
+            "BatchGetImage", {"repositoryName": name, "imageIds": [_image_id(reference)]}
+        )
         if not found["images"]:
             return _error(404, "MANIFEST_UNKNOWN", f"Requested image not found: {reference}")
         image = found["images"][0]
@@ -157,7 +172,9 @@ async def _manifest(ctx: _Context, request: DataPlaneRequest, name: str, referen
             _API_VERSION,
         ])  # fmt: skip
     if request.method == "DELETE":
-        done = await ctx.call("BatchDeleteImage", {"repositoryName": name, "imageIds": [_image_id(reference)]})
+        done = await ctx.call(
+            "BatchDeleteImage", {"repositoryName": name, "imageIds": [_image_id(reference)]}
+        )
         if not done["imageIds"]:
             return _error(404, "MANIFEST_UNKNOWN", f"Requested image not found: {reference}")
         return DataPlaneResponse(202, [_API_VERSION])
@@ -192,11 +209,15 @@ async def _blob_request(ctx: _Context, request: DataPlaneRequest, route) -> Data
     if not DIGEST.match(digest):
         return _error(400, "DIGEST_INVALID", f"invalid digest {digest}")
     # The ECR action a pull of a layer is (IAM and the repository policy decide).
-    checked = await ctx.call("BatchCheckLayerAvailability", {"repositoryName": route["name"], "layerDigests": [digest]})
+    checked = await ctx.call(
+        "BatchCheckLayerAvailability", {"repositoryName": route["name"], "layerDigests": [digest]}
+    )
     if not checked["layers"]:
         return _error(404, "BLOB_UNKNOWN", f"blob unknown to registry: {digest}")
     if request.method == "GET":
-        await ctx.call("GetDownloadUrlForLayer", {"repositoryName": route["name"], "layerDigest": digest})
+        await ctx.call(
+            "GetDownloadUrlForLayer", {"repositoryName": route["name"], "layerDigest": digest}
+        )
     return _blob(ctx.provider, ctx, route, request.method == "HEAD")
 
 
@@ -212,7 +233,9 @@ def _blob(provider, ctx: _Context, route, head: bool) -> DataPlaneResponse:
     return DataPlaneResponse(200, headers, path.read_bytes())
 
 
-async def _upload(ctx: _Context, request: DataPlaneRequest, name: str, upload: str, query: dict) -> DataPlaneResponse:
+async def _upload(
+    ctx: _Context, request: DataPlaneRequest, name: str, upload: str, query: dict
+) -> DataPlaneResponse:
     if request.method == "POST" and not upload:
         started = await ctx.call("InitiateLayerUpload", {"repositoryName": name})
         upload = started["uploadId"]
@@ -241,7 +264,10 @@ async def _upload(ctx: _Context, request: DataPlaneRequest, name: str, upload: s
     if not DIGEST.match(digest):
         return _error(400, "DIGEST_INVALID", f"invalid digest {digest!r}")
     try:
-        await ctx.call("CompleteLayerUpload", {"repositoryName": name, "uploadId": upload, "layerDigests": [digest]})
+        await ctx.call(
+            "CompleteLayerUpload",
+            {"repositoryName": name, "uploadId": upload, "layerDigests": [digest]},
+        )
     except ServiceError as error:
         if error.code != "LayerAlreadyExistsException":
             raise
