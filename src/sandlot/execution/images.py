@@ -29,8 +29,15 @@ from pathlib import Path
 
 _WHITEOUT = ".wh."
 _OPAQUE = ".wh..wh..opq"
+_MOUNT_POINTS = ("proc", "dev", "tmp")
 _MAX_LINKS = 40  # symlinks followed resolving one path, as the kernel's limit
 ARCHITECTURES = {"amd64": "x86_64", "arm64": "arm64"}  # the image's name → Lambda's
+# LAMBDA_TASK_ROOT and LAMBDA_RUNTIME_DIR as AWS's base images have them.
+TASK_ROOT, RUNTIME_DIR = "/var/task", "/var/runtime"
+UNSUPPORTED = (
+    "sandlot runs container image functions only in the linux sandbox with bubblewrap "
+    "(bwrap) installed: the image's root becomes the sandbox's /"
+)
 
 
 class LayerError(Exception):
@@ -49,6 +56,11 @@ def unpacked_root(cache: Path, digest: str, layers: Iterable[Path]) -> Path:
     try:
         for layer in layers:
             apply_layer(partial, layer)
+        for mount_point in _MOUNT_POINTS:  # the sandbox mounts its own there (read-only /)
+            target = resolve(partial, mount_point)
+            if not target.is_dir():
+                _remove(target)
+                target.mkdir(parents=True)
         os.replace(partial, root)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -74,12 +86,12 @@ def _apply_whiteouts(root: Path, members: list[tarfile.TarInfo]) -> None:
         name = _clean(member.name)
         parent, base = posixpath.split(name)
         if base == _OPAQUE:
-            directory = _resolve(root, parent)
+            directory = resolve(root, parent)
             if directory.is_dir() and not directory.is_symlink():
                 for child in directory.iterdir():
                     _remove(child)
         elif base.startswith(_WHITEOUT):
-            _remove(_resolve(root, parent) / base[len(_WHITEOUT) :])
+            _remove(resolve(root, parent) / base[len(_WHITEOUT) :])
 
 
 def _write(root: Path, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
@@ -87,7 +99,7 @@ def _write(root: Path, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
     if not name or posixpath.basename(name).startswith(_WHITEOUT):
         return
     parent, base = posixpath.split(name)
-    host_parent = _resolve(root, parent)
+    host_parent = resolve(root, parent)
     host_parent.mkdir(parents=True, exist_ok=True)  # resolved inside: safe to create
     path = host_parent / base
     mode = member.mode & 0o1777  # no set-id bits
@@ -106,7 +118,7 @@ def _write(root: Path, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
     elif member.issym():
         os.symlink(member.linkname, path)
     elif member.islnk():
-        target = _resolve(root, _clean(member.linkname))
+        target = resolve(root, _clean(member.linkname))
         if not (os.path.lexists(target) and stat.S_ISREG(os.lstat(target).st_mode)):
             raise LayerError(f"{member.name}: hard link to {member.linkname}, not a file")
         os.link(target, path, follow_symlinks=False)
@@ -124,7 +136,7 @@ def _clean(name: str) -> str:
     return relative
 
 
-def _resolve(root: Path, relative: str) -> Path:
+def resolve(root: Path, relative: str) -> Path:
     """The host path of ``relative`` in the image, every symlink on the way followed as
     the image sees it (absolute targets from the root, ``..`` never above the root)."""
     parts = [p for p in relative.split("/") if p]
@@ -175,14 +187,13 @@ class Launch:
 
 def launch(config: dict, image_config: dict | None) -> Launch:
     """The ``Launch`` of an image whose config blob is ``config``, with the function's
-    ``ImageConfig`` (EntryPoint, Command, WorkingDirectory) applied. Raises ValueError
-    when there is nothing to run."""
+    ``ImageConfig`` (EntryPoint, Command, WorkingDirectory) applied. With neither
+    ENTRYPOINT nor CMD, ``argv`` is empty: INIT fails as Lambda's does
+    (Runtime.InvalidEntrypoint)."""
     settings = config.get("config") or {}
     overrides = image_config or {}
     entrypoint = overrides.get("EntryPoint") or settings.get("Entrypoint") or []
     command = overrides.get("Command") or settings.get("Cmd") or []
-    if not entrypoint and not command:
-        raise ValueError("the image has no ENTRYPOINT or CMD, and ImageConfig sets none")
     environment = []
     for item in settings.get("Env") or []:
         key, sep, value = item.partition("=")

@@ -104,5 +104,4 @@ def test_launch_applies_image_config_over_the_images_config() -> None:
         config, {"EntryPoint": ["/main"], "Command": ["other"], "WorkingDirectory": "/w"}
     )
     assert (changed.argv, changed.handler, changed.workdir) == (("/main", "other"), "other", "/w")
-    with pytest.raises(ValueError):
-        launch({"architecture": "amd64", "config": {}}, None)
+    assert launch({"architecture": "amd64", "config": {}}, None).argv == ()
