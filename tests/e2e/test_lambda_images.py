@@ -25,6 +25,7 @@ from tests.e2e.conftest import make_client
 from tests.e2e.functions import ROLE, unique
 from tests.e2e.images import Entry, Image, write_layout
 from tests.e2e.server import SandlotServer
+from tests.e2e.stacks import settled
 from tests.e2e.test_native_runtimes import GO_MODULE, GO_SUM, GO_VERSION, _build, _tool
 
 GO_MAIN = """package main
@@ -213,3 +214,20 @@ def test_bad_image_uris_and_images(lam, server, registry, go_binary, tmp_path):
     response, result = _invoke(lam, name, {})
     assert response["FunctionError"] == "Unhandled"
     assert result["errorType"] == "Runtime.InvalidEntrypoint"
+
+
+def test_an_image_function_from_a_cloudformation_template(
+    lam, server, registry, go_binary, tmp_path
+):
+    uri = _push(server, registry, tmp_path, "stacked", "v1", _image(go_binary, "from cfn"))
+    template = {"Resources": {"Fn": {"Type": "AWS::Lambda::Function", "Properties": {
+        "PackageType": "Image", "Role": ROLE, "Code": {"ImageUri": uri},
+        "ImageConfig": {"Command": ["cfn.handler"]}}}},
+        "Outputs": {"Name": {"Value": {"Ref": "Fn"}}}}  # fmt: skip
+    cfn = make_client(server.endpoint, "cloudformation")
+    cfn.create_stack(StackName="image-stack", TemplateBody=json.dumps(template))
+    stack = settled(cfn, "image-stack")
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack
+    name = stack["Outputs"][0]["OutputValue"]
+    _, result = _invoke(lam, name, {})
+    assert (result["Greeting"], result["Handler"]) == ("from cfn", "cfn.handler")
