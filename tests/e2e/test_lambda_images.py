@@ -108,7 +108,9 @@ def registry(server):
     return ecr, password
 
 
-def _push(server, registry, tmp_path, repository: str, tag: str, image: Image) -> str:
+def _push(
+    server, registry, tmp_path, repository: str, tag: str, image: Image, *options: str
+) -> str:
     ecr, password = registry
     with contextlib.suppress(ecr.exceptions.RepositoryAlreadyExistsException):
         ecr.create_repository(repositoryName=repository)
@@ -116,7 +118,7 @@ def _push(server, registry, tmp_path, repository: str, tag: str, image: Image) -
     write_layout(layout, image, tag)
     host = server.endpoint.split("//", 1)[1]
     done = subprocess.run(
-        [SKOPEO, "--insecure-policy", "copy", "--dest-tls-verify=false", "--dest-creds",
+        [SKOPEO, "--insecure-policy", "copy", *options, "--dest-tls-verify=false", "--dest-creds",
          f"AWS:{password}", f"oci:{layout}:{tag}", f"docker://{host}/{repository}:{tag}"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -170,12 +172,36 @@ def test_a_go_image_pushed_with_skopeo_runs_and_updates(lam, server, registry, g
     assert (result["Handler"], result["Cwd"]) == ("handler.two", "/tmp")
 
     # A new tag: UpdateFunctionCode resolves it anew.
-    uri2 = _push(server, registry, tmp_path, "hello", "v2", _image(go_binary, "bonjour"))
+    # (pushed as Docker's v2 schema 2 this time, which skopeo converts to)
+    uri2 = _push(server, registry, tmp_path, "hello", "v2", _image(go_binary, "bonjour"),
+                 "--format", "v2s2")  # fmt: skip
+    ecr, _ = registry
+    (v2,) = ecr.batch_get_image(repositoryName="hello", imageIds=[{"imageTag": "v2"}])["images"]
+    assert v2["imageManifestMediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
     updated = lam.update_function_code(FunctionName=name, ImageUri=uri2)
     assert updated["LastUpdateStatus"] == "InProgress"
     lam.get_waiter("function_updated_v2").wait(FunctionName=name)
     _, result = _invoke(lam, name, {})
     assert result["Greeting"] == "bonjour"
+
+    # An index: the manifest for the function's architecture is the one that runs.
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+             "manifests": [{"mediaType": v2["imageManifestMediaType"],
+                            "digest": v2["imageId"]["imageDigest"],
+                            "size": len(v2["imageManifest"].encode()),
+                            "platform": {"architecture": HOST_ARCH, "os": "linux"}}]}  # fmt: skip
+    ecr.put_image(repositoryName="hello", imageManifest=json.dumps(index), imageTag="multi")
+    multi = uri.replace(":v1", ":multi")
+    lam.update_function_code(FunctionName=name, ImageUri=multi)
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    resolved = lam.get_function(FunctionName=name)["Code"]["ResolvedImageUri"]
+    assert resolved.endswith("@" + v2["imageId"]["imageDigest"])
+    other = "arm64" if HOST_ARCH == "amd64" else "x86_64"
+    with pytest.raises(ClientError) as excinfo:
+        lam.create_function(FunctionName=unique("arch"), PackageType="Image", Role=ROLE,
+                            Code={"ImageUri": multi}, Architectures=[other])  # fmt: skip
+    assert "architecture" in excinfo.value.response["Error"]["Message"]
+
     with pytest.raises(ClientError) as excinfo:
         lam.update_function_code(FunctionName=name, ZipFile=b"PK")
     assert excinfo.value.response["Error"]["Message"] == (
