@@ -56,13 +56,11 @@ func main() { lambda.Start(handle) }
 """
 SKOPEO = shutil.which("skopeo")
 BACKEND = os.environ.get("SANDLOT_TEST_SANDBOX") or resolve_backend("auto")[0]
-pytestmark = [
-    pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed (.ci/run)"),
-    pytest.mark.skipif(
-        BACKEND != "linux" or shutil.which("bwrap") is None,
-        reason="image functions run in the linux sandbox with bwrap",
-    ),
-]
+pytestmark = pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed (.ci/run)")
+needs_bwrap = pytest.mark.skipif(
+    BACKEND != "linux" or shutil.which("bwrap") is None,
+    reason="image functions run in the linux sandbox with bwrap",
+)
 HOST_ARCH = "arm64" if os.uname().machine == "aarch64" else "amd64"
 OTHER_ARCH = "amd64" if HOST_ARCH == "arm64" else "arm64"
 
@@ -140,6 +138,7 @@ def _invoke(lam, name: str, payload) -> tuple[dict, object]:
     return response, json.loads(response["Payload"].read() or b"null")
 
 
+@needs_bwrap
 def test_a_go_image_pushed_with_skopeo_runs_and_updates(lam, server, registry, go_binary, tmp_path):
     uri = _push(server, registry, tmp_path, "hello", "v1", _image(go_binary, "hello"))
     name = unique("image")
@@ -208,6 +207,7 @@ def test_a_go_image_pushed_with_skopeo_runs_and_updates(lam, server, registry, g
         "Please provide ImageUri when updating a function with packageType Image.")  # fmt: skip
 
 
+@needs_bwrap
 def test_bad_image_uris_and_images(lam, server, registry, go_binary, tmp_path):
     def refused(uri: str, **extra) -> str:
         with pytest.raises(ClientError) as excinfo:
@@ -242,6 +242,7 @@ def test_bad_image_uris_and_images(lam, server, registry, go_binary, tmp_path):
     assert result["errorType"] == "Runtime.InvalidEntrypoint"
 
 
+@needs_bwrap
 def test_an_image_function_from_a_cloudformation_template(
     lam, server, registry, go_binary, tmp_path
 ):
@@ -257,3 +258,19 @@ def test_an_image_function_from_a_cloudformation_template(
     name = stack["Outputs"][0]["OutputValue"]
     _, result = _invoke(lam, name, {})
     assert (result["Greeting"], result["Handler"]) == ("from cfn", "cfn.handler")
+
+
+def test_the_process_backend_says_it_cannot_run_images(go_binary, tmp_path):
+    with SandlotServer(tmp_path / "data", env={"SANDLOT_SANDBOX": "process"}) as server:
+        ecr = make_client(server.endpoint, "ecr")
+        data = ecr.get_authorization_token()["authorizationData"][0]
+        password = base64.b64decode(data["authorizationToken"]).decode().partition(":")[2]
+        uri = _push(server, (ecr, password), tmp_path, "proc", "v1", _image(go_binary, "x"))
+        lam = make_client(server.endpoint, "lambda")
+        lam.create_function(FunctionName="proc", PackageType="Image", Role=ROLE,
+                            Code={"ImageUri": uri})  # fmt: skip
+        lam.get_waiter("function_active_v2").wait(FunctionName="proc")
+        response, result = _invoke(lam, "proc", {})
+        assert response["FunctionError"] == "Unhandled"
+        assert result["errorType"] == "Runtime.Unknown"
+        assert "only in the linux sandbox" in result["errorMessage"]

@@ -221,7 +221,6 @@ class Environment:
         backend = self._ctx.backend
         if spec.image is not None:  # a container image (execution/images.py)
             if not getattr(backend, "runs_images", False):
-                self._server.close()
                 return Outcome("platform", images.UNSUPPORTED.encode(), "Runtime.Unknown")
             return await self._start_image(address, tmp_dir)
         try:
@@ -319,7 +318,6 @@ class Environment:
         image = self.spec.image
         assert image is not None
         if not image.argv:
-            self._server.close()
             message = b"sandlot: the image has no ENTRYPOINT or CMD, and ImageConfig sets none"
             return Outcome("platform", message, "Runtime.InvalidEntrypoint")
         layout = Layout(images.TASK_ROOT, "/opt", "/tmp", images.RUNTIME_DIR, "")

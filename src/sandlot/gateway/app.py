@@ -161,9 +161,10 @@ class Gateway:
     async def __call__(self, scope, receive, send) -> None:
         kind = scope["type"]
         if kind == "http":
+            path = scope.get("path", "")
             found = dataplane.match(
-                _host(scope), scope.get("path", ""), self.platform.custom_domains,
-                signed=_sigv4_signed(scope),
+                _host(scope), path, self.platform.custom_domains,
+                signed=path.startswith("/v2/") and _sigv4_signed(scope),  # the registry's paths
             )  # fmt: skip
             if found is not None:
                 answer = await self._data_plane(scope, receive, found)
