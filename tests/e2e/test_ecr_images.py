@@ -1,4 +1,4 @@
-"""ECR's images and registry: an OCI layout pushed and pulled with skopeo (the OCI
+"""ECR's images and registry: an OCI layout pushed and pulled with skopeo and crane (the OCI
 distribution API at sandlot's endpoint, authenticated with GetAuthorizationToken's
 token), the same images through boto3's ECR API, raw-HTTP uploads (monolithic, chunked,
 a wrong digest), AWS's errors, IAM on the token's principal, and durability."""
@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import urllib.error
@@ -263,3 +264,54 @@ def test_images_survive_a_restart(tmp_path) -> None:
     with SandlotServer(tmp_path / "data") as second:
         status, _, body = _http(second, "GET", f"/v2/kept/blobs/{digest}", password=password)
         assert (status, body) == (200, blob)
+
+
+CRANE = "github.com/google/go-containerregistry/cmd/crane@v0.22.1"  # pinned
+
+
+@pytest.fixture(scope="module")
+def crane(request) -> str:
+    """crane, built with `go install` into pytest's cache (as the Go functions are)."""
+    go = shutil.which("go") or shutil.which("go", path="/usr/local/go/bin")
+    if go is None:
+        pytest.skip("the go toolchain is not installed on this machine")
+    builds = Path(request.config.cache.mkdir("native-builds"))
+    binary = builds / "bin" / "crane"
+    if not binary.exists():
+        env = {**os.environ, "GOPATH": str(builds / "gopath"), "GOBIN": str(builds / "bin"),
+               "GOMODCACHE": str(builds / "gopath" / "mod"), "GOCACHE": str(builds / "gocache"),
+               "GOFLAGS": "-modcacherw", "CGO_ENABLED": "0"}  # fmt: skip
+        done = subprocess.run([go, "install", CRANE], env=env, capture_output=True, text=True,
+                              timeout=1500)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-4000:]
+    return str(binary)
+
+
+def test_push_and_pull_with_crane(server, tmp_path, crane) -> None:
+    ecr = make_client(server.endpoint, "ecr")
+    ecr.create_repository(repositoryName="craned")
+    password = _password(ecr)
+    host = server.endpoint.split("//", 1)[1]
+    env = {**os.environ, "DOCKER_CONFIG": str(tmp_path / "docker")}
+
+    def run(*argv: str) -> str:
+        done = subprocess.run([crane, *argv, "--insecure"], env=env, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    run("auth", "login", host, "-u", "AWS", "-p", password)
+    image = Image([[Entry("hello.txt", b"hi from crane")]], cmd=["/hello"])
+    digest = write_layout(tmp_path / "layout", image, "v1")
+    run("push", str(tmp_path / "layout"), f"{host}/craned:v1")
+    assert run("digest", f"{host}/craned:v1").strip() == digest
+    assert run("ls", f"{host}/craned").split() == ["v1"]
+    # A copy to another tag within the registry, then the image read back by crane.
+    run("tag", f"{host}/craned:v1", "v2")
+    assert sorted(i["imageTag"] for i in ecr.list_images(repositoryName="craned")["imageIds"]) == [
+        "v1",
+        "v2",
+    ]
+    run("pull", "--format", "oci", f"{host}/craned:v2", str(tmp_path / "pulled"))
+    index = json.loads((tmp_path / "pulled" / "index.json").read_text())
+    assert index["manifests"][0]["digest"] == digest
