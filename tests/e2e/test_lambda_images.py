@@ -231,6 +231,14 @@ def test_bad_image_uris_and_images(lam, server, registry, go_binary, tmp_path):
                   _image(go_binary, "x", architecture=OTHER_ARCH))  # fmt: skip
     assert "architecture" in refused(other)
 
+    # Over 10 GB, by what the manifest declares.
+    ecr, _ = registry
+    (small,) = ecr.batch_get_image(repositoryName="other", imageIds=[{"imageTag": "v1"}])["images"]
+    manifest = json.loads(small["imageManifest"])
+    manifest["layers"][0]["size"] = 11 * 1024**3
+    ecr.put_image(repositoryName="other", imageManifest=json.dumps(manifest), imageTag="huge")
+    assert "an image must be at most 10737418240 bytes" in refused(other.replace(":v1", ":huge"))
+
     # Nothing to run: created, then INIT fails as Lambda's does.
     empty = _push(server, registry, tmp_path, "empty", "v1",
                   _image(go_binary, "x", entrypoint=None, cmd=None))  # fmt: skip
