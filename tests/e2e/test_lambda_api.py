@@ -430,7 +430,7 @@ def test_errors_in_aws_words(lam):
             "InvalidParameterValueException",
             "exceeded the 4KB limit",
         ),
-        ({"PackageType": "Image"}, "InvalidParameterValueException", "container image"),
+        ({"PackageType": "Image"}, "InvalidParameterValueException", "Please provide ImageUri"),
     ]
     for params, code, fragment in checks:
         found, status, message = error_of(create, lam=lam, name=name, **params)

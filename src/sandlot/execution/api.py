@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sandlot.execution.images import Launch
+
 
 @dataclass(frozen=True, slots=True)
 class FunctionSpec:
@@ -44,6 +46,9 @@ class FunctionSpec:
     log_format: str = "Text"
     application_log_level: str | None = None
     system_log_level: str | None = None
+    # PackageType Image: what the image runs (code_dir is then its unpacked root, shown
+    # as the sandbox's /; runtime and layers are unused). See execution/images.py.
+    image: Launch | None = None
 
     @property
     def log_group(self) -> str:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandlot.execution import runtimes
+from sandlot.execution import images, runtimes
 from sandlot.execution.api import (
     CredentialIssuer,
     EngineSettings,
@@ -214,10 +214,15 @@ class Environment:
         )
         self._server = RuntimeAPIServer(self._api)
         address = await self._server.start()
+        self._server_port = int(address.rsplit(":", 1)[1])
         if self.state is State.DEAD:  # shut down while starting (the engine is closing)
             self._server.close()
             return Outcome("exit", status=-signal.SIGKILL)
         backend = self._ctx.backend
+        if spec.image is not None:  # a container image (execution/images.py)
+            if not getattr(backend, "runs_images", False):
+                return Outcome("platform", images.UNSUPPORTED.encode(), "Runtime.Unknown")
+            return await self._start_image(address, tmp_dir)
         try:
             found = runtimes.prepared(spec.runtime)
             if found is None:  # first use: discovery, maybe a download (seconds, once)
@@ -244,6 +249,25 @@ class Environment:
         if launch.notice:
             for line in launch.notice.splitlines():
                 self._emit(line)
+        return await self._run_sandbox(
+            argv, variables, tmp_dir, packages, node_modules, found.prefix
+        )
+
+    async def _run_sandbox(
+        self,
+        argv: tuple[str, ...],
+        variables: dict[str, str],
+        tmp_dir: Path,
+        packages: Path,
+        node_modules: Path | None,
+        runtime_prefix: str | None,
+        *,
+        image_root: Path | None = None,
+        workdir: str = "",
+    ) -> Outcome | None:
+        """Start the runtime's sandbox and wait until INIT is over (ready, failed or
+        timed out)."""
+        spec, backend = self.spec, self._ctx.backend
         read_fd, write_fd = os.pipe()
         on_line = self._emit_output if self._logging.json else self._emit  # text: no levels
         self._output = OutputReader(read_fd, on_line)
@@ -262,9 +286,11 @@ class Environment:
                     memory_mb=spec.memory_mb,
                     ephemeral_storage_mb=spec.ephemeral_storage_mb,
                     layer_dirs=tuple(layer.absolute() for layer in spec.layer_dirs),
-                    runtime_prefix=found.prefix,
+                    runtime_prefix=runtime_prefix,
                     node_modules=node_modules,
-                    runtime_api_port=int(address.rsplit(":", 1)[1]),
+                    runtime_api_port=self._server_port,
+                    image_root=image_root,
+                    workdir=workdir,
                 )
             )
         except OSError as exc:
@@ -284,6 +310,23 @@ class Environment:
             return await self._init_waiter
         finally:
             timer.cancel()
+
+    async def _start_image(self, address: str, tmp_dir: Path) -> Outcome | None:
+        """INIT of a function from a container image: the image's ENTRYPOINT + CMD in its
+        root, its ENV under Lambda's variables, the Runtime API at the host's loopback
+        (the image's sandbox shares the host's network)."""
+        image = self.spec.image
+        assert image is not None
+        if not image.argv:
+            message = b"sandlot: the image has no ENTRYPOINT or CMD, and ImageConfig sets none"
+            return Outcome("platform", message, "Runtime.InvalidEntrypoint")
+        layout = Layout(images.TASK_ROOT, "/opt", "/tmp", images.RUNTIME_DIR, "")
+        launch = runtimes.Launch(image.argv, dict(image.environment), None)
+        variables = self._variables(layout, launch, address)
+        return await self._run_sandbox(
+            image.argv, variables, tmp_dir, self._ctx.python_packages, None, None,
+            image_root=self._code_dir, workdir=image.workdir,
+        )  # fmt: skip
 
     def _variables(self, layout: Layout, launch: runtimes.Launch, address: str) -> dict[str, str]:
         spec = self.spec

@@ -66,6 +66,10 @@ class SandboxSpec:
     runtime_prefix: str | None = None  # the interpreter's installation (shown at /var/lang)
     node_modules: Path | None = None  # the AWS SDK for JavaScript (Node.js runtimes)
     runtime_api_port: int = 0  # the environment's Runtime API on the host's 127.0.0.1
+    # A container image's unpacked root, shown read-only as / (code_dir is then unused),
+    # and the working directory there; only backends with ``runs_images`` take one.
+    image_root: Path | None = None
+    workdir: str = ""
 
 
 class Sandbox(ABC):

@@ -57,7 +57,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from sandlot.execution import cgroups, network, zygote
+from sandlot.execution import cgroups, images, network, zygote
 from sandlot.execution.runtimes import PYTHON
 from sandlot.execution.sandbox import (
     Layout,
@@ -333,6 +333,12 @@ class LinuxBackend(SandboxBackend):
     def isolates_network(self) -> bool:
         return self._pasta is not None
 
+    @property
+    def runs_images(self) -> bool:
+        """Container images run under bubblewrap, their root as / (the zygote's sandboxes
+        are built on the host's system directories)."""
+        return shutil.which("bwrap") is not None
+
     def runtime_api_address(self, host_address: str) -> str:
         """With a network per sandbox, the runtime reaches its Runtime API at
         127.0.0.1:9001 inside, which pasta forwards to the host's loopback: to the
@@ -494,6 +500,8 @@ class LinuxBackend(SandboxBackend):
         return binds
 
     def _command(self, spec: SandboxSpec) -> list[str]:
+        if spec.image_root is not None:
+            return self._image_command(spec)
         # /tmp comes first: later binds of paths under the host's /tmp (an interpreter
         # in a virtual environment there, say) then stay visible on top of it.
         tmp_bytes = max(1, spec.ephemeral_storage_mb) * 1024 * 1024
@@ -506,6 +514,17 @@ class LinuxBackend(SandboxBackend):
             args += ["--ro-bind", host, inside]
         return [*args, "--chdir", TASK_ROOT, "--", *spec.argv]
 
+    def _image_command(self, spec: SandboxSpec) -> list[str]:
+        """A container image's sandbox: its unpacked root read-only as /, a private /tmp,
+        fresh /proc and /dev; the namespaces and dropped capabilities of every sandbox,
+        the host's network (the Runtime API is at the host's loopback)."""
+        tmp_bytes = max(1, spec.ephemeral_storage_mb) * 1024 * 1024
+        args = [shutil.which("bwrap") or self._bwrap, *_NAMESPACES, "--uid", str(UID)]
+        args += ["--gid", str(GID), "--hostname", "sandlot"]
+        args += ["--ro-bind", str(spec.image_root), "/", "--proc", "/proc", "--dev", "/dev"]
+        args += ["--perms", "01777", "--size", str(tmp_bytes), "--tmpfs", TMP]
+        return [*args, "--chdir", spec.workdir or "/", "--", *spec.argv]
+
     def _check_executable(self, spec: SandboxSpec) -> None:
         """Fail as the process backend's exec does for a bootstrap that cannot run.
 
@@ -513,6 +532,16 @@ class LinuxBackend(SandboxBackend):
         Runtime.InvalidEntrypoint.
         """
         program = spec.argv[0]
+        if spec.image_root is not None:
+            if program.startswith("/"):
+                path = images.resolve(spec.image_root, program)
+                if not path.is_file():
+                    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+                if not os.access(path, os.X_OK):
+                    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
+                if not _runs_here(path):
+                    raise OSError(errno.ENOEXEC, os.strerror(errno.ENOEXEC), program)
+            return
         for inside, host in ((TASK_ROOT, spec.code_dir), (OPT, spec.opt_dir)):
             if _under(program, inside):
                 path = host / os.path.relpath(program, inside)
@@ -537,7 +566,7 @@ class LinuxBackend(SandboxBackend):
         lifeline = self._lifeline
         if lifeline is None:
             lifeline = self._lifeline = _Lifeline()
-        if self._zygote is not None:
+        if self._zygote is not None and spec.image_root is None:
             return await self._fork(spec, lifeline)
         cgroup = None
         if self.cgroups is not None:

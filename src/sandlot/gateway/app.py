@@ -161,9 +161,11 @@ class Gateway:
     async def __call__(self, scope, receive, send) -> None:
         kind = scope["type"]
         if kind == "http":
+            path = scope.get("path", "")
             found = dataplane.match(
-                _host(scope), scope.get("path", ""), self.platform.custom_domains
-            )
+                _host(scope), path, self.platform.custom_domains,
+                signed=path.startswith("/v2/") and _sigv4_signed(scope),  # the registry's paths
+            )  # fmt: skip
             if found is not None:
                 answer = await self._data_plane(scope, receive, found)
                 await _send_data_plane(send, answer, scope["method"] == "HEAD")
@@ -865,6 +867,13 @@ def _mutual_tls(scope, found: dataplane.Match) -> tuple[str | None, bool]:
     return tls["client_cert_chain"][0], False
 
 
+def _sigv4_signed(scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return value.startswith(b"AWS4-")
+    return False
+
+
 def _host(scope) -> str | None:
     for name, value in scope["headers"]:
         if name == b"host":
@@ -881,7 +890,11 @@ async def _send_data_plane(send, response: DataPlaneResponse, head: bool) -> Non
         for name, value in response.headers
         if _TOKEN.match(name) and name.lower() != "content-length"
     ]
-    headers.append((b"content-length", str(len(response.body)).encode()))
+    length = str(len(response.body))
+    if head and not response.body:  # a HEAD may declare the length its GET would have
+        declared = [v for n, v in response.headers if n.lower() == "content-length"]
+        length = declared[0] if declared and declared[0].isdigit() else length
+    headers.append((b"content-length", length.encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else response.body})
 

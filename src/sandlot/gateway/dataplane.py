@@ -9,6 +9,10 @@ They are recognised by host or by path prefix, in the conventions local tools us
 - ``<endpoint>/<userPoolId>/.well-known/{jwks.json,openid-configuration}`` (Cognito)
 - ``<bucket>.s3-website[-.]<region>.localhost[...]`` or ``<bucket>.s3-website.localhost``
   (S3 static website endpoints)
+- ``<account>.dkr.ecr.<region>.localhost[...]/v2/...`` and ``<endpoint>/v2/...`` in the
+  distribution API's shapes (``/v2/``, ``/v2/<name>/{manifests,blobs,tags}/...``) without
+  a SigV4 signature (the ECR registry; API Gateway v2's ``/v2/apis…`` paths are signed
+  and have none of those shapes)
 
 and API Gateway custom domain names (``Platform.custom_domains``: any host name a
 provider registered, e.g. ``api.example.com``; users point it at 127.0.0.1 in
@@ -36,6 +40,7 @@ EXECUTE_API = ("apigateway", "apigatewayv2")
 FUNCTION_URL = ("lambda",)
 USER_POOL = ("cognito-idp",)
 WEBSITE = ("s3",)
+REGISTRY = ("ecr",)
 
 PATH_PREFIX = "/_aws/execute-api/"
 _LOCAL = r"\.localhost(?:\.localstack\.cloud)?"
@@ -46,6 +51,10 @@ _POOL_DOCUMENT = re.compile(
     r"^/(?P<id>[a-z]{2}(?:-[a-z]+)+-\d_[A-Za-z0-9]+)/\.well-known/(?:jwks\.json|openid-configuration)$"
 )
 _URL_HOST = re.compile(rf"^(?P<id>[a-z0-9]+)\.lambda-url\.(?P<region>[a-z0-9-]+){_LOCAL}$")
+_REGISTRY_HOST = re.compile(rf"^(?P<account>\d{{12}})\.dkr\.ecr\.(?P<region>[a-z0-9-]+){_LOCAL}$")
+_REGISTRY_PATH = re.compile(
+    r"^/v2/(?:.+/(?:manifests/[^/]+|blobs/(?:uploads/[^/]*|sha256:[^/]+)|tags/list))?\Z"
+)
 _WEBSITE_HOST = re.compile(
     rf"^(?P<bucket>[a-z0-9][a-z0-9.-]*)\.s3-website(?:[.-](?P<region>[a-z]{{2}}(?:-[a-z]+)+-\d))?"
     rf"{_LOCAL}$"
@@ -62,9 +71,18 @@ class Match:
 
 
 def match(
-    host: str | None, path: str, domains: Mapping[str, CustomDomain] | None = None
+    host: str | None,
+    path: str,
+    domains: Mapping[str, CustomDomain] | None = None,
+    signed: bool = False,
 ) -> Match | None:
-    """The data plane a request with this Host and path is for, or None."""
+    """The data plane a request with this Host and path is for, or None. ``signed``:
+    the request carries a SigV4 Authorization header (an API call, never the registry's)."""
+    if path.startswith("/v2/") and not signed and _REGISTRY_PATH.match(path):
+        found = _REGISTRY_HOST.match(_hostname(host))
+        if found is not None:
+            return Match(REGISTRY, found["account"], path, found["region"])
+        return Match(REGISTRY, "", path, None)
     if path.startswith(PATH_PREFIX):
         api_id, _, rest = path[len(PATH_PREFIX) :].partition("/")
         return Match(EXECUTE_API, api_id, "/" + rest, None) if api_id else None
@@ -93,3 +111,8 @@ def match(
     if found is not None:
         return Match(WEBSITE, found["bucket"], path or "/", found["region"])
     return None
+
+
+def _hostname(host: str | None) -> str:
+    name = (host or "").lower()
+    return (name.rsplit(":", 1)[0] if name.count(":") == 1 else name).rstrip(".")

@@ -42,9 +42,10 @@ def failure(error: Exception) -> tuple[str, str]:
 class Activator:
     """Runs the activation of waiting function versions, one task per function."""
 
-    def __init__(self, store: Store, records: Records) -> None:
+    def __init__(self, store: Store, records: Records, images=None) -> None:
         self.store = store
         self.records = records
+        self.images = images  # ImageFunctions: unpacks the roots of image functions
         self._tasks: dict[Key, asyncio.Task] = {}
 
     def observe(self, row: dict[str, Any]) -> None:
@@ -110,6 +111,9 @@ class Activator:
 
     def _extract_all(self, config_json: str) -> None:
         config = json.loads(config_json)
+        if config.get("PackageType") == "Image":
+            self.images.root(config)
+            return
         self.records.ensure_extracted(config["CodeSha"])
         for layer in config["Layers"]:
             self.records.ensure_extracted(layer["Sha"])

@@ -21,6 +21,7 @@ from sandlot.services.awslambda.arns import (
     version_key,
 )
 from sandlot.services.awslambda.downloads import CodeLinks
+from sandlot.services.awslambda.images import ImageFunctions
 from sandlot.services.awslambda.packages import Packages
 from sandlot.services.awslambda.records import Package, Records
 from sandlot.services.awslambda.schema import MIGRATIONS
@@ -106,7 +107,8 @@ class LambdaBase(Provider):
         )
         self.packages = Packages(self.records, platform.blobs)
         self.links = CodeLinks(self.records)
-        self.activator = Activator(platform.store, self.records)
+        self.images = ImageFunctions(platform)
+        self.activator = Activator(platform.store, self.records, self.images)
 
     constraint_error = staticmethod(validation_exception)
 
@@ -242,8 +244,6 @@ class LambdaBase(Provider):
             return source["ZipFile"]
         if source.get("S3Bucket") or source.get("S3Key"):
             return await self._fetch_from_s3(ctx, source)
-        if source.get("ImageUri"):
-            raise invalid("sandlot does not run container image functions (ImageUri).")
         raise invalid("Please provide a source for function code.")
 
     async def _fetch_from_s3(self, ctx: RequestContext, source: dict) -> bytes:

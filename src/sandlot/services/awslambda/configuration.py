@@ -41,6 +41,7 @@ EXECUTION_MEMBERS = (
     "Environment",
     "Role",
     "Architectures",
+    "ImageConfig",  # an image function's EntryPoint, Command, WorkingDirectory
     "LoggingConfig",
     "TracingMode",
 )
@@ -87,7 +88,10 @@ def configure(
         config["LoggingConfig"] = logging_config(config["LoggingConfig"], params["LoggingConfig"])
     if layers is not None:
         config["Layers"] = layers
-    if not config.get("Runtime") or not config.get("Handler"):
+    if "ImageConfig" in params:
+        config["ImageConfig"] = params["ImageConfig"] or None
+    image = config.get("PackageType") == "Image"
+    if not image and (not config.get("Runtime") or not config.get("Handler")):
         raise invalid(
             "Runtime and Handler are mandatory parameters for functions created with "
             "deployment packages."
@@ -96,7 +100,7 @@ def configure(
     check_memory(config["MemorySize"])
     check_timeout(config["Timeout"])
     check_environment(config.get("Environment"))
-    if "CodeSha" in config:
+    if "CodeSha" in config and not image:
         check_unzipped(config)
     return config
 

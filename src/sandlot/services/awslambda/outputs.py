@@ -43,7 +43,7 @@ def configuration(row: dict[str, Any], qualifier: str | None = None) -> dict[str
         "TracingConfig": {"Mode": config.get("TracingMode", "PassThrough")},
         "RevisionId": row["revision_id"],
         "State": row["state"],
-        "PackageType": "Zip",
+        "PackageType": config.get("PackageType", "Zip"),
         "Architectures": config["Architectures"],
         "EphemeralStorage": {"Size": config["EphemeralStorage"]},
         "SnapStart": {"ApplyOn": config.get("SnapStart", "None"), "OptimizationStatus": "Off"},
@@ -58,6 +58,8 @@ def configuration(row: dict[str, Any], qualifier: str | None = None) -> dict[str
         out["Handler"] = config["Handler"]
     if config.get("Environment") is not None:
         out["Environment"] = {"Variables": config["Environment"]}
+    if config.get("ImageConfig"):
+        out["ImageConfigResponse"] = {"ImageConfig": config["ImageConfig"]}
     if config.get("Layers"):
         out["Layers"] = [{"Arn": la["Arn"], "CodeSize": la["CodeSize"]} for la in config["Layers"]]
     for member in PASSTHROUGH:

@@ -92,16 +92,28 @@ class LambdaProvider(
     @validated
     async def create_function(self, ctx: RequestContext, params: dict) -> dict:
         name = self._name_for_create(ctx, params["FunctionName"])
-        if params.get("PackageType") == "Image":
-            raise invalid(
-                "sandlot does not run container image functions (PackageType Image); "
-                "deploy a .zip package instead."
-            )
         check_tags(params.get("Tags"))
-        config = self._configure(ctx, params, defaults(name), name)
+        base = defaults(name)
+        image_uri = params["Code"].get("ImageUri")
+        if params.get("PackageType") == "Image":
+            if not image_uri:
+                raise invalid(
+                    "Please provide ImageUri when creating a function with packageType Image."
+                )
+            base["PackageType"] = "Image"
+        elif image_uri:
+            raise invalid(
+                "Please don't provide ImageUri when creating a function with packageType Zip."
+            )
+        config = self._configure(ctx, params, base, name)
         if self.records.function(ctx.account_id, ctx.region, name) is not None:
             raise conflict(f"Function already exist: {name}")  # before receiving the code
         signing = self.code_signing_for_create(ctx, {**params, "FunctionName": name})
+        if image_uri:
+            config.update(await self.images.resolve(ctx, image_uri, config["Architectures"][0]))
+            row = self._commit_create(ctx, name, params, config, None, signing)
+            self.activator.kick(ctx.account_id, ctx.region, name)
+            return _configuration(row)
         package = await self.receive(ctx, params["Code"])
         try:
             row = self._commit_create(ctx, name, params, config, package, signing)
@@ -116,12 +128,14 @@ class LambdaProvider(
         name: str,
         params: dict,
         config: dict,
-        package: Package,
+        package: Package | None,
         signing: str | None,
     ) -> dict:
+        """Write a new function; ``package`` None: an image's (in ECR, not stored here)."""
         account, region = ctx.account_id, ctx.region
-        attach_package(config, package)
-        self.packages.check_storage(account, region, package.size)
+        if package is not None:
+            attach_package(config, package)
+            self.packages.check_storage(account, region, package.size)
         now = time.time()
         publish = bool(params.get("Publish"))
         function = {
@@ -134,7 +148,8 @@ class LambdaProvider(
             "created_at": now,
         }
         with self.store.transaction():
-            self.packages.record(package)
+            if package is not None:
+                self.packages.record(package)
             if not self.records.put_function(function, replace=False):
                 raise conflict(f"Function already exist: {name}")
             if signing is not None:
@@ -152,12 +167,14 @@ class LambdaProvider(
         name, qualifier = self.locate(ctx, params["FunctionName"], params.get("Qualifier"))
         row = self.version_for(ctx.account_id, ctx.region, name, qualifier)
         function = self.records.function(ctx.account_id, ctx.region, name)
+        config = json.loads(row["config"])
+        code = {"RepositoryType": "S3", "Location": self.code_location(config["CodeSha"])}
+        if config.get("PackageType") == "Image":
+            code = {"RepositoryType": "ECR", "ImageUri": config["ImageUri"],
+                    "ResolvedImageUri": config["ResolvedImageUri"]}  # fmt: skip
         result: dict[str, Any] = {
             "Configuration": outputs.configuration(row, qualifier),
-            "Code": {
-                "RepositoryType": "S3",
-                "Location": self.code_location(json.loads(row["config"])["CodeSha"]),
-            },
+            "Code": code,
         }
         tags = json.loads(function["tags"] or "{}")
         if tags:
@@ -204,6 +221,13 @@ class LambdaProvider(
         self.latest_for_update(ctx, name, params.get("RevisionId"))
         self.check_code_signing(ctx.account_id, ctx.region, name)
         dry_run = bool(params.get("DryRun"))
+        current = json.loads(self.latest_for_update(ctx, name, params.get("RevisionId"))["config"])
+        if current.get("PackageType") == "Image":
+            return await self._update_image(ctx, name, params, current, dry_run)
+        if params.get("ImageUri"):
+            raise invalid(
+                "Please don't provide ImageUri when updating a function with packageType Zip."
+            )
         package = await self.receive(ctx, params, dry_run=dry_run)
         try:
             # Checked again: the function may have changed while the package arrived.
@@ -219,6 +243,26 @@ class LambdaProvider(
             row = self._commit_update(ctx, latest, config, publish=publish, package=package)
         finally:
             self.packages.discard(package)
+        self.activator.kick(ctx.account_id, ctx.region, name)
+        return _configuration(row)
+
+    async def _update_image(
+        self, ctx: RequestContext, name: str, params: dict, current: dict, dry_run: bool
+    ) -> dict:
+        """UpdateFunctionCode of an image function: a new ImageUri, resolved anew."""
+        if not params.get("ImageUri") or params.get("ZipFile") or params.get("S3Bucket"):
+            raise invalid(
+                "Please provide ImageUri when updating a function with packageType Image."
+            )
+        architecture = (params.get("Architectures") or current["Architectures"])[0]
+        resolved = await self.images.resolve(ctx, params["ImageUri"], architecture)
+        latest = self.latest_for_update(ctx, name, params.get("RevisionId"))
+        config = {**json.loads(latest["config"]), **resolved}
+        if params.get("Architectures"):
+            config["Architectures"] = params["Architectures"]
+        if dry_run:
+            return outputs.configuration({**latest, "config": json.dumps(config)})
+        row = self._commit_update(ctx, latest, config, publish=bool(params.get("Publish")))
         self.activator.kick(ctx.account_id, ctx.region, name)
         return _configuration(row)
 
@@ -474,9 +518,15 @@ class LambdaProvider(
     def _spec(self, row: dict, config: dict, reserved: int | None) -> FunctionSpec:
         account, region, name = row["account"], row["region"], row["name"]
         version = version_name(row["version_num"])
-        # Extracted at activation; extracting here only if the directory went missing.
-        code_dir = self.records.ensure_extracted(config["CodeSha"])
-        layer_dirs = tuple(self.records.ensure_extracted(la["Sha"]) for la in config["Layers"])
+        image = None
+        if config.get("PackageType") == "Image":
+            # Unpacked at activation; unpacked here only if the cache lost it.
+            code_dir, layer_dirs = self.images.root(config), ()
+            image = self.images.launch(config)
+        else:
+            # Extracted at activation; extracting here only if the directory went missing.
+            code_dir = self.records.ensure_extracted(config["CodeSha"])
+            layer_dirs = tuple(self.records.ensure_extracted(la["Sha"]) for la in config["Layers"])
         logging = config["LoggingConfig"]
         return FunctionSpec(
             account_id=account,
@@ -484,8 +534,8 @@ class LambdaProvider(
             function_name=name,
             function_arn=function_arn(region, account, name),
             version=version,
-            runtime=config["Runtime"],
-            handler=config["Handler"],
+            runtime=config.get("Runtime") or "",
+            handler=image.handler if image is not None else config["Handler"],
             code_dir=code_dir,
             layer_dirs=layer_dirs,
             memory_mb=config["MemorySize"],
@@ -500,6 +550,7 @@ class LambdaProvider(
             log_format=logging["LogFormat"],
             application_log_level=logging.get("ApplicationLogLevel"),
             system_log_level=logging.get("SystemLogLevel"),
+            image=image,
         )
 
 

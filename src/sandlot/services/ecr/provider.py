@@ -1,12 +1,13 @@
-"""Amazon ECR's control plane for repositories: create, describe, delete, the
-repository policy, the lifecycle policy, tag mutability, scanning configuration and
-tags, stored per account (the registry id) and region. Images are not served yet:
-image operations (and the registry's auth token) answer 501, and a repository has no
-images, so DeleteRepository never needs ``force`` and a lifecycle policy has nothing
-to expire.
+"""Amazon ECR: repositories (create, describe, delete, the repository policy, the
+lifecycle policy, tag mutability, scanning configuration and tags, stored per account
+(the registry id) and region), their images (``services/ecr/images.py``) and the
+registry that Docker/OCI clients push to and pull from (``services/ecr/registry.py``,
+a data plane of the gateway). Lifecycle policies are stored, not applied: nothing
+expires images.
 
-``repositoryUri`` is AWS's (``<account>.dkr.ecr.<region>.amazonaws.com/<name>``): there
-is no registry endpoint to point at yet.
+``repositoryUri`` is AWS's (``<account>.dkr.ecr.<region>.amazonaws.com/<name>``); that
+is also what Lambda's ``ImageUri`` names. Clients reach the registry at sandlot's
+endpoint (``localhost:4566/<name>``) or at ``<account>.dkr.ecr.<region>.localhost:4566``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ import time
 
 from sandlot.iam.authorizer import ResourcePolicy
 from sandlot.protocol import ServiceError, constraints
+from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse
 from sandlot.protocol.models import service_model
+from sandlot.services.ecr import registry
+from sandlot.services.ecr.images import ImageOperations
 from sandlot.services.ecr.schema import MIGRATIONS, REPOSITORIES
 from sandlot.services.provider import Provider, RequestContext
 
@@ -30,8 +34,8 @@ def invalid(message: str) -> ServiceError:
     return ServiceError("InvalidParameterException", message)
 
 
-class EcrProvider(Provider):
-    """ECR repositories; see the module docstring."""
+class EcrProvider(ImageOperations, Provider):
+    """ECR repositories and images; see the module docstring."""
 
     service = "ecr"
 
@@ -39,6 +43,11 @@ class EcrProvider(Provider):
         super().__init__(platform)
         platform.store.migrate("ecr", MIGRATIONS)
         self.store = platform.store
+        self._init_images(platform)
+
+    async def data_plane(self, request: DataPlaneRequest) -> DataPlaneResponse:
+        """A Docker/OCI registry request (``gateway/dataplane.py`` routes ``/v2/``)."""
+        return await registry.serve(self, request)
 
     def validate(self, ctx: RequestContext, params: dict) -> None:
         """The model's constraints (name pattern, lengths, enums): ValidationException."""
@@ -160,6 +169,13 @@ class EcrProvider(Provider):
 
     def delete_repository(self, ctx: RequestContext, params: dict) -> dict:
         row = self._repository(ctx, params["repositoryName"])
+        if self.has_images(ctx, row["name"]) and not params.get("force"):
+            raise ServiceError(
+                "RepositoryNotEmptyException",
+                f"The repository with name '{row['name']}' in registry with id "
+                f"'{ctx.account_id}' cannot be deleted because it still contains images",
+            )
+        self.drop_images(ctx, row["name"])
         self.store.delete(REPOSITORIES, ctx.account_id, ctx.region, row["name"])
         return {"repository": self._view(row)}
 
