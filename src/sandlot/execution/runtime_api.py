@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import os
 import socket
@@ -52,6 +53,7 @@ _ERROR_TYPE_HEADER = b"lambda-runtime-function-error-type"
 # A streamed response's error arrives in trailers: its type and its document (base64).
 _ERROR_BODY_HEADER = b"lambda-runtime-function-error-body"
 _MODE_HEADER = b"lambda-runtime-function-response-mode"
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 _REASONS = {
     200: b"OK",
@@ -390,12 +392,14 @@ class _Connection(asyncio.Protocol):
         self._req_streaming = False  # Lambda-Runtime-Function-Response-Mode: streaming
         self._req_content_type = "application/octet-stream"
         self._streaming: Invocation | None = None  # whose response this body streams
+        self._socket: socket.socket | None = None
 
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
         self._server.connections.add(self)
+        self._socket = transport.get_extra_info("socket")
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -403,6 +407,13 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserError:
             self._write(400, b"Bad Request\n", b"", b"text/plain", keep_alive=False)
             self.close()
+            return
+        if self._streaming is not None and _QUICKACK is not None and self._socket is not None:
+            # Acknowledge a streamed body's pieces at once: a sender still under Nagle's
+            # algorithm (pasta's relay, between a function's network namespace and this
+            # socket) holds its next small write until then, 40 ms with a delayed ACK.
+            with contextlib.suppress(OSError):
+                self._socket.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
