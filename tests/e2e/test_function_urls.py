@@ -282,7 +282,9 @@ def test_cors_preflight_is_answered_and_responses_carry_cors(server, client):
         server.endpoint, "GET", url + "echo", headers={"Origin": "https://evil.example"}
     )
     assert stranger.header("access-control-allow-origin") is None
-    # Response streaming is not served yet: an error saying so, never a buffered answer.
+    # In RESPONSE_STREAM mode a function answering buffered is passed through as it
+    # answered (tests/e2e/test_function_url_streaming.py streams for real).
     lam.update_function_url_config(FunctionName=name, InvokeMode="RESPONSE_STREAM")
-    streamed = send(server.endpoint, "GET", url + "echo")
-    assert streamed.status == 501 and "RESPONSE_STREAM" in streamed.json()["Message"]
+    streamed = send(server.endpoint, "GET", url + "echo", headers={"Origin": "https://app.example"})
+    assert streamed.status == 200 and streamed.json()["statusCode"] == 201
+    assert streamed.header("access-control-allow-origin") == "https://app.example"

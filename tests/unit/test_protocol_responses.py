@@ -14,6 +14,7 @@ in ``SKIPS`` with the reason.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 import os
@@ -54,7 +55,10 @@ REQUEST_ID = "c0ffee00-1234-4abc-8def-000000000001"
 
 _EVENT_STREAM = "event-stream output: out of scope for the request/response serializer"
 SKIPS: dict[tuple[str, str], str] = {
-    ("lambda", "InvokeWithResponseStream"): _EVENT_STREAM,
+    (
+        "lambda",
+        "InvokeWithResponseStream",
+    ): "event stream: end to end in tests/e2e/test_lambda_streaming.py",
     ("s3", "SelectObjectContent"): _EVENT_STREAM,
     ("kinesis", "SubscribeToShard"): "event stream: end to end in tests/e2e/test_kinesis.py",
     ("logs", "GetLogObject"): _EVENT_STREAM,
@@ -466,3 +470,40 @@ def test_boto3_client_reads_stream_headers_and_bucket_location() -> None:
     response = serializer.serialize(operation, {"LocationConstraint": "eu-west-1"}, REQUEST_ID)
     client = client_answering("s3", "GetBucketLocation", response)
     assert client.get_bucket_location(Bucket="b")["LocationConstraint"] == "eu-west-1"
+
+
+def test_rest_json_event_stream_parses_back_in_boto3() -> None:
+    """Lambda's InvokeWithResponseStream: status and headers from the members, then raw
+    PayloadChunk payloads and a JSON InvokeComplete, as boto3 reads them."""
+    model = service_model("lambda")
+    operation = model.operation_model("InvokeWithResponseStream")
+
+    async def events():
+        yield {"PayloadChunk": {"Payload": b"\x00raw bytes\xff"}}
+        yield {"PayloadChunk": {"Payload": b"more"}}
+        yield {"InvokeComplete": {"ErrorCode": "TypeError", "ErrorDetails": "late"}}
+
+    result = {
+        "StatusCode": 200,
+        "ExecutedVersion": "7",
+        "ResponseStreamContentType": "application/vnd.amazon.eventstream",
+        "EventStream": events(),
+    }
+    response = ResponseSerializer(model).serialize(operation, result, REQUEST_ID)
+
+    async def collect(frames) -> bytes:
+        return b"".join([frame async for frame in frames])
+
+    body = asyncio.run(collect(response.body.frames))
+    assert response.headers["X-Amz-Executed-Version"] == "7"
+    assert response.headers["Content-Type"] == "application/vnd.amazon.eventstream"
+    client = client_answering("lambda", operation.name, HttpResponse(200, response.headers, body))
+    answer = client.invoke_with_response_stream(FunctionName="f")
+    assert (answer["StatusCode"], answer["ExecutedVersion"]) == (200, "7")
+    assert list(answer["EventStream"]) == [
+        {"PayloadChunk": {"Payload": b"\x00raw bytes\xff"}},
+        {"PayloadChunk": {"Payload": b"more"}},
+        {"InvokeComplete": {"ErrorCode": "TypeError", "ErrorDetails": "late"}},
+    ]
+    dry = ResponseSerializer(model).serialize(operation, {"StatusCode": 204}, REQUEST_ID)
+    assert (dry.status, dry.body) == (204, b"")

@@ -7,11 +7,17 @@ Runtime API stays inside execution/.
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandlot.execution.images import Launch
+
+# A streamed response's limit ("200 MB", Lambda's default maximum since July 2025;
+# buffered responses stay at 6 MB).
+STREAM_LIMIT_BYTES = 200 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +75,96 @@ class InvokeRequest:
     client_context: str | None = None  # base64 JSON, passed through to the runtime
     cognito_identity: str | None = None
     trace_id: str | None = None
+    # Set by a caller that takes the response as it is written (InvokeWithResponseStream,
+    # function URLs in RESPONSE_STREAM mode); None: the response is buffered.
+    stream: ResponseStream | None = None
+
+
+class ResponseStream:
+    """The response of one invocation as the runtime writes it, for a caller that reads
+    it while the function still runs.
+
+    The Runtime API side calls ``deliver()`` when the runtime takes the invocation,
+    ``begin(content_type)`` when it starts a streamed response (``Lambda-Runtime-
+    Function-Response-Mode: streaming``) and ``write(chunk)`` for each piece of it; a
+    runtime that answers buffered never calls ``begin``, and its whole payload is the
+    invocation's result as usual. The caller awaits ``opened()`` (the invocation reached a
+    runtime, so refusals such as throttling are behind it), then iterates: each item is
+    what arrived since the last one, joined up to about 1 MB; iteration ends at ``close()``, which the
+    caller calls once the invocation is over. ``write`` answers False while more than
+    ``HIGH_WATER`` bytes wait unread; the Runtime API then stops reading the runtime's
+    socket until ``on_drain`` is called (backpressure reaches the function's writes).
+    """
+
+    HIGH_WATER = 1024 * 1024
+
+    def __init__(self) -> None:
+        self.content_type: str | None = None
+        self.streamed = False  # the runtime began a streamed response
+        self.on_drain: Callable[[], None] | None = None
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+        self._closed = False
+        self._wakeup: asyncio.Future[None] | None = None
+        self._opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    # -- the runtime's side -------------------------------------------------------------
+
+    def deliver(self) -> None:
+        if not self._opened.done():
+            self._opened.set_result(None)
+
+    def begin(self, content_type: str) -> None:
+        self.streamed = True
+        self.content_type = content_type
+        self.deliver()
+
+    def write(self, chunk: bytes) -> bool:
+        if self._closed or not chunk:
+            return True
+        self._chunks.append(chunk)
+        self._size += len(chunk)
+        self._wake()
+        return self._size <= self.HIGH_WATER
+
+    def close(self) -> None:
+        """No more chunks (the invocation is over, however it ended). What is still
+        queued is read out; whatever the runtime sends after this is dropped, so its
+        socket is read again even if nobody reads the rest."""
+        self._closed = True
+        self.deliver()
+        self._wake()
+        if self.on_drain is not None:
+            self.on_drain()
+
+    def _wake(self) -> None:
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    # -- the caller's side --------------------------------------------------------------
+
+    async def opened(self) -> None:
+        await asyncio.shield(self._opened)
+
+    def __aiter__(self) -> ResponseStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while not self._chunks:
+            if self._closed:
+                raise StopAsyncIteration
+            self._wakeup = asyncio.get_running_loop().create_future()
+            await self._wakeup
+        # What waits, joined up to about HIGH_WATER (an event-stream message must stay
+        # small: botocore refuses payloads over 24 MB).
+        queued, taken, size = self._chunks, [], 0
+        while queued and size < self.HIGH_WATER:
+            taken.append(queued.popleft())
+            size += len(taken[-1])
+        was_over, self._size = self._size > self.HIGH_WATER, self._size - size
+        if was_over and self._size <= self.HIGH_WATER and self.on_drain is not None:
+            self.on_drain()
+        return taken[0] if len(taken) == 1 else b"".join(taken)
 
 
 @dataclass(slots=True)

@@ -14,8 +14,12 @@ bodies follow AWS's OpenAPI document and what Lambda answers:
   the invocation's error document (``Lambda-Runtime-Function-Error-Type`` names it).
 - ``POST /2018-06-01/runtime/init/error`` 202 before the first ``next``, else 403.
 - A streamed response (``Lambda-Runtime-Function-Response-Mode: streaming``, chunked)
-  is read whole (the invoker gets it buffered); an error the function hit after it
-  began streaming arrives in the trailers ``Lambda-Runtime-Function-Error-Type`` and
+  is read whole (the invoker gets it buffered, 6 MB at most) unless the invoker reads
+  it as it comes (``InvokeRequest.stream``): its body then goes to that stream chunk by
+  chunk as it arrives, up to 200 MB (past that the invocation fails with
+  ``Function.ResponseSizeTooLarge`` and the rest is read and dropped; 413 at its end),
+  and reading pauses while the invoker lags. An error the function hit after it began
+  streaming arrives in the trailers ``Lambda-Runtime-Function-Error-Type`` and
   ``…-Error-Body`` (the error document, base64) and makes the invocation an error.
 
 HTTP/1.1 with keep-alive, parsed by httptools (llhttp). This is on the invoke hot path:
@@ -27,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import os
 import socket
@@ -37,7 +42,7 @@ from urllib.parse import unquote
 
 import httptools
 
-from sandlot.execution.api import InvokeRequest
+from sandlot.execution.api import STREAM_LIMIT_BYTES, InvokeRequest
 
 # Lambda's synchronous payload limit: "6 MB" is 6 MiB + 100 bytes, as its messages say.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024 + 100
@@ -47,6 +52,8 @@ _INIT_ERROR = b"/2018-06-01/runtime/init/error"
 _ERROR_TYPE_HEADER = b"lambda-runtime-function-error-type"
 # A streamed response's error arrives in trailers: its type and its document (base64).
 _ERROR_BODY_HEADER = b"lambda-runtime-function-error-body"
+_MODE_HEADER = b"lambda-runtime-function-response-mode"
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 _REASONS = {
     200: b"OK",
@@ -69,6 +76,14 @@ _TOO_LARGE = (
 RESPONSE_TOO_LARGE = (
     b'{"errorMessage":"Response payload size exceeded maximum allowed payload size '
     b'(%d bytes).","errorType":"Function.ResponseSizeTooLarge"}' % MAX_PAYLOAD_BYTES
+)
+_STREAM_TOO_LARGE = (
+    b'{"errorMessage":"Exceeded maximum allowed payload size (%d bytes).",'
+    b'"errorType":"RequestEntityTooLarge"}' % STREAM_LIMIT_BYTES
+)
+STREAMED_RESPONSE_TOO_LARGE = (
+    b'{"errorMessage":"Response payload size exceeded maximum allowed payload size '
+    b'(%d bytes).","errorType":"Function.ResponseSizeTooLarge"}' % STREAM_LIMIT_BYTES
 )
 
 
@@ -205,6 +220,8 @@ class RuntimeAPI:
         invocation = self._current
         assert invocation is not None
         invocation.delivered = True
+        if invocation.request.stream is not None:
+            invocation.request.stream.deliver()
         if self._on_deliver is not None:
             self._on_deliver(invocation)
         conn.respond(200, invocation.request.payload, invocation.headers())
@@ -260,8 +277,41 @@ class RuntimeAPI:
             self._waiter.close()
         self._waiter = conn
 
+    def open_stream(self, url: bytes, content_type: str) -> Invocation | None:
+        """The running invocation whose response a streamed POST to ``url`` begins, when
+        its invoker reads the response as it comes (else None: the POST is buffered and
+        answered as any other)."""
+        path = url.split(b"?", 1)[0]
+        if not path.startswith(_INVOCATION):
+            return None
+        raw_id, _, action = path[len(_INVOCATION) :].rpartition(b"/")
+        current = self._current
+        if (
+            action != b"response"
+            or current is None
+            or current.request.stream is None
+            or not current.delivered
+            or current.future.done()
+            or unquote(raw_id.decode("utf-8", "replace")) != current.request.request_id
+        ):
+            return None
+        current.request.stream.begin(content_type)
+        return current
+
+    def stream_too_large(self, invocation: Invocation) -> None:
+        """A streamed response passed the limit: the invocation fails now."""
+        if not invocation.future.done():
+            self._before_outcome()
+            invocation.finish(
+                Outcome("error", STREAMED_RESPONSE_TOO_LARGE, "Function.ResponseSizeTooLarge")
+            )
+
     def _result(self, conn: _Connection, raw_id: bytes, is_error: bool, body: bytes | None) -> None:
         transition = "InvocationErrorResponse" if is_error else "InvocationResponse"
+        if body is None and conn.streamed:
+            # Over the streaming limit: the invocation already failed (stream_too_large).
+            conn.respond(413, _STREAM_TOO_LARGE)
+            return
         current = self._current
         if current is None or not current.delivered or current.future.done():
             conn.respond(403, _state_error(self._state_name(), transition))
@@ -324,13 +374,14 @@ class _Connection(asyncio.Protocol):
         self._api = server.api
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
-        self._queue: deque[tuple[bytes, bytes, bytes | None, str | None, bytes | None, bool]] = (
-            deque()
-        )
+        self._queue: deque[
+            tuple[bytes, bytes, bytes | None, str | None, bytes | None, bool, bool]
+        ] = deque()
         self._busy = False  # a request is being answered (possibly held: GET /next)
         self.closed = False
         self.error_type: str | None = None  # of the request being answered
         self.error_body: bytes | None = None  # its error trailer's document (base64)
+        self.streamed = False  # its body went to the invoker as it came
         self._keep_alive = True  # of the request being answered
         # per-request parse state
         self._url = b""
@@ -338,12 +389,17 @@ class _Connection(asyncio.Protocol):
         self._size = 0
         self._req_error_type: str | None = None
         self._req_error_body: bytes | None = None
+        self._req_streaming = False  # Lambda-Runtime-Function-Response-Mode: streaming
+        self._req_content_type = "application/octet-stream"
+        self._streaming: Invocation | None = None  # whose response this body streams
+        self._socket: socket.socket | None = None
 
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
         self._server.connections.add(self)
+        self._socket = transport.get_extra_info("socket")
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -351,6 +407,13 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserError:
             self._write(400, b"Bad Request\n", b"", b"text/plain", keep_alive=False)
             self.close()
+            return
+        if self._streaming is not None and _QUICKACK is not None and self._socket is not None:
+            # Acknowledge a streamed body's pieces at once: a sender still under Nagle's
+            # algorithm (pasta's relay, between a function's network namespace and this
+            # socket) holds its next small write until then, 40 ms with a delayed ACK.
+            with contextlib.suppress(OSError):
+                self._socket.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -365,6 +428,9 @@ class _Connection(asyncio.Protocol):
         self._size = 0
         self._req_error_type = None
         self._req_error_body = None
+        self._req_streaming = False
+        self._req_content_type = "application/octet-stream"
+        self._streaming = None
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -375,17 +441,42 @@ class _Connection(asyncio.Protocol):
             self._req_error_type = value.decode("utf-8", "replace")
         elif lowered == _ERROR_BODY_HEADER:
             self._req_error_body = value
+        elif lowered == _MODE_HEADER:
+            self._req_streaming = value.lower() == b"streaming"
+        elif lowered == b"content-type":
+            self._req_content_type = value.decode("latin-1")
         elif lowered == b"expect" and value.lower() == b"100-continue" and self._transport:
             # curl waits for this before sending bodies over 1 KB.
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
+    def on_headers_complete(self) -> None:
+        # A streamed response goes to its invoker as it arrives, if it reads it so; only
+        # when nothing else is pending on this connection (responses are in order).
+        if self._req_streaming and not self._busy and not self._queue:
+            self._streaming = self._api.open_stream(self._url, self._req_content_type)
+            if self._streaming is not None:
+                self._streaming.request.stream.on_drain = self._resume  # type: ignore[union-attr]
+
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
-        if self._size <= MAX_PAYLOAD_BYTES:
+        streaming = self._streaming
+        if streaming is not None:
+            if self._size > STREAM_LIMIT_BYTES:
+                self._api.stream_too_large(streaming)
+            elif not streaming.request.stream.write(body) and self._transport:  # type: ignore[union-attr]
+                self._transport.pause_reading()  # until the invoker catches up
+        elif self._size <= MAX_PAYLOAD_BYTES:
             self._body.append(body)
 
+    def _resume(self) -> None:
+        if self._transport is not None and not self.closed:
+            self._transport.resume_reading()
+
     def on_message_complete(self) -> None:
-        if self._size > MAX_PAYLOAD_BYTES:
+        streamed = self._streaming is not None
+        if streamed:
+            body = None if self._size > STREAM_LIMIT_BYTES else b""
+        elif self._size > MAX_PAYLOAD_BYTES:
             body = None  # over the limit; the excess was discarded while reading
         else:
             body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
@@ -397,9 +488,11 @@ class _Connection(asyncio.Protocol):
                 self._req_error_type,
                 self._req_error_body,
                 self._parser.should_keep_alive(),
+                streamed,
             )
         )
         self._body = []
+        self._streaming = None
         if not self._busy:
             self._serve_next()
 
@@ -407,10 +500,11 @@ class _Connection(asyncio.Protocol):
 
     def _serve_next(self) -> None:
         while self._queue and not self._busy and not self.closed:
-            method, url, body, error_type, error_body, keep_alive = self._queue[0]
+            method, url, body, error_type, error_body, keep_alive, streamed = self._queue[0]
             self._busy = True
             self.error_type = error_type
             self.error_body = error_body
+            self.streamed = streamed
             self._keep_alive = keep_alive
             self._api.handle(self, method, url, body)
 

@@ -168,7 +168,7 @@ class Gateway:
             )  # fmt: skip
             if found is not None:
                 answer = await self._data_plane(scope, receive, found)
-                await _send_data_plane(send, answer, scope["method"] == "HEAD")
+                await _send_data_plane(send, receive, answer, scope["method"] == "HEAD")
                 return
             response = await self._http(scope, receive)
             await _send(send, receive, response, scope["method"] == "HEAD")
@@ -881,15 +881,22 @@ def _host(scope) -> str | None:
     return None
 
 
-async def _send_data_plane(send, response: DataPlaneResponse, head: bool) -> None:
+async def _send_data_plane(send, receive, response: DataPlaneResponse, head: bool) -> None:
     """A data plane's answer. Its headers may come from user code (a function's
     answer): names that are no HTTP token are dropped and line breaks in values
-    removed, so nothing can split the response; the length is always sandlot's."""
+    removed, so nothing can split the response; the length is always sandlot's (none
+    for a streamed answer: it goes chunked)."""
     headers = [
         (name.encode("latin-1"), _CRLF.sub(" ", value).encode("latin-1", "replace"))
         for name, value in response.headers
-        if _TOKEN.match(name) and name.lower() != "content-length"
+        if _TOKEN.match(name) and name.lower() not in ("content-length", "transfer-encoding")
     ]
+    if response.stream is not None:
+        if head:
+            await response.stream.aclose()  # type: ignore[attr-defined]
+        else:
+            await _send_chunks(send, receive, response.status, headers, response.stream)
+            return
     length = str(len(response.body))
     if head and not response.body:  # a HEAD may declare the length its GET would have
         declared = [v for n, v in response.headers if n.lower() == "content-length"]
@@ -1124,7 +1131,7 @@ async def _send(send, receive, response: HttpResponse, head: bool) -> None:
         await _send_file(send, receive, response.status, headers, body, head)
         return
     if type(body) is EventStreamBody:
-        await _send_events(send, receive, response.status, headers, body)
+        await _send_chunks(send, receive, response.status, headers, body.frames)
         return
     if "Content-Length" not in response.headers:
         headers.append((b"content-length", str(len(body)).encode()))
@@ -1132,10 +1139,10 @@ async def _send(send, receive, response: HttpResponse, head: bool) -> None:
     await send({"type": "http.response.body", "body": b"" if head else body})
 
 
-async def _send_events(send, receive, status: int, headers: list, body: EventStreamBody) -> None:
-    """Send event-stream messages as they come (chunked), until the stream ends or the
-    client goes away; the stream is closed in any case."""
-    frames = body.frames
+async def _send_chunks(send, receive, status: int, headers: list, frames) -> None:
+    """Send what the async iterator ``frames`` yields as it comes (chunked: event-stream
+    messages, a streamed function URL answer), until it ends or the client goes away; it
+    is closed in any case."""
     nxt = None
 
     async def watch() -> None:

@@ -6,6 +6,7 @@ gives back: plain data, no ASGI. The gateway recognises data-plane requests
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -49,11 +50,15 @@ class DataPlaneRequest:
 
 @dataclass(slots=True)
 class DataPlaneResponse:
-    """The answer: ``headers`` as pairs, so Set-Cookie may repeat."""
+    """The answer: ``headers`` as pairs, so Set-Cookie may repeat. With ``stream`` set,
+    the body is what it yields (``body`` is unused), sent chunked as it comes; the gateway
+    closes it at its end or when the client goes away (a function URL in
+    ``RESPONSE_STREAM`` mode)."""
 
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
+    stream: AsyncIterator[bytes] | None = None
 
 
 def json_response(

@@ -15,7 +15,11 @@ protocol: Kinesis ``SubscribeToShard``) is an async iterator of ``{event name:
 members}`` dicts under the stream member; it becomes an ``EventStreamBody``: an
 ``initial-response`` event with the other members, then one message per event, and a
 ``ServiceError`` the iterator raises as an exception message that ends the stream.
-The other protocols' event streams are not supported yet (``NotImplementedError``).
+rest-json (Lambda ``InvokeWithResponseStream``) is the same without the
+``initial-response`` event: the other members are the status and headers, and an
+event's ``eventpayload`` member (a blob: Lambda's ``PayloadChunk``) is the message's raw
+payload. The other protocols' event streams are not supported yet
+(``NotImplementedError``).
 """
 
 from __future__ import annotations
@@ -459,9 +463,77 @@ class _JsonProtocol(_JsonErrors, _Protocol):
 class _RestJsonProtocol(_JsonErrors, _RestProtocol):
     """REST-JSON: HTTP bindings from the model, the rest in a JSON document."""
 
+    event_streams = True
+
     def __init__(self, model: ServiceModel) -> None:
         super().__init__(model)
         self.codec = JsonCodec()
+
+    def compile(self, operation: OperationModel) -> Plan:
+        if operation.has_event_stream_output:
+            return self._compile_event_stream(operation)
+        return super().compile(operation)
+
+    def _compile_event_stream(self, operation: OperationModel) -> Plan:
+        shape = operation.output_shape
+        member = shape.serialization["payload"]
+        header_members = _HeaderMembers(shape)
+        status_member = next(
+            (
+                n
+                for n, m in shape.members.items()
+                if m.serialization.get("location") == "statusCode"
+            ),
+            None,
+        )
+        events = {
+            name: self._event_plan(event)
+            for name, event in shape.members[member].members.items()
+            if not event.metadata.get("exception")
+        }
+
+        def render(result: dict[str, Any], rid: str) -> HttpResponse:
+            headers = self.request_id_headers(rid)
+            header_members.write(result, headers)
+            status = int(result.get(status_member) or 200) if status_member else 200
+            source = result.get(member)
+            if source is None:  # no stream at all (e.g. a DryRun's 204)
+                return HttpResponse(status, headers, b"")
+            _set_default(headers, "Content-Type", EVENT_STREAM_TYPE)
+
+            async def frames():
+                try:
+                    async for item in source:
+                        ((name, members),) = item.items()
+                        payload, content_type = events[name](members)
+                        yield event_message(name, payload, content_type)
+                except ServiceError as error:
+                    yield exception_message(error.code, dumps({"message": error.message}))
+                finally:
+                    await source.aclose()
+
+            return HttpResponse(status, headers, EventStreamBody(frames()))
+
+        return render
+
+    def _event_plan(self, event: Shape) -> Callable[[dict[str, Any]], tuple[bytes, str]]:
+        """An event's message payload and content type: its ``eventpayload`` member's
+        bytes (blob, string) or JSON, else its members as a JSON document."""
+        payload = next(
+            (n for n, m in event.members.items() if m.serialization.get("eventpayload")), None
+        )
+        if payload is None:
+            convert = self.codec.structure(event)
+            return lambda members: (dumps(convert(members)), "application/json")
+        kind = event.members[payload].type_name
+        if kind in ("blob", "string"):
+            content_type = "application/octet-stream" if kind == "blob" else "text/plain"
+            return lambda members: (raw_bytes(members.get(payload) or b""), content_type)
+        convert_member = self.codec.structure(event.members[payload])
+        return lambda members: (
+            dumps(convert_member(members.get(payload) or {})),
+            "application/json",
+        )
 
     def body_plan(self, operation: OperationModel) -> Callable[[dict[str, Any]], Body]:
         shape = operation.output_shape

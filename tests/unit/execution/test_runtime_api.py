@@ -7,7 +7,8 @@ import base64
 import contextlib
 import json
 
-from sandlot.execution.api import InvokeRequest
+from sandlot.execution import runtime_api
+from sandlot.execution.api import InvokeRequest, ResponseStream
 from sandlot.execution.runtime_api import (
     MAX_PAYLOAD_BYTES,
     Invocation,
@@ -298,4 +299,78 @@ async def test_streamed_response_and_an_error_in_its_trailers():
     assert (await client.response())[0] == 202
     outcome = failed.future.result()
     assert (outcome.kind, outcome.payload, outcome.error_type) == ("error", document, "TypeError")
+    await runtime.close()
+
+
+def _stream_head(request_id: str) -> bytes:
+    return (
+        f"POST /2018-06-01/runtime/invocation/{request_id}/response HTTP/1.1\r\n"
+        "Host: x\r\nLambda-Runtime-Function-Response-Mode: streaming\r\n"
+        "Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+async def test_a_streamed_response_reaches_its_reader_as_it_arrives():
+    runtime = Runtime()
+    client = await runtime.connect()
+    stream = ResponseStream()
+    invocation = runtime.dispatch("r-1", stream=stream)
+    await client.request("GET", "/invocation/next")
+    await asyncio.wait_for(stream.opened(), 5)  # the runtime took it
+    client.writer.write(_stream_head("r-1") + _chunk(b"one "))
+    assert await asyncio.wait_for(anext(stream), 5) == b"one "
+    assert (stream.streamed, stream.content_type) == (True, "text/plain")
+    assert not invocation.future.done()  # the function is still writing
+    client.writer.write(_chunk(b"two") + b"0\r\n\r\n")
+    assert (await client.response())[0] == 202
+    outcome = invocation.future.result()
+    assert (outcome.kind, outcome.payload) == ("response", b"")  # nothing held back
+    stream.close()  # as the invoker does once the invocation is over
+    assert [chunk async for chunk in stream] == [b"two"]
+    await runtime.close()
+
+
+async def test_a_lagging_reader_stops_the_runtimes_writes():
+    runtime = Runtime()
+    client = await runtime.connect()
+    stream = ResponseStream()
+    invocation = runtime.dispatch("r-2", stream=stream)
+    await client.request("GET", "/invocation/next")
+    block = b"x" * 65536
+    client.writer.write(_stream_head("r-2") + _chunk(block) * 256 + b"0\r\n\r\n")  # 16 MB
+    # Nobody reads the stream: the server stops reading, the socket buffers fill.
+    drained = asyncio.ensure_future(client.writer.drain())
+    await asyncio.sleep(0.5)
+    assert not drained.done() and not invocation.future.done()
+    received = 0
+    async for chunk in stream:
+        received += len(chunk)
+        assert len(chunk) <= ResponseStream.HIGH_WATER + 65536
+        if received == len(block) * 256:
+            break
+    await asyncio.wait_for(drained, 5)
+    assert (await client.response())[0] == 202
+    assert invocation.future.result().kind == "response"
+    await runtime.close()
+
+
+async def test_a_stream_past_the_limit_fails_the_invocation_at_once(monkeypatch):
+    monkeypatch.setattr(runtime_api, "STREAM_LIMIT_BYTES", 1000)
+    runtime = Runtime()
+    client = await runtime.connect()
+    stream = ResponseStream()
+    invocation = runtime.dispatch("r-3", stream=stream)
+    await client.request("GET", "/invocation/next")
+    client.writer.write(_stream_head("r-3") + _chunk(b"a" * 600) + _chunk(b"b" * 600))
+    outcome = await asyncio.wait_for(asyncio.shield(invocation.future), 5)
+    assert (outcome.kind, outcome.error_type) == ("error", "Function.ResponseSizeTooLarge")
+    client.writer.write(_chunk(b"c" * 600) + b"0\r\n\r\n")  # read and dropped
+    status, _, body = await client.response()
+    assert status == 413 and json.loads(body)["errorType"] == "RequestEntityTooLarge"
+    stream.close()
+    assert b"".join([chunk async for chunk in stream]) == b"a" * 600
     await runtime.close()

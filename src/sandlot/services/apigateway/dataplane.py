@@ -235,7 +235,7 @@ class DataPlaneOperations(KeyOperations):
                 key = outcome.usage_key if outcome is not None else None
             else:
                 key = request.header("x-api-key")
-            refused = self.meter(api.account, api.region, request.target, stage_name, key)
+            refused = await self.meter(api.account, api.region, request.target, stage_name, key)
             if refused is not None:
                 return refused
             event["requestContext"]["identity"]["apiKey"] = key

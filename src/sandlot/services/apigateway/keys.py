@@ -1,13 +1,18 @@
 """API keys and usage plans: the control plane (Create/Get/Update/Delete ApiKey,
-UsagePlan, UsagePlanKey) and the data plane's metering.
+UsagePlan, UsagePlanKey, GetUsage/UpdateUsage) and the data plane's metering.
 
 A method with ``apiKeyRequired`` needs an enabled key (the ``x-api-key`` header, or
 the authorizer's ``usageIdentifierKey`` when the API's ``apiKeySource`` is
 ``AUTHORIZER``) in a usage plan of the API's stage: else 403 ``{"message":"Forbidden"}``.
 The plan's (or its API stage's) throttle is a token bucket per key — 429
 ``{"message":"Too Many Requests"}`` — and its quota counts requests per key and period
-(DAY, WEEK, MONTH, UTC) — 429 ``{"message":"Limit Exceeded"}``. Counters live in memory:
-a restart starts them again.
+(DAY, WEEK, MONTH, UTC) — 429 ``{"message":"Limit Exceeded"}``. The token buckets live
+in memory, as AWS's throttling is best effort; the requests a key made are counted per
+plan and UTC day in the store (``USAGE``, written by group commit before the request
+goes on), so a quota holds across a restart or a kill -9 and GetUsage reads the days.
+UpdateUsage's ``replace /remaining`` extends (or cuts) the current period's quota for a
+key (``QUOTA_EXTENSIONS``). The counts of a period are read from the store once and
+kept in memory from then on.
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ from sandlot.services.apigateway.base import (
     new_id,
     not_found,
 )
-from sandlot.services.apigateway.schema import ACCOUNT_ITEMS
+from sandlot.services.apigateway.schema import ACCOUNT_ITEMS, QUOTA_EXTENSIONS, USAGE
 from sandlot.services.provider import RequestContext
+from sandlot.store.group_commit import GroupCommit
 
 _KEY_ALPHABET = string.ascii_letters + string.digits
 _PERIODS = ("DAY", "WEEK", "MONTH")
@@ -60,22 +66,45 @@ class _Bucket:
         return True
 
 
-def _period(period: str, offset: int) -> str:
-    """The name of the current quota period (UTC days, weeks from Monday, months), its
-    start shifted by the plan's ``offset`` days."""
-    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=offset)
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _period_days(period: str, offset: int, day: dt.date) -> tuple[dt.date, dt.date]:
+    """The first and last day of the quota period holding ``day`` (UTC days, weeks from
+    Monday, months), shifted by the plan's ``offset`` days."""
+    shift = dt.timedelta(days=offset)
+    day -= shift
     if period == "DAY":
-        return day.isoformat()
-    if period == "WEEK":
-        return (day - dt.timedelta(days=day.weekday())).isoformat()
-    return day.isoformat()[:7]
+        first = last = day
+    elif period == "WEEK":
+        first = day - dt.timedelta(days=day.weekday())
+        last = first + dt.timedelta(days=6)
+    else:
+        first = day.replace(day=1)
+        last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    return first + shift, last + shift
+
+
+def _date(value: str, name: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise bad_request(
+            f"Invalid {name} specified: {value}. Expected format: yyyy-MM-dd"
+        ) from None
 
 
 class KeyOperations(RestApiBase):
     def __init__(self, platform) -> None:
         super().__init__(platform)
         self._buckets: dict[tuple[str, ...], _Bucket] = {}
-        self._quota: dict[tuple, int] = {}  # (plan, key, period, offset, period name)
+        self._usage_writes = GroupCommit(self.store, USAGE)
+        # Loaded from the store on first use, then kept: per (account, region, plan, key
+        # id, the period's first day) [requests counted, extension, the period's last
+        # day]; per (account, region, plan, key id, day) that day's count.
+        self._periods: dict[tuple[str, ...], list] = {}
+        self._days: dict[tuple[str, ...], int] = {}
         self._key_index: tuple[int, dict] = (-1, {})
 
     # -- storage ----------------------------------------------------------------------------
@@ -220,11 +249,108 @@ class KeyOperations(RestApiBase):
 
     def delete_usage_plan(self, ctx: RequestContext, params: dict) -> dict:
         plan = self.get_usage_plan(ctx, params)
+        owned = {"account": ctx.account_id, "region": ctx.region, "plan_id": plan["id"]}
         with self.store.transaction():
             for key in self._plan_keys(ctx, plan["id"]):
                 self._delete_account_item(ctx, "usageplankey", f"{plan['id']}/{key['id']}")
             self._delete_account_item(ctx, "usageplan", plan["id"])
+            self.store.delete_where(USAGE, owned)
+            self.store.delete_where(QUOTA_EXTENSIONS, owned)
+        self._periods.clear()
+        self._days.clear()
         return {}
+
+    # == usage =============================================================================
+
+    def get_usage(self, ctx: RequestContext, params: dict) -> dict:
+        plan = self.get_usage_plan(ctx, params)
+        first = _date(params["startDate"], "startDate")
+        last = _date(params["endDate"], "endDate")
+        if last < first:
+            raise bad_request("The end date must not be before the start date")
+        keys = sorted(k["id"] for k in self._plan_keys(ctx, plan["id"]))
+        if params.get("keyId"):
+            keys = [k for k in keys if k == params["keyId"]]
+        limit = int(params.get("limit") or 25)
+        keys = [k for k in keys if k > (params.get("position") or "")]
+        output: dict = {"usagePlanId": plan["id"], "startDate": first.isoformat(),
+                        "endDate": last.isoformat(),
+                        "items": {k: self._daily(ctx, plan, k, first, last) for k in keys[:limit]}}  # fmt: skip
+        if len(keys) > limit:
+            output["position"] = keys[limit - 1]
+        return output
+
+    def update_usage(self, ctx: RequestContext, params: dict) -> dict:
+        plan = self.get_usage_plan(ctx, params)
+        key_id = params["keyId"]
+        self._account_item(ctx, "usageplankey", f"{plan['id']}/{key_id}", "Usage Plan Key")
+        quota = plan.get("quota")
+        for operation in params.get("patchOperations") or []:
+            if operation.get("op") != "replace" or operation.get("path") != "/remaining":
+                raise bad_request(
+                    f"Invalid patch path '{operation.get('path')}' specified for op "
+                    f"'{operation.get('op')}'. Must be one of: [/remaining]"
+                )
+            if not quota:
+                raise bad_request("Usage plan does not have a quota")
+            try:
+                remaining = int(operation.get("value"))
+            except (TypeError, ValueError):
+                raise bad_request(f"Invalid remaining value: {operation.get('value')}") from None
+            counter, used, _ = self._period_counter(ctx.account_id, ctx.region, plan, key_id)
+            extra = remaining + used - int(quota["limit"])
+            self.store.put(QUOTA_EXTENSIONS, {"account": ctx.account_id, "region": ctx.region,
+                                              "plan_id": plan["id"], "key_id": key_id,
+                                              "period": counter[4], "extra": extra})  # fmt: skip
+            self._periods[counter][1] = extra
+        today = _today()
+        first = (
+            _period_days(quota["period"], int(quota.get("offset") or 0), today)[0]
+            if quota
+            else today
+        )
+        return {"usagePlanId": plan["id"], "startDate": first.isoformat(),
+                "endDate": today.isoformat(),
+                "items": {key_id: self._daily(ctx, plan, key_id, first, today)}}  # fmt: skip
+
+    def _daily(
+        self, ctx: RequestContext, plan: Doc, key_id: str, first: dt.date, last: dt.date
+    ) -> list[list[int]]:
+        """[used, remaining] per day from ``first`` to ``last``: the day's requests, and
+        what the key's quota had left at its end (0 without a quota)."""
+        where = {"account": ctx.account_id, "region": ctx.region, "plan_id": plan["id"],
+                 "key_id": key_id}  # fmt: skip
+        quota = plan.get("quota")
+        start = first
+        if quota:  # the quota's first period in the range may begin earlier
+            start = _period_days(quota["period"], int(quota.get("offset") or 0), first)[0]
+        rows = self.store.select(USAGE, where, bounds={"day": (start.isoformat(), (last + dt.timedelta(days=1)).isoformat())})  # fmt: skip
+        used = {row["day"]: row["used"] for row in rows}
+        for (acct, reg, plan_id, key, day), count in self._days.items():  # not yet committed
+            if (acct, reg, plan_id, key) == (ctx.account_id, ctx.region, plan["id"], key_id):
+                used[day] = max(used.get(day, 0), count)
+        out, day, period, counted, extra = [], start, None, 0, 0
+        while day <= last:
+            count = used.get(day.isoformat(), 0)
+            if quota:
+                first_day = _period_days(quota["period"], int(quota.get("offset") or 0), day)[0]
+                if first_day != period:
+                    period, counted = first_day, 0
+                    row = self.store.get(
+                        QUOTA_EXTENSIONS,
+                        ctx.account_id,
+                        ctx.region,
+                        plan["id"],
+                        key_id,
+                        first_day.isoformat(),
+                    )
+                    extra = row["extra"] if row else 0
+                counted += count
+            if day >= first:
+                remaining = max(0, int(quota["limit"]) + extra - counted) if quota else 0
+                out.append([count, remaining])
+            day += dt.timedelta(days=1)
+        return out
 
     def create_usage_plan_key(self, ctx: RequestContext, params: dict) -> dict:
         plan = self.get_usage_plan(ctx, params)
@@ -266,14 +392,16 @@ class KeyOperations(RestApiBase):
 
     # == data plane ========================================================================
 
-    def meter(
+    async def meter(
         self, account: str, region: str, api_id: str, stage: str, value: str | None
     ) -> DataPlaneResponse | None:
-        """None when the key may make this request now, else AWS's 403 or 429."""
+        """None when the key may make this request now (it is then counted, durably),
+        else AWS's 403 or 429."""
         plans = self._plans_for_key(account, region, value) if value else []
-        plan = next((p for _, p in plans if _stage_of(p, api_id, stage) is not None), None)
-        if plan is None:
+        found = next(((k, p) for k, p in plans if _stage_of(p, api_id, stage) is not None), None)
+        if found is None:
             return _refusal(403, "Forbidden", "ForbiddenException")
+        key_id, plan = found
         key = (plan["id"], value or "", f"{api_id}/{stage}")
         throttle = _stage_of(plan, api_id, stage).get("throttle", {}).get("*/*") or plan.get(
             "throttle"
@@ -289,16 +417,46 @@ class KeyOperations(RestApiBase):
                 return _refusal(429, "Too Many Requests", "TooManyRequestsException")
         quota = plan.get("quota")
         if quota:
-            period, offset = quota["period"], int(quota.get("offset") or 0)
-            counter = (plan["id"], value or "", period, offset, _period(period, offset))
-            used = self._quota.get(counter, 0)
-            if used >= int(quota["limit"]):
+            counter, used, extra = self._period_counter(account, region, plan, key_id)
+            if used >= int(quota["limit"]) + extra:
                 return _refusal(429, "Limit Exceeded", "LimitExceededException")
-            if not used and len(self._quota) >= _COUNTERS_KEPT:
-                # Past periods' counters are never read again: keep the current ones.
-                self._quota = {k: v for k, v in self._quota.items() if k[4] == _period(k[2], k[3])}
-            self._quota[counter] = used + 1
+            self._periods[counter][0] = used + 1
+        # Counted before anything awaits (so concurrent requests see it), answered once
+        # the count is committed.
+        day = (account, region, plan["id"], key_id, _today().isoformat())
+        count = self._days.get(day)
+        if count is None:
+            if len(self._days) >= _COUNTERS_KEPT:  # past days are never counted again
+                self._days = {k: v for k, v in self._days.items() if k[4] == day[4]}
+            row = self.store.get(USAGE, *day)
+            count = row["used"] if row else 0
+        self._days[day] = count + 1
+        await self._usage_writes.put(dict(zip(USAGE.key, day, strict=True), used=count + 1))
         return None
+
+    def _period_counter(
+        self, account: str, region: str, plan: Doc, key_id: str
+    ) -> tuple[tuple[str, ...], int, int]:
+        """(counter, requests counted, quota extension) of the key's current quota period,
+        read from the store on first use."""
+        quota = plan["quota"]
+        today = _today()
+        first, last = _period_days(quota["period"], int(quota.get("offset") or 0), today)
+        counter = (account, region, plan["id"], key_id, first.isoformat())
+        entry = self._periods.get(counter)
+        if entry is None:
+            if len(self._periods) >= _COUNTERS_KEPT:  # ended periods are never read again
+                self._periods = {k: v for k, v in self._periods.items() if v[2] >= today}
+            where = dict(zip(USAGE.key[:4], counter[:4], strict=True))
+            beyond = (last + dt.timedelta(days=1)).isoformat()
+            rows = self.store.select(USAGE, where, bounds={"day": (first.isoformat(), beyond)})
+            extension = self.store.get(QUOTA_EXTENSIONS, *counter)
+            entry = self._periods[counter] = [
+                sum(row["used"] for row in rows),
+                extension["extra"] if extension else 0,
+                last,
+            ]
+        return counter, entry[0], entry[1]
 
     def key_id(self, account: str, region: str, value: str) -> str | None:
         """The id of the enabled API key ``value`` (in a usage plan)."""

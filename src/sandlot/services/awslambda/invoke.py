@@ -1,15 +1,27 @@
-"""Lambda's Invoke: payload limits, invocation types, and the call into the engine."""
+"""Lambda's Invoke and InvokeWithResponseStream: payload limits, invocation types, and
+the call into the engine.
+
+``InvokeWithResponseStream`` answers 200 once a runtime has taken the invocation (so a
+throttle or a missing function is still an ordinary error), then streams
+``PayloadChunk`` events as the function writes its response (``ResponseStream``: the
+Runtime API hands the streamed body over as it arrives) and ends with
+``InvokeComplete`` (``ErrorCode``/``ErrorDetails`` from the error's type and message
+when the function failed, even mid-stream; ``LogResult`` with ``LogType=Tail``). A
+function that answers buffered (no ``streamifyResponse``) arrives as one chunk.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sandlot.events import lineage
-from sandlot.execution.api import InvokeRequest, Throttled
+from sandlot.execution.api import InvokeRequest, InvokeResult, ResponseStream, Throttled
 from sandlot.protocol import ServiceError
 from sandlot.services.awslambda.arns import parse_function_name
 
@@ -70,6 +82,37 @@ def check_client_context(value: str | None) -> None:
         )
 
 
+@dataclass(slots=True)
+class StreamingInvocation:
+    """An invocation whose response is read as it is written: ``stream`` yields the
+    streamed bytes (nothing when the function answered buffered), ``result`` ends with
+    the invocation. ``cancel()`` when the reader goes away before the end."""
+
+    stream: ResponseStream
+    result: asyncio.Task[InvokeResult]
+
+    def cancel(self) -> None:
+        if not self.result.done():
+            self.result.cancel()
+
+
+def _throttled(throttled: Throttled) -> ServiceError:
+    return ServiceError(
+        "TooManyRequestsException", throttled.message, 429, Reason=throttled.reason, Type="User"
+    )
+
+
+def error_fields(payload: bytes) -> tuple[str, str]:
+    """(type, message) of an invocation's error document."""
+    try:
+        document = json.loads(payload)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        return "Unhandled", payload.decode("utf-8", "replace")
+    return str(document.get("errorType") or "Unhandled"), str(document.get("errorMessage") or "")
+
+
 class InvokeOperations:
     """``Invoke``: synchronous runs through the engine, Event runs through the queue."""
 
@@ -120,19 +163,79 @@ class InvokeOperations:
         try:
             result = await self.platform.engine.invoke(spec, request)
         except Throttled as throttled:
-            raise ServiceError(
-                "TooManyRequestsException",
-                throttled.message,
-                429,
-                Reason=throttled.reason,
-                Type="User",
-            ) from None
+            raise _throttled(throttled) from None
         output = {"StatusCode": 200, "Payload": result.payload, "ExecutedVersion": version}
         if result.function_error:
             output["FunctionError"] = result.function_error
         if params.get("LogType") == "Tail":
             output["LogResult"] = base64.b64encode(result.log_tail).decode()
         return output
+
+    async def invoke_with_response_stream(self, ctx: RequestContext, params: dict) -> dict:
+        kind = params.get("InvocationType") or "RequestResponse"
+        if kind not in ("RequestResponse", "DryRun"):
+            raise ServiceError(
+                "ValidationException",
+                f"1 validation error detected: Value '{kind}' at 'invocationType' failed to "
+                "satisfy constraint: Member must satisfy enum value set: "
+                "[RequestResponse, DryRun]",
+                400,
+            )
+        payload = params.get("Payload") or b""
+        check_payload(kind, payload)
+        check_client_context(params.get("ClientContext"))
+        name, qualifier = params["FunctionName"], params.get("Qualifier")
+        ref = parse_function_name(name)
+        account = ref.account if ref is not None and ref.account else ctx.account_id
+        spec, version = self.resolve_for_invoke(account, ctx.region, name, qualifier)
+        if kind == "DryRun":
+            return {"StatusCode": 204, "ExecutedVersion": version}
+        qualifier = qualifier or (ref.qualifier if ref is not None else None)
+        call = await self.start_streaming(
+            ctx, spec, qualifier, payload, params.get("ClientContext")
+        )
+        tail = params.get("LogType") == "Tail"
+        return {
+            "StatusCode": 200,
+            "ExecutedVersion": version,
+            "ResponseStreamContentType": "application/vnd.amazon.eventstream",
+            "EventStream": _events(call, tail),
+        }
+
+    async def start_streaming(
+        self,
+        ctx: RequestContext,
+        spec: FunctionSpec,
+        qualifier: str | None,
+        payload: bytes,
+        client_context: str | None,
+    ) -> StreamingInvocation:
+        """Start an invocation whose response is read as it comes; returns once a
+        runtime has taken it (or it is over). Raises what Invoke raises up to then."""
+        trace = self.check_recursion(ctx, spec)
+        invoked_arn = spec.function_arn + (f":{qualifier}" if qualifier else "")
+        stream = ResponseStream()
+        request = InvokeRequest(
+            ctx.request_id,
+            payload or b"{}",
+            invoked_arn,
+            client_context,
+            trace_id=trace,
+            stream=stream,
+        )
+        task = asyncio.ensure_future(self.platform.engine.invoke(spec, request))
+        task.add_done_callback(lambda _: stream.close())
+        try:
+            await stream.opened()
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if task.done() and task.exception() is not None:
+            try:
+                task.result()
+            except Throttled as throttled:
+                raise _throttled(throttled) from None
+        return StreamingInvocation(stream, task)
 
     def check_recursion(self, ctx: RequestContext, spec: FunctionSpec) -> str:
         """The trace header this invocation runs with (its chain's count advanced), or
@@ -150,3 +253,22 @@ class InvokeOperations:
                 Type="User",
             )
         return trace
+
+
+async def _events(call: StreamingInvocation, tail: bool) -> AsyncIterator[dict]:
+    """InvokeWithResponseStream's events: the response's chunks as they arrive, then
+    InvokeComplete."""
+    try:
+        async for chunk in call.stream:
+            yield {"PayloadChunk": {"Payload": chunk}}
+        result = await call.result
+        if not call.stream.streamed and result.function_error is None and result.payload:
+            yield {"PayloadChunk": {"Payload": result.payload}}  # a buffered answer
+        complete = {}
+        if result.function_error is not None:
+            complete["ErrorCode"], complete["ErrorDetails"] = error_fields(result.payload)
+        if tail:
+            complete["LogResult"] = base64.b64encode(result.log_tail).decode()
+        yield {"InvokeComplete": complete}
+    finally:
+        call.cancel()

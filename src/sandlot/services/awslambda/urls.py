@@ -9,6 +9,15 @@ principal IAM allows ``lambda:InvokeFunctionUrl``; otherwise 403 ``{"Message":
 "Forbidden"}``. The function gets the payload format 2.0 event (``http_events``) and its
 answer is mapped back the same way. A URL's CORS configuration answers preflights
 without invoking the function and adds its headers to every answer.
+
+InvokeMode ``RESPONSE_STREAM`` invokes as ``InvokeWithResponseStream`` does and sends
+the function's stream chunked as it is written. A stream of content type
+``application/vnd.awslambda.http-integration-response`` (Node's
+``awslambda.HttpResponseStream.from``) begins with a JSON prelude, ``statusCode``,
+``headers`` and ``cookies``, ended by 8 NUL bytes: that sets the status and headers, and
+what follows is the body; any other stream is the body, with its content type. A
+function that answers buffered (no streaming) is passed through as its payload. A
+function failing before its head is complete gets 502; after, the body just ends.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import secrets
 import string
 import time
 import uuid
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 from sandlot.iam.policy import Caller, Request, compile_policy, evaluate
@@ -28,6 +38,7 @@ from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse, json
 from sandlot.services import http_events
 from sandlot.services.awslambda.arns import LATEST, VERSION_NUMBER, function_arn, timestamp
 from sandlot.services.awslambda.base import LambdaBase, page, validated
+from sandlot.services.awslambda.invoke import StreamingInvocation
 from sandlot.services.awslambda.schema import FUNCTION_URLS
 from sandlot.services.awslambda.validation import conflict, not_found
 from sandlot.services.provider import RequestContext
@@ -38,6 +49,9 @@ urls_log = logging.getLogger("sandlot.urls")  # printed on the console (gateway/
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 _ACTION = "lambda:InvokeFunctionUrl"
 _NO_CONFIG = "The resource you requested does not exist."
+# A streamed answer of this content type starts with its HTTP head: JSON, then 8 NULs.
+HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"
+_PRELUDE_END = b"\0" * 8
 
 
 def _forbidden() -> DataPlaneResponse:
@@ -203,12 +217,6 @@ class FunctionUrlOperations(LambdaBase):
             authorizer = {"iam": _iam_identity(principal)}
         elif not self._public_url_allowed(arn, row["account"], row["region"]):
             return _forbidden()
-        if row["invoke_mode"] != "BUFFERED":
-            return json_response(
-                501,
-                {"Message": "sandlot does not serve function URLs with InvokeMode "
-                            "RESPONSE_STREAM yet; use BUFFERED."},
-            )  # fmt: skip
         request_id = str(uuid.uuid4())
         event = http_events.event_v2(
             request,
@@ -221,6 +229,10 @@ class FunctionUrlOperations(LambdaBase):
             domain_name=request.host.rsplit(":", 1)[0],
             authorizer=authorizer,
         )
+        if row["invoke_mode"] == "RESPONSE_STREAM":
+            response = await self._streamed(row, arn, json.dumps(event).encode(), request_id)
+            response.headers.append(("x-amzn-RequestId", request_id))
+            return http_events.with_cors(cors, origin, response)
         try:
             result = await self.platform.call(
                 "lambda",
@@ -241,6 +253,35 @@ class FunctionUrlOperations(LambdaBase):
             response = _server_error(502)
         response.headers.append(("x-amzn-RequestId", request_id))
         return http_events.with_cors(cors, origin, response)
+
+    async def _streamed(
+        self, row: dict, arn: str, payload: bytes, request_id: str
+    ) -> DataPlaneResponse:
+        """A RESPONSE_STREAM URL's answer: its head once the function has written it,
+        the rest of the body streamed."""
+        account, region = row["account"], row["region"]
+        ctx = RequestContext(
+            request_id, account, region, Principal.root(account), "lambda",
+            "InvokeWithResponseStream", None,
+        )  # fmt: skip
+        try:
+            spec, _ = self.resolve_for_invoke(account, region, arn, None)  # type: ignore[attr-defined]
+            call: StreamingInvocation = await self.start_streaming(  # type: ignore[attr-defined]
+                ctx, spec, row["qualifier"] or None, payload, None
+            )
+        except ServiceError as error:
+            log.warning("function URL of %s: invoke failed: %s", arn, error)
+            return _server_error(error.status)
+        try:
+            head = await _head(call)
+        except BaseException:
+            call.cancel()
+            raise
+        if head is None:
+            call.cancel()
+            return _server_error(502)
+        status, headers, start = head
+        return DataPlaneResponse(status, headers, stream=_body(start, call))
 
     def _public_url_allowed(self, arn: str, account: str, region: str) -> bool:
         """AuthType NONE: the function's policy must allow anyone to invoke the URL."""
@@ -265,6 +306,57 @@ class FunctionUrlOperations(LambdaBase):
             log.warning("iam soft mode, allowed anyway: public function URL of %s", arn)
             return True
         return allowed
+
+
+async def _head(call: StreamingInvocation) -> tuple[int, list[tuple[str, str]], bytes] | None:
+    """(status, headers, the body's first bytes) of a streamed answer, once known; None
+    when the function failed, or wrote a malformed prelude, before its head was complete."""
+    stream = call.stream
+    buffered = bytearray()
+    async for chunk in stream:
+        buffered += chunk
+        if stream.content_type != HTTP_INTEGRATION:
+            return 200, [("Content-Type", stream.content_type or "")], bytes(buffered)
+        end = buffered.find(_PRELUDE_END)
+        if end >= 0:
+            return _prelude(bytes(buffered[:end]), bytes(buffered[end + len(_PRELUDE_END) :]))
+    result = await call.result
+    if result.function_error is not None:
+        return None
+    if stream.streamed:  # an empty stream, or a prelude never ended
+        if stream.content_type == HTTP_INTEGRATION:
+            return None
+        return 200, [("Content-Type", stream.content_type or "")], b""
+    return 200, [("Content-Type", "application/json")], result.payload  # answered buffered
+
+
+def _prelude(raw: bytes, start: bytes) -> tuple[int, list[tuple[str, str]], bytes] | None:
+    """The head ``HttpResponseStream.from`` wrote: statusCode, headers, cookies."""
+    try:
+        prelude = json.loads(raw or b"{}")
+        status = int(prelude.get("statusCode") or 200)
+        headers = [(str(k), str(v)) for k, v in (prelude.get("headers") or {}).items()]
+        cookies = [str(cookie) for cookie in prelude.get("cookies") or []]
+    except (ValueError, TypeError, AttributeError):
+        return None
+    if not 100 <= status <= 599:
+        return None
+    if not any(name.lower() == "content-type" for name, _ in headers):
+        headers.append(("Content-Type", "application/octet-stream"))
+    headers += [("Set-Cookie", cookie) for cookie in cookies]
+    return status, headers, start
+
+
+async def _body(start: bytes, call: StreamingInvocation) -> AsyncIterator[bytes]:
+    """A streamed answer's body: what came with its head, then the rest as it comes;
+    the invocation is cancelled if the client leaves."""
+    try:
+        if start:
+            yield start
+        async for chunk in call.stream:
+            yield chunk
+    finally:
+        call.cancel()
 
 
 def _server_error(status: int) -> DataPlaneResponse:
