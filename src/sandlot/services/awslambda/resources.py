@@ -1,7 +1,7 @@
 """CloudFormation resource types of Lambda: ``AWS::Lambda::Function`` (Code.ZipFile
 inline source or an S3 object; Ref: the name; GetAtt Arn) and
 ``AWS::Lambda::EventSourceMapping`` (Ref: the mapping's UUID), permissions, versions,
-aliases and ``AWS::Lambda::EventInvokeConfig``."""
+aliases, ``AWS::Lambda::EventInvokeConfig`` and ``AWS::Lambda::LayerVersion``."""
 
 from __future__ import annotations
 
@@ -290,4 +290,37 @@ class EventInvokeConfig(ResourceType):
             "lambda",
             "DeleteFunctionEventInvokeConfig",
             {"FunctionName": function, "Qualifier": qualifier},
+        )
+
+
+class LayerVersion(ResourceType):
+    """``AWS::Lambda::LayerVersion`` (Ref and GetAtt LayerVersionArn): one published
+    version. Every property is create-only, so a change publishes a new version (a
+    replacement) and cleanup deletes the old one; functions using it keep working, as
+    Lambda keeps a deleted version's package for them."""
+
+    type_name = "AWS::Lambda::LayerVersion"
+    name_property = "LayerName"
+    name_length = 140
+    _COPIED = ("Description", "LicenseInfo", "CompatibleRuntimes", "CompatibleArchitectures")
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        content = properties.get("Content") or {}
+        params = {
+            "LayerName": name,
+            "Content": {k: content[k] for k in ("S3Bucket", "S3Key", "S3ObjectVersion")
+                        if k in content},
+            **{k: properties[k] for k in self._COPIED if k in properties},
+        }  # fmt: skip
+        published = await ctx.call("lambda", "PublishLayerVersion", params)
+        arn = published["LayerVersionArn"]
+        return Outcome(arn, arn, {"LayerVersionArn": arn})
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        return current  # every property is create-only; only a no-op reaches here
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        layer, _, version = physical_id.rpartition(":")
+        await ctx.call(
+            "lambda", "DeleteLayerVersion", {"LayerName": layer, "VersionNumber": int(version)}
         )

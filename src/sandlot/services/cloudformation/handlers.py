@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
+from sandlot.protocol.http import FileBody
 
 if TYPE_CHECKING:
     from sandlot.platform import Platform
@@ -28,6 +29,7 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::Lambda::Permission": "sandlot.services.awslambda.resources:Permission",
     "AWS::Lambda::Version": "sandlot.services.awslambda.resources:Version",
     "AWS::Lambda::Alias": "sandlot.services.awslambda.resources:Alias",
+    "AWS::Lambda::LayerVersion": "sandlot.services.awslambda.resources:LayerVersion",
     "AWS::ApiGateway::RestApi": "sandlot.services.apigateway.stack_resources:RestApi",
     "AWS::ApiGateway::Resource": "sandlot.services.apigateway.stack_resources:Resource",
     "AWS::ApiGateway::Method": "sandlot.services.apigateway.stack_resources:Method",
@@ -123,6 +125,19 @@ class ResourceContext:
                 f"Request ID: {self.stack_id.rsplit('/', 1)[-1]}) (HandlerErrorCode: "
                 f"{_handler_code(e)})"
             ) from e
+
+    async def s3_object(self, location: dict) -> bytes:
+        """The bytes of an S3 object a template names (``Bucket``, ``Key``, optional
+        ``Version``: a ``BodyS3Location``), read as the stack's principal."""
+        params = {"Bucket": location["Bucket"], "Key": location["Key"]}
+        if location.get("Version"):
+            params["VersionId"] = location["Version"]
+        body = (await self.call("s3", "GetObject", params))["Body"]
+        if isinstance(body, FileBody):  # S3 streams large bodies from its blob file
+            with body.file as f:
+                f.seek(body.offset)
+                return f.read(body.length)
+        return bytes(body)
 
     def generated_name(self, max_length: int, suffix: str = "") -> str:
         """AWS's generated physical name: ``<stack>-<logical>-<RANDOM>`` cut to fit."""
