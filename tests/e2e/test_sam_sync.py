@@ -47,6 +47,14 @@ Resources:
       CodeUri: src/
       AutoPublishAlias: live
       Layers: [!Ref Shared]
+  Web:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: {RUNTIME}
+      Handler: index.handler
+      InlineCode: "def handler(event, context):\\n    return {{'statusCode': 200, 'body': 'web'}}\\n"
+      FunctionUrlConfig:
+        AuthType: NONE
   Rest:
     Type: AWS::Serverless::Api
     Properties:
@@ -278,3 +286,29 @@ def test_list_and_remote_invoke(server, app) -> None:
     out = app.sam_run("remote", "invoke", "Hello", "--stack-name", STACK, "--event",
                       '{"from": "remote invoke"}', "--region", "us-east-1")  # fmt: skip
     assert "layer v" in out and "REPORT RequestId" in out, out
+
+
+def test_list_endpoints_reads_function_urls_through_cloud_control(server, app) -> None:
+    """`sam list endpoints` asks Cloud Control's GetResource for each function's
+    AWS::Lambda::Url (by the function's name: a URL on an alias shows "-", as on AWS);
+    the API URLs it prints are AWS's form, which the CLI builds itself."""
+    out = app.sam_run("list", "endpoints", "--stack-name", STACK, "--output", "json", "--region",
+                      "us-east-1")  # fmt: skip
+    endpoints = {e["LogicalResourceId"]: e["CloudEndpoint"] for e in json.loads(out)}
+    lam = make_client(server.endpoint, "lambda")
+    web = physical_ids(make_client(server.endpoint, "cloudformation"), STACK)["Web"]
+    url = lam.get_function_url_config(FunctionName=web)["FunctionUrl"]
+    assert endpoints["Web"] == url
+    assert endpoints["Hello"] == "-"
+    answer = send(server.endpoint, "GET", url)
+    assert (answer.status, answer.body) == (200, b"web")
+    ids = physical_ids(make_client(server.endpoint, "cloudformation"), STACK)
+    assert any(ids["Rest"] in e for e in endpoints["Rest"])
+    # Cloud Control itself: a missing URL, a type that cannot be read.
+    cc = make_client(server.endpoint, "cloudcontrol")
+    with pytest.raises(cc.exceptions.ResourceNotFoundException):
+        cc.get_resource(TypeName="AWS::Lambda::Url", Identifier=_name(server))
+    with pytest.raises(cc.exceptions.UnsupportedActionException):
+        cc.get_resource(TypeName="AWS::S3::Bucket", Identifier="sync-artifacts")
+    with pytest.raises(cc.exceptions.TypeNotFoundException):
+        cc.get_resource(TypeName="AWS::No::Such", Identifier="x")

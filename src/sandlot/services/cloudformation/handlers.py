@@ -30,6 +30,7 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::Lambda::Version": "sandlot.services.awslambda.resources:Version",
     "AWS::Lambda::Alias": "sandlot.services.awslambda.resources:Alias",
     "AWS::Lambda::LayerVersion": "sandlot.services.awslambda.resources:LayerVersion",
+    "AWS::Lambda::Url": "sandlot.services.awslambda.resources:Url",
     "AWS::ApiGateway::RestApi": "sandlot.services.apigateway.stack_resources:RestApi",
     "AWS::ApiGateway::Resource": "sandlot.services.apigateway.stack_resources:Resource",
     "AWS::ApiGateway::Method": "sandlot.services.apigateway.stack_resources:Method",
@@ -216,6 +217,10 @@ class ResourceType:
 
     async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
         raise NotImplementedError
+
+    # A type that can read a resource back (its properties by primary identifier, None
+    # when absent) overrides ``read``: Cloud Control's GetResource serves those types.
+    read: ClassVar[Any] = None
 
 
 def resource_type(type_name: str) -> ResourceType | None:
