@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import json
 import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from sandlot.services.cloudformation.transform import (
     TransformFailed,
     expand_language_extensions,
     expand_sam,
+    warm,
 )
 from sandlot.services.provider import Provider, RequestContext
 
@@ -70,9 +72,15 @@ class CloudFormationBase(Provider):
         platform.store.migrate("cloudformation", MIGRATIONS)
         self._running: set[asyncio.Task] = set()
         self.callbacks = Callbacks(platform)  # custom resources' and wait handles' URLs
+        self._warmed = False
 
     def validate(self, ctx: RequestContext, params: dict) -> None:
         """A new stack's name, checked as AWS does before anything else."""
+        if not self._warmed:
+            # The first request of a deploy (the SAM CLI's DescribeStacks) starts loading
+            # the SAM translator in a thread, ready by the time its change set comes.
+            self._warmed = True
+            threading.Thread(target=warm, name="sam-warm", daemon=True).start()
         if ctx.operation in ("CreateStack", "CreateChangeSet"):
             name = params.get("StackName", "")
             if name.startswith("arn:") and ctx.operation == "CreateChangeSet":
