@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 from sandlot.protocol import ServiceError
 from sandlot.protocol.http import FileBody
 from sandlot.services.cloudformation import graph as graphs
-from sandlot.services.cloudformation import operations, parameters, schemas
+from sandlot.services.cloudformation import macros, operations, parameters, schemas
 from sandlot.services.cloudformation.callbacks import Callbacks
 from sandlot.services.cloudformation.engine import principal_json
 from sandlot.services.cloudformation.handlers import resource_type
@@ -201,33 +201,49 @@ class CloudFormationBase(Provider):
             data = body if isinstance(body, bytes) else bytes(body)
         return data.decode()
 
-    def process(self, template: dict, ctx: RequestContext, given: list[dict] | None = None) -> dict:
-        """Transforms applied (the SAM transform, ``transform.py``); other macros are
-        refused, as AWS refuses a macro the account does not have."""
+    async def process(
+        self, template: dict, ctx: RequestContext, given: list[dict] | None = None
+    ) -> dict:
+        """Transforms applied in the order declared: the SAM transform and
+        AWS::LanguageExtensions (``transform.py``), and the account's macros
+        (``macros.py``); an AWS transform sandlot lacks is refused, a macro the account
+        does not have is AWS's "No transform named …"."""
         declared = template.get("Transform")
         names = [declared] if isinstance(declared, str) else list(declared or [])
         if not names:
             return template
-        unknown = [str(n) for n in names if n not in (SAM, LANGUAGE_EXTENSIONS)]
+        unknown = [str(n) for n in names
+                   if str(n).startswith("AWS::") and n not in (SAM, LANGUAGE_EXTENSIONS)]  # fmt: skip
         if unknown:
             raise validation(
                 f"Template format error: Unrecognized transform(s) [{', '.join(unknown)}]"
             )
+        functions = {
+            n: macros.function_of(self.platform.store, ctx.account_id, ctx.region, str(n))
+            for n in names if n not in (SAM, LANGUAGE_EXTENSIONS)
+        }  # fmt: skip
+        for name, function in functions.items():
+            if function is None:
+                raise validation(f"No transform named {ctx.account_id}::{name} found.")
         values = {
             p["ParameterKey"]: p["ParameterValue"] for p in given or [] if "ParameterValue" in p
         }
         for name, definition in (template.get("Parameters") or {}).items():
             if name not in values and "Default" in definition:
                 values[name] = definition["Default"]
+        parameter_values = dict(values)
         values.update({"AWS::Region": ctx.region, "AWS::AccountId": ctx.account_id})
         processed = {k: v for k, v in template.items() if k != "Transform"}
         try:
-            for name in names:  # in the order declared, as AWS applies them
+            for name in names:
                 if name == LANGUAGE_EXTENSIONS:
                     processed = expand_language_extensions(processed, values)
-                else:
+                elif name == SAM:
                     processed = expand_sam({**processed, "Transform": SAM}, ctx.region, values)
-        except TransformFailed as e:
+                else:
+                    processed = await macros.run(self.platform, ctx.principal, ctx.region, name,
+                                                 functions[name], processed, parameter_values)  # fmt: skip
+        except (TransformFailed, macros.MacroFailed) as e:
             raise validation(str(e)) from e
         return processed
 
@@ -271,7 +287,7 @@ class CloudFormationBase(Provider):
                 "InsufficientCapabilitiesException",
                 "Requires capabilities : [CAPABILITY_AUTO_EXPAND]",
             )
-        processed = self.process(template, ctx, params.get("Parameters"))
+        processed = await self.process(template, ctx, params.get("Parameters"))
         self.check_template(processed)
         previous = loads(stack["parameters"], {}) if stack else {}
         definitions = processed.get("Parameters") or {}

@@ -74,6 +74,7 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::Cognito::UserPool": "sandlot.services.cognitoidp.resources:UserPool",
     "AWS::Cognito::UserPoolClient": "sandlot.services.cognitoidp.resources:UserPoolClient",
     "AWS::Cognito::UserPoolGroup": "sandlot.services.cognitoidp.resources:UserPoolGroup",
+    "AWS::CloudFormation::Macro": "sandlot.services.cloudformation.macros:Macro",
     "AWS::CloudFormation::CustomResource": "sandlot.services.cloudformation.custom:CustomResource",
     "AWS::CloudFormation::WaitConditionHandle": "sandlot.services.cloudformation.custom:WaitConditionHandle",
     "AWS::CloudFormation::WaitCondition": "sandlot.services.cloudformation.custom:WaitCondition",
