@@ -19,6 +19,9 @@ from tests.e2e.stacks import physical_ids, settled
 MACRO_CODE = """
 def handler(event, context):
     greeting = event["templateParameterValues"]["Greeting"]
+    if event["params"]:  # Fn::Transform: the properties map it sits in, and its Parameters
+        fragment = dict(event["fragment"], Value=event["params"]["Text"] + " " + greeting)
+        return {"requestId": event["requestId"], "status": "success", "fragment": fragment}
     if greeting == "fail":
         return {"requestId": event["requestId"], "status": "failure",
                 "errorMessage": "told to fail"}
@@ -128,3 +131,30 @@ def test_a_macro_name_is_the_accounts_once(server) -> None:
                      Parameters=[{"ParameterKey": "Greeting", "ParameterValue": "ok"}],
                      Capabilities=["CAPABILITY_AUTO_EXPAND"])  # fmt: skip
     assert settled(cfn, "twice-user")["StackStatus"] == "CREATE_COMPLETE"
+
+
+def test_fn_transform_processes_the_map_it_sits_in(server) -> None:
+    cfn = make_client(server.endpoint, "cloudformation")
+    definition = json.loads(json.dumps(MACRO_STACK))
+    definition["Resources"]["Upper"]["Properties"]["Name"] = "Filler"
+    cfn.create_stack(StackName="snippet-def", TemplateBody=json.dumps(definition))
+    assert settled(cfn, "snippet-def")["StackStatus"] == "CREATE_COMPLETE"
+    user = {
+        "Parameters": {"Greeting": {"Type": "String"}},
+        "Resources": {"Filled": {"Type": "AWS::SSM::Parameter", "Properties": {
+            "Type": "String",
+            "Fn::Transform": {"Name": "Filler", "Parameters": {"Text": "filled by"}}}}},
+    }  # fmt: skip
+    cfn.create_stack(StackName="snippet-user", TemplateBody=json.dumps(user),
+                     Parameters=[{"ParameterKey": "Greeting", "ParameterValue": "macro"}],
+                     Capabilities=["CAPABILITY_AUTO_EXPAND"])  # fmt: skip
+    assert settled(cfn, "snippet-user")["StackStatus"] == "CREATE_COMPLETE"
+    name = physical_ids(cfn, "snippet-user")["Filled"]
+    value = make_client(server.endpoint, "ssm").get_parameter(Name=name)["Parameter"]["Value"]
+    assert value == "filled by macro"
+    # Like a Transform section, Fn::Transform needs CAPABILITY_AUTO_EXPAND outside a
+    # change set.
+    with pytest.raises(ClientError) as caught:
+        cfn.create_stack(StackName="snippet-direct", TemplateBody=json.dumps(user),
+                         Parameters=[{"ParameterKey": "Greeting", "ParameterValue": "x"}])  # fmt: skip
+    assert caught.value.response["Error"]["Code"] == "InsufficientCapabilitiesException"

@@ -210,17 +210,21 @@ class CloudFormationBase(Provider):
         does not have is AWS's "No transform named …"."""
         declared = template.get("Transform")
         names = [declared] if isinstance(declared, str) else list(declared or [])
-        if not names:
+        try:
+            snippets = macros.snippet_names(template)
+        except macros.MacroFailed as e:
+            raise validation(str(e)) from e
+        if not names and not snippets:
             return template
-        unknown = [str(n) for n in names
+        unknown = [str(n) for n in [*snippets, *names]
                    if str(n).startswith("AWS::") and n not in (SAM, LANGUAGE_EXTENSIONS)]  # fmt: skip
-        if unknown:
+        if unknown or set(snippets) & {SAM, LANGUAGE_EXTENSIONS}:
             raise validation(
-                f"Template format error: Unrecognized transform(s) [{', '.join(unknown)}]"
+                f"Template format error: Unrecognized transform(s) [{', '.join(unknown or snippets)}]"
             )
         functions = {
             n: macros.function_of(self.platform.store, ctx.account_id, ctx.region, str(n))
-            for n in names if n not in (SAM, LANGUAGE_EXTENSIONS)
+            for n in [*snippets, *names] if n not in (SAM, LANGUAGE_EXTENSIONS)
         }  # fmt: skip
         for name, function in functions.items():
             if function is None:
@@ -233,18 +237,29 @@ class CloudFormationBase(Provider):
                 values[name] = definition["Default"]
         parameter_values = dict(values)
         values.update({"AWS::Region": ctx.region, "AWS::AccountId": ctx.account_id})
+
+        async def run_macro(name: str, fragment, params: dict):
+            return await macros.run(self.platform, ctx.principal, ctx.region, name,
+                                    functions[name], fragment, parameter_values, params)  # fmt: skip
+
         processed = {k: v for k, v in template.items() if k != "Transform"}
         try:
+            # The most deeply nested first (Fn::Transform), then the Transform section
+            # in the order declared, as AWS evaluates them.
+            processed = await macros.expand_snippets(processed, run_macro)
             for name in names:
                 if name == LANGUAGE_EXTENSIONS:
                     processed = expand_language_extensions(processed, values)
                 elif name == SAM:
                     processed = expand_sam({**processed, "Transform": SAM}, ctx.region, values)
                 else:
-                    processed = await macros.run(self.platform, ctx.principal, ctx.region, name,
-                                                 functions[name], processed, parameter_values)  # fmt: skip
+                    processed = await run_macro(name, processed, {})
         except (TransformFailed, macros.MacroFailed) as e:
             raise validation(str(e)) from e
+        if not isinstance(processed, dict):
+            raise validation(
+                "Template format error: a macro returned a template that is not a JSON object"
+            )
         return processed
 
     def check_template(self, template: dict) -> None:
@@ -282,7 +297,8 @@ class CloudFormationBase(Provider):
         # A stack operation (not a change set) on a template with a transform needs
         # CAPABILITY_AUTO_EXPAND, as AWS asks.
         expand = "CAPABILITY_AUTO_EXPAND" in (params.get("Capabilities") or [])
-        if template.get("Transform") and not params.get("ChangeSetName") and not expand:
+        transformed = template.get("Transform") or macros.uses_snippets(template)
+        if transformed and not params.get("ChangeSetName") and not expand:
             raise ServiceError(
                 "InsufficientCapabilitiesException",
                 "Requires capabilities : [CAPABILITY_AUTO_EXPAND]",

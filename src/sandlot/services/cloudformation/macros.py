@@ -3,8 +3,10 @@ account's templates under a name (a ``cfn_macros`` row, as long as the resource
 exists); a template's ``Transform`` naming it sends the template (without
 ``Transform``) to the function in AWS's request shape and takes the ``fragment`` it
 answers. The function is invoked as the caller, as AWS impersonates the user running
-the macro, so the caller needs ``lambda:InvokeFunction`` on it. Not done:
-``Fn::Transform`` (a macro over a snippet), ``LogGroupName``/``LogRoleARN``.
+the macro, so the caller needs ``lambda:InvokeFunction`` on it. ``Fn::Transform``
+sends the map holding it (without the ``Fn::Transform`` key) with its ``Parameters`` as
+``params``, and the answer replaces that map; the most deeply nested run first, the
+template's ``Transform`` section last. Not done: ``LogGroupName``/``LogRoleARN``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sandlot.protocol import ServiceError
 from sandlot.services.cloudformation.handlers import (
@@ -62,13 +66,58 @@ def function_of(store, account_id: str, region: str, name: str) -> str | None:
     return row["function_name"] if row is not None else None
 
 
-async def run(platform, principal, region: str, name: str, function: str, template: dict,
-              parameter_values: dict) -> dict:  # fmt: skip
-    """The template as the macro's function returns it."""
+SNIPPET = "Fn::Transform"
+
+
+def snippet_names(node: Any) -> list[str]:
+    """The macro names ``Fn::Transform`` calls anywhere in ``node`` name."""
+    if isinstance(node, list):
+        return [name for item in node for name in snippet_names(item)]
+    if not isinstance(node, dict):
+        return []
+    found = [name for value in node.values() for name in snippet_names(value)]
+    calls = node.get(SNIPPET)
+    for call in calls if isinstance(calls, list) else [calls] if calls is not None else []:
+        if not isinstance(call, dict) or not isinstance(call.get("Name"), str):
+            raise MacroFailed("Template format error: Fn::Transform requires a Name")
+        found.append(call["Name"])
+    return found
+
+
+def uses_snippets(node: Any) -> bool:
+    """Whether ``Fn::Transform`` appears anywhere in ``node`` (as a key)."""
+    if isinstance(node, list):
+        return any(uses_snippets(item) for item in node)
+    if isinstance(node, dict):
+        return SNIPPET in node or any(uses_snippets(v) for v in node.values())
+    return False
+
+
+Runner = Callable[[str, Any, dict], Awaitable[Any]]
+
+
+async def expand_snippets(node: Any, run_one: Runner) -> Any:
+    """``node`` with every ``Fn::Transform`` applied, the most deeply nested first:
+    ``run_one(name, fragment, params)`` gives a macro's answer for a fragment."""
+    if isinstance(node, list):
+        return [await expand_snippets(item, run_one) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: await expand_snippets(v, run_one) for k, v in node.items() if k != SNIPPET}
+    calls = node.get(SNIPPET)
+    for call in calls if isinstance(calls, list) else [calls] if calls is not None else []:
+        out = await run_one(call["Name"], out, call.get("Parameters") or {})
+    return out
+
+
+async def run(platform, principal, region: str, name: str, function: str, template: Any,
+              parameter_values: dict, params: dict | None = None) -> Any:  # fmt: skip
+    """The fragment (a template, or a snippet's map) as the macro's function returns
+    it."""
     request_id = str(uuid.uuid4())
     event = {
         "region": region, "accountId": principal.account_id, "fragment": template,
-        "transformId": f"{principal.account_id}::{name}", "params": {},
+        "transformId": f"{principal.account_id}::{name}", "params": params or {},
         "requestId": request_id, "templateParameterValues": parameter_values,
     }  # fmt: skip
     failed = f"Transform {principal.account_id}::{name} failed with: "
@@ -93,7 +142,6 @@ async def run(platform, principal, region: str, name: str, function: str, templa
         raise MacroFailed(failed + str(response.get("errorMessage") or "Failed status"))
     if response.get("requestId") != request_id:
         raise MacroFailed(failed + "Response requestId does not match the request")
-    fragment = response.get("fragment")
-    if not isinstance(fragment, dict):
-        raise MacroFailed(failed + "The fragment of the response is not a JSON object")
-    return fragment
+    if "fragment" not in response:
+        raise MacroFailed(failed + "The response of the macro's function has no fragment")
+    return response["fragment"]

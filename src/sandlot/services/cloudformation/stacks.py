@@ -368,7 +368,7 @@ class StackOperations(CloudFormationBase):
             template = parse(body)
         except TemplateError as e:
             raise validation(str(e)) from e
-        processed = await self.process(template, ctx) if template.get("Transform") else template
+        processed = await self.process(template, ctx)
         self.check_template(processed)
         out = self.summary(template, processed)
         for parameter in out["Parameters"]:
