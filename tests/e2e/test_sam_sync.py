@@ -315,20 +315,17 @@ def test_list_endpoints_reads_function_urls_through_cloud_control(server, app) -
 
 
 def test_pipeline_bootstrap_creates_its_stack(server, app, tmp_path) -> None:
-    """`sam pipeline bootstrap` with an existing pipeline user and artifacts bucket (the
-    non-interactive flags) creates the stage's stack: the pipeline and CloudFormation
-    execution roles. (Without --bucket the CLI's logging bucket needs the
-    LogDeliveryWrite ACL, and without --pipeline-user an IAM user, access key and
-    secret: sandlot's S3 serves no ACLs and CloudFormation has no AWS::IAM::User yet, so
-    those fail naming the property or type.)"""
-    iam = make_client(server.endpoint, "iam")
-    user = iam.create_user(UserName="pipeline-user")["User"]["Arn"]
+    """`sam pipeline bootstrap` with an existing artifacts bucket (the non-interactive
+    flags) creates the stage's stack: a pipeline IAM user whose access key lands in a
+    Secrets Manager secret, and the pipeline and CloudFormation execution roles; the
+    user's key assumes the pipeline execution role. (Without --bucket the CLI's logging
+    bucket needs the LogDeliveryWrite ACL: sandlot's S3 serves no ACLs, so that fails
+    naming the property.)"""
     make_client(server.endpoint, "s3").create_bucket(Bucket="pipeline-artifacts")
     done = subprocess.run(
         [str(app.sam), "pipeline", "bootstrap", "--stage", "dev", "--no-interactive",
-         "--no-confirm-changeset", "--pipeline-user", user, "--bucket",
-         "arn:aws:s3:::pipeline-artifacts", "--no-create-image-repository", "--region",
-         "us-east-1"],
+         "--no-confirm-changeset", "--bucket", "arn:aws:s3:::pipeline-artifacts",
+         "--no-create-image-repository", "--region", "us-east-1"],
         env=app.env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -338,8 +335,22 @@ def test_pipeline_bootstrap_creates_its_stack(server, app, tmp_path) -> None:
     assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
     config = (tmp_path / ".aws-sam" / "pipeline" / "pipelineconfig.toml").read_text()
     ids = physical_ids(cfn, name)
+    iam = make_client(server.endpoint, "iam")
+    user = iam.get_user(UserName=ids["PipelineUser"])["User"]["Arn"]
+    assert f'"{user}"' in config
     for logical in ("PipelineExecutionRole", "CloudFormationExecutionRole"):
-        role = iam.get_role(RoleName=ids[logical])["Role"]
-        assert f'"{role["Arn"]}"' in config
-    trust = iam.get_role(RoleName=ids["PipelineExecutionRole"])["Role"]["AssumeRolePolicyDocument"]
-    assert user in json.dumps(trust)
+        assert f'"{iam.get_role(RoleName=ids[logical])["Role"]["Arn"]}"' in config
+    # The secret holds the user's key, which the pipeline uses to assume its role.
+    secret = make_client(server.endpoint, "secretsmanager").get_secret_value(
+        SecretId=ids["PipelineUserSecretKey"]
+    )
+    keys = json.loads(secret["SecretString"])
+    assert keys["aws_access_key_id"] == ids["PipelineUserAccessKey"]
+    sts = make_client(server.endpoint, "sts", key=keys["aws_access_key_id"],
+                      secret=keys["aws_secret_access_key"])  # fmt: skip
+    assert sts.get_caller_identity()["Arn"] == user
+    role = iam.get_role(RoleName=ids["PipelineExecutionRole"])["Role"]["Arn"]
+    assumed = sts.assume_role(RoleArn=role, RoleSessionName="pipeline")["AssumedRoleUser"]
+    assert assumed["Arn"].startswith(
+        role.replace(":iam:", ":sts:").replace(":role/", ":assumed-role/")
+    )
