@@ -75,3 +75,30 @@ def test_user_key_and_secret_lifecycle(server) -> None:
         iam.get_user(UserName=user)
     # The secret is scheduled for deletion (the default recovery window), as CloudFormation does.
     assert "DeletedDate" in secrets.describe_secret(SecretId=ids["Vault"])
+
+
+def test_oidc_provider(server) -> None:
+    """AWS::IAM::OIDCProvider (`sam pipeline bootstrap --permissions-provider oidc`
+    makes one; that path also fetches the issuer's certificate, which this network
+    cannot reach)."""
+    cfn = make_client(server.endpoint, "cloudformation")
+    iam = make_client(server.endpoint, "iam")
+
+    def template(clients: list[str], thumbprint: str) -> str:
+        return json.dumps({"Resources": {"Issuer": {"Type": "AWS::IAM::OIDCProvider", "Properties": {
+            "Url": "https://token.ci.example.com", "ClientIdList": clients,
+            "ThumbprintList": [thumbprint]}}}})  # fmt: skip
+
+    cfn.create_stack(StackName="oidc", TemplateBody=template(["sts.amazonaws.com"], "a" * 40))
+    stack = settled(cfn, "oidc")
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    arn = physical_ids(cfn, "oidc")["Issuer"]
+    assert arn == "arn:aws:iam::000000000000:oidc-provider/token.ci.example.com"
+    cfn.update_stack(StackName="oidc", TemplateBody=template(["other"], "b" * 40))
+    assert settled(cfn, "oidc")["StackStatus"] == "UPDATE_COMPLETE"
+    found = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    assert (found["ClientIDList"], found["ThumbprintList"]) == (["other"], ["b" * 40])
+    cfn.delete_stack(StackName="oidc")
+    assert settled(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)

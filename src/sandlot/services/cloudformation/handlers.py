@@ -26,6 +26,7 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::IAM::ManagedPolicy": "sandlot.services.iam.resources:ManagedPolicy",
     "AWS::IAM::User": "sandlot.services.iam.resources:User",
     "AWS::IAM::AccessKey": "sandlot.services.iam.resources:AccessKey",
+    "AWS::IAM::OIDCProvider": "sandlot.services.iam.resources:OIDCProvider",
     "AWS::SecretsManager::Secret": "sandlot.services.secretsmanager.resources:Secret",
     "AWS::Lambda::Function": "sandlot.services.awslambda.resources:Function",
     "AWS::Lambda::EventSourceMapping": "sandlot.services.awslambda.resources:EventSourceMapping",

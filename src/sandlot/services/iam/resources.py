@@ -1,7 +1,8 @@
 """CloudFormation resource types of IAM: ``AWS::IAM::Role`` (Ref: the name; GetAtt Arn,
 RoleId) with its inline ``Policies`` and ``ManagedPolicyArns``, ``AWS::IAM::User`` (the
 same, plus ``Groups``) and ``AWS::IAM::AccessKey`` (Ref: the key id; GetAtt
-SecretAccessKey), ``Policy`` and ``ManagedPolicy``."""
+SecretAccessKey), ``AWS::IAM::OIDCProvider`` (Ref and GetAtt Arn), ``Policy`` and
+``ManagedPolicy``."""
 
 from __future__ import annotations
 
@@ -332,6 +333,50 @@ class AccessKey(ResourceType):
         try:
             await ctx.call("iam", "DeleteAccessKey",
                            {"UserName": properties["UserName"], "AccessKeyId": physical_id})  # fmt: skip
+        except ResourceFailed as e:
+            if not not_found(e):
+                raise
+
+
+class OIDCProvider(ResourceType):
+    """``AWS::IAM::OIDCProvider`` (Ref and GetAtt Arn): the URL is create-only; client
+    ids and thumbprints update in place."""
+
+    type_name = "AWS::IAM::OIDCProvider"
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        params = {"Url": properties["Url"], "ClientIDList": properties.get("ClientIdList") or [],
+                  "ThumbprintList": properties.get("ThumbprintList") or []}  # fmt: skip
+        tags = ctx.tags(properties)
+        if tags:
+            params["Tags"] = tags
+        arn = (await ctx.call("iam", "CreateOpenIDConnectProvider", params))[
+            "OpenIDConnectProviderArn"
+        ]
+        return Outcome(arn, arn, {"Arn": arn})
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        arn = current.physical_id
+        old, new = (
+            set(previous.get("ClientIdList") or []),
+            set(properties.get("ClientIdList") or []),
+        )
+        for client_id in sorted(new - old):
+            await ctx.call("iam", "AddClientIDToOpenIDConnectProvider",
+                           {"OpenIDConnectProviderArn": arn, "ClientID": client_id})  # fmt: skip
+        for client_id in sorted(old - new):
+            await ctx.call("iam", "RemoveClientIDFromOpenIDConnectProvider",
+                           {"OpenIDConnectProviderArn": arn, "ClientID": client_id})  # fmt: skip
+        if properties.get("ThumbprintList") != previous.get("ThumbprintList"):
+            await ctx.call("iam", "UpdateOpenIDConnectProviderThumbprint", {
+                "OpenIDConnectProviderArn": arn,
+                "ThumbprintList": properties.get("ThumbprintList") or []})  # fmt: skip
+        return current
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        try:
+            await ctx.call("iam", "DeleteOpenIDConnectProvider",
+                           {"OpenIDConnectProviderArn": physical_id})  # fmt: skip
         except ResourceFailed as e:
             if not not_found(e):
                 raise
