@@ -344,17 +344,6 @@ def test_wait_condition_failure_and_timeout(server) -> None:
     )
 
 
-def test_macro_is_refused_naming_its_type(server) -> None:
-    cfn = make_client(server.endpoint, "cloudformation")
-    template = {"Resources": {"M": {"Type": "AWS::CloudFormation::Macro", "Properties": {
-        "Name": "Upper", "FunctionName": "arn:aws:lambda:us-east-1:000000000000:function:f"}}}}  # fmt: skip
-    cfn.create_stack(StackName="macro", TemplateBody=json.dumps(template))
-    assert settled(cfn, "macro")["StackStatus"] == "ROLLBACK_COMPLETE"
-    assert _reasons(cfn, "macro", "M")["CREATE_FAILED"] == (
-        "Resource type AWS::CloudFormation::Macro is not supported by sandlot"
-    )
-
-
 def test_custom_resource_waits_across_a_restart(tmp_path) -> None:
     server = SandlotServer(tmp_path, lambda_role=False).start()
     try:

@@ -195,6 +195,31 @@ def test_caching_by_token_and_policy_per_request(server, client, functions):
     assert len(ids) == 2
 
 
+def test_flush_stage_authorizers_cache(server, client, functions):
+    """FlushStageAuthorizersCache (what `sam sync --code` calls) empties one stage's
+    cache: the next request runs the authorizer again; another stage keeps its entry."""
+    apis = client("apigateway")
+    api_id, _ = _api_with_authorizer(
+        apis, functions, type="TOKEN", identitySource="method.request.header.Authorization"
+    )
+    apis.create_deployment(restApiId=api_id, stageName="beta")
+
+    def invocation(stage: str) -> str:
+        answer = _get(server, api_id, f"/{stage}/pets/1", {"Authorization": "allow-pets"})
+        assert answer.status == 200
+        return answer.json()["requestContext"]["authorizer"]["invocation"]
+
+    prod, beta = invocation("prod"), invocation("beta")
+    assert prod != beta  # a cache per stage
+    assert invocation("prod") == prod
+    apis.flush_stage_authorizers_cache(restApiId=api_id, stageName="prod")
+    assert invocation("prod") != prod
+    assert invocation("beta") == beta
+    apis.flush_stage_cache(restApiId=api_id, stageName="prod")  # no response cache: 202
+    with pytest.raises(apis.exceptions.NotFoundException):
+        apis.flush_stage_authorizers_cache(restApiId=api_id, stageName="nope")
+
+
 def test_request_authorizer(server, client, functions):
     apis = client("apigateway")
     api_id, _ = _api_with_authorizer(

@@ -41,8 +41,8 @@ def test_sam_logs_tail_shows_lines_as_they_happen(server, sam):
         },
     )
     tail = subprocess.Popen(
-        # `sam logs -n NAME` needs --stack-name (a CloudFormation stack); until sandlot
-        # serves CloudFormation the log group is named directly.
+        # The log group named directly (`sam logs -n NAME --stack-name S`, a stack's
+        # function, is tests/e2e/test_sam_sync.py's).
         [
             str(sam),
             "logs",

@@ -32,6 +32,7 @@ PROVIDERS: dict[str, str] = {
     "kinesis": "sandlot.services.kinesis.provider:KinesisProvider",
     "firehose": "sandlot.services.firehose.provider:FirehoseProvider",
     "cognito-idp": "sandlot.services.cognitoidp.provider:CognitoIdpProvider",
+    "cloudcontrol": "sandlot.services.cloudcontrol.provider:CloudControlProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests

@@ -84,3 +84,8 @@ class AnswerCache:
             if len(self._entries) >= _CACHE_LIMIT:
                 self._entries.clear()
         self._entries[key] = (now + ttl, value)
+
+    def discard_prefix(self, prefix: tuple) -> None:
+        """Drop the entries whose key starts with ``prefix``."""
+        size = len(prefix)
+        self._entries = {k: v for k, v in self._entries.items() if k[:size] != prefix}

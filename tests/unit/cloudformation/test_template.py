@@ -119,3 +119,14 @@ def test_resource_schemas_come_from_aws_published_data() -> None:
     assert "Arn" in schemas.attributes("AWS::Lambda::Function")
     assert schemas.primary_identifier("AWS::IAM::Role") == ["RoleName"]
     assert schemas.schema("AWS::Nope::Nope") is None
+
+
+def test_yaml_boolean_allowed_values_compare_as_text() -> None:
+    """`AllowedValues: [true, false]` with `Default: false` (sam pipeline bootstrap's
+    template): YAML reads booleans, CloudFormation compares "true"/"false"."""
+    flag = {"Flag": {"Type": "String", "AllowedValues": [True, False], "Default": False}}
+    assert parameters.choose(flag, []) == {"Flag": "false"}
+    given = [{"ParameterKey": "Flag", "ParameterValue": "true"}]
+    assert parameters.choose(flag, given) == {"Flag": "true"}
+    with pytest.raises(TemplateError):
+        parameters.choose(flag, [{"ParameterKey": "Flag", "ParameterValue": "True"}])

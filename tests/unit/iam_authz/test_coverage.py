@@ -94,6 +94,7 @@ SAMPLES = {
         "RotationLambdaARN": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:rotate",
     },
     "cognito-idp": {"UserPoolId": f"{REGION}_AbCdEf123"},
+    "cloudcontrol": {"TypeName": "AWS::Lambda::Url", "Identifier": "f"},
     "ecr": {
         "repositoryName": "team/app",
         "resourceArn": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/team/app",
@@ -276,6 +277,7 @@ PARTLY_SERVED = {
         "CreateApiDestination", "DescribeApiDestination", "UpdateApiDestination",
         "ListApiDestinations", "DeleteApiDestination",
     },
+    "cloudcontrol": {"GetResource"},  # reads, through the resource types that can read
     "ecr": {  # the repository control plane (images come later)
         "CreateRepository", "DescribeRepositories", "DeleteRepository", "PutImageTagMutability",
         "PutImageScanningConfiguration", "SetRepositoryPolicy", "GetRepositoryPolicy",

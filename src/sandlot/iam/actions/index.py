@@ -23,11 +23,13 @@ from sandlot.derived import cached_json
 SERVICES = (
     "sts", "lambda", "logs", "iam", "s3", "kms", "sqs", "sns", "secretsmanager", "ssm",
     "dynamodb", "apigatewayv2", "apigateway", "cloudformation", "stepfunctions", "events",
-    "scheduler", "ecr", "kinesis", "firehose", "cognito-idp", "pipes",
+    "scheduler", "ecr", "kinesis", "firehose", "cognito-idp", "pipes", "cloudcontrol",
 )  # fmt: skip
 # Services whose actions the authorization data lists under another prefix (the index is
 # keyed by that prefix, as actions name it).
-DATA_PREFIXES = {"apigatewayv2": "apigateway", "stepfunctions": "states"}
+DATA_PREFIXES = {
+    "apigatewayv2": "apigateway", "stepfunctions": "states", "cloudcontrol": "cloudformation",
+}  # fmt: skip
 
 _PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 

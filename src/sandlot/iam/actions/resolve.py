@@ -266,6 +266,8 @@ def authorizations(
         service = "dynamodb"
     if service == "stepfunctions":  # botocore's name; the actions are states:*
         service = "states"
+    if service == "cloudcontrol":  # Cloud Control's actions: cloudformation:GetResource…
+        service = "cloudformation"
     req = _Request(
         params, account_id, region, caller_arn, iam_path, kms_key, secret_arn, leading_keys
     )

@@ -103,6 +103,7 @@ class LambdaAuthorizers:
         request: DataPlaneRequest,
         *,
         api_id: str,
+        stage: str,
         account: str,
         region: str,
         method_arn: str,
@@ -126,9 +127,10 @@ class LambdaAuthorizers:
             event = {"type": "REQUEST", "methodArn": method_arn, **base_event}
         ttl = int(authorizer.get("authorizerResultTtlInSeconds", DEFAULT_TTL))
         # The authorizer's whole document is in the key (its fingerprint, made when the
-        # stage was compiled): a redeployed change misses.
+        # stage was compiled): a redeployed change misses. The cache is per stage, as
+        # AWS's (FlushStageAuthorizersCache empties one stage's).
         fingerprint = authorizer.get("_fingerprint") or json.dumps(authorizer, sort_keys=True)
-        key = (api_id, fingerprint, *values)
+        key = (api_id, stage, fingerprint, *values)
         grant = self._cache.get(key) if ttl > 0 and values else None
         if grant is None:
             try:
@@ -155,6 +157,10 @@ class LambdaAuthorizers:
             if ttl > 0 and values:
                 self._cache.put(key, ttl, grant)
         return grant.check(method_arn) or grant
+
+    def flush(self, api_id: str, stage: str) -> None:
+        """Forget the stage's cached answers: its next requests call the authorizers."""
+        self._cache.discard_prefix((api_id, stage))
 
 
 def _identity(

@@ -309,6 +309,7 @@ class DataPlaneOperations(KeyOperations):
                 authorizer,
                 request,
                 api_id=request.target,
+                stage=stage.doc["stageName"],
                 account=api.account,
                 region=api.region,
                 method_arn=method_arn,

@@ -319,6 +319,20 @@ class RestApiProvider(
         self._save(api_id, "stage", stage["stageName"], stage)
         return stage
 
+    def flush_stage_cache(self, ctx: RequestContext, params: dict) -> dict:
+        """Sandlot keeps no stage response cache (``cacheClusterStatus`` is
+        NOT_AVAILABLE), so once the stage is found there is nothing cached to drop; AWS
+        answers 202 for a stage without a cache cluster too (``sam sync`` flushes every
+        stage it updates)."""
+        self.get_stage(ctx, params)
+        return {}
+
+    def flush_stage_authorizers_cache(self, ctx: RequestContext, params: dict) -> dict:
+        """Drop the stage's cached Lambda authorizer answers."""
+        self.get_stage(ctx, params)
+        self.lambda_authorizers.flush(params["restApiId"], params["stageName"])
+        return {}
+
     def delete_stage(self, ctx: RequestContext, params: dict) -> dict:
         self.get_stage(ctx, params)
         self.store.delete(ITEMS, params["restApiId"], "stage", params["stageName"])

@@ -1,9 +1,8 @@
 """CloudFormation resource types of REST APIs, each through the REST API operations:
-``AWS::ApiGateway::RestApi`` (``Body``: ImportRestApi/PutRestApi, as SAM's ``Api``
-writes it; Ref the id, GetAtt ``RootResourceId``), ``Resource``, ``Method`` (with its
+``AWS::ApiGateway::RestApi`` (``Body``, or ``BodyS3Location`` read from S3 as the stack's principal:
+ImportRestApi/PutRestApi, as SAM's ``Api`` writes it; Ref the id, GetAtt ``RootResourceId``), ``Resource``, ``Method`` (with its
 ``Integration`` and responses), ``Deployment``, ``Stage``, ``Authorizer``, ``ApiKey``,
-``UsagePlan``, ``UsagePlanKey``, ``Model``, ``RequestValidator`` and ``GatewayResponse``. What a type cannot do (``BodyS3Location``) fails
-the resource, never a fake success."""
+``UsagePlan``, ``UsagePlanKey``, ``Model``, ``RequestValidator`` and ``GatewayResponse``."""
 
 from __future__ import annotations
 
@@ -50,11 +49,10 @@ class RestApi(ResourceType):
     _PATCHED = ("Description", "ApiKeySourceType", "Policy", "DisableExecuteApiEndpoint")
 
     async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
-        if properties.get("BodyS3Location"):
-            raise ResourceFailed("sandlot does not read BodyS3Location yet; use Body")
-        if properties.get("Body") is not None:
+        body = await _definition(ctx, properties)
+        if body is not None:
             api = await ctx.call(SERVICE, "ImportRestApi", {
-                "body": _body(properties["Body"]),
+                "body": body,
                 "failOnWarnings": bool(properties.get("FailOnWarnings"))})  # fmt: skip
         else:
             if not properties.get("Name"):
@@ -68,7 +66,7 @@ class RestApi(ResourceType):
                 params["tags"] = tags
             api = await ctx.call(SERVICE, "CreateRestApi", params)
         operations = _replace(self._fields(properties), {}, ("Name", *self._PATCHED))
-        if properties.get("Body") is None:
+        if body is None:
             operations = [o for o in operations if o["path"] not in ("/name", "/description")]
         await self._patch(ctx, api["id"], [o for o in operations if o["value"]])
         return Outcome(api["id"], api["id"],
@@ -92,10 +90,12 @@ class RestApi(ResourceType):
                            {"restApiId": api_id, "patchOperations": operations})  # fmt: skip
 
     async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
-        if properties.get("Body") is not None and properties["Body"] != previous.get("Body"):
+        changed = any(properties.get(k) != previous.get(k) for k in ("Body", "BodyS3Location"))
+        body = await _definition(ctx, properties) if changed else None
+        if body is not None:
             await ctx.call(SERVICE, "PutRestApi", {"restApiId": current.physical_id,
                                                    "mode": properties.get("Mode") or "overwrite",
-                                                   "body": _body(properties["Body"])})  # fmt: skip
+                                                   "body": body})  # fmt: skip
         operations = _replace(self._fields(properties), self._fields(previous),
                               ("Name", *self._PATCHED))  # fmt: skip
         await self._patch(ctx, current.physical_id, operations)
@@ -105,8 +105,15 @@ class RestApi(ResourceType):
         await ctx.call(SERVICE, "DeleteRestApi", {"restApiId": physical_id})
 
 
-def _body(body) -> bytes:
-    return (body if isinstance(body, str) else json.dumps(body)).encode()
+async def _definition(ctx: ResourceContext, properties: dict) -> bytes | None:
+    """The OpenAPI definition: ``Body`` (an object or text), else the S3 object
+    ``BodyS3Location`` names (what SAM's ``DefinitionUri`` becomes); None for neither."""
+    if properties.get("Body") is not None:
+        body = properties["Body"]
+        return (body if isinstance(body, str) else json.dumps(body)).encode()
+    if properties.get("BodyS3Location"):
+        return await ctx.s3_object(properties["BodyS3Location"])
+    return None
 
 
 class Resource(ResourceType):

@@ -1,10 +1,9 @@
 """CloudFormation resource types of HTTP APIs, each through the apigatewayv2 operations:
-``AWS::ApiGatewayV2::Api`` (``Body``: ImportApi/ReimportApi, as SAM's ``HttpApi`` writes
-it with its ``Auth``; or ``Name``/``ProtocolType``/``Target`` quick create; Ref the id,
+``AWS::ApiGatewayV2::Api`` (``Body`` or ``BodyS3Location``: ImportApi/ReimportApi, as SAM's
+``HttpApi`` writes it with its ``Auth`` or ``DefinitionUri``; or ``Name``/``ProtocolType``/``Target`` quick create; Ref the id,
 GetAtt ``ApiEndpoint``), ``Stage``, ``Integration``, ``Route``, ``Authorizer``, and for
 WebSocket APIs ``RouteResponse`` and ``Deployment``.
-(Custom domains' types live in ``stack_resources.py``.) ``BodyS3Location`` fails the
-resource, never a fake success."""
+(Custom domains' types live in ``stack_resources.py``.)"""
 
 from __future__ import annotations
 
@@ -13,15 +12,21 @@ import json
 from sandlot.services.cloudformation.handlers import (
     Outcome,
     ResourceContext,
-    ResourceFailed,
     ResourceType,
 )
 
 SERVICE = "apigatewayv2"
 
 
-def _body(body) -> str:
-    return body if isinstance(body, str) else json.dumps(body)
+async def _definition(ctx: ResourceContext, properties: dict) -> str | None:
+    """The OpenAPI definition: ``Body`` (an object or text), else the S3 object
+    ``BodyS3Location`` names; None for neither."""
+    if properties.get("Body") is not None:
+        body = properties["Body"]
+        return body if isinstance(body, str) else json.dumps(body)
+    if properties.get("BodyS3Location"):
+        return (await ctx.s3_object(properties["BodyS3Location"])).decode()
+    return None
 
 
 def _pick(properties: dict, names: tuple[str, ...]) -> dict:
@@ -41,11 +46,10 @@ class Api(ResourceType):
                        {"ApiEndpoint": api.get("ApiEndpoint"), "ApiId": api["ApiId"]})  # fmt: skip
 
     async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
-        if properties.get("BodyS3Location"):
-            raise ResourceFailed("sandlot does not read BodyS3Location yet; use Body")
-        if properties.get("Body") is not None:
+        body = await _definition(ctx, properties)
+        if body is not None:
             api = await ctx.call(SERVICE, "ImportApi", {
-                "Body": _body(properties["Body"]),
+                "Body": body,
                 "FailOnWarnings": bool(properties.get("FailOnWarnings"))})  # fmt: skip
             if properties.get("Name"):
                 api = await ctx.call(SERVICE, "UpdateApi",
@@ -58,9 +62,10 @@ class Api(ResourceType):
         return self._outcome(await ctx.call(SERVICE, "CreateApi", params))
 
     async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
-        if properties.get("Body") is not None and properties["Body"] != previous.get("Body"):
-            await ctx.call(SERVICE, "ReimportApi",
-                           {"ApiId": current.physical_id, "Body": _body(properties["Body"])})  # fmt: skip
+        changed = any(properties.get(k) != previous.get(k) for k in ("Body", "BodyS3Location"))
+        body = await _definition(ctx, properties) if changed else None
+        if body is not None:
+            await ctx.call(SERVICE, "ReimportApi", {"ApiId": current.physical_id, "Body": body})
         params = _pick(properties, ("Name", "Description", "Version", "CorsConfiguration",
                                     "DisableExecuteApiEndpoint"))  # fmt: skip
         api = await ctx.call(SERVICE, "UpdateApi", {"ApiId": current.physical_id, **params})

@@ -1,8 +1,9 @@
 """CloudFormation resource types of Lambda: ``AWS::Lambda::Function`` (Code.ZipFile
 inline source or an S3 object; Ref: the name; GetAtt Arn) and
 ``AWS::Lambda::EventSourceMapping`` (Ref: the mapping's UUID), permissions, versions,
-aliases, ``AWS::Lambda::EventInvokeConfig``, layer versions and their permissions, and
-code signing configurations."""
+aliases, ``AWS::Lambda::EventInvokeConfig``, layer versions and their permissions,
+code signing configurations, and ``AWS::Lambda::Url`` (which Cloud Control's
+GetResource also reads)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from sandlot.services.cloudformation.handlers import (
     ResourceContext,
     ResourceFailed,
     ResourceType,
+    not_found,
 )
 
 # Configuration properties passed as they are to Create/UpdateFunctionConfiguration.
@@ -307,8 +309,10 @@ class EventInvokeConfig(ResourceType):
 
 
 class LayerVersion(ResourceType):
-    """``AWS::Lambda::LayerVersion`` (Ref and GetAtt LayerVersionArn): every property
-    makes a new version (create-only); deleting the resource deletes that version."""
+    """``AWS::Lambda::LayerVersion`` (Ref and GetAtt LayerVersionArn): one published
+    version. Every property is create-only, so a change publishes a new version (a
+    replacement) and cleanup deletes the old one; functions using it keep working, as
+    Lambda keeps a deleted version's package for them."""
 
     type_name = "AWS::Lambda::LayerVersion"
     name_property = "LayerName"
@@ -396,3 +400,68 @@ class CodeSigningConfig(ResourceType):
 
     async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
         await ctx.call("lambda", "DeleteCodeSigningConfig", {"CodeSigningConfigArn": physical_id})
+
+
+class Url(ResourceType):
+    """``AWS::Lambda::Url`` (Ref and GetAtt FunctionArn; GetAtt FunctionUrl): a
+    function's (or alias's, by ``Qualifier``) URL; the target and qualifier are
+    create-only, the auth type, CORS and invoke mode update in place."""
+
+    type_name = "AWS::Lambda::Url"
+    _SETTINGS = ("AuthType", "Cors", "InvokeMode")
+
+    def _params(self, properties: dict) -> dict:
+        params = {"FunctionName": properties["TargetFunctionArn"],
+                  **{k: properties[k] for k in self._SETTINGS if k in properties}}  # fmt: skip
+        if properties.get("Qualifier"):
+            params["Qualifier"] = properties["Qualifier"]
+        if "MaxAge" in (params.get("Cors") or {}):
+            params["Cors"] = {**params["Cors"], "MaxAge": int(params["Cors"]["MaxAge"])}
+        return params
+
+    @staticmethod
+    def _outcome(config: dict) -> Outcome:
+        arn = config["FunctionArn"]
+        return Outcome(arn, arn, {"FunctionArn": arn, "FunctionUrl": config["FunctionUrl"]})
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        return self._outcome(
+            await ctx.call("lambda", "CreateFunctionUrlConfig", self._params(properties))
+        )
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        params = self._params(properties)
+        params.setdefault("Cors", {})  # a removed Cors clears it
+        return self._outcome(await ctx.call("lambda", "UpdateFunctionUrlConfig", params))
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        function, qualifier = _function_and_qualifier(physical_id)
+        params = {"FunctionName": function, **({"Qualifier": qualifier} if qualifier else {})}
+        await ctx.call("lambda", "DeleteFunctionUrlConfig", params)
+
+    async def read(self, ctx: ResourceContext, identifier: str) -> dict | None:
+        function, qualifier = _function_and_qualifier(identifier)
+        params = {"FunctionName": function, **({"Qualifier": qualifier} if qualifier else {})}
+        try:
+            config = await ctx.call("lambda", "GetFunctionUrlConfig", params)
+        except ResourceFailed as error:
+            if not_found(error):
+                return None
+            raise
+        found = {"FunctionArn": config["FunctionArn"], "FunctionUrl": config["FunctionUrl"],
+                 "AuthType": config["AuthType"], "InvokeMode": config.get("InvokeMode", "BUFFERED"),
+                 "TargetFunctionArn": config["FunctionArn"]}  # fmt: skip
+        if qualifier:
+            found["Qualifier"] = qualifier
+        if config.get("Cors"):
+            found["Cors"] = config["Cors"]
+        return found
+
+
+def _function_and_qualifier(identifier: str) -> tuple[str, str | None]:
+    """A function name or ARN, possibly qualified (``…:function:name:alias``), split."""
+    if identifier.startswith("arn:"):
+        parts = identifier.split(":")
+        return ":".join(parts[:7]), (parts[7] if len(parts) > 7 else None)
+    name, _, qualifier = identifier.partition(":")
+    return name, qualifier or None

@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import json
 import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 from sandlot.protocol import ServiceError
 from sandlot.protocol.http import FileBody
 from sandlot.services.cloudformation import graph as graphs
-from sandlot.services.cloudformation import operations, parameters, schemas
+from sandlot.services.cloudformation import macros, operations, parameters, schemas
 from sandlot.services.cloudformation.callbacks import Callbacks
 from sandlot.services.cloudformation.engine import principal_json
 from sandlot.services.cloudformation.handlers import resource_type
@@ -29,6 +30,7 @@ from sandlot.services.cloudformation.transform import (
     TransformFailed,
     expand_language_extensions,
     expand_sam,
+    warm,
 )
 from sandlot.services.provider import Provider, RequestContext
 
@@ -70,9 +72,15 @@ class CloudFormationBase(Provider):
         platform.store.migrate("cloudformation", MIGRATIONS)
         self._running: set[asyncio.Task] = set()
         self.callbacks = Callbacks(platform)  # custom resources' and wait handles' URLs
+        self._warmed = False
 
     def validate(self, ctx: RequestContext, params: dict) -> None:
         """A new stack's name, checked as AWS does before anything else."""
+        if not self._warmed:
+            # The first request of a deploy (the SAM CLI's DescribeStacks) starts loading
+            # the SAM translator in a thread, ready by the time its change set comes.
+            self._warmed = True
+            threading.Thread(target=warm, name="sam-warm", daemon=True).start()
         if ctx.operation in ("CreateStack", "CreateChangeSet"):
             name = params.get("StackName", "")
             if name.startswith("arn:") and ctx.operation == "CreateChangeSet":
@@ -193,34 +201,65 @@ class CloudFormationBase(Provider):
             data = body if isinstance(body, bytes) else bytes(body)
         return data.decode()
 
-    def process(self, template: dict, ctx: RequestContext, given: list[dict] | None = None) -> dict:
-        """Transforms applied (the SAM transform, ``transform.py``); other macros are
-        refused, as AWS refuses a macro the account does not have."""
+    async def process(
+        self, template: dict, ctx: RequestContext, given: list[dict] | None = None
+    ) -> dict:
+        """Transforms applied in the order declared: the SAM transform and
+        AWS::LanguageExtensions (``transform.py``), and the account's macros
+        (``macros.py``); an AWS transform sandlot lacks is refused, a macro the account
+        does not have is AWS's "No transform named …"."""
         declared = template.get("Transform")
         names = [declared] if isinstance(declared, str) else list(declared or [])
-        if not names:
+        try:
+            snippets = macros.snippet_names(template)
+        except macros.MacroFailed as e:
+            raise validation(str(e)) from e
+        if not names and not snippets:
             return template
-        unknown = [str(n) for n in names if n not in (SAM, LANGUAGE_EXTENSIONS)]
-        if unknown:
+        unknown = [str(n) for n in [*snippets, *names]
+                   if str(n).startswith("AWS::") and n not in (SAM, LANGUAGE_EXTENSIONS)]  # fmt: skip
+        if unknown or set(snippets) & {SAM, LANGUAGE_EXTENSIONS}:
             raise validation(
-                f"Template format error: Unrecognized transform(s) [{', '.join(unknown)}]"
+                f"Template format error: Unrecognized transform(s) [{', '.join(unknown or snippets)}]"
             )
+        functions = {
+            n: macros.function_of(self.platform.store, ctx.account_id, ctx.region, str(n))
+            for n in [*snippets, *names] if n not in (SAM, LANGUAGE_EXTENSIONS)
+        }  # fmt: skip
+        for name, function in functions.items():
+            if function is None:
+                raise validation(f"No transform named {ctx.account_id}::{name} found.")
         values = {
             p["ParameterKey"]: p["ParameterValue"] for p in given or [] if "ParameterValue" in p
         }
         for name, definition in (template.get("Parameters") or {}).items():
             if name not in values and "Default" in definition:
                 values[name] = definition["Default"]
+        parameter_values = dict(values)
         values.update({"AWS::Region": ctx.region, "AWS::AccountId": ctx.account_id})
+
+        async def run_macro(name: str, fragment, params: dict):
+            return await macros.run(self.platform, ctx.principal, ctx.region, name,
+                                    functions[name], fragment, parameter_values, params)  # fmt: skip
+
         processed = {k: v for k, v in template.items() if k != "Transform"}
         try:
-            for name in names:  # in the order declared, as AWS applies them
+            # The most deeply nested first (Fn::Transform), then the Transform section
+            # in the order declared, as AWS evaluates them.
+            processed = await macros.expand_snippets(processed, run_macro)
+            for name in names:
                 if name == LANGUAGE_EXTENSIONS:
                     processed = expand_language_extensions(processed, values)
-                else:
+                elif name == SAM:
                     processed = expand_sam({**processed, "Transform": SAM}, ctx.region, values)
-        except TransformFailed as e:
+                else:
+                    processed = await run_macro(name, processed, {})
+        except (TransformFailed, macros.MacroFailed) as e:
             raise validation(str(e)) from e
+        if not isinstance(processed, dict):
+            raise validation(
+                "Template format error: a macro returned a template that is not a JSON object"
+            )
         return processed
 
     def check_template(self, template: dict) -> None:
@@ -258,12 +297,13 @@ class CloudFormationBase(Provider):
         # A stack operation (not a change set) on a template with a transform needs
         # CAPABILITY_AUTO_EXPAND, as AWS asks.
         expand = "CAPABILITY_AUTO_EXPAND" in (params.get("Capabilities") or [])
-        if template.get("Transform") and not params.get("ChangeSetName") and not expand:
+        transformed = template.get("Transform") or macros.uses_snippets(template)
+        if transformed and not params.get("ChangeSetName") and not expand:
             raise ServiceError(
                 "InsufficientCapabilitiesException",
                 "Requires capabilities : [CAPABILITY_AUTO_EXPAND]",
             )
-        processed = self.process(template, ctx, params.get("Parameters"))
+        processed = await self.process(template, ctx, params.get("Parameters"))
         self.check_template(processed)
         previous = loads(stack["parameters"], {}) if stack else {}
         definitions = processed.get("Parameters") or {}

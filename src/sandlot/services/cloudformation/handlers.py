@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
+from sandlot.protocol.http import FileBody
 
 if TYPE_CHECKING:
     from sandlot.platform import Platform
@@ -24,6 +25,10 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::IAM::Policy": "sandlot.services.iam.resources:Policy",
     "AWS::IAM::ManagedPolicy": "sandlot.services.iam.resources:ManagedPolicy",
     "AWS::IAM::ServiceLinkedRole": "sandlot.services.iam.resources:ServiceLinkedRole",
+    "AWS::IAM::User": "sandlot.services.iam.resources:User",
+    "AWS::IAM::AccessKey": "sandlot.services.iam.resources:AccessKey",
+    "AWS::IAM::OIDCProvider": "sandlot.services.iam.resources:OIDCProvider",
+    "AWS::SecretsManager::Secret": "sandlot.services.secretsmanager.resources:Secret",
     "AWS::Lambda::Function": "sandlot.services.awslambda.resources:Function",
     "AWS::Lambda::EventSourceMapping": "sandlot.services.awslambda.resources:EventSourceMapping",
     "AWS::Lambda::Permission": "sandlot.services.awslambda.resources:Permission",
@@ -32,6 +37,7 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::Lambda::LayerVersion": "sandlot.services.awslambda.resources:LayerVersion",
     "AWS::Lambda::LayerVersionPermission": "sandlot.services.awslambda.resources:LayerVersionPermission",
     "AWS::Lambda::CodeSigningConfig": "sandlot.services.awslambda.resources:CodeSigningConfig",
+    "AWS::Lambda::Url": "sandlot.services.awslambda.resources:Url",
     "AWS::ApiGateway::RestApi": "sandlot.services.apigateway.stack_resources:RestApi",
     "AWS::ApiGateway::Resource": "sandlot.services.apigateway.stack_resources:Resource",
     "AWS::ApiGateway::Method": "sandlot.services.apigateway.stack_resources:Method",
@@ -76,6 +82,7 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::Cognito::UserPool": "sandlot.services.cognitoidp.resources:UserPool",
     "AWS::Cognito::UserPoolClient": "sandlot.services.cognitoidp.resources:UserPoolClient",
     "AWS::Cognito::UserPoolGroup": "sandlot.services.cognitoidp.resources:UserPoolGroup",
+    "AWS::CloudFormation::Macro": "sandlot.services.cloudformation.macros:Macro",
     "AWS::CloudFormation::CustomResource": "sandlot.services.cloudformation.custom:CustomResource",
     "AWS::CloudFormation::WaitConditionHandle": "sandlot.services.cloudformation.custom:WaitConditionHandle",
     "AWS::CloudFormation::WaitCondition": "sandlot.services.cloudformation.custom:WaitCondition",
@@ -128,6 +135,19 @@ class ResourceContext:
                 f"Request ID: {self.stack_id.rsplit('/', 1)[-1]}) (HandlerErrorCode: "
                 f"{_handler_code(e)})"
             ) from e
+
+    async def s3_object(self, location: dict) -> bytes:
+        """The bytes of an S3 object a template names (``Bucket``, ``Key``, optional
+        ``Version``: a ``BodyS3Location``), read as the stack's principal."""
+        params = {"Bucket": location["Bucket"], "Key": location["Key"]}
+        if location.get("Version"):
+            params["VersionId"] = location["Version"]
+        body = (await self.call("s3", "GetObject", params))["Body"]
+        if isinstance(body, FileBody):  # S3 streams large bodies from its blob file
+            with body.file as f:
+                f.seek(body.offset)
+                return f.read(body.length)
+        return bytes(body)
 
     def generated_name(self, max_length: int, suffix: str = "") -> str:
         """AWS's generated physical name: ``<stack>-<logical>-<RANDOM>`` cut to fit."""
@@ -206,6 +226,10 @@ class ResourceType:
 
     async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
         raise NotImplementedError
+
+    # A type that can read a resource back (its properties by primary identifier, None
+    # when absent) overrides ``read``: Cloud Control's GetResource serves those types.
+    read: ClassVar[Any] = None
 
 
 def resource_type(type_name: str) -> ResourceType | None:

@@ -42,7 +42,8 @@ def _check(name: str, definition: dict, value: str) -> None:
         if kind in ("Number", "List<Number>") and _number(item) is None:
             raise TemplateError(f"Parameter '{name}' must be a number.")
         allowed = definition.get("AllowedValues")
-        if allowed is not None and item not in [str(a) for a in allowed]:
+        # YAML's `[true, false]` are booleans; CloudFormation compares their text.
+        if allowed is not None and item not in [_text(a) for a in allowed]:
             raise fail("must be one of AllowedValues")
         pattern = definition.get("AllowedPattern")
         if pattern is not None and not re.fullmatch(pattern, item):

@@ -115,10 +115,24 @@ CALLBACKS = Table(
     indexes=(("stack_id", "logical_id"),),
 )
 
+MACROS = Table(
+    "cfn_macros",
+    columns={
+        "account_id": "TEXT",
+        "region": "TEXT",
+        "name": "TEXT",
+        "function_name": "TEXT",  # the Lambda function (name or ARN) the macro runs
+        "stack_id": "TEXT",  # the stack whose AWS::CloudFormation::Macro made it
+        "created": "REAL",
+    },
+    key=("account_id", "region", "name"),
+)
+
 MIGRATIONS = [
     Migration(1, create=STACKS),
     Migration(2, create=RESOURCES),
     Migration(3, create=EVENTS),
     Migration(4, create=CHANGE_SETS),
     Migration(5, create=CALLBACKS),
+    Migration(6, create=MACROS),
 ]

@@ -4,15 +4,25 @@ attributes (``readOnlyProperties``, what Fn::GetAtt may ask), the primary identi
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from functools import cache
-from importlib import resources
+from pathlib import Path
+
+
+@cache
+def _root() -> Path:
+    """cfn-lint's schema directory, found without importing cfn-lint (its package
+    imports the whole linter: seconds on a loaded machine, for data files)."""
+    spec = importlib.util.find_spec("cfnlint")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("cfn-lint is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "schemas"
 
 
 @cache
 def _index() -> dict[str, str]:
-    root = resources.files("cfnlint.data.schemas")
-    return json.loads((root / "providers" / "us-east-1.json").read_text())
+    return json.loads((_root() / "providers" / "us-east-1.json").read_text())
 
 
 @cache
@@ -21,8 +31,7 @@ def schema(type_name: str) -> dict | None:
     digest = _index().get(type_name)
     if digest is None:
         return None
-    root = resources.files("cfnlint.data.schemas")
-    return json.loads((root / "resources" / f"{digest}.json").read_text())
+    return json.loads((_root() / "resources" / f"{digest}.json").read_text())
 
 
 def _top(pointers: list[str]) -> set[str]:

@@ -311,7 +311,7 @@ class StackOperations(CloudFormationBase):
             template = parse(body)
         except TemplateError as e:
             raise validation(str(e)) from e
-        processed = self.process(template, ctx)
+        processed = await self.process(template, ctx)
         self.check_template(processed)
         out = self.summary(template, processed)
         out["ResourceTypes"] = sorted({r["Type"] for r in processed["Resources"].values()})
@@ -368,7 +368,7 @@ class StackOperations(CloudFormationBase):
             template = parse(body)
         except TemplateError as e:
             raise validation(str(e)) from e
-        processed = self.process(template, ctx) if template.get("Transform") else template
+        processed = await self.process(template, ctx)
         self.check_template(processed)
         out = self.summary(template, processed)
         for parameter in out["Parameters"]:

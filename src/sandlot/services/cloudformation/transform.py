@@ -26,6 +26,14 @@ def _managed_policy_map() -> dict[str, str]:
     return {p.name: p.arn for p in managed_policies.all_policies()}
 
 
+def warm() -> None:
+    """Import aws-sam-translator (and boto3, which it needs) ahead of the first SAM
+    template: over a second of CPU that would otherwise stall the first change set."""
+    import boto3  # noqa: F401
+    import samtranslator.parser.parser  # noqa: F401
+    import samtranslator.translator.translator  # noqa: F401
+
+
 def expand_sam(template: dict, region: str, parameter_values: dict[str, Any]) -> dict:
     """The template with every ``AWS::Serverless::*`` resource (and ``Globals``)
     replaced by the CloudFormation resources SAM defines for it."""
