@@ -31,6 +31,7 @@ PROVIDERS: dict[str, str] = {
     "kinesis": "sandlot.services.kinesis.provider:KinesisProvider",
     "firehose": "sandlot.services.firehose.provider:FirehoseProvider",
     "cognito-idp": "sandlot.services.cognitoidp.provider:CognitoIdpProvider",
+    "cloudwatch": "sandlot.services.cloudwatch.provider:CloudWatchProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests
