@@ -21,6 +21,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from sandlot.execution.api import FunctionSpec, InvokeRequest, InvokeResult
     from sandlot.platform import Platform
 
 log = logging.getLogger("sandlot.metrics")
@@ -92,3 +93,49 @@ class Metrics:
                 self.flush()
             except Exception:
                 log.exception("metrics flush on stop failed")
+
+    # -- AWS/Lambda ---------------------------------------------------------------------------
+
+    def lambda_dimensions(self, spec: FunctionSpec, invoked_arn: str) -> list[Dimensions]:
+        """The dimension sets Lambda publishes an invocation under: the account
+        aggregate, the function, and for a qualified invoke its Resource
+        (``fn:alias``/``fn:version``) and, through an alias, the ExecutedVersion."""
+        name = spec.function_name
+        sets: list[Dimensions] = [(), (("FunctionName", name),)]
+        parts = invoked_arn.split(":")
+        if len(parts) > 7:
+            resource = (("FunctionName", name), ("Resource", f"{name}:{parts[7]}"))
+            sets.append(resource)
+            if not parts[7].isdigit() and parts[7] != "$LATEST":
+                sets.append((("ExecutedVersion", spec.version), *resource))
+        return sets
+
+    def lambda_invoked(
+        self,
+        spec: FunctionSpec,
+        request: InvokeRequest,
+        result: InvokeResult | None,
+        function_running: int,
+        account_running: int,
+    ) -> None:
+        """The engine's observer: Invocations, Errors, Duration, Throttles and
+        ConcurrentExecutions, as Lambda publishes them."""
+        account, region = spec.account_id, spec.region
+        now = self.clock()
+        for dims in self.lambda_dimensions(spec, request.invoked_function_arn):
+            if result is None:
+                self.emit(account, region, "AWS/Lambda", "Throttles", dims, 1, "Count", now)
+                continue
+            self.emit(account, region, "AWS/Lambda", "Invocations", dims, 1, "Count", now)
+            self.emit(
+                account, region, "AWS/Lambda", "Errors", dims,
+                1 if result.function_error else 0, "Count", now,
+            )  # fmt: skip
+            self.emit(
+                account, region, "AWS/Lambda", "Duration", dims, result.duration_ms,
+                "Milliseconds", now,
+            )  # fmt: skip
+            running = account_running if not dims else function_running
+            self.emit(
+                account, region, "AWS/Lambda", "ConcurrentExecutions", dims, running, "Count", now
+            )

@@ -170,7 +170,12 @@ class Platform:
                 keep_alive_s=self.settings.keep_alive_seconds,
                 sandbox=sandbox,
             )
-            self._engine = Engine(settings, self._function_credentials, LogDelivery(self))
+            self._engine = Engine(
+                settings,
+                self._function_credentials,
+                LogDelivery(self),
+                observer=self.metrics.lambda_invoked,
+            )
         return self._engine
 
     def function_principal(self, role_arn: str, function_name: str) -> Principal:

@@ -1,0 +1,105 @@
+"""The AWS/* metrics sandlot's own services publish, read back through CloudWatch with
+boto3: Lambda's Invocations, Errors, Duration, Throttles and ConcurrentExecutions by
+function, alias (Resource) and ExecutedVersion; asynchronous events received and
+dropped."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.e2e.functions import create_function, unique
+
+HANDLER = """
+def handler(event, context):
+    if event.get("fail"):
+        raise ValueError("asked to fail")
+    return {"ok": True}
+"""
+
+
+def sums(cw, name: str, dims: list[dict], metric: str, stat: str = "Sum") -> float:
+    now = dt.datetime.now(dt.UTC)
+    answer = cw.get_metric_statistics(
+        Namespace="AWS/Lambda",
+        MetricName=metric,
+        Dimensions=dims,
+        Period=60,
+        Statistics=[stat],
+        StartTime=now - dt.timedelta(minutes=10),
+        EndTime=now + dt.timedelta(minutes=1),
+    )
+    points = [p[stat] for p in answer["Datapoints"]]
+    if stat == "Maximum":
+        return max(points, default=0.0)
+    return sum(points)
+
+
+def wait_for(check, timeout: float = 15.0):
+    """Poll ``check`` until it returns a truthy value (metrics are flushed each second)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+def test_lambda_invocation_metrics(client, server):
+    lam, cw = client("lambda"), client("cloudwatch")
+    name = unique("metered")
+    create_function(lam, name, {"app.py": HANDLER})
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    for event in ({}, {}, {"fail": True}):
+        lam.invoke(FunctionName=name, Payload=json.dumps(event))
+    lam.invoke(FunctionName=name, Qualifier="live", Payload=b"{}")
+
+    fn = [{"Name": "FunctionName", "Value": name}]
+    assert wait_for(lambda: sums(cw, name, fn, "Invocations") == 4)
+    assert sums(cw, name, fn, "Errors") == 1
+    assert sums(cw, name, fn, "Duration", "SampleCount") == 4
+    assert sums(cw, name, fn, "Duration", "Maximum") > 0
+    assert sums(cw, name, fn, "ConcurrentExecutions", "Maximum") == 1
+    resource = [*fn, {"Name": "Resource", "Value": f"{name}:live"}]
+    assert sums(cw, name, resource, "Invocations") == 1
+    executed = [*resource, {"Name": "ExecutedVersion", "Value": version}]
+    assert sums(cw, name, executed, "Invocations") == 1
+    # The account-wide aggregate (no dimensions) counts them too.
+    assert sums(cw, name, [], "Invocations") >= 4
+    listed = cw.list_metrics(Namespace="AWS/Lambda", Dimensions=[fn[0]])["Metrics"]
+    assert {m["MetricName"] for m in listed} >= {
+        "Invocations", "Errors", "Duration", "ConcurrentExecutions"
+    }  # fmt: skip
+
+    # Reserved concurrency 0: every invoke is throttled, and counted as a throttle only.
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    once = boto3.client(
+        "lambda",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )
+    with pytest.raises(once.exceptions.TooManyRequestsException):
+        once.invoke(FunctionName=name, Payload=b"{}")
+    assert wait_for(lambda: sums(cw, name, fn, "Throttles") == 1)
+    assert sums(cw, name, fn, "Invocations") == 4
+
+
+def test_async_events_received_and_dropped(client):
+    lam, cw = client("lambda"), client("cloudwatch")
+    name = unique("async-metered")
+    create_function(lam, name, {"app.py": HANDLER})
+    lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
+    lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"fail": true}')
+    fn = [{"Name": "FunctionName", "Value": name}]
+    assert wait_for(lambda: sums(cw, name, fn, "AsyncEventsReceived") == 1)
+    assert wait_for(lambda: sums(cw, name, fn, "AsyncEventsDropped") == 1, timeout=30)
+    assert wait_for(lambda: sums(cw, name, fn, "Errors") == 1)
