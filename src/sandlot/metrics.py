@@ -41,6 +41,7 @@ class Metrics:
         self._buffer: list[tuple] = []
         self.dropped = 0
         self.clock = time.time
+        self.enabled = platform.settings.service_metrics
 
     def emit(
         self,
@@ -53,6 +54,8 @@ class Metrics:
         unit: str = "Count",
         timestamp: float | None = None,
     ) -> None:
+        if not self.enabled:
+            return
         buffer = self._buffer
         if len(buffer) >= CAPACITY:
             half = CAPACITY // 2

@@ -174,7 +174,7 @@ class Platform:
                 settings,
                 self._function_credentials,
                 LogDelivery(self),
-                observer=self.metrics.lambda_invoked,
+                observer=self.metrics.lambda_invoked if self.metrics.enabled else None,
             )
         return self._engine
 

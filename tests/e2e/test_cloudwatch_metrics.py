@@ -280,3 +280,37 @@ def test_metrics_survive_a_restart(tmp_path):
             StartTime=stamp, EndTime=stamp + dt.timedelta(minutes=1),
         )  # fmt: skip
         assert [p["Sum"] for p in answer["Datapoints"]] == [5.0]
+
+
+def test_get_metric_data_pages(client):
+    cw = client("cloudwatch")
+    ns = unique("Pages")
+    t0 = minute_ago(10)
+    data = [
+        {"MetricName": m, "Timestamp": t0 + dt.timedelta(minutes=i), "Value": float(i)}
+        for m in ("a", "b")
+        for i in range(6)
+    ]
+    cw.put_metric_data(Namespace=ns, MetricData=data)
+    queries = [
+        {"Id": m, "MetricStat": {"Period": 60, "Stat": "Sum",
+                                 "Metric": {"Namespace": ns, "MetricName": m}}}
+        for m in ("a", "b")
+    ]  # fmt: skip
+    seen: dict[str, list] = {"a": [], "b": []}
+    token, pages = None, 0
+    while True:
+        extra = {"NextToken": token} if token else {}
+        page = cw.get_metric_data(
+            MetricDataQueries=queries, StartTime=t0, EndTime=minute_ago(), MaxDatapoints=4,
+            ScanBy="TimestampAscending", **extra,
+        )  # fmt: skip
+        pages += 1
+        for result in page["MetricDataResults"]:
+            seen[result["Id"]] += result["Values"]
+            assert result["StatusCode"] in ("Complete", "PartialData")
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert pages == 3
+    assert seen == {"a": [0.0, 1, 2, 3, 4, 5], "b": [0.0, 1, 2, 3, 4, 5]}

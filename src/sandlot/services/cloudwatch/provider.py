@@ -13,6 +13,7 @@ import json
 import math
 import time
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from sandlot.protocol import ServiceError
@@ -301,11 +302,15 @@ class CloudWatchProvider(Provider):
         period = self._period_of(queries)
         grid_start = int(start) - int(start) % min(period, 60)
         timestamps = list(range(grid_start, int(end), period))
-        if len(timestamps) * len(queries) > MAX_RESULT_POINTS:
+        if len(timestamps) > MAX_RESULT_POINTS:  # bounds the work of one call
             raise validation(
-                f"The request would return more than {MAX_RESULT_POINTS} datapoints; reduce the "
-                "time range or increase the period."
+                f"The request would return more than {MAX_RESULT_POINTS} datapoints per "
+                "metric; reduce the time range or increase the period."
             )
+        limit = params.get("MaxDatapoints") or MAX_RESULT_POINTS
+        if limit <= 0:
+            raise validation("The value for parameter MaxDatapoints must be positive.")
+        offset = int(_decode_token(params["NextToken"])) if params.get("NextToken") else 0
         results: dict[str, Any] = {}
         labels: dict[str, str] = {}
         order = self._order(queries)
@@ -329,7 +334,7 @@ class CloudWatchProvider(Provider):
             else:
                 labels[qid] = query.get("Label") or qid
                 results[qid] = metric_math.evaluate(query["Expression"], qid, context)
-        return self._results(queries, results, labels, timestamps, params)
+        return self._results(queries, results, labels, timestamps, params, offset, limit)
 
     def _check_query(self, query: dict, index: int, ids: dict[str, dict]) -> None:
         where = f"MetricDataQueries.member.{index}"
@@ -425,10 +430,12 @@ class CloudWatchProvider(Provider):
         merged = aggregate(series, timestamps[0], end, period, unit)
         step = timestamps[1] - timestamps[0] if len(timestamps) > 1 else period
         values = [math.nan] * len(timestamps)
+        first, count = timestamps[0], len(values)
+        direct = _DIRECT.get(stat)  # Sum/Minimum/Maximum/SampleCount: an attribute read
         for stamp, (bucket, _unit) in merged.items():
-            index = (stamp - timestamps[0]) // step
-            if 0 <= index < len(values):
-                value = statistic(bucket, stat)
+            index = (stamp - first) // step
+            if 0 <= index < count:
+                value = direct(bucket) if direct is not None else statistic(bucket, stat)
                 if value is not None:
                     values[index] = value
         return values
@@ -455,10 +462,21 @@ class CloudWatchProvider(Provider):
 
     @staticmethod
     def _results(
-        queries: list[dict], results: dict, labels: dict, timestamps: list[int], params: dict
+        queries: list[dict],
+        results: dict,
+        labels: dict,
+        timestamps: list[int],
+        params: dict,
+        offset: int,
+        limit: int,
     ) -> dict:
+        """The results, paged: ``offset`` datapoints (in result order) were returned by
+        earlier pages; this page holds at most ``limit``, a result cut short is
+        PartialData and NextToken says where the next page starts."""
         descending = params.get("ScanBy", "TimestampDescending") == "TimestampDescending"
-        out = []
+        out: list[dict] = []
+        skip, room = offset, limit
+        more = False
         for query in queries:
             if not query.get("ReturnData", True):
                 continue
@@ -470,19 +488,40 @@ class CloudWatchProvider(Provider):
             else:  # a scalar: AWS draws it at every timestamp
                 entries = [(labels[query["Id"]], [value] * len(timestamps))]
             for label, values in entries:
-                pairs = [(t, v) for t, v in zip(timestamps, values, strict=True) if v == v]
+                if room <= 0:
+                    more = True
+                    break
+                stamps = [t for t, v in zip(timestamps, values, strict=True) if v == v]
+                kept = [v for v in values if v == v]
                 if descending:
-                    pairs.reverse()
+                    stamps.reverse()
+                    kept.reverse()
+                total = len(kept)
+                if skip and skip >= total:  # returned whole by earlier pages
+                    skip -= total
+                    continue
+                stamps, kept = stamps[skip : skip + room], kept[skip : skip + room]
+                complete = skip + len(kept) == total
+                skip = 0
+                room -= len(kept)
                 out.append(
                     {
                         "Id": query["Id"],
                         "Label": label,
-                        "Timestamps": [t for t, _ in pairs],
-                        "Values": [v for _, v in pairs],
-                        "StatusCode": "Complete",
+                        "Timestamps": stamps,
+                        "Values": kept,
+                        "StatusCode": "Complete" if complete else "PartialData",
                     }
                 )
-        return {"MetricDataResults": out, "Messages": []}
+                if not complete:
+                    more = True
+                    break
+            if more:
+                break
+        answer: dict[str, Any] = {"MetricDataResults": out, "Messages": []}
+        if more:
+            answer["NextToken"] = _encode_token(str(offset + limit))
+        return answer
 
     # -- ListMetrics --------------------------------------------------------------------------
 
@@ -526,6 +565,14 @@ class CloudWatchProvider(Provider):
         if rest:
             output["NextToken"] = _encode_token(_position(page[-1]))
         return output
+
+
+_DIRECT = {
+    "Sum": attrgetter("sum"),
+    "SampleCount": attrgetter("count"),
+    "Minimum": attrgetter("minimum"),
+    "Maximum": attrgetter("maximum"),
+}
 
 
 def _term_matches(prop: str | None, value: str, namespace: str, name: str, dims) -> bool:

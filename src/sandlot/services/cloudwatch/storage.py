@@ -27,6 +27,9 @@ RETENTION = {1: 3 * HOUR, 60: 15 * DAY, 300: 63 * DAY, 3600: 455 * DAY}
 ROLL_UP = {60: 300, 300: 3600}  # a bucket past its retention merges into the next size
 MAX_VALUES = 1000  # raw values kept per bucket for percentiles (beyond: statistics only)
 
+# Buckets are written in chunks of CHUNK buckets (an hour of one-minute buckets) so a
+# flush writes one row per metric per hour touched, not one per minute.
+CHUNK = 60
 POINTS = Table(
     "cloudwatch_points",
     columns={
@@ -37,14 +40,11 @@ POINTS = Table(
         "dimensions": "TEXT",  # JSON [[name, value], ...] sorted by name
         "unit": "TEXT",
         "resolution": "INTEGER",  # bucket seconds: 1, 60, 300, 3600
-        "start": "INTEGER",  # epoch seconds, a multiple of resolution
-        "count": "REAL",
-        "sum": "REAL",
-        "minimum": "REAL",
-        "maximum": "REAL",
-        "vals": "TEXT",  # JSON list of raw values (percentiles), or null
+        "chunk": "INTEGER",  # epoch seconds, a multiple of resolution * CHUNK
+        # JSON [[start, count, sum, minimum, maximum, values or null], ...]
+        "buckets": "TEXT",
     },
-    key=("account_id", "region", "namespace", "name", "dimensions", "unit", "resolution", "start"),
+    key=("account_id", "region", "namespace", "name", "dimensions", "unit", "resolution", "chunk"),
 )
 MIGRATIONS = [Migration(1, create=POINTS)]
 
@@ -128,13 +128,19 @@ class MetricStore:
             dims = tuple((n, v) for n, v in json.loads(row["dimensions"]))
             key = (row["account_id"], row["region"], row["namespace"], row["name"], dims)
             series = self.series.get(key) or self.series.setdefault(key, Series(key))
-            bucket = Bucket()
-            bucket.count, bucket.sum = row["count"], row["sum"]
-            bucket.minimum, bucket.maximum = row["minimum"], row["maximum"]
-            bucket.values = json.loads(row["vals"]) if row["vals"] is not None else None
-            slot = series.buckets.setdefault((row["resolution"], row["unit"]), {})
-            slot[row["start"]] = bucket
-            series.last_put = max(series.last_put, row["start"] + row["resolution"])
+            resolution = row["resolution"]
+            slot = series.buckets.setdefault((resolution, row["unit"]), {})
+            for start, count, total, minimum, maximum, values in json.loads(row["buckets"]):
+                bucket = Bucket()
+                bucket.count, bucket.sum, bucket.minimum, bucket.maximum = (
+                    count,
+                    total,
+                    minimum,
+                    maximum,
+                )
+                bucket.values = values
+                slot[start] = bucket
+                series.last_put = max(series.last_put, start + resolution)
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -151,33 +157,29 @@ class MetricStore:
         found = slot.get(start)
         if found is None:
             found = slot[start] = Bucket()
-        self._dirty.add((key, resolution, unit, start))
+        self._dirty.add((key, resolution, unit, start - start % (resolution * CHUNK)))
         return found
 
     def flush(self) -> int:
-        """Write the buckets changed since the last flush; how many."""
+        """Write the chunks changed since the last flush; how many."""
         if not self._dirty:
             return 0
         dirty, self._dirty = self._dirty, set()
         rows, gone = [], []
-        for key, resolution, unit, start in dirty:
+        for key, resolution, unit, chunk in dirty:
             series = self.series.get(key)
-            slot = series.buckets.get((resolution, unit)) if series else None
-            found = slot.get(start) if slot else None
-            ident = (*key[:4], json.dumps([list(d) for d in key[4]]), unit, resolution, start)
-            if found is None:
+            slot = (series.buckets.get((resolution, unit)) if series else None) or {}
+            span = resolution * CHUNK
+            held = [
+                [t, b.count, b.sum, b.minimum, b.maximum, b.values]
+                for t in range(chunk, chunk + span, resolution)
+                if (b := slot.get(t)) is not None
+            ]
+            ident = (*key[:4], json.dumps([list(d) for d in key[4]]), unit, resolution, chunk)
+            if not held:
                 gone.append(ident)
                 continue
-            rows.append(
-                dict(
-                    zip(POINTS.key, ident, strict=True),
-                    count=found.count,
-                    sum=found.sum,
-                    minimum=found.minimum,
-                    maximum=found.maximum,
-                    vals=json.dumps(found.values) if found.values is not None else None,
-                )
-            )
+            rows.append(dict(zip(POINTS.key, ident, strict=True), buckets=json.dumps(held)))
         with self.store.transaction():
             if rows:
                 self.store.put_many(POINTS, rows)
@@ -194,7 +196,7 @@ class MetricStore:
                 old = [start for start in slot if start + resolution <= cutoff]
                 for start in old:
                     bucket = slot.pop(start)
-                    self._dirty.add((key, resolution, unit, start))
+                    self._dirty.add((key, resolution, unit, start - start % (resolution * CHUNK)))
                     coarser = ROLL_UP.get(resolution)
                     if coarser is not None:
                         target = self.bucket(key, coarser, unit, start, series.last_put)
@@ -220,32 +222,42 @@ class MetricStore:
 def aggregate(
     series: Series, start: int, end: int, period: int, unit: str | None
 ) -> dict[int, tuple[Bucket, str]]:
-    """Period start → (the merged bucket, its unit) over [start, end), periods aligned on
-    ``start``. Periods under a minute read one-second buckets, others the rest."""
+    """Period start → (the bucket of that period, its unit) over [start, end), periods
+    aligned on ``start``. Periods under a minute read one-second buckets, others the
+    rest. A period of one stored bucket returns that bucket itself (read only: the hot
+    case, period = resolution, copies nothing); several are merged into a new one."""
     sizes: Iterable[int] = (1,) if period < 60 else (60, 300, 3600)
     out: dict[int, tuple[Bucket, str]] = {}
+    merged: set[int] = set()
     for (resolution, bucket_unit), slot in series.buckets.items():
         if resolution not in sizes or (unit is not None and bucket_unit != unit):
             continue
         first = start - start % resolution
-        steps = (end - first) // resolution + 1
-        if len(slot) < steps:
-            found: Iterable[tuple[int, Bucket]] = (
-                (t, b) for t, b in slot.items() if first <= t < end
-            )
+        if len(slot) < (end - first) // resolution + 1:
+            found: Iterable[tuple[int, Bucket]] = [
+                (t, b) for t, b in slot.items() if start <= t < end
+            ]
         else:
-            found = ((t, slot[t]) for t in range(first, end, resolution) if t in slot)
+            get = slot.get
+            found = [(t, b) for t in range(first, end, resolution) if (b := get(t)) is not None]
         for t, bucket in found:
             if t < start:
                 continue
-            slot_start = start + (t - start) // period * period
-            entry = out.get(slot_start)
+            at = (
+                t
+                if period == resolution and not (t - start) % period
+                else (start + (t - start) // period * period)
+            )
+            entry = out.get(at)
             if entry is None:
-                merged = Bucket()
-                merged.merge(bucket)
-                out[slot_start] = (merged, bucket_unit)
-            else:
-                entry[0].merge(bucket)
+                out[at] = (bucket, bucket_unit)
+                continue
+            if at not in merged:  # copy before merging into it: stored buckets stay
+                copy = Bucket()
+                copy.merge(entry[0])
+                entry = out[at] = (copy, entry[1])
+                merged.add(at)
+            entry[0].merge(bucket)
     return out
 
 
