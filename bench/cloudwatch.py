@@ -92,8 +92,10 @@ def main() -> None:
                 "1_function": request(port, every[:1], end),
                 "sum_of_100": request(
                     port,
-                    [*({**q, "ReturnData": False} for q in every),
-                     {"Id": "total", "Expression": "SUM(METRICS())"}],
+                    [
+                        *({**q, "ReturnData": False} for q in every),
+                        {"Id": "total", "Expression": "SUM(METRICS())"},
+                    ],
                     end,
                 ),  # fmt: skip
             }

@@ -5,8 +5,10 @@ appends a tuple to an in-memory buffer — no lock, no I/O, no allocation beyond
 tuple — so the invoke path pays well under a microsecond. The platform's flush loop
 hands the buffer to CloudWatch's provider every ``FLUSH_INTERVAL_S`` (through
 ``Platform.provider``: no service imports another), which aggregates it into its
-one-minute buckets and writes changed buckets to the store in one transaction. The
-retention sweep (AWS's roll-up schedule) runs from the same loop.
+one-minute buckets (readable at once); every ``PERSIST_INTERVAL_S`` it writes the
+buckets changed (by services or PutMetricData) to the store in one transaction, and
+once more on stop: a crash loses at most those seconds of metrics. The retention sweep
+(AWS's roll-up schedule) runs from the same loop.
 
 A buffer past ``CAPACITY`` drops the oldest half and counts it (``dropped``): metrics
 are diagnostics and must never grow memory without bound when nobody flushes.
@@ -26,11 +28,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sandlot.metrics")
 
-FLUSH_INTERVAL_S = 1.0
+FLUSH_INTERVAL_S = 1.0  # buffered datapoints become readable
+PERSIST_INTERVAL_S = 5.0  # changed buckets are written to the store
 SWEEP_INTERVAL_S = 60.0
 CAPACITY = 200_000
 
 Dimensions = tuple[tuple[str, str], ...]
+
+# CloudWatch's units (StandardUnit), in AWS's order (its error messages list them so).
+UNITS = (
+    "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes",
+    "Terabytes", "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count",
+    "Bytes/Second", "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second",
+    "Terabytes/Second", "Bits/Second", "Kilobits/Second", "Megabits/Second", "Gigabits/Second",
+    "Terabits/Second", "Count/Second", "None",
+)  # fmt: skip
 
 
 class Metrics:
@@ -66,26 +78,31 @@ class Metrics:
              timestamp if timestamp is not None else self.clock())
         )  # fmt: skip
 
-    def flush(self) -> int:
-        """Hand what is buffered to CloudWatch and write it; how many datapoints."""
+    def flush(self, persist: bool = True) -> int:
+        """Hand what is buffered to CloudWatch (readable at once) and, with ``persist``,
+        have it write what changed to the store; how many datapoints."""
         batch, self._buffer = self._buffer, []
         cloudwatch = self._platform.provider("cloudwatch")
         if cloudwatch is None:
             return 0
         if batch:
             cloudwatch.ingest(batch)
-        cloudwatch.flush()
+        if persist:
+            cloudwatch.flush()
         return len(batch)
 
     async def run(self) -> None:
         """Flush every FLUSH_INTERVAL_S and sweep every SWEEP_INTERVAL_S until cancelled
         (flushing once more then)."""
-        last_sweep = time.monotonic()
+        last_sweep = last_write = time.monotonic()
         try:
             while True:
                 await asyncio.sleep(FLUSH_INTERVAL_S)
                 try:
-                    self.flush()
+                    persist = time.monotonic() - last_write >= PERSIST_INTERVAL_S
+                    if persist:
+                        last_write = time.monotonic()
+                    self.flush(persist)
                     if time.monotonic() - last_sweep >= SWEEP_INTERVAL_S:
                         last_sweep = time.monotonic()
                         self._platform.provider("cloudwatch").sweep()

@@ -103,3 +103,76 @@ def test_async_events_received_and_dropped(client):
     assert wait_for(lambda: sums(cw, name, fn, "AsyncEventsReceived") == 1)
     assert wait_for(lambda: sums(cw, name, fn, "AsyncEventsDropped") == 1, timeout=30)
     assert wait_for(lambda: sums(cw, name, fn, "Errors") == 1)
+
+
+EMF_HANDLER = """
+import json, time
+def handler(event, context):
+    print(json.dumps({
+        "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
+            "Namespace": event["ns"], "Dimensions": [["Service"], ["Service", "Route"]],
+            "Metrics": [{"Name": "Latency", "Unit": "Milliseconds"}]}]},
+        "Service": "cart", "Route": "/add", "Latency": [12, 30],
+    }))
+    print("not emf {\\"_aws\\": 1}")
+    return {}
+"""
+
+
+def test_embedded_metric_format_in_function_logs(client):
+    lam, cw = client("lambda"), client("cloudwatch")
+    name, ns = unique("emf"), unique("Emf")
+    create_function(lam, name, {"app.py": EMF_HANDLER})
+    lam.invoke(FunctionName=name, Payload=json.dumps({"ns": ns}))
+
+    def stats(dims):
+        now = dt.datetime.now(dt.UTC)
+        points = cw.get_metric_statistics(
+            Namespace=ns, MetricName="Latency", Dimensions=dims, Period=60,
+            Statistics=["SampleCount", "Maximum"], StartTime=now - dt.timedelta(minutes=5),
+            EndTime=now + dt.timedelta(minutes=1),
+        )["Datapoints"]  # fmt: skip
+        return points[0] if points else None
+
+    service = [{"Name": "Service", "Value": "cart"}]
+    point = wait_for(lambda: stats(service))
+    assert point and point["SampleCount"] == 2 and point["Maximum"] == 30
+    assert point["Unit"] == "Milliseconds"
+    routed = stats([*service, {"Name": "Route", "Value": "/add"}])
+    assert routed and routed["SampleCount"] == 2
+
+
+def test_metric_filters_publish_matching_events(client):
+    logs, cw = client("logs"), client("cloudwatch")
+    group, ns = unique("/app/orders"), unique("Filters")
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    logs.put_metric_filter(
+        logGroupName=group, filterName="errors", filterPattern="ERROR",
+        metricTransformations=[{"metricName": "ErrorCount", "metricNamespace": ns,
+                                "metricValue": "1", "defaultValue": 0}],
+    )  # fmt: skip
+    logs.put_metric_filter(
+        logGroupName=group, filterName="bytes", filterPattern="{ $.bytes > 0 }",
+        metricTransformations=[{"metricName": "Bytes", "metricNamespace": ns,
+                                "metricValue": "$.bytes", "unit": "Bytes",
+                                "dimensions": {"Shop": "$.shop"}}],
+    )  # fmt: skip
+    now_ms = int(time.time() * 1000)
+    messages = ["ERROR boom", "all fine", "ERROR again", '{"bytes": 300, "shop": "north"}']
+    logs.put_log_events(
+        logGroupName=group, logStreamName="s",
+        logEvents=[{"timestamp": now_ms, "message": m} for m in messages],
+    )  # fmt: skip
+
+    def get(name, dims, stat):
+        now = dt.datetime.now(dt.UTC)
+        points = cw.get_metric_statistics(
+            Namespace=ns, MetricName=name, Dimensions=dims, Period=60, Statistics=[stat],
+            StartTime=now - dt.timedelta(minutes=5), EndTime=now + dt.timedelta(minutes=1),
+        )["Datapoints"]  # fmt: skip
+        return points[0][stat] if points else None
+
+    assert wait_for(lambda: get("ErrorCount", [], "SampleCount")) == 4  # two 1s, two 0s
+    assert get("ErrorCount", [], "Sum") == 2
+    assert get("Bytes", [{"Name": "Shop", "Value": "north"}], "Sum") == 300

@@ -94,6 +94,7 @@ SAMPLES = {
         "RotationLambdaARN": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:rotate",
     },
     "cognito-idp": {"UserPoolId": f"{REGION}_AbCdEf123"},
+    "cloudwatch": {"Namespace": "App"},
     "ecr": {
         "repositoryName": "team/app",
         "resourceArn": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/team/app",
@@ -306,6 +307,9 @@ PARTLY_SERVED = {
         "GlobalSignOut", "InitiateAuth", "ListGroups", "ListUserPoolClients", "ListUserPools",
         "ListUsers", "ListUsersInGroup", "ResendConfirmationCode", "RespondToAuthChallenge",
         "RevokeToken", "SignUp", "UpdateGroup", "UpdateUserPool", "UpdateUserPoolClient",
+    },
+    "cloudwatch": {  # metrics (alarms, dashboards, streams come later)
+        "PutMetricData", "GetMetricStatistics", "GetMetricData", "ListMetrics",
     },
     "cloudformation": {  # stacks and change sets
         "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks", "ListStacks",

@@ -23,7 +23,7 @@ from sandlot.derived import cached_json
 SERVICES = (
     "sts", "lambda", "logs", "iam", "s3", "kms", "sqs", "sns", "secretsmanager", "ssm",
     "dynamodb", "apigatewayv2", "apigateway", "cloudformation", "stepfunctions", "events",
-    "scheduler", "ecr", "kinesis", "firehose", "cognito-idp",
+    "scheduler", "ecr", "kinesis", "firehose", "cognito-idp", "cloudwatch",
 )  # fmt: skip
 # Services whose actions the authorization data lists under another prefix (the index is
 # keyed by that prefix, as actions name it).

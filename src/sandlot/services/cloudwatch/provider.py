@@ -16,6 +16,7 @@ from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
 
+from sandlot.metrics import UNITS
 from sandlot.protocol import ServiceError
 from sandlot.services.cloudwatch import math as metric_math
 from sandlot.services.cloudwatch.storage import (
@@ -29,13 +30,6 @@ from sandlot.services.cloudwatch.storage import (
 )
 from sandlot.services.provider import Provider, RequestContext
 
-UNITS = (
-    "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes",
-    "Terabytes", "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count",
-    "Bytes/Second", "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second",
-    "Terabytes/Second", "Bits/Second", "Kilobits/Second", "Megabits/Second", "Gigabits/Second",
-    "Terabits/Second", "Count/Second", "None",
-)  # fmt: skip
 STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 MAX_METRIC_DATA = 1000
 MAX_DIMENSIONS = 30

@@ -27,9 +27,9 @@ RETENTION = {1: 3 * HOUR, 60: 15 * DAY, 300: 63 * DAY, 3600: 455 * DAY}
 ROLL_UP = {60: 300, 300: 3600}  # a bucket past its retention merges into the next size
 MAX_VALUES = 1000  # raw values kept per bucket for percentiles (beyond: statistics only)
 
-# Buckets are written in chunks of CHUNK buckets (an hour of one-minute buckets) so a
-# flush writes one row per metric per hour touched, not one per minute.
-CHUNK = 60
+# Buckets are written in chunks of CHUNK buckets (ten minutes of one-minute buckets): a
+# flush writes one row per metric per chunk touched, and rewrites little of a hot one.
+CHUNK = 10
 POINTS = Table(
     "cloudwatch_points",
     columns={

@@ -291,6 +291,7 @@ class LogsProvider(
                 group, stream, ((e["timestamp"], e["message"]) for e in accepted), now
             )
             self.stage_subscriptions(group, stream, stored)
+        self.publish_metrics(group, stored)
         result: dict[str, Any] = {"nextSequenceToken": _sequence_token(stream["upload_seq"])}
         if rejected:
             result["rejectedLogEventsInfo"] = rejected
