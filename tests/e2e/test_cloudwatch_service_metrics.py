@@ -176,3 +176,30 @@ def test_metric_filters_publish_matching_events(client):
     assert wait_for(lambda: get("ErrorCount", [], "SampleCount")) == 4  # two 1s, two 0s
     assert get("ErrorCount", [], "Sum") == 2
     assert get("Bytes", [{"Name": "Shop", "Value": "north"}], "Sum") == 300
+
+
+def test_sqs_metrics(client):
+    sqs, cw = client("sqs"), client("cloudwatch")
+    name = unique("metered-q")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="hello")
+    sqs.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "x" * 10} for i in range(3)]
+    )
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    for message in received:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+    def get(metric, stat="Sum"):
+        now = dt.datetime.now(dt.UTC)
+        points = cw.get_metric_statistics(
+            Namespace="AWS/SQS", MetricName=metric,
+            Dimensions=[{"Name": "QueueName", "Value": name}], Period=60, Statistics=[stat],
+            StartTime=now - dt.timedelta(minutes=5), EndTime=now + dt.timedelta(minutes=1),
+        )["Datapoints"]  # fmt: skip
+        return sum(p[stat] for p in points)
+
+    assert wait_for(lambda: get("NumberOfMessagesDeleted") == len(received))
+    assert get("NumberOfMessagesSent") == 4
+    assert get("NumberOfMessagesReceived") == len(received)
+    assert get("SentMessageSize") == 5
