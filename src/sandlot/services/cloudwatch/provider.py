@@ -421,11 +421,24 @@ class CloudWatchProvider(Provider):
     ) -> list[float]:  # fmt: skip
         if series is None or not timestamps:
             return [math.nan] * len(timestamps)
-        merged = aggregate(series, timestamps[0], end, period, unit)
+        direct = _DIRECT.get(stat)
         step = timestamps[1] - timestamps[0] if len(timestamps) > 1 else period
+        only = list(series.buckets.items())
+        if (
+            direct is not None
+            and period == step == 60
+            and len(only) == 1
+            and only[0][0][0] == 60
+            and unit in (None, only[0][0][1])
+            and timestamps[0] % 60 == 0
+        ):
+            # The hot case (one unit, one-minute buckets, period a minute): one lookup
+            # per timestamp, no aggregation.
+            get, nan = only[0][1].get, math.nan
+            return [direct(b) if (b := get(t)) is not None else nan for t in timestamps]
+        merged = aggregate(series, timestamps[0], end, period, unit)
         values = [math.nan] * len(timestamps)
         first, count = timestamps[0], len(values)
-        direct = _DIRECT.get(stat)  # Sum/Minimum/Maximum/SampleCount: an attribute read
         for stamp, (bucket, _unit) in merged.items():
             index = (stamp - first) // step
             if 0 <= index < count:
