@@ -120,6 +120,10 @@ def test_put_metric_data_errors(client):
         cw.put_metric_data, Namespace="AWS/Lambda", MetricData=[{"MetricName": "m", "Value": 1.0}]
     )
     assert err["Code"] == "InvalidParameterValue"
+    err = error_of(
+        cw.put_metric_data, Namespace="x" * 256, MetricData=[{"MetricName": "m", "Value": 1.0}]
+    )
+    assert err["Code"] == "ValidationError" and "255" in err["Message"], err
     too_many = [{"MetricName": "m", "Value": 1.0}] * 1001
     err = error_of(cw.put_metric_data, Namespace=ns, MetricData=too_many)
     assert err["Code"] == "InvalidParameterValue" and "1000" in err["Message"]

@@ -17,7 +17,8 @@ from operator import attrgetter
 from typing import Any
 
 from sandlot.metrics import UNITS
-from sandlot.protocol import ServiceError
+from sandlot.protocol import ServiceError, constraints
+from sandlot.protocol.models import service_model
 from sandlot.services.cloudwatch import math as metric_math
 from sandlot.services.cloudwatch.storage import (
     MetricStore,
@@ -81,6 +82,14 @@ class CloudWatchProvider(Provider):
         super().__init__(platform)
         self.metrics = MetricStore(platform.store)
         self.clock: Callable[[], float] = time.time
+
+    def validate(self, ctx: RequestContext, params: dict) -> None:
+        """The model's constraints (lengths, ranges, enums, list sizes) answer
+        ValidationError, as CloudWatch words them."""
+        shape = service_model("cloudwatch").operation_model(ctx.operation).input_shape
+        found = constraints.violations(shape, params) if shape is not None else []
+        if found:
+            raise validation(constraints.summary(found))
 
     # -- publishing ---------------------------------------------------------------------------
 
