@@ -82,6 +82,8 @@ class Metrics:
         """Hand what is buffered to CloudWatch (readable at once) and, with ``persist``,
         have it write what changed to the store; how many datapoints."""
         batch, self._buffer = self._buffer, []
+        if not batch and not self._platform.has_provider("cloudwatch"):
+            return 0  # nothing to do: loading CloudWatch's store can wait for a use
         cloudwatch = self._platform.provider("cloudwatch")
         if cloudwatch is None:
             return 0
@@ -105,7 +107,8 @@ class Metrics:
                     self.flush(persist)
                     if time.monotonic() - last_sweep >= SWEEP_INTERVAL_S:
                         last_sweep = time.monotonic()
-                        self._platform.provider("cloudwatch").sweep()
+                        if self._platform.has_provider("cloudwatch"):
+                            self._platform.provider("cloudwatch").sweep()
                 except Exception:
                     log.exception("metrics flush failed")
         finally:

@@ -219,6 +219,10 @@ class Platform:
             except Exception:
                 log.exception("log retention sweep failed")
 
+    def has_provider(self, service: str) -> bool:
+        """Whether ``service``'s provider has been created (without creating it)."""
+        return self._providers.get(service) is not None
+
     def provider(self, service: str) -> Provider | None:
         """The provider instance for ``service`` (created on first use), or None."""
         if service not in self._providers:
