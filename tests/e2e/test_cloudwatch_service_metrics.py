@@ -203,3 +203,23 @@ def test_sqs_metrics(client):
     assert get("NumberOfMessagesSent") == 4
     assert get("NumberOfMessagesReceived") == len(received)
     assert get("SentMessageSize") == 5
+
+
+def test_sns_metrics(client):
+    sns, cw = client("sns"), client("cloudwatch")
+    name = unique("metered-topic")
+    arn = sns.create_topic(Name=name)["TopicArn"]
+    sns.publish(TopicArn=arn, Message="hello")
+    sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=[{"Id": "a", "Message": "abc"}])
+
+    def get(metric):
+        now = dt.datetime.now(dt.UTC)
+        points = cw.get_metric_statistics(
+            Namespace="AWS/SNS", MetricName=metric,
+            Dimensions=[{"Name": "TopicName", "Value": name}], Period=60, Statistics=["Sum"],
+            StartTime=now - dt.timedelta(minutes=5), EndTime=now + dt.timedelta(minutes=1),
+        )["Datapoints"]  # fmt: skip
+        return sum(p["Sum"] for p in points)
+
+    assert wait_for(lambda: get("NumberOfMessagesPublished") == 2)
+    assert get("PublishSize") == 8
