@@ -2,7 +2,8 @@
 math, simple SEARCH) and ListMetrics, per account and region, over ``storage.py``.
 
 Sandlot's own services publish AWS/* metrics through ``sandlot.metrics`` (buffered,
-flushed here in batches by ``ingest``). Other CloudWatch operations answer 501.
+flushed here in batches by ``ingest``); metric alarms are ``alarms.py``. Other
+CloudWatch operations answer 501.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sandlot.metrics import UNITS
 from sandlot.protocol import ServiceError, constraints
 from sandlot.protocol.models import service_model
 from sandlot.services.cloudwatch import math as metric_math
+from sandlot.services.cloudwatch.alarms import ALARM_MIGRATIONS, AlarmOperations
 from sandlot.services.cloudwatch.storage import (
     MetricStore,
     Series,
@@ -73,7 +75,7 @@ def _check_value(value: float, where: str) -> None:
         raise invalid(f"The value {value} for parameter {where} is invalid.")
 
 
-class CloudWatchProvider(Provider):
+class CloudWatchProvider(AlarmOperations, Provider):
     """See the module docstring."""
 
     service = "cloudwatch"
@@ -81,6 +83,8 @@ class CloudWatchProvider(Provider):
     def __init__(self, platform) -> None:
         super().__init__(platform)
         self.metrics = MetricStore(platform.store)
+        platform.store.migrate("cloudwatch_alarms", ALARM_MIGRATIONS)
+        self.store = platform.store
         self.clock: Callable[[], float] = time.time
 
     def validate(self, ctx: RequestContext, params: dict) -> None:

@@ -1,0 +1,485 @@
+"""CloudWatch metric alarms: PutMetricAlarm (static thresholds on one metric),
+DescribeAlarms, DeleteAlarms, SetAlarmState, DescribeAlarmHistory and
+Enable/DisableAlarmActions, evaluated every ``EVALUATION_INTERVAL_S`` by the metrics
+loop (``sandlot/metrics.py``); a state change writes AWS's history item and, with
+actions enabled, publishes AWS's alarm notification JSON to each SNS topic of the new
+state's actions through the delivery path. Metric math and composite alarms answer
+an AWS-shaped error (not served yet).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import time
+from typing import Any
+
+from sandlot.iam.principal import Principal
+from sandlot.protocol import ServiceError
+from sandlot.services.cloudwatch.storage import dimensions_key
+from sandlot.store import Migration, Table
+
+EVALUATION_INTERVAL_S = 10.0
+STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
+COMPARISONS = {
+    "GreaterThanOrEqualToThreshold": (">=", lambda v, t: v >= t),
+    "GreaterThanThreshold": (">", lambda v, t: v > t),
+    "LessThanThreshold": ("<", lambda v, t: v < t),
+    "LessThanOrEqualToThreshold": ("<=", lambda v, t: v <= t),
+}
+MISSING = ("breaching", "notBreaching", "ignore", "missing")
+HISTORY_DAYS = 30
+
+ALARMS = Table(
+    "cloudwatch_alarms",
+    columns={
+        "account_id": "TEXT",
+        "region": "TEXT",
+        "name": "TEXT",
+        "config": "TEXT",  # JSON: the PutMetricAlarm parameters
+        "state": "TEXT",
+        "reason": "TEXT",
+        "reason_data": "TEXT",
+        "state_updated": "REAL",
+        "config_updated": "REAL",
+        "actions_enabled": "INTEGER",
+    },
+    key=("account_id", "region", "name"),
+)
+HISTORY = Table(
+    "cloudwatch_alarm_history",
+    columns={
+        "account_id": "TEXT",
+        "region": "TEXT",
+        "name": "TEXT",
+        "ts": "REAL",
+        "kind": "TEXT",  # ConfigurationUpdate | StateUpdate | Action
+        "summary": "TEXT",
+        "data": "TEXT",
+    },
+    key=("account_id", "region", "name", "ts"),
+)
+ALARM_MIGRATIONS = [Migration(1, create=ALARMS), Migration(2, create=HISTORY)]
+
+
+def _iso(seconds: float) -> str:
+    stamp = dt.datetime.fromtimestamp(seconds, dt.UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}+0000"
+
+
+def _invalid(message: str) -> ServiceError:
+    return ServiceError("InvalidParameterValue", message)
+
+
+class AlarmOperations:
+    """The alarm operations of CloudWatch's provider; see the module docstring."""
+
+    def _alarm_arn(self, account: str, region: str, name: str) -> str:
+        return f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}"
+
+    def put_metric_alarm(self, ctx, params: dict) -> dict:
+        if params.get("Metrics"):
+            raise ServiceError(
+                "ValidationError", "Metric math alarms are not supported by sandlot yet."
+            )
+        for member in ("MetricName", "Namespace", "Period"):
+            if params.get(member) is None:
+                raise ServiceError("ValidationError", f"{member} must be specified.")
+        if (params.get("Statistic") is None) == (params.get("ExtendedStatistic") is None):
+            raise ServiceError(
+                "ValidationError", "Exactly one of Statistic and ExtendedStatistic must be set."
+            )
+        if params.get("ExtendedStatistic") is not None:
+            raise ServiceError("ValidationError", "Percentile alarms are not supported yet.")
+        if params["ComparisonOperator"] not in COMPARISONS:
+            raise ServiceError(
+                "ValidationError",
+                f"Comparison operator {params['ComparisonOperator']} requires an anomaly "
+                "detection band, which sandlot does not serve yet.",
+            )
+        if params.get("Threshold") is None:
+            raise ServiceError("ValidationError", "Threshold must be specified.")
+        period, evaluations = params["Period"], params["EvaluationPeriods"]
+        if (
+            period < 10
+            or (period >= 60 and period % 60)
+            or (period < 60 and period not in (10, 30))
+        ):
+            raise _invalid("The parameter Period must be 10, 30 or a multiple of 60.")
+        if period * evaluations > 86400:
+            raise _invalid("The evaluation interval (Period × EvaluationPeriods) exceeds 1 day.")
+        to_alarm = params.get("DatapointsToAlarm") or evaluations
+        if not 1 <= to_alarm <= evaluations:
+            raise ServiceError(
+                "ValidationError",
+                "DatapointsToAlarm must be between 1 and EvaluationPeriods.",
+            )
+        treat = params.get("TreatMissingData") or "missing"
+        if treat not in MISSING:
+            raise _invalid(f"The value {treat} for parameter TreatMissingData is not valid.")
+        for action in (
+            (params.get("AlarmActions") or [])
+            + (params.get("OKActions") or [])
+            + (params.get("InsufficientDataActions") or [])
+        ):
+            if not action.startswith("arn:aws:sns:"):
+                raise _invalid(f"Invalid arn syntax or unsupported action: {action}")
+        now = time.time()
+        name = params["AlarmName"]
+        existing = self.store.get(ALARMS, ctx.account_id, ctx.region, name)
+        config = {k: v for k, v in params.items() if k != "Tags"}
+        config["DatapointsToAlarm"] = to_alarm
+        config["TreatMissingData"] = treat
+        row = {
+            "account_id": ctx.account_id,
+            "region": ctx.region,
+            "name": name,
+            "config": json.dumps(config, default=str),
+            "state": existing["state"] if existing else "INSUFFICIENT_DATA",
+            "reason": existing["reason"] if existing else "Unchecked: Initial alarm creation",
+            "reason_data": existing["reason_data"] if existing else None,
+            "state_updated": existing["state_updated"] if existing else now,
+            "config_updated": now,
+            "actions_enabled": int(params.get("ActionsEnabled", True)),
+        }
+        verb = "updated" if existing else "created"
+        with self.store.transaction():
+            self.store.put(ALARMS, row)
+            self._history(row, now, "ConfigurationUpdate", f'Alarm "{name}" {verb}', None)
+        return {}
+
+    def _history(self, row: dict, now: float, kind: str, summary: str, data: Any) -> None:
+        self.store.put(
+            HISTORY,
+            {
+                "account_id": row["account_id"],
+                "region": row["region"],
+                "name": row["name"],
+                "ts": now,
+                "kind": kind,
+                "summary": summary,
+                "data": json.dumps(data) if data is not None else None,
+            },
+        )
+        cutoff = now - HISTORY_DAYS * 86400  # AWS keeps alarm history for 30 days
+        self.store.delete_where(
+            HISTORY,
+            {"account_id": row["account_id"], "region": row["region"], "name": row["name"]},
+            bounds={"ts": (None, cutoff)},
+        )
+
+    def _describe(self, row: dict) -> dict:
+        config = json.loads(row["config"])
+        out = {
+            "AlarmName": row["name"],
+            "AlarmArn": self._alarm_arn(row["account_id"], row["region"], row["name"]),
+            "ActionsEnabled": bool(row["actions_enabled"]),
+            "OKActions": config.get("OKActions") or [],
+            "AlarmActions": config.get("AlarmActions") or [],
+            "InsufficientDataActions": config.get("InsufficientDataActions") or [],
+            "StateValue": row["state"],
+            "StateReason": row["reason"],
+            "StateUpdatedTimestamp": row["state_updated"],
+            "StateTransitionedTimestamp": row["state_updated"],
+            "AlarmConfigurationUpdatedTimestamp": row["config_updated"],
+            "MetricName": config["MetricName"],
+            "Namespace": config["Namespace"],
+            "Statistic": config["Statistic"],
+            "Dimensions": config.get("Dimensions") or [],
+            "Period": config["Period"],
+            "EvaluationPeriods": config["EvaluationPeriods"],
+            "DatapointsToAlarm": config["DatapointsToAlarm"],
+            "Threshold": config["Threshold"],
+            "ComparisonOperator": config["ComparisonOperator"],
+            "TreatMissingData": config["TreatMissingData"],
+        }
+        for optional in ("AlarmDescription", "Unit"):
+            if config.get(optional) is not None:
+                out[optional] = config[optional]
+        if row["reason_data"]:
+            out["StateReasonData"] = row["reason_data"]
+        return out
+
+    def _alarm_rows(self, ctx) -> list[dict]:
+        where = {"account_id": ctx.account_id, "region": ctx.region}
+        return self.store.select(ALARMS, where, order_by=("name",))
+
+    def describe_alarms(self, ctx, params: dict) -> dict:
+        names = params.get("AlarmNames")
+        prefix = params.get("AlarmNamePrefix")
+        if names and prefix:
+            raise ServiceError(
+                "InvalidParameterCombination",
+                "AlarmNamePrefix and AlarmNames cannot be specified together.",
+            )
+        state = params.get("StateValue")
+        types = params.get("AlarmTypes") or ["MetricAlarm"]
+        rows = [
+            r for r in self._alarm_rows(ctx)
+            if (not names or r["name"] in names)
+            and (not prefix or r["name"].startswith(prefix))
+            and (state is None or r["state"] == state)
+        ]  # fmt: skip
+        metric = [self._describe(r) for r in rows] if "MetricAlarm" in types else []
+        return {"MetricAlarms": metric, "CompositeAlarms": []}
+
+    def describe_alarms_for_metric(self, ctx, params: dict) -> dict:
+        wanted = dimensions_key(params.get("Dimensions"))
+        found = []
+        for row in self._alarm_rows(ctx):
+            config = json.loads(row["config"])
+            if (
+                config["MetricName"] == params["MetricName"]
+                and config["Namespace"] == params["Namespace"]
+                and (
+                    not params.get("Dimensions")
+                    or dimensions_key(config.get("Dimensions")) == wanted
+                )
+                and params.get("Statistic") in (None, config["Statistic"])
+                and params.get("Period") in (None, config["Period"])
+            ):
+                found.append(self._describe(row))
+        return {"MetricAlarms": found}
+
+    def delete_alarms(self, ctx, params: dict) -> dict:
+        names = params["AlarmNames"]
+        missing = [
+            n for n in names if self.store.get(ALARMS, ctx.account_id, ctx.region, n) is None
+        ]
+        if missing:
+            raise ServiceError(
+                "ResourceNotFound", f"The following alarms were not found: {missing}", 404
+            )
+        with self.store.transaction():
+            for name in names:
+                self.store.delete(ALARMS, ctx.account_id, ctx.region, name)
+        return {}
+
+    def _set_actions(self, ctx, params: dict, enabled: bool) -> dict:
+        with self.store.transaction():
+            for name in params["AlarmNames"]:
+                row = self.store.get(ALARMS, ctx.account_id, ctx.region, name)
+                if row is not None:
+                    row["actions_enabled"] = int(enabled)
+                    self.store.put(ALARMS, row)
+        return {}
+
+    def enable_alarm_actions(self, ctx, params: dict) -> dict:
+        return self._set_actions(ctx, params, True)
+
+    def disable_alarm_actions(self, ctx, params: dict) -> dict:
+        return self._set_actions(ctx, params, False)
+
+    def set_alarm_state(self, ctx, params: dict) -> dict:
+        row = self.store.get(ALARMS, ctx.account_id, ctx.region, params["AlarmName"])
+        if row is None:
+            raise ServiceError("ResourceNotFound", f"Alarm {params['AlarmName']} not found", 404)
+        data = params.get("StateReasonData")
+        if data is not None:
+            try:
+                json.loads(data)
+            except ValueError:
+                raise ServiceError("InvalidFormat", "StateReasonData must be valid JSON.") from None
+        self._transition(row, params["StateValue"], params["StateReason"], data, time.time())
+        return {}
+
+    def describe_alarm_history(self, ctx, params: dict) -> dict:
+        where: dict[str, Any] = {"account_id": ctx.account_id, "region": ctx.region}
+        if params.get("AlarmName"):
+            where["name"] = params["AlarmName"]
+        if params.get("HistoryItemType"):
+            where["kind"] = params["HistoryItemType"]
+        descending = params.get("ScanBy", "TimestampDescending") == "TimestampDescending"
+        rows = self.store.select(HISTORY, where, order_by=("ts",), descending=descending)
+        start = params.get("StartDate")
+        end = params.get("EndDate")
+        items = []
+        for row in rows:
+            if start is not None and row["ts"] < _epoch(start):
+                continue
+            if end is not None and row["ts"] > _epoch(end):
+                continue
+            item = {
+                "AlarmName": row["name"],
+                "AlarmType": "MetricAlarm",
+                "Timestamp": row["ts"],
+                "HistoryItemType": row["kind"],
+                "HistorySummary": row["summary"],
+            }
+            if row["data"] is not None:
+                item["HistoryData"] = row["data"]  # AWS's JSON, as text
+            items.append(item)
+        limit = params.get("MaxRecords") or 100
+        return {"AlarmHistoryItems": items[:limit]}
+
+    # -- evaluation -----------------------------------------------------------------------------
+
+    def evaluate_alarms(self, now: float | None = None) -> int:
+        """Evaluate every alarm once; how many changed state."""
+        now = time.time() if now is None else now
+        changed = 0
+        for row in self.store.select(ALARMS):
+            config = json.loads(row["config"])
+            state, reason, data = self._evaluate(row, config, now)
+            if state != row["state"]:
+                self._transition(row, state, reason, json.dumps(data), now)
+                changed += 1
+        return changed
+
+    def _evaluate(self, row: dict, config: dict, now: float) -> tuple[str, str, dict]:
+        period, count = config["Period"], config["EvaluationPeriods"]
+        end = int(math.ceil(now / period) * period)  # the current period, still filling
+        timestamps = list(range(end - count * period, end, period))
+        key = (
+            row["account_id"], row["region"], config["Namespace"], config["MetricName"],
+            dimensions_key(config.get("Dimensions")),
+        )  # fmt: skip
+        values = self._values_of(
+            self.metrics.get(key), config["Statistic"], period, config.get("Unit"),
+            timestamps, end,
+        )  # fmt: skip
+        symbol, breaches = COMPARISONS[config["ComparisonOperator"]]
+        threshold, needed = config["Threshold"], config["DatapointsToAlarm"]
+        treat = config["TreatMissingData"]
+        present = [(t, v) for t, v in zip(timestamps, values, strict=True) if v == v]
+        breaching = sum(1 for _, v in present if breaches(v, threshold))
+        missing = count - len(present)
+        if treat == "breaching":
+            breaching += missing
+        data = {
+            "version": "1.0",
+            "queryDate": _iso(now),
+            "startDate": _iso(timestamps[0]),
+            "statistic": config["Statistic"],
+            "period": period,
+            "recentDatapoints": [v for _, v in present],
+            "threshold": threshold,
+            "evaluatedDatapoints": [
+                {"timestamp": _iso(t), "sampleCount": 1.0, "value": v} for t, v in present
+            ],
+        }
+        if breaching >= needed:
+            shown = ", ".join(f"{v}" for _, v in present[-needed:]) or "no datapoints"
+            return (
+                "ALARM",
+                (
+                    f"Threshold Crossed: {breaching} out of the last {count} datapoints "
+                    f"[{shown}] were {_words(symbol)} the threshold ({threshold}) "
+                    f"(minimum {needed} datapoint{'s' if needed > 1 else ''} for OK -> ALARM "
+                    "transition)."
+                ),
+                data,
+            )
+        if not present and treat == "missing":
+            return (
+                "INSUFFICIENT_DATA",
+                (
+                    f"Insufficient Data: {count} datapoint{'s were' if count > 1 else ' was'} unknown."
+                ),
+                data,
+            )
+        if not present and treat == "ignore":
+            return row["state"], row["reason"], data
+        return (
+            "OK",
+            (
+                f"Threshold Crossed: no datapoints were {_words(symbol)} the threshold "
+                f"({threshold}) in the last {count} period{'s' if count > 1 else ''}."
+            ),
+            data,
+        )
+
+    def _transition(self, row: dict, state: str, reason: str, data: str | None, now: float):
+        old = row["state"]
+        config = json.loads(row["config"])
+        row.update(state=state, reason=reason, reason_data=data, state_updated=now)
+        history = {
+            "version": "1.0",
+            "oldState": {"stateValue": old, "stateReason": "previous state"},
+            "newState": {"stateValue": state, "stateReason": reason},
+        }
+        if data:
+            history["newState"]["stateReasonData"] = json.loads(data)
+        with self.store.transaction():
+            self.store.put(ALARMS, row)
+            self._history(
+                row, now, "StateUpdate",
+                f"Alarm updated from {old} to {state}", history,
+            )  # fmt: skip
+            if row["actions_enabled"]:
+                actions = {
+                    "ALARM": "AlarmActions", "OK": "OKActions",
+                    "INSUFFICIENT_DATA": "InsufficientDataActions",
+                }[state]  # fmt: skip
+                for target in config.get(actions) or []:
+                    self._notify(row, config, old, target, now)
+
+    def _notify(self, row: dict, config: dict, old: str, target: str, now: float) -> None:
+        """AWS's alarm notification to one SNS topic, on the delivery path."""
+        account, region = row["account_id"], row["region"]
+        message = {
+            "AlarmName": row["name"],
+            "AlarmDescription": config.get("AlarmDescription"),
+            "AWSAccountId": account,
+            "AlarmConfigurationUpdatedTimestamp": _iso(row["config_updated"]),
+            "NewStateValue": row["state"],
+            "NewStateReason": row["reason"],
+            "StateChangeTime": _iso(now),
+            "Region": _REGION_NAMES.get(region, region),
+            "AlarmArn": self._alarm_arn(account, region, row["name"]),
+            "OldStateValue": old,
+            "OKActions": config.get("OKActions") or [],
+            "AlarmActions": config.get("AlarmActions") or [],
+            "InsufficientDataActions": config.get("InsufficientDataActions") or [],
+            "Trigger": {
+                "MetricName": config["MetricName"],
+                "Namespace": config["Namespace"],
+                "StatisticType": "Statistic",
+                "Statistic": config["Statistic"].upper(),
+                "Unit": config.get("Unit"),
+                "Dimensions": [
+                    {"value": d["Value"], "name": d["Name"]} for d in config.get("Dimensions") or []
+                ],
+                "Period": config["Period"],
+                "EvaluationPeriods": config["EvaluationPeriods"],
+                "DatapointsToAlarm": config["DatapointsToAlarm"],
+                "ComparisonOperator": config["ComparisonOperator"],
+                "Threshold": config["Threshold"],
+                "TreatMissingData": config["TreatMissingData"],
+                "EvaluateLowSampleCountPercentile": "",
+            },
+        }
+        subject = f'{row["state"]}: "{row["name"]}" in {message["Region"]}'
+        self.platform.deliveries.stage(
+            target,
+            json.dumps(message),
+            principal=Principal.root(account),
+            options={"Subject": subject[:100]},
+            region=region,
+        )
+
+
+_REGION_NAMES = {
+    "us-east-1": "US East (N. Virginia)",
+    "us-east-2": "US East (Ohio)",
+    "us-west-1": "US West (N. California)",
+    "us-west-2": "US West (Oregon)",
+    "eu-west-1": "EU (Ireland)",
+    "eu-central-1": "EU (Frankfurt)",
+}
+
+
+def _words(symbol: str) -> str:
+    return {
+        ">=": "greater than or equal to",
+        ">": "greater than",
+        "<": "less than",
+        "<=": "less than or equal to",
+    }[symbol]
+
+
+def _epoch(value: Any) -> float:
+    if isinstance(value, dt.datetime):
+        return value.timestamp() if value.tzinfo else value.replace(tzinfo=dt.UTC).timestamp()
+    return float(value)

@@ -1,0 +1,102 @@
+"""CloudWatch metric alarms end to end: failing invokes drive Lambda's Errors metric
+over a static threshold, the alarm goes to ALARM on its own, writes AWS's history and
+notifies an SNS topic whose SQS subscriber receives AWS's alarm message."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from tests.e2e.conftest import error_of
+from tests.e2e.functions import create_function, unique
+
+FAILING = "def handler(event, context):\n    raise RuntimeError('nope')\n"
+
+
+def subscribed_queue(sqs, sns, topic: str) -> str:
+    url = sqs.create_queue(QueueName=unique("alarm-q"))["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage", "Resource": arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": topic}},
+        }],
+    }  # fmt: skip
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    return url
+
+
+def test_errors_alarm_fires_and_notifies_sns(client):
+    lam, cw, sns, sqs = (client(s) for s in ("lambda", "cloudwatch", "sns", "sqs"))
+    name, alarm = unique("failing"), unique("errors-alarm")
+    create_function(lam, name, {"app.py": FAILING})
+    topic = sns.create_topic(Name=unique("alarms"))["TopicArn"]
+    queue = subscribed_queue(sqs, sns, topic)
+    cw.put_metric_alarm(
+        AlarmName=alarm, AlarmDescription="too many errors", Namespace="AWS/Lambda",
+        MetricName="Errors", Dimensions=[{"Name": "FunctionName", "Value": name}],
+        Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=2,
+        ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching",
+        AlarmActions=[topic],
+    )  # fmt: skip
+    [described] = cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
+    assert described["StateValue"] == "INSUFFICIENT_DATA"
+    assert described["AlarmArn"].endswith(f":alarm:{alarm}")
+    for _ in range(3):
+        lam.invoke(FunctionName=name, Payload=b"{}")
+
+    deadline = time.monotonic() + 40
+    messages: list = []
+    while not messages and time.monotonic() < deadline:
+        messages = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=5).get("Messages", [])
+    assert messages, "no alarm notification arrived"
+    envelope = json.loads(messages[0]["Body"])
+    assert envelope["Subject"] == f'ALARM: "{alarm}" in US East (N. Virginia)'
+    note = json.loads(envelope["Message"])
+    assert note["AlarmName"] == alarm and note["NewStateValue"] == "ALARM"
+    # OK first when an evaluation ran before the errors were counted (notBreaching).
+    assert note["OldStateValue"] in ("INSUFFICIENT_DATA", "OK")
+    assert note["AWSAccountId"] == "000000000000"
+    assert note["Trigger"]["MetricName"] == "Errors"
+    assert note["Trigger"]["Dimensions"] == [{"value": name, "name": "FunctionName"}]
+    assert note["NewStateReason"].startswith("Threshold Crossed")
+
+    [now] = cw.describe_alarms(AlarmNames=[alarm], StateValue="ALARM")["MetricAlarms"]
+    assert json.loads(now["StateReasonData"])["recentDatapoints"] == [3.0]
+    history = cw.describe_alarm_history(AlarmName=alarm)["AlarmHistoryItems"]
+    kinds = [h["HistoryItemType"] for h in history]
+    assert kinds[0] == "StateUpdate" and kinds[-1] == "ConfigurationUpdate"
+    assert json.loads(history[0]["HistoryData"])["newState"]["stateValue"] == "ALARM"
+    assert cw.describe_alarms_for_metric(
+        Namespace="AWS/Lambda", MetricName="Errors",
+        Dimensions=[{"Name": "FunctionName", "Value": name}],
+    )["MetricAlarms"][0]["AlarmName"] == alarm  # fmt: skip
+
+    # SetAlarmState, with actions disabled: the state changes, no notification is sent.
+    cw.disable_alarm_actions(AlarmNames=[alarm])
+    cw.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="by hand")
+    [manual] = cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
+    assert manual["StateValue"] == "OK" and manual["ActionsEnabled"] is False
+    cw.delete_alarms(AlarmNames=[alarm])
+    assert cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"] == []
+
+
+def test_alarm_errors(client):
+    cw = client("cloudwatch")
+    base = dict(
+        AlarmName=unique("bad"), Namespace="App", MetricName="m", Statistic="Sum", Period=60,
+        EvaluationPeriods=2, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+    )  # fmt: skip
+    err = error_of(cw.put_metric_alarm, **{**base, "DatapointsToAlarm": 3})
+    assert err["Code"] == "ValidationError"
+    err = error_of(cw.put_metric_alarm, **{**base, "Period": 61})
+    assert err["Code"] == "InvalidParameterValue"
+    err = error_of(cw.put_metric_alarm, **{**base, "AlarmActions": ["arn:aws:nope"]})
+    assert err["Code"] == "InvalidParameterValue"
+    err = error_of(cw.set_alarm_state, AlarmName="none", StateValue="OK", StateReason="x")
+    assert err["Code"] == "ResourceNotFound"
