@@ -94,7 +94,7 @@ SAMPLES = {
         "RotationLambdaARN": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:rotate",
     },
     "cognito-idp": {"UserPoolId": f"{REGION}_AbCdEf123"},
-    "cloudwatch": {"Namespace": "App"},
+    "cloudwatch": {"Namespace": "App", "AlarmName": "a", "AlarmNames": ["a", "b"]},
     "ecr": {
         "repositoryName": "team/app",
         "resourceArn": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/team/app",
@@ -308,8 +308,10 @@ PARTLY_SERVED = {
         "ListUsers", "ListUsersInGroup", "ResendConfirmationCode", "RespondToAuthChallenge",
         "RevokeToken", "SignUp", "UpdateGroup", "UpdateUserPool", "UpdateUserPoolClient",
     },
-    "cloudwatch": {  # metrics (alarms, dashboards, streams come later)
+    "cloudwatch": {  # metrics and metric alarms (dashboards, streams come later)
         "PutMetricData", "GetMetricStatistics", "GetMetricData", "ListMetrics",
+        "PutMetricAlarm", "DescribeAlarms", "DescribeAlarmsForMetric", "DeleteAlarms",
+        "SetAlarmState", "DescribeAlarmHistory", "EnableAlarmActions", "DisableAlarmActions",
     },
     "cloudformation": {  # stacks and change sets
         "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks", "ListStacks",
