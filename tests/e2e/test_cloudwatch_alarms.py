@@ -9,6 +9,7 @@ import time
 
 from tests.e2e.conftest import error_of
 from tests.e2e.functions import create_function, unique
+from tests.e2e.stacks import settled, stack_events
 
 FAILING = "def handler(event, context):\n    raise RuntimeError('nope')\n"
 
@@ -100,3 +101,41 @@ def test_alarm_errors(client):
     assert err["Code"] == "InvalidParameterValue"
     err = error_of(cw.set_alarm_state, AlarmName="none", StateValue="OK", StateReason="x")
     assert err["Code"] == "ResourceNotFound"
+
+
+def test_alarm_in_a_cloudformation_stack(client):
+    cfn, cw = client("cloudformation"), client("cloudwatch")
+    stack = unique("alarm-stack")
+    template = {
+        "Resources": {
+            "Topic": {"Type": "AWS::SNS::Topic"},
+            "Errors": {
+                "Type": "AWS::CloudWatch::Alarm",
+                "Properties": {
+                    "Namespace": "AWS/Lambda", "MetricName": "Errors", "Statistic": "Sum",
+                    "Dimensions": [{"Name": "FunctionName", "Value": "f"}],
+                    "Period": "60", "EvaluationPeriods": 1, "Threshold": "1",
+                    "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                    "AlarmActions": [{"Ref": "Topic"}],
+                },
+            },
+        },
+        "Outputs": {
+            "Name": {"Value": {"Ref": "Errors"}},
+            "Arn": {"Value": {"Fn::GetAtt": ["Errors", "Arn"]}},
+        },
+    }  # fmt: skip
+    cfn.create_stack(StackName=stack, TemplateBody=json.dumps(template))
+    done = settled(cfn, stack)
+    assert done["StackStatus"] == "CREATE_COMPLETE", stack_events(cfn, stack)
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in done["Outputs"]}
+    assert outputs["Name"].startswith(f"{stack}-Errors-")
+    assert outputs["Arn"].endswith(f":alarm:{outputs['Name']}")
+    [alarm] = cw.describe_alarms(AlarmNames=[outputs["Name"]])["MetricAlarms"]
+    assert alarm["Period"] == 60 and alarm["Threshold"] == 1.0
+    assert alarm["AlarmActions"][0].startswith("arn:aws:sns:")
+    cfn.delete_stack(StackName=stack)
+    deadline = time.monotonic() + 60
+    while cw.describe_alarms(AlarmNames=[outputs["Name"]])["MetricAlarms"]:
+        assert time.monotonic() < deadline, "the alarm outlived its stack"
+        time.sleep(0.2)
