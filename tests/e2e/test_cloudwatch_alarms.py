@@ -139,3 +139,41 @@ def test_alarm_in_a_cloudformation_stack(client):
     while cw.describe_alarms(AlarmNames=[outputs["Name"]])["MetricAlarms"]:
         assert time.monotonic() < deadline, "the alarm outlived its stack"
         time.sleep(0.2)
+
+
+def test_metric_math_alarm(client):
+    cw = client("cloudwatch")
+    ns, alarm = unique("Math"), unique("error-rate")
+
+    def stat(qid, name):
+        return {"Id": qid, "ReturnData": False, "MetricStat": {
+            "Metric": {"Namespace": ns, "MetricName": name}, "Period": 60, "Stat": "Sum"}}  # fmt: skip
+
+    cw.put_metric_alarm(
+        AlarmName=alarm, EvaluationPeriods=1, Threshold=50,
+        ComparisonOperator="GreaterThanThreshold", TreatMissingData="missing",
+        Metrics=[stat("e", "Errors"), stat("c", "Calls"),
+                 {"Id": "rate", "Expression": "100 * e / c", "Label": "rate"}],
+    )  # fmt: skip
+    [described] = cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
+    assert [m["Id"] for m in described["Metrics"]] == ["e", "c", "rate"]
+    assert "MetricName" not in described
+    cw.put_metric_data(
+        Namespace=ns,
+        MetricData=[{"MetricName": "Errors", "Value": 3.0}, {"MetricName": "Calls", "Value": 4.0}],
+    )
+    deadline = time.monotonic() + 30
+    state = described["StateValue"]
+    while state != "ALARM" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        state = cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"]
+    assert state == "ALARM"
+    [now] = cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
+    assert json.loads(now["StateReasonData"])["recentDatapoints"] == [75.0]
+
+    err = error_of(
+        cw.put_metric_alarm, AlarmName=unique("x"), EvaluationPeriods=1, Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
+        Metrics=[{"Id": "a", "Expression": "nothere * 2"}],
+    )  # fmt: skip
+    assert err["Code"] == "ValidationError"

@@ -17,7 +17,7 @@ from typing import Any
 
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
-from sandlot.services.cloudwatch.storage import dimensions_key
+from sandlot.services.cloudwatch.storage import Scope, dimensions_key
 from sandlot.store import Migration, Table
 
 EVALUATION_INTERVAL_S = 10.0
@@ -79,19 +79,19 @@ class AlarmOperations:
         return f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}"
 
     def put_metric_alarm(self, ctx, params: dict) -> dict:
-        if params.get("Metrics"):
-            raise ServiceError(
-                "ValidationError", "Metric math alarms are not supported by sandlot yet."
-            )
-        for member in ("MetricName", "Namespace", "Period"):
-            if params.get(member) is None:
-                raise ServiceError("ValidationError", f"{member} must be specified.")
-        if (params.get("Statistic") is None) == (params.get("ExtendedStatistic") is None):
-            raise ServiceError(
-                "ValidationError", "Exactly one of Statistic and ExtendedStatistic must be set."
-            )
-        if params.get("ExtendedStatistic") is not None:
-            raise ServiceError("ValidationError", "Percentile alarms are not supported yet.")
+        math_alarm = bool(params.get("Metrics"))
+        if math_alarm:
+            self._check_math_alarm(params)
+        else:
+            for member in ("MetricName", "Namespace", "Period"):
+                if params.get(member) is None:
+                    raise ServiceError("ValidationError", f"{member} must be specified.")
+            if (params.get("Statistic") is None) == (params.get("ExtendedStatistic") is None):
+                raise ServiceError(
+                    "ValidationError", "Exactly one of Statistic and ExtendedStatistic must be set."
+                )
+            if params.get("ExtendedStatistic") is not None:
+                raise ServiceError("ValidationError", "Percentile alarms are not supported yet.")
         if params["ComparisonOperator"] not in COMPARISONS:
             raise ServiceError(
                 "ValidationError",
@@ -100,7 +100,7 @@ class AlarmOperations:
             )
         if params.get("Threshold") is None:
             raise ServiceError("ValidationError", "Threshold must be specified.")
-        period, evaluations = params["Period"], params["EvaluationPeriods"]
+        period, evaluations = _alarm_period(params), params["EvaluationPeriods"]
         if (
             period < 10
             or (period >= 60 and period % 60)
@@ -149,6 +149,30 @@ class AlarmOperations:
             self._history(row, now, "ConfigurationUpdate", f'Alarm "{name}" {verb}', None)
         return {}
 
+    def _check_math_alarm(self, params: dict) -> None:
+        """A metric math alarm: Metrics instead of the single-metric members, exactly
+        one query returning data, every MetricStat with a period (AWS's rules)."""
+        single = [k for k in ("MetricName", "Namespace", "Statistic", "ExtendedStatistic",
+                              "Dimensions", "Period", "Unit") if params.get(k) is not None]  # fmt: skip
+        if single:
+            raise ServiceError(
+                "ValidationError",
+                f"The parameter {single[0]} cannot be specified together with Metrics.",
+            )
+        queries = params["Metrics"]
+        returned = [q for q in queries if q.get("ReturnData", True)]
+        if len(returned) != 1:
+            raise ServiceError(
+                "ValidationError", "Exactly one element of the metrics list should return data."
+            )
+        for query in queries:
+            if (query.get("MetricStat") is None) == (query.get("Expression") is None):
+                raise ServiceError(
+                    "ValidationError",
+                    "Exactly one of MetricStat and Expression must be set in each metric.",
+                )
+        self._order(queries)  # unknown ids and cycles answer ValidationError now
+
     def _history(self, row: dict, now: float, kind: str, summary: str, data: Any) -> None:
         self.store.put(
             HISTORY,
@@ -183,17 +207,22 @@ class AlarmOperations:
             "StateUpdatedTimestamp": row["state_updated"],
             "StateTransitionedTimestamp": row["state_updated"],
             "AlarmConfigurationUpdatedTimestamp": row["config_updated"],
-            "MetricName": config["MetricName"],
-            "Namespace": config["Namespace"],
-            "Statistic": config["Statistic"],
-            "Dimensions": config.get("Dimensions") or [],
-            "Period": config["Period"],
             "EvaluationPeriods": config["EvaluationPeriods"],
             "DatapointsToAlarm": config["DatapointsToAlarm"],
             "Threshold": config["Threshold"],
             "ComparisonOperator": config["ComparisonOperator"],
             "TreatMissingData": config["TreatMissingData"],
         }
+        if config.get("Metrics"):
+            out["Metrics"] = config["Metrics"]
+        else:
+            out.update(
+                MetricName=config["MetricName"],
+                Namespace=config["Namespace"],
+                Statistic=config["Statistic"],
+                Dimensions=config.get("Dimensions") or [],
+                Period=config["Period"],
+            )
         for optional in ("AlarmDescription", "Unit"):
             if config.get(optional) is not None:
                 out[optional] = config[optional]
@@ -230,7 +259,8 @@ class AlarmOperations:
         for row in self._alarm_rows(ctx):
             config = json.loads(row["config"])
             if (
-                config["MetricName"] == params["MetricName"]
+                not config.get("Metrics")
+                and config["MetricName"] == params["MetricName"]
                 and config["Namespace"] == params["Namespace"]
                 and (
                     not params.get("Dimensions")
@@ -328,17 +358,20 @@ class AlarmOperations:
         return changed
 
     def _evaluate(self, row: dict, config: dict, now: float) -> tuple[str, str, dict]:
-        period, count = config["Period"], config["EvaluationPeriods"]
+        period, count = _alarm_period(config), config["EvaluationPeriods"]
         end = int(math.ceil(now / period) * period)  # the current period, still filling
         timestamps = list(range(end - count * period, end, period))
-        key = (
-            row["account_id"], row["region"], config["Namespace"], config["MetricName"],
-            dimensions_key(config.get("Dimensions")),
-        )  # fmt: skip
-        values = self._values_of(
-            self.metrics.get(key), config["Statistic"], period, config.get("Unit"),
-            timestamps, end,
-        )  # fmt: skip
+        if config.get("Metrics"):
+            values = self._math_values(row, config, timestamps, end, period)
+        else:
+            key = (
+                row["account_id"], row["region"], config["Namespace"], config["MetricName"],
+                dimensions_key(config.get("Dimensions")),
+            )  # fmt: skip
+            values = self._values_of(
+                self.metrics.get(key), config["Statistic"], period, config.get("Unit"),
+                timestamps, end,
+            )  # fmt: skip
         symbol, breaches = COMPARISONS[config["ComparisonOperator"]]
         threshold, needed = config["Threshold"], config["DatapointsToAlarm"]
         treat = config["TreatMissingData"]
@@ -351,7 +384,7 @@ class AlarmOperations:
             "version": "1.0",
             "queryDate": _iso(now),
             "startDate": _iso(timestamps[0]),
-            "statistic": config["Statistic"],
+            **({} if config.get("Metrics") else {"statistic": config["Statistic"]}),
             "period": period,
             "recentDatapoints": [v for _, v in present],
             "threshold": threshold,
@@ -389,6 +422,24 @@ class AlarmOperations:
             ),
             data,
         )
+
+    def _math_values(
+        self, row: dict, config: dict, timestamps: list[int], end: int, period: int
+    ) -> list[float]:
+        """The values of the one query that returns data; a scalar fills the periods,
+        an array of several series is not an alarm's input (missing data)."""
+        scope = Scope(row["account_id"], row["region"])
+        try:
+            results, _ = self.run_queries(scope, config["Metrics"], timestamps, end, period)
+        except ServiceError:
+            return [math.nan] * len(timestamps)
+        [returned] = [q for q in config["Metrics"] if q.get("ReturnData", True)]
+        value = results[returned["Id"]]
+        if isinstance(value, float):
+            return [value] * len(timestamps)
+        if value and isinstance(value[0], tuple):
+            return value[0][1] if len(value) == 1 else [math.nan] * len(timestamps)
+        return value
 
     def _transition(self, row: dict, state: str, reason: str, data: str | None, now: float):
         old = row["state"]
@@ -433,15 +484,7 @@ class AlarmOperations:
             "AlarmActions": config.get("AlarmActions") or [],
             "InsufficientDataActions": config.get("InsufficientDataActions") or [],
             "Trigger": {
-                "MetricName": config["MetricName"],
-                "Namespace": config["Namespace"],
-                "StatisticType": "Statistic",
-                "Statistic": config["Statistic"].upper(),
-                "Unit": config.get("Unit"),
-                "Dimensions": [
-                    {"value": d["Value"], "name": d["Name"]} for d in config.get("Dimensions") or []
-                ],
-                "Period": config["Period"],
+                **_trigger_metric(config),
                 "EvaluationPeriods": config["EvaluationPeriods"],
                 "DatapointsToAlarm": config["DatapointsToAlarm"],
                 "ComparisonOperator": config["ComparisonOperator"],
@@ -483,3 +526,29 @@ def _epoch(value: Any) -> float:
     if isinstance(value, dt.datetime):
         return value.timestamp() if value.tzinfo else value.replace(tzinfo=dt.UTC).timestamp()
     return float(value)
+
+
+def _alarm_period(config: dict) -> int:
+    """An alarm's period: its own, or that of the metric math query returning data."""
+    if not config.get("Metrics"):
+        return config["Period"]
+    periods = [q["MetricStat"]["Period"] for q in config["Metrics"] if q.get("MetricStat")]
+    periods += [q["Period"] for q in config["Metrics"] if q.get("Period")]
+    return min(periods) if periods else 60
+
+
+def _trigger_metric(config: dict) -> dict:
+    """The notification's Trigger members naming what the alarm watches."""
+    if config.get("Metrics"):
+        return {"Metrics": config["Metrics"], "Period": _alarm_period(config)}
+    return {
+        "MetricName": config["MetricName"],
+        "Namespace": config["Namespace"],
+        "StatisticType": "Statistic",
+        "Statistic": config["Statistic"].upper(),
+        "Unit": config.get("Unit"),
+        "Dimensions": [
+            {"value": d["Value"], "name": d["Name"]} for d in config.get("Dimensions") or []
+        ],
+        "Period": config["Period"],
+    }

@@ -24,6 +24,7 @@ from sandlot.services.cloudwatch import math as metric_math
 from sandlot.services.cloudwatch.alarms import ALARM_MIGRATIONS, AlarmOperations
 from sandlot.services.cloudwatch.storage import (
     MetricStore,
+    Scope,
     Series,
     SeriesKey,
     aggregate,
@@ -318,30 +319,40 @@ class CloudWatchProvider(AlarmOperations, Provider):
         if limit <= 0:
             raise validation("The value for parameter MaxDatapoints must be positive.")
         offset = int(_decode_token(params["NextToken"])) if params.get("NextToken") else 0
+        results, labels = self.run_queries(
+            Scope(ctx.account_id, ctx.region), queries, timestamps, int(end), period
+        )
+        return self._results(queries, results, labels, timestamps, params, offset, limit)
+
+    def run_queries(
+        self, scope: Scope, queries: list[dict], timestamps: list[int], end: int, period: int
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """Every query's values on the grid (id → series, scalar or array) and labels:
+        MetricStat queries read the store, expressions evaluate in dependency order
+        (GetMetricData, and metric math alarms)."""
         results: dict[str, Any] = {}
         labels: dict[str, str] = {}
-        order = self._order(queries)
         context = metric_math.Context(
             timestamps,
             period,
             results,
             labels,
-            lambda text, stat, p: self._search(ctx, text, stat, p, timestamps, int(end)),
+            lambda text, stat, p: self._search(scope, text, stat, p, timestamps, end),
             [q["Id"] for q in queries if q.get("MetricStat") is not None],
         )
-        for query in order:
+        for query in self._order(queries):
             qid = query["Id"]
             if query.get("MetricStat") is not None:
                 stat = query["MetricStat"]
                 labels[qid] = query.get("Label") or stat["Metric"]["MetricName"]
                 results[qid] = self._series_values(
-                    ctx, stat["Metric"], stat["Stat"], stat["Period"], stat.get("Unit"),
-                    timestamps, int(end),
+                    scope, stat["Metric"], stat["Stat"], stat["Period"], stat.get("Unit"),
+                    timestamps, end,
                 )  # fmt: skip
             else:
                 labels[qid] = query.get("Label") or qid
                 results[qid] = metric_math.evaluate(query["Expression"], qid, context)
-        return self._results(queries, results, labels, timestamps, params, offset, limit)
+        return results, labels
 
     def _check_query(self, query: dict, index: int, ids: dict[str, dict]) -> None:
         where = f"MetricDataQueries.member.{index}"
@@ -417,7 +428,7 @@ class CloudWatchProvider(AlarmOperations, Provider):
         return done
 
     def _series_values(
-        self, ctx: RequestContext, metric: dict, stat: str, period: int, unit: str | None,
+        self, ctx: Scope, metric: dict, stat: str, period: int, unit: str | None,
         timestamps: list[int], end: int,
     ) -> list[float]:  # fmt: skip
         key: SeriesKey = (
@@ -461,7 +472,7 @@ class CloudWatchProvider(AlarmOperations, Provider):
         return values
 
     def _search(
-        self, ctx: RequestContext, text: str, stat: str, period: int,
+        self, ctx: Scope, text: str, stat: str, period: int,
         timestamps: list[int], end: int,
     ) -> list[tuple[str, list[float]]]:  # fmt: skip
         try:

@@ -16,7 +16,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sandlot.store import Migration, Store, Table
 
@@ -49,6 +49,15 @@ POINTS = Table(
 MIGRATIONS = [Migration(1, create=POINTS)]
 
 Dimensions = tuple[tuple[str, str], ...]
+
+
+class Scope(NamedTuple):
+    """Whose metrics a query reads."""
+
+    account_id: str
+    region: str
+
+
 SeriesKey = tuple[str, str, str, str, Dimensions]  # account, region, namespace, name, dims
 
 
