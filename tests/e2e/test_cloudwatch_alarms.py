@@ -119,8 +119,15 @@ def test_alarm_in_a_cloudformation_stack(client):
                     "AlarmActions": [{"Ref": "Topic"}],
                 },
             },
+            "Either": {
+                "Type": "AWS::CloudWatch::CompositeAlarm",
+                "Properties": {
+                    "AlarmRule": {"Fn::Sub": "ALARM(${Errors}) OR FALSE"},
+                },
+            },
         },
         "Outputs": {
+            "Composite": {"Value": {"Fn::GetAtt": ["Either", "Arn"]}},
             "Name": {"Value": {"Ref": "Errors"}},
             "Arn": {"Value": {"Fn::GetAtt": ["Errors", "Arn"]}},
         },
@@ -134,6 +141,11 @@ def test_alarm_in_a_cloudformation_stack(client):
     [alarm] = cw.describe_alarms(AlarmNames=[outputs["Name"]])["MetricAlarms"]
     assert alarm["Period"] == 60 and alarm["Threshold"] == 1.0
     assert alarm["AlarmActions"][0].startswith("arn:aws:sns:")
+    composite = outputs["Composite"].rsplit(":", 1)[1]
+    [either] = cw.describe_alarms(AlarmNames=[composite], AlarmTypes=["CompositeAlarm"])[
+        "CompositeAlarms"
+    ]
+    assert either["AlarmRule"] == f"ALARM({outputs['Name']}) OR FALSE"
     cfn.delete_stack(StackName=stack)
     deadline = time.monotonic() + 60
     while cw.describe_alarms(AlarmNames=[outputs["Name"]])["MetricAlarms"]:
@@ -177,3 +189,44 @@ def test_metric_math_alarm(client):
         Metrics=[{"Id": "a", "Expression": "nothere * 2"}],
     )  # fmt: skip
     assert err["Code"] == "ValidationError"
+
+
+def test_composite_alarm(client):
+    cw = client("cloudwatch")
+    ns = unique("Composite")
+    first, second, both = unique("first"), unique("second"), unique("both")
+    for name, metric in ((first, "A"), (second, "B")):
+        cw.put_metric_alarm(
+            AlarmName=name, Namespace=ns, MetricName=metric, Statistic="Sum", Period=60,
+            EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
+            TreatMissingData="notBreaching",
+        )  # fmt: skip
+    arn = cw.describe_alarms(AlarmNames=[second])["MetricAlarms"][0]["AlarmArn"]
+    rule = f'ALARM("{first}") AND NOT OK({arn})'
+    cw.put_composite_alarm(AlarmName=both, AlarmRule=rule)
+    [composite] = cw.describe_alarms(AlarmNames=[both], AlarmTypes=["CompositeAlarm"])[
+        "CompositeAlarms"
+    ]
+    assert composite["AlarmRule"] == rule
+    assert cw.describe_alarms(AlarmNames=[both])["MetricAlarms"] == []
+
+    def state():
+        found = cw.describe_alarms(AlarmNames=[both], AlarmTypes=["CompositeAlarm"])
+        return found["CompositeAlarms"][0]["StateValue"]
+
+    deadline = time.monotonic() + 30
+    while state() != "OK" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert state() == "OK"  # neither child in ALARM
+    cw.put_metric_data(
+        Namespace=ns,
+        MetricData=[{"MetricName": "A", "Value": 5.0}, {"MetricName": "B", "Value": 5.0}],
+    )
+    deadline = time.monotonic() + 30
+    while state() != "ALARM" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert state() == "ALARM"
+
+    for bad, fragment in (("ALARM(nope-alarm)", "non-existent"), (f"ALARM({first}) AND", "rule")):
+        err = error_of(cw.put_composite_alarm, AlarmName=unique("c"), AlarmRule=bad)
+        assert err["Code"] == "ValidationError" and fragment in err["Message"], err

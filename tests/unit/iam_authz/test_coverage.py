@@ -312,6 +312,7 @@ PARTLY_SERVED = {
         "PutMetricData", "GetMetricStatistics", "GetMetricData", "ListMetrics",
         "PutMetricAlarm", "DescribeAlarms", "DescribeAlarmsForMetric", "DeleteAlarms",
         "SetAlarmState", "DescribeAlarmHistory", "EnableAlarmActions", "DisableAlarmActions",
+        "PutCompositeAlarm",
     },
     "cloudformation": {  # stacks and change sets
         "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks", "ListStacks",

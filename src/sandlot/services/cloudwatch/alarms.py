@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 import time
 from typing import Any
 
@@ -250,8 +251,76 @@ class AlarmOperations:
             and (not prefix or r["name"].startswith(prefix))
             and (state is None or r["state"] == state)
         ]  # fmt: skip
-        metric = [self._describe(r) for r in rows] if "MetricAlarm" in types else []
-        return {"MetricAlarms": metric, "CompositeAlarms": []}
+        metric = [
+            self._describe(r) for r in rows if '"AlarmRule"' not in r["config"]
+        ] if "MetricAlarm" in types else []  # fmt: skip
+        composite = [
+            self._describe_composite(r) for r in rows if '"AlarmRule"' in r["config"]
+        ] if "CompositeAlarm" in types else []  # fmt: skip
+        return {"MetricAlarms": metric, "CompositeAlarms": composite}
+
+    def put_composite_alarm(self, ctx, params: dict) -> dict:
+        rule = params["AlarmRule"]
+        try:
+            names = rule_alarms(rule)
+        except ValueError as error:
+            raise ServiceError("ValidationError", f"Error in alarm rule: {error}") from None
+        for target in names:
+            if self.store.get(ALARMS, ctx.account_id, ctx.region, _name_of(target)) is None:
+                raise ServiceError(
+                    "ValidationError", f"Alarm rule references a non-existent alarm: {target}"
+                )
+        if _name_of(params["AlarmName"]) in {_name_of(n) for n in names}:
+            raise ServiceError("ValidationError", "An alarm rule cannot reference its own alarm.")
+        for action in (
+            (params.get("AlarmActions") or [])
+            + (params.get("OKActions") or [])
+            + (params.get("InsufficientDataActions") or [])
+        ):
+            if not action.startswith("arn:aws:sns:"):
+                raise _invalid(f"Invalid arn syntax or unsupported action: {action}")
+        now = time.time()
+        name = params["AlarmName"]
+        existing = self.store.get(ALARMS, ctx.account_id, ctx.region, name)
+        row = {
+            "account_id": ctx.account_id,
+            "region": ctx.region,
+            "name": name,
+            "config": json.dumps({k: v for k, v in params.items() if k != "Tags"}),
+            "state": existing["state"] if existing else "INSUFFICIENT_DATA",
+            "reason": existing["reason"] if existing else "Unchecked: Initial alarm creation",
+            "reason_data": existing["reason_data"] if existing else None,
+            "state_updated": existing["state_updated"] if existing else now,
+            "config_updated": now,
+            "actions_enabled": int(params.get("ActionsEnabled", True)),
+        }
+        verb = "updated" if existing else "created"
+        with self.store.transaction():
+            self.store.put(ALARMS, row)
+            self._history(row, now, "ConfigurationUpdate", f'Alarm "{name}" {verb}', None)
+        return {}
+
+    def _describe_composite(self, row: dict) -> dict:
+        config = json.loads(row["config"])
+        out = {
+            "AlarmName": row["name"],
+            "AlarmArn": self._alarm_arn(row["account_id"], row["region"], row["name"]),
+            "AlarmRule": config["AlarmRule"],
+            "ActionsEnabled": bool(row["actions_enabled"]),
+            "OKActions": config.get("OKActions") or [],
+            "AlarmActions": config.get("AlarmActions") or [],
+            "InsufficientDataActions": config.get("InsufficientDataActions") or [],
+            "StateValue": row["state"],
+            "StateReason": row["reason"],
+            "StateUpdatedTimestamp": row["state_updated"],
+            "StateTransitionedTimestamp": row["state_updated"],
+            "AlarmConfigurationUpdatedTimestamp": row["config_updated"],
+        }
+        if config.get("AlarmDescription") is not None:
+            out["AlarmDescription"] = config["AlarmDescription"]
+        if row["reason_data"]:
+            out["StateReasonData"] = row["reason_data"]
+        return out
 
     def describe_alarms_for_metric(self, ctx, params: dict) -> dict:
         wanted = dimensions_key(params.get("Dimensions"))
@@ -260,6 +329,7 @@ class AlarmOperations:
             config = json.loads(row["config"])
             if (
                 not config.get("Metrics")
+                and "AlarmRule" not in config
                 and config["MetricName"] == params["MetricName"]
                 and config["Namespace"] == params["Namespace"]
                 and (
@@ -349,11 +419,33 @@ class AlarmOperations:
         """Evaluate every alarm once; how many changed state."""
         now = time.time() if now is None else now
         changed = 0
+        composites = []
         for row in self.store.select(ALARMS):
             config = json.loads(row["config"])
+            if "AlarmRule" in config:
+                composites.append((row, config))
+                continue
             state, reason, data = self._evaluate(row, config, now)
             if state != row["state"]:
                 self._transition(row, state, reason, json.dumps(data), now)
+                changed += 1
+        # Composite alarms after the metric alarms they read (a composite of composites
+        # sees its children's state of this round once they come first by name).
+        for row, config in composites:
+            states = {
+                r["name"]: r["state"]
+                for r in self.store.select(
+                    ALARMS, {"account_id": row["account_id"], "region": row["region"]}
+                )
+            }
+            try:
+                firing = evaluate_rule(config["AlarmRule"], lambda n, s=states: s.get(_name_of(n)))
+            except ValueError:
+                continue
+            state = "ALARM" if firing else "OK"
+            if state != row["state"]:
+                reason = f"{'Alarm rule became true' if firing else 'Alarm rule became false'}"
+                self._transition(row, state, reason, None, now)
                 changed += 1
         return changed
 
@@ -483,7 +575,11 @@ class AlarmOperations:
             "OKActions": config.get("OKActions") or [],
             "AlarmActions": config.get("AlarmActions") or [],
             "InsufficientDataActions": config.get("InsufficientDataActions") or [],
-            "Trigger": {
+        }
+        if "AlarmRule" in config:
+            message["AlarmRule"] = config["AlarmRule"]
+        else:
+            message["Trigger"] = {
                 **_trigger_metric(config),
                 "EvaluationPeriods": config["EvaluationPeriods"],
                 "DatapointsToAlarm": config["DatapointsToAlarm"],
@@ -491,8 +587,7 @@ class AlarmOperations:
                 "Threshold": config["Threshold"],
                 "TreatMissingData": config["TreatMissingData"],
                 "EvaluateLowSampleCountPercentile": "",
-            },
-        }
+            }
         subject = f'{row["state"]}: "{row["name"]}" in {message["Region"]}'
         self.platform.deliveries.stage(
             target,
@@ -552,3 +647,90 @@ def _trigger_metric(config: dict) -> dict:
         ],
         "Period": config["Period"],
     }
+
+
+# -- composite alarm rules -------------------------------------------------------------------
+
+_RULE_TOKEN = re.compile(
+    r'\s*(?:(?P<fn>ALARM|OK|INSUFFICIENT_DATA)\s*\(\s*(?P<arg>"[^"]*"|[^()\s]+)\s*\)'
+    r"|(?P<word>AND|OR|NOT|TRUE|FALSE)\b|(?P<paren>[()]))"
+)
+
+
+def _rule_tokens(rule: str) -> list[tuple[str, str]]:
+    out, pos = [], 0
+    rule = rule.strip()
+    while pos < len(rule):
+        match = _RULE_TOKEN.match(rule, pos)
+        if match is None or match.end() == pos:
+            raise ValueError(f"unexpected text at position {pos}")
+        if match.group("fn"):
+            out.append((match.group("fn"), match.group("arg").strip('"')))
+        elif match.group("word"):
+            out.append(("word", match.group("word")))
+        else:
+            out.append(("paren", match.group("paren")))
+        pos = match.end()
+    return out
+
+
+def _parse_rule(tokens: list[tuple[str, str]], lookup) -> bool:
+    """Recursive descent: OR of ANDs of [NOT] terms; ``lookup(name)`` is a state."""
+    pos = 0
+
+    def term() -> bool:
+        nonlocal pos
+        if pos >= len(tokens):
+            raise ValueError("unexpected end of rule")
+        kind, value = tokens[pos]
+        pos += 1
+        if kind == "word" and value == "NOT":
+            return not term()
+        if kind == "word" and value in ("TRUE", "FALSE"):
+            return value == "TRUE"
+        if kind == "paren" and value == "(":
+            inner = disjunction()
+            if pos >= len(tokens) or tokens[pos] != ("paren", ")"):
+                raise ValueError("missing )")
+            pos += 1
+            return inner
+        if kind in ("ALARM", "OK", "INSUFFICIENT_DATA"):
+            return lookup(value) == kind
+        raise ValueError(f"unexpected {value}")
+
+    def conjunction() -> bool:
+        nonlocal pos
+        value = term()
+        while pos < len(tokens) and tokens[pos] == ("word", "AND"):
+            pos += 1
+            value = term() and value
+        return value
+
+    def disjunction() -> bool:
+        nonlocal pos
+        value = conjunction()
+        while pos < len(tokens) and tokens[pos] == ("word", "OR"):
+            pos += 1
+            value = conjunction() or value
+        return value
+
+    result = disjunction()
+    if pos != len(tokens):
+        raise ValueError(f"unexpected {tokens[pos][1]}")
+    return result
+
+
+def rule_alarms(rule: str) -> list[str]:
+    """The alarms (names or ARNs) an AlarmRule reads; ValueError when it is malformed."""
+    tokens = _rule_tokens(rule)
+    _parse_rule(tokens, lambda _name: None)  # syntax only
+    return [value for kind, value in tokens if kind in ("ALARM", "OK", "INSUFFICIENT_DATA")]
+
+
+def evaluate_rule(rule: str, lookup) -> bool:
+    return _parse_rule(_rule_tokens(rule), lookup)
+
+
+def _name_of(ref: str) -> str:
+    """An alarm's name from its name or ARN."""
+    return ref.split(":alarm:", 1)[1] if ":alarm:" in ref else ref
