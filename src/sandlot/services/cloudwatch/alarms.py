@@ -451,8 +451,11 @@ class AlarmOperations:
 
     def _evaluate(self, row: dict, config: dict, now: float) -> tuple[str, str, dict]:
         period, count = _alarm_period(config), config["EvaluationPeriods"]
-        end = int(math.ceil(now / period) * period)  # the current period, still filling
-        timestamps = list(range(end - count * period, end, period))
+        # The last `count` periods: the current one while it has data, else the `count`
+        # before it — so a datapoint is seen in its own period and in the next one's
+        # evaluations (AWS evaluates a period once it has closed), whenever it came.
+        end = int(math.ceil(now / period) * period)
+        timestamps = list(range(end - (count + 1) * period, end, period))
         if config.get("Metrics"):
             values = self._math_values(row, config, timestamps, end, period)
         else:
@@ -464,6 +467,10 @@ class AlarmOperations:
                 self.metrics.get(key), config["Statistic"], period, config.get("Unit"),
                 timestamps, end,
             )  # fmt: skip
+        if values[-1] == values[-1]:
+            timestamps, values = timestamps[1:], values[1:]
+        else:
+            timestamps, values = timestamps[:-1], values[:-1]
         symbol, breaches = COMPARISONS[config["ComparisonOperator"]]
         threshold, needed = config["Threshold"], config["DatapointsToAlarm"]
         treat = config["TreatMissingData"]
