@@ -76,6 +76,9 @@ class Settings:
     custom_resource_timeout_seconds: float = 3600.0
     # The length of a "day" for S3 lifecycle rules (AWS: 86400; tests shorten it).
     s3_lifecycle_day_seconds: float = 86400.0
+    # Services publish their AWS/* CloudWatch metrics (sandlot/metrics.py); false
+    # publishes none (PutMetricData still works).
+    service_metrics: bool = True
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:

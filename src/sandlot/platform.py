@@ -26,6 +26,7 @@ from sandlot.iam.authorizer import Authorizer
 from sandlot.iam.credentials import CredentialStore
 from sandlot.iam.decisions import FLUSH_INTERVAL_S
 from sandlot.iam.principal import Principal, assumed_role
+from sandlot.metrics import Metrics
 from sandlot.protocol.dataplane import CustomDomain
 from sandlot.protocol.errors import not_implemented
 from sandlot.services import provider_class
@@ -63,6 +64,7 @@ class Platform:
         # Durable timers; a kind is "<service>:<name>", its provider registers the handler.
         self.timers = Timers(self.store, resolve=lambda kind: self.provider(kind.split(":")[0]))
         self.authorizer = Authorizer(self)
+        self.metrics = Metrics(self)  # AWS/* CloudWatch metrics every service emits
         self.endpoint_url = f"http://{settings.host}:{settings.port}"
         self.function_endpoint_url = self.endpoint_url  # functions' AWS_ENDPOINT_URL
         self.function_network = "shared"  # "isolated" once the engine has them
@@ -85,6 +87,7 @@ class Platform:
         self._tasks.append(asyncio.create_task(self.timers.run()))
         self._tasks.append(asyncio.create_task(self._sweep_log_retention()))
         self._tasks.append(asyncio.create_task(self._flush_decisions()))
+        self._tasks.append(asyncio.create_task(self.metrics.run()))
         # The engine right after start-up, not on the first invoke: its zygote then
         # imports while nobody waits.
         asyncio.get_running_loop().call_soon(lambda: self.engine)
@@ -171,7 +174,12 @@ class Platform:
                 keep_alive_s=self.settings.keep_alive_seconds,
                 sandbox=sandbox,
             )
-            self._engine = Engine(settings, self._function_credentials, LogDelivery(self))
+            self._engine = Engine(
+                settings,
+                self._function_credentials,
+                LogDelivery(self),
+                observer=self.metrics.lambda_invoked if self.metrics.enabled else None,
+            )
         return self._engine
 
     def function_principal(self, role_arn: str, function_name: str) -> Principal:
@@ -214,6 +222,10 @@ class Platform:
                 await logs.sweep_retention()
             except Exception:
                 log.exception("log retention sweep failed")
+
+    def has_provider(self, service: str) -> bool:
+        """Whether ``service``'s provider has been created (without creating it)."""
+        return self._providers.get(service) is not None
 
     def provider(self, service: str) -> Provider | None:
         """The provider instance for ``service`` (created on first use), or None."""

@@ -132,6 +132,7 @@ class AsyncInvocations:
             options["ClientContext"] = client_context
         if trace_header:
             options[TRACE_OPTION] = trace_header
+        self._emit(account_id, region, settings.function_name, "AsyncEventsReceived")
         return self._deliveries.stage(
             target,
             payload,
@@ -140,7 +141,7 @@ class AsyncInvocations:
             options=options,
             policy=retry_policy(settings, self._platform.settings.retry_timing),
             on_success=HOOK if settings.on_success else None,
-            on_failure=HOOK if settings.on_failure or settings.dead_letter else None,
+            on_failure=HOOK,  # AsyncEventsDropped counts every failed event
             hook_data=asdict(settings),
             delivery_id=request_id,
         )
@@ -168,6 +169,12 @@ class AsyncInvocations:
 
     def _outcome(self, deliveries: Deliveries, delivery: Delivery, outcome: Outcome) -> None:
         settings = AsyncSettings(**delivery.hook_data)
+        if not outcome.succeeded:  # sent to its DLQ or destination, if any, then dropped
+            account = delivery.principal.account_id
+            region = delivery.region or arn_region(settings.function_arn)
+            self._emit(account, region, settings.function_name, "AsyncEventsDropped")
+        if not outcome.succeeded and not (settings.dead_letter or settings.on_failure):
+            return
         try:
             sender = self._platform.function_principal(settings.role_arn, settings.function_name)
         except ValueError:
@@ -183,6 +190,11 @@ class AsyncInvocations:
         if settings.on_failure:
             body = record(delivery, outcome, settings)
             self._send(settings.on_failure, body, sender, "Failure", settings)
+
+    def _emit(self, account: str, region: str, function: str, name: str) -> None:
+        function = function.rsplit(":function:", 1)[-1].split(":")[0]
+        for dims in ((), (("FunctionName", function),)):
+            self._platform.metrics.emit(account, region, "AWS/Lambda", name, dims, 1, "Count")
 
     def _send(
         self, target: str, body: dict, sender: Principal, result: str, settings: AsyncSettings

@@ -314,6 +314,14 @@ class Poller:
     async def _invoke(self, records: list) -> list:
         """Run the function on the batch; the records that failed."""
         payload = json.dumps(self.source.event(records)).encode()
+        if isinstance(records[-1], _StreamRecord):
+            # IteratorAge: the age of the batch's last record as it goes to the function.
+            age_ms = max(0.0, time.time() - records[-1].created) * 1000
+            m = self.mapping
+            for dims in ((), (("FunctionName", m.function_name),)):
+                self.platform.metrics.emit(
+                    m.account, m.region, "AWS/Lambda", "IteratorAge", dims, age_ms, "Milliseconds"
+                )
         trace = self.source.trace(records)
         extra = {"trace_header": trace} if trace else {}
         try:

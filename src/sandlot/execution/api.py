@@ -242,6 +242,11 @@ LogSink = Callable[[LogStream, list[LogEvent]], Awaitable[None]]
 # returns {"AWS_ACCESS_KEY_ID": ..., "AWS_SECRET_ACCESS_KEY": ..., "AWS_SESSION_TOKEN": ...}.
 CredentialIssuer = Callable[[FunctionSpec], dict[str, str]]
 
+# Told of each invocation's outcome, on the invoke path (so it must only buffer):
+# (spec, request, result or None when throttled, invocations of the function in flight
+# including this one, invocations of all functions in flight).
+InvokeObserver = Callable[[FunctionSpec, InvokeRequest, InvokeResult | None, int, int], None]
+
 
 @dataclass(slots=True)
 class EngineSettings:

@@ -30,10 +30,12 @@ from sandlot.execution.api import (
     CredentialIssuer,
     EngineSettings,
     FunctionSpec,
+    InvokeObserver,
     InvokeRequest,
     InvokeResult,
     LogSink,
     ProvisionedStatus,
+    Throttled,
 )
 from sandlot.execution.environment import EnvironmentContext, EnvironmentGone
 from sandlot.execution.logs import LogShipper
@@ -65,9 +67,15 @@ class Engine:
     """Runs Lambda invocations in execution environments."""
 
     def __init__(
-        self, settings: EngineSettings, credentials: CredentialIssuer, log_sink: LogSink
+        self,
+        settings: EngineSettings,
+        credentials: CredentialIssuer,
+        log_sink: LogSink,
+        observer: InvokeObserver | None = None,
     ) -> None:
         self.settings = settings
+        # Told of every invocation's outcome (the platform publishes Lambda's metrics).
+        self._observer = observer
         port = urllib.parse.urlsplit(settings.endpoint_url).port or 80
         net = NetworkSettings(settings.isolate_network, port)
         self._backend = create_backend(settings.sandbox, net)
@@ -97,7 +105,14 @@ class Engine:
         context = self._context or await self._start()
         pool = self._pools.get(spec.pool_key) or self._new_pool(spec, context)
         for _ in range(_ATTEMPTS):
-            env = await pool.acquire(spec)
+            try:
+                env = await pool.acquire(spec)
+            except Throttled:
+                if self._observer is not None:
+                    self._observer(spec, request, None, 0, 0)
+                raise
+            key = (spec.account_id, spec.region, spec.function_name)
+            running = self._concurrency.by_function.get(key, 0), self._concurrency.total
             reusable = False
             try:
                 result, reusable = await env.invoke(request)
@@ -105,6 +120,8 @@ class Engine:
                 continue  # it died while idle; the invocation goes to another one
             finally:
                 pool.release(env, reusable)
+            if self._observer is not None:
+                self._observer(spec, request, result, *running)
             return result
         raise RuntimeError(f"no execution environment of {spec.function_name} stayed up")
 

@@ -10,6 +10,7 @@ Structures resolve their members on first use, which also makes recursive shapes
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -124,7 +125,19 @@ def _list(convert: Converter | None) -> Converter | None:
     if convert is None:
         return None
     # Lists are sparse on the wire: a None item stays a JSON null.
-    return lambda items: [None if item is None else convert(item) for item in items]
+    each = lambda items: [None if item is None else convert(item) for item in items]  # noqa: E731
+    if convert is epoch_seconds or convert is json_float:
+        # Long lists of numbers (CloudWatch's datapoints): when every item is a finite
+        # int or float, checked at C speed, the list is already its JSON form.
+        return lambda items: items if _finite_numbers(items) else each(items)
+    return each
+
+
+_NUMBER_TYPES = frozenset({int, float})
+
+
+def _finite_numbers(items: list) -> bool:
+    return _NUMBER_TYPES.issuperset(map(type, items)) and all(map(math.isfinite, items))
 
 
 def _map(convert: Converter | None) -> Converter:

@@ -33,6 +33,7 @@ PROVIDERS: dict[str, str] = {
     "firehose": "sandlot.services.firehose.provider:FirehoseProvider",
     "cognito-idp": "sandlot.services.cognitoidp.provider:CognitoIdpProvider",
     "cloudcontrol": "sandlot.services.cloudcontrol.provider:CloudControlProvider",
+    "cloudwatch": "sandlot.services.cloudwatch.provider:CloudWatchProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests

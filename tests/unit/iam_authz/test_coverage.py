@@ -95,6 +95,7 @@ SAMPLES = {
     },
     "cognito-idp": {"UserPoolId": f"{REGION}_AbCdEf123"},
     "cloudcontrol": {"TypeName": "AWS::Lambda::Url", "Identifier": "f"},
+    "cloudwatch": {"Namespace": "App", "AlarmName": "a", "AlarmNames": ["a", "b"]},
     "ecr": {
         "repositoryName": "team/app",
         "resourceArn": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/team/app",
@@ -312,6 +313,12 @@ PARTLY_SERVED = {
         "GlobalSignOut", "InitiateAuth", "ListGroups", "ListUserPoolClients", "ListUserPools",
         "ListUsers", "ListUsersInGroup", "ResendConfirmationCode", "RespondToAuthChallenge",
         "RevokeToken", "SignUp", "UpdateGroup", "UpdateUserPool", "UpdateUserPoolClient",
+    },
+    "cloudwatch": {  # metrics and metric alarms (dashboards, streams come later)
+        "PutMetricData", "GetMetricStatistics", "GetMetricData", "ListMetrics",
+        "PutMetricAlarm", "DescribeAlarms", "DescribeAlarmsForMetric", "DeleteAlarms",
+        "SetAlarmState", "DescribeAlarmHistory", "EnableAlarmActions", "DisableAlarmActions",
+        "PutCompositeAlarm",
     },
     "cloudformation": {  # stacks and change sets
         "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks", "ListStacks",

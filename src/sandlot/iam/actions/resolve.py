@@ -928,6 +928,25 @@ def _ssm(req: _Request) -> _Parsed:
     return parsed
 
 
+def _cloudwatch(req: _Request) -> _Parsed:
+    """Alarms are named by AlarmName or AlarmNames (ARN ``...:alarm:<name>``);
+    PutMetricData's namespace is the ``cloudwatch:namespace`` condition key."""
+    p = req.params
+    parsed = _Parsed(names=_names(p))
+    names: list[str] = []
+    if isinstance(p.get("AlarmName"), str):
+        names = [p["AlarmName"]]
+    elif isinstance(p.get("AlarmNames"), list):
+        names = [n for n in p["AlarmNames"] if isinstance(n, str)]
+    if names:
+        parsed.arns["alarm"] = [
+            f"arn:aws:cloudwatch:{req.region}:{req.account}:alarm:{n}" for n in names
+        ]
+    if isinstance(p.get("Namespace"), str):
+        parsed.context["cloudwatch:namespace"] = p["Namespace"]
+    return parsed
+
+
 def _sns(req: _Request) -> _Parsed:
     """The topic a request names: TopicArn/TargetArn/ResourceArn (matched by the ARN
     format), CreateTopic's Name, or the topic a SubscriptionArn belongs to; Subscribe's
@@ -1261,6 +1280,7 @@ _EXTRACTORS: dict[str, Callable[[_Request], _Parsed]] = {
     "scheduler": _scheduler,
     "pipes": _pipes,
     "sns": _sns,
+    "cloudwatch": _cloudwatch,
     "dynamodb": _dynamodb,
     "ssm": _ssm,
     "sqs": _sqs,

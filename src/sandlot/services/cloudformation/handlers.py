@@ -66,6 +66,8 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::SNS::TopicPolicy": "sandlot.services.sns.resources:TopicPolicy",
     "AWS::Lambda::EventInvokeConfig": "sandlot.services.awslambda.resources:EventInvokeConfig",
     "AWS::SSM::Parameter": "sandlot.services.ssm.resources:Parameter",
+    "AWS::CloudWatch::Alarm": "sandlot.services.cloudwatch.resources:Alarm",
+    "AWS::CloudWatch::CompositeAlarm": "sandlot.services.cloudwatch.resources:CompositeAlarm",
     "AWS::Logs::LogGroup": "sandlot.services.logs.resources:LogGroup",
     "AWS::ApiGatewayV2::DomainName": "sandlot.services.apigatewayv2.stack_resources:DomainName",
     "AWS::ApiGatewayV2::ApiMapping": "sandlot.services.apigatewayv2.stack_resources:ApiMapping",

@@ -11,8 +11,8 @@ DATA_MESSAGE itself as the record's data, put as the filter's ``roleArn`` (which
 CloudWatch Logs assumes); creating such a filter puts AWS's CONTROL_MESSAGE there
 first, as the test delivery AWS makes.
 
-Metric filters are stored and described; they turn events into metrics once sandlot
-serves CloudWatch metrics.
+Metric filters turn matching events into CloudWatch metrics as they are stored
+(``publish_metrics``, with the embedded metric format; ``metrics.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any
 from sandlot.events.delivery import RetryPolicy
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
+from sandlot.services.logs import metrics as log_metrics
 from sandlot.services.logs.filter_pattern import FilterPatternError, compile_pattern
 from sandlot.services.logs.storage import FilterStorage, Row, position
 from sandlot.services.logs.tokens import event_id
@@ -292,6 +293,27 @@ class FilterOperations:
     def _source(group: Row) -> dict[str, object]:
         arn = f"arn:aws:logs:{group['region']}:{group['account_id']}:log-group:{group['name']}:*"
         return {"aws:SourceArn": arn, "aws:SourceAccount": group["account_id"]}
+
+    def publish_metrics(self, group: Row, events: list[Row]) -> None:
+        """EMF events and the group's metric filters → CloudWatch metrics (buffered in
+        ``platform.metrics``, so this costs the write path no I/O)."""
+        if not events:
+            return
+        account, region = group["account_id"], group["region"]
+        metrics = self.platform.metrics
+
+        def emit(namespace, name, dims, value, unit, stamp) -> None:
+            metrics.emit(account, region, namespace, name, dims, value, unit, stamp)
+
+        for event in events:
+            log_metrics.emf(event["message"], event["ts"], emit)
+        rows = self.filters.filters(group["group_id"], METRIC)
+        if rows:
+            compiled = [
+                (compile_pattern(r["pattern"]), json.loads(r["spec"])["metricTransformations"])
+                for r in rows
+            ]
+            log_metrics.metric_filters(compiled, events, emit)
 
     def stage_subscriptions(self, group: Row, stream: Row, events: list[Row]) -> None:
         """Hand newly stored ``events`` to the group's subscription filters (inside the

@@ -299,6 +299,7 @@ class LogsProvider(
             )
             self.stage_subscriptions(group, stream, stored)
         self.publish_live(group, stream, stored)  # committed: Live Tail sessions see them
+        self.publish_metrics(group, stored)
         result: dict[str, Any] = {"nextSequenceToken": _sequence_token(stream["upload_seq"])}
         if rejected:
             result["rejectedLogEventsInfo"] = rejected

@@ -170,6 +170,7 @@ class PublishOperations(SnsBase):
         message = Message(topic, params, str(uuid.uuid4()), self.now())
         message.trace = ctx.trace()
         duplicate = self._commit(topic, message, params)
+        self._published(topic, params)
         out = {"MessageId": (duplicate or message).id}
         if topic.fifo:
             out["SequenceNumber"] = (duplicate or message).sequence
@@ -227,11 +228,22 @@ class PublishOperations(SnsBase):
             message = Message(topic, entry, str(uuid.uuid4()), self.now())
             message.trace = ctx.trace()
             duplicate = self._commit(topic, message, entry)
+            self._published(topic, entry)
             done = {"Id": entry["Id"], "MessageId": (duplicate or message).id}
             if topic.fifo:
                 done["SequenceNumber"] = (duplicate or message).sequence
             successful.append(done)
         return {"Successful": successful, "Failed": failed}
+
+    def _published(self, topic, params: dict) -> None:
+        """AWS/SNS's NumberOfMessagesPublished and PublishSize, by TopicName (buffered:
+        sandlot/metrics.py)."""
+        _, _, _, region, account, name = topic.arn.split(":", 5)
+        dims = (("TopicName", name),)
+        size = len((params.get("Message") or "").encode())
+        emit = self.platform.metrics.emit
+        emit(account, region, "AWS/SNS", "NumberOfMessagesPublished", dims, 1, "Count")
+        emit(account, region, "AWS/SNS", "PublishSize", dims, size, "Bytes")
 
     # -- validation -----------------------------------------------------------------------------
 

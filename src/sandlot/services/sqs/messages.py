@@ -58,7 +58,16 @@ class MessageOperations(SqsBase):
             row, result = self._new_message(ctx, queue, params, now)
             await self.storage.writes.put(row)
         self.wakeups.notify(queue.arn)
+        self._metric(queue, "NumberOfMessagesSent", 1)
+        self._metric(queue, "SentMessageSize", len(params["MessageBody"].encode()), "Bytes")
         return result
+
+    def _metric(self, queue: Queue, name: str, value: float, unit: str = "Count") -> None:
+        """One of AWS/SQS's metrics, by QueueName (buffered: sandlot/metrics.py)."""
+        self.platform.metrics.emit(
+            queue.account, queue.row["region"], "AWS/SQS", name, (("QueueName", queue.name),),
+            value, unit,
+        )  # fmt: skip
 
     async def send_message_batch(self, ctx: RequestContext, params: dict) -> dict:
         queue = self.queue(ctx, params["QueueUrl"])
@@ -93,6 +102,8 @@ class MessageOperations(SqsBase):
         if rows:
             await asyncio.gather(*(self.storage.writes.put(row) for row in rows))
         self.wakeups.notify(queue.arn)
+        if successful:
+            self._metric(queue, "NumberOfMessagesSent", len(successful))
         return {"Successful": successful, "Failed": failed}
 
     def _send(self, ctx: RequestContext, queue: Queue, params: dict, now: float) -> dict:
@@ -237,6 +248,10 @@ class MessageOperations(SqsBase):
                 break
             queue = fresh
         messages = [self._message_out(queue, row, system_names, user_names) for row in rows]
+        if messages:
+            self._metric(queue, "NumberOfMessagesReceived", len(messages))
+        else:
+            self._metric(queue, "NumberOfEmptyReceives", 1)
         return {"Messages": messages} if messages else {}
 
     async def _receive(
@@ -380,6 +395,7 @@ class MessageOperations(SqsBase):
         return {"Successful": successful, "Failed": failed}
 
     async def _delete(self, queue: Queue, seqs: list[int]) -> None:
+        self._metric(queue, "NumberOfMessagesDeleted", len(seqs))
         if queue.fifo:  # checked against the rows just read: no other write in between
             self.storage.delete_messages(queue.arn, seqs)
         else:
