@@ -13,7 +13,9 @@ for S3 by default; they are checked with botocore's ``HmacV1Auth`` the same way.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -25,6 +27,18 @@ from sandlot.protocol import HttpRequest
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
+_AMZ_DATE_RE = re.compile(r"(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z", re.ASCII)
+
+
+@functools.lru_cache(maxsize=64)
+def amz_time(text: str) -> dt.datetime:
+    """An X-Amz-Date (``YYYYMMDDTHHMMSSZ``) as a UTC datetime; ValueError if it is not
+    one. Every request has one, and requests of the same second share it: parsed once
+    (``strptime`` cost 5-8 % of a small request's CPU)."""
+    match = _AMZ_DATE_RE.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not an X-Amz-Date: {text[:40]!r}")
+    return dt.datetime(*map(int, match.groups()), tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +58,7 @@ class Signature:
 
     @property
     def timestamp(self) -> dt.datetime:
-        return dt.datetime.strptime(self.amz_date, _AMZ_DATE).replace(tzinfo=dt.UTC)
+        return amz_time(self.amz_date)
 
 
 class AuthFailure(Exception):
@@ -191,7 +205,7 @@ def _scope(credential: str, amz_date: str) -> tuple[str, str, str]:
             f"Credential should be scoped to a valid region and service: '{credential[:120]}'.",
         )
     try:
-        dt.datetime.strptime(amz_date, _AMZ_DATE)
+        amz_time(amz_date)
     except ValueError:
         raise AuthFailure("incomplete", f"Invalid X-Amz-Date {amz_date[:40]!r}.") from None
     if parts[1] != amz_date[:8]:
