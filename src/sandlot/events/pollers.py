@@ -907,6 +907,8 @@ class StreamSource(Source):
         deadline = time.time() + window_s
         wakeups = self.poller.platform.provider(self.api).wakeups
         while not stopping.is_set() and len(self._buffer) < limit:
+            # A record committed while GetRecords is out must still wake the wait below.
+            since = wakeups.mark(self.mapping.source_arn)
             got = await self._read(limit - len(self._buffer))
             now = time.time()
             if self._buffer and (now >= deadline or self._ended):
@@ -928,7 +930,7 @@ class StreamSource(Source):
             if self._window is not None:  # wake up to close it
                 until = min(until, self._window[1])
             woke = await _unless_stopping(
-                wakeups.wait(self.mapping.source_arn, until), stopping, None
+                wakeups.wait(self.mapping.source_arn, until, since=since), stopping, None
             )
             if not woke and not self._buffer:
                 return []
