@@ -818,9 +818,6 @@ class StreamSource(Source):
                 self._window = None
                 self.store.delete(WINDOWS, self.mapping.uuid, self._key)
 
-    async def _find_shard(self) -> str:
-        raise NotImplementedError
-
     @classmethod
     async def list_shards(cls, call) -> list[dict]:
         """Every shard of the stream (``call(operation, params)`` calls the service as
@@ -838,8 +835,6 @@ class StreamSource(Source):
     async def _position(self) -> None:
         """The iterator after the checkpoint (or at the StartingPosition)."""
         try:
-            if self._shard is None:
-                self._shard = await self._find_shard()
             after = self._buffer[-1].seq if self._buffer else self._checkpoint()
             if after == SHARD_END:
                 self._ended = True
@@ -1096,10 +1091,6 @@ class DynamoDBStreamSource(StreamSource):
     def _partition_key(self, raw: dict) -> str:
         # AWS keeps order per item (its whole key) across the lanes.
         return json.dumps(_lambda_value(raw["dynamodb"]["Keys"]), sort_keys=True)
-
-    async def _find_shard(self) -> str:
-        got = await self._call("DescribeStream", {"StreamArn": self.mapping.source_arn})
-        return got["StreamDescription"]["Shards"][0]["ShardId"]
 
     def _iterator_params(self, after: str | None) -> dict:
         params = {"StreamArn": self.mapping.source_arn, "ShardId": self._shard}
