@@ -155,8 +155,11 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._since = self.loop.time()
         self._arm(self.body_timeout)
         super().on_headers_complete()
-        # The cycle just made has not run yet: its response goes out through the wrapper.
-        self.cycle.transport = _OneWriteTransport(self.transport, self.cycle)
+        # A cycle just made (none for a WebSocket upgrade) has not run yet: its response
+        # goes out through the wrapper.
+        cycle = self.cycle
+        if cycle is not None and cycle.transport is self.transport:
+            cycle.transport = _OneWriteTransport(self.transport, cycle)
 
     def on_response_complete(self) -> None:
         transport = self.cycle.transport if self.cycle is not None else None
