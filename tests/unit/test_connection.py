@@ -93,3 +93,74 @@ def test_each_phase_has_its_own_time_limit():
         server.close()
 
     asyncio.run(main())
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+class _Cycle:
+    def __init__(self, method: str = "POST", chunked: bool | None = False) -> None:
+        self.scope = {"method": method}
+        self.response_started = False
+        self.chunked_encoding = chunked
+
+
+def test_a_sized_response_goes_out_in_one_write():
+    from sandlot.gateway.connection import _OneWriteTransport
+
+    transport, cycle = _Recorder(), _Cycle()
+    wrapped = _OneWriteTransport(transport, cycle)
+    wrapped.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # before the response: at once
+    assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+    cycle.response_started = True
+    wrapped.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+    assert len(transport.writes) == 1  # the head waits for the body
+    wrapped.write(b"ok")
+    assert transport.writes[1:] == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"]
+    assert wrapped.is_closing() is False  # the rest is the transport's
+
+    # A streamed (chunked) head, a HEAD response's head: at once. Close sends what waits.
+    for cycle in (_Cycle(chunked=True), _Cycle(method="HEAD")):
+        transport = _Recorder()
+        cycle.response_started = True
+        _OneWriteTransport(transport, cycle).write(b"HTTP/1.1 200 OK\r\n\r\n")
+        assert transport.writes == [b"HTTP/1.1 200 OK\r\n\r\n"]
+    transport, cycle = _Recorder(), _Cycle()
+    wrapped = _OneWriteTransport(transport, cycle)
+    cycle.response_started = True
+    wrapped.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    wrapped.close()
+    assert transport.writes == [b"HTTP/1.1 200 OK\r\n\r\n"] and transport.closed
+
+
+def test_expect_continue_and_head_requests_are_answered():
+    async def main() -> None:
+        server, port = await _serve(Settings())
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"
+        )
+        assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5) == (
+            b"HTTP/1.1 100 Continue\r\n\r\n"
+        )
+        writer.write(b"abc")
+        assert (await asyncio.wait_for(_response(reader), 5))[1] == b"3"
+        writer.write(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 200")
+        writer.close()
+        server.close()
+
+    asyncio.run(main())

@@ -196,3 +196,19 @@ def test_reads_from_another_thread_see_the_last_commit_without_waiting(store):
     thread.join(10)
     assert seen["own"] == 2
     assert store.get(ITEMS_V2, "a", "x")["size"] == 2
+
+
+def test_after_commit_runs_once_committed_and_never_after_a_rollback(store):
+    seen: list[str] = []
+    row = {"account": "a", "name": "n", "size": 1}
+    with store.transaction():
+        store.put(ITEMS, row)
+        store.after_commit(lambda: seen.append(store._reader.execute("SELECT 1").fetchone()[0]))
+        store.after_commit(lambda: seen.append(str(len(store.select(ITEMS)))))
+        assert seen == []  # not before the commit
+    assert seen == [1, "1"]  # the reader sees the committed row
+    with pytest.raises(RuntimeError), store.transaction():
+        store.after_commit(lambda: seen.append("rolled back"))
+        raise RuntimeError("undo")
+    store.after_commit(lambda: seen.append("outside"))  # no transaction: at once
+    assert seen == [1, "1", "outside"]

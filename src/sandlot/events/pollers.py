@@ -32,9 +32,13 @@ and everything that differs between sources lives in a ``Source`` adapter:
   (``elastic = False``).
 
 The stream sources (DynamoDB Streams, Kinesis) share ``StreamSource``: reading a shard
-in order, holding a failing batch, bisecting, checkpoints, ``OnFailure``. A Kinesis
-mapping (``sharded = True``) runs as a ``ShardedPoller``: one ``Poller`` per shard,
-children of a resharded shard started once their parents are read to the end.
+in order, holding a failing batch, bisecting, checkpoints, ``OnFailure`` (SQS, SNS, or
+S3 with the whole event), tumbling windows (``TumblingWindowInSeconds``: batches of one
+window each, the state the function answers handed to the next invocation of the
+window and saved with the checkpoint, a final invocation when the window ends). A
+stream mapping (``sharded = True``) runs as a ``ShardedPoller``: one ``Poller`` per
+shard (or per lane of it: ``ParallelizationFactor``), children of a resharded shard
+started once their parents are read to the end.
 
 Scaling: a poller starts one worker; a worker that fetched a full batch starts
 another (up to ``max_workers``); a worker whose fetch came back empty retires unless
@@ -141,6 +145,10 @@ class Source:
         its fields holds the data, parsed as JSON when it is JSON)."""
         raise NotImplementedError
 
+    def passes(self, filters: FilterCriteria, record: Any) -> bool:
+        """Whether ``record`` goes to the function under the mapping's filters."""
+        return self.matches(filters, record)
+
     async def discard(self, records: list) -> None:
         raise NotImplementedError
 
@@ -156,6 +164,11 @@ class Source:
 
     async def settle(self, records: list, failed: list) -> None:
         raise NotImplementedError
+
+    def answered(self, payload: bytes) -> bool:
+        """Whether a function's answer (not an error) is one the source accepts; a
+        tumbling window's invocation must answer its ``state``."""
+        return True
 
     def max_workers(self, reserved: int | None) -> int:
         raise NotImplementedError
@@ -300,7 +313,7 @@ class Poller:
 
     async def _process(self, records: list) -> None:
         if self.filters is not None:
-            matches = [self.source.matches(self.filters, r) for r in records]
+            matches = [self.source.passes(self.filters, r) for r in records]
             kept = [r for r, match in zip(records, matches, strict=True) if match]
             dropped = [r for r, match in zip(records, matches, strict=True) if not match]
             if dropped:
@@ -348,6 +361,8 @@ class Poller:
             raise Problem(f"PROBLEM: {error.message}") from None
         self.last_response = result  # a stream's on-failure record tells of it
         if result.get("FunctionError"):
+            return records
+        if not self.source.answered(bytes(result.get("Payload") or b"")):
             return records
         if "ReportBatchItemFailures" not in (self.settings.get("FunctionResponseTypes") or ()):
             return []
@@ -633,7 +648,16 @@ CHECKPOINTS = Table(
     {"mapping": "TEXT", "shard": "TEXT", "seq": "TEXT", "updated": "REAL"},
     ("mapping", "shard"),
 )
-CHECKPOINT_MIGRATIONS = [Migration(1, create=CHECKPOINTS)]
+# The open tumbling window of each (mapping, shard): its start and the state the function
+# last answered. Written with the checkpoint, so a restart resumes the window where the
+# checkpoint is.
+WINDOWS = Table(
+    "esm_stream_windows",
+    {"mapping": "TEXT", "shard": "TEXT", "start": "REAL", "state": "TEXT"},
+    ("mapping", "shard"),
+)
+CHECKPOINT_MIGRATIONS = [Migration(1, create=CHECKPOINTS), Migration(2, create=WINDOWS)]
+WINDOW_STATE_LIMIT = 1024 * 1024  # a bigger state ends its window early (AWS: 1 MB)
 
 
 @dataclass
@@ -643,6 +667,13 @@ class _StreamRecord:
     record: dict
     seq: str
     created: float
+
+
+class _WindowEnd:
+    """The batch of a tumbling window's final invocation: no records, the window's state."""
+
+    seq = ""
+    record: ClassVar[dict] = {}
 
 
 def _lambda_value(value: Any) -> Any:
@@ -700,6 +731,13 @@ class StreamSource(Source):
         self._batch: list[_StreamRecord] = []  # the batch out now (filtered ones included)
         self._attempts = 0  # retries of the held batch
         self._invocations = 0  # failed invocations since the last batch was done
+        # Tumbling windows (TumblingWindowInSeconds; 0 = none): the open window (start,
+        # end), the state the function last answered, and whether it grew past the limit.
+        self._window_s = int(poller.settings.get("TumblingWindowInSeconds") or 0)
+        self._window: tuple[float, float] | None = None
+        self._state: dict = {}
+        self._early = False
+        self._restored = False
 
     def max_workers(self, reserved: int | None) -> int:
         return 1
@@ -735,9 +773,89 @@ class StreamSource(Source):
 
     def _mark(self, seq: str) -> None:
         row = {"mapping": self.mapping.uuid, "shard": self._key, "seq": seq}
-        self.store.put(CHECKPOINTS, {**row, "updated": time.time()})
+        with self.store.transaction():  # the checkpoint and its window's state together
+            self.store.put(CHECKPOINTS, {**row, "updated": time.time()})
+            if self._window is not None:
+                self._save_window()
 
-    async def _find_shard(self) -> str:
+    # -- tumbling windows -------------------------------------------------------------------
+
+    def _save_window(self) -> None:
+        start = self._window[0] if self._window is not None else 0.0
+        row = {"mapping": self.mapping.uuid, "shard": self._key, "start": start}
+        self.store.put(WINDOWS, {**row, "state": json.dumps(self._state)})
+
+    def _restore_window(self) -> None:
+        """The window open when the mapping last stopped (once the shard is known)."""
+        if self._restored or self._shard is None:
+            return
+        self._restored = True
+        row = self.store.get(WINDOWS, self.mapping.uuid, self._key)
+        if row is not None and self._window_s:
+            self._window = (row["start"], row["start"] + self._window_s)
+            self._state = json.loads(row["state"])
+
+    def _window_start(self, record: _StreamRecord) -> float:
+        """AWS bounds windows by when records entered the stream, at multiples of the
+        window's length."""
+        return record.created - record.created % self._window_s
+
+    def _final_due(self) -> bool:
+        """Whether the open window must be closed (its final invocation) before more
+        records go out: it ended, the next record belongs to a later one, or its state
+        outgrew the limit."""
+        if self._window is None:
+            return False
+        if self._early:
+            return True
+        if self._buffer:
+            return self._window_start(self._buffer[0]) != self._window[0]
+        return time.time() >= self._window[1]
+
+    def _windowed(self, limit: int) -> list:
+        """The next batch out of the buffer, all of one window (or the open window's
+        final invocation)."""
+        if self._final_due():
+            self._batch = [_WindowEnd()]
+            return self._batch
+        start = self._window_start(self._buffer[0])
+        if self._window is None:
+            self._window, self._state = (start, start + self._window_s), {}
+        count = 0
+        for record in self._buffer[:limit]:
+            if self._window_start(record) != start:
+                break
+            count += 1
+        self._batch, self._buffer = self._buffer[:count], self._buffer[count:]
+        return self._batch
+
+    def answered(self, payload: bytes) -> bool:
+        if not self._window_s or isinstance(self._batch[0], _WindowEnd):
+            return True
+        # AWS: a windowed invocation that answers no state failed.
+        try:
+            response = json.loads(payload or b"null")
+        except ValueError:
+            return False
+        return isinstance(response, dict) and isinstance(response.get("state"), dict)
+
+    def _window_closed(self) -> None:
+        """The final invocation succeeded: the window ends, or (terminated early) goes on
+        with a fresh state."""
+        self._held, self._attempts, self._invocations = [], 0, 0
+        self._state = {}
+        with self.store.transaction():
+            if self._early:
+                self._early = False
+                self._save_window()
+            else:
+                self._window = None
+                self.store.delete(WINDOWS, self.mapping.uuid, self._key)
+
+    @classmethod
+    async def list_shards(cls, call) -> list[dict]:
+        """Every shard of the stream (``call(operation, params)`` calls the service as
+        the function's role, the stream named)."""
         raise NotImplementedError
 
     def _iterator_params(self, after: str | None) -> dict:
@@ -751,8 +869,6 @@ class StreamSource(Source):
     async def _position(self) -> None:
         """The iterator after the checkpoint (or at the StartingPosition)."""
         try:
-            if self._shard is None:
-                self._shard = await self._find_shard()
             after = self._buffer[-1].seq if self._buffer else self._checkpoint()
             if after == SHARD_END:
                 self._ended = True
@@ -811,15 +927,27 @@ class StreamSource(Source):
                 await asyncio.wait_for(stopping.wait(), pause)
             self._batch = list(self._held)
             return self._batch
+        if self._window_s:
+            self._restore_window()
+            if self._window is not None and not self._buffer and time.time() >= self._window[1]:
+                await self._read(limit)  # what entered the stream before the window ended
+            if self._final_due():
+                return self._windowed(limit)
         deadline = time.time() + window_s
         wakeups = self.poller.platform.provider(self.api).wakeups
         while not stopping.is_set() and len(self._buffer) < limit:
+            # A record committed while GetRecords is out must still wake the wait below.
+            since = wakeups.mark(self.mapping.source_arn)
             got = await self._read(limit - len(self._buffer))
             now = time.time()
             if self._buffer and (now >= deadline or self._ended):
                 break
             if got:
                 continue
+            if self.finished and self._window is not None:
+                # AWS: a shard's end closes its window.
+                self._batch = [_WindowEnd()]
+                return self._batch
             if self.finished:
                 if self._checkpoint() != SHARD_END:
                     self._mark(SHARD_END)  # children may start
@@ -828,19 +956,38 @@ class StreamSource(Source):
             # Nothing new: wait for a record's wake-up (until the batching window closes,
             # or for an idle while: an empty batch lets the poller look at its state).
             until = deadline if self._buffer else now + STREAM_IDLE_S
+            if self._window is not None:  # wake up to close it
+                until = min(until, self._window[1])
             woke = await _unless_stopping(
-                wakeups.wait(self.mapping.source_arn, until), stopping, None
+                wakeups.wait(self.mapping.source_arn, until, since=since), stopping, None
             )
             if not woke and not self._buffer:
                 return []
+        if self._window_s and self._buffer:
+            return self._windowed(limit)
         self._batch, self._buffer = self._buffer[:limit], self._buffer[limit:]
         return self._batch
 
     def event(self, records: list[_StreamRecord]) -> dict:
-        return {"Records": [r.record for r in records]}
+        final = bool(records) and isinstance(records[0], _WindowEnd)
+        event: dict[str, Any] = {"Records": [] if final else [r.record for r in records]}
+        if self._window_s and self._window is not None:
+            start, end = self._window
+            event.update(
+                window={"start": _iso(start, millis=False), "end": _iso(end, millis=False)},
+                state=self._state,
+                shardId=self._shard,
+                eventSourceARN=self.mapping.source_arn,
+                isFinalInvokeForWindow=final,
+                isWindowTerminatedEarly=final and self._early,
+            )
+        return event
 
     def item_id(self, record: _StreamRecord) -> str:
         return record.seq
+
+    def passes(self, filters: FilterCriteria, record: _StreamRecord) -> bool:
+        return isinstance(record, _WindowEnd) or self.matches(filters, record)
 
     async def discard(self, records: list[_StreamRecord]) -> None:
         if len(records) == len(self._batch):  # nothing left to invoke: all done
@@ -851,6 +998,16 @@ class StreamSource(Source):
         self._done(records)
 
     async def settle(self, records: list[_StreamRecord], failed: list[_StreamRecord]) -> None:
+        if self._window_s and isinstance(self._batch[0], _WindowEnd):
+            # AWS: a failed final invocation holds the shard until one succeeds.
+            if failed:
+                self._attempts += 1
+                self._held = self._batch
+            else:
+                self._window_closed()
+            return
+        if self._window_s and len(failed) < len(records):
+            self._take_state()
         if not failed:
             self._finish(self._batch)
             return
@@ -877,6 +1034,14 @@ class StreamSource(Source):
             self._attempts += 1
             self._held = remaining
 
+    def _take_state(self) -> None:
+        """The state an answered windowed invocation returned becomes the window's
+        (saved with the checkpoint the batch moves)."""
+        payload = bytes(self.poller.last_response.get("Payload") or b"")
+        self._state = json.loads(payload)["state"]
+        if len(json.dumps(self._state)) > WINDOW_STATE_LIMIT:
+            self._early = True
+
     async def _give_up(self, records: list[_StreamRecord], condition: str) -> None:
         """The OnFailure destination (if any) gets AWS's record of the batch; the shard
         moves on past it."""
@@ -885,12 +1050,29 @@ class StreamSource(Source):
         principal = await self.poller.role()  # AWS sends as the execution role
         with self.store.transaction():
             if target:
+                body = self._failure_record(records, condition)
+                options = {}
+                if target.split(":")[2] == "s3":
+                    # S3 gets the whole event as well, at AWS's object name.
+                    body["payload"] = json.dumps(self.event(records))
+                    options["Key"] = self._failure_key()
                 self.poller.platform.deliveries.stage(
                     target,
-                    json.dumps(self._failure_record(records, condition)),
+                    json.dumps(body),
                     principal=principal,
+                    options=options,
+                    region=target.split(":")[3] or self.mapping.region,
                 )
             self._finish(records)
+
+    def _failure_key(self) -> str:
+        """AWS's name for a failure record in S3:
+        ``aws/lambda/<ESM-UUID>/<shardID>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<random UUID>``."""
+        stamp = datetime.now(UTC)
+        return (
+            f"aws/lambda/{self.mapping.uuid}/{self._shard}/{stamp:%Y/%m/%d}/"
+            f"{stamp:%Y-%m-%dT%H.%M.%S}-{uuids.uuid4()}"
+        )
 
     def _failure_record(self, records: list[_StreamRecord], condition: str) -> dict:
         return {
@@ -915,10 +1097,22 @@ class DynamoDBStreamSource(StreamSource):
     service = "dynamodb"
     api = "dynamodbstreams"
     batch_info = "DDBStreamBatchInfo"
+    sharded = True  # for ParallelizationFactor's lanes, and a stream's shard lineage
 
-    async def _find_shard(self) -> str:
-        got = await self._call("DescribeStream", {"StreamArn": self.mapping.source_arn})
-        return got["StreamDescription"]["Shards"][0]["ShardId"]
+    @classmethod
+    async def list_shards(cls, call) -> list[dict]:
+        shards: list[dict] = []
+        params: dict = {}
+        while True:
+            got = (await call("DescribeStream", params))["StreamDescription"]
+            shards += got["Shards"]
+            if not got.get("LastEvaluatedShardId"):
+                return shards
+            params = {"ExclusiveStartShardId": got["LastEvaluatedShardId"]}
+
+    def _partition_key(self, raw: dict) -> str:
+        # AWS keeps order per item (its whole key) across the lanes.
+        return json.dumps(_lambda_value(raw["dynamodb"]["Keys"]), sort_keys=True)
 
     def _iterator_params(self, after: str | None) -> dict:
         params = {"StreamArn": self.mapping.source_arn, "ShardId": self._shard}
@@ -970,6 +1164,17 @@ class KinesisSource(StreamSource):
             params["ShardIteratorType"] = settings["StartingPosition"]
         return params
 
+    @classmethod
+    async def list_shards(cls, call) -> list[dict]:
+        shards: list[dict] = []
+        params: dict = {}
+        while True:
+            got = await call("ListShards", params)
+            shards += got["Shards"]
+            if not got.get("NextToken"):
+                return shards
+            params = {"NextToken": got["NextToken"]}
+
     def _partition_key(self, raw: dict) -> str:
         return raw["PartitionKey"]
 
@@ -1000,9 +1205,10 @@ class KinesisSource(StreamSource):
 
 
 class ShardedPoller:
-    """A mapping on a sharded stream (Kinesis): one ``Poller`` per shard (or
-    ``ParallelizationFactor`` per shard, each taking the partition keys that hash to
-    it, so a key's records stay in order), each with its own worker and checkpoint. Every few seconds it lists the shards (as the function's
+    """A mapping on a stream (Kinesis, DynamoDB Streams): one ``Poller`` per shard (or
+    ``ParallelizationFactor`` per shard, each taking the partition keys (DynamoDB: item
+    keys) that hash to it, so a key's records stay in order), each with its own worker
+    and checkpoint. Every few seconds it lists the shards (as the function's
     role) and starts pollers for shards not yet done, a child shard only once its
     parents are read to their end (so records stay in order per partition key across
     resharding, as in AWS)."""
@@ -1045,18 +1251,19 @@ class ShardedPoller:
         return [None] if factor == 1 else [(i, factor) for i in range(factor)]
 
     async def _shards(self) -> list[dict]:
-        shards, token = [], None
         principal = await self._lister.role()
         region = self.mapping.source_arn.split(":")[3]
-        while True:
-            params = {"NextToken": token} if token else {"StreamARN": self.mapping.source_arn}
-            got = await self.platform.call(
-                "kinesis", "ListShards", params, principal=principal, region=region
+        source = self.source_class
+        stream = {"StreamARN" if source.api == "kinesis" else "StreamArn": self.mapping.source_arn}
+
+        async def call(operation: str, params: dict) -> dict:
+            if "NextToken" not in params:  # a Kinesis page token names the stream itself
+                params = {**stream, **params}
+            return await self.platform.call(
+                source.api, operation, params, principal=principal, region=region
             )
-            shards += got["Shards"]
-            token = got.get("NextToken")
-            if not token:
-                return shards
+
+        return await source.list_shards(call)
 
     async def _scan(self) -> None:
         store = self.platform.store
@@ -1154,6 +1361,7 @@ class Pollers:
         store = self._platform.store
         store.migrate("stream_checkpoints", CHECKPOINT_MIGRATIONS)
         store.delete_where(CHECKPOINTS, {"mapping": uuid})
+        store.delete_where(WINDOWS, {"mapping": uuid})
 
     def last_result(self, uuid: str) -> str | None:
         poller = self._running.get(uuid)

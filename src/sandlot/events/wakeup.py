@@ -12,7 +12,15 @@ rows, or a ``notify`` for its key from whoever wrote a row that is due now.
     wakeups.notify("queue-arn")  # after the commit that made a row due
 
 ``notify`` wakes every waiter of the key (each re-reads the rows; losers of the race
-wait again); a key nobody waits on costs nothing.
+wait again). A waiter that reads the rows and then waits would miss a ``notify`` that
+comes in between (its read is awaited; the commit's notify runs meanwhile): it takes
+``mark(key)`` before reading and passes it as ``since``, and ``wait`` returns at once if
+the key was notified after the mark.
+
+    since = wakeups.mark("stream-arn")
+    rows = await read()
+    if not rows:
+        await wakeups.wait("stream-arn", until, since=since)
 """
 
 from __future__ import annotations
@@ -27,9 +35,15 @@ class Wakeups:
 
     def __init__(self) -> None:
         self._waiters: dict[str, set[asyncio.Future]] = defaultdict(set)
+        self._notified: dict[str, int] = defaultdict(int)  # notifies per key, for ``mark``
+
+    def mark(self, key: str) -> int:
+        """Where ``key``'s notifications stand now (see ``wait``'s ``since``)."""
+        return self._notified[key]
 
     def notify(self, key: str) -> None:
         """Wake every current waiter of ``key`` (call after the commit, not before)."""
+        self._notified[key] += 1
         waiters = self._waiters.pop(key, None)
         for future in waiters or ():
             if not future.done():
@@ -39,8 +53,11 @@ class Wakeups:
         """How many waiters ``key`` has (for tests and counters)."""
         return len(self._waiters.get(key, ()))
 
-    async def wait(self, key: str, until: float) -> bool:
-        """Sleep until ``notify(key)`` or the wall-clock time ``until``; True if notified."""
+    async def wait(self, key: str, until: float, *, since: int | None = None) -> bool:
+        """Sleep until ``notify(key)`` or the wall-clock time ``until``; True if notified
+        (at once if ``key`` was notified after the ``mark`` ``since``)."""
+        if since is not None and self._notified[key] != since:
+            return True
         remaining = until - time.time()
         if remaining <= 0:
             return False

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hmac
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -26,6 +27,18 @@ from sandlot.protocol import HttpRequest
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
+_AMZ_DATE_RE = re.compile(r"(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z", re.ASCII)
+
+
+@functools.lru_cache(maxsize=64)
+def amz_time(text: str) -> dt.datetime:
+    """An X-Amz-Date (``YYYYMMDDTHHMMSSZ``) as a UTC datetime; ValueError if it is not
+    one. Every request has one, and requests of the same second share it: parsed once
+    (``strptime`` cost 5-8 % of a small request's CPU)."""
+    match = _AMZ_DATE_RE.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not an X-Amz-Date: {text[:40]!r}")
+    return dt.datetime(*map(int, match.groups()), tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,22 +59,6 @@ class Signature:
     @property
     def timestamp(self) -> dt.datetime:
         return amz_time(self.amz_date)
-
-
-@functools.lru_cache(maxsize=64)
-def amz_time(amz_date: str) -> dt.datetime:
-    """The UTC time of an ``X-Amz-Date`` (``20261203T211200Z``); ValueError when it is
-    not one. Cached: clients sign many requests within the same second, and
-    ``strptime`` cost 7 % of the server's time in the SQS batch benchmark."""
-    if len(amz_date) != 16 or amz_date[8] != "T" or amz_date[15] != "Z":
-        raise ValueError(amz_date)
-    digits = amz_date[:8] + amz_date[9:15]
-    if not digits.isascii() or not digits.isdigit():
-        raise ValueError(amz_date)
-    return dt.datetime(
-        int(digits[:4]), int(digits[4:6]), int(digits[6:8]),
-        int(digits[8:10]), int(digits[10:12]), int(digits[12:14]), tzinfo=dt.UTC,
-    )  # fmt: skip
 
 
 class AuthFailure(Exception):

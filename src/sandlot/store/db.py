@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +78,7 @@ class Store:
         self._lock = threading.RLock()
         self._depth = 0
         self._owner: int | None = None  # the thread whose transaction is open
+        self._after_commit: list[Callable[[], None]] = []
         self._statements: dict[str, _Statements] = {}
         for pragma in (
             "journal_mode=WAL",
@@ -177,13 +178,31 @@ class Store:
             except BaseException:
                 self._depth = 0
                 self._owner = None
+                self._after_commit.clear()
                 self._conn.execute("ROLLBACK")
                 raise
             try:
                 self._conn.execute("COMMIT")
+            except BaseException:
+                self._after_commit.clear()
+                raise
             finally:
                 self._depth = 0
                 self._owner = None
+            callbacks, self._after_commit = self._after_commit, []
+            for callback in callbacks:
+                callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the open transaction has committed (at once outside
+        one): how a writer tells waiters about rows they can now read (the reader
+        connection sees only committed rows). A transaction that rolls back drops its
+        callbacks; a savepoint undone inside one keeps them (a spurious wake-up)."""
+        with self._lock:
+            if self._depth:
+                self._after_commit.append(callback)
+                return
+        callback()
 
     @property
     def in_transaction(self) -> bool:

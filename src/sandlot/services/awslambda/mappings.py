@@ -95,6 +95,7 @@ _STREAM_UPDATABLE = (
     "BisectBatchOnFunctionError",
     "ParallelizationFactor",
     "DestinationConfig",
+    "TumblingWindowInSeconds",
 )
 # Settings UpdateEventSourceMapping may change for an SQS mapping.
 _UPDATABLE = (
@@ -115,7 +116,11 @@ _STREAM_OUT = (
     "MaximumRecordAgeInSeconds",
     "BisectBatchOnFunctionError",
     "MaximumRetryAttempts",
+    "TumblingWindowInSeconds",
 )
+TUMBLING_WINDOW_MAX = 900
+# Where a stream mapping may send records of the batches it gives up on.
+_ON_FAILURE_SERVICES = (["sqs"], ["sns"], ["s3"])
 
 
 def mapping_arn(region: str, account: str, uuid: str) -> str:
@@ -345,11 +350,6 @@ class MappingOperations(LambdaBase):
                 continue
             if params.get(key) is not None:
                 raise invalid(f"Unsupported {key} parameter for given event source mapping type.")
-        if params.get("TumblingWindowInSeconds"):
-            raise invalid("TumblingWindowInSeconds is not supported by sandlot yet.")
-        if params.get("ParallelizationFactor") not in (None, 1) and not kinesis:
-            raise invalid("ParallelizationFactor above 1 is not supported by sandlot yet for "
-                          "DynamoDB streams.")  # fmt: skip
         if creating:
             position = params.get("StartingPosition")
             if position is None:
@@ -374,6 +374,7 @@ class MappingOperations(LambdaBase):
                 "BisectBatchOnFunctionError": False,
                 "ParallelizationFactor": 1,
                 "DestinationConfig": {"OnFailure": {}},
+                "TumblingWindowInSeconds": 0,
                 "FunctionResponseTypes": [],
                 "Enabled": True,
             }
@@ -399,10 +400,13 @@ class MappingOperations(LambdaBase):
             raise invalid("MaximumRetryAttempts must be between -1 and 10000.")
         if age != -1 and not 60 <= age <= 604800:
             raise invalid("MaximumRecordAgeInSeconds must be -1 or between 60 and 604800.")
+        if not 0 <= settings.get("TumblingWindowInSeconds", 0) <= TUMBLING_WINDOW_MAX:
+            raise invalid(f"TumblingWindowInSeconds must be between 0 and {TUMBLING_WINDOW_MAX}.")
         target = (settings["DestinationConfig"].get("OnFailure") or {}).get("Destination")
-        if target and target.split(":")[2:3] not in (["sqs"], ["sns"]):
+        if target and target.split(":")[2:3] not in _ON_FAILURE_SERVICES:
             raise invalid("The provided destination config DestinationConfig(onFailure=...) is "
-                          "invalid: sandlot sends stream failures to SQS or SNS.")  # fmt: skip
+                          "invalid: a stream mapping sends failures to an SQS queue, an SNS "
+                          "topic or an S3 bucket.")  # fmt: skip
         compile_filters(settings.get("FilterCriteria"))
         return settings
 

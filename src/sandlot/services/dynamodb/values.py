@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import decimal
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +25,10 @@ MAX_ITEM_BYTES = 400 * 1024
 
 # 38 significant digits, magnitudes 1E-130 .. 9.99..E+125 (AWS's Number type).
 _CONTEXT = decimal.Context(prec=38, Emin=-128, Emax=126, traps=[decimal.InvalidOperation])
+_WIDE = decimal.Context(prec=100)  # normalizing without rounding (made once: on every write)
+# A number already in DynamoDB's form that needs no checking: zero, or an integer of at
+# most 38 digits without leading zeros (most numbers applications store).
+_PLAIN_INTEGER = re.compile(r"0|-?[1-9][0-9]{0,37}")
 
 
 def number(text: str) -> Decimal:
@@ -36,7 +41,7 @@ def number(text: str) -> Decimal:
         raise validation("A value provided cannot be converted into a number")
     if value == 0:
         return Decimal(0)
-    digits = value.normalize(decimal.Context(prec=100)).as_tuple()
+    digits = value.normalize(_WIDE).as_tuple()
     if len(digits.digits) > 38:
         raise validation("Attempting to store more than 38 significant digits in a Number")
     exponent = value.adjusted()
@@ -57,11 +62,13 @@ def number_text(value: Decimal) -> str:
     """A number as DynamoDB returns it: no exponent, no trailing zeros."""
     if value == 0:
         return "0"
-    text = format(value.normalize(decimal.Context(prec=100)), "f")
+    text = format(value.normalize(_WIDE), "f")
     return text
 
 
 def canonical_number(text: str) -> str:
+    if isinstance(text, str) and _PLAIN_INTEGER.fullmatch(text):
+        return text
     return number_text(number(text))
 
 
@@ -217,7 +224,7 @@ def load_item(text: str) -> Item:
 def encode_number(value: Decimal) -> bytes:
     if value == 0:
         return b"\x02"
-    sign, digits, _ = value.normalize(decimal.Context(prec=100)).as_tuple()
+    sign, digits, _ = value.normalize(_WIDE).as_tuple()
     exponent = value.adjusted() + 130
     digits = bytes(digits).rstrip(b"\x00") or b"\x00"
     if not sign:

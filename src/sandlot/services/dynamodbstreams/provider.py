@@ -73,8 +73,7 @@ class DynamoDBStreamsProvider(Provider):
         self.tables = platform.provider("dynamodb").items
         self.tables.listeners.append(self.record)
         # Readers that wait for new records (event source mappings) wait on the stream
-        # ARN; a record wakes them once its transaction has committed (a reader's store
-        # read waits for the writing transaction, which holds the store's lock).
+        # ARN; a record wakes them once its transaction has committed.
         self.wakeups = Wakeups()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -142,8 +141,11 @@ class DynamoDBStreamsProvider(Provider):
                 "expired": int(expired),
             },
         )
-        if self._loop is not None:  # the write may run on the write queue's thread
-            self._loop.call_soon_threadsafe(self.wakeups.notify, arn)
+        loop = self._loop
+        if loop is not None:  # the write may run on the write queue's thread
+            # Once committed: readers read the last commit (the store's reader
+            # connection), so a wake-up before it would find nothing and wait idle.
+            self.store.after_commit(lambda: loop.call_soon_threadsafe(self.wakeups.notify, arn))
 
     # -- streams -----------------------------------------------------------------------
 
