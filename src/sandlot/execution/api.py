@@ -44,6 +44,9 @@ class FunctionSpec:
     log_format: str = "Text"
     application_log_level: str | None = None
     system_log_level: str | None = None
+    # SnapStart (a published version with ApplyOn PublishedVersions): environments are
+    # restored from a template initialised once (pool.py, zygote_process.Template).
+    snap_start: bool = False
 
     @property
     def log_group(self) -> str:

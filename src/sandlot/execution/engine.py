@@ -172,6 +172,25 @@ class Engine:
                 pool = self._new_pool(spec, context)
             pool.provision(wanted, retry=retry)
 
+    def snapshot(self, spec: FunctionSpec) -> None:
+        """SnapStart: initialise ``spec``'s template now (PublishVersion), in the
+        background; ``snapshot_state`` says where it stands."""
+        if not self._closed and spec.snap_start:
+            self._spawn(self._snapshot(spec))
+
+    async def _snapshot(self, spec: FunctionSpec) -> None:
+        context = self._context or await self._start()
+        if self._closed:
+            return
+        pool = self._pools.get(spec.pool_key) or self._new_pool(spec, context)
+        await pool.snapshot()
+
+    def snapshot_state(self, spec: FunctionSpec) -> str | None:
+        """The state ("Pending", "Active", "Failed") of a SnapStart version whose
+        template this engine holds; None if it holds none (made at its next cold start)."""
+        pool = self._pools.get(spec.pool_key)
+        return pool.snapshot_state if pool is not None else None
+
     def after_last_use(self, path: Path, action: Callable[[], None]) -> None:
         """Run ``action`` (e.g. deleting ``path``) now if no pool uses the directory,
         else once the last pool using it is gone (its environments shut down)."""
