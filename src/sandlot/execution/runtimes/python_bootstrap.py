@@ -453,14 +453,7 @@ class _Hooks:
             try:
                 func(*args, **kwargs)
             except Exception as exc:
-                raise _InitError(
-                    {
-                        "errorMessage": str(exc),
-                        "errorType": error_type,
-                        "requestId": "",
-                        "stackTrace": _stack(exc),
-                    }
-                ) from None
+                raise _InitError(error_type, str(exc), _stack(exc)) from None
 
 
 def main():
