@@ -15,6 +15,7 @@ import contextlib
 import enum
 import json
 import os
+import re
 import shutil
 import signal
 import time
@@ -254,7 +255,9 @@ class Environment:
         if template is not None:
             if template._init_failure is not None:  # the snapshot's INIT failed
                 return template._init_failure
-            self._emit(f"RESTORE_START Runtime Version: {found.runtime}.v{found.version}")
+            # AWS's form, e.g. "python:3.12.v…": the runtime's family, then its version.
+            family, number = re.fullmatch(r"([a-z]+)(.*)", found.runtime).groups()  # type: ignore[union-attr]
+            self._emit(f"RESTORE_START Runtime Version: {family}:{number}.v{found.version}")
         if self.state is State.DEAD:  # shut down while the runtime was being prepared
             self._server.close()
             return Outcome("exit", status=-signal.SIGKILL)
