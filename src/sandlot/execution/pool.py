@@ -330,6 +330,7 @@ class FunctionPool:
         self._allocated.clear()
         self.environments.clear()
         if self._template is not None:  # the restored environments die with it
+            self._template.cancel()  # an INIT still running is abandoned (then shut down)
             template = await asyncio.gather(self._template, return_exceptions=True)
             if isinstance(template[0], Environment):
                 envs.append(template[0])

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 
 import pytest
 
 from sandlot.execution import zygote
 from sandlot.execution.sandbox_linux import linux_backend_available
 
-from .helpers import harness
+from .helpers import harness, wait_until
 
 APP = """
 import os
@@ -94,3 +95,16 @@ async def test_a_failing_before_snapshot_hook_fails_the_snapshot(tmp_path):
         assert error["errorType"] == "Runtime.BeforeSnapshotError"
         assert error["errorMessage"] == "snapshot refused"
         assert h.engine.snapshot_state(spec) == "Failed"
+
+
+@needs_zygote
+async def test_closing_does_not_wait_for_a_snapshot_being_made(tmp_path):
+    async with harness(tmp_path, sandbox="process") as h:
+        spec = snap(h.spec({"app.py": "import time\ntime.sleep(30)\n" + APP}))
+        h.engine.snapshot(spec)
+        assert await wait_until(
+            lambda: h.engine.snapshot_state(spec) == "Pending" and h.engine._pools
+        )
+        began = time.monotonic()
+        await h.engine.close()
+        assert time.monotonic() - began < 5
