@@ -55,6 +55,9 @@ class FunctionSpec:
     # PackageType Image: what the image runs (code_dir is then its unpacked root, shown
     # as the sandbox's /; runtime and layers are unused). See execution/images.py.
     image: Launch | None = None
+    # SnapStart (a published version with ApplyOn PublishedVersions): environments are
+    # restored from a template initialised once (pool.py, zygote_process.Template).
+    snap_start: bool = False
 
     @property
     def log_group(self) -> str:

@@ -88,6 +88,7 @@ class Engine:
         # versions it keeps environments of and how many of each.
         self._provisions: dict[str, tuple[tuple[FunctionSpec, int], ...]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._snapshotting: set[tuple[str, str, str, str]] = set()  # asked, no pool yet
         self._context: EnvironmentContext | None = None
         self._starting: asyncio.Task[EnvironmentContext] | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -188,6 +189,32 @@ class Engine:
                     continue
                 pool = self._new_pool(spec, context)
             pool.provision(wanted, retry=retry)
+
+    def snapshot(self, spec: FunctionSpec) -> None:
+        """SnapStart: initialise ``spec``'s template now (PublishVersion), in the
+        background; ``snapshot_state`` says where it stands."""
+        if not self._closed and spec.snap_start:
+            self._snapshotting.add(spec.pool_key)
+            self._spawn(self._snapshot(spec))
+
+    async def _snapshot(self, spec: FunctionSpec) -> None:
+        try:
+            context = self._context or await self._start()
+            if self._closed:
+                return
+            pool = self._pools.get(spec.pool_key) or self._new_pool(spec, context)
+            started = pool.snapshot()
+        finally:
+            self._snapshotting.discard(spec.pool_key)
+        await started
+
+    def snapshot_state(self, spec: FunctionSpec) -> str | None:
+        """The state ("Pending", "Active", "Failed") of a SnapStart version whose
+        template this engine holds; None if it holds none (made at its next cold start)."""
+        if spec.pool_key in self._snapshotting:
+            return "Pending"
+        pool = self._pools.get(spec.pool_key)
+        return pool.snapshot_state if pool is not None else None
 
     def after_last_use(self, path: Path, action: Callable[[], None]) -> None:
         """Run ``action`` (e.g. deleting ``path``) now if no pool uses the directory,

@@ -15,6 +15,7 @@ import contextlib
 import enum
 import json
 import os
+import re
 import shutil
 import signal
 import time
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandlot.execution import images, runtimes
+from sandlot.execution import images, runtimes, zygote
 from sandlot.execution.api import (
     CredentialIssuer,
     EngineSettings,
@@ -44,7 +45,13 @@ from sandlot.execution.logs import (
     report_record,
 )
 from sandlot.execution.runtime_api import Invocation, Outcome, RuntimeAPI, RuntimeAPIServer
-from sandlot.execution.sandbox import Layout, Sandbox, SandboxBackend, SandboxSpec
+from sandlot.execution.sandbox import (
+    Layout,
+    Sandbox,
+    SandboxBackend,
+    SandboxSpec,
+    SnapshotUnsupported,
+)
 
 # Lambda gives INIT 10 s; a longer INIT is retried within the first invoke under the
 # function's timeout. sandlot folds both into one limit: the larger of the two.
@@ -111,9 +118,16 @@ class Environment:
         on_dead: Callable[[Environment], None],
         *,
         provisioned: bool = False,
+        snapshot: bool = False,
+        restore_from: Environment | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.spec = spec
+        # SnapStart: ``snapshot`` makes this environment its version's template (INIT
+        # once, then it forks restores: ``template``); ``restore_from`` restores one.
+        self.snapshot = snapshot
+        self.template: zygote.Template | None = None
+        self._restore_from = restore_from
         # Initialised ahead of invocations (provisioned concurrency): no cold start.
         self.provisioned = provisioned
         self.state = State.INIT
@@ -199,6 +213,10 @@ class Environment:
             await self.shutdown("init aborted")
             raise
         self.init_duration_ms = (time.perf_counter() - began) * 1000
+        if self.snapshot:
+            self._emit(f"INIT_REPORT Init Duration: {self.init_duration_ms:.2f} ms")
+        elif self._restore_from is not None:
+            self._emit(f"RESTORE_REPORT Restore Duration: {self.init_duration_ms:.2f} ms")
         if self.provisioned and self._init_failure is None:
             # INIT happened before any invocation: the first one is warm, and INIT's
             # lines are not part of its log tail.
@@ -238,6 +256,13 @@ class Environment:
             launch = runtimes.launch(spec, layout, self._code_dir, self._opt_dir, found)
         except runtimes.RuntimeUnavailable as exc:
             return Outcome("platform", exc.message.encode(), exc.error_type)
+        template = self._restore_from
+        if template is not None:
+            if template._init_failure is not None:  # the snapshot's INIT failed
+                return template._init_failure
+            # AWS's form, e.g. "python:3.12.v…": the runtime's family, then its version.
+            family, number = re.fullmatch(r"([a-z]+)(.*)", found.runtime).groups()  # type: ignore[union-attr]
+            self._emit(f"RESTORE_START Runtime Version: {family}:{number}.v{found.version}")
         if self.state is State.DEAD:  # shut down while the runtime was being prepared
             self._server.close()
             return Outcome("exit", status=-signal.SIGKILL)
@@ -273,26 +298,34 @@ class Environment:
         self._output = OutputReader(read_fd, on_line)
         self._init_waiter = self._loop.create_future()
         try:
-            self._sandbox = await backend.create(
-                SandboxSpec(
-                    argv=argv,
-                    env=variables,
-                    code_dir=self._code_dir,
-                    opt_dir=self._opt_dir,
-                    tmp_dir=tmp_dir,
-                    runtime_dir=runtimes.RUNTIME_DIR,
-                    python_packages=packages,
-                    output_fd=write_fd,
-                    memory_mb=spec.memory_mb,
-                    ephemeral_storage_mb=spec.ephemeral_storage_mb,
-                    layer_dirs=tuple(layer.absolute() for layer in spec.layer_dirs),
-                    runtime_prefix=runtime_prefix,
-                    node_modules=node_modules,
-                    runtime_api_port=self._server_port,
-                    image_root=image_root,
-                    workdir=workdir,
-                )
+            sandbox_spec = SandboxSpec(
+                argv=argv,
+                env=variables,
+                code_dir=self._code_dir,
+                opt_dir=self._opt_dir,
+                tmp_dir=tmp_dir,
+                runtime_dir=runtimes.RUNTIME_DIR,
+                python_packages=packages,
+                output_fd=write_fd,
+                memory_mb=spec.memory_mb,
+                ephemeral_storage_mb=spec.ephemeral_storage_mb,
+                layer_dirs=tuple(layer.absolute() for layer in spec.layer_dirs),
+                runtime_prefix=runtime_prefix,
+                node_modules=node_modules,
+                runtime_api_port=self._server_port,
+                image_root=image_root,
+                workdir=workdir,
             )
+            template = self._restore_from
+            if self.snapshot:
+                self._sandbox, self.template = await backend.snapshot(sandbox_spec)
+                self.template.ready.add_done_callback(self._on_snapshot)
+            elif template is not None and template.template is not None:
+                self._sandbox = await backend.restore(template.template, sandbox_spec)
+            else:
+                self._sandbox = await backend.create(sandbox_spec)
+        except SnapshotUnsupported as exc:
+            return Outcome("platform", str(exc).encode(), "SnapStartException")
         except OSError as exc:
             # Worded as Lambda's (Go) init reports a bootstrap it cannot execute.
             reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
@@ -328,6 +361,11 @@ class Environment:
             image_root=self._code_dir, workdir=image.workdir,
         )  # fmt: skip
 
+    def _initialization_type(self) -> str:
+        if self.snapshot or self._restore_from is not None:
+            return "snap-start"
+        return "provisioned-concurrency" if self.provisioned else "on-demand"
+
     def _variables(self, layout: Layout, launch: runtimes.Launch, address: str) -> dict[str, str]:
         spec = self.spec
         variables = {name: os.environ[name] for name in _HOST_VARIABLES if name in os.environ}
@@ -345,9 +383,7 @@ class Environment:
                 "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
                 "AWS_LAMBDA_LOG_FORMAT": spec.log_format,
                 "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
-                "AWS_LAMBDA_INITIALIZATION_TYPE": (
-                    "provisioned-concurrency" if self.provisioned else "on-demand"
-                ),
+                "AWS_LAMBDA_INITIALIZATION_TYPE": self._initialization_type(),
                 "AWS_LAMBDA_RUNTIME_API": address,
                 "AWS_REGION": spec.region,
                 "AWS_DEFAULT_REGION": spec.region,
@@ -357,12 +393,25 @@ class Environment:
                 "_HANDLER": spec.handler,
             }
         )
+        if self.snapshot or self._restore_from is not None:
+            # AWS: not available to SnapStart functions (one snapshot, many streams).
+            del variables["AWS_LAMBDA_LOG_GROUP_NAME"], variables["AWS_LAMBDA_LOG_STREAM_NAME"]
         if launch.execution_env:
             variables["AWS_EXECUTION_ENV"] = launch.execution_env
         if spec.log_format == "JSON":  # the runtime filters its own records too
             variables["AWS_LAMBDA_LOG_LEVEL"] = spec.application_log_level or "INFO"
         variables.update(self._ctx.credentials(spec))
         return variables
+
+    def _on_snapshot(self, ready: asyncio.Future[dict | None]) -> None:
+        """The template's INIT is done: snapshot taken, or INIT's error document."""
+        if ready.cancelled() or ready.exception() is not None:
+            return  # the runtime ended: _on_exit reports it
+        failure = ready.result()
+        if failure is None:
+            self._on_ready()
+        else:
+            self._on_init_error(json.dumps(failure).encode(), failure.get("errorType"))
 
     def _resolve_init(self, outcome: Outcome | None) -> None:
         waiter = self._init_waiter
@@ -416,12 +465,20 @@ class Environment:
         if self.alive:
             self._max_memory_mb = self._sandbox.max_memory_mb()  # type: ignore[union-attr]
         init_ms = self.init_duration_ms if cold else None
+        # A restored environment reports its restore instead of an INIT (SnapStart).
+        restore_ms = None
+        if self._restore_from is not None and failure is None:
+            init_ms, restore_ms = None, init_ms
         memory, used = spec.memory_mb, self._max_memory_mb
         if as_json:
-            report = report_record(request_id, duration_ms, memory, used, init_ms, done, error_type)
+            report = report_record(
+                request_id, duration_ms, memory, used, init_ms, done, error_type, restore_ms
+            )
             self._emit_record("platform.report", report)
         else:
-            self._emit(report_line(request_id, duration_ms, memory, used, init_ms, status))
+            self._emit(
+                report_line(request_id, duration_ms, memory, used, init_ms, status, restore_ms)
+            )
         self._tail = None
         reusable = outcome.kind in ("response", "error") and self.alive
         result = InvokeResult(

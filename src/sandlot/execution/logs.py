@@ -51,6 +51,7 @@ def report_line(
     max_memory_mb: int,
     init_duration_ms: float | None,
     status: str | None = None,
+    restore_duration_ms: float | None = None,
 ) -> str:
     """Lambda's REPORT line (without the newline); billed duration rounds up to the ms."""
     line = (
@@ -60,6 +61,11 @@ def report_line(
     )
     if init_duration_ms is not None:
         line += f"Init Duration: {init_duration_ms:.2f} ms\t"
+    if restore_duration_ms is not None:  # SnapStart: a restored environment's first
+        line += (
+            f"Restore Duration: {restore_duration_ms:.2f} ms\t"
+            f"Billed Restore Duration: {math.ceil(restore_duration_ms)} ms\t"
+        )
     if status:
         line += status + "\t"
     return line
@@ -124,6 +130,7 @@ def report_record(
     init_duration_ms: float | None,
     status: str,
     error_type: str | None,
+    restore_duration_ms: float | None = None,
 ) -> dict:
     """The ``record`` of ``platform.report``: the REPORT line's numbers, as numbers."""
     metrics: dict[str, float | int] = {
@@ -134,6 +141,9 @@ def report_record(
     }
     if init_duration_ms is not None:
         metrics["initDurationMs"] = round(init_duration_ms, 2)
+    if restore_duration_ms is not None:
+        metrics["restoreDurationMs"] = round(restore_duration_ms, 2)
+        metrics["billedRestoreDurationMs"] = math.ceil(restore_duration_ms)
     record: dict = {"requestId": request_id, "metrics": metrics, "status": status}
     if error_type:
         record["errorType"] = error_type

@@ -77,6 +77,9 @@ class FunctionPool:
         self._opt_dir: Path | None = None
         self._owns_opt_dir = False
         self._prepared: asyncio.Task[Path] | None = None
+        # SnapStart: the version's template (initialised once; environments restore
+        # from it), made by ``snapshot``.
+        self._template: asyncio.Task[Environment] | None = None
         self._closed = False
 
     async def acquire(self, spec: FunctionSpec) -> Environment:
@@ -103,7 +106,8 @@ class FunctionPool:
                 if env.alive:
                     return env
             opt_dir = await self._prepare()
-            env = Environment(self.spec, self._ctx, opt_dir, self._forget)
+            template = await self.snapshot() if self.spec.snap_start else None
+            env = Environment(self.spec, self._ctx, opt_dir, self._forget, restore_from=template)
             self.environments.add(env)
             try:
                 await env.start()
@@ -211,8 +215,16 @@ class FunctionPool:
             opt_dir = await self._prepare()
             if self._closed:
                 return
+            template = await self.snapshot() if self.spec.snap_start else None
             envs = [
-                Environment(self.spec, self._ctx, opt_dir, self._forget, provisioned=True)
+                Environment(
+                    self.spec,
+                    self._ctx,
+                    opt_dir,
+                    self._forget,
+                    provisioned=True,
+                    restore_from=template,
+                )
                 for _ in range(missing)
             ]
             for env in envs:
@@ -241,6 +253,42 @@ class FunctionPool:
             env.idle()
             self._allocated.add(env)
             self._idle_provisioned.append(env)
+
+    async def snapshot(self) -> Environment:
+        """SnapStart: the version's template, INIT done (or failed); made on first
+        use, and again if its runtime has died since."""
+        task = self._template
+        if task is not None and task.done() and not task.cancelled() and not task.exception():
+            template = task.result()
+            if not (template.alive or template.init_failed):
+                self._ctx.spawn(template.shutdown("the snapshot's runtime ended"))
+                task = None
+        elif task is not None and task.done():
+            task = None
+        if task is None:
+            task = self._template = asyncio.get_running_loop().create_task(self._snapshot())
+        return await asyncio.shield(task)
+
+    @property
+    def snapshot_state(self) -> str | None:
+        """SnapStart: "Pending" while the template initialises, "Active" once it is
+        ready, "Failed" if its INIT failed; None if none was asked for."""
+        task = self._template
+        if task is None:
+            return None
+        if not task.done():
+            return "Pending"
+        if task.cancelled() or task.exception() is not None or task.result().init_failed:
+            return "Failed"
+        return "Active"
+
+    async def _snapshot(self) -> Environment:
+        opt_dir = await self._prepare()
+        template = Environment(self.spec, self._ctx, opt_dir, lambda env: None, snapshot=True)
+        await template.start()
+        if self._closed:
+            await template.shutdown("pool closed")
+        return template
 
     async def _prepare(self) -> Path:
         """The /opt every environment of this pool sees (built once, shared)."""
@@ -281,6 +329,11 @@ class FunctionPool:
         self.provisioned.clear()
         self._allocated.clear()
         self.environments.clear()
+        if self._template is not None:  # the restored environments die with it
+            self._template.cancel()  # an INIT still running is abandoned (then shut down)
+            template = await asyncio.gather(self._template, return_exceptions=True)
+            if isinstance(template[0], Environment):
+                envs.append(template[0])
         await asyncio.gather(*(env.shutdown("pool closed") for env in envs))
         if self._prepared is not None and not self._prepared.done():
             with contextlib.suppress(Exception):

@@ -12,7 +12,8 @@ bodies follow AWS's OpenAPI document and what Lambda answers:
   6 MB (the invocation then fails with ``Function.ResponseSizeTooLarge``).
 - ``POST /2018-06-01/runtime/invocation/{id}/error`` as above, body passed through as
   the invocation's error document (``Lambda-Runtime-Function-Error-Type`` names it).
-- ``POST /2018-06-01/runtime/init/error`` 202 before the first ``next``, else 403.
+- ``POST /2018-06-01/runtime/init/error`` 202 before the first ``next``, else 403
+  (``restore/error`` alike, for a SnapStart environment's after-restore hooks).
 - A streamed response (``Lambda-Runtime-Function-Response-Mode: streaming``, chunked)
   is read whole (the invoker gets it buffered, 6 MB at most) unless the invoker reads
   it as it comes (``InvokeRequest.stream``): its body then goes to that stream chunk by
@@ -49,6 +50,9 @@ MAX_PAYLOAD_BYTES = 6 * 1024 * 1024 + 100
 
 _INVOCATION = b"/2018-06-01/runtime/invocation/"
 _INIT_ERROR = b"/2018-06-01/runtime/init/error"
+# SnapStart: an after-restore hook failed (answered as init/error: the restore is the
+# environment's INIT).
+_RESTORE_ERROR = b"/2018-06-01/runtime/restore/error"
 _ERROR_TYPE_HEADER = b"lambda-runtime-function-error-type"
 # A streamed response's error arrives in trailers: its type and its document (base64).
 _ERROR_BODY_HEADER = b"lambda-runtime-function-error-body"
@@ -255,7 +259,7 @@ class RuntimeAPI:
                 else:
                     self._result(conn, request_id, action == b"error", body)
                 return
-        elif path == _INIT_ERROR:
+        elif path in (_INIT_ERROR, _RESTORE_ERROR):
             if method != b"POST":
                 conn.respond(405, b"Method Not Allowed\n", content_type=b"text/plain")
             else:

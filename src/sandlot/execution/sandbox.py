@@ -140,9 +140,27 @@ class SandboxBackend(ABC):
     async def create(self, spec: SandboxSpec) -> Sandbox:
         """Start ``spec.argv``. Raises OSError if the command cannot be executed."""
 
+    async def snapshot(self, spec: SandboxSpec) -> tuple[Sandbox, zygote.Template]:
+        """Start a SnapStart template of ``spec`` (a Python runtime that serves restores
+        once its INIT is done: ``Template.ready``). Raises SnapshotUnsupported."""
+        raise SnapshotUnsupported(
+            f"sandlot's {self.name} sandbox cannot snapshot functions (SnapStart runs on "
+            "the process sandbox with the Python zygote; the linux sandbox's namespaces "
+            "would have to be made before the function's INIT and shared by its restores)"
+        )
+
+    async def restore(self, template: zygote.Template, spec: SandboxSpec) -> Sandbox:
+        """A restored environment: a fork of ``template`` with ``spec``'s variables,
+        cwd and output."""
+        raise SnapshotUnsupported(f"sandlot's {self.name} sandbox cannot restore snapshots")
+
     @abstractmethod
     async def close(self) -> None:
         """Release what the backend holds (after every sandbox is destroyed)."""
+
+
+class SnapshotUnsupported(Exception):
+    """This backend (or runtime) cannot make SnapStart snapshots; the message says why."""
 
 
 class ProcessBackend(SandboxBackend):
@@ -203,9 +221,17 @@ class ProcessBackend(SandboxBackend):
         lifeline.watch(popen.pid)
         return ProcessSandbox(popen, lifeline)
 
-    async def _fork(self, spec: SandboxSpec, lifeline: _Lifeline) -> Sandbox:
-        """The Python runtime, forked by its interpreter's zygote (no interpreter start-up)."""
-        header = {"kind": "process", "script": spec.argv[-1]}
+    async def _fork(
+        self,
+        spec: SandboxSpec,
+        lifeline: _Lifeline,
+        kind: str = "process",
+        template_fd: int | None = None,
+        forker: zygote.Zygote | None = None,
+    ) -> Sandbox:
+        """The Python runtime, forked by its interpreter's zygote (no interpreter
+        start-up), or by ``forker`` (a SnapStart template: a restore)."""
+        header = {"kind": kind, "script": spec.argv[-1]}
         request = {"env": spec.env, "cwd": str(spec.code_dir)}
         sandbox: ProcessSandbox | None = None
         early: list[int] = []
@@ -216,13 +242,40 @@ class ProcessBackend(SandboxBackend):
             else:
                 sandbox.reported_exit(code)
 
-        forker = self._zygotes.get(spec.argv[0])
-        pid = await forker.fork(header, request, [spec.output_fd], on_exit)
+        forker = forker or self._zygotes.get(spec.argv[0])
+        fds = [spec.output_fd] if template_fd is None else [spec.output_fd, template_fd]
+        pid = await forker.fork(header, request, fds, on_exit)
         lifeline.watch(pid)  # it leads its own session: the reaper kills the group
         sandbox = ProcessSandbox(None, lifeline, pid)
         if early:
             sandbox.reported_exit(early[0])
         return sandbox
+
+    async def snapshot(self, spec: SandboxSpec) -> tuple[Sandbox, zygote.Template]:
+        if not (zygote.enabled() and zygote.forkable(spec.argv, spec.env, str(spec.runtime_dir))):
+            raise SnapshotUnsupported(
+                "sandlot makes SnapStart snapshots of Python runtimes forked by its zygote "
+                "only (not of other runtimes; no "
+                "AWS_LAMBDA_EXEC_WRAPPER, no PYTHON* variables but PYTHONPATH, "
+                "PYTHONUNBUFFERED and PYTHONDONTWRITEBYTECODE, SANDLOT_ZYGOTE not 0)"
+            )
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            sandbox = await self._fork(spec, self._lifeline_now(), "snapshot", theirs.fileno())
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        return sandbox, zygote.Template(ours)
+
+    async def restore(self, template: zygote.Template, spec: SandboxSpec) -> Sandbox:
+        return await self._fork(spec, self._lifeline_now(), forker=template)
+
+    def _lifeline_now(self) -> _Lifeline:
+        if self._lifeline is None:
+            self._lifeline = _Lifeline()
+        return self._lifeline
 
     async def close(self) -> None:
         await self._zygotes.close()

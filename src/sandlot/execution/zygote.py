@@ -276,6 +276,40 @@ class Zygote:
                 await asyncio.to_thread(process.wait)
 
 
+class Template(Zygote):
+    """A SnapStart snapshot (zygote_process.Template): a runtime that has run its
+    function's INIT and forks restored environments, spoken to as a zygote is.
+    Made by forking the interpreter's zygote with ``kind: snapshot``; ``ready``
+    resolves when INIT is done: None, or INIT's error document (the runtime exits)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        sock.setblocking(False)
+        self._sock = sock
+        self.ready: asyncio.Future[dict | None] = asyncio.get_running_loop().create_future()
+        self._attach()
+
+    def start(self) -> None:
+        if self._sock is None:
+            raise ZygoteError(0, "the snapshot is gone")
+
+    def _dispatch(self, message: dict) -> None:
+        if "ready" in message or "failed" in message:
+            if not self.ready.done():
+                self.ready.set_result(message.get("failed"))
+            return
+        super()._dispatch(message)
+
+    def _lost(self, reason: str) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(ZygoteError(0, f"the snapshot's runtime ended: {reason}"))
+        super()._lost(reason)
+
+    @property
+    def alive(self) -> bool:
+        return self._sock is not None
+
+
 class Zygotes:
     """A backend's zygotes, one per Python interpreter, each started on first use."""
 

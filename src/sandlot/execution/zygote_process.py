@@ -253,7 +253,9 @@ class Zygote:
             try:
                 self.leave_zygote()
                 request = _load_request(header, fds[1])
-                if request["kind"] == "process":
+                if request["kind"] == "snapshot":  # fds[2]: the template's own socket
+                    status = self.process_child(request, fds[0], [], code, fds[2])
+                elif request["kind"] == "process":
                     status = self.process_child(request, fds[0], fds[2:], code)
                 else:
                     status = self.sandbox_parent(request, fds[2:], None, request, fds[0])
@@ -302,13 +304,15 @@ class Zygote:
         if os.getppid() == 1:  # the zygote died between fork and prctl
             os._exit(1)
 
-    def process_child(self, request, output, other_fds, code):
-        """``process``: the runtime itself, in its own session."""
+    def process_child(self, request, output, other_fds, code, template=None):
+        """``process``: the runtime itself, in its own session. ``template`` (the
+        ``snapshot`` kind): the socket on which, once the function is initialised, the
+        runtime serves restores as a template (SnapStart; see Template)."""
         os.setsid()
         _stdio(output)
         for fd in other_fds:
             os.close(fd)
-        return _run_runtime(request, code, self.base_path)
+        return _run_runtime(request, code, self.base_path, template)
 
     def sandbox_parent(self, base, cgroup_fds, channel, request, output):
         """``linux``: the sandbox's outer process. Joins the cgroups, makes the
@@ -436,6 +440,62 @@ class Zygote:
             if pid == runtime:
                 code = os.waitstatus_to_exitcode(status)
                 return code if code >= 0 else 128 - code
+
+
+class Restored(BaseException):
+    """Raised in a child of a Template: unwinds its serving loop back into the
+    bootstrap, which continues as the restored environment."""
+
+
+class Template(Zygote):
+    """A SnapStart snapshot: a runtime that has run its function's INIT (imported the
+    handler, run the before-snapshot hooks) and now forks restored environments, as
+    the zygote forks fresh ones. Each fork returns into the bootstrap, in the middle
+    of its INIT, with the environment's own variables, cwd and output."""
+
+    def fork(self, header, fds):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                self.leave_zygote()
+                request = _load_request(header, fds[1])  # closes fds[1]
+                os.setsid()
+                _stdio(fds[0])  # closes fds[0]
+                for fd in fds[2:]:
+                    os.close(fd)
+                fds.clear()  # closed: the serving loop we unwind must not close them again
+                os.chdir(request["cwd"])
+                os.environ.clear()
+                os.environ.update(request["env"])
+                time.tzset()
+            except BaseException as exc:
+                _report(fds[0], exc)
+                os._exit(1)
+            raise Restored()
+        self.children.add(pid)
+        return pid
+
+
+def _snapshot_hook(control_fd):
+    """The bootstrap's ``__sandlot_snapshot__``: called once INIT is done (``failure``:
+    INIT's error document). Serves restores; returns in each restored child."""
+
+    def snapshot(failure=None):
+        control = socket.socket(fileno=control_fd)
+        if failure is not None:
+            control.send(json.dumps({"failed": failure}).encode())
+            os._exit(1)
+        template = Template(control)
+        try:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                template.serve()
+        except Restored:
+            return
+        finally:
+            signal.set_wakeup_fd(-1)
+        os._exit(0)  # the server let go of the snapshot
+
+    return snapshot
 
 
 def _network_helper(argv):
@@ -586,7 +646,7 @@ def _exec_runtime(request):
         return 127
 
 
-def _run_runtime(request, code, base_path):
+def _run_runtime(request, code, base_path, template=None):
     """In the environment's runtime process: become ``python -S -u <script>`` and run it."""
     env = request["env"]
     os.chdir(request["cwd"])
@@ -607,6 +667,8 @@ def _run_runtime(request, code, base_path):
     main = types.ModuleType("__main__")
     main.__file__ = script
     main.__builtins__ = __builtins__
+    if template is not None:
+        main.__sandlot_snapshot__ = _snapshot_hook(template)
     sys.modules["__main__"] = main
     try:
         exec(code, main.__dict__)

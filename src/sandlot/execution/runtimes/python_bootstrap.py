@@ -422,8 +422,41 @@ def _invoke(client, handler, status, headers, body):
     )
 
 
+class _Hooks:
+    """AWS's ``snapshot_restore_py`` module (SnapStart's runtime hooks): functions
+    registered to run before the snapshot is taken (reverse order of registration)
+    and after each restore (in order). Usable as decorators."""
+
+    def __init__(self):
+        self.before, self.after = [], []
+
+    def module(self):
+        import types
+
+        module = types.ModuleType("snapshot_restore_py")
+
+        def register_before_snapshot(func, *args, **kwargs):
+            self.before.append((func, args, kwargs))
+            return func
+
+        def register_after_restore(func, *args, **kwargs):
+            self.after.append((func, args, kwargs))
+            return func
+
+        module.register_before_snapshot = register_before_snapshot
+        module.register_after_restore = register_after_restore
+        return module
+
+    def run(self, hooks, error_type):
+        """Run ``hooks``; an _InitError (``error_type``) if one raises."""
+        for func, args, kwargs in hooks:
+            try:
+                func(*args, **kwargs)
+            except Exception as exc:
+                raise _InitError(error_type, str(exc), _stack(exc)) from None
+
+
 def main():
-    client = _RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
     # The function's code comes first on sys.path, where this script's directory was.
     sys.path[0] = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
     try:  # -S skipped site, and with it the exit()/quit() builtins functions may use
@@ -436,10 +469,20 @@ def main():
         _configure_logging(sys.modules["logging"])
     else:
         sys.meta_path.insert(0, _LoggingHook)
+    hooks = _Hooks()
+    sys.modules["snapshot_restore_py"] = hooks.module()
+    # Set by sandlot's zygote when this runtime is a SnapStart snapshot: after INIT it
+    # serves restores, and returns in each restored environment (zygote_process.py).
+    snapshot = globals().get("__sandlot_snapshot__")
     try:
         handler = _load_handler(os.environ.get("_HANDLER", ""))
+        if snapshot is not None:
+            hooks.run(reversed(hooks.before), "Runtime.BeforeSnapshotError")
     except _InitError as error:
         _log_error(error.document)
+        if snapshot is not None:
+            snapshot(error.document)  # does not return
+        client = _RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
         client.request(
             "POST",
             "/init/error",
@@ -447,6 +490,21 @@ def main():
             f"Lambda-Runtime-Function-Error-Type: {error.document['errorType']}\r\n",
         )
         sys.exit(1)
+    if snapshot is not None:
+        snapshot()  # returns in a restored environment, with its own variables
+        try:
+            hooks.run(hooks.after, "Runtime.AfterRestoreError")
+        except _InitError as error:
+            _log_error(error.document)
+            client = _RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
+            client.request(
+                "POST",
+                "/restore/error",
+                json.dumps(error.document).encode(),
+                f"Lambda-Runtime-Function-Error-Type: {error.document['errorType']}\r\n",
+            )
+            sys.exit(1)
+    client = _RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
     while True:
         status, headers, body = client.request("GET", "/invocation/next")
         if status != 200:

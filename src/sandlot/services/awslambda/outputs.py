@@ -25,10 +25,17 @@ def runtime_version_arn(region: str, runtime: str) -> str:
     return f"arn:aws:lambda:{region}::runtime:{digest}"
 
 
-def configuration(row: dict[str, Any], qualifier: str | None = None) -> dict[str, Any]:
-    """A version row as FunctionConfiguration; ``qualifier`` qualifies FunctionArn."""
+def configuration(
+    row: dict[str, Any], qualifier: str | None = None, snapshot_state: str | None = None
+) -> dict[str, Any]:
+    """A version row as FunctionConfiguration; ``qualifier`` qualifies FunctionArn;
+    ``snapshot_state``: a SnapStart version's State while its snapshot is made."""
     config = json.loads(row["config"])
     account, region, name = row["account"], row["region"], row["name"]
+    # SnapStart applies to published versions only, never to $LATEST (as in AWS).
+    apply_on = config.get("SnapStart", "None")
+    snapped = apply_on == "PublishedVersions" and row["version_num"] > 0
+    optimization = "On" if snapped else "Off"
     out: dict[str, Any] = {
         "FunctionName": name,
         "FunctionArn": function_arn(region, account, name, qualifier),
@@ -46,7 +53,7 @@ def configuration(row: dict[str, Any], qualifier: str | None = None) -> dict[str
         "PackageType": config.get("PackageType", "Zip"),
         "Architectures": config["Architectures"],
         "EphemeralStorage": {"Size": config["EphemeralStorage"]},
-        "SnapStart": {"ApplyOn": config.get("SnapStart", "None"), "OptimizationStatus": "Off"},
+        "SnapStart": {"ApplyOn": apply_on, "OptimizationStatus": optimization},
         "LoggingConfig": config["LoggingConfig"],
     }
     if config.get("Runtime"):
@@ -66,6 +73,11 @@ def configuration(row: dict[str, Any], qualifier: str | None = None) -> dict[str
         if config.get(member) is not None:
             out[member] = config[member]
     _status(row, out)
+    if snapped and snapshot_state and row["state"] == "Active":
+        out["State"] = snapshot_state
+        if snapshot_state == "Failed":
+            out["StateReasonCode"] = "FunctionError"
+            out["StateReason"] = "The function's INIT failed while its snapshot was made."
     return out
 
 

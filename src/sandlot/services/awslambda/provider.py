@@ -173,7 +173,7 @@ class LambdaProvider(
             code = {"RepositoryType": "ECR", "ImageUri": config["ImageUri"],
                     "ResolvedImageUri": config["ResolvedImageUri"]}  # fmt: skip
         result: dict[str, Any] = {
-            "Configuration": outputs.configuration(row, qualifier),
+            "Configuration": outputs.configuration(row, qualifier, self._snapshot_state(row)),
             "Code": code,
         }
         tags = json.loads(function["tags"] or "{}")
@@ -188,7 +188,7 @@ class LambdaProvider(
     def get_function_configuration(self, ctx: RequestContext, params: dict) -> dict:
         name, qualifier = self.locate(ctx, params["FunctionName"], params.get("Qualifier"))
         row = self.version_for(ctx.account_id, ctx.region, name, qualifier)
-        return outputs.configuration(row, qualifier)
+        return outputs.configuration(row, qualifier, self._snapshot_state(row))
 
     @validated
     def list_functions(self, ctx: RequestContext, params: dict) -> dict:
@@ -396,7 +396,26 @@ class LambdaProvider(
         with self.store.transaction():
             description = params.get("Description")
             row = self._publish(ctx, name, config, description, time.time(), active=True)
+        spec = self._snap_start_spec(row)
+        if spec is not None:  # SnapStart: initialise once now, restore at cold starts
+            self.platform.engine.snapshot(spec)
+            return outputs.configuration(row, _version(row), "Pending")
         return _configuration(row)
+
+    def _snap_start_spec(self, row: dict) -> FunctionSpec | None:
+        """The spec of a published SnapStart version that can run, else None."""
+        if row["version_num"] == 0 or row["active_config"] is None:
+            return None
+        config = json.loads(row["active_config"])
+        if config.get("SnapStart") != "PublishedVersions":
+            return None
+        function = self.records.function(row["account"], row["region"], row["name"])
+        return self._spec(row, config, function["reserved_concurrency"] if function else None)
+
+    def _snapshot_state(self, row: dict) -> str | None:
+        """Pending/Active/Failed of a SnapStart version's snapshot (None: not one)."""
+        spec = self._snap_start_spec(row)
+        return self.platform.engine.snapshot_state(spec) if spec is not None else None
 
     def _unchanged_version(self, account: str, region: str, name: str, config: dict) -> dict | None:
         """The newest version, if $LATEST has not changed since it was published."""
@@ -551,6 +570,7 @@ class LambdaProvider(
             application_log_level=logging.get("ApplicationLogLevel"),
             system_log_level=logging.get("SystemLogLevel"),
             image=image,
+            snap_start=version != LATEST and config.get("SnapStart") == "PublishedVersions",
         )
 
 

@@ -1,0 +1,110 @@
+"""SnapStart in the engine: a version's template, its restores, and what cannot snapshot."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+import pytest
+
+from sandlot.execution import zygote
+from sandlot.execution.sandbox_linux import linux_backend_available
+
+from .helpers import harness, wait_until
+
+APP = """
+import os
+from snapshot_restore_py import register_after_restore, register_before_snapshot
+
+INIT_PID = os.getpid()
+COUNTS = {"before": 0, "after": 0}
+register_before_snapshot(lambda: COUNTS.__setitem__("before", COUNTS["before"] + 1))
+
+
+@register_before_snapshot
+def before():
+    if os.environ.get("FAIL_SNAPSHOT"):
+        raise OSError("snapshot refused")
+
+
+@register_after_restore
+def after():
+    COUNTS["after"] += 1
+    if os.environ.get("FAIL_RESTORE"):
+        raise ValueError("restore refused")
+
+
+def handler(event, context):
+    return {**COUNTS, "pid": os.getpid(), "init_pid": INIT_PID}
+"""
+
+needs_zygote = pytest.mark.skipif(not zygote.enabled(), reason="SnapStart needs the zygote")
+
+
+def snap(spec):
+    return dataclasses.replace(spec, version="1", snap_start=True)
+
+
+@needs_zygote
+async def test_restores_fork_the_initialised_template(tmp_path):
+    async with harness(tmp_path, sandbox="process") as h:
+        spec = snap(h.spec({"app.py": APP}))
+        h.engine.snapshot(spec)
+        assert h.engine.snapshot_state(spec) == "Pending"
+        result = await h.invoke(spec, b"{}")
+        assert result.function_error is None, result.payload
+        seen = json.loads(result.payload)
+        assert seen["before"] == 1 and seen["after"] == 1
+        assert seen["pid"] != seen["init_pid"]
+        assert h.engine.snapshot_state(spec) == "Active"
+        assert result.init_duration_ms is None  # a restore, not an INIT
+
+
+@needs_zygote
+async def test_a_failing_after_restore_hook_fails_the_invocation(tmp_path):
+    async with harness(tmp_path, sandbox="process") as h:
+        spec = snap(h.spec({"app.py": APP}, environment={"FAIL_RESTORE": "1"}))
+        result = await h.invoke(spec, b"{}")
+        assert result.function_error == "Unhandled"
+        error = json.loads(result.payload)
+        assert error["errorType"] == "Runtime.AfterRestoreError"
+        assert error["errorMessage"] == "restore refused"
+        assert h.engine.snapshot_state(spec) == "Active"  # the snapshot itself is fine
+
+
+@pytest.mark.skipif(not linux_backend_available()[0], reason="no linux sandbox here")
+async def test_the_linux_sandbox_says_it_cannot_snapshot(tmp_path):
+    async with harness(tmp_path, sandbox="linux") as h:
+        spec = snap(h.spec({"app.py": APP}))
+        result = await h.invoke(spec, b"{}")
+        assert result.function_error == "Unhandled"
+        error = json.loads(result.payload)
+        assert error["errorType"] == "SnapStartException"
+        assert "cannot snapshot" in error["errorMessage"]
+        assert h.engine.snapshot_state(spec) == "Failed"
+
+
+@needs_zygote
+async def test_a_failing_before_snapshot_hook_fails_the_snapshot(tmp_path):
+    async with harness(tmp_path, sandbox="process") as h:
+        spec = snap(h.spec({"app.py": APP}, environment={"FAIL_SNAPSHOT": "1"}))
+        result = await h.invoke(spec, b"{}")
+        assert result.function_error == "Unhandled"
+        error = json.loads(result.payload)
+        assert error["errorType"] == "Runtime.BeforeSnapshotError"
+        assert error["errorMessage"] == "snapshot refused"
+        assert h.engine.snapshot_state(spec) == "Failed"
+
+
+@needs_zygote
+async def test_closing_does_not_wait_for_a_snapshot_being_made(tmp_path):
+    async with harness(tmp_path, sandbox="process") as h:
+        spec = snap(h.spec({"app.py": "import time\ntime.sleep(30)\n" + APP}))
+        h.engine.snapshot(spec)
+        assert await wait_until(
+            lambda: h.engine.snapshot_state(spec) == "Pending" and h.engine._pools
+        )
+        began = time.monotonic()
+        await h.engine.close()
+        assert time.monotonic() - began < 5
