@@ -31,6 +31,7 @@ PROVIDERS: dict[str, str] = {
     "kinesis": "sandlot.services.kinesis.provider:KinesisProvider",
     "firehose": "sandlot.services.firehose.provider:FirehoseProvider",
     "cognito-idp": "sandlot.services.cognitoidp.provider:CognitoIdpProvider",
+    "xray": "sandlot.services.xray.provider:XRayProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests
@@ -39,6 +40,7 @@ KNOWN_SERVICES: tuple[str, ...] = (
     "lambda", "s3", "sqs", "sns", "dynamodb", "dynamodbstreams", "kinesis", "iam", "sts",
     "logs", "cloudwatch", "events", "scheduler", "stepfunctions", "cloudformation",
     "apigateway", "apigatewayv2", "secretsmanager", "ssm", "cognito-idp", "firehose",
+    "xray",
 )  # fmt: skip
 
 

@@ -142,6 +142,7 @@ SAMPLES = {
         "KeyId": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     },
     "firehose": {"DeliveryStreamName": "d"},
+    "xray": {},  # the served operations name no resource (X-Ray authorizes them on *)
     "cloudformation": {
         "StackName": "app",
         "ChangeSetName": "cs",
@@ -306,6 +307,10 @@ PARTLY_SERVED = {
         "GlobalSignOut", "InitiateAuth", "ListGroups", "ListUserPoolClients", "ListUserPools",
         "ListUsers", "ListUsersInGroup", "ResendConfirmationCode", "RespondToAuthChallenge",
         "RevokeToken", "SignUp", "UpdateGroup", "UpdateUserPool", "UpdateUserPoolClient",
+    },
+    "xray": {  # segments in, traces, summaries and graphs out, the default sampling rule
+        "PutTraceSegments", "PutTelemetryRecords", "GetTraceSummaries", "BatchGetTraces",
+        "GetServiceGraph", "GetTraceGraph", "GetSamplingRules", "GetSamplingTargets",
     },
     "cloudformation": {  # stacks and change sets
         "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks", "ListStacks",
