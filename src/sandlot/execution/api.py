@@ -44,6 +44,7 @@ class FunctionSpec:
     log_format: str = "Text"
     application_log_level: str | None = None
     system_log_level: str | None = None
+    tracing: str = "PassThrough"  # TracingConfig.Mode; Active: Lambda records segments
 
     @property
     def log_group(self) -> str:

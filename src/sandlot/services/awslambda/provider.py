@@ -484,6 +484,7 @@ class LambdaProvider(
             log_format=logging["LogFormat"],
             application_log_level=logging.get("ApplicationLogLevel"),
             system_log_level=logging.get("SystemLogLevel"),
+            tracing=config.get("TracingMode", "PassThrough"),
         )
 
 
