@@ -18,6 +18,8 @@ import pytest
 
 from tests.e2e.conftest import make_client
 from tests.e2e.functions import create_function, unique
+from tests.e2e.http_clients import invoke_url, send
+from tests.e2e.mappings import poller_role, wait_state
 from tests.e2e.roles import ensure_role
 
 APP = """
@@ -163,3 +165,93 @@ def test_passthrough_records_nothing(server, sdk_files) -> None:
     assert header["Sampled"] == "0"
     time.sleep(0.5)  # what would have been sent has arrived by now (loopback UDP)
     assert xray.batch_get_traces(TraceIds=[header["Root"]])["Traces"] == []
+
+
+FRONT = """
+import os
+import boto3
+from aws_xray_sdk.core import xray_recorder
+
+sqs = boto3.client("sqs")
+
+def handler(event, context):
+    with xray_recorder.in_subsegment("front-work"):
+        sqs.send_message(QueueUrl=os.environ["QUEUE"], MessageBody="hi")
+    return {"statusCode": 200, "body": os.environ["_X_AMZN_TRACE_ID"]}
+"""
+
+BACK = """
+from aws_xray_sdk.core import xray_recorder
+
+def handler(event, context):
+    with xray_recorder.in_subsegment("back-work"):
+        pass
+    return {}
+"""
+
+
+def test_api_function_queue_function_is_one_trace(server, sdk_files) -> None:
+    """An HTTP API → function → SQS → function chain with Active tracing: the client's
+    header travels through API Gateway, the function's SDK call (botocore sends
+    _X_AMZN_TRACE_ID), the message's AWSTraceHeader and the queue's poller."""
+    lam, iam = make_client(server.endpoint, "lambda"), make_client(server.endpoint, "iam")
+    sqs, xray = make_client(server.endpoint, "sqs"), make_client(server.endpoint, "xray")
+    apis = make_client(server.endpoint, "apigatewayv2")
+    role = poller_role(iam)
+    iam.attach_role_policy(
+        RoleName=role.rsplit("/", 1)[1],
+        PolicyArn="arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess",
+    )
+    queue = sqs.create_queue(QueueName=unique("traced"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    front, back = unique("front"), unique("back")
+    active = {"TracingConfig": {"Mode": "Active"}, "role": role}
+    create_function(
+        lam,
+        front,
+        {**sdk_files, "app.py": FRONT},
+        Environment={"Variables": {"QUEUE": queue}},
+        **active,
+    )
+    create_function(lam, back, {**sdk_files, "app.py": BACK}, **active)
+    mapping = lam.create_event_source_mapping(
+        EventSourceArn=queue_arn, FunctionName=back, BatchSize=1
+    )["UUID"]
+    wait_state(lam, mapping, "Enabled")
+    front_arn = lam.get_function(FunctionName=front)["Configuration"]["FunctionArn"]
+    api_id = apis.create_api(Name="traced", ProtocolType="HTTP", Target=front_arn)["ApiId"]
+    lam.add_permission(
+        FunctionName=front, StatementId="api", Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:aws:execute-api:us-east-1:000000000000:{api_id}/*",
+    )  # fmt: skip
+
+    root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+    answer = send(
+        server.endpoint, "GET", invoke_url(server, api_id, "/"),
+        headers={"X-Amzn-Trace-Id": f"Root={root};Sampled=1"},
+    )  # fmt: skip
+    assert answer.status == 200, answer.body
+    assert answer.body.decode().startswith(f"Root={root};Parent=")
+
+    wanted = {(front, "AWS::Lambda::Function"), (back, "AWS::Lambda::Function")}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        traces = xray.batch_get_traces(TraceIds=[root])["Traces"]
+        docs = [json.loads(s["Document"]) for t in traces for s in t["Segments"]]
+        by_key = {(d["name"], d.get("origin")): d for d in docs}
+        subs = {s["name"] for d in docs for s in d.get("subsegments", ())}
+        if wanted <= set(by_key) and {"front-work", "back-work"} <= subs:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"the chain's trace is incomplete: {sorted(by_key)} {sorted(subs)}")
+    front_fn = by_key[(front, "AWS::Lambda::Function")]
+    back_service = by_key[(back, "AWS::Lambda")]
+    assert back_service["parent_id"] == front_fn["id"]  # continued from the message
+    graph = xray.get_trace_graph(TraceIds=[root])["Services"]
+    refs = {(s["Name"], s.get("Type")): s for s in graph}
+    edges = [e["ReferenceId"] for e in refs[(front, "AWS::Lambda::Function")]["Edges"]]
+    assert refs[(back, "AWS::Lambda")]["ReferenceId"] in edges
