@@ -10,7 +10,8 @@ X-Ray SDK inside records (its subsegments, sent to the daemon) joins that segmen
 
 Sampling: a header's ``Sampled=1``/``0`` from upstream is honoured; without one Lambda
 decides by X-Ray's default rule (the first request each second, then 5 %). The
-segments are written off the invoke path, through X-Ray's PutTraceSegments.
+segments are written off the invoke path, through X-Ray's PutTraceSegments, in
+batches (one call per function every ``FLUSH_S``), as the daemon batches them.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 RESERVOIR_PER_SECOND = 1  # X-Ray's default sampling rule
 FIXED_RATE = 0.05
+FLUSH_S = 0.05  # segments are uploaded in batches, this long after the first waits
 
 
 @dataclass(slots=True)
@@ -62,6 +64,10 @@ class Tracer:
         self._taken = 0
         self._random = random.Random()
         self._tasks: set[asyncio.Task] = set()
+        # Documents waiting for the next flush, per function (its role uploads them):
+        # one PutTraceSegments per function and flush, not one per invocation.
+        self._pending: dict[tuple[str, str, str, str], list[str]] = {}
+        self._flush: asyncio.TimerHandle | None = None
 
     def _sample(self) -> bool:
         now = int(time.time())
@@ -130,26 +136,38 @@ class Tracer:
             if result.function_error:
                 function["fault"] = True
             documents = [service, function]
-        task = asyncio.get_running_loop().create_task(self._put(spec, documents))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        key = (spec.account_id, spec.region, spec.role_arn, spec.function_name)
+        self._pending.setdefault(key, []).extend(json.dumps(d) for d in documents)
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(FLUSH_S, self._flush_now)
 
-    async def _put(self, spec: FunctionSpec, documents: list[dict]) -> None:
+    def _flush_now(self) -> None:
+        self._flush = None
+        pending, self._pending = self._pending, {}
+        for key, documents in pending.items():
+            task = asyncio.get_running_loop().create_task(self._put(*key, documents))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _put(
+        self, account: str, region: str, role_arn: str, function: str, documents: list[str]
+    ) -> None:
+        del account  # the role's account: the principal carries it
         try:
             answer = await self.platform.call(
                 "xray",
                 "PutTraceSegments",
-                {"TraceSegmentDocuments": [json.dumps(d) for d in documents]},
+                {"TraceSegmentDocuments": documents},
                 # Lambda uploads with the execution role, as it writes the function's logs:
                 # a role without xray:PutTraceSegments loses the segments.
-                principal=self.platform.function_principal(spec.role_arn, spec.function_name),
-                region=spec.region,
+                principal=self.platform.function_principal(role_arn, function),
+                region=region,
                 record_decisions=False,
             )
             for bad in answer.get("UnprocessedTraceSegments") or ():
                 log.warning("Lambda's X-Ray segment refused: %s", bad)
         except Exception:
-            log.exception("Lambda's X-Ray segments for %s were lost", spec.function_name)
+            log.exception("Lambda's X-Ray segments for %s were lost", function)
 
 
 def _phases(start: float, end: float, result: InvokeResult) -> list[dict]:
