@@ -255,3 +255,28 @@ def test_api_function_queue_function_is_one_trace(server, sdk_files) -> None:
     refs = {(s["Name"], s.get("Type")): s for s in graph}
     edges = [e["ReferenceId"] for e in refs[(front, "AWS::Lambda::Function")]["Edges"]]
     assert refs[(back, "AWS::Lambda")]["ReferenceId"] in edges
+
+
+def test_eventbridge_carries_the_trace_to_its_lambda_target(server, sdk_files, traced_role) -> None:
+    """PutEvents' TraceHeader travels with the event to the rule's function target."""
+    lam, events = make_client(server.endpoint, "lambda"), make_client(server.endpoint, "events")
+    xray = make_client(server.endpoint, "xray")
+    name = unique("on-event")
+    arn = create_function(
+        lam, name, {**sdk_files, "app.py": APP}, role=traced_role, TracingConfig={"Mode": "Active"}
+    )["FunctionArn"]
+    rule = events.put_rule(Name=unique("traced"), EventPattern=json.dumps({"source": ["shop"]}))
+    lam.add_permission(
+        FunctionName=name, StatementId="events", Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com", SourceArn=rule["RuleArn"],
+    )  # fmt: skip
+    events.put_targets(Rule=rule["RuleArn"].rsplit("/", 1)[1], Targets=[{"Id": "f", "Arn": arn}])
+    root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+    parent = os.urandom(8).hex()
+    answer = events.put_events(
+        Entries=[{"Source": "shop", "DetailType": "order", "Detail": json.dumps({"order": 7}),
+                  "TraceHeader": f"Root={root};Parent={parent};Sampled=1"}]
+    )  # fmt: skip
+    assert answer["FailedEntryCount"] == 0
+    docs = _trace(xray, root, {"AWS::Lambda", "AWS::Lambda::Function", "work"}, timeout=30)
+    assert docs["AWS::Lambda"]["parent_id"] == parent
