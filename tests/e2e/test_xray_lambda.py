@@ -280,3 +280,30 @@ def test_eventbridge_carries_the_trace_to_its_lambda_target(server, sdk_files, t
     assert answer["FailedEntryCount"] == 0
     docs = _trace(xray, root, {"AWS::Lambda", "AWS::Lambda::Function", "work"}, timeout=30)
     assert docs["AWS::Lambda"]["parent_id"] == parent
+
+
+def test_sns_carries_the_trace_to_its_lambda_subscriber(server, sdk_files, traced_role) -> None:
+    """Publish's X-Amzn-Trace-Id travels with the message to a Lambda subscription."""
+    lam, sns = make_client(server.endpoint, "lambda"), make_client(server.endpoint, "sns")
+    xray = make_client(server.endpoint, "xray")
+    name = unique("on-message")
+    arn = create_function(
+        lam, name, {**sdk_files, "app.py": APP}, role=traced_role, TracingConfig={"Mode": "Active"}
+    )["FunctionArn"]
+    topic = sns.create_topic(Name=unique("traced"))["TopicArn"]
+    lam.add_permission(
+        FunctionName=name, StatementId="sns", Action="lambda:InvokeFunction",
+        Principal="sns.amazonaws.com", SourceArn=topic,
+    )  # fmt: skip
+    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=arn)
+    root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+    parent = os.urandom(8).hex()
+    publisher = make_client(server.endpoint, "sns")
+
+    def add(request, **_):
+        request.headers["X-Amzn-Trace-Id"] = f"Root={root};Parent={parent};Sampled=1"
+
+    publisher.meta.events.register("before-sign.sns.Publish", add)
+    publisher.publish(TopicArn=topic, Message="hello")
+    docs = _trace(xray, root, {"AWS::Lambda", "AWS::Lambda::Function", "work"}, timeout=30)
+    assert docs["AWS::Lambda"]["parent_id"] == parent
