@@ -21,6 +21,7 @@ from tests.e2e.functions import create_function, unique
 from tests.e2e.http_clients import invoke_url, send
 from tests.e2e.mappings import poller_role, wait_state
 from tests.e2e.roles import ensure_role
+from tests.e2e.sfn_support import definition, states_role, wait_done
 
 APP = """
 import os
@@ -306,4 +307,30 @@ def test_sns_carries_the_trace_to_its_lambda_subscriber(server, sdk_files, trace
     publisher.meta.events.register("before-sign.sns.Publish", add)
     publisher.publish(TopicArn=topic, Message="hello")
     docs = _trace(xray, root, {"AWS::Lambda", "AWS::Lambda::Function", "work"}, timeout=30)
+    assert docs["AWS::Lambda"]["parent_id"] == parent
+
+
+def test_step_functions_carries_the_trace_to_a_lambda_task(server, sdk_files, traced_role) -> None:
+    """StartExecution's traceHeader travels to the function a Task state invokes."""
+    lam, iam = make_client(server.endpoint, "lambda"), make_client(server.endpoint, "iam")
+    sfn, xray = make_client(server.endpoint, "stepfunctions"), make_client(server.endpoint, "xray")
+    name = unique("in-state")
+    arn = create_function(
+        lam, name, {**sdk_files, "app.py": APP}, role=traced_role, TracingConfig={"Mode": "Active"}
+    )["FunctionArn"]
+    machine = sfn.create_state_machine(
+        name=unique("traced"),
+        roleArn=states_role(iam, ("lambda:InvokeFunction",)),
+        definition=definition({"Call": {
+            "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": arn, "Payload": {"order": "sfn"}}, "End": True,
+        }}),
+    )["stateMachineArn"]  # fmt: skip
+    root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+    parent = os.urandom(8).hex()
+    started = sfn.start_execution(
+        stateMachineArn=machine, traceHeader=f"Root={root};Parent={parent};Sampled=1"
+    )
+    assert wait_done(sfn, started["executionArn"])["status"] == "SUCCEEDED"
+    docs = _trace(xray, root, {"AWS::Lambda", "AWS::Lambda::Function", "work"})
     assert docs["AWS::Lambda"]["parent_id"] == parent
