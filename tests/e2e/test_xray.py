@@ -16,6 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.e2e.conftest import make_client
+from tests.e2e.server import SandlotServer
 
 
 def _trace_id(at: float | None = None) -> str:
@@ -168,3 +169,21 @@ def test_daemon_udp(server) -> None:
                 return
         time.sleep(0.05)
     raise AssertionError("the daemon's documents never arrived")
+
+
+def test_traces_survive_a_kill(tmp_path) -> None:
+    """Accepted documents are durable: a kill -9 right after PutTraceSegments loses none."""
+    trace = _trace_id()
+    first = SandlotServer(tmp_path, lambda_role=False).start()
+    try:
+        xray = make_client(first.endpoint, "xray")
+        answer = xray.put_trace_segments(
+            TraceSegmentDocuments=[json.dumps(_segment(trace, "kept"))]
+        )
+        assert answer["UnprocessedTraceSegments"] == []
+    finally:
+        first.kill()
+    with SandlotServer(tmp_path, lambda_role=False) as restarted:
+        xray = make_client(restarted.endpoint, "xray")
+        (got,) = xray.batch_get_traces(TraceIds=[trace])["Traces"]
+        assert json.loads(got["Segments"][0]["Document"])["name"] == "kept"
