@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import time
+import urllib.parse
 import uuid
 from functools import cache
 from pathlib import Path
@@ -120,6 +121,12 @@ class Platform:
             provider = self.provider(name)
             if provider is not None:
                 self._tasks.append(await provider.start())
+        # X-Ray: the retention sweep, and the daemon's UDP port for the functions (the
+        # same number as their TCP listener, so one forwarded port number serves both).
+        xray = self.provider("xray")
+        if xray is not None:
+            port = urllib.parse.urlsplit(self.function_endpoint_url).port
+            self._tasks.append(await xray.start(port))
         # Secrets Manager: the rotation scheduler (rotations due while down run now).
         secrets = self.provider("secretsmanager")
         if secrets is not None:

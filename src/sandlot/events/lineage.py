@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import time
 import urllib.parse
 
 LIMIT = 16  # AWS stops the chain's 17th invocation of a function
@@ -41,6 +42,12 @@ def _fields(header: str | None) -> list[tuple[str, str]]:
     return pairs
 
 
+def new_root() -> str:
+    """A new X-Ray trace id: version 1, the epoch second in hex (X-Ray finds traces by
+    it), 96 random bits."""
+    return f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+
+
 def count(header: str | None, function_arn: str) -> int:
     """How many times the chain of ``header`` has invoked the function so far."""
     mine = function_hash(function_arn)
@@ -60,8 +67,7 @@ def advance(header: str | None, function_arn: str) -> tuple[str, int]:
     mine = function_hash(function_arn)
     fields = _fields(header)
     if not any(key == "Root" for key, _ in fields):
-        raw = os.urandom(16).hex()
-        fields.insert(0, ("Root", f"1-{raw[:8]}-{raw[8:32]}"))
+        fields.insert(0, ("Root", new_root()))
         if not any(key == "Sampled" for key, _ in fields):
             fields.append(("Sampled", "0"))
     n = 1

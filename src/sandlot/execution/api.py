@@ -58,6 +58,7 @@ class FunctionSpec:
     # SnapStart (a published version with ApplyOn PublishedVersions): environments are
     # restored from a template initialised once (pool.py, zygote_process.Template).
     snap_start: bool = False
+    tracing: str = "PassThrough"  # TracingConfig.Mode; Active: Lambda records segments
 
     @property
     def log_group(self) -> str:

@@ -44,6 +44,7 @@ from sandlot.execution.logs import (
     report_line,
     report_record,
 )
+from sandlot.execution.network import xray_variables
 from sandlot.execution.runtime_api import Invocation, Outcome, RuntimeAPI, RuntimeAPIServer
 from sandlot.execution.sandbox import (
     Layout,
@@ -373,6 +374,7 @@ class Environment:
         variables.update(launch.env)
         variables["TZ"] = ":UTC"
         variables["AWS_ENDPOINT_URL"] = self._ctx.settings.endpoint_url
+        variables.update(xray_variables(self._ctx.settings.endpoint_url))
         variables.update(spec.environment)
         # Lambda's reserved variables: the function's own configuration cannot override them.
         variables.update(

@@ -6,11 +6,12 @@ any key as the account root). pasta (Debian package ``passt``) connects it, as a
 user-mode network stack: the namespace gets an interface with the host's address and
 routes, outbound TCP and UDP go out through ordinary sockets of the host (as Lambda
 functions reach the internet), and exactly two ports of the namespace's loopback are
-forwarded to the host's loopback:
+forwarded to the host's loopback (and one UDP port):
 
     127.0.0.1:9001      the environment's Runtime API (AWS's own address for it)
     127.0.0.1:<F>       sandlot's function-facing listener (AWS_ENDPOINT_URL), where
                         only keys sandlot issued are accepted, signed
+    127.0.0.1:<F>/udp   sandlot's X-Ray daemon (AWS_XRAY_DAEMON_ADDRESS)
 
 and DNS queries to 169.254.78.1 (the sandboxes' resolv.conf, Lambda's resolver address)
 go to the host's resolver. ``--no-map-gw`` keeps the host's loopback out of reach otherwise: no other service on
@@ -32,6 +33,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 from dataclasses import dataclass
 
 RUNTIME_API_PORT = 9001  # the Runtime API inside the namespace, as on AWS
@@ -53,7 +55,7 @@ def pasta_argv(pasta: str, api_port: int, function_port: int, pid: int | str) ->
     """pasta's command line for the sandbox whose outer process is ``pid``: the
     namespace's 9001 to the host's ``api_port``, ``function_port`` to the same port."""
     argv = [pasta, "--config-net", "--no-map-gw", "-4", "--no-icmp", "-q", "-f"]
-    argv += ["-t", "none", "-u", "none", "-U", "none"]
+    argv += ["-t", "none", "-u", "none", "-U", str(function_port)]  # UDP: the X-Ray daemon
     argv += ["-T", f"{RUNTIME_API_PORT}:{api_port}", "-T", str(function_port)]
     argv += ["--dns-forward", RESOLVER]
     if os.geteuid() == 0:
@@ -62,6 +64,18 @@ def pasta_argv(pasta: str, api_port: int, function_port: int, pid: int | str) ->
     else:  # the namespace belongs to the sandbox's user namespace, which we own
         argv += ["--userns", f"/proc/{pid}/ns/user", "--netns", f"/proc/{pid}/ns/net"]
     return argv
+
+
+def xray_variables(endpoint_url: str) -> dict[str, str]:
+    """Lambda's X-Ray variables: the daemon is sandlot's UDP port with the number of the
+    functions' TCP listener (forwarded into an isolated namespace as that one is)."""
+    port = str(urllib.parse.urlsplit(endpoint_url).port or 80)
+    return {
+        "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{port}",
+        "_AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1",
+        "_AWS_XRAY_DAEMON_PORT": port,
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",  # as Lambda: the SDK logs, never throws
+    }
 
 
 def resolv_conf(host: str = "/etc/resolv.conf") -> str:

@@ -36,6 +36,7 @@ import contextlib
 import json
 import os
 import socket
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -180,8 +181,7 @@ def _client_context(value: str) -> bytes:
 
 def _new_trace_id() -> bytes:
     # Lambda always sends an X-Ray header; without one from the caller, make a root.
-    raw = os.urandom(16).hex()
-    return f"Root=1-{raw[:8]}-{raw[8:32]};Sampled=0".encode()
+    return f"Root=1-{int(time.time()):08x}-{os.urandom(12).hex()};Sampled=0".encode()
 
 
 class RuntimeAPI:

@@ -34,6 +34,7 @@ PROVIDERS: dict[str, str] = {
     "cognito-idp": "sandlot.services.cognitoidp.provider:CognitoIdpProvider",
     "cloudcontrol": "sandlot.services.cloudcontrol.provider:CloudControlProvider",
     "cloudwatch": "sandlot.services.cloudwatch.provider:CloudWatchProvider",
+    "xray": "sandlot.services.xray.provider:XRayProvider",
 }
 
 # Services whose wire protocol sandlot knows (request routing and conformance tests
@@ -42,6 +43,7 @@ KNOWN_SERVICES: tuple[str, ...] = (
     "lambda", "s3", "sqs", "sns", "dynamodb", "dynamodbstreams", "kinesis", "iam", "sts",
     "logs", "cloudwatch", "events", "scheduler", "stepfunctions", "cloudformation",
     "apigateway", "apigatewayv2", "secretsmanager", "ssm", "cognito-idp", "firehose", "pipes",
+    "xray",
 )  # fmt: skip
 
 

@@ -2,7 +2,8 @@
 proxy integrations, WebSocket routes, Lambda authorizers): as the service principal
 ``apigateway.amazonaws.com`` of the API's account (or a session of an integration's
 credentials role), with ``aws:SourceArn`` naming the API's method, route or authorizer,
-so the function's resource policy decides as in AWS."""
+so the function's resource policy decides as in AWS. The client's X-Ray trace header
+goes with the invocation."""
 
 from __future__ import annotations
 
@@ -35,4 +36,14 @@ async def invoke(
         region=region,
         request_id=request_id,
         context={"aws:SourceArn": source_arn, "aws:SourceAccount": account},
+        trace_header=_trace_header(event),
     )
+
+
+def _trace_header(event: dict[str, Any]) -> str | None:
+    """The client's ``X-Amzn-Trace-Id``: API Gateway passes it on to the function, so
+    its invocation continues the caller's X-Ray trace."""
+    for name, value in (event.get("headers") or {}).items():
+        if name.lower() == "x-amzn-trace-id" and isinstance(value, str):
+            return value
+    return None

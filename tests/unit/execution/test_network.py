@@ -160,7 +160,7 @@ def test_pasta_command_line():
     argv = network.pasta_argv("/usr/bin/pasta", 40001, 4567, 1234)
     assert argv[:14] == [
         "/usr/bin/pasta", "--config-net", "--no-map-gw", "-4", "--no-icmp", "-q", "-f",
-        "-t", "none", "-u", "none", "-U", "none", "-T",
+        "-t", "none", "-u", "none", "-U", "4567", "-T",
     ]  # fmt: skip
     assert argv[14:19] == ["9001:40001", "-T", "4567", "--dns-forward", "169.254.78.1"]
     assert argv[-1] == "/proc/1234/ns/net"

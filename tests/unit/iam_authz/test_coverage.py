@@ -144,6 +144,7 @@ SAMPLES = {
         "KeyId": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     },
     "firehose": {"DeliveryStreamName": "d"},
+    "xray": {},  # the served operations name no resource (X-Ray authorizes them on *)
     "cloudformation": {
         "StackName": "app",
         "ChangeSetName": "cs",
@@ -319,6 +320,10 @@ PARTLY_SERVED = {
         "PutMetricAlarm", "DescribeAlarms", "DescribeAlarmsForMetric", "DeleteAlarms",
         "SetAlarmState", "DescribeAlarmHistory", "EnableAlarmActions", "DisableAlarmActions",
         "PutCompositeAlarm",
+    },
+    "xray": {  # segments in, traces, summaries and graphs out, the default sampling rule
+        "PutTraceSegments", "PutTelemetryRecords", "GetTraceSummaries", "BatchGetTraces",
+        "GetServiceGraph", "GetTraceGraph", "GetSamplingRules", "GetSamplingTargets",
     },
     "cloudformation": {  # stacks and change sets
         "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks", "ListStacks",

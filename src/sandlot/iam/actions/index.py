@@ -24,7 +24,7 @@ SERVICES = (
     "sts", "lambda", "logs", "iam", "s3", "kms", "sqs", "sns", "secretsmanager", "ssm",
     "dynamodb", "apigatewayv2", "apigateway", "cloudformation", "stepfunctions", "events",
     "scheduler", "ecr", "kinesis", "firehose", "cognito-idp", "pipes", "cloudcontrol",
-    "cloudwatch",
+    "cloudwatch", "xray",
 )  # fmt: skip
 # Services whose actions the authorization data lists under another prefix (the index is
 # keyed by that prefix, as actions name it).

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from sandlot.events import lineage
 from sandlot.execution.api import InvokeRequest, InvokeResult, ResponseStream, Throttled
 from sandlot.protocol import ServiceError
 from sandlot.services.awslambda.arns import parse_function_name
+from sandlot.services.awslambda.tracing import Tracer
 
 if TYPE_CHECKING:
     from sandlot.events.async_invoke import AsyncSettings
@@ -125,6 +127,11 @@ class InvokeOperations:
     # Provided by RecursionOperations: the function's RecursiveLoop setting.
     recursive_loop: Callable[[str, str, str], str]
 
+    @functools.cached_property
+    def tracer(self) -> Tracer:
+        """Active tracing's segments and sampling (tracing.py)."""
+        return Tracer(self.platform)
+
     async def invoke(self, ctx: RequestContext, params: dict) -> dict:
         kind = params.get("InvocationType") or "RequestResponse"
         payload = params.get("Payload") or b""
@@ -153,6 +160,9 @@ class InvokeOperations:
             return {"StatusCode": 202}
         trace = self.check_recursion(ctx, spec)
         invoked_arn = spec.function_arn + (f":{qualifier}" if qualifier else "")
+        traced = None
+        if spec.tracing == "Active":  # Lambda records its own segments (tracing.py)
+            trace, traced = self.tracer.begin(trace, ctx.trace())
         request = InvokeRequest(
             ctx.request_id,
             payload or b"{}",
@@ -162,7 +172,11 @@ class InvokeOperations:
         )
         try:
             result = await self.platform.engine.invoke(spec, request)
+            if traced is not None:
+                self.tracer.finish(spec, traced, invoked_arn, ctx.request_id, result)
         except Throttled as throttled:
+            if traced is not None:
+                self.tracer.finish(spec, traced, invoked_arn, ctx.request_id, None)
             raise _throttled(throttled) from None
         output = {"StatusCode": 200, "Payload": result.payload, "ExecutedVersion": version}
         if result.function_error:

@@ -571,6 +571,7 @@ class LambdaProvider(
             system_log_level=logging.get("SystemLogLevel"),
             image=image,
             snap_start=version != LATEST and config.get("SnapStart") == "PublishedVersions",
+            tracing=config.get("TracingMode", "PassThrough"),
         )
 
 

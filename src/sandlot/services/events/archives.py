@@ -176,8 +176,8 @@ class ArchiveOperations(PutEventsOperations):
             self._archives[bus_arn] = cached
         return cached
 
-    def dispatch(self, bus: dict, event: dict, ingested: float) -> int:
-        matched = super().dispatch(bus, event, ingested)
+    def dispatch(self, bus: dict, event: dict, ingested: float, trace: str | None = None) -> int:
+        matched = super().dispatch(bus, event, ingested, trace)
         if "replay-name" not in event:
             for archive, pattern in self.archives_of(bus["arn"]):
                 if pattern is None or pattern.matches(event):

@@ -18,7 +18,14 @@ import json
 import time
 import uuid
 
-from sandlot.events.delivery import Deliveries, Delivery, Outcome, RetryPolicy, arn_service
+from sandlot.events.delivery import (
+    TRACE_OPTION,
+    Deliveries,
+    Delivery,
+    Outcome,
+    RetryPolicy,
+    arn_service,
+)
 from sandlot.events.timers import Timer
 from sandlot.iam.principal import Principal
 from sandlot.services.events.base import Rule, not_found, parse_bus, validation
@@ -137,10 +144,11 @@ class PutEventsOperations(RuleOperations):
             "resources": list(entry.get("Resources") or []),
             "detail": detail,
         }
-        self.dispatch(bus, event, now)
+        # X-Ray: the entry's TraceHeader, else the request's, goes on to the targets.
+        self.dispatch(bus, event, now, trace=entry.get("TraceHeader") or ctx.trace())
         return {"EventId": event["id"]}
 
-    def dispatch(self, bus: dict, event: dict, ingested: float) -> int:
+    def dispatch(self, bus: dict, event: dict, ingested: float, trace: str | None = None) -> int:
         """Stage the deliveries of ``event`` on ``bus`` (inside the caller's transaction);
         how many rules matched."""
         matched = 0
@@ -148,20 +156,25 @@ class PutEventsOperations(RuleOperations):
         for rule in self.rules_of(bus["account"], bus["region"], bus["name"]):
             if rule.enabled and rule.pattern is not None and rule.pattern.matches(event):
                 text = text or json.dumps(event, ensure_ascii=False)
-                self._stage_targets(rule, event, text, ingested)
+                self._stage_targets(rule, event, text, ingested, trace)
                 matched += 1
         return matched
 
-    def _stage_targets(self, rule: Rule, event: dict, text: str, ingested: float) -> None:
+    def _stage_targets(
+        self, rule: Rule, event: dict, text: str, ingested: float, trace: str | None = None
+    ) -> None:
         context = {
             "rule-arn": rule.arn,
             "rule-name": rule.name,
             "ingestion-time": iso(ingested, millis=True),
         }
         for target in rule.targets:
-            self._stage(rule.row, target, event, text, target_input(target, event, text, context))
+            payload = target_input(target, event, text, context)
+            self._stage(rule.row, target, event, text, payload, trace)
 
-    def _stage(self, rule: dict, target: dict, event: dict, text: str, payload: str) -> None:
+    def _stage(
+        self, rule: dict, target: dict, event: dict, text: str, payload: str, trace: str | None
+    ) -> None:
         arn, account = target["Arn"], rule["account"]
         service = arn_service(arn)
         if target.get("RoleArn"):
@@ -198,6 +211,8 @@ class PutEventsOperations(RuleOperations):
             if request is None:
                 return  # destination or connection deleted: nothing to call
             send_to, options = request
+        elif trace:
+            options[TRACE_OPTION] = trace
         retry = target.get("RetryPolicy") or {}
         policy = RetryPolicy(
             max_attempts=int(retry.get("MaximumRetryAttempts", DEFAULT_RETRIES)) + 1,
