@@ -34,6 +34,7 @@ from sandlot.execution.api import (
     LogEvent,
     LogStream,
 )
+from sandlot.execution.extensions_api import ExtensionsAPI
 from sandlot.execution.logs import (
     LogPolicy,
     LogShipper,
@@ -43,7 +44,13 @@ from sandlot.execution.logs import (
     report_line,
     report_record,
 )
-from sandlot.execution.runtime_api import Invocation, Outcome, RuntimeAPI, RuntimeAPIServer
+from sandlot.execution.runtime_api import (
+    Invocation,
+    Outcome,
+    RuntimeAPI,
+    RuntimeAPIServer,
+    _new_trace_id,
+)
 from sandlot.execution.sandbox import Layout, Sandbox, SandboxBackend, SandboxSpec
 
 # Lambda gives INIT 10 s; a longer INIT is retried within the first invoke under the
@@ -53,6 +60,13 @@ TAIL_BYTES = 4096  # LogType=Tail returns the last 4 KB
 # Host variables a runtime needs to work at all; nothing else of the server's
 # environment (credentials, SANDLOT_* settings) reaches functions.
 _HOST_VARIABLES = ("LANG", "LC_ALL", "LC_CTYPE")
+# SHUTDOWN gives external extensions 2,000 ms to finish (Lambda's limit with one or more
+# external extensions registered); then everything is killed.
+EXTENSION_SHUTDOWN_S = 2.0
+# Starts the executables of /opt/extensions in the background, then becomes the runtime:
+# every process stays in the sandbox, and the runtime keeps the sandbox's main pid.
+# Arguments: the number of extensions, their paths, the runtime's command.
+_LAUNCHER = 'n=$1; shift; while [ "$n" -gt 0 ]; do "$1" & n=$((n-1)); shift; done; exec "$@"'
 
 
 class EnvironmentGone(Exception):
@@ -150,6 +164,9 @@ class Environment:
         self._started = False  # START written for the current invocation
         self._max_memory_mb = 0
         self._shutdown_task: asyncio.Task[None] | None = None
+        self._extensions: ExtensionsAPI | None = None
+        self._runtime_ready = False  # the runtime called next (INIT waits for extensions too)
+        self._extensions_idle: asyncio.Future[None] | None = None  # post-invoke / SHUTDOWN
 
     @property
     def init_failed(self) -> bool:
@@ -212,6 +229,16 @@ class Environment:
         self._api = RuntimeAPI(
             self._on_ready, self._on_init_error, self._drain_output, self._on_deliver
         )
+        external = external_extensions(self._opt_dir, spec.layer_dirs)
+        self._extensions = ExtensionsAPI(
+            spec.function_name,
+            spec.version,
+            spec.handler,
+            spec.account_id,
+            external,
+            self._on_extension_change,
+        )
+        self._api.extensions = self._extensions
         self._server = RuntimeAPIServer(self._api)
         address = await self._server.start()
         if self.state is State.DEAD:  # shut down while starting (the engine is closing)
@@ -241,6 +268,9 @@ class Environment:
         wrapper = variables.get("AWS_LAMBDA_EXEC_WRAPPER")
         if wrapper and launch.execution_env:  # Lambda honours wrappers for its runtimes
             argv = (wrapper, *argv)
+        if external:  # started before the runtime, in the same sandbox
+            paths = [f"{layout.opt}/extensions/{name}" for name in external]
+            argv = ("/bin/sh", "-c", _LAUNCHER, "sh", str(len(paths)), *paths, *argv)
         if launch.notice:
             for line in launch.notice.splitlines():
                 self._emit(line)
@@ -327,7 +357,51 @@ class Environment:
             waiter.set_result(outcome)
 
     def _on_ready(self) -> None:
-        self._resolve_init(None)
+        self._runtime_ready = True
+        self._check_init()
+
+    def _check_init(self) -> None:
+        """INIT is over when the runtime and every extension have called next."""
+        extensions = self._extensions
+        if self._runtime_ready and (extensions is None or extensions.all_ready()):
+            if extensions is not None:
+                extensions.registration_open = False
+            self._resolve_init(None)
+
+    def _on_extension_change(self) -> None:
+        extensions = self._extensions
+        assert extensions is not None
+        if self.state is State.INIT:
+            if extensions.init_error is not None:
+                document, error_type = extensions.init_error
+                self._resolve_init(Outcome("init_error", document, error_type))
+            else:
+                self._check_init()
+        idle = self._extensions_idle
+        if idle is not None and not idle.done() and extensions.all_ready():
+            idle.set_result(None)
+
+    async def _extensions_done(self, timeout: float) -> bool:
+        """Wait until every extension has called next again; False if it took too long."""
+        extensions = self._extensions
+        if extensions is None or extensions.all_ready():
+            return True
+        self._extensions_idle = self._loop.create_future()
+        sandbox = self._sandbox
+        try:
+            async with asyncio.timeout(max(0.0, timeout)):
+                if sandbox is None:
+                    await self._extensions_idle
+                else:  # an extension cannot call next once the sandbox is gone
+                    await asyncio.wait(
+                        (self._extensions_idle, sandbox.exited),
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+        except TimeoutError:
+            return False
+        finally:
+            self._extensions_idle = None
+        return extensions.all_ready()
 
     def _on_init_error(self, payload: bytes, error_type: str | None) -> None:
         self._resolve_init(Outcome("init_error", payload, error_type or "Runtime.Unknown"))
@@ -352,6 +426,16 @@ class Environment:
             outcome = failure
         else:
             outcome = await self._run(request)
+        runtime_ms = (time.perf_counter() - started) * 1000
+        extensions_ok = True
+        if outcome.kind in ("response", "error") and self._extensions is not None:
+            # The post-invoke phase: the invocation ends when every extension subscribed
+            # to INVOKE has called next again, within the function's timeout. REPORT's
+            # Duration covers it (Lambda bills it); runtimeDone's does not.
+            remaining = float(spec.timeout_s) - runtime_ms / 1000
+            extensions_ok = await self._extensions_done(remaining)
+            if not extensions_ok:
+                self._kill()
         duration_ms = (time.perf_counter() - started) * 1000
         self._start_line(request)  # if the runtime never received it (timeout)
 
@@ -363,7 +447,7 @@ class Environment:
         as_json = self._logging.json
         if as_json:
             done, error_type = _telemetry_status(outcome)
-            metrics = {"durationMs": round(duration_ms, 2), "producedBytes": len(payload)}
+            metrics = {"durationMs": round(runtime_ms, 2), "producedBytes": len(payload)}
             ended = {"requestId": request_id, "status": done, "metrics": metrics}
             if error_type:
                 ended["errorType"] = error_type
@@ -380,7 +464,9 @@ class Environment:
         else:
             self._emit(report_line(request_id, duration_ms, memory, used, init_ms, status))
         self._tail = None
-        reusable = outcome.kind in ("response", "error") and self.alive
+        reusable = outcome.kind in ("response", "error") and self.alive and extensions_ok
+        if self._extensions is not None and self._extensions.exit_error is not None:
+            reusable = False  # an extension reported exit/error: the environment is reset
         result = InvokeResult(
             payload=payload,
             function_error=function_error,
@@ -450,6 +536,11 @@ class Environment:
         timer = self._loop.call_later(timeout, self._on_timeout, invocation)
         self.thaw()
         self._api.dispatch(invocation)  # type: ignore[union-attr]
+        extensions = self._extensions
+        if extensions is not None and extensions.present:
+            trace = request.trace_id or _new_trace_id().decode()
+            arn = request.invoked_function_arn
+            extensions.invoke(request.request_id, invocation.deadline_ms, arn, trace)
         try:
             outcome = await invocation.future
         except asyncio.CancelledError:
@@ -469,11 +560,14 @@ class Environment:
     def _on_timeout(self, invocation: Invocation) -> None:
         if invocation.future.done():
             return
+        self._kill()
+        invocation.finish(Outcome("timeout"))
+
+    def _kill(self) -> None:
         sandbox = self._sandbox
         if sandbox is not None:
             self._max_memory_mb = sandbox.max_memory_mb()
             sandbox.kill()
-        invocation.finish(Outcome("timeout"))
 
     def _on_exit(self, exited: asyncio.Future[int]) -> None:
         code = exited.result()
@@ -514,6 +608,14 @@ class Environment:
 
     async def _shutdown(self, reason: str) -> None:
         self.state = State.DEAD
+        sandbox, extensions = self._sandbox, self._extensions
+        if sandbox is not None and extensions is not None and not sandbox.exited.done():
+            # The SHUTDOWN phase: external extensions subscribed to it get the event and
+            # up to 2,000 ms to call next again before everything is killed.
+            deadline_ms = int((time.time() + EXTENSION_SHUTDOWN_S) * 1000)
+            if extensions.shutdown(_shutdown_reason(reason), deadline_ms):
+                sandbox.thaw()
+                await self._extensions_done(EXTENSION_SHUTDOWN_S)
         if self._sandbox is not None:
             await self._sandbox.destroy(reason)
         self._resolve_init(Outcome("exit", status=-signal.SIGKILL))
@@ -525,6 +627,33 @@ class Environment:
             self._server.close()
         with contextlib.suppress(RuntimeError):  # the default executor is shutting down
             await asyncio.to_thread(shutil.rmtree, self._dir, True)
+
+
+def external_extensions(opt_dir: Path, layer_dirs: tuple[Path, ...]) -> tuple[str, ...]:
+    """The names of the executables in /opt/extensions, in the order Lambda starts them.
+
+    A merged /opt (several layers) holds links into the layers, as the sandbox sees
+    them; their files are found in the layers' host directories.
+    """
+    directory = opt_dir / "extensions"
+    try:
+        entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+    except OSError:
+        return ()
+    names = []
+    for entry in entries:
+        candidates = [Path(entry.path)] if not entry.is_symlink() else []
+        candidates += [layer / "extensions" / entry.name for layer in layer_dirs]
+        if any(path.is_file() and os.access(path, os.X_OK) for path in candidates):
+            names.append(entry.name)
+    return tuple(names)
+
+
+def _shutdown_reason(reason: str) -> str:
+    """SHUTDOWN's shutdownReason: spindown (reaped or released), timeout or failure."""
+    if reason in ("keep-alive expired", "pool closed", "provisioned concurrency released"):
+        return "spindown"
+    return "timeout" if "timeout" in reason else "failure"
 
 
 def _platform_error(error_type: str, message: str) -> bytes:

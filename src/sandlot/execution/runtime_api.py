@@ -37,6 +37,7 @@ from urllib.parse import unquote
 
 import httptools
 
+from sandlot.execution import extensions_api
 from sandlot.execution.api import InvokeRequest
 
 # Lambda's synchronous payload limit: "6 MB" is 6 MiB + 100 bytes, as its messages say.
@@ -47,6 +48,8 @@ _INIT_ERROR = b"/2018-06-01/runtime/init/error"
 _ERROR_TYPE_HEADER = b"lambda-runtime-function-error-type"
 # A streamed response's error arrives in trailers: its type and its document (base64).
 _ERROR_BODY_HEADER = b"lambda-runtime-function-error-body"
+_EXTENSION_HEADER = b"lambda-extension-"  # the Extensions API's headers (extensions_api.py)
+_NO_HEADERS: dict[bytes, bytes] = {}  # shared, never written: most requests carry none
 
 _REASONS = {
     200: b"OK",
@@ -189,6 +192,8 @@ class RuntimeAPI:
         self._started = False  # the runtime has asked for an invocation at least once
         self._current: Invocation | None = None
         self._waiter: _Connection | None = None  # a held GET /next
+        # The Extensions API on the same address (set by the environment), or None.
+        self.extensions: extensions_api.ExtensionsAPI | None = None
 
     # -- engine side -------------------------------------------------------------
 
@@ -238,6 +243,9 @@ class RuntimeAPI:
                 else:
                     self._result(conn, request_id, action == b"error", body)
                 return
+        elif path.startswith(extensions_api.PREFIX) and self.extensions is not None:
+            self.extensions.handle(conn, method, path, body, conn.headers)
+            return
         elif path == _INIT_ERROR:
             if method != b"POST":
                 conn.respond(405, b"Method Not Allowed\n", content_type=b"text/plain")
@@ -298,6 +306,8 @@ class RuntimeAPI:
     def connection_lost(self, conn: _Connection) -> None:
         if self._waiter is conn:
             self._waiter = None
+        if self.extensions is not None:
+            self.extensions.connection_lost(conn)
 
 
 def _trailer_document(encoded: bytes | None) -> bytes:
@@ -324,13 +334,14 @@ class _Connection(asyncio.Protocol):
         self._api = server.api
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
-        self._queue: deque[tuple[bytes, bytes, bytes | None, str | None, bytes | None, bool]] = (
-            deque()
-        )
+        self._queue: deque[
+            tuple[bytes, bytes, bytes | None, str | None, bytes | None, bool, dict[bytes, bytes]]
+        ] = deque()
         self._busy = False  # a request is being answered (possibly held: GET /next)
         self.closed = False
         self.error_type: str | None = None  # of the request being answered
         self.error_body: bytes | None = None  # its error trailer's document (base64)
+        self.headers = _NO_HEADERS  # its Lambda-Extension-* headers (lower-case)
         self._keep_alive = True  # of the request being answered
         # per-request parse state
         self._url = b""
@@ -338,6 +349,7 @@ class _Connection(asyncio.Protocol):
         self._size = 0
         self._req_error_type: str | None = None
         self._req_error_body: bytes | None = None
+        self._req_headers = _NO_HEADERS
 
     # asyncio.Protocol
 
@@ -365,6 +377,7 @@ class _Connection(asyncio.Protocol):
         self._size = 0
         self._req_error_type = None
         self._req_error_body = None
+        self._req_headers = _NO_HEADERS
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -375,6 +388,10 @@ class _Connection(asyncio.Protocol):
             self._req_error_type = value.decode("utf-8", "replace")
         elif lowered == _ERROR_BODY_HEADER:
             self._req_error_body = value
+        elif lowered.startswith(_EXTENSION_HEADER):
+            if self._req_headers is _NO_HEADERS:
+                self._req_headers = {}
+            self._req_headers[lowered] = value
         elif lowered == b"expect" and value.lower() == b"100-continue" and self._transport:
             # curl waits for this before sending bodies over 1 KB.
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -397,6 +414,7 @@ class _Connection(asyncio.Protocol):
                 self._req_error_type,
                 self._req_error_body,
                 self._parser.should_keep_alive(),
+                self._req_headers,
             )
         )
         self._body = []
@@ -407,10 +425,11 @@ class _Connection(asyncio.Protocol):
 
     def _serve_next(self) -> None:
         while self._queue and not self._busy and not self.closed:
-            method, url, body, error_type, error_body, keep_alive = self._queue[0]
+            method, url, body, error_type, error_body, keep_alive, headers = self._queue[0]
             self._busy = True
             self.error_type = error_type
             self.error_body = error_body
+            self.headers = headers
             self._keep_alive = keep_alive
             self._api.handle(self, method, url, body)
 
