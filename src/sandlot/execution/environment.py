@@ -52,6 +52,7 @@ from sandlot.execution.runtime_api import (
     _new_trace_id,
 )
 from sandlot.execution.sandbox import Layout, Sandbox, SandboxBackend, SandboxSpec
+from sandlot.execution.telemetry_api import TelemetryAPI
 
 # Lambda gives INIT 10 s; a longer INIT is retried within the first invoke under the
 # function's timeout. sandlot folds both into one limit: the larger of the two.
@@ -165,6 +166,7 @@ class Environment:
         self._max_memory_mb = 0
         self._shutdown_task: asyncio.Task[None] | None = None
         self._extensions: ExtensionsAPI | None = None
+        self._telemetry: TelemetryAPI | None = None
         self._runtime_ready = False  # the runtime called next (INIT waits for extensions too)
         self._extensions_idle: asyncio.Future[None] | None = None  # post-invoke / SHUTDOWN
 
@@ -197,6 +199,26 @@ class Environment:
         if self._logging.keeps_platform(record_type):
             self._emit(platform_record(record_type, record, time.time()))
 
+    def _on_output(self, line: str) -> None:
+        """A line the runtime's sandbox wrote (the function's or an extension's)."""
+        if self._logging.json:
+            self._emit_output(line)
+        else:  # text: no levels
+            self._emit(line)
+        telemetry = self._telemetry
+        if telemetry is not None and telemetry.subscriptions:
+            telemetry.publish("function", iso_timestamp(time.time()), line)
+
+    def _publish(self, event_type: str, record: dict[str, Any]) -> None:
+        """A platform event for the Telemetry and Logs API subscriptions."""
+        telemetry = self._telemetry
+        if telemetry is not None:
+            telemetry.publish(event_type, iso_timestamp(time.time()), record)
+
+    def _init_record(self, **extra: Any) -> dict[str, Any]:
+        kind = "provisioned-concurrency" if self.provisioned else "on-demand"
+        return {"initializationType": kind, "phase": "init", **extra}
+
     def _drain_output(self) -> None:
         if self._output is not None:
             self._output.drain()
@@ -216,6 +238,12 @@ class Environment:
             await self.shutdown("init aborted")
             raise
         self.init_duration_ms = (time.perf_counter() - began) * 1000
+        status = "success" if self._init_failure is None else "error"
+        self._publish("platform.initRuntimeDone", self._init_record(status=status))
+        metrics = {"durationMs": round(self.init_duration_ms, 2)}
+        self._publish("platform.initReport", self._init_record(status=status, metrics=metrics))
+        if self._telemetry is not None:
+            self._telemetry.end_backlog()
         if self.provisioned and self._init_failure is None:
             # INIT happened before any invocation: the first one is warm, and INIT's
             # lines are not part of its log tail.
@@ -239,6 +267,11 @@ class Environment:
             self._on_extension_change,
         )
         self._api.extensions = self._extensions
+        self._telemetry = TelemetryAPI(
+            self._extensions, not self._ctx.backend.isolates_network, self._ctx.spawn
+        )
+        self._api.telemetry = self._telemetry
+        self._publish("platform.initStart", self._init_record())
         self._server = RuntimeAPIServer(self._api)
         address = await self._server.start()
         if self.state is State.DEAD:  # shut down while starting (the engine is closing)
@@ -275,8 +308,7 @@ class Environment:
             for line in launch.notice.splitlines():
                 self._emit(line)
         read_fd, write_fd = os.pipe()
-        on_line = self._emit_output if self._logging.json else self._emit  # text: no levels
-        self._output = OutputReader(read_fd, on_line)
+        self._output = OutputReader(read_fd, self._on_output)
         self._init_waiter = self._loop.create_future()
         try:
             self._sandbox = await backend.create(
@@ -445,12 +477,16 @@ class Environment:
             self._output.drain()
             self._output.flush()
         as_json = self._logging.json
-        if as_json:
-            done, error_type = _telemetry_status(outcome)
+        telemetry = self._telemetry
+        subscribed = telemetry is not None and bool(telemetry.subscriptions)
+        done, error_type = _telemetry_status(outcome)
+        if as_json or subscribed:
             metrics = {"durationMs": round(runtime_ms, 2), "producedBytes": len(payload)}
             ended = {"requestId": request_id, "status": done, "metrics": metrics}
             if error_type:
                 ended["errorType"] = error_type
+            self._publish("platform.runtimeDone", ended)
+        if as_json:
             self._emit_record("platform.runtimeDone", ended)
         else:
             self._emit(f"END RequestId: {request_id}")
@@ -458,8 +494,10 @@ class Environment:
             self._max_memory_mb = self._sandbox.max_memory_mb()  # type: ignore[union-attr]
         init_ms = self.init_duration_ms if cold else None
         memory, used = spec.memory_mb, self._max_memory_mb
-        if as_json:
+        if as_json or subscribed:
             report = report_record(request_id, duration_ms, memory, used, init_ms, done, error_type)
+            self._publish("platform.report", report)
+        if as_json:
             self._emit_record("platform.report", report)
         else:
             self._emit(report_line(request_id, duration_ms, memory, used, init_ms, status))
@@ -513,8 +551,10 @@ class Environment:
         if not self._started:
             self._started = True
             request_id, version = request.request_id, self.spec.version
+            record = {"requestId": request_id, "version": version}
+            self._publish("platform.start", record)
             if self._logging.json:
-                self._emit_record("platform.start", {"requestId": request_id, "version": version})
+                self._emit_record("platform.start", record)
             else:
                 self._emit(f"START RequestId: {request_id} Version: {version}")
 
@@ -613,8 +653,11 @@ class Environment:
             # The SHUTDOWN phase: external extensions subscribed to it get the event and
             # up to 2,000 ms to call next again before everything is killed.
             deadline_ms = int((time.time() + EXTENSION_SHUTDOWN_S) * 1000)
-            if extensions.shutdown(_shutdown_reason(reason), deadline_ms):
+            if extensions.present:
                 sandbox.thaw()
+            if self._telemetry is not None and self._telemetry.subscriptions:
+                await self._telemetry.flush(EXTENSION_SHUTDOWN_S / 2)  # before SHUTDOWN
+            if extensions.shutdown(_shutdown_reason(reason), deadline_ms):
                 await self._extensions_done(EXTENSION_SHUTDOWN_S)
         if self._sandbox is not None:
             await self._sandbox.destroy(reason)

@@ -37,7 +37,7 @@ from urllib.parse import unquote
 
 import httptools
 
-from sandlot.execution import extensions_api
+from sandlot.execution import extensions_api, telemetry_api
 from sandlot.execution.api import InvokeRequest
 
 # Lambda's synchronous payload limit: "6 MB" is 6 MiB + 100 bytes, as its messages say.
@@ -194,6 +194,7 @@ class RuntimeAPI:
         self._waiter: _Connection | None = None  # a held GET /next
         # The Extensions API on the same address (set by the environment), or None.
         self.extensions: extensions_api.ExtensionsAPI | None = None
+        self.telemetry: telemetry_api.TelemetryAPI | None = None  # and Telemetry/Logs APIs
 
     # -- engine side -------------------------------------------------------------
 
@@ -245,6 +246,9 @@ class RuntimeAPI:
                 return
         elif path.startswith(extensions_api.PREFIX) and self.extensions is not None:
             self.extensions.handle(conn, method, path, body, conn.headers)
+            return
+        elif path in (telemetry_api.TELEMETRY, telemetry_api.LOGS) and self.telemetry is not None:
+            self.telemetry.handle(conn, method, path, body, conn.headers)
             return
         elif path == _INIT_ERROR:
             if method != b"POST":
