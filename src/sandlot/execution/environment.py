@@ -206,14 +206,14 @@ class Environment:
         else:  # text: no levels
             self._emit(line)
         telemetry = self._telemetry
-        if telemetry is not None and telemetry.subscriptions:
-            telemetry.publish("function", iso_timestamp(time.time()), line)
+        if telemetry is not None and telemetry.active:
+            telemetry.publish("function", time.time(), line)
 
     def _publish(self, event_type: str, record: dict[str, Any]) -> None:
         """A platform event for the Telemetry and Logs API subscriptions."""
         telemetry = self._telemetry
-        if telemetry is not None:
-            telemetry.publish(event_type, iso_timestamp(time.time()), record)
+        if telemetry is not None and telemetry.active:
+            telemetry.publish(event_type, time.time(), record)
 
     def _init_record(self, **extra: Any) -> dict[str, Any]:
         kind = "provisioned-concurrency" if self.provisioned else "on-demand"
@@ -478,7 +478,7 @@ class Environment:
             self._output.flush()
         as_json = self._logging.json
         telemetry = self._telemetry
-        subscribed = telemetry is not None and bool(telemetry.subscriptions)
+        subscribed = telemetry is not None and telemetry.active
         done, error_type = _telemetry_status(outcome)
         if as_json or subscribed:
             metrics = {"durationMs": round(runtime_ms, 2), "producedBytes": len(payload)}

@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sandlot.execution.extensions_api import ExtensionsAPI, Responder
+from sandlot.execution.logs import iso_timestamp
 
 TELEMETRY = b"/2022-07-01/telemetry"
 LOGS = b"/2020-08-15/logs"
@@ -80,7 +81,7 @@ class TelemetryAPI:
         self._reachable = reachable
         self._spawn = spawn
         self.subscriptions: list[Subscription] = []
-        self._backlog: list[tuple[str, str, dict[str, Any] | str]] | None = []
+        self._backlog: list[tuple[str, float, dict[str, Any] | str]] | None = []
         self._deliveries: set[asyncio.Future[None]] = set()
 
     # -- environment side --------------------------------------------------------
@@ -89,16 +90,21 @@ class TelemetryAPI:
         """INIT is over: later subscriptions get only later events."""
         self._backlog = None
 
-    def publish(self, event_type: str, time_iso: str, record: dict[str, Any] | str) -> None:
+    @property
+    def active(self) -> bool:
+        """Whether events are wanted (by a subscription, or kept for one during INIT)."""
+        return bool(self.subscriptions) or self._backlog is not None
+
+    def publish(self, event_type: str, seconds: float, record: dict[str, Any] | str) -> None:
         """One event (``platform.*`` or ``function``) for every subscription wanting it."""
         backlog = self._backlog
         if backlog is not None and len(backlog) < _BACKLOG_MAX:
-            backlog.append((event_type, time_iso, record))
+            backlog.append((event_type, seconds, record))
         for sub in self.subscriptions:
-            self._offer(sub, event_type, time_iso, record)
+            self._offer(sub, event_type, seconds, record)
 
     def _offer(
-        self, sub: Subscription, event_type: str, time_iso: str, record: dict[str, Any] | str
+        self, sub: Subscription, event_type: str, seconds: float, record: dict[str, Any] | str
     ) -> None:
         category = "function" if event_type == "function" else "platform"
         if category not in sub.types:
@@ -111,7 +117,8 @@ class TelemetryAPI:
                 record = {"requestId": record["requestId"]}
             else:
                 return
-        encoded = json.dumps({"time": time_iso, "type": event_type, "record": record}).encode()
+        event = {"time": iso_timestamp(seconds), "type": event_type, "record": record}
+        encoded = json.dumps(event).encode()
         sub.buffer.append(encoded)
         sub.size += len(encoded)
         if len(sub.buffer) >= sub.max_items or sub.size >= sub.max_bytes:
