@@ -229,3 +229,20 @@ def test_extension_init_error_fails_the_invocation(lam):
     assert response["FunctionError"] == "Unhandled"
     assert body["errorType"] == "Extension.Broken"
     assert "Error Type: Extension.Broken" in log
+
+
+def test_extension_that_exits_during_init_is_a_crash(lam):
+    layer = _layer(lam, {"extensions/quitter": "#!/bin/sh\necho giving up\nexit 3\n"})
+    name = unique("crash-ext")
+    create_function(lam, name, APP, Layers=[layer])
+    response, body, log = _invoke(lam, name)
+    request_id = response["ResponseMetadata"]["RequestId"]
+    assert response["FunctionError"] == "Unhandled"
+    assert body == {
+        "errorType": "Extension.Crash",
+        "errorMessage": f"RequestId: {request_id} Error: exit code 3",
+    }
+    assert "giving up" in log and "Error Type: Extension.Crash" in log
+    # A new environment next time (and the same failure), not a wedged one.
+    response, body, _ = _invoke(lam, name)
+    assert body["errorType"] == "Extension.Crash"

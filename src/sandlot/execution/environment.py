@@ -65,9 +65,23 @@ _HOST_VARIABLES = ("LANG", "LC_ALL", "LC_CTYPE")
 # external extensions registered); then everything is killed.
 EXTENSION_SHUTDOWN_S = 2.0
 # Starts the executables of /opt/extensions in the background, then becomes the runtime:
-# every process stays in the sandbox, and the runtime keeps the sandbox's main pid.
+# every process stays in the sandbox, and the runtime keeps the sandbox's main pid. A
+# subshell waits for each extension and tells the Extensions API when it exits (bash's
+# /dev/tcp: no other tool is needed in the sandbox).
 # Arguments: the number of extensions, their paths, the runtime's command.
-_LAUNCHER = 'n=$1; shift; while [ "$n" -gt 0 ]; do "$1" & n=$((n-1)); shift; done; exec "$@"'
+_LAUNCHER = """n=$1; shift
+api=$AWS_LAMBDA_RUNTIME_API
+while [ "$n" -gt 0 ]; do
+  ( "$1"; code=$?
+    exec 3<>"/dev/tcp/${api%:*}/${api##*:}" || exit
+    printf 'POST /2020-01-01/extension/exited HTTP/1.1\r\nHost: %s\r\n'\
+'Lambda-Extension-Name: %s\r\nLambda-Extension-Exit-Status: %s\r\n'\
+'Content-Length: 0\r\nConnection: close\r\n\r\n' "$api" "${1##*/}" "$code" >&3
+    cat <&3 >/dev/null ) &
+  n=$((n-1)); shift
+done
+exec "$@"
+"""
 
 
 class EnvironmentGone(Exception):
@@ -303,7 +317,7 @@ class Environment:
             argv = (wrapper, *argv)
         if external:  # started before the runtime, in the same sandbox
             paths = [f"{layout.opt}/extensions/{name}" for name in external]
-            argv = ("/bin/sh", "-c", _LAUNCHER, "sh", str(len(paths)), *paths, *argv)
+            argv = ("/bin/bash", "-c", _LAUNCHER, "bash", str(len(paths)), *paths, *argv)
         if launch.notice:
             for line in launch.notice.splitlines():
                 self._emit(line)
@@ -407,6 +421,10 @@ class Environment:
             if extensions.init_error is not None:
                 document, error_type = extensions.init_error
                 self._resolve_init(Outcome("init_error", document, error_type))
+            elif extensions.crash is not None:
+                self._resolve_init(
+                    Outcome("platform", extensions.crash.encode(), "Extension.Crash")
+                )
             else:
                 self._check_init()
         idle = self._extensions_idle
@@ -503,8 +521,9 @@ class Environment:
             self._emit(report_line(request_id, duration_ms, memory, used, init_ms, status))
         self._tail = None
         reusable = outcome.kind in ("response", "error") and self.alive and extensions_ok
-        if self._extensions is not None and self._extensions.exit_error is not None:
-            reusable = False  # an extension reported exit/error: the environment is reset
+        extensions = self._extensions
+        if extensions is not None and (extensions.exit_error or extensions.crash):
+            reusable = False  # an extension failed or ended: the environment is reset
         result = InvokeResult(
             payload=payload,
             function_error=function_error,

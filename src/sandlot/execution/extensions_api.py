@@ -20,6 +20,12 @@ Extensions reach it at the runtime's address (AWS_LAMBDA_RUNTIME_API), as on AWS
   the environment is reset after the current phase.
 
 Errors are 403 ``{"errorMessage", "errorType"}`` as Lambda's RAPID answers them.
+
+One route is sandlot's own: ``POST /2020-01-01/extension/exited`` (``Lambda-Extension-Name``,
+``Lambda-Extension-Exit-Status``), sent by the launcher that started an external
+extension when it exits (Lambda's init process sees its children exit; sandlot's server
+is outside the sandbox). An extension gone during INIT fails it with
+``Extension.Crash``; later, the environment is reset after the current invocation.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ class Extension:
     ready: bool = False  # waiting in (or done with the phase before) ``next``
     waiter: Responder | None = None  # its held ``next``
     pending: list[bytes] = field(default_factory=list)  # events not yet delivered
+    exited: bool = False
 
 
 class ExtensionsAPI:
@@ -87,6 +94,7 @@ class ExtensionsAPI:
         self.registration_open = True  # until INIT ends
         self.init_error: tuple[bytes, str] | None = None  # (document, error type)
         self.exit_error: str | None = None
+        self.crash: str | None = None  # "exit code N" of an external extension that ended
 
     # -- environment side --------------------------------------------------------
 
@@ -96,10 +104,11 @@ class ExtensionsAPI:
         return bool(self.expected or self.extensions)
 
     def all_ready(self) -> bool:
-        """Every expected external extension registered, and every extension in ``next``."""
+        """Every expected external extension registered, and every extension in ``next``
+        (or gone: it will not call it again)."""
         if not self.expected <= self._names:
             return False
-        return all(ext.ready for ext in self.extensions.values())
+        return all(ext.ready or ext.exited for ext in self.extensions.values())
 
     def missing(self) -> list[str]:
         """Names of the extensions INIT is still waiting for."""
@@ -168,6 +177,7 @@ class ExtensionsAPI:
             b"event/next": b"GET",
             b"init/error": b"POST",
             b"exit/error": b"POST",
+            b"exited": b"POST",
         }.get(action)
         if expected_method is None:
             conn.respond(404, b"404 page not found\n", content_type=b"text/plain")
@@ -177,6 +187,9 @@ class ExtensionsAPI:
             return
         if action == b"register":
             self._register(conn, body, headers)
+            return
+        if action == b"exited":
+            self._exited(conn, headers)
             return
         raw_id = headers.get(b"lambda-extension-identifier")
         if raw_id is None:
@@ -259,6 +272,20 @@ class ExtensionsAPI:
         conn.respond(
             200, json.dumps(info).encode(), b"Lambda-Extension-Identifier: %s\r\n" % ext.id.encode()
         )
+
+    def _exited(self, conn: Responder, headers: dict[bytes, bytes]) -> None:
+        name = headers.get(b"lambda-extension-name", b"").decode("utf-8", "replace")
+        status = headers.get(b"lambda-extension-exit-status", b"").decode("utf-8", "replace")
+        conn.respond(202, _ACCEPTED)
+        if name not in self.expected:
+            return
+        for ext in self.extensions.values():
+            if ext.name == name:
+                ext.exited = True
+        if self.crash is None:
+            # How Lambda words it: "RequestId: … Error: exit code 1" / Extension.Crash.
+            self.crash = f"exit code {status if status.isdigit() else 'unknown'}"
+        self._on_change()
 
     def _next(self, conn: Responder, ext: Extension) -> None:
         if ext.pending:

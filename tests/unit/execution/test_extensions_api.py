@@ -115,3 +115,19 @@ def test_init_error_is_recorded_with_its_type():
     document, error_type = api.init_error
     assert error_type == "Extension.Broken"
     assert json.loads(document)["errorType"] == "Extension.Broken"
+
+
+def test_an_exited_external_extension_is_a_crash_and_no_longer_awaited():
+    api, changes = _api(("probe",))
+    ident = _register(api, "probe", ["INVOKE"])[1]["Lambda-Extension-Identifier"]
+    assert not api.all_ready()
+    conn = Conn()
+    headers = {b"lambda-extension-name": b"probe", b"lambda-extension-exit-status": b"2"}
+    api.handle(conn, b"POST", PREFIX + b"exited", b"", headers)
+    assert conn.answers[0][0] == 202 and changes
+    assert api.crash == "exit code 2" and api.all_ready()
+    # A name that is not an external extension's is ignored.
+    api2, _ = _api(("probe",))
+    api2.handle(Conn(), b"POST", PREFIX + b"exited", b"", {b"lambda-extension-name": b"other"})
+    assert api2.crash is None
+    assert ident
