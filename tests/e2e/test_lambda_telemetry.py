@@ -1,8 +1,8 @@
 """The Telemetry API and the Logs API: an external extension from a layer subscribes with
 a listener of its own and receives the environment's events in batches, driven by boto3.
 
-The server runs with the host's network for functions (function_network=shared): with a
-network per sandbox, sandlot cannot reach a listener inside it (the subscription says so).
+With a network per sandbox (the linux backend's default) the delivery reaches the
+listener on the sandbox's own loopback; with the host's network, on the host's.
 """
 
 from __future__ import annotations
@@ -99,8 +99,7 @@ def handler(event, context):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    env = {"SANDLOT_FUNCTION_NETWORK": "shared"}
-    with SandlotServer(tmp_path_factory.mktemp("telemetry"), env=env) as running:
+    with SandlotServer(tmp_path_factory.mktemp("telemetry")) as running:
         yield running
 
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import errno
 import json
 import os
 import shutil
 import signal
+import socket
 import time
 import uuid
 from collections.abc import Callable, Coroutine
@@ -233,6 +235,11 @@ class Environment:
         kind = "provisioned-concurrency" if self.provisioned else "on-demand"
         return {"initializationType": kind, "phase": "init", **extra}
 
+    def _sandbox_socket(self) -> socket.socket:
+        if self._sandbox is None:
+            raise OSError(errno.ESRCH, "the sandbox is not running")
+        return self._sandbox.tcp_socket()
+
     def _drain_output(self) -> None:
         if self._output is not None:
             self._output.drain()
@@ -281,9 +288,7 @@ class Environment:
             self._on_extension_change,
         )
         self._api.extensions = self._extensions
-        self._telemetry = TelemetryAPI(
-            self._extensions, not self._ctx.backend.isolates_network, self._ctx.spawn
-        )
+        self._telemetry = TelemetryAPI(self._extensions, self._sandbox_socket, self._ctx.spawn)
         self._api.telemetry = self._telemetry
         self._publish("platform.initStart", self._init_record())
         self._server = RuntimeAPIServer(self._api)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,18 +68,18 @@ class Subscription:
 class TelemetryAPI:
     """Subscriptions and delivery for one environment.
 
-    ``reachable``: whether the sandbox's listeners can be reached from here (the
-    sandbox shares the host's network); ``spawn`` runs a delivery in the background.
+    ``tcp_socket()`` makes a socket in the sandbox's network (``sandbox.localdomain`` is
+    its loopback); ``spawn`` runs a delivery in the background.
     """
 
     def __init__(
         self,
         extensions: ExtensionsAPI,
-        reachable: bool,
+        tcp_socket: Callable[[], socket.socket],
         spawn: Callable[[Coroutine[Any, Any, None]], None],
     ) -> None:
         self._extensions = extensions
-        self._reachable = reachable
+        self._tcp_socket = tcp_socket
         self._spawn = spawn
         self.subscriptions: list[Subscription] = []
         self._backlog: list[tuple[str, float, dict[str, Any] | str]] | None = []
@@ -149,7 +150,14 @@ class TelemetryAPI:
     async def _deliver(self, sub: Subscription, body: bytes, done: asyncio.Future[None]) -> None:
         try:
             with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-                reader, writer = await asyncio.open_connection("127.0.0.1", sub.port)
+                sock = self._tcp_socket()
+                sock.setblocking(False)
+                try:
+                    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", sub.port))
+                except BaseException:
+                    sock.close()
+                    raise
+                reader, writer = await asyncio.open_connection(sock=sock)
                 try:
                     head = (
                         f"POST {sub.path} HTTP/1.1\r\nHost: {sub.host}:{sub.port}\r\n"
@@ -210,12 +218,14 @@ class TelemetryAPI:
             return _error(
                 400, "ValidationError", "The destination host must be sandbox.localdomain"
             )
-        if not self._reachable:
+        try:
+            self._tcp_socket().close()
+        except OSError as exc:
             return _error(
                 400,
                 "ValidationError",
-                "sandlot cannot deliver into a sandbox with a network of its own; run it with "
-                "function_network=shared for telemetry subscriptions",
+                f"sandlot cannot reach into this sandbox's network ({exc.strerror}): it needs "
+                "to run as root, or with function_network=shared, for telemetry",
             )
         limits = {}
         for name, (default, low, high) in _LIMITS.items():
