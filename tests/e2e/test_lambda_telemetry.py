@@ -8,6 +8,7 @@ listener on the sandbox's own loopback; with the host's network, on the host's.
 from __future__ import annotations
 
 import json
+import urllib.request
 
 import boto3
 import pytest
@@ -43,7 +44,14 @@ class Listener(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-server = ThreadingHTTPServer(("127.0.0.1", 0), Listener)
+# Where AWS's samples bind (the sandbox's name); the process backend's sandboxes see the
+# host's /etc/hosts, without it.
+try:
+    server = ThreadingHTTPServer(("sandbox.localdomain", 0), Listener)
+    RECEIVED["bound"] = "sandbox.localdomain"
+except OSError:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Listener)
+    RECEIVED["bound"] = "127.0.0.1"
 port = server.server_address[1]
 threading.Thread(target=server.serve_forever, daemon=True).start()
 with open("/tmp/telemetry-port", "w") as file:
@@ -121,7 +129,7 @@ def _invoke(lam, name: str, payload: dict) -> tuple[str, dict]:
     return response["ResponseMetadata"]["RequestId"], json.loads(response["Payload"].read())
 
 
-def test_telemetry_and_logs_api_deliver_batches(lam):
+def test_telemetry_and_logs_api_deliver_batches(server, lam):
     content = zip_of({"extensions/telemetry": EXTENSION}, executable=("extensions/telemetry",))
     layer = lam.publish_layer_version(LayerName=unique("tel"), Content={"ZipFile": content})
     name = unique("telemetry")
@@ -129,6 +137,9 @@ def test_telemetry_and_logs_api_deliver_batches(lam):
 
     first, _ = _invoke(lam, name, {})
     second, got = _invoke(lam, name, {"reported": first})
+    health = json.loads(urllib.request.urlopen(server.endpoint + "/_sandlot/health").read())
+    if health["sandbox"] == "linux":  # its sandboxes know Lambda's name for themselves
+        assert got["bound"] == "sandbox.localdomain"
     assert all(isinstance(batch, list) and batch for batch in got["/telemetry"])
     events = [event for batch in got["/telemetry"] for event in batch]
     assert all(set(event) == {"time", "type", "record"} for event in events)
