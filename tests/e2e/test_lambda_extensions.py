@@ -246,3 +246,32 @@ def test_extension_that_exits_during_init_is_a_crash(lam):
     # A new environment next time (and the same failure), not a wedged one.
     response, body, _ = _invoke(lam, name)
     assert body["errorType"] == "Extension.Crash"
+
+
+EXIT_ERROR = """#!/usr/bin/env python3
+import os, sys, time, urllib.request
+API = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2020-01-01/extension"
+def call(path, body=None, headers=None, method="GET"):
+    request = urllib.request.Request(API + path, body, headers or {}, method=method)
+    with urllib.request.urlopen(request) as response:
+        return dict(response.headers), response.read()
+headers, _ = call("/register", b'{"events": ["INVOKE"]}',
+                  {"Lambda-Extension-Name": os.path.basename(sys.argv[0])}, "POST")
+ident = headers["Lambda-Extension-Identifier"]
+call("/event/next", headers={"Lambda-Extension-Identifier": ident})  # the first INVOKE
+call("/exit/error", b"", {"Lambda-Extension-Identifier": ident,
+                          "Lambda-Extension-Function-Error-Type": "Extension.Failed"}, "POST")
+time.sleep(60)  # still there, but done: the invocation does not wait for its next
+"""
+
+
+def test_extension_exit_error_resets_the_environment(lam):
+    layer = _layer(lam, {"extensions/leaver": EXIT_ERROR})
+    name = unique("exit-ext")
+    create_function(lam, name, APP, Layers=[layer])
+    _, body, log = _invoke(lam, name)
+    assert body == {"ok": True} and "Init Duration" in log
+    assert _duration(log) < 2000  # not the function's timeout (3 s) waiting for it
+    # The environment was not kept: the next invocation starts a new one (cold again).
+    _, body, log = _invoke(lam, name)
+    assert body == {"ok": True} and "Init Duration" in log

@@ -224,8 +224,9 @@ class ExtensionsAPI:
             if self.registration_open and self.init_error is None:
                 document = body if body and body.strip() else _error(error_type, "")
                 self.init_error = (document, error_type)
-        else:
+        else:  # it is done: no phase waits for its next any more
             self.exit_error = error_type
+            ext.exited = True
         self._on_change()
 
     def _register(self, conn: Responder, body: bytes | None, headers: dict[bytes, bytes]) -> None:
