@@ -198,5 +198,5 @@ def handler(event, context):
     _, answers = _invoke(lam, name, {})
     assert answers == [
         [403, "Extension.MissingExtensionIdentifier"],
-        [403, "Extension.UnknownExtensionIdentifier"],
+        [403, "Extension.InvalidExtensionIdentifier"],
     ]

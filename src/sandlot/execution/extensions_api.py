@@ -206,8 +206,8 @@ class ExtensionsAPI:
             conn.respond(
                 403,
                 _error(
-                    "Extension.UnknownExtensionIdentifier",
-                    "Unknown extension " + raw_id.decode("utf-8", "replace"),
+                    "Extension.InvalidExtensionIdentifier",
+                    "Invalid Lambda-Extension-Identifier",
                 ),
             )
             return

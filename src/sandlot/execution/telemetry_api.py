@@ -201,7 +201,9 @@ class TelemetryAPI:
                 "Missing Lambda-Extension-Identifier header",
             )
         if raw_id.decode("utf-8", "replace") not in self._extensions.extensions:
-            return _error(403, "Extension.UnknownExtensionIdentifier", "Unknown extension")
+            return _error(
+                403, "Extension.InvalidExtensionIdentifier", "Invalid Lambda-Extension-Identifier"
+            )
         try:
             request = json.loads(body or b"")
             types = frozenset(request["types"])
