@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import errno
 import json
 import os
 import re
 import shutil
 import signal
+import socket
 import time
 import uuid
 from collections.abc import Callable, Coroutine
@@ -35,6 +37,7 @@ from sandlot.execution.api import (
     LogEvent,
     LogStream,
 )
+from sandlot.execution.extensions_api import ExtensionsAPI
 from sandlot.execution.logs import (
     LogPolicy,
     LogShipper,
@@ -45,7 +48,13 @@ from sandlot.execution.logs import (
     report_record,
 )
 from sandlot.execution.network import xray_variables
-from sandlot.execution.runtime_api import Invocation, Outcome, RuntimeAPI, RuntimeAPIServer
+from sandlot.execution.runtime_api import (
+    Invocation,
+    Outcome,
+    RuntimeAPI,
+    RuntimeAPIServer,
+    _new_trace_id,
+)
 from sandlot.execution.sandbox import (
     Layout,
     Sandbox,
@@ -53,6 +62,7 @@ from sandlot.execution.sandbox import (
     SandboxSpec,
     SnapshotUnsupported,
 )
+from sandlot.execution.telemetry_api import TelemetryAPI
 
 # Lambda gives INIT 10 s; a longer INIT is retried within the first invoke under the
 # function's timeout. sandlot folds both into one limit: the larger of the two.
@@ -61,6 +71,27 @@ TAIL_BYTES = 4096  # LogType=Tail returns the last 4 KB
 # Host variables a runtime needs to work at all; nothing else of the server's
 # environment (credentials, SANDLOT_* settings) reaches functions.
 _HOST_VARIABLES = ("LANG", "LC_ALL", "LC_CTYPE")
+# SHUTDOWN gives external extensions 2,000 ms to finish (Lambda's limit with one or more
+# external extensions registered); then everything is killed.
+EXTENSION_SHUTDOWN_S = 2.0
+# Starts the executables of /opt/extensions in the background, then becomes the runtime:
+# every process stays in the sandbox, and the runtime keeps the sandbox's main pid. A
+# subshell waits for each extension and tells the Extensions API when it exits (bash's
+# /dev/tcp: no other tool is needed in the sandbox).
+# Arguments: the number of extensions, their paths, the runtime's command.
+_LAUNCHER = """n=$1; shift
+api=$AWS_LAMBDA_RUNTIME_API
+while [ "$n" -gt 0 ]; do
+  ( "$1"; code=$?
+    exec 3<>"/dev/tcp/${api%:*}/${api##*:}" || exit
+    printf 'POST /2020-01-01/extension/exited HTTP/1.1\r\nHost: %s\r\n'\
+'Lambda-Extension-Name: %s\r\nLambda-Extension-Exit-Status: %s\r\n'\
+'Content-Length: 0\r\nConnection: close\r\n\r\n' "$api" "${1##*/}" "$code" >&3
+    cat <&3 >/dev/null ) &
+  n=$((n-1)); shift
+done
+exec "$@"
+"""
 
 
 class EnvironmentGone(Exception):
@@ -165,6 +196,10 @@ class Environment:
         self._started = False  # START written for the current invocation
         self._max_memory_mb = 0
         self._shutdown_task: asyncio.Task[None] | None = None
+        self._extensions: ExtensionsAPI | None = None
+        self._telemetry: TelemetryAPI | None = None
+        self._runtime_ready = False  # the runtime called next (INIT waits for extensions too)
+        self._extensions_idle: asyncio.Future[None] | None = None  # post-invoke / SHUTDOWN
 
     @property
     def init_failed(self) -> bool:
@@ -195,6 +230,31 @@ class Environment:
         if self._logging.keeps_platform(record_type):
             self._emit(platform_record(record_type, record, time.time()))
 
+    def _on_output(self, line: str) -> None:
+        """A line the runtime's sandbox wrote (the function's or an extension's)."""
+        if self._logging.json:
+            self._emit_output(line)
+        else:  # text: no levels
+            self._emit(line)
+        telemetry = self._telemetry
+        if telemetry is not None and telemetry.active:
+            telemetry.publish("function", time.time(), line)
+
+    def _publish(self, event_type: str, record: dict[str, Any]) -> None:
+        """A platform event for the Telemetry and Logs API subscriptions."""
+        telemetry = self._telemetry
+        if telemetry is not None and telemetry.active:
+            telemetry.publish(event_type, time.time(), record)
+
+    def _init_record(self, **extra: Any) -> dict[str, Any]:
+        kind = "provisioned-concurrency" if self.provisioned else "on-demand"
+        return {"initializationType": kind, "phase": "init", **extra}
+
+    def _sandbox_socket(self) -> socket.socket:
+        if self._sandbox is None:
+            raise OSError(errno.ESRCH, "the sandbox is not running")
+        return self._sandbox.tcp_socket()
+
     def _drain_output(self) -> None:
         if self._output is not None:
             self._output.drain()
@@ -218,6 +278,12 @@ class Environment:
             self._emit(f"INIT_REPORT Init Duration: {self.init_duration_ms:.2f} ms")
         elif self._restore_from is not None:
             self._emit(f"RESTORE_REPORT Restore Duration: {self.init_duration_ms:.2f} ms")
+        status = "success" if self._init_failure is None else "error"
+        self._publish("platform.initRuntimeDone", self._init_record(status=status))
+        metrics = {"durationMs": round(self.init_duration_ms, 2)}
+        self._publish("platform.initReport", self._init_record(status=status, metrics=metrics))
+        if self._telemetry is not None:
+            self._telemetry.end_backlog()
         if self.provisioned and self._init_failure is None:
             # INIT happened before any invocation: the first one is warm, and INIT's
             # lines are not part of its log tail.
@@ -231,6 +297,19 @@ class Environment:
         self._api = RuntimeAPI(
             self._on_ready, self._on_init_error, self._drain_output, self._on_deliver
         )
+        external = external_extensions(self._opt_dir, spec.layer_dirs)
+        self._extensions = ExtensionsAPI(
+            spec.function_name,
+            spec.version,
+            spec.handler,
+            spec.account_id,
+            external,
+            self._on_extension_change,
+        )
+        self._api.extensions = self._extensions
+        self._telemetry = TelemetryAPI(self._extensions, self._sandbox_socket, self._ctx.spawn)
+        self._api.telemetry = self._telemetry
+        self._publish("platform.initStart", self._init_record())
         self._server = RuntimeAPIServer(self._api)
         address = await self._server.start()
         self._server_port = int(address.rsplit(":", 1)[1])
@@ -272,6 +351,9 @@ class Environment:
         wrapper = variables.get("AWS_LAMBDA_EXEC_WRAPPER")
         if wrapper and launch.execution_env:  # Lambda honours wrappers for its runtimes
             argv = (wrapper, *argv)
+        if external:  # started before the runtime, in the same sandbox
+            paths = [f"{layout.opt}/extensions/{name}" for name in external]
+            argv = ("/bin/bash", "-c", _LAUNCHER, "bash", str(len(paths)), *paths, *argv)
         if launch.notice:
             for line in launch.notice.splitlines():
                 self._emit(line)
@@ -295,8 +377,7 @@ class Environment:
         timed out)."""
         spec, backend = self.spec, self._ctx.backend
         read_fd, write_fd = os.pipe()
-        on_line = self._emit_output if self._logging.json else self._emit  # text: no levels
-        self._output = OutputReader(read_fd, on_line)
+        self._output = OutputReader(read_fd, self._on_output)
         self._init_waiter = self._loop.create_future()
         try:
             sandbox_spec = SandboxSpec(
@@ -421,7 +502,55 @@ class Environment:
             waiter.set_result(outcome)
 
     def _on_ready(self) -> None:
-        self._resolve_init(None)
+        self._runtime_ready = True
+        self._check_init()
+
+    def _check_init(self) -> None:
+        """INIT is over when the runtime and every extension have called next."""
+        extensions = self._extensions
+        if self._runtime_ready and (extensions is None or extensions.all_ready()):
+            if extensions is not None:
+                extensions.registration_open = False
+            self._resolve_init(None)
+
+    def _on_extension_change(self) -> None:
+        extensions = self._extensions
+        assert extensions is not None
+        if self.state is State.INIT:
+            if extensions.init_error is not None:
+                document, error_type = extensions.init_error
+                self._resolve_init(Outcome("init_error", document, error_type))
+            elif extensions.crash is not None:
+                self._resolve_init(
+                    Outcome("platform", extensions.crash.encode(), "Extension.Crash")
+                )
+            else:
+                self._check_init()
+        idle = self._extensions_idle
+        if idle is not None and not idle.done() and extensions.all_ready():
+            idle.set_result(None)
+
+    async def _extensions_done(self, timeout: float) -> bool:
+        """Wait until every extension has called next again; False if it took too long."""
+        extensions = self._extensions
+        if extensions is None or extensions.all_ready():
+            return True
+        self._extensions_idle = self._loop.create_future()
+        sandbox = self._sandbox
+        try:
+            async with asyncio.timeout(max(0.0, timeout)):
+                if sandbox is None:
+                    await self._extensions_idle
+                else:  # an extension cannot call next once the sandbox is gone
+                    await asyncio.wait(
+                        (self._extensions_idle, sandbox.exited),
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+        except TimeoutError:
+            return False
+        finally:
+            self._extensions_idle = None
+        return extensions.all_ready()
 
     def _on_init_error(self, payload: bytes, error_type: str | None) -> None:
         self._resolve_init(Outcome("init_error", payload, error_type or "Runtime.Unknown"))
@@ -446,6 +575,16 @@ class Environment:
             outcome = failure
         else:
             outcome = await self._run(request)
+        runtime_ms = (time.perf_counter() - started) * 1000
+        extensions_ok = True
+        if outcome.kind in ("response", "error") and self._extensions is not None:
+            # The post-invoke phase: the invocation ends when every extension subscribed
+            # to INVOKE has called next again, within the function's timeout. REPORT's
+            # Duration covers it (Lambda bills it); runtimeDone's does not.
+            remaining = float(spec.timeout_s) - runtime_ms / 1000
+            extensions_ok = await self._extensions_done(remaining)
+            if not extensions_ok:
+                self._kill()
         duration_ms = (time.perf_counter() - started) * 1000
         self._start_line(request)  # if the runtime never received it (timeout)
 
@@ -455,12 +594,16 @@ class Environment:
             self._output.drain()
             self._output.flush()
         as_json = self._logging.json
-        if as_json:
-            done, error_type = _telemetry_status(outcome)
-            metrics = {"durationMs": round(duration_ms, 2), "producedBytes": len(payload)}
+        telemetry = self._telemetry
+        subscribed = telemetry is not None and telemetry.active
+        done, error_type = _telemetry_status(outcome)
+        if as_json or subscribed:
+            metrics = {"durationMs": round(runtime_ms, 2), "producedBytes": len(payload)}
             ended = {"requestId": request_id, "status": done, "metrics": metrics}
             if error_type:
                 ended["errorType"] = error_type
+            self._publish("platform.runtimeDone", ended)
+        if as_json:
             self._emit_record("platform.runtimeDone", ended)
         else:
             self._emit(f"END RequestId: {request_id}")
@@ -472,17 +615,22 @@ class Environment:
         if self._restore_from is not None and failure is None:
             init_ms, restore_ms = None, init_ms
         memory, used = spec.memory_mb, self._max_memory_mb
-        if as_json:
+        if as_json or subscribed:
             report = report_record(
                 request_id, duration_ms, memory, used, init_ms, done, error_type, restore_ms
             )
+            self._publish("platform.report", report)
+        if as_json:
             self._emit_record("platform.report", report)
         else:
             self._emit(
                 report_line(request_id, duration_ms, memory, used, init_ms, status, restore_ms)
             )
         self._tail = None
-        reusable = outcome.kind in ("response", "error") and self.alive
+        reusable = outcome.kind in ("response", "error") and self.alive and extensions_ok
+        extensions = self._extensions
+        if extensions is not None and (extensions.exit_error or extensions.crash):
+            reusable = False  # an extension failed or ended: the environment is reset
         result = InvokeResult(
             payload=payload,
             function_error=function_error,
@@ -529,8 +677,10 @@ class Environment:
         if not self._started:
             self._started = True
             request_id, version = request.request_id, self.spec.version
+            record = {"requestId": request_id, "version": version}
+            self._publish("platform.start", record)
             if self._logging.json:
-                self._emit_record("platform.start", {"requestId": request_id, "version": version})
+                self._emit_record("platform.start", record)
             else:
                 self._emit(f"START RequestId: {request_id} Version: {version}")
 
@@ -552,6 +702,11 @@ class Environment:
         timer = self._loop.call_later(timeout, self._on_timeout, invocation)
         self.thaw()
         self._api.dispatch(invocation)  # type: ignore[union-attr]
+        extensions = self._extensions
+        if extensions is not None and extensions.present:
+            trace = request.trace_id or _new_trace_id().decode()
+            arn = request.invoked_function_arn
+            extensions.invoke(request.request_id, invocation.deadline_ms, arn, trace)
         try:
             outcome = await invocation.future
         except asyncio.CancelledError:
@@ -571,11 +726,14 @@ class Environment:
     def _on_timeout(self, invocation: Invocation) -> None:
         if invocation.future.done():
             return
+        self._kill()
+        invocation.finish(Outcome("timeout"))
+
+    def _kill(self) -> None:
         sandbox = self._sandbox
         if sandbox is not None:
             self._max_memory_mb = sandbox.max_memory_mb()
             sandbox.kill()
-        invocation.finish(Outcome("timeout"))
 
     def _on_exit(self, exited: asyncio.Future[int]) -> None:
         code = exited.result()
@@ -616,6 +774,17 @@ class Environment:
 
     async def _shutdown(self, reason: str) -> None:
         self.state = State.DEAD
+        sandbox, extensions = self._sandbox, self._extensions
+        if sandbox is not None and extensions is not None and not sandbox.exited.done():
+            # The SHUTDOWN phase: external extensions subscribed to it get the event and
+            # up to 2,000 ms to call next again before everything is killed.
+            deadline_ms = int((time.time() + EXTENSION_SHUTDOWN_S) * 1000)
+            if extensions.present:
+                sandbox.thaw()
+            if self._telemetry is not None and self._telemetry.subscriptions:
+                await self._telemetry.flush(EXTENSION_SHUTDOWN_S / 2)  # before SHUTDOWN
+            if extensions.shutdown(_shutdown_reason(reason), deadline_ms):
+                await self._extensions_done(EXTENSION_SHUTDOWN_S)
         if self._sandbox is not None:
             await self._sandbox.destroy(reason)
         self._resolve_init(Outcome("exit", status=-signal.SIGKILL))
@@ -627,6 +796,33 @@ class Environment:
             self._server.close()
         with contextlib.suppress(RuntimeError):  # the default executor is shutting down
             await asyncio.to_thread(shutil.rmtree, self._dir, True)
+
+
+def external_extensions(opt_dir: Path, layer_dirs: tuple[Path, ...]) -> tuple[str, ...]:
+    """The names of the executables in /opt/extensions, in the order Lambda starts them.
+
+    A merged /opt (several layers) holds links into the layers, as the sandbox sees
+    them; their files are found in the layers' host directories.
+    """
+    directory = opt_dir / "extensions"
+    try:
+        entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+    except OSError:
+        return ()
+    names = []
+    for entry in entries:
+        candidates = [Path(entry.path)] if not entry.is_symlink() else []
+        candidates += [layer / "extensions" / entry.name for layer in layer_dirs]
+        if any(path.is_file() and os.access(path, os.X_OK) for path in candidates):
+            names.append(entry.name)
+    return tuple(names)
+
+
+def _shutdown_reason(reason: str) -> str:
+    """SHUTDOWN's shutdownReason: spindown (reaped or released), timeout or failure."""
+    if reason in ("keep-alive expired", "pool closed", "provisioned concurrency released"):
+        return "spindown"
+    return "timeout" if "timeout" in reason else "failure"
 
 
 def _platform_error(error_type: str, message: str) -> bytes:

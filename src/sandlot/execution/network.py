@@ -26,12 +26,15 @@ the host's network, with one warning at start-up.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -205,3 +208,42 @@ def resolve_network(requested: str, sandbox: str) -> tuple[bool, str | None]:
         f"warning: Lambda functions share the host's network ({reason}): they can reach "
         "every service on this machine's loopback, sandlot's main endpoint included"
     )
+
+
+_CLONE_NEWNET = 0x40000000
+
+
+def tcp_socket_in(pid: int) -> socket.socket:
+    """A TCP socket in the network namespace of process ``pid`` (a sandbox's network,
+    where the Telemetry API delivers to an extension's listener on its loopback).
+
+    A socket belongs to the namespace it was made in, wherever it is used afterwards: a
+    short-lived thread joins the namespace (setns affects only the calling thread),
+    makes the socket and leaves. Needs CAP_SYS_ADMIN over that namespace (sandlot run
+    as root); raises OSError otherwise.
+    """
+    target = f"/proc/{pid}/ns/net"
+    if os.stat(target).st_ino == os.stat("/proc/self/ns/net").st_ino:
+        return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    libc = ctypes.CDLL(None, use_errno=True)
+    made: list[socket.socket | OSError] = []
+
+    def make() -> None:
+        try:
+            with open("/proc/thread-self/ns/net") as own, open(target) as theirs:
+                if libc.setns(theirs.fileno(), _CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+                try:
+                    made.append(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                finally:  # (if this failed, the thread ends anyway: nothing else runs on it)
+                    libc.setns(own.fileno(), _CLONE_NEWNET)
+        except OSError as exc:
+            made.append(exc)
+
+    thread = threading.Thread(target=make, name="sandlot-netns")
+    thread.start()
+    thread.join()
+    result = made[0]
+    if isinstance(result, OSError):
+        raise result
+    return result

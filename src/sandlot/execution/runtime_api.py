@@ -44,6 +44,7 @@ from urllib.parse import unquote
 
 import httptools
 
+from sandlot.execution import extensions_api, telemetry_api
 from sandlot.execution.api import STREAM_LIMIT_BYTES, InvokeRequest
 
 # Lambda's synchronous payload limit: "6 MB" is 6 MiB + 100 bytes, as its messages say.
@@ -59,6 +60,8 @@ _ERROR_TYPE_HEADER = b"lambda-runtime-function-error-type"
 _ERROR_BODY_HEADER = b"lambda-runtime-function-error-body"
 _MODE_HEADER = b"lambda-runtime-function-response-mode"
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+_EXTENSION_HEADER = b"lambda-extension-"  # the Extensions API's headers (extensions_api.py)
+_NO_HEADERS: dict[bytes, bytes] = {}  # shared, never written: most requests carry none
 
 _REASONS = {
     200: b"OK",
@@ -208,6 +211,9 @@ class RuntimeAPI:
         self._started = False  # the runtime has asked for an invocation at least once
         self._current: Invocation | None = None
         self._waiter: _Connection | None = None  # a held GET /next
+        # The Extensions API on the same address (set by the environment), or None.
+        self.extensions: extensions_api.ExtensionsAPI | None = None
+        self.telemetry: telemetry_api.TelemetryAPI | None = None  # and Telemetry/Logs APIs
 
     # -- engine side -------------------------------------------------------------
 
@@ -259,6 +265,12 @@ class RuntimeAPI:
                 else:
                     self._result(conn, request_id, action == b"error", body)
                 return
+        elif path.startswith(extensions_api.PREFIX) and self.extensions is not None:
+            self.extensions.handle(conn, method, path, body, conn.headers)
+            return
+        elif path in (telemetry_api.TELEMETRY, telemetry_api.LOGS) and self.telemetry is not None:
+            self.telemetry.handle(conn, method, path, body, conn.headers)
+            return
         elif path in (_INIT_ERROR, _RESTORE_ERROR):
             if method != b"POST":
                 conn.respond(405, b"Method Not Allowed\n", content_type=b"text/plain")
@@ -352,6 +364,8 @@ class RuntimeAPI:
     def connection_lost(self, conn: _Connection) -> None:
         if self._waiter is conn:
             self._waiter = None
+        if self.extensions is not None:
+            self.extensions.connection_lost(conn)
 
 
 def _trailer_document(encoded: bytes | None) -> bytes:
@@ -379,13 +393,16 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
         self._queue: deque[
-            tuple[bytes, bytes, bytes | None, str | None, bytes | None, bool, bool]
+            tuple[
+                bytes, bytes, bytes | None, str | None, bytes | None, bool, bool, dict[bytes, bytes]
+            ]
         ] = deque()
         self._busy = False  # a request is being answered (possibly held: GET /next)
         self.closed = False
         self.error_type: str | None = None  # of the request being answered
         self.error_body: bytes | None = None  # its error trailer's document (base64)
         self.streamed = False  # its body went to the invoker as it came
+        self.headers = _NO_HEADERS  # its Lambda-Extension-* headers (lower-case)
         self._keep_alive = True  # of the request being answered
         # per-request parse state
         self._url = b""
@@ -397,6 +414,7 @@ class _Connection(asyncio.Protocol):
         self._req_content_type = "application/octet-stream"
         self._streaming: Invocation | None = None  # whose response this body streams
         self._socket: socket.socket | None = None
+        self._req_headers = _NO_HEADERS
 
     # asyncio.Protocol
 
@@ -435,6 +453,7 @@ class _Connection(asyncio.Protocol):
         self._req_streaming = False
         self._req_content_type = "application/octet-stream"
         self._streaming = None
+        self._req_headers = _NO_HEADERS
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -449,6 +468,10 @@ class _Connection(asyncio.Protocol):
             self._req_streaming = value.lower() == b"streaming"
         elif lowered == b"content-type":
             self._req_content_type = value.decode("latin-1")
+        elif lowered.startswith(_EXTENSION_HEADER):
+            if self._req_headers is _NO_HEADERS:
+                self._req_headers = {}
+            self._req_headers[lowered] = value
         elif lowered == b"expect" and value.lower() == b"100-continue" and self._transport:
             # curl waits for this before sending bodies over 1 KB.
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -493,6 +516,7 @@ class _Connection(asyncio.Protocol):
                 self._req_error_body,
                 self._parser.should_keep_alive(),
                 streamed,
+                self._req_headers,
             )
         )
         self._body = []
@@ -504,11 +528,14 @@ class _Connection(asyncio.Protocol):
 
     def _serve_next(self) -> None:
         while self._queue and not self._busy and not self.closed:
-            method, url, body, error_type, error_body, keep_alive, streamed = self._queue[0]
+            method, url, body, error_type, error_body, keep_alive, streamed, headers = self._queue[
+                0
+            ]
             self._busy = True
             self.error_type = error_type
             self.error_body = error_body
             self.streamed = streamed
+            self.headers = headers
             self._keep_alive = keep_alive
             self._api.handle(self, method, url, body)
 

@@ -28,7 +28,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandlot.execution import zygote
+from sandlot.execution import network, zygote
 from sandlot.execution.network import NetworkSettings
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,10 @@ class Sandbox(ABC):
     @abstractmethod
     async def destroy(self, reason: str) -> None:
         """Kill everything in the sandbox and reap it. Idempotent."""
+
+    def tcp_socket(self) -> socket.socket:
+        """A TCP socket in the sandbox's network (to reach a listener on its loopback)."""
+        return network.tcp_socket_in(self.pid)
 
 
 class SandboxBackend(ABC):

@@ -299,6 +299,12 @@ class LinuxBackend(SandboxBackend):
         self._etc = Path(tempfile.mkdtemp(prefix=f"sandlot-etc-{os.getpid()}-"))
         (self._etc / "passwd").write_text(_PASSWD)
         (self._etc / "group").write_text(_GROUP)
+        # The host's names plus Lambda's name for the sandbox itself, where extensions'
+        # Telemetry API listeners bind (telemetry_api.py delivers to its loopback).
+        hosts = ""
+        with contextlib.suppress(OSError):
+            hosts = Path("/etc/hosts").read_text().rstrip("\n")
+        (self._etc / "hosts").write_text(f"{hosts}\n127.0.0.1\tsandbox.localdomain\n")
         self._prefixes = _install_prefixes()
         self._base = self._base_args()
         self._package_binds: dict[Path, list[tuple[str, str]]] = {}
@@ -361,6 +367,8 @@ class LinuxBackend(SandboxBackend):
         args += ["--hostname", "sandlot", *_system_binds()]
         for name in _ETC_FILES:
             host = os.path.realpath(f"/etc/{name}")  # resolv.conf is often a symlink
+            if name == "hosts":
+                host = str(self._etc / name)
             args += ["--ro-bind-try", host, f"/etc/{name}"]
         args += ["--ro-bind", str(self._etc / "passwd"), "/etc/passwd"]
         args += ["--ro-bind", str(self._etc / "group"), "/etc/group"]
@@ -382,6 +390,8 @@ class LinuxBackend(SandboxBackend):
             source = os.path.realpath(f"/etc/{name}")
             if name == "resolv.conf" and self._pasta is not None:
                 source = str(self._etc / name)  # the namespace's resolver (network.py)
+            elif name == "hosts":
+                source = str(self._etc / name)
             binds.append((source, f"/etc/{name}", "ro-try"))
         binds.append((str(self._etc / "passwd"), "/etc/passwd", "ro"))
         binds.append((str(self._etc / "group"), "/etc/group", "ro"))
