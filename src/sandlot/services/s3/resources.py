@@ -18,7 +18,7 @@ from sandlot.services.cloudformation.handlers import (
 _SERVED = {
     "BucketName", "Tags", "VersioningConfiguration", "CorsConfiguration", "BucketEncryption",
     "LifecycleConfiguration", "PublicAccessBlockConfiguration", "OwnershipControls",
-    "WebsiteConfiguration", "AccessControl",
+    "WebsiteConfiguration", "AccessControl", "LoggingConfiguration",
 }  # fmt: skip
 
 
@@ -245,6 +245,17 @@ class Bucket(ResourceType):
             )
         if changed and canned != "private":
             await ctx.call("s3", "PutBucketAcl", {"Bucket": name, "ACL": canned})
+        logging = properties.get("LoggingConfiguration")
+        if logging != previous.get("LoggingConfiguration"):
+            status = {}
+            if logging:  # the template's DestinationBucketName/LogFilePrefix, S3's names
+                status["LoggingEnabled"] = {
+                    "TargetBucket": logging.get("DestinationBucketName") or name,
+                    "TargetPrefix": logging.get("LogFilePrefix") or "",
+                }
+            await ctx.call(
+                "s3", "PutBucketLogging", {"Bucket": name, "BucketLoggingStatus": status}
+            )
         tags = ctx.tags(properties)
         if tags:
             await ctx.call("s3", "PutBucketTagging", {"Bucket": name, "Tagging": {"TagSet": tags}})
