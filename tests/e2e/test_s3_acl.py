@@ -5,6 +5,8 @@ public ACLs under BlockPublicAcls / IgnorePublicAcls, with boto3 and the AWS CLI
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 
 from tests.e2e.conftest import aws, error_of, make_client
@@ -136,3 +138,57 @@ def test_aws_cli_bucket_acl(server, client):
     s3.create_bucket(Bucket=enforced)
     refused = error_of(s3.put_bucket_acl, Bucket=enforced, ACL="public-read")
     assert refused["Code"] == "AccessControlListNotSupported"
+
+
+def _settle(cfn, name: str) -> dict:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+        if not stack["StackStatus"].endswith("_IN_PROGRESS"):
+            return stack
+        time.sleep(0.2)
+    raise AssertionError(f"{name} still in progress")
+
+
+def _bucket_template(**properties) -> str:
+    return json.dumps(
+        {
+            "Resources": {"Logs": {"Type": "AWS::S3::Bucket", "Properties": properties}},
+            "Outputs": {"Name": {"Value": {"Ref": "Logs"}}},
+        }
+    )
+
+
+def test_cloudformation_access_control(client):
+    cfn = client("cloudformation")
+    s3 = client("s3")
+    name = f"acl-{uuid.uuid4().hex[:8]}"
+    writer = {"Rules": [{"ObjectOwnership": "ObjectWriter"}]}
+    cfn.create_stack(
+        StackName=name,
+        TemplateBody=_bucket_template(AccessControl="LogDeliveryWrite", OwnershipControls=writer),
+    )
+    stack = _settle(cfn, name)
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    bucket = stack["Outputs"][0]["OutputValue"]
+    assert (LOG_DELIVERY, "WRITE") in _grants(s3.get_bucket_acl(Bucket=bucket))
+    # Back to S3's default: the ACL is dropped before ownership becomes enforced.
+    enforced = {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    cfn.update_stack(
+        StackName=name,
+        TemplateBody=_bucket_template(AccessControl="Private", OwnershipControls=enforced),
+    )
+    assert _settle(cfn, name)["StackStatus"] == "UPDATE_COMPLETE"
+    acl = s3.get_bucket_acl(Bucket=bucket)
+    assert _grants(acl) == [(acl["Owner"]["ID"], "FULL_CONTROL")]
+    cfn.delete_stack(StackName=name)
+    # A public ACL on a bucket with S3's defaults (ACLs disabled) fails the resource.
+    failing = f"acl-{uuid.uuid4().hex[:8]}"
+    cfn.create_stack(StackName=failing, TemplateBody=_bucket_template(AccessControl="PublicRead"))
+    assert _settle(cfn, failing)["StackStatus"] == "ROLLBACK_COMPLETE"
+    reasons = [
+        e.get("ResourceStatusReason") or ""
+        for e in cfn.describe_stack_events(StackName=failing)["StackEvents"]
+        if e["LogicalResourceId"] == "Logs" and e["ResourceStatus"] == "CREATE_FAILED"
+    ]
+    assert any("The bucket does not allow ACLs" in r for r in reasons), reasons
