@@ -6,10 +6,12 @@ public ACLs under BlockPublicAcls / IgnorePublicAcls, with boto3 and the AWS CLI
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 
-from tests.e2e.conftest import aws, error_of, make_client
+from tests.e2e.conftest import aws, cli_env, error_of, make_client
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 LOG_DELIVERY = "http://acs.amazonaws.com/groups/s3/LogDelivery"
@@ -126,6 +128,11 @@ def test_public_acls_blocked_ignored_and_granting(server, client):
     assert error_of(stranger.list_objects_v2, Bucket=name)["Code"] == "AccessDenied"
     s3.put_bucket_acl(Bucket=name, ACL="public-read")
     assert [o["Key"] for o in stranger.list_objects_v2(Bucket=name)["Contents"]] == ["page"]
+    # authenticated-read: any signed caller of any account.
+    s3.put_object(Bucket=name, Key="members", Body=b"m", ACL="authenticated-read")
+    assert stranger.get_object(Bucket=name, Key="members")["Body"].read() == b"m"
+    s3.put_object_acl(Bucket=name, Key="members", ACL="private")
+    assert error_of(stranger.get_object, Bucket=name, Key="members")["Code"] == "AccessDenied"
 
 
 def test_aws_cli_bucket_acl(server, client):
@@ -136,8 +143,14 @@ def test_aws_cli_bucket_acl(server, client):
     assert (LOG_DELIVERY, "WRITE") in _grants(got)
     enforced = f"acl-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=enforced)
-    refused = error_of(s3.put_bucket_acl, Bucket=enforced, ACL="public-read")
-    assert refused["Code"] == "AccessControlListNotSupported"
+    refused = subprocess.run(
+        [sys.executable, "-m", "awscli", "s3api", "put-bucket-acl", "--bucket", enforced,
+         "--acl", "public-read"],
+        env=cli_env(server.endpoint), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert "(AccessControlListNotSupported)" in refused.stderr
+    assert "The bucket does not allow ACLs" in refused.stderr
 
 
 def _settle(cfn, name: str) -> dict:

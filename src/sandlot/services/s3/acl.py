@@ -222,10 +222,12 @@ def acl_statements(resource: str, acl: dict, bucket: dict, *, on_object: bool) -
         uri = grantee.get("URI")
         if uri in PUBLIC_GROUPS and ignore_public:
             continue
+        condition = None
         if uri == ALL_USERS:
             principal: object = "*"
-        elif uri == AUTHENTICATED_USERS:
+        elif uri == AUTHENTICATED_USERS:  # any signed AWS caller: not anonymous
             principal = {"AWS": "*"}
+            condition = {"Null": {"aws:PrincipalAccount": "false"}}
         elif uri == LOG_DELIVERY:
             principal = {"Service": "logging.s3.amazonaws.com"}
         else:
@@ -235,9 +237,15 @@ def acl_statements(resource: str, acl: dict, bucket: dict, *, on_object: bool) -
         else:
             actions = list(table.get(permission, ()))
         if actions:
-            statements.append(
-                {"Effect": "Allow", "Principal": principal, "Action": actions, "Resource": resource}
-            )
+            statement = {
+                "Effect": "Allow",
+                "Principal": principal,
+                "Action": actions,
+                "Resource": resource,
+            }
+            if condition:
+                statement["Condition"] = condition
+            statements.append(statement)
     return statements
 
 
