@@ -120,15 +120,16 @@ def _header_grants(params: dict) -> list[dict]:
         text = params.get(member)
         if not text:
             continue
-        for kind, value in _HEADER_GRANTEE.findall(text):
+        found = _HEADER_GRANTEE.findall(text)
+        if not found:
+            raise invalid_argument("Invalid grant", member, text)
+        for kind, value in found:
             given = {
                 "id": {"Type": "CanonicalUser", "ID": value},
                 "uri": {"Type": "Group", "URI": value},
                 "emailAddress": {"Type": "AmazonCustomerByEmail", "EmailAddress": value},
             }[kind]
             grants.append({"Grantee": _grantee(given), "Permission": permission})
-        if not grants:
-            raise invalid_argument("Invalid grant", member, text)
     return grants
 
 
