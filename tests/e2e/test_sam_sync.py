@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import cli_env, make_client
+from tests.e2e.conftest import cli_env, error_of, make_client
 from tests.e2e.http_clients import invoke_url, send
 from tests.e2e.stacks import physical_ids
 from tests.e2e.tools import sam_cli
@@ -318,9 +318,7 @@ def test_pipeline_bootstrap_creates_its_stack(server, app, tmp_path) -> None:
     """`sam pipeline bootstrap` with an existing artifacts bucket (the non-interactive
     flags) creates the stage's stack: a pipeline IAM user whose access key lands in a
     Secrets Manager secret, and the pipeline and CloudFormation execution roles; the
-    user's key assumes the pipeline execution role. (Without --bucket the CLI's logging
-    bucket needs the LogDeliveryWrite ACL: sandlot's S3 serves no ACLs, so that fails
-    naming the property.)"""
+    user's key assumes the pipeline execution role. (Without --bucket: the next test.)"""
     make_client(server.endpoint, "s3").create_bucket(Bucket="pipeline-artifacts")
     done = subprocess.run(
         [str(app.sam), "pipeline", "bootstrap", "--stage", "dev", "--no-interactive",
@@ -354,3 +352,34 @@ def test_pipeline_bootstrap_creates_its_stack(server, app, tmp_path) -> None:
     assert assumed["Arn"].startswith(
         role.replace(":iam:", ":sts:").replace(":role/", ":assumed-role/")
     )
+
+
+def test_pipeline_bootstrap_creates_its_buckets(server, app, tmp_path) -> None:
+    """`sam pipeline bootstrap` without --bucket creates the artifacts bucket and its
+    access-logging bucket too: the latter is ObjectWriter with the LogDeliveryWrite ACL,
+    which S3 then answers."""
+    done = subprocess.run(
+        [str(app.sam), "pipeline", "bootstrap", "--stage", "prod", "--no-interactive",
+         "--no-confirm-changeset", "--no-create-image-repository", "--region", "us-east-1"],
+        env=app.env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    cfn = make_client(server.endpoint, "cloudformation")
+    name = "aws-sam-cli-managed-prod-pipeline-resources"
+    assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    ids = physical_ids(cfn, name)
+    s3 = make_client(server.endpoint, "s3")
+    config = (tmp_path / ".aws-sam" / "pipeline" / "pipelineconfig.toml").read_text()
+    assert f'artifacts_bucket = "{ids["ArtifactsBucket"]}"' in config
+    logs = ids["ArtifactsLoggingBucket"]
+    # Its policy denies everything over plain HTTP (aws:SecureTransport false), as here;
+    # the owner's root may always remove a bucket policy.
+    assert error_of(s3.get_bucket_acl, Bucket=logs)["Code"] == "AccessDenied"
+    s3.delete_bucket_policy(Bucket=logs)
+    rules = s3.get_bucket_ownership_controls(Bucket=logs)["OwnershipControls"]["Rules"]
+    assert rules == [{"ObjectOwnership": "ObjectWriter"}]
+    grants = s3.get_bucket_acl(Bucket=logs)["Grants"]
+    log_delivery = "http://acs.amazonaws.com/groups/s3/LogDelivery"
+    assert {(g["Grantee"].get("URI"), g["Permission"]) for g in grants} >= {
+        (log_delivery, "WRITE"), (log_delivery, "READ_ACP")
+    }  # fmt: skip

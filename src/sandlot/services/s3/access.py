@@ -11,16 +11,17 @@ Amazon S3 storage"):
   grant access to principals outside the bucket owner's account (anyone, other
   accounts) are ignored: only the owner's account and AWS service principals keep the
   access the policy gives;
-- ``BlockPublicAcls``/``IgnorePublicAcls``: stored and answered; ACLs are disabled
-  (Object Ownership "bucket owner enforced", ``acl.py``), so no public ACL can exist.
+- ``BlockPublicAcls``/``IgnorePublicAcls``: a public ACL is refused / left out of
+  authorization (``acl.py``), on buckets whose Object Ownership enables ACLs.
 
 A policy is public ("The meaning of public") unless each Allow statement names fixed
 principals (no ``*``, no NotPrincipal) or carries a condition fixing one of the keys S3
 lists (``aws:SourceArn``, ``aws:SourceAccount``, ``aws:PrincipalOrgID``...).
 
-Object Ownership: PutBucketOwnershipControls accepts ``BucketOwnerEnforced`` (ACLs
-disabled, the only mode sandlot has); ``ObjectWriter``/``BucketOwnerPreferred`` need
-ACLs stored per object and answer NotImplemented.
+Object Ownership (``s3_buckets.ownership``): ``BucketOwnerEnforced`` (the default: ACLs
+disabled), ``ObjectWriter`` or ``BucketOwnerPreferred`` (ACLs enabled, ``acl.py``), or no
+ownership controls at all (deleted: ACLs enabled, as ObjectWriter). A bucket whose ACL
+grants more than its owner's full control cannot become BucketOwnerEnforced.
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ _FIXING_KEYS = frozenset(
         "aws:SourceIp",
     )
 )  # fmt: skip
+
+
+def ownership_of(bucket: dict) -> str | None:
+    """The bucket's Object Ownership; None when its ownership controls were deleted."""
+    stored = bucket.get("ownership")
+    if stored is None:
+        return "BucketOwnerEnforced"
+    return stored or None
 
 
 def block_of(bucket: dict) -> dict | None:
@@ -180,23 +189,37 @@ class AccessOperations(S3Base):
     # -- object ownership -----------------------------------------------------------------
 
     def put_bucket_ownership_controls(self, ctx: RequestContext, params: dict) -> dict:
-        self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
+        bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
         rules = (params.get("OwnershipControls") or {}).get("Rules") or []
         if len(rules) != 1 or rules[0].get("ObjectOwnership") not in OWNERSHIPS:
             raise malformed_xml()
-        if rules[0]["ObjectOwnership"] != "BucketOwnerEnforced":
-            raise ServiceError(
-                "NotImplemented",
-                "A header you provided implies functionality that is not implemented",
-                501,
-            )
+        ownership = rules[0]["ObjectOwnership"]
+        if ownership == "BucketOwnerEnforced" and bucket.get("acl"):
+            raise enforced_with_acl()
+        self.store.put(BUCKETS, {**bucket, "ownership": ownership})
         return {}
 
+    def get_bucket_ownership_controls(self, ctx: RequestContext, params: dict) -> dict:
+        bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
+        ownership = ownership_of(bucket)
+        if ownership is None:
+            raise ServiceError(
+                "OwnershipControlsNotFoundError",
+                "The bucket ownership controls were not found",
+                404,
+                BucketName=bucket["name"],
+            )
+        return {"OwnershipControls": {"Rules": [{"ObjectOwnership": ownership}]}}
+
     def delete_bucket_ownership_controls(self, ctx: RequestContext, params: dict) -> dict:
-        self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
-        # Without ownership controls a bucket is ObjectWriter: ACLs enabled, not served.
-        raise ServiceError(
-            "NotImplemented",
-            "A header you provided implies functionality that is not implemented",
-            501,
-        )
+        bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
+        self.store.put(BUCKETS, {**bucket, "ownership": ""})
+        return {}
+
+
+def enforced_with_acl() -> ServiceError:
+    return ServiceError(
+        "InvalidBucketAclWithObjectOwnership",
+        "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+        400,
+    )

@@ -8,7 +8,6 @@ import hashlib
 import json
 import re
 
-from sandlot.iam.authorizer import ResourcePolicy
 from sandlot.protocol import ServiceError
 from sandlot.services.provider import RequestContext
 from sandlot.services.s3.base import S3Base
@@ -114,6 +113,7 @@ class BucketOperations(S3Base):
                 BucketName=name,
             )
         row = {"name": name, "account": ctx.account_id, "region": region, "created": self.clock()}
+        row.update(self.creation_acl(ctx, row, params))
         if params.get("ObjectLockEnabledForBucket"):  # versioning comes with it, for good
             row.update(object_lock='{"ObjectLockEnabled": "Enabled"}', versioning="Enabled")
         created = self.store.put(BUCKETS, row, replace=False)
@@ -277,18 +277,6 @@ class BucketOperations(S3Base):
         bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
         self.store.put(BUCKETS, {**bucket, "policy": None})
         return {}
-
-    def resource_policy(self, arn: str) -> ResourcePolicy | None:
-        """The policy of the bucket ``arn`` (a bucket or object ARN) names, with the
-        bucket's owner and tags, which IAM evaluates requests against; None when there
-        is no such bucket."""
-        if not arn.startswith("arn:aws:s3:::"):
-            return None
-        row = self.store.get(BUCKETS, arn[len("arn:aws:s3:::") :].split("/", 1)[0])
-        if row is None:
-            return None
-        tags = {t["Key"]: t["Value"] for t in json.loads(row["tags"] or "[]")}
-        return ResourcePolicy(self.effective_policy(row), row["account"], tags=tags)
 
     # -- versioning -----------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from urllib.parse import quote, quote_plus
 
 from sandlot.protocol import ServiceError, checksums
 from sandlot.services.provider import RequestContext
-from sandlot.services.s3.acl import check_acl
+from sandlot.services.s3.acl import acl_for_write
 from sandlot.services.s3.base import (
     DEFAULT_CHECKSUM,
     Received,
@@ -88,8 +88,10 @@ class MultipartOperations(EncryptionOperations):
     async def create_multipart_upload(self, ctx: RequestContext, params: dict) -> dict:
         bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
         key = check_key(params["Key"])
-        check_acl(params)
+        acl = acl_for_write(ctx, bucket, params)
         meta = object_meta(params)
+        if acl is not None:
+            meta["ACL"] = acl
         algorithm = (params.get("ChecksumAlgorithm") or "").lower()
         if algorithm in checksums.ALGORITHMS:
             meta["ChecksumAlgorithm"] = algorithm

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, unquote
 from sandlot.protocol import ServiceError, checksums
 from sandlot.protocol.http import FileBody
 from sandlot.services.provider import RequestContext
-from sandlot.services.s3.acl import check_acl
+from sandlot.services.s3.acl import acl_for_write
 from sandlot.services.s3.base import (
     DEFAULT_CHECKSUM,
     MAX_PUT_BYTES,
@@ -308,8 +308,10 @@ class ObjectOperations(EncryptionOperations):
     async def _put(self, ctx: RequestContext, params: dict, event: str) -> dict:
         bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
         key = check_key(params["Key"])
-        check_acl(params)
+        acl = acl_for_write(ctx, bucket, params)
         meta = object_meta(params)
+        if acl is not None:
+            meta["ACL"] = acl
         meta.update(self.lock_for_write(bucket, params))
         meta["SSE"], sealing_key = await self.encryption_for_write(ctx, bucket, key, params)
         received = await self.receive(params.get("Body"), params, DEFAULT_CHECKSUM)
@@ -505,7 +507,7 @@ class ObjectOperations(EncryptionOperations):
     async def copy_object(self, ctx: RequestContext, params: dict) -> dict:
         bucket = self.bucket(ctx, params["Bucket"], params.get("ExpectedBucketOwner"))
         key = check_key(params["Key"])
-        check_acl(params)
+        acl = acl_for_write(ctx, bucket, params)  # a copy has its own ACL, not its source's
         source_bucket_name, source_key, source_version = parse_copy_source(params["CopySource"])
         source_bucket = self.bucket(
             ctx, source_bucket_name, params.get("ExpectedSourceBucketOwner")
@@ -552,7 +554,9 @@ class ObjectOperations(EncryptionOperations):
         if directive == "REPLACE":
             meta = object_meta({**params, "Tagging": None})
         else:
-            meta = {k: v for k, v in source_meta.items() if k not in ("Tags", "Checksums", "SSE")}
+            meta = {
+                k: v for k, v in source_meta.items() if k not in ("Tags", "Checksums", "SSE", "ACL")
+            }
             meta.pop("Parts", None)
             meta.pop("PartSizes", None)
             meta.pop("PartChecksums", None)
@@ -565,6 +569,8 @@ class ObjectOperations(EncryptionOperations):
         meta.pop("Retention", None)
         meta.pop("LegalHold", None)
         meta.update(self.lock_for_write(bucket, params, whole_body=False))
+        if acl is not None:
+            meta["ACL"] = acl
         # The copy is encrypted as the destination says (request or bucket default), not
         # as its source was.
         meta["SSE"], sealing_key = await self.encryption_for_write(ctx, bucket, key, params)

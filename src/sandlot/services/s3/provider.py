@@ -1,6 +1,6 @@
 """Amazon S3's API: the provider class, assembled from one mixin per area.
 
-Buckets (with tagging, policy, versioning, ACLs as S3's default disables them, public
+Buckets (with tagging, policy, versioning, ACLs (disabled by default, as S3 has them), public
 access blocks), Object Lock, static websites (with their endpoint), stored-only configurations
 (acceleration, requester pays, logging, replication, inventory, metrics, analytics,
 intelligent-tiering), default

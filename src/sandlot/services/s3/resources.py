@@ -1,9 +1,11 @@
 """CloudFormation resource types of S3: ``AWS::S3::Bucket`` (Ref: the name; GetAtt Arn,
 DomainName, RegionalDomainName, DualStackDomainName, WebsiteURL) and
 ``AWS::S3::BucketPolicy``. A bucket property S3 in sandlot does not serve fails the
-resource naming it, except the canned ACL every bucket has (``Private``)."""
+resource naming it."""
 
 from __future__ import annotations
+
+import re
 
 from sandlot.services.cloudformation.handlers import (
     Outcome,
@@ -16,18 +18,18 @@ from sandlot.services.cloudformation.handlers import (
 _SERVED = {
     "BucketName", "Tags", "VersioningConfiguration", "CorsConfiguration", "BucketEncryption",
     "LifecycleConfiguration", "PublicAccessBlockConfiguration", "OwnershipControls",
-    "WebsiteConfiguration",
+    "WebsiteConfiguration", "AccessControl", "LoggingConfiguration",
 }  # fmt: skip
 
 
-def _is_default(name: str, value) -> bool:
-    # The canned ACL every bucket has: owner full control.
-    return name == "AccessControl" and value == "Private"
+def _canned(value: str | None) -> str:
+    """A template's canned ACL (``LogDeliveryWrite``) as S3's ``x-amz-acl`` names it."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", value or "Private").lower()
 
 
 def _check(properties: dict) -> None:
-    for name, value in properties.items():
-        if name not in _SERVED and not _is_default(name, value):
+    for name in properties:
+        if name not in _SERVED:
             raise ResourceFailed(f"Property {name} of AWS::S3::Bucket is not supported by sandlot")
 
 
@@ -231,10 +233,28 @@ class Bucket(ResourceType):
                 )
             else:
                 await ctx.call("s3", "DeletePublicAccessBlock", {"Bucket": name})
+        # An ACL is dropped before, and set after, the Object Ownership that allows it.
+        canned = _canned(properties.get("AccessControl"))
+        changed = canned != _canned(previous.get("AccessControl"))
+        if changed and canned == "private":
+            await ctx.call("s3", "PutBucketAcl", {"Bucket": name, "ACL": canned})
         ownership = properties.get("OwnershipControls")
         if ownership and ownership != previous.get("OwnershipControls"):
             await ctx.call(
                 "s3", "PutBucketOwnershipControls", {"Bucket": name, "OwnershipControls": ownership}
+            )
+        if changed and canned != "private":
+            await ctx.call("s3", "PutBucketAcl", {"Bucket": name, "ACL": canned})
+        logging = properties.get("LoggingConfiguration")
+        if logging != previous.get("LoggingConfiguration"):
+            status = {}
+            if logging:  # the template's DestinationBucketName/LogFilePrefix, S3's names
+                status["LoggingEnabled"] = {
+                    "TargetBucket": logging.get("DestinationBucketName") or name,
+                    "TargetPrefix": logging.get("LogFilePrefix") or "",
+                }
+            await ctx.call(
+                "s3", "PutBucketLogging", {"Bucket": name, "BucketLoggingStatus": status}
             )
         tags = ctx.tags(properties)
         if tags:

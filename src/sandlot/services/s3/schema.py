@@ -36,6 +36,8 @@ BUCKETS = Table(
         "object_lock": "TEXT",  # JSON ObjectLockConfiguration; NULL: no Object Lock
         "website": "TEXT",  # JSON WebsiteConfiguration; NULL: not a website
         "configurations": "TEXT",  # JSON: stored-only configurations (configurations.py)
+        "ownership": "TEXT",  # Object Ownership; NULL: BucketOwnerEnforced; "": none
+        "acl": "TEXT",  # JSON AccessControlPolicy; NULL: the owner's full control
     },
     ("name",),
     indexes=(("account", "name"),),
@@ -104,4 +106,6 @@ MIGRATIONS = [
     Migration(10, add_column=(BUCKETS, "object_lock")),
     Migration(11, add_column=(BUCKETS, "website")),
     Migration(12, add_column=(BUCKETS, "configurations")),
+    Migration(13, add_column=(BUCKETS, "ownership")),
+    Migration(14, add_column=(BUCKETS, "acl")),
 ]
