@@ -1,0 +1,287 @@
+// The console's views. Every API answer is rendered as text (textContent via el()),
+// never as HTML: names, payloads and log lines come from whoever wrote them.
+
+import { Aws } from "./aws.js";
+
+const REGIONS = [
+  "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2",
+  "eu-west-3", "eu-central-1", "eu-north-1", "ap-northeast-1", "ap-northeast-2", "ap-southeast-1",
+  "ap-southeast-2", "ap-south-1", "sa-east-1",
+];
+const SESSION_KEY = "sandlot.console.session"; // sessionStorage only: gone with the tab
+const LOG_POLL_MS = 1000;
+const LOG_LOOKBACK_MS = 15 * 60 * 1000;
+
+const main = document.getElementById("main");
+const header = document.getElementById("header");
+let stopView = () => {}; // what the current view must stop (a poller) when left
+
+// -- DOM helpers: text only --------------------------------------------------------------
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else if (value !== undefined && value !== null && value !== false) node.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function table(columns, rows) {
+  return el("table", {},
+    el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, c)))),
+    el("tbody", {}, rows.map((cells) => el("tr", {}, cells.map((c) => el("td", {}, c))))));
+}
+
+function link(route, label, attributes = {}) {
+  return el("a", { href: "#" + route, ...attributes }, label);
+}
+
+function errorBox(error) {
+  return el("p", { class: "error", role: "alert" }, error.message || String(error));
+}
+
+function show(...children) {
+  main.replaceChildren(...children);
+}
+
+// -- session -------------------------------------------------------------------------------
+function loadSession() {
+  try {
+    return JSON.parse(sessionStorage.getItem(SESSION_KEY));
+  } catch {
+    return null;
+  }
+}
+
+function saveSession(session) {
+  if (session) sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+  else sessionStorage.removeItem(SESSION_KEY);
+}
+
+function client() {
+  const session = loadSession();
+  return session && new Aws(session.credentials, session.region);
+}
+
+function signInView(message) {
+  header.replaceChildren(el("h1", {}, "sandlot console"));
+  const form = el("form", { id: "sign-in", class: "panel" },
+    el("h2", {}, "Sign in"),
+    el("p", { class: "hint" },
+      "With an access key: in dev mode any key id works (a 12-digit key id names the account); " +
+      "in secure mode, the root's key or an IAM user's. Every action is an API call, signed in " +
+      "this page and evaluated by IAM. The key is kept in this tab's session storage only."),
+    el("label", {}, "Access key ID", el("input", { name: "accessKeyId", id: "access-key-id", required: true, autocomplete: "username" })),
+    el("label", {}, "Secret access key", el("input", { name: "secretAccessKey", id: "secret-access-key", type: "password", required: true, autocomplete: "current-password" })),
+    el("label", {}, "Session token (optional)", el("input", { name: "sessionToken", id: "session-token" })),
+    el("label", {}, "Region", regionSelect("us-east-1", "region")),
+    message ? errorBox(message) : null,
+    el("button", { type: "submit", id: "sign-in-button" }, "Sign in"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    const credentials = { accessKeyId: data.get("accessKeyId").trim(), secretAccessKey: data.get("secretAccessKey") };
+    if (data.get("sessionToken")) credentials.sessionToken = data.get("sessionToken").trim();
+    const aws = new Aws(credentials, data.get("region"));
+    try {
+      const identity = await aws.callerIdentity(); // proves the key before keeping it
+      saveSession({ credentials, region: data.get("region"), identity });
+      route();
+    } catch (error) {
+      signInView(error);
+    }
+  });
+  show(form);
+}
+
+function regionSelect(current, id) {
+  return el("select", { name: "region", id },
+    REGIONS.map((r) => el("option", { value: r, selected: r === current }, r)));
+}
+
+function headerView(session) {
+  const select = regionSelect(session.region, "region-picker");
+  select.addEventListener("change", () => {
+    saveSession({ ...session, region: select.value });
+    route();
+  });
+  header.replaceChildren(
+    el("h1", {}, link("/", "sandlot console")),
+    el("nav", {}, link("/lambda", "Lambda"), link("/s3", "S3"), link("/sqs", "SQS")),
+    el("span", { class: "identity", id: "identity", title: session.identity.arn }, `account ${session.identity.account}`),
+    select,
+    el("button", { id: "sign-out", onclick: () => { saveSession(null); location.hash = "#/"; route(); } }, "Sign out"));
+}
+
+// -- views ---------------------------------------------------------------------------------
+function homeView() {
+  show(el("section", { class: "panel" }, el("h2", {}, "Services"),
+    el("ul", {}, el("li", {}, link("/lambda", "Lambda functions")), el("li", {}, link("/s3", "S3 buckets")),
+      el("li", {}, link("/sqs", "SQS queues")))));
+}
+
+async function functionsView(aws) {
+  const functions = await aws.listFunctions();
+  show(el("section", { class: "panel" }, el("h2", {}, `Lambda functions (${aws.region})`),
+    functions.length === 0 ? el("p", {}, "No functions in this region.") :
+      table(["Name", "Runtime", "Memory (MB)", "Last modified"], functions.map((f) => [
+        link(`/lambda/${encodeURIComponent(f.FunctionName)}`, f.FunctionName, { class: "function-link" }),
+        f.Runtime || f.PackageType, f.MemorySize, f.LastModified]))));
+}
+
+async function functionView(aws, name) {
+  const fn = await aws.getFunction(name);
+  const config = fn.Configuration;
+  const rows = [["ARN", config.FunctionArn], ["Runtime", config.Runtime || config.PackageType],
+    ["Handler", config.Handler], ["Memory (MB)", config.MemorySize], ["Timeout (s)", config.Timeout],
+    ["Role", config.Role], ["State", config.State], ["Code size (bytes)", config.CodeSize],
+    ["Last modified", config.LastModified]];
+  const env = Object.entries(config.Environment?.Variables || {});
+  const event = el("textarea", { id: "event", rows: 6, spellcheck: "false" }, "{}");
+  const result = el("div", { id: "invoke-result" });
+  const invokeButton = el("button", { id: "invoke" }, "Invoke");
+  invokeButton.addEventListener("click", async () => {
+    invokeButton.disabled = true;
+    try {
+      JSON.parse(event.value); // refuse what is not JSON before sending it
+      const answer = await aws.invoke(name, event.value);
+      result.replaceChildren(
+        el("p", {}, el("span", { id: "invoke-status", class: answer.functionError ? "bad" : "good" },
+          answer.functionError ? `${answer.status}, function error: ${answer.functionError}` : `${answer.status} OK`),
+        ` in ${answer.durationMs.toFixed(0)} ms, request ${answer.requestId || "?"}`),
+        el("h4", {}, "Result"), el("pre", { id: "invoke-payload" }, answer.result),
+        el("h4", {}, "Log tail"), el("pre", { id: "invoke-log-tail" }, answer.logTail));
+    } catch (error) {
+      result.replaceChildren(errorBox(error));
+    } finally {
+      invokeButton.disabled = false;
+    }
+  });
+  const logs = el("pre", { id: "log-events", class: "logs" });
+  const logState = el("p", { id: "log-state", class: "hint" }, "loading…");
+  show(
+    el("section", { class: "panel" }, el("h2", { id: "function-name" }, config.FunctionName),
+      el("h3", {}, "Configuration"), table(["Setting", "Value"], rows),
+      env.length ? [el("h3", {}, "Environment"), table(["Variable", "Value"], env)] : null),
+    el("section", { class: "panel" }, el("h3", {}, "Test invoke"),
+      el("label", {}, "Event (JSON)", event), invokeButton, result),
+    el("section", { class: "panel" }, el("h3", {}, `Recent log events (/aws/lambda/${name})`), logState, logs));
+  stopView = pollLogs(aws, `/aws/lambda/${name}`, logs, logState);
+}
+
+// Appends new events of ``group`` to ``target`` every second; returns the stopper.
+function pollLogs(aws, group, target, state) {
+  const seen = new Set();
+  let since = Date.now() - LOG_LOOKBACK_MS;
+  let stopped = false;
+  let timer = null;
+  async function poll() {
+    try {
+      let token;
+      do {
+        const page = await aws.filterLogEvents(group, since, token);
+        for (const event of page.events || []) {
+          if (seen.has(event.eventId)) continue;
+          seen.add(event.eventId);
+          since = Math.max(since, event.timestamp);
+          const time = new Date(event.timestamp).toISOString().slice(11, 23);
+          target.append(el("span", { class: "log-line" }, `${time} ${event.logStreamName.slice(-8)} ${event.message.replace(/\n$/, "")}\n`));
+        }
+        token = page.nextToken;
+      } while (token && !stopped);
+      state.textContent = `${seen.size} events, live`;
+    } catch (error) {
+      state.textContent = error.code === "ResourceNotFoundException" ? "no log group yet (the function has not run)" : error.message;
+    }
+    if (!stopped) timer = setTimeout(poll, LOG_POLL_MS);
+  }
+  poll();
+  return () => { stopped = true; clearTimeout(timer); };
+}
+
+async function bucketsView(aws) {
+  const buckets = await aws.listBuckets();
+  show(el("section", { class: "panel" }, el("h2", {}, "S3 buckets"),
+    buckets.length === 0 ? el("p", {}, "No buckets.") :
+      table(["Name", "Created"], buckets.map((b) => [link(`/s3/${encodeURIComponent(b.name)}`, b.name, { class: "bucket-link" }), b.created]))));
+}
+
+async function objectsView(aws, bucket) {
+  const objects = await aws.listObjects(bucket);
+  show(el("section", { class: "panel" }, el("h2", {}, `s3://${bucket}`),
+    objects.length === 0 ? el("p", {}, "No objects.") :
+      table(["Key", "Size (bytes)", "Last modified", ""], objects.map((o) => [o.key, o.size, o.modified,
+        el("button", { class: "download", onclick: () => download(aws, bucket, o.key) }, "Download")]))));
+}
+
+async function download(aws, bucket, key) {
+  try {
+    const blob = await aws.getObject(bucket, key);
+    const url = URL.createObjectURL(blob);
+    const anchor = el("a", { href: url, download: key.split("/").pop() || "object" });
+    document.body.append(anchor);
+    anchor.click();
+    anchor.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  } catch (error) {
+    main.prepend(errorBox(error));
+  }
+}
+
+async function queuesView(aws) {
+  const { QueueUrls = [] } = await aws.sqs("ListQueues", {});
+  show(el("section", { class: "panel" }, el("h2", {}, "SQS queues"),
+    QueueUrls.length === 0 ? el("p", {}, "No queues in this region.") :
+      table(["Queue", "URL"], QueueUrls.map((url) => [
+        link(`/sqs/${encodeURIComponent(url)}`, url.split("/").pop(), { class: "queue-link" }), url]))));
+}
+
+async function queueView(aws, url) {
+  const { Attributes = {} } = await aws.sqs("GetQueueAttributes", { QueueUrl: url, AttributeNames: ["All"] });
+  const body = el("textarea", { id: "message-body", rows: 4 }, "");
+  const sent = el("p", { id: "send-result" });
+  const button = el("button", { id: "send-message" }, "Send message");
+  button.addEventListener("click", async () => {
+    try {
+      const payload = { QueueUrl: url, MessageBody: body.value };
+      if (url.endsWith(".fifo")) payload.MessageGroupId = "console";
+      const answer = await aws.sqs("SendMessage", payload);
+      sent.replaceChildren(`Sent message ${answer.MessageId}`);
+    } catch (error) {
+      sent.replaceChildren(errorBox(error));
+    }
+  });
+  show(el("section", { class: "panel" }, el("h2", {}, url.split("/").pop()),
+    el("h3", {}, "Attributes"), table(["Attribute", "Value"], Object.entries(Attributes).sort())),
+  el("section", { class: "panel" }, el("h3", {}, "Send a message"), body, button, sent));
+}
+
+// -- routing -------------------------------------------------------------------------------
+async function route() {
+  stopView();
+  stopView = () => {};
+  const session = loadSession();
+  if (!session) return signInView();
+  headerView(session);
+  const aws = client();
+  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  show(el("p", { class: "hint" }, "loading…"));
+  try {
+    if (parts[0] === "lambda" && parts[1]) await functionView(aws, parts[1]);
+    else if (parts[0] === "lambda") await functionsView(aws);
+    else if (parts[0] === "s3" && parts[1]) await objectsView(aws, parts[1]);
+    else if (parts[0] === "s3") await bucketsView(aws);
+    else if (parts[0] === "sqs" && parts[1]) await queueView(aws, parts.slice(1).join("/"));
+    else if (parts[0] === "sqs") await queuesView(aws);
+    else homeView();
+  } catch (error) {
+    show(errorBox(error));
+  }
+}
+
+window.addEventListener("hashchange", route);
+route();

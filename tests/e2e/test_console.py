@@ -1,0 +1,176 @@
+"""The web console (/_sandlot/console/) in a real browser: sign in with a key, open a
+function, invoke it and see the result and the log line appear without a reload; S3
+buckets and objects with download; SQS attributes and sending. The page signs each API
+call itself (SigV4 in WebCrypto), so what it shows is what the APIs answered."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import urllib.error
+import urllib.request
+from email.message import Message
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import make_client
+from tests.e2e.console_browser import needs_chromium, sign_in, start_chromium, text_of, wait_until
+from tests.e2e.functions import create_function, unique
+
+HANDLER = """
+import json, sys, time
+
+def handler(event, context):
+    print("console-line", event.get("marker"), flush=True)
+    if event.get("later"):
+        time.sleep(0.3)
+        print("later-line", event["later"], flush=True)
+    return {"doubled": event.get("n", 0) * 2}
+"""
+HOSTILE = '<img src=x id=injected onerror="document.title=1">'
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = start_chromium()
+    yield driver
+    driver.quit()
+
+
+def fetch(url: str) -> tuple[int, Message, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def test_console_files_are_served_with_a_strict_policy(server):
+    status, headers, body = fetch(f"{server.endpoint}/_sandlot/console/")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/html")
+    assert b'<script type="module" src="js/app.js">' in body
+    policy = headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy
+    assert headers["X-Frame-Options"] == "DENY"
+    status, headers, _ = fetch(f"{server.endpoint}/_sandlot/console/js/sigv4.js")
+    assert (status, headers["Content-Type"]) == (200, "text/javascript; charset=utf-8")
+    for missing in ("js/none.js", "..%2F..%2Fconfig.py", "../__init__.py", ".hidden.js"):
+        assert fetch(f"{server.endpoint}/_sandlot/console/{missing}")[0] == 404, missing
+    assert "console: " + server.endpoint + "/_sandlot/console/" in "".join(server.output)
+
+
+@needs_chromium
+def test_invoke_a_function_and_watch_its_log_line_arrive(server, browser):
+    from selenium.webdriver.common.by import By
+
+    lam = make_client(server.endpoint, "lambda")
+    name = unique("console-fn")
+    create_function(lam, name, {"app.py": HANDLER}, Environment={"Variables": {"NOTE": HOSTILE}})
+    sign_in(browser, server.endpoint)
+    assert text_of(browser, "#identity") == "account 000000000000"
+    browser.find_element(By.LINK_TEXT, "Lambda").click()
+    wait_until(
+        lambda: browser.find_elements(By.LINK_TEXT, name), what="the function list"
+    ).pop().click()
+    wait_until(lambda: text_of(browser, "#function-name") == name, what="the function page")
+    # API data is text, never markup: the hostile variable shows as typed.
+    assert HOSTILE in browser.find_element(By.TAG_NAME, "main").text
+    assert not browser.find_elements(By.ID, "injected")
+    browser.execute_script("window.sameDocument = true")  # gone if the page reloads
+
+    event = browser.find_element(By.ID, "event")
+    event.clear()
+    event.send_keys(json.dumps({"n": 21, "marker": "first-call"}))
+    browser.find_element(By.ID, "invoke").click()
+    wait_until(lambda: text_of(browser, "#invoke-payload"), what="the invoke result")
+    assert json.loads(text_of(browser, "#invoke-payload")) == {"doubled": 42}
+    assert text_of(browser, "#invoke-status") == "200 OK"
+    assert "console-line first-call" in text_of(browser, "#invoke-log-tail")
+    assert "REPORT RequestId" in text_of(browser, "#invoke-log-tail")
+    wait_until(
+        lambda: "console-line first-call" in text_of(browser, "#log-events"), what="the log line"
+    )
+
+    # A line the function prints later, from an invoke the page did not make, arrives
+    # through the page's polling of FilterLogEvents.
+    lam.invoke(FunctionName=name, Payload=json.dumps({"later": "from-boto3"}).encode())
+    wait_until(
+        lambda: "later-line from-boto3" in text_of(browser, "#log-events"), what="a new line"
+    )
+    assert browser.execute_script("return window.sameDocument") is True
+
+
+@needs_chromium
+def test_a_failing_invoke_shows_the_function_error(server, browser):
+    from selenium.webdriver.common.by import By
+
+    lam = make_client(server.endpoint, "lambda")
+    name = unique("console-bad")
+    create_function(
+        lam, name, {"app.py": "def handler(event, context):\n    raise ValueError('nope')\n"}
+    )
+    sign_in(browser, server.endpoint)
+    browser.get(f"{server.endpoint}/_sandlot/console/#/lambda/{name}")
+    wait_until(lambda: text_of(browser, "#function-name") == name, what="the function page")
+    browser.find_element(By.ID, "invoke").click()
+    wait_until(lambda: text_of(browser, "#invoke-status"), what="the invoke result")
+    assert text_of(browser, "#invoke-status") == "200, function error: Unhandled"
+    assert json.loads(text_of(browser, "#invoke-payload"))["errorType"] == "ValueError"
+
+
+@needs_chromium
+def test_an_api_error_shows_aws_code(server, browser):
+    sign_in(browser, server.endpoint)
+    browser.get(f"{server.endpoint}/_sandlot/console/#/lambda/{unique('absent')}")
+    wait_until(lambda: text_of(browser, ".error"), what="the error")
+    assert text_of(browser, ".error").startswith("ResourceNotFoundException: ")
+
+
+@needs_chromium
+def test_s3_objects_list_and_download(server):
+    from selenium.webdriver.common.by import By
+
+    s3 = make_client(server.endpoint, "s3")
+    bucket = unique("console-bucket")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="dir/hello world.txt", Body=b"hello from s3\n")
+    with tempfile.TemporaryDirectory(prefix="sandlot-console-dl-") as downloads:
+        driver = start_chromium(download_dir=downloads)
+        try:
+            sign_in(driver, server.endpoint)
+            driver.find_element(By.LINK_TEXT, "S3").click()
+            wait_until(
+                lambda: driver.find_elements(By.LINK_TEXT, bucket), what="buckets"
+            ).pop().click()
+            wait_until(lambda: "dir/hello world.txt" in text_of(driver, "main"), what="objects")
+            driver.find_element(By.CSS_SELECTOR, "button.download").click()
+            # Chromium writes a .crdownload file and renames it once complete.
+            saved = Path(downloads) / "hello world.txt"
+            wait_until(saved.exists, what="the download")
+            assert saved.read_bytes() == b"hello from s3\n"
+        finally:
+            driver.quit()
+
+
+@needs_chromium
+def test_sqs_attributes_and_send(server, browser):
+    from selenium.webdriver.common.by import By
+
+    sqs = make_client(server.endpoint, "sqs")
+    name = unique("console-q")
+    url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "45"})["QueueUrl"]
+    sign_in(browser, server.endpoint)
+    browser.find_element(By.LINK_TEXT, "SQS").click()
+    wait_until(lambda: browser.find_elements(By.LINK_TEXT, name), what="queues").pop().click()
+    wait_until(lambda: "VisibilityTimeout" in text_of(browser, "main"), what="attributes")
+    assert "VisibilityTimeout\n45" in text_of(browser, "main") or "VisibilityTimeout 45" in text_of(
+        browser, "main"
+    )
+    browser.find_element(By.ID, "message-body").send_keys("sent from the console")
+    browser.find_element(By.ID, "send-message").click()
+    wait_until(lambda: text_of(browser, "#send-result").startswith("Sent message"), what="sent")
+    received = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2)["Messages"]
+    assert [m["Body"] for m in received] == ["sent from the console"]
