@@ -17,6 +17,7 @@ import pytest
 from tests.e2e.conftest import make_client
 from tests.e2e.console_browser import needs_chromium, sign_in, start_chromium, text_of, wait_until
 from tests.e2e.functions import create_function, unique
+from tests.e2e.server import SandlotServer
 
 HANDLER = """
 import json, sys, time
@@ -174,3 +175,43 @@ def test_sqs_attributes_and_send(server, browser):
     wait_until(lambda: text_of(browser, "#send-result").startswith("Sent message"), what="sent")
     received = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2)["Messages"]
     assert [m["Body"] for m in received] == ["sent from the console"]
+
+
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory):
+    with SandlotServer(tmp_path_factory.mktemp("console-secure"), "--secure") as running:
+        yield running
+
+
+@needs_chromium
+def test_secure_mode_evaluates_the_signed_in_principal(secure, browser):
+    from selenium.webdriver.common.by import By
+
+    root = json.loads((secure.data_dir / "root-credentials.json").read_text())
+    root_key, root_secret = root["aws_access_key_id"], root["aws_secret_access_key"]
+    # An invented key is refused at sign-in (GetCallerIdentity), shown as AWS's error.
+    browser.get(f"{secure.endpoint}/_sandlot/console/")
+    browser.execute_script("sessionStorage.clear()")
+    browser.refresh()
+    wait_until(lambda: browser.find_elements(By.ID, "sign-in"), what="the sign-in form")
+    browser.find_element(By.ID, "access-key-id").send_keys("AKIAINVENTED00000000")
+    browser.find_element(By.ID, "secret-access-key").send_keys("not-a-secret")
+    browser.find_element(By.ID, "sign-in-button").click()
+    wait_until(lambda: text_of(browser, ".error"), what="the refusal")
+    assert text_of(browser, ".error").startswith("InvalidClientTokenId: ")
+    assert not browser.execute_script("return sessionStorage.length")
+
+    # An IAM user without policies signs in, and IAM denies what it may not do.
+    iam = make_client(secure.endpoint, "iam", root_key, root_secret)
+    iam.create_user(UserName="console-viewer")
+    key = iam.create_access_key(UserName="console-viewer")["AccessKey"]
+    sign_in(browser, secure.endpoint, key["AccessKeyId"], key["SecretAccessKey"])
+    assert "user/console-viewer" in browser.find_element(By.ID, "identity").get_attribute("title")
+    browser.find_element(By.LINK_TEXT, "Lambda").click()
+    wait_until(lambda: text_of(browser, ".error"), what="the denial")
+    assert text_of(browser, ".error").startswith("AccessDeniedException: ")
+
+    # The root's key lists the functions.
+    sign_in(browser, secure.endpoint, root_key, root_secret)
+    browser.find_element(By.LINK_TEXT, "Lambda").click()
+    wait_until(lambda: "No functions in this region." in text_of(browser, "main"), what="list")
