@@ -9,7 +9,7 @@ const REGIONS = [
   "ap-southeast-2", "ap-south-1", "sa-east-1",
 ];
 const SESSION_KEY = "sandlot.console.session"; // sessionStorage only: gone with the tab
-const LOG_POLL_MS = 1000;
+const LOG_POLL_MS = 250; // a printed line shows within ~0.5 s (issue 18), at 4 cheap calls a second
 const LOG_LOOKBACK_MS = 15 * 60 * 1000;
 
 const main = document.getElementById("main");
