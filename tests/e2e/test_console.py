@@ -5,10 +5,12 @@ call itself (SigV4 in WebCrypto), so what it shows is what the APIs answered."""
 
 from __future__ import annotations
 
+import io
 import json
 import tempfile
 import urllib.error
 import urllib.request
+import zipfile
 from email.message import Message
 from pathlib import Path
 
@@ -80,6 +82,9 @@ def test_invoke_a_function_and_watch_its_log_line_arrive(server, browser):
     # API data is text, never markup: the hostile variable shows as typed.
     assert HOSTILE in browser.find_element(By.TAG_NAME, "main").text
     assert not browser.find_elements(By.ID, "injected")
+    code_url = browser.find_element(By.ID, "code-download").get_attribute("href")
+    with zipfile.ZipFile(io.BytesIO(fetch(code_url)[2])) as archive:
+        assert archive.read("app.py").decode() == HANDLER
     browser.execute_script("window.sameDocument = true")  # gone if the page reloads
 
     event = browser.find_element(By.ID, "event")
@@ -152,6 +157,15 @@ def test_s3_objects_list_and_download(server):
             saved = Path(downloads) / "hello world.txt"
             wait_until(saved.exists, what="the download")
             assert saved.read_bytes() == b"hello from s3\n"
+
+            upload = Path(downloads) / "from the browser.bin"
+            upload.write_bytes(bytes(range(256)) * 10)
+            driver.find_element(By.ID, "upload-prefix").send_keys("up/")
+            driver.find_element(By.ID, "upload-file").send_keys(str(upload))
+            driver.find_element(By.ID, "upload").click()
+            wait_until(lambda: "up/from the browser.bin" in text_of(driver, "main"), what="listed")
+            stored = s3.get_object(Bucket=bucket, Key="up/from the browser.bin")["Body"].read()
+            assert stored == upload.read_bytes()
         finally:
             driver.quit()
 
@@ -215,3 +229,53 @@ def test_secure_mode_evaluates_the_signed_in_principal(secure, browser):
     sign_in(browser, secure.endpoint, root_key, root_secret)
     browser.find_element(By.LINK_TEXT, "Lambda").click()
     wait_until(lambda: "No functions in this region." in text_of(browser, "main"), what="list")
+
+
+@needs_chromium
+def test_dynamodb_items_page_by_page(server, browser):
+    from selenium.webdriver.common.by import By
+
+    ddb = make_client(server.endpoint, "dynamodb")
+    name = unique("console-table")
+    ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])  # fmt: skip
+    for n in range(60):
+        item = {"pk": {"S": f"item-{n:02}"}, "n": {"N": str(n)}}
+        if n == 7:
+            item["note"] = {"S": HOSTILE}
+        ddb.put_item(TableName=name, Item=item)
+    sign_in(browser, server.endpoint)
+    browser.find_element(By.LINK_TEXT, "DynamoDB").click()
+    wait_until(lambda: browser.find_elements(By.LINK_TEXT, name), what="tables").pop().click()
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#items tbody tr"), what="items")
+    first = [row.text for row in browser.find_elements(By.CSS_SELECTOR, "#items tbody tr")]
+    browser.find_element(By.ID, "next-page").click()
+    wait_until(
+        lambda: (
+            [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#items tbody tr")] != first
+        ),
+        what="the next page",
+    )
+    second = [row.text for row in browser.find_elements(By.CSS_SELECTOR, "#items tbody tr")]
+    assert len(first) == 50 and len(second) == 10
+    keys = sorted(row.split()[0] for row in first + second)
+    assert keys == [f"item-{n:02}" for n in range(60)]
+    assert any(HOSTILE in row for row in first + second) or HOSTILE in text_of(browser, "main")
+    assert not browser.find_elements(By.ID, "injected")
+
+
+@needs_chromium
+def test_the_region_picker_scopes_the_calls(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    name = unique("console-eu")
+    create_function(make_client(server.endpoint, "lambda", region="eu-west-1"), name,
+                    {"app.py": "def handler(event, context):\n    return 1\n"})  # fmt: skip
+    sign_in(browser, server.endpoint)
+    browser.find_element(By.LINK_TEXT, "Lambda").click()
+    wait_until(lambda: "Lambda functions (us-east-1)" in text_of(browser, "main"), what="list")
+    assert not browser.find_elements(By.LINK_TEXT, name)
+    Select(browser.find_element(By.ID, "region-picker")).select_by_value("eu-west-1")
+    wait_until(lambda: browser.find_elements(By.LINK_TEXT, name), what="the eu-west-1 function")

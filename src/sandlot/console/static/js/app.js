@@ -111,7 +111,7 @@ function headerView(session) {
   });
   header.replaceChildren(
     el("h1", {}, link("/", "sandlot console")),
-    el("nav", {}, link("/lambda", "Lambda"), link("/s3", "S3"), link("/sqs", "SQS")),
+    el("nav", {}, link("/lambda", "Lambda"), link("/s3", "S3"), link("/sqs", "SQS"), link("/dynamodb", "DynamoDB")),
     el("span", { class: "identity", id: "identity", title: session.identity.arn }, `account ${session.identity.account}`),
     select,
     el("button", { id: "sign-out", onclick: () => { saveSession(null); location.hash = "#/"; route(); } }, "Sign out"));
@@ -121,7 +121,7 @@ function headerView(session) {
 function homeView() {
   show(el("section", { class: "panel" }, el("h2", {}, "Services"),
     el("ul", {}, el("li", {}, link("/lambda", "Lambda functions")), el("li", {}, link("/s3", "S3 buckets")),
-      el("li", {}, link("/sqs", "SQS queues")))));
+      el("li", {}, link("/sqs", "SQS queues")), el("li", {}, link("/dynamodb", "DynamoDB tables")))));
 }
 
 async function functionsView(aws) {
@@ -141,6 +141,11 @@ async function functionView(aws, name) {
     ["Role", config.Role], ["State", config.State], ["Code size (bytes)", config.CodeSize],
     ["Last modified", config.LastModified]];
   const env = Object.entries(config.Environment?.Variables || {});
+  // Only a link to this origin (the presigned code URL): API data never picks a scheme.
+  const code = fn.Code?.Location && new URL(fn.Code.Location, location.href);
+  const codeLink = code && code.origin === location.origin
+    ? el("p", {}, el("a", { id: "code-download", href: code.href, download: `${name}.zip` }, "Download the code (.zip)"))
+    : null;
   const event = el("textarea", { id: "event", rows: 6, spellcheck: "false" }, "{}");
   const result = el("div", { id: "invoke-result" });
   const invokeButton = el("button", { id: "invoke" }, "Invoke");
@@ -165,7 +170,7 @@ async function functionView(aws, name) {
   const logState = el("p", { id: "log-state", class: "hint" }, "loading…");
   show(
     el("section", { class: "panel" }, el("h2", { id: "function-name" }, config.FunctionName),
-      el("h3", {}, "Configuration"), table(["Setting", "Value"], rows),
+      el("h3", {}, "Configuration"), table(["Setting", "Value"], rows), codeLink,
       env.length ? [el("h3", {}, "Environment"), table(["Variable", "Value"], env)] : null),
     el("section", { class: "panel" }, el("h3", {}, "Test invoke"),
       el("label", {}, "Event (JSON)", event), invokeButton, result),
@@ -212,7 +217,25 @@ async function bucketsView(aws) {
 
 async function objectsView(aws, bucket) {
   const objects = await aws.listObjects(bucket);
-  show(el("section", { class: "panel" }, el("h2", {}, `s3://${bucket}`),
+  const file = el("input", { type: "file", id: "upload-file" });
+  const prefix = el("input", { id: "upload-prefix", placeholder: "key prefix, e.g. dir/" });
+  const uploaded = el("p", { id: "upload-result" });
+  const upload = el("button", { id: "upload" }, "Upload");
+  upload.addEventListener("click", async () => {
+    const chosen = file.files[0];
+    if (!chosen) return;
+    try {
+      const key = prefix.value + chosen.name;
+      await aws.putObject(bucket, key, new Uint8Array(await chosen.arrayBuffer()), chosen.type);
+      uploaded.replaceChildren(`Uploaded ${key}`);
+      route();
+    } catch (error) {
+      uploaded.replaceChildren(errorBox(error));
+    }
+  });
+  show(el("section", { class: "panel" }, el("h3", {}, "Upload"),
+    el("label", {}, "Key prefix", prefix), el("label", {}, "File", file), upload, uploaded),
+  el("section", { class: "panel" }, el("h2", {}, `s3://${bucket}`),
     objects.length === 0 ? el("p", {}, "No objects.") :
       table(["Key", "Size (bytes)", "Last modified", ""], objects.map((o) => [o.key, o.size, o.modified,
         el("button", { class: "download", onclick: () => download(aws, bucket, o.key) }, "Download")]))));
@@ -230,6 +253,55 @@ async function download(aws, bucket, key) {
   } catch (error) {
     main.prepend(errorBox(error));
   }
+}
+
+async function tablesView(aws) {
+  const names = [];
+  let start;
+  do {
+    const page = await aws.dynamodb("ListTables", start ? { ExclusiveStartTableName: start } : {});
+    names.push(...page.TableNames);
+    start = page.LastEvaluatedTableName;
+  } while (start);
+  show(el("section", { class: "panel" }, el("h2", {}, `DynamoDB tables (${aws.region})`),
+    names.length === 0 ? el("p", {}, "No tables in this region.") :
+      table(["Table"], names.map((n) => [link(`/dynamodb/${encodeURIComponent(n)}`, n, { class: "table-link" })]))));
+}
+
+// An attribute value as plain text: strings and numbers as they are, the rest as JSON.
+function attributeText(value) {
+  if ("S" in value) return value.S;
+  if ("N" in value) return value.N;
+  if ("BOOL" in value) return String(value.BOOL);
+  if ("NULL" in value) return "null";
+  return JSON.stringify(value);
+}
+
+async function itemsView(aws, name) {
+  const { Table } = await aws.dynamodb("DescribeTable", { TableName: name });
+  const keys = Table.KeySchema.map((k) => k.AttributeName);
+  const pages = [undefined]; // the ExclusiveStartKey of each page seen
+  const holder = el("div", { id: "items" });
+  async function load(index) {
+    const payload = { TableName: name, Limit: 50 };
+    if (pages[index]) payload.ExclusiveStartKey = pages[index];
+    const page = await aws.dynamodb("Scan", payload);
+    if (page.LastEvaluatedKey) pages[index + 1] = page.LastEvaluatedKey;
+    const names = [...keys];
+    for (const item of page.Items) for (const attr of Object.keys(item)) if (!names.includes(attr)) names.push(attr);
+    const more = page.LastEvaluatedKey
+      ? el("button", { id: "next-page", onclick: () => load(index + 1).catch((e) => holder.replaceChildren(errorBox(e))) }, "Next page")
+      : null;
+    holder.replaceChildren(
+      page.Items.length === 0 ? el("p", {}, "No items.") :
+        table(names, page.Items.map((item) => names.map((n) => (n in item ? attributeText(item[n]) : "")))),
+      more);
+  }
+  show(el("section", { class: "panel" }, el("h2", {}, name),
+    table(["Setting", "Value"], [["Key", keys.join(", ")], ["Status", Table.TableStatus],
+      ["Item count (approximate)", Table.ItemCount], ["ARN", Table.TableArn]]),
+    el("h3", {}, "Items"), holder));
+  await load(0);
 }
 
 async function queuesView(aws) {
@@ -275,6 +347,8 @@ async function route() {
     else if (parts[0] === "lambda") await functionsView(aws);
     else if (parts[0] === "s3" && parts[1]) await objectsView(aws, parts[1]);
     else if (parts[0] === "s3") await bucketsView(aws);
+    else if (parts[0] === "dynamodb" && parts[1]) await itemsView(aws, parts[1]);
+    else if (parts[0] === "dynamodb") await tablesView(aws);
     else if (parts[0] === "sqs" && parts[1]) await queueView(aws, parts.slice(1).join("/"));
     else if (parts[0] === "sqs") await queuesView(aws);
     else homeView();

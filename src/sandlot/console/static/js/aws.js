@@ -121,9 +121,20 @@ export class Aws {
     return (await this.request("s3", "GET", path)).blob();
   }
 
+  async putObject(bucket, key, bytes, contentType) {
+    const path = `/${uriEncode(bucket)}/${key.split("/").map(uriEncode).join("/")}`;
+    const headers = contentType ? { "content-type": contentType } : {};
+    await this.request("s3", "PUT", path, { headers, body: bytes });
+  }
+
   async xml(service, method, path, options) {
     const response = await this.request(service, method, path, options);
     return new DOMParser().parseFromString(await response.text(), "application/xml");
+  }
+
+  // -- DynamoDB ----------------------------------------------------------------------
+  dynamodb(operation, payload) {
+    return this.json("dynamodb", `DynamoDB_20120810.${operation}`, "1.0", payload);
   }
 
   // -- SQS (its JSON protocol) -------------------------------------------------------
