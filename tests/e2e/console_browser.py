@@ -49,10 +49,14 @@ def wait_until(check: Callable[[], object], timeout: float = 20, what: str = "co
 
 def text_of(driver, css: str) -> str:
     """The text of the first element matching ``css`` ("" when there is none)."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    found = driver.find_elements(By.CSS_SELECTOR, css)
-    return found[0].text if found else ""
+    try:
+        found = driver.find_elements(By.CSS_SELECTOR, css)
+        return found[0].text if found else ""
+    except StaleElementReferenceException:  # replaced as it was read: not there yet
+        return ""
 
 
 def sign_in(

@@ -168,18 +168,27 @@ async function functionView(aws, name) {
   });
   const logs = el("pre", { id: "log-events", class: "logs" });
   const logState = el("p", { id: "log-state", class: "hint" }, "loading…");
+  const pattern = el("input", { id: "log-filter", placeholder: 'CloudWatch Logs filter pattern, e.g. ERROR or { $.level = "WARN" }' });
+  const group = `/aws/lambda/${name}`;
+  // A new pattern starts the view over: the events that match it, then live.
+  pattern.addEventListener("change", () => {
+    stopView();
+    logs.replaceChildren();
+    stopView = pollLogs(aws, group, logs, logState, pattern.value.trim());
+  });
   show(
     el("section", { class: "panel" }, el("h2", { id: "function-name" }, config.FunctionName),
       el("h3", {}, "Configuration"), table(["Setting", "Value"], rows), codeLink,
       env.length ? [el("h3", {}, "Environment"), table(["Variable", "Value"], env)] : null),
     el("section", { class: "panel" }, el("h3", {}, "Test invoke"),
       el("label", {}, "Event (JSON)", event), invokeButton, result),
-    el("section", { class: "panel" }, el("h3", {}, `Recent log events (/aws/lambda/${name})`), logState, logs));
-  stopView = pollLogs(aws, `/aws/lambda/${name}`, logs, logState);
+    el("section", { class: "panel" }, el("h3", {}, `Recent log events (${group})`),
+      el("label", {}, "Filter pattern", pattern), logState, logs));
+  stopView = pollLogs(aws, group, logs, logState, "");
 }
 
 // Appends new events of ``group`` to ``target`` every second; returns the stopper.
-function pollLogs(aws, group, target, state) {
+function pollLogs(aws, group, target, state, filterPattern) {
   const seen = new Set();
   let since = Date.now() - LOG_LOOKBACK_MS;
   let stopped = false;
@@ -188,7 +197,7 @@ function pollLogs(aws, group, target, state) {
     try {
       let token;
       do {
-        const page = await aws.filterLogEvents(group, since, token);
+        const page = await aws.filterLogEvents(group, since, token, filterPattern);
         for (const event of page.events || []) {
           if (seen.has(event.eventId)) continue;
           seen.add(event.eventId);
@@ -327,9 +336,28 @@ async function queueView(aws, url) {
       sent.replaceChildren(errorBox(error));
     }
   });
+  const peeked = el("div", { id: "peeked" });
+  const peek = el("button", { id: "peek" }, "Peek at messages");
+  // ReceiveMessage with a zero visibility timeout: the messages stay available to
+  // consumers (their receive count goes up, as with the AWS console's poll).
+  peek.addEventListener("click", async () => {
+    try {
+      const { Messages = [] } = await aws.sqs("ReceiveMessage", {
+        QueueUrl: url, MaxNumberOfMessages: 10, VisibilityTimeout: 0, WaitTimeSeconds: 0,
+        MessageSystemAttributeNames: ["All"], MessageAttributeNames: ["All"],
+      });
+      peeked.replaceChildren(Messages.length === 0 ? el("p", {}, "No messages available.") :
+        table(["Message ID", "Body", "Receive count", "Sent"], Messages.map((m) => [m.MessageId, m.Body,
+          m.Attributes?.ApproximateReceiveCount,
+          new Date(Number(m.Attributes?.SentTimestamp)).toISOString()])));
+    } catch (error) {
+      peeked.replaceChildren(errorBox(error));
+    }
+  });
   show(el("section", { class: "panel" }, el("h2", {}, url.split("/").pop()),
     el("h3", {}, "Attributes"), table(["Attribute", "Value"], Object.entries(Attributes).sort())),
-  el("section", { class: "panel" }, el("h3", {}, "Send a message"), body, button, sent));
+  el("section", { class: "panel" }, el("h3", {}, "Send a message"), body, button, sent),
+  el("section", { class: "panel" }, el("h3", {}, "Messages"), peek, peeked));
 }
 
 // -- routing -------------------------------------------------------------------------------

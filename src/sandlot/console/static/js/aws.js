@@ -87,9 +87,10 @@ export class Aws {
   }
 
   // -- CloudWatch Logs ---------------------------------------------------------------
-  async filterLogEvents(group, startTime, nextToken) {
+  async filterLogEvents(group, startTime, nextToken, filterPattern) {
     const payload = { logGroupName: group, startTime, interleaved: true };
     if (nextToken) payload.nextToken = nextToken;
+    if (filterPattern) payload.filterPattern = filterPattern;
     return this.json("logs", "Logs_20140328.FilterLogEvents", "1.1", payload);
   }
 
