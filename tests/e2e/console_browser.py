@@ -48,15 +48,11 @@ def wait_until(check: Callable[[], object], timeout: float = 20, what: str = "co
 
 
 def text_of(driver, css: str) -> str:
-    """The text of the first element matching ``css`` ("" when there is none)."""
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.common.by import By
-
-    try:
-        found = driver.find_elements(By.CSS_SELECTOR, css)
-        return found[0].text if found else ""
-    except StaleElementReferenceException:  # replaced as it was read: not there yet
-        return ""
+    """The rendered text (``innerText``) of the first element matching ``css``, "" when
+    there is none. Read in one script: WebDriver's element text can come back empty for
+    an element scrolled out of view, and an element the page replaces goes stale."""
+    script = "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';"
+    return driver.execute_script(script, css)
 
 
 def sign_in(

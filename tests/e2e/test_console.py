@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tempfile
 import urllib.error
 import urllib.request
@@ -122,6 +123,7 @@ def test_invoke_a_function_and_watch_its_log_line_arrive(server, browser):
 @needs_chromium
 def test_a_failing_invoke_shows_the_function_error(server, browser):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
 
     lam = make_client(server.endpoint, "lambda")
     name = unique("console-bad")
@@ -135,6 +137,18 @@ def test_a_failing_invoke_shows_the_function_error(server, browser):
     wait_until(lambda: text_of(browser, "#invoke-status"), what="the invoke result")
     assert text_of(browser, "#invoke-status") == "200, function error: Unhandled"
     assert json.loads(text_of(browser, "#invoke-payload"))["errorType"] == "ValueError"
+
+    # A saved test event comes back after a reload (and in a new page of this browser).
+    event = browser.find_element(By.ID, "event")
+    event.clear()
+    event.send_keys('{"saved": true}')
+    browser.find_element(By.ID, "event-name").send_keys("my event")
+    browser.find_element(By.ID, "save-event").click()
+    browser.refresh()
+    wait_until(lambda: text_of(browser, "#function-name") == name, what="the function page")
+    assert browser.find_element(By.ID, "event").get_attribute("value") == "{}"
+    Select(browser.find_element(By.ID, "saved-events")).select_by_visible_text("my event")
+    assert browser.find_element(By.ID, "event").get_attribute("value") == '{"saved": true}'
 
 
 @needs_chromium
@@ -191,9 +205,7 @@ def test_sqs_attributes_and_send(server, browser):
     browser.find_element(By.LINK_TEXT, "SQS").click()
     wait_until(lambda: browser.find_elements(By.LINK_TEXT, name), what="queues").pop().click()
     wait_until(lambda: "VisibilityTimeout" in text_of(browser, "main"), what="attributes")
-    assert "VisibilityTimeout\n45" in text_of(browser, "main") or "VisibilityTimeout 45" in text_of(
-        browser, "main"
-    )
+    assert re.search(r"VisibilityTimeout\s+45\n", text_of(browser, "main"))
     browser.find_element(By.ID, "message-body").send_keys("sent from the console")
     browser.find_element(By.ID, "send-message").click()
     wait_until(lambda: text_of(browser, "#send-result").startswith("Sent message"), what="sent")
@@ -242,6 +254,12 @@ def test_secure_mode_evaluates_the_signed_in_principal(secure, browser):
     sign_in(browser, secure.endpoint, root_key, root_secret)
     browser.find_element(By.LINK_TEXT, "Lambda").click()
     wait_until(lambda: "No functions in this region." in text_of(browser, "main"), what="list")
+
+
+@needs_chromium
+def test_a_twelve_digit_key_names_the_account_in_dev_mode(server, browser):
+    sign_in(browser, server.endpoint, key="111122223333")
+    assert text_of(browser, "#identity") == "account 111122223333"
 
 
 @needs_chromium

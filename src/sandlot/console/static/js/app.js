@@ -148,6 +148,7 @@ async function functionView(aws, name) {
     : null;
   const event = el("textarea", { id: "event", rows: 6, spellcheck: "false" }, "{}");
   const result = el("div", { id: "invoke-result" });
+  const saved = savedEvents(aws, name, event);
   const invokeButton = el("button", { id: "invoke" }, "Invoke");
   invokeButton.addEventListener("click", async () => {
     invokeButton.disabled = true;
@@ -181,10 +182,35 @@ async function functionView(aws, name) {
       el("h3", {}, "Configuration"), table(["Setting", "Value"], rows), codeLink,
       env.length ? [el("h3", {}, "Environment"), table(["Variable", "Value"], env)] : null),
     el("section", { class: "panel" }, el("h3", {}, "Test invoke"),
-      el("label", {}, "Event (JSON)", event), invokeButton, result),
+      saved, el("label", {}, "Event (JSON)", event), invokeButton, result),
     el("section", { class: "panel" }, el("h3", {}, `Recent log events (${group})`),
       el("label", {}, "Filter pattern", pattern), logState, logs));
   stopView = pollLogs(aws, group, logs, logState, "");
+}
+
+// Saved test events of a function, kept in this browser's localStorage (events are not
+// secrets; the key never goes there) per account, region and function.
+function savedEvents(aws, name, event) {
+  const storageKey = `sandlot.console.events.${loadSession().identity.account}.${aws.region}.${name}`;
+  const stored = () => JSON.parse(localStorage.getItem(storageKey) || "{}");
+  const picker = el("select", { id: "saved-events" });
+  const label = el("input", { id: "event-name", placeholder: "name of the event to save" });
+  const fill = () => picker.replaceChildren(el("option", { value: "" }, "saved events…"),
+    ...Object.keys(stored()).sort().map((n) => el("option", { value: n }, n)));
+  fill();
+  picker.addEventListener("change", () => {
+    if (picker.value) event.value = stored()[picker.value];
+  });
+  const save = el("button", { id: "save-event" }, "Save event");
+  save.addEventListener("click", () => {
+    const title = label.value.trim();
+    if (!title) return;
+    localStorage.setItem(storageKey, JSON.stringify({ ...stored(), [title]: event.value }));
+    fill();
+    picker.value = title;
+  });
+  return el("div", { class: "saved-events" }, el("label", {}, "Saved events", picker),
+    el("label", {}, "Save the event below as", label), save);
 }
 
 // Appends new events of ``group`` to ``target`` every second; returns the stopper.
