@@ -80,6 +80,13 @@ def seed(port: int) -> str:
     for key, body in (("index.html", b"<h1>hi</h1>"), ("img/logo.svg", b"<svg/>"),
                       ("reports/2026-12.csv", b"day,orders\n1,42\n")):  # fmt: skip
         s3.put_object(Bucket="site-assets", Key=key, Body=body)
+    ddb = client(port, "dynamodb")
+    ddb.create_table(TableName="orders", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])  # fmt: skip
+    for n in range(12):
+        ddb.put_item(TableName="orders", Item={"id": {"S": f"order-{n:03}"},
+                     "total": {"N": str(10 + n * 3)}, "paid": {"BOOL": n % 3 != 0}})  # fmt: skip
     sqs = client(port, "sqs")
     sqs.create_queue(QueueName="orders-queue", Attributes={"VisibilityTimeout": "45"})
     return "orders-api"
@@ -127,6 +134,9 @@ def live_log(endpoint: str, port: int, name: str, lines: int, shots: Path | None
             driver.get(f"{endpoint}/_sandlot/console/#/s3/site-assets")
             wait_until(lambda: "reports/2026-12.csv" in text_of(driver, "main"), what="objects")
             driver.save_screenshot(str(shots / "s3-objects.png"))
+            driver.get(f"{endpoint}/_sandlot/console/#/dynamodb/orders")
+            wait_until(lambda: "order-011" in text_of(driver, "main"), what="items")
+            driver.save_screenshot(str(shots / "dynamodb-items.png"))
             driver.get(f"{endpoint}/_sandlot/console/#/sqs")
             wait_until(lambda: driver.find_elements(By.LINK_TEXT, "orders-queue"), what="queues")
             driver.find_element(By.LINK_TEXT, "orders-queue").click()
