@@ -36,7 +36,7 @@ from urllib.parse import unquote
 
 import sandlot
 from sandlot.execution.sandbox import isolation
-from sandlot.gateway import admin, bodies, dataplane, post_object, websocket
+from sandlot.gateway import admin, bodies, console, dataplane, post_object, websocket
 from sandlot.gateway.auth import (
     AuthFailure,
     Signature,
@@ -818,6 +818,8 @@ class Gateway:
             return admin.answer(
                 self.platform, request, lambda r: self._authenticate(r, parse_signature(r))[0]
             )
+        if request.path == console.PREFIX or request.path.startswith(console.PREFIX + "/"):
+            return console.answer(request.method, request.path)
         if request.path.startswith("/_sandlot/lambda/code/") and request.method in ("GET", "HEAD"):
             return self._code_download(request)
         if request.path.startswith(CFN_CALLBACKS):

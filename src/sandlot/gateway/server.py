@@ -165,6 +165,7 @@ async def _serve(
         file=out,
     )
     print(f"endpoint: {endpoint}", file=out)
+    print(f"console: {endpoint}/_sandlot/console/", file=out)
     if server.tls is not None:
         https_port = server.https_sockets[0].getsockname()[1]
         print(f"https endpoint: https://{host}:{https_port}", file=out)

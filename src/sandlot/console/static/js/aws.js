@@ -1,0 +1,167 @@
+// The AWS API calls the console makes: each one signed (sigv4.js) and sent to this
+// same origin, the endpoint sandlot serves every service on.
+
+import { sign, uriEncode } from "./sigv4.js";
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(`${code}: ${message}`);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export class Aws {
+  constructor(credentials, region) {
+    this.credentials = credentials;
+    this.region = region;
+  }
+
+  async request(service, method, path, { query = [], headers = {}, body = "" } = {}) {
+    const signed = await sign({ credentials: this.credentials, region: this.region, service, method, path, query, headers, body });
+    const search = query.map(([k, v]) => `${uriEncode(k)}=${uriEncode(v)}`).join("&");
+    const response = await fetch(path + (search ? "?" + search : ""), {
+      method, headers: signed, body: method === "GET" || method === "HEAD" ? undefined : body,
+      credentials: "omit", cache: "no-store",
+    });
+    if (!response.ok) throw await apiError(response);
+    return response;
+  }
+
+  async json(service, target, version, payload) {
+    const response = await this.request(service, "POST", "/", {
+      headers: { "content-type": `application/x-amz-json-${version}`, "x-amz-target": target },
+      body: JSON.stringify(payload),
+    });
+    return response.json();
+  }
+
+  async query(service, action, version, params = {}) {
+    const body = [["Action", action], ["Version", version], ...Object.entries(params)]
+      .map(([k, v]) => `${uriEncode(k)}=${uriEncode(v)}`).join("&");
+    const response = await this.request(service, "POST", "/", {
+      headers: { "content-type": "application/x-www-form-urlencoded; charset=utf-8" }, body,
+    });
+    return new DOMParser().parseFromString(await response.text(), "application/xml");
+  }
+
+  // -- STS ---------------------------------------------------------------------------
+  async callerIdentity() {
+    const doc = await this.query("sts", "GetCallerIdentity", "2011-06-15");
+    return { account: text(doc, "Account"), arn: text(doc, "Arn") };
+  }
+
+  // -- Lambda ------------------------------------------------------------------------
+  async listFunctions() {
+    const functions = [];
+    let marker = "";
+    do {
+      const query = marker ? [["Marker", marker]] : [];
+      const page = await (await this.request("lambda", "GET", "/2015-03-31/functions/", { query })).json();
+      functions.push(...page.Functions);
+      marker = page.NextMarker || "";
+    } while (marker);
+    return functions;
+  }
+
+  async getFunction(name) {
+    return (await this.request("lambda", "GET", `/2015-03-31/functions/${uriEncode(name)}`)).json();
+  }
+
+  // The function's answer, with what the response headers say about it.
+  async invoke(name, payload) {
+    const started = performance.now();
+    const response = await this.request("lambda", "POST", `/2015-03-31/functions/${uriEncode(name)}/invocations`, {
+      headers: { "x-amz-log-type": "Tail", "content-type": "application/json" }, body: payload,
+    });
+    const result = await response.text();
+    const tail = response.headers.get("x-amz-log-result");
+    return {
+      status: response.status,
+      functionError: response.headers.get("x-amz-function-error"),
+      requestId: response.headers.get("x-amzn-requestid"),
+      durationMs: performance.now() - started,
+      result,
+      logTail: tail ? new TextDecoder().decode(Uint8Array.from(atob(tail), (c) => c.charCodeAt(0))) : "",
+    };
+  }
+
+  // -- CloudWatch Logs ---------------------------------------------------------------
+  async filterLogEvents(group, startTime, nextToken, filterPattern) {
+    const payload = { logGroupName: group, startTime, interleaved: true };
+    if (nextToken) payload.nextToken = nextToken;
+    if (filterPattern) payload.filterPattern = filterPattern;
+    return this.json("logs", "Logs_20140328.FilterLogEvents", "1.1", payload);
+  }
+
+  // -- S3 ----------------------------------------------------------------------------
+  async listBuckets() {
+    const doc = await this.xml("s3", "GET", "/");
+    return Array.from(doc.getElementsByTagName("Bucket"), (b) => ({
+      name: text(b, "Name"), created: text(b, "CreationDate"),
+    }));
+  }
+
+  async listObjects(bucket, prefix = "") {
+    const objects = [];
+    let token = "";
+    do {
+      const query = [["list-type", "2"], ["prefix", prefix]];
+      if (token) query.push(["continuation-token", token]);
+      const doc = await this.xml("s3", "GET", `/${uriEncode(bucket)}`, { query });
+      for (const item of doc.getElementsByTagName("Contents")) {
+        objects.push({ key: text(item, "Key"), size: Number(text(item, "Size")), modified: text(item, "LastModified") });
+      }
+      token = text(doc, "NextContinuationToken");
+    } while (token);
+    return objects;
+  }
+
+  async getObject(bucket, key) {
+    const path = `/${uriEncode(bucket)}/${key.split("/").map(uriEncode).join("/")}`;
+    return (await this.request("s3", "GET", path)).blob();
+  }
+
+  async putObject(bucket, key, bytes, contentType) {
+    const path = `/${uriEncode(bucket)}/${key.split("/").map(uriEncode).join("/")}`;
+    const headers = contentType ? { "content-type": contentType } : {};
+    await this.request("s3", "PUT", path, { headers, body: bytes });
+  }
+
+  async xml(service, method, path, options) {
+    const response = await this.request(service, method, path, options);
+    return new DOMParser().parseFromString(await response.text(), "application/xml");
+  }
+
+  // -- DynamoDB ----------------------------------------------------------------------
+  dynamodb(operation, payload) {
+    return this.json("dynamodb", `DynamoDB_20120810.${operation}`, "1.0", payload);
+  }
+
+  // -- SQS (its JSON protocol) -------------------------------------------------------
+  sqs(operation, payload) {
+    return this.json("sqs", `AmazonSQS.${operation}`, "1.0", payload);
+  }
+}
+
+function text(node, tag) {
+  const found = node.getElementsByTagName(tag)[0];
+  return found ? found.textContent : "";
+}
+
+// The AWS error in a failed response, whichever protocol shaped it.
+async function apiError(response) {
+  const body = await response.text();
+  let code = response.headers.get("x-amzn-errortype")?.split(":")[0] || "";
+  let message = "";
+  try {
+    const parsed = JSON.parse(body);
+    code = code || (parsed.__type || parsed.code || "").split("#").pop();
+    message = parsed.message || parsed.Message || "";
+  } catch {
+    const doc = new DOMParser().parseFromString(body, "application/xml");
+    code = code || text(doc, "Code");
+    message = text(doc, "Message");
+  }
+  return new ApiError(response.status, code || `HTTP ${response.status}`, message || body.slice(0, 300));
+}
