@@ -239,3 +239,79 @@ def test_point_in_time_recovery_fails_by_name(cfn, client) -> None:
     reasons = [r for lid, s, r in stack_events(cfn, "pitr") if s == "CREATE_FAILED"]
     assert any("PointInTimeRecoverySpecification" in r for r in reasons), reasons
     assert "pitr" not in client("dynamodb").list_tables()["TableNames"]
+
+
+SAM_TEMPLATE = """
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Notes:
+    Type: AWS::Serverless::SimpleTable
+    Properties:
+      PrimaryKey: {Name: id, Type: String}
+      Tags: {app: notes}
+  Orders:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions: [{AttributeName: order, AttributeType: S}]
+      KeySchema: [{AttributeName: order, KeyType: HASH}]
+      StreamSpecification: {StreamViewType: NEW_IMAGE}
+  OnOrder:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.12
+      Handler: index.handler
+      Timeout: 10
+      Environment:
+        Variables: {NOTES: !Ref Notes}
+      Policies:
+        - DynamoDBCrudPolicy: {TableName: !Ref Notes}
+      InlineCode: |
+        import os, boto3
+        notes = boto3.resource("dynamodb").Table(os.environ["NOTES"])
+        def handler(event, context):
+            for r in event["Records"]:
+                order = r["dynamodb"]["NewImage"]["order"]["S"]
+                notes.put_item(Item={"id": order, "event": r["eventName"]})
+      Events:
+        FromOrders:
+          Type: DynamoDB
+          Properties:
+            Stream: !GetAtt Orders.StreamArn
+            StartingPosition: TRIM_HORIZON
+            BatchSize: 10
+            MaximumBatchingWindowInSeconds: 1
+"""
+
+
+def test_sam_simple_table_and_a_dynamodb_event(cfn, client) -> None:
+    stack_id = cfn.create_stack(
+        StackName="sam-ddb",
+        TemplateBody=SAM_TEMPLATE,
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )["StackId"]
+    stack = settled(cfn, "sam-ddb")
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack_events(cfn, "sam-ddb")
+    ddb, names = client("dynamodb"), physical_ids(cfn, "sam-ddb")
+    notes = ddb.describe_table(TableName=names["Notes"])["Table"]
+    assert notes["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert notes["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}]
+    assert notes["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert {"Key": "app", "Value": "notes"} in ddb.list_tags_of_resource(
+        ResourceArn=notes["TableArn"]
+    )["Tags"]
+
+    # The function the stream triggers writes into the SimpleTable its policy grants.
+    ddb.put_item(TableName=names["Orders"], Item={"order": {"S": "o-1"}})
+    deadline = time.monotonic() + 30
+    item = None
+    while item is None and time.monotonic() < deadline:
+        item = ddb.get_item(TableName=names["Notes"], Key={"id": {"S": "o-1"}}).get("Item")
+        time.sleep(0.2)
+    assert item == {"id": {"S": "o-1"}, "event": {"S": "INSERT"}}
+
+    cfn.delete_stack(StackName="sam-ddb")
+    assert settled(cfn, stack_id)["StackStatus"] == "DELETE_COMPLETE"
+    tables = ddb.list_tables()["TableNames"]
+    assert names["Notes"] not in tables and names["Orders"] not in tables
