@@ -182,6 +182,20 @@ def test_table_create_update_stream_mapping_delete(cfn, client) -> None:
     assert found == [{"pk": {"S": "b"}, "state": {"S": "new"}}]
     assert wait_parameter(ssm, "/cfn/ddb-seen", "INSERT:b") == "INSERT:b"
 
+    # Back to V1: on demand again (the kept index's throughput dropped), byState removed
+    # and TTL moved back.
+    cfn.update_stack(StackName="ddb", TemplateBody=template(TABLE_V1),
+                     Capabilities=["CAPABILITY_IAM"])  # fmt: skip
+    stack = settled(cfn, "ddb")
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", stack_events(cfn, "ddb")
+    table = ddb.describe_table(TableName=name)["Table"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert [g["IndexName"] for g in table["GlobalSecondaryIndexes"]] == ["byOwner"]
+    assert ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"] == {
+        "TimeToLiveStatus": "ENABLED",
+        "AttributeName": "expires",
+    }
+
     cfn.delete_stack(StackName="ddb")
     assert settled(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
     assert name not in ddb.list_tables()["TableNames"]
