@@ -329,3 +329,35 @@ def test_sam_simple_table_and_a_dynamodb_event(cfn, client) -> None:
     assert settled(cfn, stack_id)["StackStatus"] == "DELETE_COMPLETE"
     tables = ddb.list_tables()["TableNames"]
     assert names["Notes"] not in tables and names["Orders"] not in tables
+
+
+KEYED = """
+Parameters:
+  Key: {Type: String, Default: id}
+Resources:
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions: [{AttributeName: !Ref Key, AttributeType: S}]
+      KeySchema: [{AttributeName: !Ref Key, KeyType: HASH}]
+"""
+
+
+def test_a_key_schema_change_replaces_the_table(cfn, client) -> None:
+    ddb = client("dynamodb")
+    stack_id = cfn.create_stack(StackName="rekey", TemplateBody=KEYED)["StackId"]
+    assert settled(cfn, "rekey")["StackStatus"] == "CREATE_COMPLETE", stack_events(cfn, "rekey")
+    first = physical_ids(cfn, "rekey")["Table"]
+    cfn.update_stack(StackName="rekey", TemplateBody=KEYED,
+                     Parameters=[{"ParameterKey": "Key", "ParameterValue": "pk"}])  # fmt: skip
+    assert settled(cfn, "rekey")["StackStatus"] == "UPDATE_COMPLETE", stack_events(cfn, "rekey")
+    second = physical_ids(cfn, "rekey")["Table"]
+    assert second != first  # a new table under a new generated name; the old one deleted
+    tables = ddb.list_tables()["TableNames"]
+    assert second in tables and first not in tables
+    assert ddb.describe_table(TableName=second)["Table"]["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"}
+    ]
+    cfn.delete_stack(StackName="rekey")
+    assert settled(cfn, stack_id)["StackStatus"] == "DELETE_COMPLETE"

@@ -163,14 +163,9 @@ class Table(ResourceType):
                            "TimeToLiveSpecification": {"Enabled": True, "AttributeName": new}})  # fmt: skip
 
     async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        # (KeySchema and LocalSecondaryIndexes changes replace the table: schemas.py.)
         _check_supported(properties)
         name = current.physical_id
-        for key in ("KeySchema", "LocalSecondaryIndexes"):  # AWS replaces the table for these
-            if properties.get(key) != previous.get(key):
-                raise ResourceFailed(
-                    f"Property {key} cannot be updated in place; give the table a new logical "
-                    "id to replace it"
-                )
         definitions = properties["AttributeDefinitions"]
 
         async def update_table(params: dict) -> None:
