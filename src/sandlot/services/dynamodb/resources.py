@@ -134,8 +134,12 @@ class Table(ResourceType):
         if tags:
             params["Tags"] = tags
         await ctx.call("dynamodb", "CreateTable", params)
-        await self._ttl(ctx, name, properties, {})
-        return self._outcome(name, await self._active(ctx, name))
+        try:
+            await self._ttl(ctx, name, properties, {})
+            return self._outcome(name, await self._active(ctx, name))
+        except ResourceFailed:  # the table is ours (CreateTable succeeded): do not leave it
+            await self.delete(ctx, name, properties)
+            raise
 
     @staticmethod
     def _sse(sse: dict) -> dict:
