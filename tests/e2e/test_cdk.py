@@ -1,6 +1,7 @@
 """The AWS CDK CLI, unchanged, against sandlot: ``cdk bootstrap`` of the stock
 CDKToolkit template, then ``cdk deploy`` of a JavaScript app with a Lambda function (its
-asset uploaded by the CLI through the file-publishing role), an invoke, a code change
+asset uploaded by the CLI through the file-publishing role) granted write access to an
+``aws_dynamodb.Table``, an invoke that writes to the table, a code change
 deployed, and ``cdk destroy``.
 
 The CLI talks to sandlot's HTTPS endpoint, trusting sandlot's CA through
@@ -27,17 +28,32 @@ from tests.e2e.tools import cdk_modules
 APP = """
 const cdk = require('aws-cdk-lib');
 const lambda = require('aws-cdk-lib/aws-lambda');
+const dynamodb = require('aws-cdk-lib/aws-dynamodb');
 const path = require('path');
 const app = new cdk.App();
 const stack = new cdk.Stack(app, 'HelloCdk', { env: { account: '000000000000', region: 'us-east-1' } });
+const table = new dynamodb.Table(stack, 'Visits', {
+  partitionKey: { name: 'name', type: dynamodb.AttributeType.STRING },
+  billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+  removalPolicy: cdk.RemovalPolicy.DESTROY,
+});
 const fn = new lambda.Function(stack, 'Hello', {
   runtime: lambda.Runtime.PYTHON_3_12,
   handler: 'index.handler',
   code: lambda.Code.fromAsset(path.join(__dirname, 'handler')),
+  environment: { TABLE: table.tableName },
 });
+table.grantReadWriteData(fn);
 new cdk.CfnOutput(stack, 'FunctionName', { value: fn.functionName });
+new cdk.CfnOutput(stack, 'TableName', { value: table.tableName });
 """
-HANDLER = 'def handler(event, context):\n    return {"hello": event.get("name", "world")}\n'
+# Records each name it greets in the table the app grants it.
+HANDLER = """import os, boto3
+def handler(event, context):
+    name = event.get("name", "world")
+    boto3.resource("dynamodb").Table(os.environ["TABLE"]).put_item(Item={"name": name})
+    return {"hello": name}
+"""
 TOOLKIT_BUCKET = "cdk-hnb659fds-assets-000000000000-us-east-1"
 
 
@@ -125,10 +141,16 @@ def test_bootstrap_deploy_invoke_destroy(server, modules, tmp_path) -> None:
     cfn = make_client(server.endpoint, "cloudformation")
     stack = cfn.describe_stacks(StackName="HelloCdk")["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE"
-    name = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}["FunctionName"]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    name, table = outputs["FunctionName"], outputs["TableName"]
     lam = make_client(server.endpoint, "lambda")
     answer = lam.invoke(FunctionName=name, Payload=b'{"name": "cdk"}')
     assert json.loads(answer["Payload"].read()) == {"hello": "cdk"}
+    # The function wrote to the aws_dynamodb.Table through the grant CDK made.
+    ddb = make_client(server.endpoint, "dynamodb")
+    assert ddb.get_item(TableName=table, Key={"name": {"S": "cdk"}})["Item"] == {
+        "name": {"S": "cdk"}
+    }
     # The code came from the asset the CLI uploaded to the bootstrap bucket.
     assets = _https_s3(server).list_objects_v2(Bucket=TOOLKIT_BUCKET)
     assert any(o["Key"].endswith(".zip") for o in assets.get("Contents", []))
@@ -148,3 +170,4 @@ def test_bootstrap_deploy_invoke_destroy(server, modules, tmp_path) -> None:
     assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
     assert _wait(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
     assert name not in [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+    assert table not in ddb.list_tables()["TableNames"]  # RemovalPolicy.DESTROY

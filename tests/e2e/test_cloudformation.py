@@ -208,12 +208,12 @@ def test_a_failing_resource_rolls_back_leaving_nothing(cfn, client) -> None:
 
 
 def test_an_unserved_type_fails_naming_it(cfn) -> None:
-    body = json.dumps({"Resources": {"T": {"Type": "AWS::DynamoDB::Table", "Properties": {}}}})
+    body = json.dumps({"Resources": {"T": {"Type": "AWS::RDS::DBInstance", "Properties": {}}}})
     cfn.create_stack(StackName="unserved", TemplateBody=body)
     assert settled(cfn, "unserved")["StackStatus"] == "ROLLBACK_COMPLETE"
     failed = [e for e in stack_events(cfn, "unserved") if e[1] == "CREATE_FAILED"]
     assert failed == [
-        ("T", "CREATE_FAILED", "Resource type AWS::DynamoDB::Table is not supported by sandlot")
+        ("T", "CREATE_FAILED", "Resource type AWS::RDS::DBInstance is not supported by sandlot")
     ]
 
 

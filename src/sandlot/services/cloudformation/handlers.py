@@ -91,6 +91,7 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::Kinesis::Stream": "sandlot.services.kinesis.resources:Stream",
     "AWS::Kinesis::StreamConsumer": "sandlot.services.kinesis.resources:StreamConsumer",
     "AWS::KinesisFirehose::DeliveryStream": "sandlot.services.firehose.resources:DeliveryStream",
+    "AWS::DynamoDB::Table": "sandlot.services.dynamodb.resources:Table",
 }
 CUSTOM_PREFIX = "Custom::"  # Custom::<Name>: a custom resource named by its author
 

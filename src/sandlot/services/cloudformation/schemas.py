@@ -39,9 +39,14 @@ def _top(pointers: list[str]) -> set[str]:
     return {p.split("/")[2] for p in pointers if p.startswith("/properties/")}
 
 
+# Properties the schema lists only as conditionally create-only that AWS's template
+# reference documents as "Update requires: Replacement" (a change replaces the resource).
+_REPLACED_BY = {"AWS::DynamoDB::Table": {"KeySchema", "LocalSecondaryIndexes"}}
+
+
 def create_only(type_name: str) -> set[str]:
     found = schema(type_name) or {}
-    return _top(found.get("createOnlyProperties", []))
+    return _top(found.get("createOnlyProperties", [])) | _REPLACED_BY.get(type_name, set())
 
 
 def conditional_create_only(type_name: str) -> set[str]:

@@ -339,8 +339,10 @@ class TableOperations(DynamoBase):
             spec["BillingMode"] = mode
             if throughput:
                 spec["ProvisionedThroughput"] = throughput
-            else:
+            else:  # on-demand: the indexes' provisioned throughput goes too, as on AWS
                 spec.pop("ProvisionedThroughput", None)
+                for g in spec.get("GlobalSecondaryIndexes") or ():
+                    g.pop("ProvisionedThroughput", None)
         if params.get("AttributeDefinitions"):
             known = {d["AttributeName"]: d for d in spec["AttributeDefinitions"]}
             for d in params["AttributeDefinitions"]:
