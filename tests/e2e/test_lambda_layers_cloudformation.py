@@ -50,14 +50,16 @@ Resources:
           import helper
           def handler(event, context):
               return helper.WORD
-  Ecs:
+  # Not ECS: test_iam_service_linked_roles.py makes ECS's in the same account, and a
+  # worker's modules share one server.
+  Beanstalk:
     Type: AWS::IAM::ServiceLinkedRole
-    Properties: {AWSServiceName: ecs.amazonaws.com}
+    Properties: {AWSServiceName: elasticbeanstalk.amazonaws.com}
 Outputs:
   Layer: {Value: !Ref Shared}
   SigningId: {Value: !GetAtt Signing.CodeSigningConfigId}
   Fn: {Value: !Ref Fn}
-  RoleName: {Value: !Ref Ecs}
+  RoleName: {Value: !Ref Beanstalk}
 """.replace("PROFILE_ARN", PROFILE).replace("ROLE_ARN", ROLE)
 
 
@@ -90,8 +92,8 @@ def test_layer_permission_signing_and_service_linked_role_stack(client):
     assert lam.invoke(FunctionName=out["Fn"])["Payload"].read() == b'"hi"'
     role = iam.get_role(RoleName=out["RoleName"])["Role"]
     assert (role["RoleName"], role["Path"]) == (
-        "AWSServiceRoleForECS",
-        "/aws-service-role/ecs.amazonaws.com/",
+        "AWSServiceRoleForElasticBeanstalk",
+        "/aws-service-role/elasticbeanstalk.amazonaws.com/",
     )
     ids = physical_ids(cfn, "fidelity")
     assert ids["SharedWithOther"].startswith(out["Layer"] + "#")
@@ -105,4 +107,7 @@ def test_layer_permission_signing_and_service_linked_role_stack(client):
     assert error_of(lam.get_code_signing_config, CodeSigningConfigArn=arn)["Code"] == (
         "ResourceNotFoundException"
     )
-    assert error_of(iam.get_role, RoleName="AWSServiceRoleForECS")["Code"] == "NoSuchEntity"
+    assert (
+        error_of(iam.get_role, RoleName="AWSServiceRoleForElasticBeanstalk")["Code"]
+        == "NoSuchEntity"
+    )
