@@ -115,7 +115,7 @@ def cached_authorization_us(samples: int = 20000) -> float:
     async def run() -> float:
         async def once():
             return await authorizers.authorize(
-                authorizer, request, api_id="api", account=ACCOUNT, region="us-east-1",
+                authorizer, request, api_id="api", stage="prod", account=ACCOUNT, region="us-east-1",
                 method_arn=arn, base_event={}, stage_variables={},
             )  # fmt: skip
 
