@@ -740,6 +740,12 @@ class Environment:
         self._drain_output()
         outcome = Outcome("exit", status=code)
         if self.state is State.INIT:
+            template = self.template if self.snapshot else None
+            if template is not None and not template.ready.done():
+                # A SnapStart template reports INIT's result on its own channel, and a
+                # runtime that failed INIT exits right after: its exit may be seen first.
+                self._loop.call_later(0.5, self._resolve_init, outcome)
+                return
             self._resolve_init(outcome)
         elif self._invocation is not None:
             self._invocation.finish(outcome)
