@@ -119,36 +119,11 @@ class AlarmOperations:
         treat = params.get("TreatMissingData") or "missing"
         if treat not in MISSING:
             raise _invalid(f"The value {treat} for parameter TreatMissingData is not valid.")
-        for action in (
-            (params.get("AlarmActions") or [])
-            + (params.get("OKActions") or [])
-            + (params.get("InsufficientDataActions") or [])
-        ):
-            if not action.startswith("arn:aws:sns:"):
-                raise _invalid(f"Invalid arn syntax or unsupported action: {action}")
-        now = time.time()
-        name = params["AlarmName"]
-        existing = self.store.get(ALARMS, ctx.account_id, ctx.region, name)
+        _check_actions(params)
         config = {k: v for k, v in params.items() if k != "Tags"}
         config["DatapointsToAlarm"] = to_alarm
         config["TreatMissingData"] = treat
-        row = {
-            "account_id": ctx.account_id,
-            "region": ctx.region,
-            "name": name,
-            "config": json.dumps(config, default=str),
-            "state": existing["state"] if existing else "INSUFFICIENT_DATA",
-            "reason": existing["reason"] if existing else "Unchecked: Initial alarm creation",
-            "reason_data": existing["reason_data"] if existing else None,
-            "state_updated": existing["state_updated"] if existing else now,
-            "config_updated": now,
-            "actions_enabled": int(params.get("ActionsEnabled", True)),
-        }
-        verb = "updated" if existing else "created"
-        with self.store.transaction():
-            self.store.put(ALARMS, row)
-            self._history(row, now, "ConfigurationUpdate", f'Alarm "{name}" {verb}', None)
-        return {}
+        return self._save(ctx, config)
 
     def _check_math_alarm(self, params: dict) -> None:
         """A metric math alarm: Metrics instead of the single-metric members, exactly
@@ -272,27 +247,26 @@ class AlarmOperations:
                 )
         if _name_of(params["AlarmName"]) in {_name_of(n) for n in names}:
             raise ServiceError("ValidationError", "An alarm rule cannot reference its own alarm.")
-        for action in (
-            (params.get("AlarmActions") or [])
-            + (params.get("OKActions") or [])
-            + (params.get("InsufficientDataActions") or [])
-        ):
-            if not action.startswith("arn:aws:sns:"):
-                raise _invalid(f"Invalid arn syntax or unsupported action: {action}")
+        _check_actions(params)
+        return self._save(ctx, {k: v for k, v in params.items() if k != "Tags"})
+
+    def _save(self, ctx, config: dict) -> dict:
+        """Create or update an alarm (metric or composite) from its ``config``; its state
+        and history carry over an update."""
         now = time.time()
-        name = params["AlarmName"]
+        name = config["AlarmName"]
         existing = self.store.get(ALARMS, ctx.account_id, ctx.region, name)
         row = {
             "account_id": ctx.account_id,
             "region": ctx.region,
             "name": name,
-            "config": json.dumps({k: v for k, v in params.items() if k != "Tags"}),
+            "config": json.dumps(config, default=str),
             "state": existing["state"] if existing else "INSUFFICIENT_DATA",
             "reason": existing["reason"] if existing else "Unchecked: Initial alarm creation",
             "reason_data": existing["reason_data"] if existing else None,
             "state_updated": existing["state_updated"] if existing else now,
             "config_updated": now,
-            "actions_enabled": int(params.get("ActionsEnabled", True)),
+            "actions_enabled": int(config.get("ActionsEnabled", True)),
         }
         verb = "updated" if existing else "created"
         with self.store.transaction():
@@ -741,3 +715,14 @@ def evaluate_rule(rule: str, lookup) -> bool:
 def _name_of(ref: str) -> str:
     """An alarm's name from its name or ARN."""
     return ref.split(":alarm:", 1)[1] if ":alarm:" in ref else ref
+
+
+def _check_actions(params: dict) -> None:
+    """Alarm actions must be SNS topics here (sandlot has no Auto Scaling or EC2)."""
+    for action in (
+        (params.get("AlarmActions") or [])
+        + (params.get("OKActions") or [])
+        + (params.get("InsufficientDataActions") or [])
+    ):
+        if not action.startswith("arn:aws:sns:"):
+            raise _invalid(f"Invalid arn syntax or unsupported action: {action}")
