@@ -110,7 +110,10 @@ class Mapping:
 
 
 @dataclass
-class _Function:
+class TargetFunction:
+    """What a poller knows of the function it feeds (re-read now and then): the role
+    its reads run as, and its reserved concurrency."""
+
     role_arn: str
     reserved: int | None
     read_at: float
@@ -201,7 +204,7 @@ class Poller:
         self.last_result: str | None = None
         self._stopping = asyncio.Event()
         self._workers: set[asyncio.Task] = set()
-        self._function: _Function | None = None
+        self._function: TargetFunction | None = None
         self.last_response: dict = {}
 
     def start(self) -> None:
@@ -222,7 +225,7 @@ class Poller:
 
     # -- the function, as the mapping's principal sees it ---------------------------------
 
-    async def function(self) -> _Function:
+    async def function(self) -> TargetFunction:
         """The function's role and reserved concurrency (re-read every few seconds)."""
         now = time.monotonic()
         if self._function is None or now - self._function.read_at > FUNCTION_CACHE_S:
@@ -238,7 +241,7 @@ class Poller:
             except ServiceError as error:
                 raise Problem(f"PROBLEM: {error.message}") from None
             reserved = (got.get("Concurrency") or {}).get("ReservedConcurrentExecutions")
-            self._function = _Function(got["Configuration"]["Role"], reserved, now)
+            self._function = TargetFunction(got["Configuration"]["Role"], reserved, now)
         return self._function
 
     def failure_context(self, condition: str, invocations: int) -> dict:
@@ -294,7 +297,7 @@ class Poller:
                 await self._process(records)
                 self.last_result = "OK"
                 backoff = BACKOFF_FIRST_S
-            except (Problem, _Throttled) as trouble:
+            except (Problem, Throttled) as trouble:
                 if isinstance(trouble, Problem):
                     self.last_result = str(trouble)
                     log.warning("event source mapping %s: %s", self.mapping.uuid, trouble)
@@ -357,7 +360,7 @@ class Poller:
                 return await self.source.stopped(records)
             if error.code == "TooManyRequestsException":
                 # The batch stays invisible until its visibility timeout, as in AWS.
-                raise _Throttled() from None
+                raise Throttled() from None
             raise Problem(f"PROBLEM: {error.message}") from None
         self.last_response = result  # a stream's on-failure record tells of it
         if result.get("FunctionError"):
@@ -373,8 +376,8 @@ class Poller:
         return [r for r, i in zip(records, ids, strict=True) if i in reported]
 
 
-class _Throttled(Exception):
-    pass
+class Throttled(Exception):
+    """The function refused the batch for lack of concurrency: retry it later."""
 
 
 def reported_failures(payload: bytes, ids: list[str]) -> set[str] | None:

@@ -74,15 +74,24 @@ class DrainedQueue:
 
     def added(self, key: Any) -> None:
         """A row was written, in a transaction that may still be open: the worker looks
-        it up by key after the current event-loop step (a transaction never spans an
-        await, so it has ended by then; a rolled-back row is simply not found)."""
-        self._fresh.append(key)
-        self.wake()
+        it up by key once that transaction has committed (its reads see only committed
+        rows, and a group commit may end on another thread after this event-loop step;
+        a rolled-back transaction drops the wake-up)."""
+
+        def look() -> None:
+            self._fresh.append(key)
+            self.wake()
+
+        self._store.after_commit(look)
 
     def rescheduled(self, when: float) -> None:
         """A row's ``not_before`` was moved to ``when`` (a back-off)."""
-        self._next_due = when if self._next_due is None else min(self._next_due, when)
-        self.wake()
+
+        def look() -> None:
+            self._next_due = when if self._next_due is None else min(self._next_due, when)
+            self.wake()
+
+        self._store.after_commit(look)
 
     def pending(self) -> int:
         return self._store.count(self.table)

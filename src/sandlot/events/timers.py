@@ -145,7 +145,8 @@ class Timers:
                 "last_error": None,
             },
         )
-        self._poke(float(due))
+        # Its reads see only committed rows: poke once the arming transaction commits.
+        self._store.after_commit(lambda: self._poke(float(due)))
         return self._generation
 
     def cancel(self, kind: str, key: str) -> bool:
@@ -164,7 +165,7 @@ class Timers:
 
     def _poke(self, due: float) -> None:
         """Wake the worker if ``due`` is before it would look anyway (safe from any
-        thread: a transaction may run on one; the worker's next query waits for it)."""
+        thread: a transaction may commit on one)."""
         if self._loop is None or due >= self._until:
             return
         try:

@@ -40,7 +40,7 @@ from typing import Any
 
 from sandlot.events import templates
 from sandlot.events.delivery import ADAPTERS, Delivery, Failed, RetryPolicy, arn_service
-from sandlot.events.pollers import Poller, Problem, _Function, _Throttled, reported_failures
+from sandlot.events.pollers import Poller, Problem, TargetFunction, Throttled, reported_failures
 from sandlot.protocol import ServiceError
 from sandlot.services.pipes.execution_log import ExecutionLog, error_of
 
@@ -187,10 +187,10 @@ class PipePoller(Poller):
     def last_result(self, value: str | None) -> None:
         self._result = value
 
-    async def function(self) -> _Function:
+    async def function(self) -> TargetFunction:
         # The pipe's role reads the source; no concurrency limit but the source's.
         if self._function is None:
-            self._function = _Function(self.pipe["RoleArn"], None, time.monotonic())
+            self._function = TargetFunction(self.pipe["RoleArn"], None, time.monotonic())
         return self._function
 
     async def role(self):
@@ -243,7 +243,7 @@ class PipePoller(Poller):
                         "ExecutionThrottled",
                         error=error_of(failure.code, failure.message, failure.status),
                     )
-                    raise _Throttled() from None
+                    raise Throttled() from None
                 problem = f"{failure.code}: {failure.message}"
                 error = error_of(failure.code, failure.message, failure.status)
             else:
