@@ -78,6 +78,11 @@ def run(settings: Settings, *, out=sys.stdout, err=sys.stderr) -> None:
             ws_max_size=settings.websocket_max_message_bytes,
             ws_per_message_deflate=False,
             lifespan="off",
+            # No X-Forwarded-For/-Proto rewriting: sandlot is no proxy's backend, and
+            # any local process could otherwise pick the address and scheme IAM
+            # conditions see (aws:SourceIp, aws:SecureTransport). One layer less per
+            # request, too.
+            proxy_headers=False,
             access_log=False,
             log_level="warning",
             server_header=False,
