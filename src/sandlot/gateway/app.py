@@ -440,7 +440,9 @@ class Gateway:
                 )
                 error.fields.update(failure.details)
         except ServiceError as exc:
-            error = exc
+            # Without its traceback: kept, it would hold this frame, which holds it,
+            # and each error answer would leave its objects to the garbage collector.
+            error = exc.with_traceback(None)
         except NotImplementedError:  # e.g. event-stream outputs, not served yet
             error = not_implemented(service, operation.name if operation else "?")
         except Exception:
