@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import logging
 import os
 import shutil
@@ -164,6 +165,11 @@ async def _serve(
     function_port = server.function_socket.getsockname()[1]
     held.announce(endpoint)
     await platform.start(endpoint, f"http://127.0.0.1:{function_port}")
+    # What start-up built (modules, service models, the platform) lives as long as the
+    # server: out of the collector's sight, a full collection walks only what came
+    # after (measured: the full collections during an SQS batch load cost ~37 ms each).
+    gc.collect()
+    gc.freeze()
     mode = "secure" if settings.secure else "dev"
     print(
         f"sandlot {__import__('sandlot').__version__} ({mode} mode), data in {held.path}",
