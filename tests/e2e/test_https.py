@@ -144,6 +144,18 @@ def test_secure_transport_in_a_bucket_policy(server) -> None:
     with pytest.raises(ClientError) as denied:
         plain.put_object(Bucket="tls-only", Key="b", Body=b"plain")
     assert denied.value.response["Error"]["Code"] == "AccessDenied"
+    # A local client cannot claim TLS (or another address) with forwarding headers:
+    # sandlot is no proxy's backend and reads none.
+    forged = http_client(server, "s3")
+
+    def forward(request, **_) -> None:
+        request.headers["X-Forwarded-Proto"] = "https"
+        request.headers["X-Forwarded-For"] = "203.0.113.7"
+
+    forged.meta.events.register("before-sign.s3.*", forward)
+    with pytest.raises(ClientError) as denied:
+        forged.get_object(Bucket="tls-only", Key="a")
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
     s3.delete_bucket_policy(Bucket="tls-only")
     assert plain.get_object(Bucket="tls-only", Key="a")["Body"].read() == b"over tls"
 

@@ -26,9 +26,9 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import re
 import time
-import uuid
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import cache
@@ -327,7 +327,7 @@ class Gateway:
         Without ``receive`` the body is ``request.body``; with it, the body has not been
         read yet and comes from ``receive`` (ASGI messages).
         """
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         if request.path.startswith("/_sandlot/"):
             return self._internal(request)
         headers = request.headers
@@ -440,7 +440,9 @@ class Gateway:
                 )
                 error.fields.update(failure.details)
         except ServiceError as exc:
-            error = exc
+            # Without its traceback: kept, it would hold this frame, which holds it,
+            # and each error answer would leave its objects to the garbage collector.
+            error = exc.with_traceback(None)
         except NotImplementedError:  # e.g. event-stream outputs, not served yet
             error = not_implemented(service, operation.name if operation else "?")
         except Exception:
@@ -772,7 +774,7 @@ class Gateway:
     def _too_large(self, request: HttpRequest) -> HttpResponse:
         """A body over the limit, answered in the protocol of the service addressed: the
         request is routed on its signing scope, target, path, host and its body's start."""
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         scope = credential_scope_service(request)
         signing_name = scope[0] if scope else None
         if self.router.virtual_bucket(request, signing_name) is not None:
@@ -856,9 +858,7 @@ class Gateway:
         try:
             file, size = provider.open_code_download(request.path, request.query)  # type: ignore[union-attr]
         except ServiceError as error:
-            return self._serializer("s3", "rest-xml").serialize_error(
-                error, None, str(uuid.uuid4())
-            )
+            return self._serializer("s3", "rest-xml").serialize_error(error, None, new_request_id())
         headers = {"Content-Type": "application/zip", "Content-Length": str(size)}
         return HttpResponse(200, headers, FileBody(file, 0, size))
 
@@ -869,9 +869,7 @@ class Gateway:
         try:
             provider.accept_callback(request.path, request.method, request.body)  # type: ignore[union-attr]
         except ServiceError as error:
-            return self._serializer("s3", "rest-xml").serialize_error(
-                error, None, str(uuid.uuid4())
-            )
+            return self._serializer("s3", "rest-xml").serialize_error(error, None, new_request_id())
         return HttpResponse(200, {"Content-Length": "0"}, b"")
 
 
@@ -1146,6 +1144,16 @@ def _decoded_view(request: HttpRequest, body: SpooledBody) -> HttpRequest:
     return dataclasses.replace(
         request, body=body, headers=_decoded_headers(request.headers, body.size)
     )
+
+
+def new_request_id() -> str:
+    """A random (version 4) UUID as AWS's request ids are: ``str(uuid.uuid4())`` without
+    building a ``UUID`` object, a third of the cost on every request."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _path_bucket(path: str) -> str | None:

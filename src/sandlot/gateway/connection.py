@@ -164,7 +164,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         transport = self.cycle.transport if self.cycle is not None else None
         if isinstance(transport, _OneWriteTransport):
-            transport.flush()  # nothing is ever left held; this makes sure of it
+            transport.finish()
         super().on_response_complete()
 
     def on_message_complete(self) -> None:
@@ -306,6 +306,16 @@ class _OneWriteTransport:
         if self._head is not None:
             head, self._head = self._head, None
             self._transport.write(head)
+
+    def finish(self) -> None:
+        """The response is complete: send anything held (nothing ever is; this makes
+        sure of it) and drop the cycle. The cycle refers to this wrapper, so keeping
+        it would leave each request's objects (scope, headers, cycle) for the garbage
+        collector instead of freeing them at once: measured, the collector then cost
+        more CPU per request than the single write saves."""
+        self.flush()
+        self._fresh = False  # nothing further is a head to hold
+        self._cycle = None
 
     def close(self) -> None:
         self.flush()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import logging
 import os
 import shutil
@@ -78,6 +79,11 @@ def run(settings: Settings, *, out=sys.stdout, err=sys.stderr) -> None:
             ws_max_size=settings.websocket_max_message_bytes,
             ws_per_message_deflate=False,
             lifespan="off",
+            # No X-Forwarded-For/-Proto rewriting: sandlot is no proxy's backend, and
+            # any local process could otherwise pick the address and scheme IAM
+            # conditions see (aws:SourceIp, aws:SecureTransport). One layer less per
+            # request, too.
+            proxy_headers=False,
             access_log=False,
             log_level="warning",
             server_header=False,
@@ -159,6 +165,17 @@ async def _serve(
     function_port = server.function_socket.getsockname()[1]
     held.announce(endpoint)
     await platform.start(endpoint, f"http://127.0.0.1:{function_port}")
+    # What start-up built (modules, service models, the platform) lives as long as the
+    # server: out of the collector's sight, a full collection walks only what came
+    # after (measured: the full collections during an SQS batch load cost ~37 ms each).
+    gc.collect()
+    gc.freeze()
+    # A young collection every 3,000 net allocations rather than 700: under concurrent
+    # load the live objects of the requests in flight alone kept crossing 700, so they
+    # were collected (and promoted, feeding full collections) again and again. Measured
+    # on an SQS batch load: 802 -> 46 young and 7 -> 1 full collections, GC CPU 0.19 ->
+    # 0.08 s.
+    gc.set_threshold(3000, *gc.get_threshold()[1:])
     mode = "secure" if settings.secure else "dev"
     print(
         f"sandlot {__import__('sandlot').__version__} ({mode} mode), data in {held.path}",
