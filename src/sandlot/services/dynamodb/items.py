@@ -6,6 +6,7 @@ is durable when the answer is sent)."""
 
 from __future__ import annotations
 
+from sandlot.protocol import RawJson
 from sandlot.services.dynamodb import legacy
 from sandlot.services.dynamodb.base import DynamoBase
 from sandlot.services.dynamodb.errors import condition_failed, invalid_parameters, validation
@@ -15,7 +16,7 @@ from sandlot.services.dynamodb.expressions import (
     project,
 )
 from sandlot.services.dynamodb.storage import TableInfo
-from sandlot.services.dynamodb.values import Item, item_size, validate_item
+from sandlot.services.dynamodb.values import Item, load_item, validate_item
 from sandlot.services.provider import RequestContext
 
 _RETURN_VALUES = {
@@ -121,17 +122,23 @@ class ItemOperations(DynamoBase):
         )
         return out
 
-    def get_item(self, ctx: RequestContext, params: dict) -> dict:
+    def get_item(self, ctx: RequestContext, params: dict, *, raw: bool | None = None) -> dict:
+        """``raw``: the Item may be the stored JSON as it is (``RawJson``) when nothing is
+        projected; by default when the answer goes to a client's wire (``to_wire``)."""
         info = self.table(ctx, params["TableName"])
         ph = self.placeholders(params, "ProjectionExpression")
         paths = self.projection(params, ph)
         ph.check_unused()
         hk, rk = self.key(info, params.get("Key") or {})
-        item = self.items.get(info, hk, rk)
+        stored = self.items.get_stored(info, hk, rk)
         out: dict = {}
-        if item is not None:
-            out["Item"] = self.projected(item, paths)
-        size = item_size(item) if item is not None else 0
+        size = 0
+        if stored is not None:
+            text, size = stored
+            if paths or not (self.to_wire(ctx) if raw is None else raw):
+                out["Item"] = self.projected(load_item(text), paths)
+            else:
+                out["Item"] = RawJson(text)
         out.update(
             self.capacity(
                 params, info, self.read_units(size, bool(params.get("ConsistentRead"))), read=True
