@@ -116,10 +116,12 @@ class TableInfo:
 Stored = tuple[tuple, str, int]
 
 
-def _positioned(rows: list[dict], order: tuple[str, ...]) -> list[Stored]:
-    """(position, stored JSON, size) of each row: the item text stays unparsed, since
-    an answer without filter or projection hands it to the wire as it is."""
-    return [(tuple(r[c] for c in order), r["item"], r["size"]) for r in rows]
+def _positioned(rows: list[tuple], order: tuple[str, ...]) -> list[Stored]:
+    """(position, stored JSON, size) of each row read as (*order, item, size): the
+    item text stays unparsed, since an answer without filter or projection hands it
+    to the wire as it is."""
+    n = len(order)
+    return [(row[:n], row[n], row[n + 1]) for row in rows]
 
 
 # (table, old image, new image, expired by time to live): called in the write transaction.
@@ -327,6 +329,7 @@ class ItemStore:
             limit=limit,
             descending=not forward,
             bounds={"rk": bounds} if bounds != (None, None) else None,
+            columns=(*order, "item", "size"),
         )
         return _positioned(rows, order)
 
@@ -352,5 +355,6 @@ class ItemStore:
             after=dict(zip(order, after, strict=True)) if after else None,
             limit=limit,
             bounds={"shard": shards} if shards != (0, SHARDS) else None,
+            columns=(*order, "item", "size"),
         )
         return _positioned(rows, order)
