@@ -467,6 +467,15 @@ def test_lsi_and_gsi_queries(ddb):
     metrics = ddb.put_item(TableName=name, Item={"pk": {"S": "p"}, "sk": {"S": "sparse"}},
                            ReturnItemCollectionMetrics="SIZE")["ItemCollectionMetrics"]  # fmt: skip
     assert metrics == {"ItemCollectionKey": {"pk": {"S": "p"}}, "SizeEstimateRangeGB": [0.0, 1.0]}
+    used = ddb.put_item(TableName=name, Item={"pk": {"S": "p"}, "sk": {"S": "0"}, "g": {"S": "H"},
+                                              "rank": {"N": "30"}},
+                        ReturnConsumedCapacity="INDEXES")["ConsumedCapacity"]  # fmt: skip
+    assert used["CapacityUnits"] == 3.0 and used["Table"]["WriteCapacityUnits"] == 1.0
+    assert used["GlobalSecondaryIndexes"] == {"by-g": {"CapacityUnits": 1.0,
+                                                       "WriteCapacityUnits": 1.0}}  # fmt: skip
+    ddb.put_item(TableName=name, Item={"pk": {"S": "p"}, "sk": {"S": "0"}, "rank": {"N": "30"},
+                                       "g": {"S": "G"}, "extra": {"S": "e"},
+                                       "hidden": {"S": "h"}})  # fmt: skip
     by_rank = ddb.query(TableName=name, IndexName="by-rank", KeyConditionExpression="pk = :p",
                         ExpressionAttributeValues={":p": {"S": "p"}})["Items"]  # fmt: skip
     assert [i["rank"]["N"] for i in by_rank] == ["10", "20", "30"]

@@ -80,6 +80,7 @@ class Store:
         self._owner: int | None = None  # the thread whose transaction is open
         self._after_commit: list[Callable[[], None]] = []
         self._statements: dict[str, _Statements] = {}
+        self._increments: dict[tuple[str, ...], str] = {}  # increment's SQL by its shape
         for pragma in (
             "journal_mode=WAL",
             "synchronous=NORMAL",
@@ -264,14 +265,18 @@ class Store:
     def increment(self, table: Table, key: dict[str, Any], deltas: dict[str, int]) -> None:
         """Add ``deltas`` to numeric columns of the row with ``key`` (a new row starts from
         the deltas): running totals kept in the transaction that changes what they count."""
-        for col in (*key, *deltas):
-            _check_column(table, col)
-        cols = [*key, *deltas]
-        sql = (
-            f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) "
-            f"ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET "
-            + ", ".join(f"{c} = {c} + excluded.{c}" for c in deltas)
-        )
+        shape = (table.name, *key, "", *deltas)
+        sql = self._increments.get(shape)
+        if sql is None:  # built once per shape: running totals change on every write
+            for col in (*key, *deltas):
+                _check_column(table, col)
+            cols = [*key, *deltas]
+            sql = self._increments[shape] = (
+                f"INSERT INTO {table.name} ({', '.join(cols)}) "
+                f"VALUES ({', '.join('?' for _ in cols)}) "
+                f"ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET "
+                + ", ".join(f"{c} = {c} + excluded.{c}" for c in deltas)
+            )
         with self.transaction():
             self._conn.execute(sql, (*key.values(), *deltas.values()))
 

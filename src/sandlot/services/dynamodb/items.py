@@ -50,6 +50,15 @@ class ItemOperations(DynamoBase):
                 )
         return units
 
+    def write_capacity(self, params: dict, info: TableInfo, old: Item | None, new: Item | None):
+        """ConsumedCapacity of a single-item write, when the request asks for it (the
+        sizes are not worked out for the many writes that do not)."""
+        if params.get("ReturnConsumedCapacity", "NONE") == "NONE":
+            return {}
+        units = self.write_units(old, new)
+        return self.capacity(params, info, units, read=False,
+                             indexes=self.index_units(info, old, new))  # fmt: skip
+
     def prepare_put(self, info: TableInfo, params: dict):
         """(item, key, condition tree) of a Put, validated."""
         item = validate_item(params.get("Item"))
@@ -111,15 +120,7 @@ class ItemOperations(DynamoBase):
         metrics = self.collection_metrics(params, info, item)
         if metrics:
             out["ItemCollectionMetrics"] = metrics
-        out.update(
-            self.capacity(
-                params,
-                info,
-                self.write_units(old, item),
-                read=False,
-                indexes=self.index_units(info, old, item),
-            )  # fmt: skip
-        )
+        out.update(self.write_capacity(params, info, old, item))
         return out
 
     def get_item(self, ctx: RequestContext, params: dict, *, raw: bool | None = None) -> dict:
@@ -177,15 +178,7 @@ class ItemOperations(DynamoBase):
         metrics = self.collection_metrics(params, info, new)
         if metrics:
             out["ItemCollectionMetrics"] = metrics
-        out.update(
-            self.capacity(
-                params,
-                info,
-                self.write_units(old, new),
-                read=False,
-                indexes=self.index_units(info, old, new),
-            )  # fmt: skip
-        )
+        out.update(self.write_capacity(params, info, old, new))
         return out
 
     async def delete_item(self, ctx: RequestContext, params: dict) -> dict:
@@ -212,13 +205,5 @@ class ItemOperations(DynamoBase):
         metrics = self.collection_metrics(params, info, old)
         if metrics:
             out["ItemCollectionMetrics"] = metrics
-        out.update(
-            self.capacity(
-                params,
-                info,
-                self.write_units(old),
-                read=False,
-                indexes=self.index_units(info, old, None),
-            )  # fmt: skip
-        )
+        out.update(self.write_capacity(params, info, old, None))
         return out

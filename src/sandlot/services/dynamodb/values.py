@@ -189,8 +189,11 @@ def _from_json(value: dict) -> dict:
     return value
 
 
+_DUMPS = json.JSONEncoder(separators=(",", ":")).encode  # made once: on every write
+
+
 def dump_item(item: Item) -> str:
-    return json.dumps({k: _to_json(v) for k, v in item.items()}, separators=(",", ":"))
+    return _DUMPS({k: _to_json(v) for k, v in item.items()})
 
 
 def load_items(texts: list[str]) -> list[Item]:
