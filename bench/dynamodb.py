@@ -22,7 +22,7 @@ import tempfile
 import time
 import uuid
 
-from common import JsonConnection, percentiles, start_server
+from common import JsonConnection, cpu_seconds, percentiles, start_server
 
 PARTITION_ITEMS = 100  # a Query returns one partition of this many items
 
@@ -57,8 +57,17 @@ async def create_table(conn: Connection) -> str:
     return name
 
 
-async def rate(host, port, seconds, concurrency, request) -> dict:
-    """Requests/s of ``request(conn, worker, n)`` over ``seconds`` after a warm-up."""
+def server_cpu_us(pid: int | None, cpu_before: float, requests: int) -> dict:
+    """The server's CPU per request since ``cpu_before`` (its CPU seconds then): the
+    figure to compare builds by on a busy machine, where rates swing with other load."""
+    if pid is None or not requests:
+        return {}
+    return {"server_cpu_us": round((cpu_seconds(pid) - cpu_before) / requests * 1e6, 1)}
+
+
+async def rate(host, port, seconds, concurrency, request, pid=None) -> dict:
+    """Requests/s of ``request(conn, worker, n)`` over ``seconds`` after a warm-up (and
+    the server's CPU per request when its ``pid`` is given)."""
     done = [0]
 
     async def worker(index: int, until: float, count: bool) -> None:
@@ -72,9 +81,10 @@ async def rate(host, port, seconds, concurrency, request) -> dict:
         conn.close()
 
     await asyncio.gather(*(worker(i, time.perf_counter() + 0.5, False) for i in range(concurrency)))
-    began = time.perf_counter()
+    cpu, began = cpu_seconds(pid) if pid else 0.0, time.perf_counter()
     await asyncio.gather(*(worker(i, began + seconds, True) for i in range(concurrency)))
-    return {"per_s": round(done[0] / (time.perf_counter() - began))}
+    per_s = round(done[0] / (time.perf_counter() - began))
+    return {"per_s": per_s, **server_cpu_us(pid, cpu, done[0])}
 
 
 async def load(host: str, port: int, table: str, items: int, concurrency: int) -> float:
@@ -98,8 +108,9 @@ async def load(host: str, port: int, table: str, items: int, concurrency: int) -
     return time.perf_counter() - began
 
 
-async def query_latency(host: str, port: int, table: str, items: int, samples: int) -> dict:
+async def query_latency(host, port, table, items, samples, pid=None) -> dict:
     conn = await Connection(host, port).open()
+    cpu = cpu_seconds(pid) if pid else 0.0
     partitions = max(1, items // PARTITION_ITEMS)
     latencies = []
     for _ in range(samples):
@@ -116,10 +127,10 @@ async def query_latency(host: str, port: int, table: str, items: int, samples: i
         latencies.append(time.perf_counter() - began)
         assert out["Count"] == PARTITION_ITEMS, out["Count"]
     conn.close()
-    return percentiles(latencies)
+    return {**percentiles(latencies), **server_cpu_us(pid, cpu, samples)}
 
 
-async def measure(host, port, seconds, concurrency, items, samples) -> dict:
+async def measure(host, port, seconds, concurrency, items, samples, pid=None) -> dict:
     conn = await Connection(host, port).open()
     writes = await create_table(conn)
     reads = await create_table(conn)
@@ -134,16 +145,19 @@ async def measure(host, port, seconds, concurrency, items, samples) -> dict:
         out = await c.call("GetItem", {"TableName": reads, "Key": key})
         assert "Item" in out
 
+    put_rate = await rate(host, port, seconds, concurrency, put, pid)
     load_s = await load(host, port, reads, items, concurrency)
+    get_rate = await rate(host, port, seconds, concurrency, get, pid)
+    queries = await query_latency(host, port, reads, items, samples, pid)
     return {
-        "put_item": await rate(host, port, seconds, concurrency, put),
+        "put_item": put_rate,
         "load": {
             "items": items,
             "seconds": round(load_s, 1),
             "items_per_s": round(items / load_s),
         },  # fmt: skip
-        "get_item": await rate(host, port, seconds, concurrency, get),
-        "query_100_items": await query_latency(host, port, reads, items, samples),
+        "get_item": get_rate,
+        "query_100_items": queries,
     }
 
 
@@ -161,7 +175,13 @@ def main() -> None:
         try:
             result = asyncio.run(
                 measure(
-                    "127.0.0.1", port, args.seconds, args.concurrency, args.items, args.samples
+                    "127.0.0.1",
+                    port,
+                    args.seconds,
+                    args.concurrency,
+                    args.items,
+                    args.samples,
+                    process.pid,
                 )  # fmt: skip
             )
             print(json.dumps({"sandlot": result}, indent=2), flush=True)

@@ -393,6 +393,39 @@ def test_query_strings_begins_with_and_filter(resource, ddb):
     assert code_and_status(excinfo) == ("ConditionalCheckFailedException", 400)
 
 
+def test_every_type_reads_back_as_written(ddb):
+    # Reads answer the stored item JSON as it is where nothing is projected or filtered:
+    # every type, binary and awkward strings must come back exactly as written.
+    name = _table(ddb, range_type="N")
+    item = {
+        "pk": {"S": "p"}, "sk": {"N": "1"}, "bin": {"B": b"\x00\xff raw"},
+        "bins": {"BS": [b"a", b"\x01"]}, "nums": {"NS": ["1.5", "-2"]}, "strs": {"SS": ["x"]},
+        "text": {"S": 'quote " backslash \\ tab \t newline \n é 😀 \u2028 \x7f'},
+        "null": {"NULL": True}, "flag": {"BOOL": True},
+        "doc": {"M": {"l": {"L": [{"B": b"\x10"}, {"N": "0.001"}, {"M": {}}, {"L": []}]}}},
+    }  # fmt: skip
+    ddb.put_item(TableName=name, Item=item)
+    ddb.put_item(TableName=name, Item={"pk": {"S": "p"}, "sk": {"N": "2"}})
+    key = {"pk": {"S": "p"}, "sk": {"N": "1"}}
+    assert ddb.get_item(TableName=name, Key=key)["Item"] == item
+    query = ddb.query(TableName=name, KeyConditionExpression="pk = :p",
+                      ExpressionAttributeValues={":p": {"S": "p"}})  # fmt: skip
+    assert query["Items"] == [item, {"pk": {"S": "p"}, "sk": {"N": "2"}}]
+    page = ddb.scan(TableName=name, Limit=1)
+    assert page["Items"] == [item] and page["LastEvaluatedKey"] == key
+    assert ddb.query(TableName=name, KeyConditionExpression="pk = :p",
+                     ExpressionAttributeValues={":p": {"S": "p"}, ":b": {"B": b"\x00\xff raw"}},
+                     FilterExpression="bin = :b")["Items"] == [item]  # fmt: skip
+    assert ddb.batch_get_item(RequestItems={name: {"Keys": [key]}})["Responses"][name] == [item]
+    got = ddb.transact_get_items(TransactItems=[{"Get": {"TableName": name, "Key": key}}])
+    assert got["Responses"][0]["Item"] == item
+    assert ddb.execute_statement(Statement=f'SELECT * FROM "{name}" WHERE pk = ? AND sk = 1',
+                                 Parameters=[{"S": "p"}])["Items"] == [item]  # fmt: skip
+    assert ddb.get_item(TableName=name, Key=key, ProjectionExpression="bin")["Item"] == {
+        "bin": item["bin"]
+    }
+
+
 def test_scan_segments_cover_the_table_once(ddb):
     name = _table(ddb, range_type=None)
     for i in range(200):
@@ -434,6 +467,15 @@ def test_lsi_and_gsi_queries(ddb):
     metrics = ddb.put_item(TableName=name, Item={"pk": {"S": "p"}, "sk": {"S": "sparse"}},
                            ReturnItemCollectionMetrics="SIZE")["ItemCollectionMetrics"]  # fmt: skip
     assert metrics == {"ItemCollectionKey": {"pk": {"S": "p"}}, "SizeEstimateRangeGB": [0.0, 1.0]}
+    used = ddb.put_item(TableName=name, Item={"pk": {"S": "p"}, "sk": {"S": "0"}, "g": {"S": "H"},
+                                              "rank": {"N": "30"}},
+                        ReturnConsumedCapacity="INDEXES")["ConsumedCapacity"]  # fmt: skip
+    assert used["CapacityUnits"] == 3.0 and used["Table"]["WriteCapacityUnits"] == 1.0
+    assert used["GlobalSecondaryIndexes"] == {"by-g": {"CapacityUnits": 1.0,
+                                                       "WriteCapacityUnits": 1.0}}  # fmt: skip
+    ddb.put_item(TableName=name, Item={"pk": {"S": "p"}, "sk": {"S": "0"}, "rank": {"N": "30"},
+                                       "g": {"S": "G"}, "extra": {"S": "e"},
+                                       "hidden": {"S": "h"}})  # fmt: skip
     by_rank = ddb.query(TableName=name, IndexName="by-rank", KeyConditionExpression="pk = :p",
                         ExpressionAttributeValues={":p": {"S": "p"}})["Items"]  # fmt: skip
     assert [i["rank"]["N"] for i in by_rank] == ["10", "20", "30"]

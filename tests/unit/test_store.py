@@ -69,6 +69,17 @@ def test_select_paginates_by_key(store):
     assert store.get(ITEMS_V2, "c", "n")["size"] == 3
 
 
+def test_select_columns_answers_tuples(store):
+    for i in range(3):
+        store.put(ITEMS_V2, {"account": "a", "name": f"n{i}", "size": i, "note": "x"})
+    rows = store.select(ITEMS_V2, {"account": "a"}, order_by=("name",), after={"name": "n0"},
+                        columns=("size", "name"))  # fmt: skip
+    assert rows == [(1, "n1"), (2, "n2")]
+    assert store.select(ITEMS_V2, {"account": "a"}, limit=1)[0]["note"] == "x"  # still dicts
+    with pytest.raises(KeyError):
+        store.select(ITEMS_V2, columns=("nope",))
+
+
 def test_transaction_rolls_back_on_error(store):
     with pytest.raises(RuntimeError), store.transaction():
         store.put(ITEMS_V2, {"account": "a", "name": "x", "size": 1})

@@ -5,6 +5,7 @@ see plain dicts keyed by the model's member names; this layer parses and seriali
 them for the json, rest-json, rest-xml and query protocols.
 """
 
+from sandlot.protocol._serial_raw import RawJson
 from sandlot.protocol.errors import ServiceError
 from sandlot.protocol.http import (
     EventStreamBody,
@@ -19,6 +20,7 @@ __all__ = [
     "FileBody",
     "HttpRequest",
     "HttpResponse",
+    "RawJson",
     "ServiceError",
     "SpooledBody",
 ]

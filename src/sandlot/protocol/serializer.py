@@ -39,6 +39,7 @@ from sandlot.protocol._serial_compat import (
     S3_REQUEST_ID_HEADERS,
 )
 from sandlot.protocol._serial_json import JsonCodec, JsonStructure, dumps
+from sandlot.protocol._serial_raw import body_with_raw, has_raw
 from sandlot.protocol._serial_values import (
     TIMESTAMP_TEXT,
     b64,
@@ -438,9 +439,15 @@ class _JsonProtocol(_JsonErrors, _Protocol):
         shape = operation.output_shape
         convert = self.codec.converter(shape) if shape is not None else None
         content_type = self.content_type
+        wire_names = {n: m.serialization.get("name", n) for n, m in shape.members.items()} if (
+            shape is not None
+        ) else {}  # fmt: skip
 
         def render(result: dict[str, Any], rid: str) -> HttpResponse:
-            body = dumps(convert(result)) if convert is not None else b"{}"
+            if has_raw(result):  # members already in their wire form (_serial_raw.py)
+                body = body_with_raw(result, wire_names, convert, dumps)
+            else:
+                body = dumps(convert(result)) if convert is not None else b"{}"
             return HttpResponse(200, {"Content-Type": content_type, "x-amzn-RequestId": rid}, body)
 
         return render

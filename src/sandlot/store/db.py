@@ -80,6 +80,7 @@ class Store:
         self._owner: int | None = None  # the thread whose transaction is open
         self._after_commit: list[Callable[[], None]] = []
         self._statements: dict[str, _Statements] = {}
+        self._increments: dict[tuple[str, ...], str] = {}  # increment's SQL by its shape
         for pragma in (
             "journal_mode=WAL",
             "synchronous=NORMAL",
@@ -264,14 +265,18 @@ class Store:
     def increment(self, table: Table, key: dict[str, Any], deltas: dict[str, int]) -> None:
         """Add ``deltas`` to numeric columns of the row with ``key`` (a new row starts from
         the deltas): running totals kept in the transaction that changes what they count."""
-        for col in (*key, *deltas):
-            _check_column(table, col)
-        cols = [*key, *deltas]
-        sql = (
-            f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) "
-            f"ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET "
-            + ", ".join(f"{c} = {c} + excluded.{c}" for c in deltas)
-        )
+        shape = (table.name, *key, "", *deltas)
+        sql = self._increments.get(shape)
+        if sql is None:  # built once per shape: running totals change on every write
+            for col in (*key, *deltas):
+                _check_column(table, col)
+            cols = [*key, *deltas]
+            sql = self._increments[shape] = (
+                f"INSERT INTO {table.name} ({', '.join(cols)}) "
+                f"VALUES ({', '.join('?' for _ in cols)}) "
+                f"ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET "
+                + ", ".join(f"{c} = {c} + excluded.{c}" for c in deltas)
+            )
         with self.transaction():
             self._conn.execute(sql, (*key.values(), *deltas.values()))
 
@@ -320,15 +325,18 @@ class Store:
         descending: bool = False,
         bounds: dict[str, tuple[Any, Any]] | None = None,
         excluding: dict[str, Collection[Any]] | None = None,
-    ) -> list[dict[str, Any]]:
+        columns: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]] | list[tuple]:
         """Rows matching ``where`` (equality), in ``order_by`` order (reversed when
         ``descending``), optionally strictly after the ``after`` position of the
         ``order_by`` columns in that order (keyset pagination). ``bounds`` maps a column
         to a half-open range ``(lowest, beyond)``: ``lowest <= column < beyond``, either
         end None for unbounded (an indexed range scan, e.g. a key prefix). ``excluding``
         maps a column to values its rows must not have (filtered in SQL, so ``limit``
-        counts only rows returned)."""
-        for col in order_by:
+        counts only rows returned). With ``columns``, each row is the tuple of those
+        columns' values, in that order, instead of a dict (hot range reads: no dict per
+        row)."""
+        for col in (*order_by, *(columns or ())):
             _check_column(table, col)
         clauses, args = _conditions(table, where, bounds)
         for col, values in (excluding or {}).items():
@@ -341,7 +349,7 @@ class Store:
             beyond = "<" if descending else ">"
             clauses.append(f"({cols}) {beyond} ({', '.join('?' for _ in order_by)})")
             args.extend(after[c] for c in order_by)
-        sql = f"SELECT * FROM {table.name}"
+        sql = f"SELECT {', '.join(columns) if columns else '*'} FROM {table.name}"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         if order_by:
@@ -350,6 +358,10 @@ class Store:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         with self._reading() as conn:
+            if columns:
+                cursor = conn.cursor()
+                cursor.row_factory = None  # plain tuples
+                return cursor.execute(sql, args).fetchall()
             return [dict(r) for r in conn.execute(sql, args)]
 
     def trim(self, table: Table, order_column: str, keep: int) -> int:

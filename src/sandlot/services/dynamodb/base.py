@@ -145,6 +145,13 @@ class DynamoBase(Provider):
             ]  # fmt: skip
         return []
 
+    @staticmethod
+    def to_wire(ctx: RequestContext) -> bool:
+        """Whether this answer goes straight to the gateway's serializer (a client's
+        request), which writes stored item JSON handed over as ``RawJson`` as it is; an
+        internal call (``Platform.call``: no HTTP request) reads the answer's dicts."""
+        return ctx.request is not None
+
     # -- keys and items --------------------------------------------------------------------
 
     @staticmethod

@@ -6,6 +6,7 @@ is durable when the answer is sent)."""
 
 from __future__ import annotations
 
+from sandlot.protocol import RawJson
 from sandlot.services.dynamodb import legacy
 from sandlot.services.dynamodb.base import DynamoBase
 from sandlot.services.dynamodb.errors import condition_failed, invalid_parameters, validation
@@ -15,7 +16,7 @@ from sandlot.services.dynamodb.expressions import (
     project,
 )
 from sandlot.services.dynamodb.storage import TableInfo
-from sandlot.services.dynamodb.values import Item, item_size, validate_item
+from sandlot.services.dynamodb.values import Item, load_item, validate_item
 from sandlot.services.provider import RequestContext
 
 _RETURN_VALUES = {
@@ -48,6 +49,15 @@ class ItemOperations(DynamoBase):
                     *(index.project(i, info.key) if i is not None else None for i in (old, new))
                 )
         return units
+
+    def write_capacity(self, params: dict, info: TableInfo, old: Item | None, new: Item | None):
+        """ConsumedCapacity of a single-item write, when the request asks for it (the
+        sizes are not worked out for the many writes that do not)."""
+        if params.get("ReturnConsumedCapacity", "NONE") == "NONE":
+            return {}
+        units = self.write_units(old, new)
+        return self.capacity(params, info, units, read=False,
+                             indexes=self.index_units(info, old, new))  # fmt: skip
 
     def prepare_put(self, info: TableInfo, params: dict):
         """(item, key, condition tree) of a Put, validated."""
@@ -110,28 +120,26 @@ class ItemOperations(DynamoBase):
         metrics = self.collection_metrics(params, info, item)
         if metrics:
             out["ItemCollectionMetrics"] = metrics
-        out.update(
-            self.capacity(
-                params,
-                info,
-                self.write_units(old, item),
-                read=False,
-                indexes=self.index_units(info, old, item),
-            )  # fmt: skip
-        )
+        out.update(self.write_capacity(params, info, old, item))
         return out
 
-    def get_item(self, ctx: RequestContext, params: dict) -> dict:
+    def get_item(self, ctx: RequestContext, params: dict, *, raw: bool | None = None) -> dict:
+        """``raw``: the Item may be the stored JSON as it is (``RawJson``) when nothing is
+        projected; by default when the answer goes to a client's wire (``to_wire``)."""
         info = self.table(ctx, params["TableName"])
         ph = self.placeholders(params, "ProjectionExpression")
         paths = self.projection(params, ph)
         ph.check_unused()
         hk, rk = self.key(info, params.get("Key") or {})
-        item = self.items.get(info, hk, rk)
+        stored = self.items.get_stored(info, hk, rk)
         out: dict = {}
-        if item is not None:
-            out["Item"] = self.projected(item, paths)
-        size = item_size(item) if item is not None else 0
+        size = 0
+        if stored is not None:
+            text, size = stored
+            if paths or not (self.to_wire(ctx) if raw is None else raw):
+                out["Item"] = self.projected(load_item(text), paths)
+            else:
+                out["Item"] = RawJson(text)
         out.update(
             self.capacity(
                 params, info, self.read_units(size, bool(params.get("ConsistentRead"))), read=True
@@ -170,15 +178,7 @@ class ItemOperations(DynamoBase):
         metrics = self.collection_metrics(params, info, new)
         if metrics:
             out["ItemCollectionMetrics"] = metrics
-        out.update(
-            self.capacity(
-                params,
-                info,
-                self.write_units(old, new),
-                read=False,
-                indexes=self.index_units(info, old, new),
-            )  # fmt: skip
-        )
+        out.update(self.write_capacity(params, info, old, new))
         return out
 
     async def delete_item(self, ctx: RequestContext, params: dict) -> dict:
@@ -205,13 +205,5 @@ class ItemOperations(DynamoBase):
         metrics = self.collection_metrics(params, info, old)
         if metrics:
             out["ItemCollectionMetrics"] = metrics
-        out.update(
-            self.capacity(
-                params,
-                info,
-                self.write_units(old),
-                read=False,
-                indexes=self.index_units(info, old, None),
-            )  # fmt: skip
-        )
+        out.update(self.write_capacity(params, info, old, None))
         return out

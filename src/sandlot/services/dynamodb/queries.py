@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import zlib
 
+from sandlot.protocol import RawJson
 from sandlot.services.dynamodb.base import DynamoBase
 from sandlot.services.dynamodb.errors import invalid_parameters, validation
 from sandlot.services.dynamodb.expressions import (
@@ -20,7 +21,7 @@ from sandlot.services.dynamodb.expressions import (
 )
 from sandlot.services.dynamodb.expressions.syntax import And
 from sandlot.services.dynamodb.storage import SHARDS, IndexShape, TableInfo
-from sandlot.services.dynamodb.values import encode_key_value
+from sandlot.services.dynamodb.values import encode_key_value, load_item, load_items
 from sandlot.services.provider import RequestContext
 
 PAGE_BYTES = 1024 * 1024
@@ -96,38 +97,49 @@ class QueryOperations(DynamoBase):
         names = list(info.key.names) + (list(index.key.names) if index else [])
         return {n: item[n] for n in names if n in item}
 
-    def _page(self, info, index, params, read, start, tree, paths, select, consistent):
-        """Read with ``read(after, limit)`` until Limit or 1 MB; the output dict."""
+    def _page(self, info, index, params, read, start, tree, paths, select, consistent, raw):
+        """Read with ``read(after, limit)`` until Limit or 1 MB; the output dict. ``raw``:
+        the Items may be the stored JSON as it is (``RawJson``, for the wire), which
+        spares parsing every item when no filter, projection or fetch needs it."""
         limit = params.get("Limit")
         if limit is not None and limit < 1:
             raise validation(
                 f"1 validation error detected: Value '{limit}' at 'limit' failed to satisfy "
                 "constraint: Member must have value greater than or equal to 1"
             )
-        items, scanned, size, after = [], 0, 0, None
+        # An LSI fetches what it does not project from the table (AWS: a fetch).
+        fetch = index is not None and select == "ALL_ATTRIBUTES" and index.projection != "ALL"
+        raw = raw and select != "COUNT" and not paths and not fetch
+        parse = tree is not None or not raw
+        texts, items, scanned, size, last = [], [], 0, 0, None
         position = start
-        while after is None:
+        while last is None:
             want = CHUNK if limit is None else min(CHUNK, limit - scanned)
             rows = read(position, want)
-            for _, item, item_bytes in rows:
+            # One JSON parse for the chunk's items, when anything needs them parsed.
+            parsed = load_items([text for _, text, _ in rows]) if parse else None
+            for n, (_, text, item_bytes) in enumerate(rows):
                 scanned += 1
                 size += item_bytes
-                if self.check(tree, item):
-                    items.append(item)
+                if tree is None or self.check(tree, parsed[n]):
+                    texts.append(text)
+                    if parsed is not None:
+                        items.append(parsed[n])
                 if (limit is not None and scanned >= limit) or size >= PAGE_BYTES:
-                    after = item  # the page ends here: LastEvaluatedKey
-                    break
+                    last = parsed[n] if parsed is not None else load_item(text)
+                    break  # the page ends here: LastEvaluatedKey
             if len(rows) < want:
                 break
             position = rows[-1][0]
-        if index is not None and select == "ALL_ATTRIBUTES" and index.projection != "ALL":
-            # An LSI fetches what it does not project from the table (AWS: a fetch).
-            items = [self.items.get(info, *info.key.encode(i)) or i for i in items]
-        out: dict = {"Count": len(items), "ScannedCount": scanned}
-        if select != "COUNT":
+        out: dict = {"Count": len(texts), "ScannedCount": scanned}
+        if raw:
+            out["Items"] = RawJson("[" + ",".join(texts) + "]")
+        elif select != "COUNT":
+            if fetch:
+                items = [self.items.get(info, *info.key.encode(i)) or i for i in items]
             out["Items"] = [self.projected(i, paths) for i in items]
-        if after is not None:
-            out["LastEvaluatedKey"] = self._last_key(info, index, after)
+        if last is not None:
+            out["LastEvaluatedKey"] = self._last_key(info, index, last)
         units = self.read_units(size, consistent)
         out.update(self.capacity(params, info, 0.0 if index else units, read=True,
                                  indexes={index.name: units} if index else None))  # fmt: skip
@@ -229,7 +241,9 @@ class QueryOperations(DynamoBase):
             ">=": (enc, None),
         }[op]
 
-    def query(self, ctx: RequestContext, params: dict) -> dict:
+    def query(self, ctx: RequestContext, params: dict, *, raw: bool | None = None) -> dict:
+        """``raw``: Items may be ``RawJson`` (see ``_page``); by default when the answer
+        goes to a client's wire (``to_wire``)."""
         self.refuse_mixing(params)
         info = self.table(ctx, params["TableName"])
         index = self._read_target(info, params)
@@ -257,7 +271,8 @@ class QueryOperations(DynamoBase):
             return self.items.query(info, index, hk, bounds, after, limit, forward)
 
         return self._page(info, index, params, read, start, tree, paths, select,
-                          bool(params.get("ConsistentRead")))  # fmt: skip
+                          bool(params.get("ConsistentRead")),
+                          self.to_wire(ctx) if raw is None else raw)  # fmt: skip
 
     @staticmethod
     def _refuse_key_filter(tree, key_names) -> None:
@@ -283,7 +298,9 @@ class QueryOperations(DynamoBase):
 
     # -- Scan --------------------------------------------------------------------------------
 
-    def scan(self, ctx: RequestContext, params: dict) -> dict:
+    def scan(self, ctx: RequestContext, params: dict, *, raw: bool | None = None) -> dict:
+        """``raw``: Items may be ``RawJson`` (see ``_page``); by default when the answer
+        goes to a client's wire (``to_wire``)."""
         self.refuse_mixing(params)
         info = self.table(ctx, params["TableName"])
         index = self._read_target(info, params)
@@ -318,4 +335,5 @@ class QueryOperations(DynamoBase):
             return self.items.scan(info, index, shards, after, limit)
 
         return self._page(info, index, params, read, start, tree, paths, select,
-                          bool(params.get("ConsistentRead")))  # fmt: skip
+                          bool(params.get("ConsistentRead")),
+                          self.to_wire(ctx) if raw is None else raw)  # fmt: skip

@@ -55,14 +55,15 @@ class StatementOperations(BatchOperations, QueryOperations):
                 if extra.get(name) is not None:
                     params[name] = extra[name]
             if plan.operation == "GetItem":
-                out = self.get_item(ctx, params)
+                out = self.get_item(ctx, params, raw=False)
                 found = {"Items": [out["Item"]] if "Item" in out else []}
                 return {**found, **{k: v for k, v in out.items() if k == "ConsumedCapacity"}}
             if extra.get("Limit") is not None:
                 params["Limit"] = extra["Limit"]
             if extra.get("NextToken"):
                 params["ExclusiveStartKey"] = _untoken(extra["NextToken"])
-            out = self.query(ctx, params) if plan.operation == "Query" else self.scan(ctx, params)
+            read = self.query if plan.operation == "Query" else self.scan
+            out = read(ctx, params, raw=False)
             answer = {"Items": out["Items"]}
             if "LastEvaluatedKey" in out:
                 answer["NextToken"] = _token(out["LastEvaluatedKey"])

@@ -21,7 +21,6 @@ from sandlot.services.dynamodb.values import (
     encode_key_value,
     item_size,
     load_item,
-    load_items,
 )
 from sandlot.store import Store
 
@@ -113,13 +112,16 @@ class TableInfo:
         return self.spec.get("TableStatus", "ACTIVE")
 
 
-def _positioned(rows: list[dict], order: tuple[str, ...]) -> list[tuple[tuple, Item, int]]:
-    """(position, item, size) of each row; items parsed as one JSON array (one parse
-    for a page instead of one per item)."""
-    items = load_items([r["item"] for r in rows])
-    return [
-        (tuple(r[c] for c in order), item, r["size"]) for r, item in zip(rows, items, strict=True)
-    ]
+# A row of a range read: (its position in the read's order, the item as stored, size).
+Stored = tuple[tuple, str, int]
+
+
+def _positioned(rows: list[tuple], order: tuple[str, ...]) -> list[Stored]:
+    """(position, stored JSON, size) of each row read as (*order, item, size): the
+    item text stays unparsed, since an answer without filter or projection hands it
+    to the wire as it is."""
+    n = len(order)
+    return [(row[:n], row[n], row[n + 1]) for row in rows]
 
 
 # (table, old image, new image, expired by time to live): called in the write transaction.
@@ -213,6 +215,11 @@ class ItemStore:
         row = self.store.get(ITEMS, info.table_id, hk, rk)
         return load_item(row["item"]) if row is not None else None
 
+    def get_stored(self, info: TableInfo, hk: bytes, rk: bytes) -> tuple[str, int] | None:
+        """(stored JSON, size) of an item, unparsed: what GetItem hands to the wire."""
+        row = self.store.get(ITEMS, info.table_id, hk, rk)
+        return (row["item"], row["size"]) if row is not None else None
+
     def write(
         self, info: TableInfo, old: Item | None, new: Item | None, *, expired: bool = False
     ) -> None:
@@ -304,9 +311,9 @@ class ItemStore:
         after: tuple | None,
         limit: int,
         forward: bool,
-    ) -> list[tuple[tuple, Item, int]]:
+    ) -> list[Stored]:
         """Items of one partition with sort key in ``bounds`` (half-open), in sort-key
-        order, strictly after the position ``after``: [(position, item, size)]."""
+        order, strictly after the position ``after``."""
         if index is None:
             order: tuple[str, ...] = ("rk",)
             table, where = ITEMS, {"table_id": info.table_id, "hk": hk}
@@ -322,6 +329,7 @@ class ItemStore:
             limit=limit,
             descending=not forward,
             bounds={"rk": bounds} if bounds != (None, None) else None,
+            columns=(*order, "item", "size"),
         )
         return _positioned(rows, order)
 
@@ -332,9 +340,8 @@ class ItemStore:
         shards: tuple[int, int],
         after: tuple | None,
         limit: int,
-    ) -> list[tuple[tuple, Item, int]]:
-        """Items in scan order (shard, keys) within the shard range, after ``after``:
-        [(position, item, size)]."""
+    ) -> list[Stored]:
+        """Items in scan order (shard, keys) within the shard range, after ``after``."""
         if index is None:
             order: tuple[str, ...] = ("shard", "hk", "rk")
             table, where = ITEMS, {"table_id": info.table_id}
@@ -348,5 +355,6 @@ class ItemStore:
             after=dict(zip(order, after, strict=True)) if after else None,
             limit=limit,
             bounds={"shard": shards} if shards != (0, SHARDS) else None,
+            columns=(*order, "item", "size"),
         )
         return _positioned(rows, order)

@@ -30,6 +30,7 @@ from sandlot.services.dynamodb.errors import (
     validation,
 )
 from sandlot.services.dynamodb.storage import SHARDS, TableInfo
+from sandlot.services.dynamodb.values import load_item
 from sandlot.services.provider import RequestContext
 
 log = logging.getLogger("sandlot.dynamodb")
@@ -541,7 +542,8 @@ class TableOperations(DynamoBase):
             after = None
             while True:
                 rows = self.items.scan(info, None, (0, SHARDS), after, BACKFILL_BATCH)
-                for _, item, _ in rows:
+                for _, text, _ in rows:
+                    item = load_item(text)
                     if _expired(item.get(attribute), now):
                         with self.store.transaction():  # still there and still expired?
                             current = self.items.get(info, *info.key.encode(item))
