@@ -23,9 +23,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sandlot.store.db import Store, Table
+
+# One thread runs every group commit: the store's lock lets one transaction write at a
+# time anyway, and handing work to a dedicated thread costs the loop less than
+# ``asyncio.to_thread`` (no context copy, no pool of idle threads to pick from):
+# ~33 against ~72 µs of CPU per hand-off of an empty job, measured on dev-2c.
+_COMMITS = ThreadPoolExecutor(1, thread_name_prefix="group-commit")
 
 
 class GroupCommit:
@@ -87,7 +94,9 @@ class GroupCommit:
                 waiters = self._waiters
                 self._puts, self._updates, self._deletes, self._waiters = [], [], [], []
                 try:
-                    await asyncio.to_thread(self._write, puts, updates, deletes)
+                    await asyncio.get_running_loop().run_in_executor(
+                        _COMMITS, self._write, puts, updates, deletes
+                    )
                 except Exception as error:  # every writer of the batch learns it failed
                     for future in waiters:
                         if not future.done():
