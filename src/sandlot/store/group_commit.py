@@ -11,20 +11,24 @@ carries many writes.
     writes = GroupCommit(store, MESSAGES)
     await writes.put(row)        # returns once ``row`` is committed (raises if it failed)
     await writes.put_many(rows)  # the same for several rows (one request's)
-    await writes.update([row])   # changes rows that still exist (never brings one back)
     await writes.delete([key])   # keys in ``table.key`` order
+    got = await writes.run(job)  # job() inside the transaction; its result once committed
 
-Writes of one commit apply puts, then updates, then deletes. The store's lock keeps the
-worker's transaction and the loop's own transactions apart; the loop's reads meanwhile
-see the last commit (the store's reader connection).
+Writes of one commit apply puts, then deletes, then the jobs in arrival order, each in
+its own savepoint (a job that raises is undone alone and its caller gets the
+exception). A job runs on the worker thread and reads through the open transaction: it
+sees the commit's puts and deletes and what the jobs before it wrote, so a
+read-then-write (a receive claiming due rows) needs no claim bookkeeping of its own.
+The store's lock keeps the worker's transaction and the loop's own transactions apart;
+the loop's reads meanwhile see the last commit (the store's reader connection).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from sandlot.store.db import Store, Table
 
@@ -34,26 +38,22 @@ from sandlot.store.db import Store, Table
 # ~33 against ~72 µs of CPU per hand-off of an empty job, measured on dev-2c.
 _COMMITS = ThreadPoolExecutor(1, thread_name_prefix="group-commit")
 
+T = TypeVar("T")
+
 
 class GroupCommit:
     def __init__(self, store: Store, table: Table) -> None:
         self._store = store
         self._table = table
         self._puts: list[dict[str, Any]] = []
-        self._updates: list[dict[str, Any]] = []
         self._deletes: list[Sequence[Any]] = []
+        self._jobs: list[tuple[Callable[[], Any], asyncio.Future]] = []
         self._waiters: list[asyncio.Future] = []
         self._flusher: asyncio.Task | None = None
 
     async def put(self, row: dict[str, Any]) -> None:
         """Insert or replace ``row``; returns after the transaction holding it commits."""
         self._puts.append(row)
-        await self._commit()
-
-    async def update(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Overwrite rows that still exist (a row deleted before the commit stays deleted);
-        returns after the transaction commits."""
-        self._updates.extend(rows)
         await self._commit()
 
     async def put_many(self, rows: Sequence[dict[str, Any]]) -> None:
@@ -66,43 +66,62 @@ class GroupCommit:
         self._deletes.extend(keys)
         await self._commit()
 
-    async def _commit(self) -> None:
+    async def run(self, job: Callable[[], T]) -> T:
+        """Run ``job()`` inside the shared transaction, after the writes queued before it;
+        its result once the transaction commits (its exception if it raised)."""
         future = asyncio.get_running_loop().create_future()
+        self._jobs.append((job, future))
+        return await self._commit(future)
+
+    async def _commit(self, future: asyncio.Future | None = None) -> Any:
+        """Wait for the next commit: ``future`` resolves then (a job's: to its outcome)."""
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
         self._waiters.append(future)
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush())
-        await future
+        return await future
 
     def _write(
         self,
         puts: list[dict[str, Any]],
-        updates: list[dict[str, Any]],
         deletes: list[Sequence[Any]],
-    ) -> None:
+        jobs: list[tuple[Callable[[], Any], asyncio.Future]],
+    ) -> list[tuple[asyncio.Future, bool, Any]]:
+        """One transaction; each job's (future, whether it returned, result or error)."""
+        outcomes = []
         with self._store.transaction():
             if puts:
                 self._store.put_many(self._table, puts)
-            if updates:
-                self._store.update_many(self._table, updates)
             if deletes:
                 self._store.delete_many(self._table, deletes)
+            for job, future in jobs:
+                try:
+                    with self._store.savepoint():
+                        outcomes.append((future, True, job()))
+                except Exception as error:  # this caller's failure, not the batch's
+                    outcomes.append((future, False, error))
+        return outcomes
 
     async def _flush(self) -> None:
         try:
             while self._waiters:
-                puts, updates, deletes = self._puts, self._updates, self._deletes
+                puts, deletes, jobs = self._puts, self._deletes, self._jobs
                 waiters = self._waiters
-                self._puts, self._updates, self._deletes, self._waiters = [], [], [], []
+                self._puts, self._deletes, self._jobs, self._waiters = [], [], [], []
                 try:
-                    await asyncio.get_running_loop().run_in_executor(
-                        _COMMITS, self._write, puts, updates, deletes
+                    outcomes = await asyncio.get_running_loop().run_in_executor(
+                        _COMMITS, self._write, puts, deletes, jobs
                     )
                 except Exception as error:  # every writer of the batch learns it failed
                     for future in waiters:
                         if not future.done():
                             future.set_exception(error)
                     continue
-                for future in waiters:
+                for future, returned, value in outcomes:
+                    if not future.done():
+                        future.set_result(value) if returned else future.set_exception(value)
+                for future in waiters:  # the rest: plain writes, answered with None
                     if not future.done():
                         future.set_result(None)
         finally:

@@ -257,27 +257,34 @@ class MessageOperations(SqsBase):
         self, queue: Queue, count: int, visibility: int, attempt: str | None, now: float
     ) -> list[dict]:
         redrive = attrs.redrive_policy(queue.attributes)
-        if not queue.fifo:
-            # Standard queues: receives share commits, unless a message is due for the
-            # dead-letter queue (a move is a transaction of its own).
+
+        def claim() -> tuple[list[dict], bool]:
+            """Inside a transaction: take the due rows (moving those received
+            ``maxReceiveCount`` times to the dead-letter queue) and give them new receipts;
+            (the rows, whether any moved)."""
             rows = self.storage.due(queue, count, now)
-            if redrive is None or all(r["receive_count"] < redrive[1] for r in rows):
-                return await self.storage.receive_shared(queue, rows, visibility, now)
-        elif attempt:
-            repeated = self._attempts.get((queue.arn, attempt))
-            if repeated is not None and repeated[0] > now:
-                rows = [self.storage.message(queue.arn, seq) for seq, _ in repeated[1]]
-                if all(
-                    r is not None and r["receipt"] == n
-                    for r, (_, n) in zip(rows, repeated[1], strict=True)
-                ):
-                    return rows
-        moved = False
-        with self.store.transaction():
-            rows = self.storage.due(queue, count, now)
+            moved = False
             if redrive is not None:
                 rows, moved = self._redrive(queue, rows, redrive, now)
-            rows = self.storage.mark_received(rows, visibility, now)
+            return self.storage.mark_received(rows, visibility, now), moved
+
+        if not queue.fifo:
+            # Standard queues: the receive shares a commit with concurrent receives, sends
+            # and deletes, and runs inside it on the commit thread, where it sees every
+            # write queued before it (two receives never take the same row).
+            rows, moved = await self.storage.writes.run(claim)
+        else:
+            if attempt:
+                repeated = self._attempts.get((queue.arn, attempt))
+                if repeated is not None and repeated[0] > now:
+                    rows = [self.storage.message(queue.arn, seq) for seq, _ in repeated[1]]
+                    if all(
+                        r is not None and r["receipt"] == n
+                        for r, (_, n) in zip(rows, repeated[1], strict=True)
+                    ):
+                        return rows
+            with self.store.transaction():  # no await until the attempt is recorded
+                rows, moved = claim()
         if moved:
             self.wakeups.notify(redrive[0])
         if queue.fifo and attempt:
