@@ -236,12 +236,14 @@ class MessageOperations(SqsBase):
         deadline = time.time() + wait
         while True:
             now = time.time()
+            # The receive is awaited (a commit): a notify meanwhile must still end the wait.
+            since = self.wakeups.mark(queue.arn)
             rows = await self._receive(queue, count, visibility, attempt, now)
             if rows or now >= deadline:
                 break
             next_due = self.storage.next_due(queue.arn, now)
             until = deadline if next_due is None else min(deadline, next_due)
-            await self.wakeups.wait(queue.arn, until)
+            await self.wakeups.wait(queue.arn, until, since=since)
             fresh = self.storage.queue(queue.account, queue.row["region"], queue.name)
             if fresh is None:
                 break
