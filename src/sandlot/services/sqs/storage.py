@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 
@@ -63,14 +62,11 @@ class QueueStorage:
         self._queues: dict[tuple[str, str, str], Queue | None] = {}
         # Standard queues' sends, receives and deletes share commits with concurrent ones.
         self.writes = GroupCommit(store, MESSAGES)
-        # Receives (a redrive's move takes a seq) run on the commit thread, sends on the loop.
-        self._seq_lock = threading.Lock()
 
     def next_seq(self) -> int:
         """A sequence number after every earlier one, across restarts (clock-based)."""
-        with self._seq_lock:
-            self._seq = max(self._seq + 1, int(time.time() * 1e6))
-            return self._seq
+        self._seq = max(self._seq + 1, int(time.time() * 1e6))
+        return self._seq
 
     # -- queues ---------------------------------------------------------------------
 
