@@ -1,10 +1,10 @@
 """Group commit: concurrent writers of one table share a transaction.
 
 A durable answer needs a committed transaction, and a commit costs far more than the
-rows it writes (~0.1–0.2 ms here, the WAL write). Writers queue their rows (to insert or
-replace), keys (to delete) or jobs and wait; the first of them schedules a flush, which
-runs once the event loop has served the requests that were ready with it (their writes
-join), commits everything queued in a single transaction and wakes those writers.
+rows it writes (~0.2 ms here, the WAL write). Writers queue their rows (to insert or
+replace) or keys (to delete) and wait; one flusher commits everything queued in a
+single transaction on a worker thread, then wakes those writers, and while it commits,
+the event loop keeps serving requests whose writes queue up for the next commit.
 Nobody waits for a timer: an idle table commits at once; under load each commit
 carries many writes.
 
@@ -16,25 +16,71 @@ carries many writes.
 
 Writes of one commit apply puts, then deletes, then the jobs in arrival order, each in
 its own savepoint (a job that raises is undone alone and its caller gets the
-exception). A job reads through the open transaction: it sees the commit's puts and
-deletes and what the jobs before it wrote, so a read-then-write (a receive claiming
-due rows) needs no claim bookkeeping of its own.
-
-The commit runs on the event loop's thread, which is simpler than the worker thread
-it ran on first and measured no slower (2026-12-04, dev-2c, interleaved): on a busy
-machine SendMessage at concurrency 16 did 1,743–2,028 against 1,358–1,535 sends/s
-(the hand-off's wake-up preempts the loop while it holds the GIL); in a quiet moment
-the two were level (the SQS batch cycle 7,968 against 8,588 messages/s, 102 against
-99 µs of server CPU a message).
+exception). A job runs on the worker thread and reads through the open transaction: it
+sees the commit's puts and deletes and what the jobs before it wrote, so a
+read-then-write (a receive claiming due rows) needs no claim bookkeeping of its own.
+The store's lock keeps the worker's transaction and the loop's own transactions apart;
+the loop's reads meanwhile see the last commit (the store's reader connection).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import queue
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from sandlot.store.db import Store, Table
+
+
+class _CommitThread:
+    """The one thread every group commit runs on: the store's lock lets one transaction
+    write at a time anyway. A queue and ``call_soon_threadsafe`` hand work over for
+    ~22 µs of CPU per round trip where ``asyncio.to_thread`` or an executor's
+    ``run_in_executor`` take ~36 (their concurrent futures, locks and semaphore;
+    measured on dev-2c with an empty job). Committing on the loop itself was tried
+    (2026-12-04, interleaved): level for SQS on a quiet machine, ahead for SendMessage
+    under heavy load, but ~10 % fewer Kinesis PutRecords records/s, whose 500-row
+    commits no longer overlap the parsing of the next request."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._started = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def run(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future:
+        """``fn(*args)`` on the commit thread; a future of the running loop for its result."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if self._thread is None:
+            with self._started:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._serve, name="group-commit", daemon=True
+                    )
+                    self._thread.start()
+        self._jobs.put((fn, args, loop, future))
+        return future
+
+    def _serve(self) -> None:
+        while True:
+            fn, args, loop, future = self._jobs.get()
+            try:
+                result, error = fn(*args), None
+            except BaseException as raised:  # handed to the waiting coroutine
+                result, error = None, raised
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_settle, future, result, error)
+
+
+def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
+    if not future.done():
+        future.set_exception(error) if error is not None else future.set_result(result)
+
+
+_COMMITS = _CommitThread()
 
 T = TypeVar("T")
 
@@ -47,7 +93,7 @@ class GroupCommit:
         self._deletes: list[Sequence[Any]] = []
         self._jobs: list[tuple[Callable[[], Any], asyncio.Future]] = []
         self._waiters: list[asyncio.Future] = []
-        self._scheduled: asyncio.AbstractEventLoop | None = None  # the loop a flush is due on
+        self._flusher: asyncio.Task | None = None
 
     async def put(self, row: dict[str, Any]) -> None:
         """Insert or replace ``row``; returns after the transaction holding it commits."""
@@ -76,10 +122,8 @@ class GroupCommit:
         if future is None:
             future = asyncio.get_running_loop().create_future()
         self._waiters.append(future)
-        loop = asyncio.get_running_loop()
-        if self._scheduled is not loop:  # (a loop that has gone away never flushes)
-            self._scheduled = loop
-            loop.call_soon(self._flush)
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush())
         return await future
 
     def _write(
@@ -103,22 +147,24 @@ class GroupCommit:
                     outcomes.append((future, False, error))
         return outcomes
 
-    def _flush(self) -> None:
-        """Commit everything queued (scheduled by the first writer: the requests the
-        loop serves in the same round queue theirs first) and answer the writers."""
-        self._scheduled = None
-        puts, deletes, jobs, waiters = self._puts, self._deletes, self._jobs, self._waiters
-        self._puts, self._deletes, self._jobs, self._waiters = [], [], [], []
+    async def _flush(self) -> None:
         try:
-            outcomes = self._write(puts, deletes, jobs)
-        except Exception as error:  # every writer of the batch learns it failed
-            for future in waiters:
-                if not future.done():
-                    future.set_exception(error)
-            return
-        for future, returned, value in outcomes:
-            if not future.done():
-                future.set_result(value) if returned else future.set_exception(value)
-        for future in waiters:  # the rest: plain writes, answered with None
-            if not future.done():
-                future.set_result(None)
+            while self._waiters:
+                puts, deletes, jobs = self._puts, self._deletes, self._jobs
+                waiters = self._waiters
+                self._puts, self._deletes, self._jobs, self._waiters = [], [], [], []
+                try:
+                    outcomes = await _COMMITS.run(self._write, puts, deletes, jobs)
+                except Exception as error:  # every writer of the batch learns it failed
+                    for future in waiters:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                for future, returned, value in outcomes:
+                    if not future.done():
+                        future.set_result(value) if returned else future.set_exception(value)
+                for future in waiters:  # the rest: plain writes, answered with None
+                    if not future.done():
+                        future.set_result(None)
+        finally:
+            self._flusher = None

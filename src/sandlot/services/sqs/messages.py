@@ -272,8 +272,8 @@ class MessageOperations(SqsBase):
 
         if not queue.fifo:
             # Standard queues: the receive shares a commit with concurrent receives, sends
-            # and deletes and runs inside it, where it sees every write queued before it
-            # (two receives never take the same row).
+            # and deletes, and runs inside it on the commit thread, where it sees every
+            # write queued before it (two receives never take the same row).
             rows, moved = await self.storage.writes.run(claim)
         else:
             if attempt:

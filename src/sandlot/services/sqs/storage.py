@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 
@@ -62,11 +63,14 @@ class QueueStorage:
         self._queues: dict[tuple[str, str, str], Queue | None] = {}
         # Standard queues' sends, receives and deletes share commits with concurrent ones.
         self.writes = GroupCommit(store, MESSAGES)
+        # Receives (a redrive's move takes a seq) run on the commit thread, sends on the loop.
+        self._seq_lock = threading.Lock()
 
     def next_seq(self) -> int:
         """A sequence number after every earlier one, across restarts (clock-based)."""
-        self._seq = max(self._seq + 1, int(time.time() * 1e6))
-        return self._seq
+        with self._seq_lock:
+            self._seq = max(self._seq + 1, int(time.time() * 1e6))
+            return self._seq
 
     # -- queues ---------------------------------------------------------------------
 
