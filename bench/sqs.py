@@ -106,7 +106,13 @@ async def long_poll_latency(host: str, port: int, url: str, samples: int) -> dic
 
 
 async def measure(
-    host: str, port: int, seconds: float, concurrency: int, samples: int, pid: int | None = None
+    host: str,
+    port: int,
+    seconds: float,
+    concurrency: int,
+    samples: int,
+    pid: int | None = None,
+    only: str | None = None,
 ) -> dict:
     conn = await Connection(host, port).open()
     urls = {}
@@ -114,13 +120,16 @@ async def measure(
         name = f"bench-{kind}-{uuid.uuid4().hex[:6]}"
         urls[kind] = (await conn.call("CreateQueue", {"QueueName": name}))["QueueUrl"]
     conn.close()
-    send = await _with_cpu(pid, send_rate(host, port, urls["send"], seconds, concurrency))
-    batches = await _with_cpu(pid, batch_rate(host, port, urls["batch"], seconds, concurrency))
-    return {
-        "send": send,
-        "send_receive_delete_batches": batches,
-        "long_poll": await long_poll_latency(host, port, urls["poll"], samples),
-    }
+    result = {}
+    if only in (None, "send"):
+        run = send_rate(host, port, urls["send"], seconds, concurrency)
+        result["send"] = await _with_cpu(pid, run)
+    if only in (None, "batch"):
+        run = batch_rate(host, port, urls["batch"], seconds, concurrency)
+        result["send_receive_delete_batches"] = await _with_cpu(pid, run)
+    if only in (None, "poll"):
+        result["long_poll"] = await long_poll_latency(host, port, urls["poll"], samples)
+    return result
 
 
 async def _with_cpu(pid: int | None, run) -> dict:
@@ -144,13 +153,22 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--peer-endpoint", help="also measure this SQS endpoint (e.g. moto_server)")
     parser.add_argument("--peer-samples", type=int, default=20, help="long polls on the peer")
+    parser.add_argument(
+        "--only", choices=("send", "batch", "poll"), help="one measure (e.g. to profile it)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data_dir:
         process, port, _, _ = start_server("uvicorn", data_dir)
         try:
             result = asyncio.run(
                 measure(
-                    "127.0.0.1", port, args.seconds, args.concurrency, args.samples, process.pid
+                    "127.0.0.1",
+                    port,
+                    args.seconds,
+                    args.concurrency,
+                    args.samples,
+                    process.pid,
+                    args.only,
                 )
             )
             print(json.dumps({"sandlot": result}, indent=2))
@@ -160,7 +178,9 @@ def main() -> None:
     if args.peer_endpoint:
         host, _, peer_port = args.peer_endpoint.split("//", 1)[1].partition(":")
         result = asyncio.run(
-            measure(host, int(peer_port), args.seconds, args.concurrency, args.samples)
+            measure(
+                host, int(peer_port), args.seconds, args.concurrency, args.samples, only=args.only
+            )
         )
         print(json.dumps({"peer": {"endpoint": args.peer_endpoint, **result}}, indent=2))
 

@@ -311,6 +311,50 @@ def test_delays_and_counters(sqs):
     assert message["Body"] == "later" and time.monotonic() - began < 2.5
 
 
+def test_concurrent_receivers_never_share_a_message(sqs, client):
+    """Receives that share a commit (each picks its rows inside it) hand every message
+    to exactly one receiver, while sends and deletes run alongside."""
+    url = sqs.create_queue(QueueName=_name(), Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+    total = 120
+    for start in range(0, total, 10):
+        entries = [{"Id": f"m{i}", "MessageBody": str(i)} for i in range(start, start + 10)]
+        assert len(sqs.send_message_batch(QueueUrl=url, Entries=entries)["Successful"]) == 10
+    got: list[tuple[str, str]] = []
+    errors: list[BaseException] = []
+
+    def receiver() -> None:
+        own = client("sqs")
+        try:
+            while True:
+                messages = own.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]
+                ).get("Messages", [])
+                if not messages:
+                    return
+                got.extend(
+                    (m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in messages
+                )
+                handles = [
+                    {"Id": f"d{i}", "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(messages)
+                ]
+                assert not own.delete_message_batch(QueueUrl=url, Entries=handles).get("Failed")
+        except BaseException as error:  # reported by the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=receiver) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    assert sorted(int(body) for body, _ in got) == list(range(total))  # each exactly once
+    assert {count for _, count in got} == {"1"}
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0"
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
 def test_long_poll_returns_as_soon_as_a_message_arrives(sqs, client):
     url = sqs.create_queue(QueueName=_name())["QueueUrl"]
     result: dict = {}

@@ -229,3 +229,36 @@ def test_group_commit_shares_one_transaction(storage):
     asyncio.run(scenario())
     assert commits == [20]
     assert storage.count(ARN) == 17
+
+
+def test_group_commit_jobs_share_the_transaction_and_fail_alone(storage):
+    """A job runs inside the shared commit after its puts, sees what earlier jobs wrote,
+    and one that raises is undone alone: its caller gets the error, the rest commit."""
+    group = GroupCommit(storage.store, MESSAGES)
+    store = storage.store
+
+    def take(seq):  # a read-then-write, as a receive's claim is
+        def job():
+            row = store.get(MESSAGES, ARN, seq)
+            store.put(MESSAGES, {**row, "body": row["body"] + "!"})
+            return row["body"]
+
+        return job
+
+    def fails():
+        store.put(MESSAGES, {"queue": ARN, "seq": 99, "body": "half-written"})
+        raise ValueError("refused")
+
+    async def scenario():
+        first = asyncio.ensure_future(group.put({"queue": ARN, "seq": 1, "body": "x"}))
+        results = await asyncio.gather(
+            group.run(take(1)), group.run(fails), group.run(take(1)), first,
+            return_exceptions=True,
+        )  # fmt: skip
+        return results
+
+    seen_first, error, seen_second, put = asyncio.run(scenario())
+    assert (seen_first, seen_second, put) == ("x", "x!", None)
+    assert isinstance(error, ValueError)
+    assert storage.message(ARN, 1)["body"] == "x!!"
+    assert storage.message(ARN, 99) is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 
@@ -62,14 +63,14 @@ class QueueStorage:
         self._queues: dict[tuple[str, str, str], Queue | None] = {}
         # Standard queues' sends, receives and deletes share commits with concurrent ones.
         self.writes = GroupCommit(store, MESSAGES)
-        # Messages a standard-queue receive has taken but whose new receipt is not yet
-        # committed: no other receive may hand them out meanwhile.
-        self._claimed: dict[str, set[int]] = {}
+        # Receives (a redrive's move takes a seq) run on the commit thread, sends on the loop.
+        self._seq_lock = threading.Lock()
 
     def next_seq(self) -> int:
         """A sequence number after every earlier one, across restarts (clock-based)."""
-        self._seq = max(self._seq + 1, int(time.time() * 1e6))
-        return self._seq
+        with self._seq_lock:
+            self._seq = max(self._seq + 1, int(time.time() * 1e6))
+            return self._seq
 
     # -- queues ---------------------------------------------------------------------
 
@@ -142,7 +143,6 @@ class QueueStorage:
                 {"queue": queue.arn},
                 order_by=("visible_at", "seq"),
                 bounds={"visible_at": (None, now), "sent": (now - queue.retention, None)},
-                excluding={"seq": self._claimed.get(queue.arn, ())},
                 limit=limit,
             )
         rows = self.store.select(
@@ -166,29 +166,11 @@ class QueueStorage:
 
     def mark_received(self, rows: list[dict], visibility: int, now: float) -> list[dict]:
         """Give each row a new receipt and make it invisible for ``visibility`` seconds
-        (inside the caller's transaction)."""
+        (inside the caller's transaction, which just read them)."""
         updated = self._received(rows, visibility, now)
-        self.store.put_many(MESSAGES, updated)
-        return updated
-
-    async def receive_shared(
-        self, queue: Queue, rows: list[dict], visibility: int, now: float
-    ) -> list[dict]:
-        """``mark_received`` for a standard queue in a commit shared with concurrent
-        writers: the rows are claimed until it commits, and a row deleted meanwhile stays
-        deleted. Returns after the commit, so every receipt handed out is durable."""
-        if not rows:
-            return []
-        updated = self._received(rows, visibility, now)
-        claimed = self._claimed.setdefault(queue.arn, set())
-        seqs = [row["seq"] for row in rows]
-        claimed.update(seqs)
-        try:
-            await self.writes.update(updated)
-        finally:
-            claimed.difference_update(seqs)
-            if not claimed:
-                self._claimed.pop(queue.arn, None)
+        # An UPDATE leaves the primary-key index alone, where INSERT OR REPLACE deletes
+        # and re-inserts every index entry (~20 µs less per ten rows).
+        self.store.update_many(MESSAGES, updated)
         return updated
 
     def _received(self, rows: list[dict], visibility: int, now: float) -> list[dict]:
