@@ -145,11 +145,29 @@ class Metrics:
         result: InvokeResult | None,
         function_running: int,
         account_running: int,
+        provisioned: tuple[bool, int, int] | None = None,
     ) -> None:
         """The engine's observer: Invocations, Errors, Duration, Throttles and
-        ConcurrentExecutions, as Lambda publishes them."""
+        ConcurrentExecutions, as Lambda publishes them; with provisioned concurrency
+        configured, ProvisionedConcurrencyInvocations or ...SpilloverInvocations and
+        ProvisionedConcurrencyUtilization (busy / allocated), by function and by the
+        invoked version or alias (``Resource``)."""
         account, region = spec.account_id, spec.region
         now = self.clock()
+        if result is not None and provisioned is not None:
+            on_it, busy, allocated = provisioned
+            parts = request.invoked_function_arn.split(":")
+            qualifier = parts[7] if len(parts) > 7 else spec.version
+            name = spec.function_name
+            for dims in ((("FunctionName", name),),
+                         (("FunctionName", name), ("Resource", f"{name}:{qualifier}"))):  # fmt: skip
+                self.emit(account, region, "AWS/Lambda",
+                          "ProvisionedConcurrencyInvocations" if on_it
+                          else "ProvisionedConcurrencySpilloverInvocations",
+                          dims, 1, "Count", now)  # fmt: skip
+                if allocated:
+                    self.emit(account, region, "AWS/Lambda", "ProvisionedConcurrencyUtilization",
+                              dims, busy / allocated, "None", now)  # fmt: skip
         for dims in self.lambda_dimensions(spec, request.invoked_function_arn):
             if result is None:
                 self.emit(account, region, "AWS/Lambda", "Throttles", dims, 1, "Count", now)

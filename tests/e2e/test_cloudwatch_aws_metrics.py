@@ -5,6 +5,7 @@ GetMetricStatistics and ListMetrics see it."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import json
 import time
@@ -255,3 +256,48 @@ def test_lambda_async_event_age_and_forwarding_failures(server, client):
     assert stat(cw, "AWS/Lambda", "AsyncEventAge", fn, "SampleCount") == 1
     assert stat(cw, "AWS/Lambda", "AsyncEventAge", fn, "Minimum") >= 0
     assert stat(cw, "AWS/Lambda", "AsyncEventsDropped", fn) == 1
+
+
+SLEEPY = """
+import time
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    return {}
+"""
+
+
+def test_lambda_provisioned_concurrency_metrics(server, client):
+    lam, cw = client("lambda"), client("cloudwatch")
+    name = unique("provisioned-metered")
+    create_function(lam, name, {"app.py": SLEEPY})
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=1
+    )
+    assert eventually(
+        lambda: (
+            lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier="live")["Status"]
+            == "READY"
+        ),
+        30,
+    )
+    lam.invoke(FunctionName=name, Qualifier="live", Payload=b"{}")
+    # Two at once: one runs on the provisioned environment, the other spills over.
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        lams = [client("lambda") for _ in range(2)]
+        payload = json.dumps({"sleep": 0.5}).encode()
+        list(pool.map(lambda c: c.invoke(FunctionName=name, Qualifier="live", Payload=payload),
+                      lams))  # fmt: skip
+
+    alias = {"FunctionName": name, "Resource": f"{name}:live"}
+    assert eventually(lambda: stat(cw, "AWS/Lambda", "Invocations", alias) == 3)
+    assert stat(cw, "AWS/Lambda", "ProvisionedConcurrencyInvocations", alias) == 2
+    assert stat(cw, "AWS/Lambda", "ProvisionedConcurrencySpilloverInvocations", alias) == 1
+    fn = {"FunctionName": name}
+    assert stat(cw, "AWS/Lambda", "ProvisionedConcurrencyInvocations", fn) == 2
+    # One environment allocated, busy during each invocation: utilization 1.
+    assert stat(cw, "AWS/Lambda", "ProvisionedConcurrencyUtilization", alias, "Maximum") == 1
+    # Unqualified invocations have no provisioned concurrency: none of these.
+    lam.invoke(FunctionName=name, Payload=b"{}")
+    assert stat(cw, "AWS/Lambda", "ProvisionedConcurrencySpilloverInvocations", fn) == 1
