@@ -30,7 +30,6 @@ log = logging.getLogger("sandlot.metrics")
 
 FLUSH_INTERVAL_S = 1.0  # buffered datapoints become readable
 PERSIST_INTERVAL_S = 5.0  # changed buckets are written to the store
-ALARM_INTERVAL_S = 10.0  # metric alarms are evaluated (services/cloudwatch/alarms.py)
 SWEEP_INTERVAL_S = 60.0
 CAPACITY = 200_000
 
@@ -97,7 +96,7 @@ class Metrics:
     async def run(self) -> None:
         """Flush every FLUSH_INTERVAL_S and sweep every SWEEP_INTERVAL_S until cancelled
         (flushing once more then)."""
-        last_sweep = last_write = last_alarms = time.monotonic()
+        last_sweep = last_write = time.monotonic()
         try:
             while True:
                 await asyncio.sleep(FLUSH_INTERVAL_S)
@@ -106,10 +105,6 @@ class Metrics:
                     if persist:
                         last_write = time.monotonic()
                     self.flush(persist)
-                    if time.monotonic() - last_alarms >= ALARM_INTERVAL_S:
-                        last_alarms = time.monotonic()
-                        if self._platform.has_provider("cloudwatch"):
-                            self._platform.provider("cloudwatch").evaluate_alarms()
                     if time.monotonic() - last_sweep >= SWEEP_INTERVAL_S:
                         last_sweep = time.monotonic()
                         if self._platform.has_provider("cloudwatch"):

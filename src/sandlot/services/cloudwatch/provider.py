@@ -21,7 +21,12 @@ from sandlot.metrics import UNITS
 from sandlot.protocol import ServiceError, constraints
 from sandlot.protocol.models import service_model
 from sandlot.services.cloudwatch import math as metric_math
-from sandlot.services.cloudwatch.alarms import ALARM_MIGRATIONS, AlarmOperations
+from sandlot.services.cloudwatch.alarms import (
+    ALARM_MIGRATIONS,
+    ALARM_TIMER,
+    ALARMS,
+    AlarmOperations,
+)
 from sandlot.services.cloudwatch.storage import (
     MetricStore,
     Scope,
@@ -87,6 +92,10 @@ class CloudWatchProvider(AlarmOperations, Provider):
         platform.store.migrate("cloudwatch_alarms", ALARM_MIGRATIONS)
         self.store = platform.store
         self.clock: Callable[[], float] = time.time
+        platform.timers.register(ALARM_TIMER, self.alarm_round)
+        if self.store.select(ALARMS, limit=1):  # alarms kept from before the timer existed
+            with self.store.transaction():
+                self.schedule_rounds(self.clock())
 
     def validate(self, ctx: RequestContext, params: dict) -> None:
         """The model's constraints (lengths, ranges, enums, list sizes) answer
