@@ -213,9 +213,8 @@ class Metrics:
         REST, ``4xx``/``5xx`` for HTTP APIs, AWS's names), Latency and, when an
         integration ran, IntegrationLatency."""
         four, five = ("4xx", "5xx") if http_api else ("4XXError", "5XXError")
-        now = self.clock()
+        now, emit = self.clock(), self.emit
         for dims in (api, tuple(sorted((*api, ("Stage", stage))))):
-            emit = self.emit
             emit(account, region, "AWS/ApiGateway", "Count", dims, 1, "Count", now)
             emit(account, region, "AWS/ApiGateway", four, dims,
                  1 if 400 <= status < 500 else 0, "Count", now)  # fmt: skip
