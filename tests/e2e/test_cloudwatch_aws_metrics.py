@@ -300,4 +300,6 @@ def test_lambda_provisioned_concurrency_metrics(server, client):
     assert stat(cw, "AWS/Lambda", "ProvisionedConcurrencyUtilization", alias, "Maximum") == 1
     # Unqualified invocations have no provisioned concurrency: none of these.
     lam.invoke(FunctionName=name, Payload=b"{}")
+    assert eventually(lambda: stat(cw, "AWS/Lambda", "Invocations", fn) == 4)
     assert stat(cw, "AWS/Lambda", "ProvisionedConcurrencySpilloverInvocations", fn) == 1
+    assert stat(cw, "AWS/Lambda", "ProvisionedConcurrencyInvocations", fn) == 2
