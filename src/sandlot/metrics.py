@@ -30,7 +30,6 @@ log = logging.getLogger("sandlot.metrics")
 
 FLUSH_INTERVAL_S = 1.0  # buffered datapoints become readable
 PERSIST_INTERVAL_S = 5.0  # changed buckets are written to the store
-ALARM_INTERVAL_S = 10.0  # metric alarms are evaluated (services/cloudwatch/alarms.py)
 SWEEP_INTERVAL_S = 60.0
 CAPACITY = 200_000
 
@@ -97,7 +96,7 @@ class Metrics:
     async def run(self) -> None:
         """Flush every FLUSH_INTERVAL_S and sweep every SWEEP_INTERVAL_S until cancelled
         (flushing once more then)."""
-        last_sweep = last_write = last_alarms = time.monotonic()
+        last_sweep = last_write = time.monotonic()
         try:
             while True:
                 await asyncio.sleep(FLUSH_INTERVAL_S)
@@ -106,10 +105,6 @@ class Metrics:
                     if persist:
                         last_write = time.monotonic()
                     self.flush(persist)
-                    if time.monotonic() - last_alarms >= ALARM_INTERVAL_S:
-                        last_alarms = time.monotonic()
-                        if self._platform.has_provider("cloudwatch"):
-                            self._platform.provider("cloudwatch").evaluate_alarms()
                     if time.monotonic() - last_sweep >= SWEEP_INTERVAL_S:
                         last_sweep = time.monotonic()
                         if self._platform.has_provider("cloudwatch"):
@@ -145,11 +140,29 @@ class Metrics:
         result: InvokeResult | None,
         function_running: int,
         account_running: int,
+        provisioned: tuple[bool, int, int] | None = None,
     ) -> None:
         """The engine's observer: Invocations, Errors, Duration, Throttles and
-        ConcurrentExecutions, as Lambda publishes them."""
+        ConcurrentExecutions, as Lambda publishes them; with provisioned concurrency
+        configured, ProvisionedConcurrencyInvocations or ...SpilloverInvocations and
+        ProvisionedConcurrencyUtilization (busy / allocated), by function and by the
+        invoked version or alias (``Resource``)."""
         account, region = spec.account_id, spec.region
         now = self.clock()
+        if result is not None and provisioned is not None:
+            on_it, busy, allocated = provisioned
+            parts = request.invoked_function_arn.split(":")
+            qualifier = parts[7] if len(parts) > 7 else spec.version
+            name = spec.function_name
+            for dims in ((("FunctionName", name),),
+                         (("FunctionName", name), ("Resource", f"{name}:{qualifier}"))):  # fmt: skip
+                self.emit(account, region, "AWS/Lambda",
+                          "ProvisionedConcurrencyInvocations" if on_it
+                          else "ProvisionedConcurrencySpilloverInvocations",
+                          dims, 1, "Count", now)  # fmt: skip
+                if allocated:
+                    self.emit(account, region, "AWS/Lambda", "ProvisionedConcurrencyUtilization",
+                              dims, busy / allocated, "None", now)  # fmt: skip
         for dims in self.lambda_dimensions(spec, request.invoked_function_arn):
             if result is None:
                 self.emit(account, region, "AWS/Lambda", "Throttles", dims, 1, "Count", now)
@@ -167,3 +180,97 @@ class Metrics:
             self.emit(
                 account, region, "AWS/Lambda", "ConcurrentExecutions", dims, running, "Count", now
             )
+
+    def lambda_async(
+        self, account: str, region: str, function: str, name: str, value: float = 1,
+        unit: str = "Count",
+    ) -> None:  # fmt: skip
+        """One of Lambda's asynchronous-invocation metrics (AsyncEventsReceived,
+        AsyncEventAge, AsyncEventsDropped, DeadLetterErrors, DestinationDeliveryFailures)
+        by FunctionName and account-wide; ``function`` a name or ARN."""
+        function = function.rsplit(":function:", 1)[-1].split(":")[0]
+        now = self.clock()
+        for dims in ((), (("FunctionName", function),)):
+            self.emit(account, region, "AWS/Lambda", name, dims, value, unit, now)
+
+    # -- AWS/ApiGateway -----------------------------------------------------------------------
+
+    def api_request(
+        self,
+        account: str,
+        region: str,
+        api: Dimensions,
+        stage: str,
+        status: int,
+        latency_ms: float,
+        integration_ms: float | None,
+        *,
+        http_api: bool,
+    ) -> None:
+        """One request to an API, by the API (``ApiName`` for a REST API, ``ApiId`` for
+        an HTTP API) and by API and Stage: Count, the client and server error counts
+        (0 or 1 each, so their Average is the error rate; ``4XXError``/``5XXError`` for
+        REST, ``4xx``/``5xx`` for HTTP APIs, AWS's names), Latency and, when an
+        integration ran, IntegrationLatency."""
+        four, five = ("4xx", "5xx") if http_api else ("4XXError", "5XXError")
+        now, emit = self.clock(), self.emit
+        for dims in (api, tuple(sorted((*api, ("Stage", stage))))):
+            emit(account, region, "AWS/ApiGateway", "Count", dims, 1, "Count", now)
+            emit(account, region, "AWS/ApiGateway", four, dims,
+                 1 if 400 <= status < 500 else 0, "Count", now)  # fmt: skip
+            emit(account, region, "AWS/ApiGateway", five, dims,
+                 1 if status >= 500 else 0, "Count", now)  # fmt: skip
+            emit(account, region, "AWS/ApiGateway", "Latency", dims, latency_ms,
+                 "Milliseconds", now)  # fmt: skip
+            if integration_ms is not None:
+                emit(account, region, "AWS/ApiGateway", "IntegrationLatency", dims,
+                     integration_ms, "Milliseconds", now)  # fmt: skip
+
+    # -- AWS/States ---------------------------------------------------------------------------
+
+    def execution_started(self, account: str, region: str, machine_arn: str) -> None:
+        dims = (("StateMachineArn", machine_arn),)
+        self.emit(account, region, "AWS/States", "ExecutionsStarted", dims, 1, "Count")
+
+    def execution_ended(
+        self, account: str, region: str, machine_arn: str, status: str, elapsed_ms: float
+    ) -> None:
+        """ExecutionsSucceeded/Failed/TimedOut/Aborted and ExecutionTime, by
+        StateMachineArn."""
+        name = _EXECUTION_ENDINGS.get(status)
+        if name is None:
+            return
+        dims = (("StateMachineArn", machine_arn),)
+        now = self.clock()
+        self.emit(account, region, "AWS/States", name, dims, 1, "Count", now)
+        self.emit(account, region, "AWS/States", "ExecutionTime", dims, elapsed_ms,
+                  "Milliseconds", now)  # fmt: skip
+
+    # -- AWS/Events ---------------------------------------------------------------------------
+
+    @staticmethod
+    def rule_dimensions(rule_arn: str) -> Dimensions:
+        """A rule's dimensions from its ARN: ``RuleName`` on the default bus,
+        ``EventBusName`` and ``RuleName`` on a custom one (AWS's convention)."""
+        parts = rule_arn.split(":", 5)[5].split("/")  # rule/[bus/]name
+        if len(parts) > 2 and parts[1] != "default":
+            return (("EventBusName", parts[1]), ("RuleName", parts[-1]))
+        return (("RuleName", parts[-1]),)
+
+    def rule_event(self, account: str, region: str, rule_arn: str, name: str) -> None:
+        """One of AWS/Events' counts for a rule: TriggeredRules and MatchedEvents by the
+        rule; Invocations and FailedInvocations by the rule and account-wide. Like
+        EventBridge, only what happened is sent (no zeros)."""
+        now = self.clock()
+        dims = self.rule_dimensions(rule_arn)
+        self.emit(account, region, "AWS/Events", name, dims, 1, "Count", now)
+        if name in ("Invocations", "FailedInvocations"):
+            self.emit(account, region, "AWS/Events", name, (), 1, "Count", now)
+
+
+_EXECUTION_ENDINGS = {
+    "SUCCEEDED": "ExecutionsSucceeded",
+    "FAILED": "ExecutionsFailed",
+    "TIMED_OUT": "ExecutionsTimedOut",
+    "ABORTED": "ExecutionsAborted",
+}

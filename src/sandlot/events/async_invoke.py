@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("sandlot.events")
 
 HOOK = "lambda-async"
+FORWARD_HOOK = "lambda-async-forward"  # a DLQ message or destination record failed
 DEFAULT_RETRIES = 2
 DEFAULT_MAX_AGE_S = 21600
 ERROR_MESSAGE_LIMIT = 1024  # the DLQ's ErrorMessage attribute: the first 1 KB
@@ -106,6 +107,7 @@ class AsyncInvocations:
         self._platform = platform
         self._deliveries = deliveries
         deliveries.register_hook(HOOK, self._outcome)
+        deliveries.register_hook(FORWARD_HOOK, self._forward_failed)
 
     def enqueue(
         self,
@@ -186,15 +188,25 @@ class AsyncInvocations:
                 self._send(settings.on_success, body, sender, "Success", settings)
             return
         if settings.dead_letter:
-            self._dead_letter(settings.dead_letter, delivery, outcome, sender)
+            self._dead_letter(settings.dead_letter, delivery, outcome, sender, settings)
         if settings.on_failure:
             body = record(delivery, outcome, settings)
             self._send(settings.on_failure, body, sender, "Failure", settings)
 
     def _emit(self, account: str, region: str, function: str, name: str) -> None:
-        function = function.rsplit(":function:", 1)[-1].split(":")[0]
-        for dims in ((), (("FunctionName", function),)):
-            self._platform.metrics.emit(account, region, "AWS/Lambda", name, dims, 1, "Count")
+        self._platform.metrics.lambda_async(account, region, function, name)
+
+    def _forward_failed(self, deliveries: Deliveries, delivery: Delivery, outcome: Outcome) -> None:
+        """A dead-letter message or destination record that could not be sent:
+        DeadLetterErrors or DestinationDeliveryFailures of the function."""
+        data = delivery.hook_data
+        self._emit(data["account"], data["region"], data["function"], data["metric"])
+
+    def _forward_hook(self, settings: AsyncSettings, sender: Principal, metric: str) -> dict:
+        region = arn_region(settings.function_arn)
+        return {"on_failure": FORWARD_HOOK,
+                "hook_data": {"account": sender.account_id, "region": region,
+                              "function": settings.function_name, "metric": metric}}  # fmt: skip
 
     def _send(
         self, target: str, body: dict, sender: Principal, result: str, settings: AsyncSettings
@@ -217,11 +229,13 @@ class AsyncInvocations:
             principal=sender,
             options=options,
             region=arn_region(target) or arn_region(settings.function_arn),
+            **self._forward_hook(settings, sender, "DestinationDeliveryFailures"),
         )
 
     def _dead_letter(
-        self, target: str, delivery: Delivery, outcome: Outcome, sender: Principal
-    ) -> None:
+        self, target: str, delivery: Delivery, outcome: Outcome, sender: Principal,
+        settings: AsyncSettings,
+    ) -> None:  # fmt: skip
         """The event itself, with AWS's three attributes (SQS and SNS spell them alike)."""
         status, message = _error(outcome)
         attributes = {
@@ -234,6 +248,7 @@ class AsyncInvocations:
             delivery.payload,
             principal=sender,
             options={"MessageAttributes": attributes},
+            **self._forward_hook(settings, sender, "DeadLetterErrors"),
         )
 
 

@@ -267,7 +267,14 @@ async def send_lambda(platform: Platform, delivery: Delivery) -> dict:
             params[name] = delivery.options[name]
     # A run of a queued event keeps the event's request id across retries; an Event
     # invocation is a new request of its own.
-    extra = {"request_id": delivery.id} if params["InvocationType"] == "RequestResponse" else {}
+    extra = {}
+    if params["InvocationType"] == "RequestResponse":
+        extra["request_id"] = delivery.id
+        # AWS/Lambda's AsyncEventAge: how long the queued event waited for this run.
+        platform.metrics.lambda_async(
+            delivery.principal.account_id, delivery.region, delivery.target, "AsyncEventAge",
+            max(0.0, time.time() - delivery.created_at) * 1000, "Milliseconds",
+        )  # fmt: skip
     response = await _call(platform, delivery, "lambda", "Invoke", params, **extra)
     if response.get("FunctionError"):
         raise Failed(response["FunctionError"], _text(response.get("Payload") or b""), response)

@@ -249,7 +249,12 @@ CredentialIssuer = Callable[[FunctionSpec], dict[str, str]]
 # Told of each invocation's outcome, on the invoke path (so it must only buffer):
 # (spec, request, result or None when throttled, invocations of the function in flight
 # including this one, invocations of all functions in flight).
-InvokeObserver = Callable[[FunctionSpec, InvokeRequest, InvokeResult | None, int, int], None]
+# (spec, request, result or None when throttled, function's running, account's running,
+# provisioned concurrency when configured: (ran on it, its environments busy, allocated)).
+InvokeObserver = Callable[
+    [FunctionSpec, InvokeRequest, InvokeResult | None, int, int, tuple[bool, int, int] | None],
+    None,
+]
 
 
 @dataclass(slots=True)

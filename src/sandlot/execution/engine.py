@@ -110,10 +110,13 @@ class Engine:
                 env = await pool.acquire(spec)
             except Throttled:
                 if self._observer is not None:
-                    self._observer(spec, request, None, 0, 0)
+                    self._observer(spec, request, None, 0, 0, None)
                 raise
             key = (spec.account_id, spec.region, spec.function_name)
             running = self._concurrency.by_function.get(key, 0), self._concurrency.total
+            provisioned = None
+            if pool.provisioned_target:  # for ProvisionedConcurrency* metrics
+                provisioned = (env.provisioned, pool.provisioned_busy, pool.allocated)
             reusable = False
             try:
                 result, reusable = await env.invoke(request)
@@ -122,7 +125,7 @@ class Engine:
             finally:
                 pool.release(env, reusable)
             if self._observer is not None:
-                self._observer(spec, request, result, *running)
+                self._observer(spec, request, result, *running, provisioned)
             return result
         raise RuntimeError(f"no execution environment of {spec.function_name} stayed up")
 

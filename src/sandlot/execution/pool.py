@@ -181,6 +181,11 @@ class FunctionPool:
         """Provisioned environments that finished INIT and are alive (idle or busy)."""
         return len(self._allocated)
 
+    @property
+    def provisioned_busy(self) -> int:
+        """Provisioned environments running an invocation now."""
+        return len(self._allocated) - len(self._idle_provisioned)
+
     def provision(self, count: int, *, retry: bool = False) -> None:
         """Keep ``count`` environments initialised; 0 releases them.
 

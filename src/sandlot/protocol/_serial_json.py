@@ -10,10 +10,10 @@ Structures resolve their members on first use, which also makes recursive shapes
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Collection
 from typing import Any
 
+import orjson
 from botocore.model import Shape
 
 from sandlot.protocol._serial_values import (
@@ -31,7 +31,13 @@ _ASCII_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
 
 
 def dumps(document: Any) -> bytes:
-    """Compact UTF-8 JSON; strings with lone surrogates fall back to ``\\uXXXX`` escapes."""
+    """Compact UTF-8 JSON. orjson writes it 5-7x faster than ``json`` (CloudWatch's
+    144,000-number answers, docs/performance.md); what orjson refuses — strings with lone
+    surrogates (then ``\\uXXXX`` escapes), integers past 64 bits — goes through ``json``."""
+    try:
+        return orjson.dumps(document)
+    except TypeError:  # orjson.JSONEncodeError
+        pass
     text = _ENCODER.encode(document)
     try:
         return text.encode("utf-8")
@@ -137,7 +143,15 @@ _NUMBER_TYPES = frozenset({int, float})
 
 
 def _finite_numbers(items: list) -> bool:
-    return _NUMBER_TYPES.issuperset(map(type, items)) and all(map(math.isfinite, items))
+    """Every item an int or float and finite, in one C-speed pass: ``sum`` refuses
+    anything else but numbers (TypeError; a Decimal gives a Decimal), and its total is
+    finite only when every item is (NaN and infinities propagate; an overflow to
+    infinity just takes the slow path)."""
+    try:
+        total = sum(items)
+    except TypeError:
+        return False
+    return type(total) in _NUMBER_TYPES and total - total == 0
 
 
 def _map(convert: Converter | None) -> Converter:

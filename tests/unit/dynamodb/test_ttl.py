@@ -9,17 +9,21 @@ from types import SimpleNamespace
 
 import pytest
 
+from sandlot.metrics import Metrics
 from sandlot.services.dynamodb.provider import DynamoDBProvider
 from sandlot.services.provider import RequestContext
 from sandlot.store import Store
 
 NOW = 1_800_000_000.0
 
+# Service metrics off (a real Metrics, disabled): these tests are not about them.
+NO_METRICS = Metrics(SimpleNamespace(settings=SimpleNamespace(service_metrics=False)))
+
 
 @pytest.fixture
 def provider(tmp_path):
     store = Store(tmp_path / "db.sqlite")
-    yield DynamoDBProvider(SimpleNamespace(store=store))
+    yield DynamoDBProvider(SimpleNamespace(store=store, metrics=NO_METRICS))
     store.close()
 
 

@@ -11,17 +11,21 @@ from types import SimpleNamespace
 import pytest
 
 from sandlot.iam.actions.resolve import authorizations
+from sandlot.metrics import Metrics
 from sandlot.protocol import ServiceError
 from sandlot.services.dynamodb.provider import DynamoDBProvider
 from sandlot.services.dynamodbstreams.provider import DynamoDBStreamsProvider
 from sandlot.services.provider import RequestContext
 from sandlot.store import Store
 
+# Service metrics off (a real Metrics, disabled): these tests are not about them.
+NO_METRICS = Metrics(SimpleNamespace(settings=SimpleNamespace(service_metrics=False)))
+
 
 @pytest.fixture
 def providers(tmp_path):
     store = Store(tmp_path / "db.sqlite")
-    dynamodb = DynamoDBProvider(SimpleNamespace(store=store))
+    dynamodb = DynamoDBProvider(SimpleNamespace(store=store, metrics=NO_METRICS))
     platform = SimpleNamespace(store=store, provider=lambda name: dynamodb)
     yield dynamodb, DynamoDBStreamsProvider(platform)
     store.close()

@@ -96,6 +96,7 @@ class _Stage:
 class _Api:
     account: str
     region: str
+    name: str  # AWS/ApiGateway's ApiName dimension
     binary_types: list[str]
     stages: dict[str, _Stage]
     key_source: str  # HEADER (x-api-key) or AUTHORIZER (the authorizer's usageIdentifierKey)
@@ -144,7 +145,8 @@ class DataPlaneOperations(KeyOperations):
             routing.compile_routes([(f"{verb} {resource['path']}", (resource, method))]),
             {}, None, extras["_models"], extras["_validators"], {},
         )  # fmt: skip
-        api = _Api(ctx.account_id, ctx.region, doc.get("binaryMediaTypes") or [], {name: stage},
+        api = _Api(ctx.account_id, ctx.region, doc.get("name") or "",
+                   doc.get("binaryMediaTypes") or [], {name: stage},
                    doc.get("apiKeySource") or "HEADER")  # fmt: skip
         request_id = str(uuid.uuid4())
         context = {"requestId": request_id, "stage": name, "apiId": api_id, "httpMethod": verb,
@@ -175,6 +177,7 @@ class DataPlaneOperations(KeyOperations):
         if api is None or stage_name not in api.stages:
             return _message(403, "Forbidden")
         stage = api.stages[stage_name]
+        began = time.perf_counter()
         request_id = str(uuid.uuid4())
         context = {"requestId": request_id, "stage": stage_name, "apiId": request.target,
                    "httpMethod": request.method, "path": request.path}  # fmt: skip
@@ -193,6 +196,11 @@ class DataPlaneOperations(KeyOperations):
             )  # fmt: skip
             response.headers.extend(kept)
         response.headers.append(("x-amzn-RequestId", request_id))
+        self.platform.metrics.api_request(
+            api.account, api.region, (("ApiName", api.name),), stage_name, response.status,
+            (time.perf_counter() - began) * 1000, context.get("integrationLatency"),
+            http_api=False,
+        )  # fmt: skip
         return response
 
     async def _serve(
@@ -252,6 +260,7 @@ class DataPlaneOperations(KeyOperations):
                                  [("x-amzn-ErrorType", _ERROR_TYPES[kind])])  # fmt: skip
         integration = method.get("methodIntegration") or {}
         kind = integration.get("type")
+        began = time.perf_counter()
         if kind == "AWS_PROXY":
             verb = request.method if route.method == "ANY" else route.method
             response = await self._lambda_proxy(
@@ -277,6 +286,8 @@ class DataPlaneOperations(KeyOperations):
             log.warning("REST API %s: %s %s has no integration sandlot serves",
                         request.target, request.method, resource["path"])  # fmt: skip
             response = _message(500, "Internal server error")
+        # $context.integrationLatency, and AWS/ApiGateway's IntegrationLatency.
+        context["integrationLatency"] = round((time.perf_counter() - began) * 1000)
         return response
 
     async def _authorize(
@@ -446,6 +457,7 @@ class DataPlaneOperations(KeyOperations):
             api = _Api(
                 row["account"],
                 row["region"],
+                doc.get("name") or "",
                 doc.get("binaryMediaTypes") or [],
                 stages,
                 doc.get("apiKeySource") or "HEADER",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -78,12 +79,21 @@ class DataPlaneOperations(ResourceOperations):
             and request.header("access-control-request-method")
         ):
             return DataPlaneResponse(204, http_events.cors_preflight(api.cors, origin))
-        response = await self._route(api, stage_name, path, request)
+        began = time.perf_counter()
+        timing: dict[str, float] = {}
+        response = await self._route(api, stage_name, path, request, timing)
+        self.platform.metrics.api_request(
+            api.account, api.region, (("ApiId", request.target),), stage_name, response.status,
+            (time.perf_counter() - began) * 1000, timing.get("integration"), http_api=True,
+        )  # fmt: skip
         return http_events.with_cors(api.cors, origin, response)
 
     async def _route(
-        self, api: _Api, stage_name: str, path: str, request: DataPlaneRequest
-    ) -> DataPlaneResponse:
+        self, api: _Api, stage_name: str, path: str, request: DataPlaneRequest,
+        timing: dict[str, float],
+    ) -> DataPlaneResponse:  # fmt: skip
+        """The request on its route; ``timing["integration"]``: how long the
+        integration took, in milliseconds (AWS/ApiGateway's IntegrationLatency)."""
         stage = api.stages[stage_name]
         if stage.routes is None:
             return _not_found()
@@ -119,6 +129,7 @@ class DataPlaneOperations(ResourceOperations):
                 outcome.headers.append(("apigw-requestid", request_id))
                 return outcome
             authorized = outcome
+        began = time.perf_counter()
         if integration["IntegrationType"] == "HTTP_PROXY":
             response = await _http_proxy(integration, route, path, path_parameters, request)
         else:
@@ -126,6 +137,7 @@ class DataPlaneOperations(ResourceOperations):
             event = build_event(version, authorized)
             response = await self._lambda_proxy(api, stage, route, integration, event, request,
                                                 request_id)  # fmt: skip
+        timing["integration"] = (time.perf_counter() - began) * 1000
         response.headers.append(("apigw-requestid", request_id))
         return response
 

@@ -1,9 +1,11 @@
 """CloudWatch metric alarms: PutMetricAlarm (static thresholds on one metric),
 DescribeAlarms, DeleteAlarms, SetAlarmState, DescribeAlarmHistory and
-Enable/DisableAlarmActions, evaluated every ``EVALUATION_INTERVAL_S`` by the metrics
-loop (``sandlot/metrics.py``); a state change writes AWS's history item and, with
-actions enabled, publishes AWS's alarm notification JSON to each SNS topic of the new
-state's actions through the delivery path. Metric math and composite alarms answer
+Enable/DisableAlarmActions, evaluated every ``EVALUATION_INTERVAL_S`` in rounds driven
+by one durable timer (``ALARM_TIMER``, pending while any alarm exists: a round that came
+due while sandlot was down runs right after it starts, which creates this provider
+even if nothing else uses CloudWatch); a state change writes AWS's history item and,
+with actions enabled, publishes AWS's alarm notification JSON to each SNS topic of the
+new state's actions through the delivery path. Metric math and composite alarms answer
 an AWS-shaped error (not served yet).
 """
 
@@ -22,6 +24,7 @@ from sandlot.services.cloudwatch.storage import Scope, dimensions_key
 from sandlot.store import Migration, Table
 
 EVALUATION_INTERVAL_S = 10.0
+ALARM_TIMER, ROUNDS = "cloudwatch:alarms", "rounds"  # the timer (kind, key) of the rounds
 STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
 COMPARISONS = {
     "GreaterThanOrEqualToThreshold": (">=", lambda v, t: v >= t),
@@ -272,7 +275,27 @@ class AlarmOperations:
         with self.store.transaction():
             self.store.put(ALARMS, row)
             self._history(row, now, "ConfigurationUpdate", f'Alarm "{name}" {verb}', None)
+            self.schedule_rounds(now)
         return {}
+
+    def schedule_rounds(self, now: float) -> None:
+        """Arm the evaluation rounds' timer unless it is pending (a put never postpones
+        a round that is due)."""
+        timers = self.platform.timers
+        if timers.get(ALARM_TIMER, ROUNDS) is None:
+            timers.arm(ALARM_TIMER, ROUNDS, now + EVALUATION_INTERVAL_S)
+
+    def alarm_round(self, timer) -> None:
+        """The timer's handler (inside the transaction that retires it): evaluate every
+        alarm, and arm the next round while any alarm is left — on the schedule, or
+        from now when the rounds fell behind (after a restart)."""
+        now = time.time()
+        self.evaluate_alarms(now)
+        if self.store.select(ALARMS, limit=1):
+            due = timer.due + EVALUATION_INTERVAL_S
+            self.platform.timers.arm(
+                ALARM_TIMER, ROUNDS, due if due > now else now + EVALUATION_INTERVAL_S
+            )
 
     def _describe_composite(self, row: dict) -> dict:
         config = json.loads(row["config"])

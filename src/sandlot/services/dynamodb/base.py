@@ -315,13 +315,15 @@ class DynamoBase(Provider):
 
     # -- consumed capacity -------------------------------------------------------------------
 
-    @staticmethod
     def capacity(
-        params: dict, info: TableInfo, units: float, *, read: bool, indexes: dict | None = None
-    ) -> dict:
+        self, params: dict, info: TableInfo, units: float, *, read: bool,
+        indexes: dict | None = None,
+    ) -> dict:  # fmt: skip
         """``{"ConsumedCapacity": ...}`` as ReturnConsumedCapacity asks (TOTAL or INDEXES),
-        else empty. Writes cost one unit per started KB, reads one per started 4 KB
-        (half for eventually consistent reads): AWS's rules."""
+        else empty; the units count in CloudWatch either way (``consumed``). Writes cost
+        one unit per started KB, reads one per started 4 KB (half for eventually
+        consistent reads): AWS's rules."""
+        self.consumed(info, units, read=read, indexes=indexes)
         mode = params.get("ReturnConsumedCapacity", "NONE")
         if mode == "NONE":
             return {}
@@ -346,6 +348,22 @@ class DynamoBase(Provider):
             if lsis:
                 out["LocalSecondaryIndexes"] = lsis
         return {"ConsumedCapacity": out}
+
+    def consumed(
+        self, info: TableInfo, units: float, *, read: bool, indexes: dict | None = None
+    ) -> None:
+        """AWS/DynamoDB's ConsumedRead/WriteCapacityUnits: the table's total (its indexes
+        included) by TableName, and each global secondary index's by TableName and
+        GlobalSecondaryIndexName."""
+        account, region = info.row["account"], info.row["region"]
+        name = "ConsumedReadCapacityUnits" if read else "ConsumedWriteCapacityUnits"
+        emit = self.platform.metrics.emit
+        total = units + sum((indexes or {}).values())
+        emit(account, region, "AWS/DynamoDB", name, (("TableName", info.name),), total, "Count")
+        for index, used in (indexes or {}).items():
+            if index in info.indexes and not info.indexes[index].local:
+                dims = (("GlobalSecondaryIndexName", index), ("TableName", info.name))
+                emit(account, region, "AWS/DynamoDB", name, dims, used, "Count")
 
     def collection_metrics(self, params: dict, info: TableInfo, item: Item | None) -> dict:
         """ItemCollectionMetrics as ReturnItemCollectionMetrics=SIZE asks: AWS answers

@@ -88,6 +88,9 @@ class BatchOperations(ItemOperations):
                 units[info.name] = units.get(info.name, 0.0) + self.write_units(old, new)
 
         await self.writes.run(job)
+        tables = {info.name: info for info, _, _ in planned}
+        for name, used in units.items():
+            self.consumed(tables[name], used, read=False)
         out: dict = {"UnprocessedItems": {}}
         metrics: dict[str, list] = {}
         for info, _, new in planned:
@@ -136,6 +139,9 @@ class BatchOperations(ItemOperations):
                     units[info.name] = units.get(info.name, 0.0) + self.read_units(
                         item_size(item), bool(request.get("ConsistentRead"))
                     )
+        tables = {plan[0].name: plan[0] for plan in plans}
+        for name, used in units.items():
+            self.consumed(tables[name], used, read=True)
         out: dict = {"Responses": responses, "UnprocessedKeys": unprocessed}
         if params.get("ReturnConsumedCapacity", "NONE") != "NONE":
             out["ConsumedCapacity"] = [

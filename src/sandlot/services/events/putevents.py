@@ -153,11 +153,16 @@ class PutEventsOperations(RuleOperations):
         how many rules matched."""
         matched = 0
         text = None
+        metrics = self.platform.metrics
         for rule in self.rules_of(bus["account"], bus["region"], bus["name"]):
             if rule.enabled and rule.pattern is not None and rule.pattern.matches(event):
                 text = text or json.dumps(event, ensure_ascii=False)
+                metrics.rule_event(bus["account"], bus["region"], rule.arn, "MatchedEvents")
+                metrics.rule_event(bus["account"], bus["region"], rule.arn, "TriggeredRules")
                 self._stage_targets(rule, event, text, ingested, trace)
                 matched += 1
+        if matched:  # account-wide, once per event however many rules matched it
+            metrics.emit(bus["account"], bus["region"], "AWS/Events", "MatchedEvents", (), 1)
         return matched
 
     def _stage_targets(
@@ -220,12 +225,13 @@ class PutEventsOperations(RuleOperations):
             **self._timing,
         )
         dead_letter = (target.get("DeadLetterConfig") or {}).get("Arn")
-        hook_data = None
+        # The failure hook counts FailedInvocations, and dead-letters when there is a queue.
+        hook_data = {"rule": rule["arn"], "target": arn, "account": account}
         if dead_letter:
-            hook_data = {"rule": rule["arn"], "target": arn, "queue": dead_letter,
-                         "account": account}  # fmt: skip
+            hook_data["queue"] = dead_letter
             if payload != text:  # the queue gets the event itself, not the target's input
                 hook_data["event"] = text
+        self.platform.metrics.rule_event(account, rule["region"], rule["arn"], "Invocations")
         self.platform.deliveries.stage(
             send_to,
             payload,
@@ -233,14 +239,20 @@ class PutEventsOperations(RuleOperations):
             context=keys,
             options=options,
             policy=policy,
-            on_failure=FAILED_HOOK if dead_letter else None,
+            on_failure=FAILED_HOOK,
             hook_data=hook_data,
         )
 
     def _target_failed(self, deliveries: Deliveries, delivery: Delivery, outcome: Outcome) -> None:
         """The dead-letter queue gets the event with AWS's attributes, sent by EventBridge
-        for the rule (the queue's policy must allow ``events.amazonaws.com``)."""
+        for the rule (the queue's policy must allow ``events.amazonaws.com``); every
+        failure counts in FailedInvocations."""
         data = delivery.hook_data
+        region = data["rule"].split(":")[3]
+        self.platform.metrics.rule_event(data["account"], region, data["rule"],
+                                         "FailedInvocations")  # fmt: skip
+        if not data.get("queue"):
+            return
         message = (outcome.error_message or outcome.error_code or "")[:ERROR_MESSAGE_LIMIT]
         attributes = {
             "RULE_ARN": data["rule"],
@@ -286,6 +298,8 @@ class PutEventsOperations(RuleOperations):
             None,
         )
         if rule is not None and rule.targets:
+            self.platform.metrics.rule_event(row["account"], row["region"], row["arn"],
+                                             "TriggeredRules")  # fmt: skip
             event = {
                 "version": "0",
                 "id": str(uuid.uuid4()),

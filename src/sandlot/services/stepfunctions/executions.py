@@ -127,6 +127,7 @@ class ExecutionOperations(StepFunctionsBase):
             row["arn"] = (f"arn:aws:states:{row['region']}:{row['account_id']}:express:"
                           f"{machine['name']}:{row['name']}:{uuid.uuid4()}")  # fmt: skip
             self._launch(row, express=True, machine=machine)
+            self._metric_started(row)
             return {"executionArn": row["arn"], "startDate": row["started"]}
         arn = (f"arn:aws:states:{row['region']}:{row['account_id']}:execution:"
                f"{machine['name']}:{row['name']}")  # fmt: skip
@@ -145,7 +146,15 @@ class ExecutionOperations(StepFunctionsBase):
         runtime.pending = []
         row["events"] = runtime.last_id
         self._launch(row, express=False, machine=machine, runtime=runtime)
+        self._metric_started(row)
         return {"executionArn": arn, "startDate": row["started"]}
+
+    def _metric_started(self, row: Row) -> None:
+        """AWS/States' ExecutionsStarted (a resumed or redriven execution is not started
+        again; a Map Run's child executions are the Map Run's, not counted here)."""
+        self.platform.metrics.execution_started(
+            row["account_id"], row["region"], row["machine_arn"]
+        )
 
     def emit_status_change(self, row: Row) -> None:
         """AWS's "Step Functions Execution Status Change" on the account's default bus, for a
@@ -275,6 +284,11 @@ class ExecutionOperations(StepFunctionsBase):
             self._runtimes.pop(arn, None)
 
     def _finished(self, arn: str, final: Row) -> None:
+        if "/" not in arn.split(":")[6]:  # not a Map Run's child (<machine>/<label>)
+            self.platform.metrics.execution_ended(
+                final["account_id"], final["region"], final["machine_arn"], final["status"],
+                ((final["stopped"] or self.clock()) - final["started"]) * 1000,
+            )  # fmt: skip
         waiter = self._done.pop(arn, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(final)
@@ -321,6 +335,7 @@ class ExecutionOperations(StepFunctionsBase):
             )
         row["arn"] = (f"arn:aws:states:{row['region']}:{row['account_id']}:express:"
                       f"{machine['name']}:{row['name']}:{uuid.uuid4()}")  # fmt: skip
+        self._metric_started(row)
         final = await self._launch(row, express=True, machine=machine)
         out = {
             "executionArn": final["arn"],
