@@ -54,6 +54,9 @@ class Settings:
     websocket_max_message_bytes: int = 128 * 1024
     websocket_idle_timeout_seconds: float = 600.0
     websocket_max_connection_seconds: float = 7200.0
+    # Lambda's calendar for AWS's runtime deprecation dates (YYYY-MM-DD; empty: today,
+    # UTC): CreateFunction/Update* refuse runtimes past their block dates on that day.
+    lambda_runtime_date: str = ""
     account_concurrency: int = 1000  # Lambda concurrent executions per account
     keep_alive_seconds: float = 300.0  # idle Lambda environments are reclaimed after this
     sandbox: str = "auto"  # Lambda environments: linux where it works, else process
