@@ -37,7 +37,7 @@ from sandlot.execution.api import (
     ProvisionedStatus,
     Throttled,
 )
-from sandlot.execution.environment import EnvironmentContext, EnvironmentGone
+from sandlot.execution.environment import Environment, EnvironmentContext, EnvironmentGone
 from sandlot.execution.logs import LogShipper
 from sandlot.execution.network import NetworkSettings
 from sandlot.execution.pool import Concurrency, FunctionPool
@@ -114,6 +114,11 @@ class Engine:
                 raise
             key = (spec.account_id, spec.region, spec.function_name)
             running = self._concurrency.by_function.get(key, 0), self._concurrency.total
+            if env.has_extensions:
+                try:
+                    return await self._invoke_with_extensions(pool, env, spec, request, running)
+                except EnvironmentGone:
+                    continue
             reusable = False
             try:
                 result, reusable = await env.invoke(request)
@@ -125,6 +130,61 @@ class Engine:
                 self._observer(spec, request, result, *running)
             return result
         raise RuntimeError(f"no execution environment of {spec.function_name} stayed up")
+
+    async def _invoke_with_extensions(
+        self,
+        pool: FunctionPool,
+        env: Environment,
+        spec: FunctionSpec,
+        request: InvokeRequest,
+        running: tuple[int, int],
+    ) -> InvokeResult:
+        """As Lambda does: the caller gets the response once the runtime posted it, while
+        the environment stays busy (not released to the pool) until the extensions'
+        post-invoke phase ends; the invocation's full result (REPORT's duration) goes to
+        the observer then."""
+        answer: asyncio.Future[InvokeResult] = asyncio.get_running_loop().create_future()
+
+        def answered(result: InvokeResult) -> None:
+            if not answer.done():
+                answer.set_result(result)
+
+        whole = asyncio.ensure_future(env.invoke(request, answered))
+        try:
+            await asyncio.wait((whole, answer), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            whole.cancel()  # the caller went away mid-invocation: as without extensions
+            pool.release(env, False)
+            raise
+        if not answer.done():  # no early answer: a failure, a timeout, EnvironmentGone
+            answer.cancel()
+            reusable = False
+            try:
+                result, reusable = whole.result()
+            finally:
+                pool.release(env, reusable)
+            if self._observer is not None:
+                self._observer(spec, request, result, *running)
+            return result
+        self._spawn(self._post_invoke(pool, env, whole, spec, request, running))
+        return answer.result()
+
+    async def _post_invoke(
+        self,
+        pool: FunctionPool,
+        env: Environment,
+        whole: asyncio.Future[tuple[InvokeResult, bool]],
+        spec: FunctionSpec,
+        request: InvokeRequest,
+        running: tuple[int, int],
+    ) -> None:
+        reusable = False
+        try:
+            result, reusable = await whole
+        finally:
+            pool.release(env, reusable)
+        if self._observer is not None:
+            self._observer(spec, request, result, *running)
 
     def provision(
         self, owner: str, targets: Sequence[tuple[FunctionSpec, int]], *, retry: bool = False
