@@ -7,7 +7,9 @@ refused for functions on it, and moving a function onto it). Invocations are nev
 blocked. The dates are AWS's, from the Lambda Developer Guide's "Lambda runtimes" page
 (docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html, tables "Supported runtimes"
 and "Deprecated runtimes"; Python 3.9's dates as AWS announced them; the Python 3.10 and
-3.11 dates agree with Bedrock AgentCore's copy of Lambda's policy). A runtime without a
+3.11 dates agree with Bedrock AgentCore's copy of Lambda's policy). AWS moves dates (it
+extended several block-update dates): when it does, this table is the one place to
+change. A runtime without a
 row has no published date and is never blocked. "Today" is the UTC date, or the
 ``lambda_runtime_date`` setting (``SANDLOT_LAMBDA_RUNTIME_DATE=YYYY-MM-DD``), which lets
 a test, or a user rehearsing a migration, move Lambda's calendar.
