@@ -112,7 +112,9 @@ def start_server(
     """Start the server (``extra``: more ``sandlot up`` flags); returns (process, port,
     wall seconds to ready, reported ms)."""
     port = free_port()
-    env = {**os.environ, "SANDLOT_DATA_DIR": data_dir}
+    # Lambda's calendar pinned as the tests pin it (tests/e2e/server.py): the benches'
+    # python3.11 and nodejs20.x functions stay creatable after AWS's block dates.
+    env = {"SANDLOT_LAMBDA_RUNTIME_DATE": "2026-01-15", **os.environ, "SANDLOT_DATA_DIR": data_dir}
     began = time.perf_counter()
     if kind == "uvicorn":
         command = [sys.executable, "-m", "sandlot.cli.main", "up", "--port", str(port),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
+from datetime import date
 from pathlib import Path
 
 import platformdirs
@@ -54,6 +55,9 @@ class Settings:
     websocket_max_message_bytes: int = 128 * 1024
     websocket_idle_timeout_seconds: float = 600.0
     websocket_max_connection_seconds: float = 7200.0
+    # Lambda's calendar for AWS's runtime deprecation dates (YYYY-MM-DD; empty: today,
+    # UTC): CreateFunction/Update* refuse runtimes past their block dates on that day.
+    lambda_runtime_date: str = ""
     account_concurrency: int = 1000  # Lambda concurrent executions per account
     keep_alive_seconds: float = 300.0  # idle Lambda environments are reclaimed after this
     sandbox: str = "auto"  # Lambda environments: linux where it works, else process
@@ -106,7 +110,15 @@ class Settings:
         return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
 
     def check(self) -> None:
-        """Refuse combinations that would be unsafe: dev mode is for loopback only."""
+        """Refuse combinations that would be unsafe (dev mode is for loopback only) and
+        a Lambda calendar date that is no date."""
+        if self.lambda_runtime_date:
+            try:
+                date.fromisoformat(self.lambda_runtime_date)
+            except ValueError:
+                raise ValueError(
+                    f"lambda_runtime_date {self.lambda_runtime_date!r} is not a YYYY-MM-DD date"
+                ) from None
         if not self.is_loopback and not self.secure:
             raise ValueError(
                 f"refusing to bind {self.host} without --secure: dev mode (unsigned requests "

@@ -14,6 +14,7 @@ from pathlib import Path
 _ENDPOINT = re.compile(r"endpoint: (http://\S+)")
 _HTTPS_ENDPOINT = re.compile(r"https endpoint: (https://\S+)")
 _CA = re.compile(r"CA certificate: (\S+)")
+SUITE_RUNTIME_DATE = "2026-01-15"
 
 
 class SandlotServer:
@@ -29,7 +30,9 @@ class SandlotServer:
         self.data_dir = data_dir
         self.lambda_role = lambda_role and "--secure" not in args
         self.args = list(args)
-        self.env = {**os.environ, **(env or {})}
+        # Lambda's calendar (AWS's runtime deprecation dates) is pinned, so the suite's
+        # functions on e.g. python3.11 do not start failing as those dates pass.
+        self.env = {"SANDLOT_LAMBDA_RUNTIME_DATE": SUITE_RUNTIME_DATE, **os.environ, **(env or {})}
         # SANDLOT_TEST_SANDBOX=process|linux runs the end-to-end tests on that backend.
         chosen = os.environ.get("SANDLOT_TEST_SANDBOX")
         if chosen and not (env and "SANDLOT_SANDBOX" in env):

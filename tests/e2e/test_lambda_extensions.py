@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 
 import boto3
 import pytest
@@ -115,25 +116,35 @@ def test_external_extension_lifecycle(lam, logs):
         "handler": "app.handler",
         "accountId": "000000000000",
     }
+    # The caller had the response before the post-invoke phase ended (the tail stops
+    # at the response); the invocation ends when the extension called next again: its
+    # post-invoke work comes before END in the function's log, and REPORT's duration
+    # covers it.
+    assert "EXT post-invoke done" not in log and "REPORT RequestId" not in log
+    (report,) = wait_for_log_events(logs, name, f'"REPORT RequestId: {request_id}"')
+    assert _duration(report["message"]) >= 300
+    stream = logs.get_log_events(
+        logGroupName=f"/aws/lambda/{name}", logStreamName=report["logStreamName"]
+    )["events"]
+    lines = "\n".join(event["message"].rstrip("\n") for event in stream)
     # INVOKE: the event as the Extensions API documents it.
-    (event,) = _lines(log, "EXT event ")
+    (event,) = _lines(lines, "EXT event ")
     assert event["eventType"] == "INVOKE" and event["requestId"] == request_id
     assert event["invokedFunctionArn"].endswith(f":function:{name}")
     assert isinstance(event["deadlineMs"], int)
     assert event["tracing"]["type"] == "X-Amzn-Trace-Id"
     assert event["tracing"]["value"].startswith("Root=1-")
-    # The invocation ends when the extension called next again: its post-invoke work
-    # is in this invocation's log, and REPORT's duration covers it.
-    lines = log.splitlines()
+    lines = lines.splitlines()
     done = next(i for i, line in enumerate(lines) if "EXT post-invoke done " + request_id in line)
     assert done < next(i for i, line in enumerate(lines) if line.startswith("END RequestId"))
-    assert _duration(log) >= 300
 
-    # Warm: the same extension gets the next INVOKE.
+    # Warm (REPORT written: the environment is free again): the same extension gets the
+    # next INVOKE.
     response, _, log = _invoke(lam, name)
-    (event,) = _lines(log, "EXT event ")
-    assert event["requestId"] == response["ResponseMetadata"]["RequestId"]
     assert "EXT registered" not in log
+    warm_id = response["ResponseMetadata"]["RequestId"]
+    (warm,) = wait_for_log_events(logs, name, f'"EXT post-invoke done {warm_id}"')
+    assert warm["logStreamName"] == report["logStreamName"]  # the same environment
 
     # SHUTDOWN when the idle environment is reaped (keep-alive 3 s): reason spindown.
     found = wait_for_log_events(logs, name, '"SHUTDOWN"', timeout=30)
@@ -141,6 +152,36 @@ def test_external_extension_lifecycle(lam, logs):
     shutdown = json.loads(found[0]["message"].split("EXT event ", 1)[1])
     assert shutdown["shutdownReason"] == "spindown"
     assert isinstance(shutdown["deadlineMs"], int)
+
+
+# An extension whose post-invoke work takes 2 s (e.g. flushing telemetry).
+SLOW = PROBE.replace("time.sleep(0.3)", "time.sleep(2)")
+WHICH = {
+    "app.py": "import uuid\nENVIRONMENT = str(uuid.uuid4())\n"
+    "def handler(event, context):\n    return {'environment': ENVIRONMENT}\n"
+}
+
+
+def test_the_response_comes_before_the_post_invoke_phase_ends(lam, logs):
+    layer = _layer(lam, {"extensions/slow": SLOW})
+    name = unique("slow-ext")
+    create_function(lam, name, WHICH, Layers=[layer])
+    lam.invoke(FunctionName=name, Payload=b"{}")  # INIT, then its post-invoke phase
+    assert wait_for_log_events(logs, name, '"REPORT RequestId"', timeout=30)
+
+    began = time.monotonic()
+    response = lam.invoke(FunctionName=name, Payload=b"{}")
+    answered_after = time.monotonic() - began
+    first = json.loads(response["Payload"].read())["environment"]
+    request_id = response["ResponseMetadata"]["RequestId"]
+    assert answered_after < 1.5, answered_after  # not after the extension's 2 s
+    # The environment is busy until the extension calls next again: an invocation now
+    # goes to another environment (a cold start), as on AWS.
+    second = json.loads(lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read())
+    assert second["environment"] != first
+    # REPORT (written when the post-invoke phase ended) covers the extension's 2 s.
+    (report,) = wait_for_log_events(logs, name, f'"REPORT RequestId: {request_id}"', timeout=30)
+    assert _duration(report["message"]) >= 2000
 
 
 def test_function_without_extensions_is_unaffected(lam):
@@ -185,10 +226,14 @@ def handler(event, context):
 }
 
 
-def test_internal_extension(lam):
+def test_internal_extension(lam, logs):
     name = unique("internal")
     create_function(lam, name, INTERNAL)
-    _, first, _ = _invoke(lam, name)
+    response, first, _ = _invoke(lam, name)
+    # The environment is free again once its REPORT is written (after the post-invoke
+    # phase, here the thread's next call): the second invocation finds it.
+    request_id = response["ResponseMetadata"]["RequestId"]
+    assert wait_for_log_events(logs, name, f'"REPORT RequestId: {request_id}"')
     status, error = first["refused"]
     assert status == 403
     assert error["errorType"] == "ShutdownEventNotSupportedForInternalExtension"
@@ -265,13 +310,21 @@ time.sleep(60)  # still there, but done: the invocation does not wait for its ne
 """
 
 
-def test_extension_exit_error_resets_the_environment(lam):
+def _report(logs, name: str, response: dict) -> str:
+    """The invocation's REPORT line (written after the post-invoke phase)."""
+    request_id = response["ResponseMetadata"]["RequestId"]
+    (report,) = wait_for_log_events(logs, name, f'"REPORT RequestId: {request_id}"')
+    return report["message"]
+
+
+def test_extension_exit_error_resets_the_environment(lam, logs):
     layer = _layer(lam, {"extensions/leaver": EXIT_ERROR})
     name = unique("exit-ext")
     create_function(lam, name, APP, Layers=[layer])
-    _, body, log = _invoke(lam, name)
-    assert body == {"ok": True} and "Init Duration" in log
-    assert _duration(log) < 2000  # not the function's timeout (3 s) waiting for it
+    response, body, _ = _invoke(lam, name)
+    report = _report(logs, name, response)
+    assert body == {"ok": True} and "Init Duration" in report
+    assert _duration(report) < 2000  # not the function's timeout (3 s) waiting for it
     # The environment was not kept: the next invocation starts a new one (cold again).
-    _, body, log = _invoke(lam, name)
-    assert body == {"ok": True} and "Init Duration" in log
+    response, body, _ = _invoke(lam, name)
+    assert body == {"ok": True} and "Init Duration" in _report(logs, name, response)

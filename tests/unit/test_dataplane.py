@@ -67,3 +67,24 @@ def test_custom_domains_match_by_host_name():
     # The local hosts still win their own way; no domains, no lookup.
     assert match("abc.execute-api.localhost", "/", domains).domain is None
     assert match("api.example.com", "/", {}) is None
+
+
+def test_registry_blob_uploads_are_streamed():
+    from sandlot.gateway.dataplane import streamed_upload
+
+    found = match("localhost:4566", "/v2/team/app/blobs/uploads/abc")
+    assert found is not None
+    for method in ("POST", "PUT", "PATCH"):
+        assert streamed_upload(found, method, "/v2/team/app/blobs/uploads/abc")
+    assert streamed_upload(found, "POST", "/v2/team/app/blobs/uploads/")
+    assert not streamed_upload(found, "GET", "/v2/team/app/blobs/uploads/abc")
+    manifest = match("localhost:4566", "/v2/team/app/manifests/v1")
+    assert not streamed_upload(manifest, "PUT", "/v2/team/app/manifests/v1")
+    api = match("abc123.execute-api.localhost:4566", "/prod/v2/x/blobs/uploads/y")
+    assert not streamed_upload(api, "POST", "/prod/v2/x/blobs/uploads/y")
+
+
+def test_a_lambda_calendar_date_must_be_a_date():
+    Settings(lambda_runtime_date="2026-02-03").check()
+    with pytest.raises(ValueError, match="not a YYYY-MM-DD date"):
+        Settings(lambda_runtime_date="soon").check()

@@ -37,7 +37,7 @@ from sandlot.execution.api import (
     ProvisionedStatus,
     Throttled,
 )
-from sandlot.execution.environment import EnvironmentContext, EnvironmentGone
+from sandlot.execution.environment import Environment, EnvironmentContext, EnvironmentGone
 from sandlot.execution.logs import LogShipper
 from sandlot.execution.network import NetworkSettings
 from sandlot.execution.pool import Concurrency, FunctionPool
@@ -117,6 +117,12 @@ class Engine:
             provisioned = None
             if pool.provisioned_target:  # for ProvisionedConcurrency* metrics
                 provisioned = (env.provisioned, pool.provisioned_busy, pool.allocated)
+            observed = (*running, provisioned)
+            if env.has_extensions:
+                try:
+                    return await self._invoke_with_extensions(pool, env, spec, request, observed)
+                except EnvironmentGone:
+                    continue
             reusable = False
             try:
                 result, reusable = await env.invoke(request)
@@ -125,9 +131,64 @@ class Engine:
             finally:
                 pool.release(env, reusable)
             if self._observer is not None:
-                self._observer(spec, request, result, *running, provisioned)
+                self._observer(spec, request, result, *observed)
             return result
         raise RuntimeError(f"no execution environment of {spec.function_name} stayed up")
+
+    async def _invoke_with_extensions(
+        self,
+        pool: FunctionPool,
+        env: Environment,
+        spec: FunctionSpec,
+        request: InvokeRequest,
+        observed: tuple[int, int, tuple[bool, int, int] | None],
+    ) -> InvokeResult:
+        """As Lambda does: the caller gets the response once the runtime posted it, while
+        the environment stays busy (not released to the pool) until the extensions'
+        post-invoke phase ends; the invocation's full result (REPORT's duration) goes to
+        the observer then."""
+        answer: asyncio.Future[InvokeResult] = asyncio.get_running_loop().create_future()
+
+        def answered(result: InvokeResult) -> None:
+            if not answer.done():
+                answer.set_result(result)
+
+        whole = asyncio.ensure_future(env.invoke(request, answered))
+        try:
+            await asyncio.wait((whole, answer), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            whole.cancel()  # the caller went away mid-invocation: as without extensions
+            pool.release(env, False)
+            raise
+        if not answer.done():  # no early answer: a failure, a timeout, EnvironmentGone
+            answer.cancel()
+            reusable = False
+            try:
+                result, reusable = whole.result()
+            finally:
+                pool.release(env, reusable)
+            if self._observer is not None:
+                self._observer(spec, request, result, *observed)
+            return result
+        self._spawn(self._post_invoke(pool, env, whole, spec, request, observed))
+        return answer.result()
+
+    async def _post_invoke(
+        self,
+        pool: FunctionPool,
+        env: Environment,
+        whole: asyncio.Future[tuple[InvokeResult, bool]],
+        spec: FunctionSpec,
+        request: InvokeRequest,
+        observed: tuple[int, int, tuple[bool, int, int] | None],
+    ) -> None:
+        reusable = False
+        try:
+            result, reusable = await whole
+        finally:
+            pool.release(env, reusable)
+        if self._observer is not None:
+            self._observer(spec, request, result, *observed)
 
     def provision(
         self, owner: str, targets: Sequence[tuple[FunctionSpec, int]], *, retry: bool = False

@@ -557,10 +557,21 @@ class Environment:
 
     # -- INVOKE ------------------------------------------------------------------
 
-    async def invoke(self, request: InvokeRequest) -> tuple[InvokeResult, bool]:
+    @property
+    def has_extensions(self) -> bool:
+        """Whether an invocation here has a post-invoke phase (extensions exist)."""
+        return self._extensions is not None and self._extensions.present
+
+    async def invoke(
+        self, request: InvokeRequest, answered: Callable[[InvokeResult], None] | None = None
+    ) -> tuple[InvokeResult, bool]:
         """Run one invocation; returns its result and whether this environment is reusable.
 
-        Raises EnvironmentGone if the runtime died before receiving the invocation.
+        With extensions, ``answered`` gets the runtime's response as soon as it is posted
+        (as Lambda returns it to the caller), while the invocation goes on until the
+        extensions' post-invoke phase ends; the result returned then has REPORT's
+        duration, which covers that phase. Raises EnvironmentGone if the runtime died
+        before receiving the invocation.
         """
         spec = self.spec
         request_id = request.request_id
@@ -578,6 +589,21 @@ class Environment:
         runtime_ms = (time.perf_counter() - started) * 1000
         extensions_ok = True
         if outcome.kind in ("response", "error") and self._extensions is not None:
+            if answered is not None and self.has_extensions:
+                # Lambda returns the response now; the environment stays busy until the
+                # extensions are done with this invocation.
+                if self._output is not None:
+                    self._output.drain()
+                answered(
+                    InvokeResult(
+                        payload=outcome.payload,
+                        function_error="Unhandled" if outcome.kind == "error" else None,
+                        log_tail=tail.encode(),
+                        duration_ms=runtime_ms,
+                        init_duration_ms=self.init_duration_ms if cold else None,
+                        environment_id=self.id,
+                    )
+                )
             # The post-invoke phase: the invocation ends when every extension subscribed
             # to INVOKE has called next again, within the function's timeout. REPORT's
             # Duration covers it (Lambda bills it); runtimeDone's does not.

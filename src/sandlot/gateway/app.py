@@ -225,7 +225,6 @@ class Gateway:
     async def _data_plane(self, scope, receive, found: dataplane.Match) -> DataPlaneResponse:
         """A request to an API or a function URL, handed to the owning provider as a
         ``DataPlaneRequest``; never raises."""
-        raw_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         host = _host(scope) or ""
         client_cert = None
         if found.domain is not None:
@@ -238,6 +237,8 @@ class Gateway:
             refusal = self.browser.host_refusal(host)
             if refusal is not None:
                 return json_response(403, {"message": refusal})
+        if dataplane.streamed_upload(found, scope["method"], scope.get("path", "")):
+            return await self._spooled_data_plane(scope, receive, found)
         chunks, size, more = [], 0, True
         while more:
             message = await receive()
@@ -250,7 +251,60 @@ class Gateway:
             more = message.get("more_body", False)
         if size > self.settings.max_body_bytes:
             return json_response(413, {"message": "Request Entity Too Large"})
-        body = b"".join(chunks)
+        return await self._hand_over(scope, found, b"".join(chunks), client_cert)
+
+    async def _spooled_data_plane(
+        self, scope, receive, found: dataplane.Match
+    ) -> DataPlaneResponse:
+        """A registry blob upload: its body streamed to a file in the blob area in bounded
+        memory (hashed on the way), up to ECR's layer size limit; the file is removed
+        after the provider answered (it copies what it keeps)."""
+        spool = bodies.Spool(self.platform.blobs.root / "tmp", set())
+        limit = dataplane.REGISTRY_LAYER_MAX
+
+        def write(batch: list[bytes]) -> None:
+            for data in batch:
+                spool.write(data)
+
+        try:
+            batch: list[bytes] = []
+            pending, more = 0, True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    spool.discard()
+                    return DataPlaneResponse(499)
+                chunk = message.get("body", b"")
+                batch.append(chunk)
+                pending += len(chunk)
+                if spool.size + pending > limit:
+                    spool.discard()
+                    return _registry_too_large(limit)
+                if pending >= _SPOOL_BATCH:
+                    await asyncio.to_thread(write, batch)  # not on the event loop
+                    batch, pending = [], 0
+                more = message.get("more_body", False)
+            await asyncio.to_thread(write, batch)
+            spooled = await asyncio.to_thread(spool.close, {})
+        except BaseException:
+            spool.discard()
+            raise
+        try:
+            return await self._hand_over(scope, found, b"", None, spooled)
+        finally:
+            spooled.path.unlink(missing_ok=True)
+
+    async def _hand_over(
+        self,
+        scope,
+        found: dataplane.Match,
+        body: bytes,
+        client_cert: str | None,
+        spooled: SpooledBody | None = None,
+    ) -> DataPlaneResponse:
+        """The request as the provider sees it, handed to the service that owns it."""
+        raw_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        host = _host(scope) or ""
         raw_path = scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0] or scope["path"]
         if raw_path.startswith(dataplane.PATH_PREFIX):
             raw_path = "/" + raw_path[len(dataplane.PATH_PREFIX) :].partition("/")[2]
@@ -267,6 +321,7 @@ class Gateway:
             region=found.region or self.settings.region,
             domain=found.target if found.domain is not None else None,
             client_cert=client_cert,
+            spooled=spooled,
         )
         request.principal = self._data_plane_signer(scope, request)
         services = found.services
@@ -924,6 +979,13 @@ async def _send_data_plane(send, receive, response: DataPlaneResponse, head: boo
     headers.append((b"content-length", length.encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else response.body})
+
+
+def _registry_too_large(limit: int) -> DataPlaneResponse:
+    """A blob upload past ECR's layer size limit, as the distribution API's error."""
+    message = f"the blob is larger than the maximum layer size ({limit} bytes)"
+    error = {"errors": [{"code": "SIZE_INVALID", "message": message, "detail": None}]}
+    return json_response(413, error, [("Docker-Distribution-API-Version", "registry/2.0")])
 
 
 def _prefix(chunks: list[bytes], size: int) -> bytes:

@@ -55,6 +55,11 @@ _REGISTRY_HOST = re.compile(rf"^(?P<account>\d{{12}})\.dkr\.ecr\.(?P<region>[a-z
 _REGISTRY_PATH = re.compile(
     r"^/v2/(?:.+/(?:manifests/[^/]+|blobs/(?:uploads/[^/]*|sha256:[^/]+)|tags/list))?\Z"
 )
+# A blob upload's request (monolithic POST/PUT, or a chunk's PATCH): its body is streamed
+# to a file, up to ECR's maximum layer size (52,000 MiB; "Amazon ECR service quotas"),
+# instead of being buffered within max_body_bytes.
+_BLOB_UPLOAD = re.compile(r"^/v2/.+/blobs/uploads/[^/]*\Z")
+REGISTRY_LAYER_MAX = 52_000 * 1024 * 1024
 _WEBSITE_HOST = re.compile(
     rf"^(?P<bucket>[a-z0-9][a-z0-9.-]*)\.s3-website(?:[.-](?P<region>[a-z]{{2}}(?:-[a-z]+)+-\d))?"
     rf"{_LOCAL}$"
@@ -111,6 +116,16 @@ def match(
     if found is not None:
         return Match(WEBSITE, found["bucket"], path or "/", found["region"])
     return None
+
+
+def streamed_upload(found: Match, method: str, path: str) -> bool:
+    """Whether this data-plane request's body is spooled to a file (a registry blob
+    upload) rather than read into memory."""
+    return (
+        found.services == REGISTRY
+        and method in ("POST", "PUT", "PATCH")
+        and _BLOB_UPLOAD.match(path) is not None
+    )
 
 
 def _hostname(host: str | None) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from sandlot.iam.principal import Principal
+from sandlot.protocol.http import SpooledBody
 
 
 @dataclass(slots=True)
@@ -24,7 +25,8 @@ class DataPlaneRequest:
     ``principal`` is the verified SigV4 signer, None when unsigned. ``domain`` is the
     custom domain name the request came to (``target`` is then that name), and
     ``client_cert`` the PEM certificate the client presented in the TLS handshake, when
-    the domain requires one.
+    the domain requires one. ``spooled`` is set instead of ``body`` for the bodies the
+    gateway streams to a file (the registry's blob uploads, which may be gigabytes).
     """
 
     target: str
@@ -40,6 +42,7 @@ class DataPlaneRequest:
     principal: Principal | None = None
     domain: str | None = None
     client_cert: str | None = None
+    spooled: SpooledBody | None = None
 
     def header(self, name: str) -> str | None:
         """The (comma-joined) value of header ``name``, or None."""

@@ -104,16 +104,38 @@ def test_environment_reserved_keys_and_size():
 
 
 def test_blocked_runtimes():
-    error = error_of(v.check_runtime, "python3.7")
+    from datetime import date
+
+    today = date(2026, 1, 15)
+    error = error_of(v.check_runtime, "python3.7", "create", today)
     assert error.code == "InvalidParameterValueException"
     assert error.message.startswith("The runtime parameter of python3.7 is no longer supported")
-    v.check_runtime("python3.12")
-    v.check_runtime("provided")
-    v.check_runtime("java21")  # AWS offers it: accepted (sandlot refuses it at invoke)
-    error = error_of(v.check_runtime, "java8")
+    v.check_runtime("python3.12", "create", today)
+    v.check_runtime("provided.al2", "create", today)
+    v.check_runtime("java21", "create", today)  # AWS offers it: accepted
+    v.check_runtime("python3.7")  # no action: only the enum is checked
+    error = error_of(v.check_runtime, "java8", "update", today)
     assert error.message.endswith(
         "We recommend you use a supported runtime while creating or updating functions."
     )
+    error = error_of(v.check_runtime, "provided", "create", today)
+    assert "the new runtime (provided.al2023)" in error.message
+
+
+def test_block_dates_are_awss_per_action():
+    from datetime import date
+
+    from sandlot.services.awslambda import lifecycle
+
+    # nodejs18.x: create blocked from 2026-02-03, update from 2026-03-09 (inclusive).
+    assert not lifecycle.blocked("nodejs18.x", "create", date(2026, 2, 2))
+    assert lifecycle.blocked("nodejs18.x", "create", date(2026, 2, 3))
+    assert not lifecycle.blocked("nodejs18.x", "update", date(2026, 3, 8))
+    assert lifecycle.blocked("nodejs18.x", "update", date(2026, 3, 9))
+    assert not lifecycle.blocked("ruby4.0", "create", date(2040, 1, 1))  # no published date
+    assert lifecycle.today("2026-02-03") == date(2026, 2, 3)
+    # Every runtime in the calendar is one AWS's model knows.
+    assert set(lifecycle.CALENDAR) <= set(v.offered_runtimes())
 
 
 def test_runtimes_aws_does_not_offer():

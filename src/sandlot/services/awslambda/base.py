@@ -9,9 +9,11 @@ import functools
 import inspect
 import json
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from sandlot.protocol import ServiceError, constraints
+from sandlot.services.awslambda import lifecycle
 from sandlot.services.awslambda.activation import Activator
 from sandlot.services.awslambda.arns import (
     LATEST,
@@ -46,20 +48,25 @@ DEFAULT_PAGE = 50
 _model_checked = constraints.validated(validation_exception)
 
 
+# What giving a Runtime does, for AWS's deprecation calendar (lifecycle.py).
+_RUNTIME_ACTIONS = {"CreateFunction": "create", "UpdateFunctionConfiguration": "update"}
+
+
 def validated(method: Callable) -> Callable:
     checked = _model_checked(method)
+    operation = "".join(word.title() for word in method.__name__.split("_"))
     if inspect.iscoroutinefunction(method):
 
         @functools.wraps(method)
         async def run_async(self, ctx, params: dict[str, Any]):
-            check_runtime(params.get("Runtime"))
+            self.check_runtime_of(operation, params.get("Runtime"))
             return await checked(self, ctx, params)
 
         return run_async
 
     @functools.wraps(method)
     def run(self, ctx, params: dict[str, Any]):
-        check_runtime(params.get("Runtime"))
+        self.check_runtime_of(operation, params.get("Runtime"))
         return checked(self, ctx, params)
 
     return run
@@ -114,8 +121,25 @@ class LambdaBase(Provider):
 
     def validate(self, ctx: RequestContext, params: dict) -> None:
         """Before IAM: the runtime, then the model's constraints."""
-        check_runtime(params.get("Runtime"))
+        self.check_runtime_of(ctx.operation, params.get("Runtime"))
         super().validate(ctx, params)
+
+    def check_runtime_of(self, operation: str, runtime: str | None) -> None:
+        """An operation's Runtime: offered by AWS, and not past its block date for what
+        the operation does (creating a function on it, or moving one onto it)."""
+        check_runtime(runtime, _RUNTIME_ACTIONS.get(operation), self.runtime_date())
+
+    def refuse_update_of_blocked(self, config: dict) -> None:
+        """UpdateFunctionCode/Configuration of a function whose runtime is past AWS's
+        "block function update" date (invocations go on: AWS never blocks those)."""
+        runtime = config.get("Runtime")
+        if runtime and lifecycle.blocked(runtime, "update", self.runtime_date()):
+            raise invalid(lifecycle.refusal_message(runtime))
+
+    def runtime_date(self) -> date:
+        """Lambda's calendar date (the ``lambda_runtime_date`` setting moves it)."""
+        settings = getattr(self.platform, "settings", None)
+        return lifecycle.today(getattr(settings, "lambda_runtime_date", ""))
 
     # -- code downloads -------------------------------------------------------------------
 

@@ -222,6 +222,7 @@ class LambdaProvider(
         self.check_code_signing(ctx.account_id, ctx.region, name)
         dry_run = bool(params.get("DryRun"))
         current = json.loads(self.latest_for_update(ctx, name, params.get("RevisionId"))["config"])
+        self.refuse_update_of_blocked(current)
         if current.get("PackageType") == "Image":
             return await self._update_image(ctx, name, params, current, dry_run)
         if params.get("ImageUri"):
@@ -272,7 +273,10 @@ class LambdaProvider(
         latest = self.latest_for_update(ctx, name, params.get("RevisionId"))
         if params.get("Layers"):  # layers are code: they must be signed too
             self.check_code_signing(ctx.account_id, ctx.region, name)
-        config = self._configure(ctx, params, json.loads(latest["config"]), name)
+        current = json.loads(latest["config"])
+        if "Runtime" not in params:  # moving it to another runtime is checked as given
+            self.refuse_update_of_blocked(current)
+        config = self._configure(ctx, params, current, name)
         row = self._commit_update(ctx, latest, config, publish=False)
         self.activator.kick(ctx.account_id, ctx.region, name)
         return outputs.configuration(row)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sandlot.services.awslambda.arns import LATEST, VERSION_NUMBER, function_arn
 from sandlot.services.awslambda.base import LambdaBase, validated
-from sandlot.services.awslambda.validation import invalid, not_found
+from sandlot.services.awslambda.validation import invalid
 from sandlot.services.provider import RequestContext
 from sandlot.store import Migration, Table
 
@@ -74,9 +74,9 @@ class RuntimeManagementOperations(LambdaBase):
         qualifier = qualifier or LATEST
         self.function(ctx.account_id, ctx.region, name)
         if qualifier != LATEST and not VERSION_NUMBER.match(qualifier):
-            # Aliases have no runtime of their own.
+            # Aliases have no runtime of their own (AWS's answer, word for word).
             arn = function_arn(ctx.region, ctx.account_id, name, qualifier)
-            raise not_found(f"Function not found: {arn}")
+            raise invalid(f"The provided function name {arn} is invalid. Aliases are not allowed.")
         self.version_for(ctx.account_id, ctx.region, name, qualifier)
         return name, qualifier
 

@@ -9,12 +9,13 @@ reserved keys, runtimes, layers, alias routing), mostly ``InvalidParameterValueE
 from __future__ import annotations
 
 import json
-import re
+from datetime import date
 from functools import cache
 
 from sandlot.protocol import ServiceError
 from sandlot.protocol.constraints import constraint_error, summary
 from sandlot.protocol.models import service_model
+from sandlot.services.awslambda import lifecycle
 
 MEMORY_MAX = 10240
 TIMEOUT_MAX = 900
@@ -37,18 +38,6 @@ RESERVED_VARIABLES = frozenset({
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
     "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
 })  # fmt: skip
-
-# Runtimes past AWS's "block function create and update" date.
-BLOCKED_RUNTIMES = frozenset({
-    "nodejs", "nodejs4.3", "nodejs4.3-edge", "nodejs6.10", "nodejs8.10", "nodejs10.x",
-    "nodejs12.x", "nodejs14.x", "nodejs16.x", "python2.7", "python3.6", "python3.7",
-    "python3.8", "java8", "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1",
-    "dotnetcore3.1", "dotnet6", "go1.x", "ruby2.5", "ruby2.7",
-})  # fmt: skip
-# go1.x's successor is an OS-only runtime: AWS's Go docs say to migrate to provided.al2023.
-_RUNTIME_SUCCESSOR = {
-    "nodejs": "nodejs22.x", "python": "python3.13", "dotnet": "dotnet8", "go": "provided.al2023",
-}  # fmt: skip
 
 
 @cache
@@ -113,20 +102,14 @@ def check_timeout(timeout: int | None) -> None:
         )
 
 
-def check_runtime(runtime: str | None) -> None:
+def check_runtime(runtime: str | None, action: str | None = None, on: date | None = None) -> None:
     """CreateFunction/UpdateFunctionConfiguration's Runtime: Lambda checks it itself
-    (InvalidParameterValueException, not the model's ValidationException)."""
+    (InvalidParameterValueException, not the model's ValidationException). ``action``
+    ("create" or "update") on date ``on`` also checks AWS's deprecation calendar."""
     if runtime is None:
         return
-    if runtime in BLOCKED_RUNTIMES:
-        family = re.sub(r"[\d.]+(-edge|\.x|\.al2)?$", "", runtime)
-        successor = _RUNTIME_SUCCESSOR.get(family)
-        advice = f"the new runtime ({successor})" if successor else "a supported runtime"
-        raise invalid(
-            f"The runtime parameter of {runtime} is no longer supported for creating or "
-            f"updating AWS Lambda functions. We recommend you use {advice} while creating "
-            "or updating functions."
-        )
+    if action is not None and lifecycle.blocked(runtime, action, on or lifecycle.today()):
+        raise invalid(lifecycle.refusal_message(runtime))
     if runtime not in offered_runtimes():
         raise invalid(
             f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must "

@@ -18,6 +18,7 @@ authorises each request as the ECR action it amounts to.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import datetime as dt
@@ -165,7 +166,7 @@ class ImageOperations:
         return {"registryId": ctx.account_id, "repositoryName": repository,
                 "uploadId": row["upload_id"], "lastByteReceived": received - 1}  # fmt: skip
 
-    def complete_layer_upload(self, ctx: RequestContext, params: dict) -> dict:
+    async def complete_layer_upload(self, ctx: RequestContext, params: dict) -> dict:
         repository = self._repository(ctx, params["repositoryName"])["name"]
         row = self._upload(ctx, repository, params["uploadId"])
         digests = params["layerDigests"]
@@ -178,7 +179,8 @@ class ImageOperations:
                 "EmptyUploadException",
                 f"The layer upload with id '{row['upload_id']}' was empty",
             )
-        actual = "sha256:" + _sha256_file(path)
+        # A layer may be gigabytes: hashed off the event loop.
+        actual = "sha256:" + await asyncio.to_thread(_sha256_file, path)
         if actual != digests[0]:
             raise ServiceError(
                 "InvalidLayerException",

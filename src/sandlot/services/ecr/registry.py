@@ -12,23 +12,27 @@ API: a pull is ``BatchGetImage`` and ``GetDownloadUrlForLayer``, a push
 ``InitiateLayerUpload``/``UploadLayerPart``/``CompleteLayerUpload`` and ``PutImage``.
 
 Blob uploads may be monolithic (``POST …/uploads/?digest=``), chunked (``PATCH``\\ es then
-``PUT ?digest=``) or both; blobs are served whole (no ``Range``), and a request body is
-limited by the gateway's ``max_body_bytes`` (clients send a layer in one ``PATCH``).
+``PUT ?digest=``) or both; the gateway streams an upload's body to a file (up to ECR's
+52,000 MiB layer limit, not ``max_body_bytes``: clients send a layer in one request),
+which goes to the upload 10 MiB part at a time; CompleteLayerUpload checks the digest.
+Blobs are served whole (no ``Range``), those over 1 MiB streamed from their file.
 Cross-repository mounts are answered with a fresh upload, as the spec allows.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import re
+from collections.abc import AsyncIterator
 from urllib.parse import parse_qs
 
 from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
 from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse
-from sandlot.services.ecr.images import DIGEST
+from sandlot.services.ecr.images import DIGEST, PART_SIZE
 from sandlot.services.ecr.schema import UPLOADS
 
 _ROUTE = re.compile(
@@ -37,6 +41,7 @@ _ROUTE = re.compile(
     r"blobs/uploads/(?P<upload>[^/]*)|blobs/(?P<digest>[^/]+))$"
 )
 _API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
+_WHOLE_BLOB = 1024 * 1024  # blobs up to this size are answered whole, bigger ones streamed
 # ECR's error codes as the distribution spec's (status, code).
 _ERRORS = {
     "RepositoryNotFoundException": (404, "NAME_UNKNOWN"),
@@ -230,7 +235,18 @@ def _blob(provider, ctx: _Context, route, head: bool) -> DataPlaneResponse:
                ("Docker-Content-Digest", route["digest"]), _API_VERSION]  # fmt: skip
     if head:
         return DataPlaneResponse(200, [*headers, ("Content-Length", str(size))])
-    return DataPlaneResponse(200, headers, path.read_bytes())
+    if size <= _WHOLE_BLOB:
+        return DataPlaneResponse(200, headers, path.read_bytes())
+    return DataPlaneResponse(200, headers, stream=_chunks(open(path, "rb")))  # noqa: SIM115
+
+
+async def _chunks(file) -> AsyncIterator[bytes]:
+    """A big blob, a chunk at a time (bounded memory; the gateway sends it chunked)."""
+    try:
+        while data := await asyncio.to_thread(file.read, _WHOLE_BLOB):
+            yield data
+    finally:
+        file.close()
 
 
 async def _upload(
@@ -251,13 +267,7 @@ async def _upload(
         return DataPlaneResponse(204, [_API_VERSION])
     if request.method not in ("PATCH", "PUT"):
         return _error(405, "UNSUPPORTED", f"{request.method} is not allowed on an upload")
-    if request.body:
-        row = ctx.provider.store.get(UPLOADS, ctx.account, ctx.region, name, upload)
-        first = row["received"] if row else 0
-        await ctx.call("UploadLayerPart", {
-            "repositoryName": name, "uploadId": upload, "partFirstByte": first,
-            "partLastByte": first + len(request.body) - 1, "layerPartBlob": request.body,
-        })  # fmt: skip
+    await _append(ctx, request, name, upload)
     if request.method == "PATCH":
         return _upload_state(ctx, name, upload, 202)
     digest = query.get("digest", "")
@@ -274,6 +284,30 @@ async def _upload(
     return DataPlaneResponse(201, [
         ("Location", f"/v2/{name}/blobs/{digest}"), ("Docker-Content-Digest", digest), _API_VERSION,
     ])  # fmt: skip
+
+
+async def _append(ctx: _Context, request: DataPlaneRequest, name: str, upload: str) -> None:
+    """Add the request's body to the upload, ``PART_SIZE`` bytes per UploadLayerPart (the
+    ECR operation a chunk is, so IAM decides as for the API): the gateway spooled it to
+    a file, which is read a part at a time, so a layer of any size takes bounded memory."""
+    row = ctx.provider.store.get(UPLOADS, ctx.account, ctx.region, name, upload)
+    first = row["received"] if row else 0
+
+    async def part(data: bytes) -> None:
+        nonlocal first
+        await ctx.call("UploadLayerPart", {
+            "repositoryName": name, "uploadId": upload, "partFirstByte": first,
+            "partLastByte": first + len(data) - 1, "layerPartBlob": data,
+        })  # fmt: skip
+        first += len(data)
+
+    if request.spooled is None:
+        if request.body:
+            await part(request.body)
+        return
+    with open(request.spooled.path, "rb") as body:
+        while data := await asyncio.to_thread(body.read, PART_SIZE):
+            await part(data)
 
 
 def _upload_state(ctx: _Context, name: str, upload: str, status: int) -> DataPlaneResponse:
