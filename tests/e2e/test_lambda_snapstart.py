@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import threading
 import time
 
 import pytest
 
+from sandlot.execution.runtimes import java
 from tests.e2e.conftest import make_client
 from tests.e2e.functions import create_function, unique
 from tests.e2e.server import SandlotServer
@@ -191,3 +193,34 @@ def test_runtime_sandlot_cannot_snapshot_says_so(lam):
     assert answer["FunctionError"] == "Unhandled"
     assert error["errorType"] == "SnapStartException"
     assert "Python" in error["errorMessage"]
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="needs a JDK (.ci/run installs one)")
+def test_java_without_crac_fails_the_version_saying_so(lam):
+    jdk = java.probe(shutil.which("java") or "")
+    assert jdk is not None
+    runtime = f"java{jdk.major}"
+    name = unique("snapjava")
+    # INIT never runs: the version fails because the JVM cannot be checkpointed.
+    create_function(
+        lam,
+        name,
+        {"README": "no classes needed"},
+        runtime=runtime,
+        handler="example.Handler::handleRequest",
+        SnapStart={"ApplyOn": "PublishedVersions"},
+    )
+    version = lam.publish_version(FunctionName=name)["Version"]
+    config = _wait_state(lam, name, version, timeout=120)  # the RIC's jars: fetched once
+    assert config["State"] == "Failed"
+    assert config["StateReasonCode"] == "InvalidRuntime"
+    assert "CRaC" in config["StateReason"] and jdk.home in config["StateReason"]
+    answer = lam.invoke(FunctionName=name, Qualifier=version)
+    assert answer["FunctionError"] == "Unhandled"
+    error = json.loads(answer["Payload"].read())
+    assert error["errorType"] == "SnapStartException"
+    assert f"snapshot of {runtime}" in error["errorMessage"]
+    assert "no CRaC support" in error["errorMessage"]
+    # $LATEST (never snapshotted) is not affected: it fails only on its missing class.
+    latest = lam.get_function_configuration(FunctionName=name)
+    assert latest["State"] == "Active" and "StateReasonCode" not in latest
