@@ -695,8 +695,9 @@ class LinuxBackend(SandboxBackend):
                 self._refilling.pop(template, None)
             if self._closed or template in self._restore_spares or not template.alive:
                 spare.discard()
-            else:
+            elif spare.exited is None:  # the template's death ends it, and this entry
                 self._restore_spares[template] = spare
+                spare.shelf = (self._restore_spares, template)
 
         task = self._refilling[template] = asyncio.get_running_loop().create_task(refill())
         task.add_done_callback(lambda done: done.cancelled() or done.exception())
@@ -888,6 +889,7 @@ class _RestoreSpare:
         self.lifeline: _Lifeline | None = None
         self.sandbox: LinuxSandbox | None = None
         self.exited: int | None = None
+        self.shelf: tuple[dict, zygote.Template] | None = None  # where it waits to be taken
 
     def on_exit(self, code: int) -> None:
         if self.sandbox is not None:
@@ -908,6 +910,8 @@ class _RestoreSpare:
         """Kill and release it (never taken, or failed while being made)."""
         if self.sandbox is not None:
             return
+        if self.shelf is not None and self.shelf[0].get(self.shelf[1]) is self:
+            del self.shelf[0][self.shelf[1]]
         self.channel.close()
         if self.pid and self.lifeline is not None:
             with contextlib.suppress(OSError):
