@@ -22,6 +22,11 @@ pivots into it, drops every capability, sets no-new-privileges and forks the run
 (PID 2). init exits with the runtime's status (128+N for signal N, as bwrap does) and
 the child with init's; with init, the kernel ends every process of the namespace.
 
+A SnapStart template (``Template``) serves the same ``fork`` request: ``process``
+restores are forks of it; ``linux`` ones (``_restore_sandbox``) make new namespaces,
+/dev, /tmp and /proc inside the template's sandbox, say hello (their pid reaches the
+server through SCM_CREDENTIALS) and wait for their variables and output.
+
 The zygote dies with the server (PR_SET_PDEATHSIG, and end of input on its socket);
 its children die with it (PR_SET_PDEATHSIG again), so nothing outlives a ``kill -9``.
 Only the standard library: this file runs outside sandlot's package.
