@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 
 import pytest
@@ -123,3 +124,19 @@ async def test_closing_does_not_wait_for_a_snapshot_being_made(tmp_path):
         began = time.monotonic()
         await h.engine.close()
         assert time.monotonic() - began < 5
+
+
+@pytest.mark.skipif(not linux_backend_available()[0], reason="no linux sandbox here")
+async def test_linux_restores_made_ahead_end_with_their_template(tmp_path):
+    async with harness(tmp_path, sandbox="linux") as h:
+        spec = snap(h.spec({"app.py": APP}))
+        assert (await h.invoke(spec, b"{}")).function_error is None
+        backend = h.engine._backend
+        # The next cold start's restore is made ahead of time.
+        assert await wait_until(lambda: len(backend._restore_spares) == 1, timeout=15)
+        (ahead,) = backend._restore_spares.values()
+        assert os.path.exists(f"/proc/{ahead.pid}")
+        await h.engine._pools.pop(spec.pool_key).close()  # the template goes
+        assert await wait_until(lambda: not backend._restore_spares, timeout=15)
+        assert await wait_until(lambda: not os.path.exists(f"/proc/{ahead.pid}"), timeout=15)
+        assert ahead.listener is None and ahead.cgroup is None  # released
