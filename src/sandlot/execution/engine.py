@@ -280,6 +280,11 @@ class Engine:
         pool = self._pools.get(spec.pool_key)
         return pool.snapshot_state if pool is not None else None
 
+    def snapshot_failure(self, spec: FunctionSpec) -> tuple[str, str] | None:
+        """(StateReasonCode, StateReason) of a SnapStart version whose template failed."""
+        pool = self._pools.get(spec.pool_key)
+        return pool.snapshot_failure if pool is not None else None
+
     def after_last_use(self, path: Path, action: Callable[[], None]) -> None:
         """Run ``action`` (e.g. deleting ``path``) now if no pool uses the directory,
         else once the last pool using it is gone (its environments shut down)."""

@@ -207,6 +207,11 @@ class Environment:
         return self._init_failure is not None
 
     @property
+    def init_failure(self) -> Outcome | None:
+        """How INIT failed (None: it did not, or has not ended)."""
+        return self._init_failure
+
+    @property
     def alive(self) -> bool:
         sandbox = self._sandbox
         return self.state is not State.DEAD and sandbox is not None and not sandbox.exited.done()
@@ -336,6 +341,9 @@ class Environment:
             launch = runtimes.launch(spec, layout, self._code_dir, self._opt_dir, found)
         except runtimes.RuntimeUnavailable as exc:
             return Outcome("platform", exc.message.encode(), exc.error_type)
+        refusal = runtimes.snapshot_refusal(found) if self.snapshot else None
+        if refusal is not None:  # e.g. Java without CRaC: the version is Failed, saying so
+            return Outcome("platform", refusal.encode(), "SnapStartException")
         template = self._restore_from
         if template is not None:
             if template._init_failure is not None:  # the snapshot's INIT failed

@@ -287,6 +287,21 @@ class FunctionPool:
             return "Failed"
         return "Active"
 
+    @property
+    def snapshot_failure(self) -> tuple[str, str] | None:
+        """SnapStart: (StateReasonCode, StateReason) of a Failed template: its INIT
+        failed (FunctionError), or sandlot cannot snapshot this runtime here
+        (InvalidRuntime, saying why); None otherwise."""
+        task = self._template
+        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+            return None
+        failure = task.result().init_failure
+        if failure is None:
+            return None
+        if failure.error_type == "SnapStartException":
+            return "InvalidRuntime", failure.payload.decode(errors="replace")
+        return "FunctionError", "The function's INIT failed while its snapshot was made."
+
     async def _snapshot(self) -> Environment:
         opt_dir = await self._prepare()
         template = Environment(self.spec, self._ctx, opt_dir, lambda env: None, snapshot=True)

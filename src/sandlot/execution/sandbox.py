@@ -147,11 +147,7 @@ class SandboxBackend(ABC):
     async def snapshot(self, spec: SandboxSpec) -> tuple[Sandbox, zygote.Template]:
         """Start a SnapStart template of ``spec`` (a Python runtime that serves restores
         once its INIT is done: ``Template.ready``). Raises SnapshotUnsupported."""
-        raise SnapshotUnsupported(
-            f"sandlot's {self.name} sandbox cannot snapshot functions (SnapStart runs on "
-            "the process sandbox with the Python zygote; the linux sandbox's namespaces "
-            "would have to be made before the function's INIT and shared by its restores)"
-        )
+        raise SnapshotUnsupported(f"sandlot's {self.name} sandbox cannot snapshot functions")
 
     async def restore(self, template: zygote.Template, spec: SandboxSpec) -> Sandbox:
         """A restored environment: a fork of ``template`` with ``spec``'s variables,

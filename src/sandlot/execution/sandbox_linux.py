@@ -46,6 +46,7 @@ import asyncio
 import contextlib
 import errno
 import functools
+import json
 import logging
 import os
 import shutil
@@ -54,6 +55,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import uuid
 from pathlib import Path
 
@@ -65,6 +67,7 @@ from sandlot.execution.sandbox import (
     Sandbox,
     SandboxBackend,
     SandboxSpec,
+    SnapshotUnsupported,
     _Lifeline,
 )
 
@@ -321,6 +324,9 @@ class LinuxBackend(SandboxBackend):
         self._zygotes = zygote.Zygotes(_title)
         self._zygote_base: dict = {}
         self._spare: _Spare | None = None
+        # SnapStart: a restore made ahead of time per template, and the refills under way.
+        self._restore_spares: dict[zygote.Template, _RestoreSpare] = {}
+        self._refilling: dict[zygote.Template, asyncio.Task[None]] = {}
         self._closed = False
         # A network namespace per sandbox needs the zygote's sandboxes (resolve_network):
         # pasta's path, and the functions' endpoint port it forwards.
@@ -618,11 +624,148 @@ class LinuxBackend(SandboxBackend):
         lifeline.watch(popen.pid)
         return LinuxSandbox(popen, lifeline, cgroup)
 
-    async def _fork(self, spec: SandboxSpec, lifeline: _Lifeline) -> Sandbox:
+    async def snapshot(self, spec: SandboxSpec) -> tuple[Sandbox, zygote.Template]:
+        """A SnapStart template: a Python runtime forked into a sandbox of its own, as
+        any environment's (its root, namespaces, cgroups, network), which runs INIT and
+        then forks restores (``restore``; docs/execution.md, "SnapStart")."""
+        forkable = zygote.forkable(spec.argv, spec.env, RUNTIME_DIR)
+        if self._zygote is None or spec.image_root is not None or not forkable:
+            raise SnapshotUnsupported(
+                "sandlot makes SnapStart snapshots of Python runtimes forked by its zygote "
+                "only (not of other runtimes or container images; no "
+                "AWS_LAMBDA_EXEC_WRAPPER, no PYTHON* variables but PYTHONPATH, "
+                "PYTHONUNBUFFERED and PYTHONDONTWRITEBYTECODE, SANDLOT_ZYGOTE not 0)"
+            )
+        self._check_executable(spec)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            sandbox = await self._fork(spec, self._lifeline_now(), theirs.fileno())
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        template = zygote.Template(ours, namespaced=True)
+        key = (spec.memory_mb, spec.ephemeral_storage_mb)
+
+        def ready(done: asyncio.Future[dict | None]) -> None:
+            if not done.cancelled() and done.exception() is None and done.result() is None:
+                self._refill_restore(template, key)  # the first cold start's restore
+
+        template.ready.add_done_callback(ready)
+        return sandbox, template
+
+    async def restore(self, template: zygote.Template, spec: SandboxSpec) -> Sandbox:
+        """A restored environment: a fork of ``template`` (inside the template's sandbox)
+        that made new namespaces there, its own /dev, /tmp and /proc, its cgroups and
+        network, and waits for its variables and output (zygote_process._restore_sandbox).
+        One is made ahead of time per template (as the spare of fresh sandboxes), so a
+        cold start only hands it those; a burst that finds none makes one now."""
+        key = (spec.memory_mb, spec.ephemeral_storage_mb)
+        refill = self._refilling.get(template)
+        if refill is not None and template not in self._restore_spares:
+            await asyncio.shield(refill)  # one under way: sooner than making another
+        spare = self._restore_spares.pop(template, None)
+        if spare is not None and (spare.key != key or spare.exited is not None):
+            spare.discard()
+            spare = None
+        if spare is None:
+            spare = await self._prepare_restore(template, key)
+        self._refill_restore(template, key)
+        start = {"env": spec.env, "cwd": TASK_ROOT}
+        try:
+            socket.send_fds(spare.channel, [json.dumps(start).encode()], [spec.output_fd])
+        except OSError as exc:
+            spare.discard()
+            raise OSError(exc.errno, f"the restore's sandbox is gone: {exc}") from None
+        return spare.take(self._lifeline_now())
+
+    def _refill_restore(self, template: zygote.Template, key: tuple[int, int]) -> None:
+        """Have the next restore of ``template`` made ahead of time (in the background)."""
+        if self._closed or template in self._restore_spares or template in self._refilling:
+            return
+
+        async def refill() -> None:
+            try:
+                spare = await self._prepare_restore(template, key)
+            except (OSError, zygote.ZygoteError) as exc:
+                log.debug("cannot make a restore ahead of time: %s", exc)
+                return
+            finally:
+                self._refilling.pop(template, None)
+            if self._closed or template in self._restore_spares or not template.alive:
+                spare.discard()
+            elif spare.exited is None:  # the template's death ends it, and this entry
+                self._restore_spares[template] = spare
+                spare.shelf = (self._restore_spares, template)
+
+        task = self._refilling[template] = asyncio.get_running_loop().create_task(refill())
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+
+    async def _prepare_restore(
+        self, template: zygote.Template, key: tuple[int, int]
+    ) -> _RestoreSpare:
+        """Fork a restore of ``template`` as far as nothing of the invocation is needed:
+        it says hello with its credentials (its pid here), which is moved into a new
+        cgroup and given its network (pasta, forwarding 9001 to a listener bound here,
+        which the environment adopts), then builds its root and waits."""
+        memory_mb, storage_mb = key
+        lifeline = self._lifeline_now()
+        cgroup = None
+        if self.cgroups is not None:  # mkdir and limits: off the event loop (a refill)
+            name, limits = uuid.uuid4().hex, cgroups.Limits(memory_mb)
+            cgroup = await asyncio.to_thread(self.cgroups.create, name, limits)
+        listener = _listen() if self._pasta is not None else None
+        net = None
+        if self._pasta is not None:
+            net = {"ports": [network.RUNTIME_API_PORT, self._function_port]}
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        spare = _RestoreSpare(key, ours, cgroup, listener)
+        try:
+            header = {"kind": "linux", "net": net}
+            request = {"tmp_bytes": max(1, storage_mb) * 1024 * 1024}
+            try:
+                await template.fork(header, request, [theirs.fileno()], spare.on_exit)
+            finally:
+                theirs.close()
+            spare.pid = await zygote.peer_pid(ours, 10.0)
+            lifeline.watch(spare.pid)  # it leads its own session: the reaper kills the group
+            if cgroup is not None:  # a v1 join can wait for an RCU grace period: a thread
+                await asyncio.to_thread(_join, cgroup, spare.pid)
+            if self._pasta is not None and listener is not None:
+                api_port = listener.getsockname()[1]
+                argv = network.pasta_argv(self._pasta, api_port, self._function_port, spare.pid)
+                spare.pasta = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    close_fds=True,
+                    start_new_session=True,
+                )
+                lifeline.watch(spare.pasta.pid)
+            spare.lifeline = lifeline
+            ours.send(b"go")
+        except BaseException:
+            spare.lifeline = lifeline
+            spare.discard()
+            raise
+        return spare
+
+    def _lifeline_now(self) -> _Lifeline:
+        if self._lifeline is None:
+            self._lifeline = _Lifeline()
+        return self._lifeline
+
+    async def _fork(
+        self, spec: SandboxSpec, lifeline: _Lifeline, template_fd: int | None = None
+    ) -> Sandbox:
         """The Python runtime, forked by the zygote, in a sandbox the zygote's child makes.
 
         The child joins the cgroups (their ``cgroup.procs``, opened here, travel with
         the request) before it makes the namespaces, so all of the sandbox is inside.
+        ``template_fd``: the runtime is a SnapStart template serving on that socket.
         """
         assert self._zygote is not None
         forkable = zygote.forkable(spec.argv, spec.env, RUNTIME_DIR)
@@ -640,7 +783,8 @@ class LinuxBackend(SandboxBackend):
 
         limits = cgroups.Limits(spec.memory_mb)
         spare = None
-        if forker is self._zygote:  # spares are made by the server's Python's zygote
+        # Spares are made by the server's Python's zygote (never for a template).
+        if forker is self._zygote and template_fd is None:
             spare, self._spare = self._spare, None
         if spare is not None:
             cgroup = spare.cgroup
@@ -653,6 +797,8 @@ class LinuxBackend(SandboxBackend):
         # The next cold start's sandbox is prepared once this one is under way.
         asyncio.get_running_loop().call_soon(self._refill_spare)
         fds = [spec.output_fd, *(cgroup.procs_fds if cgroup is not None else ())]
+        if template_fd is not None:  # last: zygote_process.Zygote.fork takes it from there
+            fds.append(template_fd)
         # The Python bootstrap runs in the forked process; anything else is executed.
         # A spare's pasta forwards to the spare's own listener: if the zygote has lost
         # the spare, it makes the sandbox from scratch with that same forward.
@@ -662,6 +808,7 @@ class LinuxBackend(SandboxBackend):
             "spare": spare is not None,
             "exec": not forkable,
             "net": self._network(api_port),
+            "snapshot": template_fd is not None,
         }
         listener = spare.listener if spare is not None else None
         try:
@@ -684,6 +831,9 @@ class LinuxBackend(SandboxBackend):
 
     async def close(self) -> None:
         self._closed = True
+        spares, self._restore_spares = self._restore_spares, {}
+        for restore in spares.values():
+            restore.discard()
         await self._zygotes.close()
         spare, self._spare = self._spare, None
         if spare is not None and spare.listener is not None:
@@ -708,6 +858,79 @@ def _title(python: str) -> tuple[str, ...]:
         "-u",
         f"{RUNTIME_DIR}/python_bootstrap.py",
     )
+
+
+def _join(cgroup: cgroups.Cgroup, pid: int) -> None:
+    """Move ``pid`` (a restore's outer process, before it forks) into ``cgroup``."""
+    for fd in cgroup.procs_fds:
+        os.write(fd, str(pid).encode())
+    cgroup.close_fds()
+
+
+class _RestoreSpare:
+    """A SnapStart restore made ahead of time (LinuxBackend.restore): its outer
+    process's pid here, the socket its init waits on, its cgroup, pasta and Runtime
+    API listener; all of them go to the environment's sandbox when it is taken, or
+    are released (``discard``) if it ends first."""
+
+    def __init__(
+        self,
+        key: tuple[int, int],
+        channel: socket.socket,
+        cgroup: cgroups.Cgroup | None,
+        listener: socket.socket | None,
+    ) -> None:
+        self.key = key  # (MemorySize, EphemeralStorage) it was made for
+        self.channel = channel
+        self.cgroup = cgroup
+        self.listener = listener
+        self.pid = 0
+        self.pasta: subprocess.Popen | None = None
+        self.lifeline: _Lifeline | None = None
+        self.sandbox: LinuxSandbox | None = None
+        self.exited: int | None = None
+        self.shelf: tuple[dict, zygote.Template] | None = None  # where it waits to be taken
+
+    def on_exit(self, code: int) -> None:
+        if self.sandbox is not None:
+            self.sandbox.reported_exit(code)
+        else:
+            self.exited = code
+            self.discard()
+
+    def take(self, lifeline: _Lifeline) -> LinuxSandbox:
+        self.channel.close()
+        sandbox = self.sandbox = LinuxSandbox(None, lifeline, self.cgroup, self.pid, self.pasta)
+        sandbox.runtime_api_listener = self.listener
+        if self.exited is not None:
+            sandbox.reported_exit(self.exited)
+        return sandbox
+
+    def discard(self) -> None:
+        """Kill and release it (never taken, or failed while being made)."""
+        if self.sandbox is not None:
+            return
+        if self.shelf is not None and self.shelf[0].get(self.shelf[1]) is self:
+            del self.shelf[0][self.shelf[1]]
+        self.channel.close()
+        if self.pid and self.lifeline is not None:
+            with contextlib.suppress(OSError):
+                os.killpg(self.pid, signal.SIGKILL)
+            self.lifeline.forget(self.pid)
+        pasta, self.pasta = self.pasta, None
+        if pasta is not None:
+            pasta.kill()
+            zygote.threading_wait(pasta)
+            if self.lifeline is not None:
+                self.lifeline.forget(pasta.pid)
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            listener.close()
+        cgroup, self.cgroup = self.cgroup, None
+        if cgroup is not None:
+            cgroup.kill()
+            cgroup.close_fds()
+            threading.Thread(target=cgroup.remove, daemon=True).start()  # once they died
 
 
 class _Spare:
@@ -748,14 +971,22 @@ class LinuxSandbox(ProcessSandbox):
         lifeline: _Lifeline,
         cgroup: cgroups.Cgroup | None,
         pid: int | None = None,
+        pasta: subprocess.Popen | None = None,
     ) -> None:
         self._cgroup = cgroup
+        # A restore's network: pasta started here (a fresh sandbox's is its child).
+        self._pasta = pasta
         super().__init__(popen, lifeline, pid)
 
     def _finish(self, code: int) -> None:
         # bwrap reports a command killed by signal N as exit status 128 + N, as shells do.
         if 128 < code <= 128 + 64:
             code = 128 - code
+        pasta, self._pasta = self._pasta, None
+        if pasta is not None:
+            pasta.kill()
+            zygote.threading_wait(pasta)
+            self._lifeline.forget(pasta.pid)
         super()._finish(code)
 
     def _processes(self) -> list[int]:

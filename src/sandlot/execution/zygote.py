@@ -224,8 +224,7 @@ class Zygote:
                 return
             pid = message["pid"]
             if future.done():  # the caller gave up (cancelled): nobody will use it
-                with contextlib.suppress(OSError):
-                    os.killpg(pid, signal.SIGKILL)
+                self._kill(pid)
                 self._watchers[pid] = lambda code: None
             else:
                 self._watchers[pid] = on_exit
@@ -254,9 +253,13 @@ class Zygote:
                 future.set_exception(ZygoteError(0, f"the zygote died: {reason}"))
         watchers, self._watchers = self._watchers, {}
         for pid, callback in watchers.items():
-            with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGKILL)
+            self._kill(pid)
             callback(-signal.SIGKILL)
+
+    def _kill(self, pid: int) -> None:
+        """Kill the process group of ``pid``, one of this zygote's children."""
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
 
     async def close(self) -> None:
         """Stop the zygote (its children, if any are left, die with it)."""
@@ -282,8 +285,12 @@ class Template(Zygote):
     Made by forking the interpreter's zygote with ``kind: snapshot``; ``ready``
     resolves when INIT is done: None, or INIT's error document (the runtime exits)."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, namespaced: bool = False) -> None:
+        """``namespaced``: the template runs in a linux sandbox, so the pids it reports
+        are those of its PID namespace, never to be signalled from here (its restores
+        die with it, and are killed by their cgroups and host pids)."""
         super().__init__()
+        self.namespaced = namespaced
         sock.setblocking(False)
         self._sock = sock
         self.ready: asyncio.Future[dict | None] = asyncio.get_running_loop().create_future()
@@ -309,6 +316,10 @@ class Template(Zygote):
     def alive(self) -> bool:
         return self._sock is not None
 
+    def _kill(self, pid: int) -> None:
+        if not self.namespaced:
+            super()._kill(pid)
+
 
 class Zygotes:
     """A backend's zygotes, one per Python interpreter, each started on first use."""
@@ -332,6 +343,42 @@ class Zygotes:
         zygotes = list(self._zygotes.values())
         self._zygotes.clear()
         await asyncio.gather(*(z.close() for z in zygotes))
+
+
+async def peer_pid(sock: socket.socket, timeout: float) -> int:
+    """The pid, in this process's PID namespace, of the process that sends the next
+    message on ``sock``, which must be "hello" (SO_PASSCRED set before: the kernel
+    attaches and translates the sender's credentials). Raises OSError if the peer
+    closes, is silent, or says what went wrong instead."""
+    loop = asyncio.get_running_loop()
+    sock.setblocking(False)
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            data, ancillary, _, _ = sock.recvmsg(64, socket.CMSG_SPACE(12))
+        except (BlockingIOError, InterruptedError):
+            ready: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(sock.fileno(), _resolve, ready)
+            try:
+                await asyncio.wait_for(ready, max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                raise OSError(0, "the restore did not start in time") from None
+            finally:
+                loop.remove_reader(sock.fileno())
+            continue
+        if not data:
+            raise OSError(0, "the restore ended before its sandbox was made")
+        if data != b"hello":
+            raise OSError(0, data.decode(errors="replace"))
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                return int.from_bytes(value[:4], sys.byteorder, signed=True)
+        raise OSError(0, "the restore's hello came without credentials")
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def request_pipe(data: bytes) -> int:

@@ -22,6 +22,11 @@ pivots into it, drops every capability, sets no-new-privileges and forks the run
 (PID 2). init exits with the runtime's status (128+N for signal N, as bwrap does) and
 the child with init's; with init, the kernel ends every process of the namespace.
 
+A SnapStart template (``Template``) serves the same ``fork`` request: ``process``
+restores are forks of it; ``linux`` ones (``_restore_sandbox``) make new namespaces,
+/dev, /tmp and /proc inside the template's sandbox, say hello (their pid reaches the
+server through SCM_CREDENTIALS) and wait for their variables and output.
+
 The zygote dies with the server (PR_SET_PDEATHSIG, and end of input on its socket);
 its children die with it (PR_SET_PDEATHSIG again), so nothing outlives a ``kill -9``.
 Only the standard library: this file runs outside sandlot's package.
@@ -70,7 +75,7 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MS_REMOUNT, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 32, 4096, 8192, 16384, 1 << 18
 MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 1024, 2048, 1 << 21
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
@@ -257,6 +262,8 @@ class Zygote:
                     status = self.process_child(request, fds[0], [], code, fds[2])
                 elif request["kind"] == "process":
                     status = self.process_child(request, fds[0], fds[2:], code)
+                elif request.get("snapshot"):  # a linux template: its socket comes last
+                    status = self.sandbox_parent(request, fds[2:-1], None, request, fds[0], fds[-1])
                 else:
                     status = self.sandbox_parent(request, fds[2:], None, request, fds[0])
             except BaseException as exc:
@@ -314,9 +321,10 @@ class Zygote:
             os.close(fd)
         return _run_runtime(request, code, self.base_path, template)
 
-    def sandbox_parent(self, base, cgroup_fds, channel, request, output):
+    def sandbox_parent(self, base, cgroup_fds, channel, request, output, template=None):
         """``linux``: the sandbox's outer process. Joins the cgroups, makes the
-        namespaces and waits for their init; exits with init's status."""
+        namespaces and waits for their init; exits with init's status. ``template``: a
+        SnapStart template's socket, for its runtime (see Template)."""
         os.setsid()
         net = base.get("net")  # its own network namespace, connected by pasta
         if net:  # forked before the cgroups are joined: pasta is not the function's
@@ -343,7 +351,7 @@ class Zygote:
         if init == 0:
             status = 1
             try:
-                status = self.init(base, channel, request, output)
+                status = self.init(base, channel, request, output, template)
             except BaseException as exc:
                 _report(output if output >= 0 else 2, exc)
             finally:
@@ -352,16 +360,11 @@ class Zygote:
             channel.close()
         if output >= 0:
             os.close(output)
-        while True:
-            try:
-                _, status = os.waitpid(init, 0)
-                break
-            except InterruptedError:
-                continue
-        code = os.waitstatus_to_exitcode(status)
-        return code if code >= 0 else 128 - code
+        if template is not None:
+            os.close(template)
+        return _wait_for(init)
 
-    def init(self, base, channel, request, output):
+    def init(self, base, channel, request, output, template=None):
         """PID 1 of the sandbox: build the root, drop privileges, run and wait for the runtime."""
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         root = base["root"]
@@ -378,16 +381,7 @@ class Zygote:
         dev = root + "/dev"
         _makedirs(dev)
         _mount("tmpfs", dev, "tmpfs", MS_NOSUID, "mode=0755")
-        for name in _DEVICES:
-            path = f"{dev}/{name}"
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o666))
-            _mount(f"/dev/{name}", path, None, MS_BIND)
-        for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-                             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
-                             ("ptmx", "pts/ptmx"), ("core", "/proc/kcore")):  # fmt: skip
-            os.symlink(target, f"{dev}/{name}")
-        os.mkdir(f"{dev}/shm")
-        os.mkdir(f"{dev}/pts")
+        _make_dev(dev)
         proc = root + "/proc"
         _makedirs(proc)
         _mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
@@ -420,26 +414,15 @@ class Zygote:
                 if request.get("exec"):
                     status = _exec_runtime(request)
                 else:
-                    status = _run_runtime(request, code, self.base_path)
+                    status = _run_runtime(request, code, self.base_path, template)
             except BaseException as exc:
                 _report(1, exc)
             finally:
                 os._exit(status)
         os.close(output)
-        fd = os.open("/dev/null", os.O_RDWR)
-        for target in (0, 1, 2):
-            os.dup2(fd, target)
-        os.close(fd)
-        while True:  # reap whatever is orphaned into the namespace; end with the runtime
-            try:
-                pid, status = os.wait()
-            except InterruptedError:
-                continue
-            except ChildProcessError:
-                return 1
-            if pid == runtime:
-                code = os.waitstatus_to_exitcode(status)
-                return code if code >= 0 else 128 - code
+        if template is not None:
+            os.close(template)
+        return _reap_until(runtime)
 
 
 class Restored(BaseException):
@@ -460,20 +443,184 @@ class Template(Zygote):
                 self.leave_zygote()
                 request = _load_request(header, fds[1])  # closes fds[1]
                 os.setsid()
-                _stdio(fds[0])  # closes fds[0]
-                for fd in fds[2:]:
-                    os.close(fd)
+                if request["kind"] == "linux":  # returns in the restore's runtime only
+                    request = _restore_sandbox(request, fds[0])
+                else:
+                    _stdio(fds[0])  # closes fds[0]
+                    for fd in fds[2:]:
+                        os.close(fd)
                 fds.clear()  # closed: the serving loop we unwind must not close them again
                 os.chdir(request["cwd"])
                 os.environ.clear()
                 os.environ.update(request["env"])
                 time.tzset()
             except BaseException as exc:
-                _report(fds[0], exc)
+                _report(fds[0] if fds else 1, exc)
                 os._exit(1)
             raise Restored()
         self.children.add(pid)
         return pid
+
+
+def _restore_sandbox(request, hello):
+    """A SnapStart restore in the ``linux`` sandbox, in this fork of the template (which
+    runs in a sandbox of its own: the function's root, uid 993, no capabilities). As
+    the sandbox's outer process: make new user (993 → 993), mount, PID, IPC, UTS and,
+    with function networks, network namespaces; say hello on ``hello`` (the server
+    reads this process's pid from the message's credentials, moves it into the
+    restore's cgroups and connects its network) and wait for "go"; fork the restore's
+    init, which gives it its own /dev, /tmp and /proc, drops every capability again
+    and forks the runtime, which waits on ``hello`` for the invocation's variables
+    and output: all of it is made ahead of time, as spares are. Returns in the
+    runtime only (stdio on the output) with those variables and cwd; the outer
+    process and init exit with the runtime's status, as a fresh sandbox's do."""
+    null = os.open("/dev/null", os.O_RDWR)
+    for target in (0, 1, 2):  # not the template's output
+        os.dup2(null, target)
+    os.close(null)
+    net = request.get("net")
+    channel = socket.socket(fileno=hello)
+    try:
+        uid, gid = os.geteuid(), os.getegid()
+        flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+        _check(_libc.unshare(flags | (CLONE_NEWNET if net else 0)), "unshare")
+        _write_file("/proc/self/setgroups", "deny")
+        _write_file("/proc/self/uid_map", f"{uid} {uid} 1\n")
+        _write_file("/proc/self/gid_map", f"{gid} {gid} 1\n")
+        channel.send(b"hello")
+        if channel.recv(16) != b"go":
+            os._exit(1)  # the server let go of it
+        with contextlib.suppress(OSError):  # in its own cgroups now: their root
+            _check(_libc.unshare(CLONE_NEWCGROUP), "unshare(cgroup)")
+        if net:
+            _wait_for_network(None, net["ports"])
+        init = os.fork()
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            channel.send(f"sandlot zygote: cannot make the restore: {exc!r}".encode())
+        os._exit(1)
+    if init != 0:
+        channel.close()
+        os._exit(_wait_for(init))
+    try:  # PID 1 of the restore
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        _restore_root(request["tmp_bytes"])
+        _drop_privileges()  # a new user namespace starts with every capability
+        runtime = os.fork()  # ahead of time too: a cold start pays no fork
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            channel.send(f"sandlot zygote: cannot make the restore: {exc!r}".encode())
+        os._exit(1)
+    if runtime != 0:
+        channel.close()
+        os._exit(_reap_until(runtime))
+    output = -1
+    try:  # the runtime: wait for the invocation's variables and output
+        data, fds, _, _ = socket.recv_fds(channel, MAX_MESSAGE, 1)
+        channel.close()
+        if not data or not fds:
+            os._exit(0)  # made ahead of time, never used
+        output = fds[0]
+        start = json.loads(data)
+        _stdio(output)
+    except BaseException as exc:
+        if output >= 0:
+            _report(output, exc)
+        os._exit(1)
+    return start
+
+
+def _restore_root(tmp_bytes):
+    """In a restore's init (new mount and PID namespaces, inside the template's root):
+    a /dev, /tmp and /proc of its own, so restores share none of them with each other
+    or with the template. Each new mount is first made on /proc (covered anyway) and
+    moved into place, so what it must show of the old view (the devices; the host
+    paths bound under /tmp) can still be bound into it."""
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _mount("tmpfs", "/proc", "tmpfs", MS_NOSUID, "mode=0755")
+    _make_dev("/proc")
+    _mount("/proc", "/dev", None, MS_MOVE)
+    with open("/proc/self/mountinfo") as f:  # still the template's proc: the old view
+        points = [line.split(" ", 5)[4].replace("\\040", " ") for line in f]
+    below = sorted(point for point in points if point.startswith("/tmp/"))
+    _mount("tmpfs", "/proc", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={tmp_bytes}")
+    # AWS's snapshot holds the environment's disk: what INIT wrote to /tmp is there.
+    _copy_tree("/tmp", "/proc", {point for point in points if point.startswith("/tmp/")})
+    for point in below:  # e.g. an interpreter's prefix under the host's /tmp, read-only
+        inside = "/proc" + point[len("/tmp") :]
+        if os.path.isdir(point):
+            _makedirs(inside)
+        else:
+            _makedirs(os.path.dirname(inside))
+            os.close(os.open(inside, os.O_CREAT | os.O_WRONLY, 0o644))
+        _mount(point, inside, None, MS_BIND | MS_REC)
+        with contextlib.suppress(OSError):
+            flags = MS_BIND | MS_REMOUNT | MS_RDONLY | _locked_flags(point)
+            _mount(None, inside, None, flags)
+    _mount("/proc", "/tmp", None, MS_MOVE)
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def _copy_tree(source, target, skip):
+    """Copy the directory ``source``'s files, links and directories (with their modes)
+    into ``target``, but not the mount points in ``skip``; links are not followed."""
+    for entry in os.scandir(source):
+        if entry.path in skip:
+            continue
+        inside = f"{target}/{entry.name}"
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry.path), inside)
+        elif entry.is_dir():
+            os.mkdir(inside)
+            _copy_tree(entry.path, inside, skip)
+            os.chmod(inside, entry.stat().st_mode & 0o7777)
+        elif entry.is_file():
+            with open(entry.path, "rb") as src, open(inside, "wb") as dst:
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
+            os.chmod(inside, entry.stat().st_mode & 0o7777)
+
+
+def _make_dev(dev):
+    """A minimal /dev in the tmpfs at ``dev``: the host's null, zero, … bound from the
+    current /dev, the usual links, empty shm and pts."""
+    for name in _DEVICES:
+        path = f"{dev}/{name}"
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o666))
+        _mount(f"/dev/{name}", path, None, MS_BIND)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
+                         ("ptmx", "pts/ptmx"), ("core", "/proc/kcore")):  # fmt: skip
+        os.symlink(target, f"{dev}/{name}")
+    os.mkdir(f"{dev}/shm")
+    os.mkdir(f"{dev}/pts")
+
+
+def _wait_for(pid):
+    """Wait for the child ``pid``; its status as the sandbox reports it (128+N: signal N)."""
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    code = os.waitstatus_to_exitcode(status)
+    return code if code >= 0 else 128 - code
+
+
+def _reap_until(runtime):
+    """As a PID namespace's init: reap whatever is orphaned into the namespace; end
+    with the runtime, with its status (128+N: signal N)."""
+    while True:
+        try:
+            pid, status = os.wait()
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return 1
+        if pid == runtime:
+            code = os.waitstatus_to_exitcode(status)
+            return code if code >= 0 else 128 - code
 
 
 def _snapshot_hook(control_fd):
@@ -523,7 +670,8 @@ def _network_helper(argv):
 
 def _wait_for_network(helper, ports):
     """Until pasta has given this network namespace its default route and bound
-    ``ports`` on its loopback (network.py's test, here from inside)."""
+    ``ports`` on its loopback (network.py's test, here from inside). ``helper``: the
+    pid of pasta's process, if it is this one's child."""
     wanted = [f"0100007F:{port:04X} 00000000:0000 0A" for port in ports]
     deadline = time.monotonic() + 10
     while True:
@@ -533,7 +681,7 @@ def _wait_for_network(helper, ports):
             tcp = f.read()
         if "\t00000000\t" in routes and all(entry in tcp for entry in wanted):
             return
-        if os.waitpid(helper, os.WNOHANG)[0]:
+        if helper is not None and os.waitpid(helper, os.WNOHANG)[0]:
             raise OSError("pasta exited before the sandbox's network was up")
         if time.monotonic() > deadline:
             raise TimeoutError("pasta did not set up the sandbox's network within 10 s")

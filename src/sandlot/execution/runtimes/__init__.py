@@ -160,6 +160,14 @@ def _prepare(runtime: str) -> Prepared:
     )
 
 
+def snapshot_refusal(found: Prepared) -> str | None:
+    """Why a SnapStart snapshot of ``found``'s runtime cannot be made on this host, where
+    that is known from the runtime alone (Java: its JVM's CRaC support); else None."""
+    if _JAVA.fullmatch(found.runtime) and found.prefix:
+        return java.snapstart_unsupported(found.runtime, found.prefix, found.version or "")
+    return None
+
+
 def launch(
     spec: FunctionSpec, layout: Layout, code_dir: Path, opt_dir: Path, found: Prepared
 ) -> Launch:

@@ -110,6 +110,29 @@ def probe(java: str) -> Jdk | None:
     return Jdk(home, match.group(1)) if match else None
 
 
+def snapstart_unsupported(runtime: str, home: str, version: str) -> str:
+    """Why sandlot cannot snapshot a ``runtime`` function running on the JDK at ``home``
+    (SnapStart for Java is a checkpoint of the JVM: CRaC, whose hooks are ``org.crac``'s
+    ``Resource``). A JDK with CRaC lists the ``jdk.crac`` module in its ``release`` file;
+    none of Debian's or Temurin's builds do, and sandlot does not drive CRIU itself."""
+    try:
+        modules = re.search(r'^MODULES="([^"]*)"', Path(home, "release").read_text(), re.M)
+    except OSError:
+        modules = None
+    if modules is not None and "jdk.crac" in modules.group(1).split():
+        return (
+            f"sandlot cannot make a SnapStart snapshot of {runtime}: the JDK {version} at "
+            f"{home} has CRaC (jdk.crac), but sandlot does not checkpoint JVMs (no CRIU "
+            "support). Set SnapStart ApplyOn to None to run this version."
+        )
+    return (
+        f"sandlot cannot make a SnapStart snapshot of {runtime}: Java SnapStart needs a "
+        f"JVM with CRaC (Coordinated Restore at Checkpoint, the jdk.crac module), and "
+        f"the JDK {version} at {home} has no CRaC support. Set SnapStart ApplyOn to None "
+        "to run this version."
+    )
+
+
 def find(major: int) -> Jdk:
     """The JDK of ``major``. Raises NotFound."""
     name = variable(major)

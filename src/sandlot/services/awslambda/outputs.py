@@ -26,10 +26,14 @@ def runtime_version_arn(region: str, runtime: str) -> str:
 
 
 def configuration(
-    row: dict[str, Any], qualifier: str | None = None, snapshot_state: str | None = None
+    row: dict[str, Any],
+    qualifier: str | None = None,
+    snapshot_state: str | None = None,
+    snapshot_failure: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """A version row as FunctionConfiguration; ``qualifier`` qualifies FunctionArn;
-    ``snapshot_state``: a SnapStart version's State while its snapshot is made."""
+    ``snapshot_state``: a SnapStart version's State while its snapshot is made, and
+    ``snapshot_failure`` the (StateReasonCode, StateReason) of a Failed one."""
     config = json.loads(row["config"])
     account, region, name = row["account"], row["region"], row["name"]
     # SnapStart applies to published versions only, never to $LATEST (as in AWS).
@@ -76,8 +80,11 @@ def configuration(
     if snapped and snapshot_state and row["state"] == "Active":
         out["State"] = snapshot_state
         if snapshot_state == "Failed":
-            out["StateReasonCode"] = "FunctionError"
-            out["StateReason"] = "The function's INIT failed while its snapshot was made."
+            code, reason = snapshot_failure or (
+                "FunctionError",
+                "The function's INIT failed while its snapshot was made.",
+            )
+            out["StateReasonCode"], out["StateReason"] = code, reason
     return out
 
 

@@ -173,7 +173,7 @@ class LambdaProvider(
             code = {"RepositoryType": "ECR", "ImageUri": config["ImageUri"],
                     "ResolvedImageUri": config["ResolvedImageUri"]}  # fmt: skip
         result: dict[str, Any] = {
-            "Configuration": outputs.configuration(row, qualifier, self._snapshot_state(row)),
+            "Configuration": outputs.configuration(row, qualifier, *self._snapshot_state(row)),
             "Code": code,
         }
         tags = json.loads(function["tags"] or "{}")
@@ -188,7 +188,7 @@ class LambdaProvider(
     def get_function_configuration(self, ctx: RequestContext, params: dict) -> dict:
         name, qualifier = self.locate(ctx, params["FunctionName"], params.get("Qualifier"))
         row = self.version_for(ctx.account_id, ctx.region, name, qualifier)
-        return outputs.configuration(row, qualifier, self._snapshot_state(row))
+        return outputs.configuration(row, qualifier, *self._snapshot_state(row))
 
     @validated
     def list_functions(self, ctx: RequestContext, params: dict) -> dict:
@@ -416,10 +416,14 @@ class LambdaProvider(
         function = self.records.function(row["account"], row["region"], row["name"])
         return self._spec(row, config, function["reserved_concurrency"] if function else None)
 
-    def _snapshot_state(self, row: dict) -> str | None:
-        """Pending/Active/Failed of a SnapStart version's snapshot (None: not one)."""
+    def _snapshot_state(self, row: dict) -> tuple[str | None, tuple[str, str] | None]:
+        """Pending/Active/Failed of a SnapStart version's snapshot (None: not one), and
+        when Failed its (StateReasonCode, StateReason)."""
         spec = self._snap_start_spec(row)
-        return self.platform.engine.snapshot_state(spec) if spec is not None else None
+        if spec is None:
+            return None, None
+        engine = self.platform.engine
+        return engine.snapshot_state(spec), engine.snapshot_failure(spec)
 
     def _unchanged_version(self, account: str, region: str, name: str, config: dict) -> dict | None:
         """The newest version, if $LATEST has not changed since it was published."""
