@@ -818,6 +818,13 @@ class _State:
         effective = self._state_input_for_children(data)
         writer = state.get("ResultWriter")
         destination = None
+        if writer is not None and "Resource" not in writer and "WriterConfig" not in writer:
+            # AWS accepts such a definition and fails the execution when it gets here.
+            raise StatesError(
+                "States.Runtime",
+                f"{self._where()} A ResultWriter needs a WriterConfig, or a Resource and "
+                "its Parameters, or all three",
+            )
         if writer is not None and "Resource" in writer:
             if writer["Resource"] != "arn:aws:states:::s3:putObject":
                 raise StatesError(
@@ -829,18 +836,12 @@ class _State:
                 destination = self.jsonata(writer.get("Arguments", {}), data, "ResultWriter")
             else:
                 destination = self.template(writer.get("Parameters", {}), effective)
+        # AWS's defaults: an S3 export without a WriterConfig writes the execution
+        # records (NONE); no ResultWriter at all answers the outputs (COMPACT).
         writer_config = (writer or {}).get("WriterConfig") or {}
         transformation = writer_config.get(
             "Transformation", "NONE" if destination is not None else "COMPACT"
         )
-        if destination is not None and (
-            transformation != "NONE" or writer_config.get("OutputType", "JSON") != "JSON"
-        ):
-            raise StatesError(
-                "States.Runtime",
-                f"{self._where()} A ResultWriter exporting to Amazon S3 with a WriterConfig "
-                "other than Transformation NONE and OutputType JSON is not supported yet",
-            )
         if "ItemReader" in state:
             items = await self._read_items(state["ItemReader"], data, effective)
         elif self.is_jsonata:
@@ -882,7 +883,8 @@ class _State:
             "tolerated_count": self.number("ToleratedFailureCount", data, effective),
             "tolerated_percent": self.number("ToleratedFailurePercentage", data, effective),
             "destination": destination,
-            "records": transformation == "NONE" and destination is None,
+            "transformation": transformation,
+            "output_type": writer_config.get("OutputType", "JSON"),
             "resumed": resumed,
         }
         try:
