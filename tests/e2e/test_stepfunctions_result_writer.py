@@ -13,7 +13,7 @@ import pytest
 from tests.e2e.conftest import make_client
 from tests.e2e.functions import unique
 from tests.e2e.server import SandlotServer
-from tests.e2e.sfn_support import definition, states_role, wait_done
+from tests.e2e.sfn_support import definition, states_role, wait_done, wait_for
 
 LIMIT = 700  # bytes per result file in this module's server
 
@@ -265,3 +265,22 @@ def test_definitions_aws_refuses(sfn, role):
         flow = definition({"Fan": _distributed({"P": {"Type": "Pass", "End": True}},
                                                ResultWriter=writer)})  # fmt: skip
         assert sfn.validate_state_machine_definition(definition=flow)["result"] == "OK"
+
+
+def test_a_stopped_parent_still_exports_its_aborted_map_run(sfn, s3, role, bucket):
+    waits = {"W": {"Type": "Wait", "Seconds": 60, "End": True}}
+    flow = definition({"Fan": _distributed(waits, MaxConcurrency=1, ResultWriter=_export(bucket))})
+    machine = sfn.create_state_machine(name=unique("stop"), definition=flow, roleArn=role)[
+        "stateMachineArn"
+    ]
+    arn = sfn.start_execution(stateMachineArn=machine, input="[1, 2, 3]")["executionArn"]
+    run = wait_for(lambda: sfn.list_map_runs(executionArn=arn)["mapRuns"])[0]
+    wait_for(lambda: sfn.describe_map_run(mapRunArn=run["mapRunArn"])["executionCounts"]["running"])
+    sfn.stop_execution(executionArn=arn)
+    assert sfn.describe_map_run(mapRunArn=run["mapRunArn"])["status"] == "ABORTED"
+    files = _manifest(s3, bucket, run)["ResultFiles"]
+    assert files["SUCCEEDED"] == []
+    (aborted,) = json.loads(_body(s3, bucket, files["FAILED"][0]))
+    assert (aborted["Status"], json.loads(aborted["Input"])) == ("ABORTED", 1)
+    pending = json.loads(_body(s3, bucket, files["PENDING"][0]))
+    assert [(p["Status"], p["Input"]) for p in pending] == [("PENDING", "2"), ("PENDING", "3")]

@@ -88,12 +88,12 @@ class MapRunOperations(ExecutionOperations):
             run = self._new_map_run(parent, request)
         arn = run["arn"]
         wake = self._map_wakeups.setdefault(arn, asyncio.Event())
+        writer = (request.get("transformation", "COMPACT"), request.get("output_type", "JSON"))
         try:
-            writer = (request.get("transformation", "COMPACT"), request.get("output_type", "JSON"))
             return await self._drive(parent, run, wake, writer, redriving)
         except asyncio.CancelledError:
             if not self.shutting_down:  # StopExecution of the parent aborts the run
-                await self._abort_map_run(parent, arn)
+                await self._abort_map_run(parent, arn, writer)
             raise
         finally:
             self._map_wakeups.pop(arn, None)
@@ -318,14 +318,23 @@ class MapRunOperations(ExecutionOperations):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    async def _abort_map_run(self, parent: ExecutionRuntime, arn: str) -> None:
-        """The parent was stopped: its running children are aborted, the run too."""
+    async def _abort_map_run(
+        self, parent: ExecutionRuntime, arn: str, writer: tuple[str, str]
+    ) -> None:
+        """The parent was stopped: its running children are aborted, the run too. A
+        ResultWriter still exports it (the aborted children FAILED, the inputs never
+        started PENDING), as AWS; a failed write has no execution left to fail."""
         for child in self.store.select(EXECUTIONS, {"map_run_arn": arn, "status": "RUNNING"}):
             await self._abort_child(child)
-        parent.add_event("MapRunAborted", None)
         run = self.store.get(MAP_RUNS, arn)
+        written = 0
+        if run["destination"]:
+            with contextlib.suppress(ServiceError):
+                written = (await self._write_results(parent, run, *writer))[1]
+        parent.add_event("MapRunAborted", None)
+        changes = {"status": "ABORTED", "stopped": self.clock(), "results_written": written}
         with self.store.transaction():
-            self.store.put(MAP_RUNS, {**run, "status": "ABORTED", "stopped": self.clock()})
+            self.store.put(MAP_RUNS, {**run, **changes})
             parent.flush()
 
     async def _abort_child(self, child: dict) -> None:
