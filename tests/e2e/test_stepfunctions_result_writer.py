@@ -284,3 +284,28 @@ def test_a_stopped_parent_still_exports_its_aborted_map_run(sfn, s3, role, bucke
     assert (aborted["Status"], json.loads(aborted["Input"])) == ("ABORTED", 1)
     pending = json.loads(_body(s3, bucket, files["PENDING"][0]))
     assert [(p["Status"], p["Input"]) for p in pending] == [("PENDING", "2"), ("PENDING", "3")]
+
+
+def test_jsonata_arguments_export_and_an_empty_writer_failing_at_run_time(sfn, s3, role, bucket):
+    writer = {"Resource": "arn:aws:states:::s3:putObject",
+              "Arguments": {"Bucket": "{% $states.input.bucket %}", "Prefix": "out"},
+              "WriterConfig": {"Transformation": "COMPACT", "OutputType": "JSON"}}  # fmt: skip
+    state = _distributed({"P": {"Type": "Pass", "End": True}}, ResultWriter=writer,
+                         Items="{% $states.input.items %}")  # fmt: skip
+    del state["ItemsPath"]
+    flow = definition({"Fan": state}, QueryLanguage="JSONata")
+    done, run = _run(sfn, role, flow, {"bucket": bucket, "items": [{"a": 1}, {"a": 2}]})
+    assert done["status"] == "SUCCEEDED", done
+    (entry,) = _manifest(s3, bucket, run)["ResultFiles"]["SUCCEEDED"]
+    assert json.loads(_body(s3, bucket, entry)) == [{"a": 1}, {"a": 2}]
+
+    # AWS accepts an empty ResultWriter and fails the execution that reaches it.
+    flow = definition({"Fan": _distributed({"P": {"Type": "Pass", "End": True}}, ResultWriter={})})
+    assert sfn.validate_state_machine_definition(definition=flow)["result"] == "OK"
+    machine = sfn.create_state_machine(name=unique("empty"), definition=flow, roleArn=role)
+    arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input="[1]")[
+        "executionArn"
+    ]
+    done = wait_done(sfn, arn)
+    assert (done["status"], done["error"]) == ("FAILED", "States.Runtime")
+    assert "ResultWriter" in done["cause"]
