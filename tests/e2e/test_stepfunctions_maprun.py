@@ -320,3 +320,38 @@ def test_the_role_must_allow_starting_the_children(server, sfn, role):
     assert (done["status"], done["error"]) == ("FAILED", "States.Runtime")
     assert "states:StartExecution" in done["cause"] and machine in done["cause"]
     assert sfn.list_map_runs(executionArn=arn)["mapRuns"] == []
+
+
+def test_csv_reader_delimiters(sfn, s3, role):
+    """ReaderConfig CSVDelimiter (AWS's COMMA, PIPE, SEMICOLON, SPACE, TAB); another
+    value is refused at create."""
+    bucket = unique("csv")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="rows.tsv", Body=b"id\tname\n1\tann, b\n2\tbob\n")
+    s3.put_object(Bucket=bucket, Key="rows.psv", Body=b"1|x;y\n2|z\n")
+
+    def reader(key: str, **config) -> dict:
+        return {"Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "CSV", **config},
+                "Parameters": {"Bucket": bucket, "Key": key}}  # fmt: skip
+
+    def run(item_reader: dict):
+        flow = definition({"Fan": _distributed({"P": {"Type": "Pass", "End": True}},
+                                               ItemReader=item_reader)})  # fmt: skip
+        machine = sfn.create_state_machine(name=unique("csv"), definition=flow, roleArn=role)
+        arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"])["executionArn"]
+        done = wait_done(sfn, arn)
+        assert done["status"] == "SUCCEEDED", done
+        return json.loads(done["output"])
+
+    assert run(reader("rows.tsv", CSVDelimiter="TAB")) == [
+        {"id": "1", "name": "ann, b"}, {"id": "2", "name": "bob"}]  # fmt: skip
+    given = reader("rows.psv", CSVDelimiter="PIPE", CSVHeaderLocation="GIVEN",
+                   CSVHeaders=["n", "v"])  # fmt: skip
+    assert run(given) == [{"n": "1", "v": "x;y"}, {"n": "2", "v": "z"}]
+
+    bad = definition({"Fan": _distributed({"P": {"Type": "Pass", "End": True}},
+                                          ItemReader=reader("rows.tsv", CSVDelimiter="|"))})  # fmt: skip
+    with pytest.raises(sfn.exceptions.InvalidDefinition) as refused:
+        sfn.create_state_machine(name=unique("csv"), definition=bad, roleArn=role)
+    assert "CSVDelimiter must be one of [COMMA, PIPE, SEMICOLON, SPACE, TAB]" in str(refused.value)

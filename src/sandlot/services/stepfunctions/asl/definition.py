@@ -696,6 +696,12 @@ def _check_map(graph, name, state, at, language, out) -> None:
     ):
         out.schema("ToleratedFailurePercentage must be a number from 0 to 100",
                    f"{at}/ToleratedFailurePercentage")  # fmt: skip
+    reader = state.get("ItemReader")
+    settings = reader.get("ReaderConfig") if isinstance(reader, dict) else None
+    for key, allowed in _READER_ENUMS.items():
+        if isinstance(settings, dict) and key in settings and settings[key] not in allowed:
+            out.schema(f"{key} must be one of [{', '.join(allowed)}]",
+                       f"{at}/ItemReader/ReaderConfig/{key}")  # fmt: skip
     if "ResultWriter" in state:
         _check_result_writer(state["ResultWriter"], f"{at}/ResultWriter", language, out)
     body = {k: v for k, v in processor.items() if k != "ProcessorConfig"}
@@ -706,6 +712,8 @@ def _check_map(graph, name, state, at, language, out) -> None:
     graph.processors[name] = sub
 
 
+_READER_ENUMS = {"CSVDelimiter": ("COMMA", "PIPE", "SEMICOLON", "SPACE", "TAB"),
+                 "CSVHeaderLocation": ("FIRST_ROW", "GIVEN")}  # fmt: skip
 _WRITER_ENUMS = {"Transformation": ("NONE", "COMPACT", "FLATTEN"), "OutputType": ("JSON", "JSONL")}
 
 

@@ -1005,6 +1005,10 @@ class _State:
         return batches
 
 
+# ReaderConfig CSVDelimiter (AWS's names; COMMA by default).
+_CSV_DELIMITERS = {"COMMA": ",", "PIPE": "|", "SEMICOLON": ";", "SPACE": " ", "TAB": "\t"}
+
+
 def _parse_items(body: Any, config: dict) -> list:
     """An S3 object's items: a JSON array, JSON Lines, or CSV rows as objects."""
     if isinstance(body, bytes):
@@ -1022,7 +1026,8 @@ def _parse_items(body: Any, config: dict) -> list:
             import csv
             import io
 
-            rows = list(csv.reader(io.StringIO(body)))
+            delimiter = _CSV_DELIMITERS.get(config.get("CSVDelimiter", "COMMA"), ",")
+            rows = list(csv.reader(io.StringIO(body), delimiter=delimiter))
             if config.get("CSVHeaderLocation", "FIRST_ROW") == "GIVEN":
                 headers = config.get("CSVHeaders") or []
             else:
