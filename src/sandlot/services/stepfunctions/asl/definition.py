@@ -702,6 +702,12 @@ def _check_map(graph, name, state, at, language, out) -> None:
         if isinstance(settings, dict) and key in settings and settings[key] not in allowed:
             out.schema(f"{key} must be one of [{', '.join(allowed)}]",
                        f"{at}/ItemReader/ReaderConfig/{key}")  # fmt: skip
+    if isinstance(settings, dict):  # AWS's combinations ("ItemReader (Map)")
+        where = f"{at}/ItemReader/ReaderConfig"
+        if settings.get("Transformation") == "LOAD_AND_FLATTEN" and "InputType" not in settings:
+            out.schema("InputType is required when Transformation is LOAD_AND_FLATTEN", where)
+        if settings.get("ManifestType") == "S3_INVENTORY" and "InputType" in settings:
+            out.schema("InputType must not be set when ManifestType is S3_INVENTORY", where)
     if "ResultWriter" in state:
         _check_result_writer(state["ResultWriter"], f"{at}/ResultWriter", language, out)
     body = {k: v for k, v in processor.items() if k != "ProcessorConfig"}
@@ -712,7 +718,10 @@ def _check_map(graph, name, state, at, language, out) -> None:
     graph.processors[name] = sub
 
 
-_READER_ENUMS = {"CSVDelimiter": ("COMMA", "PIPE", "SEMICOLON", "SPACE", "TAB"),
+_READER_ENUMS = {"InputType": ("CSV", "JSON", "JSONL", "PARQUET", "MANIFEST"),
+                 "Transformation": ("NONE", "LOAD_AND_FLATTEN"),
+                 "ManifestType": ("ATHENA_DATA", "S3_INVENTORY"),
+                 "CSVDelimiter": ("COMMA", "PIPE", "SEMICOLON", "SPACE", "TAB"),
                  "CSVHeaderLocation": ("FIRST_ROW", "GIVEN")}  # fmt: skip
 _WRITER_ENUMS = {"Transformation": ("NONE", "COMPACT", "FLATTEN"), "OutputType": ("JSON", "JSONL")}
 

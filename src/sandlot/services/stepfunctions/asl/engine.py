@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from . import choice, intrinsics, jsonata_support
+from . import items as item_reader
 from .definition import JSONATA, Graph, StateMachine, parse_timestamp
 from .errors import StatesError, TaskFailure
 from .paths import MISSING, compile_path, set_reference
@@ -898,7 +899,8 @@ class _State:
         return self.select(result)
 
     async def _read_items(self, reader: dict, data: Any, effective: Any) -> list:
-        """A Distributed Map's ItemReader: the items of an S3 object or an S3 listing.
+        """A Distributed Map's ItemReader: the items of an S3 object or an S3 listing
+        (``items.py``).
 
         S3 is read through the Runtime's AWS SDK integration
         (`arn:aws:states:::aws-sdk:s3:getObject` / `listObjectsV2`), so the state machine's
@@ -926,25 +928,7 @@ class _State:
             )  # fmt: skip
 
         try:
-            if resource == "arn:aws:states:::s3:listObjectsV2":
-                items, request = [], dict(arguments)
-                while True:
-                    page = await fetch("arn:aws:states:::aws-sdk:s3:listObjectsV2", request)
-                    items.extend(page.get("Contents") or [])
-                    if not page.get("IsTruncated") or (limit and len(items) >= limit):
-                        break
-                    request["ContinuationToken"] = page["NextContinuationToken"]
-            elif resource == "arn:aws:states:::s3:getObject":
-                body = (await fetch("arn:aws:states:::aws-sdk:s3:getObject", arguments)).get(
-                    "Body", ""
-                )
-                items = _parse_items(body, config)
-            else:
-                raise StatesError(
-                    "States.ItemReaderFailed",
-                    f"The ItemReader Resource '{resource}' is not supported: use "
-                    "arn:aws:states:::s3:getObject or arn:aws:states:::s3:listObjectsV2",
-                )
+            items = await item_reader.read(resource, arguments, config, fetch, int(limit or 0))
         except TaskFailure as e:
             raise StatesError("States.ItemReaderFailed", f"{e.error}: {e.cause}") from None
         return items[: int(limit)] if limit else items
@@ -1003,43 +987,6 @@ class _State:
                 batch["BatchInput"] = batch_input
             batches.append(batch)
         return batches
-
-
-# ReaderConfig CSVDelimiter (AWS's names; COMMA by default).
-_CSV_DELIMITERS = {"COMMA": ",", "PIPE": "|", "SEMICOLON": ";", "SPACE": " ", "TAB": "\t"}
-
-
-def _parse_items(body: Any, config: dict) -> list:
-    """An S3 object's items: a JSON array, JSON Lines, or CSV rows as objects."""
-    if isinstance(body, bytes):
-        body = body.decode()
-    kind = config.get("InputType", "JSON")
-    try:
-        if kind == "JSON":
-            items = json.loads(body)
-            if not isinstance(items, list):
-                raise ValueError("the JSON document is not an array")
-            return items
-        if kind == "JSONL":
-            return [json.loads(line) for line in body.splitlines() if line.strip()]
-        if kind == "CSV":
-            import csv
-            import io
-
-            delimiter = _CSV_DELIMITERS.get(config.get("CSVDelimiter", "COMMA"), ",")
-            rows = list(csv.reader(io.StringIO(body), delimiter=delimiter))
-            if config.get("CSVHeaderLocation", "FIRST_ROW") == "GIVEN":
-                headers = config.get("CSVHeaders") or []
-            else:
-                headers, rows = (rows[0], rows[1:]) if rows else ([], [])
-            return [dict(zip(headers, row, strict=False)) for row in rows]
-    except ValueError as e:
-        raise StatesError(
-            "States.ItemReaderFailed", f"The ItemReader could not parse the {kind} object: {e}"
-        ) from None
-    raise StatesError(
-        "States.ItemReaderFailed", f"The ItemReader InputType {kind} is not supported"
-    )
 
 
 def _exceeds(failures: int, total: int, count: float | None, percent: float | None) -> bool:
