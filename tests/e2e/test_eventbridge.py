@@ -830,3 +830,30 @@ def test_a_firehose_delivery_stream_target(client):
     events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": '{"n": 1}'}])
     (key,) = objects(s3, bucket)
     assert json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()) == {"n": 1}
+
+
+def test_an_api_destination_keeps_to_its_invocation_rate(client):
+    """InvocationRateLimitPerSecond 1: three events sent together reach the endpoint one
+    a second (the excess waits and goes out later, none is lost)."""
+    events = client("events")
+    receiver = HttpRecorder()
+    try:
+        connection = events.create_connection(
+            Name=unique("conn"), AuthorizationType="API_KEY",
+            AuthParameters={"ApiKeyAuthParameters": {"ApiKeyName": "k", "ApiKeyValue": "v"}},
+        )["ConnectionArn"]  # fmt: skip
+        destination = events.create_api_destination(
+            Name=unique("dest"), ConnectionArn=connection, InvocationEndpoint=receiver.url,
+            HttpMethod="POST", InvocationRateLimitPerSecond=1,
+        )["ApiDestinationArn"]  # fmt: skip
+        source, rule = unique("app"), unique("rule")
+        events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))
+        events.put_targets(Rule=rule, Targets=[{"Id": "api", "Arn": destination}])
+        started = time.monotonic()
+        entry = {"Source": source, "DetailType": "t", "Detail": "{}"}
+        ids = [e["EventId"] for e in events.put_events(Entries=[entry] * 3)["Entries"]]
+        received = receiver.wait(3, timeout=20)
+        assert time.monotonic() - started >= 1.8  # the 2nd after ≥ 1 s, the 3rd ≥ 2 s
+        assert sorted(json.loads(r.body)["id"] for r in received) == sorted(ids)
+    finally:
+        receiver.close()
