@@ -73,6 +73,8 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::ApiGatewayV2::ApiMapping": "sandlot.services.apigatewayv2.stack_resources:ApiMapping",
     "AWS::StepFunctions::StateMachine": "sandlot.services.stepfunctions.resources:StateMachine",
     "AWS::StepFunctions::Activity": "sandlot.services.stepfunctions.resources:Activity",
+    "AWS::StepFunctions::StateMachineVersion": "sandlot.services.stepfunctions.resources:StateMachineVersion",
+    "AWS::StepFunctions::StateMachineAlias": "sandlot.services.stepfunctions.resources:StateMachineAlias",
     "AWS::Events::EventBus": "sandlot.services.events.resources:EventBus",
     "AWS::Events::Rule": "sandlot.services.events.resources:Rule",
     "AWS::Events::EventBusPolicy": "sandlot.services.events.resources:EventBusPolicy",
