@@ -645,3 +645,28 @@ def test_creating_a_state_machine_needs_iam_pass_role(server, role, client):
                                  {"Effect": "Allow", "Action": ["states:*", "iam:PassRole"],
                                   "Resource": "*"}]})  # fmt: skip
     assert allowed.create_state_machine(name=unique("p"), definition=PASS_CHAIN, roleArn=role)
+
+
+def test_express_machines_refuse_what_only_standard_runs(sfn, role):
+    """An Express machine takes Request Response only: a .waitForTaskToken task (here in
+    a Parallel branch) is refused by CreateStateMachine, and reported by
+    ValidateStateMachineDefinition when it is told the type, not otherwise."""
+    waiting = {"Type": "Task", "End": True,
+               "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+               "Parameters": {"QueueUrl": "q", "MessageBody.$": "$$.Task.Token"}}  # fmt: skip
+    flow = definition({"Both": {"Type": "Parallel", "End": True, "Branches": [
+        {"StartAt": "Wait", "States": {"Wait": waiting}}]}})  # fmt: skip
+    location = "/States/Both/Branches[0]/States/Wait/Resource"
+    message = "Express state machine does not support '.waitForTaskToken' service integration"
+    refused = error_of(sfn.create_state_machine, name=unique("ex"), definition=flow,
+                       roleArn=role, type="EXPRESS")  # fmt: skip
+    assert refused["Code"] == "InvalidDefinition"
+    assert refused["Message"] == (
+        f"Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: {message} at {location}'"
+    )
+    checked = sfn.validate_state_machine_definition(definition=flow, type="EXPRESS")
+    assert checked["result"] == "FAIL"
+    assert [(d["code"], d["message"], d["location"]) for d in checked["diagnostics"]] == [
+        ("SCHEMA_VALIDATION_FAILED", message, location)]  # fmt: skip
+    assert sfn.validate_state_machine_definition(definition=flow)["result"] == "OK"
+    assert sfn.validate_state_machine_definition(definition=flow, type="STANDARD")["result"] == "OK"
