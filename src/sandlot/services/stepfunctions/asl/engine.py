@@ -109,6 +109,10 @@ class Execution:
         self.runtime = runtime
         self.context = context
         self.inspection: dict | None = None  # set by run_test_state()
+        # TestState's mock (set by run_test_state): {"result": value} or {"error", "cause"}
+        # stands for the tested Task's call or the Map's or Parallel's work; "retried" is
+        # how many retries its Retry has already made (stateConfiguration).
+        self.mock: dict | None = None
 
     async def run(self, input: Any, resume: dict | None = None) -> Result:
         context = self.context
@@ -557,9 +561,17 @@ class _State:
         # Only a Distributed Map's run is ever pending (an inline Map is re-run whole).
         return await self._with_handlers(data, pending, self._map_attempt)
 
+    def mocked(self) -> Any:
+        """TestState: the mock's result in place of the state's work, or its error."""
+        mock = self.execution.mock or {}
+        if "result" in mock:
+            return mock["result"]
+        raise StatesError(mock.get("error", ""), mock.get("cause"))
+
     async def _with_handlers(self, data, pending, attempt):
         retriers = self.state.get("Retry") or []
-        attempts = [0] * len(retriers)  # per Retrier, as AWS counts MaxAttempts
+        retried = (self.execution.mock or {}).get("retried", 0)
+        attempts = [retried] * len(retriers)  # per Retrier, as AWS counts MaxAttempts
         while True:
             try:
                 result = await attempt(data, pending)
@@ -639,6 +651,8 @@ class _State:
                      "pending": {"task": {"token": token, "arguments": arguments,
                                           "deadline": deadline}}}
                 )  # fmt: skip
+        if self.execution.mock is not None:
+            return self.select(self.mocked())
         heartbeat = self.number("HeartbeatSeconds", data, effective)
         remaining = None if deadline is None else max(0.0, deadline - time.time())
         call = self.runtime.invoke(
@@ -666,6 +680,8 @@ class _State:
 
     async def _parallel_attempt(self, data, pending):
         branch_input = self.arguments(data, self._state_input_for_children(data))
+        if self.execution.mock is not None:
+            return self.select(self.mocked())
         await self.runtime.record("ParallelStateStarted", {})
         branches = self.graph.branches[self.name]
         tasks = [
@@ -691,6 +707,8 @@ class _State:
 
     async def _map_attempt(self, data, pending):
         state = self.state
+        if self.execution.mock is not None:
+            return self.select(self.mocked())
         processor = self.graph.processors[self.name]
         config = (state.get("ItemProcessor") or {}).get("ProcessorConfig") or {}
         mode = config.get("Mode")
@@ -989,6 +1007,39 @@ class _State:
         return batches
 
 
+def _check_mock(state: dict, mock: dict | None) -> None:
+    """TestState's rules for mocks, with AWS's messages."""
+    from .errors import InvalidDefinition, InvalidMock
+
+    kind = state.get("Type")
+    if mock is None:
+        if kind in ("Map", "Parallel"):
+            raise InvalidDefinition(
+                "TestState API does not support Map or Parallel states. Supported state types "
+                "include: [Task, Wait, Pass, Succeed, Fail, Choice]"
+            )
+        return
+    if kind not in ("Task", "Map", "Parallel"):
+        raise InvalidMock(f"State type '{kind}' is not supported when a mock is specified")
+    if "result" not in mock:
+        return
+    result = mock["result"]
+    if kind == "Parallel":
+        if not isinstance(result, list):
+            raise InvalidMock("Mocked result must be an array.")
+        if len(result) != len(state.get("Branches") or []):
+            raise InvalidMock(
+                "Mocked result must contain the same number of items as number of Parallel "
+                "branches."
+            )
+    elif kind == "Map":
+        exported = "Resource" in (state.get("ResultWriter") or {})
+        if exported and not isinstance(result, dict):
+            raise InvalidMock("Mocked result must be a JSON object.")
+        if not exported and not isinstance(result, list):
+            raise InvalidMock("Mocked result must be an array.")
+
+
 def _exceeds(failures: int, total: int, count: float | None, percent: float | None) -> bool:
     if count is not None and failures > count:
         return True
@@ -1020,8 +1071,13 @@ async def run_test_state(
     state_name: str | None = None,
     variables: dict | None = None,
     context: dict | None = None,
+    mock: dict | None = None,
 ) -> dict:
     """TestState: run one state once and answer in the API's shape (JSON strings).
+
+    ``mock`` (``{"result": value}`` or ``{"error", "cause"}``, and ``retried``) stands for
+    a Task's call or a Map's or Parallel's work; only those take one, and a Map or
+    Parallel must have one (AWS's rules; InvalidMock or InvalidDefinition otherwise).
 
     `definition` is one state's JSON, or a whole machine with `state_name`. Retry is not
     performed: a retriable error answers RETRIABLE with the retrier and its delay; a caught
@@ -1060,7 +1116,9 @@ async def run_test_state(
                 "Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: The state "
                 f"{state_name} does not exist at /States'"
             )
+    _check_mock(machine.states[state_name], mock)
     execution = Execution(machine, runtime, context or {})
+    execution.mock = mock
     inspection: dict = {"input": input}
     execution.inspection = inspection
     frame = _Frame(execution.context, dict(variables or {}), top=False)
