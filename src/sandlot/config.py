@@ -80,6 +80,9 @@ class Settings:
     custom_resource_timeout_seconds: float = 3600.0
     # The length of a "day" for S3 lifecycle rules (AWS: 86400; tests shorten it).
     s3_lifecycle_day_seconds: float = 86400.0
+    # A Distributed Map's ResultWriter starts another result file (SUCCEEDED_1.json …)
+    # past this size (AWS: 5 GB); tests shrink it.
+    sfn_result_file_max_bytes: int = 5 * 1024**3
     # Services publish their AWS/* CloudWatch metrics (sandlot/metrics.py); false
     # publishes none (PutMetricData still works).
     service_metrics: bool = True

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from tests.e2e.conftest import aws, error_of, make_client
+from tests.e2e.firehose_support import destination, firehose_role, objects
 from tests.e2e.functions import create_function, unique, wait_for_log_events
 from tests.e2e.queues import allow_service, queue_arn, receive
 from tests.e2e.recorders import HttpRecorder
@@ -763,3 +764,96 @@ def test_an_entry_time_is_the_event_time(client):
     events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": "{}", "Time": when}])
     [message] = receive(sqs, url)
     assert json.loads(message["Body"])["time"] == "2024-05-06T07:08:09Z"
+
+
+def test_a_kinesis_stream_target_with_and_without_a_partition_key_path(client):
+    """PutRecord as the target's role; the partition key is the value at
+    KinesisParameters.PartitionKeyPath, else the event id (AWS's default)."""
+    events, kinesis, iam = client("events"), client("kinesis"), client("iam")
+    stream = unique("stream")
+    kinesis.create_stream(StreamName=stream, ShardCount=1)
+    stream_arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"][
+        "StreamARN"
+    ]
+    role_name = unique("events-kinesis")
+    role = ensure_role(iam, role_name, trust=trust_policy({"Service": "events.amazonaws.com"}))
+    iam.put_role_policy(RoleName=role_name, PolicyName="put", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "kinesis:PutRecord", "Resource": stream_arn}]}))  # fmt: skip
+    source, rule = unique("app"), unique("rule")
+    events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))
+    bad = {"Id": "x", "Arn": stream_arn, "RoleArn": role,
+           "KinesisParameters": {"PartitionKeyPath": "detail.customer"}}  # fmt: skip
+    assert error_of(events.put_targets, Rule=rule, Targets=[bad])["Code"] == "ValidationException"
+    answer = events.put_targets(Rule=rule, Targets=[
+        {"Id": "keyed", "Arn": stream_arn, "RoleArn": role,
+         "KinesisParameters": {"PartitionKeyPath": "$.detail.customer"}},
+        {"Id": "default", "Arn": stream_arn, "RoleArn": role}])  # fmt: skip
+    assert answer["FailedEntryCount"] == 0, answer
+    detail = json.dumps({"customer": "cust-7"})
+    event_id = events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": detail}])[
+        "Entries"
+    ][0]["EventId"]
+    shard = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard,
+                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]  # fmt: skip
+    records: list = []
+    deadline = time.monotonic() + 15
+    while len(records) < 2 and time.monotonic() < deadline:
+        page = kinesis.get_records(ShardIterator=iterator)
+        records += page["Records"]
+        iterator = page["NextShardIterator"]
+        time.sleep(0.1)
+    assert sorted(r["PartitionKey"] for r in records) == sorted(["cust-7", event_id])
+    assert {json.loads(r["Data"])["id"] for r in records} == {event_id}
+
+
+def test_a_firehose_delivery_stream_target(client):
+    """PutRecord on the delivery stream as the target's role: the event lands in S3."""
+    events, firehose, s3, iam = client("events"), client("firehose"), client("s3"), client("iam")
+    bucket = unique("events-fh")
+    s3.create_bucket(Bucket=bucket)
+    stream_arn = firehose.create_delivery_stream(
+        DeliveryStreamName=unique("fh"), DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration=destination(bucket, firehose_role(iam)),
+    )["DeliveryStreamARN"]  # fmt: skip
+    role_name = unique("events-firehose")
+    role = ensure_role(iam, role_name, trust=trust_policy({"Service": "events.amazonaws.com"}))
+    iam.put_role_policy(RoleName=role_name, PolicyName="put", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "firehose:PutRecord", "Resource": stream_arn}]}))  # fmt: skip
+    source, rule = unique("app"), unique("rule")
+    events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))
+    answer = events.put_targets(Rule=rule, Targets=[
+        {"Id": "fh", "Arn": stream_arn, "RoleArn": role, "InputPath": "$.detail"}])  # fmt: skip
+    assert answer["FailedEntryCount"] == 0, answer
+    events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": '{"n": 1}'}])
+    (key,) = objects(s3, bucket)
+    assert json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()) == {"n": 1}
+
+
+def test_an_api_destination_keeps_to_its_invocation_rate(client):
+    """InvocationRateLimitPerSecond 1: three events sent together reach the endpoint one
+    a second (the excess waits and goes out later, none is lost)."""
+    events = client("events")
+    receiver = HttpRecorder()
+    try:
+        connection = events.create_connection(
+            Name=unique("conn"), AuthorizationType="API_KEY",
+            AuthParameters={"ApiKeyAuthParameters": {"ApiKeyName": "k", "ApiKeyValue": "v"}},
+        )["ConnectionArn"]  # fmt: skip
+        destination = events.create_api_destination(
+            Name=unique("dest"), ConnectionArn=connection, InvocationEndpoint=receiver.url,
+            HttpMethod="POST", InvocationRateLimitPerSecond=1,
+        )["ApiDestinationArn"]  # fmt: skip
+        source, rule = unique("app"), unique("rule")
+        events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))
+        events.put_targets(Rule=rule, Targets=[{"Id": "api", "Arn": destination}])
+        started = time.monotonic()
+        entry = {"Source": source, "DetailType": "t", "Detail": "{}"}
+        ids = [e["EventId"] for e in events.put_events(Entries=[entry] * 3)["Entries"]]
+        received = receiver.wait(3, timeout=20)
+        assert time.monotonic() - started >= 1.8  # the 2nd after ≥ 1 s, the 3rd ≥ 2 s
+        assert sorted(json.loads(r.body)["id"] for r in received) == sorted(ids)
+    finally:
+        receiver.close()

@@ -9,6 +9,7 @@ import json
 import time
 
 from tests.e2e.functions import unique, wait_for_log_events
+from tests.e2e.recorders import HttpRecorder
 from tests.e2e.stacks import settled
 
 TEMPLATE = """
@@ -157,3 +158,100 @@ def test_scheduler_resource_types(client):
     assert outputs["Group"] not in [
         g["Name"] for g in scheduler.list_schedule_groups()["ScheduleGroups"]
     ]
+
+
+CONNECTIONS_TEMPLATE = """
+AWSTemplateFormatVersion: "2010-09-09"
+Parameters:
+  Endpoint: {Type: String}
+  Retention: {Type: Number, Default: 3}
+Resources:
+  Connection:
+    Type: AWS::Events::Connection
+    Properties:
+      AuthorizationType: API_KEY
+      AuthParameters:
+        ApiKeyAuthParameters: {ApiKeyName: x-api-key, ApiKeyValue: s3cret}
+  Destination:
+    Type: AWS::Events::ApiDestination
+    Properties:
+      ConnectionArn: !GetAtt Connection.Arn
+      InvocationEndpoint: !Ref Endpoint
+      HttpMethod: POST
+      InvocationRateLimitPerSecond: 10
+  Archive:
+    Type: AWS::Events::Archive
+    Properties:
+      SourceArn: !Sub "arn:aws:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
+      EventPattern: {source: [!Sub "${AWS::StackName}"]}
+      RetentionDays: !Ref Retention
+  Rule:
+    Type: AWS::Events::Rule
+    Properties:
+      EventPattern: {source: [!Sub "${AWS::StackName}"]}
+      Targets: [{Id: api, Arn: !GetAtt Destination.Arn}]
+Outputs:
+  Connection: {Value: !Ref Connection}
+  ConnectionArn: {Value: !GetAtt Connection.Arn}
+  Destination: {Value: !Ref Destination}
+  DestinationArn: {Value: !GetAtt Destination.Arn}
+  DestinationPolicyArn: {Value: !GetAtt Destination.ArnForPolicy}
+  Archive: {Value: !Ref Archive}
+  ArchiveArn: {Value: !GetAtt Archive.Arn}
+"""
+
+
+def _outputs(described: dict) -> dict:
+    return {o["OutputKey"]: o["OutputValue"] for o in described["Outputs"]}
+
+
+def test_connection_api_destination_and_archive_resource_types(client):
+    cfn, events = client("cloudformation"), client("events")
+    receiver = HttpRecorder()
+    stack = unique("apidest")
+    try:
+        parameters = [{"ParameterKey": "Endpoint", "ParameterValue": receiver.url + "/in"}]
+        cfn.create_stack(StackName=stack, TemplateBody=CONNECTIONS_TEMPLATE,
+                         Parameters=parameters)  # fmt: skip
+        described = settled(cfn, stack)
+        assert described["StackStatus"] == "CREATE_COMPLETE", described.get("StackStatusReason")
+        outputs = _outputs(described)
+        connection = events.describe_connection(Name=outputs["Connection"])
+        assert connection["ConnectionArn"] == outputs["ConnectionArn"]
+        destination = events.describe_api_destination(Name=outputs["Destination"])
+        assert destination["ApiDestinationArn"] == outputs["DestinationArn"]
+        assert outputs["DestinationArn"].startswith(outputs["DestinationPolicyArn"] + "/")
+        assert destination["InvocationRateLimitPerSecond"] == 10
+        archive = events.describe_archive(ArchiveName=outputs["Archive"])
+        assert (archive["ArchiveArn"], archive["RetentionDays"]) == (outputs["ArchiveArn"], 3)
+
+        # The rule calls the endpoint with the connection's key; the archive keeps it.
+        events.put_events(Entries=[{"Source": stack, "DetailType": "t", "Detail": "{}"}])
+        [(method, path, headers, _)] = receiver.wait(1)
+        assert (method, path, headers["x-api-key"]) == ("POST", "/in", "s3cret")
+        deadline = time.monotonic() + 10
+        while events.describe_archive(ArchiveName=outputs["Archive"])["EventCount"] < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+
+        # An update in place: the archive keeps its name, its retention changes.
+        cfn.update_stack(StackName=stack, TemplateBody=CONNECTIONS_TEMPLATE, Parameters=[
+            *parameters, {"ParameterKey": "Retention", "ParameterValue": "7"}])  # fmt: skip
+        updated = settled(cfn, stack)
+        assert updated["StackStatus"] == "UPDATE_COMPLETE", updated.get("StackStatusReason")
+        assert events.describe_archive(ArchiveName=outputs["Archive"])["RetentionDays"] == 7
+
+        cfn.delete_stack(StackName=stack)
+        deadline = time.monotonic() + 60
+        while cfn.describe_stacks(StackName=described["StackId"])["Stacks"][0][
+            "StackStatus"
+        ] != "DELETE_COMPLETE":  # fmt: skip
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        names = [c["Name"] for c in events.list_connections()["Connections"]]
+        assert outputs["Connection"] not in names
+        assert outputs["Archive"] not in [
+            a["ArchiveName"] for a in events.list_archives()["Archives"]
+        ]
+    finally:
+        receiver.close()

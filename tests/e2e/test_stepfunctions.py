@@ -645,3 +645,107 @@ def test_creating_a_state_machine_needs_iam_pass_role(server, role, client):
                                  {"Effect": "Allow", "Action": ["states:*", "iam:PassRole"],
                                   "Resource": "*"}]})  # fmt: skip
     assert allowed.create_state_machine(name=unique("p"), definition=PASS_CHAIN, roleArn=role)
+
+
+def test_express_machines_refuse_what_only_standard_runs(sfn, role):
+    """An Express machine takes Request Response only: a .waitForTaskToken task (here in
+    a Parallel branch) is refused by CreateStateMachine, and reported by
+    ValidateStateMachineDefinition when it is told the type, not otherwise."""
+    waiting = {"Type": "Task", "End": True,
+               "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+               "Parameters": {"QueueUrl": "q", "MessageBody.$": "$$.Task.Token"}}  # fmt: skip
+    flow = definition({"Both": {"Type": "Parallel", "End": True, "Branches": [
+        {"StartAt": "Wait", "States": {"Wait": waiting}}]}})  # fmt: skip
+    location = "/States/Both/Branches[0]/States/Wait/Resource"
+    message = "Express state machine does not support '.waitForTaskToken' service integration"
+    refused = error_of(sfn.create_state_machine, name=unique("ex"), definition=flow,
+                       roleArn=role, type="EXPRESS")  # fmt: skip
+    assert refused["Code"] == "InvalidDefinition"
+    assert refused["Message"] == (
+        f"Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: {message} at {location}'"
+    )
+    checked = sfn.validate_state_machine_definition(definition=flow, type="EXPRESS")
+    assert checked["result"] == "FAIL"
+    assert [(d["code"], d["message"], d["location"]) for d in checked["diagnostics"]] == [
+        ("SCHEMA_VALIDATION_FAILED", message, location)]  # fmt: skip
+    assert sfn.validate_state_machine_definition(definition=flow)["result"] == "OK"
+    assert sfn.validate_state_machine_definition(definition=flow, type="STANDARD")["result"] == "OK"
+
+
+def test_test_state_mocks(server, role):
+    """TestState's mock stands for a Task's call (validated against the integration's API
+    model as AWS does), or a Map's or Parallel's work; AWS's refusals."""
+    sfn = make_client(server.endpoint, "stepfunctions")
+    sfn.meta.config.inject_host_prefix = False
+
+    def test(state: dict, **params) -> dict:
+        return sfn.test_state(definition=json.dumps(state), roleArn=role, **params)
+
+    def refused(state: dict, **params) -> tuple[str, str]:
+        found = error_of(sfn.test_state, definition=json.dumps(state), roleArn=role, **params)
+        return found["Code"], found["Message"]
+
+    send = {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "End": True,
+            "Parameters": {"QueueUrl": "https://sqs.us-east-1.amazonaws.com/1/none",
+                           "MessageBody": "hi"},
+            "ResultSelector": {"id.$": "$.MessageId"}, "ResultPath": "$.sent"}  # fmt: skip
+    mocked = {"result": json.dumps({"MessageId": "m-1", "MD5OfMessageBody": "x"})}
+    answer = test(send, input='{"k": 1}', mock=mocked)  # no such queue: the mock answers
+    assert answer["status"] == "SUCCEEDED"
+    assert json.loads(answer["output"]) == {"k": 1, "sent": {"id": "m-1"}}
+    # The model decides, STRICT by default; members it does not know are accepted.
+    start = {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution", "End": True,
+             "Parameters": {"StateMachineArn": "arn:aws:states:us-east-1:000000000000:"
+                                                "stateMachine:none"}}  # fmt: skip
+    assert refused(start, mock={"result": '{"StartDate": "2025-01-01T00:00:00Z"}'}) == (
+        "ValidationException",
+        "Mock result schema validation error: Required field 'ExecutionArn' is missing")  # fmt: skip
+    lenient = {"result": '{"StartDate": "2025-01-01T00:00:00Z", "extra": 1}',
+               "fieldValidationMode": "PRESENT"}  # fmt: skip
+    assert test(start, mock=lenient)["status"] == "SUCCEEDED"
+    put = {"Type": "Task", "Resource": "arn:aws:states:::events:putEvents", "End": True,
+           "Parameters": {"Entries": [{"Source": "s", "DetailType": "t", "Detail": {}}]}}  # fmt: skip
+    assert refused(put, mock={"result": '{"Entries": [{"EventId": "a"}, {"EventId": 7}]}'})[
+        1] == "Mock result schema validation error: Field 'EventId' must be a string"  # fmt: skip
+    assert refused(put, mock={"result": '{"FailedEntryCount": "0"}'})[1] == (
+        "Mock result schema validation error: Field 'FailedEntryCount' must be a number")  # fmt: skip
+    assert test(put, mock={"result": '{"FailedEntryCount": "0"}',
+                           "fieldValidationMode": "NONE"})["status"] == "SUCCEEDED"  # fmt: skip
+
+    # A mocked error meets Retry (RETRIABLE) until retrierRetryCount uses it up, then Catch.
+    retried = {**send, "Retry": [{"ErrorEquals": ["SQS.Boom"], "MaxAttempts": 2}],
+               "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Handle"}]}  # fmt: skip
+    boom = {"errorOutput": {"error": "SQS.Boom", "cause": "down"}}
+    answer = test(retried, mock=boom)
+    assert (answer["status"], answer["error"]) == ("RETRIABLE", "SQS.Boom")
+    answer = test(retried, mock=boom, stateConfiguration={"retrierRetryCount": 2})
+    assert (answer["status"], answer["nextState"]) == ("CAUGHT_ERROR", "Handle")
+    # An activity task, which TestState runs only mocked.
+    activity = {"Type": "Task", "End": True,
+                "Resource": "arn:aws:states:us-east-1:000000000000:activity:none"}  # fmt: skip
+    assert json.loads(test(activity, mock={"result": '{"ok": true}'})["output"]) == {"ok": True}
+
+    # Map and Parallel run only mocked; other states take no mock.
+    parallel = {"Type": "Parallel", "End": True, "Branches": [
+        {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}] * 2}  # fmt: skip
+    code, message = refused(parallel)
+    assert code == "InvalidDefinition" and message.startswith(
+        "TestState API does not support Map or Parallel states.")  # fmt: skip
+    assert json.loads(test(parallel, mock={"result": "[1, 2]"})["output"]) == [1, 2]
+    assert refused(parallel, mock={"result": "[1]"})[1] == (
+        "Mocked result must contain the same number of items as number of Parallel branches."
+    )
+    mapped = {"Type": "Map", "End": True, "ItemProcessor": {
+        "StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}}  # fmt: skip
+    assert refused(mapped, mock={"result": "{}"})[1] == "Mocked result must be an array."
+    assert json.loads(test(mapped, mock={"result": "[3]"})["output"]) == [3]
+    assert refused({"Type": "Pass", "End": True}, mock={"result": "{}"}) == (
+        "ValidationException",
+        "State type 'Pass' is not supported when a mock is specified",
+    )
+    assert refused(send, mock={**mocked, **boom})[1] == (
+        "A test mock should have only one of the following fields: [result, errorOutput]."
+    )
+    assert refused(send, mock=mocked, revealSecrets=True)[1] == (
+        "TestState does not support RevealSecrets when a mock is specified."
+    )

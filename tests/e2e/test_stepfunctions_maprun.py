@@ -5,6 +5,7 @@ aborting its Map Run — driven by boto3."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 
@@ -320,3 +321,116 @@ def test_the_role_must_allow_starting_the_children(server, sfn, role):
     assert (done["status"], done["error"]) == ("FAILED", "States.Runtime")
     assert "states:StartExecution" in done["cause"] and machine in done["cause"]
     assert sfn.list_map_runs(executionArn=arn)["mapRuns"] == []
+
+
+def test_csv_reader_delimiters(sfn, s3, role):
+    """ReaderConfig CSVDelimiter (AWS's COMMA, PIPE, SEMICOLON, SPACE, TAB); another
+    value is refused at create."""
+    bucket = unique("csv")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="rows.tsv", Body=b"id\tname\n1\tann, b\n2\tbob\n")
+    s3.put_object(Bucket=bucket, Key="rows.psv", Body=b"1|x;y\n2|z\n")
+
+    def reader(key: str, **config) -> dict:
+        return {"Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "CSV", **config},
+                "Parameters": {"Bucket": bucket, "Key": key}}  # fmt: skip
+
+    def run(item_reader: dict):
+        flow = definition({"Fan": _distributed({"P": {"Type": "Pass", "End": True}},
+                                               ItemReader=item_reader)})  # fmt: skip
+        machine = sfn.create_state_machine(name=unique("csv"), definition=flow, roleArn=role)
+        arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"])["executionArn"]
+        done = wait_done(sfn, arn)
+        assert done["status"] == "SUCCEEDED", done
+        return json.loads(done["output"])
+
+    assert run(reader("rows.tsv", CSVDelimiter="TAB")) == [
+        {"id": "1", "name": "ann, b"}, {"id": "2", "name": "bob"}]  # fmt: skip
+    given = reader("rows.psv", CSVDelimiter="PIPE", CSVHeaderLocation="GIVEN",
+                   CSVHeaders=["n", "v"])  # fmt: skip
+    assert run(given) == [{"n": "1", "v": "x;y"}, {"n": "2", "v": "z"}]
+
+    bad = definition({"Fan": _distributed({"P": {"Type": "Pass", "End": True}},
+                                          ItemReader=reader("rows.tsv", CSVDelimiter="|"))})  # fmt: skip
+    with pytest.raises(sfn.exceptions.InvalidDefinition) as refused:
+        sfn.create_state_machine(name=unique("csv"), definition=bad, roleArn=role)
+    assert "CSVDelimiter must be one of [COMMA, PIPE, SEMICOLON, SPACE, TAB]" in str(refused.value)
+
+
+def _reader_run(sfn, role, item_reader: dict) -> dict:
+    flow = definition({"Fan": _distributed({"P": {"Type": "Pass", "End": True}},
+                                           ItemReader=item_reader)})  # fmt: skip
+    machine = sfn.create_state_machine(name=unique("reader"), definition=flow, roleArn=role)
+    arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"])["executionArn"]
+    return wait_done(sfn, arn)
+
+
+def test_item_reader_datasets(sfn, s3, role):
+    """ItemsPointer into a JSON document, GZIP objects, AWS's text-delimited rules,
+    LOAD_AND_FLATTEN over a listing, an S3 inventory and an Athena UNLOAD manifest."""
+    bucket = unique("datasets")
+    s3.create_bucket(Bucket=bucket)
+
+    def get(key: str, **config) -> dict:
+        return {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": config,
+                "Parameters": {"Bucket": bucket, "Key": key}}  # fmt: skip
+
+    def items(item_reader: dict) -> list:
+        done = _reader_run(sfn, role, item_reader)
+        assert done["status"] == "SUCCEEDED", done
+        return json.loads(done["output"])
+
+    nested = {"inventory": {"products": {"featured": [{"sku": 1}, {"sku": 2}]}}}
+    s3.put_object(Bucket=bucket, Key="nested.json", Body=json.dumps(nested))
+    pointer = get("nested.json", InputType="JSON", ItemsPointer="/inventory/products/featured")
+    assert items(pointer) == [{"sku": 1}, {"sku": 2}]
+    missing = _reader_run(sfn, role, {**pointer, "ReaderConfig": {
+        "InputType": "JSON", "ItemsPointer": "/inventory/none"}})  # fmt: skip
+    assert (missing["status"], missing["error"]) == ("FAILED", "States.ItemReaderFailed")
+
+    s3.put_object(Bucket=bucket, Key="rows.jsonl.gz", Body=gzip.compress(b'{"a":1}\n{"a":2}\n'))
+    assert items(get("rows.jsonl.gz", InputType="JSONL")) == [{"a": 1}, {"a": 2}]
+    # A short row gets empty strings, a long one loses its extra fields, \ escapes.
+    s3.put_object(Bucket=bucket, Key="rules.csv", Body=b"a,b\n1\n2,3,4\nx\\,y,z\n")
+    assert items(get("rules.csv", InputType="CSV")) == [
+        {"a": "1", "b": ""}, {"a": "2", "b": "3"}, {"a": "x,y", "b": "z"}]  # fmt: skip
+
+    s3.put_object(Bucket=bucket, Key="parts/1.json", Body=b"[1, 2]")
+    s3.put_object(Bucket=bucket, Key="parts/2.json", Body=b"[3]")
+    listing = {"Resource": "arn:aws:states:::s3:listObjectsV2",
+               "ReaderConfig": {"InputType": "JSON", "Transformation": "LOAD_AND_FLATTEN"},
+               "Parameters": {"Bucket": bucket, "Prefix": "parts/"}}  # fmt: skip
+    assert items(listing) == [1, 2, 3]
+
+    data = b'"src","a.txt","3","2022-11-16T00:29:32.000Z"\n"src","b/c.jpg","9","2022-11-15T20:02:16.000Z"\n'
+    s3.put_object(Bucket=bucket, Key="inv/data/one.csv.gz", Body=gzip.compress(data))
+    manifest = {"sourceBucket": "src", "destinationBucket": f"arn:aws:s3:::{bucket}",
+                "version": "2016-11-30", "fileFormat": "CSV",
+                "fileSchema": "Bucket, Key, Size, LastModifiedDate",
+                "files": [{"key": "inv/data/one.csv.gz", "size": 1, "MD5checksum": "x"}]}  # fmt: skip
+    s3.put_object(Bucket=bucket, Key="inv/manifest.json", Body=json.dumps(manifest))
+    expected = [{"Bucket": "src", "Key": "a.txt", "Size": "3",
+                 "LastModifiedDate": "2022-11-16T00:29:32.000Z"},
+                {"Bucket": "src", "Key": "b/c.jpg", "Size": "9",
+                 "LastModifiedDate": "2022-11-15T20:02:16.000Z"}]  # fmt: skip
+    assert items(get("inv/manifest.json", InputType="MANIFEST")) == expected
+    assert items(get("inv/manifest.json", ManifestType="S3_INVENTORY")) == expected
+
+    s3.put_object(Bucket=bucket, Key="athena/q1.jsonl", Body=b'{"n":1}\n')
+    s3.put_object(Bucket=bucket, Key="athena/q2.jsonl", Body=b'{"n":2}\n')
+    listed = f"s3://{bucket}/athena/q1.jsonl\ns3://{bucket}/athena/q2.jsonl\n"
+    s3.put_object(Bucket=bucket, Key="athena/q-manifest.csv", Body=listed.encode())
+    athena = get("athena/q-manifest.csv", ManifestType="ATHENA_DATA", InputType="JSONL")
+    assert items(athena) == [{"n": 1}, {"n": 2}]
+
+    # What AWS refuses in a ReaderConfig.
+    for config, message in (
+        ({"Transformation": "LOAD_AND_FLATTEN"}, "InputType is required when Transformation"),
+        ({"ManifestType": "S3_INVENTORY", "InputType": "CSV"}, "InputType must not be set"),
+        ({"InputType": "XML"}, "InputType must be one of [CSV, JSON, JSONL, PARQUET, MANIFEST]"),
+    ):
+        flow = definition({"Fan": _distributed({"P": {"Type": "Pass", "End": True}},
+                                               ItemReader={**listing, "ReaderConfig": config})})  # fmt: skip
+        found = sfn.validate_state_machine_definition(definition=flow)["diagnostics"]
+        assert any(message in d["message"] for d in found), (config, found)

@@ -314,13 +314,32 @@ async def send_s3(platform: Platform, delivery: Delivery) -> dict:
     return await _call(platform, delivery, "s3", "PutObject", params, request_id=delivery.id)
 
 
+# Request rates a sender caps (an API destination's InvocationRateLimitPerSecond): a
+# token bucket per key, in memory, holding at most one second's worth.
+_BUCKETS: dict[str, tuple[float, float]] = {}  # key -> (tokens, monotonic time)
+
+
+def _within_rate(key: str, rate: float) -> bool:
+    now = time.monotonic()
+    tokens, then = _BUCKETS.get(key, (rate, now))
+    tokens = min(rate, tokens + (now - then) * rate)
+    allowed = tokens >= 1.0
+    _BUCKETS[key] = (tokens - 1.0 if allowed else tokens, now)
+    return allowed
+
+
 async def send_http(platform: Platform, delivery: Delivery) -> dict:
     """POST the payload to an http(s) URL (``options``: ``headers``, ``method``,
     ``timeout_s``, ``final_statuses``, ``oauth``: client credentials, ``events/oauth.py``). A non-2xx answer, or no answer, is a counted
     failure: an endpoint that is down or refuses is what a sender's retry policy is for.
     ``final_statuses`` (inclusive ``[low, high]`` ranges) are answers no retry can fix,
-    ending the delivery at once (``Rejected``): SNS gives its 4xx-but-429 rule here."""
+    ending the delivery at once (``Rejected``): SNS gives its 4xx-but-429 rule here.
+    ``rate_limit`` (requests per second, per ``rate_key``): a request past it is not
+    sent but throttled, so it waits and goes out later (EventBridge's behaviour)."""
     options = delivery.options
+    rate = options.get("rate_limit")
+    if rate and not _within_rate(str(options.get("rate_key") or delivery.target), float(rate)):
+        raise ServiceError("ThrottlingException", f"Rate exceeded: {rate} per second", 429)
     headers = dict(options.get("headers") or {})
     if options.get("oauth"):  # OAuth client credentials: a bearer token first
         try:

@@ -287,7 +287,8 @@ class ApiDestinationOperations(ArchiveOperations):
         query.update(given.get("QueryStringParameters") or {})
         headers.update(request["auth"])
         options: dict = {"method": row["method"], "headers": headers,
-                         "final_statuses": FINAL_STATUSES}  # fmt: skip
+                         "final_statuses": FINAL_STATUSES,
+                         "rate_limit": row["rate"], "rate_key": row["arn"]}  # fmt: skip
         if request["oauth"]:
             options["oauth"] = request["oauth"]
         url = row["endpoint"]

@@ -31,7 +31,7 @@ from sandlot.iam.principal import Principal
 from sandlot.services.events.base import Rule, not_found, parse_bus, validation
 from sandlot.services.events.rules import SCHEDULE_TIMER, RuleOperations
 from sandlot.services.events.schema import RULES
-from sandlot.services.events.transform import target_input
+from sandlot.services.events.transform import partition_key, target_input
 from sandlot.services.provider import RequestContext
 
 MAX_REQUEST_BYTES = 262_144  # PutEvents: 256 KB for all entries together
@@ -208,6 +208,8 @@ class PutEventsOperations(RuleOperations):
                 "DetailType": event["detail-type"],
                 "Resources": event["resources"],
             }
+        elif service == "kinesis":
+            options["PartitionKey"] = partition_key(target, event)
         elif service == "logs":  # one stream per event, named by its id
             options = {"logStreamName": event["id"], "timestamp": _millis(event["time"])}
         send_to = arn

@@ -1,6 +1,8 @@
 """CloudFormation resource types of EventBridge: ``AWS::Events::EventBus`` (Ref: the
 name), ``AWS::Events::Rule`` with its ``Targets`` (Ref and Arn: the rule's ARN, as the
-registry's schema has it) and ``AWS::Events::EventBusPolicy`` (one statement)."""
+registry's schema has it), ``AWS::Events::EventBusPolicy`` (one statement), and
+``AWS::Events::Connection``, ``AWS::Events::ApiDestination``, ``AWS::Events::Archive``
+(Ref: the name; Arn, and ArnForPolicy: the ARN without its generated id)."""
 
 from __future__ import annotations
 
@@ -173,3 +175,95 @@ class EventBusPolicy(ResourceType):
         except ResourceFailed as e:
             if not not_found(e):
                 raise
+
+
+async def _delete_quietly(ctx: ResourceContext, operation: str, params: dict) -> None:
+    """A delete that finds the resource already gone is done."""
+    try:
+        await ctx.call("events", operation, params)
+    except ResourceFailed as e:
+        if not not_found(e):
+            raise
+
+
+def _given(properties: dict, *names: str) -> dict:
+    return {n: properties[n] for n in names if properties.get(n) is not None}
+
+
+class Connection(ResourceType):
+    type_name = "AWS::Events::Connection"
+    name_property = "Name"
+    name_length = 64
+
+    async def _outcome(self, ctx: ResourceContext, name: str) -> Outcome:
+        arn = (await ctx.call("events", "DescribeConnection", {"Name": name}))["ConnectionArn"]
+        return Outcome(name, name, {"Arn": arn, "ArnForPolicy": arn.rsplit("/", 1)[0]})
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        params = {"Name": name, **_given(properties, "AuthorizationType", "AuthParameters",
+                                         "Description")}  # fmt: skip
+        await ctx.call("events", "CreateConnection", params)
+        return await self._outcome(ctx, name)
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        params = {"Name": current.physical_id,
+                  **_given(properties, "AuthorizationType", "AuthParameters", "Description")}  # fmt: skip
+        await ctx.call("events", "UpdateConnection", params)
+        return await self._outcome(ctx, current.physical_id)
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        await _delete_quietly(ctx, "DeleteConnection", {"Name": physical_id})
+
+
+_DESTINATION = ("ConnectionArn", "InvocationEndpoint", "HttpMethod",
+                "InvocationRateLimitPerSecond", "Description")  # fmt: skip
+
+
+class ApiDestination(ResourceType):
+    type_name = "AWS::Events::ApiDestination"
+    name_property = "Name"
+    name_length = 64
+
+    async def _outcome(self, ctx: ResourceContext, name: str) -> Outcome:
+        got = await ctx.call("events", "DescribeApiDestination", {"Name": name})
+        arn = got["ApiDestinationArn"]
+        return Outcome(name, name, {"Arn": arn, "ArnForPolicy": arn.rsplit("/", 1)[0]})
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        await ctx.call("events", "CreateApiDestination",
+                       {"Name": name, **_given(properties, *_DESTINATION)})  # fmt: skip
+        return await self._outcome(ctx, name)
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        await ctx.call("events", "UpdateApiDestination",
+                       {"Name": current.physical_id, **_given(properties, *_DESTINATION)})  # fmt: skip
+        return await self._outcome(ctx, current.physical_id)
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        await _delete_quietly(ctx, "DeleteApiDestination", {"Name": physical_id})
+
+
+class Archive(ResourceType):
+    type_name = "AWS::Events::Archive"
+    name_property = "ArchiveName"
+    name_length = 48
+
+    def _params(self, properties: dict) -> dict:
+        params = _given(properties, "Description", "RetentionDays")
+        if properties.get("EventPattern"):
+            params["EventPattern"] = as_json(properties["EventPattern"])
+        return params
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        created = await ctx.call("events", "CreateArchive", {
+            "ArchiveName": name, "EventSourceArn": properties["SourceArn"],
+            **self._params(properties)})  # fmt: skip
+        return Outcome(name, name, {"Arn": created["ArchiveArn"]})
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        answer = await ctx.call("events", "UpdateArchive",
+                                {"ArchiveName": current.physical_id, **self._params(properties)})  # fmt: skip
+        return Outcome(current.physical_id, current.physical_id, {"Arn": answer["ArchiveArn"]})
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        await _delete_quietly(ctx, "DeleteArchive", {"ArchiveName": physical_id})

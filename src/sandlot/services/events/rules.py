@@ -26,7 +26,7 @@ from sandlot.services.provider import RequestContext
 MAX_TARGETS = 5  # targets per rule (AWS's quota)
 SCHEDULE_TIMER = "events:schedule"
 # Target services sandlot delivers to (the delivery path's adapters); others are refused.
-DELIVERABLE = frozenset({"lambda", "sqs", "sns", "events", "logs", "states"})
+DELIVERABLE = frozenset({"lambda", "sqs", "sns", "events", "logs", "states", "kinesis", "firehose"})
 
 
 def _pattern(text: str) -> None:
@@ -242,6 +242,9 @@ class RuleOperations(EventsBase):
                 compile_path(target["InputPath"])
             if target.get("InputTransformer"):
                 check_transformer(target["InputTransformer"])
+            key_path = (target.get("KinesisParameters") or {}).get("PartitionKeyPath")
+            if key_path:
+                compile_path(key_path)
         except TransformError as error:
             raise validation(str(error)) from None
         arn = target["Arn"]

@@ -82,3 +82,14 @@ def target_input(target: dict, event: dict, event_text: str, context: dict[str, 
     values["aws.events.event"] = {k: v for k, v in event.items() if k != "detail"}
     values["aws.events.event.json"] = event
     return render(transformer["InputTemplate"], values)
+
+
+def partition_key(target: dict, event: dict) -> str:
+    """A Kinesis stream target's partition key: the value at
+    ``KinesisParameters.PartitionKeyPath`` in the event, else the event's id (AWS's
+    default; also when the path finds nothing)."""
+    path = (target.get("KinesisParameters") or {}).get("PartitionKeyPath")
+    value = resolve(event, compile_path(path)) if path else _MISSING
+    if value is _MISSING or value is None:
+        return event["id"]
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))

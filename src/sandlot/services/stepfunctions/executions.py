@@ -25,6 +25,7 @@ from sandlot.iam.principal import Principal
 from sandlot.protocol import ServiceError
 from sandlot.protocol.errors import not_implemented
 from sandlot.services.provider import RequestContext
+from sandlot.services.stepfunctions import mocks
 from sandlot.services.stepfunctions.base import (
     Row,
     StepFunctionsBase,
@@ -545,8 +546,12 @@ class ExecutionOperations(StepFunctionsBase):
     async def test_state(self, ctx: RequestContext, params: dict) -> dict:
         """One state run once (``asl.run_test_state``), its tasks called as ``roleArn``
         (or the caller when none is given, for states that call nothing)."""
-        if params.get("mock") or params.get("stateConfiguration"):
-            raise not_implemented("stepfunctions", "TestState with mock or stateConfiguration")
+        configuration = params.get("stateConfiguration") or {}
+        if set(configuration) - {"retrierRetryCount"}:
+            raise not_implemented("stepfunctions", "TestState stateConfiguration for Map and "
+                                  "Parallel (errorCausedByState, mapIterationFailureCount, "
+                                  "mapItemReaderData)")  # fmt: skip
+        mock = mocks.engine_mock(params, _tested_state(params))
         _, value = _input(params.get("input"))
         variables = json.loads(params["variables"]) if params.get("variables") else None
         context = json.loads(params["context"]) if params.get("context") else None
@@ -567,10 +572,12 @@ class ExecutionOperations(StepFunctionsBase):
         try:
             answer = await engine().run_test_state(
                 params["definition"], value, runtime, state_name=params.get("stateName"),
-                variables=variables, context=context,
+                variables=variables, context=context, mock=mock,
             )  # fmt: skip
         except engine().InvalidDefinition as e:
             raise error("InvalidDefinition", e.message) from None
+        except engine().InvalidMock as e:
+            raise error("ValidationException", str(e)) from None
         if params.get("inspectionLevel", "INFO") == "INFO":
             answer.pop("inspectionData", None)
         return answer
@@ -722,3 +729,14 @@ def history_event(row: Row, include_data: bool = True) -> dict:
                 value.pop(key, None)
     out.update(details)
     return out
+
+
+def _tested_state(params: dict) -> dict | None:
+    """The state TestState runs (the definition, or its ``stateName`` state), if it reads."""
+    try:
+        document = json.loads(params["definition"])
+        if params.get("stateName"):
+            document = document["States"][params["stateName"]]
+    except (ValueError, KeyError, TypeError):
+        return None  # the engine refuses it with AWS's InvalidDefinition
+    return document if isinstance(document, dict) else None

@@ -161,7 +161,7 @@ async def invoke(runtime: ExecutionRuntime, arguments: Any) -> dict:
         oauth.forget(request["oauth"])  # the next call fetches a new token
     result = {
         "Headers": answer_headers,
-        "ResponseBody": _body(data, answer_headers),
+        "ResponseBody": response_body(data, answer_headers),
         "StatusCode": status,
         "StatusText": reason,
     }
@@ -185,7 +185,8 @@ def _send(scheme: str, netloc: str, method: str, target: str, body, headers: dic
         connection.close()
 
 
-def _body(data: bytes, headers: dict[str, list[str]]) -> Any:
+def response_body(data: bytes, headers: dict[str, list[str]]) -> Any:
+    """A response body as the task's result has it: JSON parsed when it says it is."""
     text = data[:MAX_RESPONSE].decode("utf-8", errors="replace")
     content_type = (headers.get("content-type") or [""])[0].lower()
     if "json" in content_type:

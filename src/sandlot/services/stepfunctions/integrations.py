@@ -10,6 +10,7 @@ the state machine's role (so IAM decides, as in AWS).
 - ``arn:aws:states:::aws-sdk:<service>:<apiAction>``: any operation of a service
   sandlot serves (PascalCase parameters mapped onto the model's member names);
 - ``arn:aws:states:::http:invoke``: the HTTP task (``http_task.py``);
+- ``arn:aws:states:::apigateway:invoke``: an API sandlot serves (``apigateway_task.py``);
 - an activity ARN: an activity task (``tasks.py``).
 
 Errors: a function error is the ``errorType`` it reported (``Lambda.Unknown`` without
@@ -64,7 +65,7 @@ OPTIMIZED = {
 class Target:
     """A parsed Task resource."""
 
-    kind: str  # "function" | "activity" | "optimized" | "sdk" | "http"
+    kind: str  # "function" | "activity" | "optimized" | "sdk" | "http" | "apigateway"
     resource: str  # the Resource as written
     service: str = ""  # botocore's service name
     operation: str = ""  # botocore's operation name
@@ -104,6 +105,10 @@ def parse_resource(resource: str) -> Target:
                       short.split(":", 2)[2])  # fmt: skip
     if parts == ["http", "invoke"] and not pattern:  # the HTTP task (``http_task.py``)
         return Target("http", resource, "http", "invoke", "", "http", "invoke")
+    if parts == ["apigateway", "invoke"] and pattern in ("", "waitForTaskToken"):
+        # The API Gateway integration (``apigateway_task.py``)
+        return Target("apigateway", resource, "apigateway", "invoke", pattern, "apigateway",
+                      short.split(":", 1)[1])  # fmt: skip
     if len(parts) == 2 and (parts[0], parts[1]) in OPTIMIZED:
         service = SDK_SERVICES.get(parts[0], parts[0])
         operation = parts[1][:1].upper() + parts[1][1:]

@@ -37,9 +37,10 @@ def _definition(text: str) -> None:
         raise error("InvalidDefinition", e.message) from None
 
 
-def _express_patterns(text: str) -> None:
+def express_refusals(text: str) -> list[tuple[str, str]]:
     """Express workflows support only Request Response: AWS refuses ``.sync``,
-    ``.waitForTaskToken`` and activities in them (also inside Parallel and Map)."""
+    ``.waitForTaskToken`` and activities in them (also inside Parallel and Map).
+    (location, message) of each, for CreateStateMachine and ValidateStateMachineDefinition."""
 
     def tasks(states: dict, path: str):
         for name, state in (states or {}).items():
@@ -48,12 +49,19 @@ def _express_patterns(text: str) -> None:
             if state.get("Type") == "Task" and isinstance(state.get("Resource"), str):
                 yield f"{path}/{name}/Resource", state["Resource"]
             for i, branch in enumerate(state.get("Branches") or []):
-                yield from tasks(branch.get("States"), f"{path}/{name}/Branches[{i}]/States")
+                if isinstance(branch, dict):
+                    yield from tasks(branch.get("States"), f"{path}/{name}/Branches[{i}]/States")
             for key in ("ItemProcessor", "Iterator"):
                 if isinstance(state.get(key), dict):
                     yield from tasks(state[key].get("States"), f"{path}/{name}/{key}/States")
 
-    for location, resource in tasks(json.loads(text).get("States"), "/States"):
+    try:
+        document = json.loads(text)
+    except (TypeError, ValueError):
+        return []  # the definition's own diagnostics say so
+    found = []
+    states = document.get("States") if isinstance(document, dict) else None
+    for location, resource in tasks(states if isinstance(states, dict) else {}, "/States"):
         if ":activity:" in resource:
             kind = "Activity"
         elif resource.endswith((".sync", ".sync:2")):
@@ -62,10 +70,16 @@ def _express_patterns(text: str) -> None:
             kind = "'.waitForTaskToken' service integration"
         else:
             continue
+        found.append((location, f"Express state machine does not support {kind}"))
+    return found
+
+
+def _express_patterns(text: str) -> None:
+    for location, message in express_refusals(text)[:1]:
         raise error(
             "InvalidDefinition",
-            "Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: Express state "
-            f"machine does not support {kind} at {location}'",
+            f"Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: {message} at "
+            f"{location}'",
         )
 
 
@@ -471,6 +485,11 @@ class MachineOperations(StepFunctionsBase):
 
     def validate_state_machine_definition(self, ctx: RequestContext, params: dict) -> dict:
         found = engine().diagnostics(params["definition"])
+        if params.get("type") == "EXPRESS":  # what only an Express machine refuses
+            found += [{"severity": "ERROR", "code": "SCHEMA_VALIDATION_FAILED",
+                       "message": message, "location": location}
+                      for location, message in express_refusals(params["definition"])]  # fmt: skip
+            found.sort(key=lambda d: d["severity"] != "ERROR")  # errors first, as AWS
         order = {"ERROR": 0, "WARNING": 1}
         wanted = params.get("severity", "ERROR")
         found = [d for d in found if order.get(d["severity"], 0) <= order[wanted]]

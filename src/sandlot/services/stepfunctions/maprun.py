@@ -18,9 +18,12 @@ running start again (at least once), and the rest start as concurrency allows.
 Names as AWS: the run ``arn:aws:states:<region>:<account>:mapRun:<machine>/<label>:<id>``,
 a child ``…:execution:<machine>/<label>:<name>`` (Express: ``…:express:<machine>/<label>:
 <run id>:<name>``) of the state machine ``…:stateMachine:<machine>/<label>``. The
-ResultWriter writes ``<Prefix>/<run id>/SUCCEEDED_0.json``, ``FAILED_0.json``,
-``PENDING_0.json`` (each status present; AWS's execution records) and ``manifest.json``,
-as the state machine's role.
+ResultWriter writes ``<Prefix>/<run id>/SUCCEEDED_<n>.json``, ``FAILED_<n>.json``,
+``PENDING_<n>.json`` (each status present, a new file past
+``Settings.sfn_result_file_max_bytes``; ``.jsonl`` for OutputType JSONL) and
+``manifest.json`` naming them all, as the state machine's role. SUCCEEDED holds AWS's
+execution records (Transformation NONE) or the children's outputs (COMPACT; FLATTEN
+splices arrays); FAILED always the records; PENDING the inputs never started.
 """
 
 from __future__ import annotations
@@ -85,11 +88,12 @@ class MapRunOperations(ExecutionOperations):
             run = self._new_map_run(parent, request)
         arn = run["arn"]
         wake = self._map_wakeups.setdefault(arn, asyncio.Event())
+        writer = (request.get("transformation", "COMPACT"), request.get("output_type", "JSON"))
         try:
-            return await self._drive(parent, run, wake, request.get("records", False), redriving)
+            return await self._drive(parent, run, wake, writer, redriving)
         except asyncio.CancelledError:
             if not self.shutting_down:  # StopExecution of the parent aborts the run
-                await self._abort_map_run(parent, arn)
+                await self._abort_map_run(parent, arn, writer)
             raise
         finally:
             self._map_wakeups.pop(arn, None)
@@ -160,13 +164,13 @@ class MapRunOperations(ExecutionOperations):
         parent: ExecutionRuntime,
         run: dict,
         wake: asyncio.Event,
-        records: bool,
+        writer: tuple[str, str],
         redriving: bool = False,
     ) -> Any:
         """Start children as the limit allows, settle each as it ends, until all ended
-        or the failures pass the threshold. ``records``: the result is each child's
-        record (WriterConfig Transformation NONE) rather than its output. ``redriving``:
-        children that ended without success run again (a Standard one is redriven)."""
+        or the failures pass the threshold. ``writer``: the WriterConfig's Transformation
+        and OutputType. ``redriving``: children that ended without success run again (a
+        Standard one is redriven)."""
         arn = run["arn"]
         inputs = json.loads(run["inputs"])
         total = len(inputs)
@@ -197,14 +201,14 @@ class MapRunOperations(ExecutionOperations):
                 current = self.store.get(MAP_RUNS, arn) or run
                 if exceeded(failures, total, current):
                     await self._stop_children(running)
-                    return await self._end(parent, current, "FAILED", results, THRESHOLD, records)
+                    return await self._end(parent, current, "FAILED", results, THRESHOLD, writer)
                 limit = current["max_concurrency"] or total or 1
                 while waiting and len(running) < limit:
                     index = waiting.pop(0)
                     task = asyncio.ensure_future(self._start(parent, run, index, inputs[index]))
                     running[task] = index
                 if not running:
-                    return await self._end(parent, current, "SUCCEEDED", results, None, records)
+                    return await self._end(parent, current, "SUCCEEDED", results, None, writer)
                 wake.clear()
                 woken = asyncio.ensure_future(wake.wait())
                 done, _ = await asyncio.wait([*running, woken], return_when=asyncio.FIRST_COMPLETED)
@@ -314,14 +318,23 @@ class MapRunOperations(ExecutionOperations):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    async def _abort_map_run(self, parent: ExecutionRuntime, arn: str) -> None:
-        """The parent was stopped: its running children are aborted, the run too."""
+    async def _abort_map_run(
+        self, parent: ExecutionRuntime, arn: str, writer: tuple[str, str]
+    ) -> None:
+        """The parent was stopped: its running children are aborted, the run too. A
+        ResultWriter still exports it (the aborted children FAILED, the inputs never
+        started PENDING), as AWS; a failed write has no execution left to fail."""
         for child in self.store.select(EXECUTIONS, {"map_run_arn": arn, "status": "RUNNING"}):
             await self._abort_child(child)
-        parent.add_event("MapRunAborted", None)
         run = self.store.get(MAP_RUNS, arn)
+        written = 0
+        if run["destination"]:
+            with contextlib.suppress(ServiceError):
+                written = (await self._write_results(parent, run, *writer))[1]
+        parent.add_event("MapRunAborted", None)
+        changes = {"status": "ABORTED", "stopped": self.clock(), "results_written": written}
         with self.store.transaction():
-            self.store.put(MAP_RUNS, {**run, "status": "ABORTED", "stopped": self.clock()})
+            self.store.put(MAP_RUNS, {**run, **changes})
             parent.flush()
 
     async def _abort_child(self, child: dict) -> None:
@@ -337,7 +350,7 @@ class MapRunOperations(ExecutionOperations):
 
     async def _end(
         self, parent: ExecutionRuntime, run: dict, status: str, results: list,
-        failure: tuple[str, str] | None, records: bool = False,
+        failure: tuple[str, str] | None, writer: tuple[str, str] = ("COMPACT", "JSON"),
     ) -> Any:  # fmt: skip
         """The Map Run ends: results exported (with a ResultWriter), the run's status and
         its MapRunSucceeded/MapRunFailed committed with the parent's history."""
@@ -346,13 +359,14 @@ class MapRunOperations(ExecutionOperations):
                                                     "status": "RUNNING"}):  # fmt: skip
             await self._abort_child(child)
         answer: Any = results
-        if records:  # AWS's execution records, in input order (those that started)
+        if writer[0] == "NONE" and not run["destination"]:
+            # AWS's execution records, in input order (those that started)
             children = self.store.select(EXECUTIONS, {"map_run_arn": run["arn"]})
             answer = [_record(c) for c in sorted(children, key=lambda c: c["map_index"])]
         written = 0
         if run["destination"]:
             try:
-                answer, written = await self._write_results(parent, run)
+                answer, written = await self._write_results(parent, run, *writer)
             except ServiceError as e:
                 failure = ("States.ResultWriterFailed", f"{e.code}: {e.message}")
                 status = "FAILED"
@@ -369,8 +383,12 @@ class MapRunOperations(ExecutionOperations):
             raise engine().StatesError(*failure)
         return answer
 
-    async def _write_results(self, parent: ExecutionRuntime, run: dict) -> tuple[dict, int]:
-        """AWS's export: one file per status present, then manifest.json."""
+    async def _write_results(
+        self, parent: ExecutionRuntime, run: dict, transformation: str, output_type: str
+    ) -> tuple[dict, int]:
+        """AWS's export: the files of each status present, then manifest.json. Every
+        input is in one file: SUCCEEDED (transformed), FAILED (timed-out and aborted
+        too, always as records), PENDING (never started)."""
         destination = json.loads(run["destination"])
         bucket = destination.get("Bucket")
         prefix = (destination.get("Prefix") or "").rstrip("/")
@@ -379,22 +397,33 @@ class MapRunOperations(ExecutionOperations):
         children = {c["map_index"]: c for c in self.store.select(
             EXECUTIONS, {"map_run_arn": run["arn"]})}  # fmt: skip
         groups: dict[str, list] = {"SUCCEEDED": [], "FAILED": [], "PENDING": []}
-        for index in range(len(json.loads(run["inputs"]))):
+        written = 0
+        for index, value in enumerate(json.loads(run["inputs"])):
             child = children.get(index)
-            if child is None:
-                continue  # never started (the run failed first): nothing to report
-            groups[_RESULT_FILES[child["status"]]].append(_record(child))
+            if child is None:  # the run failed or was aborted before starting it
+                groups["PENDING"].append({"Input": compact(value),
+                                          "InputDetails": {"Included": True},
+                                          "Status": "PENDING"})  # fmt: skip
+                continue
+            written += 1
+            group = groups[_RESULT_FILES[child["status"]]]
+            if child["status"] != "SUCCEEDED" or transformation == "NONE":
+                group.append(_record(child))
+                continue
+            output = json.loads(child["output"])
+            if transformation == "FLATTEN" and isinstance(output, list):
+                group.extend(output)
+            else:
+                group.append(output)
         manifest: dict = {"DestinationBucket": bucket, "MapRunArn": run["arn"],
                           "ResultFiles": {"FAILED": [], "PENDING": [], "SUCCEEDED": []}}  # fmt: skip
-        written = 0
-        for status, records in groups.items():
-            if not records:
-                continue
-            key = f"{base}/{status}_0.json"
-            body = compact(records).encode()
-            await parent.call("s3", "PutObject", {"Bucket": bucket, "Key": key, "Body": body})
-            manifest["ResultFiles"][status].append({"Key": key, "Size": len(body)})
-            written += len(records)
+        extension = "jsonl" if output_type == "JSONL" else "json"
+        limit = int(self.platform.settings.sfn_result_file_max_bytes)
+        for status, entries in groups.items():
+            for number, body in enumerate(_result_files(entries, output_type, limit)):
+                key = f"{base}/{status}_{number}.{extension}"
+                await parent.call("s3", "PutObject", {"Bucket": bucket, "Key": key, "Body": body})
+                manifest["ResultFiles"][status].append({"Key": key, "Size": len(body)})
         key = f"{base}/manifest.json"
         await parent.call(
             "s3", "PutObject", {"Bucket": bucket, "Key": key, "Body": compact(manifest).encode()}
@@ -524,3 +553,32 @@ def _record(child: dict) -> dict:
         if done:
             record["RedriveStatusReason"] = "Execution is SUCCEEDED and cannot be redriven"
     return record
+
+
+def _result_files(entries: list, output_type: str, limit: int) -> list[bytes]:
+    """The bodies of one status's result files: a JSON array, or JSON Lines (each line
+    ended by a newline), a file closed when the next entry would take it past ``limit``
+    bytes (an entry larger than that has a file of its own)."""
+    lines = output_type == "JSONL"
+    files: list[bytes] = []
+    current: list[bytes] = []
+    size = 0 if lines else 2  # JSON's brackets
+
+    def close() -> None:
+        if lines:
+            files.append(b"".join(item + b"\n" for item in current))
+        else:
+            files.append(b"[" + b",".join(current) + b"]")
+
+    for entry in entries:
+        item = compact(entry).encode()
+        cost = len(item) + (1 if lines or current else 0)  # its newline, or a comma
+        if current and size + cost > limit:
+            close()
+            current, size = [], 0 if lines else 2
+            cost = len(item) + (1 if lines else 0)
+        current.append(item)
+        size += cost
+    if current:
+        close()
+    return files

@@ -1,8 +1,10 @@
 """CloudFormation resource types of Step Functions: ``AWS::StepFunctions::StateMachine``
 (Ref: the ARN; the definition from ``Definition``, ``DefinitionString`` or
 ``DefinitionS3Location``, with ``DefinitionSubstitutions`` applied) and
-``AWS::StepFunctions::Activity`` (Ref: the ARN). SAM's ``AWS::Serverless::StateMachine``
-becomes these through the transform."""
+``AWS::StepFunctions::Activity`` (Ref: the ARN), ``AWS::StepFunctions::StateMachineVersion``
+(Ref: the version ARN) and ``AWS::StepFunctions::StateMachineAlias`` (Ref: the alias ARN;
+``RoutingConfiguration``, or a ``DeploymentPreference`` of Type ALL_AT_ONCE). SAM's
+``AWS::Serverless::StateMachine`` becomes these through the transform."""
 
 from __future__ import annotations
 
@@ -162,6 +164,79 @@ class Activity(ResourceType):
             physical_id = f"arn:aws:states:{ctx.region}:{ctx.account_id}:activity:{physical_id}"
         try:
             await ctx.call("stepfunctions", "DeleteActivity", {"activityArn": physical_id})
+        except ResourceFailed as e:
+            if not not_found(e):
+                raise
+
+
+class StateMachineVersion(ResourceType):
+    """A published version; its properties are create-only (a change is a new one)."""
+
+    type_name = "AWS::StepFunctions::StateMachineVersion"
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        params = {"stateMachineArn": properties["StateMachineArn"]}
+        if properties.get("StateMachineRevisionId"):
+            params["revisionId"] = properties["StateMachineRevisionId"]
+        if properties.get("Description"):
+            params["description"] = properties["Description"]
+        published = await ctx.call("stepfunctions", "PublishStateMachineVersion", params)
+        arn = published["stateMachineVersionArn"]
+        return Outcome(arn, arn, {"Arn": arn})
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        return current
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        try:
+            await ctx.call("stepfunctions", "DeleteStateMachineVersion",
+                           {"stateMachineVersionArn": physical_id})  # fmt: skip
+        except ResourceFailed as e:
+            if not not_found(e):
+                raise
+
+
+def _routing(properties: dict) -> list[dict]:
+    """The alias's routing: RoutingConfiguration, or where a DeploymentPreference ends.
+    Gradual (CANARY, LINEAR) deployments are not run by sandlot: refused."""
+    preference = properties.get("DeploymentPreference")
+    if preference:
+        if preference.get("Type") != "ALL_AT_ONCE":
+            raise ResourceFailed(
+                f"DeploymentPreference Type {preference.get('Type')} is not supported by "
+                "sandlot (ALL_AT_ONCE is) (HandlerErrorCode: InvalidRequest)"
+            )
+        return [{"stateMachineVersionArn": preference["StateMachineVersionArn"], "weight": 100}]
+    return [{"stateMachineVersionArn": r["StateMachineVersionArn"], "weight": int(r["Weight"])}
+            for r in properties.get("RoutingConfiguration") or []]  # fmt: skip
+
+
+class StateMachineAlias(ResourceType):
+    type_name = "AWS::StepFunctions::StateMachineAlias"
+    name_property = "Name"
+    name_length = 80
+
+    async def create(self, ctx: ResourceContext, properties: dict, name: str | None) -> Outcome:
+        params = {"name": name, "routingConfiguration": _routing(properties)}
+        if properties.get("Description"):
+            params["description"] = properties["Description"]
+        created = await ctx.call("stepfunctions", "CreateStateMachineAlias", params)
+        arn = created["stateMachineAliasArn"]
+        return Outcome(arn, arn, {"Arn": arn})
+
+    async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
+        params = {"stateMachineAliasArn": current.physical_id,
+                  "routingConfiguration": _routing(properties),
+                  "description": properties.get("Description") or ""}  # fmt: skip
+        await ctx.call("stepfunctions", "UpdateStateMachineAlias", params)
+        return current
+
+    async def delete(self, ctx: ResourceContext, physical_id: str, properties: dict) -> None:
+        if not physical_id.startswith("arn:"):  # only the planned name is known
+            return
+        try:
+            await ctx.call("stepfunctions", "DeleteStateMachineAlias",
+                           {"stateMachineAliasArn": physical_id})  # fmt: skip
         except ResourceFailed as e:
             if not not_found(e):
                 raise

@@ -178,8 +178,8 @@ class ExecutionRuntime:
             raise engine().TaskFailure(
                 "States.Runtime",
                 f"The resource '{resource}' is not supported by sandlot's Step Functions "
-                "(Lambda, activities, SQS, SNS, DynamoDB, EventBridge, Step Functions, HTTP "
-                "and aws-sdk integrations are).",
+                "(Lambda, activities, SQS, SNS, DynamoDB, EventBridge, Step Functions, API "
+                "Gateway, HTTP and aws-sdk integrations are).",
             ) from None
         began = time.time()
         try:
@@ -327,6 +327,10 @@ class ExecutionRuntime:
             from sandlot.services.stepfunctions import http_task
 
             return await http_task.invoke(self, arguments)
+        if target.kind == "apigateway":
+            from sandlot.services.stepfunctions import apigateway_task
+
+            return await apigateway_task.invoke(self, arguments)
         if target.service == "stepfunctions" and target.operation == "StartExecution":
             return await self.owner.start_child(self, target, arguments or {})
         sdk = target.kind == "sdk"

@@ -7,11 +7,12 @@ The contract is in docs/architecture.md ("Step Functions engine").
 
 from .definition import StateMachine, diagnostics, parse
 from .engine import Execution, Result, Runtime, run_test_state
-from .errors import InvalidDefinition, StatesError, TaskFailure
+from .errors import InvalidDefinition, InvalidMock, StatesError, TaskFailure
 
 __all__ = [
     "Execution",
     "InvalidDefinition",
+    "InvalidMock",
     "Result",
     "Runtime",
     "StateMachine",

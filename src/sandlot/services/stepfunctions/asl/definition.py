@@ -696,12 +696,70 @@ def _check_map(graph, name, state, at, language, out) -> None:
     ):
         out.schema("ToleratedFailurePercentage must be a number from 0 to 100",
                    f"{at}/ToleratedFailurePercentage")  # fmt: skip
+    reader = state.get("ItemReader")
+    settings = reader.get("ReaderConfig") if isinstance(reader, dict) else None
+    for key, allowed in _READER_ENUMS.items():
+        if isinstance(settings, dict) and key in settings and settings[key] not in allowed:
+            out.schema(f"{key} must be one of [{', '.join(allowed)}]",
+                       f"{at}/ItemReader/ReaderConfig/{key}")  # fmt: skip
+    if isinstance(settings, dict):  # AWS's combinations ("ItemReader (Map)")
+        where = f"{at}/ItemReader/ReaderConfig"
+        if settings.get("Transformation") == "LOAD_AND_FLATTEN" and "InputType" not in settings:
+            out.schema("InputType is required when Transformation is LOAD_AND_FLATTEN", where)
+        if settings.get("ManifestType") == "S3_INVENTORY" and "InputType" in settings:
+            out.schema("InputType must not be set when ManifestType is S3_INVENTORY", where)
+    if "ResultWriter" in state:
+        _check_result_writer(state["ResultWriter"], f"{at}/ResultWriter", language, out)
     body = {k: v for k, v in processor.items() if k != "ProcessorConfig"}
     if "QueryLanguage" in processor:
         out.schema("Field 'QueryLanguage' is not supported", f"{at}/{field}")
     sub = Graph(body, graph.machine_language, f"{at}/{field}")
     _check_graph(sub, out)
     graph.processors[name] = sub
+
+
+_READER_ENUMS = {"InputType": ("CSV", "JSON", "JSONL", "PARQUET", "MANIFEST"),
+                 "Transformation": ("NONE", "LOAD_AND_FLATTEN"),
+                 "ManifestType": ("ATHENA_DATA", "S3_INVENTORY"),
+                 "CSVDelimiter": ("COMMA", "PIPE", "SEMICOLON", "SPACE", "TAB"),
+                 "CSVHeaderLocation": ("FIRST_ROW", "GIVEN")}  # fmt: skip
+_WRITER_ENUMS = {"Transformation": ("NONE", "COMPACT", "FLATTEN"), "OutputType": ("JSON", "JSONL")}
+
+
+def _check_result_writer(writer: Any, at: str, language: str, out: _Diagnostics) -> None:
+    """A Distributed Map's ResultWriter: a WriterConfig, a Resource with its
+    Parameters (JSONata: Arguments), or all three, as AWS's schema has it. (An empty
+    one AWS accepts here and fails at run time.)"""
+    if not isinstance(writer, dict):
+        out.schema("ResultWriter must be a JSON object", at)
+        return
+    template = "Arguments" if language == JSONATA else "Parameters"
+    for field in writer:
+        if field not in ("Resource", "Parameters", "Arguments", "WriterConfig"):
+            out.schema(f"Field '{field}' is not supported", at)
+        elif field in ("Parameters", "Arguments") and field != template:
+            out.schema(_only_in(JSONATA if field == "Arguments" else JSONPATH, field), at)
+    if "Resource" in writer:
+        if writer["Resource"] != "arn:aws:states:::s3:putObject":
+            out.error("INVALID_RESOURCE", "Value is not a valid resource ARN: "
+                      f"{writer['Resource']}", f"{at}/Resource")  # fmt: skip
+        if template not in writer:
+            out.schema(f"These fields are required: [{template}]", at)
+    elif template in writer:
+        out.schema("These fields are required: [Resource]", at)
+    if "WriterConfig" not in writer:
+        return
+    config = writer["WriterConfig"]
+    if not isinstance(config, dict):
+        out.schema("WriterConfig must be a JSON object", f"{at}/WriterConfig")
+        return
+    for field, value in config.items():
+        allowed = _WRITER_ENUMS.get(field)
+        if allowed is None:
+            out.schema(f"Field '{field}' is not supported", f"{at}/WriterConfig")
+        elif value not in allowed:
+            out.schema(f"{field} must be one of [{', '.join(allowed)}]",
+                       f"{at}/WriterConfig/{field}")  # fmt: skip
 
 
 _KIND_CHECKS = {

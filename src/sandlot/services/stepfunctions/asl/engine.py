@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from . import choice, intrinsics, jsonata_support
+from . import items as item_reader
 from .definition import JSONATA, Graph, StateMachine, parse_timestamp
 from .errors import StatesError, TaskFailure
 from .paths import MISSING, compile_path, set_reference
@@ -108,6 +109,10 @@ class Execution:
         self.runtime = runtime
         self.context = context
         self.inspection: dict | None = None  # set by run_test_state()
+        # TestState's mock (set by run_test_state): {"result": value} or {"error", "cause"}
+        # stands for the tested Task's call or the Map's or Parallel's work; "retried" is
+        # how many retries its Retry has already made (stateConfiguration).
+        self.mock: dict | None = None
 
     async def run(self, input: Any, resume: dict | None = None) -> Result:
         context = self.context
@@ -556,9 +561,17 @@ class _State:
         # Only a Distributed Map's run is ever pending (an inline Map is re-run whole).
         return await self._with_handlers(data, pending, self._map_attempt)
 
+    def mocked(self) -> Any:
+        """TestState: the mock's result in place of the state's work, or its error."""
+        mock = self.execution.mock or {}
+        if "result" in mock:
+            return mock["result"]
+        raise StatesError(mock.get("error", ""), mock.get("cause"))
+
     async def _with_handlers(self, data, pending, attempt):
         retriers = self.state.get("Retry") or []
-        attempts = [0] * len(retriers)  # per Retrier, as AWS counts MaxAttempts
+        retried = (self.execution.mock or {}).get("retried", 0)
+        attempts = [retried] * len(retriers)  # per Retrier, as AWS counts MaxAttempts
         while True:
             try:
                 result = await attempt(data, pending)
@@ -638,6 +651,8 @@ class _State:
                      "pending": {"task": {"token": token, "arguments": arguments,
                                           "deadline": deadline}}}
                 )  # fmt: skip
+        if self.execution.mock is not None:
+            return self.select(self.mocked())
         heartbeat = self.number("HeartbeatSeconds", data, effective)
         remaining = None if deadline is None else max(0.0, deadline - time.time())
         call = self.runtime.invoke(
@@ -665,6 +680,8 @@ class _State:
 
     async def _parallel_attempt(self, data, pending):
         branch_input = self.arguments(data, self._state_input_for_children(data))
+        if self.execution.mock is not None:
+            return self.select(self.mocked())
         await self.runtime.record("ParallelStateStarted", {})
         branches = self.graph.branches[self.name]
         tasks = [
@@ -690,6 +707,8 @@ class _State:
 
     async def _map_attempt(self, data, pending):
         state = self.state
+        if self.execution.mock is not None:
+            return self.select(self.mocked())
         processor = self.graph.processors[self.name]
         config = (state.get("ItemProcessor") or {}).get("ProcessorConfig") or {}
         mode = config.get("Mode")
@@ -818,6 +837,13 @@ class _State:
         effective = self._state_input_for_children(data)
         writer = state.get("ResultWriter")
         destination = None
+        if writer is not None and "Resource" not in writer and "WriterConfig" not in writer:
+            # AWS accepts such a definition and fails the execution when it gets here.
+            raise StatesError(
+                "States.Runtime",
+                f"{self._where()} A ResultWriter needs a WriterConfig, or a Resource and "
+                "its Parameters, or all three",
+            )
         if writer is not None and "Resource" in writer:
             if writer["Resource"] != "arn:aws:states:::s3:putObject":
                 raise StatesError(
@@ -829,18 +855,12 @@ class _State:
                 destination = self.jsonata(writer.get("Arguments", {}), data, "ResultWriter")
             else:
                 destination = self.template(writer.get("Parameters", {}), effective)
+        # AWS's defaults: an S3 export without a WriterConfig writes the execution
+        # records (NONE); no ResultWriter at all answers the outputs (COMPACT).
         writer_config = (writer or {}).get("WriterConfig") or {}
         transformation = writer_config.get(
             "Transformation", "NONE" if destination is not None else "COMPACT"
         )
-        if destination is not None and (
-            transformation != "NONE" or writer_config.get("OutputType", "JSON") != "JSON"
-        ):
-            raise StatesError(
-                "States.Runtime",
-                f"{self._where()} A ResultWriter exporting to Amazon S3 with a WriterConfig "
-                "other than Transformation NONE and OutputType JSON is not supported yet",
-            )
         if "ItemReader" in state:
             items = await self._read_items(state["ItemReader"], data, effective)
         elif self.is_jsonata:
@@ -882,7 +902,8 @@ class _State:
             "tolerated_count": self.number("ToleratedFailureCount", data, effective),
             "tolerated_percent": self.number("ToleratedFailurePercentage", data, effective),
             "destination": destination,
-            "records": transformation == "NONE" and destination is None,
+            "transformation": transformation,
+            "output_type": writer_config.get("OutputType", "JSON"),
             "resumed": resumed,
         }
         try:
@@ -896,7 +917,8 @@ class _State:
         return self.select(result)
 
     async def _read_items(self, reader: dict, data: Any, effective: Any) -> list:
-        """A Distributed Map's ItemReader: the items of an S3 object or an S3 listing.
+        """A Distributed Map's ItemReader: the items of an S3 object or an S3 listing
+        (``items.py``).
 
         S3 is read through the Runtime's AWS SDK integration
         (`arn:aws:states:::aws-sdk:s3:getObject` / `listObjectsV2`), so the state machine's
@@ -924,25 +946,7 @@ class _State:
             )  # fmt: skip
 
         try:
-            if resource == "arn:aws:states:::s3:listObjectsV2":
-                items, request = [], dict(arguments)
-                while True:
-                    page = await fetch("arn:aws:states:::aws-sdk:s3:listObjectsV2", request)
-                    items.extend(page.get("Contents") or [])
-                    if not page.get("IsTruncated") or (limit and len(items) >= limit):
-                        break
-                    request["ContinuationToken"] = page["NextContinuationToken"]
-            elif resource == "arn:aws:states:::s3:getObject":
-                body = (await fetch("arn:aws:states:::aws-sdk:s3:getObject", arguments)).get(
-                    "Body", ""
-                )
-                items = _parse_items(body, config)
-            else:
-                raise StatesError(
-                    "States.ItemReaderFailed",
-                    f"The ItemReader Resource '{resource}' is not supported: use "
-                    "arn:aws:states:::s3:getObject or arn:aws:states:::s3:listObjectsV2",
-                )
+            items = await item_reader.read(resource, arguments, config, fetch, int(limit or 0))
         except TaskFailure as e:
             raise StatesError("States.ItemReaderFailed", f"{e.error}: {e.cause}") from None
         return items[: int(limit)] if limit else items
@@ -1003,36 +1007,37 @@ class _State:
         return batches
 
 
-def _parse_items(body: Any, config: dict) -> list:
-    """An S3 object's items: a JSON array, JSON Lines, or CSV rows as objects."""
-    if isinstance(body, bytes):
-        body = body.decode()
-    kind = config.get("InputType", "JSON")
-    try:
-        if kind == "JSON":
-            items = json.loads(body)
-            if not isinstance(items, list):
-                raise ValueError("the JSON document is not an array")
-            return items
-        if kind == "JSONL":
-            return [json.loads(line) for line in body.splitlines() if line.strip()]
-        if kind == "CSV":
-            import csv
-            import io
+def _check_mock(state: dict, mock: dict | None) -> None:
+    """TestState's rules for mocks, with AWS's messages."""
+    from .errors import InvalidDefinition, InvalidMock
 
-            rows = list(csv.reader(io.StringIO(body)))
-            if config.get("CSVHeaderLocation", "FIRST_ROW") == "GIVEN":
-                headers = config.get("CSVHeaders") or []
-            else:
-                headers, rows = (rows[0], rows[1:]) if rows else ([], [])
-            return [dict(zip(headers, row, strict=False)) for row in rows]
-    except ValueError as e:
-        raise StatesError(
-            "States.ItemReaderFailed", f"The ItemReader could not parse the {kind} object: {e}"
-        ) from None
-    raise StatesError(
-        "States.ItemReaderFailed", f"The ItemReader InputType {kind} is not supported"
-    )
+    kind = state.get("Type")
+    if mock is None:
+        if kind in ("Map", "Parallel"):
+            raise InvalidDefinition(
+                "TestState API does not support Map or Parallel states. Supported state types "
+                "include: [Task, Wait, Pass, Succeed, Fail, Choice]"
+            )
+        return
+    if kind not in ("Task", "Map", "Parallel"):
+        raise InvalidMock(f"State type '{kind}' is not supported when a mock is specified")
+    if "result" not in mock:
+        return
+    result = mock["result"]
+    if kind == "Parallel":
+        if not isinstance(result, list):
+            raise InvalidMock("Mocked result must be an array.")
+        if len(result) != len(state.get("Branches") or []):
+            raise InvalidMock(
+                "Mocked result must contain the same number of items as number of Parallel "
+                "branches."
+            )
+    elif kind == "Map":
+        exported = "Resource" in (state.get("ResultWriter") or {})
+        if exported and not isinstance(result, dict):
+            raise InvalidMock("Mocked result must be a JSON object.")
+        if not exported and not isinstance(result, list):
+            raise InvalidMock("Mocked result must be an array.")
 
 
 def _exceeds(failures: int, total: int, count: float | None, percent: float | None) -> bool:
@@ -1066,8 +1071,13 @@ async def run_test_state(
     state_name: str | None = None,
     variables: dict | None = None,
     context: dict | None = None,
+    mock: dict | None = None,
 ) -> dict:
     """TestState: run one state once and answer in the API's shape (JSON strings).
+
+    ``mock`` (``{"result": value}`` or ``{"error", "cause"}``, and ``retried``) stands for
+    a Task's call or a Map's or Parallel's work; only those take one, and a Map or
+    Parallel must have one (AWS's rules; InvalidMock or InvalidDefinition otherwise).
 
     `definition` is one state's JSON, or a whole machine with `state_name`. Retry is not
     performed: a retriable error answers RETRIABLE with the retrier and its delay; a caught
@@ -1106,7 +1116,9 @@ async def run_test_state(
                 "Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: The state "
                 f"{state_name} does not exist at /States'"
             )
+    _check_mock(machine.states[state_name], mock)
     execution = Execution(machine, runtime, context or {})
+    execution.mock = mock
     inspection: dict = {"input": input}
     execution.inspection = inspection
     frame = _Frame(execution.context, dict(variables or {}), top=False)

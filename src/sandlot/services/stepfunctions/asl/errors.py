@@ -23,3 +23,7 @@ class StatesError(Exception):
 
 class TaskFailure(StatesError):
     """Raised by a Runtime's invoke to fail the Task with AWS's error and cause."""
+
+
+class InvalidMock(Exception):
+    """TestState's mock does not fit the state (the service's ValidationException)."""
