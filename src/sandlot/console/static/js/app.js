@@ -1,7 +1,14 @@
-// The console's views. Every API answer is rendered as text (textContent via el()),
-// never as HTML: names, payloads and log lines come from whoever wrote them.
+// The console's routes, sign-in and header, and the views of Lambda, S3, SQS and
+// DynamoDB; the other services' views are in views/. Every API answer is rendered as
+// text (dom.js), never as HTML: names, payloads and log lines come from whoever wrote them.
 
 import { Aws } from "./aws.js";
+import { el, errorBox, link, main, show, table } from "./dom.js";
+import { apisView, httpApiView, restApiView } from "./views/apigateway.js";
+import { stacksView, stackView } from "./views/cloudformation.js";
+import { busesView, busView } from "./views/events.js";
+import { topicsView, topicView } from "./views/sns.js";
+import { executionView, machinesView, machineView } from "./views/states.js";
 
 const REGIONS = [
   "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2",
@@ -12,41 +19,19 @@ const SESSION_KEY = "sandlot.console.session"; // sessionStorage only: gone with
 const LOG_POLL_MS = 250; // a printed line shows within ~0.5 s (issue 18), at 4 cheap calls a second
 const LOG_LOOKBACK_MS = 15 * 60 * 1000;
 
-const main = document.getElementById("main");
 const header = document.getElementById("header");
 let stopView = () => {}; // what the current view must stop (a poller) when left
+let routed = 0; // which route() call is the current one
 
-// -- DOM helpers: text only --------------------------------------------------------------
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else if (value !== undefined && value !== null && value !== false) node.setAttribute(name, value === true ? "" : value);
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
-
-function table(columns, rows) {
-  return el("table", {},
-    el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, c)))),
-    el("tbody", {}, rows.map((cells) => el("tr", {}, cells.map((c) => el("td", {}, c))))));
-}
-
-function link(route, label, attributes = {}) {
-  return el("a", { href: "#" + route, ...attributes }, label);
-}
-
-function errorBox(error) {
-  return el("p", { class: "error", role: "alert" }, error.message || String(error));
-}
-
-function show(...children) {
-  main.replaceChildren(...children);
-}
+// The services in the header and on the home page: [route, nav label, home page label].
+const SERVICES = [
+  ["/lambda", "Lambda", "Lambda functions"], ["/s3", "S3", "S3 buckets"], ["/sqs", "SQS", "SQS queues"],
+  ["/dynamodb", "DynamoDB", "DynamoDB tables"], ["/sns", "SNS", "SNS topics"],
+  ["/events", "EventBridge", "EventBridge event buses and rules"],
+  ["/states", "Step Functions", "Step Functions state machines and executions"],
+  ["/cloudformation", "CloudFormation", "CloudFormation stacks"],
+  ["/apigateway", "API Gateway", "API Gateway REST and HTTP APIs"],
+];
 
 // -- session -------------------------------------------------------------------------------
 function loadSession() {
@@ -111,7 +96,7 @@ function headerView(session) {
   });
   header.replaceChildren(
     el("h1", {}, link("/", "sandlot console")),
-    el("nav", {}, link("/lambda", "Lambda"), link("/s3", "S3"), link("/sqs", "SQS"), link("/dynamodb", "DynamoDB")),
+    el("nav", {}, SERVICES.map(([path, label]) => link(path, label))),
     el("span", { class: "identity", id: "identity", title: session.identity.arn }, `account ${session.identity.account}`),
     select,
     el("button", { id: "sign-out", onclick: () => { saveSession(null); location.hash = "#/"; route(); } }, "Sign out"));
@@ -120,8 +105,7 @@ function headerView(session) {
 // -- views ---------------------------------------------------------------------------------
 function homeView() {
   show(el("section", { class: "panel" }, el("h2", {}, "Services"),
-    el("ul", {}, el("li", {}, link("/lambda", "Lambda functions")), el("li", {}, link("/s3", "S3 buckets")),
-      el("li", {}, link("/sqs", "SQS queues")), el("li", {}, link("/dynamodb", "DynamoDB tables")))));
+    el("ul", {}, SERVICES.map(([path, , label]) => el("li", {}, link(path, label))))));
 }
 
 async function functionsView(aws) {
@@ -390,6 +374,7 @@ async function queueView(aws, url) {
 async function route() {
   stopView();
   stopView = () => {};
+  const current = ++routed;
   const session = loadSession();
   if (!session) return signInView();
   headerView(session);
@@ -405,10 +390,29 @@ async function route() {
     else if (parts[0] === "dynamodb") await tablesView(aws);
     else if (parts[0] === "sqs" && parts[1]) await queueView(aws, parts.slice(1).join("/"));
     else if (parts[0] === "sqs") await queuesView(aws);
+    else if (parts[0] === "sns" && parts[1]) await topicView(aws, parts[1]);
+    else if (parts[0] === "sns") await topicsView(aws);
+    else if (parts[0] === "events" && parts[1]) await busView(aws, parts[1]);
+    else if (parts[0] === "events") await busesView(aws);
+    else if (parts[0] === "states" && parts[1] === "execution") keep(current, await executionView(aws, parts[2]));
+    else if (parts[0] === "states" && parts[1]) await machineView(aws, parts[1]);
+    else if (parts[0] === "states") await machinesView(aws);
+    else if (parts[0] === "cloudformation" && parts[1]) keep(current, await stackView(aws, parts[1]));
+    else if (parts[0] === "cloudformation") await stacksView(aws);
+    else if (parts[0] === "apigateway" && parts[1] === "rest") await restApiView(aws, parts[2]);
+    else if (parts[0] === "apigateway" && parts[1] === "http") await httpApiView(aws, parts[2]);
+    else if (parts[0] === "apigateway") await apisView(aws);
     else homeView();
   } catch (error) {
     show(errorBox(error));
   }
+}
+
+// A polling view's stopper becomes the one to call when the view is left, unless the
+// user already went elsewhere while it loaded.
+function keep(current, stop) {
+  if (current === routed) stopView = stop;
+  else stop();
 }
 
 window.addEventListener("hashchange", route);

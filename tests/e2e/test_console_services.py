@@ -1,0 +1,323 @@
+"""The web console's views of SNS, EventBridge, Step Functions, CloudFormation and API
+Gateway in headless Chromium: what each shows is what the APIs answered (the page signs
+every call itself), and what it does (publish, put events) arrives where boto3 sees it;
+execution graphs and stack events update while they run, without a reload."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.e2e.conftest import make_client
+from tests.e2e.console_browser import needs_chromium, sign_in, start_chromium, text_of, wait_until
+from tests.e2e.functions import unique
+from tests.e2e.sfn_support import definition, states_role
+
+HOSTILE = '<img src=x id=injected onerror="document.title=1">'
+
+pytestmark = needs_chromium
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = start_chromium()
+    yield driver
+    driver.quit()
+
+
+def queue_for(server, service: str, source_arn: str | None = None) -> tuple[str, str]:
+    """A queue the AWS service principal ``service`` may send to; (url, arn)."""
+    sqs = make_client(server.endpoint, "sqs")
+    url = sqs.create_queue(QueueName=unique("console-target"))["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    statement = {"Effect": "Allow", "Principal": {"Service": service},
+                 "Action": "sqs:SendMessage", "Resource": arn}  # fmt: skip
+    if source_arn:
+        statement["Condition"] = {"ArnEquals": {"aws:SourceArn": source_arn}}
+    policy = {"Version": "2012-10-17", "Statement": [statement]}
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    return url, arn
+
+
+def receive_one(server, url: str) -> dict:
+    sqs = make_client(server.endpoint, "sqs")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        messages = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", [])
+        if messages:
+            return json.loads(messages[0]["Body"])
+    raise AssertionError("nothing arrived in the queue")
+
+
+def open_link(browser, text: str, what: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    wait_until(lambda: browser.find_elements(By.LINK_TEXT, text), what=what).pop().click()
+
+
+def test_sns_topic_attributes_subscriptions_and_publish(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    sns = make_client(server.endpoint, "sns")
+    name = unique("console-topic")
+    topic = sns.create_topic(Name=name, Attributes={"DisplayName": "Orders"})["TopicArn"]
+    url, queue = queue_for(server, "sns.amazonaws.com", topic)
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue)
+    sign_in(browser, server.endpoint)
+    browser.find_element(By.LINK_TEXT, "SNS").click()
+    open_link(browser, name, "the topic list")
+    wait_until(lambda: text_of(browser, "#topic-name") == name, what="the topic page")
+    main = text_of(browser, "main")
+    assert "DisplayName\tOrders" in main and f"TopicArn\t{topic}" in main
+    assert f"sqs\t{queue}" in text_of(browser, "#subscriptions")
+
+    browser.find_element(By.ID, "publish-subject").send_keys("from the console")
+    browser.find_element(By.ID, "publish-message").send_keys(HOSTILE)
+    browser.find_element(By.CSS_SELECTOR, ".attribute-name").send_keys("color")
+    browser.find_element(By.CSS_SELECTOR, ".attribute-value").send_keys("blue")
+    browser.find_element(By.ID, "add-attribute").click()
+    browser.find_elements(By.CSS_SELECTOR, ".attribute-name")[1].send_keys("count")
+    Select(browser.find_elements(By.CSS_SELECTOR, ".attribute-type")[1]).select_by_value("Number")
+    browser.find_elements(By.CSS_SELECTOR, ".attribute-value")[1].send_keys("5")
+    browser.find_element(By.ID, "publish").click()
+    result = wait_until(lambda: text_of(browser, "#publish-result"), what="the publish result")
+    assert result.startswith("Published message "), result
+    envelope = receive_one(server, url)
+    assert envelope["MessageId"] == result.split()[-1]
+    assert (envelope["Message"], envelope["Subject"]) == (HOSTILE, "from the console")
+    assert envelope["MessageAttributes"] == {
+        "color": {"Type": "String", "Value": "blue"},
+        "count": {"Type": "Number", "Value": "5"},
+    }
+
+    # A bad attribute is refused by SNS, and the page says so in SNS's words.
+    browser.find_elements(By.CSS_SELECTOR, ".attribute-value")[1].send_keys("x")
+    browser.find_element(By.ID, "publish").click()
+    wait_until(lambda: text_of(browser, "#publish-result .error"), what="the refusal")
+    assert text_of(browser, "#publish-result .error").startswith("ParameterValueInvalid: ")
+
+
+def test_eventbridge_rules_targets_and_put_events(server, browser):
+    from selenium.webdriver.common.by import By
+
+    events = make_client(server.endpoint, "events")
+    bus = unique("console-bus")
+    events.create_event_bus(Name=bus)
+    rule = unique("console-rule")
+    pattern = {"source": ["console.test"], "detail": {"kind": ["order"]}}
+    rule_arn = events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(pattern),
+                               Description=HOSTILE)["RuleArn"]  # fmt: skip
+    url, queue = queue_for(server, "events.amazonaws.com", rule_arn)
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "to-queue", "Arn": queue}])
+    sign_in(browser, server.endpoint)
+    browser.find_element(By.LINK_TEXT, "EventBridge").click()
+    wait_until(lambda: browser.find_elements(By.LINK_TEXT, "default"), what="the default bus")
+    open_link(browser, bus, "the bus list")
+    wait_until(lambda: text_of(browser, "#bus-name") == bus, what="the bus page")
+    shown = text_of(browser, f'[data-rule="{rule}"]')
+    assert f"{rule} (ENABLED)" in shown and HOSTILE in shown
+    assert json.loads(text_of(browser, f'[data-rule="{rule}"] .pattern')) == pattern
+    assert f"to-queue\t{queue}\tmatched event" in shown
+    assert not browser.find_elements(By.ID, "injected")
+
+    detail = browser.find_element(By.ID, "event-detail")
+    detail.clear()
+    detail.send_keys(json.dumps({"kind": "order", "id": 7}))
+    browser.find_element(By.ID, "put-events").click()
+    sent = wait_until(lambda: text_of(browser, "#put-events-result"), what="the PutEvents result")
+    assert sent.startswith("Sent event "), sent
+    event = receive_one(server, url)
+    assert event["id"] == sent.split()[-1]
+    assert (event["source"], event["detail-type"]) == ("console.test", "Console test")
+    assert event["detail"] == {"kind": "order", "id": 7}
+
+
+MACHINE = {
+    "Prepare": {"Type": "Pass", "Result": {"ready": True}, "ResultPath": "$.prep", "Next": "Pause"},
+    "Pause": {"Type": "Wait", "Seconds": 2, "Next": "Decide"},
+    "Decide": {
+        "Type": "Choice",
+        "Default": "Broken",
+        "Choices": [{"Variable": "$.ok", "BooleanEquals": True, "Next": "Done"}],
+    },  # fmt: skip
+    "Done": {"Type": "Succeed"},
+    "Broken": {"Type": "Fail", "Error": "NotOk", "Cause": "ok was not true"},
+}
+
+
+def statuses(browser) -> dict[str, str]:
+    script = (
+        "return Object.fromEntries([...document.querySelectorAll('#execution-graph g.state')]"
+        ".map(g => [g.dataset.name, g.dataset.status]))"
+    )
+    return browser.execute_script(script)
+
+
+def test_step_functions_execution_graph_updates_while_it_runs(server, browser):
+    from selenium.webdriver.common.by import By
+
+    sfn = make_client(server.endpoint, "stepfunctions")
+    role = states_role(make_client(server.endpoint, "iam"))
+    name = unique("console-machine")
+    arn = sfn.create_state_machine(name=name, definition=definition(MACHINE), roleArn=role)[
+        "stateMachineArn"
+    ]
+    sign_in(browser, server.endpoint)
+    browser.find_element(By.LINK_TEXT, "Step Functions").click()
+    open_link(browser, name, "the machine list")
+    wait_until(lambda: text_of(browser, "#machine-name") == name, what="the machine page")
+    assert json.loads(text_of(browser, "#definition"))["States"] == MACHINE
+    execution = sfn.start_execution(stateMachineArn=arn, name="happy", input='{"ok": true}')
+    browser.refresh()
+    open_link(browser, "happy", "the execution in the list")
+    wait_until(lambda: text_of(browser, "#execution-status"), what="the execution page")
+    browser.execute_script("window.sameDocument = true")  # gone if the page reloads
+    # The graph is an SVG of every state, built as elements (no markup parsed).
+    assert set(statuses(browser)) == set(MACHINE)
+    wait_until(lambda: statuses(browser)["Pause"] == "running", what="Pause running")
+    assert statuses(browser)["Prepare"] == "succeeded"
+    assert text_of(browser, "#execution-status") == "RUNNING"
+    wait_until(lambda: text_of(browser, "#execution-status") == "SUCCEEDED", what="the end")
+    assert statuses(browser) == {"Prepare": "succeeded", "Pause": "succeeded",
+                                 "Decide": "succeeded", "Done": "succeeded", "Broken": "not-run"}  # fmt: skip
+    assert browser.execute_script("return window.sameDocument") is True
+    assert json.loads(text_of(browser, "#execution-output")) == {
+        "ok": True,
+        "prep": {"ready": True},
+    }
+
+    # A state's input and output, from GetExecutionHistory, by picking it in the graph.
+    browser.find_element(By.CSS_SELECTOR, '#execution-graph g.state[data-name="Prepare"]').click()
+    wait_until(lambda: text_of(browser, "#state-name") == "Prepare (Pass)", what="the details")
+    assert json.loads(text_of(browser, "#state-input")) == {"ok": True}
+    assert json.loads(text_of(browser, "#state-output")) == {"ok": True, "prep": {"ready": True}}
+    assert text_of(browser, "#state-status") == "succeeded"
+    history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+    entered = [
+        e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e
+    ]
+    assert entered == ["Prepare", "Pause", "Decide", "Done"]
+
+    # A failing execution: the Fail state and the execution show failed.
+    failed = sfn.start_execution(stateMachineArn=arn, input='{"ok": false}')["executionArn"]
+    browser.get(f"{server.endpoint}/_sandlot/console/#/states/execution/{failed}")
+    wait_until(lambda: text_of(browser, "#execution-status") == "FAILED", what="the failure")
+    assert statuses(browser)["Broken"] == "failed" and statuses(browser)["Done"] == "not-run"
+    assert "NotOk: ok was not true" in text_of(browser, "#execution-summary")
+
+
+WAITING_STACK = {
+    "Resources": {
+        "Queue": {"Type": "AWS::SQS::Queue"},
+        "Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"},
+        "Ready": {
+            "Type": "AWS::CloudFormation::WaitCondition",
+            "DependsOn": "Queue",
+            "Properties": {"Handle": {"Ref": "Handle"}, "Timeout": "120"},
+        },  # fmt: skip
+    },
+    "Outputs": {
+        "QueueUrl": {"Value": {"Ref": "Queue"}, "Description": "where orders go"},
+        "Signal": {"Value": {"Fn::GetAtt": ["Ready", "Data"]}},
+    },
+}
+
+
+def test_cloudformation_stack_events_poll_while_in_progress(server, browser):
+    from selenium.webdriver.common.by import By
+
+    cfn = make_client(server.endpoint, "cloudformation")
+    name = unique("console-stack")
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps(WAITING_STACK))
+    sign_in(browser, server.endpoint)
+    browser.find_element(By.LINK_TEXT, "CloudFormation").click()
+    open_link(browser, name, "the stack list")
+    wait_until(lambda: text_of(browser, "#stack-status") == "CREATE_IN_PROGRESS", what="the stack")
+    browser.execute_script("window.sameDocument = true")
+    # The stack waits for its handle's signal; its events so far are listed.
+    wait_until(lambda: "Ready\tAWS::CloudFormation::WaitCondition\tCREATE_IN_PROGRESS"
+               in text_of(browser, "#events-table"), what="the wait condition's event")  # fmt: skip
+    handle = cfn.describe_stack_resource(StackName=name, LogicalResourceId="Handle")
+    signal = json.dumps({"Status": "SUCCESS", "UniqueId": "one", "Data": "go", "Reason": "ok"})
+    request = urllib.request.Request(
+        handle["StackResourceDetail"]["PhysicalResourceId"], data=signal.encode(), method="PUT"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    wait_until(lambda: text_of(browser, "#stack-status") == "CREATE_COMPLETE", what="complete")
+    assert browser.execute_script("return window.sameDocument") is True
+    queue_url = cfn.describe_stacks(StackName=name)["Stacks"][0]["Outputs"]
+    expected = {o["OutputKey"]: o["OutputValue"] for o in queue_url}
+    outputs = text_of(browser, "#outputs-table")
+    assert f"QueueUrl\t{expected['QueueUrl']}\twhere orders go" in outputs
+    assert f"Signal\t{expected['Signal']}" in outputs
+    resources = text_of(browser, "#resources-table")
+    for logical in ("Queue", "Handle", "Ready"):
+        assert f"{logical}\t" in resources
+    assert resources.count("CREATE_COMPLETE") == 3
+    assert f"{name}\tAWS::CloudFormation::Stack\tCREATE_COMPLETE" in text_of(
+        browser, "#events-table"
+    )
+
+
+def fetch(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_api_gateway_routes_stages_and_invoke_urls(server, browser):
+    from selenium.webdriver.common.by import By
+
+    apis = make_client(server.endpoint, "apigateway")
+    rest_name = unique("console-rest")
+    rest = apis.create_rest_api(name=rest_name)["id"]
+    root = apis.get_resources(restApiId=rest)["items"][0]["id"]
+    hello = apis.create_resource(restApiId=rest, parentId=root, pathPart="hello")["id"]
+    key = dict(restApiId=rest, resourceId=hello, httpMethod="GET")
+    apis.put_method(**key, authorizationType="NONE")
+    apis.put_integration(**key, type="MOCK",
+                         requestTemplates={"application/json": '{"statusCode": 200}'})  # fmt: skip
+    apis.put_method_response(**key, statusCode="200")
+    apis.put_integration_response(**key, statusCode="200",
+                                  responseTemplates={"application/json": '{"hello": "mock"}'})  # fmt: skip
+    apis.create_deployment(restApiId=rest, stageName="dev")
+
+    v2 = make_client(server.endpoint, "apigatewayv2")
+    http_name = unique("console-http")
+    http = v2.create_api(Name=http_name, ProtocolType="HTTP")["ApiId"]
+    # An HTTP proxy to the REST API's stage: one URL the console shows calls the other.
+    target = f"{server.endpoint}/_aws/execute-api/{rest}/dev/hello"
+    integration = v2.create_integration(ApiId=http, IntegrationType="HTTP_PROXY",
+                                        IntegrationMethod="GET", IntegrationUri=target,
+                                        PayloadFormatVersion="1.0")["IntegrationId"]  # fmt: skip
+    v2.create_route(ApiId=http, RouteKey="GET /items/{id}", Target=f"integrations/{integration}")
+    v2.create_stage(ApiId=http, StageName="$default", AutoDeploy=True)
+
+    sign_in(browser, server.endpoint)
+    browser.find_element(By.LINK_TEXT, "API Gateway").click()
+    open_link(browser, rest_name, "the API list")
+    wait_until(lambda: text_of(browser, "#api-name") == rest_name, what="the REST API page")
+    assert "/hello\tGET\tNONE\tMOCK" in text_of(browser, "#routes-table")
+    url = browser.find_element(By.CSS_SELECTOR, "#stages-table a.invoke-url").text
+    assert url == f"{server.endpoint}/_aws/execute-api/{rest}/dev/"
+    assert fetch(url + "hello") == (200, b'{"hello": "mock"}')
+
+    browser.find_element(By.LINK_TEXT, "API Gateway").click()
+    open_link(browser, http_name, "the API list")
+    wait_until(lambda: text_of(browser, "#api-name") == http_name, what="the HTTP API page")
+    assert f"GET /items/{{id}}\tNONE\tHTTP_PROXY {target}" in text_of(browser, "#routes-table")
+    stage = v2.get_stage(ApiId=http, StageName="$default")
+    assert f"$default\t{stage['DeploymentId']} (auto-deploy)" in text_of(browser, "#stages-table")
+    url = browser.find_element(By.CSS_SELECTOR, "#stages-table a.invoke-url").text
+    assert url == f"{server.endpoint}/_aws/execute-api/{http}/"
+    assert fetch(url + "items/1") == (200, b'{"hello": "mock"}')
