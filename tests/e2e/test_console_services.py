@@ -15,6 +15,7 @@ import pytest
 from tests.e2e.conftest import make_client
 from tests.e2e.console_browser import needs_chromium, sign_in, start_chromium, text_of, wait_until
 from tests.e2e.functions import unique
+from tests.e2e.server import SandlotServer
 from tests.e2e.sfn_support import definition, states_role
 
 HOSTILE = '<img src=x id=injected onerror="document.title=1">'
@@ -146,7 +147,7 @@ MACHINE = {
         "Type": "Choice",
         "Default": "Broken",
         "Choices": [{"Variable": "$.ok", "BooleanEquals": True, "Next": "Done"}],
-    },  # fmt: skip
+    },
     "Done": {"Type": "Succeed"},
     "Broken": {"Type": "Fail", "Error": "NotOk", "Cause": "ok was not true"},
 }
@@ -221,7 +222,7 @@ WAITING_STACK = {
             "Type": "AWS::CloudFormation::WaitCondition",
             "DependsOn": "Queue",
             "Properties": {"Handle": {"Ref": "Handle"}, "Timeout": "120"},
-        },  # fmt: skip
+        },
     },
     "Outputs": {
         "QueueUrl": {"Value": {"Ref": "Queue"}, "Description": "where orders go"},
@@ -321,3 +322,90 @@ def test_api_gateway_routes_stages_and_invoke_urls(server, browser):
     url = browser.find_element(By.CSS_SELECTOR, "#stages-table a.invoke-url").text
     assert url == f"{server.endpoint}/_aws/execute-api/{http}/"
     assert fetch(url + "items/1") == (200, b'{"hello": "mock"}')
+
+
+def test_iam_decision_log_explains_a_denial(server, browser):
+    from selenium.webdriver.common.by import By
+
+    iam = make_client(server.endpoint, "iam")
+    user = unique("console-denied")
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "OnlyQueues", "Effect": "Allow", "Action": "sqs:*", "Resource": "*"},
+        {"Sid": "NoTopics", "Effect": "Deny", "Action": "sns:*", "Resource": "*"}]}  # fmt: skip
+    iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=json.dumps(policy))
+    sns = make_client(server.endpoint, "sns", key["AccessKeyId"], key["SecretAccessKey"])
+    try:
+        sns.list_topics()
+        raise AssertionError("the user may not list topics")
+    except sns.exceptions.ClientError as error:
+        denied = error.response["ResponseMetadata"]["RequestId"]
+        assert error.response["Error"]["Code"] == "AuthorizationError"
+
+    sign_in(browser, server.endpoint)
+    browser.find_element(By.LINK_TEXT, "IAM decisions").click()
+    row = wait_until(
+        lambda: [r for r in text_of(browser, "#decisions-table").splitlines() if denied in r],
+        what="the denial in the log",
+    )[0]
+    assert f"user/{user}\tsns:ListTopics\t*\tdenied explicitly\t{denied}" in row
+    browser.find_element(By.LINK_TEXT, denied).click()
+    wait_until(lambda: text_of(browser, "#explain-request") == f"Request {denied}", what="explain")
+    assert "sns ListTopics" in text_of(browser, "main")
+    assert text_of(browser, "#outcome-0") == "denied explicitly"
+    assert "with an explicit deny in an identity-based policy" in text_of(browser, "#reason-0")
+    statements = text_of(browser, "#statements-0")
+    assert "NoTopics" in statements and "applies" in statements
+
+    # The allowed calls are logged too, on request.
+    make_client(server.endpoint, "sqs", key["AccessKeyId"], key["SecretAccessKey"]).list_queues()
+    browser.find_element(By.LINK_TEXT, "IAM decisions").click()
+    wait_until(lambda: browser.find_elements(By.ID, "show-all"), what="the log").pop().click()
+    wait_until(lambda: f"user/{user}\tsqs:ListQueues\t" in text_of(browser, "#decisions-table"),
+               what="the allowed call")  # fmt: skip
+    for bad in ("0", "1001", "many"):
+        status, body = fetch(f"{server.endpoint}/_sandlot/iam/decisions?limit={bad}")
+        assert (status, json.loads(body)) == (
+            400,
+            {"message": "limit must be a number from 1 to 1000"},
+        )
+
+
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory):
+    with SandlotServer(tmp_path_factory.mktemp("console-services-secure"), "--secure") as running:
+        yield running
+
+
+def test_secure_mode_shows_the_decision_log_to_the_root_only(secure, browser):
+    from selenium.webdriver.common.by import By
+
+    root = json.loads((secure.data_dir / "root-credentials.json").read_text())
+    root_key, root_secret = root["aws_access_key_id"], root["aws_secret_access_key"]
+    iam = make_client(secure.endpoint, "iam", root_key, root_secret)
+    iam.create_user(UserName="console-auditor")
+    policy = {"Version": "2012-10-17",
+              "Statement": [{"Effect": "Allow", "Action": "iam:Get*", "Resource": "*"}]}  # fmt: skip
+    iam.put_user_policy(
+        UserName="console-auditor", PolicyName="p", PolicyDocument=json.dumps(policy)
+    )
+    key = iam.create_access_key(UserName="console-auditor")["AccessKey"]
+    lam = make_client(secure.endpoint, "lambda", key["AccessKeyId"], key["SecretAccessKey"])
+    try:
+        lam.list_functions()
+        raise AssertionError("the user may not list functions")
+    except lam.exceptions.ClientError as error:
+        denied = error.response["ResponseMetadata"]["RequestId"]
+
+    # An IAM user may not read the log (it shows every principal's calls) ...
+    sign_in(browser, secure.endpoint, key["AccessKeyId"], key["SecretAccessKey"])
+    browser.find_element(By.LINK_TEXT, "IAM decisions").click()
+    wait_until(lambda: text_of(browser, ".error"), what="the refusal")
+    assert "user/console-auditor is not the account root" in text_of(browser, ".error")
+    # ... the root may, with its signed requests.
+    sign_in(browser, secure.endpoint, root_key, root_secret)
+    browser.get(f"{secure.endpoint}/_sandlot/console/#/iam/explain/{denied}")
+    wait_until(lambda: text_of(browser, "#explain-request") == f"Request {denied}", what="explain")
+    assert text_of(browser, "#outcome-0") == "denied implicitly"
+    assert "lambda:ListFunctions on *" in text_of(browser, "main")

@@ -7,6 +7,7 @@ import { el, errorBox, link, main, show, table } from "./dom.js";
 import { apisView, httpApiView, restApiView } from "./views/apigateway.js";
 import { stacksView, stackView } from "./views/cloudformation.js";
 import { busesView, busView } from "./views/events.js";
+import { decisionsView, explainView } from "./views/iam.js";
 import { topicsView, topicView } from "./views/sns.js";
 import { executionView, machinesView, machineView } from "./views/states.js";
 
@@ -31,6 +32,7 @@ const SERVICES = [
   ["/states", "Step Functions", "Step Functions state machines and executions"],
   ["/cloudformation", "CloudFormation", "CloudFormation stacks"],
   ["/apigateway", "API Gateway", "API Gateway REST and HTTP APIs"],
+  ["/iam", "IAM decisions", "IAM decision log, with explain for each denial"],
 ];
 
 // -- session -------------------------------------------------------------------------------
@@ -402,6 +404,8 @@ async function route() {
     else if (parts[0] === "apigateway" && parts[1] === "rest") await restApiView(aws, parts[2]);
     else if (parts[0] === "apigateway" && parts[1] === "http") await httpApiView(aws, parts[2]);
     else if (parts[0] === "apigateway") await apisView(aws);
+    else if (parts[0] === "iam" && parts[1] === "explain") await explainView(aws, parts[2]);
+    else if (parts[0] === "iam") await decisionsView(aws, session.identity.account, parts[1]);
     else homeView();
   } catch (error) {
     show(errorBox(error));

@@ -185,6 +185,12 @@ export class Aws {
     return items;
   }
 
+  // -- sandlot's own admin endpoints (gateway/admin.py): signed like the CLI's, so in
+  // secure mode only the account root's key is answered --------------------------------
+  async admin(path, query = []) {
+    return (await this.request("sandlot", "GET", `/_sandlot/${path}`, { query })).json();
+  }
+
   // -- API Gateway (REST APIs and, under /v2, HTTP APIs: REST-JSON) -------------------
   async apigateway(path, query = []) {
     return (await this.request("apigateway", "GET", path, { query })).json();

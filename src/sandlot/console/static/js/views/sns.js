@@ -2,7 +2,7 @@
 // attributes (query protocol: the answers are XML, read with xmlList/xmlObject).
 
 import { text, xmlList, xmlObject } from "../aws.js";
-import { el, errorBox, link, panel, show, table } from "../dom.js";
+import { el, errorBox, link, panel, pretty, show, table } from "../dom.js";
 
 const DATA_TYPES = ["String", "Number", "String.Array", "Binary"];
 
@@ -19,7 +19,9 @@ export async function topicView(aws, arn) {
     aws.sns("GetTopicAttributes", { TopicArn: arn }),
     aws.queryPages(aws.sns, "ListSubscriptionsByTopic", { TopicArn: arn }, "Subscriptions"),
   ]);
-  const attributes = xmlList(attributesDoc, "Attributes").map((e) => [text(e, "key"), text(e, "value")]).sort();
+  // Policies are JSON documents: shown indented.
+  const attributes = xmlList(attributesDoc, "Attributes").map((e) => [text(e, "key"), text(e, "value")]).sort()
+    .map(([key, value]) => [key, value.startsWith("{") ? el("pre", {}, pretty(value)) : value]);
   const fifo = arn.endsWith(".fifo");
 
   const subject = el("input", { id: "publish-subject", placeholder: "optional" });
