@@ -268,6 +268,27 @@ def test_cloudformation_stack_events_poll_while_in_progress(server, browser):
     )
 
 
+def test_leaving_a_live_view_stops_its_polling(server, browser):
+    from selenium.webdriver.common.by import By
+
+    cfn = make_client(server.endpoint, "cloudformation")
+    name = unique("console-waiting")
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps(WAITING_STACK))  # never signalled
+    sign_in(browser, server.endpoint)
+    browser.get(f"{server.endpoint}/_sandlot/console/#/cloudformation/{name}")
+    wait_until(lambda: text_of(browser, "#stack-status") == "CREATE_IN_PROGRESS", what="the stack")
+    calls = (
+        "return performance.getEntriesByType('resource').filter(e => e.name.endsWith('/')).length"
+    )
+    before = browser.execute_script(calls)
+    wait_until(lambda: browser.execute_script(calls) >= before + 6, what="a second of polling")
+    browser.find_element(By.LINK_TEXT, "sandlot console").click()
+    wait_until(lambda: text_of(browser, "main").startswith("Services"), what="the home page")
+    left = browser.execute_script(calls)
+    time.sleep(2.5)  # an absence: two poll periods in which nothing more may be asked
+    assert browser.execute_script(calls) == left
+
+
 def fetch(url: str) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
