@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from websockets.sync.client import connect
 
 from tests.e2e.conftest import make_client
 from tests.e2e.console_browser import needs_chromium, sign_in, start_chromium, text_of, wait_until
@@ -205,6 +206,9 @@ def test_step_functions_execution_graph_updates_while_it_runs(server, browser):
         e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e
     ]
     assert entered == ["Prepare", "Pause", "Decide", "Done"]
+    shown = text_of(browser, "#history-table")
+    assert "\tWaitStateEntered\tPause\t" in shown
+    assert shown.count("\n") == len(history)  # a header and one row per event
 
     # A failing execution: the Fail state and the execution show failed.
     failed = sfn.start_execution(stateMachineArn=arn, input='{"ok": false}')["executionArn"]
@@ -263,6 +267,7 @@ def test_cloudformation_stack_events_poll_while_in_progress(server, browser):
     for logical in ("Queue", "Handle", "Ready"):
         assert f"{logical}\t" in resources
     assert resources.count("CREATE_COMPLETE") == 3
+    assert json.loads(text_of(browser, "#stack-template")) == WAITING_STACK
     assert f"{name}\tAWS::CloudFormation::Stack\tCREATE_COMPLETE" in text_of(
         browser, "#events-table"
     )
@@ -343,6 +348,21 @@ def test_api_gateway_routes_stages_and_invoke_urls(server, browser):
     url = browser.find_element(By.CSS_SELECTOR, "#stages-table a.invoke-url").text
     assert url == f"{server.endpoint}/_aws/execute-api/{http}/"
     assert fetch(url + "items/1") == (200, b'{"hello": "mock"}')
+
+    # A WebSocket API's stage URL is ws://.
+    ws_name = unique("console-ws")
+    ws = v2.create_api(Name=ws_name, ProtocolType="WEBSOCKET",
+                       RouteSelectionExpression="$request.body.action")["ApiId"]  # fmt: skip
+    v2.create_route(ApiId=ws, RouteKey="$default")
+    v2.create_stage(ApiId=ws, StageName="prod", AutoDeploy=True)
+    browser.find_element(By.LINK_TEXT, "API Gateway").click()
+    open_link(browser, ws_name, "the API list")
+    wait_until(lambda: text_of(browser, "#api-name") == ws_name, what="the WebSocket API page")
+    assert "$default\tNONE" in text_of(browser, "#routes-table")
+    url = text_of(browser, "#stages-table .invoke-url")
+    assert url == f"{server.endpoint.replace('http', 'ws', 1)}/_aws/execute-api/{ws}/prod"
+    with connect(url, open_timeout=10) as connection:  # the handshake is the API's
+        connection.send('{"action": "hello"}')
 
 
 def test_iam_decision_log_explains_a_denial(server, browser):

@@ -16,17 +16,19 @@ export async function apisView(aws) {
 
 // The URL this sandlot serves the stage at, on this origin (the API's own host name,
 // <id>.execute-api.localhost…, needs a resolver that knows it).
-function invokeUrl(apiId, stage) {
-  const tail = stage === "$default" ? "" : `${uriEncode(stage)}/`;
-  return `${location.origin}/_aws/execute-api/${uriEncode(apiId)}/${tail}`;
+// A WebSocket API's stage is a ws:// (wss://) URL, the handshake path, with no slash after.
+function invokeUrl(apiId, stage, websocket) {
+  const base = `/_aws/execute-api/${uriEncode(apiId)}/${stage === "$default" ? "" : uriEncode(stage)}`;
+  if (websocket) return location.origin.replace(/^http/, "ws") + base;
+  return location.origin + base + (stage === "$default" ? "" : "/");
 }
 
-function stagesTable(apiId, stages, hostUrl) {
+function stagesTable(apiId, stages, hostUrl, websocket = false) {
   return stages.length === 0 ? el("p", {}, "No stages (deploy the API to call it).") :
     table(["Stage", "Deployment", "Invoke URL", "API host URL", "Updated"], stages.map((s) => {
-      const url = invokeUrl(apiId, s.stageName);
+      const url = invokeUrl(apiId, s.stageName, websocket);
       return [s.stageName, [s.deploymentId, s.autoDeploy ? "(auto-deploy)" : ""].filter(Boolean).join(" "),
-        el("a", { class: "invoke-url", href: url, target: "_blank", rel: "noopener" }, url),
+        websocket ? el("code", { class: "invoke-url" }, url) : el("a", { class: "invoke-url", href: url, target: "_blank", rel: "noopener" }, url),
         hostUrl(s.stageName), when(s.lastUpdatedDate || s.createdDate)];
     }), { id: "stages-table" });
 }
@@ -75,5 +77,5 @@ export async function httpApiView(aws, id) {
       return [r.routeKey, r.authorizationType || "NONE",
         integration ? [integration.integrationType, integration.integrationUri].filter(Boolean).join(" ") : r.target || ""];
     }), { id: "routes-table" })),
-  panel(el("h3", {}, "Stages"), stagesTable(id, stages, host)));
+  panel(el("h3", {}, "Stages"), stagesTable(id, stages, host, api.protocolType === "WEBSOCKET")));
 }

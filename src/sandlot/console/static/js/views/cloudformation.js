@@ -1,8 +1,8 @@
 // CloudFormation stacks -> a stack's resources, outputs and events, polled every second
 // while an operation is in progress (query protocol: XML answers).
 
-import { xmlList, xmlObject } from "../aws.js";
-import { el, errorBox, link, panel, poll, show, table, when } from "../dom.js";
+import { text, xmlList, xmlObject } from "../aws.js";
+import { el, errorBox, link, panel, poll, pretty, show, table, when } from "../dom.js";
 
 const POLL_MS = 1000; // while an operation is in progress
 const IDLE_POLL_MS = 5000; // otherwise: an update started elsewhere shows within 5 s
@@ -22,10 +22,16 @@ export async function stackView(aws, name) {
   const resources = el("div", { id: "stack-resources" });
   const events = el("div", { id: "stack-events" });
   const state = el("p", { id: "stack-poll", class: "hint" });
+  const template = el("pre", { id: "stack-template" }, "loading…");
   show(panel(el("h2", { id: "stack-name" }, name), summary),
     panel(el("h3", {}, "Outputs"), outputs),
     panel(el("h3", {}, "Resources"), resources),
-    panel(el("h3", {}, "Events"), state, events));
+    panel(el("h3", {}, "Events"), state, events),
+    panel(el("h3", {}, "Template"), template));
+  // The template as it was given (JSON indented, YAML as written); read once.
+  aws.cloudformation("GetTemplate", { StackName: name })
+    .then((doc) => { template.textContent = pretty(text(doc, "TemplateBody")); })
+    .catch((error) => template.replaceWith(errorBox(error)));
 
   return poll(async () => {
     try {

@@ -63,9 +63,11 @@ export async function executionView(aws, arn) {
     selected = name;
     details.replaceChildren(stateDetails(name, parsed.States[name], latest.get(name)));
   };
+  const history = el("div", { id: "execution-history" });
   show(panel(el("h2", { id: "execution-name" }, arn.split(":").pop()), summary),
     panel(el("h3", {}, "Graph"), graph, details),
-    panel(el("h3", {}, "States"), states));
+    panel(el("h3", {}, "States"), states),
+    panel(el("h3", {}, "Event history"), history));
 
   // Re-read the execution and its whole history, redraw; again while it runs.
   return poll(async () => {
@@ -87,6 +89,11 @@ export async function executionView(aws, arn) {
       states.replaceChildren(table(["State", "Type", "Status", "Entered"],
         Object.entries(parsed.States).map(([name, state]) => [name, state.Type,
           latest.get(name)?.status || "not run", latest.get(name)?.entered || 0]), { id: "states-table" }));
+      history.replaceChildren(table(["ID", "Time", "Type", "State", "Details"], events.map((e) => {
+        const details = Object.entries(e).find(([key]) => key.endsWith("EventDetails"))?.[1] || {};
+        return [e.id, when(e.timestamp), e.type, details.name || "",
+          details.error ? `${details.error}: ${details.cause || ""}` : details.resource || ""];
+      }), { id: "history-table" }));
       if (selected) select(selected);
       return execution.status === "RUNNING";
     } catch (error) {
