@@ -112,8 +112,26 @@ ORDER_FLOW = {
             "Type": "Pass",
             "Result": "reserved",
             "ResultPath": "$.stock",
-            "Next": "Wait for courier",
+            "Next": "Notify",
         },
+        "Notify": {
+            "Type": "Parallel",
+            "ResultPath": None,
+            "Next": "Wait for courier",
+            "Branches": [
+                {
+                    "StartAt": "Email customer",
+                    "States": {"Email customer": {"Type": "Pass", "End": True}},
+                },
+                {
+                    "StartAt": "Tell warehouse",
+                    "States": {
+                        "Tell warehouse": {"Type": "Pass", "Next": "Print label"},
+                        "Print label": {"Type": "Pass", "End": True},
+                    },
+                },
+            ],
+        },  # fmt: skip
         "Wait for courier": {"Type": "Wait", "Seconds": 1, "Next": "Shipped"},
         "Shipped": {"Type": "Succeed"},
         "Reject": {"Type": "Fail", "Error": "NotPaid", "Cause": "the order is not paid"},

@@ -218,6 +218,68 @@ def test_step_functions_execution_graph_updates_while_it_runs(server, browser):
     assert "NotOk: ok was not true" in text_of(browser, "#execution-summary")
 
 
+NESTED = {
+    "Fan out": {
+        "Type": "Parallel",
+        "Next": "Each item",
+        "ResultPath": "$.branches",
+        "Branches": [
+            {"StartAt": "Left", "States": {"Left": {"Type": "Pass", "Result": "L", "End": True}}},
+            {"StartAt": "Right", "States": {
+                "Right": {"Type": "Pass", "Result": "R", "Next": "Right again"},
+                "Right again": {"Type": "Pass", "End": True}}},
+        ],
+    },
+    "Each item": {
+        "Type": "Map",
+        "ItemsPath": "$.items",
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "INLINE"},
+            "StartAt": "Double",
+            "States": {"Double": {"Type": "Pass", "Parameters": {"twice.$": "States.MathAdd($, $)"},
+                                  "End": True}},
+        },
+        "End": True,
+    },
+}  # fmt: skip
+
+
+def test_step_functions_graph_nests_parallel_branches_and_map_iterations(server, browser):
+    from selenium.webdriver.common.by import By
+
+    sfn = make_client(server.endpoint, "stepfunctions")
+    role = states_role(make_client(server.endpoint, "iam"))
+    arn = sfn.create_state_machine(
+        name=unique("console-nested"), definition=definition(NESTED), roleArn=role
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, input='{"items": [1, 2, 3]}')
+    sign_in(browser, server.endpoint)
+    browser.get(
+        f"{server.endpoint}/_sandlot/console/#/states/execution/{execution['executionArn']}"
+    )
+    wait_until(lambda: text_of(browser, "#execution-status") == "SUCCEEDED", what="the end")
+    assert statuses(browser) == dict.fromkeys(
+        ["Fan out", "Left", "Right", "Right again", "Each item", "Double"], "succeeded"
+    )
+    # The branches' and the processor's states are drawn inside their state's box.
+    nested = (
+        "return [...document.querySelectorAll(arguments[0] + ' g.state')].map(g => g.dataset.name)"
+    )
+    assert browser.execute_script(nested, '[data-name="Fan out"]') == [
+        "Left",
+        "Right",
+        "Right again",
+    ]
+    assert browser.execute_script(nested, '[data-name="Each item"]') == ["Double"]
+    browser.find_element(By.CSS_SELECTOR, 'g.state[data-name="Double"]').click()
+    wait_until(lambda: text_of(browser, "#state-name") == "Double (Pass)", what="the details")
+    assert "entered 3 times" in text_of(browser, "#state-details")
+    assert json.loads(text_of(browser, "#state-output"))["twice"] in (2, 4, 6)
+    browser.find_element(By.CSS_SELECTOR, 'g.state[data-name="Fan out"] > rect').click()
+    wait_until(lambda: text_of(browser, "#state-name") == "Fan out (Parallel)", what="the box")
+    assert json.loads(text_of(browser, "#state-output"))["branches"] == ["L", "R"]
+
+
 WAITING_STACK = {
     "Resources": {
         "Queue": {"Type": "AWS::SQS::Queue"},

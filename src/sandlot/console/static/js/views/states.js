@@ -10,6 +10,10 @@ const NODE_W = 190;
 const NODE_H = 46;
 const GAP_X = 36;
 const GAP_Y = 44;
+const PAD = 16; // inside a Parallel's or Map's box
+const HEADER_H = 48; // the box's name and type, above its workflows
+const MARGIN = 20;
+const LOOP_ROOM = 60; // right of the states, for the edges that loop back
 
 export async function machinesView(aws) {
   const machines = await aws.jsonPages(aws.states, "ListStateMachines", {}, "stateMachines");
@@ -53,6 +57,7 @@ export async function machineView(aws, arn) {
 export async function executionView(aws, arn) {
   const { definition } = await aws.states("DescribeStateMachineForExecution", { executionArn: arn });
   const parsed = JSON.parse(definition);
+  const every = allStates(parsed); // nested states too
   const summary = el("div", { id: "execution-summary" });
   const graph = el("div", { id: "execution-graph-holder" });
   const states = el("div", { id: "execution-states" });
@@ -61,7 +66,7 @@ export async function executionView(aws, arn) {
   let latest = new Map();
   const select = (name) => {
     selected = name;
-    details.replaceChildren(stateDetails(name, parsed.States[name], latest.get(name)));
+    details.replaceChildren(stateDetails(name, every.get(name), latest.get(name)));
   };
   const history = el("div", { id: "execution-history" });
   show(panel(el("h2", { id: "execution-name" }, arn.split(":").pop()), summary),
@@ -87,7 +92,7 @@ export async function executionView(aws, arn) {
       ].filter(Boolean)));
       graph.replaceChildren(graphOf(parsed, latest, select));
       states.replaceChildren(table(["State", "Type", "Status", "Entered"],
-        Object.entries(parsed.States).map(([name, state]) => [name, state.Type,
+        [...every].map(([name, state]) => [name, state.Type,
           latest.get(name)?.status || "not run", latest.get(name)?.entered || 0]), { id: "states-table" }));
       history.replaceChildren(table(["ID", "Time", "Type", "State", "Details"], events.map((e) => {
         const details = Object.entries(e).find(([key]) => key.endsWith("EventDetails"))?.[1] || {};
@@ -103,25 +108,29 @@ export async function executionView(aws, arn) {
   }, POLL_MS);
 }
 
-// What the history says of each top-level state: status, visits, latest input and
-// output, the error that failed it.
+// What the history says of each state (nested ones too: state names are unique in a
+// machine): status, visits, latest input and output, the error that failed it.
 function statesOf(definition, events, executionStatus) {
+  const names = allStates(definition);
   const info = new Map();
-  let current = null; // the top-level state being run
+  const open = []; // states entered and not yet exited, the newest last
   for (const event of events) {
     const entered = event.stateEnteredEventDetails;
     const exited = event.stateExitedEventDetails;
-    if (entered && entered.name in definition.States) {
+    if (entered && names.has(entered.name)) {
       const state = info.get(entered.name) || { entered: 0 };
       Object.assign(state, { status: "running", input: entered.input, entered: state.entered + 1, error: null, output: undefined });
       info.set(entered.name, state);
-      current = entered.name;
-    } else if (exited && exited.name in definition.States && info.has(exited.name)) {
+      open.push(entered.name);
+    } else if (exited && info.has(exited.name)) {
       Object.assign(info.get(exited.name), { status: "succeeded", output: exited.output });
-      if (current === exited.name) current = null;
-    } else if (/(Failed|TimedOut)$/.test(event.type) && !event.type.startsWith("Execution") && current) {
+      const at = open.lastIndexOf(exited.name);
+      if (at >= 0) open.splice(at, 1);
+    } else if (/(Failed|TimedOut)$/.test(event.type) && !event.type.startsWith("Execution") && open.length) {
+      // A failure names no state: it is the newest one still open (a branch's state
+      // first, then its Parallel's own ...StateFailed).
       const failure = Object.entries(event).find(([key]) => key.endsWith("EventDetails"))?.[1] || {};
-      Object.assign(info.get(current), { status: "failed", error: `${failure.error || event.type}: ${failure.cause || ""}` });
+      Object.assign(info.get(open.pop()), { status: "failed", error: `${failure.error || event.type}: ${failure.cause || ""}` });
     }
   }
   // A state left running when the execution ended did not finish.
@@ -141,63 +150,117 @@ function transitions(state) {
   return [...new Set(next)];
 }
 
-// States in rows by their distance from StartAt (breadth first); unreachable ones last.
+// The workflows a state runs inside itself: a Parallel's branches, a Map's processor.
+function workflowsIn(state) {
+  if (state.Type === "Parallel") return state.Branches || [];
+  const processor = state.Type === "Map" && (state.ItemProcessor || state.Iterator);
+  return processor ? [processor] : [];
+}
+
+function allStates(definition, into = new Map()) {
+  for (const [name, state] of Object.entries(definition.States || {})) {
+    into.set(name, state);
+    for (const workflow of workflowsIn(state)) allStates(workflow, into);
+  }
+  return into;
+}
+
+// A workflow's states in rows by their distance from StartAt (breadth first),
+// unreachable ones last, each row centred; a Parallel or Map is a box holding its
+// workflows side by side. Positions are relative to the workflow's top left.
 function layout(definition) {
+  const states = definition.States || {};
   const rows = [];
-  const place = new Map();
   const queue = [[definition.StartAt, 0]];
   const seen = new Set([definition.StartAt]);
   while (queue.length) {
     const [name, depth] = queue.shift();
-    if (!(name in definition.States)) continue;
+    if (!(name in states)) continue;
     (rows[depth] ||= []).push(name);
-    for (const next of transitions(definition.States[name])) {
+    for (const next of transitions(states[name])) {
       if (!seen.has(next)) {
         seen.add(next);
         queue.push([next, depth + 1]);
       }
     }
   }
-  for (const name of Object.keys(definition.States)) if (!seen.has(name)) (rows[rows.length] ||= []).push(name);
-  const columns = Math.max(1, ...rows.map((r) => r.length));
-  const width = columns * (NODE_W + GAP_X) + GAP_X + 60;
-  rows.forEach((row, depth) => row.forEach((name, i) => {
-    const offset = (width - 60 - row.length * (NODE_W + GAP_X) + GAP_X) / 2; // centred
-    place.set(name, { x: offset + i * (NODE_W + GAP_X), y: GAP_Y / 2 + depth * (NODE_H + GAP_Y), depth });
-  }));
-  return { place, width, height: rows.length * (NODE_H + GAP_Y) + GAP_Y / 2 };
+  for (const name of Object.keys(states)) if (!seen.has(name)) (rows[rows.length] ||= []).push(name);
+  const size = new Map();
+  for (const name of Object.keys(states)) {
+    const inner = workflowsIn(states[name]).map(layout);
+    if (inner.length === 0) {
+      size.set(name, { w: NODE_W, h: NODE_H, inner });
+    } else {
+      const w = inner.reduce((sum, l) => sum + l.width, 0) + GAP_X * (inner.length - 1) + 2 * PAD;
+      size.set(name, { w: Math.max(w, NODE_W), h: HEADER_H + Math.max(...inner.map((l) => l.height)) + PAD, inner });
+    }
+  }
+  const rowWidth = (row) => row.reduce((sum, n) => sum + size.get(n).w, 0) + GAP_X * (row.length - 1);
+  const width = Math.max(NODE_W, ...rows.map(rowWidth));
+  const place = new Map();
+  let y = 0;
+  rows.forEach((row, depth) => {
+    let x = (width - rowWidth(row)) / 2;
+    for (const name of row) {
+      const { w, h, inner } = size.get(name);
+      place.set(name, { x, y, w, h, depth, inner });
+      x += w + GAP_X;
+    }
+    y += Math.max(...row.map((n) => size.get(n).h)) + GAP_Y;
+  });
+  return { place, width, height: Math.max(0, y - GAP_Y) };
 }
 
 function graphOf(definition, info, onPick) {
-  const { place, width, height } = layout(definition);
+  const shape = layout(definition);
+  const width = shape.width + 2 * MARGIN + LOOP_ROOM;
+  const height = shape.height + 2 * MARGIN;
   const root = svg("svg", { id: "execution-graph", class: "graph", width, height, viewBox: `0 0 ${width} ${height}`, role: "img" },
     svg("defs", {}, svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" },
       svg("path", { d: "M0,0 L10,5 L0,10 z", class: "arrow-head" }))));
-  for (const [name, state] of Object.entries(definition.States)) {
-    const from = place.get(name);
+  drawWorkflow(root, definition, shape, MARGIN, MARGIN, info, onPick);
+  return root;
+}
+
+function drawWorkflow(parent, definition, shape, ox, oy, info, onPick) {
+  for (const [name, state] of Object.entries(definition.States || {})) {
+    const from = shape.place.get(name);
     for (const next of transitions(state)) {
-      const to = place.get(next);
+      const to = shape.place.get(next);
       if (!to) continue;
+      const [fx, fy, tx, ty] = [ox + from.x, oy + from.y, ox + to.x, oy + to.y];
       const d = to.depth > from.depth
-        ? `M${from.x + NODE_W / 2},${from.y + NODE_H} L${to.x + NODE_W / 2},${to.y}`
+        ? `M${fx + from.w / 2},${fy + from.h} L${tx + to.w / 2},${ty}`
         // A loop back (or a step sideways) goes round the right-hand side.
-        : `M${from.x + NODE_W},${from.y + NODE_H / 2} C${from.x + NODE_W + 50},${from.y + NODE_H / 2} ` +
-          `${to.x + NODE_W + 50},${to.y + NODE_H / 2} ${to.x + NODE_W},${to.y + NODE_H / 2}`;
-      root.append(svg("path", { d, class: "edge", "marker-end": "url(#arrow)" }));
+        : `M${fx + from.w},${fy + from.h / 2} C${fx + from.w + 50},${fy + from.h / 2} ` +
+          `${tx + to.w + 50},${ty + to.h / 2} ${tx + to.w},${ty + to.h / 2}`;
+      parent.append(svg("path", { d, class: "edge", "marker-end": "url(#arrow)" }));
     }
   }
-  for (const [name, state] of Object.entries(definition.States)) {
-    const { x, y } = place.get(name);
+  for (const [name, state] of Object.entries(definition.States || {})) {
+    const { x, y, w, h, inner } = shape.place.get(name);
     const status = info.get(name)?.status || "not-run";
     const label = name.length > 26 ? name.slice(0, 25) + "…" : name;
-    root.append(svg("g", { class: `state state-${status}`, "data-name": name, "data-status": status, tabindex: 0,
-      transform: `translate(${x},${y})`, onclick: () => onPick(name), onkeydown: (e) => e.key === "Enter" && onPick(name) },
+    const pick = (event) => {
+      event.stopPropagation(); // a nested state's pick is not its container's
+      onPick(name);
+    };
+    const node = svg("g", { class: `state state-${status}${inner.length ? " container" : ""}`, "data-name": name,
+      "data-status": status, tabindex: 0, transform: `translate(${ox + x},${oy + y})`,
+      onclick: pick, onkeydown: (e) => e.key === "Enter" && pick(e) },
     svg("title", {}, `${name} (${state.Type}): ${status}`),
-    svg("rect", { width: NODE_W, height: NODE_H, rx: 6 }),
-    svg("text", { x: NODE_W / 2, y: 19, class: "state-name" }, label),
-    svg("text", { x: NODE_W / 2, y: 36, class: "state-type" }, `${state.Type} · ${status.replace("-", " ")}`)));
+    svg("rect", { width: w, height: h, rx: 6 }),
+    svg("text", { x: w / 2, y: 19, class: "state-name" }, label),
+    svg("text", { x: w / 2, y: 36, class: "state-type" }, `${state.Type} · ${status.replace("-", " ")}`));
+    parent.append(node);
+    // The nested workflows, side by side under the header, drawn in the page's
+    // coordinates (after the box, so they sit on top of it).
+    let dx = ox + x + (w - (inner.reduce((sum, l) => sum + l.width, 0) + GAP_X * (inner.length - 1))) / 2;
+    workflowsIn(state).forEach((workflow, i) => {
+      drawWorkflow(node, workflow, inner[i], dx - (ox + x), HEADER_H, info, onPick);
+      dx += inner[i].width + GAP_X;
+    });
   }
-  return root;
 }
 
 function stateDetails(name, state, info) {
