@@ -252,7 +252,9 @@ def test_step_functions_graph_nests_parallel_branches_and_map_iterations(server,
     arn = sfn.create_state_machine(
         name=unique("console-nested"), definition=definition(NESTED), roleArn=role
     )["stateMachineArn"]
-    execution = sfn.start_execution(stateMachineArn=arn, input='{"items": [1, 2, 3]}')
+    execution = sfn.start_execution(
+        stateMachineArn=arn, input=json.dumps({"items": [1, 2, 3], "note": HOSTILE})
+    )
     sign_in(browser, server.endpoint)
     browser.get(
         f"{server.endpoint}/_sandlot/console/#/states/execution/{execution['executionArn']}"
@@ -278,6 +280,8 @@ def test_step_functions_graph_nests_parallel_branches_and_map_iterations(server,
     browser.find_element(By.CSS_SELECTOR, 'g.state[data-name="Fan out"] > rect').click()
     wait_until(lambda: text_of(browser, "#state-name") == "Fan out (Parallel)", what="the box")
     assert json.loads(text_of(browser, "#state-output"))["branches"] == ["L", "R"]
+    assert json.loads(text_of(browser, "#state-input"))["note"] == HOSTILE  # text, not markup
+    assert not browser.find_elements(By.ID, "injected")
 
 
 WAITING_STACK = {
@@ -369,7 +373,7 @@ def test_api_gateway_routes_stages_and_invoke_urls(server, browser):
 
     apis = make_client(server.endpoint, "apigateway")
     rest_name = unique("console-rest")
-    rest = apis.create_rest_api(name=rest_name)["id"]
+    rest = apis.create_rest_api(name=rest_name, description=HOSTILE)["id"]
     root = apis.get_resources(restApiId=rest)["items"][0]["id"]
     hello = apis.create_resource(restApiId=rest, parentId=root, pathPart="hello")["id"]
     key = dict(restApiId=rest, resourceId=hello, httpMethod="GET")
@@ -397,6 +401,8 @@ def test_api_gateway_routes_stages_and_invoke_urls(server, browser):
     open_link(browser, rest_name, "the API list")
     wait_until(lambda: text_of(browser, "#api-name") == rest_name, what="the REST API page")
     assert "/hello\tGET\tNONE\tMOCK" in text_of(browser, "#routes-table")
+    assert f"Description\t{HOSTILE}" in text_of(browser, "main")
+    assert not browser.find_elements(By.ID, "injected")
     url = browser.find_element(By.CSS_SELECTOR, "#stages-table a.invoke-url").text
     assert url == f"{server.endpoint}/_aws/execute-api/{rest}/dev/"
     assert fetch(url + "hello") == (200, b'{"hello": "mock"}')
