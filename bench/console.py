@@ -1,6 +1,6 @@
 """The web console in a cold headless Chromium: first paint, and how soon a line a
 function prints shows in the function page's live log; optionally the screenshots of
-the main views kept in docs/console/.
+the main views of every service kept in docs/console/.
 
     python bench/console.py [--rounds 10] [--lines 20] [--screenshots docs/console]
 
@@ -28,6 +28,8 @@ import zipfile
 from io import BytesIO
 from pathlib import Path
 
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
 from common import client, create_bench_role, start_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' browser helpers
@@ -90,6 +92,176 @@ def seed(port: int) -> str:
     sqs = client(port, "sqs")
     sqs.create_queue(QueueName="orders-queue", Attributes={"VisibilityTimeout": "45"})
     return "orders-api"
+
+
+ORDER_FLOW = {
+    "StartAt": "Validate",
+    "States": {
+        "Validate": {
+            "Type": "Pass",
+            "Result": {"valid": True},
+            "ResultPath": "$.check",
+            "Next": "Is it paid?",
+        },
+        "Is it paid?": {
+            "Type": "Choice",
+            "Default": "Reject",
+            "Choices": [{"Variable": "$.paid", "BooleanEquals": True, "Next": "Reserve stock"}],
+        },
+        "Reserve stock": {
+            "Type": "Pass",
+            "Result": "reserved",
+            "ResultPath": "$.stock",
+            "Next": "Notify",
+        },
+        "Notify": {
+            "Type": "Parallel",
+            "ResultPath": None,
+            "Next": "Wait for courier",
+            "Branches": [
+                {
+                    "StartAt": "Email customer",
+                    "States": {"Email customer": {"Type": "Pass", "End": True}},
+                },
+                {
+                    "StartAt": "Tell warehouse",
+                    "States": {
+                        "Tell warehouse": {"Type": "Pass", "Next": "Print label"},
+                        "Print label": {"Type": "Pass", "End": True},
+                    },
+                },
+            ],
+        },  # fmt: skip
+        "Wait for courier": {"Type": "Wait", "Seconds": 1, "Next": "Shipped"},
+        "Shipped": {"Type": "Succeed"},
+        "Reject": {"Type": "Fail", "Error": "NotPaid", "Cause": "the order is not paid"},
+    },
+}
+STACK = {
+    "Description": "orders service",
+    "Resources": {
+        "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"VisibilityTimeout": 60}},
+        "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": "Order events"}},
+        "Parameter": {
+            "Type": "AWS::SSM::Parameter",
+            "Properties": {"Type": "String", "Value": {"Ref": "Queue"}},
+        },
+    },
+    "Outputs": {
+        "QueueUrl": {"Value": {"Ref": "Queue"}, "Description": "where orders go"},
+        "TopicArn": {"Value": {"Ref": "Topic"}, "Export": {"Name": "orders-topic"}},
+    },
+}
+
+
+def seed_services(port: int) -> dict[str, str]:
+    """A topic, a bus with a rule, a state machine with a finished execution, a stack and
+    a REST API: something for the other services' views; returns what the shots open."""
+    sqs, sns, events = client(port, "sqs"), client(port, "sns"), client(port, "events")
+    url = sqs.get_queue_url(QueueName="orders-queue")["QueueUrl"]
+    queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    topic = sns.create_topic(Name="order-events", Attributes={"DisplayName": "Orders"})["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue)
+    sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="ops@example.com")
+    events.create_event_bus(Name="orders")
+    pattern = {"source": ["shop.orders"], "detail-type": ["OrderPlaced"],
+               "detail": {"total": [{"numeric": [">", 100]}]}}  # fmt: skip
+    events.put_rule(Name="big-orders", EventBusName="orders", EventPattern=json.dumps(pattern),
+                    Description="orders over 100")  # fmt: skip
+    events.put_targets(Rule="big-orders", EventBusName="orders",
+                       Targets=[{"Id": "queue", "Arn": queue}])  # fmt: skip
+    events.put_rule(Name="refunds", EventBusName="orders", State="DISABLED",
+                    EventPattern=json.dumps({"source": ["shop.refunds"]}))  # fmt: skip
+    iam = client(port, "iam")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+             "Principal": {"Service": "states.amazonaws.com"}}]}  # fmt: skip
+    role = iam.create_role(RoleName="bench-states", AssumeRolePolicyDocument=json.dumps(trust))
+    sfn = client(port, "stepfunctions")
+    machine = sfn.create_state_machine(name="order-flow", definition=json.dumps(ORDER_FLOW),
+                                       roleArn=role["Role"]["Arn"])["stateMachineArn"]  # fmt: skip
+    sfn.start_execution(stateMachineArn=machine, input='{"paid": false, "order": "order-002"}')
+    execution = sfn.start_execution(stateMachineArn=machine, name="order-001",
+                                    input='{"paid": true, "order": "order-001"}')  # fmt: skip
+    cfn = client(port, "cloudformation")
+    cfn.create_stack(StackName="orders-service", TemplateBody=json.dumps(STACK))
+    deadline = time.monotonic() + 30
+    while cfn.describe_stacks(StackName="orders-service")["Stacks"][0]["StackStatus"].endswith(
+        "IN_PROGRESS"
+    ):
+        if time.monotonic() > deadline:
+            raise SystemExit("the stack did not finish")
+        time.sleep(0.1)
+    apis = client(port, "apigateway")
+    rest = apis.create_rest_api(name="orders-api", description="the shop's orders")["id"]
+    root = apis.get_resources(restApiId=rest)["items"][0]["id"]
+    orders = apis.create_resource(restApiId=rest, parentId=root, pathPart="orders")["id"]
+    one = apis.create_resource(restApiId=rest, parentId=orders, pathPart="{id}")["id"]
+    for resource, method in ((orders, "GET"), (orders, "POST"), (one, "GET")):
+        key = dict(restApiId=rest, resourceId=resource, httpMethod=method)
+        apis.put_method(**key, authorizationType="NONE")
+        apis.put_integration(**key, type="MOCK",
+                             requestTemplates={"application/json": '{"statusCode": 200}'})  # fmt: skip
+    apis.create_deployment(restApiId=rest, stageName="prod")
+    # An IAM user whose policy denies deletes: its denied call is what `explain` shows.
+    iam.create_user(UserName="intern")
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "ReadOrders", "Effect": "Allow", "Action": ["dynamodb:Get*", "dynamodb:Scan"],
+         "Resource": "*"},
+        {"Sid": "NeverDelete", "Effect": "Deny", "Action": "dynamodb:Delete*", "Resource": "*"}]}  # fmt: skip
+    iam.put_user_policy(
+        UserName="intern", PolicyName="read-only", PolicyDocument=json.dumps(policy)
+    )
+    key = iam.create_access_key(UserName="intern")["AccessKey"]
+    intern = Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+    client(port, "dynamodb", intern).scan(TableName="orders", Limit=1)
+    try:
+        client(port, "dynamodb", intern, retries=False).delete_table(TableName="orders")
+        raise SystemExit("the intern's delete was not denied")
+    except ClientError as error:
+        denied = error.response["ResponseMetadata"]["RequestId"]
+    return {"topic": topic, "execution": execution["executionArn"], "rest": rest, "denied": denied}
+
+
+def service_shots(endpoint: str, seeded: dict[str, str], shots: Path) -> None:
+    """Screenshots of the SNS, EventBridge, Step Functions, CloudFormation and API
+    Gateway views."""
+    from urllib.parse import quote
+
+    from selenium.webdriver.common.by import By
+
+    driver = start_chromium()
+    try:
+        sign_in(driver, endpoint)
+        console = f"{endpoint}/_sandlot/console/#"
+        for view, ready, shot in (
+            (f"/sns/{quote(seeded['topic'], safe='')}", "#subscriptions", "sns-topic.png"),
+            ("/events/orders", "[data-rule='big-orders']", "eventbridge-bus.png"),
+            (
+                f"/states/execution/{quote(seeded['execution'], safe='')}",
+                "#execution-graph .state-succeeded[data-name='Shipped']",
+                "stepfunctions-execution.png",
+            ),
+            ("/cloudformation/orders-service", "#events-table", "cloudformation-stack.png"),
+            (f"/apigateway/rest/{seeded['rest']}", "#stages-table", "apigateway-rest-api.png"),
+            ("/iam/all", "#decisions-table", "iam-decisions.png"),
+            (f"/iam/explain/{seeded['denied']}", "#statements-0", "iam-explain.png"),
+        ):
+            driver.get(console + view)
+            wait_until(lambda ready=ready: driver.find_elements(By.CSS_SELECTOR, ready), what=shot)
+            if shot == "stepfunctions-execution.png":
+                driver.execute_script(  # a picked state shows its input and output
+                    "document.querySelector(\"#execution-graph g[data-name='Reserve stock']\")"
+                    ".dispatchEvent(new Event('click'))"
+                )
+                wait_until(lambda: text_of(driver, "#state-output"), what="the state's output")
+            height = driver.execute_script("return document.body.scrollHeight")
+            driver.set_window_size(1280, max(900, min(height + 40, 2000)))
+            driver.save_screenshot(str(shots / shot))
+            driver.set_window_size(1280, 900)
+    finally:
+        driver.quit()
 
 
 def live_log(endpoint: str, port: int, name: str, lines: int, shots: Path | None) -> list[float]:
@@ -164,6 +336,7 @@ def main() -> None:
         try:
             endpoint = f"http://127.0.0.1:{port}"
             name = seed(port)
+            seeded = seed_services(port) if args.screenshots else {}
             paints = [first_paint_ms(f"{endpoint}/_sandlot/console/") for _ in range(args.rounds)]
             print(f"first-contentful-paint, cold browser ({args.rounds} rounds): "
                   f"p50 {statistics.median(paints):.0f} ms, max {max(paints):.0f} ms, "
@@ -174,6 +347,7 @@ def main() -> None:
                   f"p50 {statistics.median(delays):.0f} ms, p90 {p90:.0f} ms, "
                   f"max {max(delays):.0f} ms")  # fmt: skip
             if args.screenshots:
+                service_shots(endpoint, seeded, args.screenshots)
                 print(f"screenshots in {args.screenshots}: {sorted(os.listdir(args.screenshots))}")
         finally:
             process.terminate()

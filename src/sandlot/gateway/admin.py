@@ -16,6 +16,11 @@ snake_case keys of ``/_sandlot/health``:
 ``GET /_sandlot/iam/suggest?role=NAME-or-ARN[&since=EPOCH-SECONDS][&account=ID]``
     200 ``{"role_arn", "calls", "policy"}``: the least-privilege policy for the calls
     (``calls`` decisions) the role's sessions made since ``since``; 404 when none.
+``GET /_sandlot/iam/decisions[?denied=true][&limit=N][&account=ID]``
+    200 ``{"decisions": [decision…]}``: the newest ``limit`` (default 100, at most
+    1000) decisions about the account's requests (default: the server's default
+    account), newest first, each shaped as ``explain``'s; ``denied=true``: denials only.
+    The web console's IAM view reads it.
 ``GET /_sandlot/sns/messages[?endpoint=ADDRESS]``
     200 ``{"messages": [message…]}``: what SNS would have sent to email, email-json and
     SMS endpoints (there is nowhere to send them), oldest first (at most 1000): ``seq``,
@@ -52,6 +57,8 @@ SNS_MESSAGES = "/_sandlot/sns/messages"
 COGNITO_CODES = "/_sandlot/cognito/codes"
 _EXPLAIN = PREFIX + "explain/"
 _SUGGEST = PREFIX + "suggest"
+_DECISIONS = PREFIX + "decisions"
+MAX_DECISIONS = 1000
 
 
 def answer(
@@ -85,6 +92,17 @@ def answer(
             )
         decisions = [dataclasses.asdict(record) for record in records]
         return _json(200, {"request_id": request_id, "decisions": decisions})
+    if request.path == _DECISIONS:
+        query = {name: values[-1] for name, values in parse_qs(request.query).items()}
+        try:
+            limit = int(query.get("limit", "100"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= MAX_DECISIONS:
+            return _json(400, {"message": f"limit must be a number from 1 to {MAX_DECISIONS}"})
+        account = query.get("account") or platform.settings.default_account
+        records = log.recent(account, limit, denied_only=query.get("denied") == "true")
+        return _json(200, {"decisions": [dataclasses.asdict(record) for record in records]})
     if request.path == _SUGGEST:
         query = {name: values[-1] for name, values in parse_qs(request.query).items()}
         if not query.get("role"):

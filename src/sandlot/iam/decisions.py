@@ -155,6 +155,19 @@ class DecisionLog:
         )
         return [_record(r) for r in rows]
 
+    def recent(self, account_id: str, limit: int, denied_only: bool = False) -> list[Record]:
+        """The newest ``limit`` decisions about ``account_id``'s requests, newest first."""
+        self.flush()
+        rows = self._store.select(
+            DECISIONS,
+            {"account_id": account_id},
+            order_by=("time",),
+            descending=True,
+            limit=limit,
+            excluding={"outcome": ["ALLOW"]} if denied_only else None,
+        )
+        return [_record(r) for r in rows]
+
     def role_arns(self, account_id: str, role_name: str) -> list[str]:
         """ARNs (any path) of roles named ``role_name`` whose sessions were logged."""
         self.flush()

@@ -222,6 +222,12 @@ def test_decisions_explain_and_suggest(platform):
         "ruled_out_by": "Action",
     } in refused.statements
 
+    # The console's log: newest first, denials only on request, one account's.
+    assert [r.request_id for r in log.recent(ACCOUNT, 10)][:2] == ["no-1", "ok-1"]
+    assert [r.request_id for r in log.recent(ACCOUNT, 10, denied_only=True)] == ["no-1"]
+    assert [r.request_id for r in log.recent(ACCOUNT, 1)] == ["no-1"]
+    assert log.recent("111122223333", 10) == []
+
     out = io.StringIO()
     explain({"request_id": "no-1", "decisions": [dataclasses.asdict(refused)]}, out)
     text = out.getvalue()

@@ -142,9 +142,90 @@ export class Aws {
   sqs(operation, payload) {
     return this.json("sqs", `AmazonSQS.${operation}`, "1.0", payload);
   }
+
+  // -- SNS and CloudFormation (query protocol: XML answers) ---------------------------
+  sns(action, params = {}) {
+    return this.query("sns", action, "2010-03-31", params);
+  }
+
+  cloudformation(action, params = {}) {
+    return this.query("cloudformation", action, "2010-05-15", params);
+  }
+
+  // Every member of a paged query-protocol list (``container`` holds the members).
+  async queryPages(call, action, params, container) {
+    const members = [];
+    let token = "";
+    do {
+      const doc = await call.call(this, action, token ? { ...params, NextToken: token } : params);
+      members.push(...xmlList(doc, container));
+      token = text(doc, "NextToken");
+    } while (token);
+    return members;
+  }
+
+  // -- Step Functions and EventBridge (JSON protocols) --------------------------------
+  states(operation, payload = {}) {
+    return this.json("states", `AWSStepFunctions.${operation}`, "1.0", payload);
+  }
+
+  events(operation, payload = {}) {
+    return this.json("events", `AWSEvents.${operation}`, "1.1", payload);
+  }
+
+  // Every item of a paged JSON-protocol list (``key`` names it in each page).
+  async jsonPages(call, operation, payload, key) {
+    const items = [];
+    let token;
+    do {
+      const page = await call.call(this, operation, token ? { ...payload, NextToken: token } : payload);
+      items.push(...(page[key] || []));
+      token = page.NextToken;
+    } while (token);
+    return items;
+  }
+
+  // -- sandlot's own admin endpoints (gateway/admin.py): signed like the CLI's, so in
+  // secure mode only the account root's key is answered --------------------------------
+  async admin(path, query = []) {
+    return (await this.request("sandlot", "GET", `/_sandlot/${path}`, { query })).json();
+  }
+
+  // -- API Gateway (REST APIs and, under /v2, HTTP APIs: REST-JSON) -------------------
+  async apigateway(path, query = []) {
+    return (await this.request("apigateway", "GET", path, { query })).json();
+  }
+
+  // Every item of a paged API Gateway list: ``item``s with ``position`` (REST APIs),
+  // ``items`` with ``nextToken`` (HTTP APIs).
+  async apigatewayPages(path, query = []) {
+    const items = [];
+    let token = "";
+    const v2 = path.startsWith("/v2/");
+    do {
+      const paged = token ? [...query, [v2 ? "nextToken" : "position", token]] : query;
+      const page = await this.apigateway(path, paged);
+      items.push(...(page.item || page.items || []));
+      token = page.position || page.nextToken || "";
+    } while (token);
+    return items;
+  }
 }
 
-function text(node, tag) {
+// The ``member`` children of the first ``container`` element under ``node``.
+export function xmlList(node, container) {
+  const found = node.getElementsByTagName(container)[0];
+  return found ? Array.from(found.children).filter((c) => c.localName === "member" || c.localName === "entry") : [];
+}
+
+// An element's leaf children as an object of their texts.
+export function xmlObject(node) {
+  const object = {};
+  for (const child of node.children) if (child.children.length === 0) object[child.localName] = child.textContent;
+  return object;
+}
+
+export function text(node, tag) {
   const found = node.getElementsByTagName(tag)[0];
   return found ? found.textContent : "";
 }
