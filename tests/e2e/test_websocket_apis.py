@@ -24,6 +24,11 @@ from tests.e2e.server import SandlotServer
 
 ACCOUNT = "000000000000"
 BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+# The handshake waits for the $connect route's function, which may start cold (a new
+# environment importing boto3 takes seconds on a loaded CI machine); API Gateway's own
+# integration timeout for WebSocket routes is 29 s, so a client allowing 30 s asks for
+# no more than AWS would.
+OPEN_TIMEOUT = 30
 
 HANDLER = """
 import json, os
@@ -120,7 +125,7 @@ def test_control_plane(server, ws_api):
 
 
 def test_custom_route_posts_back_through_the_management_api(server, ws_api):
-    with connect(_path_url(server, ws_api["id"]), open_timeout=10) as ws:
+    with connect(_path_url(server, ws_api["id"]), open_timeout=OPEN_TIMEOUT) as ws:
         ws.send(json.dumps({"action": "echo", "text": "hi"}))
         reply = json.loads(ws.recv(timeout=20))
     assert reply.get("echo") == {"action": "echo", "text": "hi"}, reply
@@ -136,7 +141,7 @@ def test_default_route_with_route_response_at_the_host_url(server, ws_api):
     port = urlsplit(server.endpoint).port
     host = f"{ws_api['id']}.execute-api.localhost:{port}"
     sock = socket.create_connection(("127.0.0.1", port))
-    with connect(f"ws://{host}/prod", sock=sock, open_timeout=10) as ws:
+    with connect(f"ws://{host}/prod", sock=sock, open_timeout=OPEN_TIMEOUT) as ws:
         ws.send("not json at all")
         assert json.loads(ws.recv(timeout=20)) == {
             "default": "not json at all",
@@ -148,7 +153,7 @@ def test_default_route_with_route_response_at_the_host_url(server, ws_api):
 
 def test_connect_refused_by_the_connect_route(server, ws_api):
     with pytest.raises(InvalidStatus) as refused:
-        connect(_path_url(server, ws_api["id"], "?deny=1"), open_timeout=10)
+        connect(_path_url(server, ws_api["id"], "?deny=1"), open_timeout=OPEN_TIMEOUT)
     assert refused.value.response.status_code == 403
     with pytest.raises(InvalidStatus) as no_stage:
         connect(
@@ -159,7 +164,7 @@ def test_connect_refused_by_the_connect_route(server, ws_api):
 
 def test_management_api_and_disconnect(server, ws_api):
     manage = _management(server, ws_api["id"])
-    with connect(_path_url(server, ws_api["id"], "?user=ann"), open_timeout=10) as ws:
+    with connect(_path_url(server, ws_api["id"], "?user=ann"), open_timeout=OPEN_TIMEOUT) as ws:
         ws.send(json.dumps({"action": "echo"}))
         connection_id = json.loads(ws.recv(timeout=20))["context"]["connectionId"]
         got = manage.get_connection(ConnectionId=connection_id)
@@ -280,7 +285,9 @@ def test_cloudformation_websocket_api(server):
         for r in cfn.list_stack_resources(StackName=name)["StackResourceSummaries"]
     }
     url = server.endpoint.replace("http://", "ws://")
-    with connect(f"{url}/_aws/execute-api/{resources['Api']}/live", open_timeout=10) as ws:
+    with connect(
+        f"{url}/_aws/execute-api/{resources['Api']}/live", open_timeout=OPEN_TIMEOUT
+    ) as ws:
         ws.send(json.dumps({"action": "ping"}))
         assert json.loads(ws.recv(timeout=20)) == {"route": "ping", "got": '{"action": "ping"}'}
         ws.send(json.dumps({"action": "other"}))  # no such route and no $default
@@ -298,7 +305,7 @@ def test_management_api_at_the_host_url(server, ws_api):
     https://<domain>/<stage>), SigV4-signed as an SDK signs it, sent raw to sandlot's
     address with that Host."""
     port = urlsplit(server.endpoint).port
-    with connect(_path_url(server, ws_api["id"]), open_timeout=10) as ws:
+    with connect(_path_url(server, ws_api["id"]), open_timeout=OPEN_TIMEOUT) as ws:
         ws.send(json.dumps({"action": "echo"}))
         connection_id = json.loads(ws.recv(timeout=20))["context"]["connectionId"]
         url = (f"http://{ws_api['id']}.execute-api.localhost:{port}/prod/@connections/"
@@ -333,7 +340,7 @@ def test_idle_connections_are_closed(tmp_path):
                           Target=f"integrations/{integration}")  # fmt: skip
         apis.create_stage(ApiId=api_id, StageName="prod", AutoDeploy=True)
         url = quick.endpoint.replace("http://", "ws://") + f"/_aws/execute-api/{api_id}/prod"
-        with connect(url, open_timeout=10) as ws:
+        with connect(url, open_timeout=OPEN_TIMEOUT) as ws:
             began = time.monotonic()
             with pytest.raises(ConnectionClosed) as closed:
                 ws.recv(timeout=20)
@@ -361,11 +368,11 @@ def test_connect_route_with_iam_authorization(server, ws_api):
     apis.create_stage(ApiId=api_id, StageName="prod", AutoDeploy=True)
     url = _path_url(server, api_id)
     with pytest.raises(InvalidStatus) as unsigned:
-        connect(url, open_timeout=10)
+        connect(url, open_timeout=OPEN_TIMEOUT)
     assert unsigned.value.response.status_code == 403
     headers = signed_headers("GET", url.replace("ws://", "http://"), b"", "test", "test",
                              "execute-api")  # fmt: skip
-    with connect(url, additional_headers=headers, open_timeout=10) as ws:
+    with connect(url, additional_headers=headers, open_timeout=OPEN_TIMEOUT) as ws:
         ws.send(json.dumps({"action": "echo"}))
         assert json.loads(ws.recv(timeout=20))["context"]["routeKey"] == "echo"
 
@@ -374,6 +381,6 @@ def test_wss_on_the_https_listener(server, ws_api):
     context = ssl.create_default_context(cafile=server.ca_path)
     url = server.https_endpoint.replace("https://", "wss://")
     with connect(f"{url}/_aws/execute-api/{ws_api['id']}/prod", ssl=context,
-                 open_timeout=10) as ws:  # fmt: skip
+                 open_timeout=OPEN_TIMEOUT) as ws:  # fmt: skip
         ws.send("over tls")
         assert json.loads(ws.recv(timeout=20))["default"] == "over tls"

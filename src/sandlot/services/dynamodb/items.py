@@ -51,10 +51,8 @@ class ItemOperations(DynamoBase):
         return units
 
     def write_capacity(self, params: dict, info: TableInfo, old: Item | None, new: Item | None):
-        """ConsumedCapacity of a single-item write, when the request asks for it (the
-        sizes are not worked out for the many writes that do not)."""
-        if params.get("ReturnConsumedCapacity", "NONE") == "NONE":
-            return {}
+        """ConsumedCapacity of a single-item write as the request asks; the units count in
+        CloudWatch whether asked or not."""
         units = self.write_units(old, new)
         return self.capacity(params, info, units, read=False,
                              indexes=self.index_units(info, old, new))  # fmt: skip

@@ -85,10 +85,10 @@ def _timed(operation: str, method):
     if inspect.iscoroutinefunction(method):
 
         @functools.wraps(method)
-        async def timed_async(self, ctx, params: dict):
+        async def timed_async(self, ctx, params: dict, **options):
             began = time.perf_counter()
             try:
-                result = await method(self, ctx, params)
+                result = await method(self, ctx, params, **options)
             except ServiceError as error:
                 _observe(self, ctx, params, operation, began, error)
                 raise
@@ -98,10 +98,10 @@ def _timed(operation: str, method):
         return timed_async
 
     @functools.wraps(method)
-    def timed(self, ctx, params: dict):
+    def timed(self, ctx, params: dict, **options):
         began = time.perf_counter()
         try:
-            result = method(self, ctx, params)
+            result = method(self, ctx, params, **options)
         except ServiceError as error:
             _observe(self, ctx, params, operation, began, error)
             raise
