@@ -14,6 +14,9 @@ carries many writes.
     await writes.delete([key])   # keys in ``table.key`` order
     got = await writes.run(job)  # job() inside the transaction; its result once committed
 
+A queue made without a table runs jobs only (DynamoDB's item writes: each job reads the
+item, checks its condition and writes).
+
 Writes of one commit apply puts, then deletes, then the jobs in arrival order, each in
 its own savepoint (a job that raises is undone alone and its caller gets the
 exception). A job runs on the worker thread and reads through the open transaction: it
@@ -86,7 +89,7 @@ T = TypeVar("T")
 
 
 class GroupCommit:
-    def __init__(self, store: Store, table: Table) -> None:
+    def __init__(self, store: Store, table: Table | None = None) -> None:
         self._store = store
         self._table = table
         self._puts: list[dict[str, Any]] = []

@@ -35,8 +35,8 @@ from sandlot.services.dynamodb.values import (
     validate_value,
     value_size,
 )
-from sandlot.services.dynamodb.writes import WriteQueue
 from sandlot.services.provider import Provider, RequestContext
+from sandlot.store.group_commit import GroupCommit
 
 _TABLE_ARN = re.compile(r"arn:aws[\w-]*:dynamodb:([^:]+):(\d{12}):table/([^/]+)\Z")
 
@@ -61,7 +61,7 @@ class DynamoBase(Provider):
         self.store = platform.store
         self.store.migrate("dynamodb", MIGRATIONS)
         self.items = ItemStore(self.store)
-        self.writes = WriteQueue(self.store)
+        self.writes = GroupCommit(self.store)
 
     # -- tables ------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""Group commit of item writes: concurrent jobs share a transaction, each in its own
-savepoint, so a refused job is undone alone and the others commit."""
+"""Group commit of jobs (DynamoDB's item writes): concurrent jobs share a transaction,
+each in its own savepoint, so a refused job is undone alone and the others commit."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from sandlot.services.dynamodb.writes import WriteQueue
 from sandlot.store import Migration, Store, Table
+from sandlot.store.group_commit import GroupCommit
 
 ROWS = Table("rows", {"k": "TEXT", "v": "INTEGER"}, ("k",))
 
@@ -22,7 +22,7 @@ def store(tmp_path):
 
 
 def test_a_refused_job_is_undone_alone(store) -> None:
-    queue = WriteQueue(store)
+    queue = GroupCommit(store)
 
     def write(key: str, fail: bool = False):
         def job():
@@ -45,7 +45,7 @@ def test_a_refused_job_is_undone_alone(store) -> None:
 
 
 def test_jobs_see_the_writes_queued_before_them(store) -> None:
-    queue = WriteQueue(store)
+    queue = GroupCommit(store)
 
     def increment():
         row = store.get(ROWS, "counter") or {"k": "counter", "v": 0}
