@@ -245,13 +245,13 @@ def sdk(major: int) -> Path:
     with _installing:
         if modules.is_dir():
             return modules
-        npm = shutil.which("npm")
-        if npm is None:
+        npm_command = shutil.which("npm")
+        if npm_command is None:
             raise NotFound("npm is not installed (it installs the AWS SDK once)")
         root.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f".{digest}-", dir=root))
         try:
-            command = [npm, "install", "--no-save", "--no-package-lock", "--no-audit"]
+            command = [npm_command, "install", "--no-save", "--no-package-lock", "--no-audit"]
             command += ["--no-fund", "--ignore-scripts", "--loglevel=error"]
             command += ["--registry", npm.registry(), "--prefix", str(scratch), *packages]
             done = subprocess.run(
