@@ -10,11 +10,12 @@ import os
 import shutil
 import stat
 import subprocess
+import zipfile
 
 import pytest
 
 from sandlot.execution import runtimes
-from sandlot.execution.runtimes import java_cds
+from sandlot.execution.runtimes import java, java_cds
 from sandlot.execution.sandbox import Layout
 
 JDK = "/usr/lib/jvm/java-17/bin/java"
@@ -181,3 +182,35 @@ def test_the_jvm_starts_without_an_archive_it_rejects(tmp_path):
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_the_jni_library_is_extracted_once_from_the_ric_jar(tmp_path, monkeypatch):
+    """The RIC loads its JNI client from java.JNI_PROPERTY instead of copying it out of its
+    jar into /tmp at every start."""
+    name = java.jni_name()
+    if name is None:
+        pytest.skip("no glibc build of the RIC's JNI library for this machine")
+    jar = tmp_path / java.RIC_JARS[0][0].rsplit("/", 1)[1]
+    with zipfile.ZipFile(jar, "w") as archive:
+        archive.writestr(f"jni/{name}", b"\x7fELF library")
+    library = java.jni_library(tmp_path)
+    assert library == tmp_path / "jni" / name
+    assert library.read_bytes() == b"\x7fELF library"
+    jar.unlink()  # already extracted: the jar is not read again
+    assert java.jni_library(tmp_path) == library
+    layout = Layout("/var/task", "/opt", "/tmp", "/var/runtime", "/var/runtime", "/ric")
+    found = runtimes.Prepared("java17", "/jdk/bin/java", "/jdk", "17.0.15", tmp_path)
+    spec = type("Spec", (), {"runtime": "java17", "memory_mb": 512, "handler": "H::h"})
+    spec.architecture = os.uname().machine.replace("aarch64", "arm64")
+    argv = runtimes.launch(spec, layout, tmp_path, tmp_path, found).argv
+    assert f"-D{java.JNI_PROPERTY}=/ric/jni/{name}" in argv
+
+
+def test_without_the_jni_library_the_ric_finds_its_own(tmp_path):
+    assert java.jni_library(tmp_path) is None  # no jar: nothing extracted
+    layout = Layout("/var/task", "/opt", "/tmp", "/var/runtime", "/var/runtime", "/ric")
+    found = runtimes.Prepared("java17", "/jdk/bin/java", "/jdk", "17.0.15", tmp_path)
+    spec = type("Spec", (), {"runtime": "java17", "memory_mb": 512, "handler": "H::h"})
+    spec.architecture = os.uname().machine.replace("aarch64", "arm64")
+    argv = runtimes.launch(spec, layout, tmp_path, tmp_path, found).argv
+    assert not any(java.JNI_PROPERTY in arg for arg in argv)

@@ -147,6 +147,7 @@ def _prepare(runtime: str) -> Prepared:
         try:
             jdk = java.find(int(match.group(1)))
             jars = java.ric()
+            java.jni_library(jars)
         except java.NotFound as exc:
             raise RuntimeUnavailable("Runtime.InvalidRuntime", f"sandlot: {exc}") from None
         return Prepared(runtime, jdk.executable, jdk.home, jdk.version, jars)
@@ -247,6 +248,10 @@ def launch(
         jars = java_class_path(layout, found)
         executable = _inside(layout, found.executable, "java")
         options = (*java.jvm_options(spec.memory_mb), *java_options)
+        jni = java.jni_name()
+        if jni and (found.packages / "jni" / jni).is_file():
+            ric_dir = layout.node_modules or found.packages
+            options = (*options, f"-D{java.JNI_PROPERTY}={ric_dir}/jni/{jni}")
         argv = (executable, *options, "-cp", jars, java.RIC_MAIN, spec.handler)
         return Launch(argv, env, f"AWS_Lambda_{runtime}", notice)
     if runtime in PROVIDED_RUNTIMES:
