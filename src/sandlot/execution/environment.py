@@ -392,7 +392,8 @@ class Environment:
         backend = self._ctx.backend.name
         name = java_cds.key(found.executable or "", found.version or "", jars, backend, class_path)
         path = java_cds.archive_path(jars, name)
-        if await asyncio.to_thread(java_cds.sealed, path):  # hashes only a changed file
+        # Hashing (a new or changed archive: ~10 ms) off the event loop.
+        if java_cds.remembered(path) or await asyncio.to_thread(java_cds.sealed, path):
             return (f"-XX:SharedArchiveFile={layout.node_modules or jars}/cds/{path.name}",)
         if java_cds.wanted(name):
             self._ctx.spawn(_dump_java_archive(self._ctx, spec, name, path, found.prefix or ""))

@@ -36,6 +36,18 @@ def test_the_key_names_jdk_version_jars_sandbox_and_class_path(tmp_path):
     assert java_cds.archive_path(jars, base) == jars / "cds" / f"{base}.jsa"
 
 
+def test_a_jdk_rebuilt_in_place_gets_a_new_key(tmp_path):
+    """A distro's update keeps JAVA_VERSION; its libjvm.so differs."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "lib" / "server").mkdir(parents=True)
+    libjvm = tmp_path / "lib" / "server" / "libjvm.so"
+    libjvm.write_bytes(b"jvm one")
+    executable = str(tmp_path / "bin" / "java")
+    before = java_cds.key(executable, "17.0.15", tmp_path, "linux", "/r/*")
+    libjvm.write_bytes(b"jvm two, rebuilt")
+    assert java_cds.key(executable, "17.0.15", tmp_path, "linux", "/r/*") != before
+
+
 def test_a_sealed_archive_is_owner_only_and_verified(tmp_path):
     path = tmp_path / "ric" / "cds" / "k.jsa"
     java_cds.write_sealed(path, b"archive" * 1000)
@@ -59,13 +71,16 @@ def test_a_truncated_archive_is_not_used(tmp_path):
 def test_an_altered_archive_is_not_used_even_with_its_times_restored(tmp_path):
     path = tmp_path / "k.jsa"
     java_cds.write_sealed(path, b"archive" * 1000)
-    assert java_cds.sealed(path)  # remembered by its stat
+    assert not java_cds.remembered(path)  # not checked yet
+    assert java_cds.sealed(path)
+    assert java_cds.remembered(path)  # by its stat: no hashing on the next start
     before = path.stat()
     with open(path, "r+b") as f:  # same size, one byte changed
         f.seek(10)
         f.write(b"X")
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-    assert not java_cds.sealed(path)  # its ctime changed: hashed again
+    assert not java_cds.remembered(path)  # its ctime changed: hashed again
+    assert not java_cds.sealed(path)
 
 
 @pytest.mark.parametrize("seal", [None, "", "nothex 7000", "00" * 32 + " 7000"])

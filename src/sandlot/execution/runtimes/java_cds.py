@@ -122,10 +122,18 @@ def user_options_conflict(environment: dict[str, str] | tuple[tuple[str, str], .
 
 def key(jdk_executable: str, jdk_version: str, jars: Path, sandbox: str, class_path: str) -> str:
     """The archive's name for a JDK, the RIC's jars (their directory is named by their
-    digests), a sandbox kind and the class path as the JVM there sees it."""
-    material = "\n".join(
-        (os.path.realpath(jdk_executable), jdk_version, jars.name, sandbox, class_path)
-    )
+    digests), a sandbox kind and the class path as the JVM there sees it.
+
+    The JVM's library's size and time are in it too: a JDK rebuilt in place (a distro's
+    security update keeps JAVA_VERSION) gets a new archive instead of one its JVM
+    rejects (silently, under -Xshare:auto) on every start."""
+    home = os.path.dirname(os.path.dirname(os.path.realpath(jdk_executable)))
+    try:
+        jvm = os.stat(os.path.join(home, "lib", "server", "libjvm.so"))
+        build = f"{jvm.st_size}:{jvm.st_mtime_ns}"
+    except OSError:
+        build = ""
+    material = "\n".join((home, jdk_version, build, jars.name, sandbox, class_path))
     return hashlib.sha256(material.encode()).hexdigest()[:24]
 
 
@@ -141,6 +149,21 @@ _verified: dict[Path, tuple[int, int, int, int, int]] = {}
 _verified_lock = threading.Lock()
 
 
+def _signature(stat: os.stat_result) -> tuple[int, int, int, int, int]:
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+def remembered(path: Path) -> bool:
+    """Whether ``path`` was found sealed before and has not changed since (a stat, no
+    hashing: cheap enough for the event loop)."""
+    try:
+        signature = _signature(path.stat())
+    except OSError:
+        return False
+    with _verified_lock:
+        return _verified.get(path) == signature
+
+
 def sealed(path: Path) -> bool:
     """Whether ``path`` is an archive sandlot wrote whole: its SHA-256 and size match its
     sidecar. Hashing (~10 ms) happens once per change of the file's stat."""
@@ -149,7 +172,7 @@ def sealed(path: Path) -> bool:
         seal = _sidecar(path).read_text().split()
     except OSError:
         return False
-    signature = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    signature = _signature(stat)
     with _verified_lock:
         if _verified.get(path) == signature:
             return True
