@@ -320,7 +320,7 @@ def test_a_cold_start_maps_the_rics_class_data_sharing_archive(lam, package):
     assert archive.stat().st_mode & 0o077 == 0  # owner-only
 
 
-def test_a_corrupted_archive_is_not_used_and_is_built_again(lam, package):
+def test_a_corrupted_archive_is_not_used_and_is_built_again(lam, logs, package):
     flags, _ = cold_start_with_archive(lam, package)
     archive = java.ric() / "cds" / flags[0].rsplit("/", 1)[1]
     size = archive.stat().st_size
@@ -332,6 +332,10 @@ def test_a_corrupted_archive_is_not_used_and_is_built_again(lam, package):
     # That start found the seal broken and started a new dump, replacing the archive.
     flags, source = cold_start_with_archive(lam, package)
     assert source == "shared objects file (top)"
+    # The dump ran in sandlot's own environment in this server: nothing of it in the account.
+    groups = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/sandlot-java-cds")
+    assert groups["logGroups"] == []
+    assert "sandlot-java-cds" not in [f["FunctionName"] for f in lam.list_functions()["Functions"]]
 
 
 def test_sandlot_java_cds_0_turns_it_off(package, tmp_path):
