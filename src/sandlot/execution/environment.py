@@ -396,7 +396,8 @@ class Environment:
         if java_cds.remembered(path) or await asyncio.to_thread(java_cds.sealed, path):
             return (f"-XX:SharedArchiveFile={layout.node_modules or jars}/cds/{path.name}",)
         if java_cds.wanted(name):
-            self._ctx.spawn(_dump_java_archive(self._ctx, spec, name, path, found.prefix or ""))
+            home = found.prefix or ""
+            self._ctx.spawn(_dump_java_archive(self._ctx, spec, name, path, home, jars))
         return ()
 
     async def _run_sandbox(
@@ -876,7 +877,7 @@ class _DiscardLogs:
 
 
 async def _dump_java_archive(
-    ctx: EnvironmentContext, spec: FunctionSpec, name: str, path: Path, jdk_home: str
+    ctx: EnvironmentContext, spec: FunctionSpec, name: str, path: Path, jdk_home: str, jars: Path
 ) -> None:
     """Dump the RIC's class-data sharing archive at ``path`` in an environment of
     sandlot's own warm-up function (``java_cds``), with ``spec``'s runtime and sandbox
@@ -887,7 +888,7 @@ async def _dump_java_archive(
             if not mine or await asyncio.to_thread(java_cds.sealed, path):
                 ok = True  # another server dumps it, or has
                 return
-            code = await asyncio.to_thread(java_cds.warmup_code, jdk_home)
+            code = await asyncio.to_thread(java_cds.warmup_code, jdk_home, jars)
             own = dataclasses.replace(
                 spec,
                 function_name="sandlot-java-cds",

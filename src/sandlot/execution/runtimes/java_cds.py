@@ -14,7 +14,8 @@ holds them pre-parsed; a JVM started with ``-XX:SharedArchiveFile=`` maps it ins
   custom loaders (the RIC loads the handler with one): dumped after a user's function,
   it would hold the user's classes. So it is dumped by a sandlot-owned function
   (``SandlotCdsWarmup``, compiled here with the JDK's ``javac``): one invocation to
-  load what a POJO handler's round trip loads, then ``VM.cds dynamic_dump`` through
+  load what a POJO handler's round trip loads (and, through the RIC's own loader, a
+  RequestHandler's and a RequestStreamHandler's), then ``VM.cds dynamic_dump`` through
   the DiagnosticCommand MBean (JDK 17+; needs ``-XX:+RecordDynamicDumpInfo``), and the
   archive returned in pieces through the Runtime API — the dump runs in a real
   environment of the same sandbox kind, whose /tmp is private.
@@ -60,7 +61,16 @@ _CHUNK = 3 << 20  # raw bytes per read: base64 keeps a piece under the 6 MB resp
 _MAX_ARCHIVE = 256 << 20  # a RIC archive is ~10 MB; anything far larger is refused
 
 WARMUP_SOURCE = r"""
+import com.amazonaws.services.lambda.runtime.Context;
+import com.amazonaws.services.lambda.runtime.RequestHandler;
+import com.amazonaws.services.lambda.runtime.RequestStreamHandler;
+import com.amazonaws.services.lambda.runtime.api.client.EventHandlerLoader;
+import com.amazonaws.services.lambda.runtime.api.client.HandlerInfo;
+import com.amazonaws.services.lambda.runtime.api.client.runtimeapi.dto.InvocationRequest;
+import java.io.InputStream;
+import java.io.OutputStream;
 import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -74,16 +84,47 @@ import javax.management.ObjectName;
 
 /** sandlot's own function for dumping the RIC's class-data sharing archive. */
 public class SandlotCdsWarmup {
+  /** The handler forms other than a POJO method, run once through the RIC's own loader. */
+  public static class Events implements RequestHandler<Map<String, Object>, Map<String, Object>> {
+    public Map<String, Object> handleRequest(Map<String, Object> event, Context context) {
+      return Map.of("ok", true, "requestId", context.getAwsRequestId(), "echo", event);
+    }
+  }
+
+  public static class Stream implements RequestStreamHandler {
+    public void handleRequest(InputStream in, OutputStream out, Context context)
+        throws java.io.IOException {
+      out.write(in.readAllBytes());
+    }
+  }
+
   public Map<String, Object> handle(Map<String, Object> event) throws Exception {
     Map<String, Object> answer = new LinkedHashMap<>();
     String op = String.valueOf(event.get("op"));
     String tmp = System.getenv().getOrDefault("TMPDIR", "/tmp");
     Path archive = Paths.get(tmp, "sandlot-cds.jsa");
     if (op.equals("dump")) {
-      Object said = ManagementFactory.getPlatformMBeanServer().invoke(
-          new ObjectName("com.sun.management:type=DiagnosticCommand"), "vmCds",
-          new Object[] {new String[] {"dynamic_dump", archive.toString()}},
-          new String[] {String[].class.getName()});
+      // A dump on demand archives only linked classes (one at exit links them all
+      // first): link every class loaded so far, as reflection does, without running
+      // any static initialiser.
+      ClassLoader loader = SandlotCdsWarmup.class.getClassLoader();
+      int linked = 0;
+      for (int round = 0; round < 2; round++) {  // linking loads a few classes more
+        for (String line : String.valueOf(command("vmClassHierarchy")).split("\n")) {
+          String name = line.replaceFirst("^[|\\s-]*", "");
+          int slash = name.indexOf('/');
+          if (slash <= 0) {
+            continue;
+          }
+          try {
+            Class.forName(name.substring(0, slash), false, loader).getDeclaredMethods();
+            linked++;
+          } catch (Throwable e) {
+            // hidden classes, classes of other loaders, a missing optional dependency
+          }
+        }
+      }
+      Object said = command("vmCds", "dynamic_dump", archive.toString());
       byte[] data = Files.readAllBytes(archive);
       StringBuilder hex = new StringBuilder();
       for (byte b : MessageDigest.getInstance("SHA-256").digest(data)) {
@@ -92,19 +133,37 @@ public class SandlotCdsWarmup {
       answer.put("size", data.length);
       answer.put("sha256", hex.toString());
       answer.put("said", String.valueOf(said));
+      answer.put("linked", linked);
     } else if (op.equals("read")) {
       byte[] data = Files.readAllBytes(archive);
       int offset = ((Number) event.get("offset")).intValue();
       int end = Math.min(data.length, offset + ((Number) event.get("length")).intValue());
       answer.put("data", Base64.getEncoder().encodeToString(Arrays.copyOfRange(data, offset, end)));
     } else {
-      // What a POJO handler's round trip loads: the event as a Map, a Map answered.
+      // What a POJO handler's round trip loads (this one, through the RIC), then what a
+      // RequestHandler's and a RequestStreamHandler's do, through the RIC's own loader.
+      for (Class<?> form : new Class<?>[] {Events.class, Stream.class}) {
+        InvocationRequest request = new InvocationRequest();
+        request.setId("sandlot-cds-warmup");
+        request.setInvokedFunctionArn(System.getenv("AWS_LAMBDA_FUNCTION_NAME"));
+        request.setDeadlineTimeInMs(System.currentTimeMillis() + 60_000);
+        request.setContent("{\"data\":\"x\",\"items\":[1,\"two\",null]}".getBytes(StandardCharsets.UTF_8));
+        EventHandlerLoader.loadEventHandler(
+            HandlerInfo.fromString(form.getName(), SandlotCdsWarmup.class.getClassLoader()))
+            .call(request);
+      }
       List<Object> items = (List<Object>) event.getOrDefault("items", List.of());
       answer.put("ok", true);
       answer.put("count", items.size());
       answer.put("echo", event.get("data"));
     }
     return answer;
+  }
+
+  private static Object command(String operation, String... arguments) throws Exception {
+    return ManagementFactory.getPlatformMBeanServer().invoke(
+        new ObjectName("com.sun.management:type=DiagnosticCommand"), operation,
+        new Object[] {arguments}, new String[] {String[].class.getName()});
   }
 }
 """
@@ -133,7 +192,8 @@ def key(jdk_executable: str, jdk_version: str, jars: Path, sandbox: str, class_p
         build = f"{jvm.st_size}:{jvm.st_mtime_ns}"
     except OSError:
         build = ""
-    material = "\n".join((home, jdk_version, build, jars.name, sandbox, class_path))
+    warmup = hashlib.sha256(WARMUP_SOURCE.encode()).hexdigest()  # what the dump ran
+    material = "\n".join((home, jdk_version, build, jars.name, sandbox, class_path, warmup))
     return hashlib.sha256(material.encode()).hexdigest()[:24]
 
 
@@ -238,12 +298,13 @@ def dump_lock(path: Path):
         os.close(fd)  # releases the lock
 
 
-def warmup_code(jdk_home: str) -> Path:
+def warmup_code(jdk_home: str, jars: Path) -> Path:
     """The directory holding ``SandlotCdsWarmup.class``, compiled once with the JDK's
-    ``javac`` into the cache. Raises OSError (no javac: a JRE) or CalledProcessError."""
+    ``javac`` against the RIC's ``jars`` into the cache. Raises OSError (no javac: a JRE)
+    or CalledProcessError (e.g. a RIC whose API changed: no archive, said in the log)."""
     digest = hashlib.sha256(WARMUP_SOURCE.encode()).hexdigest()[:12]
     root = java.cache_root() / "java-cds"
-    target = root / f"warmup-{digest}"
+    target = root / f"warmup-{digest}-{jars.name}"
     if (target / "SandlotCdsWarmup.class").is_file():
         return target
     javac = Path(jdk_home, "bin", "javac")
@@ -254,7 +315,7 @@ def warmup_code(jdk_home: str) -> Path:
     try:
         (scratch / "SandlotCdsWarmup.java").write_text(WARMUP_SOURCE)
         subprocess.run(
-            [str(javac), "-nowarn", "--release", "11", "SandlotCdsWarmup.java"],
+            [str(javac), "-nowarn", "--release", "11", "-cp", f"{jars}/*", "SandlotCdsWarmup.java"],
             cwd=scratch,
             check=True,
             capture_output=True,
