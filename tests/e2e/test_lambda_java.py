@@ -299,6 +299,10 @@ def cds_probe(lam, package) -> tuple[list[str], str]:
     lam.delete_function(FunctionName=name)
     flags = [arg for arg in result["arguments"] if arg.startswith("-XX:SharedArchiveFile=")]
     assert result["ownSource"] and "shared objects file" not in result["ownSource"], result
+    if flags:  # (nearly) all of the RIC's classes came from the archive: it was linked whole
+        assert result["ricClassesFromJars"] < 20, result
+    else:
+        assert result["ricClassesFromJars"] > 200, result
     return flags, result["ricSource"]
 
 

@@ -14,8 +14,12 @@ public class CdsProbe {
     // JAVA_TOOL_OPTIONS=-Xlog:class+load=info:file=/tmp/classes.log: each class's source,
     // "shared objects file (top)" for one mapped from the dynamic archive.
     String ric = "", own = "";
+    int fromJars = 0;  // the RIC's (and its serialisation's) classes not from an archive
     if (Files.exists(Paths.get("/tmp/classes.log"))) {
       for (String line : Files.readAllLines(Paths.get("/tmp/classes.log"))) {
+        if (line.contains(" com.amazonaws.") && line.contains("source: file:")) {
+          fromJars++;
+        }
         if (line.contains("api.client.AWSLambda source:")) {
           ric = line.substring(line.indexOf("source:") + 8);
         } else if (line.contains("example.CdsProbe source:")) {
@@ -25,6 +29,7 @@ public class CdsProbe {
     }
     answer.put("ricSource", ric);
     answer.put("ownSource", own);
+    answer.put("ricClassesFromJars", fromJars);
     return answer;
   }
 }
