@@ -4,7 +4,8 @@ Most of a Java cold start is the JVM loading and verifying the classes of AWS's 
 Interface Client (RIC) and its serialisation (shaded Jackson). A dynamic CDS archive
 holds them pre-parsed; a JVM started with ``-XX:SharedArchiveFile=`` maps it instead.
 
-- **One archive per** JDK (real path and ``JAVA_VERSION``), RIC jar set and sandbox kind:
+- **One archive per** JDK (real path, ``JAVA_VERSION``, libjvm build), RIC jar set,
+  sandbox kind and warm-up source (``key``):
   the JVM accepts an archive only with the class path it was dumped with, as the JVM
   sees it (the linux sandbox shows the jars at ``/var/runtime/node_modules``, the
   process backend at their host path). It lives in the RIC's own cache directory
@@ -15,7 +16,8 @@ holds them pre-parsed; a JVM started with ``-XX:SharedArchiveFile=`` maps it ins
   it would hold the user's classes. So it is dumped by a sandlot-owned function
   (``SandlotCdsWarmup``, compiled here with the JDK's ``javac``): one invocation to
   load what a POJO handler's round trip loads (and, through the RIC's own loader, a
-  RequestHandler's and a RequestStreamHandler's), then ``VM.cds dynamic_dump`` through
+  RequestHandler's and a RequestStreamHandler's), links every loaded class (a dump on
+  demand keeps only linked ones), then ``VM.cds dynamic_dump`` through
   the DiagnosticCommand MBean (JDK 17+; needs ``-XX:+RecordDynamicDumpInfo``), and the
   archive returned in pieces through the Runtime API — the dump runs in a real
   environment of the same sandbox kind, whose /tmp is private.
