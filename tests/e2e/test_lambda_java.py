@@ -12,6 +12,7 @@ import io
 import json
 import shutil
 import subprocess
+import time
 import zipfile
 from pathlib import Path
 
@@ -282,3 +283,67 @@ def _empty_zip() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("App.dll", b"")
     return buffer.getvalue()
+
+
+# Class-data sharing (execution/runtimes/java_cds.py): CdsProbe answers its JVM's flags and
+# where the RIC's main class came from, as -Xlog:class+load writes it.
+CLASS_LOG = {"Variables": {"JAVA_TOOL_OPTIONS": "-Xlog:class+load=info:file=/tmp/classes.log"}}
+
+
+def cds_probe(lam, package) -> tuple[list[str], str]:
+    """A cold start of a new function: its JVM's archive flags and the RIC's class source
+    (the function's own class never comes from the archive: sandlot dumps without it)."""
+    name = deploy(lam, package, "example.CdsProbe::handle", Environment=CLASS_LOG)
+    response, result = invoke(lam, name, {})
+    assert "FunctionError" not in response, result
+    lam.delete_function(FunctionName=name)
+    flags = [arg for arg in result["arguments"] if arg.startswith("-XX:SharedArchiveFile=")]
+    assert result["ownSource"] and "shared objects file" not in result["ownSource"], result
+    if flags:  # (nearly) all of the RIC's classes came from the archive: it was linked whole
+        assert result["ricClassesFromJars"] < 20, result
+    else:
+        assert result["ricClassesFromJars"] > 200, result
+    return flags, result["ricSource"]
+
+
+def cold_start_with_archive(lam, package, timeout: float = 240) -> tuple[list[str], str]:
+    """Cold starts until one maps the archive: the first Java environment of a server
+    starts its build in the background (each probe is a cold start: no sleep needed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        flags, source = cds_probe(lam, package)
+        if flags:
+            return flags, source
+        assert time.monotonic() < deadline, "the CDS archive was not built"
+
+
+def test_a_cold_start_maps_the_rics_class_data_sharing_archive(lam, package):
+    flags, source = cold_start_with_archive(lam, package)
+    assert source == "shared objects file (top)"  # the RIC's classes came from the archive
+    archive = java.ric() / "cds" / flags[0].rsplit("/", 1)[1]
+    assert archive.stat().st_mode & 0o077 == 0  # owner-only
+
+
+def test_a_corrupted_archive_is_not_used_and_is_built_again(lam, logs, package):
+    flags, _ = cold_start_with_archive(lam, package)
+    archive = java.ric() / "cds" / flags[0].rsplit("/", 1)[1]
+    size = archive.stat().st_size
+    with open(archive, "r+b") as f:  # same size, a run of bytes in the middle changed
+        f.seek(size // 2)
+        f.write(b"\0" * 4096)
+    flags, source = cds_probe(lam, package)
+    assert flags == [] and source != "shared objects file (top)"  # works without it
+    # That start found the seal broken and started a new dump, replacing the archive.
+    flags, source = cold_start_with_archive(lam, package)
+    assert source == "shared objects file (top)"
+    # The dump ran in sandlot's own environment in this server: nothing of it in the account.
+    groups = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/sandlot-java-cds")
+    assert groups["logGroups"] == []
+    assert "sandlot-java-cds" not in [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+
+
+def test_sandlot_java_cds_0_turns_it_off(package, tmp_path):
+    with SandlotServer(tmp_path, env={"SANDLOT_JAVA_CDS": "0"}) as off:
+        client = make_client(off.endpoint, "lambda")
+        flags, source = cds_probe(client, package)
+    assert flags == [] and source != "shared objects file (top)"

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import errno
 import json
+import logging
 import os
 import re
 import shutil
@@ -55,6 +57,7 @@ from sandlot.execution.runtime_api import (
     RuntimeAPIServer,
     _new_trace_id,
 )
+from sandlot.execution.runtimes import java_cds
 from sandlot.execution.sandbox import (
     Layout,
     Sandbox,
@@ -63,6 +66,8 @@ from sandlot.execution.sandbox import (
     SnapshotUnsupported,
 )
 from sandlot.execution.telemetry_api import TelemetryAPI
+
+log = logging.getLogger(__name__)
 
 # Lambda gives INIT 10 s; a longer INIT is retried within the first invoke under the
 # function's timeout. sandlot folds both into one limit: the larger of the two.
@@ -338,7 +343,12 @@ class Environment:
             layout = backend.layout(
                 self._code_dir, self._opt_dir, tmp_dir, runtimes.RUNTIME_DIR, packages, node_modules
             )
-            launch = runtimes.launch(spec, layout, self._code_dir, self._opt_dir, found)
+            java_options = ()
+            if found.runtime.startswith("java"):
+                java_options = await self._java_archive(found, layout)
+            launch = runtimes.launch(
+                spec, layout, self._code_dir, self._opt_dir, found, java_options
+            )
         except runtimes.RuntimeUnavailable as exc:
             return Outcome("platform", exc.message.encode(), exc.error_type)
         refusal = runtimes.snapshot_refusal(found) if self.snapshot else None
@@ -368,6 +378,27 @@ class Environment:
         return await self._run_sandbox(
             argv, variables, tmp_dir, packages, node_modules, found.prefix
         )
+
+    async def _java_archive(self, found: runtimes.Prepared, layout: Layout) -> tuple[str, ...]:
+        """The flag that maps the RIC's class-data sharing archive (java_cds.py) if it is
+        built and sealed; else () and, once, its dump started beside this environment."""
+        spec = self.spec
+        jars = found.packages
+        if jars is None or not java_cds.enabled():
+            return ()
+        if java_cds.user_options_conflict(spec.environment):
+            return ()
+        class_path = runtimes.java_class_path(layout, found)
+        backend = self._ctx.backend.name
+        name = java_cds.key(found.executable or "", found.version or "", jars, backend, class_path)
+        path = java_cds.archive_path(jars, name)
+        # Hashing (a new or changed archive: ~10 ms) off the event loop.
+        if java_cds.remembered(path) or await asyncio.to_thread(java_cds.sealed, path):
+            return (f"-XX:SharedArchiveFile={layout.node_modules or jars}/cds/{path.name}",)
+        if java_cds.wanted(name):
+            home = found.prefix or ""
+            self._ctx.spawn(_dump_java_archive(self._ctx, spec, name, path, home, jars))
+        return ()
 
     async def _run_sandbox(
         self,
@@ -836,6 +867,81 @@ class Environment:
             self._server.close()
         with contextlib.suppress(RuntimeError):  # the default executor is shutting down
             await asyncio.to_thread(shutil.rmtree, self._dir, True)
+
+
+class _DiscardLogs:
+    """The log shipper of sandlot's own environments: their lines go to no account."""
+
+    def emit(self, key: LogStream, event: LogEvent) -> None:
+        log.debug("java cds dump: %s", event.message.rstrip())
+
+
+async def _dump_java_archive(
+    ctx: EnvironmentContext, spec: FunctionSpec, name: str, path: Path, jdk_home: str, jars: Path
+) -> None:
+    """Dump the RIC's class-data sharing archive at ``path`` in an environment of
+    sandlot's own warm-up function (``java_cds``), with ``spec``'s runtime and sandbox
+    kind but none of its code, layers or variables."""
+    ok = False
+    try:
+        with java_cds.dump_lock(path) as mine:
+            if not mine or await asyncio.to_thread(java_cds.sealed, path):
+                ok = True  # another server dumps it, or has
+                return
+            code = await asyncio.to_thread(java_cds.warmup_code, jdk_home, jars)
+            own = dataclasses.replace(
+                spec,
+                function_name="sandlot-java-cds",
+                function_arn=f"arn:aws:lambda:{spec.region}:{spec.account_id}:function:sandlot-java-cds",
+                version="$LATEST",
+                handler=java_cds.HANDLER,
+                code_dir=code,
+                layer_dirs=(),
+                memory_mb=512,
+                timeout_s=60,
+                ephemeral_storage_mb=512,
+                environment=(("JAVA_TOOL_OPTIONS", java_cds.DUMP_OPTIONS),),
+                digest=f"java-cds-{name}",
+                custom_log_group=None,
+                log_format="Text",
+                application_log_level=None,
+                system_log_level=None,
+                image=None,
+                snap_start=False,
+                tracing="PassThrough",
+            )
+            opt_dir = ctx.work_dir / "java-cds-opt"  # no layers
+            opt_dir.mkdir(parents=True, exist_ok=True)
+            quiet = dataclasses.replace(ctx, credentials=lambda _: {}, shipper=_DiscardLogs())
+            env = Environment(own, quiet, opt_dir, lambda _: None)
+            try:
+                await env.start()
+                if env.init_failed:
+                    log.info("no Java CDS archive: its environment failed INIT")
+                    return
+
+                async def invoke(event: dict) -> dict | None:
+                    request = InvokeRequest(
+                        str(uuid.uuid4()), json.dumps(event).encode(), own.function_arn
+                    )
+                    result, reusable = await env.invoke(request)
+                    if result.function_error or not reusable:
+                        log.info("no Java CDS archive: %s", result.payload[:500])
+                        return None
+                    env.idle()
+                    return json.loads(result.payload)
+
+                data = await java_cds.dump(invoke)
+            finally:
+                await env.shutdown("java cds archive dumped")
+            if data is not None:
+                await asyncio.to_thread(java_cds.write_sealed, path, data)
+                ok = True
+                log.info("Java CDS archive %s written (%d bytes)", path, len(data))
+    except Exception:  # a missing javac, a full disk…: the functions run without it
+        log.warning("no Java CDS archive for %s", path, exc_info=True)
+    finally:
+        java_cds.finished(name, ok)
 
 
 def external_extensions(opt_dir: Path, layer_dirs: tuple[Path, ...]) -> tuple[str, ...]:

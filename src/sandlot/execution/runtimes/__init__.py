@@ -147,6 +147,7 @@ def _prepare(runtime: str) -> Prepared:
         try:
             jdk = java.find(int(match.group(1)))
             jars = java.ric()
+            java.jni_library(jars)
         except java.NotFound as exc:
             raise RuntimeUnavailable("Runtime.InvalidRuntime", f"sandlot: {exc}") from None
         return Prepared(runtime, jdk.executable, jdk.home, jdk.version, jars)
@@ -169,11 +170,17 @@ def snapshot_refusal(found: Prepared) -> str | None:
 
 
 def launch(
-    spec: FunctionSpec, layout: Layout, code_dir: Path, opt_dir: Path, found: Prepared
+    spec: FunctionSpec,
+    layout: Layout,
+    code_dir: Path,
+    opt_dir: Path,
+    found: Prepared,
+    java_options: tuple[str, ...] = (),
 ) -> Launch:
     """The command and variables for ``spec``'s runtime, run by ``found``.
 
-    ``code_dir`` and ``opt_dir`` are the host's view (to find a bootstrap).
+    ``code_dir`` and ``opt_dir`` are the host's view (to find a bootstrap);
+    ``java_options`` are more JVM flags for ``java*`` (a class-data sharing archive).
     """
     opt = layout.opt
     host_path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
@@ -238,9 +245,13 @@ def launch(
     if _JAVA.fullmatch(runtime) and found.executable and found.packages:
         # The RIC loads the handler from the task root, its lib/ and /opt/java/lib
         # itself (as in Lambda), so only its own jars are on the class path.
-        jars = f"{layout.node_modules or found.packages}/*"
+        jars = java_class_path(layout, found)
         executable = _inside(layout, found.executable, "java")
-        options = java.jvm_options(spec.memory_mb)
+        options = (*java.jvm_options(spec.memory_mb), *java_options)
+        jni = java.jni_name()
+        if jni and (found.packages / "jni" / jni).is_file():
+            ric_dir = layout.node_modules or found.packages
+            options = (*options, f"-D{java.JNI_PROPERTY}={ric_dir}/jni/{jni}")
         argv = (executable, *options, "-cp", jars, java.RIC_MAIN, spec.handler)
         return Launch(argv, env, f"AWS_Lambda_{runtime}", notice)
     if runtime in PROVIDED_RUNTIMES:
@@ -260,6 +271,11 @@ def launch(
     raise RuntimeUnavailable(
         "Runtime.InvalidRuntime", f"sandlot does not support the runtime {runtime!r}"
     )
+
+
+def java_class_path(layout: Layout, found: Prepared) -> str:
+    """The RIC's class path as the JVM in the sandbox sees it."""
+    return f"{layout.node_modules or found.packages}/*"
 
 
 def _es_module_handler(code_dir: Path, handler: str) -> bool:

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import re
 import shutil
 import tempfile
 import threading
 import urllib.request
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +60,14 @@ RIC_JARS = (
     ),
 )
 RIC_MAIN = "com.amazonaws.services.lambda.runtime.api.client.AWSLambda"
+# The RIC's JNI client library: named by this system property, the RIC loads it from
+# there; else it copies it out of its jar into /tmp on every start (~800 KB inflated and
+# written per cold start). sandlot extracts it once from the pinned jar (jni_library).
+JNI_PROPERTY = "com.amazonaws.services.lambda.runtime.api.client.runtimeapi.NativeClient.JNI"
+_JNI_NAMES = {
+    "x86_64": "libaws-lambda-jni.linux-x86_64.so",
+    "aarch64": "libaws-lambda-jni.linux-aarch_64.so",
+}
 MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
 JVM_DIR = Path("/usr/lib/jvm")
 _DOWNLOAD_TIMEOUT_S = 300
@@ -192,6 +202,37 @@ def ric() -> Path:
             ) from None
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def jni_name() -> str | None:
+    """The RIC's JNI library for this machine (glibc builds only: on musl the RIC's own
+    search, which tries those after the glibc ones, is left to find it)."""
+    if platform.libc_ver()[0] != "glibc":
+        return None
+    return _JNI_NAMES.get(os.uname().machine)
+
+
+def jni_library(jars: Path) -> Path | None:
+    """The RIC's JNI library for this machine, extracted once from its pinned jar into
+    ``jars/jni`` (atomically); None where there is none to use."""
+    name = jni_name()
+    if name is None:
+        return None
+    target = jars / "jni" / name
+    if target.is_file():
+        return target
+    jar = jars / RIC_JARS[0][0].rsplit("/", 1)[1]
+    try:
+        with zipfile.ZipFile(jar) as archive:
+            data = archive.read(f"jni/{name}")
+        target.parent.mkdir(mode=0o700, exist_ok=True)
+        fd, scratch = tempfile.mkstemp(prefix=f".{name}-", dir=target.parent)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.rename(scratch, target)
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return None  # the RIC copies it out of the jar itself, as without sandlot
     return target
 
 
