@@ -20,6 +20,7 @@ from collections import OrderedDict
 from sandlot.protocol import ServiceError
 from sandlot.services.provider import Provider, RequestContext
 from sandlot.services.xray import segments
+from sandlot.services.xray.emit import DEFAULT_RATE, DEFAULT_RESERVOIR
 from sandlot.services.xray.filters import compile_filter
 from sandlot.services.xray.schema import MIGRATIONS, SEGMENTS
 
@@ -264,11 +265,6 @@ class XRayProvider(Provider):
             "LastRuleModification": dt.datetime.fromtimestamp(self.platform.started_at, dt.UTC),
             "UnprocessedStatistics": unprocessed,
         }
-
-
-# AWS's default rule: the first request each second, and 5 % of any more.
-DEFAULT_RESERVOIR = 1
-DEFAULT_RATE = 0.05
 
 
 def _token(token: str | None) -> int:

@@ -1,0 +1,174 @@
+"""X-Ray active tracing of a REST API stage (``tracingEnabled``): the stage's own
+``AWS::ApiGateway::Stage`` segment, its ``Lambda`` call subsegment, and the function's
+Active-tracing segments under it, one trace read back with boto3 (BatchGetTraces,
+GetTraceSummaries, GetServiceGraph)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+
+import pytest
+
+from tests.e2e.conftest import make_client
+from tests.e2e.functions import create_function, unique
+from tests.e2e.http_clients import invoke_url, send
+from tests.e2e.roles import ensure_role
+
+ACCOUNT = "000000000000"
+
+APP = """
+import json, os
+
+def handler(event, context):
+    return {"statusCode": 200, "body": json.dumps({
+        "env": os.environ.get("_X_AMZN_TRACE_ID"),
+        "header": (event.get("headers") or {}).get("X-Amzn-Trace-Id"),
+    })}
+"""
+
+
+@pytest.fixture(scope="module")
+def traced_api(server):
+    """A REST API on a traced stage ``prod`` (UpdateStage ``/tracingEnabled``) and an
+    untraced stage ``dev``, proxying to a function with Active tracing."""
+    lam, apis = make_client(server.endpoint, "lambda"), make_client(server.endpoint, "apigateway")
+    role = ensure_role(
+        make_client(server.endpoint, "iam"),
+        "traced-api-role",
+        managed=(
+            "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+            "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess",
+        ),
+    )
+    name = unique("traced-api-fn")
+    arn = create_function(lam, name, {"app.py": APP}, role=role, TracingConfig={"Mode": "Active"})[
+        "FunctionArn"
+    ]
+    uri = f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations"
+    definition = {
+        "swagger": "2.0",
+        "info": {"title": unique("traced-api"), "version": "1"},
+        "paths": {"/items": {"get": {"x-amazon-apigateway-integration": {
+            "type": "aws_proxy", "httpMethod": "POST", "uri": uri}}}},
+    }  # fmt: skip
+    api = apis.import_rest_api(body=json.dumps(definition).encode())
+    lam.add_permission(
+        FunctionName=name, StatementId="apigw", Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api['id']}/*/GET/items",
+    )  # fmt: skip
+    deployment = apis.create_deployment(restApiId=api["id"], stageName="dev")
+    assert apis.get_stage(restApiId=api["id"], stageName="dev")["tracingEnabled"] is False
+    apis.create_stage(restApiId=api["id"], stageName="prod", deploymentId=deployment["id"])
+    apis.update_stage(
+        restApiId=api["id"], stageName="prod",
+        patchOperations=[{"op": "replace", "path": "/tracingEnabled", "value": "true"}],
+    )  # fmt: skip
+    assert apis.get_stage(restApiId=api["id"], stageName="prod")["tracingEnabled"] is True
+    return {"id": api["id"], "name": api["name"], "function": name}
+
+
+def _trace(xray, trace_id: str, origins: set[str], timeout: float = 15) -> dict[str, dict]:
+    deadline = time.monotonic() + timeout
+    found: dict[str, dict] = {}
+    while time.monotonic() < deadline:
+        traces = xray.batch_get_traces(TraceIds=[trace_id])["Traces"]
+        if traces:
+            docs = [json.loads(s["Document"]) for s in traces[0]["Segments"]]
+            found = {d.get("origin", d["name"]): d for d in docs}
+            if origins <= set(found):
+                return found
+        time.sleep(0.1)
+    raise AssertionError(f"trace {trace_id} never had {origins}: {found}")
+
+
+def _fields(header: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in header.split(";"))
+
+
+def test_traced_stage_is_the_functions_parent(server, traced_api) -> None:
+    xray = make_client(server.endpoint, "xray")
+    api_id, api_name = traced_api["id"], traced_api["name"]
+    root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+    client_parent = os.urandom(8).hex()
+    url = invoke_url(server, api_id, "/prod/items?q=1")
+    answer = send(server.endpoint, "GET", url,
+                  headers={"X-Amzn-Trace-Id": f"Root={root};Parent={client_parent};Sampled=1"})  # fmt: skip
+    assert answer.status == 200, answer.body
+    returned = _fields(answer.header("X-Amzn-Trace-Id"))
+    assert returned["Root"] == root and returned["Sampled"] == "1"
+    seen = answer.json()
+    passed = _fields(seen["header"])  # what API Gateway handed the function
+    assert passed["Root"] == root and passed["Sampled"] == "1"
+
+    docs = _trace(xray, root, {"AWS::ApiGateway::Stage", "AWS::Lambda", "AWS::Lambda::Function"})
+    stage = docs["AWS::ApiGateway::Stage"]
+    assert stage["id"] == returned["Parent"]
+    assert stage["name"] == f"{api_name}/prod"
+    assert stage["parent_id"] == client_parent
+    assert stage["resource_arn"] == f"arn:aws:apigateway:us-east-1::/restapis/{api_id}/stages/prod"
+    assert stage["annotations"] == {"aws:api_id": api_id, "aws:api_stage": "prod"}
+    gateway = stage["aws"]["api_gateway"]
+    assert gateway["rest_api_id"] == api_id and gateway["stage"] == "prod"
+    assert gateway["account_id"] == ACCOUNT
+    assert stage["http"]["request"]["method"] == "GET"
+    assert stage["http"]["request"]["url"].endswith("/prod/items?q=1")
+    assert stage["http"]["response"]["status"] == 200
+    (call,) = stage["subsegments"]
+    assert call["name"] == "Lambda" and call["namespace"] == "aws"
+    assert call["aws"]["operation"] == "Invoke"
+    assert call["aws"]["function_name"] == traced_api["function"]
+    assert call["id"] == passed["Parent"]
+    service, function = docs["AWS::Lambda"], docs["AWS::Lambda::Function"]
+    assert service["parent_id"] == call["id"]
+    assert function["parent_id"] == service["id"]
+    assert _fields(seen["env"])["Parent"] == function["id"]
+    assert stage["start_time"] <= call["start_time"] <= service["start_time"]
+    assert service["end_time"] <= stage["end_time"]
+
+    now = dt.datetime.now(dt.UTC)
+    window = {"StartTime": now - dt.timedelta(minutes=5), "EndTime": now + dt.timedelta(minutes=1)}
+    summaries = xray.get_trace_summaries(
+        FilterExpression=f'annotation.aws:api_id = "{api_id}"', **window
+    )["TraceSummaries"]
+    (summary,) = [s for s in summaries if s["Id"] == root]
+    assert summary["EntryPoint"] == {
+        "Name": f"{api_name}/prod", "Names": [f"{api_name}/prod"],
+        "Type": "AWS::ApiGateway::Stage",
+    }  # fmt: skip
+    assert summary["Http"]["HttpStatus"] == 200 and summary["Http"]["HttpMethod"] == "GET"
+
+    graph = xray.get_service_graph(**window)["Services"]
+    nodes = {(s["Name"], s.get("Type")): s for s in graph}
+    stage_node = nodes[(f"{api_name}/prod", "AWS::ApiGateway::Stage")]
+    lambda_node = nodes[(traced_api["function"], "AWS::Lambda")]
+    assert stage_node["Root"] is True
+    assert lambda_node["ReferenceId"] in [e["ReferenceId"] for e in stage_node["Edges"]]
+
+
+def test_stage_samples_and_starts_traces(server, traced_api) -> None:
+    xray = make_client(server.endpoint, "xray")
+    url = invoke_url(server, traced_api["id"], "/prod/items")
+    # Upstream said not sampled: passed on, nothing recorded.
+    root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+    answer = send(
+        server.endpoint, "GET", url, headers={"X-Amzn-Trace-Id": f"Root={root};Sampled=0"}
+    )
+    assert answer.status == 200
+    assert _fields(answer.header("X-Amzn-Trace-Id")) == {"Root": root, "Sampled": "0"}
+    assert _fields(answer.json()["header"])["Sampled"] == "0"
+    # No header: the stage starts the trace; the default rule's reservoir takes the
+    # first request of a second.
+    time.sleep(max(0.0, 1.05 - (time.time() % 1)))  # a fresh second
+    answer = send(server.endpoint, "GET", url)
+    header = _fields(answer.header("X-Amzn-Trace-Id"))
+    assert header["Sampled"] == "1"
+    docs = _trace(xray, header["Root"], {"AWS::ApiGateway::Stage", "AWS::Lambda::Function"})
+    assert "parent_id" not in docs["AWS::ApiGateway::Stage"]
+    assert xray.batch_get_traces(TraceIds=[root])["Traces"] == []
+    # An untraced stage records nothing and answers no trace header of its own.
+    answer = send(server.endpoint, "GET", invoke_url(server, traced_api["id"], "/dev/items"))
+    assert answer.status == 200 and answer.header("X-Amzn-Trace-Id") is None
