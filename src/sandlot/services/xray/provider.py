@@ -145,10 +145,13 @@ class XRayProvider(Provider):
 
     # -- reading --------------------------------------------------------------------------
 
-    def _trace(self, ctx: RequestContext, trace_id: str) -> list[dict] | None:
-        rows = self.store.select(
+    def _rows(self, ctx: RequestContext, trace_id: str) -> list[dict]:
+        return self.store.select(
             SEGMENTS, {"account": ctx.account_id, "region": ctx.region, "trace_id": trace_id}
         )
+
+    def _trace(self, ctx: RequestContext, trace_id: str) -> list[dict] | None:
+        rows = self._rows(ctx, trace_id)
         return segments.assemble(rows) if rows else None
 
     def batch_get_traces(self, ctx: RequestContext, params: dict) -> dict:
@@ -187,10 +190,12 @@ class XRayProvider(Provider):
         trace_ids = sorted({r["trace_id"] for r in rows}, key=lambda t: (t[2:10], t))
         summaries = []
         for trace_id in trace_ids:
-            docs = self._trace(ctx, trace_id)
-            if docs is None:
+            rows = self._rows(ctx, trace_id)
+            if not rows:
                 continue
-            info = segments.summary(trace_id, docs)
+            # The trace's Revision grows as its documents arrive: the SAM CLI's
+            # `sam traces --tail` fetches a trace again when it has grown.
+            info = segments.summary(trace_id, segments.assemble(rows), revision=len(rows))
             if matches is None or matches(info):
                 summaries.append(info)
         start = _token(params.get("NextToken"))
