@@ -56,6 +56,7 @@ class XRayProvider(Provider):
         # (UDP carries no credentials): learnt from every accepted document.
         self.owners: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self.daemon = None
+        self.exporter = None  # OTLP export (otlp.py), when an endpoint is configured
 
     async def start(self, daemon_port: int | None) -> asyncio.Task:
         """The retention sweep (the task returned) and, given a port, the daemon."""
@@ -72,9 +73,17 @@ class XRayProvider(Provider):
                     daemon_port,
                     exc.strerror or exc,
                 )
-        return asyncio.create_task(self._sweep())
+        endpoint = self.platform.settings.otlp_endpoint
+        exporting = None
+        if endpoint:
+            from sandlot.services.xray.otlp import Exporter  # protobuf only when asked
 
-    async def _sweep(self) -> None:
+            self.exporter = Exporter(endpoint)
+            exporting = asyncio.create_task(self.exporter.run())
+            log.info("X-Ray: exporting completed segments to %s", self.exporter.url)
+        return asyncio.create_task(self._sweep(exporting))
+
+    async def _sweep(self, exporting: asyncio.Task | None = None) -> None:
         try:
             while True:
                 try:
@@ -85,6 +94,8 @@ class XRayProvider(Provider):
         finally:
             if self.daemon is not None:
                 self.daemon.close()
+            if exporting is not None:
+                exporting.cancel()
 
     def sweep(self, now: float) -> None:
         """Drop documents past the retention, then the oldest beyond the bound."""
@@ -111,6 +122,8 @@ class XRayProvider(Provider):
                 "trace_time": seg.trace_time, "document": text, "received": now,
             })  # fmt: skip
             self.remember(seg.trace_id, account, region)
+            if self.exporter is not None:
+                self.exporter.submit(account, region, seg.document)
         if rows:
             self.store.put_many(SEGMENTS, rows)  # a resent id replaces (in_progress → done)
         return unprocessed
