@@ -172,3 +172,71 @@ def test_stage_samples_and_starts_traces(server, traced_api) -> None:
     # An untraced stage records nothing and answers no trace header of its own.
     answer = send(server.endpoint, "GET", invoke_url(server, traced_api["id"], "/dev/items"))
     assert answer.status == 200 and answer.header("X-Amzn-Trace-Id") is None
+
+
+AUTHORIZER = """
+def handler(event, context):
+    return {"principalId": "me", "policyDocument": {"Version": "2012-10-17", "Statement": [
+        {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": event["methodArn"]}]}}
+"""
+
+
+def test_lambda_authorizer_is_a_call_of_the_stage(server, traced_api) -> None:
+    """A TOKEN authorizer on a stage created traced (CreateStage ``tracingEnabled``): its
+    invocation is a ``Lambda`` subsegment before the integration's, and its own Active
+    segments join the trace under it."""
+    lam, apis = make_client(server.endpoint, "lambda"), make_client(server.endpoint, "apigateway")
+    xray = make_client(server.endpoint, "xray")
+    role = lam.get_function_configuration(FunctionName=traced_api["function"])["Role"]
+    auth_name = unique("traced-auth")
+    auth_arn = create_function(
+        lam, auth_name, {"app.py": AUTHORIZER}, role=role, TracingConfig={"Mode": "Active"}
+    )["FunctionArn"]
+    echo_arn = lam.get_function_configuration(FunctionName=traced_api["function"])["FunctionArn"]
+    for name in (auth_name, traced_api["function"]):
+        lam.add_permission(
+            FunctionName=name, StatementId=unique("any-api"), Action="lambda:InvokeFunction",
+            Principal="apigateway.amazonaws.com", SourceArn=f"arn:aws:execute-api:us-east-1:{ACCOUNT}:*",
+        )  # fmt: skip
+
+    def uri(arn: str) -> str:
+        return f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations"
+
+    api_id = apis.create_rest_api(name=unique("traced-auth-api"))["id"]
+    authorizer = apis.create_authorizer(
+        restApiId=api_id, name="auth", type="TOKEN", authorizerUri=uri(auth_arn),
+        identitySource="method.request.header.Authorization", authorizerResultTtlInSeconds=0,
+    )  # fmt: skip
+    root = apis.get_resources(restApiId=api_id)["items"][0]["id"]
+    items = apis.create_resource(restApiId=api_id, parentId=root, pathPart="items")["id"]
+    apis.put_method(restApiId=api_id, resourceId=items, httpMethod="GET",
+                    authorizationType="CUSTOM", authorizerId=authorizer["id"])  # fmt: skip
+    apis.put_integration(restApiId=api_id, resourceId=items, httpMethod="GET", type="AWS_PROXY",
+                         integrationHttpMethod="POST", uri=uri(echo_arn))  # fmt: skip
+    deployment = apis.create_deployment(restApiId=api_id)["id"]
+    apis.create_stage(restApiId=api_id, stageName="live", deploymentId=deployment,
+                      tracingEnabled=True)  # fmt: skip
+    assert apis.get_stage(restApiId=api_id, stageName="live")["tracingEnabled"] is True
+
+    root_id = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+    answer = send(server.endpoint, "GET", invoke_url(server, api_id, "/live/items"),
+                  headers={"X-Amzn-Trace-Id": f"Root={root_id};Sampled=1",
+                           "Authorization": "token"})  # fmt: skip
+    assert answer.status == 200, answer.body
+    deadline = time.monotonic() + 15
+    docs: list[dict] = []
+    while time.monotonic() < deadline:
+        traces = xray.batch_get_traces(TraceIds=[root_id])["Traces"]
+        docs = [json.loads(s["Document"]) for s in traces[0]["Segments"]] if traces else []
+        if len([d for d in docs if d.get("origin") == "AWS::Lambda"]) == 2 and any(
+            d.get("origin") == "AWS::ApiGateway::Stage" for d in docs
+        ):
+            break
+        time.sleep(0.1)
+    (stage,) = [d for d in docs if d.get("origin") == "AWS::ApiGateway::Stage"]
+    calls = stage["subsegments"]
+    assert [c["aws"]["function_name"] for c in calls] == [auth_name, traced_api["function"]]
+    assert calls[0]["end_time"] <= calls[1]["start_time"]
+    services = {d["name"]: d for d in docs if d.get("origin") == "AWS::Lambda"}
+    assert services[auth_name]["parent_id"] == calls[0]["id"]
+    assert services[traced_api["function"]]["parent_id"] == calls[1]["id"]

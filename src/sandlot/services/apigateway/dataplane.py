@@ -246,7 +246,7 @@ class DataPlaneOperations(KeyOperations):
         outcome = None
         if authorize:
             outcome = await self._authorize(
-                api, stage, method, request, event, prefix + request.method + path
+                api, stage, method, request, event, prefix + request.method + path, trace
             )
         if isinstance(outcome, DataPlaneResponse):
             return outcome
@@ -312,6 +312,7 @@ class DataPlaneOperations(KeyOperations):
         request: DataPlaneRequest,
         event: dict,
         method_arn: str,
+        trace: StageTrace | None = None,
     ) -> DataPlaneResponse | Grant | None:
         """AWS's answer when the method's authorization refuses the request, else the
         Lambda authorizer's grant (the event then carries what it said) or None."""
@@ -340,6 +341,7 @@ class DataPlaneOperations(KeyOperations):
                 method_arn=method_arn,
                 base_event=base,
                 stage_variables=stage.doc.get("variables") or {},
+                trace=trace,
             )
             if not isinstance(outcome, Grant):
                 return outcome
@@ -423,7 +425,7 @@ class DataPlaneOperations(KeyOperations):
             return _message(500, "Internal server error")
         if trace is not None:
             # The function's segments join the trace under the stage's Lambda call.
-            header = trace.call("Lambda", *integrations.lambda_call(function, api.region))
+            header = trace.call_lambda(function, api.region)
             http_events.set_header(event, "X-Amzn-Trace-Id", header)
         try:
             result = await http_lambda.invoke(

@@ -60,15 +60,6 @@ _JSON_SERVICES = ("states", "dynamodb")
 _TRACE_NAMES = {"sqs": "SQS", "dynamodb": "DynamoDB", "states": "SFN"}
 
 
-def lambda_call(function: str, region: str) -> tuple[dict, str]:
-    """The ``aws`` block and request URL of a traced stage's Lambda call subsegment."""
-    name = function.rsplit(":function:", 1)[-1].split(":", 1)[0]
-    aws = {"function_name": name, "region": region, "operation": "Invoke",
-           "resource_names": [name]}  # fmt: skip
-    url = f"https://lambda.{region}.amazonaws.com/2015-03-31/functions/{function}/invocations"
-    return aws, url
-
-
 def _traced(call: Call, service: str, operation: str) -> str | None:
     """The trace header of a call to ``service`` (its subsegment opened), or None."""
     if call.trace is None:
@@ -278,7 +269,7 @@ async def _lambda(platform, integration: Doc, call: Call, body: str):
     function = function_of(integration["uri"])
     header = None
     if call.trace is not None:
-        header = call.trace.call("Lambda", *lambda_call(function, call.region))
+        header = call.trace.call_lambda(function, call.region)
     try:
         result = await platform.call(
             "lambda",

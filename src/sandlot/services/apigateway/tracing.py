@@ -52,6 +52,15 @@ class StageTrace:
         self.calls.append(sub)
         return join([("Root", self.root), ("Parent", sub["id"]), ("Sampled", "1")])
 
+    def call_lambda(self, function: str, region: str) -> str:
+        """Open the subsegment of a Lambda Invoke of ``function`` (an integration's or
+        an authorizer's), as AWS names it; the header the invocation carries."""
+        name = function.rsplit(":function:", 1)[-1].split(":", 1)[0]
+        aws = {"function_name": name, "region": region, "operation": "Invoke",
+               "resource_names": [name]}  # fmt: skip
+        url = f"https://lambda.{region}.amazonaws.com/2015-03-31/functions/{function}/invocations"
+        return self.call("Lambda", aws, url)
+
     def answered(self, status: int | None, length: int | None = None) -> None:
         """Close the last call's subsegment with the backend's status (None: it failed
         before answering)."""
