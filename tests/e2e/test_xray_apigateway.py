@@ -142,10 +142,14 @@ def test_traced_stage_is_the_functions_parent(server, traced_api) -> None:
     assert summary["Http"]["HttpStatus"] == 200 and summary["Http"]["HttpMethod"] == "GET"
 
     graph = xray.get_service_graph(**window)["Services"]
-    nodes = {(s["Name"], s.get("Type")): s for s in graph}
+    nodes = {(s.get("Name"), s.get("Type")): s for s in graph}
     stage_node = nodes[(f"{api_name}/prod", "AWS::ApiGateway::Stage")]
     lambda_node = nodes[(traced_api["function"], "AWS::Lambda")]
     assert stage_node["Root"] is True
+    # The client → stage → function edges: AWS's nameless client node calls the root.
+    client = nodes[(None, "client")]
+    assert client["Names"] == [] and client["Root"] is False and client["State"] == "unknown"
+    assert stage_node["ReferenceId"] in [e["ReferenceId"] for e in client["Edges"]]
     assert lambda_node["ReferenceId"] in [e["ReferenceId"] for e in stage_node["Edges"]]
 
 

@@ -335,11 +335,14 @@ def _graph(documents: list[dict]) -> list[dict]:
         for part in segments.walk(doc):
             owner_of[part["id"]] = key
     continued = {d.get("parent_id") for d in segs}
+    client = ("", "client")  # AWS's node for the clients that called the root services
     for doc in segs:
         key = (doc["name"], doc.get("origin"))
         parent = owner_of.get(doc.get("parent_id", ""))
         if parent is None:
             nodes[key]["Root"] = True
+            count(node(client), doc)
+            nodes[client]["Edges"].setdefault(key, []).append(doc)
         elif parent != key:
             nodes[parent]["Edges"].setdefault(key, []).append(doc)
         for part in segments.walk(doc):
@@ -360,6 +363,9 @@ def _graph(documents: list[dict]) -> list[dict]:
         entry["EndTime"] = dt.datetime.fromtimestamp(end, dt.UTC)
         entry["SummaryStatistics"] = _statistics(stats)
         entry["Edges"] = []
+        if entry.get("Type") == "client":  # nameless, in no state X-Ray can know
+            del entry["Name"]
+            entry.update(Names=[], State="unknown")
         for target, calls in edges.items():
             edge_stats = {"ok": 0, "error": 0, "fault": 0, "throttle": 0, "time": 0.0}
             for call in calls:
