@@ -244,3 +244,52 @@ def test_lambda_authorizer_is_a_call_of_the_stage(server, traced_api) -> None:
     services = {d["name"]: d for d in docs if d.get("origin") == "AWS::Lambda"}
     assert services[auth_name]["parent_id"] == calls[0]["id"]
     assert services[traced_api["function"]]["parent_id"] == calls[1]["id"]
+
+
+def test_service_integration_carries_the_trace(server) -> None:
+    """An SQS SendMessage integration on a traced stage: an ``SQS`` call subsegment
+    (an inferred AWS::SQS node of the graph) whose id is the message's AWSTraceHeader
+    Parent, so a consumer continues the same trace."""
+    apis, sqs = make_client(server.endpoint, "apigateway"), make_client(server.endpoint, "sqs")
+    iam, xray = make_client(server.endpoint, "iam"), make_client(server.endpoint, "xray")
+    queue = unique("traced-q")
+    queue_url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    role_name = unique("traced-apigw")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+             "Principal": {"Service": "apigateway.amazonaws.com"}}]}  # fmt: skip
+    role = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(RoleName=role_name, PolicyName="send", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}]}))  # fmt: skip
+    api_id = apis.create_rest_api(name=unique("traced-sqs"))["id"]
+    root = apis.get_resources(restApiId=api_id)["items"][0]["id"]
+    resource = apis.create_resource(restApiId=api_id, parentId=root, pathPart="send")["id"]
+    key = {"restApiId": api_id, "resourceId": resource, "httpMethod": "POST"}
+    apis.put_method(**key, authorizationType="NONE")
+    apis.put_integration(
+        **key, type="AWS", integrationHttpMethod="POST", credentials=role["Role"]["Arn"],
+        uri=f"arn:aws:apigateway:us-east-1:sqs:path/{ACCOUNT}/{queue}",
+        requestParameters={"integration.request.header.Content-Type":
+                           "'application/x-www-form-urlencoded'"},
+        requestTemplates={"application/json": "Action=SendMessage&MessageBody=hi"},
+    )  # fmt: skip
+    apis.put_integration_response(**key, statusCode="200")
+    deployment = apis.create_deployment(restApiId=api_id)["id"]
+    apis.create_stage(restApiId=api_id, stageName="prod", deploymentId=deployment,
+                      tracingEnabled=True)  # fmt: skip
+    root_id = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+    sent = send(server.endpoint, "POST", invoke_url(server, api_id, "/prod/send"), body=b"{}",
+                headers={"Content-Type": "application/json",
+                         "X-Amzn-Trace-Id": f"Root={root_id};Sampled=1"})  # fmt: skip
+    assert sent.status == 200, sent.body
+    (message,) = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=2,
+                                     MessageSystemAttributeNames=["AWSTraceHeader"])["Messages"]  # fmt: skip
+    carried = _fields(message["Attributes"]["AWSTraceHeader"])
+    assert carried["Root"] == root_id and carried["Sampled"] == "1"
+    docs = _trace(xray, root_id, {"AWS::ApiGateway::Stage"})
+    (call,) = docs["AWS::ApiGateway::Stage"]["subsegments"]
+    assert (call["name"], call["namespace"], call["aws"]["operation"]) == (
+        "SQS", "aws", "SendMessage")  # fmt: skip
+    assert call["id"] == carried["Parent"]
+    graph = xray.get_trace_graph(TraceIds=[root_id])["Services"]
+    assert ("SQS", "AWS::SQS") in {(s.get("Name"), s.get("Type")) for s in graph}
