@@ -97,7 +97,7 @@ def receiver():
 def server(tmp_path_factory, receiver):
     """This module's sandlot, exporting to the receiver (the one server of the module)."""
     data = tmp_path_factory.mktemp("sandlot-otlp")
-    with SandlotServer(data, env={"SANDLOT_OTLP_ENDPOINT": receiver.url}) as running:
+    with SandlotServer(data, "--otlp-endpoint", receiver.url) as running:
         yield running
 
 

@@ -131,3 +131,12 @@ def test_exporter_drops_when_the_collector_is_down(monkeypatch, caplog) -> None:
         exporter = asyncio.run(asyncio.wait_for(scenario(), 10))
     assert exporter.dropped == 2
     assert "dropped 1 segment(s) so far (the export queue is full)" in caplog.text
+
+
+def test_the_endpoint_setting() -> None:
+    from sandlot.config import Settings
+
+    assert Settings.from_env({}).otlp_endpoint == ""
+    found = Settings.from_env({"SANDLOT_OTLP_ENDPOINT": "http://localhost:4318"})
+    assert found.otlp_endpoint == "http://localhost:4318"
+    assert otlp.Exporter(found.otlp_endpoint + "/").url == "http://localhost:4318/v1/traces"
