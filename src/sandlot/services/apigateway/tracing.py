@@ -35,10 +35,9 @@ class StageTrace:
 
     @property
     def header(self) -> str:
-        """The trace header API Gateway answers the client with."""
-        if not self.sampled:
-            return join([("Root", self.root), ("Sampled", "0")])
-        return join([("Root", self.root), ("Parent", self.segment_id), ("Sampled", "1")])
+        """The trace header API Gateway answers the client with (and passes on when
+        the request is not sampled)."""
+        return join([("Root", self.root), ("Sampled", "1" if self.sampled else "0")])
 
     def call(self, name: str, aws: dict, url: str | None = None) -> str:
         """Open the subsegment of a call to ``name`` (an AWS service); the trace header
