@@ -297,3 +297,55 @@ def test_service_integration_carries_the_trace(server) -> None:
     assert call["id"] == carried["Parent"]
     graph = xray.get_trace_graph(TraceIds=[root_id])["Services"]
     assert ("SQS", "AWS::SQS") in {(s.get("Name"), s.get("Type")) for s in graph}
+
+
+def test_http_proxy_backend_gets_the_trace(server) -> None:
+    """An HTTP_PROXY integration on a traced stage: a ``remote`` subsegment named by the
+    backend's host, whose id the backend's X-Amzn-Trace-Id names as Parent."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str] = []
+
+    class Backend(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            seen.append(self.headers.get("X-Amzn-Trace-Id") or "")
+            self.send_response(201)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    backend = ThreadingHTTPServer(("127.0.0.1", 0), Backend)
+    threading.Thread(target=backend.serve_forever, daemon=True).start()
+    try:
+        apis, xray = (
+            make_client(server.endpoint, "apigateway"),
+            make_client(server.endpoint, "xray"),
+        )
+        api_id = apis.create_rest_api(name=unique("traced-http"))["id"]
+        root = apis.get_resources(restApiId=api_id)["items"][0]["id"]
+        resource = apis.create_resource(restApiId=api_id, parentId=root, pathPart="up")["id"]
+        key = {"restApiId": api_id, "resourceId": resource, "httpMethod": "GET"}
+        apis.put_method(**key, authorizationType="NONE")
+        url = f"http://127.0.0.1:{backend.server_address[1]}/backend"
+        apis.put_integration(**key, type="HTTP_PROXY", integrationHttpMethod="GET", uri=url)
+        deployment = apis.create_deployment(restApiId=api_id)["id"]
+        apis.create_stage(restApiId=api_id, stageName="prod", deploymentId=deployment,
+                          tracingEnabled=True)  # fmt: skip
+        root_id = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+        answer = send(server.endpoint, "GET", invoke_url(server, api_id, "/prod/up"),
+                      headers={"X-Amzn-Trace-Id": f"Root={root_id};Sampled=1"})  # fmt: skip
+        assert (answer.status, answer.body) == (201, b"ok")
+    finally:
+        backend.shutdown()
+    carried = _fields(seen[0])
+    assert carried["Root"] == root_id and carried["Sampled"] == "1"
+    docs = _trace(xray, root_id, {"AWS::ApiGateway::Stage"})
+    (call,) = docs["AWS::ApiGateway::Stage"]["subsegments"]
+    assert (call["name"], call["namespace"]) == ("127.0.0.1", "remote")
+    assert call["id"] == carried["Parent"]
+    assert call["http"] == {"request": {"url": url, "method": "GET"},
+                            "response": {"status": 201, "content_length": 2}}  # fmt: skip

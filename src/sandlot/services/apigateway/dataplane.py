@@ -281,7 +281,7 @@ class DataPlaneOperations(KeyOperations):
             )  # fmt: skip
         elif kind == "HTTP_PROXY":
             response = await _http_proxy(
-                integration, request, path_parameters, stage.doc.get("variables") or {}
+                integration, request, path_parameters, stage.doc.get("variables") or {}, trace
             )
         elif kind in ("AWS", "HTTP", "MOCK"):
             verb = request.method if route.method == "ANY" else route.method
@@ -495,6 +495,7 @@ async def _http_proxy(
     request: DataPlaneRequest,
     path_parameters: dict[str, str],
     variables: dict[str, str],
+    trace: StageTrace | None = None,
 ) -> DataPlaneResponse:
     """Forward to the integration's URI: stage variables substituted, its ``{name}``
     path variables filled as ``requestParameters`` map them
@@ -505,15 +506,24 @@ async def _http_proxy(
     uri, headers = integrations.endpoint(integration, request, path_parameters, variables, headers)
     method = str(integration.get("httpMethod") or "ANY")
     method = request.method if method == "ANY" else method
+    if trace is not None:
+        headers = integrations.traced_headers(headers, trace.call_http(uri, method))
     try:
-        return await http_proxy.forward(
+        answer = await http_proxy.forward(
             uri, method, request, int(integration.get("timeoutInMillis") or 29000) / 1000, headers
         )
     except TimeoutError:
+        if trace is not None:
+            trace.answered(None)
         return _message(504, "Endpoint request timed out")
     except (OSError, http.client.HTTPException) as error:
+        if trace is not None:
+            trace.answered(None)
         log.warning("REST API: HTTP_PROXY to %s failed: %s", uri, error)
         return _message(500, "Internal server error")
+    if trace is not None:
+        trace.answered(answer.status, len(answer.body))
+    return answer
 
 
 def _input_params(request: DataPlaneRequest, path_parameters: dict[str, str]) -> dict:

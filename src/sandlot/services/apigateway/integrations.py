@@ -68,6 +68,13 @@ def _traced(call: Call, service: str, operation: str) -> str | None:
     return call.trace.call(_TRACE_NAMES.get(service, service), aws)
 
 
+def traced_headers(headers: list[tuple[str, str]], header: str) -> list[tuple[str, str]]:
+    """``headers`` with the traced stage's ``X-Amzn-Trace-Id`` for the backend in place
+    of the client's."""
+    kept = [(k, v) for k, v in headers if k.lower() != "x-amzn-trace-id"]
+    return [*kept, ("X-Amzn-Trace-Id", header)]
+
+
 def _answered(call: Call, status: int | None) -> None:
     if call.trace is not None:
         call.trace.answered(status)
@@ -179,16 +186,21 @@ async def _http(integration: Doc, call: Call, body: str, context: dict):
     method = str(integration.get("httpMethod") or call.request.method)
     method = call.request.method if method == "ANY" else method
     forwarded = dataclasses.replace(call.request, body=body.encode(), query="")
+    if call.trace is not None:
+        headers = traced_headers(headers, call.trace.call_http(uri, method))
     try:
         answered = await http_proxy.forward(
             uri, method, forwarded, int(integration.get("timeoutInMillis") or 29000) / 1000,
             headers,
         )  # fmt: skip
     except TimeoutError:
+        _answered(call, None)
         return _failed(504, "Endpoint request timed out")
     except OSError as error:
+        _answered(call, None)
         log.warning("REST API: HTTP integration to %s failed: %s", uri, error)
         return _failed()
+    _answered(call, answered.status)
     return Answer(answered.status, answered.body.decode("utf-8", "replace"),
                   {k.lower(): v for k, v in answered.headers}, raw=answered.body)  # fmt: skip
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from sandlot.events import lineage
 from sandlot.iam.principal import Principal
@@ -42,12 +43,22 @@ class StageTrace:
     def call(self, name: str, aws: dict, url: str | None = None) -> str:
         """Open the subsegment of a call to ``name`` (an AWS service); the trace header
         the call carries, whose Parent is that subsegment."""
-        if not self.sampled:
-            return self.header
-        sub = {"id": new_id(), "name": name, "start_time": time.time(), "namespace": "aws",
-               "aws": aws}  # fmt: skip
+        sub = {"name": name, "namespace": "aws", "aws": aws}
         if url is not None:
             sub["http"] = {"request": {"url": url, "method": "POST"}}
+        return self._open(sub)
+
+    def call_http(self, url: str, method: str) -> str:
+        """Open the subsegment of an HTTP integration's request (namespace ``remote``,
+        named by the host, as X-Ray names downstream HTTP calls)."""
+        host = urlsplit(url).hostname or url
+        return self._open({"name": host, "namespace": "remote",
+                           "http": {"request": {"url": url, "method": method}}})  # fmt: skip
+
+    def _open(self, sub: dict) -> str:
+        if not self.sampled:
+            return self.header
+        sub = {"id": new_id(), "start_time": time.time(), **sub}
         self.calls.append(sub)
         return join([("Root", self.root), ("Parent", sub["id"]), ("Sampled", "1")])
 
