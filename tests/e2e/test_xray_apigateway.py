@@ -158,11 +158,14 @@ def test_stage_samples_and_starts_traces(server, traced_api) -> None:
     # Upstream said not sampled: passed on, nothing recorded.
     root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
     answer = send(
-        server.endpoint, "GET", url, headers={"X-Amzn-Trace-Id": f"Root={root};Sampled=0"}
-    )
+        server.endpoint, "GET", url,
+        headers={"X-Amzn-Trace-Id": f"Root={root};Sampled=0;Lineage=0badcafe:1"},
+    )  # fmt: skip
     assert answer.status == 200
     assert _fields(answer.header("X-Amzn-Trace-Id")) == {"Root": root, "Sampled": "0"}
-    assert _fields(answer.json()["header"])["Sampled"] == "0"
+    # The function's header keeps the client's other fields (loop detection's Lineage).
+    assert _fields(answer.json()["header"]) == {
+        "Root": root, "Sampled": "0", "Lineage": "0badcafe:1"}  # fmt: skip
     # No header: the stage starts the trace; the default rule's reservoir takes the
     # first request of a second.
     time.sleep(max(0.0, 1.05 - (time.time() % 1)))  # a fresh second

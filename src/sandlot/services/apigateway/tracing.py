@@ -31,6 +31,8 @@ class StageTrace:
     parent: str | None  # the client's segment, from its header
     sampled: bool
     segment_id: str
+    # The client header's other fields (Lambda's Lineage: loop detection) travel on.
+    extra: list[tuple[str, str]] = field(default_factory=list)
     started: float = field(default_factory=time.time)
     calls: list[dict] = field(default_factory=list)  # the integration's subsegments
 
@@ -57,10 +59,10 @@ class StageTrace:
 
     def _open(self, sub: dict) -> str:
         if not self.sampled:
-            return self.header
+            return join([("Root", self.root), ("Sampled", "0"), *self.extra])
         sub = {"id": new_id(), "start_time": time.time(), **sub}
         self.calls.append(sub)
-        return join([("Root", self.root), ("Parent", sub["id"]), ("Sampled", "1")])
+        return join([("Root", self.root), ("Parent", sub["id"]), ("Sampled", "1"), *self.extra])
 
     def call_lambda(self, function: str, region: str) -> str:
         """Open the subsegment of a Lambda Invoke of ``function`` (an integration's or
@@ -106,9 +108,13 @@ class StageTracer:
 
     def begin(self, request: DataPlaneRequest) -> StageTrace:
         upstream = request.header("x-amzn-trace-id")
-        values = dict(fields(upstream))
+        pairs = fields(upstream)
+        values = dict(pairs)
         root = values.get("Root") or lineage.new_root()
-        return StageTrace(root, values.get("Parent"), self.sampler.decide(upstream), new_id())
+        extra = [(k, v) for k, v in pairs if k not in ("Root", "Parent", "Sampled", "Self")]
+        return StageTrace(
+            root, values.get("Parent"), self.sampler.decide(upstream), new_id(), extra
+        )
 
     def finish(
         self,
