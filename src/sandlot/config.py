@@ -86,6 +86,9 @@ class Settings:
     # Services publish their AWS/* CloudWatch metrics (sandlot/metrics.py); false
     # publishes none (PutMetricData still works).
     service_metrics: bool = True
+    # An OpenTelemetry collector's OTLP/HTTP base URL (http://localhost:4318): X-Ray's
+    # completed segments are also exported to <url>/v1/traces as spans; empty: none.
+    otlp_endpoint: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:

@@ -127,15 +127,25 @@ def test_plain_template_resources(server):
                            "Properties": {"RestApiId": {"Ref": "Api"}}},
             "Stage": {"Type": "AWS::ApiGateway::Stage", "Properties": {
                 "RestApiId": {"Ref": "Api"}, "StageName": "v1",
-                "DeploymentId": {"Ref": "Deployment"}, "Variables": {"color": "blue"}}},
+                "DeploymentId": {"Ref": "Deployment"}, "Variables": {"color": "blue"},
+                "TracingEnabled": True}},
         }
     }  # fmt: skip
     resources = _deploy(cfn, "plain-rest", json.dumps(template))
     apis = make_client(server.endpoint, "apigateway")
     api_id = resources["Api"]
-    assert apis.get_stage(restApiId=api_id, stageName="v1")["variables"] == {"color": "blue"}
+    stage = apis.get_stage(restApiId=api_id, stageName="v1")
+    assert stage["variables"] == {"color": "blue"} and stage["tracingEnabled"] is True
     answer = send(server.endpoint, "OPTIONS", invoke_url(server, api_id, "/v1/items"))
     assert answer.status == 200 and answer.header("Access-Control-Allow-Origin") == "*"
+    assert answer.header("X-Amzn-Trace-Id")  # a traced stage answers its trace header
+    # TracingEnabled removed by an update: the stage stops tracing.
+    del template["Resources"]["Stage"]["Properties"]["TracingEnabled"]
+    cfn.update_stack(StackName="plain-rest", TemplateBody=json.dumps(template))
+    cfn.get_waiter("stack_update_complete").wait(
+        StackName="plain-rest", WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+    )
+    assert apis.get_stage(restApiId=api_id, stageName="v1")["tracingEnabled"] is False
     cfn.delete_stack(StackName="plain-rest")
     cfn.get_waiter("stack_delete_complete").wait(
         StackName="plain-rest", WaiterConfig={"Delay": 1, "MaxAttempts": 120}

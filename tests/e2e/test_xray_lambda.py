@@ -136,7 +136,7 @@ def test_active_tracing_joins_the_sdk_subsegments(server, sdk_files, traced_role
     summaries = xray.get_trace_summaries(FilterExpression='annotation.order = "42"', **window)
     assert [s["Id"] for s in summaries["TraceSummaries"]] == [root]
     graph = {
-        s["Name"] + "/" + s.get("Type", ""): s
+        s.get("Name", "") + "/" + s.get("Type", ""): s
         for s in xray.get_trace_graph(TraceIds=[root])["Services"]
     }
     edges = graph[f"{name}/AWS::Lambda"]["Edges"]
@@ -253,7 +253,7 @@ def test_api_function_queue_function_is_one_trace(server, sdk_files) -> None:
     back_service = by_key[(back, "AWS::Lambda")]
     assert back_service["parent_id"] == front_fn["id"]  # continued from the message
     graph = xray.get_trace_graph(TraceIds=[root])["Services"]
-    refs = {(s["Name"], s.get("Type")): s for s in graph}
+    refs = {(s.get("Name"), s.get("Type")): s for s in graph}
     edges = [e["ReferenceId"] for e in refs[(front, "AWS::Lambda::Function")]["Edges"]]
     assert refs[(back, "AWS::Lambda")]["ReferenceId"] in edges
 

@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated origins of web pages that may use dev mode's unsigned access "
         "and get CORS answers, e.g. http://localhost:3000 (default: only sandlot's own)",
     )
+    up.add_argument(
+        "--otlp-endpoint",
+        metavar="URL",
+        help="also export X-Ray traces as OpenTelemetry spans to this OTLP/HTTP collector, "
+        "e.g. http://localhost:4318 (default: none)",
+    )
     ca = commands.add_parser(
         "ca",
         help="print the path of the local CA certificate HTTPS clients trust "
@@ -127,6 +133,7 @@ def _run(args: argparse.Namespace) -> int:
             sandbox=args.sandbox,
             iam=args.iam,
             cors_allowed_origins=args.cors_allowed_origins,
+            otlp_endpoint=args.otlp_endpoint,
         )
         from sandlot.execution.network import resolve_network
         from sandlot.execution.sandbox import resolve_backend

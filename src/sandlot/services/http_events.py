@@ -212,6 +212,17 @@ def event_v1(
     return event
 
 
+def set_header(event: dict[str, Any], name: str, value: str) -> None:
+    """Replace a header of a payload 1.0 event (any case of ``name``) in both its
+    ``headers`` and ``multiValueHeaders``: what API Gateway itself sets on the request
+    it hands the function (the X-Ray trace header of a traced stage)."""
+    for key in ("headers", "multiValueHeaders"):
+        given = event.get(key) or {}
+        kept = {k: v for k, v in given.items() if k.lower() != name.lower()}
+        kept[name] = [value] if key == "multiValueHeaders" else value
+        event[key] = kept
+
+
 def client_cert(pem: str) -> dict[str, Any]:
     """A mutual TLS client certificate as API Gateway passes it to integrations
     (``clientCert``): the PEM, RFC 4514 names, the serial as colon-separated hex, and

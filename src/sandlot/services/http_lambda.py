@@ -25,9 +25,11 @@ async def invoke(
     source_arn: str,
     request_id: str | None = None,
     principal: Principal | None = None,
+    trace_header: str | None = None,
 ) -> dict:
     """Lambda's ``Invoke`` answer (``Payload``, ``FunctionError``…); ``ServiceError``
-    when the call is refused."""
+    when the call is refused. ``trace_header`` (API Gateway's own, when it traces)
+    replaces the client's header from the event."""
     return await platform.call(
         "lambda",
         "Invoke",
@@ -36,7 +38,7 @@ async def invoke(
         region=region,
         request_id=request_id,
         context={"aws:SourceArn": source_arn, "aws:SourceAccount": account},
-        trace_header=_trace_header(event),
+        trace_header=trace_header or _trace_header(event),
     )
 
 

@@ -37,9 +37,11 @@ async def invoke(
     account: str,
     region: str,
     source_arn: str,
+    trace_header: str | None = None,
 ) -> Any:
     """The function's answer (parsed JSON), or ``UNAUTHORIZED`` when it failed with
-    "Unauthorized"; ``Failed`` otherwise."""
+    "Unauthorized"; ``Failed`` otherwise. ``trace_header``: a traced stage's header
+    for the invocation (else the client's, from a REQUEST event's headers)."""
     principal = None
     if role:
         if not platform.authorizer.can_assume(role, http_lambda.SERVICE, account):
@@ -48,7 +50,7 @@ async def invoke(
     try:
         result = await http_lambda.invoke(
             platform, function, event, account=account, region=region,
-            source_arn=source_arn, principal=principal,
+            source_arn=source_arn, principal=principal, trace_header=trace_header,
         )  # fmt: skip
     except ServiceError as error:
         raise Failed(f"invoking {function} failed: {error}") from None

@@ -34,6 +34,7 @@ from sandlot.protocol.dataplane import DataPlaneRequest, DataPlaneResponse, json
 from sandlot.services import lambda_authorizers
 from sandlot.services.apigateway.authorizers import DEFAULT_TTL, identity_sources
 from sandlot.services.apigateway.base import Doc, function_of
+from sandlot.services.apigateway.tracing import StageTrace
 from sandlot.services.lambda_authorizers import AnswerCache
 
 log = logging.getLogger("sandlot.apigateway")
@@ -109,7 +110,11 @@ class LambdaAuthorizers:
         method_arn: str,
         base_event: dict[str, Any],
         stage_variables: dict[str, str],
+        trace: StageTrace | None = None,
     ) -> Grant | DataPlaneResponse:
+        """The authorizer's grant (cached for its TTL) or AWS's refusal; on a traced
+        stage an authorizer that runs is a ``Lambda`` call of the stage's segment, and
+        its invocation continues the trace."""
         kind = authorizer["type"]
         if kind not in ("TOKEN", "REQUEST"):
             log.warning("REST API %s: %s authorizers are not served yet", api_id, kind)
@@ -133,18 +138,25 @@ class LambdaAuthorizers:
         key = (api_id, stage, fingerprint, *values)
         grant = self._cache.get(key) if ttl > 0 and values else None
         if grant is None:
+            function = function_of(authorizer.get("authorizerUri")) or ""
+            header = trace.call_lambda(function, region) if trace is not None else None
             try:
                 answer = await lambda_authorizers.invoke(
                     self.platform,
-                    function=function_of(authorizer.get("authorizerUri")) or "",
+                    function=function,
                     role=authorizer.get("authorizerCredentials"),
                     event=event,
                     account=account,
                     region=region,
                     source_arn=f"arn:aws:execute-api:{region}:{account}:{api_id}/authorizers/"
                     f"{authorizer['id']}",
+                    trace_header=header,
                 )
+                if trace is not None:
+                    trace.answered(200)
             except lambda_authorizers.Failed as error:
+                if trace is not None:
+                    trace.answered(None)
                 log.warning("REST API %s: authorizer %s: %s", api_id, authorizer["name"], error)
                 return configuration_error()
             if answer == lambda_authorizers.UNAUTHORIZED:

@@ -46,6 +46,7 @@ from sandlot.services.apigateway.authorization import (
 from sandlot.services.apigateway.base import Doc, function_of, not_found
 from sandlot.services.apigateway.keys import KeyOperations
 from sandlot.services.apigateway.schema import APIS
+from sandlot.services.apigateway.tracing import StageTrace, StageTracer
 from sandlot.services.apigateway.user_pools import UserPoolAuthorizers
 
 log = logging.getLogger("sandlot.apigateway")
@@ -108,6 +109,7 @@ class DataPlaneOperations(KeyOperations):
         self._compiled: dict[str, tuple[int, _Api | None]] = {}
         self.lambda_authorizers = LambdaAuthorizers(platform)
         self.user_pools = UserPoolAuthorizers(platform)
+        self.stage_tracer = StageTracer(platform)
 
     def resource_policy(self, arn: str) -> ResourcePolicy | None:
         """The REST API's resource policy for ``execute-api`` ARNs (IAM asks): as the
@@ -181,7 +183,11 @@ class DataPlaneOperations(KeyOperations):
         request_id = str(uuid.uuid4())
         context = {"requestId": request_id, "stage": stage_name, "apiId": request.target,
                    "httpMethod": request.method, "path": request.path}  # fmt: skip
-        response = await self._serve(request, api, stage, stage_name, "/" + rest, context)
+        # X-Ray active tracing (tracing.py): the stage's segment, the integration's call.
+        trace = self.stage_tracer.begin(request) if stage.doc.get("tracingEnabled") else None
+        response = await self._serve(
+            request, api, stage, stage_name, "/" + rest, context, trace=trace
+        )
         error_type = next((v for k, v in response.headers if k.lower() == "x-amzn-errortype"), "")
         kind = _GATEWAY_RESPONSE_TYPES.get(error_type)
         if kind is not None and stage.gateway_responses:
@@ -196,6 +202,12 @@ class DataPlaneOperations(KeyOperations):
             )  # fmt: skip
             response.headers.extend(kept)
         response.headers.append(("x-amzn-RequestId", request_id))
+        if trace is not None:
+            response.headers.append(("X-Amzn-Trace-Id", trace.header))
+            self.stage_tracer.finish(
+                trace, request, response, api_id=request.target, api_name=api.name,
+                stage=stage_name, account=api.account, region=api.region, request_id=request_id,
+            )  # fmt: skip
         self.platform.metrics.api_request(
             api.account, api.region, (("ApiName", api.name),), stage_name, response.status,
             (time.perf_counter() - began) * 1000, context.get("integrationLatency"),
@@ -205,7 +217,7 @@ class DataPlaneOperations(KeyOperations):
 
     async def _serve(
         self, request: DataPlaneRequest, api: _Api, stage: _Stage, stage_name: str, path: str,
-        context: dict, *, authorize: bool = True,
+        context: dict, *, authorize: bool = True, trace: StageTrace | None = None,
     ) -> DataPlaneResponse:  # fmt: skip
         """One request on a stage; ``authorize`` False (TestInvokeMethod) skips the
         method's authorization and API key, as AWS's test invocations do."""
@@ -234,7 +246,7 @@ class DataPlaneOperations(KeyOperations):
         outcome = None
         if authorize:
             outcome = await self._authorize(
-                api, stage, method, request, event, prefix + request.method + path
+                api, stage, method, request, event, prefix + request.method + path, trace
             )
         if isinstance(outcome, DataPlaneResponse):
             return outcome
@@ -264,11 +276,12 @@ class DataPlaneOperations(KeyOperations):
         if kind == "AWS_PROXY":
             verb = request.method if route.method == "ANY" else route.method
             response = await self._lambda_proxy(
-                api, stage, integration, event, prefix + verb + resource["path"], request_id
-            )
+                api, stage, integration, event, prefix + verb + resource["path"], request_id,
+                trace,
+            )  # fmt: skip
         elif kind == "HTTP_PROXY":
             response = await _http_proxy(
-                integration, request, path_parameters, stage.doc.get("variables") or {}
+                integration, request, path_parameters, stage.doc.get("variables") or {}, trace
             )
         elif kind in ("AWS", "HTTP", "MOCK"):
             verb = request.method if route.method == "ANY" else route.method
@@ -280,6 +293,7 @@ class DataPlaneOperations(KeyOperations):
                 api.account,
                 api.region,
                 prefix + verb + resource["path"],
+                trace,
             )
             response = await integrations.run(self.platform, integration, call)
         else:
@@ -298,6 +312,7 @@ class DataPlaneOperations(KeyOperations):
         request: DataPlaneRequest,
         event: dict,
         method_arn: str,
+        trace: StageTrace | None = None,
     ) -> DataPlaneResponse | Grant | None:
         """AWS's answer when the method's authorization refuses the request, else the
         Lambda authorizer's grant (the event then carries what it said) or None."""
@@ -326,6 +341,7 @@ class DataPlaneOperations(KeyOperations):
                 method_arn=method_arn,
                 base_event=base,
                 stage_variables=stage.doc.get("variables") or {},
+                trace=trace,
             )
             if not isinstance(outcome, Grant):
                 return outcome
@@ -393,7 +409,7 @@ class DataPlaneOperations(KeyOperations):
 
     async def _lambda_proxy(
         self, api: _Api, stage: _Stage, integration: Doc, event: dict, source_arn: str,
-        request_id: str,
+        request_id: str, trace: StageTrace | None = None,
     ) -> DataPlaneResponse:  # fmt: skip
         variables = stage.doc.get("variables") or {}
         uri = integrations.STAGE_VARIABLE.sub(
@@ -407,18 +423,26 @@ class DataPlaneOperations(KeyOperations):
                 uri,
             )
             return _message(500, "Internal server error")
+        if trace is not None:
+            # The function's segments join the trace under the stage's Lambda call.
+            header = trace.call_lambda(function, api.region)
+            http_events.set_header(event, "X-Amzn-Trace-Id", header)
         try:
             result = await http_lambda.invoke(
                 self.platform, function, event, account=api.account, region=api.region,
                 source_arn=source_arn, request_id=request_id,
             )  # fmt: skip
         except ServiceError as error:
+            if trace is not None:
+                trace.answered(error.status)
             log.warning(
                 "REST API %s: Execution failed due to configuration error: %s",
                 event["requestContext"]["apiId"],
                 "Invalid permissions on Lambda function" if error.status == 403 else error,
             )
             return _message(500, "Internal server error")
+        if trace is not None:
+            trace.answered(200, len(result.get("Payload") or b""))
         mapped = None
         if not result.get("FunctionError"):
             mapped = http_events.response_v1(result.get("Payload") or b"")
@@ -471,6 +495,7 @@ async def _http_proxy(
     request: DataPlaneRequest,
     path_parameters: dict[str, str],
     variables: dict[str, str],
+    trace: StageTrace | None = None,
 ) -> DataPlaneResponse:
     """Forward to the integration's URI: stage variables substituted, its ``{name}``
     path variables filled as ``requestParameters`` map them
@@ -481,15 +506,24 @@ async def _http_proxy(
     uri, headers = integrations.endpoint(integration, request, path_parameters, variables, headers)
     method = str(integration.get("httpMethod") or "ANY")
     method = request.method if method == "ANY" else method
+    if trace is not None:
+        headers = integrations.traced_headers(headers, trace.call_http(uri, method))
     try:
-        return await http_proxy.forward(
+        answer = await http_proxy.forward(
             uri, method, request, int(integration.get("timeoutInMillis") or 29000) / 1000, headers
         )
     except TimeoutError:
+        if trace is not None:
+            trace.answered(None)
         return _message(504, "Endpoint request timed out")
     except (OSError, http.client.HTTPException) as error:
+        if trace is not None:
+            trace.answered(None)
         log.warning("REST API: HTTP_PROXY to %s failed: %s", uri, error)
         return _message(500, "Internal server error")
+    if trace is not None:
+        trace.answered(answer.status, len(answer.body))
+    return answer
 
 
 def _input_params(request: DataPlaneRequest, path_parameters: dict[str, str]) -> dict:

@@ -44,6 +44,7 @@ from sandlot.protocol.parser import RequestParser
 from sandlot.services import http_proxy
 from sandlot.services.apigateway import vtl
 from sandlot.services.apigateway.base import Doc, function_of
+from sandlot.services.apigateway.tracing import StageTrace
 
 log = logging.getLogger("sandlot.apigateway")
 
@@ -53,6 +54,30 @@ _SERVICE_URI = re.compile(r"^arn:aws:apigateway:([a-z0-9-]+):([a-z0-9.-]+):(path
 # The URI's service names for sandlot's providers' names, where they differ.
 _PROVIDERS = {"states": "stepfunctions"}
 _JSON_SERVICES = ("states", "dynamodb")
+
+
+# X-Ray's names of the services a traced stage calls (as the AWS X-Ray SDKs name them).
+_TRACE_NAMES = {"sqs": "SQS", "dynamodb": "DynamoDB", "states": "SFN"}
+
+
+def _traced(call: Call, service: str, operation: str) -> str | None:
+    """The trace header of a call to ``service`` (its subsegment opened), or None."""
+    if call.trace is None:
+        return None
+    aws = {"operation": operation, "region": call.region}
+    return call.trace.call(_TRACE_NAMES.get(service, service), aws)
+
+
+def traced_headers(headers: list[tuple[str, str]], header: str) -> list[tuple[str, str]]:
+    """``headers`` with the traced stage's ``X-Amzn-Trace-Id`` for the backend in place
+    of the client's."""
+    kept = [(k, v) for k, v in headers if k.lower() != "x-amzn-trace-id"]
+    return [*kept, ("X-Amzn-Trace-Id", header)]
+
+
+def _answered(call: Call, status: int | None) -> None:
+    if call.trace is not None:
+        call.trace.answered(status)
 
 
 # AWS's x-amzn-ErrorType of API Gateway's own failures (gateway responses select by it).
@@ -75,6 +100,7 @@ class Call:
     account: str
     region: str
     source_arn: str  # the method's execute-api ARN (aws:SourceArn for Lambda)
+    trace: StageTrace | None = None  # the stage's X-Ray trace, when tracing and sampled
 
 
 @dataclass
@@ -160,16 +186,21 @@ async def _http(integration: Doc, call: Call, body: str, context: dict):
     method = str(integration.get("httpMethod") or call.request.method)
     method = call.request.method if method == "ANY" else method
     forwarded = dataclasses.replace(call.request, body=body.encode(), query="")
+    if call.trace is not None:
+        headers = traced_headers(headers, call.trace.call_http(uri, method))
     try:
         answered = await http_proxy.forward(
             uri, method, forwarded, int(integration.get("timeoutInMillis") or 29000) / 1000,
             headers,
         )  # fmt: skip
     except TimeoutError:
+        _answered(call, None)
         return _failed(504, "Endpoint request timed out")
     except OSError as error:
+        _answered(call, None)
         log.warning("REST API: HTTP integration to %s failed: %s", uri, error)
         return _failed()
+    _answered(call, answered.status)
     return Answer(answered.status, answered.body.decode("utf-8", "replace"),
                   {k.lower(): v for k, v in answered.headers}, raw=answered.body)  # fmt: skip
 
@@ -247,17 +278,24 @@ async def _lambda(platform, integration: Doc, call: Call, body: str):
     principal = _principal(platform, integration, call)
     if isinstance(principal, DataPlaneResponse):
         return principal
+    function = function_of(integration["uri"])
+    header = None
+    if call.trace is not None:
+        header = call.trace.call_lambda(function, call.region)
     try:
         result = await platform.call(
             "lambda",
             "Invoke",
-            {"FunctionName": function_of(integration["uri"]), "Payload": body.encode()},
+            {"FunctionName": function, "Payload": body.encode()},
             principal=principal or Principal.service("apigateway.amazonaws.com", call.account),
             region=call.region,
             request_id=call.context.get("requestId"),
             context={"aws:SourceArn": call.source_arn, "aws:SourceAccount": call.account},
+            trace_header=header,
         )
+        _answered(call, 200)
     except ServiceError as error:
+        _answered(call, error.status)
         log.warning("REST API %s: Execution failed due to configuration error: %s",
                     call.context.get("apiId"),
                     "Invalid permissions on Lambda function" if error.status == 403 else error)  # fmt: skip
@@ -301,12 +339,15 @@ async def _service(platform, integration: Doc, call: Call, body: str):
 
 async def _invoke(platform, principal: Principal, call: Call, service: str, operation: str,
                   params: dict) -> Answer:  # fmt: skip
+    header = _traced(call, service, operation)
     try:
         result = await platform.call(
             _PROVIDERS.get(service, service), operation, params, principal=principal,
-            region=call.region, request_id=call.context.get("requestId"),
+            region=call.region, request_id=call.context.get("requestId"), trace_header=header,
         )  # fmt: skip
+        _answered(call, 200)
     except ServiceError as error:
+        _answered(call, error.status)
         body = {"__type": error.code, "message": error.message}
         return Answer(
             error.status, json.dumps(body), {"content-type": "application/x-amz-json-1.0"}
@@ -331,10 +372,14 @@ async def _sqs(platform, principal: Principal, call: Call, path: str, body: str)
     except ServiceError as error:
         return _query_error(error, request_id)
     action, params = parsed.operation.name, parsed.params
+    header = _traced(call, "sqs", action)
     try:
         result = await platform.call("sqs", action, params, principal=principal,
-                                     region=call.region, request_id=request_id)  # fmt: skip
+                                     region=call.region, request_id=request_id,
+                                     trace_header=header)  # fmt: skip
+        _answered(call, 200)
     except ServiceError as error:
+        _answered(call, error.status)
         return _query_error(error, request_id)
     answer = {f"{action}Response": {f"{action}Result": result,
                                     "ResponseMetadata": {"RequestId": request_id}}}  # fmt: skip

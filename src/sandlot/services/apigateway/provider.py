@@ -267,7 +267,8 @@ class RestApiProvider(
             "cacheClusterEnabled": False,
             "cacheClusterStatus": "NOT_AVAILABLE",
             "methodSettings": {},
-            "tracingEnabled": False,
+            # X-Ray active tracing of the stage's requests (dataplane.py records them).
+            "tracingEnabled": bool(params.get("tracingEnabled")),
             "createdDate": now,
             "lastUpdatedDate": now,
         }

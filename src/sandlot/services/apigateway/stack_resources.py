@@ -231,6 +231,9 @@ class Stage(ResourceType):
 
     async def update(self, ctx, current: Outcome, properties: dict, previous: dict) -> Outcome:
         operations = _replace(properties, previous, ("DeploymentId", "Description"))
+        if bool(properties.get("TracingEnabled")) != bool(previous.get("TracingEnabled")):
+            operations.append({"op": "replace", "path": "/tracingEnabled",
+                               "value": "true" if properties.get("TracingEnabled") else "false"})  # fmt: skip
         old, new = previous.get("Variables") or {}, properties.get("Variables") or {}
         for key in old.keys() - new.keys():
             operations.append({"op": "remove", "path": f"/variables/{key}"})

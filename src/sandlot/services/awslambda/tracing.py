@@ -8,32 +8,21 @@ segment under it, with the subsegments ``Initialization`` (cold starts only),
 The function runs with a header whose ``Parent`` is the function segment, so what the
 X-Ray SDK inside records (its subsegments, sent to the daemon) joins that segment.
 
-Sampling: a header's ``Sampled=1``/``0`` from upstream is honoured; without one Lambda
-decides by X-Ray's default rule (the first request each second, then 5 %). The
-segments are written off the invoke path, through X-Ray's PutTraceSegments, in
-batches (one call per function every ``FLUSH_S``), as the daemon batches them.
+Sampling and the batched upload are X-Ray's shared emitting side (``xray/emit.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
 import os
-import random
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sandlot.services.xray.emit import Sampler, Uploader, fields, join
+
 if TYPE_CHECKING:
     from sandlot.execution.api import FunctionSpec, InvokeResult
     from sandlot.platform import Platform
-
-log = logging.getLogger(__name__)
-
-RESERVOIR_PER_SECOND = 1  # X-Ray's default sampling rule
-FIXED_RATE = 0.05
-FLUSH_S = 0.05  # segments are uploaded in batches, this long after the first waits
 
 
 @dataclass(slots=True)
@@ -48,54 +37,27 @@ class Traced:
     header: str  # what the function runs with (_X_AMZN_TRACE_ID)
 
 
-def _fields(header: str) -> list[tuple[str, str]]:
-    pairs = []
-    for part in header.split(";"):
-        key, sep, value = part.strip().partition("=")
-        if sep and key:
-            pairs.append((key, value))
-    return pairs
-
-
 class Tracer:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
-        self._second = 0
-        self._taken = 0
-        self._random = random.Random()
-        self._tasks: set[asyncio.Task] = set()
-        # Documents waiting for the next flush, per function (its role uploads them):
-        # one PutTraceSegments per function and flush, not one per invocation.
-        self._pending: dict[tuple[str, str, str, str], list[str]] = {}
-        self._flush: asyncio.TimerHandle | None = None
-
-    def _sample(self) -> bool:
-        now = int(time.time())
-        if now != self._second:
-            self._second, self._taken = now, 0
-        if self._taken < RESERVOIR_PER_SECOND:
-            self._taken += 1
-            return True
-        return self._random.random() < FIXED_RATE
+        self.sampler = Sampler()
+        self.uploader = Uploader(platform)
 
     def begin(self, header: str, upstream: str | None) -> tuple[str, Traced | None]:
         """The header the function runs with, and the trace to record when sampled.
 
         ``header`` is the invocation's header (its Root set, lineage advanced);
         ``upstream`` the caller's as it came, which says whether it decided sampling."""
-        fields = _fields(header)
-        incoming = dict(_fields(upstream or ""))
-        decided = incoming.get("Sampled")
-        sampled = decided == "1" if decided in ("0", "1") else self._sample()
-        values = dict(fields)
+        pairs = fields(header)
+        incoming = dict(fields(upstream))
+        sampled = self.sampler.decide(upstream)
+        values = dict(pairs)
         root = ("Root", values["Root"])
-        rest = [(k, v) for k, v in fields if k not in ("Root", "Parent", "Sampled")]
+        rest = [(k, v) for k, v in pairs if k not in ("Root", "Parent", "Sampled")]
         if not sampled:
-            out = [root, ("Sampled", "0"), *rest]
-            return ";".join(f"{k}={v}" for k, v in out), None
+            return join([root, ("Sampled", "0"), *rest]), None
         service_id, function_id = os.urandom(8).hex(), os.urandom(8).hex()
-        out = [root, ("Parent", function_id), ("Sampled", "1"), *rest]
-        text = ";".join(f"{k}={v}" for k, v in out)
+        text = join([root, ("Parent", function_id), ("Sampled", "1"), *rest])
         traced = Traced(
             values["Root"], incoming.get("Parent"), service_id, function_id, time.time(), text
         )
@@ -136,38 +98,10 @@ class Tracer:
             if result.function_error:
                 function["fault"] = True
             documents = [service, function]
-        key = (spec.account_id, spec.region, spec.role_arn, spec.function_name)
-        self._pending.setdefault(key, []).extend(json.dumps(d) for d in documents)
-        if self._flush is None:
-            self._flush = asyncio.get_running_loop().call_later(FLUSH_S, self._flush_now)
-
-    def _flush_now(self) -> None:
-        self._flush = None
-        pending, self._pending = self._pending, {}
-        for key, documents in pending.items():
-            task = asyncio.get_running_loop().create_task(self._put(*key, documents))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _put(
-        self, account: str, region: str, role_arn: str, function: str, documents: list[str]
-    ) -> None:
-        del account  # the role's account: the principal carries it
-        try:
-            answer = await self.platform.call(
-                "xray",
-                "PutTraceSegments",
-                {"TraceSegmentDocuments": documents},
-                # Lambda uploads with the execution role, as it writes the function's logs:
-                # a role without xray:PutTraceSegments loses the segments.
-                principal=self.platform.function_principal(role_arn, function),
-                region=region,
-                record_decisions=False,
-            )
-            for bad in answer.get("UnprocessedTraceSegments") or ():
-                log.warning("Lambda's X-Ray segment refused: %s", bad)
-        except Exception:
-            log.exception("Lambda's X-Ray segments for %s were lost", function)
+        # Lambda uploads with the execution role, as it writes the function's logs: a
+        # role without xray:PutTraceSegments loses the segments.
+        principal = self.platform.function_principal(spec.role_arn, spec.function_name)
+        self.uploader.add(principal, spec.region, documents)
 
 
 def _phases(start: float, end: float, result: InvokeResult) -> list[dict]:

@@ -20,6 +20,7 @@ from collections import OrderedDict
 from sandlot.protocol import ServiceError
 from sandlot.services.provider import Provider, RequestContext
 from sandlot.services.xray import segments
+from sandlot.services.xray.emit import DEFAULT_RATE, DEFAULT_RESERVOIR
 from sandlot.services.xray.filters import compile_filter
 from sandlot.services.xray.schema import MIGRATIONS, SEGMENTS
 
@@ -55,6 +56,7 @@ class XRayProvider(Provider):
         # (UDP carries no credentials): learnt from every accepted document.
         self.owners: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self.daemon = None
+        self.exporter = None  # OTLP export (otlp.py), when an endpoint is configured
 
     async def start(self, daemon_port: int | None) -> asyncio.Task:
         """The retention sweep (the task returned) and, given a port, the daemon."""
@@ -71,9 +73,17 @@ class XRayProvider(Provider):
                     daemon_port,
                     exc.strerror or exc,
                 )
-        return asyncio.create_task(self._sweep())
+        endpoint = self.platform.settings.otlp_endpoint
+        exporting = None
+        if endpoint:
+            from sandlot.services.xray.otlp import Exporter  # protobuf only when asked
 
-    async def _sweep(self) -> None:
+            self.exporter = Exporter(endpoint)
+            exporting = asyncio.create_task(self.exporter.run())
+            log.info("X-Ray: exporting completed segments to %s", self.exporter.url)
+        return asyncio.create_task(self._sweep(exporting))
+
+    async def _sweep(self, exporting: asyncio.Task | None = None) -> None:
         try:
             while True:
                 try:
@@ -84,6 +94,8 @@ class XRayProvider(Provider):
         finally:
             if self.daemon is not None:
                 self.daemon.close()
+            if exporting is not None:
+                exporting.cancel()
 
     def sweep(self, now: float) -> None:
         """Drop documents past the retention, then the oldest beyond the bound."""
@@ -110,6 +122,8 @@ class XRayProvider(Provider):
                 "trace_time": seg.trace_time, "document": text, "received": now,
             })  # fmt: skip
             self.remember(seg.trace_id, account, region)
+            if self.exporter is not None:
+                self.exporter.submit(account, region, seg.document)
         if rows:
             self.store.put_many(SEGMENTS, rows)  # a resent id replaces (in_progress → done)
         return unprocessed
@@ -144,10 +158,13 @@ class XRayProvider(Provider):
 
     # -- reading --------------------------------------------------------------------------
 
-    def _trace(self, ctx: RequestContext, trace_id: str) -> list[dict] | None:
-        rows = self.store.select(
+    def _rows(self, ctx: RequestContext, trace_id: str) -> list[dict]:
+        return self.store.select(
             SEGMENTS, {"account": ctx.account_id, "region": ctx.region, "trace_id": trace_id}
         )
+
+    def _trace(self, ctx: RequestContext, trace_id: str) -> list[dict] | None:
+        rows = self._rows(ctx, trace_id)
         return segments.assemble(rows) if rows else None
 
     def batch_get_traces(self, ctx: RequestContext, params: dict) -> dict:
@@ -186,10 +203,12 @@ class XRayProvider(Provider):
         trace_ids = sorted({r["trace_id"] for r in rows}, key=lambda t: (t[2:10], t))
         summaries = []
         for trace_id in trace_ids:
-            docs = self._trace(ctx, trace_id)
-            if docs is None:
+            rows = self._rows(ctx, trace_id)
+            if not rows:
                 continue
-            info = segments.summary(trace_id, docs)
+            # The trace's Revision grows as its documents arrive: the SAM CLI's
+            # `sam traces --tail` fetches a trace again when it has grown.
+            info = segments.summary(trace_id, segments.assemble(rows), revision=len(rows))
             if matches is None or matches(info):
                 summaries.append(info)
         start = _token(params.get("NextToken"))
@@ -266,11 +285,6 @@ class XRayProvider(Provider):
         }
 
 
-# AWS's default rule: the first request each second, and 5 % of any more.
-DEFAULT_RESERVOIR = 1
-DEFAULT_RATE = 0.05
-
-
 def _token(token: str | None) -> int:
     if not token:
         return 0
@@ -321,11 +335,14 @@ def _graph(documents: list[dict]) -> list[dict]:
         for part in segments.walk(doc):
             owner_of[part["id"]] = key
     continued = {d.get("parent_id") for d in segs}
+    client = ("", "client")  # AWS's node for the clients that called the root services
     for doc in segs:
         key = (doc["name"], doc.get("origin"))
         parent = owner_of.get(doc.get("parent_id", ""))
         if parent is None:
             nodes[key]["Root"] = True
+            count(node(client), doc)
+            nodes[client]["Edges"].setdefault(key, []).append(doc)
         elif parent != key:
             nodes[parent]["Edges"].setdefault(key, []).append(doc)
         for part in segments.walk(doc):
@@ -346,6 +363,9 @@ def _graph(documents: list[dict]) -> list[dict]:
         entry["EndTime"] = dt.datetime.fromtimestamp(end, dt.UTC)
         entry["SummaryStatistics"] = _statistics(stats)
         entry["Edges"] = []
+        if entry.get("Type") == "client":  # nameless, in no state X-Ray can know
+            del entry["Name"]
+            entry.update(Names=[], State="unknown")
         for target, calls in edges.items():
             edge_stats = {"ok": 0, "error": 0, "fault": 0, "throttle": 0, "time": 0.0}
             for call in calls:

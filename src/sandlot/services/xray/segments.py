@@ -153,8 +153,9 @@ def service_type(doc: dict) -> str | None:
     return doc.get("origin")
 
 
-def summary(trace_id: str, documents: list[dict]) -> dict:
-    """GetTraceSummaries' TraceSummary of one assembled trace."""
+def summary(trace_id: str, documents: list[dict], revision: int = 0) -> dict:
+    """GetTraceSummaries' TraceSummary of one assembled trace (``revision``: how many
+    documents it has been sent)."""
     segments = [d for d in documents if d.get("type") != "subsegment"]
     starts = [d["start_time"] for d in documents]
     ends = [d.get("end_time", d["start_time"]) for d in documents]
@@ -183,6 +184,7 @@ def summary(trace_id: str, documents: list[dict]) -> dict:
     request, response = http.get("request") or {}, http.get("response") or {}
     out = {
         "Id": trace_id,
+        "Revision": revision,
         "StartTime": min(starts),
         "Duration": round(max(ends) - min(starts), 3),
         "ResponseTime": round(root.get("end_time", root["start_time"]) - root["start_time"], 3),

@@ -1,0 +1,117 @@
+"""How sandlot's own services take part in X-Ray traces: the trace header, the sampling
+decision and the upload of the segments they record (Lambda's Active tracing, API
+Gateway's traced stages). One place, so every service samples and uploads alike.
+
+Sampling: a header's ``Sampled=1``/``0`` from upstream is honoured; without one the
+service decides by X-Ray's default rule (the first request each second, then 5 %), each
+service with its own reservoir as in AWS. The segments are written off the request
+path, through X-Ray's PutTraceSegments, in batches (one call per uploader principal
+every ``FLUSH_S``), as the daemon batches them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import time
+import urllib.parse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sandlot.iam.principal import Principal
+    from sandlot.platform import Platform
+
+log = logging.getLogger(__name__)
+
+# AWS's default rule: the first request each second, and 5 % of any more.
+DEFAULT_RESERVOIR = 1
+DEFAULT_RATE = 0.05
+FLUSH_S = 0.05  # segments are uploaded in batches, this long after the first waits
+
+
+def fields(header: str | None) -> list[tuple[str, str]]:
+    """The ``key=value`` fields of an ``X-Amzn-Trace-Id`` header, in order."""
+    text = header or ""
+    if "%" in text:  # the SDKs percent-encode the Lineage field's ``|``
+        text = urllib.parse.unquote(text)
+    pairs = []
+    for part in text.split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep and key:
+            pairs.append((key.strip(), value.strip()))
+    return pairs
+
+
+def join(pairs: list[tuple[str, str]]) -> str:
+    return ";".join(f"{k}={v}" for k, v in pairs)
+
+
+def new_id() -> str:
+    """A segment or subsegment id: 64 random bits in hex."""
+    return os.urandom(8).hex()
+
+
+class Sampler:
+    """X-Ray's default sampling rule, for one service."""
+
+    def __init__(self) -> None:
+        self._second = 0
+        self._taken = 0
+        self._random = random.Random()
+
+    def decide(self, upstream: str | None) -> bool:
+        """Whether to record this request: as ``upstream``'s header decided, if it did."""
+        decided = dict(fields(upstream)).get("Sampled")
+        if decided in ("0", "1"):
+            return decided == "1"
+        now = int(time.time())
+        if now != self._second:
+            self._second, self._taken = now, 0
+        if self._taken < DEFAULT_RESERVOIR:
+            self._taken += 1
+            return True
+        return self._random.random() < DEFAULT_RATE
+
+
+class Uploader:
+    """Segment documents batched per uploading principal and region, then written with
+    PutTraceSegments as that principal (so IAM decides, as for a function's role)."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self._tasks: set[asyncio.Task] = set()
+        self._pending: dict[tuple[str, str], tuple[Principal, list[str]]] = {}
+        self._flush: asyncio.TimerHandle | None = None
+
+    def add(self, principal: Principal, region: str, documents: list[dict]) -> None:
+        key = (principal.arn, region)
+        entry = self._pending.setdefault(key, (principal, []))
+        entry[1].extend(json.dumps(d) for d in documents)
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(FLUSH_S, self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush = None
+        pending, self._pending = self._pending, {}
+        for (_, region), (principal, documents) in pending.items():
+            task = asyncio.get_running_loop().create_task(self._put(principal, region, documents))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _put(self, principal: Principal, region: str, documents: list[str]) -> None:
+        try:
+            answer = await self.platform.call(
+                "xray",
+                "PutTraceSegments",
+                {"TraceSegmentDocuments": documents},
+                principal=principal,
+                region=region,
+                record_decisions=False,
+            )
+            for bad in answer.get("UnprocessedTraceSegments") or ():
+                log.warning("X-Ray segment refused: %s", bad)
+        except Exception:
+            log.exception("X-Ray segments uploaded as %s were lost", principal.arn)
