@@ -87,10 +87,10 @@ def check_invocation_trace_and_map(browser, endpoint: str, name: str) -> None:
         lambda: (r := row_of(browser, request_id)) and r["Status"] != "running" and r,
         what="the invocation row",
     )
-    assert row["Status"] == "ok"
+    assert row["Status"] == "ok" and row["Request ID (its log lines)"] == request_id
     assert float(row["Duration (ms)"]) > 0 and int(row["Billed (ms)"]) >= 1
     assert float(row["Init (ms)"]) > 0  # the first invocation is a cold start
-    used, size = row["Memory used / size (MB)"].split(" / ")
+    used, size = row["Memory (MB)"].split(" / ")
     assert int(size) == 128 and int(used) > 0
     trace_id = row["Trace"]
     assert re.fullmatch(r"1-[0-9a-f]{8}-[0-9a-f]{24}", trace_id), row

@@ -6,7 +6,7 @@
 
 import { el, link, table } from "../dom.js";
 
-const MAX_ROWS = 50;
+const MAX_ROWS = 20;
 
 // Invocations by request id, in the order they started, built from log events.
 export class Invocations {
@@ -105,26 +105,29 @@ function fromLine(line, sawError) {
 
 const ms = (value) => (value === undefined ? "" : String(value));
 
-// The invocations table; ``onLogs(invocation)`` shows one's log lines.
+// The invocations table; a request id is a button that shows its log lines
+// (``onLogs(invocation)``).
 export function invocationsTable(invocations, onLogs) {
   const rows = invocations.recent();
   if (!rows.length) return el("p", { class: "hint" }, "No invocations in the last 15 minutes of this log group.");
   const body = rows.map((invocation) => {
-    const button = el("button", { class: "invocation-logs" }, "log lines");
+    const started = new Date(invocation.started).toISOString();
+    const button = el("button", { class: "invocation-logs link", title: "show its log lines" }, invocation.requestId);
     button.addEventListener("click", () => onLogs(invocation));
     return [
-      new Date(invocation.started).toISOString().replace("T", " ").slice(0, 23),
+      el("span", { title: started }, started.slice(11, 23)),
       el("span", { class: `status status-${invocation.status}` },
         invocation.errorType ? `${invocation.status} (${invocation.errorType})` : invocation.status),
       ms(invocation.duration), ms(invocation.billed), ms(invocation.init),
       invocation.memoryUsed === undefined ? "" : `${invocation.memoryUsed} / ${invocation.memorySize}`,
-      el("code", {}, invocation.requestId), button,
+      button,
       invocation.traceId ? link(`/xray/trace/${encodeURIComponent(invocation.traceId)}`, invocation.traceId, { class: "trace-link" }) : "",
     ];
   });
-  const result = table(["Started (UTC)", "Status", "Duration (ms)", "Billed (ms)", "Init (ms)", "Memory used / size (MB)",
-    "Request ID", "Logs", "Trace"], body, { id: "invocations-table" });
+  const result = table(["Started (UTC)", "Status", "Duration (ms)", "Billed (ms)", "Init (ms)", "Memory (MB)",
+    "Request ID (its log lines)", "Trace"], body, { id: "invocations-table" });
   result.querySelectorAll("tbody tr").forEach((tr, i) => tr.setAttribute("data-request-id", rows[i].requestId));
+  result.querySelector("thead th:nth-child(6)").setAttribute("title", "max used / memory size");
   return result;
 }
 

@@ -76,10 +76,10 @@ export async function functionView(aws, account, name) {
       env.length ? [el("h3", {}, "Environment"), table(["Variable", "Value"], env)] : null),
     el("section", { class: "panel" }, el("h3", {}, "Test invoke"),
       saved, el("label", {}, "Event (JSON)", event), invokeButton, result),
+    el("section", { class: "panel" }, el("h3", {}, "Metrics (AWS/Lambda, last hour)"), metrics),
     el("section", { class: "panel", id: "invocations" }, el("h3", {}, "Recent invocations"),
       el("p", { class: "hint" }, `From the START and REPORT lines in ${group}; each links to its log lines and, when sampled, its trace.`),
       invocationState, invocationRows, invocationLogs),
-    el("section", { class: "panel" }, el("h3", {}, "Metrics (AWS/Lambda, last hour)"), metrics),
     el("section", { class: "panel" }, el("h3", {}, `Recent log events (${group})`),
       el("label", {}, "Filter pattern", pattern), logState, logs));
   let stopLogs = pollLogs(aws, group, logs, logState, "");
