@@ -1,6 +1,7 @@
 // Lambda functions -> a function's configuration, code, test invoke with saved events,
 // its recent invocations (from its logs), its standard metrics, and its log events, live
-// (FilterLogEvents polled every 250 ms).
+// (FilterLogEvents polled every 250 ms: one feed for the invocations and the live log,
+// and one more for the live log while it has a filter pattern).
 
 import { el, errorBox, link, show, table } from "../dom.js";
 import { followLogs } from "../logs.js";
@@ -8,7 +9,6 @@ import { invocationLines, Invocations, invocationsTable } from "./invocations.js
 import { showMetrics } from "./metrics.js";
 
 const LOG_POLL_MS = 250; // a printed line shows within ~0.5 s (issue 18), at 4 cheap calls a second
-const INVOCATIONS_POLL_MS = 500;
 const METRICS_POLL_MS = 10_000;
 const METRICS_AFTER_INVOCATION_MS = 1500; // sandlot makes datapoints readable within a second
 
@@ -65,10 +65,12 @@ export async function functionView(aws, account, name) {
   const pattern = el("input", { id: "log-filter", placeholder: 'CloudWatch Logs filter pattern, e.g. ERROR or { $.level = "WARN" }' });
   const group = config.LoggingConfig?.LogGroup || `/aws/lambda/${name}`;
   // A new pattern starts the view over: the events that match it, then live.
+  // Until then the live log shows the one unfiltered feed the invocations read too.
+  let stopPane = null;
   pattern.addEventListener("change", () => {
-    stopLogs();
+    if (stopPane) stopPane();
     logs.replaceChildren();
-    stopLogs = pollLogs(aws, group, logs, logState, pattern.value.trim());
+    stopPane = pollLogs(aws, group, logs, logState, pattern.value.trim());
   });
   show(
     el("section", { class: "panel" }, el("h2", { id: "function-name" }, config.FunctionName),
@@ -82,7 +84,6 @@ export async function functionView(aws, account, name) {
       invocationState, invocationRows, invocationLogs),
     el("section", { class: "panel" }, el("h3", {}, `Recent log events (${group})`),
       el("label", {}, "Filter pattern", pattern), logState, logs));
-  let stopLogs = pollLogs(aws, group, logs, logState, "");
   let stopped = false;
   let metricsTimer = null;
   let metricsBusy = false;
@@ -100,17 +101,26 @@ export async function functionView(aws, account, name) {
     if (!stopped) metricsTimer = setTimeout(refreshMetrics, METRICS_POLL_MS);
   };
   refreshMetrics();
-  const stopInvocations = followLogs(aws, group, "", {
-    everyMs: INVOCATIONS_POLL_MS,
-    onState: (text) => { invocationState.textContent = text; },
+  const stopFeed = followLogs(aws, group, "", {
+    everyMs: LOG_POLL_MS,
+    onState: (text) => {
+      invocationState.textContent = text;
+      if (!stopPane) logState.textContent = text;
+    },
     onEvents: (events) => {
+      if (!stopPane) appendLines(logs, events);
       if (!invocations.add(events)) return;
       invocationRows.replaceChildren(invocationsTable(invocations, (picked) => invocationLogs.replaceChildren(invocationLines(picked))));
       clearTimeout(metricsTimer);
       metricsTimer = setTimeout(refreshMetrics, METRICS_AFTER_INVOCATION_MS);
     },
   });
-  return () => { stopped = true; clearTimeout(metricsTimer); stopLogs(); stopInvocations(); };
+  return () => {
+    stopped = true;
+    clearTimeout(metricsTimer);
+    stopFeed();
+    if (stopPane) stopPane();
+  };
 }
 
 // Saved test events of a function, kept in this browser's localStorage (events are not
@@ -138,16 +148,19 @@ function savedEvents(account, region, name, event) {
     el("label", {}, "Save the event below as", label), save);
 }
 
-// Appends new events of ``group`` to ``target`` as they come; returns the stopper.
+// Appends new events of ``group`` (those matching ``filterPattern``) to ``target`` as
+// they come; returns the stopper.
 function pollLogs(aws, group, target, state, filterPattern) {
   return followLogs(aws, group, filterPattern, {
     everyMs: LOG_POLL_MS,
     onState: (text) => { state.textContent = text; },
-    onEvents: (events) => {
-      for (const event of events) {
-        const time = new Date(event.timestamp).toISOString().slice(11, 23);
-        target.append(el("span", { class: "log-line" }, `${time} ${event.logStreamName.slice(-8)} ${event.message.replace(/\n$/, "")}\n`));
-      }
-    },
+    onEvents: (events) => appendLines(target, events),
   });
+}
+
+function appendLines(target, events) {
+  for (const event of events) {
+    const time = new Date(event.timestamp).toISOString().slice(11, 23);
+    target.append(el("span", { class: "log-line" }, `${time} ${event.logStreamName.slice(-8)} ${event.message.replace(/\n$/, "")}\n`));
+  }
 }
