@@ -24,6 +24,7 @@ import time
 
 def handler(event, context):
     print("obs-line", event.get("marker"), flush=True)
+    time.sleep(event.get("sleep", 0))
     if event.get("fail"):
         raise ValueError("failed on purpose")
     return {"ok": event.get("marker")}
@@ -100,6 +101,12 @@ def check_invocation_trace_and_map(browser, endpoint: str, name: str) -> None:
     lines = wait_until(lambda: text_of(browser, "#invocation-logs"), what="the log lines")
     assert f"START RequestId: {request_id}" in lines and "obs-line from-the-box" in lines
     assert f"XRAY TraceId: {trace_id}" in lines
+    # The live log filtered by the request id: only the lines that name it.
+    browser.find_element(By.ID, "filter-by-request").click()
+    wait_until(lambda: "obs-line" not in text_of(browser, "#log-events"), what="the filter")
+    filtered = wait_until(lambda: text_of(browser, "#log-events"), what="the filtered lines")
+    assert f"REPORT RequestId: {request_id}" in filtered
+    assert browser.find_element(By.ID, "log-filter").get_attribute("value") == f'"{request_id}"'
 
     # The metrics charts: the invocation is a datapoint of Invocations and Duration.
     points = "return document.querySelectorAll(`#metrics figure[data-metric='${arguments[0]}'] circle.point`).length"
@@ -143,7 +150,8 @@ def test_invocations_logs_metrics_trace_and_service_map(server, browser):
     lam = make_client(server.endpoint, "lambda")
     role = ensure_role(make_client(server.endpoint, "iam"), "console-traced", managed=MANAGED)
     name = unique("obs-fn")
-    create_function(lam, name, {"app.py": HANDLER}, role=role, TracingConfig={"Mode": "Active"})
+    create_function(lam, name, {"app.py": HANDLER}, role=role, TracingConfig={"Mode": "Active"},
+                    Timeout=1)  # fmt: skip
     sign_in(browser, server.endpoint)
     check_invocation_trace_and_map(browser, server.endpoint, name)
 
@@ -156,6 +164,15 @@ def test_invocations_logs_metrics_trace_and_service_map(server, browser):
         what="the failed invocation's row",
     )
     assert row["Status"] == "error" and row["Init (ms)"] == ""  # a warm one
+
+    # One that runs past its timeout: its REPORT says Status: timeout.
+    timed_out = lam.invoke(FunctionName=name, Payload=json.dumps({"sleep": 3, "marker": "slow"}))
+    request_id = timed_out["ResponseMetadata"]["RequestId"]
+    row = wait_until(
+        lambda: (r := row_of(browser, request_id)) and r["Status"] != "running" and r,
+        what="the timed-out invocation's row",
+    )
+    assert row["Status"] == "timeout" and float(row["Duration (ms)"]) >= 1000
 
 
 def test_json_logs_in_a_custom_log_group(server, browser):

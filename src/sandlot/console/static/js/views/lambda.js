@@ -84,6 +84,17 @@ export async function functionView(aws, account, name) {
       invocationState, invocationRows, invocationLogs),
     el("section", { class: "panel" }, el("h3", {}, `Recent log events (${group})`),
       el("label", {}, "Filter pattern", pattern), logState, logs));
+  // An invocation's lines, and the live log filtered by its request id (the lines
+  // that name it: START, END, REPORT, and what the runtime wrote with it).
+  const showLines = (picked) => {
+    const filter = el("button", { id: "filter-by-request", class: "secondary" }, "Filter the live log by this request id");
+    filter.addEventListener("click", () => {
+      pattern.value = `"${picked.requestId}"`;
+      pattern.dispatchEvent(new Event("change"));
+      pattern.scrollIntoView();
+    });
+    invocationLogs.replaceChildren(invocationLines(picked), filter);
+  };
   let stopped = false;
   let metricsTimer = null;
   let metricsBusy = false;
@@ -110,7 +121,7 @@ export async function functionView(aws, account, name) {
     onEvents: (events) => {
       if (!stopPane) appendLines(logs, events);
       if (!invocations.add(events)) return;
-      invocationRows.replaceChildren(invocationsTable(invocations, (picked) => invocationLogs.replaceChildren(invocationLines(picked))));
+      invocationRows.replaceChildren(invocationsTable(invocations, showLines));
       clearTimeout(metricsTimer);
       metricsTimer = setTimeout(refreshMetrics, METRICS_AFTER_INVOCATION_MS);
     },
