@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -200,6 +201,21 @@ def test_json_logs_in_a_custom_log_group(server, browser):
     browser.find_element(By.CSS_SELECTOR, selector).click()
     lines = wait_until(lambda: text_of(browser, "#invocation-logs"), what="the log lines")
     assert '"platform.report"' in lines and "json-bad" in lines and "json-ok" not in lines
+
+    # Concurrent invocations run in several environments, each writing its own stream:
+    # every one's row completes, however the streams' batches interleave.
+    def call(n: int) -> str:
+        payload = json.dumps({"marker": f"together-{n}", "sleep": 0.3})
+        return lam.invoke(FunctionName=name, Payload=payload)["ResponseMetadata"]["RequestId"]
+
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(call, range(4)))
+    for request_id in together:
+        row = wait_until(
+            lambda i=request_id: (r := row_of(browser, i)) and r["Status"] != "running" and r,
+            what="a concurrent invocation's row",
+        )
+        assert row["Status"] == "ok" and float(row["Duration (ms)"]) >= 300
 
 
 @pytest.fixture(scope="module")
