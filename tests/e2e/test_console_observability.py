@@ -133,6 +133,7 @@ def check_invocation_trace_and_map(browser, endpoint: str, name: str) -> None:
         "document.querySelector('#waterfall .bar').dispatchEvent(new Event('click'))"
     )
     assert json.loads(text_of(browser, "#segment-detail"))["trace_id"] == trace_id
+    assert text_of(browser, "#trace-functions") == f"Functions: {name}"
 
     # The service map and the trace list.
     browser.find_element(By.LINK_TEXT, "X-Ray").click()
@@ -144,6 +145,8 @@ def check_invocation_trace_and_map(browser, endpoint: str, name: str) -> None:
     assert set(types) == {"AWS::Lambda", "AWS::Lambda::Function"}
     assert browser.find_elements(By.CSS_SELECTOR, "#service-map .edge")
     assert browser.find_elements(By.LINK_TEXT, trace_id)
+    browser.find_element(By.ID, "refresh-traces").click()  # asks again, same answer
+    wait_until(lambda: browser.find_elements(By.LINK_TEXT, trace_id), what="the refreshed list")
     assert browser.execute_script("return window.sameDocument") is True
 
 

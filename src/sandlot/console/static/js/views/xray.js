@@ -16,8 +16,10 @@ export async function tracesView(aws) {
     aws.xrayPages("/TraceSummaries", { ...window, Sampling: false }, "TraceSummaries"),
   ]);
   summaries.sort((a, b) => traceStart(b) - traceStart(a));
+  const refresh = el("button", { id: "refresh-traces", class: "secondary" }, "Refresh");
+  refresh.addEventListener("click", () => tracesView(aws).catch((error) => show(errorBox(error))));
   show(
-    panel(el("h2", {}, `X-Ray service map (${aws.region}, last hour)`),
+    panel(el("h2", {}, `X-Ray service map (${aws.region}, last hour)`), refresh,
       graph.length ? serviceMap(graph) : el("p", { class: "hint" }, "No traced requests in the last hour.")),
     panel(el("h2", {}, `Traces (${summaries.length})`),
       summaries.length === 0 ? el("p", {}, "No traces in the last hour.") :
@@ -48,7 +50,12 @@ export function traceView(aws, traceId) {
       const documents = trace.Segments.map((s) => JSON.parse(s.Document));
       const detail = el("pre", { id: "segment-detail", class: "logs" }, "Pick a bar to see its segment document.");
       state.textContent = `${documents.length} segments, ${formatValue((trace.Duration || 0) * 1000)} ms`;
-      body.replaceChildren(waterfall(documents, detail), el("h3", {}, "Segment"), detail);
+      // The functions the trace went through, linked to their pages (this region's).
+      const functions = [...new Set(documents.filter((d) => d.origin === "AWS::Lambda::Function").map((d) => d.name))];
+      body.replaceChildren(
+        functions.length ? el("p", { id: "trace-functions" }, "Functions: ",
+          functions.flatMap((name, i) => [i ? ", " : "", link(`/lambda/${encodeURIComponent(name)}`, name)])) : null,
+        waterfall(documents, detail), el("h3", {}, "Segment"), detail);
       return false;
     } catch (error) {
       body.replaceChildren(errorBox(error));
