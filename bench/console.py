@@ -21,8 +21,10 @@ line in the browser <= 500 ms after the function printed it.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -38,6 +40,16 @@ from common import client, create_bench_role, start_server
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' browser helpers
 from tests.e2e.console_browser import sign_in, start_chromium, text_of, wait_until  # noqa: E402
 
+CHECKOUT = """
+import json
+import boto3
+
+lam = boto3.client("lambda")  # botocore passes the invocation's trace header on
+
+def handler(event, context):
+    answer = lam.invoke(FunctionName="orders-api", Payload=json.dumps({"n": event.get("n", 0)}))
+    return json.loads(answer["Payload"].read())
+"""
 HANDLER = """
 import time
 
@@ -158,8 +170,22 @@ STACK = {
 
 
 def seed_services(port: int) -> dict[str, str]:
-    """A topic, a bus with a rule, a state machine with a finished execution, a stack and
-    a REST API: something for the other services' views; returns what the shots open."""
+    """A topic, a bus with a rule, a state machine with a finished execution, a stack, a
+    REST API and an Active-traced function calling ``orders-api`` (one trace through
+    both): something for the other services' views; returns what the shots open."""
+    invoke = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+              "Action": "lambda:InvokeFunction", "Resource": "*"}]}  # fmt: skip
+    client(port, "iam").put_role_policy(
+        RoleName="bench", PolicyName="invoke", PolicyDocument=json.dumps(invoke)
+    )
+    code = BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", CHECKOUT)
+    lam = client(port, "lambda")
+    role = lam.get_function(FunctionName="orders-api")["Configuration"]["Role"]
+    lam.create_function(FunctionName="orders-checkout", Runtime="python3.12", Role=role,
+                        Handler="app.handler", Code={"ZipFile": code.getvalue()},
+                        Timeout=10, TracingConfig={"Mode": "Active"})  # fmt: skip
     sqs, sns, events = client(port, "sqs"), client(port, "sns"), client(port, "events")
     url = sqs.get_queue_url(QueueName="orders-queue")["QueueUrl"]
     queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
@@ -333,11 +359,14 @@ def live_log(
             driver.execute_script("window.scrollTo(0, 0)")
             driver.save_screenshot(str(shots / "function.png"))
             driver.set_window_size(1280, 900)
-            # The newest sampled invocation's trace, then the service map and trace list.
-            driver.find_element(By.CSS_SELECTOR, "#invocations-table a.trace-link").click()
-            wait_until(
-                lambda: driver.find_elements(By.CSS_SELECTOR, "#waterfall .bar"), what="bars"
-            )
+            # A trace through both functions (the checkout calls orders-api), then the
+            # service map and the trace list.
+            time.sleep(1.1)  # the next second: X-Ray's default rule samples its first request
+            tail = lam.invoke(FunctionName="orders-checkout", LogType="Tail")["LogResult"]
+            trace = re.search(r"XRAY TraceId: (\S+)", base64.b64decode(tail).decode()).group(1)
+            driver.get(f"{endpoint}/_sandlot/console/#/xray/trace/{trace}")
+            bars = "return document.querySelectorAll('#waterfall .bar').length"
+            wait_until(lambda: driver.execute_script(bars) >= 8, what="both functions' bars")
             driver.execute_script(
                 "document.querySelectorAll('#waterfall .bar')[1].dispatchEvent(new Event('click'))"
             )
