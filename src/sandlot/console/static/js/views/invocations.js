@@ -7,6 +7,7 @@
 import { el, link, table } from "../dom.js";
 
 const MAX_ROWS = 20;
+const MAX_KEPT = 200; // invocations (and their lines) kept while the page stays open
 
 // Invocations by request id, in the order they started, built from log events.
 export class Invocations {
@@ -38,6 +39,11 @@ export class Invocations {
       this.byId.delete(requestId); // a retried id moves to the top
       this.byId.set(requestId, invocation);
       this.open.set(stream, invocation);
+      if (this.byId.size > MAX_KEPT) { // the oldest goes, with its lines
+        const [oldest] = this.byId.values();
+        this.byId.delete(oldest.requestId);
+        if (this.open.get(oldest.stream) === oldest) this.open.delete(oldest.stream);
+      }
       invocation.lines.push(event);
       return true;
     }
