@@ -8,7 +8,10 @@ First paint: ``--rounds`` times a new Chromium with a new profile (nothing cache
 opens ``/_sandlot/console/`` and the page's Performance API answers
 ``first-contentful-paint``. Live log: the function page is open; boto3 invokes the
 function ``--lines`` times, the function prints its own ``time.time()``, and the page
-records (``Date.now()``, same clock) when the line is appended. Needs Debian's
+records (``Date.now()``, same clock) when the line is appended, and when the invocation's
+row (read from its REPORT line) shows in the page's recent invocations. The function is
+Active-traced, so the screenshots include its invocations, metrics charts, a trace's
+waterfall and the X-Ray service map. Needs Debian's
 ``chromium`` and ``chromium-driver`` and the test extras' ``selenium``.
 
 Targets (issue 18): first paint <= 500 ms from a cold browser on loopback; a live log
@@ -18,8 +21,10 @@ line in the browser <= 500 ms after the function printed it.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -35,6 +40,16 @@ from common import client, create_bench_role, start_server
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' browser helpers
 from tests.e2e.console_browser import sign_in, start_chromium, text_of, wait_until  # noqa: E402
 
+CHECKOUT = """
+import json
+import boto3
+
+lam = boto3.client("lambda")  # botocore passes the invocation's trace header on
+
+def handler(event, context):
+    answer = lam.invoke(FunctionName="orders-api", Payload=json.dumps({"n": event.get("n", 0)}))
+    return json.loads(answer["Payload"].read())
+"""
 HANDLER = """
 import time
 
@@ -60,17 +75,17 @@ def first_paint_ms(url: str) -> float:
 def seed(port: int) -> str:
     """A function, a bucket with objects, a queue: something for each view to show."""
     role = create_bench_role(port)
-    client(port, "iam").attach_role_policy(  # the function may write its logs
-        RoleName="bench",
-        PolicyArn="arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-    )
+    for policy in ("service-role/AWSLambdaBasicExecutionRole", "AWSXRayDaemonWriteAccess"):
+        client(port, "iam").attach_role_policy(  # the function may write logs and traces
+            RoleName="bench", PolicyArn=f"arn:aws:iam::aws:policy/{policy}"
+        )
     code = BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("app.py", HANDLER)
     lam = client(port, "lambda")
     lam.create_function(FunctionName="orders-api", Runtime="python3.12", Role=role,
                         Handler="app.handler", Code={"ZipFile": code.getvalue()},
-                        MemorySize=256, Timeout=10,
+                        MemorySize=256, Timeout=10, TracingConfig={"Mode": "Active"},
                         Environment={"Variables": {"TABLE": "orders", "STAGE": "dev"}})  # fmt: skip
     deadline = time.monotonic() + 30
     while lam.get_function(FunctionName="orders-api")["Configuration"]["State"] != "Active":
@@ -155,8 +170,22 @@ STACK = {
 
 
 def seed_services(port: int) -> dict[str, str]:
-    """A topic, a bus with a rule, a state machine with a finished execution, a stack and
-    a REST API: something for the other services' views; returns what the shots open."""
+    """A topic, a bus with a rule, a state machine with a finished execution, a stack, a
+    REST API and an Active-traced function calling ``orders-api`` (one trace through
+    both): something for the other services' views; returns what the shots open."""
+    invoke = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+              "Action": "lambda:InvokeFunction", "Resource": "*"}]}  # fmt: skip
+    client(port, "iam").put_role_policy(
+        RoleName="bench", PolicyName="invoke", PolicyDocument=json.dumps(invoke)
+    )
+    code = BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", CHECKOUT)
+    lam = client(port, "lambda")
+    role = lam.get_function(FunctionName="orders-api")["Configuration"]["Role"]
+    lam.create_function(FunctionName="orders-checkout", Runtime="python3.12", Role=role,
+                        Handler="app.handler", Code={"ZipFile": code.getvalue()},
+                        Timeout=10, TracingConfig={"Mode": "Active"})  # fmt: skip
     sqs, sns, events = client(port, "sqs"), client(port, "sns"), client(port, "events")
     url = sqs.get_queue_url(QueueName="orders-queue")["QueueUrl"]
     queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
@@ -264,8 +293,11 @@ def service_shots(endpoint: str, seeded: dict[str, str], shots: Path) -> None:
         driver.quit()
 
 
-def live_log(endpoint: str, port: int, name: str, lines: int, shots: Path | None) -> list[float]:
-    """Milliseconds from the function's print to the line in the page, per line."""
+def live_log(
+    endpoint: str, port: int, name: str, lines: int, shots: Path | None
+) -> tuple[list[float], list[float]]:
+    """Milliseconds from the function's print to the line in the page, and to its
+    invocation's row (after its REPORT line) in the page, per invocation."""
     from selenium.webdriver.common.by import By
 
     driver = start_chromium()
@@ -283,26 +315,69 @@ def live_log(endpoint: str, port: int, name: str, lines: int, shots: Path | None
             "new MutationObserver(() => {"
             "  for (const line of document.querySelectorAll('#log-events .log-line')) {"
             "    const m = line.textContent.match(/printed-at (\\S+) (\\d+)/);"
-            "    if (m && !(m[2] in seenAt)) seenAt[m[2]] = Date.now() / 1000 - Number(m[1]);"
+            "    if (m && !(m[2] in seenAt)) {"
+            "      seenAt[m[2]] = Date.now() / 1000 - Number(m[1]); printedAt[m[2]] = Number(m[1]);"
+            "    }"
             "  }"
             "}).observe(document.getElementById('log-events'), {childList: true});"
+            "window.printedAt = {}; window.rowAt = {};"
+            "new MutationObserver(() => {"
+            "  for (const row of document.querySelectorAll('#invocations-table tr[data-request-id]')) {"
+            "    const id = row.dataset.requestId;"
+            "    if (!(id in rowAt) && !row.innerText.includes('running')) rowAt[id] = Date.now() / 1000;"
+            "  }"
+            "}).observe(document.getElementById('invocations-rows'), {childList: true, subtree: true});"
         )
         lam = client(port, "lambda")
+        request_ids = []
         for n in range(lines):
-            lam.invoke(FunctionName=name, Payload=json.dumps({"n": n}).encode())
+            answer = lam.invoke(FunctionName=name, Payload=json.dumps({"n": n}).encode())
+            request_ids.append(answer["ResponseMetadata"]["RequestId"])
             wait_until(lambda n=n: driver.execute_script(f"return {n} in seenAt"), what="line")
+            wait_until(
+                lambda: driver.execute_script("return arguments[0] in rowAt", request_ids[-1]),
+                what="the invocation's row",
+            )
             time.sleep(0.37)  # spread the prints over the phases of the page's polling
         delays = driver.execute_script("return seenAt")
+        printed, rows = driver.execute_script("return [printedAt, rowAt]")
+        row_delays = [(rows[r] - printed[str(n)]) * 1000 for n, r in enumerate(request_ids)]
         if shots:
             event = driver.find_element(By.ID, "event")
             event.clear()
             event.send_keys(json.dumps({"n": 7}))
             driver.find_element(By.ID, "invoke").click()
             wait_until(lambda: text_of(driver, "#invoke-payload"), what="the invoke result")
-            driver.set_window_size(1280, 1700)
+            points = "return document.querySelectorAll('#metrics circle.point').length"
+            wait_until(lambda: driver.execute_script(points), what="the metrics", timeout=30)
+            driver.find_element(
+                By.CSS_SELECTOR, "#invocations-table button.invocation-logs"
+            ).click()
+            wait_until(lambda: text_of(driver, "#invocation-logs"), what="an invocation's lines")
+            height = driver.execute_script("return document.body.scrollHeight")
+            driver.set_window_size(1280, min(height + 40, 3200))
             driver.execute_script("window.scrollTo(0, 0)")
             driver.save_screenshot(str(shots / "function.png"))
             driver.set_window_size(1280, 900)
+            # A trace through both functions (the checkout calls orders-api), then the
+            # service map and the trace list.
+            time.sleep(1.1)  # the next second: X-Ray's default rule samples its first request
+            tail = lam.invoke(FunctionName="orders-checkout", LogType="Tail")["LogResult"]
+            trace = re.search(r"XRAY TraceId: (\S+)", base64.b64decode(tail).decode()).group(1)
+            driver.get(f"{endpoint}/_sandlot/console/#/xray/trace/{trace}")
+            bars = "return document.querySelectorAll('#waterfall .bar').length"
+            wait_until(lambda: driver.execute_script(bars) >= 8, what="both functions' bars")
+            driver.execute_script(
+                "document.querySelectorAll('#waterfall .bar')[1].dispatchEvent(new Event('click'))"
+            )
+            driver.set_window_size(1280, 1100)
+            driver.save_screenshot(str(shots / "xray-trace.png"))
+            driver.set_window_size(1280, 900)
+            driver.find_element(By.LINK_TEXT, "X-Ray").click()
+            wait_until(
+                lambda: driver.find_elements(By.CSS_SELECTOR, "#service-map .node"), what="map"
+            )
+            driver.save_screenshot(str(shots / "xray-service-map.png"))
             driver.get(f"{endpoint}/_sandlot/console/#/s3/site-assets")
             wait_until(lambda: "reports/2026-12.csv" in text_of(driver, "main"), what="objects")
             driver.save_screenshot(str(shots / "s3-objects.png"))
@@ -318,7 +393,7 @@ def live_log(endpoint: str, port: int, name: str, lines: int, shots: Path | None
             driver.refresh()
             wait_until(lambda: driver.find_elements(By.ID, "sign-in"), what="the sign-in form")
             driver.save_screenshot(str(shots / "sign-in.png"))
-        return [delays[str(n)] * 1000 for n in range(lines)]
+        return [delays[str(n)] * 1000 for n in range(lines)], row_delays
     finally:
         driver.quit()
 
@@ -341,11 +416,13 @@ def main() -> None:
             print(f"first-contentful-paint, cold browser ({args.rounds} rounds): "
                   f"p50 {statistics.median(paints):.0f} ms, max {max(paints):.0f} ms, "
                   f"min {min(paints):.0f} ms")  # fmt: skip
-            delays = sorted(live_log(endpoint, port, name, args.lines, args.screenshots))
-            p90 = delays[int(len(delays) * 0.9) - 1]
-            print(f"live log line, print to page ({args.lines} lines): "
-                  f"p50 {statistics.median(delays):.0f} ms, p90 {p90:.0f} ms, "
-                  f"max {max(delays):.0f} ms")  # fmt: skip
+            lines, rows = live_log(endpoint, port, name, args.lines, args.screenshots)
+            for what, delays in (("live log line, print to page", sorted(lines)),
+                                 ("invocation row, print to page", sorted(rows))):  # fmt: skip
+                p90 = delays[int(len(delays) * 0.9) - 1]
+                print(f"{what} ({args.lines} invocations): "
+                      f"p50 {statistics.median(delays):.0f} ms, p90 {p90:.0f} ms, "
+                      f"max {max(delays):.0f} ms")  # fmt: skip
             if args.screenshots:
                 service_shots(endpoint, seeded, args.screenshots)
                 print(f"screenshots in {args.screenshots}: {sorted(os.listdir(args.screenshots))}")

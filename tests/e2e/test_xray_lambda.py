@@ -5,6 +5,7 @@ continues the caller's header; read back with boto3."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import os
@@ -112,7 +113,7 @@ def test_active_tracing_joins_the_sdk_subsegments(server, sdk_files, traced_role
     caller = _with_header(
         make_client(server.endpoint, "lambda"), f"Root={root};Parent={parent};Sampled=1"
     )
-    answer = caller.invoke(FunctionName=name, Payload=json.dumps({"order": "42"}))
+    answer = caller.invoke(FunctionName=name, Payload=json.dumps({"order": "42"}), LogType="Tail")
     assert "FunctionError" not in answer
     out = json.loads(answer["Payload"].read())
     assert out["daemon"].startswith("127.0.0.1:") and out["missing"] == "LOG_ERROR"
@@ -124,6 +125,9 @@ def test_active_tracing_joins_the_sdk_subsegments(server, sdk_files, traced_role
     assert service["parent_id"] == parent and service["name"] == name
     assert function["parent_id"] == service["id"] == docs["AWS::Lambda"]["id"]
     assert header["Parent"] == function["id"]
+    # The REPORT names the sampled trace and the function's segment, as Lambda's does.
+    tail = base64.b64decode(answer["LogResult"]).decode()
+    assert f"\nXRAY TraceId: {root}\tSegmentId: {function['id']}\tSampled: true\t\n" in tail
     phases = [s["name"] for s in function["subsegments"]]
     assert phases[:3] == ["Initialization", "Invocation", "Overhead"]  # a cold start
     (work,) = [s for s in function["subsegments"] if s["name"] == "work"]

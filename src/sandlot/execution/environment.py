@@ -680,16 +680,21 @@ class Environment:
         if self._restore_from is not None and failure is None:
             init_ms, restore_ms = None, init_ms
         memory, used = spec.memory_mb, self._max_memory_mb
+        # Active tracing: a sampled invocation's REPORT names its trace (logs.py).
+        traced = request.trace_id if spec.tracing == "Active" else None
         if as_json or subscribed:
             report = report_record(
-                request_id, duration_ms, memory, used, init_ms, done, error_type, restore_ms
-            )
+                request_id, duration_ms, memory, used, init_ms, done, error_type, restore_ms,
+                traced,
+            )  # fmt: skip
             self._publish("platform.report", report)
         if as_json:
             self._emit_record("platform.report", report)
         else:
             self._emit(
-                report_line(request_id, duration_ms, memory, used, init_ms, status, restore_ms)
+                report_line(
+                    request_id, duration_ms, memory, used, init_ms, status, restore_ms, traced
+                )
             )
         self._tail = None
         reusable = outcome.kind in ("response", "error") and self.alive and extensions_ok

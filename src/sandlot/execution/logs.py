@@ -52,8 +52,12 @@ def report_line(
     init_duration_ms: float | None,
     status: str | None = None,
     restore_duration_ms: float | None = None,
+    trace_header: str | None = None,
 ) -> str:
-    """Lambda's REPORT line (without the newline); billed duration rounds up to the ms."""
+    """Lambda's REPORT line (without the newline); billed duration rounds up to the ms.
+
+    ``trace_header``: an Active-traced invocation's header; when it is sampled the event
+    goes on with Lambda's ``XRAY TraceId: … SegmentId: … Sampled: true`` line."""
     line = (
         f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
         f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\t"
@@ -68,7 +72,19 @@ def report_line(
         )
     if status:
         line += status + "\t"
+    sampled = sampled_trace(trace_header)
+    if sampled:
+        line += f"\nXRAY TraceId: {sampled[0]}\tSegmentId: {sampled[1]}\tSampled: true\t"
     return line
+
+
+def sampled_trace(header: str | None) -> tuple[str, str] | None:
+    """(Root, Parent) of a trace header that says Sampled=1, else None: the trace and the
+    function's segment that an Active-traced invocation's REPORT names."""
+    fields = dict(part.strip().split("=", 1) for part in (header or "").split(";") if "=" in part)
+    if fields.get("Sampled") != "1" or not fields.get("Root") or not fields.get("Parent"):
+        return None
+    return fields["Root"], fields["Parent"]
 
 
 # Levels from the most detailed; a level keeps records at it and after it.
@@ -131,8 +147,10 @@ def report_record(
     status: str,
     error_type: str | None,
     restore_duration_ms: float | None = None,
+    trace_header: str | None = None,
 ) -> dict:
-    """The ``record`` of ``platform.report``: the REPORT line's numbers, as numbers."""
+    """The ``record`` of ``platform.report``: the REPORT line's numbers, as numbers, and
+    for a sampled Active-traced invocation its ``tracing`` (Lambda's TraceContext)."""
     metrics: dict[str, float | int] = {
         "durationMs": round(duration_ms, 2),
         "billedDurationMs": max(1, math.ceil(duration_ms)),
@@ -147,6 +165,9 @@ def report_record(
     record: dict = {"requestId": request_id, "metrics": metrics, "status": status}
     if error_type:
         record["errorType"] = error_type
+    sampled = sampled_trace(trace_header)
+    if sampled:
+        record["tracing"] = {"spanId": sampled[1], "type": "X-Amzn-Trace-Id", "value": trace_header}
     return record
 
 

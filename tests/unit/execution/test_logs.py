@@ -6,7 +6,13 @@ import asyncio
 import re
 
 from sandlot.execution.api import LogEvent, LogStream
-from sandlot.execution.logs import MAX_BATCH_EVENTS, LogPolicy, LogShipper, report_line
+from sandlot.execution.logs import (
+    MAX_BATCH_EVENTS,
+    LogPolicy,
+    LogShipper,
+    report_line,
+    report_record,
+)
 
 from .helpers import ACCOUNT, REGION, harness, wait_until
 
@@ -126,3 +132,22 @@ def test_log_policy_filters_json_records_by_level():
     quiet = LogPolicy("JSON", None, "WARN")
     assert not quiet.keeps_platform("platform.report")
     assert LogPolicy("JSON", None, "DEBUG").keeps_platform("platform.runtimeDone")
+
+
+def test_a_sampled_active_trace_is_named_in_the_report():
+    header = "Root=1-5e34a614-10bd8a2b0c7e3e2f7d0bc8a1;Parent=07f5aa2d1f6f8512;Sampled=1"
+    assert report_line("r-3", 2.5, 128, 56, None, trace_header=header).endswith(
+        "Max Memory Used: 56 MB\t\n"
+        "XRAY TraceId: 1-5e34a614-10bd8a2b0c7e3e2f7d0bc8a1\tSegmentId: 07f5aa2d1f6f8512\t"
+        "Sampled: true\t"
+    )
+    record = report_record("r-3", 2.5, 128, 56, None, "success", None, trace_header=header)
+    assert record["tracing"] == {
+        "spanId": "07f5aa2d1f6f8512", "type": "X-Amzn-Trace-Id", "value": header,
+    }  # fmt: skip
+    # Not sampled, or no header: the REPORT as without tracing.
+    unsampled = "Root=1-5e34a614-10bd8a2b0c7e3e2f7d0bc8a1;Sampled=0"
+    assert report_line("r-4", 2.5, 128, 56, None, trace_header=unsampled) == report_line(
+        "r-4", 2.5, 128, 56, None
+    )
+    assert "tracing" not in report_record("r-4", 2.5, 128, 56, None, "success", None, None)

@@ -14,6 +14,7 @@ import { bucketsView, objectsView } from "./views/s3.js";
 import { topicsView, topicView } from "./views/sns.js";
 import { queuesView, queueView } from "./views/sqs.js";
 import { executionView, machinesView, machineView } from "./views/states.js";
+import { traceView, tracesView } from "./views/xray.js";
 
 const REGIONS = [
   "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2",
@@ -34,6 +35,7 @@ const SERVICES = [
   ["/states", "Step Functions", "Step Functions state machines and executions"],
   ["/cloudformation", "CloudFormation", "CloudFormation stacks"],
   ["/apigateway", "API Gateway", "API Gateway REST and HTTP APIs"],
+  ["/xray", "X-Ray", "X-Ray traces, their waterfalls and the service map"],
   ["/iam", "IAM decisions", "IAM decision log, with explain for each denial"],
 ];
 
@@ -144,6 +146,8 @@ async function route() {
     else if (parts[0] === "apigateway" && parts[1] === "rest") await restApiView(aws, parts[2]);
     else if (parts[0] === "apigateway" && parts[1] === "http") await httpApiView(aws, parts[2]);
     else if (parts[0] === "apigateway") await apisView(aws);
+    else if (parts[0] === "xray" && parts[1] === "trace" && parts[2]) keep(current, traceView(aws, parts[2]));
+    else if (parts[0] === "xray") await tracesView(aws);
     else if (parts[0] === "iam" && parts[1] === "explain") await explainView(aws, parts[2]);
     else if (parts[0] === "iam") await decisionsView(aws, session.identity.account, parts[1]);
     else homeView();

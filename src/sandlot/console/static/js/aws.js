@@ -94,6 +94,30 @@ export class Aws {
     return this.json("logs", "Logs_20140328.FilterLogEvents", "1.1", payload);
   }
 
+  // -- CloudWatch (its JSON protocol) and X-Ray (REST-JSON) ---------------------------
+  cloudwatch(operation, payload) {
+    return this.json("monitoring", `GraniteServiceVersion20100801.${operation}`, "1.0", payload);
+  }
+
+  async xray(path, payload) {
+    const response = await this.request("xray", "POST", path, {
+      headers: { "content-type": "application/json" }, body: JSON.stringify(payload),
+    });
+    return response.json();
+  }
+
+  // Every item of a paged X-Ray answer (``key`` names it in each page).
+  async xrayPages(path, payload, key) {
+    const items = [];
+    let token;
+    do {
+      const page = await this.xray(path, token ? { ...payload, NextToken: token } : payload);
+      items.push(...(page[key] || []));
+      token = page.NextToken;
+    } while (token);
+    return items;
+  }
+
   // -- S3 ----------------------------------------------------------------------------
   async listBuckets() {
     const doc = await this.xml("s3", "GET", "/");

@@ -1,10 +1,16 @@
 // Lambda functions -> a function's configuration, code, test invoke with saved events,
-// and its log events, live (FilterLogEvents polled every 250 ms).
+// its recent invocations (from its logs), its standard metrics, and its log events, live
+// (FilterLogEvents polled every 250 ms: one feed for the invocations and the live log,
+// and one more for the live log while it has a filter pattern).
 
 import { el, errorBox, link, show, table } from "../dom.js";
+import { followLogs } from "../logs.js";
+import { invocationLines, Invocations, invocationsTable } from "./invocations.js";
+import { showMetrics } from "./metrics.js";
 
 const LOG_POLL_MS = 250; // a printed line shows within ~0.5 s (issue 18), at 4 cheap calls a second
-const LOG_LOOKBACK_MS = 15 * 60 * 1000;
+const METRICS_POLL_MS = 10_000;
+const METRICS_AFTER_INVOCATION_MS = 1500; // sandlot makes datapoints readable within a second
 
 export async function functionsView(aws) {
   const functions = await aws.listFunctions();
@@ -49,15 +55,22 @@ export async function functionView(aws, account, name) {
       invokeButton.disabled = false;
     }
   });
+  const invocations = new Invocations();
+  const invocationState = el("p", { id: "invocations-state", class: "hint" }, "loading…");
+  const invocationRows = el("div", { id: "invocations-rows" });
+  const invocationLogs = el("div");
+  const metrics = el("div", { id: "metrics", class: "charts" }, el("p", { class: "hint" }, "loading…"));
   const logs = el("pre", { id: "log-events", class: "logs" });
   const logState = el("p", { id: "log-state", class: "hint" }, "loading…");
   const pattern = el("input", { id: "log-filter", placeholder: 'CloudWatch Logs filter pattern, e.g. ERROR or { $.level = "WARN" }' });
-  const group = `/aws/lambda/${name}`;
+  const group = config.LoggingConfig?.LogGroup || `/aws/lambda/${name}`;
   // A new pattern starts the view over: the events that match it, then live.
+  // Until then the live log shows the one unfiltered feed the invocations read too.
+  let stopPane = null;
   pattern.addEventListener("change", () => {
-    stopLogs();
+    if (stopPane) stopPane();
     logs.replaceChildren();
-    stopLogs = pollLogs(aws, group, logs, logState, pattern.value.trim());
+    stopPane = pollLogs(aws, group, logs, logState, pattern.value.trim());
   });
   show(
     el("section", { class: "panel" }, el("h2", { id: "function-name" }, config.FunctionName),
@@ -65,10 +78,60 @@ export async function functionView(aws, account, name) {
       env.length ? [el("h3", {}, "Environment"), table(["Variable", "Value"], env)] : null),
     el("section", { class: "panel" }, el("h3", {}, "Test invoke"),
       saved, el("label", {}, "Event (JSON)", event), invokeButton, result),
+    el("section", { class: "panel" }, el("h3", {}, "Metrics (AWS/Lambda, last hour)"), metrics),
+    el("section", { class: "panel", id: "invocations" }, el("h3", {}, "Recent invocations"),
+      el("p", { class: "hint" }, `From the START and REPORT lines in ${group}; each links to its log lines and, when sampled, its trace.`),
+      invocationState, invocationRows, invocationLogs),
     el("section", { class: "panel" }, el("h3", {}, `Recent log events (${group})`),
       el("label", {}, "Filter pattern", pattern), logState, logs));
-  let stopLogs = pollLogs(aws, group, logs, logState, "");
-  return () => stopLogs();
+  // An invocation's lines, and the live log filtered by its request id (the lines
+  // that name it: START, END, REPORT, and what the runtime wrote with it).
+  const showLines = (picked) => {
+    const filter = el("button", { id: "filter-by-request", class: "secondary" }, "Filter the live log by this request id");
+    filter.addEventListener("click", () => {
+      pattern.value = `"${picked.requestId}"`;
+      pattern.dispatchEvent(new Event("change"));
+      pattern.scrollIntoView();
+    });
+    invocationLogs.replaceChildren(invocationLines(picked), filter);
+  };
+  let stopped = false;
+  let metricsTimer = null;
+  let metricsBusy = false;
+  let metricsAgain = false;
+  // One GetMetricData at a time: a refresh asked for meanwhile runs once it is done.
+  const refreshMetrics = async () => {
+    if (metricsBusy) { metricsAgain = true; return; }
+    metricsBusy = true;
+    clearTimeout(metricsTimer);
+    do {
+      metricsAgain = false;
+      await showMetrics(aws, config.FunctionName, metrics);
+    } while (metricsAgain && !stopped);
+    metricsBusy = false;
+    if (!stopped) metricsTimer = setTimeout(refreshMetrics, METRICS_POLL_MS);
+  };
+  refreshMetrics();
+  const stopFeed = followLogs(aws, group, "", {
+    everyMs: LOG_POLL_MS,
+    onState: (text) => {
+      invocationState.textContent = text;
+      if (!stopPane) logState.textContent = text;
+    },
+    onEvents: (events) => {
+      if (!stopPane) appendLines(logs, events);
+      if (!invocations.add(events)) return;
+      invocationRows.replaceChildren(invocationsTable(invocations, showLines));
+      clearTimeout(metricsTimer);
+      metricsTimer = setTimeout(refreshMetrics, METRICS_AFTER_INVOCATION_MS);
+    },
+  });
+  return () => {
+    stopped = true;
+    clearTimeout(metricsTimer);
+    stopFeed();
+    if (stopPane) stopPane();
+  };
 }
 
 // Saved test events of a function, kept in this browser's localStorage (events are not
@@ -96,32 +159,19 @@ function savedEvents(account, region, name, event) {
     el("label", {}, "Save the event below as", label), save);
 }
 
-// Appends new events of ``group`` to ``target`` every second; returns the stopper.
+// Appends new events of ``group`` (those matching ``filterPattern``) to ``target`` as
+// they come; returns the stopper.
 function pollLogs(aws, group, target, state, filterPattern) {
-  const seen = new Set();
-  let since = Date.now() - LOG_LOOKBACK_MS;
-  let stopped = false;
-  let timer = null;
-  async function poll() {
-    try {
-      let token;
-      do {
-        const page = await aws.filterLogEvents(group, since, token, filterPattern);
-        for (const event of page.events || []) {
-          if (seen.has(event.eventId)) continue;
-          seen.add(event.eventId);
-          since = Math.max(since, event.timestamp);
-          const time = new Date(event.timestamp).toISOString().slice(11, 23);
-          target.append(el("span", { class: "log-line" }, `${time} ${event.logStreamName.slice(-8)} ${event.message.replace(/\n$/, "")}\n`));
-        }
-        token = page.nextToken;
-      } while (token && !stopped);
-      state.textContent = `${seen.size} events, live`;
-    } catch (error) {
-      state.textContent = error.code === "ResourceNotFoundException" ? "no log group yet (the function has not run)" : error.message;
-    }
-    if (!stopped) timer = setTimeout(poll, LOG_POLL_MS);
+  return followLogs(aws, group, filterPattern, {
+    everyMs: LOG_POLL_MS,
+    onState: (text) => { state.textContent = text; },
+    onEvents: (events) => appendLines(target, events),
+  });
+}
+
+function appendLines(target, events) {
+  for (const event of events) {
+    const time = new Date(event.timestamp).toISOString().slice(11, 23);
+    target.append(el("span", { class: "log-line" }, `${time} ${event.logStreamName.slice(-8)} ${event.message.replace(/\n$/, "")}\n`));
   }
-  poll();
-  return () => { stopped = true; clearTimeout(timer); };
 }
