@@ -2,8 +2,8 @@
 runtime's "block function create" and "block function update" dates as the server's
 calendar (SANDLOT_LAMBDA_RUNTIME_DATE) moves across restarts on one data directory.
 
-python3.11's dates (AWS's Lambda runtimes page): create blocked from 2026-07-31, update
-from 2026-08-31. Invocations are never blocked.
+python3.11's dates (AWS's Lambda Developer Guide, lambda-python): create blocked from
+2027-07-31, update from 2027-08-31. Invocations are never blocked.
 """
 
 from __future__ import annotations
@@ -51,14 +51,14 @@ def test_create_then_update_blocked_as_the_calendar_passes_awss_dates(tmp_path):
     old, mover = unique("py311"), unique("mover")
     data = tmp_path / "data"
     # Before block-create: python3.11 functions can be created.
-    with _server(data, "2026-07-30") as server:
+    with _server(data, "2027-07-30") as server:
         lam = make_client(server.endpoint, "lambda")
         create_function(lam, old, HANDLER, runtime="python3.11")
         create_function(lam, mover, HANDLER, runtime="python3.12")
 
     # Past block-create, before block-update: no new ones; existing ones still change,
     # and a function may still be moved onto the runtime.
-    with _server(data, "2026-07-31") as server:
+    with _server(data, "2027-07-31") as server:
         lam = make_client(server.endpoint, "lambda")
         assert _refusal(lam.create_function, FunctionName=unique("late"), Runtime="python3.11",
                         Role=ROLE, Handler="app.handler",
@@ -74,7 +74,7 @@ def test_create_then_update_blocked_as_the_calendar_passes_awss_dates(tmp_path):
 
     # Past block-update: every update of a python3.11 function is refused; moving to a
     # supported runtime is the way out; invocations go on.
-    with _server(data, "2026-08-31") as server:
+    with _server(data, "2027-08-31") as server:
         lam = make_client(server.endpoint, "lambda")
         refused = ("InvalidParameterValueException", REFUSED, 400)
         assert _refusal(lam.update_function_code, FunctionName=old,

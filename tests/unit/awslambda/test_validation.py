@@ -103,6 +103,38 @@ def test_environment_reserved_keys_and_size():
     v.check_environment({"BIG": "x" * 4000})
 
 
+def test_lifecycle_rows_aws_rescheduled():
+    from datetime import date
+
+    from sandlot.services.awslambda import lifecycle
+
+    # AWS extended the Amazon Linux 2 runtimes past AL2's end of life (2026-06-30).
+    for runtime in ("python3.11", "java17", "java11", "java8.al2"):
+        assert not lifecycle.blocked(runtime, "create", date(2027, 7, 30))
+        assert lifecycle.blocked(runtime, "create", date(2027, 7, 31))
+        assert not lifecycle.blocked(runtime, "update", date(2027, 8, 30))
+        assert lifecycle.blocked(runtime, "update", date(2027, 8, 31))
+    # python3.10 follows Python 3.10's own end of life instead.
+    assert lifecycle.CALENDAR["python3.10"] == lifecycle.Lifecycle(
+        date(2026, 10, 31), date(2026, 11, 30), date(2027, 1, 15)
+    )
+    # dotnet8: deprecated 2026-11-10, yet creatable until 2027-02-01.
+    assert lifecycle.CALENDAR["dotnet8"].deprecation == date(2026, 11, 10)
+    assert not lifecycle.blocked("dotnet8", "create", date(2026, 12, 4))
+    assert lifecycle.blocked("dotnet8", "create", date(2027, 2, 1))
+    assert not lifecycle.blocked("dotnet8", "update", date(2027, 3, 2))
+    assert lifecycle.blocked("dotnet8", "update", date(2027, 3, 3))
+    # ruby4.0 has published dates now.
+    assert lifecycle.CALENDAR["ruby4.0"] == lifecycle.Lifecycle(
+        date(2029, 3, 31), date(2029, 4, 30), date(2029, 5, 31)
+    )
+    assert not lifecycle.blocked("ruby4.0", "update", date(2029, 5, 30))
+    assert lifecycle.blocked("ruby4.0", "update", date(2029, 5, 31))
+    # The successor AWS's refusal recommends is itself supported.
+    assert "the new runtime (dotnet10)" in lifecycle.refusal_message("dotnet6")
+    assert not lifecycle.blocked("dotnet10", "create", date(2028, 12, 13))
+
+
 def test_blocked_runtimes():
     from datetime import date
 
@@ -132,7 +164,7 @@ def test_block_dates_are_awss_per_action():
     assert lifecycle.blocked("nodejs18.x", "create", date(2026, 2, 3))
     assert not lifecycle.blocked("nodejs18.x", "update", date(2026, 3, 8))
     assert lifecycle.blocked("nodejs18.x", "update", date(2026, 3, 9))
-    assert not lifecycle.blocked("ruby4.0", "create", date(2040, 1, 1))  # no published date
+    assert not lifecycle.blocked("nodejs99.x", "create", date(2040, 1, 1))  # no row: never
     assert lifecycle.today("2026-02-03") == date(2026, 2, 3)
     # Every runtime in the calendar is one AWS's model knows.
     assert set(lifecycle.CALENDAR) <= set(v.offered_runtimes())

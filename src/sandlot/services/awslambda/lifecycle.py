@@ -4,15 +4,15 @@ AWS deprecates a runtime in steps, each on a published date (UTC): *deprecation*
 more patches; nothing changes in the API), *block function create* (CreateFunction
 refused) and *block function update* (UpdateFunctionCode and UpdateFunctionConfiguration
 refused for functions on it, and moving a function onto it). Invocations are never
-blocked. The dates are AWS's, from the Lambda Developer Guide's "Lambda runtimes" page
-(docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html, tables "Supported runtimes"
-and "Deprecated runtimes"; Python 3.9's dates as AWS announced them; the Python 3.10 and
-3.11 dates agree with Bedrock AgentCore's copy of Lambda's policy). AWS moves dates (it
-extended several block-update dates): when it does, this table is the one place to
-change. A runtime without a
-row has no published date and is never blocked. "Today" is the UTC date, or the
-``lambda_runtime_date`` setting (``SANDLOT_LAMBDA_RUNTIME_DATE=YYYY-MM-DD``), which lets
-a test, or a user rehearsing a migration, move Lambda's calendar.
+blocked. The dates are AWS's, from the Lambda Developer Guide (docs.aws.amazon.com/lambda/
+latest/dg/): the "Lambda runtimes" page's tables, and, for rows AWS has rescheduled since
+(the Amazon Linux 2 runtimes, nodejs20.x, ruby3.2, dotnet8) and ruby4.0, the runtime tables
+of the per-language pages (lambda-python, -java, -nodejs, -ruby, -csharp; provided.al2's
+from the Chinese copy of lambda-golang only). Python 3.9's are as AWS announced them. AWS
+moves dates (it has extended many block dates): when it does, this table is the one place
+to change. A runtime without a row has no published date and is never blocked. "Today" is
+the UTC date, or the ``lambda_runtime_date`` setting (``SANDLOT_LAMBDA_RUNTIME_DATE=
+YYYY-MM-DD``), which lets a test, or a user rehearsing a migration, move Lambda's calendar.
 """
 
 from __future__ import annotations
@@ -40,24 +40,25 @@ CALENDAR: dict[str, Lifecycle] = {
         # Supported runtimes (projected dates)
         "nodejs24.x": ("2028-04-30", "2028-06-01", "2028-07-01"),
         "nodejs22.x": ("2027-04-30", "2027-06-01", "2027-07-01"),
-        "nodejs20.x": ("2026-04-30", "2026-06-01", "2026-07-01"),
+        "nodejs20.x": ("2026-04-30", "2026-08-31", "2026-09-30"),
         "python3.14": ("2029-06-30", "2029-07-31", "2029-08-31"),
         "python3.13": ("2029-06-30", "2029-07-31", "2029-08-31"),
         "python3.12": ("2028-10-31", "2028-11-30", "2029-01-10"),
-        "python3.11": ("2026-06-30", "2026-07-31", "2026-08-31"),
-        "python3.10": ("2026-06-30", "2026-07-31", "2026-08-31"),
+        "python3.11": ("2027-06-30", "2027-07-31", "2027-08-31"),
+        "python3.10": ("2026-10-31", "2026-11-30", "2027-01-15"),
         "java25": ("2029-06-30", "2029-07-31", "2029-08-31"),
         "java21": ("2029-06-30", "2029-07-31", "2029-08-31"),
-        "java17": ("2026-06-30", "2026-07-31", "2026-08-31"),
-        "java11": ("2026-06-30", "2026-07-31", "2026-08-31"),
-        "java8.al2": ("2026-06-30", "2026-07-31", "2026-08-31"),
+        "java17": ("2027-06-30", "2027-07-31", "2027-08-31"),
+        "java11": ("2027-06-30", "2027-07-31", "2027-08-31"),
+        "java8.al2": ("2027-06-30", "2027-07-31", "2027-08-31"),
         "dotnet10": ("2028-11-14", "2028-12-14", "2029-01-15"),
-        "dotnet8": ("2026-11-10", "2026-12-10", "2027-01-11"),
+        "dotnet8": ("2026-11-10", "2027-02-01", "2027-03-03"),
+        "ruby4.0": ("2029-03-31", "2029-04-30", "2029-05-31"),
         "ruby3.4": ("2028-03-31", "2028-04-30", "2028-05-31"),
         "ruby3.3": ("2027-03-31", "2027-04-30", "2027-05-31"),
-        "ruby3.2": ("2026-03-31", "2026-06-01", "2026-07-01"),
+        "ruby3.2": ("2026-03-31", "2026-08-31", "2026-09-30"),
         "provided.al2023": ("2029-06-30", "2029-07-31", "2029-08-31"),
-        "provided.al2": ("2026-06-30", "2026-07-31", "2026-08-31"),
+        "provided.al2": ("2026-07-31", "2026-08-31", "2026-09-30"),
         # Deprecated runtimes
         "nodejs18.x": ("2025-09-01", "2026-02-03", "2026-03-09"),
         "python3.9": ("2025-12-15", "2026-02-03", "2026-03-09"),
@@ -90,7 +91,7 @@ CALENDAR: dict[str, Lifecycle] = {
 # The runtime AWS's refusal recommends, by family. go1.x's successor is an OS-only
 # runtime: AWS's Go docs say to migrate to provided.al2023.
 _SUCCESSOR = {
-    "nodejs": "nodejs22.x", "python": "python3.13", "dotnet": "dotnet8", "go": "provided.al2023",
+    "nodejs": "nodejs22.x", "python": "python3.13", "dotnet": "dotnet10", "go": "provided.al2023",
     "provided": "provided.al2023",
 }  # fmt: skip
 
