@@ -26,7 +26,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
 import re
 import time
 import zlib
@@ -71,6 +70,7 @@ from sandlot.services.cloudformation.callbacks import PATH_PREFIX as CFN_CALLBAC
 from sandlot.services.provider import RequestContext
 from sandlot.services.sns.signing import CERT_PATH as SNS_CERT_PATH
 from sandlot.services.sns.urls import capability_account as sns_capability_account
+from sandlot.uuids import uuid4_text
 
 log = logging.getLogger("sandlot.gateway")
 
@@ -1209,13 +1209,8 @@ def _decoded_view(request: HttpRequest, body: SpooledBody) -> HttpRequest:
 
 
 def new_request_id() -> str:
-    """A random (version 4) UUID as AWS's request ids are: ``str(uuid.uuid4())`` without
-    building a ``UUID`` object, a third of the cost on every request."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = raw[6] & 0x0F | 0x40  # version 4
-    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """A random (version 4) UUID, as AWS's request ids are."""
+    return uuid4_text()
 
 
 def _path_bucket(path: str) -> str | None:

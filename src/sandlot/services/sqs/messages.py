@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import time
 
@@ -26,6 +25,7 @@ from sandlot.services.sqs.errors import (
     missing_parameter,
 )
 from sandlot.services.sqs.storage import Queue
+from sandlot.uuids import uuid4_text
 
 MAX_BATCH = 10
 MAX_BATCH_BYTES = 1_048_576
@@ -178,7 +178,7 @@ class MessageOperations(SqsBase):
                 )
                 return None, result
         seq = self.storage.next_seq()
-        message_id = _message_id()
+        message_id = uuid4_text()
         row = {
             "queue": queue.arn,
             "seq": seq,
@@ -498,14 +498,6 @@ def _dedup_key(queue: Queue, group: str, dedup: str) -> str:
     if queue.attributes.get("DeduplicationScope") == "messageGroup":
         return f"{group}\0{dedup}"
     return dedup
-
-
-def _message_id() -> str:
-    """A random (version 4) UUID, as AWS's message ids are: formatted from 16 random
-    bytes directly, a third of what ``str(uuid.uuid4())`` costs (one per message sent)."""
-    h = os.urandom(16).hex()
-    variant = "89ab"[int(h[16], 16) & 3]  # the RFC 4122 variant: 10xx
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}"
 
 
 def _sequence(seq: int) -> str:
