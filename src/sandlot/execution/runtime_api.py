@@ -415,6 +415,7 @@ class _Connection(asyncio.Protocol):
         self._streaming: Invocation | None = None  # whose response this body streams
         self._socket: socket.socket | None = None
         self._req_headers = _NO_HEADERS
+        self._partial = False  # a request's head or body has begun and not ended
 
     # asyncio.Protocol
 
@@ -430,10 +431,12 @@ class _Connection(asyncio.Protocol):
             self._write(400, b"Bad Request\n", b"", b"text/plain", keep_alive=False)
             self.close()
             return
-        if self._streaming is not None and _QUICKACK is not None and self._socket is not None:
-            # Acknowledge a streamed body's pieces at once: a sender still under Nagle's
-            # algorithm (pasta's relay, between a function's network namespace and this
-            # socket) holds its next small write until then, 40 ms with a delayed ACK.
+        if self._partial and _QUICKACK is not None and self._socket is not None:
+            # Acknowledge the part of a request that came at once: a sender still under
+            # Nagle's algorithm (pasta's relay, between a function's network namespace and
+            # this socket) holds its next small write until then, 40 ms with a delayed
+            # ACK. curl (the Java RIC's client) writes a response's head and body apart;
+            # a streamed body comes in many pieces.
             with contextlib.suppress(OSError):
                 self._socket.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
 
@@ -445,6 +448,7 @@ class _Connection(asyncio.Protocol):
     # httptools callbacks
 
     def on_message_begin(self) -> None:
+        self._partial = True
         self._url = b""
         self._body = []
         self._size = 0
@@ -500,6 +504,7 @@ class _Connection(asyncio.Protocol):
             self._transport.resume_reading()
 
     def on_message_complete(self) -> None:
+        self._partial = False
         streamed = self._streaming is not None
         if streamed:
             body = None if self._size > STREAM_LIMIT_BYTES else b""
