@@ -13,9 +13,9 @@ import pytest
 
 from tests.e2e.conftest import make_client
 from tests.e2e.functions import create_function, unique
-from tests.e2e.roles import ensure_role
 from tests.e2e.test_sam_cli import _sam_env
 from tests.e2e.tools import sam_cli
+from tests.e2e.traces import tracing_role
 
 APP = "def handler(event, context):\n    return {'ok': True}\n"
 
@@ -25,14 +25,7 @@ def traced(server):
     """A function with Active tracing, invoked once with a sampled header; the trace id
     and the function's name, once all of Lambda's segments are stored."""
     lam, xray = make_client(server.endpoint, "lambda"), make_client(server.endpoint, "xray")
-    role = ensure_role(
-        make_client(server.endpoint, "iam"),
-        "sam-traces-role",
-        managed=(
-            "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-            "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess",
-        ),
-    )
+    role = tracing_role(server.endpoint, "sam-traces-role")
     name = unique("samtraced")
     create_function(lam, name, {"app.py": APP}, role=role, TracingConfig={"Mode": "Active"})
     root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"

@@ -15,7 +15,7 @@ import pytest
 from tests.e2e.conftest import make_client
 from tests.e2e.functions import create_function, unique
 from tests.e2e.http_clients import invoke_url, send
-from tests.e2e.roles import ensure_role
+from tests.e2e.traces import tracing_role, wait_trace
 
 ACCOUNT = "000000000000"
 
@@ -35,14 +35,7 @@ def traced_api(server):
     """A REST API on a traced stage ``prod`` (UpdateStage ``/tracingEnabled``) and an
     untraced stage ``dev``, proxying to a function with Active tracing."""
     lam, apis = make_client(server.endpoint, "lambda"), make_client(server.endpoint, "apigateway")
-    role = ensure_role(
-        make_client(server.endpoint, "iam"),
-        "traced-api-role",
-        managed=(
-            "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-            "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess",
-        ),
-    )
+    role = tracing_role(server.endpoint, "traced-api-role")
     name = unique("traced-api-fn")
     arn = create_function(lam, name, {"app.py": APP}, role=role, TracingConfig={"Mode": "Active"})[
         "FunctionArn"
@@ -71,20 +64,6 @@ def traced_api(server):
     return {"id": api["id"], "name": api["name"], "function": name}
 
 
-def _trace(xray, trace_id: str, origins: set[str], timeout: float = 15) -> dict[str, dict]:
-    deadline = time.monotonic() + timeout
-    found: dict[str, dict] = {}
-    while time.monotonic() < deadline:
-        traces = xray.batch_get_traces(TraceIds=[trace_id])["Traces"]
-        if traces:
-            docs = [json.loads(s["Document"]) for s in traces[0]["Segments"]]
-            found = {d.get("origin", d["name"]): d for d in docs}
-            if origins <= set(found):
-                return found
-        time.sleep(0.1)
-    raise AssertionError(f"trace {trace_id} never had {origins}: {found}")
-
-
 def _fields(header: str) -> dict[str, str]:
     return dict(part.split("=", 1) for part in header.split(";"))
 
@@ -104,7 +83,9 @@ def test_traced_stage_is_the_functions_parent(server, traced_api) -> None:
     passed = _fields(seen["header"])  # what API Gateway handed the function
     assert passed["Root"] == root and passed["Sampled"] == "1"
 
-    docs = _trace(xray, root, {"AWS::ApiGateway::Stage", "AWS::Lambda", "AWS::Lambda::Function"})
+    docs = wait_trace(
+        xray, root, {"AWS::ApiGateway::Stage", "AWS::Lambda", "AWS::Lambda::Function"}
+    )
     stage = docs["AWS::ApiGateway::Stage"]
     assert stage["name"] == f"{api_name}/prod"
     assert stage["parent_id"] == client_parent
@@ -172,7 +153,7 @@ def test_stage_samples_and_starts_traces(server, traced_api) -> None:
     answer = send(server.endpoint, "GET", url)
     header = _fields(answer.header("X-Amzn-Trace-Id"))
     assert header["Sampled"] == "1"
-    docs = _trace(xray, header["Root"], {"AWS::ApiGateway::Stage", "AWS::Lambda::Function"})
+    docs = wait_trace(xray, header["Root"], {"AWS::ApiGateway::Stage", "AWS::Lambda::Function"})
     assert "parent_id" not in docs["AWS::ApiGateway::Stage"]
     assert xray.batch_get_traces(TraceIds=[root])["Traces"] == []
     # An untraced stage records no segment of its own: the function's (Active) still
@@ -181,7 +162,7 @@ def test_stage_samples_and_starts_traces(server, traced_api) -> None:
     answer = send(server.endpoint, "GET", invoke_url(server, traced_api["id"], "/dev/items"),
                   headers={"X-Amzn-Trace-Id": f"Root={root};Sampled=1"})  # fmt: skip
     assert answer.status == 200
-    docs = _trace(xray, root, {"AWS::Lambda", "AWS::Lambda::Function"})
+    docs = wait_trace(xray, root, {"AWS::Lambda", "AWS::Lambda::Function"})
     assert "AWS::ApiGateway::Stage" not in docs
 
 
@@ -293,7 +274,7 @@ def test_service_integration_carries_the_trace(server) -> None:
                                      MessageSystemAttributeNames=["AWSTraceHeader"])["Messages"]  # fmt: skip
     carried = _fields(message["Attributes"]["AWSTraceHeader"])
     assert carried["Root"] == root_id and carried["Sampled"] == "1"
-    docs = _trace(xray, root_id, {"AWS::ApiGateway::Stage"})
+    docs = wait_trace(xray, root_id, {"AWS::ApiGateway::Stage"})
     (call,) = docs["AWS::ApiGateway::Stage"]["subsegments"]
     assert (call["name"], call["namespace"], call["aws"]["operation"]) == (
         "SQS", "aws", "SendMessage")  # fmt: skip
@@ -346,7 +327,7 @@ def test_http_proxy_backend_gets_the_trace(server) -> None:
         backend.shutdown()
     carried = _fields(seen[0])
     assert carried["Root"] == root_id and carried["Sampled"] == "1"
-    docs = _trace(xray, root_id, {"AWS::ApiGateway::Stage"})
+    docs = wait_trace(xray, root_id, {"AWS::ApiGateway::Stage"})
     (call,) = docs["AWS::ApiGateway::Stage"]["subsegments"]
     assert (call["name"], call["namespace"]) == ("127.0.0.1", "remote")
     assert call["id"] == carried["Parent"]

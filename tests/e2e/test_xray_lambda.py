@@ -21,8 +21,8 @@ from tests.e2e.conftest import make_client
 from tests.e2e.functions import create_function, unique
 from tests.e2e.http_clients import invoke_url, send
 from tests.e2e.mappings import poller_role, wait_state
-from tests.e2e.roles import ensure_role
 from tests.e2e.sfn_support import definition, states_role, wait_done
+from tests.e2e.traces import tracing_role, wait_trace
 
 APP = """
 import os
@@ -67,14 +67,7 @@ def sdk_files(tmp_path_factory) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def traced_role(server) -> str:
     """An execution role that may upload trace data (Lambda uploads with the role)."""
-    return ensure_role(
-        make_client(server.endpoint, "iam"),
-        "traced-role",
-        managed=(
-            "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-            "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess",
-        ),
-    )
+    return tracing_role(server.endpoint, "traced-role")
 
 
 def _with_header(client, header: str):
@@ -83,22 +76,6 @@ def _with_header(client, header: str):
 
     client.meta.events.register("before-sign.lambda.Invoke", add)
     return client
-
-
-def _trace(xray, trace_id: str, names: set[str], timeout: float = 15) -> dict[str, dict]:
-    """The trace's documents by origin (or name), once all of ``names`` are in it."""
-    deadline = time.monotonic() + timeout
-    found: dict[str, dict] = {}
-    while time.monotonic() < deadline:
-        traces = xray.batch_get_traces(TraceIds=[trace_id])["Traces"]
-        if traces:
-            docs = [json.loads(s["Document"]) for s in traces[0]["Segments"]]
-            found = {d.get("origin", d["name"]): d for d in docs}
-            subs = {s["name"] for d in docs for s in d.get("subsegments", ())}
-            if names <= set(found) | subs:
-                return found
-        time.sleep(0.1)
-    raise AssertionError(f"trace {trace_id} never had {names}: {found}")
 
 
 def test_active_tracing_joins_the_sdk_subsegments(server, sdk_files, traced_role) -> None:
@@ -120,7 +97,7 @@ def test_active_tracing_joins_the_sdk_subsegments(server, sdk_files, traced_role
     header = dict(part.split("=", 1) for part in out["trace"].split(";"))
     assert header["Root"] == root and header["Sampled"] == "1"
 
-    docs = _trace(xray, root, {"AWS::Lambda", "AWS::Lambda::Function", "work"})
+    docs = wait_trace(xray, root, {"AWS::Lambda", "AWS::Lambda::Function", "work"})
     service, function = docs["AWS::Lambda"], docs["AWS::Lambda::Function"]
     assert service["parent_id"] == parent and service["name"] == name
     assert function["parent_id"] == service["id"] == docs["AWS::Lambda"]["id"]
@@ -154,7 +131,7 @@ def test_active_tracing_joins_the_sdk_subsegments(server, sdk_files, traced_role
     out = json.loads(lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read())
     header = dict(part.split("=", 1) for part in out["trace"].split(";"))
     assert header["Sampled"] == "1" and int(header["Root"][2:10], 16) >= int(time.time()) - 5
-    docs = _trace(xray, header["Root"], {"AWS::Lambda", "Invocation", "work"})
+    docs = wait_trace(xray, header["Root"], {"AWS::Lambda", "Invocation", "work"})
     assert "parent_id" not in docs["AWS::Lambda"]
     phases = [s["name"] for s in docs["AWS::Lambda::Function"]["subsegments"]]
     assert "Initialization" not in phases
@@ -283,7 +260,7 @@ def test_eventbridge_carries_the_trace_to_its_lambda_target(server, sdk_files, t
                   "TraceHeader": f"Root={root};Parent={parent};Sampled=1"}]
     )  # fmt: skip
     assert answer["FailedEntryCount"] == 0
-    docs = _trace(xray, root, {"AWS::Lambda", "AWS::Lambda::Function", "work"}, timeout=30)
+    docs = wait_trace(xray, root, {"AWS::Lambda", "AWS::Lambda::Function", "work"}, timeout=30)
     assert docs["AWS::Lambda"]["parent_id"] == parent
 
 
@@ -310,7 +287,7 @@ def test_sns_carries_the_trace_to_its_lambda_subscriber(server, sdk_files, trace
 
     publisher.meta.events.register("before-sign.sns.Publish", add)
     publisher.publish(TopicArn=topic, Message="hello")
-    docs = _trace(xray, root, {"AWS::Lambda", "AWS::Lambda::Function", "work"}, timeout=30)
+    docs = wait_trace(xray, root, {"AWS::Lambda", "AWS::Lambda::Function", "work"}, timeout=30)
     assert docs["AWS::Lambda"]["parent_id"] == parent
 
 
@@ -336,5 +313,5 @@ def test_step_functions_carries_the_trace_to_a_lambda_task(server, sdk_files, tr
         stateMachineArn=machine, traceHeader=f"Root={root};Parent={parent};Sampled=1"
     )
     assert wait_done(sfn, started["executionArn"])["status"] == "SUCCEEDED"
-    docs = _trace(xray, root, {"AWS::Lambda", "AWS::Lambda::Function", "work"})
+    docs = wait_trace(xray, root, {"AWS::Lambda", "AWS::Lambda::Function", "work"})
     assert docs["AWS::Lambda"]["parent_id"] == parent

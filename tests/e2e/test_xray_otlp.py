@@ -20,8 +20,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from tests.e2e.conftest import make_client
 from tests.e2e.functions import create_function, unique
-from tests.e2e.roles import ensure_role
 from tests.e2e.server import SandlotServer
+from tests.e2e.traces import tracing_role
 
 APP = "def handler(event, context):\n    return {'ok': True}\n"
 
@@ -107,14 +107,7 @@ def _attrs(span: Span) -> dict:
 
 def test_traced_invoke_arrives_as_spans(server, receiver) -> None:
     lam = make_client(server.endpoint, "lambda")
-    role = ensure_role(
-        make_client(server.endpoint, "iam"),
-        "otlp-role",
-        managed=(
-            "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-            "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess",
-        ),
-    )
+    role = tracing_role(server.endpoint, "otlp-role")
     name = unique("otlp")
     create_function(lam, name, {"app.py": APP}, role=role, TracingConfig={"Mode": "Active"})
     root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
