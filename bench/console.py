@@ -222,6 +222,22 @@ def seed_services(port: int) -> dict[str, str]:
         if time.monotonic() > deadline:
             raise SystemExit("the stack did not finish")
         time.sleep(0.1)
+    # Alarms on orders-api: its invocations (the bench's invokes put it in ALARM), its
+    # errors (none: OK), and a composite of both; each notifies the topic.
+    cw = client(port, "cloudwatch")
+    for alarm, metric, description in (
+        ("orders-api-busy", "Invocations", "orders-api is being called"),
+        ("orders-api-errors", "Errors", "orders-api fails"),
+    ):
+        cw.put_metric_alarm(AlarmName=alarm, AlarmDescription=description,
+                            Namespace="AWS/Lambda", MetricName=metric, Statistic="Sum",
+                            Dimensions=[{"Name": "FunctionName", "Value": "orders-api"}],
+                            Period=60, EvaluationPeriods=1, Threshold=0,
+                            ComparisonOperator="GreaterThanThreshold",
+                            TreatMissingData="notBreaching", AlarmActions=[topic],
+                            OKActions=[topic])  # fmt: skip
+    cw.put_composite_alarm(AlarmName="orders-api-health", AlarmActions=[topic],
+                           AlarmRule='ALARM("orders-api-busy") OR ALARM("orders-api-errors")')  # fmt: skip
     apis = client(port, "apigateway")
     rest = apis.create_rest_api(name="orders-api", description="the shop's orders")["id"]
     root = apis.get_resources(restApiId=rest)["items"][0]["id"]
@@ -254,8 +270,8 @@ def seed_services(port: int) -> dict[str, str]:
 
 
 def service_shots(endpoint: str, seeded: dict[str, str], shots: Path) -> None:
-    """Screenshots of the SNS, EventBridge, Step Functions, CloudFormation and API
-    Gateway views."""
+    """Screenshots of the SNS, EventBridge, Step Functions, CloudFormation, API Gateway,
+    IAM decisions and CloudWatch alarms views."""
     from urllib.parse import quote
 
     from selenium.webdriver.common.by import By
@@ -275,17 +291,34 @@ def service_shots(endpoint: str, seeded: dict[str, str], shots: Path) -> None:
             ("/cloudformation/orders-service", "#events-table", "cloudformation-stack.png"),
             (f"/apigateway/rest/{seeded['rest']}", "#stages-table", "apigateway-rest-api.png"),
             ("/iam/all", "#decisions-table", "iam-decisions.png"),
+            (  # the bench's invokes put it in ALARM (alarms are evaluated every 10 s)
+                "/cloudwatch",
+                "#alarms-table tr[data-alarm='orders-api-health'][data-state='ALARM']",
+                "cloudwatch-alarms.png",
+            ),
+            (
+                "/cloudwatch/orders-api-busy",
+                "#history-table tr[data-new-state='ALARM']",
+                "cloudwatch-alarm.png",
+            ),
             (f"/iam/explain/{seeded['denied']}", "#statements-0", "iam-explain.png"),
         ):
             driver.get(console + view)
-            wait_until(lambda ready=ready: driver.find_elements(By.CSS_SELECTOR, ready), what=shot)
+            wait_until(
+                lambda ready=ready: driver.find_elements(By.CSS_SELECTOR, ready),
+                what=shot,
+                timeout=40,
+            )
             if shot == "stepfunctions-execution.png":
                 driver.execute_script(  # a picked state shows its input and output
                     "document.querySelector(\"#execution-graph g[data-name='Reserve stock']\")"
                     ".dispatchEvent(new Event('click'))"
                 )
                 wait_until(lambda: text_of(driver, "#state-output"), what="the state's output")
-            height = driver.execute_script("return document.body.scrollHeight")
+            # The page's height plus the window's own (headless Chromium's window has one).
+            height = driver.execute_script(
+                "return document.body.scrollHeight + window.outerHeight - window.innerHeight"
+            )
             driver.set_window_size(1280, max(900, min(height + 40, 2000)))
             driver.save_screenshot(str(shots / shot))
             driver.set_window_size(1280, 900)

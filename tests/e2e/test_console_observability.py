@@ -2,12 +2,15 @@
 invocations (read from its CloudWatch Logs' START/REPORT lines, text and JSON formats,
 its LoggingConfig.LogGroup respected) linked to their log lines and traces, its AWS/Lambda
 metrics charts (GetMetricData), a trace's waterfall (BatchGetTraces) and the service map
-(GetServiceGraph); in dev mode and signed in as an IAM user in secure mode."""
+(GetServiceGraph), and CloudWatch alarms (an alarm on a failing function's Errors going
+to ALARM while its list is shown, then its history); in dev mode and signed in as an IAM
+user in secure mode."""
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -221,6 +224,78 @@ def test_json_logs_in_a_custom_log_group(server, browser):
         assert row["Status"] == "ok" and float(row["Duration (ms)"]) >= 300
 
 
+def alarm_row(browser, alarm: str) -> dict:
+    """The alarms view's row of ``alarm`` as {column: text}, {} while it is not shown."""
+    script = """
+        const row = [...document.querySelectorAll('#alarms-table tr[data-alarm]')]
+            .find(r => r.dataset.alarm === arguments[0]);
+        if (!row) return {};
+        const heads = [...document.querySelectorAll('#alarms-table th')].map(h => h.innerText);
+        const out = {};
+        [...row.children].forEach((td, i) => { out[heads[i]] = td.innerText; });
+        return out;
+    """
+    return browser.execute_script(script, alarm)
+
+
+def test_an_errors_alarm_goes_to_alarm_in_the_alarms_view(server, browser):
+    from selenium.webdriver.common.by import By
+
+    lam, cw, sns = (make_client(server.endpoint, s) for s in ("lambda", "cloudwatch", "sns"))
+    name, alarm = unique("obs-failing"), unique("obs-errors <b>alarm</b>")
+    create_function(lam, name, {"app.py": HANDLER})
+    topic = sns.create_topic(Name=unique("obs-alarms"))["TopicArn"]
+    cw.put_metric_alarm(
+        AlarmName=alarm, Namespace="AWS/Lambda", MetricName="Errors",
+        Dimensions=[{"Name": "FunctionName", "Value": name}], Statistic="Sum", Period=60,
+        EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching", AlarmActions=[topic],
+    )  # fmt: skip
+    sign_in(browser, server.endpoint)
+    browser.get(f"{server.endpoint}/_sandlot/console/#/cloudwatch")
+    row = wait_until(lambda: alarm_row(browser, alarm), what="the alarm's row")
+    assert row["State"] in ("INSUFFICIENT_DATA", "OK")  # not evaluated with errors yet
+    assert row["Metric"] == f"AWS/Lambda Errors {{FunctionName={name}}}"
+    assert row["Condition"] == "Sum per 60 s > 0, 1 of 1 periods"
+    browser.execute_script("window.sameDocument = true")  # gone if the page reloads
+
+    failed = lam.invoke(FunctionName=name, Payload=json.dumps({"fail": True, "marker": "a"}))
+    assert failed["FunctionError"] == "Unhandled"
+    deadline = time.monotonic() + 40  # sandlot evaluates alarms every 10 s
+    while cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"] != "ALARM":
+        assert time.monotonic() < deadline, "the alarm did not go to ALARM"
+        time.sleep(0.2)
+    row = wait_until(
+        lambda: (r := alarm_row(browser, alarm)) and r["State"] == "ALARM" and r,
+        what="the row in ALARM",
+    )
+    assert row["Reason"].startswith("Threshold Crossed")
+    assert browser.execute_script("return window.sameDocument") is True
+    assert browser.find_elements(By.CSS_SELECTOR, "#alarms-table .alarm-state.alarm-ALARM")
+
+    # Its page: configuration, the topic among its ALARM actions, the state change in
+    # its history (newest first), the name rendered as text.
+    browser.find_element(By.LINK_TEXT, alarm).click()
+    wait_until(lambda: text_of(browser, "#alarm-config"), what="the alarm's configuration")
+    assert text_of(browser, "#alarm-name") == alarm
+    assert "GreaterThanThreshold" in text_of(browser, "#alarm-config")
+    assert topic in text_of(browser, "#actions-table")
+    first = wait_until(
+        lambda: browser.execute_script(
+            "const r = document.querySelector('#history-table tr.history-item');"
+            "return r && [r.dataset.type, r.dataset.newState, r.innerText];"
+        ),
+        what="the history",
+    )
+    assert first[:2] == ["StateUpdate", "ALARM"] and "to ALARM" in first[2]
+    kinds = browser.execute_script(
+        "return [...document.querySelectorAll('#history-table tr.history-item')]"
+        ".map(r => r.dataset.type)"
+    )
+    assert kinds[-1] == "ConfigurationUpdate"
+    assert not browser.find_elements(By.CSS_SELECTOR, "main b")  # text, not markup
+
+
 @pytest.fixture(scope="module")
 def secure(tmp_path_factory):
     with SandlotServer(tmp_path_factory.mktemp("console-observability"), "--secure") as running:
@@ -228,6 +303,8 @@ def secure(tmp_path_factory):
 
 
 def test_the_views_work_for_an_iam_user_in_secure_mode(secure, browser):
+    from selenium.webdriver.common.by import By
+
     root = json.loads((secure.data_dir / "root-credentials.json").read_text())
     key, secret = root["aws_access_key_id"], root["aws_secret_access_key"]
     iam = make_client(secure.endpoint, "iam", key, secret)
@@ -239,7 +316,7 @@ def test_the_views_work_for_an_iam_user_in_secure_mode(secure, browser):
     policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*", "Action": [
         "lambda:GetFunction", "lambda:InvokeFunction", "lambda:ListFunctions",
         "logs:FilterLogEvents", "cloudwatch:GetMetricData", "xray:BatchGetTraces",
-        "xray:GetTraceSummaries", "xray:GetServiceGraph"]}]}  # fmt: skip
+        "xray:GetTraceSummaries", "xray:GetServiceGraph", "cloudwatch:DescribeAlarms"]}]}  # fmt: skip
     iam.put_user_policy(
         UserName="observer", PolicyName="observe", PolicyDocument=json.dumps(policy)
     )
@@ -249,3 +326,18 @@ def test_the_views_work_for_an_iam_user_in_secure_mode(secure, browser):
         "return document.getElementById('identity').title"
     )
     check_invocation_trace_and_map(browser, secure.endpoint, name)
+
+    # The alarms view: listed with DescribeAlarms; the history is not allowed, so the
+    # alarm's page shows IAM's denial.
+    alarm = unique("obs-secure-alarm")
+    cw = make_client(secure.endpoint, "cloudwatch", key, secret)
+    cw.put_metric_alarm(
+        AlarmName=alarm, Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum",
+        Period=60, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
+    )  # fmt: skip
+    browser.find_element(By.LINK_TEXT, "CloudWatch alarms").click()
+    row = wait_until(lambda: alarm_row(browser, alarm), what="the alarm's row")
+    assert row["State"] == "INSUFFICIENT_DATA"
+    browser.find_element(By.LINK_TEXT, alarm).click()
+    denial = wait_until(lambda: text_of(browser, "#alarm-summary .error"), what="the denial")
+    assert "AccessDenied" in denial and "cloudwatch:DescribeAlarmHistory" in denial

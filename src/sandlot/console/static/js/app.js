@@ -6,6 +6,7 @@ import { Aws } from "./aws.js";
 import { el, errorBox, link, show } from "./dom.js";
 import { apisView, httpApiView, restApiView } from "./views/apigateway.js";
 import { stacksView, stackView } from "./views/cloudformation.js";
+import { alarmsView, alarmView } from "./views/cloudwatch.js";
 import { itemsView, tablesView } from "./views/dynamodb.js";
 import { busesView, busView } from "./views/events.js";
 import { decisionsView, explainView } from "./views/iam.js";
@@ -36,6 +37,7 @@ const SERVICES = [
   ["/cloudformation", "CloudFormation", "CloudFormation stacks"],
   ["/apigateway", "API Gateway", "API Gateway REST and HTTP APIs"],
   ["/xray", "X-Ray", "X-Ray traces, their waterfalls and the service map"],
+  ["/cloudwatch", "CloudWatch alarms", "CloudWatch alarms: their state, history and actions"],
   ["/iam", "IAM decisions", "IAM decision log, with explain for each denial"],
 ];
 
@@ -148,6 +150,8 @@ async function route() {
     else if (parts[0] === "apigateway") await apisView(aws);
     else if (parts[0] === "xray" && parts[1] === "trace" && parts[2]) keep(current, traceView(aws, parts[2]));
     else if (parts[0] === "xray") await tracesView(aws);
+    else if (parts[0] === "cloudwatch" && parts[1]) keep(current, alarmView(aws, parts.slice(1).join("/")));
+    else if (parts[0] === "cloudwatch") keep(current, alarmsView(aws));
     else if (parts[0] === "iam" && parts[1] === "explain") await explainView(aws, parts[2]);
     else if (parts[0] === "iam") await decisionsView(aws, session.identity.account, parts[1]);
     else homeView();
