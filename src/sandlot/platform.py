@@ -191,8 +191,7 @@ class Platform:
 
     def function_principal(self, role_arn: str, function_name: str) -> Principal:
         """The session of a function's execution role that Lambda acts as for it."""
-        role = self.provider("iam").role(role_arn)
-        return assumed_role(role_arn, function_name, role.entity_id if role is not None else None)
+        return assumed_role(role_arn, function_name, self.provider("iam").role_id(role_arn))
 
     def _function_credentials(self, spec: FunctionSpec) -> dict[str, str]:
         """Temporary credentials of the function's execution role, issued by sandlot's STS."""

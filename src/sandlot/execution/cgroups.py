@@ -47,6 +47,7 @@ class Cgroup:
         # Opened in the parent so the child only has to write its pid: no allocation
         # or path lookup between fork and exec.
         self._procs_fds = procs_fd
+        self._peak_fd: int | None = None  # the peak-memory file, once read
 
     def attach_self(self) -> None:
         """Run in the child between fork and exec: move it (and so all it will start) in."""
@@ -87,12 +88,31 @@ class Cgroup:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
 
+    def _peak_file(self) -> Path | None:
+        """Where the kernel keeps the cgroup's peak memory use (None: nowhere)."""
+        return None
+
     def peak_memory_mb(self) -> int:
-        return 0
+        """The peak memory use in MB, rounded up; 0 where it cannot be read. Every
+        invocation's REPORT asks: the file stays open and is read again from its start
+        (one pread instead of an open, a read and a close)."""
+        try:
+            if self._peak_fd is None:
+                path = self._peak_file()
+                if path is None:
+                    return 0
+                self._peak_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            return (int(os.pread(self._peak_fd, 32, 0)) + (1 << 20) - 1) >> 20
+        except (OSError, ValueError):
+            return 0
 
     def remove(self) -> None:
         """Remove the directories once the processes are gone (retrying while they exit:
         a thousand killed processes, a fork bomb's, take seconds on a busy machine)."""
+        if self._peak_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._peak_fd)
+            self._peak_fd = None
         deadline = time.monotonic() + 10
         for path in self._dirs:
             while time.monotonic() < deadline:
@@ -122,15 +142,15 @@ class CgroupV2(Cgroup):
         if not _write(self._dirs[0] / "cgroup.kill", "1"):
             super().kill()
 
-    def peak_memory_mb(self) -> int:
-        return _read_mb(self._dirs[0] / "memory.peak")
+    def _peak_file(self) -> Path:
+        return self._dirs[0] / "memory.peak"
 
 
 class CgroupV1(Cgroup):
     """v1: ``_dirs`` is [pids, memory, cpu], pids first (it lists the processes)."""
 
-    def peak_memory_mb(self) -> int:
-        return _read_mb(self._dirs[1] / "memory.max_usage_in_bytes")
+    def _peak_file(self) -> Path:
+        return self._dirs[1] / "memory.max_usage_in_bytes"
 
 
 class Cgroups:
@@ -309,10 +329,3 @@ def _write(path: Path, value: str) -> bool:
 def _set(path: Path, value: str) -> None:
     """Write a control file the limits depend on (raises OSError)."""
     path.write_text(value)
-
-
-def _read_mb(path: Path) -> int:
-    try:
-        return (int(path.read_text()) + (1 << 20) - 1) >> 20
-    except (OSError, ValueError):
-        return 0

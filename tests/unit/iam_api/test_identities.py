@@ -144,3 +144,23 @@ def test_accounts_are_isolated(iam, fails):
     assert fails("GetUser", {"UserName": "alice"}, principal=other).code == "NoSuchEntity"
     created = iam("CreateUser", {"UserName": "alice"}, principal=other)["User"]
     assert created["Arn"] == "arn:aws:iam::111111111111:user/alice"
+
+
+def test_a_functions_session_names_its_roles_unique_id(platform, iam):
+    """Lambda acts for a function as a session of its role: the principal carries the
+    role's id (AROA…), found from the exact ARN (path included), or none for a role that
+    does not exist (it was deleted, or the ARN's path is not the role's)."""
+    role = iam(
+        "CreateRole", {"RoleName": "fn-role", "Path": "/app/", "AssumeRolePolicyDocument": TRUST}
+    )
+    arn, role_id = role["Role"]["Arn"], role["Role"]["RoleId"]
+    assert arn == f"arn:aws:iam::{ACCOUNT}:role/app/fn-role"
+    iam("CreateRole", {"RoleName": "other", "AssumeRolePolicyDocument": TRUST})
+    principal = platform.function_principal(arn, "orders")
+    assert principal.arn == f"arn:aws:sts::{ACCOUNT}:assumed-role/fn-role/orders"
+    assert principal.user_id == f"{role_id}:orders"
+    provider = platform.provider("iam")
+    assert provider.role_id(arn) == provider.role(arn).entity_id == role_id
+    assert provider.role_id(f"arn:aws:iam::{ACCOUNT}:role/fn-role") is None  # not its path
+    assert provider.role_id(f"arn:aws:iam::{ACCOUNT}:role/app/missing") is None
+    assert provider.role_id(f"arn:aws:iam::{ACCOUNT}:user/app/fn-role") is None

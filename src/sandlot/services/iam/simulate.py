@@ -78,6 +78,16 @@ class Simulation(IamBase):
         found = self.identity(match.group(1), "role", match.group(4))
         return found if found is not None and found.arn == arn else None
 
+    def role_id(self, arn: str) -> str | None:
+        """The unique id (AROA…) of the role ``arn`` names exactly, or None: one row,
+        none of its policies (what a session of it needs, e.g. each of Lambda's calls
+        with a function's role)."""
+        match = _SOURCE_ARN.match(arn)
+        if match is None or match.group(2) != "role":
+            return None
+        row = self.store.get(ENTITIES, match.group(1), "role", match.group(4).lower())
+        return row["entity_id"] if row is not None and row["arn"] == arn else None
+
     def resource_policy(self, arn: str) -> ResourcePolicy | None:
         """A role's trust policy, which ``sts:AssumeRole`` on it is evaluated against."""
         found = self.role(arn)
