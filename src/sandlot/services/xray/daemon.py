@@ -39,7 +39,6 @@ class Daemon(asyncio.DatagramProtocol):
         self.held: OrderedDict[str, list[tuple[float, str]]] = OrderedDict()
         self.held_count = 0
         self._timer: asyncio.TimerHandle | None = None
-        self._writes: set[asyncio.Task] = set()  # documents on their way to the store
 
     async def listen(self, port: int) -> None:
         loop = asyncio.get_running_loop()
@@ -83,16 +82,8 @@ class Daemon(asyncio.DatagramProtocol):
     def store(self, owner: tuple[str, str] | None, texts: list[str]) -> None:
         settings = self.provider.platform.settings
         account, region = owner or (settings.default_account, settings.region)
-        task = asyncio.get_running_loop().create_task(self._store(account, region, texts))
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
-
-    async def _store(self, account: str, region: str, texts: list[str]) -> None:
-        try:
-            for bad in await self.provider.ingest(account, region, texts):
-                log.info("X-Ray daemon: unprocessed segment %s", bad)
-        except Exception:
-            log.exception("X-Ray daemon: %d segment documents lost", len(texts))
+        for bad in self.provider.ingest(account, region, texts):
+            log.info("X-Ray daemon: unprocessed segment %s", bad)
 
     def hold(self, trace_id: str, text: str) -> None:
         self.held.setdefault(trace_id, []).append((time.monotonic(), text))

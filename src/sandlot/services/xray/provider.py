@@ -23,7 +23,6 @@ from sandlot.services.xray import segments
 from sandlot.services.xray.emit import DEFAULT_RATE, DEFAULT_RESERVOIR
 from sandlot.services.xray.filters import compile_filter
 from sandlot.services.xray.schema import MIGRATIONS, SEGMENTS
-from sandlot.store.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +52,6 @@ class XRayProvider(Provider):
         super().__init__(platform)
         platform.store.migrate("xray", MIGRATIONS)
         self.store = platform.store
-        self.writes = GroupCommit(self.store, SEGMENTS)
         # Which account and region a trace belongs to, for documents the daemon gets
         # (UDP carries no credentials): learnt from every accepted document.
         self.owners: OrderedDict[str, tuple[str, str]] = OrderedDict()
@@ -106,10 +104,8 @@ class XRayProvider(Provider):
 
     # -- ingestion ------------------------------------------------------------------------
 
-    async def ingest(self, account: str, region: str, documents: list[str]) -> list[dict]:
-        """Store the valid documents (once committed, in the shared group commit: not a
-        transaction of their own on the event loop); AWS's UnprocessedTraceSegments for
-        the others."""
+    def ingest(self, account: str, region: str, documents: list[str]) -> list[dict]:
+        """Store the valid documents; AWS's UnprocessedTraceSegments for the others."""
         unprocessed, rows, now = [], [], time.time()
         for text in documents:
             try:
@@ -129,7 +125,7 @@ class XRayProvider(Provider):
             if self.exporter is not None:
                 self.exporter.submit(account, region, seg.document)
         if rows:
-            await self.writes.put_many(rows)  # a resent id replaces (in_progress → done)
+            self.store.put_many(SEGMENTS, rows)  # a resent id replaces (in_progress → done)
         return unprocessed
 
     def remember(self, trace_id: str, account: str, region: str) -> None:
@@ -149,10 +145,9 @@ class XRayProvider(Provider):
                 found = (rows[0]["account"], rows[0]["region"])
         return found
 
-    async def put_trace_segments(self, ctx: RequestContext, params: dict) -> dict:
+    def put_trace_segments(self, ctx: RequestContext, params: dict) -> dict:
         documents = params["TraceSegmentDocuments"]
-        unprocessed = await self.ingest(ctx.account_id, ctx.region, documents)
-        return {"UnprocessedTraceSegments": unprocessed}
+        return {"UnprocessedTraceSegments": self.ingest(ctx.account_id, ctx.region, documents)}
 
     def put_telemetry_records(self, ctx: RequestContext, params: dict) -> dict:
         # The daemons' health counters: X-Ray shows them nowhere a client can read back.
