@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -91,6 +92,13 @@ class SandlotServer:
     def _drain(self) -> None:
         for line in self.process.stdout:
             self.output.append(line)
+
+    def root_keys(self) -> tuple[str, str]:
+        """The account root's access key id and secret, which secure mode writes to the
+        data directory's root-credentials.json (owner-only)."""
+        assert self.data_dir is not None, "an ephemeral server keeps no credentials file"
+        keys = json.loads((self.data_dir / "root-credentials.json").read_text())
+        return keys["aws_access_key_id"], keys["aws_secret_access_key"]
 
     def kill(self) -> None:
         """SIGKILL: no clean shutdown, as in a crash."""

@@ -3,7 +3,6 @@ the admin ones need the account's keys, and a pool's signing key is sealed at re
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
 import pytest
@@ -21,9 +20,7 @@ def secure(tmp_path_factory):
 
 
 def test_unsigned_sign_in_signed_admin(secure):
-    keys = json.loads((secure.data_dir / "root-credentials.json").read_text())
-    idp = make_client(secure.endpoint, "cognito-idp", keys["aws_access_key_id"],
-                      keys["aws_secret_access_key"])  # fmt: skip
+    idp = make_client(secure.endpoint, "cognito-idp", *secure.root_keys())
     anon = unsigned_client(secure.endpoint, "cognito-idp")
     pool_id = idp.create_user_pool(PoolName="secure")["UserPool"]["Id"]
     client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="c",

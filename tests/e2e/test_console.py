@@ -226,8 +226,7 @@ def secure(tmp_path_factory):
 def test_secure_mode_evaluates_the_signed_in_principal(secure, browser):
     from selenium.webdriver.common.by import By
 
-    root = json.loads((secure.data_dir / "root-credentials.json").read_text())
-    root_key, root_secret = root["aws_access_key_id"], root["aws_secret_access_key"]
+    root_key, root_secret = secure.root_keys()
     # An invented key is refused at sign-in (GetCallerIdentity), shown as AWS's error.
     browser.get(f"{secure.endpoint}/_sandlot/console/")
     browser.execute_script("sessionStorage.clear()")

@@ -305,8 +305,7 @@ def secure(tmp_path_factory):
 def test_the_views_work_for_an_iam_user_in_secure_mode(secure, browser):
     from selenium.webdriver.common.by import By
 
-    root = json.loads((secure.data_dir / "root-credentials.json").read_text())
-    key, secret = root["aws_access_key_id"], root["aws_secret_access_key"]
+    key, secret = secure.root_keys()
     iam = make_client(secure.endpoint, "iam", key, secret)
     role = ensure_role(iam, "console-traced", managed=MANAGED)
     name = unique("obs-secure")

@@ -490,8 +490,7 @@ def secure(tmp_path_factory):
 def test_secure_mode_shows_the_decision_log_to_the_root_only(secure, browser):
     from selenium.webdriver.common.by import By
 
-    root = json.loads((secure.data_dir / "root-credentials.json").read_text())
-    root_key, root_secret = root["aws_access_key_id"], root["aws_secret_access_key"]
+    root_key, root_secret = secure.root_keys()
     iam = make_client(secure.endpoint, "iam", root_key, root_secret)
     iam.create_user(UserName="console-auditor")
     policy = {"Version": "2012-10-17",

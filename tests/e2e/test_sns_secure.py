@@ -22,10 +22,7 @@ def secure(tmp_path_factory):
 
 
 def _sns(server):
-    keys = json.loads((server.data_dir / "root-credentials.json").read_text())
-    return make_client(
-        server.endpoint, "sns", keys["aws_access_key_id"], keys["aws_secret_access_key"]
-    )
+    return make_client(server.endpoint, "sns", *server.root_keys())
 
 
 def _get(url: str) -> tuple[int, str]:
