@@ -9,7 +9,7 @@ concurrency 16, the server process's CPU time per invoke (the tracing work is al
 there; steadier than latency on a shared machine), and the added cost against
 PassThrough.
 
-    python bench/xray_tracing.py [--seconds 3] [--rounds 3] [--sandbox process|linux]
+    python bench/xray_tracing.py [--seconds 3] [--rounds 3] [--sandbox process|linux] [--control]
 
 Target (issue 18): Active tracing adds <= 5 % to warm invoke p50 and throughput.
 """
@@ -47,6 +47,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sandbox", choices=("process", "linux"), help="SANDLOT_SANDBOX")
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="an A/A run: the 'active' function is PassThrough too, so its 'added' figures "
+        "are the bench's own noise between two identical functions",
+    )
     args = parser.parse_args()
     if args.sandbox:
         os.environ["SANDLOT_SANDBOX"] = args.sandbox
@@ -56,7 +62,8 @@ def main() -> None:
             # The role Lambda uploads the segments with may call X-Ray.
             bench_role_session(port, ["xray:PutTraceSegments", "logs:*"])
             lam = client(port, "lambda")
-            for name, mode in (("passthrough", "PassThrough"), ("active", "Active")):
+            second = "PassThrough" if args.control else "Active"
+            for name, mode in (("passthrough", "PassThrough"), ("active", second)):
                 lam.create_function(
                     FunctionName=name, Runtime="python3.11", Handler="app.handler",
                     Role="arn:aws:iam::000000000000:role/bench",
@@ -89,7 +96,10 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(20)
-    results: dict = {"sandbox": os.environ.get("SANDLOT_SANDBOX", "default")}
+    results: dict = {
+        "sandbox": os.environ.get("SANDLOT_SANDBOX", "default"),
+        "control": args.control,
+    }
     for variant, by_c in samples.items():
         results[variant] = {
             "c1_p50_ms": round(statistics.median(r["p50_ms"] for r in by_c[1]), 3),
