@@ -462,10 +462,11 @@ def test_tmp_is_private_to_each_environment(server):
         )
     }
     create_function(lam, name, code)
+    # The clients are made first, so the two invocations overlap (each needs its own
+    # environment) instead of the second waiting on its client and reusing the first's.
+    clients = [make_client(server.endpoint, "lambda") for _ in range(2)]
     with ThreadPoolExecutor(2) as pool:
-        seen = list(
-            pool.map(lambda _: invoke(make_client(server.endpoint, "lambda"), name), range(2))
-        )
+        seen = list(pool.map(lambda c: invoke(c, name), clients))
     for response, files in seen:
         assert files == [response["ResponseMetadata"]["RequestId"]]
 
