@@ -46,17 +46,25 @@ def browser():
     driver.quit()
 
 
-def row_of(browser, request_id: str) -> dict:
-    """The invocation row of ``request_id`` as {column: text}, {} while it is not shown."""
+def table_row(browser, table: str, attribute: str, value: str) -> dict:
+    """The row of table ``table`` whose data ``attribute`` is ``value``, as
+    {column: text}; {} while it is not shown."""
     script = """
-        const row = document.querySelector(`#invocations-table tr[data-request-id="${arguments[0]}"]`);
+        const [table, attribute, value] = arguments;
+        const row = [...document.querySelectorAll(`#${table} tr[data-${attribute}]`)]
+            .find(r => r.getAttribute(`data-${attribute}`) === value);
         if (!row) return {};
-        const heads = [...document.querySelectorAll('#invocations-table th')].map(h => h.innerText);
+        const heads = [...document.querySelectorAll(`#${table} th`)].map(h => h.innerText);
         const out = {};
         [...row.children].forEach((td, i) => { out[heads[i]] = td.innerText; });
         return out;
     """
-    return browser.execute_script(script, request_id)
+    return browser.execute_script(script, table, attribute, value)
+
+
+def row_of(browser, request_id: str) -> dict:
+    """The invocation row of ``request_id`` as {column: text}, {} while it is not shown."""
+    return table_row(browser, "invocations-table", "request-id", request_id)
 
 
 def invoke_from_the_test_box(browser, payload: dict) -> str:
@@ -226,16 +234,7 @@ def test_json_logs_in_a_custom_log_group(server, browser):
 
 def alarm_row(browser, alarm: str) -> dict:
     """The alarms view's row of ``alarm`` as {column: text}, {} while it is not shown."""
-    script = """
-        const row = [...document.querySelectorAll('#alarms-table tr[data-alarm]')]
-            .find(r => r.dataset.alarm === arguments[0]);
-        if (!row) return {};
-        const heads = [...document.querySelectorAll('#alarms-table th')].map(h => h.innerText);
-        const out = {};
-        [...row.children].forEach((td, i) => { out[heads[i]] = td.innerText; });
-        return out;
-    """
-    return browser.execute_script(script, alarm)
+    return table_row(browser, "alarms-table", "alarm", alarm)
 
 
 def test_an_errors_alarm_goes_to_alarm_in_the_alarms_view(server, browser):
