@@ -13,6 +13,7 @@ test_function_network_shared.py.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import urllib.parse
 import urllib.request
@@ -137,3 +138,44 @@ def test_a_function_has_outbound_access(probe, isolated):
         pytest.skip("this host cannot reach pypi.org:443")
     seen = probe({"connect": {"pypi": ["pypi.org", 443]}})
     assert seen["pypi"] == "connected"
+
+
+def _all_descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue  # gone meanwhile
+        children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _inotify_fds(pid: int) -> int:
+    fds = f"/proc/{pid}/fd"
+    return sum(os.readlink(f"{fds}/{fd}") == "anon_inode:inotify" for fd in os.listdir(fds))
+
+
+def test_a_sandbox_network_holds_no_inotify_instance(server, probe, isolated):
+    """A user has 128 inotify instances by default, shared with their editor and
+    `sam sync --watch`: pasta's own watch for its namespace's end would take one per
+    environment (it dies with the sandbox instead)."""
+    probe({"calls": {}})  # an environment, with its network, is up
+    pastas = [pid for pid in _all_descendants(server.process.pid) if _comm(pid).startswith("pas")]
+    assert pastas, "no pasta process among the server's descendants"
+    held = {pid: _inotify_fds(pid) for pid in pastas}
+    assert not any(held.values()), held

@@ -57,7 +57,11 @@ class NetworkSettings:
 def pasta_argv(pasta: str, api_port: int, function_port: int, pid: int | str) -> list[str]:
     """pasta's command line for the sandbox whose outer process is ``pid``: the
     namespace's 9001 to the host's ``api_port``, ``function_port`` to the same port."""
-    argv = [pasta, "--config-net", "--no-map-gw", "-4", "--no-icmp", "-q", "-f"]
+    # pasta dies with the sandbox (PR_SET_PDEATHSIG, or killed by us): its own watch for
+    # the namespace's end (--no-netns-quit) would hold an inotify instance per sandbox,
+    # of the 128 a user has by default, which editors and `sam sync --watch` need too.
+    argv = [pasta, "--config-net", "--no-map-gw", "-4", "--no-icmp", "--no-netns-quit"]
+    argv += ["-q", "-f"]
     argv += ["-t", "none", "-u", "none", "-U", str(function_port)]  # UDP: the X-Ray daemon
     argv += ["-T", f"{RUNTIME_API_PORT}:{api_port}", "-T", str(function_port)]
     argv += ["--dns-forward", RESOLVER]

@@ -156,13 +156,14 @@ def test_without_pasta_functions_share_the_network_with_a_warning(monkeypatch):
 
 
 def test_pasta_command_line():
-    """Only the two forwarded ports, no mapping of the host's loopback, IPv4, no ICMP."""
+    """Only the two forwarded ports, no mapping of the host's loopback, IPv4, no ICMP,
+    no inotify watch of its own for the namespace's end."""
     argv = network.pasta_argv("/usr/bin/pasta", 40001, 4567, 1234)
-    assert argv[:14] == [
-        "/usr/bin/pasta", "--config-net", "--no-map-gw", "-4", "--no-icmp", "-q", "-f",
-        "-t", "none", "-u", "none", "-U", "4567", "-T",
+    assert argv[:15] == [
+        "/usr/bin/pasta", "--config-net", "--no-map-gw", "-4", "--no-icmp", "--no-netns-quit",
+        "-q", "-f", "-t", "none", "-u", "none", "-U", "4567", "-T",
     ]  # fmt: skip
-    assert argv[14:19] == ["9001:40001", "-T", "4567", "--dns-forward", "169.254.78.1"]
+    assert argv[15:20] == ["9001:40001", "-T", "4567", "--dns-forward", "169.254.78.1"]
     assert argv[-1] == "/proc/1234/ns/net"
 
 
