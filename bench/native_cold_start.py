@@ -106,9 +106,9 @@ def main() -> None:
                     create(lam, f"{language}-cold-{i}", code, runtime, handler)
                     began = time.perf_counter()
                     response = lam.invoke(FunctionName=f"{language}-cold-{i}", Payload=PAYLOAD)
-                    response["Payload"].read()
+                    payload = response["Payload"].read()
                     cold.append(time.perf_counter() - began)
-                    assert "FunctionError" not in response, response
+                    assert "FunctionError" not in response, (language, payload)
                 create(lam, f"{language}-warm", code, runtime, handler)
                 path = f"/2015-03-31/functions/{language}-warm/invocations"
                 request = signed_request(port, "lambda", path, PAYLOAD, {})
