@@ -2,7 +2,8 @@
 
 A function runs on the Ruby its runtime names, or not at all: each version is skipped
 when discovery finds no Ruby of it on this machine (Debian 12 has Ruby 3.1 only, which
-no Lambda runtime names, so there only the refusal below runs).
+no Lambda runtime names, so there only the refusal below runs; CI builds Ruby 3.3 with
+.ci/ruby).
 """
 
 from __future__ import annotations

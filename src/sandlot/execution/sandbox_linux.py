@@ -89,6 +89,9 @@ _RUNTIME_FILES = (
 )
 LAYERS = "/var/layers"  # each layer, when several are merged into /opt (not under /var/lang)
 TMP = "/tmp"
+# What the sandbox itself shows there: a host directory under one cannot be shown at its
+# own path as well.
+_SANDBOX_DIRS = (TASK_ROOT, OPT, RUNTIME_DIR, LANG, LAYERS, TMP)
 # Lambda's function user (sbx_user1051). Inside the user namespace only; see
 # docs/architecture.md for what the kernel sees when the server runs as root.
 UID, GID = 993, 990
@@ -444,13 +447,21 @@ class LinuxBackend(SandboxBackend):
                 binds.append((str(layer), inside))
         if spec.runtime_prefix:
             binds.append((spec.runtime_prefix, LANG))
-            # Python is shown at its own path too: a forked one runs code its zygote
-            # loaded from there (tracebacks, lazily imported submodules), and a shared
-            # libpython is found through an absolute RPATH (pyenv's builds).
+            # Python and Ruby are shown at their own path too (unless that is one of the
+            # sandbox's, /opt say): a forked Python runs code its zygote loaded from
+            # there (tracebacks, lazily imported submodules), a shared libpython or
+            # libruby is found through an absolute RPATH (pyenv's builds), and a Ruby not
+            # built --enable-load-relative (rbenv's) finds its libraries, RubyGems
+            # first, under its configured prefix only.
             shown_at = (a for a in spec.argv if _under(a, f"{LANG}/bin"))
-            if any(os.path.basename(a).startswith("python") for a in shown_at):
+            if any(os.path.basename(a).startswith(("python", "ruby")) for a in shown_at):
                 shown = _outside_system({spec.runtime_prefix})
-                binds += [(prefix, prefix) for prefix in shown if prefix not in self._prefixes]
+                binds += [
+                    (prefix, prefix)
+                    for prefix in shown
+                    if prefix not in self._prefixes
+                    and not any(_under(prefix, own) for own in _SANDBOX_DIRS)
+                ]
         for name in _RUNTIME_FILES:
             binds.append((str(spec.runtime_dir / name), f"{RUNTIME_DIR}/{name}"))
         binds += self._package_binds_of(spec.python_packages)
