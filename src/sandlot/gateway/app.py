@@ -382,7 +382,7 @@ class Gateway:
         Without ``receive`` the body is ``request.body``; with it, the body has not been
         read yet and comes from ``receive`` (ASGI messages).
         """
-        request_id = new_request_id()
+        request_id = uuid4_text()
         if request.path.startswith("/_sandlot/"):
             return self._internal(request)
         headers = request.headers
@@ -829,7 +829,7 @@ class Gateway:
     def _too_large(self, request: HttpRequest) -> HttpResponse:
         """A body over the limit, answered in the protocol of the service addressed: the
         request is routed on its signing scope, target, path, host and its body's start."""
-        request_id = new_request_id()
+        request_id = uuid4_text()
         scope = credential_scope_service(request)
         signing_name = scope[0] if scope else None
         if self.router.virtual_bucket(request, signing_name) is not None:
@@ -913,7 +913,7 @@ class Gateway:
         try:
             file, size = provider.open_code_download(request.path, request.query)  # type: ignore[union-attr]
         except ServiceError as error:
-            return self._serializer("s3", "rest-xml").serialize_error(error, None, new_request_id())
+            return self._serializer("s3", "rest-xml").serialize_error(error, None, uuid4_text())
         headers = {"Content-Type": "application/zip", "Content-Length": str(size)}
         return HttpResponse(200, headers, FileBody(file, 0, size))
 
@@ -924,7 +924,7 @@ class Gateway:
         try:
             provider.accept_callback(request.path, request.method, request.body)  # type: ignore[union-attr]
         except ServiceError as error:
-            return self._serializer("s3", "rest-xml").serialize_error(error, None, new_request_id())
+            return self._serializer("s3", "rest-xml").serialize_error(error, None, uuid4_text())
         return HttpResponse(200, {"Content-Length": "0"}, b"")
 
 
@@ -1206,11 +1206,6 @@ def _decoded_view(request: HttpRequest, body: SpooledBody) -> HttpRequest:
     return dataclasses.replace(
         request, body=body, headers=_decoded_headers(request.headers, body.size)
     )
-
-
-def new_request_id() -> str:
-    """A random (version 4) UUID, as AWS's request ids are."""
-    return uuid4_text()
 
 
 def _path_bucket(path: str) -> str | None:
