@@ -35,6 +35,9 @@ MB_PER_VCPU = 1769
 class Limits:
     memory_mb: int
     pids_max: int = PIDS_MAX
+    # The least CPU share there is, in place of the memory's: work done ahead of time
+    # (a spare sandbox being made) that must yield to any running function.
+    background: bool = False
 
 
 class Cgroup:
@@ -196,7 +199,8 @@ def _apply(version: int, dirs: list[Path], limits: Limits) -> None:
         _set(cgroup / "memory.max", str(memory))
         _write(cgroup / "memory.swap.max", "0")  # absent without swap accounting
         _set(cgroup / "pids.max", str(limits.pids_max))
-        _write(cgroup / "cpu.weight", str(_cpu_weight(limits.memory_mb)))
+        weight = 1 if limits.background else _cpu_weight(limits.memory_mb)
+        _write(cgroup / "cpu.weight", str(weight))
     else:
         pids, mem, cpu = dirs
         _set(pids / "pids.max", str(limits.pids_max))
@@ -208,7 +212,7 @@ def _apply(version: int, dirs: list[Path], limits: Limits) -> None:
             _write(memsw, str(memory))
         else:
             _set(mem / "memory.limit_in_bytes", str(memory))
-        shares = max(2, _cpu_weight(limits.memory_mb) * 1024 // 100)
+        shares = 2 if limits.background else max(2, _cpu_weight(limits.memory_mb) * 1024 // 100)
         _write(cpu / "cpu.shares", str(shares))
 
 

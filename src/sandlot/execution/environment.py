@@ -283,8 +283,6 @@ class Environment:
         except BaseException:
             await self.shutdown("init aborted")
             raise
-        finally:
-            self._ctx.backend.initialized()
         self.init_duration_ms = (time.perf_counter() - began) * 1000
         if self.snapshot:
             self._emit(f"INIT_REPORT Init Duration: {self.init_duration_ms:.2f} ms")

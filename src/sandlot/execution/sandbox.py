@@ -140,10 +140,6 @@ class SandboxBackend(ABC):
         """Whether each sandbox has a network of its own (see network.py)."""
         return False
 
-    def initialized(self) -> None:  # noqa: B027 (a hook: nothing to do by default)
-        """A runtime in one of this backend's sandboxes finished its INIT (or failed
-        it): work made ahead of time can run now without taking CPU from that INIT."""
-
     @abstractmethod
     async def create(self, spec: SandboxSpec) -> Sandbox:
         """Start ``spec.argv``. Raises OSError if the command cannot be executed."""

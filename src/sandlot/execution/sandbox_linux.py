@@ -89,8 +89,6 @@ _RUNTIME_FILES = (
 )
 LAYERS = "/var/layers"  # each layer, when several are merged into /opt (not under /var/lang)
 TMP = "/tmp"
-# How long the next spare sandbox waits at most for the INIT that took the last one.
-REFILL_WAIT_S = 1.0
 # What the sandbox itself shows there: a host directory under one cannot be shown at its
 # own path as well.
 _SANDBOX_DIRS = (TASK_ROOT, OPT, RUNTIME_DIR, LANG, LAYERS, TMP)
@@ -329,7 +327,6 @@ class LinuxBackend(SandboxBackend):
         self._zygotes = zygote.Zygotes(_title)
         self._zygote_base: dict = {}
         self._spare: _Spare | None = None
-        self._refill_later: asyncio.TimerHandle | None = None  # see create()
         # SnapStart: a restore made ahead of time per template, and the refills under way.
         self._restore_spares: dict[zygote.Template, _RestoreSpare] = {}
         self._refilling: dict[zygote.Template, asyncio.Task[None]] = {}
@@ -472,24 +469,22 @@ class LinuxBackend(SandboxBackend):
             binds.append((str(spec.node_modules), NODE_MODULES))
         return binds
 
-    def initialized(self) -> None:
-        if self._refill_later is not None:
-            self._refill_spare()
-
     def _refill_spare(self) -> None:
         """Have the zygote make the next sandbox ahead of time, in a cgroup of its own
         (its limits are set when a function gets it): cgroup creation, joining it (a
         v1 cgroup's first join waits for an RCU grace period, milliseconds), the
-        namespaces and most of the root then cost nothing on a cold start."""
-        if self._refill_later is not None:
-            self._refill_later.cancel()
-            self._refill_later = None
+        namespaces and most of the root then cost nothing on a cold start.
+
+        It is made with the least CPU share there is (``background``), so on a busy or
+        two-core machine it waits for the INIT that took the last spare instead of
+        taking a core from it; a function that takes it gets its own share back."""
         if self._zygote is None or self._spare is not None or self._closed:
             return
         cgroup = None
         if self.cgroups is not None:
             try:
-                cgroup = self.cgroups.create(uuid.uuid4().hex, cgroups.Limits(128))
+                limits = cgroups.Limits(128, background=True)
+                cgroup = self.cgroups.create(uuid.uuid4().hex, limits)
             except OSError as exc:
                 log.warning("cannot create a cgroup for a spare sandbox: %s", exc)
                 return
@@ -815,13 +810,8 @@ class LinuxBackend(SandboxBackend):
             cgroup = self.cgroups.create(uuid.uuid4().hex, limits)
         else:
             cgroup = None
-        # The next cold start's sandbox is prepared once this one's INIT is over
-        # (initialized()): made meanwhile, it takes a core from that INIT, which a
-        # runtime that starts in tens of ms (Ruby, Java) feels on two cores. At the
-        # latest after REFILL_WAIT_S, for an INIT that takes long.
-        if self._refill_later is None:
-            loop = asyncio.get_running_loop()
-            self._refill_later = loop.call_later(REFILL_WAIT_S, self._refill_spare)
+        # The next cold start's sandbox is prepared once this one is under way.
+        asyncio.get_running_loop().call_soon(self._refill_spare)
         fds = [spec.output_fd, *(cgroup.procs_fds if cgroup is not None else ())]
         if template_fd is not None:  # last: zygote_process.Zygote.fork takes it from there
             fds.append(template_fd)
@@ -857,8 +847,6 @@ class LinuxBackend(SandboxBackend):
 
     async def close(self) -> None:
         self._closed = True
-        if self._refill_later is not None:
-            self._refill_later.cancel()
         spares, self._restore_spares = self._restore_spares, {}
         for restore in spares.values():
             restore.discard()
