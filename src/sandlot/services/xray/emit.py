@@ -64,9 +64,10 @@ class Sampler:
 
     def decide(self, upstream: str | None) -> bool:
         """Whether to record this request: as ``upstream``'s header decided, if it did."""
-        decided = dict(fields(upstream)).get("Sampled")
-        if decided in ("0", "1"):
-            return decided == "1"
+        if upstream and "Sampled" in upstream:  # most requests come without a decision
+            decided = dict(fields(upstream)).get("Sampled")
+            if decided in ("0", "1"):
+                return decided == "1"
         now = int(time.time())
         if now != self._second:
             self._second, self._taken = now, 0
