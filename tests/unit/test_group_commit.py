@@ -4,6 +4,7 @@ each in its own savepoint, so a refused job is undone alone and the others commi
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
@@ -57,6 +58,29 @@ def test_jobs_see_the_writes_queued_before_them(store) -> None:
 
     assert sorted(asyncio.run(main())) == list(range(1, 51))
     assert store.get(ROWS, "counter")["v"] == 50
+
+
+def test_writes_queued_during_a_commit_wait_for_the_next(store) -> None:
+    queue = GroupCommit(store, ROWS)
+    started, release = threading.Event(), threading.Event()
+
+    def slow():
+        started.set()
+        release.wait(10)
+        return "slow"
+
+    async def main():
+        first = asyncio.ensure_future(queue.run(slow))
+        assert await asyncio.to_thread(started.wait, 10)
+        later = asyncio.ensure_future(queue.put({"k": "later", "v": 2}))
+        await asyncio.sleep(0.01)
+        assert not later.done()  # its row is in no commit yet
+        release.set()
+        assert await first == "slow"
+        await later  # answered once the commit the drain took next has committed
+        return store.get(ROWS, "later")
+
+    assert asyncio.run(main()) == {"k": "later", "v": 2}
 
 
 def test_savepoint_needs_a_transaction(store) -> None:

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sandlot.iam.actions import authorizations
+from sandlot.iam.actions import authorizations, only_own_resources
 from sandlot.iam.decisions import DecisionLog
 from sandlot.iam.policy import (
     Caller,
@@ -151,7 +151,10 @@ class Authorizer:
         if self.mode == "off":
             return
         principal = ctx.principal
-        if principal.is_root and ctx.service not in _RESOURCE_POLICY_SERVICES:
+        if principal.is_root and (
+            ctx.service not in _RESOURCE_POLICY_SERVICES
+            or only_own_resources(ctx.service, params, principal.account_id)
+        ):
             return
         if principal.kind == "anonymous":
             # Only operations AWS serves without credentials get here (the gateway

@@ -16,6 +16,7 @@ from sandlot.iam.actions.resolve import (
     Authorization,
     PathLookup,
     authorizations,
+    only_own_resources,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "arn_pattern",
     "authorizations",
     "load_index",
+    "only_own_resources",
 ]

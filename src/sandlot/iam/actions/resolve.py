@@ -830,7 +830,7 @@ def _sqs(req: _Request) -> _Parsed:
     parsed = _Parsed()
     url = p.get("QueueUrl")
     if isinstance(url, str):
-        parts = [x for x in urlsplit(url).path.split("/") if x]
+        parts = _queue_url_parts(url)
         if len(parts) == 2:
             parsed.arns["queue"] = [f"arn:aws:sqs:{req.region}:{parts[0]}:{parts[1]}"]
         elif len(parts) == 1:
@@ -848,6 +848,26 @@ def _sqs(req: _Request) -> _Parsed:
         if isinstance(source, str):
             parsed.arns["queue"] = [source]
     return parsed
+
+
+def _queue_url_parts(url: str) -> list[str]:
+    """A queue URL's path segments: ``[account, name]`` for ``<endpoint>/<account>/<name>``."""
+    return [x for x in urlsplit(url).path.split("/") if x]
+
+
+def only_own_resources(service: str, params: dict[str, Any], account: str) -> bool:
+    """Whether the request surely names no resource outside ``account``, told without
+    resolving its authorizations: an SQS request on a queue URL of that account (all
+    its authorizations are on that queue). The root of ``account`` needs nothing more,
+    and SQS's message operations skip ``authorizations`` (~7 % of a batch cycle's
+    server time)."""
+    if service != "sqs":
+        return False
+    url = params.get("QueueUrl")
+    if not isinstance(url, str):
+        return False
+    parts = _queue_url_parts(url)
+    return len(parts) == 2 and parts[0] == account
 
 
 # Secrets Manager request members -> the condition keys they set.
