@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import make_client
-from tests.e2e.functions import create_function, unique
+from tests.e2e.functions import ROLE, create_function, unique
 from tests.e2e.http_clients import invoke_url, send
 from tests.e2e.mappings import poller_role, wait_state
 from tests.e2e.sfn_support import definition, states_role, wait_done
@@ -147,6 +147,28 @@ def test_passthrough_records_nothing(server, sdk_files) -> None:
     assert header["Sampled"] == "0"
     time.sleep(0.5)  # what would have been sent has arrived by now (loopback UDP)
     assert xray.batch_get_traces(TraceIds=[header["Root"]])["Traces"] == []
+
+
+HELLO = "def handler(event, context):\n    return {}\n"
+
+
+def test_lambda_uploads_its_segments_as_the_functions_role(server, traced_role) -> None:
+    """A role without xray:PutTraceSegments (the tests' basic execution role) loses
+    Lambda's segments, as in AWS; the function whose role may upload, invoked after it,
+    shows that the uploads were made."""
+    lam = make_client(server.endpoint, "lambda")
+    xray = make_client(server.endpoint, "xray")
+    roots = {}
+    for role in (ROLE, traced_role):
+        name = unique("uploader")
+        create_function(lam, name, {"app.py": HELLO}, role=role, TracingConfig={"Mode": "Active"})
+        roots[role] = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+        caller = _with_header(
+            make_client(server.endpoint, "lambda"), f"Root={roots[role]};Sampled=1"
+        )
+        assert "FunctionError" not in caller.invoke(FunctionName=name, Payload=b"{}")
+    wait_trace(xray, roots[traced_role], {"AWS::Lambda", "AWS::Lambda::Function"})
+    assert xray.batch_get_traces(TraceIds=[roots[ROLE]])["Traces"] == []
 
 
 FRONT = """

@@ -169,4 +169,4 @@ class StageTracer:
         _flag(segment, response.status)
         # API Gateway records its segments itself, needing no permission of the
         # account's (a service principal is no IAM identity): as the account.
-        self.uploader.add(Principal.root(account), region, [segment])
+        self.uploader.add(("account", account), lambda: Principal.root(account), region, [segment])

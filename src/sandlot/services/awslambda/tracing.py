@@ -99,8 +99,13 @@ class Tracer:
             documents = [service, function]
         # Lambda uploads with the execution role, as it writes the function's logs: a
         # role without xray:PutTraceSegments loses the segments.
-        principal = self.platform.function_principal(spec.role_arn, spec.function_name)
-        self.uploader.add(principal, spec.region, documents)
+        role, name = spec.role_arn, spec.function_name
+        self.uploader.add(
+            ("function", role, name),
+            lambda: self.platform.function_principal(role, name),
+            spec.region,
+            documents,
+        )
 
 
 def _phases(start: float, end: float, result: InvokeResult) -> list[dict]:

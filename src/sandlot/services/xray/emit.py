@@ -18,6 +18,7 @@ import os
 import random
 import time
 import urllib.parse
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -78,19 +79,30 @@ class Sampler:
 
 
 class Uploader:
-    """Segment documents batched per uploading principal and region, then written with
-    PutTraceSegments as that principal (so IAM decides, as for a function's role)."""
+    """Segment documents batched per uploader and region, then written with
+    PutTraceSegments as the uploader's principal (so IAM decides, as for a function's
+    role). The principal is resolved once per batch (a function's role session reads its
+    role), and the documents serialised at the upload: neither is on the request path."""
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
         self._tasks: set[asyncio.Task] = set()
-        self._pending: dict[tuple[str, str], tuple[Principal, list[str]]] = {}
+        self._pending: dict[tuple[Hashable, str], tuple[Callable[[], Principal], list]] = {}
         self._flush: asyncio.TimerHandle | None = None
 
-    def add(self, principal: Principal, region: str, documents: list[dict]) -> None:
-        key = (principal.arn, region)
-        entry = self._pending.setdefault(key, (principal, []))
-        entry[1].extend(json.dumps(d) for d in documents)
+    def add(
+        self,
+        uploader: Hashable,
+        principal: Callable[[], Principal],
+        region: str,
+        documents: list[dict],
+    ) -> None:
+        """Queue ``documents`` for upload as ``principal()`` (``uploader`` names it)."""
+        key = (uploader, region)
+        entry = self._pending.get(key)
+        if entry is None:
+            entry = self._pending[key] = (principal, [])
+        entry[1].extend(documents)
         if self._flush is None:
             self._flush = asyncio.get_running_loop().call_later(FLUSH_S, self._flush_now)
 
@@ -102,17 +114,21 @@ class Uploader:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _put(self, principal: Principal, region: str, documents: list[str]) -> None:
+    async def _put(
+        self, principal: Callable[[], Principal], region: str, documents: list[dict]
+    ) -> None:
+        who = None
         try:
+            who = principal()
             answer = await self.platform.call(
                 "xray",
                 "PutTraceSegments",
-                {"TraceSegmentDocuments": documents},
-                principal=principal,
+                {"TraceSegmentDocuments": [json.dumps(d) for d in documents]},
+                principal=who,
                 region=region,
                 record_decisions=False,
             )
             for bad in answer.get("UnprocessedTraceSegments") or ():
                 log.warning("X-Ray segment refused: %s", bad)
         except Exception:
-            log.exception("X-Ray segments uploaded as %s were lost", principal.arn)
+            log.exception("X-Ray segments uploaded as %s were lost", who.arn if who else "?")
