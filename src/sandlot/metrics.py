@@ -68,15 +68,19 @@ class Metrics:
     ) -> None:
         if not self.enabled:
             return
+        self._add(
+            [(account, region, namespace, name, dimensions, float(value), unit,
+              timestamp if timestamp is not None else self.clock())]
+        )  # fmt: skip
+
+    def _add(self, datapoints: list[tuple]) -> None:
+        """Buffer datapoints made as ``emit`` makes them (a hot caller builds its own)."""
         buffer = self._buffer
         if len(buffer) >= CAPACITY:
             half = CAPACITY // 2
             del buffer[:half]
             self.dropped += half
-        buffer.append(
-            (account, region, namespace, name, dimensions, float(value), unit,
-             timestamp if timestamp is not None else self.clock())
-        )  # fmt: skip
+        buffer += datapoints
 
     def flush(self, persist: bool = True) -> int:
         """Hand what is buffered to CloudWatch (readable at once) and, with ``persist``,
@@ -163,23 +167,23 @@ class Metrics:
                 if allocated:
                     self.emit(account, region, "AWS/Lambda", "ProvisionedConcurrencyUtilization",
                               dims, busy / allocated, "None", now)  # fmt: skip
+        # Every invocation's datapoints, built here as ``emit`` builds them: one call
+        # instead of eight on the invoke path.
+        points: list[tuple] = []
+        lam = (account, region, "AWS/Lambda")
         for dims in self.lambda_dimensions(spec, request.invoked_function_arn):
             if result is None:
-                self.emit(account, region, "AWS/Lambda", "Throttles", dims, 1, "Count", now)
+                points.append((*lam, "Throttles", dims, 1.0, "Count", now))
                 continue
-            self.emit(account, region, "AWS/Lambda", "Invocations", dims, 1, "Count", now)
-            self.emit(
-                account, region, "AWS/Lambda", "Errors", dims,
-                1 if result.function_error else 0, "Count", now,
-            )  # fmt: skip
-            self.emit(
-                account, region, "AWS/Lambda", "Duration", dims, result.duration_ms,
-                "Milliseconds", now,
-            )  # fmt: skip
             running = account_running if not dims else function_running
-            self.emit(
-                account, region, "AWS/Lambda", "ConcurrentExecutions", dims, running, "Count", now
+            points += (
+                (*lam, "Invocations", dims, 1.0, "Count", now),
+                (*lam, "Errors", dims, 1.0 if result.function_error else 0.0, "Count", now),
+                (*lam, "Duration", dims, float(result.duration_ms), "Milliseconds", now),
+                (*lam, "ConcurrentExecutions", dims, float(running), "Count", now),
             )
+        if self.enabled:
+            self._add(points)
 
     def lambda_async(
         self, account: str, region: str, function: str, name: str, value: float = 1,

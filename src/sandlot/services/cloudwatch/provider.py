@@ -219,9 +219,19 @@ class CloudWatchProvider(AlarmOperations, Provider):
         """What ``sandlot.metrics`` buffered: (account, region, namespace, name,
         dimensions, value, unit, timestamp) tuples from sandlot's own services."""
         now = self.clock()
+        # Grouped per series, unit and second first: an invocation's datapoints go to a
+        # handful of series, and finding a bucket costs more than appending to a list.
+        grouped: dict[tuple, list[float]] = {}
         for account, region, namespace, name, dims, value, unit, stamp in batch:
-            key: SeriesKey = (account, region, namespace, name, dims)
-            self.metrics.bucket(key, 60, unit, int(stamp), now).add(value)
+            group = (account, region, namespace, name, dims, unit, int(stamp))
+            values = grouped.get(group)
+            if values is None:
+                grouped[group] = [value]
+            else:
+                values.append(value)
+        for (*key, unit, second), values in grouped.items():
+            series: SeriesKey = tuple(key)  # type: ignore[assignment]
+            self.metrics.bucket(series, 60, unit, second, now).add_values(values)
 
     def flush(self) -> int:
         return self.metrics.flush()

@@ -86,6 +86,18 @@ class Bucket:
             else:
                 self.values.extend([value] * int(count))
 
+    def add_values(self, values: list[float]) -> None:
+        """Several single values at once (sandlot's own datapoints, grouped per bucket)."""
+        self.count += len(values)
+        self.sum += sum(values)
+        self.minimum = min(self.minimum, *values)
+        self.maximum = max(self.maximum, *values)
+        if self.values is not None:
+            if len(self.values) + len(values) > MAX_VALUES:
+                self.values = None
+            else:
+                self.values.extend(values)
+
     def add_set(self, count: float, total: float, minimum: float, maximum: float) -> None:
         """A statistic set: percentiles stay exact only when it is one value (AWS's rule)."""
         self.count += count
