@@ -616,7 +616,8 @@ def _lambda_attribute(value: dict) -> dict:
 async def _unless_stopping(call, stopping: asyncio.Event, timeout: float | None) -> dict | None:
     """``call``'s result, or None if ``stopping`` is set or ``timeout`` passes first (the
     call is then cancelled: a ReceiveMessage cancelled while it waits has received
-    nothing, since it marks messages received only after its last wait)."""
+    nothing, since it marks messages received only after its last wait, and one
+    cancelled while it marks them completes with them, which are returned here)."""
     task = asyncio.ensure_future(call)
     stop = asyncio.ensure_future(stopping.wait())
     try:

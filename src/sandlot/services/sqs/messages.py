@@ -9,6 +9,7 @@ comes due.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -274,7 +275,20 @@ class MessageOperations(SqsBase):
             # Standard queues: the receive shares a commit with concurrent receives, sends
             # and deletes, and runs inside it on the commit thread, where it sees every
             # write queued before it (two receives never take the same row).
-            rows, moved = await self.storage.writes.run(claim)
+            claiming = asyncio.ensure_future(self.storage.writes.run(claim))
+            try:
+                rows, moved = await asyncio.shield(claiming)
+            except asyncio.CancelledError:
+                # Cancelled while the claim commits (a mapping's poller stopping after a
+                # message woke its long poll, a client gone): the claim commits anyway,
+                # so the receive completes with what it took rather than leave it
+                # invisible for the visibility timeout. With nothing taken it stops.
+                rows, moved = await claiming
+                if not rows:
+                    raise
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()
         else:
             if attempt:
                 repeated = self._attempts.get((queue.arn, attempt))
