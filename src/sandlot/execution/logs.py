@@ -83,7 +83,7 @@ def sampled_trace(header: str | None) -> tuple[str, str] | None:
     function's segment that an Active-traced invocation's REPORT names."""
     if not header or "Sampled=1" not in header:  # every invocation asks; ~5 % are
         return None
-    fields = dict(part.strip().split("=", 1) for part in (header or "").split(";") if "=" in part)
+    fields = dict(part.strip().split("=", 1) for part in header.split(";") if "=" in part)
     if fields.get("Sampled") != "1" or not fields.get("Root") or not fields.get("Parent"):
         return None
     return fields["Root"], fields["Parent"]

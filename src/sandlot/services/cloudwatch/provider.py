@@ -229,9 +229,9 @@ class CloudWatchProvider(AlarmOperations, Provider):
                 grouped[group] = [value]
             else:
                 values.append(value)
-        for (*key, unit, second), values in grouped.items():
-            series: SeriesKey = tuple(key)  # type: ignore[assignment]
-            self.metrics.bucket(series, 60, unit, second, now).add_values(values)
+        for (account, region, namespace, name, dims, unit, second), values in grouped.items():
+            key: SeriesKey = (account, region, namespace, name, dims)
+            self.metrics.bucket(key, 60, unit, second, now).add_values(values)
 
     def flush(self) -> int:
         return self.metrics.flush()
