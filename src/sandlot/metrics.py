@@ -1,16 +1,18 @@
 """The one place sandlot's services publish their AWS/* CloudWatch metrics.
 
-``platform.metrics.emit(account, region, "AWS/Lambda", "Invocations", dims, 1, "Count")``
-appends a tuple to an in-memory buffer — no lock, no I/O, no allocation beyond the
-tuple — so the invoke path pays well under a microsecond. The platform's flush loop
-hands the buffer to CloudWatch's provider every ``FLUSH_INTERVAL_S`` (through
+``platform.metrics.emit(account, region, "AWS/Namespace", "Name", dims, 1, "Count")``
+appends the value to an in-memory buffer grouped by series, unit and second — no lock,
+no I/O — so a request pays about a microsecond. Lambda's invocations, the hottest
+emitter, are counted per function, invoked ARN and second instead (``_Invocations``)
+and become their datapoints at the flush. The platform's flush loop hands the buffer to
+CloudWatch's provider every ``FLUSH_INTERVAL_S`` (through
 ``Platform.provider``: no service imports another), which aggregates it into its
 one-minute buckets (readable at once); every ``PERSIST_INTERVAL_S`` it writes the
 buckets changed (by services or PutMetricData) to the store in one transaction, and
 once more on stop: a crash loses at most those seconds of metrics. The retention sweep
 (AWS's roll-up schedule) runs from the same loop.
 
-A buffer past ``CAPACITY`` drops the oldest half and counts it (``dropped``): metrics
+A buffer past ``CAPACITY`` datapoints and invocations is dropped and counted (``dropped``): metrics
 are diagnostics and must never grow memory without bound when nobody flushes.
 Dimensions are given as a tuple of (name, value) pairs sorted by name.
 """
@@ -45,12 +47,33 @@ UNITS = (
 )  # fmt: skip
 
 
+# A buffered series: (account, region, namespace, name, dimensions, unit, second).
+SeriesSecond = tuple[str, str, str, str, Dimensions, str, int]
+
+
+class _Invocations:
+    """One function's invocations through one ARN in one second, as the invoke path
+    counts them; ``Metrics._expand`` makes them Lambda's datapoints."""
+
+    __slots__ = ("durations", "errors", "function_running", "account_running", "throttles")
+
+    def __init__(self) -> None:
+        self.durations: list[float] = []
+        self.errors = 0
+        self.function_running: list[float] = []
+        self.account_running: list[float] = []
+        self.throttles = 0
+
+
 class Metrics:
     """The buffer every service emits into; see the module docstring."""
 
     def __init__(self, platform: Platform) -> None:
         self._platform = platform
-        self._buffer: list[tuple] = []
+        self._series: dict[SeriesSecond, list[float]] = {}
+        # (account, region, function, version, invoked ARN, second) -> its invocations
+        self._invocations: dict[tuple[str, str, str, str, str, int], _Invocations] = {}
+        self._size = 0  # datapoints and invocations buffered
         self.dropped = 0
         self.clock = time.time
         self.enabled = platform.settings.service_metrics
@@ -68,34 +91,60 @@ class Metrics:
     ) -> None:
         if not self.enabled:
             return
-        self._add(
-            [(account, region, namespace, name, dimensions, float(value), unit,
-              timestamp if timestamp is not None else self.clock())]
-        )  # fmt: skip
+        second = int(timestamp if timestamp is not None else self.clock())
+        key = (account, region, namespace, name, dimensions, unit, second)
+        values = self._series.get(key)
+        if values is None:
+            self._series[key] = [float(value)]
+        else:
+            values.append(float(value))
+        self._counted(1)
 
-    def _add(self, datapoints: list[tuple]) -> None:
-        """Buffer datapoints made as ``emit`` makes them (a hot caller builds its own)."""
-        buffer = self._buffer
-        if len(buffer) >= CAPACITY:
-            half = CAPACITY // 2
-            del buffer[:half]
-            self.dropped += half
-        buffer += datapoints
+    def _counted(self, datapoints: int) -> None:
+        self._size += datapoints
+        if self._size > CAPACITY:
+            self.dropped += self._size
+            self._size = 0
+            self._series, self._invocations = {}, {}
 
     def flush(self, persist: bool = True) -> int:
         """Hand what is buffered to CloudWatch (readable at once) and, with ``persist``,
-        have it write what changed to the store; how many datapoints."""
-        batch, self._buffer = self._buffer, []
-        if not batch and not self._platform.has_provider("cloudwatch"):
+        have it write what changed to the store; how many datapoints and invocations."""
+        size, self._size = self._size, 0
+        series = self._expand()
+        if not series and not self._platform.has_provider("cloudwatch"):
             return 0  # nothing to do: loading CloudWatch's store can wait for a use
         cloudwatch = self._platform.provider("cloudwatch")
         if cloudwatch is None:
             return 0
-        if batch:
-            cloudwatch.ingest(batch)
+        if series:
+            cloudwatch.ingest(series)
         if persist:
             cloudwatch.flush()
-        return len(batch)
+        return size
+
+    def _expand(self) -> dict[SeriesSecond, list[float]]:
+        """Take the buffer: Lambda's counted invocations become their datapoints."""
+        series, self._series = self._series, {}
+        invocations, self._invocations = self._invocations, {}
+        for (account, region, function, version, arn, second), counted in invocations.items():
+            n = len(counted.durations)
+            points: list[tuple[str, str, list[float]]] = []
+            if counted.throttles:
+                points.append(("Throttles", "Count", [1.0] * counted.throttles))
+            if n:
+                points += (
+                    ("Invocations", "Count", [1.0] * n),
+                    ("Errors", "Count", [1.0] * counted.errors + [0.0] * (n - counted.errors)),
+                    ("Duration", "Milliseconds", counted.durations),
+                )
+            for dims in self.lambda_dimensions(function, version, arn):
+                running = counted.function_running if dims else counted.account_running
+                for name, unit, values in (*points, ("ConcurrentExecutions", "Count", running)):
+                    if values:
+                        key = (account, region, "AWS/Lambda", name, dims, unit, second)
+                        series.setdefault(key, []).extend(values)
+        return series
 
     async def run(self) -> None:
         """Flush every FLUSH_INTERVAL_S and sweep every SWEEP_INTERVAL_S until cancelled
@@ -123,18 +172,18 @@ class Metrics:
 
     # -- AWS/Lambda ---------------------------------------------------------------------------
 
-    def lambda_dimensions(self, spec: FunctionSpec, invoked_arn: str) -> list[Dimensions]:
+    @staticmethod
+    def lambda_dimensions(function: str, version: str, invoked_arn: str) -> list[Dimensions]:
         """The dimension sets Lambda publishes an invocation under: the account
         aggregate, the function, and for a qualified invoke its Resource
         (``fn:alias``/``fn:version``) and, through an alias, the ExecutedVersion."""
-        name = spec.function_name
-        sets: list[Dimensions] = [(), (("FunctionName", name),)]
+        sets: list[Dimensions] = [(), (("FunctionName", function),)]
         parts = invoked_arn.split(":")
         if len(parts) > 7:
-            resource = (("FunctionName", name), ("Resource", f"{name}:{parts[7]}"))
+            resource = (("FunctionName", function), ("Resource", f"{function}:{parts[7]}"))
             sets.append(resource)
             if not parts[7].isdigit() and parts[7] != "$LATEST":
-                sets.append((("ExecutedVersion", spec.version), *resource))
+                sets.append((("ExecutedVersion", version), *resource))
         return sets
 
     def lambda_invoked(
@@ -151,6 +200,8 @@ class Metrics:
         configured, ProvisionedConcurrencyInvocations or ...SpilloverInvocations and
         ProvisionedConcurrencyUtilization (busy / allocated), by function and by the
         invoked version or alias (``Resource``)."""
+        if not self.enabled:
+            return
         account, region = spec.account_id, spec.region
         now = self.clock()
         if result is not None and provisioned is not None:
@@ -167,23 +218,22 @@ class Metrics:
                 if allocated:
                     self.emit(account, region, "AWS/Lambda", "ProvisionedConcurrencyUtilization",
                               dims, busy / allocated, "None", now)  # fmt: skip
-        # Every invocation's datapoints, built here as ``emit`` builds them: one call
-        # instead of eight on the invoke path.
-        points: list[tuple] = []
-        lam = (account, region, "AWS/Lambda")
-        for dims in self.lambda_dimensions(spec, request.invoked_function_arn):
-            if result is None:
-                points.append((*lam, "Throttles", dims, 1.0, "Count", now))
-                continue
-            running = account_running if not dims else function_running
-            points += (
-                (*lam, "Invocations", dims, 1.0, "Count", now),
-                (*lam, "Errors", dims, 1.0 if result.function_error else 0.0, "Count", now),
-                (*lam, "Duration", dims, float(result.duration_ms), "Milliseconds", now),
-                (*lam, "ConcurrentExecutions", dims, float(running), "Count", now),
-            )
-        if self.enabled:
-            self._add(points)
+        # Counted here, made datapoints at the flush: the invoke path pays a lookup and
+        # three appends, not eight datapoints.
+        key = (account, region, spec.function_name, spec.version,
+               request.invoked_function_arn, int(now))  # fmt: skip
+        counted = self._invocations.get(key)
+        if counted is None:
+            counted = self._invocations[key] = _Invocations()
+        if result is None:
+            counted.throttles += 1
+        else:
+            counted.durations.append(float(result.duration_ms))
+            counted.function_running.append(float(function_running))
+            counted.account_running.append(float(account_running))
+            if result.function_error:
+                counted.errors += 1
+        self._counted(1)
 
     def lambda_async(
         self, account: str, region: str, function: str, name: str, value: float = 1,

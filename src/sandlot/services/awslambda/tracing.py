@@ -48,6 +48,11 @@ class Tracer:
 
         ``header`` is the invocation's header (its Root set, lineage advanced);
         ``upstream`` the caller's as it came, which says whether it decided sampling."""
+        sampled = self.sampler.decide(upstream)  # most invocations: ~5 % are sampled
+        if not sampled and not upstream:
+            # The header lineage.advance made for a chain's first invocation: already
+            # Root, Sampled=0 and Lineage, with no Parent to drop.
+            return header, None
         root = ""
         rest = []
         for key, value in fields(header):
@@ -55,7 +60,7 @@ class Tracer:
                 root = value
             elif key not in ("Parent", "Sampled"):
                 rest.append((key, value))
-        if not self.sampler.decide(upstream):  # most invocations: ~5 % are sampled
+        if not sampled:
             return join([("Root", root), ("Sampled", "0"), *rest]), None
         service_id, function_id = os.urandom(8).hex(), os.urandom(8).hex()
         text = join([("Root", root), ("Parent", function_id), ("Sampled", "1"), *rest])

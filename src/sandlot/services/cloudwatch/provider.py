@@ -215,21 +215,11 @@ class CloudWatchProvider(AlarmOperations, Provider):
                     if count > 0:
                         bucket.add(float(value), float(count))
 
-    def ingest(self, batch: list[tuple]) -> None:
-        """What ``sandlot.metrics`` buffered: (account, region, namespace, name,
-        dimensions, value, unit, timestamp) tuples from sandlot's own services."""
+    def ingest(self, series: dict[tuple, list[float]]) -> None:
+        """What ``sandlot.metrics`` buffered: the values of each (account, region,
+        namespace, name, dimensions, unit, second) from sandlot's own services."""
         now = self.clock()
-        # Grouped per series, unit and second first: an invocation's datapoints go to a
-        # handful of series, and finding a bucket costs more than appending to a list.
-        grouped: dict[tuple, list[float]] = {}
-        for account, region, namespace, name, dims, value, unit, stamp in batch:
-            group = (account, region, namespace, name, dims, unit, int(stamp))
-            values = grouped.get(group)
-            if values is None:
-                grouped[group] = [value]
-            else:
-                values.append(value)
-        for (account, region, namespace, name, dims, unit, second), values in grouped.items():
+        for (account, region, namespace, name, dims, unit, second), values in series.items():
             key: SeriesKey = (account, region, namespace, name, dims)
             self.metrics.bucket(key, 60, unit, second, now).add_values(values)
 
