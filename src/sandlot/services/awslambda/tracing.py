@@ -13,12 +13,11 @@ Sampling and the batched upload are X-Ray's shared emitting side (``xray/emit.py
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sandlot.services.xray.emit import Sampler, Uploader, fields, join
+from sandlot.services.xray.emit import Sampler, Uploader, fields, join, new_id
 
 if TYPE_CHECKING:
     from sandlot.execution.api import FunctionSpec, InvokeResult
@@ -62,7 +61,7 @@ class Tracer:
                 rest.append((key, value))
         if not sampled:
             return join([("Root", root), ("Sampled", "0"), *rest]), None
-        service_id, function_id = os.urandom(8).hex(), os.urandom(8).hex()
+        service_id, function_id = new_id(), new_id()
         text = join([("Root", root), ("Parent", function_id), ("Sampled", "1"), *rest])
         parent = dict(fields(upstream)).get("Parent")
         return text, Traced(root, parent, service_id, function_id, time.time(), text)
@@ -133,4 +132,4 @@ def _phases(start: float, end: float, result: InvokeResult) -> list[dict]:
 
 
 def _sub(name: str, start: float, end: float) -> dict:
-    return {"id": os.urandom(8).hex(), "name": name, "start_time": start, "end_time": end}
+    return {"id": new_id(), "name": name, "start_time": start, "end_time": end}

@@ -12,6 +12,8 @@ import json
 import re
 from dataclasses import dataclass
 
+import orjson
+
 TRACE_ID = re.compile(r"1-[0-9a-f]{8}-[0-9a-f]{24}\Z")
 SEGMENT_ID = re.compile(r"[0-9a-f]{16}\Z")
 # Names: Unicode letters, digits, whitespace and _ . : / % & # = + \ - @ (AWS's list).
@@ -45,9 +47,12 @@ def parse(text: str) -> Segment:
     if len(text.encode()) > DOCUMENT_MAX:
         raise Invalid("SegmentTooLarge", None)
     try:
-        doc = json.loads(text)
-    except ValueError:
-        raise Invalid("ParseError", None) from None
+        doc = orjson.loads(text)  # ~3x json's speed; refuses a little json takes:
+    except orjson.JSONDecodeError:
+        try:  # lone surrogates, integers past 64 bits, NaN
+            doc = json.loads(text)
+        except ValueError:
+            raise Invalid("ParseError", None) from None
     if not isinstance(doc, dict):
         raise Invalid("MissingId", None)
     sub = doc.get("type") == "subsegment"
