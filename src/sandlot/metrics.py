@@ -98,10 +98,11 @@ class Metrics:
             self._series[key] = [float(value)]
         else:
             values.append(float(value))
-        self._counted(1)
+        self._count_one()
 
-    def _counted(self, datapoints: int) -> None:
-        self._size += datapoints
+    def _count_one(self) -> None:
+        """One more datapoint or invocation buffered; past CAPACITY the buffer goes."""
+        self._size += 1
         if self._size > CAPACITY:
             self.dropped += self._size
             self._size = 0
@@ -233,7 +234,7 @@ class Metrics:
             counted.account_running.append(float(account_running))
             if result.function_error:
                 counted.errors += 1
-        self._counted(1)
+        self._count_one()
 
     def lambda_async(
         self, account: str, region: str, function: str, name: str, value: float = 1,
