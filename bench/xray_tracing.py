@@ -111,7 +111,7 @@ def main() -> None:
                         "server_cpu_us": spent / (c16["requests"] + c16["warmup"]) * 1e6,
                         "errors": c1["errors"] + c16["errors"],
                     }
-                    time.sleep(FLUSH_S * 4)  # segments still being written land here
+                    time.sleep(FLUSH_S + 0.5)  # segments still waiting are written here
                 rounds.append(measured)
                 if args.detail:  # the order and each variant's c16 figures, as they came
                     line = [(v, measured[v]["c16_per_s"], round(measured[v]["server_cpu_us"]))

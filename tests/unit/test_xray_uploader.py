@@ -1,5 +1,5 @@
-"""X-Ray's emitting side uploads segments as the daemon does: one PutTraceSegments per
-uploader once BATCH_SIZE documents wait, or FLUSH_S after the first."""
+"""X-Ray's emitting side uploads segments in batches: one PutTraceSegments per uploader
+once BATCH_SIZE documents wait, or FLUSH_S after the first."""
 
 import asyncio
 import json
