@@ -5,18 +5,24 @@ function on a server with service metrics (the default) and on one without
 The setting is the server's, so each variant has a server of its own. Both run at once
 and take turns, round after round (the order alternating): this machine's speed drifts
 by ±10 % within seconds, and short alternating rounds on both servers cancel that drift
-far better than a fresh pair of servers per sample. Half the rounds run on a second
-pair of fresh servers started in the other order.
+far better than a fresh pair of servers per sample. The rounds are split over
+``--sessions`` pairs of fresh servers, started in alternating order: two processes of
+the same build differ by a few percent (where each lands in memory, its hash seed), so
+one pair alone can read a difference that is the pair's, not the variant's. Both
+servers of a session share a hash seed (``PYTHONHASHSEED``, one per session); give each
+session an even number of rounds, so each server goes first in as many as it goes
+second.
 Each round: p50 at concurrency 1, invokes/s at concurrency 16 and the server process's
 CPU time per invoke at concurrency 16 (all of the metrics' work is there). The figures
 are the medians over rounds of each round's change (with against without), and the
 CPU per invoke over all rounds.
 
-    python bench/service_metrics.py [--rounds 16] [--seconds 2] [--active]
+    python bench/service_metrics.py [--rounds 48] [--sessions 8] [--seconds 2] [--active]
 
 ``--active``: the function of the server with metrics is also Active-traced (X-Ray's
 default sampling), so the rounds compare publishing metrics *and* trace segments with
-publishing neither.
+publishing neither. ``--control``: both servers without either (an A/A run): how far
+apart the bench reads two servers of the same build.
 
 Target (issue 18): publishing metrics and trace segments adds <= 5 % to warm invoke p50
 and throughput.
@@ -94,19 +100,22 @@ class Server:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=48)
+    parser.add_argument("--sessions", type=int, default=8, help="pairs of fresh servers")
     parser.add_argument("--seconds", type=float, default=2)
     parser.add_argument("--active", action="store_true", help="trace the metrics side too")
+    parser.add_argument("--control", action="store_true", help="two identical servers")
     args = parser.parse_args()
-    tracing = "Active" if args.active else "PassThrough"
-    on, off = Server(True, tracing), Server(False, "PassThrough")
-    # Two sessions of fresh servers, started in opposite orders: the server started
-    # first is not always the same variant.
-    for session in range(2):
+    tracing = "Active" if args.active and not args.control else "PassThrough"
+    on, off = Server(not args.control, tracing), Server(False, "PassThrough")
+    # Sessions of fresh servers, started in alternating order: the server started first
+    # is not always the same variant.
+    for session in range(args.sessions):
+        os.environ["PYTHONHASHSEED"] = str(session + 1)
         with contextlib.ExitStack() as servers:
-            for server in (on, off) if session == 0 else (off, on):
+            for server in (on, off) if session % 2 == 0 else (off, on):
                 servers.enter_context(server)
-            for i in range(args.rounds // 2):
+            for i in range(max(1, args.rounds // args.sessions)):
                 for server in (on, off) if i % 2 == 0 else (off, on):
                     server.round(args.seconds)
     pairs = list(zip(on.rounds, off.rounds, strict=True))
@@ -123,8 +132,10 @@ def main() -> None:
                 "server_cpu_us": round(server.cpu_us(), 1)}  # fmt: skip
 
     print(json.dumps({
-        "rounds": args.rounds,
+        "rounds": len(pairs),
+        "sessions": args.sessions,
         "with_tracing": tracing,
+        "control": args.control,
         "with_metrics": summary(on),
         "without": summary(off),
         "added_p50_pct": change("c1_p50_ms"),
