@@ -8,9 +8,9 @@ service with its own reservoir as in AWS. The segments are written off the reque
 path, through X-Ray's PutTraceSegments, in batches: one call per uploader principal a
 second (``FLUSH_S``, the longest the X-Ray daemon holds a segment) after the first
 document waits, or at once when ``BATCH_SIZE`` wait. Each call costs an IAM check and a
-commit (~1 ms with its parsing, here): at Lambda's 5 % sampling of thousands of
-invokes a second, uploading 50 documents at a time as the daemon does cost ~2 % more
-server CPU per invoke than once a second (bench/service_metrics.py, 2026-12-05).
+commit (~1 ms with its parsing, here): at Lambda's 5 % sampling of ~2,800 invokes a
+second, uploading 50 documents at a time as the daemon does cost 1.6 % more server CPU
+per invoke than once a second (two builds side by side, docs/performance.md).
 """
 
 from __future__ import annotations
