@@ -5,6 +5,8 @@ see plain dicts keyed by the model's member names; this layer parses and seriali
 them for the json, rest-json, rest-xml and query protocols.
 """
 
+from sandlot.protocol._serial_json import dumps as json_dumps
+from sandlot.protocol._serial_json import loads as json_loads
 from sandlot.protocol._serial_raw import RawJson
 from sandlot.protocol.errors import ServiceError
 from sandlot.protocol.http import (
@@ -23,4 +25,6 @@ __all__ = [
     "RawJson",
     "ServiceError",
     "SpooledBody",
+    "json_dumps",
+    "json_loads",
 ]

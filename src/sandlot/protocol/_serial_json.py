@@ -45,6 +45,16 @@ def dumps(document: Any) -> bytes:
         return _ASCII_ENCODER.encode(document).encode("ascii")
 
 
+def loads(text: str | bytes) -> Any:
+    """JSON text as Python values: orjson (~3x ``json``'s speed), and ``json`` for what
+    orjson refuses but ``json`` takes (lone surrogates, integers past 64 bits, NaN).
+    Raises ValueError for text that is not JSON."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def shape_key(shape: Shape) -> tuple[str, str, str]:
     """Cache key for a resolved shape: a member reference can change its serialization."""
     serialization = shape.serialization

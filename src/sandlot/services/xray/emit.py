@@ -24,7 +24,7 @@ import urllib.parse
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING
 
-from sandlot.protocol._serial_json import dumps
+from sandlot.protocol import json_dumps
 
 if TYPE_CHECKING:
     from sandlot.iam.principal import Principal
@@ -137,7 +137,7 @@ class Uploader:
         who = None
         try:
             who = principal()
-            texts = [dumps(d).decode() for d in documents]
+            texts = [json_dumps(d).decode() for d in documents]
             answer = await self.platform.call(
                 "xray",
                 "PutTraceSegments",
