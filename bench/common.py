@@ -107,10 +107,14 @@ def free_port() -> int:
 
 
 def start_server(
-    kind: str, data_dir: str, extra: tuple[str, ...] = ()
+    kind: str,
+    data_dir: str,
+    extra: tuple[str, ...] = (),
+    entry: tuple[str, ...] = ("-m", "sandlot.cli.main"),
 ) -> tuple[subprocess.Popen, int, float, float]:
-    """Start the server (``extra``: more ``sandlot up`` flags); returns (process, port,
-    wall seconds to ready, reported ms).
+    """Start the server (``extra``: more ``sandlot up`` flags; ``entry``: what runs
+    ``sandlot``'s command line, for uvicorn); returns (process, port, wall seconds to
+    ready, reported ms).
 
     The port is free when chosen but may be taken before the server binds it (an
     outgoing connection's ephemeral port, under a previous measurement's load): a
@@ -122,7 +126,7 @@ def start_server(
         port = free_port()
         began = time.perf_counter()
         if kind == "uvicorn":
-            command = [sys.executable, "-m", "sandlot.cli.main", "up", "--port", str(port),
+            command = [sys.executable, *entry, "up", "--port", str(port),
                        "--data-dir", data_dir, *extra]  # fmt: skip
         else:
             command = ["granian", "--interface", "asgi", "--host", "127.0.0.1", "--port",
