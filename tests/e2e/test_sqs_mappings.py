@@ -456,6 +456,11 @@ def test_maximum_concurrency_and_reserved_concurrency_bound_the_pollers(setup):
     found = events(sqs, out_url, 8)
     assert sorted(bodies(found)) == [f"m{i}" for i in range(8)]
     assert most_at_once(found) == 2  # scaled up, and no further
+    # The last invocations report before they return: let them end (the poller deletes
+    # each message after its invocation), or one still running when the reserved
+    # concurrency of 1 applies throttles the next batch, which then stays invisible for
+    # the queue's 30-second visibility timeout, as in AWS.
+    wait_counts(sqs, url, (0, 0))
     # Reserved concurrency 1 bounds the pollers too (no throttles, one at a time).
     lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
     lam.update_event_source_mapping(UUID=mapping["UUID"], ScalingConfig={"MaximumConcurrency": 5})
