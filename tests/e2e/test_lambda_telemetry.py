@@ -91,12 +91,15 @@ def received():
 def handler(event, context):
     print("function says hi")
     wanted = event.get("reported")  # the invocation whose platform.report we wait for
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 10
     while True:
         got = received()
-        events = [e for batch in got["/telemetry"] for e in batch]
-        if not wanted or any(e["type"] == "platform.report" and
-                             e["record"]["requestId"] == wanted for e in events):
+        # Each subscription is delivered on its own: wait for the report in both.
+        if not wanted or all(
+            any(e["type"] == "platform.report" and e["record"]["requestId"] == wanted
+                for batch in got[api] for e in batch)
+            for api in ("/telemetry", "/logs")
+        ):
             return got
         if time.monotonic() > deadline:
             return got
@@ -133,7 +136,8 @@ def test_telemetry_and_logs_api_deliver_batches(server, lam):
     content = zip_of({"extensions/telemetry": EXTENSION}, executable=("extensions/telemetry",))
     layer = lam.publish_layer_version(LayerName=unique("tel"), Content={"ZipFile": content})
     name = unique("telemetry")
-    create_function(lam, name, APP, Layers=[layer["LayerVersionArn"]], MemorySize=256)
+    # The second invocation waits (up to 10 s) for the first one's reports to arrive.
+    create_function(lam, name, APP, Layers=[layer["LayerVersionArn"]], MemorySize=256, Timeout=15)
 
     first, _ = _invoke(lam, name, {})
     second, got = _invoke(lam, name, {"reported": first})
