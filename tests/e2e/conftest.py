@@ -17,6 +17,19 @@ from botocore.exceptions import ClientError
 from tests.e2e.server import SandlotServer
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test's report carries the end of its servers' output (their warnings and
+    errors): a failure in CI is then read with what the server said meanwhile."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        for value in getattr(item, "funcargs", {}).values():
+            if isinstance(value, SandlotServer) and value.output:
+                tail = "".join(value.output[-80:])
+                report.sections.append(("sandlot server output (last 80 lines)", tail))
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     with SandlotServer(tmp_path_factory.mktemp("sandlot-data")) as running:
